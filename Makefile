@@ -1,0 +1,43 @@
+# One command surface: make install | run | test | bench | lint | codegen
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install run test bench lint codegen system-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages the tests drive (kcat); installed only when missing.
+system-deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null) \
+	  || echo "warning: kcat not installed; its tests will be skipped"; }
+
+run: install
+	$(VENV)/bin/panda-runtime $(ARGS)
+
+test: install system-deps
+	$(PY) -m pytest -q $(ARGS)
+
+bench: install
+	$(PY) -m panda.bench.ring
+	@for b in protocol storage broker; do \
+	  if [ -f bench/$$b.py ]; then $(PY) -m panda.bench.$$b || exit 1; fi; done
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy runtime storage net services
+
+codegen: install
+	$(PY) -m panda.net.kafka.codegen
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -14,23 +14,64 @@ Header (61 bytes, big-endian), CRC32C covers byte 21 (attributes) to the end of 
 
 from __future__ import annotations
 
+import enum
 import struct
+from collections.abc import Callable, Sequence
 from typing import Final
 
-import google_crc32c
 import msgspec
+from panda.storage.compression import (
+    DECOMPRESSED_BYTES_MAX_DEFAULT,
+    Compression,
+    compress,
+    decompress,
+)
 from panda.storage.errors import (
     CorruptBatchError,
     CrcMismatchError,
+    StorageError,
     TruncatedBatchError,
     UnsupportedMessageFormatError,
 )
 
-if google_crc32c.implementation != "c":  # pragma: no cover - depends on the wheel
-    raise ImportError(
-        "google-crc32c loaded its pure-Python fallback; reinstall a wheel with the C extension "
-        f"(google_crc32c.implementation == {google_crc32c.implementation!r})"
-    )
+Buffer = bytes | bytearray | memoryview
+_CrcFunction = Callable[[Buffer, int, int], int]
+
+
+def _load_crc32c() -> tuple[str, _CrcFunction]:
+    """Pick the CRC32C backend: `crc32c` when installed with SSE4.2, else `google-crc32c`'s C.
+
+    Measured here (see the module docstring): crc32c reads a memoryview slice without a copy
+    and runs 1.8x faster than google-crc32c's copy-then-CRC on 1 MiB batches. Refuses to run
+    on a pure-Python fallback: the CRC of every produced byte would cost ~1000x more.
+    """
+    try:
+        import crc32c as _crc32c_module
+    except ImportError:
+        _crc32c_module = None
+    if _crc32c_module is not None and _crc32c_module.hardware_based:
+        crc32c_value = _crc32c_module.crc32c
+        return "crc32c", lambda buf, start, end: int(crc32c_value(memoryview(buf)[start:end]))
+    import google_crc32c
+
+    if google_crc32c.implementation != "c":
+        raise ImportError(
+            "google-crc32c loaded its pure-Python fallback; install a wheel with the C extension "
+            f"(google_crc32c.implementation == {google_crc32c.implementation!r})"
+        )
+    return "google-crc32c", _google_crc32c(google_crc32c.value)
+
+
+def _google_crc32c(value: Callable[[bytes], int]) -> _CrcFunction:
+    def crc(buf: Buffer, start: int, end: int) -> int:
+        # Its C entry point takes read-only bytes only: one copy of the covered span.
+        data = buf[start:end] if isinstance(buf, bytes) else bytes(memoryview(buf)[start:end])
+        return int(value(data))
+
+    return crc
+
+
+CRC32C_BACKEND, _crc32c = _load_crc32c()
 
 BATCH_HEADER_BYTES: Final = 61
 BATCH_LENGTH_OFFSET: Final = 8  # batch_length counts the bytes after itself
@@ -117,9 +158,6 @@ class RecordBatchHeader(msgspec.Struct, frozen=True, gc=False):
         return self.batch_length + BATCH_OVERHEAD_BYTES
 
 
-Buffer = bytes | bytearray | memoryview
-
-
 def read_header(buf: Buffer, offset: int = 0) -> RecordBatchHeader:
     """Decode the header of the batch starting at buf[offset].
 
@@ -139,7 +177,9 @@ def _raise_short_header(buf: Buffer, offset: int, available: int) -> None:
     if offset < 0:
         raise CorruptBatchError(f"negative batch offset {offset}")
     if available > MAGIC_OFFSET:
-        _check_length_and_magic(_I32.unpack_from(buf, offset + BATCH_LENGTH_OFFSET)[0], buf[offset + MAGIC_OFFSET])
+        _check_length_and_magic(
+            _I32.unpack_from(buf, offset + BATCH_LENGTH_OFFSET)[0], buf[offset + MAGIC_OFFSET]
+        )
     raise TruncatedBatchError(
         f"batch header needs {BATCH_HEADER_BYTES} bytes, {max(available, 0)} left at {offset}"
     )
@@ -172,12 +212,6 @@ def compute_crc(buf: Buffer, offset: int = 0, size_bytes: int | None = None) -> 
     if len(buf) - offset < size_bytes:
         raise TruncatedBatchError(f"batch of {size_bytes} bytes, {len(buf) - offset} held")
     return _crc32c(buf, offset + CRC_START, offset + size_bytes)
-
-
-def _crc32c(buf: Buffer, start: int, end: int) -> int:
-    # google_crc32c's C entry points take only read-only bytes: one copy of the covered span.
-    data = buf[start:end] if isinstance(buf, bytes) else bytes(memoryview(buf)[start:end])
-    return int(google_crc32c.value(data))
 
 
 def validate_crc(buf: Buffer, offset: int = 0) -> RecordBatchHeader:
@@ -232,7 +266,7 @@ class BatchIterator:
         offset = self.valid_bytes
         try:
             header = self._read_whole(offset)
-        except (CorruptBatchError, UnsupportedMessageFormatError) as error:
+        except StorageError as error:
             return self._stop(error)
         self.valid_bytes = offset + header.size_bytes
         return offset, header
@@ -266,3 +300,288 @@ def iter_batches(buf: Buffer, *, check_crc: bool = False, strict: bool = False) 
     Keep the returned iterator to read `valid_bytes` / `stop_error` after the loop.
     """
     return BatchIterator(buf, check_crc=check_crc, strict=strict)
+
+
+# --- records ------------------------------------------------------------------------------
+
+RECORD_BYTES_MIN: Final = 7  # length, attributes, two deltas, key, value, header count
+VARINT_BYTES_MAX: Final = 10  # a zigzag varlong of 64 bits
+_INT32_MAX: Final = 2**31 - 1
+
+Header = tuple[str, bytes | None]
+
+
+class Record(msgspec.Struct, gc=False):
+    """One record of a batch, with absolute offset and timestamp (ms). key/value may be None."""
+
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[Header] = []
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    """Append `value` as a zigzag varint (Kafka's varint/varlong, protobuf's sint64)."""
+    zigzag = (value << 1) ^ (value >> 63)
+    while zigzag >= 0x80:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+
+
+def _put_bytes(out: bytearray, data: bytes | None) -> None:
+    if data is None:
+        out.append(1)  # zigzag(-1)
+        return
+    _put_varint(out, len(data))
+    out += data
+
+
+def _encode_record(out: bytearray, record: Record, offset_delta: int, timestamp_delta: int) -> None:
+    body = bytearray(b"\x00")  # record attributes: unused, always 0
+    _put_varint(body, timestamp_delta)
+    _put_varint(body, offset_delta)
+    _put_bytes(body, record.key)
+    _put_bytes(body, record.value)
+    _put_varint(body, len(record.headers))
+    for key, value in record.headers:
+        _put_bytes(body, key.encode())
+        _put_bytes(body, value)
+    _put_varint(out, len(body))
+    out += body
+
+
+def _encode_records(records: Sequence[Record], base_offset: int, base_timestamp: int) -> bytearray:
+    out = bytearray()
+    previous_delta = -1
+    for record in records:
+        offset_delta = record.offset - base_offset
+        if not previous_delta < offset_delta <= _INT32_MAX:
+            raise ValueError(
+                f"record offsets must increase from base_offset {base_offset}: got {record.offset}"
+            )
+        _encode_record(out, record, offset_delta, record.timestamp - base_timestamp)
+        previous_delta = offset_delta
+    return out
+
+
+def _varint(buf: Buffer, position: int) -> tuple[int, int]:
+    """Decode a zigzag varint at buf[position]: (value, next position). IndexError if cut."""
+    byte = buf[position]
+    if byte < 0x80:
+        return (byte >> 1) ^ -(byte & 1), position + 1
+    raw = byte & 0x7F
+    shift = 7
+    while True:
+        position += 1
+        byte = buf[position]
+        raw |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return (raw >> 1) ^ -(raw & 1), position + 1
+        shift += 7
+        if shift >= 7 * VARINT_BYTES_MAX:
+            raise CorruptBatchError(f"varint longer than {VARINT_BYTES_MAX} bytes")
+
+
+def _nullable_bytes(buf: Buffer, position: int, end: int) -> tuple[bytes | None, int]:
+    length, position = _varint(buf, position)
+    if length == -1:
+        return None, position
+    if length < -1 or length > end - position:
+        raise CorruptBatchError(f"field length {length} overruns its record")
+    return bytes(buf[position : position + length]), position + length
+
+
+def _decode_headers(buf: Buffer, position: int, end: int) -> tuple[list[Header], int]:
+    count, position = _varint(buf, position)
+    if count < 0 or count * 2 > end - position:
+        raise CorruptBatchError(f"header count {count} does not fit its record")
+    headers: list[Header] = []
+    for _ in range(count):
+        key, position = _nullable_bytes(buf, position, end)
+        if key is None:
+            raise CorruptBatchError("null header key")
+        value, position = _nullable_bytes(buf, position, end)
+        headers.append((key.decode(), value))
+    return headers, position
+
+
+def _decode_record(
+    buf: Buffer, position: int, base_offset: int, base_timestamp: int | None
+) -> tuple[Record, int]:
+    """Decode the record at buf[position]; base_timestamp None means LogAppendTime (set later)."""
+    length, position = _varint(buf, position)
+    end = position + length
+    if length < RECORD_BYTES_MIN - 1 or end > len(buf):
+        raise CorruptBatchError(f"record length {length} overruns the batch")
+    timestamp_delta, position = _varint(buf, position + 1)  # skip record attributes
+    offset_delta, position = _varint(buf, position)
+    key, position = _nullable_bytes(buf, position, end)
+    value, position = _nullable_bytes(buf, position, end)
+    headers, position = _decode_headers(buf, position, end)
+    if position != end:
+        raise CorruptBatchError(f"record declares {length} bytes, its fields take another count")
+    timestamp = 0 if base_timestamp is None else base_timestamp + timestamp_delta
+    return Record(base_offset + offset_delta, timestamp, key, value, headers), end
+
+
+def _decode_payload(payload: Buffer, header: RecordBatchHeader) -> list[Record]:
+    if header.records_count * RECORD_BYTES_MIN > len(payload):
+        raise CorruptBatchError(f"{header.records_count} records cannot fit {len(payload)} bytes")
+    log_append = header.timestamp_type == TIMESTAMP_LOG_APPEND_TIME
+    base_timestamp = None if log_append else header.base_timestamp
+    records = []
+    position = 0
+    try:
+        for _ in range(header.records_count):
+            record, position = _decode_record(payload, position, header.base_offset, base_timestamp)
+            if log_append:
+                record.timestamp = header.max_timestamp
+            records.append(record)
+    except (IndexError, UnicodeDecodeError) as error:
+        raise CorruptBatchError(f"records end mid-field: {error}") from None
+    if position != len(payload):
+        raise CorruptBatchError(f"{len(payload) - position} bytes after the last record")
+    return records
+
+
+def decode_records(
+    buf: Buffer,
+    offset: int = 0,
+    *,
+    check_crc: bool = True,
+    decompressed_bytes_max: int = DECOMPRESSED_BYTES_MAX_DEFAULT,
+) -> list[Record]:
+    """Decode every record of the batch at buf[offset], decompressing as its attributes say.
+
+    Offsets are absolute (base_offset + delta); under LogAppendTime every timestamp is the
+    batch's max_timestamp. Raises only StorageError subclasses on bad input.
+    """
+    header = validate_crc(buf, offset) if check_crc else read_header(buf, offset)
+    end = offset + header.size_bytes
+    if end > len(buf):
+        raise TruncatedBatchError(f"batch of {header.size_bytes} bytes, {len(buf) - offset} held")
+    payload = memoryview(buf)[offset + BATCH_HEADER_BYTES : end]
+    if header.compression != Compression.NONE:
+        payload = memoryview(
+            decompress(header.compression, payload, decompressed_bytes_max=decompressed_bytes_max)
+        )
+    return _decode_payload(payload, header)
+
+
+def _attributes(
+    compression: int, timestamp_type: int, is_transactional: bool, is_control: bool
+) -> int:
+    if compression not in Compression.__members__.values():
+        raise ValueError(f"unknown compression codec {compression}")
+    return (
+        compression
+        | (ATTR_TIMESTAMP_TYPE if timestamp_type == TIMESTAMP_LOG_APPEND_TIME else 0)
+        | (ATTR_TRANSACTIONAL if is_transactional else 0)
+        | (ATTR_CONTROL if is_control else 0)
+    )
+
+
+def build_batch(
+    records: Sequence[Record],
+    *,
+    base_offset: int = 0,
+    compression: int = Compression.NONE,
+    timestamp_type: int = TIMESTAMP_CREATE_TIME,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    is_transactional: bool = False,
+    is_control: bool = False,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    max_timestamp: int | None = None,
+    compression_level: int | None = None,
+) -> bytes:
+    """Encode `records` (absolute, increasing offsets from base_offset) as one v2 batch.
+
+    base_timestamp is the first record's timestamp; max_timestamp defaults to the largest
+    record timestamp (pass the append time for LogAppendTime). Raises ValueError on bad input.
+    """
+    if not records:
+        raise ValueError("a batch needs at least one record")
+    base_timestamp = records[0].timestamp
+    body = _encode_records(records, base_offset, base_timestamp)
+    payload = compress(compression, body, level=compression_level)
+    out = bytearray(BATCH_HEADER_BYTES) + payload
+    _HEADER.pack_into(
+        out,
+        0,
+        base_offset,
+        len(out) - BATCH_OVERHEAD_BYTES,
+        partition_leader_epoch,
+        MAGIC_V2,
+        0,
+        _attributes(compression, timestamp_type, is_transactional, is_control),
+        records[-1].offset - base_offset,
+        base_timestamp,
+        max(r.timestamp for r in records) if max_timestamp is None else max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
+    )
+    _U32.pack_into(out, CRC_OFFSET, _crc32c(out, CRC_START, len(out)))
+    return bytes(out)
+
+
+# --- control batches (transaction markers) -----------------------------------------------
+
+CONTROL_RECORD_VERSION: Final = 0
+_CONTROL_KEY = struct.Struct(">hh")  # version, type
+_CONTROL_VALUE = struct.Struct(">hi")  # version, coordinator_epoch
+
+
+class ControlType(enum.IntEnum):
+    """Type of a control record (the key's second int16)."""
+
+    ABORT = 0
+    COMMIT = 1
+
+
+class ControlRecord(msgspec.Struct, frozen=True):
+    """A transaction marker: commit or abort, from the coordinator of coordinator_epoch."""
+
+    type: int
+    coordinator_epoch: int
+    version: int = CONTROL_RECORD_VERSION
+
+
+def build_control_batch(
+    control_type: int,
+    *,
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int,
+    timestamp: int,
+    base_offset: int = 0,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+) -> bytes:
+    """Build the one-record control batch that commits or aborts a producer's transaction."""
+    key = _CONTROL_KEY.pack(CONTROL_RECORD_VERSION, control_type)
+    value = _CONTROL_VALUE.pack(CONTROL_RECORD_VERSION, coordinator_epoch)
+    return build_batch(
+        [Record(base_offset, timestamp, key, value)],
+        base_offset=base_offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        is_transactional=True,
+        is_control=True,
+        partition_leader_epoch=partition_leader_epoch,
+    )
+
+
+def decode_control_record(record: Record) -> ControlRecord:
+    """Read a control batch's record; unknown types are returned as read, not refused."""
+    if record.key is None or len(record.key) < _CONTROL_KEY.size:
+        raise CorruptBatchError("control record key shorter than 4 bytes")
+    version, control_type = _CONTROL_KEY.unpack_from(record.key)
+    if record.value is None or len(record.value) < _CONTROL_VALUE.size:
+        raise CorruptBatchError("control record value shorter than 6 bytes")
+    _, coordinator_epoch = _CONTROL_VALUE.unpack_from(record.value)
+    return ControlRecord(control_type, coordinator_epoch, version)

@@ -31,9 +31,13 @@ from panda.storage.record_batch import (
 
 def kafka_python_batch(records: int = 3, codec: int = 0, transactional: bool = False) -> bytes:
     builder = DefaultRecordBatchBuilder(
-        magic=2, compression_type=codec, is_transactional=transactional,
-        producer_id=7 if transactional else -1, producer_epoch=1 if transactional else -1,
-        base_sequence=0 if transactional else -1, batch_size=1 << 20,
+        magic=2,
+        compression_type=codec,
+        is_transactional=transactional,
+        producer_id=7 if transactional else -1,
+        producer_epoch=1 if transactional else -1,
+        base_sequence=0 if transactional else -1,
+        batch_size=1 << 20,
     )
     for i in range(records):
         builder.append(i, 1_000 + i, b"k%d" % i, b"v" * i, [("h", b"x")])

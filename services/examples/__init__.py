@@ -1,1 +1,1 @@
-"""services/examples"""
+"""Example services that show how to write a sharded service on panda.runtime."""

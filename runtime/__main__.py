@@ -1,0 +1,5 @@
+"""`python -m panda.runtime` is `panda-runtime`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,261 @@
+"""The shard's ring transport: pushes to outgoing rings, polls incoming rings, sleeps on the
+doorbell when idle, and wakes without losing a wake-up.
+
+Invariants: only this shard pushes to its outgoing rings and pops its incoming rings; a full
+ring parks the message in an ordered backlog (never dropped, never reordered); every publish
+is followed by a fenced look at the receiver's sleeping flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Callable
+
+from . import constants
+from .arena import Arena
+from .doorbell import Doorbell, fence
+from .ring import FIRST, LAST, MORE, WHOLE, Ring
+
+
+class RingStats:
+    """Counters of one shard's ring traffic (exported as metrics)."""
+
+    __slots__ = ("sent_messages", "sent_bytes", "received_messages", "received_bytes",
+                 "full_waits", "sleeps", "wakeups")
+
+    def __init__(self) -> None:
+        self.sent_messages = self.sent_bytes = 0
+        self.received_messages = self.received_bytes = 0
+        self.full_waits = self.sleeps = self.wakeups = 0
+
+
+class Outbox:
+    """Sender side of one ring: whole or chunked records, an ordered backlog when full."""
+
+    __slots__ = ("dst", "ring", "peer", "backlog", "_reactor")
+
+    def __init__(self, dst: int, ring: Ring, peer: Doorbell, reactor: "Reactor"):
+        self.dst = dst
+        self.ring = ring
+        self.peer = peer
+        self.backlog: collections.deque = collections.deque()
+        self._reactor = reactor
+
+    def send(self, payload, want_wait: bool) -> asyncio.Future | None:
+        """Queue one message; a future is returned only when the sender must wait for space."""
+        stats = self._reactor.stats
+        stats.sent_messages += 1
+        stats.sent_bytes += len(payload)
+        ring = self.ring
+        if len(payload) <= ring.chunk_bytes:
+            if not self.backlog and ring.try_push(payload, WHOLE):
+                self._reactor.mark_dirty(self)
+                return None
+            return self._park([(payload, WHOLE)], want_wait)
+        pieces = self._chunks(memoryview(payload))
+        if not self.backlog:
+            while pieces and ring.try_push(*pieces[0]):
+                pieces.popleft()
+            self._reactor.mark_dirty(self)
+            if not pieces:
+                return None
+        return self._park(pieces, want_wait)
+
+    def _chunks(self, view: memoryview) -> collections.deque:
+        step = self.ring.chunk_bytes
+        count = (len(view) + step - 1) // step
+        flags = [FIRST] + [MORE] * (count - 2) + [LAST]
+        return collections.deque((view[i * step : (i + 1) * step], flags[i]) for i in range(count))
+
+    def _park(self, pieces, want_wait: bool) -> asyncio.Future | None:
+        self._reactor.stats.full_waits += 1
+        future = self._reactor.loop.create_future() if want_wait else None
+        for index, (piece, flags) in enumerate(pieces):
+            last = index == len(pieces) - 1
+            self.backlog.append((piece, flags, future if last else None))
+        self._reactor.mark_backlogged(self)
+        return future
+
+    def flush_backlog(self) -> int:
+        """Move parked records into the ring while it has room; returns records moved."""
+        moved = 0
+        backlog = self.backlog
+        while backlog:
+            piece, flags, future = backlog[0]
+            if not self.ring.try_push(piece, flags):
+                break
+            backlog.popleft()
+            moved += 1
+            if future is not None and not future.done():
+                future.set_result(None)
+        if moved:
+            self._reactor.mark_dirty(self)
+        return moved
+
+    def next_record_bytes(self) -> int:
+        return len(self.backlog[0][0]) if self.backlog else 0
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        for _, _, future in self.backlog:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+        self.backlog.clear()
+
+
+class Reactor:
+    """Owns this shard's rings and doorbell; hands each complete inbound message to `deliver`."""
+
+    def __init__(self, shard: int, arena: Arena, doorbell_fds: list[int], *,
+                 idle_poll_us: int, overprovisioned: bool, skip_sleep_recheck: bool = False):
+        self.shard = shard
+        self.smp = arena.smp
+        self.loop = asyncio.get_running_loop()
+        self.stats = RingStats()
+        self.deliver: Callable[[int, memoryview], None] = _no_delivery
+        self._doorbells = [Doorbell(fd, arena.control(i)) for i, fd in enumerate(doorbell_fds)]
+        self.doorbell = self._doorbells[shard]
+        self._inbound = [(src, Ring(arena.ring(src, shard), constants.RING_CHUNK_DIVISOR))
+                         for src in range(self.smp) if src != shard]
+        self.outboxes: dict[int, Outbox] = {
+            dst: Outbox(dst, Ring(arena.ring(shard, dst), constants.RING_CHUNK_DIVISOR),
+                        self._doorbells[dst], self)
+            for dst in range(self.smp) if dst != shard}
+        self._partial: dict[int, bytearray] = {}
+        self._dirty: set[Outbox] = set()
+        self._publish_scheduled = False
+        self._backlogged: set[Outbox] = set()
+        self._idle_poll_ns = 0 if overprovisioned else idle_poll_us * 1000
+        self._skip_sleep_recheck = skip_sleep_recheck
+        self._wake: asyncio.Future | None = None
+        self._stopping = False
+        self.loop.add_reader(self.doorbell.fd, self._on_doorbell)
+
+    # -- sending -------------------------------------------------------------------------
+    def mark_dirty(self, outbox: Outbox) -> None:
+        self._dirty.add(outbox)
+        if not self._publish_scheduled:
+            self._publish_scheduled = True
+            self.loop.call_soon(self._publish)
+
+    def _publish(self) -> None:
+        self._publish_scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        for outbox in dirty:
+            if outbox.ring.publish():
+                outbox.peer.ring_if_sleeping()
+
+    def mark_backlogged(self, outbox: Outbox) -> None:
+        self._backlogged.add(outbox)
+        self._wake_local()
+
+    # -- receiving -----------------------------------------------------------------------
+    def _drain(self) -> int:
+        total = 0
+        for src, ring in self._inbound:
+            count = 0
+            while count < constants.DRAIN_MESSAGES_MAX:
+                record = ring.peek()
+                if record is None:
+                    break
+                view, flags = record
+                size = len(view)
+                self.stats.received_bytes += size
+                if flags == WHOLE:
+                    self.stats.received_messages += 1
+                    self.deliver(src, view)
+                else:
+                    self._assemble(src, view, flags)
+                ring.advance(size)
+                count += 1
+            if count:
+                ring.release()
+                fence()
+                if ring.producer_waiting():
+                    self._doorbells[src].ring()
+                total += count
+        return total
+
+    def _assemble(self, src: int, view: memoryview, flags: int) -> None:
+        if flags == FIRST:
+            assert src not in self._partial, "chunked message interleaved on one ring"
+            self._partial[src] = bytearray(view)
+            return
+        buffer = self._partial[src]
+        buffer += view
+        if flags == LAST:
+            del self._partial[src]
+            self.stats.received_messages += 1
+            self.deliver(src, memoryview(buffer))
+
+    def _flush_backlogs(self) -> int:
+        if not self._backlogged:
+            return 0
+        moved = 0
+        for outbox in list(self._backlogged):
+            moved += outbox.flush_backlog()
+            if not outbox.backlog:
+                self._backlogged.discard(outbox)
+        return moved
+
+    # -- polling and sleeping ------------------------------------------------------------
+    async def run(self) -> None:
+        """Poll until stopped: busy for idle_poll_us after the last message, then sleep."""
+        idle_poll_ns = self._idle_poll_ns
+        clock = time.perf_counter_ns
+        last_work = clock()
+        while not self._stopping:
+            if self._drain() + self._flush_backlogs():
+                last_work = clock()
+                await asyncio.sleep(0)
+            elif idle_poll_ns and clock() - last_work < idle_poll_ns:
+                await asyncio.sleep(0)
+            else:
+                await self._sleep()
+                last_work = clock()
+
+    async def _sleep(self) -> None:
+        waiting = [o for o in self._backlogged if o.backlog]
+        for outbox in waiting:
+            outbox.ring.set_producer_waiting(True)
+        self.doorbell.announce_sleep()      # store sleeping := 1, then fence
+        try:
+            if not self._skip_sleep_recheck and self._work_visible(waiting):
+                return
+            self.stats.sleeps += 1
+            self._wake = self.loop.create_future()
+            await self._wake
+            self.stats.wakeups += 1
+        finally:
+            self._wake = None
+            self.doorbell.cancel_sleep()
+            for outbox in waiting:
+                outbox.ring.set_producer_waiting(False)
+
+    def _work_visible(self, waiting: list[Outbox]) -> bool:
+        if any(ring.has_data() for _, ring in self._inbound):
+            return True
+        return any(o.ring.has_space_for(o.next_record_bytes()) for o in waiting)
+
+    def _on_doorbell(self) -> None:
+        self.doorbell.drain()
+        self._wake_local()
+
+    def _wake_local(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def stop(self, exc: BaseException) -> None:
+        self._stopping = True
+        self._wake_local()
+        for outbox in self.outboxes.values():
+            outbox.fail_waiters(exc)
+        self.loop.remove_reader(self.doorbell.fd)
+
+    def backlog_depth(self) -> int:
+        return sum(len(o.backlog) for o in self.outboxes.values())
+
+
+def _no_delivery(src: int, view: memoryview) -> None:
+    raise AssertionError("reactor delivered a message before a dispatcher was attached")

@@ -1,0 +1,129 @@
+"""SPSC ring between exactly one producer shard and one consumer shard, in shared memory.
+
+Layout: head (consumer-owned), tail (producer-owned) and the producer's `waiting` flag on
+separate cache lines, then the data area. Records are [u32 length][u32 flags][payload],
+8-byte aligned; a record that would straddle the end is preceded by a skip record. The
+payload is written before the tail is published (x86 keeps stores in order). push/pop never
+block and never allocate beyond the popped view; waiting and waking live in the reactor.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .arena import RING_HEADER_BYTES
+
+_Q = struct.Struct("<Q")
+_HDR = struct.Struct("<II")
+_HDR_BYTES = 8
+HEAD_OFF = 0
+TAIL_OFF = 64
+WAITING_OFF = 128
+
+# Record flags: a message travels whole or as FIRST, MORE..., LAST chunks.
+WHOLE = 0
+FIRST = 1
+MORE = 2
+LAST = 3
+SKIP = 0xFF
+
+
+def _aligned(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class Ring:
+    """One direction between two shards. Each side uses only its own half of the methods."""
+
+    __slots__ = (
+        "_region", "_data", "capacity", "_mask", "chunk_bytes",
+        "_tail_pending", "_head_cached", "_head", "_tail_cached", "_published_tail",
+    )
+
+    def __init__(self, region: memoryview, chunk_divisor: int = 4):
+        self._region = region
+        self._data = region[RING_HEADER_BYTES:]
+        self.capacity = len(self._data)
+        assert self.capacity & (self.capacity - 1) == 0, "ring data must be a power of two"
+        self._mask = self.capacity - 1
+        self.chunk_bytes = self.capacity // chunk_divisor - _HDR_BYTES
+        head = _Q.unpack_from(region, HEAD_OFF)[0]
+        tail = _Q.unpack_from(region, TAIL_OFF)[0]
+        self._tail_pending = tail       # producer: end of written, maybe unpublished, records
+        self._published_tail = tail
+        self._head_cached = head        # producer: last head it saw
+        self._head = head               # consumer: start of the next record to read
+        self._tail_cached = tail        # consumer: last tail it saw
+
+    # -- producer side -------------------------------------------------------------------
+    def try_push(self, payload, flags: int = WHOLE) -> bool:
+        """Write one record (len(payload) <= chunk_bytes) without publishing it."""
+        size = len(payload)
+        need = _HDR_BYTES + _aligned(size)
+        tail = self._tail_pending
+        pos = tail & self._mask
+        to_end = self.capacity - pos
+        pad = to_end if to_end < need else 0
+        if tail + pad + need - self._head_cached > self.capacity:
+            self._head_cached = _Q.unpack_from(self._region, HEAD_OFF)[0]
+            if tail + pad + need - self._head_cached > self.capacity:
+                return False
+        data = self._data
+        if pad:
+            _HDR.pack_into(data, pos, 0, SKIP)
+            tail += pad
+            pos = 0
+        _HDR.pack_into(data, pos, size, flags)
+        data[pos + _HDR_BYTES : pos + _HDR_BYTES + size] = payload
+        self._tail_pending = tail + need
+        return True
+
+    def publish(self) -> bool:
+        """Make every pushed record visible to the consumer; True if anything was new."""
+        if self._tail_pending == self._published_tail:
+            return False
+        _Q.pack_into(self._region, TAIL_OFF, self._tail_pending)
+        self._published_tail = self._tail_pending
+        return True
+
+    def set_producer_waiting(self, waiting: bool) -> None:
+        _Q.pack_into(self._region, WAITING_OFF, 1 if waiting else 0)
+
+    def has_space_for(self, size: int) -> bool:
+        """Producer re-check after announcing it waits (size <= chunk_bytes)."""
+        self._head_cached = _Q.unpack_from(self._region, HEAD_OFF)[0]
+        worst = _HDR_BYTES + _aligned(size) + _HDR_BYTES + _aligned(size)
+        return self._tail_pending + worst - self._head_cached <= self.capacity
+
+    # -- consumer side -------------------------------------------------------------------
+    def peek(self):
+        """The next record as (payload view, flags), or None. Valid until advance()."""
+        head = self._head
+        if head == self._tail_cached:
+            self._tail_cached = _Q.unpack_from(self._region, TAIL_OFF)[0]
+            if head == self._tail_cached:
+                return None
+        pos = head & self._mask
+        size, flags = _HDR.unpack_from(self._data, pos)
+        if flags == SKIP:
+            head += self.capacity - pos
+            self._head = head
+            pos = 0
+            size, flags = _HDR.unpack_from(self._data, 0)
+        return self._data[pos + _HDR_BYTES : pos + _HDR_BYTES + size], flags
+
+    def advance(self, size: int) -> None:
+        """Step past the record just peeked (its payload size)."""
+        self._head += _HDR_BYTES + _aligned(size)
+
+    def release(self) -> None:
+        """Hand the consumed space back to the producer."""
+        _Q.pack_into(self._region, HEAD_OFF, self._head)
+
+    def has_data(self) -> bool:
+        """Consumer re-check straight from shared memory (after announcing sleep)."""
+        self._tail_cached = _Q.unpack_from(self._region, TAIL_OFF)[0]
+        return self._head != self._tail_cached
+
+    def producer_waiting(self) -> bool:
+        return _Q.unpack_from(self._region, WAITING_OFF)[0] != 0

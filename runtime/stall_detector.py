@@ -1,0 +1,71 @@
+"""Reactor stall detector: a watchdog thread that reports a loop callback held too long.
+
+The loop stamps a heartbeat every `threshold/2`; the watchdog, seeing the stamp older than
+the threshold, logs the loop thread's current stack once per stall. Heartbeat lateness also
+feeds the loop-lag histogram. The watchdog only reads; it never touches the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+import traceback
+
+from .metrics import Log2Histogram
+
+log = logging.getLogger("panda.runtime.stall")
+
+
+class StallDetector:
+    """Start on the loop thread; stop before the loop closes."""
+
+    def __init__(self, threshold_ms: int, lag: Log2Histogram):
+        self.threshold_s = threshold_ms / 1000.0
+        self.stalls = 0
+        self._lag = lag
+        self._interval_s = max(self.threshold_s / 2, 0.001)
+        self._beat = time.monotonic()
+        self._expected = self._beat + self._interval_s
+        self._loop_thread_id = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="stall-detector", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._heartbeat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        lateness_us = max(0.0, (now - self._expected) * 1e6)
+        self._lag.observe(lateness_us)
+        self._beat = now
+        self._expected = now + self._interval_s
+        assert self._loop is not None
+        self._handle = self._loop.call_later(self._interval_s, self._heartbeat)
+
+    def _watch(self) -> None:
+        reported_beat = 0.0
+        while not self._stop.wait(self._interval_s / 2):
+            beat = self._beat
+            held = time.monotonic() - beat - self._interval_s
+            if held > self.threshold_s and beat != reported_beat:
+                reported_beat = beat
+                self.stalls += 1
+                self._report(held)
+
+    def _report(self, held_s: float) -> None:
+        frame = sys._current_frames().get(self._loop_thread_id)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
+        log.warning("reactor stalled for %.0f ms (threshold %.0f ms); blocking stack:\n%s",
+                    held_s * 1000, self.threshold_s * 1000, stack.rstrip())

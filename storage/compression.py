@@ -53,7 +53,7 @@ def compress(codec: int, data: Buffer, *, level: int | None = None) -> bytes:
         return _lz4_compress(data, level)
     if codec == Compression.ZSTD:
         return bytes(cramjam.zstd.compress(data, level=level))
-    raise CompressionError(f"unknown compression codec {codec}")
+    raise ValueError(f"unknown compression codec {codec}")
 
 
 def _lz4_compress(data: Buffer, level: int | None) -> bytes:

@@ -505,6 +505,7 @@ def build_batch(
     """
     if not records:
         raise ValueError("a batch needs at least one record")
+    attributes = _attributes(compression, timestamp_type, is_transactional, is_control)
     base_timestamp = records[0].timestamp
     body = _encode_records(records, base_offset, base_timestamp)
     payload = compress(compression, body, level=compression_level)
@@ -517,7 +518,7 @@ def build_batch(
         partition_leader_epoch,
         MAGIC_V2,
         0,
-        _attributes(compression, timestamp_type, is_transactional, is_control),
+        attributes,
         records[-1].offset - base_offset,
         base_timestamp,
         max(r.timestamp for r in records) if max_timestamp is None else max_timestamp,

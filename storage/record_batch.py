@@ -10,6 +10,11 @@ Header (61 bytes, big-endian), CRC32C covers byte 21 (attributes) to the end of 
     17 crc u32 | 21 attributes i16 | 23 last_offset_delta i32 | 27 base_timestamp i64
     35 max_timestamp i64 | 43 producer_id i64 | 51 producer_epoch i16 | 53 base_sequence i32
     57 records_count i32 | 61 records...
+
+CRC32C: `crc32c` (SSE4.2, reads a memoryview slice in place) when installed, else the C
+extension of google-crc32c (bytes only: one copy of the span). Measured here on the span a
+batch CRC covers: 1 KiB 0.17 vs 0.29 us, 16 KiB 0.78 vs 0.83 us, 1 MiB 34 vs 63 us, so crc32c
+is 1.7-1.8x faster where it matters; google-crc32c is the declared dependency and fallback.
 """
 
 from __future__ import annotations
@@ -41,9 +46,8 @@ _CrcFunction = Callable[[Buffer, int, int], int]
 def _load_crc32c() -> tuple[str, _CrcFunction]:
     """Pick the CRC32C backend: `crc32c` when installed with SSE4.2, else `google-crc32c`'s C.
 
-    Measured here (see the module docstring): crc32c reads a memoryview slice without a copy
-    and runs 1.8x faster than google-crc32c's copy-then-CRC on 1 MiB batches. Refuses to run
-    on a pure-Python fallback: the CRC of every produced byte would cost ~1000x more.
+    See the module docstring for the measurement. Refuses to run on a pure-Python fallback:
+    the CRC of every produced byte would cost ~1000x more.
     """
     try:
         import crc32c as _crc32c_module
@@ -366,7 +370,7 @@ def _encode_records(records: Sequence[Record], base_offset: int, base_timestamp:
     return out
 
 
-def _varint(buf: Buffer, position: int) -> tuple[int, int]:
+def _varint(buf: bytes, position: int) -> tuple[int, int]:
     """Decode a zigzag varint at buf[position]: (value, next position). IndexError if cut."""
     byte = buf[position]
     if byte < 0x80:
@@ -384,17 +388,23 @@ def _varint(buf: Buffer, position: int) -> tuple[int, int]:
             raise CorruptBatchError(f"varint longer than {VARINT_BYTES_MAX} bytes")
 
 
-def _nullable_bytes(buf: Buffer, position: int, end: int) -> tuple[bytes | None, int]:
-    length, position = _varint(buf, position)
+def _nullable_bytes(buf: bytes, position: int, end: int) -> tuple[bytes | None, int]:
+    byte = buf[position]  # inline one-byte varint: most lengths are under 64
+    if byte < 0x80:
+        length, position = (byte >> 1) ^ -(byte & 1), position + 1
+    else:
+        length, position = _varint(buf, position)
     if length == -1:
         return None, position
     if length < -1 or length > end - position:
         raise CorruptBatchError(f"field length {length} overruns its record")
-    return bytes(buf[position : position + length]), position + length
+    return buf[position : position + length], position + length
 
 
-def _decode_headers(buf: Buffer, position: int, end: int) -> tuple[list[Header], int]:
+def _decode_headers(buf: bytes, position: int, end: int) -> tuple[list[Header], int]:
     count, position = _varint(buf, position)
+    if count == 0:
+        return [], position
     if count < 0 or count * 2 > end - position:
         raise CorruptBatchError(f"header count {count} does not fit its record")
     headers: list[Header] = []
@@ -408,9 +418,9 @@ def _decode_headers(buf: Buffer, position: int, end: int) -> tuple[list[Header],
 
 
 def _decode_record(
-    buf: Buffer, position: int, base_offset: int, base_timestamp: int | None
+    buf: bytes, position: int, base_offset: int, base_timestamp: int
 ) -> tuple[Record, int]:
-    """Decode the record at buf[position]; base_timestamp None means LogAppendTime (set later)."""
+    """Decode the record at buf[position]: (record, position after it)."""
     length, position = _varint(buf, position)
     end = position + length
     if length < RECORD_BYTES_MIN - 1 or end > len(buf):
@@ -422,27 +432,29 @@ def _decode_record(
     headers, position = _decode_headers(buf, position, end)
     if position != end:
         raise CorruptBatchError(f"record declares {length} bytes, its fields take another count")
-    timestamp = 0 if base_timestamp is None else base_timestamp + timestamp_delta
-    return Record(base_offset + offset_delta, timestamp, key, value, headers), end
+    record = Record(
+        base_offset + offset_delta, base_timestamp + timestamp_delta, key, value, headers
+    )
+    return record, end
 
 
-def _decode_payload(payload: Buffer, header: RecordBatchHeader) -> list[Record]:
+def _decode_payload(payload: bytes, header: RecordBatchHeader) -> list[Record]:
     if header.records_count * RECORD_BYTES_MIN > len(payload):
         raise CorruptBatchError(f"{header.records_count} records cannot fit {len(payload)} bytes")
-    log_append = header.timestamp_type == TIMESTAMP_LOG_APPEND_TIME
-    base_timestamp = None if log_append else header.base_timestamp
     records = []
     position = 0
+    base_offset, base_timestamp = header.base_offset, header.base_timestamp
     try:
         for _ in range(header.records_count):
-            record, position = _decode_record(payload, position, header.base_offset, base_timestamp)
-            if log_append:
-                record.timestamp = header.max_timestamp
+            record, position = _decode_record(payload, position, base_offset, base_timestamp)
             records.append(record)
     except (IndexError, UnicodeDecodeError) as error:
         raise CorruptBatchError(f"records end mid-field: {error}") from None
     if position != len(payload):
         raise CorruptBatchError(f"{len(payload) - position} bytes after the last record")
+    if header.timestamp_type == TIMESTAMP_LOG_APPEND_TIME:
+        for record in records:
+            record.timestamp = header.max_timestamp
     return records
 
 
@@ -462,12 +474,13 @@ def decode_records(
     end = offset + header.size_bytes
     if end > len(buf):
         raise TruncatedBatchError(f"batch of {header.size_bytes} bytes, {len(buf) - offset} held")
-    payload = memoryview(buf)[offset + BATCH_HEADER_BYTES : end]
+    payload: Buffer = memoryview(buf)[offset + BATCH_HEADER_BYTES : end]
     if header.compression != Compression.NONE:
-        payload = memoryview(
-            decompress(header.compression, payload, decompressed_bytes_max=decompressed_bytes_max)
+        payload = decompress(
+            header.compression, payload, decompressed_bytes_max=decompressed_bytes_max
         )
-    return _decode_payload(payload, header)
+    # One copy to bytes: slicing bytes yields each key/value in a single step.
+    return _decode_payload(bytes(payload), header)
 
 
 def _attributes(

@@ -85,6 +85,7 @@ LEADER_EPOCH_OFFSET: Final = 12
 MAGIC_OFFSET: Final = 16
 CRC_OFFSET: Final = 17
 CRC_START: Final = 21  # first byte the CRC covers (attributes)
+MAX_TIMESTAMP_OFFSET: Final = 35
 MAGIC_V2: Final = 2
 
 NO_PRODUCER_ID: Final = -1
@@ -107,6 +108,7 @@ assert _HEADER.size == BATCH_HEADER_BYTES
 _I64 = struct.Struct(">q")
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
+_I16 = struct.Struct(">h")
 
 
 class RecordBatchHeader(msgspec.Struct, frozen=True, gc=False):
@@ -239,6 +241,19 @@ def set_base_offset(buf: bytearray | memoryview, offset: int, base_offset: int) 
 def set_partition_leader_epoch(buf: bytearray | memoryview, offset: int, epoch: int) -> None:
     """Rewrite partition_leader_epoch of the batch at buf[offset] in place (outside the CRC)."""
     _I32.pack_into(buf, offset + LEADER_EPOCH_OFFSET, epoch)
+
+
+def set_log_append_time(
+    buf: bytearray | memoryview, offset: int, header: RecordBatchHeader, timestamp: int
+) -> None:
+    """Stamp the batch at buf[offset] LogAppendTime with max_timestamp=timestamp, in place.
+
+    Both fields are inside the CRC, which is recomputed: pass the header validate_crc returned
+    for this batch, so a corrupt batch is never given a fresh, valid CRC.
+    """
+    _I16.pack_into(buf, offset + CRC_START, header.attributes | ATTR_TIMESTAMP_TYPE)
+    _I64.pack_into(buf, offset + MAX_TIMESTAMP_OFFSET, timestamp)
+    _U32.pack_into(buf, offset + CRC_OFFSET, compute_crc(buf, offset, header.size_bytes))
 
 
 class BatchIterator:

@@ -33,6 +33,7 @@ from panda.storage.record_batch import (
     decode_control_record,
     decode_records,
     read_header,
+    set_log_append_time,
     validate_crc,
 )
 
@@ -96,6 +97,16 @@ def test_log_append_time_stamps_every_record() -> None:
     buf = build_batch(records, timestamp_type=TIMESTAMP_LOG_APPEND_TIME, max_timestamp=999)
     assert read_header(buf).timestamp_type == TIMESTAMP_LOG_APPEND_TIME
     assert [r.timestamp for r in decode_records(buf)] == [999, 999, 999]
+
+
+@pytest.mark.parametrize("codec", [Compression.NONE, Compression.ZSTD])
+def test_broker_stamps_log_append_time(codec: Compression) -> None:
+    records = [Record(i, 10 + i, b"k", b"v", []) for i in range(3)]
+    buf = bytearray(build_batch(records, compression=codec))
+    set_log_append_time(buf, 0, validate_crc(buf), 5_000)
+    header = validate_crc(buf)
+    assert (header.timestamp_type, header.max_timestamp, header.compression) == (1, 5_000, codec)
+    assert [r.timestamp for r in decode_records(buf)] == [5_000] * 3
 
 
 @pytest.mark.parametrize("kind", list(ControlType))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 import warnings
 
 import pytest
@@ -128,3 +129,41 @@ def test_iter_batches_crc_stop() -> None:
     assert len(list(it)) == 1 and it.valid_bytes == len(good)
     assert isinstance(it.stop_error, CrcMismatchError)
     assert isinstance(it.stop_error, StorageError)
+
+
+class FakeCrc32c:
+    """Stands in for the `crc32c` package to test the backend choice."""
+
+    def __init__(self, hardware_based: bool) -> None:
+        self.hardware_based = hardware_based
+
+    @staticmethod
+    def crc32c(data: memoryview) -> int:
+        import google_crc32c
+
+        return int(google_crc32c.value(bytes(data)))
+
+
+@pytest.mark.parametrize(
+    ("hardware_based", "backend"), [(True, "crc32c"), (False, "google-crc32c")]
+)
+def test_crc_backend_choice(
+    monkeypatch: pytest.MonkeyPatch, hardware_based: bool, backend: str
+) -> None:
+    from panda.storage import record_batch
+
+    monkeypatch.setitem(sys.modules, "crc32c", FakeCrc32c(hardware_based))
+    name, crc = record_batch._load_crc32c()
+    buf = kafka_python_batch()
+    assert name == backend
+    assert crc(memoryview(bytearray(buf)), 21, len(buf)) == read_header(buf).crc
+
+
+def test_pure_python_crc_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import google_crc32c
+    from panda.storage import record_batch
+
+    monkeypatch.setitem(sys.modules, "crc32c", None)  # import crc32c -> ImportError
+    monkeypatch.setattr(google_crc32c, "implementation", "python")
+    with pytest.raises(ImportError, match="pure-Python fallback"):
+        record_batch._load_crc32c()

@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from panda.storage.compression import Compression
-from panda.storage.record_batch import Record, build_batch, decode_records, validate_crc
+from panda.storage.record_batch import (
+    Record,
+    build_batch,
+    decode_records,
+    set_log_append_time,
+    validate_crc,
+)
 
 with warnings.catch_warnings():  # kafka-python imports use importlib.resources.read_text
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -131,3 +137,11 @@ def test_compressible_kafka_python_batch_keeps_its_codec(codec: Compression) -> 
     assert validate_crc(buf).compression == codec
     records = decode_records(buf)
     assert [r.value for r in records] == [v[1] for v in values] and records[-1].offset == 99
+
+
+def test_log_append_time_stamp_reads_in_kafka_python() -> None:
+    records = [Record(i, 10 + i, b"k", b"v", []) for i in range(3)]
+    buf = bytearray(build_batch(records, compression=Compression.GZIP))
+    set_log_append_time(buf, 0, validate_crc(buf), 5_000)
+    batch, decoded = kafka_python_read(bytes(buf))
+    assert batch.timestamp_type == 1 and [r.timestamp for r in decoded] == [5_000] * 3

@@ -81,6 +81,8 @@ class Dispatcher:
                     return await future
                 return await asyncio.wait_for(future, timeout)
             except TimeoutError:
+                if future.done() and not future.cancelled():
+                    raise       # the remote method's own TimeoutError, rebuilt
                 self.stats.calls_timed_out += 1
                 self._cancel_remote(dst, call_id)
                 raise CrossShardTimeout(
@@ -135,9 +137,12 @@ class Dispatcher:
         if info.is_coroutine:
             if timeout is None:
                 return await result
+            task = self.loop.create_task(result)
             try:
-                return await asyncio.wait_for(result, timeout)
+                return await asyncio.wait_for(task, timeout)
             except TimeoutError:
+                if task.done() and not task.cancelled():
+                    raise       # the method's own TimeoutError
                 raise CrossShardTimeout(f"{name}.{info.name}: no result within {timeout} s") from None
         return result
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, NoReturn
 
 import msgspec
 from panda.storage.compression import (
@@ -300,7 +300,7 @@ class BatchIterator:
             )
         return header
 
-    def _stop(self, error: Exception) -> tuple[int, RecordBatchHeader]:
+    def _stop(self, error: Exception) -> NoReturn:
         self._done = True
         self.stop_error = error
         if self._strict:

@@ -253,3 +253,24 @@ def mutated_batches(draw: st.DrawFn) -> bytearray:
 @given(mutated_batches())
 def test_mutated_batches_raise_only_storage_errors(buf: bytearray) -> None:
     expect_storage_error_or_result(buf)
+
+
+MAGICS = {
+    Compression.GZIP: b"\x1f\x8b\x08\x00",
+    Compression.SNAPPY: b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01",
+    Compression.LZ4: b"\x04\x22\x4d\x18",
+    Compression.ZSTD: b"\x28\xb5\x2f\xfd",
+}
+
+
+@FUZZ
+@given(st.sampled_from(list(MAGICS)), st.booleans(), st.binary(max_size=300))
+def test_random_compressed_payloads_raise_only_compression_errors(
+    codec: Compression, with_magic: bool, tail: bytes
+) -> None:
+    data = (MAGICS[codec] if with_magic else b"") + tail
+    try:
+        out = decompress(codec, data, decompressed_bytes_max=1 << 16)
+    except CompressionError:
+        return
+    assert len(out) <= 1 << 16

@@ -44,7 +44,7 @@ SIZE = _Size()
 @click.option("--ring-bytes", type=SIZE, help=DESCRIPTIONS["ring_bytes"] + " [bytes]")
 @click.option("--message-bytes-max", type=SIZE, help=DESCRIPTIONS["message_bytes_max"] + " [bytes]")
 @click.option("--service", "services", multiple=True,
-              help="add a service to run, as module:Class (repeatable)")
+              help="add a service to run (repeatable) [module:Class]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               help=DESCRIPTIONS["log_level"])
 def command(config_file: str | None, services: tuple[str, ...], **flags) -> None:
@@ -57,10 +57,21 @@ def command(config_file: str | None, services: tuple[str, ...], **flags) -> None
             config.services = [*config.services, *[s for s in services if s not in config.services]]
         code = run_node(config)
     except (ConfigError, MemoryBudgetError) as exc:
-        click.echo(f"panda-runtime: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     sys.exit(code)
 
 
+def _fail(message: str) -> None:
+    """The one-line error every invalid flag, file or env value ends in: exit code 2."""
+    click.echo(f"panda-runtime: error: {' '.join(message.split())}", err=True)
+    sys.exit(2)
+
+
 def main() -> None:
-    command()
+    try:
+        code = command.main(standalone_mode=False)
+    except click.UsageError as exc:        # bad flag value, unknown flag: name it, one line
+        _fail(exc.format_message())
+    except click.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

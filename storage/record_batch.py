@@ -340,13 +340,23 @@ class Record(msgspec.Struct, gc=False):
     headers: list[Header] = []
 
 
-def _put_varint(out: bytearray, value: int) -> None:
-    """Append `value` as a zigzag varint (Kafka's varint/varlong, protobuf's sint64)."""
+def _varint_bytes(value: int) -> bytearray:
+    """`value` as a zigzag varint (Kafka's varint/varlong, protobuf's sint64)."""
     zigzag = (value << 1) ^ (value >> 63)
+    out = bytearray()
     while zigzag >= 0x80:
         out.append((zigzag & 0x7F) | 0x80)
         zigzag >>= 7
     out.append(zigzag)
+    return out
+
+
+_VARINT_CACHED_MAX: Final = 1023  # lengths and deltas up to this come from a 36 KB table
+_VARINTS = tuple(bytes(_varint_bytes(v)) for v in range(-1, _VARINT_CACHED_MAX + 1))
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    out += _VARINTS[value + 1] if -1 <= value <= _VARINT_CACHED_MAX else _varint_bytes(value)
 
 
 def _put_bytes(out: bytearray, data: bytes | None) -> None:

@@ -1,14 +1,18 @@
 """Cross-check with a real client: kafka-python's DefaultRecordBatchBuilder / DefaultRecordBatch.
 
 Batches kafka-python builds decode with ours; batches we build decode with its reader, for
-every codec whose kafka-python backend (python-snappy, lz4, zstandard) is importable.
+every codec whose kafka-python backend (python-snappy, lz4, zstandard) is importable. Without
+python-snappy, kafka-python's own xerial framing still runs, over cramjam's raw snappy blocks.
 """
 
 from __future__ import annotations
 
+import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
+import cramjam
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +38,19 @@ BACKEND_OF = {
     Compression.ZSTD: ("zstandard", kafka_codec.has_zstd),
 }
 SETTINGS = settings(max_examples=25, deadline=None, database=None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def raw_snappy_for_kafka_python() -> Iterator[None]:
+    """kafka-python frames snappy (xerial) itself and needs only raw blocks from python-snappy."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not kafka_codec.has_snappy():
+            shim = types.SimpleNamespace(
+                compress=lambda data: bytes(cramjam.snappy.compress_raw(bytes(data))),
+                decompress=lambda data: bytes(cramjam.snappy.decompress_raw(bytes(data))),
+            )
+            patch.setattr(kafka_codec, "snappy", shim)
+        yield
 
 
 def require_codec(codec: Compression) -> None:

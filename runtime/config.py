@@ -46,8 +46,10 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 DESCRIPTIONS = {
     "smp": "number of shards (one process per core); default: the CPUs this process may use",
     "cpuset": "CPUs to pin shards to, e.g. '0-3,6'; default: the first smp allowed CPUs",
-    "memory_bytes": "memory for the whole node (e.g. 4G); default: total RAM minus the reserve",
-    "reserve_memory_bytes": "memory left to the OS (e.g. 1G); default: max(512M, 7% of RAM)",
+    "memory_bytes": "memory for the whole node, the reserve included (e.g. 4G); default: all "
+                    "RAM. Each shard's budget is (memory - reserve) / smp",
+    "reserve_memory_bytes": "part of the memory left to the OS (e.g. 1G); default: "
+                            "max(512M, 7% of RAM) without --memory, 0 with it",
     "overprovisioned": "share CPUs with others: no pinning, no busy-poll window",
     "node_id": "this node's id in the cluster",
     "data_dir": "directory for logs, snapshots and node state",

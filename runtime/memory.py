@@ -18,20 +18,29 @@ from .errors import MemoryBudgetError
 
 RESERVE_BYTES_MIN = 512 * 1024 * 1024
 RESERVE_FRACTION = 0.07
+SHARD_BUDGET_BYTES_MIN = 16 * 1024 * 1024
 
 
 def plan_budgets(smp: int, memory_bytes: int | None, reserve_bytes: int | None) -> int:
-    """Bytes each shard may use, from --memory / --reserve-memory and the machine's RAM."""
+    """Bytes each shard may use: (memory - reserve) / smp.
+
+    memory (--memory) is the whole node's, capped at the machine's RAM and RAM by default;
+    the reserve (--reserve-memory) is the part of it left to the OS: by default
+    max(512M, 7% of RAM) when memory is the RAM, none when --memory names it.
+    """
     total_ram = psutil.virtual_memory().total
-    reserve = reserve_bytes if reserve_bytes is not None else max(
-        RESERVE_BYTES_MIN, int(total_ram * RESERVE_FRACTION))
-    usable = memory_bytes if memory_bytes is not None else total_ram - reserve
-    if memory_bytes is not None and memory_bytes + reserve > total_ram:
-        usable = total_ram - reserve
-    if usable < smp * 16 * 1024 * 1024:
+    memory = total_ram if memory_bytes is None else min(memory_bytes, total_ram)
+    if reserve_bytes is not None:
+        reserve = reserve_bytes
+    elif memory_bytes is None:
+        reserve = max(RESERVE_BYTES_MIN, int(total_ram * RESERVE_FRACTION))
+    else:
+        reserve = 0
+    usable = memory - reserve
+    if usable < smp * SHARD_BUDGET_BYTES_MIN:
         raise MemoryBudgetError(
-            f"{usable} bytes of memory for {smp} shards is under 16 MiB a shard "
-            f"(RAM {total_ram}, reserve {reserve})")
+            f"{memory} bytes of memory minus a reserve of {reserve} leaves under 16 MiB for "
+            f"each of {smp} shards (RAM {total_ram}) - at $.memory_bytes")
     return usable // smp
 
 

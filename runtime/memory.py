@@ -79,7 +79,8 @@ class MemoryBudget:
             if future.done() and not future.cancelled():
                 self.release(nbytes)   # granted just as we were cancelled
             else:
-                self._waiters.remove(entry)
+                if entry in self._waiters:   # _grant may have dropped it already
+                    self._waiters.remove(entry)
                 self._grant()
             raise
 
@@ -97,6 +98,9 @@ class MemoryBudget:
     def _grant(self) -> None:
         while self._waiters:
             nbytes, future = self._waiters[0]
+            if future.done():                  # cancelled; its task has not run yet
+                self._waiters.popleft()
+                continue
             if self.reserved_bytes + nbytes > self.budget_bytes:
                 return
             self._waiters.popleft()

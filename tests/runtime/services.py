@@ -430,3 +430,14 @@ class Raft(Lifecycle):
 class Broker(Lifecycle):
     name = "rec_broker"
     depends = (Raft, "rec_storage")
+
+
+class FailingStart(Service):
+    """Its start raises on shard 1: the node must not come up, and must say why."""
+
+    name = "failing_start"
+    shards = ALL
+
+    async def start(self) -> None:
+        if self.shard == 1:
+            raise RuntimeError("failing_start refuses to start on purpose")

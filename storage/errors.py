@@ -9,7 +9,12 @@ edge does that) and imports nothing from the rest of panda.
     │   ├── CrcMismatchError              stored CRC32C != CRC32C of the bytes
     │   └── CompressionError              records payload fails to (de)compress, or unknown codec
     │       └── DecompressedSizeExceededError   inflating would pass decompressed_bytes_max
-    └── UnsupportedMessageFormatError     a legacy message set (magic 0 or 1), named by its magic
+    ├── UnsupportedMessageFormatError     a legacy message set (magic 0 or 1), named by its magic
+    ├── StorageIOError                    a file operation failed (EIO...): the log fails closed
+    │   └── DiskFullError                 ENOSPC / EDQUOT: retriable; writes resume once space returns
+    ├── OffsetOutOfRangeError             an offset below the log start or past the log end
+    ├── LogTruncatedError                 an append was truncated away before it became durable
+    └── LogClosedError                    the partition log (or its manager) is closed
 
 A programmer bug is an assert / InternalError, never one of these.
 """
@@ -57,3 +62,39 @@ class UnsupportedMessageFormatError(StorageError):
             "only magic 2 record batches are supported"
         )
         self.magic = magic
+
+
+class StorageIOError(StorageError):
+    """A file operation failed (EIO, EBADF...). Unacknowledged appends are dropped; the log
+    refuses writes until reopened. Mapped to KAFKA_STORAGE_ERROR at the service edge."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class DiskFullError(StorageIOError):
+    """No space left (ENOSPC / EDQUOT). Appends not yet durable are dropped and fail with this;
+    everything already acknowledged stays; the log accepts writes again once space returns."""
+
+    retriable = True
+
+
+class OffsetOutOfRangeError(StorageError):
+    """The offset lies below the log start offset or past the log end offset."""
+
+    def __init__(self, offset: int, start_offset: int, end_offset: int) -> None:
+        super().__init__(f"offset {offset} out of range [{start_offset}, {end_offset})")
+        self.offset = offset
+        self.start_offset = start_offset
+        self.end_offset = end_offset
+
+
+class LogTruncatedError(StorageError):
+    """An append was truncated away (Raft truncation) before it became durable."""
+
+    retriable = True
+
+
+class LogClosedError(StorageError):
+    """The partition log, or the manager that owns it, is closed."""

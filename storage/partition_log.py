@@ -1,0 +1,530 @@
+"""The log of one partition: an ordered list of segments with offsets, terms and watermarks.
+
+Owns offset assignment, the log start / end / durable offsets and the high watermark, and
+every structural change (roll, truncate, prefix-truncate, segment removal). Invariant: offsets
+only grow by append, a durable append is acknowledged only after the flush that covered it,
+and nothing below the start offset or past a truncation point is ever served. Never writes
+files itself: file changes go through the shard's I/O thread in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from panda.storage import record_batch as rb
+from panda.storage.batch_cache import BatchCache
+from panda.storage.config import StorageConfig, TopicConfig
+from panda.storage.errors import (
+    CorruptBatchError,
+    DiskFullError,
+    LogClosedError,
+    LogTruncatedError,
+    OffsetOutOfRangeError,
+    StorageError,
+    StorageIOError,
+)
+from panda.storage.file_io import is_disk_full
+from panda.storage.flusher import Flusher
+from panda.storage.index import SegmentIndex
+from panda.storage.io_thread import IOThread
+from panda.storage.log_flush import LogFlush
+from panda.storage.probe import StorageProbe
+from panda.storage.recovery import RecoveryReport, recover_directory
+from panda.storage.segment import Segment, close_files, remove_files, truncate_file
+
+log = logging.getLogger("panda.storage")
+
+META_FILE = "partition.meta"
+_NO_FLOOR = 1 << 62
+
+
+class PartitionMeta(msgspec.Struct, kw_only=True):
+    """Durable per-partition state that the segments cannot tell."""
+
+    start_offset: int = 0
+
+
+@dataclass
+class ReadResult:
+    """Whole batches (zero-copy views) and the offset after the last one."""
+
+    batches: list[memoryview] = field(default_factory=list)
+    next_offset: int = 0
+    size_bytes: int = 0
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.batches)
+
+
+@dataclass
+class Shared:
+    """What every log of a shard shares; the LogManager owns it."""
+
+    config: StorageConfig
+    io_thread: IOThread
+    flusher: Flusher
+    cache: BatchCache
+    probe: StorageProbe
+
+
+class PartitionLog:
+    """One partition's log. Create with `await PartitionLog.open(...)` (or via LogManager)."""
+
+    _ids = 0
+
+    def __init__(self, name: str, directory: str, topic: TopicConfig, shared: Shared) -> None:
+        PartitionLog._ids += 1
+        self.log_id = PartitionLog._ids
+        self.name = name
+        self.directory = directory
+        self.topic = topic
+        self._shared = shared
+        self._config = shared.config
+        self.segments: list[Segment] = []
+        self.start_offset = 0
+        self.next_offset = 0
+        self.durable_offset = 0
+        self.high_watermark = 0
+        self.recovery: RecoveryReport | None = None
+        self._to_seal: list[Segment] = []
+        self._dir_dirty = False
+        self._waiters: deque[tuple[int, asyncio.Future[None], int]] = deque()
+        self._floor = _NO_FLOOR
+        self._failed: StorageError | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, name: str, directory: str, topic: TopicConfig, shared: Shared
+    ) -> PartitionLog:
+        self = cls(name, directory, topic, shared)
+        os.makedirs(directory, exist_ok=True)
+        segments, report = await shared.io_thread.run(
+            recover_directory, directory, shared.config.index_interval_bytes,
+            shared.config.direct_io, shared.io_thread.io, shared.probe,
+        )
+        self.segments, self.recovery = segments, report
+        meta = _read_meta(os.path.join(directory, META_FILE))
+        first = segments[0].base_offset if segments else 0
+        self.next_offset = segments[-1].next_offset if segments else meta.start_offset
+        self.start_offset = min(max(meta.start_offset, first), self.next_offset)
+        self.next_offset = max(self.next_offset, self.start_offset)
+        self.durable_offset = self.high_watermark = self.next_offset
+        return self
+
+    # --- append --------------------------------------------------------------------------
+
+    @property
+    def term(self) -> int:
+        return self.segments[-1].term if self.segments else 0
+
+    @property
+    def durable_waiting(self) -> bool:
+        return bool(self._waiters)
+
+    async def append(self, batch: rb.Buffer, *, term: int | None = None, durable: bool = False) -> int:
+        """Append one client record batch; returns its base offset. With durable=True, return
+        only once the batch is fsynced (group commit)."""
+        started_ns = time.perf_counter_ns()
+        for _ in range(1024):
+            if self._unwritten_bytes() <= self._config.pending_bytes_max:
+                break
+            self._shared.flusher.schedule(self, durable=True)
+            await self._shared.flusher.wait_cycle()
+            self._check_writable()
+        base_offset, last_offset = self.append_nowait(batch, term=term)
+        if durable:
+            await self.wait_durable(last_offset + 1)
+            self._shared.probe.durable_append_completed((time.perf_counter_ns() - started_ns) // 1000)
+        return base_offset
+
+    def append_nowait(self, batch: rb.Buffer, *, term: int | None = None) -> tuple[int, int]:
+        """Append without waiting: validate CRC, assign offsets, rewrite base offset and leader
+        epoch (= term). Returns (base_offset, last_offset)."""
+        self._check_writable()
+        header = self._validate(batch)
+        term = self.term if term is None else term
+        if term < self.term:
+            raise ValueError(f"{self.name}: append with term {term} < current term {self.term}")
+        data = bytearray(batch)
+        base_offset = self.next_offset
+        rb.set_base_offset(data, 0, base_offset)
+        rb.set_partition_leader_epoch(data, 0, term)
+        header = msgspec.structs.replace(header, base_offset=base_offset, partition_leader_epoch=term)
+        self._segment_for_append(len(data), term).append(data, header)
+        self.next_offset = header.next_offset
+        self._shared.cache.put(self.log_id, base_offset, data)
+        self._shared.probe.appended(len(data))
+        self._shared.flusher.schedule(self, durable=False)
+        return base_offset, header.last_offset
+
+    def _validate(self, batch: rb.Buffer) -> rb.RecordBatchHeader:
+        if len(batch) > self._config.batch_bytes_max:
+            raise CorruptBatchError(f"batch of {len(batch)} bytes > {self._config.batch_bytes_max}")
+        header = rb.validate_crc(batch)
+        if header.size_bytes != len(batch):
+            raise CorruptBatchError(f"{len(batch)} bytes hold a batch of {header.size_bytes}")
+        return header
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise LogClosedError(f"{self.name} is closed")
+        if self._failed is not None:
+            raise self._failed
+
+    def _unwritten_bytes(self) -> int:
+        return sum(s.unwritten_bytes for s in self._unsynced_segments())
+
+    async def wait_durable(self, offset: int) -> None:
+        """Return once every offset < offset is fsynced."""
+        if self.durable_offset >= offset:
+            return
+        self._check_writable()
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((offset, future, time.perf_counter_ns()))
+        self._shared.flusher.schedule(self, durable=True)
+        await future
+
+    def _segment_for_append(self, size: int, term: int) -> Segment:
+        active = self.segments[-1] if self.segments else None
+        if active is not None and not self._should_roll(active, size, term):
+            return active
+        if active is not None and active.index.empty:
+            self._remove_segments([self.segments.pop()])
+        elif active is not None:
+            self._to_seal.append(active)
+        return self._create_segment(term)
+
+    def _should_roll(self, active: Segment, size: int, term: int) -> bool:
+        if term != active.term:
+            return True
+        if active.index.empty:
+            return False
+        if active.size_bytes + size > self.topic.segment_bytes:
+            return True
+        return int(time.time() * 1000) - active.created_ms >= self.topic.segment_ms
+
+    def _create_segment(self, term: int) -> Segment:
+        index = SegmentIndex(self.next_offset, self._config.index_interval_bytes)
+        segment = Segment(self.directory, index, term, direct=self._config.direct_io)
+        segment.open_files(self._shared.io_thread.io, writable=True)
+        self.segments.append(segment)
+        self._dir_dirty = True
+        return segment
+
+    # --- flush (called by the Flusher) ------------------------------------------------------
+
+    def _unsynced_segments(self) -> list[Segment]:
+        active = self.segments[-1:] if self.segments else []
+        return [s for s in self._to_seal if s not in active] + active
+
+    def begin_flush(self) -> LogFlush | None:
+        writes = [w for w in (s.take_write() for s in self._unsynced_segments()) if w is not None]
+        seals = [s for s in self._to_seal if s.write_fd is not None]
+        if not (writes or seals or self._dir_dirty):
+            self._resolve_waiters()
+            return None
+        directory = self.directory if self._dir_dirty else None
+        self._dir_dirty = False
+        self._floor = _NO_FLOOR
+        return LogFlush(writes, seals, directory, self.next_offset, self._config.fallocate_bytes)
+
+    def end_flush(self, job: Any, error: BaseException | None) -> None:
+        assert isinstance(job, LogFlush)
+        for write in job.written:
+            write.segment.write_done(write)
+        for segment in job.seals:
+            if segment.write_fd is None and segment in self._to_seal:
+                segment.sealed = True
+                self._to_seal.remove(segment)
+        if error is not None:
+            self._flush_failed(error)  # truncates while the failed tail is still readable
+        for write in job.writes:
+            write.segment.inflight = None
+        if error is not None:
+            return
+        target = min(job.target_offset, self._floor, self.next_offset)
+        self.durable_offset = max(self.durable_offset, target)
+        self.high_watermark = max(self.high_watermark, self.durable_offset)
+        self._resolve_waiters()
+
+    def _resolve_waiters(self) -> None:
+        for _ in range(len(self._waiters)):
+            offset, future, _started = self._waiters[0]
+            if offset > self.durable_offset:
+                break
+            self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+        if self._waiters:
+            self._shared.flusher.schedule(self, durable=True)
+
+    def _fail_waiters(self, error: StorageError, above: int = -1) -> None:
+        keep: deque[tuple[int, asyncio.Future[None], int]] = deque()
+        for waiter in self._waiters:
+            if waiter[0] > above and not waiter[1].done():
+                waiter[1].set_exception(error)
+            elif not waiter[1].done():
+                keep.append(waiter)
+        self._waiters = keep
+
+    def _flush_failed(self, error: BaseException) -> None:
+        disk_full = isinstance(error, OSError) and is_disk_full(error)
+        self._shared.probe.io_failed(disk_full)
+        errno = getattr(error, "errno", None)
+        if not disk_full:
+            self._failed = StorageIOError(f"{self.name}: write failed: {error}", errno)
+            log.error("%s: I/O error, log fails closed: %r", self.name, error)
+            self._fail_waiters(self._failed)
+            return
+        lost = self.next_offset - self.durable_offset
+        log.warning("%s: disk full; dropping %d unsynced offsets", self.name, lost)
+        failure = DiskFullError(f"{self.name}: no space left on device", errno)
+        self._truncate_now(self.durable_offset, failure)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, upto: int | None = None) -> ReadResult:
+        """Whole batches from offset, about max_bytes of them (at least one), below upto
+        (default: the log end; pass high_watermark for consumers). CRC-checked from disk."""
+        if self._closed:
+            raise LogClosedError(f"{self.name} is closed")
+        if offset < self.start_offset or offset > self.next_offset:
+            raise OffsetOutOfRangeError(offset, self.start_offset, self.next_offset)
+        upto = self.next_offset if upto is None else min(upto, self.next_offset)
+        result = ReadResult(next_offset=offset)
+        if offset >= upto:
+            return result
+        if self._read_cached(result, offset, max_bytes, upto):
+            self._shared.probe.cache_hit()
+            return result
+        self._shared.probe.cache_missed()
+        self._read_segments(result, offset, max_bytes, upto)
+        return result
+
+    def _read_cached(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> bool:
+        cache = self._shared.cache
+        for _ in range(100_000):
+            batch = cache.get(self.log_id, offset)
+            if batch is None or offset >= upto:
+                break
+            if result.batches and result.size_bytes + len(batch) > max_bytes:
+                break
+            result.batches.append(memoryview(batch).toreadonly())
+            result.size_bytes += len(batch)
+            offset = rb.read_header(batch).next_offset
+            result.next_offset = offset
+        return bool(result.batches)
+
+    def _read_segments(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> None:
+        bases = [s.base_offset for s in self.segments]
+        for segment in self.segments[max(bisect_right(bases, offset) - 1, 0) :]:
+            if segment.next_offset <= offset:
+                continue
+            budget = max(max_bytes - result.size_bytes, 1)
+            span = segment.read(offset, budget, upto, self._config.read_bytes_max)
+            if span.batches and span.position > 0:
+                self._shared.probe.read_from_disk(span.size_bytes)
+            if span.batches:
+                assert span.batches is not None
+                result.batches.extend(span.batches)
+                result.size_bytes += span.size_bytes
+                result.next_offset = offset = span.next_offset
+            if span.full or result.size_bytes >= max_bytes:
+                return
+
+    def offset_for_timestamp(self, timestamp: int) -> int | None:
+        """First offset whose batch has max_timestamp >= timestamp (ListOffsets), else None.
+        Batch granularity: the base offset of the first such batch (or the start offset)."""
+        for segment in self.segments:
+            position = segment.index.position_for_time(timestamp)
+            if position is None or segment.next_offset <= self.start_offset:
+                continue
+            found = _scan_for_time(segment, position, timestamp)
+            if found is not None:
+                return max(found, self.start_offset)
+        return None
+
+    # --- truncation -------------------------------------------------------------------------
+
+    async def truncate(self, offset: int) -> None:
+        """Raft truncation: remove every batch holding an offset >= offset (a batch that
+        straddles offset goes whole). Returns once the files are cut."""
+        self._check_writable()
+        if offset < self.start_offset:
+            raise OffsetOutOfRangeError(offset, self.start_offset, self.next_offset)
+        if offset >= self.next_offset:
+            return
+        self._truncate_now(offset, LogTruncatedError(f"{self.name}: truncated at {offset}"))
+        await self._shared.io_thread.barrier()
+
+    def _truncate_now(self, offset: int, error: StorageError) -> None:
+        bases = [s.base_offset for s in self.segments]
+        i = max(bisect_right(bases, offset) - 1, 0)
+        segment = self.segments[i]
+        position, new_end = segment.locate(offset)
+        self._remove_segments(self.segments[i + 1 :])
+        del self.segments[i + 1 :]
+        self._shared.cache.invalidate_from(self.log_id, new_end)
+        if segment.sealed or segment in self._to_seal:
+            self._unseal(segment)
+        segment.truncate(position, new_end)
+        self._shared.io_thread.submit(truncate_file, segment, self._shared.io_thread.io, position)
+        self.next_offset = max(new_end, self.start_offset)
+        self._floor = min(self._floor, new_end)
+        self.durable_offset = min(self.durable_offset, new_end)
+        self.high_watermark = min(self.high_watermark, new_end)
+        self._fail_waiters(error, above=new_end)
+
+    def _unseal(self, segment: Segment) -> None:
+        if segment in self._to_seal:
+            self._to_seal.remove(segment)
+        segment.sealed = False
+        io = self._shared.io_thread.io
+
+        def reopen() -> None:
+            io.unlink(segment.index_path)
+            if segment.write_fd is None:
+                segment.write_fd = io.open_write(segment.path, segment.direct)
+            segment.allocated = os.fstat(segment.write_fd).st_size
+
+        self._shared.io_thread.submit(reopen)
+
+    async def prefix_truncate(self, offset: int) -> None:
+        """DeleteRecords / retention: the log now starts at offset; whole segments below it go."""
+        self._check_writable()
+        if offset <= self.start_offset:
+            return
+        if offset > self.next_offset:
+            raise OffsetOutOfRangeError(offset, self.start_offset, self.next_offset)
+        self.start_offset = offset
+        await self._write_meta()
+        self._shared.cache.invalidate_below(self.log_id, offset)
+        doomed = [s for s in self.segments[:-1] if s.next_offset <= offset]
+        self._drop_front(doomed)
+
+    def _drop_front(self, doomed: list[Segment]) -> None:
+        if doomed:
+            self.segments = self.segments[len(doomed) :]
+            self._remove_segments(doomed)
+
+    def _remove_segments(self, segments: list[Segment]) -> None:
+        io = self._shared.io_thread.io
+        for segment in segments:
+            if segment in self._to_seal:
+                self._to_seal.remove(segment)
+            self._shared.io_thread.submit(remove_files, segment, io)
+            self._shared.probe.segment_deleted()
+        if segments:
+            self._dir_dirty = True
+
+    async def _write_meta(self) -> None:
+        data = msgspec.msgpack.encode(PartitionMeta(start_offset=self.start_offset))
+        path = os.path.join(self.directory, META_FILE)
+        await self._shared.io_thread.run(self._shared.io_thread.io.write_file_atomic, path, data)
+
+    # --- retention (called by the housekeeper) ----------------------------------------------
+
+    async def apply_retention(self, now_ms: int) -> int:
+        """Delete closed segments past retention.ms / retention.bytes; returns how many."""
+        if not self.topic.deletes or self._closed or self._failed:
+            return 0
+        doomed = _retention_victims(self.segments, self.topic, now_ms)
+        if doomed:
+            await self.prefix_truncate(max(self.start_offset, doomed[-1].next_offset))
+        return len(doomed)
+
+    def set_high_watermark(self, offset: int) -> None:
+        """For Raft: the commit index decides; clamped to the log end."""
+        self.high_watermark = min(offset, self.next_offset)
+
+    def replace_segment(self, old: Segment, new: Segment) -> None:
+        """Compaction: swap a sealed segment for its compacted copy (same offsets)."""
+        i = self.segments.index(old)
+        self.segments[i] = new
+        self._shared.cache.invalidate_from(self.log_id, old.base_offset)
+        self._shared.io_thread.submit(close_files, old, self._shared.io_thread.io)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Make every appended batch durable."""
+        await self.wait_durable(self.next_offset)
+
+    async def close(self) -> None:
+        """Flush, seal the active segment (so reopening needs no scan) and close the files."""
+        if self._closed:
+            return
+        if self._failed is None:
+            await self.flush()
+            if self.segments and not self.segments[-1].index.empty:
+                self._to_seal.append(self.segments[-1])
+                self._shared.flusher.schedule(self, durable=True)
+                await self._shared.flusher.wait_cycle()
+        self._closed = True
+        self._fail_waiters(LogClosedError(f"{self.name} is closed"))
+        self._shared.cache.drop_log(self.log_id)
+        for segment in self.segments:
+            self._shared.io_thread.submit(close_files, segment, self._shared.io_thread.io)
+        await self._shared.io_thread.barrier()
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "start_offset": self.start_offset,
+            "next_offset": self.next_offset,
+            "durable_offset": self.durable_offset,
+            "high_watermark": self.high_watermark,
+            "segments": len(self.segments),
+            "size_bytes": sum(s.size_bytes for s in self.segments),
+        }
+
+
+def _read_meta(path: str) -> PartitionMeta:
+    try:
+        with open(path, "rb") as file:
+            return msgspec.msgpack.decode(file.read(), type=PartitionMeta)
+    except FileNotFoundError:
+        return PartitionMeta()
+    except msgspec.DecodeError:
+        log.warning("%s is damaged: using the first segment's base offset", path)
+        return PartitionMeta()
+
+
+def _scan_for_time(segment: Segment, position: int, timestamp: int) -> int | None:
+    for _ in range(segment.size_bytes // rb.BATCH_LENGTH_MIN + 1):
+        if position >= segment.size_bytes:
+            return None
+        data, _ = segment.read_span(position, position + rb.BATCH_HEADER_BYTES)
+        header = rb.read_header(data)
+        if header.max_timestamp >= timestamp:
+            return header.base_offset
+        position += header.size_bytes
+    return None
+
+
+def _retention_victims(segments: list[Segment], topic: TopicConfig, now_ms: int) -> list[Segment]:
+    """Closed segments (a prefix) that retention.ms or retention.bytes removes."""
+    closed = segments[:-1]
+    doomed: list[Segment] = []
+    total = sum(s.size_bytes for s in segments)
+    for segment in closed:
+        too_old = topic.retention_ms >= 0 and segment.index.max_timestamp < now_ms - topic.retention_ms
+        too_big = topic.retention_bytes >= 0 and total > topic.retention_bytes
+        if not (too_old or too_big):
+            break
+        doomed.append(segment)
+        total -= segment.size_bytes
+    return doomed
+
+
+Clock = Callable[[], int]

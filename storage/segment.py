@@ -1,0 +1,315 @@
+"""One segment of a partition log: a data file named by base offset and term, plus its index.
+
+Owns the segment's bytes: the written file prefix, the batch being written (in flight) and the
+appended-but-unwritten tail (pending), so reads see every appended batch at once. The reactor
+mutates the in-memory state; the file is only changed by SegmentWrite / thread ops run on the
+shard's single storage I/O thread, in submission order. Never blocks the reactor on a write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from panda.storage import record_batch as rb
+from panda.storage.errors import CorruptBatchError, CrcMismatchError
+from panda.storage.file_io import ALIGN_BYTES, FileIO, align_down, align_up
+from panda.storage.index import SegmentIndex
+
+log = logging.getLogger("panda.storage")
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+
+
+def segment_name(base_offset: int, term: int) -> str:
+    return f"{base_offset:020d}-{term}"
+
+
+def parse_segment_name(filename: str) -> tuple[int, int] | None:
+    """(base_offset, term) of '<base>-<term>.log', else None."""
+    if not filename.endswith(LOG_SUFFIX):
+        return None
+    stem = filename[: -len(LOG_SUFFIX)]
+    base, _, term = stem.partition("-")
+    if not (base.isdigit() and term.isdigit()):
+        return None
+    return int(base), int(term)
+
+
+class Segment:
+    """A segment file plus its in-memory index, write tail and file descriptors."""
+
+    def __init__(self, directory: str, index: SegmentIndex, term: int, *, direct: bool) -> None:
+        self.directory = directory
+        self.term = term
+        self.index = index
+        self.direct = direct
+        stem = os.path.join(directory, segment_name(index.base_offset, term))
+        self.path = stem + LOG_SUFFIX
+        self.index_path = stem + INDEX_SUFFIX
+        self.created_ms = int(time.time() * 1000)
+        self.sealed = False  # sealed: closed, fully written, index on disk
+        self.write_fd: int | None = None
+        self.read_fd: int | None = None
+        self.written = index.size_bytes  # file bytes reported written
+        self.inflight: tuple[int, memoryview] | None = None
+        self.pending = bytearray()
+        self.pending_start = index.size_bytes
+        # Owned by the I/O thread only:
+        self.allocated = 0
+        self.file_end = index.size_bytes  # end of the bytes written to the file
+        self.tail_block = b""  # bytes of the partial last block written (for O_DIRECT)
+
+    @property
+    def base_offset(self) -> int:
+        return self.index.base_offset
+
+    @property
+    def next_offset(self) -> int:
+        return self.index.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return self.index.size_bytes
+
+    @property
+    def unwritten_bytes(self) -> int:
+        return self.size_bytes - self.written
+
+    def open_files(self, io: FileIO, writable: bool) -> None:
+        if writable:
+            self.write_fd = io.open_write(self.path, self.direct)
+        self.read_fd = io.open_read(self.path)
+        if writable:
+            self.allocated = os.fstat(self.read_fd).st_size
+
+    def load_tail_block(self) -> None:
+        """Read the partial last block from the file (I/O thread or open)."""
+        self.file_end = self.written
+        start = align_down(self.written)
+        assert self.read_fd is not None
+        self.tail_block = os.pread(self.read_fd, self.written - start, start)
+
+    # --- reactor side -------------------------------------------------------------------
+
+    def append(self, batch: bytearray, header: rb.RecordBatchHeader) -> None:
+        position = self.size_bytes
+        self.pending += batch
+        self.index.add(
+            header.base_offset, header.next_offset, position, len(batch), header.max_timestamp
+        )
+
+    def take_write(self) -> SegmentWrite | None:
+        """Move the pending tail in flight; the caller runs the returned job on the I/O thread."""
+        if not self.pending:
+            return None
+        assert self.inflight is None, "one write in flight per segment"
+        data = memoryview(self.pending)
+        self.inflight = (self.pending_start, data)
+        job = SegmentWrite(self, self.pending_start, data)
+        self.pending_start += len(data)
+        self.pending = bytearray()
+        return job
+
+    def write_done(self, job: SegmentWrite) -> None:
+        self.inflight = None
+        self.written = max(self.written, min(job.end, self.pending_start))
+
+    def truncate(self, position: int, next_offset: int) -> None:
+        """Drop every byte at or past `position` in memory; the caller queues truncate_file."""
+        self.index.truncate(position, next_offset)
+        if position >= self.pending_start:
+            del self.pending[position - self.pending_start :]
+            return
+        self.pending = bytearray()
+        self.pending_start = position
+        if self.inflight is not None:
+            start, data = self.inflight
+            self.inflight = (start, data[: max(0, position - start)])
+        self.written = min(self.written, position)
+
+    def read_span(self, start: int, end: int) -> tuple[bytes, bool]:
+        """Bytes [start, end) of the segment from file and memory; True if any came from file."""
+        end = min(end, self.size_bytes)
+        parts = []
+        from_file = start < self.written
+        if from_file:
+            assert self.read_fd is not None
+            parts.append(os.pread(self.read_fd, min(end, self.written) - start, start))
+        for region_start, data in self._memory_regions():
+            lo, hi = max(start, region_start), min(end, region_start + len(data))
+            if lo < hi:
+                parts.append(bytes(data[lo - region_start : hi - region_start]))
+        return b"".join(parts), from_file
+
+    def _memory_regions(self) -> list[tuple[int, memoryview | bytearray]]:
+        regions: list[tuple[int, memoryview | bytearray]] = []
+        if self.inflight is not None:
+            regions.append(self.inflight)
+        regions.append((self.pending_start, self.pending))
+        return regions
+
+    def read(self, offset: int, max_bytes: int, upto: int, read_bytes_max: int) -> ReadSpan:
+        """Whole batches holding offsets >= offset and < upto, about max_bytes of them (at
+        least one). CRC-checked when they came from the file."""
+        position = self.index.position_for(offset)
+        want = min(max_bytes + 2 * self.index.interval_bytes, read_bytes_max)
+        span = ReadSpan(position)
+        while position < self.size_bytes and not span.full:
+            data, from_file = self.read_span(position, position + max(want, rb.BATCH_HEADER_BYTES))
+            consumed = span.take(data, offset, upto, max_bytes, from_file, self.path)
+            if consumed == 0 and not span.full:  # a batch larger than the window: read it whole
+                size = _header_at(data, 0, position, self.path).size_bytes
+                if size <= want or position + size > self.size_bytes:
+                    raise CorruptBatchError(f"{self.path} at position {position}: bad length")
+                want = size
+            position += consumed
+        return span
+
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        """(position, base offset) of the batch holding offset, else of the first one after it;
+        (size_bytes, next_offset) when no batch holds an offset >= offset."""
+        position = self.index.position_for(offset)
+        for _ in range(self.size_bytes // rb.BATCH_LENGTH_MIN + 1):
+            if position >= self.size_bytes:
+                break
+            data, _ = self.read_span(position, position + rb.BATCH_HEADER_BYTES)
+            header = _header_at(data, 0, position, self.path)
+            if header.next_offset > offset:
+                return position, header.base_offset
+            position += header.size_bytes
+        return self.size_bytes, self.next_offset
+
+
+@dataclass
+class ReadSpan:
+    """Batches collected by Segment.read, as zero-copy views into the bytes read."""
+
+    position: int
+    batches: list[memoryview] | None = None
+    size_bytes: int = 0
+    next_offset: int = -1
+    full: bool = False
+
+    def __post_init__(self) -> None:
+        self.batches = []
+
+    def take(
+        self, data: bytes, offset: int, upto: int, max_bytes: int, checked: bool, path: str
+    ) -> int:
+        """Collect batches from data; return bytes consumed (whole batches only)."""
+        assert self.batches is not None
+        view = memoryview(data)
+        consumed = 0
+        while len(data) - consumed >= rb.BATCH_HEADER_BYTES:
+            header = _header_at(data, consumed, self.position + consumed, path)
+            size = header.size_bytes
+            if len(data) - consumed < size:
+                break
+            if header.base_offset >= upto or (
+                self.batches and self.size_bytes + size > max_bytes
+            ):
+                self.full = True
+                break
+            if header.next_offset > offset:
+                if checked:
+                    _check_crc(data, consumed, self.position + consumed, path)
+                self.batches.append(view[consumed : consumed + size])
+                self.size_bytes += size
+                self.next_offset = header.next_offset
+            consumed += size
+        self.position += consumed
+        return consumed
+
+
+def _header_at(data: bytes, at: int, position: int, path: str) -> rb.RecordBatchHeader:
+    try:
+        return rb.read_header(data, at)
+    except CorruptBatchError as error:
+        log.error("corrupt batch header in %s at position %d: %s", path, position, error)
+        raise CorruptBatchError(f"{path} at position {position}: {error}") from error
+
+
+def _check_crc(data: bytes, at: int, position: int, path: str) -> None:
+    try:
+        rb.validate_crc(data, at)
+    except CrcMismatchError as error:
+        log.error("corrupt batch in %s at position %d: %s", path, position, error)
+        raise CrcMismatchError(error.stored, error.computed) from error
+
+
+class SegmentWrite:
+    """One write of a segment's pending bytes; run() executes on the I/O thread."""
+
+    def __init__(self, segment: Segment, start: int, data: memoryview) -> None:
+        self.segment = segment
+        self.start = start
+        self.data = data
+        self.end = start + len(data)
+
+    def run(self, io: FileIO, fallocate_bytes: int) -> None:
+        segment = self.segment
+        fd = segment.write_fd
+        assert fd is not None and self.start == segment.file_end, (self.start, segment.file_end)
+        need = align_up(self.end)
+        if fallocate_bytes and need > segment.allocated:
+            grow = max(fallocate_bytes, need - segment.allocated)
+            io.fallocate(fd, segment.allocated, grow)
+            segment.allocated += grow
+        if segment.direct:
+            self._run_direct(io, fd)
+        else:
+            io.pwrite(fd, self.data, self.start)
+        segment.file_end = self.end
+
+    def _run_direct(self, io: FileIO, fd: int) -> None:
+        segment = self.segment
+        aligned = align_down(self.start)
+        head = segment.tail_block
+        assert len(head) == self.start - aligned, (len(head), self.start, aligned)
+        io.pwrite_direct(fd, head, self.data, aligned)
+        tail = self.end % ALIGN_BYTES
+        segment.tail_block = bytes((head + bytes(self.data[-ALIGN_BYTES:]))[-tail:]) if tail else b""
+
+
+def truncate_file(segment: Segment, io: FileIO, position: int) -> None:
+    """I/O thread: cut the file at position and refresh the write tail."""
+    assert segment.write_fd is not None
+    position = min(position, segment.file_end)  # the rest was never written
+    io.ftruncate(segment.write_fd, position)
+    io.fsync(segment.write_fd)
+    segment.allocated = segment.file_end = position
+    start = align_down(position)
+    assert segment.read_fd is not None
+    segment.tail_block = os.pread(segment.read_fd, position - start, start)
+
+
+def seal_file(segment: Segment, io: FileIO) -> None:
+    """I/O thread: make a closed segment durable, trim preallocation and write its index."""
+    fd = segment.write_fd
+    assert fd is not None
+    io.fdatasync(fd)
+    io.ftruncate(fd, segment.size_bytes)
+    io.fsync(fd)
+    io.write_file_atomic(segment.index_path, segment.index.encode())
+    io.close(fd)
+    segment.write_fd = None
+
+
+def close_files(segment: Segment, io: FileIO) -> None:
+    """I/O thread: close both descriptors."""
+    for fd in (segment.write_fd, segment.read_fd):
+        if fd is not None:
+            io.close(fd)
+    segment.write_fd = segment.read_fd = None
+
+
+def remove_files(segment: Segment, io: FileIO) -> None:
+    """I/O thread: close and delete the segment's files."""
+    close_files(segment, io)
+    io.unlink(segment.path)
+    io.unlink(segment.index_path)

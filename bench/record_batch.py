@@ -1,6 +1,7 @@
 """Record batch benchmark: header read + CRC32C validate, build and parse of 100-record
-batches per codec, against kafka-python's DefaultRecordBatchBuilder / DefaultRecordBatch
-measured in the same run; plus the two CRC32C libraries side by side when both are installed.
+batches per codec, against kafka-python's DefaultRecordBatchBuilder / DefaultRecordBatch (the
+baseline of "x base") and aiokafka's Cython batch code, measured in the same run; plus the two
+CRC32C libraries side by side when both are installed.
 
     python -m panda.bench.record_batch [--runs 7] [--json] [--quick]
 
@@ -28,6 +29,7 @@ with warnings.catch_warnings():  # kafka-python imports use importlib.resources.
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import codec as kafka_codec
     from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from aiokafka.record import default_records as aio
 
 RECORDS_PER_BATCH = 100
 VALUE_BYTES = 200
@@ -156,23 +158,47 @@ def crc_library_cases(runs: int, run_s: float) -> list[dict[str, Any]]:
     return rows
 
 
+def aiokafka_build(codec: Compression, values: list[Any]) -> Callable[[], bytes]:
+    def build() -> bytes:
+        builder = aio.DefaultRecordBatchBuilder(2, int(codec), 0, -1, -1, -1, 1 << 24)
+        for i, (key, value, timestamp, headers) in enumerate(values):
+            builder.append(i, timestamp, key, value, headers)
+        return bytes(builder.build())
+
+    return build
+
+
+def aiokafka_parse(buf: bytes) -> Callable[[], object]:
+    def parse() -> object:
+        batch = aio.DefaultRecordBatch(bytearray(buf))
+        assert batch.validate_crc()
+        return [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in batch]
+
+    return parse
+
+
+def codec_impls(codec: Compression) -> dict[str, tuple[Callable[..., Any], Callable[..., Any]]]:
+    """Build and parse factories per implementation; kafka-python only with its codec."""
+    impls = {"panda": (ours_build, ours_parse), "aiokafka": (aiokafka_build, aiokafka_parse)}
+    if KAFKA_PYTHON_HAS[codec]():
+        impls["kafka-python"] = (kafka_python_build, kafka_python_parse)
+    return impls
+
+
 def codec_cases(runs: int, run_s: float) -> list[dict[str, Any]]:
     values = sample_values()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for codec in Compression:
-        name = codec.name.lower()
-        ours_buf = ours_build(codec, values)()
-        ours_b = measure(ours_build(codec, values), runs, run_s)
-        ours_p = measure(ours_parse(ours_buf), runs, run_s)
-        theirs_b = theirs_p = None
-        if KAFKA_PYTHON_HAS[codec]():
-            theirs_b = measure(kafka_python_build(codec, values), runs, run_s)
-            theirs_p = measure(kafka_python_parse(ours_buf), runs, run_s)
-        rows.append(row(f"build 100 rec {name}", "panda", ours_b, theirs_b, len(ours_buf)))
-        rows.append(row(f"parse 100 rec {name}", "panda", ours_p, theirs_p, len(ours_buf)))
-        if theirs_b and theirs_p:
-            rows.append(row(f"build 100 rec {name}", "kafka-python", theirs_b, theirs_b, 0))
-            rows.append(row(f"parse 100 rec {name}", "kafka-python", theirs_p, theirs_p, 0))
+        buf = ours_build(codec, values)()
+        calls = {
+            impl: {"build": build(codec, values), "parse": parse(buf)}
+            for impl, (build, parse) in codec_impls(codec).items()
+        }
+        for verb in ("build", "parse"):
+            stats = {impl: measure(verbs[verb], runs, run_s) for impl, verbs in calls.items()}
+            case = f"{verb} 100 rec {codec.name.lower()}"
+            base = stats.get("kafka-python")
+            rows.extend(row(case, impl, st, base, len(buf)) for impl, st in stats.items())
     return rows
 
 

@@ -118,14 +118,20 @@ def kafka_python_validate(buf: bytes) -> None:
     assert DefaultRecordBatch(bytearray(buf)).validate_crc()
 
 
+def aiokafka_validate(buf: bytes) -> None:
+    assert aio.DefaultRecordBatch(bytearray(buf)).validate_crc()
+
+
 def header_crc_cases(runs: int, run_s: float) -> list[dict[str, Any]]:
     rows = []
     for size in CRC_BATCH_BYTES:
         buf = big_batch(size)
         ours = measure(functools.partial(rb.validate_crc, buf), runs, run_s)
         theirs = measure(functools.partial(kafka_python_validate, buf), runs, run_s)
+        aiokafka = measure(functools.partial(aiokafka_validate, buf), runs, run_s)
         label = f"header+crc {size_label(size)}"
         rows.append(row(label, "panda", ours, theirs, len(buf)))
+        rows.append(row(label, "aiokafka", aiokafka, theirs, len(buf)))
         rows.append(row(label, "kafka-python", theirs, theirs, len(buf)))
     return rows
 

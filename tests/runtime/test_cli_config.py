@@ -4,6 +4,7 @@ one-line error naming the option and exit code 2."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import subprocess
 import sys
 from pathlib import Path
@@ -169,24 +170,25 @@ def _cases(files: dict[str, str]) -> list[tuple[list[str], str]]:
     ]
 
 
+def _run_cli(argv: list[str], cwd: Path) -> tuple[list[str], int | None, str, str]:
+    env = {**NODE_ENV, "PATH": "/usr/bin:/bin"}
+    try:
+        result = subprocess.run([*CLI, *argv, "--admin-addr", "127.0.0.1:1"], cwd=cwd, env=env,
+                                capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return argv, None, "", "did not exit within 30 s"
+    return argv, result.returncode, result.stdout, result.stderr
+
+
 def test_invalid_flags_and_config_exit_2_with_a_one_line_error(tmp_path):
     cases = _cases(_bad_files(tmp_path))
-    env = {**NODE_ENV, "PATH": "/usr/bin:/bin"}
-    procs = [subprocess.Popen([*CLI, *argv, "--admin-addr", "127.0.0.1:1"], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for argv, _ in cases]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:   # one per core here
+        results = list(pool.map(lambda case: _run_cli(case[0], tmp_path), cases))
     failures = []
-    for (argv, name), proc in zip(cases, procs):
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            failures.append(f"{argv}: did not exit")
-            continue
+    for (argv, name), (_, code, out, err) in zip(cases, results):
         lines = err.strip().splitlines()
-        if proc.returncode != 2 or len(lines) != 1 or name not in lines[0] or out:
-            failures.append(f"{argv}: exit {proc.returncode}, stdout {out!r}, stderr {err!r}")
+        if code != 2 or len(lines) != 1 or name not in lines[0] or out:
+            failures.append(f"{argv}: exit {code}, stdout {out!r}, stderr {err!r}")
         elif not lines[0].startswith("panda-runtime: error: "):
             failures.append(f"{argv}: {lines[0]!r}")
     assert not failures, "\n".join(failures)

@@ -63,6 +63,7 @@ class MemoryBudget:
             self.release(nbytes)
 
     async def acquire(self, nbytes: int) -> None:
+        _check_size(nbytes)
         if nbytes > self.budget_bytes:
             raise MemoryBudgetError(
                 f"cannot reserve {nbytes} bytes: the shard budget is {self.budget_bytes}")
@@ -85,6 +86,7 @@ class MemoryBudget:
             raise
 
     def try_acquire(self, nbytes: int) -> bool:
+        _check_size(nbytes)
         if not self._waiters and self.reserved_bytes + nbytes <= self.budget_bytes:
             self.reserved_bytes += nbytes
             return True
@@ -110,3 +112,9 @@ class MemoryBudget:
     def statistics(self) -> dict[str, int]:
         return {"budget_bytes": self.budget_bytes, "reserved_bytes": self.reserved_bytes,
                 "waiters": len(self._waiters), "waits": self.waits}
+
+
+def _check_size(nbytes: int) -> None:
+    """A negative reservation would silently grow the budget: refuse it."""
+    if nbytes < 0:
+        raise ValueError(f"cannot reserve a negative number of bytes ({nbytes})")

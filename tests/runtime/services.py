@@ -283,6 +283,16 @@ class ApiDriver(Service):
         return {"sent": sent, "replies": list(replies), "called": called, "told": told,
                 "echo_intact": echoed == payloads[-1]}
 
+    async def echo_sizes(self, sizes: list[int]) -> list[int]:
+        """Round-trip a payload of each size through shard 1, one at a time and then all
+        at once; returns the sizes that came back altered."""
+        probe = self._probe()
+        payloads = [bytes((i * 7 + size) % 251 for i in range(size)) for size in sizes]
+        bad = [size for size, p in zip(sizes, payloads) if await probe.on(1).echo_bytes(p) != p]
+        echoed = await asyncio.gather(*(probe.on(1).echo_bytes(p) for p in payloads))
+        bad += [size for size, p, e in zip(sizes, payloads, echoed) if e != p]
+        return bad
+
     async def timeout_cancels_remote(self, tag: str, timeout_s: float) -> dict[str, Any]:
         probe = self._probe()
         started = time.monotonic()

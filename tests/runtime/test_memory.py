@@ -104,6 +104,20 @@ def test_a_reservation_over_the_whole_budget_raises_at_once():
     run(scenario())
 
 
+def test_a_negative_reservation_is_refused():
+    async def scenario():
+        budget = MemoryBudget(100)
+        with pytest.raises(ValueError, match="negative"):
+            await budget.acquire(-50)
+        with pytest.raises(ValueError, match="negative"):
+            budget.try_acquire(-1)
+        assert budget.reserved_bytes == 0
+        await budget.acquire(0)
+        assert budget.try_acquire(100) and not budget.try_acquire(1)
+
+    run(scenario())
+
+
 def test_a_cancelled_waiter_leaves_the_queue_and_unblocks_those_behind_it():
     async def scenario():
         budget = MemoryBudget(100)

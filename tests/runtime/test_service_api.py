@@ -132,6 +132,14 @@ def test_messages_of_several_mib_cross_a_64k_ring_intact_and_in_order(node):
     assert_healthy(node)
 
 
+def test_messages_around_chunk_and_ring_sizes_cross_intact(node):
+    chunk = RING_BYTES // 4 - 8                  # a record's payload room in a 64K ring
+    sizes = sorted({n for edge in (chunk, 2 * chunk, RING_BYTES, 2 * RING_BYTES)
+                    for n in range(edge - 48, edge + 48, 5)} | {0, 1, 7, 8, 9})
+    assert node.call("driver", "echo_sizes", sizes, timeout_s=60) == []
+    assert_healthy(node)
+
+
 _tags = (f"t{uuid.uuid4().hex[:8]}-{i}" for i in itertools.count())
 
 

@@ -172,8 +172,8 @@ def _fmt(s: dict[str, float]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| message | version | bytes | op | panda msg/s median (min-max) | "
-           "kafka-python msg/s median (min-max) | ratio |",
+    out = [("| message | version | bytes | op | panda msg/s median (min-max) | "
+           "kafka-python msg/s median (min-max) | ratio |"),
            "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['message']} | v{r['version']} | {r['bytes']} | {r['op']} | "

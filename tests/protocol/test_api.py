@@ -1,0 +1,88 @@
+"""Public API: header versions, framing, supported-version table for ApiVersions, lazy
+message access, and records left opaque (memoryview) on decode."""
+
+from __future__ import annotations
+
+import struct
+
+from panda.net.kafka import (
+    SUPPORTED_VERSIONS,
+    RequestHeader,
+    ResponseHeader,
+    broker_api_versions,
+    codec,
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    messages,
+    peek_request,
+)
+from panda.net.kafka.codec import request_header_version, response_header_version
+
+
+def test_supported_versions_cover_produce_fetch_metadata() -> None:
+    assert SUPPORTED_VERSIONS[0][0] <= 3 and SUPPORTED_VERSIONS[0][1] >= 9
+    assert SUPPORTED_VERSIONS[1][1] >= 12
+    assert SUPPORTED_VERSIONS[18] == (0, SUPPORTED_VERSIONS[18][1])
+
+
+def test_broker_table_drops_controller_only_apis_and_unstable_versions() -> None:
+    table = broker_api_versions()
+    assert 0 in table and 1 in table and 3 in table
+    assert 7 not in table  # ControlledShutdown is not served by brokers (spec listeners)
+    for key, (lo, hi) in table.items():
+        assert SUPPORTED_VERSIONS[key][0] == lo and hi <= SUPPORTED_VERSIONS[key][1]
+
+
+def test_header_versions() -> None:
+    fetch = codec("FetchRequest")
+    assert request_header_version(1, 11, fetch) == 1
+    assert request_header_version(1, 12, fetch) == 2
+    assert request_header_version(7, 0, codec("ControlledShutdownRequest")) == 0
+    assert response_header_version(18, 3, codec("ApiVersionsResponse")) == 0
+    assert response_header_version(1, 12, codec("FetchResponse")) == 1
+
+
+def test_request_roundtrip_with_frame_prefix() -> None:
+    header = RequestHeader(request_api_key=3, request_api_version=12, correlation_id=9,
+                           client_id="me")
+    mod = messages.module("MetadataRequest")
+    body = messages.MetadataRequest(topics=[mod.MetadataRequestTopic(name="t")])
+    framed = encode_request(header, body, frame=True)
+    (size,) = struct.unpack_from(">i", framed)
+    assert size == len(framed) - 4
+    assert peek_request(framed[4:]) == (3, 12, 9)
+    assert decode_request(framed[4:]) == (header, body, 0)
+
+
+def test_api_versions_response_uses_header_v0_even_when_flexible() -> None:
+    body = messages.ApiVersionsResponse(error_code=0)
+    wire = encode_response(ResponseHeader(correlation_id=5), body, 18, 3)
+    assert wire[:4] == b"\x00\x00\x00\x05" and wire[4:6] == b"\x00\x00"  # no header tags
+    assert decode_response(wire, 18, 3)[1] == body
+
+
+def test_records_are_memoryview_slices() -> None:
+    mod = messages.module("ProduceRequest")
+    body = messages.ProduceRequest(acks=-1, timeout_ms=10, topic_data=[mod.TopicProduceData(
+        name="t", partition_data=[mod.PartitionProduceData(index=0, records=b"x" * 300)])])
+    header = RequestHeader(request_api_key=0, request_api_version=9, correlation_id=1)
+    wire = bytes(encode_request(header, body))
+    _, back, _ = decode_request(wire)
+    records = back.topic_data[0].partition_data[0].records
+    assert isinstance(records, memoryview) and records.obj is wire and records == b"x" * 300
+
+
+def test_unknown_tagged_fields_survive_a_roundtrip() -> None:
+    header = RequestHeader(request_api_key=18, request_api_version=3, correlation_id=1,
+                           client_id="c", unknown_tagged_fields=[(7, b"\x01\x02")])
+    body = messages.ApiVersionsRequest(client_software_name="x", client_software_version="1",
+                                       unknown_tagged_fields=[(9, b"")])
+    wire = encode_request(header, body)
+    assert decode_request(wire) == (header, body, 0)
+
+
+def test_messages_module_is_lazy_and_lists_every_spec() -> None:
+    assert "FetchRequest" in messages.names() and "ConsumerProtocolAssignment" in messages.names()
+    assert messages.FetchRequest is codec("FetchRequest").message

@@ -57,6 +57,8 @@ class ShardRuntime:
         self._doorbell_fds = doorbell_fds
         self._refs: dict[type, ServiceRef] = {}
         self._started: list[Service] = []
+        self._transport_stopped = False
+        self.stop_failed = False        # a service's stop raised: exit non-zero
         self.stopped: asyncio.Future | None = None
         self.reactor: Reactor
         self.dispatcher: Dispatcher
@@ -87,7 +89,7 @@ class ShardRuntime:
             loop.create_task(self._start_node(), name="start-node").add_done_callback(_fatal_if_failed)
         await self.stopped
         await asyncio.sleep(0.01)          # let the last replies be published
-        self.dispatcher.stop()
+        self._stop_transport()
         self.stall_detector.stop()
         await poller
 
@@ -138,14 +140,19 @@ class ShardRuntime:
         asyncio.get_running_loop().create_task(self._stop_local()).add_done_callback(_fatal_if_failed)
 
     async def _stop_local(self) -> None:
+        """Calls in flight fail first (their peer may be the shard that died), then each
+        service stops within SHARD_DEATH_STOP_TIMEOUT_S."""
         self.arena.set_state(self.shard, ShardState.STOPPING)
+        self._stop_transport()
         for instance in reversed(self._started):
-            try:
-                await asyncio.wait_for(instance.stop(), constants.SHARD_DEATH_STOP_TIMEOUT_S)
-            except Exception:
-                log.exception("service %s failed to stop", type(instance).service_name())
+            await self._stop_instance(instance, constants.SHARD_DEATH_STOP_TIMEOUT_S)
         self._started.clear()
         self.finish()
+
+    def _stop_transport(self) -> None:
+        if not self._transport_stopped:
+            self._transport_stopped = True
+            self.dispatcher.stop()
 
     # -- per-shard service lifecycle (called through RuntimeControl) ----------------------
     async def start_service(self, name: str) -> None:
@@ -158,7 +165,17 @@ class ShardRuntime:
         instance = self.dispatcher.local.get(name)
         if instance is not None and instance in self._started:
             self._started.remove(instance)
-            await instance.stop()
+            await self._stop_instance(instance)
+
+    async def _stop_instance(self, instance: Service, timeout_s: float | None = None) -> None:
+        """A failed stop is logged and left as the last error (the shard then exits
+        non-zero); it never keeps the other services from stopping."""
+        try:
+            await asyncio.wait_for(instance.stop(), timeout_s)
+        except Exception as exc:
+            log.exception("service %s failed to stop", type(instance).service_name())
+            self.stop_failed = True
+            self.arena.set_last_error(self.shard, f"{type(exc).__name__}: {exc}")
 
     def finish(self) -> None:
         self.arena.set_state(self.shard, ShardState.STOPPED)
@@ -252,7 +269,7 @@ def shard_main(shard: int, cpu: int | None, config: NodeConfig, arena: Arena,
         asyncio.set_event_loop(loop)
         loop.set_exception_handler(_loop_exception_handler)
         loop.run_until_complete(_current.run(skip_sleep_recheck))
-        code = 0
+        code = 1 if _current.stop_failed else 0
     except BaseException as exc:  # noqa: BLE001 - report every way out of a shard
         text = "".join(traceback.format_exception(exc)).rstrip()
         log.critical("shard %d failed: %s", shard, text)

@@ -451,3 +451,14 @@ class FailingStart(Service):
     async def start(self) -> None:
         if self.shard == 1:
             raise RuntimeError("failing_start refuses to start on purpose")
+
+
+class FailingStop(Service):
+    """Its stop raises on shard 1: every other service must still stop."""
+
+    name = "failing_stop"
+    shards = ALL
+
+    async def stop(self) -> None:
+        if self.shard == 1:
+            raise RuntimeError("failing_stop refuses to stop on purpose")

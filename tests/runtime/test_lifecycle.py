@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +130,49 @@ def test_no_process_or_dev_shm_file_outlives_a_node(panda_node):
     leaked = set(os.listdir(SHM)) - before
     foreign = {name for name, holders in shm_users().items() if name in leaked and holders}
     assert leaked <= foreign, f"/dev/shm files left behind: {leaked - foreign}"
+
+
+def test_a_service_whose_stop_fails_does_not_keep_the_others_from_stopping(panda_node):
+    # failing_stop is started last, so it is the first to stop.
+    node = panda_node(smp=2, services=[*RECORDERS, spec("FailingStop")],
+                      args=["--overprovisioned"], env=NODE_ENV)
+    started = time.monotonic()
+    code = node.stop(timeout_s=15)
+    elapsed = time.monotonic() - started
+    log = node.log()
+    assert code != 0, log
+    assert elapsed < 5, log                       # not the kill after STOP_TIMEOUT_S
+    assert "service failing_stop failed to stop" in log
+    assert "failing_stop refuses to stop on purpose" in log
+    assert "did not stop in time" not in log
+    stops = [(s, n) for e, s, n in lifecycle_events(node) if e == "stop"]
+    assert sorted(stops) == sorted((s, n) for s in ("rec_storage", "rec_raft", "rec_broker")
+                                   for n in (0, 1))
+
+
+def test_a_shard_killed_while_a_call_to_it_is_in_flight_still_stops_the_node_cleanly(
+        panda_node):
+    node, pids = start_recording_node(panda_node)
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(node.call("probe", "wait_forever", "inflight", shard=1, timeout_s=20))
+        except BaseException as exc:  # noqa: BLE001 - any failure is the expected outcome
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    assert wait_until(lambda: node.call("probe", "tag_state", "inflight", shard=1)[0], 5)
+    started = time.monotonic()
+    os.kill(pids[1], signal.SIGKILL)
+    code = node.process.wait(5)
+    elapsed = time.monotonic() - started
+    caller.join(10)
+    log = node.log()
+    assert code != 0 and "shard 1 exited unexpectedly" in log
+    assert "did not stop in time" not in log, log       # shard 0 stopped by itself
+    assert elapsed < 2.5, log
+    assert outcome and isinstance(outcome[0], Exception), outcome
+    stops = {s for e, s, n in lifecycle_events(node) if e == "stop" and n == 0}
+    assert stops == {"rec_storage", "rec_raft", "rec_broker"}

@@ -12,7 +12,9 @@ import msgspec
 from aiohttp import web
 
 from panda.runtime import ONE, RuntimeControl, Service, current
-from panda.runtime.errors import CrossShardError, RuntimeLayerError
+from panda.runtime.errors import (
+    CrossShardError, CrossShardTimeout, RuntimeLayerError, UnknownMethodError, UnknownServiceError,
+)
 from panda.runtime.metrics import render_prometheus
 
 log = logging.getLogger("panda.services.admin")
@@ -56,9 +58,13 @@ class AdminService(Service):
     async def _call(self, request: web.Request) -> web.Response:
         runtime = current()
         name, method = request.match_info["service"], request.match_info["method"]
-        cls = next((c for c in runtime.classes if c.service_name() == name), None)
+        # The runtime's own control service (start/stop/exit) is not for HTTP clients.
+        cls = next((c for c in runtime.classes
+                    if c.service_name() == name and c is not RuntimeControl), None)
         if cls is None:
             return _error(404, f"no service {name!r} on this node")
+        if method.startswith("_"):
+            return _error(404, f"UnknownMethodError: {name} has no public method {method!r}")
         try:
             args = msgspec.json.decode(await request.read() or b"[]")
             if not isinstance(args, list):
@@ -66,11 +72,14 @@ class AdminService(Service):
             ref = runtime.service(cls)
             shard = int(request.query.get("shard", ref.shards[0]))
             result = await getattr(ref.on(shard, timeout=CALL_TIMEOUT_S), method)(*args)
+        except (UnknownServiceError, UnknownMethodError) as exc:
+            return _error(404, f"{type(exc).__name__}: {exc}")
         except (msgspec.DecodeError, ValueError, TypeError) as exc:
             return _error(400, str(exc))
+        except CrossShardTimeout as exc:
+            return _error(504, f"{type(exc).__name__}: {exc}")
         except (CrossShardError, RuntimeLayerError) as exc:
-            return _error(404 if "no public method" in str(exc) else 502,
-                          f"{type(exc).__name__}: {exc}")
+            return _error(502, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - the method's own error, reported to the client
             return _error(500, f"{type(exc).__name__}: {exc}")
         return web.Response(body=msgspec.json.encode({"result": result}),

@@ -406,3 +406,43 @@ def write_tagged_section(buf, pos: int, known, unknown) -> int:
         buf[pos:pos + len(data)] = data
         pos += len(data)
     return pos
+
+
+# ---- fast paths used by the inlined generated code ---------------------------------------
+
+UUID_CACHE_MAX = 4096  # topic ids repeat: keep decoded UUIDs, bounded
+ARRAY_STRUCTS_MAX = 64  # precompiled Structs for primitive arrays up to this many elements
+_UUIDS: dict[bytes, UUID] = {bytes(16): ZERO_UUID}
+
+
+def uuid_of(raw: bytes) -> UUID:
+    """UUID for 16 raw bytes, from a bounded cache (topic ids repeat in every response)."""
+    found = _UUIDS.get(raw)
+    if found is None:
+        if len(_UUIDS) >= UUID_CACHE_MAX:
+            _UUIDS.clear()
+            _UUIDS[bytes(16)] = ZERO_UUID
+        found = _UUIDS[raw] = UUID(bytes=raw)
+    return found
+
+
+def _array_structs(char: str) -> list[Struct]:
+    return [Struct(f">{n}{char}") for n in range(ARRAY_STRUCTS_MAX + 1)]
+
+
+ARRAY_STRUCTS = {c: _array_structs(c) for c in "?bhHiIqd"}
+
+
+def array_struct(char: str, n: int) -> Struct:
+    table = ARRAY_STRUCTS[char]
+    return table[n] if n <= ARRAY_STRUCTS_MAX else Struct(f">{n}{char}")
+
+
+def write_cstring_long(buf, pos: int, s: str, data: bytes) -> int:
+    """Compact string whose encoded length needs a multi-byte varint. The size pass
+    budgeted varint(len(s)+1) + len(s) bytes; replace exactly that range."""
+    budget = size_uvarint(len(s) + 1) + len(s)
+    head = bytearray(VARINT_BYTES_MAX)
+    k = write_uvarint(head, 0, len(data) + 1)
+    buf[pos:pos + budget] = bytes(head[:k]) + data
+    return pos + k + len(data)

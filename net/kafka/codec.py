@@ -57,6 +57,15 @@ def _view(buf) -> memoryview:
     return b
 
 
+def _views(buf) -> tuple[Any, memoryview]:
+    """(b, m): b is read for fields (bytes when the caller passed bytes: faster slicing),
+    m is the memoryview that records fields are sliced from without copying."""
+    if type(buf) is bytes:
+        return buf, memoryview(buf)
+    m = _view(buf)
+    return m, m
+
+
 def peek_request(buf) -> tuple[int, int, int]:
     """(api_key, api_version, correlation_id) of a request frame, for answering
     requests whose version this codec cannot decode."""
@@ -96,15 +105,15 @@ def decode_request(buf) -> tuple[Any, Any, int]:
 
     Returns (RequestHeader, body, trailing) where trailing counts bytes after the last
     field of the body's schema (tolerated, as the Java broker does)."""
-    b = _view(buf)
+    b, m = _views(buf)
     if len(b) < 4:
         raise ProtocolError("request header truncated", offset=len(b))
     api_key, version = _S_hh.unpack_from(b, 0)
     entry = _check_version(request_codec(api_key), api_key, version)
     hv = request_header_version(api_key, version, entry)
     try:
-        header, pos = _REQUEST_HEADER.decoders[hv](b, 0)
-        body, pos = entry.decoders[version](b, pos)
+        header, pos = _REQUEST_HEADER.decoders[hv](b, m, 0)
+        body, pos = entry.decoders[version](b, m, pos)
     except ProtocolError as exc:
         exc.locate(api_key, version)
         raise
@@ -116,12 +125,12 @@ def decode_request(buf) -> tuple[Any, Any, int]:
 def decode_response(buf, api_key: int, version: int) -> tuple[Any, Any, int]:
     """Decode one response frame for the request (api_key, version) it answers.
     Returns (ResponseHeader, body, trailing)."""
-    b = _view(buf)
+    b, m = _views(buf)
     entry = _check_version(response_codec(api_key), api_key, version)
     hv = response_header_version(api_key, version, entry)
     try:
-        header, pos = _RESPONSE_HEADER.decoders[hv](b, 0)
-        body, pos = entry.decoders[version](b, pos)
+        header, pos = _RESPONSE_HEADER.decoders[hv](b, m, 0)
+        body, pos = entry.decoders[version](b, m, pos)
     except ProtocolError as exc:
         exc.locate(api_key, version)
         raise
@@ -134,10 +143,11 @@ def decode_body(name_or_codec: str | MessageCodec, version: int, buf, offset: in
     """Decode a bare message body (no header) by message name, e.g. ('MetadataResponse', 12).
     Returns (message, end_offset)."""
     entry = codec(name_or_codec) if isinstance(name_or_codec, str) else name_or_codec
-    _check_version(entry, entry.api_key or -1, version)
-    b = _view(buf)
+    if not entry.min_version <= version <= entry.max_version:
+        _check_version(entry, entry.api_key, version)
+    b, m = _views(buf)
     try:
-        return entry.decoders[version](b, offset)
+        return entry.decoders[version](b, m, offset)
     except ProtocolError as exc:
         exc.locate(entry.api_key, version)
         raise
@@ -148,14 +158,13 @@ def decode_body(name_or_codec: str | MessageCodec, version: int, buf, offset: in
 def _encode(parts: list[tuple[MessageCodec, int, Any]], frame: bool, api_key, version) -> bytearray:
     """Size every (codec, version, obj) part, then fill one preallocated buffer."""
     try:
-        total = sum(entry.sizers[v](obj) for entry, v, obj in parts)
         prefix = 4 if frame else 0
-        buf = bytearray(prefix + total)
-        if frame:
-            _S_i.pack_into(buf, 0, total)
+        buf = bytearray(prefix + sum(entry.sizers[v](obj) for entry, v, obj in parts))
         pos = prefix
         for entry, v, obj in parts:
             pos = entry.writers[v](obj, buf, pos)
+        if frame:  # after writing: non-ASCII strings grow the buffer past its budget
+            _S_i.pack_into(buf, 0, len(buf) - 4)
     except CodecError as exc:
         exc.locate(api_key, version)
         raise

@@ -86,3 +86,18 @@ def test_unknown_tagged_fields_survive_a_roundtrip() -> None:
 def test_messages_module_is_lazy_and_lists_every_spec() -> None:
     assert "FetchRequest" in messages.names() and "ConsumerProtocolAssignment" in messages.names()
     assert messages.FetchRequest is codec("FetchRequest").message
+
+
+def test_long_and_non_ascii_strings_arrays_and_bytes_roundtrip() -> None:
+    """Multi-byte varint lengths and strings that encode longer than one byte per char."""
+    mod = messages.module("ProduceRequest")
+    for name in ("a" * 200, "é" * 70, "é" * 200, "日本" * 40, "x" * 126, "é" * 63, ""):
+        parts = [mod.PartitionProduceData(index=i, records=b"r" * (i * 97)) for i in range(150)]
+        body = messages.ProduceRequest(transactional_id=name, acks=1, timeout_ms=5, topic_data=[
+            mod.TopicProduceData(name=name, partition_data=parts)])
+        for version in (3, 8, 9, 11):
+            header = RequestHeader(request_api_key=0, request_api_version=version,
+                                   correlation_id=1, client_id=name)
+            wire = encode_request(header, body, frame=True)
+            assert struct.unpack_from(">i", wire)[0] == len(wire) - 4
+            assert decode_request(bytes(wire[4:])) == (header, body, 0), (name, version)

@@ -58,7 +58,7 @@ def test_header_length_matches_index(frames) -> None:
         entry = request_codec(meta["api_key"])
         hv = request_header_version(meta["api_key"], meta["api_version"], entry)
         assert hv == meta["header_version"], meta["file"]
-        _header, end = _REQUEST_HEADER.decoders[hv](memoryview(data), 0)
+        _header, end = _REQUEST_HEADER.decoders[hv](data, memoryview(data), 0)
         assert end == meta["header_length"], meta["file"]
 
 

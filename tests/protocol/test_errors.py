@@ -50,7 +50,7 @@ def test_truncated_body_reports_offset() -> None:
     with pytest.raises(ProtocolError) as err:
         decode_request(frame)
     assert (err.value.api_key, err.value.version) == (3, 1)
-    assert err.value.offset == len(frame) - 4  # at the string length
+    assert err.value.offset == len(frame) - 2  # where the 5 promised bytes start
 
 
 def test_oversized_array_count_is_rejected_before_allocating() -> None:

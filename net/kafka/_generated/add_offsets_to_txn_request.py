@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AddOffsetsToTxnRequest(msgspec.Struct, gc=False):
@@ -18,30 +18,64 @@ class AddOffsetsToTxnRequest(msgspec.Struct, gc=False):
     group_id: str = ''
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qh = Struct('>qh')
+_S_qhB = Struct('>qhB')
+_S_qhh = Struct('>qhh')
 
-def _d_AddOffsetsToTxnRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_string(b, pos)
-    _5 = AddOffsetsToTxnRequest(_1, _2, _3, _4, None)
-    return _5, pos
+def _d_AddOffsetsToTxnRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_qhh.unpack_from(b, pos)
+    pos += 12
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    _8 = pos + _7
+    if _8 > blen:
+        raise bad_length(pos, _7)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _9 = AddOffsetsToTxnRequest(_1, _4, _5, _6, None)
+    return _9, pos
 
 def _s_AddOffsetsToTxnRequest_v0(o):
-    return 10 + size_string(o.transactional_id) + size_string(o.group_id)
+    n = 0
+    _1 = o.transactional_id
+    n += 2 + len(_1)
+    _2 = o.group_id
+    n += 2 + len(_2)
+    n += 10
+    return n
 
 def _w_AddOffsetsToTxnRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.transactional_id)
-    _S_qh.pack_into(buf, pos, o.producer_id, o.producer_epoch)
-    pos += 10
-    pos = write_string(buf, pos, o.group_id)
+    _1 = o.transactional_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.group_id
+    _4 = _3.encode()
+    _S_qhh.pack_into(buf, pos, o.producer_id, o.producer_epoch, len(_4))
+    pos += 12
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
     return pos
 
-def _t_AddOffsetsToTxnRequest_v3(b, pos):
+def _t_AddOffsetsToTxnRequest_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -55,31 +89,78 @@ def _t_AddOffsetsToTxnRequest_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AddOffsetsToTxnRequest_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_cstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+def _d_AddOffsetsToTxnRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_qhB.unpack_from(b, pos)
+    pos += 11
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    _8 = pos + _7
+    if _8 > blen:
+        raise bad_length(pos, _7)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    if b[pos]:
+        _9, pos = _t_AddOffsetsToTxnRequest_v3(b, m, pos)
     else:
-        _5, pos = _t_AddOffsetsToTxnRequest_v3(b, pos)
-    _6 = AddOffsetsToTxnRequest(_1, _2, _3, _4, _5)
-    return _6, pos
+        pos += 1
+        _9 = None
+    _10 = AddOffsetsToTxnRequest(_1, _4, _5, _6, _9)
+    return _10, pos
 
 def _ti_AddOffsetsToTxnRequest_v3(o):
     items = []
     return items
 
 def _s_AddOffsetsToTxnRequest_v3(o):
-    return 10 + size_cstring(o.transactional_id) + size_cstring(o.group_id) + (size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.group_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_AddOffsetsToTxnRequest_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.group_id
     _S_qh.pack_into(buf, pos, o.producer_id, o.producer_epoch)
     pos += 10
-    pos = write_cstring(buf, pos, o.group_id)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AddPartitionsToTxnTopic(msgspec.Struct, gc=False):
@@ -32,61 +32,99 @@ class AddPartitionsToTxnRequest(msgspec.Struct, gc=False):
     v3_and_below_topics: list[AddPartitionsToTxnTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qh = Struct('>qh')
+_S_qhB = Struct('>qhB')
+_S_qhi = Struct('>qhi')
 _S_qho = Struct('>qh?')
+_S_qhoB = Struct('>qh?B')
 
-def _d_AddPartitionsToTxnRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_string(b, pos)
-        _9, = _S_i.unpack_from(b, pos)
+def _d_AddPartitionsToTxnRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_qhi.unpack_from(b, pos)
+    pos += 14
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos - 1)
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        _6 = AddPartitionsToTxnTopic(_7, _8, None)
-        _4.append(_6)
-    _10 = AddPartitionsToTxnRequest([], _1, _2, _3, _4, None)
-    return _10, pos
-
-def _s_AddPartitionsToTxnTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partitions))
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = list(array_struct('i', _15).unpack_from(b, pos))
+        pos += 4 * _15
+        _8 = AddPartitionsToTxnTopic(_11, _14, None)
+        _9(_8)
+    _16 = AddPartitionsToTxnRequest([], _1, _4, _5, _6, None)
+    return _16, pos
 
 def _s_AddPartitionsToTxnRequest_v0(o):
-    return 10 + size_string(o.v3_and_below_transactional_id) + (4 + sum(map(_s_AddPartitionsToTxnTopic_v0, o.v3_and_below_topics)))
+    n = 0
+    _1 = o.v3_and_below_transactional_id
+    n += 2 + len(_1)
+    _2 = o.v3_and_below_topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.name
+        n += 2 + len(_4)
+        _5 = _3.partitions
+        n += 4 + 4 * len(_5)
+    n += 10
+    return n
 
 def _w_AddPartitionsToTxnRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.v3_and_below_transactional_id)
-    _S_qh.pack_into(buf, pos, o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
-    pos += 10
-    _1 = o.v3_and_below_topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _3 = _2.partitions
-        _S_i.pack_into(buf, pos, len(_3))
+    _1 = o.v3_and_below_transactional_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.v3_and_below_topics
+    _S_qhi.pack_into(buf, pos, o.v3_and_below_producer_id, o.v3_and_below_producer_epoch, len(_3))
+    pos += 14
+    for _4 in _3:
+        _5 = _4.name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partitions
+        _S_i.pack_into(buf, pos, len(_7))
         pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        pos += 4 * len(_7)
     return pos
 
-def _t_AddPartitionsToTxnTopic_v3(b, pos):
+def _t_AddPartitionsToTxnTopic_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -100,74 +138,136 @@ def _t_AddPartitionsToTxnTopic_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AddPartitionsToTxnRequest_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_qhB.unpack_from(b, pos)
+    pos += 11
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _9 = b[pos]
-        if _9 < 0x80:
-            pos += 1
-        else:
-            _9, pos = read_uvarint(b, pos)
-        if _9 == 0:
-            raise null_not_allowed(pos - 1)
-        _9 -= 1
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_AddPartitionsToTxnTopic_v3(b, pos)
-        _6 = AddPartitionsToTxnTopic(_7, _8, _10)
-        _4.append(_6)
-    if b[pos] == 0:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
-        _11 = None
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = list(array_struct('i', _15).unpack_from(b, pos))
+        pos += 4 * _15
+        if b[pos]:
+            _16, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+        else:
+            pos += 1
+            _16 = None
+        _8 = AddPartitionsToTxnTopic(_11, _14, _16)
+        _9(_8)
+    if b[pos]:
+        _17, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
     else:
-        _11, pos = _t_AddPartitionsToTxnTopic_v3(b, pos)
-    _12 = AddPartitionsToTxnRequest([], _1, _2, _3, _4, _11)
-    return _12, pos
+        pos += 1
+        _17 = None
+    _18 = AddPartitionsToTxnRequest([], _1, _4, _5, _6, _17)
+    return _18, pos
 
 def _ti_AddPartitionsToTxnTopic_v3(o):
     items = []
     return items
 
-def _s_AddPartitionsToTxnTopic_v3(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AddPartitionsToTxnRequest_v3(o):
-    return 10 + size_cstring(o.v3_and_below_transactional_id) + (size_uvarint(len(o.v3_and_below_topics) + 1) + sum(map(_s_AddPartitionsToTxnTopic_v3, o.v3_and_below_topics))) + (size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.v3_and_below_transactional_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.v3_and_below_topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_AddPartitionsToTxnRequest_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.v3_and_below_transactional_id)
+    _1 = o.v3_and_below_transactional_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.v3_and_below_topics
     _S_qh.pack_into(buf, pos, o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
     pos += 10
-    _1 = o.v3_and_below_topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        pos += 4 * len(_10)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -178,108 +278,174 @@ def _w_AddPartitionsToTxnRequest_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_AddPartitionsToTxnTransaction_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, _4, = _S_qho.unpack_from(b, pos)
-    pos += 11
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_cstring(b, pos)
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_AddPartitionsToTxnTopic_v3(b, pos)
-        _7 = AddPartitionsToTxnTopic(_8, _9, _11)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_AddPartitionsToTxnTopic_v3(b, pos)
-    _13 = AddPartitionsToTxnTransaction(_1, _2, _3, _4, _5, _12)
-    return _13, pos
-
-def _d_AddPartitionsToTxnRequest_v4(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_AddPartitionsToTxnTransaction_v4(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _4 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _10, _11, _13, = _S_qhoB.unpack_from(b, pos)
+        pos += 12
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = list(array_struct('i', _21).unpack_from(b, pos))
+            pos += 4 * _21
+            if b[pos]:
+                _22, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _14 = AddPartitionsToTxnTopic(_17, _20, _22)
+            _15(_14)
+        if b[pos]:
+            _23, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _3 = AddPartitionsToTxnTransaction(_6, _9, _10, _11, _12, _23)
+        _4(_3)
+    if b[pos]:
+        _24, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
     else:
-        _4, pos = _t_AddPartitionsToTxnTopic_v3(b, pos)
-    _5 = AddPartitionsToTxnRequest(_1, '', 0, 0, [], _4)
-    return _5, pos
-
-def _s_AddPartitionsToTxnTransaction_v4(o):
-    return 11 + size_cstring(o.transactional_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_AddPartitionsToTxnTopic_v3, o.topics))) + (size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _24 = None
+    _25 = AddPartitionsToTxnRequest(_1, '', 0, 0, [], _24)
+    return _25, pos
 
 def _s_AddPartitionsToTxnRequest_v4(o):
-    return 0 + (size_uvarint(len(o.transactions) + 1) + sum(map(_s_AddPartitionsToTxnTransaction_v4, o.transactions))) + (size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_AddPartitionsToTxnTransaction_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.transactional_id)
-    _S_qho.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.verify_only)
-    pos += 11
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.transactions
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.transactional_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 11
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_AddPartitionsToTxnRequest_v4(o, buf, pos):
     _1 = o.transactions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_AddPartitionsToTxnTransaction_v4(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.transactional_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _S_qho.pack_into(buf, pos, _3.producer_id, _3.producer_epoch, _3.verify_only)
+        pos += 11
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            pos += 4 * len(_13)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -25,13 +25,16 @@ class AddRaftVoterRequest(msgspec.Struct, gc=False):
     listeners: list[Listener] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_i = Struct('>i')
 _S_iiu = Struct('>ii16s')
+_S_iiuB = Struct('>ii16sB')
 
-def _t_Listener_v0(b, pos):
+def _t_Listener_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -45,65 +48,151 @@ def _t_Listener_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AddRaftVoterRequest_v0(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, _3, _4, = _S_iiu.unpack_from(b, pos)
-    pos += 24
-    _4 = UUID(bytes=_4)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
+def _d_AddRaftVoterRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_cstring(b, pos)
-        _9, pos = read_cstring(b, pos)
-        _10, = _S_H.unpack_from(b, pos)
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _5, _6, _8, = _S_iiuB.unpack_from(b, pos)
+    pos += 25
+    _6 = uuid_of(_6)
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    if _8 > blen - pos:
+        raise bad_length(pos, _8)
+    _7 = []
+    _10 = _7.append
+    for _ in range(_8):
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            raise null_not_allowed(pos)
+        _16 -= 1
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+        _18, = _S_H.unpack_from(b, pos)
         pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
+        if b[pos]:
+            _19, pos = _t_Listener_v0(b, m, pos)
         else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _7 = Listener(_8, _9, _10, _11)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
+            pos += 1
+            _19 = None
+        _9 = Listener(_12, _15, _18, _19)
+        _10(_9)
+    if b[pos]:
+        _20, pos = _t_Listener_v0(b, m, pos)
     else:
-        _12, pos = _t_Listener_v0(b, pos)
-    _13 = AddRaftVoterRequest(_1, _2, _3, _4, _5, _12)
-    return _13, pos
+        pos += 1
+        _20 = None
+    _21 = AddRaftVoterRequest(_1, _4, _5, _6, _7, _20)
+    return _21, pos
 
 def _ti_Listener_v0(o):
     items = []
     return items
 
-def _s_Listener_v0(o):
-    return 2 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AddRaftVoterRequest_v0(o):
-    return 24 + size_ncstring(o.cluster_id) + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.listeners
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 24
+    return n
 
 def _w_AddRaftVoterRequest_v0(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _1 = o.cluster_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.listeners
     _S_iiu.pack_into(buf, pos, o.timeout_ms, o.voter_id, o.voter_directory_id.bytes)
     pos += 24
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_H.pack_into(buf, pos, _2.port)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.host
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _S_H.pack_into(buf, pos, _6.port)
         pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

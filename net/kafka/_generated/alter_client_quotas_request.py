@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -32,96 +32,151 @@ class AlterClientQuotasRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_do = Struct('>d?')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 
-def _d_EntryData_v0(b, pos):
+def _d_AlterClientQuotasRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, pos = read_nstring(b, pos)
-        _3 = EntityData(_4, _5, None)
-        _1.append(_3)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, _11, = _S_do.unpack_from(b, pos)
-        pos += 9
-        _8 = OpData(_9, _10, _11, None)
-        _6.append(_8)
-    _12 = EntryData(_1, _6, None)
-    return _12, pos
-
-def _d_AlterClientQuotasRequest_v0(b, pos):
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _3, pos = _d_EntryData_v0(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
+        _7, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                _14 = None
+            else:
+                _16 = pos + _15
+                if _16 > blen:
+                    raise bad_length(pos, _15)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            _8 = EntityData(_11, _14, None)
+            _9(_8)
+        _18, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _23, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _23 < 0:
+                raise null_not_allowed(pos)
+            _24 = pos + _23
+            if _24 > blen:
+                raise bad_length(pos, _23)
+            _22 = str(b[pos:_24], 'utf-8')
+            pos = _24
+            _25, _26, = _S_do.unpack_from(b, pos)
+            pos += 9
+            _19 = OpData(_22, _25, _26, None)
+            _20(_19)
+        _3 = EntryData(_6, _17, None)
+        _4(_3)
+    _27, = _S_o.unpack_from(b, pos)
     pos += 1
-    _5 = AlterClientQuotasRequest(_1, _4, None)
-    return _5, pos
-
-def _s_EntityData_v0(o):
-    return 0 + size_string(o.entity_type) + size_nstring(o.entity_name)
-
-def _s_OpData_v0(o):
-    return 9 + size_string(o.key)
-
-def _s_EntryData_v0(o):
-    return 0 + (4 + sum(map(_s_EntityData_v0, o.entity))) + (4 + sum(map(_s_OpData_v0, o.ops)))
+    _28 = AlterClientQuotasRequest(_1, _27, None)
+    return _28, pos
 
 def _s_AlterClientQuotasRequest_v0(o):
-    return 1 + (4 + sum(map(_s_EntryData_v0, o.entries)))
-
-def _w_EntryData_v0(o, buf, pos):
-    _1 = o.entity
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.entries
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.entity_type)
-        pos = write_nstring(buf, pos, _2.entity_name)
-    _3 = o.ops
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.key)
-        _S_do.pack_into(buf, pos, _4.value, _4.remove)
-        pos += 9
-    return pos
+        _3 = _2.entity
+        n += 4
+        for _4 in _3:
+            _5 = _4.entity_type
+            n += 2 + len(_5)
+            _6 = _4.entity_name
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+        _7 = _2.ops
+        n += 4
+        for _8 in _7:
+            _9 = _8.key
+            n += 2 + len(_9)
+            n += 9
+    n += 1
+    return n
 
 def _w_AlterClientQuotasRequest_v0(o, buf, pos):
     _1 = o.entries
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_EntryData_v0(_2, buf, pos)
+        _3 = _2.entity
+        _S_i.pack_into(buf, pos, len(_3))
+        pos += 4
+        for _4 in _3:
+            _5 = _4.entity_type
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+            _7 = _4.entity_name
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+        _9 = _2.ops
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.key
+            _12 = _11.encode()
+            _S_h.pack_into(buf, pos, len(_12))
+            pos += 2
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _S_do.pack_into(buf, pos, _10.value, _10.remove)
+            pos += 9
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     return pos
 
-def _t_EntityData_v1(b, pos):
+def _t_EntityData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -135,133 +190,231 @@ def _t_EntityData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EntryData_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        _5, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _6 = None
-        else:
-            _6, pos = _t_EntityData_v1(b, pos)
-        _3 = EntityData(_4, _5, _6)
-        _1.append(_3)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, _12, = _S_do.unpack_from(b, pos)
-        pos += 9
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_EntityData_v1(b, pos)
-        _9 = OpData(_10, _11, _12, _13)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_EntityData_v1(b, pos)
-    _15 = EntryData(_1, _7, _14)
-    return _15, pos
-
-def _d_AlterClientQuotasRequest_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _3, pos = _d_EntryData_v1(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
+def _d_AlterClientQuotasRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    if _2 > blen - pos:
+        raise bad_length(pos, _2)
+    _1 = []
+    _4 = _1.append
+    for _ in range(_2):
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                _14 = None
+            else:
+                _15 -= 1
+                _16 = pos + _15
+                if _16 > blen:
+                    raise bad_length(pos, _15)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            if b[pos]:
+                _17, pos = _t_EntityData_v1(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _8 = EntityData(_11, _14, _17)
+            _9(_8)
+        _19, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _19 >= 0x80:
+            _19, pos = read_uvarint(b, pos - 1)
+        if _19 == 0:
+            raise null_not_allowed(pos)
+        _19 -= 1
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = []
+        _21 = _18.append
+        for _ in range(_19):
+            _24, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            _25 = pos + _24
+            if _25 > blen:
+                raise bad_length(pos, _24)
+            _23 = str(b[pos:_25], 'utf-8')
+            pos = _25
+            _26, _27, = _S_do.unpack_from(b, pos)
+            pos += 9
+            if b[pos]:
+                _28, pos = _t_EntityData_v1(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _20 = OpData(_23, _26, _27, _28)
+            _21(_20)
+        if b[pos]:
+            _29, pos = _t_EntityData_v1(b, m, pos)
+        else:
+            pos += 1
+            _29 = None
+        _3 = EntryData(_6, _18, _29)
+        _4(_3)
+    _30, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _31, pos = _t_EntityData_v1(b, m, pos)
     else:
-        _5, pos = _t_EntityData_v1(b, pos)
-    _6 = AlterClientQuotasRequest(_1, _4, _5)
-    return _6, pos
+        pos += 1
+        _31 = None
+    _32 = AlterClientQuotasRequest(_1, _30, _31)
+    return _32, pos
 
 def _ti_EntityData_v1(o):
     items = []
     return items
 
-def _s_EntityData_v1(o):
-    return 0 + size_cstring(o.entity_type) + size_ncstring(o.entity_name) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_OpData_v1(o):
-    return 9 + size_cstring(o.key) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_EntryData_v1(o):
-    return 0 + (size_uvarint(len(o.entity) + 1) + sum(map(_s_EntityData_v1, o.entity))) + (size_uvarint(len(o.ops) + 1) + sum(map(_s_OpData_v1, o.ops))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterClientQuotasRequest_v1(o):
-    return 1 + (size_uvarint(len(o.entries) + 1) + sum(map(_s_EntryData_v1, o.entries))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_EntryData_v1(o, buf, pos):
-    _1 = o.entity
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.entries
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.entity_type)
-        pos = write_ncstring(buf, pos, _2.entity_name)
+        _3 = _2.entity
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.entity_type
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            _6 = _4.entity_name
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_EntityData_v1(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+        _7 = _2.ops
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.key
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_EntityData_v1(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 9
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _3 = o.ops
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.key)
-        _S_do.pack_into(buf, pos, _4.value, _4.remove)
-        pos += 9
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_4), _4.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 1
+    return n
 
 def _w_AlterClientQuotasRequest_v1(o, buf, pos):
     _1 = o.entries
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_EntryData_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.entity
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.entity_type
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.entity_name
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _13 = _3.ops
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        for _15 in _13:
+            _16 = _15.key
+            _18 = _16.encode()
+            _17 = len(_18)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                buf[pos + 1:pos + 1 + len(_16)] = _18
+                pos += 1 + _17
+            else:
+                pos = write_cstring_long(buf, pos, _16, _18)
+            _S_do.pack_into(buf, pos, _15.value, _15.remove)
+            pos += 9
+            if _15.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_15), _15.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -27,78 +27,137 @@ class AlterClientQuotasResponse(msgspec.Struct, gc=False):
     entries: list[EntryData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_EntryData_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, pos = read_nstring(b, pos)
-        _5 = EntityData(_6, _7, None)
-        _3.append(_5)
-    _8 = EntryData(_1, _2, _3, None)
-    return _8, pos
-
-def _d_AlterClientQuotasResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_AlterClientQuotasResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_EntryData_v0(b, pos)
-        _2.append(_4)
-    _5 = AlterClientQuotasResponse(_1, _2, None)
-    return _5, pos
-
-def _s_EntityData_v0(o):
-    return 0 + size_string(o.entity_type) + size_nstring(o.entity_name)
-
-def _s_EntryData_v0(o):
-    return 2 + size_nstring(o.error_message) + (4 + sum(map(_s_EntityData_v0, o.entity)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _20 < 0:
+                _19 = None
+            else:
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            _13 = EntityData(_16, _19, None)
+            _14(_13)
+        _4 = EntryData(_7, _8, _11, None)
+        _5(_4)
+    _22 = AlterClientQuotasResponse(_1, _2, None)
+    return _22, pos
 
 def _s_AlterClientQuotasResponse_v0(o):
-    return 4 + (4 + sum(map(_s_EntryData_v0, o.entries)))
-
-def _w_EntryData_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.entity
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.entries
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.entity_type)
-        pos = write_nstring(buf, pos, _2.entity_name)
-    return pos
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.entity
+        n += 4
+        for _5 in _4:
+            _6 = _5.entity_type
+            n += 2 + len(_6)
+            _7 = _5.entity_name
+            if _7 is None:
+                n += 2
+            else:
+                n += 2 + len(_7)
+        n += 2
+    n += 4
+    return n
 
 def _w_AlterClientQuotasResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.entries
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_EntryData_v0(_2, buf, pos)
+        _3 = _2.error_message
+        _S_h.pack_into(buf, pos, _2.error_code)
+        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.entity
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.entity_type
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
+            _9 = _6.entity_name
+            if _9 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _10 = _9.encode()
+                _S_h.pack_into(buf, pos, len(_10))
+                pos += 2
+                buf[pos:pos + len(_9)] = _10
+                pos += len(_10)
     return pos
 
-def _t_EntityData_v1(b, pos):
+def _t_EntityData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -112,105 +171,198 @@ def _t_EntityData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EntryData_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_EntityData_v1(b, pos)
-        _5 = EntityData(_6, _7, _8)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_EntityData_v1(b, pos)
-    _10 = EntryData(_1, _2, _3, _9)
-    return _10, pos
-
-def _d_AlterClientQuotasResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_AlterClientQuotasResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_EntryData_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
+        else:
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                _19 = None
+            else:
+                _20 -= 1
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            if b[pos]:
+                _22, pos = _t_EntityData_v1(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _13 = EntityData(_16, _19, _22)
+            _14(_13)
+        if b[pos]:
+            _23, pos = _t_EntityData_v1(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _4 = EntryData(_7, _8, _11, _23)
+        _5(_4)
+    if b[pos]:
+        _24, pos = _t_EntityData_v1(b, m, pos)
     else:
-        _5, pos = _t_EntityData_v1(b, pos)
-    _6 = AlterClientQuotasResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _24 = None
+    _25 = AlterClientQuotasResponse(_1, _2, _24)
+    return _25, pos
 
 def _ti_EntityData_v1(o):
     items = []
     return items
 
-def _s_EntityData_v1(o):
-    return 0 + size_cstring(o.entity_type) + size_ncstring(o.entity_name) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_EntryData_v1(o):
-    return 2 + size_ncstring(o.error_message) + (size_uvarint(len(o.entity) + 1) + sum(map(_s_EntityData_v1, o.entity))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterClientQuotasResponse_v1(o):
-    return 4 + (size_uvarint(len(o.entries) + 1) + sum(map(_s_EntryData_v1, o.entries))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_EntryData_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.entity
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.entries
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.entity_type)
-        pos = write_ncstring(buf, pos, _2.entity_name)
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.entity
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.entity_type
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.entity_name
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_AlterClientQuotasResponse_v1(o, buf, pos):
+    _1 = o.entries
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.entity
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.entity_type
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.entity_name
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_AlterClientQuotasResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.entries
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_EntryData_v1(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ReassignablePartition(msgspec.Struct, gc=False):
@@ -26,11 +26,14 @@ class AlterPartitionReassignmentsRequest(msgspec.Struct, gc=False):
     topics: list[ReassignableTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 
-def _t_ReassignablePartition_v0(b, pos):
+def _t_ReassignablePartition_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -44,122 +47,166 @@ def _t_ReassignablePartition_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ReassignableTopic_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _7 = b[pos]
-        if _7 < 0x80:
+        _8, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _17, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                _16 = None
+            else:
+                _17 -= 1
+                if _17 > blen - pos:
+                    raise bad_length(pos, _17)
+                _16 = list(array_struct('i', _17).unpack_from(b, pos))
+                pos += 4 * _17
+            if b[pos]:
+                _18, pos = _t_ReassignablePartition_v0(b, m, pos)
+            else:
+                pos += 1
+                _18 = None
+            _12 = ReassignablePartition(_15, _16, _18)
+            _13(_12)
+        if b[pos]:
+            _19, pos = _t_ReassignablePartition_v0(b, m, pos)
+        else:
             pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            _6 = None
-        else:
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_ReassignablePartition_v0(b, pos)
-        _4 = ReassignablePartition(_5, _6, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+            _19 = None
+        _4 = ReassignableTopic(_7, _10, _19)
+        _5(_4)
+    if b[pos]:
+        _20, pos = _t_ReassignablePartition_v0(b, m, pos)
     else:
-        _9, pos = _t_ReassignablePartition_v0(b, pos)
-    _10 = ReassignableTopic(_1, _2, _9)
-    return _10, pos
-
-def _d_AlterPartitionReassignmentsRequest_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_ReassignableTopic_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReassignablePartition_v0(b, pos)
-    _6 = AlterPartitionReassignmentsRequest(_1, _2, _5)
-    return _6, pos
+        _20 = None
+    _21 = AlterPartitionReassignmentsRequest(_1, _2, _20)
+    return _21, pos
 
 def _ti_ReassignablePartition_v0(o):
     items = []
     return items
 
-def _s_ReassignablePartition_v0(o):
-    return 4 + (1 if o.replicas is None else size_uvarint(len(o.replicas) + 1) + 4 * len(o.replicas)) + (size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ReassignableTopic_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_ReassignablePartition_v0, o.partitions))) + (size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterPartitionReassignmentsRequest_v0(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_ReassignableTopic_v0, o.topics))) + (size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_ReassignableTopic_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.partition_index)
-        pos += 4
-        _3 = _2.replicas
-        if _3 is None:
-            buf[pos] = 0
-            pos += 1
-        else:
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.replicas
+            if _6 is None:
+                n += 1
+            else:
+                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReassignablePartition_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_AlterPartitionReassignmentsRequest_v0(o, buf, pos):
+    _1 = o.topics
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ReassignableTopic_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.partition_index)
+            pos += 4
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _11 = len(_10)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _11 + 1)
+                array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+                pos += 4 * len(_10)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
     else:

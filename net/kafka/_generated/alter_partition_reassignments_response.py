@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ReassignablePartitionResponse(msgspec.Struct, gc=False):
@@ -29,12 +29,15 @@ class AlterPartitionReassignmentsResponse(msgspec.Struct, gc=False):
     responses: list[ReassignableTopicResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_ReassignablePartitionResponse_v0(b, pos):
+def _t_ReassignablePartitionResponse_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -48,105 +51,198 @@ def _t_ReassignablePartitionResponse_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ReassignableTopicResponse_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _22, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                _21 = None
+            else:
+                _22 -= 1
+                _23 = pos + _22
+                if _23 > blen:
+                    raise bad_length(pos, _22)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+            if b[pos]:
+                _24, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _16 = ReassignablePartitionResponse(_19, _20, _21, _24)
+            _17(_16)
+        if b[pos]:
+            _25, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
         else:
-            _8, pos = _t_ReassignablePartitionResponse_v0(b, pos)
-        _4 = ReassignablePartitionResponse(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+            pos += 1
+            _25 = None
+        _8 = ReassignableTopicResponse(_11, _14, _25)
+        _9(_8)
+    if b[pos]:
+        _26, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
     else:
-        _9, pos = _t_ReassignablePartitionResponse_v0(b, pos)
-    _10 = ReassignableTopicResponse(_1, _2, _9)
-    return _10, pos
-
-def _d_AlterPartitionReassignmentsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_ReassignableTopicResponse_v0(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_ReassignablePartitionResponse_v0(b, pos)
-    _8 = AlterPartitionReassignmentsResponse(_1, _2, _3, _4, _7)
-    return _8, pos
+        _26 = None
+    _27 = AlterPartitionReassignmentsResponse(_1, _2, _3, _6, _26)
+    return _27, pos
 
 def _ti_ReassignablePartitionResponse_v0(o):
     items = []
     return items
 
-def _s_ReassignablePartitionResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ReassignableTopicResponse_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_ReassignablePartitionResponse_v0, o.partitions))) + (size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterPartitionReassignmentsResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.responses) + 1) + sum(map(_s_ReassignableTopicResponse_v0, o.responses))) + (size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.responses
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.error_message
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
-def _w_ReassignableTopicResponse_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
-        pos = write_ncstring(buf, pos, _2.error_message)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(_2), _2.unknown_tagged_fields)
+def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.responses
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.error_message
+            _S_ih.pack_into(buf, pos, _12.partition_index, _12.error_code)
+            pos += 6
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ReassignableTopicResponse_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class BrokerState(msgspec.Struct, gc=False):
@@ -37,15 +37,20 @@ class AlterPartitionRequest(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 _S_iq = Struct('>iq')
+_S_iqB = Struct('>iqB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_PartitionData_v0(b, pos):
+def _t_PartitionData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -59,121 +64,162 @@ def _t_PartitionData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        _8 = b[pos]
-        if _8 < 0x80:
-            pos += 1
-        else:
-            _8, pos = read_uvarint(b, pos)
-        if _8 == 0:
-            raise null_not_allowed(pos - 1)
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = list(unpack_from('>%di' % _8, b, pos))
-        pos += 4 * _8
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, [], 0, _9, _10)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_PartitionData_v0(b, pos)
-    _12 = TopicData(_1, ZERO_UUID, _2, _11)
-    return _12, pos
-
-def _d_AlterPartitionRequest_v0(b, pos):
-    _1, _2, = _S_iq.unpack_from(b, pos)
-    pos += 12
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AlterPartitionRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iqB.unpack_from(b, pos)
+    pos += 13
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicData_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _19, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            _18 = list(array_struct('i', _19).unpack_from(b, pos))
+            pos += 4 * _19
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _21, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _13 = PartitionData(_16, _17, _18, [], 0, _20, _21)
+            _14(_13)
+        if b[pos]:
+            _22, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _22 = None
+        _5 = TopicData(_8, ZERO_UUID, _11, _22)
+        _6(_5)
+    if b[pos]:
+        _23, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionRequest(_1, _2, _3, _6)
-    return _7, pos
+        pos += 1
+        _23 = None
+    _24 = AlterPartitionRequest(_1, _2, _3, _23)
+    return _24, pos
 
 def _ti_PartitionData_v0(o):
     items = []
     return items
 
-def _s_PartitionData_v0(o):
-    return 12 + (size_uvarint(len(o.new_isr) + 1) + 4 * len(o.new_isr)) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v0(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterPartitionRequest_v0(o):
-    return 12 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ii.pack_into(buf, pos, _2.partition_index, _2.leader_epoch)
-        pos += 8
-        _3 = _2.new_isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.new_isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 12
+    return n
 
 def _w_AlterPartitionRequest_v0(o, buf, pos):
+    _1 = o.topics
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)
     pos += 12
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.new_isr
+            _S_ii.pack_into(buf, pos, _9.partition_index, _9.leader_epoch)
+            pos += 8
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
@@ -181,117 +227,158 @@ def _w_AlterPartitionRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        _8 = b[pos]
-        if _8 < 0x80:
-            pos += 1
-        else:
-            _8, pos = read_uvarint(b, pos)
-        if _8 == 0:
-            raise null_not_allowed(pos - 1)
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = list(unpack_from('>%di' % _8, b, pos))
-        pos += 4 * _8
-        _9, _10, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, [], _9, _10, _11)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_PartitionData_v0(b, pos)
-    _13 = TopicData(_1, ZERO_UUID, _2, _12)
-    return _13, pos
-
-def _d_AlterPartitionRequest_v1(b, pos):
-    _1, _2, = _S_iq.unpack_from(b, pos)
-    pos += 12
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AlterPartitionRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iqB.unpack_from(b, pos)
+    pos += 13
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicData_v1(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _19, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            _18 = list(array_struct('i', _19).unpack_from(b, pos))
+            pos += 4 * _19
+            _20, _21, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _22, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _13 = PartitionData(_16, _17, _18, [], _20, _21, _22)
+            _14(_13)
+        if b[pos]:
+            _23, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _5 = TopicData(_8, ZERO_UUID, _11, _23)
+        _6(_5)
+    if b[pos]:
+        _24, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionRequest(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_PartitionData_v1(o):
-    return 13 + (size_uvarint(len(o.new_isr) + 1) + 4 * len(o.new_isr)) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _24 = None
+    _25 = AlterPartitionRequest(_1, _2, _3, _24)
+    return _25, pos
 
 def _s_AlterPartitionRequest_v1(o):
-    return 12 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ii.pack_into(buf, pos, _2.partition_index, _2.leader_epoch)
-        pos += 8
-        _3 = _2.new_isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_bi.pack_into(buf, pos, _2.leader_recovery_state, _2.partition_epoch)
-        pos += 5
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.new_isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 13
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 12
+    return n
 
 def _w_AlterPartitionRequest_v1(o, buf, pos):
+    _1 = o.topics
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)
     pos += 12
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.new_isr
+            _S_ii.pack_into(buf, pos, _9.partition_index, _9.leader_epoch)
+            pos += 8
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
+            pos += 5
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
@@ -299,236 +386,139 @@ def _w_AlterPartitionRequest_v1(o, buf, pos):
         pos += 1
     return pos
 
-def _d_TopicData_v2(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        _8 = b[pos]
-        if _8 < 0x80:
-            pos += 1
-        else:
-            _8, pos = read_uvarint(b, pos)
-        if _8 == 0:
-            raise null_not_allowed(pos - 1)
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = list(unpack_from('>%di' % _8, b, pos))
-        pos += 4 * _8
-        _9, _10, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, [], _9, _10, _11)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_PartitionData_v0(b, pos)
-    _13 = TopicData('', _1, _2, _12)
-    return _13, pos
-
-def _d_AlterPartitionRequest_v2(b, pos):
-    _1, _2, = _S_iq.unpack_from(b, pos)
-    pos += 12
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AlterPartitionRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iqB.unpack_from(b, pos)
+    pos += 13
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicData_v2(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
+        _8, _10, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _8 = uuid_of(_8)
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _17, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            _16 = list(array_struct('i', _17).unpack_from(b, pos))
+            pos += 4 * _17
+            _18, _19, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _20, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _20 = None
+            _11 = PartitionData(_14, _15, _16, [], _18, _19, _20)
+            _12(_11)
+        if b[pos]:
+            _21, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _21 = None
+        _5 = TopicData('', _8, _9, _21)
+        _6(_5)
+    if b[pos]:
+        _22, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionRequest(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_TopicData_v2(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _22 = None
+    _23 = AlterPartitionRequest(_1, _2, _3, _22)
+    return _23, pos
 
 def _s_AlterPartitionRequest_v2(o):
-    return 12 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v2, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v2(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ii.pack_into(buf, pos, _2.partition_index, _2.leader_epoch)
-        pos += 8
-        _3 = _2.new_isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_bi.pack_into(buf, pos, _2.leader_recovery_state, _2.partition_epoch)
-        pos += 5
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.new_isr
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 13
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 16
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 12
+    return n
 
 def _w_AlterPartitionRequest_v2(o, buf, pos):
+    _1 = o.topics
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)
     pos += 12
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v2(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_PartitionData_v3(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4 = b[pos]
-    if _4 < 0x80:
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
     else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        if b[pos] == 0:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
             pos += 1
-            _8 = None
         else:
-            _8, pos = _t_PartitionData_v0(b, pos)
-        _5 = BrokerState(_6, _7, _8)
-        _3.append(_5)
-    _9, _10, = _S_bi.unpack_from(b, pos)
-    pos += 5
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_PartitionData_v0(b, pos)
-    _12 = PartitionData(_1, _2, [], _3, _9, _10, _11)
-    return _12, pos
-
-def _d_TopicData_v3(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v3(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_PartitionData_v0(b, pos)
-    _6 = TopicData('', _1, _2, _5)
-    return _6, pos
-
-def _d_AlterPartitionRequest_v3(b, pos):
-    _1, _2, = _S_iq.unpack_from(b, pos)
-    pos += 12
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_TopicData_v3(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionRequest(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_BrokerState_v3(o):
-    return 12 + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v3(o):
-    return 13 + (size_uvarint(len(o.new_isr_with_epochs) + 1) + sum(map(_s_BrokerState_v3, o.new_isr_with_epochs))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v3(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v3, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AlterPartitionRequest_v3(o):
-    return 12 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v3, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionData_v3(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.partition_index, o.leader_epoch)
-    pos += 8
-    _1 = o.new_isr_with_epochs
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.broker_id, _2.broker_epoch)
-        pos += 12
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.new_isr
+            _S_ii.pack_into(buf, pos, _6.partition_index, _6.leader_epoch)
+            pos += 8
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
+            pos += 5
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _S_bi.pack_into(buf, pos, o.leader_recovery_state, o.partition_epoch)
-    pos += 5
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
@@ -536,27 +526,161 @@ def _w_PartitionData_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _w_TopicData_v3(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v3(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+def _d_AlterPartitionRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iqB.unpack_from(b, pos)
+    pos += 13
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        raise null_not_allowed(pos)
+    _4 -= 1
+    if _4 > blen - pos:
+        raise bad_length(pos, _4)
+    _3 = []
+    _6 = _3.append
+    for _ in range(_4):
+        _8, _10, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _8 = uuid_of(_8)
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _17, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            _16 = []
+            _19 = _16.append
+            for _ in range(_17):
+                _21, _22, = _S_iq.unpack_from(b, pos)
+                pos += 12
+                if b[pos]:
+                    _23, pos = _t_PartitionData_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _23 = None
+                _18 = BrokerState(_21, _22, _23)
+                _19(_18)
+            _24, _25, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _26, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _11 = PartitionData(_14, _15, [], _16, _24, _25, _26)
+            _12(_11)
+        if b[pos]:
+            _27, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _27 = None
+        _5 = TopicData('', _8, _9, _27)
+        _6(_5)
+    if b[pos]:
+        _28, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        buf[pos] = 0
         pos += 1
-    return pos
+        _28 = None
+    _29 = AlterPartitionRequest(_1, _2, _3, _28)
+    return _29, pos
+
+def _s_AlterPartitionRequest_v3(o):
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.new_isr_with_epochs
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            for _6 in _5:
+                if _6.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 12
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 13
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 12
+    return n
 
 def _w_AlterPartitionRequest_v3(o, buf, pos):
+    _1 = o.topics
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)
     pos += 12
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v3(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.new_isr_with_epochs
+            _S_ii.pack_into(buf, pos, _6.partition_index, _6.leader_epoch)
+            pos += 8
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _S_iq.pack_into(buf, pos, _9.broker_id, _9.broker_epoch)
+                pos += 12
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
+            pos += 5
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:

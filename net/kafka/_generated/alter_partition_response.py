@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -33,15 +33,20 @@ class AlterPartitionResponse(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ihii = Struct('>ihii')
+_S_ihiiB = Struct('>ihiiB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_PartitionData_v0(b, pos):
+def _t_PartitionData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -55,121 +60,162 @@ def _t_PartitionData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihii.unpack_from(b, pos)
-        pos += 14
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
-        else:
-            _12, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9, 0, _11, _12)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_PartitionData_v0(b, pos)
-    _14 = TopicData(_1, ZERO_UUID, _2, _13)
-    return _14, pos
-
-def _d_AlterPartitionResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AlterPartitionResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicData_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _18, _19, _21, = _S_ihiiB.unpack_from(b, pos)
+            pos += 15
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = list(array_struct('i', _21).unpack_from(b, pos))
+            pos += 4 * _21
+            _22, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _23, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _23 = None
+            _13 = PartitionData(_16, _17, _18, _19, _20, 0, _22, _23)
+            _14(_13)
+        if b[pos]:
+            _24, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _24 = None
+        _5 = TopicData(_8, ZERO_UUID, _11, _24)
+        _6(_5)
+    if b[pos]:
+        _25, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionResponse(_1, _2, _3, _6)
-    return _7, pos
+        pos += 1
+        _25 = None
+    _26 = AlterPartitionResponse(_1, _2, _3, _25)
+    return _26, pos
 
 def _ti_PartitionData_v0(o):
     items = []
     return items
 
-def _s_PartitionData_v0(o):
-    return 18 + (size_uvarint(len(o.isr) + 1) + 4 * len(o.isr)) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v0(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterPartitionResponse_v0(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ihii.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 18
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 6
+    return n
 
 def _w_AlterPartitionResponse_v0(o, buf, pos):
+    _1 = o.topics
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
+            pos += 14
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
@@ -177,218 +223,155 @@ def _w_AlterPartitionResponse_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihii.unpack_from(b, pos)
-        pos += 14
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, _12, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9, _11, _12, _13)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_PartitionData_v0(b, pos)
-    _15 = TopicData(_1, ZERO_UUID, _2, _14)
-    return _15, pos
-
-def _d_AlterPartitionResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AlterPartitionResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicData_v1(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _18, _19, _21, = _S_ihiiB.unpack_from(b, pos)
+            pos += 15
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = list(array_struct('i', _21).unpack_from(b, pos))
+            pos += 4 * _21
+            _22, _23, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _24, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _13 = PartitionData(_16, _17, _18, _19, _20, _22, _23, _24)
+            _14(_13)
+        if b[pos]:
+            _25, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _25 = None
+        _5 = TopicData(_8, ZERO_UUID, _11, _25)
+        _6(_5)
+    if b[pos]:
+        _26, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionResponse(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_PartitionData_v1(o):
-    return 19 + (size_uvarint(len(o.isr) + 1) + 4 * len(o.isr)) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _26 = None
+    _27 = AlterPartitionResponse(_1, _2, _3, _26)
+    return _27, pos
 
 def _s_AlterPartitionResponse_v1(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ihii.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_bi.pack_into(buf, pos, _2.leader_recovery_state, _2.partition_epoch)
-        pos += 5
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 19
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 6
+    return n
 
 def _w_AlterPartitionResponse_v1(o, buf, pos):
+    _1 = o.topics
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_TopicData_v2(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihii.unpack_from(b, pos)
-        pos += 14
-        _10 = b[pos]
-        if _10 < 0x80:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
             pos += 1
         else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, _12, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9, _11, _12, _13)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_PartitionData_v0(b, pos)
-    _15 = TopicData('', _1, _2, _14)
-    return _15, pos
-
-def _d_AlterPartitionResponse_v2(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_TopicData_v2(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AlterPartitionResponse(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_TopicData_v2(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AlterPartitionResponse_v2(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v2, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v2(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_ihii.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_bi.pack_into(buf, pos, _2.leader_recovery_state, _2.partition_epoch)
-        pos += 5
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
+            pos += 14
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
+            pos += 5
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -399,13 +382,139 @@ def _w_TopicData_v2(o, buf, pos):
         pos += 1
     return pos
 
+def _d_AlterPartitionResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        raise null_not_allowed(pos)
+    _4 -= 1
+    if _4 > blen - pos:
+        raise bad_length(pos, _4)
+    _3 = []
+    _6 = _3.append
+    for _ in range(_4):
+        _8, _10, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _8 = uuid_of(_8)
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, _19, = _S_ihiiB.unpack_from(b, pos)
+            pos += 15
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            _18 = list(array_struct('i', _19).unpack_from(b, pos))
+            pos += 4 * _19
+            _20, _21, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _22, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _11 = PartitionData(_14, _15, _16, _17, _18, _20, _21, _22)
+            _12(_11)
+        if b[pos]:
+            _23, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _5 = TopicData('', _8, _9, _23)
+        _6(_5)
+    if b[pos]:
+        _24, pos = _t_PartitionData_v0(b, m, pos)
+    else:
+        pos += 1
+        _24 = None
+    _25 = AlterPartitionResponse(_1, _2, _3, _24)
+    return _25, pos
+
+def _s_AlterPartitionResponse_v2(o):
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.isr
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 19
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
 def _w_AlterPartitionResponse_v2(o, buf, pos):
+    _1 = o.topics
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v2(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.isr
+            _S_ihii.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch)
+            pos += 14
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
+            pos += 5
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:

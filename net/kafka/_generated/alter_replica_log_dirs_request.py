@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AlterReplicaLogDirTopic(msgspec.Struct, gc=False):
@@ -25,80 +25,111 @@ class AlterReplicaLogDirsRequest(msgspec.Struct, gc=False):
     dirs: list[AlterReplicaLogDir] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_AlterReplicaLogDir_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _7 < 0:
-            raise null_not_allowed(pos - 1)
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        _4 = AlterReplicaLogDirTopic(_5, _6, None)
-        _2.append(_4)
-    _8 = AlterReplicaLogDir(_1, _2, None)
-    return _8, pos
-
-def _d_AlterReplicaLogDirsRequest_v0(b, pos):
+def _d_AlterReplicaLogDirsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_AlterReplicaLogDir_v0(b, pos)
-        _1.append(_3)
-    _4 = AlterReplicaLogDirsRequest(_1, None)
-    return _4, pos
-
-def _s_AlterReplicaLogDirTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partitions))
-
-def _s_AlterReplicaLogDir_v0(o):
-    return 0 + size_string(o.path) + (4 + sum(map(_s_AlterReplicaLogDirTopic_v0, o.topics)))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            _11 = AlterReplicaLogDirTopic(_14, _17, None)
+            _12(_11)
+        _3 = AlterReplicaLogDir(_6, _9, None)
+        _4(_3)
+    _19 = AlterReplicaLogDirsRequest(_1, None)
+    return _19, pos
 
 def _s_AlterReplicaLogDirsRequest_v0(o):
-    return 0 + (4 + sum(map(_s_AlterReplicaLogDir_v0, o.dirs)))
-
-def _w_AlterReplicaLogDir_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.path)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.dirs
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _3 = _2.partitions
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-    return pos
+        _3 = _2.path
+        n += 2 + len(_3)
+        _4 = _2.topics
+        n += 4
+        for _5 in _4:
+            _6 = _5.name
+            n += 2 + len(_6)
+            _7 = _5.partitions
+            n += 4 + 4 * len(_7)
+    return n
 
 def _w_AlterReplicaLogDirsRequest_v0(o, buf, pos):
     _1 = o.dirs
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_AlterReplicaLogDir_v0(_2, buf, pos)
+        _3 = _2.path
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.topics
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.name
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
+            _9 = _6.partitions
+            _S_i.pack_into(buf, pos, len(_9))
+            pos += 4
+            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            pos += 4 * len(_9)
     return pos
 
-def _t_AlterReplicaLogDirTopic_v2(b, pos):
+def _t_AlterReplicaLogDirTopic_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -112,111 +143,175 @@ def _t_AlterReplicaLogDirTopic_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AlterReplicaLogDir_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _7 = b[pos]
-        if _7 < 0x80:
-            pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            raise null_not_allowed(pos - 1)
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_AlterReplicaLogDirTopic_v2(b, pos)
-        _4 = AlterReplicaLogDirTopic(_5, _6, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_AlterReplicaLogDirTopic_v2(b, pos)
-    _10 = AlterReplicaLogDir(_1, _2, _9)
-    return _10, pos
-
-def _d_AlterReplicaLogDirsRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_AlterReplicaLogDir_v2(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _4 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            if b[pos]:
+                _19, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _11 = AlterReplicaLogDirTopic(_14, _17, _19)
+            _12(_11)
+        if b[pos]:
+            _20, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _3 = AlterReplicaLogDir(_6, _9, _20)
+        _4(_3)
+    if b[pos]:
+        _21, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
     else:
-        _4, pos = _t_AlterReplicaLogDirTopic_v2(b, pos)
-    _5 = AlterReplicaLogDirsRequest(_1, _4)
-    return _5, pos
+        pos += 1
+        _21 = None
+    _22 = AlterReplicaLogDirsRequest(_1, _21)
+    return _22, pos
 
 def _ti_AlterReplicaLogDirTopic_v2(o):
     items = []
     return items
 
-def _s_AlterReplicaLogDirTopic_v2(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AlterReplicaLogDir_v2(o):
-    return 0 + size_cstring(o.path) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_AlterReplicaLogDirTopic_v2, o.topics))) + (size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterReplicaLogDirsRequest_v2(o):
-    return 0 + (size_uvarint(len(o.dirs) + 1) + sum(map(_s_AlterReplicaLogDir_v2, o.dirs))) + (size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_AlterReplicaLogDir_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.path)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.dirs
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.path
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_AlterReplicaLogDirsRequest_v2(o, buf, pos):
     _1 = o.dirs
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_AlterReplicaLogDir_v2(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.path
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            pos += 4 * len(_13)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
     else:

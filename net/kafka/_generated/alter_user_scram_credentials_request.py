@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ScramCredentialDeletion(msgspec.Struct, gc=False):
@@ -29,13 +29,16 @@ class AlterUserScramCredentialsRequest(msgspec.Struct, gc=False):
     upsertions: list[ScramCredentialUpsertion] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
 _S_bi = Struct('>bi')
+_S_biB = Struct('>biB')
 _S_i = Struct('>i')
 
-def _t_ScramCredentialDeletion_v0(b, pos):
+def _t_ScramCredentialDeletion_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -49,96 +52,204 @@ def _t_ScramCredentialDeletion_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AlterUserScramCredentialsRequest_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        _5, = _S_b.unpack_from(b, pos)
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        if b[pos] == 0:
-            pos += 1
-            _6 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, = _S_b.unpack_from(b, pos)
+        pos += 1
+        if b[pos]:
+            _10, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
         else:
-            _6, pos = _t_ScramCredentialDeletion_v0(b, pos)
-        _3 = ScramCredentialDeletion(_4, _5, _6)
-        _1.append(_3)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, _12, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        _13, pos = read_cbytes(b, pos)
-        _14, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
             pos += 1
-            _15 = None
-        else:
-            _15, pos = _t_ScramCredentialDeletion_v0(b, pos)
-        _9 = ScramCredentialUpsertion(_10, _11, _12, _13, _14, _15)
-        _7.append(_9)
-    if b[pos] == 0:
+            _10 = None
+        _3 = ScramCredentialDeletion(_6, _9, _10)
+        _4(_3)
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_B.unpack_from(b, pos)
         pos += 1
-        _16 = None
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _19, _20, _22, = _S_biB.unpack_from(b, pos)
+        pos += 6
+        if _22 >= 0x80:
+            _22, pos = read_uvarint(b, pos - 1)
+        if _22 == 0:
+            raise null_not_allowed(pos)
+        _22 -= 1
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = bytes(b[pos:_23])
+        pos = _23
+        _25, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _25 >= 0x80:
+            _25, pos = read_uvarint(b, pos - 1)
+        if _25 == 0:
+            raise null_not_allowed(pos)
+        _25 -= 1
+        _26 = pos + _25
+        if _26 > blen:
+            raise bad_length(pos, _25)
+        _24 = bytes(b[pos:_26])
+        pos = _26
+        if b[pos]:
+            _27, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
+        else:
+            pos += 1
+            _27 = None
+        _13 = ScramCredentialUpsertion(_16, _19, _20, _21, _24, _27)
+        _14(_13)
+    if b[pos]:
+        _28, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
     else:
-        _16, pos = _t_ScramCredentialDeletion_v0(b, pos)
-    _17 = AlterUserScramCredentialsRequest(_1, _7, _16)
-    return _17, pos
+        pos += 1
+        _28 = None
+    _29 = AlterUserScramCredentialsRequest(_1, _11, _28)
+    return _29, pos
 
 def _ti_ScramCredentialDeletion_v0(o):
     items = []
     return items
 
-def _s_ScramCredentialDeletion_v0(o):
-    return 1 + size_cstring(o.name) + (size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ScramCredentialUpsertion_v0(o):
-    return 5 + size_cstring(o.name) + size_cbytes(o.salt) + size_cbytes(o.salted_password) + (size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterUserScramCredentialsRequest_v0(o):
-    return 0 + (size_uvarint(len(o.deletions) + 1) + sum(map(_s_ScramCredentialDeletion_v0, o.deletions))) + (size_uvarint(len(o.upsertions) + 1) + sum(map(_s_ScramCredentialUpsertion_v0, o.upsertions))) + (size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.deletions
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 1
+    _4 = o.upsertions
+    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    for _5 in _4:
+        _6 = _5.name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _5.salt
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _5.salted_password
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _5.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_5), _5.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 5
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
     _1 = o.deletions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _S_b.pack_into(buf, pos, _2.mechanism)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields)
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _S_b.pack_into(buf, pos, _3.mechanism)
+        pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.upsertions
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_bi.pack_into(buf, pos, _4.mechanism, _4.iterations)
+    _7 = o.upsertions
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.name
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _9.salt
+        _S_bi.pack_into(buf, pos, _9.mechanism, _9.iterations)
         pos += 5
-        pos = write_cbytes(buf, pos, _4.salt)
-        pos = write_cbytes(buf, pos, _4.salted_password)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_4), _4.unknown_tagged_fields)
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        buf[pos:pos + len(_13)] = _13
+        pos += len(_13)
+        _15 = _9.salted_password
+        _16 = len(_15)
+        if _16 < 0x7F:
+            buf[pos] = _16 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _16 + 1)
+        buf[pos:pos + len(_15)] = _15
+        pos += len(_15)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

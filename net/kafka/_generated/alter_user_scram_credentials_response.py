@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AlterUserScramCredentialsResult(msgspec.Struct, gc=False):
@@ -22,12 +22,16 @@ class AlterUserScramCredentialsResponse(msgspec.Struct, gc=False):
     results: list[AlterUserScramCredentialsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 
-def _t_AlterUserScramCredentialsResult_v0(b, pos):
+def _t_AlterUserScramCredentialsResult_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -41,62 +45,125 @@ def _t_AlterUserScramCredentialsResult_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AlterUserScramCredentialsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_AlterUserScramCredentialsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_AlterUserScramCredentialsResult_v0(b, pos)
-        _4 = AlterUserScramCredentialsResult(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            _11 = None
+        else:
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        if b[pos]:
+            _14, pos = _t_AlterUserScramCredentialsResult_v0(b, m, pos)
+        else:
+            pos += 1
+            _14 = None
+        _4 = AlterUserScramCredentialsResult(_7, _10, _11, _14)
+        _5(_4)
+    if b[pos]:
+        _15, pos = _t_AlterUserScramCredentialsResult_v0(b, m, pos)
     else:
-        _9, pos = _t_AlterUserScramCredentialsResult_v0(b, pos)
-    _10 = AlterUserScramCredentialsResponse(_1, _2, _9)
-    return _10, pos
+        pos += 1
+        _15 = None
+    _16 = AlterUserScramCredentialsResponse(_1, _2, _15)
+    return _16, pos
 
 def _ti_AlterUserScramCredentialsResult_v0(o):
     items = []
     return items
 
-def _s_AlterUserScramCredentialsResult_v0(o):
-    return 2 + size_cstring(o.user) + size_ncstring(o.error_message) + (size_tagged_section(_ti_AlterUserScramCredentialsResult_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AlterUserScramCredentialsResponse_v0(o):
-    return 4 + (size_uvarint(len(o.results) + 1) + sum(map(_s_AlterUserScramCredentialsResult_v0, o.results))) + (size_tagged_section(_ti_AlterUserScramCredentialsResult_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.user
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.error_message
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AlterUserScramCredentialsResult_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AlterUserScramCredentialsResult_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_AlterUserScramCredentialsResponse_v0(o, buf, pos):
+    _1 = o.results
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.user)
-        _S_h.pack_into(buf, pos, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.user
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
-        pos = write_ncstring(buf, pos, _2.error_message)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AlterUserScramCredentialsResult_v0(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AlterUserScramCredentialsResult_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

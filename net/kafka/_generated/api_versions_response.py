@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ApiVersion(msgspec.Struct, gc=False):
@@ -39,74 +39,81 @@ class ApiVersionsResponse(msgspec.Struct, gc=False):
     zk_migration_ready: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
 _S_hhh = Struct('>hhh')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 _S_q = Struct('>q')
 
-def _d_ApiVersionsResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ApiVersionsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_hhh.unpack_from(b, pos)
+        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
         pos += 6
-        _4 = ApiVersion(_5, _6, _7, None)
-        _2.append(_4)
-    _8 = ApiVersionsResponse(_1, _2, 0, [], -1, [], False, None)
-    return _8, pos
+        _4 = ApiVersion(_7, _8, _9, None)
+        _5(_4)
+    _10 = ApiVersionsResponse(_1, _2, 0, [], -1, [], False, None)
+    return _10, pos
 
 def _s_ApiVersionsResponse_v0(o):
-    return 2 + (4 + 6 * len(o.api_keys))
+    n = 0
+    _1 = o.api_keys
+    n += 4 + 6 * len(_1)
+    n += 2
+    return n
 
 def _w_ApiVersionsResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.api_keys
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
         _S_hhh.pack_into(buf, pos, _2.api_key, _2.min_version, _2.max_version)
         pos += 6
     return pos
 
-def _d_ApiVersionsResponse_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ApiVersionsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_hhh.unpack_from(b, pos)
+        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
         pos += 6
-        _4 = ApiVersion(_5, _6, _7, None)
-        _2.append(_4)
-    _8, = _S_i.unpack_from(b, pos)
+        _4 = ApiVersion(_7, _8, _9, None)
+        _5(_4)
+    _10, = _S_i.unpack_from(b, pos)
     pos += 4
-    _9 = ApiVersionsResponse(_1, _2, _8, [], -1, [], False, None)
-    return _9, pos
+    _11 = ApiVersionsResponse(_1, _2, _10, [], -1, [], False, None)
+    return _11, pos
 
 def _s_ApiVersionsResponse_v1(o):
-    return 6 + (4 + 6 * len(o.api_keys))
+    n = 0
+    _1 = o.api_keys
+    n += 4 + 6 * len(_1)
+    n += 6
+    return n
 
 def _w_ApiVersionsResponse_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.api_keys
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
         _S_hhh.pack_into(buf, pos, _2.api_key, _2.min_version, _2.max_version)
         pos += 6
@@ -114,9 +121,10 @@ def _w_ApiVersionsResponse_v1(o, buf, pos):
     pos += 4
     return pos
 
-def _t_ApiVersion_v3(b, pos):
+def _t_ApiVersion_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -130,9 +138,10 @@ def _t_ApiVersion_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _t_ApiVersionsResponse_v3(b, pos):
+def _t_ApiVersionsResponse_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     _2 = -1
@@ -142,54 +151,76 @@ def _t_ApiVersionsResponse_v3(b, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _5 = b[pos]
-            if _5 < 0x80:
-                pos += 1
-            else:
-                _5, pos = read_uvarint(b, pos)
+            _5, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _5 >= 0x80:
+                _5, pos = read_uvarint(b, pos - 1)
             if _5 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _5 -= 1
-            if _5 > len(b) - pos:
+            if _5 > blen - pos:
                 raise bad_length(pos, _5)
             _1 = []
+            _7 = _1.append
             for _ in range(_5):
-                _7, pos = read_cstring(b, pos)
-                _8, _9, = _S_hh.unpack_from(b, pos)
+                _10, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _10 >= 0x80:
+                    _10, pos = read_uvarint(b, pos - 1)
+                if _10 == 0:
+                    raise null_not_allowed(pos)
+                _10 -= 1
+                _11 = pos + _10
+                if _11 > blen:
+                    raise bad_length(pos, _10)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+                _12, _13, = _S_hh.unpack_from(b, pos)
                 pos += 4
-                if b[pos] == 0:
-                    pos += 1
-                    _10 = None
+                if b[pos]:
+                    _14, pos = _t_ApiVersion_v3(b, m, pos)
                 else:
-                    _10, pos = _t_ApiVersion_v3(b, pos)
-                _6 = SupportedFeatureKey(_7, _8, _9, _10)
-                _1.append(_6)
+                    pos += 1
+                    _14 = None
+                _6 = SupportedFeatureKey(_9, _12, _13, _14)
+                _7(_6)
         elif tag == 1:
             _2, = _S_q.unpack_from(b, pos)
             pos += 8
         elif tag == 2:
-            _11 = b[pos]
-            if _11 < 0x80:
-                pos += 1
-            else:
-                _11, pos = read_uvarint(b, pos)
-            if _11 == 0:
-                raise null_not_allowed(pos - 1)
-            _11 -= 1
-            if _11 > len(b) - pos:
-                raise bad_length(pos, _11)
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
             _3 = []
-            for _ in range(_11):
-                _13, pos = read_cstring(b, pos)
-                _14, _15, = _S_hh.unpack_from(b, pos)
+            _17 = _3.append
+            for _ in range(_15):
+                _20, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _20 >= 0x80:
+                    _20, pos = read_uvarint(b, pos - 1)
+                if _20 == 0:
+                    raise null_not_allowed(pos)
+                _20 -= 1
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+                _22, _23, = _S_hh.unpack_from(b, pos)
                 pos += 4
-                if b[pos] == 0:
-                    pos += 1
-                    _16 = None
+                if b[pos]:
+                    _24, pos = _t_ApiVersion_v3(b, m, pos)
                 else:
-                    _16, pos = _t_ApiVersion_v3(b, pos)
-                _12 = FinalizedFeatureKey(_13, _14, _15, _16)
-                _3.append(_12)
+                    pos += 1
+                    _24 = None
+                _16 = FinalizedFeatureKey(_19, _22, _23, _24)
+                _17(_16)
         elif tag == 3:
             _4, = _S_o.unpack_from(b, pos)
             pos += 1
@@ -202,117 +233,177 @@ def _t_ApiVersionsResponse_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, _2, _3, _4, unknown, pos
 
-def _d_ApiVersionsResponse_v3(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_ApiVersionsResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_hhh.unpack_from(b, pos)
+        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
         pos += 6
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
+        if b[pos]:
+            _10, pos = _t_ApiVersion_v3(b, m, pos)
         else:
-            _8, pos = _t_ApiVersion_v3(b, pos)
-        _4 = ApiVersion(_5, _6, _7, _8)
-        _2.append(_4)
-    _9, = _S_i.unpack_from(b, pos)
+            pos += 1
+            _10 = None
+        _4 = ApiVersion(_7, _8, _9, _10)
+        _5(_4)
+    _11, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _10 = []
-        _11 = -1
-        _12 = []
-        _13 = False
-        _14 = None
+    if b[pos]:
+        _12, _13, _14, _15, _16, pos = _t_ApiVersionsResponse_v3(b, m, pos)
     else:
-        _10, _11, _12, _13, _14, pos = _t_ApiVersionsResponse_v3(b, pos)
-    _15 = ApiVersionsResponse(_1, _2, _9, _10, _11, _12, _13, _14)
-    return _15, pos
+        pos += 1
+        _12 = []
+        _13 = -1
+        _14 = []
+        _15 = False
+        _16 = None
+    _17 = ApiVersionsResponse(_1, _2, _11, _12, _13, _14, _15, _16)
+    return _17, pos
 
 def _ti_ApiVersion_v3(o):
     items = []
     return items
 
-def _s_ApiVersion_v3(o):
-    return 6 + (size_tagged_section(_ti_ApiVersion_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_SupportedFeatureKey_v3(o):
-    return 4 + size_cstring(o.name) + (size_tagged_section(_ti_ApiVersion_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_ApiVersionsResponse_v3(o):
     items = []
     _1 = o.supported_features
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + sum(map(_s_SupportedFeatureKey_v3, _1))))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
-            pos = write_cstring(buf, pos, _3.name)
-            _S_hh.pack_into(buf, pos, _3.min_version, _3.max_version)
+        _4 = len(_1)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _4 + 1)
+        for _5 in _1:
+            _6 = _5.name
+            _8 = _6.encode()
+            _7 = len(_8)
+            if _7 < 0x7F:
+                buf[pos] = _7 + 1
+                buf[pos + 1:pos + 1 + len(_6)] = _8
+                pos += 1 + _7
+            else:
+                pos = write_cstring_long(buf, pos, _6, _8)
+            _S_hh.pack_into(buf, pos, _5.min_version, _5.max_version)
             pos += 4
-            if _3.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_3), _3.unknown_tagged_fields)
+            if _5.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_5), _5.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
         items.append((0, bytes(buf)))
-    _4 = o.finalized_features_epoch
-    if _4 != -1:
-        buf = bytearray(8)
+    _9 = o.finalized_features_epoch
+    if _9 != -1:
+        n = 0
+        n += 8
+        buf = bytearray(n)
         pos = 0
-        _S_q.pack_into(buf, pos, _4)
+        _S_q.pack_into(buf, pos, _9)
         pos += 8
         items.append((1, bytes(buf)))
-    _5 = o.finalized_features
-    if _5 != []:
-        buf = bytearray((size_uvarint(len(_5) + 1) + sum(map(_s_SupportedFeatureKey_v3, _5))))
+    _10 = o.finalized_features
+    if _10 != []:
+        n = 0
+        n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        for _11 in _10:
+            _12 = _11.name
+            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            if _11.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ApiVersion_v3(_11), _11.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        buf = bytearray(n)
         pos = 0
-        _6 = _5
-        pos = write_uvarint(buf, pos, len(_6) + 1)
-        for _7 in _6:
-            pos = write_cstring(buf, pos, _7.name)
-            _S_hh.pack_into(buf, pos, _7.max_version_level, _7.min_version_level)
+        _13 = len(_10)
+        if _13 < 0x7F:
+            buf[pos] = _13 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _13 + 1)
+        for _14 in _10:
+            _15 = _14.name
+            _17 = _15.encode()
+            _16 = len(_17)
+            if _16 < 0x7F:
+                buf[pos] = _16 + 1
+                buf[pos + 1:pos + 1 + len(_15)] = _17
+                pos += 1 + _16
+            else:
+                pos = write_cstring_long(buf, pos, _15, _17)
+            _S_hh.pack_into(buf, pos, _14.max_version_level, _14.min_version_level)
             pos += 4
-            if _7.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_7), _7.unknown_tagged_fields)
+            if _14.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_14), _14.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
         items.append((2, bytes(buf)))
-    _8 = o.zk_migration_ready
-    if _8 != False:
-        buf = bytearray(1)
+    _18 = o.zk_migration_ready
+    if _18 != False:
+        n = 0
+        n += 1
+        buf = bytearray(n)
         pos = 0
-        _S_o.pack_into(buf, pos, _8)
+        _S_o.pack_into(buf, pos, _18)
         pos += 1
         items.append((3, bytes(buf)))
     return items
 
 def _s_ApiVersionsResponse_v3(o):
-    return 6 + (size_uvarint(len(o.api_keys) + 1) + sum(map(_s_ApiVersion_v3, o.api_keys))) + (size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.supported_features != [] or o.finalized_features_epoch != -1 or o.finalized_features != [] or o.zk_migration_ready != False else 1)
+    n = 0
+    _1 = o.api_keys
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 6
+    if o.unknown_tagged_fields or o.supported_features != [] or o.finalized_features_epoch != -1 or o.finalized_features != [] or o.zk_migration_ready != False:
+        n += size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ApiVersionsResponse_v3(o, buf, pos):
+    _1 = o.api_keys
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    _1 = o.api_keys
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_hhh.pack_into(buf, pos, _2.api_key, _2.min_version, _2.max_version)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _S_hhh.pack_into(buf, pos, _3.api_key, _3.min_version, _3.max_version)
         pos += 6
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

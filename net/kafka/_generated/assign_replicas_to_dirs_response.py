@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -34,11 +34,14 @@ class AssignReplicasToDirsResponse(msgspec.Struct, gc=False):
 
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_PartitionData_v0(b, pos):
+def _t_PartitionData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -52,147 +55,162 @@ def _t_PartitionData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
-        else:
-            _7, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_PartitionData_v0(b, pos)
-    _9 = TopicData(_1, _2, _8)
-    return _9, pos
-
-def _d_DirectoryData_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_PartitionData_v0(b, pos)
-    _6 = DirectoryData(_1, _2, _5)
-    return _6, pos
-
-def _d_AssignReplicasToDirsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_AssignReplicasToDirsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_DirectoryData_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
+        _8, _10, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _8 = uuid_of(_8)
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _16, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _14 = uuid_of(_14)
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
+                raise null_not_allowed(pos)
+            _16 -= 1
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            _15 = []
+            _18 = _15.append
+            for _ in range(_16):
+                _20, _21, = _S_ih.unpack_from(b, pos)
+                pos += 6
+                if b[pos]:
+                    _22, pos = _t_PartitionData_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _22 = None
+                _17 = PartitionData(_20, _21, _22)
+                _18(_17)
+            if b[pos]:
+                _23, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _23 = None
+            _11 = TopicData(_14, _15, _23)
+            _12(_11)
+        if b[pos]:
+            _24, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _24 = None
+        _5 = DirectoryData(_8, _9, _24)
+        _6(_5)
+    if b[pos]:
+        _25, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = AssignReplicasToDirsResponse(_1, _2, _3, _6)
-    return _7, pos
+        pos += 1
+        _25 = None
+    _26 = AssignReplicasToDirsResponse(_1, _2, _3, _25)
+    return _26, pos
 
 def _ti_PartitionData_v0(o):
     items = []
     return items
 
-def _s_PartitionData_v0(o):
-    return 6 + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DirectoryData_v0(o):
-    return 16 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_AssignReplicasToDirsResponse_v0(o):
-    return 6 + (size_uvarint(len(o.directories) + 1) + sum(map(_s_DirectoryData_v0, o.directories))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.directories
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
+        _3 = _2.topics
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.partitions
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            for _6 in _5:
+                if _6.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 6
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_AssignReplicasToDirsResponse_v0(o, buf, pos):
+    _1 = o.directories
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topics
+        _S_u.pack_into(buf, pos, _3.id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.partitions
+            _S_u.pack_into(buf, pos, _6.topic_id.bytes)
+            pos += 16
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
+                pos += 6
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DirectoryData_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.id.bytes)
-    pos += 16
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_AssignReplicasToDirsResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    _1 = o.directories
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DirectoryData_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:

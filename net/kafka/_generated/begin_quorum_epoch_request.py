@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -36,71 +36,111 @@ class BeginQuorumEpochRequest(msgspec.Struct, gc=False):
     leader_endpoints: list[LeaderEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_iii = Struct('>iii')
 _S_iuii = Struct('>i16sii')
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_BeginQuorumEpochRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        _1 = None
+    else:
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iii.unpack_from(b, pos)
-        pos += 12
-        _4 = PartitionData(_5, ZERO_UUID, _6, _7, None)
-        _2.append(_4)
-    _8 = TopicData(_1, _2, None)
-    return _8, pos
-
-def _d_BeginQuorumEpochRequest_v0(b, pos):
-    _1, pos = read_nstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    _5 = BeginQuorumEpochRequest(_1, -1, _2, [], None)
-    return _5, pos
-
-def _s_TopicData_v0(o):
-    return 0 + size_string(o.topic_name) + (4 + 12 * len(o.partitions))
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, = _S_iii.unpack_from(b, pos)
+            pos += 12
+            _14 = PartitionData(_17, ZERO_UUID, _18, _19, None)
+            _15(_14)
+        _6 = TopicData(_9, _12, None)
+        _7(_6)
+    _20 = BeginQuorumEpochRequest(_1, -1, _4, [], None)
+    return _20, pos
 
 def _s_BeginQuorumEpochRequest_v0(o):
-    return 0 + size_nstring(o.cluster_id) + (4 + sum(map(_s_TopicData_v0, o.topics)))
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iii.pack_into(buf, pos, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 12
-    return pos
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += 2 + len(_4)
+        _5 = _3.partitions
+        n += 4 + 12 * len(_5)
+    return n
 
 def _w_BeginQuorumEpochRequest_v0(o, buf, pos):
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.cluster_id
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.topics
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.topic_name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partitions
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _S_iii.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch)
+            pos += 12
     return pos
 
-def _t_PartitionData_v1(b, pos):
+def _t_PartitionData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -114,139 +154,257 @@ def _t_PartitionData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_BeginQuorumEpochRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iuii.unpack_from(b, pos)
-        pos += 28
-        _6 = UUID(bytes=_6)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    if _6 > blen - pos:
+        raise bad_length(pos, _6)
+    _5 = []
+    _8 = _5.append
+    for _ in range(_6):
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, = _S_iuii.unpack_from(b, pos)
+            pos += 28
+            _19 = uuid_of(_19)
+            if b[pos]:
+                _22, pos = _t_PartitionData_v1(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _15 = PartitionData(_18, _19, _20, _21, _22)
+            _16(_15)
+        if b[pos]:
+            _23, pos = _t_PartitionData_v1(b, m, pos)
         else:
-            _9, pos = _t_PartitionData_v1(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
+            pos += 1
+            _23 = None
+        _7 = TopicData(_10, _13, _23)
+        _8(_7)
+    _25, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _25 >= 0x80:
+        _25, pos = read_uvarint(b, pos - 1)
+    if _25 == 0:
+        raise null_not_allowed(pos)
+    _25 -= 1
+    if _25 > blen - pos:
+        raise bad_length(pos, _25)
+    _24 = []
+    _27 = _24.append
+    for _ in range(_25):
+        _30, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_PartitionData_v1(b, pos)
-    _11 = TopicData(_1, _2, _10)
-    return _11, pos
-
-def _d_BeginQuorumEpochRequest_v1(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4 = b[pos]
-    if _4 < 0x80:
+        if _30 >= 0x80:
+            _30, pos = read_uvarint(b, pos - 1)
+        if _30 == 0:
+            raise null_not_allowed(pos)
+        _30 -= 1
+        _31 = pos + _30
+        if _31 > blen:
+            raise bad_length(pos, _30)
+        _29 = str(b[pos:_31], 'utf-8')
+        pos = _31
+        _33, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_TopicData_v1(b, pos)
-        _3.append(_5)
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_cstring(b, pos)
-        _10, pos = read_cstring(b, pos)
-        _11, = _S_H.unpack_from(b, pos)
+        if _33 >= 0x80:
+            _33, pos = read_uvarint(b, pos - 1)
+        if _33 == 0:
+            raise null_not_allowed(pos)
+        _33 -= 1
+        _34 = pos + _33
+        if _34 > blen:
+            raise bad_length(pos, _33)
+        _32 = str(b[pos:_34], 'utf-8')
+        pos = _34
+        _35, = _S_H.unpack_from(b, pos)
         pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        if b[pos]:
+            _36, pos = _t_PartitionData_v1(b, m, pos)
         else:
-            _12, pos = _t_PartitionData_v1(b, pos)
-        _8 = LeaderEndpoint(_9, _10, _11, _12)
-        _6.append(_8)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
+            pos += 1
+            _36 = None
+        _26 = LeaderEndpoint(_29, _32, _35, _36)
+        _27(_26)
+    if b[pos]:
+        _37, pos = _t_PartitionData_v1(b, m, pos)
     else:
-        _13, pos = _t_PartitionData_v1(b, pos)
-    _14 = BeginQuorumEpochRequest(_1, _2, _3, _6, _13)
-    return _14, pos
+        pos += 1
+        _37 = None
+    _38 = BeginQuorumEpochRequest(_1, _4, _5, _24, _37)
+    return _38, pos
 
 def _ti_PartitionData_v1(o):
     items = []
     return items
 
-def _s_PartitionData_v1(o):
-    return 28 + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderEndpoint_v1(o):
-    return 2 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_BeginQuorumEpochRequest_v1(o):
-    return 4 + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_uvarint(len(o.leader_endpoints) + 1) + sum(map(_s_LeaderEndpoint_v1, o.leader_endpoints))) + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v1(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 28
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v1(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    _7 = o.leader_endpoints
+    n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+    for _8 in _7:
+        _9 = _8.name
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        _10 = _8.host
+        n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        if _8.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v1(_8), _8.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iuii.pack_into(buf, pos, _2.partition_index, _2.voter_directory_id.bytes, _2.leader_id, _2.leader_epoch)
-        pos += 28
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_2), _2.unknown_tagged_fields)
+def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
+    _1 = o.cluster_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _S_i.pack_into(buf, pos, o.voter_id)
+    pos += 4
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.topic_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _S_iuii.pack_into(buf, pos, _12.partition_index, _12.voter_directory_id.bytes, _12.leader_id, _12.leader_epoch)
+            pos += 28
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
+    _13 = o.leader_endpoints
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
         pos += 1
-    return pos
-
-def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.voter_id)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
-    _3 = o.leader_endpoints
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        pos = write_cstring(buf, pos, _4.host)
-        _S_H.pack_into(buf, pos, _4.port)
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.host
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
+        _S_H.pack_into(buf, pos, _15.port)
         pos += 2
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_4), _4.unknown_tagged_fields)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class BrokerHeartbeatRequest(msgspec.Struct, gc=False):
@@ -20,13 +20,15 @@ class BrokerHeartbeatRequest(msgspec.Struct, gc=False):
     offline_log_dirs: list[UUID] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_iqqoo = Struct('>iqq??')
 _S_u = Struct('>16s')
 
-def _t_BrokerHeartbeatRequest_v0(b, pos):
+def _t_BrokerHeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -40,14 +42,15 @@ def _t_BrokerHeartbeatRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_BrokerHeartbeatRequest_v0(b, pos):
+def _d_BrokerHeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
     _1, _2, _3, _4, _5, = _S_iqqoo.unpack_from(b, pos)
     pos += 22
-    if b[pos] == 0:
+    if b[pos]:
+        _6, pos = _t_BrokerHeartbeatRequest_v0(b, m, pos)
+    else:
         pos += 1
         _6 = None
-    else:
-        _6, pos = _t_BrokerHeartbeatRequest_v0(b, pos)
     _7 = BrokerHeartbeatRequest(_1, _2, _3, _4, _5, [], _6)
     return _7, pos
 
@@ -56,7 +59,13 @@ def _ti_BrokerHeartbeatRequest_v0(o):
     return items
 
 def _s_BrokerHeartbeatRequest_v0(o):
-    return 22 + (size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 22
+    return n
 
 def _w_BrokerHeartbeatRequest_v0(o, buf, pos):
     _S_iqqoo.pack_into(buf, pos, o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
@@ -68,31 +77,32 @@ def _w_BrokerHeartbeatRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _t_BrokerHeartbeatRequest_v1(b, pos):
+def _t_BrokerHeartbeatRequest_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2 = b[pos]
-            if _2 < 0x80:
-                pos += 1
-            else:
-                _2, pos = read_uvarint(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
             if _2 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _2 -= 1
-            if _2 > len(b) - pos:
+            if _2 > blen - pos:
                 raise bad_length(pos, _2)
             _1 = []
+            _4 = _1.append
             for _ in range(_2):
                 _3, = _S_u.unpack_from(b, pos)
                 pos += 16
-                _3 = UUID(bytes=_3)
-                _1.append(_3)
+                _3 = uuid_of(_3)
+                _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -102,15 +112,16 @@ def _t_BrokerHeartbeatRequest_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_BrokerHeartbeatRequest_v1(b, pos):
+def _d_BrokerHeartbeatRequest_v1(b, m, pos):
+    blen = len(b)
     _1, _2, _3, _4, _5, = _S_iqqoo.unpack_from(b, pos)
     pos += 22
-    if b[pos] == 0:
+    if b[pos]:
+        _6, _7, pos = _t_BrokerHeartbeatRequest_v1(b, m, pos)
+    else:
         pos += 1
         _6 = []
         _7 = None
-    else:
-        _6, _7, pos = _t_BrokerHeartbeatRequest_v1(b, pos)
     _8 = BrokerHeartbeatRequest(_1, _2, _3, _4, _5, _6, _7)
     return _8, pos
 
@@ -118,18 +129,30 @@ def _ti_BrokerHeartbeatRequest_v1(o):
     items = []
     _1 = o.offline_log_dirs
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + 16 * len(_1)))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1)) + 16 * len(_1)
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
             _S_u.pack_into(buf, pos, _3.bytes)
             pos += 16
         items.append((0, bytes(buf)))
     return items
 
 def _s_BrokerHeartbeatRequest_v1(o):
-    return 22 + (size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.offline_log_dirs != [] else 1)
+    n = 0
+    if o.unknown_tagged_fields or o.offline_log_dirs != []:
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 22
+    return n
 
 def _w_BrokerHeartbeatRequest_v1(o, buf, pos):
     _S_iqqoo.pack_into(buf, pos, o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -36,16 +36,21 @@ class BrokerRegistrationRequest(msgspec.Struct, gc=False):
     previous_broker_epoch: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_Hh = Struct('>Hh')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_o = Struct('>?')
+_S_oB = Struct('>?B')
 _S_q = Struct('>q')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_Listener_v0(b, pos):
+def _t_Listener_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -59,110 +64,246 @@ def _t_Listener_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_BrokerRegistrationRequest_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _3 = UUID(bytes=_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_BrokerRegistrationRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _5, _7, = _S_uB.unpack_from(b, pos)
+    pos += 17
+    _5 = uuid_of(_5)
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_Hh.unpack_from(b, pos)
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, = _S_Hh.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
+        if b[pos]:
+            _19, pos = _t_Listener_v0(b, m, pos)
         else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _6 = Listener(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    _13 = b[pos]
-    if _13 < 0x80:
+            pos += 1
+            _19 = None
+        _8 = Listener(_11, _14, _17, _18, _19)
+        _9(_8)
+    _21, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _26, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, pos = read_cstring(b, pos)
-        _16, _17, = _S_hh.unpack_from(b, pos)
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _29, = _S_hh.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
+        if b[pos]:
+            _30, pos = _t_Listener_v0(b, m, pos)
         else:
-            _18, pos = _t_Listener_v0(b, pos)
-        _14 = Feature(_15, _16, _17, _18)
-        _12.append(_14)
-    _19, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _20 = None
+            pos += 1
+            _30 = None
+        _22 = Feature(_25, _28, _29, _30)
+        _23(_22)
+    _32, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _32 >= 0x80:
+        _32, pos = read_uvarint(b, pos - 1)
+    if _32 == 0:
+        _31 = None
     else:
-        _20, pos = _t_Listener_v0(b, pos)
-    _21 = BrokerRegistrationRequest(_1, _2, _3, _4, _12, _19, False, [], -1, _20)
-    return _21, pos
+        _32 -= 1
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+    if b[pos]:
+        _34, pos = _t_Listener_v0(b, m, pos)
+    else:
+        pos += 1
+        _34 = None
+    _35 = BrokerRegistrationRequest(_1, _2, _5, _6, _20, _31, False, [], -1, _34)
+    return _35, pos
 
 def _ti_Listener_v0(o):
     items = []
     return items
 
-def _s_Listener_v0(o):
-    return 4 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Feature_v0(o):
-    return 4 + size_cstring(o.name) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_BrokerRegistrationRequest_v0(o):
-    return 20 + size_cstring(o.cluster_id) + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_uvarint(len(o.features) + 1) + sum(map(_s_Feature_v0, o.features))) + size_ncstring(o.rack) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.listeners
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _6 = o.features
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _9 = o.rack
+    if _9 is None:
+        n += 1
+    else:
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 20
+    return n
 
 def _w_BrokerRegistrationRequest_v0(o, buf, pos):
+    _1 = o.cluster_id
     _S_i.pack_into(buf, pos, o.broker_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.cluster_id)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.listeners
     _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
     pos += 16
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_Hh.pack_into(buf, pos, _2.port, _2.security_protocol)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.host
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _S_Hh.pack_into(buf, pos, _6.port, _6.security_protocol)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.features
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_hh.pack_into(buf, pos, _4.min_supported_version, _4.max_supported_version)
+    _13 = o.features
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _S_hh.pack_into(buf, pos, _15.min_supported_version, _15.max_supported_version)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_4), _4.unknown_tagged_fields)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.rack)
+    _19 = o.rack
+    if _19 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
@@ -170,102 +311,244 @@ def _w_BrokerRegistrationRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_BrokerRegistrationRequest_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _3 = UUID(bytes=_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_BrokerRegistrationRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _5, _7, = _S_uB.unpack_from(b, pos)
+    pos += 17
+    _5 = uuid_of(_5)
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _6 = Listener(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    _13 = b[pos]
-    if _13 < 0x80:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, pos = read_cstring(b, pos)
-        _16, _17, = _S_hh.unpack_from(b, pos)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, = _S_Hh.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
+        if b[pos]:
+            _19, pos = _t_Listener_v0(b, m, pos)
         else:
-            _18, pos = _t_Listener_v0(b, pos)
-        _14 = Feature(_15, _16, _17, _18)
-        _12.append(_14)
-    _19, pos = read_ncstring(b, pos)
-    _20, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _19 = None
+        _8 = Listener(_11, _14, _17, _18, _19)
+        _9(_8)
+    _21, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _26, = _S_B.unpack_from(b, pos)
         pos += 1
-        _21 = None
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _29, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _30, pos = _t_Listener_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _22 = Feature(_25, _28, _29, _30)
+        _23(_22)
+    _32, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _32 >= 0x80:
+        _32, pos = read_uvarint(b, pos - 1)
+    if _32 == 0:
+        _31 = None
     else:
-        _21, pos = _t_Listener_v0(b, pos)
-    _22 = BrokerRegistrationRequest(_1, _2, _3, _4, _12, _19, _20, [], -1, _21)
-    return _22, pos
+        _32 -= 1
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+    _34, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _35, pos = _t_Listener_v0(b, m, pos)
+    else:
+        pos += 1
+        _35 = None
+    _36 = BrokerRegistrationRequest(_1, _2, _5, _6, _20, _31, _34, [], -1, _35)
+    return _36, pos
 
 def _s_BrokerRegistrationRequest_v1(o):
-    return 21 + size_cstring(o.cluster_id) + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_uvarint(len(o.features) + 1) + sum(map(_s_Feature_v0, o.features))) + size_ncstring(o.rack) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.listeners
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _6 = o.features
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _9 = o.rack
+    if _9 is None:
+        n += 1
+    else:
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 21
+    return n
 
 def _w_BrokerRegistrationRequest_v1(o, buf, pos):
+    _1 = o.cluster_id
     _S_i.pack_into(buf, pos, o.broker_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.cluster_id)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.listeners
     _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
     pos += 16
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_Hh.pack_into(buf, pos, _2.port, _2.security_protocol)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.host
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _S_Hh.pack_into(buf, pos, _6.port, _6.security_protocol)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.features
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_hh.pack_into(buf, pos, _4.min_supported_version, _4.max_supported_version)
+    _13 = o.features
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _S_hh.pack_into(buf, pos, _15.min_supported_version, _15.max_supported_version)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_4), _4.unknown_tagged_fields)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.rack)
+    _19 = o.rack
+    if _19 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
     _S_o.pack_into(buf, pos, o.is_migrating_zk_broker)
     pos += 1
     if o.unknown_tagged_fields:
@@ -275,124 +558,271 @@ def _w_BrokerRegistrationRequest_v1(o, buf, pos):
         pos += 1
     return pos
 
-def _d_BrokerRegistrationRequest_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _3 = UUID(bytes=_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_BrokerRegistrationRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _5, _7, = _S_uB.unpack_from(b, pos)
+    pos += 17
+    _5 = uuid_of(_5)
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _6 = Listener(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    _13 = b[pos]
-    if _13 < 0x80:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, pos = read_cstring(b, pos)
-        _16, _17, = _S_hh.unpack_from(b, pos)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, = _S_Hh.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
+        if b[pos]:
+            _19, pos = _t_Listener_v0(b, m, pos)
         else:
-            _18, pos = _t_Listener_v0(b, pos)
-        _14 = Feature(_15, _16, _17, _18)
-        _12.append(_14)
-    _19, pos = read_ncstring(b, pos)
-    _20, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _19 = None
+        _8 = Listener(_11, _14, _17, _18, _19)
+        _9(_8)
+    _21, = _S_B.unpack_from(b, pos)
     pos += 1
-    _22 = b[pos]
-    if _22 < 0x80:
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _26, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _29, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _30, pos = _t_Listener_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _22 = Feature(_25, _28, _29, _30)
+        _23(_22)
+    _32, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _32 >= 0x80:
+        _32, pos = read_uvarint(b, pos - 1)
+    if _32 == 0:
+        _31 = None
     else:
-        _22, pos = read_uvarint(b, pos)
-    if _22 == 0:
-        raise null_not_allowed(pos - 1)
-    _22 -= 1
-    if _22 > len(b) - pos:
-        raise bad_length(pos, _22)
-    _21 = []
-    for _ in range(_22):
-        _23, = _S_u.unpack_from(b, pos)
+        _32 -= 1
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+    _34, _36, = _S_oB.unpack_from(b, pos)
+    pos += 2
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
+        raise null_not_allowed(pos)
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    _35 = []
+    _38 = _35.append
+    for _ in range(_36):
+        _37, = _S_u.unpack_from(b, pos)
         pos += 16
-        _23 = UUID(bytes=_23)
-        _21.append(_23)
-    if b[pos] == 0:
-        pos += 1
-        _24 = None
+        _37 = uuid_of(_37)
+        _38(_37)
+    if b[pos]:
+        _39, pos = _t_Listener_v0(b, m, pos)
     else:
-        _24, pos = _t_Listener_v0(b, pos)
-    _25 = BrokerRegistrationRequest(_1, _2, _3, _4, _12, _19, _20, _21, -1, _24)
-    return _25, pos
+        pos += 1
+        _39 = None
+    _40 = BrokerRegistrationRequest(_1, _2, _5, _6, _20, _31, _34, _35, -1, _39)
+    return _40, pos
 
 def _s_BrokerRegistrationRequest_v2(o):
-    return 21 + size_cstring(o.cluster_id) + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_uvarint(len(o.features) + 1) + sum(map(_s_Feature_v0, o.features))) + size_ncstring(o.rack) + (size_uvarint(len(o.log_dirs) + 1) + 16 * len(o.log_dirs)) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.listeners
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _6 = o.features
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _9 = o.rack
+    if _9 is None:
+        n += 1
+    else:
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    _10 = o.log_dirs
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 21
+    return n
 
 def _w_BrokerRegistrationRequest_v2(o, buf, pos):
+    _1 = o.cluster_id
     _S_i.pack_into(buf, pos, o.broker_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.cluster_id)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.listeners
     _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
     pos += 16
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_Hh.pack_into(buf, pos, _2.port, _2.security_protocol)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.host
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _S_Hh.pack_into(buf, pos, _6.port, _6.security_protocol)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.features
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_hh.pack_into(buf, pos, _4.min_supported_version, _4.max_supported_version)
+    _13 = o.features
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _S_hh.pack_into(buf, pos, _15.min_supported_version, _15.max_supported_version)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_4), _4.unknown_tagged_fields)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.rack)
+    _19 = o.rack
+    if _19 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
+    _22 = o.log_dirs
     _S_o.pack_into(buf, pos, o.is_migrating_zk_broker)
     pos += 1
-    _5 = o.log_dirs
-    pos = write_uvarint(buf, pos, len(_5) + 1)
-    for _6 in _5:
-        _S_u.pack_into(buf, pos, _6.bytes)
+    _23 = len(_22)
+    if _23 < 0x7F:
+        buf[pos] = _23 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _23 + 1)
+    for _24 in _22:
+        _S_u.pack_into(buf, pos, _24.bytes)
         pos += 16
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
@@ -401,126 +831,273 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_BrokerRegistrationRequest_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _3 = UUID(bytes=_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_BrokerRegistrationRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _5, _7, = _S_uB.unpack_from(b, pos)
+    pos += 17
+    _5 = uuid_of(_5)
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _6 = Listener(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    _13 = b[pos]
-    if _13 < 0x80:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, pos = read_cstring(b, pos)
-        _16, _17, = _S_hh.unpack_from(b, pos)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, = _S_Hh.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
+        if b[pos]:
+            _19, pos = _t_Listener_v0(b, m, pos)
         else:
-            _18, pos = _t_Listener_v0(b, pos)
-        _14 = Feature(_15, _16, _17, _18)
-        _12.append(_14)
-    _19, pos = read_ncstring(b, pos)
-    _20, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _19 = None
+        _8 = Listener(_11, _14, _17, _18, _19)
+        _9(_8)
+    _21, = _S_B.unpack_from(b, pos)
     pos += 1
-    _22 = b[pos]
-    if _22 < 0x80:
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _26, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _29, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _30, pos = _t_Listener_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _22 = Feature(_25, _28, _29, _30)
+        _23(_22)
+    _32, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _32 >= 0x80:
+        _32, pos = read_uvarint(b, pos - 1)
+    if _32 == 0:
+        _31 = None
     else:
-        _22, pos = read_uvarint(b, pos)
-    if _22 == 0:
-        raise null_not_allowed(pos - 1)
-    _22 -= 1
-    if _22 > len(b) - pos:
-        raise bad_length(pos, _22)
-    _21 = []
-    for _ in range(_22):
-        _23, = _S_u.unpack_from(b, pos)
+        _32 -= 1
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+    _34, _36, = _S_oB.unpack_from(b, pos)
+    pos += 2
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
+        raise null_not_allowed(pos)
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    _35 = []
+    _38 = _35.append
+    for _ in range(_36):
+        _37, = _S_u.unpack_from(b, pos)
         pos += 16
-        _23 = UUID(bytes=_23)
-        _21.append(_23)
-    _24, = _S_q.unpack_from(b, pos)
+        _37 = uuid_of(_37)
+        _38(_37)
+    _39, = _S_q.unpack_from(b, pos)
     pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _25 = None
+    if b[pos]:
+        _40, pos = _t_Listener_v0(b, m, pos)
     else:
-        _25, pos = _t_Listener_v0(b, pos)
-    _26 = BrokerRegistrationRequest(_1, _2, _3, _4, _12, _19, _20, _21, _24, _25)
-    return _26, pos
+        pos += 1
+        _40 = None
+    _41 = BrokerRegistrationRequest(_1, _2, _5, _6, _20, _31, _34, _35, _39, _40)
+    return _41, pos
 
 def _s_BrokerRegistrationRequest_v3(o):
-    return 29 + size_cstring(o.cluster_id) + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_uvarint(len(o.features) + 1) + sum(map(_s_Feature_v0, o.features))) + size_ncstring(o.rack) + (size_uvarint(len(o.log_dirs) + 1) + 16 * len(o.log_dirs)) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.listeners
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _6 = o.features
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _9 = o.rack
+    if _9 is None:
+        n += 1
+    else:
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    _10 = o.log_dirs
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 29
+    return n
 
 def _w_BrokerRegistrationRequest_v3(o, buf, pos):
+    _1 = o.cluster_id
     _S_i.pack_into(buf, pos, o.broker_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.cluster_id)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.listeners
     _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
     pos += 16
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_Hh.pack_into(buf, pos, _2.port, _2.security_protocol)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.host
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _S_Hh.pack_into(buf, pos, _6.port, _6.security_protocol)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.features
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_hh.pack_into(buf, pos, _4.min_supported_version, _4.max_supported_version)
+    _13 = o.features
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _S_hh.pack_into(buf, pos, _15.min_supported_version, _15.max_supported_version)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_4), _4.unknown_tagged_fields)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.rack)
+    _19 = o.rack
+    if _19 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
+    _22 = o.log_dirs
     _S_o.pack_into(buf, pos, o.is_migrating_zk_broker)
     pos += 1
-    _5 = o.log_dirs
-    pos = write_uvarint(buf, pos, len(_5) + 1)
-    for _6 in _5:
-        _S_u.pack_into(buf, pos, _6.bytes)
+    _23 = len(_22)
+    if _23 < 0x7F:
+        buf[pos] = _23 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _23 + 1)
+    for _24 in _22:
+        _S_u.pack_into(buf, pos, _24.bytes)
         pos += 16
     _S_q.pack_into(buf, pos, o.previous_broker_epoch)
     pos += 8

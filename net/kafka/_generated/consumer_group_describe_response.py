@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -51,14 +51,20 @@ class ConsumerGroupDescribeResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_TopicPartitions_v0(b, pos):
+def _t_TopicPartitions_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -72,234 +78,639 @@ def _t_TopicPartitions_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_Assignment_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _4 = UUID(bytes=_4)
-        _5, pos = read_cstring(b, pos)
-        _7 = b[pos]
-        if _7 < 0x80:
-            pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            raise null_not_allowed(pos - 1)
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_TopicPartitions_v0(b, pos)
-        _3 = TopicPartitions(_4, _5, _6, _8)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_TopicPartitions_v0(b, pos)
-    _10 = Assignment(_1, _9)
-    return _10, pos
-
-def _d_Member_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, pos = read_ncstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5, pos = read_cstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = read_cstring(b, pos)
-        _7.append(_9)
-    _10, pos = read_ncstring(b, pos)
-    _11, pos = _d_Assignment_v0(b, pos)
-    _12, pos = _d_Assignment_v0(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_TopicPartitions_v0(b, pos)
-    _14 = Member(_1, _2, _3, _4, _5, _6, _7, _10, _11, _12, _13)
-    return _14, pos
-
-def _d_DescribedGroup_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, _6, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _7, pos = read_cstring(b, pos)
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _10, pos = _d_Member_v0(b, pos)
-        _8.append(_10)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_TopicPartitions_v0(b, pos)
-    _13 = DescribedGroup(_1, _2, _3, _4, _5, _6, _7, _8, _11, _12)
-    return _13, pos
-
-def _d_ConsumerGroupDescribeResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
+        else:
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, _20, = _S_iiB.unpack_from(b, pos)
+        pos += 9
+        if _20 >= 0x80:
+            _20, pos = read_uvarint(b, pos - 1)
+        if _20 == 0:
+            raise null_not_allowed(pos)
+        _20 -= 1
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = str(b[pos:_21], 'utf-8')
+        pos = _21
+        _23, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        if _23 > blen - pos:
+            raise bad_length(pos, _23)
+        _22 = []
+        _25 = _22.append
+        for _ in range(_23):
+            _28, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                raise null_not_allowed(pos)
+            _28 -= 1
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                _30 = None
+            else:
+                _31 -= 1
+                _32 = pos + _31
+                if _32 > blen:
+                    raise bad_length(pos, _31)
+                _30 = str(b[pos:_32], 'utf-8')
+                pos = _32
+            _34, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _34 >= 0x80:
+                _34, pos = read_uvarint(b, pos - 1)
+            if _34 == 0:
+                _33 = None
+            else:
+                _34 -= 1
+                _35 = pos + _34
+                if _35 > blen:
+                    raise bad_length(pos, _34)
+                _33 = str(b[pos:_35], 'utf-8')
+                pos = _35
+            _36, _38, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _38 >= 0x80:
+                _38, pos = read_uvarint(b, pos - 1)
+            if _38 == 0:
+                raise null_not_allowed(pos)
+            _38 -= 1
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = str(b[pos:_39], 'utf-8')
+            pos = _39
+            _41, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            _42 = pos + _41
+            if _42 > blen:
+                raise bad_length(pos, _41)
+            _40 = str(b[pos:_42], 'utf-8')
+            pos = _42
+            _44, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
+                raise null_not_allowed(pos)
+            _44 -= 1
+            if _44 > blen - pos:
+                raise bad_length(pos, _44)
+            _43 = []
+            _46 = _43.append
+            for _ in range(_44):
+                _47, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _47 >= 0x80:
+                    _47, pos = read_uvarint(b, pos - 1)
+                if _47 == 0:
+                    raise null_not_allowed(pos)
+                _47 -= 1
+                _48 = pos + _47
+                if _48 > blen:
+                    raise bad_length(pos, _47)
+                _45 = str(b[pos:_48], 'utf-8')
+                pos = _48
+                _46(_45)
+            _50, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _50 >= 0x80:
+                _50, pos = read_uvarint(b, pos - 1)
+            if _50 == 0:
+                _49 = None
+            else:
+                _50 -= 1
+                _51 = pos + _50
+                if _51 > blen:
+                    raise bad_length(pos, _50)
+                _49 = str(b[pos:_51], 'utf-8')
+                pos = _51
+            _55, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _55 >= 0x80:
+                _55, pos = read_uvarint(b, pos - 1)
+            if _55 == 0:
+                raise null_not_allowed(pos)
+            _55 -= 1
+            if _55 > blen - pos:
+                raise bad_length(pos, _55)
+            _54 = []
+            _57 = _54.append
+            for _ in range(_55):
+                _59, _61, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _59 = uuid_of(_59)
+                if _61 >= 0x80:
+                    _61, pos = read_uvarint(b, pos - 1)
+                if _61 == 0:
+                    raise null_not_allowed(pos)
+                _61 -= 1
+                _62 = pos + _61
+                if _62 > blen:
+                    raise bad_length(pos, _61)
+                _60 = str(b[pos:_62], 'utf-8')
+                pos = _62
+                _64, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _64 >= 0x80:
+                    _64, pos = read_uvarint(b, pos - 1)
+                if _64 == 0:
+                    raise null_not_allowed(pos)
+                _64 -= 1
+                if _64 > blen - pos:
+                    raise bad_length(pos, _64)
+                _63 = list(array_struct('i', _64).unpack_from(b, pos))
+                pos += 4 * _64
+                if b[pos]:
+                    _65, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _65 = None
+                _56 = TopicPartitions(_59, _60, _63, _65)
+                _57(_56)
+            if b[pos]:
+                _66, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _66 = None
+            _52 = Assignment(_54, _66)
+            _70, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _70 >= 0x80:
+                _70, pos = read_uvarint(b, pos - 1)
+            if _70 == 0:
+                raise null_not_allowed(pos)
+            _70 -= 1
+            if _70 > blen - pos:
+                raise bad_length(pos, _70)
+            _69 = []
+            _72 = _69.append
+            for _ in range(_70):
+                _74, _76, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _74 = uuid_of(_74)
+                if _76 >= 0x80:
+                    _76, pos = read_uvarint(b, pos - 1)
+                if _76 == 0:
+                    raise null_not_allowed(pos)
+                _76 -= 1
+                _77 = pos + _76
+                if _77 > blen:
+                    raise bad_length(pos, _76)
+                _75 = str(b[pos:_77], 'utf-8')
+                pos = _77
+                _79, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _79 >= 0x80:
+                    _79, pos = read_uvarint(b, pos - 1)
+                if _79 == 0:
+                    raise null_not_allowed(pos)
+                _79 -= 1
+                if _79 > blen - pos:
+                    raise bad_length(pos, _79)
+                _78 = list(array_struct('i', _79).unpack_from(b, pos))
+                pos += 4 * _79
+                if b[pos]:
+                    _80, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _80 = None
+                _71 = TopicPartitions(_74, _75, _78, _80)
+                _72(_71)
+            if b[pos]:
+                _81, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _81 = None
+            _67 = Assignment(_69, _81)
+            if b[pos]:
+                _82, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _82 = None
+            _24 = Member(_27, _30, _33, _36, _37, _40, _43, _49, _52, _67, _82)
+            _25(_24)
+        _83, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _84, pos = _t_TopicPartitions_v0(b, m, pos)
+        else:
+            pos += 1
+            _84 = None
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _83, _84)
+        _5(_4)
+    if b[pos]:
+        _85, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
-        _5, pos = _t_TopicPartitions_v0(b, pos)
-    _6 = ConsumerGroupDescribeResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _85 = None
+    _86 = ConsumerGroupDescribeResponse(_1, _2, _85)
+    return _86, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
     return items
 
-def _s_TopicPartitions_v0(o):
-    return 16 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Assignment_v0(o):
-    return 0 + (size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v0, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Member_v0(o):
-    return 4 + size_cstring(o.member_id) + size_ncstring(o.instance_id) + size_ncstring(o.rack_id) + size_cstring(o.client_id) + size_cstring(o.client_host) + (size_uvarint(len(o.subscribed_topic_names) + 1) + sum(map(size_cstring, o.subscribed_topic_names))) + size_ncstring(o.subscribed_topic_regex) + _s_Assignment_v0(o.assignment) + _s_Assignment_v0(o.target_assignment) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribedGroup_v0(o):
-    return 14 + size_ncstring(o.error_message) + size_cstring(o.group_id) + size_cstring(o.group_state) + size_cstring(o.assignor_name) + (size_uvarint(len(o.members) + 1) + sum(map(_s_Member_v0, o.members))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ConsumerGroupDescribeResponse_v0(o):
-    return 4 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_DescribedGroup_v0, o.groups))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_Assignment_v0(o, buf, pos):
-    _1 = o.topic_partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_u.pack_into(buf, pos, _2.topic_id.bytes)
-        pos += 16
-        pos = write_cstring(buf, pos, _2.topic_name)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.group_id
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.group_state
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.assignor_name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _2.members
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.member_id
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _8.instance_id
+            if _10 is None:
+                n += 1
+            else:
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            _11 = _8.rack_id
+            if _11 is None:
+                n += 1
+            else:
+                n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            _12 = _8.client_id
+            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            _13 = _8.client_host
+            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            _14 = _8.subscribed_topic_names
+            n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            for _15 in _14:
+                n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+            _16 = _8.subscribed_topic_regex
+            if _16 is None:
+                n += 1
+            else:
+                n += len(_16) + (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
+            _17 = _8.assignment
+            _18 = _17.topic_partitions
+            n += (1 if len(_18) < 0x7F else size_uvarint(len(_18) + 1))
+            for _19 in _18:
+                _20 = _19.topic_name
+                n += len(_20) + (1 if len(_20) < 0x7F else size_uvarint(len(_20) + 1))
+                _21 = _19.partitions
+                n += (1 if len(_21) < 0x7F else size_uvarint(len(_21) + 1)) + 4 * len(_21)
+                if _19.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_19), _19.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 16
+            if _17.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields)
+            else:
+                n += 1
+            _22 = _8.target_assignment
+            _23 = _22.topic_partitions
+            n += (1 if len(_23) < 0x7F else size_uvarint(len(_23) + 1))
+            for _24 in _23:
+                _25 = _24.topic_name
+                n += len(_25) + (1 if len(_25) < 0x7F else size_uvarint(len(_25) + 1))
+                _26 = _24.partitions
+                n += (1 if len(_26) < 0x7F else size_uvarint(len(_26) + 1)) + 4 * len(_26)
+                if _24.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_24), _24.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 16
+            if _22.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_22), _22.unknown_tagged_fields)
+            else:
+                n += 1
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 14
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
+    _1 = o.groups
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.group_id
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.group_state
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.assignor_name
+        _S_ii.pack_into(buf, pos, _3.group_epoch, _3.assignment_epoch)
+        pos += 8
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _3.members
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        for _18 in _16:
+            _19 = _18.member_id
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+            _22 = _18.instance_id
+            if _22 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _24 = _22.encode()
+                _23 = len(_24)
+                if _23 < 0x7F:
+                    buf[pos] = _23 + 1
+                    buf[pos + 1:pos + 1 + len(_22)] = _24
+                    pos += 1 + _23
+                else:
+                    pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _18.rack_id
+            if _25 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _27 = _25.encode()
+                _26 = len(_27)
+                if _26 < 0x7F:
+                    buf[pos] = _26 + 1
+                    buf[pos + 1:pos + 1 + len(_25)] = _27
+                    pos += 1 + _26
+                else:
+                    pos = write_cstring_long(buf, pos, _25, _27)
+            _28 = _18.client_id
+            _S_i.pack_into(buf, pos, _18.member_epoch)
+            pos += 4
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+            _31 = _18.client_host
+            _33 = _31.encode()
+            _32 = len(_33)
+            if _32 < 0x7F:
+                buf[pos] = _32 + 1
+                buf[pos + 1:pos + 1 + len(_31)] = _33
+                pos += 1 + _32
+            else:
+                pos = write_cstring_long(buf, pos, _31, _33)
+            _34 = _18.subscribed_topic_names
+            _35 = len(_34)
+            if _35 < 0x7F:
+                buf[pos] = _35 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _35 + 1)
+            for _36 in _34:
+                _38 = _36.encode()
+                _37 = len(_38)
+                if _37 < 0x7F:
+                    buf[pos] = _37 + 1
+                    buf[pos + 1:pos + 1 + len(_36)] = _38
+                    pos += 1 + _37
+                else:
+                    pos = write_cstring_long(buf, pos, _36, _38)
+            _39 = _18.subscribed_topic_regex
+            if _39 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _41 = _39.encode()
+                _40 = len(_41)
+                if _40 < 0x7F:
+                    buf[pos] = _40 + 1
+                    buf[pos + 1:pos + 1 + len(_39)] = _41
+                    pos += 1 + _40
+                else:
+                    pos = write_cstring_long(buf, pos, _39, _41)
+            _42 = _18.assignment
+            _43 = _42.topic_partitions
+            _44 = len(_43)
+            if _44 < 0x7F:
+                buf[pos] = _44 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _44 + 1)
+            for _45 in _43:
+                _46 = _45.topic_name
+                _S_u.pack_into(buf, pos, _45.topic_id.bytes)
+                pos += 16
+                _48 = _46.encode()
+                _47 = len(_48)
+                if _47 < 0x7F:
+                    buf[pos] = _47 + 1
+                    buf[pos + 1:pos + 1 + len(_46)] = _48
+                    pos += 1 + _47
+                else:
+                    pos = write_cstring_long(buf, pos, _46, _48)
+                _49 = _45.partitions
+                _50 = len(_49)
+                if _50 < 0x7F:
+                    buf[pos] = _50 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _50 + 1)
+                array_struct('i', len(_49)).pack_into(buf, pos, *_49)
+                pos += 4 * len(_49)
+                if _45.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_45), _45.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _42.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_42), _42.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _51 = _18.target_assignment
+            _52 = _51.topic_partitions
+            _53 = len(_52)
+            if _53 < 0x7F:
+                buf[pos] = _53 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _53 + 1)
+            for _54 in _52:
+                _55 = _54.topic_name
+                _S_u.pack_into(buf, pos, _54.topic_id.bytes)
+                pos += 16
+                _57 = _55.encode()
+                _56 = len(_57)
+                if _56 < 0x7F:
+                    buf[pos] = _56 + 1
+                    buf[pos + 1:pos + 1 + len(_55)] = _57
+                    pos += 1 + _56
+                else:
+                    pos = write_cstring_long(buf, pos, _55, _57)
+                _58 = _54.partitions
+                _59 = len(_58)
+                if _59 < 0x7F:
+                    buf[pos] = _59 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _59 + 1)
+                array_struct('i', len(_58)).pack_into(buf, pos, *_58)
+                pos += 4 * len(_58)
+                if _54.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_54), _54.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _51.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_51), _51.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            if _18.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_18), _18.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _3.authorized_operations)
+        pos += 4
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_Member_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.instance_id)
-    pos = write_ncstring(buf, pos, o.rack_id)
-    _S_i.pack_into(buf, pos, o.member_epoch)
-    pos += 4
-    pos = write_cstring(buf, pos, o.client_id)
-    pos = write_cstring(buf, pos, o.client_host)
-    _1 = o.subscribed_topic_names
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    pos = write_ncstring(buf, pos, o.subscribed_topic_regex)
-    pos = _w_Assignment_v0(o.assignment, buf, pos)
-    pos = _w_Assignment_v0(o.target_assignment, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribedGroup_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.group_state)
-    _S_ii.pack_into(buf, pos, o.group_epoch, o.assignment_epoch)
-    pos += 8
-    pos = write_cstring(buf, pos, o.assignor_name)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_Member_v0(_2, buf, pos)
-    _S_i.pack_into(buf, pos, o.authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribedGroup_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -29,12 +29,16 @@ class ConsumerGroupHeartbeatRequest(msgspec.Struct, gc=False):
     topic_partitions: list[TopicPartitions] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_TopicPartitions_v0(b, pos):
+def _t_TopicPartitions_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -48,117 +52,296 @@ def _t_TopicPartitions_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ConsumerGroupHeartbeatRequest_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _9, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        _8 = None
     else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        _7 = None
-    else:
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        for _ in range(_8):
-            _9, pos = read_ncstring(b, pos)
-            _7.append(_9)
-    _10, pos = read_ncstring(b, pos)
-    _12 = b[pos]
-    if _12 < 0x80:
-        pos += 1
-    else:
-        _12, pos = read_uvarint(b, pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
     if _12 == 0:
         _11 = None
     else:
         _12 -= 1
-        if _12 > len(b) - pos:
+        _13 = pos + _12
+        if _13 > blen:
             raise bad_length(pos, _12)
-        _11 = []
-        for _ in range(_12):
-            _14, = _S_u.unpack_from(b, pos)
-            pos += 16
-            _14 = UUID(bytes=_14)
-            _16 = b[pos]
-            if _16 < 0x80:
-                pos += 1
-            else:
-                _16, pos = read_uvarint(b, pos)
-            if _16 == 0:
-                raise null_not_allowed(pos - 1)
-            _16 -= 1
-            if _16 > len(b) - pos:
-                raise bad_length(pos, _16)
-            _15 = list(unpack_from('>%di' % _16, b, pos))
-            pos += 4 * _16
-            if b[pos] == 0:
-                pos += 1
-                _17 = None
-            else:
-                _17, pos = _t_TopicPartitions_v0(b, pos)
-            _13 = TopicPartitions(_14, _15, _17)
-            _11.append(_13)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+    _14, _16, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _16 >= 0x80:
+        _16, pos = read_uvarint(b, pos - 1)
+    if _16 == 0:
+        _15 = None
     else:
-        _18, pos = _t_TopicPartitions_v0(b, pos)
-    _19 = ConsumerGroupHeartbeatRequest(_1, _2, _3, _4, _5, _6, _7, None, _10, _11, _18)
-    return _19, pos
+        _16 -= 1
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _19, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            _20 = pos + _19
+            if _20 > blen:
+                raise bad_length(pos, _19)
+            _17 = str(b[pos:_20], 'utf-8')
+            pos = _20
+            _18(_17)
+    _22, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _22 >= 0x80:
+        _22, pos = read_uvarint(b, pos - 1)
+    if _22 == 0:
+        _21 = None
+    else:
+        _22 -= 1
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+    _25, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _25 >= 0x80:
+        _25, pos = read_uvarint(b, pos - 1)
+    if _25 == 0:
+        _24 = None
+    else:
+        _25 -= 1
+        if _25 > blen - pos:
+            raise bad_length(pos, _25)
+        _24 = []
+        _27 = _24.append
+        for _ in range(_25):
+            _29, _31, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _29 = uuid_of(_29)
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = list(array_struct('i', _31).unpack_from(b, pos))
+            pos += 4 * _31
+            if b[pos]:
+                _32, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _32 = None
+            _26 = TopicPartitions(_29, _30, _32)
+            _27(_26)
+    if b[pos]:
+        _33, pos = _t_TopicPartitions_v0(b, m, pos)
+    else:
+        pos += 1
+        _33 = None
+    _34 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _33)
+    return _34, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
     return items
 
-def _s_TopicPartitions_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ConsumerGroupHeartbeatRequest_v0(o):
-    return 8 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.instance_id) + size_ncstring(o.rack_id) + (1 if o.subscribed_topic_names is None else size_uvarint(len(o.subscribed_topic_names) + 1) + sum(map(size_cstring, o.subscribed_topic_names))) + size_ncstring(o.server_assignor) + (1 if o.topic_partitions is None else size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v0, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.rack_id
+    if _4 is None:
+        n += 1
+    else:
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.subscribed_topic_names
+    if _5 is None:
+        n += 1
+    else:
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    _7 = o.server_assignor
+    if _7 is None:
+        n += 1
+    else:
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+    _8 = o.topic_partitions
+    if _8 is None:
+        n += 1
+    else:
+        n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        for _9 in _8:
+            _10 = _9.partitions
+            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
+            if _9.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_9), _9.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.member_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.instance_id
     _S_i.pack_into(buf, pos, o.member_epoch)
     pos += 4
-    pos = write_ncstring(buf, pos, o.instance_id)
-    pos = write_ncstring(buf, pos, o.rack_id)
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.rack_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.subscribed_topic_names
     _S_i.pack_into(buf, pos, o.rebalance_timeout_ms)
     pos += 4
-    _1 = o.subscribed_topic_names
-    if _1 is None:
+    if _13 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2)
-    pos = write_ncstring(buf, pos, o.server_assignor)
-    _3 = o.topic_partitions
-    if _3 is None:
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        for _15 in _13:
+            _17 = _15.encode()
+            _16 = len(_17)
+            if _16 < 0x7F:
+                buf[pos] = _16 + 1
+                buf[pos + 1:pos + 1 + len(_15)] = _17
+                pos += 1 + _16
+            else:
+                pos = write_cstring_long(buf, pos, _15, _17)
+    _18 = o.server_assignor
+    if _18 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        for _4 in _3:
-            _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+        _20 = _18.encode()
+        _19 = len(_20)
+        if _19 < 0x7F:
+            buf[pos] = _19 + 1
+            buf[pos + 1:pos + 1 + len(_18)] = _20
+            pos += 1 + _19
+        else:
+            pos = write_cstring_long(buf, pos, _18, _20)
+    _21 = o.topic_partitions
+    if _21 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _22 = len(_21)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _22 + 1)
+        for _23 in _21:
+            _24 = _23.partitions
+            _S_u.pack_into(buf, pos, _23.topic_id.bytes)
             pos += 16
-            _5 = _4.partitions
-            pos = write_uvarint(buf, pos, len(_5) + 1)
-            pack_into('>%di' % len(_5), buf, pos, *_5)
-            pos += 4 * len(_5)
-            if _4.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_4), _4.unknown_tagged_fields)
+            _25 = len(_24)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _25 + 1)
+            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            pos += 4 * len(_24)
+            if _23.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_23), _23.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -169,112 +352,323 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ConsumerGroupHeartbeatRequest_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _9, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        _8 = None
     else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        _7 = None
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        _11 = None
     else:
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        for _ in range(_8):
-            _9, pos = read_ncstring(b, pos)
-            _7.append(_9)
-    _10, pos = read_ncstring(b, pos)
-    _11, pos = read_ncstring(b, pos)
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+    _14, _16, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _16 >= 0x80:
+        _16, pos = read_uvarint(b, pos - 1)
+    if _16 == 0:
+        _15 = None
     else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        _12 = None
+        _16 -= 1
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _19, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            _20 = pos + _19
+            if _20 > blen:
+                raise bad_length(pos, _19)
+            _17 = str(b[pos:_20], 'utf-8')
+            pos = _20
+            _18(_17)
+    _22, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _22 >= 0x80:
+        _22, pos = read_uvarint(b, pos - 1)
+    if _22 == 0:
+        _21 = None
     else:
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        for _ in range(_13):
-            _15, = _S_u.unpack_from(b, pos)
-            pos += 16
-            _15 = UUID(bytes=_15)
-            _17 = b[pos]
-            if _17 < 0x80:
-                pos += 1
+        _22 -= 1
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+    _25, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _25 >= 0x80:
+        _25, pos = read_uvarint(b, pos - 1)
+    if _25 == 0:
+        _24 = None
+    else:
+        _25 -= 1
+        _26 = pos + _25
+        if _26 > blen:
+            raise bad_length(pos, _25)
+        _24 = str(b[pos:_26], 'utf-8')
+        pos = _26
+    _28, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _28 >= 0x80:
+        _28, pos = read_uvarint(b, pos - 1)
+    if _28 == 0:
+        _27 = None
+    else:
+        _28 -= 1
+        if _28 > blen - pos:
+            raise bad_length(pos, _28)
+        _27 = []
+        _30 = _27.append
+        for _ in range(_28):
+            _32, _34, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _32 = uuid_of(_32)
+            if _34 >= 0x80:
+                _34, pos = read_uvarint(b, pos - 1)
+            if _34 == 0:
+                raise null_not_allowed(pos)
+            _34 -= 1
+            if _34 > blen - pos:
+                raise bad_length(pos, _34)
+            _33 = list(array_struct('i', _34).unpack_from(b, pos))
+            pos += 4 * _34
+            if b[pos]:
+                _35, pos = _t_TopicPartitions_v0(b, m, pos)
             else:
-                _17, pos = read_uvarint(b, pos)
-            if _17 == 0:
-                raise null_not_allowed(pos - 1)
-            _17 -= 1
-            if _17 > len(b) - pos:
-                raise bad_length(pos, _17)
-            _16 = list(unpack_from('>%di' % _17, b, pos))
-            pos += 4 * _17
-            if b[pos] == 0:
                 pos += 1
-                _18 = None
-            else:
-                _18, pos = _t_TopicPartitions_v0(b, pos)
-            _14 = TopicPartitions(_15, _16, _18)
-            _12.append(_14)
-    if b[pos] == 0:
-        pos += 1
-        _19 = None
+                _35 = None
+            _29 = TopicPartitions(_32, _33, _35)
+            _30(_29)
+    if b[pos]:
+        _36, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
-        _19, pos = _t_TopicPartitions_v0(b, pos)
-    _20 = ConsumerGroupHeartbeatRequest(_1, _2, _3, _4, _5, _6, _7, _10, _11, _12, _19)
-    return _20, pos
+        pos += 1
+        _36 = None
+    _37 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _36)
+    return _37, pos
 
 def _s_ConsumerGroupHeartbeatRequest_v1(o):
-    return 8 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.instance_id) + size_ncstring(o.rack_id) + (1 if o.subscribed_topic_names is None else size_uvarint(len(o.subscribed_topic_names) + 1) + sum(map(size_cstring, o.subscribed_topic_names))) + size_ncstring(o.subscribed_topic_regex) + size_ncstring(o.server_assignor) + (1 if o.topic_partitions is None else size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v0, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.rack_id
+    if _4 is None:
+        n += 1
+    else:
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.subscribed_topic_names
+    if _5 is None:
+        n += 1
+    else:
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    _7 = o.subscribed_topic_regex
+    if _7 is None:
+        n += 1
+    else:
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+    _8 = o.server_assignor
+    if _8 is None:
+        n += 1
+    else:
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    _9 = o.topic_partitions
+    if _9 is None:
+        n += 1
+    else:
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.partitions
+            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.member_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.instance_id
     _S_i.pack_into(buf, pos, o.member_epoch)
     pos += 4
-    pos = write_ncstring(buf, pos, o.instance_id)
-    pos = write_ncstring(buf, pos, o.rack_id)
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.rack_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.subscribed_topic_names
     _S_i.pack_into(buf, pos, o.rebalance_timeout_ms)
     pos += 4
-    _1 = o.subscribed_topic_names
-    if _1 is None:
+    if _13 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2)
-    pos = write_ncstring(buf, pos, o.subscribed_topic_regex)
-    pos = write_ncstring(buf, pos, o.server_assignor)
-    _3 = o.topic_partitions
-    if _3 is None:
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        for _15 in _13:
+            _17 = _15.encode()
+            _16 = len(_17)
+            if _16 < 0x7F:
+                buf[pos] = _16 + 1
+                buf[pos + 1:pos + 1 + len(_15)] = _17
+                pos += 1 + _16
+            else:
+                pos = write_cstring_long(buf, pos, _15, _17)
+    _18 = o.subscribed_topic_regex
+    if _18 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        for _4 in _3:
-            _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+        _20 = _18.encode()
+        _19 = len(_20)
+        if _19 < 0x7F:
+            buf[pos] = _19 + 1
+            buf[pos + 1:pos + 1 + len(_18)] = _20
+            pos += 1 + _19
+        else:
+            pos = write_cstring_long(buf, pos, _18, _20)
+    _21 = o.server_assignor
+    if _21 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+    _24 = o.topic_partitions
+    if _24 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _25 = len(_24)
+        if _25 < 0x7F:
+            buf[pos] = _25 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _25 + 1)
+        for _26 in _24:
+            _27 = _26.partitions
+            _S_u.pack_into(buf, pos, _26.topic_id.bytes)
             pos += 16
-            _5 = _4.partitions
-            pos = write_uvarint(buf, pos, len(_5) + 1)
-            pack_into('>%di' % len(_5), buf, pos, *_5)
-            pos += 4 * len(_5)
-            if _4.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_4), _4.unknown_tagged_fields)
+            _28 = len(_27)
+            if _28 < 0x7F:
+                buf[pos] = _28 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _28 + 1)
+            array_struct('i', len(_27)).pack_into(buf, pos, *_27)
+            pos += 4 * len(_27)
+            if _26.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_26), _26.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

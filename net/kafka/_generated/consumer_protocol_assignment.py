@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartition(msgspec.Struct, gc=False):
@@ -19,50 +19,93 @@ class ConsumerProtocolAssignment(msgspec.Struct, gc=False):
     assigned_partitions: list[TopicPartition] = msgspec.field(default_factory=list)
     user_data: bytes | None = None
 
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_ConsumerProtocolAssignment_v0(b, pos):
+def _d_ConsumerProtocolAssignment_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _6, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _6 < 0:
-            raise null_not_allowed(pos - 1)
-        if _6 > len(b) - pos:
-            raise bad_length(pos, _6)
-        _5 = list(unpack_from('>%di' % _6, b, pos))
-        pos += 4 * _6
-        _3 = TopicPartition(_4, _5)
-        _1.append(_3)
-    _7, pos = read_nbytes(b, pos)
-    _8 = ConsumerProtocolAssignment(_1, _7)
-    return _8, pos
-
-def _s_TopicPartition_v0(o):
-    return 0 + size_string(o.topic) + (4 + 4 * len(o.partitions))
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = list(array_struct('i', _10).unpack_from(b, pos))
+        pos += 4 * _10
+        _3 = TopicPartition(_6, _9)
+        _4(_3)
+    _12, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _12 < 0:
+        _11 = None
+    else:
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = bytes(b[pos:_13])
+        pos = _13
+    _14 = ConsumerProtocolAssignment(_1, _11)
+    return _14, pos
 
 def _s_ConsumerProtocolAssignment_v0(o):
-    return 0 + (4 + sum(map(_s_TopicPartition_v0, o.assigned_partitions))) + size_nbytes(o.user_data)
+    n = 0
+    _1 = o.assigned_partitions
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 4 * len(_4)
+    _5 = o.user_data
+    if _5 is None:
+        n += 4
+    else:
+        n += 4 + len(_5)
+    return n
 
 def _w_ConsumerProtocolAssignment_v0(o, buf, pos):
     _1 = o.assigned_partitions
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic)
-        _3 = _2.partitions
-        _S_i.pack_into(buf, pos, len(_3))
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-    pos = write_nbytes(buf, pos, o.user_data)
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+    _6 = o.user_data
+    if _6 is None:
+        _S_i.pack_into(buf, pos, -1)
+        pos += 4
+    else:
+        _S_i.pack_into(buf, pos, len(_6))
+        pos += 4
+        buf[pos:pos + len(_6)] = _6
+        pos += len(_6)
     return pos
 
 NAME = 'ConsumerProtocolAssignment'

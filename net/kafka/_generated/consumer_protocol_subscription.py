@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartition(msgspec.Struct, gc=False):
@@ -22,214 +22,463 @@ class ConsumerProtocolSubscription(msgspec.Struct, gc=False):
     generation_id: int = -1
     rack_id: str | None = None
 
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_ih = Struct('>ih')
 
-def _d_ConsumerProtocolSubscription_v0(b, pos):
+def _d_ConsumerProtocolSubscription_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_string(b, pos)
-        _1.append(_3)
-    _4, pos = read_nbytes(b, pos)
-    _5 = ConsumerProtocolSubscription(_1, _4, [], -1, None)
-    return _5, pos
+        _5, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _5 < 0:
+            raise null_not_allowed(pos)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _8 < 0:
+        _7 = None
+    else:
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = bytes(b[pos:_9])
+        pos = _9
+    _10 = ConsumerProtocolSubscription(_1, _7, [], -1, None)
+    return _10, pos
 
 def _s_ConsumerProtocolSubscription_v0(o):
-    return 0 + (4 + sum(map(size_string, o.topics))) + size_nbytes(o.user_data)
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    _3 = o.user_data
+    if _3 is None:
+        n += 4
+    else:
+        n += 4 + len(_3)
+    return n
 
 def _w_ConsumerProtocolSubscription_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
-    pos = write_nbytes(buf, pos, o.user_data)
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
+    _4 = o.user_data
+    if _4 is None:
+        _S_i.pack_into(buf, pos, -1)
+        pos += 4
+    else:
+        _S_i.pack_into(buf, pos, len(_4))
+        pos += 4
+        buf[pos:pos + len(_4)] = _4
+        pos += len(_4)
     return pos
 
-def _d_ConsumerProtocolSubscription_v1(b, pos):
+def _d_ConsumerProtocolSubscription_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_string(b, pos)
-        _1.append(_3)
-    _4, pos = read_nbytes(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
+        _5, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _5 < 0:
+            raise null_not_allowed(pos)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _10, = _S_i.unpack_from(b, pos)
+    if _8 < 0:
+        _7 = None
+    else:
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = bytes(b[pos:_9])
+        pos = _9
+    _11, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _11 < 0:
+        raise null_not_allowed(pos)
+    if _11 > blen - pos:
+        raise bad_length(pos, _11)
+    _10 = []
+    _13 = _10.append
+    for _ in range(_11):
+        _16, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+        _19, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _7 = TopicPartition(_8, _9)
-        _5.append(_7)
-    _11 = ConsumerProtocolSubscription(_1, _4, _5, -1, None)
-    return _11, pos
-
-def _s_TopicPartition_v1(o):
-    return 0 + size_string(o.topic) + (4 + 4 * len(o.partitions))
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _12 = TopicPartition(_15, _18)
+        _13(_12)
+    _20 = ConsumerProtocolSubscription(_1, _7, _10, -1, None)
+    return _20, pos
 
 def _s_ConsumerProtocolSubscription_v1(o):
-    return 0 + (4 + sum(map(size_string, o.topics))) + size_nbytes(o.user_data) + (4 + sum(map(_s_TopicPartition_v1, o.owned_partitions)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    _3 = o.user_data
+    if _3 is None:
+        n += 4
+    else:
+        n += 4 + len(_3)
+    _4 = o.owned_partitions
+    n += 4
+    for _5 in _4:
+        _6 = _5.topic
+        n += 2 + len(_6)
+        _7 = _5.partitions
+        n += 4 + 4 * len(_7)
+    return n
 
 def _w_ConsumerProtocolSubscription_v1(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
-    pos = write_nbytes(buf, pos, o.user_data)
-    _3 = o.owned_partitions
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
-        _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
+    _4 = o.user_data
+    if _4 is None:
+        _S_i.pack_into(buf, pos, -1)
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+    else:
+        _S_i.pack_into(buf, pos, len(_4))
+        pos += 4
+        buf[pos:pos + len(_4)] = _4
+        pos += len(_4)
+    _5 = o.owned_partitions
+    _S_i.pack_into(buf, pos, len(_5))
+    pos += 4
+    for _6 in _5:
+        _7 = _6.topic
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        pos += 4 * len(_9)
     return pos
 
-def _d_ConsumerProtocolSubscription_v2(b, pos):
+def _d_ConsumerProtocolSubscription_v2(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_string(b, pos)
-        _1.append(_3)
-    _4, pos = read_nbytes(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
+        _5, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _5 < 0:
+            raise null_not_allowed(pos)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _7 = TopicPartition(_8, _9)
-        _5.append(_7)
+    if _8 < 0:
+        _7 = None
+    else:
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = bytes(b[pos:_9])
+        pos = _9
     _11, = _S_i.unpack_from(b, pos)
     pos += 4
-    _12 = ConsumerProtocolSubscription(_1, _4, _5, _11, None)
-    return _12, pos
+    if _11 < 0:
+        raise null_not_allowed(pos)
+    if _11 > blen - pos:
+        raise bad_length(pos, _11)
+    _10 = []
+    _13 = _10.append
+    for _ in range(_11):
+        _16, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+        _19, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _12 = TopicPartition(_15, _18)
+        _13(_12)
+    _20, = _S_i.unpack_from(b, pos)
+    pos += 4
+    _21 = ConsumerProtocolSubscription(_1, _7, _10, _20, None)
+    return _21, pos
 
 def _s_ConsumerProtocolSubscription_v2(o):
-    return 4 + (4 + sum(map(size_string, o.topics))) + size_nbytes(o.user_data) + (4 + sum(map(_s_TopicPartition_v1, o.owned_partitions)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    _3 = o.user_data
+    if _3 is None:
+        n += 4
+    else:
+        n += 4 + len(_3)
+    _4 = o.owned_partitions
+    n += 4
+    for _5 in _4:
+        _6 = _5.topic
+        n += 2 + len(_6)
+        _7 = _5.partitions
+        n += 4 + 4 * len(_7)
+    n += 4
+    return n
 
 def _w_ConsumerProtocolSubscription_v2(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
-    pos = write_nbytes(buf, pos, o.user_data)
-    _3 = o.owned_partitions
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
-        _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
+    _4 = o.user_data
+    if _4 is None:
+        _S_i.pack_into(buf, pos, -1)
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+    else:
+        _S_i.pack_into(buf, pos, len(_4))
+        pos += 4
+        buf[pos:pos + len(_4)] = _4
+        pos += len(_4)
+    _5 = o.owned_partitions
+    _S_i.pack_into(buf, pos, len(_5))
+    pos += 4
+    for _6 in _5:
+        _7 = _6.topic
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        pos += 4 * len(_9)
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
     return pos
 
-def _d_ConsumerProtocolSubscription_v3(b, pos):
+def _d_ConsumerProtocolSubscription_v3(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_string(b, pos)
-        _1.append(_3)
-    _4, pos = read_nbytes(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
+        _5, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _5 < 0:
+            raise null_not_allowed(pos)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _7 = TopicPartition(_8, _9)
-        _5.append(_7)
+    if _8 < 0:
+        _7 = None
+    else:
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = bytes(b[pos:_9])
+        pos = _9
     _11, = _S_i.unpack_from(b, pos)
     pos += 4
-    _12, pos = read_nstring(b, pos)
-    _13 = ConsumerProtocolSubscription(_1, _4, _5, _11, _12)
-    return _13, pos
+    if _11 < 0:
+        raise null_not_allowed(pos)
+    if _11 > blen - pos:
+        raise bad_length(pos, _11)
+    _10 = []
+    _13 = _10.append
+    for _ in range(_11):
+        _16, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+        _19, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _12 = TopicPartition(_15, _18)
+        _13(_12)
+    _20, _22, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _22 < 0:
+        _21 = None
+    else:
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+    _24 = ConsumerProtocolSubscription(_1, _7, _10, _20, _21)
+    return _24, pos
 
 def _s_ConsumerProtocolSubscription_v3(o):
-    return 4 + (4 + sum(map(size_string, o.topics))) + size_nbytes(o.user_data) + (4 + sum(map(_s_TopicPartition_v1, o.owned_partitions))) + size_nstring(o.rack_id)
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    _3 = o.user_data
+    if _3 is None:
+        n += 4
+    else:
+        n += 4 + len(_3)
+    _4 = o.owned_partitions
+    n += 4
+    for _5 in _4:
+        _6 = _5.topic
+        n += 2 + len(_6)
+        _7 = _5.partitions
+        n += 4 + 4 * len(_7)
+    _8 = o.rack_id
+    if _8 is None:
+        n += 2
+    else:
+        n += 2 + len(_8)
+    n += 4
+    return n
 
 def _w_ConsumerProtocolSubscription_v3(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
-    pos = write_nbytes(buf, pos, o.user_data)
-    _3 = o.owned_partitions
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
-        _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
+    _4 = o.user_data
+    if _4 is None:
+        _S_i.pack_into(buf, pos, -1)
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+    else:
+        _S_i.pack_into(buf, pos, len(_4))
+        pos += 4
+        buf[pos:pos + len(_4)] = _4
+        pos += len(_4)
+    _5 = o.owned_partitions
+    _S_i.pack_into(buf, pos, len(_5))
+    pos += 4
+    for _6 in _5:
+        _7 = _6.topic
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        pos += 4 * len(_9)
+    _10 = o.rack_id
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
-    pos = write_nstring(buf, pos, o.rack_id)
+    if _10 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _11 = _10.encode()
+        _S_h.pack_into(buf, pos, len(_11))
+        pos += 2
+        buf[pos:pos + len(_10)] = _11
+        pos += len(_11)
     return pos
 
 NAME = 'ConsumerProtocolSubscription'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -32,14 +32,17 @@ class ControllerRegistrationRequest(msgspec.Struct, gc=False):
     features: list[Feature] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_Hh = Struct('>Hh')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
 _S_iuo = Struct('>i16s?')
+_S_iuoB = Struct('>i16s?B')
 
-def _t_Listener_v0(b, pos):
+def _t_Listener_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -53,99 +56,187 @@ def _t_Listener_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ControllerRegistrationRequest_v0(b, pos):
-    _1, _2, _3, = _S_iuo.unpack_from(b, pos)
-    pos += 21
-    _2 = UUID(bytes=_2)
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_ControllerRegistrationRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iuoB.unpack_from(b, pos)
+    pos += 22
+    _2 = uuid_of(_2)
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_Listener_v0(b, pos)
-        _6 = Listener(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    _13 = b[pos]
-    if _13 < 0x80:
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, pos = read_cstring(b, pos)
-        _16, _17, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
-        else:
-            _18, pos = _t_Listener_v0(b, pos)
-        _14 = Feature(_15, _16, _17, _18)
-        _12.append(_14)
-    if b[pos] == 0:
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
         pos += 1
-        _19 = None
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _15, _16, = _S_Hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _17, pos = _t_Listener_v0(b, m, pos)
+        else:
+            pos += 1
+            _17 = None
+        _6 = Listener(_9, _12, _15, _16, _17)
+        _7(_6)
+    _19, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _19 >= 0x80:
+        _19, pos = read_uvarint(b, pos - 1)
+    if _19 == 0:
+        raise null_not_allowed(pos)
+    _19 -= 1
+    if _19 > blen - pos:
+        raise bad_length(pos, _19)
+    _18 = []
+    _21 = _18.append
+    for _ in range(_19):
+        _24, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _24 >= 0x80:
+            _24, pos = read_uvarint(b, pos - 1)
+        if _24 == 0:
+            raise null_not_allowed(pos)
+        _24 -= 1
+        _25 = pos + _24
+        if _25 > blen:
+            raise bad_length(pos, _24)
+        _23 = str(b[pos:_25], 'utf-8')
+        pos = _25
+        _26, _27, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _28, pos = _t_Listener_v0(b, m, pos)
+        else:
+            pos += 1
+            _28 = None
+        _20 = Feature(_23, _26, _27, _28)
+        _21(_20)
+    if b[pos]:
+        _29, pos = _t_Listener_v0(b, m, pos)
     else:
-        _19, pos = _t_Listener_v0(b, pos)
-    _20 = ControllerRegistrationRequest(_1, _2, _3, _4, _12, _19)
-    return _20, pos
+        pos += 1
+        _29 = None
+    _30 = ControllerRegistrationRequest(_1, _2, _3, _4, _18, _29)
+    return _30, pos
 
 def _ti_Listener_v0(o):
     items = []
     return items
 
-def _s_Listener_v0(o):
-    return 4 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Feature_v0(o):
-    return 4 + size_cstring(o.name) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ControllerRegistrationRequest_v0(o):
-    return 21 + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v0, o.listeners))) + (size_uvarint(len(o.features) + 1) + sum(map(_s_Feature_v0, o.features))) + (size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.listeners
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.host
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _5 = o.features
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.name
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 21
+    return n
 
 def _w_ControllerRegistrationRequest_v0(o, buf, pos):
+    _1 = o.listeners
     _S_iuo.pack_into(buf, pos, o.controller_id, o.incarnation_id.bytes, o.zk_migration_ready)
     pos += 21
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_Hh.pack_into(buf, pos, _2.port, _2.security_protocol)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.host
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _S_Hh.pack_into(buf, pos, _3.port, _3.security_protocol)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.features
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        _S_hh.pack_into(buf, pos, _4.min_supported_version, _4.max_supported_version)
+    _10 = o.features
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    for _12 in _10:
+        _13 = _12.name
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _S_hh.pack_into(buf, pos, _12.min_supported_version, _12.max_supported_version)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_4), _4.unknown_tagged_fields)
+        if _12.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Listener_v0(_12), _12.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ControllerRegistrationResponse(msgspec.Struct, gc=False):
@@ -19,10 +19,12 @@ class ControllerRegistrationResponse(msgspec.Struct, gc=False):
 
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_ControllerRegistrationResponse_v0(b, pos):
+def _t_ControllerRegistrationResponse_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -36,29 +38,63 @@ def _t_ControllerRegistrationResponse_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ControllerRegistrationResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+def _d_ControllerRegistrationResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _4, pos = _t_ControllerRegistrationResponse_v0(b, pos)
-    _5 = ControllerRegistrationResponse(_1, _2, _3, _4)
-    return _5, pos
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    if b[pos]:
+        _6, pos = _t_ControllerRegistrationResponse_v0(b, m, pos)
+    else:
+        pos += 1
+        _6 = None
+    _7 = ControllerRegistrationResponse(_1, _2, _3, _6)
+    return _7, pos
 
 def _ti_ControllerRegistrationResponse_v0(o):
     items = []
     return items
 
 def _s_ControllerRegistrationResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_tagged_section(_ti_ControllerRegistrationResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ControllerRegistrationResponse_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ControllerRegistrationResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ControllerRegistrationResponse_v0(o), o.unknown_tagged_fields)
     else:

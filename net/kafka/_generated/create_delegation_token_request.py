@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CreatableRenewers(msgspec.Struct, gc=False):
@@ -23,47 +23,84 @@ class CreateDelegationTokenRequest(msgspec.Struct, gc=False):
     max_lifetime_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_q = Struct('>q')
 
-def _d_CreateDelegationTokenRequest_v0(b, pos):
+def _d_CreateDelegationTokenRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, pos = read_string(b, pos)
-        _3 = CreatableRenewers(_4, _5, None)
-        _1.append(_3)
-    _6, = _S_q.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _3 = CreatableRenewers(_6, _9, None)
+        _4(_3)
+    _12, = _S_q.unpack_from(b, pos)
     pos += 8
-    _7 = CreateDelegationTokenRequest('', '', _1, _6, None)
-    return _7, pos
-
-def _s_CreatableRenewers_v0(o):
-    return 0 + size_string(o.principal_type) + size_string(o.principal_name)
+    _13 = CreateDelegationTokenRequest('', '', _1, _12, None)
+    return _13, pos
 
 def _s_CreateDelegationTokenRequest_v0(o):
-    return 8 + (4 + sum(map(_s_CreatableRenewers_v0, o.renewers)))
+    n = 0
+    _1 = o.renewers
+    n += 4
+    for _2 in _1:
+        _3 = _2.principal_type
+        n += 2 + len(_3)
+        _4 = _2.principal_name
+        n += 2 + len(_4)
+    n += 8
+    return n
 
 def _w_CreateDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.renewers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.principal_type)
-        pos = write_string(buf, pos, _2.principal_name)
+        _3 = _2.principal_type
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.principal_name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     _S_q.pack_into(buf, pos, o.max_lifetime_ms)
     pos += 8
     return pos
 
-def _t_CreatableRenewers_v2(b, pos):
+def _t_CreatableRenewers_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -77,56 +114,114 @@ def _t_CreatableRenewers_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_CreateDelegationTokenRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_CreateDelegationTokenRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        _5, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _6 = None
-        else:
-            _6, pos = _t_CreatableRenewers_v2(b, pos)
-        _3 = CreatableRenewers(_4, _5, _6)
-        _1.append(_3)
-    _7, = _S_q.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _8 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        if b[pos]:
+            _12, pos = _t_CreatableRenewers_v2(b, m, pos)
+        else:
+            pos += 1
+            _12 = None
+        _3 = CreatableRenewers(_6, _9, _12)
+        _4(_3)
+    _13, = _S_q.unpack_from(b, pos)
+    pos += 8
+    if b[pos]:
+        _14, pos = _t_CreatableRenewers_v2(b, m, pos)
     else:
-        _8, pos = _t_CreatableRenewers_v2(b, pos)
-    _9 = CreateDelegationTokenRequest('', '', _1, _7, _8)
-    return _9, pos
+        pos += 1
+        _14 = None
+    _15 = CreateDelegationTokenRequest('', '', _1, _13, _14)
+    return _15, pos
 
 def _ti_CreatableRenewers_v2(o):
     items = []
     return items
 
-def _s_CreatableRenewers_v2(o):
-    return 0 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + (size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_CreateDelegationTokenRequest_v2(o):
-    return 8 + (size_uvarint(len(o.renewers) + 1) + sum(map(_s_CreatableRenewers_v2, o.renewers))) + (size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.renewers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.principal_type
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.principal_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_CreateDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.renewers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.principal_type)
-        pos = write_cstring(buf, pos, _2.principal_name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.principal_type
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.principal_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -139,53 +234,172 @@ def _w_CreateDelegationTokenRequest_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_CreateDelegationTokenRequest_v3(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
+def _d_CreateDelegationTokenRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        _4 = None
+    else:
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    if _8 > blen - pos:
+        raise bad_length(pos, _8)
+    _7 = []
+    _10 = _7.append
+    for _ in range(_8):
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            raise null_not_allowed(pos)
+        _16 -= 1
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+        if b[pos]:
+            _18, pos = _t_CreatableRenewers_v2(b, m, pos)
         else:
-            _8, pos = _t_CreatableRenewers_v2(b, pos)
-        _5 = CreatableRenewers(_6, _7, _8)
-        _3.append(_5)
-    _9, = _S_q.unpack_from(b, pos)
+            pos += 1
+            _18 = None
+        _9 = CreatableRenewers(_12, _15, _18)
+        _10(_9)
+    _19, = _S_q.unpack_from(b, pos)
     pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+    if b[pos]:
+        _20, pos = _t_CreatableRenewers_v2(b, m, pos)
     else:
-        _10, pos = _t_CreatableRenewers_v2(b, pos)
-    _11 = CreateDelegationTokenRequest(_1, _2, _3, _9, _10)
-    return _11, pos
+        pos += 1
+        _20 = None
+    _21 = CreateDelegationTokenRequest(_1, _4, _7, _19, _20)
+    return _21, pos
 
 def _s_CreateDelegationTokenRequest_v3(o):
-    return 8 + size_ncstring(o.owner_principal_type) + size_ncstring(o.owner_principal_name) + (size_uvarint(len(o.renewers) + 1) + sum(map(_s_CreatableRenewers_v2, o.renewers))) + (size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.owner_principal_type
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.owner_principal_name
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.renewers
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.principal_type
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _4.principal_name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_CreateDelegationTokenRequest_v3(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.owner_principal_type)
-    pos = write_ncstring(buf, pos, o.owner_principal_name)
-    _1 = o.renewers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.principal_type)
-        pos = write_cstring(buf, pos, _2.principal_name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields)
+    _1 = o.owner_principal_type
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.owner_principal_name
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.renewers
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.principal_type
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _9.principal_name
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CreateDelegationTokenResponse(msgspec.Struct, gc=False):
@@ -25,43 +25,103 @@ class CreateDelegationTokenResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
 _S_qqq = Struct('>qqq')
+_S_qqqB = Struct('>qqqB')
+_S_qqqh = Struct('>qqqh')
 
-def _d_CreateDelegationTokenResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, pos = read_string(b, pos)
-    _4, _5, _6, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _7, pos = read_string(b, pos)
-    _8, pos = read_bytes(b, pos)
-    _9, = _S_i.unpack_from(b, pos)
+def _d_CreateDelegationTokenResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hh.unpack_from(b, pos)
     pos += 4
-    _10 = CreateDelegationTokenResponse(_1, _2, _3, '', '', _4, _5, _6, _7, _8, _9, None)
-    return _10, pos
+    if _3 < 0:
+        raise null_not_allowed(pos)
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _6, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _8, _9, _10, _12, = _S_qqqh.unpack_from(b, pos)
+    pos += 26
+    if _12 < 0:
+        raise null_not_allowed(pos)
+    _13 = pos + _12
+    if _13 > blen:
+        raise bad_length(pos, _12)
+    _11 = str(b[pos:_13], 'utf-8')
+    pos = _13
+    _15, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _15 < 0:
+        raise null_not_allowed(pos)
+    _16 = pos + _15
+    if _16 > blen:
+        raise bad_length(pos, _15)
+    _14 = bytes(b[pos:_16])
+    pos = _16
+    _17, = _S_i.unpack_from(b, pos)
+    pos += 4
+    _18 = CreateDelegationTokenResponse(_1, _2, _5, '', '', _8, _9, _10, _11, _14, _17, None)
+    return _18, pos
 
 def _s_CreateDelegationTokenResponse_v0(o):
-    return 30 + size_string(o.principal_type) + size_string(o.principal_name) + size_string(o.token_id) + size_bytes(o.hmac)
+    n = 0
+    _1 = o.principal_type
+    n += 2 + len(_1)
+    _2 = o.principal_name
+    n += 2 + len(_2)
+    _3 = o.token_id
+    n += 2 + len(_3)
+    _4 = o.hmac
+    n += 4 + len(_4)
+    n += 30
+    return n
 
 def _w_CreateDelegationTokenResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
+    _1 = o.principal_type
+    _2 = _1.encode()
+    _S_hh.pack_into(buf, pos, o.error_code, len(_2))
+    pos += 4
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.principal_name
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
     pos += 2
-    pos = write_string(buf, pos, o.principal_type)
-    pos = write_string(buf, pos, o.principal_name)
-    _S_qqq.pack_into(buf, pos, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
-    pos += 24
-    pos = write_string(buf, pos, o.token_id)
-    pos = write_bytes(buf, pos, o.hmac)
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.token_id
+    _6 = _5.encode()
+    _S_qqqh.pack_into(buf, pos, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms, len(_6))
+    pos += 26
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.hmac
+    _S_i.pack_into(buf, pos, len(_7))
+    pos += 4
+    buf[pos:pos + len(_7)] = _7
+    pos += len(_7)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _t_CreateDelegationTokenResponse_v2(b, pos):
+def _t_CreateDelegationTokenResponse_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -75,41 +135,128 @@ def _t_CreateDelegationTokenResponse_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_CreateDelegationTokenResponse_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, _5, _6, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _7, pos = read_cstring(b, pos)
-    _8, pos = read_cbytes(b, pos)
-    _9, = _S_i.unpack_from(b, pos)
+def _d_CreateDelegationTokenResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _6, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _8, _9, _10, _12, = _S_qqqB.unpack_from(b, pos)
+    pos += 25
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    _13 = pos + _12
+    if _13 > blen:
+        raise bad_length(pos, _12)
+    _11 = str(b[pos:_13], 'utf-8')
+    pos = _13
+    _15, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _15 >= 0x80:
+        _15, pos = read_uvarint(b, pos - 1)
+    if _15 == 0:
+        raise null_not_allowed(pos)
+    _15 -= 1
+    _16 = pos + _15
+    if _16 > blen:
+        raise bad_length(pos, _15)
+    _14 = bytes(b[pos:_16])
+    pos = _16
+    _17, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+    if b[pos]:
+        _18, pos = _t_CreateDelegationTokenResponse_v2(b, m, pos)
     else:
-        _10, pos = _t_CreateDelegationTokenResponse_v2(b, pos)
-    _11 = CreateDelegationTokenResponse(_1, _2, _3, '', '', _4, _5, _6, _7, _8, _9, _10)
-    return _11, pos
+        pos += 1
+        _18 = None
+    _19 = CreateDelegationTokenResponse(_1, _2, _5, '', '', _8, _9, _10, _11, _14, _17, _18)
+    return _19, pos
 
 def _ti_CreateDelegationTokenResponse_v2(o):
     items = []
     return items
 
 def _s_CreateDelegationTokenResponse_v2(o):
-    return 30 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + size_cstring(o.token_id) + size_cbytes(o.hmac) + (size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.principal_type
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.principal_name
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.token_id
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.hmac
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 30
+    return n
 
 def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
+    _1 = o.principal_type
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_cstring(buf, pos, o.principal_type)
-    pos = write_cstring(buf, pos, o.principal_name)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.principal_name
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.token_id
     _S_qqq.pack_into(buf, pos, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
     pos += 24
-    pos = write_cstring(buf, pos, o.token_id)
-    pos = write_cbytes(buf, pos, o.hmac)
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.hmac
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    buf[pos:pos + len(_10)] = _10
+    pos += len(_10)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
@@ -119,41 +266,170 @@ def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_CreateDelegationTokenResponse_v3(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_cstring(b, pos)
-    _6, _7, _8, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _9, pos = read_cstring(b, pos)
-    _10, pos = read_cbytes(b, pos)
-    _11, = _S_i.unpack_from(b, pos)
+def _d_CreateDelegationTokenResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = str(b[pos:_4], 'utf-8')
+    pos = _4
+    _6, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        raise null_not_allowed(pos)
+    _9 -= 1
+    _10 = pos + _9
+    if _10 > blen:
+        raise bad_length(pos, _9)
+    _8 = str(b[pos:_10], 'utf-8')
+    pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    _13 = pos + _12
+    if _13 > blen:
+        raise bad_length(pos, _12)
+    _11 = str(b[pos:_13], 'utf-8')
+    pos = _13
+    _14, _15, _16, _18, = _S_qqqB.unpack_from(b, pos)
+    pos += 25
+    if _18 >= 0x80:
+        _18, pos = read_uvarint(b, pos - 1)
+    if _18 == 0:
+        raise null_not_allowed(pos)
+    _18 -= 1
+    _19 = pos + _18
+    if _19 > blen:
+        raise bad_length(pos, _18)
+    _17 = str(b[pos:_19], 'utf-8')
+    pos = _19
+    _21, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    _22 = pos + _21
+    if _22 > blen:
+        raise bad_length(pos, _21)
+    _20 = bytes(b[pos:_22])
+    pos = _22
+    _23, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
+    if b[pos]:
+        _24, pos = _t_CreateDelegationTokenResponse_v2(b, m, pos)
     else:
-        _12, pos = _t_CreateDelegationTokenResponse_v2(b, pos)
-    _13 = CreateDelegationTokenResponse(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12)
-    return _13, pos
+        pos += 1
+        _24 = None
+    _25 = CreateDelegationTokenResponse(_1, _2, _5, _8, _11, _14, _15, _16, _17, _20, _23, _24)
+    return _25, pos
 
 def _s_CreateDelegationTokenResponse_v3(o):
-    return 30 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + size_cstring(o.token_requester_principal_type) + size_cstring(o.token_requester_principal_name) + size_cstring(o.token_id) + size_cbytes(o.hmac) + (size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.principal_type
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.principal_name
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.token_requester_principal_type
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.token_requester_principal_name
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.token_id
+    n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.hmac
+    n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 30
+    return n
 
 def _w_CreateDelegationTokenResponse_v3(o, buf, pos):
+    _1 = o.principal_type
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_cstring(buf, pos, o.principal_type)
-    pos = write_cstring(buf, pos, o.principal_name)
-    pos = write_cstring(buf, pos, o.token_requester_principal_type)
-    pos = write_cstring(buf, pos, o.token_requester_principal_name)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.principal_name
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.token_requester_principal_type
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.token_requester_principal_name
+    _12 = _10.encode()
+    _11 = len(_12)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        buf[pos + 1:pos + 1 + len(_10)] = _12
+        pos += 1 + _11
+    else:
+        pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.token_id
     _S_qqq.pack_into(buf, pos, o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
     pos += 24
-    pos = write_cstring(buf, pos, o.token_id)
-    pos = write_cbytes(buf, pos, o.hmac)
+    _15 = _13.encode()
+    _14 = len(_15)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        buf[pos + 1:pos + 1 + len(_13)] = _15
+        pos += 1 + _14
+    else:
+        pos = write_cstring_long(buf, pos, _13, _15)
+    _16 = o.hmac
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _17 + 1)
+    buf[pos:pos + len(_16)] = _16
+    pos += len(_16)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CreatePartitionsAssignment(msgspec.Struct, gc=False):
@@ -27,92 +27,113 @@ class CreatePartitionsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 _S_io = Struct('>i?')
 
-def _d_CreatePartitionsTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        _3 = None
-    else:
-        if _4 > len(b) - pos:
-            raise bad_length(pos, _4)
-        _3 = []
-        for _ in range(_4):
-            _7, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _7 < 0:
-                raise null_not_allowed(pos - 1)
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            _5 = CreatePartitionsAssignment(_6, None)
-            _3.append(_5)
-    _8 = CreatePartitionsTopic(_1, _2, _3, None)
-    return _8, pos
-
-def _d_CreatePartitionsRequest_v0(b, pos):
+def _d_CreatePartitionsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_CreatePartitionsTopic_v0(b, pos)
-        _1.append(_3)
-    _4, _5, = _S_io.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _11, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _11 < 0:
+            _10 = None
+        else:
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _16, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if _16 < 0:
+                    raise null_not_allowed(pos)
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
+                _15 = list(array_struct('i', _16).unpack_from(b, pos))
+                pos += 4 * _16
+                _12 = CreatePartitionsAssignment(_15, None)
+                _13(_12)
+        _3 = CreatePartitionsTopic(_6, _9, _10, None)
+        _4(_3)
+    _17, _18, = _S_io.unpack_from(b, pos)
     pos += 5
-    _6 = CreatePartitionsRequest(_1, _4, _5, None)
-    return _6, pos
-
-def _s_CreatePartitionsAssignment_v0(o):
-    return 0 + (4 + 4 * len(o.broker_ids))
-
-def _s_CreatePartitionsTopic_v0(o):
-    return 4 + size_string(o.name) + (4 if o.assignments is None else 4 + sum(map(_s_CreatePartitionsAssignment_v0, o.assignments)))
+    _19 = CreatePartitionsRequest(_1, _17, _18, None)
+    return _19, pos
 
 def _s_CreatePartitionsRequest_v0(o):
-    return 5 + (4 + sum(map(_s_CreatePartitionsTopic_v0, o.topics)))
-
-def _w_CreatePartitionsTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _S_i.pack_into(buf, pos, o.count)
-    pos += 4
-    _1 = o.assignments
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
-        for _2 in _1:
-            _3 = _2.broker_ids
-            _S_i.pack_into(buf, pos, len(_3))
-            pos += 4
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-    return pos
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.assignments
+        if _4 is None:
+            n += 4
+        else:
+            n += 4
+            for _5 in _4:
+                _6 = _5.broker_ids
+                n += 4 + 4 * len(_6)
+        n += 4
+    n += 5
+    return n
 
 def _w_CreatePartitionsRequest_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_CreatePartitionsTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.assignments
+        _S_i.pack_into(buf, pos, _2.count)
+        pos += 4
+        if _5 is None:
+            _S_i.pack_into(buf, pos, -1)
+            pos += 4
+        else:
+            _S_i.pack_into(buf, pos, len(_5))
+            pos += 4
+            for _6 in _5:
+                _7 = _6.broker_ids
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+                pos += 4 * len(_7)
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     return pos
 
-def _t_CreatePartitionsAssignment_v2(b, pos):
+def _t_CreatePartitionsAssignment_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -126,120 +147,166 @@ def _t_CreatePartitionsAssignment_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_CreatePartitionsTopic_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        if _4 > len(b) - pos:
-            raise bad_length(pos, _4)
-        _3 = []
-        for _ in range(_4):
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
-            else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
-                pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_CreatePartitionsAssignment_v2(b, pos)
-            _5 = CreatePartitionsAssignment(_6, _8)
-            _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_CreatePartitionsAssignment_v2(b, pos)
-    _10 = CreatePartitionsTopic(_1, _2, _3, _9)
-    return _10, pos
-
-def _d_CreatePartitionsRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_CreatePartitionsRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_CreatePartitionsTopic_v2(b, pos)
-        _1.append(_3)
-    _4, _5, = _S_io.unpack_from(b, pos)
-    pos += 5
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _11, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            _10 = None
+        else:
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _16, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _16 >= 0x80:
+                    _16, pos = read_uvarint(b, pos - 1)
+                if _16 == 0:
+                    raise null_not_allowed(pos)
+                _16 -= 1
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
+                _15 = list(array_struct('i', _16).unpack_from(b, pos))
+                pos += 4 * _16
+                if b[pos]:
+                    _17, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                else:
+                    pos += 1
+                    _17 = None
+                _12 = CreatePartitionsAssignment(_15, _17)
+                _13(_12)
+        if b[pos]:
+            _18, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+        else:
+            pos += 1
+            _18 = None
+        _3 = CreatePartitionsTopic(_6, _9, _10, _18)
+        _4(_3)
+    _19, _20, = _S_io.unpack_from(b, pos)
+    pos += 5
+    if b[pos]:
+        _21, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
     else:
-        _6, pos = _t_CreatePartitionsAssignment_v2(b, pos)
-    _7 = CreatePartitionsRequest(_1, _4, _5, _6)
-    return _7, pos
+        pos += 1
+        _21 = None
+    _22 = CreatePartitionsRequest(_1, _19, _20, _21)
+    return _22, pos
 
 def _ti_CreatePartitionsAssignment_v2(o):
     items = []
     return items
 
-def _s_CreatePartitionsAssignment_v2(o):
-    return 0 + (size_uvarint(len(o.broker_ids) + 1) + 4 * len(o.broker_ids)) + (size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_CreatePartitionsTopic_v2(o):
-    return 4 + size_cstring(o.name) + (1 if o.assignments is None else size_uvarint(len(o.assignments) + 1) + sum(map(_s_CreatePartitionsAssignment_v2, o.assignments))) + (size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_CreatePartitionsRequest_v2(o):
-    return 5 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_CreatePartitionsTopic_v2, o.topics))) + (size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_CreatePartitionsTopic_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _S_i.pack_into(buf, pos, o.count)
-    pos += 4
-    _1 = o.assignments
-    if _1 is None:
-        buf[pos] = 0
-        pos += 1
-    else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            _3 = _2.broker_ids
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields)
-            else:
-                buf[pos] = 0
-                pos += 1
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.assignments
+        if _4 is None:
+            n += 1
+        else:
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            for _5 in _4:
+                _6 = _5.broker_ids
+                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+                if _5.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_5), _5.unknown_tagged_fields)
+                else:
+                    n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 5
+    return n
 
 def _w_CreatePartitionsRequest_v2(o, buf, pos):
     _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_CreatePartitionsTopic_v2(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.assignments
+        _S_i.pack_into(buf, pos, _3.count)
+        pos += 4
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _10 = _9.broker_ids
+                _11 = len(_10)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _11 + 1)
+                array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+                pos += 4 * len(_10)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(_9), _9.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CreatableReplicaAssignment(msgspec.Struct, gc=False):
@@ -35,142 +35,314 @@ class CreateTopicsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihi = Struct('>ihi')
+_S_ii = Struct('>ii')
 _S_io = Struct('>i?')
 
-def _d_CreatableTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos - 1)
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        _6 = CreatableReplicaAssignment(_7, _8, None)
-        _4.append(_6)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _11 < 0:
-        raise null_not_allowed(pos - 1)
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _13, pos = read_string(b, pos)
-        _14, pos = read_nstring(b, pos)
-        _12 = CreatableTopicConfig(_13, _14, None)
-        _10.append(_12)
-    _15 = CreatableTopic(_1, _2, _3, _4, _10, None)
-    return _15, pos
-
-def _d_CreateTopicsRequest_v0(b, pos):
+def _d_CreateTopicsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_CreatableTopic_v0(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _10, _12, = _S_ihi.unpack_from(b, pos)
+        pos += 10
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            _13 = CreatableReplicaAssignment(_16, _17, None)
+            _14(_13)
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        if _20 > blen - pos:
+            raise bad_length(pos, _20)
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _25, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _28, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _28 < 0:
+                _27 = None
+            else:
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = str(b[pos:_29], 'utf-8')
+                pos = _29
+            _21 = CreatableTopicConfig(_24, _27, None)
+            _22(_21)
+        _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
+        _4(_3)
+    _30, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = CreateTopicsRequest(_1, _4, False, None)
-    return _5, pos
-
-def _s_CreatableReplicaAssignment_v0(o):
-    return 4 + (4 + 4 * len(o.broker_ids))
-
-def _s_CreatableTopicConfig_v0(o):
-    return 0 + size_string(o.name) + size_nstring(o.value)
-
-def _s_CreatableTopic_v0(o):
-    return 6 + size_string(o.name) + (4 + sum(map(_s_CreatableReplicaAssignment_v0, o.assignments))) + (4 + sum(map(_s_CreatableTopicConfig_v0, o.configs)))
+    _31 = CreateTopicsRequest(_1, _30, False, None)
+    return _31, pos
 
 def _s_CreateTopicsRequest_v0(o):
-    return 4 + (4 + sum(map(_s_CreatableTopic_v0, o.topics)))
-
-def _w_CreatableTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _S_ih.pack_into(buf, pos, o.num_partitions, o.replication_factor)
-    pos += 6
-    _1 = o.assignments
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.partition_index)
-        pos += 4
-        _3 = _2.broker_ids
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-    _4 = o.configs
-    _S_i.pack_into(buf, pos, len(_4))
-    pos += 4
-    for _5 in _4:
-        pos = write_string(buf, pos, _5.name)
-        pos = write_nstring(buf, pos, _5.value)
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.assignments
+        n += 4
+        for _5 in _4:
+            _6 = _5.broker_ids
+            n += 4 + 4 * len(_6)
+            n += 4
+        _7 = _2.configs
+        n += 4
+        for _8 in _7:
+            _9 = _8.name
+            n += 2 + len(_9)
+            _10 = _8.value
+            if _10 is None:
+                n += 2
+            else:
+                n += 2 + len(_10)
+        n += 6
+    n += 4
+    return n
 
 def _w_CreateTopicsRequest_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_CreatableTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.assignments
+        _S_ihi.pack_into(buf, pos, _2.num_partitions, _2.replication_factor, len(_5))
+        pos += 10
+        for _6 in _5:
+            _7 = _6.broker_ids
+            _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
+            pos += 8
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+        _8 = _2.configs
+        _S_i.pack_into(buf, pos, len(_8))
+        pos += 4
+        for _9 in _8:
+            _10 = _9.name
+            _11 = _10.encode()
+            _S_h.pack_into(buf, pos, len(_11))
+            pos += 2
+            buf[pos:pos + len(_10)] = _11
+            pos += len(_11)
+            _12 = _9.value
+            if _12 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _13 = _12.encode()
+                _S_h.pack_into(buf, pos, len(_13))
+                pos += 2
+                buf[pos:pos + len(_12)] = _13
+                pos += len(_13)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     return pos
 
-def _d_CreateTopicsRequest_v1(b, pos):
+def _d_CreateTopicsRequest_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_CreatableTopic_v0(b, pos)
-        _1.append(_3)
-    _4, _5, = _S_io.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _10, _12, = _S_ihi.unpack_from(b, pos)
+        pos += 10
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            _13 = CreatableReplicaAssignment(_16, _17, None)
+            _14(_13)
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        if _20 > blen - pos:
+            raise bad_length(pos, _20)
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _25, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _28, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _28 < 0:
+                _27 = None
+            else:
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = str(b[pos:_29], 'utf-8')
+                pos = _29
+            _21 = CreatableTopicConfig(_24, _27, None)
+            _22(_21)
+        _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
+        _4(_3)
+    _30, _31, = _S_io.unpack_from(b, pos)
     pos += 5
-    _6 = CreateTopicsRequest(_1, _4, _5, None)
-    return _6, pos
+    _32 = CreateTopicsRequest(_1, _30, _31, None)
+    return _32, pos
 
 def _s_CreateTopicsRequest_v1(o):
-    return 5 + (4 + sum(map(_s_CreatableTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.assignments
+        n += 4
+        for _5 in _4:
+            _6 = _5.broker_ids
+            n += 4 + 4 * len(_6)
+            n += 4
+        _7 = _2.configs
+        n += 4
+        for _8 in _7:
+            _9 = _8.name
+            n += 2 + len(_9)
+            _10 = _8.value
+            if _10 is None:
+                n += 2
+            else:
+                n += 2 + len(_10)
+        n += 6
+    n += 5
+    return n
 
 def _w_CreateTopicsRequest_v1(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_CreatableTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.assignments
+        _S_ihi.pack_into(buf, pos, _2.num_partitions, _2.replication_factor, len(_5))
+        pos += 10
+        for _6 in _5:
+            _7 = _6.broker_ids
+            _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
+            pos += 8
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+        _8 = _2.configs
+        _S_i.pack_into(buf, pos, len(_8))
+        pos += 4
+        for _9 in _8:
+            _10 = _9.name
+            _11 = _10.encode()
+            _S_h.pack_into(buf, pos, len(_11))
+            pos += 2
+            buf[pos:pos + len(_10)] = _11
+            pos += len(_11)
+            _12 = _9.value
+            if _12 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _13 = _12.encode()
+                _S_h.pack_into(buf, pos, len(_13))
+                pos += 2
+                buf[pos:pos + len(_12)] = _13
+                pos += len(_13)
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     return pos
 
-def _t_CreatableReplicaAssignment_v5(b, pos):
+def _t_CreatableReplicaAssignment_v5(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -184,153 +356,254 @@ def _t_CreatableReplicaAssignment_v5(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_CreatableTopic_v5(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _9 = b[pos]
-        if _9 < 0x80:
-            pos += 1
-        else:
-            _9, pos = read_uvarint(b, pos)
-        if _9 == 0:
-            raise null_not_allowed(pos - 1)
-        _9 -= 1
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_CreatableReplicaAssignment_v5(b, pos)
-        _6 = CreatableReplicaAssignment(_7, _8, _10)
-        _4.append(_6)
-    _12 = b[pos]
-    if _12 < 0x80:
-        pos += 1
-    else:
-        _12, pos = read_uvarint(b, pos)
-    if _12 == 0:
-        raise null_not_allowed(pos - 1)
-    _12 -= 1
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, pos = read_cstring(b, pos)
-        _15, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _16 = None
-        else:
-            _16, pos = _t_CreatableReplicaAssignment_v5(b, pos)
-        _13 = CreatableTopicConfig(_14, _15, _16)
-        _11.append(_13)
-    if b[pos] == 0:
-        pos += 1
-        _17 = None
-    else:
-        _17, pos = _t_CreatableReplicaAssignment_v5(b, pos)
-    _18 = CreatableTopic(_1, _2, _3, _4, _11, _17)
-    return _18, pos
-
-def _d_CreateTopicsRequest_v5(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_CreateTopicsRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_CreatableTopic_v5(b, pos)
-        _1.append(_3)
-    _4, _5, = _S_io.unpack_from(b, pos)
-    pos += 5
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _10, _12, = _S_ihB.unpack_from(b, pos)
+        pos += 7
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            if b[pos]:
+                _19, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _13 = CreatableReplicaAssignment(_16, _17, _19)
+            _14(_13)
+        _21, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _21 >= 0x80:
+            _21, pos = read_uvarint(b, pos - 1)
+        if _21 == 0:
+            raise null_not_allowed(pos)
+        _21 -= 1
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                _28 = None
+            else:
+                _29 -= 1
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29)
+                _28 = str(b[pos:_30], 'utf-8')
+                pos = _30
+            if b[pos]:
+                _31, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+            else:
+                pos += 1
+                _31 = None
+            _22 = CreatableTopicConfig(_25, _28, _31)
+            _23(_22)
+        if b[pos]:
+            _32, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+        else:
+            pos += 1
+            _32 = None
+        _3 = CreatableTopic(_6, _9, _10, _11, _20, _32)
+        _4(_3)
+    _33, _34, = _S_io.unpack_from(b, pos)
+    pos += 5
+    if b[pos]:
+        _35, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
     else:
-        _6, pos = _t_CreatableReplicaAssignment_v5(b, pos)
-    _7 = CreateTopicsRequest(_1, _4, _5, _6)
-    return _7, pos
+        pos += 1
+        _35 = None
+    _36 = CreateTopicsRequest(_1, _33, _34, _35)
+    return _36, pos
 
 def _ti_CreatableReplicaAssignment_v5(o):
     items = []
     return items
 
-def _s_CreatableReplicaAssignment_v5(o):
-    return 4 + (size_uvarint(len(o.broker_ids) + 1) + 4 * len(o.broker_ids)) + (size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_CreatableTopicConfig_v5(o):
-    return 0 + size_cstring(o.name) + size_ncstring(o.value) + (size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_CreatableTopic_v5(o):
-    return 6 + size_cstring(o.name) + (size_uvarint(len(o.assignments) + 1) + sum(map(_s_CreatableReplicaAssignment_v5, o.assignments))) + (size_uvarint(len(o.configs) + 1) + sum(map(_s_CreatableTopicConfig_v5, o.configs))) + (size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_CreateTopicsRequest_v5(o):
-    return 5 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_CreatableTopic_v5, o.topics))) + (size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_CreatableTopic_v5(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _S_ih.pack_into(buf, pos, o.num_partitions, o.replication_factor)
-    pos += 6
-    _1 = o.assignments
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.partition_index)
-        pos += 4
-        _3 = _2.broker_ids
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.assignments
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.broker_ids
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        _7 = _2.configs
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.name
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _8.value
+            if _10 is None:
+                n += 1
+            else:
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _4 = o.configs
-    pos = write_uvarint(buf, pos, len(_4) + 1)
-    for _5 in _4:
-        pos = write_cstring(buf, pos, _5.name)
-        pos = write_ncstring(buf, pos, _5.value)
-        if _5.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 6
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 5
+    return n
 
 def _w_CreateTopicsRequest_v5(o, buf, pos):
     _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_CreatableTopic_v5(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.assignments
+        _S_ih.pack_into(buf, pos, _3.num_partitions, _3.replication_factor)
+        pos += 6
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.broker_ids
+            _S_i.pack_into(buf, pos, _9.partition_index)
+            pos += 4
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _12 = _3.configs
+        _13 = len(_12)
+        if _13 < 0x7F:
+            buf[pos] = _13 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _13 + 1)
+        for _14 in _12:
+            _15 = _14.name
+            _17 = _15.encode()
+            _16 = len(_17)
+            if _16 < 0x7F:
+                buf[pos] = _16 + 1
+                buf[pos + 1:pos + 1 + len(_15)] = _17
+                pos += 1 + _16
+            else:
+                pos = write_cstring_long(buf, pos, _15, _17)
+            _18 = _14.value
+            if _18 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _20 = _18.encode()
+                _19 = len(_20)
+                if _19 < 0x7F:
+                    buf[pos] = _19 + 1
+                    buf[pos + 1:pos + 1 + len(_18)] = _20
+                    pos += 1 + _19
+                else:
+                    pos = write_cstring_long(buf, pos, _18, _20)
+            if _14.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_14), _14.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CreatableTopicConfigs(msgspec.Struct, gc=False):
@@ -35,119 +35,226 @@ class CreateTopicsResponse(msgspec.Struct, gc=False):
     topics: list[CreatableTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ii = Struct('>ii')
 _S_obo = Struct('>?b?')
 _S_uh = Struct('>16sh')
+_S_uhB = Struct('>16shB')
 
-def _d_CreateTopicsResponse_v0(b, pos):
+def _d_CreateTopicsResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, = _S_h.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
         pos += 2
-        _3 = CreatableTopicResult(_4, ZERO_UUID, _5, '', 0, -1, -1, [], None)
-        _1.append(_3)
-    _6 = CreateTopicsResponse(0, _1, None)
-    return _6, pos
-
-def _s_CreatableTopicResult_v0(o):
-    return 2 + size_string(o.name)
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        _3 = CreatableTopicResult(_6, ZERO_UUID, _9, '', 0, -1, -1, [], None)
+        _4(_3)
+    _10 = CreateTopicsResponse(0, _1, None)
+    return _10, pos
 
 def _s_CreateTopicsResponse_v0(o):
-    return 0 + (4 + sum(map(_s_CreatableTopicResult_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        n += 2
+    return n
 
 def _w_CreateTopicsResponse_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
     return pos
 
-def _d_CreateTopicsResponse_v1(b, pos):
+def _d_CreateTopicsResponse_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, = _S_h.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
         pos += 2
-        _6, pos = read_nstring(b, pos)
-        _3 = CreatableTopicResult(_4, ZERO_UUID, _5, _6, 0, -1, -1, [], None)
-        _1.append(_3)
-    _7 = CreateTopicsResponse(0, _1, None)
-    return _7, pos
-
-def _s_CreatableTopicResult_v1(o):
-    return 2 + size_string(o.name) + size_nstring(o.error_message)
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _11, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            _10 = None
+        else:
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+        _3 = CreatableTopicResult(_6, ZERO_UUID, _9, _10, 0, -1, -1, [], None)
+        _4(_3)
+    _13 = CreateTopicsResponse(0, _1, None)
+    return _13, pos
 
 def _s_CreateTopicsResponse_v1(o):
-    return 0 + (4 + sum(map(_s_CreatableTopicResult_v1, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.error_message
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 2
+    return n
 
 def _w_CreateTopicsResponse_v1(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.error_message
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
-        pos = write_nstring(buf, pos, _2.error_message)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
     return pos
 
-def _d_CreateTopicsResponse_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_CreateTopicsResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _6, = _S_h.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
         pos += 2
-        _7, pos = read_nstring(b, pos)
-        _4 = CreatableTopicResult(_5, ZERO_UUID, _6, _7, 0, -1, -1, [], None)
-        _2.append(_4)
-    _8 = CreateTopicsResponse(_1, _2, None)
-    return _8, pos
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            _11 = None
+        else:
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, 0, -1, -1, [], None)
+        _5(_4)
+    _14 = CreateTopicsResponse(_1, _2, None)
+    return _14, pos
 
 def _s_CreateTopicsResponse_v2(o):
-    return 4 + (4 + sum(map(_s_CreatableTopicResult_v1, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.error_message
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 2
+    n += 4
+    return n
 
 def _w_CreateTopicsResponse_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.error_message
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
-        pos = write_nstring(buf, pos, _2.error_message)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
     return pos
 
-def _t_CreatableTopicConfigs_v5(b, pos):
+def _t_CreatableTopicConfigs_v5(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -161,9 +268,10 @@ def _t_CreatableTopicConfigs_v5(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _t_CreatableTopicResult_v5(b, pos):
+def _t_CreatableTopicResult_v5(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = 0
     unknown = None
@@ -181,132 +289,250 @@ def _t_CreatableTopicResult_v5(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_CreatableTopicResult_v5(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, pos = read_ncstring(b, pos)
-    _4, _5, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        _6 = None
-    else:
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        for _ in range(_7):
-            _9, pos = read_cstring(b, pos)
-            _10, pos = read_ncstring(b, pos)
-            _11, _12, _13, = _S_obo.unpack_from(b, pos)
-            pos += 3
-            if b[pos] == 0:
-                pos += 1
-                _14 = None
-            else:
-                _14, pos = _t_CreatableTopicConfigs_v5(b, pos)
-            _8 = CreatableTopicConfigs(_9, _10, _11, _12, _13, _14)
-            _6.append(_8)
-    if b[pos] == 0:
-        pos += 1
-        _15 = 0
-        _16 = None
-    else:
-        _15, _16, pos = _t_CreatableTopicResult_v5(b, pos)
-    _17 = CreatableTopicResult(_1, ZERO_UUID, _2, _3, _15, _4, _5, _6, _16)
-    return _17, pos
-
-def _d_CreateTopicsResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_CreateTopicsResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_CreatableTopicResult_v5(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            _11 = None
+        else:
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _14, _15, _17, = _S_ihB.unpack_from(b, pos)
+        pos += 7
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            _16 = None
+        else:
+            _17 -= 1
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            _16 = []
+            _19 = _16.append
+            for _ in range(_17):
+                _22, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _22 >= 0x80:
+                    _22, pos = read_uvarint(b, pos - 1)
+                if _22 == 0:
+                    raise null_not_allowed(pos)
+                _22 -= 1
+                _23 = pos + _22
+                if _23 > blen:
+                    raise bad_length(pos, _22)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+                _25, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _25 >= 0x80:
+                    _25, pos = read_uvarint(b, pos - 1)
+                if _25 == 0:
+                    _24 = None
+                else:
+                    _25 -= 1
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                _27, _28, _29, = _S_obo.unpack_from(b, pos)
+                pos += 3
+                if b[pos]:
+                    _30, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                else:
+                    pos += 1
+                    _30 = None
+                _18 = CreatableTopicConfigs(_21, _24, _27, _28, _29, _30)
+                _19(_18)
+        if b[pos]:
+            _31, _32, pos = _t_CreatableTopicResult_v5(b, m, pos)
+        else:
+            pos += 1
+            _31 = 0
+            _32 = None
+        _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, _31, _14, _15, _16, _32)
+        _5(_4)
+    if b[pos]:
+        _33, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
     else:
-        _5, pos = _t_CreatableTopicConfigs_v5(b, pos)
-    _6 = CreateTopicsResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _33 = None
+    _34 = CreateTopicsResponse(_1, _2, _33)
+    return _34, pos
 
 def _ti_CreatableTopicConfigs_v5(o):
     items = []
     return items
 
-def _s_CreatableTopicConfigs_v5(o):
-    return 3 + size_cstring(o.name) + size_ncstring(o.value) + (size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_CreatableTopicResult_v5(o):
     items = []
     _1 = o.topic_config_error_code
     if _1 != 0:
-        buf = bytearray(2)
+        n = 0
+        n += 2
+        buf = bytearray(n)
         pos = 0
         _S_h.pack_into(buf, pos, _1)
         pos += 2
         items.append((0, bytes(buf)))
     return items
 
-def _s_CreatableTopicResult_v5(o):
-    return 8 + size_cstring(o.name) + size_ncstring(o.error_message) + (1 if o.configs is None else size_uvarint(len(o.configs) + 1) + sum(map(_s_CreatableTopicConfigs_v5, o.configs))) + (size_tagged_section(_ti_CreatableTopicResult_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.topic_config_error_code != 0 else 1)
-
 def _s_CreateTopicsResponse_v5(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_CreatableTopicResult_v5, o.topics))) + (size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_CreatableTopicResult_v5(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_ih.pack_into(buf, pos, o.num_partitions, o.replication_factor)
-    pos += 6
-    _1 = o.configs
-    if _1 is None:
-        buf[pos] = 0
-        pos += 1
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.error_message
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.configs
+        if _5 is None:
+            n += 1
+        else:
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            for _6 in _5:
+                _7 = _6.name
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                _8 = _6.value
+                if _8 is None:
+                    n += 1
+                else:
+                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                if _6.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 3
+        if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            pos = write_ncstring(buf, pos, _2.value)
-            _S_obo.pack_into(buf, pos, _2.read_only, _2.config_source, _2.is_sensitive)
-            pos += 3
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_2), _2.unknown_tagged_fields)
-            else:
-                buf[pos] = 0
-                pos += 1
-    if o.unknown_tagged_fields or o.topic_config_error_code != 0:
-        pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_CreateTopicsResponse_v5(o, buf, pos):
+    _1 = o.topics
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_CreatableTopicResult_v5(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.configs
+        _S_ih.pack_into(buf, pos, _3.num_partitions, _3.replication_factor)
+        pos += 6
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _13 = _12.name
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+                _16 = _12.value
+                if _16 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _18 = _16.encode()
+                    _17 = len(_18)
+                    if _17 < 0x7F:
+                        buf[pos] = _17 + 1
+                        buf[pos + 1:pos + 1 + len(_16)] = _18
+                        pos += 1 + _17
+                    else:
+                        pos = write_cstring_long(buf, pos, _16, _18)
+                _S_obo.pack_into(buf, pos, _12.read_only, _12.config_source, _12.is_sensitive)
+                pos += 3
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+        if _3.unknown_tagged_fields or _3.topic_config_error_code != 0:
+            pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:
@@ -314,115 +540,234 @@ def _w_CreateTopicsResponse_v5(o, buf, pos):
         pos += 1
     return pos
 
-def _d_CreatableTopicResult_v7(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_uh.unpack_from(b, pos)
-    pos += 18
-    _2 = UUID(bytes=_2)
-    _4, pos = read_ncstring(b, pos)
-    _5, _6, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        _7 = None
-    else:
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        for _ in range(_8):
-            _10, pos = read_cstring(b, pos)
-            _11, pos = read_ncstring(b, pos)
-            _12, _13, _14, = _S_obo.unpack_from(b, pos)
-            pos += 3
-            if b[pos] == 0:
-                pos += 1
-                _15 = None
-            else:
-                _15, pos = _t_CreatableTopicConfigs_v5(b, pos)
-            _9 = CreatableTopicConfigs(_10, _11, _12, _13, _14, _15)
-            _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _16 = 0
-        _17 = None
-    else:
-        _16, _17, pos = _t_CreatableTopicResult_v5(b, pos)
-    _18 = CreatableTopicResult(_1, _2, _3, _4, _16, _5, _6, _7, _17)
-    return _18, pos
-
-def _d_CreateTopicsResponse_v7(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_CreateTopicsResponse_v7(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_CreatableTopicResult_v7(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _11, _13, = _S_uhB.unpack_from(b, pos)
+        pos += 19
+        _10 = uuid_of(_10)
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
+        else:
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _15, _16, _18, = _S_ihB.unpack_from(b, pos)
+        pos += 7
+        if _18 >= 0x80:
+            _18, pos = read_uvarint(b, pos - 1)
+        if _18 == 0:
+            _17 = None
+        else:
+            _18 -= 1
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = []
+            _20 = _17.append
+            for _ in range(_18):
+                _23, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _23 >= 0x80:
+                    _23, pos = read_uvarint(b, pos - 1)
+                if _23 == 0:
+                    raise null_not_allowed(pos)
+                _23 -= 1
+                _24 = pos + _23
+                if _24 > blen:
+                    raise bad_length(pos, _23)
+                _22 = str(b[pos:_24], 'utf-8')
+                pos = _24
+                _26, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _26 >= 0x80:
+                    _26, pos = read_uvarint(b, pos - 1)
+                if _26 == 0:
+                    _25 = None
+                else:
+                    _26 -= 1
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                _28, _29, _30, = _S_obo.unpack_from(b, pos)
+                pos += 3
+                if b[pos]:
+                    _31, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                else:
+                    pos += 1
+                    _31 = None
+                _19 = CreatableTopicConfigs(_22, _25, _28, _29, _30, _31)
+                _20(_19)
+        if b[pos]:
+            _32, _33, pos = _t_CreatableTopicResult_v5(b, m, pos)
+        else:
+            pos += 1
+            _32 = 0
+            _33 = None
+        _4 = CreatableTopicResult(_7, _10, _11, _12, _32, _15, _16, _17, _33)
+        _5(_4)
+    if b[pos]:
+        _34, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
     else:
-        _5, pos = _t_CreatableTopicConfigs_v5(b, pos)
-    _6 = CreateTopicsResponse(_1, _2, _5)
-    return _6, pos
-
-def _s_CreatableTopicResult_v7(o):
-    return 24 + size_cstring(o.name) + size_ncstring(o.error_message) + (1 if o.configs is None else size_uvarint(len(o.configs) + 1) + sum(map(_s_CreatableTopicConfigs_v5, o.configs))) + (size_tagged_section(_ti_CreatableTopicResult_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.topic_config_error_code != 0 else 1)
+        pos += 1
+        _34 = None
+    _35 = CreateTopicsResponse(_1, _2, _34)
+    return _35, pos
 
 def _s_CreateTopicsResponse_v7(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_CreatableTopicResult_v7, o.topics))) + (size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_CreatableTopicResult_v7(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _S_uh.pack_into(buf, pos, o.topic_id.bytes, o.error_code)
-    pos += 18
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_ih.pack_into(buf, pos, o.num_partitions, o.replication_factor)
-    pos += 6
-    _1 = o.configs
-    if _1 is None:
-        buf[pos] = 0
-        pos += 1
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.error_message
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.configs
+        if _5 is None:
+            n += 1
+        else:
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            for _6 in _5:
+                _7 = _6.name
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                _8 = _6.value
+                if _8 is None:
+                    n += 1
+                else:
+                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                if _6.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 3
+        if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 24
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            pos = write_ncstring(buf, pos, _2.value)
-            _S_obo.pack_into(buf, pos, _2.read_only, _2.config_source, _2.is_sensitive)
-            pos += 3
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_2), _2.unknown_tagged_fields)
-            else:
-                buf[pos] = 0
-                pos += 1
-    if o.unknown_tagged_fields or o.topic_config_error_code != 0:
-        pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_CreateTopicsResponse_v7(o, buf, pos):
+    _1 = o.topics
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_CreatableTopicResult_v7(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.error_message
+        _S_uh.pack_into(buf, pos, _3.topic_id.bytes, _3.error_code)
+        pos += 18
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.configs
+        _S_ih.pack_into(buf, pos, _3.num_partitions, _3.replication_factor)
+        pos += 6
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _13 = _12.name
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+                _16 = _12.value
+                if _16 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _18 = _16.encode()
+                    _17 = len(_18)
+                    if _17 < 0x7F:
+                        buf[pos] = _17 + 1
+                        buf[pos + 1:pos + 1 + len(_16)] = _18
+                        pos += 1 + _17
+                    else:
+                        pos = write_cstring_long(buf, pos, _16, _18)
+                _S_obo.pack_into(buf, pos, _12.read_only, _12.config_source, _12.is_sensitive)
+                pos += 3
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+        if _3.unknown_tagged_fields or _3.topic_config_error_code != 0:
+            pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:

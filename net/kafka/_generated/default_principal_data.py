@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DefaultPrincipalData(msgspec.Struct, gc=False):
@@ -17,12 +17,14 @@ class DefaultPrincipalData(msgspec.Struct, gc=False):
     token_authenticated: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 
-def _t_DefaultPrincipalData_v0(b, pos):
+def _t_DefaultPrincipalData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -36,29 +38,78 @@ def _t_DefaultPrincipalData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DefaultPrincipalData_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
+def _d_DefaultPrincipalData_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _8, pos = _t_DefaultPrincipalData_v0(b, m, pos)
     else:
-        _4, pos = _t_DefaultPrincipalData_v0(b, pos)
-    _5 = DefaultPrincipalData(_1, _2, _3, _4)
-    return _5, pos
+        pos += 1
+        _8 = None
+    _9 = DefaultPrincipalData(_1, _4, _7, _8)
+    return _9, pos
 
 def _ti_DefaultPrincipalData_v0(o):
     items = []
     return items
 
 def _s_DefaultPrincipalData_v0(o):
-    return 1 + size_cstring(o.type) + size_cstring(o.name) + (size_tagged_section(_ti_DefaultPrincipalData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.type
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.name
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DefaultPrincipalData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
 
 def _w_DefaultPrincipalData_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.type)
-    pos = write_cstring(buf, pos, o.name)
+    _1 = o.type
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.name
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
     _S_o.pack_into(buf, pos, o.token_authenticated)
     pos += 1
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DeleteAclsFilter(msgspec.Struct, gc=False):
@@ -25,99 +25,244 @@ class DeleteAclsRequest(msgspec.Struct, gc=False):
     filters: list[DeleteAclsFilter] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
+_S_bh = Struct('>bh')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_DeleteAclsRequest_v0(b, pos):
+def _d_DeleteAclsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_nstring(b, pos)
-        _6, pos = read_nstring(b, pos)
-        _7, pos = read_nstring(b, pos)
-        _8, _9, = _S_bb.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            _7 = None
+        else:
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+        _11, = _S_h.unpack_from(b, pos)
         pos += 2
-        _3 = DeleteAclsFilter(_4, _5, 3, _6, _7, _8, _9, None)
-        _1.append(_3)
-    _10 = DeleteAclsRequest(_1, None)
-    return _10, pos
-
-def _s_DeleteAclsFilter_v0(o):
-    return 3 + size_nstring(o.resource_name_filter) + size_nstring(o.principal_filter) + size_nstring(o.host_filter)
+        if _11 < 0:
+            _10 = None
+        else:
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            _13 = None
+        else:
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+        _16, _17, = _S_bb.unpack_from(b, pos)
+        pos += 2
+        _3 = DeleteAclsFilter(_6, _7, 3, _10, _13, _16, _17, None)
+        _4(_3)
+    _18 = DeleteAclsRequest(_1, None)
+    return _18, pos
 
 def _s_DeleteAclsRequest_v0(o):
-    return 0 + (4 + sum(map(_s_DeleteAclsFilter_v0, o.filters)))
+    n = 0
+    _1 = o.filters
+    n += 4
+    for _2 in _1:
+        _3 = _2.resource_name_filter
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.principal_filter
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        _5 = _2.host_filter
+        if _5 is None:
+            n += 2
+        else:
+            n += 2 + len(_5)
+        n += 3
+    return n
 
 def _w_DeleteAclsRequest_v0(o, buf, pos):
     _1 = o.filters
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
+        _3 = _2.resource_name_filter
         _S_b.pack_into(buf, pos, _2.resource_type_filter)
         pos += 1
-        pos = write_nstring(buf, pos, _2.resource_name_filter)
-        pos = write_nstring(buf, pos, _2.principal_filter)
-        pos = write_nstring(buf, pos, _2.host_filter)
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.principal_filter
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+        _7 = _2.host_filter
+        if _7 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
         _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
         pos += 2
     return pos
 
-def _d_DeleteAclsRequest_v1(b, pos):
+def _d_DeleteAclsRequest_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_nstring(b, pos)
-        _6, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _7, pos = read_nstring(b, pos)
-        _8, pos = read_nstring(b, pos)
-        _9, _10, = _S_bb.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            _7 = None
+        else:
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+        _10, _12, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _12 < 0:
+            _11 = None
+        else:
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _15, = _S_h.unpack_from(b, pos)
         pos += 2
-        _3 = DeleteAclsFilter(_4, _5, _6, _7, _8, _9, _10, None)
-        _1.append(_3)
-    _11 = DeleteAclsRequest(_1, None)
-    return _11, pos
-
-def _s_DeleteAclsFilter_v1(o):
-    return 4 + size_nstring(o.resource_name_filter) + size_nstring(o.principal_filter) + size_nstring(o.host_filter)
+        if _15 < 0:
+            _14 = None
+        else:
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+        _17, _18, = _S_bb.unpack_from(b, pos)
+        pos += 2
+        _3 = DeleteAclsFilter(_6, _7, _10, _11, _14, _17, _18, None)
+        _4(_3)
+    _19 = DeleteAclsRequest(_1, None)
+    return _19, pos
 
 def _s_DeleteAclsRequest_v1(o):
-    return 0 + (4 + sum(map(_s_DeleteAclsFilter_v1, o.filters)))
+    n = 0
+    _1 = o.filters
+    n += 4
+    for _2 in _1:
+        _3 = _2.resource_name_filter
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.principal_filter
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        _5 = _2.host_filter
+        if _5 is None:
+            n += 2
+        else:
+            n += 2 + len(_5)
+        n += 4
+    return n
 
 def _w_DeleteAclsRequest_v1(o, buf, pos):
     _1 = o.filters
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
+        _3 = _2.resource_name_filter
         _S_b.pack_into(buf, pos, _2.resource_type_filter)
         pos += 1
-        pos = write_nstring(buf, pos, _2.resource_name_filter)
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.principal_filter
         _S_b.pack_into(buf, pos, _2.pattern_type_filter)
         pos += 1
-        pos = write_nstring(buf, pos, _2.principal_filter)
-        pos = write_nstring(buf, pos, _2.host_filter)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+        _7 = _2.host_filter
+        if _7 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
         _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
         pos += 2
     return pos
 
-def _t_DeleteAclsFilter_v2(b, pos):
+def _t_DeleteAclsFilter_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -131,68 +276,167 @@ def _t_DeleteAclsFilter_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DeleteAclsRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DeleteAclsRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_ncstring(b, pos)
-        _6, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _7, pos = read_ncstring(b, pos)
-        _8, pos = read_ncstring(b, pos)
-        _9, _10, = _S_bb.unpack_from(b, pos)
+        _6, _8, = _S_bB.unpack_from(b, pos)
         pos += 2
-        if b[pos] == 0:
-            pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            _7 = None
+        else:
+            _8 -= 1
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+        _10, _12, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
             _11 = None
         else:
-            _11, pos = _t_DeleteAclsFilter_v2(b, pos)
-        _3 = DeleteAclsFilter(_4, _5, _6, _7, _8, _9, _10, _11)
-        _1.append(_3)
-    if b[pos] == 0:
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
-        _12 = None
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            _14 = None
+        else:
+            _15 -= 1
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+        _17, _18, = _S_bb.unpack_from(b, pos)
+        pos += 2
+        if b[pos]:
+            _19, pos = _t_DeleteAclsFilter_v2(b, m, pos)
+        else:
+            pos += 1
+            _19 = None
+        _3 = DeleteAclsFilter(_6, _7, _10, _11, _14, _17, _18, _19)
+        _4(_3)
+    if b[pos]:
+        _20, pos = _t_DeleteAclsFilter_v2(b, m, pos)
     else:
-        _12, pos = _t_DeleteAclsFilter_v2(b, pos)
-    _13 = DeleteAclsRequest(_1, _12)
-    return _13, pos
+        pos += 1
+        _20 = None
+    _21 = DeleteAclsRequest(_1, _20)
+    return _21, pos
 
 def _ti_DeleteAclsFilter_v2(o):
     items = []
     return items
 
-def _s_DeleteAclsFilter_v2(o):
-    return 4 + size_ncstring(o.resource_name_filter) + size_ncstring(o.principal_filter) + size_ncstring(o.host_filter) + (size_tagged_section(_ti_DeleteAclsFilter_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DeleteAclsRequest_v2(o):
-    return 0 + (size_uvarint(len(o.filters) + 1) + sum(map(_s_DeleteAclsFilter_v2, o.filters))) + (size_tagged_section(_ti_DeleteAclsFilter_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.filters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.resource_name_filter
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.principal_filter
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.host_filter
+        if _5 is None:
+            n += 1
+        else:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DeleteAclsFilter_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteAclsFilter_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_DeleteAclsRequest_v2(o, buf, pos):
     _1 = o.filters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_b.pack_into(buf, pos, _2.resource_type_filter)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
-        pos = write_ncstring(buf, pos, _2.resource_name_filter)
-        _S_b.pack_into(buf, pos, _2.pattern_type_filter)
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.resource_name_filter
+        _S_b.pack_into(buf, pos, _3.resource_type_filter)
         pos += 1
-        pos = write_ncstring(buf, pos, _2.principal_filter)
-        pos = write_ncstring(buf, pos, _2.host_filter)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.principal_filter
+        _S_b.pack_into(buf, pos, _3.pattern_type_filter)
+        pos += 1
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.host_filter
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+        _S_bb.pack_into(buf, pos, _3.operation, _3.permission_type)
         pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeleteAclsFilter_v2(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeleteAclsFilter_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

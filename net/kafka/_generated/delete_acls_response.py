@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DeleteAclsMatchingAcl(msgspec.Struct, gc=False):
@@ -34,182 +34,342 @@ class DeleteAclsResponse(msgspec.Struct, gc=False):
     filter_results: list[DeleteAclsFilterResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
+_S_bh = Struct('>bh')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_DeleteAclsFilterResult_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _7, pos = read_nstring(b, pos)
-        _8, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _9, pos = read_string(b, pos)
-        _10, pos = read_string(b, pos)
-        _11, pos = read_string(b, pos)
-        _12, _13, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _5 = DeleteAclsMatchingAcl(_6, _7, _8, _9, 3, _10, _11, _12, _13, None)
-        _3.append(_5)
-    _14 = DeleteAclsFilterResult(_1, _2, _3, None)
-    return _14, pos
-
-def _d_DeleteAclsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DeleteAclsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DeleteAclsFilterResult_v0(b, pos)
-        _2.append(_4)
-    _5 = DeleteAclsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DeleteAclsMatchingAcl_v0(o):
-    return 5 + size_nstring(o.error_message) + size_string(o.resource_name) + size_string(o.principal) + size_string(o.host)
-
-def _s_DeleteAclsFilterResult_v0(o):
-    return 2 + size_nstring(o.error_message) + (4 + sum(map(_s_DeleteAclsMatchingAcl_v0, o.matching_acls)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _20, _22, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _25, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _28, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _28 < 0:
+                raise null_not_allowed(pos)
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _30, _31, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, 3, _24, _27, _30, _31, None)
+            _14(_13)
+        _4 = DeleteAclsFilterResult(_7, _8, _11, None)
+        _5(_4)
+    _32 = DeleteAclsResponse(_1, _2, None)
+    return _32, pos
 
 def _s_DeleteAclsResponse_v0(o):
-    return 4 + (4 + sum(map(_s_DeleteAclsFilterResult_v0, o.filter_results)))
-
-def _w_DeleteAclsFilterResult_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.matching_acls
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.filter_results
+    n += 4
     for _2 in _1:
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        pos = write_nstring(buf, pos, _2.error_message)
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
-        pos = write_string(buf, pos, _2.principal)
-        pos = write_string(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
-    return pos
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.matching_acls
+        n += 4
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            _7 = _5.resource_name
+            n += 2 + len(_7)
+            _8 = _5.principal
+            n += 2 + len(_8)
+            _9 = _5.host
+            n += 2 + len(_9)
+            n += 5
+        n += 2
+    n += 4
+    return n
 
 def _w_DeleteAclsResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.filter_results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DeleteAclsFilterResult_v0(_2, buf, pos)
-    return pos
-
-def _d_DeleteAclsFilterResult_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _7, pos = read_nstring(b, pos)
-        _8, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _9, pos = read_string(b, pos)
-        _10, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _11, pos = read_string(b, pos)
-        _12, pos = read_string(b, pos)
-        _13, _14, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _5 = DeleteAclsMatchingAcl(_6, _7, _8, _9, _10, _11, _12, _13, _14, None)
-        _3.append(_5)
-    _15 = DeleteAclsFilterResult(_1, _2, _3, None)
-    return _15, pos
-
-def _d_DeleteAclsResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_DeleteAclsFilterResult_v1(b, pos)
-        _2.append(_4)
-    _5 = DeleteAclsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DeleteAclsMatchingAcl_v1(o):
-    return 6 + size_nstring(o.error_message) + size_string(o.resource_name) + size_string(o.principal) + size_string(o.host)
-
-def _s_DeleteAclsFilterResult_v1(o):
-    return 2 + size_nstring(o.error_message) + (4 + sum(map(_s_DeleteAclsMatchingAcl_v1, o.matching_acls)))
-
-def _s_DeleteAclsResponse_v1(o):
-    return 4 + (4 + sum(map(_s_DeleteAclsFilterResult_v1, o.filter_results)))
-
-def _w_DeleteAclsFilterResult_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.matching_acls
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
+        _3 = _2.error_message
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
-        pos = write_nstring(buf, pos, _2.error_message)
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
-        _S_b.pack_into(buf, pos, _2.pattern_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.principal)
-        pos = write_string(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.matching_acls
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.error_message
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _9 = _6.resource_name
+            _10 = _9.encode()
+            _S_bh.pack_into(buf, pos, _6.resource_type, len(_10))
+            pos += 3
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _6.principal
+            _12 = _11.encode()
+            _S_h.pack_into(buf, pos, len(_12))
+            pos += 2
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _13 = _6.host
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _S_bb.pack_into(buf, pos, _6.operation, _6.permission_type)
+            pos += 2
     return pos
+
+def _d_DeleteAclsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _3 < 0:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
+        raise bad_length(pos, _3)
+    _2 = []
+    _5 = _2.append
+    for _ in range(_3):
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _20, _22, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _24, _26, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _26 < 0:
+                raise null_not_allowed(pos)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            _30 = pos + _29
+            if _30 > blen:
+                raise bad_length(pos, _29)
+            _28 = str(b[pos:_30], 'utf-8')
+            pos = _30
+            _31, _32, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, None)
+            _14(_13)
+        _4 = DeleteAclsFilterResult(_7, _8, _11, None)
+        _5(_4)
+    _33 = DeleteAclsResponse(_1, _2, None)
+    return _33, pos
+
+def _s_DeleteAclsResponse_v1(o):
+    n = 0
+    _1 = o.filter_results
+    n += 4
+    for _2 in _1:
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.matching_acls
+        n += 4
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            _7 = _5.resource_name
+            n += 2 + len(_7)
+            _8 = _5.principal
+            n += 2 + len(_8)
+            _9 = _5.host
+            n += 2 + len(_9)
+            n += 6
+        n += 2
+    n += 4
+    return n
 
 def _w_DeleteAclsResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.filter_results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DeleteAclsFilterResult_v1(_2, buf, pos)
+        _3 = _2.error_message
+        _S_h.pack_into(buf, pos, _2.error_code)
+        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.matching_acls
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.error_message
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _9 = _6.resource_name
+            _10 = _9.encode()
+            _S_bh.pack_into(buf, pos, _6.resource_type, len(_10))
+            pos += 3
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _6.principal
+            _12 = _11.encode()
+            _S_bh.pack_into(buf, pos, _6.pattern_type, len(_12))
+            pos += 3
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _13 = _6.host
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _S_bb.pack_into(buf, pos, _6.operation, _6.permission_type)
+            pos += 2
     return pos
 
-def _t_DeleteAclsMatchingAcl_v2(b, pos):
+def _t_DeleteAclsMatchingAcl_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -223,125 +383,255 @@ def _t_DeleteAclsMatchingAcl_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DeleteAclsFilterResult_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _7, pos = read_ncstring(b, pos)
-        _8, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _9, pos = read_cstring(b, pos)
-        _10, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _11, pos = read_cstring(b, pos)
-        _12, pos = read_cstring(b, pos)
-        _13, _14, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _15 = None
-        else:
-            _15, pos = _t_DeleteAclsMatchingAcl_v2(b, pos)
-        _5 = DeleteAclsMatchingAcl(_6, _7, _8, _9, _10, _11, _12, _13, _14, _15)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _16 = None
-    else:
-        _16, pos = _t_DeleteAclsMatchingAcl_v2(b, pos)
-    _17 = DeleteAclsFilterResult(_1, _2, _3, _16)
-    return _17, pos
-
-def _d_DeleteAclsResponse_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DeleteAclsResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DeleteAclsFilterResult_v2(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
+        else:
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                _17 = None
+            else:
+                _18 -= 1
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _20, _22, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                raise null_not_allowed(pos)
+            _22 -= 1
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _24, _26, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            _30 = pos + _29
+            if _30 > blen:
+                raise bad_length(pos, _29)
+            _28 = str(b[pos:_30], 'utf-8')
+            pos = _30
+            _31, _32, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _33, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, _33)
+            _14(_13)
+        if b[pos]:
+            _34, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
+        else:
+            pos += 1
+            _34 = None
+        _4 = DeleteAclsFilterResult(_7, _8, _11, _34)
+        _5(_4)
+    if b[pos]:
+        _35, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
     else:
-        _5, pos = _t_DeleteAclsMatchingAcl_v2(b, pos)
-    _6 = DeleteAclsResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _35 = None
+    _36 = DeleteAclsResponse(_1, _2, _35)
+    return _36, pos
 
 def _ti_DeleteAclsMatchingAcl_v2(o):
     items = []
     return items
 
-def _s_DeleteAclsMatchingAcl_v2(o):
-    return 6 + size_ncstring(o.error_message) + size_cstring(o.resource_name) + size_cstring(o.principal) + size_cstring(o.host) + (size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DeleteAclsFilterResult_v2(o):
-    return 2 + size_ncstring(o.error_message) + (size_uvarint(len(o.matching_acls) + 1) + sum(map(_s_DeleteAclsMatchingAcl_v2, o.matching_acls))) + (size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DeleteAclsResponse_v2(o):
-    return 4 + (size_uvarint(len(o.filter_results) + 1) + sum(map(_s_DeleteAclsFilterResult_v2, o.filter_results))) + (size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DeleteAclsFilterResult_v2(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.matching_acls
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.filter_results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        pos = write_ncstring(buf, pos, _2.error_message)
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_cstring(buf, pos, _2.resource_name)
-        _S_b.pack_into(buf, pos, _2.pattern_type)
-        pos += 1
-        pos = write_cstring(buf, pos, _2.principal)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.matching_acls
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.resource_name
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _5.principal
+            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            _9 = _5.host
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DeleteAclsResponse_v2(o, buf, pos):
+    _1 = o.filter_results
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.matching_acls
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.error_message
+            _S_h.pack_into(buf, pos, _9.error_code)
+            pos += 2
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.resource_name
+            _S_b.pack_into(buf, pos, _9.resource_type)
+            pos += 1
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _9.principal
+            _S_b.pack_into(buf, pos, _9.pattern_type)
+            pos += 1
+            _18 = _16.encode()
+            _17 = len(_18)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                buf[pos + 1:pos + 1 + len(_16)] = _18
+                pos += 1 + _17
+            else:
+                pos = write_cstring_long(buf, pos, _16, _18)
+            _19 = _9.host
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+            _S_bb.pack_into(buf, pos, _9.operation, _9.permission_type)
+            pos += 2
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DeleteAclsResponse_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.filter_results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DeleteAclsFilterResult_v2(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionResult(msgspec.Struct, gc=False):
@@ -26,13 +26,17 @@ class DeleteShareGroupStateResponse(msgspec.Struct, gc=False):
     results: list[DeleteStateResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_PartitionResult_v0(b, pos):
+def _t_PartitionResult_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -46,102 +50,145 @@ def _t_PartitionResult_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DeleteStateResult_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_PartitionResult_v0(b, pos)
-        _4 = PartitionResult(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_PartitionResult_v0(b, pos)
-    _10 = DeleteStateResult(_1, _2, _9)
-    return _10, pos
-
-def _d_DeleteShareGroupStateResponse_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DeleteShareGroupStateResponse_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_DeleteStateResult_v0(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+        _6, _8, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _6 = uuid_of(_6)
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _12, _13, _15, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                _14 = None
+            else:
+                _15 -= 1
+                _16 = pos + _15
+                if _16 > blen:
+                    raise bad_length(pos, _15)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            if b[pos]:
+                _17, pos = _t_PartitionResult_v0(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _9 = PartitionResult(_12, _13, _14, _17)
+            _10(_9)
+        if b[pos]:
+            _18, pos = _t_PartitionResult_v0(b, m, pos)
+        else:
+            pos += 1
+            _18 = None
+        _3 = DeleteStateResult(_6, _7, _18)
+        _4(_3)
+    if b[pos]:
+        _19, pos = _t_PartitionResult_v0(b, m, pos)
     else:
-        _4, pos = _t_PartitionResult_v0(b, pos)
-    _5 = DeleteShareGroupStateResponse(_1, _4)
-    return _5, pos
+        pos += 1
+        _19 = None
+    _20 = DeleteShareGroupStateResponse(_1, _19)
+    return _20, pos
 
 def _ti_PartitionResult_v0(o):
     items = []
     return items
 
-def _s_PartitionResult_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DeleteStateResult_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionResult_v0, o.partitions))) + (size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DeleteShareGroupStateResponse_v0(o):
-    return 0 + (size_uvarint(len(o.results) + 1) + sum(map(_s_DeleteStateResult_v0, o.results))) + (size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DeleteStateResult_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition, _2.error_code)
-        pos += 6
-        pos = write_ncstring(buf, pos, _2.error_message)
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.error_message
+            if _5 is None:
+                n += 1
+            else:
+                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionResult_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionResult_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 16
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_DeleteShareGroupStateResponse_v0(o, buf, pos):
     _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DeleteStateResult_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.error_message
+            _S_ih.pack_into(buf, pos, _6.partition, _6.error_code)
+            pos += 6
+            if _7 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _9 = _7.encode()
+                _8 = len(_9)
+                if _8 < 0x7F:
+                    buf[pos] = _8 + 1
+                    buf[pos + 1:pos + 1 + len(_7)] = _9
+                    pos += 1 + _8
+                else:
+                    pos = write_cstring_long(buf, pos, _7, _9)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(o), o.unknown_tagged_fields)
     else:

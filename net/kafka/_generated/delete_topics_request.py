@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DeleteTopicState(msgspec.Struct, gc=False):
@@ -22,41 +22,64 @@ class DeleteTopicsRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_u = Struct('>16s')
 
-def _d_DeleteTopicsRequest_v0(b, pos):
+def _d_DeleteTopicsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_string(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _5, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _5 < 0:
+            raise null_not_allowed(pos)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _7, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = DeleteTopicsRequest([], _1, _4, None)
-    return _5, pos
+    _8 = DeleteTopicsRequest([], _1, _7, None)
+    return _8, pos
 
 def _s_DeleteTopicsRequest_v0(o):
-    return 4 + (4 + sum(map(size_string, o.topic_names)))
+    n = 0
+    _1 = o.topic_names
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    n += 4
+    return n
 
 def _w_DeleteTopicsRequest_v0(o, buf, pos):
     _1 = o.topic_names
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     return pos
 
-def _t_DeleteTopicsRequest_v4(b, pos):
+def _t_DeleteTopicsRequest_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -70,43 +93,77 @@ def _t_DeleteTopicsRequest_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DeleteTopicsRequest_v4(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DeleteTopicsRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_cstring(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _5, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _5 >= 0x80:
+            _5, pos = read_uvarint(b, pos - 1)
+        if _5 == 0:
+            raise null_not_allowed(pos)
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _7, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _8, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
     else:
-        _5, pos = _t_DeleteTopicsRequest_v4(b, pos)
-    _6 = DeleteTopicsRequest([], _1, _4, _5)
-    return _6, pos
+        pos += 1
+        _8 = None
+    _9 = DeleteTopicsRequest([], _1, _7, _8)
+    return _9, pos
 
 def _ti_DeleteTopicsRequest_v4(o):
     items = []
     return items
 
 def _s_DeleteTopicsRequest_v4(o):
-    return 4 + (size_uvarint(len(o.topic_names) + 1) + sum(map(size_cstring, o.topic_names))) + (size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topic_names
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DeleteTopicsRequest_v4(o, buf, pos):
     _1 = o.topic_names
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:
@@ -116,55 +173,101 @@ def _w_DeleteTopicsRequest_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DeleteTopicsRequest_v6(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DeleteTopicsRequest_v6(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_ncstring(b, pos)
-        _5, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _5 = UUID(bytes=_5)
-        if b[pos] == 0:
-            pos += 1
+        _7, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
             _6 = None
         else:
-            _6, pos = _t_DeleteTopicsRequest_v4(b, pos)
-        _3 = DeleteTopicState(_4, _5, _6)
-        _1.append(_3)
-    _7, = _S_i.unpack_from(b, pos)
+            _7 -= 1
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+        _9, = _S_u.unpack_from(b, pos)
+        pos += 16
+        _9 = uuid_of(_9)
+        if b[pos]:
+            _10, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
+        else:
+            pos += 1
+            _10 = None
+        _3 = DeleteTopicState(_6, _9, _10)
+        _4(_3)
+    _11, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+    if b[pos]:
+        _12, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
     else:
-        _8, pos = _t_DeleteTopicsRequest_v4(b, pos)
-    _9 = DeleteTopicsRequest(_1, [], _7, _8)
-    return _9, pos
-
-def _s_DeleteTopicState_v6(o):
-    return 16 + size_ncstring(o.name) + (size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _12 = None
+    _13 = DeleteTopicsRequest(_1, [], _11, _12)
+    return _13, pos
 
 def _s_DeleteTopicsRequest_v6(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_DeleteTopicState_v6, o.topics))) + (size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DeleteTopicsRequest_v6(o, buf, pos):
     _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_ncstring(buf, pos, _2.name)
-        _S_u.pack_into(buf, pos, _2.topic_id.bytes)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
         pos += 16
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

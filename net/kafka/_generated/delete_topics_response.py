@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DeletableTopicResult(msgspec.Struct, gc=False):
@@ -23,80 +23,124 @@ class DeleteTopicsResponse(msgspec.Struct, gc=False):
     responses: list[DeletableTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 _S_uh = Struct('>16sh')
+_S_uhB = Struct('>16shB')
 
-def _d_DeleteTopicsResponse_v0(b, pos):
+def _d_DeleteTopicsResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, = _S_h.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
         pos += 2
-        _3 = DeletableTopicResult(_4, ZERO_UUID, _5, None, None)
-        _1.append(_3)
-    _6 = DeleteTopicsResponse(0, _1, None)
-    return _6, pos
-
-def _s_DeletableTopicResult_v0(o):
-    return 2 + size_string(o.name)
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        _3 = DeletableTopicResult(_6, ZERO_UUID, _9, None, None)
+        _4(_3)
+    _10 = DeleteTopicsResponse(0, _1, None)
+    return _10, pos
 
 def _s_DeleteTopicsResponse_v0(o):
-    return 0 + (4 + sum(map(_s_DeletableTopicResult_v0, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        n += 2
+    return n
 
 def _w_DeleteTopicsResponse_v0(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
     return pos
 
-def _d_DeleteTopicsResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DeleteTopicsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _6, = _S_h.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
         pos += 2
-        _4 = DeletableTopicResult(_5, ZERO_UUID, _6, None, None)
-        _2.append(_4)
-    _7 = DeleteTopicsResponse(_1, _2, None)
-    return _7, pos
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        _4 = DeletableTopicResult(_7, ZERO_UUID, _10, None, None)
+        _5(_4)
+    _11 = DeleteTopicsResponse(_1, _2, None)
+    return _11, pos
 
 def _s_DeleteTopicsResponse_v1(o):
-    return 4 + (4 + sum(map(_s_DeletableTopicResult_v0, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        n += 2
+    n += 4
+    return n
 
 def _w_DeleteTopicsResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
     return pos
 
-def _t_DeletableTopicResult_v4(b, pos):
+def _t_DeletableTopicResult_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -110,60 +154,96 @@ def _t_DeletableTopicResult_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DeleteTopicsResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DeleteTopicsResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
-        else:
-            _7, pos = _t_DeletableTopicResult_v4(b, pos)
-        _4 = DeletableTopicResult(_5, ZERO_UUID, _6, None, _7)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _8 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if b[pos]:
+            _11, pos = _t_DeletableTopicResult_v4(b, m, pos)
+        else:
+            pos += 1
+            _11 = None
+        _4 = DeletableTopicResult(_7, ZERO_UUID, _10, None, _11)
+        _5(_4)
+    if b[pos]:
+        _12, pos = _t_DeletableTopicResult_v4(b, m, pos)
     else:
-        _8, pos = _t_DeletableTopicResult_v4(b, pos)
-    _9 = DeleteTopicsResponse(_1, _2, _8)
-    return _9, pos
+        pos += 1
+        _12 = None
+    _13 = DeleteTopicsResponse(_1, _2, _12)
+    return _13, pos
 
 def _ti_DeletableTopicResult_v4(o):
     items = []
     return items
 
-def _s_DeletableTopicResult_v4(o):
-    return 2 + size_cstring(o.name) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DeleteTopicsResponse_v4(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_DeletableTopicResult_v4, o.responses))) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DeleteTopicsResponse_v4(o, buf, pos):
+    _1 = o.responses
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _S_h.pack_into(buf, pos, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -174,58 +254,121 @@ def _w_DeleteTopicsResponse_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DeleteTopicsResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DeleteTopicsResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_DeletableTopicResult_v4(b, pos)
-        _4 = DeletableTopicResult(_5, ZERO_UUID, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            _11 = None
+        else:
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        if b[pos]:
+            _14, pos = _t_DeletableTopicResult_v4(b, m, pos)
+        else:
+            pos += 1
+            _14 = None
+        _4 = DeletableTopicResult(_7, ZERO_UUID, _10, _11, _14)
+        _5(_4)
+    if b[pos]:
+        _15, pos = _t_DeletableTopicResult_v4(b, m, pos)
     else:
-        _9, pos = _t_DeletableTopicResult_v4(b, pos)
-    _10 = DeleteTopicsResponse(_1, _2, _9)
-    return _10, pos
-
-def _s_DeletableTopicResult_v5(o):
-    return 2 + size_cstring(o.name) + size_ncstring(o.error_message) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _15 = None
+    _16 = DeleteTopicsResponse(_1, _2, _15)
+    return _16, pos
 
 def _s_DeleteTopicsResponse_v5(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_DeletableTopicResult_v5, o.responses))) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.error_message
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DeleteTopicsResponse_v5(o, buf, pos):
+    _1 = o.responses
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _S_h.pack_into(buf, pos, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
-        pos = write_ncstring(buf, pos, _2.error_message)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -236,59 +379,130 @@ def _w_DeleteTopicsResponse_v5(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DeleteTopicsResponse_v6(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DeleteTopicsResponse_v6(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_ncstring(b, pos)
-        _6, _7, = _S_uh.unpack_from(b, pos)
-        pos += 18
-        _6 = UUID(bytes=_6)
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_DeletableTopicResult_v4(b, pos)
-        _4 = DeletableTopicResult(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            _7 = None
+        else:
+            _8 -= 1
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+        _10, _11, _13, = _S_uhB.unpack_from(b, pos)
+        pos += 19
+        _10 = uuid_of(_10)
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
+        else:
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_DeletableTopicResult_v4(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = DeletableTopicResult(_7, _10, _11, _12, _15)
+        _5(_4)
+    if b[pos]:
+        _16, pos = _t_DeletableTopicResult_v4(b, m, pos)
     else:
-        _10, pos = _t_DeletableTopicResult_v4(b, pos)
-    _11 = DeleteTopicsResponse(_1, _2, _10)
-    return _11, pos
-
-def _s_DeletableTopicResult_v6(o):
-    return 18 + size_ncstring(o.name) + size_ncstring(o.error_message) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _16 = None
+    _17 = DeleteTopicsResponse(_1, _2, _16)
+    return _17, pos
 
 def _s_DeleteTopicsResponse_v6(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_DeletableTopicResult_v6, o.responses))) + (size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.error_message
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 18
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DeleteTopicsResponse_v6(o, buf, pos):
+    _1 = o.responses
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_ncstring(buf, pos, _2.name)
-        _S_uh.pack_into(buf, pos, _2.topic_id.bytes, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.error_message
+        _S_uh.pack_into(buf, pos, _3.topic_id.bytes, _3.error_code)
         pos += 18
-        pos = write_ncstring(buf, pos, _2.error_message)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DeletableTopicResult_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeAclsRequest(msgspec.Struct, gc=False):
@@ -21,65 +21,208 @@ class DescribeAclsRequest(msgspec.Struct, gc=False):
     permission_type: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
+_S_bh = Struct('>bh')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_DescribeAclsRequest_v0(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_nstring(b, pos)
-    _3, pos = read_nstring(b, pos)
-    _4, pos = read_nstring(b, pos)
-    _5, _6, = _S_bb.unpack_from(b, pos)
+def _d_DescribeAclsRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bh.unpack_from(b, pos)
+    pos += 3
+    if _3 < 0:
+        _2 = None
+    else:
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _6, = _S_h.unpack_from(b, pos)
     pos += 2
-    _7 = DescribeAclsRequest(_1, _2, 3, _3, _4, _5, _6, None)
-    return _7, pos
+    if _6 < 0:
+        _5 = None
+    else:
+        _7 = pos + _6
+        if _7 > blen:
+            raise bad_length(pos, _6)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
+    _9, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _9 < 0:
+        _8 = None
+    else:
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _11, _12, = _S_bb.unpack_from(b, pos)
+    pos += 2
+    _13 = DescribeAclsRequest(_1, _2, 3, _5, _8, _11, _12, None)
+    return _13, pos
 
 def _s_DescribeAclsRequest_v0(o):
-    return 3 + size_nstring(o.resource_name_filter) + size_nstring(o.principal_filter) + size_nstring(o.host_filter)
+    n = 0
+    _1 = o.resource_name_filter
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.principal_filter
+    if _2 is None:
+        n += 2
+    else:
+        n += 2 + len(_2)
+    _3 = o.host_filter
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    n += 3
+    return n
 
 def _w_DescribeAclsRequest_v0(o, buf, pos):
+    _1 = o.resource_name_filter
     _S_b.pack_into(buf, pos, o.resource_type_filter)
     pos += 1
-    pos = write_nstring(buf, pos, o.resource_name_filter)
-    pos = write_nstring(buf, pos, o.principal_filter)
-    pos = write_nstring(buf, pos, o.host_filter)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.principal_filter
+    if _3 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+    _5 = o.host_filter
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     _S_bb.pack_into(buf, pos, o.operation, o.permission_type)
     pos += 2
     return pos
 
-def _d_DescribeAclsRequest_v1(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_nstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_nstring(b, pos)
-    _5, pos = read_nstring(b, pos)
-    _6, _7, = _S_bb.unpack_from(b, pos)
+def _d_DescribeAclsRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bh.unpack_from(b, pos)
+    pos += 3
+    if _3 < 0:
+        _2 = None
+    else:
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _5, _7, = _S_bh.unpack_from(b, pos)
+    pos += 3
+    if _7 < 0:
+        _6 = None
+    else:
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    _10, = _S_h.unpack_from(b, pos)
     pos += 2
-    _8 = DescribeAclsRequest(_1, _2, _3, _4, _5, _6, _7, None)
-    return _8, pos
+    if _10 < 0:
+        _9 = None
+    else:
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+    _12, _13, = _S_bb.unpack_from(b, pos)
+    pos += 2
+    _14 = DescribeAclsRequest(_1, _2, _5, _6, _9, _12, _13, None)
+    return _14, pos
 
 def _s_DescribeAclsRequest_v1(o):
-    return 4 + size_nstring(o.resource_name_filter) + size_nstring(o.principal_filter) + size_nstring(o.host_filter)
+    n = 0
+    _1 = o.resource_name_filter
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.principal_filter
+    if _2 is None:
+        n += 2
+    else:
+        n += 2 + len(_2)
+    _3 = o.host_filter
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    n += 4
+    return n
 
 def _w_DescribeAclsRequest_v1(o, buf, pos):
+    _1 = o.resource_name_filter
     _S_b.pack_into(buf, pos, o.resource_type_filter)
     pos += 1
-    pos = write_nstring(buf, pos, o.resource_name_filter)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.principal_filter
     _S_b.pack_into(buf, pos, o.pattern_type_filter)
     pos += 1
-    pos = write_nstring(buf, pos, o.principal_filter)
-    pos = write_nstring(buf, pos, o.host_filter)
+    if _3 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+    _5 = o.host_filter
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     _S_bb.pack_into(buf, pos, o.operation, o.permission_type)
     pos += 2
     return pos
 
-def _t_DescribeAclsRequest_v2(b, pos):
+def _t_DescribeAclsRequest_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -93,39 +236,129 @@ def _t_DescribeAclsRequest_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeAclsRequest_v2(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_ncstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, _7, = _S_bb.unpack_from(b, pos)
+def _d_DescribeAclsRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bB.unpack_from(b, pos)
     pos += 2
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        _2 = None
     else:
-        _8, pos = _t_DescribeAclsRequest_v2(b, pos)
-    _9 = DescribeAclsRequest(_1, _2, _3, _4, _5, _6, _7, _8)
-    return _9, pos
+        _3 -= 1
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _5, _7, = _S_bB.unpack_from(b, pos)
+    pos += 2
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        _6 = None
+    else:
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    _10, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _10 >= 0x80:
+        _10, pos = read_uvarint(b, pos - 1)
+    if _10 == 0:
+        _9 = None
+    else:
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+    _12, _13, = _S_bb.unpack_from(b, pos)
+    pos += 2
+    if b[pos]:
+        _14, pos = _t_DescribeAclsRequest_v2(b, m, pos)
+    else:
+        pos += 1
+        _14 = None
+    _15 = DescribeAclsRequest(_1, _2, _5, _6, _9, _12, _13, _14)
+    return _15, pos
 
 def _ti_DescribeAclsRequest_v2(o):
     items = []
     return items
 
 def _s_DescribeAclsRequest_v2(o):
-    return 4 + size_ncstring(o.resource_name_filter) + size_ncstring(o.principal_filter) + size_ncstring(o.host_filter) + (size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.resource_name_filter
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.principal_filter
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.host_filter
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DescribeAclsRequest_v2(o, buf, pos):
+    _1 = o.resource_name_filter
     _S_b.pack_into(buf, pos, o.resource_type_filter)
     pos += 1
-    pos = write_ncstring(buf, pos, o.resource_name_filter)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.principal_filter
     _S_b.pack_into(buf, pos, o.pattern_type_filter)
     pos += 1
-    pos = write_ncstring(buf, pos, o.principal_filter)
-    pos = write_ncstring(buf, pos, o.host_filter)
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.host_filter
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
     _S_bb.pack_into(buf, pos, o.operation, o.permission_type)
     pos += 2
     if o.unknown_tagged_fields:

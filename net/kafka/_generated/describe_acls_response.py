@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AclDescription(msgspec.Struct, gc=False):
@@ -32,159 +32,288 @@ class DescribeAclsResponse(msgspec.Struct, gc=False):
     resources: list[DescribeAclsResource] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
+_S_bh = Struct('>bh')
+_S_bi = Struct('>bi')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihh = Struct('>ihh')
 
-def _d_DescribeAclsResource_v0(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_string(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeAclsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihh.unpack_from(b, pos)
+    pos += 8
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, pos = read_string(b, pos)
-        _8, _9, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _5 = AclDescription(_6, _7, _8, _9, None)
-        _3.append(_5)
-    _10 = DescribeAclsResource(_1, _2, 3, _3, None)
-    return _10, pos
-
-def _d_DescribeAclsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_nstring(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
+        _3 = None
+    else:
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_DescribeAclsResource_v0(b, pos)
-        _4.append(_6)
-    _7 = DescribeAclsResponse(_1, _2, _3, _4, None)
-    return _7, pos
-
-def _s_AclDescription_v0(o):
-    return 2 + size_string(o.principal) + size_string(o.host)
-
-def _s_DescribeAclsResource_v0(o):
-    return 1 + size_string(o.resource_name) + (4 + sum(map(_s_AclDescription_v0, o.acls)))
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _24 < 0:
+                raise null_not_allowed(pos)
+            _25 = pos + _24
+            if _25 > blen:
+                raise bad_length(pos, _24)
+            _23 = str(b[pos:_25], 'utf-8')
+            pos = _25
+            _26, _27, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _17 = AclDescription(_20, _23, _26, _27, None)
+            _18(_17)
+        _8 = DescribeAclsResource(_11, _12, 3, _15, None)
+        _9(_8)
+    _28 = DescribeAclsResponse(_1, _2, _3, _6, None)
+    return _28, pos
 
 def _s_DescribeAclsResponse_v0(o):
-    return 6 + size_nstring(o.error_message) + (4 + sum(map(_s_DescribeAclsResource_v0, o.resources)))
-
-def _w_DescribeAclsResource_v0(o, buf, pos):
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _1 = o.acls
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.principal)
-        pos = write_string(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
-    return pos
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.resources
+    n += 4
+    for _3 in _2:
+        _4 = _3.resource_name
+        n += 2 + len(_4)
+        _5 = _3.acls
+        n += 4
+        for _6 in _5:
+            _7 = _6.principal
+            n += 2 + len(_7)
+            _8 = _6.host
+            n += 2 + len(_8)
+            n += 2
+        n += 1
+    n += 6
+    return n
 
 def _w_DescribeAclsResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.resources
-    _S_i.pack_into(buf, pos, len(_1))
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.resources
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_DescribeAclsResource_v0(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _4.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.acls
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.principal
+            _10 = _9.encode()
+            _S_h.pack_into(buf, pos, len(_10))
+            pos += 2
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _8.host
+            _12 = _11.encode()
+            _S_h.pack_into(buf, pos, len(_12))
+            pos += 2
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _S_bb.pack_into(buf, pos, _8.operation, _8.permission_type)
+            pos += 2
     return pos
 
-def _d_DescribeAclsResource_v1(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_string(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _5, = _S_i.unpack_from(b, pos)
+def _d_DescribeAclsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihh.unpack_from(b, pos)
+    pos += 8
+    if _4 < 0:
+        _3 = None
+    else:
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_string(b, pos)
-        _8, pos = read_string(b, pos)
-        _9, _10, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _6 = AclDescription(_7, _8, _9, _10, None)
-        _4.append(_6)
-    _11 = DescribeAclsResource(_1, _2, _3, _4, None)
-    return _11, pos
-
-def _d_DescribeAclsResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_nstring(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_DescribeAclsResource_v1(b, pos)
-        _4.append(_6)
-    _7 = DescribeAclsResponse(_1, _2, _3, _4, None)
-    return _7, pos
-
-def _s_DescribeAclsResource_v1(o):
-    return 2 + size_string(o.resource_name) + (4 + sum(map(_s_AclDescription_v0, o.acls)))
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _15, _17, = _S_bi.unpack_from(b, pos)
+        pos += 5
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _22, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _25, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _27, _28, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _18 = AclDescription(_21, _24, _27, _28, None)
+            _19(_18)
+        _8 = DescribeAclsResource(_11, _12, _15, _16, None)
+        _9(_8)
+    _29 = DescribeAclsResponse(_1, _2, _3, _6, None)
+    return _29, pos
 
 def _s_DescribeAclsResponse_v1(o):
-    return 6 + size_nstring(o.error_message) + (4 + sum(map(_s_DescribeAclsResource_v1, o.resources)))
-
-def _w_DescribeAclsResource_v1(o, buf, pos):
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _S_b.pack_into(buf, pos, o.pattern_type)
-    pos += 1
-    _1 = o.acls
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.principal)
-        pos = write_string(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
-    return pos
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.resources
+    n += 4
+    for _3 in _2:
+        _4 = _3.resource_name
+        n += 2 + len(_4)
+        _5 = _3.acls
+        n += 4
+        for _6 in _5:
+            _7 = _6.principal
+            n += 2 + len(_7)
+            _8 = _6.host
+            n += 2 + len(_8)
+            n += 2
+        n += 2
+    n += 6
+    return n
 
 def _w_DescribeAclsResponse_v1(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.resources
-    _S_i.pack_into(buf, pos, len(_1))
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.resources
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_DescribeAclsResource_v1(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _4.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.acls
+        _S_bi.pack_into(buf, pos, _4.pattern_type, len(_7))
+        pos += 5
+        for _8 in _7:
+            _9 = _8.principal
+            _10 = _9.encode()
+            _S_h.pack_into(buf, pos, len(_10))
+            pos += 2
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _8.host
+            _12 = _11.encode()
+            _S_h.pack_into(buf, pos, len(_12))
+            pos += 2
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _S_bb.pack_into(buf, pos, _8.operation, _8.permission_type)
+            pos += 2
     return pos
 
-def _t_AclDescription_v2(b, pos):
+def _t_AclDescription_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -198,115 +327,220 @@ def _t_AclDescription_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeAclsResource_v2(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
+def _d_DescribeAclsResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, _10, = _S_bb.unpack_from(b, pos)
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _11, _13, = _S_bB.unpack_from(b, pos)
         pos += 2
-        if b[pos] == 0:
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _15, _17, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _22, = _S_B.unpack_from(b, pos)
             pos += 1
-            _11 = None
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                raise null_not_allowed(pos)
+            _22 -= 1
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _25, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _27, _28, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _29, pos = _t_AclDescription_v2(b, m, pos)
+            else:
+                pos += 1
+                _29 = None
+            _18 = AclDescription(_21, _24, _27, _28, _29)
+            _19(_18)
+        if b[pos]:
+            _30, pos = _t_AclDescription_v2(b, m, pos)
         else:
-            _11, pos = _t_AclDescription_v2(b, pos)
-        _6 = AclDescription(_7, _8, _9, _10, _11)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
+            pos += 1
+            _30 = None
+        _8 = DescribeAclsResource(_11, _12, _15, _16, _30)
+        _9(_8)
+    if b[pos]:
+        _31, pos = _t_AclDescription_v2(b, m, pos)
     else:
-        _12, pos = _t_AclDescription_v2(b, pos)
-    _13 = DescribeAclsResource(_1, _2, _3, _4, _12)
-    return _13, pos
-
-def _d_DescribeAclsResponse_v2(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_DescribeAclsResource_v2(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_AclDescription_v2(b, pos)
-    _8 = DescribeAclsResponse(_1, _2, _3, _4, _7)
-    return _8, pos
+        _31 = None
+    _32 = DescribeAclsResponse(_1, _2, _3, _6, _31)
+    return _32, pos
 
 def _ti_AclDescription_v2(o):
     items = []
     return items
 
-def _s_AclDescription_v2(o):
-    return 2 + size_cstring(o.principal) + size_cstring(o.host) + (size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeAclsResource_v2(o):
-    return 2 + size_cstring(o.resource_name) + (size_uvarint(len(o.acls) + 1) + sum(map(_s_AclDescription_v2, o.acls))) + (size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeAclsResponse_v2(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.resources) + 1) + sum(map(_s_DescribeAclsResource_v2, o.resources))) + (size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.resources
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.resource_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.acls
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.principal
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _6.host
+            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AclDescription_v2(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 2
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AclDescription_v2(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
-def _w_DescribeAclsResource_v2(o, buf, pos):
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_cstring(buf, pos, o.resource_name)
-    _S_b.pack_into(buf, pos, o.pattern_type)
-    pos += 1
-    _1 = o.acls
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.principal)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
-        pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(_2), _2.unknown_tagged_fields)
+def _w_DescribeAclsResponse_v2(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.resources
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.resource_name
+        _S_b.pack_into(buf, pos, _6.resource_type)
+        pos += 1
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.acls
+        _S_b.pack_into(buf, pos, _6.pattern_type)
+        pos += 1
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.principal
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _12.host
+            _18 = _16.encode()
+            _17 = len(_18)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                buf[pos + 1:pos + 1 + len(_16)] = _18
+                pos += 1 + _17
+            else:
+                pos = write_cstring_long(buf, pos, _16, _18)
+            _S_bb.pack_into(buf, pos, _12.operation, _12.permission_type)
+            pos += 2
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeAclsResponse_v2(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.resources
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeAclsResource_v2(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(o), o.unknown_tagged_fields)
     else:

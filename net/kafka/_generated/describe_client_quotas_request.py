@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ComponentData(msgspec.Struct, gc=False):
@@ -22,52 +22,98 @@ class DescribeClientQuotasRequest(msgspec.Struct, gc=False):
     strict: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bh = Struct('>bh')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 
-def _d_DescribeClientQuotasRequest_v0(b, pos):
+def _d_DescribeClientQuotasRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _6, pos = read_nstring(b, pos)
-        _3 = ComponentData(_4, _5, _6, None)
-        _1.append(_3)
-    _7, = _S_o.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _11, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _11 < 0:
+            _10 = None
+        else:
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+        _3 = ComponentData(_6, _9, _10, None)
+        _4(_3)
+    _13, = _S_o.unpack_from(b, pos)
     pos += 1
-    _8 = DescribeClientQuotasRequest(_1, _7, None)
-    return _8, pos
-
-def _s_ComponentData_v0(o):
-    return 1 + size_string(o.entity_type) + size_nstring(o.match)
+    _14 = DescribeClientQuotasRequest(_1, _13, None)
+    return _14, pos
 
 def _s_DescribeClientQuotasRequest_v0(o):
-    return 1 + (4 + sum(map(_s_ComponentData_v0, o.components)))
+    n = 0
+    _1 = o.components
+    n += 4
+    for _2 in _1:
+        _3 = _2.entity_type
+        n += 2 + len(_3)
+        _4 = _2.match
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 1
+    n += 1
+    return n
 
 def _w_DescribeClientQuotasRequest_v0(o, buf, pos):
     _1 = o.components
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.entity_type)
+        _3 = _2.entity_type
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.match
         _S_b.pack_into(buf, pos, _2.match_type)
         pos += 1
-        pos = write_nstring(buf, pos, _2.match)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
     _S_o.pack_into(buf, pos, o.strict)
     pos += 1
     return pos
 
-def _t_ComponentData_v1(b, pos):
+def _t_ComponentData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -81,60 +127,125 @@ def _t_ComponentData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeClientQuotasRequest_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeClientQuotasRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        _5, = _S_b.unpack_from(b, pos)
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _9, _11, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            _10 = None
         else:
-            _7, pos = _t_ComponentData_v1(b, pos)
-        _3 = ComponentData(_4, _5, _6, _7)
-        _1.append(_3)
-    _8, = _S_o.unpack_from(b, pos)
+            _11 -= 1
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+        if b[pos]:
+            _13, pos = _t_ComponentData_v1(b, m, pos)
+        else:
+            pos += 1
+            _13 = None
+        _3 = ComponentData(_6, _9, _10, _13)
+        _4(_3)
+    _14, = _S_o.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+    if b[pos]:
+        _15, pos = _t_ComponentData_v1(b, m, pos)
     else:
-        _9, pos = _t_ComponentData_v1(b, pos)
-    _10 = DescribeClientQuotasRequest(_1, _8, _9)
-    return _10, pos
+        pos += 1
+        _15 = None
+    _16 = DescribeClientQuotasRequest(_1, _14, _15)
+    return _16, pos
 
 def _ti_ComponentData_v1(o):
     items = []
     return items
 
-def _s_ComponentData_v1(o):
-    return 1 + size_cstring(o.entity_type) + size_ncstring(o.match) + (size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeClientQuotasRequest_v1(o):
-    return 1 + (size_uvarint(len(o.components) + 1) + sum(map(_s_ComponentData_v1, o.components))) + (size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.components
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.entity_type
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.match
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ComponentData_v1(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
 
 def _w_DescribeClientQuotasRequest_v1(o, buf, pos):
     _1 = o.components
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.entity_type)
-        _S_b.pack_into(buf, pos, _2.match_type)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
-        pos = write_ncstring(buf, pos, _2.match)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ComponentData_v1(_2), _2.unknown_tagged_fields)
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.entity_type
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.match
+        _S_b.pack_into(buf, pos, _3.match_type)
+        pos += 1
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ComponentData_v1(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -33,103 +33,184 @@ class DescribeClientQuotasResponse(msgspec.Struct, gc=False):
     entries: list[EntryData] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_d = Struct('>d')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihh = Struct('>ihh')
 
-def _d_EntryData_v0(b, pos):
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _5, pos = read_nstring(b, pos)
-        _3 = EntityData(_4, _5, None)
-        _1.append(_3)
+def _d_DescribeClientQuotasResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihh.unpack_from(b, pos)
+    pos += 8
+    if _4 < 0:
+        _3 = None
+    else:
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
     _7, = _S_i.unpack_from(b, pos)
     pos += 4
     if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, = _S_d.unpack_from(b, pos)
-        pos += 8
-        _8 = ValueData(_9, _10, None)
-        _6.append(_8)
-    _11 = EntryData(_1, _6, None)
-    return _11, pos
-
-def _d_DescribeClientQuotasResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_nstring(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        _4 = None
+        _6 = None
     else:
-        if _5 > len(b) - pos:
-            raise bad_length(pos, _5)
-        _4 = []
-        for _ in range(_5):
-            _6, pos = _d_EntryData_v0(b, pos)
-            _4.append(_6)
-    _7 = DescribeClientQuotasResponse(_1, _2, _3, _4, None)
-    return _7, pos
-
-def _s_EntityData_v0(o):
-    return 0 + size_string(o.entity_type) + size_nstring(o.entity_name)
-
-def _s_ValueData_v0(o):
-    return 8 + size_string(o.key)
-
-def _s_EntryData_v0(o):
-    return 0 + (4 + sum(map(_s_EntityData_v0, o.entity))) + (4 + sum(map(_s_ValueData_v0, o.values)))
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            _11 = []
+            _14 = _11.append
+            for _ in range(_12):
+                _17, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _17 < 0:
+                    raise null_not_allowed(pos)
+                _18 = pos + _17
+                if _18 > blen:
+                    raise bad_length(pos, _17)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+                _20, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _20 < 0:
+                    _19 = None
+                else:
+                    _21 = pos + _20
+                    if _21 > blen:
+                        raise bad_length(pos, _20)
+                    _19 = str(b[pos:_21], 'utf-8')
+                    pos = _21
+                _13 = EntityData(_16, _19, None)
+                _14(_13)
+            _23, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _23 < 0:
+                raise null_not_allowed(pos)
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            _22 = []
+            _25 = _22.append
+            for _ in range(_23):
+                _28, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _28 < 0:
+                    raise null_not_allowed(pos)
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = str(b[pos:_29], 'utf-8')
+                pos = _29
+                _30, = _S_d.unpack_from(b, pos)
+                pos += 8
+                _24 = ValueData(_27, _30, None)
+                _25(_24)
+            _8 = EntryData(_11, _22, None)
+            _9(_8)
+    _31 = DescribeClientQuotasResponse(_1, _2, _3, _6, None)
+    return _31, pos
 
 def _s_DescribeClientQuotasResponse_v0(o):
-    return 6 + size_nstring(o.error_message) + (4 if o.entries is None else 4 + sum(map(_s_EntryData_v0, o.entries)))
-
-def _w_EntryData_v0(o, buf, pos):
-    _1 = o.entity
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.entity_type)
-        pos = write_nstring(buf, pos, _2.entity_name)
-    _3 = o.values
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.key)
-        _S_d.pack_into(buf, pos, _4.value)
-        pos += 8
-    return pos
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.entries
+    if _2 is None:
+        n += 4
+    else:
+        n += 4
+        for _3 in _2:
+            _4 = _3.entity
+            n += 4
+            for _5 in _4:
+                _6 = _5.entity_type
+                n += 2 + len(_6)
+                _7 = _5.entity_name
+                if _7 is None:
+                    n += 2
+                else:
+                    n += 2 + len(_7)
+            _8 = _3.values
+            n += 4
+            for _9 in _8:
+                _10 = _9.key
+                n += 2 + len(_10)
+                n += 8
+    n += 6
+    return n
 
 def _w_DescribeClientQuotasResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_nstring(buf, pos, o.error_message)
-    _1 = o.entries
     if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.entries
+    if _3 is None:
         _S_i.pack_into(buf, pos, -1)
         pos += 4
     else:
-        _S_i.pack_into(buf, pos, len(_1))
+        _S_i.pack_into(buf, pos, len(_3))
         pos += 4
-        for _2 in _1:
-            pos = _w_EntryData_v0(_2, buf, pos)
+        for _4 in _3:
+            _5 = _4.entity
+            _S_i.pack_into(buf, pos, len(_5))
+            pos += 4
+            for _6 in _5:
+                _7 = _6.entity_type
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+                _9 = _6.entity_name
+                if _9 is None:
+                    _S_h.pack_into(buf, pos, -1)
+                    pos += 2
+                else:
+                    _10 = _9.encode()
+                    _S_h.pack_into(buf, pos, len(_10))
+                    pos += 2
+                    buf[pos:pos + len(_9)] = _10
+                    pos += len(_10)
+            _11 = _4.values
+            _S_i.pack_into(buf, pos, len(_11))
+            pos += 4
+            for _12 in _11:
+                _13 = _12.key
+                _14 = _13.encode()
+                _S_h.pack_into(buf, pos, len(_14))
+                pos += 2
+                buf[pos:pos + len(_13)] = _14
+                pos += len(_14)
+                _S_d.pack_into(buf, pos, _12.value)
+                pos += 8
     return pos
 
-def _t_EntityData_v1(b, pos):
+def _t_EntityData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -143,142 +224,270 @@ def _t_EntityData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EntryData_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
+def _d_DescribeClientQuotasResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        _5, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        _6 = None
+    else:
+        _7 -= 1
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_B.unpack_from(b, pos)
             pos += 1
-            _6 = None
-        else:
-            _6, pos = _t_EntityData_v1(b, pos)
-        _3 = EntityData(_4, _5, _6)
-        _1.append(_3)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, = _S_d.unpack_from(b, pos)
-        pos += 8
-        if b[pos] == 0:
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            _11 = []
+            _14 = _11.append
+            for _ in range(_12):
+                _17, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _17 >= 0x80:
+                    _17, pos = read_uvarint(b, pos - 1)
+                if _17 == 0:
+                    raise null_not_allowed(pos)
+                _17 -= 1
+                _18 = pos + _17
+                if _18 > blen:
+                    raise bad_length(pos, _17)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+                _20, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _20 >= 0x80:
+                    _20, pos = read_uvarint(b, pos - 1)
+                if _20 == 0:
+                    _19 = None
+                else:
+                    _20 -= 1
+                    _21 = pos + _20
+                    if _21 > blen:
+                        raise bad_length(pos, _20)
+                    _19 = str(b[pos:_21], 'utf-8')
+                    pos = _21
+                if b[pos]:
+                    _22, pos = _t_EntityData_v1(b, m, pos)
+                else:
+                    pos += 1
+                    _22 = None
+                _13 = EntityData(_16, _19, _22)
+                _14(_13)
+            _24, = _S_B.unpack_from(b, pos)
             pos += 1
-            _12 = None
-        else:
-            _12, pos = _t_EntityData_v1(b, pos)
-        _9 = ValueData(_10, _11, _12)
-        _7.append(_9)
-    if b[pos] == 0:
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            if _24 > blen - pos:
+                raise bad_length(pos, _24)
+            _23 = []
+            _26 = _23.append
+            for _ in range(_24):
+                _29, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _29 >= 0x80:
+                    _29, pos = read_uvarint(b, pos - 1)
+                if _29 == 0:
+                    raise null_not_allowed(pos)
+                _29 -= 1
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29)
+                _28 = str(b[pos:_30], 'utf-8')
+                pos = _30
+                _31, = _S_d.unpack_from(b, pos)
+                pos += 8
+                if b[pos]:
+                    _32, pos = _t_EntityData_v1(b, m, pos)
+                else:
+                    pos += 1
+                    _32 = None
+                _25 = ValueData(_28, _31, _32)
+                _26(_25)
+            if b[pos]:
+                _33, pos = _t_EntityData_v1(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _8 = EntryData(_11, _23, _33)
+            _9(_8)
+    if b[pos]:
+        _34, pos = _t_EntityData_v1(b, m, pos)
+    else:
         pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_EntityData_v1(b, pos)
-    _14 = EntryData(_1, _7, _13)
-    return _14, pos
-
-def _d_DescribeClientQuotasResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        _4 = None
-    else:
-        _5 -= 1
-        if _5 > len(b) - pos:
-            raise bad_length(pos, _5)
-        _4 = []
-        for _ in range(_5):
-            _6, pos = _d_EntryData_v1(b, pos)
-            _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_EntityData_v1(b, pos)
-    _8 = DescribeClientQuotasResponse(_1, _2, _3, _4, _7)
-    return _8, pos
+        _34 = None
+    _35 = DescribeClientQuotasResponse(_1, _2, _3, _6, _34)
+    return _35, pos
 
 def _ti_EntityData_v1(o):
     items = []
     return items
 
-def _s_EntityData_v1(o):
-    return 0 + size_cstring(o.entity_type) + size_ncstring(o.entity_name) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ValueData_v1(o):
-    return 8 + size_cstring(o.key) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_EntryData_v1(o):
-    return 0 + (size_uvarint(len(o.entity) + 1) + sum(map(_s_EntityData_v1, o.entity))) + (size_uvarint(len(o.values) + 1) + sum(map(_s_ValueData_v1, o.values))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeClientQuotasResponse_v1(o):
-    return 6 + size_ncstring(o.error_message) + (1 if o.entries is None else size_uvarint(len(o.entries) + 1) + sum(map(_s_EntryData_v1, o.entries))) + (size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_EntryData_v1(o, buf, pos):
-    _1 = o.entity
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.entity_type)
-        pos = write_ncstring(buf, pos, _2.entity_name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_2), _2.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    _3 = o.values
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.key)
-        _S_d.pack_into(buf, pos, _4.value)
-        pos += 8
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_4), _4.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.entries
+    if _2 is None:
+        n += 1
+    else:
+        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        for _3 in _2:
+            _4 = _3.entity
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            for _5 in _4:
+                _6 = _5.entity_type
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                _7 = _5.entity_name
+                if _7 is None:
+                    n += 1
+                else:
+                    n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                if _5.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
+                else:
+                    n += 1
+            _8 = _3.values
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            for _9 in _8:
+                _10 = _9.key
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                if _9.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_EntityData_v1(_9), _9.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 8
+            if _3.unknown_tagged_fields:
+                n += size_tagged_section(_ti_EntityData_v1(_3), _3.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.entries
     if _1 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = _w_EntryData_v1(_2, buf, pos)
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.entries
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.entity
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _10 = _9.entity_type
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+                _13 = _9.entity_name
+                if _13 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _15 = _13.encode()
+                    _14 = len(_15)
+                    if _14 < 0x7F:
+                        buf[pos] = _14 + 1
+                        buf[pos + 1:pos + 1 + len(_13)] = _15
+                        pos += 1 + _14
+                    else:
+                        pos = write_cstring_long(buf, pos, _13, _15)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_9), _9.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _16 = _6.values
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            for _18 in _16:
+                _19 = _18.key
+                _21 = _19.encode()
+                _20 = len(_21)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    buf[pos + 1:pos + 1 + len(_19)] = _21
+                    pos += 1 + _20
+                else:
+                    pos = write_cstring_long(buf, pos, _19, _21)
+                _S_d.pack_into(buf, pos, _18.value)
+                pos += 8
+                if _18.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_18), _18.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:

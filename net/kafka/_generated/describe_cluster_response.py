@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeClusterBroker(msgspec.Struct, gc=False):
@@ -29,13 +29,18 @@ class DescribeClusterResponse(msgspec.Struct, gc=False):
     cluster_authorized_operations: int = -2147483648
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_DescribeClusterBroker_v0(b, pos):
+def _t_DescribeClusterBroker_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -49,76 +54,185 @@ def _t_DescribeClusterBroker_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeClusterResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
+def _d_DescribeClusterResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _7, pos = read_uvarint(b, pos)
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
     if _7 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _7 -= 1
-    if _7 > len(b) - pos:
+    _8 = pos + _7
+    if _8 > blen:
         raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _10, pos = read_cstring(b, pos)
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _12, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _9, _11, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    if _11 > blen - pos:
+        raise bad_length(pos, _11)
+    _10 = []
+    _13 = _10.append
+    for _ in range(_11):
+        _15, _17, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _19, _21, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _21 >= 0x80:
+            _21, pos = read_uvarint(b, pos - 1)
+        if _21 == 0:
+            _20 = None
         else:
-            _13, pos = _t_DescribeClusterBroker_v0(b, pos)
-        _8 = DescribeClusterBroker(_9, _10, _11, _12, _13)
-        _6.append(_8)
-    _14, = _S_i.unpack_from(b, pos)
+            _21 -= 1
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+        if b[pos]:
+            _23, pos = _t_DescribeClusterBroker_v0(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _12 = DescribeClusterBroker(_15, _16, _19, _20, _23)
+        _13(_12)
+    _24, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+    if b[pos]:
+        _25, pos = _t_DescribeClusterBroker_v0(b, m, pos)
     else:
-        _15, pos = _t_DescribeClusterBroker_v0(b, pos)
-    _16 = DescribeClusterResponse(_1, _2, _3, 1, _4, _5, _6, _14, _15)
-    return _16, pos
+        pos += 1
+        _25 = None
+    _26 = DescribeClusterResponse(_1, _2, _3, 1, _6, _9, _10, _24, _25)
+    return _26, pos
 
 def _ti_DescribeClusterBroker_v0(o):
     items = []
     return items
 
-def _s_DescribeClusterBroker_v0(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeClusterResponse_v0(o):
-    return 14 + size_ncstring(o.error_message) + size_cstring(o.cluster_id) + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_DescribeClusterBroker_v0, o.brokers))) + (size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.cluster_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.brokers
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _4.rack
+        if _6 is None:
+            n += 1
+        else:
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
 def _w_DescribeClusterResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = write_cstring(buf, pos, o.cluster_id)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.cluster_id
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.brokers
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.broker_id)
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.host
+        _S_i.pack_into(buf, pos, _9.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _9.rack
+        _S_i.pack_into(buf, pos, _9.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_2), _2.unknown_tagged_fields)
+        if _13 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -131,73 +245,183 @@ def _w_DescribeClusterResponse_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DescribeClusterResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _5, pos = read_cstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_DescribeClusterResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _8, pos = read_uvarint(b, pos)
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _6, _8, = _S_bB.unpack_from(b, pos)
+    pos += 2
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
     if _8 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _8 -= 1
-    if _8 > len(b) - pos:
+    _9 = pos + _8
+    if _9 > blen:
         raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_cstring(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _14 = None
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _10, _12, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _16, _18, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _18 >= 0x80:
+            _18, pos = read_uvarint(b, pos - 1)
+        if _18 == 0:
+            raise null_not_allowed(pos)
+        _18 -= 1
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _20, _22, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _22 >= 0x80:
+            _22, pos = read_uvarint(b, pos - 1)
+        if _22 == 0:
+            _21 = None
         else:
-            _14, pos = _t_DescribeClusterBroker_v0(b, pos)
-        _9 = DescribeClusterBroker(_10, _11, _12, _13, _14)
-        _7.append(_9)
-    _15, = _S_i.unpack_from(b, pos)
+            _22 -= 1
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+        if b[pos]:
+            _24, pos = _t_DescribeClusterBroker_v0(b, m, pos)
+        else:
+            pos += 1
+            _24 = None
+        _13 = DescribeClusterBroker(_16, _17, _20, _21, _24)
+        _14(_13)
+    _25, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _16 = None
+    if b[pos]:
+        _26, pos = _t_DescribeClusterBroker_v0(b, m, pos)
     else:
-        _16, pos = _t_DescribeClusterBroker_v0(b, pos)
-    _17 = DescribeClusterResponse(_1, _2, _3, _4, _5, _6, _7, _15, _16)
-    return _17, pos
+        pos += 1
+        _26 = None
+    _27 = DescribeClusterResponse(_1, _2, _3, _6, _7, _10, _11, _25, _26)
+    return _27, pos
 
 def _s_DescribeClusterResponse_v1(o):
-    return 15 + size_ncstring(o.error_message) + size_cstring(o.cluster_id) + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_DescribeClusterBroker_v0, o.brokers))) + (size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.cluster_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.brokers
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.host
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _4.rack
+        if _6 is None:
+            n += 1
+        else:
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 15
+    return n
 
 def _w_DescribeClusterResponse_v1(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.cluster_id
     _S_b.pack_into(buf, pos, o.endpoint_type)
     pos += 1
-    pos = write_cstring(buf, pos, o.cluster_id)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.brokers
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.broker_id)
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.host
+        _S_i.pack_into(buf, pos, _9.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _9.rack
+        _S_i.pack_into(buf, pos, _9.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_2), _2.unknown_tagged_fields)
+        if _13 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeConfigsResource(msgspec.Struct, gc=False):
@@ -23,175 +23,293 @@ class DescribeConfigsRequest(msgspec.Struct, gc=False):
     include_documentation: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bh = Struct('>bh')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 _S_oo = Struct('>??')
 
-def _d_DescribeConfigsRequest_v0(b, pos):
+def _d_DescribeConfigsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _7 < 0:
-            _6 = None
+        if _11 < 0:
+            _10 = None
         else:
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = []
-            for _ in range(_7):
-                _8, pos = read_nstring(b, pos)
-                _6.append(_8)
-        _3 = DescribeConfigsResource(_4, _5, _6, None)
-        _1.append(_3)
-    _9 = DescribeConfigsRequest(_1, False, False, None)
-    return _9, pos
-
-def _s_DescribeConfigsResource_v0(o):
-    return 1 + size_string(o.resource_name) + (4 if o.configuration_keys is None else 4 + sum(map(size_string, o.configuration_keys)))
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _14, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _14 < 0:
+                    raise null_not_allowed(pos)
+                _15 = pos + _14
+                if _15 > blen:
+                    raise bad_length(pos, _14)
+                _12 = str(b[pos:_15], 'utf-8')
+                pos = _15
+                _13(_12)
+        _3 = DescribeConfigsResource(_6, _7, _10, None)
+        _4(_3)
+    _16 = DescribeConfigsRequest(_1, False, False, None)
+    return _16, pos
 
 def _s_DescribeConfigsRequest_v0(o):
-    return 0 + (4 + sum(map(_s_DescribeConfigsResource_v0, o.resources)))
+    n = 0
+    _1 = o.resources
+    n += 4
+    for _2 in _1:
+        _3 = _2.resource_name
+        n += 2 + len(_3)
+        _4 = _2.configuration_keys
+        if _4 is None:
+            n += 4
+        else:
+            n += 4
+            for _5 in _4:
+                n += 2 + len(_5)
+        n += 1
+    return n
 
 def _w_DescribeConfigsRequest_v0(o, buf, pos):
     _1 = o.resources
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
-        _3 = _2.configuration_keys
-        if _3 is None:
+        _3 = _2.resource_name
+        _4 = _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_4))
+        pos += 3
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.configuration_keys
+        if _5 is None:
             _S_i.pack_into(buf, pos, -1)
             pos += 4
         else:
-            _S_i.pack_into(buf, pos, len(_3))
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            for _4 in _3:
-                pos = write_string(buf, pos, _4)
+            for _6 in _5:
+                _7 = _6.encode()
+                _S_h.pack_into(buf, pos, len(_7))
+                pos += 2
+                buf[pos:pos + len(_6)] = _7
+                pos += len(_7)
     return pos
 
-def _d_DescribeConfigsRequest_v1(b, pos):
+def _d_DescribeConfigsRequest_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _7 < 0:
-            _6 = None
+        if _11 < 0:
+            _10 = None
         else:
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = []
-            for _ in range(_7):
-                _8, pos = read_nstring(b, pos)
-                _6.append(_8)
-        _3 = DescribeConfigsResource(_4, _5, _6, None)
-        _1.append(_3)
-    _9, = _S_o.unpack_from(b, pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _14, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _14 < 0:
+                    raise null_not_allowed(pos)
+                _15 = pos + _14
+                if _15 > blen:
+                    raise bad_length(pos, _14)
+                _12 = str(b[pos:_15], 'utf-8')
+                pos = _15
+                _13(_12)
+        _3 = DescribeConfigsResource(_6, _7, _10, None)
+        _4(_3)
+    _16, = _S_o.unpack_from(b, pos)
     pos += 1
-    _10 = DescribeConfigsRequest(_1, _9, False, None)
-    return _10, pos
+    _17 = DescribeConfigsRequest(_1, _16, False, None)
+    return _17, pos
 
 def _s_DescribeConfigsRequest_v1(o):
-    return 1 + (4 + sum(map(_s_DescribeConfigsResource_v0, o.resources)))
+    n = 0
+    _1 = o.resources
+    n += 4
+    for _2 in _1:
+        _3 = _2.resource_name
+        n += 2 + len(_3)
+        _4 = _2.configuration_keys
+        if _4 is None:
+            n += 4
+        else:
+            n += 4
+            for _5 in _4:
+                n += 2 + len(_5)
+        n += 1
+    n += 1
+    return n
 
 def _w_DescribeConfigsRequest_v1(o, buf, pos):
     _1 = o.resources
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
-        _3 = _2.configuration_keys
-        if _3 is None:
+        _3 = _2.resource_name
+        _4 = _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_4))
+        pos += 3
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.configuration_keys
+        if _5 is None:
             _S_i.pack_into(buf, pos, -1)
             pos += 4
         else:
-            _S_i.pack_into(buf, pos, len(_3))
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            for _4 in _3:
-                pos = write_string(buf, pos, _4)
+            for _6 in _5:
+                _7 = _6.encode()
+                _S_h.pack_into(buf, pos, len(_7))
+                pos += 2
+                buf[pos:pos + len(_6)] = _7
+                pos += len(_7)
     _S_o.pack_into(buf, pos, o.include_synonyms)
     pos += 1
     return pos
 
-def _d_DescribeConfigsRequest_v3(b, pos):
+def _d_DescribeConfigsRequest_v3(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _5, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _7 < 0:
-            _6 = None
+        if _11 < 0:
+            _10 = None
         else:
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = []
-            for _ in range(_7):
-                _8, pos = read_nstring(b, pos)
-                _6.append(_8)
-        _3 = DescribeConfigsResource(_4, _5, _6, None)
-        _1.append(_3)
-    _9, _10, = _S_oo.unpack_from(b, pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _14, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _14 < 0:
+                    raise null_not_allowed(pos)
+                _15 = pos + _14
+                if _15 > blen:
+                    raise bad_length(pos, _14)
+                _12 = str(b[pos:_15], 'utf-8')
+                pos = _15
+                _13(_12)
+        _3 = DescribeConfigsResource(_6, _7, _10, None)
+        _4(_3)
+    _16, _17, = _S_oo.unpack_from(b, pos)
     pos += 2
-    _11 = DescribeConfigsRequest(_1, _9, _10, None)
-    return _11, pos
+    _18 = DescribeConfigsRequest(_1, _16, _17, None)
+    return _18, pos
 
 def _s_DescribeConfigsRequest_v3(o):
-    return 2 + (4 + sum(map(_s_DescribeConfigsResource_v0, o.resources)))
+    n = 0
+    _1 = o.resources
+    n += 4
+    for _2 in _1:
+        _3 = _2.resource_name
+        n += 2 + len(_3)
+        _4 = _2.configuration_keys
+        if _4 is None:
+            n += 4
+        else:
+            n += 4
+            for _5 in _4:
+                n += 2 + len(_5)
+        n += 1
+    n += 2
+    return n
 
 def _w_DescribeConfigsRequest_v3(o, buf, pos):
     _1 = o.resources
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
-        _3 = _2.configuration_keys
-        if _3 is None:
+        _3 = _2.resource_name
+        _4 = _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_4))
+        pos += 3
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.configuration_keys
+        if _5 is None:
             _S_i.pack_into(buf, pos, -1)
             pos += 4
         else:
-            _S_i.pack_into(buf, pos, len(_3))
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            for _4 in _3:
-                pos = write_string(buf, pos, _4)
+            for _6 in _5:
+                _7 = _6.encode()
+                _S_h.pack_into(buf, pos, len(_7))
+                pos += 2
+                buf[pos:pos + len(_6)] = _7
+                pos += len(_7)
     _S_oo.pack_into(buf, pos, o.include_synonyms, o.include_documentation)
     pos += 2
     return pos
 
-def _t_DescribeConfigsResource_v4(b, pos):
+def _t_DescribeConfigsResource_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -205,81 +323,147 @@ def _t_DescribeConfigsResource_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeConfigsRequest_v4(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeConfigsRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_b.unpack_from(b, pos)
+        _6, _8, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5, pos = read_cstring(b, pos)
-        _7 = b[pos]
-        if _7 < 0x80:
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            _10 = None
+        else:
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = []
+            _13 = _10.append
+            for _ in range(_11):
+                _14, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _14 >= 0x80:
+                    _14, pos = read_uvarint(b, pos - 1)
+                if _14 == 0:
+                    raise null_not_allowed(pos)
+                _14 -= 1
+                _15 = pos + _14
+                if _15 > blen:
+                    raise bad_length(pos, _14)
+                _12 = str(b[pos:_15], 'utf-8')
+                pos = _15
+                _13(_12)
+        if b[pos]:
+            _16, pos = _t_DescribeConfigsResource_v4(b, m, pos)
+        else:
             pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            _6 = None
-        else:
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = []
-            for _ in range(_7):
-                _8, pos = read_ncstring(b, pos)
-                _6.append(_8)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_DescribeConfigsResource_v4(b, pos)
-        _3 = DescribeConfigsResource(_4, _5, _6, _9)
-        _1.append(_3)
-    _10, _11, = _S_oo.unpack_from(b, pos)
+            _16 = None
+        _3 = DescribeConfigsResource(_6, _7, _10, _16)
+        _4(_3)
+    _17, _18, = _S_oo.unpack_from(b, pos)
     pos += 2
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
+    if b[pos]:
+        _19, pos = _t_DescribeConfigsResource_v4(b, m, pos)
     else:
-        _12, pos = _t_DescribeConfigsResource_v4(b, pos)
-    _13 = DescribeConfigsRequest(_1, _10, _11, _12)
-    return _13, pos
+        pos += 1
+        _19 = None
+    _20 = DescribeConfigsRequest(_1, _17, _18, _19)
+    return _20, pos
 
 def _ti_DescribeConfigsResource_v4(o):
     items = []
     return items
 
-def _s_DescribeConfigsResource_v4(o):
-    return 1 + size_cstring(o.resource_name) + (1 if o.configuration_keys is None else size_uvarint(len(o.configuration_keys) + 1) + sum(map(size_cstring, o.configuration_keys))) + (size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeConfigsRequest_v4(o):
-    return 2 + (size_uvarint(len(o.resources) + 1) + sum(map(_s_DescribeConfigsResource_v4, o.resources))) + (size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.resources
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.resource_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.configuration_keys
+        if _4 is None:
+            n += 1
+        else:
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            for _5 in _4:
+                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
 
 def _w_DescribeConfigsRequest_v4(o, buf, pos):
     _1 = o.resources
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_b.pack_into(buf, pos, _2.resource_type)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
-        pos = write_cstring(buf, pos, _2.resource_name)
-        _3 = _2.configuration_keys
-        if _3 is None:
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.resource_name
+        _S_b.pack_into(buf, pos, _3.resource_type)
+        pos += 1
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.configuration_keys
+        if _7 is None:
             buf[pos] = 0
             pos += 1
         else:
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            for _4 in _3:
-                pos = write_cstring(buf, pos, _4)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields)
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _11 = _9.encode()
+                _10 = len(_11)
+                if _10 < 0x7F:
+                    buf[pos] = _10 + 1
+                    buf[pos + 1:pos + 1 + len(_9)] = _11
+                    pos += 1 + _10
+                else:
+                    pos = write_cstring_long(buf, pos, _9, _11)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeConfigsResource_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

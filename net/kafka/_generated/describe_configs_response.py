@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeConfigsSynonym(msgspec.Struct, gc=False):
@@ -42,312 +42,597 @@ class DescribeConfigsResponse(msgspec.Struct, gc=False):
     results: list[DescribeConfigsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bh = Struct('>bh')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 _S_obo = Struct('>?b?')
+_S_oboB = Struct('>?b?B')
+_S_oboi = Struct('>?b?i')
 _S_ooo = Struct('>???')
 
-def _d_DescribeConfigsResult_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_string(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _9, pos = read_nstring(b, pos)
-        _10, _11, _12, = _S_ooo.unpack_from(b, pos)
-        pos += 3
-        _7 = DescribeConfigsResourceResult(_8, _9, _10, _11, -1, _12, [], 0, '', None)
-        _5.append(_7)
-    _13 = DescribeConfigsResult(_1, _2, _3, _4, _5, None)
-    return _13, pos
-
-def _d_DescribeConfigsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeConfigsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribeConfigsResult_v0(b, pos)
-        _2.append(_4)
-    _5 = DescribeConfigsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DescribeConfigsResourceResult_v0(o):
-    return 3 + size_string(o.name) + size_nstring(o.value)
-
-def _s_DescribeConfigsResult_v0(o):
-    return 3 + size_nstring(o.error_message) + size_string(o.resource_name) + (4 + sum(map(_s_DescribeConfigsResourceResult_v0, o.configs)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _24 < 0:
+                _23 = None
+            else:
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _26, _27, _28, = _S_ooo.unpack_from(b, pos)
+            pos += 3
+            _17 = DescribeConfigsResourceResult(_20, _23, _26, _27, -1, _28, [], 0, '', None)
+            _18(_17)
+        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+        _5(_4)
+    _29 = DescribeConfigsResponse(_1, _2, None)
+    return _29, pos
 
 def _s_DescribeConfigsResponse_v0(o):
-    return 4 + (4 + sum(map(_s_DescribeConfigsResult_v0, o.results)))
-
-def _w_DescribeConfigsResult_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _1 = o.configs
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.results
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_nstring(buf, pos, _2.value)
-        _S_ooo.pack_into(buf, pos, _2.read_only, _2.is_default, _2.is_sensitive)
-        pos += 3
-    return pos
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.resource_name
+        n += 2 + len(_4)
+        _5 = _2.configs
+        n += 4
+        for _6 in _5:
+            _7 = _6.name
+            n += 2 + len(_7)
+            _8 = _6.value
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 3
+        n += 3
+    n += 4
+    return n
 
 def _w_DescribeConfigsResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribeConfigsResult_v0(_2, buf, pos)
+        _3 = _2.error_message
+        _S_h.pack_into(buf, pos, _2.error_code)
+        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.configs
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.name
+            _10 = _9.encode()
+            _S_h.pack_into(buf, pos, len(_10))
+            pos += 2
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _8.value
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
+            _S_ooo.pack_into(buf, pos, _8.read_only, _8.is_default, _8.is_sensitive)
+            pos += 3
     return pos
 
-def _d_DescribeConfigsResourceResult_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_nstring(b, pos)
-    _3, _4, _5, = _S_obo.unpack_from(b, pos)
-    pos += 3
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_nstring(b, pos)
-        _11, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8 = DescribeConfigsSynonym(_9, _10, _11, None)
-        _6.append(_8)
-    _12 = DescribeConfigsResourceResult(_1, _2, _3, False, _4, _5, _6, 0, '', None)
-    return _12, pos
-
-def _d_DescribeConfigsResult_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_string(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_DescribeConfigsResourceResult_v1(b, pos)
-        _5.append(_7)
-    _8 = DescribeConfigsResult(_1, _2, _3, _4, _5, None)
-    return _8, pos
-
-def _d_DescribeConfigsResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeConfigsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribeConfigsResult_v1(b, pos)
-        _2.append(_4)
-    _5 = DescribeConfigsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DescribeConfigsSynonym_v1(o):
-    return 1 + size_string(o.name) + size_nstring(o.value)
-
-def _s_DescribeConfigsResourceResult_v1(o):
-    return 3 + size_string(o.name) + size_nstring(o.value) + (4 + sum(map(_s_DescribeConfigsSynonym_v1, o.synonyms)))
-
-def _s_DescribeConfigsResult_v1(o):
-    return 3 + size_nstring(o.error_message) + size_string(o.resource_name) + (4 + sum(map(_s_DescribeConfigsResourceResult_v1, o.configs)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _24 < 0:
+                _23 = None
+            else:
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
+            pos += 7
+            if _30 < 0:
+                raise null_not_allowed(pos)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            _29 = []
+            _32 = _29.append
+            for _ in range(_30):
+                _35, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _35 < 0:
+                    raise null_not_allowed(pos)
+                _36 = pos + _35
+                if _36 > blen:
+                    raise bad_length(pos, _35)
+                _34 = str(b[pos:_36], 'utf-8')
+                pos = _36
+                _38, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _38 < 0:
+                    _37 = None
+                else:
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = str(b[pos:_39], 'utf-8')
+                    pos = _39
+                _40, = _S_b.unpack_from(b, pos)
+                pos += 1
+                _31 = DescribeConfigsSynonym(_34, _37, _40, None)
+                _32(_31)
+            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, 0, '', None)
+            _18(_17)
+        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+        _5(_4)
+    _41 = DescribeConfigsResponse(_1, _2, None)
+    return _41, pos
 
 def _s_DescribeConfigsResponse_v1(o):
-    return 4 + (4 + sum(map(_s_DescribeConfigsResult_v1, o.results)))
-
-def _w_DescribeConfigsResourceResult_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    pos = write_nstring(buf, pos, o.value)
-    _S_obo.pack_into(buf, pos, o.read_only, o.config_source, o.is_sensitive)
-    pos += 3
-    _1 = o.synonyms
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.results
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_nstring(buf, pos, _2.value)
-        _S_b.pack_into(buf, pos, _2.source)
-        pos += 1
-    return pos
-
-def _w_DescribeConfigsResult_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _1 = o.configs
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_DescribeConfigsResourceResult_v1(_2, buf, pos)
-    return pos
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.resource_name
+        n += 2 + len(_4)
+        _5 = _2.configs
+        n += 4
+        for _6 in _5:
+            _7 = _6.name
+            n += 2 + len(_7)
+            _8 = _6.value
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            _9 = _6.synonyms
+            n += 4
+            for _10 in _9:
+                _11 = _10.name
+                n += 2 + len(_11)
+                _12 = _10.value
+                if _12 is None:
+                    n += 2
+                else:
+                    n += 2 + len(_12)
+                n += 1
+            n += 3
+        n += 3
+    n += 4
+    return n
 
 def _w_DescribeConfigsResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribeConfigsResult_v1(_2, buf, pos)
+        _3 = _2.error_message
+        _S_h.pack_into(buf, pos, _2.error_code)
+        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.configs
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.name
+            _10 = _9.encode()
+            _S_h.pack_into(buf, pos, len(_10))
+            pos += 2
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _8.value
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
+            _13 = _8.synonyms
+            _S_oboi.pack_into(buf, pos, _8.read_only, _8.config_source, _8.is_sensitive, len(_13))
+            pos += 7
+            for _14 in _13:
+                _15 = _14.name
+                _16 = _15.encode()
+                _S_h.pack_into(buf, pos, len(_16))
+                pos += 2
+                buf[pos:pos + len(_15)] = _16
+                pos += len(_16)
+                _17 = _14.value
+                if _17 is None:
+                    _S_h.pack_into(buf, pos, -1)
+                    pos += 2
+                else:
+                    _18 = _17.encode()
+                    _S_h.pack_into(buf, pos, len(_18))
+                    pos += 2
+                    buf[pos:pos + len(_17)] = _18
+                    pos += len(_18)
+                _S_b.pack_into(buf, pos, _14.source)
+                pos += 1
     return pos
 
-def _d_DescribeConfigsResourceResult_v3(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_nstring(b, pos)
-    _3, _4, _5, = _S_obo.unpack_from(b, pos)
-    pos += 3
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_nstring(b, pos)
-        _11, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8 = DescribeConfigsSynonym(_9, _10, _11, None)
-        _6.append(_8)
-    _12, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _13, pos = read_nstring(b, pos)
-    _14 = DescribeConfigsResourceResult(_1, _2, _3, False, _4, _5, _6, _12, _13, None)
-    return _14, pos
-
-def _d_DescribeConfigsResult_v3(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_string(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_DescribeConfigsResourceResult_v3(b, pos)
-        _5.append(_7)
-    _8 = DescribeConfigsResult(_1, _2, _3, _4, _5, None)
-    return _8, pos
-
-def _d_DescribeConfigsResponse_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeConfigsResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribeConfigsResult_v3(b, pos)
-        _2.append(_4)
-    _5 = DescribeConfigsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DescribeConfigsResourceResult_v3(o):
-    return 4 + size_string(o.name) + size_nstring(o.value) + (4 + sum(map(_s_DescribeConfigsSynonym_v1, o.synonyms))) + size_nstring(o.documentation)
-
-def _s_DescribeConfigsResult_v3(o):
-    return 3 + size_nstring(o.error_message) + size_string(o.resource_name) + (4 + sum(map(_s_DescribeConfigsResourceResult_v3, o.configs)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _24 < 0:
+                _23 = None
+            else:
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
+            pos += 7
+            if _30 < 0:
+                raise null_not_allowed(pos)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            _29 = []
+            _32 = _29.append
+            for _ in range(_30):
+                _35, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _35 < 0:
+                    raise null_not_allowed(pos)
+                _36 = pos + _35
+                if _36 > blen:
+                    raise bad_length(pos, _35)
+                _34 = str(b[pos:_36], 'utf-8')
+                pos = _36
+                _38, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _38 < 0:
+                    _37 = None
+                else:
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = str(b[pos:_39], 'utf-8')
+                    pos = _39
+                _40, = _S_b.unpack_from(b, pos)
+                pos += 1
+                _31 = DescribeConfigsSynonym(_34, _37, _40, None)
+                _32(_31)
+            _41, _43, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _43 < 0:
+                _42 = None
+            else:
+                _44 = pos + _43
+                if _44 > blen:
+                    raise bad_length(pos, _43)
+                _42 = str(b[pos:_44], 'utf-8')
+                pos = _44
+            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _41, _42, None)
+            _18(_17)
+        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+        _5(_4)
+    _45 = DescribeConfigsResponse(_1, _2, None)
+    return _45, pos
 
 def _s_DescribeConfigsResponse_v3(o):
-    return 4 + (4 + sum(map(_s_DescribeConfigsResult_v3, o.results)))
-
-def _w_DescribeConfigsResourceResult_v3(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    pos = write_nstring(buf, pos, o.value)
-    _S_obo.pack_into(buf, pos, o.read_only, o.config_source, o.is_sensitive)
-    pos += 3
-    _1 = o.synonyms
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.results
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_nstring(buf, pos, _2.value)
-        _S_b.pack_into(buf, pos, _2.source)
-        pos += 1
-    _S_b.pack_into(buf, pos, o.config_type)
-    pos += 1
-    pos = write_nstring(buf, pos, o.documentation)
-    return pos
-
-def _w_DescribeConfigsResult_v3(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _1 = o.configs
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_DescribeConfigsResourceResult_v3(_2, buf, pos)
-    return pos
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.resource_name
+        n += 2 + len(_4)
+        _5 = _2.configs
+        n += 4
+        for _6 in _5:
+            _7 = _6.name
+            n += 2 + len(_7)
+            _8 = _6.value
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            _9 = _6.synonyms
+            n += 4
+            for _10 in _9:
+                _11 = _10.name
+                n += 2 + len(_11)
+                _12 = _10.value
+                if _12 is None:
+                    n += 2
+                else:
+                    n += 2 + len(_12)
+                n += 1
+            _13 = _6.documentation
+            if _13 is None:
+                n += 2
+            else:
+                n += 2 + len(_13)
+            n += 4
+        n += 3
+    n += 4
+    return n
 
 def _w_DescribeConfigsResponse_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribeConfigsResult_v3(_2, buf, pos)
+        _3 = _2.error_message
+        _S_h.pack_into(buf, pos, _2.error_code)
+        pos += 2
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.configs
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.name
+            _10 = _9.encode()
+            _S_h.pack_into(buf, pos, len(_10))
+            pos += 2
+            buf[pos:pos + len(_9)] = _10
+            pos += len(_10)
+            _11 = _8.value
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
+            _13 = _8.synonyms
+            _S_oboi.pack_into(buf, pos, _8.read_only, _8.config_source, _8.is_sensitive, len(_13))
+            pos += 7
+            for _14 in _13:
+                _15 = _14.name
+                _16 = _15.encode()
+                _S_h.pack_into(buf, pos, len(_16))
+                pos += 2
+                buf[pos:pos + len(_15)] = _16
+                pos += len(_16)
+                _17 = _14.value
+                if _17 is None:
+                    _S_h.pack_into(buf, pos, -1)
+                    pos += 2
+                else:
+                    _18 = _17.encode()
+                    _S_h.pack_into(buf, pos, len(_18))
+                    pos += 2
+                    buf[pos:pos + len(_17)] = _18
+                    pos += len(_18)
+                _S_b.pack_into(buf, pos, _14.source)
+                pos += 1
+            _19 = _8.documentation
+            _S_b.pack_into(buf, pos, _8.config_type)
+            pos += 1
+            if _19 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _20 = _19.encode()
+                _S_h.pack_into(buf, pos, len(_20))
+                pos += 2
+                buf[pos:pos + len(_19)] = _20
+                pos += len(_20)
     return pos
 
-def _t_DescribeConfigsSynonym_v4(b, pos):
+def _t_DescribeConfigsSynonym_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -361,167 +646,357 @@ def _t_DescribeConfigsSynonym_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeConfigsResourceResult_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, _4, _5, = _S_obo.unpack_from(b, pos)
-    pos += 3
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_cstring(b, pos)
-        _10, pos = read_ncstring(b, pos)
-        _11, = _S_b.unpack_from(b, pos)
-        pos += 1
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
-        else:
-            _12, pos = _t_DescribeConfigsSynonym_v4(b, pos)
-        _8 = DescribeConfigsSynonym(_9, _10, _11, _12)
-        _6.append(_8)
-    _13, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _14, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
-    else:
-        _15, pos = _t_DescribeConfigsSynonym_v4(b, pos)
-    _16 = DescribeConfigsResourceResult(_1, _2, _3, False, _4, _5, _6, _13, _14, _15)
-    return _16, pos
-
-def _d_DescribeConfigsResult_v4(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _4, pos = read_cstring(b, pos)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_DescribeConfigsResourceResult_v4(b, pos)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_DescribeConfigsSynonym_v4(b, pos)
-    _9 = DescribeConfigsResult(_1, _2, _3, _4, _5, _8)
-    return _9, pos
-
-def _d_DescribeConfigsResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeConfigsResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribeConfigsResult_v4(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
+        else:
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _16, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            raise null_not_allowed(pos)
+        _16 -= 1
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                _23 = None
+            else:
+                _24 -= 1
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _26, _27, _28, _30, = _S_oboB.unpack_from(b, pos)
+            pos += 4
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                raise null_not_allowed(pos)
+            _30 -= 1
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            _29 = []
+            _32 = _29.append
+            for _ in range(_30):
+                _35, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _35 >= 0x80:
+                    _35, pos = read_uvarint(b, pos - 1)
+                if _35 == 0:
+                    raise null_not_allowed(pos)
+                _35 -= 1
+                _36 = pos + _35
+                if _36 > blen:
+                    raise bad_length(pos, _35)
+                _34 = str(b[pos:_36], 'utf-8')
+                pos = _36
+                _38, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _38 >= 0x80:
+                    _38, pos = read_uvarint(b, pos - 1)
+                if _38 == 0:
+                    _37 = None
+                else:
+                    _38 -= 1
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = str(b[pos:_39], 'utf-8')
+                    pos = _39
+                _40, = _S_b.unpack_from(b, pos)
+                pos += 1
+                if b[pos]:
+                    _41, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+                else:
+                    pos += 1
+                    _41 = None
+                _31 = DescribeConfigsSynonym(_34, _37, _40, _41)
+                _32(_31)
+            _42, _44, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
+                _43 = None
+            else:
+                _44 -= 1
+                _45 = pos + _44
+                if _45 > blen:
+                    raise bad_length(pos, _44)
+                _43 = str(b[pos:_45], 'utf-8')
+                pos = _45
+            if b[pos]:
+                _46, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+            else:
+                pos += 1
+                _46 = None
+            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _42, _43, _46)
+            _18(_17)
+        if b[pos]:
+            _47, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+        else:
+            pos += 1
+            _47 = None
+        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, _47)
+        _5(_4)
+    if b[pos]:
+        _48, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
     else:
-        _5, pos = _t_DescribeConfigsSynonym_v4(b, pos)
-    _6 = DescribeConfigsResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _48 = None
+    _49 = DescribeConfigsResponse(_1, _2, _48)
+    return _49, pos
 
 def _ti_DescribeConfigsSynonym_v4(o):
     items = []
     return items
 
-def _s_DescribeConfigsSynonym_v4(o):
-    return 1 + size_cstring(o.name) + size_ncstring(o.value) + (size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeConfigsResourceResult_v4(o):
-    return 4 + size_cstring(o.name) + size_ncstring(o.value) + (size_uvarint(len(o.synonyms) + 1) + sum(map(_s_DescribeConfigsSynonym_v4, o.synonyms))) + size_ncstring(o.documentation) + (size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeConfigsResult_v4(o):
-    return 3 + size_ncstring(o.error_message) + size_cstring(o.resource_name) + (size_uvarint(len(o.configs) + 1) + sum(map(_s_DescribeConfigsResourceResult_v4, o.configs))) + (size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeConfigsResponse_v4(o):
-    return 4 + (size_uvarint(len(o.results) + 1) + sum(map(_s_DescribeConfigsResult_v4, o.results))) + (size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribeConfigsResourceResult_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    pos = write_ncstring(buf, pos, o.value)
-    _S_obo.pack_into(buf, pos, o.read_only, o.config_source, o.is_sensitive)
-    pos += 3
-    _1 = o.synonyms
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_ncstring(buf, pos, _2.value)
-        _S_b.pack_into(buf, pos, _2.source)
-        pos += 1
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.resource_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.configs
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.name
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _6.value
+            if _8 is None:
+                n += 1
+            else:
+                n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            _9 = _6.synonyms
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            for _10 in _9:
+                _11 = _10.name
+                n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+                _12 = _10.value
+                if _12 is None:
+                    n += 1
+                else:
+                    n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+                if _10.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_10), _10.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 1
+            _13 = _6.documentation
+            if _13 is None:
+                n += 1
+            else:
+                n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 3
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DescribeConfigsResponse_v4(o, buf, pos):
+    _1 = o.results
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.resource_name
+        _S_b.pack_into(buf, pos, _3.resource_type)
+        pos += 1
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.configs
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.name
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _12.value
+            if _16 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _18 = _16.encode()
+                _17 = len(_18)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    buf[pos + 1:pos + 1 + len(_16)] = _18
+                    pos += 1 + _17
+                else:
+                    pos = write_cstring_long(buf, pos, _16, _18)
+            _19 = _12.synonyms
+            _S_obo.pack_into(buf, pos, _12.read_only, _12.config_source, _12.is_sensitive)
+            pos += 3
+            _20 = len(_19)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _20 + 1)
+            for _21 in _19:
+                _22 = _21.name
+                _24 = _22.encode()
+                _23 = len(_24)
+                if _23 < 0x7F:
+                    buf[pos] = _23 + 1
+                    buf[pos + 1:pos + 1 + len(_22)] = _24
+                    pos += 1 + _23
+                else:
+                    pos = write_cstring_long(buf, pos, _22, _24)
+                _25 = _21.value
+                if _25 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _27 = _25.encode()
+                    _26 = len(_27)
+                    if _26 < 0x7F:
+                        buf[pos] = _26 + 1
+                        buf[pos + 1:pos + 1 + len(_25)] = _27
+                        pos += 1 + _26
+                    else:
+                        pos = write_cstring_long(buf, pos, _25, _27)
+                _S_b.pack_into(buf, pos, _21.source)
+                pos += 1
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_21), _21.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _28 = _12.documentation
+            _S_b.pack_into(buf, pos, _12.config_type)
+            pos += 1
+            if _28 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _30 = _28.encode()
+                _29 = len(_30)
+                if _29 < 0x7F:
+                    buf[pos] = _29 + 1
+                    buf[pos + 1:pos + 1 + len(_28)] = _30
+                    pos += 1 + _29
+                else:
+                    pos = write_cstring_long(buf, pos, _28, _30)
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _S_b.pack_into(buf, pos, o.config_type)
-    pos += 1
-    pos = write_ncstring(buf, pos, o.documentation)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeConfigsResult_v4(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_cstring(buf, pos, o.resource_name)
-    _1 = o.configs
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeConfigsResourceResult_v4(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeConfigsResponse_v4(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeConfigsResult_v4(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
     else:

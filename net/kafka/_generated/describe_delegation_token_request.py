@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeDelegationTokenOwner(msgspec.Struct, gc=False):
@@ -20,30 +20,58 @@ class DescribeDelegationTokenRequest(msgspec.Struct, gc=False):
     owners: list[DescribeDelegationTokenOwner] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_DescribeDelegationTokenRequest_v0(b, pos):
+def _d_DescribeDelegationTokenRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _5, pos = read_string(b, pos)
-            _3 = DescribeDelegationTokenOwner(_4, _5, None)
-            _1.append(_3)
-    _6 = DescribeDelegationTokenRequest(_1, None)
-    return _6, pos
-
-def _s_DescribeDelegationTokenOwner_v0(o):
-    return 0 + size_string(o.principal_type) + size_string(o.principal_name)
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _3 = DescribeDelegationTokenOwner(_6, _9, None)
+            _4(_3)
+    _12 = DescribeDelegationTokenRequest(_1, None)
+    return _12, pos
 
 def _s_DescribeDelegationTokenRequest_v0(o):
-    return 0 + (4 if o.owners is None else 4 + sum(map(_s_DescribeDelegationTokenOwner_v0, o.owners)))
+    n = 0
+    _1 = o.owners
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.principal_type
+            n += 2 + len(_3)
+            _4 = _2.principal_name
+            n += 2 + len(_4)
+    return n
 
 def _w_DescribeDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.owners
@@ -54,13 +82,24 @@ def _w_DescribeDelegationTokenRequest_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.principal_type)
-            pos = write_string(buf, pos, _2.principal_name)
+            _3 = _2.principal_type
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+            _5 = _2.principal_name
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
     return pos
 
-def _t_DescribeDelegationTokenOwner_v2(b, pos):
+def _t_DescribeDelegationTokenOwner_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -74,46 +113,85 @@ def _t_DescribeDelegationTokenOwner_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeDelegationTokenRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeDelegationTokenRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_cstring(b, pos)
-            _5, pos = read_cstring(b, pos)
-            if b[pos] == 0:
-                pos += 1
-                _6 = None
+            _7, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _7 >= 0x80:
+                _7, pos = read_uvarint(b, pos - 1)
+            if _7 == 0:
+                raise null_not_allowed(pos)
+            _7 -= 1
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            if b[pos]:
+                _12, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
             else:
-                _6, pos = _t_DescribeDelegationTokenOwner_v2(b, pos)
-            _3 = DescribeDelegationTokenOwner(_4, _5, _6)
-            _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+                pos += 1
+                _12 = None
+            _3 = DescribeDelegationTokenOwner(_6, _9, _12)
+            _4(_3)
+    if b[pos]:
+        _13, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
     else:
-        _7, pos = _t_DescribeDelegationTokenOwner_v2(b, pos)
-    _8 = DescribeDelegationTokenRequest(_1, _7)
-    return _8, pos
+        pos += 1
+        _13 = None
+    _14 = DescribeDelegationTokenRequest(_1, _13)
+    return _14, pos
 
 def _ti_DescribeDelegationTokenOwner_v2(o):
     items = []
     return items
 
-def _s_DescribeDelegationTokenOwner_v2(o):
-    return 0 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + (size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeDelegationTokenRequest_v2(o):
-    return 0 + (1 if o.owners is None else size_uvarint(len(o.owners) + 1) + sum(map(_s_DescribeDelegationTokenOwner_v2, o.owners))) + (size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.owners
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.principal_type
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.principal_name
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_DescribeDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.owners
@@ -121,12 +199,33 @@ def _w_DescribeDelegationTokenRequest_v2(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.principal_type)
-            pos = write_cstring(buf, pos, _2.principal_name)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.principal_type
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            _7 = _3.principal_name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeDelegationTokenOwner_v2(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

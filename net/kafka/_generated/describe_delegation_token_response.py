@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribedDelegationTokenRenewer(msgspec.Struct, gc=False):
@@ -35,89 +35,174 @@ class DescribeDelegationTokenResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_qqq = Struct('>qqq')
+_S_qqqB = Struct('>qqqB')
+_S_qqqh = Struct('>qqqh')
 
-def _d_DescribedDelegationToken_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_string(b, pos)
-    _3, _4, _5, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _6, pos = read_string(b, pos)
-    _7, pos = read_bytes(b, pos)
-    _9, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _9 < 0:
-        raise null_not_allowed(pos - 1)
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, pos = read_string(b, pos)
-        _12, pos = read_string(b, pos)
-        _10 = DescribedDelegationTokenRenewer(_11, _12, None)
-        _8.append(_10)
-    _13 = DescribedDelegationToken(_1, _2, '', '', _3, _4, _5, _6, _7, _8, None)
-    return _13, pos
-
-def _d_DescribeDelegationTokenResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeDelegationTokenResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedDelegationToken_v0(b, pos)
-        _2.append(_4)
-    _5, = _S_i.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _13, _14, _15, _17, = _S_qqqh.unpack_from(b, pos)
+        pos += 26
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = bytes(b[pos:_21])
+        pos = _21
+        _23, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _23 < 0:
+            raise null_not_allowed(pos)
+        if _23 > blen - pos:
+            raise bad_length(pos, _23)
+        _22 = []
+        _25 = _22.append
+        for _ in range(_23):
+            _28, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _28 < 0:
+                raise null_not_allowed(pos)
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _31, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _31 < 0:
+                raise null_not_allowed(pos)
+            _32 = pos + _31
+            if _32 > blen:
+                raise bad_length(pos, _31)
+            _30 = str(b[pos:_32], 'utf-8')
+            pos = _32
+            _24 = DescribedDelegationTokenRenewer(_27, _30, None)
+            _25(_24)
+        _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, None)
+        _5(_4)
+    _33, = _S_i.unpack_from(b, pos)
     pos += 4
-    _6 = DescribeDelegationTokenResponse(_1, _2, _5, None)
-    return _6, pos
-
-def _s_DescribedDelegationTokenRenewer_v0(o):
-    return 0 + size_string(o.principal_type) + size_string(o.principal_name)
-
-def _s_DescribedDelegationToken_v0(o):
-    return 24 + size_string(o.principal_type) + size_string(o.principal_name) + size_string(o.token_id) + size_bytes(o.hmac) + (4 + sum(map(_s_DescribedDelegationTokenRenewer_v0, o.renewers)))
+    _34 = DescribeDelegationTokenResponse(_1, _2, _33, None)
+    return _34, pos
 
 def _s_DescribeDelegationTokenResponse_v0(o):
-    return 6 + (4 + sum(map(_s_DescribedDelegationToken_v0, o.tokens)))
-
-def _w_DescribedDelegationToken_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.principal_type)
-    pos = write_string(buf, pos, o.principal_name)
-    _S_qqq.pack_into(buf, pos, o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
-    pos += 24
-    pos = write_string(buf, pos, o.token_id)
-    pos = write_bytes(buf, pos, o.hmac)
-    _1 = o.renewers
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.tokens
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.principal_type)
-        pos = write_string(buf, pos, _2.principal_name)
-    return pos
+        _3 = _2.principal_type
+        n += 2 + len(_3)
+        _4 = _2.principal_name
+        n += 2 + len(_4)
+        _5 = _2.token_id
+        n += 2 + len(_5)
+        _6 = _2.hmac
+        n += 4 + len(_6)
+        _7 = _2.renewers
+        n += 4
+        for _8 in _7:
+            _9 = _8.principal_type
+            n += 2 + len(_9)
+            _10 = _8.principal_name
+            n += 2 + len(_10)
+        n += 24
+    n += 6
+    return n
 
 def _w_DescribeDelegationTokenResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.tokens
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
-        pos = _w_DescribedDelegationToken_v0(_2, buf, pos)
+        _3 = _2.principal_type
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.principal_name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.token_id
+        _8 = _7.encode()
+        _S_qqqh.pack_into(buf, pos, _2.issue_timestamp, _2.expiry_timestamp, _2.max_timestamp, len(_8))
+        pos += 26
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _2.hmac
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        buf[pos:pos + len(_9)] = _9
+        pos += len(_9)
+        _10 = _2.renewers
+        _S_i.pack_into(buf, pos, len(_10))
+        pos += 4
+        for _11 in _10:
+            _12 = _11.principal_type
+            _13 = _12.encode()
+            _S_h.pack_into(buf, pos, len(_13))
+            pos += 2
+            buf[pos:pos + len(_12)] = _13
+            pos += len(_13)
+            _14 = _11.principal_name
+            _15 = _14.encode()
+            _S_h.pack_into(buf, pos, len(_15))
+            pos += 2
+            buf[pos:pos + len(_14)] = _15
+            pos += len(_15)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _t_DescribedDelegationTokenRenewer_v2(b, pos):
+def _t_DescribedDelegationTokenRenewer_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -131,113 +216,253 @@ def _t_DescribedDelegationTokenRenewer_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribedDelegationToken_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, _4, _5, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _6, pos = read_cstring(b, pos)
-    _7, pos = read_cbytes(b, pos)
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, pos = read_cstring(b, pos)
-        _12, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-        _10 = DescribedDelegationTokenRenewer(_11, _12, _13)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-    _15 = DescribedDelegationToken(_1, _2, '', '', _3, _4, _5, _6, _7, _8, _14)
-    return _15, pos
-
-def _d_DescribeDelegationTokenResponse_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeDelegationTokenResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedDelegationToken_v2(b, pos)
-        _2.append(_4)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _13, _14, _15, _17, = _S_qqqB.unpack_from(b, pos)
+        pos += 25
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _20 >= 0x80:
+            _20, pos = read_uvarint(b, pos - 1)
+        if _20 == 0:
+            raise null_not_allowed(pos)
+        _20 -= 1
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = bytes(b[pos:_21])
+        pos = _21
+        _23, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        if _23 > blen - pos:
+            raise bad_length(pos, _23)
+        _22 = []
+        _25 = _22.append
+        for _ in range(_23):
+            _28, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                raise null_not_allowed(pos)
+            _28 -= 1
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            _32 = pos + _31
+            if _32 > blen:
+                raise bad_length(pos, _31)
+            _30 = str(b[pos:_32], 'utf-8')
+            pos = _32
+            if b[pos]:
+                _33, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _24 = DescribedDelegationTokenRenewer(_27, _30, _33)
+            _25(_24)
+        if b[pos]:
+            _34, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+        else:
+            pos += 1
+            _34 = None
+        _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, _34)
+        _5(_4)
+    _35, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _36, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
     else:
-        _6, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-    _7 = DescribeDelegationTokenResponse(_1, _2, _5, _6)
-    return _7, pos
+        pos += 1
+        _36 = None
+    _37 = DescribeDelegationTokenResponse(_1, _2, _35, _36)
+    return _37, pos
 
 def _ti_DescribedDelegationTokenRenewer_v2(o):
     items = []
     return items
 
-def _s_DescribedDelegationTokenRenewer_v2(o):
-    return 0 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + (size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribedDelegationToken_v2(o):
-    return 24 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + size_cstring(o.token_id) + size_cbytes(o.hmac) + (size_uvarint(len(o.renewers) + 1) + sum(map(_s_DescribedDelegationTokenRenewer_v2, o.renewers))) + (size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeDelegationTokenResponse_v2(o):
-    return 6 + (size_uvarint(len(o.tokens) + 1) + sum(map(_s_DescribedDelegationToken_v2, o.tokens))) + (size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribedDelegationToken_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.principal_type)
-    pos = write_cstring(buf, pos, o.principal_name)
-    _S_qqq.pack_into(buf, pos, o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
-    pos += 24
-    pos = write_cstring(buf, pos, o.token_id)
-    pos = write_cbytes(buf, pos, o.hmac)
-    _1 = o.renewers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.tokens
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.principal_type)
-        pos = write_cstring(buf, pos, _2.principal_name)
+        _3 = _2.principal_type
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.principal_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.token_id
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.hmac
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _2.renewers
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.principal_type
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _8.principal_name
+            n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 24
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
+    _1 = o.tokens
+    _S_h.pack_into(buf, pos, o.error_code)
+    pos += 2
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.principal_type
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.principal_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.token_id
+        _S_qqq.pack_into(buf, pos, _3.issue_timestamp, _3.expiry_timestamp, _3.max_timestamp)
+        pos += 24
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.hmac
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        buf[pos:pos + len(_13)] = _13
+        pos += len(_13)
+        _15 = _3.renewers
+        _16 = len(_15)
+        if _16 < 0x7F:
+            buf[pos] = _16 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _16 + 1)
+        for _17 in _15:
+            _18 = _17.principal_type
+            _20 = _18.encode()
+            _19 = len(_20)
+            if _19 < 0x7F:
+                buf[pos] = _19 + 1
+                buf[pos + 1:pos + 1 + len(_18)] = _20
+                pos += 1 + _19
+            else:
+                pos = write_cstring_long(buf, pos, _18, _20)
+            _21 = _17.principal_name
+            _23 = _21.encode()
+            _22 = len(_23)
+            if _22 < 0x7F:
+                buf[pos] = _22 + 1
+                buf[pos + 1:pos + 1 + len(_21)] = _23
+                pos += 1 + _22
+            else:
+                pos = write_cstring_long(buf, pos, _21, _23)
+            if _17.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_17), _17.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    _1 = o.tokens
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribedDelegationToken_v2(_2, buf, pos)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
@@ -247,110 +472,295 @@ def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DescribedDelegationToken_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, _6, _7, = _S_qqq.unpack_from(b, pos)
-    pos += 24
-    _8, pos = read_cstring(b, pos)
-    _9, pos = read_cbytes(b, pos)
-    _11 = b[pos]
-    if _11 < 0x80:
-        pos += 1
-    else:
-        _11, pos = read_uvarint(b, pos)
-    if _11 == 0:
-        raise null_not_allowed(pos - 1)
-    _11 -= 1
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _13, pos = read_cstring(b, pos)
-        _14, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _15 = None
-        else:
-            _15, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-        _12 = DescribedDelegationTokenRenewer(_13, _14, _15)
-        _10.append(_12)
-    if b[pos] == 0:
-        pos += 1
-        _16 = None
-    else:
-        _16, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-    _17 = DescribedDelegationToken(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _16)
-    return _17, pos
-
-def _d_DescribeDelegationTokenResponse_v3(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedDelegationToken_v3(b, pos)
-        _2.append(_4)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _19, _20, _21, _23, = _S_qqqB.unpack_from(b, pos)
+        pos += 25
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        _24 = pos + _23
+        if _24 > blen:
+            raise bad_length(pos, _23)
+        _22 = str(b[pos:_24], 'utf-8')
+        pos = _24
+        _26, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = bytes(b[pos:_27])
+        pos = _27
+        _29, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _29 >= 0x80:
+            _29, pos = read_uvarint(b, pos - 1)
+        if _29 == 0:
+            raise null_not_allowed(pos)
+        _29 -= 1
+        if _29 > blen - pos:
+            raise bad_length(pos, _29)
+        _28 = []
+        _31 = _28.append
+        for _ in range(_29):
+            _34, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _34 >= 0x80:
+                _34, pos = read_uvarint(b, pos - 1)
+            if _34 == 0:
+                raise null_not_allowed(pos)
+            _34 -= 1
+            _35 = pos + _34
+            if _35 > blen:
+                raise bad_length(pos, _34)
+            _33 = str(b[pos:_35], 'utf-8')
+            pos = _35
+            _37, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _37 >= 0x80:
+                _37, pos = read_uvarint(b, pos - 1)
+            if _37 == 0:
+                raise null_not_allowed(pos)
+            _37 -= 1
+            _38 = pos + _37
+            if _38 > blen:
+                raise bad_length(pos, _37)
+            _36 = str(b[pos:_38], 'utf-8')
+            pos = _38
+            if b[pos]:
+                _39, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+            else:
+                pos += 1
+                _39 = None
+            _30 = DescribedDelegationTokenRenewer(_33, _36, _39)
+            _31(_30)
+        if b[pos]:
+            _40, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+        else:
+            pos += 1
+            _40 = None
+        _4 = DescribedDelegationToken(_7, _10, _13, _16, _19, _20, _21, _22, _25, _28, _40)
+        _5(_4)
+    _41, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _42, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
     else:
-        _6, pos = _t_DescribedDelegationTokenRenewer_v2(b, pos)
-    _7 = DescribeDelegationTokenResponse(_1, _2, _5, _6)
-    return _7, pos
-
-def _s_DescribedDelegationToken_v3(o):
-    return 24 + size_cstring(o.principal_type) + size_cstring(o.principal_name) + size_cstring(o.token_requester_principal_type) + size_cstring(o.token_requester_principal_name) + size_cstring(o.token_id) + size_cbytes(o.hmac) + (size_uvarint(len(o.renewers) + 1) + sum(map(_s_DescribedDelegationTokenRenewer_v2, o.renewers))) + (size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _42 = None
+    _43 = DescribeDelegationTokenResponse(_1, _2, _41, _42)
+    return _43, pos
 
 def _s_DescribeDelegationTokenResponse_v3(o):
-    return 6 + (size_uvarint(len(o.tokens) + 1) + sum(map(_s_DescribedDelegationToken_v3, o.tokens))) + (size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribedDelegationToken_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.principal_type)
-    pos = write_cstring(buf, pos, o.principal_name)
-    pos = write_cstring(buf, pos, o.token_requester_principal_type)
-    pos = write_cstring(buf, pos, o.token_requester_principal_name)
-    _S_qqq.pack_into(buf, pos, o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
-    pos += 24
-    pos = write_cstring(buf, pos, o.token_id)
-    pos = write_cbytes(buf, pos, o.hmac)
-    _1 = o.renewers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.tokens
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.principal_type)
-        pos = write_cstring(buf, pos, _2.principal_name)
+        _3 = _2.principal_type
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.principal_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.token_requester_principal_type
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.token_requester_principal_name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _2.token_id
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _2.hmac
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _2.renewers
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.principal_type
+            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            _12 = _10.principal_name
+            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 24
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
+    _1 = o.tokens
+    _S_h.pack_into(buf, pos, o.error_code)
+    pos += 2
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.principal_type
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.principal_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.token_requester_principal_type
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.token_requester_principal_name
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _3.token_id
+        _S_qqq.pack_into(buf, pos, _3.issue_timestamp, _3.expiry_timestamp, _3.max_timestamp)
+        pos += 24
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _3.hmac
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        buf[pos:pos + len(_19)] = _19
+        pos += len(_19)
+        _21 = _3.renewers
+        _22 = len(_21)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _22 + 1)
+        for _23 in _21:
+            _24 = _23.principal_type
+            _26 = _24.encode()
+            _25 = len(_26)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                buf[pos + 1:pos + 1 + len(_24)] = _26
+                pos += 1 + _25
+            else:
+                pos = write_cstring_long(buf, pos, _24, _26)
+            _27 = _23.principal_name
+            _29 = _27.encode()
+            _28 = len(_29)
+            if _28 < 0x7F:
+                buf[pos] = _28 + 1
+                buf[pos + 1:pos + 1 + len(_27)] = _29
+                pos += 1 + _28
+            else:
+                pos = write_cstring_long(buf, pos, _27, _29)
+            if _23.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_23), _23.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    _1 = o.tokens
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribedDelegationToken_v3(_2, buf, pos)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribedGroupMember(msgspec.Struct, gc=False):
@@ -35,278 +35,854 @@ class DescribeGroupsResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_DescribedGroup_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, pos = read_string(b, pos)
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_string(b, pos)
-        _11, pos = read_string(b, pos)
-        _12, pos = read_bytes(b, pos)
-        _13, pos = read_bytes(b, pos)
-        _8 = DescribedGroupMember(_9, None, _10, _11, _12, _13, None)
-        _6.append(_8)
-    _14 = DescribedGroup(_1, _2, _3, _4, _5, _6, -2147483648, None)
-    return _14, pos
-
-def _d_DescribeGroupsResponse_v0(b, pos):
+def _d_DescribeGroupsResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_DescribedGroup_v0(b, pos)
-        _1.append(_3)
-    _4 = DescribeGroupsResponse(0, _1, None)
-    return _4, pos
-
-def _s_DescribedGroupMember_v0(o):
-    return 0 + size_string(o.member_id) + size_string(o.client_id) + size_string(o.client_host) + size_bytes(o.member_metadata) + size_bytes(o.member_assignment)
-
-def _s_DescribedGroup_v0(o):
-    return 2 + size_string(o.group_id) + size_string(o.group_state) + size_string(o.protocol_type) + size_string(o.protocol_data) + (4 + sum(map(_s_DescribedGroupMember_v0, o.members)))
+        _6, _8, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        if _20 > blen - pos:
+            raise bad_length(pos, _20)
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _25, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _28, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _28 < 0:
+                raise null_not_allowed(pos)
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _31, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _31 < 0:
+                raise null_not_allowed(pos)
+            _32 = pos + _31
+            if _32 > blen:
+                raise bad_length(pos, _31)
+            _30 = str(b[pos:_32], 'utf-8')
+            pos = _32
+            _34, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _34 < 0:
+                raise null_not_allowed(pos)
+            _35 = pos + _34
+            if _35 > blen:
+                raise bad_length(pos, _34)
+            _33 = bytes(b[pos:_35])
+            pos = _35
+            _37, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _37 < 0:
+                raise null_not_allowed(pos)
+            _38 = pos + _37
+            if _38 > blen:
+                raise bad_length(pos, _37)
+            _36 = bytes(b[pos:_38])
+            pos = _38
+            _21 = DescribedGroupMember(_24, None, _27, _30, _33, _36, None)
+            _22(_21)
+        _3 = DescribedGroup(_6, _7, _10, _13, _16, _19, -2147483648, None)
+        _4(_3)
+    _39 = DescribeGroupsResponse(0, _1, None)
+    return _39, pos
 
 def _s_DescribeGroupsResponse_v0(o):
-    return 0 + (4 + sum(map(_s_DescribedGroup_v0, o.groups)))
-
-def _w_DescribedGroup_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.group_id)
-    pos = write_string(buf, pos, o.group_state)
-    pos = write_string(buf, pos, o.protocol_type)
-    pos = write_string(buf, pos, o.protocol_data)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.groups
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_string(buf, pos, _2.client_id)
-        pos = write_string(buf, pos, _2.client_host)
-        pos = write_bytes(buf, pos, _2.member_metadata)
-        pos = write_bytes(buf, pos, _2.member_assignment)
-    return pos
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.group_state
+        n += 2 + len(_4)
+        _5 = _2.protocol_type
+        n += 2 + len(_5)
+        _6 = _2.protocol_data
+        n += 2 + len(_6)
+        _7 = _2.members
+        n += 4
+        for _8 in _7:
+            _9 = _8.member_id
+            n += 2 + len(_9)
+            _10 = _8.client_id
+            n += 2 + len(_10)
+            _11 = _8.client_host
+            n += 2 + len(_11)
+            _12 = _8.member_metadata
+            n += 4 + len(_12)
+            _13 = _8.member_assignment
+            n += 4 + len(_13)
+        n += 2
+    return n
 
 def _w_DescribeGroupsResponse_v0(o, buf, pos):
     _1 = o.groups
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_DescribedGroup_v0(_2, buf, pos)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, len(_4))
+        pos += 4
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.group_state
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.protocol_type
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _2.protocol_data
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _2.members
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        for _12 in _11:
+            _13 = _12.member_id
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _15 = _12.client_id
+            _16 = _15.encode()
+            _S_h.pack_into(buf, pos, len(_16))
+            pos += 2
+            buf[pos:pos + len(_15)] = _16
+            pos += len(_16)
+            _17 = _12.client_host
+            _18 = _17.encode()
+            _S_h.pack_into(buf, pos, len(_18))
+            pos += 2
+            buf[pos:pos + len(_17)] = _18
+            pos += len(_18)
+            _19 = _12.member_metadata
+            _S_i.pack_into(buf, pos, len(_19))
+            pos += 4
+            buf[pos:pos + len(_19)] = _19
+            pos += len(_19)
+            _20 = _12.member_assignment
+            _S_i.pack_into(buf, pos, len(_20))
+            pos += 4
+            buf[pos:pos + len(_20)] = _20
+            pos += len(_20)
     return pos
 
-def _d_DescribeGroupsResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeGroupsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v0(b, pos)
-        _2.append(_4)
-    _5 = DescribeGroupsResponse(_1, _2, None)
-    return _5, pos
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _26 < 0:
+                raise null_not_allowed(pos)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            _30 = pos + _29
+            if _30 > blen:
+                raise bad_length(pos, _29)
+            _28 = str(b[pos:_30], 'utf-8')
+            pos = _30
+            _32, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _32 < 0:
+                raise null_not_allowed(pos)
+            _33 = pos + _32
+            if _33 > blen:
+                raise bad_length(pos, _32)
+            _31 = str(b[pos:_33], 'utf-8')
+            pos = _33
+            _35, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _35 < 0:
+                raise null_not_allowed(pos)
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = bytes(b[pos:_36])
+            pos = _36
+            _38, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = bytes(b[pos:_39])
+            pos = _39
+            _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
+            _23(_22)
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, -2147483648, None)
+        _5(_4)
+    _40 = DescribeGroupsResponse(_1, _2, None)
+    return _40, pos
 
 def _s_DescribeGroupsResponse_v1(o):
-    return 4 + (4 + sum(map(_s_DescribedGroup_v0, o.groups)))
+    n = 0
+    _1 = o.groups
+    n += 4
+    for _2 in _1:
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.group_state
+        n += 2 + len(_4)
+        _5 = _2.protocol_type
+        n += 2 + len(_5)
+        _6 = _2.protocol_data
+        n += 2 + len(_6)
+        _7 = _2.members
+        n += 4
+        for _8 in _7:
+            _9 = _8.member_id
+            n += 2 + len(_9)
+            _10 = _8.client_id
+            n += 2 + len(_10)
+            _11 = _8.client_host
+            n += 2 + len(_11)
+            _12 = _8.member_metadata
+            n += 4 + len(_12)
+            _13 = _8.member_assignment
+            n += 4 + len(_13)
+        n += 2
+    n += 4
+    return n
 
 def _w_DescribeGroupsResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.groups
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribedGroup_v0(_2, buf, pos)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, len(_4))
+        pos += 4
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.group_state
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.protocol_type
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _2.protocol_data
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _2.members
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        for _12 in _11:
+            _13 = _12.member_id
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _15 = _12.client_id
+            _16 = _15.encode()
+            _S_h.pack_into(buf, pos, len(_16))
+            pos += 2
+            buf[pos:pos + len(_15)] = _16
+            pos += len(_16)
+            _17 = _12.client_host
+            _18 = _17.encode()
+            _S_h.pack_into(buf, pos, len(_18))
+            pos += 2
+            buf[pos:pos + len(_17)] = _18
+            pos += len(_18)
+            _19 = _12.member_metadata
+            _S_i.pack_into(buf, pos, len(_19))
+            pos += 4
+            buf[pos:pos + len(_19)] = _19
+            pos += len(_19)
+            _20 = _12.member_assignment
+            _S_i.pack_into(buf, pos, len(_20))
+            pos += 4
+            buf[pos:pos + len(_20)] = _20
+            pos += len(_20)
     return pos
 
-def _d_DescribedGroup_v3(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, pos = read_string(b, pos)
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_string(b, pos)
-        _11, pos = read_string(b, pos)
-        _12, pos = read_bytes(b, pos)
-        _13, pos = read_bytes(b, pos)
-        _8 = DescribedGroupMember(_9, None, _10, _11, _12, _13, None)
-        _6.append(_8)
-    _14, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _15 = DescribedGroup(_1, _2, _3, _4, _5, _6, _14, None)
-    return _15, pos
-
-def _d_DescribeGroupsResponse_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeGroupsResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v3(b, pos)
-        _2.append(_4)
-    _5 = DescribeGroupsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DescribedGroup_v3(o):
-    return 6 + size_string(o.group_id) + size_string(o.group_state) + size_string(o.protocol_type) + size_string(o.protocol_data) + (4 + sum(map(_s_DescribedGroupMember_v0, o.members)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _26 < 0:
+                raise null_not_allowed(pos)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            _30 = pos + _29
+            if _30 > blen:
+                raise bad_length(pos, _29)
+            _28 = str(b[pos:_30], 'utf-8')
+            pos = _30
+            _32, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _32 < 0:
+                raise null_not_allowed(pos)
+            _33 = pos + _32
+            if _33 > blen:
+                raise bad_length(pos, _32)
+            _31 = str(b[pos:_33], 'utf-8')
+            pos = _33
+            _35, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _35 < 0:
+                raise null_not_allowed(pos)
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = bytes(b[pos:_36])
+            pos = _36
+            _38, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = bytes(b[pos:_39])
+            pos = _39
+            _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
+            _23(_22)
+        _40, = _S_i.unpack_from(b, pos)
+        pos += 4
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _40, None)
+        _5(_4)
+    _41 = DescribeGroupsResponse(_1, _2, None)
+    return _41, pos
 
 def _s_DescribeGroupsResponse_v3(o):
-    return 4 + (4 + sum(map(_s_DescribedGroup_v3, o.groups)))
-
-def _w_DescribedGroup_v3(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.group_id)
-    pos = write_string(buf, pos, o.group_state)
-    pos = write_string(buf, pos, o.protocol_type)
-    pos = write_string(buf, pos, o.protocol_data)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.groups
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_string(buf, pos, _2.client_id)
-        pos = write_string(buf, pos, _2.client_host)
-        pos = write_bytes(buf, pos, _2.member_metadata)
-        pos = write_bytes(buf, pos, _2.member_assignment)
-    _S_i.pack_into(buf, pos, o.authorized_operations)
-    pos += 4
-    return pos
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.group_state
+        n += 2 + len(_4)
+        _5 = _2.protocol_type
+        n += 2 + len(_5)
+        _6 = _2.protocol_data
+        n += 2 + len(_6)
+        _7 = _2.members
+        n += 4
+        for _8 in _7:
+            _9 = _8.member_id
+            n += 2 + len(_9)
+            _10 = _8.client_id
+            n += 2 + len(_10)
+            _11 = _8.client_host
+            n += 2 + len(_11)
+            _12 = _8.member_metadata
+            n += 4 + len(_12)
+            _13 = _8.member_assignment
+            n += 4 + len(_13)
+        n += 6
+    n += 4
+    return n
 
 def _w_DescribeGroupsResponse_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.groups
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribedGroup_v3(_2, buf, pos)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, len(_4))
+        pos += 4
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.group_state
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.protocol_type
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _2.protocol_data
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _2.members
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        for _12 in _11:
+            _13 = _12.member_id
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _15 = _12.client_id
+            _16 = _15.encode()
+            _S_h.pack_into(buf, pos, len(_16))
+            pos += 2
+            buf[pos:pos + len(_15)] = _16
+            pos += len(_16)
+            _17 = _12.client_host
+            _18 = _17.encode()
+            _S_h.pack_into(buf, pos, len(_18))
+            pos += 2
+            buf[pos:pos + len(_17)] = _18
+            pos += len(_18)
+            _19 = _12.member_metadata
+            _S_i.pack_into(buf, pos, len(_19))
+            pos += 4
+            buf[pos:pos + len(_19)] = _19
+            pos += len(_19)
+            _20 = _12.member_assignment
+            _S_i.pack_into(buf, pos, len(_20))
+            pos += 4
+            buf[pos:pos + len(_20)] = _20
+            pos += len(_20)
+        _S_i.pack_into(buf, pos, _2.authorized_operations)
+        pos += 4
     return pos
 
-def _d_DescribedGroup_v4(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, pos = read_string(b, pos)
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_nstring(b, pos)
-        _11, pos = read_string(b, pos)
-        _12, pos = read_string(b, pos)
-        _13, pos = read_bytes(b, pos)
-        _14, pos = read_bytes(b, pos)
-        _8 = DescribedGroupMember(_9, _10, _11, _12, _13, _14, None)
-        _6.append(_8)
-    _15, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _16 = DescribedGroup(_1, _2, _3, _4, _5, _6, _15, None)
-    return _16, pos
-
-def _d_DescribeGroupsResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeGroupsResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v4(b, pos)
-        _2.append(_4)
-    _5 = DescribeGroupsResponse(_1, _2, None)
-    return _5, pos
-
-def _s_DescribedGroupMember_v4(o):
-    return 0 + size_string(o.member_id) + size_nstring(o.group_instance_id) + size_string(o.client_id) + size_string(o.client_host) + size_bytes(o.member_metadata) + size_bytes(o.member_assignment)
-
-def _s_DescribedGroup_v4(o):
-    return 6 + size_string(o.group_id) + size_string(o.group_state) + size_string(o.protocol_type) + size_string(o.protocol_data) + (4 + sum(map(_s_DescribedGroupMember_v4, o.members)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _26 < 0:
+                raise null_not_allowed(pos)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _29 < 0:
+                _28 = None
+            else:
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29)
+                _28 = str(b[pos:_30], 'utf-8')
+                pos = _30
+            _32, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _32 < 0:
+                raise null_not_allowed(pos)
+            _33 = pos + _32
+            if _33 > blen:
+                raise bad_length(pos, _32)
+            _31 = str(b[pos:_33], 'utf-8')
+            pos = _33
+            _35, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _35 < 0:
+                raise null_not_allowed(pos)
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = str(b[pos:_36], 'utf-8')
+            pos = _36
+            _38, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = bytes(b[pos:_39])
+            pos = _39
+            _41, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _41 < 0:
+                raise null_not_allowed(pos)
+            _42 = pos + _41
+            if _42 > blen:
+                raise bad_length(pos, _41)
+            _40 = bytes(b[pos:_42])
+            pos = _42
+            _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, None)
+            _23(_22)
+        _43, = _S_i.unpack_from(b, pos)
+        pos += 4
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _43, None)
+        _5(_4)
+    _44 = DescribeGroupsResponse(_1, _2, None)
+    return _44, pos
 
 def _s_DescribeGroupsResponse_v4(o):
-    return 4 + (4 + sum(map(_s_DescribedGroup_v4, o.groups)))
-
-def _w_DescribedGroup_v4(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.group_id)
-    pos = write_string(buf, pos, o.group_state)
-    pos = write_string(buf, pos, o.protocol_type)
-    pos = write_string(buf, pos, o.protocol_data)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.groups
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_nstring(buf, pos, _2.group_instance_id)
-        pos = write_string(buf, pos, _2.client_id)
-        pos = write_string(buf, pos, _2.client_host)
-        pos = write_bytes(buf, pos, _2.member_metadata)
-        pos = write_bytes(buf, pos, _2.member_assignment)
-    _S_i.pack_into(buf, pos, o.authorized_operations)
-    pos += 4
-    return pos
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.group_state
+        n += 2 + len(_4)
+        _5 = _2.protocol_type
+        n += 2 + len(_5)
+        _6 = _2.protocol_data
+        n += 2 + len(_6)
+        _7 = _2.members
+        n += 4
+        for _8 in _7:
+            _9 = _8.member_id
+            n += 2 + len(_9)
+            _10 = _8.group_instance_id
+            if _10 is None:
+                n += 2
+            else:
+                n += 2 + len(_10)
+            _11 = _8.client_id
+            n += 2 + len(_11)
+            _12 = _8.client_host
+            n += 2 + len(_12)
+            _13 = _8.member_metadata
+            n += 4 + len(_13)
+            _14 = _8.member_assignment
+            n += 4 + len(_14)
+        n += 6
+    n += 4
+    return n
 
 def _w_DescribeGroupsResponse_v4(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.groups
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribedGroup_v4(_2, buf, pos)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, len(_4))
+        pos += 4
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.group_state
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _2.protocol_type
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _2.protocol_data
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _2.members
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        for _12 in _11:
+            _13 = _12.member_id
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _15 = _12.group_instance_id
+            if _15 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _16 = _15.encode()
+                _S_h.pack_into(buf, pos, len(_16))
+                pos += 2
+                buf[pos:pos + len(_15)] = _16
+                pos += len(_16)
+            _17 = _12.client_id
+            _18 = _17.encode()
+            _S_h.pack_into(buf, pos, len(_18))
+            pos += 2
+            buf[pos:pos + len(_17)] = _18
+            pos += len(_18)
+            _19 = _12.client_host
+            _20 = _19.encode()
+            _S_h.pack_into(buf, pos, len(_20))
+            pos += 2
+            buf[pos:pos + len(_19)] = _20
+            pos += len(_20)
+            _21 = _12.member_metadata
+            _S_i.pack_into(buf, pos, len(_21))
+            pos += 4
+            buf[pos:pos + len(_21)] = _21
+            pos += len(_21)
+            _22 = _12.member_assignment
+            _S_i.pack_into(buf, pos, len(_22))
+            pos += 4
+            buf[pos:pos + len(_22)] = _22
+            pos += len(_22)
+        _S_i.pack_into(buf, pos, _2.authorized_operations)
+        pos += 4
     return pos
 
-def _t_DescribedGroupMember_v5(b, pos):
+def _t_DescribedGroupMember_v5(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -320,123 +896,355 @@ def _t_DescribedGroupMember_v5(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribedGroup_v5(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_cstring(b, pos)
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_cstring(b, pos)
-        _10, pos = read_ncstring(b, pos)
-        _11, pos = read_cstring(b, pos)
-        _12, pos = read_cstring(b, pos)
-        _13, pos = read_cbytes(b, pos)
-        _14, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _15 = None
-        else:
-            _15, pos = _t_DescribedGroupMember_v5(b, pos)
-        _8 = DescribedGroupMember(_9, _10, _11, _12, _13, _14, _15)
-        _6.append(_8)
-    _16, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _17 = None
-    else:
-        _17, pos = _t_DescribedGroupMember_v5(b, pos)
-    _18 = DescribedGroup(_1, _2, _3, _4, _5, _6, _16, _17)
-    return _18, pos
-
-def _d_DescribeGroupsResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeGroupsResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v5(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _18 >= 0x80:
+            _18, pos = read_uvarint(b, pos - 1)
+        if _18 == 0:
+            raise null_not_allowed(pos)
+        _18 -= 1
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _21 >= 0x80:
+            _21, pos = read_uvarint(b, pos - 1)
+        if _21 == 0:
+            raise null_not_allowed(pos)
+        _21 -= 1
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                _28 = None
+            else:
+                _29 -= 1
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29)
+                _28 = str(b[pos:_30], 'utf-8')
+                pos = _30
+            _32, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
+                raise null_not_allowed(pos)
+            _32 -= 1
+            _33 = pos + _32
+            if _33 > blen:
+                raise bad_length(pos, _32)
+            _31 = str(b[pos:_33], 'utf-8')
+            pos = _33
+            _35, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _35 >= 0x80:
+                _35, pos = read_uvarint(b, pos - 1)
+            if _35 == 0:
+                raise null_not_allowed(pos)
+            _35 -= 1
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = str(b[pos:_36], 'utf-8')
+            pos = _36
+            _38, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _38 >= 0x80:
+                _38, pos = read_uvarint(b, pos - 1)
+            if _38 == 0:
+                raise null_not_allowed(pos)
+            _38 -= 1
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = bytes(b[pos:_39])
+            pos = _39
+            _41, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            _42 = pos + _41
+            if _42 > blen:
+                raise bad_length(pos, _41)
+            _40 = bytes(b[pos:_42])
+            pos = _42
+            if b[pos]:
+                _43, pos = _t_DescribedGroupMember_v5(b, m, pos)
+            else:
+                pos += 1
+                _43 = None
+            _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, _43)
+            _23(_22)
+        _44, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _45, pos = _t_DescribedGroupMember_v5(b, m, pos)
+        else:
+            pos += 1
+            _45 = None
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _44, _45)
+        _5(_4)
+    if b[pos]:
+        _46, pos = _t_DescribedGroupMember_v5(b, m, pos)
     else:
-        _5, pos = _t_DescribedGroupMember_v5(b, pos)
-    _6 = DescribeGroupsResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _46 = None
+    _47 = DescribeGroupsResponse(_1, _2, _46)
+    return _47, pos
 
 def _ti_DescribedGroupMember_v5(o):
     items = []
     return items
 
-def _s_DescribedGroupMember_v5(o):
-    return 0 + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_cstring(o.client_id) + size_cstring(o.client_host) + size_cbytes(o.member_metadata) + size_cbytes(o.member_assignment) + (size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribedGroup_v5(o):
-    return 6 + size_cstring(o.group_id) + size_cstring(o.group_state) + size_cstring(o.protocol_type) + size_cstring(o.protocol_data) + (size_uvarint(len(o.members) + 1) + sum(map(_s_DescribedGroupMember_v5, o.members))) + (size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeGroupsResponse_v5(o):
-    return 4 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_DescribedGroup_v5, o.groups))) + (size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribedGroup_v5(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.group_state)
-    pos = write_cstring(buf, pos, o.protocol_type)
-    pos = write_cstring(buf, pos, o.protocol_data)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        pos = write_cstring(buf, pos, _2.client_id)
-        pos = write_cstring(buf, pos, _2.client_host)
-        pos = write_cbytes(buf, pos, _2.member_metadata)
-        pos = write_cbytes(buf, pos, _2.member_assignment)
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.group_state
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.protocol_type
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.protocol_data
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _2.members
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.member_id
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _8.group_instance_id
+            if _10 is None:
+                n += 1
+            else:
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            _11 = _8.client_id
+            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            _12 = _8.client_host
+            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            _13 = _8.member_metadata
+            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            _14 = _8.member_assignment
+            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribedGroupMember_v5(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DescribeGroupsResponse_v5(o, buf, pos):
+    _1 = o.groups
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.group_state
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.protocol_type
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.protocol_data
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _3.members
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        for _18 in _16:
+            _19 = _18.member_id
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+            _22 = _18.group_instance_id
+            if _22 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _24 = _22.encode()
+                _23 = len(_24)
+                if _23 < 0x7F:
+                    buf[pos] = _23 + 1
+                    buf[pos + 1:pos + 1 + len(_22)] = _24
+                    pos += 1 + _23
+                else:
+                    pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _18.client_id
+            _27 = _25.encode()
+            _26 = len(_27)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                buf[pos + 1:pos + 1 + len(_25)] = _27
+                pos += 1 + _26
+            else:
+                pos = write_cstring_long(buf, pos, _25, _27)
+            _28 = _18.client_host
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+            _31 = _18.member_metadata
+            _32 = len(_31)
+            if _32 < 0x7F:
+                buf[pos] = _32 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _32 + 1)
+            buf[pos:pos + len(_31)] = _31
+            pos += len(_31)
+            _33 = _18.member_assignment
+            _34 = len(_33)
+            if _34 < 0x7F:
+                buf[pos] = _34 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _34 + 1)
+            buf[pos:pos + len(_33)] = _33
+            pos += len(_33)
+            if _18.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(_18), _18.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _3.authorized_operations)
+        pos += 4
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _S_i.pack_into(buf, pos, o.authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeGroupsResponse_v5(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribedGroup_v5(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
     else:

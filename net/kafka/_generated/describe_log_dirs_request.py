@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribableLogDirTopic(msgspec.Struct, gc=False):
@@ -20,37 +20,57 @@ class DescribeLogDirsRequest(msgspec.Struct, gc=False):
     topics: list[DescribableLogDirTopic] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_DescribeLogDirsRequest_v0(b, pos):
+def _d_DescribeLogDirsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _6, = _S_i.unpack_from(b, pos)
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _6 < 0:
-                raise null_not_allowed(pos - 1)
-            if _6 > len(b) - pos:
-                raise bad_length(pos, _6)
-            _5 = list(unpack_from('>%di' % _6, b, pos))
-            pos += 4 * _6
-            _3 = DescribableLogDirTopic(_4, _5, None)
-            _1.append(_3)
-    _7 = DescribeLogDirsRequest(_1, None)
-    return _7, pos
-
-def _s_DescribableLogDirTopic_v0(o):
-    return 0 + size_string(o.topic) + (4 + 4 * len(o.partitions))
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            _9 = list(array_struct('i', _10).unpack_from(b, pos))
+            pos += 4 * _10
+            _3 = DescribableLogDirTopic(_6, _9, None)
+            _4(_3)
+    _11 = DescribeLogDirsRequest(_1, None)
+    return _11, pos
 
 def _s_DescribeLogDirsRequest_v0(o):
-    return 0 + (4 if o.topics is None else 4 + sum(map(_s_DescribableLogDirTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.topic
+            n += 2 + len(_3)
+            _4 = _2.partitions
+            n += 4 + 4 * len(_4)
+    return n
 
 def _w_DescribeLogDirsRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -61,17 +81,23 @@ def _w_DescribeLogDirsRequest_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.topic)
-            _3 = _2.partitions
-            _S_i.pack_into(buf, pos, len(_3))
+            _3 = _2.topic
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+            _5 = _2.partitions
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
+            array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+            pos += 4 * len(_5)
     return pos
 
-def _t_DescribableLogDirTopic_v2(b, pos):
+def _t_DescribableLogDirTopic_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -85,57 +111,84 @@ def _t_DescribableLogDirTopic_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeLogDirsRequest_v2(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeLogDirsRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_cstring(b, pos)
-            _6 = b[pos]
-            if _6 < 0x80:
-                pos += 1
+            _7, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _7 >= 0x80:
+                _7, pos = read_uvarint(b, pos - 1)
+            if _7 == 0:
+                raise null_not_allowed(pos)
+            _7 -= 1
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            _9 = list(array_struct('i', _10).unpack_from(b, pos))
+            pos += 4 * _10
+            if b[pos]:
+                _11, pos = _t_DescribableLogDirTopic_v2(b, m, pos)
             else:
-                _6, pos = read_uvarint(b, pos)
-            if _6 == 0:
-                raise null_not_allowed(pos - 1)
-            _6 -= 1
-            if _6 > len(b) - pos:
-                raise bad_length(pos, _6)
-            _5 = list(unpack_from('>%di' % _6, b, pos))
-            pos += 4 * _6
-            if b[pos] == 0:
                 pos += 1
-                _7 = None
-            else:
-                _7, pos = _t_DescribableLogDirTopic_v2(b, pos)
-            _3 = DescribableLogDirTopic(_4, _5, _7)
-            _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+                _11 = None
+            _3 = DescribableLogDirTopic(_6, _9, _11)
+            _4(_3)
+    if b[pos]:
+        _12, pos = _t_DescribableLogDirTopic_v2(b, m, pos)
     else:
-        _8, pos = _t_DescribableLogDirTopic_v2(b, pos)
-    _9 = DescribeLogDirsRequest(_1, _8)
-    return _9, pos
+        pos += 1
+        _12 = None
+    _13 = DescribeLogDirsRequest(_1, _12)
+    return _13, pos
 
 def _ti_DescribableLogDirTopic_v2(o):
     items = []
     return items
 
-def _s_DescribableLogDirTopic_v2(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_DescribableLogDirTopic_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeLogDirsRequest_v2(o):
-    return 0 + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_DescribableLogDirTopic_v2, o.topics))) + (size_tagged_section(_ti_DescribableLogDirTopic_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.topic
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.partitions
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribableLogDirTopic_v2(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribableLogDirTopic_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_DescribeLogDirsRequest_v2(o, buf, pos):
     _1 = o.topics
@@ -143,15 +196,33 @@ def _w_DescribeLogDirsRequest_v2(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.topic)
-            _3 = _2.partitions
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_DescribableLogDirTopic_v2(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.topic
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            _7 = _3.partitions
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribableLogDirTopic_v2(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

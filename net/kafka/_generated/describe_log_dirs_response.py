@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeLogDirsPartition(msgspec.Struct, gc=False):
@@ -37,105 +37,127 @@ class DescribeLogDirsResponse(msgspec.Struct, gc=False):
     results: list[DescribeLogDirsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ii = Struct('>ii')
 _S_iqqo = Struct('>iqq?')
 _S_qq = Struct('>qq')
 
-def _d_DescribeLogDirsTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_DescribeLogDirsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, _8, = _S_iqqo.unpack_from(b, pos)
-        pos += 21
-        _4 = DescribeLogDirsPartition(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9 = DescribeLogDirsTopic(_1, _2, None)
-    return _9, pos
-
-def _d_DescribeLogDirsResult_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_DescribeLogDirsTopic_v0(b, pos)
-        _3.append(_5)
-    _6 = DescribeLogDirsResult(_1, _2, _3, -1, -1, None)
-    return _6, pos
-
-def _d_DescribeLogDirsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_DescribeLogDirsResult_v0(b, pos)
-        _2.append(_4)
-    _5 = DescribeLogDirsResponse(_1, 0, _2, None)
-    return _5, pos
-
-def _s_DescribeLogDirsTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 21 * len(o.partitions))
-
-def _s_DescribeLogDirsResult_v0(o):
-    return 2 + size_string(o.log_dir) + (4 + sum(map(_s_DescribeLogDirsTopic_v0, o.topics)))
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _25, _26, _27, = _S_iqqo.unpack_from(b, pos)
+                pos += 21
+                _21 = DescribeLogDirsPartition(_24, _25, _26, _27, None)
+                _22(_21)
+            _13 = DescribeLogDirsTopic(_16, _19, None)
+            _14(_13)
+        _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, None)
+        _5(_4)
+    _28 = DescribeLogDirsResponse(_1, 0, _2, None)
+    return _28, pos
 
 def _s_DescribeLogDirsResponse_v0(o):
-    return 4 + (4 + sum(map(_s_DescribeLogDirsResult_v0, o.results)))
-
-def _w_DescribeLogDirsTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.results
+    n += 4
     for _2 in _1:
-        _S_iqqo.pack_into(buf, pos, _2.partition_index, _2.partition_size, _2.offset_lag, _2.is_future_key)
-        pos += 21
-    return pos
-
-def _w_DescribeLogDirsResult_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.log_dir)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_DescribeLogDirsTopic_v0(_2, buf, pos)
-    return pos
+        _3 = _2.log_dir
+        n += 2 + len(_3)
+        _4 = _2.topics
+        n += 4
+        for _5 in _4:
+            _6 = _5.name
+            n += 2 + len(_6)
+            _7 = _5.partitions
+            n += 4 + 21 * len(_7)
+        n += 2
+    n += 4
+    return n
 
 def _w_DescribeLogDirsResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_DescribeLogDirsResult_v0(_2, buf, pos)
+        _3 = _2.log_dir
+        _4 = _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, len(_4))
+        pos += 4
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.topics
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.name
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
+            _9 = _6.partitions
+            _S_i.pack_into(buf, pos, len(_9))
+            pos += 4
+            for _10 in _9:
+                _S_iqqo.pack_into(buf, pos, _10.partition_index, _10.partition_size, _10.offset_lag, _10.is_future_key)
+                pos += 21
     return pos
 
-def _t_DescribeLogDirsPartition_v2(b, pos):
+def _t_DescribeLogDirsPartition_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -149,113 +171,200 @@ def _t_DescribeLogDirsPartition_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeLogDirsTopic_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeLogDirsResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, _8, = _S_iqqo.unpack_from(b, pos)
-        pos += 21
-        if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_B.unpack_from(b, pos)
             pos += 1
-            _9 = None
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _25, _26, _27, = _S_iqqo.unpack_from(b, pos)
+                pos += 21
+                if b[pos]:
+                    _28, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                else:
+                    pos += 1
+                    _28 = None
+                _21 = DescribeLogDirsPartition(_24, _25, _26, _27, _28)
+                _22(_21)
+            if b[pos]:
+                _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+            else:
+                pos += 1
+                _29 = None
+            _13 = DescribeLogDirsTopic(_16, _19, _29)
+            _14(_13)
+        if b[pos]:
+            _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
         else:
-            _9, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-        _4 = DescribeLogDirsPartition(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+            pos += 1
+            _30 = None
+        _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, _30)
+        _5(_4)
+    if b[pos]:
+        _31, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
-        _10, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _11 = DescribeLogDirsTopic(_1, _2, _10)
-    return _11, pos
-
-def _d_DescribeLogDirsResult_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
         pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_DescribeLogDirsTopic_v2(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _7 = DescribeLogDirsResult(_1, _2, _3, -1, -1, _6)
-    return _7, pos
-
-def _d_DescribeLogDirsResponse_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_DescribeLogDirsResult_v2(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _6 = DescribeLogDirsResponse(_1, 0, _2, _5)
-    return _6, pos
+        _31 = None
+    _32 = DescribeLogDirsResponse(_1, 0, _2, _31)
+    return _32, pos
 
 def _ti_DescribeLogDirsPartition_v2(o):
     items = []
     return items
 
-def _s_DescribeLogDirsPartition_v2(o):
-    return 21 + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeLogDirsTopic_v2(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_DescribeLogDirsPartition_v2, o.partitions))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeLogDirsResult_v2(o):
-    return 2 + size_cstring(o.log_dir) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_DescribeLogDirsTopic_v2, o.topics))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeLogDirsResponse_v2(o):
-    return 4 + (size_uvarint(len(o.results) + 1) + sum(map(_s_DescribeLogDirsResult_v2, o.results))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribeLogDirsTopic_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iqqo.pack_into(buf, pos, _2.partition_index, _2.partition_size, _2.offset_lag, _2.is_future_key)
-        pos += 21
+        _3 = _2.log_dir
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 21
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DescribeLogDirsResponse_v2(o, buf, pos):
+    _1 = o.results
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.log_dir
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iqqo.pack_into(buf, pos, _15.partition_index, _15.partition_size, _15.offset_lag, _15.is_future_key)
+                pos += 21
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -266,70 +375,199 @@ def _w_DescribeLogDirsTopic_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _w_DescribeLogDirsResult_v2(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.log_dir)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeLogDirsTopic_v2(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeLogDirsResponse_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeLogDirsResult_v2(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_DescribeLogDirsResponse_v3(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_DescribeLogDirsResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_DescribeLogDirsResult_v2(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _8, _10, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, _27, _28, = _S_iqqo.unpack_from(b, pos)
+                pos += 21
+                if b[pos]:
+                    _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                else:
+                    pos += 1
+                    _29 = None
+                _22 = DescribeLogDirsPartition(_25, _26, _27, _28, _29)
+                _23(_22)
+            if b[pos]:
+                _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _14 = DescribeLogDirsTopic(_17, _20, _30)
+            _15(_14)
+        if b[pos]:
+            _31, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+        else:
+            pos += 1
+            _31 = None
+        _5 = DescribeLogDirsResult(_8, _9, _12, -1, -1, _31)
+        _6(_5)
+    if b[pos]:
+        _32, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
-        _6, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _7 = DescribeLogDirsResponse(_1, _2, _3, _6)
-    return _7, pos
+        pos += 1
+        _32 = None
+    _33 = DescribeLogDirsResponse(_1, _2, _3, _32)
+    return _33, pos
 
 def _s_DescribeLogDirsResponse_v3(o):
-    return 6 + (size_uvarint(len(o.results) + 1) + sum(map(_s_DescribeLogDirsResult_v2, o.results))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.log_dir
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 21
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_DescribeLogDirsResponse_v3(o, buf, pos):
+    _1 = o.results
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeLogDirsResult_v2(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.log_dir
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iqqo.pack_into(buf, pos, _15.partition_index, _15.partition_size, _15.offset_lag, _15.is_future_key)
+                pos += 21
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:
@@ -337,89 +575,203 @@ def _w_DescribeLogDirsResponse_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_DescribeLogDirsResult_v4(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_DescribeLogDirsResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_DescribeLogDirsTopic_v2(b, pos)
-        _3.append(_5)
-    _6, _7, = _S_qq.unpack_from(b, pos)
-    pos += 16
-    if b[pos] == 0:
+        _8, _10, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
         pos += 1
-        _8 = None
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, _27, _28, = _S_iqqo.unpack_from(b, pos)
+                pos += 21
+                if b[pos]:
+                    _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                else:
+                    pos += 1
+                    _29 = None
+                _22 = DescribeLogDirsPartition(_25, _26, _27, _28, _29)
+                _23(_22)
+            if b[pos]:
+                _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _14 = DescribeLogDirsTopic(_17, _20, _30)
+            _15(_14)
+        _31, _32, = _S_qq.unpack_from(b, pos)
+        pos += 16
+        if b[pos]:
+            _33, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+        else:
+            pos += 1
+            _33 = None
+        _5 = DescribeLogDirsResult(_8, _9, _12, _31, _32, _33)
+        _6(_5)
+    if b[pos]:
+        _34, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
-        _8, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _9 = DescribeLogDirsResult(_1, _2, _3, _6, _7, _8)
-    return _9, pos
-
-def _d_DescribeLogDirsResponse_v4(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
         pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_DescribeLogDirsResult_v4(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_DescribeLogDirsPartition_v2(b, pos)
-    _7 = DescribeLogDirsResponse(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_DescribeLogDirsResult_v4(o):
-    return 18 + size_cstring(o.log_dir) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_DescribeLogDirsTopic_v2, o.topics))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        _34 = None
+    _35 = DescribeLogDirsResponse(_1, _2, _3, _34)
+    return _35, pos
 
 def _s_DescribeLogDirsResponse_v4(o):
-    return 6 + (size_uvarint(len(o.results) + 1) + sum(map(_s_DescribeLogDirsResult_v4, o.results))) + (size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribeLogDirsResult_v4(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.log_dir)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_DescribeLogDirsTopic_v2(_2, buf, pos)
-    _S_qq.pack_into(buf, pos, o.total_bytes, o.usable_bytes)
-    pos += 16
+        _3 = _2.log_dir
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 21
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 18
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 6
+    return n
 
 def _w_DescribeLogDirsResponse_v4(o, buf, pos):
+    _1 = o.results
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeLogDirsResult_v4(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.log_dir
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iqqo.pack_into(buf, pos, _15.partition_index, _15.partition_size, _15.offset_lag, _15.is_future_key)
+                pos += 21
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_qq.pack_into(buf, pos, _3.total_bytes, _3.usable_bytes)
+        pos += 16
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:

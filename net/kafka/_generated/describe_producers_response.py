@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ProducerState(msgspec.Struct, gc=False):
@@ -37,13 +37,17 @@ class DescribeProducersResponse(msgspec.Struct, gc=False):
     topics: list[TopicResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_qiiqiq = Struct('>qiiqiq')
 
-def _t_ProducerState_v0(b, pos):
+def _t_ProducerState_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -57,145 +61,211 @@ def _t_ProducerState_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
+def _d_DescribeProducersResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        raise null_not_allowed(pos)
+    _3 -= 1
+    if _3 > blen - pos:
+        raise bad_length(pos, _3)
+    _2 = []
+    _5 = _2.append
+    for _ in range(_3):
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, _10, _11, _12, = _S_qiiqiq.unpack_from(b, pos)
-        pos += 36
-        if b[pos] == 0:
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _18, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                _17 = None
+            else:
+                _18 -= 1
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _21, = _S_B.unpack_from(b, pos)
             pos += 1
-            _13 = None
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, _27, _28, _29, _30, = _S_qiiqiq.unpack_from(b, pos)
+                pos += 36
+                if b[pos]:
+                    _31, pos = _t_ProducerState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _31 = None
+                _22 = ProducerState(_25, _26, _27, _28, _29, _30, _31)
+                _23(_22)
+            if b[pos]:
+                _32, pos = _t_ProducerState_v0(b, m, pos)
+            else:
+                pos += 1
+                _32 = None
+            _12 = PartitionResponse(_15, _16, _17, _20, _32)
+            _13(_12)
+        if b[pos]:
+            _33, pos = _t_ProducerState_v0(b, m, pos)
         else:
-            _13, pos = _t_ProducerState_v0(b, pos)
-        _6 = ProducerState(_7, _8, _9, _10, _11, _12, _13)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
+            pos += 1
+            _33 = None
+        _4 = TopicResponse(_7, _10, _33)
+        _5(_4)
+    if b[pos]:
+        _34, pos = _t_ProducerState_v0(b, m, pos)
     else:
-        _14, pos = _t_ProducerState_v0(b, pos)
-    _15 = PartitionResponse(_1, _2, _3, _4, _14)
-    return _15, pos
-
-def _d_TopicResponse_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionResponse_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ProducerState_v0(b, pos)
-    _6 = TopicResponse(_1, _2, _5)
-    return _6, pos
-
-def _d_DescribeProducersResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicResponse_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ProducerState_v0(b, pos)
-    _6 = DescribeProducersResponse(_1, _2, _5)
-    return _6, pos
+        _34 = None
+    _35 = DescribeProducersResponse(_1, _2, _34)
+    return _35, pos
 
 def _ti_ProducerState_v0(o):
     items = []
     return items
 
-def _s_ProducerState_v0(o):
-    return 36 + (size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.active_producers) + 1) + sum(map(_s_ProducerState_v0, o.active_producers))) + (size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicResponse_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionResponse_v0, o.partitions))) + (size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeProducersResponse_v0(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicResponse_v0, o.topics))) + (size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.partition_index, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.active_producers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_qiiqiq.pack_into(buf, pos, _2.producer_id, _2.producer_epoch, _2.last_sequence, _2.last_timestamp, _2.coordinator_epoch, _2.current_txn_start_offset)
-        pos += 36
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.active_producers
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ProducerState_v0(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 36
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ProducerState_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_ProducerState_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DescribeProducersResponse_v0(o, buf, pos):
+    _1 = o.topics
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.error_message
+            _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
+            pos += 6
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.active_producers
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_qiiqiq.pack_into(buf, pos, _15.producer_id, _15.producer_epoch, _15.last_sequence, _15.last_timestamp, _15.coordinator_epoch, _15.current_txn_start_offset)
+                pos += 36
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicResponse_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionResponse_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeProducersResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicResponse_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -53,19 +53,26 @@ class DescribeQuorumResponse(msgspec.Struct, gc=False):
     nodes: list[Node] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ihiiq = Struct('>ihiiq')
+_S_ihiiqB = Struct('>ihiiqB')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
 _S_iq = Struct('>iq')
 _S_iqqq = Struct('>iqqq')
 _S_iuqqq = Struct('>i16sqqq')
 
-def _t_ReplicaState_v0(b, pos):
+def _t_ReplicaState_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -79,174 +86,224 @@ def _t_ReplicaState_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionData_v0(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihiiq.unpack_from(b, pos)
-    pos += 22
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, _10, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_ReplicaState_v0(b, pos)
-        _8 = ReplicaState(_9, ZERO_UUID, _10, -1, -1, _11)
-        _6.append(_8)
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _15, _16, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        if b[pos] == 0:
-            pos += 1
-            _17 = None
-        else:
-            _17, pos = _t_ReplicaState_v0(b, pos)
-        _14 = ReplicaState(_15, ZERO_UUID, _16, -1, -1, _17)
-        _12.append(_14)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
-    else:
-        _18, pos = _t_ReplicaState_v0(b, pos)
-    _19 = PartitionData(_1, _2, '', _3, _4, _5, _6, _12, _18)
-    return _19, pos
-
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeQuorumResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_PartitionData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReplicaState_v0(b, pos)
-    _6 = TopicData(_1, _2, _5)
-    return _6, pos
-
-def _d_DescribeQuorumResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _19, _21, = _S_ihiiqB.unpack_from(b, pos)
+            pos += 23
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, = _S_iq.unpack_from(b, pos)
+                pos += 12
+                if b[pos]:
+                    _27, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _27 = None
+                _22 = ReplicaState(_25, ZERO_UUID, _26, -1, -1, _27)
+                _23(_22)
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = []
+            _31 = _28.append
+            for _ in range(_29):
+                _33, _34, = _S_iq.unpack_from(b, pos)
+                pos += 12
+                if b[pos]:
+                    _35, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _35 = None
+                _30 = ReplicaState(_33, ZERO_UUID, _34, -1, -1, _35)
+                _31(_30)
+            if b[pos]:
+                _36, pos = _t_ReplicaState_v0(b, m, pos)
+            else:
+                pos += 1
+                _36 = None
+            _12 = PartitionData(_15, _16, '', _17, _18, _19, _20, _28, _36)
+            _13(_12)
+        if b[pos]:
+            _37, pos = _t_ReplicaState_v0(b, m, pos)
+        else:
+            pos += 1
+            _37 = None
+        _4 = TopicData(_7, _10, _37)
+        _5(_4)
+    if b[pos]:
+        _38, pos = _t_ReplicaState_v0(b, m, pos)
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
         pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReplicaState_v0(b, pos)
-    _6 = DescribeQuorumResponse(_1, '', _2, [], _5)
-    return _6, pos
+        _38 = None
+    _39 = DescribeQuorumResponse(_1, '', _2, [], _38)
+    return _39, pos
 
 def _ti_ReplicaState_v0(o):
     items = []
     return items
 
-def _s_ReplicaState_v0(o):
-    return 12 + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v0(o):
-    return 22 + (size_uvarint(len(o.current_voters) + 1) + sum(map(_s_ReplicaState_v0, o.current_voters))) + (size_uvarint(len(o.observers) + 1) + sum(map(_s_ReplicaState_v0, o.observers))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v0(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeQuorumResponse_v0(o):
-    return 2 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionData_v0(o, buf, pos):
-    _S_ihiiq.pack_into(buf, pos, o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    pos += 22
-    _1 = o.current_voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.replica_id, _2.log_end_offset)
-        pos += 12
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.current_voters
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 12
+            _8 = _5.observers
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            for _9 in _8:
+                if _9.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 12
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _3 = o.observers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_iq.pack_into(buf, pos, _4.replica_id, _4.log_end_offset)
-        pos += 12
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_4), _4.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 2
+    return n
 
 def _w_DescribeQuorumResponse_v0(o, buf, pos):
+    _1 = o.topics
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.current_voters
+            _S_ihiiq.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, _9.high_watermark)
+            pos += 22
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _S_iq.pack_into(buf, pos, _12.replica_id, _12.log_end_offset)
+                pos += 12
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _13 = _9.observers
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iq.pack_into(buf, pos, _15.replica_id, _15.log_end_offset)
+                pos += 12
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
@@ -254,170 +311,220 @@ def _w_DescribeQuorumResponse_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_PartitionData_v1(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihiiq.unpack_from(b, pos)
-    pos += 22
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, _10, _11, _12, = _S_iqqq.unpack_from(b, pos)
-        pos += 28
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_ReplicaState_v0(b, pos)
-        _8 = ReplicaState(_9, ZERO_UUID, _10, _11, _12, _13)
-        _6.append(_8)
-    _15 = b[pos]
-    if _15 < 0x80:
-        pos += 1
-    else:
-        _15, pos = read_uvarint(b, pos)
-    if _15 == 0:
-        raise null_not_allowed(pos - 1)
-    _15 -= 1
-    if _15 > len(b) - pos:
-        raise bad_length(pos, _15)
-    _14 = []
-    for _ in range(_15):
-        _17, _18, _19, _20, = _S_iqqq.unpack_from(b, pos)
-        pos += 28
-        if b[pos] == 0:
-            pos += 1
-            _21 = None
-        else:
-            _21, pos = _t_ReplicaState_v0(b, pos)
-        _16 = ReplicaState(_17, ZERO_UUID, _18, _19, _20, _21)
-        _14.append(_16)
-    if b[pos] == 0:
-        pos += 1
-        _22 = None
-    else:
-        _22, pos = _t_ReplicaState_v0(b, pos)
-    _23 = PartitionData(_1, _2, '', _3, _4, _5, _6, _14, _22)
-    return _23, pos
-
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeQuorumResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_PartitionData_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReplicaState_v0(b, pos)
-    _6 = TopicData(_1, _2, _5)
-    return _6, pos
-
-def _d_DescribeQuorumResponse_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _19, _21, = _S_ihiiqB.unpack_from(b, pos)
+            pos += 23
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, _27, _28, = _S_iqqq.unpack_from(b, pos)
+                pos += 28
+                if b[pos]:
+                    _29, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _29 = None
+                _22 = ReplicaState(_25, ZERO_UUID, _26, _27, _28, _29)
+                _23(_22)
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = []
+            _33 = _30.append
+            for _ in range(_31):
+                _35, _36, _37, _38, = _S_iqqq.unpack_from(b, pos)
+                pos += 28
+                if b[pos]:
+                    _39, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _39 = None
+                _32 = ReplicaState(_35, ZERO_UUID, _36, _37, _38, _39)
+                _33(_32)
+            if b[pos]:
+                _40, pos = _t_ReplicaState_v0(b, m, pos)
+            else:
+                pos += 1
+                _40 = None
+            _12 = PartitionData(_15, _16, '', _17, _18, _19, _20, _30, _40)
+            _13(_12)
+        if b[pos]:
+            _41, pos = _t_ReplicaState_v0(b, m, pos)
+        else:
+            pos += 1
+            _41 = None
+        _4 = TopicData(_7, _10, _41)
+        _5(_4)
+    if b[pos]:
+        _42, pos = _t_ReplicaState_v0(b, m, pos)
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
         pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReplicaState_v0(b, pos)
-    _6 = DescribeQuorumResponse(_1, '', _2, [], _5)
-    return _6, pos
-
-def _s_ReplicaState_v1(o):
-    return 28 + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v1(o):
-    return 22 + (size_uvarint(len(o.current_voters) + 1) + sum(map(_s_ReplicaState_v1, o.current_voters))) + (size_uvarint(len(o.observers) + 1) + sum(map(_s_ReplicaState_v1, o.observers))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        _42 = None
+    _43 = DescribeQuorumResponse(_1, '', _2, [], _42)
+    return _43, pos
 
 def _s_DescribeQuorumResponse_v1(o):
-    return 2 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionData_v1(o, buf, pos):
-    _S_ihiiq.pack_into(buf, pos, o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    pos += 22
-    _1 = o.current_voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iqqq.pack_into(buf, pos, _2.replica_id, _2.log_end_offset, _2.last_fetch_timestamp, _2.last_caught_up_timestamp)
-        pos += 28
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.current_voters
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 28
+            _8 = _5.observers
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            for _9 in _8:
+                if _9.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 28
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _3 = o.observers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_iqqq.pack_into(buf, pos, _4.replica_id, _4.log_end_offset, _4.last_fetch_timestamp, _4.last_caught_up_timestamp)
-        pos += 28
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_4), _4.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v1(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 2
+    return n
 
 def _w_DescribeQuorumResponse_v1(o, buf, pos):
+    _1 = o.topics
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.current_voters
+            _S_ihiiq.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, _9.high_watermark)
+            pos += 22
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _S_iqqq.pack_into(buf, pos, _12.replica_id, _12.log_end_offset, _12.last_fetch_timestamp, _12.last_caught_up_timestamp)
+                pos += 28
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _13 = _9.observers
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iqqq.pack_into(buf, pos, _15.replica_id, _15.log_end_offset, _15.last_fetch_timestamp, _15.last_caught_up_timestamp)
+                pos += 28
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
@@ -425,260 +532,418 @@ def _w_DescribeQuorumResponse_v1(o, buf, pos):
         pos += 1
     return pos
 
-def _d_PartitionData_v2(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, _5, _6, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, _11, _12, _13, _14, = _S_iuqqq.unpack_from(b, pos)
-        pos += 44
-        _11 = UUID(bytes=_11)
-        if b[pos] == 0:
-            pos += 1
-            _15 = None
-        else:
-            _15, pos = _t_ReplicaState_v0(b, pos)
-        _9 = ReplicaState(_10, _11, _12, _13, _14, _15)
-        _7.append(_9)
-    _17 = b[pos]
-    if _17 < 0x80:
-        pos += 1
-    else:
-        _17, pos = read_uvarint(b, pos)
-    if _17 == 0:
-        raise null_not_allowed(pos - 1)
-    _17 -= 1
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _19, _20, _21, _22, _23, = _S_iuqqq.unpack_from(b, pos)
-        pos += 44
-        _20 = UUID(bytes=_20)
-        if b[pos] == 0:
-            pos += 1
-            _24 = None
-        else:
-            _24, pos = _t_ReplicaState_v0(b, pos)
-        _18 = ReplicaState(_19, _20, _21, _22, _23, _24)
-        _16.append(_18)
-    if b[pos] == 0:
-        pos += 1
-        _25 = None
-    else:
-        _25, pos = _t_ReplicaState_v0(b, pos)
-    _26 = PartitionData(_1, _2, _3, _4, _5, _6, _7, _16, _25)
-    return _26, pos
-
-def _d_TopicData_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeQuorumResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v2(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+        _2 = None
     else:
-        _5, pos = _t_ReplicaState_v0(b, pos)
-    _6 = TopicData(_1, _2, _5)
-    return _6, pos
-
-def _d_Node_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
+        _3 -= 1
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _6, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    if _6 > blen - pos:
+        raise bad_length(pos, _6)
+    _5 = []
+    _8 = _5.append
+    for _ in range(_6):
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_H.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _21, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                _20 = None
+            else:
+                _21 -= 1
+                _22 = pos + _21
+                if _22 > blen:
+                    raise bad_length(pos, _21)
+                _20 = str(b[pos:_22], 'utf-8')
+                pos = _22
+            _23, _24, _25, _27, = _S_iiqB.unpack_from(b, pos)
+            pos += 17
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = []
+            _29 = _26.append
+            for _ in range(_27):
+                _31, _32, _33, _34, _35, = _S_iuqqq.unpack_from(b, pos)
+                pos += 44
+                _32 = uuid_of(_32)
+                if b[pos]:
+                    _36, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _36 = None
+                _28 = ReplicaState(_31, _32, _33, _34, _35, _36)
+                _29(_28)
+            _38, = _S_B.unpack_from(b, pos)
             pos += 1
-            _8 = None
+            if _38 >= 0x80:
+                _38, pos = read_uvarint(b, pos - 1)
+            if _38 == 0:
+                raise null_not_allowed(pos)
+            _38 -= 1
+            if _38 > blen - pos:
+                raise bad_length(pos, _38)
+            _37 = []
+            _40 = _37.append
+            for _ in range(_38):
+                _42, _43, _44, _45, _46, = _S_iuqqq.unpack_from(b, pos)
+                pos += 44
+                _43 = uuid_of(_43)
+                if b[pos]:
+                    _47, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _47 = None
+                _39 = ReplicaState(_42, _43, _44, _45, _46, _47)
+                _40(_39)
+            if b[pos]:
+                _48, pos = _t_ReplicaState_v0(b, m, pos)
+            else:
+                pos += 1
+                _48 = None
+            _15 = PartitionData(_18, _19, _20, _23, _24, _25, _26, _37, _48)
+            _16(_15)
+        if b[pos]:
+            _49, pos = _t_ReplicaState_v0(b, m, pos)
         else:
-            _8, pos = _t_ReplicaState_v0(b, pos)
-        _4 = Listener(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+            pos += 1
+            _49 = None
+        _7 = TopicData(_10, _13, _49)
+        _8(_7)
+    _51, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _51 >= 0x80:
+        _51, pos = read_uvarint(b, pos - 1)
+    if _51 == 0:
+        raise null_not_allowed(pos)
+    _51 -= 1
+    if _51 > blen - pos:
+        raise bad_length(pos, _51)
+    _50 = []
+    _53 = _50.append
+    for _ in range(_51):
+        _55, _57, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _57 >= 0x80:
+            _57, pos = read_uvarint(b, pos - 1)
+        if _57 == 0:
+            raise null_not_allowed(pos)
+        _57 -= 1
+        if _57 > blen - pos:
+            raise bad_length(pos, _57)
+        _56 = []
+        _59 = _56.append
+        for _ in range(_57):
+            _62, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _62 >= 0x80:
+                _62, pos = read_uvarint(b, pos - 1)
+            if _62 == 0:
+                raise null_not_allowed(pos)
+            _62 -= 1
+            _63 = pos + _62
+            if _63 > blen:
+                raise bad_length(pos, _62)
+            _61 = str(b[pos:_63], 'utf-8')
+            pos = _63
+            _65, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _65 >= 0x80:
+                _65, pos = read_uvarint(b, pos - 1)
+            if _65 == 0:
+                raise null_not_allowed(pos)
+            _65 -= 1
+            _66 = pos + _65
+            if _66 > blen:
+                raise bad_length(pos, _65)
+            _64 = str(b[pos:_66], 'utf-8')
+            pos = _66
+            _67, = _S_H.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _68, pos = _t_ReplicaState_v0(b, m, pos)
+            else:
+                pos += 1
+                _68 = None
+            _58 = Listener(_61, _64, _67, _68)
+            _59(_58)
+        if b[pos]:
+            _69, pos = _t_ReplicaState_v0(b, m, pos)
+        else:
+            pos += 1
+            _69 = None
+        _52 = Node(_55, _56, _69)
+        _53(_52)
+    if b[pos]:
+        _70, pos = _t_ReplicaState_v0(b, m, pos)
     else:
-        _9, pos = _t_ReplicaState_v0(b, pos)
-    _10 = Node(_1, _2, _9)
-    return _10, pos
-
-def _d_DescribeQuorumResponse_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
         pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_TopicData_v2(b, pos)
-        _3.append(_5)
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _8, pos = _d_Node_v2(b, pos)
-        _6.append(_8)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_ReplicaState_v0(b, pos)
-    _10 = DescribeQuorumResponse(_1, _2, _3, _6, _9)
-    return _10, pos
-
-def _s_ReplicaState_v2(o):
-    return 44 + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v2(o):
-    return 22 + size_ncstring(o.error_message) + (size_uvarint(len(o.current_voters) + 1) + sum(map(_s_ReplicaState_v2, o.current_voters))) + (size_uvarint(len(o.observers) + 1) + sum(map(_s_ReplicaState_v2, o.observers))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v2(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v2, o.partitions))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Listener_v2(o):
-    return 2 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Node_v2(o):
-    return 4 + (size_uvarint(len(o.listeners) + 1) + sum(map(_s_Listener_v2, o.listeners))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        _70 = None
+    _71 = DescribeQuorumResponse(_1, _2, _5, _50, _70)
+    return _71, pos
 
 def _s_DescribeQuorumResponse_v2(o):
-    return 2 + size_ncstring(o.error_message) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v2, o.topics))) + (size_uvarint(len(o.nodes) + 1) + sum(map(_s_Node_v2, o.nodes))) + (size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionData_v2(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.partition_index, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_iiq.pack_into(buf, pos, o.leader_id, o.leader_epoch, o.high_watermark)
-    pos += 16
-    _1 = o.current_voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iuqqq.pack_into(buf, pos, _2.replica_id, _2.replica_directory_id.bytes, _2.log_end_offset, _2.last_fetch_timestamp, _2.last_caught_up_timestamp)
-        pos += 44
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    _3 = o.observers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_iuqqq.pack_into(buf, pos, _4.replica_id, _4.replica_directory_id.bytes, _4.log_end_offset, _4.last_fetch_timestamp, _4.last_caught_up_timestamp)
-        pos += 44
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_4), _4.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicData_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v2(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_Node_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.node_id)
-    pos += 4
-    _1 = o.listeners
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_H.pack_into(buf, pos, _2.port)
-        pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.error_message
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _6.current_voters
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            for _9 in _8:
+                if _9.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 44
+            _10 = _6.observers
+            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            for _11 in _10:
+                if _11.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaState_v0(_11), _11.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 44
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReplicaState_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+    _12 = o.nodes
+    n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+    for _13 in _12:
+        _14 = _13.listeners
+        n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+        for _15 in _14:
+            _16 = _15.name
+            n += len(_16) + (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
+            _17 = _15.host
+            n += len(_17) + (1 if len(_17) < 0x7F else size_uvarint(len(_17) + 1))
+            if _15.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 2
+        if _13.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ReplicaState_v0(_13), _13.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 2
+    return n
 
 def _w_DescribeQuorumResponse_v2(o, buf, pos):
+    _1 = o.error_message
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v2(_2, buf, pos)
-    _3 = o.nodes
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_Node_v2(_4, buf, pos)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.topic_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.error_message
+            _S_ih.pack_into(buf, pos, _12.partition_index, _12.error_code)
+            pos += 6
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _12.current_voters
+            _S_iiq.pack_into(buf, pos, _12.leader_id, _12.leader_epoch, _12.high_watermark)
+            pos += 16
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            for _18 in _16:
+                _S_iuqqq.pack_into(buf, pos, _18.replica_id, _18.replica_directory_id.bytes, _18.log_end_offset, _18.last_fetch_timestamp, _18.last_caught_up_timestamp)
+                pos += 44
+                if _18.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_18), _18.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _19 = _12.observers
+            _20 = len(_19)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _20 + 1)
+            for _21 in _19:
+                _S_iuqqq.pack_into(buf, pos, _21.replica_id, _21.replica_directory_id.bytes, _21.log_end_offset, _21.last_fetch_timestamp, _21.last_caught_up_timestamp)
+                pos += 44
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_21), _21.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_6), _6.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _22 = o.nodes
+    _23 = len(_22)
+    if _23 < 0x7F:
+        buf[pos] = _23 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _23 + 1)
+    for _24 in _22:
+        _25 = _24.listeners
+        _S_i.pack_into(buf, pos, _24.node_id)
+        pos += 4
+        _26 = len(_25)
+        if _26 < 0x7F:
+            buf[pos] = _26 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _26 + 1)
+        for _27 in _25:
+            _28 = _27.name
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+            _31 = _27.host
+            _33 = _31.encode()
+            _32 = len(_33)
+            if _32 < 0x7F:
+                buf[pos] = _32 + 1
+                buf[pos + 1:pos + 1 + len(_31)] = _33
+                pos += 1 + _32
+            else:
+                pos = write_cstring_long(buf, pos, _31, _33)
+            _S_H.pack_into(buf, pos, _27.port)
+            pos += 2
+            if _27.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_27), _27.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _24.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_24), _24.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:

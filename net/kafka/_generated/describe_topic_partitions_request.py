@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicRequest(msgspec.Struct, gc=False):
@@ -26,11 +26,14 @@ class DescribeTopicPartitionsRequest(msgspec.Struct, gc=False):
     cursor: Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_ib = Struct('>ib')
 
-def _t_TopicRequest_v0(b, pos):
+def _t_TopicRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -44,88 +47,151 @@ def _t_TopicRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeTopicPartitionsRequest_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeTopicPartitionsRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _5 = None
+        _7, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        if b[pos]:
+            _9, pos = _t_TopicRequest_v0(b, m, pos)
         else:
-            _5, pos = _t_TopicRequest_v0(b, pos)
-        _3 = TopicRequest(_4, _5)
-        _1.append(_3)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] >= 0x80:
-        _7 = None
-        pos += 1
-    else:
-        pos += 1
-        _8, pos = read_cstring(b, pos)
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
             pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_TopicRequest_v0(b, pos)
-        _7 = Cursor(_8, _9, _10)
-    if b[pos] == 0:
-        pos += 1
+            _9 = None
+        _3 = TopicRequest(_6, _9)
+        _4(_3)
+    _10, _12, = _S_ib.unpack_from(b, pos)
+    pos += 5
+    if _12 < 0:
         _11 = None
     else:
-        _11, pos = _t_TopicRequest_v0(b, pos)
-    _12 = DescribeTopicPartitionsRequest(_1, _6, _7, _11)
-    return _12, pos
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _16, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _17, pos = _t_TopicRequest_v0(b, m, pos)
+        else:
+            pos += 1
+            _17 = None
+        _11 = Cursor(_13, _16, _17)
+    if b[pos]:
+        _18, pos = _t_TopicRequest_v0(b, m, pos)
+    else:
+        pos += 1
+        _18 = None
+    _19 = DescribeTopicPartitionsRequest(_1, _10, _11, _18)
+    return _19, pos
 
 def _ti_TopicRequest_v0(o):
     items = []
     return items
 
-def _s_TopicRequest_v0(o):
-    return 0 + size_cstring(o.name) + (size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Cursor_v0(o):
-    return 4 + size_cstring(o.topic_name) + (size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeTopicPartitionsRequest_v0(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicRequest_v0, o.topics))) + (1 if o.cursor is None else 1 + _s_Cursor_v0(o.cursor)) + (size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicRequest_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    _4 = o.cursor
+    if _4 is None:
+        n += 1
+    else:
+        n += 1
+        _5 = _4.topic_name
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicRequest_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DescribeTopicPartitionsRequest_v0(o, buf, pos):
     _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
+    _7 = o.cursor
     _S_i.pack_into(buf, pos, o.response_partition_limit)
     pos += 4
-    _3 = o.cursor
-    if _3 is None:
+    if _7 is None:
         buf[pos] = 0xFF
         pos += 1
     else:
         buf[pos] = 1
         pos += 1
-        pos = write_cstring(buf, pos, _3.topic_name)
-        _S_i.pack_into(buf, pos, _3.partition_index)
+        _8 = _7.topic_name
+        _10 = _8.encode()
+        _9 = len(_10)
+        if _9 < 0x7F:
+            buf[pos] = _9 + 1
+            buf[pos + 1:pos + 1 + len(_8)] = _10
+            pos += 1 + _9
+        else:
+            pos = write_cstring_long(buf, pos, _8, _10)
+        _S_i.pack_into(buf, pos, _7.partition_index)
         pos += 4
-        if _3.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_3), _3.unknown_tagged_fields)
+        if _7.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_7), _7.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class DescribeTopicPartitionsResponsePartition(msgspec.Struct, gc=False):
@@ -43,14 +43,21 @@ class DescribeTopicPartitionsResponse(msgspec.Struct, gc=False):
     next_cursor: Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_b = Struct('>b')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_hiii = Struct('>hiii')
+_S_hiiiB = Struct('>hiiiB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_uo = Struct('>16s?')
+_S_uoB = Struct('>16s?B')
 
-def _t_DescribeTopicPartitionsResponsePartition_v0(b, pos):
+def _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -64,233 +71,337 @@ def _t_DescribeTopicPartitionsResponsePartition_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeTopicPartitionsResponseTopic_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, _4, = _S_uo.unpack_from(b, pos)
-    pos += 17
-    _3 = UUID(bytes=_3)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, _9, _10, _11, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17 = b[pos]
-        if _17 < 0x80:
-            pos += 1
-        else:
-            _17, pos = read_uvarint(b, pos)
-        if _17 == 0:
-            _16 = None
-        else:
-            _17 -= 1
-            if _17 > len(b) - pos:
-                raise bad_length(pos, _17)
-            _16 = list(unpack_from('>%di' % _17, b, pos))
-            pos += 4 * _17
-        _19 = b[pos]
-        if _19 < 0x80:
-            pos += 1
-        else:
-            _19, pos = read_uvarint(b, pos)
-        if _19 == 0:
-            _18 = None
-        else:
-            _19 -= 1
-            if _19 > len(b) - pos:
-                raise bad_length(pos, _19)
-            _18 = list(unpack_from('>%di' % _19, b, pos))
-            pos += 4 * _19
-        _21 = b[pos]
-        if _21 < 0x80:
-            pos += 1
-        else:
-            _21, pos = read_uvarint(b, pos)
-        if _21 == 0:
-            raise null_not_allowed(pos - 1)
-        _21 -= 1
-        if _21 > len(b) - pos:
-            raise bad_length(pos, _21)
-        _20 = list(unpack_from('>%di' % _21, b, pos))
-        pos += 4 * _21
-        if b[pos] == 0:
-            pos += 1
-            _22 = None
-        else:
-            _22, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, pos)
-        _7 = DescribeTopicPartitionsResponsePartition(_8, _9, _10, _11, _12, _14, _16, _18, _20, _22)
-        _5.append(_7)
-    _23, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _24 = None
-    else:
-        _24, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, pos)
-    _25 = DescribeTopicPartitionsResponseTopic(_1, _2, _3, _4, _5, _23, _24)
-    return _25, pos
-
-def _d_DescribeTopicPartitionsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribeTopicPartitionsResponseTopic_v0(b, pos)
-        _2.append(_4)
-    if b[pos] >= 0x80:
-        _5 = None
-        pos += 1
-    else:
-        pos += 1
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
-            pos += 1
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
             _8 = None
         else:
-            _8, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, pos)
-        _5 = Cursor(_6, _7, _8)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _12, _14, = _S_uoB.unpack_from(b, pos)
+        pos += 18
+        _11 = uuid_of(_11)
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, _23, = _S_hiiiB.unpack_from(b, pos)
+            pos += 15
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
+                raise null_not_allowed(pos)
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            _22 = list(array_struct('i', _23).unpack_from(b, pos))
+            pos += 4 * _23
+            _25, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _27, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                _26 = None
+            else:
+                _27 -= 1
+                if _27 > blen - pos:
+                    raise bad_length(pos, _27)
+                _26 = list(array_struct('i', _27).unpack_from(b, pos))
+                pos += 4 * _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                _28 = None
+            else:
+                _29 -= 1
+                if _29 > blen - pos:
+                    raise bad_length(pos, _29)
+                _28 = list(array_struct('i', _29).unpack_from(b, pos))
+                pos += 4 * _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = list(array_struct('i', _31).unpack_from(b, pos))
+            pos += 4 * _31
+            if b[pos]:
+                _32, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+            else:
+                pos += 1
+                _32 = None
+            _15 = DescribeTopicPartitionsResponsePartition(_18, _19, _20, _21, _22, _24, _26, _28, _30, _32)
+            _16(_15)
+        _33, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _34, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+        else:
+            pos += 1
+            _34 = None
+        _4 = DescribeTopicPartitionsResponseTopic(_7, _8, _11, _12, _13, _33, _34)
+        _5(_4)
+    _36, = _S_b.unpack_from(b, pos)
+    pos += 1
+    if _36 < 0:
+        _35 = None
     else:
-        _9, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, pos)
-    _10 = DescribeTopicPartitionsResponse(_1, _2, _5, _9)
-    return _10, pos
+        _38, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _38 >= 0x80:
+            _38, pos = read_uvarint(b, pos - 1)
+        if _38 == 0:
+            raise null_not_allowed(pos)
+        _38 -= 1
+        _39 = pos + _38
+        if _39 > blen:
+            raise bad_length(pos, _38)
+        _37 = str(b[pos:_39], 'utf-8')
+        pos = _39
+        _40, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _41, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+        else:
+            pos += 1
+            _41 = None
+        _35 = Cursor(_37, _40, _41)
+    if b[pos]:
+        _42, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+    else:
+        pos += 1
+        _42 = None
+    _43 = DescribeTopicPartitionsResponse(_1, _2, _35, _42)
+    return _43, pos
 
 def _ti_DescribeTopicPartitionsResponsePartition_v0(o):
     items = []
     return items
 
-def _s_DescribeTopicPartitionsResponsePartition_v0(o):
-    return 14 + (size_uvarint(len(o.replica_nodes) + 1) + 4 * len(o.replica_nodes)) + (size_uvarint(len(o.isr_nodes) + 1) + 4 * len(o.isr_nodes)) + (1 if o.eligible_leader_replicas is None else size_uvarint(len(o.eligible_leader_replicas) + 1) + 4 * len(o.eligible_leader_replicas)) + (1 if o.last_known_elr is None else size_uvarint(len(o.last_known_elr) + 1) + 4 * len(o.last_known_elr)) + (size_uvarint(len(o.offline_replicas) + 1) + 4 * len(o.offline_replicas)) + (size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeTopicPartitionsResponseTopic_v0(o):
-    return 23 + size_ncstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_DescribeTopicPartitionsResponsePartition_v0, o.partitions))) + (size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Cursor_v0(o):
-    return 4 + size_cstring(o.topic_name) + (size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeTopicPartitionsResponse_v0(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_DescribeTopicPartitionsResponseTopic_v0, o.topics))) + (1 if o.next_cursor is None else 1 + _s_Cursor_v0(o.next_cursor)) + (size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_DescribeTopicPartitionsResponseTopic_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.name)
-    _S_uo.pack_into(buf, pos, o.topic_id.bytes, o.is_internal)
-    pos += 17
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.eligible_leader_replicas
-        if _5 is None:
-            buf[pos] = 0
-            pos += 1
+        _3 = _2.name
+        if _3 is None:
+            n += 1
         else:
-            pos = write_uvarint(buf, pos, len(_5) + 1)
-            pack_into('>%di' % len(_5), buf, pos, *_5)
-            pos += 4 * len(_5)
-        _6 = _2.last_known_elr
-        if _6 is None:
-            buf[pos] = 0
-            pos += 1
-        else:
-            pos = write_uvarint(buf, pos, len(_6) + 1)
-            pack_into('>%di' % len(_6), buf, pos, *_6)
-            pos += 4 * len(_6)
-        _7 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_7) + 1)
-        pack_into('>%di' % len(_7), buf, pos, *_7)
-        pos += 4 * len(_7)
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.replica_nodes
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.isr_nodes
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.eligible_leader_replicas
+            if _8 is None:
+                n += 1
+            else:
+                n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _5.last_known_elr
+            if _9 is None:
+                n += 1
+            else:
+                n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            _10 = _5.offline_replicas
+            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _S_i.pack_into(buf, pos, o.topic_authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields)
+            n += 1
+        n += 23
+    _11 = o.next_cursor
+    if _11 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+        _12 = _11.topic_name
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
+    _1 = o.topics
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeTopicPartitionsResponseTopic_v0(_2, buf, pos)
-    _3 = o.next_cursor
-    if _3 is None:
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _S_uo.pack_into(buf, pos, _3.topic_id.bytes, _3.is_internal)
+        pos += 17
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.replica_nodes
+            _S_hiii.pack_into(buf, pos, _9.error_code, _9.partition_index, _9.leader_id, _9.leader_epoch)
+            pos += 14
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.isr_nodes
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.eligible_leader_replicas
+            if _14 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = len(_14)
+                if _15 < 0x7F:
+                    buf[pos] = _15 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _15 + 1)
+                array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+            _16 = _9.last_known_elr
+            if _16 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+            _18 = _9.offline_replicas
+            _19 = len(_18)
+            if _19 < 0x7F:
+                buf[pos] = _19 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _19 + 1)
+            array_struct('i', len(_18)).pack_into(buf, pos, *_18)
+            pos += 4 * len(_18)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _3.topic_authorized_operations)
+        pos += 4
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _20 = o.next_cursor
+    if _20 is None:
         buf[pos] = 0xFF
         pos += 1
     else:
         buf[pos] = 1
         pos += 1
-        pos = write_cstring(buf, pos, _3.topic_name)
-        _S_i.pack_into(buf, pos, _3.partition_index)
+        _21 = _20.topic_name
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+        _S_i.pack_into(buf, pos, _20.partition_index)
         pos += 4
-        if _3.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_3), _3.unknown_tagged_fields)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicData(msgspec.Struct, gc=False):
@@ -32,13 +32,18 @@ class DescribeTransactionsResponse(msgspec.Struct, gc=False):
     transaction_states: list[TransactionState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_iqqh = Struct('>iqqh')
+_S_iqqhB = Struct('>iqqhB')
 
-def _t_TopicData_v0(b, pos):
+def _t_TopicData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -52,125 +57,206 @@ def _t_TopicData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TransactionState_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, _5, _6, _7, = _S_iqqh.unpack_from(b, pos)
-    pos += 22
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, pos = read_cstring(b, pos)
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        if b[pos] == 0:
-            pos += 1
-            _14 = None
-        else:
-            _14, pos = _t_TopicData_v0(b, pos)
-        _10 = TopicData(_11, _12, _14)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
-    else:
-        _15, pos = _t_TopicData_v0(b, pos)
-    _16 = TransactionState(_1, _2, _3, _4, _5, _6, _7, _8, _15)
-    return _16, pos
-
-def _d_DescribeTransactionsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_DescribeTransactionsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_TransactionState_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _14, _15, _16, _17, _19, = _S_iqqhB.unpack_from(b, pos)
+        pos += 23
+        if _19 >= 0x80:
+            _19, pos = read_uvarint(b, pos - 1)
+        if _19 == 0:
+            raise null_not_allowed(pos)
+        _19 -= 1
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = []
+        _21 = _18.append
+        for _ in range(_19):
+            _24, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            _25 = pos + _24
+            if _25 > blen:
+                raise bad_length(pos, _24)
+            _23 = str(b[pos:_25], 'utf-8')
+            pos = _25
+            _27, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            if b[pos]:
+                _28, pos = _t_TopicData_v0(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _20 = TopicData(_23, _26, _28)
+            _21(_20)
+        if b[pos]:
+            _29, pos = _t_TopicData_v0(b, m, pos)
+        else:
+            pos += 1
+            _29 = None
+        _4 = TransactionState(_7, _8, _11, _14, _15, _16, _17, _18, _29)
+        _5(_4)
+    if b[pos]:
+        _30, pos = _t_TopicData_v0(b, m, pos)
     else:
-        _5, pos = _t_TopicData_v0(b, pos)
-    _6 = DescribeTransactionsResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _30 = None
+    _31 = DescribeTransactionsResponse(_1, _2, _30)
+    return _31, pos
 
 def _ti_TopicData_v0(o):
     items = []
     return items
 
-def _s_TopicData_v0(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TransactionState_v0(o):
-    return 24 + size_cstring(o.transactional_id) + size_cstring(o.transaction_state) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeTransactionsResponse_v0(o):
-    return 4 + (size_uvarint(len(o.transaction_states) + 1) + sum(map(_s_TransactionState_v0, o.transaction_states))) + (size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TransactionState_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.transactional_id)
-    pos = write_cstring(buf, pos, o.transaction_state)
-    _S_iqqh.pack_into(buf, pos, o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch)
-    pos += 22
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.transaction_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.topic)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.transactional_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.transaction_state
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.topics
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.topic
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _6.partitions
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicData_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_TopicData_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 24
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_DescribeTransactionsResponse_v0(o, buf, pos):
+    _1 = o.transaction_states
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.transactional_id
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.transaction_state
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.topics
+        _S_iqqh.pack_into(buf, pos, _3.transaction_timeout_ms, _3.transaction_start_time_ms, _3.producer_id, _3.producer_epoch)
+        pos += 22
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.topic
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _12.partitions
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicData_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicData_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeTransactionsResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.transaction_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TransactionState_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicData_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class UserName(msgspec.Struct, gc=False):
@@ -19,11 +19,13 @@ class DescribeUserScramCredentialsRequest(msgspec.Struct, gc=False):
     users: list[UserName] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 
-def _t_UserName_v0(b, pos):
+def _t_UserName_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -37,45 +39,71 @@ def _t_UserName_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeUserScramCredentialsRequest_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_DescribeUserScramCredentialsRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_cstring(b, pos)
-            if b[pos] == 0:
-                pos += 1
-                _5 = None
+            _7, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _7 >= 0x80:
+                _7, pos = read_uvarint(b, pos - 1)
+            if _7 == 0:
+                raise null_not_allowed(pos)
+            _7 -= 1
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            if b[pos]:
+                _9, pos = _t_UserName_v0(b, m, pos)
             else:
-                _5, pos = _t_UserName_v0(b, pos)
-            _3 = UserName(_4, _5)
-            _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
+                pos += 1
+                _9 = None
+            _3 = UserName(_6, _9)
+            _4(_3)
+    if b[pos]:
+        _10, pos = _t_UserName_v0(b, m, pos)
     else:
-        _6, pos = _t_UserName_v0(b, pos)
-    _7 = DescribeUserScramCredentialsRequest(_1, _6)
-    return _7, pos
+        pos += 1
+        _10 = None
+    _11 = DescribeUserScramCredentialsRequest(_1, _10)
+    return _11, pos
 
 def _ti_UserName_v0(o):
     items = []
     return items
 
-def _s_UserName_v0(o):
-    return 0 + size_cstring(o.name) + (size_tagged_section(_ti_UserName_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeUserScramCredentialsRequest_v0(o):
-    return 0 + (1 if o.users is None else size_uvarint(len(o.users) + 1) + sum(map(_s_UserName_v0, o.users))) + (size_tagged_section(_ti_UserName_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.users
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UserName_v0(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_UserName_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_DescribeUserScramCredentialsRequest_v0(o, buf, pos):
     _1 = o.users
@@ -83,11 +111,24 @@ def _w_DescribeUserScramCredentialsRequest_v0(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UserName_v0(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.name
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UserName_v0(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

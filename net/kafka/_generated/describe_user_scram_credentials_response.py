@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CredentialInfo(msgspec.Struct, gc=False):
@@ -30,14 +30,18 @@ class DescribeUserScramCredentialsResponse(msgspec.Struct, gc=False):
     results: list[DescribeUserScramCredentialsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_bi = Struct('>bi')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_CredentialInfo_v0(b, pos):
+def _t_CredentialInfo_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -51,109 +55,203 @@ def _t_CredentialInfo_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_DescribeUserScramCredentialsResult_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
+def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _14, _16, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            _15 = None
         else:
-            _9, pos = _t_CredentialInfo_v0(b, pos)
-        _6 = CredentialInfo(_7, _8, _9)
-        _4.append(_6)
-    if b[pos] == 0:
+            _16 -= 1
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+        _19, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _19 >= 0x80:
+            _19, pos = read_uvarint(b, pos - 1)
+        if _19 == 0:
+            raise null_not_allowed(pos)
+        _19 -= 1
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = []
+        _21 = _18.append
+        for _ in range(_19):
+            _23, _24, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if b[pos]:
+                _25, pos = _t_CredentialInfo_v0(b, m, pos)
+            else:
+                pos += 1
+                _25 = None
+            _20 = CredentialInfo(_23, _24, _25)
+            _21(_20)
+        if b[pos]:
+            _26, pos = _t_CredentialInfo_v0(b, m, pos)
+        else:
+            pos += 1
+            _26 = None
+        _8 = DescribeUserScramCredentialsResult(_11, _14, _15, _18, _26)
+        _9(_8)
+    if b[pos]:
+        _27, pos = _t_CredentialInfo_v0(b, m, pos)
     else:
-        _10, pos = _t_CredentialInfo_v0(b, pos)
-    _11 = DescribeUserScramCredentialsResult(_1, _2, _3, _4, _10)
-    return _11, pos
-
-def _d_DescribeUserScramCredentialsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_DescribeUserScramCredentialsResult_v0(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_CredentialInfo_v0(b, pos)
-    _8 = DescribeUserScramCredentialsResponse(_1, _2, _3, _4, _7)
-    return _8, pos
+        _27 = None
+    _28 = DescribeUserScramCredentialsResponse(_1, _2, _3, _6, _27)
+    return _28, pos
 
 def _ti_CredentialInfo_v0(o):
     items = []
     return items
 
-def _s_CredentialInfo_v0(o):
-    return 5 + (size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribeUserScramCredentialsResult_v0(o):
-    return 2 + size_cstring(o.user) + size_ncstring(o.error_message) + (size_uvarint(len(o.credential_infos) + 1) + sum(map(_s_CredentialInfo_v0, o.credential_infos))) + (size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_DescribeUserScramCredentialsResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.results) + 1) + sum(map(_s_DescribeUserScramCredentialsResult_v0, o.results))) + (size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.results
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.user
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.error_message
+        if _5 is None:
+            n += 1
+        else:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _3.credential_infos
+        n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        for _7 in _6:
+            if _7.unknown_tagged_fields:
+                n += size_tagged_section(_ti_CredentialInfo_v0(_7), _7.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 5
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CredentialInfo_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
-def _w_DescribeUserScramCredentialsResult_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.user)
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.credential_infos
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_bi.pack_into(buf, pos, _2.mechanism, _2.iterations)
-        pos += 5
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(_2), _2.unknown_tagged_fields)
+def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.results
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.user
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.error_message
+        _S_h.pack_into(buf, pos, _6.error_code)
+        pos += 2
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _6.credential_infos
+        _14 = len(_13)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _14 + 1)
+        for _15 in _13:
+            _S_bi.pack_into(buf, pos, _15.mechanism, _15.iterations)
+            pos += 5
+            if _15.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(_15), _15.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribeUserScramCredentialsResult_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -22,40 +22,63 @@ class ElectLeadersRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 60000
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bi = Struct('>bi')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_ElectLeadersRequest_v0(b, pos):
+def _d_ElectLeadersRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _6, = _S_i.unpack_from(b, pos)
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _6 < 0:
-                raise null_not_allowed(pos - 1)
-            if _6 > len(b) - pos:
-                raise bad_length(pos, _6)
-            _5 = list(unpack_from('>%di' % _6, b, pos))
-            pos += 4 * _6
-            _3 = TopicPartitions(_4, _5, None)
-            _1.append(_3)
-    _7, = _S_i.unpack_from(b, pos)
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            _9 = list(array_struct('i', _10).unpack_from(b, pos))
+            pos += 4 * _10
+            _3 = TopicPartitions(_6, _9, None)
+            _4(_3)
+    _11, = _S_i.unpack_from(b, pos)
     pos += 4
-    _8 = ElectLeadersRequest(0, _1, _7, None)
-    return _8, pos
-
-def _s_TopicPartitions_v0(o):
-    return 0 + size_string(o.topic) + (4 + 4 * len(o.partitions))
+    _12 = ElectLeadersRequest(0, _1, _11, None)
+    return _12, pos
 
 def _s_ElectLeadersRequest_v0(o):
-    return 4 + (4 if o.topic_partitions is None else 4 + sum(map(_s_TopicPartitions_v0, o.topic_partitions)))
+    n = 0
+    _1 = o.topic_partitions
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.topic
+            n += 2 + len(_3)
+            _4 = _2.partitions
+            n += 4 + 4 * len(_4)
+    n += 4
+    return n
 
 def _w_ElectLeadersRequest_v0(o, buf, pos):
     _1 = o.topic_partitions
@@ -66,51 +89,76 @@ def _w_ElectLeadersRequest_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.topic)
-            _3 = _2.partitions
-            _S_i.pack_into(buf, pos, len(_3))
+            _3 = _2.topic
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+            _5 = _2.partitions
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
+            array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+            pos += 4 * len(_5)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     return pos
 
-def _d_ElectLeadersRequest_v1(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ElectLeadersRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bi.unpack_from(b, pos)
+    pos += 5
     if _3 < 0:
         _2 = None
     else:
-        if _3 > len(b) - pos:
+        if _3 > blen - pos:
             raise bad_length(pos, _3)
         _2 = []
+        _5 = _2.append
         for _ in range(_3):
-            _5, pos = read_string(b, pos)
-            _7, = _S_i.unpack_from(b, pos)
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _7 < 0:
-                raise null_not_allowed(pos - 1)
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            _4 = TopicPartitions(_5, _6, None)
-            _2.append(_4)
-    _8, = _S_i.unpack_from(b, pos)
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = list(array_struct('i', _11).unpack_from(b, pos))
+            pos += 4 * _11
+            _4 = TopicPartitions(_7, _10, None)
+            _5(_4)
+    _12, = _S_i.unpack_from(b, pos)
     pos += 4
-    _9 = ElectLeadersRequest(_1, _2, _8, None)
-    return _9, pos
+    _13 = ElectLeadersRequest(_1, _2, _12, None)
+    return _13, pos
 
 def _s_ElectLeadersRequest_v1(o):
-    return 5 + (4 if o.topic_partitions is None else 4 + sum(map(_s_TopicPartitions_v0, o.topic_partitions)))
+    n = 0
+    _1 = o.topic_partitions
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.topic
+            n += 2 + len(_3)
+            _4 = _2.partitions
+            n += 4 + 4 * len(_4)
+    n += 5
+    return n
 
 def _w_ElectLeadersRequest_v1(o, buf, pos):
+    _1 = o.topic_partitions
     _S_b.pack_into(buf, pos, o.election_type)
     pos += 1
-    _1 = o.topic_partitions
     if _1 is None:
         _S_i.pack_into(buf, pos, -1)
         pos += 4
@@ -118,19 +166,25 @@ def _w_ElectLeadersRequest_v1(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.topic)
-            _3 = _2.partitions
-            _S_i.pack_into(buf, pos, len(_3))
+            _3 = _2.topic
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+            _5 = _2.partitions
+            _S_i.pack_into(buf, pos, len(_5))
             pos += 4
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
+            array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+            pos += 4 * len(_5)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     return pos
 
-def _t_TopicPartitions_v2(b, pos):
+def _t_TopicPartitions_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -144,79 +198,123 @@ def _t_TopicPartitions_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ElectLeadersRequest_v2(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_ElectLeadersRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bB.unpack_from(b, pos)
+    pos += 2
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
         _2 = None
     else:
         _3 -= 1
-        if _3 > len(b) - pos:
+        if _3 > blen - pos:
             raise bad_length(pos, _3)
         _2 = []
+        _5 = _2.append
         for _ in range(_3):
-            _5, pos = read_cstring(b, pos)
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
+            _8, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _8 >= 0x80:
+                _8, pos = read_uvarint(b, pos - 1)
+            if _8 == 0:
+                raise null_not_allowed(pos)
+            _8 -= 1
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = list(array_struct('i', _11).unpack_from(b, pos))
+            pos += 4 * _11
+            if b[pos]:
+                _12, pos = _t_TopicPartitions_v2(b, m, pos)
             else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
                 pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_TopicPartitions_v2(b, pos)
-            _4 = TopicPartitions(_5, _6, _8)
-            _2.append(_4)
-    _9, = _S_i.unpack_from(b, pos)
+                _12 = None
+            _4 = TopicPartitions(_7, _10, _12)
+            _5(_4)
+    _13, = _S_i.unpack_from(b, pos)
     pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+    if b[pos]:
+        _14, pos = _t_TopicPartitions_v2(b, m, pos)
     else:
-        _10, pos = _t_TopicPartitions_v2(b, pos)
-    _11 = ElectLeadersRequest(_1, _2, _9, _10)
-    return _11, pos
+        pos += 1
+        _14 = None
+    _15 = ElectLeadersRequest(_1, _2, _13, _14)
+    return _15, pos
 
 def _ti_TopicPartitions_v2(o):
     items = []
     return items
 
-def _s_TopicPartitions_v2(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicPartitions_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ElectLeadersRequest_v2(o):
-    return 5 + (1 if o.topic_partitions is None else size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v2, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topic_partitions
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.topic
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.partitions
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v2(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 5
+    return n
 
 def _w_ElectLeadersRequest_v2(o, buf, pos):
+    _1 = o.topic_partitions
     _S_b.pack_into(buf, pos, o.election_type)
     pos += 1
-    _1 = o.topic_partitions
     if _1 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.topic)
-            _3 = _2.partitions
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v2(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.topic
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            _7 = _3.partitions
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v2(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

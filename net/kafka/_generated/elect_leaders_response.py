@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionResult(msgspec.Struct, gc=False):
@@ -28,105 +28,207 @@ class ElectLeadersResponse(msgspec.Struct, gc=False):
     replica_election_results: list[ReplicaElectionResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihh = Struct('>ihh')
+_S_ihi = Struct('>ihi')
+_S_ii = Struct('>ii')
 
-def _d_ReplicaElectionResult_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ElectLeadersResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _7, pos = read_nstring(b, pos)
-        _4 = PartitionResult(_5, _6, _7, None)
-        _2.append(_4)
-    _8 = ReplicaElectionResult(_1, _2, None)
-    return _8, pos
-
-def _d_ElectLeadersResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_ReplicaElectionResult_v0(b, pos)
-        _2.append(_4)
-    _5 = ElectLeadersResponse(_1, 0, _2, None)
-    return _5, pos
-
-def _s_PartitionResult_v0(o):
-    return 6 + size_nstring(o.error_message)
-
-def _s_ReplicaElectionResult_v0(o):
-    return 0 + size_string(o.topic) + (4 + sum(map(_s_PartitionResult_v0, o.partition_result)))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _18, = _S_ihh.unpack_from(b, pos)
+            pos += 8
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _12 = PartitionResult(_15, _16, _17, None)
+            _13(_12)
+        _4 = ReplicaElectionResult(_7, _10, None)
+        _5(_4)
+    _20 = ElectLeadersResponse(_1, 0, _2, None)
+    return _20, pos
 
 def _s_ElectLeadersResponse_v0(o):
-    return 4 + (4 + sum(map(_s_ReplicaElectionResult_v0, o.replica_election_results)))
-
-def _w_ReplicaElectionResult_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partition_result
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.replica_election_results
+    n += 4
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_id, _2.error_code)
-        pos += 6
-        pos = write_nstring(buf, pos, _2.error_message)
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partition_result
+        n += 4
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 6
+    n += 4
+    return n
 
 def _w_ElectLeadersResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.replica_election_results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_ReplicaElectionResult_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_result
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.error_message
+            _S_ih.pack_into(buf, pos, _6.partition_id, _6.error_code)
+            pos += 6
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
     return pos
 
-def _d_ElectLeadersResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ElectLeadersResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihi.unpack_from(b, pos)
+    pos += 10
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ReplicaElectionResult_v0(b, pos)
-        _3.append(_5)
-    _6 = ElectLeadersResponse(_1, _2, _3, None)
-    return _6, pos
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _19, = _S_ihh.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                _18 = None
+            else:
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            _13 = PartitionResult(_16, _17, _18, None)
+            _14(_13)
+        _5 = ReplicaElectionResult(_8, _11, None)
+        _6(_5)
+    _21 = ElectLeadersResponse(_1, _2, _3, None)
+    return _21, pos
 
 def _s_ElectLeadersResponse_v1(o):
-    return 6 + (4 + sum(map(_s_ReplicaElectionResult_v0, o.replica_election_results)))
+    n = 0
+    _1 = o.replica_election_results
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partition_result
+        n += 4
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 6
+    n += 6
+    return n
 
 def _w_ElectLeadersResponse_v1(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
     _1 = o.replica_election_results
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, len(_1))
+    pos += 10
     for _2 in _1:
-        pos = _w_ReplicaElectionResult_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_result
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.error_message
+            _S_ih.pack_into(buf, pos, _6.partition_id, _6.error_code)
+            pos += 6
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
     return pos
 
-def _t_PartitionResult_v2(b, pos):
+def _t_PartitionResult_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -140,103 +242,167 @@ def _t_PartitionResult_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ReplicaElectionResult_v2(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_PartitionResult_v2(b, pos)
-        _4 = PartitionResult(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_PartitionResult_v2(b, pos)
-    _10 = ReplicaElectionResult(_1, _2, _9)
-    return _10, pos
-
-def _d_ElectLeadersResponse_v2(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ElectLeadersResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ReplicaElectionResult_v2(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _19, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                _18 = None
+            else:
+                _19 -= 1
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            if b[pos]:
+                _21, pos = _t_PartitionResult_v2(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _13 = PartitionResult(_16, _17, _18, _21)
+            _14(_13)
+        if b[pos]:
+            _22, pos = _t_PartitionResult_v2(b, m, pos)
+        else:
+            pos += 1
+            _22 = None
+        _5 = ReplicaElectionResult(_8, _11, _22)
+        _6(_5)
+    if b[pos]:
+        _23, pos = _t_PartitionResult_v2(b, m, pos)
     else:
-        _6, pos = _t_PartitionResult_v2(b, pos)
-    _7 = ElectLeadersResponse(_1, _2, _3, _6)
-    return _7, pos
+        pos += 1
+        _23 = None
+    _24 = ElectLeadersResponse(_1, _2, _3, _23)
+    return _24, pos
 
 def _ti_PartitionResult_v2(o):
     items = []
     return items
 
-def _s_PartitionResult_v2(o):
-    return 6 + size_ncstring(o.error_message) + (size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ReplicaElectionResult_v2(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partition_result) + 1) + sum(map(_s_PartitionResult_v2, o.partition_result))) + (size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ElectLeadersResponse_v2(o):
-    return 6 + (size_uvarint(len(o.replica_election_results) + 1) + sum(map(_s_ReplicaElectionResult_v2, o.replica_election_results))) + (size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_ReplicaElectionResult_v2(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic)
-    _1 = o.partition_result
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.replica_election_results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_id, _2.error_code)
-        pos += 6
-        pos = write_ncstring(buf, pos, _2.error_message)
+        _3 = _2.topic
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_result
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionResult_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionResult_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_ElectLeadersResponse_v2(o, buf, pos):
+    _1 = o.replica_election_results
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_result
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.error_message
+            _S_ih.pack_into(buf, pos, _9.partition_id, _9.error_code)
+            pos += 6
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ElectLeadersResponse_v2(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    _1 = o.replica_election_results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ReplicaElectionResult_v2(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(o), o.unknown_tagged_fields)
     else:

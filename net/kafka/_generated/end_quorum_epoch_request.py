@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ReplicaInfo(msgspec.Struct, gc=False):
@@ -41,87 +41,125 @@ class EndQuorumEpochRequest(msgspec.Struct, gc=False):
     leader_endpoints: list[LeaderEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iii = Struct('>iii')
+_S_iiiB = Struct('>iiiB')
+_S_iiii = Struct('>iiii')
 _S_iu = Struct('>i16s')
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_EndQuorumEpochRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        _1 = None
+    else:
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iii.unpack_from(b, pos)
-        pos += 12
-        _9, = _S_i.unpack_from(b, pos)
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos - 1)
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        _4 = PartitionData(_5, _6, _7, _8, [], None)
-        _2.append(_4)
-    _10 = TopicData(_1, _2, None)
-    return _10, pos
-
-def _d_EndQuorumEpochRequest_v0(b, pos):
-    _1, pos = read_nstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    _5 = EndQuorumEpochRequest(_1, _2, [], None)
-    return _5, pos
-
-def _s_PartitionData_v0(o):
-    return 12 + (4 + 4 * len(o.preferred_successors))
-
-def _s_TopicData_v0(o):
-    return 0 + size_string(o.topic_name) + (4 + sum(map(_s_PartitionData_v0, o.partitions)))
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _21, = _S_iiii.unpack_from(b, pos)
+            pos += 16
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = list(array_struct('i', _21).unpack_from(b, pos))
+            pos += 4 * _21
+            _14 = PartitionData(_17, _18, _19, _20, [], None)
+            _15(_14)
+        _6 = TopicData(_9, _12, None)
+        _7(_6)
+    _22 = EndQuorumEpochRequest(_1, _4, [], None)
+    return _22, pos
 
 def _s_EndQuorumEpochRequest_v0(o):
-    return 0 + size_nstring(o.cluster_id) + (4 + sum(map(_s_TopicData_v0, o.topics)))
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iii.pack_into(buf, pos, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 12
-        _3 = _2.preferred_successors
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-    return pos
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += 2 + len(_4)
+        _5 = _3.partitions
+        n += 4
+        for _6 in _5:
+            _7 = _6.preferred_successors
+            n += 4 + 4 * len(_7)
+            n += 12
+    return n
 
 def _w_EndQuorumEpochRequest_v0(o, buf, pos):
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.cluster_id
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.topics
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.topic_name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partitions
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.preferred_successors
+            _S_iiii.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch, len(_9))
+            pos += 16
+            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            pos += 4 * len(_9)
     return pos
 
-def _t_ReplicaInfo_v1(b, pos):
+def _t_ReplicaInfo_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -135,177 +173,296 @@ def _t_ReplicaInfo_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionData_v1(b, pos):
-    _1, _2, _3, = _S_iii.unpack_from(b, pos)
-    pos += 12
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
+def _d_EndQuorumEpochRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _5, pos = read_uvarint(b, pos)
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _7, _8, = _S_iu.unpack_from(b, pos)
-        pos += 20
-        _8 = UUID(bytes=_8)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _21, = _S_iiiB.unpack_from(b, pos)
+            pos += 13
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, = _S_iu.unpack_from(b, pos)
+                pos += 20
+                _26 = uuid_of(_26)
+                if b[pos]:
+                    _27, pos = _t_ReplicaInfo_v1(b, m, pos)
+                else:
+                    pos += 1
+                    _27 = None
+                _22 = ReplicaInfo(_25, _26, _27)
+                _23(_22)
+            if b[pos]:
+                _28, pos = _t_ReplicaInfo_v1(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _14 = PartitionData(_17, _18, _19, [], _20, _28)
+            _15(_14)
+        if b[pos]:
+            _29, pos = _t_ReplicaInfo_v1(b, m, pos)
         else:
-            _9, pos = _t_ReplicaInfo_v1(b, pos)
-        _6 = ReplicaInfo(_7, _8, _9)
-        _4.append(_6)
-    if b[pos] == 0:
+            pos += 1
+            _29 = None
+        _6 = TopicData(_9, _12, _29)
+        _7(_6)
+    _31, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _31 >= 0x80:
+        _31, pos = read_uvarint(b, pos - 1)
+    if _31 == 0:
+        raise null_not_allowed(pos)
+    _31 -= 1
+    if _31 > blen - pos:
+        raise bad_length(pos, _31)
+    _30 = []
+    _33 = _30.append
+    for _ in range(_31):
+        _36, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_ReplicaInfo_v1(b, pos)
-    _11 = PartitionData(_1, _2, _3, [], _4, _10)
-    return _11, pos
-
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
+        if _36 >= 0x80:
+            _36, pos = read_uvarint(b, pos - 1)
+        if _36 == 0:
+            raise null_not_allowed(pos)
+        _36 -= 1
+        _37 = pos + _36
+        if _37 > blen:
+            raise bad_length(pos, _36)
+        _35 = str(b[pos:_37], 'utf-8')
+        pos = _37
+        _39, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_ReplicaInfo_v1(b, pos)
-    _6 = TopicData(_1, _2, _5)
-    return _6, pos
-
-def _d_EndQuorumEpochRequest_v1(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v1(b, pos)
-        _2.append(_4)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_cstring(b, pos)
-        _9, pos = read_cstring(b, pos)
-        _10, = _S_H.unpack_from(b, pos)
+        if _39 >= 0x80:
+            _39, pos = read_uvarint(b, pos - 1)
+        if _39 == 0:
+            raise null_not_allowed(pos)
+        _39 -= 1
+        _40 = pos + _39
+        if _40 > blen:
+            raise bad_length(pos, _39)
+        _38 = str(b[pos:_40], 'utf-8')
+        pos = _40
+        _41, = _S_H.unpack_from(b, pos)
         pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
+        if b[pos]:
+            _42, pos = _t_ReplicaInfo_v1(b, m, pos)
         else:
-            _11, pos = _t_ReplicaInfo_v1(b, pos)
-        _7 = LeaderEndpoint(_8, _9, _10, _11)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
+            pos += 1
+            _42 = None
+        _32 = LeaderEndpoint(_35, _38, _41, _42)
+        _33(_32)
+    if b[pos]:
+        _43, pos = _t_ReplicaInfo_v1(b, m, pos)
     else:
-        _12, pos = _t_ReplicaInfo_v1(b, pos)
-    _13 = EndQuorumEpochRequest(_1, _2, _5, _12)
-    return _13, pos
+        pos += 1
+        _43 = None
+    _44 = EndQuorumEpochRequest(_1, _4, _30, _43)
+    return _44, pos
 
 def _ti_ReplicaInfo_v1(o):
     items = []
     return items
 
-def _s_ReplicaInfo_v1(o):
-    return 20 + (size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v1(o):
-    return 12 + (size_uvarint(len(o.preferred_candidates) + 1) + sum(map(_s_ReplicaInfo_v1, o.preferred_candidates))) + (size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderEndpoint_v1(o):
-    return 2 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_EndQuorumEpochRequest_v1(o):
-    return 0 + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_uvarint(len(o.leader_endpoints) + 1) + sum(map(_s_LeaderEndpoint_v1, o.leader_endpoints))) + (size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.preferred_candidates
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_ReplicaInfo_v1(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 20
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    _9 = o.leader_endpoints
+    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    for _10 in _9:
+        _11 = _10.name
+        n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        _12 = _10.host
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _10.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_10), _10.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
-def _w_PartitionData_v1(o, buf, pos):
-    _S_iii.pack_into(buf, pos, o.partition_index, o.leader_id, o.leader_epoch)
-    pos += 12
-    _1 = o.preferred_candidates
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iu.pack_into(buf, pos, _2.candidate_id, _2.candidate_directory_id.bytes)
-        pos += 20
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_2), _2.unknown_tagged_fields)
+def _w_EndQuorumEpochRequest_v1(o, buf, pos):
+    _1 = o.cluster_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.topic_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.preferred_candidates
+            _S_iii.pack_into(buf, pos, _12.partition_index, _12.leader_id, _12.leader_epoch)
+            pos += 12
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _S_iu.pack_into(buf, pos, _15.candidate_id, _15.candidate_directory_id.bytes)
+                pos += 20
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
+    _16 = o.leader_endpoints
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
         pos += 1
-    return pos
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v1(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_EndQuorumEpochRequest_v1(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
-    _3 = o.leader_endpoints
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.name)
-        pos = write_cstring(buf, pos, _4.host)
-        _S_H.pack_into(buf, pos, _4.port)
+        pos = write_uvarint(buf, pos, _17 + 1)
+    for _18 in _16:
+        _19 = _18.name
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
+        _22 = _18.host
+        _24 = _22.encode()
+        _23 = len(_24)
+        if _23 < 0x7F:
+            buf[pos] = _23 + 1
+            buf[pos + 1:pos + 1 + len(_22)] = _24
+            pos += 1 + _23
+        else:
+            pos = write_cstring_long(buf, pos, _22, _24)
+        _S_H.pack_into(buf, pos, _18.port)
         pos += 2
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_4), _4.unknown_tagged_fields)
+        if _18.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_18), _18.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

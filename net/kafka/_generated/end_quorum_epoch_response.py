@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -35,73 +35,88 @@ class EndQuorumEpochResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ihii = Struct('>ihii')
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_EndQuorumEpochResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihii.unpack_from(b, pos)
-        pos += 14
-        _4 = PartitionData(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9 = TopicData(_1, _2, None)
-    return _9, pos
-
-def _d_EndQuorumEpochResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    _5 = EndQuorumEpochResponse(_1, _2, [], None)
-    return _5, pos
-
-def _s_TopicData_v0(o):
-    return 0 + size_string(o.topic_name) + (4 + 14 * len(o.partitions))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, = _S_ihii.unpack_from(b, pos)
+            pos += 14
+            _12 = PartitionData(_15, _16, _17, _18, None)
+            _13(_12)
+        _4 = TopicData(_7, _10, None)
+        _5(_4)
+    _19 = EndQuorumEpochResponse(_1, _2, [], None)
+    return _19, pos
 
 def _s_EndQuorumEpochResponse_v0(o):
-    return 2 + (4 + sum(map(_s_TopicData_v0, o.topics)))
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_ihii.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.leader_id, _2.leader_epoch)
-        pos += 14
-    return pos
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 14 * len(_4)
+    n += 2
+    return n
 
 def _w_EndQuorumEpochResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ihii.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch)
+            pos += 14
     return pos
 
-def _t_PartitionData_v1(b, pos):
+def _t_PartitionData_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -115,70 +130,49 @@ def _t_PartitionData_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihii.unpack_from(b, pos)
-        pos += 14
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_PartitionData_v1(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_PartitionData_v1(b, pos)
-    _11 = TopicData(_1, _2, _10)
-    return _11, pos
-
-def _t_EndQuorumEpochResponse_v1(b, pos):
+def _t_EndQuorumEpochResponse_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2 = b[pos]
-            if _2 < 0x80:
-                pos += 1
-            else:
-                _2, pos = read_uvarint(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
             if _2 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _2 -= 1
-            if _2 > len(b) - pos:
+            if _2 > blen - pos:
                 raise bad_length(pos, _2)
             _1 = []
+            _4 = _1.append
             for _ in range(_2):
-                _4, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _5, pos = read_cstring(b, pos)
-                _6, = _S_H.unpack_from(b, pos)
+                _6, _8, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _8 >= 0x80:
+                    _8, pos = read_uvarint(b, pos - 1)
+                if _8 == 0:
+                    raise null_not_allowed(pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+                _10, = _S_H.unpack_from(b, pos)
                 pos += 2
-                if b[pos] == 0:
-                    pos += 1
-                    _7 = None
+                if b[pos]:
+                    _11, pos = _t_PartitionData_v1(b, m, pos)
                 else:
-                    _7, pos = _t_PartitionData_v1(b, pos)
-                _3 = NodeEndpoint(_4, _5, _6, _7)
-                _1.append(_3)
+                    pos += 1
+                    _11 = None
+                _3 = NodeEndpoint(_6, _7, _10, _11)
+                _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -188,61 +182,111 @@ def _t_EndQuorumEpochResponse_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_EndQuorumEpochResponse_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_EndQuorumEpochResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_TopicData_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = []
-        _6 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, = _S_ihii.unpack_from(b, pos)
+            pos += 14
+            if b[pos]:
+                _19, pos = _t_PartitionData_v1(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _12 = PartitionData(_15, _16, _17, _18, _19)
+            _13(_12)
+        if b[pos]:
+            _20, pos = _t_PartitionData_v1(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _4 = TopicData(_7, _10, _20)
+        _5(_4)
+    if b[pos]:
+        _21, _22, pos = _t_EndQuorumEpochResponse_v1(b, m, pos)
     else:
-        _5, _6, pos = _t_EndQuorumEpochResponse_v1(b, pos)
-    _7 = EndQuorumEpochResponse(_1, _2, _5, _6)
-    return _7, pos
+        pos += 1
+        _21 = []
+        _22 = None
+    _23 = EndQuorumEpochResponse(_1, _2, _21, _22)
+    return _23, pos
 
 def _ti_PartitionData_v1(o):
     items = []
     return items
 
-def _s_PartitionData_v1(o):
-    return 14 + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_NodeEndpoint_v1(o):
-    return 6 + size_cstring(o.host) + (size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_EndQuorumEpochResponse_v1(o):
     items = []
     _1 = o.node_endpoints
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + sum(map(_s_NodeEndpoint_v1, _1))))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.host
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v1(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
-            _S_i.pack_into(buf, pos, _3.node_id)
+        _4 = len(_1)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _4 + 1)
+        for _5 in _1:
+            _6 = _5.host
+            _S_i.pack_into(buf, pos, _5.node_id)
             pos += 4
-            pos = write_cstring(buf, pos, _3.host)
-            _S_H.pack_into(buf, pos, _3.port)
+            _8 = _6.encode()
+            _7 = len(_8)
+            if _7 < 0x7F:
+                buf[pos] = _7 + 1
+                buf[pos + 1:pos + 1 + len(_6)] = _8
+                pos += 1 + _7
+            else:
+                pos = write_cstring_long(buf, pos, _6, _8)
+            _S_H.pack_into(buf, pos, _5.port)
             pos += 2
-            if _3.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_3), _3.unknown_tagged_fields)
+            if _5.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_5), _5.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -250,34 +294,71 @@ def _ti_EndQuorumEpochResponse_v1(o):
     return items
 
 def _s_EndQuorumEpochResponse_v1(o):
-    return 2 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_tagged_section(_ti_EndQuorumEpochResponse_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.node_endpoints != [] else 1)
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ihii.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.leader_id, _2.leader_epoch)
-        pos += 14
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v1(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_PartitionData_v1(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_EndQuorumEpochResponse_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
+
+def _w_EndQuorumEpochResponse_v1(o, buf, pos):
+    _1 = o.topics
+    _S_h.pack_into(buf, pos, o.error_code)
+    pos += 2
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
+            pos += 14
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_EndQuorumEpochResponse_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_EndQuorumEpochResponse_v1(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EndTxnRequest(msgspec.Struct, gc=False):
@@ -18,28 +18,49 @@ class EndTxnRequest(msgspec.Struct, gc=False):
     committed: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qho = Struct('>qh?')
 
-def _d_EndTxnRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, _4, = _S_qho.unpack_from(b, pos)
+def _d_EndTxnRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _6, = _S_qho.unpack_from(b, pos)
     pos += 11
-    _5 = EndTxnRequest(_1, _2, _3, _4, None)
-    return _5, pos
+    _7 = EndTxnRequest(_1, _4, _5, _6, None)
+    return _7, pos
 
 def _s_EndTxnRequest_v0(o):
-    return 11 + size_string(o.transactional_id)
+    n = 0
+    _1 = o.transactional_id
+    n += 2 + len(_1)
+    n += 11
+    return n
 
 def _w_EndTxnRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
     _S_qho.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.committed)
     pos += 11
     return pos
 
-def _t_EndTxnRequest_v3(b, pos):
+def _t_EndTxnRequest_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -53,27 +74,55 @@ def _t_EndTxnRequest_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EndTxnRequest_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, _4, = _S_qho.unpack_from(b, pos)
+def _d_EndTxnRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _6, = _S_qho.unpack_from(b, pos)
     pos += 11
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+    if b[pos]:
+        _7, pos = _t_EndTxnRequest_v3(b, m, pos)
     else:
-        _5, pos = _t_EndTxnRequest_v3(b, pos)
-    _6 = EndTxnRequest(_1, _2, _3, _4, _5)
-    return _6, pos
+        pos += 1
+        _7 = None
+    _8 = EndTxnRequest(_1, _4, _5, _6, _7)
+    return _8, pos
 
 def _ti_EndTxnRequest_v3(o):
     items = []
     return items
 
 def _s_EndTxnRequest_v3(o):
-    return 11 + size_cstring(o.transactional_id) + (size_tagged_section(_ti_EndTxnRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EndTxnRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 11
+    return n
 
 def _w_EndTxnRequest_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
     _S_qho.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.committed)
     pos += 11
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EndTxnResponse(msgspec.Struct, gc=False):
@@ -22,23 +22,27 @@ _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihqh = Struct('>ihqh')
 
-def _d_EndTxnResponse_v0(b, pos):
+def _d_EndTxnResponse_v0(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
     _3 = EndTxnResponse(_1, _2, -1, -1, None)
     return _3, pos
 
 def _s_EndTxnResponse_v0(o):
-    return 6
+    n = 0
+    n += 6
+    return n
 
 def _w_EndTxnResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     return pos
 
-def _t_EndTxnResponse_v3(b, pos):
+def _t_EndTxnResponse_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -52,14 +56,15 @@ def _t_EndTxnResponse_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EndTxnResponse_v3(b, pos):
+def _d_EndTxnResponse_v3(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
-    if b[pos] == 0:
+    if b[pos]:
+        _3, pos = _t_EndTxnResponse_v3(b, m, pos)
+    else:
         pos += 1
         _3 = None
-    else:
-        _3, pos = _t_EndTxnResponse_v3(b, pos)
     _4 = EndTxnResponse(_1, _2, -1, -1, _3)
     return _4, pos
 
@@ -68,7 +73,13 @@ def _ti_EndTxnResponse_v3(o):
     return items
 
 def _s_EndTxnResponse_v3(o):
-    return 6 + (size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_EndTxnResponse_v3(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -80,19 +91,26 @@ def _w_EndTxnResponse_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_EndTxnResponse_v5(b, pos):
+def _d_EndTxnResponse_v5(b, m, pos):
+    blen = len(b)
     _1, _2, _3, _4, = _S_ihqh.unpack_from(b, pos)
     pos += 16
-    if b[pos] == 0:
+    if b[pos]:
+        _5, pos = _t_EndTxnResponse_v3(b, m, pos)
+    else:
         pos += 1
         _5 = None
-    else:
-        _5, pos = _t_EndTxnResponse_v3(b, pos)
     _6 = EndTxnResponse(_1, _2, _3, _4, _5)
     return _6, pos
 
 def _s_EndTxnResponse_v5(o):
-    return 16 + (size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 16
+    return n
 
 def _w_EndTxnResponse_v5(o, buf, pos):
     _S_ihqh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EnvelopeRequest(msgspec.Struct, gc=False):
@@ -17,11 +17,13 @@ class EnvelopeRequest(msgspec.Struct, gc=False):
     client_host_address: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 
-def _t_EnvelopeRequest_v0(b, pos):
+def _t_EnvelopeRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -35,29 +37,106 @@ def _t_EnvelopeRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_EnvelopeRequest_v0(b, pos):
-    _1, pos = read_cbytes(b, pos)
-    _2, pos = read_ncbytes(b, pos)
-    _3, pos = read_cbytes(b, pos)
-    if b[pos] == 0:
-        pos += 1
+def _d_EnvelopeRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = bytes(b[pos:_3])
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
         _4 = None
     else:
-        _4, pos = _t_EnvelopeRequest_v0(b, pos)
-    _5 = EnvelopeRequest(_1, _2, _3, _4)
-    return _5, pos
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = bytes(b[pos:_6])
+        pos = _6
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    _9 = pos + _8
+    if _9 > blen:
+        raise bad_length(pos, _8)
+    _7 = bytes(b[pos:_9])
+    pos = _9
+    if b[pos]:
+        _10, pos = _t_EnvelopeRequest_v0(b, m, pos)
+    else:
+        pos += 1
+        _10 = None
+    _11 = EnvelopeRequest(_1, _4, _7, _10)
+    return _11, pos
 
 def _ti_EnvelopeRequest_v0(o):
     items = []
     return items
 
 def _s_EnvelopeRequest_v0(o):
-    return 0 + size_cbytes(o.request_data) + size_ncbytes(o.request_principal) + size_cbytes(o.client_host_address) + (size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.request_data
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.request_principal
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.client_host_address
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_EnvelopeRequest_v0(o, buf, pos):
-    pos = write_cbytes(buf, pos, o.request_data)
-    pos = write_ncbytes(buf, pos, o.request_principal)
-    pos = write_cbytes(buf, pos, o.client_host_address)
+    _1 = o.request_data
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
+    _3 = o.request_principal
+    if _3 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _4 = len(_3)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _4 + 1)
+        buf[pos:pos + len(_3)] = _3
+        pos += len(_3)
+    _5 = o.client_host_address
+    _6 = len(_5)
+    if _6 < 0x7F:
+        buf[pos] = _6 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _6 + 1)
+    buf[pos:pos + len(_5)] = _5
+    pos += len(_5)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields)
     else:

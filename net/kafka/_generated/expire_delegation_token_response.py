@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ExpireDelegationTokenResponse(msgspec.Struct, gc=False):
@@ -20,23 +20,27 @@ class ExpireDelegationTokenResponse(msgspec.Struct, gc=False):
 _S_hqi = Struct('>hqi')
 _S_i = Struct('>i')
 
-def _d_ExpireDelegationTokenResponse_v0(b, pos):
+def _d_ExpireDelegationTokenResponse_v0(b, m, pos):
+    blen = len(b)
     _1, _2, _3, = _S_hqi.unpack_from(b, pos)
     pos += 14
     _4 = ExpireDelegationTokenResponse(_1, _2, _3, None)
     return _4, pos
 
 def _s_ExpireDelegationTokenResponse_v0(o):
-    return 14
+    n = 0
+    n += 14
+    return n
 
 def _w_ExpireDelegationTokenResponse_v0(o, buf, pos):
     _S_hqi.pack_into(buf, pos, o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
     pos += 14
     return pos
 
-def _t_ExpireDelegationTokenResponse_v2(b, pos):
+def _t_ExpireDelegationTokenResponse_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -50,14 +54,15 @@ def _t_ExpireDelegationTokenResponse_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ExpireDelegationTokenResponse_v2(b, pos):
+def _d_ExpireDelegationTokenResponse_v2(b, m, pos):
+    blen = len(b)
     _1, _2, _3, = _S_hqi.unpack_from(b, pos)
     pos += 14
-    if b[pos] == 0:
+    if b[pos]:
+        _4, pos = _t_ExpireDelegationTokenResponse_v2(b, m, pos)
+    else:
         pos += 1
         _4 = None
-    else:
-        _4, pos = _t_ExpireDelegationTokenResponse_v2(b, pos)
     _5 = ExpireDelegationTokenResponse(_1, _2, _3, _4)
     return _5, pos
 
@@ -66,7 +71,13 @@ def _ti_ExpireDelegationTokenResponse_v2(o):
     return items
 
 def _s_ExpireDelegationTokenResponse_v2(o):
-    return 14 + (size_tagged_section(_ti_ExpireDelegationTokenResponse_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ExpireDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
 def _w_ExpireDelegationTokenResponse_v2(o, buf, pos):
     _S_hqi.pack_into(buf, pos, o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -55,407 +55,679 @@ class FetchRequest(msgspec.Struct, gc=False):
 
 _DEFAULT_ReplicaState = ReplicaState()
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
-_S_iii = Struct('>iii')
 _S_iiibii = Struct('>iiibii')
+_S_iiibiiB = Struct('>iiibiiB')
 _S_iiii = Struct('>iiii')
-_S_iiiib = Struct('>iiiib')
+_S_iiiibi = Struct('>iiiibi')
 _S_iiiibii = Struct('>iiiibii')
+_S_iiiibiiB = Struct('>iiiibiiB')
+_S_iiiibiii = Struct('>iiiibiii')
+_S_iiiii = Struct('>iiiii')
 _S_iiqiqi = Struct('>iiqiqi')
 _S_iiqqi = Struct('>iiqqi')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
 _S_iqqi = Struct('>iqqi')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _d_FetchTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _4 = FetchPartition(_5, -1, _6, -1, -1, _7, ZERO_UUID, None)
-        _2.append(_4)
-    _8 = FetchTopic(_1, ZERO_UUID, _2, None)
-    return _8, pos
-
-def _d_FetchRequest_v0(b, pos):
-    _1, _2, _3, = _S_iii.unpack_from(b, pos)
-    pos += 12
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiii.unpack_from(b, pos)
+    pos += 16
     if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchTopic_v0(b, pos)
-        _4.append(_6)
-    _7 = FetchRequest(None, _1, ReplicaState(), _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
-    return _7, pos
-
-def _s_FetchTopic_v0(o):
-    return 0 + size_string(o.topic) + (4 + 16 * len(o.partitions))
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, = _S_iqi.unpack_from(b, pos)
+            pos += 16
+            _14 = FetchPartition(_17, -1, _18, -1, -1, _19, ZERO_UUID, None)
+            _15(_14)
+        _6 = FetchTopic(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _20 = FetchRequest(None, _1, ReplicaState(), _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
+    return _20, pos
 
 def _s_FetchRequest_v0(o):
-    return 12 + (4 + sum(map(_s_FetchTopic_v0, o.topics)))
-
-def _w_FetchTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition, _2.fetch_offset, _2.partition_max_bytes)
-        pos += 16
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 16 * len(_4)
+    n += 12
+    return n
 
 def _w_FetchRequest_v0(o, buf, pos):
-    _S_iii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes)
-    pos += 12
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, len(_1))
+    pos += 16
     for _2 in _1:
-        pos = _w_FetchTopic_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iqi.pack_into(buf, pos, _6.partition, _6.fetch_offset, _6.partition_max_bytes)
+            pos += 16
     return pos
 
-def _d_FetchRequest_v3(b, pos):
-    _1, _2, _3, _4, = _S_iiii.unpack_from(b, pos)
-    pos += 16
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_iiiii.unpack_from(b, pos)
+    pos += 20
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _7, pos = _d_FetchTopic_v0(b, pos)
-        _5.append(_7)
-    _8 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, 0, 0, -1, _5, [], '', None)
-    return _8, pos
+        _11, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, = _S_iqi.unpack_from(b, pos)
+            pos += 16
+            _15 = FetchPartition(_18, -1, _19, -1, -1, _20, ZERO_UUID, None)
+            _16(_15)
+        _7 = FetchTopic(_10, ZERO_UUID, _13, None)
+        _8(_7)
+    _21 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, 0, 0, -1, _5, [], '', None)
+    return _21, pos
 
 def _s_FetchRequest_v3(o):
-    return 16 + (4 + sum(map(_s_FetchTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 16 * len(_4)
+    n += 16
+    return n
 
 def _w_FetchRequest_v3(o, buf, pos):
-    _S_iiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes)
-    pos += 16
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, len(_1))
+    pos += 20
     for _2 in _1:
-        pos = _w_FetchTopic_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iqi.pack_into(buf, pos, _6.partition, _6.fetch_offset, _6.partition_max_bytes)
+            pos += 16
     return pos
 
-def _d_FetchRequest_v4(b, pos):
-    _1, _2, _3, _4, _5, = _S_iiiib.unpack_from(b, pos)
-    pos += 17
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _7, = _S_iiiibi.unpack_from(b, pos)
+    pos += 21
     if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
         raise bad_length(pos, _7)
     _6 = []
+    _9 = _6.append
     for _ in range(_7):
-        _8, pos = _d_FetchTopic_v0(b, pos)
-        _6.append(_8)
-    _9 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
-    return _9, pos
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, = _S_iqi.unpack_from(b, pos)
+            pos += 16
+            _16 = FetchPartition(_19, -1, _20, -1, -1, _21, ZERO_UUID, None)
+            _17(_16)
+        _8 = FetchTopic(_11, ZERO_UUID, _14, None)
+        _9(_8)
+    _22 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    return _22, pos
 
 def _s_FetchRequest_v4(o):
-    return 17 + (4 + sum(map(_s_FetchTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 16 * len(_4)
+    n += 17
+    return n
 
 def _w_FetchRequest_v4(o, buf, pos):
-    _S_iiiib.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    pos += 17
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiibi.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(_1))
+    pos += 21
     for _2 in _1:
-        pos = _w_FetchTopic_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iqi.pack_into(buf, pos, _6.partition, _6.fetch_offset, _6.partition_max_bytes)
+            pos += 16
     return pos
 
-def _d_FetchTopic_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iqqi.unpack_from(b, pos)
-        pos += 24
-        _4 = FetchPartition(_5, -1, _6, -1, _7, _8, ZERO_UUID, None)
-        _2.append(_4)
-    _9 = FetchTopic(_1, ZERO_UUID, _2, None)
-    return _9, pos
-
-def _d_FetchRequest_v5(b, pos):
-    _1, _2, _3, _4, _5, = _S_iiiib.unpack_from(b, pos)
-    pos += 17
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _7, = _S_iiiibi.unpack_from(b, pos)
+    pos += 21
     if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
         raise bad_length(pos, _7)
     _6 = []
+    _9 = _6.append
     for _ in range(_7):
-        _8, pos = _d_FetchTopic_v5(b, pos)
-        _6.append(_8)
-    _9 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
-    return _9, pos
-
-def _s_FetchTopic_v5(o):
-    return 0 + size_string(o.topic) + (4 + 24 * len(o.partitions))
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, _22, = _S_iqqi.unpack_from(b, pos)
+            pos += 24
+            _16 = FetchPartition(_19, -1, _20, -1, _21, _22, ZERO_UUID, None)
+            _17(_16)
+        _8 = FetchTopic(_11, ZERO_UUID, _14, None)
+        _9(_8)
+    _23 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    return _23, pos
 
 def _s_FetchRequest_v5(o):
-    return 17 + (4 + sum(map(_s_FetchTopic_v5, o.topics)))
-
-def _w_FetchTopic_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iqqi.pack_into(buf, pos, _2.partition, _2.fetch_offset, _2.log_start_offset, _2.partition_max_bytes)
-        pos += 24
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 24 * len(_4)
+    n += 17
+    return n
 
 def _w_FetchRequest_v5(o, buf, pos):
-    _S_iiiib.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    pos += 17
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiibi.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, len(_1))
+    pos += 21
     for _2 in _1:
-        pos = _w_FetchTopic_v5(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iqqi.pack_into(buf, pos, _6.partition, _6.fetch_offset, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 24
     return pos
 
-def _d_FetchRequest_v7(b, pos):
-    _1, _2, _3, _4, _5, _6, _7, = _S_iiiibii.unpack_from(b, pos)
-    pos += 25
-    _9, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v7(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiii.unpack_from(b, pos)
+    pos += 29
     if _9 < 0:
-        raise null_not_allowed(pos - 1)
-    if _9 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
         raise bad_length(pos, _9)
     _8 = []
+    _11 = _8.append
     for _ in range(_9):
-        _10, pos = _d_FetchTopic_v5(b, pos)
-        _8.append(_10)
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, pos = read_string(b, pos)
-        _16, = _S_i.unpack_from(b, pos)
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos - 1)
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _13 = ForgottenTopic(_14, ZERO_UUID, _15, None)
-        _11.append(_13)
-    _17 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _11, '', None)
-    return _17, pos
-
-def _s_ForgottenTopic_v7(o):
-    return 0 + size_string(o.topic) + (4 + 4 * len(o.partitions))
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _24, = _S_iqqi.unpack_from(b, pos)
+            pos += 24
+            _18 = FetchPartition(_21, -1, _22, -1, _23, _24, ZERO_UUID, None)
+            _19(_18)
+        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+        _11(_10)
+    _26, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _26 < 0:
+        raise null_not_allowed(pos)
+    if _26 > blen - pos:
+        raise bad_length(pos, _26)
+    _25 = []
+    _28 = _25.append
+    for _ in range(_26):
+        _31, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _31 < 0:
+            raise null_not_allowed(pos)
+        _32 = pos + _31
+        if _32 > blen:
+            raise bad_length(pos, _31)
+        _30 = str(b[pos:_32], 'utf-8')
+        pos = _32
+        _34, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _34 < 0:
+            raise null_not_allowed(pos)
+        if _34 > blen - pos:
+            raise bad_length(pos, _34)
+        _33 = list(array_struct('i', _34).unpack_from(b, pos))
+        pos += 4 * _34
+        _27 = ForgottenTopic(_30, ZERO_UUID, _33, None)
+        _28(_27)
+    _35 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _25, '', None)
+    return _35, pos
 
 def _s_FetchRequest_v7(o):
-    return 25 + (4 + sum(map(_s_FetchTopic_v5, o.topics))) + (4 + sum(map(_s_ForgottenTopic_v7, o.forgotten_topics_data)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 24 * len(_4)
+    _5 = o.forgotten_topics_data
+    n += 4
+    for _6 in _5:
+        _7 = _6.topic
+        n += 2 + len(_7)
+        _8 = _6.partitions
+        n += 4 + 4 * len(_8)
+    n += 25
+    return n
 
 def _w_FetchRequest_v7(o, buf, pos):
-    _S_iiiibii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    pos += 25
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiibiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(_1))
+    pos += 29
     for _2 in _1:
-        pos = _w_FetchTopic_v5(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
         _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+        for _6 in _5:
+            _S_iqqi.pack_into(buf, pos, _6.partition, _6.fetch_offset, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 24
+    _7 = o.forgotten_topics_data
+    _S_i.pack_into(buf, pos, len(_7))
+    pos += 4
+    for _8 in _7:
+        _9 = _8.topic
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.partitions
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        pos += 4 * len(_11)
     return pos
 
-def _d_FetchTopic_v9(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, = _S_iiqqi.unpack_from(b, pos)
-        pos += 28
-        _4 = FetchPartition(_5, _6, _7, -1, _8, _9, ZERO_UUID, None)
-        _2.append(_4)
-    _10 = FetchTopic(_1, ZERO_UUID, _2, None)
-    return _10, pos
-
-def _d_FetchRequest_v9(b, pos):
-    _1, _2, _3, _4, _5, _6, _7, = _S_iiiibii.unpack_from(b, pos)
-    pos += 25
-    _9, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v9(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiii.unpack_from(b, pos)
+    pos += 29
     if _9 < 0:
-        raise null_not_allowed(pos - 1)
-    if _9 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
         raise bad_length(pos, _9)
     _8 = []
+    _11 = _8.append
     for _ in range(_9):
-        _10, pos = _d_FetchTopic_v9(b, pos)
-        _8.append(_10)
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, pos = read_string(b, pos)
-        _16, = _S_i.unpack_from(b, pos)
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos - 1)
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _13 = ForgottenTopic(_14, ZERO_UUID, _15, None)
-        _11.append(_13)
-    _17 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _11, '', None)
-    return _17, pos
-
-def _s_FetchTopic_v9(o):
-    return 0 + size_string(o.topic) + (4 + 28 * len(o.partitions))
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _24, _25, = _S_iiqqi.unpack_from(b, pos)
+            pos += 28
+            _18 = FetchPartition(_21, _22, _23, -1, _24, _25, ZERO_UUID, None)
+            _19(_18)
+        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+        _11(_10)
+    _27, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _27 < 0:
+        raise null_not_allowed(pos)
+    if _27 > blen - pos:
+        raise bad_length(pos, _27)
+    _26 = []
+    _29 = _26.append
+    for _ in range(_27):
+        _32, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _32 < 0:
+            raise null_not_allowed(pos)
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+        _35, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _35 < 0:
+            raise null_not_allowed(pos)
+        if _35 > blen - pos:
+            raise bad_length(pos, _35)
+        _34 = list(array_struct('i', _35).unpack_from(b, pos))
+        pos += 4 * _35
+        _28 = ForgottenTopic(_31, ZERO_UUID, _34, None)
+        _29(_28)
+    _36 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _26, '', None)
+    return _36, pos
 
 def _s_FetchRequest_v9(o):
-    return 25 + (4 + sum(map(_s_FetchTopic_v9, o.topics))) + (4 + sum(map(_s_ForgottenTopic_v7, o.forgotten_topics_data)))
-
-def _w_FetchTopic_v9(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iiqqi.pack_into(buf, pos, _2.partition, _2.current_leader_epoch, _2.fetch_offset, _2.log_start_offset, _2.partition_max_bytes)
-        pos += 28
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 28 * len(_4)
+    _5 = o.forgotten_topics_data
+    n += 4
+    for _6 in _5:
+        _7 = _6.topic
+        n += 2 + len(_7)
+        _8 = _6.partitions
+        n += 4 + 4 * len(_8)
+    n += 25
+    return n
 
 def _w_FetchRequest_v9(o, buf, pos):
-    _S_iiiibii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    pos += 25
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiibiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(_1))
+    pos += 29
     for _2 in _1:
-        pos = _w_FetchTopic_v9(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
         _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+        for _6 in _5:
+            _S_iiqqi.pack_into(buf, pos, _6.partition, _6.current_leader_epoch, _6.fetch_offset, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 28
+    _7 = o.forgotten_topics_data
+    _S_i.pack_into(buf, pos, len(_7))
+    pos += 4
+    for _8 in _7:
+        _9 = _8.topic
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.partitions
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        pos += 4 * len(_11)
     return pos
 
-def _d_FetchRequest_v11(b, pos):
-    _1, _2, _3, _4, _5, _6, _7, = _S_iiiibii.unpack_from(b, pos)
-    pos += 25
-    _9, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchRequest_v11(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiii.unpack_from(b, pos)
+    pos += 29
     if _9 < 0:
-        raise null_not_allowed(pos - 1)
-    if _9 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
         raise bad_length(pos, _9)
     _8 = []
+    _11 = _8.append
     for _ in range(_9):
-        _10, pos = _d_FetchTopic_v9(b, pos)
-        _8.append(_10)
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, pos = read_string(b, pos)
-        _16, = _S_i.unpack_from(b, pos)
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos - 1)
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _13 = ForgottenTopic(_14, ZERO_UUID, _15, None)
-        _11.append(_13)
-    _17, pos = read_string(b, pos)
-    _18 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _11, _17, None)
-    return _18, pos
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _24, _25, = _S_iiqqi.unpack_from(b, pos)
+            pos += 28
+            _18 = FetchPartition(_21, _22, _23, -1, _24, _25, ZERO_UUID, None)
+            _19(_18)
+        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+        _11(_10)
+    _27, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _27 < 0:
+        raise null_not_allowed(pos)
+    if _27 > blen - pos:
+        raise bad_length(pos, _27)
+    _26 = []
+    _29 = _26.append
+    for _ in range(_27):
+        _32, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _32 < 0:
+            raise null_not_allowed(pos)
+        _33 = pos + _32
+        if _33 > blen:
+            raise bad_length(pos, _32)
+        _31 = str(b[pos:_33], 'utf-8')
+        pos = _33
+        _35, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _35 < 0:
+            raise null_not_allowed(pos)
+        if _35 > blen - pos:
+            raise bad_length(pos, _35)
+        _34 = list(array_struct('i', _35).unpack_from(b, pos))
+        pos += 4 * _35
+        _28 = ForgottenTopic(_31, ZERO_UUID, _34, None)
+        _29(_28)
+    _37, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _37 < 0:
+        raise null_not_allowed(pos)
+    _38 = pos + _37
+    if _38 > blen:
+        raise bad_length(pos, _37)
+    _36 = str(b[pos:_38], 'utf-8')
+    pos = _38
+    _39 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _26, _36, None)
+    return _39, pos
 
 def _s_FetchRequest_v11(o):
-    return 25 + (4 + sum(map(_s_FetchTopic_v9, o.topics))) + (4 + sum(map(_s_ForgottenTopic_v7, o.forgotten_topics_data))) + size_string(o.rack_id)
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 28 * len(_4)
+    _5 = o.forgotten_topics_data
+    n += 4
+    for _6 in _5:
+        _7 = _6.topic
+        n += 2 + len(_7)
+        _8 = _6.partitions
+        n += 4 + 4 * len(_8)
+    _9 = o.rack_id
+    n += 2 + len(_9)
+    n += 25
+    return n
 
 def _w_FetchRequest_v11(o, buf, pos):
-    _S_iiiibii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    pos += 25
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiiibiii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch, len(_1))
+    pos += 29
     for _2 in _1:
-        pos = _w_FetchTopic_v9(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = write_string(buf, pos, _4.topic)
-        _5 = _4.partitions
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
         _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-    pos = write_string(buf, pos, o.rack_id)
+        for _6 in _5:
+            _S_iiqqi.pack_into(buf, pos, _6.partition, _6.current_leader_epoch, _6.fetch_offset, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 28
+    _7 = o.forgotten_topics_data
+    _S_i.pack_into(buf, pos, len(_7))
+    pos += 4
+    for _8 in _7:
+        _9 = _8.topic
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.partitions
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        pos += 4 * len(_11)
+    _12 = o.rack_id
+    _13 = _12.encode()
+    _S_h.pack_into(buf, pos, len(_13))
+    pos += 2
+    buf[pos:pos + len(_12)] = _13
+    pos += len(_13)
     return pos
 
-def _t_FetchPartition_v12(b, pos):
+def _t_FetchPartition_v12(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -469,47 +741,29 @@ def _t_FetchPartition_v12(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_FetchTopic_v12(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, _10, = _S_iiqiqi.unpack_from(b, pos)
-        pos += 32
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_FetchPartition_v12(b, pos)
-        _4 = FetchPartition(_5, _6, _7, _8, _9, _10, ZERO_UUID, _11)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_FetchPartition_v12(b, pos)
-    _13 = FetchTopic(_1, ZERO_UUID, _2, _12)
-    return _13, pos
-
-def _t_FetchRequest_v12(b, pos):
+def _t_FetchRequest_v12(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _1, pos = read_ncstring(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
+            if _2 == 0:
+                _1 = None
+            else:
+                _2 -= 1
+                _3 = pos + _2
+                if _3 > blen:
+                    raise bad_length(pos, _2)
+                _1 = str(b[pos:_3], 'utf-8')
+                pos = _3
         else:
             if unknown is None:
                 unknown = []
@@ -519,131 +773,272 @@ def _t_FetchRequest_v12(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_FetchRequest_v12(b, pos):
-    _1, _2, _3, _4, _5, _6, _7, = _S_iiiibii.unpack_from(b, pos)
-    pos += 25
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
+def _d_FetchRequest_v12(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
+    pos += 26
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
     if _9 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _9 -= 1
-    if _9 > len(b) - pos:
+    if _9 > blen - pos:
         raise bad_length(pos, _9)
     _8 = []
+    _11 = _8.append
     for _ in range(_9):
-        _10, pos = _d_FetchTopic_v12(b, pos)
-        _8.append(_10)
-    _12 = b[pos]
-    if _12 < 0x80:
+        _14, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _12, pos = read_uvarint(b, pos)
-    if _12 == 0:
-        raise null_not_allowed(pos - 1)
-    _12 -= 1
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, pos = read_cstring(b, pos)
-        _16 = b[pos]
-        if _16 < 0x80:
-            pos += 1
-        else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        if b[pos] == 0:
-            pos += 1
-            _17 = None
-        else:
-            _17, pos = _t_FetchPartition_v12(b, pos)
-        _13 = ForgottenTopic(_14, ZERO_UUID, _15, _17)
-        _11.append(_13)
-    _18, pos = read_cstring(b, pos)
-    if b[pos] == 0:
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_B.unpack_from(b, pos)
         pos += 1
-        _19 = None
-        _20 = None
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _24, _25, _26, = _S_iiqiqi.unpack_from(b, pos)
+            pos += 32
+            if b[pos]:
+                _27, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _27 = None
+            _18 = FetchPartition(_21, _22, _23, _24, _25, _26, ZERO_UUID, _27)
+            _19(_18)
+        if b[pos]:
+            _28, pos = _t_FetchPartition_v12(b, m, pos)
+        else:
+            pos += 1
+            _28 = None
+        _10 = FetchTopic(_13, ZERO_UUID, _16, _28)
+        _11(_10)
+    _30, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _30 >= 0x80:
+        _30, pos = read_uvarint(b, pos - 1)
+    if _30 == 0:
+        raise null_not_allowed(pos)
+    _30 -= 1
+    if _30 > blen - pos:
+        raise bad_length(pos, _30)
+    _29 = []
+    _32 = _29.append
+    for _ in range(_30):
+        _35, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _35 >= 0x80:
+            _35, pos = read_uvarint(b, pos - 1)
+        if _35 == 0:
+            raise null_not_allowed(pos)
+        _35 -= 1
+        _36 = pos + _35
+        if _36 > blen:
+            raise bad_length(pos, _35)
+        _34 = str(b[pos:_36], 'utf-8')
+        pos = _36
+        _38, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _38 >= 0x80:
+            _38, pos = read_uvarint(b, pos - 1)
+        if _38 == 0:
+            raise null_not_allowed(pos)
+        _38 -= 1
+        if _38 > blen - pos:
+            raise bad_length(pos, _38)
+        _37 = list(array_struct('i', _38).unpack_from(b, pos))
+        pos += 4 * _38
+        if b[pos]:
+            _39, pos = _t_FetchPartition_v12(b, m, pos)
+        else:
+            pos += 1
+            _39 = None
+        _31 = ForgottenTopic(_34, ZERO_UUID, _37, _39)
+        _32(_31)
+    _41, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _41 >= 0x80:
+        _41, pos = read_uvarint(b, pos - 1)
+    if _41 == 0:
+        raise null_not_allowed(pos)
+    _41 -= 1
+    _42 = pos + _41
+    if _42 > blen:
+        raise bad_length(pos, _41)
+    _40 = str(b[pos:_42], 'utf-8')
+    pos = _42
+    if b[pos]:
+        _43, _44, pos = _t_FetchRequest_v12(b, m, pos)
     else:
-        _19, _20, pos = _t_FetchRequest_v12(b, pos)
-    _21 = FetchRequest(_19, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _11, _18, _20)
-    return _21, pos
+        pos += 1
+        _43 = None
+        _44 = None
+    _45 = FetchRequest(_43, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _29, _40, _44)
+    return _45, pos
 
 def _ti_FetchPartition_v12(o):
     items = []
     return items
 
-def _s_FetchPartition_v12(o):
-    return 32 + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_FetchTopic_v12(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_FetchPartition_v12, o.partitions))) + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ForgottenTopic_v12(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_FetchRequest_v12(o):
     items = []
     _1 = o.cluster_id
     if _1 is not None:
-        buf = bytearray(size_ncstring(_1))
+        n = 0
+        if _1 is None:
+            n += 1
+        else:
+            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        buf = bytearray(n)
         pos = 0
-        pos = write_ncstring(buf, pos, _1)
+        if _1 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _3 = _1.encode()
+            _2 = len(_3)
+            if _2 < 0x7F:
+                buf[pos] = _2 + 1
+                buf[pos + 1:pos + 1 + len(_1)] = _3
+                pos += 1 + _2
+            else:
+                pos = write_cstring_long(buf, pos, _1, _3)
         items.append((0, bytes(buf)))
     return items
 
 def _s_FetchRequest_v12(o):
-    return 25 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_FetchTopic_v12, o.topics))) + (size_uvarint(len(o.forgotten_topics_data) + 1) + sum(map(_s_ForgottenTopic_v12, o.forgotten_topics_data))) + size_cstring(o.rack_id) + (size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None else 1)
-
-def _w_FetchTopic_v12(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiqiqi.pack_into(buf, pos, _2.partition, _2.current_leader_epoch, _2.fetch_offset, _2.last_fetched_epoch, _2.log_start_offset, _2.partition_max_bytes)
-        pos += 32
+        _3 = _2.topic
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_FetchPartition_v12(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 32
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(o), o.unknown_tagged_fields)
+            n += 1
+    _6 = o.forgotten_topics_data
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.topic
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.partitions
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+    _10 = o.rack_id
+    n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 25
+    return n
 
 def _w_FetchRequest_v12(o, buf, pos):
+    _1 = o.topics
     _S_iiiibii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     pos += 25
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchTopic_v12(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.topic)
-        _5 = _4.partitions
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_iiqiqi.pack_into(buf, pos, _9.partition, _9.current_leader_epoch, _9.fetch_offset, _9.last_fetched_epoch, _9.log_start_offset, _9.partition_max_bytes)
+            pos += 32
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_cstring(buf, pos, o.rack_id)
+    _10 = o.forgotten_topics_data
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    for _12 in _10:
+        _13 = _12.topic
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _12.partitions
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+        pos += 4 * len(_16)
+        if _12.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_12), _12.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _18 = o.rack_id
+    _20 = _18.encode()
+    _19 = len(_20)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
+        buf[pos + 1:pos + 1 + len(_18)] = _20
+        pos += 1 + _19
+    else:
+        pos = write_cstring_long(buf, pos, _18, _20)
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
@@ -651,151 +1046,204 @@ def _w_FetchRequest_v12(o, buf, pos):
         pos += 1
     return pos
 
-def _d_FetchTopic_v13(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, _10, = _S_iiqiqi.unpack_from(b, pos)
-        pos += 32
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_FetchPartition_v12(b, pos)
-        _4 = FetchPartition(_5, _6, _7, _8, _9, _10, ZERO_UUID, _11)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_FetchPartition_v12(b, pos)
-    _13 = FetchTopic('', _1, _2, _12)
-    return _13, pos
-
-def _d_FetchRequest_v13(b, pos):
-    _1, _2, _3, _4, _5, _6, _7, = _S_iiiibii.unpack_from(b, pos)
-    pos += 25
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
+def _d_FetchRequest_v13(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
+    pos += 26
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
     if _9 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _9 -= 1
-    if _9 > len(b) - pos:
+    if _9 > blen - pos:
         raise bad_length(pos, _9)
     _8 = []
+    _11 = _8.append
     for _ in range(_9):
-        _10, pos = _d_FetchTopic_v13(b, pos)
-        _8.append(_10)
-    _12 = b[pos]
-    if _12 < 0x80:
-        pos += 1
-    else:
-        _12, pos = read_uvarint(b, pos)
-    if _12 == 0:
-        raise null_not_allowed(pos - 1)
-    _12 -= 1
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _14 = UUID(bytes=_14)
-        _16 = b[pos]
-        if _16 < 0x80:
-            pos += 1
+        _13, _15, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _13 = uuid_of(_13)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, _22, _23, _24, = _S_iiqiqi.unpack_from(b, pos)
+            pos += 32
+            if b[pos]:
+                _25, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _25 = None
+            _16 = FetchPartition(_19, _20, _21, _22, _23, _24, ZERO_UUID, _25)
+            _17(_16)
+        if b[pos]:
+            _26, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        if b[pos] == 0:
             pos += 1
-            _17 = None
+            _26 = None
+        _10 = FetchTopic('', _13, _14, _26)
+        _11(_10)
+    _28, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _28 >= 0x80:
+        _28, pos = read_uvarint(b, pos - 1)
+    if _28 == 0:
+        raise null_not_allowed(pos)
+    _28 -= 1
+    if _28 > blen - pos:
+        raise bad_length(pos, _28)
+    _27 = []
+    _30 = _27.append
+    for _ in range(_28):
+        _32, _34, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _32 = uuid_of(_32)
+        if _34 >= 0x80:
+            _34, pos = read_uvarint(b, pos - 1)
+        if _34 == 0:
+            raise null_not_allowed(pos)
+        _34 -= 1
+        if _34 > blen - pos:
+            raise bad_length(pos, _34)
+        _33 = list(array_struct('i', _34).unpack_from(b, pos))
+        pos += 4 * _34
+        if b[pos]:
+            _35, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _17, pos = _t_FetchPartition_v12(b, pos)
-        _13 = ForgottenTopic('', _14, _15, _17)
-        _11.append(_13)
-    _18, pos = read_cstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _19 = None
-        _20 = None
+            pos += 1
+            _35 = None
+        _29 = ForgottenTopic('', _32, _33, _35)
+        _30(_29)
+    _37, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _37 >= 0x80:
+        _37, pos = read_uvarint(b, pos - 1)
+    if _37 == 0:
+        raise null_not_allowed(pos)
+    _37 -= 1
+    _38 = pos + _37
+    if _38 > blen:
+        raise bad_length(pos, _37)
+    _36 = str(b[pos:_38], 'utf-8')
+    pos = _38
+    if b[pos]:
+        _39, _40, pos = _t_FetchRequest_v12(b, m, pos)
     else:
-        _19, _20, pos = _t_FetchRequest_v12(b, pos)
-    _21 = FetchRequest(_19, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _11, _18, _20)
-    return _21, pos
-
-def _s_FetchTopic_v13(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_FetchPartition_v12, o.partitions))) + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ForgottenTopic_v13(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _39 = None
+        _40 = None
+    _41 = FetchRequest(_39, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _27, _36, _40)
+    return _41, pos
 
 def _s_FetchRequest_v13(o):
-    return 25 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_FetchTopic_v13, o.topics))) + (size_uvarint(len(o.forgotten_topics_data) + 1) + sum(map(_s_ForgottenTopic_v13, o.forgotten_topics_data))) + size_cstring(o.rack_id) + (size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None else 1)
-
-def _w_FetchTopic_v13(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiqiqi.pack_into(buf, pos, _2.partition, _2.current_leader_epoch, _2.fetch_offset, _2.last_fetched_epoch, _2.log_start_offset, _2.partition_max_bytes)
-        pos += 32
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 32
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(o), o.unknown_tagged_fields)
+            n += 1
+        n += 16
+    _5 = o.forgotten_topics_data
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.partitions
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _8 = o.rack_id
+    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 25
+    return n
 
 def _w_FetchRequest_v13(o, buf, pos):
+    _1 = o.topics
     _S_iiiibii.pack_into(buf, pos, o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     pos += 25
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchTopic_v13(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
         pos += 16
-        _5 = _4.partitions
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _S_iiqiqi.pack_into(buf, pos, _6.partition, _6.current_leader_epoch, _6.fetch_offset, _6.last_fetched_epoch, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 32
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_cstring(buf, pos, o.rack_id)
+    _7 = o.forgotten_topics_data
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.partitions
+        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+        pos += 16
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        pos += 4 * len(_10)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _12 = o.rack_id
+    _14 = _12.encode()
+    _13 = len(_14)
+    if _13 < 0x7F:
+        buf[pos] = _13 + 1
+        buf[pos + 1:pos + 1 + len(_12)] = _14
+        pos += 1 + _13
+    else:
+        pos = write_cstring_long(buf, pos, _12, _14)
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
@@ -803,9 +1251,10 @@ def _w_FetchRequest_v13(o, buf, pos):
         pos += 1
     return pos
 
-def _t_FetchRequest_v15(b, pos):
+def _t_FetchRequest_v15(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = None
     _2 = ReplicaState()
@@ -813,16 +1262,28 @@ def _t_FetchRequest_v15(b, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _1, pos = read_ncstring(b, pos)
-        elif tag == 1:
-            _3, _4, = _S_iq.unpack_from(b, pos)
-            pos += 12
-            if b[pos] == 0:
-                pos += 1
-                _5 = None
+            _3, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _3 >= 0x80:
+                _3, pos = read_uvarint(b, pos - 1)
+            if _3 == 0:
+                _1 = None
             else:
-                _5, pos = _t_FetchPartition_v12(b, pos)
-            _2 = ReplicaState(_3, _4, _5)
+                _3 -= 1
+                _4 = pos + _3
+                if _4 > blen:
+                    raise bad_length(pos, _3)
+                _1 = str(b[pos:_4], 'utf-8')
+                pos = _4
+        elif tag == 1:
+            _6, _7, = _S_iq.unpack_from(b, pos)
+            pos += 12
+            if b[pos]:
+                _8, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _8 = None
+            _2 = ReplicaState(_6, _7, _8)
         else:
             if unknown is None:
                 unknown = []
@@ -832,87 +1293,140 @@ def _t_FetchRequest_v15(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, _2, unknown, pos
 
-def _d_FetchRequest_v15(b, pos):
-    _1, _2, _3, _4, _5, _6, = _S_iiibii.unpack_from(b, pos)
-    pos += 21
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
+def _d_FetchRequest_v15(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
+    pos += 22
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
     if _8 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _8 -= 1
-    if _8 > len(b) - pos:
+    if _8 > blen - pos:
         raise bad_length(pos, _8)
     _7 = []
+    _10 = _7.append
     for _ in range(_8):
-        _9, pos = _d_FetchTopic_v13(b, pos)
-        _7.append(_9)
-    _11 = b[pos]
-    if _11 < 0x80:
-        pos += 1
-    else:
-        _11, pos = read_uvarint(b, pos)
-    if _11 == 0:
-        raise null_not_allowed(pos - 1)
-    _11 -= 1
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _13, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _13 = UUID(bytes=_13)
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
+        _12, _14, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _12 = uuid_of(_12)
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, _22, _23, = _S_iiqiqi.unpack_from(b, pos)
+            pos += 32
+            if b[pos]:
+                _24, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _15 = FetchPartition(_18, _19, _20, _21, _22, _23, ZERO_UUID, _24)
+            _16(_15)
+        if b[pos]:
+            _25, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        if b[pos] == 0:
             pos += 1
-            _16 = None
+            _25 = None
+        _9 = FetchTopic('', _12, _13, _25)
+        _10(_9)
+    _27, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _27 >= 0x80:
+        _27, pos = read_uvarint(b, pos - 1)
+    if _27 == 0:
+        raise null_not_allowed(pos)
+    _27 -= 1
+    if _27 > blen - pos:
+        raise bad_length(pos, _27)
+    _26 = []
+    _29 = _26.append
+    for _ in range(_27):
+        _31, _33, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _31 = uuid_of(_31)
+        if _33 >= 0x80:
+            _33, pos = read_uvarint(b, pos - 1)
+        if _33 == 0:
+            raise null_not_allowed(pos)
+        _33 -= 1
+        if _33 > blen - pos:
+            raise bad_length(pos, _33)
+        _32 = list(array_struct('i', _33).unpack_from(b, pos))
+        pos += 4 * _33
+        if b[pos]:
+            _34, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _16, pos = _t_FetchPartition_v12(b, pos)
-        _12 = ForgottenTopic('', _13, _14, _16)
-        _10.append(_12)
-    _17, pos = read_cstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
-        _19 = ReplicaState()
-        _20 = None
+            pos += 1
+            _34 = None
+        _28 = ForgottenTopic('', _31, _32, _34)
+        _29(_28)
+    _36, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
+        raise null_not_allowed(pos)
+    _36 -= 1
+    _37 = pos + _36
+    if _37 > blen:
+        raise bad_length(pos, _36)
+    _35 = str(b[pos:_37], 'utf-8')
+    pos = _37
+    if b[pos]:
+        _38, _39, _40, pos = _t_FetchRequest_v15(b, m, pos)
     else:
-        _18, _19, _20, pos = _t_FetchRequest_v15(b, pos)
-    _21 = FetchRequest(_18, -1, _19, _1, _2, _3, _4, _5, _6, _7, _10, _17, _20)
-    return _21, pos
-
-def _s_ReplicaState_v15(o):
-    return 12 + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _38 = None
+        _39 = ReplicaState()
+        _40 = None
+    _41 = FetchRequest(_38, -1, _39, _1, _2, _3, _4, _5, _6, _7, _26, _35, _40)
+    return _41, pos
 
 def _ti_FetchRequest_v15(o):
     items = []
     _1 = o.cluster_id
     if _1 is not None:
-        buf = bytearray(size_ncstring(_1))
+        n = 0
+        if _1 is None:
+            n += 1
+        else:
+            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        buf = bytearray(n)
         pos = 0
-        pos = write_ncstring(buf, pos, _1)
+        if _1 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _3 = _1.encode()
+            _2 = len(_3)
+            if _2 < 0x7F:
+                buf[pos] = _2 + 1
+                buf[pos + 1:pos + 1 + len(_1)] = _3
+                pos += 1 + _2
+            else:
+                pos = write_cstring_long(buf, pos, _1, _3)
         items.append((0, bytes(buf)))
-    _2 = o.replica_state
-    if _2 != _DEFAULT_ReplicaState:
-        buf = bytearray(_s_ReplicaState_v15(_2))
+    _4 = o.replica_state
+    if _4 != _DEFAULT_ReplicaState:
+        n = 0
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 12
+        buf = bytearray(n)
         pos = 0
-        _S_iq.pack_into(buf, pos, _2.replica_id, _2.replica_epoch)
+        _S_iq.pack_into(buf, pos, _4.replica_id, _4.replica_epoch)
         pos += 12
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
+        if _4.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -920,30 +1434,108 @@ def _ti_FetchRequest_v15(o):
     return items
 
 def _s_FetchRequest_v15(o):
-    return 21 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_FetchTopic_v13, o.topics))) + (size_uvarint(len(o.forgotten_topics_data) + 1) + sum(map(_s_ForgottenTopic_v13, o.forgotten_topics_data))) + size_cstring(o.rack_id) + (size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 32
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _5 = o.forgotten_topics_data
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.partitions
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _8 = o.rack_id
+    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 21
+    return n
 
 def _w_FetchRequest_v15(o, buf, pos):
+    _1 = o.topics
     _S_iiibii.pack_into(buf, pos, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     pos += 21
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchTopic_v13(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
         pos += 16
-        _5 = _4.partitions
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _S_iiqiqi.pack_into(buf, pos, _6.partition, _6.current_leader_epoch, _6.fetch_offset, _6.last_fetched_epoch, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 32
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_cstring(buf, pos, o.rack_id)
+    _7 = o.forgotten_topics_data
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.partitions
+        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+        pos += 16
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        pos += 4 * len(_10)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _12 = o.rack_id
+    _14 = _12.encode()
+    _13 = len(_14)
+    if _13 < 0x7F:
+        buf[pos] = _13 + 1
+        buf[pos + 1:pos + 1 + len(_12)] = _14
+        pos += 1 + _13
+    else:
+        pos = write_cstring_long(buf, pos, _12, _14)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
@@ -951,9 +1543,10 @@ def _w_FetchRequest_v15(o, buf, pos):
         pos += 1
     return pos
 
-def _t_FetchPartition_v17(b, pos):
+def _t_FetchPartition_v17(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = ZERO_UUID
     unknown = None
@@ -962,7 +1555,7 @@ def _t_FetchPartition_v17(b, pos):
         if tag == 0:
             _1, = _S_u.unpack_from(b, pos)
             pos += 16
-            _1 = UUID(bytes=_1)
+            _1 = uuid_of(_1)
         else:
             if unknown is None:
                 unknown = []
@@ -972,164 +1565,219 @@ def _t_FetchPartition_v17(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_FetchTopic_v17(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, _10, = _S_iiqiqi.unpack_from(b, pos)
-        pos += 32
-        if b[pos] == 0:
-            pos += 1
-            _11 = ZERO_UUID
-            _12 = None
-        else:
-            _11, _12, pos = _t_FetchPartition_v17(b, pos)
-        _4 = FetchPartition(_5, _6, _7, _8, _9, _10, _11, _12)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_FetchPartition_v12(b, pos)
-    _14 = FetchTopic('', _1, _2, _13)
-    return _14, pos
-
-def _d_FetchRequest_v17(b, pos):
-    _1, _2, _3, _4, _5, _6, = _S_iiibii.unpack_from(b, pos)
-    pos += 21
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
+def _d_FetchRequest_v17(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
+    pos += 22
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
     if _8 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _8 -= 1
-    if _8 > len(b) - pos:
+    if _8 > blen - pos:
         raise bad_length(pos, _8)
     _7 = []
+    _10 = _7.append
     for _ in range(_8):
-        _9, pos = _d_FetchTopic_v17(b, pos)
-        _7.append(_9)
-    _11 = b[pos]
-    if _11 < 0x80:
-        pos += 1
-    else:
-        _11, pos = read_uvarint(b, pos)
-    if _11 == 0:
-        raise null_not_allowed(pos - 1)
-    _11 -= 1
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _13, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _13 = UUID(bytes=_13)
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
+        _12, _14, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _12 = uuid_of(_12)
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, _22, _23, = _S_iiqiqi.unpack_from(b, pos)
+            pos += 32
+            if b[pos]:
+                _24, _25, pos = _t_FetchPartition_v17(b, m, pos)
+            else:
+                pos += 1
+                _24 = ZERO_UUID
+                _25 = None
+            _15 = FetchPartition(_18, _19, _20, _21, _22, _23, _24, _25)
+            _16(_15)
+        if b[pos]:
+            _26, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        if b[pos] == 0:
             pos += 1
-            _16 = None
+            _26 = None
+        _9 = FetchTopic('', _12, _13, _26)
+        _10(_9)
+    _28, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _28 >= 0x80:
+        _28, pos = read_uvarint(b, pos - 1)
+    if _28 == 0:
+        raise null_not_allowed(pos)
+    _28 -= 1
+    if _28 > blen - pos:
+        raise bad_length(pos, _28)
+    _27 = []
+    _30 = _27.append
+    for _ in range(_28):
+        _32, _34, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _32 = uuid_of(_32)
+        if _34 >= 0x80:
+            _34, pos = read_uvarint(b, pos - 1)
+        if _34 == 0:
+            raise null_not_allowed(pos)
+        _34 -= 1
+        if _34 > blen - pos:
+            raise bad_length(pos, _34)
+        _33 = list(array_struct('i', _34).unpack_from(b, pos))
+        pos += 4 * _34
+        if b[pos]:
+            _35, pos = _t_FetchPartition_v12(b, m, pos)
         else:
-            _16, pos = _t_FetchPartition_v12(b, pos)
-        _12 = ForgottenTopic('', _13, _14, _16)
-        _10.append(_12)
-    _17, pos = read_cstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
-        _19 = ReplicaState()
-        _20 = None
+            pos += 1
+            _35 = None
+        _29 = ForgottenTopic('', _32, _33, _35)
+        _30(_29)
+    _37, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _37 >= 0x80:
+        _37, pos = read_uvarint(b, pos - 1)
+    if _37 == 0:
+        raise null_not_allowed(pos)
+    _37 -= 1
+    _38 = pos + _37
+    if _38 > blen:
+        raise bad_length(pos, _37)
+    _36 = str(b[pos:_38], 'utf-8')
+    pos = _38
+    if b[pos]:
+        _39, _40, _41, pos = _t_FetchRequest_v15(b, m, pos)
     else:
-        _18, _19, _20, pos = _t_FetchRequest_v15(b, pos)
-    _21 = FetchRequest(_18, -1, _19, _1, _2, _3, _4, _5, _6, _7, _10, _17, _20)
-    return _21, pos
+        pos += 1
+        _39 = None
+        _40 = ReplicaState()
+        _41 = None
+    _42 = FetchRequest(_39, -1, _40, _1, _2, _3, _4, _5, _6, _7, _27, _36, _41)
+    return _42, pos
 
 def _ti_FetchPartition_v17(o):
     items = []
     _1 = o.replica_directory_id
     if _1 != ZERO_UUID:
-        buf = bytearray(16)
+        n = 0
+        n += 16
+        buf = bytearray(n)
         pos = 0
         _S_u.pack_into(buf, pos, _1.bytes)
         pos += 16
         items.append((0, bytes(buf)))
     return items
 
-def _s_FetchPartition_v17(o):
-    return 32 + (size_tagged_section(_ti_FetchPartition_v17(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.replica_directory_id != ZERO_UUID else 1)
-
-def _s_FetchTopic_v17(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_FetchPartition_v17, o.partitions))) + (size_tagged_section(_ti_FetchPartition_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_FetchRequest_v17(o):
-    return 21 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_FetchTopic_v17, o.topics))) + (size_uvarint(len(o.forgotten_topics_data) + 1) + sum(map(_s_ForgottenTopic_v13, o.forgotten_topics_data))) + size_cstring(o.rack_id) + (size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState else 1)
-
-def _w_FetchTopic_v17(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiqiqi.pack_into(buf, pos, _2.partition, _2.current_leader_epoch, _2.fetch_offset, _2.last_fetched_epoch, _2.log_start_offset, _2.partition_max_bytes)
-        pos += 32
-        if _2.unknown_tagged_fields or _2.replica_directory_id != ZERO_UUID:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v17(_2), _2.unknown_tagged_fields)
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            if _4.unknown_tagged_fields or _4.replica_directory_id != ZERO_UUID:
+                n += size_tagged_section(_ti_FetchPartition_v17(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 32
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(o), o.unknown_tagged_fields)
+            n += 1
+        n += 16
+    _5 = o.forgotten_topics_data
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.partitions
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _8 = o.rack_id
+    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 21
+    return n
 
 def _w_FetchRequest_v17(o, buf, pos):
+    _1 = o.topics
     _S_iiibii.pack_into(buf, pos, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     pos += 21
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchTopic_v17(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
         pos += 16
-        _5 = _4.partitions
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _S_iiqiqi.pack_into(buf, pos, _6.partition, _6.current_leader_epoch, _6.fetch_offset, _6.last_fetched_epoch, _6.log_start_offset, _6.partition_max_bytes)
+            pos += 32
+            if _6.unknown_tagged_fields or _6.replica_directory_id != ZERO_UUID:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v17(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_cstring(buf, pos, o.rack_id)
+    _7 = o.forgotten_topics_data
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.partitions
+        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+        pos += 16
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        pos += 4 * len(_10)
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _12 = o.rack_id
+    _14 = _12.encode()
+    _13 = len(_14)
+    if _13 < 0x7F:
+        buf[pos] = _13 + 1
+        buf[pos + 1:pos + 1 + len(_12)] = _14
+        pos += 1 + _13
+    else:
+        pos = write_cstring_long(buf, pos, _12, _14)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:

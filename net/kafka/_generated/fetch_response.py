@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EpochEndOffset(msgspec.Struct, gc=False):
@@ -70,427 +70,706 @@ _DEFAULT_EpochEndOffset = EpochEndOffset()
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 _DEFAULT_SnapshotId = SnapshotId()
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ihi = Struct('>ihi')
+_S_ihiB = Struct('>ihiB')
+_S_ihii = Struct('>ihii')
 _S_ihq = Struct('>ihq')
+_S_ihqi = Struct('>ihqi')
 _S_ihqq = Struct('>ihqq')
+_S_ihqqi = Struct('>ihqqi')
 _S_ihqqq = Struct('>ihqqq')
+_S_ihqqqB = Struct('>ihqqqB')
+_S_ihqqqi = Struct('>ihqqqi')
 _S_ii = Struct('>ii')
 _S_iq = Struct('>iq')
 _S_qi = Struct('>qi')
 _S_qq = Struct('>qq')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _d_FetchableTopicResponse_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_ihq.unpack_from(b, pos)
-        pos += 14
-        _8, pos = read_records(b, pos)
-        _4 = PartitionData(_5, _6, _7, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _8, None)
-        _2.append(_4)
-    _9 = FetchableTopicResponse(_1, ZERO_UUID, _2, None)
-    return _9, pos
-
-def _d_FetchResponse_v0(b, pos):
+def _d_FetchResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_FetchableTopicResponse_v0(b, pos)
-        _1.append(_3)
-    _4 = FetchResponse(0, 0, 0, _1, [], None)
-    return _4, pos
-
-def _s_PartitionData_v0(o):
-    return 14 + size_nbytes(o.records)
-
-def _s_FetchableTopicResponse_v0(o):
-    return 0 + size_string(o.topic) + (4 + sum(map(_s_PartitionData_v0, o.partitions)))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _18, = _S_ihqi.unpack_from(b, pos)
+            pos += 18
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = m[pos:_19]
+                pos = _19
+            _11 = PartitionData(_14, _15, _16, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _17, None)
+            _12(_11)
+        _3 = FetchableTopicResponse(_6, ZERO_UUID, _9, None)
+        _4(_3)
+    _20 = FetchResponse(0, 0, 0, _1, [], None)
+    return _20, pos
 
 def _s_FetchResponse_v0(o):
-    return 0 + (4 + sum(map(_s_FetchableTopicResponse_v0, o.responses)))
-
-def _w_FetchableTopicResponse_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        _S_ihq.pack_into(buf, pos, _2.partition_index, _2.error_code, _2.high_watermark)
-        pos += 14
-        pos = write_nbytes(buf, pos, _2.records)
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.records
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + len(_6)
+            n += 14
+    return n
 
 def _w_FetchResponse_v0(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.records
+            _S_ihq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark)
+            pos += 14
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                buf[pos:pos + len(_7)] = _7
+                pos += len(_7)
     return pos
 
-def _d_FetchResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_FetchableTopicResponse_v0(b, pos)
-        _2.append(_4)
-    _5 = FetchResponse(_1, 0, 0, _2, [], None)
-    return _5, pos
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _19, = _S_ihqi.unpack_from(b, pos)
+            pos += 18
+            if _19 < 0:
+                _18 = None
+            else:
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = m[pos:_20]
+                pos = _20
+            _12 = PartitionData(_15, _16, _17, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _18, None)
+            _13(_12)
+        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+        _5(_4)
+    _21 = FetchResponse(_1, 0, 0, _2, [], None)
+    return _21, pos
 
 def _s_FetchResponse_v1(o):
-    return 4 + (4 + sum(map(_s_FetchableTopicResponse_v0, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.records
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + len(_6)
+            n += 14
+    n += 4
+    return n
 
 def _w_FetchResponse_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.records
+            _S_ihq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark)
+            pos += 14
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                buf[pos:pos + len(_7)] = _7
+                pos += len(_7)
     return pos
 
-def _d_PartitionData_v4(b, pos):
-    _1, _2, _3, _4, = _S_ihqq.unpack_from(b, pos)
-    pos += 22
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        _5 = None
-    else:
-        if _6 > len(b) - pos:
-            raise bad_length(pos, _6)
-        _5 = []
-        for _ in range(_6):
-            _8, _9, = _S_qq.unpack_from(b, pos)
-            pos += 16
-            _7 = AbortedTransaction(_8, _9, None)
-            _5.append(_7)
-    _10, pos = read_records(b, pos)
-    _11 = PartitionData(_1, _2, _3, _4, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _5, -1, _10, None)
-    return _11, pos
-
-def _d_FetchableTopicResponse_v4(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_PartitionData_v4(b, pos)
-        _2.append(_4)
-    _5 = FetchableTopicResponse(_1, ZERO_UUID, _2, None)
-    return _5, pos
-
-def _d_FetchResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_FetchableTopicResponse_v4(b, pos)
-        _2.append(_4)
-    _5 = FetchResponse(_1, 0, 0, _2, [], None)
-    return _5, pos
-
-def _s_PartitionData_v4(o):
-    return 22 + (4 if o.aborted_transactions is None else 4 + 16 * len(o.aborted_transactions)) + size_nbytes(o.records)
-
-def _s_FetchableTopicResponse_v4(o):
-    return 0 + size_string(o.topic) + (4 + sum(map(_s_PartitionData_v4, o.partitions)))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _20, = _S_ihqqi.unpack_from(b, pos)
+            pos += 26
+            if _20 < 0:
+                _19 = None
+            else:
+                if _20 > blen - pos:
+                    raise bad_length(pos, _20)
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _24, _25, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    _21 = AbortedTransaction(_24, _25, None)
+                    _22(_21)
+            _27, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _27 < 0:
+                _26 = None
+            else:
+                _28 = pos + _27
+                if _28 > blen:
+                    raise bad_length(pos, _27)
+                _26 = m[pos:_28]
+                pos = _28
+            _12 = PartitionData(_15, _16, _17, _18, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _19, -1, _26, None)
+            _13(_12)
+        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+        _5(_4)
+    _29 = FetchResponse(_1, 0, 0, _2, [], None)
+    return _29, pos
 
 def _s_FetchResponse_v4(o):
-    return 4 + (4 + sum(map(_s_FetchableTopicResponse_v4, o.responses)))
-
-def _w_PartitionData_v4(o, buf, pos):
-    _S_ihqq.pack_into(buf, pos, o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset)
-    pos += 22
-    _1 = o.aborted_transactions
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
-        for _2 in _1:
-            _S_qq.pack_into(buf, pos, _2.producer_id, _2.first_offset)
-            pos += 16
-    pos = write_nbytes(buf, pos, o.records)
-    return pos
-
-def _w_FetchableTopicResponse_v4(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        pos = _w_PartitionData_v4(_2, buf, pos)
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.aborted_transactions
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + 16 * len(_6)
+            _7 = _5.records
+            if _7 is None:
+                n += 4
+            else:
+                n += 4 + len(_7)
+            n += 22
+    n += 4
+    return n
 
 def _w_FetchResponse_v4(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v4(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.aborted_transactions
+            _S_ihqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset)
+            pos += 22
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                for _8 in _7:
+                    _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
+                    pos += 16
+            _9 = _6.records
+            if _9 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_9))
+                pos += 4
+                buf[pos:pos + len(_9)] = _9
+                pos += len(_9)
     return pos
 
-def _d_PartitionData_v5(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        _6 = None
-    else:
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        for _ in range(_7):
-            _9, _10, = _S_qq.unpack_from(b, pos)
-            pos += 16
-            _8 = AbortedTransaction(_9, _10, None)
-            _6.append(_8)
-    _11, pos = read_records(b, pos)
-    _12 = PartitionData(_1, _2, _3, _4, _5, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _6, -1, _11, None)
-    return _12, pos
-
-def _d_FetchableTopicResponse_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_PartitionData_v5(b, pos)
-        _2.append(_4)
-    _5 = FetchableTopicResponse(_1, ZERO_UUID, _2, None)
-    return _5, pos
-
-def _d_FetchResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_FetchableTopicResponse_v5(b, pos)
-        _2.append(_4)
-    _5 = FetchResponse(_1, 0, 0, _2, [], None)
-    return _5, pos
-
-def _s_PartitionData_v5(o):
-    return 30 + (4 if o.aborted_transactions is None else 4 + 16 * len(o.aborted_transactions)) + size_nbytes(o.records)
-
-def _s_FetchableTopicResponse_v5(o):
-    return 0 + size_string(o.topic) + (4 + sum(map(_s_PartitionData_v5, o.partitions)))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _19, _21, = _S_ihqqqi.unpack_from(b, pos)
+            pos += 34
+            if _21 < 0:
+                _20 = None
+            else:
+                if _21 > blen - pos:
+                    raise bad_length(pos, _21)
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _25, _26, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    _22 = AbortedTransaction(_25, _26, None)
+                    _23(_22)
+            _28, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _28 < 0:
+                _27 = None
+            else:
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = m[pos:_29]
+                pos = _29
+            _12 = PartitionData(_15, _16, _17, _18, _19, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _20, -1, _27, None)
+            _13(_12)
+        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+        _5(_4)
+    _30 = FetchResponse(_1, 0, 0, _2, [], None)
+    return _30, pos
 
 def _s_FetchResponse_v5(o):
-    return 4 + (4 + sum(map(_s_FetchableTopicResponse_v5, o.responses)))
-
-def _w_PartitionData_v5(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
-    pos += 30
-    _1 = o.aborted_transactions
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
-        for _2 in _1:
-            _S_qq.pack_into(buf, pos, _2.producer_id, _2.first_offset)
-            pos += 16
-    pos = write_nbytes(buf, pos, o.records)
-    return pos
-
-def _w_FetchableTopicResponse_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        pos = _w_PartitionData_v5(_2, buf, pos)
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.aborted_transactions
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + 16 * len(_6)
+            _7 = _5.records
+            if _7 is None:
+                n += 4
+            else:
+                n += 4 + len(_7)
+            n += 30
+    n += 4
+    return n
 
 def _w_FetchResponse_v5(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v5(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
+            pos += 30
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                for _8 in _7:
+                    _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
+                    pos += 16
+            _9 = _6.records
+            if _9 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_9))
+                pos += 4
+                buf[pos:pos + len(_9)] = _9
+                pos += len(_9)
     return pos
 
-def _d_FetchResponse_v7(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchResponse_v7(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihii.unpack_from(b, pos)
+    pos += 14
     if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchableTopicResponse_v5(b, pos)
-        _4.append(_6)
-    _7 = FetchResponse(_1, _2, _3, _4, [], None)
-    return _7, pos
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
+            pos += 34
+            if _23 < 0:
+                _22 = None
+            else:
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _27, _28, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    _24 = AbortedTransaction(_27, _28, None)
+                    _25(_24)
+            _30, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _30 < 0:
+                _29 = None
+            else:
+                _31 = pos + _30
+                if _31 > blen:
+                    raise bad_length(pos, _30)
+                _29 = m[pos:_31]
+                pos = _31
+            _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, -1, _29, None)
+            _15(_14)
+        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _32 = FetchResponse(_1, _2, _3, _4, [], None)
+    return _32, pos
 
 def _s_FetchResponse_v7(o):
-    return 10 + (4 + sum(map(_s_FetchableTopicResponse_v5, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.aborted_transactions
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + 16 * len(_6)
+            _7 = _5.records
+            if _7 is None:
+                n += 4
+            else:
+                n += 4 + len(_7)
+            n += 30
+    n += 10
+    return n
 
 def _w_FetchResponse_v7(o, buf, pos):
-    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
-    pos += 10
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ihii.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id, len(_1))
+    pos += 14
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v5(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
+            pos += 30
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                for _8 in _7:
+                    _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
+                    pos += 16
+            _9 = _6.records
+            if _9 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_9))
+                pos += 4
+                buf[pos:pos + len(_9)] = _9
+                pos += len(_9)
     return pos
 
-def _d_PartitionData_v11(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        _6 = None
-    else:
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        for _ in range(_7):
-            _9, _10, = _S_qq.unpack_from(b, pos)
-            pos += 16
-            _8 = AbortedTransaction(_9, _10, None)
-            _6.append(_8)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _12, pos = read_records(b, pos)
-    _13 = PartitionData(_1, _2, _3, _4, _5, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _6, _11, _12, None)
-    return _13, pos
-
-def _d_FetchableTopicResponse_v11(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v11(b, pos)
-        _2.append(_4)
-    _5 = FetchableTopicResponse(_1, ZERO_UUID, _2, None)
-    return _5, pos
-
-def _d_FetchResponse_v11(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_FetchResponse_v11(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihii.unpack_from(b, pos)
+    pos += 14
     if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchableTopicResponse_v11(b, pos)
-        _4.append(_6)
-    _7 = FetchResponse(_1, _2, _3, _4, [], None)
-    return _7, pos
-
-def _s_PartitionData_v11(o):
-    return 34 + (4 if o.aborted_transactions is None else 4 + 16 * len(o.aborted_transactions)) + size_nbytes(o.records)
-
-def _s_FetchableTopicResponse_v11(o):
-    return 0 + size_string(o.topic) + (4 + sum(map(_s_PartitionData_v11, o.partitions)))
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
+            pos += 34
+            if _23 < 0:
+                _22 = None
+            else:
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _27, _28, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    _24 = AbortedTransaction(_27, _28, None)
+                    _25(_24)
+            _29, _31, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _31 < 0:
+                _30 = None
+            else:
+                _32 = pos + _31
+                if _32 > blen:
+                    raise bad_length(pos, _31)
+                _30 = m[pos:_32]
+                pos = _32
+            _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, _29, _30, None)
+            _15(_14)
+        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _33 = FetchResponse(_1, _2, _3, _4, [], None)
+    return _33, pos
 
 def _s_FetchResponse_v11(o):
-    return 10 + (4 + sum(map(_s_FetchableTopicResponse_v11, o.responses)))
-
-def _w_PartitionData_v11(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
-    pos += 30
-    _1 = o.aborted_transactions
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
-        for _2 in _1:
-            _S_qq.pack_into(buf, pos, _2.producer_id, _2.first_offset)
-            pos += 16
-    _S_i.pack_into(buf, pos, o.preferred_read_replica)
-    pos += 4
-    pos = write_nbytes(buf, pos, o.records)
-    return pos
-
-def _w_FetchableTopicResponse_v11(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        pos = _w_PartitionData_v11(_2, buf, pos)
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.aborted_transactions
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + 16 * len(_6)
+            _7 = _5.records
+            if _7 is None:
+                n += 4
+            else:
+                n += 4 + len(_7)
+            n += 34
+    n += 10
+    return n
 
 def _w_FetchResponse_v11(o, buf, pos):
-    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
-    pos += 10
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ihii.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id, len(_1))
+    pos += 14
     for _2 in _1:
-        pos = _w_FetchableTopicResponse_v11(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
+            pos += 30
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                for _8 in _7:
+                    _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
+                    pos += 16
+            _9 = _6.records
+            _S_i.pack_into(buf, pos, _6.preferred_read_replica)
+            pos += 4
+            if _9 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_9))
+                pos += 4
+                buf[pos:pos + len(_9)] = _9
+                pos += len(_9)
     return pos
 
-def _t_AbortedTransaction_v12(b, pos):
+def _t_AbortedTransaction_v12(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -504,9 +783,10 @@ def _t_AbortedTransaction_v12(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _t_PartitionData_v12(b, pos):
+def _t_PartitionData_v12(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = EpochEndOffset()
     _2 = LeaderIdAndEpoch()
@@ -515,32 +795,32 @@ def _t_PartitionData_v12(b, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _4, _5, = _S_iq.unpack_from(b, pos)
+            _5, _6, = _S_iq.unpack_from(b, pos)
             pos += 12
-            if b[pos] == 0:
-                pos += 1
-                _6 = None
+            if b[pos]:
+                _7, pos = _t_AbortedTransaction_v12(b, m, pos)
             else:
-                _6, pos = _t_AbortedTransaction_v12(b, pos)
-            _1 = EpochEndOffset(_4, _5, _6)
+                pos += 1
+                _7 = None
+            _1 = EpochEndOffset(_5, _6, _7)
         elif tag == 1:
-            _7, _8, = _S_ii.unpack_from(b, pos)
+            _9, _10, = _S_ii.unpack_from(b, pos)
             pos += 8
-            if b[pos] == 0:
-                pos += 1
-                _9 = None
+            if b[pos]:
+                _11, pos = _t_AbortedTransaction_v12(b, m, pos)
             else:
-                _9, pos = _t_AbortedTransaction_v12(b, pos)
-            _2 = LeaderIdAndEpoch(_7, _8, _9)
+                pos += 1
+                _11 = None
+            _2 = LeaderIdAndEpoch(_9, _10, _11)
         elif tag == 2:
-            _10, _11, = _S_qi.unpack_from(b, pos)
+            _13, _14, = _S_qi.unpack_from(b, pos)
             pos += 12
-            if b[pos] == 0:
-                pos += 1
-                _12 = None
+            if b[pos]:
+                _15, pos = _t_AbortedTransaction_v12(b, m, pos)
             else:
-                _12, pos = _t_AbortedTransaction_v12(b, pos)
-            _3 = SnapshotId(_10, _11, _12)
+                pos += 1
+                _15 = None
+            _3 = SnapshotId(_13, _14, _15)
         else:
             if unknown is None:
                 unknown = []
@@ -550,112 +830,119 @@ def _t_PartitionData_v12(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, _2, _3, unknown, pos
 
-def _d_PartitionData_v12(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        _6 = None
-    else:
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        for _ in range(_7):
-            _9, _10, = _S_qq.unpack_from(b, pos)
-            pos += 16
-            if b[pos] == 0:
-                pos += 1
-                _11 = None
-            else:
-                _11, pos = _t_AbortedTransaction_v12(b, pos)
-            _8 = AbortedTransaction(_9, _10, _11)
-            _6.append(_8)
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _13, pos = read_crecords(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _14 = EpochEndOffset()
-        _15 = LeaderIdAndEpoch()
-        _16 = SnapshotId()
-        _17 = None
-    else:
-        _14, _15, _16, _17, pos = _t_PartitionData_v12(b, pos)
-    _18 = PartitionData(_1, _2, _3, _4, _5, _14, _15, _16, _6, _12, _13, _17)
-    return _18, pos
-
-def _d_FetchableTopicResponse_v12(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v12(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_AbortedTransaction_v12(b, pos)
-    _6 = FetchableTopicResponse(_1, ZERO_UUID, _2, _5)
-    return _6, pos
-
-def _d_FetchResponse_v12(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_FetchResponse_v12(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchableTopicResponse_v12(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-        _7 = None
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _21, _23, = _S_ihqqqB.unpack_from(b, pos)
+            pos += 31
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
+                _22 = None
+            else:
+                _23 -= 1
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _27, _28, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    if b[pos]:
+                        _29, pos = _t_AbortedTransaction_v12(b, m, pos)
+                    else:
+                        pos += 1
+                        _29 = None
+                    _24 = AbortedTransaction(_27, _28, _29)
+                    _25(_24)
+            _30, _32, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
+                _31 = None
+            else:
+                _32 -= 1
+                _33 = pos + _32
+                if _33 > blen:
+                    raise bad_length(pos, _32)
+                _31 = m[pos:_33]
+                pos = _33
+            if b[pos]:
+                _34, _35, _36, _37, pos = _t_PartitionData_v12(b, m, pos)
+            else:
+                pos += 1
+                _34 = EpochEndOffset()
+                _35 = LeaderIdAndEpoch()
+                _36 = SnapshotId()
+                _37 = None
+            _14 = PartitionData(_17, _18, _19, _20, _21, _34, _35, _36, _22, _30, _31, _37)
+            _15(_14)
+        if b[pos]:
+            _38, pos = _t_AbortedTransaction_v12(b, m, pos)
+        else:
+            pos += 1
+            _38 = None
+        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, _38)
+        _7(_6)
+    if b[pos]:
+        _39, pos = _t_AbortedTransaction_v12(b, m, pos)
     else:
-        _7, pos = _t_AbortedTransaction_v12(b, pos)
-    _8 = FetchResponse(_1, _2, _3, _4, [], _7)
-    return _8, pos
+        pos += 1
+        _39 = None
+    _40 = FetchResponse(_1, _2, _3, _4, [], _39)
+    return _40, pos
 
 def _ti_AbortedTransaction_v12(o):
     items = []
     return items
 
-def _s_AbortedTransaction_v12(o):
-    return 16 + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_EpochEndOffset_v12(o):
-    return 12 + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderIdAndEpoch_v12(o):
-    return 8 + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_PartitionData_v12(o):
     items = []
     _1 = o.diverging_epoch
     if _1 != _DEFAULT_EpochEndOffset:
-        buf = bytearray(_s_EpochEndOffset_v12(_1))
+        n = 0
+        if _1.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 12
+        buf = bytearray(n)
         pos = 0
         _S_iq.pack_into(buf, pos, _1.epoch, _1.end_offset)
         pos += 12
@@ -667,7 +954,13 @@ def _ti_PartitionData_v12(o):
         items.append((0, bytes(buf)))
     _2 = o.current_leader
     if _2 != _DEFAULT_LeaderIdAndEpoch:
-        buf = bytearray(_s_LeaderIdAndEpoch_v12(_2))
+        n = 0
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+        buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _2.leader_id, _2.leader_epoch)
         pos += 8
@@ -679,7 +972,13 @@ def _ti_PartitionData_v12(o):
         items.append((1, bytes(buf)))
     _3 = o.snapshot_id
     if _3 != _DEFAULT_SnapshotId:
-        buf = bytearray(_s_EpochEndOffset_v12(_3))
+        n = 0
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 12
+        buf = bytearray(n)
         pos = 0
         _S_qi.pack_into(buf, pos, _3.end_offset, _3.epoch)
         pos += 12
@@ -691,48 +990,122 @@ def _ti_PartitionData_v12(o):
         items.append((2, bytes(buf)))
     return items
 
-def _s_PartitionData_v12(o):
-    return 34 + (1 if o.aborted_transactions is None else size_uvarint(len(o.aborted_transactions) + 1) + sum(map(_s_AbortedTransaction_v12, o.aborted_transactions))) + size_ncbytes(o.records) + (size_tagged_section(_ti_PartitionData_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.diverging_epoch != _DEFAULT_EpochEndOffset or o.current_leader != _DEFAULT_LeaderIdAndEpoch or o.snapshot_id != _DEFAULT_SnapshotId else 1)
-
-def _s_FetchableTopicResponse_v12(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v12, o.partitions))) + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_FetchResponse_v12(o):
-    return 10 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_FetchableTopicResponse_v12, o.responses))) + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.aborted_transactions
+            if _6 is None:
+                n += 1
+            else:
+                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                for _7 in _6:
+                    if _7.unknown_tagged_fields:
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_7), _7.unknown_tagged_fields)
+                    else:
+                        n += 1
+                    n += 16
+            _8 = _5.records
+            if _8 is None:
+                n += 1
+            else:
+                n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            if _5.unknown_tagged_fields or _5.diverging_epoch != _DEFAULT_EpochEndOffset or _5.current_leader != _DEFAULT_LeaderIdAndEpoch or _5.snapshot_id != _DEFAULT_SnapshotId:
+                n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 34
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
-def _w_PartitionData_v12(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
-    pos += 30
-    _1 = o.aborted_transactions
-    if _1 is None:
-        buf[pos] = 0
+def _w_FetchResponse_v12(o, buf, pos):
+    _1 = o.responses
+    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
+    pos += 10
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            _S_qq.pack_into(buf, pos, _2.producer_id, _2.first_offset)
-            pos += 16
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.high_watermark, _9.last_stable_offset, _9.log_start_offset)
+            pos += 30
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _11 = len(_10)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _11 + 1)
+                for _12 in _10:
+                    _S_qq.pack_into(buf, pos, _12.producer_id, _12.first_offset)
+                    pos += 16
+                    if _12.unknown_tagged_fields:
+                        pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_12), _12.unknown_tagged_fields)
+                    else:
+                        buf[pos] = 0
+                        pos += 1
+            _13 = _9.records
+            _S_i.pack_into(buf, pos, _9.preferred_read_replica)
+            pos += 4
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _14 = len(_13)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _14 + 1)
+                buf[pos:pos + len(_13)] = _13
+                pos += len(_13)
+            if _9.unknown_tagged_fields or _9.diverging_epoch != _DEFAULT_EpochEndOffset or _9.current_leader != _DEFAULT_LeaderIdAndEpoch or _9.snapshot_id != _DEFAULT_SnapshotId:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_9), _9.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
-    _S_i.pack_into(buf, pos, o.preferred_read_replica)
-    pos += 4
-    pos = write_ncbytes(buf, pos, o.records)
-    if o.unknown_tagged_fields or o.diverging_epoch != _DEFAULT_EpochEndOffset or o.current_leader != _DEFAULT_LeaderIdAndEpoch or o.snapshot_id != _DEFAULT_SnapshotId:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_FetchableTopicResponse_v12(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v12(_2, buf, pos)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
     else:
@@ -740,98 +1113,201 @@ def _w_FetchableTopicResponse_v12(o, buf, pos):
         pos += 1
     return pos
 
-def _w_FetchResponse_v12(o, buf, pos):
-    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
-    pos += 10
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchableTopicResponse_v12(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_FetchableTopicResponse_v13(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v12(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_AbortedTransaction_v12(b, pos)
-    _6 = FetchableTopicResponse('', _1, _2, _5)
-    return _6, pos
-
-def _d_FetchResponse_v13(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_FetchResponse_v13(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchableTopicResponse_v13(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+        _9, _11, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _9 = uuid_of(_9)
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _19, _21, = _S_ihqqqB.unpack_from(b, pos)
+            pos += 31
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                _20 = None
+            else:
+                _21 -= 1
+                if _21 > blen - pos:
+                    raise bad_length(pos, _21)
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _25, _26, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    if b[pos]:
+                        _27, pos = _t_AbortedTransaction_v12(b, m, pos)
+                    else:
+                        pos += 1
+                        _27 = None
+                    _22 = AbortedTransaction(_25, _26, _27)
+                    _23(_22)
+            _28, _30, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                _29 = None
+            else:
+                _30 -= 1
+                _31 = pos + _30
+                if _31 > blen:
+                    raise bad_length(pos, _30)
+                _29 = m[pos:_31]
+                pos = _31
+            if b[pos]:
+                _32, _33, _34, _35, pos = _t_PartitionData_v12(b, m, pos)
+            else:
+                pos += 1
+                _32 = EpochEndOffset()
+                _33 = LeaderIdAndEpoch()
+                _34 = SnapshotId()
+                _35 = None
+            _12 = PartitionData(_15, _16, _17, _18, _19, _32, _33, _34, _20, _28, _29, _35)
+            _13(_12)
+        if b[pos]:
+            _36, pos = _t_AbortedTransaction_v12(b, m, pos)
+        else:
+            pos += 1
+            _36 = None
+        _6 = FetchableTopicResponse('', _9, _10, _36)
+        _7(_6)
+    if b[pos]:
+        _37, pos = _t_AbortedTransaction_v12(b, m, pos)
     else:
-        _7, pos = _t_AbortedTransaction_v12(b, pos)
-    _8 = FetchResponse(_1, _2, _3, _4, [], _7)
-    return _8, pos
-
-def _s_FetchableTopicResponse_v13(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v12, o.partitions))) + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _37 = None
+    _38 = FetchResponse(_1, _2, _3, _4, [], _37)
+    return _38, pos
 
 def _s_FetchResponse_v13(o):
-    return 10 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_FetchableTopicResponse_v13, o.responses))) + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_FetchableTopicResponse_v13(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_PartitionData_v12(_2, buf, pos)
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.aborted_transactions
+            if _5 is None:
+                n += 1
+            else:
+                n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+                for _6 in _5:
+                    if _6.unknown_tagged_fields:
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
+                    else:
+                        n += 1
+                    n += 16
+            _7 = _4.records
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 34
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 10
+    return n
 
 def _w_FetchResponse_v13(o, buf, pos):
+    _1 = o.responses
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
     pos += 10
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchableTopicResponse_v13(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
+            pos += 30
+            if _7 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _8 = len(_7)
+                if _8 < 0x7F:
+                    buf[pos] = _8 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _8 + 1)
+                for _9 in _7:
+                    _S_qq.pack_into(buf, pos, _9.producer_id, _9.first_offset)
+                    pos += 16
+                    if _9.unknown_tagged_fields:
+                        pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_9), _9.unknown_tagged_fields)
+                    else:
+                        buf[pos] = 0
+                        pos += 1
+            _10 = _6.records
+            _S_i.pack_into(buf, pos, _6.preferred_read_replica)
+            pos += 4
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _11 = len(_10)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _11 + 1)
+                buf[pos:pos + len(_10)] = _10
+                pos += len(_10)
+            if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
     else:
@@ -839,40 +1315,60 @@ def _w_FetchResponse_v13(o, buf, pos):
         pos += 1
     return pos
 
-def _t_FetchResponse_v16(b, pos):
+def _t_FetchResponse_v16(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2 = b[pos]
-            if _2 < 0x80:
-                pos += 1
-            else:
-                _2, pos = read_uvarint(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
             if _2 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _2 -= 1
-            if _2 > len(b) - pos:
+            if _2 > blen - pos:
                 raise bad_length(pos, _2)
             _1 = []
+            _4 = _1.append
             for _ in range(_2):
-                _4, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _5, pos = read_cstring(b, pos)
-                _6, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _7, pos = read_ncstring(b, pos)
-                if b[pos] == 0:
-                    pos += 1
-                    _8 = None
+                _6, _8, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _8 >= 0x80:
+                    _8, pos = read_uvarint(b, pos - 1)
+                if _8 == 0:
+                    raise null_not_allowed(pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+                _10, _12, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
+                    _11 = None
                 else:
-                    _8, pos = _t_AbortedTransaction_v12(b, pos)
-                _3 = NodeEndpoint(_4, _5, _6, _7, _8)
-                _1.append(_3)
+                    _12 -= 1
+                    _13 = pos + _12
+                    if _13 > blen:
+                        raise bad_length(pos, _12)
+                    _11 = str(b[pos:_13], 'utf-8')
+                    pos = _13
+                if b[pos]:
+                    _14, pos = _t_AbortedTransaction_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _14 = None
+                _3 = NodeEndpoint(_6, _7, _10, _11, _14)
+                _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -882,52 +1378,150 @@ def _t_FetchResponse_v16(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_FetchResponse_v16(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_FetchResponse_v16(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_FetchableTopicResponse_v13(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = []
-        _8 = None
+        _9, _11, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _9 = uuid_of(_9)
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, _19, _21, = _S_ihqqqB.unpack_from(b, pos)
+            pos += 31
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                _20 = None
+            else:
+                _21 -= 1
+                if _21 > blen - pos:
+                    raise bad_length(pos, _21)
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _25, _26, = _S_qq.unpack_from(b, pos)
+                    pos += 16
+                    if b[pos]:
+                        _27, pos = _t_AbortedTransaction_v12(b, m, pos)
+                    else:
+                        pos += 1
+                        _27 = None
+                    _22 = AbortedTransaction(_25, _26, _27)
+                    _23(_22)
+            _28, _30, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                _29 = None
+            else:
+                _30 -= 1
+                _31 = pos + _30
+                if _31 > blen:
+                    raise bad_length(pos, _30)
+                _29 = m[pos:_31]
+                pos = _31
+            if b[pos]:
+                _32, _33, _34, _35, pos = _t_PartitionData_v12(b, m, pos)
+            else:
+                pos += 1
+                _32 = EpochEndOffset()
+                _33 = LeaderIdAndEpoch()
+                _34 = SnapshotId()
+                _35 = None
+            _12 = PartitionData(_15, _16, _17, _18, _19, _32, _33, _34, _20, _28, _29, _35)
+            _13(_12)
+        if b[pos]:
+            _36, pos = _t_AbortedTransaction_v12(b, m, pos)
+        else:
+            pos += 1
+            _36 = None
+        _6 = FetchableTopicResponse('', _9, _10, _36)
+        _7(_6)
+    if b[pos]:
+        _37, _38, pos = _t_FetchResponse_v16(b, m, pos)
     else:
-        _7, _8, pos = _t_FetchResponse_v16(b, pos)
-    _9 = FetchResponse(_1, _2, _3, _4, _7, _8)
-    return _9, pos
-
-def _s_NodeEndpoint_v16(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _37 = []
+        _38 = None
+    _39 = FetchResponse(_1, _2, _3, _4, _37, _38)
+    return _39, pos
 
 def _ti_FetchResponse_v16(o):
     items = []
     _1 = o.node_endpoints
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + sum(map(_s_NodeEndpoint_v16, _1))))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.host
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.rack
+            if _4 is None:
+                n += 1
+            else:
+                n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
-            _S_i.pack_into(buf, pos, _3.node_id)
+        _5 = len(_1)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _1:
+            _7 = _6.host
+            _S_i.pack_into(buf, pos, _6.node_id)
             pos += 4
-            pos = write_cstring(buf, pos, _3.host)
-            _S_i.pack_into(buf, pos, _3.port)
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.rack
+            _S_i.pack_into(buf, pos, _6.port)
             pos += 4
-            pos = write_ncstring(buf, pos, _3.rack)
-            if _3.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -935,15 +1529,113 @@ def _ti_FetchResponse_v16(o):
     return items
 
 def _s_FetchResponse_v16(o):
-    return 10 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_FetchableTopicResponse_v13, o.responses))) + (size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.node_endpoints != [] else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.aborted_transactions
+            if _5 is None:
+                n += 1
+            else:
+                n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+                for _6 in _5:
+                    if _6.unknown_tagged_fields:
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
+                    else:
+                        n += 1
+                    n += 16
+            _7 = _4.records
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 34
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_FetchResponse_v16(o, buf, pos):
+    _1 = o.responses
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.session_id)
     pos += 10
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchableTopicResponse_v13(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.aborted_transactions
+            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
+            pos += 30
+            if _7 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _8 = len(_7)
+                if _8 < 0x7F:
+                    buf[pos] = _8 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _8 + 1)
+                for _9 in _7:
+                    _S_qq.pack_into(buf, pos, _9.producer_id, _9.first_offset)
+                    pos += 16
+                    if _9.unknown_tagged_fields:
+                        pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_9), _9.unknown_tagged_fields)
+                    else:
+                        buf[pos] = 0
+                        pos += 1
+            _10 = _6.records
+            _S_i.pack_into(buf, pos, _6.preferred_read_replica)
+            pos += 4
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _11 = len(_10)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _11 + 1)
+                buf[pos:pos + len(_10)] = _10
+                pos += len(_10)
+            if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_FetchResponse_v16(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SnapshotId(msgspec.Struct, gc=False):
@@ -36,15 +36,18 @@ class FetchSnapshotRequest(msgspec.Struct, gc=False):
     topics: list[TopicSnapshot] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 _S_q = Struct('>q')
 _S_qi = Struct('>qi')
 _S_u = Struct('>16s')
 
-def _t_SnapshotId_v0(b, pos):
+def _t_SnapshotId_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -58,61 +61,29 @@ def _t_SnapshotId_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionSnapshot_v0(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, _5, = _S_qi.unpack_from(b, pos)
-    pos += 12
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_SnapshotId_v0(b, pos)
-    _3 = SnapshotId(_4, _5, _6)
-    _7, = _S_q.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_SnapshotId_v0(b, pos)
-    _9 = PartitionSnapshot(_1, _2, _3, _7, ZERO_UUID, _8)
-    return _9, pos
-
-def _d_TopicSnapshot_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionSnapshot_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_SnapshotId_v0(b, pos)
-    _6 = TopicSnapshot(_1, _2, _5)
-    return _6, pos
-
-def _t_FetchSnapshotRequest_v0(b, pos):
+def _t_FetchSnapshotRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _1, pos = read_ncstring(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
+            if _2 == 0:
+                _1 = None
+            else:
+                _2 -= 1
+                _3 = pos + _2
+                if _3 > blen:
+                    raise bad_length(pos, _2)
+                _1 = str(b[pos:_3], 'utf-8')
+                pos = _3
         else:
             if unknown is None:
                 unknown = []
@@ -122,101 +93,191 @@ def _t_FetchSnapshotRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_FetchSnapshotRequest_v0(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_FetchSnapshotRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iiB.unpack_from(b, pos)
+    pos += 9
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicSnapshot_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
-        _7 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            _20, _21, = _S_qi.unpack_from(b, pos)
+            pos += 12
+            if b[pos]:
+                _22, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _18 = SnapshotId(_20, _21, _22)
+            _23, = _S_q.unpack_from(b, pos)
+            pos += 8
+            if b[pos]:
+                _24, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _13 = PartitionSnapshot(_16, _17, _18, _23, ZERO_UUID, _24)
+            _14(_13)
+        if b[pos]:
+            _25, pos = _t_SnapshotId_v0(b, m, pos)
+        else:
+            pos += 1
+            _25 = None
+        _5 = TopicSnapshot(_8, _11, _25)
+        _6(_5)
+    if b[pos]:
+        _26, _27, pos = _t_FetchSnapshotRequest_v0(b, m, pos)
     else:
-        _6, _7, pos = _t_FetchSnapshotRequest_v0(b, pos)
-    _8 = FetchSnapshotRequest(_6, _1, _2, _3, _7)
-    return _8, pos
+        pos += 1
+        _26 = None
+        _27 = None
+    _28 = FetchSnapshotRequest(_26, _1, _2, _3, _27)
+    return _28, pos
 
 def _ti_SnapshotId_v0(o):
     items = []
     return items
 
-def _s_SnapshotId_v0(o):
-    return 12 + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionSnapshot_v0(o):
-    return 16 + _s_SnapshotId_v0(o.snapshot_id) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicSnapshot_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionSnapshot_v0, o.partitions))) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_FetchSnapshotRequest_v0(o):
     items = []
     _1 = o.cluster_id
     if _1 is not None:
-        buf = bytearray(size_ncstring(_1))
+        n = 0
+        if _1 is None:
+            n += 1
+        else:
+            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        buf = bytearray(n)
         pos = 0
-        pos = write_ncstring(buf, pos, _1)
+        if _1 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _3 = _1.encode()
+            _2 = len(_3)
+            if _2 < 0x7F:
+                buf[pos] = _2 + 1
+                buf[pos + 1:pos + 1 + len(_1)] = _3
+                pos += 1 + _2
+            else:
+                pos = write_cstring_long(buf, pos, _1, _3)
         items.append((0, bytes(buf)))
     return items
 
 def _s_FetchSnapshotRequest_v0(o):
-    return 8 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicSnapshot_v0, o.topics))) + (size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None else 1)
-
-def _w_SnapshotId_v0(o, buf, pos):
-    _S_qi.pack_into(buf, pos, o.end_offset, o.epoch)
-    pos += 12
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_PartitionSnapshot_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.partition, o.current_leader_epoch)
-    pos += 8
-    pos = _w_SnapshotId_v0(o.snapshot_id, buf, pos)
-    _S_q.pack_into(buf, pos, o.position)
-    pos += 8
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicSnapshot_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_PartitionSnapshot_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.snapshot_id
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 8
+    return n
 
 def _w_FetchSnapshotRequest_v0(o, buf, pos):
+    _1 = o.topics
     _S_ii.pack_into(buf, pos, o.replica_id, o.max_bytes)
     pos += 8
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicSnapshot_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.snapshot_id
+            _S_ii.pack_into(buf, pos, _9.partition, _9.current_leader_epoch)
+            pos += 8
+            _S_qi.pack_into(buf, pos, _10.end_offset, _10.epoch)
+            pos += 12
+            if _10.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _S_q.pack_into(buf, pos, _9.position)
+            pos += 8
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:
@@ -224,9 +285,10 @@ def _w_FetchSnapshotRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _t_PartitionSnapshot_v1(b, pos):
+def _t_PartitionSnapshot_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = ZERO_UUID
     unknown = None
@@ -235,7 +297,7 @@ def _t_PartitionSnapshot_v1(b, pos):
         if tag == 0:
             _1, = _S_u.unpack_from(b, pos)
             pos += 16
-            _1 = UUID(bytes=_1)
+            _1 = uuid_of(_1)
         else:
             if unknown is None:
                 unknown = []
@@ -245,131 +307,175 @@ def _t_PartitionSnapshot_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_PartitionSnapshot_v1(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, _5, = _S_qi.unpack_from(b, pos)
-    pos += 12
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_SnapshotId_v0(b, pos)
-    _3 = SnapshotId(_4, _5, _6)
-    _7, = _S_q.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _8 = ZERO_UUID
-        _9 = None
-    else:
-        _8, _9, pos = _t_PartitionSnapshot_v1(b, pos)
-    _10 = PartitionSnapshot(_1, _2, _3, _7, _8, _9)
-    return _10, pos
-
-def _d_TopicSnapshot_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionSnapshot_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_SnapshotId_v0(b, pos)
-    _6 = TopicSnapshot(_1, _2, _5)
-    return _6, pos
-
-def _d_FetchSnapshotRequest_v1(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_FetchSnapshotRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iiB.unpack_from(b, pos)
+    pos += 9
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicSnapshot_v1(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
-        _7 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            _20, _21, = _S_qi.unpack_from(b, pos)
+            pos += 12
+            if b[pos]:
+                _22, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _18 = SnapshotId(_20, _21, _22)
+            _23, = _S_q.unpack_from(b, pos)
+            pos += 8
+            if b[pos]:
+                _24, _25, pos = _t_PartitionSnapshot_v1(b, m, pos)
+            else:
+                pos += 1
+                _24 = ZERO_UUID
+                _25 = None
+            _13 = PartitionSnapshot(_16, _17, _18, _23, _24, _25)
+            _14(_13)
+        if b[pos]:
+            _26, pos = _t_SnapshotId_v0(b, m, pos)
+        else:
+            pos += 1
+            _26 = None
+        _5 = TopicSnapshot(_8, _11, _26)
+        _6(_5)
+    if b[pos]:
+        _27, _28, pos = _t_FetchSnapshotRequest_v0(b, m, pos)
     else:
-        _6, _7, pos = _t_FetchSnapshotRequest_v0(b, pos)
-    _8 = FetchSnapshotRequest(_6, _1, _2, _3, _7)
-    return _8, pos
+        pos += 1
+        _27 = None
+        _28 = None
+    _29 = FetchSnapshotRequest(_27, _1, _2, _3, _28)
+    return _29, pos
 
 def _ti_PartitionSnapshot_v1(o):
     items = []
     _1 = o.replica_directory_id
     if _1 != ZERO_UUID:
-        buf = bytearray(16)
+        n = 0
+        n += 16
+        buf = bytearray(n)
         pos = 0
         _S_u.pack_into(buf, pos, _1.bytes)
         pos += 16
         items.append((0, bytes(buf)))
     return items
 
-def _s_PartitionSnapshot_v1(o):
-    return 16 + _s_SnapshotId_v0(o.snapshot_id) + (size_tagged_section(_ti_PartitionSnapshot_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.replica_directory_id != ZERO_UUID else 1)
-
-def _s_TopicSnapshot_v1(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionSnapshot_v1, o.partitions))) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_FetchSnapshotRequest_v1(o):
-    return 8 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicSnapshot_v1, o.topics))) + (size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.cluster_id is not None else 1)
-
-def _w_PartitionSnapshot_v1(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.partition, o.current_leader_epoch)
-    pos += 8
-    pos = _w_SnapshotId_v0(o.snapshot_id, buf, pos)
-    _S_q.pack_into(buf, pos, o.position)
-    pos += 8
-    if o.unknown_tagged_fields or o.replica_directory_id != ZERO_UUID:
-        pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicSnapshot_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_PartitionSnapshot_v1(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.snapshot_id
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
+            if _5.unknown_tagged_fields or _5.replica_directory_id != ZERO_UUID:
+                n += size_tagged_section(_ti_PartitionSnapshot_v1(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 8
+    return n
 
 def _w_FetchSnapshotRequest_v1(o, buf, pos):
+    _1 = o.topics
     _S_ii.pack_into(buf, pos, o.replica_id, o.max_bytes)
     pos += 8
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicSnapshot_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.snapshot_id
+            _S_ii.pack_into(buf, pos, _9.partition, _9.current_leader_epoch)
+            pos += 8
+            _S_qi.pack_into(buf, pos, _10.end_offset, _10.epoch)
+            pos += 12
+            if _10.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _S_q.pack_into(buf, pos, _9.position)
+            pos += 8
+            if _9.unknown_tagged_fields or _9.replica_directory_id != ZERO_UUID:
+                pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v1(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SnapshotId(msgspec.Struct, gc=False):
@@ -51,16 +51,21 @@ class FetchSnapshotResponse(msgspec.Struct, gc=False):
 
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_qi = Struct('>qi')
 _S_qq = Struct('>qq')
+_S_qqB = Struct('>qqB')
 
-def _t_SnapshotId_v0(b, pos):
+def _t_SnapshotId_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -74,23 +79,24 @@ def _t_SnapshotId_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _t_PartitionSnapshot_v0(b, pos):
+def _t_PartitionSnapshot_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = LeaderIdAndEpoch()
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, _3, = _S_ii.unpack_from(b, pos)
+            _3, _4, = _S_ii.unpack_from(b, pos)
             pos += 8
-            if b[pos] == 0:
-                pos += 1
-                _4 = None
+            if b[pos]:
+                _5, pos = _t_SnapshotId_v0(b, m, pos)
             else:
-                _4, pos = _t_SnapshotId_v0(b, pos)
-            _1 = LeaderIdAndEpoch(_2, _3, _4)
+                pos += 1
+                _5 = None
+            _1 = LeaderIdAndEpoch(_3, _4, _5)
         else:
             if unknown is None:
                 unknown = []
@@ -100,93 +106,104 @@ def _t_PartitionSnapshot_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_PartitionSnapshot_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4, _5, = _S_qi.unpack_from(b, pos)
-    pos += 12
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_SnapshotId_v0(b, pos)
-    _3 = SnapshotId(_4, _5, _6)
-    _7, _8, = _S_qq.unpack_from(b, pos)
-    pos += 16
-    _9, pos = read_crecords(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _10 = LeaderIdAndEpoch()
-        _11 = None
-    else:
-        _10, _11, pos = _t_PartitionSnapshot_v0(b, pos)
-    _12 = PartitionSnapshot(_1, _2, _3, _10, _7, _8, _9, _11)
-    return _12, pos
-
-def _d_TopicSnapshot_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionSnapshot_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_SnapshotId_v0(b, pos)
-    _6 = TopicSnapshot(_1, _2, _5)
-    return _6, pos
-
-def _d_FetchSnapshotResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_FetchSnapshotResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicSnapshot_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            _20, _21, = _S_qi.unpack_from(b, pos)
+            pos += 12
+            if b[pos]:
+                _22, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _18 = SnapshotId(_20, _21, _22)
+            _23, _24, _26, = _S_qqB.unpack_from(b, pos)
+            pos += 17
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = m[pos:_27]
+            pos = _27
+            if b[pos]:
+                _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
+            else:
+                pos += 1
+                _28 = LeaderIdAndEpoch()
+                _29 = None
+            _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
+            _14(_13)
+        if b[pos]:
+            _30, pos = _t_SnapshotId_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _5 = TopicSnapshot(_8, _11, _30)
+        _6(_5)
+    if b[pos]:
+        _31, pos = _t_SnapshotId_v0(b, m, pos)
     else:
-        _6, pos = _t_SnapshotId_v0(b, pos)
-    _7 = FetchSnapshotResponse(_1, _2, _3, [], _6)
-    return _7, pos
+        pos += 1
+        _31 = None
+    _32 = FetchSnapshotResponse(_1, _2, _3, [], _31)
+    return _32, pos
 
 def _ti_SnapshotId_v0(o):
     items = []
     return items
 
-def _s_SnapshotId_v0(o):
-    return 12 + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderIdAndEpoch_v0(o):
-    return 8 + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_PartitionSnapshot_v0(o):
     items = []
     _1 = o.current_leader
     if _1 != _DEFAULT_LeaderIdAndEpoch:
-        buf = bytearray(_s_LeaderIdAndEpoch_v0(_1))
+        n = 0
+        if _1.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+        buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
         pos += 8
@@ -198,59 +215,99 @@ def _ti_PartitionSnapshot_v0(o):
         items.append((0, bytes(buf)))
     return items
 
-def _s_PartitionSnapshot_v0(o):
-    return 22 + _s_SnapshotId_v0(o.snapshot_id) + size_ncbytes(o.unaligned_records) + (size_tagged_section(_ti_PartitionSnapshot_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.current_leader != _DEFAULT_LeaderIdAndEpoch else 1)
-
-def _s_TopicSnapshot_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionSnapshot_v0, o.partitions))) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_FetchSnapshotResponse_v0(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicSnapshot_v0, o.topics))) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_SnapshotId_v0(o, buf, pos):
-    _S_qi.pack_into(buf, pos, o.end_offset, o.epoch)
-    pos += 12
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_PartitionSnapshot_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.index, o.error_code)
-    pos += 6
-    pos = _w_SnapshotId_v0(o.snapshot_id, buf, pos)
-    _S_qq.pack_into(buf, pos, o.size, o.position)
-    pos += 16
-    pos = write_cbytes(buf, pos, o.unaligned_records)
-    if o.unknown_tagged_fields or o.current_leader != _DEFAULT_LeaderIdAndEpoch:
-        pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicSnapshot_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_PartitionSnapshot_v0(_2, buf, pos)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.snapshot_id
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
+            _7 = _5.unaligned_records
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 6
+    return n
 
 def _w_FetchSnapshotResponse_v0(o, buf, pos):
+    _1 = o.topics
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicSnapshot_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.snapshot_id
+            _S_ih.pack_into(buf, pos, _9.index, _9.error_code)
+            pos += 6
+            _S_qi.pack_into(buf, pos, _10.end_offset, _10.epoch)
+            pos += 12
+            if _10.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _11 = _9.unaligned_records
+            _S_qq.pack_into(buf, pos, _9.size, _9.position)
+            pos += 16
+            _12 = len(_11)
+            if _12 < 0x7F:
+                buf[pos] = _12 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _12 + 1)
+            buf[pos:pos + len(_11)] = _11
+            pos += len(_11)
+            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
     else:
@@ -258,39 +315,49 @@ def _w_FetchSnapshotResponse_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _t_FetchSnapshotResponse_v1(b, pos):
+def _t_FetchSnapshotResponse_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2 = b[pos]
-            if _2 < 0x80:
-                pos += 1
-            else:
-                _2, pos = read_uvarint(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
             if _2 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _2 -= 1
-            if _2 > len(b) - pos:
+            if _2 > blen - pos:
                 raise bad_length(pos, _2)
             _1 = []
+            _4 = _1.append
             for _ in range(_2):
-                _4, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _5, pos = read_cstring(b, pos)
-                _6, = _S_H.unpack_from(b, pos)
+                _6, _8, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _8 >= 0x80:
+                    _8, pos = read_uvarint(b, pos - 1)
+                if _8 == 0:
+                    raise null_not_allowed(pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+                _10, = _S_H.unpack_from(b, pos)
                 pos += 2
-                if b[pos] == 0:
-                    pos += 1
-                    _7 = None
+                if b[pos]:
+                    _11, pos = _t_SnapshotId_v0(b, m, pos)
                 else:
-                    _7, pos = _t_SnapshotId_v0(b, pos)
-                _3 = NodeEndpoint(_4, _5, _6, _7)
-                _1.append(_3)
+                    pos += 1
+                    _11 = None
+                _3 = NodeEndpoint(_6, _7, _10, _11)
+                _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -300,51 +367,128 @@ def _t_FetchSnapshotResponse_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_FetchSnapshotResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_FetchSnapshotResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicSnapshot_v0(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = []
-        _7 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            _20, _21, = _S_qi.unpack_from(b, pos)
+            pos += 12
+            if b[pos]:
+                _22, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _18 = SnapshotId(_20, _21, _22)
+            _23, _24, _26, = _S_qqB.unpack_from(b, pos)
+            pos += 17
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = m[pos:_27]
+            pos = _27
+            if b[pos]:
+                _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
+            else:
+                pos += 1
+                _28 = LeaderIdAndEpoch()
+                _29 = None
+            _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
+            _14(_13)
+        if b[pos]:
+            _30, pos = _t_SnapshotId_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _5 = TopicSnapshot(_8, _11, _30)
+        _6(_5)
+    if b[pos]:
+        _31, _32, pos = _t_FetchSnapshotResponse_v1(b, m, pos)
     else:
-        _6, _7, pos = _t_FetchSnapshotResponse_v1(b, pos)
-    _8 = FetchSnapshotResponse(_1, _2, _3, _6, _7)
-    return _8, pos
-
-def _s_NodeEndpoint_v1(o):
-    return 6 + size_cstring(o.host) + (size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _31 = []
+        _32 = None
+    _33 = FetchSnapshotResponse(_1, _2, _3, _31, _32)
+    return _33, pos
 
 def _ti_FetchSnapshotResponse_v1(o):
     items = []
     _1 = o.node_endpoints
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + sum(map(_s_NodeEndpoint_v1, _1))))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.host
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
-            _S_i.pack_into(buf, pos, _3.node_id)
+        _4 = len(_1)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _4 + 1)
+        for _5 in _1:
+            _6 = _5.host
+            _S_i.pack_into(buf, pos, _5.node_id)
             pos += 4
-            pos = write_cstring(buf, pos, _3.host)
-            _S_H.pack_into(buf, pos, _3.port)
+            _8 = _6.encode()
+            _7 = len(_8)
+            if _7 < 0x7F:
+                buf[pos] = _7 + 1
+                buf[pos + 1:pos + 1 + len(_6)] = _8
+                pos += 1 + _7
+            else:
+                pos = write_cstring_long(buf, pos, _6, _8)
+            _S_H.pack_into(buf, pos, _5.port)
             pos += 2
-            if _3.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
+            if _5.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -352,15 +496,98 @@ def _ti_FetchSnapshotResponse_v1(o):
     return items
 
 def _s_FetchSnapshotResponse_v1(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicSnapshot_v0, o.topics))) + (size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.node_endpoints != [] else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.snapshot_id
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 12
+            _7 = _5.unaligned_records
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_FetchSnapshotResponse_v1(o, buf, pos):
+    _1 = o.topics
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicSnapshot_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.snapshot_id
+            _S_ih.pack_into(buf, pos, _9.index, _9.error_code)
+            pos += 6
+            _S_qi.pack_into(buf, pos, _10.end_offset, _10.epoch)
+            pos += 12
+            if _10.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _11 = _9.unaligned_records
+            _S_qq.pack_into(buf, pos, _9.size, _9.position)
+            pos += 16
+            _12 = len(_11)
+            if _12 < 0x7F:
+                buf[pos] = _12 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _12 + 1)
+            buf[pos:pos + len(_11)] = _11
+            pos += len(_11)
+            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class FindCoordinatorRequest(msgspec.Struct, gc=False):
@@ -17,40 +17,79 @@ class FindCoordinatorRequest(msgspec.Struct, gc=False):
     coordinator_keys: list[str] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_FindCoordinatorRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2 = FindCoordinatorRequest(_1, 0, [], None)
-    return _2, pos
+def _d_FindCoordinatorRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4 = FindCoordinatorRequest(_1, 0, [], None)
+    return _4, pos
 
 def _s_FindCoordinatorRequest_v0(o):
-    return 0 + size_string(o.key)
+    n = 0
+    _1 = o.key
+    n += 2 + len(_1)
+    return n
 
 def _w_FindCoordinatorRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.key)
+    _1 = o.key
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
     return pos
 
-def _d_FindCoordinatorRequest_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_b.unpack_from(b, pos)
+def _d_FindCoordinatorRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, = _S_b.unpack_from(b, pos)
     pos += 1
-    _3 = FindCoordinatorRequest(_1, _2, [], None)
-    return _3, pos
+    _5 = FindCoordinatorRequest(_1, _4, [], None)
+    return _5, pos
 
 def _s_FindCoordinatorRequest_v1(o):
-    return 1 + size_string(o.key)
+    n = 0
+    _1 = o.key
+    n += 2 + len(_1)
+    n += 1
+    return n
 
 def _w_FindCoordinatorRequest_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.key)
+    _1 = o.key
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
     _S_b.pack_into(buf, pos, o.key_type)
     pos += 1
     return pos
 
-def _t_FindCoordinatorRequest_v3(b, pos):
+def _t_FindCoordinatorRequest_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -64,27 +103,55 @@ def _t_FindCoordinatorRequest_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_FindCoordinatorRequest_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_b.unpack_from(b, pos)
+def _d_FindCoordinatorRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _3 = None
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, = _S_b.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _5, pos = _t_FindCoordinatorRequest_v3(b, m, pos)
     else:
-        _3, pos = _t_FindCoordinatorRequest_v3(b, pos)
-    _4 = FindCoordinatorRequest(_1, _2, [], _3)
-    return _4, pos
+        pos += 1
+        _5 = None
+    _6 = FindCoordinatorRequest(_1, _4, [], _5)
+    return _6, pos
 
 def _ti_FindCoordinatorRequest_v3(o):
     items = []
     return items
 
 def _s_FindCoordinatorRequest_v3(o):
-    return 1 + size_cstring(o.key) + (size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.key
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
 
 def _w_FindCoordinatorRequest_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.key)
+    _1 = o.key
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
     _S_b.pack_into(buf, pos, o.key_type)
     pos += 1
     if o.unknown_tagged_fields:
@@ -94,41 +161,73 @@ def _w_FindCoordinatorRequest_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_FindCoordinatorRequest_v4(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_FindCoordinatorRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_bB.unpack_from(b, pos)
+    pos += 2
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = read_cstring(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _6, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _6 >= 0x80:
+            _6, pos = read_uvarint(b, pos - 1)
+        if _6 == 0:
+            raise null_not_allowed(pos)
+        _6 -= 1
+        _7 = pos + _6
+        if _7 > blen:
+            raise bad_length(pos, _6)
+        _4 = str(b[pos:_7], 'utf-8')
+        pos = _7
+        _5(_4)
+    if b[pos]:
+        _8, pos = _t_FindCoordinatorRequest_v3(b, m, pos)
     else:
-        _5, pos = _t_FindCoordinatorRequest_v3(b, pos)
-    _6 = FindCoordinatorRequest('', _1, _2, _5)
-    return _6, pos
+        pos += 1
+        _8 = None
+    _9 = FindCoordinatorRequest('', _1, _2, _8)
+    return _9, pos
 
 def _s_FindCoordinatorRequest_v4(o):
-    return 1 + (size_uvarint(len(o.coordinator_keys) + 1) + sum(map(size_cstring, o.coordinator_keys))) + (size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.coordinator_keys
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
 
 def _w_FindCoordinatorRequest_v4(o, buf, pos):
+    _1 = o.coordinator_keys
     _S_b.pack_into(buf, pos, o.key_type)
     pos += 1
-    _1 = o.coordinator_keys
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Coordinator(msgspec.Struct, gc=False):
@@ -30,59 +30,114 @@ class FindCoordinatorResponse(msgspec.Struct, gc=False):
     coordinators: list[Coordinator] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_hi = Struct('>hi')
+_S_B = Struct('>B')
+_S_h = Struct('>h')
+_S_hih = Struct('>hih')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihh = Struct('>ihh')
 
-def _d_FindCoordinatorResponse_v0(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_string(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5 = FindCoordinatorResponse(0, _1, '', _2, _3, _4, [], None)
-    return _5, pos
-
-def _s_FindCoordinatorResponse_v0(o):
-    return 10 + size_string(o.host)
-
-def _w_FindCoordinatorResponse_v0(o, buf, pos):
-    _S_hi.pack_into(buf, pos, o.error_code, o.node_id)
-    pos += 6
-    pos = write_string(buf, pos, o.host)
-    _S_i.pack_into(buf, pos, o.port)
-    pos += 4
-    return pos
-
-def _d_FindCoordinatorResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_nstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5, pos = read_string(b, pos)
+def _d_FindCoordinatorResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hih.unpack_from(b, pos)
+    pos += 8
+    if _4 < 0:
+        raise null_not_allowed(pos)
+    _5 = pos + _4
+    if _5 > blen:
+        raise bad_length(pos, _4)
+    _3 = str(b[pos:_5], 'utf-8')
+    pos = _5
     _6, = _S_i.unpack_from(b, pos)
     pos += 4
-    _7 = FindCoordinatorResponse(_1, _2, _3, _4, _5, _6, [], None)
+    _7 = FindCoordinatorResponse(0, _1, '', _2, _3, _6, [], None)
     return _7, pos
 
-def _s_FindCoordinatorResponse_v1(o):
-    return 14 + size_nstring(o.error_message) + size_string(o.host)
+def _s_FindCoordinatorResponse_v0(o):
+    n = 0
+    _1 = o.host
+    n += 2 + len(_1)
+    n += 10
+    return n
 
-def _w_FindCoordinatorResponse_v1(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_nstring(buf, pos, o.error_message)
-    _S_i.pack_into(buf, pos, o.node_id)
-    pos += 4
-    pos = write_string(buf, pos, o.host)
+def _w_FindCoordinatorResponse_v0(o, buf, pos):
+    _1 = o.host
+    _2 = _1.encode()
+    _S_hih.pack_into(buf, pos, o.error_code, o.node_id, len(_2))
+    pos += 8
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
     _S_i.pack_into(buf, pos, o.port)
     pos += 4
     return pos
 
-def _t_FindCoordinatorResponse_v3(b, pos):
+def _d_FindCoordinatorResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihh.unpack_from(b, pos)
+    pos += 8
+    if _4 < 0:
+        _3 = None
+    else:
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _6, _8, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _8 < 0:
+        raise null_not_allowed(pos)
+    _9 = pos + _8
+    if _9 > blen:
+        raise bad_length(pos, _8)
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _10, = _S_i.unpack_from(b, pos)
+    pos += 4
+    _11 = FindCoordinatorResponse(_1, _2, _3, _6, _7, _10, [], None)
+    return _11, pos
+
+def _s_FindCoordinatorResponse_v1(o):
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.host
+    n += 2 + len(_2)
+    n += 14
+    return n
+
+def _w_FindCoordinatorResponse_v1(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.host
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.node_id, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _S_i.pack_into(buf, pos, o.port)
+    pos += 4
+    return pos
+
+def _t_FindCoordinatorResponse_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -96,37 +151,90 @@ def _t_FindCoordinatorResponse_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_FindCoordinatorResponse_v3(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5, pos = read_cstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+def _d_FindCoordinatorResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _7, pos = _t_FindCoordinatorResponse_v3(b, pos)
-    _8 = FindCoordinatorResponse(_1, _2, _3, _4, _5, _6, [], _7)
-    return _8, pos
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _6, _8, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    _9 = pos + _8
+    if _9 > blen:
+        raise bad_length(pos, _8)
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _10, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _11, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
+    else:
+        pos += 1
+        _11 = None
+    _12 = FindCoordinatorResponse(_1, _2, _3, _6, _7, _10, [], _11)
+    return _12, pos
 
 def _ti_FindCoordinatorResponse_v3(o):
     items = []
     return items
 
 def _s_FindCoordinatorResponse_v3(o):
-    return 14 + size_ncstring(o.error_message) + size_cstring(o.host) + (size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.host
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
 def _w_FindCoordinatorResponse_v3(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.host
     _S_i.pack_into(buf, pos, o.node_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.host)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
     _S_i.pack_into(buf, pos, o.port)
     pos += 4
     if o.unknown_tagged_fields:
@@ -136,64 +244,146 @@ def _w_FindCoordinatorResponse_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_FindCoordinatorResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_FindCoordinatorResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _7, pos = read_cstring(b, pos)
-        _8, _9, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _10, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_FindCoordinatorResponse_v3(b, pos)
-        _4 = Coordinator(_5, _6, _7, _8, _9, _10, _11)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _12 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _14, _15, _17, = _S_ihB.unpack_from(b, pos)
+        pos += 7
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            _16 = None
+        else:
+            _17 -= 1
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+        if b[pos]:
+            _19, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
+        else:
+            pos += 1
+            _19 = None
+        _4 = Coordinator(_7, _10, _11, _14, _15, _16, _19)
+        _5(_4)
+    if b[pos]:
+        _20, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
     else:
-        _12, pos = _t_FindCoordinatorResponse_v3(b, pos)
-    _13 = FindCoordinatorResponse(_1, 0, '', 0, '', 0, _2, _12)
-    return _13, pos
-
-def _s_Coordinator_v4(o):
-    return 10 + size_cstring(o.key) + size_cstring(o.host) + size_ncstring(o.error_message) + (size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _20 = None
+    _21 = FindCoordinatorResponse(_1, 0, '', 0, '', 0, _2, _20)
+    return _21, pos
 
 def _s_FindCoordinatorResponse_v4(o):
-    return 4 + (size_uvarint(len(o.coordinators) + 1) + sum(map(_s_Coordinator_v4, o.coordinators))) + (size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.coordinators
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.key
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.host
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.error_message
+        if _5 is None:
+            n += 1
+        else:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 10
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_FindCoordinatorResponse_v4(o, buf, pos):
+    _1 = o.coordinators
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.coordinators
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.key)
-        _S_i.pack_into(buf, pos, _2.node_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.key
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.host
+        _S_i.pack_into(buf, pos, _3.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_ih.pack_into(buf, pos, _2.port, _2.error_code)
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.error_message
+        _S_ih.pack_into(buf, pos, _3.port, _3.error_code)
         pos += 6
-        pos = write_ncstring(buf, pos, _2.error_message)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields)
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FindCoordinatorResponse_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

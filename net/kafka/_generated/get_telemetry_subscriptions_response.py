@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class GetTelemetrySubscriptionsResponse(msgspec.Struct, gc=False):
@@ -23,13 +23,17 @@ class GetTelemetrySubscriptionsResponse(msgspec.Struct, gc=False):
     requested_metrics: list[str] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ihui = Struct('>ih16si')
+_S_ihuiB = Struct('>ih16siB')
 _S_iio = Struct('>ii?')
+_S_iioB = Struct('>ii?B')
 
-def _t_GetTelemetrySubscriptionsResponse_v0(b, pos):
+def _t_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -43,66 +47,102 @@ def _t_GetTelemetrySubscriptionsResponse_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_GetTelemetrySubscriptionsResponse_v0(b, pos):
-    _1, _2, _3, _4, = _S_ihui.unpack_from(b, pos)
-    pos += 26
-    _3 = UUID(bytes=_3)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_ihuiB.unpack_from(b, pos)
+    pos += 27
+    _3 = uuid_of(_3)
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = list(unpack_from('>%db' % _6, b, pos))
+    _5 = list(array_struct('b', _6).unpack_from(b, pos))
     pos += 1 * _6
-    _7, _8, _9, = _S_iio.unpack_from(b, pos)
-    pos += 9
-    _11 = b[pos]
-    if _11 < 0x80:
-        pos += 1
-    else:
-        _11, pos = read_uvarint(b, pos)
+    _7, _8, _9, _11, = _S_iioB.unpack_from(b, pos)
+    pos += 10
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
     if _11 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _11 -= 1
-    if _11 > len(b) - pos:
+    if _11 > blen - pos:
         raise bad_length(pos, _11)
     _10 = []
+    _13 = _10.append
     for _ in range(_11):
-        _12, pos = read_cstring(b, pos)
-        _10.append(_12)
-    if b[pos] == 0:
+        _14, = _S_B.unpack_from(b, pos)
         pos += 1
-        _13 = None
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _12 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _13(_12)
+    if b[pos]:
+        _16, pos = _t_GetTelemetrySubscriptionsResponse_v0(b, m, pos)
     else:
-        _13, pos = _t_GetTelemetrySubscriptionsResponse_v0(b, pos)
-    _14 = GetTelemetrySubscriptionsResponse(_1, _2, _3, _4, _5, _7, _8, _9, _10, _13)
-    return _14, pos
+        pos += 1
+        _16 = None
+    _17 = GetTelemetrySubscriptionsResponse(_1, _2, _3, _4, _5, _7, _8, _9, _10, _16)
+    return _17, pos
 
 def _ti_GetTelemetrySubscriptionsResponse_v0(o):
     items = []
     return items
 
 def _s_GetTelemetrySubscriptionsResponse_v0(o):
-    return 35 + (size_uvarint(len(o.accepted_compression_types) + 1) + 1 * len(o.accepted_compression_types)) + (size_uvarint(len(o.requested_metrics) + 1) + sum(map(size_cstring, o.requested_metrics))) + (size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.accepted_compression_types
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1)) + 1 * len(_1)
+    _2 = o.requested_metrics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 35
+    return n
 
 def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
+    _1 = o.accepted_compression_types
     _S_ihui.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.client_instance_id.bytes, o.subscription_id)
     pos += 26
-    _1 = o.accepted_compression_types
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    pack_into('>%db' % len(_1), buf, pos, *_1)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    array_struct('b', len(_1)).pack_into(buf, pos, *_1)
     pos += 1 * len(_1)
+    _3 = o.requested_metrics
     _S_iio.pack_into(buf, pos, o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality)
     pos += 9
-    _2 = o.requested_metrics
-    pos = write_uvarint(buf, pos, len(_2) + 1)
-    for _3 in _2:
-        pos = write_cstring(buf, pos, _3)
+    _4 = len(_3)
+    if _4 < 0x7F:
+        buf[pos] = _4 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _4 + 1)
+    for _5 in _3:
+        _7 = _5.encode()
+        _6 = len(_7)
+        if _6 < 0x7F:
+            buf[pos] = _6 + 1
+            buf[pos + 1:pos + 1 + len(_5)] = _7
+            pos += 1 + _6
+        else:
+            pos = write_cstring_long(buf, pos, _5, _7)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class HeartbeatRequest(msgspec.Struct, gc=False):
@@ -18,49 +18,135 @@ class HeartbeatRequest(msgspec.Struct, gc=False):
     group_instance_id: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 
-def _d_HeartbeatRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4 = HeartbeatRequest(_1, _2, _3, None, None)
-    return _4, pos
+def _d_HeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _8 = HeartbeatRequest(_1, _4, _5, None, None)
+    return _8, pos
 
 def _s_HeartbeatRequest_v0(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id)
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    n += 4
+    return n
 
 def _w_HeartbeatRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id)
-    pos += 4
-    pos = write_string(buf, pos, o.member_id)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
     return pos
 
-def _d_HeartbeatRequest_v3(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4, pos = read_nstring(b, pos)
-    _5 = HeartbeatRequest(_1, _2, _3, _4, None)
-    return _5, pos
+def _d_HeartbeatRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _9 < 0:
+        _8 = None
+    else:
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _11 = HeartbeatRequest(_1, _4, _5, _8, None)
+    return _11, pos
 
 def _s_HeartbeatRequest_v3(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + size_nstring(o.group_instance_id)
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    n += 4
+    return n
 
 def _w_HeartbeatRequest_v3(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id)
-    pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_nstring(buf, pos, o.group_instance_id)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.group_instance_id
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     return pos
 
-def _t_HeartbeatRequest_v4(b, pos):
+def _t_HeartbeatRequest_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -74,33 +160,109 @@ def _t_HeartbeatRequest_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_HeartbeatRequest_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+def _d_HeartbeatRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        _8 = None
     else:
-        _5, pos = _t_HeartbeatRequest_v4(b, pos)
-    _6 = HeartbeatRequest(_1, _2, _3, _4, _5)
-    return _6, pos
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    if b[pos]:
+        _11, pos = _t_HeartbeatRequest_v4(b, m, pos)
+    else:
+        pos += 1
+        _11 = None
+    _12 = HeartbeatRequest(_1, _4, _5, _8, _11)
+    return _12, pos
 
 def _ti_HeartbeatRequest_v4(o):
     items = []
     return items
 
 def _s_HeartbeatRequest_v4(o):
-    return 4 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_HeartbeatRequest_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields)
     else:

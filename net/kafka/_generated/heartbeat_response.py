@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class HeartbeatResponse(msgspec.Struct, gc=False):
@@ -20,37 +20,44 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 
-def _d_HeartbeatResponse_v0(b, pos):
+def _d_HeartbeatResponse_v0(b, m, pos):
+    blen = len(b)
     _1, = _S_h.unpack_from(b, pos)
     pos += 2
     _2 = HeartbeatResponse(0, _1, None)
     return _2, pos
 
 def _s_HeartbeatResponse_v0(o):
-    return 2
+    n = 0
+    n += 2
+    return n
 
 def _w_HeartbeatResponse_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     return pos
 
-def _d_HeartbeatResponse_v1(b, pos):
+def _d_HeartbeatResponse_v1(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
     _3 = HeartbeatResponse(_1, _2, None)
     return _3, pos
 
 def _s_HeartbeatResponse_v1(o):
-    return 6
+    n = 0
+    n += 6
+    return n
 
 def _w_HeartbeatResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     return pos
 
-def _t_HeartbeatResponse_v4(b, pos):
+def _t_HeartbeatResponse_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -64,14 +71,15 @@ def _t_HeartbeatResponse_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_HeartbeatResponse_v4(b, pos):
+def _d_HeartbeatResponse_v4(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
-    if b[pos] == 0:
+    if b[pos]:
+        _3, pos = _t_HeartbeatResponse_v4(b, m, pos)
+    else:
         pos += 1
         _3 = None
-    else:
-        _3, pos = _t_HeartbeatResponse_v4(b, pos)
     _4 = HeartbeatResponse(_1, _2, _3)
     return _4, pos
 
@@ -80,7 +88,13 @@ def _ti_HeartbeatResponse_v4(o):
     return items
 
 def _s_HeartbeatResponse_v4(o):
-    return 6 + (size_tagged_section(_ti_HeartbeatResponse_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_HeartbeatResponse_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_HeartbeatResponse_v4(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AlterableConfig(msgspec.Struct, gc=False):
@@ -28,83 +28,134 @@ class IncrementalAlterConfigsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bh = Struct('>bh')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 
-def _d_AlterConfigsResource_v0(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
-    pos += 1
-    _2, pos = read_string(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8, pos = read_nstring(b, pos)
-        _5 = AlterableConfig(_6, _7, _8, None)
-        _3.append(_5)
-    _9 = AlterConfigsResource(_1, _2, _3, None)
-    return _9, pos
-
-def _d_IncrementalAlterConfigsRequest_v0(b, pos):
+def _d_IncrementalAlterConfigsRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_AlterConfigsResource_v0(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
+        _6, _8, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _18, _20, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _20 < 0:
+                _19 = None
+            else:
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            _12 = AlterableConfig(_15, _18, _19, None)
+            _13(_12)
+        _3 = AlterConfigsResource(_6, _7, _10, None)
+        _4(_3)
+    _22, = _S_o.unpack_from(b, pos)
     pos += 1
-    _5 = IncrementalAlterConfigsRequest(_1, _4, None)
-    return _5, pos
-
-def _s_AlterableConfig_v0(o):
-    return 1 + size_string(o.name) + size_nstring(o.value)
-
-def _s_AlterConfigsResource_v0(o):
-    return 1 + size_string(o.resource_name) + (4 + sum(map(_s_AlterableConfig_v0, o.configs)))
+    _23 = IncrementalAlterConfigsRequest(_1, _22, None)
+    return _23, pos
 
 def _s_IncrementalAlterConfigsRequest_v0(o):
-    return 1 + (4 + sum(map(_s_AlterConfigsResource_v0, o.resources)))
-
-def _w_AlterConfigsResource_v0(o, buf, pos):
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_string(buf, pos, o.resource_name)
-    _1 = o.configs
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.resources
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _S_b.pack_into(buf, pos, _2.config_operation)
-        pos += 1
-        pos = write_nstring(buf, pos, _2.value)
-    return pos
+        _3 = _2.resource_name
+        n += 2 + len(_3)
+        _4 = _2.configs
+        n += 4
+        for _5 in _4:
+            _6 = _5.name
+            n += 2 + len(_6)
+            _7 = _5.value
+            if _7 is None:
+                n += 2
+            else:
+                n += 2 + len(_7)
+            n += 1
+        n += 1
+    n += 1
+    return n
 
 def _w_IncrementalAlterConfigsRequest_v0(o, buf, pos):
     _1 = o.resources
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_AlterConfigsResource_v0(_2, buf, pos)
+        _3 = _2.resource_name
+        _4 = _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_4))
+        pos += 3
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.configs
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.name
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
+            _9 = _6.value
+            _S_b.pack_into(buf, pos, _6.config_operation)
+            pos += 1
+            if _9 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _10 = _9.encode()
+                _S_h.pack_into(buf, pos, len(_10))
+                pos += 2
+                buf[pos:pos + len(_9)] = _10
+                pos += len(_10)
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     return pos
 
-def _t_AlterableConfig_v1(b, pos):
+def _t_AlterableConfig_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -118,107 +169,193 @@ def _t_AlterableConfig_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AlterConfigsResource_v1(b, pos):
-    _1, = _S_b.unpack_from(b, pos)
+def _d_IncrementalAlterConfigsRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
     pos += 1
-    _2, pos = read_cstring(b, pos)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_AlterableConfig_v1(b, pos)
-        _5 = AlterableConfig(_6, _7, _8, _9)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_AlterableConfig_v1(b, pos)
-    _11 = AlterConfigsResource(_1, _2, _3, _10)
-    return _11, pos
-
-def _d_IncrementalAlterConfigsRequest_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_AlterConfigsResource_v1(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
-    pos += 1
-    if b[pos] == 0:
+        _6, _8, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
+                raise null_not_allowed(pos)
+            _16 -= 1
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _18, _20, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                _19 = None
+            else:
+                _20 -= 1
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            if b[pos]:
+                _22, pos = _t_AlterableConfig_v1(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _12 = AlterableConfig(_15, _18, _19, _22)
+            _13(_12)
+        if b[pos]:
+            _23, pos = _t_AlterableConfig_v1(b, m, pos)
+        else:
+            pos += 1
+            _23 = None
+        _3 = AlterConfigsResource(_6, _7, _10, _23)
+        _4(_3)
+    _24, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _25, pos = _t_AlterableConfig_v1(b, m, pos)
     else:
-        _5, pos = _t_AlterableConfig_v1(b, pos)
-    _6 = IncrementalAlterConfigsRequest(_1, _4, _5)
-    return _6, pos
+        pos += 1
+        _25 = None
+    _26 = IncrementalAlterConfigsRequest(_1, _24, _25)
+    return _26, pos
 
 def _ti_AlterableConfig_v1(o):
     items = []
     return items
 
-def _s_AlterableConfig_v1(o):
-    return 1 + size_cstring(o.name) + size_ncstring(o.value) + (size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AlterConfigsResource_v1(o):
-    return 1 + size_cstring(o.resource_name) + (size_uvarint(len(o.configs) + 1) + sum(map(_s_AlterableConfig_v1, o.configs))) + (size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_IncrementalAlterConfigsRequest_v1(o):
-    return 1 + (size_uvarint(len(o.resources) + 1) + sum(map(_s_AlterConfigsResource_v1, o.resources))) + (size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_AlterConfigsResource_v1(o, buf, pos):
-    _S_b.pack_into(buf, pos, o.resource_type)
-    pos += 1
-    pos = write_cstring(buf, pos, o.resource_name)
-    _1 = o.configs
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.resources
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _S_b.pack_into(buf, pos, _2.config_operation)
-        pos += 1
-        pos = write_ncstring(buf, pos, _2.value)
+        _3 = _2.resource_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.configs
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.value
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AlterableConfig_v1(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 1
+    return n
 
 def _w_IncrementalAlterConfigsRequest_v1(o, buf, pos):
     _1 = o.resources
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_AlterConfigsResource_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.resource_name
+        _S_b.pack_into(buf, pos, _3.resource_type)
+        pos += 1
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.configs
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.value
+            _S_b.pack_into(buf, pos, _9.config_operation)
+            pos += 1
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AlterConfigsResourceResponse(msgspec.Struct, gc=False):
@@ -24,55 +24,95 @@ class IncrementalAlterConfigsResponse(msgspec.Struct, gc=False):
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
 _S_b = Struct('>b')
+_S_bB = Struct('>bB')
+_S_bh = Struct('>bh')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_IncrementalAlterConfigsResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_IncrementalAlterConfigsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _6, pos = read_nstring(b, pos)
-        _7, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8, pos = read_string(b, pos)
-        _4 = AlterConfigsResourceResponse(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9 = IncrementalAlterConfigsResponse(_1, _2, None)
-    return _9, pos
-
-def _s_AlterConfigsResourceResponse_v0(o):
-    return 3 + size_nstring(o.error_message) + size_string(o.resource_name)
+        _7, _9, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _9 < 0:
+            _8 = None
+        else:
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bh.unpack_from(b, pos)
+        pos += 3
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, None)
+        _5(_4)
+    _15 = IncrementalAlterConfigsResponse(_1, _2, None)
+    return _15, pos
 
 def _s_IncrementalAlterConfigsResponse_v0(o):
-    return 4 + (4 + sum(map(_s_AlterConfigsResourceResponse_v0, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.error_message
+        if _3 is None:
+            n += 2
+        else:
+            n += 2 + len(_3)
+        _4 = _2.resource_name
+        n += 2 + len(_4)
+        n += 3
+    n += 4
+    return n
 
 def _w_IncrementalAlterConfigsResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
+        _3 = _2.error_message
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
-        pos = write_nstring(buf, pos, _2.error_message)
-        _S_b.pack_into(buf, pos, _2.resource_type)
-        pos += 1
-        pos = write_string(buf, pos, _2.resource_name)
+        if _3 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
+        _5 = _2.resource_name
+        _6 = _5.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type, len(_6))
+        pos += 3
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     return pos
 
-def _t_AlterConfigsResourceResponse_v1(b, pos):
+def _t_AlterConfigsResourceResponse_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -86,66 +126,127 @@ def _t_AlterConfigsResourceResponse_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_IncrementalAlterConfigsResponse_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_IncrementalAlterConfigsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _6, pos = read_ncstring(b, pos)
-        _7, = _S_b.unpack_from(b, pos)
-        pos += 1
-        _8, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
         else:
-            _9, pos = _t_AlterConfigsResourceResponse_v1(b, pos)
-        _4 = AlterConfigsResourceResponse(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _11, _13, = _S_bB.unpack_from(b, pos)
+        pos += 2
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        _14 = pos + _13
+        if _14 > blen:
+            raise bad_length(pos, _13)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+        if b[pos]:
+            _15, pos = _t_AlterConfigsResourceResponse_v1(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, _15)
+        _5(_4)
+    if b[pos]:
+        _16, pos = _t_AlterConfigsResourceResponse_v1(b, m, pos)
     else:
-        _10, pos = _t_AlterConfigsResourceResponse_v1(b, pos)
-    _11 = IncrementalAlterConfigsResponse(_1, _2, _10)
-    return _11, pos
+        pos += 1
+        _16 = None
+    _17 = IncrementalAlterConfigsResponse(_1, _2, _16)
+    return _17, pos
 
 def _ti_AlterConfigsResourceResponse_v1(o):
     items = []
     return items
 
-def _s_AlterConfigsResourceResponse_v1(o):
-    return 3 + size_ncstring(o.error_message) + size_cstring(o.resource_name) + (size_tagged_section(_ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_IncrementalAlterConfigsResponse_v1(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_AlterConfigsResourceResponse_v1, o.responses))) + (size_tagged_section(_ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.resource_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 3
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_IncrementalAlterConfigsResponse_v1(o, buf, pos):
+    _1 = o.responses
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        pos = write_ncstring(buf, pos, _2.error_message)
-        _S_b.pack_into(buf, pos, _2.resource_type)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
-        pos = write_cstring(buf, pos, _2.resource_name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AlterConfigsResourceResponse_v1(_2), _2.unknown_tagged_fields)
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.resource_name
+        _S_b.pack_into(buf, pos, _3.resource_type)
+        pos += 1
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AlterConfigsResourceResponse_v1(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class InitProducerIdRequest(msgspec.Struct, gc=False):
@@ -18,28 +18,57 @@ class InitProducerIdRequest(msgspec.Struct, gc=False):
     producer_epoch: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iqh = Struct('>iqh')
 
-def _d_InitProducerIdRequest_v0(b, pos):
-    _1, pos = read_nstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
+def _d_InitProducerIdRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        _1 = None
+    else:
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, = _S_i.unpack_from(b, pos)
     pos += 4
-    _3 = InitProducerIdRequest(_1, _2, -1, -1, None)
-    return _3, pos
+    _5 = InitProducerIdRequest(_1, _4, -1, -1, None)
+    return _5, pos
 
 def _s_InitProducerIdRequest_v0(o):
-    return 4 + size_nstring(o.transactional_id)
+    n = 0
+    _1 = o.transactional_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    n += 4
+    return n
 
 def _w_InitProducerIdRequest_v0(o, buf, pos):
-    pos = write_nstring(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
     _S_i.pack_into(buf, pos, o.transaction_timeout_ms)
     pos += 4
     return pos
 
-def _t_InitProducerIdRequest_v2(b, pos):
+def _t_InitProducerIdRequest_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -53,27 +82,63 @@ def _t_InitProducerIdRequest_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_InitProducerIdRequest_v2(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _3 = None
+def _d_InitProducerIdRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _3, pos = _t_InitProducerIdRequest_v2(b, pos)
-    _4 = InitProducerIdRequest(_1, _2, -1, -1, _3)
-    return _4, pos
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _5, pos = _t_InitProducerIdRequest_v2(b, m, pos)
+    else:
+        pos += 1
+        _5 = None
+    _6 = InitProducerIdRequest(_1, _4, -1, -1, _5)
+    return _6, pos
 
 def _ti_InitProducerIdRequest_v2(o):
     items = []
     return items
 
 def _s_InitProducerIdRequest_v2(o):
-    return 4 + size_ncstring(o.transactional_id) + (size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_InitProducerIdRequest_v2(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
     _S_i.pack_into(buf, pos, o.transaction_timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:
@@ -83,23 +148,59 @@ def _w_InitProducerIdRequest_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_InitProducerIdRequest_v3(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, _3, _4, = _S_iqh.unpack_from(b, pos)
-    pos += 14
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+def _d_InitProducerIdRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _5, pos = _t_InitProducerIdRequest_v2(b, pos)
-    _6 = InitProducerIdRequest(_1, _2, _3, _4, _5)
-    return _6, pos
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _5, _6, = _S_iqh.unpack_from(b, pos)
+    pos += 14
+    if b[pos]:
+        _7, pos = _t_InitProducerIdRequest_v2(b, m, pos)
+    else:
+        pos += 1
+        _7 = None
+    _8 = InitProducerIdRequest(_1, _4, _5, _6, _7)
+    return _8, pos
 
 def _s_InitProducerIdRequest_v3(o):
-    return 14 + size_ncstring(o.transactional_id) + (size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
 def _w_InitProducerIdRequest_v3(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.transactional_id)
+    _1 = o.transactional_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
     _S_iqh.pack_into(buf, pos, o.transaction_timeout_ms, o.producer_id, o.producer_epoch)
     pos += 14
     if o.unknown_tagged_fields:

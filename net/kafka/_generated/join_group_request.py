@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class JoinGroupRequestProtocol(msgspec.Struct, gc=False):
@@ -27,131 +27,388 @@ class JoinGroupRequest(msgspec.Struct, gc=False):
     reason: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_ih = Struct('>ih')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
+_S_iih = Struct('>iih')
 
-def _d_JoinGroupRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4, pos = read_string(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_JoinGroupRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _9, pos = read_bytes(b, pos)
-        _7 = JoinGroupRequestProtocol(_8, _9, None)
-        _5.append(_7)
-    _10 = JoinGroupRequest(_1, _2, -1, _3, None, _4, _5, None, None)
-    return _10, pos
-
-def _s_JoinGroupRequestProtocol_v0(o):
-    return 0 + size_string(o.name) + size_bytes(o.metadata)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _9 < 0:
+        raise null_not_allowed(pos)
+    _10 = pos + _9
+    if _10 > blen:
+        raise bad_length(pos, _9)
+    _8 = str(b[pos:_10], 'utf-8')
+    pos = _10
+    _12, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _12 < 0:
+        raise null_not_allowed(pos)
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = bytes(b[pos:_21])
+        pos = _21
+        _13 = JoinGroupRequestProtocol(_16, _19, None)
+        _14(_13)
+    _22 = JoinGroupRequest(_1, _4, -1, _5, None, _8, _11, None, None)
+    return _22, pos
 
 def _s_JoinGroupRequest_v0(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + size_string(o.protocol_type) + (4 + sum(map(_s_JoinGroupRequestProtocol_v0, o.protocols)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.protocol_type
+    n += 2 + len(_3)
+    _4 = o.protocols
+    n += 4
+    for _5 in _4:
+        _6 = _5.name
+        n += 2 + len(_6)
+        _7 = _5.metadata
+        n += 4 + len(_7)
+    n += 4
+    return n
 
 def _w_JoinGroupRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.session_timeout_ms)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.session_timeout_ms, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.protocol_type
+    _6 = _5.encode()
+    _S_h.pack_into(buf, pos, len(_6))
+    pos += 2
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.protocols
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_string(buf, pos, o.protocol_type)
-    _1 = o.protocols
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _8 in _7:
+        _9 = _8.name
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.metadata
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        buf[pos:pos + len(_11)] = _11
+        pos += len(_11)
     return pos
 
-def _d_JoinGroupRequest_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_JoinGroupRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_iih.unpack_from(b, pos)
+    pos += 10
     if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _8 = pos + _7
+    if _8 > blen:
         raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_bytes(b, pos)
-        _8 = JoinGroupRequestProtocol(_9, _10, None)
-        _6.append(_8)
-    _11 = JoinGroupRequest(_1, _2, _3, _4, None, _5, _6, None, None)
-    return _11, pos
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _10, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _10 < 0:
+        raise null_not_allowed(pos)
+    _11 = pos + _10
+    if _11 > blen:
+        raise bad_length(pos, _10)
+    _9 = str(b[pos:_11], 'utf-8')
+    pos = _11
+    _13, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _13 < 0:
+        raise null_not_allowed(pos)
+    if _13 > blen - pos:
+        raise bad_length(pos, _13)
+    _12 = []
+    _15 = _12.append
+    for _ in range(_13):
+        _18, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21)
+        _20 = bytes(b[pos:_22])
+        pos = _22
+        _14 = JoinGroupRequestProtocol(_17, _20, None)
+        _15(_14)
+    _23 = JoinGroupRequest(_1, _4, _5, _6, None, _9, _12, None, None)
+    return _23, pos
 
 def _s_JoinGroupRequest_v1(o):
-    return 8 + size_string(o.group_id) + size_string(o.member_id) + size_string(o.protocol_type) + (4 + sum(map(_s_JoinGroupRequestProtocol_v0, o.protocols)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.protocol_type
+    n += 2 + len(_3)
+    _4 = o.protocols
+    n += 4
+    for _5 in _4:
+        _6 = _5.name
+        n += 2 + len(_6)
+        _7 = _5.metadata
+        n += 4 + len(_7)
+    n += 8
+    return n
 
 def _w_JoinGroupRequest_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_ii.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms)
-    pos += 8
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_string(buf, pos, o.protocol_type)
-    _1 = o.protocols
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_iih.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms, len(_4))
+    pos += 10
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.protocol_type
+    _6 = _5.encode()
+    _S_h.pack_into(buf, pos, len(_6))
+    pos += 2
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.protocols
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _8 in _7:
+        _9 = _8.name
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.metadata
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        buf[pos:pos + len(_11)] = _11
+        pos += len(_11)
     return pos
 
-def _d_JoinGroupRequest_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, _3, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_string(b, pos)
-    _5, pos = read_nstring(b, pos)
-    _6, pos = read_string(b, pos)
-    _8, = _S_i.unpack_from(b, pos)
+def _d_JoinGroupRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_iih.unpack_from(b, pos)
+    pos += 10
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    _8 = pos + _7
+    if _8 > blen:
+        raise bad_length(pos, _7)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _10, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _10 < 0:
+        _9 = None
+    else:
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+    _13, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _13 < 0:
+        raise null_not_allowed(pos)
+    _14 = pos + _13
+    if _14 > blen:
+        raise bad_length(pos, _13)
+    _12 = str(b[pos:_14], 'utf-8')
+    pos = _14
+    _16, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_string(b, pos)
-        _11, pos = read_bytes(b, pos)
-        _9 = JoinGroupRequestProtocol(_10, _11, None)
-        _7.append(_9)
-    _12 = JoinGroupRequest(_1, _2, _3, _4, _5, _6, _7, None, None)
-    return _12, pos
+    if _16 < 0:
+        raise null_not_allowed(pos)
+    if _16 > blen - pos:
+        raise bad_length(pos, _16)
+    _15 = []
+    _18 = _15.append
+    for _ in range(_16):
+        _21, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21)
+        _20 = str(b[pos:_22], 'utf-8')
+        pos = _22
+        _24, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _24 < 0:
+            raise null_not_allowed(pos)
+        _25 = pos + _24
+        if _25 > blen:
+            raise bad_length(pos, _24)
+        _23 = bytes(b[pos:_25])
+        pos = _25
+        _17 = JoinGroupRequestProtocol(_20, _23, None)
+        _18(_17)
+    _26 = JoinGroupRequest(_1, _4, _5, _6, _9, _12, _15, None, None)
+    return _26, pos
 
 def _s_JoinGroupRequest_v5(o):
-    return 8 + size_string(o.group_id) + size_string(o.member_id) + size_nstring(o.group_instance_id) + size_string(o.protocol_type) + (4 + sum(map(_s_JoinGroupRequestProtocol_v0, o.protocols)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    _4 = o.protocol_type
+    n += 2 + len(_4)
+    _5 = o.protocols
+    n += 4
+    for _6 in _5:
+        _7 = _6.name
+        n += 2 + len(_7)
+        _8 = _6.metadata
+        n += 4 + len(_8)
+    n += 8
+    return n
 
 def _w_JoinGroupRequest_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_ii.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms)
-    pos += 8
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_nstring(buf, pos, o.group_instance_id)
-    pos = write_string(buf, pos, o.protocol_type)
-    _1 = o.protocols
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_iih.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms, len(_4))
+    pos += 10
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.group_instance_id
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+    _7 = o.protocol_type
+    _8 = _7.encode()
+    _S_h.pack_into(buf, pos, len(_8))
+    pos += 2
+    buf[pos:pos + len(_7)] = _8
+    pos += len(_8)
+    _9 = o.protocols
+    _S_i.pack_into(buf, pos, len(_9))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_h.pack_into(buf, pos, len(_12))
+        pos += 2
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.metadata
+        _S_i.pack_into(buf, pos, len(_13))
+        pos += 4
+        buf[pos:pos + len(_13)] = _13
+        pos += len(_13)
     return pos
 
-def _t_JoinGroupRequestProtocol_v6(b, pos):
+def _t_JoinGroupRequestProtocol_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -165,66 +422,214 @@ def _t_JoinGroupRequestProtocol_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_JoinGroupRequest_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_JoinGroupRequest_v6(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_iiB.unpack_from(b, pos)
+    pos += 9
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    _8 = pos + _7
+    if _8 > blen:
+        raise bad_length(pos, _7)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _10, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _10 >= 0x80:
+        _10, pos = read_uvarint(b, pos - 1)
+    if _10 == 0:
+        _9 = None
     else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+    _13, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _13 >= 0x80:
+        _13, pos = read_uvarint(b, pos - 1)
+    if _13 == 0:
+        raise null_not_allowed(pos)
+    _13 -= 1
+    _14 = pos + _13
+    if _14 > blen:
+        raise bad_length(pos, _13)
+    _12 = str(b[pos:_14], 'utf-8')
+    pos = _14
+    _16, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _16 >= 0x80:
+        _16, pos = read_uvarint(b, pos - 1)
+    if _16 == 0:
+        raise null_not_allowed(pos)
+    _16 -= 1
+    if _16 > blen - pos:
+        raise bad_length(pos, _16)
+    _15 = []
+    _18 = _15.append
+    for _ in range(_16):
+        _21, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _21 >= 0x80:
+            _21, pos = read_uvarint(b, pos - 1)
+        if _21 == 0:
+            raise null_not_allowed(pos)
+        _21 -= 1
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21)
+        _20 = str(b[pos:_22], 'utf-8')
+        pos = _22
+        _24, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _24 >= 0x80:
+            _24, pos = read_uvarint(b, pos - 1)
+        if _24 == 0:
+            raise null_not_allowed(pos)
+        _24 -= 1
+        _25 = pos + _24
+        if _25 > blen:
+            raise bad_length(pos, _24)
+        _23 = bytes(b[pos:_25])
+        pos = _25
+        if b[pos]:
+            _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
         else:
-            _12, pos = _t_JoinGroupRequestProtocol_v6(b, pos)
-        _9 = JoinGroupRequestProtocol(_10, _11, _12)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
+            pos += 1
+            _26 = None
+        _17 = JoinGroupRequestProtocol(_20, _23, _26)
+        _18(_17)
+    if b[pos]:
+        _27, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
     else:
-        _13, pos = _t_JoinGroupRequestProtocol_v6(b, pos)
-    _14 = JoinGroupRequest(_1, _2, _3, _4, _5, _6, _7, None, _13)
-    return _14, pos
+        pos += 1
+        _27 = None
+    _28 = JoinGroupRequest(_1, _4, _5, _6, _9, _12, _15, None, _27)
+    return _28, pos
 
 def _ti_JoinGroupRequestProtocol_v6(o):
     items = []
     return items
 
-def _s_JoinGroupRequestProtocol_v6(o):
-    return 0 + size_cstring(o.name) + size_cbytes(o.metadata) + (size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_JoinGroupRequest_v6(o):
-    return 8 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_cstring(o.protocol_type) + (size_uvarint(len(o.protocols) + 1) + sum(map(_s_JoinGroupRequestProtocol_v6, o.protocols))) + (size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.protocol_type
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.protocols
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.name
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _6.metadata
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_JoinGroupRequest_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
     _S_ii.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms)
     pos += 8
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    pos = write_cstring(buf, pos, o.protocol_type)
-    _1 = o.protocols
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cbytes(buf, pos, _2.metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_2), _2.unknown_tagged_fields)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.protocol_type
+    _12 = _10.encode()
+    _11 = len(_12)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        buf[pos + 1:pos + 1 + len(_10)] = _12
+        pos += 1 + _11
+    else:
+        pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.protocols
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.metadata
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        buf[pos:pos + len(_19)] = _19
+        pos += len(_19)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -235,64 +640,244 @@ def _w_JoinGroupRequest_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _d_JoinGroupRequest_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, _3, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_JoinGroupRequest_v8(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _5, _7, = _S_iiB.unpack_from(b, pos)
+    pos += 9
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    _8 = pos + _7
+    if _8 > blen:
+        raise bad_length(pos, _7)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _10, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _10 >= 0x80:
+        _10, pos = read_uvarint(b, pos - 1)
+    if _10 == 0:
+        _9 = None
     else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+    _13, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _13 >= 0x80:
+        _13, pos = read_uvarint(b, pos - 1)
+    if _13 == 0:
+        raise null_not_allowed(pos)
+    _13 -= 1
+    _14 = pos + _13
+    if _14 > blen:
+        raise bad_length(pos, _13)
+    _12 = str(b[pos:_14], 'utf-8')
+    pos = _14
+    _16, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _16 >= 0x80:
+        _16, pos = read_uvarint(b, pos - 1)
+    if _16 == 0:
+        raise null_not_allowed(pos)
+    _16 -= 1
+    if _16 > blen - pos:
+        raise bad_length(pos, _16)
+    _15 = []
+    _18 = _15.append
+    for _ in range(_16):
+        _21, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _21 >= 0x80:
+            _21, pos = read_uvarint(b, pos - 1)
+        if _21 == 0:
+            raise null_not_allowed(pos)
+        _21 -= 1
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21)
+        _20 = str(b[pos:_22], 'utf-8')
+        pos = _22
+        _24, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _24 >= 0x80:
+            _24, pos = read_uvarint(b, pos - 1)
+        if _24 == 0:
+            raise null_not_allowed(pos)
+        _24 -= 1
+        _25 = pos + _24
+        if _25 > blen:
+            raise bad_length(pos, _24)
+        _23 = bytes(b[pos:_25])
+        pos = _25
+        if b[pos]:
+            _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
         else:
-            _12, pos = _t_JoinGroupRequestProtocol_v6(b, pos)
-        _9 = JoinGroupRequestProtocol(_10, _11, _12)
-        _7.append(_9)
-    _13, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
+            pos += 1
+            _26 = None
+        _17 = JoinGroupRequestProtocol(_20, _23, _26)
+        _18(_17)
+    _28, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _28 >= 0x80:
+        _28, pos = read_uvarint(b, pos - 1)
+    if _28 == 0:
+        _27 = None
     else:
-        _14, pos = _t_JoinGroupRequestProtocol_v6(b, pos)
-    _15 = JoinGroupRequest(_1, _2, _3, _4, _5, _6, _7, _13, _14)
-    return _15, pos
+        _28 -= 1
+        _29 = pos + _28
+        if _29 > blen:
+            raise bad_length(pos, _28)
+        _27 = str(b[pos:_29], 'utf-8')
+        pos = _29
+    if b[pos]:
+        _30, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
+    else:
+        pos += 1
+        _30 = None
+    _31 = JoinGroupRequest(_1, _4, _5, _6, _9, _12, _15, _27, _30)
+    return _31, pos
 
 def _s_JoinGroupRequest_v8(o):
-    return 8 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_cstring(o.protocol_type) + (size_uvarint(len(o.protocols) + 1) + sum(map(_s_JoinGroupRequestProtocol_v6, o.protocols))) + size_ncstring(o.reason) + (size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.protocol_type
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.protocols
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.name
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _6.metadata
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+    _9 = o.reason
+    if _9 is None:
+        n += 1
+    else:
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_JoinGroupRequest_v8(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
     _S_ii.pack_into(buf, pos, o.session_timeout_ms, o.rebalance_timeout_ms)
     pos += 8
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    pos = write_cstring(buf, pos, o.protocol_type)
-    _1 = o.protocols
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cbytes(buf, pos, _2.metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_2), _2.unknown_tagged_fields)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.protocol_type
+    _12 = _10.encode()
+    _11 = len(_12)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        buf[pos + 1:pos + 1 + len(_10)] = _12
+        pos += 1 + _11
+    else:
+        pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.protocols
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.metadata
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        buf[pos:pos + len(_19)] = _19
+        pos += len(_19)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.reason)
+    _21 = o.reason
+    if _21 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
     else:

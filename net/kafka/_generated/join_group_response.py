@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class JoinGroupResponseMember(msgspec.Struct, gc=False):
@@ -29,136 +29,390 @@ class JoinGroupResponse(msgspec.Struct, gc=False):
     members: list[JoinGroupResponseMember] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_hi = Struct('>hi')
+_S_B = Struct('>B')
+_S_h = Struct('>h')
+_S_hih = Struct('>hih')
 _S_i = Struct('>i')
 _S_ihi = Struct('>ihi')
+_S_ihiB = Struct('>ihiB')
+_S_ihih = Struct('>ihih')
 _S_o = Struct('>?')
+_S_oB = Struct('>?B')
 
-def _d_JoinGroupResponse_v0(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_string(b, pos)
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_JoinGroupResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hih.unpack_from(b, pos)
+    pos += 8
+    if _4 < 0:
+        raise null_not_allowed(pos)
+    _5 = pos + _4
+    if _5 > blen:
+        raise bad_length(pos, _4)
+    _3 = str(b[pos:_5], 'utf-8')
+    pos = _5
+    _7, = _S_h.unpack_from(b, pos)
+    pos += 2
     if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _8 = pos + _7
+    if _8 > blen:
         raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_string(b, pos)
-        _10, pos = read_bytes(b, pos)
-        _8 = JoinGroupResponseMember(_9, None, _10, None)
-        _6.append(_8)
-    _11 = JoinGroupResponse(0, _1, _2, None, _3, _4, False, _5, _6, None)
-    return _11, pos
-
-def _s_JoinGroupResponseMember_v0(o):
-    return 0 + size_string(o.member_id) + size_bytes(o.metadata)
+    _6 = str(b[pos:_8], 'utf-8')
+    pos = _8
+    _10, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _10 < 0:
+        raise null_not_allowed(pos)
+    _11 = pos + _10
+    if _11 > blen:
+        raise bad_length(pos, _10)
+    _9 = str(b[pos:_11], 'utf-8')
+    pos = _11
+    _13, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _13 < 0:
+        raise null_not_allowed(pos)
+    if _13 > blen - pos:
+        raise bad_length(pos, _13)
+    _12 = []
+    _15 = _12.append
+    for _ in range(_13):
+        _18, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21)
+        _20 = bytes(b[pos:_22])
+        pos = _22
+        _14 = JoinGroupResponseMember(_17, None, _20, None)
+        _15(_14)
+    _23 = JoinGroupResponse(0, _1, _2, None, _3, _6, False, _9, _12, None)
+    return _23, pos
 
 def _s_JoinGroupResponse_v0(o):
-    return 6 + size_string(o.protocol_name) + size_string(o.leader) + size_string(o.member_id) + (4 + sum(map(_s_JoinGroupResponseMember_v0, o.members)))
+    n = 0
+    _1 = o.protocol_name
+    n += 2 + len(_1)
+    _2 = o.leader
+    n += 2 + len(_2)
+    _3 = o.member_id
+    n += 2 + len(_3)
+    _4 = o.members
+    n += 4
+    for _5 in _4:
+        _6 = _5.member_id
+        n += 2 + len(_6)
+        _7 = _5.metadata
+        n += 4 + len(_7)
+    n += 6
+    return n
 
 def _w_JoinGroupResponse_v0(o, buf, pos):
-    _S_hi.pack_into(buf, pos, o.error_code, o.generation_id)
-    pos += 6
-    pos = write_string(buf, pos, o.protocol_name)
-    pos = write_string(buf, pos, o.leader)
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.protocol_name
+    _2 = _1.encode()
+    _S_hih.pack_into(buf, pos, o.error_code, o.generation_id, len(_2))
+    pos += 8
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.leader
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.member_id
+    _6 = _5.encode()
+    _S_h.pack_into(buf, pos, len(_6))
+    pos += 2
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.members
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _8 in _7:
+        _9 = _8.member_id
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.metadata
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        buf[pos:pos + len(_11)] = _11
+        pos += len(_11)
     return pos
 
-def _d_JoinGroupResponse_v2(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _6, pos = read_string(b, pos)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_JoinGroupResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihih.unpack_from(b, pos)
+    pos += 12
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _8, = _S_h.unpack_from(b, pos)
+    pos += 2
     if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _9 = pos + _8
+    if _9 > blen:
         raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_string(b, pos)
-        _11, pos = read_bytes(b, pos)
-        _9 = JoinGroupResponseMember(_10, None, _11, None)
-        _7.append(_9)
-    _12 = JoinGroupResponse(_1, _2, _3, None, _4, _5, False, _6, _7, None)
-    return _12, pos
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _11, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _11 < 0:
+        raise null_not_allowed(pos)
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _14, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _14 < 0:
+        raise null_not_allowed(pos)
+    if _14 > blen - pos:
+        raise bad_length(pos, _14)
+    _13 = []
+    _16 = _13.append
+    for _ in range(_14):
+        _19, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        _20 = pos + _19
+        if _20 > blen:
+            raise bad_length(pos, _19)
+        _18 = str(b[pos:_20], 'utf-8')
+        pos = _20
+        _22, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _22 < 0:
+            raise null_not_allowed(pos)
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = bytes(b[pos:_23])
+        pos = _23
+        _15 = JoinGroupResponseMember(_18, None, _21, None)
+        _16(_15)
+    _24 = JoinGroupResponse(_1, _2, _3, None, _4, _7, False, _10, _13, None)
+    return _24, pos
 
 def _s_JoinGroupResponse_v2(o):
-    return 10 + size_string(o.protocol_name) + size_string(o.leader) + size_string(o.member_id) + (4 + sum(map(_s_JoinGroupResponseMember_v0, o.members)))
+    n = 0
+    _1 = o.protocol_name
+    n += 2 + len(_1)
+    _2 = o.leader
+    n += 2 + len(_2)
+    _3 = o.member_id
+    n += 2 + len(_3)
+    _4 = o.members
+    n += 4
+    for _5 in _4:
+        _6 = _5.member_id
+        n += 2 + len(_6)
+        _7 = _5.metadata
+        n += 4 + len(_7)
+    n += 10
+    return n
 
 def _w_JoinGroupResponse_v2(o, buf, pos):
-    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
-    pos += 10
-    pos = write_string(buf, pos, o.protocol_name)
-    pos = write_string(buf, pos, o.leader)
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.protocol_name
+    _2 = _1.encode()
+    _S_ihih.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id, len(_2))
+    pos += 12
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.leader
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.member_id
+    _6 = _5.encode()
+    _S_h.pack_into(buf, pos, len(_6))
+    pos += 2
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.members
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _8 in _7:
+        _9 = _8.member_id
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.metadata
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        buf[pos:pos + len(_11)] = _11
+        pos += len(_11)
     return pos
 
-def _d_JoinGroupResponse_v5(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_string(b, pos)
-    _5, pos = read_string(b, pos)
-    _6, pos = read_string(b, pos)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_JoinGroupResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihih.unpack_from(b, pos)
+    pos += 12
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _8, = _S_h.unpack_from(b, pos)
+    pos += 2
     if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _9 = pos + _8
+    if _9 > blen:
         raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_string(b, pos)
-        _11, pos = read_nstring(b, pos)
-        _12, pos = read_bytes(b, pos)
-        _9 = JoinGroupResponseMember(_10, _11, _12, None)
-        _7.append(_9)
-    _13 = JoinGroupResponse(_1, _2, _3, None, _4, _5, False, _6, _7, None)
-    return _13, pos
-
-def _s_JoinGroupResponseMember_v5(o):
-    return 0 + size_string(o.member_id) + size_nstring(o.group_instance_id) + size_bytes(o.metadata)
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _11, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _11 < 0:
+        raise null_not_allowed(pos)
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _14, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _14 < 0:
+        raise null_not_allowed(pos)
+    if _14 > blen - pos:
+        raise bad_length(pos, _14)
+    _13 = []
+    _16 = _13.append
+    for _ in range(_14):
+        _19, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        _20 = pos + _19
+        if _20 > blen:
+            raise bad_length(pos, _19)
+        _18 = str(b[pos:_20], 'utf-8')
+        pos = _20
+        _22, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _22 < 0:
+            _21 = None
+        else:
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+        _25, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _25 < 0:
+            raise null_not_allowed(pos)
+        _26 = pos + _25
+        if _26 > blen:
+            raise bad_length(pos, _25)
+        _24 = bytes(b[pos:_26])
+        pos = _26
+        _15 = JoinGroupResponseMember(_18, _21, _24, None)
+        _16(_15)
+    _27 = JoinGroupResponse(_1, _2, _3, None, _4, _7, False, _10, _13, None)
+    return _27, pos
 
 def _s_JoinGroupResponse_v5(o):
-    return 10 + size_string(o.protocol_name) + size_string(o.leader) + size_string(o.member_id) + (4 + sum(map(_s_JoinGroupResponseMember_v5, o.members)))
+    n = 0
+    _1 = o.protocol_name
+    n += 2 + len(_1)
+    _2 = o.leader
+    n += 2 + len(_2)
+    _3 = o.member_id
+    n += 2 + len(_3)
+    _4 = o.members
+    n += 4
+    for _5 in _4:
+        _6 = _5.member_id
+        n += 2 + len(_6)
+        _7 = _5.group_instance_id
+        if _7 is None:
+            n += 2
+        else:
+            n += 2 + len(_7)
+        _8 = _5.metadata
+        n += 4 + len(_8)
+    n += 10
+    return n
 
 def _w_JoinGroupResponse_v5(o, buf, pos):
-    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
-    pos += 10
-    pos = write_string(buf, pos, o.protocol_name)
-    pos = write_string(buf, pos, o.leader)
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.protocol_name
+    _2 = _1.encode()
+    _S_ihih.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id, len(_2))
+    pos += 12
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.leader
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.member_id
+    _6 = _5.encode()
+    _S_h.pack_into(buf, pos, len(_6))
+    pos += 2
+    buf[pos:pos + len(_5)] = _6
+    pos += len(_6)
+    _7 = o.members
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_nstring(buf, pos, _2.group_instance_id)
-        pos = write_bytes(buf, pos, _2.metadata)
+    for _8 in _7:
+        _9 = _8.member_id
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.group_instance_id
+        if _11 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _12 = _11.encode()
+            _S_h.pack_into(buf, pos, len(_12))
+            pos += 2
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+        _13 = _8.metadata
+        _S_i.pack_into(buf, pos, len(_13))
+        pos += 4
+        buf[pos:pos + len(_13)] = _13
+        pos += len(_13)
     return pos
 
-def _t_JoinGroupResponseMember_v6(b, pos):
+def _t_JoinGroupResponseMember_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -172,66 +426,214 @@ def _t_JoinGroupResponseMember_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_JoinGroupResponse_v6(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_cstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
+def _d_JoinGroupResponse_v6(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
     if _8 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _8 -= 1
-    if _8 > len(b) - pos:
+    _9 = pos + _8
+    if _9 > blen:
         raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, pos = read_ncstring(b, pos)
-        _12, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_JoinGroupResponseMember_v6(b, pos)
-        _9 = JoinGroupResponseMember(_10, _11, _12, _13)
-        _7.append(_9)
-    if b[pos] == 0:
+    _7 = str(b[pos:_9], 'utf-8')
+    pos = _9
+    _11, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _14, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _14 >= 0x80:
+        _14, pos = read_uvarint(b, pos - 1)
+    if _14 == 0:
+        raise null_not_allowed(pos)
+    _14 -= 1
+    if _14 > blen - pos:
+        raise bad_length(pos, _14)
+    _13 = []
+    _16 = _13.append
+    for _ in range(_14):
+        _19, = _S_B.unpack_from(b, pos)
         pos += 1
-        _14 = None
+        if _19 >= 0x80:
+            _19, pos = read_uvarint(b, pos - 1)
+        if _19 == 0:
+            raise null_not_allowed(pos)
+        _19 -= 1
+        _20 = pos + _19
+        if _20 > blen:
+            raise bad_length(pos, _19)
+        _18 = str(b[pos:_20], 'utf-8')
+        pos = _20
+        _22, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _22 >= 0x80:
+            _22, pos = read_uvarint(b, pos - 1)
+        if _22 == 0:
+            _21 = None
+        else:
+            _22 -= 1
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+        _25, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _25 >= 0x80:
+            _25, pos = read_uvarint(b, pos - 1)
+        if _25 == 0:
+            raise null_not_allowed(pos)
+        _25 -= 1
+        _26 = pos + _25
+        if _26 > blen:
+            raise bad_length(pos, _25)
+        _24 = bytes(b[pos:_26])
+        pos = _26
+        if b[pos]:
+            _27, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+        else:
+            pos += 1
+            _27 = None
+        _15 = JoinGroupResponseMember(_18, _21, _24, _27)
+        _16(_15)
+    if b[pos]:
+        _28, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
-        _14, pos = _t_JoinGroupResponseMember_v6(b, pos)
-    _15 = JoinGroupResponse(_1, _2, _3, None, _4, _5, False, _6, _7, _14)
-    return _15, pos
+        pos += 1
+        _28 = None
+    _29 = JoinGroupResponse(_1, _2, _3, None, _4, _7, False, _10, _13, _28)
+    return _29, pos
 
 def _ti_JoinGroupResponseMember_v6(o):
     items = []
     return items
 
-def _s_JoinGroupResponseMember_v6(o):
-    return 0 + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_cbytes(o.metadata) + (size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_JoinGroupResponse_v6(o):
-    return 10 + size_cstring(o.protocol_name) + size_cstring(o.leader) + size_cstring(o.member_id) + (size_uvarint(len(o.members) + 1) + sum(map(_s_JoinGroupResponseMember_v6, o.members))) + (size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.protocol_name
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.leader
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.member_id
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.members
+    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    for _5 in _4:
+        _6 = _5.member_id
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _5.group_instance_id
+        if _7 is None:
+            n += 1
+        else:
+            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _5.metadata
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        if _5.unknown_tagged_fields:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_5), _5.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_JoinGroupResponse_v6(o, buf, pos):
+    _1 = o.protocol_name
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
     pos += 10
-    pos = write_cstring(buf, pos, o.protocol_name)
-    pos = write_cstring(buf, pos, o.leader)
-    pos = write_cstring(buf, pos, o.member_id)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        pos = write_cbytes(buf, pos, _2.metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_2), _2.unknown_tagged_fields)
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.leader
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.member_id
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.members
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    for _12 in _10:
+        _13 = _12.member_id
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _12.group_instance_id
+        if _16 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _18 = _16.encode()
+            _17 = len(_18)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                buf[pos + 1:pos + 1 + len(_16)] = _18
+                pos += 1 + _17
+            else:
+                pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _12.metadata
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        buf[pos:pos + len(_19)] = _19
+        pos += len(_19)
+        if _12.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_12), _12.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -242,61 +644,249 @@ def _w_JoinGroupResponse_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _d_JoinGroupResponse_v7(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _7, pos = read_cstring(b, pos)
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
+def _d_JoinGroupResponse_v7(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        _4 = None
     else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, pos = read_cstring(b, pos)
-        _12, pos = read_ncstring(b, pos)
-        _13, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _14 = None
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        _7 = None
+    else:
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+    _11, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _14, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _14 >= 0x80:
+        _14, pos = read_uvarint(b, pos - 1)
+    if _14 == 0:
+        raise null_not_allowed(pos)
+    _14 -= 1
+    _15 = pos + _14
+    if _15 > blen:
+        raise bad_length(pos, _14)
+    _13 = str(b[pos:_15], 'utf-8')
+    pos = _15
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
+        raise null_not_allowed(pos)
+    _17 -= 1
+    if _17 > blen - pos:
+        raise bad_length(pos, _17)
+    _16 = []
+    _19 = _16.append
+    for _ in range(_17):
+        _22, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _22 >= 0x80:
+            _22, pos = read_uvarint(b, pos - 1)
+        if _22 == 0:
+            raise null_not_allowed(pos)
+        _22 -= 1
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+        _25, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _25 >= 0x80:
+            _25, pos = read_uvarint(b, pos - 1)
+        if _25 == 0:
+            _24 = None
         else:
-            _14, pos = _t_JoinGroupResponseMember_v6(b, pos)
-        _10 = JoinGroupResponseMember(_11, _12, _13, _14)
-        _8.append(_10)
-    if b[pos] == 0:
+            _25 -= 1
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+        _28, = _S_B.unpack_from(b, pos)
         pos += 1
-        _15 = None
+        if _28 >= 0x80:
+            _28, pos = read_uvarint(b, pos - 1)
+        if _28 == 0:
+            raise null_not_allowed(pos)
+        _28 -= 1
+        _29 = pos + _28
+        if _29 > blen:
+            raise bad_length(pos, _28)
+        _27 = bytes(b[pos:_29])
+        pos = _29
+        if b[pos]:
+            _30, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _18 = JoinGroupResponseMember(_21, _24, _27, _30)
+        _19(_18)
+    if b[pos]:
+        _31, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
-        _15, pos = _t_JoinGroupResponseMember_v6(b, pos)
-    _16 = JoinGroupResponse(_1, _2, _3, _4, _5, _6, False, _7, _8, _15)
-    return _16, pos
+        pos += 1
+        _31 = None
+    _32 = JoinGroupResponse(_1, _2, _3, _4, _7, _10, False, _13, _16, _31)
+    return _32, pos
 
 def _s_JoinGroupResponse_v7(o):
-    return 10 + size_ncstring(o.protocol_type) + size_ncstring(o.protocol_name) + size_cstring(o.leader) + size_cstring(o.member_id) + (size_uvarint(len(o.members) + 1) + sum(map(_s_JoinGroupResponseMember_v6, o.members))) + (size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.protocol_type
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.protocol_name
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.leader
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.member_id
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.members
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.member_id
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _6.group_instance_id
+        if _8 is None:
+            n += 1
+        else:
+            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _6.metadata
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_JoinGroupResponse_v7(o, buf, pos):
+    _1 = o.protocol_type
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
     pos += 10
-    pos = write_ncstring(buf, pos, o.protocol_type)
-    pos = write_ncstring(buf, pos, o.protocol_name)
-    pos = write_cstring(buf, pos, o.leader)
-    pos = write_cstring(buf, pos, o.member_id)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        pos = write_cbytes(buf, pos, _2.metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_2), _2.unknown_tagged_fields)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.protocol_name
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.leader
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.member_id
+    _12 = _10.encode()
+    _11 = len(_12)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        buf[pos + 1:pos + 1 + len(_10)] = _12
+        pos += 1 + _11
+    else:
+        pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.members
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.member_id
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.group_instance_id
+        if _19 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+        _22 = _15.metadata
+        _23 = len(_22)
+        if _23 < 0x7F:
+            buf[pos] = _23 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _23 + 1)
+        buf[pos:pos + len(_22)] = _22
+        pos += len(_22)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -307,65 +897,251 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
         pos += 1
     return pos
 
-def _d_JoinGroupResponse_v9(b, pos):
-    _1, _2, _3, = _S_ihi.unpack_from(b, pos)
-    pos += 10
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, pos = read_cstring(b, pos)
-    _7, = _S_o.unpack_from(b, pos)
+def _d_JoinGroupResponse_v9(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
+    pos += 11
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        _4 = None
+    else:
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _8, = _S_B.unpack_from(b, pos)
     pos += 1
-    _8, pos = read_cstring(b, pos)
-    _10 = b[pos]
-    if _10 < 0x80:
-        pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        _7 = None
     else:
-        _10, pos = read_uvarint(b, pos)
-    if _10 == 0:
-        raise null_not_allowed(pos - 1)
-    _10 -= 1
-    if _10 > len(b) - pos:
-        raise bad_length(pos, _10)
-    _9 = []
-    for _ in range(_10):
-        _12, pos = read_cstring(b, pos)
-        _13, pos = read_ncstring(b, pos)
-        _14, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _15 = None
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+    _11, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _13, _15, = _S_oB.unpack_from(b, pos)
+    pos += 2
+    if _15 >= 0x80:
+        _15, pos = read_uvarint(b, pos - 1)
+    if _15 == 0:
+        raise null_not_allowed(pos)
+    _15 -= 1
+    _16 = pos + _15
+    if _16 > blen:
+        raise bad_length(pos, _15)
+    _14 = str(b[pos:_16], 'utf-8')
+    pos = _16
+    _18, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _18 >= 0x80:
+        _18, pos = read_uvarint(b, pos - 1)
+    if _18 == 0:
+        raise null_not_allowed(pos)
+    _18 -= 1
+    if _18 > blen - pos:
+        raise bad_length(pos, _18)
+    _17 = []
+    _20 = _17.append
+    for _ in range(_18):
+        _23, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        _24 = pos + _23
+        if _24 > blen:
+            raise bad_length(pos, _23)
+        _22 = str(b[pos:_24], 'utf-8')
+        pos = _24
+        _26, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            _25 = None
         else:
-            _15, pos = _t_JoinGroupResponseMember_v6(b, pos)
-        _11 = JoinGroupResponseMember(_12, _13, _14, _15)
-        _9.append(_11)
-    if b[pos] == 0:
+            _26 -= 1
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+        _29, = _S_B.unpack_from(b, pos)
         pos += 1
-        _16 = None
+        if _29 >= 0x80:
+            _29, pos = read_uvarint(b, pos - 1)
+        if _29 == 0:
+            raise null_not_allowed(pos)
+        _29 -= 1
+        _30 = pos + _29
+        if _30 > blen:
+            raise bad_length(pos, _29)
+        _28 = bytes(b[pos:_30])
+        pos = _30
+        if b[pos]:
+            _31, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+        else:
+            pos += 1
+            _31 = None
+        _19 = JoinGroupResponseMember(_22, _25, _28, _31)
+        _20(_19)
+    if b[pos]:
+        _32, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
-        _16, pos = _t_JoinGroupResponseMember_v6(b, pos)
-    _17 = JoinGroupResponse(_1, _2, _3, _4, _5, _6, _7, _8, _9, _16)
-    return _17, pos
+        pos += 1
+        _32 = None
+    _33 = JoinGroupResponse(_1, _2, _3, _4, _7, _10, _13, _14, _17, _32)
+    return _33, pos
 
 def _s_JoinGroupResponse_v9(o):
-    return 11 + size_ncstring(o.protocol_type) + size_ncstring(o.protocol_name) + size_cstring(o.leader) + size_cstring(o.member_id) + (size_uvarint(len(o.members) + 1) + sum(map(_s_JoinGroupResponseMember_v6, o.members))) + (size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.protocol_type
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.protocol_name
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.leader
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.member_id
+    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.members
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.member_id
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _6.group_instance_id
+        if _8 is None:
+            n += 1
+        else:
+            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _6.metadata
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 11
+    return n
 
 def _w_JoinGroupResponse_v9(o, buf, pos):
+    _1 = o.protocol_type
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
     pos += 10
-    pos = write_ncstring(buf, pos, o.protocol_type)
-    pos = write_ncstring(buf, pos, o.protocol_name)
-    pos = write_cstring(buf, pos, o.leader)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.protocol_name
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.leader
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.member_id
     _S_o.pack_into(buf, pos, o.skip_assignment)
     pos += 1
-    pos = write_cstring(buf, pos, o.member_id)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        pos = write_cbytes(buf, pos, _2.metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_2), _2.unknown_tagged_fields)
+    _12 = _10.encode()
+    _11 = len(_12)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        buf[pos + 1:pos + 1 + len(_10)] = _12
+        pos += 1 + _11
+    else:
+        pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.members
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.member_id
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.group_instance_id
+        if _19 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+        _22 = _15.metadata
+        _23 = len(_22)
+        if _23 < 0x7F:
+            buf[pos] = _23 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _23 + 1)
+        buf[pos:pos + len(_22)] = _22
+        pos += len(_22)
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class LeaderAndIsrPartitionState(msgspec.Struct, gc=False):
@@ -49,474 +49,586 @@ class LeaderAndIsrRequest(msgspec.Struct, gc=False):
     live_leaders: list[LeaderAndIsrLiveLeader] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 _S_ii = Struct('>ii')
+_S_iii = Struct('>iii')
 _S_iiii = Struct('>iiii')
+_S_iiiiB = Struct('>iiiiB')
+_S_iiiii = Struct('>iiiii')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
 _S_iiqb = Struct('>iiqb')
+_S_iiqbB = Struct('>iiqbB')
+_S_iiqi = Struct('>iiqi')
 _S_ioiqb = Struct('>i?iqb')
+_S_ioiqbB = Struct('>i?iqbB')
 _S_o = Struct('>?')
 _S_ob = Struct('>?b')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _d_LeaderAndIsrRequest_v0(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_LeaderAndIsrRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _5 = LeaderAndIsrPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], [], False, 0, None)
-        _3.append(_5)
-    _17, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], False, 0, None)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _17 < 0:
-        raise null_not_allowed(pos - 1)
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _19, = _S_i.unpack_from(b, pos)
+    if _21 < 0:
+        raise null_not_allowed(pos)
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _27 < 0:
+            raise null_not_allowed(pos)
+        _28 = pos + _27
+        if _28 > blen:
+            raise bad_length(pos, _27)
+        _26 = str(b[pos:_28], 'utf-8')
+        pos = _28
+        _29, = _S_i.unpack_from(b, pos)
         pos += 4
-        _20, pos = read_string(b, pos)
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _18 = LeaderAndIsrLiveLeader(_19, _20, _21, None)
-        _16.append(_18)
-    _22 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _16, None)
-    return _22, pos
-
-def _s_LeaderAndIsrPartitionState_v0(o):
-    return 20 + size_string(o.topic_name) + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas))
-
-def _s_LeaderAndIsrLiveLeader_v0(o):
-    return 8 + size_string(o.host_name)
+        _22 = LeaderAndIsrLiveLeader(_25, _26, _29, None)
+        _23(_22)
+    _30 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _20, None)
+    return _30, pos
 
 def _s_LeaderAndIsrRequest_v0(o):
-    return 8 + (4 + sum(map(_s_LeaderAndIsrPartitionState_v0, o.ungrouped_partition_states))) + (4 + sum(map(_s_LeaderAndIsrLiveLeader_v0, o.live_leaders)))
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 20
+    _6 = o.live_leaders
+    n += 4
+    for _7 in _6:
+        _8 = _7.host_name
+        n += 2 + len(_8)
+        n += 8
+    n += 8
+    return n
 
 def _w_LeaderAndIsrRequest_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    _5 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.partition_epoch, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+    _7 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _6 in _5:
-        _S_i.pack_into(buf, pos, _6.broker_id)
-        pos += 4
-        pos = write_string(buf, pos, _6.host_name)
-        _S_i.pack_into(buf, pos, _6.port)
+    for _8 in _7:
+        _9 = _8.host_name
+        _10 = _9.encode()
+        _S_ih.pack_into(buf, pos, _8.broker_id, len(_10))
+        pos += 6
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _S_i.pack_into(buf, pos, _8.port)
         pos += 4
     return pos
 
-def _d_LeaderAndIsrRequest_v1(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_LeaderAndIsrRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _16, = _S_o.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _20, = _S_o.unpack_from(b, pos)
         pos += 1
-        _5 = LeaderAndIsrPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], [], _16, 0, None)
-        _3.append(_5)
-    _18, = _S_i.unpack_from(b, pos)
+        _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], _20, 0, None)
+        _6(_5)
+    _22, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _18 < 0:
-        raise null_not_allowed(pos - 1)
-    if _18 > len(b) - pos:
-        raise bad_length(pos, _18)
-    _17 = []
-    for _ in range(_18):
-        _20, = _S_i.unpack_from(b, pos)
+    if _22 < 0:
+        raise null_not_allowed(pos)
+    if _22 > blen - pos:
+        raise bad_length(pos, _22)
+    _21 = []
+    _24 = _21.append
+    for _ in range(_22):
+        _26, _28, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _28 < 0:
+            raise null_not_allowed(pos)
+        _29 = pos + _28
+        if _29 > blen:
+            raise bad_length(pos, _28)
+        _27 = str(b[pos:_29], 'utf-8')
+        pos = _29
+        _30, = _S_i.unpack_from(b, pos)
         pos += 4
-        _21, pos = read_string(b, pos)
-        _22, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _19 = LeaderAndIsrLiveLeader(_20, _21, _22, None)
-        _17.append(_19)
-    _23 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _17, None)
-    return _23, pos
-
-def _s_LeaderAndIsrPartitionState_v1(o):
-    return 21 + size_string(o.topic_name) + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas))
+        _23 = LeaderAndIsrLiveLeader(_26, _27, _30, None)
+        _24(_23)
+    _31 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _21, None)
+    return _31, pos
 
 def _s_LeaderAndIsrRequest_v1(o):
-    return 8 + (4 + sum(map(_s_LeaderAndIsrPartitionState_v1, o.ungrouped_partition_states))) + (4 + sum(map(_s_LeaderAndIsrLiveLeader_v0, o.live_leaders)))
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 21
+    _6 = o.live_leaders
+    n += 4
+    for _7 in _6:
+        _8 = _7.host_name
+        n += 2 + len(_8)
+        n += 8
+    n += 8
+    return n
 
 def _w_LeaderAndIsrRequest_v1(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _S_o.pack_into(buf, pos, _2.is_new)
-        pos += 1
-    _5 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_5))
-    pos += 4
-    for _6 in _5:
-        _S_i.pack_into(buf, pos, _6.broker_id)
-        pos += 4
-        pos = write_string(buf, pos, _6.host_name)
-        _S_i.pack_into(buf, pos, _6.port)
-        pos += 4
-    return pos
-
-def _d_LeaderAndIsrTopicState_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos - 1)
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _14, = _S_o.unpack_from(b, pos)
-        pos += 1
-        _4 = LeaderAndIsrPartitionState('', _5, _6, _7, _8, _9, _11, _12, [], [], _14, 0, None)
-        _2.append(_4)
-    _15 = LeaderAndIsrTopicState(_1, ZERO_UUID, _2, None)
-    return _15, pos
-
-def _d_LeaderAndIsrRequest_v2(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_LeaderAndIsrTopicState_v2(b, pos)
-        _4.append(_6)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_string(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _9 = LeaderAndIsrLiveLeader(_10, _11, _12, None)
-        _7.append(_9)
-    _13 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _7, None)
-    return _13, pos
-
-def _s_LeaderAndIsrPartitionState_v2(o):
-    return 21 + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas))
-
-def _s_LeaderAndIsrTopicState_v2(o):
-    return 0 + size_string(o.topic_name) + (4 + sum(map(_s_LeaderAndIsrPartitionState_v2, o.partition_states)))
-
-def _s_LeaderAndIsrRequest_v2(o):
-    return 16 + (4 + sum(map(_s_LeaderAndIsrTopicState_v2, o.topic_states))) + (4 + sum(map(_s_LeaderAndIsrLiveLeader_v0, o.live_leaders)))
-
-def _w_LeaderAndIsrTopicState_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _S_o.pack_into(buf, pos, _2.is_new)
-        pos += 1
-    return pos
-
-def _w_LeaderAndIsrRequest_v2(o, buf, pos):
-    _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
-    pos += 16
-    _1 = o.topic_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v2(_2, buf, pos)
-    _3 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
-        pos += 4
-        pos = write_string(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
-        pos += 4
-    return pos
-
-def _d_LeaderAndIsrTopicState_v3(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos - 1)
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos - 1)
-        if _17 > len(b) - pos:
-            raise bad_length(pos, _17)
-        _16 = list(unpack_from('>%di' % _17, b, pos))
-        pos += 4 * _17
-        _18, = _S_o.unpack_from(b, pos)
-        pos += 1
-        _4 = LeaderAndIsrPartitionState('', _5, _6, _7, _8, _9, _11, _12, _14, _16, _18, 0, None)
-        _2.append(_4)
-    _19 = LeaderAndIsrTopicState(_1, ZERO_UUID, _2, None)
-    return _19, pos
-
-def _d_LeaderAndIsrRequest_v3(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_LeaderAndIsrTopicState_v3(b, pos)
-        _4.append(_6)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_string(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _9 = LeaderAndIsrLiveLeader(_10, _11, _12, None)
-        _7.append(_9)
-    _13 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _7, None)
-    return _13, pos
-
-def _s_LeaderAndIsrPartitionState_v3(o):
-    return 21 + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas)) + (4 + 4 * len(o.adding_replicas)) + (4 + 4 * len(o.removing_replicas))
-
-def _s_LeaderAndIsrTopicState_v3(o):
-    return 0 + size_string(o.topic_name) + (4 + sum(map(_s_LeaderAndIsrPartitionState_v3, o.partition_states)))
-
-def _s_LeaderAndIsrRequest_v3(o):
-    return 16 + (4 + sum(map(_s_LeaderAndIsrTopicState_v3, o.topic_states))) + (4 + sum(map(_s_LeaderAndIsrLiveLeader_v0, o.live_leaders)))
-
-def _w_LeaderAndIsrTopicState_v3(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.adding_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
-        _6 = _2.removing_replicas
-        _S_i.pack_into(buf, pos, len(_6))
-        pos += 4
-        pack_into('>%di' % len(_6), buf, pos, *_6)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.partition_epoch, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
         _S_o.pack_into(buf, pos, _2.is_new)
         pos += 1
+    _7 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_7))
+    pos += 4
+    for _8 in _7:
+        _9 = _8.host_name
+        _10 = _9.encode()
+        _S_ih.pack_into(buf, pos, _8.broker_id, len(_10))
+        pos += 6
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _S_i.pack_into(buf, pos, _8.port)
+        pos += 4
     return pos
+
+def _d_LeaderAndIsrRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqi.unpack_from(b, pos)
+    pos += 20
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            _21 = list(array_struct('i', _22).unpack_from(b, pos))
+            pos += 4 * _22
+            _23, _25, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _26, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, [], [], _26, 0, None)
+            _15(_14)
+        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _28, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _28 < 0:
+        raise null_not_allowed(pos)
+    if _28 > blen - pos:
+        raise bad_length(pos, _28)
+    _27 = []
+    _30 = _27.append
+    for _ in range(_28):
+        _32, _34, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _34 < 0:
+            raise null_not_allowed(pos)
+        _35 = pos + _34
+        if _35 > blen:
+            raise bad_length(pos, _34)
+        _33 = str(b[pos:_35], 'utf-8')
+        pos = _35
+        _36, = _S_i.unpack_from(b, pos)
+        pos += 4
+        _29 = LeaderAndIsrLiveLeader(_32, _33, _36, None)
+        _30(_29)
+    _37 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _27, None)
+    return _37, pos
+
+def _s_LeaderAndIsrRequest_v2(o):
+    n = 0
+    _1 = o.topic_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.partition_states
+        n += 4
+        for _5 in _4:
+            _6 = _5.isr
+            n += 4 + 4 * len(_6)
+            _7 = _5.replicas
+            n += 4 + 4 * len(_7)
+            n += 21
+    _8 = o.live_leaders
+    n += 4
+    for _9 in _8:
+        _10 = _9.host_name
+        n += 2 + len(_10)
+        n += 8
+    n += 16
+    return n
+
+def _w_LeaderAndIsrRequest_v2(o, buf, pos):
+    _1 = o.topic_states
+    _S_iiqi.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, len(_1))
+    pos += 20
+    for _2 in _1:
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_states
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.isr
+            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
+            pos += 20
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            _8 = _6.replicas
+            _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
+            pos += 8
+            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            pos += 4 * len(_8)
+            _S_o.pack_into(buf, pos, _6.is_new)
+            pos += 1
+    _9 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_9))
+    pos += 4
+    for _10 in _9:
+        _11 = _10.host_name
+        _12 = _11.encode()
+        _S_ih.pack_into(buf, pos, _10.broker_id, len(_12))
+        pos += 6
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _S_i.pack_into(buf, pos, _10.port)
+        pos += 4
+    return pos
+
+def _d_LeaderAndIsrRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqi.unpack_from(b, pos)
+    pos += 20
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            _21 = list(array_struct('i', _22).unpack_from(b, pos))
+            pos += 4 * _22
+            _23, _25, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _27, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _27 < 0:
+                raise null_not_allowed(pos)
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _29, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            _30, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28, _30, 0, None)
+            _15(_14)
+        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _32, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _32 < 0:
+        raise null_not_allowed(pos)
+    if _32 > blen - pos:
+        raise bad_length(pos, _32)
+    _31 = []
+    _34 = _31.append
+    for _ in range(_32):
+        _36, _38, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _38 < 0:
+            raise null_not_allowed(pos)
+        _39 = pos + _38
+        if _39 > blen:
+            raise bad_length(pos, _38)
+        _37 = str(b[pos:_39], 'utf-8')
+        pos = _39
+        _40, = _S_i.unpack_from(b, pos)
+        pos += 4
+        _33 = LeaderAndIsrLiveLeader(_36, _37, _40, None)
+        _34(_33)
+    _41 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _31, None)
+    return _41, pos
+
+def _s_LeaderAndIsrRequest_v3(o):
+    n = 0
+    _1 = o.topic_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.partition_states
+        n += 4
+        for _5 in _4:
+            _6 = _5.isr
+            n += 4 + 4 * len(_6)
+            _7 = _5.replicas
+            n += 4 + 4 * len(_7)
+            _8 = _5.adding_replicas
+            n += 4 + 4 * len(_8)
+            _9 = _5.removing_replicas
+            n += 4 + 4 * len(_9)
+            n += 21
+    _10 = o.live_leaders
+    n += 4
+    for _11 in _10:
+        _12 = _11.host_name
+        n += 2 + len(_12)
+        n += 8
+    n += 16
+    return n
 
 def _w_LeaderAndIsrRequest_v3(o, buf, pos):
-    _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
-    pos += 16
     _1 = o.topic_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiqi.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, len(_1))
+    pos += 20
     for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v3(_2, buf, pos)
-    _3 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_states
+        _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pos = write_string(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
+        for _6 in _5:
+            _7 = _6.isr
+            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
+            pos += 20
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            _8 = _6.replicas
+            _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
+            pos += 8
+            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            pos += 4 * len(_8)
+            _9 = _6.adding_replicas
+            _S_i.pack_into(buf, pos, len(_9))
+            pos += 4
+            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            pos += 4 * len(_9)
+            _10 = _6.removing_replicas
+            _S_i.pack_into(buf, pos, len(_10))
+            pos += 4
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _S_o.pack_into(buf, pos, _6.is_new)
+            pos += 1
+    _11 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_11))
+    pos += 4
+    for _12 in _11:
+        _13 = _12.host_name
+        _14 = _13.encode()
+        _S_ih.pack_into(buf, pos, _12.broker_id, len(_14))
+        pos += 6
+        buf[pos:pos + len(_13)] = _14
+        pos += len(_14)
+        _S_i.pack_into(buf, pos, _12.port)
         pos += 4
     return pos
 
-def _t_LeaderAndIsrPartitionState_v4(b, pos):
+def _t_LeaderAndIsrPartitionState_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -530,210 +642,296 @@ def _t_LeaderAndIsrPartitionState_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_LeaderAndIsrTopicState_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17 = b[pos]
-        if _17 < 0x80:
-            pos += 1
-        else:
-            _17, pos = read_uvarint(b, pos)
-        if _17 == 0:
-            raise null_not_allowed(pos - 1)
-        _17 -= 1
-        if _17 > len(b) - pos:
-            raise bad_length(pos, _17)
-        _16 = list(unpack_from('>%di' % _17, b, pos))
-        pos += 4 * _17
-        _18, = _S_o.unpack_from(b, pos)
-        pos += 1
-        if b[pos] == 0:
-            pos += 1
-            _19 = None
-        else:
-            _19, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _4 = LeaderAndIsrPartitionState('', _5, _6, _7, _8, _9, _11, _12, _14, _16, _18, 0, _19)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _20 = None
-    else:
-        _20, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _21 = LeaderAndIsrTopicState(_1, ZERO_UUID, _2, _20)
-    return _21, pos
-
-def _d_LeaderAndIsrRequest_v4(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_LeaderAndIsrRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
+    pos += 17
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_LeaderAndIsrTopicState_v4(b, pos)
-        _4.append(_6)
-    _8 = b[pos]
-    if _8 < 0x80:
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_cstring(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _22, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                raise null_not_allowed(pos)
+            _22 -= 1
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            _21 = list(array_struct('i', _22).unpack_from(b, pos))
+            pos += 4 * _22
+            _23, _25, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _27, = _S_B.unpack_from(b, pos)
             pos += 1
-            _13 = None
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            _30, = _S_o.unpack_from(b, pos)
+            pos += 1
+            if b[pos]:
+                _31, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _31 = None
+            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28, _30, 0, _31)
+            _15(_14)
+        if b[pos]:
+            _32, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
         else:
-            _13, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _9 = LeaderAndIsrLiveLeader(_10, _11, _12, _13)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
+            pos += 1
+            _32 = None
+        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _32)
+        _7(_6)
+    _34, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _34 >= 0x80:
+        _34, pos = read_uvarint(b, pos - 1)
+    if _34 == 0:
+        raise null_not_allowed(pos)
+    _34 -= 1
+    if _34 > blen - pos:
+        raise bad_length(pos, _34)
+    _33 = []
+    _36 = _33.append
+    for _ in range(_34):
+        _38, _40, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _40 >= 0x80:
+            _40, pos = read_uvarint(b, pos - 1)
+        if _40 == 0:
+            raise null_not_allowed(pos)
+        _40 -= 1
+        _41 = pos + _40
+        if _41 > blen:
+            raise bad_length(pos, _40)
+        _39 = str(b[pos:_41], 'utf-8')
+        pos = _41
+        _42, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _43, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        else:
+            pos += 1
+            _43 = None
+        _35 = LeaderAndIsrLiveLeader(_38, _39, _42, _43)
+        _36(_35)
+    if b[pos]:
+        _44, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
-        _14, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _15 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _7, _14)
-    return _15, pos
+        pos += 1
+        _44 = None
+    _45 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _33, _44)
+    return _45, pos
 
 def _ti_LeaderAndIsrPartitionState_v4(o):
     items = []
     return items
 
-def _s_LeaderAndIsrPartitionState_v4(o):
-    return 21 + (size_uvarint(len(o.isr) + 1) + 4 * len(o.isr)) + (size_uvarint(len(o.replicas) + 1) + 4 * len(o.replicas)) + (size_uvarint(len(o.adding_replicas) + 1) + 4 * len(o.adding_replicas)) + (size_uvarint(len(o.removing_replicas) + 1) + 4 * len(o.removing_replicas)) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderAndIsrTopicState_v4(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_LeaderAndIsrPartitionState_v4, o.partition_states))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderAndIsrLiveLeader_v4(o):
-    return 8 + size_cstring(o.host_name) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_LeaderAndIsrRequest_v4(o):
-    return 16 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_LeaderAndIsrTopicState_v4, o.topic_states))) + (size_uvarint(len(o.live_leaders) + 1) + sum(map(_s_LeaderAndIsrLiveLeader_v4, o.live_leaders))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_LeaderAndIsrTopicState_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.adding_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        _6 = _2.removing_replicas
-        pos = write_uvarint(buf, pos, len(_6) + 1)
-        pack_into('>%di' % len(_6), buf, pos, *_6)
-        pos += 4 * len(_6)
-        _S_o.pack_into(buf, pos, _2.is_new)
-        pos += 1
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.adding_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _5.removing_replicas
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 21
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+    _10 = o.live_leaders
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    for _11 in _10:
+        _12 = _11.host_name
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 16
+    return n
 
 def _w_LeaderAndIsrRequest_v4(o, buf, pos):
+    _1 = o.topic_states
     _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
     pos += 16
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v4(_2, buf, pos)
-    _3 = o.live_leaders
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.adding_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            _16 = _9.removing_replicas
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _S_o.pack_into(buf, pos, _9.is_new)
+            pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _18 = o.live_leaders
+    _19 = len(_18)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _19 + 1)
+    for _20 in _18:
+        _21 = _20.host_name
+        _S_i.pack_into(buf, pos, _20.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+        _S_i.pack_into(buf, pos, _20.port)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_4), _4.unknown_tagged_fields)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -744,205 +942,296 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_LeaderAndIsrTopicState_v5(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _2 = UUID(bytes=_2)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, _8, _9, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _11 = b[pos]
-        if _11 < 0x80:
-            pos += 1
-        else:
-            _11, pos = read_uvarint(b, pos)
-        if _11 == 0:
-            raise null_not_allowed(pos - 1)
-        _11 -= 1
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _14 = b[pos]
-        if _14 < 0x80:
-            pos += 1
-        else:
-            _14, pos = read_uvarint(b, pos)
-        if _14 == 0:
-            raise null_not_allowed(pos - 1)
-        _14 -= 1
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16 = b[pos]
-        if _16 < 0x80:
-            pos += 1
-        else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _18 = b[pos]
-        if _18 < 0x80:
-            pos += 1
-        else:
-            _18, pos = read_uvarint(b, pos)
-        if _18 == 0:
-            raise null_not_allowed(pos - 1)
-        _18 -= 1
-        if _18 > len(b) - pos:
-            raise bad_length(pos, _18)
-        _17 = list(unpack_from('>%di' % _18, b, pos))
-        pos += 4 * _18
-        _19, = _S_o.unpack_from(b, pos)
-        pos += 1
-        if b[pos] == 0:
-            pos += 1
-            _20 = None
-        else:
-            _20, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _5 = LeaderAndIsrPartitionState('', _6, _7, _8, _9, _10, _12, _13, _15, _17, _19, 0, _20)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _21 = None
-    else:
-        _21, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _22 = LeaderAndIsrTopicState(_1, _2, _3, _21)
-    return _22, pos
-
-def _d_LeaderAndIsrRequest_v5(b, pos):
-    _1, _2, _3, _4, = _S_iiqb.unpack_from(b, pos)
-    pos += 17
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_LeaderAndIsrRequest_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
+    pos += 18
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _7, pos = _d_LeaderAndIsrTopicState_v5(b, pos)
-        _5.append(_7)
-    _9 = b[pos]
-    if _9 < 0x80:
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _12, pos = read_cstring(b, pos)
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _13, _15, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _13 = uuid_of(_13)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            if _24 > blen - pos:
+                raise bad_length(pos, _24)
+            _23 = list(array_struct('i', _24).unpack_from(b, pos))
+            pos += 4 * _24
+            _25, _27, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _29, = _S_B.unpack_from(b, pos)
             pos += 1
-            _14 = None
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = list(array_struct('i', _31).unpack_from(b, pos))
+            pos += 4 * _31
+            _32, = _S_o.unpack_from(b, pos)
+            pos += 1
+            if b[pos]:
+                _33, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _16 = LeaderAndIsrPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30, _32, 0, _33)
+            _17(_16)
+        if b[pos]:
+            _34, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
         else:
-            _14, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _10 = LeaderAndIsrLiveLeader(_11, _12, _13, _14)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+            pos += 1
+            _34 = None
+        _7 = LeaderAndIsrTopicState(_10, _13, _14, _34)
+        _8(_7)
+    _36, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
+        raise null_not_allowed(pos)
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    _35 = []
+    _38 = _35.append
+    for _ in range(_36):
+        _40, _42, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _42 >= 0x80:
+            _42, pos = read_uvarint(b, pos - 1)
+        if _42 == 0:
+            raise null_not_allowed(pos)
+        _42 -= 1
+        _43 = pos + _42
+        if _43 > blen:
+            raise bad_length(pos, _42)
+        _41 = str(b[pos:_43], 'utf-8')
+        pos = _43
+        _44, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _45, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        else:
+            pos += 1
+            _45 = None
+        _37 = LeaderAndIsrLiveLeader(_40, _41, _44, _45)
+        _38(_37)
+    if b[pos]:
+        _46, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
-        _15, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _16 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _8, _15)
-    return _16, pos
-
-def _s_LeaderAndIsrTopicState_v5(o):
-    return 16 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_LeaderAndIsrPartitionState_v4, o.partition_states))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _46 = None
+    _47 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _35, _46)
+    return _47, pos
 
 def _s_LeaderAndIsrRequest_v5(o):
-    return 17 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_LeaderAndIsrTopicState_v5, o.topic_states))) + (size_uvarint(len(o.live_leaders) + 1) + sum(map(_s_LeaderAndIsrLiveLeader_v4, o.live_leaders))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_LeaderAndIsrTopicState_v5(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.adding_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        _6 = _2.removing_replicas
-        pos = write_uvarint(buf, pos, len(_6) + 1)
-        pack_into('>%di' % len(_6), buf, pos, *_6)
-        pos += 4 * len(_6)
-        _S_o.pack_into(buf, pos, _2.is_new)
-        pos += 1
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.adding_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _5.removing_replicas
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 21
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 16
+    _10 = o.live_leaders
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    for _11 in _10:
+        _12 = _11.host_name
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 17
+    return n
 
 def _w_LeaderAndIsrRequest_v5(o, buf, pos):
+    _1 = o.topic_states
     _S_iiqb.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, o.type)
     pos += 17
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v5(_2, buf, pos)
-    _3 = o.live_leaders
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.adding_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            _16 = _9.removing_replicas
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _S_o.pack_into(buf, pos, _9.is_new)
+            pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _18 = o.live_leaders
+    _19 = len(_18)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _19 + 1)
+    for _20 in _18:
+        _21 = _20.host_name
+        _S_i.pack_into(buf, pos, _20.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+        _S_i.pack_into(buf, pos, _20.port)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_4), _4.unknown_tagged_fields)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -953,208 +1242,296 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
         pos += 1
     return pos
 
-def _d_LeaderAndIsrTopicState_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _2 = UUID(bytes=_2)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, _8, _9, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _11 = b[pos]
-        if _11 < 0x80:
-            pos += 1
-        else:
-            _11, pos = read_uvarint(b, pos)
-        if _11 == 0:
-            raise null_not_allowed(pos - 1)
-        _11 -= 1
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _14 = b[pos]
-        if _14 < 0x80:
-            pos += 1
-        else:
-            _14, pos = read_uvarint(b, pos)
-        if _14 == 0:
-            raise null_not_allowed(pos - 1)
-        _14 -= 1
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16 = b[pos]
-        if _16 < 0x80:
-            pos += 1
-        else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _18 = b[pos]
-        if _18 < 0x80:
-            pos += 1
-        else:
-            _18, pos = read_uvarint(b, pos)
-        if _18 == 0:
-            raise null_not_allowed(pos - 1)
-        _18 -= 1
-        if _18 > len(b) - pos:
-            raise bad_length(pos, _18)
-        _17 = list(unpack_from('>%di' % _18, b, pos))
-        pos += 4 * _18
-        _19, _20, = _S_ob.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _21 = None
-        else:
-            _21, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _5 = LeaderAndIsrPartitionState('', _6, _7, _8, _9, _10, _12, _13, _15, _17, _19, _20, _21)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _22 = None
-    else:
-        _22, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _23 = LeaderAndIsrTopicState(_1, _2, _3, _22)
-    return _23, pos
-
-def _d_LeaderAndIsrRequest_v6(b, pos):
-    _1, _2, _3, _4, = _S_iiqb.unpack_from(b, pos)
-    pos += 17
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_LeaderAndIsrRequest_v6(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
+    pos += 18
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _7, pos = _d_LeaderAndIsrTopicState_v6(b, pos)
-        _5.append(_7)
-    _9 = b[pos]
-    if _9 < 0x80:
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _12, pos = read_cstring(b, pos)
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _13, _15, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _13 = uuid_of(_13)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            if _24 > blen - pos:
+                raise bad_length(pos, _24)
+            _23 = list(array_struct('i', _24).unpack_from(b, pos))
+            pos += 4 * _24
+            _25, _27, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _29, = _S_B.unpack_from(b, pos)
             pos += 1
-            _14 = None
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                raise null_not_allowed(pos)
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = list(array_struct('i', _31).unpack_from(b, pos))
+            pos += 4 * _31
+            _32, _33, = _S_ob.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _34, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _34 = None
+            _16 = LeaderAndIsrPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30, _32, _33, _34)
+            _17(_16)
+        if b[pos]:
+            _35, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
         else:
-            _14, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _10 = LeaderAndIsrLiveLeader(_11, _12, _13, _14)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+            pos += 1
+            _35 = None
+        _7 = LeaderAndIsrTopicState(_10, _13, _14, _35)
+        _8(_7)
+    _37, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _37 >= 0x80:
+        _37, pos = read_uvarint(b, pos - 1)
+    if _37 == 0:
+        raise null_not_allowed(pos)
+    _37 -= 1
+    if _37 > blen - pos:
+        raise bad_length(pos, _37)
+    _36 = []
+    _39 = _36.append
+    for _ in range(_37):
+        _41, _43, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _43 >= 0x80:
+            _43, pos = read_uvarint(b, pos - 1)
+        if _43 == 0:
+            raise null_not_allowed(pos)
+        _43 -= 1
+        _44 = pos + _43
+        if _44 > blen:
+            raise bad_length(pos, _43)
+        _42 = str(b[pos:_44], 'utf-8')
+        pos = _44
+        _45, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _46, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        else:
+            pos += 1
+            _46 = None
+        _38 = LeaderAndIsrLiveLeader(_41, _42, _45, _46)
+        _39(_38)
+    if b[pos]:
+        _47, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
-        _15, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _16 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _8, _15)
-    return _16, pos
-
-def _s_LeaderAndIsrPartitionState_v6(o):
-    return 22 + (size_uvarint(len(o.isr) + 1) + 4 * len(o.isr)) + (size_uvarint(len(o.replicas) + 1) + 4 * len(o.replicas)) + (size_uvarint(len(o.adding_replicas) + 1) + 4 * len(o.adding_replicas)) + (size_uvarint(len(o.removing_replicas) + 1) + 4 * len(o.removing_replicas)) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_LeaderAndIsrTopicState_v6(o):
-    return 16 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_LeaderAndIsrPartitionState_v6, o.partition_states))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _47 = None
+    _48 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _36, _47)
+    return _48, pos
 
 def _s_LeaderAndIsrRequest_v6(o):
-    return 17 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_LeaderAndIsrTopicState_v6, o.topic_states))) + (size_uvarint(len(o.live_leaders) + 1) + sum(map(_s_LeaderAndIsrLiveLeader_v4, o.live_leaders))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_LeaderAndIsrTopicState_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.partition_epoch)
-        pos += 4
-        _4 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.adding_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        _6 = _2.removing_replicas
-        pos = write_uvarint(buf, pos, len(_6) + 1)
-        pack_into('>%di' % len(_6), buf, pos, *_6)
-        pos += 4 * len(_6)
-        _S_ob.pack_into(buf, pos, _2.is_new, _2.leader_recovery_state)
-        pos += 2
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.adding_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _5.removing_replicas
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 16
+    _10 = o.live_leaders
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    for _11 in _10:
+        _12 = _11.host_name
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 17
+    return n
 
 def _w_LeaderAndIsrRequest_v6(o, buf, pos):
+    _1 = o.topic_states
     _S_iiqb.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, o.type)
     pos += 17
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v6(_2, buf, pos)
-    _3 = o.live_leaders
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.adding_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            _16 = _9.removing_replicas
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
+            pos += 2
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _18 = o.live_leaders
+    _19 = len(_18)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _19 + 1)
+    for _20 in _18:
+        _21 = _20.host_name
+        _S_i.pack_into(buf, pos, _20.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+        _S_i.pack_into(buf, pos, _20.port)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_4), _4.unknown_tagged_fields)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -1165,75 +1542,296 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _d_LeaderAndIsrRequest_v7(b, pos):
-    _1, _2, _3, _4, _5, = _S_ioiqb.unpack_from(b, pos)
-    pos += 18
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
+def _d_LeaderAndIsrRequest_v7(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _5, _7, = _S_ioiqbB.unpack_from(b, pos)
+    pos += 19
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
     if _7 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _7 -= 1
-    if _7 > len(b) - pos:
+    if _7 > blen - pos:
         raise bad_length(pos, _7)
     _6 = []
+    _9 = _6.append
     for _ in range(_7):
-        _8, pos = _d_LeaderAndIsrTopicState_v6(b, pos)
-        _6.append(_8)
-    _10 = b[pos]
-    if _10 < 0x80:
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _10, pos = read_uvarint(b, pos)
-    if _10 == 0:
-        raise null_not_allowed(pos - 1)
-    _10 -= 1
-    if _10 > len(b) - pos:
-        raise bad_length(pos, _10)
-    _9 = []
-    for _ in range(_10):
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, pos = read_cstring(b, pos)
-        _14, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos] == 0:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _14, _16, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _14 = uuid_of(_14)
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            raise null_not_allowed(pos)
+        _16 -= 1
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _20, _21, _22, _23, _25, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _26, _28, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                raise null_not_allowed(pos)
+            _28 -= 1
+            if _28 > blen - pos:
+                raise bad_length(pos, _28)
+            _27 = list(array_struct('i', _28).unpack_from(b, pos))
+            pos += 4 * _28
+            _30, = _S_B.unpack_from(b, pos)
             pos += 1
-            _15 = None
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                raise null_not_allowed(pos)
+            _30 -= 1
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            _29 = list(array_struct('i', _30).unpack_from(b, pos))
+            pos += 4 * _30
+            _32, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
+                raise null_not_allowed(pos)
+            _32 -= 1
+            if _32 > blen - pos:
+                raise bad_length(pos, _32)
+            _31 = list(array_struct('i', _32).unpack_from(b, pos))
+            pos += 4 * _32
+            _33, _34, = _S_ob.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _35, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _35 = None
+            _17 = LeaderAndIsrPartitionState('', _20, _21, _22, _23, _24, _26, _27, _29, _31, _33, _34, _35)
+            _18(_17)
+        if b[pos]:
+            _36, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
         else:
-            _15, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-        _11 = LeaderAndIsrLiveLeader(_12, _13, _14, _15)
-        _9.append(_11)
-    if b[pos] == 0:
-        pos += 1
-        _16 = None
+            pos += 1
+            _36 = None
+        _8 = LeaderAndIsrTopicState(_11, _14, _15, _36)
+        _9(_8)
+    _38, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _38 >= 0x80:
+        _38, pos = read_uvarint(b, pos - 1)
+    if _38 == 0:
+        raise null_not_allowed(pos)
+    _38 -= 1
+    if _38 > blen - pos:
+        raise bad_length(pos, _38)
+    _37 = []
+    _40 = _37.append
+    for _ in range(_38):
+        _42, _44, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _44 >= 0x80:
+            _44, pos = read_uvarint(b, pos - 1)
+        if _44 == 0:
+            raise null_not_allowed(pos)
+        _44 -= 1
+        _45 = pos + _44
+        if _45 > blen:
+            raise bad_length(pos, _44)
+        _43 = str(b[pos:_45], 'utf-8')
+        pos = _45
+        _46, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _47, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        else:
+            pos += 1
+            _47 = None
+        _39 = LeaderAndIsrLiveLeader(_42, _43, _46, _47)
+        _40(_39)
+    if b[pos]:
+        _48, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
-        _16, pos = _t_LeaderAndIsrPartitionState_v4(b, pos)
-    _17 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _9, _16)
-    return _17, pos
+        pos += 1
+        _48 = None
+    _49 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _37, _48)
+    return _49, pos
 
 def _s_LeaderAndIsrRequest_v7(o):
-    return 18 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_LeaderAndIsrTopicState_v6, o.topic_states))) + (size_uvarint(len(o.live_leaders) + 1) + sum(map(_s_LeaderAndIsrLiveLeader_v4, o.live_leaders))) + (size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.adding_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _5.removing_replicas
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 22
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _10 = o.live_leaders
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    for _11 in _10:
+        _12 = _11.host_name
+        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 18
+    return n
 
 def _w_LeaderAndIsrRequest_v7(o, buf, pos):
+    _1 = o.topic_states
     _S_ioiqb.pack_into(buf, pos, o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type)
     pos += 18
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_LeaderAndIsrTopicState_v6(_2, buf, pos)
-    _3 = o.live_leaders
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.broker_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.partition_epoch)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.adding_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            _16 = _9.removing_replicas
+            _17 = len(_16)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _17 + 1)
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
+            pos += 2
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _18 = o.live_leaders
+    _19 = len(_18)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _19 + 1)
+    for _20 in _18:
+        _21 = _20.host_name
+        _S_i.pack_into(buf, pos, _20.broker_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host_name)
-        _S_i.pack_into(buf, pos, _4.port)
+        _23 = _21.encode()
+        _22 = len(_23)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            buf[pos + 1:pos + 1 + len(_21)] = _23
+            pos += 1 + _22
+        else:
+            pos = write_cstring_long(buf, pos, _21, _23)
+        _S_i.pack_into(buf, pos, _20.port)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_4), _4.unknown_tagged_fields)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

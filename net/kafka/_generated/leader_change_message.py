@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Voter(msgspec.Struct, gc=False):
@@ -23,13 +23,16 @@ class LeaderChangeMessage(msgspec.Struct, gc=False):
     granting_voters: list[Voter] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_hi = Struct('>hi')
+_S_hiB = Struct('>hiB')
 _S_i = Struct('>i')
 _S_iu = Struct('>i16s')
 
-def _t_Voter_v0(b, pos):
+def _t_Voter_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -43,89 +46,117 @@ def _t_Voter_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_LeaderChangeMessage_v0(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_LeaderChangeMessage_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hiB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, = _S_i.unpack_from(b, pos)
+        _8, = _S_i.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+        if b[pos]:
+            _9, pos = _t_Voter_v0(b, m, pos)
         else:
-            _7, pos = _t_Voter_v0(b, pos)
-        _5 = Voter(_6, ZERO_UUID, _7)
-        _3.append(_5)
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _11, = _S_i.unpack_from(b, pos)
+            pos += 1
+            _9 = None
+        _5 = Voter(_8, ZERO_UUID, _9)
+        _6(_5)
+    _11, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    if _11 > blen - pos:
+        raise bad_length(pos, _11)
+    _10 = []
+    _13 = _10.append
+    for _ in range(_11):
+        _15, = _S_i.unpack_from(b, pos)
         pos += 4
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        if b[pos]:
+            _16, pos = _t_Voter_v0(b, m, pos)
         else:
-            _12, pos = _t_Voter_v0(b, pos)
-        _10 = Voter(_11, ZERO_UUID, _12)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
+            pos += 1
+            _16 = None
+        _12 = Voter(_15, ZERO_UUID, _16)
+        _13(_12)
+    if b[pos]:
+        _17, pos = _t_Voter_v0(b, m, pos)
     else:
-        _13, pos = _t_Voter_v0(b, pos)
-    _14 = LeaderChangeMessage(_1, _2, _3, _8, _13)
-    return _14, pos
+        pos += 1
+        _17 = None
+    _18 = LeaderChangeMessage(_1, _2, _3, _10, _17)
+    return _18, pos
 
 def _ti_Voter_v0(o):
     items = []
     return items
 
-def _s_Voter_v0(o):
-    return 4 + (size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_LeaderChangeMessage_v0(o):
-    return 6 + (size_uvarint(len(o.voters) + 1) + sum(map(_s_Voter_v0, o.voters))) + (size_uvarint(len(o.granting_voters) + 1) + sum(map(_s_Voter_v0, o.granting_voters))) + (size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.voters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    _3 = o.granting_voters
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_LeaderChangeMessage_v0(o, buf, pos):
+    _1 = o.voters
     _S_hi.pack_into(buf, pos, o.version, o.leader_id)
     pos += 6
-    _1 = o.voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.voter_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _S_i.pack_into(buf, pos, _3.voter_id)
         pos += 4
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.granting_voters
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.voter_id)
+    _4 = o.granting_voters
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _S_i.pack_into(buf, pos, _6.voter_id)
         pos += 4
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_4), _4.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -136,87 +167,115 @@ def _w_LeaderChangeMessage_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_LeaderChangeMessage_v1(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_LeaderChangeMessage_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hiB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, _7, = _S_iu.unpack_from(b, pos)
+        _8, _9, = _S_iu.unpack_from(b, pos)
         pos += 20
-        _7 = UUID(bytes=_7)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
+        _9 = uuid_of(_9)
+        if b[pos]:
+            _10, pos = _t_Voter_v0(b, m, pos)
         else:
-            _8, pos = _t_Voter_v0(b, pos)
-        _5 = Voter(_6, _7, _8)
-        _3.append(_5)
-    _10 = b[pos]
-    if _10 < 0x80:
-        pos += 1
-    else:
-        _10, pos = read_uvarint(b, pos)
-    if _10 == 0:
-        raise null_not_allowed(pos - 1)
-    _10 -= 1
-    if _10 > len(b) - pos:
-        raise bad_length(pos, _10)
-    _9 = []
-    for _ in range(_10):
-        _12, _13, = _S_iu.unpack_from(b, pos)
+            pos += 1
+            _10 = None
+        _5 = Voter(_8, _9, _10)
+        _6(_5)
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _16, _17, = _S_iu.unpack_from(b, pos)
         pos += 20
-        _13 = UUID(bytes=_13)
-        if b[pos] == 0:
-            pos += 1
-            _14 = None
+        _17 = uuid_of(_17)
+        if b[pos]:
+            _18, pos = _t_Voter_v0(b, m, pos)
         else:
-            _14, pos = _t_Voter_v0(b, pos)
-        _11 = Voter(_12, _13, _14)
-        _9.append(_11)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+            pos += 1
+            _18 = None
+        _13 = Voter(_16, _17, _18)
+        _14(_13)
+    if b[pos]:
+        _19, pos = _t_Voter_v0(b, m, pos)
     else:
-        _15, pos = _t_Voter_v0(b, pos)
-    _16 = LeaderChangeMessage(_1, _2, _3, _9, _15)
-    return _16, pos
-
-def _s_Voter_v1(o):
-    return 20 + (size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _19 = None
+    _20 = LeaderChangeMessage(_1, _2, _3, _11, _19)
+    return _20, pos
 
 def _s_LeaderChangeMessage_v1(o):
-    return 6 + (size_uvarint(len(o.voters) + 1) + sum(map(_s_Voter_v1, o.voters))) + (size_uvarint(len(o.granting_voters) + 1) + sum(map(_s_Voter_v1, o.granting_voters))) + (size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.voters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 20
+    _3 = o.granting_voters
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 20
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_LeaderChangeMessage_v1(o, buf, pos):
+    _1 = o.voters
     _S_hi.pack_into(buf, pos, o.version, o.leader_id)
     pos += 6
-    _1 = o.voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iu.pack_into(buf, pos, _2.voter_id, _2.voter_directory_id.bytes)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.bytes)
         pos += 20
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    _3 = o.granting_voters
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_iu.pack_into(buf, pos, _4.voter_id, _4.voter_directory_id.bytes)
+    _4 = o.granting_voters
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _S_iu.pack_into(buf, pos, _6.voter_id, _6.voter_directory_id.bytes)
         pos += 20
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_4), _4.unknown_tagged_fields)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Voter_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class MemberIdentity(msgspec.Struct, gc=False):
@@ -23,58 +23,149 @@ class LeaveGroupRequest(msgspec.Struct, gc=False):
     members: list[MemberIdentity] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_LeaveGroupRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_string(b, pos)
-    _3 = LeaveGroupRequest(_1, _2, [], None)
-    return _3, pos
-
-def _s_LeaveGroupRequest_v0(o):
-    return 0 + size_string(o.group_id) + size_string(o.member_id)
-
-def _w_LeaveGroupRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    pos = write_string(buf, pos, o.member_id)
-    return pos
-
-def _d_LeaveGroupRequest_v3(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _6, pos = read_nstring(b, pos)
-        _4 = MemberIdentity(_5, _6, None, None)
-        _2.append(_4)
-    _7 = LeaveGroupRequest(_1, '', _2, None)
+def _d_LeaveGroupRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7 = LeaveGroupRequest(_1, _4, [], None)
     return _7, pos
 
-def _s_MemberIdentity_v3(o):
-    return 0 + size_string(o.member_id) + size_nstring(o.group_instance_id)
+def _s_LeaveGroupRequest_v0(o):
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    return n
 
-def _s_LeaveGroupRequest_v3(o):
-    return 0 + size_string(o.group_id) + (4 + sum(map(_s_MemberIdentity_v3, o.members)))
-
-def _w_LeaveGroupRequest_v3(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_nstring(buf, pos, _2.group_instance_id)
+def _w_LeaveGroupRequest_v0(o, buf, pos):
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
     return pos
 
-def _t_MemberIdentity_v4(b, pos):
+def _d_LeaveGroupRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _13 < 0:
+            _12 = None
+        else:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _6 = MemberIdentity(_9, _12, None, None)
+        _7(_6)
+    _15 = LeaveGroupRequest(_1, '', _4, None)
+    return _15, pos
+
+def _s_LeaveGroupRequest_v3(o):
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.members
+    n += 4
+    for _3 in _2:
+        _4 = _3.member_id
+        n += 2 + len(_4)
+        _5 = _3.group_instance_id
+        if _5 is None:
+            n += 2
+        else:
+            n += 2 + len(_5)
+    return n
+
+def _w_LeaveGroupRequest_v3(o, buf, pos):
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.members
+    _S_i.pack_into(buf, pos, len(_3))
+    pos += 4
+    for _4 in _3:
+        _5 = _4.member_id
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.group_instance_id
+        if _7 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _8 = _7.encode()
+            _S_h.pack_into(buf, pos, len(_8))
+            pos += 2
+            buf[pos:pos + len(_7)] = _8
+            pos += len(_8)
+    return pos
+
+def _t_MemberIdentity_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -88,56 +179,142 @@ def _t_MemberIdentity_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_LeaveGroupRequest_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
+def _d_LeaveGroupRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _7, pos = _t_MemberIdentity_v4(b, pos)
-        _4 = MemberIdentity(_5, _6, None, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_MemberIdentity_v4(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _6 = MemberIdentity(_9, _12, None, _15)
+        _7(_6)
+    if b[pos]:
+        _16, pos = _t_MemberIdentity_v4(b, m, pos)
     else:
-        _8, pos = _t_MemberIdentity_v4(b, pos)
-    _9 = LeaveGroupRequest(_1, '', _2, _8)
-    return _9, pos
+        pos += 1
+        _16 = None
+    _17 = LeaveGroupRequest(_1, '', _4, _16)
+    return _17, pos
 
 def _ti_MemberIdentity_v4(o):
     items = []
     return items
 
-def _s_MemberIdentity_v4(o):
-    return 0 + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_LeaveGroupRequest_v4(o):
-    return 0 + size_cstring(o.group_id) + (size_uvarint(len(o.members) + 1) + sum(map(_s_MemberIdentity_v4, o.members))) + (size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.members
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.member_id
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.group_instance_id
+        if _5 is None:
+            n += 1
+        else:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_LeaveGroupRequest_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_2), _2.unknown_tagged_fields)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.members
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.member_id
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.group_instance_id
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -148,54 +325,169 @@ def _w_LeaveGroupRequest_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_LeaveGroupRequest_v5(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
+def _d_LeaveGroupRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, pos = read_ncstring(b, pos)
-        _7, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _8, pos = _t_MemberIdentity_v4(b, pos)
-        _4 = MemberIdentity(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _16, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _16 >= 0x80:
+            _16, pos = read_uvarint(b, pos - 1)
+        if _16 == 0:
+            _15 = None
+        else:
+            _16 -= 1
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+        if b[pos]:
+            _18, pos = _t_MemberIdentity_v4(b, m, pos)
+        else:
+            pos += 1
+            _18 = None
+        _6 = MemberIdentity(_9, _12, _15, _18)
+        _7(_6)
+    if b[pos]:
+        _19, pos = _t_MemberIdentity_v4(b, m, pos)
     else:
-        _9, pos = _t_MemberIdentity_v4(b, pos)
-    _10 = LeaveGroupRequest(_1, '', _2, _9)
-    return _10, pos
-
-def _s_MemberIdentity_v5(o):
-    return 0 + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_ncstring(o.reason) + (size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _19 = None
+    _20 = LeaveGroupRequest(_1, '', _4, _19)
+    return _20, pos
 
 def _s_LeaveGroupRequest_v5(o):
-    return 0 + size_cstring(o.group_id) + (size_uvarint(len(o.members) + 1) + sum(map(_s_MemberIdentity_v5, o.members))) + (size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.members
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.member_id
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.group_instance_id
+        if _5 is None:
+            n += 1
+        else:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _3.reason
+        if _6 is None:
+            n += 1
+        else:
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_LeaveGroupRequest_v5(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        pos = write_ncstring(buf, pos, _2.reason)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_2), _2.unknown_tagged_fields)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.members
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.member_id
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.group_instance_id
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _6.reason
+        if _13 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _15 = _13.encode()
+            _14 = len(_15)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                buf[pos + 1:pos + 1 + len(_13)] = _15
+                pos += 1 + _14
+            else:
+                pos = write_cstring_long(buf, pos, _13, _15)
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class MemberResponse(msgspec.Struct, gc=False):
@@ -23,80 +23,129 @@ class LeaveGroupResponse(msgspec.Struct, gc=False):
     members: list[MemberResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihi = Struct('>ihi')
 
-def _d_LeaveGroupResponse_v0(b, pos):
+def _d_LeaveGroupResponse_v0(b, m, pos):
+    blen = len(b)
     _1, = _S_h.unpack_from(b, pos)
     pos += 2
     _2 = LeaveGroupResponse(0, _1, [], None)
     return _2, pos
 
 def _s_LeaveGroupResponse_v0(o):
-    return 2
+    n = 0
+    n += 2
+    return n
 
 def _w_LeaveGroupResponse_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     return pos
 
-def _d_LeaveGroupResponse_v1(b, pos):
+def _d_LeaveGroupResponse_v1(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
     _3 = LeaveGroupResponse(_1, _2, [], None)
     return _3, pos
 
 def _s_LeaveGroupResponse_v1(o):
-    return 6
+    n = 0
+    n += 6
+    return n
 
 def _w_LeaveGroupResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     return pos
 
-def _d_LeaveGroupResponse_v3(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_LeaveGroupResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihi.unpack_from(b, pos)
+    pos += 10
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, pos = read_nstring(b, pos)
-        _8, = _S_h.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
         pos += 2
-        _5 = MemberResponse(_6, _7, _8, None)
-        _3.append(_5)
-    _9 = LeaveGroupResponse(_1, _2, _3, None)
-    return _9, pos
-
-def _s_MemberResponse_v3(o):
-    return 2 + size_string(o.member_id) + size_nstring(o.group_instance_id)
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            _11 = None
+        else:
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        _5 = MemberResponse(_8, _11, _14, None)
+        _6(_5)
+    _15 = LeaveGroupResponse(_1, _2, _3, None)
+    return _15, pos
 
 def _s_LeaveGroupResponse_v3(o):
-    return 6 + (4 + sum(map(_s_MemberResponse_v3, o.members)))
+    n = 0
+    _1 = o.members
+    n += 4
+    for _2 in _1:
+        _3 = _2.member_id
+        n += 2 + len(_3)
+        _4 = _2.group_instance_id
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 2
+    n += 6
+    return n
 
 def _w_LeaveGroupResponse_v3(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
     _1 = o.members
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, len(_1))
+    pos += 10
     for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_nstring(buf, pos, _2.group_instance_id)
+        _3 = _2.member_id
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.group_instance_id
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
         _S_h.pack_into(buf, pos, _2.error_code)
         pos += 2
     return pos
 
-def _t_MemberResponse_v4(b, pos):
+def _t_MemberResponse_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -110,62 +159,127 @@ def _t_MemberResponse_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_LeaveGroupResponse_v4(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_LeaveGroupResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_ncstring(b, pos)
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_MemberResponse_v4(b, pos)
-        _5 = MemberResponse(_6, _7, _8, _9)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            _11 = None
+        else:
+            _12 -= 1
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if b[pos]:
+            _15, pos = _t_MemberResponse_v4(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _5 = MemberResponse(_8, _11, _14, _15)
+        _6(_5)
+    if b[pos]:
+        _16, pos = _t_MemberResponse_v4(b, m, pos)
     else:
-        _10, pos = _t_MemberResponse_v4(b, pos)
-    _11 = LeaveGroupResponse(_1, _2, _3, _10)
-    return _11, pos
+        pos += 1
+        _16 = None
+    _17 = LeaveGroupResponse(_1, _2, _3, _16)
+    return _17, pos
 
 def _ti_MemberResponse_v4(o):
     items = []
     return items
 
-def _s_MemberResponse_v4(o):
-    return 2 + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_LeaveGroupResponse_v4(o):
-    return 6 + (size_uvarint(len(o.members) + 1) + sum(map(_s_MemberResponse_v4, o.members))) + (size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.members
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.member_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.group_instance_id
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MemberResponse_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_LeaveGroupResponse_v4(o, buf, pos):
+    _1 = o.members
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_ncstring(buf, pos, _2.group_instance_id)
-        _S_h.pack_into(buf, pos, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.member_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.group_instance_id
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MemberResponse_v4(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MemberResponse_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

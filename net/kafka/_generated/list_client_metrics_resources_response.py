@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ClientMetricsResource(msgspec.Struct, gc=False):
@@ -21,12 +21,15 @@ class ListClientMetricsResourcesResponse(msgspec.Struct, gc=False):
     client_metrics_resources: list[ClientMetricsResource] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_ClientMetricsResource_v0(b, pos):
+def _t_ClientMetricsResource_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -40,56 +43,91 @@ def _t_ClientMetricsResource_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListClientMetricsResourcesResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListClientMetricsResourcesResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
-        else:
-            _7, pos = _t_ClientMetricsResource_v0(b, pos)
-        _5 = ClientMetricsResource(_6, _7)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _8 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        if b[pos]:
+            _11, pos = _t_ClientMetricsResource_v0(b, m, pos)
+        else:
+            pos += 1
+            _11 = None
+        _5 = ClientMetricsResource(_8, _11)
+        _6(_5)
+    if b[pos]:
+        _12, pos = _t_ClientMetricsResource_v0(b, m, pos)
     else:
-        _8, pos = _t_ClientMetricsResource_v0(b, pos)
-    _9 = ListClientMetricsResourcesResponse(_1, _2, _3, _8)
-    return _9, pos
+        pos += 1
+        _12 = None
+    _13 = ListClientMetricsResourcesResponse(_1, _2, _3, _12)
+    return _13, pos
 
 def _ti_ClientMetricsResource_v0(o):
     items = []
     return items
 
-def _s_ClientMetricsResource_v0(o):
-    return 0 + size_cstring(o.name) + (size_tagged_section(_ti_ClientMetricsResource_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListClientMetricsResourcesResponse_v0(o):
-    return 6 + (size_uvarint(len(o.client_metrics_resources) + 1) + sum(map(_s_ClientMetricsResource_v0, o.client_metrics_resources))) + (size_tagged_section(_ti_ClientMetricsResource_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.client_metrics_resources
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ClientMetricsResource_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ClientMetricsResource_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ListClientMetricsResourcesResponse_v0(o, buf, pos):
+    _1 = o.client_metrics_resources
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.client_metrics_resources
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ClientMetricsResource_v0(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ClientMetricsResource_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ListGroupsRequest(msgspec.Struct, gc=False):
@@ -16,21 +16,25 @@ class ListGroupsRequest(msgspec.Struct, gc=False):
     types_filter: list[str] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 
-def _d_ListGroupsRequest_v0(b, pos):
+def _d_ListGroupsRequest_v0(b, m, pos):
+    blen = len(b)
     _1 = ListGroupsRequest([], [], None)
     return _1, pos
 
 def _s_ListGroupsRequest_v0(o):
-    return 0
+    n = 0
+    return n
 
 def _w_ListGroupsRequest_v0(o, buf, pos):
     return pos
 
-def _t_ListGroupsRequest_v3(b, pos):
+def _t_ListGroupsRequest_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -44,12 +48,13 @@ def _t_ListGroupsRequest_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListGroupsRequest_v3(b, pos):
-    if b[pos] == 0:
+def _d_ListGroupsRequest_v3(b, m, pos):
+    blen = len(b)
+    if b[pos]:
+        _1, pos = _t_ListGroupsRequest_v3(b, m, pos)
+    else:
         pos += 1
         _1 = None
-    else:
-        _1, pos = _t_ListGroupsRequest_v3(b, pos)
     _2 = ListGroupsRequest([], [], _1)
     return _2, pos
 
@@ -58,7 +63,12 @@ def _ti_ListGroupsRequest_v3(o):
     return items
 
 def _s_ListGroupsRequest_v3(o):
-    return 0 + (size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_ListGroupsRequest_v3(o, buf, pos):
     if o.unknown_tagged_fields:
@@ -68,37 +78,70 @@ def _w_ListGroupsRequest_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ListGroupsRequest_v4(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ListGroupsRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_cstring(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
+        _5, = _S_B.unpack_from(b, pos)
         pos += 1
-        _4 = None
+        if _5 >= 0x80:
+            _5, pos = read_uvarint(b, pos - 1)
+        if _5 == 0:
+            raise null_not_allowed(pos)
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    if b[pos]:
+        _7, pos = _t_ListGroupsRequest_v3(b, m, pos)
     else:
-        _4, pos = _t_ListGroupsRequest_v3(b, pos)
-    _5 = ListGroupsRequest(_1, [], _4)
-    return _5, pos
+        pos += 1
+        _7 = None
+    _8 = ListGroupsRequest(_1, [], _7)
+    return _8, pos
 
 def _s_ListGroupsRequest_v4(o):
-    return 0 + (size_uvarint(len(o.states_filter) + 1) + sum(map(size_cstring, o.states_filter))) + (size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.states_filter
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_ListGroupsRequest_v4(o, buf, pos):
     _1 = o.states_filter
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
     else:
@@ -106,55 +149,115 @@ def _w_ListGroupsRequest_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ListGroupsRequest_v5(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ListGroupsRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_cstring(b, pos)
-        _1.append(_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+        _5, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = read_cstring(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
+        if _5 >= 0x80:
+            _5, pos = read_uvarint(b, pos - 1)
+        if _5 == 0:
+            raise null_not_allowed(pos)
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    if _8 > blen - pos:
+        raise bad_length(pos, _8)
+    _7 = []
+    _10 = _7.append
+    for _ in range(_8):
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-        _7 = None
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _9 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _10(_9)
+    if b[pos]:
+        _13, pos = _t_ListGroupsRequest_v3(b, m, pos)
     else:
-        _7, pos = _t_ListGroupsRequest_v3(b, pos)
-    _8 = ListGroupsRequest(_1, _4, _7)
-    return _8, pos
+        pos += 1
+        _13 = None
+    _14 = ListGroupsRequest(_1, _7, _13)
+    return _14, pos
 
 def _s_ListGroupsRequest_v5(o):
-    return 0 + (size_uvarint(len(o.states_filter) + 1) + sum(map(size_cstring, o.states_filter))) + (size_uvarint(len(o.types_filter) + 1) + sum(map(size_cstring, o.types_filter))) + (size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.states_filter
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.types_filter
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_ListGroupsRequest_v5(o, buf, pos):
     _1 = o.states_filter
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    _3 = o.types_filter
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
+    _6 = o.types_filter
+    _7 = len(_6)
+    if _7 < 0x7F:
+        buf[pos] = _7 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _7 + 1)
+    for _8 in _6:
+        _10 = _8.encode()
+        _9 = len(_10)
+        if _9 < 0x7F:
+            buf[pos] = _9 + 1
+            buf[pos + 1:pos + 1 + len(_8)] = _10
+            pos += 1 + _9
+        else:
+            pos = write_cstring_long(buf, pos, _8, _10)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ListedGroup(msgspec.Struct, gc=False):
@@ -24,80 +24,148 @@ class ListGroupsResponse(msgspec.Struct, gc=False):
     groups: list[ListedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihi = Struct('>ihi')
 
-def _d_ListGroupsResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListGroupsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _6, pos = read_string(b, pos)
-        _4 = ListedGroup(_5, _6, '', '', None)
-        _2.append(_4)
-    _7 = ListGroupsResponse(0, _1, _2, None)
-    return _7, pos
-
-def _s_ListedGroup_v0(o):
-    return 0 + size_string(o.group_id) + size_string(o.protocol_type)
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _4 = ListedGroup(_7, _10, '', '', None)
+        _5(_4)
+    _13 = ListGroupsResponse(0, _1, _2, None)
+    return _13, pos
 
 def _s_ListGroupsResponse_v0(o):
-    return 2 + (4 + sum(map(_s_ListedGroup_v0, o.groups)))
+    n = 0
+    _1 = o.groups
+    n += 4
+    for _2 in _1:
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.protocol_type
+        n += 2 + len(_4)
+    n += 2
+    return n
 
 def _w_ListGroupsResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.groups
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
-        pos = write_string(buf, pos, _2.group_id)
-        pos = write_string(buf, pos, _2.protocol_type)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.protocol_type
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     return pos
 
-def _d_ListGroupsResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListGroupsResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihi.unpack_from(b, pos)
+    pos += 10
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, pos = read_string(b, pos)
-        _5 = ListedGroup(_6, _7, '', '', None)
-        _3.append(_5)
-    _8 = ListGroupsResponse(_1, _2, _3, None)
-    return _8, pos
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _5 = ListedGroup(_8, _11, '', '', None)
+        _6(_5)
+    _14 = ListGroupsResponse(_1, _2, _3, None)
+    return _14, pos
 
 def _s_ListGroupsResponse_v1(o):
-    return 6 + (4 + sum(map(_s_ListedGroup_v0, o.groups)))
+    n = 0
+    _1 = o.groups
+    n += 4
+    for _2 in _1:
+        _3 = _2.group_id
+        n += 2 + len(_3)
+        _4 = _2.protocol_type
+        n += 2 + len(_4)
+    n += 6
+    return n
 
 def _w_ListGroupsResponse_v1(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
     _1 = o.groups
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, len(_1))
+    pos += 10
     for _2 in _1:
-        pos = write_string(buf, pos, _2.group_id)
-        pos = write_string(buf, pos, _2.protocol_type)
+        _3 = _2.group_id
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.protocol_type
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
     return pos
 
-def _t_ListedGroup_v3(b, pos):
+def _t_ListedGroup_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -111,58 +179,114 @@ def _t_ListedGroup_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListGroupsResponse_v3(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListGroupsResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_ListedGroup_v3(b, pos)
-        _5 = ListedGroup(_6, _7, '', '', _8)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        if b[pos]:
+            _14, pos = _t_ListedGroup_v3(b, m, pos)
+        else:
+            pos += 1
+            _14 = None
+        _5 = ListedGroup(_8, _11, '', '', _14)
+        _6(_5)
+    if b[pos]:
+        _15, pos = _t_ListedGroup_v3(b, m, pos)
     else:
-        _9, pos = _t_ListedGroup_v3(b, pos)
-    _10 = ListGroupsResponse(_1, _2, _3, _9)
-    return _10, pos
+        pos += 1
+        _15 = None
+    _16 = ListGroupsResponse(_1, _2, _3, _15)
+    return _16, pos
 
 def _ti_ListedGroup_v3(o):
     items = []
     return items
 
-def _s_ListedGroup_v3(o):
-    return 0 + size_cstring(o.group_id) + size_cstring(o.protocol_type) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListGroupsResponse_v3(o):
-    return 6 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_ListedGroup_v3, o.groups))) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.protocol_type
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ListGroupsResponse_v3(o, buf, pos):
+    _1 = o.groups
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.group_id)
-        pos = write_cstring(buf, pos, _2.protocol_type)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.protocol_type
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -173,56 +297,133 @@ def _w_ListGroupsResponse_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ListGroupsResponse_v4(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListGroupsResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_ListedGroup_v3(b, pos)
-        _5 = ListedGroup(_6, _7, _8, '', _9)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        if b[pos]:
+            _17, pos = _t_ListedGroup_v3(b, m, pos)
+        else:
+            pos += 1
+            _17 = None
+        _5 = ListedGroup(_8, _11, _14, '', _17)
+        _6(_5)
+    if b[pos]:
+        _18, pos = _t_ListedGroup_v3(b, m, pos)
     else:
-        _10, pos = _t_ListedGroup_v3(b, pos)
-    _11 = ListGroupsResponse(_1, _2, _3, _10)
-    return _11, pos
-
-def _s_ListedGroup_v4(o):
-    return 0 + size_cstring(o.group_id) + size_cstring(o.protocol_type) + size_cstring(o.group_state) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _18 = None
+    _19 = ListGroupsResponse(_1, _2, _3, _18)
+    return _19, pos
 
 def _s_ListGroupsResponse_v4(o):
-    return 6 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_ListedGroup_v4, o.groups))) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.protocol_type
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.group_state
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ListGroupsResponse_v4(o, buf, pos):
+    _1 = o.groups
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.group_id)
-        pos = write_cstring(buf, pos, _2.protocol_type)
-        pos = write_cstring(buf, pos, _2.group_state)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.protocol_type
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.group_state
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -233,58 +434,156 @@ def _w_ListGroupsResponse_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ListGroupsResponse_v5(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListGroupsResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        _8, pos = read_cstring(b, pos)
-        _9, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_ListedGroup_v3(b, pos)
-        _5 = ListedGroup(_6, _7, _8, _9, _10)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _11 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _18 >= 0x80:
+            _18, pos = read_uvarint(b, pos - 1)
+        if _18 == 0:
+            raise null_not_allowed(pos)
+        _18 -= 1
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        if b[pos]:
+            _20, pos = _t_ListedGroup_v3(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _5 = ListedGroup(_8, _11, _14, _17, _20)
+        _6(_5)
+    if b[pos]:
+        _21, pos = _t_ListedGroup_v3(b, m, pos)
     else:
-        _11, pos = _t_ListedGroup_v3(b, pos)
-    _12 = ListGroupsResponse(_1, _2, _3, _11)
-    return _12, pos
-
-def _s_ListedGroup_v5(o):
-    return 0 + size_cstring(o.group_id) + size_cstring(o.protocol_type) + size_cstring(o.group_state) + size_cstring(o.group_type) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _21 = None
+    _22 = ListGroupsResponse(_1, _2, _3, _21)
+    return _22, pos
 
 def _s_ListGroupsResponse_v5(o):
-    return 6 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_ListedGroup_v5, o.groups))) + (size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.protocol_type
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.group_state
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.group_type
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ListGroupsResponse_v5(o, buf, pos):
+    _1 = o.groups
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.group_id)
-        pos = write_cstring(buf, pos, _2.protocol_type)
-        pos = write_cstring(buf, pos, _2.group_state)
-        pos = write_cstring(buf, pos, _2.group_type)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.protocol_type
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.group_state
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.group_type
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

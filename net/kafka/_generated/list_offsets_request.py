@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ListOffsetsPartition(msgspec.Struct, gc=False):
@@ -30,218 +30,297 @@ class ListOffsetsRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ib = Struct('>ib')
+_S_ibB = Struct('>ibB')
+_S_ibi = Struct('>ibi')
+_S_ii = Struct('>ii')
 _S_iiq = Struct('>iiq')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
 
-def _d_ListOffsetsTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListOffsetsRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _4 = ListOffsetsPartition(_5, -1, _6, _7, None)
-        _2.append(_4)
-    _8 = ListOffsetsTopic(_1, _2, None)
-    return _8, pos
-
-def _d_ListOffsetsRequest_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_ListOffsetsTopic_v0(b, pos)
-        _2.append(_4)
-    _5 = ListOffsetsRequest(_1, 0, _2, 0, None)
-    return _5, pos
-
-def _s_ListOffsetsTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 16 * len(o.partitions))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, = _S_iqi.unpack_from(b, pos)
+            pos += 16
+            _12 = ListOffsetsPartition(_15, -1, _16, _17, None)
+            _13(_12)
+        _4 = ListOffsetsTopic(_7, _10, None)
+        _5(_4)
+    _18 = ListOffsetsRequest(_1, 0, _2, 0, None)
+    return _18, pos
 
 def _s_ListOffsetsRequest_v0(o):
-    return 4 + (4 + sum(map(_s_ListOffsetsTopic_v0, o.topics)))
-
-def _w_ListOffsetsTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.timestamp, _2.max_num_offsets)
-        pos += 16
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 16 * len(_4)
+    n += 4
+    return n
 
 def _w_ListOffsetsRequest_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.replica_id)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.replica_id, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_ListOffsetsTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iqi.pack_into(buf, pos, _6.partition_index, _6.timestamp, _6.max_num_offsets)
+            pos += 16
     return pos
 
-def _d_ListOffsetsTopic_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListOffsetsRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        _4 = ListOffsetsPartition(_5, -1, _6, 1, None)
-        _2.append(_4)
-    _7 = ListOffsetsTopic(_1, _2, None)
-    return _7, pos
-
-def _d_ListOffsetsRequest_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_ListOffsetsTopic_v1(b, pos)
-        _2.append(_4)
-    _5 = ListOffsetsRequest(_1, 0, _2, 0, None)
-    return _5, pos
-
-def _s_ListOffsetsTopic_v1(o):
-    return 0 + size_string(o.name) + (4 + 12 * len(o.partitions))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, = _S_iq.unpack_from(b, pos)
+            pos += 12
+            _12 = ListOffsetsPartition(_15, -1, _16, 1, None)
+            _13(_12)
+        _4 = ListOffsetsTopic(_7, _10, None)
+        _5(_4)
+    _17 = ListOffsetsRequest(_1, 0, _2, 0, None)
+    return _17, pos
 
 def _s_ListOffsetsRequest_v1(o):
-    return 4 + (4 + sum(map(_s_ListOffsetsTopic_v1, o.topics)))
-
-def _w_ListOffsetsTopic_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.partition_index, _2.timestamp)
-        pos += 12
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 12 * len(_4)
+    n += 4
+    return n
 
 def _w_ListOffsetsRequest_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.replica_id)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.replica_id, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_ListOffsetsTopic_v1(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iq.pack_into(buf, pos, _6.partition_index, _6.timestamp)
+            pos += 12
     return pos
 
-def _d_ListOffsetsRequest_v2(b, pos):
-    _1, _2, = _S_ib.unpack_from(b, pos)
-    pos += 5
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListOffsetsRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ibi.unpack_from(b, pos)
+    pos += 9
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ListOffsetsTopic_v1(b, pos)
-        _3.append(_5)
-    _6 = ListOffsetsRequest(_1, _2, _3, 0, None)
-    return _6, pos
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_iq.unpack_from(b, pos)
+            pos += 12
+            _13 = ListOffsetsPartition(_16, -1, _17, 1, None)
+            _14(_13)
+        _5 = ListOffsetsTopic(_8, _11, None)
+        _6(_5)
+    _18 = ListOffsetsRequest(_1, _2, _3, 0, None)
+    return _18, pos
 
 def _s_ListOffsetsRequest_v2(o):
-    return 5 + (4 + sum(map(_s_ListOffsetsTopic_v1, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 12 * len(_4)
+    n += 5
+    return n
 
 def _w_ListOffsetsRequest_v2(o, buf, pos):
-    _S_ib.pack_into(buf, pos, o.replica_id, o.isolation_level)
-    pos += 5
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ibi.pack_into(buf, pos, o.replica_id, o.isolation_level, len(_1))
+    pos += 9
     for _2 in _1:
-        pos = _w_ListOffsetsTopic_v1(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iq.pack_into(buf, pos, _6.partition_index, _6.timestamp)
+            pos += 12
     return pos
 
-def _d_ListOffsetsTopic_v4(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iiq.unpack_from(b, pos)
-        pos += 16
-        _4 = ListOffsetsPartition(_5, _6, _7, 1, None)
-        _2.append(_4)
-    _8 = ListOffsetsTopic(_1, _2, None)
-    return _8, pos
-
-def _d_ListOffsetsRequest_v4(b, pos):
-    _1, _2, = _S_ib.unpack_from(b, pos)
-    pos += 5
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ListOffsetsRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ibi.unpack_from(b, pos)
+    pos += 9
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ListOffsetsTopic_v4(b, pos)
-        _3.append(_5)
-    _6 = ListOffsetsRequest(_1, _2, _3, 0, None)
-    return _6, pos
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
+            pos += 16
+            _13 = ListOffsetsPartition(_16, _17, _18, 1, None)
+            _14(_13)
+        _5 = ListOffsetsTopic(_8, _11, None)
+        _6(_5)
+    _19 = ListOffsetsRequest(_1, _2, _3, 0, None)
+    return _19, pos
 
 def _s_ListOffsetsRequest_v4(o):
-    return 5 + (4 + sum(map(_s_ListOffsetsTopic_v0, o.topics)))
-
-def _w_ListOffsetsTopic_v4(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iiq.pack_into(buf, pos, _2.partition_index, _2.current_leader_epoch, _2.timestamp)
-        pos += 16
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 16 * len(_4)
+    n += 5
+    return n
 
 def _w_ListOffsetsRequest_v4(o, buf, pos):
-    _S_ib.pack_into(buf, pos, o.replica_id, o.isolation_level)
-    pos += 5
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ibi.pack_into(buf, pos, o.replica_id, o.isolation_level, len(_1))
+    pos += 9
     for _2 in _1:
-        pos = _w_ListOffsetsTopic_v4(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_iiq.pack_into(buf, pos, _6.partition_index, _6.current_leader_epoch, _6.timestamp)
+            pos += 16
     return pos
 
-def _t_ListOffsetsPartition_v6(b, pos):
+def _t_ListOffsetsPartition_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -255,84 +334,135 @@ def _t_ListOffsetsPartition_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListOffsetsTopic_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iiq.unpack_from(b, pos)
-        pos += 16
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_ListOffsetsPartition_v6(b, pos)
-        _4 = ListOffsetsPartition(_5, _6, _7, 1, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_ListOffsetsPartition_v6(b, pos)
-    _10 = ListOffsetsTopic(_1, _2, _9)
-    return _10, pos
-
-def _d_ListOffsetsRequest_v6(b, pos):
-    _1, _2, = _S_ib.unpack_from(b, pos)
-    pos += 5
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListOffsetsRequest_v6(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ibB.unpack_from(b, pos)
+    pos += 6
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ListOffsetsTopic_v6(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _6 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
+            pos += 16
+            if b[pos]:
+                _19, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _13 = ListOffsetsPartition(_16, _17, _18, 1, _19)
+            _14(_13)
+        if b[pos]:
+            _20, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _5 = ListOffsetsTopic(_8, _11, _20)
+        _6(_5)
+    if b[pos]:
+        _21, pos = _t_ListOffsetsPartition_v6(b, m, pos)
     else:
-        _6, pos = _t_ListOffsetsPartition_v6(b, pos)
-    _7 = ListOffsetsRequest(_1, _2, _3, 0, _6)
-    return _7, pos
+        pos += 1
+        _21 = None
+    _22 = ListOffsetsRequest(_1, _2, _3, 0, _21)
+    return _22, pos
 
 def _ti_ListOffsetsPartition_v6(o):
     items = []
     return items
 
-def _s_ListOffsetsPartition_v6(o):
-    return 16 + (size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ListOffsetsTopic_v6(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_ListOffsetsPartition_v6, o.partitions))) + (size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListOffsetsRequest_v6(o):
-    return 5 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_ListOffsetsTopic_v6, o.topics))) + (size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_ListOffsetsTopic_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiq.pack_into(buf, pos, _2.partition_index, _2.current_leader_epoch, _2.timestamp)
-        pos += 16
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 5
+    return n
+
+def _w_ListOffsetsRequest_v6(o, buf, pos):
+    _1 = o.topics
+    _S_ib.pack_into(buf, pos, o.replica_id, o.isolation_level)
+    pos += 5
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_iiq.pack_into(buf, pos, _9.partition_index, _9.current_leader_epoch, _9.timestamp)
+            pos += 16
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -343,57 +473,136 @@ def _w_ListOffsetsTopic_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _w_ListOffsetsRequest_v6(o, buf, pos):
-    _S_ib.pack_into(buf, pos, o.replica_id, o.isolation_level)
-    pos += 5
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ListOffsetsTopic_v6(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_ListOffsetsRequest_v10(b, pos):
-    _1, _2, = _S_ib.unpack_from(b, pos)
-    pos += 5
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListOffsetsRequest_v10(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ibB.unpack_from(b, pos)
+    pos += 6
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_ListOffsetsTopic_v6(b, pos)
-        _3.append(_5)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _9, = _S_B.unpack_from(b, pos)
         pos += 1
-        _7 = None
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
+            pos += 16
+            if b[pos]:
+                _19, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _13 = ListOffsetsPartition(_16, _17, _18, 1, _19)
+            _14(_13)
+        if b[pos]:
+            _20, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _5 = ListOffsetsTopic(_8, _11, _20)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _22, pos = _t_ListOffsetsPartition_v6(b, m, pos)
     else:
-        _7, pos = _t_ListOffsetsPartition_v6(b, pos)
-    _8 = ListOffsetsRequest(_1, _2, _3, _6, _7)
-    return _8, pos
+        pos += 1
+        _22 = None
+    _23 = ListOffsetsRequest(_1, _2, _3, _21, _22)
+    return _23, pos
 
 def _s_ListOffsetsRequest_v10(o):
-    return 9 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_ListOffsetsTopic_v6, o.topics))) + (size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 9
+    return n
 
 def _w_ListOffsetsRequest_v10(o, buf, pos):
+    _1 = o.topics
     _S_ib.pack_into(buf, pos, o.replica_id, o.isolation_level)
     pos += 5
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ListOffsetsTopic_v6(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_iiq.pack_into(buf, pos, _9.partition_index, _9.current_leader_epoch, _9.timestamp)
+            pos += 16
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ListPartitionReassignmentsTopics(msgspec.Struct, gc=False):
@@ -21,11 +21,14 @@ class ListPartitionReassignmentsRequest(msgspec.Struct, gc=False):
     topics: list[ListPartitionReassignmentsTopics] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 
-def _t_ListPartitionReassignmentsTopics_v0(b, pos):
+def _t_ListPartitionReassignmentsTopics_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -39,77 +42,121 @@ def _t_ListPartitionReassignmentsTopics_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListPartitionReassignmentsRequest_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_ListPartitionReassignmentsRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
         _2 = None
     else:
         _3 -= 1
-        if _3 > len(b) - pos:
+        if _3 > blen - pos:
             raise bad_length(pos, _3)
         _2 = []
+        _5 = _2.append
         for _ in range(_3):
-            _5, pos = read_cstring(b, pos)
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
+            _8, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _8 >= 0x80:
+                _8, pos = read_uvarint(b, pos - 1)
+            if _8 == 0:
+                raise null_not_allowed(pos)
+            _8 -= 1
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            _10 = list(array_struct('i', _11).unpack_from(b, pos))
+            pos += 4 * _11
+            if b[pos]:
+                _12, pos = _t_ListPartitionReassignmentsTopics_v0(b, m, pos)
             else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
                 pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_ListPartitionReassignmentsTopics_v0(b, pos)
-            _4 = ListPartitionReassignmentsTopics(_5, _6, _8)
-            _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+                _12 = None
+            _4 = ListPartitionReassignmentsTopics(_7, _10, _12)
+            _5(_4)
+    if b[pos]:
+        _13, pos = _t_ListPartitionReassignmentsTopics_v0(b, m, pos)
     else:
-        _9, pos = _t_ListPartitionReassignmentsTopics_v0(b, pos)
-    _10 = ListPartitionReassignmentsRequest(_1, _2, _9)
-    return _10, pos
+        pos += 1
+        _13 = None
+    _14 = ListPartitionReassignmentsRequest(_1, _2, _13)
+    return _14, pos
 
 def _ti_ListPartitionReassignmentsTopics_v0(o):
     items = []
     return items
 
-def _s_ListPartitionReassignmentsTopics_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_indexes) + 1) + 4 * len(o.partition_indexes)) + (size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListPartitionReassignmentsRequest_v0(o):
-    return 4 + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_ListPartitionReassignmentsTopics_v0, o.topics))) + (size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.partition_indexes
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_ListPartitionReassignmentsRequest_v0(o, buf, pos):
+    _1 = o.topics
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
-    _1 = o.topics
     if _1 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            _3 = _2.partition_indexes
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_ListPartitionReassignmentsTopics_v0(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.name
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            _7 = _3.partition_indexes
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_ListPartitionReassignmentsTopics_v0(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

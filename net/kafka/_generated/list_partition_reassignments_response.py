@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OngoingPartitionReassignment(msgspec.Struct, gc=False):
@@ -30,12 +30,16 @@ class ListPartitionReassignmentsResponse(msgspec.Struct, gc=False):
     topics: list[OngoingTopicReassignment] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 
-def _t_OngoingPartitionReassignment_v0(b, pos):
+def _t_OngoingPartitionReassignment_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -49,151 +53,233 @@ def _t_OngoingPartitionReassignment_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_OngoingTopicReassignment_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _7 = b[pos]
-        if _7 < 0x80:
-            pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            raise null_not_allowed(pos - 1)
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        _9 = b[pos]
-        if _9 < 0x80:
-            pos += 1
-        else:
-            _9, pos = read_uvarint(b, pos)
-        if _9 == 0:
-            raise null_not_allowed(pos - 1)
-        _9 -= 1
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        _11 = b[pos]
-        if _11 < 0x80:
-            pos += 1
-        else:
-            _11, pos = read_uvarint(b, pos)
-        if _11 == 0:
-            raise null_not_allowed(pos - 1)
-        _11 -= 1
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
-        else:
-            _12, pos = _t_OngoingPartitionReassignment_v0(b, pos)
-        _4 = OngoingPartitionReassignment(_5, _6, _8, _10, _12)
-        _2.append(_4)
-    if b[pos] == 0:
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_OngoingPartitionReassignment_v0(b, pos)
-    _14 = OngoingTopicReassignment(_1, _2, _13)
-    return _14, pos
-
-def _d_ListPartitionReassignmentsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _21, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = list(array_struct('i', _21).unpack_from(b, pos))
+            pos += 4 * _21
+            _23, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
+                raise null_not_allowed(pos)
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            _22 = list(array_struct('i', _23).unpack_from(b, pos))
+            pos += 4 * _23
+            _25, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            if b[pos]:
+                _26, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _16 = OngoingPartitionReassignment(_19, _20, _22, _24, _26)
+            _17(_16)
+        if b[pos]:
+            _27, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+        else:
+            pos += 1
+            _27 = None
+        _8 = OngoingTopicReassignment(_11, _14, _27)
+        _9(_8)
+    if b[pos]:
+        _28, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
     else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_OngoingTopicReassignment_v0(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
         pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_OngoingPartitionReassignment_v0(b, pos)
-    _8 = ListPartitionReassignmentsResponse(_1, _2, _3, _4, _7)
-    return _8, pos
+        _28 = None
+    _29 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _28)
+    return _29, pos
 
 def _ti_OngoingPartitionReassignment_v0(o):
     items = []
     return items
 
-def _s_OngoingPartitionReassignment_v0(o):
-    return 4 + (size_uvarint(len(o.replicas) + 1) + 4 * len(o.replicas)) + (size_uvarint(len(o.adding_replicas) + 1) + 4 * len(o.adding_replicas)) + (size_uvarint(len(o.removing_replicas) + 1) + 4 * len(o.removing_replicas)) + (size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_OngoingTopicReassignment_v0(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_OngoingPartitionReassignment_v0, o.partitions))) + (size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListPartitionReassignmentsResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_OngoingTopicReassignment_v0, o.topics))) + (size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _6.adding_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            _9 = _6.removing_replicas
+            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
-def _w_OngoingTopicReassignment_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.partition_index)
-        pos += 4
-        _3 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.adding_replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.removing_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_2), _2.unknown_tagged_fields)
+def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.replicas
+            _S_i.pack_into(buf, pos, _12.partition_index)
+            pos += 4
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            pos += 4 * len(_13)
+            _15 = _12.adding_replicas
+            _16 = len(_15)
+            if _16 < 0x7F:
+                buf[pos] = _16 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _16 + 1)
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _17 = _12.removing_replicas
+            _18 = len(_17)
+            if _18 < 0x7F:
+                buf[pos] = _18 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _18 + 1)
+            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            pos += 4 * len(_17)
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OngoingTopicReassignment_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ListTransactionsRequest(msgspec.Struct, gc=False):
@@ -17,12 +17,14 @@ class ListTransactionsRequest(msgspec.Struct, gc=False):
     duration_filter: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_q = Struct('>q')
 
-def _t_ListTransactionsRequest_v0(b, pos):
+def _t_ListTransactionsRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -36,57 +38,96 @@ def _t_ListTransactionsRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListTransactionsRequest_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ListTransactionsRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_cstring(b, pos)
-        _1.append(_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+        _5, = _S_B.unpack_from(b, pos)
         pos += 1
+        if _5 >= 0x80:
+            _5, pos = read_uvarint(b, pos - 1)
+        if _5 == 0:
+            raise null_not_allowed(pos)
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    if _8 > blen - pos:
+        raise bad_length(pos, _8)
+    _7 = list(array_struct('q', _8).unpack_from(b, pos))
+    pos += 8 * _8
+    if b[pos]:
+        _9, pos = _t_ListTransactionsRequest_v0(b, m, pos)
     else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = list(unpack_from('>%dq' % _5, b, pos))
-    pos += 8 * _5
-    if b[pos] == 0:
         pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_ListTransactionsRequest_v0(b, pos)
-    _7 = ListTransactionsRequest(_1, _4, -1, _6)
-    return _7, pos
+        _9 = None
+    _10 = ListTransactionsRequest(_1, _7, -1, _9)
+    return _10, pos
 
 def _ti_ListTransactionsRequest_v0(o):
     items = []
     return items
 
 def _s_ListTransactionsRequest_v0(o):
-    return 0 + (size_uvarint(len(o.state_filters) + 1) + sum(map(size_cstring, o.state_filters))) + (size_uvarint(len(o.producer_id_filters) + 1) + 8 * len(o.producer_id_filters)) + (size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.state_filters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.producer_id_filters
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_ListTransactionsRequest_v0(o, buf, pos):
     _1 = o.state_filters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    _3 = o.producer_id_filters
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    pack_into('>%dq' % len(_3), buf, pos, *_3)
-    pos += 8 * len(_3)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
+    _6 = o.producer_id_filters
+    _7 = len(_6)
+    if _7 < 0x7F:
+        buf[pos] = _7 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _7 + 1)
+    array_struct('q', len(_6)).pack_into(buf, pos, *_6)
+    pos += 8 * len(_6)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
     else:
@@ -94,55 +135,95 @@ def _w_ListTransactionsRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_ListTransactionsRequest_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ListTransactionsRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = read_cstring(b, pos)
-        _1.append(_3)
-    _5 = b[pos]
-    if _5 < 0x80:
+        _5, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = list(unpack_from('>%dq' % _5, b, pos))
-    pos += 8 * _5
-    _6, = _S_q.unpack_from(b, pos)
+        if _5 >= 0x80:
+            _5, pos = read_uvarint(b, pos - 1)
+        if _5 == 0:
+            raise null_not_allowed(pos)
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _3 = str(b[pos:_6], 'utf-8')
+        pos = _6
+        _4(_3)
+    _8, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _8 >= 0x80:
+        _8, pos = read_uvarint(b, pos - 1)
+    if _8 == 0:
+        raise null_not_allowed(pos)
+    _8 -= 1
+    if _8 > blen - pos:
+        raise bad_length(pos, _8)
+    _7 = list(array_struct('q', _8).unpack_from(b, pos))
+    pos += 8 * _8
+    _9, = _S_q.unpack_from(b, pos)
     pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+    if b[pos]:
+        _10, pos = _t_ListTransactionsRequest_v0(b, m, pos)
     else:
-        _7, pos = _t_ListTransactionsRequest_v0(b, pos)
-    _8 = ListTransactionsRequest(_1, _4, _6, _7)
-    return _8, pos
+        pos += 1
+        _10 = None
+    _11 = ListTransactionsRequest(_1, _7, _9, _10)
+    return _11, pos
 
 def _s_ListTransactionsRequest_v1(o):
-    return 8 + (size_uvarint(len(o.state_filters) + 1) + sum(map(size_cstring, o.state_filters))) + (size_uvarint(len(o.producer_id_filters) + 1) + 8 * len(o.producer_id_filters)) + (size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.state_filters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.producer_id_filters
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_ListTransactionsRequest_v1(o, buf, pos):
     _1 = o.state_filters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    _3 = o.producer_id_filters
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    pack_into('>%dq' % len(_3), buf, pos, *_3)
-    pos += 8 * len(_3)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
+    _6 = o.producer_id_filters
+    _7 = len(_6)
+    if _7 < 0x7F:
+        buf[pos] = _7 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _7 + 1)
+    array_struct('q', len(_6)).pack_into(buf, pos, *_6)
+    pos += 8 * len(_6)
     _S_q.pack_into(buf, pos, o.duration_filter)
     pos += 8
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TransactionState(msgspec.Struct, gc=False):
@@ -24,13 +24,17 @@ class ListTransactionsResponse(msgspec.Struct, gc=False):
     transaction_states: list[TransactionState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_q = Struct('>q')
+_S_qB = Struct('>qB')
 
-def _t_TransactionState_v0(b, pos):
+def _t_TransactionState_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -44,80 +48,162 @@ def _t_TransactionState_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ListTransactionsResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
+def _d_ListTransactionsResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
     if _4 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _4 -= 1
-    if _4 > len(b) - pos:
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = read_cstring(b, pos)
-        _3.append(_5)
-    _7 = b[pos]
-    if _7 < 0x80:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, pos = read_cstring(b, pos)
-        _10, = _S_q.unpack_from(b, pos)
-        pos += 8
-        _11, pos = read_cstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _5 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _6(_5)
+    _10, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _10 >= 0x80:
+        _10, pos = read_uvarint(b, pos - 1)
+    if _10 == 0:
+        raise null_not_allowed(pos)
+    _10 -= 1
+    if _10 > blen - pos:
+        raise bad_length(pos, _10)
+    _9 = []
+    _12 = _9.append
+    for _ in range(_10):
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _19, = _S_qB.unpack_from(b, pos)
+        pos += 9
+        if _19 >= 0x80:
+            _19, pos = read_uvarint(b, pos - 1)
+        if _19 == 0:
+            raise null_not_allowed(pos)
+        _19 -= 1
+        _20 = pos + _19
+        if _20 > blen:
+            raise bad_length(pos, _19)
+        _18 = str(b[pos:_20], 'utf-8')
+        pos = _20
+        if b[pos]:
+            _21, pos = _t_TransactionState_v0(b, m, pos)
         else:
-            _12, pos = _t_TransactionState_v0(b, pos)
-        _8 = TransactionState(_9, _10, _11, _12)
-        _6.append(_8)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
+            pos += 1
+            _21 = None
+        _11 = TransactionState(_14, _17, _18, _21)
+        _12(_11)
+    if b[pos]:
+        _22, pos = _t_TransactionState_v0(b, m, pos)
     else:
-        _13, pos = _t_TransactionState_v0(b, pos)
-    _14 = ListTransactionsResponse(_1, _2, _3, _6, _13)
-    return _14, pos
+        pos += 1
+        _22 = None
+    _23 = ListTransactionsResponse(_1, _2, _3, _9, _22)
+    return _23, pos
 
 def _ti_TransactionState_v0(o):
     items = []
     return items
 
-def _s_TransactionState_v0(o):
-    return 8 + size_cstring(o.transactional_id) + size_cstring(o.transaction_state) + (size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ListTransactionsResponse_v0(o):
-    return 6 + (size_uvarint(len(o.unknown_state_filters) + 1) + sum(map(size_cstring, o.unknown_state_filters))) + (size_uvarint(len(o.transaction_states) + 1) + sum(map(_s_TransactionState_v0, o.transaction_states))) + (size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.unknown_state_filters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.transaction_states
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.transactional_id
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _4.transaction_state
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TransactionState_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_ListTransactionsResponse_v0(o, buf, pos):
+    _1 = o.unknown_state_filters
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    _1 = o.unknown_state_filters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    _3 = o.transaction_states
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = write_cstring(buf, pos, _4.transactional_id)
-        _S_q.pack_into(buf, pos, _4.producer_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
+    _6 = o.transaction_states
+    _7 = len(_6)
+    if _7 < 0x7F:
+        buf[pos] = _7 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _7 + 1)
+    for _8 in _6:
+        _9 = _8.transactional_id
+        _11 = _9.encode()
+        _10 = len(_11)
+        if _10 < 0x7F:
+            buf[pos] = _10 + 1
+            buf[pos + 1:pos + 1 + len(_9)] = _11
+            pos += 1 + _10
+        else:
+            pos = write_cstring_long(buf, pos, _9, _11)
+        _12 = _8.transaction_state
+        _S_q.pack_into(buf, pos, _8.producer_id)
         pos += 8
-        pos = write_cstring(buf, pos, _4.transaction_state)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TransactionState_v0(_4), _4.unknown_tagged_fields)
+        _14 = _12.encode()
+        _13 = len(_14)
+        if _13 < 0x7F:
+            buf[pos] = _13 + 1
+            buf[pos + 1:pos + 1 + len(_12)] = _14
+            pos += 1 + _13
+        else:
+            pos = write_cstring_long(buf, pos, _12, _14)
+        if _8.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TransactionState_v0(_8), _8.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

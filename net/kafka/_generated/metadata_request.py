@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class MetadataRequestTopic(msgspec.Struct, gc=False):
@@ -23,59 +23,99 @@ class MetadataRequest(msgspec.Struct, gc=False):
     include_topic_authorized_operations: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
 _S_oo = Struct('>??')
 _S_ooo = Struct('>???')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _d_MetadataRequest_v0(b, pos):
+def _d_MetadataRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, pos = read_string(b, pos)
-        _3 = MetadataRequestTopic(ZERO_UUID, _4, None)
-        _1.append(_3)
-    _5 = MetadataRequest(_1, True, False, False, None)
-    return _5, pos
-
-def _s_MetadataRequestTopic_v0(o):
-    return 0 + size_string(o.name)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+        _4(_3)
+    _9 = MetadataRequest(_1, True, False, False, None)
+    return _9, pos
 
 def _s_MetadataRequest_v0(o):
-    return 0 + (4 + sum(map(_s_MetadataRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+    return n
 
 def _w_MetadataRequest_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
     return pos
 
-def _d_MetadataRequest_v1(b, pos):
+def _d_MetadataRequest_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _3 = MetadataRequestTopic(ZERO_UUID, _4, None)
-            _1.append(_3)
-    _5 = MetadataRequest(_1, True, False, False, None)
-    return _5, pos
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+            _4(_3)
+    _9 = MetadataRequest(_1, True, False, False, None)
+    return _9, pos
 
 def _s_MetadataRequest_v1(o):
-    return 0 + (4 if o.topics is None else 4 + sum(map(_s_MetadataRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.name
+            n += 2 + len(_3)
+    return n
 
 def _w_MetadataRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -86,29 +126,54 @@ def _w_MetadataRequest_v1(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.name)
+            _3 = _2.name
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
     return pos
 
-def _d_MetadataRequest_v4(b, pos):
+def _d_MetadataRequest_v4(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _3 = MetadataRequestTopic(ZERO_UUID, _4, None)
-            _1.append(_3)
-    _5, = _S_o.unpack_from(b, pos)
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+            _4(_3)
+    _9, = _S_o.unpack_from(b, pos)
     pos += 1
-    _6 = MetadataRequest(_1, _5, False, False, None)
-    return _6, pos
+    _10 = MetadataRequest(_1, _9, False, False, None)
+    return _10, pos
 
 def _s_MetadataRequest_v4(o):
-    return 1 + (4 if o.topics is None else 4 + sum(map(_s_MetadataRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.name
+            n += 2 + len(_3)
+    n += 1
+    return n
 
 def _w_MetadataRequest_v4(o, buf, pos):
     _1 = o.topics
@@ -119,31 +184,56 @@ def _w_MetadataRequest_v4(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.name)
+            _3 = _2.name
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
     _S_o.pack_into(buf, pos, o.allow_auto_topic_creation)
     pos += 1
     return pos
 
-def _d_MetadataRequest_v8(b, pos):
+def _d_MetadataRequest_v8(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
         _1 = None
     else:
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_string(b, pos)
-            _3 = MetadataRequestTopic(ZERO_UUID, _4, None)
-            _1.append(_3)
-    _5, _6, _7, = _S_ooo.unpack_from(b, pos)
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+            _4(_3)
+    _9, _10, _11, = _S_ooo.unpack_from(b, pos)
     pos += 3
-    _8 = MetadataRequest(_1, _5, _6, _7, None)
-    return _8, pos
+    _12 = MetadataRequest(_1, _9, _10, _11, None)
+    return _12, pos
 
 def _s_MetadataRequest_v8(o):
-    return 3 + (4 if o.topics is None else 4 + sum(map(_s_MetadataRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 4
+    else:
+        n += 4
+        for _2 in _1:
+            _3 = _2.name
+            n += 2 + len(_3)
+    n += 3
+    return n
 
 def _w_MetadataRequest_v8(o, buf, pos):
     _1 = o.topics
@@ -154,14 +244,20 @@ def _w_MetadataRequest_v8(o, buf, pos):
         _S_i.pack_into(buf, pos, len(_1))
         pos += 4
         for _2 in _1:
-            pos = write_string(buf, pos, _2.name)
+            _3 = _2.name
+            _4 = _3.encode()
+            _S_h.pack_into(buf, pos, len(_4))
+            pos += 2
+            buf[pos:pos + len(_3)] = _4
+            pos += len(_4)
     _S_ooo.pack_into(buf, pos, o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
     pos += 3
     return pos
 
-def _t_MetadataRequestTopic_v9(b, pos):
+def _t_MetadataRequestTopic_v9(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -175,47 +271,74 @@ def _t_MetadataRequestTopic_v9(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_MetadataRequest_v9(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_MetadataRequest_v9(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, pos = read_cstring(b, pos)
-            if b[pos] == 0:
-                pos += 1
-                _5 = None
+            _7, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _7 >= 0x80:
+                _7, pos = read_uvarint(b, pos - 1)
+            if _7 == 0:
+                raise null_not_allowed(pos)
+            _7 -= 1
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            if b[pos]:
+                _9, pos = _t_MetadataRequestTopic_v9(b, m, pos)
             else:
-                _5, pos = _t_MetadataRequestTopic_v9(b, pos)
-            _3 = MetadataRequestTopic(ZERO_UUID, _4, _5)
-            _1.append(_3)
-    _6, _7, _8, = _S_ooo.unpack_from(b, pos)
+                pos += 1
+                _9 = None
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, _9)
+            _4(_3)
+    _10, _11, _12, = _S_ooo.unpack_from(b, pos)
     pos += 3
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+    if b[pos]:
+        _13, pos = _t_MetadataRequestTopic_v9(b, m, pos)
     else:
-        _9, pos = _t_MetadataRequestTopic_v9(b, pos)
-    _10 = MetadataRequest(_1, _6, _7, _8, _9)
-    return _10, pos
+        pos += 1
+        _13 = None
+    _14 = MetadataRequest(_1, _10, _11, _12, _13)
+    return _14, pos
 
 def _ti_MetadataRequestTopic_v9(o):
     items = []
     return items
 
-def _s_MetadataRequestTopic_v9(o):
-    return 0 + size_cstring(o.name) + (size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_MetadataRequest_v9(o):
-    return 3 + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataRequestTopic_v9, o.topics))) + (size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 3
+    return n
 
 def _w_MetadataRequest_v9(o, buf, pos):
     _1 = o.topics
@@ -223,11 +346,24 @@ def _w_MetadataRequest_v9(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.name
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -240,46 +376,76 @@ def _w_MetadataRequest_v9(o, buf, pos):
         pos += 1
     return pos
 
-def _d_MetadataRequest_v10(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_MetadataRequest_v10(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, = _S_u.unpack_from(b, pos)
-            pos += 16
-            _4 = UUID(bytes=_4)
-            _5, pos = read_ncstring(b, pos)
-            if b[pos] == 0:
-                pos += 1
-                _6 = None
+            _6, _8, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _6 = uuid_of(_6)
+            if _8 >= 0x80:
+                _8, pos = read_uvarint(b, pos - 1)
+            if _8 == 0:
+                _7 = None
             else:
-                _6, pos = _t_MetadataRequestTopic_v9(b, pos)
-            _3 = MetadataRequestTopic(_4, _5, _6)
-            _1.append(_3)
-    _7, _8, _9, = _S_ooo.unpack_from(b, pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            if b[pos]:
+                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+            else:
+                pos += 1
+                _10 = None
+            _3 = MetadataRequestTopic(_6, _7, _10)
+            _4(_3)
+    _11, _12, _13, = _S_ooo.unpack_from(b, pos)
     pos += 3
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+    if b[pos]:
+        _14, pos = _t_MetadataRequestTopic_v9(b, m, pos)
     else:
-        _10, pos = _t_MetadataRequestTopic_v9(b, pos)
-    _11 = MetadataRequest(_1, _7, _8, _9, _10)
-    return _11, pos
-
-def _s_MetadataRequestTopic_v10(o):
-    return 16 + size_ncstring(o.name) + (size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _14 = None
+    _15 = MetadataRequest(_1, _11, _12, _13, _14)
+    return _15, pos
 
 def _s_MetadataRequest_v10(o):
-    return 3 + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataRequestTopic_v10, o.topics))) + (size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            if _3 is None:
+                n += 1
+            else:
+                n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 3
+    return n
 
 def _w_MetadataRequest_v10(o, buf, pos):
     _1 = o.topics
@@ -287,13 +453,30 @@ def _w_MetadataRequest_v10(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            _S_u.pack_into(buf, pos, _2.topic_id.bytes)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.name
+            _S_u.pack_into(buf, pos, _3.topic_id.bytes)
             pos += 16
-            pos = write_ncstring(buf, pos, _2.name)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+            if _4 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _6 = _4.encode()
+                _5 = len(_6)
+                if _5 < 0x7F:
+                    buf[pos] = _5 + 1
+                    buf[pos + 1:pos + 1 + len(_4)] = _6
+                    pos += 1 + _5
+                else:
+                    pos = write_cstring_long(buf, pos, _4, _6)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -306,43 +489,76 @@ def _w_MetadataRequest_v10(o, buf, pos):
         pos += 1
     return pos
 
-def _d_MetadataRequest_v11(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_MetadataRequest_v11(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
         _1 = None
     else:
         _2 -= 1
-        if _2 > len(b) - pos:
+        if _2 > blen - pos:
             raise bad_length(pos, _2)
         _1 = []
+        _4 = _1.append
         for _ in range(_2):
-            _4, = _S_u.unpack_from(b, pos)
-            pos += 16
-            _4 = UUID(bytes=_4)
-            _5, pos = read_ncstring(b, pos)
-            if b[pos] == 0:
-                pos += 1
-                _6 = None
+            _6, _8, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _6 = uuid_of(_6)
+            if _8 >= 0x80:
+                _8, pos = read_uvarint(b, pos - 1)
+            if _8 == 0:
+                _7 = None
             else:
-                _6, pos = _t_MetadataRequestTopic_v9(b, pos)
-            _3 = MetadataRequestTopic(_4, _5, _6)
-            _1.append(_3)
-    _7, _8, = _S_oo.unpack_from(b, pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            if b[pos]:
+                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+            else:
+                pos += 1
+                _10 = None
+            _3 = MetadataRequestTopic(_6, _7, _10)
+            _4(_3)
+    _11, _12, = _S_oo.unpack_from(b, pos)
     pos += 2
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+    if b[pos]:
+        _13, pos = _t_MetadataRequestTopic_v9(b, m, pos)
     else:
-        _9, pos = _t_MetadataRequestTopic_v9(b, pos)
-    _10 = MetadataRequest(_1, _7, False, _8, _9)
-    return _10, pos
+        pos += 1
+        _13 = None
+    _14 = MetadataRequest(_1, _11, False, _12, _13)
+    return _14, pos
 
 def _s_MetadataRequest_v11(o):
-    return 2 + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataRequestTopic_v10, o.topics))) + (size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    if _1 is None:
+        n += 1
+    else:
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.name
+            if _3 is None:
+                n += 1
+            else:
+                n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
 
 def _w_MetadataRequest_v11(o, buf, pos):
     _1 = o.topics
@@ -350,13 +566,30 @@ def _w_MetadataRequest_v11(o, buf, pos):
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            _S_u.pack_into(buf, pos, _2.topic_id.bytes)
+        _2 = len(_1)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _2 + 1)
+        for _3 in _1:
+            _4 = _3.name
+            _S_u.pack_into(buf, pos, _3.topic_id.bytes)
             pos += 16
-            pos = write_ncstring(buf, pos, _2.name)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
+            if _4 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _6 = _4.encode()
+                _5 = len(_6)
+                if _5 < 0x7F:
+                    buf[pos] = _5 + 1
+                    buf[pos + 1:pos + 1 + len(_4)] = _6
+                    pos += 1 + _5
+                else:
+                    pos = write_cstring_long(buf, pos, _4, _6)
+            if _3.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1

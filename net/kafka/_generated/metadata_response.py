@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class MetadataResponseBroker(msgspec.Struct, gc=False):
@@ -46,799 +46,1308 @@ class MetadataResponse(msgspec.Struct, gc=False):
     cluster_authorized_operations: int = -2147483648
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
-_S_hii = Struct('>hii')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_hiii = Struct('>hiii')
+_S_hiiiB = Struct('>hiiiB')
+_S_hiiii = Struct('>hiiii')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
+_S_ii = Struct('>ii')
 _S_o = Struct('>?')
+_S_oB = Struct('>?B')
+_S_oi = Struct('>?i')
 _S_uo = Struct('>16s?')
+_S_uoB = Struct('>16s?B')
 
-def _d_MetadataResponseTopic_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, _8, = _S_hii.unpack_from(b, pos)
-        pos += 10
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _5 = MetadataResponsePartition(_6, _7, _8, -1, _9, _11, [], None)
-        _3.append(_5)
-    _13 = MetadataResponseTopic(_1, _2, ZERO_UUID, False, _3, -2147483648, None)
-    return _13, pos
-
-def _d_MetadataResponse_v0(b, pos):
+def _d_MetadataResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, = _S_i.unpack_from(b, pos)
         pos += 4
-        _5, pos = read_string(b, pos)
-        _6, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _3 = MetadataResponseBroker(_4, _5, _6, None, None)
-        _1.append(_3)
-    _8, = _S_i.unpack_from(b, pos)
+        _3 = MetadataResponseBroker(_6, _7, _10, None, None)
+        _4(_3)
+    _12, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = _d_MetadataResponseTopic_v0(b, pos)
-        _7.append(_9)
-    _10 = MetadataResponse(0, _1, None, -1, _7, -2147483648, None)
-    return _10, pos
-
-def _s_MetadataResponseBroker_v0(o):
-    return 8 + size_string(o.host)
-
-def _s_MetadataResponsePartition_v0(o):
-    return 10 + (4 + 4 * len(o.replica_nodes)) + (4 + 4 * len(o.isr_nodes))
-
-def _s_MetadataResponseTopic_v0(o):
-    return 2 + size_string(o.name) + (4 + sum(map(_s_MetadataResponsePartition_v0, o.partitions)))
+    if _12 < 0:
+        raise null_not_allowed(pos)
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _16, _18, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        _19 = pos + _18
+        if _19 > blen:
+            raise bad_length(pos, _18)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+        _21, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _26, _27, _29, = _S_hiii.unpack_from(b, pos)
+            pos += 14
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            _31, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _31 < 0:
+                raise null_not_allowed(pos)
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            _30 = list(array_struct('i', _31).unpack_from(b, pos))
+            pos += 4 * _31
+            _22 = MetadataResponsePartition(_25, _26, _27, -1, _28, _30, [], None)
+            _23(_22)
+        _13 = MetadataResponseTopic(_16, _17, ZERO_UUID, False, _20, -2147483648, None)
+        _14(_13)
+    _32 = MetadataResponse(0, _1, None, -1, _11, -2147483648, None)
+    return _32, pos
 
 def _s_MetadataResponse_v0(o):
-    return 0 + (4 + sum(map(_s_MetadataResponseBroker_v0, o.brokers))) + (4 + sum(map(_s_MetadataResponseTopic_v0, o.topics)))
-
-def _w_MetadataResponseTopic_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.brokers
+    n += 4
     for _2 in _1:
-        _S_hii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id)
-        pos += 10
-        _3 = _2.replica_nodes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    return pos
+        _3 = _2.host
+        n += 2 + len(_3)
+        n += 8
+    _4 = o.topics
+    n += 4
+    for _5 in _4:
+        _6 = _5.name
+        n += 2 + len(_6)
+        _7 = _5.partitions
+        n += 4
+        for _8 in _7:
+            _9 = _8.replica_nodes
+            n += 4 + 4 * len(_9)
+            _10 = _8.isr_nodes
+            n += 4 + 4 * len(_10)
+            n += 10
+        n += 2
+    return n
 
 def _w_MetadataResponse_v0(o, buf, pos):
     _1 = o.brokers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
+    _5 = o.topics
+    _S_i.pack_into(buf, pos, len(_5))
     pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v0(_4, buf, pos)
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_hh.pack_into(buf, pos, _6.error_code, len(_8))
+        pos += 4
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            _S_hiii.pack_into(buf, pos, _10.error_code, _10.partition_index, _10.leader_id, len(_11))
+            pos += 14
+            array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+            pos += 4 * len(_11)
+            _12 = _10.isr_nodes
+            _S_i.pack_into(buf, pos, len(_12))
+            pos += 4
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
     return pos
 
-def _d_MetadataResponseTopic_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
-    pos += 1
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, = _S_hii.unpack_from(b, pos)
-        pos += 10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos - 1)
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos - 1)
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _6 = MetadataResponsePartition(_7, _8, _9, -1, _10, _12, [], None)
-        _4.append(_6)
-    _14 = MetadataResponseTopic(_1, _2, ZERO_UUID, _3, _4, -2147483648, None)
-    return _14, pos
-
-def _d_MetadataResponse_v1(b, pos):
+def _d_MetadataResponse_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _12 < 0:
+            _11 = None
+        else:
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
+        _4(_3)
+    _14, _16, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _16 < 0:
+        raise null_not_allowed(pos)
+    if _16 > blen - pos:
+        raise bad_length(pos, _16)
+    _15 = []
+    _18 = _15.append
+    for _ in range(_16):
+        _20, _22, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _5, pos = read_string(b, pos)
-        _6, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _7, pos = read_nstring(b, pos)
-        _3 = MetadataResponseBroker(_4, _5, _6, _7, None)
-        _1.append(_3)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _10, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _10 < 0:
-        raise null_not_allowed(pos - 1)
-    if _10 > len(b) - pos:
-        raise bad_length(pos, _10)
-    _9 = []
-    for _ in range(_10):
-        _11, pos = _d_MetadataResponseTopic_v1(b, pos)
-        _9.append(_11)
-    _12 = MetadataResponse(0, _1, None, _8, _9, -2147483648, None)
-    return _12, pos
-
-def _s_MetadataResponseBroker_v1(o):
-    return 8 + size_string(o.host) + size_nstring(o.rack)
-
-def _s_MetadataResponseTopic_v1(o):
-    return 3 + size_string(o.name) + (4 + sum(map(_s_MetadataResponsePartition_v0, o.partitions)))
+        if _22 < 0:
+            raise null_not_allowed(pos)
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+        _24, _26, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _26 < 0:
+            raise null_not_allowed(pos)
+        if _26 > blen - pos:
+            raise bad_length(pos, _26)
+        _25 = []
+        _28 = _25.append
+        for _ in range(_26):
+            _30, _31, _32, _34, = _S_hiii.unpack_from(b, pos)
+            pos += 14
+            if _34 < 0:
+                raise null_not_allowed(pos)
+            if _34 > blen - pos:
+                raise bad_length(pos, _34)
+            _33 = list(array_struct('i', _34).unpack_from(b, pos))
+            pos += 4 * _34
+            _36, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _36 < 0:
+                raise null_not_allowed(pos)
+            if _36 > blen - pos:
+                raise bad_length(pos, _36)
+            _35 = list(array_struct('i', _36).unpack_from(b, pos))
+            pos += 4 * _36
+            _27 = MetadataResponsePartition(_30, _31, _32, -1, _33, _35, [], None)
+            _28(_27)
+        _17 = MetadataResponseTopic(_20, _21, ZERO_UUID, _24, _25, -2147483648, None)
+        _18(_17)
+    _37 = MetadataResponse(0, _1, None, _14, _15, -2147483648, None)
+    return _37, pos
 
 def _s_MetadataResponse_v1(o):
-    return 4 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + (4 + sum(map(_s_MetadataResponseTopic_v1, o.topics)))
-
-def _w_MetadataResponseTopic_v1(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.name)
-    _S_o.pack_into(buf, pos, o.is_internal)
-    pos += 1
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.brokers
+    n += 4
     for _2 in _1:
-        _S_hii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id)
-        pos += 10
-        _3 = _2.replica_nodes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    return pos
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.topics
+    n += 4
+    for _6 in _5:
+        _7 = _6.name
+        n += 2 + len(_7)
+        _8 = _6.partitions
+        n += 4
+        for _9 in _8:
+            _10 = _9.replica_nodes
+            n += 4 + 4 * len(_10)
+            _11 = _9.isr_nodes
+            n += 4 + 4 * len(_11)
+            n += 10
+        n += 3
+    n += 4
+    return n
 
 def _w_MetadataResponse_v1(o, buf, pos):
     _1 = o.brokers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v1(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_7))
+    pos += 8
+    for _8 in _7:
+        _9 = _8.name
+        _10 = _9.encode()
+        _S_hh.pack_into(buf, pos, _8.error_code, len(_10))
+        pos += 4
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.partitions
+        _S_oi.pack_into(buf, pos, _8.is_internal, len(_11))
+        pos += 5
+        for _12 in _11:
+            _13 = _12.replica_nodes
+            _S_hiii.pack_into(buf, pos, _12.error_code, _12.partition_index, _12.leader_id, len(_13))
+            pos += 14
+            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            pos += 4 * len(_13)
+            _14 = _12.isr_nodes
+            _S_i.pack_into(buf, pos, len(_14))
+            pos += 4
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
     return pos
 
-def _d_MetadataResponse_v2(b, pos):
+def _d_MetadataResponse_v2(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _4, = _S_i.unpack_from(b, pos)
+        _6, _8, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _12, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _12 < 0:
+            _11 = None
+        else:
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+        _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
+        _4(_3)
+    _15, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _15 < 0:
+        _14 = None
+    else:
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+    _17, _19, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _19 < 0:
+        raise null_not_allowed(pos)
+    if _19 > blen - pos:
+        raise bad_length(pos, _19)
+    _18 = []
+    _21 = _18.append
+    for _ in range(_19):
+        _23, _25, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _5, pos = read_string(b, pos)
-        _6, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _7, pos = read_nstring(b, pos)
-        _3 = MetadataResponseBroker(_4, _5, _6, _7, None)
-        _1.append(_3)
-    _8, pos = read_nstring(b, pos)
-    _9, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _11 < 0:
-        raise null_not_allowed(pos - 1)
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _12, pos = _d_MetadataResponseTopic_v1(b, pos)
-        _10.append(_12)
-    _13 = MetadataResponse(0, _1, _8, _9, _10, -2147483648, None)
-    return _13, pos
+        if _25 < 0:
+            raise null_not_allowed(pos)
+        _26 = pos + _25
+        if _26 > blen:
+            raise bad_length(pos, _25)
+        _24 = str(b[pos:_26], 'utf-8')
+        pos = _26
+        _27, _29, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _29 < 0:
+            raise null_not_allowed(pos)
+        if _29 > blen - pos:
+            raise bad_length(pos, _29)
+        _28 = []
+        _31 = _28.append
+        for _ in range(_29):
+            _33, _34, _35, _37, = _S_hiii.unpack_from(b, pos)
+            pos += 14
+            if _37 < 0:
+                raise null_not_allowed(pos)
+            if _37 > blen - pos:
+                raise bad_length(pos, _37)
+            _36 = list(array_struct('i', _37).unpack_from(b, pos))
+            pos += 4 * _37
+            _39, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _39 < 0:
+                raise null_not_allowed(pos)
+            if _39 > blen - pos:
+                raise bad_length(pos, _39)
+            _38 = list(array_struct('i', _39).unpack_from(b, pos))
+            pos += 4 * _39
+            _30 = MetadataResponsePartition(_33, _34, _35, -1, _36, _38, [], None)
+            _31(_30)
+        _20 = MetadataResponseTopic(_23, _24, ZERO_UUID, _27, _28, -2147483648, None)
+        _21(_20)
+    _40 = MetadataResponse(0, _1, _14, _17, _18, -2147483648, None)
+    return _40, pos
 
 def _s_MetadataResponse_v2(o):
-    return 4 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + size_nstring(o.cluster_id) + (4 + sum(map(_s_MetadataResponseTopic_v1, o.topics)))
+    n = 0
+    _1 = o.brokers
+    n += 4
+    for _2 in _1:
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 2
+    else:
+        n += 2 + len(_5)
+    _6 = o.topics
+    n += 4
+    for _7 in _6:
+        _8 = _7.name
+        n += 2 + len(_8)
+        _9 = _7.partitions
+        n += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += 4 + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += 4 + 4 * len(_12)
+            n += 10
+        n += 3
+    n += 4
+    return n
 
 def _w_MetadataResponse_v2(o, buf, pos):
     _1 = o.brokers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v1(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.cluster_id
+    if _7 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+    _9 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_9))
+    pos += 8
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_hh.pack_into(buf, pos, _10.error_code, len(_12))
+        pos += 4
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.partitions
+        _S_oi.pack_into(buf, pos, _10.is_internal, len(_13))
+        pos += 5
+        for _14 in _13:
+            _15 = _14.replica_nodes
+            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
+            pos += 14
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _16 = _14.isr_nodes
+            _S_i.pack_into(buf, pos, len(_16))
+            pos += 4
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
     return pos
 
-def _d_MetadataResponse_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_MetadataResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
+        _7, _9, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _13 < 0:
+            _12 = None
+        else:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+        _5(_4)
+    _16, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _16 < 0:
+        _15 = None
+    else:
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+    _18, _20, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _20 < 0:
+        raise null_not_allowed(pos)
+    if _20 > blen - pos:
+        raise bad_length(pos, _20)
+    _19 = []
+    _22 = _19.append
+    for _ in range(_20):
+        _24, _26, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_nstring(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9, pos = read_nstring(b, pos)
-    _10, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _13, pos = _d_MetadataResponseTopic_v1(b, pos)
-        _11.append(_13)
-    _14 = MetadataResponse(_1, _2, _9, _10, _11, -2147483648, None)
-    return _14, pos
+        if _26 < 0:
+            raise null_not_allowed(pos)
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _30, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _30 < 0:
+            raise null_not_allowed(pos)
+        if _30 > blen - pos:
+            raise bad_length(pos, _30)
+        _29 = []
+        _32 = _29.append
+        for _ in range(_30):
+            _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
+            pos += 14
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            if _38 > blen - pos:
+                raise bad_length(pos, _38)
+            _37 = list(array_struct('i', _38).unpack_from(b, pos))
+            pos += 4 * _38
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _40 < 0:
+                raise null_not_allowed(pos)
+            if _40 > blen - pos:
+                raise bad_length(pos, _40)
+            _39 = list(array_struct('i', _40).unpack_from(b, pos))
+            pos += 4 * _40
+            _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, [], None)
+            _32(_31)
+        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+        _22(_21)
+    _41 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
+    return _41, pos
 
 def _s_MetadataResponse_v3(o):
-    return 8 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + size_nstring(o.cluster_id) + (4 + sum(map(_s_MetadataResponseTopic_v1, o.topics)))
+    n = 0
+    _1 = o.brokers
+    n += 4
+    for _2 in _1:
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 2
+    else:
+        n += 2 + len(_5)
+    _6 = o.topics
+    n += 4
+    for _7 in _6:
+        _8 = _7.name
+        n += 2 + len(_8)
+        _9 = _7.partitions
+        n += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += 4 + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += 4 + 4 * len(_12)
+            n += 10
+        n += 3
+    n += 8
+    return n
 
 def _w_MetadataResponse_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.brokers
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v1(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.cluster_id
+    if _7 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+    _9 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_9))
+    pos += 8
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_hh.pack_into(buf, pos, _10.error_code, len(_12))
+        pos += 4
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.partitions
+        _S_oi.pack_into(buf, pos, _10.is_internal, len(_13))
+        pos += 5
+        for _14 in _13:
+            _15 = _14.replica_nodes
+            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
+            pos += 14
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _16 = _14.isr_nodes
+            _S_i.pack_into(buf, pos, len(_16))
+            pos += 4
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
     return pos
 
-def _d_MetadataResponseTopic_v5(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
-    pos += 1
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, = _S_hii.unpack_from(b, pos)
-        pos += 10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos - 1)
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos - 1)
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _6 = MetadataResponsePartition(_7, _8, _9, -1, _10, _12, _14, None)
-        _4.append(_6)
-    _16 = MetadataResponseTopic(_1, _2, ZERO_UUID, _3, _4, -2147483648, None)
-    return _16, pos
-
-def _d_MetadataResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_MetadataResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
+        _7, _9, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _13 < 0:
+            _12 = None
+        else:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+        _5(_4)
+    _16, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _16 < 0:
+        _15 = None
+    else:
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+    _18, _20, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _20 < 0:
+        raise null_not_allowed(pos)
+    if _20 > blen - pos:
+        raise bad_length(pos, _20)
+    _19 = []
+    _22 = _19.append
+    for _ in range(_20):
+        _24, _26, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_nstring(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9, pos = read_nstring(b, pos)
-    _10, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _13, pos = _d_MetadataResponseTopic_v5(b, pos)
-        _11.append(_13)
-    _14 = MetadataResponse(_1, _2, _9, _10, _11, -2147483648, None)
-    return _14, pos
-
-def _s_MetadataResponsePartition_v5(o):
-    return 10 + (4 + 4 * len(o.replica_nodes)) + (4 + 4 * len(o.isr_nodes)) + (4 + 4 * len(o.offline_replicas))
-
-def _s_MetadataResponseTopic_v5(o):
-    return 3 + size_string(o.name) + (4 + sum(map(_s_MetadataResponsePartition_v5, o.partitions)))
+        if _26 < 0:
+            raise null_not_allowed(pos)
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _30, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _30 < 0:
+            raise null_not_allowed(pos)
+        if _30 > blen - pos:
+            raise bad_length(pos, _30)
+        _29 = []
+        _32 = _29.append
+        for _ in range(_30):
+            _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
+            pos += 14
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            if _38 > blen - pos:
+                raise bad_length(pos, _38)
+            _37 = list(array_struct('i', _38).unpack_from(b, pos))
+            pos += 4 * _38
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _40 < 0:
+                raise null_not_allowed(pos)
+            if _40 > blen - pos:
+                raise bad_length(pos, _40)
+            _39 = list(array_struct('i', _40).unpack_from(b, pos))
+            pos += 4 * _40
+            _42, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _42 < 0:
+                raise null_not_allowed(pos)
+            if _42 > blen - pos:
+                raise bad_length(pos, _42)
+            _41 = list(array_struct('i', _42).unpack_from(b, pos))
+            pos += 4 * _42
+            _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, _41, None)
+            _32(_31)
+        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+        _22(_21)
+    _43 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
+    return _43, pos
 
 def _s_MetadataResponse_v5(o):
-    return 8 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + size_nstring(o.cluster_id) + (4 + sum(map(_s_MetadataResponseTopic_v5, o.topics)))
-
-def _w_MetadataResponseTopic_v5(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.name)
-    _S_o.pack_into(buf, pos, o.is_internal)
-    pos += 1
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.brokers
+    n += 4
     for _2 in _1:
-        _S_hii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id)
-        pos += 10
-        _3 = _2.replica_nodes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-    return pos
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 2
+    else:
+        n += 2 + len(_5)
+    _6 = o.topics
+    n += 4
+    for _7 in _6:
+        _8 = _7.name
+        n += 2 + len(_8)
+        _9 = _7.partitions
+        n += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += 4 + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += 4 + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += 4 + 4 * len(_13)
+            n += 10
+        n += 3
+    n += 8
+    return n
 
 def _w_MetadataResponse_v5(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.brokers
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v5(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.cluster_id
+    if _7 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+    _9 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_9))
+    pos += 8
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_hh.pack_into(buf, pos, _10.error_code, len(_12))
+        pos += 4
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.partitions
+        _S_oi.pack_into(buf, pos, _10.is_internal, len(_13))
+        pos += 5
+        for _14 in _13:
+            _15 = _14.replica_nodes
+            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
+            pos += 14
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _16 = _14.isr_nodes
+            _S_i.pack_into(buf, pos, len(_16))
+            pos += 4
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _17 = _14.offline_replicas
+            _S_i.pack_into(buf, pos, len(_17))
+            pos += 4
+            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            pos += 4 * len(_17)
     return pos
 
-def _d_MetadataResponseTopic_v7(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
-    pos += 1
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, _10, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _14, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _14 < 0:
-            raise null_not_allowed(pos - 1)
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos - 1)
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _6 = MetadataResponsePartition(_7, _8, _9, _10, _11, _13, _15, None)
-        _4.append(_6)
-    _17 = MetadataResponseTopic(_1, _2, ZERO_UUID, _3, _4, -2147483648, None)
-    return _17, pos
-
-def _d_MetadataResponse_v7(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_MetadataResponse_v7(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
+        _7, _9, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _13 < 0:
+            _12 = None
+        else:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+        _5(_4)
+    _16, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _16 < 0:
+        _15 = None
+    else:
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+    _18, _20, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _20 < 0:
+        raise null_not_allowed(pos)
+    if _20 > blen - pos:
+        raise bad_length(pos, _20)
+    _19 = []
+    _22 = _19.append
+    for _ in range(_20):
+        _24, _26, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_nstring(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9, pos = read_nstring(b, pos)
-    _10, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _13, pos = _d_MetadataResponseTopic_v7(b, pos)
-        _11.append(_13)
-    _14 = MetadataResponse(_1, _2, _9, _10, _11, -2147483648, None)
-    return _14, pos
-
-def _s_MetadataResponsePartition_v7(o):
-    return 14 + (4 + 4 * len(o.replica_nodes)) + (4 + 4 * len(o.isr_nodes)) + (4 + 4 * len(o.offline_replicas))
-
-def _s_MetadataResponseTopic_v7(o):
-    return 3 + size_string(o.name) + (4 + sum(map(_s_MetadataResponsePartition_v7, o.partitions)))
+        if _26 < 0:
+            raise null_not_allowed(pos)
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _30, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _30 < 0:
+            raise null_not_allowed(pos)
+        if _30 > blen - pos:
+            raise bad_length(pos, _30)
+        _29 = []
+        _32 = _29.append
+        for _ in range(_30):
+            _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
+            pos += 18
+            if _39 < 0:
+                raise null_not_allowed(pos)
+            if _39 > blen - pos:
+                raise bad_length(pos, _39)
+            _38 = list(array_struct('i', _39).unpack_from(b, pos))
+            pos += 4 * _39
+            _41, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _41 < 0:
+                raise null_not_allowed(pos)
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = list(array_struct('i', _41).unpack_from(b, pos))
+            pos += 4 * _41
+            _43, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _43 < 0:
+                raise null_not_allowed(pos)
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            _42 = list(array_struct('i', _43).unpack_from(b, pos))
+            pos += 4 * _43
+            _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
+            _32(_31)
+        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+        _22(_21)
+    _44 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
+    return _44, pos
 
 def _s_MetadataResponse_v7(o):
-    return 8 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + size_nstring(o.cluster_id) + (4 + sum(map(_s_MetadataResponseTopic_v7, o.topics)))
-
-def _w_MetadataResponseTopic_v7(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.name)
-    _S_o.pack_into(buf, pos, o.is_internal)
-    pos += 1
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.brokers
+    n += 4
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-    return pos
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 2
+    else:
+        n += 2 + len(_5)
+    _6 = o.topics
+    n += 4
+    for _7 in _6:
+        _8 = _7.name
+        n += 2 + len(_8)
+        _9 = _7.partitions
+        n += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += 4 + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += 4 + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += 4 + 4 * len(_13)
+            n += 14
+        n += 3
+    n += 8
+    return n
 
 def _w_MetadataResponse_v7(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.brokers
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v7(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.cluster_id
+    if _7 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+    _9 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_9))
+    pos += 8
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_hh.pack_into(buf, pos, _10.error_code, len(_12))
+        pos += 4
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.partitions
+        _S_oi.pack_into(buf, pos, _10.is_internal, len(_13))
+        pos += 5
+        for _14 in _13:
+            _15 = _14.replica_nodes
+            _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
+            pos += 18
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _16 = _14.isr_nodes
+            _S_i.pack_into(buf, pos, len(_16))
+            pos += 4
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _17 = _14.offline_replicas
+            _S_i.pack_into(buf, pos, len(_17))
+            pos += 4
+            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            pos += 4 * len(_17)
     return pos
 
-def _d_MetadataResponseTopic_v8(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_string(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
-    pos += 1
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, _10, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _14, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _14 < 0:
-            raise null_not_allowed(pos - 1)
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos - 1)
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        _6 = MetadataResponsePartition(_7, _8, _9, _10, _11, _13, _15, None)
-        _4.append(_6)
-    _17, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _18 = MetadataResponseTopic(_1, _2, ZERO_UUID, _3, _4, _17, None)
-    return _18, pos
-
-def _d_MetadataResponse_v8(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_MetadataResponse_v8(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
+        _7, _9, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _13 < 0:
+            _12 = None
+        else:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+        _5(_4)
+    _16, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _16 < 0:
+        _15 = None
+    else:
+        _17 = pos + _16
+        if _17 > blen:
+            raise bad_length(pos, _16)
+        _15 = str(b[pos:_17], 'utf-8')
+        pos = _17
+    _18, _20, = _S_ii.unpack_from(b, pos)
+    pos += 8
+    if _20 < 0:
+        raise null_not_allowed(pos)
+    if _20 > blen - pos:
+        raise bad_length(pos, _20)
+    _19 = []
+    _22 = _19.append
+    for _ in range(_20):
+        _24, _26, = _S_hh.unpack_from(b, pos)
         pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
+        if _26 < 0:
+            raise null_not_allowed(pos)
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = str(b[pos:_27], 'utf-8')
+        pos = _27
+        _28, _30, = _S_oi.unpack_from(b, pos)
+        pos += 5
+        if _30 < 0:
+            raise null_not_allowed(pos)
+        if _30 > blen - pos:
+            raise bad_length(pos, _30)
+        _29 = []
+        _32 = _29.append
+        for _ in range(_30):
+            _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
+            pos += 18
+            if _39 < 0:
+                raise null_not_allowed(pos)
+            if _39 > blen - pos:
+                raise bad_length(pos, _39)
+            _38 = list(array_struct('i', _39).unpack_from(b, pos))
+            pos += 4 * _39
+            _41, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _41 < 0:
+                raise null_not_allowed(pos)
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = list(array_struct('i', _41).unpack_from(b, pos))
+            pos += 4 * _41
+            _43, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _43 < 0:
+                raise null_not_allowed(pos)
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            _42 = list(array_struct('i', _43).unpack_from(b, pos))
+            pos += 4 * _43
+            _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
+            _32(_31)
+        _44, = _S_i.unpack_from(b, pos)
         pos += 4
-        _8, pos = read_nstring(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9, pos = read_nstring(b, pos)
-    _10, = _S_i.unpack_from(b, pos)
+        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, _44, None)
+        _22(_21)
+    _45, = _S_i.unpack_from(b, pos)
     pos += 4
-    _12, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _12 < 0:
-        raise null_not_allowed(pos - 1)
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _13, pos = _d_MetadataResponseTopic_v8(b, pos)
-        _11.append(_13)
-    _14, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _15 = MetadataResponse(_1, _2, _9, _10, _11, _14, None)
-    return _15, pos
-
-def _s_MetadataResponseTopic_v8(o):
-    return 7 + size_string(o.name) + (4 + sum(map(_s_MetadataResponsePartition_v7, o.partitions)))
+    _46 = MetadataResponse(_1, _2, _15, _18, _19, _45, None)
+    return _46, pos
 
 def _s_MetadataResponse_v8(o):
-    return 12 + (4 + sum(map(_s_MetadataResponseBroker_v1, o.brokers))) + size_nstring(o.cluster_id) + (4 + sum(map(_s_MetadataResponseTopic_v8, o.topics)))
-
-def _w_MetadataResponseTopic_v8(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_string(buf, pos, o.name)
-    _S_o.pack_into(buf, pos, o.is_internal)
-    pos += 1
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.brokers
+    n += 4
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-    _S_i.pack_into(buf, pos, o.topic_authorized_operations)
-    pos += 4
-    return pos
+        _3 = _2.host
+        n += 2 + len(_3)
+        _4 = _2.rack
+        if _4 is None:
+            n += 2
+        else:
+            n += 2 + len(_4)
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 2
+    else:
+        n += 2 + len(_5)
+    _6 = o.topics
+    n += 4
+    for _7 in _6:
+        _8 = _7.name
+        n += 2 + len(_8)
+        _9 = _7.partitions
+        n += 4
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += 4 + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += 4 + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += 4 + 4 * len(_13)
+            n += 14
+        n += 7
+    n += 12
+    return n
 
 def _w_MetadataResponse_v8(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.brokers
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
+        _3 = _2.host
+        _4 = _3.encode()
+        _S_ih.pack_into(buf, pos, _2.node_id, len(_4))
+        pos += 6
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.rack
         _S_i.pack_into(buf, pos, _2.port)
         pos += 4
-        pos = write_nstring(buf, pos, _2.rack)
-    pos = write_nstring(buf, pos, o.cluster_id)
-    _S_i.pack_into(buf, pos, o.controller_id)
-    pos += 4
-    _3 = o.topics
-    _S_i.pack_into(buf, pos, len(_3))
-    pos += 4
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v8(_4, buf, pos)
+        if _5 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+    _7 = o.cluster_id
+    if _7 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+    _9 = o.topics
+    _S_ii.pack_into(buf, pos, o.controller_id, len(_9))
+    pos += 8
+    for _10 in _9:
+        _11 = _10.name
+        _12 = _11.encode()
+        _S_hh.pack_into(buf, pos, _10.error_code, len(_12))
+        pos += 4
+        buf[pos:pos + len(_11)] = _12
+        pos += len(_12)
+        _13 = _10.partitions
+        _S_oi.pack_into(buf, pos, _10.is_internal, len(_13))
+        pos += 5
+        for _14 in _13:
+            _15 = _14.replica_nodes
+            _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
+            pos += 18
+            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            pos += 4 * len(_15)
+            _16 = _14.isr_nodes
+            _S_i.pack_into(buf, pos, len(_16))
+            pos += 4
+            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            pos += 4 * len(_16)
+            _17 = _14.offline_replicas
+            _S_i.pack_into(buf, pos, len(_17))
+            pos += 4
+            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            pos += 4 * len(_17)
+        _S_i.pack_into(buf, pos, _10.topic_authorized_operations)
+        pos += 4
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     return pos
 
-def _t_MetadataResponseBroker_v9(b, pos):
+def _t_MetadataResponseBroker_v9(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -852,211 +1361,344 @@ def _t_MetadataResponseBroker_v9(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_MetadataResponseTopic_v9(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_o.unpack_from(b, pos)
-    pos += 1
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, _8, _9, _10, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _12 = b[pos]
-        if _12 < 0x80:
-            pos += 1
-        else:
-            _12, pos = read_uvarint(b, pos)
-        if _12 == 0:
-            raise null_not_allowed(pos - 1)
-        _12 -= 1
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _14 = b[pos]
-        if _14 < 0x80:
-            pos += 1
-        else:
-            _14, pos = read_uvarint(b, pos)
-        if _14 == 0:
-            raise null_not_allowed(pos - 1)
-        _14 -= 1
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16 = b[pos]
-        if _16 < 0x80:
-            pos += 1
-        else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        if b[pos] == 0:
-            pos += 1
-            _17 = None
-        else:
-            _17, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _6 = MetadataResponsePartition(_7, _8, _9, _10, _11, _13, _15, _17)
-        _4.append(_6)
-    _18, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _19 = None
-    else:
-        _19, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _20 = MetadataResponseTopic(_1, _2, ZERO_UUID, _3, _4, _18, _19)
-    return _20, pos
-
-def _d_MetadataResponse_v9(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_MetadataResponse_v9(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _7, _9, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _9, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    _10, pos = read_ncstring(b, pos)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _14, pos = _d_MetadataResponseTopic_v9(b, pos)
-        _12.append(_14)
-    _15, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+        _5(_4)
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
         _16 = None
     else:
-        _16, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _17 = MetadataResponse(_1, _2, _10, _11, _12, _15, _16)
-    return _17, pos
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+    _19, _21, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _27 >= 0x80:
+            _27, pos = read_uvarint(b, pos - 1)
+        if _27 == 0:
+            raise null_not_allowed(pos)
+        _27 -= 1
+        _28 = pos + _27
+        if _28 > blen:
+            raise bad_length(pos, _27)
+        _26 = str(b[pos:_28], 'utf-8')
+        pos = _28
+        _29, _31, = _S_oB.unpack_from(b, pos)
+        pos += 2
+        if _31 >= 0x80:
+            _31, pos = read_uvarint(b, pos - 1)
+        if _31 == 0:
+            raise null_not_allowed(pos)
+        _31 -= 1
+        if _31 > blen - pos:
+            raise bad_length(pos, _31)
+        _30 = []
+        _33 = _30.append
+        for _ in range(_31):
+            _35, _36, _37, _38, _40, = _S_hiiiB.unpack_from(b, pos)
+            pos += 15
+            if _40 >= 0x80:
+                _40, pos = read_uvarint(b, pos - 1)
+            if _40 == 0:
+                raise null_not_allowed(pos)
+            _40 -= 1
+            if _40 > blen - pos:
+                raise bad_length(pos, _40)
+            _39 = list(array_struct('i', _40).unpack_from(b, pos))
+            pos += 4 * _40
+            _42, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _42 >= 0x80:
+                _42, pos = read_uvarint(b, pos - 1)
+            if _42 == 0:
+                raise null_not_allowed(pos)
+            _42 -= 1
+            if _42 > blen - pos:
+                raise bad_length(pos, _42)
+            _41 = list(array_struct('i', _42).unpack_from(b, pos))
+            pos += 4 * _42
+            _44, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
+                raise null_not_allowed(pos)
+            _44 -= 1
+            if _44 > blen - pos:
+                raise bad_length(pos, _44)
+            _43 = list(array_struct('i', _44).unpack_from(b, pos))
+            pos += 4 * _44
+            if b[pos]:
+                _45, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _45 = None
+            _32 = MetadataResponsePartition(_35, _36, _37, _38, _39, _41, _43, _45)
+            _33(_32)
+        _46, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _47, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _47 = None
+        _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _46, _47)
+        _23(_22)
+    _48, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+    else:
+        pos += 1
+        _49 = None
+    _50 = MetadataResponse(_1, _2, _16, _19, _20, _48, _49)
+    return _50, pos
 
 def _ti_MetadataResponseBroker_v9(o):
     items = []
     return items
 
-def _s_MetadataResponseBroker_v9(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_MetadataResponsePartition_v9(o):
-    return 14 + (size_uvarint(len(o.replica_nodes) + 1) + 4 * len(o.replica_nodes)) + (size_uvarint(len(o.isr_nodes) + 1) + 4 * len(o.isr_nodes)) + (size_uvarint(len(o.offline_replicas) + 1) + 4 * len(o.offline_replicas)) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_MetadataResponseTopic_v9(o):
-    return 7 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_MetadataResponsePartition_v9, o.partitions))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_MetadataResponse_v9(o):
-    return 12 + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_MetadataResponseBroker_v9, o.brokers))) + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataResponseTopic_v9, o.topics))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_MetadataResponseTopic_v9(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.name)
-    _S_o.pack_into(buf, pos, o.is_internal)
-    pos += 1
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.brokers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        _3 = _2.host
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.rack
+        if _4 is None:
+            n += 1
         else:
-            buf[pos] = 0
-            pos += 1
-    _S_i.pack_into(buf, pos, o.topic_authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.topics
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.partitions
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 7
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 12
+    return n
 
 def _w_MetadataResponse_v9(o, buf, pos):
+    _1 = o.brokers
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.host
+        _S_i.pack_into(buf, pos, _3.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.rack
+        _S_i.pack_into(buf, pos, _3.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _10 = o.cluster_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.topics
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _3 = o.topics
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v9(_4, buf, pos)
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _S_h.pack_into(buf, pos, _15.error_code)
+        pos += 2
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.partitions
+        _S_o.pack_into(buf, pos, _15.is_internal)
+        pos += 1
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.replica_nodes
+            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+            pos += 14
+            _23 = len(_22)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _23 + 1)
+            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            pos += 4 * len(_22)
+            _24 = _21.isr_nodes
+            _25 = len(_24)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _25 + 1)
+            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            pos += 4 * len(_24)
+            _26 = _21.offline_replicas
+            _27 = len(_26)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _27 + 1)
+            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            pos += 4 * len(_26)
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
+        pos += 4
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
@@ -1066,202 +1708,341 @@ def _w_MetadataResponse_v9(o, buf, pos):
         pos += 1
     return pos
 
-def _d_MetadataResponseTopic_v10(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_cstring(b, pos)
-    _3, _4, = _S_uo.unpack_from(b, pos)
-    pos += 17
-    _3 = UUID(bytes=_3)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, _9, _10, _11, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17 = b[pos]
-        if _17 < 0x80:
-            pos += 1
-        else:
-            _17, pos = read_uvarint(b, pos)
-        if _17 == 0:
-            raise null_not_allowed(pos - 1)
-        _17 -= 1
-        if _17 > len(b) - pos:
-            raise bad_length(pos, _17)
-        _16 = list(unpack_from('>%di' % _17, b, pos))
-        pos += 4 * _17
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
-        else:
-            _18, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _7 = MetadataResponsePartition(_8, _9, _10, _11, _12, _14, _16, _18)
-        _5.append(_7)
-    _19, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _20 = None
-    else:
-        _20, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _21 = MetadataResponseTopic(_1, _2, _3, _4, _5, _19, _20)
-    return _21, pos
-
-def _d_MetadataResponse_v10(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_MetadataResponse_v10(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _7, _9, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _9, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    _10, pos = read_ncstring(b, pos)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
-    else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _14, pos = _d_MetadataResponseTopic_v10(b, pos)
-        _12.append(_14)
-    _15, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+        _5(_4)
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
         _16 = None
     else:
-        _16, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _17 = MetadataResponse(_1, _2, _10, _11, _12, _15, _16)
-    return _17, pos
-
-def _s_MetadataResponseTopic_v10(o):
-    return 23 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_MetadataResponsePartition_v9, o.partitions))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+    _19, _21, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _27 >= 0x80:
+            _27, pos = read_uvarint(b, pos - 1)
+        if _27 == 0:
+            raise null_not_allowed(pos)
+        _27 -= 1
+        _28 = pos + _27
+        if _28 > blen:
+            raise bad_length(pos, _27)
+        _26 = str(b[pos:_28], 'utf-8')
+        pos = _28
+        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+        pos += 18
+        _29 = uuid_of(_29)
+        if _32 >= 0x80:
+            _32, pos = read_uvarint(b, pos - 1)
+        if _32 == 0:
+            raise null_not_allowed(pos)
+        _32 -= 1
+        if _32 > blen - pos:
+            raise bad_length(pos, _32)
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
+            pos += 15
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = list(array_struct('i', _41).unpack_from(b, pos))
+            pos += 4 * _41
+            _43, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _43 >= 0x80:
+                _43, pos = read_uvarint(b, pos - 1)
+            if _43 == 0:
+                raise null_not_allowed(pos)
+            _43 -= 1
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            _42 = list(array_struct('i', _43).unpack_from(b, pos))
+            pos += 4 * _43
+            _45, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _45 >= 0x80:
+                _45, pos = read_uvarint(b, pos - 1)
+            if _45 == 0:
+                raise null_not_allowed(pos)
+            _45 -= 1
+            if _45 > blen - pos:
+                raise bad_length(pos, _45)
+            _44 = list(array_struct('i', _45).unpack_from(b, pos))
+            pos += 4 * _45
+            if b[pos]:
+                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _46 = None
+            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
+            _34(_33)
+        _47, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _48 = None
+        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
+        _23(_22)
+    _49, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+    else:
+        pos += 1
+        _50 = None
+    _51 = MetadataResponse(_1, _2, _16, _19, _20, _49, _50)
+    return _51, pos
 
 def _s_MetadataResponse_v10(o):
-    return 12 + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_MetadataResponseBroker_v9, o.brokers))) + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataResponseTopic_v10, o.topics))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_MetadataResponseTopic_v10(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_cstring(buf, pos, o.name)
-    _S_uo.pack_into(buf, pos, o.topic_id.bytes, o.is_internal)
-    pos += 17
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.brokers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        _3 = _2.host
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.rack
+        if _4 is None:
+            n += 1
         else:
-            buf[pos] = 0
-            pos += 1
-    _S_i.pack_into(buf, pos, o.topic_authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.topics
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.partitions
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 23
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 12
+    return n
 
 def _w_MetadataResponse_v10(o, buf, pos):
+    _1 = o.brokers
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.host
+        _S_i.pack_into(buf, pos, _3.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.rack
+        _S_i.pack_into(buf, pos, _3.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _10 = o.cluster_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.topics
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _3 = o.topics
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v10(_4, buf, pos)
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _S_h.pack_into(buf, pos, _15.error_code)
+        pos += 2
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.partitions
+        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        pos += 17
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.replica_nodes
+            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+            pos += 14
+            _23 = len(_22)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _23 + 1)
+            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            pos += 4 * len(_22)
+            _24 = _21.isr_nodes
+            _25 = len(_24)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _25 + 1)
+            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            pos += 4 * len(_24)
+            _26 = _21.offline_replicas
+            _27 = len(_26)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _27 + 1)
+            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            pos += 4 * len(_26)
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
+        pos += 4
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
@@ -1271,86 +2052,339 @@ def _w_MetadataResponse_v10(o, buf, pos):
         pos += 1
     return pos
 
-def _d_MetadataResponse_v11(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_MetadataResponse_v11(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _7, _9, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _9, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    _10, pos = read_ncstring(b, pos)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+        _5(_4)
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
+        _16 = None
     else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _14, pos = _d_MetadataResponseTopic_v10(b, pos)
-        _12.append(_14)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+    _19, _21, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _27 >= 0x80:
+            _27, pos = read_uvarint(b, pos - 1)
+        if _27 == 0:
+            raise null_not_allowed(pos)
+        _27 -= 1
+        _28 = pos + _27
+        if _28 > blen:
+            raise bad_length(pos, _27)
+        _26 = str(b[pos:_28], 'utf-8')
+        pos = _28
+        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+        pos += 18
+        _29 = uuid_of(_29)
+        if _32 >= 0x80:
+            _32, pos = read_uvarint(b, pos - 1)
+        if _32 == 0:
+            raise null_not_allowed(pos)
+        _32 -= 1
+        if _32 > blen - pos:
+            raise bad_length(pos, _32)
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
+            pos += 15
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = list(array_struct('i', _41).unpack_from(b, pos))
+            pos += 4 * _41
+            _43, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _43 >= 0x80:
+                _43, pos = read_uvarint(b, pos - 1)
+            if _43 == 0:
+                raise null_not_allowed(pos)
+            _43 -= 1
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            _42 = list(array_struct('i', _43).unpack_from(b, pos))
+            pos += 4 * _43
+            _45, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _45 >= 0x80:
+                _45, pos = read_uvarint(b, pos - 1)
+            if _45 == 0:
+                raise null_not_allowed(pos)
+            _45 -= 1
+            if _45 > blen - pos:
+                raise bad_length(pos, _45)
+            _44 = list(array_struct('i', _45).unpack_from(b, pos))
+            pos += 4 * _45
+            if b[pos]:
+                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _46 = None
+            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
+            _34(_33)
+        _47, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _48 = None
+        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
+        _23(_22)
+    if b[pos]:
+        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
-        _15, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _16 = MetadataResponse(_1, _2, _10, _11, _12, -2147483648, _15)
-    return _16, pos
+        pos += 1
+        _49 = None
+    _50 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _49)
+    return _50, pos
 
 def _s_MetadataResponse_v11(o):
-    return 8 + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_MetadataResponseBroker_v9, o.brokers))) + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataResponseTopic_v10, o.topics))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.brokers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.host
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.rack
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 1
+    else:
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.topics
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.partitions
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 23
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_MetadataResponse_v11(o, buf, pos):
+    _1 = o.brokers
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.host
+        _S_i.pack_into(buf, pos, _3.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.rack
+        _S_i.pack_into(buf, pos, _3.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _10 = o.cluster_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.topics
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _3 = o.topics
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v10(_4, buf, pos)
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _S_h.pack_into(buf, pos, _15.error_code)
+        pos += 2
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.partitions
+        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        pos += 17
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.replica_nodes
+            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+            pos += 14
+            _23 = len(_22)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _23 + 1)
+            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            pos += 4 * len(_22)
+            _24 = _21.isr_nodes
+            _25 = len(_24)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _25 + 1)
+            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            pos += 4 * len(_24)
+            _26 = _21.offline_replicas
+            _27 = len(_26)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _27 + 1)
+            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            pos += 4 * len(_26)
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
+        pos += 4
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:
@@ -1358,200 +2392,347 @@ def _w_MetadataResponse_v11(o, buf, pos):
         pos += 1
     return pos
 
-def _d_MetadataResponseTopic_v12(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, _4, = _S_uo.unpack_from(b, pos)
-    pos += 17
-    _3 = UUID(bytes=_3)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        raise null_not_allowed(pos - 1)
-    _6 -= 1
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, _9, _10, _11, = _S_hiii.unpack_from(b, pos)
-        pos += 14
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17 = b[pos]
-        if _17 < 0x80:
-            pos += 1
-        else:
-            _17, pos = read_uvarint(b, pos)
-        if _17 == 0:
-            raise null_not_allowed(pos - 1)
-        _17 -= 1
-        if _17 > len(b) - pos:
-            raise bad_length(pos, _17)
-        _16 = list(unpack_from('>%di' % _17, b, pos))
-        pos += 4 * _17
-        if b[pos] == 0:
-            pos += 1
-            _18 = None
-        else:
-            _18, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _7 = MetadataResponsePartition(_8, _9, _10, _11, _12, _14, _16, _18)
-        _5.append(_7)
-    _19, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _20 = None
-    else:
-        _20, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _21 = MetadataResponseTopic(_1, _2, _3, _4, _5, _19, _20)
-    return _21, pos
-
-def _d_MetadataResponse_v12(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_MetadataResponse_v12(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_cstring(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _7, _9, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            raise null_not_allowed(pos)
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _13, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            _12 = None
         else:
-            _9, pos = _t_MetadataResponseBroker_v9(b, pos)
-        _4 = MetadataResponseBroker(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    _10, pos = read_ncstring(b, pos)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _13 = b[pos]
-    if _13 < 0x80:
-        pos += 1
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+        if b[pos]:
+            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+        _5(_4)
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
+        _16 = None
     else:
-        _13, pos = read_uvarint(b, pos)
-    if _13 == 0:
-        raise null_not_allowed(pos - 1)
-    _13 -= 1
-    if _13 > len(b) - pos:
-        raise bad_length(pos, _13)
-    _12 = []
-    for _ in range(_13):
-        _14, pos = _d_MetadataResponseTopic_v12(b, pos)
-        _12.append(_14)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+    _19, _21, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _21 >= 0x80:
+        _21, pos = read_uvarint(b, pos - 1)
+    if _21 == 0:
+        raise null_not_allowed(pos)
+    _21 -= 1
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _27 >= 0x80:
+            _27, pos = read_uvarint(b, pos - 1)
+        if _27 == 0:
+            _26 = None
+        else:
+            _27 -= 1
+            _28 = pos + _27
+            if _28 > blen:
+                raise bad_length(pos, _27)
+            _26 = str(b[pos:_28], 'utf-8')
+            pos = _28
+        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+        pos += 18
+        _29 = uuid_of(_29)
+        if _32 >= 0x80:
+            _32, pos = read_uvarint(b, pos - 1)
+        if _32 == 0:
+            raise null_not_allowed(pos)
+        _32 -= 1
+        if _32 > blen - pos:
+            raise bad_length(pos, _32)
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
+            pos += 15
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = list(array_struct('i', _41).unpack_from(b, pos))
+            pos += 4 * _41
+            _43, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _43 >= 0x80:
+                _43, pos = read_uvarint(b, pos - 1)
+            if _43 == 0:
+                raise null_not_allowed(pos)
+            _43 -= 1
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            _42 = list(array_struct('i', _43).unpack_from(b, pos))
+            pos += 4 * _43
+            _45, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _45 >= 0x80:
+                _45, pos = read_uvarint(b, pos - 1)
+            if _45 == 0:
+                raise null_not_allowed(pos)
+            _45 -= 1
+            if _45 > blen - pos:
+                raise bad_length(pos, _45)
+            _44 = list(array_struct('i', _45).unpack_from(b, pos))
+            pos += 4 * _45
+            if b[pos]:
+                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _46 = None
+            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
+            _34(_33)
+        _47, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        else:
+            pos += 1
+            _48 = None
+        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
+        _23(_22)
+    if b[pos]:
+        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
-        _15, pos = _t_MetadataResponseBroker_v9(b, pos)
-    _16 = MetadataResponse(_1, _2, _10, _11, _12, -2147483648, _15)
-    return _16, pos
-
-def _s_MetadataResponseTopic_v12(o):
-    return 23 + size_ncstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_MetadataResponsePartition_v9, o.partitions))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _49 = None
+    _50 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _49)
+    return _50, pos
 
 def _s_MetadataResponse_v12(o):
-    return 8 + (size_uvarint(len(o.brokers) + 1) + sum(map(_s_MetadataResponseBroker_v9, o.brokers))) + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_MetadataResponseTopic_v12, o.topics))) + (size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_MetadataResponseTopic_v12(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.name)
-    _S_uo.pack_into(buf, pos, o.topic_id.bytes, o.is_internal)
-    pos += 17
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.brokers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_hiii.pack_into(buf, pos, _2.error_code, _2.partition_index, _2.leader_id, _2.leader_epoch)
-        pos += 14
-        _3 = _2.replica_nodes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _4 = _2.isr_nodes
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        _3 = _2.host
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.rack
+        if _4 is None:
+            n += 1
         else:
-            buf[pos] = 0
-            pos += 1
-    _S_i.pack_into(buf, pos, o.topic_authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    _5 = o.cluster_id
+    if _5 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.topics
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.name
+        if _8 is None:
+            n += 1
+        else:
+            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.partitions
+        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        for _10 in _9:
+            _11 = _10.replica_nodes
+            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            _12 = _10.isr_nodes
+            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            _13 = _10.offline_replicas
+            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            if _10.unknown_tagged_fields:
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 14
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 23
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_MetadataResponse_v12(o, buf, pos):
+    _1 = o.brokers
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.brokers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.node_id)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.host
+        _S_i.pack_into(buf, pos, _3.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        _S_i.pack_into(buf, pos, _2.port)
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.rack
+        _S_i.pack_into(buf, pos, _3.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _2.rack)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _10 = o.cluster_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.topics
     _S_i.pack_into(buf, pos, o.controller_id)
     pos += 4
-    _3 = o.topics
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_MetadataResponseTopic_v12(_4, buf, pos)
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _S_h.pack_into(buf, pos, _15.error_code)
+        pos += 2
+        if _16 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _18 = _16.encode()
+            _17 = len(_18)
+            if _17 < 0x7F:
+                buf[pos] = _17 + 1
+                buf[pos + 1:pos + 1 + len(_16)] = _18
+                pos += 1 + _17
+            else:
+                pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.partitions
+        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        pos += 17
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.replica_nodes
+            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+            pos += 14
+            _23 = len(_22)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _23 + 1)
+            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            pos += 4 * len(_22)
+            _24 = _21.isr_nodes
+            _25 = len(_24)
+            if _25 < 0x7F:
+                buf[pos] = _25 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _25 + 1)
+            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            pos += 4 * len(_24)
+            _26 = _21.offline_replicas
+            _27 = len(_26)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _27 + 1)
+            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            pos += 4 * len(_26)
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
+        pos += 4
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OffsetCommitRequestPartition(msgspec.Struct, gc=False):
@@ -33,318 +33,799 @@ class OffsetCommitRequest(msgspec.Struct, gc=False):
     topics: list[OffsetCommitRequestTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 _S_iq = Struct('>iq')
+_S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
+_S_iqiB = Struct('>iqiB')
+_S_iqih = Struct('>iqih')
 _S_iqq = Struct('>iqq')
-_S_q = Struct('>q')
+_S_iqqh = Struct('>iqqh')
+_S_qi = Struct('>qi')
 
-def _d_OffsetCommitRequestTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetCommitRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        _7, pos = read_nstring(b, pos)
-        _4 = OffsetCommitRequestPartition(_5, _6, -1, -1, _7, None)
-        _2.append(_4)
-    _8 = OffsetCommitRequestTopic(_1, _2, None)
-    return _8, pos
-
-def _d_OffsetCommitRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetCommitRequestTopic_v0(b, pos)
-        _2.append(_4)
-    _5 = OffsetCommitRequest(_1, -1, '', None, -1, _2, None)
-    return _5, pos
-
-def _s_OffsetCommitRequestPartition_v0(o):
-    return 12 + size_nstring(o.committed_metadata)
-
-def _s_OffsetCommitRequestTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_OffsetCommitRequestPartition_v0, o.partitions)))
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _20, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _20 < 0:
+                _19 = None
+            else:
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            _14 = OffsetCommitRequestPartition(_17, _18, -1, -1, _19, None)
+            _15(_14)
+        _6 = OffsetCommitRequestTopic(_9, _12, None)
+        _7(_6)
+    _22 = OffsetCommitRequest(_1, -1, '', None, -1, _4, None)
+    return _22, pos
 
 def _s_OffsetCommitRequest_v0(o):
-    return 0 + size_string(o.group_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v0, o.topics)))
-
-def _w_OffsetCommitRequestTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.partition_index, _2.committed_offset)
-        pos += 12
-        pos = write_nstring(buf, pos, _2.committed_metadata)
-    return pos
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.name
+        n += 2 + len(_4)
+        _5 = _3.partitions
+        n += 4
+        for _6 in _5:
+            _7 = _6.committed_metadata
+            if _7 is None:
+                n += 2
+            else:
+                n += 2 + len(_7)
+            n += 12
+    return n
 
 def _w_OffsetCommitRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.topics
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v0(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partitions
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.committed_metadata
+            _S_iq.pack_into(buf, pos, _8.partition_index, _8.committed_offset)
+            pos += 12
+            if _9 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _10 = _9.encode()
+                _S_h.pack_into(buf, pos, len(_10))
+                pos += 2
+                buf[pos:pos + len(_9)] = _10
+                pos += len(_10)
     return pos
 
-def _d_OffsetCommitRequestTopic_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetCommitRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqq.unpack_from(b, pos)
-        pos += 20
-        _8, pos = read_nstring(b, pos)
-        _4 = OffsetCommitRequestPartition(_5, _6, -1, _7, _8, None)
-        _2.append(_4)
-    _9 = OffsetCommitRequestTopic(_1, _2, None)
-    return _9, pos
-
-def _d_OffsetCommitRequest_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_OffsetCommitRequestTopic_v1(b, pos)
-        _4.append(_6)
-    _7 = OffsetCommitRequest(_1, _2, _3, None, -1, _4, None)
-    return _7, pos
-
-def _s_OffsetCommitRequestPartition_v1(o):
-    return 20 + size_nstring(o.committed_metadata)
-
-def _s_OffsetCommitRequestTopic_v1(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_OffsetCommitRequestPartition_v1, o.partitions)))
+    if _9 < 0:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
+        raise bad_length(pos, _9)
+    _8 = []
+    _11 = _8.append
+    for _ in range(_9):
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _25, = _S_iqqh.unpack_from(b, pos)
+            pos += 22
+            if _25 < 0:
+                _24 = None
+            else:
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25)
+                _24 = str(b[pos:_26], 'utf-8')
+                pos = _26
+            _18 = OffsetCommitRequestPartition(_21, _22, -1, _23, _24, None)
+            _19(_18)
+        _10 = OffsetCommitRequestTopic(_13, _16, None)
+        _11(_10)
+    _27 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
+    return _27, pos
 
 def _s_OffsetCommitRequest_v1(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v1, o.topics)))
-
-def _w_OffsetCommitRequestTopic_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iqq.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.commit_timestamp)
-        pos += 20
-        pos = write_nstring(buf, pos, _2.committed_metadata)
-    return pos
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 20
+    n += 4
+    return n
 
 def _w_OffsetCommitRequest_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id_or_member_epoch, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_i.pack_into(buf, pos, len(_5))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v1(_2, buf, pos)
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iqq.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.commit_timestamp)
+            pos += 20
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _d_OffsetCommitRequest_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4, = _S_q.unpack_from(b, pos)
-    pos += 8
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetCommitRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_OffsetCommitRequestTopic_v0(b, pos)
-        _5.append(_7)
-    _8 = OffsetCommitRequest(_1, _2, _3, None, _4, _5, None)
-    return _8, pos
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _8, _10, = _S_qi.unpack_from(b, pos)
+    pos += 12
+    if _10 < 0:
+        raise null_not_allowed(pos)
+    if _10 > blen - pos:
+        raise bad_length(pos, _10)
+    _9 = []
+    _12 = _9.append
+    for _ in range(_10):
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _22, _23, _25, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _25 < 0:
+                _24 = None
+            else:
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25)
+                _24 = str(b[pos:_26], 'utf-8')
+                pos = _26
+            _19 = OffsetCommitRequestPartition(_22, _23, -1, -1, _24, None)
+            _20(_19)
+        _11 = OffsetCommitRequestTopic(_14, _17, None)
+        _12(_11)
+    _27 = OffsetCommitRequest(_1, _4, _5, None, _8, _9, None)
+    return _27, pos
 
 def _s_OffsetCommitRequest_v2(o):
-    return 12 + size_string(o.group_id) + size_string(o.member_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 12
+    n += 12
+    return n
 
 def _w_OffsetCommitRequest_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
-    pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    _S_q.pack_into(buf, pos, o.retention_time_ms)
-    pos += 8
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v0(_2, buf, pos)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id_or_member_epoch, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_qi.pack_into(buf, pos, o.retention_time_ms, len(_5))
+    pos += 12
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
+            pos += 12
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _d_OffsetCommitRequest_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
+def _d_OffsetCommitRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_i.unpack_from(b, pos)
     pos += 4
-    _3, pos = read_string(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_OffsetCommitRequestTopic_v0(b, pos)
-        _4.append(_6)
-    _7 = OffsetCommitRequest(_1, _2, _3, None, -1, _4, None)
-    return _7, pos
+    if _9 < 0:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
+        raise bad_length(pos, _9)
+    _8 = []
+    _11 = _8.append
+    for _ in range(_9):
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _24, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _24 < 0:
+                _23 = None
+            else:
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _18 = OffsetCommitRequestPartition(_21, _22, -1, -1, _23, None)
+            _19(_18)
+        _10 = OffsetCommitRequestTopic(_13, _16, None)
+        _11(_10)
+    _26 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
+    return _26, pos
 
 def _s_OffsetCommitRequest_v5(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 12
+    n += 4
+    return n
 
 def _w_OffsetCommitRequest_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id_or_member_epoch, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_i.pack_into(buf, pos, len(_5))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v0(_2, buf, pos)
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
+            pos += 12
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _d_OffsetCommitRequestTopic_v6(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetCommitRequest_v6(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_nstring(b, pos)
-        _4 = OffsetCommitRequestPartition(_5, _6, _7, -1, _8, None)
-        _2.append(_4)
-    _9 = OffsetCommitRequestTopic(_1, _2, None)
-    return _9, pos
-
-def _d_OffsetCommitRequest_v6(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_OffsetCommitRequestTopic_v6(b, pos)
-        _4.append(_6)
-    _7 = OffsetCommitRequest(_1, _2, _3, None, -1, _4, None)
-    return _7, pos
-
-def _s_OffsetCommitRequestPartition_v6(o):
-    return 16 + size_nstring(o.committed_metadata)
-
-def _s_OffsetCommitRequestTopic_v6(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_OffsetCommitRequestPartition_v6, o.partitions)))
+    if _9 < 0:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
+        raise bad_length(pos, _9)
+    _8 = []
+    _11 = _8.append
+    for _ in range(_9):
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _21, _22, _23, _25, = _S_iqih.unpack_from(b, pos)
+            pos += 18
+            if _25 < 0:
+                _24 = None
+            else:
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25)
+                _24 = str(b[pos:_26], 'utf-8')
+                pos = _26
+            _18 = OffsetCommitRequestPartition(_21, _22, _23, -1, _24, None)
+            _19(_18)
+        _10 = OffsetCommitRequestTopic(_13, _16, None)
+        _11(_10)
+    _27 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
+    return _27, pos
 
 def _s_OffsetCommitRequest_v6(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v6, o.topics)))
-
-def _w_OffsetCommitRequestTopic_v6(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_nstring(buf, pos, _2.committed_metadata)
-    return pos
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 16
+    n += 4
+    return n
 
 def _w_OffsetCommitRequest_v6(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id_or_member_epoch, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_i.pack_into(buf, pos, len(_5))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v6(_2, buf, pos)
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iqi.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch)
+            pos += 16
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _d_OffsetCommitRequest_v7(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4, pos = read_nstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetCommitRequest_v7(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_OffsetCommitRequestTopic_v6(b, pos)
-        _5.append(_7)
-    _8 = OffsetCommitRequest(_1, _2, _3, _4, -1, _5, None)
-    return _8, pos
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _9 < 0:
+        _8 = None
+    else:
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _12 < 0:
+        raise null_not_allowed(pos)
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        if _20 > blen - pos:
+            raise bad_length(pos, _20)
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _25, _26, _28, = _S_iqih.unpack_from(b, pos)
+            pos += 18
+            if _28 < 0:
+                _27 = None
+            else:
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = str(b[pos:_29], 'utf-8')
+                pos = _29
+            _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, None)
+            _22(_21)
+        _13 = OffsetCommitRequestTopic(_16, _19, None)
+        _14(_13)
+    _30 = OffsetCommitRequest(_1, _4, _5, _8, -1, _11, None)
+    return _30, pos
 
 def _s_OffsetCommitRequest_v7(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + size_nstring(o.group_instance_id) + (4 + sum(map(_s_OffsetCommitRequestTopic_v6, o.topics)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    _4 = o.topics
+    n += 4
+    for _5 in _4:
+        _6 = _5.name
+        n += 2 + len(_6)
+        _7 = _5.partitions
+        n += 4
+        for _8 in _7:
+            _9 = _8.committed_metadata
+            if _9 is None:
+                n += 2
+            else:
+                n += 2 + len(_9)
+            n += 16
+    n += 4
+    return n
 
 def _w_OffsetCommitRequest_v7(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id_or_member_epoch, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.group_instance_id
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+    _7 = o.topics
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_nstring(buf, pos, o.group_instance_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v6(_2, buf, pos)
+    for _8 in _7:
+        _9 = _8.name
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.partitions
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        for _12 in _11:
+            _13 = _12.committed_metadata
+            _S_iqi.pack_into(buf, pos, _12.partition_index, _12.committed_offset, _12.committed_leader_epoch)
+            pos += 16
+            if _13 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _14 = _13.encode()
+                _S_h.pack_into(buf, pos, len(_14))
+                pos += 2
+                buf[pos:pos + len(_13)] = _14
+                pos += len(_14)
     return pos
 
-def _t_OffsetCommitRequestPartition_v8(b, pos):
+def _t_OffsetCommitRequestPartition_v8(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -358,109 +839,244 @@ def _t_OffsetCommitRequestPartition_v8(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_OffsetCommitRequestTopic_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_OffsetCommitRequestPartition_v8(b, pos)
-        _4 = OffsetCommitRequestPartition(_5, _6, _7, -1, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_OffsetCommitRequestPartition_v8(b, pos)
-    _11 = OffsetCommitRequestTopic(_1, _2, _10)
-    return _11, pos
-
-def _d_OffsetCommitRequest_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_OffsetCommitRequest_v8(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_OffsetCommitRequestTopic_v8(b, pos)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
         _8 = None
     else:
-        _8, pos = _t_OffsetCommitRequestPartition_v8(b, pos)
-    _9 = OffsetCommitRequest(_1, _2, _3, _4, -1, _5, _8)
-    return _9, pos
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _20 >= 0x80:
+            _20, pos = read_uvarint(b, pos - 1)
+        if _20 == 0:
+            raise null_not_allowed(pos)
+        _20 -= 1
+        if _20 > blen - pos:
+            raise bad_length(pos, _20)
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _25, _26, _28, = _S_iqiB.unpack_from(b, pos)
+            pos += 17
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                _27 = None
+            else:
+                _28 -= 1
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28)
+                _27 = str(b[pos:_29], 'utf-8')
+                pos = _29
+            if b[pos]:
+                _30, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, _30)
+            _22(_21)
+        if b[pos]:
+            _31, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
+        else:
+            pos += 1
+            _31 = None
+        _13 = OffsetCommitRequestTopic(_16, _19, _31)
+        _14(_13)
+    if b[pos]:
+        _32, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
+    else:
+        pos += 1
+        _32 = None
+    _33 = OffsetCommitRequest(_1, _4, _5, _8, -1, _11, _32)
+    return _33, pos
 
 def _ti_OffsetCommitRequestPartition_v8(o):
     items = []
     return items
 
-def _s_OffsetCommitRequestPartition_v8(o):
-    return 16 + size_ncstring(o.committed_metadata) + (size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_OffsetCommitRequestTopic_v8(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_OffsetCommitRequestPartition_v8, o.partitions))) + (size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_OffsetCommitRequest_v8(o):
-    return 4 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetCommitRequestTopic_v8, o.topics))) + (size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.topics
+    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    for _5 in _4:
+        _6 = _5.name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _5.partitions
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.committed_metadata
+            if _9 is None:
+                n += 1
+            else:
+                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _5.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_5), _5.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
-def _w_OffsetCommitRequestTopic_v8(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_ncstring(buf, pos, _2.committed_metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(_2), _2.unknown_tagged_fields)
+def _w_OffsetCommitRequest_v8(o, buf, pos):
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
+    pos += 4
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.topics
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    for _12 in _10:
+        _13 = _12.name
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _12.partitions
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        for _18 in _16:
+            _19 = _18.committed_metadata
+            _S_iqi.pack_into(buf, pos, _18.partition_index, _18.committed_offset, _18.committed_leader_epoch)
+            pos += 16
+            if _19 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _21 = _19.encode()
+                _20 = len(_21)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    buf[pos + 1:pos + 1 + len(_19)] = _21
+                    pos += 1 + _20
+                else:
+                    pos = write_cstring_long(buf, pos, _19, _21)
+            if _18.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(_18), _18.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _12.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(_12), _12.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_OffsetCommitRequest_v8(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id_or_member_epoch)
-    pos += 4
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetCommitRequestTopic_v8(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OffsetDeleteRequestPartition(msgspec.Struct, gc=False):
@@ -22,63 +22,92 @@ class OffsetDeleteRequest(msgspec.Struct, gc=False):
     group_id: str = ''
     topics: list[OffsetDeleteRequestTopic] = msgspec.field(default_factory=list)
 
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_OffsetDeleteRequestTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetDeleteRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
         pos += 4
-        _4 = OffsetDeleteRequestPartition(_5)
-        _2.append(_4)
-    _6 = OffsetDeleteRequestTopic(_1, _2)
-    return _6, pos
-
-def _d_OffsetDeleteRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetDeleteRequestTopic_v0(b, pos)
-        _2.append(_4)
-    _5 = OffsetDeleteRequest(_1, _2)
-    return _5, pos
-
-def _s_OffsetDeleteRequestTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partitions))
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _14 = OffsetDeleteRequestPartition(_17)
+            _15(_14)
+        _6 = OffsetDeleteRequestTopic(_9, _12)
+        _7(_6)
+    _18 = OffsetDeleteRequest(_1, _4)
+    return _18, pos
 
 def _s_OffsetDeleteRequest_v0(o):
-    return 0 + size_string(o.group_id) + (4 + sum(map(_s_OffsetDeleteRequestTopic_v0, o.topics)))
-
-def _w_OffsetDeleteRequestTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.partition_index)
-        pos += 4
-    return pos
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.name
+        n += 2 + len(_4)
+        _5 = _3.partitions
+        n += 4 + 4 * len(_5)
+    return n
 
 def _w_OffsetDeleteRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.topics
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = _w_OffsetDeleteRequestTopic_v0(_2, buf, pos)
+    for _4 in _3:
+        _5 = _4.name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partitions
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _S_i.pack_into(buf, pos, _8.partition_index)
+            pos += 4
     return pos
 
 NAME = 'OffsetDeleteRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OffsetDeleteResponsePartition(msgspec.Struct, gc=False):
@@ -24,67 +24,78 @@ class OffsetDeleteResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     topics: list[OffsetDeleteResponseTopic] = msgspec.field(default_factory=list)
 
-_S_hi = Struct('>hi')
+_S_h = Struct('>h')
+_S_hii = Struct('>hii')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 
-def _d_OffsetDeleteResponseTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _4 = OffsetDeleteResponsePartition(_5, _6)
-        _2.append(_4)
-    _7 = OffsetDeleteResponseTopic(_1, _2)
-    return _7, pos
-
-def _d_OffsetDeleteResponse_v0(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetDeleteResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hii.unpack_from(b, pos)
+    pos += 10
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_OffsetDeleteResponseTopic_v0(b, pos)
-        _3.append(_5)
-    _6 = OffsetDeleteResponse(_1, _2, _3)
-    return _6, pos
-
-def _s_OffsetDeleteResponseTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 6 * len(o.partitions))
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _17, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            _13 = OffsetDeleteResponsePartition(_16, _17)
+            _14(_13)
+        _5 = OffsetDeleteResponseTopic(_8, _11)
+        _6(_5)
+    _18 = OffsetDeleteResponse(_1, _2, _3)
+    return _18, pos
 
 def _s_OffsetDeleteResponse_v0(o):
-    return 6 + (4 + sum(map(_s_OffsetDeleteResponseTopic_v0, o.topics)))
-
-def _w_OffsetDeleteResponseTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 6 * len(_4)
+    n += 6
+    return n
 
 def _w_OffsetDeleteResponse_v0(o, buf, pos):
-    _S_hi.pack_into(buf, pos, o.error_code, o.throttle_time_ms)
-    pos += 6
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hii.pack_into(buf, pos, o.error_code, o.throttle_time_ms, len(_1))
+    pos += 10
     for _2 in _1:
-        pos = _w_OffsetDeleteResponseTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ih.pack_into(buf, pos, _6.partition_index, _6.error_code)
+            pos += 6
     return pos
 
 NAME = 'OffsetDeleteResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OffsetFetchRequestTopic(msgspec.Struct, gc=False):
@@ -35,102 +35,182 @@ class OffsetFetchRequest(msgspec.Struct, gc=False):
     require_stable: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_o = Struct('>?')
 
-def _d_OffsetFetchRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetFetchRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _7, = _S_i.unpack_from(b, pos)
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _7 < 0:
-            raise null_not_allowed(pos - 1)
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        _4 = OffsetFetchRequestTopic(_5, _6, None)
-        _2.append(_4)
-    _8 = OffsetFetchRequest(_1, _2, [], False, None)
-    return _8, pos
-
-def _s_OffsetFetchRequestTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partition_indexes))
+        if _13 < 0:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = list(array_struct('i', _13).unpack_from(b, pos))
+        pos += 4 * _13
+        _6 = OffsetFetchRequestTopic(_9, _12, None)
+        _7(_6)
+    _14 = OffsetFetchRequest(_1, _4, [], False, None)
+    return _14, pos
 
 def _s_OffsetFetchRequest_v0(o):
-    return 0 + size_string(o.group_id) + (4 + sum(map(_s_OffsetFetchRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.topics
+    n += 4
+    for _3 in _2:
+        _4 = _3.name
+        n += 2 + len(_4)
+        _5 = _3.partition_indexes
+        n += 4 + 4 * len(_5)
+    return n
 
 def _w_OffsetFetchRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.topics
+    _S_i.pack_into(buf, pos, len(_3))
     pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _3 = _2.partition_indexes
-        _S_i.pack_into(buf, pos, len(_3))
+    for _4 in _3:
+        _5 = _4.name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partition_indexes
+        _S_i.pack_into(buf, pos, len(_7))
         pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        pos += 4 * len(_7)
     return pos
 
-def _d_OffsetFetchRequest_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
+def _d_OffsetFetchRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _3 < 0:
-        _2 = None
+    if _5 < 0:
+        _4 = None
     else:
-        if _3 > len(b) - pos:
-            raise bad_length(pos, _3)
-        _2 = []
-        for _ in range(_3):
-            _5, pos = read_string(b, pos)
-            _7, = _S_i.unpack_from(b, pos)
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _7 < 0:
-                raise null_not_allowed(pos - 1)
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            _4 = OffsetFetchRequestTopic(_5, _6, None)
-            _2.append(_4)
-    _8 = OffsetFetchRequest(_1, _2, [], False, None)
-    return _8, pos
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            _12 = list(array_struct('i', _13).unpack_from(b, pos))
+            pos += 4 * _13
+            _6 = OffsetFetchRequestTopic(_9, _12, None)
+            _7(_6)
+    _14 = OffsetFetchRequest(_1, _4, [], False, None)
+    return _14, pos
 
 def _s_OffsetFetchRequest_v2(o):
-    return 0 + size_string(o.group_id) + (4 if o.topics is None else 4 + sum(map(_s_OffsetFetchRequestTopic_v0, o.topics)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.topics
+    if _2 is None:
+        n += 4
+    else:
+        n += 4
+        for _3 in _2:
+            _4 = _3.name
+            n += 2 + len(_4)
+            _5 = _3.partition_indexes
+            n += 4 + 4 * len(_5)
+    return n
 
 def _w_OffsetFetchRequest_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _1 = o.topics
-    if _1 is None:
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.topics
+    if _3 is None:
         _S_i.pack_into(buf, pos, -1)
         pos += 4
     else:
-        _S_i.pack_into(buf, pos, len(_1))
+        _S_i.pack_into(buf, pos, len(_3))
         pos += 4
-        for _2 in _1:
-            pos = write_string(buf, pos, _2.name)
-            _3 = _2.partition_indexes
-            _S_i.pack_into(buf, pos, len(_3))
+        for _4 in _3:
+            _5 = _4.name
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+            _7 = _4.partition_indexes
+            _S_i.pack_into(buf, pos, len(_7))
             pos += 4
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
     return pos
 
-def _t_OffsetFetchRequestTopic_v6(b, pos):
+def _t_OffsetFetchRequestTopic_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -144,75 +224,141 @@ def _t_OffsetFetchRequestTopic_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_OffsetFetchRequest_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_OffsetFetchRequest_v6(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        _4 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        if _3 > len(b) - pos:
-            raise bad_length(pos, _3)
-        _2 = []
-        for _ in range(_3):
-            _5, pos = read_cstring(b, pos)
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
+        _5 -= 1
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            _12 = list(array_struct('i', _13).unpack_from(b, pos))
+            pos += 4 * _13
+            if b[pos]:
+                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
             else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
                 pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-            _4 = OffsetFetchRequestTopic(_5, _6, _8)
-            _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+                _14 = None
+            _6 = OffsetFetchRequestTopic(_9, _12, _14)
+            _7(_6)
+    if b[pos]:
+        _15, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
     else:
-        _9, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _10 = OffsetFetchRequest(_1, _2, [], False, _9)
-    return _10, pos
+        pos += 1
+        _15 = None
+    _16 = OffsetFetchRequest(_1, _4, [], False, _15)
+    return _16, pos
 
 def _ti_OffsetFetchRequestTopic_v6(o):
     items = []
     return items
 
-def _s_OffsetFetchRequestTopic_v6(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_indexes) + 1) + 4 * len(o.partition_indexes)) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_OffsetFetchRequest_v6(o):
-    return 0 + size_cstring(o.group_id) + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetFetchRequestTopic_v6, o.topics))) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    if _2 is None:
+        n += 1
+    else:
+        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        for _3 in _2:
+            _4 = _3.name
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            _5 = _3.partition_indexes
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            if _3.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_OffsetFetchRequest_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.topics
-    if _1 is None:
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    if _4 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            _3 = _2.partition_indexes
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.partition_indexes
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -223,266 +369,145 @@ def _w_OffsetFetchRequest_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _d_OffsetFetchRequest_v7(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        if _3 > len(b) - pos:
-            raise bad_length(pos, _3)
-        _2 = []
-        for _ in range(_3):
-            _5, pos = read_cstring(b, pos)
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
-            else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
-                pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-            _4 = OffsetFetchRequestTopic(_5, _6, _8)
-            _2.append(_4)
-    _9, = _S_o.unpack_from(b, pos)
+def _d_OffsetFetchRequest_v7(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _11 = OffsetFetchRequest(_1, _2, [], _9, _10)
-    return _11, pos
-
-def _s_OffsetFetchRequest_v7(o):
-    return 1 + size_cstring(o.group_id) + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetFetchRequestTopic_v6, o.topics))) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetFetchRequest_v7(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.topics
-    if _1 is None:
-        buf[pos] = 0
-        pos += 1
-    else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            _3 = _2.partition_indexes
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
-            else:
-                buf[pos] = 0
-                pos += 1
-    _S_o.pack_into(buf, pos, o.require_stable)
-    pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_OffsetFetchRequestGroup_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        if _3 > len(b) - pos:
-            raise bad_length(pos, _3)
-        _2 = []
-        for _ in range(_3):
-            _5, pos = read_cstring(b, pos)
-            _7 = b[pos]
-            if _7 < 0x80:
-                pos += 1
-            else:
-                _7, pos = read_uvarint(b, pos)
-            if _7 == 0:
-                raise null_not_allowed(pos - 1)
-            _7 -= 1
-            if _7 > len(b) - pos:
-                raise bad_length(pos, _7)
-            _6 = list(unpack_from('>%di' % _7, b, pos))
-            pos += 4 * _7
-            if b[pos] == 0:
-                pos += 1
-                _8 = None
-            else:
-                _8, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-            _4 = OffsetFetchRequestTopics(_5, _6, _8)
-            _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _10 = OffsetFetchRequestGroup(_1, None, -1, _2, _9)
-    return _10, pos
-
-def _d_OffsetFetchRequest_v8(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    _3 = pos + _2
+    if _3 > blen:
         raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _3, pos = _d_OffsetFetchRequestGroup_v8(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _6 = OffsetFetchRequest('', [], _1, _4, _5)
-    return _6, pos
-
-def _s_OffsetFetchRequest_v8(o):
-    return 1 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_OffsetFetchRequest_v6, o.groups))) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetFetchRequest_v8(o, buf, pos):
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetFetchRequest_v6(_2, buf, pos)
-    _S_o.pack_into(buf, pos, o.require_stable)
-    pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_OffsetFetchRequestGroup_v9(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
         _4 = None
     else:
         _5 -= 1
-        if _5 > len(b) - pos:
+        if _5 > blen - pos:
             raise bad_length(pos, _5)
         _4 = []
+        _7 = _4.append
         for _ in range(_5):
-            _7, pos = read_cstring(b, pos)
-            _9 = b[pos]
-            if _9 < 0x80:
-                pos += 1
+            _10, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            _12 = list(array_struct('i', _13).unpack_from(b, pos))
+            pos += 4 * _13
+            if b[pos]:
+                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
             else:
-                _9, pos = read_uvarint(b, pos)
-            if _9 == 0:
-                raise null_not_allowed(pos - 1)
-            _9 -= 1
-            if _9 > len(b) - pos:
-                raise bad_length(pos, _9)
-            _8 = list(unpack_from('>%di' % _9, b, pos))
-            pos += 4 * _9
-            if b[pos] == 0:
                 pos += 1
-                _10 = None
-            else:
-                _10, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-            _6 = OffsetFetchRequestTopics(_7, _8, _10)
-            _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _12 = OffsetFetchRequestGroup(_1, _2, _3, _4, _11)
-    return _12, pos
-
-def _d_OffsetFetchRequest_v9(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _3, pos = _d_OffsetFetchRequestGroup_v9(b, pos)
-        _1.append(_3)
-    _4, = _S_o.unpack_from(b, pos)
+                _14 = None
+            _6 = OffsetFetchRequestTopic(_9, _12, _14)
+            _7(_6)
+    _15, = _S_o.unpack_from(b, pos)
     pos += 1
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+    if b[pos]:
+        _16, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
     else:
-        _5, pos = _t_OffsetFetchRequestTopic_v6(b, pos)
-    _6 = OffsetFetchRequest('', [], _1, _4, _5)
-    return _6, pos
+        pos += 1
+        _16 = None
+    _17 = OffsetFetchRequest(_1, _4, [], _15, _16)
+    return _17, pos
 
-def _s_OffsetFetchRequestGroup_v9(o):
-    return 4 + size_cstring(o.group_id) + size_ncstring(o.member_id) + (1 if o.topics is None else size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetFetchRequestTopic_v6, o.topics))) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+def _s_OffsetFetchRequest_v7(o):
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    if _2 is None:
+        n += 1
+    else:
+        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        for _3 in _2:
+            _4 = _3.name
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            _5 = _3.partition_indexes
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            if _3.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
+            else:
+                n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
 
-def _s_OffsetFetchRequest_v9(o):
-    return 1 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_OffsetFetchRequestGroup_v9, o.groups))) + (size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetFetchRequestGroup_v9(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_ncstring(buf, pos, o.member_id)
-    _S_i.pack_into(buf, pos, o.member_epoch)
-    pos += 4
-    _1 = o.topics
-    if _1 is None:
+def _w_OffsetFetchRequest_v7(o, buf, pos):
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    if _4 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2.name)
-            _3 = _2.partition_indexes
-            pos = write_uvarint(buf, pos, len(_3) + 1)
-            pack_into('>%di' % len(_3), buf, pos, *_3)
-            pos += 4 * len(_3)
-            if _2.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.partition_indexes
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
+    _S_o.pack_into(buf, pos, o.require_stable)
+    pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
     else:
@@ -490,11 +515,401 @@ def _w_OffsetFetchRequestGroup_v9(o, buf, pos):
         pos += 1
     return pos
 
+def _d_OffsetFetchRequest_v8(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    if _2 > blen - pos:
+        raise bad_length(pos, _2)
+    _1 = []
+    _4 = _1.append
+    for _ in range(_2):
+        _7, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            _9 = None
+        else:
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            _9 = []
+            _12 = _9.append
+            for _ in range(_10):
+                _15, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _15 >= 0x80:
+                    _15, pos = read_uvarint(b, pos - 1)
+                if _15 == 0:
+                    raise null_not_allowed(pos)
+                _15 -= 1
+                _16 = pos + _15
+                if _16 > blen:
+                    raise bad_length(pos, _15)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+                _18, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _18 >= 0x80:
+                    _18, pos = read_uvarint(b, pos - 1)
+                if _18 == 0:
+                    raise null_not_allowed(pos)
+                _18 -= 1
+                if _18 > blen - pos:
+                    raise bad_length(pos, _18)
+                _17 = list(array_struct('i', _18).unpack_from(b, pos))
+                pos += 4 * _18
+                if b[pos]:
+                    _19, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                else:
+                    pos += 1
+                    _19 = None
+                _11 = OffsetFetchRequestTopics(_14, _17, _19)
+                _12(_11)
+        if b[pos]:
+            _20, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+        else:
+            pos += 1
+            _20 = None
+        _3 = OffsetFetchRequestGroup(_6, None, -1, _9, _20)
+        _4(_3)
+    _21, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _22, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+    else:
+        pos += 1
+        _22 = None
+    _23 = OffsetFetchRequest('', [], _1, _21, _22)
+    return _23, pos
+
+def _s_OffsetFetchRequest_v8(o):
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        if _4 is None:
+            n += 1
+        else:
+            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            for _5 in _4:
+                _6 = _5.name
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                _7 = _5.partition_indexes
+                n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+                if _5.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_5), _5.unknown_tagged_fields)
+                else:
+                    n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
+
+def _w_OffsetFetchRequest_v8(o, buf, pos):
+    _1 = o.groups
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _8 = len(_7)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _8 + 1)
+            for _9 in _7:
+                _10 = _9.name
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+                _13 = _9.partition_indexes
+                _14 = len(_13)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _14 + 1)
+                array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+                pos += 4 * len(_13)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_9), _9.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _S_o.pack_into(buf, pos, o.require_stable)
+    pos += 1
+    if o.unknown_tagged_fields:
+        pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    else:
+        buf[pos] = 0
+        pos += 1
+    return pos
+
+def _d_OffsetFetchRequest_v9(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    if _2 > blen - pos:
+        raise bad_length(pos, _2)
+    _1 = []
+    _4 = _1.append
+    for _ in range(_2):
+        _7, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            _9 = None
+        else:
+            _10 -= 1
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+        _12, _14, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            _13 = None
+        else:
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            _13 = []
+            _16 = _13.append
+            for _ in range(_14):
+                _19, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _19 >= 0x80:
+                    _19, pos = read_uvarint(b, pos - 1)
+                if _19 == 0:
+                    raise null_not_allowed(pos)
+                _19 -= 1
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+                _22, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _22 >= 0x80:
+                    _22, pos = read_uvarint(b, pos - 1)
+                if _22 == 0:
+                    raise null_not_allowed(pos)
+                _22 -= 1
+                if _22 > blen - pos:
+                    raise bad_length(pos, _22)
+                _21 = list(array_struct('i', _22).unpack_from(b, pos))
+                pos += 4 * _22
+                if b[pos]:
+                    _23, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                else:
+                    pos += 1
+                    _23 = None
+                _15 = OffsetFetchRequestTopics(_18, _21, _23)
+                _16(_15)
+        if b[pos]:
+            _24, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+        else:
+            pos += 1
+            _24 = None
+        _3 = OffsetFetchRequestGroup(_6, _9, _12, _13, _24)
+        _4(_3)
+    _25, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _26, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+    else:
+        pos += 1
+        _26 = None
+    _27 = OffsetFetchRequest('', [], _1, _25, _26)
+    return _27, pos
+
+def _s_OffsetFetchRequest_v9(o):
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.member_id
+        if _4 is None:
+            n += 1
+        else:
+            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.topics
+        if _5 is None:
+            n += 1
+        else:
+            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            for _6 in _5:
+                _7 = _6.name
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                _8 = _6.partition_indexes
+                n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+                if _6.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
+                else:
+                    n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 1
+    return n
+
 def _w_OffsetFetchRequest_v9(o, buf, pos):
     _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetFetchRequestGroup_v9(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.member_id
+        if _7 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.topics
+        _S_i.pack_into(buf, pos, _3.member_epoch)
+        pos += 4
+        if _10 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _13 = _12.name
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+                _16 = _12.partition_indexes
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_o.pack_into(buf, pos, o.require_stable)
     pos += 1
     if o.unknown_tagged_fields:

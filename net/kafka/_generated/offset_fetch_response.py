@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class OffsetFetchResponsePartition(msgspec.Struct, gc=False):
@@ -50,212 +50,424 @@ class OffsetFetchResponse(msgspec.Struct, gc=False):
     groups: list[OffsetFetchResponseGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 _S_iq = Struct('>iq')
+_S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
+_S_iqiB = Struct('>iqiB')
+_S_iqih = Struct('>iqih')
 
-def _d_OffsetFetchResponseTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        _7, pos = read_nstring(b, pos)
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _4 = OffsetFetchResponsePartition(_5, _6, -1, _7, _8, None)
-        _2.append(_4)
-    _9 = OffsetFetchResponseTopic(_1, _2, None)
-    return _9, pos
-
-def _d_OffsetFetchResponse_v0(b, pos):
+def _d_OffsetFetchResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_OffsetFetchResponseTopic_v0(b, pos)
-        _1.append(_3)
-    _4 = OffsetFetchResponse(0, _1, 0, [], None)
-    return _4, pos
-
-def _s_OffsetFetchResponsePartition_v0(o):
-    return 14 + size_nstring(o.metadata)
-
-def _s_OffsetFetchResponseTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_OffsetFetchResponsePartition_v0, o.partitions)))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _17, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _17 < 0:
+                _16 = None
+            else:
+                _18 = pos + _17
+                if _18 > blen:
+                    raise bad_length(pos, _17)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            _19, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
+            _12(_11)
+        _3 = OffsetFetchResponseTopic(_6, _9, None)
+        _4(_3)
+    _20 = OffsetFetchResponse(0, _1, 0, [], None)
+    return _20, pos
 
 def _s_OffsetFetchResponse_v0(o):
-    return 0 + (4 + sum(map(_s_OffsetFetchResponseTopic_v0, o.topics)))
-
-def _w_OffsetFetchResponseTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.partition_index, _2.committed_offset)
-        pos += 12
-        pos = write_nstring(buf, pos, _2.metadata)
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.metadata
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 14
+    return n
 
 def _w_OffsetFetchResponse_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.metadata
+            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
+            pos += 12
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
     return pos
 
-def _d_OffsetFetchResponse_v2(b, pos):
+def _d_OffsetFetchResponse_v2(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_OffsetFetchResponseTopic_v0(b, pos)
-        _1.append(_3)
-    _4, = _S_h.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _17, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _17 < 0:
+                _16 = None
+            else:
+                _18 = pos + _17
+                if _18 > blen:
+                    raise bad_length(pos, _17)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            _19, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
+            _12(_11)
+        _3 = OffsetFetchResponseTopic(_6, _9, None)
+        _4(_3)
+    _20, = _S_h.unpack_from(b, pos)
     pos += 2
-    _5 = OffsetFetchResponse(0, _1, _4, [], None)
-    return _5, pos
+    _21 = OffsetFetchResponse(0, _1, _20, [], None)
+    return _21, pos
 
 def _s_OffsetFetchResponse_v2(o):
-    return 2 + (4 + sum(map(_s_OffsetFetchResponseTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.metadata
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 14
+    n += 2
+    return n
 
 def _w_OffsetFetchResponse_v2(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.metadata
+            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
+            pos += 12
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     return pos
 
-def _d_OffsetFetchResponse_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetFetchResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_OffsetFetchResponseTopic_v0(b, pos)
-        _2.append(_4)
-    _5, = _S_h.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _18, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            _20, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _12 = OffsetFetchResponsePartition(_15, _16, -1, _17, _20, None)
+            _13(_12)
+        _4 = OffsetFetchResponseTopic(_7, _10, None)
+        _5(_4)
+    _21, = _S_h.unpack_from(b, pos)
     pos += 2
-    _6 = OffsetFetchResponse(_1, _2, _5, [], None)
-    return _6, pos
+    _22 = OffsetFetchResponse(_1, _2, _21, [], None)
+    return _22, pos
 
 def _s_OffsetFetchResponse_v3(o):
-    return 6 + (4 + sum(map(_s_OffsetFetchResponseTopic_v0, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.metadata
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 14
+    n += 6
+    return n
 
 def _w_OffsetFetchResponse_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.metadata
+            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
+            pos += 12
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     return pos
 
-def _d_OffsetFetchResponseTopic_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetFetchResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_nstring(b, pos)
-        _9, = _S_h.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
         pos += 2
-        _4 = OffsetFetchResponsePartition(_5, _6, _7, _8, _9, None)
-        _2.append(_4)
-    _10 = OffsetFetchResponseTopic(_1, _2, None)
-    return _10, pos
-
-def _d_OffsetFetchResponse_v5(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetFetchResponseTopic_v5(b, pos)
-        _2.append(_4)
-    _5, = _S_h.unpack_from(b, pos)
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _19, = _S_iqih.unpack_from(b, pos)
+            pos += 18
+            if _19 < 0:
+                _18 = None
+            else:
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, None)
+            _13(_12)
+        _4 = OffsetFetchResponseTopic(_7, _10, None)
+        _5(_4)
+    _22, = _S_h.unpack_from(b, pos)
     pos += 2
-    _6 = OffsetFetchResponse(_1, _2, _5, [], None)
-    return _6, pos
-
-def _s_OffsetFetchResponsePartition_v5(o):
-    return 18 + size_nstring(o.metadata)
-
-def _s_OffsetFetchResponseTopic_v5(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_OffsetFetchResponsePartition_v5, o.partitions)))
+    _23 = OffsetFetchResponse(_1, _2, _22, [], None)
+    return _23, pos
 
 def _s_OffsetFetchResponse_v5(o):
-    return 6 + (4 + sum(map(_s_OffsetFetchResponseTopic_v5, o.topics)))
-
-def _w_OffsetFetchResponseTopic_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_nstring(buf, pos, _2.metadata)
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4
+        for _5 in _4:
+            _6 = _5.metadata
+            if _6 is None:
+                n += 2
+            else:
+                n += 2 + len(_6)
+            n += 18
+    n += 6
+    return n
 
 def _w_OffsetFetchResponse_v5(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v5(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.metadata
+            _S_iqi.pack_into(buf, pos, _6.partition_index, _6.committed_offset, _6.committed_leader_epoch)
+            pos += 16
+            if _7 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _8 = _7.encode()
+                _S_h.pack_into(buf, pos, len(_8))
+                pos += 2
+                buf[pos:pos + len(_7)] = _8
+                pos += len(_8)
+            _S_h.pack_into(buf, pos, _6.error_code)
+            pos += 2
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     return pos
 
-def _t_OffsetFetchResponsePartition_v6(b, pos):
+def _t_OffsetFetchResponsePartition_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -269,109 +481,173 @@ def _t_OffsetFetchResponsePartition_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_OffsetFetchResponseTopic_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_OffsetFetchResponse_v6(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_ncstring(b, pos)
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
+        _8, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _19, = _S_iqiB.unpack_from(b, pos)
+            pos += 17
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                _18 = None
+            else:
+                _19 -= 1
+                _20 = pos + _19
+                if _20 > blen:
+                    raise bad_length(pos, _19)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _22, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, _22)
+            _13(_12)
+        if b[pos]:
+            _23, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
         else:
-            _10, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-        _4 = OffsetFetchResponsePartition(_5, _6, _7, _8, _9, _10)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-    _12 = OffsetFetchResponseTopic(_1, _2, _11)
-    return _12, pos
-
-def _d_OffsetFetchResponse_v6(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetFetchResponseTopic_v6(b, pos)
-        _2.append(_4)
-    _5, = _S_h.unpack_from(b, pos)
+            pos += 1
+            _23 = None
+        _4 = OffsetFetchResponseTopic(_7, _10, _23)
+        _5(_4)
+    _24, = _S_h.unpack_from(b, pos)
     pos += 2
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
+    if b[pos]:
+        _25, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
     else:
-        _6, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-    _7 = OffsetFetchResponse(_1, _2, _5, [], _6)
-    return _7, pos
+        pos += 1
+        _25 = None
+    _26 = OffsetFetchResponse(_1, _2, _24, [], _25)
+    return _26, pos
 
 def _ti_OffsetFetchResponsePartition_v6(o):
     items = []
     return items
 
-def _s_OffsetFetchResponsePartition_v6(o):
-    return 18 + size_ncstring(o.metadata) + (size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_OffsetFetchResponseTopic_v6(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_OffsetFetchResponsePartition_v6, o.partitions))) + (size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_OffsetFetchResponse_v6(o):
-    return 6 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetFetchResponseTopic_v6, o.topics))) + (size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetFetchResponseTopic_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_ncstring(buf, pos, _2.metadata)
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.metadata
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 18
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_OffsetFetchResponse_v6(o, buf, pos):
+    _1 = o.topics
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.metadata
+            _S_iqi.pack_into(buf, pos, _9.partition_index, _9.committed_offset, _9.committed_leader_epoch)
+            pos += 16
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            _S_h.pack_into(buf, pos, _9.error_code)
+            pos += 2
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_OffsetFetchResponse_v6(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v6(_2, buf, pos)
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     if o.unknown_tagged_fields:
@@ -381,119 +657,234 @@ def _w_OffsetFetchResponse_v6(o, buf, pos):
         pos += 1
     return pos
 
-def _d_OffsetFetchResponseTopics_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_OffsetFetchResponse_v8(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_ncstring(b, pos)
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_B.unpack_from(b, pos)
             pos += 1
-            _10 = None
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
+                raise null_not_allowed(pos)
+            _16 -= 1
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _19, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            _18 = []
+            _21 = _18.append
+            for _ in range(_19):
+                _23, _24, _25, _27, = _S_iqiB.unpack_from(b, pos)
+                pos += 17
+                if _27 >= 0x80:
+                    _27, pos = read_uvarint(b, pos - 1)
+                if _27 == 0:
+                    _26 = None
+                else:
+                    _27 -= 1
+                    _28 = pos + _27
+                    if _28 > blen:
+                        raise bad_length(pos, _27)
+                    _26 = str(b[pos:_28], 'utf-8')
+                    pos = _28
+                _29, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if b[pos]:
+                    _30, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                else:
+                    pos += 1
+                    _30 = None
+                _20 = OffsetFetchResponsePartitions(_23, _24, _25, _26, _29, _30)
+                _21(_20)
+            if b[pos]:
+                _31, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+            else:
+                pos += 1
+                _31 = None
+            _12 = OffsetFetchResponseTopics(_15, _18, _31)
+            _13(_12)
+        _32, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if b[pos]:
+            _33, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
         else:
-            _10, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-        _4 = OffsetFetchResponsePartitions(_5, _6, _7, _8, _9, _10)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
+            pos += 1
+            _33 = None
+        _4 = OffsetFetchResponseGroup(_7, _10, _32, _33)
+        _5(_4)
+    if b[pos]:
+        _34, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
     else:
-        _11, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-    _12 = OffsetFetchResponseTopics(_1, _2, _11)
-    return _12, pos
-
-def _d_OffsetFetchResponseGroup_v8(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetFetchResponseTopics_v8(b, pos)
-        _2.append(_4)
-    _5, = _S_h.unpack_from(b, pos)
-    pos += 2
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-    _7 = OffsetFetchResponseGroup(_1, _2, _5, _6)
-    return _7, pos
-
-def _d_OffsetFetchResponse_v8(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetFetchResponseGroup_v8(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_OffsetFetchResponsePartition_v6(b, pos)
-    _6 = OffsetFetchResponse(_1, [], 0, _2, _5)
-    return _6, pos
-
-def _s_OffsetFetchResponseGroup_v8(o):
-    return 2 + size_cstring(o.group_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetFetchResponseTopic_v6, o.topics))) + (size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        _34 = None
+    _35 = OffsetFetchResponse(_1, [], 0, _2, _34)
+    return _35, pos
 
 def _s_OffsetFetchResponse_v8(o):
-    return 4 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_OffsetFetchResponseGroup_v8, o.groups))) + (size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetFetchResponseGroup_v8(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = _w_OffsetFetchResponseTopic_v6(_2, buf, pos)
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
+        _3 = _2.group_id
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.topics
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.name
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.partitions
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                _9 = _8.metadata
+                if _9 is None:
+                    n += 1
+                else:
+                    n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 18
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 2
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_OffsetFetchResponse_v8(o, buf, pos):
+    _1 = o.groups
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetFetchResponseGroup_v8(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.group_id
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.topics
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.name
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.partitions
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _16 = _15.metadata
+                _S_iqi.pack_into(buf, pos, _15.partition_index, _15.committed_offset, _15.committed_leader_epoch)
+                pos += 16
+                if _16 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _18 = _16.encode()
+                    _17 = len(_18)
+                    if _17 < 0x7F:
+                        buf[pos] = _17 + 1
+                        buf[pos + 1:pos + 1 + len(_16)] = _18
+                        pos += 1 + _17
+                    else:
+                        pos = write_cstring_long(buf, pos, _16, _18)
+                _S_h.pack_into(buf, pos, _15.error_code)
+                pos += 2
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class EpochEndOffset(msgspec.Struct, gc=False):
@@ -28,152 +28,223 @@ class OffsetForLeaderEpochResponse(msgspec.Struct, gc=False):
     topics: list[OffsetForLeaderTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_hiiq = Struct('>hiiq')
 _S_hiq = Struct('>hiq')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_OffsetForLeaderTopicResult_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_hiq.unpack_from(b, pos)
-        pos += 14
-        _4 = EpochEndOffset(_5, _6, -1, _7, None)
-        _2.append(_4)
-    _8 = OffsetForLeaderTopicResult(_1, _2, None)
-    return _8, pos
-
-def _d_OffsetForLeaderEpochResponse_v0(b, pos):
+def _d_OffsetForLeaderEpochResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_OffsetForLeaderTopicResult_v0(b, pos)
-        _1.append(_3)
-    _4 = OffsetForLeaderEpochResponse(0, _1, None)
-    return _4, pos
-
-def _s_OffsetForLeaderTopicResult_v0(o):
-    return 0 + size_string(o.topic) + (4 + 14 * len(o.partitions))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, = _S_hiq.unpack_from(b, pos)
+            pos += 14
+            _11 = EpochEndOffset(_14, _15, -1, _16, None)
+            _12(_11)
+        _3 = OffsetForLeaderTopicResult(_6, _9, None)
+        _4(_3)
+    _17 = OffsetForLeaderEpochResponse(0, _1, None)
+    return _17, pos
 
 def _s_OffsetForLeaderEpochResponse_v0(o):
-    return 0 + (4 + sum(map(_s_OffsetForLeaderTopicResult_v0, o.topics)))
-
-def _w_OffsetForLeaderTopicResult_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_hiq.pack_into(buf, pos, _2.error_code, _2.partition, _2.end_offset)
-        pos += 14
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 14 * len(_4)
+    return n
 
 def _w_OffsetForLeaderEpochResponse_v0(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_OffsetForLeaderTopicResult_v0(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_hiq.pack_into(buf, pos, _6.error_code, _6.partition, _6.end_offset)
+            pos += 14
     return pos
 
-def _d_OffsetForLeaderTopicResult_v1(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_hiiq.unpack_from(b, pos)
-        pos += 18
-        _4 = EpochEndOffset(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9 = OffsetForLeaderTopicResult(_1, _2, None)
-    return _9, pos
-
-def _d_OffsetForLeaderEpochResponse_v1(b, pos):
+def _d_OffsetForLeaderEpochResponse_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_OffsetForLeaderTopicResult_v1(b, pos)
-        _1.append(_3)
-    _4 = OffsetForLeaderEpochResponse(0, _1, None)
-    return _4, pos
-
-def _s_OffsetForLeaderTopicResult_v1(o):
-    return 0 + size_string(o.topic) + (4 + 18 * len(o.partitions))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, = _S_hiiq.unpack_from(b, pos)
+            pos += 18
+            _11 = EpochEndOffset(_14, _15, _16, _17, None)
+            _12(_11)
+        _3 = OffsetForLeaderTopicResult(_6, _9, None)
+        _4(_3)
+    _18 = OffsetForLeaderEpochResponse(0, _1, None)
+    return _18, pos
 
 def _s_OffsetForLeaderEpochResponse_v1(o):
-    return 0 + (4 + sum(map(_s_OffsetForLeaderTopicResult_v1, o.topics)))
-
-def _w_OffsetForLeaderTopicResult_v1(o, buf, pos):
-    pos = write_string(buf, pos, o.topic)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_hiiq.pack_into(buf, pos, _2.error_code, _2.partition, _2.leader_epoch, _2.end_offset)
-        pos += 18
-    return pos
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 18 * len(_4)
+    return n
 
 def _w_OffsetForLeaderEpochResponse_v1(o, buf, pos):
     _1 = o.topics
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_OffsetForLeaderTopicResult_v1(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_hiiq.pack_into(buf, pos, _6.error_code, _6.partition, _6.leader_epoch, _6.end_offset)
+            pos += 18
     return pos
 
-def _d_OffsetForLeaderEpochResponse_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_OffsetForLeaderEpochResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_OffsetForLeaderTopicResult_v1(b, pos)
-        _2.append(_4)
-    _5 = OffsetForLeaderEpochResponse(_1, _2, None)
-    return _5, pos
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, = _S_hiiq.unpack_from(b, pos)
+            pos += 18
+            _12 = EpochEndOffset(_15, _16, _17, _18, None)
+            _13(_12)
+        _4 = OffsetForLeaderTopicResult(_7, _10, None)
+        _5(_4)
+    _19 = OffsetForLeaderEpochResponse(_1, _2, None)
+    return _19, pos
 
 def _s_OffsetForLeaderEpochResponse_v2(o):
-    return 4 + (4 + sum(map(_s_OffsetForLeaderTopicResult_v1, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 18 * len(_4)
+    n += 4
+    return n
 
 def _w_OffsetForLeaderEpochResponse_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_OffsetForLeaderTopicResult_v1(_2, buf, pos)
+        _3 = _2.topic
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_hiiq.pack_into(buf, pos, _6.error_code, _6.partition, _6.leader_epoch, _6.end_offset)
+            pos += 18
     return pos
 
-def _t_EpochEndOffset_v4(b, pos):
+def _t_EpochEndOffset_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -187,101 +258,138 @@ def _t_EpochEndOffset_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_OffsetForLeaderTopicResult_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_OffsetForLeaderEpochResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, _7, _8, = _S_hiiq.unpack_from(b, pos)
-        pos += 18
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _8, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, _17, _18, = _S_hiiq.unpack_from(b, pos)
+            pos += 18
+            if b[pos]:
+                _19, pos = _t_EpochEndOffset_v4(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _12 = EpochEndOffset(_15, _16, _17, _18, _19)
+            _13(_12)
+        if b[pos]:
+            _20, pos = _t_EpochEndOffset_v4(b, m, pos)
         else:
-            _9, pos = _t_EpochEndOffset_v4(b, pos)
-        _4 = EpochEndOffset(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+            pos += 1
+            _20 = None
+        _4 = OffsetForLeaderTopicResult(_7, _10, _20)
+        _5(_4)
+    if b[pos]:
+        _21, pos = _t_EpochEndOffset_v4(b, m, pos)
     else:
-        _10, pos = _t_EpochEndOffset_v4(b, pos)
-    _11 = OffsetForLeaderTopicResult(_1, _2, _10)
-    return _11, pos
-
-def _d_OffsetForLeaderEpochResponse_v4(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_OffsetForLeaderTopicResult_v4(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_EpochEndOffset_v4(b, pos)
-    _6 = OffsetForLeaderEpochResponse(_1, _2, _5)
-    return _6, pos
+        _21 = None
+    _22 = OffsetForLeaderEpochResponse(_1, _2, _21)
+    return _22, pos
 
 def _ti_EpochEndOffset_v4(o):
     items = []
     return items
 
-def _s_EpochEndOffset_v4(o):
-    return 18 + (size_tagged_section(_ti_EpochEndOffset_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_OffsetForLeaderTopicResult_v4(o):
-    return 0 + size_cstring(o.topic) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_EpochEndOffset_v4, o.partitions))) + (size_tagged_section(_ti_EpochEndOffset_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_OffsetForLeaderEpochResponse_v4(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_OffsetForLeaderTopicResult_v4, o.topics))) + (size_tagged_section(_ti_EpochEndOffset_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_OffsetForLeaderTopicResult_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_hiiq.pack_into(buf, pos, _2.error_code, _2.partition, _2.leader_epoch, _2.end_offset)
-        pos += 18
+        _3 = _2.topic
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_EpochEndOffset_v4(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 18
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_EpochEndOffset_v4(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_EpochEndOffset_v4(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EpochEndOffset_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_OffsetForLeaderEpochResponse_v4(o, buf, pos):
+    _1 = o.topics
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_hiiq.pack_into(buf, pos, _9.error_code, _9.partition, _9.leader_epoch, _9.end_offset)
+            pos += 18
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_EpochEndOffset_v4(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_EpochEndOffset_v4(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_EpochEndOffset_v4(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_OffsetForLeaderEpochResponse_v4(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_OffsetForLeaderTopicResult_v4(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EpochEndOffset_v4(o), o.unknown_tagged_fields)
     else:

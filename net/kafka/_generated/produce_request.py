@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionProduceData(msgspec.Struct, gc=False):
@@ -28,107 +28,230 @@ class ProduceRequest(msgspec.Struct, gc=False):
     topic_data: list[TopicProduceData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_hi = Struct('>hi')
+_S_hiB = Struct('>hiB')
+_S_hii = Struct('>hii')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ii = Struct('>ii')
 
-def _d_TopicProduceData_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_records(b, pos)
-        _4 = PartitionProduceData(_5, _6, None)
-        _2.append(_4)
-    _7 = TopicProduceData(_1, _2, None)
-    return _7, pos
-
-def _d_ProduceRequest_v0(b, pos):
-    _1, _2, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_ProduceRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_hii.unpack_from(b, pos)
+    pos += 10
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _5, pos = _d_TopicProduceData_v0(b, pos)
-        _3.append(_5)
-    _6 = ProduceRequest(None, _1, _2, _3, None)
-    return _6, pos
-
-def _s_PartitionProduceData_v0(o):
-    return 4 + size_nbytes(o.records)
-
-def _s_TopicProduceData_v0(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_PartitionProduceData_v0, o.partition_data)))
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _12, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _18 < 0:
+                _17 = None
+            else:
+                _19 = pos + _18
+                if _19 > blen:
+                    raise bad_length(pos, _18)
+                _17 = m[pos:_19]
+                pos = _19
+            _13 = PartitionProduceData(_16, _17, None)
+            _14(_13)
+        _5 = TopicProduceData(_8, _11, None)
+        _6(_5)
+    _20 = ProduceRequest(None, _1, _2, _3, None)
+    return _20, pos
 
 def _s_ProduceRequest_v0(o):
-    return 6 + (4 + sum(map(_s_TopicProduceData_v0, o.topic_data)))
-
-def _w_TopicProduceData_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partition_data
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topic_data
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.index)
-        pos += 4
-        pos = write_nbytes(buf, pos, _2.records)
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_data
+        n += 4
+        for _5 in _4:
+            _6 = _5.records
+            if _6 is None:
+                n += 4
+            else:
+                n += 4 + len(_6)
+            n += 4
+    n += 6
+    return n
 
 def _w_ProduceRequest_v0(o, buf, pos):
-    _S_hi.pack_into(buf, pos, o.acks, o.timeout_ms)
-    pos += 6
     _1 = o.topic_data
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hii.pack_into(buf, pos, o.acks, o.timeout_ms, len(_1))
+    pos += 10
     for _2 in _1:
-        pos = _w_TopicProduceData_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_data
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.records
+            _S_i.pack_into(buf, pos, _6.index)
+            pos += 4
+            if _7 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_7))
+                pos += 4
+                buf[pos:pos + len(_7)] = _7
+                pos += len(_7)
     return pos
 
-def _d_ProduceRequest_v3(b, pos):
-    _1, pos = read_nstring(b, pos)
-    _2, _3, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_TopicProduceData_v0(b, pos)
-        _4.append(_6)
-    _7 = ProduceRequest(_1, _2, _3, _4, None)
-    return _7, pos
+def _d_ProduceRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        _1 = None
+    else:
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _5, _7, = _S_hii.unpack_from(b, pos)
+    pos += 10
+    if _7 < 0:
+        raise null_not_allowed(pos)
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _12 < 0:
+            raise null_not_allowed(pos)
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _21, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _21 < 0:
+                _20 = None
+            else:
+                _22 = pos + _21
+                if _22 > blen:
+                    raise bad_length(pos, _21)
+                _20 = m[pos:_22]
+                pos = _22
+            _16 = PartitionProduceData(_19, _20, None)
+            _17(_16)
+        _8 = TopicProduceData(_11, _14, None)
+        _9(_8)
+    _23 = ProduceRequest(_1, _4, _5, _6, None)
+    return _23, pos
 
 def _s_ProduceRequest_v3(o):
-    return 6 + size_nstring(o.transactional_id) + (4 + sum(map(_s_TopicProduceData_v0, o.topic_data)))
+    n = 0
+    _1 = o.transactional_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.topic_data
+    n += 4
+    for _3 in _2:
+        _4 = _3.name
+        n += 2 + len(_4)
+        _5 = _3.partition_data
+        n += 4
+        for _6 in _5:
+            _7 = _6.records
+            if _7 is None:
+                n += 4
+            else:
+                n += 4 + len(_7)
+            n += 4
+    n += 6
+    return n
 
 def _w_ProduceRequest_v3(o, buf, pos):
-    pos = write_nstring(buf, pos, o.transactional_id)
-    _S_hi.pack_into(buf, pos, o.acks, o.timeout_ms)
-    pos += 6
-    _1 = o.topic_data
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_TopicProduceData_v0(_2, buf, pos)
+    _1 = o.transactional_id
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.topic_data
+    _S_hii.pack_into(buf, pos, o.acks, o.timeout_ms, len(_3))
+    pos += 10
+    for _4 in _3:
+        _5 = _4.name
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+        _7 = _4.partition_data
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        for _8 in _7:
+            _9 = _8.records
+            _S_i.pack_into(buf, pos, _8.index)
+            pos += 4
+            if _9 is None:
+                _S_i.pack_into(buf, pos, -1)
+                pos += 4
+            else:
+                _S_i.pack_into(buf, pos, len(_9))
+                pos += 4
+                buf[pos:pos + len(_9)] = _9
+                pos += len(_9)
     return pos
 
-def _t_PartitionProduceData_v9(b, pos):
+def _t_PartitionProduceData_v9(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -142,105 +265,198 @@ def _t_PartitionProduceData_v9(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicProduceData_v9(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_ProduceRequest_v9(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_crecords(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _5, _7, = _S_hiB.unpack_from(b, pos)
+    pos += 7
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _12, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _21, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                _20 = None
+            else:
+                _21 -= 1
+                _22 = pos + _21
+                if _22 > blen:
+                    raise bad_length(pos, _21)
+                _20 = m[pos:_22]
+                pos = _22
+            if b[pos]:
+                _23, pos = _t_PartitionProduceData_v9(b, m, pos)
+            else:
+                pos += 1
+                _23 = None
+            _16 = PartitionProduceData(_19, _20, _23)
+            _17(_16)
+        if b[pos]:
+            _24, pos = _t_PartitionProduceData_v9(b, m, pos)
         else:
-            _7, pos = _t_PartitionProduceData_v9(b, pos)
-        _4 = PartitionProduceData(_5, _6, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+            pos += 1
+            _24 = None
+        _8 = TopicProduceData(_11, _14, _24)
+        _9(_8)
+    if b[pos]:
+        _25, pos = _t_PartitionProduceData_v9(b, m, pos)
     else:
-        _8, pos = _t_PartitionProduceData_v9(b, pos)
-    _9 = TopicProduceData(_1, _2, _8)
-    return _9, pos
-
-def _d_ProduceRequest_v9(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, _3, = _S_hi.unpack_from(b, pos)
-    pos += 6
-    _5 = b[pos]
-    if _5 < 0x80:
         pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_TopicProduceData_v9(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
-    else:
-        _7, pos = _t_PartitionProduceData_v9(b, pos)
-    _8 = ProduceRequest(_1, _2, _3, _4, _7)
-    return _8, pos
+        _25 = None
+    _26 = ProduceRequest(_1, _4, _5, _6, _25)
+    return _26, pos
 
 def _ti_PartitionProduceData_v9(o):
     items = []
     return items
 
-def _s_PartitionProduceData_v9(o):
-    return 4 + size_ncbytes(o.records) + (size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicProduceData_v9(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_data) + 1) + sum(map(_s_PartitionProduceData_v9, o.partition_data))) + (size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ProduceRequest_v9(o):
-    return 6 + size_ncstring(o.transactional_id) + (size_uvarint(len(o.topic_data) + 1) + sum(map(_s_TopicProduceData_v9, o.topic_data))) + (size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topic_data
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partition_data
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.records
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionProduceData_v9(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
-def _w_TopicProduceData_v9(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partition_data
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.index)
-        pos += 4
-        pos = write_ncbytes(buf, pos, _2.records)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(_2), _2.unknown_tagged_fields)
+def _w_ProduceRequest_v9(o, buf, pos):
+    _1 = o.transactional_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topic_data
+    _S_hi.pack_into(buf, pos, o.acks, o.timeout_ms)
+    pos += 6
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partition_data
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.records
+            _S_i.pack_into(buf, pos, _12.index)
+            pos += 4
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _14 = len(_13)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _14 + 1)
+                buf[pos:pos + len(_13)] = _13
+                pos += len(_13)
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ProduceRequest_v9(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.transactional_id)
-    _S_hi.pack_into(buf, pos, o.acks, o.timeout_ms)
-    pos += 6
-    _1 = o.topic_data
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicProduceData_v9(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
     else:

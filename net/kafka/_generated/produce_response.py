@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class BatchIndexAndErrorMessage(msgspec.Struct, gc=False):
@@ -52,312 +52,451 @@ class ProduceResponse(msgspec.Struct, gc=False):
 
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 _S_ihq = Struct('>ihq')
 _S_ihqq = Struct('>ihqq')
 _S_ihqqq = Struct('>ihqqq')
+_S_ihqqqB = Struct('>ihqqqB')
+_S_ihqqqi = Struct('>ihqqqi')
 _S_ii = Struct('>ii')
 
-def _d_TopicProduceResponse_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_ihq.unpack_from(b, pos)
-        pos += 14
-        _4 = PartitionProduceResponse(_5, _6, _7, -1, -1, [], None, LeaderIdAndEpoch(), None)
-        _2.append(_4)
-    _8 = TopicProduceResponse(_1, _2, None)
-    return _8, pos
-
-def _d_ProduceResponse_v0(b, pos):
+def _d_ProduceResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v0(b, pos)
-        _1.append(_3)
-    _4 = ProduceResponse(_1, 0, [], None)
-    return _4, pos
-
-def _s_TopicProduceResponse_v0(o):
-    return 0 + size_string(o.name) + (4 + 14 * len(o.partition_responses))
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, = _S_ihq.unpack_from(b, pos)
+            pos += 14
+            _11 = PartitionProduceResponse(_14, _15, _16, -1, -1, [], None, LeaderIdAndEpoch(), None)
+            _12(_11)
+        _3 = TopicProduceResponse(_6, _9, None)
+        _4(_3)
+    _17 = ProduceResponse(_1, 0, [], None)
+    return _17, pos
 
 def _s_ProduceResponse_v0(o):
-    return 0 + (4 + sum(map(_s_TopicProduceResponse_v0, o.responses)))
-
-def _w_TopicProduceResponse_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partition_responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        _S_ihq.pack_into(buf, pos, _2.index, _2.error_code, _2.base_offset)
-        pos += 14
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_responses
+        n += 4 + 14 * len(_4)
+    return n
 
 def _w_ProduceResponse_v0(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_TopicProduceResponse_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_responses
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ihq.pack_into(buf, pos, _6.index, _6.error_code, _6.base_offset)
+            pos += 14
     return pos
 
-def _d_ProduceResponse_v1(b, pos):
+def _d_ProduceResponse_v1(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v0(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, = _S_ihq.unpack_from(b, pos)
+            pos += 14
+            _11 = PartitionProduceResponse(_14, _15, _16, -1, -1, [], None, LeaderIdAndEpoch(), None)
+            _12(_11)
+        _3 = TopicProduceResponse(_6, _9, None)
+        _4(_3)
+    _17, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = ProduceResponse(_1, _4, [], None)
-    return _5, pos
+    _18 = ProduceResponse(_1, _17, [], None)
+    return _18, pos
 
 def _s_ProduceResponse_v1(o):
-    return 4 + (4 + sum(map(_s_TopicProduceResponse_v0, o.responses)))
+    n = 0
+    _1 = o.responses
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_responses
+        n += 4 + 14 * len(_4)
+    n += 4
+    return n
 
 def _w_ProduceResponse_v1(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_TopicProduceResponse_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_responses
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ihq.pack_into(buf, pos, _6.index, _6.error_code, _6.base_offset)
+            pos += 14
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _d_TopicProduceResponse_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_ihqq.unpack_from(b, pos)
-        pos += 22
-        _4 = PartitionProduceResponse(_5, _6, _7, _8, -1, [], None, LeaderIdAndEpoch(), None)
-        _2.append(_4)
-    _9 = TopicProduceResponse(_1, _2, None)
-    return _9, pos
-
-def _d_ProduceResponse_v2(b, pos):
+def _d_ProduceResponse_v2(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v2(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, = _S_ihqq.unpack_from(b, pos)
+            pos += 22
+            _11 = PartitionProduceResponse(_14, _15, _16, _17, -1, [], None, LeaderIdAndEpoch(), None)
+            _12(_11)
+        _3 = TopicProduceResponse(_6, _9, None)
+        _4(_3)
+    _18, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = ProduceResponse(_1, _4, [], None)
-    return _5, pos
-
-def _s_TopicProduceResponse_v2(o):
-    return 0 + size_string(o.name) + (4 + 22 * len(o.partition_responses))
+    _19 = ProduceResponse(_1, _18, [], None)
+    return _19, pos
 
 def _s_ProduceResponse_v2(o):
-    return 4 + (4 + sum(map(_s_TopicProduceResponse_v2, o.responses)))
-
-def _w_TopicProduceResponse_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partition_responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        _S_ihqq.pack_into(buf, pos, _2.index, _2.error_code, _2.base_offset, _2.log_append_time_ms)
-        pos += 22
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_responses
+        n += 4 + 22 * len(_4)
+    n += 4
+    return n
 
 def _w_ProduceResponse_v2(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_TopicProduceResponse_v2(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_responses
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ihqq.pack_into(buf, pos, _6.index, _6.error_code, _6.base_offset, _6.log_append_time_ms)
+            pos += 22
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _d_TopicProduceResponse_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, = _S_ihqqq.unpack_from(b, pos)
-        pos += 30
-        _4 = PartitionProduceResponse(_5, _6, _7, _8, _9, [], None, LeaderIdAndEpoch(), None)
-        _2.append(_4)
-    _10 = TopicProduceResponse(_1, _2, None)
-    return _10, pos
-
-def _d_ProduceResponse_v5(b, pos):
+def _d_ProduceResponse_v5(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v5(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, _18, = _S_ihqqq.unpack_from(b, pos)
+            pos += 30
+            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, [], None, LeaderIdAndEpoch(), None)
+            _12(_11)
+        _3 = TopicProduceResponse(_6, _9, None)
+        _4(_3)
+    _19, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = ProduceResponse(_1, _4, [], None)
-    return _5, pos
-
-def _s_TopicProduceResponse_v5(o):
-    return 0 + size_string(o.name) + (4 + 30 * len(o.partition_responses))
+    _20 = ProduceResponse(_1, _19, [], None)
+    return _20, pos
 
 def _s_ProduceResponse_v5(o):
-    return 4 + (4 + sum(map(_s_TopicProduceResponse_v5, o.responses)))
-
-def _w_TopicProduceResponse_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partition_responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        _S_ihqqq.pack_into(buf, pos, _2.index, _2.error_code, _2.base_offset, _2.log_append_time_ms, _2.log_start_offset)
-        pos += 30
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_responses
+        n += 4 + 30 * len(_4)
+    n += 4
+    return n
 
 def _w_ProduceResponse_v5(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_TopicProduceResponse_v5(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_responses
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ihqqq.pack_into(buf, pos, _6.index, _6.error_code, _6.base_offset, _6.log_append_time_ms, _6.log_start_offset)
+            pos += 30
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _d_PartitionProduceResponse_v8(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _7 < 0:
-        raise null_not_allowed(pos - 1)
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _10, pos = read_nstring(b, pos)
-        _8 = BatchIndexAndErrorMessage(_9, _10, None)
-        _6.append(_8)
-    _11, pos = read_nstring(b, pos)
-    _12 = PartitionProduceResponse(_1, _2, _3, _4, _5, _6, _11, LeaderIdAndEpoch(), None)
-    return _12, pos
-
-def _d_TopicProduceResponse_v8(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionProduceResponse_v8(b, pos)
-        _2.append(_4)
-    _5 = TopicProduceResponse(_1, _2, None)
-    return _5, pos
-
-def _d_ProduceResponse_v8(b, pos):
+def _d_ProduceResponse_v8(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v8(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
+        _7, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _7 < 0:
+            raise null_not_allowed(pos)
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, _18, _20, = _S_ihqqqi.unpack_from(b, pos)
+            pos += 34
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _26, = _S_ih.unpack_from(b, pos)
+                pos += 6
+                if _26 < 0:
+                    _25 = None
+                else:
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                _21 = BatchIndexAndErrorMessage(_24, _25, None)
+                _22(_21)
+            _29, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _29 < 0:
+                _28 = None
+            else:
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29)
+                _28 = str(b[pos:_30], 'utf-8')
+                pos = _30
+            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _28, LeaderIdAndEpoch(), None)
+            _12(_11)
+        _3 = TopicProduceResponse(_6, _9, None)
+        _4(_3)
+    _31, = _S_i.unpack_from(b, pos)
     pos += 4
-    _5 = ProduceResponse(_1, _4, [], None)
-    return _5, pos
-
-def _s_BatchIndexAndErrorMessage_v8(o):
-    return 4 + size_nstring(o.batch_index_error_message)
-
-def _s_PartitionProduceResponse_v8(o):
-    return 30 + (4 + sum(map(_s_BatchIndexAndErrorMessage_v8, o.record_errors))) + size_nstring(o.error_message)
-
-def _s_TopicProduceResponse_v8(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_PartitionProduceResponse_v8, o.partition_responses)))
+    _32 = ProduceResponse(_1, _31, [], None)
+    return _32, pos
 
 def _s_ProduceResponse_v8(o):
-    return 4 + (4 + sum(map(_s_TopicProduceResponse_v8, o.responses)))
-
-def _w_PartitionProduceResponse_v8(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    pos += 30
-    _1 = o.record_errors
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.responses
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.batch_index)
-        pos += 4
-        pos = write_nstring(buf, pos, _2.batch_index_error_message)
-    pos = write_nstring(buf, pos, o.error_message)
-    return pos
-
-def _w_TopicProduceResponse_v8(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partition_responses
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_PartitionProduceResponse_v8(_2, buf, pos)
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_responses
+        n += 4
+        for _5 in _4:
+            _6 = _5.record_errors
+            n += 4
+            for _7 in _6:
+                _8 = _7.batch_index_error_message
+                if _8 is None:
+                    n += 2
+                else:
+                    n += 2 + len(_8)
+                n += 4
+            _9 = _5.error_message
+            if _9 is None:
+                n += 2
+            else:
+                n += 2 + len(_9)
+            n += 30
+    n += 4
+    return n
 
 def _w_ProduceResponse_v8(o, buf, pos):
     _1 = o.responses
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_TopicProduceResponse_v8(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_responses
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.record_errors
+            _S_ihqqqi.pack_into(buf, pos, _6.index, _6.error_code, _6.base_offset, _6.log_append_time_ms, _6.log_start_offset, len(_7))
+            pos += 34
+            for _8 in _7:
+                _9 = _8.batch_index_error_message
+                _S_i.pack_into(buf, pos, _8.batch_index)
+                pos += 4
+                if _9 is None:
+                    _S_h.pack_into(buf, pos, -1)
+                    pos += 2
+                else:
+                    _10 = _9.encode()
+                    _S_h.pack_into(buf, pos, len(_10))
+                    pos += 2
+                    buf[pos:pos + len(_9)] = _10
+                    pos += len(_10)
+            _11 = _6.error_message
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     return pos
 
-def _t_BatchIndexAndErrorMessage_v9(b, pos):
+def _t_BatchIndexAndErrorMessage_v9(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -371,145 +510,240 @@ def _t_BatchIndexAndErrorMessage_v9(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionProduceResponse_v9(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _10, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-        _8 = BatchIndexAndErrorMessage(_9, _10, _11)
-        _6.append(_8)
-    _12, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-    _14 = PartitionProduceResponse(_1, _2, _3, _4, _5, _6, _12, LeaderIdAndEpoch(), _13)
-    return _14, pos
-
-def _d_TopicProduceResponse_v9(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionProduceResponse_v9(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-    _6 = TopicProduceResponse(_1, _2, _5)
-    return _6, pos
-
-def _d_ProduceResponse_v9(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ProduceResponse_v9(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v9(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, _18, _20, = _S_ihqqqB.unpack_from(b, pos)
+            pos += 31
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _26, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _26 >= 0x80:
+                    _26, pos = read_uvarint(b, pos - 1)
+                if _26 == 0:
+                    _25 = None
+                else:
+                    _26 -= 1
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                if b[pos]:
+                    _28, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _28 = None
+                _21 = BatchIndexAndErrorMessage(_24, _25, _28)
+                _22(_21)
+            _30, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                _29 = None
+            else:
+                _30 -= 1
+                _31 = pos + _30
+                if _31 > blen:
+                    raise bad_length(pos, _30)
+                _29 = str(b[pos:_31], 'utf-8')
+                pos = _31
+            if b[pos]:
+                _32, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+            else:
+                pos += 1
+                _32 = None
+            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _29, LeaderIdAndEpoch(), _32)
+            _12(_11)
+        if b[pos]:
+            _33, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+        else:
+            pos += 1
+            _33 = None
+        _3 = TopicProduceResponse(_6, _9, _33)
+        _4(_3)
+    _34, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _35, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
     else:
-        _5, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-    _6 = ProduceResponse(_1, _4, [], _5)
-    return _6, pos
+        pos += 1
+        _35 = None
+    _36 = ProduceResponse(_1, _34, [], _35)
+    return _36, pos
 
 def _ti_BatchIndexAndErrorMessage_v9(o):
     items = []
     return items
 
-def _s_BatchIndexAndErrorMessage_v9(o):
-    return 4 + size_ncstring(o.batch_index_error_message) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionProduceResponse_v9(o):
-    return 30 + (size_uvarint(len(o.record_errors) + 1) + sum(map(_s_BatchIndexAndErrorMessage_v9, o.record_errors))) + size_ncstring(o.error_message) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicProduceResponse_v9(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_responses) + 1) + sum(map(_s_PartitionProduceResponse_v9, o.partition_responses))) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ProduceResponse_v9(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_TopicProduceResponse_v9, o.responses))) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionProduceResponse_v9(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    pos += 30
-    _1 = o.record_errors
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.batch_index)
-        pos += 4
-        pos = write_ncstring(buf, pos, _2.batch_index_error_message)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_responses
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.record_errors
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                _8 = _7.batch_index_error_message
+                if _8 is None:
+                    n += 1
+                else:
+                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 4
+            _9 = _5.error_message
+            if _9 is None:
+                n += 1
+            else:
+                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 30
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    pos = write_ncstring(buf, pos, o.error_message)
+            n += 1
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicProduceResponse_v9(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partition_responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionProduceResponse_v9(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_ProduceResponse_v9(o, buf, pos):
     _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicProduceResponse_v9(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_responses
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.record_errors
+            _S_ihqqq.pack_into(buf, pos, _9.index, _9.error_code, _9.base_offset, _9.log_append_time_ms, _9.log_start_offset)
+            pos += 30
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _13 = _12.batch_index_error_message
+                _S_i.pack_into(buf, pos, _12.batch_index)
+                pos += 4
+                if _13 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _15 = _13.encode()
+                    _14 = len(_15)
+                    if _14 < 0x7F:
+                        buf[pos] = _14 + 1
+                        buf[pos + 1:pos + 1 + len(_13)] = _15
+                        pos += 1 + _14
+                    else:
+                        pos = write_cstring_long(buf, pos, _13, _15)
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _16 = _9.error_message
+            if _16 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _18 = _16.encode()
+                _17 = len(_18)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    buf[pos + 1:pos + 1 + len(_16)] = _18
+                    pos += 1 + _17
+                else:
+                    pos = write_cstring_long(buf, pos, _16, _18)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
@@ -519,23 +753,24 @@ def _w_ProduceResponse_v9(o, buf, pos):
         pos += 1
     return pos
 
-def _t_PartitionProduceResponse_v10(b, pos):
+def _t_PartitionProduceResponse_v10(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = LeaderIdAndEpoch()
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, _3, = _S_ii.unpack_from(b, pos)
+            _3, _4, = _S_ii.unpack_from(b, pos)
             pos += 8
-            if b[pos] == 0:
-                pos += 1
-                _4 = None
+            if b[pos]:
+                _5, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
             else:
-                _4, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-            _1 = LeaderIdAndEpoch(_2, _3, _4)
+                pos += 1
+                _5 = None
+            _1 = LeaderIdAndEpoch(_3, _4, _5)
         else:
             if unknown is None:
                 unknown = []
@@ -545,99 +780,60 @@ def _t_PartitionProduceResponse_v10(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_PartitionProduceResponse_v10(b, pos):
-    _1, _2, _3, _4, _5, = _S_ihqqq.unpack_from(b, pos)
-    pos += 30
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _10, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-        _8 = BatchIndexAndErrorMessage(_9, _10, _11)
-        _6.append(_8)
-    _12, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _13 = LeaderIdAndEpoch()
-        _14 = None
-    else:
-        _13, _14, pos = _t_PartitionProduceResponse_v10(b, pos)
-    _15 = PartitionProduceResponse(_1, _2, _3, _4, _5, _6, _12, _13, _14)
-    return _15, pos
-
-def _d_TopicProduceResponse_v10(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionProduceResponse_v10(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-    _6 = TopicProduceResponse(_1, _2, _5)
-    return _6, pos
-
-def _t_ProduceResponse_v10(b, pos):
+def _t_ProduceResponse_v10(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = []
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2 = b[pos]
-            if _2 < 0x80:
-                pos += 1
-            else:
-                _2, pos = read_uvarint(b, pos)
+            _2, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _2 >= 0x80:
+                _2, pos = read_uvarint(b, pos - 1)
             if _2 == 0:
-                raise null_not_allowed(pos - 1)
+                raise null_not_allowed(pos)
             _2 -= 1
-            if _2 > len(b) - pos:
+            if _2 > blen - pos:
                 raise bad_length(pos, _2)
             _1 = []
+            _4 = _1.append
             for _ in range(_2):
-                _4, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _5, pos = read_cstring(b, pos)
-                _6, = _S_i.unpack_from(b, pos)
-                pos += 4
-                _7, pos = read_ncstring(b, pos)
-                if b[pos] == 0:
-                    pos += 1
-                    _8 = None
+                _6, _8, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _8 >= 0x80:
+                    _8, pos = read_uvarint(b, pos - 1)
+                if _8 == 0:
+                    raise null_not_allowed(pos)
+                _8 -= 1
+                _9 = pos + _8
+                if _9 > blen:
+                    raise bad_length(pos, _8)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+                _10, _12, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
+                    _11 = None
                 else:
-                    _8, pos = _t_BatchIndexAndErrorMessage_v9(b, pos)
-                _3 = NodeEndpoint(_4, _5, _6, _7, _8)
-                _1.append(_3)
+                    _12 -= 1
+                    _13 = pos + _12
+                    if _13 > blen:
+                        raise bad_length(pos, _12)
+                    _11 = str(b[pos:_13], 'utf-8')
+                    pos = _13
+                if b[pos]:
+                    _14, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _14 = None
+                _3 = NodeEndpoint(_6, _7, _10, _11, _14)
+                _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -647,40 +843,126 @@ def _t_ProduceResponse_v10(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_ProduceResponse_v10(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ProduceResponse_v10(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_TopicProduceResponse_v10(b, pos)
-        _1.append(_3)
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
+        _7, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = []
-        _6 = None
+        if _7 >= 0x80:
+            _7, pos = read_uvarint(b, pos - 1)
+        if _7 == 0:
+            raise null_not_allowed(pos)
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _14, _15, _16, _17, _18, _20, = _S_ihqqqB.unpack_from(b, pos)
+            pos += 31
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _26, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _26 >= 0x80:
+                    _26, pos = read_uvarint(b, pos - 1)
+                if _26 == 0:
+                    _25 = None
+                else:
+                    _26 -= 1
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                if b[pos]:
+                    _28, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _28 = None
+                _21 = BatchIndexAndErrorMessage(_24, _25, _28)
+                _22(_21)
+            _30, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _30 >= 0x80:
+                _30, pos = read_uvarint(b, pos - 1)
+            if _30 == 0:
+                _29 = None
+            else:
+                _30 -= 1
+                _31 = pos + _30
+                if _31 > blen:
+                    raise bad_length(pos, _30)
+                _29 = str(b[pos:_31], 'utf-8')
+                pos = _31
+            if b[pos]:
+                _32, _33, pos = _t_PartitionProduceResponse_v10(b, m, pos)
+            else:
+                pos += 1
+                _32 = LeaderIdAndEpoch()
+                _33 = None
+            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _29, _32, _33)
+            _12(_11)
+        if b[pos]:
+            _34, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+        else:
+            pos += 1
+            _34 = None
+        _3 = TopicProduceResponse(_6, _9, _34)
+        _4(_3)
+    _35, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if b[pos]:
+        _36, _37, pos = _t_ProduceResponse_v10(b, m, pos)
     else:
-        _5, _6, pos = _t_ProduceResponse_v10(b, pos)
-    _7 = ProduceResponse(_1, _4, _5, _6)
-    return _7, pos
-
-def _s_LeaderIdAndEpoch_v10(o):
-    return 8 + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _36 = []
+        _37 = None
+    _38 = ProduceResponse(_1, _35, _36, _37)
+    return _38, pos
 
 def _ti_PartitionProduceResponse_v10(o):
     items = []
     _1 = o.current_leader
     if _1 != _DEFAULT_LeaderIdAndEpoch:
-        buf = bytearray(_s_LeaderIdAndEpoch_v10(_1))
+        n = 0
+        if _1.unknown_tagged_fields:
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+        buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
         pos += 8
@@ -692,32 +974,62 @@ def _ti_PartitionProduceResponse_v10(o):
         items.append((0, bytes(buf)))
     return items
 
-def _s_PartitionProduceResponse_v10(o):
-    return 30 + (size_uvarint(len(o.record_errors) + 1) + sum(map(_s_BatchIndexAndErrorMessage_v9, o.record_errors))) + size_ncstring(o.error_message) + (size_tagged_section(_ti_PartitionProduceResponse_v10(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.current_leader != _DEFAULT_LeaderIdAndEpoch else 1)
-
-def _s_TopicProduceResponse_v10(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_responses) + 1) + sum(map(_s_PartitionProduceResponse_v10, o.partition_responses))) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_NodeEndpoint_v10(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_ProduceResponse_v10(o):
     items = []
     _1 = o.node_endpoints
     if _1 != []:
-        buf = bytearray((size_uvarint(len(_1) + 1) + sum(map(_s_NodeEndpoint_v10, _1))))
+        n = 0
+        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        for _2 in _1:
+            _3 = _2.host
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            _4 = _2.rack
+            if _4 is None:
+                n += 1
+            else:
+                n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            if _2.unknown_tagged_fields:
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+        buf = bytearray(n)
         pos = 0
-        _2 = _1
-        pos = write_uvarint(buf, pos, len(_2) + 1)
-        for _3 in _2:
-            _S_i.pack_into(buf, pos, _3.node_id)
+        _5 = len(_1)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _1:
+            _7 = _6.host
+            _S_i.pack_into(buf, pos, _6.node_id)
             pos += 4
-            pos = write_cstring(buf, pos, _3.host)
-            _S_i.pack_into(buf, pos, _3.port)
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.rack
+            _S_i.pack_into(buf, pos, _6.port)
             pos += 4
-            pos = write_ncstring(buf, pos, _3.rack)
-            if _3.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_3), _3.unknown_tagged_fields)
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_6), _6.unknown_tagged_fields)
             else:
                 buf[pos] = 0
                 pos += 1
@@ -725,48 +1037,128 @@ def _ti_ProduceResponse_v10(o):
     return items
 
 def _s_ProduceResponse_v10(o):
-    return 4 + (size_uvarint(len(o.responses) + 1) + sum(map(_s_TopicProduceResponse_v10, o.responses))) + (size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.node_endpoints != [] else 1)
-
-def _w_PartitionProduceResponse_v10(o, buf, pos):
-    _S_ihqqq.pack_into(buf, pos, o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    pos += 30
-    _1 = o.record_errors
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.responses
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.batch_index)
-        pos += 4
-        pos = write_ncstring(buf, pos, _2.batch_index_error_message)
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_responses
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.record_errors
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                _8 = _7.batch_index_error_message
+                if _8 is None:
+                    n += 1
+                else:
+                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 4
+            _9 = _5.error_message
+            if _9 is None:
+                n += 1
+            else:
+                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 30
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    pos = write_ncstring(buf, pos, o.error_message)
-    if o.unknown_tagged_fields or o.current_leader != _DEFAULT_LeaderIdAndEpoch:
-        pos = write_tagged_section(buf, pos, _ti_PartitionProduceResponse_v10(o), o.unknown_tagged_fields)
+            n += 1
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TopicProduceResponse_v10(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partition_responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionProduceResponse_v10(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 4
+    return n
 
 def _w_ProduceResponse_v10(o, buf, pos):
     _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicProduceResponse_v10(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_responses
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.record_errors
+            _S_ihqqq.pack_into(buf, pos, _9.index, _9.error_code, _9.base_offset, _9.log_append_time_ms, _9.log_start_offset)
+            pos += 30
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _13 = _12.batch_index_error_message
+                _S_i.pack_into(buf, pos, _12.batch_index)
+                pos += 4
+                if _13 is None:
+                    buf[pos] = 0
+                    pos += 1
+                else:
+                    _15 = _13.encode()
+                    _14 = len(_15)
+                    if _14 < 0x7F:
+                        buf[pos] = _14 + 1
+                        buf[pos + 1:pos + 1 + len(_13)] = _15
+                        pos += 1 + _14
+                    else:
+                        pos = write_cstring_long(buf, pos, _13, _15)
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            _16 = _9.error_message
+            if _16 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _18 = _16.encode()
+                _17 = len(_18)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    buf[pos + 1:pos + 1 + len(_16)] = _18
+                    pos += 1 + _17
+                else:
+                    pos = write_cstring_long(buf, pos, _16, _18)
+            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+                pos = write_tagged_section(buf, pos, _ti_PartitionProduceResponse_v10(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields or o.node_endpoints != []:

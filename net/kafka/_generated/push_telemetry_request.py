@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PushTelemetryRequest(msgspec.Struct, gc=False):
@@ -21,10 +21,12 @@ class PushTelemetryRequest(msgspec.Struct, gc=False):
 
 _S_i = Struct('>i')
 _S_uiob = Struct('>16si?b')
+_S_uiobB = Struct('>16si?bB')
 
-def _t_PushTelemetryRequest_v0(b, pos):
+def _t_PushTelemetryRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -38,30 +40,56 @@ def _t_PushTelemetryRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PushTelemetryRequest_v0(b, pos):
-    _1, _2, _3, _4, = _S_uiob.unpack_from(b, pos)
-    pos += 22
-    _1 = UUID(bytes=_1)
-    _5, pos = read_cbytes(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
+def _d_PushTelemetryRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_uiobB.unpack_from(b, pos)
+    pos += 23
+    _1 = uuid_of(_1)
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = bytes(b[pos:_7])
+    pos = _7
+    if b[pos]:
+        _8, pos = _t_PushTelemetryRequest_v0(b, m, pos)
     else:
-        _6, pos = _t_PushTelemetryRequest_v0(b, pos)
-    _7 = PushTelemetryRequest(_1, _2, _3, _4, _5, _6)
-    return _7, pos
+        pos += 1
+        _8 = None
+    _9 = PushTelemetryRequest(_1, _2, _3, _4, _5, _8)
+    return _9, pos
 
 def _ti_PushTelemetryRequest_v0(o):
     items = []
     return items
 
 def _s_PushTelemetryRequest_v0(o):
-    return 22 + size_cbytes(o.metrics) + (size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.metrics
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 22
+    return n
 
 def _w_PushTelemetryRequest_v0(o, buf, pos):
+    _1 = o.metrics
     _S_uiob.pack_into(buf, pos, o.client_instance_id.bytes, o.subscription_id, o.terminating, o.compression_type)
     pos += 22
-    pos = write_cbytes(buf, pos, o.metrics)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields)
     else:

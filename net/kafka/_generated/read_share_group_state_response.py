@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class StateBatch(msgspec.Struct, gc=False):
@@ -36,15 +36,20 @@ class ReadShareGroupStateResponse(msgspec.Struct, gc=False):
     results: list[ReadStateResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_iq = Struct('>iq')
+_S_iqB = Struct('>iqB')
 _S_qqbh = Struct('>qqbh')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_StateBatch_v0(b, pos):
+def _t_StateBatch_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -58,148 +63,191 @@ def _t_StateBatch_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionResult_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, _5, = _S_iq.unpack_from(b, pos)
-    pos += 12
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _9, _10, _11, _12, = _S_qqbh.unpack_from(b, pos)
-        pos += 19
-        if b[pos] == 0:
-            pos += 1
-            _13 = None
-        else:
-            _13, pos = _t_StateBatch_v0(b, pos)
-        _8 = StateBatch(_9, _10, _11, _12, _13)
-        _6.append(_8)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_StateBatch_v0(b, pos)
-    _15 = PartitionResult(_1, _2, _3, _4, _5, _6, _14)
-    return _15, pos
-
-def _d_ReadStateResult_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionResult_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_StateBatch_v0(b, pos)
-    _6 = ReadStateResult(_1, _2, _5)
-    return _6, pos
-
-def _d_ReadShareGroupStateResponse_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_ReadShareGroupStateResponse_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_ReadStateResult_v0(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+        _6, _8, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _6 = uuid_of(_6)
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _12, _13, _15, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                _14 = None
+            else:
+                _15 -= 1
+                _16 = pos + _15
+                if _16 > blen:
+                    raise bad_length(pos, _15)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            _17, _18, _20, = _S_iqB.unpack_from(b, pos)
+            pos += 13
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = []
+            _22 = _19.append
+            for _ in range(_20):
+                _24, _25, _26, _27, = _S_qqbh.unpack_from(b, pos)
+                pos += 19
+                if b[pos]:
+                    _28, pos = _t_StateBatch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _28 = None
+                _21 = StateBatch(_24, _25, _26, _27, _28)
+                _22(_21)
+            if b[pos]:
+                _29, pos = _t_StateBatch_v0(b, m, pos)
+            else:
+                pos += 1
+                _29 = None
+            _9 = PartitionResult(_12, _13, _14, _17, _18, _19, _29)
+            _10(_9)
+        if b[pos]:
+            _30, pos = _t_StateBatch_v0(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _3 = ReadStateResult(_6, _7, _30)
+        _4(_3)
+    if b[pos]:
+        _31, pos = _t_StateBatch_v0(b, m, pos)
     else:
-        _4, pos = _t_StateBatch_v0(b, pos)
-    _5 = ReadShareGroupStateResponse(_1, _4)
-    return _5, pos
+        pos += 1
+        _31 = None
+    _32 = ReadShareGroupStateResponse(_1, _31)
+    return _32, pos
 
 def _ti_StateBatch_v0(o):
     items = []
     return items
 
-def _s_StateBatch_v0(o):
-    return 19 + (size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionResult_v0(o):
-    return 18 + size_ncstring(o.error_message) + (size_uvarint(len(o.state_batches) + 1) + sum(map(_s_StateBatch_v0, o.state_batches))) + (size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ReadStateResult_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionResult_v0, o.partitions))) + (size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ReadShareGroupStateResponse_v0(o):
-    return 0 + (size_uvarint(len(o.results) + 1) + sum(map(_s_ReadStateResult_v0, o.results))) + (size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_PartitionResult_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.partition, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_iq.pack_into(buf, pos, o.state_epoch, o.start_offset)
-    pos += 12
-    _1 = o.state_batches
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.results
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_qqbh.pack_into(buf, pos, _2.first_offset, _2.last_offset, _2.delivery_state, _2.delivery_count)
-        pos += 19
+        _3 = _2.partitions
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.error_message
+            if _5 is None:
+                n += 1
+            else:
+                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            _6 = _4.state_batches
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_StateBatch_v0(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 19
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_StateBatch_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 18
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_StateBatch_v0(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 16
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ReadStateResult_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionResult_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_ReadShareGroupStateResponse_v0(o, buf, pos):
     _1 = o.results
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ReadStateResult_v0(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.partitions
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.error_message
+            _S_ih.pack_into(buf, pos, _6.partition, _6.error_code)
+            pos += 6
+            if _7 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _9 = _7.encode()
+                _8 = len(_9)
+                if _8 < 0x7F:
+                    buf[pos] = _8 + 1
+                    buf[pos + 1:pos + 1 + len(_7)] = _9
+                    pos += 1 + _8
+                else:
+                    pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.state_batches
+            _S_iq.pack_into(buf, pos, _6.state_epoch, _6.start_offset)
+            pos += 12
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _S_qqbh.pack_into(buf, pos, _12.first_offset, _12.last_offset, _12.delivery_state, _12.delivery_count)
+                pos += 19
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -26,13 +26,16 @@ class ReadShareGroupStateSummaryRequest(msgspec.Struct, gc=False):
     topics: list[ReadStateSummaryData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_PartitionData_v0(b, pos):
+def _t_PartitionData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -46,102 +49,139 @@ def _t_PartitionData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ReadStateSummaryData_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+def _d_ReadShareGroupStateSummaryRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _9, _11, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _9 = uuid_of(_9)
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if b[pos]:
+                _17, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _12 = PartitionData(_15, _16, _17)
+            _13(_12)
+        if b[pos]:
+            _18, pos = _t_PartitionData_v0(b, m, pos)
         else:
-            _7, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+            pos += 1
+            _18 = None
+        _6 = ReadStateSummaryData(_9, _10, _18)
+        _7(_6)
+    if b[pos]:
+        _19, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _8, pos = _t_PartitionData_v0(b, pos)
-    _9 = ReadStateSummaryData(_1, _2, _8)
-    return _9, pos
-
-def _d_ReadShareGroupStateSummaryRequest_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_ReadStateSummaryData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_PartitionData_v0(b, pos)
-    _6 = ReadShareGroupStateSummaryRequest(_1, _2, _5)
-    return _6, pos
+        _19 = None
+    _20 = ReadShareGroupStateSummaryRequest(_1, _4, _19)
+    return _20, pos
 
 def _ti_PartitionData_v0(o):
     items = []
     return items
 
-def _s_PartitionData_v0(o):
-    return 8 + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ReadStateSummaryData_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ReadShareGroupStateSummaryRequest_v0(o):
-    return 0 + size_cstring(o.group_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_ReadStateSummaryData_v0, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
-def _w_ReadStateSummaryData_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_ii.pack_into(buf, pos, _2.partition, _2.leader_epoch)
-        pos += 8
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+def _w_ReadShareGroupStateSummaryRequest_v0(o, buf, pos):
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.partitions
+        _S_u.pack_into(buf, pos, _6.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_ii.pack_into(buf, pos, _9.partition, _9.leader_epoch)
+            pos += 8
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ReadShareGroupStateSummaryRequest_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ReadStateSummaryData_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:

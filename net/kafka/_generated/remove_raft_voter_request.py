@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class RemoveRaftVoterRequest(msgspec.Struct, gc=False):
@@ -17,12 +17,14 @@ class RemoveRaftVoterRequest(msgspec.Struct, gc=False):
     voter_directory_id: UUID = ZERO_UUID
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_iu = Struct('>i16s')
 
-def _t_RemoveRaftVoterRequest_v0(b, pos):
+def _t_RemoveRaftVoterRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -36,28 +38,64 @@ def _t_RemoveRaftVoterRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_RemoveRaftVoterRequest_v0(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, _3, = _S_iu.unpack_from(b, pos)
-    pos += 20
-    _3 = UUID(bytes=_3)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+def _d_RemoveRaftVoterRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _4, pos = _t_RemoveRaftVoterRequest_v0(b, pos)
-    _5 = RemoveRaftVoterRequest(_1, _2, _3, _4)
-    return _5, pos
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _5, = _S_iu.unpack_from(b, pos)
+    pos += 20
+    _5 = uuid_of(_5)
+    if b[pos]:
+        _6, pos = _t_RemoveRaftVoterRequest_v0(b, m, pos)
+    else:
+        pos += 1
+        _6 = None
+    _7 = RemoveRaftVoterRequest(_1, _4, _5, _6)
+    return _7, pos
 
 def _ti_RemoveRaftVoterRequest_v0(o):
     items = []
     return items
 
 def _s_RemoveRaftVoterRequest_v0(o):
-    return 20 + size_ncstring(o.cluster_id) + (size_tagged_section(_ti_RemoveRaftVoterRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_RemoveRaftVoterRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 20
+    return n
 
 def _w_RemoveRaftVoterRequest_v0(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _1 = o.cluster_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
     _S_iu.pack_into(buf, pos, o.voter_id, o.voter_directory_id.bytes)
     pos += 20
     if o.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class RequestHeader(msgspec.Struct, gc=False):
@@ -18,42 +18,72 @@ class RequestHeader(msgspec.Struct, gc=False):
     client_id: str | None = ''
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_h = Struct('>h')
 _S_hhi = Struct('>hhi')
+_S_hhih = Struct('>hhih')
 _S_i = Struct('>i')
 
-def _d_RequestHeader_v0(b, pos):
+def _d_RequestHeader_v0(b, m, pos):
+    blen = len(b)
     _1, _2, _3, = _S_hhi.unpack_from(b, pos)
     pos += 8
     _4 = RequestHeader(_1, _2, _3, '', None)
     return _4, pos
 
 def _s_RequestHeader_v0(o):
-    return 8
+    n = 0
+    n += 8
+    return n
 
 def _w_RequestHeader_v0(o, buf, pos):
     _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
     pos += 8
     return pos
 
-def _d_RequestHeader_v1(b, pos):
-    _1, _2, _3, = _S_hhi.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_nstring(b, pos)
-    _5 = RequestHeader(_1, _2, _3, _4, None)
-    return _5, pos
+def _d_RequestHeader_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_hhih.unpack_from(b, pos)
+    pos += 10
+    if _5 < 0:
+        _4 = None
+    else:
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _7 = RequestHeader(_1, _2, _3, _4, None)
+    return _7, pos
 
 def _s_RequestHeader_v1(o):
-    return 8 + size_nstring(o.client_id)
+    n = 0
+    _1 = o.client_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    n += 8
+    return n
 
 def _w_RequestHeader_v1(o, buf, pos):
+    _1 = o.client_id
     _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
     pos += 8
-    pos = write_nstring(buf, pos, o.client_id)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
     return pos
 
-def _t_RequestHeader_v2(b, pos):
+def _t_RequestHeader_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -67,29 +97,57 @@ def _t_RequestHeader_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_RequestHeader_v2(b, pos):
-    _1, _2, _3, = _S_hhi.unpack_from(b, pos)
-    pos += 8
-    _4, pos = read_nstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+def _d_RequestHeader_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_hhih.unpack_from(b, pos)
+    pos += 10
+    if _5 < 0:
+        _4 = None
     else:
-        _5, pos = _t_RequestHeader_v2(b, pos)
-    _6 = RequestHeader(_1, _2, _3, _4, _5)
-    return _6, pos
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    if b[pos]:
+        _7, pos = _t_RequestHeader_v2(b, m, pos)
+    else:
+        pos += 1
+        _7 = None
+    _8 = RequestHeader(_1, _2, _3, _4, _7)
+    return _8, pos
 
 def _ti_RequestHeader_v2(o):
     items = []
     return items
 
 def _s_RequestHeader_v2(o):
-    return 8 + size_nstring(o.client_id) + (size_tagged_section(_ti_RequestHeader_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.client_id
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_RequestHeader_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 8
+    return n
 
 def _w_RequestHeader_v2(o, buf, pos):
+    _1 = o.client_id
     _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
     pos += 8
-    pos = write_nstring(buf, pos, o.client_id)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_RequestHeader_v2(o), o.unknown_tagged_fields)
     else:

@@ -8,30 +8,48 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SaslAuthenticateRequest(msgspec.Struct, gc=False):
     auth_bytes: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 
-def _d_SaslAuthenticateRequest_v0(b, pos):
-    _1, pos = read_bytes(b, pos)
-    _2 = SaslAuthenticateRequest(_1, None)
-    return _2, pos
+def _d_SaslAuthenticateRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = bytes(b[pos:_3])
+    pos = _3
+    _4 = SaslAuthenticateRequest(_1, None)
+    return _4, pos
 
 def _s_SaslAuthenticateRequest_v0(o):
-    return 0 + size_bytes(o.auth_bytes)
+    n = 0
+    _1 = o.auth_bytes
+    n += 4 + len(_1)
+    return n
 
 def _w_SaslAuthenticateRequest_v0(o, buf, pos):
-    pos = write_bytes(buf, pos, o.auth_bytes)
+    _1 = o.auth_bytes
+    _S_i.pack_into(buf, pos, len(_1))
+    pos += 4
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     return pos
 
-def _t_SaslAuthenticateRequest_v2(b, pos):
+def _t_SaslAuthenticateRequest_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -45,25 +63,52 @@ def _t_SaslAuthenticateRequest_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_SaslAuthenticateRequest_v2(b, pos):
-    _1, pos = read_cbytes(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _2 = None
+def _d_SaslAuthenticateRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = bytes(b[pos:_3])
+    pos = _3
+    if b[pos]:
+        _4, pos = _t_SaslAuthenticateRequest_v2(b, m, pos)
     else:
-        _2, pos = _t_SaslAuthenticateRequest_v2(b, pos)
-    _3 = SaslAuthenticateRequest(_1, _2)
-    return _3, pos
+        pos += 1
+        _4 = None
+    _5 = SaslAuthenticateRequest(_1, _4)
+    return _5, pos
 
 def _ti_SaslAuthenticateRequest_v2(o):
     items = []
     return items
 
 def _s_SaslAuthenticateRequest_v2(o):
-    return 0 + size_cbytes(o.auth_bytes) + (size_tagged_section(_ti_SaslAuthenticateRequest_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.auth_bytes
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SaslAuthenticateRequest_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_SaslAuthenticateRequest_v2(o, buf, pos):
-    pos = write_cbytes(buf, pos, o.auth_bytes)
+    _1 = o.auth_bytes
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SaslAuthenticateRequest_v2(o), o.unknown_tagged_fields)
     else:

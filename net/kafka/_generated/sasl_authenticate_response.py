@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SaslAuthenticateResponse(msgspec.Struct, gc=False):
@@ -18,53 +18,133 @@ class SaslAuthenticateResponse(msgspec.Struct, gc=False):
     session_lifetime_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hh = Struct('>hh')
 _S_i = Struct('>i')
 _S_q = Struct('>q')
 
-def _d_SaslAuthenticateResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _3, pos = read_bytes(b, pos)
-    _4 = SaslAuthenticateResponse(_1, _2, _3, 0, None)
-    return _4, pos
+def _d_SaslAuthenticateResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hh.unpack_from(b, pos)
+    pos += 4
+    if _3 < 0:
+        _2 = None
+    else:
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _6, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = bytes(b[pos:_7])
+    pos = _7
+    _8 = SaslAuthenticateResponse(_1, _2, _5, 0, None)
+    return _8, pos
 
 def _s_SaslAuthenticateResponse_v0(o):
-    return 2 + size_nstring(o.error_message) + size_bytes(o.auth_bytes)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.auth_bytes
+    n += 4 + len(_2)
+    n += 2
+    return n
 
 def _w_SaslAuthenticateResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    pos = write_bytes(buf, pos, o.auth_bytes)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.auth_bytes
+    _S_i.pack_into(buf, pos, len(_3))
+    pos += 4
+    buf[pos:pos + len(_3)] = _3
+    pos += len(_3)
     return pos
 
-def _d_SaslAuthenticateResponse_v1(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_nstring(b, pos)
-    _3, pos = read_bytes(b, pos)
-    _4, = _S_q.unpack_from(b, pos)
+def _d_SaslAuthenticateResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hh.unpack_from(b, pos)
+    pos += 4
+    if _3 < 0:
+        _2 = None
+    else:
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _6, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = bytes(b[pos:_7])
+    pos = _7
+    _8, = _S_q.unpack_from(b, pos)
     pos += 8
-    _5 = SaslAuthenticateResponse(_1, _2, _3, _4, None)
-    return _5, pos
+    _9 = SaslAuthenticateResponse(_1, _2, _5, _8, None)
+    return _9, pos
 
 def _s_SaslAuthenticateResponse_v1(o):
-    return 10 + size_nstring(o.error_message) + size_bytes(o.auth_bytes)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 2
+    else:
+        n += 2 + len(_1)
+    _2 = o.auth_bytes
+    n += 4 + len(_2)
+    n += 10
+    return n
 
 def _w_SaslAuthenticateResponse_v1(o, buf, pos):
+    _1 = o.error_message
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_nstring(buf, pos, o.error_message)
-    pos = write_bytes(buf, pos, o.auth_bytes)
+    if _1 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _2 = _1.encode()
+        _S_h.pack_into(buf, pos, len(_2))
+        pos += 2
+        buf[pos:pos + len(_1)] = _2
+        pos += len(_2)
+    _3 = o.auth_bytes
+    _S_i.pack_into(buf, pos, len(_3))
+    pos += 4
+    buf[pos:pos + len(_3)] = _3
+    pos += len(_3)
     _S_q.pack_into(buf, pos, o.session_lifetime_ms)
     pos += 8
     return pos
 
-def _t_SaslAuthenticateResponse_v2(b, pos):
+def _t_SaslAuthenticateResponse_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -78,33 +158,88 @@ def _t_SaslAuthenticateResponse_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_SaslAuthenticateResponse_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, pos = read_cbytes(b, pos)
-    _4, = _S_q.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+def _d_SaslAuthenticateResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
+    if _3 == 0:
+        _2 = None
     else:
-        _5, pos = _t_SaslAuthenticateResponse_v2(b, pos)
-    _6 = SaslAuthenticateResponse(_1, _2, _3, _4, _5)
-    return _6, pos
+        _3 -= 1
+        _4 = pos + _3
+        if _4 > blen:
+            raise bad_length(pos, _3)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    _6, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = bytes(b[pos:_7])
+    pos = _7
+    _8, = _S_q.unpack_from(b, pos)
+    pos += 8
+    if b[pos]:
+        _9, pos = _t_SaslAuthenticateResponse_v2(b, m, pos)
+    else:
+        pos += 1
+        _9 = None
+    _10 = SaslAuthenticateResponse(_1, _2, _5, _8, _9)
+    return _10, pos
 
 def _ti_SaslAuthenticateResponse_v2(o):
     items = []
     return items
 
 def _s_SaslAuthenticateResponse_v2(o):
-    return 10 + size_ncstring(o.error_message) + size_cbytes(o.auth_bytes) + (size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.auth_bytes
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 10
+    return n
 
 def _w_SaslAuthenticateResponse_v2(o, buf, pos):
+    _1 = o.error_message
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = write_cbytes(buf, pos, o.auth_bytes)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.auth_bytes
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    buf[pos:pos + len(_4)] = _4
+    pos += len(_4)
     _S_q.pack_into(buf, pos, o.session_lifetime_ms)
     pos += 8
     if o.unknown_tagged_fields:

@@ -8,24 +8,42 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SaslHandshakeRequest(msgspec.Struct, gc=False):
     mechanism: str = ''
 
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _d_SaslHandshakeRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2 = SaslHandshakeRequest(_1)
-    return _2, pos
+def _d_SaslHandshakeRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4 = SaslHandshakeRequest(_1)
+    return _4, pos
 
 def _s_SaslHandshakeRequest_v0(o):
-    return 0 + size_string(o.mechanism)
+    n = 0
+    _1 = o.mechanism
+    n += 2 + len(_1)
+    return n
 
 def _w_SaslHandshakeRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.mechanism)
+    _1 = o.mechanism
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
     return pos
 
 NAME = 'SaslHandshakeRequest'

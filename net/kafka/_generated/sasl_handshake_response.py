@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SaslHandshakeResponse(msgspec.Struct, gc=False):
@@ -16,35 +16,52 @@ class SaslHandshakeResponse(msgspec.Struct, gc=False):
     mechanisms: list[str] = msgspec.field(default_factory=list)
 
 _S_h = Struct('>h')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 
-def _d_SaslHandshakeResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_SaslHandshakeResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = read_string(b, pos)
-        _2.append(_4)
-    _5 = SaslHandshakeResponse(_1, _2)
-    return _5, pos
+        _6, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _6 < 0:
+            raise null_not_allowed(pos)
+        _7 = pos + _6
+        if _7 > blen:
+            raise bad_length(pos, _6)
+        _4 = str(b[pos:_7], 'utf-8')
+        pos = _7
+        _5(_4)
+    _8 = SaslHandshakeResponse(_1, _2)
+    return _8, pos
 
 def _s_SaslHandshakeResponse_v0(o):
-    return 2 + (4 + sum(map(size_string, o.mechanisms)))
+    n = 0
+    _1 = o.mechanisms
+    n += 4
+    for _2 in _1:
+        n += 2 + len(_2)
+    n += 2
+    return n
 
 def _w_SaslHandshakeResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.mechanisms
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
-        pos = write_string(buf, pos, _2)
+        _3 = _2.encode()
+        _S_h.pack_into(buf, pos, len(_3))
+        pos += 2
+        buf[pos:pos + len(_2)] = _3
+        pos += len(_3)
     return pos
 
 NAME = 'SaslHandshakeResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -34,13 +34,18 @@ class ShareAcknowledgeRequest(msgspec.Struct, gc=False):
     topics: list[AcknowledgeTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_qq = Struct('>qq')
+_S_qqB = Struct('>qqB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_AcknowledgementBatch_v0(b, pos):
+def _t_AcknowledgementBatch_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -54,166 +59,243 @@ def _t_AcknowledgementBatch_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_AcknowledgePartition_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_ShareAcknowledgeRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_qq.unpack_from(b, pos)
-        pos += 16
-        _8 = b[pos]
-        if _8 < 0x80:
-            pos += 1
-        else:
-            _8, pos = read_uvarint(b, pos)
-        if _8 == 0:
-            raise null_not_allowed(pos - 1)
-        _8 -= 1
-        if _8 > len(b) - pos:
-            raise bad_length(pos, _8)
-        _7 = list(unpack_from('>%db' % _8, b, pos))
-        pos += 1 * _8
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_AcknowledgementBatch_v0(b, pos)
-        _4 = AcknowledgementBatch(_5, _6, _7, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _11 = AcknowledgePartition(_1, _2, _10)
-    return _11, pos
-
-def _d_AcknowledgeTopic_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_AcknowledgePartition_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _6 = AcknowledgeTopic(_1, _2, _5)
-    return _6, pos
-
-def _d_ShareAcknowledgeRequest_v0(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_AcknowledgeTopic_v0(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+        _4 = None
     else:
-        _7, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _8 = ShareAcknowledgeRequest(_1, _2, _3, _4, _7)
-    return _8, pos
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _7, _9, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        raise null_not_allowed(pos)
+    _9 -= 1
+    if _9 > blen - pos:
+        raise bad_length(pos, _9)
+    _8 = []
+    _11 = _8.append
+    for _ in range(_9):
+        _13, _15, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _13 = uuid_of(_13)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _21, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
+                raise null_not_allowed(pos)
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            _20 = []
+            _23 = _20.append
+            for _ in range(_21):
+                _25, _26, _28, = _S_qqB.unpack_from(b, pos)
+                pos += 17
+                if _28 >= 0x80:
+                    _28, pos = read_uvarint(b, pos - 1)
+                if _28 == 0:
+                    raise null_not_allowed(pos)
+                _28 -= 1
+                if _28 > blen - pos:
+                    raise bad_length(pos, _28)
+                _27 = list(array_struct('b', _28).unpack_from(b, pos))
+                pos += 1 * _28
+                if b[pos]:
+                    _29, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _29 = None
+                _22 = AcknowledgementBatch(_25, _26, _27, _29)
+                _23(_22)
+            if b[pos]:
+                _30, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _16 = AcknowledgePartition(_19, _20, _30)
+            _17(_16)
+        if b[pos]:
+            _31, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        else:
+            pos += 1
+            _31 = None
+        _10 = AcknowledgeTopic(_13, _14, _31)
+        _11(_10)
+    if b[pos]:
+        _32, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+    else:
+        pos += 1
+        _32 = None
+    _33 = ShareAcknowledgeRequest(_1, _4, _7, _8, _32)
+    return _33, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
     return items
 
-def _s_AcknowledgementBatch_v0(o):
-    return 16 + (size_uvarint(len(o.acknowledge_types) + 1) + 1 * len(o.acknowledge_types)) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AcknowledgePartition_v0(o):
-    return 4 + (size_uvarint(len(o.acknowledgement_batches) + 1) + sum(map(_s_AcknowledgementBatch_v0, o.acknowledgement_batches))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AcknowledgeTopic_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_AcknowledgePartition_v0, o.partitions))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareAcknowledgeRequest_v0(o):
-    return 4 + size_ncstring(o.group_id) + size_ncstring(o.member_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_AcknowledgeTopic_v0, o.topics))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.topics
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.acknowledgement_batches
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                _9 = _8.acknowledge_types
+                n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 1 * len(_9)
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 16
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
-def _w_AcknowledgePartition_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.partition_index)
+def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
+    _1 = o.group_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.topics
+    _S_i.pack_into(buf, pos, o.share_session_epoch)
     pos += 4
-    _1 = o.acknowledgement_batches
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_qq.pack_into(buf, pos, _2.first_offset, _2.last_offset)
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.partitions
+        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
         pos += 16
-        _3 = _2.acknowledge_types
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%db' % len(_3), buf, pos, *_3)
-        pos += 1 * len(_3)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_2), _2.unknown_tagged_fields)
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.acknowledgement_batches
+            _S_i.pack_into(buf, pos, _12.partition_index)
+            pos += 4
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _16 = _15.acknowledge_types
+                _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
+                pos += 16
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                array_struct('b', len(_16)).pack_into(buf, pos, *_16)
+                pos += 1 * len(_16)
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_AcknowledgeTopic_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_AcknowledgePartition_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.group_id)
-    pos = write_ncstring(buf, pos, o.member_id)
-    _S_i.pack_into(buf, pos, o.share_session_epoch)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_AcknowledgeTopic_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class LeaderIdAndEpoch(msgspec.Struct, gc=False):
@@ -43,14 +43,19 @@ class ShareAcknowledgeResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_LeaderIdAndEpoch_v0(b, pos):
+def _t_LeaderIdAndEpoch_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -64,177 +69,296 @@ def _t_LeaderIdAndEpoch_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionData_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5, _6, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _7 = None
+def _d_ShareAcknowledgeResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _7, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _4 = LeaderIdAndEpoch(_5, _6, _7)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _9 = PartitionData(_1, _2, _3, _4, _8)
-    return _9, pos
-
-def _d_ShareAcknowledgeTopicResponse_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _6 = ShareAcknowledgeTopicResponse(_1, _2, _5)
-    return _6, pos
-
-def _d_ShareAcknowledgeResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_ShareAcknowledgeTopicResponse_v0(b, pos)
-        _4.append(_6)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_cstring(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _14 = None
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _11, _13, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _11 = uuid_of(_11)
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _20, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                _19 = None
+            else:
+                _20 -= 1
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            _24, _25, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if b[pos]:
+                _26, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _22 = LeaderIdAndEpoch(_24, _25, _26)
+            if b[pos]:
+                _27, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+            else:
+                pos += 1
+                _27 = None
+            _14 = PartitionData(_17, _18, _19, _22, _27)
+            _15(_14)
+        if b[pos]:
+            _28, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
         else:
-            _14, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-        _9 = NodeEndpoint(_10, _11, _12, _13, _14)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+            pos += 1
+            _28 = None
+        _8 = ShareAcknowledgeTopicResponse(_11, _12, _28)
+        _9(_8)
+    _30, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _30 >= 0x80:
+        _30, pos = read_uvarint(b, pos - 1)
+    if _30 == 0:
+        raise null_not_allowed(pos)
+    _30 -= 1
+    if _30 > blen - pos:
+        raise bad_length(pos, _30)
+    _29 = []
+    _32 = _29.append
+    for _ in range(_30):
+        _34, _36, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _36 >= 0x80:
+            _36, pos = read_uvarint(b, pos - 1)
+        if _36 == 0:
+            raise null_not_allowed(pos)
+        _36 -= 1
+        _37 = pos + _36
+        if _37 > blen:
+            raise bad_length(pos, _36)
+        _35 = str(b[pos:_37], 'utf-8')
+        pos = _37
+        _38, _40, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _40 >= 0x80:
+            _40, pos = read_uvarint(b, pos - 1)
+        if _40 == 0:
+            _39 = None
+        else:
+            _40 -= 1
+            _41 = pos + _40
+            if _41 > blen:
+                raise bad_length(pos, _40)
+            _39 = str(b[pos:_41], 'utf-8')
+            pos = _41
+        if b[pos]:
+            _42, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+        else:
+            pos += 1
+            _42 = None
+        _31 = NodeEndpoint(_34, _35, _38, _39, _42)
+        _32(_31)
+    if b[pos]:
+        _43, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
     else:
-        _15, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _16 = ShareAcknowledgeResponse(_1, _2, _3, _4, _7, _15)
-    return _16, pos
+        pos += 1
+        _43 = None
+    _44 = ShareAcknowledgeResponse(_1, _2, _3, _6, _29, _43)
+    return _44, pos
 
 def _ti_LeaderIdAndEpoch_v0(o):
     items = []
     return items
 
-def _s_LeaderIdAndEpoch_v0(o):
-    return 8 + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v0(o):
-    return 6 + size_ncstring(o.error_message) + _s_LeaderIdAndEpoch_v0(o.current_leader) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ShareAcknowledgeTopicResponse_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_NodeEndpoint_v0(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareAcknowledgeResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.responses) + 1) + sum(map(_s_ShareAcknowledgeTopicResponse_v0, o.responses))) + (size_uvarint(len(o.node_endpoints) + 1) + sum(map(_s_NodeEndpoint_v0, o.node_endpoints))) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_LeaderIdAndEpoch_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.leader_id, o.leader_epoch)
-    pos += 8
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_PartitionData_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.partition_index, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = _w_LeaderIdAndEpoch_v0(o.current_leader, buf, pos)
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.responses
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.current_leader
+            if _7.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_7), _7.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _8 = o.node_endpoints
+    n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    for _9 in _8:
+        _10 = _9.host
+        n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        _11 = _9.rack
+        if _11 is None:
+            n += 1
+        else:
+            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        if _9.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ShareAcknowledgeTopicResponse_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 6
+    return n
 
 def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ShareAcknowledgeTopicResponse_v0(_2, buf, pos)
-    _3 = o.node_endpoints
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.node_id)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.responses
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.partitions
+        _S_u.pack_into(buf, pos, _6.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.error_message
+            _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
+            pos += 6
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.current_leader
+            _S_ii.pack_into(buf, pos, _13.leader_id, _13.leader_epoch)
+            pos += 8
+            if _13.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_6), _6.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _14 = o.node_endpoints
+    _15 = len(_14)
+    if _15 < 0x7F:
+        buf[pos] = _15 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _15 + 1)
+    for _16 in _14:
+        _17 = _16.host
+        _S_i.pack_into(buf, pos, _16.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host)
-        _S_i.pack_into(buf, pos, _4.port)
+        _19 = _17.encode()
+        _18 = len(_19)
+        if _18 < 0x7F:
+            buf[pos] = _18 + 1
+            buf[pos + 1:pos + 1 + len(_17)] = _19
+            pos += 1 + _18
+        else:
+            pos = write_cstring_long(buf, pos, _17, _19)
+        _20 = _16.rack
+        _S_i.pack_into(buf, pos, _16.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _4.rack)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_4), _4.unknown_tagged_fields)
+        if _20 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _22 = _20.encode()
+            _21 = len(_22)
+            if _21 < 0x7F:
+                buf[pos] = _21 + 1
+                buf[pos + 1:pos + 1 + len(_20)] = _22
+                pos += 1 + _21
+            else:
+                pos = write_cstring_long(buf, pos, _20, _22)
+        if _16.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_16), _16.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -44,15 +44,21 @@ class ShareFetchRequest(msgspec.Struct, gc=False):
     forgotten_topics_data: list[ForgottenTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 _S_iiii = Struct('>iiii')
+_S_iiiiB = Struct('>iiiiB')
 _S_qq = Struct('>qq')
+_S_qqB = Struct('>qqB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_AcknowledgementBatch_v0(b, pos):
+def _t_AcknowledgementBatch_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -66,214 +72,305 @@ def _t_AcknowledgementBatch_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_FetchPartition_v0(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
+def _d_ShareFetchRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, = _S_qq.unpack_from(b, pos)
-        pos += 16
-        _9 = b[pos]
-        if _9 < 0x80:
-            pos += 1
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        _4 = None
+    else:
+        _5 -= 1
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    _7, _8, _9, _10, _12, = _S_iiiiB.unpack_from(b, pos)
+    pos += 17
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _16, _18, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _16 = uuid_of(_16)
+        if _18 >= 0x80:
+            _18, pos = read_uvarint(b, pos - 1)
+        if _18 == 0:
+            raise null_not_allowed(pos)
+        _18 -= 1
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _22, _23, _25, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = []
+            _27 = _24.append
+            for _ in range(_25):
+                _29, _30, _32, = _S_qqB.unpack_from(b, pos)
+                pos += 17
+                if _32 >= 0x80:
+                    _32, pos = read_uvarint(b, pos - 1)
+                if _32 == 0:
+                    raise null_not_allowed(pos)
+                _32 -= 1
+                if _32 > blen - pos:
+                    raise bad_length(pos, _32)
+                _31 = list(array_struct('b', _32).unpack_from(b, pos))
+                pos += 1 * _32
+                if b[pos]:
+                    _33, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _33 = None
+                _26 = AcknowledgementBatch(_29, _30, _31, _33)
+                _27(_26)
+            if b[pos]:
+                _34, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+            else:
+                pos += 1
+                _34 = None
+            _19 = FetchPartition(_22, _23, _24, _34)
+            _20(_19)
+        if b[pos]:
+            _35, pos = _t_AcknowledgementBatch_v0(b, m, pos)
         else:
-            _9, pos = read_uvarint(b, pos)
-        if _9 == 0:
-            raise null_not_allowed(pos - 1)
-        _9 -= 1
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%db' % _9, b, pos))
-        pos += 1 * _9
-        if b[pos] == 0:
             pos += 1
-            _10 = None
+            _35 = None
+        _13 = FetchTopic(_16, _17, _35)
+        _14(_13)
+    _37, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _37 >= 0x80:
+        _37, pos = read_uvarint(b, pos - 1)
+    if _37 == 0:
+        raise null_not_allowed(pos)
+    _37 -= 1
+    if _37 > blen - pos:
+        raise bad_length(pos, _37)
+    _36 = []
+    _39 = _36.append
+    for _ in range(_37):
+        _41, _43, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _41 = uuid_of(_41)
+        if _43 >= 0x80:
+            _43, pos = read_uvarint(b, pos - 1)
+        if _43 == 0:
+            raise null_not_allowed(pos)
+        _43 -= 1
+        if _43 > blen - pos:
+            raise bad_length(pos, _43)
+        _42 = list(array_struct('i', _43).unpack_from(b, pos))
+        pos += 4 * _43
+        if b[pos]:
+            _44, pos = _t_AcknowledgementBatch_v0(b, m, pos)
         else:
-            _10, pos = _t_AcknowledgementBatch_v0(b, pos)
-        _5 = AcknowledgementBatch(_6, _7, _8, _10)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _12 = FetchPartition(_1, _2, _3, _11)
-    return _12, pos
-
-def _d_FetchTopic_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_FetchPartition_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _6 = FetchTopic(_1, _2, _5)
-    return _6, pos
-
-def _d_ShareFetchRequest_v0(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, _4, _5, _6, = _S_iiii.unpack_from(b, pos)
-    pos += 16
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = _d_FetchTopic_v0(b, pos)
-        _7.append(_9)
-    _11 = b[pos]
-    if _11 < 0x80:
-        pos += 1
-    else:
-        _11, pos = read_uvarint(b, pos)
-    if _11 == 0:
-        raise null_not_allowed(pos - 1)
-    _11 -= 1
-    if _11 > len(b) - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    for _ in range(_11):
-        _13, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _13 = UUID(bytes=_13)
-        _15 = b[pos]
-        if _15 < 0x80:
             pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        if b[pos] == 0:
-            pos += 1
-            _16 = None
-        else:
-            _16, pos = _t_AcknowledgementBatch_v0(b, pos)
-        _12 = ForgottenTopic(_13, _14, _16)
-        _10.append(_12)
-    if b[pos] == 0:
-        pos += 1
-        _17 = None
+            _44 = None
+        _38 = ForgottenTopic(_41, _42, _44)
+        _39(_38)
+    if b[pos]:
+        _45, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
-        _17, pos = _t_AcknowledgementBatch_v0(b, pos)
-    _18 = ShareFetchRequest(_1, _2, _3, _4, _5, _6, _7, _10, _17)
-    return _18, pos
+        pos += 1
+        _45 = None
+    _46 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _36, _45)
+    return _46, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
     return items
 
-def _s_AcknowledgementBatch_v0(o):
-    return 16 + (size_uvarint(len(o.acknowledge_types) + 1) + 1 * len(o.acknowledge_types)) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_FetchPartition_v0(o):
-    return 8 + (size_uvarint(len(o.acknowledgement_batches) + 1) + sum(map(_s_AcknowledgementBatch_v0, o.acknowledgement_batches))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_FetchTopic_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_FetchPartition_v0, o.partitions))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ForgottenTopic_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareFetchRequest_v0(o):
-    return 16 + size_ncstring(o.group_id) + size_ncstring(o.member_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_FetchTopic_v0, o.topics))) + (size_uvarint(len(o.forgotten_topics_data) + 1) + sum(map(_s_ForgottenTopic_v0, o.forgotten_topics_data))) + (size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.topics
+    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    for _4 in _3:
+        _5 = _4.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            _7 = _6.acknowledgement_batches
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            for _8 in _7:
+                _9 = _8.acknowledge_types
+                n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 1 * len(_9)
+                if _8.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 16
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+        if _4.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _10 = o.forgotten_topics_data
+    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    for _11 in _10:
+        _12 = _11.partitions
+        n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+        if _11.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_11), _11.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 16
+    return n
 
-def _w_FetchPartition_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.partition_index, o.partition_max_bytes)
-    pos += 8
-    _1 = o.acknowledgement_batches
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_qq.pack_into(buf, pos, _2.first_offset, _2.last_offset)
+def _w_ShareFetchRequest_v0(o, buf, pos):
+    _1 = o.group_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.topics
+    _S_iiii.pack_into(buf, pos, o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes)
+    pos += 16
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    for _9 in _7:
+        _10 = _9.partitions
+        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
         pos += 16
-        _3 = _2.acknowledge_types
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%db' % len(_3), buf, pos, *_3)
-        pos += 1 * len(_3)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_2), _2.unknown_tagged_fields)
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _13 = _12.acknowledgement_batches
+            _S_ii.pack_into(buf, pos, _12.partition_index, _12.partition_max_bytes)
+            pos += 8
+            _14 = len(_13)
+            if _14 < 0x7F:
+                buf[pos] = _14 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _14 + 1)
+            for _15 in _13:
+                _16 = _15.acknowledge_types
+                _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
+                pos += 16
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                array_struct('b', len(_16)).pack_into(buf, pos, *_16)
+                pos += 1 * len(_16)
+                if _15.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _9.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_9), _9.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
+    _18 = o.forgotten_topics_data
+    _19 = len(_18)
+    if _19 < 0x7F:
+        buf[pos] = _19 + 1
         pos += 1
-    return pos
-
-def _w_FetchTopic_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchPartition_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ShareFetchRequest_v0(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.group_id)
-    pos = write_ncstring(buf, pos, o.member_id)
-    _S_iiii.pack_into(buf, pos, o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes)
-    pos += 16
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_FetchTopic_v0(_2, buf, pos)
-    _3 = o.forgotten_topics_data
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_u.pack_into(buf, pos, _4.topic_id.bytes)
+        pos = write_uvarint(buf, pos, _19 + 1)
+    for _20 in _18:
+        _21 = _20.partitions
+        _S_u.pack_into(buf, pos, _20.topic_id.bytes)
         pos += 16
-        _5 = _4.partitions
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
+        _22 = len(_21)
+        if _22 < 0x7F:
+            buf[pos] = _22 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _22 + 1)
+        array_struct('i', len(_21)).pack_into(buf, pos, *_21)
+        pos += 4 * len(_21)
+        if _20.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_20), _20.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

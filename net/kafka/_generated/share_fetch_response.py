@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class LeaderIdAndEpoch(msgspec.Struct, gc=False):
@@ -53,16 +53,22 @@ class ShareFetchResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_qqh = Struct('>qqh')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_LeaderIdAndEpoch_v0(b, pos):
+def _t_LeaderIdAndEpoch_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -76,219 +82,404 @@ def _t_LeaderIdAndEpoch_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_PartitionData_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _5, pos = read_ncstring(b, pos)
-    _7, _8, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
+def _d_ShareFetchResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _9, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _6 = LeaderIdAndEpoch(_7, _8, _9)
-    _10, pos = read_crecords(b, pos)
-    _12 = b[pos]
-    if _12 < 0x80:
-        pos += 1
-    else:
-        _12, pos = read_uvarint(b, pos)
-    if _12 == 0:
-        raise null_not_allowed(pos - 1)
-    _12 -= 1
-    if _12 > len(b) - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    for _ in range(_12):
-        _14, _15, _16, = _S_qqh.unpack_from(b, pos)
-        pos += 18
-        if b[pos] == 0:
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        raise null_not_allowed(pos)
+    _7 -= 1
+    if _7 > blen - pos:
+        raise bad_length(pos, _7)
+    _6 = []
+    _9 = _6.append
+    for _ in range(_7):
+        _11, _13, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _11 = uuid_of(_11)
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _20, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                _19 = None
+            else:
+                _20 -= 1
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            _22, _24, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                _23 = None
+            else:
+                _24 -= 1
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            _28, _29, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if b[pos]:
+                _30, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _26 = LeaderIdAndEpoch(_28, _29, _30)
+            _32, = _S_B.unpack_from(b, pos)
             pos += 1
-            _17 = None
-        else:
-            _17, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-        _13 = AcquiredRecords(_14, _15, _16, _17)
-        _11.append(_13)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
-    else:
-        _18, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _19 = PartitionData(_1, _2, _3, _4, _5, _6, _10, _11, _18)
-    return _19, pos
-
-def _d_ShareFetchableTopicResponse_v0(b, pos):
-    _1, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _1 = UUID(bytes=_1)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_PartitionData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _6 = ShareFetchableTopicResponse(_1, _2, _5)
-    return _6, pos
-
-def _d_ShareFetchResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_ShareFetchableTopicResponse_v0(b, pos)
-        _4.append(_6)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _11, pos = read_cstring(b, pos)
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
+                _31 = None
+            else:
+                _32 -= 1
+                _33 = pos + _32
+                if _33 > blen:
+                    raise bad_length(pos, _32)
+                _31 = m[pos:_33]
+                pos = _33
+            _35, = _S_B.unpack_from(b, pos)
             pos += 1
-            _14 = None
+            if _35 >= 0x80:
+                _35, pos = read_uvarint(b, pos - 1)
+            if _35 == 0:
+                raise null_not_allowed(pos)
+            _35 -= 1
+            if _35 > blen - pos:
+                raise bad_length(pos, _35)
+            _34 = []
+            _37 = _34.append
+            for _ in range(_35):
+                _39, _40, _41, = _S_qqh.unpack_from(b, pos)
+                pos += 18
+                if b[pos]:
+                    _42, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _42 = None
+                _36 = AcquiredRecords(_39, _40, _41, _42)
+                _37(_36)
+            if b[pos]:
+                _43, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+            else:
+                pos += 1
+                _43 = None
+            _14 = PartitionData(_17, _18, _19, _22, _23, _26, _31, _34, _43)
+            _15(_14)
+        if b[pos]:
+            _44, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
         else:
-            _14, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-        _9 = NodeEndpoint(_10, _11, _12, _13, _14)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _15 = None
+            pos += 1
+            _44 = None
+        _8 = ShareFetchableTopicResponse(_11, _12, _44)
+        _9(_8)
+    _46, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _46 >= 0x80:
+        _46, pos = read_uvarint(b, pos - 1)
+    if _46 == 0:
+        raise null_not_allowed(pos)
+    _46 -= 1
+    if _46 > blen - pos:
+        raise bad_length(pos, _46)
+    _45 = []
+    _48 = _45.append
+    for _ in range(_46):
+        _50, _52, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _52 >= 0x80:
+            _52, pos = read_uvarint(b, pos - 1)
+        if _52 == 0:
+            raise null_not_allowed(pos)
+        _52 -= 1
+        _53 = pos + _52
+        if _53 > blen:
+            raise bad_length(pos, _52)
+        _51 = str(b[pos:_53], 'utf-8')
+        pos = _53
+        _54, _56, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _56 >= 0x80:
+            _56, pos = read_uvarint(b, pos - 1)
+        if _56 == 0:
+            _55 = None
+        else:
+            _56 -= 1
+            _57 = pos + _56
+            if _57 > blen:
+                raise bad_length(pos, _56)
+            _55 = str(b[pos:_57], 'utf-8')
+            pos = _57
+        if b[pos]:
+            _58, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+        else:
+            pos += 1
+            _58 = None
+        _47 = NodeEndpoint(_50, _51, _54, _55, _58)
+        _48(_47)
+    if b[pos]:
+        _59, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
     else:
-        _15, pos = _t_LeaderIdAndEpoch_v0(b, pos)
-    _16 = ShareFetchResponse(_1, _2, _3, _4, _7, _15)
-    return _16, pos
+        pos += 1
+        _59 = None
+    _60 = ShareFetchResponse(_1, _2, _3, _6, _45, _59)
+    return _60, pos
 
 def _ti_LeaderIdAndEpoch_v0(o):
     items = []
     return items
 
-def _s_LeaderIdAndEpoch_v0(o):
-    return 8 + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_AcquiredRecords_v0(o):
-    return 18 + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_PartitionData_v0(o):
-    return 8 + size_ncstring(o.error_message) + size_ncstring(o.acknowledge_error_message) + _s_LeaderIdAndEpoch_v0(o.current_leader) + size_ncbytes(o.records) + (size_uvarint(len(o.acquired_records) + 1) + sum(map(_s_AcquiredRecords_v0, o.acquired_records))) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_ShareFetchableTopicResponse_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_NodeEndpoint_v0(o):
-    return 8 + size_cstring(o.host) + size_ncstring(o.rack) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareFetchResponse_v0(o):
-    return 6 + size_ncstring(o.error_message) + (size_uvarint(len(o.responses) + 1) + sum(map(_s_ShareFetchableTopicResponse_v0, o.responses))) + (size_uvarint(len(o.node_endpoints) + 1) + sum(map(_s_NodeEndpoint_v0, o.node_endpoints))) + (size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_LeaderIdAndEpoch_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.leader_id, o.leader_epoch)
-    pos += 8
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
     else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.responses
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.error_message
+            if _6 is None:
+                n += 1
+            else:
+                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            _7 = _5.acknowledge_error_message
+            if _7 is None:
+                n += 1
+            else:
+                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            _8 = _5.current_leader
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+            _9 = _5.records
+            if _9 is None:
+                n += 1
+            else:
+                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _5.acquired_records
+            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            for _11 in _10:
+                if _11.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_11), _11.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 18
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 8
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _12 = o.node_endpoints
+    n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+    for _13 in _12:
+        _14 = _13.host
+        n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+        _15 = _13.rack
+        if _15 is None:
+            n += 1
+        else:
+            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+        if _13.unknown_tagged_fields:
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
+
+def _w_ShareFetchResponse_v0(o, buf, pos):
+    _1 = o.error_message
+    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
+    pos += 6
+    if _1 is None:
         buf[pos] = 0
         pos += 1
-    return pos
-
-def _w_PartitionData_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.partition_index, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _S_h.pack_into(buf, pos, o.acknowledge_error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.acknowledge_error_message)
-    pos = _w_LeaderIdAndEpoch_v0(o.current_leader, buf, pos)
-    pos = write_ncbytes(buf, pos, o.records)
-    _1 = o.acquired_records
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_qqh.pack_into(buf, pos, _2.first_offset, _2.last_offset, _2.delivery_count)
-        pos += 18
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_2), _2.unknown_tagged_fields)
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.responses
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.partitions
+        _S_u.pack_into(buf, pos, _6.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.error_message
+            _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
+            pos += 6
+            if _10 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _12 = _10.encode()
+                _11 = len(_12)
+                if _11 < 0x7F:
+                    buf[pos] = _11 + 1
+                    buf[pos + 1:pos + 1 + len(_10)] = _12
+                    pos += 1 + _11
+                else:
+                    pos = write_cstring_long(buf, pos, _10, _12)
+            _13 = _9.acknowledge_error_message
+            _S_h.pack_into(buf, pos, _9.acknowledge_error_code)
+            pos += 2
+            if _13 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _15 = _13.encode()
+                _14 = len(_15)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    buf[pos + 1:pos + 1 + len(_13)] = _15
+                    pos += 1 + _14
+                else:
+                    pos = write_cstring_long(buf, pos, _13, _15)
+            _16 = _9.current_leader
+            _S_ii.pack_into(buf, pos, _16.leader_id, _16.leader_epoch)
+            pos += 8
+            if _16.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_16), _16.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            _17 = _9.records
+            if _17 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                buf[pos:pos + len(_17)] = _17
+                pos += len(_17)
+            _19 = _9.acquired_records
+            _20 = len(_19)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _20 + 1)
+            for _21 in _19:
+                _S_qqh.pack_into(buf, pos, _21.first_offset, _21.last_offset, _21.delivery_count)
+                pos += 18
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_21), _21.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
+    _22 = o.node_endpoints
+    _23 = len(_22)
+    if _23 < 0x7F:
+        buf[pos] = _23 + 1
         pos += 1
-    return pos
-
-def _w_ShareFetchableTopicResponse_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_PartitionData_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ShareFetchResponse_v0(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    _1 = o.responses
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_ShareFetchableTopicResponse_v0(_2, buf, pos)
-    _3 = o.node_endpoints
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        _S_i.pack_into(buf, pos, _4.node_id)
+        pos = write_uvarint(buf, pos, _23 + 1)
+    for _24 in _22:
+        _25 = _24.host
+        _S_i.pack_into(buf, pos, _24.node_id)
         pos += 4
-        pos = write_cstring(buf, pos, _4.host)
-        _S_i.pack_into(buf, pos, _4.port)
+        _27 = _25.encode()
+        _26 = len(_27)
+        if _26 < 0x7F:
+            buf[pos] = _26 + 1
+            buf[pos + 1:pos + 1 + len(_25)] = _27
+            pos += 1 + _26
+        else:
+            pos = write_cstring_long(buf, pos, _25, _27)
+        _28 = _24.rack
+        _S_i.pack_into(buf, pos, _24.port)
         pos += 4
-        pos = write_ncstring(buf, pos, _4.rack)
-        if _4.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_4), _4.unknown_tagged_fields)
+        if _28 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+        if _24.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_24), _24.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -48,14 +48,20 @@ class ShareGroupDescribeResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_TopicPartitions_v0(b, pos):
+def _t_TopicPartitions_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -69,228 +75,472 @@ def _t_TopicPartitions_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_Assignment_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _4 = UUID(bytes=_4)
-        _5, pos = read_cstring(b, pos)
-        _7 = b[pos]
-        if _7 < 0x80:
-            pos += 1
-        else:
-            _7, pos = read_uvarint(b, pos)
-        if _7 == 0:
-            raise null_not_allowed(pos - 1)
-        _7 -= 1
-        if _7 > len(b) - pos:
-            raise bad_length(pos, _7)
-        _6 = list(unpack_from('>%di' % _7, b, pos))
-        pos += 4 * _7
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_TopicPartitions_v0(b, pos)
-        _3 = TopicPartitions(_4, _5, _6, _8)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_TopicPartitions_v0(b, pos)
-    _10 = Assignment(_1, _9)
-    return _10, pos
-
-def _d_Member_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_ncstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4, pos = read_cstring(b, pos)
-    _5, pos = read_cstring(b, pos)
-    _7 = b[pos]
-    if _7 < 0x80:
-        pos += 1
-    else:
-        _7, pos = read_uvarint(b, pos)
-    if _7 == 0:
-        raise null_not_allowed(pos - 1)
-    _7 -= 1
-    if _7 > len(b) - pos:
-        raise bad_length(pos, _7)
-    _6 = []
-    for _ in range(_7):
-        _8, pos = read_cstring(b, pos)
-        _6.append(_8)
-    _9, pos = _d_Assignment_v0(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_TopicPartitions_v0(b, pos)
-    _11 = Member(_1, _2, _3, _4, _5, _6, _9, _10)
-    return _11, pos
-
-def _d_DescribedGroup_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_ncstring(b, pos)
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_cstring(b, pos)
-    _5, _6, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _7, pos = read_cstring(b, pos)
-    _9 = b[pos]
-    if _9 < 0x80:
-        pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _10, pos = _d_Member_v0(b, pos)
-        _8.append(_10)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_TopicPartitions_v0(b, pos)
-    _13 = DescribedGroup(_1, _2, _3, _4, _5, _6, _7, _8, _11, _12)
-    return _13, pos
-
-def _d_ShareGroupDescribeResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_ShareGroupDescribeResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_DescribedGroup_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
+        _7, _9, = _S_hB.unpack_from(b, pos)
+        pos += 3
+        if _9 >= 0x80:
+            _9, pos = read_uvarint(b, pos - 1)
+        if _9 == 0:
+            _8 = None
+        else:
+            _9 -= 1
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+        _12, = _S_B.unpack_from(b, pos)
         pos += 1
-        _5 = None
+        if _12 >= 0x80:
+            _12, pos = read_uvarint(b, pos - 1)
+        if _12 == 0:
+            raise null_not_allowed(pos)
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+        _15, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _17, _18, _20, = _S_iiB.unpack_from(b, pos)
+        pos += 9
+        if _20 >= 0x80:
+            _20, pos = read_uvarint(b, pos - 1)
+        if _20 == 0:
+            raise null_not_allowed(pos)
+        _20 -= 1
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = str(b[pos:_21], 'utf-8')
+        pos = _21
+        _23, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        if _23 > blen - pos:
+            raise bad_length(pos, _23)
+        _22 = []
+        _25 = _22.append
+        for _ in range(_23):
+            _28, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                raise null_not_allowed(pos)
+            _28 -= 1
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _31, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
+                _30 = None
+            else:
+                _31 -= 1
+                _32 = pos + _31
+                if _32 > blen:
+                    raise bad_length(pos, _31)
+                _30 = str(b[pos:_32], 'utf-8')
+                pos = _32
+            _33, _35, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _35 >= 0x80:
+                _35, pos = read_uvarint(b, pos - 1)
+            if _35 == 0:
+                raise null_not_allowed(pos)
+            _35 -= 1
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = str(b[pos:_36], 'utf-8')
+            pos = _36
+            _38, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _38 >= 0x80:
+                _38, pos = read_uvarint(b, pos - 1)
+            if _38 == 0:
+                raise null_not_allowed(pos)
+            _38 -= 1
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = str(b[pos:_39], 'utf-8')
+            pos = _39
+            _41, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _41 >= 0x80:
+                _41, pos = read_uvarint(b, pos - 1)
+            if _41 == 0:
+                raise null_not_allowed(pos)
+            _41 -= 1
+            if _41 > blen - pos:
+                raise bad_length(pos, _41)
+            _40 = []
+            _43 = _40.append
+            for _ in range(_41):
+                _44, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _44 >= 0x80:
+                    _44, pos = read_uvarint(b, pos - 1)
+                if _44 == 0:
+                    raise null_not_allowed(pos)
+                _44 -= 1
+                _45 = pos + _44
+                if _45 > blen:
+                    raise bad_length(pos, _44)
+                _42 = str(b[pos:_45], 'utf-8')
+                pos = _45
+                _43(_42)
+            _49, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _49 >= 0x80:
+                _49, pos = read_uvarint(b, pos - 1)
+            if _49 == 0:
+                raise null_not_allowed(pos)
+            _49 -= 1
+            if _49 > blen - pos:
+                raise bad_length(pos, _49)
+            _48 = []
+            _51 = _48.append
+            for _ in range(_49):
+                _53, _55, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _53 = uuid_of(_53)
+                if _55 >= 0x80:
+                    _55, pos = read_uvarint(b, pos - 1)
+                if _55 == 0:
+                    raise null_not_allowed(pos)
+                _55 -= 1
+                _56 = pos + _55
+                if _56 > blen:
+                    raise bad_length(pos, _55)
+                _54 = str(b[pos:_56], 'utf-8')
+                pos = _56
+                _58, = _S_B.unpack_from(b, pos)
+                pos += 1
+                if _58 >= 0x80:
+                    _58, pos = read_uvarint(b, pos - 1)
+                if _58 == 0:
+                    raise null_not_allowed(pos)
+                _58 -= 1
+                if _58 > blen - pos:
+                    raise bad_length(pos, _58)
+                _57 = list(array_struct('i', _58).unpack_from(b, pos))
+                pos += 4 * _58
+                if b[pos]:
+                    _59, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _59 = None
+                _50 = TopicPartitions(_53, _54, _57, _59)
+                _51(_50)
+            if b[pos]:
+                _60, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _60 = None
+            _46 = Assignment(_48, _60)
+            if b[pos]:
+                _61, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _61 = None
+            _24 = Member(_27, _30, _33, _34, _37, _40, _46, _61)
+            _25(_24)
+        _62, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _63, pos = _t_TopicPartitions_v0(b, m, pos)
+        else:
+            pos += 1
+            _63 = None
+        _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _62, _63)
+        _5(_4)
+    if b[pos]:
+        _64, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
-        _5, pos = _t_TopicPartitions_v0(b, pos)
-    _6 = ShareGroupDescribeResponse(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _64 = None
+    _65 = ShareGroupDescribeResponse(_1, _2, _64)
+    return _65, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
     return items
 
-def _s_TopicPartitions_v0(o):
-    return 16 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Assignment_v0(o):
-    return 0 + (size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v0, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Member_v0(o):
-    return 4 + size_cstring(o.member_id) + size_ncstring(o.rack_id) + size_cstring(o.client_id) + size_cstring(o.client_host) + (size_uvarint(len(o.subscribed_topic_names) + 1) + sum(map(size_cstring, o.subscribed_topic_names))) + _s_Assignment_v0(o.assignment) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_DescribedGroup_v0(o):
-    return 14 + size_ncstring(o.error_message) + size_cstring(o.group_id) + size_cstring(o.group_state) + size_cstring(o.assignor_name) + (size_uvarint(len(o.members) + 1) + sum(map(_s_Member_v0, o.members))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareGroupDescribeResponse_v0(o):
-    return 4 + (size_uvarint(len(o.groups) + 1) + sum(map(_s_DescribedGroup_v0, o.groups))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_Assignment_v0(o, buf, pos):
-    _1 = o.topic_partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.groups
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_u.pack_into(buf, pos, _2.topic_id.bytes)
-        pos += 16
-        pos = write_cstring(buf, pos, _2.topic_name)
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.error_message
+        if _3 is None:
+            n += 1
+        else:
+            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.group_id
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _2.group_state
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        _6 = _2.assignor_name
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _2.members
+        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        for _8 in _7:
+            _9 = _8.member_id
+            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            _10 = _8.rack_id
+            if _10 is None:
+                n += 1
+            else:
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            _11 = _8.client_id
+            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            _12 = _8.client_host
+            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            _13 = _8.subscribed_topic_names
+            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            for _14 in _13:
+                n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            _15 = _8.assignment
+            _16 = _15.topic_partitions
+            n += (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
+            for _17 in _16:
+                _18 = _17.topic_name
+                n += len(_18) + (1 if len(_18) < 0x7F else size_uvarint(len(_18) + 1))
+                _19 = _17.partitions
+                n += (1 if len(_19) < 0x7F else size_uvarint(len(_19) + 1)) + 4 * len(_19)
+                if _17.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 16
+            if _15.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_15), _15.unknown_tagged_fields)
+            else:
+                n += 1
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 4
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 14
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
+    _1 = o.groups
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.error_message
+        _S_h.pack_into(buf, pos, _3.error_code)
+        pos += 2
+        if _4 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _6 = _4.encode()
+            _5 = len(_6)
+            if _5 < 0x7F:
+                buf[pos] = _5 + 1
+                buf[pos + 1:pos + 1 + len(_4)] = _6
+                pos += 1 + _5
+            else:
+                pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.group_id
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _3.group_state
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+        _13 = _3.assignor_name
+        _S_ii.pack_into(buf, pos, _3.group_epoch, _3.assignment_epoch)
+        pos += 8
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _3.members
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        for _18 in _16:
+            _19 = _18.member_id
+            _21 = _19.encode()
+            _20 = len(_21)
+            if _20 < 0x7F:
+                buf[pos] = _20 + 1
+                buf[pos + 1:pos + 1 + len(_19)] = _21
+                pos += 1 + _20
+            else:
+                pos = write_cstring_long(buf, pos, _19, _21)
+            _22 = _18.rack_id
+            if _22 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _24 = _22.encode()
+                _23 = len(_24)
+                if _23 < 0x7F:
+                    buf[pos] = _23 + 1
+                    buf[pos + 1:pos + 1 + len(_22)] = _24
+                    pos += 1 + _23
+                else:
+                    pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _18.client_id
+            _S_i.pack_into(buf, pos, _18.member_epoch)
+            pos += 4
+            _27 = _25.encode()
+            _26 = len(_27)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                buf[pos + 1:pos + 1 + len(_25)] = _27
+                pos += 1 + _26
+            else:
+                pos = write_cstring_long(buf, pos, _25, _27)
+            _28 = _18.client_host
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+            _31 = _18.subscribed_topic_names
+            _32 = len(_31)
+            if _32 < 0x7F:
+                buf[pos] = _32 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _32 + 1)
+            for _33 in _31:
+                _35 = _33.encode()
+                _34 = len(_35)
+                if _34 < 0x7F:
+                    buf[pos] = _34 + 1
+                    buf[pos + 1:pos + 1 + len(_33)] = _35
+                    pos += 1 + _34
+                else:
+                    pos = write_cstring_long(buf, pos, _33, _35)
+            _36 = _18.assignment
+            _37 = _36.topic_partitions
+            _38 = len(_37)
+            if _38 < 0x7F:
+                buf[pos] = _38 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _38 + 1)
+            for _39 in _37:
+                _40 = _39.topic_name
+                _S_u.pack_into(buf, pos, _39.topic_id.bytes)
+                pos += 16
+                _42 = _40.encode()
+                _41 = len(_42)
+                if _41 < 0x7F:
+                    buf[pos] = _41 + 1
+                    buf[pos + 1:pos + 1 + len(_40)] = _42
+                    pos += 1 + _41
+                else:
+                    pos = write_cstring_long(buf, pos, _40, _42)
+                _43 = _39.partitions
+                _44 = len(_43)
+                if _44 < 0x7F:
+                    buf[pos] = _44 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _44 + 1)
+                array_struct('i', len(_43)).pack_into(buf, pos, *_43)
+                pos += 4 * len(_43)
+                if _39.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_39), _39.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _36.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_36), _36.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+            if _18.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_18), _18.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _3.authorized_operations)
+        pos += 4
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_Member_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.rack_id)
-    _S_i.pack_into(buf, pos, o.member_epoch)
-    pos += 4
-    pos = write_cstring(buf, pos, o.client_id)
-    pos = write_cstring(buf, pos, o.client_host)
-    _1 = o.subscribed_topic_names
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2)
-    pos = _w_Assignment_v0(o.assignment, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_DescribedGroup_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.group_state)
-    _S_ii.pack_into(buf, pos, o.group_epoch, o.assignment_epoch)
-    pos += 8
-    pos = write_cstring(buf, pos, o.assignor_name)
-    _1 = o.members
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_Member_v0(_2, buf, pos)
-    _S_i.pack_into(buf, pos, o.authorized_operations)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.groups
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_DescribedGroup_v0(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:

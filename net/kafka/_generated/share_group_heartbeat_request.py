@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class ShareGroupHeartbeatRequest(msgspec.Struct, gc=False):
@@ -19,11 +19,14 @@ class ShareGroupHeartbeatRequest(msgspec.Struct, gc=False):
     subscribed_topic_names: list[str] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 
-def _t_ShareGroupHeartbeatRequest_v0(b, pos):
+def _t_ShareGroupHeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -37,56 +40,162 @@ def _t_ShareGroupHeartbeatRequest_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_ShareGroupHeartbeatRequest_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4, pos = read_ncstring(b, pos)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
-    if _6 == 0:
-        _5 = None
-    else:
-        _6 -= 1
-        if _6 > len(b) - pos:
-            raise bad_length(pos, _6)
-        _5 = []
-        for _ in range(_6):
-            _7, pos = read_ncstring(b, pos)
-            _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
+def _d_ShareGroupHeartbeatRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _9, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
         _8 = None
     else:
-        _8, pos = _t_ShareGroupHeartbeatRequest_v0(b, pos)
-    _9 = ShareGroupHeartbeatRequest(_1, _2, _3, _4, _5, _8)
-    return _9, pos
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        _11 = None
+    else:
+        _12 -= 1
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _13 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _14(_13)
+    if b[pos]:
+        _17, pos = _t_ShareGroupHeartbeatRequest_v0(b, m, pos)
+    else:
+        pos += 1
+        _17 = None
+    _18 = ShareGroupHeartbeatRequest(_1, _4, _7, _8, _11, _17)
+    return _18, pos
 
 def _ti_ShareGroupHeartbeatRequest_v0(o):
     items = []
     return items
 
 def _s_ShareGroupHeartbeatRequest_v0(o):
-    return 4 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.rack_id) + (1 if o.subscribed_topic_names is None else size_uvarint(len(o.subscribed_topic_names) + 1) + sum(map(size_cstring, o.subscribed_topic_names))) + (size_tagged_section(_ti_ShareGroupHeartbeatRequest_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.rack_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.subscribed_topic_names
+    if _4 is None:
+        n += 1
+    else:
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ShareGroupHeartbeatRequest_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_ShareGroupHeartbeatRequest_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
-    pos = write_cstring(buf, pos, o.member_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.rack_id
     _S_i.pack_into(buf, pos, o.member_epoch)
     pos += 4
-    pos = write_ncstring(buf, pos, o.rack_id)
-    _1 = o.subscribed_topic_names
-    if _1 is None:
+    if _7 is None:
         buf[pos] = 0
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, len(_1) + 1)
-        for _2 in _1:
-            pos = write_cstring(buf, pos, _2)
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.subscribed_topic_names
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _14 = _12.encode()
+            _13 = len(_14)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                buf[pos + 1:pos + 1 + len(_12)] = _14
+                pos += 1 + _13
+            else:
+                pos = write_cstring_long(buf, pos, _12, _14)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ShareGroupHeartbeatRequest_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -30,14 +30,19 @@ class ShareGroupHeartbeatResponse(msgspec.Struct, gc=False):
     assignment: Assignment | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
+_S_iib = Struct('>iib')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _t_TopicPartitions_v0(b, pos):
+def _t_TopicPartitions_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -51,120 +56,193 @@ def _t_TopicPartitions_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_Assignment_v0(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
+def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
     else:
-        _2, pos = read_uvarint(b, pos)
-    if _2 == 0:
-        raise null_not_allowed(pos - 1)
-    _2 -= 1
-    if _2 > len(b) - pos:
-        raise bad_length(pos, _2)
-    _1 = []
-    for _ in range(_2):
-        _4, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _4 = UUID(bytes=_4)
-        _6 = b[pos]
-        if _6 < 0x80:
-            pos += 1
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
+        _6 = None
+    else:
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    _9, _10, _12, = _S_iib.unpack_from(b, pos)
+    pos += 9
+    if _12 < 0:
+        _11 = None
+    else:
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _20, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _18 = uuid_of(_18)
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            _19 = list(array_struct('i', _20).unpack_from(b, pos))
+            pos += 4 * _20
+            if b[pos]:
+                _21, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _15 = TopicPartitions(_18, _19, _21)
+            _16(_15)
+        if b[pos]:
+            _22, pos = _t_TopicPartitions_v0(b, m, pos)
         else:
-            _6, pos = read_uvarint(b, pos)
-        if _6 == 0:
-            raise null_not_allowed(pos - 1)
-        _6 -= 1
-        if _6 > len(b) - pos:
-            raise bad_length(pos, _6)
-        _5 = list(unpack_from('>%di' % _6, b, pos))
-        pos += 4 * _6
-        if b[pos] == 0:
             pos += 1
-            _7 = None
-        else:
-            _7, pos = _t_TopicPartitions_v0(b, pos)
-        _3 = TopicPartitions(_4, _5, _7)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_TopicPartitions_v0(b, pos)
-    _9 = Assignment(_1, _8)
-    return _9, pos
-
-def _d_ShareGroupHeartbeatResponse_v0(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    _5, _6, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    if b[pos] >= 0x80:
-        _7 = None
-        pos += 1
+            _22 = None
+        _11 = Assignment(_13, _22)
+    if b[pos]:
+        _23, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _7, pos = _d_Assignment_v0(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_TopicPartitions_v0(b, pos)
-    _9 = ShareGroupHeartbeatResponse(_1, _2, _3, _4, _5, _6, _7, _8)
-    return _9, pos
+        _23 = None
+    _24 = ShareGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _23)
+    return _24, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
     return items
 
-def _s_TopicPartitions_v0(o):
-    return 16 + (size_uvarint(len(o.partitions) + 1) + 4 * len(o.partitions)) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Assignment_v0(o):
-    return 0 + (size_uvarint(len(o.topic_partitions) + 1) + sum(map(_s_TopicPartitions_v0, o.topic_partitions))) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_ShareGroupHeartbeatResponse_v0(o):
-    return 14 + size_ncstring(o.error_message) + size_ncstring(o.member_id) + (1 if o.assignment is None else 1 + _s_Assignment_v0(o.assignment)) + (size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_Assignment_v0(o, buf, pos):
-    _1 = o.topic_partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_u.pack_into(buf, pos, _2.topic_id.bytes)
-        pos += 16
-        _3 = _2.partitions
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.error_message
+    if _1 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.assignment
+    if _3 is None:
+        n += 1
+    else:
+        n += 1
+        _4 = _3.topic_partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.partitions
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
 def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
+    _1 = o.error_message
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.error_message)
-    pos = write_ncstring(buf, pos, o.member_id)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.assignment
     _S_ii.pack_into(buf, pos, o.member_epoch, o.heartbeat_interval_ms)
     pos += 8
-    _1 = o.assignment
-    if _1 is None:
+    if _7 is None:
         buf[pos] = 0xFF
         pos += 1
     else:
         buf[pos] = 1
         pos += 1
-        pos = _w_Assignment_v0(_1, buf, pos)
+        _8 = _7.topic_partitions
+        _9 = len(_8)
+        if _9 < 0x7F:
+            buf[pos] = _9 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _9 + 1)
+        for _10 in _8:
+            _11 = _10.partitions
+            _S_u.pack_into(buf, pos, _10.topic_id.bytes)
+            pos += 16
+            _12 = len(_11)
+            if _12 < 0x7F:
+                buf[pos] = _12 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _12 + 1)
+            array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+            pos += 4 * len(_11)
+            if _10.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _7.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_7), _7.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SnapshotFooterRecord(msgspec.Struct, gc=False):
@@ -18,9 +18,10 @@ class SnapshotFooterRecord(msgspec.Struct, gc=False):
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 
-def _t_SnapshotFooterRecord_v0(b, pos):
+def _t_SnapshotFooterRecord_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -34,14 +35,15 @@ def _t_SnapshotFooterRecord_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_SnapshotFooterRecord_v0(b, pos):
+def _d_SnapshotFooterRecord_v0(b, m, pos):
+    blen = len(b)
     _1, = _S_h.unpack_from(b, pos)
     pos += 2
-    if b[pos] == 0:
+    if b[pos]:
+        _2, pos = _t_SnapshotFooterRecord_v0(b, m, pos)
+    else:
         pos += 1
         _2 = None
-    else:
-        _2, pos = _t_SnapshotFooterRecord_v0(b, pos)
     _3 = SnapshotFooterRecord(_1, _2)
     return _3, pos
 
@@ -50,7 +52,13 @@ def _ti_SnapshotFooterRecord_v0(o):
     return items
 
 def _s_SnapshotFooterRecord_v0(o):
-    return 2 + (size_tagged_section(_ti_SnapshotFooterRecord_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SnapshotFooterRecord_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
 
 def _w_SnapshotFooterRecord_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.version)

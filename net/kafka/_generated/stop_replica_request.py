@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class StopReplicaPartitionV0(msgspec.Struct, gc=False):
@@ -43,98 +43,139 @@ class StopReplicaRequest(msgspec.Struct, gc=False):
     topic_states: list[StopReplicaTopicState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iio = Struct('>ii?')
+_S_iioi = Struct('>ii?i')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
 _S_iiqo = Struct('>iiq?')
+_S_iiqoB = Struct('>iiq?B')
+_S_iiqoi = Struct('>iiq?i')
 _S_ioiq = Struct('>i?iq')
+_S_ioiqB = Struct('>i?iqB')
 
-def _d_StopReplicaRequest_v0(b, pos):
-    _1, _2, _3, = _S_iio.unpack_from(b, pos)
-    pos += 9
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_StopReplicaRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iioi.unpack_from(b, pos)
+    pos += 13
     if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _7, pos = read_string(b, pos)
-        _8, = _S_i.unpack_from(b, pos)
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _12, = _S_i.unpack_from(b, pos)
         pos += 4
-        _6 = StopReplicaPartitionV0(_7, _8, None)
-        _4.append(_6)
-    _9 = StopReplicaRequest(_1, False, _2, -1, _3, _4, [], [], None)
-    return _9, pos
-
-def _s_StopReplicaPartitionV0_v0(o):
-    return 4 + size_string(o.topic_name)
+        _6 = StopReplicaPartitionV0(_9, _12, None)
+        _7(_6)
+    _13 = StopReplicaRequest(_1, False, _2, -1, _3, _4, [], [], None)
+    return _13, pos
 
 def _s_StopReplicaRequest_v0(o):
-    return 9 + (4 + sum(map(_s_StopReplicaPartitionV0_v0, o.ungrouped_partitions)))
+    n = 0
+    _1 = o.ungrouped_partitions
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        n += 4
+    n += 9
+    return n
 
 def _w_StopReplicaRequest_v0(o, buf, pos):
-    _S_iio.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.delete_partitions)
-    pos += 9
     _1 = o.ungrouped_partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iioi.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.delete_partitions, len(_1))
+    pos += 13
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_i.pack_into(buf, pos, _2.partition_index)
         pos += 4
     return pos
 
-def _d_StopReplicaRequest_v1(b, pos):
-    _1, _2, _3, _4, = _S_iiqo.unpack_from(b, pos)
-    pos += 17
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_StopReplicaRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_iiqoi.unpack_from(b, pos)
+    pos += 21
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _10, = _S_i.unpack_from(b, pos)
+        _11, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _7 = StopReplicaTopicV1(_8, _9, None)
-        _5.append(_7)
-    _11 = StopReplicaRequest(_1, False, _2, _3, _4, [], _5, [], None)
-    return _11, pos
-
-def _s_StopReplicaTopicV1_v1(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partition_indexes))
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = list(array_struct('i', _14).unpack_from(b, pos))
+        pos += 4 * _14
+        _7 = StopReplicaTopicV1(_10, _13, None)
+        _8(_7)
+    _15 = StopReplicaRequest(_1, False, _2, _3, _4, [], _5, [], None)
+    return _15, pos
 
 def _s_StopReplicaRequest_v1(o):
-    return 17 + (4 + sum(map(_s_StopReplicaTopicV1_v1, o.topics)))
+    n = 0
+    _1 = o.topics
+    n += 4
+    for _2 in _1:
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partition_indexes
+        n += 4 + 4 * len(_4)
+    n += 17
+    return n
 
 def _w_StopReplicaRequest_v1(o, buf, pos):
-    _S_iiqo.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions)
-    pos += 17
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiqoi.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions, len(_1))
+    pos += 21
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _3 = _2.partition_indexes
-        _S_i.pack_into(buf, pos, len(_3))
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_indexes
+        _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
     return pos
 
-def _t_StopReplicaTopicV1_v2(b, pos):
+def _t_StopReplicaTopicV1_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -148,72 +189,113 @@ def _t_StopReplicaTopicV1_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_StopReplicaRequest_v2(b, pos):
-    _1, _2, _3, _4, = _S_iiqo.unpack_from(b, pos)
-    pos += 17
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_StopReplicaRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_iiqoB.unpack_from(b, pos)
+    pos += 18
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _8, pos = read_cstring(b, pos)
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        if b[pos] == 0:
-            pos += 1
-            _11 = None
-        else:
-            _11, pos = _t_StopReplicaTopicV1_v2(b, pos)
-        _7 = StopReplicaTopicV1(_8, _9, _11)
-        _5.append(_7)
-    if b[pos] == 0:
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-        _12 = None
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = list(array_struct('i', _14).unpack_from(b, pos))
+        pos += 4 * _14
+        if b[pos]:
+            _15, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+        else:
+            pos += 1
+            _15 = None
+        _7 = StopReplicaTopicV1(_10, _13, _15)
+        _8(_7)
+    if b[pos]:
+        _16, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
-        _12, pos = _t_StopReplicaTopicV1_v2(b, pos)
-    _13 = StopReplicaRequest(_1, False, _2, _3, _4, [], _5, [], _12)
-    return _13, pos
+        pos += 1
+        _16 = None
+    _17 = StopReplicaRequest(_1, False, _2, _3, _4, [], _5, [], _16)
+    return _17, pos
 
 def _ti_StopReplicaTopicV1_v2(o):
     items = []
     return items
 
-def _s_StopReplicaTopicV1_v2(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_indexes) + 1) + 4 * len(o.partition_indexes)) + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_StopReplicaRequest_v2(o):
-    return 17 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_StopReplicaTopicV1_v2, o.topics))) + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_indexes
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 17
+    return n
 
 def _w_StopReplicaRequest_v2(o, buf, pos):
+    _1 = o.topics
     _S_iiqo.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions)
     pos += 17
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _3 = _2.partition_indexes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_indexes
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        pos += 4 * len(_7)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -224,80 +306,131 @@ def _w_StopReplicaRequest_v2(o, buf, pos):
         pos += 1
     return pos
 
-def _d_StopReplicaTopicState_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iio.unpack_from(b, pos)
-        pos += 9
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_StopReplicaTopicV1_v2(b, pos)
-        _4 = StopReplicaPartitionState(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _9 = None
-    else:
-        _9, pos = _t_StopReplicaTopicV1_v2(b, pos)
-    _10 = StopReplicaTopicState(_1, _2, _9)
-    return _10, pos
-
-def _d_StopReplicaRequest_v3(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_StopReplicaRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
+    pos += 17
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_StopReplicaTopicState_v3(b, pos)
-        _4.append(_6)
-    if b[pos] == 0:
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-        _7 = None
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, = _S_iio.unpack_from(b, pos)
+            pos += 9
+            if b[pos]:
+                _20, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+            else:
+                pos += 1
+                _20 = None
+            _14 = StopReplicaPartitionState(_17, _18, _19, _20)
+            _15(_14)
+        if b[pos]:
+            _21, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+        else:
+            pos += 1
+            _21 = None
+        _6 = StopReplicaTopicState(_9, _12, _21)
+        _7(_6)
+    if b[pos]:
+        _22, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
-        _7, pos = _t_StopReplicaTopicV1_v2(b, pos)
-    _8 = StopReplicaRequest(_1, False, _2, _3, False, [], [], _4, _7)
-    return _8, pos
-
-def _s_StopReplicaPartitionState_v3(o):
-    return 9 + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_StopReplicaTopicState_v3(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_StopReplicaPartitionState_v3, o.partition_states))) + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+        pos += 1
+        _22 = None
+    _23 = StopReplicaRequest(_1, False, _2, _3, False, [], [], _4, _22)
+    return _23, pos
 
 def _s_StopReplicaRequest_v3(o):
-    return 16 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_StopReplicaTopicState_v3, o.topic_states))) + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_StopReplicaTopicState_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iio.pack_into(buf, pos, _2.partition_index, _2.leader_epoch, _2.delete_partition)
-        pos += 9
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 9
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 16
+    return n
+
+def _w_StopReplicaRequest_v3(o, buf, pos):
+    _1 = o.topic_states
+    _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
+    pos += 16
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_iio.pack_into(buf, pos, _9.partition_index, _9.leader_epoch, _9.delete_partition)
+            pos += 9
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -308,55 +441,134 @@ def _w_StopReplicaTopicState_v3(o, buf, pos):
         pos += 1
     return pos
 
-def _w_StopReplicaRequest_v3(o, buf, pos):
-    _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
-    pos += 16
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_StopReplicaTopicState_v3(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_StopReplicaRequest_v4(b, pos):
-    _1, _2, _3, _4, = _S_ioiq.unpack_from(b, pos)
-    pos += 17
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_StopReplicaRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
+    pos += 18
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _7, pos = _d_StopReplicaTopicState_v3(b, pos)
-        _5.append(_7)
-    if b[pos] == 0:
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-        _8 = None
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, = _S_iio.unpack_from(b, pos)
+            pos += 9
+            if b[pos]:
+                _21, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _15 = StopReplicaPartitionState(_18, _19, _20, _21)
+            _16(_15)
+        if b[pos]:
+            _22, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+        else:
+            pos += 1
+            _22 = None
+        _7 = StopReplicaTopicState(_10, _13, _22)
+        _8(_7)
+    if b[pos]:
+        _23, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
-        _8, pos = _t_StopReplicaTopicV1_v2(b, pos)
-    _9 = StopReplicaRequest(_1, _2, _3, _4, False, [], [], _5, _8)
-    return _9, pos
+        pos += 1
+        _23 = None
+    _24 = StopReplicaRequest(_1, _2, _3, _4, False, [], [], _5, _23)
+    return _24, pos
 
 def _s_StopReplicaRequest_v4(o):
-    return 17 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_StopReplicaTopicState_v3, o.topic_states))) + (size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 9
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 17
+    return n
 
 def _w_StopReplicaRequest_v4(o, buf, pos):
+    _1 = o.topic_states
     _S_ioiq.pack_into(buf, pos, o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
     pos += 17
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_StopReplicaTopicState_v3(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_iio.pack_into(buf, pos, _9.partition_index, _9.leader_epoch, _9.delete_partition)
+            pos += 9
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
     else:

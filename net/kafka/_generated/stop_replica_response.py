@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class StopReplicaPartitionError(msgspec.Struct, gc=False):
@@ -22,50 +22,70 @@ class StopReplicaResponse(msgspec.Struct, gc=False):
     partition_errors: list[StopReplicaPartitionError] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 
-def _d_StopReplicaResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_StopReplicaResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_string(b, pos)
-        _6, _7, = _S_ih.unpack_from(b, pos)
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _11, = _S_ih.unpack_from(b, pos)
         pos += 6
-        _4 = StopReplicaPartitionError(_5, _6, _7, None)
-        _2.append(_4)
-    _8 = StopReplicaResponse(_1, _2, None)
-    return _8, pos
-
-def _s_StopReplicaPartitionError_v0(o):
-    return 6 + size_string(o.topic_name)
+        _4 = StopReplicaPartitionError(_7, _10, _11, None)
+        _5(_4)
+    _12 = StopReplicaResponse(_1, _2, None)
+    return _12, pos
 
 def _s_StopReplicaResponse_v0(o):
-    return 2 + (4 + sum(map(_s_StopReplicaPartitionError_v0, o.partition_errors)))
+    n = 0
+    _1 = o.partition_errors
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        n += 6
+    n += 2
+    return n
 
 def _w_StopReplicaResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
     _1 = o.partition_errors
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
         _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
         pos += 6
     return pos
 
-def _t_StopReplicaPartitionError_v2(b, pos):
+def _t_StopReplicaPartitionError_v2(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -79,60 +99,96 @@ def _t_StopReplicaPartitionError_v2(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_StopReplicaResponse_v2(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_StopReplicaResponse_v2(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, _7, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_StopReplicaPartitionError_v2(b, pos)
-        _4 = StopReplicaPartitionError(_5, _6, _7, _8)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _11, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if b[pos]:
+            _12, pos = _t_StopReplicaPartitionError_v2(b, m, pos)
+        else:
+            pos += 1
+            _12 = None
+        _4 = StopReplicaPartitionError(_7, _10, _11, _12)
+        _5(_4)
+    if b[pos]:
+        _13, pos = _t_StopReplicaPartitionError_v2(b, m, pos)
     else:
-        _9, pos = _t_StopReplicaPartitionError_v2(b, pos)
-    _10 = StopReplicaResponse(_1, _2, _9)
-    return _10, pos
+        pos += 1
+        _13 = None
+    _14 = StopReplicaResponse(_1, _2, _13)
+    return _14, pos
 
 def _ti_StopReplicaPartitionError_v2(o):
     items = []
     return items
 
-def _s_StopReplicaPartitionError_v2(o):
-    return 6 + size_cstring(o.topic_name) + (size_tagged_section(_ti_StopReplicaPartitionError_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_StopReplicaResponse_v2(o):
-    return 2 + (size_uvarint(len(o.partition_errors) + 1) + sum(map(_s_StopReplicaPartitionError_v2, o.partition_errors))) + (size_tagged_section(_ti_StopReplicaPartitionError_v2(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.partition_errors
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_StopReplicaPartitionError_v2(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaPartitionError_v2(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
 
 def _w_StopReplicaResponse_v2(o, buf, pos):
+    _1 = o.partition_errors
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
-    _1 = o.partition_errors
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.topic_name)
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _S_ih.pack_into(buf, pos, _3.partition_index, _3.error_code)
         pos += 6
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_StopReplicaPartitionError_v2(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_StopReplicaPartitionError_v2(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

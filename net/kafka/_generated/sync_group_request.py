@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SyncGroupRequestAssignment(msgspec.Struct, gc=False):
@@ -26,88 +26,237 @@ class SyncGroupRequest(msgspec.Struct, gc=False):
     assignments: list[SyncGroupRequestAssignment] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 
-def _d_SyncGroupRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
+def _d_SyncGroupRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
+    if _6 < 0:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_i.unpack_from(b, pos)
     pos += 4
-    _3, pos = read_string(b, pos)
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_string(b, pos)
-        _8, pos = read_bytes(b, pos)
-        _6 = SyncGroupRequestAssignment(_7, _8, None)
-        _4.append(_6)
-    _9 = SyncGroupRequest(_1, _2, _3, None, None, None, _4, None)
-    return _9, pos
-
-def _s_SyncGroupRequestAssignment_v0(o):
-    return 0 + size_string(o.member_id) + size_bytes(o.assignment)
+    if _9 < 0:
+        raise null_not_allowed(pos)
+    if _9 > blen - pos:
+        raise bad_length(pos, _9)
+    _8 = []
+    _11 = _8.append
+    for _ in range(_9):
+        _14, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _14 < 0:
+            raise null_not_allowed(pos)
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+        _17, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = bytes(b[pos:_18])
+        pos = _18
+        _10 = SyncGroupRequestAssignment(_13, _16, None)
+        _11(_10)
+    _19 = SyncGroupRequest(_1, _4, _5, None, None, None, _8, None)
+    return _19, pos
 
 def _s_SyncGroupRequest_v0(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + (4 + sum(map(_s_SyncGroupRequestAssignment_v0, o.assignments)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.assignments
+    n += 4
+    for _4 in _3:
+        _5 = _4.member_id
+        n += 2 + len(_5)
+        _6 = _4.assignment
+        n += 4 + len(_6)
+    n += 4
+    return n
 
 def _w_SyncGroupRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.assignments
+    _S_i.pack_into(buf, pos, len(_5))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    _1 = o.assignments
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_bytes(buf, pos, _2.assignment)
+    for _6 in _5:
+        _7 = _6.member_id
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.assignment
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        buf[pos:pos + len(_9)] = _9
+        pos += len(_9)
     return pos
 
-def _d_SyncGroupRequest_v3(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_string(b, pos)
-    _4, pos = read_nstring(b, pos)
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_SyncGroupRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_ih.unpack_from(b, pos)
+    pos += 6
     if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
+        raise null_not_allowed(pos)
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_string(b, pos)
-        _9, pos = read_bytes(b, pos)
-        _7 = SyncGroupRequestAssignment(_8, _9, None)
-        _5.append(_7)
-    _10 = SyncGroupRequest(_1, _2, _3, _4, None, None, _5, None)
-    return _10, pos
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _9 < 0:
+        _8 = None
+    else:
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_i.unpack_from(b, pos)
+    pos += 4
+    if _12 < 0:
+        raise null_not_allowed(pos)
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _17 < 0:
+            raise null_not_allowed(pos)
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _20 < 0:
+            raise null_not_allowed(pos)
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = bytes(b[pos:_21])
+        pos = _21
+        _13 = SyncGroupRequestAssignment(_16, _19, None)
+        _14(_13)
+    _22 = SyncGroupRequest(_1, _4, _5, _8, None, None, _11, None)
+    return _22, pos
 
 def _s_SyncGroupRequest_v3(o):
-    return 4 + size_string(o.group_id) + size_string(o.member_id) + size_nstring(o.group_instance_id) + (4 + sum(map(_s_SyncGroupRequestAssignment_v0, o.assignments)))
+    n = 0
+    _1 = o.group_id
+    n += 2 + len(_1)
+    _2 = o.member_id
+    n += 2 + len(_2)
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 2
+    else:
+        n += 2 + len(_3)
+    _4 = o.assignments
+    n += 4
+    for _5 in _4:
+        _6 = _5.member_id
+        n += 2 + len(_6)
+        _7 = _5.assignment
+        n += 4 + len(_7)
+    n += 4
+    return n
 
 def _w_SyncGroupRequest_v3(o, buf, pos):
-    pos = write_string(buf, pos, o.group_id)
-    _S_i.pack_into(buf, pos, o.generation_id)
+    _1 = o.group_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.member_id
+    _4 = _3.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id, len(_4))
+    pos += 6
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.group_instance_id
+    if _5 is None:
+        _S_h.pack_into(buf, pos, -1)
+        pos += 2
+    else:
+        _6 = _5.encode()
+        _S_h.pack_into(buf, pos, len(_6))
+        pos += 2
+        buf[pos:pos + len(_5)] = _6
+        pos += len(_6)
+    _7 = o.assignments
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    pos = write_string(buf, pos, o.member_id)
-    pos = write_nstring(buf, pos, o.group_instance_id)
-    _1 = o.assignments
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = write_string(buf, pos, _2.member_id)
-        pos = write_bytes(buf, pos, _2.assignment)
+    for _8 in _7:
+        _9 = _8.member_id
+        _10 = _9.encode()
+        _S_h.pack_into(buf, pos, len(_10))
+        pos += 2
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _11 = _8.assignment
+        _S_i.pack_into(buf, pos, len(_11))
+        pos += 4
+        buf[pos:pos + len(_11)] = _11
+        pos += len(_11)
     return pos
 
-def _t_SyncGroupRequestAssignment_v4(b, pos):
+def _t_SyncGroupRequestAssignment_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -121,64 +270,191 @@ def _t_SyncGroupRequestAssignment_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_SyncGroupRequest_v4(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_SyncGroupRequest_v4(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    _7 = pos + _6
+    if _7 > blen:
         raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _8, pos = read_cstring(b, pos)
-        _9, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_SyncGroupRequestAssignment_v4(b, pos)
-        _7 = SyncGroupRequestAssignment(_8, _9, _10)
-        _5.append(_7)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        _8 = None
     else:
-        _11, pos = _t_SyncGroupRequestAssignment_v4(b, pos)
-    _12 = SyncGroupRequest(_1, _2, _3, _4, None, None, _5, _11)
-    return _12, pos
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        raise null_not_allowed(pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    _11 = []
+    _14 = _11.append
+    for _ in range(_12):
+        _17, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _17 >= 0x80:
+            _17, pos = read_uvarint(b, pos - 1)
+        if _17 == 0:
+            raise null_not_allowed(pos)
+        _17 -= 1
+        _18 = pos + _17
+        if _18 > blen:
+            raise bad_length(pos, _17)
+        _16 = str(b[pos:_18], 'utf-8')
+        pos = _18
+        _20, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _20 >= 0x80:
+            _20, pos = read_uvarint(b, pos - 1)
+        if _20 == 0:
+            raise null_not_allowed(pos)
+        _20 -= 1
+        _21 = pos + _20
+        if _21 > blen:
+            raise bad_length(pos, _20)
+        _19 = bytes(b[pos:_21])
+        pos = _21
+        if b[pos]:
+            _22, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
+        else:
+            pos += 1
+            _22 = None
+        _13 = SyncGroupRequestAssignment(_16, _19, _22)
+        _14(_13)
+    if b[pos]:
+        _23, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
+    else:
+        pos += 1
+        _23 = None
+    _24 = SyncGroupRequest(_1, _4, _5, _8, None, None, _11, _23)
+    return _24, pos
 
 def _ti_SyncGroupRequestAssignment_v4(o):
     items = []
     return items
 
-def _s_SyncGroupRequestAssignment_v4(o):
-    return 0 + size_cstring(o.member_id) + size_cbytes(o.assignment) + (size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_SyncGroupRequest_v4(o):
-    return 4 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_uvarint(len(o.assignments) + 1) + sum(map(_s_SyncGroupRequestAssignment_v4, o.assignments))) + (size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.assignments
+    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    for _5 in _4:
+        _6 = _5.member_id
+        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        _7 = _5.assignment
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        if _5.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_5), _5.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_SyncGroupRequest_v4(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    _1 = o.assignments
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_cbytes(buf, pos, _2.assignment)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_2), _2.unknown_tagged_fields)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.assignments
+    _11 = len(_10)
+    if _11 < 0x7F:
+        buf[pos] = _11 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _11 + 1)
+    for _12 in _10:
+        _13 = _12.member_id
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+        _16 = _12.assignment
+        _17 = len(_16)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _17 + 1)
+        buf[pos:pos + len(_16)] = _16
+        pos += len(_16)
+        if _12.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_12), _12.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -189,61 +465,249 @@ def _w_SyncGroupRequest_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_SyncGroupRequest_v5(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, pos = read_cstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_ncstring(b, pos)
-    _6, pos = read_ncstring(b, pos)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
+def _d_SyncGroupRequest_v5(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    _7 = pos + _6
+    if _7 > blen:
+        raise bad_length(pos, _6)
+    _5 = str(b[pos:_7], 'utf-8')
+    pos = _7
+    _9, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _9 >= 0x80:
+        _9, pos = read_uvarint(b, pos - 1)
+    if _9 == 0:
+        _8 = None
     else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _10, pos = read_cstring(b, pos)
-        _11, pos = read_cbytes(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        _9 -= 1
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    _12, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
+        _11 = None
+    else:
+        _12 -= 1
+        _13 = pos + _12
+        if _13 > blen:
+            raise bad_length(pos, _12)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+    _15, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _15 >= 0x80:
+        _15, pos = read_uvarint(b, pos - 1)
+    if _15 == 0:
+        _14 = None
+    else:
+        _15 -= 1
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+    _18, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _18 >= 0x80:
+        _18, pos = read_uvarint(b, pos - 1)
+    if _18 == 0:
+        raise null_not_allowed(pos)
+    _18 -= 1
+    if _18 > blen - pos:
+        raise bad_length(pos, _18)
+    _17 = []
+    _20 = _17.append
+    for _ in range(_18):
+        _23, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _23 >= 0x80:
+            _23, pos = read_uvarint(b, pos - 1)
+        if _23 == 0:
+            raise null_not_allowed(pos)
+        _23 -= 1
+        _24 = pos + _23
+        if _24 > blen:
+            raise bad_length(pos, _23)
+        _22 = str(b[pos:_24], 'utf-8')
+        pos = _24
+        _26, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _26 >= 0x80:
+            _26, pos = read_uvarint(b, pos - 1)
+        if _26 == 0:
+            raise null_not_allowed(pos)
+        _26 -= 1
+        _27 = pos + _26
+        if _27 > blen:
+            raise bad_length(pos, _26)
+        _25 = bytes(b[pos:_27])
+        pos = _27
+        if b[pos]:
+            _28, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
         else:
-            _12, pos = _t_SyncGroupRequestAssignment_v4(b, pos)
-        _9 = SyncGroupRequestAssignment(_10, _11, _12)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
+            pos += 1
+            _28 = None
+        _19 = SyncGroupRequestAssignment(_22, _25, _28)
+        _20(_19)
+    if b[pos]:
+        _29, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
     else:
-        _13, pos = _t_SyncGroupRequestAssignment_v4(b, pos)
-    _14 = SyncGroupRequest(_1, _2, _3, _4, _5, _6, _7, _13)
-    return _14, pos
+        pos += 1
+        _29 = None
+    _30 = SyncGroupRequest(_1, _4, _5, _8, _11, _14, _17, _29)
+    return _30, pos
 
 def _s_SyncGroupRequest_v5(o):
-    return 4 + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + size_ncstring(o.protocol_type) + size_ncstring(o.protocol_name) + (size_uvarint(len(o.assignments) + 1) + sum(map(_s_SyncGroupRequestAssignment_v4, o.assignments))) + (size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.group_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.member_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.group_instance_id
+    if _3 is None:
+        n += 1
+    else:
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.protocol_type
+    if _4 is None:
+        n += 1
+    else:
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.protocol_name
+    if _5 is None:
+        n += 1
+    else:
+        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    _6 = o.assignments
+    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    for _7 in _6:
+        _8 = _7.member_id
+        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        _9 = _7.assignment
+        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_SyncGroupRequest_v5(o, buf, pos):
-    pos = write_cstring(buf, pos, o.group_id)
+    _1 = o.group_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.member_id
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    pos = write_ncstring(buf, pos, o.protocol_type)
-    pos = write_ncstring(buf, pos, o.protocol_name)
-    _1 = o.assignments
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.member_id)
-        pos = write_cbytes(buf, pos, _2.assignment)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_2), _2.unknown_tagged_fields)
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.group_instance_id
+    if _7 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.protocol_type
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.protocol_name
+    if _13 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _15 = _13.encode()
+        _14 = len(_15)
+        if _14 < 0x7F:
+            buf[pos] = _14 + 1
+            buf[pos + 1:pos + 1 + len(_13)] = _15
+            pos += 1 + _14
+        else:
+            pos = write_cstring_long(buf, pos, _13, _15)
+    _16 = o.assignments
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _17 + 1)
+    for _18 in _16:
+        _19 = _18.member_id
+        _21 = _19.encode()
+        _20 = len(_21)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            buf[pos + 1:pos + 1 + len(_19)] = _21
+            pos += 1 + _20
+        else:
+            pos = write_cstring_long(buf, pos, _19, _21)
+        _22 = _18.assignment
+        _23 = len(_22)
+        if _23 < 0x7F:
+            buf[pos] = _23 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _23 + 1)
+        buf[pos:pos + len(_22)] = _22
+        pos += len(_22)
+        if _18.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_18), _18.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class SyncGroupResponse(msgspec.Struct, gc=False):
@@ -19,45 +19,75 @@ class SyncGroupResponse(msgspec.Struct, gc=False):
     assignment: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_h = Struct('>h')
+_S_B = Struct('>B')
+_S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
+_S_ihi = Struct('>ihi')
 
-def _d_SyncGroupResponse_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _2, pos = read_bytes(b, pos)
-    _3 = SyncGroupResponse(0, _1, None, None, _2, None)
-    return _3, pos
+def _d_SyncGroupResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hi.unpack_from(b, pos)
+    pos += 6
+    if _3 < 0:
+        raise null_not_allowed(pos)
+    _4 = pos + _3
+    if _4 > blen:
+        raise bad_length(pos, _3)
+    _2 = bytes(b[pos:_4])
+    pos = _4
+    _5 = SyncGroupResponse(0, _1, None, None, _2, None)
+    return _5, pos
 
 def _s_SyncGroupResponse_v0(o):
-    return 2 + size_bytes(o.assignment)
+    n = 0
+    _1 = o.assignment
+    n += 4 + len(_1)
+    n += 2
+    return n
 
 def _w_SyncGroupResponse_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    pos = write_bytes(buf, pos, o.assignment)
+    _1 = o.assignment
+    _S_hi.pack_into(buf, pos, o.error_code, len(_1))
+    pos += 6
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     return pos
 
-def _d_SyncGroupResponse_v1(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_bytes(b, pos)
-    _4 = SyncGroupResponse(_1, _2, None, None, _3, None)
-    return _4, pos
+def _d_SyncGroupResponse_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihi.unpack_from(b, pos)
+    pos += 10
+    if _4 < 0:
+        raise null_not_allowed(pos)
+    _5 = pos + _4
+    if _5 > blen:
+        raise bad_length(pos, _4)
+    _3 = bytes(b[pos:_5])
+    pos = _5
+    _6 = SyncGroupResponse(_1, _2, None, None, _3, None)
+    return _6, pos
 
 def _s_SyncGroupResponse_v1(o):
-    return 6 + size_bytes(o.assignment)
+    n = 0
+    _1 = o.assignment
+    n += 4 + len(_1)
+    n += 6
+    return n
 
 def _w_SyncGroupResponse_v1(o, buf, pos):
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    pos = write_bytes(buf, pos, o.assignment)
+    _1 = o.assignment
+    _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, len(_1))
+    pos += 10
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     return pos
 
-def _t_SyncGroupResponse_v4(b, pos):
+def _t_SyncGroupResponse_v4(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -71,29 +101,55 @@ def _t_SyncGroupResponse_v4(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_SyncGroupResponse_v4(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_cbytes(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+def _d_SyncGroupResponse_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        raise null_not_allowed(pos)
+    _4 -= 1
+    _5 = pos + _4
+    if _5 > blen:
+        raise bad_length(pos, _4)
+    _3 = bytes(b[pos:_5])
+    pos = _5
+    if b[pos]:
+        _6, pos = _t_SyncGroupResponse_v4(b, m, pos)
     else:
-        _4, pos = _t_SyncGroupResponse_v4(b, pos)
-    _5 = SyncGroupResponse(_1, _2, None, None, _3, _4)
-    return _5, pos
+        pos += 1
+        _6 = None
+    _7 = SyncGroupResponse(_1, _2, None, None, _3, _6)
+    return _7, pos
 
 def _ti_SyncGroupResponse_v4(o):
     items = []
     return items
 
 def _s_SyncGroupResponse_v4(o):
-    return 6 + size_cbytes(o.assignment) + (size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.assignment
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_SyncGroupResponse_v4(o, buf, pos):
+    _1 = o.assignment
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_cbytes(buf, pos, o.assignment)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    buf[pos:pos + len(_1)] = _1
+    pos += len(_1)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
     else:
@@ -101,29 +157,113 @@ def _w_SyncGroupResponse_v4(o, buf, pos):
         pos += 1
     return pos
 
-def _d_SyncGroupResponse_v5(b, pos):
-    _1, _2, = _S_ih.unpack_from(b, pos)
-    pos += 6
-    _3, pos = read_ncstring(b, pos)
-    _4, pos = read_ncstring(b, pos)
-    _5, pos = read_cbytes(b, pos)
-    if b[pos] == 0:
-        pos += 1
+def _d_SyncGroupResponse_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_ihB.unpack_from(b, pos)
+    pos += 7
+    if _4 >= 0x80:
+        _4, pos = read_uvarint(b, pos - 1)
+    if _4 == 0:
+        _3 = None
+    else:
+        _4 -= 1
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4)
+        _3 = str(b[pos:_5], 'utf-8')
+        pos = _5
+    _7, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _7 >= 0x80:
+        _7, pos = read_uvarint(b, pos - 1)
+    if _7 == 0:
         _6 = None
     else:
-        _6, pos = _t_SyncGroupResponse_v4(b, pos)
-    _7 = SyncGroupResponse(_1, _2, _3, _4, _5, _6)
-    return _7, pos
+        _7 -= 1
+        _8 = pos + _7
+        if _8 > blen:
+            raise bad_length(pos, _7)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    _10, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _10 >= 0x80:
+        _10, pos = read_uvarint(b, pos - 1)
+    if _10 == 0:
+        raise null_not_allowed(pos)
+    _10 -= 1
+    _11 = pos + _10
+    if _11 > blen:
+        raise bad_length(pos, _10)
+    _9 = bytes(b[pos:_11])
+    pos = _11
+    if b[pos]:
+        _12, pos = _t_SyncGroupResponse_v4(b, m, pos)
+    else:
+        pos += 1
+        _12 = None
+    _13 = SyncGroupResponse(_1, _2, _3, _6, _9, _12)
+    return _13, pos
 
 def _s_SyncGroupResponse_v5(o):
-    return 6 + size_ncstring(o.protocol_type) + size_ncstring(o.protocol_name) + size_cbytes(o.assignment) + (size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.protocol_type
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.protocol_name
+    if _2 is None:
+        n += 1
+    else:
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.assignment
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_SyncGroupResponse_v5(o, buf, pos):
+    _1 = o.protocol_type
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    pos = write_ncstring(buf, pos, o.protocol_type)
-    pos = write_ncstring(buf, pos, o.protocol_name)
-    pos = write_cbytes(buf, pos, o.assignment)
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.protocol_name
+    if _4 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.assignment
+    _8 = len(_7)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _8 + 1)
+    buf[pos:pos + len(_7)] = _7
+    pos += len(_7)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
     else:

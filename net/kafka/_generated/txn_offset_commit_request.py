@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TxnOffsetCommitRequestPartition(msgspec.Struct, gc=False):
@@ -34,151 +34,277 @@ class TxnOffsetCommitRequest(msgspec.Struct, gc=False):
     topics: list[TxnOffsetCommitRequestTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iq = Struct('>iq')
+_S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
-_S_qh = Struct('>qh')
+_S_iqiB = Struct('>iqiB')
+_S_iqih = Struct('>iqih')
 _S_qhi = Struct('>qhi')
+_S_qhiB = Struct('>qhiB')
 
-def _d_TxnOffsetCommitRequestTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_iq.unpack_from(b, pos)
-        pos += 12
-        _7, pos = read_nstring(b, pos)
-        _4 = TxnOffsetCommitRequestPartition(_5, _6, -1, _7, None)
-        _2.append(_4)
-    _8 = TxnOffsetCommitRequestTopic(_1, _2, None)
-    return _8, pos
-
-def _d_TxnOffsetCommitRequest_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_string(b, pos)
-    _3, _4, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_TxnOffsetCommitRequestTopic_v0(b, pos)
-        _5.append(_7)
-    _8 = TxnOffsetCommitRequest(_1, _2, _3, _4, -1, '', None, _5, None)
-    return _8, pos
-
-def _s_TxnOffsetCommitRequestPartition_v0(o):
-    return 12 + size_nstring(o.committed_metadata)
-
-def _s_TxnOffsetCommitRequestTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_TxnOffsetCommitRequestPartition_v0, o.partitions)))
+def _d_TxnOffsetCommitRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _8, _10, = _S_qhi.unpack_from(b, pos)
+    pos += 14
+    if _10 < 0:
+        raise null_not_allowed(pos)
+    if _10 > blen - pos:
+        raise bad_length(pos, _10)
+    _9 = []
+    _12 = _9.append
+    for _ in range(_10):
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _22, _23, _25, = _S_iqh.unpack_from(b, pos)
+            pos += 14
+            if _25 < 0:
+                _24 = None
+            else:
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25)
+                _24 = str(b[pos:_26], 'utf-8')
+                pos = _26
+            _19 = TxnOffsetCommitRequestPartition(_22, _23, -1, _24, None)
+            _20(_19)
+        _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
+        _12(_11)
+    _27 = TxnOffsetCommitRequest(_1, _4, _7, _8, -1, '', None, _9, None)
+    return _27, pos
 
 def _s_TxnOffsetCommitRequest_v0(o):
-    return 10 + size_string(o.transactional_id) + size_string(o.group_id) + (4 + sum(map(_s_TxnOffsetCommitRequestTopic_v0, o.topics)))
-
-def _w_TxnOffsetCommitRequestTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iq.pack_into(buf, pos, _2.partition_index, _2.committed_offset)
-        pos += 12
-        pos = write_nstring(buf, pos, _2.committed_metadata)
-    return pos
+    n = 0
+    _1 = o.transactional_id
+    n += 2 + len(_1)
+    _2 = o.group_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 12
+    n += 10
+    return n
 
 def _w_TxnOffsetCommitRequest_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.transactional_id)
-    pos = write_string(buf, pos, o.group_id)
-    _S_qh.pack_into(buf, pos, o.producer_id, o.producer_epoch)
-    pos += 10
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_TxnOffsetCommitRequestTopic_v0(_2, buf, pos)
+    _1 = o.transactional_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.group_id
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_qhi.pack_into(buf, pos, o.producer_id, o.producer_epoch, len(_5))
+    pos += 14
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
+            pos += 12
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _d_TxnOffsetCommitRequestTopic_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_nstring(b, pos)
-        _4 = TxnOffsetCommitRequestPartition(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9 = TxnOffsetCommitRequestTopic(_1, _2, None)
-    return _9, pos
-
-def _d_TxnOffsetCommitRequest_v2(b, pos):
-    _1, pos = read_string(b, pos)
-    _2, pos = read_string(b, pos)
-    _3, _4, = _S_qh.unpack_from(b, pos)
-    pos += 10
-    _6, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _6 < 0:
-        raise null_not_allowed(pos - 1)
-    if _6 > len(b) - pos:
-        raise bad_length(pos, _6)
-    _5 = []
-    for _ in range(_6):
-        _7, pos = _d_TxnOffsetCommitRequestTopic_v2(b, pos)
-        _5.append(_7)
-    _8 = TxnOffsetCommitRequest(_1, _2, _3, _4, -1, '', None, _5, None)
-    return _8, pos
-
-def _s_TxnOffsetCommitRequestPartition_v2(o):
-    return 16 + size_nstring(o.committed_metadata)
-
-def _s_TxnOffsetCommitRequestTopic_v2(o):
-    return 0 + size_string(o.name) + (4 + sum(map(_s_TxnOffsetCommitRequestPartition_v2, o.partitions)))
+def _d_TxnOffsetCommitRequest_v2(b, m, pos):
+    blen = len(b)
+    _2, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _2 < 0:
+        raise null_not_allowed(pos)
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_h.unpack_from(b, pos)
+    pos += 2
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _8, _10, = _S_qhi.unpack_from(b, pos)
+    pos += 14
+    if _10 < 0:
+        raise null_not_allowed(pos)
+    if _10 > blen - pos:
+        raise bad_length(pos, _10)
+    _9 = []
+    _12 = _9.append
+    for _ in range(_10):
+        _15, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _15 < 0:
+            raise null_not_allowed(pos)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+        _18, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _18 < 0:
+            raise null_not_allowed(pos)
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _22, _23, _24, _26, = _S_iqih.unpack_from(b, pos)
+            pos += 18
+            if _26 < 0:
+                _25 = None
+            else:
+                _27 = pos + _26
+                if _27 > blen:
+                    raise bad_length(pos, _26)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            _19 = TxnOffsetCommitRequestPartition(_22, _23, _24, _25, None)
+            _20(_19)
+        _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
+        _12(_11)
+    _28 = TxnOffsetCommitRequest(_1, _4, _7, _8, -1, '', None, _9, None)
+    return _28, pos
 
 def _s_TxnOffsetCommitRequest_v2(o):
-    return 10 + size_string(o.transactional_id) + size_string(o.group_id) + (4 + sum(map(_s_TxnOffsetCommitRequestTopic_v2, o.topics)))
-
-def _w_TxnOffsetCommitRequestTopic_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_nstring(buf, pos, _2.committed_metadata)
-    return pos
+    n = 0
+    _1 = o.transactional_id
+    n += 2 + len(_1)
+    _2 = o.group_id
+    n += 2 + len(_2)
+    _3 = o.topics
+    n += 4
+    for _4 in _3:
+        _5 = _4.name
+        n += 2 + len(_5)
+        _6 = _4.partitions
+        n += 4
+        for _7 in _6:
+            _8 = _7.committed_metadata
+            if _8 is None:
+                n += 2
+            else:
+                n += 2 + len(_8)
+            n += 16
+    n += 10
+    return n
 
 def _w_TxnOffsetCommitRequest_v2(o, buf, pos):
-    pos = write_string(buf, pos, o.transactional_id)
-    pos = write_string(buf, pos, o.group_id)
-    _S_qh.pack_into(buf, pos, o.producer_id, o.producer_epoch)
-    pos += 10
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_TxnOffsetCommitRequestTopic_v2(_2, buf, pos)
+    _1 = o.transactional_id
+    _2 = _1.encode()
+    _S_h.pack_into(buf, pos, len(_2))
+    pos += 2
+    buf[pos:pos + len(_1)] = _2
+    pos += len(_2)
+    _3 = o.group_id
+    _4 = _3.encode()
+    _S_h.pack_into(buf, pos, len(_4))
+    pos += 2
+    buf[pos:pos + len(_3)] = _4
+    pos += len(_4)
+    _5 = o.topics
+    _S_qhi.pack_into(buf, pos, o.producer_id, o.producer_epoch, len(_5))
+    pos += 14
+    for _6 in _5:
+        _7 = _6.name
+        _8 = _7.encode()
+        _S_h.pack_into(buf, pos, len(_8))
+        pos += 2
+        buf[pos:pos + len(_7)] = _8
+        pos += len(_8)
+        _9 = _6.partitions
+        _S_i.pack_into(buf, pos, len(_9))
+        pos += 4
+        for _10 in _9:
+            _11 = _10.committed_metadata
+            _S_iqi.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch)
+            pos += 16
+            if _11 is None:
+                _S_h.pack_into(buf, pos, -1)
+                pos += 2
+            else:
+                _12 = _11.encode()
+                _S_h.pack_into(buf, pos, len(_12))
+                pos += 2
+                buf[pos:pos + len(_11)] = _12
+                pos += len(_12)
     return pos
 
-def _t_TxnOffsetCommitRequestPartition_v3(b, pos):
+def _t_TxnOffsetCommitRequestPartition_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -192,111 +318,267 @@ def _t_TxnOffsetCommitRequestPartition_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TxnOffsetCommitRequestTopic_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_TxnOffsetCommitRequest_v3(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        raise null_not_allowed(pos)
+    _2 -= 1
+    _3 = pos + _2
+    if _3 > blen:
+        raise bad_length(pos, _2)
+    _1 = str(b[pos:_3], 'utf-8')
+    pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    _6 = pos + _5
+    if _6 > blen:
+        raise bad_length(pos, _5)
+    _4 = str(b[pos:_6], 'utf-8')
+    pos = _6
+    _7, _8, _9, _11, = _S_qhiB.unpack_from(b, pos)
+    pos += 15
+    if _11 >= 0x80:
+        _11, pos = read_uvarint(b, pos - 1)
+    if _11 == 0:
+        raise null_not_allowed(pos)
+    _11 -= 1
+    _12 = pos + _11
+    if _12 > blen:
+        raise bad_length(pos, _11)
+    _10 = str(b[pos:_12], 'utf-8')
+    pos = _12
+    _14, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _14 >= 0x80:
+        _14, pos = read_uvarint(b, pos - 1)
+    if _14 == 0:
+        _13 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, = _S_iqi.unpack_from(b, pos)
-        pos += 16
-        _8, pos = read_ncstring(b, pos)
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
+        _14 -= 1
+        _15 = pos + _14
+        if _15 > blen:
+            raise bad_length(pos, _14)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+    _17, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _17 >= 0x80:
+        _17, pos = read_uvarint(b, pos - 1)
+    if _17 == 0:
+        raise null_not_allowed(pos)
+    _17 -= 1
+    if _17 > blen - pos:
+        raise bad_length(pos, _17)
+    _16 = []
+    _19 = _16.append
+    for _ in range(_17):
+        _22, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _22 >= 0x80:
+            _22, pos = read_uvarint(b, pos - 1)
+        if _22 == 0:
+            raise null_not_allowed(pos)
+        _22 -= 1
+        _23 = pos + _22
+        if _23 > blen:
+            raise bad_length(pos, _22)
+        _21 = str(b[pos:_23], 'utf-8')
+        pos = _23
+        _25, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _25 >= 0x80:
+            _25, pos = read_uvarint(b, pos - 1)
+        if _25 == 0:
+            raise null_not_allowed(pos)
+        _25 -= 1
+        if _25 > blen - pos:
+            raise bad_length(pos, _25)
+        _24 = []
+        _27 = _24.append
+        for _ in range(_25):
+            _29, _30, _31, _33, = _S_iqiB.unpack_from(b, pos)
+            pos += 17
+            if _33 >= 0x80:
+                _33, pos = read_uvarint(b, pos - 1)
+            if _33 == 0:
+                _32 = None
+            else:
+                _33 -= 1
+                _34 = pos + _33
+                if _34 > blen:
+                    raise bad_length(pos, _33)
+                _32 = str(b[pos:_34], 'utf-8')
+                pos = _34
+            if b[pos]:
+                _35, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
+            else:
+                pos += 1
+                _35 = None
+            _26 = TxnOffsetCommitRequestPartition(_29, _30, _31, _32, _35)
+            _27(_26)
+        if b[pos]:
+            _36, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
         else:
-            _9, pos = _t_TxnOffsetCommitRequestPartition_v3(b, pos)
-        _4 = TxnOffsetCommitRequestPartition(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
+            pos += 1
+            _36 = None
+        _18 = TxnOffsetCommitRequestTopic(_21, _24, _36)
+        _19(_18)
+    if b[pos]:
+        _37, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
     else:
-        _10, pos = _t_TxnOffsetCommitRequestPartition_v3(b, pos)
-    _11 = TxnOffsetCommitRequestTopic(_1, _2, _10)
-    return _11, pos
-
-def _d_TxnOffsetCommitRequest_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, pos = read_cstring(b, pos)
-    _3, _4, _5, = _S_qhi.unpack_from(b, pos)
-    pos += 14
-    _6, pos = read_cstring(b, pos)
-    _7, pos = read_ncstring(b, pos)
-    _9 = b[pos]
-    if _9 < 0x80:
         pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _10, pos = _d_TxnOffsetCommitRequestTopic_v3(b, pos)
-        _8.append(_10)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_TxnOffsetCommitRequestPartition_v3(b, pos)
-    _12 = TxnOffsetCommitRequest(_1, _2, _3, _4, _5, _6, _7, _8, _11)
-    return _12, pos
+        _37 = None
+    _38 = TxnOffsetCommitRequest(_1, _4, _7, _8, _9, _10, _13, _16, _37)
+    return _38, pos
 
 def _ti_TxnOffsetCommitRequestPartition_v3(o):
     items = []
     return items
 
-def _s_TxnOffsetCommitRequestPartition_v3(o):
-    return 16 + size_ncstring(o.committed_metadata) + (size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TxnOffsetCommitRequestTopic_v3(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_TxnOffsetCommitRequestPartition_v3, o.partitions))) + (size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_TxnOffsetCommitRequest_v3(o):
-    return 14 + size_cstring(o.transactional_id) + size_cstring(o.group_id) + size_cstring(o.member_id) + size_ncstring(o.group_instance_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TxnOffsetCommitRequestTopic_v3, o.topics))) + (size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.transactional_id
+    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.group_id
+    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    _3 = o.member_id
+    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    _4 = o.group_instance_id
+    if _4 is None:
+        n += 1
+    else:
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    _5 = o.topics
+    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    for _6 in _5:
+        _7 = _6.name
+        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        _8 = _6.partitions
+        n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        for _9 in _8:
+            _10 = _9.committed_metadata
+            if _10 is None:
+                n += 1
+            else:
+                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            if _9.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_9), _9.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 16
+        if _6.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_6), _6.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 14
+    return n
 
-def _w_TxnOffsetCommitRequestTopic_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iqi.pack_into(buf, pos, _2.partition_index, _2.committed_offset, _2.committed_leader_epoch)
-        pos += 16
-        pos = write_ncstring(buf, pos, _2.committed_metadata)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(_2), _2.unknown_tagged_fields)
+def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
+    _1 = o.transactional_id
+    _3 = _1.encode()
+    _2 = len(_3)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        buf[pos + 1:pos + 1 + len(_1)] = _3
+        pos += 1 + _2
+    else:
+        pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.group_id
+    _6 = _4.encode()
+    _5 = len(_6)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        buf[pos + 1:pos + 1 + len(_4)] = _6
+        pos += 1 + _5
+    else:
+        pos = write_cstring_long(buf, pos, _4, _6)
+    _7 = o.member_id
+    _S_qhi.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.generation_id)
+    pos += 14
+    _9 = _7.encode()
+    _8 = len(_9)
+    if _8 < 0x7F:
+        buf[pos] = _8 + 1
+        buf[pos + 1:pos + 1 + len(_7)] = _9
+        pos += 1 + _8
+    else:
+        pos = write_cstring_long(buf, pos, _7, _9)
+    _10 = o.group_instance_id
+    if _10 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _12 = _10.encode()
+        _11 = len(_12)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            buf[pos + 1:pos + 1 + len(_10)] = _12
+            pos += 1 + _11
+        else:
+            pos = write_cstring_long(buf, pos, _10, _12)
+    _13 = o.topics
+    _14 = len(_13)
+    if _14 < 0x7F:
+        buf[pos] = _14 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _14 + 1)
+    for _15 in _13:
+        _16 = _15.name
+        _18 = _16.encode()
+        _17 = len(_18)
+        if _17 < 0x7F:
+            buf[pos] = _17 + 1
+            buf[pos + 1:pos + 1 + len(_16)] = _18
+            pos += 1 + _17
+        else:
+            pos = write_cstring_long(buf, pos, _16, _18)
+        _19 = _15.partitions
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.committed_metadata
+            _S_iqi.pack_into(buf, pos, _21.partition_index, _21.committed_offset, _21.committed_leader_epoch)
+            pos += 16
+            if _22 is None:
+                buf[pos] = 0
+                pos += 1
+            else:
+                _24 = _22.encode()
+                _23 = len(_24)
+                if _23 < 0x7F:
+                    buf[pos] = _23 + 1
+                    buf[pos + 1:pos + 1 + len(_22)] = _24
+                    pos += 1 + _23
+                else:
+                    pos = write_cstring_long(buf, pos, _22, _24)
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _15.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(_15), _15.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.transactional_id)
-    pos = write_cstring(buf, pos, o.group_id)
-    _S_qhi.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.generation_id)
-    pos += 14
-    pos = write_cstring(buf, pos, o.member_id)
-    pos = write_ncstring(buf, pos, o.group_instance_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TxnOffsetCommitRequestTopic_v3(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
     else:

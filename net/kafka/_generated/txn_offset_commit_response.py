@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class TxnOffsetCommitResponsePartition(msgspec.Struct, gc=False):
@@ -26,71 +26,86 @@ class TxnOffsetCommitResponse(msgspec.Struct, gc=False):
     topics: list[TxnOffsetCommitResponseTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
+_S_ii = Struct('>ii')
 
-def _d_TxnOffsetCommitResponseTopic_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_TxnOffsetCommitResponse_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_ii.unpack_from(b, pos)
+    pos += 8
     if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _4 = TxnOffsetCommitResponsePartition(_5, _6, None)
-        _2.append(_4)
-    _7 = TxnOffsetCommitResponseTopic(_1, _2, None)
-    return _7, pos
-
-def _d_TxnOffsetCommitResponse_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TxnOffsetCommitResponseTopic_v0(b, pos)
-        _2.append(_4)
-    _5 = TxnOffsetCommitResponse(_1, _2, None)
-    return _5, pos
-
-def _s_TxnOffsetCommitResponseTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 6 * len(o.partitions))
+        _8, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if _11 < 0:
+            raise null_not_allowed(pos)
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            _12 = TxnOffsetCommitResponsePartition(_15, _16, None)
+            _13(_12)
+        _4 = TxnOffsetCommitResponseTopic(_7, _10, None)
+        _5(_4)
+    _17 = TxnOffsetCommitResponse(_1, _2, None)
+    return _17, pos
 
 def _s_TxnOffsetCommitResponse_v0(o):
-    return 4 + (4 + sum(map(_s_TxnOffsetCommitResponseTopic_v0, o.topics)))
-
-def _w_TxnOffsetCommitResponseTopic_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topics
+    n += 4
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
-    return pos
+        _3 = _2.name
+        n += 2 + len(_3)
+        _4 = _2.partitions
+        n += 4 + 6 * len(_4)
+    n += 4
+    return n
 
 def _w_TxnOffsetCommitResponse_v0(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
     _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_ii.pack_into(buf, pos, o.throttle_time_ms, len(_1))
+    pos += 8
     for _2 in _1:
-        pos = _w_TxnOffsetCommitResponseTopic_v0(_2, buf, pos)
+        _3 = _2.name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partitions
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _S_ih.pack_into(buf, pos, _6.partition_index, _6.error_code)
+            pos += 6
     return pos
 
-def _t_TxnOffsetCommitResponsePartition_v3(b, pos):
+def _t_TxnOffsetCommitResponsePartition_v3(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -104,101 +119,138 @@ def _t_TxnOffsetCommitResponsePartition_v3(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TxnOffsetCommitResponseTopic_v3(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_TxnOffsetCommitResponse_v3(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
+        _8, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _16, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if b[pos]:
+                _17, pos = _t_TxnOffsetCommitResponsePartition_v3(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _12 = TxnOffsetCommitResponsePartition(_15, _16, _17)
+            _13(_12)
+        if b[pos]:
+            _18, pos = _t_TxnOffsetCommitResponsePartition_v3(b, m, pos)
         else:
-            _7, pos = _t_TxnOffsetCommitResponsePartition_v3(b, pos)
-        _4 = TxnOffsetCommitResponsePartition(_5, _6, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
+            pos += 1
+            _18 = None
+        _4 = TxnOffsetCommitResponseTopic(_7, _10, _18)
+        _5(_4)
+    if b[pos]:
+        _19, pos = _t_TxnOffsetCommitResponsePartition_v3(b, m, pos)
     else:
-        _8, pos = _t_TxnOffsetCommitResponsePartition_v3(b, pos)
-    _9 = TxnOffsetCommitResponseTopic(_1, _2, _8)
-    return _9, pos
-
-def _d_TxnOffsetCommitResponse_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TxnOffsetCommitResponseTopic_v3(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_TxnOffsetCommitResponsePartition_v3(b, pos)
-    _6 = TxnOffsetCommitResponse(_1, _2, _5)
-    return _6, pos
+        _19 = None
+    _20 = TxnOffsetCommitResponse(_1, _2, _19)
+    return _20, pos
 
 def _ti_TxnOffsetCommitResponsePartition_v3(o):
     items = []
     return items
 
-def _s_TxnOffsetCommitResponsePartition_v3(o):
-    return 6 + (size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TxnOffsetCommitResponseTopic_v3(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_TxnOffsetCommitResponsePartition_v3, o.partitions))) + (size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_TxnOffsetCommitResponse_v3(o):
-    return 4 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TxnOffsetCommitResponseTopic_v3, o.topics))) + (size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TxnOffsetCommitResponseTopic_v3(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topics
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
+        _3 = _2.name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partitions
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitResponsePartition_v3(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
+def _w_TxnOffsetCommitResponse_v3(o, buf, pos):
+    _1 = o.topics
+    _S_i.pack_into(buf, pos, o.throttle_time_ms)
+    pos += 4
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partitions
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
+            pos += 6
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitResponsePartition_v3(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitResponsePartition_v3(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_TxnOffsetCommitResponse_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.throttle_time_ms)
-    pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TxnOffsetCommitResponseTopic_v3(_2, buf, pos)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitResponsePartition_v3(o), o.unknown_tagged_fields)
     else:

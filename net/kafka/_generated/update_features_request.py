@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class FeatureUpdateKey(msgspec.Struct, gc=False):
@@ -24,14 +24,17 @@ class UpdateFeaturesRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_hb = Struct('>hb')
 _S_ho = Struct('>h?')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_o = Struct('>?')
 
-def _t_FeatureUpdateKey_v0(b, pos):
+def _t_FeatureUpdateKey_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -45,60 +48,96 @@ def _t_FeatureUpdateKey_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_UpdateFeaturesRequest_v0(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_UpdateFeaturesRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, _7, = _S_ho.unpack_from(b, pos)
-        pos += 3
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_FeatureUpdateKey_v0(b, pos)
-        _4 = FeatureUpdateKey(_5, _6, _7, 1, _8)
-        _2.append(_4)
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _9 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _11, = _S_ho.unpack_from(b, pos)
+        pos += 3
+        if b[pos]:
+            _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
+        else:
+            pos += 1
+            _12 = None
+        _4 = FeatureUpdateKey(_7, _10, _11, 1, _12)
+        _5(_4)
+    if b[pos]:
+        _13, pos = _t_FeatureUpdateKey_v0(b, m, pos)
     else:
-        _9, pos = _t_FeatureUpdateKey_v0(b, pos)
-    _10 = UpdateFeaturesRequest(_1, _2, False, _9)
-    return _10, pos
+        pos += 1
+        _13 = None
+    _14 = UpdateFeaturesRequest(_1, _2, False, _13)
+    return _14, pos
 
 def _ti_FeatureUpdateKey_v0(o):
     items = []
     return items
 
-def _s_FeatureUpdateKey_v0(o):
-    return 3 + size_cstring(o.feature) + (size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_UpdateFeaturesRequest_v0(o):
-    return 4 + (size_uvarint(len(o.feature_updates) + 1) + sum(map(_s_FeatureUpdateKey_v0, o.feature_updates))) + (size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.feature_updates
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.feature
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 3
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
 
 def _w_UpdateFeaturesRequest_v0(o, buf, pos):
+    _1 = o.feature_updates
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
-    _1 = o.feature_updates
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.feature)
-        _S_ho.pack_into(buf, pos, _2.max_version_level, _2.allow_downgrade)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.feature
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _S_ho.pack_into(buf, pos, _3.max_version_level, _3.allow_downgrade)
         pos += 3
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -109,55 +148,94 @@ def _w_UpdateFeaturesRequest_v0(o, buf, pos):
         pos += 1
     return pos
 
-def _d_UpdateFeaturesRequest_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_UpdateFeaturesRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _5, pos = read_cstring(b, pos)
-        _6, _7, = _S_hb.unpack_from(b, pos)
-        pos += 3
-        if b[pos] == 0:
-            pos += 1
-            _8 = None
-        else:
-            _8, pos = _t_FeatureUpdateKey_v0(b, pos)
-        _4 = FeatureUpdateKey(_5, _6, False, _7, _8)
-        _2.append(_4)
-    _9, = _S_o.unpack_from(b, pos)
-    pos += 1
-    if b[pos] == 0:
+        _8, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+        _10, _11, = _S_hb.unpack_from(b, pos)
+        pos += 3
+        if b[pos]:
+            _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
+        else:
+            pos += 1
+            _12 = None
+        _4 = FeatureUpdateKey(_7, _10, False, _11, _12)
+        _5(_4)
+    _13, = _S_o.unpack_from(b, pos)
+    pos += 1
+    if b[pos]:
+        _14, pos = _t_FeatureUpdateKey_v0(b, m, pos)
     else:
-        _10, pos = _t_FeatureUpdateKey_v0(b, pos)
-    _11 = UpdateFeaturesRequest(_1, _2, _9, _10)
-    return _11, pos
+        pos += 1
+        _14 = None
+    _15 = UpdateFeaturesRequest(_1, _2, _13, _14)
+    return _15, pos
 
 def _s_UpdateFeaturesRequest_v1(o):
-    return 5 + (size_uvarint(len(o.feature_updates) + 1) + sum(map(_s_FeatureUpdateKey_v0, o.feature_updates))) + (size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
+    n = 0
+    _1 = o.feature_updates
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.feature
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 3
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 5
+    return n
 
 def _w_UpdateFeaturesRequest_v1(o, buf, pos):
+    _1 = o.feature_updates
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
-    _1 = o.feature_updates
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = write_cstring(buf, pos, _2.feature)
-        _S_hb.pack_into(buf, pos, _2.max_version_level, _2.upgrade_type)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.feature
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _S_hb.pack_into(buf, pos, _3.max_version_level, _3.upgrade_type)
         pos += 3
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_3), _3.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class UpdateMetadataPartitionState(msgspec.Struct, gc=False):
@@ -55,690 +55,1037 @@ class UpdateMetadataRequest(msgspec.Struct, gc=False):
     live_brokers: list[UpdateMetadataBroker] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_b = Struct('>b')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
+_S_ih = Struct('>ih')
 _S_ii = Struct('>ii')
+_S_iii = Struct('>iii')
 _S_iiii = Struct('>iiii')
+_S_iiiiB = Struct('>iiiiB')
+_S_iiiii = Struct('>iiiii')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
+_S_iiqi = Struct('>iiqi')
 _S_ioiq = Struct('>i?iq')
+_S_ioiqB = Struct('>i?iqB')
 _S_u = Struct('>16s')
+_S_uB = Struct('>16sB')
 
-def _d_UpdateMetadataRequest_v0(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_UpdateMetadataRequest_v0(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _5 = UpdateMetadataPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], None)
-        _3.append(_5)
-    _17, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _17 < 0:
-        raise null_not_allowed(pos - 1)
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _19, = _S_i.unpack_from(b, pos)
+    if _21 < 0:
+        raise null_not_allowed(pos)
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_ih.unpack_from(b, pos)
+        pos += 6
+        if _27 < 0:
+            raise null_not_allowed(pos)
+        _28 = pos + _27
+        if _28 > blen:
+            raise bad_length(pos, _27)
+        _26 = str(b[pos:_28], 'utf-8')
+        pos = _28
+        _29, = _S_i.unpack_from(b, pos)
         pos += 4
-        _20, pos = read_string(b, pos)
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _18 = UpdateMetadataBroker(_19, _20, _21, [], '', None)
-        _16.append(_18)
-    _22 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _16, None)
-    return _22, pos
-
-def _s_UpdateMetadataPartitionState_v0(o):
-    return 20 + size_string(o.topic_name) + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas))
-
-def _s_UpdateMetadataBroker_v0(o):
-    return 8 + size_string(o.v0_host)
+        _22 = UpdateMetadataBroker(_25, _26, _29, [], '', None)
+        _23(_22)
+    _30 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
+    return _30, pos
 
 def _s_UpdateMetadataRequest_v0(o):
-    return 8 + (4 + sum(map(_s_UpdateMetadataPartitionState_v0, o.ungrouped_partition_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v0, o.live_brokers)))
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 20
+    _6 = o.live_brokers
+    n += 4
+    for _7 in _6:
+        _8 = _7.v0_host
+        n += 2 + len(_8)
+        n += 8
+    n += 8
+    return n
 
 def _w_UpdateMetadataRequest_v0(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    _5 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+    _7 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _6 in _5:
-        _S_i.pack_into(buf, pos, _6.id)
-        pos += 4
-        pos = write_string(buf, pos, _6.v0_host)
-        _S_i.pack_into(buf, pos, _6.v0_port)
+    for _8 in _7:
+        _9 = _8.v0_host
+        _10 = _9.encode()
+        _S_ih.pack_into(buf, pos, _8.id, len(_10))
+        pos += 6
+        buf[pos:pos + len(_9)] = _10
+        pos += len(_10)
+        _S_i.pack_into(buf, pos, _8.v0_port)
         pos += 4
     return pos
 
-def _d_UpdateMetadataBroker_v1(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _4 = UpdateMetadataEndpoint(_5, _6, '', _7, None)
-        _2.append(_4)
-    _8 = UpdateMetadataBroker(_1, '', 0, _2, '', None)
-    return _8, pos
-
-def _d_UpdateMetadataRequest_v1(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_UpdateMetadataRequest_v1(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _5 = UpdateMetadataPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], None)
-        _3.append(_5)
-    _17, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _17 < 0:
-        raise null_not_allowed(pos - 1)
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _18, pos = _d_UpdateMetadataBroker_v1(b, pos)
-        _16.append(_18)
-    _19 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _16, None)
-    return _19, pos
-
-def _s_UpdateMetadataEndpoint_v1(o):
-    return 6 + size_string(o.host)
-
-def _s_UpdateMetadataBroker_v1(o):
-    return 4 + (4 + sum(map(_s_UpdateMetadataEndpoint_v1, o.endpoints)))
+    if _21 < 0:
+        raise null_not_allowed(pos)
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _27 < 0:
+            raise null_not_allowed(pos)
+        if _27 > blen - pos:
+            raise bad_length(pos, _27)
+        _26 = []
+        _29 = _26.append
+        for _ in range(_27):
+            _31, _33, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _33 < 0:
+                raise null_not_allowed(pos)
+            _34 = pos + _33
+            if _34 > blen:
+                raise bad_length(pos, _33)
+            _32 = str(b[pos:_34], 'utf-8')
+            pos = _34
+            _35, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
+            _29(_28)
+        _22 = UpdateMetadataBroker(_25, '', 0, _26, '', None)
+        _23(_22)
+    _36 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
+    return _36, pos
 
 def _s_UpdateMetadataRequest_v1(o):
-    return 8 + (4 + sum(map(_s_UpdateMetadataPartitionState_v0, o.ungrouped_partition_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v1, o.live_brokers)))
-
-def _w_UpdateMetadataBroker_v1(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.id)
-    pos += 4
-    _1 = o.endpoints
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
-        _S_h.pack_into(buf, pos, _2.security_protocol)
-        pos += 2
-    return pos
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 20
+    _6 = o.live_brokers
+    n += 4
+    for _7 in _6:
+        _8 = _7.endpoints
+        n += 4
+        for _9 in _8:
+            _10 = _9.host
+            n += 2 + len(_10)
+            n += 6
+        n += 4
+    n += 8
+    return n
 
 def _w_UpdateMetadataRequest_v1(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    _5 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+    _7 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _6 in _5:
-        pos = _w_UpdateMetadataBroker_v1(_6, buf, pos)
+    for _8 in _7:
+        _9 = _8.endpoints
+        _S_ii.pack_into(buf, pos, _8.id, len(_9))
+        pos += 8
+        for _10 in _9:
+            _11 = _10.host
+            _12 = _11.encode()
+            _S_ih.pack_into(buf, pos, _10.port, len(_12))
+            pos += 6
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _S_h.pack_into(buf, pos, _10.security_protocol)
+            pos += 2
     return pos
 
-def _d_UpdateMetadataBroker_v2(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_string(b, pos)
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _4 = UpdateMetadataEndpoint(_5, _6, '', _7, None)
-        _2.append(_4)
-    _8, pos = read_nstring(b, pos)
-    _9 = UpdateMetadataBroker(_1, '', 0, _2, _8, None)
-    return _9, pos
-
-def _d_UpdateMetadataRequest_v2(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_UpdateMetadataRequest_v2(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _5 = UpdateMetadataPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], None)
-        _3.append(_5)
-    _17, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _17 < 0:
-        raise null_not_allowed(pos - 1)
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _18, pos = _d_UpdateMetadataBroker_v2(b, pos)
-        _16.append(_18)
-    _19 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _16, None)
-    return _19, pos
-
-def _s_UpdateMetadataBroker_v2(o):
-    return 4 + (4 + sum(map(_s_UpdateMetadataEndpoint_v1, o.endpoints))) + size_nstring(o.rack)
+    if _21 < 0:
+        raise null_not_allowed(pos)
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _27 < 0:
+            raise null_not_allowed(pos)
+        if _27 > blen - pos:
+            raise bad_length(pos, _27)
+        _26 = []
+        _29 = _26.append
+        for _ in range(_27):
+            _31, _33, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _33 < 0:
+                raise null_not_allowed(pos)
+            _34 = pos + _33
+            if _34 > blen:
+                raise bad_length(pos, _33)
+            _32 = str(b[pos:_34], 'utf-8')
+            pos = _34
+            _35, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
+            _29(_28)
+        _37, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _37 < 0:
+            _36 = None
+        else:
+            _38 = pos + _37
+            if _38 > blen:
+                raise bad_length(pos, _37)
+            _36 = str(b[pos:_38], 'utf-8')
+            pos = _38
+        _22 = UpdateMetadataBroker(_25, '', 0, _26, _36, None)
+        _23(_22)
+    _39 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
+    return _39, pos
 
 def _s_UpdateMetadataRequest_v2(o):
-    return 8 + (4 + sum(map(_s_UpdateMetadataPartitionState_v0, o.ungrouped_partition_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v2, o.live_brokers)))
-
-def _w_UpdateMetadataBroker_v2(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.id)
-    pos += 4
-    _1 = o.endpoints
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
-        _S_h.pack_into(buf, pos, _2.security_protocol)
-        pos += 2
-    pos = write_nstring(buf, pos, o.rack)
-    return pos
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 20
+    _6 = o.live_brokers
+    n += 4
+    for _7 in _6:
+        _8 = _7.endpoints
+        n += 4
+        for _9 in _8:
+            _10 = _9.host
+            n += 2 + len(_10)
+            n += 6
+        _11 = _7.rack
+        if _11 is None:
+            n += 2
+        else:
+            n += 2 + len(_11)
+        n += 4
+    n += 8
+    return n
 
 def _w_UpdateMetadataRequest_v2(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    _5 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+    _7 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _6 in _5:
-        pos = _w_UpdateMetadataBroker_v2(_6, buf, pos)
+    for _8 in _7:
+        _9 = _8.endpoints
+        _S_ii.pack_into(buf, pos, _8.id, len(_9))
+        pos += 8
+        for _10 in _9:
+            _11 = _10.host
+            _12 = _11.encode()
+            _S_ih.pack_into(buf, pos, _10.port, len(_12))
+            pos += 6
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _S_h.pack_into(buf, pos, _10.security_protocol)
+            pos += 2
+        _13 = _8.rack
+        if _13 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
     return pos
 
-def _d_UpdateMetadataBroker_v3(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_string(b, pos)
-        _7, pos = read_string(b, pos)
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _4 = UpdateMetadataEndpoint(_5, _6, _7, _8, None)
-        _2.append(_4)
-    _9, pos = read_nstring(b, pos)
-    _10 = UpdateMetadataBroker(_1, '', 0, _2, _9, None)
-    return _10, pos
-
-def _d_UpdateMetadataRequest_v3(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_UpdateMetadataRequest_v3(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _5 = UpdateMetadataPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, [], None)
-        _3.append(_5)
-    _17, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+        _6(_5)
+    _21, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _17 < 0:
-        raise null_not_allowed(pos - 1)
-    if _17 > len(b) - pos:
-        raise bad_length(pos, _17)
-    _16 = []
-    for _ in range(_17):
-        _18, pos = _d_UpdateMetadataBroker_v3(b, pos)
-        _16.append(_18)
-    _19 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _16, None)
-    return _19, pos
-
-def _s_UpdateMetadataEndpoint_v3(o):
-    return 6 + size_string(o.host) + size_string(o.listener)
-
-def _s_UpdateMetadataBroker_v3(o):
-    return 4 + (4 + sum(map(_s_UpdateMetadataEndpoint_v3, o.endpoints))) + size_nstring(o.rack)
+    if _21 < 0:
+        raise null_not_allowed(pos)
+    if _21 > blen - pos:
+        raise bad_length(pos, _21)
+    _20 = []
+    _23 = _20.append
+    for _ in range(_21):
+        _25, _27, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _27 < 0:
+            raise null_not_allowed(pos)
+        if _27 > blen - pos:
+            raise bad_length(pos, _27)
+        _26 = []
+        _29 = _26.append
+        for _ in range(_27):
+            _31, _33, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _33 < 0:
+                raise null_not_allowed(pos)
+            _34 = pos + _33
+            if _34 > blen:
+                raise bad_length(pos, _33)
+            _32 = str(b[pos:_34], 'utf-8')
+            pos = _34
+            _36, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _36 < 0:
+                raise null_not_allowed(pos)
+            _37 = pos + _36
+            if _37 > blen:
+                raise bad_length(pos, _36)
+            _35 = str(b[pos:_37], 'utf-8')
+            pos = _37
+            _38, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _28 = UpdateMetadataEndpoint(_31, _32, _35, _38, None)
+            _29(_28)
+        _40, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _40 < 0:
+            _39 = None
+        else:
+            _41 = pos + _40
+            if _41 > blen:
+                raise bad_length(pos, _40)
+            _39 = str(b[pos:_41], 'utf-8')
+            pos = _41
+        _22 = UpdateMetadataBroker(_25, '', 0, _26, _39, None)
+        _23(_22)
+    _42 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
+    return _42, pos
 
 def _s_UpdateMetadataRequest_v3(o):
-    return 8 + (4 + sum(map(_s_UpdateMetadataPartitionState_v0, o.ungrouped_partition_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v3, o.live_brokers)))
-
-def _w_UpdateMetadataBroker_v3(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.id)
-    pos += 4
-    _1 = o.endpoints
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
     for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        pos = write_string(buf, pos, _2.host)
-        pos = write_string(buf, pos, _2.listener)
-        _S_h.pack_into(buf, pos, _2.security_protocol)
-        pos += 2
-    pos = write_nstring(buf, pos, o.rack)
-    return pos
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        n += 20
+    _6 = o.live_brokers
+    n += 4
+    for _7 in _6:
+        _8 = _7.endpoints
+        n += 4
+        for _9 in _8:
+            _10 = _9.host
+            n += 2 + len(_10)
+            _11 = _9.listener
+            n += 2 + len(_11)
+            n += 6
+        _12 = _7.rack
+        if _12 is None:
+            n += 2
+        else:
+            n += 2 + len(_12)
+        n += 4
+    n += 8
+    return n
 
 def _w_UpdateMetadataRequest_v3(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-    _5 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_5))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        pos += 4 * len(_5)
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+    _7 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_7))
     pos += 4
-    for _6 in _5:
-        pos = _w_UpdateMetadataBroker_v3(_6, buf, pos)
+    for _8 in _7:
+        _9 = _8.endpoints
+        _S_ii.pack_into(buf, pos, _8.id, len(_9))
+        pos += 8
+        for _10 in _9:
+            _11 = _10.host
+            _12 = _11.encode()
+            _S_ih.pack_into(buf, pos, _10.port, len(_12))
+            pos += 6
+            buf[pos:pos + len(_11)] = _12
+            pos += len(_12)
+            _13 = _10.listener
+            _14 = _13.encode()
+            _S_h.pack_into(buf, pos, len(_14))
+            pos += 2
+            buf[pos:pos + len(_13)] = _14
+            pos += len(_14)
+            _S_h.pack_into(buf, pos, _10.security_protocol)
+            pos += 2
+        _15 = _8.rack
+        if _15 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _16 = _15.encode()
+            _S_h.pack_into(buf, pos, len(_16))
+            pos += 2
+            buf[pos:pos + len(_15)] = _16
+            pos += len(_16)
     return pos
 
-def _d_UpdateMetadataRequest_v4(b, pos):
-    _1, _2, = _S_ii.unpack_from(b, pos)
-    pos += 8
-    _4, = _S_i.unpack_from(b, pos)
-    pos += 4
+def _d_UpdateMetadataRequest_v4(b, m, pos):
+    blen = len(b)
+    _1, _2, _4, = _S_iii.unpack_from(b, pos)
+    pos += 12
     if _4 < 0:
-        raise null_not_allowed(pos - 1)
-    if _4 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _4 > blen - pos:
         raise bad_length(pos, _4)
     _3 = []
+    _6 = _3.append
     for _ in range(_4):
-        _6, pos = read_string(b, pos)
-        _7, _8, _9, _10, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _12, = _S_i.unpack_from(b, pos)
+        _9, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _9 < 0:
+            raise null_not_allowed(pos)
+        _10 = pos + _9
+        if _10 > blen:
+            raise bad_length(pos, _9)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+        pos += 20
+        if _16 < 0:
+            raise null_not_allowed(pos)
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
+        _15 = list(array_struct('i', _16).unpack_from(b, pos))
+        pos += 4 * _16
+        _17, _19, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _19 < 0:
+            raise null_not_allowed(pos)
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
+        _18 = list(array_struct('i', _19).unpack_from(b, pos))
+        pos += 4 * _19
+        _21, = _S_i.unpack_from(b, pos)
         pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos - 1)
-        if _12 > len(b) - pos:
-            raise bad_length(pos, _12)
-        _11 = list(unpack_from('>%di' % _12, b, pos))
-        pos += 4 * _12
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos - 1)
-        if _17 > len(b) - pos:
-            raise bad_length(pos, _17)
-        _16 = list(unpack_from('>%di' % _17, b, pos))
-        pos += 4 * _17
-        _5 = UpdateMetadataPartitionState(_6, _7, _8, _9, _10, _11, _13, _14, _16, None)
-        _3.append(_5)
-    _19, = _S_i.unpack_from(b, pos)
+        if _21 < 0:
+            raise null_not_allowed(pos)
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
+        _20 = list(array_struct('i', _21).unpack_from(b, pos))
+        pos += 4 * _21
+        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, _20, None)
+        _6(_5)
+    _23, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _19 < 0:
-        raise null_not_allowed(pos - 1)
-    if _19 > len(b) - pos:
-        raise bad_length(pos, _19)
-    _18 = []
-    for _ in range(_19):
-        _20, pos = _d_UpdateMetadataBroker_v3(b, pos)
-        _18.append(_20)
-    _21 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _18, None)
-    return _21, pos
-
-def _s_UpdateMetadataPartitionState_v4(o):
-    return 20 + size_string(o.topic_name) + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas)) + (4 + 4 * len(o.offline_replicas))
+    if _23 < 0:
+        raise null_not_allowed(pos)
+    if _23 > blen - pos:
+        raise bad_length(pos, _23)
+    _22 = []
+    _25 = _22.append
+    for _ in range(_23):
+        _27, _29, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _29 < 0:
+            raise null_not_allowed(pos)
+        if _29 > blen - pos:
+            raise bad_length(pos, _29)
+        _28 = []
+        _31 = _28.append
+        for _ in range(_29):
+            _33, _35, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _35 < 0:
+                raise null_not_allowed(pos)
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = str(b[pos:_36], 'utf-8')
+            pos = _36
+            _38, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = str(b[pos:_39], 'utf-8')
+            pos = _39
+            _40, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _30 = UpdateMetadataEndpoint(_33, _34, _37, _40, None)
+            _31(_30)
+        _42, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _42 < 0:
+            _41 = None
+        else:
+            _43 = pos + _42
+            if _43 > blen:
+                raise bad_length(pos, _42)
+            _41 = str(b[pos:_43], 'utf-8')
+            pos = _43
+        _24 = UpdateMetadataBroker(_27, '', 0, _28, _41, None)
+        _25(_24)
+    _44 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _22, None)
+    return _44, pos
 
 def _s_UpdateMetadataRequest_v4(o):
-    return 8 + (4 + sum(map(_s_UpdateMetadataPartitionState_v4, o.ungrouped_partition_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v3, o.live_brokers)))
+    n = 0
+    _1 = o.ungrouped_partition_states
+    n += 4
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.isr
+        n += 4 + 4 * len(_4)
+        _5 = _2.replicas
+        n += 4 + 4 * len(_5)
+        _6 = _2.offline_replicas
+        n += 4 + 4 * len(_6)
+        n += 20
+    _7 = o.live_brokers
+    n += 4
+    for _8 in _7:
+        _9 = _8.endpoints
+        n += 4
+        for _10 in _9:
+            _11 = _10.host
+            n += 2 + len(_11)
+            _12 = _10.listener
+            n += 2 + len(_12)
+            n += 6
+        _13 = _8.rack
+        if _13 is None:
+            n += 2
+        else:
+            n += 2 + len(_13)
+        n += 4
+    n += 8
+    return n
 
 def _w_UpdateMetadataRequest_v4(o, buf, pos):
-    _S_ii.pack_into(buf, pos, o.controller_id, o.controller_epoch)
-    pos += 8
     _1 = o.ungrouped_partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iii.pack_into(buf, pos, o.controller_id, o.controller_epoch, len(_1))
+    pos += 12
     for _2 in _1:
-        pos = write_string(buf, pos, _2.topic_name)
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.isr
+        _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
+        pos += 20
+        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
-    _6 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_6))
+        _6 = _2.replicas
+        _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
+        pos += 8
+        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        pos += 4 * len(_6)
+        _7 = _2.offline_replicas
+        _S_i.pack_into(buf, pos, len(_7))
+        pos += 4
+        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        pos += 4 * len(_7)
+    _8 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_8))
     pos += 4
-    for _7 in _6:
-        pos = _w_UpdateMetadataBroker_v3(_7, buf, pos)
+    for _9 in _8:
+        _10 = _9.endpoints
+        _S_ii.pack_into(buf, pos, _9.id, len(_10))
+        pos += 8
+        for _11 in _10:
+            _12 = _11.host
+            _13 = _12.encode()
+            _S_ih.pack_into(buf, pos, _11.port, len(_13))
+            pos += 6
+            buf[pos:pos + len(_12)] = _13
+            pos += len(_13)
+            _14 = _11.listener
+            _15 = _14.encode()
+            _S_h.pack_into(buf, pos, len(_15))
+            pos += 2
+            buf[pos:pos + len(_14)] = _15
+            pos += len(_15)
+            _S_h.pack_into(buf, pos, _11.security_protocol)
+            pos += 2
+        _16 = _9.rack
+        if _16 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _17 = _16.encode()
+            _S_h.pack_into(buf, pos, len(_17))
+            pos += 2
+            buf[pos:pos + len(_16)] = _17
+            pos += len(_17)
     return pos
 
-def _d_UpdateMetadataTopicState_v5(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
+def _d_UpdateMetadataRequest_v5(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqi.unpack_from(b, pos)
+    pos += 20
+    if _5 < 0:
+        raise null_not_allowed(pos)
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_h.unpack_from(b, pos)
+        pos += 2
         if _10 < 0:
-            raise null_not_allowed(pos - 1)
-        if _10 > len(b) - pos:
+            raise null_not_allowed(pos)
+        _11 = pos + _10
+        if _11 > blen:
             raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
         _13, = _S_i.unpack_from(b, pos)
         pos += 4
         if _13 < 0:
-            raise null_not_allowed(pos - 1)
-        if _13 > len(b) - pos:
+            raise null_not_allowed(pos)
+        if _13 > blen - pos:
             raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos - 1)
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        _4 = UpdateMetadataPartitionState('', _5, _6, _7, _8, _9, _11, _12, _14, None)
-        _2.append(_4)
-    _16 = UpdateMetadataTopicState(_1, ZERO_UUID, _2, None)
-    return _16, pos
-
-def _d_UpdateMetadataRequest_v5(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5, = _S_i.unpack_from(b, pos)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            _21 = list(array_struct('i', _22).unpack_from(b, pos))
+            pos += 4 * _22
+            _23, _25, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _27, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _27 < 0:
+                raise null_not_allowed(pos)
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _14 = UpdateMetadataPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, None)
+            _15(_14)
+        _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, None)
+        _7(_6)
+    _29, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_UpdateMetadataTopicState_v5(b, pos)
-        _4.append(_6)
-    _8, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _8 < 0:
-        raise null_not_allowed(pos - 1)
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = _d_UpdateMetadataBroker_v3(b, pos)
-        _7.append(_9)
-    _10 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _7, None)
-    return _10, pos
-
-def _s_UpdateMetadataPartitionState_v5(o):
-    return 20 + (4 + 4 * len(o.isr)) + (4 + 4 * len(o.replicas)) + (4 + 4 * len(o.offline_replicas))
-
-def _s_UpdateMetadataTopicState_v5(o):
-    return 0 + size_string(o.topic_name) + (4 + sum(map(_s_UpdateMetadataPartitionState_v5, o.partition_states)))
+    if _29 < 0:
+        raise null_not_allowed(pos)
+    if _29 > blen - pos:
+        raise bad_length(pos, _29)
+    _28 = []
+    _31 = _28.append
+    for _ in range(_29):
+        _33, _35, = _S_ii.unpack_from(b, pos)
+        pos += 8
+        if _35 < 0:
+            raise null_not_allowed(pos)
+        if _35 > blen - pos:
+            raise bad_length(pos, _35)
+        _34 = []
+        _37 = _34.append
+        for _ in range(_35):
+            _39, _41, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _41 < 0:
+                raise null_not_allowed(pos)
+            _42 = pos + _41
+            if _42 > blen:
+                raise bad_length(pos, _41)
+            _40 = str(b[pos:_42], 'utf-8')
+            pos = _42
+            _44, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _44 < 0:
+                raise null_not_allowed(pos)
+            _45 = pos + _44
+            if _45 > blen:
+                raise bad_length(pos, _44)
+            _43 = str(b[pos:_45], 'utf-8')
+            pos = _45
+            _46, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _36 = UpdateMetadataEndpoint(_39, _40, _43, _46, None)
+            _37(_36)
+        _48, = _S_h.unpack_from(b, pos)
+        pos += 2
+        if _48 < 0:
+            _47 = None
+        else:
+            _49 = pos + _48
+            if _49 > blen:
+                raise bad_length(pos, _48)
+            _47 = str(b[pos:_49], 'utf-8')
+            pos = _49
+        _30 = UpdateMetadataBroker(_33, '', 0, _34, _47, None)
+        _31(_30)
+    _50 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _28, None)
+    return _50, pos
 
 def _s_UpdateMetadataRequest_v5(o):
-    return 16 + (4 + sum(map(_s_UpdateMetadataTopicState_v5, o.topic_states))) + (4 + sum(map(_s_UpdateMetadataBroker_v3, o.live_brokers)))
-
-def _w_UpdateMetadataTopicState_v5(o, buf, pos):
-    pos = write_string(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.topic_states
+    n += 4
     for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        _S_i.pack_into(buf, pos, len(_5))
-        pos += 4
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-    return pos
+        _3 = _2.topic_name
+        n += 2 + len(_3)
+        _4 = _2.partition_states
+        n += 4
+        for _5 in _4:
+            _6 = _5.isr
+            n += 4 + 4 * len(_6)
+            _7 = _5.replicas
+            n += 4 + 4 * len(_7)
+            _8 = _5.offline_replicas
+            n += 4 + 4 * len(_8)
+            n += 20
+    _9 = o.live_brokers
+    n += 4
+    for _10 in _9:
+        _11 = _10.endpoints
+        n += 4
+        for _12 in _11:
+            _13 = _12.host
+            n += 2 + len(_13)
+            _14 = _12.listener
+            n += 2 + len(_14)
+            n += 6
+        _15 = _10.rack
+        if _15 is None:
+            n += 2
+        else:
+            n += 2 + len(_15)
+        n += 4
+    n += 16
+    return n
 
 def _w_UpdateMetadataRequest_v5(o, buf, pos):
-    _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
-    pos += 16
     _1 = o.topic_states
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    _S_iiqi.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch, len(_1))
+    pos += 20
     for _2 in _1:
-        pos = _w_UpdateMetadataTopicState_v5(_2, buf, pos)
-    _3 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_3))
+        _3 = _2.topic_name
+        _4 = _3.encode()
+        _S_h.pack_into(buf, pos, len(_4))
+        pos += 2
+        buf[pos:pos + len(_3)] = _4
+        pos += len(_4)
+        _5 = _2.partition_states
+        _S_i.pack_into(buf, pos, len(_5))
+        pos += 4
+        for _6 in _5:
+            _7 = _6.isr
+            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
+            pos += 20
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+            _8 = _6.replicas
+            _S_ii.pack_into(buf, pos, _6.zk_version, len(_8))
+            pos += 8
+            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            pos += 4 * len(_8)
+            _9 = _6.offline_replicas
+            _S_i.pack_into(buf, pos, len(_9))
+            pos += 4
+            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            pos += 4 * len(_9)
+    _10 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_10))
     pos += 4
-    for _4 in _3:
-        pos = _w_UpdateMetadataBroker_v3(_4, buf, pos)
+    for _11 in _10:
+        _12 = _11.endpoints
+        _S_ii.pack_into(buf, pos, _11.id, len(_12))
+        pos += 8
+        for _13 in _12:
+            _14 = _13.host
+            _15 = _14.encode()
+            _S_ih.pack_into(buf, pos, _13.port, len(_15))
+            pos += 6
+            buf[pos:pos + len(_14)] = _15
+            pos += len(_15)
+            _16 = _13.listener
+            _17 = _16.encode()
+            _S_h.pack_into(buf, pos, len(_17))
+            pos += 2
+            buf[pos:pos + len(_16)] = _17
+            pos += len(_17)
+            _S_h.pack_into(buf, pos, _13.security_protocol)
+            pos += 2
+        _18 = _11.rack
+        if _18 is None:
+            _S_h.pack_into(buf, pos, -1)
+            pos += 2
+        else:
+            _19 = _18.encode()
+            _S_h.pack_into(buf, pos, len(_19))
+            pos += 2
+            buf[pos:pos + len(_18)] = _19
+            pos += len(_19)
     return pos
 
-def _t_UpdateMetadataPartitionState_v6(b, pos):
+def _t_UpdateMetadataPartitionState_v6(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -752,388 +1099,366 @@ def _t_UpdateMetadataPartitionState_v6(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_UpdateMetadataTopicState_v6(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _10 = b[pos]
-        if _10 < 0x80:
-            pos += 1
-        else:
-            _10, pos = read_uvarint(b, pos)
-        if _10 == 0:
-            raise null_not_allowed(pos - 1)
-        _10 -= 1
-        if _10 > len(b) - pos:
-            raise bad_length(pos, _10)
-        _9 = list(unpack_from('>%di' % _10, b, pos))
-        pos += 4 * _10
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _13 = b[pos]
-        if _13 < 0x80:
-            pos += 1
-        else:
-            _13, pos = read_uvarint(b, pos)
-        if _13 == 0:
-            raise null_not_allowed(pos - 1)
-        _13 -= 1
-        if _13 > len(b) - pos:
-            raise bad_length(pos, _13)
-        _12 = list(unpack_from('>%di' % _13, b, pos))
-        pos += 4 * _13
-        _15 = b[pos]
-        if _15 < 0x80:
-            pos += 1
-        else:
-            _15, pos = read_uvarint(b, pos)
-        if _15 == 0:
-            raise null_not_allowed(pos - 1)
-        _15 -= 1
-        if _15 > len(b) - pos:
-            raise bad_length(pos, _15)
-        _14 = list(unpack_from('>%di' % _15, b, pos))
-        pos += 4 * _15
-        if b[pos] == 0:
-            pos += 1
-            _16 = None
-        else:
-            _16, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-        _4 = UpdateMetadataPartitionState('', _5, _6, _7, _8, _9, _11, _12, _14, _16)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _17 = None
-    else:
-        _17, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-    _18 = UpdateMetadataTopicState(_1, ZERO_UUID, _2, _17)
-    return _18, pos
-
-def _d_UpdateMetadataBroker_v6(b, pos):
-    _1, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-        _4 = UpdateMetadataEndpoint(_5, _6, _7, _8, _9)
-        _2.append(_4)
-    _10, pos = read_ncstring(b, pos)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
-    else:
-        _11, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-    _12 = UpdateMetadataBroker(_1, '', 0, _2, _10, _11)
-    return _12, pos
-
-def _d_UpdateMetadataRequest_v6(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
+def _d_UpdateMetadataRequest_v6(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
+    pos += 17
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
     if _5 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _5 -= 1
-    if _5 > len(b) - pos:
+    if _5 > blen - pos:
         raise bad_length(pos, _5)
     _4 = []
+    _7 = _4.append
     for _ in range(_5):
-        _6, pos = _d_UpdateMetadataTopicState_v6(b, pos)
-        _4.append(_6)
-    _8 = b[pos]
-    if _8 < 0x80:
+        _10, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = _d_UpdateMetadataBroker_v6(b, pos)
-        _7.append(_9)
-    if b[pos] == 0:
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
         pos += 1
-        _10 = None
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _22, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                raise null_not_allowed(pos)
+            _22 -= 1
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            _21 = list(array_struct('i', _22).unpack_from(b, pos))
+            pos += 4 * _22
+            _23, _25, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            _24 = list(array_struct('i', _25).unpack_from(b, pos))
+            pos += 4 * _25
+            _27, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            if b[pos]:
+                _28, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _14 = UpdateMetadataPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28)
+            _15(_14)
+        if b[pos]:
+            _29, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _29 = None
+        _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _29)
+        _7(_6)
+    _31, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _31 >= 0x80:
+        _31, pos = read_uvarint(b, pos - 1)
+    if _31 == 0:
+        raise null_not_allowed(pos)
+    _31 -= 1
+    if _31 > blen - pos:
+        raise bad_length(pos, _31)
+    _30 = []
+    _33 = _30.append
+    for _ in range(_31):
+        _35, _37, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _37 >= 0x80:
+            _37, pos = read_uvarint(b, pos - 1)
+        if _37 == 0:
+            raise null_not_allowed(pos)
+        _37 -= 1
+        if _37 > blen - pos:
+            raise bad_length(pos, _37)
+        _36 = []
+        _39 = _36.append
+        for _ in range(_37):
+            _41, _43, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _43 >= 0x80:
+                _43, pos = read_uvarint(b, pos - 1)
+            if _43 == 0:
+                raise null_not_allowed(pos)
+            _43 -= 1
+            _44 = pos + _43
+            if _44 > blen:
+                raise bad_length(pos, _43)
+            _42 = str(b[pos:_44], 'utf-8')
+            pos = _44
+            _46, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _46 >= 0x80:
+                _46, pos = read_uvarint(b, pos - 1)
+            if _46 == 0:
+                raise null_not_allowed(pos)
+            _46 -= 1
+            _47 = pos + _46
+            if _47 > blen:
+                raise bad_length(pos, _46)
+            _45 = str(b[pos:_47], 'utf-8')
+            pos = _47
+            _48, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _49, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _49 = None
+            _38 = UpdateMetadataEndpoint(_41, _42, _45, _48, _49)
+            _39(_38)
+        _51, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _51 >= 0x80:
+            _51, pos = read_uvarint(b, pos - 1)
+        if _51 == 0:
+            _50 = None
+        else:
+            _51 -= 1
+            _52 = pos + _51
+            if _52 > blen:
+                raise bad_length(pos, _51)
+            _50 = str(b[pos:_52], 'utf-8')
+            pos = _52
+        if b[pos]:
+            _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _53 = None
+        _32 = UpdateMetadataBroker(_35, '', 0, _36, _50, _53)
+        _33(_32)
+    if b[pos]:
+        _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
-        _10, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-    _11 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _7, _10)
-    return _11, pos
+        pos += 1
+        _54 = None
+    _55 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _30, _54)
+    return _55, pos
 
 def _ti_UpdateMetadataPartitionState_v6(o):
     items = []
     return items
 
-def _s_UpdateMetadataPartitionState_v6(o):
-    return 20 + (size_uvarint(len(o.isr) + 1) + 4 * len(o.isr)) + (size_uvarint(len(o.replicas) + 1) + 4 * len(o.replicas)) + (size_uvarint(len(o.offline_replicas) + 1) + 4 * len(o.offline_replicas)) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_UpdateMetadataTopicState_v6(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_UpdateMetadataPartitionState_v6, o.partition_states))) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_UpdateMetadataEndpoint_v6(o):
-    return 6 + size_cstring(o.host) + size_cstring(o.listener) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_UpdateMetadataBroker_v6(o):
-    return 4 + (size_uvarint(len(o.endpoints) + 1) + sum(map(_s_UpdateMetadataEndpoint_v6, o.endpoints))) + size_ncstring(o.rack) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_UpdateMetadataRequest_v6(o):
-    return 16 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_UpdateMetadataTopicState_v6, o.topic_states))) + (size_uvarint(len(o.live_brokers) + 1) + sum(map(_s_UpdateMetadataBroker_v6, o.live_brokers))) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_UpdateMetadataTopicState_v6(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.offline_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 20
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_UpdateMetadataBroker_v6(o, buf, pos):
-    _S_i.pack_into(buf, pos, o.id)
-    pos += 4
-    _1 = o.endpoints
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        pos = write_cstring(buf, pos, _2.host)
-        pos = write_cstring(buf, pos, _2.listener)
-        _S_h.pack_into(buf, pos, _2.security_protocol)
-        pos += 2
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
+            n += 1
+    _9 = o.live_brokers
+    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    for _10 in _9:
+        _11 = _10.endpoints
+        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        for _12 in _11:
+            _13 = _12.host
+            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            _14 = _12.listener
+            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            if _12.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        _15 = _10.rack
+        if _15 is None:
+            n += 1
         else:
-            buf[pos] = 0
-            pos += 1
-    pos = write_ncstring(buf, pos, o.rack)
+            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+        if _10.unknown_tagged_fields:
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    n += 16
+    return n
 
 def _w_UpdateMetadataRequest_v6(o, buf, pos):
+    _1 = o.topic_states
     _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
     pos += 16
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_UpdateMetadataTopicState_v6(_2, buf, pos)
-    _3 = o.live_brokers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_UpdateMetadataBroker_v6(_4, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _d_UpdateMetadataTopicState_v7(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _2, = _S_u.unpack_from(b, pos)
-    pos += 16
-    _2 = UUID(bytes=_2)
-    _4 = b[pos]
-    if _4 < 0x80:
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
         pos += 1
     else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, _7, _8, _9, = _S_iiii.unpack_from(b, pos)
-        pos += 16
-        _11 = b[pos]
-        if _11 < 0x80:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
             pos += 1
         else:
-            _11, pos = read_uvarint(b, pos)
-        if _11 == 0:
-            raise null_not_allowed(pos - 1)
-        _11 -= 1
-        if _11 > len(b) - pos:
-            raise bad_length(pos, _11)
-        _10 = list(unpack_from('>%di' % _11, b, pos))
-        pos += 4 * _11
-        _12, = _S_i.unpack_from(b, pos)
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.zk_version)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.offline_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _16 = o.live_brokers
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _17 + 1)
+    for _18 in _16:
+        _19 = _18.endpoints
+        _S_i.pack_into(buf, pos, _18.id)
         pos += 4
-        _14 = b[pos]
-        if _14 < 0x80:
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
             pos += 1
         else:
-            _14, pos = read_uvarint(b, pos)
-        if _14 == 0:
-            raise null_not_allowed(pos - 1)
-        _14 -= 1
-        if _14 > len(b) - pos:
-            raise bad_length(pos, _14)
-        _13 = list(unpack_from('>%di' % _14, b, pos))
-        pos += 4 * _14
-        _16 = b[pos]
-        if _16 < 0x80:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.host
+            _S_i.pack_into(buf, pos, _21.port)
+            pos += 4
+            _24 = _22.encode()
+            _23 = len(_24)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                buf[pos + 1:pos + 1 + len(_22)] = _24
+                pos += 1 + _23
+            else:
+                pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _21.listener
+            _27 = _25.encode()
+            _26 = len(_27)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                buf[pos + 1:pos + 1 + len(_25)] = _27
+                pos += 1 + _26
+            else:
+                pos = write_cstring_long(buf, pos, _25, _27)
+            _S_h.pack_into(buf, pos, _21.security_protocol)
+            pos += 2
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _28 = _18.rack
+        if _28 is None:
+            buf[pos] = 0
             pos += 1
         else:
-            _16, pos = read_uvarint(b, pos)
-        if _16 == 0:
-            raise null_not_allowed(pos - 1)
-        _16 -= 1
-        if _16 > len(b) - pos:
-            raise bad_length(pos, _16)
-        _15 = list(unpack_from('>%di' % _16, b, pos))
-        pos += 4 * _16
-        if b[pos] == 0:
-            pos += 1
-            _17 = None
-        else:
-            _17, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-        _5 = UpdateMetadataPartitionState('', _6, _7, _8, _9, _10, _12, _13, _15, _17)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _18 = None
-    else:
-        _18, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-    _19 = UpdateMetadataTopicState(_1, _2, _3, _18)
-    return _19, pos
-
-def _d_UpdateMetadataRequest_v7(b, pos):
-    _1, _2, _3, = _S_iiq.unpack_from(b, pos)
-    pos += 16
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _6, pos = _d_UpdateMetadataTopicState_v7(b, pos)
-        _4.append(_6)
-    _8 = b[pos]
-    if _8 < 0x80:
-        pos += 1
-    else:
-        _8, pos = read_uvarint(b, pos)
-    if _8 == 0:
-        raise null_not_allowed(pos - 1)
-    _8 -= 1
-    if _8 > len(b) - pos:
-        raise bad_length(pos, _8)
-    _7 = []
-    for _ in range(_8):
-        _9, pos = _d_UpdateMetadataBroker_v6(b, pos)
-        _7.append(_9)
-    if b[pos] == 0:
-        pos += 1
-        _10 = None
-    else:
-        _10, pos = _t_UpdateMetadataPartitionState_v6(b, pos)
-    _11 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _7, _10)
-    return _11, pos
-
-def _s_UpdateMetadataTopicState_v7(o):
-    return 16 + size_cstring(o.topic_name) + (size_uvarint(len(o.partition_states) + 1) + sum(map(_s_UpdateMetadataPartitionState_v6, o.partition_states))) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_UpdateMetadataRequest_v7(o):
-    return 16 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_UpdateMetadataTopicState_v7, o.topic_states))) + (size_uvarint(len(o.live_brokers) + 1) + sum(map(_s_UpdateMetadataBroker_v6, o.live_brokers))) + (size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_UpdateMetadataTopicState_v7(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _S_u.pack_into(buf, pos, o.topic_id.bytes)
-    pos += 16
-    _1 = o.partition_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch)
-        pos += 16
-        _3 = _2.isr
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-        _S_i.pack_into(buf, pos, _2.zk_version)
-        pos += 4
-        _4 = _2.replicas
-        pos = write_uvarint(buf, pos, len(_4) + 1)
-        pack_into('>%di' % len(_4), buf, pos, *_4)
-        pos += 4 * len(_4)
-        _5 = _2.offline_replicas
-        pos = write_uvarint(buf, pos, len(_5) + 1)
-        pack_into('>%di' % len(_5), buf, pos, *_5)
-        pos += 4 * len(_5)
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+        if _18.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -1144,17 +1469,369 @@ def _w_UpdateMetadataTopicState_v7(o, buf, pos):
         pos += 1
     return pos
 
+def _d_UpdateMetadataRequest_v7(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
+    pos += 17
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _12, _14, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _12 = uuid_of(_12)
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, _23, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
+                raise null_not_allowed(pos)
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            _22 = list(array_struct('i', _23).unpack_from(b, pos))
+            pos += 4 * _23
+            _24, _26, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _26 >= 0x80:
+                _26, pos = read_uvarint(b, pos - 1)
+            if _26 == 0:
+                raise null_not_allowed(pos)
+            _26 -= 1
+            if _26 > blen - pos:
+                raise bad_length(pos, _26)
+            _25 = list(array_struct('i', _26).unpack_from(b, pos))
+            pos += 4 * _26
+            _28, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _28 >= 0x80:
+                _28, pos = read_uvarint(b, pos - 1)
+            if _28 == 0:
+                raise null_not_allowed(pos)
+            _28 -= 1
+            if _28 > blen - pos:
+                raise bad_length(pos, _28)
+            _27 = list(array_struct('i', _28).unpack_from(b, pos))
+            pos += 4 * _28
+            if b[pos]:
+                _29, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _29 = None
+            _15 = UpdateMetadataPartitionState('', _18, _19, _20, _21, _22, _24, _25, _27, _29)
+            _16(_15)
+        if b[pos]:
+            _30, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _30 = None
+        _6 = UpdateMetadataTopicState(_9, _12, _13, _30)
+        _7(_6)
+    _32, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _32 >= 0x80:
+        _32, pos = read_uvarint(b, pos - 1)
+    if _32 == 0:
+        raise null_not_allowed(pos)
+    _32 -= 1
+    if _32 > blen - pos:
+        raise bad_length(pos, _32)
+    _31 = []
+    _34 = _31.append
+    for _ in range(_32):
+        _36, _38, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _38 >= 0x80:
+            _38, pos = read_uvarint(b, pos - 1)
+        if _38 == 0:
+            raise null_not_allowed(pos)
+        _38 -= 1
+        if _38 > blen - pos:
+            raise bad_length(pos, _38)
+        _37 = []
+        _40 = _37.append
+        for _ in range(_38):
+            _42, _44, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
+                raise null_not_allowed(pos)
+            _44 -= 1
+            _45 = pos + _44
+            if _45 > blen:
+                raise bad_length(pos, _44)
+            _43 = str(b[pos:_45], 'utf-8')
+            pos = _45
+            _47, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _47 >= 0x80:
+                _47, pos = read_uvarint(b, pos - 1)
+            if _47 == 0:
+                raise null_not_allowed(pos)
+            _47 -= 1
+            _48 = pos + _47
+            if _48 > blen:
+                raise bad_length(pos, _47)
+            _46 = str(b[pos:_48], 'utf-8')
+            pos = _48
+            _49, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _50, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _50 = None
+            _39 = UpdateMetadataEndpoint(_42, _43, _46, _49, _50)
+            _40(_39)
+        _52, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _52 >= 0x80:
+            _52, pos = read_uvarint(b, pos - 1)
+        if _52 == 0:
+            _51 = None
+        else:
+            _52 -= 1
+            _53 = pos + _52
+            if _53 > blen:
+                raise bad_length(pos, _52)
+            _51 = str(b[pos:_53], 'utf-8')
+            pos = _53
+        if b[pos]:
+            _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _54 = None
+        _33 = UpdateMetadataBroker(_36, '', 0, _37, _51, _54)
+        _34(_33)
+    if b[pos]:
+        _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+    else:
+        pos += 1
+        _55 = None
+    _56 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _31, _55)
+    return _56, pos
+
+def _s_UpdateMetadataRequest_v7(o):
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.offline_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 20
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _9 = o.live_brokers
+    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    for _10 in _9:
+        _11 = _10.endpoints
+        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        for _12 in _11:
+            _13 = _12.host
+            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            _14 = _12.listener
+            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            if _12.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        _15 = _10.rack
+        if _15 is None:
+            n += 1
+        else:
+            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+        if _10.unknown_tagged_fields:
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 16
+    return n
+
 def _w_UpdateMetadataRequest_v7(o, buf, pos):
+    _1 = o.topic_states
     _S_iiq.pack_into(buf, pos, o.controller_id, o.controller_epoch, o.broker_epoch)
     pos += 16
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_UpdateMetadataTopicState_v7(_2, buf, pos)
-    _3 = o.live_brokers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_UpdateMetadataBroker_v6(_4, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.zk_version)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.offline_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _16 = o.live_brokers
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _17 + 1)
+    for _18 in _16:
+        _19 = _18.endpoints
+        _S_i.pack_into(buf, pos, _18.id)
+        pos += 4
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.host
+            _S_i.pack_into(buf, pos, _21.port)
+            pos += 4
+            _24 = _22.encode()
+            _23 = len(_24)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                buf[pos + 1:pos + 1 + len(_22)] = _24
+                pos += 1 + _23
+            else:
+                pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _21.listener
+            _27 = _25.encode()
+            _26 = len(_27)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                buf[pos + 1:pos + 1 + len(_25)] = _27
+                pos += 1 + _26
+            else:
+                pos = write_cstring_long(buf, pos, _25, _27)
+            _S_h.pack_into(buf, pos, _21.security_protocol)
+            pos += 2
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _28 = _18.rack
+        if _28 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+        if _18.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
     else:
@@ -1162,9 +1839,10 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
         pos += 1
     return pos
 
-def _t_UpdateMetadataRequest_v8(b, pos):
+def _t_UpdateMetadataRequest_v8(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = 0
     unknown = None
@@ -1182,51 +1860,185 @@ def _t_UpdateMetadataRequest_v8(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_UpdateMetadataRequest_v8(b, pos):
-    _1, _2, _3, _4, = _S_ioiq.unpack_from(b, pos)
-    pos += 17
-    _6 = b[pos]
-    if _6 < 0x80:
-        pos += 1
-    else:
-        _6, pos = read_uvarint(b, pos)
+def _d_UpdateMetadataRequest_v8(b, m, pos):
+    blen = len(b)
+    _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
+    pos += 18
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
     if _6 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _6 -= 1
-    if _6 > len(b) - pos:
+    if _6 > blen - pos:
         raise bad_length(pos, _6)
     _5 = []
+    _8 = _5.append
     for _ in range(_6):
-        _7, pos = _d_UpdateMetadataTopicState_v7(b, pos)
-        _5.append(_7)
-    _9 = b[pos]
-    if _9 < 0x80:
+        _11, = _S_B.unpack_from(b, pos)
         pos += 1
-    else:
-        _9, pos = read_uvarint(b, pos)
-    if _9 == 0:
-        raise null_not_allowed(pos - 1)
-    _9 -= 1
-    if _9 > len(b) - pos:
-        raise bad_length(pos, _9)
-    _8 = []
-    for _ in range(_9):
-        _10, pos = _d_UpdateMetadataBroker_v6(b, pos)
-        _8.append(_10)
-    if b[pos] == 0:
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _13, _15, = _S_uB.unpack_from(b, pos)
+        pos += 17
+        _13 = uuid_of(_13)
+        if _15 >= 0x80:
+            _15, pos = read_uvarint(b, pos - 1)
+        if _15 == 0:
+            raise null_not_allowed(pos)
+        _15 -= 1
+        if _15 > blen - pos:
+            raise bad_length(pos, _15)
+        _14 = []
+        _17 = _14.append
+        for _ in range(_15):
+            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+            pos += 17
+            if _24 >= 0x80:
+                _24, pos = read_uvarint(b, pos - 1)
+            if _24 == 0:
+                raise null_not_allowed(pos)
+            _24 -= 1
+            if _24 > blen - pos:
+                raise bad_length(pos, _24)
+            _23 = list(array_struct('i', _24).unpack_from(b, pos))
+            pos += 4 * _24
+            _25, _27, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _27 >= 0x80:
+                _27, pos = read_uvarint(b, pos - 1)
+            if _27 == 0:
+                raise null_not_allowed(pos)
+            _27 -= 1
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            _26 = list(array_struct('i', _27).unpack_from(b, pos))
+            pos += 4 * _27
+            _29, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
+                raise null_not_allowed(pos)
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            _28 = list(array_struct('i', _29).unpack_from(b, pos))
+            pos += 4 * _29
+            if b[pos]:
+                _30, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _16 = UpdateMetadataPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30)
+            _17(_16)
+        if b[pos]:
+            _31, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _31 = None
+        _7 = UpdateMetadataTopicState(_10, _13, _14, _31)
+        _8(_7)
+    _33, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _33 >= 0x80:
+        _33, pos = read_uvarint(b, pos - 1)
+    if _33 == 0:
+        raise null_not_allowed(pos)
+    _33 -= 1
+    if _33 > blen - pos:
+        raise bad_length(pos, _33)
+    _32 = []
+    _35 = _32.append
+    for _ in range(_33):
+        _37, _39, = _S_iB.unpack_from(b, pos)
+        pos += 5
+        if _39 >= 0x80:
+            _39, pos = read_uvarint(b, pos - 1)
+        if _39 == 0:
+            raise null_not_allowed(pos)
+        _39 -= 1
+        if _39 > blen - pos:
+            raise bad_length(pos, _39)
+        _38 = []
+        _41 = _38.append
+        for _ in range(_39):
+            _43, _45, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _45 >= 0x80:
+                _45, pos = read_uvarint(b, pos - 1)
+            if _45 == 0:
+                raise null_not_allowed(pos)
+            _45 -= 1
+            _46 = pos + _45
+            if _46 > blen:
+                raise bad_length(pos, _45)
+            _44 = str(b[pos:_46], 'utf-8')
+            pos = _46
+            _48, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _48 >= 0x80:
+                _48, pos = read_uvarint(b, pos - 1)
+            if _48 == 0:
+                raise null_not_allowed(pos)
+            _48 -= 1
+            _49 = pos + _48
+            if _49 > blen:
+                raise bad_length(pos, _48)
+            _47 = str(b[pos:_49], 'utf-8')
+            pos = _49
+            _50, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _51, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+            else:
+                pos += 1
+                _51 = None
+            _40 = UpdateMetadataEndpoint(_43, _44, _47, _50, _51)
+            _41(_40)
+        _53, = _S_B.unpack_from(b, pos)
         pos += 1
-        _11 = 0
-        _12 = None
+        if _53 >= 0x80:
+            _53, pos = read_uvarint(b, pos - 1)
+        if _53 == 0:
+            _52 = None
+        else:
+            _53 -= 1
+            _54 = pos + _53
+            if _54 > blen:
+                raise bad_length(pos, _53)
+            _52 = str(b[pos:_54], 'utf-8')
+            pos = _54
+        if b[pos]:
+            _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        else:
+            pos += 1
+            _55 = None
+        _34 = UpdateMetadataBroker(_37, '', 0, _38, _52, _55)
+        _35(_34)
+    if b[pos]:
+        _56, _57, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
     else:
-        _11, _12, pos = _t_UpdateMetadataRequest_v8(b, pos)
-    _13 = UpdateMetadataRequest(_1, _2, _11, _3, _4, [], _5, _8, _12)
-    return _13, pos
+        pos += 1
+        _56 = 0
+        _57 = None
+    _58 = UpdateMetadataRequest(_1, _2, _56, _3, _4, [], _5, _32, _57)
+    return _58, pos
 
 def _ti_UpdateMetadataRequest_v8(o):
     items = []
     _1 = o.type
     if _1 != 0:
-        buf = bytearray(1)
+        n = 0
+        n += 1
+        buf = bytearray(n)
         pos = 0
         _S_b.pack_into(buf, pos, _1)
         pos += 1
@@ -1234,19 +2046,197 @@ def _ti_UpdateMetadataRequest_v8(o):
     return items
 
 def _s_UpdateMetadataRequest_v8(o):
-    return 17 + (size_uvarint(len(o.topic_states) + 1) + sum(map(_s_UpdateMetadataTopicState_v7, o.topic_states))) + (size_uvarint(len(o.live_brokers) + 1) + sum(map(_s_UpdateMetadataBroker_v6, o.live_brokers))) + (size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.type != 0 else 1)
+    n = 0
+    _1 = o.topic_states
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    for _2 in _1:
+        _3 = _2.topic_name
+        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        _4 = _2.partition_states
+        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        for _5 in _4:
+            _6 = _5.isr
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            _7 = _5.replicas
+            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            _8 = _5.offline_replicas
+            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            if _5.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 20
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 16
+    _9 = o.live_brokers
+    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    for _10 in _9:
+        _11 = _10.endpoints
+        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        for _12 in _11:
+            _13 = _12.host
+            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            _14 = _12.listener
+            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            if _12.unknown_tagged_fields:
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 6
+        _15 = _10.rack
+        if _15 is None:
+            n += 1
+        else:
+            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+        if _10.unknown_tagged_fields:
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
+    if o.unknown_tagged_fields or o.type != 0:
+        n += size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 17
+    return n
 
 def _w_UpdateMetadataRequest_v8(o, buf, pos):
+    _1 = o.topic_states
     _S_ioiq.pack_into(buf, pos, o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
     pos += 17
-    _1 = o.topic_states
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_UpdateMetadataTopicState_v7(_2, buf, pos)
-    _3 = o.live_brokers
-    pos = write_uvarint(buf, pos, len(_3) + 1)
-    for _4 in _3:
-        pos = _w_UpdateMetadataBroker_v6(_4, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topic_name
+        _6 = _4.encode()
+        _5 = len(_6)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            buf[pos + 1:pos + 1 + len(_4)] = _6
+            pos += 1 + _5
+        else:
+            pos = write_cstring_long(buf, pos, _4, _6)
+        _7 = _3.partition_states
+        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        pos += 16
+        _8 = len(_7)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _8 + 1)
+        for _9 in _7:
+            _10 = _9.isr
+            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+            pos += 16
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            _12 = _9.replicas
+            _S_i.pack_into(buf, pos, _9.zk_version)
+            pos += 4
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            _14 = _9.offline_replicas
+            _15 = len(_14)
+            if _15 < 0x7F:
+                buf[pos] = _15 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _15 + 1)
+            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            pos += 4 * len(_14)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
+    _16 = o.live_brokers
+    _17 = len(_16)
+    if _17 < 0x7F:
+        buf[pos] = _17 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _17 + 1)
+    for _18 in _16:
+        _19 = _18.endpoints
+        _S_i.pack_into(buf, pos, _18.id)
+        pos += 4
+        _20 = len(_19)
+        if _20 < 0x7F:
+            buf[pos] = _20 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _20 + 1)
+        for _21 in _19:
+            _22 = _21.host
+            _S_i.pack_into(buf, pos, _21.port)
+            pos += 4
+            _24 = _22.encode()
+            _23 = len(_24)
+            if _23 < 0x7F:
+                buf[pos] = _23 + 1
+                buf[pos + 1:pos + 1 + len(_22)] = _24
+                pos += 1 + _23
+            else:
+                pos = write_cstring_long(buf, pos, _22, _24)
+            _25 = _21.listener
+            _27 = _25.encode()
+            _26 = len(_27)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                buf[pos + 1:pos + 1 + len(_25)] = _27
+                pos += 1 + _26
+            else:
+                pos = write_cstring_long(buf, pos, _25, _27)
+            _S_h.pack_into(buf, pos, _21.security_protocol)
+            pos += 2
+            if _21.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _28 = _18.rack
+        if _28 is None:
+            buf[pos] = 0
+            pos += 1
+        else:
+            _30 = _28.encode()
+            _29 = len(_30)
+            if _29 < 0x7F:
+                buf[pos] = _29 + 1
+                buf[pos + 1:pos + 1 + len(_28)] = _30
+                pos += 1 + _29
+            else:
+                pos = write_cstring_long(buf, pos, _28, _30)
+        if _18.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields or o.type != 0:
         pos = write_tagged_section(buf, pos, _ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class CurrentLeader(msgspec.Struct, gc=False):
@@ -29,10 +29,12 @@ _DEFAULT_CurrentLeader = CurrentLeader()
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ii = Struct('>ii')
+_S_iiB = Struct('>iiB')
 
-def _t_CurrentLeader_v0(b, pos):
+def _t_CurrentLeader_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -46,26 +48,36 @@ def _t_CurrentLeader_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _t_UpdateRaftVoterResponse_v0(b, pos):
+def _t_UpdateRaftVoterResponse_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     _1 = CurrentLeader()
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, _3, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            _4, pos = read_cstring(b, pos)
-            _5, = _S_i.unpack_from(b, pos)
+            _3, _4, _6, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if _6 >= 0x80:
+                _6, pos = read_uvarint(b, pos - 1)
+            if _6 == 0:
+                raise null_not_allowed(pos)
+            _6 -= 1
+            _7 = pos + _6
+            if _7 > blen:
+                raise bad_length(pos, _6)
+            _5 = str(b[pos:_7], 'utf-8')
+            pos = _7
+            _8, = _S_i.unpack_from(b, pos)
             pos += 4
-            if b[pos] == 0:
-                pos += 1
-                _6 = None
+            if b[pos]:
+                _9, pos = _t_CurrentLeader_v0(b, m, pos)
             else:
-                _6, pos = _t_CurrentLeader_v0(b, pos)
-            _1 = CurrentLeader(_2, _3, _4, _5, _6)
+                pos += 1
+                _9 = None
+            _1 = CurrentLeader(_3, _4, _5, _8, _9)
         else:
             if unknown is None:
                 unknown = []
@@ -75,15 +87,16 @@ def _t_UpdateRaftVoterResponse_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return _1, unknown, pos
 
-def _d_UpdateRaftVoterResponse_v0(b, pos):
+def _d_UpdateRaftVoterResponse_v0(b, m, pos):
+    blen = len(b)
     _1, _2, = _S_ih.unpack_from(b, pos)
     pos += 6
-    if b[pos] == 0:
+    if b[pos]:
+        _3, _4, pos = _t_UpdateRaftVoterResponse_v0(b, m, pos)
+    else:
         pos += 1
         _3 = CurrentLeader()
         _4 = None
-    else:
-        _3, _4, pos = _t_UpdateRaftVoterResponse_v0(b, pos)
     _5 = UpdateRaftVoterResponse(_1, _2, _3, _4)
     return _5, pos
 
@@ -91,18 +104,31 @@ def _ti_CurrentLeader_v0(o):
     items = []
     return items
 
-def _s_CurrentLeader_v0(o):
-    return 12 + size_cstring(o.host) + (size_tagged_section(_ti_CurrentLeader_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _ti_UpdateRaftVoterResponse_v0(o):
     items = []
     _1 = o.current_leader
     if _1 != _DEFAULT_CurrentLeader:
-        buf = bytearray(_s_CurrentLeader_v0(_1))
+        n = 0
+        _2 = _1.host
+        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        if _1.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 12
+        buf = bytearray(n)
         pos = 0
+        _3 = _1.host
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
         pos += 8
-        pos = write_cstring(buf, pos, _1.host)
+        _5 = _3.encode()
+        _4 = len(_5)
+        if _4 < 0x7F:
+            buf[pos] = _4 + 1
+            buf[pos + 1:pos + 1 + len(_3)] = _5
+            pos += 1 + _4
+        else:
+            pos = write_cstring_long(buf, pos, _3, _5)
         _S_i.pack_into(buf, pos, _1.port)
         pos += 4
         if _1.unknown_tagged_fields:
@@ -114,7 +140,13 @@ def _ti_UpdateRaftVoterResponse_v0(o):
     return items
 
 def _s_UpdateRaftVoterResponse_v0(o):
-    return 6 + (size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader else 1)
+    n = 0
+    if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader:
+        n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 6
+    return n
 
 def _w_UpdateRaftVoterResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -32,13 +32,16 @@ class VoteRequest(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_iiiiq = Struct('>iiiiq')
 _S_iiiuuiq = Struct('>iii16s16siq')
 
-def _t_PartitionData_v0(b, pos):
+def _t_PartitionData_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -52,183 +55,163 @@ def _t_PartitionData_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_TopicData_v0(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
+def _d_VoteRequest_v0(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, = _S_iiiiq.unpack_from(b, pos)
-        pos += 24
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _5, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _5 >= 0x80:
+        _5, pos = read_uvarint(b, pos - 1)
+    if _5 == 0:
+        raise null_not_allowed(pos)
+    _5 -= 1
+    if _5 > blen - pos:
+        raise bad_length(pos, _5)
+    _4 = []
+    _7 = _4.append
+    for _ in range(_5):
+        _10, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10)
+        _9 = str(b[pos:_11], 'utf-8')
+        pos = _11
+        _13, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _13 >= 0x80:
+            _13, pos = read_uvarint(b, pos - 1)
+        if _13 == 0:
+            raise null_not_allowed(pos)
+        _13 -= 1
+        if _13 > blen - pos:
+            raise bad_length(pos, _13)
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _17, _18, _19, _20, _21, = _S_iiiiq.unpack_from(b, pos)
+            pos += 24
+            if b[pos]:
+                _22, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _14 = PartitionData(_17, _18, _19, ZERO_UUID, ZERO_UUID, _20, _21, _22)
+            _15(_14)
+        if b[pos]:
+            _23, pos = _t_PartitionData_v0(b, m, pos)
         else:
-            _10, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, ZERO_UUID, ZERO_UUID, _8, _9, _10)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _11 = None
+            pos += 1
+            _23 = None
+        _6 = TopicData(_9, _12, _23)
+        _7(_6)
+    if b[pos]:
+        _24, pos = _t_PartitionData_v0(b, m, pos)
     else:
-        _11, pos = _t_PartitionData_v0(b, pos)
-    _12 = TopicData(_1, _2, _11)
-    return _12, pos
-
-def _d_VoteRequest_v0(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
         pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_TopicData_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_PartitionData_v0(b, pos)
-    _6 = VoteRequest(_1, -1, _2, _5)
-    return _6, pos
+        _24 = None
+    _25 = VoteRequest(_1, -1, _4, _24)
+    return _25, pos
 
 def _ti_PartitionData_v0(o):
     items = []
     return items
 
-def _s_PartitionData_v0(o):
-    return 24 + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v0(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v0, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_VoteRequest_v0(o):
-    return 0 + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v0, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v0(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iiiiq.pack_into(buf, pos, _2.partition_index, _2.candidate_epoch, _2.candidate_id, _2.last_offset_epoch, _2.last_offset)
-        pos += 24
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            buf[pos] = 0
-            pos += 1
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 24
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    return n
 
 def _w_VoteRequest_v0(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v0(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+    _1 = o.cluster_id
+    if _1 is None:
         buf[pos] = 0
         pos += 1
-    return pos
-
-def _d_TopicData_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
     else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, _7, _8, _9, _10, _11, = _S_iiiuuiq.unpack_from(b, pos)
-        pos += 56
-        _8 = UUID(bytes=_8)
-        _9 = UUID(bytes=_9)
-        if b[pos] == 0:
-            pos += 1
-            _12 = None
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
         else:
-            _12, pos = _t_PartitionData_v0(b, pos)
-        _4 = PartitionData(_5, _6, _7, _8, _9, _10, _11, _12)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_PartitionData_v0(b, pos)
-    _14 = TopicData(_1, _2, _13)
-    return _14, pos
-
-def _d_VoteRequest_v1(b, pos):
-    _1, pos = read_ncstring(b, pos)
-    _2, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _4 = b[pos]
-    if _4 < 0x80:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
         pos += 1
     else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _5, pos = _d_TopicData_v1(b, pos)
-        _3.append(_5)
-    if b[pos] == 0:
-        pos += 1
-        _6 = None
-    else:
-        _6, pos = _t_PartitionData_v0(b, pos)
-    _7 = VoteRequest(_1, _2, _3, _6)
-    return _7, pos
-
-def _s_PartitionData_v1(o):
-    return 56 + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_TopicData_v1(o):
-    return 0 + size_cstring(o.topic_name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_PartitionData_v1, o.partitions))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_VoteRequest_v1(o):
-    return 4 + size_ncstring(o.cluster_id) + (size_uvarint(len(o.topics) + 1) + sum(map(_s_TopicData_v1, o.topics))) + (size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_TopicData_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.topic_name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        _S_iiiuuiq.pack_into(buf, pos, _2.partition_index, _2.candidate_epoch, _2.candidate_id, _2.candidate_directory_id.bytes, _2.voter_directory_id.bytes, _2.last_offset_epoch, _2.last_offset)
-        pos += 56
-        if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.topic_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _S_iiiiq.pack_into(buf, pos, _12.partition_index, _12.candidate_epoch, _12.candidate_id, _12.last_offset_epoch, _12.last_offset)
+            pos += 24
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
@@ -239,14 +222,167 @@ def _w_TopicData_v1(o, buf, pos):
         pos += 1
     return pos
 
+def _d_VoteRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
+    if _2 == 0:
+        _1 = None
+    else:
+        _2 -= 1
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    _4, _6, = _S_iB.unpack_from(b, pos)
+    pos += 5
+    if _6 >= 0x80:
+        _6, pos = read_uvarint(b, pos - 1)
+    if _6 == 0:
+        raise null_not_allowed(pos)
+    _6 -= 1
+    if _6 > blen - pos:
+        raise bad_length(pos, _6)
+    _5 = []
+    _8 = _5.append
+    for _ in range(_6):
+        _11, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _11 >= 0x80:
+            _11, pos = read_uvarint(b, pos - 1)
+        if _11 == 0:
+            raise null_not_allowed(pos)
+        _11 -= 1
+        _12 = pos + _11
+        if _12 > blen:
+            raise bad_length(pos, _11)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+        _14, = _S_B.unpack_from(b, pos)
+        pos += 1
+        if _14 >= 0x80:
+            _14, pos = read_uvarint(b, pos - 1)
+        if _14 == 0:
+            raise null_not_allowed(pos)
+        _14 -= 1
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _18, _19, _20, _21, _22, _23, _24, = _S_iiiuuiq.unpack_from(b, pos)
+            pos += 56
+            _21 = uuid_of(_21)
+            _22 = uuid_of(_22)
+            if b[pos]:
+                _25, pos = _t_PartitionData_v0(b, m, pos)
+            else:
+                pos += 1
+                _25 = None
+            _15 = PartitionData(_18, _19, _20, _21, _22, _23, _24, _25)
+            _16(_15)
+        if b[pos]:
+            _26, pos = _t_PartitionData_v0(b, m, pos)
+        else:
+            pos += 1
+            _26 = None
+        _7 = TopicData(_10, _13, _26)
+        _8(_7)
+    if b[pos]:
+        _27, pos = _t_PartitionData_v0(b, m, pos)
+    else:
+        pos += 1
+        _27 = None
+    _28 = VoteRequest(_1, _4, _5, _27)
+    return _28, pos
+
+def _s_VoteRequest_v1(o):
+    n = 0
+    _1 = o.cluster_id
+    if _1 is None:
+        n += 1
+    else:
+        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    _2 = o.topics
+    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    for _3 in _2:
+        _4 = _3.topic_name
+        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        _5 = _3.partitions
+        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        for _6 in _5:
+            if _6.unknown_tagged_fields:
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 56
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
+        else:
+            n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 4
+    return n
+
 def _w_VoteRequest_v1(o, buf, pos):
-    pos = write_ncstring(buf, pos, o.cluster_id)
+    _1 = o.cluster_id
+    if _1 is None:
+        buf[pos] = 0
+        pos += 1
+    else:
+        _3 = _1.encode()
+        _2 = len(_3)
+        if _2 < 0x7F:
+            buf[pos] = _2 + 1
+            buf[pos + 1:pos + 1 + len(_1)] = _3
+            pos += 1 + _2
+        else:
+            pos = write_cstring_long(buf, pos, _1, _3)
+    _4 = o.topics
     _S_i.pack_into(buf, pos, o.voter_id)
     pos += 4
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_TopicData_v1(_2, buf, pos)
+    _5 = len(_4)
+    if _5 < 0x7F:
+        buf[pos] = _5 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _5 + 1)
+    for _6 in _4:
+        _7 = _6.topic_name
+        _9 = _7.encode()
+        _8 = len(_9)
+        if _8 < 0x7F:
+            buf[pos] = _8 + 1
+            buf[pos + 1:pos + 1 + len(_7)] = _9
+            pos += 1 + _8
+        else:
+            pos = write_cstring_long(buf, pos, _7, _9)
+        _10 = _6.partitions
+        _11 = len(_10)
+        if _11 < 0x7F:
+            buf[pos] = _11 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _11 + 1)
+        for _12 in _10:
+            _S_iiiuuiq.pack_into(buf, pos, _12.partition_index, _12.candidate_epoch, _12.candidate_id, _12.candidate_directory_id.bytes, _12.voter_directory_id.bytes, _12.last_offset_epoch, _12.last_offset)
+            pos += 56
+            if _12.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_12), _12.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _6.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:

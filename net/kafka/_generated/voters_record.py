@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class Endpoint(msgspec.Struct, gc=False):
@@ -34,15 +34,19 @@ class VotersRecord(msgspec.Struct, gc=False):
     voters: list[Voter] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_h = Struct('>h')
+_S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
 _S_iu = Struct('>i16s')
+_S_iuB = Struct('>i16sB')
 
-def _t_Endpoint_v0(b, pos):
+def _t_Endpoint_v0(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -56,130 +60,187 @@ def _t_Endpoint_v0(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_Voter_v0(b, pos):
-    _1, _2, = _S_iu.unpack_from(b, pos)
-    pos += 20
-    _2 = UUID(bytes=_2)
-    _4 = b[pos]
-    if _4 < 0x80:
-        pos += 1
-    else:
-        _4, pos = read_uvarint(b, pos)
-    if _4 == 0:
-        raise null_not_allowed(pos - 1)
-    _4 -= 1
-    if _4 > len(b) - pos:
-        raise bad_length(pos, _4)
-    _3 = []
-    for _ in range(_4):
-        _6, pos = read_cstring(b, pos)
-        _7, pos = read_cstring(b, pos)
-        _8, = _S_H.unpack_from(b, pos)
-        pos += 2
-        if b[pos] == 0:
-            pos += 1
-            _9 = None
-        else:
-            _9, pos = _t_Endpoint_v0(b, pos)
-        _5 = Endpoint(_6, _7, _8, _9)
-        _3.append(_5)
-    _11, _12, = _S_hh.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _13 = None
-    else:
-        _13, pos = _t_Endpoint_v0(b, pos)
-    _10 = KRaftVersionFeature(_11, _12, _13)
-    if b[pos] == 0:
-        pos += 1
-        _14 = None
-    else:
-        _14, pos = _t_Endpoint_v0(b, pos)
-    _15 = Voter(_1, _2, _3, _10, _14)
-    return _15, pos
-
-def _d_VotersRecord_v0(b, pos):
-    _1, = _S_h.unpack_from(b, pos)
-    pos += 2
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
+def _d_VotersRecord_v0(b, m, pos):
+    blen = len(b)
+    _1, _3, = _S_hB.unpack_from(b, pos)
+    pos += 3
+    if _3 >= 0x80:
+        _3, pos = read_uvarint(b, pos - 1)
     if _3 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _3 -= 1
-    if _3 > len(b) - pos:
+    if _3 > blen - pos:
         raise bad_length(pos, _3)
     _2 = []
+    _5 = _2.append
     for _ in range(_3):
-        _4, pos = _d_Voter_v0(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
+        _7, _8, _10, = _S_iuB.unpack_from(b, pos)
+        pos += 21
+        _8 = uuid_of(_8)
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _20, = _S_H.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _21, pos = _t_Endpoint_v0(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _11 = Endpoint(_14, _17, _20, _21)
+            _12(_11)
+        _24, _25, = _S_hh.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _26, pos = _t_Endpoint_v0(b, m, pos)
+        else:
+            pos += 1
+            _26 = None
+        _22 = KRaftVersionFeature(_24, _25, _26)
+        if b[pos]:
+            _27, pos = _t_Endpoint_v0(b, m, pos)
+        else:
+            pos += 1
+            _27 = None
+        _4 = Voter(_7, _8, _9, _22, _27)
+        _5(_4)
+    if b[pos]:
+        _28, pos = _t_Endpoint_v0(b, m, pos)
     else:
-        _5, pos = _t_Endpoint_v0(b, pos)
-    _6 = VotersRecord(_1, _2, _5)
-    return _6, pos
+        pos += 1
+        _28 = None
+    _29 = VotersRecord(_1, _2, _28)
+    return _29, pos
 
 def _ti_Endpoint_v0(o):
     items = []
     return items
 
-def _s_Endpoint_v0(o):
-    return 2 + size_cstring(o.name) + size_cstring(o.host) + (size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_KRaftVersionFeature_v0(o):
-    return 4 + (size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_Voter_v0(o):
-    return 20 + (size_uvarint(len(o.endpoints) + 1) + sum(map(_s_Endpoint_v0, o.endpoints))) + _s_KRaftVersionFeature_v0(o.k_raft_version_feature) + (size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_VotersRecord_v0(o):
-    return 2 + (size_uvarint(len(o.voters) + 1) + sum(map(_s_Voter_v0, o.voters))) + (size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_KRaftVersionFeature_v0(o, buf, pos):
-    _S_hh.pack_into(buf, pos, o.min_supported_version, o.max_supported_version)
-    pos += 4
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_Voter_v0(o, buf, pos):
-    _S_iu.pack_into(buf, pos, o.voter_id, o.voter_directory_id.bytes)
-    pos += 20
-    _1 = o.endpoints
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.voters
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        pos = write_cstring(buf, pos, _2.host)
-        _S_H.pack_into(buf, pos, _2.port)
-        pos += 2
+        _3 = _2.endpoints
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.name
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            _6 = _4.host
+            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_Endpoint_v0(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
+            n += 2
+        _7 = _2.k_raft_version_feature
+        if _7.unknown_tagged_fields:
+            n += size_tagged_section(_ti_Endpoint_v0(_7), _7.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 4
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_Endpoint_v0(_2), _2.unknown_tagged_fields)
+        else:
+            n += 1
+        n += 20
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields)
+    else:
+        n += 1
+    n += 2
+    return n
+
+def _w_VotersRecord_v0(o, buf, pos):
+    _1 = o.voters
+    _S_h.pack_into(buf, pos, o.version)
+    pos += 2
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.endpoints
+        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.bytes)
+        pos += 20
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.host
+            _12 = _10.encode()
+            _11 = len(_12)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                buf[pos + 1:pos + 1 + len(_10)] = _12
+                pos += 1 + _11
+            else:
+                pos = write_cstring_long(buf, pos, _10, _12)
+            _S_H.pack_into(buf, pos, _6.port)
+            pos += 2
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _13 = _3.k_raft_version_feature
+        _S_hh.pack_into(buf, pos, _13.min_supported_version, _13.max_supported_version)
+        pos += 4
+        if _13.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_13), _13.unknown_tagged_fields)
         else:
             buf[pos] = 0
             pos += 1
-    pos = _w_KRaftVersionFeature_v0(o.k_raft_version_feature, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_VotersRecord_v0(o, buf, pos):
-    _S_h.pack_into(buf, pos, o.version)
-    pos += 2
-    _1 = o.voters
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_Voter_v0(_2, buf, pos)
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class WritableTxnMarkerTopic(msgspec.Struct, gc=False):
@@ -28,87 +28,102 @@ class WriteTxnMarkersRequest(msgspec.Struct, gc=False):
     markers: list[WritableTxnMarker] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qho = Struct('>qh?')
+_S_qhoB = Struct('>qh?B')
+_S_qhoi = Struct('>qh?i')
 
-def _d_WritableTxnMarker_v0(b, pos):
-    _1, _2, _3, = _S_qho.unpack_from(b, pos)
-    pos += 11
-    _5, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _5 < 0:
-        raise null_not_allowed(pos - 1)
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_string(b, pos)
-        _9, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos - 1)
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        _6 = WritableTxnMarkerTopic(_7, _8, None)
-        _4.append(_6)
-    _10, = _S_i.unpack_from(b, pos)
-    pos += 4
-    _11 = WritableTxnMarker(_1, _2, _3, _4, _10, None)
-    return _11, pos
-
-def _d_WriteTxnMarkersRequest_v0(b, pos):
+def _d_WriteTxnMarkersRequest_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_WritableTxnMarker_v0(b, pos)
-        _1.append(_3)
-    _4 = WriteTxnMarkersRequest(_1, None)
-    return _4, pos
-
-def _s_WritableTxnMarkerTopic_v0(o):
-    return 0 + size_string(o.name) + (4 + 4 * len(o.partition_indexes))
-
-def _s_WritableTxnMarker_v0(o):
-    return 15 + (4 + sum(map(_s_WritableTxnMarkerTopic_v0, o.topics)))
+        _6, _7, _8, _10, = _S_qhoi.unpack_from(b, pos)
+        pos += 15
+        if _10 < 0:
+            raise null_not_allowed(pos)
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            _11 = WritableTxnMarkerTopic(_14, _17, None)
+            _12(_11)
+        _19, = _S_i.unpack_from(b, pos)
+        pos += 4
+        _3 = WritableTxnMarker(_6, _7, _8, _9, _19, None)
+        _4(_3)
+    _20 = WriteTxnMarkersRequest(_1, None)
+    return _20, pos
 
 def _s_WriteTxnMarkersRequest_v0(o):
-    return 0 + (4 + sum(map(_s_WritableTxnMarker_v0, o.markers)))
-
-def _w_WritableTxnMarker_v0(o, buf, pos):
-    _S_qho.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.transaction_result)
-    pos += 11
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.markers
+    n += 4
     for _2 in _1:
-        pos = write_string(buf, pos, _2.name)
-        _3 = _2.partition_indexes
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
-    _S_i.pack_into(buf, pos, o.coordinator_epoch)
-    pos += 4
-    return pos
+        _3 = _2.topics
+        n += 4
+        for _4 in _3:
+            _5 = _4.name
+            n += 2 + len(_5)
+            _6 = _4.partition_indexes
+            n += 4 + 4 * len(_6)
+        n += 15
+    return n
 
 def _w_WriteTxnMarkersRequest_v0(o, buf, pos):
     _1 = o.markers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_WritableTxnMarker_v0(_2, buf, pos)
+        _3 = _2.topics
+        _S_qhoi.pack_into(buf, pos, _2.producer_id, _2.producer_epoch, _2.transaction_result, len(_3))
+        pos += 15
+        for _4 in _3:
+            _5 = _4.name
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+            _7 = _4.partition_indexes
+            _S_i.pack_into(buf, pos, len(_7))
+            pos += 4
+            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            pos += 4 * len(_7)
+        _S_i.pack_into(buf, pos, _2.coordinator_epoch)
+        pos += 4
     return pos
 
-def _t_WritableTxnMarkerTopic_v1(b, pos):
+def _t_WritableTxnMarkerTopic_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -122,117 +137,159 @@ def _t_WritableTxnMarkerTopic_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_WritableTxnMarker_v1(b, pos):
-    _1, _2, _3, = _S_qho.unpack_from(b, pos)
-    pos += 11
-    _5 = b[pos]
-    if _5 < 0x80:
-        pos += 1
-    else:
-        _5, pos = read_uvarint(b, pos)
-    if _5 == 0:
-        raise null_not_allowed(pos - 1)
-    _5 -= 1
-    if _5 > len(b) - pos:
-        raise bad_length(pos, _5)
-    _4 = []
-    for _ in range(_5):
-        _7, pos = read_cstring(b, pos)
-        _9 = b[pos]
-        if _9 < 0x80:
-            pos += 1
-        else:
-            _9, pos = read_uvarint(b, pos)
-        if _9 == 0:
-            raise null_not_allowed(pos - 1)
-        _9 -= 1
-        if _9 > len(b) - pos:
-            raise bad_length(pos, _9)
-        _8 = list(unpack_from('>%di' % _9, b, pos))
-        pos += 4 * _9
-        if b[pos] == 0:
-            pos += 1
-            _10 = None
-        else:
-            _10, pos = _t_WritableTxnMarkerTopic_v1(b, pos)
-        _6 = WritableTxnMarkerTopic(_7, _8, _10)
-        _4.append(_6)
-    _11, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if b[pos] == 0:
-        pos += 1
-        _12 = None
-    else:
-        _12, pos = _t_WritableTxnMarkerTopic_v1(b, pos)
-    _13 = WritableTxnMarker(_1, _2, _3, _4, _11, _12)
-    return _13, pos
-
-def _d_WriteTxnMarkersRequest_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_WriteTxnMarkersRequest_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_WritableTxnMarker_v1(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+        _6, _7, _8, _10, = _S_qhoB.unpack_from(b, pos)
+        pos += 12
+        if _10 >= 0x80:
+            _10, pos = read_uvarint(b, pos - 1)
+        if _10 == 0:
+            raise null_not_allowed(pos)
+        _10 -= 1
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                raise null_not_allowed(pos)
+            _18 -= 1
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            _17 = list(array_struct('i', _18).unpack_from(b, pos))
+            pos += 4 * _18
+            if b[pos]:
+                _19, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _11 = WritableTxnMarkerTopic(_14, _17, _19)
+            _12(_11)
+        _20, = _S_i.unpack_from(b, pos)
+        pos += 4
+        if b[pos]:
+            _21, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+        else:
+            pos += 1
+            _21 = None
+        _3 = WritableTxnMarker(_6, _7, _8, _9, _20, _21)
+        _4(_3)
+    if b[pos]:
+        _22, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
     else:
-        _4, pos = _t_WritableTxnMarkerTopic_v1(b, pos)
-    _5 = WriteTxnMarkersRequest(_1, _4)
-    return _5, pos
+        pos += 1
+        _22 = None
+    _23 = WriteTxnMarkersRequest(_1, _22)
+    return _23, pos
 
 def _ti_WritableTxnMarkerTopic_v1(o):
     items = []
     return items
 
-def _s_WritableTxnMarkerTopic_v1(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partition_indexes) + 1) + 4 * len(o.partition_indexes)) + (size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_WritableTxnMarker_v1(o):
-    return 15 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_WritableTxnMarkerTopic_v1, o.topics))) + (size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_WriteTxnMarkersRequest_v1(o):
-    return 0 + (size_uvarint(len(o.markers) + 1) + sum(map(_s_WritableTxnMarker_v1, o.markers))) + (size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_WritableTxnMarker_v1(o, buf, pos):
-    _S_qho.pack_into(buf, pos, o.producer_id, o.producer_epoch, o.transaction_result)
-    pos += 11
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.markers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        pos = write_cstring(buf, pos, _2.name)
-        _3 = _2.partition_indexes
-        pos = write_uvarint(buf, pos, len(_3) + 1)
-        pack_into('>%di' % len(_3), buf, pos, *_3)
-        pos += 4 * len(_3)
+        _3 = _2.topics
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.name
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            _6 = _4.partition_indexes
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
-    _S_i.pack_into(buf, pos, o.coordinator_epoch)
-    pos += 4
+            n += 1
+        n += 15
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_WriteTxnMarkersRequest_v1(o, buf, pos):
     _1 = o.markers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_WritableTxnMarker_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topics
+        _S_qho.pack_into(buf, pos, _3.producer_id, _3.producer_epoch, _3.transaction_result)
+        pos += 11
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.partition_indexes
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            pos += 4 * len(_10)
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        _S_i.pack_into(buf, pos, _3.coordinator_epoch)
+        pos += 4
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
 )
 
 class WritableTxnMarkerPartitionResult(msgspec.Struct, gc=False):
@@ -30,97 +30,105 @@ class WriteTxnMarkersResponse(msgspec.Struct, gc=False):
     markers: list[WritableTxnMarkerResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_S_B = Struct('>B')
+_S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_q = Struct('>q')
+_S_qB = Struct('>qB')
+_S_qi = Struct('>qi')
 
-def _d_WritableTxnMarkerTopicResult_v0(b, pos):
-    _1, pos = read_string(b, pos)
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _4 = WritableTxnMarkerPartitionResult(_5, _6, None)
-        _2.append(_4)
-    _7 = WritableTxnMarkerTopicResult(_1, _2, None)
-    return _7, pos
-
-def _d_WritableTxnMarkerResult_v0(b, pos):
-    _1, = _S_q.unpack_from(b, pos)
-    pos += 8
-    _3, = _S_i.unpack_from(b, pos)
-    pos += 4
-    if _3 < 0:
-        raise null_not_allowed(pos - 1)
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_WritableTxnMarkerTopicResult_v0(b, pos)
-        _2.append(_4)
-    _5 = WritableTxnMarkerResult(_1, _2, None)
-    return _5, pos
-
-def _d_WriteTxnMarkersResponse_v0(b, pos):
+def _d_WriteTxnMarkersResponse_v0(b, m, pos):
+    blen = len(b)
     _2, = _S_i.unpack_from(b, pos)
     pos += 4
     if _2 < 0:
-        raise null_not_allowed(pos - 1)
-    if _2 > len(b) - pos:
+        raise null_not_allowed(pos)
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_WritableTxnMarkerResult_v0(b, pos)
-        _1.append(_3)
-    _4 = WriteTxnMarkersResponse(_1, None)
-    return _4, pos
-
-def _s_WritableTxnMarkerTopicResult_v0(o):
-    return 0 + size_string(o.name) + (4 + 6 * len(o.partitions))
-
-def _s_WritableTxnMarkerResult_v0(o):
-    return 8 + (4 + sum(map(_s_WritableTxnMarkerTopicResult_v0, o.topics)))
+        _6, _8, = _S_qi.unpack_from(b, pos)
+        pos += 12
+        if _8 < 0:
+            raise null_not_allowed(pos)
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _13, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            _15 = []
+            _18 = _15.append
+            for _ in range(_16):
+                _20, _21, = _S_ih.unpack_from(b, pos)
+                pos += 6
+                _17 = WritableTxnMarkerPartitionResult(_20, _21, None)
+                _18(_17)
+            _9 = WritableTxnMarkerTopicResult(_12, _15, None)
+            _10(_9)
+        _3 = WritableTxnMarkerResult(_6, _7, None)
+        _4(_3)
+    _22 = WriteTxnMarkersResponse(_1, None)
+    return _22, pos
 
 def _s_WriteTxnMarkersResponse_v0(o):
-    return 0 + (4 + sum(map(_s_WritableTxnMarkerResult_v0, o.markers)))
-
-def _w_WritableTxnMarkerTopicResult_v0(o, buf, pos):
-    pos = write_string(buf, pos, o.name)
-    _1 = o.partitions
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
+    n = 0
+    _1 = o.markers
+    n += 4
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
-    return pos
-
-def _w_WritableTxnMarkerResult_v0(o, buf, pos):
-    _S_q.pack_into(buf, pos, o.producer_id)
-    pos += 8
-    _1 = o.topics
-    _S_i.pack_into(buf, pos, len(_1))
-    pos += 4
-    for _2 in _1:
-        pos = _w_WritableTxnMarkerTopicResult_v0(_2, buf, pos)
-    return pos
+        _3 = _2.topics
+        n += 4
+        for _4 in _3:
+            _5 = _4.name
+            n += 2 + len(_5)
+            _6 = _4.partitions
+            n += 4 + 6 * len(_6)
+        n += 8
+    return n
 
 def _w_WriteTxnMarkersResponse_v0(o, buf, pos):
     _1 = o.markers
     _S_i.pack_into(buf, pos, len(_1))
     pos += 4
     for _2 in _1:
-        pos = _w_WritableTxnMarkerResult_v0(_2, buf, pos)
+        _3 = _2.topics
+        _S_qi.pack_into(buf, pos, _2.producer_id, len(_3))
+        pos += 12
+        for _4 in _3:
+            _5 = _4.name
+            _6 = _5.encode()
+            _S_h.pack_into(buf, pos, len(_6))
+            pos += 2
+            buf[pos:pos + len(_5)] = _6
+            pos += len(_6)
+            _7 = _4.partitions
+            _S_i.pack_into(buf, pos, len(_7))
+            pos += 4
+            for _8 in _7:
+                _S_ih.pack_into(buf, pos, _8.partition_index, _8.error_code)
+                pos += 6
     return pos
 
-def _t_WritableTxnMarkerPartitionResult_v1(b, pos):
+def _t_WritableTxnMarkerPartitionResult_v1(b, m, pos):
+    blen = len(b)
     count, pos = read_uvarint(b, pos)
-    if count > len(b) - pos:
+    if count > blen - pos:
         raise bad_length(pos, count)
     unknown = None
     for _ in range(count):
@@ -134,139 +142,177 @@ def _t_WritableTxnMarkerPartitionResult_v1(b, pos):
             raise ProtocolError('tagged field size mismatch', offset=pos)
     return unknown, pos
 
-def _d_WritableTxnMarkerTopicResult_v1(b, pos):
-    _1, pos = read_cstring(b, pos)
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _5, _6, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if b[pos] == 0:
-            pos += 1
-            _7 = None
-        else:
-            _7, pos = _t_WritableTxnMarkerPartitionResult_v1(b, pos)
-        _4 = WritableTxnMarkerPartitionResult(_5, _6, _7)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _8 = None
-    else:
-        _8, pos = _t_WritableTxnMarkerPartitionResult_v1(b, pos)
-    _9 = WritableTxnMarkerTopicResult(_1, _2, _8)
-    return _9, pos
-
-def _d_WritableTxnMarkerResult_v1(b, pos):
-    _1, = _S_q.unpack_from(b, pos)
-    pos += 8
-    _3 = b[pos]
-    if _3 < 0x80:
-        pos += 1
-    else:
-        _3, pos = read_uvarint(b, pos)
-    if _3 == 0:
-        raise null_not_allowed(pos - 1)
-    _3 -= 1
-    if _3 > len(b) - pos:
-        raise bad_length(pos, _3)
-    _2 = []
-    for _ in range(_3):
-        _4, pos = _d_WritableTxnMarkerTopicResult_v1(b, pos)
-        _2.append(_4)
-    if b[pos] == 0:
-        pos += 1
-        _5 = None
-    else:
-        _5, pos = _t_WritableTxnMarkerPartitionResult_v1(b, pos)
-    _6 = WritableTxnMarkerResult(_1, _2, _5)
-    return _6, pos
-
-def _d_WriteTxnMarkersResponse_v1(b, pos):
-    _2 = b[pos]
-    if _2 < 0x80:
-        pos += 1
-    else:
-        _2, pos = read_uvarint(b, pos)
+def _d_WriteTxnMarkersResponse_v1(b, m, pos):
+    blen = len(b)
+    _2, = _S_B.unpack_from(b, pos)
+    pos += 1
+    if _2 >= 0x80:
+        _2, pos = read_uvarint(b, pos - 1)
     if _2 == 0:
-        raise null_not_allowed(pos - 1)
+        raise null_not_allowed(pos)
     _2 -= 1
-    if _2 > len(b) - pos:
+    if _2 > blen - pos:
         raise bad_length(pos, _2)
     _1 = []
+    _4 = _1.append
     for _ in range(_2):
-        _3, pos = _d_WritableTxnMarkerResult_v1(b, pos)
-        _1.append(_3)
-    if b[pos] == 0:
-        pos += 1
-        _4 = None
+        _6, _8, = _S_qB.unpack_from(b, pos)
+        pos += 9
+        if _8 >= 0x80:
+            _8, pos = read_uvarint(b, pos - 1)
+        if _8 == 0:
+            raise null_not_allowed(pos)
+        _8 -= 1
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _13, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_B.unpack_from(b, pos)
+            pos += 1
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
+                raise null_not_allowed(pos)
+            _16 -= 1
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            _15 = []
+            _18 = _15.append
+            for _ in range(_16):
+                _20, _21, = _S_ih.unpack_from(b, pos)
+                pos += 6
+                if b[pos]:
+                    _22, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+                else:
+                    pos += 1
+                    _22 = None
+                _17 = WritableTxnMarkerPartitionResult(_20, _21, _22)
+                _18(_17)
+            if b[pos]:
+                _23, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+            else:
+                pos += 1
+                _23 = None
+            _9 = WritableTxnMarkerTopicResult(_12, _15, _23)
+            _10(_9)
+        if b[pos]:
+            _24, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+        else:
+            pos += 1
+            _24 = None
+        _3 = WritableTxnMarkerResult(_6, _7, _24)
+        _4(_3)
+    if b[pos]:
+        _25, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
     else:
-        _4, pos = _t_WritableTxnMarkerPartitionResult_v1(b, pos)
-    _5 = WriteTxnMarkersResponse(_1, _4)
-    return _5, pos
+        pos += 1
+        _25 = None
+    _26 = WriteTxnMarkersResponse(_1, _25)
+    return _26, pos
 
 def _ti_WritableTxnMarkerPartitionResult_v1(o):
     items = []
     return items
 
-def _s_WritableTxnMarkerPartitionResult_v1(o):
-    return 6 + (size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_WritableTxnMarkerTopicResult_v1(o):
-    return 0 + size_cstring(o.name) + (size_uvarint(len(o.partitions) + 1) + sum(map(_s_WritableTxnMarkerPartitionResult_v1, o.partitions))) + (size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _s_WritableTxnMarkerResult_v1(o):
-    return 8 + (size_uvarint(len(o.topics) + 1) + sum(map(_s_WritableTxnMarkerTopicResult_v1, o.topics))) + (size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
 def _s_WriteTxnMarkersResponse_v1(o):
-    return 0 + (size_uvarint(len(o.markers) + 1) + sum(map(_s_WritableTxnMarkerResult_v1, o.markers))) + (size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) if o.unknown_tagged_fields else 1)
-
-def _w_WritableTxnMarkerTopicResult_v1(o, buf, pos):
-    pos = write_cstring(buf, pos, o.name)
-    _1 = o.partitions
-    pos = write_uvarint(buf, pos, len(_1) + 1)
+    n = 0
+    _1 = o.markers
+    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        _S_ih.pack_into(buf, pos, _2.partition_index, _2.error_code)
-        pos += 6
+        _3 = _2.topics
+        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        for _4 in _3:
+            _5 = _4.name
+            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            _6 = _4.partitions
+            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            for _7 in _6:
+                if _7.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_7), _7.unknown_tagged_fields)
+                else:
+                    n += 1
+                n += 6
+            if _4.unknown_tagged_fields:
+                n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_4), _4.unknown_tagged_fields)
+            else:
+                n += 1
         if _2.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields)
+            n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            n += 1
+        n += 8
     if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
+        n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
-    return pos
-
-def _w_WritableTxnMarkerResult_v1(o, buf, pos):
-    _S_q.pack_into(buf, pos, o.producer_id)
-    pos += 8
-    _1 = o.topics
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_WritableTxnMarkerTopicResult_v1(_2, buf, pos)
-    if o.unknown_tagged_fields:
-        pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
-    else:
-        buf[pos] = 0
-        pos += 1
-    return pos
+        n += 1
+    return n
 
 def _w_WriteTxnMarkersResponse_v1(o, buf, pos):
     _1 = o.markers
-    pos = write_uvarint(buf, pos, len(_1) + 1)
-    for _2 in _1:
-        pos = _w_WritableTxnMarkerResult_v1(_2, buf, pos)
+    _2 = len(_1)
+    if _2 < 0x7F:
+        buf[pos] = _2 + 1
+        pos += 1
+    else:
+        pos = write_uvarint(buf, pos, _2 + 1)
+    for _3 in _1:
+        _4 = _3.topics
+        _S_q.pack_into(buf, pos, _3.producer_id)
+        pos += 8
+        _5 = len(_4)
+        if _5 < 0x7F:
+            buf[pos] = _5 + 1
+            pos += 1
+        else:
+            pos = write_uvarint(buf, pos, _5 + 1)
+        for _6 in _4:
+            _7 = _6.name
+            _9 = _7.encode()
+            _8 = len(_9)
+            if _8 < 0x7F:
+                buf[pos] = _8 + 1
+                buf[pos + 1:pos + 1 + len(_7)] = _9
+                pos += 1 + _8
+            else:
+                pos = write_cstring_long(buf, pos, _7, _9)
+            _10 = _6.partitions
+            _11 = len(_10)
+            if _11 < 0x7F:
+                buf[pos] = _11 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _11 + 1)
+            for _12 in _10:
+                _S_ih.pack_into(buf, pos, _12.partition_index, _12.error_code)
+                pos += 6
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_12), _12.unknown_tagged_fields)
+                else:
+                    buf[pos] = 0
+                    pos += 1
+            if _6.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_6), _6.unknown_tagged_fields)
+            else:
+                buf[pos] = 0
+                pos += 1
+        if _3.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_3), _3.unknown_tagged_fields)
+        else:
+            buf[pos] = 0
+            pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
     else:

@@ -1,46 +1,53 @@
 """Emits the per-version decode functions of one message module.
 
-Owns the shape of generated readers: `_d_<Struct>_v<N>(b, pos) -> (obj, pos)` over a
-memoryview, fixed-width runs read with one precompiled Struct, leaf structs inlined into
-their array loops, every count bounded by the bytes left. Emits text only.
+Owns the shape of generated readers: one `_d_<Message>_v<N>(b, m, pos)` per distinct
+wire format with every nested struct inlined; runs of fixed-width fields plus the length
+prefix that follows them are read with one precompiled Struct; every length is bounded
+by the bytes left before slicing. `b` is the frame (bytes or memoryview), `m` a
+memoryview of it that `records` fields are sliced from (never copied). Emits text only.
 """
 
 from __future__ import annotations
 
 from panda.net.kafka.codegen.base import EmitterBase
 from panda.net.kafka.codegen.schema import Field, StructDef
-from panda.net.kafka.codegen.values import default_literal, fixed_size, helper_suffix, is_fixed
+from panda.net.kafka.codegen.values import default_literal, fixed_size, is_fixed
+
+Group = list[tuple[str, str]]  # (struct char, target variable)
 
 
 class DecodeEmitter(EmitterBase):
-    """Decode half of a ModuleEmitter (mixin): needs fmt(), char(), tmp(), begin_fn(),
-    end_fn(), define(), flex(), field_flex(), is_leaf(), present(), has_unknown()."""
-
     def decode_fn(self, sd: StructDef, v: int) -> str:
         key = ("d", sd.name, v)
         if key not in self.names:
             saved = self.begin_fn()
-            lines: list[str] = []
+            lines = ["    blen = len(b)"]
             target = self.decode_struct(sd, v, lines, "    ")
             lines.append(f"    return {target}, pos")
-            self.define(key, "b, pos", lines)
+            self.define(key, "b, m, pos", lines)
             self.end_fn(saved)
         return self.names[key]
 
     def decode_struct(self, sd: StructDef, v: int, lines: list[str], ind: str,
                       target: str | None = None) -> str:
-        """Emit the reads of one struct; returns the name of the variable holding it."""
+        """Emit the reads of one struct inline; returns the variable holding it."""
         args: dict[str, str] = {}
-        group: list[tuple[Field, str]] = []
+        group: Group = []
+        uuids: list[str] = []
         for f in self.present(sd, v, tagged=False):
-            var = self.tmp()
-            args[f.py_name] = var
+            var = args[f.py_name] = self.tmp()
             if is_fixed(f.type) and not f.is_array:
-                group.append((f, var))
+                group.append((self.char(f.type), var))
+                if f.type == "uuid":
+                    uuids.append(var)
                 continue
-            self.flush_read_group(group, lines, ind)
-            self.decode_field(f, v, lines, ind, var)
-        self.flush_read_group(group, lines, ind)
+            prefix = self.prefix(f, v, array=f.is_array)
+            pvar = self.tmp()
+            if prefix:
+                group.append((prefix, pvar))
+            self.flush_read_group(group, uuids, lines, ind)
+            self.decode_after_prefix(f, v, lines, ind, var, pvar, nullable=v in f.nullable)
+        self.flush_read_group(group, uuids, lines, ind)
         unknown = self.decode_tagged_section(sd, v, lines, ind, args) if self.flex(v) else None
         ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
         if self.has_unknown(sd):
@@ -49,94 +56,99 @@ class DecodeEmitter(EmitterBase):
         lines.append(f"{ind}{target} = {sd.name}({', '.join(ctor)})")
         return target
 
-    def flush_read_group(self, group: list[tuple[Field, str]], lines: list[str], ind: str) -> None:
+    def prefix(self, f: Field, v: int, array: bool) -> str:
+        """Struct char of the length/null prefix read ahead of a field ('' for none)."""
+        if f.is_struct and not array:
+            return "b" if v in f.nullable else ""
+        if self.field_flex(f, v):
+            return "B"  # first byte of an unsigned varint
+        if array:
+            return "i"
+        return "h" if f.type == "string" else "i"
+
+    def flush_read_group(self, group: Group, uuids: list[str], lines: list[str],
+                         ind: str) -> None:
         if not group:
             return
-        fmt = self.fmt("".join(self.char(f.type) for f, _ in group))
+        fmt = self.fmt("".join(c for c, _ in group))
         names = ", ".join(var for _, var in group)
         lines.append(f"{ind}{names}, = {fmt}.unpack_from(b, pos)")
-        lines.append(f"{ind}pos += {sum(fixed_size(f.type) for f, _ in group)}")
-        for f, var in group:
-            if f.type == "uuid":
-                lines.append(f"{ind}{var} = UUID(bytes={var})")
+        lines.append(f"{ind}pos += {sum(_char_size(c) for c, _ in group)}")
+        for var in uuids:
+            lines.append(f"{ind}{var} = uuid_of({var})")
         group.clear()
+        uuids.clear()
 
-    def decode_field(self, f: Field, v: int, lines: list[str], ind: str, var: str) -> None:
+    def decode_after_prefix(self, f: Field, v: int, lines: list[str], ind: str, var: str,
+                            n: str, nullable: bool) -> None:
+        """Read field f into var, its prefix (if any) already read into n."""
+        if f.is_struct and not f.is_array:
+            if nullable:
+                lines.append(f"{ind}if {n} < 0:")
+                lines.append(f"{ind}    {var} = None")
+                lines.append(f"{ind}else:")
+                ind += "    "
+            self.decode_struct(f.struct, v, lines, ind, target=var)
+            return
+        flex = self.field_flex(f, v)
+        if flex:
+            lines.append(f"{ind}if {n} >= 0x80:")
+            lines.append(f"{ind}    {n}, pos = read_uvarint(b, pos - 1)")
+        null_test = f"{n} == 0" if flex else f"{n} < 0"
+        lines.append(f"{ind}if {null_test}:")
+        if nullable:
+            lines.append(f"{ind}    {var} = None")
+            lines.append(f"{ind}else:")
+            ind += "    "
+        else:
+            lines.append(f"{ind}    raise null_not_allowed(pos)")
+        if flex:
+            lines.append(f"{ind}{n} -= 1")
         if f.is_array:
-            self.decode_array(f, v, lines, ind, var)
-        else:
-            self.decode_elem(f, v, lines, ind, var, nullable=v in f.nullable)
-
-    def decode_elem(self, f: Field, v: int, lines, ind: str, var: str, nullable: bool) -> None:
-        if is_fixed(f.type):
-            lines.append(f"{ind}{var}, = {self.fmt(self.char(f.type))}.unpack_from(b, pos)")
-            lines.append(f"{ind}pos += {fixed_size(f.type)}")
-            if f.type == "uuid":
-                lines.append(f"{ind}{var} = UUID(bytes={var})")
+            lines.append(f"{ind}if {n} > blen - pos:")
+            lines.append(f"{ind}    raise bad_length(pos, {n})")
+            self.decode_elements(f, v, lines, ind, var, n)
             return
-        if not f.is_struct:
-            lines.append(f"{ind}{var}, pos = {self.reader(f, v)}(b, pos)")
-            return
-        if nullable:
-            lines.append(f"{ind}if b[pos] >= 0x80:")
-            lines.append(f"{ind}    {var} = None")
-            lines.append(f"{ind}    pos += 1")
-            lines.append(f"{ind}else:")
-            ind += "    "
-            lines.append(f"{ind}pos += 1")
-        self.decode_child(f.struct, v, lines, ind, var)
-
-    def decode_child(self, sd: StructDef, v: int, lines, ind: str, var: str) -> None:
-        if self.is_leaf(sd, v):
-            self.decode_struct(sd, v, lines, ind, target=var)
-        else:
-            lines.append(f"{ind}{var}, pos = {self.decode_fn(sd, v)}(b, pos)")
-
-    def reader(self, f: Field, v: int) -> str:
-        suffix = helper_suffix(f, v, self.field_flex(f, v))
-        if f.type == "records":
-            return "read_crecords" if "c" in suffix else "read_records"
-        kind = "string" if f.type == "string" else "bytes"
-        return f"read_{suffix}{kind}"
-
-    def decode_array(self, f: Field, v: int, lines: list[str], ind: str, var: str) -> None:
-        n = self.tmp()
-        nullable = v in f.nullable
-        if self.field_flex(f, v):
-            lines.append(f"{ind}{n} = b[pos]")
-            lines.append(f"{ind}if {n} < 0x80:")
-            lines.append(f"{ind}    pos += 1")
-            lines.append(f"{ind}else:")
-            lines.append(f"{ind}    {n}, pos = read_uvarint(b, pos)")
-            null_test, fix = f"{n} == 0", f"{n} -= 1"
-        else:
-            lines.append(f"{ind}{n}, = _S_i.unpack_from(b, pos)")
-            lines.append(f"{ind}pos += 4")
-            null_test, fix = f"{n} < 0", None
-        if nullable:
-            lines.append(f"{ind}if {null_test}:")
-            lines.append(f"{ind}    {var} = None")
-            lines.append(f"{ind}else:")
-            ind += "    "
-        else:
-            lines.append(f"{ind}if {null_test}:")
-            lines.append(f"{ind}    raise null_not_allowed(pos - 1)")
-        if fix:
-            lines.append(f"{ind}{fix}")
-        lines.append(f"{ind}if {n} > len(b) - pos:")
+        end = self.tmp()
+        lines.append(f"{ind}{end} = pos + {n}")
+        lines.append(f"{ind}if {end} > blen:")
         lines.append(f"{ind}    raise bad_length(pos, {n})")
-        self.decode_elements(f, v, lines, ind, var, n)
+        lines.append(f"{ind}{var} = {_slice_expr(f.type, end)}")
+        lines.append(f"{ind}pos = {end}")
 
     def decode_elements(self, f: Field, v: int, lines, ind: str, var: str, n: str) -> None:
         if is_fixed(f.type) and f.type != "uuid":
-            lines.append(f"{ind}{var} = list(unpack_from('>%d{self.char(f.type)}' % {n}, b, pos))")
+            char = self.char(f.type)
+            lines.append(f"{ind}{var} = list(array_struct({char!r}, {n}).unpack_from(b, pos))")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * {n}")
             return
-        elem = self.tmp()
+        elem, app = self.tmp(), self.tmp()
         lines.append(f"{ind}{var} = []")
+        lines.append(f"{ind}{app} = {var}.append")
         lines.append(f"{ind}for _ in range({n}):")
-        self.decode_elem(f, v, lines, ind + "    ", elem, nullable=False)
-        lines.append(f"{ind}    {var}.append({elem})")
+        self.decode_one(f.element(), v, lines, ind + "    ", elem, nullable=False)
+        lines.append(f"{ind}    {app}({elem})")
+
+    def decode_one(self, f: Field, v: int, lines, ind: str, var: str, nullable: bool) -> None:
+        """Read one value of f's element type (prefix included) into var."""
+        if is_fixed(f.type):
+            self.flush_read_group([(self.char(f.type), var)],
+                                  [var] if f.type == "uuid" else [], lines, ind)
+            return
+        prefix = "b" if f.is_struct and nullable else self.prefix(f, v, array=False)
+        pvar = self.tmp()
+        if prefix:
+            self.flush_read_group([(prefix, pvar)], [], lines, ind)
+        self.decode_after_prefix(f, v, lines, ind, var, pvar, nullable)
+
+    def decode_field(self, f: Field, v: int, lines: list[str], ind: str, var: str) -> None:
+        """A whole field (array or single value) read at pos, prefix included."""
+        if not f.is_array:
+            self.decode_one(f, v, lines, ind, var, nullable=v in f.nullable)
+            return
+        pvar = self.tmp()
+        self.flush_read_group([(self.prefix(f, v, array=True), pvar)], [], lines, ind)
+        self.decode_after_prefix(f, v, lines, ind, var, pvar, nullable=v in f.nullable)
 
     # ---- tagged fields ----------------------------------------------------------------
 
@@ -145,13 +157,13 @@ class DecodeEmitter(EmitterBase):
         fn = self.tagged_decode_fn(sd, v, tagged)
         names = [self.tmp() for _ in tagged]
         unknown = self.tmp()
-        lines.append(f"{ind}if b[pos] == 0:")
+        lines.append(f"{ind}if b[pos]:")
+        lines.append(f"{ind}    {''.join(x + ', ' for x in names)}{unknown}, pos = {fn}(b, m, pos)")
+        lines.append(f"{ind}else:")
         lines.append(f"{ind}    pos += 1")
         for f, name in zip(tagged, names):
             lines.append(f"{ind}    {name} = {default_literal(f)}")
         lines.append(f"{ind}    {unknown} = None")
-        lines.append(f"{ind}else:")
-        lines.append(f"{ind}    {''.join(x + ', ' for x in names)}{unknown}, pos = {fn}(b, pos)")
         for f, name in zip(tagged, names):
             args[f.py_name] = name
         return unknown
@@ -161,8 +173,8 @@ class DecodeEmitter(EmitterBase):
         if key in self.names:
             return self.names[key]
         saved = self.begin_fn()
-        lines = ["    count, pos = read_uvarint(b, pos)",
-                 "    if count > len(b) - pos:", "        raise bad_length(pos, count)"]
+        lines = ["    blen = len(b)", "    count, pos = read_uvarint(b, pos)",
+                 "    if count > blen - pos:", "        raise bad_length(pos, count)"]
         names = [self.tmp() for _ in tagged]
         for f, name in zip(tagged, names):
             lines.append(f"    {name} = {default_literal(f)}")
@@ -177,6 +189,19 @@ class DecodeEmitter(EmitterBase):
                   "        if pos != end:",
                   "            raise ProtocolError('tagged field size mismatch', offset=pos)"]
         lines.append(f"    return {''.join(x + ', ' for x in names)}unknown, pos")
-        self.define(key, "b, pos", lines)
+        self.define(key, "b, m, pos", lines)
         self.end_fn(saved)
         return self.names[key]
+
+
+def _char_size(char: str) -> int:
+    return 16 if char == "16s" else {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4,
+                                     "q": 8, "d": 8}[char]
+
+
+def _slice_expr(ftype: str, end: str) -> str:
+    if ftype == "string":
+        return f"str(b[pos:{end}], 'utf-8')"
+    if ftype == "records":
+        return f"m[pos:{end}]"
+    return f"bytes(b[pos:{end}])"

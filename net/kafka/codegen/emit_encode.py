@@ -1,29 +1,31 @@
 """Emits the per-version size and write functions of one message module.
 
-Owns the shape of generated writers: `_s_<Struct>_v<N>(o) -> int` computes the exact
-encoded size, `_w_<Struct>_v<N>(o, buf, pos) -> pos` fills a preallocated bytearray with
-precompiled Structs. Tagged fields are written only when they differ from their default.
+Owns the shape of generated writers: `_s_<Message>_v<N>(o) -> int` budgets the encoded
+size (strings at one byte per character), `_w_<Message>_v<N>(o, buf, pos) -> pos` fills
+the preallocated bytearray with precompiled Structs, every nested struct inlined. A
+string that encodes longer than its budget replaces exactly its budgeted range, so the
+buffer grows by the difference and stays exact. Tagged fields are written only when they
+differ from their default.
 """
 
 from __future__ import annotations
 
 from panda.net.kafka.codegen.base import EmitterBase
 from panda.net.kafka.codegen.schema import Field, StructDef
-from panda.net.kafka.codegen.values import default_literal, fixed_size, helper_suffix, is_fixed
+from panda.net.kafka.codegen.values import default_literal, fixed_size, is_fixed
 
 
 class EncodeEmitter(EmitterBase):
-    """Encode half of a ModuleEmitter (mixin); see DecodeEmitter for the shared helpers."""
-
     # ---- size ------------------------------------------------------------------------
 
     def size_fn(self, sd: StructDef, v: int) -> str:
         key = ("s", sd.name, v)
         if key not in self.names:
             saved = self.begin_fn()
-            const, terms = self.size_terms(sd, v, "o")
-            expr = " + ".join([str(const)] + terms)
-            self.define(key, "o", [f"    return {expr}"])
+            lines = ["    n = 0"]
+            self.size_struct(sd, v, "o", lines, "    ", "n")
+            lines.append("    return n")
+            self.define(key, "o", lines)
             self.end_fn(saved)
         return self.names[key]
 
@@ -38,67 +40,70 @@ class EncodeEmitter(EmitterBase):
             total += fixed_size(f.type)
         return total
 
-    def size_terms(self, sd: StructDef, v: int, obj: str) -> tuple[int, list[str]]:
-        const, terms = 0, []
+    def size_struct(self, sd: StructDef, v: int, obj: str, lines, ind: str, acc: str) -> None:
+        const = 0
         for f in self.present(sd, v, tagged=False):
             if is_fixed(f.type) and not f.is_array:
                 const += fixed_size(f.type)
-            else:
-                terms.append(self.size_value(f, v, f"{obj}.{f.py_name}"))
+                continue
+            x = self.tmp()
+            lines.append(f"{ind}{x} = {obj}.{f.py_name}")
+            self.size_value(f, v, x, lines, ind, acc, nullable=v in f.nullable)
         if self.flex(v):
             cond = self.tagged_condition(sd, v, obj)
-            if cond:
-                fn = self.tagged_items_fn(sd, v)
-                terms.append(f"(size_tagged_section({fn}({obj}), {obj}.unknown_tagged_fields)"
-                             f" if {cond} else 1)")
-            else:
-                const += 1
-        return const, terms
+            fn = self.tagged_items_fn(sd, v)
+            lines.append(f"{ind}if {cond}:")
+            lines.append(f"{ind}    {acc} += size_tagged_section({fn}({obj}), "
+                         f"{obj}.unknown_tagged_fields)")
+            lines.append(f"{ind}else:")
+            lines.append(f"{ind}    {acc} += 1")
+        if const:
+            lines.append(f"{ind}{acc} += {const}")
 
-    def size_value(self, f: Field, v: int, x: str) -> str:
+    def size_value(self, f: Field, v: int, x: str, lines, ind: str, acc: str,
+                   nullable: bool) -> None:
+        """Add the size of field value x (array or single; x bound to a variable)."""
+        flex = self.field_flex(f, v)
+        if nullable and not (is_fixed(f.type) and not f.is_array):
+            single = not f.is_array
+            null_size = 1 if (flex or f.is_struct and single) else \
+                (2 if f.type == "string" and single else 4)
+            lines.append(f"{ind}if {x} is None:")
+            lines.append(f"{ind}    {acc} += {null_size}")
+            lines.append(f"{ind}else:")
+            ind += "    "
         if f.is_array:
-            return self.size_array(f, v, x)
-        return self.size_elem(f, v, x, nullable=v in f.nullable)
-
-    def size_elem(self, f: Field, v: int, x: str, nullable: bool) -> str:
-        if is_fixed(f.type):
-            return str(fixed_size(f.type))
-        if not f.is_struct:
-            return f"{self.sizer(f, v)}({x})"
-        inner = f"{self.size_fn(f.struct, v)}({x})"
-        return f"(1 if {x} is None else 1 + {inner})" if nullable else inner
-
-    def size_array(self, f: Field, v: int, x: str) -> str:
-        if self.field_flex(f, v):
-            prefix = f"size_uvarint(len({x}) + 1)"
-        else:
-            prefix = "4"
-        if is_fixed(f.type):
-            body = f"{prefix} + {fixed_size(f.type)} * len({x})"
+            self.size_array(f, v, x, lines, ind, acc)
         elif f.is_struct:
-            fixed = self.fixed_struct_size(f.struct, v)
-            each = f"{fixed} * len({x})" if fixed is not None else \
-                f"sum(map({self.size_fn(f.struct, v)}, {x}))"
-            body = f"{prefix} + {each}"
+            if nullable:
+                lines.append(f"{ind}{acc} += 1")
+            self.size_struct(f.struct, v, x, lines, ind, acc)
+        elif is_fixed(f.type):
+            lines.append(f"{ind}{acc} += {fixed_size(f.type)}")
         else:
-            body = f"{prefix} + sum(map({self.sizer(f, v, elem=True)}, {x}))"
-        if v in f.nullable:
-            null = "1" if self.field_flex(f, v) else "4"
-            return f"({null} if {x} is None else {body})"
-        return f"({body})"
+            lines.append(f"{ind}{acc} += {self.var_size(f, v, x)}")
 
-    def sizer(self, f: Field, v: int, elem: bool = False) -> str:
-        return "size_" + self.helper(f, v, elem)
+    def var_size(self, f: Field, v: int, x: str) -> str:
+        """Budget of one non-null string/bytes/records value."""
+        if not self.field_flex(f, v):
+            return f"{2 if f.type == 'string' else 4} + len({x})"
+        return f"len({x}) + (1 if len({x}) < 0x7F else size_uvarint(len({x}) + 1))"
 
-    def writer(self, f: Field, v: int, elem: bool = False) -> str:
-        return "write_" + self.helper(f, v, elem)
-
-    def helper(self, f: Field, v: int, elem: bool) -> str:
-        suffix = helper_suffix(f, v, self.field_flex(f, v))
-        if elem:
-            suffix = suffix.replace("n", "")
-        kind = "string" if f.type == "string" else "bytes"
-        return f"{suffix}{kind}"
+    def size_array(self, f: Field, v: int, x: str, lines, ind: str, acc: str) -> None:
+        prefix = (f"(1 if len({x}) < 0x7F else size_uvarint(len({x}) + 1))"
+                  if self.field_flex(f, v) else "4")
+        fixed = fixed_size(f.type) if is_fixed(f.type) else \
+            self.fixed_struct_size(f.struct, v) if f.is_struct else None
+        if fixed is not None:
+            lines.append(f"{ind}{acc} += {prefix} + {fixed} * len({x})")
+            return
+        lines.append(f"{ind}{acc} += {prefix}")
+        elem = self.tmp()
+        lines.append(f"{ind}for {elem} in {x}:")
+        if f.is_struct:
+            self.size_struct(f.struct, v, elem, lines, ind + "    ", acc)
+        else:
+            lines.append(f"{ind}    {acc} += {self.var_size(f.element(), v, elem)}")
 
     # ---- write -----------------------------------------------------------------------
 
@@ -114,88 +119,127 @@ class EncodeEmitter(EmitterBase):
         return self.names[key]
 
     def write_struct(self, sd: StructDef, v: int, obj: str, lines: list[str], ind: str) -> None:
-        group: list[Field] = []
+        group: list[tuple[str, str]] = []  # (struct char, value expression)
         for f in self.present(sd, v, tagged=False):
             if is_fixed(f.type) and not f.is_array:
-                group.append(f)
+                val = f"{obj}.{f.py_name}" + (".bytes" if f.type == "uuid" else "")
+                group.append((self.char(f.type), val))
                 continue
-            self.flush_write_group(group, obj, lines, ind)
-            self.write_value(f, v, f"{obj}.{f.py_name}", lines, ind)
-        self.flush_write_group(group, obj, lines, ind)
+            x = self.tmp()
+            lines.append(f"{ind}{x} = {obj}.{f.py_name}")
+            fused = self.fusable_prefix(f, v)
+            if fused:
+                data = self.tmp() if f.type == "string" and not f.is_array else x
+                if data != x:
+                    lines.append(f"{ind}{data} = {x}.encode()")
+                group.append((fused, f"len({data})"))
+                self.flush_write_group(group, lines, ind)
+                self.write_body(f, v, x, data, lines, ind)
+                continue
+            self.flush_write_group(group, lines, ind)
+            self.write_value(f, v, x, lines, ind, nullable=v in f.nullable)
+        self.flush_write_group(group, lines, ind)
         if self.flex(v):
             self.write_tagged_section(sd, v, obj, lines, ind)
 
-    def flush_write_group(self, group: list[Field], obj: str, lines, ind: str) -> None:
+    def fusable_prefix(self, f: Field, v: int) -> str:
+        """Length prefix that can join the preceding fixed-width pack ('' if none)."""
+        if self.field_flex(f, v) or v in f.nullable or (f.is_struct and not f.is_array):
+            return ""
+        return "h" if f.type == "string" and not f.is_array else "i"
+
+    def flush_write_group(self, group: list[tuple[str, str]], lines, ind: str) -> None:
         if not group:
             return
-        fmt = self.fmt("".join(self.char(f.type) for f in group))
-        vals = ", ".join(f"{obj}.{f.py_name}" + (".bytes" if f.type == "uuid" else "")
-                         for f in group)
-        lines.append(f"{ind}{fmt}.pack_into(buf, pos, {vals})")
-        lines.append(f"{ind}pos += {sum(fixed_size(f.type) for f in group)}")
+        fmt = self.fmt("".join(c for c, _ in group))
+        lines.append(f"{ind}{fmt}.pack_into(buf, pos, {', '.join(e for _, e in group)})")
+        lines.append(f"{ind}pos += {sum(_char_size(c) for c, _ in group)}")
         group.clear()
 
-    def write_value(self, f: Field, v: int, x: str, lines: list[str], ind: str) -> None:
-        if f.is_array:
-            self.write_array(f, v, x, lines, ind)
-        else:
-            self.write_elem(f, v, x, lines, ind, nullable=v in f.nullable)
-
-    def write_elem(self, f: Field, v: int, x: str, lines, ind: str, nullable: bool) -> None:
-        if is_fixed(f.type):
+    def write_value(self, f: Field, v: int, x: str, lines: list[str], ind: str,
+                    nullable: bool) -> None:
+        """Write field value x (bound to a variable), prefix included."""
+        if is_fixed(f.type) and not f.is_array:
             val = f"{x}.bytes" if f.type == "uuid" else x
-            lines.append(f"{ind}{self.fmt(self.char(f.type))}.pack_into(buf, pos, {val})")
-            lines.append(f"{ind}pos += {fixed_size(f.type)}")
+            self.flush_write_group([(self.char(f.type), val)], lines, ind)
             return
-        if not f.is_struct:
-            lines.append(f"{ind}pos = {self.writer(f, v, elem=not nullable)}(buf, pos, {x})")
-            return
+        single_struct = f.is_struct and not f.is_array
         if nullable:
-            var = self.tmp()
-            lines.append(f"{ind}{var} = {x}")
-            lines.append(f"{ind}if {var} is None:")
-            lines.append(f"{ind}    buf[pos] = 0xFF")
-            lines.append(f"{ind}    pos += 1")
-            lines.append(f"{ind}else:")
-            lines.append(f"{ind}    buf[pos] = 1")
-            lines.append(f"{ind}    pos += 1")
-            x, ind = var, ind + "    "
-        if self.is_leaf(f.struct, v) and x.isidentifier():
-            self.write_struct(f.struct, v, x, lines, ind)
-        else:
-            lines.append(f"{ind}pos = {self.write_fn(f.struct, v)}({x}, buf, pos)")
-
-    def write_array(self, f: Field, v: int, x: str, lines: list[str], ind: str) -> None:
-        var = self.tmp()
-        lines.append(f"{ind}{var} = {x}")
-        flex = self.field_flex(f, v)
-        if v in f.nullable:
-            lines.append(f"{ind}if {var} is None:")
-            if flex:
-                lines += [f"{ind}    buf[pos] = 0", f"{ind}    pos += 1"]
-            else:
-                lines += [f"{ind}    _S_i.pack_into(buf, pos, -1)", f"{ind}    pos += 4"]
+            lines.append(f"{ind}if {x} is None:")
+            self.write_null(f, v, lines, ind + "    ")
             lines.append(f"{ind}else:")
             ind += "    "
-        if flex:
-            lines.append(f"{ind}pos = write_uvarint(buf, pos, len({var}) + 1)")
+        if single_struct:
+            if nullable:
+                lines += [f"{ind}buf[pos] = 1", f"{ind}pos += 1"]
+            self.write_struct(f.struct, v, x, lines, ind)
+        elif self.field_flex(f, v):
+            self.write_compact(f, v, x, lines, ind)
         else:
-            lines += [f"{ind}_S_i.pack_into(buf, pos, len({var}))", f"{ind}pos += 4"]
-        self.write_elements(f, v, var, lines, ind)
+            data = x
+            if f.type == "string" and not f.is_array:
+                data = self.tmp()
+                lines.append(f"{ind}{data} = {x}.encode()")
+            char = "h" if f.type == "string" and not f.is_array else "i"
+            self.flush_write_group([(char, f"len({data})")], lines, ind)
+            self.write_body(f, v, x, data, lines, ind)
+
+    def write_null(self, f: Field, v: int, lines: list[str], ind: str) -> None:
+        if f.is_struct and not f.is_array:
+            lines += [f"{ind}buf[pos] = 0xFF", f"{ind}pos += 1"]
+        elif self.field_flex(f, v):
+            lines += [f"{ind}buf[pos] = 0", f"{ind}pos += 1"]
+        else:
+            char = "h" if f.type == "string" and not f.is_array else "i"
+            self.flush_write_group([(char, "-1")], lines, ind)
+
+    def write_compact(self, f: Field, v: int, x: str, lines: list[str], ind: str) -> None:
+        """Compact string/bytes/records/array: varint length + 1, then the body."""
+        size = self.tmp()
+        if f.type == "string" and not f.is_array:
+            data = self.tmp()
+            lines.append(f"{ind}{data} = {x}.encode()")
+            lines.append(f"{ind}{size} = len({data})")
+            lines.append(f"{ind}if {size} < 0x7F:")
+            lines.append(f"{ind}    buf[pos] = {size} + 1")
+            lines.append(f"{ind}    buf[pos + 1:pos + 1 + len({x})] = {data}")
+            lines.append(f"{ind}    pos += 1 + {size}")
+            lines.append(f"{ind}else:")
+            lines.append(f"{ind}    pos = write_cstring_long(buf, pos, {x}, {data})")
+            return
+        lines.append(f"{ind}{size} = len({x})")
+        lines.append(f"{ind}if {size} < 0x7F:")
+        lines.append(f"{ind}    buf[pos] = {size} + 1")
+        lines.append(f"{ind}    pos += 1")
+        lines.append(f"{ind}else:")
+        lines.append(f"{ind}    pos = write_uvarint(buf, pos, {size} + 1)")
+        self.write_body(f, v, x, x, lines, ind)
+
+    def write_body(self, f: Field, v: int, x: str, data: str, lines, ind: str) -> None:
+        """Everything after the length prefix: bytes, string data, or array elements."""
+        if f.is_array:
+            self.write_elements(f, v, x, lines, ind)
+        elif f.type == "string":
+            lines.append(f"{ind}buf[pos:pos + len({x})] = {data}")
+            lines.append(f"{ind}pos += len({data})")
+        else:
+            lines.append(f"{ind}buf[pos:pos + len({x})] = {x}")
+            lines.append(f"{ind}pos += len({x})")
 
     def write_elements(self, f: Field, v: int, var: str, lines: list[str], ind: str) -> None:
         if is_fixed(f.type) and f.type != "uuid":
-            lines.append(f"{ind}pack_into('>%d{self.char(f.type)}' % len({var}), buf, pos, *{var})")
+            lines.append(f"{ind}array_struct({self.char(f.type)!r}, len({var}))"
+                         f".pack_into(buf, pos, *{var})")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * len({var})")
             return
         elem = self.tmp()
         lines.append(f"{ind}for {elem} in {var}:")
-        self.write_elem(f, v, elem, lines, ind + "    ", nullable=False)
+        self.write_value(f.element(), v, elem, lines, ind + "    ", nullable=False)
 
     # ---- tagged fields ---------------------------------------------------------------
 
     def tagged_condition(self, sd: StructDef, v: int, obj: str) -> str:
-        """Expression true when the tagged section is not empty; '' when it never is."""
+        """Expression true when the tagged section is not empty."""
         parts = [f"{obj}.unknown_tagged_fields"]
         for f in self.present(sd, v, tagged=True):
             parts.append(self.differs(f, f"{obj}.{f.py_name}"))
@@ -229,11 +273,18 @@ class EncodeEmitter(EmitterBase):
             x = self.tmp()
             lines.append(f"    {x} = o.{f.py_name}")
             lines.append(f"    if {self.differs(f, x)}:")
-            lines.append(f"        buf = bytearray({self.size_value(f, v, x)})")
+            lines.append("        n = 0")
+            self.size_value(f, v, x, lines, "        ", "n", nullable=v in f.nullable)
+            lines.append("        buf = bytearray(n)")
             lines.append("        pos = 0")
-            self.write_value(f, v, x, lines, "        ")
+            self.write_value(f, v, x, lines, "        ", nullable=v in f.nullable)
             lines.append(f"        items.append(({f.tag}, bytes(buf)))")
         lines.append("    return items")
         self.define(key, "o", lines)
         self.end_fn(saved)
         return self.names[key]
+
+
+def _char_size(char: str) -> int:
+    return 16 if char == "16s" else {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4,
+                                     "q": 8, "d": 8}[char]

@@ -25,7 +25,8 @@ _WIRE_NAMES = (
     "size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, "
     "size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, "
     "write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, "
-    "null_not_allowed, write_tagged_section, size_tagged_section"
+    "null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, "
+    "write_cstring_long"
 )
 
 

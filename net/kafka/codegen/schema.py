@@ -10,7 +10,7 @@ import json
 import keyword
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 SPEC_DIR_ENV = "KAFKA_MESSAGES_DIR"
@@ -63,6 +63,10 @@ class Field:
     @property
     def is_struct(self) -> bool:
         return self.struct is not None
+
+    def element(self) -> Field:
+        """The field as one element of its array: not an array, never null."""
+        return replace(self, is_array=False, nullable=Versions(1, 0))
 
     def tagged_in(self, version: int) -> bool:
         return self.tag is not None and version in self.tagged

@@ -12,7 +12,6 @@ import struct
 
 from . import constants
 
-_Q = struct.Struct("<Q")
 _I = struct.Struct("<I")
 
 # Control block layout (per shard), each hot field on its own cache line.
@@ -46,6 +45,7 @@ class Arena:
         self.size_bytes = self._rings_off + rings * self._ring_stride
         self._map = mmap.mmap(-1, self.size_bytes, flags=mmap.MAP_SHARED)
         self.view = memoryview(self._map)
+        self._words = self.view.cast("Q")   # aligned 8-byte loads/stores, never torn
 
     def control(self, shard: int) -> memoryview:
         off = shard * constants.SHARD_CONTROL_BYTES
@@ -60,13 +60,13 @@ class Arena:
 
     # Control-block accessors, usable from the node and from shards.
     def state(self, shard: int) -> int:
-        return _Q.unpack_from(self.view, shard * constants.SHARD_CONTROL_BYTES + STATE_OFF)[0]
+        return self._words[(shard * constants.SHARD_CONTROL_BYTES + STATE_OFF) // 8]
 
     def set_state(self, shard: int, state: int) -> None:
-        _Q.pack_into(self.view, shard * constants.SHARD_CONTROL_BYTES + STATE_OFF, state)
+        self._words[(shard * constants.SHARD_CONTROL_BYTES + STATE_OFF) // 8] = state
 
     def set_pid(self, shard: int, pid: int) -> None:
-        _Q.pack_into(self.view, shard * constants.SHARD_CONTROL_BYTES + PID_OFF, pid)
+        self._words[(shard * constants.SHARD_CONTROL_BYTES + PID_OFF) // 8] = pid
 
     def set_last_error(self, shard: int, text: str) -> None:
         data = text.encode("utf-8", "replace")[: constants.LAST_ERROR_BYTES_MAX]

@@ -9,12 +9,11 @@ earlier store on either side and a wake-up is lost (DESIGN.md, "Sleep and wake")
 from __future__ import annotations
 
 import os
-import struct
 import threading
 
 from .arena import SLEEPING_OFF
 
-_Q = struct.Struct("<Q")
+_SLEEPING = SLEEPING_OFF // 8
 _fence_lock = threading.Lock()
 
 
@@ -27,20 +26,20 @@ def fence() -> None:
 class Doorbell:
     """One per shard. The owner sleeps on it; every other shard may ring it."""
 
-    __slots__ = ("fd", "_control", "rings")
+    __slots__ = ("fd", "_words", "rings")
 
     def __init__(self, fd: int, control: memoryview):
         self.fd = fd
-        self._control = control
+        self._words = control.cast("Q")   # one aligned load/store per flag access
         self.rings = 0          # doorbell writes made by this process (sender side)
 
     # -- owner (receiver) side ------------------------------------------------------------
     def announce_sleep(self) -> None:
-        _Q.pack_into(self._control, SLEEPING_OFF, 1)
+        self._words[_SLEEPING] = 1
         fence()
 
     def cancel_sleep(self) -> None:
-        _Q.pack_into(self._control, SLEEPING_OFF, 0)
+        self._words[_SLEEPING] = 0
 
     def drain(self) -> None:
         try:
@@ -52,7 +51,7 @@ class Doorbell:
     def ring_if_sleeping(self) -> bool:
         """Call after publishing: wakes the owner if it announced sleep."""
         fence()
-        if _Q.unpack_from(self._control, SLEEPING_OFF)[0]:
+        if self._words[_SLEEPING]:
             self.rings += 1
             os.eventfd_write(self.fd, 1)
             return True

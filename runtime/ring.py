@@ -13,12 +13,14 @@ import struct
 
 from .arena import RING_HEADER_BYTES
 
-_Q = struct.Struct("<Q")
 _HDR = struct.Struct("<II")
 _HDR_BYTES = 8
-HEAD_OFF = 0
-TAIL_OFF = 64
-WAITING_OFF = 128
+# Counter slots, as indexes into the header viewed as u64 words. Shared counters go through
+# memoryview.cast("Q") item access: one aligned 8-byte load or store. Never struct.pack_into:
+# it zero-fills the target before writing, so a concurrent reader can see 0.
+HEAD = 0
+TAIL = 8
+WAITING = 16
 
 # Record flags: a message travels whole or as FIRST, MORE..., LAST chunks.
 WHOLE = 0
@@ -36,19 +38,19 @@ class Ring:
     """One direction between two shards. Each side uses only its own half of the methods."""
 
     __slots__ = (
-        "_region", "_data", "capacity", "_mask", "chunk_bytes",
+        "_words", "_data", "capacity", "_mask", "chunk_bytes",
         "_tail_pending", "_head_cached", "_head", "_tail_cached", "_published_tail",
     )
 
     def __init__(self, region: memoryview, chunk_divisor: int = 4):
-        self._region = region
+        self._words = region[:RING_HEADER_BYTES].cast("Q")
         self._data = region[RING_HEADER_BYTES:]
         self.capacity = len(self._data)
         assert self.capacity & (self.capacity - 1) == 0, "ring data must be a power of two"
         self._mask = self.capacity - 1
         self.chunk_bytes = self.capacity // chunk_divisor - _HDR_BYTES
-        head = _Q.unpack_from(region, HEAD_OFF)[0]
-        tail = _Q.unpack_from(region, TAIL_OFF)[0]
+        head = self._words[HEAD]
+        tail = self._words[TAIL]
         self._tail_pending = tail       # producer: end of written, maybe unpublished, records
         self._published_tail = tail
         self._head_cached = head        # producer: last head it saw
@@ -65,7 +67,7 @@ class Ring:
         to_end = self.capacity - pos
         pad = to_end if to_end < need else 0
         if tail + pad + need - self._head_cached > self.capacity:
-            self._head_cached = _Q.unpack_from(self._region, HEAD_OFF)[0]
+            self._head_cached = self._words[HEAD]
             if tail + pad + need - self._head_cached > self.capacity:
                 return False
         data = self._data
@@ -82,16 +84,16 @@ class Ring:
         """Make every pushed record visible to the consumer; True if anything was new."""
         if self._tail_pending == self._published_tail:
             return False
-        _Q.pack_into(self._region, TAIL_OFF, self._tail_pending)
+        self._words[TAIL] = self._tail_pending
         self._published_tail = self._tail_pending
         return True
 
     def set_producer_waiting(self, waiting: bool) -> None:
-        _Q.pack_into(self._region, WAITING_OFF, 1 if waiting else 0)
+        self._words[WAITING] = 1 if waiting else 0
 
     def has_space_for(self, size: int) -> bool:
         """Producer re-check after announcing it waits (size <= chunk_bytes)."""
-        self._head_cached = _Q.unpack_from(self._region, HEAD_OFF)[0]
+        self._head_cached = self._words[HEAD]
         worst = _HDR_BYTES + _aligned(size) + _HDR_BYTES + _aligned(size)
         return self._tail_pending + worst - self._head_cached <= self.capacity
 
@@ -100,7 +102,7 @@ class Ring:
         """The next record as (payload view, flags), or None. Valid until advance()."""
         head = self._head
         if head == self._tail_cached:
-            self._tail_cached = _Q.unpack_from(self._region, TAIL_OFF)[0]
+            self._tail_cached = self._words[TAIL]
             if head == self._tail_cached:
                 return None
         pos = head & self._mask
@@ -118,12 +120,12 @@ class Ring:
 
     def release(self) -> None:
         """Hand the consumed space back to the producer."""
-        _Q.pack_into(self._region, HEAD_OFF, self._head)
+        self._words[HEAD] = self._head
 
     def has_data(self) -> bool:
         """Consumer re-check straight from shared memory (after announcing sleep)."""
-        self._tail_cached = _Q.unpack_from(self._region, TAIL_OFF)[0]
+        self._tail_cached = self._words[TAIL]
         return self._head != self._tail_cached
 
     def producer_waiting(self) -> bool:
-        return _Q.unpack_from(self._region, WAITING_OFF)[0] != 0
+        return self._words[WAITING] != 0

@@ -82,6 +82,7 @@ class ShardRuntime:
         self._register_metrics()
         self.stall_detector.start()
         poller = loop.create_task(self.reactor.run(), name="reactor")
+        poller.add_done_callback(_fatal_if_failed)
         self._instantiate()
         self._install_signals(loop)
         self.arena.set_state(self.shard, ShardState.READY)

@@ -1,0 +1,111 @@
+"""The reactor's sleep/wake handshake loses no wake-up, and the detector proves it can see one.
+
+Two forked processes run real Reactors over a real arena. The receiver sleeps as soon as it is
+idle (idle_poll_us=0), so every message needs a wake-up; the sender waits for each echo, then
+pauses a random 0-30 µs so its publish lands anywhere in the receiver's way to sleep. A
+wake-up is lost when the receiver sleeps (flag set) with a message pending in its ring and
+stays so: the sender checks that twice, 10 ms apart, counts it and rings the doorbell to go
+on. The broken variant skips the receiver's re-check after announcing sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import struct
+import time
+
+import pytest
+import uvloop
+
+from panda.runtime.arena import Arena, SLEEPING_OFF
+from panda.runtime.doorbell import make_eventfd
+from panda.runtime.reactor import Reactor
+from panda.runtime.ring import HEAD, TAIL
+
+DURATION_S = 3.0
+MESSAGES_MAX = 200_000
+STUCK_AFTER_S = 0.05
+_SEQ = struct.Struct("<Q")
+
+
+def _receiver(arena: Arena, fds: list[int], broken: bool, duration_s: float) -> None:
+    async def main() -> None:
+        reactor = Reactor(1, arena, fds, idle_poll_us=0, overprovisioned=False,
+                          skip_sleep_recheck=broken)
+        reactor.deliver = lambda src, view: reactor.outboxes[0].send(bytes(view), False)
+        poller = asyncio.get_running_loop().create_task(reactor.run())
+        await asyncio.sleep(duration_s + 2.0)
+        reactor.stop(RuntimeError("done"))
+        await poller
+
+    uvloop.run(main())
+
+
+def _receiver_stuck(arena: Arena) -> bool:
+    """Receiver asleep while its incoming ring holds a message."""
+    words = arena.ring(0, 1)[:192].cast("Q")
+    sleeping = arena.control(1).cast("Q")[SLEEPING_OFF // 8]
+    return bool(sleeping) and words[TAIL] != words[HEAD]
+
+
+async def _drive(arena: Arena, fds: list[int], seed: int, duration_s: float) -> tuple[int, int]:
+    loop = asyncio.get_running_loop()
+    reactor = Reactor(0, arena, fds, idle_poll_us=50, overprovisioned=False)
+    echoes: asyncio.Queue[int] = asyncio.Queue()
+    reactor.deliver = lambda src, view: echoes.put_nowait(_SEQ.unpack(view)[0])
+    poller = loop.create_task(reactor.run())
+    rng = random.Random(seed)
+    sent = lost = 0
+    deadline = time.monotonic() + duration_s
+    while time.monotonic() < deadline and sent < MESSAGES_MAX:
+        reactor.outboxes[1].send(_SEQ.pack(sent), False)
+        while True:
+            try:
+                assert await asyncio.wait_for(echoes.get(), STUCK_AFTER_S) == sent
+                break
+            except TimeoutError:
+                if _receiver_stuck(arena):
+                    await asyncio.sleep(0.01)
+                    if _receiver_stuck(arena):
+                        lost += 1
+                        reactor._doorbells[1].ring()
+        sent += 1
+        pause_until = time.perf_counter() + rng.uniform(0, 30e-6)
+        while time.perf_counter() < pause_until:
+            pass
+    reactor.stop(RuntimeError("done"))
+    await poller
+    return sent, lost
+
+
+def _run(broken: bool, seed: int) -> tuple[int, int]:
+    arena = Arena(2, 64 * 1024)
+    fds = [make_eventfd(), make_eventfd()]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _receiver(arena, fds, broken, DURATION_S)
+        finally:
+            os._exit(0)
+    try:
+        return uvloop.run(_drive(arena, fds, seed, DURATION_S))
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        for fd in fds:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["handshake", "broken-handshake"])
+def test_lost_wakeups_are_none_and_the_detector_sees_them_when_broken(broken):
+    seed = random.randrange(1 << 30)
+    print(f"seed={seed}")
+    sent, lost = _run(broken, seed)
+    print(f"broken={broken} sent={sent} lost={lost}")
+    assert sent > 1000, f"too few round trips to judge (seed={seed})"
+    if broken:
+        assert lost > 0, f"the detector saw no loss in the broken variant (seed={seed})"
+    else:
+        assert lost == 0, f"{lost} lost wake-ups in {sent} messages (seed={seed})"

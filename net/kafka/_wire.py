@@ -28,6 +28,7 @@ __all__ = [
     "read_bytes",
     "read_cbytes",
     "read_crecords",
+    "read_crecords_required",
     "read_cstring",
     "read_nbytes",
     "read_ncbytes",
@@ -295,18 +296,19 @@ def read_ncbytes(b, pos: int) -> tuple[bytes | None, int]:
     return bytes(b[pos:end]), end
 
 
-def read_records(b, pos: int) -> tuple[memoryview | None, int]:
-    """Records stay opaque: a memoryview slice of the frame, never a copy."""
+def read_records(b, m, pos: int) -> tuple[memoryview | None, int]:
+    """Records stay opaque: a memoryview slice of m (the frame), never a copy."""
     (n,) = _unpack_i(b, pos)
     if n < 0:
         return None, pos + 4
     end = pos + 4 + n
     if end > len(b):
         raise bad_length(pos, n)
-    return b[pos + 4:end], end
+    return m[pos + 4:end], end
 
 
-def read_crecords(b, pos: int) -> tuple[memoryview | None, int]:
+def read_crecords(b, m, pos: int) -> tuple[memoryview | None, int]:
+    """Compact records: a memoryview slice of m (the frame), never a copy."""
     start = pos
     n, pos = read_uvarint(b, pos)
     if n == 0:
@@ -314,7 +316,14 @@ def read_crecords(b, pos: int) -> tuple[memoryview | None, int]:
     end = pos + n - 1
     if end > len(b):
         raise bad_length(start, n - 1)
-    return b[pos:end], end
+    return m[pos:end], end
+
+
+def read_crecords_required(b, m, pos: int) -> tuple[memoryview, int]:
+    value, end = read_crecords(b, m, pos)
+    if value is None:
+        raise null_not_allowed(pos)
+    return value, end
 
 
 def _nbytes(v) -> int:
@@ -410,6 +419,7 @@ def write_tagged_section(buf, pos: int, known, unknown) -> int:
 
 # ---- fast paths used by the inlined generated code ---------------------------------------
 
+BYTE0, BYTE1 = b"\x00", b"\x01"
 UUID_CACHE_MAX = 4096  # topic ids repeat: keep decoded UUIDs, bounded
 ARRAY_STRUCTS_MAX = 64  # precompiled Structs for primitive arrays up to this many elements
 _UUIDS: dict[bytes, UUID] = {bytes(16): ZERO_UUID}

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AddOffsetsToTxnRequest(msgspec.Struct, gc=False):
@@ -18,7 +18,16 @@ class AddOffsetsToTxnRequest(msgspec.Struct, gc=False):
     group_id: str = ''
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qh = Struct('>qh')
@@ -91,30 +100,26 @@ def _t_AddOffsetsToTxnRequest_v3(b, m, pos):
 
 def _d_AddOffsetsToTxnRequest_v3(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _5, _7, = _S_qhB.unpack_from(b, pos)
     pos += 11
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    _8 = pos + _7
-    if _8 > blen:
-        raise bad_length(pos, _7)
-    _6 = str(b[pos:_8], 'utf-8')
-    pos = _8
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
+        if _8 > blen:
+            raise bad_length(pos, _7 - 1)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    else:
+        _6, pos = read_cstring(b, pos - 1)
     if b[pos]:
         _9, pos = _t_AddOffsetsToTxnRequest_v3(b, m, pos)
     else:
@@ -130,14 +135,12 @@ def _ti_AddOffsetsToTxnRequest_v3(o):
 def _s_AddOffsetsToTxnRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.group_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 10
+        n += size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_AddOffsetsToTxnRequest_v3(o, buf, pos):
@@ -164,8 +167,7 @@ def _w_AddOffsetsToTxnRequest_v3(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AddOffsetsToTxnRequest'

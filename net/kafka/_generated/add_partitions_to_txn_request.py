@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AddPartitionsToTxnTopic(msgspec.Struct, gc=False):
@@ -32,7 +32,16 @@ class AddPartitionsToTxnRequest(msgspec.Struct, gc=False):
     v3_and_below_topics: list[AddPartitionsToTxnTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qh = Struct('>qh')
@@ -58,28 +67,34 @@ def _d_AddPartitionsToTxnRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = list(array_struct('i', _15).unpack_from(b, pos))
-        pos += 4 * _15
-        _8 = AddPartitionsToTxnTopic(_11, _14, None)
-        _9(_8)
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _14 = list((_Ai[_15] if _15 <= ARRAY_STRUCTS_MAX else array_struct('i', _15)).unpack_from(b, pos))
+                pos += 4 * _15
+            _8 = AddPartitionsToTxnTopic(_11, _14, None)
+            _9(_8)
     _16 = AddPartitionsToTxnRequest([], _1, _4, _5, _6, None)
     return _16, pos
 
@@ -117,7 +132,7 @@ def _w_AddPartitionsToTxnRequest_v0(o, buf, pos):
         _7 = _4.partitions
         _S_i.pack_into(buf, pos, len(_7))
         pos += 4
-        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
         pos += 4 * len(_7)
     return pos
 
@@ -140,18 +155,16 @@ def _t_AddPartitionsToTxnTopic_v3(b, m, pos):
 
 def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _5, _7, = _S_qhB.unpack_from(b, pos)
     pos += 11
     if _7 >= 0x80:
@@ -161,39 +174,43 @@ def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = list(array_struct('i', _15).unpack_from(b, pos))
-        pos += 4 * _15
-        if b[pos]:
-            _16, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
-        else:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            _16 = None
-        _8 = AddPartitionsToTxnTopic(_11, _14, _16)
-        _9(_8)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _14 = list((_Ai[_15] if _15 <= ARRAY_STRUCTS_MAX else array_struct('i', _15)).unpack_from(b, pos))
+                pos += 4 * _15
+            if b[pos]:
+                _16, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+            else:
+                pos += 1
+                _16 = None
+            _8 = AddPartitionsToTxnTopic(_11, _14, _16)
+            _9(_8)
     if b[pos]:
         _17, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
     else:
@@ -209,23 +226,20 @@ def _ti_AddPartitionsToTxnTopic_v3(o):
 def _s_AddPartitionsToTxnRequest_v3(o):
     n = 0
     _1 = o.v3_and_below_transactional_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.v3_and_below_topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 10
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_AddPartitionsToTxnRequest_v3(o, buf, pos):
@@ -264,23 +278,21 @@ def _w_AddPartitionsToTxnRequest_v3(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
-        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
         pos += 4 * len(_10)
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -289,70 +301,75 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _10, _11, _13, = _S_qhoB.unpack_from(b, pos)
-        pos += 12
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _18, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _9, _10, _11, _13, = _S_qhoB.unpack_from(b, pos)
+            pos += 12
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _18 -= 1
-            _19 = pos + _18
-            if _19 > blen:
-                raise bad_length(pos, _18)
-            _17 = str(b[pos:_19], 'utf-8')
-            pos = _19
-            _21, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = list(array_struct('i', _21).unpack_from(b, pos))
-            pos += 4 * _21
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _18 = b[pos]
+                    pos += 1
+                    if 0 < _18 < 0x80:
+                        _19 = pos + _18 - 1
+                        if _19 > blen:
+                            raise bad_length(pos, _18 - 1)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    else:
+                        _17, pos = read_cstring(b, pos - 1)
+                    _21 = b[pos]
+                    pos += 1
+                    if _21 >= 0x80:
+                        _21, pos = read_uvarint(b, pos - 1)
+                    if _21 == 0:
+                        raise null_not_allowed(pos)
+                    _21 -= 1
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    if not _21:
+                        _20 = []
+                    else:
+                        _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
+                        pos += 4 * _21
+                    if b[pos]:
+                        _22, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _14 = AddPartitionsToTxnTopic(_17, _20, _22)
+                    _15(_14)
             if b[pos]:
-                _22, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
+                _23, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _14 = AddPartitionsToTxnTopic(_17, _20, _22)
-            _15(_14)
-        if b[pos]:
-            _23, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _3 = AddPartitionsToTxnTransaction(_6, _9, _10, _11, _12, _23)
-        _4(_3)
+                _23 = None
+            _3 = AddPartitionsToTxnTransaction(_6, _9, _10, _11, _12, _23)
+            _4(_3)
     if b[pos]:
         _24, pos = _t_AddPartitionsToTxnTopic_v3(b, m, pos)
     else:
@@ -367,27 +384,23 @@ def _s_AddPartitionsToTxnRequest_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.transactional_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 11
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields) - 1
+        n += 12
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_AddPartitionsToTxnRequest_v4(o, buf, pos):
@@ -434,23 +447,20 @@ def _w_AddPartitionsToTxnRequest_v4(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _14 + 1)
-            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
             pos += 4 * len(_13)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AddPartitionsToTxnRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -32,7 +32,16 @@ class AlterClientQuotasRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_do = Struct('>d?')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -46,63 +55,72 @@ def _d_AlterClientQuotasRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        if _7 > blen - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        _9 = _6.append
-        for _ in range(_7):
-            _12, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _12 < 0:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _7 < 0:
                 raise null_not_allowed(pos)
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-            _15, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _15 < 0:
-                _14 = None
+            if _7 > blen - pos:
+                raise bad_length(pos, _7)
+            if not _7:
+                _6 = []
             else:
-                _16 = pos + _15
-                if _16 > blen:
-                    raise bad_length(pos, _15)
-                _14 = str(b[pos:_16], 'utf-8')
-                pos = _16
-            _8 = EntityData(_11, _14, None)
-            _9(_8)
-        _18, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        if _18 > blen - pos:
-            raise bad_length(pos, _18)
-        _17 = []
-        _20 = _17.append
-        for _ in range(_18):
-            _23, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _23 < 0:
+                _6 = []
+                _9 = _6.append
+                for _ in range(_7):
+                    _12, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _12 < 0:
+                        raise null_not_allowed(pos)
+                    _13 = pos + _12
+                    if _13 > blen:
+                        raise bad_length(pos, _12)
+                    _11 = str(b[pos:_13], 'utf-8')
+                    pos = _13
+                    _15, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _15 < 0:
+                        _14 = None
+                    else:
+                        _16 = pos + _15
+                        if _16 > blen:
+                            raise bad_length(pos, _15)
+                        _14 = str(b[pos:_16], 'utf-8')
+                        pos = _16
+                    _8 = EntityData(_11, _14, None)
+                    _9(_8)
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
                 raise null_not_allowed(pos)
-            _24 = pos + _23
-            if _24 > blen:
-                raise bad_length(pos, _23)
-            _22 = str(b[pos:_24], 'utf-8')
-            pos = _24
-            _25, _26, = _S_do.unpack_from(b, pos)
-            pos += 9
-            _19 = OpData(_22, _25, _26, None)
-            _20(_19)
-        _3 = EntryData(_6, _17, None)
-        _4(_3)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            if not _18:
+                _17 = []
+            else:
+                _17 = []
+                _20 = _17.append
+                for _ in range(_18):
+                    _23, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _23 < 0:
+                        raise null_not_allowed(pos)
+                    _24 = pos + _23
+                    if _24 > blen:
+                        raise bad_length(pos, _23)
+                    _22 = str(b[pos:_24], 'utf-8')
+                    pos = _24
+                    _25, _26, = _S_do.unpack_from(b, pos)
+                    pos += 9
+                    _19 = OpData(_22, _25, _26, None)
+                    _20(_19)
+            _3 = EntryData(_6, _17, None)
+            _4(_3)
     _27, = _S_o.unpack_from(b, pos)
     pos += 1
     _28 = AlterClientQuotasRequest(_1, _27, None)
@@ -192,7 +210,7 @@ def _t_EntityData_v1(b, m, pos):
 
 def _d_AlterClientQuotasRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -201,93 +219,95 @@ def _d_AlterClientQuotasRequest_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        if _7 > blen - pos:
-            raise bad_length(pos, _7)
-        _6 = []
-        _9 = _6.append
-        for _ in range(_7):
-            _12, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
+            if _7 >= 0x80:
+                _7, pos = read_uvarint(b, pos - 1)
+            if _7 == 0:
                 raise null_not_allowed(pos)
-            _12 -= 1
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-            _15, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                _14 = None
+            _7 -= 1
+            if _7 > blen - pos:
+                raise bad_length(pos, _7)
+            if not _7:
+                _6 = []
             else:
-                _15 -= 1
-                _16 = pos + _15
-                if _16 > blen:
-                    raise bad_length(pos, _15)
-                _14 = str(b[pos:_16], 'utf-8')
-                pos = _16
+                _6 = []
+                _9 = _6.append
+                for _ in range(_7):
+                    _12 = b[pos]
+                    pos += 1
+                    if 0 < _12 < 0x80:
+                        _13 = pos + _12 - 1
+                        if _13 > blen:
+                            raise bad_length(pos, _12 - 1)
+                        _11 = str(b[pos:_13], 'utf-8')
+                        pos = _13
+                    else:
+                        _11, pos = read_cstring(b, pos - 1)
+                    _15 = b[pos]
+                    pos += 1
+                    if 0 < _15 < 0x80:
+                        _16 = pos + _15 - 1
+                        if _16 > blen:
+                            raise bad_length(pos, _15 - 1)
+                        _14 = str(b[pos:_16], 'utf-8')
+                        pos = _16
+                    else:
+                        _14, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _17, pos = _t_EntityData_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _17 = None
+                    _8 = EntityData(_11, _14, _17)
+                    _9(_8)
+            _19 = b[pos]
+            pos += 1
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = []
+                _21 = _18.append
+                for _ in range(_19):
+                    _24 = b[pos]
+                    pos += 1
+                    if 0 < _24 < 0x80:
+                        _25 = pos + _24 - 1
+                        if _25 > blen:
+                            raise bad_length(pos, _24 - 1)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    else:
+                        _23, pos = read_cstring(b, pos - 1)
+                    _26, _27, = _S_do.unpack_from(b, pos)
+                    pos += 9
+                    if b[pos]:
+                        _28, pos = _t_EntityData_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _28 = None
+                    _20 = OpData(_23, _26, _27, _28)
+                    _21(_20)
             if b[pos]:
-                _17, pos = _t_EntityData_v1(b, m, pos)
+                _29, pos = _t_EntityData_v1(b, m, pos)
             else:
                 pos += 1
-                _17 = None
-            _8 = EntityData(_11, _14, _17)
-            _9(_8)
-        _19, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _19 >= 0x80:
-            _19, pos = read_uvarint(b, pos - 1)
-        if _19 == 0:
-            raise null_not_allowed(pos)
-        _19 -= 1
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = []
-        _21 = _18.append
-        for _ in range(_19):
-            _24, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
-                raise null_not_allowed(pos)
-            _24 -= 1
-            _25 = pos + _24
-            if _25 > blen:
-                raise bad_length(pos, _24)
-            _23 = str(b[pos:_25], 'utf-8')
-            pos = _25
-            _26, _27, = _S_do.unpack_from(b, pos)
-            pos += 9
-            if b[pos]:
-                _28, pos = _t_EntityData_v1(b, m, pos)
-            else:
-                pos += 1
-                _28 = None
-            _20 = OpData(_23, _26, _27, _28)
-            _21(_20)
-        if b[pos]:
-            _29, pos = _t_EntityData_v1(b, m, pos)
-        else:
-            pos += 1
-            _29 = None
-        _3 = EntryData(_6, _18, _29)
-        _4(_3)
+                _29 = None
+            _3 = EntryData(_6, _18, _29)
+            _4(_3)
     _30, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -311,35 +331,29 @@ def _s_AlterClientQuotasRequest_v1(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             _5 = _4.entity_type
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             _6 = _4.entity_name
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_EntityData_v1(_4), _4.unknown_tagged_fields) - 1
+            n += 1
         _7 = _2.ops
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.key
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 9
+                n += size_tagged_section(_ti_EntityData_v1(_8), _8.unknown_tagged_fields) - 1
+            n += 10
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_AlterClientQuotasRequest_v1(o, buf, pos):
@@ -370,8 +384,7 @@ def _w_AlterClientQuotasRequest_v1(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _7, _9)
             _10 = _6.entity_name
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -384,8 +397,7 @@ def _w_AlterClientQuotasRequest_v1(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _13 = _3.ops
         _14 = len(_13)
         if _14 < 0x7F:
@@ -408,20 +420,17 @@ def _w_AlterClientQuotasRequest_v1(o, buf, pos):
             if _15.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_15), _15.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterClientQuotasRequest'

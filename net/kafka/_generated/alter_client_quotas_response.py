@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -27,7 +27,16 @@ class AlterClientQuotasResponse(msgspec.Struct, gc=False):
     entries: list[EntryData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -43,51 +52,57 @@ def _d_AlterClientQuotasResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _17, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _17 < 0:
-                raise null_not_allowed(pos)
-            _18 = pos + _17
-            if _18 > blen:
-                raise bad_length(pos, _17)
-            _16 = str(b[pos:_18], 'utf-8')
-            pos = _18
-            _20, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _20 < 0:
-                _19 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
+                _8 = None
             else:
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-            _13 = EntityData(_16, _19, None)
-            _14(_13)
-        _4 = EntryData(_7, _8, _11, None)
-        _5(_4)
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _17, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _17 < 0:
+                        raise null_not_allowed(pos)
+                    _18 = pos + _17
+                    if _18 > blen:
+                        raise bad_length(pos, _17)
+                    _16 = str(b[pos:_18], 'utf-8')
+                    pos = _18
+                    _20, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _20 < 0:
+                        _19 = None
+                    else:
+                        _21 = pos + _20
+                        if _21 > blen:
+                            raise bad_length(pos, _20)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    _13 = EntityData(_16, _19, None)
+                    _14(_13)
+            _4 = EntryData(_7, _8, _11, None)
+            _5(_4)
     _22 = AlterClientQuotasResponse(_1, _2, None)
     return _22, pos
 
@@ -182,73 +197,71 @@ def _d_AlterClientQuotasResponse_v1(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _17, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                raise null_not_allowed(pos)
-            _17 -= 1
-            _18 = pos + _17
-            if _18 > blen:
-                raise bad_length(pos, _17)
-            _16 = str(b[pos:_18], 'utf-8')
-            pos = _18
-            _20, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                _19 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _20 -= 1
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
+                _8, pos = read_ncstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _17 = b[pos]
+                    pos += 1
+                    if 0 < _17 < 0x80:
+                        _18 = pos + _17 - 1
+                        if _18 > blen:
+                            raise bad_length(pos, _17 - 1)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                    else:
+                        _16, pos = read_cstring(b, pos - 1)
+                    _20 = b[pos]
+                    pos += 1
+                    if 0 < _20 < 0x80:
+                        _21 = pos + _20 - 1
+                        if _21 > blen:
+                            raise bad_length(pos, _20 - 1)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    else:
+                        _19, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _22, pos = _t_EntityData_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _13 = EntityData(_16, _19, _22)
+                    _14(_13)
             if b[pos]:
-                _22, pos = _t_EntityData_v1(b, m, pos)
+                _23, pos = _t_EntityData_v1(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _13 = EntityData(_16, _19, _22)
-            _14(_13)
-        if b[pos]:
-            _23, pos = _t_EntityData_v1(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _4 = EntryData(_7, _8, _11, _23)
-        _5(_4)
+                _23 = None
+            _4 = EntryData(_7, _8, _11, _23)
+            _5(_4)
     if b[pos]:
         _24, pos = _t_EntityData_v1(b, m, pos)
     else:
@@ -270,31 +283,26 @@ def _s_AlterClientQuotasResponse_v1(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.entity
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.entity_type
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.entity_name
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 2
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_AlterClientQuotasResponse_v1(o, buf, pos):
@@ -312,8 +320,7 @@ def _w_AlterClientQuotasResponse_v1(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -342,8 +349,7 @@ def _w_AlterClientQuotasResponse_v1(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _10, _12)
             _13 = _9.entity_name
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = _13.encode()
                 _14 = len(_15)
@@ -356,18 +362,15 @@ def _w_AlterClientQuotasResponse_v1(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterClientQuotasResponse'

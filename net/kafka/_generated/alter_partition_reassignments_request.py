@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReassignablePartition(msgspec.Struct, gc=False):
@@ -26,7 +26,16 @@ class AlterPartitionReassignmentsRequest(msgspec.Struct, gc=False):
     topics: list[ReassignableTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 
@@ -58,59 +67,66 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _17, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                _16 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
+            pos += 1
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
             else:
-                _17 -= 1
-                if _17 > blen - pos:
-                    raise bad_length(pos, _17)
-                _16 = list(array_struct('i', _17).unpack_from(b, pos))
-                pos += 4 * _17
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _17, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if _17 >= 0x80:
+                        _17, pos = read_uvarint(b, pos - 1)
+                    if _17 == 0:
+                        _16 = None
+                    else:
+                        _17 -= 1
+                        if _17 > blen - pos:
+                            raise bad_length(pos, _17)
+                        if not _17:
+                            _16 = []
+                        else:
+                            _16 = list((_Ai[_17] if _17 <= ARRAY_STRUCTS_MAX else array_struct('i', _17)).unpack_from(b, pos))
+                            pos += 4 * _17
+                    if b[pos]:
+                        _18, pos = _t_ReassignablePartition_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _18 = None
+                    _12 = ReassignablePartition(_15, _16, _18)
+                    _13(_12)
             if b[pos]:
-                _18, pos = _t_ReassignablePartition_v0(b, m, pos)
+                _19, pos = _t_ReassignablePartition_v0(b, m, pos)
             else:
                 pos += 1
-                _18 = None
-            _12 = ReassignablePartition(_15, _16, _18)
-            _13(_12)
-        if b[pos]:
-            _19, pos = _t_ReassignablePartition_v0(b, m, pos)
-        else:
-            pos += 1
-            _19 = None
-        _4 = ReassignableTopic(_7, _10, _19)
-        _5(_4)
+                _19 = None
+            _4 = ReassignableTopic(_7, _10, _19)
+            _5(_4)
     if b[pos]:
         _20, pos = _t_ReassignablePartition_v0(b, m, pos)
     else:
@@ -129,7 +145,7 @@ def _s_AlterPartitionReassignmentsRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -139,19 +155,14 @@ def _s_AlterPartitionReassignmentsRequest_v0(o):
             else:
                 n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReassignablePartition_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_ReassignablePartition_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 5
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_AlterPartitionReassignmentsRequest_v0(o, buf, pos):
@@ -186,8 +197,7 @@ def _w_AlterPartitionReassignmentsRequest_v0(o, buf, pos):
             _S_i.pack_into(buf, pos, _9.partition_index)
             pos += 4
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _11 = len(_10)
                 if _11 < 0x7F:
@@ -195,23 +205,20 @@ def _w_AlterPartitionReassignmentsRequest_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _11 + 1)
-                array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+                (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
                 pos += 4 * len(_10)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterPartitionReassignmentsRequest'

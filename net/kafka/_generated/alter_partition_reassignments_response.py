@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReassignablePartitionResponse(msgspec.Struct, gc=False):
@@ -29,7 +29,16 @@ class AlterPartitionReassignmentsResponse(msgspec.Struct, gc=False):
     responses: list[ReassignableTopicResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
@@ -55,18 +64,15 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -75,60 +81,61 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _22, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                _21 = None
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
             else:
-                _22 -= 1
-                _23 = pos + _22
-                if _23 > blen:
-                    raise bad_length(pos, _22)
-                _21 = str(b[pos:_23], 'utf-8')
-                pos = _23
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _14 = []
+                _17 = _14.append
+                for _ in range(_15):
+                    _19, _20, _22, = _S_ihB.unpack_from(b, pos)
+                    pos += 7
+                    if 0 < _22 < 0x80:
+                        _23 = pos + _22 - 1
+                        if _23 > blen:
+                            raise bad_length(pos, _22 - 1)
+                        _21 = str(b[pos:_23], 'utf-8')
+                        pos = _23
+                    else:
+                        _21, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _24, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _24 = None
+                    _16 = ReassignablePartitionResponse(_19, _20, _21, _24)
+                    _17(_16)
             if b[pos]:
-                _24, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
+                _25, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
             else:
                 pos += 1
-                _24 = None
-            _16 = ReassignablePartitionResponse(_19, _20, _21, _24)
-            _17(_16)
-        if b[pos]:
-            _25, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
-        else:
-            pos += 1
-            _25 = None
-        _8 = ReassignableTopicResponse(_11, _14, _25)
-        _9(_8)
+                _25 = None
+            _8 = ReassignableTopicResponse(_11, _14, _25)
+            _9(_8)
     if b[pos]:
         _26, pos = _t_ReassignablePartitionResponse_v0(b, m, pos)
     else:
@@ -147,12 +154,12 @@ def _s_AlterPartitionReassignmentsResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.responses
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
@@ -160,21 +167,16 @@ def _s_AlterPartitionReassignmentsResponse_v0(o):
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 7
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
@@ -182,8 +184,7 @@ def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -222,8 +223,7 @@ def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _12.partition_index, _12.error_code)
             pos += 6
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = _13.encode()
                 _14 = len(_15)
@@ -236,18 +236,15 @@ def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterPartitionReassignmentsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class BrokerState(msgspec.Struct, gc=False):
@@ -37,15 +37,27 @@ class AlterPartitionRequest(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
 _S_iiB = Struct('>iiB')
+_S_iiBbiB = Struct('>iiBbiB')
+_S_iiBiB = Struct('>iiBiB')
 _S_iq = Struct('>iq')
 _S_iqB = Struct('>iqB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_PartitionData_v0(b, m, pos):
     blen = len(b)
@@ -75,67 +87,79 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _19, = _S_iiB.unpack_from(b, pos)
-            pos += 9
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _19 -= 1
-            if _19 > blen - pos:
-                raise bad_length(pos, _19)
-            _18 = list(array_struct('i', _19).unpack_from(b, pos))
-            pos += 4 * _19
-            _20, = _S_i.unpack_from(b, pos)
-            pos += 4
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 14 * _12
+                if _13 <= blen and b[pos + 8:_13:14] == _BYTE1 * _12 and b[pos + 13:_13:14] == _BYTE0 * _12:
+                    _11 = [PartitionData(_14, _15, [], [], 0, _16, None) for _14, _15, _, _16, _, in _S_iiBiB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _18 = _11.append
+                    for _ in range(_12):
+                        _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                        pos += 9
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            raise null_not_allowed(pos)
+                        _22 -= 1
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        if not _22:
+                            _21 = []
+                        else:
+                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                            pos += 4 * _22
+                        _23, = _S_i.unpack_from(b, pos)
+                        pos += 4
+                        if b[pos]:
+                            _24, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _24 = None
+                        _17 = PartitionData(_19, _20, _21, [], 0, _23, _24)
+                        _18(_17)
             if b[pos]:
-                _21, pos = _t_PartitionData_v0(b, m, pos)
+                _25, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _21 = None
-            _13 = PartitionData(_16, _17, _18, [], 0, _20, _21)
-            _14(_13)
-        if b[pos]:
-            _22, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _22 = None
-        _5 = TopicData(_8, ZERO_UUID, _11, _22)
-        _6(_5)
+                _25 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _25)
+            _6(_5)
     if b[pos]:
-        _23, pos = _t_PartitionData_v0(b, m, pos)
+        _26, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _23 = None
-    _24 = AlterPartitionRequest(_1, _2, _3, _23)
-    return _24, pos
+        _26 = None
+    _27 = AlterPartitionRequest(_1, _2, _3, _26)
+    return _27, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -147,26 +171,21 @@ def _s_AlterPartitionRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.new_isr
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 13
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 12
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_AlterPartitionRequest_v0(o, buf, pos):
@@ -206,25 +225,22 @@ def _w_AlterPartitionRequest_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _S_i.pack_into(buf, pos, _9.partition_epoch)
             pos += 4
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AlterPartitionRequest_v1(b, m, pos):
@@ -238,67 +254,79 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _19, = _S_iiB.unpack_from(b, pos)
-            pos += 9
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _19 -= 1
-            if _19 > blen - pos:
-                raise bad_length(pos, _19)
-            _18 = list(array_struct('i', _19).unpack_from(b, pos))
-            pos += 4 * _19
-            _20, _21, = _S_bi.unpack_from(b, pos)
-            pos += 5
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 15 * _12
+                if _13 <= blen and b[pos + 8:_13:15] == _BYTE1 * _12 and b[pos + 14:_13:15] == _BYTE0 * _12:
+                    _11 = [PartitionData(_14, _15, [], [], _16, _17, None) for _14, _15, _, _16, _17, _, in _S_iiBbiB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _19 = _11.append
+                    for _ in range(_12):
+                        _20, _21, _23, = _S_iiB.unpack_from(b, pos)
+                        pos += 9
+                        if _23 >= 0x80:
+                            _23, pos = read_uvarint(b, pos - 1)
+                        if _23 == 0:
+                            raise null_not_allowed(pos)
+                        _23 -= 1
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        if not _23:
+                            _22 = []
+                        else:
+                            _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
+                            pos += 4 * _23
+                        _24, _25, = _S_bi.unpack_from(b, pos)
+                        pos += 5
+                        if b[pos]:
+                            _26, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _26 = None
+                        _18 = PartitionData(_20, _21, _22, [], _24, _25, _26)
+                        _19(_18)
             if b[pos]:
-                _22, pos = _t_PartitionData_v0(b, m, pos)
+                _27, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _13 = PartitionData(_16, _17, _18, [], _20, _21, _22)
-            _14(_13)
-        if b[pos]:
-            _23, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _5 = TopicData(_8, ZERO_UUID, _11, _23)
-        _6(_5)
+                _27 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _27)
+            _6(_5)
     if b[pos]:
-        _24, pos = _t_PartitionData_v0(b, m, pos)
+        _28, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _24 = None
-    _25 = AlterPartitionRequest(_1, _2, _3, _24)
-    return _25, pos
+        _28 = None
+    _29 = AlterPartitionRequest(_1, _2, _3, _28)
+    return _29, pos
 
 def _s_AlterPartitionRequest_v1(o):
     n = 0
@@ -306,26 +334,21 @@ def _s_AlterPartitionRequest_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.new_isr
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 13
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 14
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 12
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_AlterPartitionRequest_v1(o, buf, pos):
@@ -365,25 +388,22 @@ def _w_AlterPartitionRequest_v1(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
             pos += 5
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AlterPartitionRequest_v2(b, m, pos):
@@ -397,56 +417,75 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _8 = uuid_of(_8)
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _17, = _S_iiB.unpack_from(b, pos)
-            pos += 9
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                raise null_not_allowed(pos)
-            _17 -= 1
-            if _17 > blen - pos:
-                raise bad_length(pos, _17)
-            _16 = list(array_struct('i', _17).unpack_from(b, pos))
-            pos += 4 * _17
-            _18, _19, = _S_bi.unpack_from(b, pos)
-            pos += 5
-            if b[pos]:
-                _20, pos = _t_PartitionData_v0(b, m, pos)
-            else:
-                pos += 1
-                _20 = None
-            _11 = PartitionData(_14, _15, _16, [], _18, _19, _20)
-            _12(_11)
-        if b[pos]:
-            _21, pos = _t_PartitionData_v0(b, m, pos)
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 18 * _4
+        if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
+            _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
+            pos = _5
         else:
-            pos += 1
-            _21 = None
-        _5 = TopicData('', _8, _9, _21)
-        _6(_5)
+            _3 = []
+            _8 = _3.append
+            for _ in range(_4):
+                _9, _11, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _9 = uuid_of(_9)
+                if _11 >= 0x80:
+                    _11, pos = read_uvarint(b, pos - 1)
+                if _11 == 0:
+                    raise null_not_allowed(pos)
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _12 = pos + 15 * _11
+                    if _12 <= blen and b[pos + 8:_12:15] == _BYTE1 * _11 and b[pos + 14:_12:15] == _BYTE0 * _11:
+                        _10 = [PartitionData(_13, _14, [], [], _15, _16, None) for _13, _14, _, _15, _16, _, in _S_iiBbiB.iter_unpack(b[pos:_12])]
+                        pos = _12
+                    else:
+                        _10 = []
+                        _18 = _10.append
+                        for _ in range(_11):
+                            _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                            pos += 9
+                            if _22 >= 0x80:
+                                _22, pos = read_uvarint(b, pos - 1)
+                            if _22 == 0:
+                                raise null_not_allowed(pos)
+                            _22 -= 1
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
+                            if not _22:
+                                _21 = []
+                            else:
+                                _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                                pos += 4 * _22
+                            _23, _24, = _S_bi.unpack_from(b, pos)
+                            pos += 5
+                            if b[pos]:
+                                _25, pos = _t_PartitionData_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _25 = None
+                            _17 = PartitionData(_19, _20, _21, [], _23, _24, _25)
+                            _18(_17)
+                if b[pos]:
+                    _26, pos = _t_PartitionData_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _26 = None
+                _7 = TopicData('', _9, _10, _26)
+                _8(_7)
     if b[pos]:
-        _22, pos = _t_PartitionData_v0(b, m, pos)
+        _27, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _22 = None
-    _23 = AlterPartitionRequest(_1, _2, _3, _22)
-    return _23, pos
+        _27 = None
+    _28 = AlterPartitionRequest(_1, _2, _3, _27)
+    return _28, pos
 
 def _s_AlterPartitionRequest_v2(o):
     n = 0
@@ -459,20 +498,14 @@ def _s_AlterPartitionRequest_v2(o):
             _5 = _4.new_isr
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 13
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 14
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 12
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_AlterPartitionRequest_v2(o, buf, pos):
@@ -505,25 +538,22 @@ def _w_AlterPartitionRequest_v2(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _8 + 1)
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
             pos += 5
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AlterPartitionRequest_v3(b, m, pos):
@@ -537,66 +567,90 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _8 = uuid_of(_8)
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _17, = _S_iiB.unpack_from(b, pos)
-            pos += 9
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                raise null_not_allowed(pos)
-            _17 -= 1
-            if _17 > blen - pos:
-                raise bad_length(pos, _17)
-            _16 = []
-            _19 = _16.append
-            for _ in range(_17):
-                _21, _22, = _S_iq.unpack_from(b, pos)
-                pos += 12
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 18 * _4
+        if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
+            _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
+            pos = _5
+        else:
+            _3 = []
+            _8 = _3.append
+            for _ in range(_4):
+                _9, _11, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _9 = uuid_of(_9)
+                if _11 >= 0x80:
+                    _11, pos = read_uvarint(b, pos - 1)
+                if _11 == 0:
+                    raise null_not_allowed(pos)
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _12 = pos + 15 * _11
+                    if _12 <= blen and b[pos + 8:_12:15] == _BYTE1 * _11 and b[pos + 14:_12:15] == _BYTE0 * _11:
+                        _10 = [PartitionData(_13, _14, [], [], _15, _16, None) for _13, _14, _, _15, _16, _, in _S_iiBbiB.iter_unpack(b[pos:_12])]
+                        pos = _12
+                    else:
+                        _10 = []
+                        _18 = _10.append
+                        for _ in range(_11):
+                            _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                            pos += 9
+                            if _22 >= 0x80:
+                                _22, pos = read_uvarint(b, pos - 1)
+                            if _22 == 0:
+                                raise null_not_allowed(pos)
+                            _22 -= 1
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
+                            if not _22:
+                                _21 = []
+                            else:
+                                _23 = pos + 13 * _22
+                                if _23 <= blen and b[pos + 12:_23:13] == _BYTE0 * _22:
+                                    _21 = [BrokerState(_24, _25, None) for _24, _25, _, in _S_iqB.iter_unpack(b[pos:_23])]
+                                    pos = _23
+                                else:
+                                    _21 = []
+                                    _27 = _21.append
+                                    for _ in range(_22):
+                                        _28, _29, = _S_iq.unpack_from(b, pos)
+                                        pos += 12
+                                        if b[pos]:
+                                            _30, pos = _t_PartitionData_v0(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _30 = None
+                                        _26 = BrokerState(_28, _29, _30)
+                                        _27(_26)
+                            _31, _32, = _S_bi.unpack_from(b, pos)
+                            pos += 5
+                            if b[pos]:
+                                _33, pos = _t_PartitionData_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _33 = None
+                            _17 = PartitionData(_19, _20, [], _21, _31, _32, _33)
+                            _18(_17)
                 if b[pos]:
-                    _23, pos = _t_PartitionData_v0(b, m, pos)
+                    _34, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _23 = None
-                _18 = BrokerState(_21, _22, _23)
-                _19(_18)
-            _24, _25, = _S_bi.unpack_from(b, pos)
-            pos += 5
-            if b[pos]:
-                _26, pos = _t_PartitionData_v0(b, m, pos)
-            else:
-                pos += 1
-                _26 = None
-            _11 = PartitionData(_14, _15, [], _16, _24, _25, _26)
-            _12(_11)
-        if b[pos]:
-            _27, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _27 = None
-        _5 = TopicData('', _8, _9, _27)
-        _6(_5)
+                    _34 = None
+                _7 = TopicData('', _9, _10, _34)
+                _8(_7)
     if b[pos]:
-        _28, pos = _t_PartitionData_v0(b, m, pos)
+        _35, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _28 = None
-    _29 = AlterPartitionRequest(_1, _2, _3, _28)
-    return _29, pos
+        _35 = None
+    _36 = AlterPartitionRequest(_1, _2, _3, _35)
+    return _36, pos
 
 def _s_AlterPartitionRequest_v3(o):
     n = 0
@@ -610,25 +664,17 @@ def _s_AlterPartitionRequest_v3(o):
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
             for _6 in _5:
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 12
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
+                n += 13
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 13
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 14
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 12
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_AlterPartitionRequest_v3(o, buf, pos):
@@ -667,25 +713,21 @@ def _w_AlterPartitionRequest_v3(o, buf, pos):
                 if _9.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
             pos += 5
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterPartitionRequest'

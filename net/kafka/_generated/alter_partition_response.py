@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -33,15 +33,27 @@ class AlterPartitionResponse(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihii = Struct('>ihii')
 _S_ihiiB = Struct('>ihiiB')
+_S_ihiiBbiB = Struct('>ihiiBbiB')
+_S_ihiiBiB = Struct('>ihiiBiB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_PartitionData_v0(b, m, pos):
     blen = len(b)
@@ -71,67 +83,79 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _18, _19, _21, = _S_ihiiB.unpack_from(b, pos)
-            pos += 15
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = list(array_struct('i', _21).unpack_from(b, pos))
-            pos += 4 * _21
-            _22, = _S_i.unpack_from(b, pos)
-            pos += 4
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 20 * _12
+                if _13 <= blen and b[pos + 14:_13:20] == _BYTE1 * _12 and b[pos + 19:_13:20] == _BYTE0 * _12:
+                    _11 = [PartitionData(_14, _15, _16, _17, [], 0, _18, None) for _14, _15, _16, _17, _, _18, _, in _S_ihiiBiB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _20 = _11.append
+                    for _ in range(_12):
+                        _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _26 >= 0x80:
+                            _26, pos = read_uvarint(b, pos - 1)
+                        if _26 == 0:
+                            raise null_not_allowed(pos)
+                        _26 -= 1
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        if not _26:
+                            _25 = []
+                        else:
+                            _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                            pos += 4 * _26
+                        _27, = _S_i.unpack_from(b, pos)
+                        pos += 4
+                        if b[pos]:
+                            _28, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _28 = None
+                        _19 = PartitionData(_21, _22, _23, _24, _25, 0, _27, _28)
+                        _20(_19)
             if b[pos]:
-                _23, pos = _t_PartitionData_v0(b, m, pos)
+                _29, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _23 = None
-            _13 = PartitionData(_16, _17, _18, _19, _20, 0, _22, _23)
-            _14(_13)
-        if b[pos]:
-            _24, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _24 = None
-        _5 = TopicData(_8, ZERO_UUID, _11, _24)
-        _6(_5)
+                _29 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _29)
+            _6(_5)
     if b[pos]:
-        _25, pos = _t_PartitionData_v0(b, m, pos)
+        _30, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _25 = None
-    _26 = AlterPartitionResponse(_1, _2, _3, _25)
-    return _26, pos
+        _30 = None
+    _31 = AlterPartitionResponse(_1, _2, _3, _30)
+    return _31, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -143,26 +167,21 @@ def _s_AlterPartitionResponse_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.isr
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 18
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 19
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_AlterPartitionResponse_v0(o, buf, pos):
@@ -202,25 +221,22 @@ def _w_AlterPartitionResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _S_i.pack_into(buf, pos, _9.partition_epoch)
             pos += 4
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AlterPartitionResponse_v1(b, m, pos):
@@ -234,67 +250,79 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _18, _19, _21, = _S_ihiiB.unpack_from(b, pos)
-            pos += 15
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = list(array_struct('i', _21).unpack_from(b, pos))
-            pos += 4 * _21
-            _22, _23, = _S_bi.unpack_from(b, pos)
-            pos += 5
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 21 * _12
+                if _13 <= blen and b[pos + 14:_13:21] == _BYTE1 * _12 and b[pos + 20:_13:21] == _BYTE0 * _12:
+                    _11 = [PartitionData(_14, _15, _16, _17, [], _18, _19, None) for _14, _15, _16, _17, _, _18, _19, _, in _S_ihiiBbiB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _21 = _11.append
+                    for _ in range(_12):
+                        _22, _23, _24, _25, _27, = _S_ihiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _27 >= 0x80:
+                            _27, pos = read_uvarint(b, pos - 1)
+                        if _27 == 0:
+                            raise null_not_allowed(pos)
+                        _27 -= 1
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
+                        if not _27:
+                            _26 = []
+                        else:
+                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                            pos += 4 * _27
+                        _28, _29, = _S_bi.unpack_from(b, pos)
+                        pos += 5
+                        if b[pos]:
+                            _30, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _30 = None
+                        _20 = PartitionData(_22, _23, _24, _25, _26, _28, _29, _30)
+                        _21(_20)
             if b[pos]:
-                _24, pos = _t_PartitionData_v0(b, m, pos)
+                _31, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _24 = None
-            _13 = PartitionData(_16, _17, _18, _19, _20, _22, _23, _24)
-            _14(_13)
-        if b[pos]:
-            _25, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _25 = None
-        _5 = TopicData(_8, ZERO_UUID, _11, _25)
-        _6(_5)
+                _31 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _31)
+            _6(_5)
     if b[pos]:
-        _26, pos = _t_PartitionData_v0(b, m, pos)
+        _32, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _26 = None
-    _27 = AlterPartitionResponse(_1, _2, _3, _26)
-    return _27, pos
+        _32 = None
+    _33 = AlterPartitionResponse(_1, _2, _3, _32)
+    return _33, pos
 
 def _s_AlterPartitionResponse_v1(o):
     n = 0
@@ -302,26 +330,21 @@ def _s_AlterPartitionResponse_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.isr
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 19
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 20
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_AlterPartitionResponse_v1(o, buf, pos):
@@ -361,25 +384,22 @@ def _w_AlterPartitionResponse_v1(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
             pos += 5
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_AlterPartitionResponse_v2(b, m, pos):
@@ -393,56 +413,75 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _8 = uuid_of(_8)
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, _19, = _S_ihiiB.unpack_from(b, pos)
-            pos += 15
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                raise null_not_allowed(pos)
-            _19 -= 1
-            if _19 > blen - pos:
-                raise bad_length(pos, _19)
-            _18 = list(array_struct('i', _19).unpack_from(b, pos))
-            pos += 4 * _19
-            _20, _21, = _S_bi.unpack_from(b, pos)
-            pos += 5
-            if b[pos]:
-                _22, pos = _t_PartitionData_v0(b, m, pos)
-            else:
-                pos += 1
-                _22 = None
-            _11 = PartitionData(_14, _15, _16, _17, _18, _20, _21, _22)
-            _12(_11)
-        if b[pos]:
-            _23, pos = _t_PartitionData_v0(b, m, pos)
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 18 * _4
+        if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
+            _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
+            pos = _5
         else:
-            pos += 1
-            _23 = None
-        _5 = TopicData('', _8, _9, _23)
-        _6(_5)
+            _3 = []
+            _8 = _3.append
+            for _ in range(_4):
+                _9, _11, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _9 = uuid_of(_9)
+                if _11 >= 0x80:
+                    _11, pos = read_uvarint(b, pos - 1)
+                if _11 == 0:
+                    raise null_not_allowed(pos)
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _12 = pos + 21 * _11
+                    if _12 <= blen and b[pos + 14:_12:21] == _BYTE1 * _11 and b[pos + 20:_12:21] == _BYTE0 * _11:
+                        _10 = [PartitionData(_13, _14, _15, _16, [], _17, _18, None) for _13, _14, _15, _16, _, _17, _18, _, in _S_ihiiBbiB.iter_unpack(b[pos:_12])]
+                        pos = _12
+                    else:
+                        _10 = []
+                        _20 = _10.append
+                        for _ in range(_11):
+                            _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                            pos += 15
+                            if _26 >= 0x80:
+                                _26, pos = read_uvarint(b, pos - 1)
+                            if _26 == 0:
+                                raise null_not_allowed(pos)
+                            _26 -= 1
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
+                            if not _26:
+                                _25 = []
+                            else:
+                                _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                                pos += 4 * _26
+                            _27, _28, = _S_bi.unpack_from(b, pos)
+                            pos += 5
+                            if b[pos]:
+                                _29, pos = _t_PartitionData_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _29 = None
+                            _19 = PartitionData(_21, _22, _23, _24, _25, _27, _28, _29)
+                            _20(_19)
+                if b[pos]:
+                    _30, pos = _t_PartitionData_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _30 = None
+                _7 = TopicData('', _9, _10, _30)
+                _8(_7)
     if b[pos]:
-        _24, pos = _t_PartitionData_v0(b, m, pos)
+        _31, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _24 = None
-    _25 = AlterPartitionResponse(_1, _2, _3, _24)
-    return _25, pos
+        _31 = None
+    _32 = AlterPartitionResponse(_1, _2, _3, _31)
+    return _32, pos
 
 def _s_AlterPartitionResponse_v2(o):
     n = 0
@@ -455,20 +494,14 @@ def _s_AlterPartitionResponse_v2(o):
             _5 = _4.isr
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 19
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 20
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_AlterPartitionResponse_v2(o, buf, pos):
@@ -501,25 +534,22 @@ def _w_AlterPartitionResponse_v2(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _8 + 1)
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
             pos += 5
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterPartitionResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AlterReplicaLogDirTopic(msgspec.Struct, gc=False):
@@ -25,7 +25,16 @@ class AlterReplicaLogDirsRequest(msgspec.Struct, gc=False):
     dirs: list[AlterReplicaLogDir] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 
@@ -37,48 +46,57 @@ def _d_AlterReplicaLogDirsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _15, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _15 < 0:
+            if _7 < 0:
                 raise null_not_allowed(pos)
-            _16 = pos + _15
-            if _16 > blen:
-                raise bad_length(pos, _15)
-            _14 = str(b[pos:_16], 'utf-8')
-            pos = _16
-            _18, = _S_i.unpack_from(b, pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _18 < 0:
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
-            _11 = AlterReplicaLogDirTopic(_14, _17, None)
-            _12(_11)
-        _3 = AlterReplicaLogDir(_6, _9, None)
-        _4(_3)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _15, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _15 < 0:
+                        raise null_not_allowed(pos)
+                    _16 = pos + _15
+                    if _16 > blen:
+                        raise bad_length(pos, _15)
+                    _14 = str(b[pos:_16], 'utf-8')
+                    pos = _16
+                    _18, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _18 < 0:
+                        raise null_not_allowed(pos)
+                    if _18 > blen - pos:
+                        raise bad_length(pos, _18)
+                    if not _18:
+                        _17 = []
+                    else:
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    _11 = AlterReplicaLogDirTopic(_14, _17, None)
+                    _12(_11)
+            _3 = AlterReplicaLogDir(_6, _9, None)
+            _4(_3)
     _19 = AlterReplicaLogDirsRequest(_1, None)
     return _19, pos
 
@@ -122,7 +140,7 @@ def _w_AlterReplicaLogDirsRequest_v0(o, buf, pos):
             _9 = _6.partitions
             _S_i.pack_into(buf, pos, len(_9))
             pos += 4
-            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
             pos += 4 * len(_9)
     return pos
 
@@ -145,7 +163,7 @@ def _t_AlterReplicaLogDirTopic_v2(b, m, pos):
 
 def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -154,70 +172,75 @@ def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _15, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            _16 = pos + _15
-            if _16 > blen:
-                raise bad_length(pos, _15)
-            _14 = str(b[pos:_16], 'utf-8')
-            pos = _16
-            _18, = _S_B.unpack_from(b, pos)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
             pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
                 raise null_not_allowed(pos)
-            _18 -= 1
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _15 = b[pos]
+                    pos += 1
+                    if 0 < _15 < 0x80:
+                        _16 = pos + _15 - 1
+                        if _16 > blen:
+                            raise bad_length(pos, _15 - 1)
+                        _14 = str(b[pos:_16], 'utf-8')
+                        pos = _16
+                    else:
+                        _14, pos = read_cstring(b, pos - 1)
+                    _18 = b[pos]
+                    pos += 1
+                    if _18 >= 0x80:
+                        _18, pos = read_uvarint(b, pos - 1)
+                    if _18 == 0:
+                        raise null_not_allowed(pos)
+                    _18 -= 1
+                    if _18 > blen - pos:
+                        raise bad_length(pos, _18)
+                    if not _18:
+                        _17 = []
+                    else:
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    if b[pos]:
+                        _19, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _19 = None
+                    _11 = AlterReplicaLogDirTopic(_14, _17, _19)
+                    _12(_11)
             if b[pos]:
-                _19, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
+                _20, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
             else:
                 pos += 1
-                _19 = None
-            _11 = AlterReplicaLogDirTopic(_14, _17, _19)
-            _12(_11)
-        if b[pos]:
-            _20, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
-        else:
-            pos += 1
-            _20 = None
-        _3 = AlterReplicaLogDir(_6, _9, _20)
-        _4(_3)
+                _20 = None
+            _3 = AlterReplicaLogDir(_6, _9, _20)
+            _4(_3)
     if b[pos]:
         _21, pos = _t_AlterReplicaLogDirTopic_v2(b, m, pos)
     else:
@@ -236,26 +259,23 @@ def _s_AlterReplicaLogDirsRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.path
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_5), _5.unknown_tagged_fields) - 1
             n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
-    else:
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_AlterReplicaLogDirsRequest_v2(o, buf, pos):
@@ -300,23 +320,20 @@ def _w_AlterReplicaLogDirsRequest_v2(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _14 + 1)
-            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
             pos += 4 * len(_13)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterReplicaLogDirsRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ScramCredentialDeletion(msgspec.Struct, gc=False):
@@ -29,7 +29,16 @@ class AlterUserScramCredentialsRequest(msgspec.Struct, gc=False):
     upsertions: list[ScramCredentialUpsertion] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bi = Struct('>bi')
 _S_biB = Struct('>biB')
@@ -54,7 +63,7 @@ def _t_ScramCredentialDeletion_v0(b, m, pos):
 
 def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -63,31 +72,32 @@ def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, = _S_b.unpack_from(b, pos)
-        pos += 1
-        if b[pos]:
-            _10, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _10 = None
-        _3 = ScramCredentialDeletion(_6, _9, _10)
-        _4(_3)
-    _12, = _S_B.unpack_from(b, pos)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _9, = _S_b.unpack_from(b, pos)
+            pos += 1
+            if b[pos]:
+                _10, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
+            else:
+                pos += 1
+                _10 = None
+            _3 = ScramCredentialDeletion(_6, _9, _10)
+            _4(_3)
+    _12 = b[pos]
     pos += 1
     if _12 >= 0x80:
         _12, pos = read_uvarint(b, pos - 1)
@@ -96,52 +106,63 @@ def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
     _12 -= 1
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _19, _20, _22, = _S_biB.unpack_from(b, pos)
-        pos += 6
-        if _22 >= 0x80:
-            _22, pos = read_uvarint(b, pos - 1)
-        if _22 == 0:
-            raise null_not_allowed(pos)
-        _22 -= 1
-        _23 = pos + _22
-        if _23 > blen:
-            raise bad_length(pos, _22)
-        _21 = bytes(b[pos:_23])
-        pos = _23
-        _25, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _25 >= 0x80:
-            _25, pos = read_uvarint(b, pos - 1)
-        if _25 == 0:
-            raise null_not_allowed(pos)
-        _25 -= 1
-        _26 = pos + _25
-        if _26 > blen:
-            raise bad_length(pos, _25)
-        _24 = bytes(b[pos:_26])
-        pos = _26
-        if b[pos]:
-            _27, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
-        else:
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17 = b[pos]
             pos += 1
-            _27 = None
-        _13 = ScramCredentialUpsertion(_16, _19, _20, _21, _24, _27)
-        _14(_13)
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_cstring(b, pos - 1)
+            _19, _20, _22, = _S_biB.unpack_from(b, pos)
+            pos += 6
+            if 0 < _22 < 0x80:
+                _23 = pos + _22 - 1
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = bytes(b[pos:_23])
+                pos = _23
+            elif _22 >= 0x80 and b[pos] < 0x80:
+                _22 = (_22 & 0x7F) | (b[pos] << 7)
+                _23 = pos + _22
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = bytes(b[pos + 1:_23])
+                pos = _23
+            else:
+                _21, pos = read_cbytes(b, pos - 1)
+            _25 = b[pos]
+            pos += 1
+            if 0 < _25 < 0x80:
+                _26 = pos + _25 - 1
+                if _26 > blen:
+                    raise bad_length(pos, _25 - 1)
+                _24 = bytes(b[pos:_26])
+                pos = _26
+            elif _25 >= 0x80 and b[pos] < 0x80:
+                _25 = (_25 & 0x7F) | (b[pos] << 7)
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25 - 1)
+                _24 = bytes(b[pos + 1:_26])
+                pos = _26
+            else:
+                _24, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _27, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
+            else:
+                pos += 1
+                _27 = None
+            _13 = ScramCredentialUpsertion(_16, _19, _20, _21, _24, _27)
+            _14(_13)
     if b[pos]:
         _28, pos = _t_ScramCredentialDeletion_v0(b, m, pos)
     else:
@@ -160,30 +181,25 @@ def _s_AlterUserScramCredentialsRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 1
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 2
     _4 = o.upsertions
     n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
     for _5 in _4:
         _6 = _5.name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _5.salt
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         _8 = _5.salted_password
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_5), _5.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 5
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_5), _5.unknown_tagged_fields) - 1
+        n += 6
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
@@ -209,8 +225,7 @@ def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _7 = o.upsertions
     _8 = len(_7)
     if _8 < 0x7F:
@@ -235,6 +250,10 @@ def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
         if _14 < 0x7F:
             buf[pos] = _14 + 1
             pos += 1
+        elif _14 < 0x3FFF:
+            buf[pos] = ((_14 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_14 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _14 + 1)
         buf[pos:pos + len(_13)] = _13
@@ -244,6 +263,10 @@ def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
         if _16 < 0x7F:
             buf[pos] = _16 + 1
             pos += 1
+        elif _16 < 0x3FFF:
+            buf[pos] = ((_16 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_16 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _16 + 1)
         buf[pos:pos + len(_15)] = _15
@@ -251,13 +274,11 @@ def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AlterUserScramCredentialsRequest'

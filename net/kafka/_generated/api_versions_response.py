@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ApiVersion(msgspec.Struct, gc=False):
@@ -39,11 +39,21 @@ class ApiVersionsResponse(msgspec.Struct, gc=False):
     zk_migration_ready: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
 _S_hhh = Struct('>hhh')
+_S_hhhB = Struct('>hhhB')
 _S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
@@ -57,15 +67,23 @@ def _d_ApiVersionsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
-        pos += 6
-        _4 = ApiVersion(_7, _8, _9, None)
-        _5(_4)
-    _10 = ApiVersionsResponse(_1, _2, 0, [], -1, [], False, None)
-    return _10, pos
+    if not _3:
+        _2 = []
+    else:
+        _4 = pos + 6 * _3
+        if _4 <= blen:
+            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, in _S_hhh.iter_unpack(b[pos:_4])]
+            pos = _4
+        else:
+            _2 = []
+            _9 = _2.append
+            for _ in range(_3):
+                _10, _11, _12, = _S_hhh.unpack_from(b, pos)
+                pos += 6
+                _8 = ApiVersion(_10, _11, _12, None)
+                _9(_8)
+    _13 = ApiVersionsResponse(_1, _2, 0, [], -1, [], False, None)
+    return _13, pos
 
 def _s_ApiVersionsResponse_v0(o):
     n = 0
@@ -91,17 +109,25 @@ def _d_ApiVersionsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
-        pos += 6
-        _4 = ApiVersion(_7, _8, _9, None)
-        _5(_4)
-    _10, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _4 = pos + 6 * _3
+        if _4 <= blen:
+            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, in _S_hhh.iter_unpack(b[pos:_4])]
+            pos = _4
+        else:
+            _2 = []
+            _9 = _2.append
+            for _ in range(_3):
+                _10, _11, _12, = _S_hhh.unpack_from(b, pos)
+                pos += 6
+                _8 = ApiVersion(_10, _11, _12, None)
+                _9(_8)
+    _13, = _S_i.unpack_from(b, pos)
     pos += 4
-    _11 = ApiVersionsResponse(_1, _2, _10, [], -1, [], False, None)
-    return _11, pos
+    _14 = ApiVersionsResponse(_1, _2, _13, [], -1, [], False, None)
+    return _14, pos
 
 def _s_ApiVersionsResponse_v1(o):
     n = 0
@@ -151,7 +177,7 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _5, = _S_B.unpack_from(b, pos)
+            _5 = b[pos]
             pos += 1
             if _5 >= 0x80:
                 _5, pos = read_uvarint(b, pos - 1)
@@ -160,35 +186,36 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
             _5 -= 1
             if _5 > blen - pos:
                 raise bad_length(pos, _5)
-            _1 = []
-            _7 = _1.append
-            for _ in range(_5):
-                _10, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _10 >= 0x80:
-                    _10, pos = read_uvarint(b, pos - 1)
-                if _10 == 0:
-                    raise null_not_allowed(pos)
-                _10 -= 1
-                _11 = pos + _10
-                if _11 > blen:
-                    raise bad_length(pos, _10)
-                _9 = str(b[pos:_11], 'utf-8')
-                pos = _11
-                _12, _13, = _S_hh.unpack_from(b, pos)
-                pos += 4
-                if b[pos]:
-                    _14, pos = _t_ApiVersion_v3(b, m, pos)
-                else:
+            if not _5:
+                _1 = []
+            else:
+                _1 = []
+                _7 = _1.append
+                for _ in range(_5):
+                    _10 = b[pos]
                     pos += 1
-                    _14 = None
-                _6 = SupportedFeatureKey(_9, _12, _13, _14)
-                _7(_6)
+                    if 0 < _10 < 0x80:
+                        _11 = pos + _10 - 1
+                        if _11 > blen:
+                            raise bad_length(pos, _10 - 1)
+                        _9 = str(b[pos:_11], 'utf-8')
+                        pos = _11
+                    else:
+                        _9, pos = read_cstring(b, pos - 1)
+                    _12, _13, = _S_hh.unpack_from(b, pos)
+                    pos += 4
+                    if b[pos]:
+                        _14, pos = _t_ApiVersion_v3(b, m, pos)
+                    else:
+                        pos += 1
+                        _14 = None
+                    _6 = SupportedFeatureKey(_9, _12, _13, _14)
+                    _7(_6)
         elif tag == 1:
             _2, = _S_q.unpack_from(b, pos)
             pos += 8
         elif tag == 2:
-            _15, = _S_B.unpack_from(b, pos)
+            _15 = b[pos]
             pos += 1
             if _15 >= 0x80:
                 _15, pos = read_uvarint(b, pos - 1)
@@ -197,30 +224,31 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
             _15 -= 1
             if _15 > blen - pos:
                 raise bad_length(pos, _15)
-            _3 = []
-            _17 = _3.append
-            for _ in range(_15):
-                _20, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _20 >= 0x80:
-                    _20, pos = read_uvarint(b, pos - 1)
-                if _20 == 0:
-                    raise null_not_allowed(pos)
-                _20 -= 1
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-                _22, _23, = _S_hh.unpack_from(b, pos)
-                pos += 4
-                if b[pos]:
-                    _24, pos = _t_ApiVersion_v3(b, m, pos)
-                else:
+            if not _15:
+                _3 = []
+            else:
+                _3 = []
+                _17 = _3.append
+                for _ in range(_15):
+                    _20 = b[pos]
                     pos += 1
-                    _24 = None
-                _16 = FinalizedFeatureKey(_19, _22, _23, _24)
-                _17(_16)
+                    if 0 < _20 < 0x80:
+                        _21 = pos + _20 - 1
+                        if _21 > blen:
+                            raise bad_length(pos, _20 - 1)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    else:
+                        _19, pos = read_cstring(b, pos - 1)
+                    _22, _23, = _S_hh.unpack_from(b, pos)
+                    pos += 4
+                    if b[pos]:
+                        _24, pos = _t_ApiVersion_v3(b, m, pos)
+                    else:
+                        pos += 1
+                        _24 = None
+                    _16 = FinalizedFeatureKey(_19, _22, _23, _24)
+                    _17(_16)
         elif tag == 3:
             _4, = _S_o.unpack_from(b, pos)
             pos += 1
@@ -244,31 +272,39 @@ def _d_ApiVersionsResponse_v3(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _8, _9, = _S_hhh.unpack_from(b, pos)
-        pos += 6
-        if b[pos]:
-            _10, pos = _t_ApiVersion_v3(b, m, pos)
+    if not _3:
+        _2 = []
+    else:
+        _4 = pos + 7 * _3
+        if _4 <= blen and b[pos + 6:_4:7] == _BYTE0 * _3:
+            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, _, in _S_hhhB.iter_unpack(b[pos:_4])]
+            pos = _4
         else:
-            pos += 1
-            _10 = None
-        _4 = ApiVersion(_7, _8, _9, _10)
-        _5(_4)
-    _11, = _S_i.unpack_from(b, pos)
+            _2 = []
+            _9 = _2.append
+            for _ in range(_3):
+                _10, _11, _12, = _S_hhh.unpack_from(b, pos)
+                pos += 6
+                if b[pos]:
+                    _13, pos = _t_ApiVersion_v3(b, m, pos)
+                else:
+                    pos += 1
+                    _13 = None
+                _8 = ApiVersion(_10, _11, _12, _13)
+                _9(_8)
+    _14, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _12, _13, _14, _15, _16, pos = _t_ApiVersionsResponse_v3(b, m, pos)
+        _15, _16, _17, _18, _19, pos = _t_ApiVersionsResponse_v3(b, m, pos)
     else:
         pos += 1
-        _12 = []
-        _13 = -1
-        _14 = []
-        _15 = False
-        _16 = None
-    _17 = ApiVersionsResponse(_1, _2, _11, _12, _13, _14, _15, _16)
-    return _17, pos
+        _15 = []
+        _16 = -1
+        _17 = []
+        _18 = False
+        _19 = None
+    _20 = ApiVersionsResponse(_1, _2, _14, _15, _16, _17, _18, _19)
+    return _20, pos
 
 def _ti_ApiVersion_v3(o):
     items = []
@@ -282,12 +318,10 @@ def _ti_ApiVersionsResponse_v3(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.name
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields) - 1
+            n += 5
         buf = bytearray(n)
         pos = 0
         _4 = len(_1)
@@ -311,8 +345,7 @@ def _ti_ApiVersionsResponse_v3(o):
             if _5.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_5), _5.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     _9 = o.finalized_features_epoch
     if _9 != -1:
@@ -329,12 +362,10 @@ def _ti_ApiVersionsResponse_v3(o):
         n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
         for _11 in _10:
             _12 = _11.name
-            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
             if _11.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ApiVersion_v3(_11), _11.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_ApiVersion_v3(_11), _11.unknown_tagged_fields) - 1
+            n += 5
         buf = bytearray(n)
         pos = 0
         _13 = len(_10)
@@ -358,8 +389,7 @@ def _ti_ApiVersionsResponse_v3(o):
             if _14.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_14), _14.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((2, bytes(buf)))
     _18 = o.zk_migration_ready
     if _18 != False:
@@ -378,15 +408,11 @@ def _s_ApiVersionsResponse_v3(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 6
+            n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields) - 1
+        n += 7
     if o.unknown_tagged_fields or o.supported_features != [] or o.finalized_features_epoch != -1 or o.finalized_features != [] or o.zk_migration_ready != False:
-        n += size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ApiVersionsResponse_v3(o, buf, pos):
@@ -405,15 +431,13 @@ def _w_ApiVersionsResponse_v3(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields or o.supported_features != [] or o.finalized_features_epoch != -1 or o.finalized_features != [] or o.zk_migration_ready != False:
         pos = write_tagged_section(buf, pos, _ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ApiVersionsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -32,11 +32,22 @@ class AssignReplicasToDirsResponse(msgspec.Struct, gc=False):
     directories: list[DirectoryData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_PartitionData_v0(b, m, pos):
     blen = len(b)
@@ -66,65 +77,89 @@ def _d_AssignReplicasToDirsResponse_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _8 = uuid_of(_8)
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _16, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _14 = uuid_of(_14)
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            if _16 > blen - pos:
-                raise bad_length(pos, _16)
-            _15 = []
-            _18 = _15.append
-            for _ in range(_16):
-                _20, _21, = _S_ih.unpack_from(b, pos)
-                pos += 6
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 18 * _4
+        if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
+            _3 = [DirectoryData(uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
+            pos = _5
+        else:
+            _3 = []
+            _8 = _3.append
+            for _ in range(_4):
+                _9, _11, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _9 = uuid_of(_9)
+                if _11 >= 0x80:
+                    _11, pos = read_uvarint(b, pos - 1)
+                if _11 == 0:
+                    raise null_not_allowed(pos)
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _12 = pos + 18 * _11
+                    if _12 <= blen and b[pos + 16:_12:18] == _BYTE1 * _11 and b[pos + 17:_12:18] == _BYTE0 * _11:
+                        _10 = [TopicData(uuid_of(_13), [], None) for _13, _, _, in _S_uBB.iter_unpack(b[pos:_12])]
+                        pos = _12
+                    else:
+                        _10 = []
+                        _15 = _10.append
+                        for _ in range(_11):
+                            _16, _18, = _S_uB.unpack_from(b, pos)
+                            pos += 17
+                            _16 = uuid_of(_16)
+                            if _18 >= 0x80:
+                                _18, pos = read_uvarint(b, pos - 1)
+                            if _18 == 0:
+                                raise null_not_allowed(pos)
+                            _18 -= 1
+                            if _18 > blen - pos:
+                                raise bad_length(pos, _18)
+                            if not _18:
+                                _17 = []
+                            else:
+                                _19 = pos + 7 * _18
+                                if _19 <= blen and b[pos + 6:_19:7] == _BYTE0 * _18:
+                                    _17 = [PartitionData(_20, _21, None) for _20, _21, _, in _S_ihB.iter_unpack(b[pos:_19])]
+                                    pos = _19
+                                else:
+                                    _17 = []
+                                    _23 = _17.append
+                                    for _ in range(_18):
+                                        _24, _25, = _S_ih.unpack_from(b, pos)
+                                        pos += 6
+                                        if b[pos]:
+                                            _26, pos = _t_PartitionData_v0(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _26 = None
+                                        _22 = PartitionData(_24, _25, _26)
+                                        _23(_22)
+                            if b[pos]:
+                                _27, pos = _t_PartitionData_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _27 = None
+                            _14 = TopicData(_16, _17, _27)
+                            _15(_14)
                 if b[pos]:
-                    _22, pos = _t_PartitionData_v0(b, m, pos)
+                    _28, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _22 = None
-                _17 = PartitionData(_20, _21, _22)
-                _18(_17)
-            if b[pos]:
-                _23, pos = _t_PartitionData_v0(b, m, pos)
-            else:
-                pos += 1
-                _23 = None
-            _11 = TopicData(_14, _15, _23)
-            _12(_11)
-        if b[pos]:
-            _24, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _24 = None
-        _5 = DirectoryData(_8, _9, _24)
-        _6(_5)
+                    _28 = None
+                _7 = DirectoryData(_9, _10, _28)
+                _8(_7)
     if b[pos]:
-        _25, pos = _t_PartitionData_v0(b, m, pos)
+        _29, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _25 = None
-    _26 = AssignReplicasToDirsResponse(_1, _2, _3, _25)
-    return _26, pos
+        _29 = None
+    _30 = AssignReplicasToDirsResponse(_1, _2, _3, _29)
+    return _30, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -142,25 +177,17 @@ def _s_AssignReplicasToDirsResponse_v0(o):
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
             for _6 in _5:
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 6
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
+                n += 7
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 17
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_AssignReplicasToDirsResponse_v0(o, buf, pos):
@@ -199,23 +226,19 @@ def _w_AssignReplicasToDirsResponse_v0(o, buf, pos):
                 if _9.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'AssignReplicasToDirsResponse'

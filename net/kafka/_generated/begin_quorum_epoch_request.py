@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -36,13 +36,23 @@ class BeginQuorumEpochRequest(msgspec.Struct, gc=False):
     leader_endpoints: list[LeaderEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_H = Struct('>H')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iii = Struct('>iii')
 _S_iuii = Struct('>i16sii')
+_S_iuiiB = Struct('>i16siiB')
 
 def _d_BeginQuorumEpochRequest_v0(b, m, pos):
     blen = len(b)
@@ -62,35 +72,46 @@ def _d_BeginQuorumEpochRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, = _S_iii.unpack_from(b, pos)
-            pos += 12
-            _14 = PartitionData(_17, ZERO_UUID, _18, _19, None)
-            _15(_14)
-        _6 = TopicData(_9, _12, None)
-        _7(_6)
-    _20 = BeginQuorumEpochRequest(_1, -1, _4, [], None)
-    return _20, pos
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 12 * _13
+                if _14 <= blen:
+                    _12 = [PartitionData(_15, ZERO_UUID, _16, _17, None) for _15, _16, _17, in _S_iii.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _19 = _12.append
+                    for _ in range(_13):
+                        _20, _21, _22, = _S_iii.unpack_from(b, pos)
+                        pos += 12
+                        _18 = PartitionData(_20, ZERO_UUID, _21, _22, None)
+                        _19(_18)
+            _6 = TopicData(_9, _12, None)
+            _7(_6)
+    _23 = BeginQuorumEpochRequest(_1, -1, _4, [], None)
+    return _23, pos
 
 def _s_BeginQuorumEpochRequest_v0(o):
     n = 0
@@ -156,19 +177,16 @@ def _t_PartitionData_v1(b, m, pos):
 
 def _d_BeginQuorumEpochRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _6 >= 0x80:
@@ -178,102 +196,110 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, = _S_iuii.unpack_from(b, pos)
-            pos += 28
-            _19 = uuid_of(_19)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
+                raise null_not_allowed(pos)
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _15 = pos + 29 * _14
+                if _15 <= blen and b[pos + 28:_15:29] == _BYTE0 * _14:
+                    _13 = [PartitionData(_16, uuid_of(_17), _18, _19, None) for _16, _17, _18, _19, _, in _S_iuiiB.iter_unpack(b[pos:_15])]
+                    pos = _15
+                else:
+                    _13 = []
+                    _21 = _13.append
+                    for _ in range(_14):
+                        _22, _23, _24, _25, = _S_iuii.unpack_from(b, pos)
+                        pos += 28
+                        _23 = uuid_of(_23)
+                        if b[pos]:
+                            _26, pos = _t_PartitionData_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _26 = None
+                        _20 = PartitionData(_22, _23, _24, _25, _26)
+                        _21(_20)
             if b[pos]:
-                _22, pos = _t_PartitionData_v1(b, m, pos)
+                _27, pos = _t_PartitionData_v1(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _15 = PartitionData(_18, _19, _20, _21, _22)
-            _16(_15)
-        if b[pos]:
-            _23, pos = _t_PartitionData_v1(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _7 = TopicData(_10, _13, _23)
-        _8(_7)
-    _25, = _S_B.unpack_from(b, pos)
+                _27 = None
+            _7 = TopicData(_10, _13, _27)
+            _8(_7)
+    _29 = b[pos]
     pos += 1
-    if _25 >= 0x80:
-        _25, pos = read_uvarint(b, pos - 1)
-    if _25 == 0:
+    if _29 >= 0x80:
+        _29, pos = read_uvarint(b, pos - 1)
+    if _29 == 0:
         raise null_not_allowed(pos)
-    _25 -= 1
-    if _25 > blen - pos:
-        raise bad_length(pos, _25)
-    _24 = []
-    _27 = _24.append
-    for _ in range(_25):
-        _30, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _30 >= 0x80:
-            _30, pos = read_uvarint(b, pos - 1)
-        if _30 == 0:
-            raise null_not_allowed(pos)
-        _30 -= 1
-        _31 = pos + _30
-        if _31 > blen:
-            raise bad_length(pos, _30)
-        _29 = str(b[pos:_31], 'utf-8')
-        pos = _31
-        _33, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _33 >= 0x80:
-            _33, pos = read_uvarint(b, pos - 1)
-        if _33 == 0:
-            raise null_not_allowed(pos)
-        _33 -= 1
-        _34 = pos + _33
-        if _34 > blen:
-            raise bad_length(pos, _33)
-        _32 = str(b[pos:_34], 'utf-8')
-        pos = _34
-        _35, = _S_H.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _36, pos = _t_PartitionData_v1(b, m, pos)
-        else:
+    _29 -= 1
+    if _29 > blen - pos:
+        raise bad_length(pos, _29)
+    if not _29:
+        _28 = []
+    else:
+        _28 = []
+        _31 = _28.append
+        for _ in range(_29):
+            _34 = b[pos]
             pos += 1
-            _36 = None
-        _26 = LeaderEndpoint(_29, _32, _35, _36)
-        _27(_26)
+            if 0 < _34 < 0x80:
+                _35 = pos + _34 - 1
+                if _35 > blen:
+                    raise bad_length(pos, _34 - 1)
+                _33 = str(b[pos:_35], 'utf-8')
+                pos = _35
+            else:
+                _33, pos = read_cstring(b, pos - 1)
+            _37 = b[pos]
+            pos += 1
+            if 0 < _37 < 0x80:
+                _38 = pos + _37 - 1
+                if _38 > blen:
+                    raise bad_length(pos, _37 - 1)
+                _36 = str(b[pos:_38], 'utf-8')
+                pos = _38
+            else:
+                _36, pos = read_cstring(b, pos - 1)
+            _39, = _S_H.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _40, pos = _t_PartitionData_v1(b, m, pos)
+            else:
+                pos += 1
+                _40 = None
+            _30 = LeaderEndpoint(_33, _36, _39, _40)
+            _31(_30)
     if b[pos]:
-        _37, pos = _t_PartitionData_v1(b, m, pos)
+        _41, pos = _t_PartitionData_v1(b, m, pos)
     else:
         pos += 1
-        _37 = None
-    _38 = BeginQuorumEpochRequest(_1, _4, _5, _24, _37)
-    return _38, pos
+        _41 = None
+    _42 = BeginQuorumEpochRequest(_1, _4, _5, _28, _41)
+    return _42, pos
 
 def _ti_PartitionData_v1(o):
     items = []
@@ -285,48 +311,40 @@ def _s_BeginQuorumEpochRequest_v1(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.topic_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v1(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 28
+                n += size_tagged_section(_ti_PartitionData_v1(_6), _6.unknown_tagged_fields) - 1
+            n += 29
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v1(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_PartitionData_v1(_3), _3.unknown_tagged_fields) - 1
+        n += 1
     _7 = o.leader_endpoints
     n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
     for _8 in _7:
         _9 = _8.name
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
         _10 = _8.host
-        n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
         if _8.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v1(_8), _8.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_PartitionData_v1(_8), _8.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_PartitionData_v1(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
     _1 = o.cluster_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -368,13 +386,11 @@ def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.leader_endpoints
     _14 = len(_13)
     if _14 < 0x7F:
@@ -406,13 +422,11 @@ def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'BeginQuorumEpochRequest'

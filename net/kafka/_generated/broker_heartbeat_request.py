@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class BrokerHeartbeatRequest(msgspec.Struct, gc=False):
@@ -20,7 +20,16 @@ class BrokerHeartbeatRequest(msgspec.Struct, gc=False):
     offline_log_dirs: list[UUID] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iqqoo = Struct('>iqq??')
 _S_u = Struct('>16s')
@@ -61,10 +70,8 @@ def _ti_BrokerHeartbeatRequest_v0(o):
 def _s_BrokerHeartbeatRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 22
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 23
     return n
 
 def _w_BrokerHeartbeatRequest_v0(o, buf, pos):
@@ -73,8 +80,7 @@ def _w_BrokerHeartbeatRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_BrokerHeartbeatRequest_v1(b, m, pos):
@@ -87,7 +93,7 @@ def _t_BrokerHeartbeatRequest_v1(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
             if _2 >= 0x80:
                 _2, pos = read_uvarint(b, pos - 1)
@@ -96,13 +102,16 @@ def _t_BrokerHeartbeatRequest_v1(b, m, pos):
             _2 -= 1
             if _2 > blen - pos:
                 raise bad_length(pos, _2)
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _3, = _S_u.unpack_from(b, pos)
-                pos += 16
-                _3 = uuid_of(_3)
-                _4(_3)
+            if not _2:
+                _1 = []
+            else:
+                _1 = []
+                _4 = _1.append
+                for _ in range(_2):
+                    _3, = _S_u.unpack_from(b, pos)
+                    pos += 16
+                    _3 = uuid_of(_3)
+                    _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -148,10 +157,8 @@ def _ti_BrokerHeartbeatRequest_v1(o):
 def _s_BrokerHeartbeatRequest_v1(o):
     n = 0
     if o.unknown_tagged_fields or o.offline_log_dirs != []:
-        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 22
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields) - 1
+    n += 23
     return n
 
 def _w_BrokerHeartbeatRequest_v1(o, buf, pos):
@@ -160,8 +167,7 @@ def _w_BrokerHeartbeatRequest_v1(o, buf, pos):
     if o.unknown_tagged_fields or o.offline_log_dirs != []:
         pos = write_tagged_section(buf, pos, _ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'BrokerHeartbeatRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -36,7 +36,16 @@ class BrokerRegistrationRequest(msgspec.Struct, gc=False):
     previous_broker_epoch: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_Hh = Struct('>Hh')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
@@ -68,16 +77,14 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
@@ -88,43 +95,42 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _19, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            _19 = None
-        _8 = Listener(_11, _14, _17, _18, _19)
-        _9(_8)
-    _21, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, = _S_Hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _19, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _8 = Listener(_11, _14, _17, _18, _19)
+            _9(_8)
+    _21 = b[pos]
     pos += 1
     if _21 >= 0x80:
         _21, pos = read_uvarint(b, pos - 1)
@@ -133,43 +139,41 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _29, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _30, pos = _t_Listener_v0(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _22 = Feature(_25, _28, _29, _30)
-        _23(_22)
-    _32, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _32 >= 0x80:
-        _32, pos = read_uvarint(b, pos - 1)
-    if _32 == 0:
-        _31 = None
+    if not _21:
+        _20 = []
     else:
-        _32 -= 1
-        _33 = pos + _32
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            else:
+                _25, pos = read_cstring(b, pos - 1)
+            _28, _29, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _30, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _22 = Feature(_25, _28, _29, _30)
+            _23(_22)
+    _32 = b[pos]
+    pos += 1
+    if 0 < _32 < 0x80:
+        _33 = pos + _32 - 1
         if _33 > blen:
-            raise bad_length(pos, _32)
+            raise bad_length(pos, _32 - 1)
         _31 = str(b[pos:_33], 'utf-8')
         pos = _33
+    else:
+        _31, pos = read_ncstring(b, pos - 1)
     if b[pos]:
         _34, pos = _t_Listener_v0(b, m, pos)
     else:
@@ -185,39 +189,33 @@ def _ti_Listener_v0(o):
 def _s_BrokerRegistrationRequest_v0(o):
     n = 0
     _1 = o.cluster_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.listeners
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 5
     _6 = o.features
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
+        n += 5
     _9 = o.rack
     if _9 is None:
         n += 1
     else:
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 20
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 21
     return n
 
 def _w_BrokerRegistrationRequest_v0(o, buf, pos):
@@ -265,8 +263,7 @@ def _w_BrokerRegistrationRequest_v0(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.features
     _14 = len(_13)
     if _14 < 0x7F:
@@ -289,12 +286,10 @@ def _w_BrokerRegistrationRequest_v0(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _19 = o.rack
     if _19 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _21 = _19.encode()
         _20 = len(_21)
@@ -307,24 +302,21 @@ def _w_BrokerRegistrationRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_BrokerRegistrationRequest_v1(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
@@ -335,43 +327,42 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _19, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            _19 = None
-        _8 = Listener(_11, _14, _17, _18, _19)
-        _9(_8)
-    _21, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, = _S_Hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _19, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _8 = Listener(_11, _14, _17, _18, _19)
+            _9(_8)
+    _21 = b[pos]
     pos += 1
     if _21 >= 0x80:
         _21, pos = read_uvarint(b, pos - 1)
@@ -380,43 +371,41 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _29, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _30, pos = _t_Listener_v0(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _22 = Feature(_25, _28, _29, _30)
-        _23(_22)
-    _32, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _32 >= 0x80:
-        _32, pos = read_uvarint(b, pos - 1)
-    if _32 == 0:
-        _31 = None
+    if not _21:
+        _20 = []
     else:
-        _32 -= 1
-        _33 = pos + _32
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            else:
+                _25, pos = read_cstring(b, pos - 1)
+            _28, _29, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _30, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _22 = Feature(_25, _28, _29, _30)
+            _23(_22)
+    _32 = b[pos]
+    pos += 1
+    if 0 < _32 < 0x80:
+        _33 = pos + _32 - 1
         if _33 > blen:
-            raise bad_length(pos, _32)
+            raise bad_length(pos, _32 - 1)
         _31 = str(b[pos:_33], 'utf-8')
         pos = _33
+    else:
+        _31, pos = read_ncstring(b, pos - 1)
     _34, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -430,39 +419,33 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
 def _s_BrokerRegistrationRequest_v1(o):
     n = 0
     _1 = o.cluster_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.listeners
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 5
     _6 = o.features
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
+        n += 5
     _9 = o.rack
     if _9 is None:
         n += 1
     else:
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 21
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 22
     return n
 
 def _w_BrokerRegistrationRequest_v1(o, buf, pos):
@@ -510,8 +493,7 @@ def _w_BrokerRegistrationRequest_v1(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.features
     _14 = len(_13)
     if _14 < 0x7F:
@@ -534,12 +516,10 @@ def _w_BrokerRegistrationRequest_v1(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _19 = o.rack
     if _19 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _21 = _19.encode()
         _20 = len(_21)
@@ -554,24 +534,21 @@ def _w_BrokerRegistrationRequest_v1(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_BrokerRegistrationRequest_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
@@ -582,43 +559,42 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _19, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            _19 = None
-        _8 = Listener(_11, _14, _17, _18, _19)
-        _9(_8)
-    _21, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, = _S_Hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _19, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _8 = Listener(_11, _14, _17, _18, _19)
+            _9(_8)
+    _21 = b[pos]
     pos += 1
     if _21 >= 0x80:
         _21, pos = read_uvarint(b, pos - 1)
@@ -627,43 +603,41 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _29, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _30, pos = _t_Listener_v0(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _22 = Feature(_25, _28, _29, _30)
-        _23(_22)
-    _32, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _32 >= 0x80:
-        _32, pos = read_uvarint(b, pos - 1)
-    if _32 == 0:
-        _31 = None
+    if not _21:
+        _20 = []
     else:
-        _32 -= 1
-        _33 = pos + _32
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            else:
+                _25, pos = read_cstring(b, pos - 1)
+            _28, _29, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _30, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _22 = Feature(_25, _28, _29, _30)
+            _23(_22)
+    _32 = b[pos]
+    pos += 1
+    if 0 < _32 < 0x80:
+        _33 = pos + _32 - 1
         if _33 > blen:
-            raise bad_length(pos, _32)
+            raise bad_length(pos, _32 - 1)
         _31 = str(b[pos:_33], 'utf-8')
         pos = _33
+    else:
+        _31, pos = read_ncstring(b, pos - 1)
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
     if _36 >= 0x80:
@@ -673,13 +647,16 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _36 -= 1
     if _36 > blen - pos:
         raise bad_length(pos, _36)
-    _35 = []
-    _38 = _35.append
-    for _ in range(_36):
-        _37, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _37 = uuid_of(_37)
-        _38(_37)
+    if not _36:
+        _35 = []
+    else:
+        _35 = []
+        _38 = _35.append
+        for _ in range(_36):
+            _37, = _S_u.unpack_from(b, pos)
+            pos += 16
+            _37 = uuid_of(_37)
+            _38(_37)
     if b[pos]:
         _39, pos = _t_Listener_v0(b, m, pos)
     else:
@@ -691,41 +668,35 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
 def _s_BrokerRegistrationRequest_v2(o):
     n = 0
     _1 = o.cluster_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.listeners
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 5
     _6 = o.features
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
+        n += 5
     _9 = o.rack
     if _9 is None:
         n += 1
     else:
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
     _10 = o.log_dirs
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 21
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 22
     return n
 
 def _w_BrokerRegistrationRequest_v2(o, buf, pos):
@@ -773,8 +744,7 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.features
     _14 = len(_13)
     if _14 < 0x7F:
@@ -797,12 +767,10 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _19 = o.rack
     if _19 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _21 = _19.encode()
         _20 = len(_21)
@@ -827,24 +795,21 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_BrokerRegistrationRequest_v3(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
@@ -855,43 +820,42 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _19, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            _19 = None
-        _8 = Listener(_11, _14, _17, _18, _19)
-        _9(_8)
-    _21, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, = _S_Hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _19, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _8 = Listener(_11, _14, _17, _18, _19)
+            _9(_8)
+    _21 = b[pos]
     pos += 1
     if _21 >= 0x80:
         _21, pos = read_uvarint(b, pos - 1)
@@ -900,43 +864,41 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _29, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _30, pos = _t_Listener_v0(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _22 = Feature(_25, _28, _29, _30)
-        _23(_22)
-    _32, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _32 >= 0x80:
-        _32, pos = read_uvarint(b, pos - 1)
-    if _32 == 0:
-        _31 = None
+    if not _21:
+        _20 = []
     else:
-        _32 -= 1
-        _33 = pos + _32
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            else:
+                _25, pos = read_cstring(b, pos - 1)
+            _28, _29, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _30, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _22 = Feature(_25, _28, _29, _30)
+            _23(_22)
+    _32 = b[pos]
+    pos += 1
+    if 0 < _32 < 0x80:
+        _33 = pos + _32 - 1
         if _33 > blen:
-            raise bad_length(pos, _32)
+            raise bad_length(pos, _32 - 1)
         _31 = str(b[pos:_33], 'utf-8')
         pos = _33
+    else:
+        _31, pos = read_ncstring(b, pos - 1)
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
     if _36 >= 0x80:
@@ -946,13 +908,16 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _36 -= 1
     if _36 > blen - pos:
         raise bad_length(pos, _36)
-    _35 = []
-    _38 = _35.append
-    for _ in range(_36):
-        _37, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _37 = uuid_of(_37)
-        _38(_37)
+    if not _36:
+        _35 = []
+    else:
+        _35 = []
+        _38 = _35.append
+        for _ in range(_36):
+            _37, = _S_u.unpack_from(b, pos)
+            pos += 16
+            _37 = uuid_of(_37)
+            _38(_37)
     _39, = _S_q.unpack_from(b, pos)
     pos += 8
     if b[pos]:
@@ -966,41 +931,35 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
 def _s_BrokerRegistrationRequest_v3(o):
     n = 0
     _1 = o.cluster_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.listeners
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 5
     _6 = o.features
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
+        n += 5
     _9 = o.rack
     if _9 is None:
         n += 1
     else:
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
     _10 = o.log_dirs
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 29
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 30
     return n
 
 def _w_BrokerRegistrationRequest_v3(o, buf, pos):
@@ -1048,8 +1007,7 @@ def _w_BrokerRegistrationRequest_v3(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.features
     _14 = len(_13)
     if _14 < 0x7F:
@@ -1072,12 +1030,10 @@ def _w_BrokerRegistrationRequest_v3(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _19 = o.rack
     if _19 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _21 = _19.encode()
         _20 = len(_21)
@@ -1104,8 +1060,7 @@ def _w_BrokerRegistrationRequest_v3(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'BrokerRegistrationRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -51,7 +51,16 @@ class ConsumerGroupDescribeResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -89,284 +98,275 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, _20, = _S_iiB.unpack_from(b, pos)
-        pos += 9
-        if _20 >= 0x80:
-            _20, pos = read_uvarint(b, pos - 1)
-        if _20 == 0:
-            raise null_not_allowed(pos)
-        _20 -= 1
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = str(b[pos:_21], 'utf-8')
-        pos = _21
-        _23, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        if _23 > blen - pos:
-            raise bad_length(pos, _23)
-        _22 = []
-        _25 = _22.append
-        for _ in range(_23):
-            _28, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                raise null_not_allowed(pos)
-            _28 -= 1
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _31, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                _30 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _31 -= 1
-                _32 = pos + _31
-                if _32 > blen:
-                    raise bad_length(pos, _31)
-                _30 = str(b[pos:_32], 'utf-8')
-                pos = _32
-            _34, = _S_B.unpack_from(b, pos)
+                _8, pos = read_ncstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _34 >= 0x80:
-                _34, pos = read_uvarint(b, pos - 1)
-            if _34 == 0:
-                _33 = None
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
             else:
-                _34 -= 1
-                _35 = pos + _34
-                if _35 > blen:
-                    raise bad_length(pos, _34)
-                _33 = str(b[pos:_35], 'utf-8')
-                pos = _35
-            _36, _38, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _38 >= 0x80:
-                _38, pos = read_uvarint(b, pos - 1)
-            if _38 == 0:
-                raise null_not_allowed(pos)
-            _38 -= 1
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = str(b[pos:_39], 'utf-8')
-            pos = _39
-            _41, = _S_B.unpack_from(b, pos)
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
             pos += 1
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
-                raise null_not_allowed(pos)
-            _41 -= 1
-            _42 = pos + _41
-            if _42 > blen:
-                raise bad_length(pos, _41)
-            _40 = str(b[pos:_42], 'utf-8')
-            pos = _42
-            _44, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
-                raise null_not_allowed(pos)
-            _44 -= 1
-            if _44 > blen - pos:
-                raise bad_length(pos, _44)
-            _43 = []
-            _46 = _43.append
-            for _ in range(_44):
-                _47, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _47 >= 0x80:
-                    _47, pos = read_uvarint(b, pos - 1)
-                if _47 == 0:
-                    raise null_not_allowed(pos)
-                _47 -= 1
-                _48 = pos + _47
-                if _48 > blen:
-                    raise bad_length(pos, _47)
-                _45 = str(b[pos:_48], 'utf-8')
-                pos = _48
-                _46(_45)
-            _50, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _50 >= 0x80:
-                _50, pos = read_uvarint(b, pos - 1)
-            if _50 == 0:
-                _49 = None
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
             else:
-                _50 -= 1
-                _51 = pos + _50
-                if _51 > blen:
-                    raise bad_length(pos, _50)
-                _49 = str(b[pos:_51], 'utf-8')
-                pos = _51
-            _55, = _S_B.unpack_from(b, pos)
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, _20, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if 0 < _20 < 0x80:
+                _21 = pos + _20 - 1
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            else:
+                _19, pos = read_cstring(b, pos - 1)
+            _23 = b[pos]
             pos += 1
-            if _55 >= 0x80:
-                _55, pos = read_uvarint(b, pos - 1)
-            if _55 == 0:
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
                 raise null_not_allowed(pos)
-            _55 -= 1
-            if _55 > blen - pos:
-                raise bad_length(pos, _55)
-            _54 = []
-            _57 = _54.append
-            for _ in range(_55):
-                _59, _61, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _59 = uuid_of(_59)
-                if _61 >= 0x80:
-                    _61, pos = read_uvarint(b, pos - 1)
-                if _61 == 0:
-                    raise null_not_allowed(pos)
-                _61 -= 1
-                _62 = pos + _61
-                if _62 > blen:
-                    raise bad_length(pos, _61)
-                _60 = str(b[pos:_62], 'utf-8')
-                pos = _62
-                _64, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _64 >= 0x80:
-                    _64, pos = read_uvarint(b, pos - 1)
-                if _64 == 0:
-                    raise null_not_allowed(pos)
-                _64 -= 1
-                if _64 > blen - pos:
-                    raise bad_length(pos, _64)
-                _63 = list(array_struct('i', _64).unpack_from(b, pos))
-                pos += 4 * _64
-                if b[pos]:
-                    _65, pos = _t_TopicPartitions_v0(b, m, pos)
-                else:
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            if not _23:
+                _22 = []
+            else:
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _28 = b[pos]
                     pos += 1
-                    _65 = None
-                _56 = TopicPartitions(_59, _60, _63, _65)
-                _57(_56)
-            if b[pos]:
-                _66, pos = _t_TopicPartitions_v0(b, m, pos)
-            else:
-                pos += 1
-                _66 = None
-            _52 = Assignment(_54, _66)
-            _70, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _70 >= 0x80:
-                _70, pos = read_uvarint(b, pos - 1)
-            if _70 == 0:
-                raise null_not_allowed(pos)
-            _70 -= 1
-            if _70 > blen - pos:
-                raise bad_length(pos, _70)
-            _69 = []
-            _72 = _69.append
-            for _ in range(_70):
-                _74, _76, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _74 = uuid_of(_74)
-                if _76 >= 0x80:
-                    _76, pos = read_uvarint(b, pos - 1)
-                if _76 == 0:
-                    raise null_not_allowed(pos)
-                _76 -= 1
-                _77 = pos + _76
-                if _77 > blen:
-                    raise bad_length(pos, _76)
-                _75 = str(b[pos:_77], 'utf-8')
-                pos = _77
-                _79, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _79 >= 0x80:
-                    _79, pos = read_uvarint(b, pos - 1)
-                if _79 == 0:
-                    raise null_not_allowed(pos)
-                _79 -= 1
-                if _79 > blen - pos:
-                    raise bad_length(pos, _79)
-                _78 = list(array_struct('i', _79).unpack_from(b, pos))
-                pos += 4 * _79
-                if b[pos]:
-                    _80, pos = _t_TopicPartitions_v0(b, m, pos)
-                else:
+                    if 0 < _28 < 0x80:
+                        _29 = pos + _28 - 1
+                        if _29 > blen:
+                            raise bad_length(pos, _28 - 1)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    else:
+                        _27, pos = read_cstring(b, pos - 1)
+                    _31 = b[pos]
                     pos += 1
-                    _80 = None
-                _71 = TopicPartitions(_74, _75, _78, _80)
-                _72(_71)
+                    if 0 < _31 < 0x80:
+                        _32 = pos + _31 - 1
+                        if _32 > blen:
+                            raise bad_length(pos, _31 - 1)
+                        _30 = str(b[pos:_32], 'utf-8')
+                        pos = _32
+                    else:
+                        _30, pos = read_ncstring(b, pos - 1)
+                    _34 = b[pos]
+                    pos += 1
+                    if 0 < _34 < 0x80:
+                        _35 = pos + _34 - 1
+                        if _35 > blen:
+                            raise bad_length(pos, _34 - 1)
+                        _33 = str(b[pos:_35], 'utf-8')
+                        pos = _35
+                    else:
+                        _33, pos = read_ncstring(b, pos - 1)
+                    _36, _38, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _38 < 0x80:
+                        _39 = pos + _38 - 1
+                        if _39 > blen:
+                            raise bad_length(pos, _38 - 1)
+                        _37 = str(b[pos:_39], 'utf-8')
+                        pos = _39
+                    else:
+                        _37, pos = read_cstring(b, pos - 1)
+                    _41 = b[pos]
+                    pos += 1
+                    if 0 < _41 < 0x80:
+                        _42 = pos + _41 - 1
+                        if _42 > blen:
+                            raise bad_length(pos, _41 - 1)
+                        _40 = str(b[pos:_42], 'utf-8')
+                        pos = _42
+                    else:
+                        _40, pos = read_cstring(b, pos - 1)
+                    _44 = b[pos]
+                    pos += 1
+                    if _44 >= 0x80:
+                        _44, pos = read_uvarint(b, pos - 1)
+                    if _44 == 0:
+                        raise null_not_allowed(pos)
+                    _44 -= 1
+                    if _44 > blen - pos:
+                        raise bad_length(pos, _44)
+                    if not _44:
+                        _43 = []
+                    else:
+                        _43 = []
+                        _46 = _43.append
+                        for _ in range(_44):
+                            _47 = b[pos]
+                            pos += 1
+                            if 0 < _47 < 0x80:
+                                _48 = pos + _47 - 1
+                                if _48 > blen:
+                                    raise bad_length(pos, _47 - 1)
+                                _45 = str(b[pos:_48], 'utf-8')
+                                pos = _48
+                            else:
+                                _45, pos = read_cstring(b, pos - 1)
+                            _46(_45)
+                    _50 = b[pos]
+                    pos += 1
+                    if 0 < _50 < 0x80:
+                        _51 = pos + _50 - 1
+                        if _51 > blen:
+                            raise bad_length(pos, _50 - 1)
+                        _49 = str(b[pos:_51], 'utf-8')
+                        pos = _51
+                    else:
+                        _49, pos = read_ncstring(b, pos - 1)
+                    _55 = b[pos]
+                    pos += 1
+                    if _55 >= 0x80:
+                        _55, pos = read_uvarint(b, pos - 1)
+                    if _55 == 0:
+                        raise null_not_allowed(pos)
+                    _55 -= 1
+                    if _55 > blen - pos:
+                        raise bad_length(pos, _55)
+                    if not _55:
+                        _54 = []
+                    else:
+                        _54 = []
+                        _57 = _54.append
+                        for _ in range(_55):
+                            _59, _61, = _S_uB.unpack_from(b, pos)
+                            pos += 17
+                            _59 = uuid_of(_59)
+                            if 0 < _61 < 0x80:
+                                _62 = pos + _61 - 1
+                                if _62 > blen:
+                                    raise bad_length(pos, _61 - 1)
+                                _60 = str(b[pos:_62], 'utf-8')
+                                pos = _62
+                            else:
+                                _60, pos = read_cstring(b, pos - 1)
+                            _64 = b[pos]
+                            pos += 1
+                            if _64 >= 0x80:
+                                _64, pos = read_uvarint(b, pos - 1)
+                            if _64 == 0:
+                                raise null_not_allowed(pos)
+                            _64 -= 1
+                            if _64 > blen - pos:
+                                raise bad_length(pos, _64)
+                            if not _64:
+                                _63 = []
+                            else:
+                                _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
+                                pos += 4 * _64
+                            if b[pos]:
+                                _65, pos = _t_TopicPartitions_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _65 = None
+                            _56 = TopicPartitions(_59, _60, _63, _65)
+                            _57(_56)
+                    if b[pos]:
+                        _66, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _66 = None
+                    _52 = Assignment(_54, _66)
+                    _70 = b[pos]
+                    pos += 1
+                    if _70 >= 0x80:
+                        _70, pos = read_uvarint(b, pos - 1)
+                    if _70 == 0:
+                        raise null_not_allowed(pos)
+                    _70 -= 1
+                    if _70 > blen - pos:
+                        raise bad_length(pos, _70)
+                    if not _70:
+                        _69 = []
+                    else:
+                        _69 = []
+                        _72 = _69.append
+                        for _ in range(_70):
+                            _74, _76, = _S_uB.unpack_from(b, pos)
+                            pos += 17
+                            _74 = uuid_of(_74)
+                            if 0 < _76 < 0x80:
+                                _77 = pos + _76 - 1
+                                if _77 > blen:
+                                    raise bad_length(pos, _76 - 1)
+                                _75 = str(b[pos:_77], 'utf-8')
+                                pos = _77
+                            else:
+                                _75, pos = read_cstring(b, pos - 1)
+                            _79 = b[pos]
+                            pos += 1
+                            if _79 >= 0x80:
+                                _79, pos = read_uvarint(b, pos - 1)
+                            if _79 == 0:
+                                raise null_not_allowed(pos)
+                            _79 -= 1
+                            if _79 > blen - pos:
+                                raise bad_length(pos, _79)
+                            if not _79:
+                                _78 = []
+                            else:
+                                _78 = list((_Ai[_79] if _79 <= ARRAY_STRUCTS_MAX else array_struct('i', _79)).unpack_from(b, pos))
+                                pos += 4 * _79
+                            if b[pos]:
+                                _80, pos = _t_TopicPartitions_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _80 = None
+                            _71 = TopicPartitions(_74, _75, _78, _80)
+                            _72(_71)
+                    if b[pos]:
+                        _81, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _81 = None
+                    _67 = Assignment(_69, _81)
+                    if b[pos]:
+                        _82, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _82 = None
+                    _24 = Member(_27, _30, _33, _36, _37, _40, _43, _49, _52, _67, _82)
+                    _25(_24)
+            _83, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _81, pos = _t_TopicPartitions_v0(b, m, pos)
+                _84, pos = _t_TopicPartitions_v0(b, m, pos)
             else:
                 pos += 1
-                _81 = None
-            _67 = Assignment(_69, _81)
-            if b[pos]:
-                _82, pos = _t_TopicPartitions_v0(b, m, pos)
-            else:
-                pos += 1
-                _82 = None
-            _24 = Member(_27, _30, _33, _36, _37, _40, _43, _49, _52, _67, _82)
-            _25(_24)
-        _83, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _84, pos = _t_TopicPartitions_v0(b, m, pos)
-        else:
-            pos += 1
-            _84 = None
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _83, _84)
-        _5(_4)
+                _84 = None
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _83, _84)
+            _5(_4)
     if b[pos]:
         _85, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
@@ -388,90 +388,78 @@ def _s_ConsumerGroupDescribeResponse_v0(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.group_id
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.group_state
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.assignor_name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _2.members
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.member_id
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             _10 = _8.instance_id
             if _10 is None:
                 n += 1
             else:
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             _11 = _8.rack_id
             if _11 is None:
                 n += 1
             else:
-                n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+                n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
             _12 = _8.client_id
-            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
             _13 = _8.client_host
-            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
             _14 = _8.subscribed_topic_names
             n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
             for _15 in _14:
-                n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+                n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
             _16 = _8.subscribed_topic_regex
             if _16 is None:
                 n += 1
             else:
-                n += len(_16) + (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
+                n += (1 + _L if (_L := len(_16)) < 0x7F else _L + size_uvarint(_L + 1))
             _17 = _8.assignment
             _18 = _17.topic_partitions
             n += (1 if len(_18) < 0x7F else size_uvarint(len(_18) + 1))
             for _19 in _18:
                 _20 = _19.topic_name
-                n += len(_20) + (1 if len(_20) < 0x7F else size_uvarint(len(_20) + 1))
+                n += (1 + _L if (_L := len(_20)) < 0x7F else _L + size_uvarint(_L + 1))
                 _21 = _19.partitions
                 n += (1 if len(_21) < 0x7F else size_uvarint(len(_21) + 1)) + 4 * len(_21)
                 if _19.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_19), _19.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 16
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_19), _19.unknown_tagged_fields) - 1
+                n += 17
             if _17.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields) - 1
+            n += 1
             _22 = _8.target_assignment
             _23 = _22.topic_partitions
             n += (1 if len(_23) < 0x7F else size_uvarint(len(_23) + 1))
             for _24 in _23:
                 _25 = _24.topic_name
-                n += len(_25) + (1 if len(_25) < 0x7F else size_uvarint(len(_25) + 1))
+                n += (1 + _L if (_L := len(_25)) < 0x7F else _L + size_uvarint(_L + 1))
                 _26 = _24.partitions
                 n += (1 if len(_26) < 0x7F else size_uvarint(len(_26) + 1)) + 4 * len(_26)
                 if _24.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_24), _24.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 16
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_24), _24.unknown_tagged_fields) - 1
+                n += 17
             if _22.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_22), _22.unknown_tagged_fields)
-            else:
-                n += 1
-            if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_22), _22.unknown_tagged_fields) - 1
             n += 1
-        n += 14
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields) - 1
+            n += 5
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 15
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
@@ -489,8 +477,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -548,8 +535,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _19, _21)
             _22 = _18.instance_id
             if _22 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _24 = _22.encode()
                 _23 = len(_24)
@@ -561,8 +547,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _22, _24)
             _25 = _18.rack_id
             if _25 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _27 = _25.encode()
                 _26 = len(_27)
@@ -610,8 +595,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _36, _38)
             _39 = _18.subscribed_topic_regex
             if _39 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _41 = _39.encode()
                 _40 = len(_41)
@@ -648,18 +632,16 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _50 + 1)
-                array_struct('i', len(_49)).pack_into(buf, pos, *_49)
+                (_Ai[len(_49)] if len(_49) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_49))).pack_into(buf, pos, *_49)
                 pos += 4 * len(_49)
                 if _45.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_45), _45.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _42.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_42), _42.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _51 = _18.target_assignment
             _52 = _51.topic_partitions
             _53 = len(_52)
@@ -687,35 +669,30 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _59 + 1)
-                array_struct('i', len(_58)).pack_into(buf, pos, *_58)
+                (_Ai[len(_58)] if len(_58) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_58))).pack_into(buf, pos, *_58)
                 pos += 4 * len(_58)
                 if _54.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_54), _54.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _51.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_51), _51.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             if _18.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_18), _18.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _3.authorized_operations)
         pos += 4
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ConsumerGroupDescribeResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -29,11 +29,21 @@ class ConsumerGroupHeartbeatRequest(msgspec.Struct, gc=False):
     topic_partitions: list[TopicPartitions] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_TopicPartitions_v0(b, m, pos):
     blen = len(b)
@@ -54,56 +64,46 @@ def _t_TopicPartitions_v0(b, m, pos):
 
 def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    _6 = pos + _5
-    if _6 > blen:
-        raise bad_length(pos, _5)
-    _4 = str(b[pos:_6], 'utf-8')
-    pos = _6
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
+        if _6 > blen:
+            raise bad_length(pos, _5 - 1)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    else:
+        _4, pos = read_cstring(b, pos - 1)
     _7, _9, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
-    else:
-        _9 -= 1
-        _10 = pos + _9
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
-    _12, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        _11 = None
     else:
-        _12 -= 1
-        _13 = pos + _12
+        _8, pos = read_ncstring(b, pos - 1)
+    _12 = b[pos]
+    pos += 1
+    if 0 < _12 < 0x80:
+        _13 = pos + _12 - 1
         if _13 > blen:
-            raise bad_length(pos, _12)
+            raise bad_length(pos, _12 - 1)
         _11 = str(b[pos:_13], 'utf-8')
         pos = _13
+    else:
+        _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _16 >= 0x80:
@@ -114,36 +114,34 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _16 -= 1
         if _16 > blen - pos:
             raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _19, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                raise null_not_allowed(pos)
-            _19 -= 1
-            _20 = pos + _19
-            if _20 > blen:
-                raise bad_length(pos, _19)
-            _17 = str(b[pos:_20], 'utf-8')
-            pos = _20
-            _18(_17)
-    _22, = _S_B.unpack_from(b, pos)
+        if not _16:
+            _15 = []
+        else:
+            _15 = []
+            _18 = _15.append
+            for _ in range(_16):
+                _19 = b[pos]
+                pos += 1
+                if 0 < _19 < 0x80:
+                    _20 = pos + _19 - 1
+                    if _20 > blen:
+                        raise bad_length(pos, _19 - 1)
+                    _17 = str(b[pos:_20], 'utf-8')
+                    pos = _20
+                else:
+                    _17, pos = read_cstring(b, pos - 1)
+                _18(_17)
+    _22 = b[pos]
     pos += 1
-    if _22 >= 0x80:
-        _22, pos = read_uvarint(b, pos - 1)
-    if _22 == 0:
-        _21 = None
-    else:
-        _22 -= 1
-        _23 = pos + _22
+    if 0 < _22 < 0x80:
+        _23 = pos + _22 - 1
         if _23 > blen:
-            raise bad_length(pos, _22)
+            raise bad_length(pos, _22 - 1)
         _21 = str(b[pos:_23], 'utf-8')
         pos = _23
-    _25, = _S_B.unpack_from(b, pos)
+    else:
+        _21, pos = read_ncstring(b, pos - 1)
+    _25 = b[pos]
     pos += 1
     if _25 >= 0x80:
         _25, pos = read_uvarint(b, pos - 1)
@@ -153,35 +151,46 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _25 -= 1
         if _25 > blen - pos:
             raise bad_length(pos, _25)
-        _24 = []
-        _27 = _24.append
-        for _ in range(_25):
-            _29, _31, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _29 = uuid_of(_29)
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = list(array_struct('i', _31).unpack_from(b, pos))
-            pos += 4 * _31
-            if b[pos]:
-                _32, pos = _t_TopicPartitions_v0(b, m, pos)
+        if not _25:
+            _24 = []
+        else:
+            _26 = pos + 18 * _25
+            if _26 <= blen and b[pos + 16:_26:18] == _BYTE1 * _25 and b[pos + 17:_26:18] == _BYTE0 * _25:
+                _24 = [TopicPartitions(uuid_of(_27), [], None) for _27, _, _, in _S_uBB.iter_unpack(b[pos:_26])]
+                pos = _26
             else:
-                pos += 1
-                _32 = None
-            _26 = TopicPartitions(_29, _30, _32)
-            _27(_26)
+                _24 = []
+                _29 = _24.append
+                for _ in range(_25):
+                    _30, _32, = _S_uB.unpack_from(b, pos)
+                    pos += 17
+                    _30 = uuid_of(_30)
+                    if _32 >= 0x80:
+                        _32, pos = read_uvarint(b, pos - 1)
+                    if _32 == 0:
+                        raise null_not_allowed(pos)
+                    _32 -= 1
+                    if _32 > blen - pos:
+                        raise bad_length(pos, _32)
+                    if not _32:
+                        _31 = []
+                    else:
+                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                        pos += 4 * _32
+                    if b[pos]:
+                        _33, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _33 = None
+                    _28 = TopicPartitions(_30, _31, _33)
+                    _29(_28)
     if b[pos]:
-        _33, pos = _t_TopicPartitions_v0(b, m, pos)
+        _34, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _33 = None
-    _34 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _33)
-    return _34, pos
+        _34 = None
+    _35 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _34)
+    return _35, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
@@ -190,31 +199,31 @@ def _ti_TopicPartitions_v0(o):
 def _s_ConsumerGroupHeartbeatRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.rack_id
     if _4 is None:
         n += 1
     else:
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.subscribed_topic_names
     if _5 is None:
         n += 1
     else:
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
     _7 = o.server_assignor
     if _7 is None:
         n += 1
     else:
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
     _8 = o.topic_partitions
     if _8 is None:
         n += 1
@@ -224,15 +233,11 @@ def _s_ConsumerGroupHeartbeatRequest_v0(o):
             _10 = _9.partitions
             n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
             if _9.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_9), _9.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_TopicPartitions_v0(_9), _9.unknown_tagged_fields) - 1
+            n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
@@ -258,8 +263,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.member_epoch)
     pos += 4
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -271,8 +275,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
             pos = write_cstring_long(buf, pos, _7, _9)
     _10 = o.rack_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -286,8 +289,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.rebalance_timeout_ms)
     pos += 4
     if _13 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _14 = len(_13)
         if _14 < 0x7F:
@@ -306,8 +308,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _15, _17)
     _18 = o.server_assignor
     if _18 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _20 = _18.encode()
         _19 = len(_20)
@@ -319,8 +320,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
             pos = write_cstring_long(buf, pos, _18, _20)
     _21 = o.topic_partitions
     if _21 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _22 = len(_21)
         if _22 < 0x7F:
@@ -338,72 +338,60 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _25 + 1)
-            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
             pos += 4 * len(_24)
             if _23.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_23), _23.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    _6 = pos + _5
-    if _6 > blen:
-        raise bad_length(pos, _5)
-    _4 = str(b[pos:_6], 'utf-8')
-    pos = _6
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
+        if _6 > blen:
+            raise bad_length(pos, _5 - 1)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    else:
+        _4, pos = read_cstring(b, pos - 1)
     _7, _9, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
-    else:
-        _9 -= 1
-        _10 = pos + _9
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
-    _12, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        _11 = None
     else:
-        _12 -= 1
-        _13 = pos + _12
+        _8, pos = read_ncstring(b, pos - 1)
+    _12 = b[pos]
+    pos += 1
+    if 0 < _12 < 0x80:
+        _13 = pos + _12 - 1
         if _13 > blen:
-            raise bad_length(pos, _12)
+            raise bad_length(pos, _12 - 1)
         _11 = str(b[pos:_13], 'utf-8')
         pos = _13
+    else:
+        _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _16 >= 0x80:
@@ -414,49 +402,44 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _16 -= 1
         if _16 > blen - pos:
             raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _19, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                raise null_not_allowed(pos)
-            _19 -= 1
-            _20 = pos + _19
-            if _20 > blen:
-                raise bad_length(pos, _19)
-            _17 = str(b[pos:_20], 'utf-8')
-            pos = _20
-            _18(_17)
-    _22, = _S_B.unpack_from(b, pos)
+        if not _16:
+            _15 = []
+        else:
+            _15 = []
+            _18 = _15.append
+            for _ in range(_16):
+                _19 = b[pos]
+                pos += 1
+                if 0 < _19 < 0x80:
+                    _20 = pos + _19 - 1
+                    if _20 > blen:
+                        raise bad_length(pos, _19 - 1)
+                    _17 = str(b[pos:_20], 'utf-8')
+                    pos = _20
+                else:
+                    _17, pos = read_cstring(b, pos - 1)
+                _18(_17)
+    _22 = b[pos]
     pos += 1
-    if _22 >= 0x80:
-        _22, pos = read_uvarint(b, pos - 1)
-    if _22 == 0:
-        _21 = None
-    else:
-        _22 -= 1
-        _23 = pos + _22
+    if 0 < _22 < 0x80:
+        _23 = pos + _22 - 1
         if _23 > blen:
-            raise bad_length(pos, _22)
+            raise bad_length(pos, _22 - 1)
         _21 = str(b[pos:_23], 'utf-8')
         pos = _23
-    _25, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _25 >= 0x80:
-        _25, pos = read_uvarint(b, pos - 1)
-    if _25 == 0:
-        _24 = None
     else:
-        _25 -= 1
-        _26 = pos + _25
+        _21, pos = read_ncstring(b, pos - 1)
+    _25 = b[pos]
+    pos += 1
+    if 0 < _25 < 0x80:
+        _26 = pos + _25 - 1
         if _26 > blen:
-            raise bad_length(pos, _25)
+            raise bad_length(pos, _25 - 1)
         _24 = str(b[pos:_26], 'utf-8')
         pos = _26
-    _28, = _S_B.unpack_from(b, pos)
+    else:
+        _24, pos = read_ncstring(b, pos - 1)
+    _28 = b[pos]
     pos += 1
     if _28 >= 0x80:
         _28, pos = read_uvarint(b, pos - 1)
@@ -466,69 +449,80 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _28 -= 1
         if _28 > blen - pos:
             raise bad_length(pos, _28)
-        _27 = []
-        _30 = _27.append
-        for _ in range(_28):
-            _32, _34, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _32 = uuid_of(_32)
-            if _34 >= 0x80:
-                _34, pos = read_uvarint(b, pos - 1)
-            if _34 == 0:
-                raise null_not_allowed(pos)
-            _34 -= 1
-            if _34 > blen - pos:
-                raise bad_length(pos, _34)
-            _33 = list(array_struct('i', _34).unpack_from(b, pos))
-            pos += 4 * _34
-            if b[pos]:
-                _35, pos = _t_TopicPartitions_v0(b, m, pos)
+        if not _28:
+            _27 = []
+        else:
+            _29 = pos + 18 * _28
+            if _29 <= blen and b[pos + 16:_29:18] == _BYTE1 * _28 and b[pos + 17:_29:18] == _BYTE0 * _28:
+                _27 = [TopicPartitions(uuid_of(_30), [], None) for _30, _, _, in _S_uBB.iter_unpack(b[pos:_29])]
+                pos = _29
             else:
-                pos += 1
-                _35 = None
-            _29 = TopicPartitions(_32, _33, _35)
-            _30(_29)
+                _27 = []
+                _32 = _27.append
+                for _ in range(_28):
+                    _33, _35, = _S_uB.unpack_from(b, pos)
+                    pos += 17
+                    _33 = uuid_of(_33)
+                    if _35 >= 0x80:
+                        _35, pos = read_uvarint(b, pos - 1)
+                    if _35 == 0:
+                        raise null_not_allowed(pos)
+                    _35 -= 1
+                    if _35 > blen - pos:
+                        raise bad_length(pos, _35)
+                    if not _35:
+                        _34 = []
+                    else:
+                        _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                        pos += 4 * _35
+                    if b[pos]:
+                        _36, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _36 = None
+                    _31 = TopicPartitions(_33, _34, _36)
+                    _32(_31)
     if b[pos]:
-        _36, pos = _t_TopicPartitions_v0(b, m, pos)
+        _37, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _36 = None
-    _37 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _36)
-    return _37, pos
+        _37 = None
+    _38 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _37)
+    return _38, pos
 
 def _s_ConsumerGroupHeartbeatRequest_v1(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.rack_id
     if _4 is None:
         n += 1
     else:
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.subscribed_topic_names
     if _5 is None:
         n += 1
     else:
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
     _7 = o.subscribed_topic_regex
     if _7 is None:
         n += 1
     else:
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
     _8 = o.server_assignor
     if _8 is None:
         n += 1
     else:
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
     _9 = o.topic_partitions
     if _9 is None:
         n += 1
@@ -538,15 +532,11 @@ def _s_ConsumerGroupHeartbeatRequest_v1(o):
             _11 = _10.partitions
             n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields) - 1
+            n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
@@ -572,8 +562,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
     _S_i.pack_into(buf, pos, o.member_epoch)
     pos += 4
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -585,8 +574,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
             pos = write_cstring_long(buf, pos, _7, _9)
     _10 = o.rack_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -600,8 +588,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
     _S_i.pack_into(buf, pos, o.rebalance_timeout_ms)
     pos += 4
     if _13 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _14 = len(_13)
         if _14 < 0x7F:
@@ -620,8 +607,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _15, _17)
     _18 = o.subscribed_topic_regex
     if _18 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _20 = _18.encode()
         _19 = len(_20)
@@ -633,8 +619,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
             pos = write_cstring_long(buf, pos, _18, _20)
     _21 = o.server_assignor
     if _21 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _23 = _21.encode()
         _22 = len(_23)
@@ -646,8 +631,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
             pos = write_cstring_long(buf, pos, _21, _23)
     _24 = o.topic_partitions
     if _24 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _25 = len(_24)
         if _25 < 0x7F:
@@ -665,18 +649,16 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _28 + 1)
-            array_struct('i', len(_27)).pack_into(buf, pos, *_27)
+            (_Ai[len(_27)] if len(_27) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_27))).pack_into(buf, pos, *_27)
             pos += 4 * len(_27)
             if _26.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_26), _26.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ConsumerGroupHeartbeatRequest'

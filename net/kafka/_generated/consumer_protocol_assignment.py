@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartition(msgspec.Struct, gc=False):
@@ -18,6 +18,16 @@ class TopicPartition(msgspec.Struct, gc=False):
 class ConsumerProtocolAssignment(msgspec.Struct, gc=False):
     assigned_partitions: list[TopicPartition] = msgspec.field(default_factory=list)
     user_data: bytes | None = None
+
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -30,28 +40,34 @@ def _d_ConsumerProtocolAssignment_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = list(array_struct('i', _10).unpack_from(b, pos))
-        pos += 4 * _10
-        _3 = TopicPartition(_6, _9)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = list((_Ai[_10] if _10 <= ARRAY_STRUCTS_MAX else array_struct('i', _10)).unpack_from(b, pos))
+                pos += 4 * _10
+            _3 = TopicPartition(_6, _9)
+            _4(_3)
     _12, = _S_i.unpack_from(b, pos)
     pos += 4
     if _12 < 0:
@@ -95,7 +111,7 @@ def _w_ConsumerProtocolAssignment_v0(o, buf, pos):
         _5 = _2.partitions
         _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
     _6 = o.user_data
     if _6 is None:

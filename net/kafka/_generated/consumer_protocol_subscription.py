@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartition(msgspec.Struct, gc=False):
@@ -22,6 +22,16 @@ class ConsumerProtocolSubscription(msgspec.Struct, gc=False):
     generation_id: int = -1
     rack_id: str | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -34,19 +44,22 @@ def _d_ConsumerProtocolSubscription_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _5 < 0:
-            raise null_not_allowed(pos)
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _5 < 0:
+                raise null_not_allowed(pos)
+            _6 = pos + _5
+            if _6 > blen:
+                raise bad_length(pos, _5)
+            _3 = str(b[pos:_6], 'utf-8')
+            pos = _6
+            _4(_3)
     _8, = _S_i.unpack_from(b, pos)
     pos += 4
     if _8 < 0:
@@ -102,19 +115,22 @@ def _d_ConsumerProtocolSubscription_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _5 < 0:
-            raise null_not_allowed(pos)
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _5 < 0:
+                raise null_not_allowed(pos)
+            _6 = pos + _5
+            if _6 > blen:
+                raise bad_length(pos, _5)
+            _3 = str(b[pos:_6], 'utf-8')
+            pos = _6
+            _4(_3)
     _8, = _S_i.unpack_from(b, pos)
     pos += 4
     if _8 < 0:
@@ -131,28 +147,34 @@ def _d_ConsumerProtocolSubscription_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _11 > blen - pos:
         raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _16, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        _17 = pos + _16
-        if _17 > blen:
-            raise bad_length(pos, _16)
-        _15 = str(b[pos:_17], 'utf-8')
-        pos = _17
-        _19, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _12 = TopicPartition(_15, _18)
-        _13(_12)
+    if not _11:
+        _10 = []
+    else:
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _19, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _12 = TopicPartition(_15, _18)
+            _13(_12)
     _20 = ConsumerProtocolSubscription(_1, _7, _10, -1, None)
     return _20, pos
 
@@ -208,7 +230,7 @@ def _w_ConsumerProtocolSubscription_v1(o, buf, pos):
         _9 = _6.partitions
         _S_i.pack_into(buf, pos, len(_9))
         pos += 4
-        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
         pos += 4 * len(_9)
     return pos
 
@@ -220,19 +242,22 @@ def _d_ConsumerProtocolSubscription_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _5 < 0:
-            raise null_not_allowed(pos)
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _5 < 0:
+                raise null_not_allowed(pos)
+            _6 = pos + _5
+            if _6 > blen:
+                raise bad_length(pos, _5)
+            _3 = str(b[pos:_6], 'utf-8')
+            pos = _6
+            _4(_3)
     _8, = _S_i.unpack_from(b, pos)
     pos += 4
     if _8 < 0:
@@ -249,28 +274,34 @@ def _d_ConsumerProtocolSubscription_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _11 > blen - pos:
         raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _16, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        _17 = pos + _16
-        if _17 > blen:
-            raise bad_length(pos, _16)
-        _15 = str(b[pos:_17], 'utf-8')
-        pos = _17
-        _19, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _12 = TopicPartition(_15, _18)
-        _13(_12)
+    if not _11:
+        _10 = []
+    else:
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _19, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _12 = TopicPartition(_15, _18)
+            _13(_12)
     _20, = _S_i.unpack_from(b, pos)
     pos += 4
     _21 = ConsumerProtocolSubscription(_1, _7, _10, _20, None)
@@ -329,7 +360,7 @@ def _w_ConsumerProtocolSubscription_v2(o, buf, pos):
         _9 = _6.partitions
         _S_i.pack_into(buf, pos, len(_9))
         pos += 4
-        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
         pos += 4 * len(_9)
     _S_i.pack_into(buf, pos, o.generation_id)
     pos += 4
@@ -343,19 +374,22 @@ def _d_ConsumerProtocolSubscription_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _5 < 0:
-            raise null_not_allowed(pos)
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _5 < 0:
+                raise null_not_allowed(pos)
+            _6 = pos + _5
+            if _6 > blen:
+                raise bad_length(pos, _5)
+            _3 = str(b[pos:_6], 'utf-8')
+            pos = _6
+            _4(_3)
     _8, = _S_i.unpack_from(b, pos)
     pos += 4
     if _8 < 0:
@@ -372,28 +406,34 @@ def _d_ConsumerProtocolSubscription_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _11 > blen - pos:
         raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _16, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        _17 = pos + _16
-        if _17 > blen:
-            raise bad_length(pos, _16)
-        _15 = str(b[pos:_17], 'utf-8')
-        pos = _17
-        _19, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _12 = TopicPartition(_15, _18)
-        _13(_12)
+    if not _11:
+        _10 = []
+    else:
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _16, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            _17 = pos + _16
+            if _17 > blen:
+                raise bad_length(pos, _16)
+            _15 = str(b[pos:_17], 'utf-8')
+            pos = _17
+            _19, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _12 = TopicPartition(_15, _18)
+            _13(_12)
     _20, _22, = _S_ih.unpack_from(b, pos)
     pos += 6
     if _22 < 0:
@@ -465,7 +505,7 @@ def _w_ConsumerProtocolSubscription_v3(o, buf, pos):
         _9 = _6.partitions
         _S_i.pack_into(buf, pos, len(_9))
         pos += 4
-        array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+        (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
         pos += 4 * len(_9)
     _10 = o.rack_id
     _S_i.pack_into(buf, pos, o.generation_id)

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -32,7 +32,16 @@ class ControllerRegistrationRequest(msgspec.Struct, gc=False):
     features: list[Feature] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_Hh = Struct('>Hh')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
@@ -68,43 +77,42 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _15, _16, = _S_Hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _17, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
             pos += 1
-            _17 = None
-        _6 = Listener(_9, _12, _15, _16, _17)
-        _7(_6)
-    _19, = _S_B.unpack_from(b, pos)
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            _15, _16, = _S_Hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _17, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _6 = Listener(_9, _12, _15, _16, _17)
+            _7(_6)
+    _19 = b[pos]
     pos += 1
     if _19 >= 0x80:
         _19, pos = read_uvarint(b, pos - 1)
@@ -113,30 +121,31 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
     _19 -= 1
     if _19 > blen - pos:
         raise bad_length(pos, _19)
-    _18 = []
-    _21 = _18.append
-    for _ in range(_19):
-        _24, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _24 >= 0x80:
-            _24, pos = read_uvarint(b, pos - 1)
-        if _24 == 0:
-            raise null_not_allowed(pos)
-        _24 -= 1
-        _25 = pos + _24
-        if _25 > blen:
-            raise bad_length(pos, _24)
-        _23 = str(b[pos:_25], 'utf-8')
-        pos = _25
-        _26, _27, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _28, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _19:
+        _18 = []
+    else:
+        _18 = []
+        _21 = _18.append
+        for _ in range(_19):
+            _24 = b[pos]
             pos += 1
-            _28 = None
-        _20 = Feature(_23, _26, _27, _28)
-        _21(_20)
+            if 0 < _24 < 0x80:
+                _25 = pos + _24 - 1
+                if _25 > blen:
+                    raise bad_length(pos, _24 - 1)
+                _23 = str(b[pos:_25], 'utf-8')
+                pos = _25
+            else:
+                _23, pos = read_cstring(b, pos - 1)
+            _26, _27, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _28, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _20 = Feature(_23, _26, _27, _28)
+            _21(_20)
     if b[pos]:
         _29, pos = _t_Listener_v0(b, m, pos)
     else:
@@ -155,29 +164,23 @@ def _s_ControllerRegistrationRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.host
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 5
     _5 = o.features
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.name
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 21
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 22
     return n
 
 def _w_ControllerRegistrationRequest_v0(o, buf, pos):
@@ -214,8 +217,7 @@ def _w_ControllerRegistrationRequest_v0(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.features
     _11 = len(_10)
     if _11 < 0x7F:
@@ -238,13 +240,11 @@ def _w_ControllerRegistrationRequest_v0(o, buf, pos):
         if _12.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_12), _12.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ControllerRegistrationRequest'

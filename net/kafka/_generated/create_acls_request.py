@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AclCreation(msgspec.Struct, gc=False):
@@ -25,7 +25,16 @@ class CreateAclsRequest(msgspec.Struct, gc=False):
     creations: list[AclCreation] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
@@ -41,40 +50,43 @@ def _d_CreateAclsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _16, _17, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _3 = AclCreation(_6, _7, 3, _10, _13, _16, _17, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _16, _17, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _3 = AclCreation(_6, _7, 3, _10, _13, _16, _17, None)
+            _4(_3)
     _18 = CreateAclsRequest(_1, None)
     return _18, pos
 
@@ -127,40 +139,43 @@ def _d_CreateAclsRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        _3 = AclCreation(_6, _7, _10, _11, _14, _17, _18, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _12, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _17, _18, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            _3 = AclCreation(_6, _7, _10, _11, _14, _17, _18, None)
+            _4(_3)
     _19 = CreateAclsRequest(_1, None)
     return _19, pos
 
@@ -224,7 +239,7 @@ def _t_AclCreation_v2(b, m, pos):
 
 def _d_CreateAclsRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -233,54 +248,51 @@ def _d_CreateAclsRequest_v2(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, = _S_bb.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _19, pos = _t_AclCreation_v2(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _12, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
             pos += 1
-            _19 = None
-        _3 = AclCreation(_6, _7, _10, _11, _14, _17, _18, _19)
-        _4(_3)
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, = _S_bb.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _19, pos = _t_AclCreation_v2(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _3 = AclCreation(_6, _7, _10, _11, _14, _17, _18, _19)
+            _4(_3)
     if b[pos]:
         _20, pos = _t_AclCreation_v2(b, m, pos)
     else:
@@ -299,20 +311,17 @@ def _s_CreateAclsRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.resource_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.principal
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AclCreation_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_AclCreation_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AclCreation_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_AclCreation_v2(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_CreateAclsRequest_v2(o, buf, pos):
@@ -360,13 +369,11 @@ def _w_CreateAclsRequest_v2(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AclCreation_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AclCreation_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreateAclsRequest'

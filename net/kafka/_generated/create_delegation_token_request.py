@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableRenewers(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class CreateDelegationTokenRequest(msgspec.Struct, gc=False):
     max_lifetime_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_q = Struct('>q')
@@ -36,29 +45,32 @@ def _d_CreateDelegationTokenRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _3 = CreatableRenewers(_6, _9, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _3 = CreatableRenewers(_6, _9, None)
+            _4(_3)
     _12, = _S_q.unpack_from(b, pos)
     pos += 8
     _13 = CreateDelegationTokenRequest('', '', _1, _12, None)
@@ -116,7 +128,7 @@ def _t_CreatableRenewers_v2(b, m, pos):
 
 def _d_CreateDelegationTokenRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -125,40 +137,39 @@ def _d_CreateDelegationTokenRequest_v2(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        if b[pos]:
-            _12, pos = _t_CreatableRenewers_v2(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _12 = None
-        _3 = CreatableRenewers(_6, _9, _12)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _12, pos = _t_CreatableRenewers_v2(b, m, pos)
+            else:
+                pos += 1
+                _12 = None
+            _3 = CreatableRenewers(_6, _9, _12)
+            _4(_3)
     _13, = _S_q.unpack_from(b, pos)
     pos += 8
     if b[pos]:
@@ -179,18 +190,15 @@ def _s_CreateDelegationTokenRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.principal_type
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.principal_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_CreateDelegationTokenRequest_v2(o, buf, pos):
@@ -223,46 +231,38 @@ def _w_CreateDelegationTokenRequest_v2(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_q.pack_into(buf, pos, o.max_lifetime_ms)
     pos += 8
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_CreateDelegationTokenRequest_v3(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
-    _5, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
     else:
-        _5 -= 1
-        _6 = pos + _5
+        _1, pos = read_ncstring(b, pos - 1)
+    _5 = b[pos]
+    pos += 1
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = str(b[pos:_6], 'utf-8')
         pos = _6
-    _8, = _S_B.unpack_from(b, pos)
+    else:
+        _4, pos = read_ncstring(b, pos - 1)
+    _8 = b[pos]
     pos += 1
     if _8 >= 0x80:
         _8, pos = read_uvarint(b, pos - 1)
@@ -271,40 +271,39 @@ def _d_CreateDelegationTokenRequest_v3(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = []
-    _10 = _7.append
-    for _ in range(_8):
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            raise null_not_allowed(pos)
-        _16 -= 1
-        _17 = pos + _16
-        if _17 > blen:
-            raise bad_length(pos, _16)
-        _15 = str(b[pos:_17], 'utf-8')
-        pos = _17
-        if b[pos]:
-            _18, pos = _t_CreatableRenewers_v2(b, m, pos)
-        else:
+    if not _8:
+        _7 = []
+    else:
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _13 = b[pos]
             pos += 1
-            _18 = None
-        _9 = CreatableRenewers(_12, _15, _18)
-        _10(_9)
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            _16 = b[pos]
+            pos += 1
+            if 0 < _16 < 0x80:
+                _17 = pos + _16 - 1
+                if _17 > blen:
+                    raise bad_length(pos, _16 - 1)
+                _15 = str(b[pos:_17], 'utf-8')
+                pos = _17
+            else:
+                _15, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _18, pos = _t_CreatableRenewers_v2(b, m, pos)
+            else:
+                pos += 1
+                _18 = None
+            _9 = CreatableRenewers(_12, _15, _18)
+            _10(_9)
     _19, = _S_q.unpack_from(b, pos)
     pos += 8
     if b[pos]:
@@ -321,35 +320,31 @@ def _s_CreateDelegationTokenRequest_v3(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.owner_principal_name
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.renewers
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         _5 = _4.principal_type
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _4.principal_name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableRenewers_v2(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_4), _4.unknown_tagged_fields) - 1
         n += 1
-    n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_CreateDelegationTokenRequest_v3(o, buf, pos):
     _1 = o.owner_principal_type
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -361,8 +356,7 @@ def _w_CreateDelegationTokenRequest_v3(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.owner_principal_name
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -401,15 +395,13 @@ def _w_CreateDelegationTokenRequest_v3(o, buf, pos):
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_q.pack_into(buf, pos, o.max_lifetime_ms)
     pos += 8
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreateDelegationTokenRequest'

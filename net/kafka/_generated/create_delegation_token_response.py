@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreateDelegationTokenResponse(msgspec.Struct, gc=False):
@@ -25,7 +25,16 @@ class CreateDelegationTokenResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -139,52 +148,51 @@ def _d_CreateDelegationTokenResponse_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
-    _6, = _S_B.unpack_from(b, pos)
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
+    _6 = b[pos]
     pos += 1
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
+    else:
+        _5, pos = read_cstring(b, pos - 1)
     _8, _9, _10, _12, = _S_qqqB.unpack_from(b, pos)
     pos += 25
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        raise null_not_allowed(pos)
-    _12 -= 1
-    _13 = pos + _12
-    if _13 > blen:
-        raise bad_length(pos, _12)
-    _11 = str(b[pos:_13], 'utf-8')
-    pos = _13
-    _15, = _S_B.unpack_from(b, pos)
+    if 0 < _12 < 0x80:
+        _13 = pos + _12 - 1
+        if _13 > blen:
+            raise bad_length(pos, _12 - 1)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+    else:
+        _11, pos = read_cstring(b, pos - 1)
+    _15 = b[pos]
     pos += 1
-    if _15 >= 0x80:
-        _15, pos = read_uvarint(b, pos - 1)
-    if _15 == 0:
-        raise null_not_allowed(pos)
-    _15 -= 1
-    _16 = pos + _15
-    if _16 > blen:
-        raise bad_length(pos, _15)
-    _14 = bytes(b[pos:_16])
-    pos = _16
+    if 0 < _15 < 0x80:
+        _16 = pos + _15 - 1
+        if _16 > blen:
+            raise bad_length(pos, _15 - 1)
+        _14 = bytes(b[pos:_16])
+        pos = _16
+    elif _15 >= 0x80 and b[pos] < 0x80:
+        _15 = (_15 & 0x7F) | (b[pos] << 7)
+        _16 = pos + _15
+        if _16 > blen:
+            raise bad_length(pos, _15 - 1)
+        _14 = bytes(b[pos + 1:_16])
+        pos = _16
+    else:
+        _14, pos = read_cbytes(b, pos - 1)
     _17, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -202,18 +210,16 @@ def _ti_CreateDelegationTokenResponse_v2(o):
 def _s_CreateDelegationTokenResponse_v2(o):
     n = 0
     _1 = o.principal_type
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.principal_name
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.token_id
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.hmac
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 30
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
+    n += 31
     return n
 
 def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
@@ -253,6 +259,10 @@ def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
     if _11 < 0x7F:
         buf[pos] = _11 + 1
         pos += 1
+    elif _11 < 0x3FFF:
+        buf[pos] = ((_11 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_11 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _11 + 1)
     buf[pos:pos + len(_10)] = _10
@@ -262,84 +272,78 @@ def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_CreateDelegationTokenResponse_v3(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    _4 = pos + _3
-    if _4 > blen:
-        raise bad_length(pos, _3)
-    _2 = str(b[pos:_4], 'utf-8')
-    pos = _4
-    _6, = _S_B.unpack_from(b, pos)
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
+        if _4 > blen:
+            raise bad_length(pos, _3 - 1)
+        _2 = str(b[pos:_4], 'utf-8')
+        pos = _4
+    else:
+        _2, pos = read_cstring(b, pos - 1)
+    _6 = b[pos]
     pos += 1
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
-    _9, = _S_B.unpack_from(b, pos)
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
+    else:
+        _5, pos = read_cstring(b, pos - 1)
+    _9 = b[pos]
     pos += 1
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        raise null_not_allowed(pos)
-    _9 -= 1
-    _10 = pos + _9
-    if _10 > blen:
-        raise bad_length(pos, _9)
-    _8 = str(b[pos:_10], 'utf-8')
-    pos = _10
-    _12, = _S_B.unpack_from(b, pos)
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
+        if _10 > blen:
+            raise bad_length(pos, _9 - 1)
+        _8 = str(b[pos:_10], 'utf-8')
+        pos = _10
+    else:
+        _8, pos = read_cstring(b, pos - 1)
+    _12 = b[pos]
     pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        raise null_not_allowed(pos)
-    _12 -= 1
-    _13 = pos + _12
-    if _13 > blen:
-        raise bad_length(pos, _12)
-    _11 = str(b[pos:_13], 'utf-8')
-    pos = _13
+    if 0 < _12 < 0x80:
+        _13 = pos + _12 - 1
+        if _13 > blen:
+            raise bad_length(pos, _12 - 1)
+        _11 = str(b[pos:_13], 'utf-8')
+        pos = _13
+    else:
+        _11, pos = read_cstring(b, pos - 1)
     _14, _15, _16, _18, = _S_qqqB.unpack_from(b, pos)
     pos += 25
-    if _18 >= 0x80:
-        _18, pos = read_uvarint(b, pos - 1)
-    if _18 == 0:
-        raise null_not_allowed(pos)
-    _18 -= 1
-    _19 = pos + _18
-    if _19 > blen:
-        raise bad_length(pos, _18)
-    _17 = str(b[pos:_19], 'utf-8')
-    pos = _19
-    _21, = _S_B.unpack_from(b, pos)
+    if 0 < _18 < 0x80:
+        _19 = pos + _18 - 1
+        if _19 > blen:
+            raise bad_length(pos, _18 - 1)
+        _17 = str(b[pos:_19], 'utf-8')
+        pos = _19
+    else:
+        _17, pos = read_cstring(b, pos - 1)
+    _21 = b[pos]
     pos += 1
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    _22 = pos + _21
-    if _22 > blen:
-        raise bad_length(pos, _21)
-    _20 = bytes(b[pos:_22])
-    pos = _22
+    if 0 < _21 < 0x80:
+        _22 = pos + _21 - 1
+        if _22 > blen:
+            raise bad_length(pos, _21 - 1)
+        _20 = bytes(b[pos:_22])
+        pos = _22
+    elif _21 >= 0x80 and b[pos] < 0x80:
+        _21 = (_21 & 0x7F) | (b[pos] << 7)
+        _22 = pos + _21
+        if _22 > blen:
+            raise bad_length(pos, _21 - 1)
+        _20 = bytes(b[pos + 1:_22])
+        pos = _22
+    else:
+        _20, pos = read_cbytes(b, pos - 1)
     _23, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -353,22 +357,20 @@ def _d_CreateDelegationTokenResponse_v3(b, m, pos):
 def _s_CreateDelegationTokenResponse_v3(o):
     n = 0
     _1 = o.principal_type
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.principal_name
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.token_requester_principal_type
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.token_requester_principal_name
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.token_id
-    n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.hmac
-    n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += (1 + _L if (_L := len(_6)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 30
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
+    n += 31
     return n
 
 def _w_CreateDelegationTokenResponse_v3(o, buf, pos):
@@ -426,6 +428,10 @@ def _w_CreateDelegationTokenResponse_v3(o, buf, pos):
     if _17 < 0x7F:
         buf[pos] = _17 + 1
         pos += 1
+    elif _17 < 0x3FFF:
+        buf[pos] = ((_17 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_17 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _17 + 1)
     buf[pos:pos + len(_16)] = _16
@@ -435,8 +441,7 @@ def _w_CreateDelegationTokenResponse_v3(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreateDelegationTokenResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatePartitionsAssignment(msgspec.Struct, gc=False):
@@ -27,7 +27,16 @@ class CreatePartitionsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -42,40 +51,49 @@ def _d_CreatePartitionsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _11, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _11 < 0:
-            _10 = None
-        else:
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _16, = _S_i.unpack_from(b, pos)
-                pos += 4
-                if _16 < 0:
-                    raise null_not_allowed(pos)
-                if _16 > blen - pos:
-                    raise bad_length(pos, _16)
-                _15 = list(array_struct('i', _16).unpack_from(b, pos))
-                pos += 4 * _16
-                _12 = CreatePartitionsAssignment(_15, None)
-                _13(_12)
-        _3 = CreatePartitionsTopic(_6, _9, _10, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, _11, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _11 < 0:
+                _10 = None
+            else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _16, = _S_i.unpack_from(b, pos)
+                        pos += 4
+                        if _16 < 0:
+                            raise null_not_allowed(pos)
+                        if _16 > blen - pos:
+                            raise bad_length(pos, _16)
+                        if not _16:
+                            _15 = []
+                        else:
+                            _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                            pos += 4 * _16
+                        _12 = CreatePartitionsAssignment(_15, None)
+                        _13(_12)
+            _3 = CreatePartitionsTopic(_6, _9, _10, None)
+            _4(_3)
     _17, _18, = _S_io.unpack_from(b, pos)
     pos += 5
     _19 = CreatePartitionsRequest(_1, _17, _18, None)
@@ -124,7 +142,7 @@ def _w_CreatePartitionsRequest_v0(o, buf, pos):
                 _7 = _6.broker_ids
                 _S_i.pack_into(buf, pos, len(_7))
                 pos += 4
-                array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+                (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
                 pos += 4 * len(_7)
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
@@ -149,7 +167,7 @@ def _t_CreatePartitionsAssignment_v2(b, m, pos):
 
 def _d_CreatePartitionsRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -158,59 +176,66 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _11, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            _10 = None
-        else:
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _16, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _16 >= 0x80:
-                    _16, pos = read_uvarint(b, pos - 1)
-                if _16 == 0:
-                    raise null_not_allowed(pos)
-                _16 -= 1
-                if _16 > blen - pos:
-                    raise bad_length(pos, _16)
-                _15 = list(array_struct('i', _16).unpack_from(b, pos))
-                pos += 4 * _16
-                if b[pos]:
-                    _17, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
-                else:
-                    pos += 1
-                    _17 = None
-                _12 = CreatePartitionsAssignment(_15, _17)
-                _13(_12)
-        if b[pos]:
-            _18, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _18 = None
-        _3 = CreatePartitionsTopic(_6, _9, _10, _18)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _9, _11, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                _10 = None
+            else:
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _16 = b[pos]
+                        pos += 1
+                        if _16 >= 0x80:
+                            _16, pos = read_uvarint(b, pos - 1)
+                        if _16 == 0:
+                            raise null_not_allowed(pos)
+                        _16 -= 1
+                        if _16 > blen - pos:
+                            raise bad_length(pos, _16)
+                        if not _16:
+                            _15 = []
+                        else:
+                            _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                            pos += 4 * _16
+                        if b[pos]:
+                            _17, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                        else:
+                            pos += 1
+                            _17 = None
+                        _12 = CreatePartitionsAssignment(_15, _17)
+                        _13(_12)
+            if b[pos]:
+                _18, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+            else:
+                pos += 1
+                _18 = None
+            _3 = CreatePartitionsTopic(_6, _9, _10, _18)
+            _4(_3)
     _19, _20, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
@@ -231,7 +256,7 @@ def _s_CreatePartitionsRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.assignments
         if _4 is None:
             n += 1
@@ -241,19 +266,14 @@ def _s_CreatePartitionsRequest_v2(o):
                 _6 = _5.broker_ids
                 n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_5), _5.unknown_tagged_fields)
-                else:
-                    n += 1
+                    n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_5), _5.unknown_tagged_fields) - 1
+                n += 1
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 5
+        n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields) - 1
+    n += 6
     return n
 
 def _w_CreatePartitionsRequest_v2(o, buf, pos):
@@ -278,8 +298,7 @@ def _w_CreatePartitionsRequest_v2(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.count)
         pos += 4
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _8 = len(_7)
             if _8 < 0x7F:
@@ -295,25 +314,22 @@ def _w_CreatePartitionsRequest_v2(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _11 + 1)
-                array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+                (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
                 pos += 4 * len(_10)
                 if _9.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(_9), _9.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreatePartitionsRequest'

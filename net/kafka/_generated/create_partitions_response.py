@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatePartitionsTopicResult(msgspec.Struct, gc=False):
@@ -22,7 +22,16 @@ class CreatePartitionsResponse(msgspec.Struct, gc=False):
     results: list[CreatePartitionsTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -38,30 +47,33 @@ def _d_CreatePartitionsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            _11 = None
-        else:
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _4 = CreatePartitionsTopicResult(_7, _10, _11, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _12, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                _11 = None
+            else:
+                _13 = pos + _12
+                if _13 > blen:
+                    raise bad_length(pos, _12)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            _4 = CreatePartitionsTopicResult(_7, _10, _11, None)
+            _5(_4)
     _14 = CreatePartitionsResponse(_1, _2, None)
     return _14, pos
 
@@ -134,41 +146,39 @@ def _d_CreatePartitionsResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            _11 = None
-        else:
-            _12 -= 1
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        if b[pos]:
-            _14, pos = _t_CreatePartitionsTopicResult_v2(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _14 = None
-        _4 = CreatePartitionsTopicResult(_7, _10, _11, _14)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _12, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _14, pos = _t_CreatePartitionsTopicResult_v2(b, m, pos)
+            else:
+                pos += 1
+                _14 = None
+            _4 = CreatePartitionsTopicResult(_7, _10, _11, _14)
+            _5(_4)
     if b[pos]:
         _15, pos = _t_CreatePartitionsTopicResult_v2(b, m, pos)
     else:
@@ -187,22 +197,18 @@ def _s_CreatePartitionsResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.error_message
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatePartitionsTopicResult_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_CreatePartitionsTopicResult_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatePartitionsTopicResult_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_CreatePartitionsTopicResult_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_CreatePartitionsResponse_v2(o, buf, pos):
@@ -229,8 +235,7 @@ def _w_CreatePartitionsResponse_v2(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -243,13 +248,11 @@ def _w_CreatePartitionsResponse_v2(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CreatePartitionsTopicResult_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatePartitionsTopicResult_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreatePartitionsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableReplicaAssignment(msgspec.Struct, gc=False):
@@ -35,10 +35,20 @@ class CreateTopicsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBB = Struct('>iBB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihi = Struct('>ihi')
@@ -53,69 +63,81 @@ def _d_CreateTopicsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _10, _12, = _S_ihi.unpack_from(b, pos)
-        pos += 10
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _18 < 0:
-                raise null_not_allowed(pos)
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
-            _13 = CreatableReplicaAssignment(_16, _17, None)
-            _14(_13)
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        if _20 > blen - pos:
-            raise bad_length(pos, _20)
-        _19 = []
-        _22 = _19.append
-        for _ in range(_20):
-            _25, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _25 < 0:
+            if _7 < 0:
                 raise null_not_allowed(pos)
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _28, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _28 < 0:
-                _27 = None
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, _10, _12, = _S_ihi.unpack_from(b, pos)
+            pos += 10
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
             else:
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = str(b[pos:_29], 'utf-8')
-                pos = _29
-            _21 = CreatableTopicConfig(_24, _27, None)
-            _22(_21)
-        _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
-        _4(_3)
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _18 < 0:
+                        raise null_not_allowed(pos)
+                    if _18 > blen - pos:
+                        raise bad_length(pos, _18)
+                    if not _18:
+                        _17 = []
+                    else:
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    _13 = CreatableReplicaAssignment(_16, _17, None)
+                    _14(_13)
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            if not _20:
+                _19 = []
+            else:
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _25, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                    _28, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _28 < 0:
+                        _27 = None
+                    else:
+                        _29 = pos + _28
+                        if _29 > blen:
+                            raise bad_length(pos, _28)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    _21 = CreatableTopicConfig(_24, _27, None)
+                    _22(_21)
+            _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
+            _4(_3)
     _30, = _S_i.unpack_from(b, pos)
     pos += 4
     _31 = CreateTopicsRequest(_1, _30, False, None)
@@ -166,7 +188,7 @@ def _w_CreateTopicsRequest_v0(o, buf, pos):
             _7 = _6.broker_ids
             _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
             pos += 8
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
         _8 = _2.configs
         _S_i.pack_into(buf, pos, len(_8))
@@ -200,69 +222,81 @@ def _d_CreateTopicsRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _10, _12, = _S_ihi.unpack_from(b, pos)
-        pos += 10
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _18 < 0:
-                raise null_not_allowed(pos)
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
-            _13 = CreatableReplicaAssignment(_16, _17, None)
-            _14(_13)
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        if _20 > blen - pos:
-            raise bad_length(pos, _20)
-        _19 = []
-        _22 = _19.append
-        for _ in range(_20):
-            _25, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _25 < 0:
+            if _7 < 0:
                 raise null_not_allowed(pos)
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _28, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _28 < 0:
-                _27 = None
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, _10, _12, = _S_ihi.unpack_from(b, pos)
+            pos += 10
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
             else:
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = str(b[pos:_29], 'utf-8')
-                pos = _29
-            _21 = CreatableTopicConfig(_24, _27, None)
-            _22(_21)
-        _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
-        _4(_3)
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _18 < 0:
+                        raise null_not_allowed(pos)
+                    if _18 > blen - pos:
+                        raise bad_length(pos, _18)
+                    if not _18:
+                        _17 = []
+                    else:
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    _13 = CreatableReplicaAssignment(_16, _17, None)
+                    _14(_13)
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            if not _20:
+                _19 = []
+            else:
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _25, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                    _28, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _28 < 0:
+                        _27 = None
+                    else:
+                        _29 = pos + _28
+                        if _29 > blen:
+                            raise bad_length(pos, _28)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    _21 = CreatableTopicConfig(_24, _27, None)
+                    _22(_21)
+            _3 = CreatableTopic(_6, _9, _10, _11, _19, None)
+            _4(_3)
     _30, _31, = _S_io.unpack_from(b, pos)
     pos += 5
     _32 = CreateTopicsRequest(_1, _30, _31, None)
@@ -313,7 +347,7 @@ def _w_CreateTopicsRequest_v1(o, buf, pos):
             _7 = _6.broker_ids
             _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
             pos += 8
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
         _8 = _2.configs
         _S_i.pack_into(buf, pos, len(_8))
@@ -358,7 +392,7 @@ def _t_CreatableReplicaAssignment_v5(b, m, pos):
 
 def _d_CreateTopicsRequest_v5(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -367,111 +401,121 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _10, _12, = _S_ihB.unpack_from(b, pos)
-        pos += 7
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
+            pos += 1
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _9, _10, _12, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _18 -= 1
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 6 * _12
+                if _13 <= blen and b[pos + 4:_13:6] == _BYTE1 * _12 and b[pos + 5:_13:6] == _BYTE0 * _12:
+                    _11 = [CreatableReplicaAssignment(_14, [], None) for _14, _, _, in _S_iBB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _16 = _11.append
+                    for _ in range(_12):
+                        _17, _19, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _19 >= 0x80:
+                            _19, pos = read_uvarint(b, pos - 1)
+                        if _19 == 0:
+                            raise null_not_allowed(pos)
+                        _19 -= 1
+                        if _19 > blen - pos:
+                            raise bad_length(pos, _19)
+                        if not _19:
+                            _18 = []
+                        else:
+                            _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                            pos += 4 * _19
+                        if b[pos]:
+                            _20, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                        else:
+                            pos += 1
+                            _20 = None
+                        _15 = CreatableReplicaAssignment(_17, _18, _20)
+                        _16(_15)
+            _22 = b[pos]
+            pos += 1
+            if _22 >= 0x80:
+                _22, pos = read_uvarint(b, pos - 1)
+            if _22 == 0:
+                raise null_not_allowed(pos)
+            _22 -= 1
+            if _22 > blen - pos:
+                raise bad_length(pos, _22)
+            if not _22:
+                _21 = []
+            else:
+                _21 = []
+                _24 = _21.append
+                for _ in range(_22):
+                    _27 = b[pos]
+                    pos += 1
+                    if 0 < _27 < 0x80:
+                        _28 = pos + _27 - 1
+                        if _28 > blen:
+                            raise bad_length(pos, _27 - 1)
+                        _26 = str(b[pos:_28], 'utf-8')
+                        pos = _28
+                    else:
+                        _26, pos = read_cstring(b, pos - 1)
+                    _30 = b[pos]
+                    pos += 1
+                    if 0 < _30 < 0x80:
+                        _31 = pos + _30 - 1
+                        if _31 > blen:
+                            raise bad_length(pos, _30 - 1)
+                        _29 = str(b[pos:_31], 'utf-8')
+                        pos = _31
+                    else:
+                        _29, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _32, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                    else:
+                        pos += 1
+                        _32 = None
+                    _23 = CreatableTopicConfig(_26, _29, _32)
+                    _24(_23)
             if b[pos]:
-                _19, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                _33, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
             else:
                 pos += 1
-                _19 = None
-            _13 = CreatableReplicaAssignment(_16, _17, _19)
-            _14(_13)
-        _21, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _21 >= 0x80:
-            _21, pos = read_uvarint(b, pos - 1)
-        if _21 == 0:
-            raise null_not_allowed(pos)
-        _21 -= 1
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _26, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                _28 = None
-            else:
-                _29 -= 1
-                _30 = pos + _29
-                if _30 > blen:
-                    raise bad_length(pos, _29)
-                _28 = str(b[pos:_30], 'utf-8')
-                pos = _30
-            if b[pos]:
-                _31, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
-            else:
-                pos += 1
-                _31 = None
-            _22 = CreatableTopicConfig(_25, _28, _31)
-            _23(_22)
-        if b[pos]:
-            _32, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
-        else:
-            pos += 1
-            _32 = None
-        _3 = CreatableTopic(_6, _9, _10, _11, _20, _32)
-        _4(_3)
-    _33, _34, = _S_io.unpack_from(b, pos)
+                _33 = None
+            _3 = CreatableTopic(_6, _9, _10, _11, _21, _33)
+            _4(_3)
+    _34, _35, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
-        _35, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+        _36, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
     else:
         pos += 1
-        _35 = None
-    _36 = CreateTopicsRequest(_1, _33, _34, _35)
-    return _36, pos
+        _36 = None
+    _37 = CreateTopicsRequest(_1, _34, _35, _36)
+    return _37, pos
 
 def _ti_CreatableReplicaAssignment_v5(o):
     items = []
@@ -483,41 +527,34 @@ def _s_CreateTopicsRequest_v5(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.assignments
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.broker_ids
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields) - 1
+            n += 5
         _7 = _2.configs
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.name
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             _10 = _8.value
             if _10 is None:
                 n += 1
             else:
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_8), _8.unknown_tagged_fields) - 1
             n += 1
-        n += 6
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields) - 1
+        n += 7
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 5
+        n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) - 1
+    n += 6
     return n
 
 def _w_CreateTopicsRequest_v5(o, buf, pos):
@@ -557,13 +594,12 @@ def _w_CreateTopicsRequest_v5(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _12 = _3.configs
         _13 = len(_12)
         if _13 < 0x7F:
@@ -583,8 +619,7 @@ def _w_CreateTopicsRequest_v5(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _15, _17)
             _18 = _14.value
             if _18 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _20 = _18.encode()
                 _19 = len(_20)
@@ -597,20 +632,17 @@ def _w_CreateTopicsRequest_v5(o, buf, pos):
             if _14.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_14), _14.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreateTopicsRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableTopicConfigs(msgspec.Struct, gc=False):
@@ -35,7 +35,16 @@ class CreateTopicsResponse(msgspec.Struct, gc=False):
     topics: list[CreatableTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -56,22 +65,25 @@ def _d_CreateTopicsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _3 = CreatableTopicResult(_6, ZERO_UUID, _9, '', 0, -1, -1, [], None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _3 = CreatableTopicResult(_6, ZERO_UUID, _9, '', 0, -1, -1, [], None)
+            _4(_3)
     _10 = CreateTopicsResponse(0, _1, None)
     return _10, pos
 
@@ -108,30 +120,33 @@ def _d_CreateTopicsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _11, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            _10 = None
-        else:
-            _12 = pos + _11
-            if _12 > blen:
-                raise bad_length(pos, _11)
-            _10 = str(b[pos:_12], 'utf-8')
-            pos = _12
-        _3 = CreatableTopicResult(_6, ZERO_UUID, _9, _10, 0, -1, -1, [], None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, _11, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                _10 = None
+            else:
+                _12 = pos + _11
+                if _12 > blen:
+                    raise bad_length(pos, _11)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            _3 = CreatableTopicResult(_6, ZERO_UUID, _9, _10, 0, -1, -1, [], None)
+            _4(_3)
     _13 = CreateTopicsResponse(0, _1, None)
     return _13, pos
 
@@ -183,30 +198,33 @@ def _d_CreateTopicsResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            _11 = None
-        else:
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, 0, -1, -1, [], None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _12, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                _11 = None
+            else:
+                _13 = pos + _12
+                if _13 > blen:
+                    raise bad_length(pos, _12)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, 0, -1, -1, [], None)
+            _5(_4)
     _14 = CreateTopicsResponse(_1, _2, None)
     return _14, pos
 
@@ -300,89 +318,85 @@ def _d_CreateTopicsResponse_v5(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            _11 = None
-        else:
-            _12 -= 1
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _14, _15, _17, = _S_ihB.unpack_from(b, pos)
-        pos += 7
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            _16 = None
-        else:
-            _17 -= 1
-            if _17 > blen - pos:
-                raise bad_length(pos, _17)
-            _16 = []
-            _19 = _16.append
-            for _ in range(_17):
-                _22, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _22 >= 0x80:
-                    _22, pos = read_uvarint(b, pos - 1)
-                if _22 == 0:
-                    raise null_not_allowed(pos)
-                _22 -= 1
-                _23 = pos + _22
-                if _23 > blen:
-                    raise bad_length(pos, _22)
-                _21 = str(b[pos:_23], 'utf-8')
-                pos = _23
-                _25, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _25 >= 0x80:
-                    _25, pos = read_uvarint(b, pos - 1)
-                if _25 == 0:
-                    _24 = None
-                else:
-                    _25 -= 1
-                    _26 = pos + _25
-                    if _26 > blen:
-                        raise bad_length(pos, _25)
-                    _24 = str(b[pos:_26], 'utf-8')
-                    pos = _26
-                _27, _28, _29, = _S_obo.unpack_from(b, pos)
-                pos += 3
-                if b[pos]:
-                    _30, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
-                else:
-                    pos += 1
-                    _30 = None
-                _18 = CreatableTopicConfigs(_21, _24, _27, _28, _29, _30)
-                _19(_18)
-        if b[pos]:
-            _31, _32, pos = _t_CreatableTopicResult_v5(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _31 = 0
-            _32 = None
-        _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, _31, _14, _15, _16, _32)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _12, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_ncstring(b, pos - 1)
+            _14, _15, _17, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                _16 = None
+            else:
+                _17 -= 1
+                if _17 > blen - pos:
+                    raise bad_length(pos, _17)
+                if not _17:
+                    _16 = []
+                else:
+                    _16 = []
+                    _19 = _16.append
+                    for _ in range(_17):
+                        _22 = b[pos]
+                        pos += 1
+                        if 0 < _22 < 0x80:
+                            _23 = pos + _22 - 1
+                            if _23 > blen:
+                                raise bad_length(pos, _22 - 1)
+                            _21 = str(b[pos:_23], 'utf-8')
+                            pos = _23
+                        else:
+                            _21, pos = read_cstring(b, pos - 1)
+                        _25 = b[pos]
+                        pos += 1
+                        if 0 < _25 < 0x80:
+                            _26 = pos + _25 - 1
+                            if _26 > blen:
+                                raise bad_length(pos, _25 - 1)
+                            _24 = str(b[pos:_26], 'utf-8')
+                            pos = _26
+                        else:
+                            _24, pos = read_ncstring(b, pos - 1)
+                        _27, _28, _29, = _S_obo.unpack_from(b, pos)
+                        pos += 3
+                        if b[pos]:
+                            _30, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                        else:
+                            pos += 1
+                            _30 = None
+                        _18 = CreatableTopicConfigs(_21, _24, _27, _28, _29, _30)
+                        _19(_18)
+            if b[pos]:
+                _31, _32, pos = _t_CreatableTopicResult_v5(b, m, pos)
+            else:
+                pos += 1
+                _31 = 0
+                _32 = None
+            _4 = CreatableTopicResult(_7, ZERO_UUID, _10, _11, _31, _14, _15, _16, _32)
+            _5(_4)
     if b[pos]:
         _33, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
     else:
@@ -414,12 +428,12 @@ def _s_CreateTopicsResponse_v5(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.error_message
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.configs
         if _5 is None:
             n += 1
@@ -427,27 +441,21 @@ def _s_CreateTopicsResponse_v5(o):
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
             for _6 in _5:
                 _7 = _6.name
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
                 _8 = _6.value
                 if _8 is None:
                     n += 1
                 else:
-                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 3
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields) - 1
+                n += 4
         if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
-            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_CreateTopicsResponse_v5(o, buf, pos):
@@ -474,8 +482,7 @@ def _w_CreateTopicsResponse_v5(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -489,8 +496,7 @@ def _w_CreateTopicsResponse_v5(o, buf, pos):
         _S_ih.pack_into(buf, pos, _3.num_partitions, _3.replication_factor)
         pos += 6
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _11 = len(_10)
             if _11 < 0x7F:
@@ -510,8 +516,7 @@ def _w_CreateTopicsResponse_v5(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _13, _15)
                 _16 = _12.value
                 if _16 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _18 = _16.encode()
                     _17 = len(_18)
@@ -526,18 +531,15 @@ def _w_CreateTopicsResponse_v5(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields or _3.topic_config_error_code != 0:
             pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_CreateTopicsResponse_v7(b, m, pos):
@@ -551,90 +553,86 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _11, _13, = _S_uhB.unpack_from(b, pos)
-        pos += 19
-        _10 = uuid_of(_10)
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _15, _16, _18, = _S_ihB.unpack_from(b, pos)
-        pos += 7
-        if _18 >= 0x80:
-            _18, pos = read_uvarint(b, pos - 1)
-        if _18 == 0:
-            _17 = None
-        else:
-            _18 -= 1
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = []
-            _20 = _17.append
-            for _ in range(_18):
-                _23, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _23 >= 0x80:
-                    _23, pos = read_uvarint(b, pos - 1)
-                if _23 == 0:
-                    raise null_not_allowed(pos)
-                _23 -= 1
-                _24 = pos + _23
-                if _24 > blen:
-                    raise bad_length(pos, _23)
-                _22 = str(b[pos:_24], 'utf-8')
-                pos = _24
-                _26, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _26 >= 0x80:
-                    _26, pos = read_uvarint(b, pos - 1)
-                if _26 == 0:
-                    _25 = None
-                else:
-                    _26 -= 1
-                    _27 = pos + _26
-                    if _27 > blen:
-                        raise bad_length(pos, _26)
-                    _25 = str(b[pos:_27], 'utf-8')
-                    pos = _27
-                _28, _29, _30, = _S_obo.unpack_from(b, pos)
-                pos += 3
-                if b[pos]:
-                    _31, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
-                else:
-                    pos += 1
-                    _31 = None
-                _19 = CreatableTopicConfigs(_22, _25, _28, _29, _30, _31)
-                _20(_19)
-        if b[pos]:
-            _32, _33, pos = _t_CreatableTopicResult_v5(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _32 = 0
-            _33 = None
-        _4 = CreatableTopicResult(_7, _10, _11, _12, _32, _15, _16, _17, _33)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _11, _13, = _S_uhB.unpack_from(b, pos)
+            pos += 19
+            _10 = uuid_of(_10)
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            _15, _16, _18, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if _18 >= 0x80:
+                _18, pos = read_uvarint(b, pos - 1)
+            if _18 == 0:
+                _17 = None
+            else:
+                _18 -= 1
+                if _18 > blen - pos:
+                    raise bad_length(pos, _18)
+                if not _18:
+                    _17 = []
+                else:
+                    _17 = []
+                    _20 = _17.append
+                    for _ in range(_18):
+                        _23 = b[pos]
+                        pos += 1
+                        if 0 < _23 < 0x80:
+                            _24 = pos + _23 - 1
+                            if _24 > blen:
+                                raise bad_length(pos, _23 - 1)
+                            _22 = str(b[pos:_24], 'utf-8')
+                            pos = _24
+                        else:
+                            _22, pos = read_cstring(b, pos - 1)
+                        _26 = b[pos]
+                        pos += 1
+                        if 0 < _26 < 0x80:
+                            _27 = pos + _26 - 1
+                            if _27 > blen:
+                                raise bad_length(pos, _26 - 1)
+                            _25 = str(b[pos:_27], 'utf-8')
+                            pos = _27
+                        else:
+                            _25, pos = read_ncstring(b, pos - 1)
+                        _28, _29, _30, = _S_obo.unpack_from(b, pos)
+                        pos += 3
+                        if b[pos]:
+                            _31, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                        else:
+                            pos += 1
+                            _31 = None
+                        _19 = CreatableTopicConfigs(_22, _25, _28, _29, _30, _31)
+                        _20(_19)
+            if b[pos]:
+                _32, _33, pos = _t_CreatableTopicResult_v5(b, m, pos)
+            else:
+                pos += 1
+                _32 = 0
+                _33 = None
+            _4 = CreatableTopicResult(_7, _10, _11, _12, _32, _15, _16, _17, _33)
+            _5(_4)
     if b[pos]:
         _34, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
     else:
@@ -649,12 +647,12 @@ def _s_CreateTopicsResponse_v7(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.error_message
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.configs
         if _5 is None:
             n += 1
@@ -662,27 +660,21 @@ def _s_CreateTopicsResponse_v7(o):
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
             for _6 in _5:
                 _7 = _6.name
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
                 _8 = _6.value
                 if _8 is None:
                     n += 1
                 else:
-                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 3
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields) - 1
+                n += 4
         if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
-            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 24
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields) - 1
+        n += 25
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_CreateTopicsResponse_v7(o, buf, pos):
@@ -709,8 +701,7 @@ def _w_CreateTopicsResponse_v7(o, buf, pos):
         _S_uh.pack_into(buf, pos, _3.topic_id.bytes, _3.error_code)
         pos += 18
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -724,8 +715,7 @@ def _w_CreateTopicsResponse_v7(o, buf, pos):
         _S_ih.pack_into(buf, pos, _3.num_partitions, _3.replication_factor)
         pos += 6
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _11 = len(_10)
             if _11 < 0x7F:
@@ -745,8 +735,7 @@ def _w_CreateTopicsResponse_v7(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _13, _15)
                 _16 = _12.value
                 if _16 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _18 = _16.encode()
                     _17 = len(_18)
@@ -761,18 +750,15 @@ def _w_CreateTopicsResponse_v7(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields or _3.topic_config_error_code != 0:
             pos = write_tagged_section(buf, pos, _ti_CreatableTopicResult_v5(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'CreateTopicsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DeleteAclsMatchingAcl(msgspec.Struct, gc=False):
@@ -34,7 +34,16 @@ class DeleteAclsResponse(msgspec.Struct, gc=False):
     filter_results: list[DeleteAclsFilterResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
@@ -54,71 +63,77 @@ def _d_DeleteAclsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_hh.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _18 < 0:
-                _17 = None
+            if _9 < 0:
+                _8 = None
             else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _20, _22, = _S_bh.unpack_from(b, pos)
-            pos += 3
-            if _22 < 0:
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
                 raise null_not_allowed(pos)
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-            _25, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _25 < 0:
-                raise null_not_allowed(pos)
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _28, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _28 < 0:
-                raise null_not_allowed(pos)
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _30, _31, = _S_bb.unpack_from(b, pos)
-            pos += 2
-            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, 3, _24, _27, _30, _31, None)
-            _14(_13)
-        _4 = DeleteAclsFilterResult(_7, _8, _11, None)
-        _5(_4)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_hh.unpack_from(b, pos)
+                    pos += 4
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    _20, _22, = _S_bh.unpack_from(b, pos)
+                    pos += 3
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    _23 = pos + _22
+                    if _23 > blen:
+                        raise bad_length(pos, _22)
+                    _21 = str(b[pos:_23], 'utf-8')
+                    pos = _23
+                    _25, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                    _28, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _28 < 0:
+                        raise null_not_allowed(pos)
+                    _29 = pos + _28
+                    if _29 > blen:
+                        raise bad_length(pos, _28)
+                    _27 = str(b[pos:_29], 'utf-8')
+                    pos = _29
+                    _30, _31, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, 3, _24, _27, _30, _31, None)
+                    _14(_13)
+            _4 = DeleteAclsFilterResult(_7, _8, _11, None)
+            _5(_4)
     _32 = DeleteAclsResponse(_1, _2, None)
     return _32, pos
 
@@ -214,71 +229,77 @@ def _d_DeleteAclsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_hh.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _18 < 0:
-                _17 = None
+            if _9 < 0:
+                _8 = None
             else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _20, _22, = _S_bh.unpack_from(b, pos)
-            pos += 3
-            if _22 < 0:
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
                 raise null_not_allowed(pos)
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-            _24, _26, = _S_bh.unpack_from(b, pos)
-            pos += 3
-            if _26 < 0:
-                raise null_not_allowed(pos)
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _29 < 0:
-                raise null_not_allowed(pos)
-            _30 = pos + _29
-            if _30 > blen:
-                raise bad_length(pos, _29)
-            _28 = str(b[pos:_30], 'utf-8')
-            pos = _30
-            _31, _32, = _S_bb.unpack_from(b, pos)
-            pos += 2
-            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, None)
-            _14(_13)
-        _4 = DeleteAclsFilterResult(_7, _8, _11, None)
-        _5(_4)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_hh.unpack_from(b, pos)
+                    pos += 4
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    _20, _22, = _S_bh.unpack_from(b, pos)
+                    pos += 3
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    _23 = pos + _22
+                    if _23 > blen:
+                        raise bad_length(pos, _22)
+                    _21 = str(b[pos:_23], 'utf-8')
+                    pos = _23
+                    _24, _26, = _S_bh.unpack_from(b, pos)
+                    pos += 3
+                    if _26 < 0:
+                        raise null_not_allowed(pos)
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                    _29, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _29 < 0:
+                        raise null_not_allowed(pos)
+                    _30 = pos + _29
+                    if _30 > blen:
+                        raise bad_length(pos, _29)
+                    _28 = str(b[pos:_30], 'utf-8')
+                    pos = _30
+                    _31, _32, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, None)
+                    _14(_13)
+            _4 = DeleteAclsFilterResult(_7, _8, _11, None)
+            _5(_4)
     _33 = DeleteAclsResponse(_1, _2, None)
     return _33, pos
 
@@ -394,99 +415,93 @@ def _d_DeleteAclsResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_hB.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
             pos += 3
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
-                _17 = None
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _18 -= 1
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _20, _22, = _S_bB.unpack_from(b, pos)
-            pos += 2
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                raise null_not_allowed(pos)
-            _22 -= 1
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-            _24, _26, = _S_bB.unpack_from(b, pos)
-            pos += 2
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_B.unpack_from(b, pos)
+                _8, pos = read_ncstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _29 -= 1
-            _30 = pos + _29
-            if _30 > blen:
-                raise bad_length(pos, _29)
-            _28 = str(b[pos:_30], 'utf-8')
-            pos = _30
-            _31, _32, = _S_bb.unpack_from(b, pos)
-            pos += 2
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_hB.unpack_from(b, pos)
+                    pos += 3
+                    if 0 < _18 < 0x80:
+                        _19 = pos + _18 - 1
+                        if _19 > blen:
+                            raise bad_length(pos, _18 - 1)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    else:
+                        _17, pos = read_ncstring(b, pos - 1)
+                    _20, _22, = _S_bB.unpack_from(b, pos)
+                    pos += 2
+                    if 0 < _22 < 0x80:
+                        _23 = pos + _22 - 1
+                        if _23 > blen:
+                            raise bad_length(pos, _22 - 1)
+                        _21 = str(b[pos:_23], 'utf-8')
+                        pos = _23
+                    else:
+                        _21, pos = read_cstring(b, pos - 1)
+                    _24, _26, = _S_bB.unpack_from(b, pos)
+                    pos += 2
+                    if 0 < _26 < 0x80:
+                        _27 = pos + _26 - 1
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = str(b[pos:_27], 'utf-8')
+                        pos = _27
+                    else:
+                        _25, pos = read_cstring(b, pos - 1)
+                    _29 = b[pos]
+                    pos += 1
+                    if 0 < _29 < 0x80:
+                        _30 = pos + _29 - 1
+                        if _30 > blen:
+                            raise bad_length(pos, _29 - 1)
+                        _28 = str(b[pos:_30], 'utf-8')
+                        pos = _30
+                    else:
+                        _28, pos = read_cstring(b, pos - 1)
+                    _31, _32, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _33, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _33 = None
+                    _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, _33)
+                    _14(_13)
             if b[pos]:
-                _33, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
+                _34, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
             else:
                 pos += 1
-                _33 = None
-            _13 = DeleteAclsMatchingAcl(_16, _17, _20, _21, _24, _25, _28, _31, _32, _33)
-            _14(_13)
-        if b[pos]:
-            _34, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
-        else:
-            pos += 1
-            _34 = None
-        _4 = DeleteAclsFilterResult(_7, _8, _11, _34)
-        _5(_4)
+                _34 = None
+            _4 = DeleteAclsFilterResult(_7, _8, _11, _34)
+            _5(_4)
     if b[pos]:
         _35, pos = _t_DeleteAclsMatchingAcl_v2(b, m, pos)
     else:
@@ -508,7 +523,7 @@ def _s_DeleteAclsResponse_v2(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.matching_acls
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -516,28 +531,22 @@ def _s_DeleteAclsResponse_v2(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.resource_name
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _5.principal
-            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
             _9 = _5.host
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 7
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteAclsResponse_v2(o, buf, pos):
@@ -555,8 +564,7 @@ def _w_DeleteAclsResponse_v2(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -578,8 +586,7 @@ def _w_DeleteAclsResponse_v2(o, buf, pos):
             _S_h.pack_into(buf, pos, _9.error_code)
             pos += 2
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -625,18 +632,15 @@ def _w_DeleteAclsResponse_v2(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteAclsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DeletableGroupResult(msgspec.Struct, gc=False):
@@ -21,7 +21,16 @@ class DeleteGroupsResponse(msgspec.Struct, gc=False):
     results: list[DeletableGroupResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -35,22 +44,25 @@ def _d_DeleteGroupsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _4 = DeletableGroupResult(_7, _10, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _4 = DeletableGroupResult(_7, _10, None)
+            _5(_4)
     _11 = DeleteGroupsResponse(_1, _2, None)
     return _11, pos
 
@@ -108,30 +120,31 @@ def _d_DeleteGroupsResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _11, pos = _t_DeletableGroupResult_v2(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _11 = None
-        _4 = DeletableGroupResult(_7, _10, _11)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _11, pos = _t_DeletableGroupResult_v2(b, m, pos)
+            else:
+                pos += 1
+                _11 = None
+            _4 = DeletableGroupResult(_7, _10, _11)
+            _5(_4)
     if b[pos]:
         _12, pos = _t_DeletableGroupResult_v2(b, m, pos)
     else:
@@ -150,17 +163,13 @@ def _s_DeleteGroupsResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeletableGroupResult_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_DeletableGroupResult_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeletableGroupResult_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DeletableGroupResult_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteGroupsResponse_v2(o, buf, pos):
@@ -188,13 +197,11 @@ def _w_DeleteGroupsResponse_v2(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeletableGroupResult_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeletableGroupResult_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteGroupsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DeleteRecordsPartition(msgspec.Struct, gc=False):
@@ -26,10 +26,20 @@ class DeleteRecordsRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iq = Struct('>iq')
+_S_iqB = Struct('>iqB')
 
 def _d_DeleteRecordsRequest_v0(b, m, pos):
     blen = len(b)
@@ -39,37 +49,48 @@ def _d_DeleteRecordsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, = _S_iq.unpack_from(b, pos)
-            pos += 12
-            _11 = DeleteRecordsPartition(_14, _15, None)
-            _12(_11)
-        _3 = DeleteRecordsTopic(_6, _9, None)
-        _4(_3)
-    _16, = _S_i.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 12 * _10
+                if _11 <= blen:
+                    _9 = [DeleteRecordsPartition(_12, _13, None) for _12, _13, in _S_iq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _15 = _9.append
+                    for _ in range(_10):
+                        _16, _17, = _S_iq.unpack_from(b, pos)
+                        pos += 12
+                        _14 = DeleteRecordsPartition(_16, _17, None)
+                        _15(_14)
+            _3 = DeleteRecordsTopic(_6, _9, None)
+            _4(_3)
+    _18, = _S_i.unpack_from(b, pos)
     pos += 4
-    _17 = DeleteRecordsRequest(_1, _16, None)
-    return _17, pos
+    _19 = DeleteRecordsRequest(_1, _18, None)
+    return _19, pos
 
 def _s_DeleteRecordsRequest_v0(o):
     n = 0
@@ -123,7 +144,7 @@ def _t_DeleteRecordsPartition_v2(b, m, pos):
 
 def _d_DeleteRecordsRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -132,58 +153,67 @@ def _d_DeleteRecordsRequest_v2(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, = _S_iq.unpack_from(b, pos)
-            pos += 12
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
+            pos += 1
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 13 * _10
+                if _11 <= blen and b[pos + 12:_11:13] == _BYTE0 * _10:
+                    _9 = [DeleteRecordsPartition(_12, _13, None) for _12, _13, _, in _S_iqB.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _15 = _9.append
+                    for _ in range(_10):
+                        _16, _17, = _S_iq.unpack_from(b, pos)
+                        pos += 12
+                        if b[pos]:
+                            _18, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
+                        else:
+                            pos += 1
+                            _18 = None
+                        _14 = DeleteRecordsPartition(_16, _17, _18)
+                        _15(_14)
             if b[pos]:
-                _16, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
+                _19, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
             else:
                 pos += 1
-                _16 = None
-            _11 = DeleteRecordsPartition(_14, _15, _16)
-            _12(_11)
-        if b[pos]:
-            _17, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
-        else:
-            pos += 1
-            _17 = None
-        _3 = DeleteRecordsTopic(_6, _9, _17)
-        _4(_3)
-    _18, = _S_i.unpack_from(b, pos)
+                _19 = None
+            _3 = DeleteRecordsTopic(_6, _9, _19)
+            _4(_3)
+    _20, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _19, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
+        _21, pos = _t_DeleteRecordsPartition_v2(b, m, pos)
     else:
         pos += 1
-        _19 = None
-    _20 = DeleteRecordsRequest(_1, _18, _19)
-    return _20, pos
+        _21 = None
+    _22 = DeleteRecordsRequest(_1, _20, _21)
+    return _22, pos
 
 def _ti_DeleteRecordsPartition_v2(o):
     items = []
@@ -195,24 +225,19 @@ def _s_DeleteRecordsRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DeleteRecordsPartition_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_DeleteRecordsPartition_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 13
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteRecordsPartition_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteRecordsPartition_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_DeleteRecordsPartition_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteRecordsPartition_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteRecordsRequest_v2(o, buf, pos):
@@ -246,20 +271,17 @@ def _w_DeleteRecordsRequest_v2(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartition_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartition_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartition_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteRecordsRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DeleteRecordsPartitionResult(msgspec.Struct, gc=False):
@@ -27,12 +27,22 @@ class DeleteRecordsResponse(msgspec.Struct, gc=False):
     topics: list[DeleteRecordsTopicResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ii = Struct('>ii')
 _S_iqh = Struct('>iqh')
+_S_iqhB = Struct('>iqhB')
 
 def _d_DeleteRecordsResponse_v0(b, m, pos):
     blen = len(b)
@@ -42,35 +52,46 @@ def _d_DeleteRecordsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            _12 = DeleteRecordsPartitionResult(_15, _16, _17, None)
-            _13(_12)
-        _4 = DeleteRecordsTopicResult(_7, _10, None)
-        _5(_4)
-    _18 = DeleteRecordsResponse(_1, _2, None)
-    return _18, pos
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 14 * _11
+                if _12 <= blen:
+                    _10 = [DeleteRecordsPartitionResult(_13, _14, _15, None) for _13, _14, _15, in _S_iqh.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _17 = _10.append
+                    for _ in range(_11):
+                        _18, _19, _20, = _S_iqh.unpack_from(b, pos)
+                        pos += 14
+                        _16 = DeleteRecordsPartitionResult(_18, _19, _20, None)
+                        _17(_16)
+            _4 = DeleteRecordsTopicResult(_7, _10, None)
+            _5(_4)
+    _21 = DeleteRecordsResponse(_1, _2, None)
+    return _21, pos
 
 def _s_DeleteRecordsResponse_v0(o):
     n = 0
@@ -131,56 +152,65 @@ def _d_DeleteRecordsResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, = _S_iqh.unpack_from(b, pos)
-            pos += 14
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
+            pos += 1
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 15 * _11
+                if _12 <= blen and b[pos + 14:_12:15] == _BYTE0 * _11:
+                    _10 = [DeleteRecordsPartitionResult(_13, _14, _15, None) for _13, _14, _15, _, in _S_iqhB.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _17 = _10.append
+                    for _ in range(_11):
+                        _18, _19, _20, = _S_iqh.unpack_from(b, pos)
+                        pos += 14
+                        if b[pos]:
+                            _21, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
+                        else:
+                            pos += 1
+                            _21 = None
+                        _16 = DeleteRecordsPartitionResult(_18, _19, _20, _21)
+                        _17(_16)
             if b[pos]:
-                _18, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
+                _22, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
             else:
                 pos += 1
-                _18 = None
-            _12 = DeleteRecordsPartitionResult(_15, _16, _17, _18)
-            _13(_12)
-        if b[pos]:
-            _19, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
-        else:
-            pos += 1
-            _19 = None
-        _4 = DeleteRecordsTopicResult(_7, _10, _19)
-        _5(_4)
+                _22 = None
+            _4 = DeleteRecordsTopicResult(_7, _10, _22)
+            _5(_4)
     if b[pos]:
-        _20, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
+        _23, pos = _t_DeleteRecordsPartitionResult_v2(b, m, pos)
     else:
         pos += 1
-        _20 = None
-    _21 = DeleteRecordsResponse(_1, _2, _20)
-    return _21, pos
+        _23 = None
+    _24 = DeleteRecordsResponse(_1, _2, _23)
+    return _24, pos
 
 def _ti_DeleteRecordsPartitionResult_v2(o):
     items = []
@@ -192,24 +222,19 @@ def _s_DeleteRecordsResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 15
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_DeleteRecordsPartitionResult_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteRecordsResponse_v2(o, buf, pos):
@@ -245,18 +270,15 @@ def _w_DeleteRecordsResponse_v2(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartitionResult_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartitionResult_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteRecordsPartitionResult_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteRecordsResponse'

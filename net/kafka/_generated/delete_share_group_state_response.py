@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionResult(msgspec.Struct, gc=False):
@@ -26,12 +26,23 @@ class DeleteShareGroupStateResponse(msgspec.Struct, gc=False):
     results: list[DeleteStateResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
+_S_ihBB = Struct('>ihBB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_PartitionResult_v0(b, m, pos):
     blen = len(b)
@@ -52,7 +63,7 @@ def _t_PartitionResult_v0(b, m, pos):
 
 def _d_DeleteShareGroupStateResponse_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -61,56 +72,69 @@ def _d_DeleteShareGroupStateResponse_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _6 = uuid_of(_6)
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        if _8 > blen - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        _10 = _7.append
-        for _ in range(_8):
-            _12, _13, _15, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                _14 = None
-            else:
-                _15 -= 1
-                _16 = pos + _15
-                if _16 > blen:
-                    raise bad_length(pos, _15)
-                _14 = str(b[pos:_16], 'utf-8')
-                pos = _16
-            if b[pos]:
-                _17, pos = _t_PartitionResult_v0(b, m, pos)
-            else:
-                pos += 1
-                _17 = None
-            _9 = PartitionResult(_12, _13, _14, _17)
-            _10(_9)
-        if b[pos]:
-            _18, pos = _t_PartitionResult_v0(b, m, pos)
+    if not _2:
+        _1 = []
+    else:
+        _3 = pos + 18 * _2
+        if _3 <= blen and b[pos + 16:_3:18] == _BYTE1 * _2 and b[pos + 17:_3:18] == _BYTE0 * _2:
+            _1 = [DeleteStateResult(uuid_of(_4), [], None) for _4, _, _, in _S_uBB.iter_unpack(b[pos:_3])]
+            pos = _3
         else:
-            pos += 1
-            _18 = None
-        _3 = DeleteStateResult(_6, _7, _18)
-        _4(_3)
+            _1 = []
+            _6 = _1.append
+            for _ in range(_2):
+                _7, _9, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _7 = uuid_of(_7)
+                if _9 >= 0x80:
+                    _9, pos = read_uvarint(b, pos - 1)
+                if _9 == 0:
+                    raise null_not_allowed(pos)
+                _9 -= 1
+                if _9 > blen - pos:
+                    raise bad_length(pos, _9)
+                if not _9:
+                    _8 = []
+                else:
+                    _10 = pos + 8 * _9
+                    if _10 <= blen and b[pos + 6:_10:8] == _BYTE0 * _9 and b[pos + 7:_10:8] == _BYTE0 * _9:
+                        _8 = [PartitionResult(_11, _12, None, None) for _11, _12, _, _, in _S_ihBB.iter_unpack(b[pos:_10])]
+                        pos = _10
+                    else:
+                        _8 = []
+                        _14 = _8.append
+                        for _ in range(_9):
+                            _15, _16, _18, = _S_ihB.unpack_from(b, pos)
+                            pos += 7
+                            if 0 < _18 < 0x80:
+                                _19 = pos + _18 - 1
+                                if _19 > blen:
+                                    raise bad_length(pos, _18 - 1)
+                                _17 = str(b[pos:_19], 'utf-8')
+                                pos = _19
+                            else:
+                                _17, pos = read_ncstring(b, pos - 1)
+                            if b[pos]:
+                                _20, pos = _t_PartitionResult_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _20 = None
+                            _13 = PartitionResult(_15, _16, _17, _20)
+                            _14(_13)
+                if b[pos]:
+                    _21, pos = _t_PartitionResult_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _21 = None
+                _5 = DeleteStateResult(_7, _8, _21)
+                _6(_5)
     if b[pos]:
-        _19, pos = _t_PartitionResult_v0(b, m, pos)
+        _22, pos = _t_PartitionResult_v0(b, m, pos)
     else:
         pos += 1
-        _19 = None
-    _20 = DeleteShareGroupStateResponse(_1, _19)
-    return _20, pos
+        _22 = None
+    _23 = DeleteShareGroupStateResponse(_1, _22)
+    return _23, pos
 
 def _ti_PartitionResult_v0(o):
     items = []
@@ -128,21 +152,16 @@ def _s_DeleteShareGroupStateResponse_v0(o):
             if _5 is None:
                 n += 1
             else:
-                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+                n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionResult_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_PartitionResult_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 7
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionResult_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionResult_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_DeleteShareGroupStateResponse_v0(o, buf, pos):
@@ -168,8 +187,7 @@ def _w_DeleteShareGroupStateResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _6.partition, _6.error_code)
             pos += 6
             if _7 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _9 = _7.encode()
                 _8 = len(_9)
@@ -182,18 +200,15 @@ def _w_DeleteShareGroupStateResponse_v0(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionResult_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteShareGroupStateResponse'

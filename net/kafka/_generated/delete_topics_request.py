@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DeleteTopicState(msgspec.Struct, gc=False):
@@ -22,7 +22,17 @@ class DeleteTopicsRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
+_S_BuB = Struct('>B16sB')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_u = Struct('>16s')
@@ -35,19 +45,22 @@ def _d_DeleteTopicsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _5 < 0:
-            raise null_not_allowed(pos)
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _5 < 0:
+                raise null_not_allowed(pos)
+            _6 = pos + _5
+            if _6 > blen:
+                raise bad_length(pos, _5)
+            _3 = str(b[pos:_6], 'utf-8')
+            pos = _6
+            _4(_3)
     _7, = _S_i.unpack_from(b, pos)
     pos += 4
     _8 = DeleteTopicsRequest([], _1, _7, None)
@@ -95,7 +108,7 @@ def _t_DeleteTopicsRequest_v4(b, m, pos):
 
 def _d_DeleteTopicsRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -104,22 +117,23 @@ def _d_DeleteTopicsRequest_v4(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _5 >= 0x80:
-            _5, pos = read_uvarint(b, pos - 1)
-        if _5 == 0:
-            raise null_not_allowed(pos)
-        _5 -= 1
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5 = b[pos]
+            pos += 1
+            if 0 < _5 < 0x80:
+                _6 = pos + _5 - 1
+                if _6 > blen:
+                    raise bad_length(pos, _5 - 1)
+                _3 = str(b[pos:_6], 'utf-8')
+                pos = _6
+            else:
+                _3, pos = read_cstring(b, pos - 1)
+            _4(_3)
     _7, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -139,12 +153,10 @@ def _s_DeleteTopicsRequest_v4(o):
     _1 = o.topic_names
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteTopicsRequest_v4(o, buf, pos):
@@ -169,13 +181,12 @@ def _w_DeleteTopicsRequest_v4(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DeleteTopicsRequest_v6(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -184,41 +195,46 @@ def _d_DeleteTopicsRequest_v6(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            _6 = None
+    if not _2:
+        _1 = []
+    else:
+        _3 = pos + 18 * _2
+        if _3 <= blen and b[pos + 0:_3:18] == _BYTE0 * _2 and b[pos + 17:_3:18] == _BYTE0 * _2:
+            _1 = [DeleteTopicState(None, uuid_of(_4), None) for _, _4, _, in _S_BuB.iter_unpack(b[pos:_3])]
+            pos = _3
         else:
-            _7 -= 1
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-        _9, = _S_u.unpack_from(b, pos)
-        pos += 16
-        _9 = uuid_of(_9)
-        if b[pos]:
-            _10, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
-        else:
-            pos += 1
-            _10 = None
-        _3 = DeleteTopicState(_6, _9, _10)
-        _4(_3)
-    _11, = _S_i.unpack_from(b, pos)
+            _1 = []
+            _6 = _1.append
+            for _ in range(_2):
+                _8 = b[pos]
+                pos += 1
+                if 0 < _8 < 0x80:
+                    _9 = pos + _8 - 1
+                    if _9 > blen:
+                        raise bad_length(pos, _8 - 1)
+                    _7 = str(b[pos:_9], 'utf-8')
+                    pos = _9
+                else:
+                    _7, pos = read_ncstring(b, pos - 1)
+                _10, = _S_u.unpack_from(b, pos)
+                pos += 16
+                _10 = uuid_of(_10)
+                if b[pos]:
+                    _11, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
+                else:
+                    pos += 1
+                    _11 = None
+                _5 = DeleteTopicState(_7, _10, _11)
+                _6(_5)
+    _12, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _12, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
+        _13, pos = _t_DeleteTopicsRequest_v4(b, m, pos)
     else:
         pos += 1
-        _12 = None
-    _13 = DeleteTopicsRequest(_1, [], _11, _12)
-    return _13, pos
+        _13 = None
+    _14 = DeleteTopicsRequest(_1, [], _12, _13)
+    return _14, pos
 
 def _s_DeleteTopicsRequest_v6(o):
     n = 0
@@ -229,17 +245,13 @@ def _s_DeleteTopicsRequest_v6(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DeleteTopicsRequest_v6(o, buf, pos):
@@ -253,8 +265,7 @@ def _w_DeleteTopicsRequest_v6(o, buf, pos):
     for _3 in _1:
         _4 = _3.name
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -269,15 +280,13 @@ def _w_DeleteTopicsRequest_v6(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DeleteTopicsRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeAclsRequest(msgspec.Struct, gc=False):
@@ -21,7 +21,16 @@ class DescribeAclsRequest(msgspec.Struct, gc=False):
     permission_type: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
@@ -240,43 +249,34 @@ def _d_DescribeAclsRequest_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_bB.unpack_from(b, pos)
     pos += 2
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        _4 = pos + _3
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
         if _4 > blen:
-            raise bad_length(pos, _3)
+            raise bad_length(pos, _3 - 1)
         _2 = str(b[pos:_4], 'utf-8')
         pos = _4
+    else:
+        _2, pos = read_ncstring(b, pos - 1)
     _5, _7, = _S_bB.unpack_from(b, pos)
     pos += 2
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        _6 = None
-    else:
-        _7 -= 1
-        _8 = pos + _7
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
         if _8 > blen:
-            raise bad_length(pos, _7)
+            raise bad_length(pos, _7 - 1)
         _6 = str(b[pos:_8], 'utf-8')
         pos = _8
-    _10, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _10 >= 0x80:
-        _10, pos = read_uvarint(b, pos - 1)
-    if _10 == 0:
-        _9 = None
     else:
-        _10 -= 1
-        _11 = pos + _10
+        _6, pos = read_ncstring(b, pos - 1)
+    _10 = b[pos]
+    pos += 1
+    if 0 < _10 < 0x80:
+        _11 = pos + _10 - 1
         if _11 > blen:
-            raise bad_length(pos, _10)
+            raise bad_length(pos, _10 - 1)
         _9 = str(b[pos:_11], 'utf-8')
         pos = _11
+    else:
+        _9, pos = read_ncstring(b, pos - 1)
     _12, _13, = _S_bb.unpack_from(b, pos)
     pos += 2
     if b[pos]:
@@ -297,22 +297,20 @@ def _s_DescribeAclsRequest_v2(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.principal_filter
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.host_filter
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeAclsRequest_v2(o, buf, pos):
@@ -320,8 +318,7 @@ def _w_DescribeAclsRequest_v2(o, buf, pos):
     _S_b.pack_into(buf, pos, o.resource_type_filter)
     pos += 1
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -335,8 +332,7 @@ def _w_DescribeAclsRequest_v2(o, buf, pos):
     _S_b.pack_into(buf, pos, o.pattern_type_filter)
     pos += 1
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -348,8 +344,7 @@ def _w_DescribeAclsRequest_v2(o, buf, pos):
             pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.host_filter
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -364,8 +359,7 @@ def _w_DescribeAclsRequest_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeAclsRequest'

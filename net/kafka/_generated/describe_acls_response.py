@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AclDescription(msgspec.Struct, gc=False):
@@ -32,7 +32,16 @@ class DescribeAclsResponse(msgspec.Struct, gc=False):
     resources: list[DescribeAclsResource] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bb = Struct('>bb')
@@ -62,51 +71,57 @@ def _d_DescribeAclsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _21, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _21 < 0:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _11, _13, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-            _24, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _24 < 0:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _16 < 0:
                 raise null_not_allowed(pos)
-            _25 = pos + _24
-            if _25 > blen:
-                raise bad_length(pos, _24)
-            _23 = str(b[pos:_25], 'utf-8')
-            pos = _25
-            _26, _27, = _S_bb.unpack_from(b, pos)
-            pos += 2
-            _17 = AclDescription(_20, _23, _26, _27, None)
-            _18(_17)
-        _8 = DescribeAclsResource(_11, _12, 3, _15, None)
-        _9(_8)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = []
+                _18 = _15.append
+                for _ in range(_16):
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _21 < 0:
+                        raise null_not_allowed(pos)
+                    _22 = pos + _21
+                    if _22 > blen:
+                        raise bad_length(pos, _21)
+                    _20 = str(b[pos:_22], 'utf-8')
+                    pos = _22
+                    _24, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _24 < 0:
+                        raise null_not_allowed(pos)
+                    _25 = pos + _24
+                    if _25 > blen:
+                        raise bad_length(pos, _24)
+                    _23 = str(b[pos:_25], 'utf-8')
+                    pos = _25
+                    _26, _27, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    _17 = AclDescription(_20, _23, _26, _27, None)
+                    _18(_17)
+            _8 = DescribeAclsResource(_11, _12, 3, _15, None)
+            _9(_8)
     _28 = DescribeAclsResponse(_1, _2, _3, _6, None)
     return _28, pos
 
@@ -195,51 +210,57 @@ def _d_DescribeAclsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _15, _17, = _S_bi.unpack_from(b, pos)
-        pos += 5
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _22, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _22 < 0:
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _11, _13, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-            _25, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _25 < 0:
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _15, _17, = _S_bi.unpack_from(b, pos)
+            pos += 5
+            if _17 < 0:
                 raise null_not_allowed(pos)
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _27, _28, = _S_bb.unpack_from(b, pos)
-            pos += 2
-            _18 = AclDescription(_21, _24, _27, _28, None)
-            _19(_18)
-        _8 = DescribeAclsResource(_11, _12, _15, _16, None)
-        _9(_8)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _22, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    _23 = pos + _22
+                    if _23 > blen:
+                        raise bad_length(pos, _22)
+                    _21 = str(b[pos:_23], 'utf-8')
+                    pos = _23
+                    _25, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                    _27, _28, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    _18 = AclDescription(_21, _24, _27, _28, None)
+                    _19(_18)
+            _8 = DescribeAclsResource(_11, _12, _15, _16, None)
+            _9(_8)
     _29 = DescribeAclsResponse(_1, _2, _3, _6, None)
     return _29, pos
 
@@ -331,18 +352,15 @@ def _d_DescribeAclsResponse_v2(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -351,73 +369,73 @@ def _d_DescribeAclsResponse_v2(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _11, _13, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _15, _17, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _22, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                raise null_not_allowed(pos)
-            _22 -= 1
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-            _25, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _27, _28, = _S_bb.unpack_from(b, pos)
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _11, _13, = _S_bB.unpack_from(b, pos)
             pos += 2
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            _15, _17, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _22 = b[pos]
+                    pos += 1
+                    if 0 < _22 < 0x80:
+                        _23 = pos + _22 - 1
+                        if _23 > blen:
+                            raise bad_length(pos, _22 - 1)
+                        _21 = str(b[pos:_23], 'utf-8')
+                        pos = _23
+                    else:
+                        _21, pos = read_cstring(b, pos - 1)
+                    _25 = b[pos]
+                    pos += 1
+                    if 0 < _25 < 0x80:
+                        _26 = pos + _25 - 1
+                        if _26 > blen:
+                            raise bad_length(pos, _25 - 1)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    else:
+                        _24, pos = read_cstring(b, pos - 1)
+                    _27, _28, = _S_bb.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _29, pos = _t_AclDescription_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _29 = None
+                    _18 = AclDescription(_21, _24, _27, _28, _29)
+                    _19(_18)
             if b[pos]:
-                _29, pos = _t_AclDescription_v2(b, m, pos)
+                _30, pos = _t_AclDescription_v2(b, m, pos)
             else:
                 pos += 1
-                _29 = None
-            _18 = AclDescription(_21, _24, _27, _28, _29)
-            _19(_18)
-        if b[pos]:
-            _30, pos = _t_AclDescription_v2(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _8 = DescribeAclsResource(_11, _12, _15, _16, _30)
-        _9(_8)
+                _30 = None
+            _8 = DescribeAclsResource(_11, _12, _15, _16, _30)
+            _9(_8)
     if b[pos]:
         _31, pos = _t_AclDescription_v2(b, m, pos)
     else:
@@ -436,34 +454,28 @@ def _s_DescribeAclsResponse_v2(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.resources
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.resource_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.acls
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             _7 = _6.principal
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _6.host
-            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AclDescription_v2(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 2
+                n += size_tagged_section(_ti_AclDescription_v2(_6), _6.unknown_tagged_fields) - 1
+            n += 3
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AclDescription_v2(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_AclDescription_v2(_3), _3.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeAclsResponse_v2(o, buf, pos):
@@ -471,8 +483,7 @@ def _w_DescribeAclsResponse_v2(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -534,18 +545,15 @@ def _w_DescribeAclsResponse_v2(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AclDescription_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeAclsResponse'

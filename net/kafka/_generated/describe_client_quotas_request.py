@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ComponentData(msgspec.Struct, gc=False):
@@ -22,7 +22,16 @@ class DescribeClientQuotasRequest(msgspec.Struct, gc=False):
     strict: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bh = Struct('>bh')
@@ -38,30 +47,33 @@ def _d_DescribeClientQuotasRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _11, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _11 < 0:
-            _10 = None
-        else:
-            _12 = pos + _11
-            if _12 > blen:
-                raise bad_length(pos, _11)
-            _10 = str(b[pos:_12], 'utf-8')
-            pos = _12
-        _3 = ComponentData(_6, _9, _10, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _9, _11, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _11 < 0:
+                _10 = None
+            else:
+                _12 = pos + _11
+                if _12 > blen:
+                    raise bad_length(pos, _11)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            _3 = ComponentData(_6, _9, _10, None)
+            _4(_3)
     _13, = _S_o.unpack_from(b, pos)
     pos += 1
     _14 = DescribeClientQuotasRequest(_1, _13, None)
@@ -129,7 +141,7 @@ def _t_ComponentData_v1(b, m, pos):
 
 def _d_DescribeClientQuotasRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -138,41 +150,39 @@ def _d_DescribeClientQuotasRequest_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _9, _11, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            _10 = None
-        else:
-            _11 -= 1
-            _12 = pos + _11
-            if _12 > blen:
-                raise bad_length(pos, _11)
-            _10 = str(b[pos:_12], 'utf-8')
-            pos = _12
-        if b[pos]:
-            _13, pos = _t_ComponentData_v1(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _13 = None
-        _3 = ComponentData(_6, _9, _10, _13)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _9, _11, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _13, pos = _t_ComponentData_v1(b, m, pos)
+            else:
+                pos += 1
+                _13 = None
+            _3 = ComponentData(_6, _9, _10, _13)
+            _4(_3)
     _14, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -193,22 +203,18 @@ def _s_DescribeClientQuotasRequest_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.entity_type
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.match
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ComponentData_v1(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 1
+            n += size_tagged_section(_ti_ComponentData_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 2
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 1
+        n += size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_DescribeClientQuotasRequest_v1(o, buf, pos):
@@ -233,8 +239,7 @@ def _w_DescribeClientQuotasRequest_v1(o, buf, pos):
         _S_b.pack_into(buf, pos, _3.match_type)
         pos += 1
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -247,15 +252,13 @@ def _w_DescribeClientQuotasRequest_v1(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ComponentData_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.strict)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ComponentData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeClientQuotasRequest'

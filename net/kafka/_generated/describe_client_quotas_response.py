@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -33,7 +33,16 @@ class DescribeClientQuotasResponse(msgspec.Struct, gc=False):
     entries: list[EntryData] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_d = Struct('>d')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -60,63 +69,72 @@ def _d_DescribeClientQuotasResponse_v0(b, m, pos):
     else:
         if _7 > blen - pos:
             raise bad_length(pos, _7)
-        _6 = []
-        _9 = _6.append
-        for _ in range(_7):
-            _12, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _12 < 0:
-                raise null_not_allowed(pos)
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
-            _11 = []
-            _14 = _11.append
-            for _ in range(_12):
-                _17, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _17 < 0:
+        if not _7:
+            _6 = []
+        else:
+            _6 = []
+            _9 = _6.append
+            for _ in range(_7):
+                _12, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if _12 < 0:
                     raise null_not_allowed(pos)
-                _18 = pos + _17
-                if _18 > blen:
-                    raise bad_length(pos, _17)
-                _16 = str(b[pos:_18], 'utf-8')
-                pos = _18
-                _20, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _20 < 0:
-                    _19 = None
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
+                if not _12:
+                    _11 = []
                 else:
-                    _21 = pos + _20
-                    if _21 > blen:
-                        raise bad_length(pos, _20)
-                    _19 = str(b[pos:_21], 'utf-8')
-                    pos = _21
-                _13 = EntityData(_16, _19, None)
-                _14(_13)
-            _23, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _23 < 0:
-                raise null_not_allowed(pos)
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
-            _22 = []
-            _25 = _22.append
-            for _ in range(_23):
-                _28, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _28 < 0:
+                    _11 = []
+                    _14 = _11.append
+                    for _ in range(_12):
+                        _17, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _17 < 0:
+                            raise null_not_allowed(pos)
+                        _18 = pos + _17
+                        if _18 > blen:
+                            raise bad_length(pos, _17)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                        _20, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _20 < 0:
+                            _19 = None
+                        else:
+                            _21 = pos + _20
+                            if _21 > blen:
+                                raise bad_length(pos, _20)
+                            _19 = str(b[pos:_21], 'utf-8')
+                            pos = _21
+                        _13 = EntityData(_16, _19, None)
+                        _14(_13)
+                _23, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if _23 < 0:
                     raise null_not_allowed(pos)
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = str(b[pos:_29], 'utf-8')
-                pos = _29
-                _30, = _S_d.unpack_from(b, pos)
-                pos += 8
-                _24 = ValueData(_27, _30, None)
-                _25(_24)
-            _8 = EntryData(_11, _22, None)
-            _9(_8)
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
+                if not _23:
+                    _22 = []
+                else:
+                    _22 = []
+                    _25 = _22.append
+                    for _ in range(_23):
+                        _28, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _28 < 0:
+                            raise null_not_allowed(pos)
+                        _29 = pos + _28
+                        if _29 > blen:
+                            raise bad_length(pos, _28)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                        _30, = _S_d.unpack_from(b, pos)
+                        pos += 8
+                        _24 = ValueData(_27, _30, None)
+                        _25(_24)
+                _8 = EntryData(_11, _22, None)
+                _9(_8)
     _31 = DescribeClientQuotasResponse(_1, _2, _3, _6, None)
     return _31, pos
 
@@ -228,18 +246,15 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -249,93 +264,95 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
         _7 -= 1
         if _7 > blen - pos:
             raise bad_length(pos, _7)
-        _6 = []
-        _9 = _6.append
-        for _ in range(_7):
-            _12, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
-            _11 = []
-            _14 = _11.append
-            for _ in range(_12):
-                _17, = _S_B.unpack_from(b, pos)
+        if not _7:
+            _6 = []
+        else:
+            _6 = []
+            _9 = _6.append
+            for _ in range(_7):
+                _12 = b[pos]
                 pos += 1
-                if _17 >= 0x80:
-                    _17, pos = read_uvarint(b, pos - 1)
-                if _17 == 0:
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
                     raise null_not_allowed(pos)
-                _17 -= 1
-                _18 = pos + _17
-                if _18 > blen:
-                    raise bad_length(pos, _17)
-                _16 = str(b[pos:_18], 'utf-8')
-                pos = _18
-                _20, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _20 >= 0x80:
-                    _20, pos = read_uvarint(b, pos - 1)
-                if _20 == 0:
-                    _19 = None
+                _12 -= 1
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
+                if not _12:
+                    _11 = []
                 else:
-                    _20 -= 1
-                    _21 = pos + _20
-                    if _21 > blen:
-                        raise bad_length(pos, _20)
-                    _19 = str(b[pos:_21], 'utf-8')
-                    pos = _21
+                    _11 = []
+                    _14 = _11.append
+                    for _ in range(_12):
+                        _17 = b[pos]
+                        pos += 1
+                        if 0 < _17 < 0x80:
+                            _18 = pos + _17 - 1
+                            if _18 > blen:
+                                raise bad_length(pos, _17 - 1)
+                            _16 = str(b[pos:_18], 'utf-8')
+                            pos = _18
+                        else:
+                            _16, pos = read_cstring(b, pos - 1)
+                        _20 = b[pos]
+                        pos += 1
+                        if 0 < _20 < 0x80:
+                            _21 = pos + _20 - 1
+                            if _21 > blen:
+                                raise bad_length(pos, _20 - 1)
+                            _19 = str(b[pos:_21], 'utf-8')
+                            pos = _21
+                        else:
+                            _19, pos = read_ncstring(b, pos - 1)
+                        if b[pos]:
+                            _22, pos = _t_EntityData_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _22 = None
+                        _13 = EntityData(_16, _19, _22)
+                        _14(_13)
+                _24 = b[pos]
+                pos += 1
+                if _24 >= 0x80:
+                    _24, pos = read_uvarint(b, pos - 1)
+                if _24 == 0:
+                    raise null_not_allowed(pos)
+                _24 -= 1
+                if _24 > blen - pos:
+                    raise bad_length(pos, _24)
+                if not _24:
+                    _23 = []
+                else:
+                    _23 = []
+                    _26 = _23.append
+                    for _ in range(_24):
+                        _29 = b[pos]
+                        pos += 1
+                        if 0 < _29 < 0x80:
+                            _30 = pos + _29 - 1
+                            if _30 > blen:
+                                raise bad_length(pos, _29 - 1)
+                            _28 = str(b[pos:_30], 'utf-8')
+                            pos = _30
+                        else:
+                            _28, pos = read_cstring(b, pos - 1)
+                        _31, = _S_d.unpack_from(b, pos)
+                        pos += 8
+                        if b[pos]:
+                            _32, pos = _t_EntityData_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _32 = None
+                        _25 = ValueData(_28, _31, _32)
+                        _26(_25)
                 if b[pos]:
-                    _22, pos = _t_EntityData_v1(b, m, pos)
+                    _33, pos = _t_EntityData_v1(b, m, pos)
                 else:
                     pos += 1
-                    _22 = None
-                _13 = EntityData(_16, _19, _22)
-                _14(_13)
-            _24, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
-                raise null_not_allowed(pos)
-            _24 -= 1
-            if _24 > blen - pos:
-                raise bad_length(pos, _24)
-            _23 = []
-            _26 = _23.append
-            for _ in range(_24):
-                _29, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _29 >= 0x80:
-                    _29, pos = read_uvarint(b, pos - 1)
-                if _29 == 0:
-                    raise null_not_allowed(pos)
-                _29 -= 1
-                _30 = pos + _29
-                if _30 > blen:
-                    raise bad_length(pos, _29)
-                _28 = str(b[pos:_30], 'utf-8')
-                pos = _30
-                _31, = _S_d.unpack_from(b, pos)
-                pos += 8
-                if b[pos]:
-                    _32, pos = _t_EntityData_v1(b, m, pos)
-                else:
-                    pos += 1
-                    _32 = None
-                _25 = ValueData(_28, _31, _32)
-                _26(_25)
-            if b[pos]:
-                _33, pos = _t_EntityData_v1(b, m, pos)
-            else:
-                pos += 1
-                _33 = None
-            _8 = EntryData(_11, _23, _33)
-            _9(_8)
+                    _33 = None
+                _8 = EntryData(_11, _23, _33)
+                _9(_8)
     if b[pos]:
         _34, pos = _t_EntityData_v1(b, m, pos)
     else:
@@ -354,7 +371,7 @@ def _s_DescribeClientQuotasResponse_v1(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.entries
     if _2 is None:
         n += 1
@@ -365,35 +382,29 @@ def _s_DescribeClientQuotasResponse_v1(o):
             n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
             for _5 in _4:
                 _6 = _5.entity_type
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
                 _7 = _5.entity_name
                 if _7 is None:
                     n += 1
                 else:
-                    n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                    n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
-                else:
-                    n += 1
+                    n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields) - 1
+                n += 1
             _8 = _3.values
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
             for _9 in _8:
                 _10 = _9.key
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_EntityData_v1(_9), _9.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 8
+                    n += size_tagged_section(_ti_EntityData_v1(_9), _9.unknown_tagged_fields) - 1
+                n += 9
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_3), _3.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_EntityData_v1(_3), _3.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
@@ -401,8 +412,7 @@ def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -414,8 +424,7 @@ def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.entries
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _5 = len(_4)
         if _5 < 0x7F:
@@ -443,8 +452,7 @@ def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _10, _12)
                 _13 = _9.entity_name
                 if _13 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _15 = _13.encode()
                     _14 = len(_15)
@@ -457,8 +465,7 @@ def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
                 if _9.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_9), _9.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _16 = _6.values
             _17 = len(_16)
             if _17 < 0x7F:
@@ -481,18 +488,15 @@ def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
                 if _18.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_18), _18.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_EntityData_v1(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EntityData_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeClientQuotasResponse'

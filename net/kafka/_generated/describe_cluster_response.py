@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeClusterBroker(msgspec.Struct, gc=False):
@@ -29,7 +29,16 @@ class DescribeClusterResponse(msgspec.Struct, gc=False):
     cluster_authorized_operations: int = -2147483648
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_i = Struct('>i')
@@ -58,29 +67,24 @@ def _d_DescribeClusterResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    _8 = pos + _7
-    if _8 > blen:
-        raise bad_length(pos, _7)
-    _6 = str(b[pos:_8], 'utf-8')
-    pos = _8
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
+        if _8 > blen:
+            raise bad_length(pos, _7 - 1)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
+    else:
+        _6, pos = read_cstring(b, pos - 1)
     _9, _11, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _11 >= 0x80:
@@ -90,41 +94,39 @@ def _d_DescribeClusterResponse_v0(b, m, pos):
     _11 -= 1
     if _11 > blen - pos:
         raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _15, _17, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _19, _21, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _21 >= 0x80:
-            _21, pos = read_uvarint(b, pos - 1)
-        if _21 == 0:
-            _20 = None
-        else:
-            _21 -= 1
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-        if b[pos]:
-            _23, pos = _t_DescribeClusterBroker_v0(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _12 = DescribeClusterBroker(_15, _16, _19, _20, _23)
-        _13(_12)
+    if not _11:
+        _10 = []
+    else:
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _15, _17, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_cstring(b, pos - 1)
+            _19, _21, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _21 < 0x80:
+                _22 = pos + _21 - 1
+                if _22 > blen:
+                    raise bad_length(pos, _21 - 1)
+                _20 = str(b[pos:_22], 'utf-8')
+                pos = _22
+            else:
+                _20, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _23, pos = _t_DescribeClusterBroker_v0(b, m, pos)
+            else:
+                pos += 1
+                _23 = None
+            _12 = DescribeClusterBroker(_15, _16, _19, _20, _23)
+            _13(_12)
     _24, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -145,29 +147,25 @@ def _s_DescribeClusterResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.cluster_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.brokers
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         _5 = _4.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _4.rack
         if _6 is None:
             n += 1
         else:
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 14
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_DescribeClusterResponse_v0(o, buf, pos):
@@ -175,8 +173,7 @@ def _w_DescribeClusterResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -220,8 +217,7 @@ def _w_DescribeClusterResponse_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, _9.port)
         pos += 4
         if _13 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _15 = _13.encode()
             _14 = len(_15)
@@ -234,44 +230,37 @@ def _w_DescribeClusterResponse_v0(o, buf, pos):
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeClusterResponse_v1(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
     _6, _8, = _S_bB.unpack_from(b, pos)
     pos += 2
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    _9 = pos + _8
-    if _9 > blen:
-        raise bad_length(pos, _8)
-    _7 = str(b[pos:_9], 'utf-8')
-    pos = _9
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
+        if _9 > blen:
+            raise bad_length(pos, _8 - 1)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+    else:
+        _7, pos = read_cstring(b, pos - 1)
     _10, _12, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _12 >= 0x80:
@@ -281,41 +270,39 @@ def _d_DescribeClusterResponse_v1(b, m, pos):
     _12 -= 1
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _16, _18, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _18 >= 0x80:
-            _18, pos = read_uvarint(b, pos - 1)
-        if _18 == 0:
-            raise null_not_allowed(pos)
-        _18 -= 1
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _20, _22, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _22 >= 0x80:
-            _22, pos = read_uvarint(b, pos - 1)
-        if _22 == 0:
-            _21 = None
-        else:
-            _22 -= 1
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-        if b[pos]:
-            _24, pos = _t_DescribeClusterBroker_v0(b, m, pos)
-        else:
-            pos += 1
-            _24 = None
-        _13 = DescribeClusterBroker(_16, _17, _20, _21, _24)
-        _14(_13)
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _18 < 0x80:
+                _19 = pos + _18 - 1
+                if _19 > blen:
+                    raise bad_length(pos, _18 - 1)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            else:
+                _17, pos = read_cstring(b, pos - 1)
+            _20, _22, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _22 < 0x80:
+                _23 = pos + _22 - 1
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+            else:
+                _21, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _24, pos = _t_DescribeClusterBroker_v0(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _13 = DescribeClusterBroker(_16, _17, _20, _21, _24)
+            _14(_13)
     _25, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -332,29 +319,25 @@ def _s_DescribeClusterResponse_v1(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.cluster_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.brokers
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         _5 = _4.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _4.rack
         if _6 is None:
             n += 1
         else:
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 15
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) - 1
+    n += 16
     return n
 
 def _w_DescribeClusterResponse_v1(o, buf, pos):
@@ -362,8 +345,7 @@ def _w_DescribeClusterResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -409,8 +391,7 @@ def _w_DescribeClusterResponse_v1(o, buf, pos):
         _S_i.pack_into(buf, pos, _9.port)
         pos += 4
         if _13 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _15 = _13.encode()
             _14 = len(_15)
@@ -423,15 +404,13 @@ def _w_DescribeClusterResponse_v1(o, buf, pos):
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeClusterResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeConfigsResource(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class DescribeConfigsRequest(msgspec.Struct, gc=False):
     include_documentation: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bh = Struct('>bh')
@@ -40,40 +49,46 @@ def _d_DescribeConfigsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            _10 = None
-        else:
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _14, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _14 < 0:
-                    raise null_not_allowed(pos)
-                _15 = pos + _14
-                if _15 > blen:
-                    raise bad_length(pos, _14)
-                _12 = str(b[pos:_15], 'utf-8')
-                pos = _15
-                _13(_12)
-        _3 = DescribeConfigsResource(_6, _7, _10, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                _10 = None
+            else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _14, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _14 < 0:
+                            raise null_not_allowed(pos)
+                        _15 = pos + _14
+                        if _15 > blen:
+                            raise bad_length(pos, _14)
+                        _12 = str(b[pos:_15], 'utf-8')
+                        pos = _15
+                        _13(_12)
+            _3 = DescribeConfigsResource(_6, _7, _10, None)
+            _4(_3)
     _16 = DescribeConfigsRequest(_1, False, False, None)
     return _16, pos
 
@@ -128,40 +143,46 @@ def _d_DescribeConfigsRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            _10 = None
-        else:
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _14, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _14 < 0:
-                    raise null_not_allowed(pos)
-                _15 = pos + _14
-                if _15 > blen:
-                    raise bad_length(pos, _14)
-                _12 = str(b[pos:_15], 'utf-8')
-                pos = _15
-                _13(_12)
-        _3 = DescribeConfigsResource(_6, _7, _10, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                _10 = None
+            else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _14, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _14 < 0:
+                            raise null_not_allowed(pos)
+                        _15 = pos + _14
+                        if _15 > blen:
+                            raise bad_length(pos, _14)
+                        _12 = str(b[pos:_15], 'utf-8')
+                        pos = _15
+                        _13(_12)
+            _3 = DescribeConfigsResource(_6, _7, _10, None)
+            _4(_3)
     _16, = _S_o.unpack_from(b, pos)
     pos += 1
     _17 = DescribeConfigsRequest(_1, _16, False, None)
@@ -221,40 +242,46 @@ def _d_DescribeConfigsRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            _10 = None
-        else:
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _14, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _14 < 0:
-                    raise null_not_allowed(pos)
-                _15 = pos + _14
-                if _15 > blen:
-                    raise bad_length(pos, _14)
-                _12 = str(b[pos:_15], 'utf-8')
-                pos = _15
-                _13(_12)
-        _3 = DescribeConfigsResource(_6, _7, _10, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                _10 = None
+            else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _14, = _S_h.unpack_from(b, pos)
+                        pos += 2
+                        if _14 < 0:
+                            raise null_not_allowed(pos)
+                        _15 = pos + _14
+                        if _15 > blen:
+                            raise bad_length(pos, _14)
+                        _12 = str(b[pos:_15], 'utf-8')
+                        pos = _15
+                        _13(_12)
+            _3 = DescribeConfigsResource(_6, _7, _10, None)
+            _4(_3)
     _16, _17, = _S_oo.unpack_from(b, pos)
     pos += 2
     _18 = DescribeConfigsRequest(_1, _16, _17, None)
@@ -325,7 +352,7 @@ def _t_DescribeConfigsResource_v4(b, m, pos):
 
 def _d_DescribeConfigsRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -334,54 +361,56 @@ def _d_DescribeConfigsRequest_v4(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            _10 = None
-        else:
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = []
-            _13 = _10.append
-            for _ in range(_11):
-                _14, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _14 >= 0x80:
-                    _14, pos = read_uvarint(b, pos - 1)
-                if _14 == 0:
-                    raise null_not_allowed(pos)
-                _14 -= 1
-                _15 = pos + _14
-                if _15 > blen:
-                    raise bad_length(pos, _14)
-                _12 = str(b[pos:_15], 'utf-8')
-                pos = _15
-                _13(_12)
-        if b[pos]:
-            _16, pos = _t_DescribeConfigsResource_v4(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
             pos += 1
-            _16 = None
-        _3 = DescribeConfigsResource(_6, _7, _10, _16)
-        _4(_3)
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                _10 = None
+            else:
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = []
+                    _13 = _10.append
+                    for _ in range(_11):
+                        _14 = b[pos]
+                        pos += 1
+                        if 0 < _14 < 0x80:
+                            _15 = pos + _14 - 1
+                            if _15 > blen:
+                                raise bad_length(pos, _14 - 1)
+                            _12 = str(b[pos:_15], 'utf-8')
+                            pos = _15
+                        else:
+                            _12, pos = read_cstring(b, pos - 1)
+                        _13(_12)
+            if b[pos]:
+                _16, pos = _t_DescribeConfigsResource_v4(b, m, pos)
+            else:
+                pos += 1
+                _16 = None
+            _3 = DescribeConfigsResource(_6, _7, _10, _16)
+            _4(_3)
     _17, _18, = _S_oo.unpack_from(b, pos)
     pos += 2
     if b[pos]:
@@ -402,24 +431,20 @@ def _s_DescribeConfigsRequest_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.resource_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.configuration_keys
         if _4 is None:
             n += 1
         else:
             n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
             for _5 in _4:
-                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+                n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 1
+            n += size_tagged_section(_ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 2
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_DescribeConfigsRequest_v4(o, buf, pos):
@@ -444,8 +469,7 @@ def _w_DescribeConfigsRequest_v4(o, buf, pos):
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.configuration_keys
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _8 = len(_7)
             if _8 < 0x7F:
@@ -465,15 +489,13 @@ def _w_DescribeConfigsRequest_v4(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeConfigsResource_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_oo.pack_into(buf, pos, o.include_synonyms, o.include_documentation)
     pos += 2
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeConfigsRequest'

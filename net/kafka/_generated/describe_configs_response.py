@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeConfigsSynonym(msgspec.Struct, gc=False):
@@ -42,7 +42,16 @@ class DescribeConfigsResponse(msgspec.Struct, gc=False):
     results: list[DescribeConfigsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bh = Struct('>bh')
@@ -65,62 +74,68 @@ def _d_DescribeConfigsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _21, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _21 < 0:
-                raise null_not_allowed(pos)
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-            _24, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _24 < 0:
-                _23 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
+                _8 = None
             else:
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _26, _27, _28, = _S_ooo.unpack_from(b, pos)
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _11, _13, = _S_bh.unpack_from(b, pos)
             pos += 3
-            _17 = DescribeConfigsResourceResult(_20, _23, _26, _27, -1, _28, [], 0, '', None)
-            _18(_17)
-        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
-        _5(_4)
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = []
+                _18 = _15.append
+                for _ in range(_16):
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _21 < 0:
+                        raise null_not_allowed(pos)
+                    _22 = pos + _21
+                    if _22 > blen:
+                        raise bad_length(pos, _21)
+                    _20 = str(b[pos:_22], 'utf-8')
+                    pos = _22
+                    _24, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _24 < 0:
+                        _23 = None
+                    else:
+                        _25 = pos + _24
+                        if _25 > blen:
+                            raise bad_length(pos, _24)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    _26, _27, _28, = _S_ooo.unpack_from(b, pos)
+                    pos += 3
+                    _17 = DescribeConfigsResourceResult(_20, _23, _26, _27, -1, _28, [], 0, '', None)
+                    _18(_17)
+            _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+            _5(_4)
     _29 = DescribeConfigsResponse(_1, _2, None)
     return _29, pos
 
@@ -206,92 +221,101 @@ def _d_DescribeConfigsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _21, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _21 < 0:
-                raise null_not_allowed(pos)
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-            _24, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _24 < 0:
-                _23 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
+                _8 = None
             else:
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
-            pos += 7
-            if _30 < 0:
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _11, _13, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            if _30 > blen - pos:
-                raise bad_length(pos, _30)
-            _29 = []
-            _32 = _29.append
-            for _ in range(_30):
-                _35, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _35 < 0:
-                    raise null_not_allowed(pos)
-                _36 = pos + _35
-                if _36 > blen:
-                    raise bad_length(pos, _35)
-                _34 = str(b[pos:_36], 'utf-8')
-                pos = _36
-                _38, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _38 < 0:
-                    _37 = None
-                else:
-                    _39 = pos + _38
-                    if _39 > blen:
-                        raise bad_length(pos, _38)
-                    _37 = str(b[pos:_39], 'utf-8')
-                    pos = _39
-                _40, = _S_b.unpack_from(b, pos)
-                pos += 1
-                _31 = DescribeConfigsSynonym(_34, _37, _40, None)
-                _32(_31)
-            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, 0, '', None)
-            _18(_17)
-        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
-        _5(_4)
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = []
+                _18 = _15.append
+                for _ in range(_16):
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _21 < 0:
+                        raise null_not_allowed(pos)
+                    _22 = pos + _21
+                    if _22 > blen:
+                        raise bad_length(pos, _21)
+                    _20 = str(b[pos:_22], 'utf-8')
+                    pos = _22
+                    _24, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _24 < 0:
+                        _23 = None
+                    else:
+                        _25 = pos + _24
+                        if _25 > blen:
+                            raise bad_length(pos, _24)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
+                    pos += 7
+                    if _30 < 0:
+                        raise null_not_allowed(pos)
+                    if _30 > blen - pos:
+                        raise bad_length(pos, _30)
+                    if not _30:
+                        _29 = []
+                    else:
+                        _29 = []
+                        _32 = _29.append
+                        for _ in range(_30):
+                            _35, = _S_h.unpack_from(b, pos)
+                            pos += 2
+                            if _35 < 0:
+                                raise null_not_allowed(pos)
+                            _36 = pos + _35
+                            if _36 > blen:
+                                raise bad_length(pos, _35)
+                            _34 = str(b[pos:_36], 'utf-8')
+                            pos = _36
+                            _38, = _S_h.unpack_from(b, pos)
+                            pos += 2
+                            if _38 < 0:
+                                _37 = None
+                            else:
+                                _39 = pos + _38
+                                if _39 > blen:
+                                    raise bad_length(pos, _38)
+                                _37 = str(b[pos:_39], 'utf-8')
+                                pos = _39
+                            _40, = _S_b.unpack_from(b, pos)
+                            pos += 1
+                            _31 = DescribeConfigsSynonym(_34, _37, _40, None)
+                            _32(_31)
+                    _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, 0, '', None)
+                    _18(_17)
+            _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+            _5(_4)
     _41 = DescribeConfigsResponse(_1, _2, None)
     return _41, pos
 
@@ -408,102 +432,111 @@ def _d_DescribeConfigsResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _21, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _21 < 0:
-                raise null_not_allowed(pos)
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-            _24, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _24 < 0:
-                _23 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
+                _8 = None
             else:
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
-            pos += 7
-            if _30 < 0:
-                raise null_not_allowed(pos)
-            if _30 > blen - pos:
-                raise bad_length(pos, _30)
-            _29 = []
-            _32 = _29.append
-            for _ in range(_30):
-                _35, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _35 < 0:
-                    raise null_not_allowed(pos)
-                _36 = pos + _35
-                if _36 > blen:
-                    raise bad_length(pos, _35)
-                _34 = str(b[pos:_36], 'utf-8')
-                pos = _36
-                _38, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if _38 < 0:
-                    _37 = None
-                else:
-                    _39 = pos + _38
-                    if _39 > blen:
-                        raise bad_length(pos, _38)
-                    _37 = str(b[pos:_39], 'utf-8')
-                    pos = _39
-                _40, = _S_b.unpack_from(b, pos)
-                pos += 1
-                _31 = DescribeConfigsSynonym(_34, _37, _40, None)
-                _32(_31)
-            _41, _43, = _S_bh.unpack_from(b, pos)
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _11, _13, = _S_bh.unpack_from(b, pos)
             pos += 3
-            if _43 < 0:
-                _42 = None
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _16, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
             else:
-                _44 = pos + _43
-                if _44 > blen:
-                    raise bad_length(pos, _43)
-                _42 = str(b[pos:_44], 'utf-8')
-                pos = _44
-            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _41, _42, None)
-            _18(_17)
-        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
-        _5(_4)
+                _15 = []
+                _18 = _15.append
+                for _ in range(_16):
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _21 < 0:
+                        raise null_not_allowed(pos)
+                    _22 = pos + _21
+                    if _22 > blen:
+                        raise bad_length(pos, _21)
+                    _20 = str(b[pos:_22], 'utf-8')
+                    pos = _22
+                    _24, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _24 < 0:
+                        _23 = None
+                    else:
+                        _25 = pos + _24
+                        if _25 > blen:
+                            raise bad_length(pos, _24)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    _26, _27, _28, _30, = _S_oboi.unpack_from(b, pos)
+                    pos += 7
+                    if _30 < 0:
+                        raise null_not_allowed(pos)
+                    if _30 > blen - pos:
+                        raise bad_length(pos, _30)
+                    if not _30:
+                        _29 = []
+                    else:
+                        _29 = []
+                        _32 = _29.append
+                        for _ in range(_30):
+                            _35, = _S_h.unpack_from(b, pos)
+                            pos += 2
+                            if _35 < 0:
+                                raise null_not_allowed(pos)
+                            _36 = pos + _35
+                            if _36 > blen:
+                                raise bad_length(pos, _35)
+                            _34 = str(b[pos:_36], 'utf-8')
+                            pos = _36
+                            _38, = _S_h.unpack_from(b, pos)
+                            pos += 2
+                            if _38 < 0:
+                                _37 = None
+                            else:
+                                _39 = pos + _38
+                                if _39 > blen:
+                                    raise bad_length(pos, _38)
+                                _37 = str(b[pos:_39], 'utf-8')
+                                pos = _39
+                            _40, = _S_b.unpack_from(b, pos)
+                            pos += 1
+                            _31 = DescribeConfigsSynonym(_34, _37, _40, None)
+                            _32(_31)
+                    _41, _43, = _S_bh.unpack_from(b, pos)
+                    pos += 3
+                    if _43 < 0:
+                        _42 = None
+                    else:
+                        _44 = pos + _43
+                        if _44 > blen:
+                            raise bad_length(pos, _43)
+                        _42 = str(b[pos:_44], 'utf-8')
+                        pos = _44
+                    _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _41, _42, None)
+                    _18(_17)
+            _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, None)
+            _5(_4)
     _45 = DescribeConfigsResponse(_1, _2, None)
     return _45, pos
 
@@ -657,144 +690,135 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            raise null_not_allowed(pos)
-        _16 -= 1
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _21, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            _22 = pos + _21
-            if _22 > blen:
-                raise bad_length(pos, _21)
-            _20 = str(b[pos:_22], 'utf-8')
-            pos = _22
-            _24, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
-                _23 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _24 -= 1
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _26, _27, _28, _30, = _S_oboB.unpack_from(b, pos)
-            pos += 4
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                raise null_not_allowed(pos)
-            _30 -= 1
-            if _30 > blen - pos:
-                raise bad_length(pos, _30)
-            _29 = []
-            _32 = _29.append
-            for _ in range(_30):
-                _35, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _35 >= 0x80:
-                    _35, pos = read_uvarint(b, pos - 1)
-                if _35 == 0:
-                    raise null_not_allowed(pos)
-                _35 -= 1
-                _36 = pos + _35
-                if _36 > blen:
-                    raise bad_length(pos, _35)
-                _34 = str(b[pos:_36], 'utf-8')
-                pos = _36
-                _38, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _38 >= 0x80:
-                    _38, pos = read_uvarint(b, pos - 1)
-                if _38 == 0:
-                    _37 = None
-                else:
-                    _38 -= 1
-                    _39 = pos + _38
-                    if _39 > blen:
-                        raise bad_length(pos, _38)
-                    _37 = str(b[pos:_39], 'utf-8')
-                    pos = _39
-                _40, = _S_b.unpack_from(b, pos)
-                pos += 1
-                if b[pos]:
-                    _41, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
-                else:
-                    pos += 1
-                    _41 = None
-                _31 = DescribeConfigsSynonym(_34, _37, _40, _41)
-                _32(_31)
-            _42, _44, = _S_bB.unpack_from(b, pos)
+                _8, pos = read_ncstring(b, pos - 1)
+            _11, _13, = _S_bB.unpack_from(b, pos)
             pos += 2
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
-                _43 = None
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
             else:
-                _44 -= 1
-                _45 = pos + _44
-                if _45 > blen:
-                    raise bad_length(pos, _44)
-                _43 = str(b[pos:_45], 'utf-8')
-                pos = _45
+                _12, pos = read_cstring(b, pos - 1)
+            _16 = b[pos]
+            pos += 1
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
+                raise null_not_allowed(pos)
+            _16 -= 1
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = []
+                _18 = _15.append
+                for _ in range(_16):
+                    _21 = b[pos]
+                    pos += 1
+                    if 0 < _21 < 0x80:
+                        _22 = pos + _21 - 1
+                        if _22 > blen:
+                            raise bad_length(pos, _21 - 1)
+                        _20 = str(b[pos:_22], 'utf-8')
+                        pos = _22
+                    else:
+                        _20, pos = read_cstring(b, pos - 1)
+                    _24 = b[pos]
+                    pos += 1
+                    if 0 < _24 < 0x80:
+                        _25 = pos + _24 - 1
+                        if _25 > blen:
+                            raise bad_length(pos, _24 - 1)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    else:
+                        _23, pos = read_ncstring(b, pos - 1)
+                    _26, _27, _28, _30, = _S_oboB.unpack_from(b, pos)
+                    pos += 4
+                    if _30 >= 0x80:
+                        _30, pos = read_uvarint(b, pos - 1)
+                    if _30 == 0:
+                        raise null_not_allowed(pos)
+                    _30 -= 1
+                    if _30 > blen - pos:
+                        raise bad_length(pos, _30)
+                    if not _30:
+                        _29 = []
+                    else:
+                        _29 = []
+                        _32 = _29.append
+                        for _ in range(_30):
+                            _35 = b[pos]
+                            pos += 1
+                            if 0 < _35 < 0x80:
+                                _36 = pos + _35 - 1
+                                if _36 > blen:
+                                    raise bad_length(pos, _35 - 1)
+                                _34 = str(b[pos:_36], 'utf-8')
+                                pos = _36
+                            else:
+                                _34, pos = read_cstring(b, pos - 1)
+                            _38 = b[pos]
+                            pos += 1
+                            if 0 < _38 < 0x80:
+                                _39 = pos + _38 - 1
+                                if _39 > blen:
+                                    raise bad_length(pos, _38 - 1)
+                                _37 = str(b[pos:_39], 'utf-8')
+                                pos = _39
+                            else:
+                                _37, pos = read_ncstring(b, pos - 1)
+                            _40, = _S_b.unpack_from(b, pos)
+                            pos += 1
+                            if b[pos]:
+                                _41, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+                            else:
+                                pos += 1
+                                _41 = None
+                            _31 = DescribeConfigsSynonym(_34, _37, _40, _41)
+                            _32(_31)
+                    _42, _44, = _S_bB.unpack_from(b, pos)
+                    pos += 2
+                    if 0 < _44 < 0x80:
+                        _45 = pos + _44 - 1
+                        if _45 > blen:
+                            raise bad_length(pos, _44 - 1)
+                        _43 = str(b[pos:_45], 'utf-8')
+                        pos = _45
+                    else:
+                        _43, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _46, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+                    else:
+                        pos += 1
+                        _46 = None
+                    _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _42, _43, _46)
+                    _18(_17)
             if b[pos]:
-                _46, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
+                _47, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
             else:
                 pos += 1
-                _46 = None
-            _17 = DescribeConfigsResourceResult(_20, _23, _26, False, _27, _28, _29, _42, _43, _46)
-            _18(_17)
-        if b[pos]:
-            _47, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
-        else:
-            pos += 1
-            _47 = None
-        _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, _47)
-        _5(_4)
+                _47 = None
+            _4 = DescribeConfigsResult(_7, _8, _11, _12, _15, _47)
+            _5(_4)
     if b[pos]:
         _48, pos = _t_DescribeConfigsSynonym_v4(b, m, pos)
     else:
@@ -816,54 +840,46 @@ def _s_DescribeConfigsResponse_v4(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.resource_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.configs
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             _7 = _6.name
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _6.value
             if _8 is None:
                 n += 1
             else:
-                n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
             _9 = _6.synonyms
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
             for _10 in _9:
                 _11 = _10.name
-                n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+                n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
                 _12 = _10.value
                 if _12 is None:
                     n += 1
                 else:
-                    n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+                    n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _10.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_10), _10.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 1
+                    n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_10), _10.unknown_tagged_fields) - 1
+                n += 2
             _13 = _6.documentation
             if _13 is None:
                 n += 1
             else:
-                n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+                n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_6), _6.unknown_tagged_fields) - 1
+            n += 5
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 3
+            n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 4
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeConfigsResponse_v4(o, buf, pos):
@@ -881,8 +897,7 @@ def _w_DescribeConfigsResponse_v4(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -922,8 +937,7 @@ def _w_DescribeConfigsResponse_v4(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _13, _15)
             _16 = _12.value
             if _16 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _18 = _16.encode()
                 _17 = len(_18)
@@ -954,8 +968,7 @@ def _w_DescribeConfigsResponse_v4(o, buf, pos):
                     pos = write_cstring_long(buf, pos, _22, _24)
                 _25 = _21.value
                 if _25 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _27 = _25.encode()
                     _26 = len(_27)
@@ -970,14 +983,12 @@ def _w_DescribeConfigsResponse_v4(o, buf, pos):
                 if _21.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_21), _21.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _28 = _12.documentation
             _S_b.pack_into(buf, pos, _12.config_type)
             pos += 1
             if _28 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _30 = _28.encode()
                 _29 = len(_30)
@@ -990,18 +1001,15 @@ def _w_DescribeConfigsResponse_v4(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeConfigsResponse'

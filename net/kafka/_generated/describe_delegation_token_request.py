@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeDelegationTokenOwner(msgspec.Struct, gc=False):
@@ -20,7 +20,16 @@ class DescribeDelegationTokenRequest(msgspec.Struct, gc=False):
     owners: list[DescribeDelegationTokenOwner] | None = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 
@@ -33,29 +42,32 @@ def _d_DescribeDelegationTokenRequest_v0(b, m, pos):
     else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _7 < 0:
-                raise null_not_allowed(pos)
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            _10, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _10 < 0:
-                raise null_not_allowed(pos)
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-            _3 = DescribeDelegationTokenOwner(_6, _9, None)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _7 < 0:
+                    raise null_not_allowed(pos)
+                _8 = pos + _7
+                if _8 > blen:
+                    raise bad_length(pos, _7)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+                _10, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _10 < 0:
+                    raise null_not_allowed(pos)
+                _11 = pos + _10
+                if _11 > blen:
+                    raise bad_length(pos, _10)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+                _3 = DescribeDelegationTokenOwner(_6, _9, None)
+                _4(_3)
     _12 = DescribeDelegationTokenRequest(_1, None)
     return _12, pos
 
@@ -115,7 +127,7 @@ def _t_DescribeDelegationTokenOwner_v2(b, m, pos):
 
 def _d_DescribeDelegationTokenRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -125,40 +137,39 @@ def _d_DescribeDelegationTokenRequest_v2(b, m, pos):
         _2 -= 1
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _7 >= 0x80:
-                _7, pos = read_uvarint(b, pos - 1)
-            if _7 == 0:
-                raise null_not_allowed(pos)
-            _7 -= 1
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            _10, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                raise null_not_allowed(pos)
-            _10 -= 1
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-            if b[pos]:
-                _12, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
-            else:
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7 = b[pos]
                 pos += 1
-                _12 = None
-            _3 = DescribeDelegationTokenOwner(_6, _9, _12)
-            _4(_3)
+                if 0 < _7 < 0x80:
+                    _8 = pos + _7 - 1
+                    if _8 > blen:
+                        raise bad_length(pos, _7 - 1)
+                    _6 = str(b[pos:_8], 'utf-8')
+                    pos = _8
+                else:
+                    _6, pos = read_cstring(b, pos - 1)
+                _10 = b[pos]
+                pos += 1
+                if 0 < _10 < 0x80:
+                    _11 = pos + _10 - 1
+                    if _11 > blen:
+                        raise bad_length(pos, _10 - 1)
+                    _9 = str(b[pos:_11], 'utf-8')
+                    pos = _11
+                else:
+                    _9, pos = read_cstring(b, pos - 1)
+                if b[pos]:
+                    _12, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
+                else:
+                    pos += 1
+                    _12 = None
+                _3 = DescribeDelegationTokenOwner(_6, _9, _12)
+                _4(_3)
     if b[pos]:
         _13, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
     else:
@@ -180,24 +191,21 @@ def _s_DescribeDelegationTokenRequest_v2(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.principal_type
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             _4 = _2.principal_name
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_DescribeDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.owners
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
@@ -227,13 +235,11 @@ def _w_DescribeDelegationTokenRequest_v2(o, buf, pos):
             if _3.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeDelegationTokenOwner_v2(_3), _3.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeDelegationTokenRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribedDelegationTokenRenewer(msgspec.Struct, gc=False):
@@ -35,7 +35,16 @@ class DescribeDelegationTokenResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hi = Struct('>hi')
@@ -52,76 +61,82 @@ def _d_DescribeDelegationTokenResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _13, _14, _15, _17, = _S_qqqh.unpack_from(b, pos)
-        pos += 26
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = bytes(b[pos:_21])
-        pos = _21
-        _23, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _23 < 0:
-            raise null_not_allowed(pos)
-        if _23 > blen - pos:
-            raise bad_length(pos, _23)
-        _22 = []
-        _25 = _22.append
-        for _ in range(_23):
-            _28, = _S_h.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _28 < 0:
+            if _8 < 0:
                 raise null_not_allowed(pos)
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _31, = _S_h.unpack_from(b, pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _31 < 0:
+            if _11 < 0:
                 raise null_not_allowed(pos)
-            _32 = pos + _31
-            if _32 > blen:
-                raise bad_length(pos, _31)
-            _30 = str(b[pos:_32], 'utf-8')
-            pos = _32
-            _24 = DescribedDelegationTokenRenewer(_27, _30, None)
-            _25(_24)
-        _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, None)
-        _5(_4)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _13, _14, _15, _17, = _S_qqqh.unpack_from(b, pos)
+            pos += 26
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            _21 = pos + _20
+            if _21 > blen:
+                raise bad_length(pos, _20)
+            _19 = bytes(b[pos:_21])
+            pos = _21
+            _23, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _23 < 0:
+                raise null_not_allowed(pos)
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            if not _23:
+                _22 = []
+            else:
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _28, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _28 < 0:
+                        raise null_not_allowed(pos)
+                    _29 = pos + _28
+                    if _29 > blen:
+                        raise bad_length(pos, _28)
+                    _27 = str(b[pos:_29], 'utf-8')
+                    pos = _29
+                    _31, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _31 < 0:
+                        raise null_not_allowed(pos)
+                    _32 = pos + _31
+                    if _32 > blen:
+                        raise bad_length(pos, _31)
+                    _30 = str(b[pos:_32], 'utf-8')
+                    pos = _32
+                    _24 = DescribedDelegationTokenRenewer(_27, _30, None)
+                    _25(_24)
+            _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, None)
+            _5(_4)
     _33, = _S_i.unpack_from(b, pos)
     pos += 4
     _34 = DescribeDelegationTokenResponse(_1, _2, _33, None)
@@ -227,107 +242,108 @@ def _d_DescribeDelegationTokenResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _13, _14, _15, _17, = _S_qqqB.unpack_from(b, pos)
-        pos += 25
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _20 >= 0x80:
-            _20, pos = read_uvarint(b, pos - 1)
-        if _20 == 0:
-            raise null_not_allowed(pos)
-        _20 -= 1
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = bytes(b[pos:_21])
-        pos = _21
-        _23, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        if _23 > blen - pos:
-            raise bad_length(pos, _23)
-        _22 = []
-        _25 = _22.append
-        for _ in range(_23):
-            _28, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                raise null_not_allowed(pos)
-            _28 -= 1
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _31, = _S_B.unpack_from(b, pos)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
             pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _13, _14, _15, _17, = _S_qqqB.unpack_from(b, pos)
+            pos += 25
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_cstring(b, pos - 1)
+            _20 = b[pos]
+            pos += 1
+            if 0 < _20 < 0x80:
+                _21 = pos + _20 - 1
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = bytes(b[pos:_21])
+                pos = _21
+            elif _20 >= 0x80 and b[pos] < 0x80:
+                _20 = (_20 & 0x7F) | (b[pos] << 7)
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = bytes(b[pos + 1:_21])
+                pos = _21
+            else:
+                _19, pos = read_cbytes(b, pos - 1)
+            _23 = b[pos]
+            pos += 1
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
                 raise null_not_allowed(pos)
-            _31 -= 1
-            _32 = pos + _31
-            if _32 > blen:
-                raise bad_length(pos, _31)
-            _30 = str(b[pos:_32], 'utf-8')
-            pos = _32
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            if not _23:
+                _22 = []
+            else:
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _28 = b[pos]
+                    pos += 1
+                    if 0 < _28 < 0x80:
+                        _29 = pos + _28 - 1
+                        if _29 > blen:
+                            raise bad_length(pos, _28 - 1)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    else:
+                        _27, pos = read_cstring(b, pos - 1)
+                    _31 = b[pos]
+                    pos += 1
+                    if 0 < _31 < 0x80:
+                        _32 = pos + _31 - 1
+                        if _32 > blen:
+                            raise bad_length(pos, _31 - 1)
+                        _30 = str(b[pos:_32], 'utf-8')
+                        pos = _32
+                    else:
+                        _30, pos = read_cstring(b, pos - 1)
+                    if b[pos]:
+                        _33, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _33 = None
+                    _24 = DescribedDelegationTokenRenewer(_27, _30, _33)
+                    _25(_24)
             if b[pos]:
-                _33, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+                _34, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
             else:
                 pos += 1
-                _33 = None
-            _24 = DescribedDelegationTokenRenewer(_27, _30, _33)
-            _25(_24)
-        if b[pos]:
-            _34, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
-        else:
-            pos += 1
-            _34 = None
-        _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, _34)
-        _5(_4)
+                _34 = None
+            _4 = DescribedDelegationToken(_7, _10, '', '', _13, _14, _15, _16, _19, _22, _34)
+            _5(_4)
     _35, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -348,34 +364,29 @@ def _s_DescribeDelegationTokenResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.principal_type
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.principal_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.token_id
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.hmac
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         _7 = _2.renewers
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.principal_type
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             _10 = _8.principal_name
-            n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_8), _8.unknown_tagged_fields) - 1
             n += 1
-        n += 24
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 25
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
@@ -423,6 +434,10 @@ def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
         if _14 < 0x7F:
             buf[pos] = _14 + 1
             pos += 1
+        elif _14 < 0x3FFF:
+            buf[pos] = ((_14 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_14 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _14 + 1)
         buf[pos:pos + len(_13)] = _13
@@ -456,20 +471,17 @@ def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
             if _17.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_17), _17.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
@@ -483,131 +495,128 @@ def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _19, _20, _21, _23, = _S_qqqB.unpack_from(b, pos)
-        pos += 25
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        _24 = pos + _23
-        if _24 > blen:
-            raise bad_length(pos, _23)
-        _22 = str(b[pos:_24], 'utf-8')
-        pos = _24
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = bytes(b[pos:_27])
-        pos = _27
-        _29, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _29 >= 0x80:
-            _29, pos = read_uvarint(b, pos - 1)
-        if _29 == 0:
-            raise null_not_allowed(pos)
-        _29 -= 1
-        if _29 > blen - pos:
-            raise bad_length(pos, _29)
-        _28 = []
-        _31 = _28.append
-        for _ in range(_29):
-            _34, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _34 >= 0x80:
-                _34, pos = read_uvarint(b, pos - 1)
-            if _34 == 0:
-                raise null_not_allowed(pos)
-            _34 -= 1
-            _35 = pos + _34
-            if _35 > blen:
-                raise bad_length(pos, _34)
-            _33 = str(b[pos:_35], 'utf-8')
-            pos = _35
-            _37, = _S_B.unpack_from(b, pos)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
             pos += 1
-            if _37 >= 0x80:
-                _37, pos = read_uvarint(b, pos - 1)
-            if _37 == 0:
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if 0 < _14 < 0x80:
+                _15 = pos + _14 - 1
+                if _15 > blen:
+                    raise bad_length(pos, _14 - 1)
+                _13 = str(b[pos:_15], 'utf-8')
+                pos = _15
+            else:
+                _13, pos = read_cstring(b, pos - 1)
+            _17 = b[pos]
+            pos += 1
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_cstring(b, pos - 1)
+            _19, _20, _21, _23, = _S_qqqB.unpack_from(b, pos)
+            pos += 25
+            if 0 < _23 < 0x80:
+                _24 = pos + _23 - 1
+                if _24 > blen:
+                    raise bad_length(pos, _23 - 1)
+                _22 = str(b[pos:_24], 'utf-8')
+                pos = _24
+            else:
+                _22, pos = read_cstring(b, pos - 1)
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = bytes(b[pos:_27])
+                pos = _27
+            elif _26 >= 0x80 and b[pos] < 0x80:
+                _26 = (_26 & 0x7F) | (b[pos] << 7)
+                _27 = pos + _26
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = bytes(b[pos + 1:_27])
+                pos = _27
+            else:
+                _25, pos = read_cbytes(b, pos - 1)
+            _29 = b[pos]
+            pos += 1
+            if _29 >= 0x80:
+                _29, pos = read_uvarint(b, pos - 1)
+            if _29 == 0:
                 raise null_not_allowed(pos)
-            _37 -= 1
-            _38 = pos + _37
-            if _38 > blen:
-                raise bad_length(pos, _37)
-            _36 = str(b[pos:_38], 'utf-8')
-            pos = _38
+            _29 -= 1
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            if not _29:
+                _28 = []
+            else:
+                _28 = []
+                _31 = _28.append
+                for _ in range(_29):
+                    _34 = b[pos]
+                    pos += 1
+                    if 0 < _34 < 0x80:
+                        _35 = pos + _34 - 1
+                        if _35 > blen:
+                            raise bad_length(pos, _34 - 1)
+                        _33 = str(b[pos:_35], 'utf-8')
+                        pos = _35
+                    else:
+                        _33, pos = read_cstring(b, pos - 1)
+                    _37 = b[pos]
+                    pos += 1
+                    if 0 < _37 < 0x80:
+                        _38 = pos + _37 - 1
+                        if _38 > blen:
+                            raise bad_length(pos, _37 - 1)
+                        _36 = str(b[pos:_38], 'utf-8')
+                        pos = _38
+                    else:
+                        _36, pos = read_cstring(b, pos - 1)
+                    if b[pos]:
+                        _39, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _39 = None
+                    _30 = DescribedDelegationTokenRenewer(_33, _36, _39)
+                    _31(_30)
             if b[pos]:
-                _39, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
+                _40, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
             else:
                 pos += 1
-                _39 = None
-            _30 = DescribedDelegationTokenRenewer(_33, _36, _39)
-            _31(_30)
-        if b[pos]:
-            _40, pos = _t_DescribedDelegationTokenRenewer_v2(b, m, pos)
-        else:
-            pos += 1
-            _40 = None
-        _4 = DescribedDelegationToken(_7, _10, _13, _16, _19, _20, _21, _22, _25, _28, _40)
-        _5(_4)
+                _40 = None
+            _4 = DescribedDelegationToken(_7, _10, _13, _16, _19, _20, _21, _22, _25, _28, _40)
+            _5(_4)
     _41, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -624,38 +633,33 @@ def _s_DescribeDelegationTokenResponse_v3(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.principal_type
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.principal_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.token_requester_principal_type
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.token_requester_principal_name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _2.token_id
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _2.hmac
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         _9 = _2.renewers
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
         for _10 in _9:
             _11 = _10.principal_type
-            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
             _12 = _10.principal_name
-            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_10), _10.unknown_tagged_fields) - 1
             n += 1
-        n += 24
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 25
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
@@ -721,6 +725,10 @@ def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
         if _20 < 0x7F:
             buf[pos] = _20 + 1
             pos += 1
+        elif _20 < 0x3FFF:
+            buf[pos] = ((_20 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_20 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _20 + 1)
         buf[pos:pos + len(_19)] = _19
@@ -754,20 +762,17 @@ def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
             if _23.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_23), _23.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeDelegationTokenResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribedGroupMember(msgspec.Struct, gc=False):
@@ -35,7 +35,16 @@ class DescribeGroupsResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -51,103 +60,109 @@ def _d_DescribeGroupsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        if _20 > blen - pos:
-            raise bad_length(pos, _20)
-        _19 = []
-        _22 = _19.append
-        for _ in range(_20):
-            _25, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _25 < 0:
-                raise null_not_allowed(pos)
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-            _28, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _28 < 0:
-                raise null_not_allowed(pos)
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _31, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _31 < 0:
-                raise null_not_allowed(pos)
-            _32 = pos + _31
-            if _32 > blen:
-                raise bad_length(pos, _31)
-            _30 = str(b[pos:_32], 'utf-8')
-            pos = _32
-            _34, = _S_i.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _34 < 0:
+            if _8 < 0:
                 raise null_not_allowed(pos)
-            _35 = pos + _34
-            if _35 > blen:
-                raise bad_length(pos, _34)
-            _33 = bytes(b[pos:_35])
-            pos = _35
-            _37, = _S_i.unpack_from(b, pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _37 < 0:
+            if _20 < 0:
                 raise null_not_allowed(pos)
-            _38 = pos + _37
-            if _38 > blen:
-                raise bad_length(pos, _37)
-            _36 = bytes(b[pos:_38])
-            pos = _38
-            _21 = DescribedGroupMember(_24, None, _27, _30, _33, _36, None)
-            _22(_21)
-        _3 = DescribedGroup(_6, _7, _10, _13, _16, _19, -2147483648, None)
-        _4(_3)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            if not _20:
+                _19 = []
+            else:
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _25, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    _26 = pos + _25
+                    if _26 > blen:
+                        raise bad_length(pos, _25)
+                    _24 = str(b[pos:_26], 'utf-8')
+                    pos = _26
+                    _28, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _28 < 0:
+                        raise null_not_allowed(pos)
+                    _29 = pos + _28
+                    if _29 > blen:
+                        raise bad_length(pos, _28)
+                    _27 = str(b[pos:_29], 'utf-8')
+                    pos = _29
+                    _31, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _31 < 0:
+                        raise null_not_allowed(pos)
+                    _32 = pos + _31
+                    if _32 > blen:
+                        raise bad_length(pos, _31)
+                    _30 = str(b[pos:_32], 'utf-8')
+                    pos = _32
+                    _34, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _34 < 0:
+                        raise null_not_allowed(pos)
+                    _35 = pos + _34
+                    if _35 > blen:
+                        raise bad_length(pos, _34)
+                    _33 = bytes(b[pos:_35])
+                    pos = _35
+                    _37, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _37 < 0:
+                        raise null_not_allowed(pos)
+                    _38 = pos + _37
+                    if _38 > blen:
+                        raise bad_length(pos, _37)
+                    _36 = bytes(b[pos:_38])
+                    pos = _38
+                    _21 = DescribedGroupMember(_24, None, _27, _30, _33, _36, None)
+                    _22(_21)
+            _3 = DescribedGroup(_6, _7, _10, _13, _16, _19, -2147483648, None)
+            _4(_3)
     _39 = DescribeGroupsResponse(0, _1, None)
     return _39, pos
 
@@ -251,103 +266,109 @@ def _d_DescribeGroupsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _26, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _26 < 0:
-                raise null_not_allowed(pos)
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _29 < 0:
-                raise null_not_allowed(pos)
-            _30 = pos + _29
-            if _30 > blen:
-                raise bad_length(pos, _29)
-            _28 = str(b[pos:_30], 'utf-8')
-            pos = _30
-            _32, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _32 < 0:
-                raise null_not_allowed(pos)
-            _33 = pos + _32
-            if _33 > blen:
-                raise bad_length(pos, _32)
-            _31 = str(b[pos:_33], 'utf-8')
-            pos = _33
-            _35, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _35 < 0:
+            if _9 < 0:
                 raise null_not_allowed(pos)
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = bytes(b[pos:_36])
-            pos = _36
-            _38, = _S_i.unpack_from(b, pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _38 < 0:
+            if _21 < 0:
                 raise null_not_allowed(pos)
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = bytes(b[pos:_39])
-            pos = _39
-            _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
-            _23(_22)
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, -2147483648, None)
-        _5(_4)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
+            else:
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _26, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _26 < 0:
+                        raise null_not_allowed(pos)
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                    _29, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _29 < 0:
+                        raise null_not_allowed(pos)
+                    _30 = pos + _29
+                    if _30 > blen:
+                        raise bad_length(pos, _29)
+                    _28 = str(b[pos:_30], 'utf-8')
+                    pos = _30
+                    _32, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _32 < 0:
+                        raise null_not_allowed(pos)
+                    _33 = pos + _32
+                    if _33 > blen:
+                        raise bad_length(pos, _32)
+                    _31 = str(b[pos:_33], 'utf-8')
+                    pos = _33
+                    _35, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _35 < 0:
+                        raise null_not_allowed(pos)
+                    _36 = pos + _35
+                    if _36 > blen:
+                        raise bad_length(pos, _35)
+                    _34 = bytes(b[pos:_36])
+                    pos = _36
+                    _38, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = bytes(b[pos:_39])
+                    pos = _39
+                    _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
+                    _23(_22)
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, -2147483648, None)
+            _5(_4)
     _40 = DescribeGroupsResponse(_1, _2, None)
     return _40, pos
 
@@ -452,105 +473,111 @@ def _d_DescribeGroupsResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _26, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _26 < 0:
-                raise null_not_allowed(pos)
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _29 < 0:
-                raise null_not_allowed(pos)
-            _30 = pos + _29
-            if _30 > blen:
-                raise bad_length(pos, _29)
-            _28 = str(b[pos:_30], 'utf-8')
-            pos = _30
-            _32, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _32 < 0:
-                raise null_not_allowed(pos)
-            _33 = pos + _32
-            if _33 > blen:
-                raise bad_length(pos, _32)
-            _31 = str(b[pos:_33], 'utf-8')
-            pos = _33
-            _35, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _35 < 0:
+            if _9 < 0:
                 raise null_not_allowed(pos)
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = bytes(b[pos:_36])
-            pos = _36
-            _38, = _S_i.unpack_from(b, pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _38 < 0:
+            if _21 < 0:
                 raise null_not_allowed(pos)
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = bytes(b[pos:_39])
-            pos = _39
-            _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
-            _23(_22)
-        _40, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _40, None)
-        _5(_4)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
+            else:
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _26, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _26 < 0:
+                        raise null_not_allowed(pos)
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                    _29, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _29 < 0:
+                        raise null_not_allowed(pos)
+                    _30 = pos + _29
+                    if _30 > blen:
+                        raise bad_length(pos, _29)
+                    _28 = str(b[pos:_30], 'utf-8')
+                    pos = _30
+                    _32, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _32 < 0:
+                        raise null_not_allowed(pos)
+                    _33 = pos + _32
+                    if _33 > blen:
+                        raise bad_length(pos, _32)
+                    _31 = str(b[pos:_33], 'utf-8')
+                    pos = _33
+                    _35, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _35 < 0:
+                        raise null_not_allowed(pos)
+                    _36 = pos + _35
+                    if _36 > blen:
+                        raise bad_length(pos, _35)
+                    _34 = bytes(b[pos:_36])
+                    pos = _36
+                    _38, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = bytes(b[pos:_39])
+                    pos = _39
+                    _22 = DescribedGroupMember(_25, None, _28, _31, _34, _37, None)
+                    _23(_22)
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _40, None)
+            _5(_4)
     _41 = DescribeGroupsResponse(_1, _2, None)
     return _41, pos
 
@@ -657,115 +684,121 @@ def _d_DescribeGroupsResponse_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _26, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _26 < 0:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
                 raise null_not_allowed(pos)
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_h.unpack_from(b, pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _29 < 0:
-                _28 = None
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
             else:
-                _30 = pos + _29
-                if _30 > blen:
-                    raise bad_length(pos, _29)
-                _28 = str(b[pos:_30], 'utf-8')
-                pos = _30
-            _32, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _32 < 0:
-                raise null_not_allowed(pos)
-            _33 = pos + _32
-            if _33 > blen:
-                raise bad_length(pos, _32)
-            _31 = str(b[pos:_33], 'utf-8')
-            pos = _33
-            _35, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _35 < 0:
-                raise null_not_allowed(pos)
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = str(b[pos:_36], 'utf-8')
-            pos = _36
-            _38, = _S_i.unpack_from(b, pos)
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _26, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _26 < 0:
+                        raise null_not_allowed(pos)
+                    _27 = pos + _26
+                    if _27 > blen:
+                        raise bad_length(pos, _26)
+                    _25 = str(b[pos:_27], 'utf-8')
+                    pos = _27
+                    _29, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _29 < 0:
+                        _28 = None
+                    else:
+                        _30 = pos + _29
+                        if _30 > blen:
+                            raise bad_length(pos, _29)
+                        _28 = str(b[pos:_30], 'utf-8')
+                        pos = _30
+                    _32, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _32 < 0:
+                        raise null_not_allowed(pos)
+                    _33 = pos + _32
+                    if _33 > blen:
+                        raise bad_length(pos, _32)
+                    _31 = str(b[pos:_33], 'utf-8')
+                    pos = _33
+                    _35, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _35 < 0:
+                        raise null_not_allowed(pos)
+                    _36 = pos + _35
+                    if _36 > blen:
+                        raise bad_length(pos, _35)
+                    _34 = str(b[pos:_36], 'utf-8')
+                    pos = _36
+                    _38, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = bytes(b[pos:_39])
+                    pos = _39
+                    _41, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _41 < 0:
+                        raise null_not_allowed(pos)
+                    _42 = pos + _41
+                    if _42 > blen:
+                        raise bad_length(pos, _41)
+                    _40 = bytes(b[pos:_42])
+                    pos = _42
+                    _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, None)
+                    _23(_22)
+            _43, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _38 < 0:
-                raise null_not_allowed(pos)
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = bytes(b[pos:_39])
-            pos = _39
-            _41, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _41 < 0:
-                raise null_not_allowed(pos)
-            _42 = pos + _41
-            if _42 > blen:
-                raise bad_length(pos, _41)
-            _40 = bytes(b[pos:_42])
-            pos = _42
-            _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, None)
-            _23(_22)
-        _43, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _43, None)
-        _5(_4)
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _43, None)
+            _5(_4)
     _44 = DescribeGroupsResponse(_1, _2, None)
     return _44, pos
 
@@ -907,158 +940,157 @@ def _d_DescribeGroupsResponse_v5(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _18 >= 0x80:
-            _18, pos = read_uvarint(b, pos - 1)
-        if _18 == 0:
-            raise null_not_allowed(pos)
-        _18 -= 1
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _21 >= 0x80:
-            _21, pos = read_uvarint(b, pos - 1)
-        if _21 == 0:
-            raise null_not_allowed(pos)
-        _21 -= 1
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _26, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                _28 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _29 -= 1
-                _30 = pos + _29
-                if _30 > blen:
-                    raise bad_length(pos, _29)
-                _28 = str(b[pos:_30], 'utf-8')
-                pos = _30
-            _32, = _S_B.unpack_from(b, pos)
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                raise null_not_allowed(pos)
-            _32 -= 1
-            _33 = pos + _32
-            if _33 > blen:
-                raise bad_length(pos, _32)
-            _31 = str(b[pos:_33], 'utf-8')
-            pos = _33
-            _35, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
             pos += 1
-            if _35 >= 0x80:
-                _35, pos = read_uvarint(b, pos - 1)
-            if _35 == 0:
-                raise null_not_allowed(pos)
-            _35 -= 1
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = str(b[pos:_36], 'utf-8')
-            pos = _36
-            _38, = _S_B.unpack_from(b, pos)
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _18 = b[pos]
             pos += 1
-            if _38 >= 0x80:
-                _38, pos = read_uvarint(b, pos - 1)
-            if _38 == 0:
-                raise null_not_allowed(pos)
-            _38 -= 1
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = bytes(b[pos:_39])
-            pos = _39
-            _41, = _S_B.unpack_from(b, pos)
+            if 0 < _18 < 0x80:
+                _19 = pos + _18 - 1
+                if _19 > blen:
+                    raise bad_length(pos, _18 - 1)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            else:
+                _17, pos = read_cstring(b, pos - 1)
+            _21 = b[pos]
             pos += 1
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
+            if _21 >= 0x80:
+                _21, pos = read_uvarint(b, pos - 1)
+            if _21 == 0:
                 raise null_not_allowed(pos)
-            _41 -= 1
-            _42 = pos + _41
-            if _42 > blen:
-                raise bad_length(pos, _41)
-            _40 = bytes(b[pos:_42])
-            pos = _42
+            _21 -= 1
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
+            else:
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _26 = b[pos]
+                    pos += 1
+                    if 0 < _26 < 0x80:
+                        _27 = pos + _26 - 1
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = str(b[pos:_27], 'utf-8')
+                        pos = _27
+                    else:
+                        _25, pos = read_cstring(b, pos - 1)
+                    _29 = b[pos]
+                    pos += 1
+                    if 0 < _29 < 0x80:
+                        _30 = pos + _29 - 1
+                        if _30 > blen:
+                            raise bad_length(pos, _29 - 1)
+                        _28 = str(b[pos:_30], 'utf-8')
+                        pos = _30
+                    else:
+                        _28, pos = read_ncstring(b, pos - 1)
+                    _32 = b[pos]
+                    pos += 1
+                    if 0 < _32 < 0x80:
+                        _33 = pos + _32 - 1
+                        if _33 > blen:
+                            raise bad_length(pos, _32 - 1)
+                        _31 = str(b[pos:_33], 'utf-8')
+                        pos = _33
+                    else:
+                        _31, pos = read_cstring(b, pos - 1)
+                    _35 = b[pos]
+                    pos += 1
+                    if 0 < _35 < 0x80:
+                        _36 = pos + _35 - 1
+                        if _36 > blen:
+                            raise bad_length(pos, _35 - 1)
+                        _34 = str(b[pos:_36], 'utf-8')
+                        pos = _36
+                    else:
+                        _34, pos = read_cstring(b, pos - 1)
+                    _38 = b[pos]
+                    pos += 1
+                    if 0 < _38 < 0x80:
+                        _39 = pos + _38 - 1
+                        if _39 > blen:
+                            raise bad_length(pos, _38 - 1)
+                        _37 = bytes(b[pos:_39])
+                        pos = _39
+                    elif _38 >= 0x80 and b[pos] < 0x80:
+                        _38 = (_38 & 0x7F) | (b[pos] << 7)
+                        _39 = pos + _38
+                        if _39 > blen:
+                            raise bad_length(pos, _38 - 1)
+                        _37 = bytes(b[pos + 1:_39])
+                        pos = _39
+                    else:
+                        _37, pos = read_cbytes(b, pos - 1)
+                    _41 = b[pos]
+                    pos += 1
+                    if 0 < _41 < 0x80:
+                        _42 = pos + _41 - 1
+                        if _42 > blen:
+                            raise bad_length(pos, _41 - 1)
+                        _40 = bytes(b[pos:_42])
+                        pos = _42
+                    elif _41 >= 0x80 and b[pos] < 0x80:
+                        _41 = (_41 & 0x7F) | (b[pos] << 7)
+                        _42 = pos + _41
+                        if _42 > blen:
+                            raise bad_length(pos, _41 - 1)
+                        _40 = bytes(b[pos + 1:_42])
+                        pos = _42
+                    else:
+                        _40, pos = read_cbytes(b, pos - 1)
+                    if b[pos]:
+                        _43, pos = _t_DescribedGroupMember_v5(b, m, pos)
+                    else:
+                        pos += 1
+                        _43 = None
+                    _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, _43)
+                    _23(_22)
+            _44, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _43, pos = _t_DescribedGroupMember_v5(b, m, pos)
+                _45, pos = _t_DescribedGroupMember_v5(b, m, pos)
             else:
                 pos += 1
-                _43 = None
-            _22 = DescribedGroupMember(_25, _28, _31, _34, _37, _40, _43)
-            _23(_22)
-        _44, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _45, pos = _t_DescribedGroupMember_v5(b, m, pos)
-        else:
-            pos += 1
-            _45 = None
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _44, _45)
-        _5(_4)
+                _45 = None
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _20, _44, _45)
+            _5(_4)
     if b[pos]:
         _46, pos = _t_DescribedGroupMember_v5(b, m, pos)
     else:
@@ -1077,45 +1109,40 @@ def _s_DescribeGroupsResponse_v5(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.group_state
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.protocol_type
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.protocol_data
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _2.members
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.member_id
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             _10 = _8.group_instance_id
             if _10 is None:
                 n += 1
             else:
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             _11 = _8.client_id
-            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
             _12 = _8.client_host
-            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
             _13 = _8.member_metadata
-            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            n += (1 + _L if (_L := len(_13)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             _14 = _8.member_assignment
-            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            n += (1 + _L if (_L := len(_14)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedGroupMember_v5(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribedGroupMember_v5(_8), _8.unknown_tagged_fields) - 1
             n += 1
-        n += 6
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields) - 1
+        n += 7
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeGroupsResponse_v5(o, buf, pos):
@@ -1186,8 +1213,7 @@ def _w_DescribeGroupsResponse_v5(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _19, _21)
             _22 = _18.group_instance_id
             if _22 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _24 = _22.encode()
                 _23 = len(_24)
@@ -1220,6 +1246,10 @@ def _w_DescribeGroupsResponse_v5(o, buf, pos):
             if _32 < 0x7F:
                 buf[pos] = _32 + 1
                 pos += 1
+            elif _32 < 0x3FFF:
+                buf[pos] = ((_32 + 1) & 0x7F) | 0x80
+                buf[pos + 1] = (_32 + 1) >> 7
+                pos += 2
             else:
                 pos = write_uvarint(buf, pos, _32 + 1)
             buf[pos:pos + len(_31)] = _31
@@ -1229,6 +1259,10 @@ def _w_DescribeGroupsResponse_v5(o, buf, pos):
             if _34 < 0x7F:
                 buf[pos] = _34 + 1
                 pos += 1
+            elif _34 < 0x3FFF:
+                buf[pos] = ((_34 + 1) & 0x7F) | 0x80
+                buf[pos + 1] = (_34 + 1) >> 7
+                pos += 2
             else:
                 pos = write_uvarint(buf, pos, _34 + 1)
             buf[pos:pos + len(_33)] = _33
@@ -1236,20 +1270,17 @@ def _w_DescribeGroupsResponse_v5(o, buf, pos):
             if _18.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(_18), _18.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _3.authorized_operations)
         pos += 4
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeGroupsResponse'

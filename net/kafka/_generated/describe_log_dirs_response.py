@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeLogDirsPartition(msgspec.Struct, gc=False):
@@ -37,7 +37,16 @@ class DescribeLogDirsResponse(msgspec.Struct, gc=False):
     results: list[DescribeLogDirsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -47,6 +56,7 @@ _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_iqqo = Struct('>iqq?')
+_S_iqqoB = Struct('>iqq?B')
 _S_qq = Struct('>qq')
 
 def _d_DescribeLogDirsResponse_v0(b, m, pos):
@@ -57,55 +67,69 @@ def _d_DescribeLogDirsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _17, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _17 < 0:
-                raise null_not_allowed(pos)
-            _18 = pos + _17
-            if _18 > blen:
-                raise bad_length(pos, _17)
-            _16 = str(b[pos:_18], 'utf-8')
-            pos = _18
-            _20, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _20 < 0:
+            if _9 < 0:
                 raise null_not_allowed(pos)
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _25, _26, _27, = _S_iqqo.unpack_from(b, pos)
-                pos += 21
-                _21 = DescribeLogDirsPartition(_24, _25, _26, _27, None)
-                _22(_21)
-            _13 = DescribeLogDirsTopic(_16, _19, None)
-            _14(_13)
-        _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, None)
-        _5(_4)
-    _28 = DescribeLogDirsResponse(_1, 0, _2, None)
-    return _28, pos
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _17, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _17 < 0:
+                        raise null_not_allowed(pos)
+                    _18 = pos + _17
+                    if _18 > blen:
+                        raise bad_length(pos, _17)
+                    _16 = str(b[pos:_18], 'utf-8')
+                    pos = _18
+                    _20, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _20 < 0:
+                        raise null_not_allowed(pos)
+                    if _20 > blen - pos:
+                        raise bad_length(pos, _20)
+                    if not _20:
+                        _19 = []
+                    else:
+                        _21 = pos + 21 * _20
+                        if _21 <= blen:
+                            _19 = [DescribeLogDirsPartition(_22, _23, _24, _25, None) for _22, _23, _24, _25, in _S_iqqo.iter_unpack(b[pos:_21])]
+                            pos = _21
+                        else:
+                            _19 = []
+                            _27 = _19.append
+                            for _ in range(_20):
+                                _28, _29, _30, _31, = _S_iqqo.unpack_from(b, pos)
+                                pos += 21
+                                _26 = DescribeLogDirsPartition(_28, _29, _30, _31, None)
+                                _27(_26)
+                    _13 = DescribeLogDirsTopic(_16, _19, None)
+                    _14(_13)
+            _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, None)
+            _5(_4)
+    _32 = DescribeLogDirsResponse(_1, 0, _2, None)
+    return _32, pos
 
 def _s_DescribeLogDirsResponse_v0(o):
     n = 0
@@ -182,87 +206,97 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _17, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
                 raise null_not_allowed(pos)
-            _17 -= 1
-            _18 = pos + _17
-            if _18 > blen:
-                raise bad_length(pos, _17)
-            _16 = str(b[pos:_18], 'utf-8')
-            pos = _18
-            _20, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                raise null_not_allowed(pos)
-            _20 -= 1
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _25, _26, _27, = _S_iqqo.unpack_from(b, pos)
-                pos += 21
-                if b[pos]:
-                    _28, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-                else:
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _17 = b[pos]
                     pos += 1
-                    _28 = None
-                _21 = DescribeLogDirsPartition(_24, _25, _26, _27, _28)
-                _22(_21)
+                    if 0 < _17 < 0x80:
+                        _18 = pos + _17 - 1
+                        if _18 > blen:
+                            raise bad_length(pos, _17 - 1)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                    else:
+                        _16, pos = read_cstring(b, pos - 1)
+                    _20 = b[pos]
+                    pos += 1
+                    if _20 >= 0x80:
+                        _20, pos = read_uvarint(b, pos - 1)
+                    if _20 == 0:
+                        raise null_not_allowed(pos)
+                    _20 -= 1
+                    if _20 > blen - pos:
+                        raise bad_length(pos, _20)
+                    if not _20:
+                        _19 = []
+                    else:
+                        _21 = pos + 22 * _20
+                        if _21 <= blen and b[pos + 21:_21:22] == _BYTE0 * _20:
+                            _19 = [DescribeLogDirsPartition(_22, _23, _24, _25, None) for _22, _23, _24, _25, _, in _S_iqqoB.iter_unpack(b[pos:_21])]
+                            pos = _21
+                        else:
+                            _19 = []
+                            _27 = _19.append
+                            for _ in range(_20):
+                                _28, _29, _30, _31, = _S_iqqo.unpack_from(b, pos)
+                                pos += 21
+                                if b[pos]:
+                                    _32, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _32 = None
+                                _26 = DescribeLogDirsPartition(_28, _29, _30, _31, _32)
+                                _27(_26)
+                    if b[pos]:
+                        _33, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _33 = None
+                    _13 = DescribeLogDirsTopic(_16, _19, _33)
+                    _14(_13)
             if b[pos]:
-                _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                _34, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
             else:
                 pos += 1
-                _29 = None
-            _13 = DescribeLogDirsTopic(_16, _19, _29)
-            _14(_13)
-        if b[pos]:
-            _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, _30)
-        _5(_4)
+                _34 = None
+            _4 = DescribeLogDirsResult(_7, _8, _11, -1, -1, _34)
+            _5(_4)
     if b[pos]:
-        _31, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+        _35, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
         pos += 1
-        _31 = None
-    _32 = DescribeLogDirsResponse(_1, 0, _2, _31)
-    return _32, pos
+        _35 = None
+    _36 = DescribeLogDirsResponse(_1, 0, _2, _35)
+    return _36, pos
 
 def _ti_DescribeLogDirsPartition_v2(o):
     items = []
@@ -274,34 +308,27 @@ def _s_DescribeLogDirsResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.log_dir
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 21
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
+                n += 22
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 2
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeLogDirsResponse_v2(o, buf, pos):
@@ -356,23 +383,19 @@ def _w_DescribeLogDirsResponse_v2(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeLogDirsResponse_v3(b, m, pos):
@@ -386,87 +409,97 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _18, = _S_B.unpack_from(b, pos)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _8, _10, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
             pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _18 -= 1
-            _19 = pos + _18
-            if _19 > blen:
-                raise bad_length(pos, _18)
-            _17 = str(b[pos:_19], 'utf-8')
-            pos = _19
-            _21, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, _27, _28, = _S_iqqo.unpack_from(b, pos)
-                pos += 21
-                if b[pos]:
-                    _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-                else:
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _18 = b[pos]
                     pos += 1
-                    _29 = None
-                _22 = DescribeLogDirsPartition(_25, _26, _27, _28, _29)
-                _23(_22)
+                    if 0 < _18 < 0x80:
+                        _19 = pos + _18 - 1
+                        if _19 > blen:
+                            raise bad_length(pos, _18 - 1)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    else:
+                        _17, pos = read_cstring(b, pos - 1)
+                    _21 = b[pos]
+                    pos += 1
+                    if _21 >= 0x80:
+                        _21, pos = read_uvarint(b, pos - 1)
+                    if _21 == 0:
+                        raise null_not_allowed(pos)
+                    _21 -= 1
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    if not _21:
+                        _20 = []
+                    else:
+                        _22 = pos + 22 * _21
+                        if _22 <= blen and b[pos + 21:_22:22] == _BYTE0 * _21:
+                            _20 = [DescribeLogDirsPartition(_23, _24, _25, _26, None) for _23, _24, _25, _26, _, in _S_iqqoB.iter_unpack(b[pos:_22])]
+                            pos = _22
+                        else:
+                            _20 = []
+                            _28 = _20.append
+                            for _ in range(_21):
+                                _29, _30, _31, _32, = _S_iqqo.unpack_from(b, pos)
+                                pos += 21
+                                if b[pos]:
+                                    _33, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _33 = None
+                                _27 = DescribeLogDirsPartition(_29, _30, _31, _32, _33)
+                                _28(_27)
+                    if b[pos]:
+                        _34, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _34 = None
+                    _14 = DescribeLogDirsTopic(_17, _20, _34)
+                    _15(_14)
             if b[pos]:
-                _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                _35, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
             else:
                 pos += 1
-                _30 = None
-            _14 = DescribeLogDirsTopic(_17, _20, _30)
-            _15(_14)
-        if b[pos]:
-            _31, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-        else:
-            pos += 1
-            _31 = None
-        _5 = DescribeLogDirsResult(_8, _9, _12, -1, -1, _31)
-        _6(_5)
+                _35 = None
+            _5 = DescribeLogDirsResult(_8, _9, _12, -1, -1, _35)
+            _6(_5)
     if b[pos]:
-        _32, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+        _36, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
         pos += 1
-        _32 = None
-    _33 = DescribeLogDirsResponse(_1, _2, _3, _32)
-    return _33, pos
+        _36 = None
+    _37 = DescribeLogDirsResponse(_1, _2, _3, _36)
+    return _37, pos
 
 def _s_DescribeLogDirsResponse_v3(o):
     n = 0
@@ -474,34 +507,27 @@ def _s_DescribeLogDirsResponse_v3(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.log_dir
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 21
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
+                n += 22
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 2
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeLogDirsResponse_v3(o, buf, pos):
@@ -556,23 +582,19 @@ def _w_DescribeLogDirsResponse_v3(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeLogDirsResponse_v4(b, m, pos):
@@ -586,89 +608,99 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _10, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _18, = _S_B.unpack_from(b, pos)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _8, _10, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
             pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _18 -= 1
-            _19 = pos + _18
-            if _19 > blen:
-                raise bad_length(pos, _18)
-            _17 = str(b[pos:_19], 'utf-8')
-            pos = _19
-            _21, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, _27, _28, = _S_iqqo.unpack_from(b, pos)
-                pos += 21
-                if b[pos]:
-                    _29, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-                else:
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _18 = b[pos]
                     pos += 1
-                    _29 = None
-                _22 = DescribeLogDirsPartition(_25, _26, _27, _28, _29)
-                _23(_22)
+                    if 0 < _18 < 0x80:
+                        _19 = pos + _18 - 1
+                        if _19 > blen:
+                            raise bad_length(pos, _18 - 1)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    else:
+                        _17, pos = read_cstring(b, pos - 1)
+                    _21 = b[pos]
+                    pos += 1
+                    if _21 >= 0x80:
+                        _21, pos = read_uvarint(b, pos - 1)
+                    if _21 == 0:
+                        raise null_not_allowed(pos)
+                    _21 -= 1
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    if not _21:
+                        _20 = []
+                    else:
+                        _22 = pos + 22 * _21
+                        if _22 <= blen and b[pos + 21:_22:22] == _BYTE0 * _21:
+                            _20 = [DescribeLogDirsPartition(_23, _24, _25, _26, None) for _23, _24, _25, _26, _, in _S_iqqoB.iter_unpack(b[pos:_22])]
+                            pos = _22
+                        else:
+                            _20 = []
+                            _28 = _20.append
+                            for _ in range(_21):
+                                _29, _30, _31, _32, = _S_iqqo.unpack_from(b, pos)
+                                pos += 21
+                                if b[pos]:
+                                    _33, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _33 = None
+                                _27 = DescribeLogDirsPartition(_29, _30, _31, _32, _33)
+                                _28(_27)
+                    if b[pos]:
+                        _34, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _34 = None
+                    _14 = DescribeLogDirsTopic(_17, _20, _34)
+                    _15(_14)
+            _35, _36, = _S_qq.unpack_from(b, pos)
+            pos += 16
             if b[pos]:
-                _30, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+                _37, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
             else:
                 pos += 1
-                _30 = None
-            _14 = DescribeLogDirsTopic(_17, _20, _30)
-            _15(_14)
-        _31, _32, = _S_qq.unpack_from(b, pos)
-        pos += 16
-        if b[pos]:
-            _33, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
-        else:
-            pos += 1
-            _33 = None
-        _5 = DescribeLogDirsResult(_8, _9, _12, _31, _32, _33)
-        _6(_5)
+                _37 = None
+            _5 = DescribeLogDirsResult(_8, _9, _12, _35, _36, _37)
+            _6(_5)
     if b[pos]:
-        _34, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
+        _38, pos = _t_DescribeLogDirsPartition_v2(b, m, pos)
     else:
         pos += 1
-        _34 = None
-    _35 = DescribeLogDirsResponse(_1, _2, _3, _34)
-    return _35, pos
+        _38 = None
+    _39 = DescribeLogDirsResponse(_1, _2, _3, _38)
+    return _39, pos
 
 def _s_DescribeLogDirsResponse_v4(o):
     n = 0
@@ -676,34 +708,27 @@ def _s_DescribeLogDirsResponse_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.log_dir
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 21
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
+                n += 22
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 18
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
+        n += 19
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeLogDirsResponse_v4(o, buf, pos):
@@ -758,25 +783,21 @@ def _w_DescribeLogDirsResponse_v4(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_qq.pack_into(buf, pos, _3.total_bytes, _3.usable_bytes)
         pos += 16
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeLogDirsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ProducerState(msgspec.Struct, gc=False):
@@ -37,12 +37,23 @@ class DescribeProducersResponse(msgspec.Struct, gc=False):
     topics: list[TopicResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
+_S_ihBBB = Struct('>ihBBB')
 _S_qiiqiq = Struct('>qiiqiq')
+_S_qiiqiqB = Struct('>qiiqiqB')
 
 def _t_ProducerState_v0(b, m, pos):
     blen = len(b)
@@ -72,88 +83,102 @@ def _d_DescribeProducersResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _18, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
-                _17 = None
-            else:
-                _18 -= 1
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _21, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
                 raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, _27, _28, _29, _30, = _S_qiiqiq.unpack_from(b, pos)
-                pos += 36
-                if b[pos]:
-                    _31, pos = _t_ProducerState_v0(b, m, pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 9 * _11
+                if _12 <= blen and b[pos + 6:_12:9] == _BYTE0 * _11 and b[pos + 7:_12:9] == _BYTE1 * _11 and b[pos + 8:_12:9] == _BYTE0 * _11:
+                    _10 = [PartitionResponse(_13, _14, None, [], None) for _13, _14, _, _, _, in _S_ihBBB.iter_unpack(b[pos:_12])]
+                    pos = _12
                 else:
-                    pos += 1
-                    _31 = None
-                _22 = ProducerState(_25, _26, _27, _28, _29, _30, _31)
-                _23(_22)
+                    _10 = []
+                    _16 = _10.append
+                    for _ in range(_11):
+                        _17, _18, _20, = _S_ihB.unpack_from(b, pos)
+                        pos += 7
+                        if 0 < _20 < 0x80:
+                            _21 = pos + _20 - 1
+                            if _21 > blen:
+                                raise bad_length(pos, _20 - 1)
+                            _19 = str(b[pos:_21], 'utf-8')
+                            pos = _21
+                        else:
+                            _19, pos = read_ncstring(b, pos - 1)
+                        _23 = b[pos]
+                        pos += 1
+                        if _23 >= 0x80:
+                            _23, pos = read_uvarint(b, pos - 1)
+                        if _23 == 0:
+                            raise null_not_allowed(pos)
+                        _23 -= 1
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        if not _23:
+                            _22 = []
+                        else:
+                            _24 = pos + 37 * _23
+                            if _24 <= blen and b[pos + 36:_24:37] == _BYTE0 * _23:
+                                _22 = [ProducerState(_25, _26, _27, _28, _29, _30, None) for _25, _26, _27, _28, _29, _30, _, in _S_qiiqiqB.iter_unpack(b[pos:_24])]
+                                pos = _24
+                            else:
+                                _22 = []
+                                _32 = _22.append
+                                for _ in range(_23):
+                                    _33, _34, _35, _36, _37, _38, = _S_qiiqiq.unpack_from(b, pos)
+                                    pos += 36
+                                    if b[pos]:
+                                        _39, pos = _t_ProducerState_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _39 = None
+                                    _31 = ProducerState(_33, _34, _35, _36, _37, _38, _39)
+                                    _32(_31)
+                        if b[pos]:
+                            _40, pos = _t_ProducerState_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _40 = None
+                        _15 = PartitionResponse(_17, _18, _19, _22, _40)
+                        _16(_15)
             if b[pos]:
-                _32, pos = _t_ProducerState_v0(b, m, pos)
+                _41, pos = _t_ProducerState_v0(b, m, pos)
             else:
                 pos += 1
-                _32 = None
-            _12 = PartitionResponse(_15, _16, _17, _20, _32)
-            _13(_12)
-        if b[pos]:
-            _33, pos = _t_ProducerState_v0(b, m, pos)
-        else:
-            pos += 1
-            _33 = None
-        _4 = TopicResponse(_7, _10, _33)
-        _5(_4)
+                _41 = None
+            _4 = TopicResponse(_7, _10, _41)
+            _5(_4)
     if b[pos]:
-        _34, pos = _t_ProducerState_v0(b, m, pos)
+        _42, pos = _t_ProducerState_v0(b, m, pos)
     else:
         pos += 1
-        _34 = None
-    _35 = DescribeProducersResponse(_1, _2, _34)
-    return _35, pos
+        _42 = None
+    _43 = DescribeProducersResponse(_1, _2, _42)
+    return _43, pos
 
 def _ti_ProducerState_v0(o):
     items = []
@@ -165,7 +190,7 @@ def _s_DescribeProducersResponse_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -173,29 +198,22 @@ def _s_DescribeProducersResponse_v0(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.active_producers
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ProducerState_v0(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 36
+                    n += size_tagged_section(_ti_ProducerState_v0(_8), _8.unknown_tagged_fields) - 1
+                n += 37
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ProducerState_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_ProducerState_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 7
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ProducerState_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ProducerState_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ProducerState_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeProducersResponse_v0(o, buf, pos):
@@ -230,8 +248,7 @@ def _w_DescribeProducersResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
             pos += 6
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -254,23 +271,19 @@ def _w_DescribeProducersResponse_v0(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ProducerState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeProducersResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -53,21 +53,35 @@ class DescribeQuorumResponse(msgspec.Struct, gc=False):
     nodes: list[Node] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_H = Struct('>H')
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBB = Struct('>iBB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihiiq = Struct('>ihiiq')
 _S_ihiiqB = Struct('>ihiiqB')
+_S_ihiiqBBB = Struct('>ihiiqBBB')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
 _S_iq = Struct('>iq')
+_S_iqB = Struct('>iqB')
 _S_iqqq = Struct('>iqqq')
+_S_iqqqB = Struct('>iqqqB')
 _S_iuqqq = Struct('>i16sqqq')
+_S_iuqqqB = Struct('>i16sqqqB')
 
 def _t_ReplicaState_v0(b, m, pos):
     blen = len(b)
@@ -97,96 +111,121 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, _21, = _S_ihiiqB.unpack_from(b, pos)
-            pos += 23
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, = _S_iq.unpack_from(b, pos)
-                pos += 12
-                if b[pos]:
-                    _27, pos = _t_ReplicaState_v0(b, m, pos)
-                else:
-                    pos += 1
-                    _27 = None
-                _22 = ReplicaState(_25, ZERO_UUID, _26, -1, -1, _27)
-                _23(_22)
-            _29, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
                 raise null_not_allowed(pos)
-            _29 -= 1
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = []
-            _31 = _28.append
-            for _ in range(_29):
-                _33, _34, = _S_iq.unpack_from(b, pos)
-                pos += 12
-                if b[pos]:
-                    _35, pos = _t_ReplicaState_v0(b, m, pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 25 * _11
+                if _12 <= blen and b[pos + 22:_12:25] == _BYTE1 * _11 and b[pos + 23:_12:25] == _BYTE1 * _11 and b[pos + 24:_12:25] == _BYTE0 * _11:
+                    _10 = [PartitionData(_13, _14, '', _15, _16, _17, [], [], None) for _13, _14, _15, _16, _17, _, _, _, in _S_ihiiqBBB.iter_unpack(b[pos:_12])]
+                    pos = _12
                 else:
-                    pos += 1
-                    _35 = None
-                _30 = ReplicaState(_33, ZERO_UUID, _34, -1, -1, _35)
-                _31(_30)
+                    _10 = []
+                    _19 = _10.append
+                    for _ in range(_11):
+                        _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
+                        pos += 23
+                        if _26 >= 0x80:
+                            _26, pos = read_uvarint(b, pos - 1)
+                        if _26 == 0:
+                            raise null_not_allowed(pos)
+                        _26 -= 1
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        if not _26:
+                            _25 = []
+                        else:
+                            _27 = pos + 13 * _26
+                            if _27 <= blen and b[pos + 12:_27:13] == _BYTE0 * _26:
+                                _25 = [ReplicaState(_28, ZERO_UUID, _29, -1, -1, None) for _28, _29, _, in _S_iqB.iter_unpack(b[pos:_27])]
+                                pos = _27
+                            else:
+                                _25 = []
+                                _31 = _25.append
+                                for _ in range(_26):
+                                    _32, _33, = _S_iq.unpack_from(b, pos)
+                                    pos += 12
+                                    if b[pos]:
+                                        _34, pos = _t_ReplicaState_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _34 = None
+                                    _30 = ReplicaState(_32, ZERO_UUID, _33, -1, -1, _34)
+                                    _31(_30)
+                        _36 = b[pos]
+                        pos += 1
+                        if _36 >= 0x80:
+                            _36, pos = read_uvarint(b, pos - 1)
+                        if _36 == 0:
+                            raise null_not_allowed(pos)
+                        _36 -= 1
+                        if _36 > blen - pos:
+                            raise bad_length(pos, _36)
+                        if not _36:
+                            _35 = []
+                        else:
+                            _37 = pos + 13 * _36
+                            if _37 <= blen and b[pos + 12:_37:13] == _BYTE0 * _36:
+                                _35 = [ReplicaState(_38, ZERO_UUID, _39, -1, -1, None) for _38, _39, _, in _S_iqB.iter_unpack(b[pos:_37])]
+                                pos = _37
+                            else:
+                                _35 = []
+                                _41 = _35.append
+                                for _ in range(_36):
+                                    _42, _43, = _S_iq.unpack_from(b, pos)
+                                    pos += 12
+                                    if b[pos]:
+                                        _44, pos = _t_ReplicaState_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _44 = None
+                                    _40 = ReplicaState(_42, ZERO_UUID, _43, -1, -1, _44)
+                                    _41(_40)
+                        if b[pos]:
+                            _45, pos = _t_ReplicaState_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _45 = None
+                        _18 = PartitionData(_20, _21, '', _22, _23, _24, _25, _35, _45)
+                        _19(_18)
             if b[pos]:
-                _36, pos = _t_ReplicaState_v0(b, m, pos)
+                _46, pos = _t_ReplicaState_v0(b, m, pos)
             else:
                 pos += 1
-                _36 = None
-            _12 = PartitionData(_15, _16, '', _17, _18, _19, _20, _28, _36)
-            _13(_12)
-        if b[pos]:
-            _37, pos = _t_ReplicaState_v0(b, m, pos)
-        else:
-            pos += 1
-            _37 = None
-        _4 = TopicData(_7, _10, _37)
-        _5(_4)
+                _46 = None
+            _4 = TopicData(_7, _10, _46)
+            _5(_4)
     if b[pos]:
-        _38, pos = _t_ReplicaState_v0(b, m, pos)
+        _47, pos = _t_ReplicaState_v0(b, m, pos)
     else:
         pos += 1
-        _38 = None
-    _39 = DescribeQuorumResponse(_1, '', _2, [], _38)
-    return _39, pos
+        _47 = None
+    _48 = DescribeQuorumResponse(_1, '', _2, [], _47)
+    return _48, pos
 
 def _ti_ReplicaState_v0(o):
     items = []
@@ -198,7 +237,7 @@ def _s_DescribeQuorumResponse_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -206,32 +245,23 @@ def _s_DescribeQuorumResponse_v0(o):
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 12
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields) - 1
+                n += 13
             _8 = _5.observers
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 12
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
+                n += 13
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_DescribeQuorumResponse_v0(o, buf, pos):
@@ -277,8 +307,7 @@ def _w_DescribeQuorumResponse_v0(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _13 = _9.observers
             _14 = len(_13)
             if _14 < 0x7F:
@@ -292,23 +321,19 @@ def _w_DescribeQuorumResponse_v0(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeQuorumResponse_v1(b, m, pos):
@@ -322,96 +347,121 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, _21, = _S_ihiiqB.unpack_from(b, pos)
-            pos += 23
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, _27, _28, = _S_iqqq.unpack_from(b, pos)
-                pos += 28
-                if b[pos]:
-                    _29, pos = _t_ReplicaState_v0(b, m, pos)
-                else:
-                    pos += 1
-                    _29 = None
-                _22 = ReplicaState(_25, ZERO_UUID, _26, _27, _28, _29)
-                _23(_22)
-            _31, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
                 raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = []
-            _33 = _30.append
-            for _ in range(_31):
-                _35, _36, _37, _38, = _S_iqqq.unpack_from(b, pos)
-                pos += 28
-                if b[pos]:
-                    _39, pos = _t_ReplicaState_v0(b, m, pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 25 * _11
+                if _12 <= blen and b[pos + 22:_12:25] == _BYTE1 * _11 and b[pos + 23:_12:25] == _BYTE1 * _11 and b[pos + 24:_12:25] == _BYTE0 * _11:
+                    _10 = [PartitionData(_13, _14, '', _15, _16, _17, [], [], None) for _13, _14, _15, _16, _17, _, _, _, in _S_ihiiqBBB.iter_unpack(b[pos:_12])]
+                    pos = _12
                 else:
-                    pos += 1
-                    _39 = None
-                _32 = ReplicaState(_35, ZERO_UUID, _36, _37, _38, _39)
-                _33(_32)
+                    _10 = []
+                    _19 = _10.append
+                    for _ in range(_11):
+                        _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
+                        pos += 23
+                        if _26 >= 0x80:
+                            _26, pos = read_uvarint(b, pos - 1)
+                        if _26 == 0:
+                            raise null_not_allowed(pos)
+                        _26 -= 1
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        if not _26:
+                            _25 = []
+                        else:
+                            _27 = pos + 29 * _26
+                            if _27 <= blen and b[pos + 28:_27:29] == _BYTE0 * _26:
+                                _25 = [ReplicaState(_28, ZERO_UUID, _29, _30, _31, None) for _28, _29, _30, _31, _, in _S_iqqqB.iter_unpack(b[pos:_27])]
+                                pos = _27
+                            else:
+                                _25 = []
+                                _33 = _25.append
+                                for _ in range(_26):
+                                    _34, _35, _36, _37, = _S_iqqq.unpack_from(b, pos)
+                                    pos += 28
+                                    if b[pos]:
+                                        _38, pos = _t_ReplicaState_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _38 = None
+                                    _32 = ReplicaState(_34, ZERO_UUID, _35, _36, _37, _38)
+                                    _33(_32)
+                        _40 = b[pos]
+                        pos += 1
+                        if _40 >= 0x80:
+                            _40, pos = read_uvarint(b, pos - 1)
+                        if _40 == 0:
+                            raise null_not_allowed(pos)
+                        _40 -= 1
+                        if _40 > blen - pos:
+                            raise bad_length(pos, _40)
+                        if not _40:
+                            _39 = []
+                        else:
+                            _41 = pos + 29 * _40
+                            if _41 <= blen and b[pos + 28:_41:29] == _BYTE0 * _40:
+                                _39 = [ReplicaState(_42, ZERO_UUID, _43, _44, _45, None) for _42, _43, _44, _45, _, in _S_iqqqB.iter_unpack(b[pos:_41])]
+                                pos = _41
+                            else:
+                                _39 = []
+                                _47 = _39.append
+                                for _ in range(_40):
+                                    _48, _49, _50, _51, = _S_iqqq.unpack_from(b, pos)
+                                    pos += 28
+                                    if b[pos]:
+                                        _52, pos = _t_ReplicaState_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _52 = None
+                                    _46 = ReplicaState(_48, ZERO_UUID, _49, _50, _51, _52)
+                                    _47(_46)
+                        if b[pos]:
+                            _53, pos = _t_ReplicaState_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _53 = None
+                        _18 = PartitionData(_20, _21, '', _22, _23, _24, _25, _39, _53)
+                        _19(_18)
             if b[pos]:
-                _40, pos = _t_ReplicaState_v0(b, m, pos)
+                _54, pos = _t_ReplicaState_v0(b, m, pos)
             else:
                 pos += 1
-                _40 = None
-            _12 = PartitionData(_15, _16, '', _17, _18, _19, _20, _30, _40)
-            _13(_12)
-        if b[pos]:
-            _41, pos = _t_ReplicaState_v0(b, m, pos)
-        else:
-            pos += 1
-            _41 = None
-        _4 = TopicData(_7, _10, _41)
-        _5(_4)
+                _54 = None
+            _4 = TopicData(_7, _10, _54)
+            _5(_4)
     if b[pos]:
-        _42, pos = _t_ReplicaState_v0(b, m, pos)
+        _55, pos = _t_ReplicaState_v0(b, m, pos)
     else:
         pos += 1
-        _42 = None
-    _43 = DescribeQuorumResponse(_1, '', _2, [], _42)
-    return _43, pos
+        _55 = None
+    _56 = DescribeQuorumResponse(_1, '', _2, [], _55)
+    return _56, pos
 
 def _s_DescribeQuorumResponse_v1(o):
     n = 0
@@ -419,7 +469,7 @@ def _s_DescribeQuorumResponse_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -427,32 +477,23 @@ def _s_DescribeQuorumResponse_v1(o):
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 28
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields) - 1
+                n += 29
             _8 = _5.observers
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 28
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
+                n += 29
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 2
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_DescribeQuorumResponse_v1(o, buf, pos):
@@ -498,8 +539,7 @@ def _w_DescribeQuorumResponse_v1(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _13 = _9.observers
             _14 = len(_13)
             if _14 < 0x7F:
@@ -513,41 +553,34 @@ def _w_DescribeQuorumResponse_v1(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_DescribeQuorumResponse_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        _4 = pos + _3
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
         if _4 > blen:
-            raise bad_length(pos, _3)
+            raise bad_length(pos, _3 - 1)
         _2 = str(b[pos:_4], 'utf-8')
         pos = _4
-    _6, = _S_B.unpack_from(b, pos)
+    else:
+        _2, pos = read_ncstring(b, pos - 1)
+    _6 = b[pos]
     pos += 1
     if _6 >= 0x80:
         _6, pos = read_uvarint(b, pos - 1)
@@ -556,175 +589,199 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _21, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                _20 = None
-            else:
-                _21 -= 1
-                _22 = pos + _21
-                if _22 > blen:
-                    raise bad_length(pos, _21)
-                _20 = str(b[pos:_22], 'utf-8')
-                pos = _22
-            _23, _24, _25, _27, = _S_iiqB.unpack_from(b, pos)
-            pos += 17
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = []
-            _29 = _26.append
-            for _ in range(_27):
-                _31, _32, _33, _34, _35, = _S_iuqqq.unpack_from(b, pos)
-                pos += 44
-                _32 = uuid_of(_32)
-                if b[pos]:
-                    _36, pos = _t_ReplicaState_v0(b, m, pos)
-                else:
-                    pos += 1
-                    _36 = None
-                _28 = ReplicaState(_31, _32, _33, _34, _35, _36)
-                _29(_28)
-            _38, = _S_B.unpack_from(b, pos)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
             pos += 1
-            if _38 >= 0x80:
-                _38, pos = read_uvarint(b, pos - 1)
-            if _38 == 0:
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
                 raise null_not_allowed(pos)
-            _38 -= 1
-            if _38 > blen - pos:
-                raise bad_length(pos, _38)
-            _37 = []
-            _40 = _37.append
-            for _ in range(_38):
-                _42, _43, _44, _45, _46, = _S_iuqqq.unpack_from(b, pos)
-                pos += 44
-                _43 = uuid_of(_43)
-                if b[pos]:
-                    _47, pos = _t_ReplicaState_v0(b, m, pos)
-                else:
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _13 = []
+                _16 = _13.append
+                for _ in range(_14):
+                    _18, _19, _21, = _S_ihB.unpack_from(b, pos)
+                    pos += 7
+                    if 0 < _21 < 0x80:
+                        _22 = pos + _21 - 1
+                        if _22 > blen:
+                            raise bad_length(pos, _21 - 1)
+                        _20 = str(b[pos:_22], 'utf-8')
+                        pos = _22
+                    else:
+                        _20, pos = read_ncstring(b, pos - 1)
+                    _23, _24, _25, _27, = _S_iiqB.unpack_from(b, pos)
+                    pos += 17
+                    if _27 >= 0x80:
+                        _27, pos = read_uvarint(b, pos - 1)
+                    if _27 == 0:
+                        raise null_not_allowed(pos)
+                    _27 -= 1
+                    if _27 > blen - pos:
+                        raise bad_length(pos, _27)
+                    if not _27:
+                        _26 = []
+                    else:
+                        _28 = pos + 45 * _27
+                        if _28 <= blen and b[pos + 44:_28:45] == _BYTE0 * _27:
+                            _26 = [ReplicaState(_29, uuid_of(_30), _31, _32, _33, None) for _29, _30, _31, _32, _33, _, in _S_iuqqqB.iter_unpack(b[pos:_28])]
+                            pos = _28
+                        else:
+                            _26 = []
+                            _35 = _26.append
+                            for _ in range(_27):
+                                _36, _37, _38, _39, _40, = _S_iuqqq.unpack_from(b, pos)
+                                pos += 44
+                                _37 = uuid_of(_37)
+                                if b[pos]:
+                                    _41, pos = _t_ReplicaState_v0(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _41 = None
+                                _34 = ReplicaState(_36, _37, _38, _39, _40, _41)
+                                _35(_34)
+                    _43 = b[pos]
                     pos += 1
-                    _47 = None
-                _39 = ReplicaState(_42, _43, _44, _45, _46, _47)
-                _40(_39)
+                    if _43 >= 0x80:
+                        _43, pos = read_uvarint(b, pos - 1)
+                    if _43 == 0:
+                        raise null_not_allowed(pos)
+                    _43 -= 1
+                    if _43 > blen - pos:
+                        raise bad_length(pos, _43)
+                    if not _43:
+                        _42 = []
+                    else:
+                        _44 = pos + 45 * _43
+                        if _44 <= blen and b[pos + 44:_44:45] == _BYTE0 * _43:
+                            _42 = [ReplicaState(_45, uuid_of(_46), _47, _48, _49, None) for _45, _46, _47, _48, _49, _, in _S_iuqqqB.iter_unpack(b[pos:_44])]
+                            pos = _44
+                        else:
+                            _42 = []
+                            _51 = _42.append
+                            for _ in range(_43):
+                                _52, _53, _54, _55, _56, = _S_iuqqq.unpack_from(b, pos)
+                                pos += 44
+                                _53 = uuid_of(_53)
+                                if b[pos]:
+                                    _57, pos = _t_ReplicaState_v0(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _57 = None
+                                _50 = ReplicaState(_52, _53, _54, _55, _56, _57)
+                                _51(_50)
+                    if b[pos]:
+                        _58, pos = _t_ReplicaState_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _58 = None
+                    _15 = PartitionData(_18, _19, _20, _23, _24, _25, _26, _42, _58)
+                    _16(_15)
             if b[pos]:
-                _48, pos = _t_ReplicaState_v0(b, m, pos)
+                _59, pos = _t_ReplicaState_v0(b, m, pos)
             else:
                 pos += 1
-                _48 = None
-            _15 = PartitionData(_18, _19, _20, _23, _24, _25, _26, _37, _48)
-            _16(_15)
-        if b[pos]:
-            _49, pos = _t_ReplicaState_v0(b, m, pos)
-        else:
-            pos += 1
-            _49 = None
-        _7 = TopicData(_10, _13, _49)
-        _8(_7)
-    _51, = _S_B.unpack_from(b, pos)
+                _59 = None
+            _7 = TopicData(_10, _13, _59)
+            _8(_7)
+    _61 = b[pos]
     pos += 1
-    if _51 >= 0x80:
-        _51, pos = read_uvarint(b, pos - 1)
-    if _51 == 0:
+    if _61 >= 0x80:
+        _61, pos = read_uvarint(b, pos - 1)
+    if _61 == 0:
         raise null_not_allowed(pos)
-    _51 -= 1
-    if _51 > blen - pos:
-        raise bad_length(pos, _51)
-    _50 = []
-    _53 = _50.append
-    for _ in range(_51):
-        _55, _57, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _57 >= 0x80:
-            _57, pos = read_uvarint(b, pos - 1)
-        if _57 == 0:
-            raise null_not_allowed(pos)
-        _57 -= 1
-        if _57 > blen - pos:
-            raise bad_length(pos, _57)
-        _56 = []
-        _59 = _56.append
-        for _ in range(_57):
-            _62, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _62 >= 0x80:
-                _62, pos = read_uvarint(b, pos - 1)
-            if _62 == 0:
-                raise null_not_allowed(pos)
-            _62 -= 1
-            _63 = pos + _62
-            if _63 > blen:
-                raise bad_length(pos, _62)
-            _61 = str(b[pos:_63], 'utf-8')
-            pos = _63
-            _65, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _65 >= 0x80:
-                _65, pos = read_uvarint(b, pos - 1)
-            if _65 == 0:
-                raise null_not_allowed(pos)
-            _65 -= 1
-            _66 = pos + _65
-            if _66 > blen:
-                raise bad_length(pos, _65)
-            _64 = str(b[pos:_66], 'utf-8')
-            pos = _66
-            _67, = _S_H.unpack_from(b, pos)
-            pos += 2
-            if b[pos]:
-                _68, pos = _t_ReplicaState_v0(b, m, pos)
-            else:
-                pos += 1
-                _68 = None
-            _58 = Listener(_61, _64, _67, _68)
-            _59(_58)
-        if b[pos]:
-            _69, pos = _t_ReplicaState_v0(b, m, pos)
+    _61 -= 1
+    if _61 > blen - pos:
+        raise bad_length(pos, _61)
+    if not _61:
+        _60 = []
+    else:
+        _62 = pos + 6 * _61
+        if _62 <= blen and b[pos + 4:_62:6] == _BYTE1 * _61 and b[pos + 5:_62:6] == _BYTE0 * _61:
+            _60 = [Node(_63, [], None) for _63, _, _, in _S_iBB.iter_unpack(b[pos:_62])]
+            pos = _62
         else:
-            pos += 1
-            _69 = None
-        _52 = Node(_55, _56, _69)
-        _53(_52)
+            _60 = []
+            _65 = _60.append
+            for _ in range(_61):
+                _66, _68, = _S_iB.unpack_from(b, pos)
+                pos += 5
+                if _68 >= 0x80:
+                    _68, pos = read_uvarint(b, pos - 1)
+                if _68 == 0:
+                    raise null_not_allowed(pos)
+                _68 -= 1
+                if _68 > blen - pos:
+                    raise bad_length(pos, _68)
+                if not _68:
+                    _67 = []
+                else:
+                    _67 = []
+                    _70 = _67.append
+                    for _ in range(_68):
+                        _73 = b[pos]
+                        pos += 1
+                        if 0 < _73 < 0x80:
+                            _74 = pos + _73 - 1
+                            if _74 > blen:
+                                raise bad_length(pos, _73 - 1)
+                            _72 = str(b[pos:_74], 'utf-8')
+                            pos = _74
+                        else:
+                            _72, pos = read_cstring(b, pos - 1)
+                        _76 = b[pos]
+                        pos += 1
+                        if 0 < _76 < 0x80:
+                            _77 = pos + _76 - 1
+                            if _77 > blen:
+                                raise bad_length(pos, _76 - 1)
+                            _75 = str(b[pos:_77], 'utf-8')
+                            pos = _77
+                        else:
+                            _75, pos = read_cstring(b, pos - 1)
+                        _78, = _S_H.unpack_from(b, pos)
+                        pos += 2
+                        if b[pos]:
+                            _79, pos = _t_ReplicaState_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _79 = None
+                        _69 = Listener(_72, _75, _78, _79)
+                        _70(_69)
+                if b[pos]:
+                    _80, pos = _t_ReplicaState_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _80 = None
+                _64 = Node(_66, _67, _80)
+                _65(_64)
     if b[pos]:
-        _70, pos = _t_ReplicaState_v0(b, m, pos)
+        _81, pos = _t_ReplicaState_v0(b, m, pos)
     else:
         pos += 1
-        _70 = None
-    _71 = DescribeQuorumResponse(_1, _2, _5, _50, _70)
-    return _71, pos
+        _81 = None
+    _82 = DescribeQuorumResponse(_1, _2, _5, _60, _81)
+    return _82, pos
 
 def _s_DescribeQuorumResponse_v2(o):
     n = 0
@@ -732,12 +789,12 @@ def _s_DescribeQuorumResponse_v2(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.topic_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
@@ -745,32 +802,25 @@ def _s_DescribeQuorumResponse_v2(o):
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _6.current_voters
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 44
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
+                n += 45
             _10 = _6.observers
             n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
             for _11 in _10:
                 if _11.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_11), _11.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 44
+                    n += size_tagged_section(_ti_ReplicaState_v0(_11), _11.unknown_tagged_fields) - 1
+                n += 45
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_ReplicaState_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 23
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_ReplicaState_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 1
     _12 = o.nodes
     n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
     for _13 in _12:
@@ -778,24 +828,18 @@ def _s_DescribeQuorumResponse_v2(o):
         n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
         for _15 in _14:
             _16 = _15.name
-            n += len(_16) + (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
+            n += (1 + _L if (_L := len(_16)) < 0x7F else _L + size_uvarint(_L + 1))
             _17 = _15.host
-            n += len(_17) + (1 if len(_17) < 0x7F else size_uvarint(len(_17) + 1))
+            n += (1 + _L if (_L := len(_17)) < 0x7F else _L + size_uvarint(_L + 1))
             if _15.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 2
+                n += size_tagged_section(_ti_ReplicaState_v0(_15), _15.unknown_tagged_fields) - 1
+            n += 3
         if _13.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_13), _13.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_ReplicaState_v0(_13), _13.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_DescribeQuorumResponse_v2(o, buf, pos):
@@ -803,8 +847,7 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -843,8 +886,7 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
             _S_ih.pack_into(buf, pos, _12.partition_index, _12.error_code)
             pos += 6
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = _13.encode()
                 _14 = len(_15)
@@ -869,8 +911,7 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
                 if _18.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_18), _18.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _19 = _12.observers
             _20 = len(_19)
             if _20 < 0x7F:
@@ -884,18 +925,15 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
                 if _21.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_21), _21.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _22 = o.nodes
     _23 = len(_22)
     if _23 < 0x7F:
@@ -937,18 +975,15 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
             if _27.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_27), _27.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _24.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_24), _24.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeQuorumResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicRequest(msgspec.Struct, gc=False):
@@ -26,7 +26,16 @@ class DescribeTopicPartitionsRequest(msgspec.Struct, gc=False):
     cursor: Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ib = Struct('>ib')
 
@@ -49,7 +58,7 @@ def _t_TopicRequest_v0(b, m, pos):
 
 def _d_DescribeTopicPartitionsRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -58,45 +67,44 @@ def _d_DescribeTopicPartitionsRequest_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        if b[pos]:
-            _9, pos = _t_TopicRequest_v0(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _9 = None
-        _3 = TopicRequest(_6, _9)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _9, pos = _t_TopicRequest_v0(b, m, pos)
+            else:
+                pos += 1
+                _9 = None
+            _3 = TopicRequest(_6, _9)
+            _4(_3)
     _10, _12, = _S_ib.unpack_from(b, pos)
     pos += 5
     if _12 < 0:
         _11 = None
     else:
-        _14, = _S_B.unpack_from(b, pos)
+        _14 = b[pos]
         pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
+        if 0 < _14 < 0x80:
+            _15 = pos + _14 - 1
+            if _15 > blen:
+                raise bad_length(pos, _14 - 1)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+        else:
+            _13, pos = read_cstring(b, pos - 1)
         _16, = _S_i.unpack_from(b, pos)
         pos += 4
         if b[pos]:
@@ -123,28 +131,23 @@ def _s_DescribeTopicPartitionsRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicRequest_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_TopicRequest_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 1
     _4 = o.cursor
     if _4 is None:
         n += 1
     else:
         n += 1
         _5 = _4.topic_name
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicRequest_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_TopicRequest_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeTopicPartitionsRequest_v0(o, buf, pos):
@@ -168,8 +171,7 @@ def _w_DescribeTopicPartitionsRequest_v0(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _7 = o.cursor
     _S_i.pack_into(buf, pos, o.response_partition_limit)
     pos += 4
@@ -193,13 +195,11 @@ def _w_DescribeTopicPartitionsRequest_v0(o, buf, pos):
         if _7.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(_7), _7.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeTopicPartitionsRequest'

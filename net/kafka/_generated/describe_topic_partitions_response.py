@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeTopicPartitionsResponsePartition(msgspec.Struct, gc=False):
@@ -43,7 +43,16 @@ class DescribeTopicPartitionsResponse(msgspec.Struct, gc=False):
     next_cursor: Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
@@ -82,125 +91,141 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _12, _14, = _S_uoB.unpack_from(b, pos)
-        pos += 18
-        _11 = uuid_of(_11)
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, _23, = _S_hiiiB.unpack_from(b, pos)
-            pos += 15
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
-                raise null_not_allowed(pos)
-            _23 -= 1
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
-            _22 = list(array_struct('i', _23).unpack_from(b, pos))
-            pos += 4 * _23
-            _25, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _27, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                _26 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _27 -= 1
-                if _27 > blen - pos:
-                    raise bad_length(pos, _27)
-                _26 = list(array_struct('i', _27).unpack_from(b, pos))
-                pos += 4 * _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                _28 = None
-            else:
-                _29 -= 1
-                if _29 > blen - pos:
-                    raise bad_length(pos, _29)
-                _28 = list(array_struct('i', _29).unpack_from(b, pos))
-                pos += 4 * _29
-            _31, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
+                _8, pos = read_ncstring(b, pos - 1)
+            _11, _12, _14, = _S_uoB.unpack_from(b, pos)
+            pos += 18
+            _11 = uuid_of(_11)
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
                 raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = list(array_struct('i', _31).unpack_from(b, pos))
-            pos += 4 * _31
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _13 = []
+                _16 = _13.append
+                for _ in range(_14):
+                    _18, _19, _20, _21, _23, = _S_hiiiB.unpack_from(b, pos)
+                    pos += 15
+                    if _23 >= 0x80:
+                        _23, pos = read_uvarint(b, pos - 1)
+                    if _23 == 0:
+                        raise null_not_allowed(pos)
+                    _23 -= 1
+                    if _23 > blen - pos:
+                        raise bad_length(pos, _23)
+                    if not _23:
+                        _22 = []
+                    else:
+                        _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
+                        pos += 4 * _23
+                    _25 = b[pos]
+                    pos += 1
+                    if _25 >= 0x80:
+                        _25, pos = read_uvarint(b, pos - 1)
+                    if _25 == 0:
+                        raise null_not_allowed(pos)
+                    _25 -= 1
+                    if _25 > blen - pos:
+                        raise bad_length(pos, _25)
+                    if not _25:
+                        _24 = []
+                    else:
+                        _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
+                        pos += 4 * _25
+                    _27 = b[pos]
+                    pos += 1
+                    if _27 >= 0x80:
+                        _27, pos = read_uvarint(b, pos - 1)
+                    if _27 == 0:
+                        _26 = None
+                    else:
+                        _27 -= 1
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
+                        if not _27:
+                            _26 = []
+                        else:
+                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                            pos += 4 * _27
+                    _29 = b[pos]
+                    pos += 1
+                    if _29 >= 0x80:
+                        _29, pos = read_uvarint(b, pos - 1)
+                    if _29 == 0:
+                        _28 = None
+                    else:
+                        _29 -= 1
+                        if _29 > blen - pos:
+                            raise bad_length(pos, _29)
+                        if not _29:
+                            _28 = []
+                        else:
+                            _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                            pos += 4 * _29
+                    _31 = b[pos]
+                    pos += 1
+                    if _31 >= 0x80:
+                        _31, pos = read_uvarint(b, pos - 1)
+                    if _31 == 0:
+                        raise null_not_allowed(pos)
+                    _31 -= 1
+                    if _31 > blen - pos:
+                        raise bad_length(pos, _31)
+                    if not _31:
+                        _30 = []
+                    else:
+                        _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                        pos += 4 * _31
+                    if b[pos]:
+                        _32, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _32 = None
+                    _15 = DescribeTopicPartitionsResponsePartition(_18, _19, _20, _21, _22, _24, _26, _28, _30, _32)
+                    _16(_15)
+            _33, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _32, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
+                _34, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
             else:
                 pos += 1
-                _32 = None
-            _15 = DescribeTopicPartitionsResponsePartition(_18, _19, _20, _21, _22, _24, _26, _28, _30, _32)
-            _16(_15)
-        _33, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _34, pos = _t_DescribeTopicPartitionsResponsePartition_v0(b, m, pos)
-        else:
-            pos += 1
-            _34 = None
-        _4 = DescribeTopicPartitionsResponseTopic(_7, _8, _11, _12, _13, _33, _34)
-        _5(_4)
+                _34 = None
+            _4 = DescribeTopicPartitionsResponseTopic(_7, _8, _11, _12, _13, _33, _34)
+            _5(_4)
     _36, = _S_b.unpack_from(b, pos)
     pos += 1
     if _36 < 0:
         _35 = None
     else:
-        _38, = _S_B.unpack_from(b, pos)
+        _38 = b[pos]
         pos += 1
-        if _38 >= 0x80:
-            _38, pos = read_uvarint(b, pos - 1)
-        if _38 == 0:
-            raise null_not_allowed(pos)
-        _38 -= 1
-        _39 = pos + _38
-        if _39 > blen:
-            raise bad_length(pos, _38)
-        _37 = str(b[pos:_39], 'utf-8')
-        pos = _39
+        if 0 < _38 < 0x80:
+            _39 = pos + _38 - 1
+            if _39 > blen:
+                raise bad_length(pos, _38 - 1)
+            _37 = str(b[pos:_39], 'utf-8')
+            pos = _39
+        else:
+            _37, pos = read_cstring(b, pos - 1)
         _40, = _S_i.unpack_from(b, pos)
         pos += 4
         if b[pos]:
@@ -230,7 +255,7 @@ def _s_DescribeTopicPartitionsResponse_v0(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -251,32 +276,24 @@ def _s_DescribeTopicPartitionsResponse_v0(o):
             _10 = _5.offline_replicas
             n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 15
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 23
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 24
     _11 = o.next_cursor
     if _11 is None:
         n += 1
     else:
         n += 1
         _12 = _11.topic_name
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_11), _11.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
@@ -294,8 +311,7 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -324,7 +340,7 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.isr_nodes
             _13 = len(_12)
@@ -333,12 +349,11 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.eligible_leader_replicas
             if _14 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = len(_14)
                 if _15 < 0x7F:
@@ -346,12 +361,11 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _15 + 1)
-                array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
                 pos += 4 * len(_14)
             _16 = _9.last_known_elr
             if _16 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _17 = len(_16)
                 if _17 < 0x7F:
@@ -359,7 +373,7 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _17 + 1)
-                array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
                 pos += 4 * len(_16)
             _18 = _9.offline_replicas
             _19 = len(_18)
@@ -368,20 +382,18 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _19 + 1)
-            array_struct('i', len(_18)).pack_into(buf, pos, *_18)
+            (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
             pos += 4 * len(_18)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _3.topic_authorized_operations)
         pos += 4
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _20 = o.next_cursor
     if _20 is None:
         buf[pos] = 0xFF
@@ -403,13 +415,11 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeTopicPartitionsResponse'

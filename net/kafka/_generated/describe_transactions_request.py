@@ -8,14 +8,23 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeTransactionsRequest(msgspec.Struct, gc=False):
     transactional_ids: list[str] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 
 def _t_DescribeTransactionsRequest_v0(b, m, pos):
@@ -37,7 +46,7 @@ def _t_DescribeTransactionsRequest_v0(b, m, pos):
 
 def _d_DescribeTransactionsRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -46,22 +55,23 @@ def _d_DescribeTransactionsRequest_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _5 >= 0x80:
-            _5, pos = read_uvarint(b, pos - 1)
-        if _5 == 0:
-            raise null_not_allowed(pos)
-        _5 -= 1
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5 = b[pos]
+            pos += 1
+            if 0 < _5 < 0x80:
+                _6 = pos + _5 - 1
+                if _6 > blen:
+                    raise bad_length(pos, _5 - 1)
+                _3 = str(b[pos:_6], 'utf-8')
+                pos = _6
+            else:
+                _3, pos = read_cstring(b, pos - 1)
+            _4(_3)
     if b[pos]:
         _7, pos = _t_DescribeTransactionsRequest_v0(b, m, pos)
     else:
@@ -79,11 +89,10 @@ def _s_DescribeTransactionsRequest_v0(o):
     _1 = o.transactional_ids
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeTransactionsRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_DescribeTransactionsRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_DescribeTransactionsRequest_v0(o, buf, pos):
@@ -106,8 +115,7 @@ def _w_DescribeTransactionsRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_DescribeTransactionsRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeTransactionsRequest'

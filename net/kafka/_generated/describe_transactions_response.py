@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicData(msgspec.Struct, gc=False):
@@ -32,7 +32,16 @@ class DescribeTransactionsResponse(msgspec.Struct, gc=False):
     transaction_states: list[TransactionState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -68,82 +77,85 @@ def _d_DescribeTransactionsResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _14, _15, _16, _17, _19, = _S_iqqhB.unpack_from(b, pos)
-        pos += 23
-        if _19 >= 0x80:
-            _19, pos = read_uvarint(b, pos - 1)
-        if _19 == 0:
-            raise null_not_allowed(pos)
-        _19 -= 1
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = []
-        _21 = _18.append
-        for _ in range(_19):
-            _24, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _14, _15, _16, _17, _19, = _S_iqqhB.unpack_from(b, pos)
+            pos += 23
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
                 raise null_not_allowed(pos)
-            _24 -= 1
-            _25 = pos + _24
-            if _25 > blen:
-                raise bad_length(pos, _24)
-            _23 = str(b[pos:_25], 'utf-8')
-            pos = _25
-            _27, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = []
+                _21 = _18.append
+                for _ in range(_19):
+                    _24 = b[pos]
+                    pos += 1
+                    if 0 < _24 < 0x80:
+                        _25 = pos + _24 - 1
+                        if _25 > blen:
+                            raise bad_length(pos, _24 - 1)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    else:
+                        _23, pos = read_cstring(b, pos - 1)
+                    _27 = b[pos]
+                    pos += 1
+                    if _27 >= 0x80:
+                        _27, pos = read_uvarint(b, pos - 1)
+                    if _27 == 0:
+                        raise null_not_allowed(pos)
+                    _27 -= 1
+                    if _27 > blen - pos:
+                        raise bad_length(pos, _27)
+                    if not _27:
+                        _26 = []
+                    else:
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
+                    if b[pos]:
+                        _28, pos = _t_TopicData_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _28 = None
+                    _20 = TopicData(_23, _26, _28)
+                    _21(_20)
             if b[pos]:
-                _28, pos = _t_TopicData_v0(b, m, pos)
+                _29, pos = _t_TopicData_v0(b, m, pos)
             else:
                 pos += 1
-                _28 = None
-            _20 = TopicData(_23, _26, _28)
-            _21(_20)
-        if b[pos]:
-            _29, pos = _t_TopicData_v0(b, m, pos)
-        else:
-            pos += 1
-            _29 = None
-        _4 = TransactionState(_7, _8, _11, _14, _15, _16, _17, _18, _29)
-        _5(_4)
+                _29 = None
+            _4 = TransactionState(_7, _8, _11, _14, _15, _16, _17, _18, _29)
+            _5(_4)
     if b[pos]:
         _30, pos = _t_TopicData_v0(b, m, pos)
     else:
@@ -162,30 +174,25 @@ def _s_DescribeTransactionsResponse_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.transactional_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.transaction_state
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.topics
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             _7 = _6.topic
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _6.partitions
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicData_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicData_v0(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_TopicData_v0(_6), _6.unknown_tagged_fields) - 1
             n += 1
-        n += 24
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicData_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 25
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_DescribeTransactionsResponse_v0(o, buf, pos):
@@ -245,23 +252,20 @@ def _w_DescribeTransactionsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicData_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicData_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeTransactionsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CredentialInfo(msgspec.Struct, gc=False):
@@ -30,8 +30,18 @@ class DescribeUserScramCredentialsResponse(msgspec.Struct, gc=False):
     results: list[DescribeUserScramCredentialsResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_bi = Struct('>bi')
+_S_biB = Struct('>biB')
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -59,18 +69,15 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -79,69 +86,75 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _14, _16, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            _15 = None
-        else:
-            _16 -= 1
-            _17 = pos + _16
-            if _17 > blen:
-                raise bad_length(pos, _16)
-            _15 = str(b[pos:_17], 'utf-8')
-            pos = _17
-        _19, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _19 >= 0x80:
-            _19, pos = read_uvarint(b, pos - 1)
-        if _19 == 0:
-            raise null_not_allowed(pos)
-        _19 -= 1
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = []
-        _21 = _18.append
-        for _ in range(_19):
-            _23, _24, = _S_bi.unpack_from(b, pos)
-            pos += 5
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _14, _16, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _16 < 0x80:
+                _17 = pos + _16 - 1
+                if _17 > blen:
+                    raise bad_length(pos, _16 - 1)
+                _15 = str(b[pos:_17], 'utf-8')
+                pos = _17
+            else:
+                _15, pos = read_ncstring(b, pos - 1)
+            _19 = b[pos]
+            pos += 1
+            if _19 >= 0x80:
+                _19, pos = read_uvarint(b, pos - 1)
+            if _19 == 0:
+                raise null_not_allowed(pos)
+            _19 -= 1
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _20 = pos + 6 * _19
+                if _20 <= blen and b[pos + 5:_20:6] == _BYTE0 * _19:
+                    _18 = [CredentialInfo(_21, _22, None) for _21, _22, _, in _S_biB.iter_unpack(b[pos:_20])]
+                    pos = _20
+                else:
+                    _18 = []
+                    _24 = _18.append
+                    for _ in range(_19):
+                        _25, _26, = _S_bi.unpack_from(b, pos)
+                        pos += 5
+                        if b[pos]:
+                            _27, pos = _t_CredentialInfo_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _27 = None
+                        _23 = CredentialInfo(_25, _26, _27)
+                        _24(_23)
             if b[pos]:
-                _25, pos = _t_CredentialInfo_v0(b, m, pos)
+                _28, pos = _t_CredentialInfo_v0(b, m, pos)
             else:
                 pos += 1
-                _25 = None
-            _20 = CredentialInfo(_23, _24, _25)
-            _21(_20)
-        if b[pos]:
-            _26, pos = _t_CredentialInfo_v0(b, m, pos)
-        else:
-            pos += 1
-            _26 = None
-        _8 = DescribeUserScramCredentialsResult(_11, _14, _15, _18, _26)
-        _9(_8)
+                _28 = None
+            _8 = DescribeUserScramCredentialsResult(_11, _14, _15, _18, _28)
+            _9(_8)
     if b[pos]:
-        _27, pos = _t_CredentialInfo_v0(b, m, pos)
+        _29, pos = _t_CredentialInfo_v0(b, m, pos)
     else:
         pos += 1
-        _27 = None
-    _28 = DescribeUserScramCredentialsResponse(_1, _2, _3, _6, _27)
-    return _28, pos
+        _29 = None
+    _30 = DescribeUserScramCredentialsResponse(_1, _2, _3, _6, _29)
+    return _30, pos
 
 def _ti_CredentialInfo_v0(o):
     items = []
@@ -153,35 +166,29 @@ def _s_DescribeUserScramCredentialsResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.results
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.user
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.error_message
         if _5 is None:
             n += 1
         else:
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _3.credential_infos
         n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
         for _7 in _6:
             if _7.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CredentialInfo_v0(_7), _7.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 5
+                n += size_tagged_section(_ti_CredentialInfo_v0(_7), _7.unknown_tagged_fields) - 1
+            n += 6
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CredentialInfo_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_CredentialInfo_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
@@ -189,8 +196,7 @@ def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -221,8 +227,7 @@ def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
         _S_h.pack_into(buf, pos, _6.error_code)
         pos += 2
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _12 = _10.encode()
             _11 = len(_12)
@@ -245,18 +250,15 @@ def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
             if _15.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(_15), _15.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'DescribeUserScramCredentialsResponse'

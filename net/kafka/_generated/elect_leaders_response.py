@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionResult(msgspec.Struct, gc=False):
@@ -28,7 +28,16 @@ class ElectLeadersResponse(msgspec.Struct, gc=False):
     replica_election_results: list[ReplicaElectionResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -45,41 +54,47 @@ def _d_ElectLeadersResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _18, = _S_ihh.unpack_from(b, pos)
-            pos += 8
-            if _18 < 0:
-                _17 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
             else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _12 = PartitionResult(_15, _16, _17, None)
-            _13(_12)
-        _4 = ReplicaElectionResult(_7, _10, None)
-        _5(_4)
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _18, = _S_ihh.unpack_from(b, pos)
+                    pos += 8
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    _12 = PartitionResult(_15, _16, _17, None)
+                    _13(_12)
+            _4 = ReplicaElectionResult(_7, _10, None)
+            _5(_4)
     _20 = ElectLeadersResponse(_1, 0, _2, None)
     return _20, pos
 
@@ -139,41 +154,47 @@ def _d_ElectLeadersResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _19, = _S_ihh.unpack_from(b, pos)
-            pos += 8
-            if _19 < 0:
-                _18 = None
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
             else:
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = str(b[pos:_20], 'utf-8')
-                pos = _20
-            _13 = PartitionResult(_16, _17, _18, None)
-            _14(_13)
-        _5 = ReplicaElectionResult(_8, _11, None)
-        _6(_5)
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, _19, = _S_ihh.unpack_from(b, pos)
+                    pos += 8
+                    if _19 < 0:
+                        _18 = None
+                    else:
+                        _20 = pos + _19
+                        if _20 > blen:
+                            raise bad_length(pos, _19)
+                        _18 = str(b[pos:_20], 'utf-8')
+                        pos = _20
+                    _13 = PartitionResult(_16, _17, _18, None)
+                    _14(_13)
+            _5 = ReplicaElectionResult(_8, _11, None)
+            _6(_5)
     _21 = ElectLeadersResponse(_1, _2, _3, None)
     return _21, pos
 
@@ -253,60 +274,61 @@ def _d_ElectLeadersResponse_v2(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _19, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                _18 = None
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _19 -= 1
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = str(b[pos:_20], 'utf-8')
-                pos = _20
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, _19, = _S_ihB.unpack_from(b, pos)
+                    pos += 7
+                    if 0 < _19 < 0x80:
+                        _20 = pos + _19 - 1
+                        if _20 > blen:
+                            raise bad_length(pos, _19 - 1)
+                        _18 = str(b[pos:_20], 'utf-8')
+                        pos = _20
+                    else:
+                        _18, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _21, pos = _t_PartitionResult_v2(b, m, pos)
+                    else:
+                        pos += 1
+                        _21 = None
+                    _13 = PartitionResult(_16, _17, _18, _21)
+                    _14(_13)
             if b[pos]:
-                _21, pos = _t_PartitionResult_v2(b, m, pos)
+                _22, pos = _t_PartitionResult_v2(b, m, pos)
             else:
                 pos += 1
-                _21 = None
-            _13 = PartitionResult(_16, _17, _18, _21)
-            _14(_13)
-        if b[pos]:
-            _22, pos = _t_PartitionResult_v2(b, m, pos)
-        else:
-            pos += 1
-            _22 = None
-        _5 = ReplicaElectionResult(_8, _11, _22)
-        _6(_5)
+                _22 = None
+            _5 = ReplicaElectionResult(_8, _11, _22)
+            _6(_5)
     if b[pos]:
         _23, pos = _t_PartitionResult_v2(b, m, pos)
     else:
@@ -325,7 +347,7 @@ def _s_ElectLeadersResponse_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_result
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -333,21 +355,16 @@ def _s_ElectLeadersResponse_v2(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionResult_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_PartitionResult_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 7
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionResult_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionResult_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ElectLeadersResponse_v2(o, buf, pos):
@@ -382,8 +399,7 @@ def _w_ElectLeadersResponse_v2(o, buf, pos):
             _S_ih.pack_into(buf, pos, _9.partition_id, _9.error_code)
             pos += 6
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -396,18 +412,15 @@ def _w_ElectLeadersResponse_v2(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionResult_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ElectLeadersResponse'

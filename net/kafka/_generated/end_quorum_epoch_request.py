@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaInfo(msgspec.Struct, gc=False):
@@ -41,14 +41,25 @@ class EndQuorumEpochRequest(msgspec.Struct, gc=False):
     leader_endpoints: list[LeaderEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_H = Struct('>H')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iii = Struct('>iii')
 _S_iiiB = Struct('>iiiB')
+_S_iiiBB = Struct('>iiiBB')
 _S_iiii = Struct('>iiii')
 _S_iu = Struct('>i16s')
+_S_iuB = Struct('>i16sB')
 
 def _d_EndQuorumEpochRequest_v0(b, m, pos):
     blen = len(b)
@@ -68,39 +79,48 @@ def _d_EndQuorumEpochRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _21, = _S_iiii.unpack_from(b, pos)
-            pos += 16
-            if _21 < 0:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = list(array_struct('i', _21).unpack_from(b, pos))
-            pos += 4 * _21
-            _14 = PartitionData(_17, _18, _19, _20, [], None)
-            _15(_14)
-        _6 = TopicData(_9, _12, None)
-        _7(_6)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _21, = _S_iiii.unpack_from(b, pos)
+                    pos += 16
+                    if _21 < 0:
+                        raise null_not_allowed(pos)
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    if not _21:
+                        _20 = []
+                    else:
+                        _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
+                        pos += 4 * _21
+                    _14 = PartitionData(_17, _18, _19, _20, [], None)
+                    _15(_14)
+            _6 = TopicData(_9, _12, None)
+            _7(_6)
     _22 = EndQuorumEpochRequest(_1, _4, [], None)
     return _22, pos
 
@@ -152,7 +172,7 @@ def _w_EndQuorumEpochRequest_v0(o, buf, pos):
             _9 = _8.preferred_successors
             _S_iiii.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch, len(_9))
             pos += 16
-            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
             pos += 4 * len(_9)
     return pos
 
@@ -175,20 +195,17 @@ def _t_ReplicaInfo_v1(b, m, pos):
 
 def _d_EndQuorumEpochRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -197,121 +214,137 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _21, = _S_iiiB.unpack_from(b, pos)
-            pos += 13
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, = _S_iu.unpack_from(b, pos)
-                pos += 20
-                _26 = uuid_of(_26)
-                if b[pos]:
-                    _27, pos = _t_ReplicaInfo_v1(b, m, pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 14 * _13
+                if _14 <= blen and b[pos + 12:_14:14] == _BYTE1 * _13 and b[pos + 13:_14:14] == _BYTE0 * _13:
+                    _12 = [PartitionData(_15, _16, _17, [], [], None) for _15, _16, _17, _, _, in _S_iiiBB.iter_unpack(b[pos:_14])]
+                    pos = _14
                 else:
-                    pos += 1
-                    _27 = None
-                _22 = ReplicaInfo(_25, _26, _27)
-                _23(_22)
+                    _12 = []
+                    _19 = _12.append
+                    for _ in range(_13):
+                        _20, _21, _22, _24, = _S_iiiB.unpack_from(b, pos)
+                        pos += 13
+                        if _24 >= 0x80:
+                            _24, pos = read_uvarint(b, pos - 1)
+                        if _24 == 0:
+                            raise null_not_allowed(pos)
+                        _24 -= 1
+                        if _24 > blen - pos:
+                            raise bad_length(pos, _24)
+                        if not _24:
+                            _23 = []
+                        else:
+                            _25 = pos + 21 * _24
+                            if _25 <= blen and b[pos + 20:_25:21] == _BYTE0 * _24:
+                                _23 = [ReplicaInfo(_26, uuid_of(_27), None) for _26, _27, _, in _S_iuB.iter_unpack(b[pos:_25])]
+                                pos = _25
+                            else:
+                                _23 = []
+                                _29 = _23.append
+                                for _ in range(_24):
+                                    _30, _31, = _S_iu.unpack_from(b, pos)
+                                    pos += 20
+                                    _31 = uuid_of(_31)
+                                    if b[pos]:
+                                        _32, pos = _t_ReplicaInfo_v1(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _32 = None
+                                    _28 = ReplicaInfo(_30, _31, _32)
+                                    _29(_28)
+                        if b[pos]:
+                            _33, pos = _t_ReplicaInfo_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _33 = None
+                        _18 = PartitionData(_20, _21, _22, [], _23, _33)
+                        _19(_18)
             if b[pos]:
-                _28, pos = _t_ReplicaInfo_v1(b, m, pos)
+                _34, pos = _t_ReplicaInfo_v1(b, m, pos)
             else:
                 pos += 1
-                _28 = None
-            _14 = PartitionData(_17, _18, _19, [], _20, _28)
-            _15(_14)
-        if b[pos]:
-            _29, pos = _t_ReplicaInfo_v1(b, m, pos)
-        else:
-            pos += 1
-            _29 = None
-        _6 = TopicData(_9, _12, _29)
-        _7(_6)
-    _31, = _S_B.unpack_from(b, pos)
+                _34 = None
+            _6 = TopicData(_9, _12, _34)
+            _7(_6)
+    _36 = b[pos]
     pos += 1
-    if _31 >= 0x80:
-        _31, pos = read_uvarint(b, pos - 1)
-    if _31 == 0:
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
         raise null_not_allowed(pos)
-    _31 -= 1
-    if _31 > blen - pos:
-        raise bad_length(pos, _31)
-    _30 = []
-    _33 = _30.append
-    for _ in range(_31):
-        _36, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _36 >= 0x80:
-            _36, pos = read_uvarint(b, pos - 1)
-        if _36 == 0:
-            raise null_not_allowed(pos)
-        _36 -= 1
-        _37 = pos + _36
-        if _37 > blen:
-            raise bad_length(pos, _36)
-        _35 = str(b[pos:_37], 'utf-8')
-        pos = _37
-        _39, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _39 >= 0x80:
-            _39, pos = read_uvarint(b, pos - 1)
-        if _39 == 0:
-            raise null_not_allowed(pos)
-        _39 -= 1
-        _40 = pos + _39
-        if _40 > blen:
-            raise bad_length(pos, _39)
-        _38 = str(b[pos:_40], 'utf-8')
-        pos = _40
-        _41, = _S_H.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _42, pos = _t_ReplicaInfo_v1(b, m, pos)
-        else:
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    if not _36:
+        _35 = []
+    else:
+        _35 = []
+        _38 = _35.append
+        for _ in range(_36):
+            _41 = b[pos]
             pos += 1
-            _42 = None
-        _32 = LeaderEndpoint(_35, _38, _41, _42)
-        _33(_32)
+            if 0 < _41 < 0x80:
+                _42 = pos + _41 - 1
+                if _42 > blen:
+                    raise bad_length(pos, _41 - 1)
+                _40 = str(b[pos:_42], 'utf-8')
+                pos = _42
+            else:
+                _40, pos = read_cstring(b, pos - 1)
+            _44 = b[pos]
+            pos += 1
+            if 0 < _44 < 0x80:
+                _45 = pos + _44 - 1
+                if _45 > blen:
+                    raise bad_length(pos, _44 - 1)
+                _43 = str(b[pos:_45], 'utf-8')
+                pos = _45
+            else:
+                _43, pos = read_cstring(b, pos - 1)
+            _46, = _S_H.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _47, pos = _t_ReplicaInfo_v1(b, m, pos)
+            else:
+                pos += 1
+                _47 = None
+            _37 = LeaderEndpoint(_40, _43, _46, _47)
+            _38(_37)
     if b[pos]:
-        _43, pos = _t_ReplicaInfo_v1(b, m, pos)
+        _48, pos = _t_ReplicaInfo_v1(b, m, pos)
     else:
         pos += 1
-        _43 = None
-    _44 = EndQuorumEpochRequest(_1, _4, _30, _43)
-    return _44, pos
+        _48 = None
+    _49 = EndQuorumEpochRequest(_1, _4, _35, _48)
+    return _49, pos
 
 def _ti_ReplicaInfo_v1(o):
     items = []
@@ -323,12 +356,12 @@ def _s_EndQuorumEpochRequest_v1(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.topic_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
@@ -336,42 +369,33 @@ def _s_EndQuorumEpochRequest_v1(o):
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaInfo_v1(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 20
+                    n += size_tagged_section(_ti_ReplicaInfo_v1(_8), _8.unknown_tagged_fields) - 1
+                n += 21
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields) - 1
+            n += 13
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaInfo_v1(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_3), _3.unknown_tagged_fields) - 1
+        n += 1
     _9 = o.leader_endpoints
     n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
     for _10 in _9:
         _11 = _10.name
-        n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
         _12 = _10.host
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaInfo_v1(_10), _10.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_10), _10.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_EndQuorumEpochRequest_v1(o, buf, pos):
     _1 = o.cluster_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -421,18 +445,15 @@ def _w_EndQuorumEpochRequest_v1(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _16 = o.leader_endpoints
     _17 = len(_16)
     if _17 < 0x7F:
@@ -464,13 +485,11 @@ def _w_EndQuorumEpochRequest_v1(o, buf, pos):
         if _18.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_18), _18.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'EndQuorumEpochRequest'

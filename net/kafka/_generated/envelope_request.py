@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EnvelopeRequest(msgspec.Struct, gc=False):
@@ -17,7 +17,16 @@ class EnvelopeRequest(msgspec.Struct, gc=False):
     client_host_address: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 
 def _t_EnvelopeRequest_v0(b, m, pos):
@@ -39,43 +48,57 @@ def _t_EnvelopeRequest_v0(b, m, pos):
 
 def _d_EnvelopeRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = bytes(b[pos:_3])
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = bytes(b[pos:_3])
+        pos = _3
+    elif _2 >= 0x80 and b[pos] < 0x80:
+        _2 = (_2 & 0x7F) | (b[pos] << 7)
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = bytes(b[pos + 1:_3])
+        pos = _3
     else:
-        _5 -= 1
-        _6 = pos + _5
+        _1, pos = read_cbytes(b, pos - 1)
+    _5 = b[pos]
+    pos += 1
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = bytes(b[pos:_6])
         pos = _6
-    _8, = _S_B.unpack_from(b, pos)
+    elif _5 >= 0x80 and b[pos] < 0x80:
+        _5 = (_5 & 0x7F) | (b[pos] << 7)
+        _6 = pos + _5
+        if _6 > blen:
+            raise bad_length(pos, _5 - 1)
+        _4 = bytes(b[pos + 1:_6])
+        pos = _6
+    else:
+        _4, pos = read_ncbytes(b, pos - 1)
+    _8 = b[pos]
     pos += 1
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    _9 = pos + _8
-    if _9 > blen:
-        raise bad_length(pos, _8)
-    _7 = bytes(b[pos:_9])
-    pos = _9
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
+        if _9 > blen:
+            raise bad_length(pos, _8 - 1)
+        _7 = bytes(b[pos:_9])
+        pos = _9
+    elif _8 >= 0x80 and b[pos] < 0x80:
+        _8 = (_8 & 0x7F) | (b[pos] << 7)
+        _9 = pos + _8
+        if _9 > blen:
+            raise bad_length(pos, _8 - 1)
+        _7 = bytes(b[pos + 1:_9])
+        pos = _9
+    else:
+        _7, pos = read_cbytes(b, pos - 1)
     if b[pos]:
         _10, pos = _t_EnvelopeRequest_v0(b, m, pos)
     else:
@@ -91,18 +114,17 @@ def _ti_EnvelopeRequest_v0(o):
 def _s_EnvelopeRequest_v0(o):
     n = 0
     _1 = o.request_data
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     _2 = o.request_principal
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     _3 = o.client_host_address
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_EnvelopeRequest_v0(o, buf, pos):
@@ -111,19 +133,26 @@ def _w_EnvelopeRequest_v0(o, buf, pos):
     if _2 < 0x7F:
         buf[pos] = _2 + 1
         pos += 1
+    elif _2 < 0x3FFF:
+        buf[pos] = ((_2 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_2 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _2 + 1)
     buf[pos:pos + len(_1)] = _1
     pos += len(_1)
     _3 = o.request_principal
     if _3 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _4 = len(_3)
         if _4 < 0x7F:
             buf[pos] = _4 + 1
             pos += 1
+        elif _4 < 0x3FFF:
+            buf[pos] = ((_4 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_4 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _4 + 1)
         buf[pos:pos + len(_3)] = _3
@@ -133,6 +162,10 @@ def _w_EnvelopeRequest_v0(o, buf, pos):
     if _6 < 0x7F:
         buf[pos] = _6 + 1
         pos += 1
+    elif _6 < 0x3FFF:
+        buf[pos] = ((_6 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_6 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _6 + 1)
     buf[pos:pos + len(_5)] = _5
@@ -140,8 +173,7 @@ def _w_EnvelopeRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'EnvelopeRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EnvelopeResponse(msgspec.Struct, gc=False):
@@ -16,7 +16,16 @@ class EnvelopeResponse(msgspec.Struct, gc=False):
     error_code: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 
@@ -39,19 +48,23 @@ def _t_EnvelopeResponse_v0(b, m, pos):
 
 def _d_EnvelopeResponse_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = bytes(b[pos:_3])
         pos = _3
+    elif _2 >= 0x80 and b[pos] < 0x80:
+        _2 = (_2 & 0x7F) | (b[pos] << 7)
+        _3 = pos + _2
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = bytes(b[pos + 1:_3])
+        pos = _3
+    else:
+        _1, pos = read_ncbytes(b, pos - 1)
     _4, = _S_h.unpack_from(b, pos)
     pos += 2
     if b[pos]:
@@ -72,24 +85,25 @@ def _s_EnvelopeResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EnvelopeResponse_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_EnvelopeResponse_v0(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_EnvelopeResponse_v0(o, buf, pos):
     _1 = o.response_data
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
             buf[pos] = _2 + 1
             pos += 1
+        elif _2 < 0x3FFF:
+            buf[pos] = ((_2 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_2 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _2 + 1)
         buf[pos:pos + len(_1)] = _1
@@ -99,8 +113,7 @@ def _w_EnvelopeResponse_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_EnvelopeResponse_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'EnvelopeResponse'

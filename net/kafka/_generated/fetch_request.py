@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -53,9 +53,17 @@ class FetchRequest(msgspec.Struct, gc=False):
     rack_id: str = ''
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 _DEFAULT_ReplicaState = ReplicaState()
 
-_S_B = Struct('>B')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iiibii = Struct('>iiibii')
@@ -67,12 +75,14 @@ _S_iiiibiiB = Struct('>iiiibiiB')
 _S_iiiibiii = Struct('>iiiibiii')
 _S_iiiii = Struct('>iiiii')
 _S_iiqiqi = Struct('>iiqiqi')
+_S_iiqiqiB = Struct('>iiqiqiB')
 _S_iiqqi = Struct('>iiqqi')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
 _S_iqqi = Struct('>iqqi')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _d_FetchRequest_v0(b, m, pos):
     blen = len(b)
@@ -82,35 +92,46 @@ def _d_FetchRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, = _S_iqi.unpack_from(b, pos)
-            pos += 16
-            _14 = FetchPartition(_17, -1, _18, -1, -1, _19, ZERO_UUID, None)
-            _15(_14)
-        _6 = FetchTopic(_9, ZERO_UUID, _12, None)
-        _7(_6)
-    _20 = FetchRequest(None, _1, ReplicaState(), _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
-    return _20, pos
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 16 * _13
+                if _14 <= blen:
+                    _12 = [FetchPartition(_15, -1, _16, -1, -1, _17, ZERO_UUID, None) for _15, _16, _17, in _S_iqi.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _19 = _12.append
+                    for _ in range(_13):
+                        _20, _21, _22, = _S_iqi.unpack_from(b, pos)
+                        pos += 16
+                        _18 = FetchPartition(_20, -1, _21, -1, -1, _22, ZERO_UUID, None)
+                        _19(_18)
+            _6 = FetchTopic(_9, ZERO_UUID, _12, None)
+            _7(_6)
+    _23 = FetchRequest(None, _1, ReplicaState(), _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
+    return _23, pos
 
 def _s_FetchRequest_v0(o):
     n = 0
@@ -151,35 +172,46 @@ def _d_FetchRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, = _S_iqi.unpack_from(b, pos)
-            pos += 16
-            _15 = FetchPartition(_18, -1, _19, -1, -1, _20, ZERO_UUID, None)
-            _16(_15)
-        _7 = FetchTopic(_10, ZERO_UUID, _13, None)
-        _8(_7)
-    _21 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, 0, 0, -1, _5, [], '', None)
-    return _21, pos
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _14, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _15 = pos + 16 * _14
+                if _15 <= blen:
+                    _13 = [FetchPartition(_16, -1, _17, -1, -1, _18, ZERO_UUID, None) for _16, _17, _18, in _S_iqi.iter_unpack(b[pos:_15])]
+                    pos = _15
+                else:
+                    _13 = []
+                    _20 = _13.append
+                    for _ in range(_14):
+                        _21, _22, _23, = _S_iqi.unpack_from(b, pos)
+                        pos += 16
+                        _19 = FetchPartition(_21, -1, _22, -1, -1, _23, ZERO_UUID, None)
+                        _20(_19)
+            _7 = FetchTopic(_10, ZERO_UUID, _13, None)
+            _8(_7)
+    _24 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, 0, 0, -1, _5, [], '', None)
+    return _24, pos
 
 def _s_FetchRequest_v3(o):
     n = 0
@@ -220,35 +252,46 @@ def _d_FetchRequest_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, = _S_iqi.unpack_from(b, pos)
-            pos += 16
-            _16 = FetchPartition(_19, -1, _20, -1, -1, _21, ZERO_UUID, None)
-            _17(_16)
-        _8 = FetchTopic(_11, ZERO_UUID, _14, None)
-        _9(_8)
-    _22 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
-    return _22, pos
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 16 * _15
+                if _16 <= blen:
+                    _14 = [FetchPartition(_17, -1, _18, -1, -1, _19, ZERO_UUID, None) for _17, _18, _19, in _S_iqi.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _21 = _14.append
+                    for _ in range(_15):
+                        _22, _23, _24, = _S_iqi.unpack_from(b, pos)
+                        pos += 16
+                        _20 = FetchPartition(_22, -1, _23, -1, -1, _24, ZERO_UUID, None)
+                        _21(_20)
+            _8 = FetchTopic(_11, ZERO_UUID, _14, None)
+            _9(_8)
+    _25 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    return _25, pos
 
 def _s_FetchRequest_v4(o):
     n = 0
@@ -289,35 +332,46 @@ def _d_FetchRequest_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, _22, = _S_iqqi.unpack_from(b, pos)
-            pos += 24
-            _16 = FetchPartition(_19, -1, _20, -1, _21, _22, ZERO_UUID, None)
-            _17(_16)
-        _8 = FetchTopic(_11, ZERO_UUID, _14, None)
-        _9(_8)
-    _23 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
-    return _23, pos
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 24 * _15
+                if _16 <= blen:
+                    _14 = [FetchPartition(_17, -1, _18, -1, _19, _20, ZERO_UUID, None) for _17, _18, _19, _20, in _S_iqqi.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _22 = _14.append
+                    for _ in range(_15):
+                        _23, _24, _25, _26, = _S_iqqi.unpack_from(b, pos)
+                        pos += 24
+                        _21 = FetchPartition(_23, -1, _24, -1, _25, _26, ZERO_UUID, None)
+                        _22(_21)
+            _8 = FetchTopic(_11, ZERO_UUID, _14, None)
+            _9(_8)
+    _27 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    return _27, pos
 
 def _s_FetchRequest_v5(o):
     n = 0
@@ -358,63 +412,80 @@ def _d_FetchRequest_v7(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _24, = _S_iqqi.unpack_from(b, pos)
-            pos += 24
-            _18 = FetchPartition(_21, -1, _22, -1, _23, _24, ZERO_UUID, None)
-            _19(_18)
-        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
-        _11(_10)
-    _26, = _S_i.unpack_from(b, pos)
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _18 = pos + 24 * _17
+                if _18 <= blen:
+                    _16 = [FetchPartition(_19, -1, _20, -1, _21, _22, ZERO_UUID, None) for _19, _20, _21, _22, in _S_iqqi.iter_unpack(b[pos:_18])]
+                    pos = _18
+                else:
+                    _16 = []
+                    _24 = _16.append
+                    for _ in range(_17):
+                        _25, _26, _27, _28, = _S_iqqi.unpack_from(b, pos)
+                        pos += 24
+                        _23 = FetchPartition(_25, -1, _26, -1, _27, _28, ZERO_UUID, None)
+                        _24(_23)
+            _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+            _11(_10)
+    _30, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _26 < 0:
+    if _30 < 0:
         raise null_not_allowed(pos)
-    if _26 > blen - pos:
-        raise bad_length(pos, _26)
-    _25 = []
-    _28 = _25.append
-    for _ in range(_26):
-        _31, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _31 < 0:
-            raise null_not_allowed(pos)
-        _32 = pos + _31
-        if _32 > blen:
-            raise bad_length(pos, _31)
-        _30 = str(b[pos:_32], 'utf-8')
-        pos = _32
-        _34, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _34 < 0:
-            raise null_not_allowed(pos)
-        if _34 > blen - pos:
-            raise bad_length(pos, _34)
-        _33 = list(array_struct('i', _34).unpack_from(b, pos))
-        pos += 4 * _34
-        _27 = ForgottenTopic(_30, ZERO_UUID, _33, None)
-        _28(_27)
-    _35 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _25, '', None)
-    return _35, pos
+    if _30 > blen - pos:
+        raise bad_length(pos, _30)
+    if not _30:
+        _29 = []
+    else:
+        _29 = []
+        _32 = _29.append
+        for _ in range(_30):
+            _35, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _35 < 0:
+                raise null_not_allowed(pos)
+            _36 = pos + _35
+            if _36 > blen:
+                raise bad_length(pos, _35)
+            _34 = str(b[pos:_36], 'utf-8')
+            pos = _36
+            _38, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            if _38 > blen - pos:
+                raise bad_length(pos, _38)
+            if not _38:
+                _37 = []
+            else:
+                _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
+                pos += 4 * _38
+            _31 = ForgottenTopic(_34, ZERO_UUID, _37, None)
+            _32(_31)
+    _39 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _29, '', None)
+    return _39, pos
 
 def _s_FetchRequest_v7(o):
     n = 0
@@ -465,7 +536,7 @@ def _w_FetchRequest_v7(o, buf, pos):
         _11 = _8.partitions
         _S_i.pack_into(buf, pos, len(_11))
         pos += 4
-        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
         pos += 4 * len(_11)
     return pos
 
@@ -477,63 +548,80 @@ def _d_FetchRequest_v9(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _24, _25, = _S_iiqqi.unpack_from(b, pos)
-            pos += 28
-            _18 = FetchPartition(_21, _22, _23, -1, _24, _25, ZERO_UUID, None)
-            _19(_18)
-        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
-        _11(_10)
-    _27, = _S_i.unpack_from(b, pos)
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _18 = pos + 28 * _17
+                if _18 <= blen:
+                    _16 = [FetchPartition(_19, _20, _21, -1, _22, _23, ZERO_UUID, None) for _19, _20, _21, _22, _23, in _S_iiqqi.iter_unpack(b[pos:_18])]
+                    pos = _18
+                else:
+                    _16 = []
+                    _25 = _16.append
+                    for _ in range(_17):
+                        _26, _27, _28, _29, _30, = _S_iiqqi.unpack_from(b, pos)
+                        pos += 28
+                        _24 = FetchPartition(_26, _27, _28, -1, _29, _30, ZERO_UUID, None)
+                        _25(_24)
+            _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+            _11(_10)
+    _32, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _27 < 0:
+    if _32 < 0:
         raise null_not_allowed(pos)
-    if _27 > blen - pos:
-        raise bad_length(pos, _27)
-    _26 = []
-    _29 = _26.append
-    for _ in range(_27):
-        _32, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _32 < 0:
-            raise null_not_allowed(pos)
-        _33 = pos + _32
-        if _33 > blen:
-            raise bad_length(pos, _32)
-        _31 = str(b[pos:_33], 'utf-8')
-        pos = _33
-        _35, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _35 < 0:
-            raise null_not_allowed(pos)
-        if _35 > blen - pos:
-            raise bad_length(pos, _35)
-        _34 = list(array_struct('i', _35).unpack_from(b, pos))
-        pos += 4 * _35
-        _28 = ForgottenTopic(_31, ZERO_UUID, _34, None)
-        _29(_28)
-    _36 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _26, '', None)
-    return _36, pos
+    if _32 > blen - pos:
+        raise bad_length(pos, _32)
+    if not _32:
+        _31 = []
+    else:
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _37, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _37 < 0:
+                raise null_not_allowed(pos)
+            _38 = pos + _37
+            if _38 > blen:
+                raise bad_length(pos, _37)
+            _36 = str(b[pos:_38], 'utf-8')
+            pos = _38
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _40 < 0:
+                raise null_not_allowed(pos)
+            if _40 > blen - pos:
+                raise bad_length(pos, _40)
+            if not _40:
+                _39 = []
+            else:
+                _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
+                pos += 4 * _40
+            _33 = ForgottenTopic(_36, ZERO_UUID, _39, None)
+            _34(_33)
+    _41 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _31, '', None)
+    return _41, pos
 
 def _s_FetchRequest_v9(o):
     n = 0
@@ -584,7 +672,7 @@ def _w_FetchRequest_v9(o, buf, pos):
         _11 = _8.partitions
         _S_i.pack_into(buf, pos, len(_11))
         pos += 4
-        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
         pos += 4 * len(_11)
     return pos
 
@@ -596,72 +684,89 @@ def _d_FetchRequest_v11(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _24, _25, = _S_iiqqi.unpack_from(b, pos)
-            pos += 28
-            _18 = FetchPartition(_21, _22, _23, -1, _24, _25, ZERO_UUID, None)
-            _19(_18)
-        _10 = FetchTopic(_13, ZERO_UUID, _16, None)
-        _11(_10)
-    _27, = _S_i.unpack_from(b, pos)
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _18 = pos + 28 * _17
+                if _18 <= blen:
+                    _16 = [FetchPartition(_19, _20, _21, -1, _22, _23, ZERO_UUID, None) for _19, _20, _21, _22, _23, in _S_iiqqi.iter_unpack(b[pos:_18])]
+                    pos = _18
+                else:
+                    _16 = []
+                    _25 = _16.append
+                    for _ in range(_17):
+                        _26, _27, _28, _29, _30, = _S_iiqqi.unpack_from(b, pos)
+                        pos += 28
+                        _24 = FetchPartition(_26, _27, _28, -1, _29, _30, ZERO_UUID, None)
+                        _25(_24)
+            _10 = FetchTopic(_13, ZERO_UUID, _16, None)
+            _11(_10)
+    _32, = _S_i.unpack_from(b, pos)
     pos += 4
-    if _27 < 0:
+    if _32 < 0:
         raise null_not_allowed(pos)
-    if _27 > blen - pos:
-        raise bad_length(pos, _27)
-    _26 = []
-    _29 = _26.append
-    for _ in range(_27):
-        _32, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _32 < 0:
-            raise null_not_allowed(pos)
-        _33 = pos + _32
-        if _33 > blen:
-            raise bad_length(pos, _32)
-        _31 = str(b[pos:_33], 'utf-8')
-        pos = _33
-        _35, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _35 < 0:
-            raise null_not_allowed(pos)
-        if _35 > blen - pos:
-            raise bad_length(pos, _35)
-        _34 = list(array_struct('i', _35).unpack_from(b, pos))
-        pos += 4 * _35
-        _28 = ForgottenTopic(_31, ZERO_UUID, _34, None)
-        _29(_28)
-    _37, = _S_h.unpack_from(b, pos)
+    if _32 > blen - pos:
+        raise bad_length(pos, _32)
+    if not _32:
+        _31 = []
+    else:
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _37, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _37 < 0:
+                raise null_not_allowed(pos)
+            _38 = pos + _37
+            if _38 > blen:
+                raise bad_length(pos, _37)
+            _36 = str(b[pos:_38], 'utf-8')
+            pos = _38
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _40 < 0:
+                raise null_not_allowed(pos)
+            if _40 > blen - pos:
+                raise bad_length(pos, _40)
+            if not _40:
+                _39 = []
+            else:
+                _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
+                pos += 4 * _40
+            _33 = ForgottenTopic(_36, ZERO_UUID, _39, None)
+            _34(_33)
+    _42, = _S_h.unpack_from(b, pos)
     pos += 2
-    if _37 < 0:
+    if _42 < 0:
         raise null_not_allowed(pos)
-    _38 = pos + _37
-    if _38 > blen:
-        raise bad_length(pos, _37)
-    _36 = str(b[pos:_38], 'utf-8')
-    pos = _38
-    _39 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _26, _36, None)
-    return _39, pos
+    _43 = pos + _42
+    if _43 > blen:
+        raise bad_length(pos, _42)
+    _41 = str(b[pos:_43], 'utf-8')
+    pos = _43
+    _44 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _31, _41, None)
+    return _44, pos
 
 def _s_FetchRequest_v11(o):
     n = 0
@@ -714,7 +819,7 @@ def _w_FetchRequest_v11(o, buf, pos):
         _11 = _8.partitions
         _S_i.pack_into(buf, pos, len(_11))
         pos += 4
-        array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+        (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
         pos += 4 * len(_11)
     _12 = o.rack_id
     _13 = _12.encode()
@@ -751,19 +856,16 @@ def _t_FetchRequest_v12(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
-            if _2 >= 0x80:
-                _2, pos = read_uvarint(b, pos - 1)
-            if _2 == 0:
-                _1 = None
-            else:
-                _2 -= 1
-                _3 = pos + _2
+            if 0 < _2 < 0x80:
+                _3 = pos + _2 - 1
                 if _3 > blen:
-                    raise bad_length(pos, _2)
+                    raise bad_length(pos, _2 - 1)
                 _1 = str(b[pos:_3], 'utf-8')
                 pos = _3
+            else:
+                _1, pos = read_ncstring(b, pos - 1)
         else:
             if unknown is None:
                 unknown = []
@@ -784,111 +886,122 @@ def _d_FetchRequest_v12(b, m, pos):
     _9 -= 1
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _24, _25, _26, = _S_iiqiqi.unpack_from(b, pos)
-            pos += 32
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14 = b[pos]
+            pos += 1
+            if 0 < _14 < 0x80:
+                _15 = pos + _14 - 1
+                if _15 > blen:
+                    raise bad_length(pos, _14 - 1)
+                _13 = str(b[pos:_15], 'utf-8')
+                pos = _15
+            else:
+                _13, pos = read_cstring(b, pos - 1)
+            _17 = b[pos]
+            pos += 1
+            if _17 >= 0x80:
+                _17, pos = read_uvarint(b, pos - 1)
+            if _17 == 0:
+                raise null_not_allowed(pos)
+            _17 -= 1
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
+            else:
+                _18 = pos + 33 * _17
+                if _18 <= blen and b[pos + 32:_18:33] == _BYTE0 * _17:
+                    _16 = [FetchPartition(_19, _20, _21, _22, _23, _24, ZERO_UUID, None) for _19, _20, _21, _22, _23, _24, _, in _S_iiqiqiB.iter_unpack(b[pos:_18])]
+                    pos = _18
+                else:
+                    _16 = []
+                    _26 = _16.append
+                    for _ in range(_17):
+                        _27, _28, _29, _30, _31, _32, = _S_iiqiqi.unpack_from(b, pos)
+                        pos += 32
+                        if b[pos]:
+                            _33, pos = _t_FetchPartition_v12(b, m, pos)
+                        else:
+                            pos += 1
+                            _33 = None
+                        _25 = FetchPartition(_27, _28, _29, _30, _31, _32, ZERO_UUID, _33)
+                        _26(_25)
             if b[pos]:
-                _27, pos = _t_FetchPartition_v12(b, m, pos)
+                _34, pos = _t_FetchPartition_v12(b, m, pos)
             else:
                 pos += 1
-                _27 = None
-            _18 = FetchPartition(_21, _22, _23, _24, _25, _26, ZERO_UUID, _27)
-            _19(_18)
-        if b[pos]:
-            _28, pos = _t_FetchPartition_v12(b, m, pos)
-        else:
-            pos += 1
-            _28 = None
-        _10 = FetchTopic(_13, ZERO_UUID, _16, _28)
-        _11(_10)
-    _30, = _S_B.unpack_from(b, pos)
+                _34 = None
+            _10 = FetchTopic(_13, ZERO_UUID, _16, _34)
+            _11(_10)
+    _36 = b[pos]
     pos += 1
-    if _30 >= 0x80:
-        _30, pos = read_uvarint(b, pos - 1)
-    if _30 == 0:
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
         raise null_not_allowed(pos)
-    _30 -= 1
-    if _30 > blen - pos:
-        raise bad_length(pos, _30)
-    _29 = []
-    _32 = _29.append
-    for _ in range(_30):
-        _35, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _35 >= 0x80:
-            _35, pos = read_uvarint(b, pos - 1)
-        if _35 == 0:
-            raise null_not_allowed(pos)
-        _35 -= 1
-        _36 = pos + _35
-        if _36 > blen:
-            raise bad_length(pos, _35)
-        _34 = str(b[pos:_36], 'utf-8')
-        pos = _36
-        _38, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _38 >= 0x80:
-            _38, pos = read_uvarint(b, pos - 1)
-        if _38 == 0:
-            raise null_not_allowed(pos)
-        _38 -= 1
-        if _38 > blen - pos:
-            raise bad_length(pos, _38)
-        _37 = list(array_struct('i', _38).unpack_from(b, pos))
-        pos += 4 * _38
-        if b[pos]:
-            _39, pos = _t_FetchPartition_v12(b, m, pos)
-        else:
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    if not _36:
+        _35 = []
+    else:
+        _35 = []
+        _38 = _35.append
+        for _ in range(_36):
+            _41 = b[pos]
             pos += 1
-            _39 = None
-        _31 = ForgottenTopic(_34, ZERO_UUID, _37, _39)
-        _32(_31)
-    _41, = _S_B.unpack_from(b, pos)
+            if 0 < _41 < 0x80:
+                _42 = pos + _41 - 1
+                if _42 > blen:
+                    raise bad_length(pos, _41 - 1)
+                _40 = str(b[pos:_42], 'utf-8')
+                pos = _42
+            else:
+                _40, pos = read_cstring(b, pos - 1)
+            _44 = b[pos]
+            pos += 1
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
+                raise null_not_allowed(pos)
+            _44 -= 1
+            if _44 > blen - pos:
+                raise bad_length(pos, _44)
+            if not _44:
+                _43 = []
+            else:
+                _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
+                pos += 4 * _44
+            if b[pos]:
+                _45, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _45 = None
+            _37 = ForgottenTopic(_40, ZERO_UUID, _43, _45)
+            _38(_37)
+    _47 = b[pos]
     pos += 1
-    if _41 >= 0x80:
-        _41, pos = read_uvarint(b, pos - 1)
-    if _41 == 0:
-        raise null_not_allowed(pos)
-    _41 -= 1
-    _42 = pos + _41
-    if _42 > blen:
-        raise bad_length(pos, _41)
-    _40 = str(b[pos:_42], 'utf-8')
-    pos = _42
+    if 0 < _47 < 0x80:
+        _48 = pos + _47 - 1
+        if _48 > blen:
+            raise bad_length(pos, _47 - 1)
+        _46 = str(b[pos:_48], 'utf-8')
+        pos = _48
+    else:
+        _46, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _43, _44, pos = _t_FetchRequest_v12(b, m, pos)
+        _49, _50, pos = _t_FetchRequest_v12(b, m, pos)
     else:
         pos += 1
-        _43 = None
-        _44 = None
-    _45 = FetchRequest(_43, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _29, _40, _44)
-    return _45, pos
+        _49 = None
+        _50 = None
+    _51 = FetchRequest(_49, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _35, _46, _50)
+    return _51, pos
 
 def _ti_FetchPartition_v12(o):
     items = []
@@ -902,12 +1015,11 @@ def _ti_FetchRequest_v12(o):
         if _1 is None:
             n += 1
         else:
-            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
         buf = bytearray(n)
         pos = 0
         if _1 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _3 = _1.encode()
             _2 = len(_3)
@@ -926,37 +1038,31 @@ def _s_FetchRequest_v12(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 32
+                n += size_tagged_section(_ti_FetchPartition_v12(_5), _5.unknown_tagged_fields) - 1
+            n += 33
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 1
     _6 = o.forgotten_topics_data
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.topic
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.partitions
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-    _10 = o.rack_id
-    n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
-    if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_FetchPartition_v12(_7), _7.unknown_tagged_fields) - 1
         n += 1
-    n += 25
+    _10 = o.rack_id
+    n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) - 1
+    n += 26
     return n
 
 def _w_FetchRequest_v12(o, buf, pos):
@@ -992,13 +1098,11 @@ def _w_FetchRequest_v12(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.forgotten_topics_data
     _11 = len(_10)
     if _11 < 0x7F:
@@ -1023,13 +1127,12 @@ def _w_FetchRequest_v12(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _17 + 1)
-        array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+        (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
         pos += 4 * len(_16)
         if _12.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_12), _12.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.rack_id
     _20 = _18.encode()
     _19 = len(_20)
@@ -1042,8 +1145,7 @@ def _w_FetchRequest_v12(o, buf, pos):
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_FetchRequest_v13(b, m, pos):
@@ -1057,89 +1159,114 @@ def _d_FetchRequest_v13(b, m, pos):
     _9 -= 1
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _13, _15, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _13 = uuid_of(_13)
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, _22, _23, _24, = _S_iiqiqi.unpack_from(b, pos)
-            pos += 32
-            if b[pos]:
-                _25, pos = _t_FetchPartition_v12(b, m, pos)
-            else:
-                pos += 1
-                _25 = None
-            _16 = FetchPartition(_19, _20, _21, _22, _23, _24, ZERO_UUID, _25)
-            _17(_16)
-        if b[pos]:
-            _26, pos = _t_FetchPartition_v12(b, m, pos)
+    if not _9:
+        _8 = []
+    else:
+        _10 = pos + 18 * _9
+        if _10 <= blen and b[pos + 16:_10:18] == _BYTE1 * _9 and b[pos + 17:_10:18] == _BYTE0 * _9:
+            _8 = [FetchTopic('', uuid_of(_11), [], None) for _11, _, _, in _S_uBB.iter_unpack(b[pos:_10])]
+            pos = _10
         else:
-            pos += 1
-            _26 = None
-        _10 = FetchTopic('', _13, _14, _26)
-        _11(_10)
-    _28, = _S_B.unpack_from(b, pos)
+            _8 = []
+            _13 = _8.append
+            for _ in range(_9):
+                _14, _16, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _14 = uuid_of(_14)
+                if _16 >= 0x80:
+                    _16, pos = read_uvarint(b, pos - 1)
+                if _16 == 0:
+                    raise null_not_allowed(pos)
+                _16 -= 1
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
+                if not _16:
+                    _15 = []
+                else:
+                    _17 = pos + 33 * _16
+                    if _17 <= blen and b[pos + 32:_17:33] == _BYTE0 * _16:
+                        _15 = [FetchPartition(_18, _19, _20, _21, _22, _23, ZERO_UUID, None) for _18, _19, _20, _21, _22, _23, _, in _S_iiqiqiB.iter_unpack(b[pos:_17])]
+                        pos = _17
+                    else:
+                        _15 = []
+                        _25 = _15.append
+                        for _ in range(_16):
+                            _26, _27, _28, _29, _30, _31, = _S_iiqiqi.unpack_from(b, pos)
+                            pos += 32
+                            if b[pos]:
+                                _32, pos = _t_FetchPartition_v12(b, m, pos)
+                            else:
+                                pos += 1
+                                _32 = None
+                            _24 = FetchPartition(_26, _27, _28, _29, _30, _31, ZERO_UUID, _32)
+                            _25(_24)
+                if b[pos]:
+                    _33, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _33 = None
+                _12 = FetchTopic('', _14, _15, _33)
+                _13(_12)
+    _35 = b[pos]
     pos += 1
-    if _28 >= 0x80:
-        _28, pos = read_uvarint(b, pos - 1)
-    if _28 == 0:
+    if _35 >= 0x80:
+        _35, pos = read_uvarint(b, pos - 1)
+    if _35 == 0:
         raise null_not_allowed(pos)
-    _28 -= 1
-    if _28 > blen - pos:
-        raise bad_length(pos, _28)
-    _27 = []
-    _30 = _27.append
-    for _ in range(_28):
-        _32, _34, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _32 = uuid_of(_32)
-        if _34 >= 0x80:
-            _34, pos = read_uvarint(b, pos - 1)
-        if _34 == 0:
-            raise null_not_allowed(pos)
-        _34 -= 1
-        if _34 > blen - pos:
-            raise bad_length(pos, _34)
-        _33 = list(array_struct('i', _34).unpack_from(b, pos))
-        pos += 4 * _34
-        if b[pos]:
-            _35, pos = _t_FetchPartition_v12(b, m, pos)
+    _35 -= 1
+    if _35 > blen - pos:
+        raise bad_length(pos, _35)
+    if not _35:
+        _34 = []
+    else:
+        _36 = pos + 18 * _35
+        if _36 <= blen and b[pos + 16:_36:18] == _BYTE1 * _35 and b[pos + 17:_36:18] == _BYTE0 * _35:
+            _34 = [ForgottenTopic('', uuid_of(_37), [], None) for _37, _, _, in _S_uBB.iter_unpack(b[pos:_36])]
+            pos = _36
         else:
-            pos += 1
-            _35 = None
-        _29 = ForgottenTopic('', _32, _33, _35)
-        _30(_29)
-    _37, = _S_B.unpack_from(b, pos)
+            _34 = []
+            _39 = _34.append
+            for _ in range(_35):
+                _40, _42, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _40 = uuid_of(_40)
+                if _42 >= 0x80:
+                    _42, pos = read_uvarint(b, pos - 1)
+                if _42 == 0:
+                    raise null_not_allowed(pos)
+                _42 -= 1
+                if _42 > blen - pos:
+                    raise bad_length(pos, _42)
+                if not _42:
+                    _41 = []
+                else:
+                    _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                    pos += 4 * _42
+                if b[pos]:
+                    _43, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _43 = None
+                _38 = ForgottenTopic('', _40, _41, _43)
+                _39(_38)
+    _45 = b[pos]
     pos += 1
-    if _37 >= 0x80:
-        _37, pos = read_uvarint(b, pos - 1)
-    if _37 == 0:
-        raise null_not_allowed(pos)
-    _37 -= 1
-    _38 = pos + _37
-    if _38 > blen:
-        raise bad_length(pos, _37)
-    _36 = str(b[pos:_38], 'utf-8')
-    pos = _38
+    if 0 < _45 < 0x80:
+        _46 = pos + _45 - 1
+        if _46 > blen:
+            raise bad_length(pos, _45 - 1)
+        _44 = str(b[pos:_46], 'utf-8')
+        pos = _46
+    else:
+        _44, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _39, _40, pos = _t_FetchRequest_v12(b, m, pos)
+        _47, _48, pos = _t_FetchRequest_v12(b, m, pos)
     else:
         pos += 1
-        _39 = None
-        _40 = None
-    _41 = FetchRequest(_39, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _27, _36, _40)
-    return _41, pos
+        _47 = None
+        _48 = None
+    _49 = FetchRequest(_47, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _34, _44, _48)
+    return _49, pos
 
 def _s_FetchRequest_v13(o):
     n = 0
@@ -1150,32 +1277,24 @@ def _s_FetchRequest_v13(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 32
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
+            n += 33
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _5 = o.forgotten_topics_data
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.partitions
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
+        n += 17
     _8 = o.rack_id
-    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 25
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) - 1
+    n += 26
     return n
 
 def _w_FetchRequest_v13(o, buf, pos):
@@ -1204,13 +1323,11 @@ def _w_FetchRequest_v13(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _7 = o.forgotten_topics_data
     _8 = len(_7)
     if _8 < 0x7F:
@@ -1228,13 +1345,12 @@ def _w_FetchRequest_v13(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
-        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
         pos += 4 * len(_10)
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _12 = o.rack_id
     _14 = _12.encode()
     _13 = len(_14)
@@ -1247,8 +1363,7 @@ def _w_FetchRequest_v13(o, buf, pos):
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_FetchRequest_v15(b, m, pos):
@@ -1262,19 +1377,16 @@ def _t_FetchRequest_v15(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _3, = _S_B.unpack_from(b, pos)
+            _3 = b[pos]
             pos += 1
-            if _3 >= 0x80:
-                _3, pos = read_uvarint(b, pos - 1)
-            if _3 == 0:
-                _1 = None
-            else:
-                _3 -= 1
-                _4 = pos + _3
+            if 0 < _3 < 0x80:
+                _4 = pos + _3 - 1
                 if _4 > blen:
-                    raise bad_length(pos, _3)
+                    raise bad_length(pos, _3 - 1)
                 _1 = str(b[pos:_4], 'utf-8')
                 pos = _4
+            else:
+                _1, pos = read_ncstring(b, pos - 1)
         elif tag == 1:
             _6, _7, = _S_iq.unpack_from(b, pos)
             pos += 12
@@ -1304,90 +1416,115 @@ def _d_FetchRequest_v15(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = []
-    _10 = _7.append
-    for _ in range(_8):
-        _12, _14, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _12 = uuid_of(_12)
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, _22, _23, = _S_iiqiqi.unpack_from(b, pos)
-            pos += 32
-            if b[pos]:
-                _24, pos = _t_FetchPartition_v12(b, m, pos)
-            else:
-                pos += 1
-                _24 = None
-            _15 = FetchPartition(_18, _19, _20, _21, _22, _23, ZERO_UUID, _24)
-            _16(_15)
-        if b[pos]:
-            _25, pos = _t_FetchPartition_v12(b, m, pos)
+    if not _8:
+        _7 = []
+    else:
+        _9 = pos + 18 * _8
+        if _9 <= blen and b[pos + 16:_9:18] == _BYTE1 * _8 and b[pos + 17:_9:18] == _BYTE0 * _8:
+            _7 = [FetchTopic('', uuid_of(_10), [], None) for _10, _, _, in _S_uBB.iter_unpack(b[pos:_9])]
+            pos = _9
         else:
-            pos += 1
-            _25 = None
-        _9 = FetchTopic('', _12, _13, _25)
-        _10(_9)
-    _27, = _S_B.unpack_from(b, pos)
+            _7 = []
+            _12 = _7.append
+            for _ in range(_8):
+                _13, _15, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _13 = uuid_of(_13)
+                if _15 >= 0x80:
+                    _15, pos = read_uvarint(b, pos - 1)
+                if _15 == 0:
+                    raise null_not_allowed(pos)
+                _15 -= 1
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
+                if not _15:
+                    _14 = []
+                else:
+                    _16 = pos + 33 * _15
+                    if _16 <= blen and b[pos + 32:_16:33] == _BYTE0 * _15:
+                        _14 = [FetchPartition(_17, _18, _19, _20, _21, _22, ZERO_UUID, None) for _17, _18, _19, _20, _21, _22, _, in _S_iiqiqiB.iter_unpack(b[pos:_16])]
+                        pos = _16
+                    else:
+                        _14 = []
+                        _24 = _14.append
+                        for _ in range(_15):
+                            _25, _26, _27, _28, _29, _30, = _S_iiqiqi.unpack_from(b, pos)
+                            pos += 32
+                            if b[pos]:
+                                _31, pos = _t_FetchPartition_v12(b, m, pos)
+                            else:
+                                pos += 1
+                                _31 = None
+                            _23 = FetchPartition(_25, _26, _27, _28, _29, _30, ZERO_UUID, _31)
+                            _24(_23)
+                if b[pos]:
+                    _32, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _32 = None
+                _11 = FetchTopic('', _13, _14, _32)
+                _12(_11)
+    _34 = b[pos]
     pos += 1
-    if _27 >= 0x80:
-        _27, pos = read_uvarint(b, pos - 1)
-    if _27 == 0:
+    if _34 >= 0x80:
+        _34, pos = read_uvarint(b, pos - 1)
+    if _34 == 0:
         raise null_not_allowed(pos)
-    _27 -= 1
-    if _27 > blen - pos:
-        raise bad_length(pos, _27)
-    _26 = []
-    _29 = _26.append
-    for _ in range(_27):
-        _31, _33, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _31 = uuid_of(_31)
-        if _33 >= 0x80:
-            _33, pos = read_uvarint(b, pos - 1)
-        if _33 == 0:
-            raise null_not_allowed(pos)
-        _33 -= 1
-        if _33 > blen - pos:
-            raise bad_length(pos, _33)
-        _32 = list(array_struct('i', _33).unpack_from(b, pos))
-        pos += 4 * _33
-        if b[pos]:
-            _34, pos = _t_FetchPartition_v12(b, m, pos)
+    _34 -= 1
+    if _34 > blen - pos:
+        raise bad_length(pos, _34)
+    if not _34:
+        _33 = []
+    else:
+        _35 = pos + 18 * _34
+        if _35 <= blen and b[pos + 16:_35:18] == _BYTE1 * _34 and b[pos + 17:_35:18] == _BYTE0 * _34:
+            _33 = [ForgottenTopic('', uuid_of(_36), [], None) for _36, _, _, in _S_uBB.iter_unpack(b[pos:_35])]
+            pos = _35
         else:
-            pos += 1
-            _34 = None
-        _28 = ForgottenTopic('', _31, _32, _34)
-        _29(_28)
-    _36, = _S_B.unpack_from(b, pos)
+            _33 = []
+            _38 = _33.append
+            for _ in range(_34):
+                _39, _41, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _39 = uuid_of(_39)
+                if _41 >= 0x80:
+                    _41, pos = read_uvarint(b, pos - 1)
+                if _41 == 0:
+                    raise null_not_allowed(pos)
+                _41 -= 1
+                if _41 > blen - pos:
+                    raise bad_length(pos, _41)
+                if not _41:
+                    _40 = []
+                else:
+                    _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                    pos += 4 * _41
+                if b[pos]:
+                    _42, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _42 = None
+                _37 = ForgottenTopic('', _39, _40, _42)
+                _38(_37)
+    _44 = b[pos]
     pos += 1
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    _37 = pos + _36
-    if _37 > blen:
-        raise bad_length(pos, _36)
-    _35 = str(b[pos:_37], 'utf-8')
-    pos = _37
+    if 0 < _44 < 0x80:
+        _45 = pos + _44 - 1
+        if _45 > blen:
+            raise bad_length(pos, _44 - 1)
+        _43 = str(b[pos:_45], 'utf-8')
+        pos = _45
+    else:
+        _43, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _38, _39, _40, pos = _t_FetchRequest_v15(b, m, pos)
+        _46, _47, _48, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _38 = None
-        _39 = ReplicaState()
-        _40 = None
-    _41 = FetchRequest(_38, -1, _39, _1, _2, _3, _4, _5, _6, _7, _26, _35, _40)
-    return _41, pos
+        _46 = None
+        _47 = ReplicaState()
+        _48 = None
+    _49 = FetchRequest(_46, -1, _47, _1, _2, _3, _4, _5, _6, _7, _33, _43, _48)
+    return _49, pos
 
 def _ti_FetchRequest_v15(o):
     items = []
@@ -1397,12 +1534,11 @@ def _ti_FetchRequest_v15(o):
         if _1 is None:
             n += 1
         else:
-            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
         buf = bytearray(n)
         pos = 0
         if _1 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _3 = _1.encode()
             _2 = len(_3)
@@ -1417,10 +1553,8 @@ def _ti_FetchRequest_v15(o):
     if _4 != _DEFAULT_ReplicaState:
         n = 0
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 12
+            n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
+        n += 13
         buf = bytearray(n)
         pos = 0
         _S_iq.pack_into(buf, pos, _4.replica_id, _4.replica_epoch)
@@ -1428,8 +1562,7 @@ def _ti_FetchRequest_v15(o):
         if _4.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((1, bytes(buf)))
     return items
 
@@ -1442,32 +1575,24 @@ def _s_FetchRequest_v15(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 32
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
+            n += 33
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _5 = o.forgotten_topics_data
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.partitions
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
+        n += 17
     _8 = o.rack_id
-    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
-        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 21
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
+    n += 22
     return n
 
 def _w_FetchRequest_v15(o, buf, pos):
@@ -1496,13 +1621,11 @@ def _w_FetchRequest_v15(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _7 = o.forgotten_topics_data
     _8 = len(_7)
     if _8 < 0x7F:
@@ -1520,13 +1643,12 @@ def _w_FetchRequest_v15(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
-        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
         pos += 4 * len(_10)
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _12 = o.rack_id
     _14 = _12.encode()
     _13 = len(_14)
@@ -1539,8 +1661,7 @@ def _w_FetchRequest_v15(o, buf, pos):
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_FetchPartition_v17(b, m, pos):
@@ -1576,91 +1697,116 @@ def _d_FetchRequest_v17(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = []
-    _10 = _7.append
-    for _ in range(_8):
-        _12, _14, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _12 = uuid_of(_12)
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, _22, _23, = _S_iiqiqi.unpack_from(b, pos)
-            pos += 32
-            if b[pos]:
-                _24, _25, pos = _t_FetchPartition_v17(b, m, pos)
-            else:
-                pos += 1
-                _24 = ZERO_UUID
-                _25 = None
-            _15 = FetchPartition(_18, _19, _20, _21, _22, _23, _24, _25)
-            _16(_15)
-        if b[pos]:
-            _26, pos = _t_FetchPartition_v12(b, m, pos)
+    if not _8:
+        _7 = []
+    else:
+        _9 = pos + 18 * _8
+        if _9 <= blen and b[pos + 16:_9:18] == _BYTE1 * _8 and b[pos + 17:_9:18] == _BYTE0 * _8:
+            _7 = [FetchTopic('', uuid_of(_10), [], None) for _10, _, _, in _S_uBB.iter_unpack(b[pos:_9])]
+            pos = _9
         else:
-            pos += 1
-            _26 = None
-        _9 = FetchTopic('', _12, _13, _26)
-        _10(_9)
-    _28, = _S_B.unpack_from(b, pos)
+            _7 = []
+            _12 = _7.append
+            for _ in range(_8):
+                _13, _15, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _13 = uuid_of(_13)
+                if _15 >= 0x80:
+                    _15, pos = read_uvarint(b, pos - 1)
+                if _15 == 0:
+                    raise null_not_allowed(pos)
+                _15 -= 1
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
+                if not _15:
+                    _14 = []
+                else:
+                    _16 = pos + 33 * _15
+                    if _16 <= blen and b[pos + 32:_16:33] == _BYTE0 * _15:
+                        _14 = [FetchPartition(_17, _18, _19, _20, _21, _22, ZERO_UUID, None) for _17, _18, _19, _20, _21, _22, _, in _S_iiqiqiB.iter_unpack(b[pos:_16])]
+                        pos = _16
+                    else:
+                        _14 = []
+                        _24 = _14.append
+                        for _ in range(_15):
+                            _25, _26, _27, _28, _29, _30, = _S_iiqiqi.unpack_from(b, pos)
+                            pos += 32
+                            if b[pos]:
+                                _31, _32, pos = _t_FetchPartition_v17(b, m, pos)
+                            else:
+                                pos += 1
+                                _31 = ZERO_UUID
+                                _32 = None
+                            _23 = FetchPartition(_25, _26, _27, _28, _29, _30, _31, _32)
+                            _24(_23)
+                if b[pos]:
+                    _33, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _33 = None
+                _11 = FetchTopic('', _13, _14, _33)
+                _12(_11)
+    _35 = b[pos]
     pos += 1
-    if _28 >= 0x80:
-        _28, pos = read_uvarint(b, pos - 1)
-    if _28 == 0:
+    if _35 >= 0x80:
+        _35, pos = read_uvarint(b, pos - 1)
+    if _35 == 0:
         raise null_not_allowed(pos)
-    _28 -= 1
-    if _28 > blen - pos:
-        raise bad_length(pos, _28)
-    _27 = []
-    _30 = _27.append
-    for _ in range(_28):
-        _32, _34, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _32 = uuid_of(_32)
-        if _34 >= 0x80:
-            _34, pos = read_uvarint(b, pos - 1)
-        if _34 == 0:
-            raise null_not_allowed(pos)
-        _34 -= 1
-        if _34 > blen - pos:
-            raise bad_length(pos, _34)
-        _33 = list(array_struct('i', _34).unpack_from(b, pos))
-        pos += 4 * _34
-        if b[pos]:
-            _35, pos = _t_FetchPartition_v12(b, m, pos)
+    _35 -= 1
+    if _35 > blen - pos:
+        raise bad_length(pos, _35)
+    if not _35:
+        _34 = []
+    else:
+        _36 = pos + 18 * _35
+        if _36 <= blen and b[pos + 16:_36:18] == _BYTE1 * _35 and b[pos + 17:_36:18] == _BYTE0 * _35:
+            _34 = [ForgottenTopic('', uuid_of(_37), [], None) for _37, _, _, in _S_uBB.iter_unpack(b[pos:_36])]
+            pos = _36
         else:
-            pos += 1
-            _35 = None
-        _29 = ForgottenTopic('', _32, _33, _35)
-        _30(_29)
-    _37, = _S_B.unpack_from(b, pos)
+            _34 = []
+            _39 = _34.append
+            for _ in range(_35):
+                _40, _42, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _40 = uuid_of(_40)
+                if _42 >= 0x80:
+                    _42, pos = read_uvarint(b, pos - 1)
+                if _42 == 0:
+                    raise null_not_allowed(pos)
+                _42 -= 1
+                if _42 > blen - pos:
+                    raise bad_length(pos, _42)
+                if not _42:
+                    _41 = []
+                else:
+                    _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                    pos += 4 * _42
+                if b[pos]:
+                    _43, pos = _t_FetchPartition_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _43 = None
+                _38 = ForgottenTopic('', _40, _41, _43)
+                _39(_38)
+    _45 = b[pos]
     pos += 1
-    if _37 >= 0x80:
-        _37, pos = read_uvarint(b, pos - 1)
-    if _37 == 0:
-        raise null_not_allowed(pos)
-    _37 -= 1
-    _38 = pos + _37
-    if _38 > blen:
-        raise bad_length(pos, _37)
-    _36 = str(b[pos:_38], 'utf-8')
-    pos = _38
+    if 0 < _45 < 0x80:
+        _46 = pos + _45 - 1
+        if _46 > blen:
+            raise bad_length(pos, _45 - 1)
+        _44 = str(b[pos:_46], 'utf-8')
+        pos = _46
+    else:
+        _44, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _39, _40, _41, pos = _t_FetchRequest_v15(b, m, pos)
+        _47, _48, _49, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _39 = None
-        _40 = ReplicaState()
-        _41 = None
-    _42 = FetchRequest(_39, -1, _40, _1, _2, _3, _4, _5, _6, _7, _27, _36, _41)
-    return _42, pos
+        _47 = None
+        _48 = ReplicaState()
+        _49 = None
+    _50 = FetchRequest(_47, -1, _48, _1, _2, _3, _4, _5, _6, _7, _34, _44, _49)
+    return _50, pos
 
 def _ti_FetchPartition_v17(o):
     items = []
@@ -1684,32 +1830,24 @@ def _s_FetchRequest_v17(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             if _4.unknown_tagged_fields or _4.replica_directory_id != ZERO_UUID:
-                n += size_tagged_section(_ti_FetchPartition_v17(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 32
+                n += size_tagged_section(_ti_FetchPartition_v17(_4), _4.unknown_tagged_fields) - 1
+            n += 33
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _5 = o.forgotten_topics_data
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.partitions
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
+        n += 17
     _8 = o.rack_id
-    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
-        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 21
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
+    n += 22
     return n
 
 def _w_FetchRequest_v17(o, buf, pos):
@@ -1738,13 +1876,11 @@ def _w_FetchRequest_v17(o, buf, pos):
             if _6.unknown_tagged_fields or _6.replica_directory_id != ZERO_UUID:
                 pos = write_tagged_section(buf, pos, _ti_FetchPartition_v17(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _7 = o.forgotten_topics_data
     _8 = len(_7)
     if _8 < 0x7F:
@@ -1762,13 +1898,12 @@ def _w_FetchRequest_v17(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
-        array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
         pos += 4 * len(_10)
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _12 = o.rack_id
     _14 = _12.encode()
     _13 = len(_14)
@@ -1781,8 +1916,7 @@ def _w_FetchRequest_v17(o, buf, pos):
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'FetchRequest'

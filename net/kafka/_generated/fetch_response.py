@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EpochEndOffset(msgspec.Struct, gc=False):
@@ -66,11 +66,19 @@ class FetchResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 _DEFAULT_EpochEndOffset = EpochEndOffset()
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 _DEFAULT_SnapshotId = SnapshotId()
 
-_S_B = Struct('>B')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -88,8 +96,10 @@ _S_ii = Struct('>ii')
 _S_iq = Struct('>iq')
 _S_qi = Struct('>qi')
 _S_qq = Struct('>qq')
+_S_qqB = Struct('>qqB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _d_FetchResponse_v0(b, m, pos):
     blen = len(b)
@@ -99,41 +109,47 @@ def _d_FetchResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _18, = _S_ihqi.unpack_from(b, pos)
-            pos += 18
-            if _18 < 0:
-                _17 = None
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
             else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = m[pos:_19]
-                pos = _19
-            _11 = PartitionData(_14, _15, _16, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _17, None)
-            _12(_11)
-        _3 = FetchableTopicResponse(_6, ZERO_UUID, _9, None)
-        _4(_3)
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _14, _15, _16, _18, = _S_ihqi.unpack_from(b, pos)
+                    pos += 18
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = m[pos:_19]
+                        pos = _19
+                    _11 = PartitionData(_14, _15, _16, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _17, None)
+                    _12(_11)
+            _3 = FetchableTopicResponse(_6, ZERO_UUID, _9, None)
+            _4(_3)
     _20 = FetchResponse(0, 0, 0, _1, [], None)
     return _20, pos
 
@@ -191,41 +207,47 @@ def _d_FetchResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _19, = _S_ihqi.unpack_from(b, pos)
-            pos += 18
-            if _19 < 0:
-                _18 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
             else:
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = m[pos:_20]
-                pos = _20
-            _12 = PartitionData(_15, _16, _17, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _18, None)
-            _13(_12)
-        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
-        _5(_4)
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _17, _19, = _S_ihqi.unpack_from(b, pos)
+                    pos += 18
+                    if _19 < 0:
+                        _18 = None
+                    else:
+                        _20 = pos + _19
+                        if _20 > blen:
+                            raise bad_length(pos, _19)
+                        _18 = m[pos:_20]
+                        pos = _20
+                    _12 = PartitionData(_15, _16, _17, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _18, None)
+                    _13(_12)
+            _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+            _5(_4)
     _21 = FetchResponse(_1, 0, 0, _2, [], None)
     return _21, pos
 
@@ -284,57 +306,71 @@ def _d_FetchResponse_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _20, = _S_ihqqi.unpack_from(b, pos)
-            pos += 26
-            if _20 < 0:
-                _19 = None
-            else:
-                if _20 > blen - pos:
-                    raise bad_length(pos, _20)
-                _19 = []
-                _22 = _19.append
-                for _ in range(_20):
-                    _24, _25, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    _21 = AbortedTransaction(_24, _25, None)
-                    _22(_21)
-            _27, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _27 < 0:
-                _26 = None
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
             else:
-                _28 = pos + _27
-                if _28 > blen:
-                    raise bad_length(pos, _27)
-                _26 = m[pos:_28]
-                pos = _28
-            _12 = PartitionData(_15, _16, _17, _18, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _19, -1, _26, None)
-            _13(_12)
-        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
-        _5(_4)
-    _29 = FetchResponse(_1, 0, 0, _2, [], None)
-    return _29, pos
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _17, _18, _20, = _S_ihqqi.unpack_from(b, pos)
+                    pos += 26
+                    if _20 < 0:
+                        _19 = None
+                    else:
+                        if _20 > blen - pos:
+                            raise bad_length(pos, _20)
+                        if not _20:
+                            _19 = []
+                        else:
+                            _21 = pos + 16 * _20
+                            if _21 <= blen:
+                                _19 = [AbortedTransaction(_22, _23, None) for _22, _23, in _S_qq.iter_unpack(b[pos:_21])]
+                                pos = _21
+                            else:
+                                _19 = []
+                                _25 = _19.append
+                                for _ in range(_20):
+                                    _26, _27, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    _24 = AbortedTransaction(_26, _27, None)
+                                    _25(_24)
+                    _29, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _29 < 0:
+                        _28 = None
+                    else:
+                        _30 = pos + _29
+                        if _30 > blen:
+                            raise bad_length(pos, _29)
+                        _28 = m[pos:_30]
+                        pos = _30
+                    _12 = PartitionData(_15, _16, _17, _18, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _19, -1, _28, None)
+                    _13(_12)
+            _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+            _5(_4)
+    _31 = FetchResponse(_1, 0, 0, _2, [], None)
+    return _31, pos
 
 def _s_FetchResponse_v4(o):
     n = 0
@@ -406,57 +442,71 @@ def _d_FetchResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, _21, = _S_ihqqqi.unpack_from(b, pos)
-            pos += 34
-            if _21 < 0:
-                _20 = None
-            else:
-                if _21 > blen - pos:
-                    raise bad_length(pos, _21)
-                _20 = []
-                _23 = _20.append
-                for _ in range(_21):
-                    _25, _26, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    _22 = AbortedTransaction(_25, _26, None)
-                    _23(_22)
-            _28, = _S_i.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _28 < 0:
-                _27 = None
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
             else:
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = m[pos:_29]
-                pos = _29
-            _12 = PartitionData(_15, _16, _17, _18, _19, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _20, -1, _27, None)
-            _13(_12)
-        _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
-        _5(_4)
-    _30 = FetchResponse(_1, 0, 0, _2, [], None)
-    return _30, pos
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _17, _18, _19, _21, = _S_ihqqqi.unpack_from(b, pos)
+                    pos += 34
+                    if _21 < 0:
+                        _20 = None
+                    else:
+                        if _21 > blen - pos:
+                            raise bad_length(pos, _21)
+                        if not _21:
+                            _20 = []
+                        else:
+                            _22 = pos + 16 * _21
+                            if _22 <= blen:
+                                _20 = [AbortedTransaction(_23, _24, None) for _23, _24, in _S_qq.iter_unpack(b[pos:_22])]
+                                pos = _22
+                            else:
+                                _20 = []
+                                _26 = _20.append
+                                for _ in range(_21):
+                                    _27, _28, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    _25 = AbortedTransaction(_27, _28, None)
+                                    _26(_25)
+                    _30, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _30 < 0:
+                        _29 = None
+                    else:
+                        _31 = pos + _30
+                        if _31 > blen:
+                            raise bad_length(pos, _30)
+                        _29 = m[pos:_31]
+                        pos = _31
+                    _12 = PartitionData(_15, _16, _17, _18, _19, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _20, -1, _29, None)
+                    _13(_12)
+            _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
+            _5(_4)
+    _32 = FetchResponse(_1, 0, 0, _2, [], None)
+    return _32, pos
 
 def _s_FetchResponse_v5(o):
     n = 0
@@ -528,57 +578,71 @@ def _d_FetchResponse_v7(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
-            pos += 34
-            if _23 < 0:
-                _22 = None
-            else:
-                if _23 > blen - pos:
-                    raise bad_length(pos, _23)
-                _22 = []
-                _25 = _22.append
-                for _ in range(_23):
-                    _27, _28, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    _24 = AbortedTransaction(_27, _28, None)
-                    _25(_24)
-            _30, = _S_i.unpack_from(b, pos)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _30 < 0:
-                _29 = None
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
             else:
-                _31 = pos + _30
-                if _31 > blen:
-                    raise bad_length(pos, _30)
-                _29 = m[pos:_31]
-                pos = _31
-            _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, -1, _29, None)
-            _15(_14)
-        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
-        _7(_6)
-    _32 = FetchResponse(_1, _2, _3, _4, [], None)
-    return _32, pos
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
+                    pos += 34
+                    if _23 < 0:
+                        _22 = None
+                    else:
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        if not _23:
+                            _22 = []
+                        else:
+                            _24 = pos + 16 * _23
+                            if _24 <= blen:
+                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, in _S_qq.iter_unpack(b[pos:_24])]
+                                pos = _24
+                            else:
+                                _22 = []
+                                _28 = _22.append
+                                for _ in range(_23):
+                                    _29, _30, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    _27 = AbortedTransaction(_29, _30, None)
+                                    _28(_27)
+                    _32, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _32 < 0:
+                        _31 = None
+                    else:
+                        _33 = pos + _32
+                        if _33 > blen:
+                            raise bad_length(pos, _32)
+                        _31 = m[pos:_33]
+                        pos = _33
+                    _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, -1, _31, None)
+                    _15(_14)
+            _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
+            _7(_6)
+    _34 = FetchResponse(_1, _2, _3, _4, [], None)
+    return _34, pos
 
 def _s_FetchResponse_v7(o):
     n = 0
@@ -650,57 +714,71 @@ def _d_FetchResponse_v11(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
-            pos += 34
-            if _23 < 0:
-                _22 = None
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
             else:
-                if _23 > blen - pos:
-                    raise bad_length(pos, _23)
-                _22 = []
-                _25 = _22.append
-                for _ in range(_23):
-                    _27, _28, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    _24 = AbortedTransaction(_27, _28, None)
-                    _25(_24)
-            _29, _31, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _31 < 0:
-                _30 = None
-            else:
-                _32 = pos + _31
-                if _32 > blen:
-                    raise bad_length(pos, _31)
-                _30 = m[pos:_32]
-                pos = _32
-            _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, _29, _30, None)
-            _15(_14)
-        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
-        _7(_6)
-    _33 = FetchResponse(_1, _2, _3, _4, [], None)
-    return _33, pos
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _21, _23, = _S_ihqqqi.unpack_from(b, pos)
+                    pos += 34
+                    if _23 < 0:
+                        _22 = None
+                    else:
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        if not _23:
+                            _22 = []
+                        else:
+                            _24 = pos + 16 * _23
+                            if _24 <= blen:
+                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, in _S_qq.iter_unpack(b[pos:_24])]
+                                pos = _24
+                            else:
+                                _22 = []
+                                _28 = _22.append
+                                for _ in range(_23):
+                                    _29, _30, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    _27 = AbortedTransaction(_29, _30, None)
+                                    _28(_27)
+                    _31, _33, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _33 < 0:
+                        _32 = None
+                    else:
+                        _34 = pos + _33
+                        if _34 > blen:
+                            raise bad_length(pos, _33)
+                        _32 = m[pos:_34]
+                        pos = _34
+                    _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, _31, _32, None)
+                    _15(_14)
+            _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
+            _7(_6)
+    _35 = FetchResponse(_1, _2, _3, _4, [], None)
+    return _35, pos
 
 def _s_FetchResponse_v11(o):
     n = 0
@@ -841,92 +919,108 @@ def _d_FetchResponse_v12(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _21, _23, = _S_ihqqqB.unpack_from(b, pos)
-            pos += 31
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
-                _22 = None
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
             else:
-                _23 -= 1
-                if _23 > blen - pos:
-                    raise bad_length(pos, _23)
-                _22 = []
-                _25 = _22.append
-                for _ in range(_23):
-                    _27, _28, = _S_qq.unpack_from(b, pos)
-                    pos += 16
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _21, _23, = _S_ihqqqB.unpack_from(b, pos)
+                    pos += 31
+                    if _23 >= 0x80:
+                        _23, pos = read_uvarint(b, pos - 1)
+                    if _23 == 0:
+                        _22 = None
+                    else:
+                        _23 -= 1
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        if not _23:
+                            _22 = []
+                        else:
+                            _24 = pos + 17 * _23
+                            if _24 <= blen and b[pos + 16:_24:17] == _BYTE0 * _23:
+                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, _, in _S_qqB.iter_unpack(b[pos:_24])]
+                                pos = _24
+                            else:
+                                _22 = []
+                                _28 = _22.append
+                                for _ in range(_23):
+                                    _29, _30, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    if b[pos]:
+                                        _31, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _31 = None
+                                    _27 = AbortedTransaction(_29, _30, _31)
+                                    _28(_27)
+                    _32, _34, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _34 < 0x80:
+                        _35 = pos + _34 - 1
+                        if _35 > blen:
+                            raise bad_length(pos, _34 - 1)
+                        _33 = m[pos:_35]
+                        pos = _35
+                    elif _34 >= 0x80 and b[pos] < 0x80:
+                        _34 = (_34 & 0x7F) | (b[pos] << 7)
+                        _35 = pos + _34
+                        if _35 > blen:
+                            raise bad_length(pos, _34 - 1)
+                        _33 = m[pos + 1:_35]
+                        pos = _35
+                    else:
+                        _33, pos = read_crecords(b, m, pos - 1)
                     if b[pos]:
-                        _29, pos = _t_AbortedTransaction_v12(b, m, pos)
+                        _36, _37, _38, _39, pos = _t_PartitionData_v12(b, m, pos)
                     else:
                         pos += 1
-                        _29 = None
-                    _24 = AbortedTransaction(_27, _28, _29)
-                    _25(_24)
-            _30, _32, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                _31 = None
-            else:
-                _32 -= 1
-                _33 = pos + _32
-                if _33 > blen:
-                    raise bad_length(pos, _32)
-                _31 = m[pos:_33]
-                pos = _33
+                        _36 = EpochEndOffset()
+                        _37 = LeaderIdAndEpoch()
+                        _38 = SnapshotId()
+                        _39 = None
+                    _14 = PartitionData(_17, _18, _19, _20, _21, _36, _37, _38, _22, _32, _33, _39)
+                    _15(_14)
             if b[pos]:
-                _34, _35, _36, _37, pos = _t_PartitionData_v12(b, m, pos)
+                _40, pos = _t_AbortedTransaction_v12(b, m, pos)
             else:
                 pos += 1
-                _34 = EpochEndOffset()
-                _35 = LeaderIdAndEpoch()
-                _36 = SnapshotId()
-                _37 = None
-            _14 = PartitionData(_17, _18, _19, _20, _21, _34, _35, _36, _22, _30, _31, _37)
-            _15(_14)
-        if b[pos]:
-            _38, pos = _t_AbortedTransaction_v12(b, m, pos)
-        else:
-            pos += 1
-            _38 = None
-        _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, _38)
-        _7(_6)
+                _40 = None
+            _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, _40)
+            _7(_6)
     if b[pos]:
-        _39, pos = _t_AbortedTransaction_v12(b, m, pos)
+        _41, pos = _t_AbortedTransaction_v12(b, m, pos)
     else:
         pos += 1
-        _39 = None
-    _40 = FetchResponse(_1, _2, _3, _4, [], _39)
-    return _40, pos
+        _41 = None
+    _42 = FetchResponse(_1, _2, _3, _4, [], _41)
+    return _42, pos
 
 def _ti_AbortedTransaction_v12(o):
     items = []
@@ -938,10 +1032,8 @@ def _ti_PartitionData_v12(o):
     if _1 != _DEFAULT_EpochEndOffset:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 12
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields) - 1
+        n += 13
         buf = bytearray(n)
         pos = 0
         _S_iq.pack_into(buf, pos, _1.epoch, _1.end_offset)
@@ -949,17 +1041,14 @@ def _ti_PartitionData_v12(o):
         if _1.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     _2 = o.current_leader
     if _2 != _DEFAULT_LeaderIdAndEpoch:
         n = 0
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 9
         buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _2.leader_id, _2.leader_epoch)
@@ -967,17 +1056,14 @@ def _ti_PartitionData_v12(o):
         if _2.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((1, bytes(buf)))
     _3 = o.snapshot_id
     if _3 != _DEFAULT_SnapshotId:
         n = 0
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 12
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields) - 1
+        n += 13
         buf = bytearray(n)
         pos = 0
         _S_qi.pack_into(buf, pos, _3.end_offset, _3.epoch)
@@ -985,8 +1071,7 @@ def _ti_PartitionData_v12(o):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((2, bytes(buf)))
     return items
 
@@ -996,7 +1081,7 @@ def _s_FetchResponse_v12(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1007,29 +1092,22 @@ def _s_FetchResponse_v12(o):
                 n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
                 for _7 in _6:
                     if _7.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_7), _7.unknown_tagged_fields)
-                    else:
-                        n += 1
-                    n += 16
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_7), _7.unknown_tagged_fields) - 1
+                    n += 17
             _8 = _5.records
             if _8 is None:
                 n += 1
             else:
-                n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields or _5.diverging_epoch != _DEFAULT_EpochEndOffset or _5.current_leader != _DEFAULT_LeaderIdAndEpoch or _5.snapshot_id != _DEFAULT_SnapshotId:
-                n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 34
+                n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields) - 1
+            n += 35
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 10
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_FetchResponse_v12(o, buf, pos):
@@ -1064,8 +1142,7 @@ def _w_FetchResponse_v12(o, buf, pos):
             _S_ihqqq.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.high_watermark, _9.last_stable_offset, _9.log_start_offset)
             pos += 30
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _11 = len(_10)
                 if _11 < 0x7F:
@@ -1079,19 +1156,21 @@ def _w_FetchResponse_v12(o, buf, pos):
                     if _12.unknown_tagged_fields:
                         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_12), _12.unknown_tagged_fields)
                     else:
-                        buf[pos] = 0
-                        pos += 1
+                        pos += 1  # no tagged fields: the buffer is zero-filled
             _13 = _9.records
             _S_i.pack_into(buf, pos, _9.preferred_read_replica)
             pos += 4
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _14 = len(_13)
                 if _14 < 0x7F:
                     buf[pos] = _14 + 1
                     pos += 1
+                elif _14 < 0x3FFF:
+                    buf[pos] = ((_14 + 1) & 0x7F) | 0x80
+                    buf[pos + 1] = (_14 + 1) >> 7
+                    pos += 2
                 else:
                     pos = write_uvarint(buf, pos, _14 + 1)
                 buf[pos:pos + len(_13)] = _13
@@ -1099,18 +1178,15 @@ def _w_FetchResponse_v12(o, buf, pos):
             if _9.unknown_tagged_fields or _9.diverging_epoch != _DEFAULT_EpochEndOffset or _9.current_leader != _DEFAULT_LeaderIdAndEpoch or _9.snapshot_id != _DEFAULT_SnapshotId:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_FetchResponse_v13(b, m, pos):
@@ -1124,81 +1200,104 @@ def _d_FetchResponse_v13(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _9, _11, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _9 = uuid_of(_9)
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, _21, = _S_ihqqqB.unpack_from(b, pos)
-            pos += 31
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                _20 = None
-            else:
-                _21 -= 1
-                if _21 > blen - pos:
-                    raise bad_length(pos, _21)
-                _20 = []
-                _23 = _20.append
-                for _ in range(_21):
-                    _25, _26, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    if b[pos]:
-                        _27, pos = _t_AbortedTransaction_v12(b, m, pos)
-                    else:
-                        pos += 1
-                        _27 = None
-                    _22 = AbortedTransaction(_25, _26, _27)
-                    _23(_22)
-            _28, _30, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                _29 = None
-            else:
-                _30 -= 1
-                _31 = pos + _30
-                if _31 > blen:
-                    raise bad_length(pos, _30)
-                _29 = m[pos:_31]
-                pos = _31
-            if b[pos]:
-                _32, _33, _34, _35, pos = _t_PartitionData_v12(b, m, pos)
-            else:
-                pos += 1
-                _32 = EpochEndOffset()
-                _33 = LeaderIdAndEpoch()
-                _34 = SnapshotId()
-                _35 = None
-            _12 = PartitionData(_15, _16, _17, _18, _19, _32, _33, _34, _20, _28, _29, _35)
-            _13(_12)
-        if b[pos]:
-            _36, pos = _t_AbortedTransaction_v12(b, m, pos)
+    if not _5:
+        _4 = []
+    else:
+        _6 = pos + 18 * _5
+        if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
+            _4 = [FetchableTopicResponse('', uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
+            pos = _6
         else:
-            pos += 1
-            _36 = None
-        _6 = FetchableTopicResponse('', _9, _10, _36)
-        _7(_6)
+            _4 = []
+            _9 = _4.append
+            for _ in range(_5):
+                _10, _12, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _10 = uuid_of(_10)
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
+                    raise null_not_allowed(pos)
+                _12 -= 1
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
+                if not _12:
+                    _11 = []
+                else:
+                    _11 = []
+                    _14 = _11.append
+                    for _ in range(_12):
+                        _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
+                        pos += 31
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            _21 = None
+                        else:
+                            _22 -= 1
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
+                            if not _22:
+                                _21 = []
+                            else:
+                                _23 = pos + 17 * _22
+                                if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
+                                    _21 = [AbortedTransaction(_24, _25, None) for _24, _25, _, in _S_qqB.iter_unpack(b[pos:_23])]
+                                    pos = _23
+                                else:
+                                    _21 = []
+                                    _27 = _21.append
+                                    for _ in range(_22):
+                                        _28, _29, = _S_qq.unpack_from(b, pos)
+                                        pos += 16
+                                        if b[pos]:
+                                            _30, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _30 = None
+                                        _26 = AbortedTransaction(_28, _29, _30)
+                                        _27(_26)
+                        _31, _33, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _33 < 0x80:
+                            _34 = pos + _33 - 1
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos:_34]
+                            pos = _34
+                        elif _33 >= 0x80 and b[pos] < 0x80:
+                            _33 = (_33 & 0x7F) | (b[pos] << 7)
+                            _34 = pos + _33
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos + 1:_34]
+                            pos = _34
+                        else:
+                            _32, pos = read_crecords(b, m, pos - 1)
+                        if b[pos]:
+                            _35, _36, _37, _38, pos = _t_PartitionData_v12(b, m, pos)
+                        else:
+                            pos += 1
+                            _35 = EpochEndOffset()
+                            _36 = LeaderIdAndEpoch()
+                            _37 = SnapshotId()
+                            _38 = None
+                        _13 = PartitionData(_16, _17, _18, _19, _20, _35, _36, _37, _21, _31, _32, _38)
+                        _14(_13)
+                if b[pos]:
+                    _39, pos = _t_AbortedTransaction_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _39 = None
+                _8 = FetchableTopicResponse('', _10, _11, _39)
+                _9(_8)
     if b[pos]:
-        _37, pos = _t_AbortedTransaction_v12(b, m, pos)
+        _40, pos = _t_AbortedTransaction_v12(b, m, pos)
     else:
         pos += 1
-        _37 = None
-    _38 = FetchResponse(_1, _2, _3, _4, [], _37)
-    return _38, pos
+        _40 = None
+    _41 = FetchResponse(_1, _2, _3, _4, [], _40)
+    return _41, pos
 
 def _s_FetchResponse_v13(o):
     n = 0
@@ -1215,30 +1314,22 @@ def _s_FetchResponse_v13(o):
                 n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
                 for _6 in _5:
                     if _6.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
-                    else:
-                        n += 1
-                    n += 16
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields) - 1
+                    n += 17
             _7 = _4.records
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
-                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 34
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
+            n += 35
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 10
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_FetchResponse_v13(o, buf, pos):
@@ -1266,8 +1357,7 @@ def _w_FetchResponse_v13(o, buf, pos):
             _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
             pos += 30
             if _7 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _8 = len(_7)
                 if _8 < 0x7F:
@@ -1281,19 +1371,21 @@ def _w_FetchResponse_v13(o, buf, pos):
                     if _9.unknown_tagged_fields:
                         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_9), _9.unknown_tagged_fields)
                     else:
-                        buf[pos] = 0
-                        pos += 1
+                        pos += 1  # no tagged fields: the buffer is zero-filled
             _10 = _6.records
             _S_i.pack_into(buf, pos, _6.preferred_read_replica)
             pos += 4
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _11 = len(_10)
                 if _11 < 0x7F:
                     buf[pos] = _11 + 1
                     pos += 1
+                elif _11 < 0x3FFF:
+                    buf[pos] = ((_11 + 1) & 0x7F) | 0x80
+                    buf[pos + 1] = (_11 + 1) >> 7
+                    pos += 2
                 else:
                     pos = write_uvarint(buf, pos, _11 + 1)
                 buf[pos:pos + len(_10)] = _10
@@ -1301,18 +1393,15 @@ def _w_FetchResponse_v13(o, buf, pos):
             if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_FetchResponse_v16(b, m, pos):
@@ -1325,7 +1414,7 @@ def _t_FetchResponse_v16(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
             if _2 >= 0x80:
                 _2, pos = read_uvarint(b, pos - 1)
@@ -1334,41 +1423,39 @@ def _t_FetchResponse_v16(b, m, pos):
             _2 -= 1
             if _2 > blen - pos:
                 raise bad_length(pos, _2)
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _6, _8, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _8 >= 0x80:
-                    _8, pos = read_uvarint(b, pos - 1)
-                if _8 == 0:
-                    raise null_not_allowed(pos)
-                _8 -= 1
-                _9 = pos + _8
-                if _9 > blen:
-                    raise bad_length(pos, _8)
-                _7 = str(b[pos:_9], 'utf-8')
-                pos = _9
-                _10, _12, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    _11 = None
-                else:
-                    _12 -= 1
-                    _13 = pos + _12
-                    if _13 > blen:
-                        raise bad_length(pos, _12)
-                    _11 = str(b[pos:_13], 'utf-8')
-                    pos = _13
-                if b[pos]:
-                    _14, pos = _t_AbortedTransaction_v12(b, m, pos)
-                else:
-                    pos += 1
-                    _14 = None
-                _3 = NodeEndpoint(_6, _7, _10, _11, _14)
-                _4(_3)
+            if not _2:
+                _1 = []
+            else:
+                _1 = []
+                _4 = _1.append
+                for _ in range(_2):
+                    _6, _8, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _8 < 0x80:
+                        _9 = pos + _8 - 1
+                        if _9 > blen:
+                            raise bad_length(pos, _8 - 1)
+                        _7 = str(b[pos:_9], 'utf-8')
+                        pos = _9
+                    else:
+                        _7, pos = read_cstring(b, pos - 1)
+                    _10, _12, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _12 < 0x80:
+                        _13 = pos + _12 - 1
+                        if _13 > blen:
+                            raise bad_length(pos, _12 - 1)
+                        _11 = str(b[pos:_13], 'utf-8')
+                        pos = _13
+                    else:
+                        _11, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _14, pos = _t_AbortedTransaction_v12(b, m, pos)
+                    else:
+                        pos += 1
+                        _14 = None
+                    _3 = NodeEndpoint(_6, _7, _10, _11, _14)
+                    _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -1389,82 +1476,105 @@ def _d_FetchResponse_v16(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _9, _11, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _9 = uuid_of(_9)
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, _21, = _S_ihqqqB.unpack_from(b, pos)
-            pos += 31
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                _20 = None
-            else:
-                _21 -= 1
-                if _21 > blen - pos:
-                    raise bad_length(pos, _21)
-                _20 = []
-                _23 = _20.append
-                for _ in range(_21):
-                    _25, _26, = _S_qq.unpack_from(b, pos)
-                    pos += 16
-                    if b[pos]:
-                        _27, pos = _t_AbortedTransaction_v12(b, m, pos)
-                    else:
-                        pos += 1
-                        _27 = None
-                    _22 = AbortedTransaction(_25, _26, _27)
-                    _23(_22)
-            _28, _30, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                _29 = None
-            else:
-                _30 -= 1
-                _31 = pos + _30
-                if _31 > blen:
-                    raise bad_length(pos, _30)
-                _29 = m[pos:_31]
-                pos = _31
-            if b[pos]:
-                _32, _33, _34, _35, pos = _t_PartitionData_v12(b, m, pos)
-            else:
-                pos += 1
-                _32 = EpochEndOffset()
-                _33 = LeaderIdAndEpoch()
-                _34 = SnapshotId()
-                _35 = None
-            _12 = PartitionData(_15, _16, _17, _18, _19, _32, _33, _34, _20, _28, _29, _35)
-            _13(_12)
-        if b[pos]:
-            _36, pos = _t_AbortedTransaction_v12(b, m, pos)
+    if not _5:
+        _4 = []
+    else:
+        _6 = pos + 18 * _5
+        if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
+            _4 = [FetchableTopicResponse('', uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
+            pos = _6
         else:
-            pos += 1
-            _36 = None
-        _6 = FetchableTopicResponse('', _9, _10, _36)
-        _7(_6)
+            _4 = []
+            _9 = _4.append
+            for _ in range(_5):
+                _10, _12, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _10 = uuid_of(_10)
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
+                    raise null_not_allowed(pos)
+                _12 -= 1
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
+                if not _12:
+                    _11 = []
+                else:
+                    _11 = []
+                    _14 = _11.append
+                    for _ in range(_12):
+                        _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
+                        pos += 31
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            _21 = None
+                        else:
+                            _22 -= 1
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
+                            if not _22:
+                                _21 = []
+                            else:
+                                _23 = pos + 17 * _22
+                                if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
+                                    _21 = [AbortedTransaction(_24, _25, None) for _24, _25, _, in _S_qqB.iter_unpack(b[pos:_23])]
+                                    pos = _23
+                                else:
+                                    _21 = []
+                                    _27 = _21.append
+                                    for _ in range(_22):
+                                        _28, _29, = _S_qq.unpack_from(b, pos)
+                                        pos += 16
+                                        if b[pos]:
+                                            _30, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _30 = None
+                                        _26 = AbortedTransaction(_28, _29, _30)
+                                        _27(_26)
+                        _31, _33, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _33 < 0x80:
+                            _34 = pos + _33 - 1
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos:_34]
+                            pos = _34
+                        elif _33 >= 0x80 and b[pos] < 0x80:
+                            _33 = (_33 & 0x7F) | (b[pos] << 7)
+                            _34 = pos + _33
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos + 1:_34]
+                            pos = _34
+                        else:
+                            _32, pos = read_crecords(b, m, pos - 1)
+                        if b[pos]:
+                            _35, _36, _37, _38, pos = _t_PartitionData_v12(b, m, pos)
+                        else:
+                            pos += 1
+                            _35 = EpochEndOffset()
+                            _36 = LeaderIdAndEpoch()
+                            _37 = SnapshotId()
+                            _38 = None
+                        _13 = PartitionData(_16, _17, _18, _19, _20, _35, _36, _37, _21, _31, _32, _38)
+                        _14(_13)
+                if b[pos]:
+                    _39, pos = _t_AbortedTransaction_v12(b, m, pos)
+                else:
+                    pos += 1
+                    _39 = None
+                _8 = FetchableTopicResponse('', _10, _11, _39)
+                _9(_8)
     if b[pos]:
-        _37, _38, pos = _t_FetchResponse_v16(b, m, pos)
+        _40, _41, pos = _t_FetchResponse_v16(b, m, pos)
     else:
         pos += 1
-        _37 = []
-        _38 = None
-    _39 = FetchResponse(_1, _2, _3, _4, _37, _38)
-    return _39, pos
+        _40 = []
+        _41 = None
+    _42 = FetchResponse(_1, _2, _3, _4, _40, _41)
+    return _42, pos
 
 def _ti_FetchResponse_v16(o):
     items = []
@@ -1474,17 +1584,15 @@ def _ti_FetchResponse_v16(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.host
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             _4 = _2.rack
             if _4 is None:
                 n += 1
             else:
-                n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+                n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
+            n += 9
         buf = bytearray(n)
         pos = 0
         _5 = len(_1)
@@ -1509,8 +1617,7 @@ def _ti_FetchResponse_v16(o):
             _S_i.pack_into(buf, pos, _6.port)
             pos += 4
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -1523,8 +1630,7 @@ def _ti_FetchResponse_v16(o):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
@@ -1543,30 +1649,22 @@ def _s_FetchResponse_v16(o):
                 n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
                 for _6 in _5:
                     if _6.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
-                    else:
-                        n += 1
-                    n += 16
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields) - 1
+                    n += 17
             _7 = _4.records
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
-                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 34
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
+            n += 35
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 10
+        n += size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_FetchResponse_v16(o, buf, pos):
@@ -1594,8 +1692,7 @@ def _w_FetchResponse_v16(o, buf, pos):
             _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
             pos += 30
             if _7 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _8 = len(_7)
                 if _8 < 0x7F:
@@ -1609,19 +1706,21 @@ def _w_FetchResponse_v16(o, buf, pos):
                     if _9.unknown_tagged_fields:
                         pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_9), _9.unknown_tagged_fields)
                     else:
-                        buf[pos] = 0
-                        pos += 1
+                        pos += 1  # no tagged fields: the buffer is zero-filled
             _10 = _6.records
             _S_i.pack_into(buf, pos, _6.preferred_read_replica)
             pos += 4
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _11 = len(_10)
                 if _11 < 0x7F:
                     buf[pos] = _11 + 1
                     pos += 1
+                elif _11 < 0x3FFF:
+                    buf[pos] = ((_11 + 1) & 0x7F) | 0x80
+                    buf[pos + 1] = (_11 + 1) >> 7
+                    pos += 2
                 else:
                     pos = write_uvarint(buf, pos, _11 + 1)
                 buf[pos:pos + len(_10)] = _10
@@ -1629,18 +1728,15 @@ def _w_FetchResponse_v16(o, buf, pos):
             if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_FetchResponse_v16(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'FetchResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class SnapshotId(msgspec.Struct, gc=False):
@@ -36,7 +36,16 @@ class FetchSnapshotRequest(msgspec.Struct, gc=False):
     topics: list[TopicSnapshot] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
 _S_iiB = Struct('>iiB')
@@ -71,19 +80,16 @@ def _t_FetchSnapshotRequest_v0(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
-            if _2 >= 0x80:
-                _2, pos = read_uvarint(b, pos - 1)
-            if _2 == 0:
-                _1 = None
-            else:
-                _2 -= 1
-                _3 = pos + _2
+            if 0 < _2 < 0x80:
+                _3 = pos + _2 - 1
                 if _3 > blen:
-                    raise bad_length(pos, _2)
+                    raise bad_length(pos, _2 - 1)
                 _1 = str(b[pos:_3], 'utf-8')
                 pos = _3
+            else:
+                _1, pos = read_ncstring(b, pos - 1)
         else:
             if unknown is None:
                 unknown = []
@@ -104,59 +110,63 @@ def _d_FetchSnapshotRequest_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            _20, _21, = _S_qi.unpack_from(b, pos)
-            pos += 12
-            if b[pos]:
-                _22, pos = _t_SnapshotId_v0(b, m, pos)
-            else:
-                pos += 1
-                _22 = None
-            _18 = SnapshotId(_20, _21, _22)
-            _23, = _S_q.unpack_from(b, pos)
-            pos += 8
-            if b[pos]:
-                _24, pos = _t_SnapshotId_v0(b, m, pos)
-            else:
-                pos += 1
-                _24 = None
-            _13 = PartitionSnapshot(_16, _17, _18, _23, ZERO_UUID, _24)
-            _14(_13)
-        if b[pos]:
-            _25, pos = _t_SnapshotId_v0(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _25 = None
-        _5 = TopicSnapshot(_8, _11, _25)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    _20, _21, = _S_qi.unpack_from(b, pos)
+                    pos += 12
+                    if b[pos]:
+                        _22, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _18 = SnapshotId(_20, _21, _22)
+                    _23, = _S_q.unpack_from(b, pos)
+                    pos += 8
+                    if b[pos]:
+                        _24, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _24 = None
+                    _13 = PartitionSnapshot(_16, _17, _18, _23, ZERO_UUID, _24)
+                    _14(_13)
+            if b[pos]:
+                _25, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _25 = None
+            _5 = TopicSnapshot(_8, _11, _25)
+            _6(_5)
     if b[pos]:
         _26, _27, pos = _t_FetchSnapshotRequest_v0(b, m, pos)
     else:
@@ -178,12 +188,11 @@ def _ti_FetchSnapshotRequest_v0(o):
         if _1 is None:
             n += 1
         else:
-            n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
         buf = bytearray(n)
         pos = 0
         if _1 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _3 = _1.encode()
             _2 = len(_3)
@@ -202,30 +211,23 @@ def _s_FetchSnapshotRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 13
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_SnapshotId_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 8
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_FetchSnapshotRequest_v0(o, buf, pos):
@@ -264,25 +266,21 @@ def _w_FetchSnapshotRequest_v0(o, buf, pos):
             if _10.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _S_q.pack_into(buf, pos, _9.position)
             pos += 8
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_PartitionSnapshot_v1(b, m, pos):
@@ -318,60 +316,64 @@ def _d_FetchSnapshotRequest_v1(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            _20, _21, = _S_qi.unpack_from(b, pos)
-            pos += 12
-            if b[pos]:
-                _22, pos = _t_SnapshotId_v0(b, m, pos)
-            else:
-                pos += 1
-                _22 = None
-            _18 = SnapshotId(_20, _21, _22)
-            _23, = _S_q.unpack_from(b, pos)
-            pos += 8
-            if b[pos]:
-                _24, _25, pos = _t_PartitionSnapshot_v1(b, m, pos)
-            else:
-                pos += 1
-                _24 = ZERO_UUID
-                _25 = None
-            _13 = PartitionSnapshot(_16, _17, _18, _23, _24, _25)
-            _14(_13)
-        if b[pos]:
-            _26, pos = _t_SnapshotId_v0(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _26 = None
-        _5 = TopicSnapshot(_8, _11, _26)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    _20, _21, = _S_qi.unpack_from(b, pos)
+                    pos += 12
+                    if b[pos]:
+                        _22, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _18 = SnapshotId(_20, _21, _22)
+                    _23, = _S_q.unpack_from(b, pos)
+                    pos += 8
+                    if b[pos]:
+                        _24, _25, pos = _t_PartitionSnapshot_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _24 = ZERO_UUID
+                        _25 = None
+                    _13 = PartitionSnapshot(_16, _17, _18, _23, _24, _25)
+                    _14(_13)
+            if b[pos]:
+                _26, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _5 = TopicSnapshot(_8, _11, _26)
+            _6(_5)
     if b[pos]:
         _27, _28, pos = _t_FetchSnapshotRequest_v0(b, m, pos)
     else:
@@ -400,30 +402,23 @@ def _s_FetchSnapshotRequest_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 13
             if _5.unknown_tagged_fields or _5.replica_directory_id != ZERO_UUID:
-                n += size_tagged_section(_ti_PartitionSnapshot_v1(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_PartitionSnapshot_v1(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 8
+    if o.unknown_tagged_fields or o.cluster_id is not None:
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_FetchSnapshotRequest_v1(o, buf, pos):
@@ -462,25 +457,21 @@ def _w_FetchSnapshotRequest_v1(o, buf, pos):
             if _10.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _S_q.pack_into(buf, pos, _9.position)
             pos += 8
             if _9.unknown_tagged_fields or _9.replica_directory_id != ZERO_UUID:
                 pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v1(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'FetchSnapshotRequest'

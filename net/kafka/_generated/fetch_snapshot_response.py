@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class SnapshotId(msgspec.Struct, gc=False):
@@ -49,9 +49,17 @@ class FetchSnapshotResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
-_S_B = Struct('>B')
 _S_H = Struct('>H')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -117,70 +125,79 @@ def _d_FetchSnapshotResponse_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            _20, _21, = _S_qi.unpack_from(b, pos)
-            pos += 12
-            if b[pos]:
-                _22, pos = _t_SnapshotId_v0(b, m, pos)
-            else:
-                pos += 1
-                _22 = None
-            _18 = SnapshotId(_20, _21, _22)
-            _23, _24, _26, = _S_qqB.unpack_from(b, pos)
-            pos += 17
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = m[pos:_27]
-            pos = _27
-            if b[pos]:
-                _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
-            else:
-                pos += 1
-                _28 = LeaderIdAndEpoch()
-                _29 = None
-            _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
-            _14(_13)
-        if b[pos]:
-            _30, pos = _t_SnapshotId_v0(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _30 = None
-        _5 = TopicSnapshot(_8, _11, _30)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    _20, _21, = _S_qi.unpack_from(b, pos)
+                    pos += 12
+                    if b[pos]:
+                        _22, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _18 = SnapshotId(_20, _21, _22)
+                    _23, _24, _26, = _S_qqB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _26 < 0x80:
+                        _27 = pos + _26 - 1
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = m[pos:_27]
+                        pos = _27
+                    elif _26 >= 0x80 and b[pos] < 0x80:
+                        _26 = (_26 & 0x7F) | (b[pos] << 7)
+                        _27 = pos + _26
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = m[pos + 1:_27]
+                        pos = _27
+                    else:
+                        _25, pos = read_crecords_required(b, m, pos - 1)
+                    if b[pos]:
+                        _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _28 = LeaderIdAndEpoch()
+                        _29 = None
+                    _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
+                    _14(_13)
+            if b[pos]:
+                _30, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _5 = TopicSnapshot(_8, _11, _30)
+            _6(_5)
     if b[pos]:
         _31, pos = _t_SnapshotId_v0(b, m, pos)
     else:
@@ -199,10 +216,8 @@ def _ti_PartitionSnapshot_v0(o):
     if _1 != _DEFAULT_LeaderIdAndEpoch:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields) - 1
+        n += 9
         buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
@@ -210,8 +225,7 @@ def _ti_PartitionSnapshot_v0(o):
         if _1.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_1), _1.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
@@ -221,32 +235,25 @@ def _s_FetchSnapshotResponse_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 13
             _7 = _5.unaligned_records
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
-                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_FetchSnapshotResponse_v0(o, buf, pos):
@@ -285,8 +292,7 @@ def _w_FetchSnapshotResponse_v0(o, buf, pos):
             if _10.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _11 = _9.unaligned_records
             _S_qq.pack_into(buf, pos, _9.size, _9.position)
             pos += 16
@@ -294,6 +300,10 @@ def _w_FetchSnapshotResponse_v0(o, buf, pos):
             if _12 < 0x7F:
                 buf[pos] = _12 + 1
                 pos += 1
+            elif _12 < 0x3FFF:
+                buf[pos] = ((_12 + 1) & 0x7F) | 0x80
+                buf[pos + 1] = (_12 + 1) >> 7
+                pos += 2
             else:
                 pos = write_uvarint(buf, pos, _12 + 1)
             buf[pos:pos + len(_11)] = _11
@@ -301,18 +311,15 @@ def _w_FetchSnapshotResponse_v0(o, buf, pos):
             if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
                 pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_FetchSnapshotResponse_v1(b, m, pos):
@@ -325,7 +332,7 @@ def _t_FetchSnapshotResponse_v1(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
             if _2 >= 0x80:
                 _2, pos = read_uvarint(b, pos - 1)
@@ -334,30 +341,31 @@ def _t_FetchSnapshotResponse_v1(b, m, pos):
             _2 -= 1
             if _2 > blen - pos:
                 raise bad_length(pos, _2)
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _6, _8, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _8 >= 0x80:
-                    _8, pos = read_uvarint(b, pos - 1)
-                if _8 == 0:
-                    raise null_not_allowed(pos)
-                _8 -= 1
-                _9 = pos + _8
-                if _9 > blen:
-                    raise bad_length(pos, _8)
-                _7 = str(b[pos:_9], 'utf-8')
-                pos = _9
-                _10, = _S_H.unpack_from(b, pos)
-                pos += 2
-                if b[pos]:
-                    _11, pos = _t_SnapshotId_v0(b, m, pos)
-                else:
-                    pos += 1
-                    _11 = None
-                _3 = NodeEndpoint(_6, _7, _10, _11)
-                _4(_3)
+            if not _2:
+                _1 = []
+            else:
+                _1 = []
+                _4 = _1.append
+                for _ in range(_2):
+                    _6, _8, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _8 < 0x80:
+                        _9 = pos + _8 - 1
+                        if _9 > blen:
+                            raise bad_length(pos, _8 - 1)
+                        _7 = str(b[pos:_9], 'utf-8')
+                        pos = _9
+                    else:
+                        _7, pos = read_cstring(b, pos - 1)
+                    _10, = _S_H.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _11, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _11 = None
+                    _3 = NodeEndpoint(_6, _7, _10, _11)
+                    _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -378,70 +386,79 @@ def _d_FetchSnapshotResponse_v1(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            _20, _21, = _S_qi.unpack_from(b, pos)
-            pos += 12
-            if b[pos]:
-                _22, pos = _t_SnapshotId_v0(b, m, pos)
-            else:
-                pos += 1
-                _22 = None
-            _18 = SnapshotId(_20, _21, _22)
-            _23, _24, _26, = _S_qqB.unpack_from(b, pos)
-            pos += 17
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = m[pos:_27]
-            pos = _27
-            if b[pos]:
-                _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
-            else:
-                pos += 1
-                _28 = LeaderIdAndEpoch()
-                _29 = None
-            _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
-            _14(_13)
-        if b[pos]:
-            _30, pos = _t_SnapshotId_v0(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _30 = None
-        _5 = TopicSnapshot(_8, _11, _30)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _17, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    _20, _21, = _S_qi.unpack_from(b, pos)
+                    pos += 12
+                    if b[pos]:
+                        _22, pos = _t_SnapshotId_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _18 = SnapshotId(_20, _21, _22)
+                    _23, _24, _26, = _S_qqB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _26 < 0x80:
+                        _27 = pos + _26 - 1
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = m[pos:_27]
+                        pos = _27
+                    elif _26 >= 0x80 and b[pos] < 0x80:
+                        _26 = (_26 & 0x7F) | (b[pos] << 7)
+                        _27 = pos + _26
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = m[pos + 1:_27]
+                        pos = _27
+                    else:
+                        _25, pos = read_crecords_required(b, m, pos - 1)
+                    if b[pos]:
+                        _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _28 = LeaderIdAndEpoch()
+                        _29 = None
+                    _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
+                    _14(_13)
+            if b[pos]:
+                _30, pos = _t_SnapshotId_v0(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _5 = TopicSnapshot(_8, _11, _30)
+            _6(_5)
     if b[pos]:
         _31, _32, pos = _t_FetchSnapshotResponse_v1(b, m, pos)
     else:
@@ -459,12 +476,10 @@ def _ti_FetchSnapshotResponse_v1(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.host
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
+            n += 7
         buf = bytearray(n)
         pos = 0
         _4 = len(_1)
@@ -490,8 +505,7 @@ def _ti_FetchSnapshotResponse_v1(o):
             if _5.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
@@ -501,32 +515,25 @@ def _s_FetchSnapshotResponse_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 12
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 13
             _7 = _5.unaligned_records
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
-                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_FetchSnapshotResponse_v1(o, buf, pos):
@@ -565,8 +572,7 @@ def _w_FetchSnapshotResponse_v1(o, buf, pos):
             if _10.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_10), _10.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _11 = _9.unaligned_records
             _S_qq.pack_into(buf, pos, _9.size, _9.position)
             pos += 16
@@ -574,6 +580,10 @@ def _w_FetchSnapshotResponse_v1(o, buf, pos):
             if _12 < 0x7F:
                 buf[pos] = _12 + 1
                 pos += 1
+            elif _12 < 0x3FFF:
+                buf[pos] = ((_12 + 1) & 0x7F) | 0x80
+                buf[pos + 1] = (_12 + 1) >> 7
+                pos += 2
             else:
                 pos = write_uvarint(buf, pos, _12 + 1)
             buf[pos:pos + len(_11)] = _11
@@ -581,18 +591,15 @@ def _w_FetchSnapshotResponse_v1(o, buf, pos):
             if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
                 pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'FetchSnapshotResponse'

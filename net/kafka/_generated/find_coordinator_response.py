@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Coordinator(msgspec.Struct, gc=False):
@@ -30,7 +30,16 @@ class FindCoordinatorResponse(msgspec.Struct, gc=False):
     coordinators: list[Coordinator] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hih = Struct('>hih')
 _S_i = Struct('>i')
@@ -155,29 +164,24 @@ def _d_FindCoordinatorResponse_v3(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
     _6, _8, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    _9 = pos + _8
-    if _9 > blen:
-        raise bad_length(pos, _8)
-    _7 = str(b[pos:_9], 'utf-8')
-    pos = _9
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
+        if _9 > blen:
+            raise bad_length(pos, _8 - 1)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+    else:
+        _7, pos = read_cstring(b, pos - 1)
     _10, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -198,14 +202,12 @@ def _s_FindCoordinatorResponse_v3(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.host
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 14
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_FindCoordinatorResponse_v3(o, buf, pos):
@@ -213,8 +215,7 @@ def _w_FindCoordinatorResponse_v3(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -240,8 +241,7 @@ def _w_FindCoordinatorResponse_v3(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_FindCoordinatorResponse_v4(b, m, pos):
@@ -255,53 +255,49 @@ def _d_FindCoordinatorResponse_v4(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _14, _15, _17, = _S_ihB.unpack_from(b, pos)
-        pos += 7
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            _16 = None
-        else:
-            _17 -= 1
-            _18 = pos + _17
-            if _18 > blen:
-                raise bad_length(pos, _17)
-            _16 = str(b[pos:_18], 'utf-8')
-            pos = _18
-        if b[pos]:
-            _19, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _19 = None
-        _4 = Coordinator(_7, _10, _11, _14, _15, _16, _19)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _12, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _14, _15, _17, = _S_ihB.unpack_from(b, pos)
+            pos += 7
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _19, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _4 = Coordinator(_7, _10, _11, _14, _15, _16, _19)
+            _5(_4)
     if b[pos]:
         _20, pos = _t_FindCoordinatorResponse_v3(b, m, pos)
     else:
@@ -316,24 +312,20 @@ def _s_FindCoordinatorResponse_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.key
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.host
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.error_message
         if _5 is None:
             n += 1
         else:
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 10
+            n += size_tagged_section(_ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields) - 1
+        n += 11
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_FindCoordinatorResponse_v4(o, buf, pos):
@@ -371,8 +363,7 @@ def _w_FindCoordinatorResponse_v4(o, buf, pos):
         _S_ih.pack_into(buf, pos, _3.port, _3.error_code)
         pos += 6
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _12 = _10.encode()
             _11 = len(_12)
@@ -385,13 +376,11 @@ def _w_FindCoordinatorResponse_v4(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FindCoordinatorResponse_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'FindCoordinatorResponse'

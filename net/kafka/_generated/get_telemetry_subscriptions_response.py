@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class GetTelemetrySubscriptionsResponse(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class GetTelemetrySubscriptionsResponse(msgspec.Struct, gc=False):
     requested_metrics: list[str] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ihui = Struct('>ih16si')
 _S_ihuiB = Struct('>ih16siB')
@@ -59,8 +68,11 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = list(array_struct('b', _6).unpack_from(b, pos))
-    pos += 1 * _6
+    if not _6:
+        _5 = []
+    else:
+        _5 = list((_Ab[_6] if _6 <= ARRAY_STRUCTS_MAX else array_struct('b', _6)).unpack_from(b, pos))
+        pos += 1 * _6
     _7, _8, _9, _11, = _S_iioB.unpack_from(b, pos)
     pos += 10
     if _11 >= 0x80:
@@ -70,22 +82,23 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
     _11 -= 1
     if _11 > blen - pos:
         raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _12 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _13(_12)
+    if not _11:
+        _10 = []
+    else:
+        _10 = []
+        _13 = _10.append
+        for _ in range(_11):
+            _14 = b[pos]
+            pos += 1
+            if 0 < _14 < 0x80:
+                _15 = pos + _14 - 1
+                if _15 > blen:
+                    raise bad_length(pos, _14 - 1)
+                _12 = str(b[pos:_15], 'utf-8')
+                pos = _15
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            _13(_12)
     if b[pos]:
         _16, pos = _t_GetTelemetrySubscriptionsResponse_v0(b, m, pos)
     else:
@@ -105,12 +118,10 @@ def _s_GetTelemetrySubscriptionsResponse_v0(o):
     _2 = o.requested_metrics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 35
+        n += size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields) - 1
+    n += 36
     return n
 
 def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
@@ -123,7 +134,7 @@ def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
         pos += 1
     else:
         pos = write_uvarint(buf, pos, _2 + 1)
-    array_struct('b', len(_1)).pack_into(buf, pos, *_1)
+    (_Ab[len(_1)] if len(_1) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_1))).pack_into(buf, pos, *_1)
     pos += 1 * len(_1)
     _3 = o.requested_metrics
     _S_iio.pack_into(buf, pos, o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality)
@@ -146,8 +157,7 @@ def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'GetTelemetrySubscriptionsResponse'

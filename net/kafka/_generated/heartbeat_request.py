@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class HeartbeatRequest(msgspec.Struct, gc=False):
@@ -18,7 +18,16 @@ class HeartbeatRequest(msgspec.Struct, gc=False):
     group_instance_id: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -162,43 +171,36 @@ def _t_HeartbeatRequest_v4(b, m, pos):
 
 def _d_HeartbeatRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
-    _9, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
     else:
-        _9 -= 1
-        _10 = pos + _9
+        _5, pos = read_cstring(b, pos - 1)
+    _9 = b[pos]
+    pos += 1
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
+    else:
+        _8, pos = read_ncstring(b, pos - 1)
     if b[pos]:
         _11, pos = _t_HeartbeatRequest_v4(b, m, pos)
     else:
@@ -214,19 +216,17 @@ def _ti_HeartbeatRequest_v4(o):
 def _s_HeartbeatRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_HeartbeatRequest_v4(o, buf, pos):
@@ -252,8 +252,7 @@ def _w_HeartbeatRequest_v4(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -266,8 +265,7 @@ def _w_HeartbeatRequest_v4(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'HeartbeatRequest'

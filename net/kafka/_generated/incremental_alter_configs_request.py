@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AlterableConfig(msgspec.Struct, gc=False):
@@ -28,7 +28,16 @@ class IncrementalAlterConfigsRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
 _S_bh = Struct('>bh')
@@ -44,50 +53,56 @@ def _d_IncrementalAlterConfigsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _16, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _16 < 0:
-                raise null_not_allowed(pos)
-            _17 = pos + _16
-            if _17 > blen:
-                raise bad_length(pos, _16)
-            _15 = str(b[pos:_17], 'utf-8')
-            pos = _17
-            _18, _20, = _S_bh.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bh.unpack_from(b, pos)
             pos += 3
-            if _20 < 0:
-                _19 = None
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
             else:
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-            _12 = AlterableConfig(_15, _18, _19, None)
-            _13(_12)
-        _3 = AlterConfigsResource(_6, _7, _10, None)
-        _4(_3)
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _16, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _16 < 0:
+                        raise null_not_allowed(pos)
+                    _17 = pos + _16
+                    if _17 > blen:
+                        raise bad_length(pos, _16)
+                    _15 = str(b[pos:_17], 'utf-8')
+                    pos = _17
+                    _18, _20, = _S_bh.unpack_from(b, pos)
+                    pos += 3
+                    if _20 < 0:
+                        _19 = None
+                    else:
+                        _21 = pos + _20
+                        if _21 > blen:
+                            raise bad_length(pos, _20)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    _12 = AlterableConfig(_15, _18, _19, None)
+                    _13(_12)
+            _3 = AlterConfigsResource(_6, _7, _10, None)
+            _4(_3)
     _22, = _S_o.unpack_from(b, pos)
     pos += 1
     _23 = IncrementalAlterConfigsRequest(_1, _22, None)
@@ -171,7 +186,7 @@ def _t_AlterableConfig_v1(b, m, pos):
 
 def _d_IncrementalAlterConfigsRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -180,72 +195,71 @@ def _d_IncrementalAlterConfigsRequest_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _16, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            _17 = pos + _16
-            if _17 > blen:
-                raise bad_length(pos, _16)
-            _15 = str(b[pos:_17], 'utf-8')
-            pos = _17
-            _18, _20, = _S_bB.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_bB.unpack_from(b, pos)
             pos += 2
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                _19 = None
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
             else:
-                _20 -= 1
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _16 = b[pos]
+                    pos += 1
+                    if 0 < _16 < 0x80:
+                        _17 = pos + _16 - 1
+                        if _17 > blen:
+                            raise bad_length(pos, _16 - 1)
+                        _15 = str(b[pos:_17], 'utf-8')
+                        pos = _17
+                    else:
+                        _15, pos = read_cstring(b, pos - 1)
+                    _18, _20, = _S_bB.unpack_from(b, pos)
+                    pos += 2
+                    if 0 < _20 < 0x80:
+                        _21 = pos + _20 - 1
+                        if _21 > blen:
+                            raise bad_length(pos, _20 - 1)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    else:
+                        _19, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _22, pos = _t_AlterableConfig_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _12 = AlterableConfig(_15, _18, _19, _22)
+                    _13(_12)
             if b[pos]:
-                _22, pos = _t_AlterableConfig_v1(b, m, pos)
+                _23, pos = _t_AlterableConfig_v1(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _12 = AlterableConfig(_15, _18, _19, _22)
-            _13(_12)
-        if b[pos]:
-            _23, pos = _t_AlterableConfig_v1(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _3 = AlterConfigsResource(_6, _7, _10, _23)
-        _4(_3)
+                _23 = None
+            _3 = AlterConfigsResource(_6, _7, _10, _23)
+            _4(_3)
     _24, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -266,32 +280,26 @@ def _s_IncrementalAlterConfigsRequest_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.resource_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.configs
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.value
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AlterableConfig_v1(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 1
+                n += size_tagged_section(_ti_AlterableConfig_v1(_5), _5.unknown_tagged_fields) - 1
+            n += 2
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 1
+            n += size_tagged_section(_ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 2
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 1
+        n += size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_IncrementalAlterConfigsRequest_v1(o, buf, pos):
@@ -335,8 +343,7 @@ def _w_IncrementalAlterConfigsRequest_v1(o, buf, pos):
             _S_b.pack_into(buf, pos, _9.config_operation)
             pos += 1
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = _13.encode()
                 _14 = len(_15)
@@ -349,20 +356,17 @@ def _w_IncrementalAlterConfigsRequest_v1(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AlterableConfig_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'IncrementalAlterConfigsRequest'

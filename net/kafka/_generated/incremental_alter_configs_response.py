@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AlterConfigsResourceResponse(msgspec.Struct, gc=False):
@@ -22,6 +22,16 @@ class IncrementalAlterConfigsResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     responses: list[AlterConfigsResourceResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
+
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 
 _S_b = Struct('>b')
 _S_bB = Struct('>bB')
@@ -41,30 +51,33 @@ def _d_IncrementalAlterConfigsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _9 < 0:
-            _8 = None
-        else:
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bh.unpack_from(b, pos)
-        pos += 3
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hh.unpack_from(b, pos)
+            pos += 4
+            if _9 < 0:
+                _8 = None
+            else:
+                _10 = pos + _9
+                if _10 > blen:
+                    raise bad_length(pos, _9)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            _11, _13, = _S_bh.unpack_from(b, pos)
+            pos += 3
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            _14 = pos + _13
+            if _14 > blen:
+                raise bad_length(pos, _13)
+            _12 = str(b[pos:_14], 'utf-8')
+            pos = _14
+            _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, None)
+            _5(_4)
     _15 = IncrementalAlterConfigsResponse(_1, _2, None)
     return _15, pos
 
@@ -137,41 +150,39 @@ def _d_IncrementalAlterConfigsResponse_v1(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _11, _13, = _S_bB.unpack_from(b, pos)
-        pos += 2
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        if b[pos]:
-            _15, pos = _t_AlterConfigsResourceResponse_v1(b, m, pos)
-        else:
-            pos += 1
-            _15 = None
-        _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, _15)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_ncstring(b, pos - 1)
+            _11, _13, = _S_bB.unpack_from(b, pos)
+            pos += 2
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_AlterConfigsResourceResponse_v1(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _4 = AlterConfigsResourceResponse(_7, _8, _11, _12, _15)
+            _5(_4)
     if b[pos]:
         _16, pos = _t_AlterConfigsResourceResponse_v1(b, m, pos)
     else:
@@ -193,19 +204,15 @@ def _s_IncrementalAlterConfigsResponse_v1(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.resource_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 3
+            n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 4
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_IncrementalAlterConfigsResponse_v1(o, buf, pos):
@@ -223,8 +230,7 @@ def _w_IncrementalAlterConfigsResponse_v1(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -248,13 +254,11 @@ def _w_IncrementalAlterConfigsResponse_v1(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AlterConfigsResourceResponse_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AlterConfigsResourceResponse_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'IncrementalAlterConfigsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class InitProducerIdRequest(msgspec.Struct, gc=False):
@@ -18,7 +18,16 @@ class InitProducerIdRequest(msgspec.Struct, gc=False):
     producer_epoch: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iqh = Struct('>iqh')
@@ -84,19 +93,16 @@ def _t_InitProducerIdRequest_v2(b, m, pos):
 
 def _d_InitProducerIdRequest_v2(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -117,19 +123,16 @@ def _s_InitProducerIdRequest_v2(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_InitProducerIdRequest_v2(o, buf, pos):
     _1 = o.transactional_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -144,25 +147,21 @@ def _w_InitProducerIdRequest_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_InitProducerIdRequest_v3(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, _5, _6, = _S_iqh.unpack_from(b, pos)
     pos += 14
     if b[pos]:
@@ -179,19 +178,16 @@ def _s_InitProducerIdRequest_v3(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 14
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_InitProducerIdRequest_v3(o, buf, pos):
     _1 = o.transactional_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -206,8 +202,7 @@ def _w_InitProducerIdRequest_v3(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'InitProducerIdRequest'

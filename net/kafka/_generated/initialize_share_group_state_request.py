@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -27,11 +27,22 @@ class InitializeShareGroupStateRequest(msgspec.Struct, gc=False):
     topics: list[InitializeStateData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_PartitionData_v0(b, m, pos):
     blen = len(b)
@@ -52,19 +63,17 @@ def _t_PartitionData_v0(b, m, pos):
 
 def _d_InitializeShareGroupStateRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -73,45 +82,61 @@ def _d_InitializeShareGroupStateRequest_v0(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _9, _11, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _9 = uuid_of(_9)
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, = _S_iiq.unpack_from(b, pos)
-            pos += 16
-            if b[pos]:
-                _18, pos = _t_PartitionData_v0(b, m, pos)
-            else:
-                pos += 1
-                _18 = None
-            _12 = PartitionData(_15, _16, _17, _18)
-            _13(_12)
-        if b[pos]:
-            _19, pos = _t_PartitionData_v0(b, m, pos)
+    if not _5:
+        _4 = []
+    else:
+        _6 = pos + 18 * _5
+        if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
+            _4 = [InitializeStateData(uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
+            pos = _6
         else:
-            pos += 1
-            _19 = None
-        _6 = InitializeStateData(_9, _10, _19)
-        _7(_6)
+            _4 = []
+            _9 = _4.append
+            for _ in range(_5):
+                _10, _12, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _10 = uuid_of(_10)
+                if _12 >= 0x80:
+                    _12, pos = read_uvarint(b, pos - 1)
+                if _12 == 0:
+                    raise null_not_allowed(pos)
+                _12 -= 1
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
+                if not _12:
+                    _11 = []
+                else:
+                    _13 = pos + 17 * _12
+                    if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
+                        _11 = [PartitionData(_14, _15, _16, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                        pos = _13
+                    else:
+                        _11 = []
+                        _18 = _11.append
+                        for _ in range(_12):
+                            _19, _20, _21, = _S_iiq.unpack_from(b, pos)
+                            pos += 16
+                            if b[pos]:
+                                _22, pos = _t_PartitionData_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _22 = None
+                            _17 = PartitionData(_19, _20, _21, _22)
+                            _18(_17)
+                if b[pos]:
+                    _23, pos = _t_PartitionData_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _23 = None
+                _8 = InitializeStateData(_10, _11, _23)
+                _9(_8)
     if b[pos]:
-        _20, pos = _t_PartitionData_v0(b, m, pos)
+        _24, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _20 = None
-    _21 = InitializeShareGroupStateRequest(_1, _4, _20)
-    return _21, pos
+        _24 = None
+    _25 = InitializeShareGroupStateRequest(_1, _4, _24)
+    return _25, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -120,7 +145,7 @@ def _ti_PartitionData_v0(o):
 def _s_InitializeShareGroupStateRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
@@ -128,19 +153,14 @@ def _s_InitializeShareGroupStateRequest_v0(o):
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_InitializeShareGroupStateRequest_v0(o, buf, pos):
@@ -176,18 +196,15 @@ def _w_InitializeShareGroupStateRequest_v0(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'InitializeShareGroupStateRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class JoinGroupRequestProtocol(msgspec.Struct, gc=False):
@@ -27,7 +27,16 @@ class JoinGroupRequest(msgspec.Struct, gc=False):
     reason: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -70,29 +79,32 @@ def _d_JoinGroupRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = bytes(b[pos:_21])
-        pos = _21
-        _13 = JoinGroupRequestProtocol(_16, _19, None)
-        _14(_13)
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            _21 = pos + _20
+            if _21 > blen:
+                raise bad_length(pos, _20)
+            _19 = bytes(b[pos:_21])
+            pos = _21
+            _13 = JoinGroupRequestProtocol(_16, _19, None)
+            _14(_13)
     _22 = JoinGroupRequest(_1, _4, -1, _5, None, _8, _11, None, None)
     return _22, pos
 
@@ -185,29 +197,32 @@ def _d_JoinGroupRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _13 > blen - pos:
         raise bad_length(pos, _13)
-    _12 = []
-    _15 = _12.append
-    for _ in range(_13):
-        _18, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        _22 = pos + _21
-        if _22 > blen:
-            raise bad_length(pos, _21)
-        _20 = bytes(b[pos:_22])
-        pos = _22
-        _14 = JoinGroupRequestProtocol(_17, _20, None)
-        _15(_14)
+    if not _13:
+        _12 = []
+    else:
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _18, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = bytes(b[pos:_22])
+            pos = _22
+            _14 = JoinGroupRequestProtocol(_17, _20, None)
+            _15(_14)
     _23 = JoinGroupRequest(_1, _4, _5, _6, None, _9, _12, None, None)
     return _23, pos
 
@@ -310,29 +325,32 @@ def _d_JoinGroupRequest_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _16 > blen - pos:
         raise bad_length(pos, _16)
-    _15 = []
-    _18 = _15.append
-    for _ in range(_16):
-        _21, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        _22 = pos + _21
-        if _22 > blen:
-            raise bad_length(pos, _21)
-        _20 = str(b[pos:_22], 'utf-8')
-        pos = _22
-        _24, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _24 < 0:
-            raise null_not_allowed(pos)
-        _25 = pos + _24
-        if _25 > blen:
-            raise bad_length(pos, _24)
-        _23 = bytes(b[pos:_25])
-        pos = _25
-        _17 = JoinGroupRequestProtocol(_20, _23, None)
-        _18(_17)
+    if not _16:
+        _15 = []
+    else:
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = str(b[pos:_22], 'utf-8')
+            pos = _22
+            _24, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _24 < 0:
+                raise null_not_allowed(pos)
+            _25 = pos + _24
+            if _25 > blen:
+                raise bad_length(pos, _24)
+            _23 = bytes(b[pos:_25])
+            pos = _25
+            _17 = JoinGroupRequestProtocol(_20, _23, None)
+            _18(_17)
     _26 = JoinGroupRequest(_1, _4, _5, _6, _9, _12, _15, None, None)
     return _26, pos
 
@@ -424,56 +442,47 @@ def _t_JoinGroupRequestProtocol_v6(b, m, pos):
 
 def _d_JoinGroupRequest_v6(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _5, _7, = _S_iiB.unpack_from(b, pos)
     pos += 9
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    _8 = pos + _7
-    if _8 > blen:
-        raise bad_length(pos, _7)
-    _6 = str(b[pos:_8], 'utf-8')
-    pos = _8
-    _10, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _10 >= 0x80:
-        _10, pos = read_uvarint(b, pos - 1)
-    if _10 == 0:
-        _9 = None
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
+        if _8 > blen:
+            raise bad_length(pos, _7 - 1)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
     else:
-        _10 -= 1
-        _11 = pos + _10
+        _6, pos = read_cstring(b, pos - 1)
+    _10 = b[pos]
+    pos += 1
+    if 0 < _10 < 0x80:
+        _11 = pos + _10 - 1
         if _11 > blen:
-            raise bad_length(pos, _10)
+            raise bad_length(pos, _10 - 1)
         _9 = str(b[pos:_11], 'utf-8')
         pos = _11
-    _13, = _S_B.unpack_from(b, pos)
+    else:
+        _9, pos = read_ncstring(b, pos - 1)
+    _13 = b[pos]
     pos += 1
-    if _13 >= 0x80:
-        _13, pos = read_uvarint(b, pos - 1)
-    if _13 == 0:
-        raise null_not_allowed(pos)
-    _13 -= 1
-    _14 = pos + _13
-    if _14 > blen:
-        raise bad_length(pos, _13)
-    _12 = str(b[pos:_14], 'utf-8')
-    pos = _14
-    _16, = _S_B.unpack_from(b, pos)
+    if 0 < _13 < 0x80:
+        _14 = pos + _13 - 1
+        if _14 > blen:
+            raise bad_length(pos, _13 - 1)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+    else:
+        _12, pos = read_cstring(b, pos - 1)
+    _16 = b[pos]
     pos += 1
     if _16 >= 0x80:
         _16, pos = read_uvarint(b, pos - 1)
@@ -482,40 +491,46 @@ def _d_JoinGroupRequest_v6(b, m, pos):
     _16 -= 1
     if _16 > blen - pos:
         raise bad_length(pos, _16)
-    _15 = []
-    _18 = _15.append
-    for _ in range(_16):
-        _21, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _21 >= 0x80:
-            _21, pos = read_uvarint(b, pos - 1)
-        if _21 == 0:
-            raise null_not_allowed(pos)
-        _21 -= 1
-        _22 = pos + _21
-        if _22 > blen:
-            raise bad_length(pos, _21)
-        _20 = str(b[pos:_22], 'utf-8')
-        pos = _22
-        _24, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _24 >= 0x80:
-            _24, pos = read_uvarint(b, pos - 1)
-        if _24 == 0:
-            raise null_not_allowed(pos)
-        _24 -= 1
-        _25 = pos + _24
-        if _25 > blen:
-            raise bad_length(pos, _24)
-        _23 = bytes(b[pos:_25])
-        pos = _25
-        if b[pos]:
-            _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
-        else:
+    if not _16:
+        _15 = []
+    else:
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21 = b[pos]
             pos += 1
-            _26 = None
-        _17 = JoinGroupRequestProtocol(_20, _23, _26)
-        _18(_17)
+            if 0 < _21 < 0x80:
+                _22 = pos + _21 - 1
+                if _22 > blen:
+                    raise bad_length(pos, _21 - 1)
+                _20 = str(b[pos:_22], 'utf-8')
+                pos = _22
+            else:
+                _20, pos = read_cstring(b, pos - 1)
+            _24 = b[pos]
+            pos += 1
+            if 0 < _24 < 0x80:
+                _25 = pos + _24 - 1
+                if _25 > blen:
+                    raise bad_length(pos, _24 - 1)
+                _23 = bytes(b[pos:_25])
+                pos = _25
+            elif _24 >= 0x80 and b[pos] < 0x80:
+                _24 = (_24 & 0x7F) | (b[pos] << 7)
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24 - 1)
+                _23 = bytes(b[pos + 1:_25])
+                pos = _25
+            else:
+                _23, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _17 = JoinGroupRequestProtocol(_20, _23, _26)
+            _18(_17)
     if b[pos]:
         _27, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
     else:
@@ -531,32 +546,29 @@ def _ti_JoinGroupRequestProtocol_v6(o):
 def _s_JoinGroupRequest_v6(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.protocol_type
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.protocols
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.name
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _6.metadata
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields) - 1
         n += 1
-    n += 8
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_JoinGroupRequest_v6(o, buf, pos):
@@ -582,8 +594,7 @@ def _w_JoinGroupRequest_v6(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -624,6 +635,10 @@ def _w_JoinGroupRequest_v6(o, buf, pos):
         if _20 < 0x7F:
             buf[pos] = _20 + 1
             pos += 1
+        elif _20 < 0x3FFF:
+            buf[pos] = ((_20 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_20 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _20 + 1)
         buf[pos:pos + len(_19)] = _19
@@ -631,67 +646,56 @@ def _w_JoinGroupRequest_v6(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_JoinGroupRequest_v8(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _5, _7, = _S_iiB.unpack_from(b, pos)
     pos += 9
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    _8 = pos + _7
-    if _8 > blen:
-        raise bad_length(pos, _7)
-    _6 = str(b[pos:_8], 'utf-8')
-    pos = _8
-    _10, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _10 >= 0x80:
-        _10, pos = read_uvarint(b, pos - 1)
-    if _10 == 0:
-        _9 = None
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
+        if _8 > blen:
+            raise bad_length(pos, _7 - 1)
+        _6 = str(b[pos:_8], 'utf-8')
+        pos = _8
     else:
-        _10 -= 1
-        _11 = pos + _10
+        _6, pos = read_cstring(b, pos - 1)
+    _10 = b[pos]
+    pos += 1
+    if 0 < _10 < 0x80:
+        _11 = pos + _10 - 1
         if _11 > blen:
-            raise bad_length(pos, _10)
+            raise bad_length(pos, _10 - 1)
         _9 = str(b[pos:_11], 'utf-8')
         pos = _11
-    _13, = _S_B.unpack_from(b, pos)
+    else:
+        _9, pos = read_ncstring(b, pos - 1)
+    _13 = b[pos]
     pos += 1
-    if _13 >= 0x80:
-        _13, pos = read_uvarint(b, pos - 1)
-    if _13 == 0:
-        raise null_not_allowed(pos)
-    _13 -= 1
-    _14 = pos + _13
-    if _14 > blen:
-        raise bad_length(pos, _13)
-    _12 = str(b[pos:_14], 'utf-8')
-    pos = _14
-    _16, = _S_B.unpack_from(b, pos)
+    if 0 < _13 < 0x80:
+        _14 = pos + _13 - 1
+        if _14 > blen:
+            raise bad_length(pos, _13 - 1)
+        _12 = str(b[pos:_14], 'utf-8')
+        pos = _14
+    else:
+        _12, pos = read_cstring(b, pos - 1)
+    _16 = b[pos]
     pos += 1
     if _16 >= 0x80:
         _16, pos = read_uvarint(b, pos - 1)
@@ -700,53 +704,56 @@ def _d_JoinGroupRequest_v8(b, m, pos):
     _16 -= 1
     if _16 > blen - pos:
         raise bad_length(pos, _16)
-    _15 = []
-    _18 = _15.append
-    for _ in range(_16):
-        _21, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _21 >= 0x80:
-            _21, pos = read_uvarint(b, pos - 1)
-        if _21 == 0:
-            raise null_not_allowed(pos)
-        _21 -= 1
-        _22 = pos + _21
-        if _22 > blen:
-            raise bad_length(pos, _21)
-        _20 = str(b[pos:_22], 'utf-8')
-        pos = _22
-        _24, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _24 >= 0x80:
-            _24, pos = read_uvarint(b, pos - 1)
-        if _24 == 0:
-            raise null_not_allowed(pos)
-        _24 -= 1
-        _25 = pos + _24
-        if _25 > blen:
-            raise bad_length(pos, _24)
-        _23 = bytes(b[pos:_25])
-        pos = _25
-        if b[pos]:
-            _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
-        else:
-            pos += 1
-            _26 = None
-        _17 = JoinGroupRequestProtocol(_20, _23, _26)
-        _18(_17)
-    _28, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _28 >= 0x80:
-        _28, pos = read_uvarint(b, pos - 1)
-    if _28 == 0:
-        _27 = None
+    if not _16:
+        _15 = []
     else:
-        _28 -= 1
-        _29 = pos + _28
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _21 = b[pos]
+            pos += 1
+            if 0 < _21 < 0x80:
+                _22 = pos + _21 - 1
+                if _22 > blen:
+                    raise bad_length(pos, _21 - 1)
+                _20 = str(b[pos:_22], 'utf-8')
+                pos = _22
+            else:
+                _20, pos = read_cstring(b, pos - 1)
+            _24 = b[pos]
+            pos += 1
+            if 0 < _24 < 0x80:
+                _25 = pos + _24 - 1
+                if _25 > blen:
+                    raise bad_length(pos, _24 - 1)
+                _23 = bytes(b[pos:_25])
+                pos = _25
+            elif _24 >= 0x80 and b[pos] < 0x80:
+                _24 = (_24 & 0x7F) | (b[pos] << 7)
+                _25 = pos + _24
+                if _25 > blen:
+                    raise bad_length(pos, _24 - 1)
+                _23 = bytes(b[pos + 1:_25])
+                pos = _25
+            else:
+                _23, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _26, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
+            else:
+                pos += 1
+                _26 = None
+            _17 = JoinGroupRequestProtocol(_20, _23, _26)
+            _18(_17)
+    _28 = b[pos]
+    pos += 1
+    if 0 < _28 < 0x80:
+        _29 = pos + _28 - 1
         if _29 > blen:
-            raise bad_length(pos, _28)
+            raise bad_length(pos, _28 - 1)
         _27 = str(b[pos:_29], 'utf-8')
         pos = _29
+    else:
+        _27, pos = read_ncstring(b, pos - 1)
     if b[pos]:
         _30, pos = _t_JoinGroupRequestProtocol_v6(b, m, pos)
     else:
@@ -758,37 +765,34 @@ def _d_JoinGroupRequest_v8(b, m, pos):
 def _s_JoinGroupRequest_v8(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.protocol_type
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.protocols
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.name
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _6.metadata
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields) - 1
+        n += 1
     _9 = o.reason
     if _9 is None:
         n += 1
     else:
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_JoinGroupRequest_v8(o, buf, pos):
@@ -814,8 +818,7 @@ def _w_JoinGroupRequest_v8(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -856,6 +859,10 @@ def _w_JoinGroupRequest_v8(o, buf, pos):
         if _20 < 0x7F:
             buf[pos] = _20 + 1
             pos += 1
+        elif _20 < 0x3FFF:
+            buf[pos] = ((_20 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_20 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _20 + 1)
         buf[pos:pos + len(_19)] = _19
@@ -863,12 +870,10 @@ def _w_JoinGroupRequest_v8(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _21 = o.reason
     if _21 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _23 = _21.encode()
         _22 = len(_23)
@@ -881,8 +886,7 @@ def _w_JoinGroupRequest_v8(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'JoinGroupRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class JoinGroupResponseMember(msgspec.Struct, gc=False):
@@ -29,7 +29,16 @@ class JoinGroupResponse(msgspec.Struct, gc=False):
     members: list[JoinGroupResponseMember] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hih = Struct('>hih')
 _S_i = Struct('>i')
@@ -74,29 +83,32 @@ def _d_JoinGroupResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _13 > blen - pos:
         raise bad_length(pos, _13)
-    _12 = []
-    _15 = _12.append
-    for _ in range(_13):
-        _18, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        _22 = pos + _21
-        if _22 > blen:
-            raise bad_length(pos, _21)
-        _20 = bytes(b[pos:_22])
-        pos = _22
-        _14 = JoinGroupResponseMember(_17, None, _20, None)
-        _15(_14)
+    if not _13:
+        _12 = []
+    else:
+        _12 = []
+        _15 = _12.append
+        for _ in range(_13):
+            _18, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            _22 = pos + _21
+            if _22 > blen:
+                raise bad_length(pos, _21)
+            _20 = bytes(b[pos:_22])
+            pos = _22
+            _14 = JoinGroupResponseMember(_17, None, _20, None)
+            _15(_14)
     _23 = JoinGroupResponse(0, _1, _2, None, _3, _6, False, _9, _12, None)
     return _23, pos
 
@@ -189,29 +201,32 @@ def _d_JoinGroupResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _14 > blen - pos:
         raise bad_length(pos, _14)
-    _13 = []
-    _16 = _13.append
-    for _ in range(_14):
-        _19, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        _20 = pos + _19
-        if _20 > blen:
-            raise bad_length(pos, _19)
-        _18 = str(b[pos:_20], 'utf-8')
-        pos = _20
-        _22, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _22 < 0:
-            raise null_not_allowed(pos)
-        _23 = pos + _22
-        if _23 > blen:
-            raise bad_length(pos, _22)
-        _21 = bytes(b[pos:_23])
-        pos = _23
-        _15 = JoinGroupResponseMember(_18, None, _21, None)
-        _16(_15)
+    if not _14:
+        _13 = []
+    else:
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _19, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            _20 = pos + _19
+            if _20 > blen:
+                raise bad_length(pos, _19)
+            _18 = str(b[pos:_20], 'utf-8')
+            pos = _20
+            _22, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _22 < 0:
+                raise null_not_allowed(pos)
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = bytes(b[pos:_23])
+            pos = _23
+            _15 = JoinGroupResponseMember(_18, None, _21, None)
+            _16(_15)
     _24 = JoinGroupResponse(_1, _2, _3, None, _4, _7, False, _10, _13, None)
     return _24, pos
 
@@ -304,39 +319,42 @@ def _d_JoinGroupResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _14 > blen - pos:
         raise bad_length(pos, _14)
-    _13 = []
-    _16 = _13.append
-    for _ in range(_14):
-        _19, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        _20 = pos + _19
-        if _20 > blen:
-            raise bad_length(pos, _19)
-        _18 = str(b[pos:_20], 'utf-8')
-        pos = _20
-        _22, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _22 < 0:
-            _21 = None
-        else:
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-        _25, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _25 < 0:
-            raise null_not_allowed(pos)
-        _26 = pos + _25
-        if _26 > blen:
-            raise bad_length(pos, _25)
-        _24 = bytes(b[pos:_26])
-        pos = _26
-        _15 = JoinGroupResponseMember(_18, _21, _24, None)
-        _16(_15)
+    if not _14:
+        _13 = []
+    else:
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _19, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            _20 = pos + _19
+            if _20 > blen:
+                raise bad_length(pos, _19)
+            _18 = str(b[pos:_20], 'utf-8')
+            pos = _20
+            _22, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _22 < 0:
+                _21 = None
+            else:
+                _23 = pos + _22
+                if _23 > blen:
+                    raise bad_length(pos, _22)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+            _25, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _25 < 0:
+                raise null_not_allowed(pos)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = bytes(b[pos:_26])
+            pos = _26
+            _15 = JoinGroupResponseMember(_18, _21, _24, None)
+            _16(_15)
     _27 = JoinGroupResponse(_1, _2, _3, None, _4, _7, False, _10, _13, None)
     return _27, pos
 
@@ -430,41 +448,35 @@ def _d_JoinGroupResponse_v6(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    _6 = pos + _5
-    if _6 > blen:
-        raise bad_length(pos, _5)
-    _4 = str(b[pos:_6], 'utf-8')
-    pos = _6
-    _8, = _S_B.unpack_from(b, pos)
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
+        if _6 > blen:
+            raise bad_length(pos, _5 - 1)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    else:
+        _4, pos = read_cstring(b, pos - 1)
+    _8 = b[pos]
     pos += 1
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    _9 = pos + _8
-    if _9 > blen:
-        raise bad_length(pos, _8)
-    _7 = str(b[pos:_9], 'utf-8')
-    pos = _9
-    _11, = _S_B.unpack_from(b, pos)
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
+        if _9 > blen:
+            raise bad_length(pos, _8 - 1)
+        _7 = str(b[pos:_9], 'utf-8')
+        pos = _9
+    else:
+        _7, pos = read_cstring(b, pos - 1)
+    _11 = b[pos]
     pos += 1
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    _12 = pos + _11
-    if _12 > blen:
-        raise bad_length(pos, _11)
-    _10 = str(b[pos:_12], 'utf-8')
-    pos = _12
-    _14, = _S_B.unpack_from(b, pos)
+    if 0 < _11 < 0x80:
+        _12 = pos + _11 - 1
+        if _12 > blen:
+            raise bad_length(pos, _11 - 1)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+    else:
+        _10, pos = read_cstring(b, pos - 1)
+    _14 = b[pos]
     pos += 1
     if _14 >= 0x80:
         _14, pos = read_uvarint(b, pos - 1)
@@ -473,53 +485,56 @@ def _d_JoinGroupResponse_v6(b, m, pos):
     _14 -= 1
     if _14 > blen - pos:
         raise bad_length(pos, _14)
-    _13 = []
-    _16 = _13.append
-    for _ in range(_14):
-        _19, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _19 >= 0x80:
-            _19, pos = read_uvarint(b, pos - 1)
-        if _19 == 0:
-            raise null_not_allowed(pos)
-        _19 -= 1
-        _20 = pos + _19
-        if _20 > blen:
-            raise bad_length(pos, _19)
-        _18 = str(b[pos:_20], 'utf-8')
-        pos = _20
-        _22, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _22 >= 0x80:
-            _22, pos = read_uvarint(b, pos - 1)
-        if _22 == 0:
-            _21 = None
-        else:
-            _22 -= 1
-            _23 = pos + _22
-            if _23 > blen:
-                raise bad_length(pos, _22)
-            _21 = str(b[pos:_23], 'utf-8')
-            pos = _23
-        _25, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _25 >= 0x80:
-            _25, pos = read_uvarint(b, pos - 1)
-        if _25 == 0:
-            raise null_not_allowed(pos)
-        _25 -= 1
-        _26 = pos + _25
-        if _26 > blen:
-            raise bad_length(pos, _25)
-        _24 = bytes(b[pos:_26])
-        pos = _26
-        if b[pos]:
-            _27, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
-        else:
+    if not _14:
+        _13 = []
+    else:
+        _13 = []
+        _16 = _13.append
+        for _ in range(_14):
+            _19 = b[pos]
             pos += 1
-            _27 = None
-        _15 = JoinGroupResponseMember(_18, _21, _24, _27)
-        _16(_15)
+            if 0 < _19 < 0x80:
+                _20 = pos + _19 - 1
+                if _20 > blen:
+                    raise bad_length(pos, _19 - 1)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            else:
+                _18, pos = read_cstring(b, pos - 1)
+            _22 = b[pos]
+            pos += 1
+            if 0 < _22 < 0x80:
+                _23 = pos + _22 - 1
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+            else:
+                _21, pos = read_ncstring(b, pos - 1)
+            _25 = b[pos]
+            pos += 1
+            if 0 < _25 < 0x80:
+                _26 = pos + _25 - 1
+                if _26 > blen:
+                    raise bad_length(pos, _25 - 1)
+                _24 = bytes(b[pos:_26])
+                pos = _26
+            elif _25 >= 0x80 and b[pos] < 0x80:
+                _25 = (_25 & 0x7F) | (b[pos] << 7)
+                _26 = pos + _25
+                if _26 > blen:
+                    raise bad_length(pos, _25 - 1)
+                _24 = bytes(b[pos + 1:_26])
+                pos = _26
+            else:
+                _24, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _27, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+            else:
+                pos += 1
+                _27 = None
+            _15 = JoinGroupResponseMember(_18, _21, _24, _27)
+            _16(_15)
     if b[pos]:
         _28, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
@@ -535,32 +550,29 @@ def _ti_JoinGroupResponseMember_v6(o):
 def _s_JoinGroupResponse_v6(o):
     n = 0
     _1 = o.protocol_name
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.leader
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.member_id
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.members
     n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
     for _5 in _4:
         _6 = _5.member_id
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _5.group_instance_id
         if _7 is None:
             n += 1
         else:
-            n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _5.metadata
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_5), _5.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_5), _5.unknown_tagged_fields) - 1
         n += 1
-    n += 10
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_JoinGroupResponse_v6(o, buf, pos):
@@ -612,8 +624,7 @@ def _w_JoinGroupResponse_v6(o, buf, pos):
             pos = write_cstring_long(buf, pos, _13, _15)
         _16 = _12.group_instance_id
         if _16 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _18 = _16.encode()
             _17 = len(_18)
@@ -628,6 +639,10 @@ def _w_JoinGroupResponse_v6(o, buf, pos):
         if _20 < 0x7F:
             buf[pos] = _20 + 1
             pos += 1
+        elif _20 < 0x3FFF:
+            buf[pos] = ((_20 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_20 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _20 + 1)
         buf[pos:pos + len(_19)] = _19
@@ -635,68 +650,56 @@ def _w_JoinGroupResponse_v6(o, buf, pos):
         if _12.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_12), _12.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_JoinGroupResponse_v7(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
-    else:
-        _5 -= 1
-        _6 = pos + _5
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = str(b[pos:_6], 'utf-8')
         pos = _6
-    _8, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        _7 = None
     else:
-        _8 -= 1
-        _9 = pos + _8
+        _4, pos = read_ncstring(b, pos - 1)
+    _8 = b[pos]
+    pos += 1
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
         if _9 > blen:
-            raise bad_length(pos, _8)
+            raise bad_length(pos, _8 - 1)
         _7 = str(b[pos:_9], 'utf-8')
         pos = _9
-    _11, = _S_B.unpack_from(b, pos)
+    else:
+        _7, pos = read_ncstring(b, pos - 1)
+    _11 = b[pos]
     pos += 1
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    _12 = pos + _11
-    if _12 > blen:
-        raise bad_length(pos, _11)
-    _10 = str(b[pos:_12], 'utf-8')
-    pos = _12
-    _14, = _S_B.unpack_from(b, pos)
+    if 0 < _11 < 0x80:
+        _12 = pos + _11 - 1
+        if _12 > blen:
+            raise bad_length(pos, _11 - 1)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+    else:
+        _10, pos = read_cstring(b, pos - 1)
+    _14 = b[pos]
     pos += 1
-    if _14 >= 0x80:
-        _14, pos = read_uvarint(b, pos - 1)
-    if _14 == 0:
-        raise null_not_allowed(pos)
-    _14 -= 1
-    _15 = pos + _14
-    if _15 > blen:
-        raise bad_length(pos, _14)
-    _13 = str(b[pos:_15], 'utf-8')
-    pos = _15
-    _17, = _S_B.unpack_from(b, pos)
+    if 0 < _14 < 0x80:
+        _15 = pos + _14 - 1
+        if _15 > blen:
+            raise bad_length(pos, _14 - 1)
+        _13 = str(b[pos:_15], 'utf-8')
+        pos = _15
+    else:
+        _13, pos = read_cstring(b, pos - 1)
+    _17 = b[pos]
     pos += 1
     if _17 >= 0x80:
         _17, pos = read_uvarint(b, pos - 1)
@@ -705,53 +708,56 @@ def _d_JoinGroupResponse_v7(b, m, pos):
     _17 -= 1
     if _17 > blen - pos:
         raise bad_length(pos, _17)
-    _16 = []
-    _19 = _16.append
-    for _ in range(_17):
-        _22, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _22 >= 0x80:
-            _22, pos = read_uvarint(b, pos - 1)
-        if _22 == 0:
-            raise null_not_allowed(pos)
-        _22 -= 1
-        _23 = pos + _22
-        if _23 > blen:
-            raise bad_length(pos, _22)
-        _21 = str(b[pos:_23], 'utf-8')
-        pos = _23
-        _25, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _25 >= 0x80:
-            _25, pos = read_uvarint(b, pos - 1)
-        if _25 == 0:
-            _24 = None
-        else:
-            _25 -= 1
-            _26 = pos + _25
-            if _26 > blen:
-                raise bad_length(pos, _25)
-            _24 = str(b[pos:_26], 'utf-8')
-            pos = _26
-        _28, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _28 >= 0x80:
-            _28, pos = read_uvarint(b, pos - 1)
-        if _28 == 0:
-            raise null_not_allowed(pos)
-        _28 -= 1
-        _29 = pos + _28
-        if _29 > blen:
-            raise bad_length(pos, _28)
-        _27 = bytes(b[pos:_29])
-        pos = _29
-        if b[pos]:
-            _30, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
-        else:
+    if not _17:
+        _16 = []
+    else:
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _22 = b[pos]
             pos += 1
-            _30 = None
-        _18 = JoinGroupResponseMember(_21, _24, _27, _30)
-        _19(_18)
+            if 0 < _22 < 0x80:
+                _23 = pos + _22 - 1
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
+            else:
+                _21, pos = read_cstring(b, pos - 1)
+            _25 = b[pos]
+            pos += 1
+            if 0 < _25 < 0x80:
+                _26 = pos + _25 - 1
+                if _26 > blen:
+                    raise bad_length(pos, _25 - 1)
+                _24 = str(b[pos:_26], 'utf-8')
+                pos = _26
+            else:
+                _24, pos = read_ncstring(b, pos - 1)
+            _28 = b[pos]
+            pos += 1
+            if 0 < _28 < 0x80:
+                _29 = pos + _28 - 1
+                if _29 > blen:
+                    raise bad_length(pos, _28 - 1)
+                _27 = bytes(b[pos:_29])
+                pos = _29
+            elif _28 >= 0x80 and b[pos] < 0x80:
+                _28 = (_28 & 0x7F) | (b[pos] << 7)
+                _29 = pos + _28
+                if _29 > blen:
+                    raise bad_length(pos, _28 - 1)
+                _27 = bytes(b[pos + 1:_29])
+                pos = _29
+            else:
+                _27, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _30, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+            else:
+                pos += 1
+                _30 = None
+            _18 = JoinGroupResponseMember(_21, _24, _27, _30)
+            _19(_18)
     if b[pos]:
         _31, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
@@ -766,37 +772,34 @@ def _s_JoinGroupResponse_v7(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.protocol_name
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.leader
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.member_id
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.members
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.member_id
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _6.group_instance_id
         if _8 is None:
             n += 1
         else:
-            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _6.metadata
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields) - 1
         n += 1
-    n += 10
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_JoinGroupResponse_v7(o, buf, pos):
@@ -804,8 +807,7 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
     pos += 10
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -817,8 +819,7 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.protocol_name
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -865,8 +866,7 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
             pos = write_cstring_long(buf, pos, _16, _18)
         _19 = _15.group_instance_id
         if _19 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _21 = _19.encode()
             _20 = len(_21)
@@ -881,6 +881,10 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
         if _23 < 0x7F:
             buf[pos] = _23 + 1
             pos += 1
+        elif _23 < 0x3FFF:
+            buf[pos] = ((_23 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_23 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _23 + 1)
         buf[pos:pos + len(_22)] = _22
@@ -888,68 +892,56 @@ def _w_JoinGroupResponse_v7(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_JoinGroupResponse_v9(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
-    else:
-        _5 -= 1
-        _6 = pos + _5
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = str(b[pos:_6], 'utf-8')
         pos = _6
-    _8, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        _7 = None
     else:
-        _8 -= 1
-        _9 = pos + _8
+        _4, pos = read_ncstring(b, pos - 1)
+    _8 = b[pos]
+    pos += 1
+    if 0 < _8 < 0x80:
+        _9 = pos + _8 - 1
         if _9 > blen:
-            raise bad_length(pos, _8)
+            raise bad_length(pos, _8 - 1)
         _7 = str(b[pos:_9], 'utf-8')
         pos = _9
-    _11, = _S_B.unpack_from(b, pos)
+    else:
+        _7, pos = read_ncstring(b, pos - 1)
+    _11 = b[pos]
     pos += 1
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    _12 = pos + _11
-    if _12 > blen:
-        raise bad_length(pos, _11)
-    _10 = str(b[pos:_12], 'utf-8')
-    pos = _12
+    if 0 < _11 < 0x80:
+        _12 = pos + _11 - 1
+        if _12 > blen:
+            raise bad_length(pos, _11 - 1)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
+    else:
+        _10, pos = read_cstring(b, pos - 1)
     _13, _15, = _S_oB.unpack_from(b, pos)
     pos += 2
-    if _15 >= 0x80:
-        _15, pos = read_uvarint(b, pos - 1)
-    if _15 == 0:
-        raise null_not_allowed(pos)
-    _15 -= 1
-    _16 = pos + _15
-    if _16 > blen:
-        raise bad_length(pos, _15)
-    _14 = str(b[pos:_16], 'utf-8')
-    pos = _16
-    _18, = _S_B.unpack_from(b, pos)
+    if 0 < _15 < 0x80:
+        _16 = pos + _15 - 1
+        if _16 > blen:
+            raise bad_length(pos, _15 - 1)
+        _14 = str(b[pos:_16], 'utf-8')
+        pos = _16
+    else:
+        _14, pos = read_cstring(b, pos - 1)
+    _18 = b[pos]
     pos += 1
     if _18 >= 0x80:
         _18, pos = read_uvarint(b, pos - 1)
@@ -958,53 +950,56 @@ def _d_JoinGroupResponse_v9(b, m, pos):
     _18 -= 1
     if _18 > blen - pos:
         raise bad_length(pos, _18)
-    _17 = []
-    _20 = _17.append
-    for _ in range(_18):
-        _23, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        _24 = pos + _23
-        if _24 > blen:
-            raise bad_length(pos, _23)
-        _22 = str(b[pos:_24], 'utf-8')
-        pos = _24
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            _25 = None
-        else:
-            _26 -= 1
-            _27 = pos + _26
-            if _27 > blen:
-                raise bad_length(pos, _26)
-            _25 = str(b[pos:_27], 'utf-8')
-            pos = _27
-        _29, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _29 >= 0x80:
-            _29, pos = read_uvarint(b, pos - 1)
-        if _29 == 0:
-            raise null_not_allowed(pos)
-        _29 -= 1
-        _30 = pos + _29
-        if _30 > blen:
-            raise bad_length(pos, _29)
-        _28 = bytes(b[pos:_30])
-        pos = _30
-        if b[pos]:
-            _31, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
-        else:
+    if not _18:
+        _17 = []
+    else:
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _23 = b[pos]
             pos += 1
-            _31 = None
-        _19 = JoinGroupResponseMember(_22, _25, _28, _31)
-        _20(_19)
+            if 0 < _23 < 0x80:
+                _24 = pos + _23 - 1
+                if _24 > blen:
+                    raise bad_length(pos, _23 - 1)
+                _22 = str(b[pos:_24], 'utf-8')
+                pos = _24
+            else:
+                _22, pos = read_cstring(b, pos - 1)
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = str(b[pos:_27], 'utf-8')
+                pos = _27
+            else:
+                _25, pos = read_ncstring(b, pos - 1)
+            _29 = b[pos]
+            pos += 1
+            if 0 < _29 < 0x80:
+                _30 = pos + _29 - 1
+                if _30 > blen:
+                    raise bad_length(pos, _29 - 1)
+                _28 = bytes(b[pos:_30])
+                pos = _30
+            elif _29 >= 0x80 and b[pos] < 0x80:
+                _29 = (_29 & 0x7F) | (b[pos] << 7)
+                _30 = pos + _29
+                if _30 > blen:
+                    raise bad_length(pos, _29 - 1)
+                _28 = bytes(b[pos + 1:_30])
+                pos = _30
+            else:
+                _28, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _31, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
+            else:
+                pos += 1
+                _31 = None
+            _19 = JoinGroupResponseMember(_22, _25, _28, _31)
+            _20(_19)
     if b[pos]:
         _32, pos = _t_JoinGroupResponseMember_v6(b, m, pos)
     else:
@@ -1019,37 +1014,34 @@ def _s_JoinGroupResponse_v9(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.protocol_name
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.leader
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.member_id
-    n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.members
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.member_id
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _6.group_instance_id
         if _8 is None:
             n += 1
         else:
-            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _6.metadata
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields) - 1
         n += 1
-    n += 11
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
+    n += 12
     return n
 
 def _w_JoinGroupResponse_v9(o, buf, pos):
@@ -1057,8 +1049,7 @@ def _w_JoinGroupResponse_v9(o, buf, pos):
     _S_ihi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.generation_id)
     pos += 10
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -1070,8 +1061,7 @@ def _w_JoinGroupResponse_v9(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.protocol_name
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -1120,8 +1110,7 @@ def _w_JoinGroupResponse_v9(o, buf, pos):
             pos = write_cstring_long(buf, pos, _16, _18)
         _19 = _15.group_instance_id
         if _19 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _21 = _19.encode()
             _20 = len(_21)
@@ -1136,6 +1125,10 @@ def _w_JoinGroupResponse_v9(o, buf, pos):
         if _23 < 0x7F:
             buf[pos] = _23 + 1
             pos += 1
+        elif _23 < 0x3FFF:
+            buf[pos] = ((_23 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_23 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _23 + 1)
         buf[pos:pos + len(_22)] = _22
@@ -1143,13 +1136,11 @@ def _w_JoinGroupResponse_v9(o, buf, pos):
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'JoinGroupResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderAndIsrPartitionState(msgspec.Struct, gc=False):
@@ -49,7 +49,16 @@ class LeaderAndIsrRequest(msgspec.Struct, gc=False):
     live_leaders: list[LeaderAndIsrLiveLeader] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -58,6 +67,8 @@ _S_ii = Struct('>ii')
 _S_iii = Struct('>iii')
 _S_iiii = Struct('>iiii')
 _S_iiiiB = Struct('>iiiiB')
+_S_iiiiBiBBBoB = Struct('>iiiiBiBBB?B')
+_S_iiiiBiBBBobB = Struct('>iiiiBiBBB?bB')
 _S_iiiii = Struct('>iiiii')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
@@ -79,58 +90,70 @@ def _d_LeaderAndIsrRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], False, 0, None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], False, 0, None)
+            _6(_5)
     _21, = _S_i.unpack_from(b, pos)
     pos += 4
     if _21 < 0:
         raise null_not_allowed(pos)
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _27 < 0:
-            raise null_not_allowed(pos)
-        _28 = pos + _27
-        if _28 > blen:
-            raise bad_length(pos, _27)
-        _26 = str(b[pos:_28], 'utf-8')
-        pos = _28
-        _29, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _22 = LeaderAndIsrLiveLeader(_25, _26, _29, None)
-        _23(_22)
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _27 < 0:
+                raise null_not_allowed(pos)
+            _28 = pos + _27
+            if _28 > blen:
+                raise bad_length(pos, _27)
+            _26 = str(b[pos:_28], 'utf-8')
+            pos = _28
+            _29, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _22 = LeaderAndIsrLiveLeader(_25, _26, _29, None)
+            _23(_22)
     _30 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _20, None)
     return _30, pos
 
@@ -169,12 +192,12 @@ def _w_LeaderAndIsrRequest_v0(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.partition_epoch, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
     _7 = o.live_leaders
     _S_i.pack_into(buf, pos, len(_7))
@@ -198,60 +221,72 @@ def _d_LeaderAndIsrRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _20, = _S_o.unpack_from(b, pos)
-        pos += 1
-        _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], _20, 0, None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _20, = _S_o.unpack_from(b, pos)
+            pos += 1
+            _5 = LeaderAndIsrPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], [], _20, 0, None)
+            _6(_5)
     _22, = _S_i.unpack_from(b, pos)
     pos += 4
     if _22 < 0:
         raise null_not_allowed(pos)
     if _22 > blen - pos:
         raise bad_length(pos, _22)
-    _21 = []
-    _24 = _21.append
-    for _ in range(_22):
-        _26, _28, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _28 < 0:
-            raise null_not_allowed(pos)
-        _29 = pos + _28
-        if _29 > blen:
-            raise bad_length(pos, _28)
-        _27 = str(b[pos:_29], 'utf-8')
-        pos = _29
-        _30, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _23 = LeaderAndIsrLiveLeader(_26, _27, _30, None)
-        _24(_23)
+    if not _22:
+        _21 = []
+    else:
+        _21 = []
+        _24 = _21.append
+        for _ in range(_22):
+            _26, _28, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _28 < 0:
+                raise null_not_allowed(pos)
+            _29 = pos + _28
+            if _29 > blen:
+                raise bad_length(pos, _28)
+            _27 = str(b[pos:_29], 'utf-8')
+            pos = _29
+            _30, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _23 = LeaderAndIsrLiveLeader(_26, _27, _30, None)
+            _24(_23)
     _31 = LeaderAndIsrRequest(_1, False, _2, -1, 0, _3, [], _21, None)
     return _31, pos
 
@@ -290,12 +325,12 @@ def _w_LeaderAndIsrRequest_v1(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.partition_epoch, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
         _S_o.pack_into(buf, pos, _2.is_new)
         pos += 1
@@ -321,71 +356,86 @@ def _d_LeaderAndIsrRequest_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
-            pos += 20
-            if _22 < 0:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
-            _21 = list(array_struct('i', _22).unpack_from(b, pos))
-            pos += 4 * _22
-            _23, _25, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _25 < 0:
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _26, = _S_o.unpack_from(b, pos)
-            pos += 1
-            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, [], [], _26, 0, None)
-            _15(_14)
-        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
-        _7(_6)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+                    pos += 20
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    if _22 > blen - pos:
+                        raise bad_length(pos, _22)
+                    if not _22:
+                        _21 = []
+                    else:
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    _23, _25, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    if _25 > blen - pos:
+                        raise bad_length(pos, _25)
+                    if not _25:
+                        _24 = []
+                    else:
+                        _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
+                        pos += 4 * _25
+                    _26, = _S_o.unpack_from(b, pos)
+                    pos += 1
+                    _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, [], [], _26, 0, None)
+                    _15(_14)
+            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
+            _7(_6)
     _28, = _S_i.unpack_from(b, pos)
     pos += 4
     if _28 < 0:
         raise null_not_allowed(pos)
     if _28 > blen - pos:
         raise bad_length(pos, _28)
-    _27 = []
-    _30 = _27.append
-    for _ in range(_28):
-        _32, _34, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _34 < 0:
-            raise null_not_allowed(pos)
-        _35 = pos + _34
-        if _35 > blen:
-            raise bad_length(pos, _34)
-        _33 = str(b[pos:_35], 'utf-8')
-        pos = _35
-        _36, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _29 = LeaderAndIsrLiveLeader(_32, _33, _36, None)
-        _30(_29)
+    if not _28:
+        _27 = []
+    else:
+        _27 = []
+        _30 = _27.append
+        for _ in range(_28):
+            _32, _34, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _34 < 0:
+                raise null_not_allowed(pos)
+            _35 = pos + _34
+            if _35 > blen:
+                raise bad_length(pos, _34)
+            _33 = str(b[pos:_35], 'utf-8')
+            pos = _35
+            _36, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _29 = LeaderAndIsrLiveLeader(_32, _33, _36, None)
+            _30(_29)
     _37 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _27, None)
     return _37, pos
 
@@ -431,12 +481,12 @@ def _w_LeaderAndIsrRequest_v2(o, buf, pos):
             _7 = _6.isr
             _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
             pos += 20
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             _8 = _6.replicas
             _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
             pos += 8
-            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
             pos += 4 * len(_8)
             _S_o.pack_into(buf, pos, _6.is_new)
             pos += 1
@@ -462,87 +512,108 @@ def _d_LeaderAndIsrRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
-            pos += 20
-            if _22 < 0:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
-            _21 = list(array_struct('i', _22).unpack_from(b, pos))
-            pos += 4 * _22
-            _23, _25, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _25 < 0:
-                raise null_not_allowed(pos)
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _27, = _S_i.unpack_from(b, pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _27 < 0:
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _29, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _29 < 0:
-                raise null_not_allowed(pos)
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
-            _30, = _S_o.unpack_from(b, pos)
-            pos += 1
-            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28, _30, 0, None)
-            _15(_14)
-        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
-        _7(_6)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+                    pos += 20
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    if _22 > blen - pos:
+                        raise bad_length(pos, _22)
+                    if not _22:
+                        _21 = []
+                    else:
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    _23, _25, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    if _25 > blen - pos:
+                        raise bad_length(pos, _25)
+                    if not _25:
+                        _24 = []
+                    else:
+                        _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
+                        pos += 4 * _25
+                    _27, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _27 < 0:
+                        raise null_not_allowed(pos)
+                    if _27 > blen - pos:
+                        raise bad_length(pos, _27)
+                    if not _27:
+                        _26 = []
+                    else:
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
+                    _29, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _29 < 0:
+                        raise null_not_allowed(pos)
+                    if _29 > blen - pos:
+                        raise bad_length(pos, _29)
+                    if not _29:
+                        _28 = []
+                    else:
+                        _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                        pos += 4 * _29
+                    _30, = _S_o.unpack_from(b, pos)
+                    pos += 1
+                    _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28, _30, 0, None)
+                    _15(_14)
+            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, None)
+            _7(_6)
     _32, = _S_i.unpack_from(b, pos)
     pos += 4
     if _32 < 0:
         raise null_not_allowed(pos)
     if _32 > blen - pos:
         raise bad_length(pos, _32)
-    _31 = []
-    _34 = _31.append
-    for _ in range(_32):
-        _36, _38, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _38 < 0:
-            raise null_not_allowed(pos)
-        _39 = pos + _38
-        if _39 > blen:
-            raise bad_length(pos, _38)
-        _37 = str(b[pos:_39], 'utf-8')
-        pos = _39
-        _40, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _33 = LeaderAndIsrLiveLeader(_36, _37, _40, None)
-        _34(_33)
+    if not _32:
+        _31 = []
+    else:
+        _31 = []
+        _34 = _31.append
+        for _ in range(_32):
+            _36, _38, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _38 < 0:
+                raise null_not_allowed(pos)
+            _39 = pos + _38
+            if _39 > blen:
+                raise bad_length(pos, _38)
+            _37 = str(b[pos:_39], 'utf-8')
+            pos = _39
+            _40, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _33 = LeaderAndIsrLiveLeader(_36, _37, _40, None)
+            _34(_33)
     _41 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _31, None)
     return _41, pos
 
@@ -592,22 +663,22 @@ def _w_LeaderAndIsrRequest_v3(o, buf, pos):
             _7 = _6.isr
             _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
             pos += 20
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             _8 = _6.replicas
             _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
             pos += 8
-            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
             pos += 4 * len(_8)
             _9 = _6.adding_replicas
             _S_i.pack_into(buf, pos, len(_9))
             pos += 4
-            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
             pos += 4 * len(_9)
             _10 = _6.removing_replicas
             _S_i.pack_into(buf, pos, len(_10))
             pos += 4
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _S_o.pack_into(buf, pos, _6.is_new)
             pos += 1
@@ -653,133 +724,155 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _22, = _S_iiiiB.unpack_from(b, pos)
-            pos += 17
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                raise null_not_allowed(pos)
-            _22 -= 1
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
-            _21 = list(array_struct('i', _22).unpack_from(b, pos))
-            pos += 4 * _22
-            _23, _25, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _27, = _S_B.unpack_from(b, pos)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
             pos += 1
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _29, = _S_B.unpack_from(b, pos)
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
             pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _29 -= 1
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
-            _30, = _S_o.unpack_from(b, pos)
-            pos += 1
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 26 * _13
+                if _14 <= blen and b[pos + 16:_14:26] == _BYTE1 * _13 and b[pos + 21:_14:26] == _BYTE1 * _13 and b[pos + 22:_14:26] == _BYTE1 * _13 and b[pos + 23:_14:26] == _BYTE1 * _13 and b[pos + 25:_14:26] == _BYTE0 * _13:
+                    _12 = [LeaderAndIsrPartitionState('', _15, _16, _17, _18, [], _19, [], [], [], _20, 0, None) for _15, _16, _17, _18, _, _19, _, _, _, _20, _, in _S_iiiiBiBBBoB.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _22 = _12.append
+                    for _ in range(_13):
+                        _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _28 >= 0x80:
+                            _28, pos = read_uvarint(b, pos - 1)
+                        if _28 == 0:
+                            raise null_not_allowed(pos)
+                        _28 -= 1
+                        if _28 > blen - pos:
+                            raise bad_length(pos, _28)
+                        if not _28:
+                            _27 = []
+                        else:
+                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
+                            pos += 4 * _28
+                        _29, _31, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _31 >= 0x80:
+                            _31, pos = read_uvarint(b, pos - 1)
+                        if _31 == 0:
+                            raise null_not_allowed(pos)
+                        _31 -= 1
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        if not _31:
+                            _30 = []
+                        else:
+                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                            pos += 4 * _31
+                        _33 = b[pos]
+                        pos += 1
+                        if _33 >= 0x80:
+                            _33, pos = read_uvarint(b, pos - 1)
+                        if _33 == 0:
+                            raise null_not_allowed(pos)
+                        _33 -= 1
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        if not _33:
+                            _32 = []
+                        else:
+                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                            pos += 4 * _33
+                        _35 = b[pos]
+                        pos += 1
+                        if _35 >= 0x80:
+                            _35, pos = read_uvarint(b, pos - 1)
+                        if _35 == 0:
+                            raise null_not_allowed(pos)
+                        _35 -= 1
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        if not _35:
+                            _34 = []
+                        else:
+                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                            pos += 4 * _35
+                        _36, = _S_o.unpack_from(b, pos)
+                        pos += 1
+                        if b[pos]:
+                            _37, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                        else:
+                            pos += 1
+                            _37 = None
+                        _21 = LeaderAndIsrPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34, _36, 0, _37)
+                        _22(_21)
             if b[pos]:
-                _31, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _38, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _31 = None
-            _14 = LeaderAndIsrPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28, _30, 0, _31)
-            _15(_14)
-        if b[pos]:
-            _32, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _32 = None
-        _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _32)
-        _7(_6)
-    _34, = _S_B.unpack_from(b, pos)
+                _38 = None
+            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _38)
+            _7(_6)
+    _40 = b[pos]
     pos += 1
-    if _34 >= 0x80:
-        _34, pos = read_uvarint(b, pos - 1)
-    if _34 == 0:
+    if _40 >= 0x80:
+        _40, pos = read_uvarint(b, pos - 1)
+    if _40 == 0:
         raise null_not_allowed(pos)
-    _34 -= 1
-    if _34 > blen - pos:
-        raise bad_length(pos, _34)
-    _33 = []
-    _36 = _33.append
-    for _ in range(_34):
-        _38, _40, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _40 >= 0x80:
-            _40, pos = read_uvarint(b, pos - 1)
-        if _40 == 0:
-            raise null_not_allowed(pos)
-        _40 -= 1
-        _41 = pos + _40
-        if _41 > blen:
-            raise bad_length(pos, _40)
-        _39 = str(b[pos:_41], 'utf-8')
-        pos = _41
-        _42, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _43, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _43 = None
-        _35 = LeaderAndIsrLiveLeader(_38, _39, _42, _43)
-        _36(_35)
+    _40 -= 1
+    if _40 > blen - pos:
+        raise bad_length(pos, _40)
+    if not _40:
+        _39 = []
+    else:
+        _39 = []
+        _42 = _39.append
+        for _ in range(_40):
+            _44, _46, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _46 < 0x80:
+                _47 = pos + _46 - 1
+                if _47 > blen:
+                    raise bad_length(pos, _46 - 1)
+                _45 = str(b[pos:_47], 'utf-8')
+                pos = _47
+            else:
+                _45, pos = read_cstring(b, pos - 1)
+            _48, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _49, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _49 = None
+            _41 = LeaderAndIsrLiveLeader(_44, _45, _48, _49)
+            _42(_41)
     if b[pos]:
-        _44, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _50, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _44 = None
-    _45 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _33, _44)
-    return _45, pos
+        _50 = None
+    _51 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _39, _50)
+    return _51, pos
 
 def _ti_LeaderAndIsrPartitionState_v4(o):
     items = []
@@ -791,7 +884,7 @@ def _s_LeaderAndIsrRequest_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -804,29 +897,22 @@ def _s_LeaderAndIsrRequest_v4(o):
             _9 = _5.removing_replicas
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 21
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
+            n += 22
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 1
     _10 = o.live_leaders
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
     for _11 in _10:
         _12 = _11.host_name
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 16
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
+    n += 17
     return n
 
 def _w_LeaderAndIsrRequest_v4(o, buf, pos):
@@ -866,7 +952,7 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.partition_epoch)
@@ -877,7 +963,7 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.adding_replicas
             _15 = len(_14)
@@ -886,7 +972,7 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             _16 = _9.removing_replicas
             _17 = len(_16)
@@ -895,20 +981,18 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _S_o.pack_into(buf, pos, _9.is_new)
             pos += 1
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.live_leaders
     _19 = len(_18)
     if _19 < 0x7F:
@@ -933,13 +1017,11 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaderAndIsrRequest_v5(b, m, pos):
@@ -953,134 +1035,156 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _13, _15, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _13 = uuid_of(_13)
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
+            _13 = uuid_of(_13)
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
                 raise null_not_allowed(pos)
-            _24 -= 1
-            if _24 > blen - pos:
-                raise bad_length(pos, _24)
-            _23 = list(array_struct('i', _24).unpack_from(b, pos))
-            pos += 4 * _24
-            _25, _27, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                raise null_not_allowed(pos)
-            _29 -= 1
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
-            _31, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = list(array_struct('i', _31).unpack_from(b, pos))
-            pos += 4 * _31
-            _32, = _S_o.unpack_from(b, pos)
-            pos += 1
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 26 * _15
+                if _16 <= blen and b[pos + 16:_16:26] == _BYTE1 * _15 and b[pos + 21:_16:26] == _BYTE1 * _15 and b[pos + 22:_16:26] == _BYTE1 * _15 and b[pos + 23:_16:26] == _BYTE1 * _15 and b[pos + 25:_16:26] == _BYTE0 * _15:
+                    _14 = [LeaderAndIsrPartitionState('', _17, _18, _19, _20, [], _21, [], [], [], _22, 0, None) for _17, _18, _19, _20, _, _21, _, _, _, _22, _, in _S_iiiiBiBBBoB.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _24 = _14.append
+                    for _ in range(_15):
+                        _25, _26, _27, _28, _30, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _30 >= 0x80:
+                            _30, pos = read_uvarint(b, pos - 1)
+                        if _30 == 0:
+                            raise null_not_allowed(pos)
+                        _30 -= 1
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
+                        if not _30:
+                            _29 = []
+                        else:
+                            _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                            pos += 4 * _30
+                        _31, _33, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _33 >= 0x80:
+                            _33, pos = read_uvarint(b, pos - 1)
+                        if _33 == 0:
+                            raise null_not_allowed(pos)
+                        _33 -= 1
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        if not _33:
+                            _32 = []
+                        else:
+                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                            pos += 4 * _33
+                        _35 = b[pos]
+                        pos += 1
+                        if _35 >= 0x80:
+                            _35, pos = read_uvarint(b, pos - 1)
+                        if _35 == 0:
+                            raise null_not_allowed(pos)
+                        _35 -= 1
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        if not _35:
+                            _34 = []
+                        else:
+                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                            pos += 4 * _35
+                        _37 = b[pos]
+                        pos += 1
+                        if _37 >= 0x80:
+                            _37, pos = read_uvarint(b, pos - 1)
+                        if _37 == 0:
+                            raise null_not_allowed(pos)
+                        _37 -= 1
+                        if _37 > blen - pos:
+                            raise bad_length(pos, _37)
+                        if not _37:
+                            _36 = []
+                        else:
+                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                            pos += 4 * _37
+                        _38, = _S_o.unpack_from(b, pos)
+                        pos += 1
+                        if b[pos]:
+                            _39, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                        else:
+                            pos += 1
+                            _39 = None
+                        _23 = LeaderAndIsrPartitionState('', _25, _26, _27, _28, _29, _31, _32, _34, _36, _38, 0, _39)
+                        _24(_23)
             if b[pos]:
-                _33, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _40, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _33 = None
-            _16 = LeaderAndIsrPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30, _32, 0, _33)
-            _17(_16)
-        if b[pos]:
-            _34, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _34 = None
-        _7 = LeaderAndIsrTopicState(_10, _13, _14, _34)
-        _8(_7)
-    _36, = _S_B.unpack_from(b, pos)
+                _40 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _40)
+            _8(_7)
+    _42 = b[pos]
     pos += 1
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
+    if _42 >= 0x80:
+        _42, pos = read_uvarint(b, pos - 1)
+    if _42 == 0:
         raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
-    _35 = []
-    _38 = _35.append
-    for _ in range(_36):
-        _40, _42, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _42 >= 0x80:
-            _42, pos = read_uvarint(b, pos - 1)
-        if _42 == 0:
-            raise null_not_allowed(pos)
-        _42 -= 1
-        _43 = pos + _42
-        if _43 > blen:
-            raise bad_length(pos, _42)
-        _41 = str(b[pos:_43], 'utf-8')
-        pos = _43
-        _44, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _45, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _45 = None
-        _37 = LeaderAndIsrLiveLeader(_40, _41, _44, _45)
-        _38(_37)
+    _42 -= 1
+    if _42 > blen - pos:
+        raise bad_length(pos, _42)
+    if not _42:
+        _41 = []
+    else:
+        _41 = []
+        _44 = _41.append
+        for _ in range(_42):
+            _46, _48, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _48 < 0x80:
+                _49 = pos + _48 - 1
+                if _49 > blen:
+                    raise bad_length(pos, _48 - 1)
+                _47 = str(b[pos:_49], 'utf-8')
+                pos = _49
+            else:
+                _47, pos = read_cstring(b, pos - 1)
+            _50, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _51, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _51 = None
+            _43 = LeaderAndIsrLiveLeader(_46, _47, _50, _51)
+            _44(_43)
     if b[pos]:
-        _46, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _52, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _46 = None
-    _47 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _35, _46)
-    return _47, pos
+        _52 = None
+    _53 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _41, _52)
+    return _53, pos
 
 def _s_LeaderAndIsrRequest_v5(o):
     n = 0
@@ -1088,7 +1192,7 @@ def _s_LeaderAndIsrRequest_v5(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1101,30 +1205,22 @@ def _s_LeaderAndIsrRequest_v5(o):
             _9 = _5.removing_replicas
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 21
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
+            n += 22
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _10 = o.live_leaders
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
     for _11 in _10:
         _12 = _11.host_name
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 17
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
+    n += 18
     return n
 
 def _w_LeaderAndIsrRequest_v5(o, buf, pos):
@@ -1166,7 +1262,7 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.partition_epoch)
@@ -1177,7 +1273,7 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.adding_replicas
             _15 = len(_14)
@@ -1186,7 +1282,7 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             _16 = _9.removing_replicas
             _17 = len(_16)
@@ -1195,20 +1291,18 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _S_o.pack_into(buf, pos, _9.is_new)
             pos += 1
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.live_leaders
     _19 = len(_18)
     if _19 < 0x7F:
@@ -1233,13 +1327,11 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaderAndIsrRequest_v6(b, m, pos):
@@ -1253,134 +1345,156 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _13, _15, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _13 = uuid_of(_13)
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
+            _13 = uuid_of(_13)
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
                 raise null_not_allowed(pos)
-            _24 -= 1
-            if _24 > blen - pos:
-                raise bad_length(pos, _24)
-            _23 = list(array_struct('i', _24).unpack_from(b, pos))
-            pos += 4 * _24
-            _25, _27, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                raise null_not_allowed(pos)
-            _29 -= 1
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
-            _31, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = list(array_struct('i', _31).unpack_from(b, pos))
-            pos += 4 * _31
-            _32, _33, = _S_ob.unpack_from(b, pos)
-            pos += 2
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 27 * _15
+                if _16 <= blen and b[pos + 16:_16:27] == _BYTE1 * _15 and b[pos + 21:_16:27] == _BYTE1 * _15 and b[pos + 22:_16:27] == _BYTE1 * _15 and b[pos + 23:_16:27] == _BYTE1 * _15 and b[pos + 26:_16:27] == _BYTE0 * _15:
+                    _14 = [LeaderAndIsrPartitionState('', _17, _18, _19, _20, [], _21, [], [], [], _22, _23, None) for _17, _18, _19, _20, _, _21, _, _, _, _22, _23, _, in _S_iiiiBiBBBobB.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _25 = _14.append
+                    for _ in range(_15):
+                        _26, _27, _28, _29, _31, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _31 >= 0x80:
+                            _31, pos = read_uvarint(b, pos - 1)
+                        if _31 == 0:
+                            raise null_not_allowed(pos)
+                        _31 -= 1
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        if not _31:
+                            _30 = []
+                        else:
+                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                            pos += 4 * _31
+                        _32, _34, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _34 >= 0x80:
+                            _34, pos = read_uvarint(b, pos - 1)
+                        if _34 == 0:
+                            raise null_not_allowed(pos)
+                        _34 -= 1
+                        if _34 > blen - pos:
+                            raise bad_length(pos, _34)
+                        if not _34:
+                            _33 = []
+                        else:
+                            _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                            pos += 4 * _34
+                        _36 = b[pos]
+                        pos += 1
+                        if _36 >= 0x80:
+                            _36, pos = read_uvarint(b, pos - 1)
+                        if _36 == 0:
+                            raise null_not_allowed(pos)
+                        _36 -= 1
+                        if _36 > blen - pos:
+                            raise bad_length(pos, _36)
+                        if not _36:
+                            _35 = []
+                        else:
+                            _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
+                            pos += 4 * _36
+                        _38 = b[pos]
+                        pos += 1
+                        if _38 >= 0x80:
+                            _38, pos = read_uvarint(b, pos - 1)
+                        if _38 == 0:
+                            raise null_not_allowed(pos)
+                        _38 -= 1
+                        if _38 > blen - pos:
+                            raise bad_length(pos, _38)
+                        if not _38:
+                            _37 = []
+                        else:
+                            _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
+                            pos += 4 * _38
+                        _39, _40, = _S_ob.unpack_from(b, pos)
+                        pos += 2
+                        if b[pos]:
+                            _41, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                        else:
+                            pos += 1
+                            _41 = None
+                        _24 = LeaderAndIsrPartitionState('', _26, _27, _28, _29, _30, _32, _33, _35, _37, _39, _40, _41)
+                        _25(_24)
             if b[pos]:
-                _34, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _42, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _34 = None
-            _16 = LeaderAndIsrPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30, _32, _33, _34)
-            _17(_16)
-        if b[pos]:
-            _35, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _35 = None
-        _7 = LeaderAndIsrTopicState(_10, _13, _14, _35)
-        _8(_7)
-    _37, = _S_B.unpack_from(b, pos)
+                _42 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _42)
+            _8(_7)
+    _44 = b[pos]
     pos += 1
-    if _37 >= 0x80:
-        _37, pos = read_uvarint(b, pos - 1)
-    if _37 == 0:
+    if _44 >= 0x80:
+        _44, pos = read_uvarint(b, pos - 1)
+    if _44 == 0:
         raise null_not_allowed(pos)
-    _37 -= 1
-    if _37 > blen - pos:
-        raise bad_length(pos, _37)
-    _36 = []
-    _39 = _36.append
-    for _ in range(_37):
-        _41, _43, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _43 >= 0x80:
-            _43, pos = read_uvarint(b, pos - 1)
-        if _43 == 0:
-            raise null_not_allowed(pos)
-        _43 -= 1
-        _44 = pos + _43
-        if _44 > blen:
-            raise bad_length(pos, _43)
-        _42 = str(b[pos:_44], 'utf-8')
-        pos = _44
-        _45, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _46, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _46 = None
-        _38 = LeaderAndIsrLiveLeader(_41, _42, _45, _46)
-        _39(_38)
+    _44 -= 1
+    if _44 > blen - pos:
+        raise bad_length(pos, _44)
+    if not _44:
+        _43 = []
+    else:
+        _43 = []
+        _46 = _43.append
+        for _ in range(_44):
+            _48, _50, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _50 < 0x80:
+                _51 = pos + _50 - 1
+                if _51 > blen:
+                    raise bad_length(pos, _50 - 1)
+                _49 = str(b[pos:_51], 'utf-8')
+                pos = _51
+            else:
+                _49, pos = read_cstring(b, pos - 1)
+            _52, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _53, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _53 = None
+            _45 = LeaderAndIsrLiveLeader(_48, _49, _52, _53)
+            _46(_45)
     if b[pos]:
-        _47, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _54, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _47 = None
-    _48 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _36, _47)
-    return _48, pos
+        _54 = None
+    _55 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _43, _54)
+    return _55, pos
 
 def _s_LeaderAndIsrRequest_v6(o):
     n = 0
@@ -1388,7 +1502,7 @@ def _s_LeaderAndIsrRequest_v6(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1401,30 +1515,22 @@ def _s_LeaderAndIsrRequest_v6(o):
             _9 = _5.removing_replicas
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _10 = o.live_leaders
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
     for _11 in _10:
         _12 = _11.host_name
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 17
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
+    n += 18
     return n
 
 def _w_LeaderAndIsrRequest_v6(o, buf, pos):
@@ -1466,7 +1572,7 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.partition_epoch)
@@ -1477,7 +1583,7 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.adding_replicas
             _15 = len(_14)
@@ -1486,7 +1592,7 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             _16 = _9.removing_replicas
             _17 = len(_16)
@@ -1495,20 +1601,18 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
             pos += 2
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.live_leaders
     _19 = len(_18)
     if _19 < 0x7F:
@@ -1533,13 +1637,11 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaderAndIsrRequest_v7(b, m, pos):
@@ -1553,134 +1655,156 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _14, _16, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _14 = uuid_of(_14)
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            raise null_not_allowed(pos)
-        _16 -= 1
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = []
-        _18 = _15.append
-        for _ in range(_16):
-            _20, _21, _22, _23, _25, = _S_iiiiB.unpack_from(b, pos)
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _14, _16, = _S_uB.unpack_from(b, pos)
             pos += 17
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
+            _14 = uuid_of(_14)
+            if _16 >= 0x80:
+                _16, pos = read_uvarint(b, pos - 1)
+            if _16 == 0:
                 raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _26, _28, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                raise null_not_allowed(pos)
-            _28 -= 1
-            if _28 > blen - pos:
-                raise bad_length(pos, _28)
-            _27 = list(array_struct('i', _28).unpack_from(b, pos))
-            pos += 4 * _28
-            _30, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                raise null_not_allowed(pos)
-            _30 -= 1
-            if _30 > blen - pos:
-                raise bad_length(pos, _30)
-            _29 = list(array_struct('i', _30).unpack_from(b, pos))
-            pos += 4 * _30
-            _32, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                raise null_not_allowed(pos)
-            _32 -= 1
-            if _32 > blen - pos:
-                raise bad_length(pos, _32)
-            _31 = list(array_struct('i', _32).unpack_from(b, pos))
-            pos += 4 * _32
-            _33, _34, = _S_ob.unpack_from(b, pos)
-            pos += 2
+            _16 -= 1
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _17 = pos + 27 * _16
+                if _17 <= blen and b[pos + 16:_17:27] == _BYTE1 * _16 and b[pos + 21:_17:27] == _BYTE1 * _16 and b[pos + 22:_17:27] == _BYTE1 * _16 and b[pos + 23:_17:27] == _BYTE1 * _16 and b[pos + 26:_17:27] == _BYTE0 * _16:
+                    _15 = [LeaderAndIsrPartitionState('', _18, _19, _20, _21, [], _22, [], [], [], _23, _24, None) for _18, _19, _20, _21, _, _22, _, _, _, _23, _24, _, in _S_iiiiBiBBBobB.iter_unpack(b[pos:_17])]
+                    pos = _17
+                else:
+                    _15 = []
+                    _26 = _15.append
+                    for _ in range(_16):
+                        _27, _28, _29, _30, _32, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _32 >= 0x80:
+                            _32, pos = read_uvarint(b, pos - 1)
+                        if _32 == 0:
+                            raise null_not_allowed(pos)
+                        _32 -= 1
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        if not _32:
+                            _31 = []
+                        else:
+                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                            pos += 4 * _32
+                        _33, _35, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _35 >= 0x80:
+                            _35, pos = read_uvarint(b, pos - 1)
+                        if _35 == 0:
+                            raise null_not_allowed(pos)
+                        _35 -= 1
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        if not _35:
+                            _34 = []
+                        else:
+                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                            pos += 4 * _35
+                        _37 = b[pos]
+                        pos += 1
+                        if _37 >= 0x80:
+                            _37, pos = read_uvarint(b, pos - 1)
+                        if _37 == 0:
+                            raise null_not_allowed(pos)
+                        _37 -= 1
+                        if _37 > blen - pos:
+                            raise bad_length(pos, _37)
+                        if not _37:
+                            _36 = []
+                        else:
+                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                            pos += 4 * _37
+                        _39 = b[pos]
+                        pos += 1
+                        if _39 >= 0x80:
+                            _39, pos = read_uvarint(b, pos - 1)
+                        if _39 == 0:
+                            raise null_not_allowed(pos)
+                        _39 -= 1
+                        if _39 > blen - pos:
+                            raise bad_length(pos, _39)
+                        if not _39:
+                            _38 = []
+                        else:
+                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                            pos += 4 * _39
+                        _40, _41, = _S_ob.unpack_from(b, pos)
+                        pos += 2
+                        if b[pos]:
+                            _42, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                        else:
+                            pos += 1
+                            _42 = None
+                        _25 = LeaderAndIsrPartitionState('', _27, _28, _29, _30, _31, _33, _34, _36, _38, _40, _41, _42)
+                        _26(_25)
             if b[pos]:
-                _35, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _43, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _35 = None
-            _17 = LeaderAndIsrPartitionState('', _20, _21, _22, _23, _24, _26, _27, _29, _31, _33, _34, _35)
-            _18(_17)
-        if b[pos]:
-            _36, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _36 = None
-        _8 = LeaderAndIsrTopicState(_11, _14, _15, _36)
-        _9(_8)
-    _38, = _S_B.unpack_from(b, pos)
+                _43 = None
+            _8 = LeaderAndIsrTopicState(_11, _14, _15, _43)
+            _9(_8)
+    _45 = b[pos]
     pos += 1
-    if _38 >= 0x80:
-        _38, pos = read_uvarint(b, pos - 1)
-    if _38 == 0:
+    if _45 >= 0x80:
+        _45, pos = read_uvarint(b, pos - 1)
+    if _45 == 0:
         raise null_not_allowed(pos)
-    _38 -= 1
-    if _38 > blen - pos:
-        raise bad_length(pos, _38)
-    _37 = []
-    _40 = _37.append
-    for _ in range(_38):
-        _42, _44, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _44 >= 0x80:
-            _44, pos = read_uvarint(b, pos - 1)
-        if _44 == 0:
-            raise null_not_allowed(pos)
-        _44 -= 1
-        _45 = pos + _44
-        if _45 > blen:
-            raise bad_length(pos, _44)
-        _43 = str(b[pos:_45], 'utf-8')
-        pos = _45
-        _46, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _47, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
-        else:
-            pos += 1
-            _47 = None
-        _39 = LeaderAndIsrLiveLeader(_42, _43, _46, _47)
-        _40(_39)
+    _45 -= 1
+    if _45 > blen - pos:
+        raise bad_length(pos, _45)
+    if not _45:
+        _44 = []
+    else:
+        _44 = []
+        _47 = _44.append
+        for _ in range(_45):
+            _49, _51, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _51 < 0x80:
+                _52 = pos + _51 - 1
+                if _52 > blen:
+                    raise bad_length(pos, _51 - 1)
+                _50 = str(b[pos:_52], 'utf-8')
+                pos = _52
+            else:
+                _50, pos = read_cstring(b, pos - 1)
+            _53, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if b[pos]:
+                _54, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+            else:
+                pos += 1
+                _54 = None
+            _46 = LeaderAndIsrLiveLeader(_49, _50, _53, _54)
+            _47(_46)
     if b[pos]:
-        _48, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _55, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _48 = None
-    _49 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _37, _48)
-    return _49, pos
+        _55 = None
+    _56 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _44, _55)
+    return _56, pos
 
 def _s_LeaderAndIsrRequest_v7(o):
     n = 0
@@ -1688,7 +1812,7 @@ def _s_LeaderAndIsrRequest_v7(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1701,30 +1825,22 @@ def _s_LeaderAndIsrRequest_v7(o):
             _9 = _5.removing_replicas
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 22
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
+            n += 23
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _10 = o.live_leaders
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
     for _11 in _10:
         _12 = _11.host_name
-        n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 18
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
+    n += 19
     return n
 
 def _w_LeaderAndIsrRequest_v7(o, buf, pos):
@@ -1766,7 +1882,7 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.partition_epoch)
@@ -1777,7 +1893,7 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.adding_replicas
             _15 = len(_14)
@@ -1786,7 +1902,7 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             _16 = _9.removing_replicas
             _17 = len(_16)
@@ -1795,20 +1911,18 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
             pos += 2
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.live_leaders
     _19 = len(_18)
     if _19 < 0x7F:
@@ -1833,13 +1947,11 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'LeaderAndIsrRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderAndIsrPartitionError(msgspec.Struct, gc=False):
@@ -28,14 +28,25 @@ class LeaderAndIsrResponse(msgspec.Struct, gc=False):
     topics: list[LeaderAndIsrTopicError] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _d_LeaderAndIsrResponse_v0(b, m, pos):
     blen = len(b)
@@ -45,22 +56,25 @@ def _d_LeaderAndIsrResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _11, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        _4 = LeaderAndIsrPartitionError(_7, _10, _11, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _11, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            _4 = LeaderAndIsrPartitionError(_7, _10, _11, None)
+            _5(_4)
     _12 = LeaderAndIsrResponse(_1, _2, [], None)
     return _12, pos
 
@@ -118,30 +132,31 @@ def _d_LeaderAndIsrResponse_v4(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _11, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if b[pos]:
-            _12, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _12 = None
-        _4 = LeaderAndIsrPartitionError(_7, _10, _11, _12)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _11, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if b[pos]:
+                _12, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
+            else:
+                pos += 1
+                _12 = None
+            _4 = LeaderAndIsrPartitionError(_7, _10, _11, _12)
+            _5(_4)
     if b[pos]:
         _13, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
     else:
@@ -160,17 +175,13 @@ def _s_LeaderAndIsrResponse_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 6
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 7
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_LeaderAndIsrResponse_v4(o, buf, pos):
@@ -198,13 +209,11 @@ def _w_LeaderAndIsrResponse_v4(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionError_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaderAndIsrResponse_v5(b, m, pos):
@@ -218,45 +227,61 @@ def _d_LeaderAndIsrResponse_v5(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _7 = uuid_of(_7)
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        if _9 > blen - pos:
-            raise bad_length(pos, _9)
-        _8 = []
-        _11 = _8.append
-        for _ in range(_9):
-            _13, _14, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if b[pos]:
-                _15, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
-            else:
-                pos += 1
-                _15 = None
-            _10 = LeaderAndIsrPartitionError('', _13, _14, _15)
-            _11(_10)
-        if b[pos]:
-            _16, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
+    if not _3:
+        _2 = []
+    else:
+        _4 = pos + 18 * _3
+        if _4 <= blen and b[pos + 16:_4:18] == _BYTE1 * _3 and b[pos + 17:_4:18] == _BYTE0 * _3:
+            _2 = [LeaderAndIsrTopicError(uuid_of(_5), [], None) for _5, _, _, in _S_uBB.iter_unpack(b[pos:_4])]
+            pos = _4
         else:
-            pos += 1
-            _16 = None
-        _4 = LeaderAndIsrTopicError(_7, _8, _16)
-        _5(_4)
+            _2 = []
+            _7 = _2.append
+            for _ in range(_3):
+                _8, _10, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _8 = uuid_of(_8)
+                if _10 >= 0x80:
+                    _10, pos = read_uvarint(b, pos - 1)
+                if _10 == 0:
+                    raise null_not_allowed(pos)
+                _10 -= 1
+                if _10 > blen - pos:
+                    raise bad_length(pos, _10)
+                if not _10:
+                    _9 = []
+                else:
+                    _11 = pos + 7 * _10
+                    if _11 <= blen and b[pos + 6:_11:7] == _BYTE0 * _10:
+                        _9 = [LeaderAndIsrPartitionError('', _12, _13, None) for _12, _13, _, in _S_ihB.iter_unpack(b[pos:_11])]
+                        pos = _11
+                    else:
+                        _9 = []
+                        _15 = _9.append
+                        for _ in range(_10):
+                            _16, _17, = _S_ih.unpack_from(b, pos)
+                            pos += 6
+                            if b[pos]:
+                                _18, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
+                            else:
+                                pos += 1
+                                _18 = None
+                            _14 = LeaderAndIsrPartitionError('', _16, _17, _18)
+                            _15(_14)
+                if b[pos]:
+                    _19, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
+                else:
+                    pos += 1
+                    _19 = None
+                _6 = LeaderAndIsrTopicError(_8, _9, _19)
+                _7(_6)
     if b[pos]:
-        _17, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
+        _20, pos = _t_LeaderAndIsrPartitionError_v4(b, m, pos)
     else:
         pos += 1
-        _17 = None
-    _18 = LeaderAndIsrResponse(_1, [], _2, _17)
-    return _18, pos
+        _20 = None
+    _21 = LeaderAndIsrResponse(_1, [], _2, _20)
+    return _21, pos
 
 def _s_LeaderAndIsrResponse_v5(o):
     n = 0
@@ -267,20 +292,14 @@ def _s_LeaderAndIsrResponse_v5(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_4), _4.unknown_tagged_fields) - 1
+            n += 7
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_LeaderAndIsrResponse_v5(o, buf, pos):
@@ -309,18 +328,15 @@ def _w_LeaderAndIsrResponse_v5(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionError_v4(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionError_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'LeaderAndIsrResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Voter(msgspec.Struct, gc=False):
@@ -23,11 +23,22 @@ class LeaderChangeMessage(msgspec.Struct, gc=False):
     granting_voters: list[Voter] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_hi = Struct('>hi')
 _S_hiB = Struct('>hiB')
 _S_i = Struct('>i')
+_S_iB = Struct('>iB')
 _S_iu = Struct('>i16s')
+_S_iuB = Struct('>i16sB')
 
 def _t_Voter_v0(b, m, pos):
     blen = len(b)
@@ -57,46 +68,62 @@ def _d_LeaderChangeMessage_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _9, pos = _t_Voter_v0(b, m, pos)
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 5 * _4
+        if _5 <= blen and b[pos + 4:_5:5] == _BYTE0 * _4:
+            _3 = [Voter(_6, ZERO_UUID, None) for _6, _, in _S_iB.iter_unpack(b[pos:_5])]
+            pos = _5
         else:
-            pos += 1
-            _9 = None
-        _5 = Voter(_8, ZERO_UUID, _9)
-        _6(_5)
-    _11, = _S_B.unpack_from(b, pos)
+            _3 = []
+            _8 = _3.append
+            for _ in range(_4):
+                _9, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if b[pos]:
+                    _10, pos = _t_Voter_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _10 = None
+                _7 = Voter(_9, ZERO_UUID, _10)
+                _8(_7)
+    _12 = b[pos]
     pos += 1
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
+    if _12 >= 0x80:
+        _12, pos = read_uvarint(b, pos - 1)
+    if _12 == 0:
         raise null_not_allowed(pos)
-    _11 -= 1
-    if _11 > blen - pos:
-        raise bad_length(pos, _11)
-    _10 = []
-    _13 = _10.append
-    for _ in range(_11):
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _16, pos = _t_Voter_v0(b, m, pos)
+    _12 -= 1
+    if _12 > blen - pos:
+        raise bad_length(pos, _12)
+    if not _12:
+        _11 = []
+    else:
+        _13 = pos + 5 * _12
+        if _13 <= blen and b[pos + 4:_13:5] == _BYTE0 * _12:
+            _11 = [Voter(_14, ZERO_UUID, None) for _14, _, in _S_iB.iter_unpack(b[pos:_13])]
+            pos = _13
         else:
-            pos += 1
-            _16 = None
-        _12 = Voter(_15, ZERO_UUID, _16)
-        _13(_12)
+            _11 = []
+            _16 = _11.append
+            for _ in range(_12):
+                _17, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if b[pos]:
+                    _18, pos = _t_Voter_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _18 = None
+                _15 = Voter(_17, ZERO_UUID, _18)
+                _16(_15)
     if b[pos]:
-        _17, pos = _t_Voter_v0(b, m, pos)
+        _19, pos = _t_Voter_v0(b, m, pos)
     else:
         pos += 1
-        _17 = None
-    _18 = LeaderChangeMessage(_1, _2, _3, _10, _17)
-    return _18, pos
+        _19 = None
+    _20 = LeaderChangeMessage(_1, _2, _3, _11, _19)
+    return _20, pos
 
 def _ti_Voter_v0(o):
     items = []
@@ -108,23 +135,17 @@ def _s_LeaderChangeMessage_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 5
     _3 = o.granting_voters
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_LeaderChangeMessage_v0(o, buf, pos):
@@ -143,8 +164,7 @@ def _w_LeaderChangeMessage_v0(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _4 = o.granting_voters
     _5 = len(_4)
     if _5 < 0x7F:
@@ -158,13 +178,11 @@ def _w_LeaderChangeMessage_v0(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Voter_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaderChangeMessage_v1(b, m, pos):
@@ -178,48 +196,64 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _8, _9, = _S_iu.unpack_from(b, pos)
-        pos += 20
-        _9 = uuid_of(_9)
-        if b[pos]:
-            _10, pos = _t_Voter_v0(b, m, pos)
+    if not _4:
+        _3 = []
+    else:
+        _5 = pos + 21 * _4
+        if _5 <= blen and b[pos + 20:_5:21] == _BYTE0 * _4:
+            _3 = [Voter(_6, uuid_of(_7), None) for _6, _7, _, in _S_iuB.iter_unpack(b[pos:_5])]
+            pos = _5
         else:
-            pos += 1
-            _10 = None
-        _5 = Voter(_8, _9, _10)
-        _6(_5)
-    _12, = _S_B.unpack_from(b, pos)
+            _3 = []
+            _9 = _3.append
+            for _ in range(_4):
+                _10, _11, = _S_iu.unpack_from(b, pos)
+                pos += 20
+                _11 = uuid_of(_11)
+                if b[pos]:
+                    _12, pos = _t_Voter_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _12 = None
+                _8 = Voter(_10, _11, _12)
+                _9(_8)
+    _14 = b[pos]
     pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
+    if _14 >= 0x80:
+        _14, pos = read_uvarint(b, pos - 1)
+    if _14 == 0:
         raise null_not_allowed(pos)
-    _12 -= 1
-    if _12 > blen - pos:
-        raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _16, _17, = _S_iu.unpack_from(b, pos)
-        pos += 20
-        _17 = uuid_of(_17)
-        if b[pos]:
-            _18, pos = _t_Voter_v0(b, m, pos)
+    _14 -= 1
+    if _14 > blen - pos:
+        raise bad_length(pos, _14)
+    if not _14:
+        _13 = []
+    else:
+        _15 = pos + 21 * _14
+        if _15 <= blen and b[pos + 20:_15:21] == _BYTE0 * _14:
+            _13 = [Voter(_16, uuid_of(_17), None) for _16, _17, _, in _S_iuB.iter_unpack(b[pos:_15])]
+            pos = _15
         else:
-            pos += 1
-            _18 = None
-        _13 = Voter(_16, _17, _18)
-        _14(_13)
+            _13 = []
+            _19 = _13.append
+            for _ in range(_14):
+                _20, _21, = _S_iu.unpack_from(b, pos)
+                pos += 20
+                _21 = uuid_of(_21)
+                if b[pos]:
+                    _22, pos = _t_Voter_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _22 = None
+                _18 = Voter(_20, _21, _22)
+                _19(_18)
     if b[pos]:
-        _19, pos = _t_Voter_v0(b, m, pos)
+        _23, pos = _t_Voter_v0(b, m, pos)
     else:
         pos += 1
-        _19 = None
-    _20 = LeaderChangeMessage(_1, _2, _3, _11, _19)
-    return _20, pos
+        _23 = None
+    _24 = LeaderChangeMessage(_1, _2, _3, _13, _23)
+    return _24, pos
 
 def _s_LeaderChangeMessage_v1(o):
     n = 0
@@ -227,23 +261,17 @@ def _s_LeaderChangeMessage_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 20
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 21
     _3 = o.granting_voters
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 20
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 21
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_LeaderChangeMessage_v1(o, buf, pos):
@@ -262,8 +290,7 @@ def _w_LeaderChangeMessage_v1(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _4 = o.granting_voters
     _5 = len(_4)
     if _5 < 0x7F:
@@ -277,13 +304,11 @@ def _w_LeaderChangeMessage_v1(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Voter_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'LeaderChangeMessage'

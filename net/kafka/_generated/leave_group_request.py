@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MemberIdentity(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class LeaveGroupRequest(msgspec.Struct, gc=False):
     members: list[MemberIdentity] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 
@@ -90,30 +99,33 @@ def _d_LeaveGroupRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _13 < 0:
-            _12 = None
-        else:
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _6 = MemberIdentity(_9, _12, None, None)
-        _7(_6)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _13 < 0:
+                _12 = None
+            else:
+                _14 = pos + _13
+                if _14 > blen:
+                    raise bad_length(pos, _13)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            _6 = MemberIdentity(_9, _12, None, None)
+            _7(_6)
     _15 = LeaveGroupRequest(_1, '', _4, None)
     return _15, pos
 
@@ -181,19 +193,17 @@ def _t_MemberIdentity_v4(b, m, pos):
 
 def _d_LeaveGroupRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -202,41 +212,39 @@ def _d_LeaveGroupRequest_v4(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        if b[pos]:
-            _15, pos = _t_MemberIdentity_v4(b, m, pos)
-        else:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
             pos += 1
-            _15 = None
-        _6 = MemberIdentity(_9, _12, None, _15)
-        _7(_6)
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_MemberIdentity_v4(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _6 = MemberIdentity(_9, _12, None, _15)
+            _7(_6)
     if b[pos]:
         _16, pos = _t_MemberIdentity_v4(b, m, pos)
     else:
@@ -252,25 +260,23 @@ def _ti_MemberIdentity_v4(o):
 def _s_LeaveGroupRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.members
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.member_id
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.group_instance_id
         if _5 is None:
             n += 1
         else:
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields) - 1
         n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_LeaveGroupRequest_v4(o, buf, pos):
@@ -302,8 +308,7 @@ def _w_LeaveGroupRequest_v4(o, buf, pos):
             pos = write_cstring_long(buf, pos, _7, _9)
         _10 = _6.group_instance_id
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _12 = _10.encode()
             _11 = len(_12)
@@ -316,30 +321,26 @@ def _w_LeaveGroupRequest_v4(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_LeaveGroupRequest_v5(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -348,54 +349,49 @@ def _d_LeaveGroupRequest_v5(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _16, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            _15 = None
-        else:
-            _16 -= 1
-            _17 = pos + _16
-            if _17 > blen:
-                raise bad_length(pos, _16)
-            _15 = str(b[pos:_17], 'utf-8')
-            pos = _17
-        if b[pos]:
-            _18, pos = _t_MemberIdentity_v4(b, m, pos)
-        else:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
             pos += 1
-            _18 = None
-        _6 = MemberIdentity(_9, _12, _15, _18)
-        _7(_6)
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            _16 = b[pos]
+            pos += 1
+            if 0 < _16 < 0x80:
+                _17 = pos + _16 - 1
+                if _17 > blen:
+                    raise bad_length(pos, _16 - 1)
+                _15 = str(b[pos:_17], 'utf-8')
+                pos = _17
+            else:
+                _15, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _18, pos = _t_MemberIdentity_v4(b, m, pos)
+            else:
+                pos += 1
+                _18 = None
+            _6 = MemberIdentity(_9, _12, _15, _18)
+            _7(_6)
     if b[pos]:
         _19, pos = _t_MemberIdentity_v4(b, m, pos)
     else:
@@ -407,30 +403,28 @@ def _d_LeaveGroupRequest_v5(b, m, pos):
 def _s_LeaveGroupRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.members
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.member_id
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.group_instance_id
         if _5 is None:
             n += 1
         else:
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _3.reason
         if _6 is None:
             n += 1
         else:
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields) - 1
         n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_LeaveGroupRequest_v5(o, buf, pos):
@@ -462,8 +456,7 @@ def _w_LeaveGroupRequest_v5(o, buf, pos):
             pos = write_cstring_long(buf, pos, _7, _9)
         _10 = _6.group_instance_id
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _12 = _10.encode()
             _11 = len(_12)
@@ -475,8 +468,7 @@ def _w_LeaveGroupRequest_v5(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _10, _12)
         _13 = _6.reason
         if _13 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _15 = _13.encode()
             _14 = len(_15)
@@ -489,13 +481,11 @@ def _w_LeaveGroupRequest_v5(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'LeaveGroupRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MemberResponse(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class LeaveGroupResponse(msgspec.Struct, gc=False):
     members: list[MemberResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -72,32 +81,35 @@ def _d_LeaveGroupResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            _11 = None
-        else:
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        _5 = MemberResponse(_8, _11, _14, None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                _11 = None
+            else:
+                _13 = pos + _12
+                if _13 > blen:
+                    raise bad_length(pos, _12)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            _5 = MemberResponse(_8, _11, _14, None)
+            _6(_5)
     _15 = LeaveGroupResponse(_1, _2, _3, None)
     return _15, pos
 
@@ -170,43 +182,41 @@ def _d_LeaveGroupResponse_v4(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            _11 = None
-        else:
-            _12 -= 1
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _15, pos = _t_MemberResponse_v4(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _15 = None
-        _5 = MemberResponse(_8, _11, _14, _15)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_ncstring(b, pos - 1)
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _15, pos = _t_MemberResponse_v4(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _5 = MemberResponse(_8, _11, _14, _15)
+            _6(_5)
     if b[pos]:
         _16, pos = _t_MemberResponse_v4(b, m, pos)
     else:
@@ -225,22 +235,18 @@ def _s_LeaveGroupResponse_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.member_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.group_instance_id
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberResponse_v4(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_MemberResponse_v4(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_LeaveGroupResponse_v4(o, buf, pos):
@@ -265,8 +271,7 @@ def _w_LeaveGroupResponse_v4(o, buf, pos):
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.group_instance_id
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -281,13 +286,11 @@ def _w_LeaveGroupResponse_v4(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MemberResponse_v4(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MemberResponse_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'LeaveGroupResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListedGroup(msgspec.Struct, gc=False):
@@ -24,7 +24,16 @@ class ListGroupsResponse(msgspec.Struct, gc=False):
     groups: list[ListedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hi = Struct('>hi')
 _S_i = Struct('>i')
@@ -40,29 +49,32 @@ def _d_ListGroupsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _4 = ListedGroup(_7, _10, '', '', None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _4 = ListedGroup(_7, _10, '', '', None)
+            _5(_4)
     _13 = ListGroupsResponse(0, _1, _2, None)
     return _13, pos
 
@@ -105,29 +117,32 @@ def _d_ListGroupsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _5 = ListedGroup(_8, _11, '', '', None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _5 = ListedGroup(_8, _11, '', '', None)
+            _6(_5)
     _14 = ListGroupsResponse(_1, _2, _3, None)
     return _14, pos
 
@@ -190,40 +205,39 @@ def _d_ListGroupsResponse_v3(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        if b[pos]:
-            _14, pos = _t_ListedGroup_v3(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _14 = None
-        _5 = ListedGroup(_8, _11, '', '', _14)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _14, pos = _t_ListedGroup_v3(b, m, pos)
+            else:
+                pos += 1
+                _14 = None
+            _5 = ListedGroup(_8, _11, '', '', _14)
+            _6(_5)
     if b[pos]:
         _15, pos = _t_ListedGroup_v3(b, m, pos)
     else:
@@ -242,18 +256,15 @@ def _s_ListGroupsResponse_v3(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.protocol_type
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ListGroupsResponse_v3(o, buf, pos):
@@ -288,13 +299,11 @@ def _w_ListGroupsResponse_v3(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_ListGroupsResponse_v4(b, m, pos):
@@ -308,52 +317,49 @@ def _d_ListGroupsResponse_v4(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        if b[pos]:
-            _17, pos = _t_ListedGroup_v3(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _17 = None
-        _5 = ListedGroup(_8, _11, _14, '', _17)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _17, pos = _t_ListedGroup_v3(b, m, pos)
+            else:
+                pos += 1
+                _17 = None
+            _5 = ListedGroup(_8, _11, _14, '', _17)
+            _6(_5)
     if b[pos]:
         _18, pos = _t_ListedGroup_v3(b, m, pos)
     else:
@@ -368,20 +374,17 @@ def _s_ListGroupsResponse_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.protocol_type
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.group_state
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ListGroupsResponse_v4(o, buf, pos):
@@ -425,13 +428,11 @@ def _w_ListGroupsResponse_v4(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_ListGroupsResponse_v5(b, m, pos):
@@ -445,64 +446,59 @@ def _d_ListGroupsResponse_v5(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _18 >= 0x80:
-            _18, pos = read_uvarint(b, pos - 1)
-        if _18 == 0:
-            raise null_not_allowed(pos)
-        _18 -= 1
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        if b[pos]:
-            _20, pos = _t_ListedGroup_v3(b, m, pos)
-        else:
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
             pos += 1
-            _20 = None
-        _5 = ListedGroup(_8, _11, _14, _17, _20)
-        _6(_5)
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _18 = b[pos]
+            pos += 1
+            if 0 < _18 < 0x80:
+                _19 = pos + _18 - 1
+                if _19 > blen:
+                    raise bad_length(pos, _18 - 1)
+                _17 = str(b[pos:_19], 'utf-8')
+                pos = _19
+            else:
+                _17, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _20, pos = _t_ListedGroup_v3(b, m, pos)
+            else:
+                pos += 1
+                _20 = None
+            _5 = ListedGroup(_8, _11, _14, _17, _20)
+            _6(_5)
     if b[pos]:
         _21, pos = _t_ListedGroup_v3(b, m, pos)
     else:
@@ -517,22 +513,19 @@ def _s_ListGroupsResponse_v5(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.protocol_type
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.group_state
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.group_type
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ListGroupsResponse_v5(o, buf, pos):
@@ -585,13 +578,11 @@ def _w_ListGroupsResponse_v5(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListedGroup_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListGroupsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListOffsetsPartition(msgspec.Struct, gc=False):
@@ -30,7 +30,16 @@ class ListOffsetsRequest(msgspec.Struct, gc=False):
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ib = Struct('>ib')
@@ -38,6 +47,7 @@ _S_ibB = Struct('>ibB')
 _S_ibi = Struct('>ibi')
 _S_ii = Struct('>ii')
 _S_iiq = Struct('>iiq')
+_S_iiqB = Struct('>iiqB')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
 
@@ -49,35 +59,46 @@ def _d_ListOffsetsRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, = _S_iqi.unpack_from(b, pos)
-            pos += 16
-            _12 = ListOffsetsPartition(_15, -1, _16, _17, None)
-            _13(_12)
-        _4 = ListOffsetsTopic(_7, _10, None)
-        _5(_4)
-    _18 = ListOffsetsRequest(_1, 0, _2, 0, None)
-    return _18, pos
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 16 * _11
+                if _12 <= blen:
+                    _10 = [ListOffsetsPartition(_13, -1, _14, _15, None) for _13, _14, _15, in _S_iqi.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _17 = _10.append
+                    for _ in range(_11):
+                        _18, _19, _20, = _S_iqi.unpack_from(b, pos)
+                        pos += 16
+                        _16 = ListOffsetsPartition(_18, -1, _19, _20, None)
+                        _17(_16)
+            _4 = ListOffsetsTopic(_7, _10, None)
+            _5(_4)
+    _21 = ListOffsetsRequest(_1, 0, _2, 0, None)
+    return _21, pos
 
 def _s_ListOffsetsRequest_v0(o):
     n = 0
@@ -118,35 +139,46 @@ def _d_ListOffsetsRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, = _S_iq.unpack_from(b, pos)
-            pos += 12
-            _12 = ListOffsetsPartition(_15, -1, _16, 1, None)
-            _13(_12)
-        _4 = ListOffsetsTopic(_7, _10, None)
-        _5(_4)
-    _17 = ListOffsetsRequest(_1, 0, _2, 0, None)
-    return _17, pos
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 12 * _11
+                if _12 <= blen:
+                    _10 = [ListOffsetsPartition(_13, -1, _14, 1, None) for _13, _14, in _S_iq.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _16 = _10.append
+                    for _ in range(_11):
+                        _17, _18, = _S_iq.unpack_from(b, pos)
+                        pos += 12
+                        _15 = ListOffsetsPartition(_17, -1, _18, 1, None)
+                        _16(_15)
+            _4 = ListOffsetsTopic(_7, _10, None)
+            _5(_4)
+    _19 = ListOffsetsRequest(_1, 0, _2, 0, None)
+    return _19, pos
 
 def _s_ListOffsetsRequest_v1(o):
     n = 0
@@ -187,35 +219,46 @@ def _d_ListOffsetsRequest_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_iq.unpack_from(b, pos)
-            pos += 12
-            _13 = ListOffsetsPartition(_16, -1, _17, 1, None)
-            _14(_13)
-        _5 = ListOffsetsTopic(_8, _11, None)
-        _6(_5)
-    _18 = ListOffsetsRequest(_1, _2, _3, 0, None)
-    return _18, pos
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 12 * _12
+                if _13 <= blen:
+                    _11 = [ListOffsetsPartition(_14, -1, _15, 1, None) for _14, _15, in _S_iq.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _17 = _11.append
+                    for _ in range(_12):
+                        _18, _19, = _S_iq.unpack_from(b, pos)
+                        pos += 12
+                        _16 = ListOffsetsPartition(_18, -1, _19, 1, None)
+                        _17(_16)
+            _5 = ListOffsetsTopic(_8, _11, None)
+            _6(_5)
+    _20 = ListOffsetsRequest(_1, _2, _3, 0, None)
+    return _20, pos
 
 def _s_ListOffsetsRequest_v2(o):
     n = 0
@@ -256,35 +299,46 @@ def _d_ListOffsetsRequest_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
-            pos += 16
-            _13 = ListOffsetsPartition(_16, _17, _18, 1, None)
-            _14(_13)
-        _5 = ListOffsetsTopic(_8, _11, None)
-        _6(_5)
-    _19 = ListOffsetsRequest(_1, _2, _3, 0, None)
-    return _19, pos
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 16 * _12
+                if _13 <= blen:
+                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, in _S_iiq.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _18 = _11.append
+                    for _ in range(_12):
+                        _19, _20, _21, = _S_iiq.unpack_from(b, pos)
+                        pos += 16
+                        _17 = ListOffsetsPartition(_19, _20, _21, 1, None)
+                        _18(_17)
+            _5 = ListOffsetsTopic(_8, _11, None)
+            _6(_5)
+    _22 = ListOffsetsRequest(_1, _2, _3, 0, None)
+    return _22, pos
 
 def _s_ListOffsetsRequest_v4(o):
     n = 0
@@ -345,56 +399,65 @@ def _d_ListOffsetsRequest_v6(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
-            pos += 16
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 17 * _12
+                if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
+                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _18 = _11.append
+                    for _ in range(_12):
+                        _19, _20, _21, = _S_iiq.unpack_from(b, pos)
+                        pos += 16
+                        if b[pos]:
+                            _22, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _22 = None
+                        _17 = ListOffsetsPartition(_19, _20, _21, 1, _22)
+                        _18(_17)
             if b[pos]:
-                _19, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+                _23, pos = _t_ListOffsetsPartition_v6(b, m, pos)
             else:
                 pos += 1
-                _19 = None
-            _13 = ListOffsetsPartition(_16, _17, _18, 1, _19)
-            _14(_13)
-        if b[pos]:
-            _20, pos = _t_ListOffsetsPartition_v6(b, m, pos)
-        else:
-            pos += 1
-            _20 = None
-        _5 = ListOffsetsTopic(_8, _11, _20)
-        _6(_5)
+                _23 = None
+            _5 = ListOffsetsTopic(_8, _11, _23)
+            _6(_5)
     if b[pos]:
-        _21, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+        _24, pos = _t_ListOffsetsPartition_v6(b, m, pos)
     else:
         pos += 1
-        _21 = None
-    _22 = ListOffsetsRequest(_1, _2, _3, 0, _21)
-    return _22, pos
+        _24 = None
+    _25 = ListOffsetsRequest(_1, _2, _3, 0, _24)
+    return _25, pos
 
 def _ti_ListOffsetsPartition_v6(o):
     items = []
@@ -406,24 +469,19 @@ def _s_ListOffsetsRequest_v6(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 5
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) - 1
+    n += 6
     return n
 
 def _w_ListOffsetsRequest_v6(o, buf, pos):
@@ -459,18 +517,15 @@ def _w_ListOffsetsRequest_v6(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_ListOffsetsRequest_v10(b, m, pos):
@@ -484,58 +539,67 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, _18, = _S_iiq.unpack_from(b, pos)
-            pos += 16
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9 = b[pos]
+            pos += 1
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _12 = b[pos]
+            pos += 1
+            if _12 >= 0x80:
+                _12, pos = read_uvarint(b, pos - 1)
+            if _12 == 0:
+                raise null_not_allowed(pos)
+            _12 -= 1
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 17 * _12
+                if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
+                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _18 = _11.append
+                    for _ in range(_12):
+                        _19, _20, _21, = _S_iiq.unpack_from(b, pos)
+                        pos += 16
+                        if b[pos]:
+                            _22, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _22 = None
+                        _17 = ListOffsetsPartition(_19, _20, _21, 1, _22)
+                        _18(_17)
             if b[pos]:
-                _19, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+                _23, pos = _t_ListOffsetsPartition_v6(b, m, pos)
             else:
                 pos += 1
-                _19 = None
-            _13 = ListOffsetsPartition(_16, _17, _18, 1, _19)
-            _14(_13)
-        if b[pos]:
-            _20, pos = _t_ListOffsetsPartition_v6(b, m, pos)
-        else:
-            pos += 1
-            _20 = None
-        _5 = ListOffsetsTopic(_8, _11, _20)
-        _6(_5)
-    _21, = _S_i.unpack_from(b, pos)
+                _23 = None
+            _5 = ListOffsetsTopic(_8, _11, _23)
+            _6(_5)
+    _24, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _22, pos = _t_ListOffsetsPartition_v6(b, m, pos)
+        _25, pos = _t_ListOffsetsPartition_v6(b, m, pos)
     else:
         pos += 1
-        _22 = None
-    _23 = ListOffsetsRequest(_1, _2, _3, _21, _22)
-    return _23, pos
+        _25 = None
+    _26 = ListOffsetsRequest(_1, _2, _3, _24, _25)
+    return _26, pos
 
 def _s_ListOffsetsRequest_v10(o):
     n = 0
@@ -543,24 +607,19 @@ def _s_ListOffsetsRequest_v10(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 9
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) - 1
+    n += 10
     return n
 
 def _w_ListOffsetsRequest_v10(o, buf, pos):
@@ -596,20 +655,17 @@ def _w_ListOffsetsRequest_v10(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListOffsetsRequest'

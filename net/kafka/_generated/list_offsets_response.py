@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListOffsetsPartitionResponse(msgspec.Struct, gc=False):
@@ -30,13 +30,23 @@ class ListOffsetsResponse(msgspec.Struct, gc=False):
     topics: list[ListOffsetsTopicResponse] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ihi = Struct('>ihi')
 _S_ihqq = Struct('>ihqq')
 _S_ihqqi = Struct('>ihqqi')
+_S_ihqqiB = Struct('>ihqqiB')
 _S_ii = Struct('>ii')
 
 def _d_ListOffsetsResponse_v0(b, m, pos):
@@ -47,39 +57,48 @@ def _d_ListOffsetsResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _17, = _S_ihi.unpack_from(b, pos)
-            pos += 10
-            if _17 < 0:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
                 raise null_not_allowed(pos)
-            if _17 > blen - pos:
-                raise bad_length(pos, _17)
-            _16 = list(array_struct('q', _17).unpack_from(b, pos))
-            pos += 8 * _17
-            _11 = ListOffsetsPartitionResponse(_14, _15, _16, -1, -1, -1, None)
-            _12(_11)
-        _3 = ListOffsetsTopicResponse(_6, _9, None)
-        _4(_3)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _14, _15, _17, = _S_ihi.unpack_from(b, pos)
+                    pos += 10
+                    if _17 < 0:
+                        raise null_not_allowed(pos)
+                    if _17 > blen - pos:
+                        raise bad_length(pos, _17)
+                    if not _17:
+                        _16 = []
+                    else:
+                        _16 = list((_Aq[_17] if _17 <= ARRAY_STRUCTS_MAX else array_struct('q', _17)).unpack_from(b, pos))
+                        pos += 8 * _17
+                    _11 = ListOffsetsPartitionResponse(_14, _15, _16, -1, -1, -1, None)
+                    _12(_11)
+            _3 = ListOffsetsTopicResponse(_6, _9, None)
+            _4(_3)
     _18 = ListOffsetsResponse(0, _1, None)
     return _18, pos
 
@@ -116,7 +135,7 @@ def _w_ListOffsetsResponse_v0(o, buf, pos):
             _7 = _6.old_style_offsets
             _S_ihi.pack_into(buf, pos, _6.partition_index, _6.error_code, len(_7))
             pos += 10
-            array_struct('q', len(_7)).pack_into(buf, pos, *_7)
+            (_Aq[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('q', len(_7))).pack_into(buf, pos, *_7)
             pos += 8 * len(_7)
     return pos
 
@@ -128,35 +147,46 @@ def _d_ListOffsetsResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, = _S_ihqq.unpack_from(b, pos)
-            pos += 22
-            _11 = ListOffsetsPartitionResponse(_14, _15, [], _16, _17, -1, None)
-            _12(_11)
-        _3 = ListOffsetsTopicResponse(_6, _9, None)
-        _4(_3)
-    _18 = ListOffsetsResponse(0, _1, None)
-    return _18, pos
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 22 * _10
+                if _11 <= blen:
+                    _9 = [ListOffsetsPartitionResponse(_12, _13, [], _14, _15, -1, None) for _12, _13, _14, _15, in _S_ihqq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _17 = _9.append
+                    for _ in range(_10):
+                        _18, _19, _20, _21, = _S_ihqq.unpack_from(b, pos)
+                        pos += 22
+                        _16 = ListOffsetsPartitionResponse(_18, _19, [], _20, _21, -1, None)
+                        _17(_16)
+            _3 = ListOffsetsTopicResponse(_6, _9, None)
+            _4(_3)
+    _22 = ListOffsetsResponse(0, _1, None)
+    return _22, pos
 
 def _s_ListOffsetsResponse_v1(o):
     n = 0
@@ -196,35 +226,46 @@ def _d_ListOffsetsResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, = _S_ihqq.unpack_from(b, pos)
-            pos += 22
-            _12 = ListOffsetsPartitionResponse(_15, _16, [], _17, _18, -1, None)
-            _13(_12)
-        _4 = ListOffsetsTopicResponse(_7, _10, None)
-        _5(_4)
-    _19 = ListOffsetsResponse(_1, _2, None)
-    return _19, pos
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 22 * _11
+                if _12 <= blen:
+                    _10 = [ListOffsetsPartitionResponse(_13, _14, [], _15, _16, -1, None) for _13, _14, _15, _16, in _S_ihqq.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _18 = _10.append
+                    for _ in range(_11):
+                        _19, _20, _21, _22, = _S_ihqq.unpack_from(b, pos)
+                        pos += 22
+                        _17 = ListOffsetsPartitionResponse(_19, _20, [], _21, _22, -1, None)
+                        _18(_17)
+            _4 = ListOffsetsTopicResponse(_7, _10, None)
+            _5(_4)
+    _23 = ListOffsetsResponse(_1, _2, None)
+    return _23, pos
 
 def _s_ListOffsetsResponse_v2(o):
     n = 0
@@ -265,35 +306,46 @@ def _d_ListOffsetsResponse_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, = _S_ihqqi.unpack_from(b, pos)
-            pos += 26
-            _12 = ListOffsetsPartitionResponse(_15, _16, [], _17, _18, _19, None)
-            _13(_12)
-        _4 = ListOffsetsTopicResponse(_7, _10, None)
-        _5(_4)
-    _20 = ListOffsetsResponse(_1, _2, None)
-    return _20, pos
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 26 * _11
+                if _12 <= blen:
+                    _10 = [ListOffsetsPartitionResponse(_13, _14, [], _15, _16, _17, None) for _13, _14, _15, _16, _17, in _S_ihqqi.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _19 = _10.append
+                    for _ in range(_11):
+                        _20, _21, _22, _23, _24, = _S_ihqqi.unpack_from(b, pos)
+                        pos += 26
+                        _18 = ListOffsetsPartitionResponse(_20, _21, [], _22, _23, _24, None)
+                        _19(_18)
+            _4 = ListOffsetsTopicResponse(_7, _10, None)
+            _5(_4)
+    _25 = ListOffsetsResponse(_1, _2, None)
+    return _25, pos
 
 def _s_ListOffsetsResponse_v4(o):
     n = 0
@@ -354,56 +406,65 @@ def _d_ListOffsetsResponse_v6(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _18, _19, = _S_ihqqi.unpack_from(b, pos)
-            pos += 26
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
+            pos += 1
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _12 = pos + 27 * _11
+                if _12 <= blen and b[pos + 26:_12:27] == _BYTE0 * _11:
+                    _10 = [ListOffsetsPartitionResponse(_13, _14, [], _15, _16, _17, None) for _13, _14, _15, _16, _17, _, in _S_ihqqiB.iter_unpack(b[pos:_12])]
+                    pos = _12
+                else:
+                    _10 = []
+                    _19 = _10.append
+                    for _ in range(_11):
+                        _20, _21, _22, _23, _24, = _S_ihqqi.unpack_from(b, pos)
+                        pos += 26
+                        if b[pos]:
+                            _25, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _25 = None
+                        _18 = ListOffsetsPartitionResponse(_20, _21, [], _22, _23, _24, _25)
+                        _19(_18)
             if b[pos]:
-                _20, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
+                _26, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
             else:
                 pos += 1
-                _20 = None
-            _12 = ListOffsetsPartitionResponse(_15, _16, [], _17, _18, _19, _20)
-            _13(_12)
-        if b[pos]:
-            _21, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
-        else:
-            pos += 1
-            _21 = None
-        _4 = ListOffsetsTopicResponse(_7, _10, _21)
-        _5(_4)
+                _26 = None
+            _4 = ListOffsetsTopicResponse(_7, _10, _26)
+            _5(_4)
     if b[pos]:
-        _22, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
+        _27, pos = _t_ListOffsetsPartitionResponse_v6(b, m, pos)
     else:
         pos += 1
-        _22 = None
-    _23 = ListOffsetsResponse(_1, _2, _22)
-    return _23, pos
+        _27 = None
+    _28 = ListOffsetsResponse(_1, _2, _27)
+    return _28, pos
 
 def _ti_ListOffsetsPartitionResponse_v6(o):
     items = []
@@ -415,24 +476,19 @@ def _s_ListOffsetsResponse_v6(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 26
+                n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 27
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_ListOffsetsPartitionResponse_v6(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ListOffsetsResponse_v6(o, buf, pos):
@@ -468,18 +524,15 @@ def _w_ListOffsetsResponse_v6(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartitionResponse_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartitionResponse_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListOffsetsPartitionResponse_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListOffsetsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListPartitionReassignmentsTopics(msgspec.Struct, gc=False):
@@ -21,7 +21,16 @@ class ListPartitionReassignmentsRequest(msgspec.Struct, gc=False):
     topics: list[ListPartitionReassignmentsTopics] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 
@@ -54,39 +63,43 @@ def _d_ListPartitionReassignmentsRequest_v0(b, m, pos):
         _3 -= 1
         if _3 > blen - pos:
             raise bad_length(pos, _3)
-        _2 = []
-        _5 = _2.append
-        for _ in range(_3):
-            _8, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _8 >= 0x80:
-                _8, pos = read_uvarint(b, pos - 1)
-            if _8 == 0:
-                raise null_not_allowed(pos)
-            _8 -= 1
-            _9 = pos + _8
-            if _9 > blen:
-                raise bad_length(pos, _8)
-            _7 = str(b[pos:_9], 'utf-8')
-            pos = _9
-            _11, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
-            _10 = list(array_struct('i', _11).unpack_from(b, pos))
-            pos += 4 * _11
-            if b[pos]:
-                _12, pos = _t_ListPartitionReassignmentsTopics_v0(b, m, pos)
-            else:
+        if not _3:
+            _2 = []
+        else:
+            _2 = []
+            _5 = _2.append
+            for _ in range(_3):
+                _8 = b[pos]
                 pos += 1
-                _12 = None
-            _4 = ListPartitionReassignmentsTopics(_7, _10, _12)
-            _5(_4)
+                if 0 < _8 < 0x80:
+                    _9 = pos + _8 - 1
+                    if _9 > blen:
+                        raise bad_length(pos, _8 - 1)
+                    _7 = str(b[pos:_9], 'utf-8')
+                    pos = _9
+                else:
+                    _7, pos = read_cstring(b, pos - 1)
+                _11 = b[pos]
+                pos += 1
+                if _11 >= 0x80:
+                    _11, pos = read_uvarint(b, pos - 1)
+                if _11 == 0:
+                    raise null_not_allowed(pos)
+                _11 -= 1
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
+                if not _11:
+                    _10 = []
+                else:
+                    _10 = list((_Ai[_11] if _11 <= ARRAY_STRUCTS_MAX else array_struct('i', _11)).unpack_from(b, pos))
+                    pos += 4 * _11
+                if b[pos]:
+                    _12, pos = _t_ListPartitionReassignmentsTopics_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _12 = None
+                _4 = ListPartitionReassignmentsTopics(_7, _10, _12)
+                _5(_4)
     if b[pos]:
         _13, pos = _t_ListPartitionReassignmentsTopics_v0(b, m, pos)
     else:
@@ -108,18 +121,15 @@ def _s_ListPartitionReassignmentsRequest_v0(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.name
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             _4 = _2.partition_indexes
             n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(_2), _2.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ListPartitionReassignmentsRequest_v0(o, buf, pos):
@@ -127,8 +137,7 @@ def _w_ListPartitionReassignmentsRequest_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
@@ -153,18 +162,16 @@ def _w_ListPartitionReassignmentsRequest_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _8 + 1)
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             if _3.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_ListPartitionReassignmentsTopics_v0(_3), _3.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListPartitionReassignmentsTopics_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListPartitionReassignmentsRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OngoingPartitionReassignment(msgspec.Struct, gc=False):
@@ -30,9 +30,19 @@ class ListPartitionReassignmentsResponse(msgspec.Struct, gc=False):
     topics: list[OngoingTopicReassignment] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBBBB = Struct('>iBBBB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 
@@ -57,18 +67,15 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -77,87 +84,105 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _21, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = list(array_struct('i', _21).unpack_from(b, pos))
-            pos += 4 * _21
-            _23, = _S_B.unpack_from(b, pos)
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
             pos += 1
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
-                raise null_not_allowed(pos)
-            _23 -= 1
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
-            _22 = list(array_struct('i', _23).unpack_from(b, pos))
-            pos += 4 * _23
-            _25, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
             pos += 1
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
                 raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 8 * _15
+                if _16 <= blen and b[pos + 4:_16:8] == _BYTE1 * _15 and b[pos + 5:_16:8] == _BYTE1 * _15 and b[pos + 6:_16:8] == _BYTE1 * _15 and b[pos + 7:_16:8] == _BYTE0 * _15:
+                    _14 = [OngoingPartitionReassignment(_17, [], [], [], None) for _17, _, _, _, _, in _S_iBBBB.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _19 = _14.append
+                    for _ in range(_15):
+                        _20, _22, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            raise null_not_allowed(pos)
+                        _22 -= 1
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        if not _22:
+                            _21 = []
+                        else:
+                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                            pos += 4 * _22
+                        _24 = b[pos]
+                        pos += 1
+                        if _24 >= 0x80:
+                            _24, pos = read_uvarint(b, pos - 1)
+                        if _24 == 0:
+                            raise null_not_allowed(pos)
+                        _24 -= 1
+                        if _24 > blen - pos:
+                            raise bad_length(pos, _24)
+                        if not _24:
+                            _23 = []
+                        else:
+                            _23 = list((_Ai[_24] if _24 <= ARRAY_STRUCTS_MAX else array_struct('i', _24)).unpack_from(b, pos))
+                            pos += 4 * _24
+                        _26 = b[pos]
+                        pos += 1
+                        if _26 >= 0x80:
+                            _26, pos = read_uvarint(b, pos - 1)
+                        if _26 == 0:
+                            raise null_not_allowed(pos)
+                        _26 -= 1
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        if not _26:
+                            _25 = []
+                        else:
+                            _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                            pos += 4 * _26
+                        if b[pos]:
+                            _27, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _27 = None
+                        _18 = OngoingPartitionReassignment(_20, _21, _23, _25, _27)
+                        _19(_18)
             if b[pos]:
-                _26, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                _28, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
             else:
                 pos += 1
-                _26 = None
-            _16 = OngoingPartitionReassignment(_19, _20, _22, _24, _26)
-            _17(_16)
-        if b[pos]:
-            _27, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
-        else:
-            pos += 1
-            _27 = None
-        _8 = OngoingTopicReassignment(_11, _14, _27)
-        _9(_8)
+                _28 = None
+            _8 = OngoingTopicReassignment(_11, _14, _28)
+            _9(_8)
     if b[pos]:
-        _28, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+        _29, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
     else:
         pos += 1
-        _28 = None
-    _29 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _28)
-    return _29, pos
+        _29 = None
+    _30 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _29)
+    return _30, pos
 
 def _ti_OngoingPartitionReassignment_v0(o):
     items = []
@@ -169,12 +194,12 @@ def _s_ListPartitionReassignmentsResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
@@ -185,19 +210,14 @@ def _s_ListPartitionReassignmentsResponse_v0(o):
             _9 = _6.removing_replicas
             n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 5
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
@@ -205,8 +225,7 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -250,7 +269,7 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _14 + 1)
-            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
             pos += 4 * len(_13)
             _15 = _12.adding_replicas
             _16 = len(_15)
@@ -259,7 +278,7 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _16 + 1)
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _17 = _12.removing_replicas
             _18 = len(_17)
@@ -268,23 +287,20 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _18 + 1)
-            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
             pos += 4 * len(_17)
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListPartitionReassignmentsResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListTransactionsRequest(msgspec.Struct, gc=False):
@@ -17,7 +17,16 @@ class ListTransactionsRequest(msgspec.Struct, gc=False):
     duration_filter: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_q = Struct('>q')
 
@@ -40,7 +49,7 @@ def _t_ListTransactionsRequest_v0(b, m, pos):
 
 def _d_ListTransactionsRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -49,23 +58,24 @@ def _d_ListTransactionsRequest_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _5 >= 0x80:
-            _5, pos = read_uvarint(b, pos - 1)
-        if _5 == 0:
-            raise null_not_allowed(pos)
-        _5 -= 1
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
-    _8, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5 = b[pos]
+            pos += 1
+            if 0 < _5 < 0x80:
+                _6 = pos + _5 - 1
+                if _6 > blen:
+                    raise bad_length(pos, _5 - 1)
+                _3 = str(b[pos:_6], 'utf-8')
+                pos = _6
+            else:
+                _3, pos = read_cstring(b, pos - 1)
+            _4(_3)
+    _8 = b[pos]
     pos += 1
     if _8 >= 0x80:
         _8, pos = read_uvarint(b, pos - 1)
@@ -74,8 +84,11 @@ def _d_ListTransactionsRequest_v0(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = list(array_struct('q', _8).unpack_from(b, pos))
-    pos += 8 * _8
+    if not _8:
+        _7 = []
+    else:
+        _7 = list((_Aq[_8] if _8 <= ARRAY_STRUCTS_MAX else array_struct('q', _8)).unpack_from(b, pos))
+        pos += 8 * _8
     if b[pos]:
         _9, pos = _t_ListTransactionsRequest_v0(b, m, pos)
     else:
@@ -93,13 +106,12 @@ def _s_ListTransactionsRequest_v0(o):
     _1 = o.state_filters
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.producer_id_filters
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_ListTransactionsRequest_v0(o, buf, pos):
@@ -126,18 +138,17 @@ def _w_ListTransactionsRequest_v0(o, buf, pos):
         pos += 1
     else:
         pos = write_uvarint(buf, pos, _7 + 1)
-    array_struct('q', len(_6)).pack_into(buf, pos, *_6)
+    (_Aq[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('q', len(_6))).pack_into(buf, pos, *_6)
     pos += 8 * len(_6)
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_ListTransactionsRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -146,23 +157,24 @@ def _d_ListTransactionsRequest_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _5, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _5 >= 0x80:
-            _5, pos = read_uvarint(b, pos - 1)
-        if _5 == 0:
-            raise null_not_allowed(pos)
-        _5 -= 1
-        _6 = pos + _5
-        if _6 > blen:
-            raise bad_length(pos, _5)
-        _3 = str(b[pos:_6], 'utf-8')
-        pos = _6
-        _4(_3)
-    _8, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _5 = b[pos]
+            pos += 1
+            if 0 < _5 < 0x80:
+                _6 = pos + _5 - 1
+                if _6 > blen:
+                    raise bad_length(pos, _5 - 1)
+                _3 = str(b[pos:_6], 'utf-8')
+                pos = _6
+            else:
+                _3, pos = read_cstring(b, pos - 1)
+            _4(_3)
+    _8 = b[pos]
     pos += 1
     if _8 >= 0x80:
         _8, pos = read_uvarint(b, pos - 1)
@@ -171,8 +183,11 @@ def _d_ListTransactionsRequest_v1(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = list(array_struct('q', _8).unpack_from(b, pos))
-    pos += 8 * _8
+    if not _8:
+        _7 = []
+    else:
+        _7 = list((_Aq[_8] if _8 <= ARRAY_STRUCTS_MAX else array_struct('q', _8)).unpack_from(b, pos))
+        pos += 8 * _8
     _9, = _S_q.unpack_from(b, pos)
     pos += 8
     if b[pos]:
@@ -188,14 +203,12 @@ def _s_ListTransactionsRequest_v1(o):
     _1 = o.state_filters
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.producer_id_filters
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_ListTransactionsRequest_v1(o, buf, pos):
@@ -222,15 +235,14 @@ def _w_ListTransactionsRequest_v1(o, buf, pos):
         pos += 1
     else:
         pos = write_uvarint(buf, pos, _7 + 1)
-    array_struct('q', len(_6)).pack_into(buf, pos, *_6)
+    (_Aq[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('q', len(_6))).pack_into(buf, pos, *_6)
     pos += 8 * len(_6)
     _S_q.pack_into(buf, pos, o.duration_filter)
     pos += 8
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListTransactionsRequest'

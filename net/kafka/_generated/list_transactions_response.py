@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TransactionState(msgspec.Struct, gc=False):
@@ -24,7 +24,16 @@ class ListTransactionsResponse(msgspec.Struct, gc=False):
     transaction_states: list[TransactionState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
@@ -59,23 +68,24 @@ def _d_ListTransactionsResponse_v0(b, m, pos):
     _4 -= 1
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _5 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _6(_5)
-    _10, = _S_B.unpack_from(b, pos)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _7 = b[pos]
+            pos += 1
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _5 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _5, pos = read_cstring(b, pos - 1)
+            _6(_5)
+    _10 = b[pos]
     pos += 1
     if _10 >= 0x80:
         _10, pos = read_uvarint(b, pos - 1)
@@ -84,40 +94,39 @@ def _d_ListTransactionsResponse_v0(b, m, pos):
     _10 -= 1
     if _10 > blen - pos:
         raise bad_length(pos, _10)
-    _9 = []
-    _12 = _9.append
-    for _ in range(_10):
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _19, = _S_qB.unpack_from(b, pos)
-        pos += 9
-        if _19 >= 0x80:
-            _19, pos = read_uvarint(b, pos - 1)
-        if _19 == 0:
-            raise null_not_allowed(pos)
-        _19 -= 1
-        _20 = pos + _19
-        if _20 > blen:
-            raise bad_length(pos, _19)
-        _18 = str(b[pos:_20], 'utf-8')
-        pos = _20
-        if b[pos]:
-            _21, pos = _t_TransactionState_v0(b, m, pos)
-        else:
+    if not _10:
+        _9 = []
+    else:
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15 = b[pos]
             pos += 1
-            _21 = None
-        _11 = TransactionState(_14, _17, _18, _21)
-        _12(_11)
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _19, = _S_qB.unpack_from(b, pos)
+            pos += 9
+            if 0 < _19 < 0x80:
+                _20 = pos + _19 - 1
+                if _20 > blen:
+                    raise bad_length(pos, _19 - 1)
+                _18 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            else:
+                _18, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _21, pos = _t_TransactionState_v0(b, m, pos)
+            else:
+                pos += 1
+                _21 = None
+            _11 = TransactionState(_14, _17, _18, _21)
+            _12(_11)
     if b[pos]:
         _22, pos = _t_TransactionState_v0(b, m, pos)
     else:
@@ -135,24 +144,20 @@ def _s_ListTransactionsResponse_v0(o):
     _1 = o.unknown_state_filters
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.transaction_states
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
         _5 = _4.transactional_id
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _4.transaction_state
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TransactionState_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_TransactionState_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ListTransactionsResponse_v0(o, buf, pos):
@@ -205,13 +210,11 @@ def _w_ListTransactionsResponse_v0(o, buf, pos):
         if _8.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TransactionState_v0(_8), _8.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TransactionState_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ListTransactionsResponse'

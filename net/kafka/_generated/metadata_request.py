@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MetadataRequestTopic(msgspec.Struct, gc=False):
@@ -23,7 +23,16 @@ class MetadataRequest(msgspec.Struct, gc=False):
     include_topic_authorized_operations: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
@@ -40,20 +49,23 @@ def _d_MetadataRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+            _4(_3)
     _9 = MetadataRequest(_1, True, False, False, None)
     return _9, pos
 
@@ -88,20 +100,23 @@ def _d_MetadataRequest_v1(b, m, pos):
     else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _7 < 0:
-                raise null_not_allowed(pos)
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _7 < 0:
+                    raise null_not_allowed(pos)
+                _8 = pos + _7
+                if _8 > blen:
+                    raise bad_length(pos, _7)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+                _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+                _4(_3)
     _9 = MetadataRequest(_1, True, False, False, None)
     return _9, pos
 
@@ -143,20 +158,23 @@ def _d_MetadataRequest_v4(b, m, pos):
     else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _7 < 0:
-                raise null_not_allowed(pos)
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _7 < 0:
+                    raise null_not_allowed(pos)
+                _8 = pos + _7
+                if _8 > blen:
+                    raise bad_length(pos, _7)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+                _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+                _4(_3)
     _9, = _S_o.unpack_from(b, pos)
     pos += 1
     _10 = MetadataRequest(_1, _9, False, False, None)
@@ -203,20 +221,23 @@ def _d_MetadataRequest_v8(b, m, pos):
     else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _7 < 0:
-                raise null_not_allowed(pos)
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _7 < 0:
+                    raise null_not_allowed(pos)
+                _8 = pos + _7
+                if _8 > blen:
+                    raise bad_length(pos, _7)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+                _3 = MetadataRequestTopic(ZERO_UUID, _6, None)
+                _4(_3)
     _9, _10, _11, = _S_ooo.unpack_from(b, pos)
     pos += 3
     _12 = MetadataRequest(_1, _9, _10, _11, None)
@@ -273,7 +294,7 @@ def _t_MetadataRequestTopic_v9(b, m, pos):
 
 def _d_MetadataRequest_v9(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -283,28 +304,29 @@ def _d_MetadataRequest_v9(b, m, pos):
         _2 -= 1
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _7, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _7 >= 0x80:
-                _7, pos = read_uvarint(b, pos - 1)
-            if _7 == 0:
-                raise null_not_allowed(pos)
-            _7 -= 1
-            _8 = pos + _7
-            if _8 > blen:
-                raise bad_length(pos, _7)
-            _6 = str(b[pos:_8], 'utf-8')
-            pos = _8
-            if b[pos]:
-                _9, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-            else:
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _7 = b[pos]
                 pos += 1
-                _9 = None
-            _3 = MetadataRequestTopic(ZERO_UUID, _6, _9)
-            _4(_3)
+                if 0 < _7 < 0x80:
+                    _8 = pos + _7 - 1
+                    if _8 > blen:
+                        raise bad_length(pos, _7 - 1)
+                    _6 = str(b[pos:_8], 'utf-8')
+                    pos = _8
+                else:
+                    _6, pos = read_cstring(b, pos - 1)
+                if b[pos]:
+                    _9, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _9 = None
+                _3 = MetadataRequestTopic(ZERO_UUID, _6, _9)
+                _4(_3)
     _10, _11, _12, = _S_ooo.unpack_from(b, pos)
     pos += 3
     if b[pos]:
@@ -328,23 +350,19 @@ def _s_MetadataRequest_v9(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.name
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 3
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
+    n += 4
     return n
 
 def _w_MetadataRequest_v9(o, buf, pos):
     _1 = o.topics
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
@@ -365,20 +383,18 @@ def _w_MetadataRequest_v9(o, buf, pos):
             if _3.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     _S_ooo.pack_into(buf, pos, o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
     pos += 3
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_MetadataRequest_v10(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -388,30 +404,30 @@ def _d_MetadataRequest_v10(b, m, pos):
         _2 -= 1
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _6, _8, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _6 = uuid_of(_6)
-            if _8 >= 0x80:
-                _8, pos = read_uvarint(b, pos - 1)
-            if _8 == 0:
-                _7 = None
-            else:
-                _8 -= 1
-                _9 = pos + _8
-                if _9 > blen:
-                    raise bad_length(pos, _8)
-                _7 = str(b[pos:_9], 'utf-8')
-                pos = _9
-            if b[pos]:
-                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-            else:
-                pos += 1
-                _10 = None
-            _3 = MetadataRequestTopic(_6, _7, _10)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _6, _8, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _6 = uuid_of(_6)
+                if 0 < _8 < 0x80:
+                    _9 = pos + _8 - 1
+                    if _9 > blen:
+                        raise bad_length(pos, _8 - 1)
+                    _7 = str(b[pos:_9], 'utf-8')
+                    pos = _9
+                else:
+                    _7, pos = read_ncstring(b, pos - 1)
+                if b[pos]:
+                    _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _10 = None
+                _3 = MetadataRequestTopic(_6, _7, _10)
+                _4(_3)
     _11, _12, _13, = _S_ooo.unpack_from(b, pos)
     pos += 3
     if b[pos]:
@@ -434,24 +450,19 @@ def _s_MetadataRequest_v10(o):
             if _3 is None:
                 n += 1
             else:
-                n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+                n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
+            n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 3
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
+    n += 4
     return n
 
 def _w_MetadataRequest_v10(o, buf, pos):
     _1 = o.topics
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
@@ -464,8 +475,7 @@ def _w_MetadataRequest_v10(o, buf, pos):
             _S_u.pack_into(buf, pos, _3.topic_id.bytes)
             pos += 16
             if _4 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _6 = _4.encode()
                 _5 = len(_6)
@@ -478,20 +488,18 @@ def _w_MetadataRequest_v10(o, buf, pos):
             if _3.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     _S_ooo.pack_into(buf, pos, o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
     pos += 3
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_MetadataRequest_v11(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -501,30 +509,30 @@ def _d_MetadataRequest_v11(b, m, pos):
         _2 -= 1
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        _1 = []
-        _4 = _1.append
-        for _ in range(_2):
-            _6, _8, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _6 = uuid_of(_6)
-            if _8 >= 0x80:
-                _8, pos = read_uvarint(b, pos - 1)
-            if _8 == 0:
-                _7 = None
-            else:
-                _8 -= 1
-                _9 = pos + _8
-                if _9 > blen:
-                    raise bad_length(pos, _8)
-                _7 = str(b[pos:_9], 'utf-8')
-                pos = _9
-            if b[pos]:
-                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-            else:
-                pos += 1
-                _10 = None
-            _3 = MetadataRequestTopic(_6, _7, _10)
-            _4(_3)
+        if not _2:
+            _1 = []
+        else:
+            _1 = []
+            _4 = _1.append
+            for _ in range(_2):
+                _6, _8, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _6 = uuid_of(_6)
+                if 0 < _8 < 0x80:
+                    _9 = pos + _8 - 1
+                    if _9 > blen:
+                        raise bad_length(pos, _8 - 1)
+                    _7 = str(b[pos:_9], 'utf-8')
+                    pos = _9
+                else:
+                    _7, pos = read_ncstring(b, pos - 1)
+                if b[pos]:
+                    _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+                else:
+                    pos += 1
+                    _10 = None
+                _3 = MetadataRequestTopic(_6, _7, _10)
+                _4(_3)
     _11, _12, = _S_oo.unpack_from(b, pos)
     pos += 2
     if b[pos]:
@@ -547,24 +555,19 @@ def _s_MetadataRequest_v11(o):
             if _3 is None:
                 n += 1
             else:
-                n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+                n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
+            n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_MetadataRequest_v11(o, buf, pos):
     _1 = o.topics
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _2 = len(_1)
         if _2 < 0x7F:
@@ -577,8 +580,7 @@ def _w_MetadataRequest_v11(o, buf, pos):
             _S_u.pack_into(buf, pos, _3.topic_id.bytes)
             pos += 16
             if _4 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _6 = _4.encode()
                 _5 = len(_6)
@@ -591,15 +593,13 @@ def _w_MetadataRequest_v11(o, buf, pos):
             if _3.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(_3), _3.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     _S_oo.pack_into(buf, pos, o.allow_auto_topic_creation, o.include_topic_authorized_operations)
     pos += 2
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'MetadataRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MetadataResponseBroker(msgspec.Struct, gc=False):
@@ -46,12 +46,22 @@ class MetadataResponse(msgspec.Struct, gc=False):
     cluster_authorized_operations: int = -2147483648
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
 _S_hiii = Struct('>hiii')
 _S_hiiiB = Struct('>hiiiB')
+_S_hiiiBBBB = Struct('>hiiiBBBB')
 _S_hiiii = Struct('>hiiii')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -71,69 +81,84 @@ def _d_MetadataResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _3 = MetadataResponseBroker(_6, _7, _10, None, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _3 = MetadataResponseBroker(_6, _7, _10, None, None)
+            _4(_3)
     _12, = _S_i.unpack_from(b, pos)
     pos += 4
     if _12 < 0:
         raise null_not_allowed(pos)
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _16, _18, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        _19 = pos + _18
-        if _19 > blen:
-            raise bad_length(pos, _18)
-        _17 = str(b[pos:_19], 'utf-8')
-        pos = _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = []
-        _23 = _20.append
-        for _ in range(_21):
-            _25, _26, _27, _29, = _S_hiii.unpack_from(b, pos)
-            pos += 14
-            if _29 < 0:
-                raise null_not_allowed(pos)
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
-            _31, = _S_i.unpack_from(b, pos)
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _16, _18, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _31 < 0:
+            if _18 < 0:
                 raise null_not_allowed(pos)
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
-            _30 = list(array_struct('i', _31).unpack_from(b, pos))
-            pos += 4 * _31
-            _22 = MetadataResponsePartition(_25, _26, _27, -1, _28, _30, [], None)
-            _23(_22)
-        _13 = MetadataResponseTopic(_16, _17, ZERO_UUID, False, _20, -2147483648, None)
-        _14(_13)
+            _19 = pos + _18
+            if _19 > blen:
+                raise bad_length(pos, _18)
+            _17 = str(b[pos:_19], 'utf-8')
+            pos = _19
+            _21, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
+            else:
+                _20 = []
+                _23 = _20.append
+                for _ in range(_21):
+                    _25, _26, _27, _29, = _S_hiii.unpack_from(b, pos)
+                    pos += 14
+                    if _29 < 0:
+                        raise null_not_allowed(pos)
+                    if _29 > blen - pos:
+                        raise bad_length(pos, _29)
+                    if not _29:
+                        _28 = []
+                    else:
+                        _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                        pos += 4 * _29
+                    _31, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _31 < 0:
+                        raise null_not_allowed(pos)
+                    if _31 > blen - pos:
+                        raise bad_length(pos, _31)
+                    if not _31:
+                        _30 = []
+                    else:
+                        _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                        pos += 4 * _31
+                    _22 = MetadataResponsePartition(_25, _26, _27, -1, _28, _30, [], None)
+                    _23(_22)
+            _13 = MetadataResponseTopic(_16, _17, ZERO_UUID, False, _20, -2147483648, None)
+            _14(_13)
     _32 = MetadataResponse(0, _1, None, -1, _11, -2147483648, None)
     return _32, pos
 
@@ -191,12 +216,12 @@ def _w_MetadataResponse_v0(o, buf, pos):
             _11 = _10.replica_nodes
             _S_hiii.pack_into(buf, pos, _10.error_code, _10.partition_index, _10.leader_id, len(_11))
             pos += 14
-            array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+            (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
             pos += 4 * len(_11)
             _12 = _10.isr_nodes
             _S_i.pack_into(buf, pos, len(_12))
             pos += 4
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
     return pos
 
@@ -208,77 +233,92 @@ def _d_MetadataResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _12 < 0:
-            _11 = None
-        else:
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _12, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _12 < 0:
+                _11 = None
+            else:
+                _13 = pos + _12
+                if _13 > blen:
+                    raise bad_length(pos, _12)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
+            _4(_3)
     _14, _16, = _S_ii.unpack_from(b, pos)
     pos += 8
     if _16 < 0:
         raise null_not_allowed(pos)
     if _16 > blen - pos:
         raise bad_length(pos, _16)
-    _15 = []
-    _18 = _15.append
-    for _ in range(_16):
-        _20, _22, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _22 < 0:
-            raise null_not_allowed(pos)
-        _23 = pos + _22
-        if _23 > blen:
-            raise bad_length(pos, _22)
-        _21 = str(b[pos:_23], 'utf-8')
-        pos = _23
-        _24, _26, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _26 < 0:
-            raise null_not_allowed(pos)
-        if _26 > blen - pos:
-            raise bad_length(pos, _26)
-        _25 = []
-        _28 = _25.append
-        for _ in range(_26):
-            _30, _31, _32, _34, = _S_hiii.unpack_from(b, pos)
-            pos += 14
-            if _34 < 0:
-                raise null_not_allowed(pos)
-            if _34 > blen - pos:
-                raise bad_length(pos, _34)
-            _33 = list(array_struct('i', _34).unpack_from(b, pos))
-            pos += 4 * _34
-            _36, = _S_i.unpack_from(b, pos)
+    if not _16:
+        _15 = []
+    else:
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _20, _22, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _36 < 0:
+            if _22 < 0:
                 raise null_not_allowed(pos)
-            if _36 > blen - pos:
-                raise bad_length(pos, _36)
-            _35 = list(array_struct('i', _36).unpack_from(b, pos))
-            pos += 4 * _36
-            _27 = MetadataResponsePartition(_30, _31, _32, -1, _33, _35, [], None)
-            _28(_27)
-        _17 = MetadataResponseTopic(_20, _21, ZERO_UUID, _24, _25, -2147483648, None)
-        _18(_17)
+            _23 = pos + _22
+            if _23 > blen:
+                raise bad_length(pos, _22)
+            _21 = str(b[pos:_23], 'utf-8')
+            pos = _23
+            _24, _26, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _26 < 0:
+                raise null_not_allowed(pos)
+            if _26 > blen - pos:
+                raise bad_length(pos, _26)
+            if not _26:
+                _25 = []
+            else:
+                _25 = []
+                _28 = _25.append
+                for _ in range(_26):
+                    _30, _31, _32, _34, = _S_hiii.unpack_from(b, pos)
+                    pos += 14
+                    if _34 < 0:
+                        raise null_not_allowed(pos)
+                    if _34 > blen - pos:
+                        raise bad_length(pos, _34)
+                    if not _34:
+                        _33 = []
+                    else:
+                        _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                        pos += 4 * _34
+                    _36, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _36 < 0:
+                        raise null_not_allowed(pos)
+                    if _36 > blen - pos:
+                        raise bad_length(pos, _36)
+                    if not _36:
+                        _35 = []
+                    else:
+                        _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
+                        pos += 4 * _36
+                    _27 = MetadataResponsePartition(_30, _31, _32, -1, _33, _35, [], None)
+                    _28(_27)
+            _17 = MetadataResponseTopic(_20, _21, ZERO_UUID, _24, _25, -2147483648, None)
+            _18(_17)
     _37 = MetadataResponse(0, _1, None, _14, _15, -2147483648, None)
     return _37, pos
 
@@ -352,12 +392,12 @@ def _w_MetadataResponse_v1(o, buf, pos):
             _13 = _12.replica_nodes
             _S_hiii.pack_into(buf, pos, _12.error_code, _12.partition_index, _12.leader_id, len(_13))
             pos += 14
-            array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
             pos += 4 * len(_13)
             _14 = _12.isr_nodes
             _S_i.pack_into(buf, pos, len(_14))
             pos += 4
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
     return pos
 
@@ -369,30 +409,33 @@ def _d_MetadataResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _12, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _12 < 0:
-            _11 = None
-        else:
-            _13 = pos + _12
-            if _13 > blen:
-                raise bad_length(pos, _12)
-            _11 = str(b[pos:_13], 'utf-8')
-            pos = _13
-        _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
-        _4(_3)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _10, _12, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _12 < 0:
+                _11 = None
+            else:
+                _13 = pos + _12
+                if _13 > blen:
+                    raise bad_length(pos, _12)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            _3 = MetadataResponseBroker(_6, _7, _10, _11, None)
+            _4(_3)
     _15, = _S_h.unpack_from(b, pos)
     pos += 2
     if _15 < 0:
@@ -409,47 +452,59 @@ def _d_MetadataResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _19 > blen - pos:
         raise bad_length(pos, _19)
-    _18 = []
-    _21 = _18.append
-    for _ in range(_19):
-        _23, _25, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _25 < 0:
-            raise null_not_allowed(pos)
-        _26 = pos + _25
-        if _26 > blen:
-            raise bad_length(pos, _25)
-        _24 = str(b[pos:_26], 'utf-8')
-        pos = _26
-        _27, _29, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _29 < 0:
-            raise null_not_allowed(pos)
-        if _29 > blen - pos:
-            raise bad_length(pos, _29)
-        _28 = []
-        _31 = _28.append
-        for _ in range(_29):
-            _33, _34, _35, _37, = _S_hiii.unpack_from(b, pos)
-            pos += 14
-            if _37 < 0:
-                raise null_not_allowed(pos)
-            if _37 > blen - pos:
-                raise bad_length(pos, _37)
-            _36 = list(array_struct('i', _37).unpack_from(b, pos))
-            pos += 4 * _37
-            _39, = _S_i.unpack_from(b, pos)
+    if not _19:
+        _18 = []
+    else:
+        _18 = []
+        _21 = _18.append
+        for _ in range(_19):
+            _23, _25, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _39 < 0:
+            if _25 < 0:
                 raise null_not_allowed(pos)
-            if _39 > blen - pos:
-                raise bad_length(pos, _39)
-            _38 = list(array_struct('i', _39).unpack_from(b, pos))
-            pos += 4 * _39
-            _30 = MetadataResponsePartition(_33, _34, _35, -1, _36, _38, [], None)
-            _31(_30)
-        _20 = MetadataResponseTopic(_23, _24, ZERO_UUID, _27, _28, -2147483648, None)
-        _21(_20)
+            _26 = pos + _25
+            if _26 > blen:
+                raise bad_length(pos, _25)
+            _24 = str(b[pos:_26], 'utf-8')
+            pos = _26
+            _27, _29, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _29 < 0:
+                raise null_not_allowed(pos)
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            if not _29:
+                _28 = []
+            else:
+                _28 = []
+                _31 = _28.append
+                for _ in range(_29):
+                    _33, _34, _35, _37, = _S_hiii.unpack_from(b, pos)
+                    pos += 14
+                    if _37 < 0:
+                        raise null_not_allowed(pos)
+                    if _37 > blen - pos:
+                        raise bad_length(pos, _37)
+                    if not _37:
+                        _36 = []
+                    else:
+                        _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                        pos += 4 * _37
+                    _39, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _39 < 0:
+                        raise null_not_allowed(pos)
+                    if _39 > blen - pos:
+                        raise bad_length(pos, _39)
+                    if not _39:
+                        _38 = []
+                    else:
+                        _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                        pos += 4 * _39
+                    _30 = MetadataResponsePartition(_33, _34, _35, -1, _36, _38, [], None)
+                    _31(_30)
+            _20 = MetadataResponseTopic(_23, _24, ZERO_UUID, _27, _28, -2147483648, None)
+            _21(_20)
     _40 = MetadataResponse(0, _1, _14, _17, _18, -2147483648, None)
     return _40, pos
 
@@ -538,12 +593,12 @@ def _w_MetadataResponse_v2(o, buf, pos):
             _15 = _14.replica_nodes
             _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
             pos += 14
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _16 = _14.isr_nodes
             _S_i.pack_into(buf, pos, len(_16))
             pos += 4
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
     return pos
 
@@ -555,30 +610,33 @@ def _d_MetadataResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _13 < 0:
-            _12 = None
-        else:
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _13, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _13 < 0:
+                _12 = None
+            else:
+                _14 = pos + _13
+                if _14 > blen:
+                    raise bad_length(pos, _13)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+            _5(_4)
     _16, = _S_h.unpack_from(b, pos)
     pos += 2
     if _16 < 0:
@@ -595,47 +653,59 @@ def _d_MetadataResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _20 > blen - pos:
         raise bad_length(pos, _20)
-    _19 = []
-    _22 = _19.append
-    for _ in range(_20):
-        _24, _26, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _26 < 0:
-            raise null_not_allowed(pos)
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _30, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _30 < 0:
-            raise null_not_allowed(pos)
-        if _30 > blen - pos:
-            raise bad_length(pos, _30)
-        _29 = []
-        _32 = _29.append
-        for _ in range(_30):
-            _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
-            pos += 14
-            if _38 < 0:
-                raise null_not_allowed(pos)
-            if _38 > blen - pos:
-                raise bad_length(pos, _38)
-            _37 = list(array_struct('i', _38).unpack_from(b, pos))
-            pos += 4 * _38
-            _40, = _S_i.unpack_from(b, pos)
+    if not _20:
+        _19 = []
+    else:
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _26, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _40 < 0:
+            if _26 < 0:
                 raise null_not_allowed(pos)
-            if _40 > blen - pos:
-                raise bad_length(pos, _40)
-            _39 = list(array_struct('i', _40).unpack_from(b, pos))
-            pos += 4 * _40
-            _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, [], None)
-            _32(_31)
-        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
-        _22(_21)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _28, _30, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _30 < 0:
+                raise null_not_allowed(pos)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            if not _30:
+                _29 = []
+            else:
+                _29 = []
+                _32 = _29.append
+                for _ in range(_30):
+                    _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
+                    pos += 14
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    if _38 > blen - pos:
+                        raise bad_length(pos, _38)
+                    if not _38:
+                        _37 = []
+                    else:
+                        _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
+                        pos += 4 * _38
+                    _40, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _40 < 0:
+                        raise null_not_allowed(pos)
+                    if _40 > blen - pos:
+                        raise bad_length(pos, _40)
+                    if not _40:
+                        _39 = []
+                    else:
+                        _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
+                        pos += 4 * _40
+                    _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, [], None)
+                    _32(_31)
+            _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+            _22(_21)
     _41 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
     return _41, pos
 
@@ -724,12 +794,12 @@ def _w_MetadataResponse_v3(o, buf, pos):
             _15 = _14.replica_nodes
             _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
             pos += 14
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _16 = _14.isr_nodes
             _S_i.pack_into(buf, pos, len(_16))
             pos += 4
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
     return pos
 
@@ -741,30 +811,33 @@ def _d_MetadataResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _13 < 0:
-            _12 = None
-        else:
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _13, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _13 < 0:
+                _12 = None
+            else:
+                _14 = pos + _13
+                if _14 > blen:
+                    raise bad_length(pos, _13)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+            _5(_4)
     _16, = _S_h.unpack_from(b, pos)
     pos += 2
     if _16 < 0:
@@ -781,55 +854,70 @@ def _d_MetadataResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _20 > blen - pos:
         raise bad_length(pos, _20)
-    _19 = []
-    _22 = _19.append
-    for _ in range(_20):
-        _24, _26, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _26 < 0:
-            raise null_not_allowed(pos)
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _30, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _30 < 0:
-            raise null_not_allowed(pos)
-        if _30 > blen - pos:
-            raise bad_length(pos, _30)
-        _29 = []
-        _32 = _29.append
-        for _ in range(_30):
-            _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
-            pos += 14
-            if _38 < 0:
-                raise null_not_allowed(pos)
-            if _38 > blen - pos:
-                raise bad_length(pos, _38)
-            _37 = list(array_struct('i', _38).unpack_from(b, pos))
-            pos += 4 * _38
-            _40, = _S_i.unpack_from(b, pos)
+    if not _20:
+        _19 = []
+    else:
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _26, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _40 < 0:
+            if _26 < 0:
                 raise null_not_allowed(pos)
-            if _40 > blen - pos:
-                raise bad_length(pos, _40)
-            _39 = list(array_struct('i', _40).unpack_from(b, pos))
-            pos += 4 * _40
-            _42, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _42 < 0:
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _28, _30, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _30 < 0:
                 raise null_not_allowed(pos)
-            if _42 > blen - pos:
-                raise bad_length(pos, _42)
-            _41 = list(array_struct('i', _42).unpack_from(b, pos))
-            pos += 4 * _42
-            _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, _41, None)
-            _32(_31)
-        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
-        _22(_21)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            if not _30:
+                _29 = []
+            else:
+                _29 = []
+                _32 = _29.append
+                for _ in range(_30):
+                    _34, _35, _36, _38, = _S_hiii.unpack_from(b, pos)
+                    pos += 14
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    if _38 > blen - pos:
+                        raise bad_length(pos, _38)
+                    if not _38:
+                        _37 = []
+                    else:
+                        _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
+                        pos += 4 * _38
+                    _40, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _40 < 0:
+                        raise null_not_allowed(pos)
+                    if _40 > blen - pos:
+                        raise bad_length(pos, _40)
+                    if not _40:
+                        _39 = []
+                    else:
+                        _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
+                        pos += 4 * _40
+                    _42, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _42 < 0:
+                        raise null_not_allowed(pos)
+                    if _42 > blen - pos:
+                        raise bad_length(pos, _42)
+                    if not _42:
+                        _41 = []
+                    else:
+                        _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                        pos += 4 * _42
+                    _31 = MetadataResponsePartition(_34, _35, _36, -1, _37, _39, _41, None)
+                    _32(_31)
+            _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+            _22(_21)
     _43 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
     return _43, pos
 
@@ -920,17 +1008,17 @@ def _w_MetadataResponse_v5(o, buf, pos):
             _15 = _14.replica_nodes
             _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
             pos += 14
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _16 = _14.isr_nodes
             _S_i.pack_into(buf, pos, len(_16))
             pos += 4
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _17 = _14.offline_replicas
             _S_i.pack_into(buf, pos, len(_17))
             pos += 4
-            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
             pos += 4 * len(_17)
     return pos
 
@@ -942,30 +1030,33 @@ def _d_MetadataResponse_v7(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _13 < 0:
-            _12 = None
-        else:
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _13, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _13 < 0:
+                _12 = None
+            else:
+                _14 = pos + _13
+                if _14 > blen:
+                    raise bad_length(pos, _13)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+            _5(_4)
     _16, = _S_h.unpack_from(b, pos)
     pos += 2
     if _16 < 0:
@@ -982,55 +1073,70 @@ def _d_MetadataResponse_v7(b, m, pos):
         raise null_not_allowed(pos)
     if _20 > blen - pos:
         raise bad_length(pos, _20)
-    _19 = []
-    _22 = _19.append
-    for _ in range(_20):
-        _24, _26, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _26 < 0:
-            raise null_not_allowed(pos)
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _30, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _30 < 0:
-            raise null_not_allowed(pos)
-        if _30 > blen - pos:
-            raise bad_length(pos, _30)
-        _29 = []
-        _32 = _29.append
-        for _ in range(_30):
-            _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
-            pos += 18
-            if _39 < 0:
-                raise null_not_allowed(pos)
-            if _39 > blen - pos:
-                raise bad_length(pos, _39)
-            _38 = list(array_struct('i', _39).unpack_from(b, pos))
-            pos += 4 * _39
-            _41, = _S_i.unpack_from(b, pos)
+    if not _20:
+        _19 = []
+    else:
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _26, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _41 < 0:
+            if _26 < 0:
                 raise null_not_allowed(pos)
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = list(array_struct('i', _41).unpack_from(b, pos))
-            pos += 4 * _41
-            _43, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _43 < 0:
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _28, _30, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _30 < 0:
                 raise null_not_allowed(pos)
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
-            _42 = list(array_struct('i', _43).unpack_from(b, pos))
-            pos += 4 * _43
-            _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
-            _32(_31)
-        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
-        _22(_21)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            if not _30:
+                _29 = []
+            else:
+                _29 = []
+                _32 = _29.append
+                for _ in range(_30):
+                    _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
+                    pos += 18
+                    if _39 < 0:
+                        raise null_not_allowed(pos)
+                    if _39 > blen - pos:
+                        raise bad_length(pos, _39)
+                    if not _39:
+                        _38 = []
+                    else:
+                        _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                        pos += 4 * _39
+                    _41, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _41 < 0:
+                        raise null_not_allowed(pos)
+                    if _41 > blen - pos:
+                        raise bad_length(pos, _41)
+                    if not _41:
+                        _40 = []
+                    else:
+                        _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                        pos += 4 * _41
+                    _43, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _43 < 0:
+                        raise null_not_allowed(pos)
+                    if _43 > blen - pos:
+                        raise bad_length(pos, _43)
+                    if not _43:
+                        _42 = []
+                    else:
+                        _42 = list((_Ai[_43] if _43 <= ARRAY_STRUCTS_MAX else array_struct('i', _43)).unpack_from(b, pos))
+                        pos += 4 * _43
+                    _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
+                    _32(_31)
+            _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, -2147483648, None)
+            _22(_21)
     _44 = MetadataResponse(_1, _2, _15, _18, _19, -2147483648, None)
     return _44, pos
 
@@ -1121,17 +1227,17 @@ def _w_MetadataResponse_v7(o, buf, pos):
             _15 = _14.replica_nodes
             _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
             pos += 18
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _16 = _14.isr_nodes
             _S_i.pack_into(buf, pos, len(_16))
             pos += 4
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _17 = _14.offline_replicas
             _S_i.pack_into(buf, pos, len(_17))
             pos += 4
-            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
             pos += 4 * len(_17)
     return pos
 
@@ -1143,30 +1249,33 @@ def _d_MetadataResponse_v8(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _13 < 0:
-            _12 = None
-        else:
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
-        _5(_4)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _13, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _13 < 0:
+                _12 = None
+            else:
+                _14 = pos + _13
+                if _14 > blen:
+                    raise bad_length(pos, _13)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, None)
+            _5(_4)
     _16, = _S_h.unpack_from(b, pos)
     pos += 2
     if _16 < 0:
@@ -1183,57 +1292,72 @@ def _d_MetadataResponse_v8(b, m, pos):
         raise null_not_allowed(pos)
     if _20 > blen - pos:
         raise bad_length(pos, _20)
-    _19 = []
-    _22 = _19.append
-    for _ in range(_20):
-        _24, _26, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if _26 < 0:
-            raise null_not_allowed(pos)
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = str(b[pos:_27], 'utf-8')
-        pos = _27
-        _28, _30, = _S_oi.unpack_from(b, pos)
-        pos += 5
-        if _30 < 0:
-            raise null_not_allowed(pos)
-        if _30 > blen - pos:
-            raise bad_length(pos, _30)
-        _29 = []
-        _32 = _29.append
-        for _ in range(_30):
-            _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
-            pos += 18
-            if _39 < 0:
-                raise null_not_allowed(pos)
-            if _39 > blen - pos:
-                raise bad_length(pos, _39)
-            _38 = list(array_struct('i', _39).unpack_from(b, pos))
-            pos += 4 * _39
-            _41, = _S_i.unpack_from(b, pos)
+    if not _20:
+        _19 = []
+    else:
+        _19 = []
+        _22 = _19.append
+        for _ in range(_20):
+            _24, _26, = _S_hh.unpack_from(b, pos)
             pos += 4
-            if _41 < 0:
+            if _26 < 0:
                 raise null_not_allowed(pos)
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = list(array_struct('i', _41).unpack_from(b, pos))
-            pos += 4 * _41
-            _43, = _S_i.unpack_from(b, pos)
+            _27 = pos + _26
+            if _27 > blen:
+                raise bad_length(pos, _26)
+            _25 = str(b[pos:_27], 'utf-8')
+            pos = _27
+            _28, _30, = _S_oi.unpack_from(b, pos)
+            pos += 5
+            if _30 < 0:
+                raise null_not_allowed(pos)
+            if _30 > blen - pos:
+                raise bad_length(pos, _30)
+            if not _30:
+                _29 = []
+            else:
+                _29 = []
+                _32 = _29.append
+                for _ in range(_30):
+                    _34, _35, _36, _37, _39, = _S_hiiii.unpack_from(b, pos)
+                    pos += 18
+                    if _39 < 0:
+                        raise null_not_allowed(pos)
+                    if _39 > blen - pos:
+                        raise bad_length(pos, _39)
+                    if not _39:
+                        _38 = []
+                    else:
+                        _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                        pos += 4 * _39
+                    _41, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _41 < 0:
+                        raise null_not_allowed(pos)
+                    if _41 > blen - pos:
+                        raise bad_length(pos, _41)
+                    if not _41:
+                        _40 = []
+                    else:
+                        _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                        pos += 4 * _41
+                    _43, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _43 < 0:
+                        raise null_not_allowed(pos)
+                    if _43 > blen - pos:
+                        raise bad_length(pos, _43)
+                    if not _43:
+                        _42 = []
+                    else:
+                        _42 = list((_Ai[_43] if _43 <= ARRAY_STRUCTS_MAX else array_struct('i', _43)).unpack_from(b, pos))
+                        pos += 4 * _43
+                    _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
+                    _32(_31)
+            _44, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _43 < 0:
-                raise null_not_allowed(pos)
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
-            _42 = list(array_struct('i', _43).unpack_from(b, pos))
-            pos += 4 * _43
-            _31 = MetadataResponsePartition(_34, _35, _36, _37, _38, _40, _42, None)
-            _32(_31)
-        _44, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, _44, None)
-        _22(_21)
+            _21 = MetadataResponseTopic(_24, _25, ZERO_UUID, _28, _29, _44, None)
+            _22(_21)
     _45, = _S_i.unpack_from(b, pos)
     pos += 4
     _46 = MetadataResponse(_1, _2, _15, _18, _19, _45, None)
@@ -1326,17 +1450,17 @@ def _w_MetadataResponse_v8(o, buf, pos):
             _15 = _14.replica_nodes
             _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
             pos += 18
-            array_struct('i', len(_15)).pack_into(buf, pos, *_15)
+            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
             pos += 4 * len(_15)
             _16 = _14.isr_nodes
             _S_i.pack_into(buf, pos, len(_16))
             pos += 4
-            array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
             pos += 4 * len(_16)
             _17 = _14.offline_replicas
             _S_i.pack_into(buf, pos, len(_17))
             pos += 4
-            array_struct('i', len(_17)).pack_into(buf, pos, *_17)
+            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
             pos += 4 * len(_17)
         _S_i.pack_into(buf, pos, _10.topic_authorized_operations)
         pos += 4
@@ -1372,54 +1496,49 @@ def _d_MetadataResponse_v9(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        if b[pos]:
-            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _15 = None
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
-        _5(_4)
-    _17, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        _16 = None
+    if not _3:
+        _2 = []
     else:
-        _17 -= 1
-        _18 = pos + _17
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _11, _13, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+            _5(_4)
+    _17 = b[pos]
+    pos += 1
+    if 0 < _17 < 0x80:
+        _18 = pos + _17 - 1
         if _18 > blen:
-            raise bad_length(pos, _17)
+            raise bad_length(pos, _17 - 1)
         _16 = str(b[pos:_18], 'utf-8')
         pos = _18
+    else:
+        _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _21 >= 0x80:
@@ -1429,91 +1548,109 @@ def _d_MetadataResponse_v9(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _27 >= 0x80:
-            _27, pos = read_uvarint(b, pos - 1)
-        if _27 == 0:
-            raise null_not_allowed(pos)
-        _27 -= 1
-        _28 = pos + _27
-        if _28 > blen:
-            raise bad_length(pos, _27)
-        _26 = str(b[pos:_28], 'utf-8')
-        pos = _28
-        _29, _31, = _S_oB.unpack_from(b, pos)
-        pos += 2
-        if _31 >= 0x80:
-            _31, pos = read_uvarint(b, pos - 1)
-        if _31 == 0:
-            raise null_not_allowed(pos)
-        _31 -= 1
-        if _31 > blen - pos:
-            raise bad_length(pos, _31)
-        _30 = []
-        _33 = _30.append
-        for _ in range(_31):
-            _35, _36, _37, _38, _40, = _S_hiiiB.unpack_from(b, pos)
-            pos += 15
-            if _40 >= 0x80:
-                _40, pos = read_uvarint(b, pos - 1)
-            if _40 == 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _27 < 0x80:
+                _28 = pos + _27 - 1
+                if _28 > blen:
+                    raise bad_length(pos, _27 - 1)
+                _26 = str(b[pos:_28], 'utf-8')
+                pos = _28
+            else:
+                _26, pos = read_cstring(b, pos - 1)
+            _29, _31, = _S_oB.unpack_from(b, pos)
+            pos += 2
+            if _31 >= 0x80:
+                _31, pos = read_uvarint(b, pos - 1)
+            if _31 == 0:
                 raise null_not_allowed(pos)
-            _40 -= 1
-            if _40 > blen - pos:
-                raise bad_length(pos, _40)
-            _39 = list(array_struct('i', _40).unpack_from(b, pos))
-            pos += 4 * _40
-            _42, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _42 >= 0x80:
-                _42, pos = read_uvarint(b, pos - 1)
-            if _42 == 0:
-                raise null_not_allowed(pos)
-            _42 -= 1
-            if _42 > blen - pos:
-                raise bad_length(pos, _42)
-            _41 = list(array_struct('i', _42).unpack_from(b, pos))
-            pos += 4 * _42
-            _44, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
-                raise null_not_allowed(pos)
-            _44 -= 1
-            if _44 > blen - pos:
-                raise bad_length(pos, _44)
-            _43 = list(array_struct('i', _44).unpack_from(b, pos))
-            pos += 4 * _44
+            _31 -= 1
+            if _31 > blen - pos:
+                raise bad_length(pos, _31)
+            if not _31:
+                _30 = []
+            else:
+                _32 = pos + 18 * _31
+                if _32 <= blen and b[pos + 14:_32:18] == _BYTE1 * _31 and b[pos + 15:_32:18] == _BYTE1 * _31 and b[pos + 16:_32:18] == _BYTE1 * _31 and b[pos + 17:_32:18] == _BYTE0 * _31:
+                    _30 = [MetadataResponsePartition(_33, _34, _35, _36, [], [], [], None) for _33, _34, _35, _36, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_32])]
+                    pos = _32
+                else:
+                    _30 = []
+                    _38 = _30.append
+                    for _ in range(_31):
+                        _39, _40, _41, _42, _44, = _S_hiiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _44 >= 0x80:
+                            _44, pos = read_uvarint(b, pos - 1)
+                        if _44 == 0:
+                            raise null_not_allowed(pos)
+                        _44 -= 1
+                        if _44 > blen - pos:
+                            raise bad_length(pos, _44)
+                        if not _44:
+                            _43 = []
+                        else:
+                            _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
+                            pos += 4 * _44
+                        _46 = b[pos]
+                        pos += 1
+                        if _46 >= 0x80:
+                            _46, pos = read_uvarint(b, pos - 1)
+                        if _46 == 0:
+                            raise null_not_allowed(pos)
+                        _46 -= 1
+                        if _46 > blen - pos:
+                            raise bad_length(pos, _46)
+                        if not _46:
+                            _45 = []
+                        else:
+                            _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
+                            pos += 4 * _46
+                        _48 = b[pos]
+                        pos += 1
+                        if _48 >= 0x80:
+                            _48, pos = read_uvarint(b, pos - 1)
+                        if _48 == 0:
+                            raise null_not_allowed(pos)
+                        _48 -= 1
+                        if _48 > blen - pos:
+                            raise bad_length(pos, _48)
+                        if not _48:
+                            _47 = []
+                        else:
+                            _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
+                            pos += 4 * _48
+                        if b[pos]:
+                            _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _49 = None
+                        _37 = MetadataResponsePartition(_39, _40, _41, _42, _43, _45, _47, _49)
+                        _38(_37)
+            _50, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _45, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _51, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _45 = None
-            _32 = MetadataResponsePartition(_35, _36, _37, _38, _39, _41, _43, _45)
-            _33(_32)
-        _46, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _47, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _47 = None
-        _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _46, _47)
-        _23(_22)
-    _48, = _S_i.unpack_from(b, pos)
+                _51 = None
+            _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _50, _51)
+            _23(_22)
+    _52, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _49 = None
-    _50 = MetadataResponse(_1, _2, _16, _19, _20, _48, _49)
-    return _50, pos
+        _53 = None
+    _54 = MetadataResponse(_1, _2, _16, _19, _20, _52, _53)
+    return _54, pos
 
 def _ti_MetadataResponseBroker_v9(o):
     items = []
@@ -1525,27 +1662,25 @@ def _s_MetadataResponse_v9(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.host
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.rack
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     _5 = o.cluster_id
     if _5 is None:
         n += 1
     else:
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.topics
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.partitions
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
         for _10 in _9:
@@ -1556,20 +1691,14 @@ def _s_MetadataResponse_v9(o):
             _13 = _10.offline_replicas
             n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
+            n += 15
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 7
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
+        n += 8
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 12
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_MetadataResponse_v9(o, buf, pos):
@@ -1598,8 +1727,7 @@ def _w_MetadataResponse_v9(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.port)
         pos += 4
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -1612,12 +1740,10 @@ def _w_MetadataResponse_v9(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.cluster_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -1667,7 +1793,7 @@ def _w_MetadataResponse_v9(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _23 + 1)
-            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
             pos += 4 * len(_22)
             _24 = _21.isr_nodes
             _25 = len(_24)
@@ -1676,7 +1802,7 @@ def _w_MetadataResponse_v9(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _25 + 1)
-            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
             pos += 4 * len(_24)
             _26 = _21.offline_replicas
             _27 = len(_26)
@@ -1685,27 +1811,24 @@ def _w_MetadataResponse_v9(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _27 + 1)
-            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
             pos += 4 * len(_26)
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_MetadataResponse_v10(b, m, pos):
@@ -1719,54 +1842,49 @@ def _d_MetadataResponse_v10(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        if b[pos]:
-            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _15 = None
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
-        _5(_4)
-    _17, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        _16 = None
+    if not _3:
+        _2 = []
     else:
-        _17 -= 1
-        _18 = pos + _17
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _11, _13, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+            _5(_4)
+    _17 = b[pos]
+    pos += 1
+    if 0 < _17 < 0x80:
+        _18 = pos + _17 - 1
         if _18 > blen:
-            raise bad_length(pos, _17)
+            raise bad_length(pos, _17 - 1)
         _16 = str(b[pos:_18], 'utf-8')
         pos = _18
+    else:
+        _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _21 >= 0x80:
@@ -1776,92 +1894,110 @@ def _d_MetadataResponse_v10(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _27 >= 0x80:
-            _27, pos = read_uvarint(b, pos - 1)
-        if _27 == 0:
-            raise null_not_allowed(pos)
-        _27 -= 1
-        _28 = pos + _27
-        if _28 > blen:
-            raise bad_length(pos, _27)
-        _26 = str(b[pos:_28], 'utf-8')
-        pos = _28
-        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
-        pos += 18
-        _29 = uuid_of(_29)
-        if _32 >= 0x80:
-            _32, pos = read_uvarint(b, pos - 1)
-        if _32 == 0:
-            raise null_not_allowed(pos)
-        _32 -= 1
-        if _32 > blen - pos:
-            raise bad_length(pos, _32)
-        _31 = []
-        _34 = _31.append
-        for _ in range(_32):
-            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
-            pos += 15
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _27 < 0x80:
+                _28 = pos + _27 - 1
+                if _28 > blen:
+                    raise bad_length(pos, _27 - 1)
+                _26 = str(b[pos:_28], 'utf-8')
+                pos = _28
+            else:
+                _26, pos = read_cstring(b, pos - 1)
+            _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+            pos += 18
+            _29 = uuid_of(_29)
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
                 raise null_not_allowed(pos)
-            _41 -= 1
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = list(array_struct('i', _41).unpack_from(b, pos))
-            pos += 4 * _41
-            _43, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _43 >= 0x80:
-                _43, pos = read_uvarint(b, pos - 1)
-            if _43 == 0:
-                raise null_not_allowed(pos)
-            _43 -= 1
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
-            _42 = list(array_struct('i', _43).unpack_from(b, pos))
-            pos += 4 * _43
-            _45, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _45 >= 0x80:
-                _45, pos = read_uvarint(b, pos - 1)
-            if _45 == 0:
-                raise null_not_allowed(pos)
-            _45 -= 1
-            if _45 > blen - pos:
-                raise bad_length(pos, _45)
-            _44 = list(array_struct('i', _45).unpack_from(b, pos))
-            pos += 4 * _45
+            _32 -= 1
+            if _32 > blen - pos:
+                raise bad_length(pos, _32)
+            if not _32:
+                _31 = []
+            else:
+                _33 = pos + 18 * _32
+                if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
+                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    pos = _33
+                else:
+                    _31 = []
+                    _39 = _31.append
+                    for _ in range(_32):
+                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _45 >= 0x80:
+                            _45, pos = read_uvarint(b, pos - 1)
+                        if _45 == 0:
+                            raise null_not_allowed(pos)
+                        _45 -= 1
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        if not _45:
+                            _44 = []
+                        else:
+                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                            pos += 4 * _45
+                        _47 = b[pos]
+                        pos += 1
+                        if _47 >= 0x80:
+                            _47, pos = read_uvarint(b, pos - 1)
+                        if _47 == 0:
+                            raise null_not_allowed(pos)
+                        _47 -= 1
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        if not _47:
+                            _46 = []
+                        else:
+                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                            pos += 4 * _47
+                        _49 = b[pos]
+                        pos += 1
+                        if _49 >= 0x80:
+                            _49, pos = read_uvarint(b, pos - 1)
+                        if _49 == 0:
+                            raise null_not_allowed(pos)
+                        _49 -= 1
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        if not _49:
+                            _48 = []
+                        else:
+                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                            pos += 4 * _49
+                        if b[pos]:
+                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _50 = None
+                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                        _39(_38)
+            _51, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _46 = None
-            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
-            _34(_33)
-        _47, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _48 = None
-        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
-        _23(_22)
-    _49, = _S_i.unpack_from(b, pos)
+                _52 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+            _23(_22)
+    _53, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _54, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _50 = None
-    _51 = MetadataResponse(_1, _2, _16, _19, _20, _49, _50)
-    return _51, pos
+        _54 = None
+    _55 = MetadataResponse(_1, _2, _16, _19, _20, _53, _54)
+    return _55, pos
 
 def _s_MetadataResponse_v10(o):
     n = 0
@@ -1869,27 +2005,25 @@ def _s_MetadataResponse_v10(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.host
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.rack
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     _5 = o.cluster_id
     if _5 is None:
         n += 1
     else:
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.topics
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.partitions
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
         for _10 in _9:
@@ -1900,20 +2034,14 @@ def _s_MetadataResponse_v10(o):
             _13 = _10.offline_replicas
             n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
+            n += 15
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 23
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
+        n += 24
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 12
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
+    n += 13
     return n
 
 def _w_MetadataResponse_v10(o, buf, pos):
@@ -1942,8 +2070,7 @@ def _w_MetadataResponse_v10(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.port)
         pos += 4
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -1956,12 +2083,10 @@ def _w_MetadataResponse_v10(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.cluster_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -2011,7 +2136,7 @@ def _w_MetadataResponse_v10(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _23 + 1)
-            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
             pos += 4 * len(_22)
             _24 = _21.isr_nodes
             _25 = len(_24)
@@ -2020,7 +2145,7 @@ def _w_MetadataResponse_v10(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _25 + 1)
-            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
             pos += 4 * len(_24)
             _26 = _21.offline_replicas
             _27 = len(_26)
@@ -2029,27 +2154,24 @@ def _w_MetadataResponse_v10(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _27 + 1)
-            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
             pos += 4 * len(_26)
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_MetadataResponse_v11(b, m, pos):
@@ -2063,54 +2185,49 @@ def _d_MetadataResponse_v11(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        if b[pos]:
-            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _15 = None
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
-        _5(_4)
-    _17, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        _16 = None
+    if not _3:
+        _2 = []
     else:
-        _17 -= 1
-        _18 = pos + _17
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _11, _13, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+            _5(_4)
+    _17 = b[pos]
+    pos += 1
+    if 0 < _17 < 0x80:
+        _18 = pos + _17 - 1
         if _18 > blen:
-            raise bad_length(pos, _17)
+            raise bad_length(pos, _17 - 1)
         _16 = str(b[pos:_18], 'utf-8')
         pos = _18
+    else:
+        _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _21 >= 0x80:
@@ -2120,90 +2237,108 @@ def _d_MetadataResponse_v11(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _27 >= 0x80:
-            _27, pos = read_uvarint(b, pos - 1)
-        if _27 == 0:
-            raise null_not_allowed(pos)
-        _27 -= 1
-        _28 = pos + _27
-        if _28 > blen:
-            raise bad_length(pos, _27)
-        _26 = str(b[pos:_28], 'utf-8')
-        pos = _28
-        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
-        pos += 18
-        _29 = uuid_of(_29)
-        if _32 >= 0x80:
-            _32, pos = read_uvarint(b, pos - 1)
-        if _32 == 0:
-            raise null_not_allowed(pos)
-        _32 -= 1
-        if _32 > blen - pos:
-            raise bad_length(pos, _32)
-        _31 = []
-        _34 = _31.append
-        for _ in range(_32):
-            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
-            pos += 15
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _27 < 0x80:
+                _28 = pos + _27 - 1
+                if _28 > blen:
+                    raise bad_length(pos, _27 - 1)
+                _26 = str(b[pos:_28], 'utf-8')
+                pos = _28
+            else:
+                _26, pos = read_cstring(b, pos - 1)
+            _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+            pos += 18
+            _29 = uuid_of(_29)
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
                 raise null_not_allowed(pos)
-            _41 -= 1
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = list(array_struct('i', _41).unpack_from(b, pos))
-            pos += 4 * _41
-            _43, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _43 >= 0x80:
-                _43, pos = read_uvarint(b, pos - 1)
-            if _43 == 0:
-                raise null_not_allowed(pos)
-            _43 -= 1
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
-            _42 = list(array_struct('i', _43).unpack_from(b, pos))
-            pos += 4 * _43
-            _45, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _45 >= 0x80:
-                _45, pos = read_uvarint(b, pos - 1)
-            if _45 == 0:
-                raise null_not_allowed(pos)
-            _45 -= 1
-            if _45 > blen - pos:
-                raise bad_length(pos, _45)
-            _44 = list(array_struct('i', _45).unpack_from(b, pos))
-            pos += 4 * _45
+            _32 -= 1
+            if _32 > blen - pos:
+                raise bad_length(pos, _32)
+            if not _32:
+                _31 = []
+            else:
+                _33 = pos + 18 * _32
+                if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
+                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    pos = _33
+                else:
+                    _31 = []
+                    _39 = _31.append
+                    for _ in range(_32):
+                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _45 >= 0x80:
+                            _45, pos = read_uvarint(b, pos - 1)
+                        if _45 == 0:
+                            raise null_not_allowed(pos)
+                        _45 -= 1
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        if not _45:
+                            _44 = []
+                        else:
+                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                            pos += 4 * _45
+                        _47 = b[pos]
+                        pos += 1
+                        if _47 >= 0x80:
+                            _47, pos = read_uvarint(b, pos - 1)
+                        if _47 == 0:
+                            raise null_not_allowed(pos)
+                        _47 -= 1
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        if not _47:
+                            _46 = []
+                        else:
+                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                            pos += 4 * _47
+                        _49 = b[pos]
+                        pos += 1
+                        if _49 >= 0x80:
+                            _49, pos = read_uvarint(b, pos - 1)
+                        if _49 == 0:
+                            raise null_not_allowed(pos)
+                        _49 -= 1
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        if not _49:
+                            _48 = []
+                        else:
+                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                            pos += 4 * _49
+                        if b[pos]:
+                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _50 = None
+                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                        _39(_38)
+            _51, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _46 = None
-            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
-            _34(_33)
-        _47, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _48 = None
-        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
-        _23(_22)
+                _52 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+            _23(_22)
     if b[pos]:
-        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _49 = None
-    _50 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _49)
-    return _50, pos
+        _53 = None
+    _54 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _53)
+    return _54, pos
 
 def _s_MetadataResponse_v11(o):
     n = 0
@@ -2211,27 +2346,25 @@ def _s_MetadataResponse_v11(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.host
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.rack
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     _5 = o.cluster_id
     if _5 is None:
         n += 1
     else:
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.topics
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.name
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.partitions
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
         for _10 in _9:
@@ -2242,20 +2375,14 @@ def _s_MetadataResponse_v11(o):
             _13 = _10.offline_replicas
             n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
+            n += 15
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 23
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
+        n += 24
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_MetadataResponse_v11(o, buf, pos):
@@ -2284,8 +2411,7 @@ def _w_MetadataResponse_v11(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.port)
         pos += 4
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -2298,12 +2424,10 @@ def _w_MetadataResponse_v11(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.cluster_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -2353,7 +2477,7 @@ def _w_MetadataResponse_v11(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _23 + 1)
-            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
             pos += 4 * len(_22)
             _24 = _21.isr_nodes
             _25 = len(_24)
@@ -2362,7 +2486,7 @@ def _w_MetadataResponse_v11(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _25 + 1)
-            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
             pos += 4 * len(_24)
             _26 = _21.offline_replicas
             _27 = len(_26)
@@ -2371,25 +2495,22 @@ def _w_MetadataResponse_v11(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _27 + 1)
-            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
             pos += 4 * len(_26)
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_MetadataResponse_v12(b, m, pos):
@@ -2403,54 +2524,49 @@ def _d_MetadataResponse_v12(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            raise null_not_allowed(pos)
-        _9 -= 1
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _13, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            _12 = None
-        else:
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-        if b[pos]:
-            _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _15 = None
-        _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
-        _5(_4)
-    _17, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        _16 = None
+    if not _3:
+        _2 = []
     else:
-        _17 -= 1
-        _18 = pos + _17
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
+            else:
+                _8, pos = read_cstring(b, pos - 1)
+            _11, _13, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _15, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _4 = MetadataResponseBroker(_7, _8, _11, _12, _15)
+            _5(_4)
+    _17 = b[pos]
+    pos += 1
+    if 0 < _17 < 0x80:
+        _18 = pos + _17 - 1
         if _18 > blen:
-            raise bad_length(pos, _17)
+            raise bad_length(pos, _17 - 1)
         _16 = str(b[pos:_18], 'utf-8')
         pos = _18
+    else:
+        _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _21 >= 0x80:
@@ -2460,91 +2576,108 @@ def _d_MetadataResponse_v12(b, m, pos):
     _21 -= 1
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _27 >= 0x80:
-            _27, pos = read_uvarint(b, pos - 1)
-        if _27 == 0:
-            _26 = None
-        else:
-            _27 -= 1
-            _28 = pos + _27
-            if _28 > blen:
-                raise bad_length(pos, _27)
-            _26 = str(b[pos:_28], 'utf-8')
-            pos = _28
-        _29, _30, _32, = _S_uoB.unpack_from(b, pos)
-        pos += 18
-        _29 = uuid_of(_29)
-        if _32 >= 0x80:
-            _32, pos = read_uvarint(b, pos - 1)
-        if _32 == 0:
-            raise null_not_allowed(pos)
-        _32 -= 1
-        if _32 > blen - pos:
-            raise bad_length(pos, _32)
-        _31 = []
-        _34 = _31.append
-        for _ in range(_32):
-            _36, _37, _38, _39, _41, = _S_hiiiB.unpack_from(b, pos)
-            pos += 15
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _27 < 0x80:
+                _28 = pos + _27 - 1
+                if _28 > blen:
+                    raise bad_length(pos, _27 - 1)
+                _26 = str(b[pos:_28], 'utf-8')
+                pos = _28
+            else:
+                _26, pos = read_ncstring(b, pos - 1)
+            _29, _30, _32, = _S_uoB.unpack_from(b, pos)
+            pos += 18
+            _29 = uuid_of(_29)
+            if _32 >= 0x80:
+                _32, pos = read_uvarint(b, pos - 1)
+            if _32 == 0:
                 raise null_not_allowed(pos)
-            _41 -= 1
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = list(array_struct('i', _41).unpack_from(b, pos))
-            pos += 4 * _41
-            _43, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _43 >= 0x80:
-                _43, pos = read_uvarint(b, pos - 1)
-            if _43 == 0:
-                raise null_not_allowed(pos)
-            _43 -= 1
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
-            _42 = list(array_struct('i', _43).unpack_from(b, pos))
-            pos += 4 * _43
-            _45, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _45 >= 0x80:
-                _45, pos = read_uvarint(b, pos - 1)
-            if _45 == 0:
-                raise null_not_allowed(pos)
-            _45 -= 1
-            if _45 > blen - pos:
-                raise bad_length(pos, _45)
-            _44 = list(array_struct('i', _45).unpack_from(b, pos))
-            pos += 4 * _45
+            _32 -= 1
+            if _32 > blen - pos:
+                raise bad_length(pos, _32)
+            if not _32:
+                _31 = []
+            else:
+                _33 = pos + 18 * _32
+                if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
+                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    pos = _33
+                else:
+                    _31 = []
+                    _39 = _31.append
+                    for _ in range(_32):
+                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                        pos += 15
+                        if _45 >= 0x80:
+                            _45, pos = read_uvarint(b, pos - 1)
+                        if _45 == 0:
+                            raise null_not_allowed(pos)
+                        _45 -= 1
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        if not _45:
+                            _44 = []
+                        else:
+                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                            pos += 4 * _45
+                        _47 = b[pos]
+                        pos += 1
+                        if _47 >= 0x80:
+                            _47, pos = read_uvarint(b, pos - 1)
+                        if _47 == 0:
+                            raise null_not_allowed(pos)
+                        _47 -= 1
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        if not _47:
+                            _46 = []
+                        else:
+                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                            pos += 4 * _47
+                        _49 = b[pos]
+                        pos += 1
+                        if _49 >= 0x80:
+                            _49, pos = read_uvarint(b, pos - 1)
+                        if _49 == 0:
+                            raise null_not_allowed(pos)
+                        _49 -= 1
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        if not _49:
+                            _48 = []
+                        else:
+                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                            pos += 4 * _49
+                        if b[pos]:
+                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _50 = None
+                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                        _39(_38)
+            _51, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _46, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _46 = None
-            _33 = MetadataResponsePartition(_36, _37, _38, _39, _40, _42, _44, _46)
-            _34(_33)
-        _47, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _48, pos = _t_MetadataResponseBroker_v9(b, m, pos)
-        else:
-            pos += 1
-            _48 = None
-        _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _47, _48)
-        _23(_22)
+                _52 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+            _23(_22)
     if b[pos]:
-        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _49 = None
-    _50 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _49)
-    return _50, pos
+        _53 = None
+    _54 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _53)
+    return _54, pos
 
 def _s_MetadataResponse_v12(o):
     n = 0
@@ -2552,22 +2685,20 @@ def _s_MetadataResponse_v12(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.host
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.rack
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     _5 = o.cluster_id
     if _5 is None:
         n += 1
     else:
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.topics
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
@@ -2575,7 +2706,7 @@ def _s_MetadataResponse_v12(o):
         if _8 is None:
             n += 1
         else:
-            n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.partitions
         n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
         for _10 in _9:
@@ -2586,20 +2717,14 @@ def _s_MetadataResponse_v12(o):
             _13 = _10.offline_replicas
             n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 14
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
+            n += 15
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 23
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
+        n += 24
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 8
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
+    n += 9
     return n
 
 def _w_MetadataResponse_v12(o, buf, pos):
@@ -2628,8 +2753,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.port)
         pos += 4
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -2642,12 +2766,10 @@ def _w_MetadataResponse_v12(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _10 = o.cluster_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -2671,8 +2793,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
         _S_h.pack_into(buf, pos, _15.error_code)
         pos += 2
         if _16 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _18 = _16.encode()
             _17 = len(_18)
@@ -2701,7 +2822,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _23 + 1)
-            array_struct('i', len(_22)).pack_into(buf, pos, *_22)
+            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
             pos += 4 * len(_22)
             _24 = _21.isr_nodes
             _25 = len(_24)
@@ -2710,7 +2831,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _25 + 1)
-            array_struct('i', len(_24)).pack_into(buf, pos, *_24)
+            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
             pos += 4 * len(_24)
             _26 = _21.offline_replicas
             _27 = len(_26)
@@ -2719,25 +2840,22 @@ def _w_MetadataResponse_v12(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _27 + 1)
-            array_struct('i', len(_26)).pack_into(buf, pos, *_26)
+            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
             pos += 4 * len(_26)
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'MetadataResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetCommitRequestPartition(msgspec.Struct, gc=False):
@@ -33,7 +33,16 @@ class OffsetCommitRequest(msgspec.Struct, gc=False):
     topics: list[OffsetCommitRequestTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -64,41 +73,47 @@ def _d_OffsetCommitRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _20, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _20 < 0:
-                _19 = None
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
             else:
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-            _14 = OffsetCommitRequestPartition(_17, _18, -1, -1, _19, None)
-            _15(_14)
-        _6 = OffsetCommitRequestTopic(_9, _12, None)
-        _7(_6)
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _20, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _20 < 0:
+                        _19 = None
+                    else:
+                        _21 = pos + _20
+                        if _21 > blen:
+                            raise bad_length(pos, _20)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    _14 = OffsetCommitRequestPartition(_17, _18, -1, -1, _19, None)
+                    _15(_14)
+            _6 = OffsetCommitRequestTopic(_9, _12, None)
+            _7(_6)
     _22 = OffsetCommitRequest(_1, -1, '', None, -1, _4, None)
     return _22, pos
 
@@ -183,41 +198,47 @@ def _d_OffsetCommitRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _25, = _S_iqqh.unpack_from(b, pos)
-            pos += 22
-            if _25 < 0:
-                _24 = None
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
             else:
-                _26 = pos + _25
-                if _26 > blen:
-                    raise bad_length(pos, _25)
-                _24 = str(b[pos:_26], 'utf-8')
-                pos = _26
-            _18 = OffsetCommitRequestPartition(_21, _22, -1, _23, _24, None)
-            _19(_18)
-        _10 = OffsetCommitRequestTopic(_13, _16, None)
-        _11(_10)
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _21, _22, _23, _25, = _S_iqqh.unpack_from(b, pos)
+                    pos += 22
+                    if _25 < 0:
+                        _24 = None
+                    else:
+                        _26 = pos + _25
+                        if _26 > blen:
+                            raise bad_length(pos, _25)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    _18 = OffsetCommitRequestPartition(_21, _22, -1, _23, _24, None)
+                    _19(_18)
+            _10 = OffsetCommitRequestTopic(_13, _16, None)
+            _11(_10)
     _27 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
     return _27, pos
 
@@ -311,41 +332,47 @@ def _d_OffsetCommitRequest_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _10 > blen - pos:
         raise bad_length(pos, _10)
-    _9 = []
-    _12 = _9.append
-    for _ in range(_10):
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        if _18 > blen - pos:
-            raise bad_length(pos, _18)
-        _17 = []
-        _20 = _17.append
-        for _ in range(_18):
-            _22, _23, _25, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _25 < 0:
-                _24 = None
+    if not _10:
+        _9 = []
+    else:
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            if not _18:
+                _17 = []
             else:
-                _26 = pos + _25
-                if _26 > blen:
-                    raise bad_length(pos, _25)
-                _24 = str(b[pos:_26], 'utf-8')
-                pos = _26
-            _19 = OffsetCommitRequestPartition(_22, _23, -1, -1, _24, None)
-            _20(_19)
-        _11 = OffsetCommitRequestTopic(_14, _17, None)
-        _12(_11)
+                _17 = []
+                _20 = _17.append
+                for _ in range(_18):
+                    _22, _23, _25, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _25 < 0:
+                        _24 = None
+                    else:
+                        _26 = pos + _25
+                        if _26 > blen:
+                            raise bad_length(pos, _25)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    _19 = OffsetCommitRequestPartition(_22, _23, -1, -1, _24, None)
+                    _20(_19)
+            _11 = OffsetCommitRequestTopic(_14, _17, None)
+            _12(_11)
     _27 = OffsetCommitRequest(_1, _4, _5, None, _8, _9, None)
     return _27, pos
 
@@ -439,41 +466,47 @@ def _d_OffsetCommitRequest_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _24, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _24 < 0:
-                _23 = None
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
             else:
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _18 = OffsetCommitRequestPartition(_21, _22, -1, -1, _23, None)
-            _19(_18)
-        _10 = OffsetCommitRequestTopic(_13, _16, None)
-        _11(_10)
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _21, _22, _24, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _24 < 0:
+                        _23 = None
+                    else:
+                        _25 = pos + _24
+                        if _25 > blen:
+                            raise bad_length(pos, _24)
+                        _23 = str(b[pos:_25], 'utf-8')
+                        pos = _25
+                    _18 = OffsetCommitRequestPartition(_21, _22, -1, -1, _23, None)
+                    _19(_18)
+            _10 = OffsetCommitRequestTopic(_13, _16, None)
+            _11(_10)
     _26 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
     return _26, pos
 
@@ -567,41 +600,47 @@ def _d_OffsetCommitRequest_v6(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        if _17 > blen - pos:
-            raise bad_length(pos, _17)
-        _16 = []
-        _19 = _16.append
-        for _ in range(_17):
-            _21, _22, _23, _25, = _S_iqih.unpack_from(b, pos)
-            pos += 18
-            if _25 < 0:
-                _24 = None
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            if _17 > blen - pos:
+                raise bad_length(pos, _17)
+            if not _17:
+                _16 = []
             else:
-                _26 = pos + _25
-                if _26 > blen:
-                    raise bad_length(pos, _25)
-                _24 = str(b[pos:_26], 'utf-8')
-                pos = _26
-            _18 = OffsetCommitRequestPartition(_21, _22, _23, -1, _24, None)
-            _19(_18)
-        _10 = OffsetCommitRequestTopic(_13, _16, None)
-        _11(_10)
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _21, _22, _23, _25, = _S_iqih.unpack_from(b, pos)
+                    pos += 18
+                    if _25 < 0:
+                        _24 = None
+                    else:
+                        _26 = pos + _25
+                        if _26 > blen:
+                            raise bad_length(pos, _25)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    _18 = OffsetCommitRequestPartition(_21, _22, _23, -1, _24, None)
+                    _19(_18)
+            _10 = OffsetCommitRequestTopic(_13, _16, None)
+            _11(_10)
     _27 = OffsetCommitRequest(_1, _4, _5, None, -1, _8, None)
     return _27, pos
 
@@ -705,41 +744,47 @@ def _d_OffsetCommitRequest_v7(b, m, pos):
         raise null_not_allowed(pos)
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        if _20 > blen - pos:
-            raise bad_length(pos, _20)
-        _19 = []
-        _22 = _19.append
-        for _ in range(_20):
-            _24, _25, _26, _28, = _S_iqih.unpack_from(b, pos)
-            pos += 18
-            if _28 < 0:
-                _27 = None
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            if not _20:
+                _19 = []
             else:
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = str(b[pos:_29], 'utf-8')
-                pos = _29
-            _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, None)
-            _22(_21)
-        _13 = OffsetCommitRequestTopic(_16, _19, None)
-        _14(_13)
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _24, _25, _26, _28, = _S_iqih.unpack_from(b, pos)
+                    pos += 18
+                    if _28 < 0:
+                        _27 = None
+                    else:
+                        _29 = pos + _28
+                        if _29 > blen:
+                            raise bad_length(pos, _28)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, None)
+                    _22(_21)
+            _13 = OffsetCommitRequestTopic(_16, _19, None)
+            _14(_13)
     _30 = OffsetCommitRequest(_1, _4, _5, _8, -1, _11, None)
     return _30, pos
 
@@ -841,44 +886,37 @@ def _t_OffsetCommitRequestPartition_v8(b, m, pos):
 
 def _d_OffsetCommitRequest_v8(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
-    _9, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
     else:
-        _9 -= 1
-        _10 = pos + _9
+        _5, pos = read_cstring(b, pos - 1)
+    _9 = b[pos]
+    pos += 1
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
-    _12, = _S_B.unpack_from(b, pos)
+    else:
+        _8, pos = read_ncstring(b, pos - 1)
+    _12 = b[pos]
     pos += 1
     if _12 >= 0x80:
         _12, pos = read_uvarint(b, pos - 1)
@@ -887,60 +925,61 @@ def _d_OffsetCommitRequest_v8(b, m, pos):
     _12 -= 1
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _20 >= 0x80:
-            _20, pos = read_uvarint(b, pos - 1)
-        if _20 == 0:
-            raise null_not_allowed(pos)
-        _20 -= 1
-        if _20 > blen - pos:
-            raise bad_length(pos, _20)
-        _19 = []
-        _22 = _19.append
-        for _ in range(_20):
-            _24, _25, _26, _28, = _S_iqiB.unpack_from(b, pos)
-            pos += 17
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                _27 = None
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17 = b[pos]
+            pos += 1
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
             else:
-                _28 -= 1
-                _29 = pos + _28
-                if _29 > blen:
-                    raise bad_length(pos, _28)
-                _27 = str(b[pos:_29], 'utf-8')
-                pos = _29
+                _16, pos = read_cstring(b, pos - 1)
+            _20 = b[pos]
+            pos += 1
+            if _20 >= 0x80:
+                _20, pos = read_uvarint(b, pos - 1)
+            if _20 == 0:
+                raise null_not_allowed(pos)
+            _20 -= 1
+            if _20 > blen - pos:
+                raise bad_length(pos, _20)
+            if not _20:
+                _19 = []
+            else:
+                _19 = []
+                _22 = _19.append
+                for _ in range(_20):
+                    _24, _25, _26, _28, = _S_iqiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _28 < 0x80:
+                        _29 = pos + _28 - 1
+                        if _29 > blen:
+                            raise bad_length(pos, _28 - 1)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    else:
+                        _27, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _30, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
+                    else:
+                        pos += 1
+                        _30 = None
+                    _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, _30)
+                    _22(_21)
             if b[pos]:
-                _30, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
+                _31, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
             else:
                 pos += 1
-                _30 = None
-            _21 = OffsetCommitRequestPartition(_24, _25, _26, -1, _27, _30)
-            _22(_21)
-        if b[pos]:
-            _31, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
-        else:
-            pos += 1
-            _31 = None
-        _13 = OffsetCommitRequestTopic(_16, _19, _31)
-        _14(_13)
+                _31 = None
+            _13 = OffsetCommitRequestTopic(_16, _19, _31)
+            _14(_13)
     if b[pos]:
         _32, pos = _t_OffsetCommitRequestPartition_v8(b, m, pos)
     else:
@@ -956,19 +995,19 @@ def _ti_OffsetCommitRequestPartition_v8(o):
 def _s_OffsetCommitRequest_v8(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.topics
     n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
     for _5 in _4:
         _6 = _5.name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _5.partitions
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
@@ -976,21 +1015,16 @@ def _s_OffsetCommitRequest_v8(o):
             if _9 is None:
                 n += 1
             else:
-                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_8), _8.unknown_tagged_fields) - 1
+            n += 17
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_5), _5.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_5), _5.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_OffsetCommitRequest_v8(o, buf, pos):
@@ -1016,8 +1050,7 @@ def _w_OffsetCommitRequest_v8(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -1056,8 +1089,7 @@ def _w_OffsetCommitRequest_v8(o, buf, pos):
             _S_iqi.pack_into(buf, pos, _18.partition_index, _18.committed_offset, _18.committed_leader_epoch)
             pos += 16
             if _19 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _21 = _19.encode()
                 _20 = len(_21)
@@ -1070,18 +1102,15 @@ def _w_OffsetCommitRequest_v8(o, buf, pos):
             if _18.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(_18), _18.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _12.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(_12), _12.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'OffsetCommitRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetDeleteRequestPartition(msgspec.Struct, gc=False):
@@ -21,6 +21,16 @@ class OffsetDeleteRequestTopic(msgspec.Struct, gc=False):
 class OffsetDeleteRequest(msgspec.Struct, gc=False):
     group_id: str = ''
     topics: list[OffsetDeleteRequestTopic] = msgspec.field(default_factory=list)
+
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -42,35 +52,46 @@ def _d_OffsetDeleteRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, = _S_i.unpack_from(b, pos)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
             pos += 4
-            _14 = OffsetDeleteRequestPartition(_17)
-            _15(_14)
-        _6 = OffsetDeleteRequestTopic(_9, _12)
-        _7(_6)
-    _18 = OffsetDeleteRequest(_1, _4)
-    return _18, pos
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 4 * _13
+                if _14 <= blen:
+                    _12 = [OffsetDeleteRequestPartition(_15) for _15, in _S_i.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _17 = _12.append
+                    for _ in range(_13):
+                        _18, = _S_i.unpack_from(b, pos)
+                        pos += 4
+                        _16 = OffsetDeleteRequestPartition(_18)
+                        _17(_16)
+            _6 = OffsetDeleteRequestTopic(_9, _12)
+            _7(_6)
+    _19 = OffsetDeleteRequest(_1, _4)
+    return _19, pos
 
 def _s_OffsetDeleteRequest_v0(o):
     n = 0

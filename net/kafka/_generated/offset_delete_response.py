@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetDeleteResponsePartition(msgspec.Struct, gc=False):
@@ -24,6 +24,16 @@ class OffsetDeleteResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     topics: list[OffsetDeleteResponseTopic] = msgspec.field(default_factory=list)
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hii = Struct('>hii')
 _S_i = Struct('>i')
@@ -37,35 +47,46 @@ def _d_OffsetDeleteResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _17, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            _13 = OffsetDeleteResponsePartition(_16, _17)
-            _14(_13)
-        _5 = OffsetDeleteResponseTopic(_8, _11)
-        _6(_5)
-    _18 = OffsetDeleteResponse(_1, _2, _3)
-    return _18, pos
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
+            else:
+                _13 = pos + 6 * _12
+                if _13 <= blen:
+                    _11 = [OffsetDeleteResponsePartition(_14, _15) for _14, _15, in _S_ih.iter_unpack(b[pos:_13])]
+                    pos = _13
+                else:
+                    _11 = []
+                    _17 = _11.append
+                    for _ in range(_12):
+                        _18, _19, = _S_ih.unpack_from(b, pos)
+                        pos += 6
+                        _16 = OffsetDeleteResponsePartition(_18, _19)
+                        _17(_16)
+            _5 = OffsetDeleteResponseTopic(_8, _11)
+            _6(_5)
+    _20 = OffsetDeleteResponse(_1, _2, _3)
+    return _20, pos
 
 def _s_OffsetDeleteResponse_v0(o):
     n = 0

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetFetchRequestTopic(msgspec.Struct, gc=False):
@@ -35,7 +35,16 @@ class OffsetFetchRequest(msgspec.Struct, gc=False):
     require_stable: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -58,28 +67,34 @@ def _d_OffsetFetchRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = list(array_struct('i', _13).unpack_from(b, pos))
-        pos += 4 * _13
-        _6 = OffsetFetchRequestTopic(_9, _12, None)
-        _7(_6)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _13 < 0:
+                raise null_not_allowed(pos)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                pos += 4 * _13
+            _6 = OffsetFetchRequestTopic(_9, _12, None)
+            _7(_6)
     _14 = OffsetFetchRequest(_1, _4, [], False, None)
     return _14, pos
 
@@ -116,7 +131,7 @@ def _w_OffsetFetchRequest_v0(o, buf, pos):
         _7 = _4.partition_indexes
         _S_i.pack_into(buf, pos, len(_7))
         pos += 4
-        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
         pos += 4 * len(_7)
     return pos
 
@@ -138,28 +153,34 @@ def _d_OffsetFetchRequest_v2(b, m, pos):
     else:
         if _5 > blen - pos:
             raise bad_length(pos, _5)
-        _4 = []
-        _7 = _4.append
-        for _ in range(_5):
-            _10, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _10 < 0:
-                raise null_not_allowed(pos)
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-            _13, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _13 < 0:
-                raise null_not_allowed(pos)
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
-            _12 = list(array_struct('i', _13).unpack_from(b, pos))
-            pos += 4 * _13
-            _6 = OffsetFetchRequestTopic(_9, _12, None)
-            _7(_6)
+        if not _5:
+            _4 = []
+        else:
+            _4 = []
+            _7 = _4.append
+            for _ in range(_5):
+                _10, = _S_h.unpack_from(b, pos)
+                pos += 2
+                if _10 < 0:
+                    raise null_not_allowed(pos)
+                _11 = pos + _10
+                if _11 > blen:
+                    raise bad_length(pos, _10)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+                _13, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if _13 < 0:
+                    raise null_not_allowed(pos)
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
+                if not _13:
+                    _12 = []
+                else:
+                    _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                    pos += 4 * _13
+                _6 = OffsetFetchRequestTopic(_9, _12, None)
+                _7(_6)
     _14 = OffsetFetchRequest(_1, _4, [], False, None)
     return _14, pos
 
@@ -203,7 +224,7 @@ def _w_OffsetFetchRequest_v2(o, buf, pos):
             _7 = _4.partition_indexes
             _S_i.pack_into(buf, pos, len(_7))
             pos += 4
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
     return pos
 
@@ -226,19 +247,17 @@ def _t_OffsetFetchRequestTopic_v6(b, m, pos):
 
 def _d_OffsetFetchRequest_v6(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -248,39 +267,43 @@ def _d_OffsetFetchRequest_v6(b, m, pos):
         _5 -= 1
         if _5 > blen - pos:
             raise bad_length(pos, _5)
-        _4 = []
-        _7 = _4.append
-        for _ in range(_5):
-            _10, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                raise null_not_allowed(pos)
-            _10 -= 1
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-            _13, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
-            _12 = list(array_struct('i', _13).unpack_from(b, pos))
-            pos += 4 * _13
-            if b[pos]:
-                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-            else:
+        if not _5:
+            _4 = []
+        else:
+            _4 = []
+            _7 = _4.append
+            for _ in range(_5):
+                _10 = b[pos]
                 pos += 1
-                _14 = None
-            _6 = OffsetFetchRequestTopic(_9, _12, _14)
-            _7(_6)
+                if 0 < _10 < 0x80:
+                    _11 = pos + _10 - 1
+                    if _11 > blen:
+                        raise bad_length(pos, _10 - 1)
+                    _9 = str(b[pos:_11], 'utf-8')
+                    pos = _11
+                else:
+                    _9, pos = read_cstring(b, pos - 1)
+                _13 = b[pos]
+                pos += 1
+                if _13 >= 0x80:
+                    _13, pos = read_uvarint(b, pos - 1)
+                if _13 == 0:
+                    raise null_not_allowed(pos)
+                _13 -= 1
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
+                if not _13:
+                    _12 = []
+                else:
+                    _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                    pos += 4 * _13
+                if b[pos]:
+                    _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                else:
+                    pos += 1
+                    _14 = None
+                _6 = OffsetFetchRequestTopic(_9, _12, _14)
+                _7(_6)
     if b[pos]:
         _15, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
     else:
@@ -296,7 +319,7 @@ def _ti_OffsetFetchRequestTopic_v6(o):
 def _s_OffsetFetchRequest_v6(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     if _2 is None:
         n += 1
@@ -304,17 +327,15 @@ def _s_OffsetFetchRequest_v6(o):
         n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
         for _3 in _2:
             _4 = _3.name
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
             _5 = _3.partition_indexes
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_OffsetFetchRequest_v6(o, buf, pos):
@@ -329,8 +350,7 @@ def _w_OffsetFetchRequest_v6(o, buf, pos):
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.topics
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _5 = len(_4)
         if _5 < 0x7F:
@@ -355,35 +375,31 @@ def _w_OffsetFetchRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_OffsetFetchRequest_v7(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -393,39 +409,43 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
         _5 -= 1
         if _5 > blen - pos:
             raise bad_length(pos, _5)
-        _4 = []
-        _7 = _4.append
-        for _ in range(_5):
-            _10, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                raise null_not_allowed(pos)
-            _10 -= 1
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-            _13, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
-            _12 = list(array_struct('i', _13).unpack_from(b, pos))
-            pos += 4 * _13
-            if b[pos]:
-                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-            else:
+        if not _5:
+            _4 = []
+        else:
+            _4 = []
+            _7 = _4.append
+            for _ in range(_5):
+                _10 = b[pos]
                 pos += 1
-                _14 = None
-            _6 = OffsetFetchRequestTopic(_9, _12, _14)
-            _7(_6)
+                if 0 < _10 < 0x80:
+                    _11 = pos + _10 - 1
+                    if _11 > blen:
+                        raise bad_length(pos, _10 - 1)
+                    _9 = str(b[pos:_11], 'utf-8')
+                    pos = _11
+                else:
+                    _9, pos = read_cstring(b, pos - 1)
+                _13 = b[pos]
+                pos += 1
+                if _13 >= 0x80:
+                    _13, pos = read_uvarint(b, pos - 1)
+                if _13 == 0:
+                    raise null_not_allowed(pos)
+                _13 -= 1
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
+                if not _13:
+                    _12 = []
+                else:
+                    _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                    pos += 4 * _13
+                if b[pos]:
+                    _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                else:
+                    pos += 1
+                    _14 = None
+                _6 = OffsetFetchRequestTopic(_9, _12, _14)
+                _7(_6)
     _15, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -439,7 +459,7 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
 def _s_OffsetFetchRequest_v7(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     if _2 is None:
         n += 1
@@ -447,18 +467,15 @@ def _s_OffsetFetchRequest_v7(o):
         n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
         for _3 in _2:
             _4 = _3.name
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
             _5 = _3.partition_indexes
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
-            else:
-                n += 1
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields) - 1
+            n += 1
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 1
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_OffsetFetchRequest_v7(o, buf, pos):
@@ -473,8 +490,7 @@ def _w_OffsetFetchRequest_v7(o, buf, pos):
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.topics
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _5 = len(_4)
         if _5 < 0x7F:
@@ -499,25 +515,23 @@ def _w_OffsetFetchRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.require_stable)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_OffsetFetchRequest_v8(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -526,71 +540,76 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            _9 = None
-        else:
-            _10 -= 1
-            if _10 > blen - pos:
-                raise bad_length(pos, _10)
-            _9 = []
-            _12 = _9.append
-            for _ in range(_10):
-                _15, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _15 >= 0x80:
-                    _15, pos = read_uvarint(b, pos - 1)
-                if _15 == 0:
-                    raise null_not_allowed(pos)
-                _15 -= 1
-                _16 = pos + _15
-                if _16 > blen:
-                    raise bad_length(pos, _15)
-                _14 = str(b[pos:_16], 'utf-8')
-                pos = _16
-                _18, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _18 >= 0x80:
-                    _18, pos = read_uvarint(b, pos - 1)
-                if _18 == 0:
-                    raise null_not_allowed(pos)
-                _18 -= 1
-                if _18 > blen - pos:
-                    raise bad_length(pos, _18)
-                _17 = list(array_struct('i', _18).unpack_from(b, pos))
-                pos += 4 * _18
-                if b[pos]:
-                    _19, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                else:
-                    pos += 1
-                    _19 = None
-                _11 = OffsetFetchRequestTopics(_14, _17, _19)
-                _12(_11)
-        if b[pos]:
-            _20, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _20 = None
-        _3 = OffsetFetchRequestGroup(_6, None, -1, _9, _20)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                _9 = None
+            else:
+                _10 -= 1
+                if _10 > blen - pos:
+                    raise bad_length(pos, _10)
+                if not _10:
+                    _9 = []
+                else:
+                    _9 = []
+                    _12 = _9.append
+                    for _ in range(_10):
+                        _15 = b[pos]
+                        pos += 1
+                        if 0 < _15 < 0x80:
+                            _16 = pos + _15 - 1
+                            if _16 > blen:
+                                raise bad_length(pos, _15 - 1)
+                            _14 = str(b[pos:_16], 'utf-8')
+                            pos = _16
+                        else:
+                            _14, pos = read_cstring(b, pos - 1)
+                        _18 = b[pos]
+                        pos += 1
+                        if _18 >= 0x80:
+                            _18, pos = read_uvarint(b, pos - 1)
+                        if _18 == 0:
+                            raise null_not_allowed(pos)
+                        _18 -= 1
+                        if _18 > blen - pos:
+                            raise bad_length(pos, _18)
+                        if not _18:
+                            _17 = []
+                        else:
+                            _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                            pos += 4 * _18
+                        if b[pos]:
+                            _19, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _19 = None
+                        _11 = OffsetFetchRequestTopics(_14, _17, _19)
+                        _12(_11)
+            if b[pos]:
+                _20, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+            else:
+                pos += 1
+                _20 = None
+            _3 = OffsetFetchRequestGroup(_6, None, -1, _9, _20)
+            _4(_3)
     _21, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -607,7 +626,7 @@ def _s_OffsetFetchRequest_v8(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         if _4 is None:
             n += 1
@@ -615,22 +634,18 @@ def _s_OffsetFetchRequest_v8(o):
             n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
             for _5 in _4:
                 _6 = _5.name
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
                 _7 = _5.partition_indexes
                 n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_5), _5.unknown_tagged_fields)
-                else:
-                    n += 1
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_5), _5.unknown_tagged_fields) - 1
+                n += 1
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_OffsetFetchRequest_v8(o, buf, pos):
@@ -653,8 +668,7 @@ def _w_OffsetFetchRequest_v8(o, buf, pos):
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.topics
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _8 = len(_7)
             if _8 < 0x7F:
@@ -679,30 +693,27 @@ def _w_OffsetFetchRequest_v8(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _14 + 1)
-                array_struct('i', len(_13)).pack_into(buf, pos, *_13)
+                (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
                 pos += 4 * len(_13)
                 if _9.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_9), _9.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.require_stable)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_OffsetFetchRequest_v9(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -711,84 +722,86 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            _9 = None
-        else:
-            _10 -= 1
-            _11 = pos + _10
-            if _11 > blen:
-                raise bad_length(pos, _10)
-            _9 = str(b[pos:_11], 'utf-8')
-            pos = _11
-        _12, _14, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            _13 = None
-        else:
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
-            _13 = []
-            _16 = _13.append
-            for _ in range(_14):
-                _19, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _19 >= 0x80:
-                    _19, pos = read_uvarint(b, pos - 1)
-                if _19 == 0:
-                    raise null_not_allowed(pos)
-                _19 -= 1
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = str(b[pos:_20], 'utf-8')
-                pos = _20
-                _22, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _22 >= 0x80:
-                    _22, pos = read_uvarint(b, pos - 1)
-                if _22 == 0:
-                    raise null_not_allowed(pos)
-                _22 -= 1
-                if _22 > blen - pos:
-                    raise bad_length(pos, _22)
-                _21 = list(array_struct('i', _22).unpack_from(b, pos))
-                pos += 4 * _22
-                if b[pos]:
-                    _23, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                else:
-                    pos += 1
-                    _23 = None
-                _15 = OffsetFetchRequestTopics(_18, _21, _23)
-                _16(_15)
-        if b[pos]:
-            _24, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-        else:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            _24 = None
-        _3 = OffsetFetchRequestGroup(_6, _9, _12, _13, _24)
-        _4(_3)
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_ncstring(b, pos - 1)
+            _12, _14, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
+                _13 = None
+            else:
+                _14 -= 1
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
+                if not _14:
+                    _13 = []
+                else:
+                    _13 = []
+                    _16 = _13.append
+                    for _ in range(_14):
+                        _19 = b[pos]
+                        pos += 1
+                        if 0 < _19 < 0x80:
+                            _20 = pos + _19 - 1
+                            if _20 > blen:
+                                raise bad_length(pos, _19 - 1)
+                            _18 = str(b[pos:_20], 'utf-8')
+                            pos = _20
+                        else:
+                            _18, pos = read_cstring(b, pos - 1)
+                        _22 = b[pos]
+                        pos += 1
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            raise null_not_allowed(pos)
+                        _22 -= 1
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        if not _22:
+                            _21 = []
+                        else:
+                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                            pos += 4 * _22
+                        if b[pos]:
+                            _23, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _23 = None
+                        _15 = OffsetFetchRequestTopics(_18, _21, _23)
+                        _16(_15)
+            if b[pos]:
+                _24, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+            else:
+                pos += 1
+                _24 = None
+            _3 = OffsetFetchRequestGroup(_6, _9, _12, _13, _24)
+            _4(_3)
     _25, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -805,12 +818,12 @@ def _s_OffsetFetchRequest_v9(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.member_id
         if _4 is None:
             n += 1
         else:
-            n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.topics
         if _5 is None:
             n += 1
@@ -818,23 +831,18 @@ def _s_OffsetFetchRequest_v9(o):
             n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
             for _6 in _5:
                 _7 = _6.name
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
                 _8 = _6.partition_indexes
                 n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
-                else:
-                    n += 1
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields) - 1
+                n += 1
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 1
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
+    n += 2
     return n
 
 def _w_OffsetFetchRequest_v9(o, buf, pos):
@@ -857,8 +865,7 @@ def _w_OffsetFetchRequest_v9(o, buf, pos):
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.member_id
         if _7 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _9 = _7.encode()
             _8 = len(_9)
@@ -872,8 +879,7 @@ def _w_OffsetFetchRequest_v9(o, buf, pos):
         _S_i.pack_into(buf, pos, _3.member_epoch)
         pos += 4
         if _10 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _11 = len(_10)
             if _11 < 0x7F:
@@ -898,25 +904,22 @@ def _w_OffsetFetchRequest_v9(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _17 + 1)
-                array_struct('i', len(_16)).pack_into(buf, pos, *_16)
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
                 pos += 4 * len(_16)
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.require_stable)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'OffsetFetchRequest'

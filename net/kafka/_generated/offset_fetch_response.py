@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetFetchResponsePartition(msgspec.Struct, gc=False):
@@ -50,7 +50,16 @@ class OffsetFetchResponse(msgspec.Struct, gc=False):
     groups: list[OffsetFetchResponseGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -69,43 +78,49 @@ def _d_OffsetFetchResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _17, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _17 < 0:
-                _16 = None
-            else:
-                _18 = pos + _17
-                if _18 > blen:
-                    raise bad_length(pos, _17)
-                _16 = str(b[pos:_18], 'utf-8')
-                pos = _18
-            _19, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
-            _12(_11)
-        _3 = OffsetFetchResponseTopic(_6, _9, None)
-        _4(_3)
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _14, _15, _17, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _17 < 0:
+                        _16 = None
+                    else:
+                        _18 = pos + _17
+                        if _18 > blen:
+                            raise bad_length(pos, _17)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                    _19, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
+                    _12(_11)
+            _3 = OffsetFetchResponseTopic(_6, _9, None)
+            _4(_3)
     _20 = OffsetFetchResponse(0, _1, 0, [], None)
     return _20, pos
 
@@ -166,43 +181,49 @@ def _d_OffsetFetchResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _17, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _17 < 0:
-                _16 = None
-            else:
-                _18 = pos + _17
-                if _18 > blen:
-                    raise bad_length(pos, _17)
-                _16 = str(b[pos:_18], 'utf-8')
-                pos = _18
-            _19, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
-            _12(_11)
-        _3 = OffsetFetchResponseTopic(_6, _9, None)
-        _4(_3)
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _14, _15, _17, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _17 < 0:
+                        _16 = None
+                    else:
+                        _18 = pos + _17
+                        if _18 > blen:
+                            raise bad_length(pos, _17)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                    _19, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _11 = OffsetFetchResponsePartition(_14, _15, -1, _16, _19, None)
+                    _12(_11)
+            _3 = OffsetFetchResponseTopic(_6, _9, None)
+            _4(_3)
     _20, = _S_h.unpack_from(b, pos)
     pos += 2
     _21 = OffsetFetchResponse(0, _1, _20, [], None)
@@ -268,43 +289,49 @@ def _d_OffsetFetchResponse_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _18, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _18 < 0:
-                _17 = None
-            else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = str(b[pos:_19], 'utf-8')
-                pos = _19
-            _20, = _S_h.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
             pos += 2
-            _12 = OffsetFetchResponsePartition(_15, _16, -1, _17, _20, None)
-            _13(_12)
-        _4 = OffsetFetchResponseTopic(_7, _10, None)
-        _5(_4)
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _18, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    _20, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _12 = OffsetFetchResponsePartition(_15, _16, -1, _17, _20, None)
+                    _13(_12)
+            _4 = OffsetFetchResponseTopic(_7, _10, None)
+            _5(_4)
     _21, = _S_h.unpack_from(b, pos)
     pos += 2
     _22 = OffsetFetchResponse(_1, _2, _21, [], None)
@@ -370,43 +397,49 @@ def _d_OffsetFetchResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _19, = _S_iqih.unpack_from(b, pos)
-            pos += 18
-            if _19 < 0:
-                _18 = None
-            else:
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = str(b[pos:_20], 'utf-8')
-                pos = _20
-            _21, = _S_h.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8, = _S_h.unpack_from(b, pos)
             pos += 2
-            _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, None)
-            _13(_12)
-        _4 = OffsetFetchResponseTopic(_7, _10, None)
-        _5(_4)
+            if _8 < 0:
+                raise null_not_allowed(pos)
+            _9 = pos + _8
+            if _9 > blen:
+                raise bad_length(pos, _8)
+            _7 = str(b[pos:_9], 'utf-8')
+            pos = _9
+            _11, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _17, _19, = _S_iqih.unpack_from(b, pos)
+                    pos += 18
+                    if _19 < 0:
+                        _18 = None
+                    else:
+                        _20 = pos + _19
+                        if _20 > blen:
+                            raise bad_length(pos, _19)
+                        _18 = str(b[pos:_20], 'utf-8')
+                        pos = _20
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, None)
+                    _13(_12)
+            _4 = OffsetFetchResponseTopic(_7, _10, None)
+            _5(_4)
     _22, = _S_h.unpack_from(b, pos)
     pos += 2
     _23 = OffsetFetchResponse(_1, _2, _22, [], None)
@@ -492,62 +525,63 @@ def _d_OffsetFetchResponse_v6(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _15, _16, _17, _19, = _S_iqiB.unpack_from(b, pos)
-            pos += 17
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                _18 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
+            pos += 1
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
             else:
-                _19 -= 1
-                _20 = pos + _19
-                if _20 > blen:
-                    raise bad_length(pos, _19)
-                _18 = str(b[pos:_20], 'utf-8')
-                pos = _20
-            _21, = _S_h.unpack_from(b, pos)
-            pos += 2
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
+            pos += 1
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
+                raise null_not_allowed(pos)
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _15, _16, _17, _19, = _S_iqiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _19 < 0x80:
+                        _20 = pos + _19 - 1
+                        if _20 > blen:
+                            raise bad_length(pos, _19 - 1)
+                        _18 = str(b[pos:_20], 'utf-8')
+                        pos = _20
+                    else:
+                        _18, pos = read_ncstring(b, pos - 1)
+                    _21, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _22, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, _22)
+                    _13(_12)
             if b[pos]:
-                _22, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                _23, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _12 = OffsetFetchResponsePartition(_15, _16, _17, _18, _21, _22)
-            _13(_12)
-        if b[pos]:
-            _23, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _4 = OffsetFetchResponseTopic(_7, _10, _23)
-        _5(_4)
+                _23 = None
+            _4 = OffsetFetchResponseTopic(_7, _10, _23)
+            _5(_4)
     _24, = _S_h.unpack_from(b, pos)
     pos += 2
     if b[pos]:
@@ -568,7 +602,7 @@ def _s_OffsetFetchResponse_v6(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partitions
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -576,21 +610,16 @@ def _s_OffsetFetchResponse_v6(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 18
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 19
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_OffsetFetchResponse_v6(o, buf, pos):
@@ -625,8 +654,7 @@ def _w_OffsetFetchResponse_v6(o, buf, pos):
             _S_iqi.pack_into(buf, pos, _9.partition_index, _9.committed_offset, _9.committed_leader_epoch)
             pos += 16
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -641,20 +669,17 @@ def _w_OffsetFetchResponse_v6(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_OffsetFetchResponse_v8(b, m, pos):
@@ -668,95 +693,97 @@ def _d_OffsetFetchResponse_v8(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        if _11 > blen - pos:
-            raise bad_length(pos, _11)
-        _10 = []
-        _13 = _10.append
-        for _ in range(_11):
-            _16, = _S_B.unpack_from(b, pos)
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            _17 = pos + _16
-            if _17 > blen:
-                raise bad_length(pos, _16)
-            _15 = str(b[pos:_17], 'utf-8')
-            pos = _17
-            _19, = _S_B.unpack_from(b, pos)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _11 = b[pos]
             pos += 1
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
+            if _11 >= 0x80:
+                _11, pos = read_uvarint(b, pos - 1)
+            if _11 == 0:
                 raise null_not_allowed(pos)
-            _19 -= 1
-            if _19 > blen - pos:
-                raise bad_length(pos, _19)
-            _18 = []
-            _21 = _18.append
-            for _ in range(_19):
-                _23, _24, _25, _27, = _S_iqiB.unpack_from(b, pos)
-                pos += 17
-                if _27 >= 0x80:
-                    _27, pos = read_uvarint(b, pos - 1)
-                if _27 == 0:
-                    _26 = None
-                else:
-                    _27 -= 1
-                    _28 = pos + _27
-                    if _28 > blen:
-                        raise bad_length(pos, _27)
-                    _26 = str(b[pos:_28], 'utf-8')
-                    pos = _28
-                _29, = _S_h.unpack_from(b, pos)
-                pos += 2
-                if b[pos]:
-                    _30, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
-                else:
+            _11 -= 1
+            if _11 > blen - pos:
+                raise bad_length(pos, _11)
+            if not _11:
+                _10 = []
+            else:
+                _10 = []
+                _13 = _10.append
+                for _ in range(_11):
+                    _16 = b[pos]
                     pos += 1
-                    _30 = None
-                _20 = OffsetFetchResponsePartitions(_23, _24, _25, _26, _29, _30)
-                _21(_20)
+                    if 0 < _16 < 0x80:
+                        _17 = pos + _16 - 1
+                        if _17 > blen:
+                            raise bad_length(pos, _16 - 1)
+                        _15 = str(b[pos:_17], 'utf-8')
+                        pos = _17
+                    else:
+                        _15, pos = read_cstring(b, pos - 1)
+                    _19 = b[pos]
+                    pos += 1
+                    if _19 >= 0x80:
+                        _19, pos = read_uvarint(b, pos - 1)
+                    if _19 == 0:
+                        raise null_not_allowed(pos)
+                    _19 -= 1
+                    if _19 > blen - pos:
+                        raise bad_length(pos, _19)
+                    if not _19:
+                        _18 = []
+                    else:
+                        _18 = []
+                        _21 = _18.append
+                        for _ in range(_19):
+                            _23, _24, _25, _27, = _S_iqiB.unpack_from(b, pos)
+                            pos += 17
+                            if 0 < _27 < 0x80:
+                                _28 = pos + _27 - 1
+                                if _28 > blen:
+                                    raise bad_length(pos, _27 - 1)
+                                _26 = str(b[pos:_28], 'utf-8')
+                                pos = _28
+                            else:
+                                _26, pos = read_ncstring(b, pos - 1)
+                            _29, = _S_h.unpack_from(b, pos)
+                            pos += 2
+                            if b[pos]:
+                                _30, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                            else:
+                                pos += 1
+                                _30 = None
+                            _20 = OffsetFetchResponsePartitions(_23, _24, _25, _26, _29, _30)
+                            _21(_20)
+                    if b[pos]:
+                        _31, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _31 = None
+                    _12 = OffsetFetchResponseTopics(_15, _18, _31)
+                    _13(_12)
+            _32, = _S_h.unpack_from(b, pos)
+            pos += 2
             if b[pos]:
-                _31, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
+                _33, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
             else:
                 pos += 1
-                _31 = None
-            _12 = OffsetFetchResponseTopics(_15, _18, _31)
-            _13(_12)
-        _32, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _33, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
-        else:
-            pos += 1
-            _33 = None
-        _4 = OffsetFetchResponseGroup(_7, _10, _32, _33)
-        _5(_4)
+                _33 = None
+            _4 = OffsetFetchResponseGroup(_7, _10, _32, _33)
+            _5(_4)
     if b[pos]:
         _34, pos = _t_OffsetFetchResponsePartition_v6(b, m, pos)
     else:
@@ -771,12 +798,12 @@ def _s_OffsetFetchResponse_v8(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.group_id
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.topics
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             _6 = _5.name
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.partitions
             n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
             for _8 in _7:
@@ -784,26 +811,19 @@ def _s_OffsetFetchResponse_v8(o):
                 if _9 is None:
                     n += 1
                 else:
-                    n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                    n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 18
+                    n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_8), _8.unknown_tagged_fields) - 1
+                n += 19
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields) - 1
             n += 1
-        n += 2
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields) - 1
+        n += 3
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_OffsetFetchResponse_v8(o, buf, pos):
@@ -855,8 +875,7 @@ def _w_OffsetFetchResponse_v8(o, buf, pos):
                 _S_iqi.pack_into(buf, pos, _15.partition_index, _15.committed_offset, _15.committed_leader_epoch)
                 pos += 16
                 if _16 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _18 = _16.encode()
                     _17 = len(_18)
@@ -871,25 +890,21 @@ def _w_OffsetFetchResponse_v8(o, buf, pos):
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'OffsetFetchResponse'

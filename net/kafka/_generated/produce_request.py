@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionProduceData(msgspec.Struct, gc=False):
@@ -28,13 +28,23 @@ class ProduceRequest(msgspec.Struct, gc=False):
     topic_data: list[TopicProduceData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hi = Struct('>hi')
 _S_hiB = Struct('>hiB')
 _S_hii = Struct('>hii')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBB = Struct('>iBB')
 _S_ii = Struct('>ii')
 
 def _d_ProduceRequest_v0(b, m, pos):
@@ -45,41 +55,47 @@ def _d_ProduceRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        if _12 > blen - pos:
-            raise bad_length(pos, _12)
-        _11 = []
-        _14 = _11.append
-        for _ in range(_12):
-            _16, _18, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _18 < 0:
-                _17 = None
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            if _12 > blen - pos:
+                raise bad_length(pos, _12)
+            if not _12:
+                _11 = []
             else:
-                _19 = pos + _18
-                if _19 > blen:
-                    raise bad_length(pos, _18)
-                _17 = m[pos:_19]
-                pos = _19
-            _13 = PartitionProduceData(_16, _17, None)
-            _14(_13)
-        _5 = TopicProduceData(_8, _11, None)
-        _6(_5)
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _16, _18, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _18 < 0:
+                        _17 = None
+                    else:
+                        _19 = pos + _18
+                        if _19 > blen:
+                            raise bad_length(pos, _18)
+                        _17 = m[pos:_19]
+                        pos = _19
+                    _13 = PartitionProduceData(_16, _17, None)
+                    _14(_13)
+            _5 = TopicProduceData(_8, _11, None)
+            _6(_5)
     _20 = ProduceRequest(None, _1, _2, _3, None)
     return _20, pos
 
@@ -148,41 +164,47 @@ def _d_ProduceRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _12 < 0:
-            raise null_not_allowed(pos)
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _21, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _21 < 0:
-                _20 = None
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _12 < 0:
+                raise null_not_allowed(pos)
+            _13 = pos + _12
+            if _13 > blen:
+                raise bad_length(pos, _12)
+            _11 = str(b[pos:_13], 'utf-8')
+            pos = _13
+            _15, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
             else:
-                _22 = pos + _21
-                if _22 > blen:
-                    raise bad_length(pos, _21)
-                _20 = m[pos:_22]
-                pos = _22
-            _16 = PartitionProduceData(_19, _20, None)
-            _17(_16)
-        _8 = TopicProduceData(_11, _14, None)
-        _9(_8)
+                _14 = []
+                _17 = _14.append
+                for _ in range(_15):
+                    _19, _21, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _21 < 0:
+                        _20 = None
+                    else:
+                        _22 = pos + _21
+                        if _22 > blen:
+                            raise bad_length(pos, _21)
+                        _20 = m[pos:_22]
+                        pos = _22
+                    _16 = PartitionProduceData(_19, _20, None)
+                    _17(_16)
+            _8 = TopicProduceData(_11, _14, None)
+            _9(_8)
     _23 = ProduceRequest(_1, _4, _5, _6, None)
     return _23, pos
 
@@ -267,19 +289,16 @@ def _t_PartitionProduceData_v9(b, m, pos):
 
 def _d_ProduceRequest_v9(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, _5, _7, = _S_hiB.unpack_from(b, pos)
     pos += 7
     if _7 >= 0x80:
@@ -289,67 +308,80 @@ def _d_ProduceRequest_v9(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _21, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                _20 = None
+    if not _7:
+        _6 = []
+    else:
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
             else:
-                _21 -= 1
-                _22 = pos + _21
-                if _22 > blen:
-                    raise bad_length(pos, _21)
-                _20 = m[pos:_22]
-                pos = _22
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
+            pos += 1
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
+                raise null_not_allowed(pos)
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 6 * _15
+                if _16 <= blen and b[pos + 4:_16:6] == _BYTE0 * _15 and b[pos + 5:_16:6] == _BYTE0 * _15:
+                    _14 = [PartitionProduceData(_17, None, None) for _17, _, _, in _S_iBB.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _19 = _14.append
+                    for _ in range(_15):
+                        _20, _22, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _22 < 0x80:
+                            _23 = pos + _22 - 1
+                            if _23 > blen:
+                                raise bad_length(pos, _22 - 1)
+                            _21 = m[pos:_23]
+                            pos = _23
+                        elif _22 >= 0x80 and b[pos] < 0x80:
+                            _22 = (_22 & 0x7F) | (b[pos] << 7)
+                            _23 = pos + _22
+                            if _23 > blen:
+                                raise bad_length(pos, _22 - 1)
+                            _21 = m[pos + 1:_23]
+                            pos = _23
+                        else:
+                            _21, pos = read_crecords(b, m, pos - 1)
+                        if b[pos]:
+                            _24, pos = _t_PartitionProduceData_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _24 = None
+                        _18 = PartitionProduceData(_20, _21, _24)
+                        _19(_18)
             if b[pos]:
-                _23, pos = _t_PartitionProduceData_v9(b, m, pos)
+                _25, pos = _t_PartitionProduceData_v9(b, m, pos)
             else:
                 pos += 1
-                _23 = None
-            _16 = PartitionProduceData(_19, _20, _23)
-            _17(_16)
-        if b[pos]:
-            _24, pos = _t_PartitionProduceData_v9(b, m, pos)
-        else:
-            pos += 1
-            _24 = None
-        _8 = TopicProduceData(_11, _14, _24)
-        _9(_8)
+                _25 = None
+            _8 = TopicProduceData(_11, _14, _25)
+            _9(_8)
     if b[pos]:
-        _25, pos = _t_PartitionProduceData_v9(b, m, pos)
+        _26, pos = _t_PartitionProduceData_v9(b, m, pos)
     else:
         pos += 1
-        _25 = None
-    _26 = ProduceRequest(_1, _4, _5, _6, _25)
-    return _26, pos
+        _26 = None
+    _27 = ProduceRequest(_1, _4, _5, _6, _26)
+    return _27, pos
 
 def _ti_PartitionProduceData_v9(o):
     items = []
@@ -361,12 +393,12 @@ def _s_ProduceRequest_v9(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topic_data
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partition_data
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
@@ -374,28 +406,22 @@ def _s_ProduceRequest_v9(o):
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields) - 1
+            n += 5
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionProduceData_v9(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionProduceData_v9(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 6
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ProduceRequest_v9(o, buf, pos):
     _1 = o.transactional_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -436,13 +462,16 @@ def _w_ProduceRequest_v9(o, buf, pos):
             _S_i.pack_into(buf, pos, _12.index)
             pos += 4
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _14 = len(_13)
                 if _14 < 0x7F:
                     buf[pos] = _14 + 1
                     pos += 1
+                elif _14 < 0x3FFF:
+                    buf[pos] = ((_14 + 1) & 0x7F) | 0x80
+                    buf[pos + 1] = (_14 + 1) >> 7
+                    pos += 2
                 else:
                     pos = write_uvarint(buf, pos, _14 + 1)
                 buf[pos:pos + len(_13)] = _13
@@ -450,18 +479,15 @@ def _w_ProduceRequest_v9(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ProduceRequest'

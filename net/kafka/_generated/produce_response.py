@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class BatchIndexAndErrorMessage(msgspec.Struct, gc=False):
@@ -50,17 +50,27 @@ class ProduceResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 _DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
-_S_B = Struct('>B')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBB = Struct('>iBB')
 _S_ih = Struct('>ih')
 _S_ihq = Struct('>ihq')
 _S_ihqq = Struct('>ihqq')
 _S_ihqqq = Struct('>ihqqq')
 _S_ihqqqB = Struct('>ihqqqB')
+_S_ihqqqBBB = Struct('>ihqqqBBB')
 _S_ihqqqi = Struct('>ihqqqi')
 _S_ii = Struct('>ii')
 
@@ -72,35 +82,46 @@ def _d_ProduceResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, = _S_ihq.unpack_from(b, pos)
-            pos += 14
-            _11 = PartitionProduceResponse(_14, _15, _16, -1, -1, [], None, LeaderIdAndEpoch(), None)
-            _12(_11)
-        _3 = TopicProduceResponse(_6, _9, None)
-        _4(_3)
-    _17 = ProduceResponse(_1, 0, [], None)
-    return _17, pos
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 14 * _10
+                if _11 <= blen:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _16 = _9.append
+                    for _ in range(_10):
+                        _17, _18, _19, = _S_ihq.unpack_from(b, pos)
+                        pos += 14
+                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, LeaderIdAndEpoch(), None)
+                        _16(_15)
+            _3 = TopicProduceResponse(_6, _9, None)
+            _4(_3)
+    _20 = ProduceResponse(_1, 0, [], None)
+    return _20, pos
 
 def _s_ProduceResponse_v0(o):
     n = 0
@@ -140,37 +161,48 @@ def _d_ProduceResponse_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, = _S_ihq.unpack_from(b, pos)
-            pos += 14
-            _11 = PartitionProduceResponse(_14, _15, _16, -1, -1, [], None, LeaderIdAndEpoch(), None)
-            _12(_11)
-        _3 = TopicProduceResponse(_6, _9, None)
-        _4(_3)
-    _17, = _S_i.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 14 * _10
+                if _11 <= blen:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _16 = _9.append
+                    for _ in range(_10):
+                        _17, _18, _19, = _S_ihq.unpack_from(b, pos)
+                        pos += 14
+                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, LeaderIdAndEpoch(), None)
+                        _16(_15)
+            _3 = TopicProduceResponse(_6, _9, None)
+            _4(_3)
+    _20, = _S_i.unpack_from(b, pos)
     pos += 4
-    _18 = ProduceResponse(_1, _17, [], None)
-    return _18, pos
+    _21 = ProduceResponse(_1, _20, [], None)
+    return _21, pos
 
 def _s_ProduceResponse_v1(o):
     n = 0
@@ -213,37 +245,48 @@ def _d_ProduceResponse_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, = _S_ihqq.unpack_from(b, pos)
-            pos += 22
-            _11 = PartitionProduceResponse(_14, _15, _16, _17, -1, [], None, LeaderIdAndEpoch(), None)
-            _12(_11)
-        _3 = TopicProduceResponse(_6, _9, None)
-        _4(_3)
-    _18, = _S_i.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 22 * _10
+                if _11 <= blen:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, in _S_ihqq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _17 = _9.append
+                    for _ in range(_10):
+                        _18, _19, _20, _21, = _S_ihqq.unpack_from(b, pos)
+                        pos += 22
+                        _16 = PartitionProduceResponse(_18, _19, _20, _21, -1, [], None, LeaderIdAndEpoch(), None)
+                        _17(_16)
+            _3 = TopicProduceResponse(_6, _9, None)
+            _4(_3)
+    _22, = _S_i.unpack_from(b, pos)
     pos += 4
-    _19 = ProduceResponse(_1, _18, [], None)
-    return _19, pos
+    _23 = ProduceResponse(_1, _22, [], None)
+    return _23, pos
 
 def _s_ProduceResponse_v2(o):
     n = 0
@@ -286,37 +329,48 @@ def _d_ProduceResponse_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, _18, = _S_ihqqq.unpack_from(b, pos)
-            pos += 30
-            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, [], None, LeaderIdAndEpoch(), None)
-            _12(_11)
-        _3 = TopicProduceResponse(_6, _9, None)
-        _4(_3)
-    _19, = _S_i.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 30 * _10
+                if _11 <= blen:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, in _S_ihqqq.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _18 = _9.append
+                    for _ in range(_10):
+                        _19, _20, _21, _22, _23, = _S_ihqqq.unpack_from(b, pos)
+                        pos += 30
+                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, [], None, LeaderIdAndEpoch(), None)
+                        _18(_17)
+            _3 = TopicProduceResponse(_6, _9, None)
+            _4(_3)
+    _24, = _S_i.unpack_from(b, pos)
     pos += 4
-    _20 = ProduceResponse(_1, _19, [], None)
-    return _20, pos
+    _25 = ProduceResponse(_1, _24, [], None)
+    return _25, pos
 
 def _s_ProduceResponse_v5(o):
     n = 0
@@ -359,62 +413,71 @@ def _d_ProduceResponse_v8(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _7 < 0:
-            raise null_not_allowed(pos)
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, _18, _20, = _S_ihqqqi.unpack_from(b, pos)
-            pos += 34
-            if _20 < 0:
-                raise null_not_allowed(pos)
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _26, = _S_ih.unpack_from(b, pos)
-                pos += 6
-                if _26 < 0:
-                    _25 = None
-                else:
-                    _27 = pos + _26
-                    if _27 > blen:
-                        raise bad_length(pos, _26)
-                    _25 = str(b[pos:_27], 'utf-8')
-                    pos = _27
-                _21 = BatchIndexAndErrorMessage(_24, _25, None)
-                _22(_21)
-            _29, = _S_h.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _29 < 0:
-                _28 = None
+            if _7 < 0:
+                raise null_not_allowed(pos)
+            _8 = pos + _7
+            if _8 > blen:
+                raise bad_length(pos, _7)
+            _6 = str(b[pos:_8], 'utf-8')
+            pos = _8
+            _10, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
             else:
-                _30 = pos + _29
-                if _30 > blen:
-                    raise bad_length(pos, _29)
-                _28 = str(b[pos:_30], 'utf-8')
-                pos = _30
-            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _28, LeaderIdAndEpoch(), None)
-            _12(_11)
-        _3 = TopicProduceResponse(_6, _9, None)
-        _4(_3)
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _14, _15, _16, _17, _18, _20, = _S_ihqqqi.unpack_from(b, pos)
+                    pos += 34
+                    if _20 < 0:
+                        raise null_not_allowed(pos)
+                    if _20 > blen - pos:
+                        raise bad_length(pos, _20)
+                    if not _20:
+                        _19 = []
+                    else:
+                        _19 = []
+                        _22 = _19.append
+                        for _ in range(_20):
+                            _24, _26, = _S_ih.unpack_from(b, pos)
+                            pos += 6
+                            if _26 < 0:
+                                _25 = None
+                            else:
+                                _27 = pos + _26
+                                if _27 > blen:
+                                    raise bad_length(pos, _26)
+                                _25 = str(b[pos:_27], 'utf-8')
+                                pos = _27
+                            _21 = BatchIndexAndErrorMessage(_24, _25, None)
+                            _22(_21)
+                    _29, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _29 < 0:
+                        _28 = None
+                    else:
+                        _30 = pos + _29
+                        if _30 > blen:
+                            raise bad_length(pos, _29)
+                        _28 = str(b[pos:_30], 'utf-8')
+                        pos = _30
+                    _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _28, LeaderIdAndEpoch(), None)
+                    _12(_11)
+            _3 = TopicProduceResponse(_6, _9, None)
+            _4(_3)
     _31, = _S_i.unpack_from(b, pos)
     pos += 4
     _32 = ProduceResponse(_1, _31, [], None)
@@ -512,7 +575,7 @@ def _t_BatchIndexAndErrorMessage_v9(b, m, pos):
 
 def _d_ProduceResponse_v9(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -521,101 +584,112 @@ def _d_ProduceResponse_v9(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, _18, _20, = _S_ihqqqB.unpack_from(b, pos)
-            pos += 31
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                raise null_not_allowed(pos)
-            _20 -= 1
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _26, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _26 >= 0x80:
-                    _26, pos = read_uvarint(b, pos - 1)
-                if _26 == 0:
-                    _25 = None
-                else:
-                    _26 -= 1
-                    _27 = pos + _26
-                    if _27 > blen:
-                        raise bad_length(pos, _26)
-                    _25 = str(b[pos:_27], 'utf-8')
-                    pos = _27
-                if b[pos]:
-                    _28, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _28 = None
-                _21 = BatchIndexAndErrorMessage(_24, _25, _28)
-                _22(_21)
-            _30, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                _29 = None
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
             else:
-                _30 -= 1
-                _31 = pos + _30
-                if _31 > blen:
-                    raise bad_length(pos, _30)
-                _29 = str(b[pos:_31], 'utf-8')
-                pos = _31
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 33 * _10
+                if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _18 = _9.append
+                    for _ in range(_10):
+                        _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
+                        pos += 31
+                        if _25 >= 0x80:
+                            _25, pos = read_uvarint(b, pos - 1)
+                        if _25 == 0:
+                            raise null_not_allowed(pos)
+                        _25 -= 1
+                        if _25 > blen - pos:
+                            raise bad_length(pos, _25)
+                        if not _25:
+                            _24 = []
+                        else:
+                            _26 = pos + 6 * _25
+                            if _26 <= blen and b[pos + 4:_26:6] == _BYTE0 * _25 and b[pos + 5:_26:6] == _BYTE0 * _25:
+                                _24 = [BatchIndexAndErrorMessage(_27, None, None) for _27, _, _, in _S_iBB.iter_unpack(b[pos:_26])]
+                                pos = _26
+                            else:
+                                _24 = []
+                                _29 = _24.append
+                                for _ in range(_25):
+                                    _30, _32, = _S_iB.unpack_from(b, pos)
+                                    pos += 5
+                                    if 0 < _32 < 0x80:
+                                        _33 = pos + _32 - 1
+                                        if _33 > blen:
+                                            raise bad_length(pos, _32 - 1)
+                                        _31 = str(b[pos:_33], 'utf-8')
+                                        pos = _33
+                                    else:
+                                        _31, pos = read_ncstring(b, pos - 1)
+                                    if b[pos]:
+                                        _34, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _34 = None
+                                    _28 = BatchIndexAndErrorMessage(_30, _31, _34)
+                                    _29(_28)
+                        _36 = b[pos]
+                        pos += 1
+                        if 0 < _36 < 0x80:
+                            _37 = pos + _36 - 1
+                            if _37 > blen:
+                                raise bad_length(pos, _36 - 1)
+                            _35 = str(b[pos:_37], 'utf-8')
+                            pos = _37
+                        else:
+                            _35, pos = read_ncstring(b, pos - 1)
+                        if b[pos]:
+                            _38, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                        else:
+                            pos += 1
+                            _38 = None
+                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, _24, _35, LeaderIdAndEpoch(), _38)
+                        _18(_17)
             if b[pos]:
-                _32, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                _39, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
             else:
                 pos += 1
-                _32 = None
-            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _29, LeaderIdAndEpoch(), _32)
-            _12(_11)
-        if b[pos]:
-            _33, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
-        else:
-            pos += 1
-            _33 = None
-        _3 = TopicProduceResponse(_6, _9, _33)
-        _4(_3)
-    _34, = _S_i.unpack_from(b, pos)
+                _39 = None
+            _3 = TopicProduceResponse(_6, _9, _39)
+            _4(_3)
+    _40, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _35, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+        _41, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
     else:
         pos += 1
-        _35 = None
-    _36 = ProduceResponse(_1, _34, [], _35)
-    return _36, pos
+        _41 = None
+    _42 = ProduceResponse(_1, _40, [], _41)
+    return _42, pos
 
 def _ti_BatchIndexAndErrorMessage_v9(o):
     items = []
@@ -627,7 +701,7 @@ def _s_ProduceResponse_v9(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_responses
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -638,31 +712,24 @@ def _s_ProduceResponse_v9(o):
                 if _8 is None:
                     n += 1
                 else:
-                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 4
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields) - 1
+                n += 5
             _9 = _5.error_message
             if _9 is None:
                 n += 1
             else:
-                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 30
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_5), _5.unknown_tagged_fields) - 1
+            n += 31
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ProduceResponse_v9(o, buf, pos):
@@ -705,8 +772,7 @@ def _w_ProduceResponse_v9(o, buf, pos):
                 _S_i.pack_into(buf, pos, _12.batch_index)
                 pos += 4
                 if _13 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _15 = _13.encode()
                     _14 = len(_15)
@@ -719,12 +785,10 @@ def _w_ProduceResponse_v9(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _16 = _9.error_message
             if _16 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _18 = _16.encode()
                 _17 = len(_18)
@@ -737,20 +801,17 @@ def _w_ProduceResponse_v9(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_PartitionProduceResponse_v10(b, m, pos):
@@ -790,7 +851,7 @@ def _t_ProduceResponse_v10(b, m, pos):
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
         if tag == 0:
-            _2, = _S_B.unpack_from(b, pos)
+            _2 = b[pos]
             pos += 1
             if _2 >= 0x80:
                 _2, pos = read_uvarint(b, pos - 1)
@@ -799,41 +860,39 @@ def _t_ProduceResponse_v10(b, m, pos):
             _2 -= 1
             if _2 > blen - pos:
                 raise bad_length(pos, _2)
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _6, _8, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _8 >= 0x80:
-                    _8, pos = read_uvarint(b, pos - 1)
-                if _8 == 0:
-                    raise null_not_allowed(pos)
-                _8 -= 1
-                _9 = pos + _8
-                if _9 > blen:
-                    raise bad_length(pos, _8)
-                _7 = str(b[pos:_9], 'utf-8')
-                pos = _9
-                _10, _12, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    _11 = None
-                else:
-                    _12 -= 1
-                    _13 = pos + _12
-                    if _13 > blen:
-                        raise bad_length(pos, _12)
-                    _11 = str(b[pos:_13], 'utf-8')
-                    pos = _13
-                if b[pos]:
-                    _14, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _14 = None
-                _3 = NodeEndpoint(_6, _7, _10, _11, _14)
-                _4(_3)
+            if not _2:
+                _1 = []
+            else:
+                _1 = []
+                _4 = _1.append
+                for _ in range(_2):
+                    _6, _8, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _8 < 0x80:
+                        _9 = pos + _8 - 1
+                        if _9 > blen:
+                            raise bad_length(pos, _8 - 1)
+                        _7 = str(b[pos:_9], 'utf-8')
+                        pos = _9
+                    else:
+                        _7, pos = read_cstring(b, pos - 1)
+                    _10, _12, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _12 < 0x80:
+                        _13 = pos + _12 - 1
+                        if _13 > blen:
+                            raise bad_length(pos, _12 - 1)
+                        _11 = str(b[pos:_13], 'utf-8')
+                        pos = _13
+                    else:
+                        _11, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _14, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                    else:
+                        pos += 1
+                        _14 = None
+                    _3 = NodeEndpoint(_6, _7, _10, _11, _14)
+                    _4(_3)
         else:
             if unknown is None:
                 unknown = []
@@ -845,7 +904,7 @@ def _t_ProduceResponse_v10(b, m, pos):
 
 def _d_ProduceResponse_v10(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -854,103 +913,114 @@ def _d_ProduceResponse_v10(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _7, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _7 >= 0x80:
-            _7, pos = read_uvarint(b, pos - 1)
-        if _7 == 0:
-            raise null_not_allowed(pos)
-        _7 -= 1
-        _8 = pos + _7
-        if _8 > blen:
-            raise bad_length(pos, _7)
-        _6 = str(b[pos:_8], 'utf-8')
-        pos = _8
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _14, _15, _16, _17, _18, _20, = _S_ihqqqB.unpack_from(b, pos)
-            pos += 31
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                raise null_not_allowed(pos)
-            _20 -= 1
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _26, = _S_iB.unpack_from(b, pos)
-                pos += 5
-                if _26 >= 0x80:
-                    _26, pos = read_uvarint(b, pos - 1)
-                if _26 == 0:
-                    _25 = None
-                else:
-                    _26 -= 1
-                    _27 = pos + _26
-                    if _27 > blen:
-                        raise bad_length(pos, _26)
-                    _25 = str(b[pos:_27], 'utf-8')
-                    pos = _27
-                if b[pos]:
-                    _28, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _28 = None
-                _21 = BatchIndexAndErrorMessage(_24, _25, _28)
-                _22(_21)
-            _30, = _S_B.unpack_from(b, pos)
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
             pos += 1
-            if _30 >= 0x80:
-                _30, pos = read_uvarint(b, pos - 1)
-            if _30 == 0:
-                _29 = None
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
             else:
-                _30 -= 1
-                _31 = pos + _30
-                if _31 > blen:
-                    raise bad_length(pos, _30)
-                _29 = str(b[pos:_31], 'utf-8')
-                pos = _31
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
+                raise null_not_allowed(pos)
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _11 = pos + 33 * _10
+                if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    pos = _11
+                else:
+                    _9 = []
+                    _18 = _9.append
+                    for _ in range(_10):
+                        _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
+                        pos += 31
+                        if _25 >= 0x80:
+                            _25, pos = read_uvarint(b, pos - 1)
+                        if _25 == 0:
+                            raise null_not_allowed(pos)
+                        _25 -= 1
+                        if _25 > blen - pos:
+                            raise bad_length(pos, _25)
+                        if not _25:
+                            _24 = []
+                        else:
+                            _26 = pos + 6 * _25
+                            if _26 <= blen and b[pos + 4:_26:6] == _BYTE0 * _25 and b[pos + 5:_26:6] == _BYTE0 * _25:
+                                _24 = [BatchIndexAndErrorMessage(_27, None, None) for _27, _, _, in _S_iBB.iter_unpack(b[pos:_26])]
+                                pos = _26
+                            else:
+                                _24 = []
+                                _29 = _24.append
+                                for _ in range(_25):
+                                    _30, _32, = _S_iB.unpack_from(b, pos)
+                                    pos += 5
+                                    if 0 < _32 < 0x80:
+                                        _33 = pos + _32 - 1
+                                        if _33 > blen:
+                                            raise bad_length(pos, _32 - 1)
+                                        _31 = str(b[pos:_33], 'utf-8')
+                                        pos = _33
+                                    else:
+                                        _31, pos = read_ncstring(b, pos - 1)
+                                    if b[pos]:
+                                        _34, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _34 = None
+                                    _28 = BatchIndexAndErrorMessage(_30, _31, _34)
+                                    _29(_28)
+                        _36 = b[pos]
+                        pos += 1
+                        if 0 < _36 < 0x80:
+                            _37 = pos + _36 - 1
+                            if _37 > blen:
+                                raise bad_length(pos, _36 - 1)
+                            _35 = str(b[pos:_37], 'utf-8')
+                            pos = _37
+                        else:
+                            _35, pos = read_ncstring(b, pos - 1)
+                        if b[pos]:
+                            _38, _39, pos = _t_PartitionProduceResponse_v10(b, m, pos)
+                        else:
+                            pos += 1
+                            _38 = LeaderIdAndEpoch()
+                            _39 = None
+                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, _24, _35, _38, _39)
+                        _18(_17)
             if b[pos]:
-                _32, _33, pos = _t_PartitionProduceResponse_v10(b, m, pos)
+                _40, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
             else:
                 pos += 1
-                _32 = LeaderIdAndEpoch()
-                _33 = None
-            _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _29, _32, _33)
-            _12(_11)
-        if b[pos]:
-            _34, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
-        else:
-            pos += 1
-            _34 = None
-        _3 = TopicProduceResponse(_6, _9, _34)
-        _4(_3)
-    _35, = _S_i.unpack_from(b, pos)
+                _40 = None
+            _3 = TopicProduceResponse(_6, _9, _40)
+            _4(_3)
+    _41, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _36, _37, pos = _t_ProduceResponse_v10(b, m, pos)
+        _42, _43, pos = _t_ProduceResponse_v10(b, m, pos)
     else:
         pos += 1
-        _36 = []
-        _37 = None
-    _38 = ProduceResponse(_1, _35, _36, _37)
-    return _38, pos
+        _42 = []
+        _43 = None
+    _44 = ProduceResponse(_1, _41, _42, _43)
+    return _44, pos
 
 def _ti_PartitionProduceResponse_v10(o):
     items = []
@@ -958,10 +1028,8 @@ def _ti_PartitionProduceResponse_v10(o):
     if _1 != _DEFAULT_LeaderIdAndEpoch:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields) - 1
+        n += 9
         buf = bytearray(n)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
@@ -969,8 +1037,7 @@ def _ti_PartitionProduceResponse_v10(o):
         if _1.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
@@ -982,17 +1049,15 @@ def _ti_ProduceResponse_v10(o):
         n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
         for _2 in _1:
             _3 = _2.host
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
             _4 = _2.rack
             if _4 is None:
                 n += 1
             else:
-                n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+                n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
+            n += 9
         buf = bytearray(n)
         pos = 0
         _5 = len(_1)
@@ -1017,8 +1082,7 @@ def _ti_ProduceResponse_v10(o):
             _S_i.pack_into(buf, pos, _6.port)
             pos += 4
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -1031,8 +1095,7 @@ def _ti_ProduceResponse_v10(o):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
@@ -1042,7 +1105,7 @@ def _s_ProduceResponse_v10(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_responses
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1053,31 +1116,24 @@ def _s_ProduceResponse_v10(o):
                 if _8 is None:
                     n += 1
                 else:
-                    n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 4
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields) - 1
+                n += 5
             _9 = _5.error_message
             if _9 is None:
                 n += 1
             else:
-                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
-                n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 30
+                n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields) - 1
+            n += 31
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields or o.node_endpoints != []:
+        n += size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ProduceResponse_v10(o, buf, pos):
@@ -1120,8 +1176,7 @@ def _w_ProduceResponse_v10(o, buf, pos):
                 _S_i.pack_into(buf, pos, _12.batch_index)
                 pos += 4
                 if _13 is None:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # null: the buffer is zero-filled
                 else:
                     _15 = _13.encode()
                     _14 = len(_15)
@@ -1134,12 +1189,10 @@ def _w_ProduceResponse_v10(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             _16 = _9.error_message
             if _16 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _18 = _16.encode()
                 _17 = len(_18)
@@ -1152,20 +1205,17 @@ def _w_ProduceResponse_v10(o, buf, pos):
             if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
                 pos = write_tagged_section(buf, pos, _ti_PartitionProduceResponse_v10(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_i.pack_into(buf, pos, o.throttle_time_ms)
     pos += 4
     if o.unknown_tagged_fields or o.node_endpoints != []:
         pos = write_tagged_section(buf, pos, _ti_ProduceResponse_v10(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ProduceResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PushTelemetryRequest(msgspec.Struct, gc=False):
@@ -18,6 +18,16 @@ class PushTelemetryRequest(msgspec.Struct, gc=False):
     compression_type: int = 0
     metrics: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
+
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 
 _S_i = Struct('>i')
 _S_uiob = Struct('>16si?b')
@@ -45,16 +55,21 @@ def _d_PushTelemetryRequest_v0(b, m, pos):
     _1, _2, _3, _4, _6, = _S_uiobB.unpack_from(b, pos)
     pos += 23
     _1 = uuid_of(_1)
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = bytes(b[pos:_7])
-    pos = _7
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = bytes(b[pos:_7])
+        pos = _7
+    elif _6 >= 0x80 and b[pos] < 0x80:
+        _6 = (_6 & 0x7F) | (b[pos] << 7)
+        _7 = pos + _6
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = bytes(b[pos + 1:_7])
+        pos = _7
+    else:
+        _5, pos = read_cbytes(b, pos - 1)
     if b[pos]:
         _8, pos = _t_PushTelemetryRequest_v0(b, m, pos)
     else:
@@ -70,12 +85,10 @@ def _ti_PushTelemetryRequest_v0(o):
 def _s_PushTelemetryRequest_v0(o):
     n = 0
     _1 = o.metrics
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 22
+        n += size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields) - 1
+    n += 23
     return n
 
 def _w_PushTelemetryRequest_v0(o, buf, pos):
@@ -86,6 +99,10 @@ def _w_PushTelemetryRequest_v0(o, buf, pos):
     if _2 < 0x7F:
         buf[pos] = _2 + 1
         pos += 1
+    elif _2 < 0x3FFF:
+        buf[pos] = ((_2 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_2 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _2 + 1)
     buf[pos:pos + len(_1)] = _1
@@ -93,8 +110,7 @@ def _w_PushTelemetryRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'PushTelemetryRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class StateBatch(msgspec.Struct, gc=False):
@@ -36,15 +36,27 @@ class ReadShareGroupStateResponse(msgspec.Struct, gc=False):
     results: list[ReadStateResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
+_S_ihBiqBB = Struct('>ihBiqBB')
 _S_iq = Struct('>iq')
 _S_iqB = Struct('>iqB')
 _S_qqbh = Struct('>qqbh')
+_S_qqbhB = Struct('>qqbhB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_StateBatch_v0(b, m, pos):
     blen = len(b)
@@ -65,7 +77,7 @@ def _t_StateBatch_v0(b, m, pos):
 
 def _d_ReadShareGroupStateResponse_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -74,77 +86,98 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _6 = uuid_of(_6)
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        if _8 > blen - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        _10 = _7.append
-        for _ in range(_8):
-            _12, _13, _15, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                _14 = None
-            else:
-                _15 -= 1
-                _16 = pos + _15
-                if _16 > blen:
-                    raise bad_length(pos, _15)
-                _14 = str(b[pos:_16], 'utf-8')
-                pos = _16
-            _17, _18, _20, = _S_iqB.unpack_from(b, pos)
-            pos += 13
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                raise null_not_allowed(pos)
-            _20 -= 1
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = []
-            _22 = _19.append
-            for _ in range(_20):
-                _24, _25, _26, _27, = _S_qqbh.unpack_from(b, pos)
-                pos += 19
+    if not _2:
+        _1 = []
+    else:
+        _3 = pos + 18 * _2
+        if _3 <= blen and b[pos + 16:_3:18] == _BYTE1 * _2 and b[pos + 17:_3:18] == _BYTE0 * _2:
+            _1 = [ReadStateResult(uuid_of(_4), [], None) for _4, _, _, in _S_uBB.iter_unpack(b[pos:_3])]
+            pos = _3
+        else:
+            _1 = []
+            _6 = _1.append
+            for _ in range(_2):
+                _7, _9, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _7 = uuid_of(_7)
+                if _9 >= 0x80:
+                    _9, pos = read_uvarint(b, pos - 1)
+                if _9 == 0:
+                    raise null_not_allowed(pos)
+                _9 -= 1
+                if _9 > blen - pos:
+                    raise bad_length(pos, _9)
+                if not _9:
+                    _8 = []
+                else:
+                    _10 = pos + 21 * _9
+                    if _10 <= blen and b[pos + 6:_10:21] == _BYTE0 * _9 and b[pos + 19:_10:21] == _BYTE1 * _9 and b[pos + 20:_10:21] == _BYTE0 * _9:
+                        _8 = [PartitionResult(_11, _12, None, _13, _14, [], None) for _11, _12, _, _13, _14, _, _, in _S_ihBiqBB.iter_unpack(b[pos:_10])]
+                        pos = _10
+                    else:
+                        _8 = []
+                        _16 = _8.append
+                        for _ in range(_9):
+                            _17, _18, _20, = _S_ihB.unpack_from(b, pos)
+                            pos += 7
+                            if 0 < _20 < 0x80:
+                                _21 = pos + _20 - 1
+                                if _21 > blen:
+                                    raise bad_length(pos, _20 - 1)
+                                _19 = str(b[pos:_21], 'utf-8')
+                                pos = _21
+                            else:
+                                _19, pos = read_ncstring(b, pos - 1)
+                            _22, _23, _25, = _S_iqB.unpack_from(b, pos)
+                            pos += 13
+                            if _25 >= 0x80:
+                                _25, pos = read_uvarint(b, pos - 1)
+                            if _25 == 0:
+                                raise null_not_allowed(pos)
+                            _25 -= 1
+                            if _25 > blen - pos:
+                                raise bad_length(pos, _25)
+                            if not _25:
+                                _24 = []
+                            else:
+                                _26 = pos + 20 * _25
+                                if _26 <= blen and b[pos + 19:_26:20] == _BYTE0 * _25:
+                                    _24 = [StateBatch(_27, _28, _29, _30, None) for _27, _28, _29, _30, _, in _S_qqbhB.iter_unpack(b[pos:_26])]
+                                    pos = _26
+                                else:
+                                    _24 = []
+                                    _32 = _24.append
+                                    for _ in range(_25):
+                                        _33, _34, _35, _36, = _S_qqbh.unpack_from(b, pos)
+                                        pos += 19
+                                        if b[pos]:
+                                            _37, pos = _t_StateBatch_v0(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _37 = None
+                                        _31 = StateBatch(_33, _34, _35, _36, _37)
+                                        _32(_31)
+                            if b[pos]:
+                                _38, pos = _t_StateBatch_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _38 = None
+                            _15 = PartitionResult(_17, _18, _19, _22, _23, _24, _38)
+                            _16(_15)
                 if b[pos]:
-                    _28, pos = _t_StateBatch_v0(b, m, pos)
+                    _39, pos = _t_StateBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _28 = None
-                _21 = StateBatch(_24, _25, _26, _27, _28)
-                _22(_21)
-            if b[pos]:
-                _29, pos = _t_StateBatch_v0(b, m, pos)
-            else:
-                pos += 1
-                _29 = None
-            _9 = PartitionResult(_12, _13, _14, _17, _18, _19, _29)
-            _10(_9)
-        if b[pos]:
-            _30, pos = _t_StateBatch_v0(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _3 = ReadStateResult(_6, _7, _30)
-        _4(_3)
+                    _39 = None
+                _5 = ReadStateResult(_7, _8, _39)
+                _6(_5)
     if b[pos]:
-        _31, pos = _t_StateBatch_v0(b, m, pos)
+        _40, pos = _t_StateBatch_v0(b, m, pos)
     else:
         pos += 1
-        _31 = None
-    _32 = ReadShareGroupStateResponse(_1, _31)
-    return _32, pos
+        _40 = None
+    _41 = ReadShareGroupStateResponse(_1, _40)
+    return _41, pos
 
 def _ti_StateBatch_v0(o):
     items = []
@@ -162,29 +195,22 @@ def _s_ReadShareGroupStateResponse_v0(o):
             if _5 is None:
                 n += 1
             else:
-                n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+                n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             _6 = _4.state_batches
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_StateBatch_v0(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 19
+                    n += size_tagged_section(_ti_StateBatch_v0(_7), _7.unknown_tagged_fields) - 1
+                n += 20
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_StateBatch_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 18
+                n += size_tagged_section(_ti_StateBatch_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 19
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StateBatch_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_StateBatch_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_StateBatch_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_ReadShareGroupStateResponse_v0(o, buf, pos):
@@ -210,8 +236,7 @@ def _w_ReadShareGroupStateResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _6.partition, _6.error_code)
             pos += 6
             if _7 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _9 = _7.encode()
                 _8 = len(_9)
@@ -236,23 +261,19 @@ def _w_ReadShareGroupStateResponse_v0(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StateBatch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ReadShareGroupStateResponse'

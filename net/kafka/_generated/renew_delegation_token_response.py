@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class RenewDelegationTokenResponse(msgspec.Struct, gc=False):
@@ -16,6 +16,16 @@ class RenewDelegationTokenResponse(msgspec.Struct, gc=False):
     expiry_timestamp_ms: int = 0
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
+
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 
 _S_hqi = Struct('>hqi')
 _S_i = Struct('>i')
@@ -73,10 +83,8 @@ def _ti_RenewDelegationTokenResponse_v2(o):
 def _s_RenewDelegationTokenResponse_v2(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_RenewDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 14
+        n += size_tagged_section(_ti_RenewDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_RenewDelegationTokenResponse_v2(o, buf, pos):
@@ -85,8 +93,7 @@ def _w_RenewDelegationTokenResponse_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_RenewDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'RenewDelegationTokenResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class SaslAuthenticateResponse(msgspec.Struct, gc=False):
@@ -18,7 +18,16 @@ class SaslAuthenticateResponse(msgspec.Struct, gc=False):
     session_lifetime_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
@@ -162,29 +171,31 @@ def _d_SaslAuthenticateResponse_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        _2 = None
-    else:
-        _3 -= 1
-        _4 = pos + _3
+    if 0 < _3 < 0x80:
+        _4 = pos + _3 - 1
         if _4 > blen:
-            raise bad_length(pos, _3)
+            raise bad_length(pos, _3 - 1)
         _2 = str(b[pos:_4], 'utf-8')
         pos = _4
-    _6, = _S_B.unpack_from(b, pos)
+    else:
+        _2, pos = read_ncstring(b, pos - 1)
+    _6 = b[pos]
     pos += 1
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = bytes(b[pos:_7])
-    pos = _7
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = bytes(b[pos:_7])
+        pos = _7
+    elif _6 >= 0x80 and b[pos] < 0x80:
+        _6 = (_6 & 0x7F) | (b[pos] << 7)
+        _7 = pos + _6
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = bytes(b[pos + 1:_7])
+        pos = _7
+    else:
+        _5, pos = read_cbytes(b, pos - 1)
     _8, = _S_q.unpack_from(b, pos)
     pos += 8
     if b[pos]:
@@ -205,14 +216,12 @@ def _s_SaslAuthenticateResponse_v2(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.auth_bytes
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 10
+        n += size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields) - 1
+    n += 11
     return n
 
 def _w_SaslAuthenticateResponse_v2(o, buf, pos):
@@ -220,8 +229,7 @@ def _w_SaslAuthenticateResponse_v2(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
     pos += 2
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -236,6 +244,10 @@ def _w_SaslAuthenticateResponse_v2(o, buf, pos):
     if _5 < 0x7F:
         buf[pos] = _5 + 1
         pos += 1
+    elif _5 < 0x3FFF:
+        buf[pos] = ((_5 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_5 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _5 + 1)
     buf[pos:pos + len(_4)] = _4
@@ -245,8 +257,7 @@ def _w_SaslAuthenticateResponse_v2(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'SaslAuthenticateResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -34,13 +34,25 @@ class ShareAcknowledgeRequest(msgspec.Struct, gc=False):
     topics: list[AcknowledgeTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_iBB = Struct('>iBB')
 _S_qq = Struct('>qq')
 _S_qqB = Struct('>qqB')
+_S_qqBB = Struct('>qqBB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_AcknowledgementBatch_v0(b, m, pos):
     blen = len(b)
@@ -61,32 +73,26 @@ def _t_AcknowledgementBatch_v0(b, m, pos):
 
 def _d_ShareAcknowledgeRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
-    _5, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
     else:
-        _5 -= 1
-        _6 = pos + _5
+        _1, pos = read_ncstring(b, pos - 1)
+    _5 = b[pos]
+    pos += 1
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = str(b[pos:_6], 'utf-8')
         pos = _6
+    else:
+        _4, pos = read_ncstring(b, pos - 1)
     _7, _9, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _9 >= 0x80:
@@ -96,73 +102,100 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
     _9 -= 1
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _13, _15, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _13 = uuid_of(_13)
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _21, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _21 >= 0x80:
-                _21, pos = read_uvarint(b, pos - 1)
-            if _21 == 0:
-                raise null_not_allowed(pos)
-            _21 -= 1
-            if _21 > blen - pos:
-                raise bad_length(pos, _21)
-            _20 = []
-            _23 = _20.append
-            for _ in range(_21):
-                _25, _26, _28, = _S_qqB.unpack_from(b, pos)
+    if not _9:
+        _8 = []
+    else:
+        _10 = pos + 18 * _9
+        if _10 <= blen and b[pos + 16:_10:18] == _BYTE1 * _9 and b[pos + 17:_10:18] == _BYTE0 * _9:
+            _8 = [AcknowledgeTopic(uuid_of(_11), [], None) for _11, _, _, in _S_uBB.iter_unpack(b[pos:_10])]
+            pos = _10
+        else:
+            _8 = []
+            _13 = _8.append
+            for _ in range(_9):
+                _14, _16, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                if _28 >= 0x80:
-                    _28, pos = read_uvarint(b, pos - 1)
-                if _28 == 0:
+                _14 = uuid_of(_14)
+                if _16 >= 0x80:
+                    _16, pos = read_uvarint(b, pos - 1)
+                if _16 == 0:
                     raise null_not_allowed(pos)
-                _28 -= 1
-                if _28 > blen - pos:
-                    raise bad_length(pos, _28)
-                _27 = list(array_struct('b', _28).unpack_from(b, pos))
-                pos += 1 * _28
+                _16 -= 1
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
+                if not _16:
+                    _15 = []
+                else:
+                    _17 = pos + 6 * _16
+                    if _17 <= blen and b[pos + 4:_17:6] == _BYTE1 * _16 and b[pos + 5:_17:6] == _BYTE0 * _16:
+                        _15 = [AcknowledgePartition(_18, [], None) for _18, _, _, in _S_iBB.iter_unpack(b[pos:_17])]
+                        pos = _17
+                    else:
+                        _15 = []
+                        _20 = _15.append
+                        for _ in range(_16):
+                            _21, _23, = _S_iB.unpack_from(b, pos)
+                            pos += 5
+                            if _23 >= 0x80:
+                                _23, pos = read_uvarint(b, pos - 1)
+                            if _23 == 0:
+                                raise null_not_allowed(pos)
+                            _23 -= 1
+                            if _23 > blen - pos:
+                                raise bad_length(pos, _23)
+                            if not _23:
+                                _22 = []
+                            else:
+                                _24 = pos + 18 * _23
+                                if _24 <= blen and b[pos + 16:_24:18] == _BYTE1 * _23 and b[pos + 17:_24:18] == _BYTE0 * _23:
+                                    _22 = [AcknowledgementBatch(_25, _26, [], None) for _25, _26, _, _, in _S_qqBB.iter_unpack(b[pos:_24])]
+                                    pos = _24
+                                else:
+                                    _22 = []
+                                    _28 = _22.append
+                                    for _ in range(_23):
+                                        _29, _30, _32, = _S_qqB.unpack_from(b, pos)
+                                        pos += 17
+                                        if _32 >= 0x80:
+                                            _32, pos = read_uvarint(b, pos - 1)
+                                        if _32 == 0:
+                                            raise null_not_allowed(pos)
+                                        _32 -= 1
+                                        if _32 > blen - pos:
+                                            raise bad_length(pos, _32)
+                                        if not _32:
+                                            _31 = []
+                                        else:
+                                            _31 = list((_Ab[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('b', _32)).unpack_from(b, pos))
+                                            pos += 1 * _32
+                                        if b[pos]:
+                                            _33, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _33 = None
+                                        _27 = AcknowledgementBatch(_29, _30, _31, _33)
+                                        _28(_27)
+                            if b[pos]:
+                                _34, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _34 = None
+                            _19 = AcknowledgePartition(_21, _22, _34)
+                            _20(_19)
                 if b[pos]:
-                    _29, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _35, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _29 = None
-                _22 = AcknowledgementBatch(_25, _26, _27, _29)
-                _23(_22)
-            if b[pos]:
-                _30, pos = _t_AcknowledgementBatch_v0(b, m, pos)
-            else:
-                pos += 1
-                _30 = None
-            _16 = AcknowledgePartition(_19, _20, _30)
-            _17(_16)
-        if b[pos]:
-            _31, pos = _t_AcknowledgementBatch_v0(b, m, pos)
-        else:
-            pos += 1
-            _31 = None
-        _10 = AcknowledgeTopic(_13, _14, _31)
-        _11(_10)
+                    _35 = None
+                _12 = AcknowledgeTopic(_14, _15, _35)
+                _13(_12)
     if b[pos]:
-        _32, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _36, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _32 = None
-    _33 = ShareAcknowledgeRequest(_1, _4, _7, _8, _32)
-    return _33, pos
+        _36 = None
+    _37 = ShareAcknowledgeRequest(_1, _4, _7, _8, _36)
+    return _37, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
@@ -174,12 +207,12 @@ def _s_ShareAcknowledgeRequest_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.topics
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
@@ -192,32 +225,23 @@ def _s_ShareAcknowledgeRequest_v0(o):
                 _9 = _8.acknowledge_types
                 n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 1 * len(_9)
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 16
+                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields) - 1
+                n += 17
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
+                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 5
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
     _1 = o.group_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -229,8 +253,7 @@ def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.member_id
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -279,28 +302,24 @@ def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _17 + 1)
-                array_struct('b', len(_16)).pack_into(buf, pos, *_16)
+                (_Ab[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_16))).pack_into(buf, pos, *_16)
                 pos += 1 * len(_16)
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareAcknowledgeRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderIdAndEpoch(msgspec.Struct, gc=False):
@@ -43,7 +43,16 @@ class ShareAcknowledgeResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
@@ -51,6 +60,7 @@ _S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_LeaderIdAndEpoch_v0(b, m, pos):
     blen = len(b)
@@ -73,18 +83,15 @@ def _d_ShareAcknowledgeResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -93,108 +100,114 @@ def _d_ShareAcknowledgeResponse_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _11, _13, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _11 = uuid_of(_11)
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _20, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                _19 = None
-            else:
-                _20 -= 1
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-            _24, _25, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if b[pos]:
-                _26, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-            else:
-                pos += 1
-                _26 = None
-            _22 = LeaderIdAndEpoch(_24, _25, _26)
-            if b[pos]:
-                _27, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-            else:
-                pos += 1
-                _27 = None
-            _14 = PartitionData(_17, _18, _19, _22, _27)
-            _15(_14)
-        if b[pos]:
-            _28, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+    if not _7:
+        _6 = []
+    else:
+        _8 = pos + 18 * _7
+        if _8 <= blen and b[pos + 16:_8:18] == _BYTE1 * _7 and b[pos + 17:_8:18] == _BYTE0 * _7:
+            _6 = [ShareAcknowledgeTopicResponse(uuid_of(_9), [], None) for _9, _, _, in _S_uBB.iter_unpack(b[pos:_8])]
+            pos = _8
         else:
-            pos += 1
-            _28 = None
-        _8 = ShareAcknowledgeTopicResponse(_11, _12, _28)
-        _9(_8)
-    _30, = _S_B.unpack_from(b, pos)
+            _6 = []
+            _11 = _6.append
+            for _ in range(_7):
+                _12, _14, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _12 = uuid_of(_12)
+                if _14 >= 0x80:
+                    _14, pos = read_uvarint(b, pos - 1)
+                if _14 == 0:
+                    raise null_not_allowed(pos)
+                _14 -= 1
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
+                if not _14:
+                    _13 = []
+                else:
+                    _13 = []
+                    _16 = _13.append
+                    for _ in range(_14):
+                        _18, _19, _21, = _S_ihB.unpack_from(b, pos)
+                        pos += 7
+                        if 0 < _21 < 0x80:
+                            _22 = pos + _21 - 1
+                            if _22 > blen:
+                                raise bad_length(pos, _21 - 1)
+                            _20 = str(b[pos:_22], 'utf-8')
+                            pos = _22
+                        else:
+                            _20, pos = read_ncstring(b, pos - 1)
+                        _25, _26, = _S_ii.unpack_from(b, pos)
+                        pos += 8
+                        if b[pos]:
+                            _27, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _27 = None
+                        _23 = LeaderIdAndEpoch(_25, _26, _27)
+                        if b[pos]:
+                            _28, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _28 = None
+                        _15 = PartitionData(_18, _19, _20, _23, _28)
+                        _16(_15)
+                if b[pos]:
+                    _29, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _29 = None
+                _10 = ShareAcknowledgeTopicResponse(_12, _13, _29)
+                _11(_10)
+    _31 = b[pos]
     pos += 1
-    if _30 >= 0x80:
-        _30, pos = read_uvarint(b, pos - 1)
-    if _30 == 0:
+    if _31 >= 0x80:
+        _31, pos = read_uvarint(b, pos - 1)
+    if _31 == 0:
         raise null_not_allowed(pos)
-    _30 -= 1
-    if _30 > blen - pos:
-        raise bad_length(pos, _30)
-    _29 = []
-    _32 = _29.append
-    for _ in range(_30):
-        _34, _36, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _36 >= 0x80:
-            _36, pos = read_uvarint(b, pos - 1)
-        if _36 == 0:
-            raise null_not_allowed(pos)
-        _36 -= 1
-        _37 = pos + _36
-        if _37 > blen:
-            raise bad_length(pos, _36)
-        _35 = str(b[pos:_37], 'utf-8')
-        pos = _37
-        _38, _40, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _40 >= 0x80:
-            _40, pos = read_uvarint(b, pos - 1)
-        if _40 == 0:
-            _39 = None
-        else:
-            _40 -= 1
-            _41 = pos + _40
-            if _41 > blen:
-                raise bad_length(pos, _40)
-            _39 = str(b[pos:_41], 'utf-8')
-            pos = _41
-        if b[pos]:
-            _42, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-        else:
-            pos += 1
-            _42 = None
-        _31 = NodeEndpoint(_34, _35, _38, _39, _42)
-        _32(_31)
+    _31 -= 1
+    if _31 > blen - pos:
+        raise bad_length(pos, _31)
+    if not _31:
+        _30 = []
+    else:
+        _30 = []
+        _33 = _30.append
+        for _ in range(_31):
+            _35, _37, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _37 < 0x80:
+                _38 = pos + _37 - 1
+                if _38 > blen:
+                    raise bad_length(pos, _37 - 1)
+                _36 = str(b[pos:_38], 'utf-8')
+                pos = _38
+            else:
+                _36, pos = read_cstring(b, pos - 1)
+            _39, _41, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _41 < 0x80:
+                _42 = pos + _41 - 1
+                if _42 > blen:
+                    raise bad_length(pos, _41 - 1)
+                _40 = str(b[pos:_42], 'utf-8')
+                pos = _42
+            else:
+                _40, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _43, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+            else:
+                pos += 1
+                _43 = None
+            _32 = NodeEndpoint(_35, _36, _39, _40, _43)
+            _33(_32)
     if b[pos]:
-        _43, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+        _44, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
     else:
         pos += 1
-        _43 = None
-    _44 = ShareAcknowledgeResponse(_1, _2, _3, _6, _29, _43)
-    return _44, pos
+        _44 = None
+    _45 = ShareAcknowledgeResponse(_1, _2, _3, _6, _30, _44)
+    return _45, pos
 
 def _ti_LeaderIdAndEpoch_v0(o):
     items = []
@@ -206,7 +219,7 @@ def _s_ShareAcknowledgeResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.responses
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
@@ -217,43 +230,33 @@ def _s_ShareAcknowledgeResponse_v0(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.current_leader
             if _7.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_7), _7.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_7), _7.unknown_tagged_fields) - 1
+            n += 9
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 7
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 17
     _8 = o.node_endpoints
     n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
     for _9 in _8:
         _10 = _9.host
-        n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
         _11 = _9.rack
         if _11 is None:
             n += 1
         else:
-            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
         if _9.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
@@ -261,8 +264,7 @@ def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -294,8 +296,7 @@ def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
             pos += 6
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -311,18 +312,15 @@ def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
             if _13.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _14 = o.node_endpoints
     _15 = len(_14)
     if _15 < 0x7F:
@@ -346,8 +344,7 @@ def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, _16.port)
         pos += 4
         if _20 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _22 = _20.encode()
             _21 = len(_22)
@@ -360,13 +357,11 @@ def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
         if _16.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_16), _16.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareAcknowledgeResponse'

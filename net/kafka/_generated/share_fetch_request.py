@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -44,16 +44,28 @@ class ShareFetchRequest(msgspec.Struct, gc=False):
     forgotten_topics_data: list[ForgottenTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
 _S_iiB = Struct('>iiB')
+_S_iiBB = Struct('>iiBB')
 _S_iiii = Struct('>iiii')
 _S_iiiiB = Struct('>iiiiB')
 _S_qq = Struct('>qq')
 _S_qqB = Struct('>qqB')
+_S_qqBB = Struct('>qqBB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_AcknowledgementBatch_v0(b, m, pos):
     blen = len(b)
@@ -74,32 +86,26 @@ def _t_AcknowledgementBatch_v0(b, m, pos):
 
 def _d_ShareFetchRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
-    _5, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
     else:
-        _5 -= 1
-        _6 = pos + _5
+        _1, pos = read_ncstring(b, pos - 1)
+    _5 = b[pos]
+    pos += 1
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
         if _6 > blen:
-            raise bad_length(pos, _5)
+            raise bad_length(pos, _5 - 1)
         _4 = str(b[pos:_6], 'utf-8')
         pos = _6
+    else:
+        _4, pos = read_ncstring(b, pos - 1)
     _7, _8, _9, _10, _12, = _S_iiiiB.unpack_from(b, pos)
     pos += 17
     if _12 >= 0x80:
@@ -109,104 +115,142 @@ def _d_ShareFetchRequest_v0(b, m, pos):
     _12 -= 1
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _16, _18, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _16 = uuid_of(_16)
-        if _18 >= 0x80:
-            _18, pos = read_uvarint(b, pos - 1)
-        if _18 == 0:
-            raise null_not_allowed(pos)
-        _18 -= 1
-        if _18 > blen - pos:
-            raise bad_length(pos, _18)
-        _17 = []
-        _20 = _17.append
-        for _ in range(_18):
-            _22, _23, _25, = _S_iiB.unpack_from(b, pos)
-            pos += 9
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = []
-            _27 = _24.append
-            for _ in range(_25):
-                _29, _30, _32, = _S_qqB.unpack_from(b, pos)
+    if not _12:
+        _11 = []
+    else:
+        _13 = pos + 18 * _12
+        if _13 <= blen and b[pos + 16:_13:18] == _BYTE1 * _12 and b[pos + 17:_13:18] == _BYTE0 * _12:
+            _11 = [FetchTopic(uuid_of(_14), [], None) for _14, _, _, in _S_uBB.iter_unpack(b[pos:_13])]
+            pos = _13
+        else:
+            _11 = []
+            _16 = _11.append
+            for _ in range(_12):
+                _17, _19, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                if _32 >= 0x80:
-                    _32, pos = read_uvarint(b, pos - 1)
-                if _32 == 0:
+                _17 = uuid_of(_17)
+                if _19 >= 0x80:
+                    _19, pos = read_uvarint(b, pos - 1)
+                if _19 == 0:
                     raise null_not_allowed(pos)
-                _32 -= 1
-                if _32 > blen - pos:
-                    raise bad_length(pos, _32)
-                _31 = list(array_struct('b', _32).unpack_from(b, pos))
-                pos += 1 * _32
+                _19 -= 1
+                if _19 > blen - pos:
+                    raise bad_length(pos, _19)
+                if not _19:
+                    _18 = []
+                else:
+                    _20 = pos + 10 * _19
+                    if _20 <= blen and b[pos + 8:_20:10] == _BYTE1 * _19 and b[pos + 9:_20:10] == _BYTE0 * _19:
+                        _18 = [FetchPartition(_21, _22, [], None) for _21, _22, _, _, in _S_iiBB.iter_unpack(b[pos:_20])]
+                        pos = _20
+                    else:
+                        _18 = []
+                        _24 = _18.append
+                        for _ in range(_19):
+                            _25, _26, _28, = _S_iiB.unpack_from(b, pos)
+                            pos += 9
+                            if _28 >= 0x80:
+                                _28, pos = read_uvarint(b, pos - 1)
+                            if _28 == 0:
+                                raise null_not_allowed(pos)
+                            _28 -= 1
+                            if _28 > blen - pos:
+                                raise bad_length(pos, _28)
+                            if not _28:
+                                _27 = []
+                            else:
+                                _29 = pos + 18 * _28
+                                if _29 <= blen and b[pos + 16:_29:18] == _BYTE1 * _28 and b[pos + 17:_29:18] == _BYTE0 * _28:
+                                    _27 = [AcknowledgementBatch(_30, _31, [], None) for _30, _31, _, _, in _S_qqBB.iter_unpack(b[pos:_29])]
+                                    pos = _29
+                                else:
+                                    _27 = []
+                                    _33 = _27.append
+                                    for _ in range(_28):
+                                        _34, _35, _37, = _S_qqB.unpack_from(b, pos)
+                                        pos += 17
+                                        if _37 >= 0x80:
+                                            _37, pos = read_uvarint(b, pos - 1)
+                                        if _37 == 0:
+                                            raise null_not_allowed(pos)
+                                        _37 -= 1
+                                        if _37 > blen - pos:
+                                            raise bad_length(pos, _37)
+                                        if not _37:
+                                            _36 = []
+                                        else:
+                                            _36 = list((_Ab[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('b', _37)).unpack_from(b, pos))
+                                            pos += 1 * _37
+                                        if b[pos]:
+                                            _38, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                        else:
+                                            pos += 1
+                                            _38 = None
+                                        _32 = AcknowledgementBatch(_34, _35, _36, _38)
+                                        _33(_32)
+                            if b[pos]:
+                                _39, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _39 = None
+                            _23 = FetchPartition(_25, _26, _27, _39)
+                            _24(_23)
                 if b[pos]:
-                    _33, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _40, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _33 = None
-                _26 = AcknowledgementBatch(_29, _30, _31, _33)
-                _27(_26)
-            if b[pos]:
-                _34, pos = _t_AcknowledgementBatch_v0(b, m, pos)
-            else:
-                pos += 1
-                _34 = None
-            _19 = FetchPartition(_22, _23, _24, _34)
-            _20(_19)
-        if b[pos]:
-            _35, pos = _t_AcknowledgementBatch_v0(b, m, pos)
-        else:
-            pos += 1
-            _35 = None
-        _13 = FetchTopic(_16, _17, _35)
-        _14(_13)
-    _37, = _S_B.unpack_from(b, pos)
+                    _40 = None
+                _15 = FetchTopic(_17, _18, _40)
+                _16(_15)
+    _42 = b[pos]
     pos += 1
-    if _37 >= 0x80:
-        _37, pos = read_uvarint(b, pos - 1)
-    if _37 == 0:
+    if _42 >= 0x80:
+        _42, pos = read_uvarint(b, pos - 1)
+    if _42 == 0:
         raise null_not_allowed(pos)
-    _37 -= 1
-    if _37 > blen - pos:
-        raise bad_length(pos, _37)
-    _36 = []
-    _39 = _36.append
-    for _ in range(_37):
-        _41, _43, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _41 = uuid_of(_41)
-        if _43 >= 0x80:
-            _43, pos = read_uvarint(b, pos - 1)
-        if _43 == 0:
-            raise null_not_allowed(pos)
-        _43 -= 1
-        if _43 > blen - pos:
-            raise bad_length(pos, _43)
-        _42 = list(array_struct('i', _43).unpack_from(b, pos))
-        pos += 4 * _43
-        if b[pos]:
-            _44, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+    _42 -= 1
+    if _42 > blen - pos:
+        raise bad_length(pos, _42)
+    if not _42:
+        _41 = []
+    else:
+        _43 = pos + 18 * _42
+        if _43 <= blen and b[pos + 16:_43:18] == _BYTE1 * _42 and b[pos + 17:_43:18] == _BYTE0 * _42:
+            _41 = [ForgottenTopic(uuid_of(_44), [], None) for _44, _, _, in _S_uBB.iter_unpack(b[pos:_43])]
+            pos = _43
         else:
-            pos += 1
-            _44 = None
-        _38 = ForgottenTopic(_41, _42, _44)
-        _39(_38)
+            _41 = []
+            _46 = _41.append
+            for _ in range(_42):
+                _47, _49, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _47 = uuid_of(_47)
+                if _49 >= 0x80:
+                    _49, pos = read_uvarint(b, pos - 1)
+                if _49 == 0:
+                    raise null_not_allowed(pos)
+                _49 -= 1
+                if _49 > blen - pos:
+                    raise bad_length(pos, _49)
+                if not _49:
+                    _48 = []
+                else:
+                    _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                    pos += 4 * _49
+                if b[pos]:
+                    _50, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _50 = None
+                _45 = ForgottenTopic(_47, _48, _50)
+                _46(_45)
     if b[pos]:
-        _45, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _51, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _45 = None
-    _46 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _36, _45)
-    return _46, pos
+        _51 = None
+    _52 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _41, _51)
+    return _52, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
@@ -218,12 +262,12 @@ def _s_ShareFetchRequest_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.topics
     n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
     for _4 in _3:
@@ -236,42 +280,31 @@ def _s_ShareFetchRequest_v0(o):
                 _9 = _8.acknowledge_types
                 n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 1 * len(_9)
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 16
+                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields) - 1
+                n += 17
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 9
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields) - 1
+        n += 17
     _10 = o.forgotten_topics_data
     n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
     for _11 in _10:
         _12 = _11.partitions
         n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_11), _11.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_11), _11.unknown_tagged_fields) - 1
+        n += 17
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 16
+        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) - 1
+    n += 17
     return n
 
 def _w_ShareFetchRequest_v0(o, buf, pos):
     _1 = o.group_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -283,8 +316,7 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.member_id
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -333,23 +365,20 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _17 + 1)
-                array_struct('b', len(_16)).pack_into(buf, pos, *_16)
+                (_Ab[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_16))).pack_into(buf, pos, *_16)
                 pos += 1 * len(_16)
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _9.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_9), _9.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _18 = o.forgotten_topics_data
     _19 = len(_18)
     if _19 < 0x7F:
@@ -367,18 +396,16 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _22 + 1)
-        array_struct('i', len(_21)).pack_into(buf, pos, *_21)
+        (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
         pos += 4 * len(_21)
         if _20.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_20), _20.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareFetchRequest'

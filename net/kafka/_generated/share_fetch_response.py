@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderIdAndEpoch(msgspec.Struct, gc=False):
@@ -53,7 +53,16 @@ class ShareFetchResponse(msgspec.Struct, gc=False):
     node_endpoints: list[NodeEndpoint] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -62,8 +71,10 @@ _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_qqh = Struct('>qqh')
+_S_qqhB = Struct('>qqhB')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_LeaderIdAndEpoch_v0(b, m, pos):
     blen = len(b)
@@ -86,18 +97,15 @@ def _d_ShareFetchResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
+    else:
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
     pos += 1
     if _7 >= 0x80:
         _7, pos = read_uvarint(b, pos - 1)
@@ -106,155 +114,170 @@ def _d_ShareFetchResponse_v0(b, m, pos):
     _7 -= 1
     if _7 > blen - pos:
         raise bad_length(pos, _7)
-    _6 = []
-    _9 = _6.append
-    for _ in range(_7):
-        _11, _13, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _11 = uuid_of(_11)
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _20, = _S_ihB.unpack_from(b, pos)
-            pos += 7
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                _19 = None
-            else:
-                _20 -= 1
-                _21 = pos + _20
-                if _21 > blen:
-                    raise bad_length(pos, _20)
-                _19 = str(b[pos:_21], 'utf-8')
-                pos = _21
-            _22, _24, = _S_hB.unpack_from(b, pos)
-            pos += 3
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
-                _23 = None
-            else:
-                _24 -= 1
-                _25 = pos + _24
-                if _25 > blen:
-                    raise bad_length(pos, _24)
-                _23 = str(b[pos:_25], 'utf-8')
-                pos = _25
-            _28, _29, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if b[pos]:
-                _30, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-            else:
-                pos += 1
-                _30 = None
-            _26 = LeaderIdAndEpoch(_28, _29, _30)
-            _32, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                _31 = None
-            else:
-                _32 -= 1
-                _33 = pos + _32
-                if _33 > blen:
-                    raise bad_length(pos, _32)
-                _31 = m[pos:_33]
-                pos = _33
-            _35, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _35 >= 0x80:
-                _35, pos = read_uvarint(b, pos - 1)
-            if _35 == 0:
-                raise null_not_allowed(pos)
-            _35 -= 1
-            if _35 > blen - pos:
-                raise bad_length(pos, _35)
-            _34 = []
-            _37 = _34.append
-            for _ in range(_35):
-                _39, _40, _41, = _S_qqh.unpack_from(b, pos)
-                pos += 18
+    if not _7:
+        _6 = []
+    else:
+        _8 = pos + 18 * _7
+        if _8 <= blen and b[pos + 16:_8:18] == _BYTE1 * _7 and b[pos + 17:_8:18] == _BYTE0 * _7:
+            _6 = [ShareFetchableTopicResponse(uuid_of(_9), [], None) for _9, _, _, in _S_uBB.iter_unpack(b[pos:_8])]
+            pos = _8
+        else:
+            _6 = []
+            _11 = _6.append
+            for _ in range(_7):
+                _12, _14, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _12 = uuid_of(_12)
+                if _14 >= 0x80:
+                    _14, pos = read_uvarint(b, pos - 1)
+                if _14 == 0:
+                    raise null_not_allowed(pos)
+                _14 -= 1
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
+                if not _14:
+                    _13 = []
+                else:
+                    _13 = []
+                    _16 = _13.append
+                    for _ in range(_14):
+                        _18, _19, _21, = _S_ihB.unpack_from(b, pos)
+                        pos += 7
+                        if 0 < _21 < 0x80:
+                            _22 = pos + _21 - 1
+                            if _22 > blen:
+                                raise bad_length(pos, _21 - 1)
+                            _20 = str(b[pos:_22], 'utf-8')
+                            pos = _22
+                        else:
+                            _20, pos = read_ncstring(b, pos - 1)
+                        _23, _25, = _S_hB.unpack_from(b, pos)
+                        pos += 3
+                        if 0 < _25 < 0x80:
+                            _26 = pos + _25 - 1
+                            if _26 > blen:
+                                raise bad_length(pos, _25 - 1)
+                            _24 = str(b[pos:_26], 'utf-8')
+                            pos = _26
+                        else:
+                            _24, pos = read_ncstring(b, pos - 1)
+                        _29, _30, = _S_ii.unpack_from(b, pos)
+                        pos += 8
+                        if b[pos]:
+                            _31, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _31 = None
+                        _27 = LeaderIdAndEpoch(_29, _30, _31)
+                        _33 = b[pos]
+                        pos += 1
+                        if 0 < _33 < 0x80:
+                            _34 = pos + _33 - 1
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos:_34]
+                            pos = _34
+                        elif _33 >= 0x80 and b[pos] < 0x80:
+                            _33 = (_33 & 0x7F) | (b[pos] << 7)
+                            _34 = pos + _33
+                            if _34 > blen:
+                                raise bad_length(pos, _33 - 1)
+                            _32 = m[pos + 1:_34]
+                            pos = _34
+                        else:
+                            _32, pos = read_crecords(b, m, pos - 1)
+                        _36 = b[pos]
+                        pos += 1
+                        if _36 >= 0x80:
+                            _36, pos = read_uvarint(b, pos - 1)
+                        if _36 == 0:
+                            raise null_not_allowed(pos)
+                        _36 -= 1
+                        if _36 > blen - pos:
+                            raise bad_length(pos, _36)
+                        if not _36:
+                            _35 = []
+                        else:
+                            _37 = pos + 19 * _36
+                            if _37 <= blen and b[pos + 18:_37:19] == _BYTE0 * _36:
+                                _35 = [AcquiredRecords(_38, _39, _40, None) for _38, _39, _40, _, in _S_qqhB.iter_unpack(b[pos:_37])]
+                                pos = _37
+                            else:
+                                _35 = []
+                                _42 = _35.append
+                                for _ in range(_36):
+                                    _43, _44, _45, = _S_qqh.unpack_from(b, pos)
+                                    pos += 18
+                                    if b[pos]:
+                                        _46, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _46 = None
+                                    _41 = AcquiredRecords(_43, _44, _45, _46)
+                                    _42(_41)
+                        if b[pos]:
+                            _47, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _47 = None
+                        _15 = PartitionData(_18, _19, _20, _23, _24, _27, _32, _35, _47)
+                        _16(_15)
                 if b[pos]:
-                    _42, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                    _48, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _42 = None
-                _36 = AcquiredRecords(_39, _40, _41, _42)
-                _37(_36)
+                    _48 = None
+                _10 = ShareFetchableTopicResponse(_12, _13, _48)
+                _11(_10)
+    _50 = b[pos]
+    pos += 1
+    if _50 >= 0x80:
+        _50, pos = read_uvarint(b, pos - 1)
+    if _50 == 0:
+        raise null_not_allowed(pos)
+    _50 -= 1
+    if _50 > blen - pos:
+        raise bad_length(pos, _50)
+    if not _50:
+        _49 = []
+    else:
+        _49 = []
+        _52 = _49.append
+        for _ in range(_50):
+            _54, _56, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _56 < 0x80:
+                _57 = pos + _56 - 1
+                if _57 > blen:
+                    raise bad_length(pos, _56 - 1)
+                _55 = str(b[pos:_57], 'utf-8')
+                pos = _57
+            else:
+                _55, pos = read_cstring(b, pos - 1)
+            _58, _60, = _S_iB.unpack_from(b, pos)
+            pos += 5
+            if 0 < _60 < 0x80:
+                _61 = pos + _60 - 1
+                if _61 > blen:
+                    raise bad_length(pos, _60 - 1)
+                _59 = str(b[pos:_61], 'utf-8')
+                pos = _61
+            else:
+                _59, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _43, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+                _62, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
             else:
                 pos += 1
-                _43 = None
-            _14 = PartitionData(_17, _18, _19, _22, _23, _26, _31, _34, _43)
-            _15(_14)
-        if b[pos]:
-            _44, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-        else:
-            pos += 1
-            _44 = None
-        _8 = ShareFetchableTopicResponse(_11, _12, _44)
-        _9(_8)
-    _46, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _46 >= 0x80:
-        _46, pos = read_uvarint(b, pos - 1)
-    if _46 == 0:
-        raise null_not_allowed(pos)
-    _46 -= 1
-    if _46 > blen - pos:
-        raise bad_length(pos, _46)
-    _45 = []
-    _48 = _45.append
-    for _ in range(_46):
-        _50, _52, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _52 >= 0x80:
-            _52, pos = read_uvarint(b, pos - 1)
-        if _52 == 0:
-            raise null_not_allowed(pos)
-        _52 -= 1
-        _53 = pos + _52
-        if _53 > blen:
-            raise bad_length(pos, _52)
-        _51 = str(b[pos:_53], 'utf-8')
-        pos = _53
-        _54, _56, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _56 >= 0x80:
-            _56, pos = read_uvarint(b, pos - 1)
-        if _56 == 0:
-            _55 = None
-        else:
-            _56 -= 1
-            _57 = pos + _56
-            if _57 > blen:
-                raise bad_length(pos, _56)
-            _55 = str(b[pos:_57], 'utf-8')
-            pos = _57
-        if b[pos]:
-            _58, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
-        else:
-            pos += 1
-            _58 = None
-        _47 = NodeEndpoint(_50, _51, _54, _55, _58)
-        _48(_47)
+                _62 = None
+            _51 = NodeEndpoint(_54, _55, _58, _59, _62)
+            _52(_51)
     if b[pos]:
-        _59, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
+        _63, pos = _t_LeaderIdAndEpoch_v0(b, m, pos)
     else:
         pos += 1
-        _59 = None
-    _60 = ShareFetchResponse(_1, _2, _3, _6, _45, _59)
-    return _60, pos
+        _63 = None
+    _64 = ShareFetchResponse(_1, _2, _3, _6, _49, _63)
+    return _64, pos
 
 def _ti_LeaderIdAndEpoch_v0(o):
     items = []
@@ -266,7 +289,7 @@ def _s_ShareFetchResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.responses
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
@@ -277,61 +300,49 @@ def _s_ShareFetchResponse_v0(o):
             if _6 is None:
                 n += 1
             else:
-                n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             _7 = _5.acknowledge_error_message
             if _7 is None:
                 n += 1
             else:
-                n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
             _8 = _5.current_leader
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_8), _8.unknown_tagged_fields) - 1
+            n += 9
             _9 = _5.records
             if _9 is None:
                 n += 1
             else:
-                n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+                n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
             _10 = _5.acquired_records
             n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
             for _11 in _10:
                 if _11.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_11), _11.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 18
+                    n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_11), _11.unknown_tagged_fields) - 1
+                n += 19
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 8
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 9
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 17
     _12 = o.node_endpoints
     n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
     for _13 in _12:
         _14 = _13.host
-        n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+        n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
         _15 = _13.rack
         if _15 is None:
             n += 1
         else:
-            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
         if _13.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 8
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_ShareFetchResponse_v0(o, buf, pos):
@@ -339,8 +350,7 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -372,8 +382,7 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
             _S_ih.pack_into(buf, pos, _9.partition_index, _9.error_code)
             pos += 6
             if _10 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _12 = _10.encode()
                 _11 = len(_12)
@@ -387,8 +396,7 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
             _S_h.pack_into(buf, pos, _9.acknowledge_error_code)
             pos += 2
             if _13 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _15 = _13.encode()
                 _14 = len(_15)
@@ -404,17 +412,19 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
             if _16.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_16), _16.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             _17 = _9.records
             if _17 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _18 = len(_17)
                 if _18 < 0x7F:
                     buf[pos] = _18 + 1
                     pos += 1
+                elif _18 < 0x3FFF:
+                    buf[pos] = ((_18 + 1) & 0x7F) | 0x80
+                    buf[pos + 1] = (_18 + 1) >> 7
+                    pos += 2
                 else:
                     pos = write_uvarint(buf, pos, _18 + 1)
                 buf[pos:pos + len(_17)] = _17
@@ -432,18 +442,15 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
                 if _21.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_21), _21.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _22 = o.node_endpoints
     _23 = len(_22)
     if _23 < 0x7F:
@@ -467,8 +474,7 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
         _S_i.pack_into(buf, pos, _24.port)
         pos += 4
         if _28 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _30 = _28.encode()
             _29 = len(_30)
@@ -481,13 +487,11 @@ def _w_ShareFetchResponse_v0(o, buf, pos):
         if _24.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(_24), _24.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareFetchResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -48,7 +48,16 @@ class ShareGroupDescribeResponse(msgspec.Struct, gc=False):
     groups: list[DescribedGroup] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -86,209 +95,202 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _9, = _S_hB.unpack_from(b, pos)
-        pos += 3
-        if _9 >= 0x80:
-            _9, pos = read_uvarint(b, pos - 1)
-        if _9 == 0:
-            _8 = None
-        else:
-            _9 -= 1
-            _10 = pos + _9
-            if _10 > blen:
-                raise bad_length(pos, _9)
-            _8 = str(b[pos:_10], 'utf-8')
-            pos = _10
-        _12, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _12 >= 0x80:
-            _12, pos = read_uvarint(b, pos - 1)
-        if _12 == 0:
-            raise null_not_allowed(pos)
-        _12 -= 1
-        _13 = pos + _12
-        if _13 > blen:
-            raise bad_length(pos, _12)
-        _11 = str(b[pos:_13], 'utf-8')
-        pos = _13
-        _15, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _17, _18, _20, = _S_iiB.unpack_from(b, pos)
-        pos += 9
-        if _20 >= 0x80:
-            _20, pos = read_uvarint(b, pos - 1)
-        if _20 == 0:
-            raise null_not_allowed(pos)
-        _20 -= 1
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = str(b[pos:_21], 'utf-8')
-        pos = _21
-        _23, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        if _23 > blen - pos:
-            raise bad_length(pos, _23)
-        _22 = []
-        _25 = _22.append
-        for _ in range(_23):
-            _28, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                raise null_not_allowed(pos)
-            _28 -= 1
-            _29 = pos + _28
-            if _29 > blen:
-                raise bad_length(pos, _28)
-            _27 = str(b[pos:_29], 'utf-8')
-            pos = _29
-            _31, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                _30 = None
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _9, = _S_hB.unpack_from(b, pos)
+            pos += 3
+            if 0 < _9 < 0x80:
+                _10 = pos + _9 - 1
+                if _10 > blen:
+                    raise bad_length(pos, _9 - 1)
+                _8 = str(b[pos:_10], 'utf-8')
+                pos = _10
             else:
-                _31 -= 1
-                _32 = pos + _31
-                if _32 > blen:
-                    raise bad_length(pos, _31)
-                _30 = str(b[pos:_32], 'utf-8')
-                pos = _32
-            _33, _35, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _35 >= 0x80:
-                _35, pos = read_uvarint(b, pos - 1)
-            if _35 == 0:
-                raise null_not_allowed(pos)
-            _35 -= 1
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = str(b[pos:_36], 'utf-8')
-            pos = _36
-            _38, = _S_B.unpack_from(b, pos)
+                _8, pos = read_ncstring(b, pos - 1)
+            _12 = b[pos]
             pos += 1
-            if _38 >= 0x80:
-                _38, pos = read_uvarint(b, pos - 1)
-            if _38 == 0:
-                raise null_not_allowed(pos)
-            _38 -= 1
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = str(b[pos:_39], 'utf-8')
-            pos = _39
-            _41, = _S_B.unpack_from(b, pos)
+            if 0 < _12 < 0x80:
+                _13 = pos + _12 - 1
+                if _13 > blen:
+                    raise bad_length(pos, _12 - 1)
+                _11 = str(b[pos:_13], 'utf-8')
+                pos = _13
+            else:
+                _11, pos = read_cstring(b, pos - 1)
+            _15 = b[pos]
             pos += 1
-            if _41 >= 0x80:
-                _41, pos = read_uvarint(b, pos - 1)
-            if _41 == 0:
-                raise null_not_allowed(pos)
-            _41 -= 1
-            if _41 > blen - pos:
-                raise bad_length(pos, _41)
-            _40 = []
-            _43 = _40.append
-            for _ in range(_41):
-                _44, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _44 >= 0x80:
-                    _44, pos = read_uvarint(b, pos - 1)
-                if _44 == 0:
-                    raise null_not_allowed(pos)
-                _44 -= 1
-                _45 = pos + _44
-                if _45 > blen:
-                    raise bad_length(pos, _44)
-                _42 = str(b[pos:_45], 'utf-8')
-                pos = _45
-                _43(_42)
-            _49, = _S_B.unpack_from(b, pos)
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _14 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _14, pos = read_cstring(b, pos - 1)
+            _17, _18, _20, = _S_iiB.unpack_from(b, pos)
+            pos += 9
+            if 0 < _20 < 0x80:
+                _21 = pos + _20 - 1
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = str(b[pos:_21], 'utf-8')
+                pos = _21
+            else:
+                _19, pos = read_cstring(b, pos - 1)
+            _23 = b[pos]
             pos += 1
-            if _49 >= 0x80:
-                _49, pos = read_uvarint(b, pos - 1)
-            if _49 == 0:
+            if _23 >= 0x80:
+                _23, pos = read_uvarint(b, pos - 1)
+            if _23 == 0:
                 raise null_not_allowed(pos)
-            _49 -= 1
-            if _49 > blen - pos:
-                raise bad_length(pos, _49)
-            _48 = []
-            _51 = _48.append
-            for _ in range(_49):
-                _53, _55, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _53 = uuid_of(_53)
-                if _55 >= 0x80:
-                    _55, pos = read_uvarint(b, pos - 1)
-                if _55 == 0:
-                    raise null_not_allowed(pos)
-                _55 -= 1
-                _56 = pos + _55
-                if _56 > blen:
-                    raise bad_length(pos, _55)
-                _54 = str(b[pos:_56], 'utf-8')
-                pos = _56
-                _58, = _S_B.unpack_from(b, pos)
-                pos += 1
-                if _58 >= 0x80:
-                    _58, pos = read_uvarint(b, pos - 1)
-                if _58 == 0:
-                    raise null_not_allowed(pos)
-                _58 -= 1
-                if _58 > blen - pos:
-                    raise bad_length(pos, _58)
-                _57 = list(array_struct('i', _58).unpack_from(b, pos))
-                pos += 4 * _58
-                if b[pos]:
-                    _59, pos = _t_TopicPartitions_v0(b, m, pos)
-                else:
+            _23 -= 1
+            if _23 > blen - pos:
+                raise bad_length(pos, _23)
+            if not _23:
+                _22 = []
+            else:
+                _22 = []
+                _25 = _22.append
+                for _ in range(_23):
+                    _28 = b[pos]
                     pos += 1
-                    _59 = None
-                _50 = TopicPartitions(_53, _54, _57, _59)
-                _51(_50)
+                    if 0 < _28 < 0x80:
+                        _29 = pos + _28 - 1
+                        if _29 > blen:
+                            raise bad_length(pos, _28 - 1)
+                        _27 = str(b[pos:_29], 'utf-8')
+                        pos = _29
+                    else:
+                        _27, pos = read_cstring(b, pos - 1)
+                    _31 = b[pos]
+                    pos += 1
+                    if 0 < _31 < 0x80:
+                        _32 = pos + _31 - 1
+                        if _32 > blen:
+                            raise bad_length(pos, _31 - 1)
+                        _30 = str(b[pos:_32], 'utf-8')
+                        pos = _32
+                    else:
+                        _30, pos = read_ncstring(b, pos - 1)
+                    _33, _35, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _35 < 0x80:
+                        _36 = pos + _35 - 1
+                        if _36 > blen:
+                            raise bad_length(pos, _35 - 1)
+                        _34 = str(b[pos:_36], 'utf-8')
+                        pos = _36
+                    else:
+                        _34, pos = read_cstring(b, pos - 1)
+                    _38 = b[pos]
+                    pos += 1
+                    if 0 < _38 < 0x80:
+                        _39 = pos + _38 - 1
+                        if _39 > blen:
+                            raise bad_length(pos, _38 - 1)
+                        _37 = str(b[pos:_39], 'utf-8')
+                        pos = _39
+                    else:
+                        _37, pos = read_cstring(b, pos - 1)
+                    _41 = b[pos]
+                    pos += 1
+                    if _41 >= 0x80:
+                        _41, pos = read_uvarint(b, pos - 1)
+                    if _41 == 0:
+                        raise null_not_allowed(pos)
+                    _41 -= 1
+                    if _41 > blen - pos:
+                        raise bad_length(pos, _41)
+                    if not _41:
+                        _40 = []
+                    else:
+                        _40 = []
+                        _43 = _40.append
+                        for _ in range(_41):
+                            _44 = b[pos]
+                            pos += 1
+                            if 0 < _44 < 0x80:
+                                _45 = pos + _44 - 1
+                                if _45 > blen:
+                                    raise bad_length(pos, _44 - 1)
+                                _42 = str(b[pos:_45], 'utf-8')
+                                pos = _45
+                            else:
+                                _42, pos = read_cstring(b, pos - 1)
+                            _43(_42)
+                    _49 = b[pos]
+                    pos += 1
+                    if _49 >= 0x80:
+                        _49, pos = read_uvarint(b, pos - 1)
+                    if _49 == 0:
+                        raise null_not_allowed(pos)
+                    _49 -= 1
+                    if _49 > blen - pos:
+                        raise bad_length(pos, _49)
+                    if not _49:
+                        _48 = []
+                    else:
+                        _48 = []
+                        _51 = _48.append
+                        for _ in range(_49):
+                            _53, _55, = _S_uB.unpack_from(b, pos)
+                            pos += 17
+                            _53 = uuid_of(_53)
+                            if 0 < _55 < 0x80:
+                                _56 = pos + _55 - 1
+                                if _56 > blen:
+                                    raise bad_length(pos, _55 - 1)
+                                _54 = str(b[pos:_56], 'utf-8')
+                                pos = _56
+                            else:
+                                _54, pos = read_cstring(b, pos - 1)
+                            _58 = b[pos]
+                            pos += 1
+                            if _58 >= 0x80:
+                                _58, pos = read_uvarint(b, pos - 1)
+                            if _58 == 0:
+                                raise null_not_allowed(pos)
+                            _58 -= 1
+                            if _58 > blen - pos:
+                                raise bad_length(pos, _58)
+                            if not _58:
+                                _57 = []
+                            else:
+                                _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
+                                pos += 4 * _58
+                            if b[pos]:
+                                _59, pos = _t_TopicPartitions_v0(b, m, pos)
+                            else:
+                                pos += 1
+                                _59 = None
+                            _50 = TopicPartitions(_53, _54, _57, _59)
+                            _51(_50)
+                    if b[pos]:
+                        _60, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _60 = None
+                    _46 = Assignment(_48, _60)
+                    if b[pos]:
+                        _61, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _61 = None
+                    _24 = Member(_27, _30, _33, _34, _37, _40, _46, _61)
+                    _25(_24)
+            _62, = _S_i.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _60, pos = _t_TopicPartitions_v0(b, m, pos)
+                _63, pos = _t_TopicPartitions_v0(b, m, pos)
             else:
                 pos += 1
-                _60 = None
-            _46 = Assignment(_48, _60)
-            if b[pos]:
-                _61, pos = _t_TopicPartitions_v0(b, m, pos)
-            else:
-                pos += 1
-                _61 = None
-            _24 = Member(_27, _30, _33, _34, _37, _40, _46, _61)
-            _25(_24)
-        _62, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _63, pos = _t_TopicPartitions_v0(b, m, pos)
-        else:
-            pos += 1
-            _63 = None
-        _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _62, _63)
-        _5(_4)
+                _63 = None
+            _4 = DescribedGroup(_7, _8, _11, _14, _17, _18, _19, _22, _62, _63)
+            _5(_4)
     if b[pos]:
         _64, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
@@ -310,63 +312,54 @@ def _s_ShareGroupDescribeResponse_v0(o):
         if _3 is None:
             n += 1
         else:
-            n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.group_id
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _2.group_state
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         _6 = _2.assignor_name
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _2.members
         n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
         for _8 in _7:
             _9 = _8.member_id
-            n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
             _10 = _8.rack_id
             if _10 is None:
                 n += 1
             else:
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             _11 = _8.client_id
-            n += len(_11) + (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
             _12 = _8.client_host
-            n += len(_12) + (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
             _13 = _8.subscribed_topic_names
             n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
             for _14 in _13:
-                n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+                n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
             _15 = _8.assignment
             _16 = _15.topic_partitions
             n += (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
             for _17 in _16:
                 _18 = _17.topic_name
-                n += len(_18) + (1 if len(_18) < 0x7F else size_uvarint(len(_18) + 1))
+                n += (1 + _L if (_L := len(_18)) < 0x7F else _L + size_uvarint(_L + 1))
                 _19 = _17.partitions
                 n += (1 if len(_19) < 0x7F else size_uvarint(len(_19) + 1)) + 4 * len(_19)
                 if _17.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 16
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields) - 1
+                n += 17
             if _15.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_15), _15.unknown_tagged_fields)
-            else:
-                n += 1
-            if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 4
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_15), _15.unknown_tagged_fields) - 1
             n += 1
-        n += 14
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields) - 1
+            n += 5
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 15
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
@@ -384,8 +377,7 @@ def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
         _S_h.pack_into(buf, pos, _3.error_code)
         pos += 2
         if _4 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _6 = _4.encode()
             _5 = len(_6)
@@ -443,8 +435,7 @@ def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
                 pos = write_cstring_long(buf, pos, _19, _21)
             _22 = _18.rack_id
             if _22 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _24 = _22.encode()
                 _23 = len(_24)
@@ -517,35 +508,30 @@ def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
                     pos += 1
                 else:
                     pos = write_uvarint(buf, pos, _44 + 1)
-                array_struct('i', len(_43)).pack_into(buf, pos, *_43)
+                (_Ai[len(_43)] if len(_43) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_43))).pack_into(buf, pos, *_43)
                 pos += 4 * len(_43)
                 if _39.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_39), _39.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _36.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_36), _36.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
             if _18.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_18), _18.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _3.authorized_operations)
         pos += 4
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareGroupDescribeResponse'

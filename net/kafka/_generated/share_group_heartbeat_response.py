@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -30,7 +30,16 @@ class ShareGroupHeartbeatResponse(msgspec.Struct, gc=False):
     assignment: Assignment | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
@@ -38,6 +47,7 @@ _S_ii = Struct('>ii')
 _S_iib = Struct('>iib')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
+_S_uBB = Struct('>16sBB')
 
 def _t_TopicPartitions_v0(b, m, pos):
     blen = len(b)
@@ -60,36 +70,30 @@ def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        _6 = None
     else:
-        _7 -= 1
-        _8 = pos + _7
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
+    pos += 1
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
         if _8 > blen:
-            raise bad_length(pos, _7)
+            raise bad_length(pos, _7 - 1)
         _6 = str(b[pos:_8], 'utf-8')
         pos = _8
+    else:
+        _6, pos = read_ncstring(b, pos - 1)
     _9, _10, _12, = _S_iib.unpack_from(b, pos)
     pos += 9
     if _12 < 0:
         _11 = None
     else:
-        _14, = _S_B.unpack_from(b, pos)
+        _14 = b[pos]
         pos += 1
         if _14 >= 0x80:
             _14, pos = read_uvarint(b, pos - 1)
@@ -98,41 +102,52 @@ def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
         _14 -= 1
         if _14 > blen - pos:
             raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _20, = _S_uB.unpack_from(b, pos)
-            pos += 17
-            _18 = uuid_of(_18)
-            if _20 >= 0x80:
-                _20, pos = read_uvarint(b, pos - 1)
-            if _20 == 0:
-                raise null_not_allowed(pos)
-            _20 -= 1
-            if _20 > blen - pos:
-                raise bad_length(pos, _20)
-            _19 = list(array_struct('i', _20).unpack_from(b, pos))
-            pos += 4 * _20
-            if b[pos]:
-                _21, pos = _t_TopicPartitions_v0(b, m, pos)
+        if not _14:
+            _13 = []
+        else:
+            _15 = pos + 18 * _14
+            if _15 <= blen and b[pos + 16:_15:18] == _BYTE1 * _14 and b[pos + 17:_15:18] == _BYTE0 * _14:
+                _13 = [TopicPartitions(uuid_of(_16), [], None) for _16, _, _, in _S_uBB.iter_unpack(b[pos:_15])]
+                pos = _15
             else:
-                pos += 1
-                _21 = None
-            _15 = TopicPartitions(_18, _19, _21)
-            _16(_15)
+                _13 = []
+                _18 = _13.append
+                for _ in range(_14):
+                    _19, _21, = _S_uB.unpack_from(b, pos)
+                    pos += 17
+                    _19 = uuid_of(_19)
+                    if _21 >= 0x80:
+                        _21, pos = read_uvarint(b, pos - 1)
+                    if _21 == 0:
+                        raise null_not_allowed(pos)
+                    _21 -= 1
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    if not _21:
+                        _20 = []
+                    else:
+                        _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
+                        pos += 4 * _21
+                    if b[pos]:
+                        _22, pos = _t_TopicPartitions_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _22 = None
+                    _17 = TopicPartitions(_19, _20, _22)
+                    _18(_17)
         if b[pos]:
-            _22, pos = _t_TopicPartitions_v0(b, m, pos)
+            _23, pos = _t_TopicPartitions_v0(b, m, pos)
         else:
             pos += 1
-            _22 = None
-        _11 = Assignment(_13, _22)
+            _23 = None
+        _11 = Assignment(_13, _23)
     if b[pos]:
-        _23, pos = _t_TopicPartitions_v0(b, m, pos)
+        _24, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _23 = None
-    _24 = ShareGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _23)
-    return _24, pos
+        _24 = None
+    _25 = ShareGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _24)
+    return _25, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
@@ -144,12 +159,12 @@ def _s_ShareGroupHeartbeatResponse_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.assignment
     if _3 is None:
         n += 1
@@ -161,19 +176,14 @@ def _s_ShareGroupHeartbeatResponse_v0(o):
             _6 = _5.partitions
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_TopicPartitions_v0(_5), _5.unknown_tagged_fields) - 1
+            n += 17
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 14
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
@@ -181,8 +191,7 @@ def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -194,8 +203,7 @@ def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.member_id
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -231,23 +239,20 @@ def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _12 + 1)
-            array_struct('i', len(_11)).pack_into(buf, pos, *_11)
+            (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
             pos += 4 * len(_11)
             if _10.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _7.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_7), _7.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'ShareGroupHeartbeatResponse'

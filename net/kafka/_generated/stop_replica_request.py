@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class StopReplicaPartitionV0(msgspec.Struct, gc=False):
@@ -43,10 +43,20 @@ class StopReplicaRequest(msgspec.Struct, gc=False):
     topic_states: list[StopReplicaTopicState] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iio = Struct('>ii?')
+_S_iioB = Struct('>ii?B')
 _S_iioi = Struct('>ii?i')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
@@ -64,22 +74,25 @@ def _d_StopReplicaRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _12, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _6 = StopReplicaPartitionV0(_9, _12, None)
-        _7(_6)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
+                raise null_not_allowed(pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _12, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _6 = StopReplicaPartitionV0(_9, _12, None)
+            _7(_6)
     _13 = StopReplicaRequest(_1, False, _2, -1, _3, _4, [], [], None)
     return _13, pos
 
@@ -117,28 +130,34 @@ def _d_StopReplicaRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _11 < 0:
-            raise null_not_allowed(pos)
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = list(array_struct('i', _14).unpack_from(b, pos))
-        pos += 4 * _14
-        _7 = StopReplicaTopicV1(_10, _13, None)
-        _8(_7)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _11 < 0:
+                raise null_not_allowed(pos)
+            _12 = pos + _11
+            if _12 > blen:
+                raise bad_length(pos, _11)
+            _10 = str(b[pos:_12], 'utf-8')
+            pos = _12
+            _14, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _13 = list((_Ai[_14] if _14 <= ARRAY_STRUCTS_MAX else array_struct('i', _14)).unpack_from(b, pos))
+                pos += 4 * _14
+            _7 = StopReplicaTopicV1(_10, _13, None)
+            _8(_7)
     _15 = StopReplicaRequest(_1, False, _2, _3, _4, [], _5, [], None)
     return _15, pos
 
@@ -168,7 +187,7 @@ def _w_StopReplicaRequest_v1(o, buf, pos):
         _5 = _2.partition_indexes
         _S_i.pack_into(buf, pos, len(_5))
         pos += 4
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
     return pos
 
@@ -200,39 +219,43 @@ def _d_StopReplicaRequest_v2(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = list(array_struct('i', _14).unpack_from(b, pos))
-        pos += 4 * _14
-        if b[pos]:
-            _15, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
-        else:
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
             pos += 1
-            _15 = None
-        _7 = StopReplicaTopicV1(_10, _13, _15)
-        _8(_7)
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
+                raise null_not_allowed(pos)
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _13 = list((_Ai[_14] if _14 <= ARRAY_STRUCTS_MAX else array_struct('i', _14)).unpack_from(b, pos))
+                pos += 4 * _14
+            if b[pos]:
+                _15, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+            else:
+                pos += 1
+                _15 = None
+            _7 = StopReplicaTopicV1(_10, _13, _15)
+            _8(_7)
     if b[pos]:
         _16, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
@@ -251,18 +274,15 @@ def _s_StopReplicaRequest_v2(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_indexes
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 17
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
+    n += 18
     return n
 
 def _w_StopReplicaRequest_v2(o, buf, pos):
@@ -292,18 +312,16 @@ def _w_StopReplicaRequest_v2(o, buf, pos):
             pos += 1
         else:
             pos = write_uvarint(buf, pos, _8 + 1)
-        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
         pos += 4 * len(_7)
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_StopReplicaRequest_v3(b, m, pos):
@@ -317,56 +335,65 @@ def _d_StopReplicaRequest_v3(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, = _S_iio.unpack_from(b, pos)
-            pos += 9
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 10 * _13
+                if _14 <= blen and b[pos + 9:_14:10] == _BYTE0 * _13:
+                    _12 = [StopReplicaPartitionState(_15, _16, _17, None) for _15, _16, _17, _, in _S_iioB.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _19 = _12.append
+                    for _ in range(_13):
+                        _20, _21, _22, = _S_iio.unpack_from(b, pos)
+                        pos += 9
+                        if b[pos]:
+                            _23, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+                        else:
+                            pos += 1
+                            _23 = None
+                        _18 = StopReplicaPartitionState(_20, _21, _22, _23)
+                        _19(_18)
             if b[pos]:
-                _20, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+                _24, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
             else:
                 pos += 1
-                _20 = None
-            _14 = StopReplicaPartitionState(_17, _18, _19, _20)
-            _15(_14)
-        if b[pos]:
-            _21, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
-        else:
-            pos += 1
-            _21 = None
-        _6 = StopReplicaTopicState(_9, _12, _21)
-        _7(_6)
+                _24 = None
+            _6 = StopReplicaTopicState(_9, _12, _24)
+            _7(_6)
     if b[pos]:
-        _22, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+        _25, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
         pos += 1
-        _22 = None
-    _23 = StopReplicaRequest(_1, False, _2, _3, False, [], [], _4, _22)
-    return _23, pos
+        _25 = None
+    _26 = StopReplicaRequest(_1, False, _2, _3, False, [], [], _4, _25)
+    return _26, pos
 
 def _s_StopReplicaRequest_v3(o):
     n = 0
@@ -374,24 +401,19 @@ def _s_StopReplicaRequest_v3(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 9
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 10
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 16
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
+    n += 17
     return n
 
 def _w_StopReplicaRequest_v3(o, buf, pos):
@@ -427,18 +449,15 @@ def _w_StopReplicaRequest_v3(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_StopReplicaRequest_v4(b, m, pos):
@@ -452,56 +471,65 @@ def _d_StopReplicaRequest_v4(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, = _S_iio.unpack_from(b, pos)
-            pos += 9
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
+                raise null_not_allowed(pos)
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _15 = pos + 10 * _14
+                if _15 <= blen and b[pos + 9:_15:10] == _BYTE0 * _14:
+                    _13 = [StopReplicaPartitionState(_16, _17, _18, None) for _16, _17, _18, _, in _S_iioB.iter_unpack(b[pos:_15])]
+                    pos = _15
+                else:
+                    _13 = []
+                    _20 = _13.append
+                    for _ in range(_14):
+                        _21, _22, _23, = _S_iio.unpack_from(b, pos)
+                        pos += 9
+                        if b[pos]:
+                            _24, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+                        else:
+                            pos += 1
+                            _24 = None
+                        _19 = StopReplicaPartitionState(_21, _22, _23, _24)
+                        _20(_19)
             if b[pos]:
-                _21, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+                _25, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
             else:
                 pos += 1
-                _21 = None
-            _15 = StopReplicaPartitionState(_18, _19, _20, _21)
-            _16(_15)
-        if b[pos]:
-            _22, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
-        else:
-            pos += 1
-            _22 = None
-        _7 = StopReplicaTopicState(_10, _13, _22)
-        _8(_7)
+                _25 = None
+            _7 = StopReplicaTopicState(_10, _13, _25)
+            _8(_7)
     if b[pos]:
-        _23, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
+        _26, pos = _t_StopReplicaTopicV1_v2(b, m, pos)
     else:
         pos += 1
-        _23 = None
-    _24 = StopReplicaRequest(_1, _2, _3, _4, False, [], [], _5, _23)
-    return _24, pos
+        _26 = None
+    _27 = StopReplicaRequest(_1, _2, _3, _4, False, [], [], _5, _26)
+    return _27, pos
 
 def _s_StopReplicaRequest_v4(o):
     n = 0
@@ -509,24 +537,19 @@ def _s_StopReplicaRequest_v4(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 9
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields) - 1
+            n += 10
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
         n += 1
-    n += 17
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
+    n += 18
     return n
 
 def _w_StopReplicaRequest_v4(o, buf, pos):
@@ -562,18 +585,15 @@ def _w_StopReplicaRequest_v4(o, buf, pos):
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'StopReplicaRequest'

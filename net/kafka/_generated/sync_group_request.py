@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class SyncGroupRequestAssignment(msgspec.Struct, gc=False):
@@ -26,7 +26,16 @@ class SyncGroupRequest(msgspec.Struct, gc=False):
     assignments: list[SyncGroupRequestAssignment] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -58,29 +67,32 @@ def _d_SyncGroupRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _9 > blen - pos:
         raise bad_length(pos, _9)
-    _8 = []
-    _11 = _8.append
-    for _ in range(_9):
-        _14, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _14 < 0:
-            raise null_not_allowed(pos)
-        _15 = pos + _14
-        if _15 > blen:
-            raise bad_length(pos, _14)
-        _13 = str(b[pos:_15], 'utf-8')
-        pos = _15
-        _17, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = bytes(b[pos:_18])
-        pos = _18
-        _10 = SyncGroupRequestAssignment(_13, _16, None)
-        _11(_10)
+    if not _9:
+        _8 = []
+    else:
+        _8 = []
+        _11 = _8.append
+        for _ in range(_9):
+            _14, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _14 < 0:
+                raise null_not_allowed(pos)
+            _15 = pos + _14
+            if _15 > blen:
+                raise bad_length(pos, _14)
+            _13 = str(b[pos:_15], 'utf-8')
+            pos = _15
+            _17, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = bytes(b[pos:_18])
+            pos = _18
+            _10 = SyncGroupRequestAssignment(_13, _16, None)
+            _11(_10)
     _19 = SyncGroupRequest(_1, _4, _5, None, None, None, _8, None)
     return _19, pos
 
@@ -166,29 +178,32 @@ def _d_SyncGroupRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _17 < 0:
-            raise null_not_allowed(pos)
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _20 < 0:
-            raise null_not_allowed(pos)
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = bytes(b[pos:_21])
-        pos = _21
-        _13 = SyncGroupRequestAssignment(_16, _19, None)
-        _14(_13)
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _17 < 0:
+                raise null_not_allowed(pos)
+            _18 = pos + _17
+            if _18 > blen:
+                raise bad_length(pos, _17)
+            _16 = str(b[pos:_18], 'utf-8')
+            pos = _18
+            _20, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _20 < 0:
+                raise null_not_allowed(pos)
+            _21 = pos + _20
+            if _21 > blen:
+                raise bad_length(pos, _20)
+            _19 = bytes(b[pos:_21])
+            pos = _21
+            _13 = SyncGroupRequestAssignment(_16, _19, None)
+            _14(_13)
     _22 = SyncGroupRequest(_1, _4, _5, _8, None, None, _11, None)
     return _22, pos
 
@@ -272,44 +287,37 @@ def _t_SyncGroupRequestAssignment_v4(b, m, pos):
 
 def _d_SyncGroupRequest_v4(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
-    _9, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
     else:
-        _9 -= 1
-        _10 = pos + _9
+        _5, pos = read_cstring(b, pos - 1)
+    _9 = b[pos]
+    pos += 1
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
-    _12, = _S_B.unpack_from(b, pos)
+    else:
+        _8, pos = read_ncstring(b, pos - 1)
+    _12 = b[pos]
     pos += 1
     if _12 >= 0x80:
         _12, pos = read_uvarint(b, pos - 1)
@@ -318,40 +326,46 @@ def _d_SyncGroupRequest_v4(b, m, pos):
     _12 -= 1
     if _12 > blen - pos:
         raise bad_length(pos, _12)
-    _11 = []
-    _14 = _11.append
-    for _ in range(_12):
-        _17, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _17 >= 0x80:
-            _17, pos = read_uvarint(b, pos - 1)
-        if _17 == 0:
-            raise null_not_allowed(pos)
-        _17 -= 1
-        _18 = pos + _17
-        if _18 > blen:
-            raise bad_length(pos, _17)
-        _16 = str(b[pos:_18], 'utf-8')
-        pos = _18
-        _20, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _20 >= 0x80:
-            _20, pos = read_uvarint(b, pos - 1)
-        if _20 == 0:
-            raise null_not_allowed(pos)
-        _20 -= 1
-        _21 = pos + _20
-        if _21 > blen:
-            raise bad_length(pos, _20)
-        _19 = bytes(b[pos:_21])
-        pos = _21
-        if b[pos]:
-            _22, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
-        else:
+    if not _12:
+        _11 = []
+    else:
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _17 = b[pos]
             pos += 1
-            _22 = None
-        _13 = SyncGroupRequestAssignment(_16, _19, _22)
-        _14(_13)
+            if 0 < _17 < 0x80:
+                _18 = pos + _17 - 1
+                if _18 > blen:
+                    raise bad_length(pos, _17 - 1)
+                _16 = str(b[pos:_18], 'utf-8')
+                pos = _18
+            else:
+                _16, pos = read_cstring(b, pos - 1)
+            _20 = b[pos]
+            pos += 1
+            if 0 < _20 < 0x80:
+                _21 = pos + _20 - 1
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = bytes(b[pos:_21])
+                pos = _21
+            elif _20 >= 0x80 and b[pos] < 0x80:
+                _20 = (_20 & 0x7F) | (b[pos] << 7)
+                _21 = pos + _20
+                if _21 > blen:
+                    raise bad_length(pos, _20 - 1)
+                _19 = bytes(b[pos + 1:_21])
+                pos = _21
+            else:
+                _19, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _22, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
+            else:
+                pos += 1
+                _22 = None
+            _13 = SyncGroupRequestAssignment(_16, _19, _22)
+            _14(_13)
     if b[pos]:
         _23, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
     else:
@@ -367,30 +381,27 @@ def _ti_SyncGroupRequestAssignment_v4(o):
 def _s_SyncGroupRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.assignments
     n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
     for _5 in _4:
         _6 = _5.member_id
-        n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
         _7 = _5.assignment
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_5), _5.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_5), _5.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_SyncGroupRequest_v4(o, buf, pos):
@@ -416,8 +427,7 @@ def _w_SyncGroupRequest_v4(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -449,6 +459,10 @@ def _w_SyncGroupRequest_v4(o, buf, pos):
         if _17 < 0x7F:
             buf[pos] = _17 + 1
             pos += 1
+        elif _17 < 0x3FFF:
+            buf[pos] = ((_17 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_17 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _17 + 1)
         buf[pos:pos + len(_16)] = _16
@@ -456,81 +470,66 @@ def _w_SyncGroupRequest_v4(o, buf, pos):
         if _12.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_12), _12.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_SyncGroupRequest_v5(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    _7 = pos + _6
-    if _7 > blen:
-        raise bad_length(pos, _6)
-    _5 = str(b[pos:_7], 'utf-8')
-    pos = _7
-    _9, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        _8 = None
+    if 0 < _6 < 0x80:
+        _7 = pos + _6 - 1
+        if _7 > blen:
+            raise bad_length(pos, _6 - 1)
+        _5 = str(b[pos:_7], 'utf-8')
+        pos = _7
     else:
-        _9 -= 1
-        _10 = pos + _9
+        _5, pos = read_cstring(b, pos - 1)
+    _9 = b[pos]
+    pos += 1
+    if 0 < _9 < 0x80:
+        _10 = pos + _9 - 1
         if _10 > blen:
-            raise bad_length(pos, _9)
+            raise bad_length(pos, _9 - 1)
         _8 = str(b[pos:_10], 'utf-8')
         pos = _10
-    _12, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        _11 = None
     else:
-        _12 -= 1
-        _13 = pos + _12
+        _8, pos = read_ncstring(b, pos - 1)
+    _12 = b[pos]
+    pos += 1
+    if 0 < _12 < 0x80:
+        _13 = pos + _12 - 1
         if _13 > blen:
-            raise bad_length(pos, _12)
+            raise bad_length(pos, _12 - 1)
         _11 = str(b[pos:_13], 'utf-8')
         pos = _13
-    _15, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _15 >= 0x80:
-        _15, pos = read_uvarint(b, pos - 1)
-    if _15 == 0:
-        _14 = None
     else:
-        _15 -= 1
-        _16 = pos + _15
+        _11, pos = read_ncstring(b, pos - 1)
+    _15 = b[pos]
+    pos += 1
+    if 0 < _15 < 0x80:
+        _16 = pos + _15 - 1
         if _16 > blen:
-            raise bad_length(pos, _15)
+            raise bad_length(pos, _15 - 1)
         _14 = str(b[pos:_16], 'utf-8')
         pos = _16
-    _18, = _S_B.unpack_from(b, pos)
+    else:
+        _14, pos = read_ncstring(b, pos - 1)
+    _18 = b[pos]
     pos += 1
     if _18 >= 0x80:
         _18, pos = read_uvarint(b, pos - 1)
@@ -539,40 +538,46 @@ def _d_SyncGroupRequest_v5(b, m, pos):
     _18 -= 1
     if _18 > blen - pos:
         raise bad_length(pos, _18)
-    _17 = []
-    _20 = _17.append
-    for _ in range(_18):
-        _23, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _23 >= 0x80:
-            _23, pos = read_uvarint(b, pos - 1)
-        if _23 == 0:
-            raise null_not_allowed(pos)
-        _23 -= 1
-        _24 = pos + _23
-        if _24 > blen:
-            raise bad_length(pos, _23)
-        _22 = str(b[pos:_24], 'utf-8')
-        pos = _24
-        _26, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _26 >= 0x80:
-            _26, pos = read_uvarint(b, pos - 1)
-        if _26 == 0:
-            raise null_not_allowed(pos)
-        _26 -= 1
-        _27 = pos + _26
-        if _27 > blen:
-            raise bad_length(pos, _26)
-        _25 = bytes(b[pos:_27])
-        pos = _27
-        if b[pos]:
-            _28, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
-        else:
+    if not _18:
+        _17 = []
+    else:
+        _17 = []
+        _20 = _17.append
+        for _ in range(_18):
+            _23 = b[pos]
             pos += 1
-            _28 = None
-        _19 = SyncGroupRequestAssignment(_22, _25, _28)
-        _20(_19)
+            if 0 < _23 < 0x80:
+                _24 = pos + _23 - 1
+                if _24 > blen:
+                    raise bad_length(pos, _23 - 1)
+                _22 = str(b[pos:_24], 'utf-8')
+                pos = _24
+            else:
+                _22, pos = read_cstring(b, pos - 1)
+            _26 = b[pos]
+            pos += 1
+            if 0 < _26 < 0x80:
+                _27 = pos + _26 - 1
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = bytes(b[pos:_27])
+                pos = _27
+            elif _26 >= 0x80 and b[pos] < 0x80:
+                _26 = (_26 & 0x7F) | (b[pos] << 7)
+                _27 = pos + _26
+                if _27 > blen:
+                    raise bad_length(pos, _26 - 1)
+                _25 = bytes(b[pos + 1:_27])
+                pos = _27
+            else:
+                _25, pos = read_cbytes(b, pos - 1)
+            if b[pos]:
+                _28, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
+            else:
+                pos += 1
+                _28 = None
+            _19 = SyncGroupRequestAssignment(_22, _25, _28)
+            _20(_19)
     if b[pos]:
         _29, pos = _t_SyncGroupRequestAssignment_v4(b, m, pos)
     else:
@@ -584,40 +589,37 @@ def _d_SyncGroupRequest_v5(b, m, pos):
 def _s_SyncGroupRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.member_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.group_instance_id
     if _3 is None:
         n += 1
     else:
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.protocol_type
     if _4 is None:
         n += 1
     else:
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.protocol_name
     if _5 is None:
         n += 1
     else:
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
     _6 = o.assignments
     n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
     for _7 in _6:
         _8 = _7.member_id
-        n += len(_8) + (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
         _9 = _7.assignment
-        n += len(_9) + (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_7), _7.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_SyncGroupRequest_v5(o, buf, pos):
@@ -643,8 +645,7 @@ def _w_SyncGroupRequest_v5(o, buf, pos):
         pos = write_cstring_long(buf, pos, _4, _6)
     _7 = o.group_instance_id
     if _7 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _9 = _7.encode()
         _8 = len(_9)
@@ -656,8 +657,7 @@ def _w_SyncGroupRequest_v5(o, buf, pos):
             pos = write_cstring_long(buf, pos, _7, _9)
     _10 = o.protocol_type
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -669,8 +669,7 @@ def _w_SyncGroupRequest_v5(o, buf, pos):
             pos = write_cstring_long(buf, pos, _10, _12)
     _13 = o.protocol_name
     if _13 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _15 = _13.encode()
         _14 = len(_15)
@@ -702,6 +701,10 @@ def _w_SyncGroupRequest_v5(o, buf, pos):
         if _23 < 0x7F:
             buf[pos] = _23 + 1
             pos += 1
+        elif _23 < 0x3FFF:
+            buf[pos] = ((_23 + 1) & 0x7F) | 0x80
+            buf[pos + 1] = (_23 + 1) >> 7
+            pos += 2
         else:
             pos = write_uvarint(buf, pos, _23 + 1)
         buf[pos:pos + len(_22)] = _22
@@ -709,13 +712,11 @@ def _w_SyncGroupRequest_v5(o, buf, pos):
         if _18.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(_18), _18.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'SyncGroupRequest'

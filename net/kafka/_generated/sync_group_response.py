@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class SyncGroupResponse(msgspec.Struct, gc=False):
@@ -19,7 +19,16 @@ class SyncGroupResponse(msgspec.Struct, gc=False):
     assignment: bytes = b""
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -105,16 +114,21 @@ def _d_SyncGroupResponse_v4(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    _5 = pos + _4
-    if _5 > blen:
-        raise bad_length(pos, _4)
-    _3 = bytes(b[pos:_5])
-    pos = _5
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
+        if _5 > blen:
+            raise bad_length(pos, _4 - 1)
+        _3 = bytes(b[pos:_5])
+        pos = _5
+    elif _4 >= 0x80 and b[pos] < 0x80:
+        _4 = (_4 & 0x7F) | (b[pos] << 7)
+        _5 = pos + _4
+        if _5 > blen:
+            raise bad_length(pos, _4 - 1)
+        _3 = bytes(b[pos + 1:_5])
+        pos = _5
+    else:
+        _3, pos = read_cbytes(b, pos - 1)
     if b[pos]:
         _6, pos = _t_SyncGroupResponse_v4(b, m, pos)
     else:
@@ -130,12 +144,10 @@ def _ti_SyncGroupResponse_v4(o):
 def _s_SyncGroupResponse_v4(o):
     n = 0
     _1 = o.assignment
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_SyncGroupResponse_v4(o, buf, pos):
@@ -146,6 +158,10 @@ def _w_SyncGroupResponse_v4(o, buf, pos):
     if _2 < 0x7F:
         buf[pos] = _2 + 1
         pos += 1
+    elif _2 < 0x3FFF:
+        buf[pos] = ((_2 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_2 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _2 + 1)
     buf[pos:pos + len(_1)] = _1
@@ -153,50 +169,48 @@ def _w_SyncGroupResponse_v4(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_SyncGroupResponse_v5(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        _3 = None
-    else:
-        _4 -= 1
-        _5 = pos + _4
+    if 0 < _4 < 0x80:
+        _5 = pos + _4 - 1
         if _5 > blen:
-            raise bad_length(pos, _4)
+            raise bad_length(pos, _4 - 1)
         _3 = str(b[pos:_5], 'utf-8')
         pos = _5
-    _7, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        _6 = None
     else:
-        _7 -= 1
-        _8 = pos + _7
+        _3, pos = read_ncstring(b, pos - 1)
+    _7 = b[pos]
+    pos += 1
+    if 0 < _7 < 0x80:
+        _8 = pos + _7 - 1
         if _8 > blen:
-            raise bad_length(pos, _7)
+            raise bad_length(pos, _7 - 1)
         _6 = str(b[pos:_8], 'utf-8')
         pos = _8
-    _10, = _S_B.unpack_from(b, pos)
+    else:
+        _6, pos = read_ncstring(b, pos - 1)
+    _10 = b[pos]
     pos += 1
-    if _10 >= 0x80:
-        _10, pos = read_uvarint(b, pos - 1)
-    if _10 == 0:
-        raise null_not_allowed(pos)
-    _10 -= 1
-    _11 = pos + _10
-    if _11 > blen:
-        raise bad_length(pos, _10)
-    _9 = bytes(b[pos:_11])
-    pos = _11
+    if 0 < _10 < 0x80:
+        _11 = pos + _10 - 1
+        if _11 > blen:
+            raise bad_length(pos, _10 - 1)
+        _9 = bytes(b[pos:_11])
+        pos = _11
+    elif _10 >= 0x80 and b[pos] < 0x80:
+        _10 = (_10 & 0x7F) | (b[pos] << 7)
+        _11 = pos + _10
+        if _11 > blen:
+            raise bad_length(pos, _10 - 1)
+        _9 = bytes(b[pos + 1:_11])
+        pos = _11
+    else:
+        _9, pos = read_cbytes(b, pos - 1)
     if b[pos]:
         _12, pos = _t_SyncGroupResponse_v4(b, m, pos)
     else:
@@ -211,19 +225,17 @@ def _s_SyncGroupResponse_v5(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.protocol_name
     if _2 is None:
         n += 1
     else:
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.assignment
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_SyncGroupResponse_v5(o, buf, pos):
@@ -231,8 +243,7 @@ def _w_SyncGroupResponse_v5(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -244,8 +255,7 @@ def _w_SyncGroupResponse_v5(o, buf, pos):
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.protocol_name
     if _4 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _6 = _4.encode()
         _5 = len(_6)
@@ -260,6 +270,10 @@ def _w_SyncGroupResponse_v5(o, buf, pos):
     if _8 < 0x7F:
         buf[pos] = _8 + 1
         pos += 1
+    elif _8 < 0x3FFF:
+        buf[pos] = ((_8 + 1) & 0x7F) | 0x80
+        buf[pos + 1] = (_8 + 1) >> 7
+        pos += 2
     else:
         pos = write_uvarint(buf, pos, _8 + 1)
     buf[pos:pos + len(_7)] = _7
@@ -267,8 +281,7 @@ def _w_SyncGroupResponse_v5(o, buf, pos):
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'SyncGroupResponse'

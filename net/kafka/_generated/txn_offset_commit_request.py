@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TxnOffsetCommitRequestPartition(msgspec.Struct, gc=False):
@@ -34,7 +34,16 @@ class TxnOffsetCommitRequest(msgspec.Struct, gc=False):
     topics: list[TxnOffsetCommitRequestTopic] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iq = Struct('>iq')
@@ -71,41 +80,47 @@ def _d_TxnOffsetCommitRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _10 > blen - pos:
         raise bad_length(pos, _10)
-    _9 = []
-    _12 = _9.append
-    for _ in range(_10):
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        if _18 > blen - pos:
-            raise bad_length(pos, _18)
-        _17 = []
-        _20 = _17.append
-        for _ in range(_18):
-            _22, _23, _25, = _S_iqh.unpack_from(b, pos)
-            pos += 14
-            if _25 < 0:
-                _24 = None
+    if not _10:
+        _9 = []
+    else:
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            if not _18:
+                _17 = []
             else:
-                _26 = pos + _25
-                if _26 > blen:
-                    raise bad_length(pos, _25)
-                _24 = str(b[pos:_26], 'utf-8')
-                pos = _26
-            _19 = TxnOffsetCommitRequestPartition(_22, _23, -1, _24, None)
-            _20(_19)
-        _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
-        _12(_11)
+                _17 = []
+                _20 = _17.append
+                for _ in range(_18):
+                    _22, _23, _25, = _S_iqh.unpack_from(b, pos)
+                    pos += 14
+                    if _25 < 0:
+                        _24 = None
+                    else:
+                        _26 = pos + _25
+                        if _26 > blen:
+                            raise bad_length(pos, _25)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    _19 = TxnOffsetCommitRequestPartition(_22, _23, -1, _24, None)
+                    _20(_19)
+            _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
+            _12(_11)
     _27 = TxnOffsetCommitRequest(_1, _4, _7, _8, -1, '', None, _9, None)
     return _27, pos
 
@@ -199,41 +214,47 @@ def _d_TxnOffsetCommitRequest_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _10 > blen - pos:
         raise bad_length(pos, _10)
-    _9 = []
-    _12 = _9.append
-    for _ in range(_10):
-        _15, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _15 < 0:
-            raise null_not_allowed(pos)
-        _16 = pos + _15
-        if _16 > blen:
-            raise bad_length(pos, _15)
-        _14 = str(b[pos:_16], 'utf-8')
-        pos = _16
-        _18, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _18 < 0:
-            raise null_not_allowed(pos)
-        if _18 > blen - pos:
-            raise bad_length(pos, _18)
-        _17 = []
-        _20 = _17.append
-        for _ in range(_18):
-            _22, _23, _24, _26, = _S_iqih.unpack_from(b, pos)
-            pos += 18
-            if _26 < 0:
-                _25 = None
+    if not _10:
+        _9 = []
+    else:
+        _9 = []
+        _12 = _9.append
+        for _ in range(_10):
+            _15, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _15 < 0:
+                raise null_not_allowed(pos)
+            _16 = pos + _15
+            if _16 > blen:
+                raise bad_length(pos, _15)
+            _14 = str(b[pos:_16], 'utf-8')
+            pos = _16
+            _18, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _18 < 0:
+                raise null_not_allowed(pos)
+            if _18 > blen - pos:
+                raise bad_length(pos, _18)
+            if not _18:
+                _17 = []
             else:
-                _27 = pos + _26
-                if _27 > blen:
-                    raise bad_length(pos, _26)
-                _25 = str(b[pos:_27], 'utf-8')
-                pos = _27
-            _19 = TxnOffsetCommitRequestPartition(_22, _23, _24, _25, None)
-            _20(_19)
-        _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
-        _12(_11)
+                _17 = []
+                _20 = _17.append
+                for _ in range(_18):
+                    _22, _23, _24, _26, = _S_iqih.unpack_from(b, pos)
+                    pos += 18
+                    if _26 < 0:
+                        _25 = None
+                    else:
+                        _27 = pos + _26
+                        if _27 > blen:
+                            raise bad_length(pos, _26)
+                        _25 = str(b[pos:_27], 'utf-8')
+                        pos = _27
+                    _19 = TxnOffsetCommitRequestPartition(_22, _23, _24, _25, None)
+                    _20(_19)
+            _11 = TxnOffsetCommitRequestTopic(_14, _17, None)
+            _12(_11)
     _28 = TxnOffsetCommitRequest(_1, _4, _7, _8, -1, '', None, _9, None)
     return _28, pos
 
@@ -320,56 +341,47 @@ def _t_TxnOffsetCommitRequestPartition_v3(b, m, pos):
 
 def _d_TxnOffsetCommitRequest_v3(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    _3 = pos + _2
-    if _3 > blen:
-        raise bad_length(pos, _2)
-    _1 = str(b[pos:_3], 'utf-8')
-    pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
+        if _3 > blen:
+            raise bad_length(pos, _2 - 1)
+        _1 = str(b[pos:_3], 'utf-8')
+        pos = _3
+    else:
+        _1, pos = read_cstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    _6 = pos + _5
-    if _6 > blen:
-        raise bad_length(pos, _5)
-    _4 = str(b[pos:_6], 'utf-8')
-    pos = _6
+    if 0 < _5 < 0x80:
+        _6 = pos + _5 - 1
+        if _6 > blen:
+            raise bad_length(pos, _5 - 1)
+        _4 = str(b[pos:_6], 'utf-8')
+        pos = _6
+    else:
+        _4, pos = read_cstring(b, pos - 1)
     _7, _8, _9, _11, = _S_qhiB.unpack_from(b, pos)
     pos += 15
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    _12 = pos + _11
-    if _12 > blen:
-        raise bad_length(pos, _11)
-    _10 = str(b[pos:_12], 'utf-8')
-    pos = _12
-    _14, = _S_B.unpack_from(b, pos)
-    pos += 1
-    if _14 >= 0x80:
-        _14, pos = read_uvarint(b, pos - 1)
-    if _14 == 0:
-        _13 = None
+    if 0 < _11 < 0x80:
+        _12 = pos + _11 - 1
+        if _12 > blen:
+            raise bad_length(pos, _11 - 1)
+        _10 = str(b[pos:_12], 'utf-8')
+        pos = _12
     else:
-        _14 -= 1
-        _15 = pos + _14
+        _10, pos = read_cstring(b, pos - 1)
+    _14 = b[pos]
+    pos += 1
+    if 0 < _14 < 0x80:
+        _15 = pos + _14 - 1
         if _15 > blen:
-            raise bad_length(pos, _14)
+            raise bad_length(pos, _14 - 1)
         _13 = str(b[pos:_15], 'utf-8')
         pos = _15
-    _17, = _S_B.unpack_from(b, pos)
+    else:
+        _13, pos = read_ncstring(b, pos - 1)
+    _17 = b[pos]
     pos += 1
     if _17 >= 0x80:
         _17, pos = read_uvarint(b, pos - 1)
@@ -378,60 +390,61 @@ def _d_TxnOffsetCommitRequest_v3(b, m, pos):
     _17 -= 1
     if _17 > blen - pos:
         raise bad_length(pos, _17)
-    _16 = []
-    _19 = _16.append
-    for _ in range(_17):
-        _22, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _22 >= 0x80:
-            _22, pos = read_uvarint(b, pos - 1)
-        if _22 == 0:
-            raise null_not_allowed(pos)
-        _22 -= 1
-        _23 = pos + _22
-        if _23 > blen:
-            raise bad_length(pos, _22)
-        _21 = str(b[pos:_23], 'utf-8')
-        pos = _23
-        _25, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _25 >= 0x80:
-            _25, pos = read_uvarint(b, pos - 1)
-        if _25 == 0:
-            raise null_not_allowed(pos)
-        _25 -= 1
-        if _25 > blen - pos:
-            raise bad_length(pos, _25)
-        _24 = []
-        _27 = _24.append
-        for _ in range(_25):
-            _29, _30, _31, _33, = _S_iqiB.unpack_from(b, pos)
-            pos += 17
-            if _33 >= 0x80:
-                _33, pos = read_uvarint(b, pos - 1)
-            if _33 == 0:
-                _32 = None
+    if not _17:
+        _16 = []
+    else:
+        _16 = []
+        _19 = _16.append
+        for _ in range(_17):
+            _22 = b[pos]
+            pos += 1
+            if 0 < _22 < 0x80:
+                _23 = pos + _22 - 1
+                if _23 > blen:
+                    raise bad_length(pos, _22 - 1)
+                _21 = str(b[pos:_23], 'utf-8')
+                pos = _23
             else:
-                _33 -= 1
-                _34 = pos + _33
-                if _34 > blen:
-                    raise bad_length(pos, _33)
-                _32 = str(b[pos:_34], 'utf-8')
-                pos = _34
+                _21, pos = read_cstring(b, pos - 1)
+            _25 = b[pos]
+            pos += 1
+            if _25 >= 0x80:
+                _25, pos = read_uvarint(b, pos - 1)
+            if _25 == 0:
+                raise null_not_allowed(pos)
+            _25 -= 1
+            if _25 > blen - pos:
+                raise bad_length(pos, _25)
+            if not _25:
+                _24 = []
+            else:
+                _24 = []
+                _27 = _24.append
+                for _ in range(_25):
+                    _29, _30, _31, _33, = _S_iqiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _33 < 0x80:
+                        _34 = pos + _33 - 1
+                        if _34 > blen:
+                            raise bad_length(pos, _33 - 1)
+                        _32 = str(b[pos:_34], 'utf-8')
+                        pos = _34
+                    else:
+                        _32, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _35, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
+                    else:
+                        pos += 1
+                        _35 = None
+                    _26 = TxnOffsetCommitRequestPartition(_29, _30, _31, _32, _35)
+                    _27(_26)
             if b[pos]:
-                _35, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
+                _36, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
             else:
                 pos += 1
-                _35 = None
-            _26 = TxnOffsetCommitRequestPartition(_29, _30, _31, _32, _35)
-            _27(_26)
-        if b[pos]:
-            _36, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
-        else:
-            pos += 1
-            _36 = None
-        _18 = TxnOffsetCommitRequestTopic(_21, _24, _36)
-        _19(_18)
+                _36 = None
+            _18 = TxnOffsetCommitRequestTopic(_21, _24, _36)
+            _19(_18)
     if b[pos]:
         _37, pos = _t_TxnOffsetCommitRequestPartition_v3(b, m, pos)
     else:
@@ -447,21 +460,21 @@ def _ti_TxnOffsetCommitRequestPartition_v3(o):
 def _s_TxnOffsetCommitRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.group_id
-    n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
     _3 = o.member_id
-    n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
     _4 = o.group_instance_id
     if _4 is None:
         n += 1
     else:
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
     _5 = o.topics
     n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
     for _6 in _5:
         _7 = _6.name
-        n += len(_7) + (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
         _8 = _6.partitions
         n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
         for _9 in _8:
@@ -469,21 +482,16 @@ def _s_TxnOffsetCommitRequest_v3(o):
             if _10 is None:
                 n += 1
             else:
-                n += len(_10) + (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
             if _9.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_9), _9.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 16
+                n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_9), _9.unknown_tagged_fields) - 1
+            n += 17
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_6), _6.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_6), _6.unknown_tagged_fields) - 1
         n += 1
-    n += 14
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields) - 1
+    n += 15
     return n
 
 def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
@@ -518,8 +526,7 @@ def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
         pos = write_cstring_long(buf, pos, _7, _9)
     _10 = o.group_instance_id
     if _10 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _12 = _10.encode()
         _11 = len(_12)
@@ -558,8 +565,7 @@ def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
             _S_iqi.pack_into(buf, pos, _21.partition_index, _21.committed_offset, _21.committed_leader_epoch)
             pos += 16
             if _22 is None:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # null: the buffer is zero-filled
             else:
                 _24 = _22.encode()
                 _23 = len(_24)
@@ -572,18 +578,15 @@ def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _15.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(_15), _15.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'TxnOffsetCommitRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class FeatureUpdateKey(msgspec.Struct, gc=False):
@@ -24,7 +24,16 @@ class UpdateFeaturesRequest(msgspec.Struct, gc=False):
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_hb = Struct('>hb')
 _S_ho = Struct('>h?')
 _S_i = Struct('>i')
@@ -59,30 +68,31 @@ def _d_UpdateFeaturesRequest_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _11, = _S_ho.unpack_from(b, pos)
-        pos += 3
-        if b[pos]:
-            _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _12 = None
-        _4 = FeatureUpdateKey(_7, _10, _11, 1, _12)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _11, = _S_ho.unpack_from(b, pos)
+            pos += 3
+            if b[pos]:
+                _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
+            else:
+                pos += 1
+                _12 = None
+            _4 = FeatureUpdateKey(_7, _10, _11, 1, _12)
+            _5(_4)
     if b[pos]:
         _13, pos = _t_FeatureUpdateKey_v0(b, m, pos)
     else:
@@ -101,17 +111,13 @@ def _s_UpdateFeaturesRequest_v0(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.feature
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 3
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 4
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_UpdateFeaturesRequest_v0(o, buf, pos):
@@ -139,13 +145,11 @@ def _w_UpdateFeaturesRequest_v0(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_UpdateFeaturesRequest_v1(b, m, pos):
@@ -159,30 +163,31 @@ def _d_UpdateFeaturesRequest_v1(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _8, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        _9 = pos + _8
-        if _9 > blen:
-            raise bad_length(pos, _8)
-        _7 = str(b[pos:_9], 'utf-8')
-        pos = _9
-        _10, _11, = _S_hb.unpack_from(b, pos)
-        pos += 3
-        if b[pos]:
-            _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
-        else:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _8 = b[pos]
             pos += 1
-            _12 = None
-        _4 = FeatureUpdateKey(_7, _10, False, _11, _12)
-        _5(_4)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_cstring(b, pos - 1)
+            _10, _11, = _S_hb.unpack_from(b, pos)
+            pos += 3
+            if b[pos]:
+                _12, pos = _t_FeatureUpdateKey_v0(b, m, pos)
+            else:
+                pos += 1
+                _12 = None
+            _4 = FeatureUpdateKey(_7, _10, False, _11, _12)
+            _5(_4)
     _13, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -199,17 +204,13 @@ def _s_UpdateFeaturesRequest_v1(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.feature
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 3
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 4
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 5
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) - 1
+    n += 6
     return n
 
 def _w_UpdateFeaturesRequest_v1(o, buf, pos):
@@ -237,15 +238,13 @@ def _w_UpdateFeaturesRequest_v1(o, buf, pos):
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _S_o.pack_into(buf, pos, o.validate_only)
     pos += 1
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'UpdateFeaturesRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class UpdateMetadataPartitionState(msgspec.Struct, gc=False):
@@ -55,7 +55,16 @@ class UpdateMetadataRequest(msgspec.Struct, gc=False):
     live_brokers: list[UpdateMetadataBroker] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_b = Struct('>b')
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -65,6 +74,7 @@ _S_ii = Struct('>ii')
 _S_iii = Struct('>iii')
 _S_iiii = Struct('>iiii')
 _S_iiiiB = Struct('>iiiiB')
+_S_iiiiBiBBB = Struct('>iiiiBiBBB')
 _S_iiiii = Struct('>iiiii')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
@@ -82,58 +92,70 @@ def _d_UpdateMetadataRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+            _6(_5)
     _21, = _S_i.unpack_from(b, pos)
     pos += 4
     if _21 < 0:
         raise null_not_allowed(pos)
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_ih.unpack_from(b, pos)
-        pos += 6
-        if _27 < 0:
-            raise null_not_allowed(pos)
-        _28 = pos + _27
-        if _28 > blen:
-            raise bad_length(pos, _27)
-        _26 = str(b[pos:_28], 'utf-8')
-        pos = _28
-        _29, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _22 = UpdateMetadataBroker(_25, _26, _29, [], '', None)
-        _23(_22)
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_ih.unpack_from(b, pos)
+            pos += 6
+            if _27 < 0:
+                raise null_not_allowed(pos)
+            _28 = pos + _27
+            if _28 > blen:
+                raise bad_length(pos, _27)
+            _26 = str(b[pos:_28], 'utf-8')
+            pos = _28
+            _29, = _S_i.unpack_from(b, pos)
+            pos += 4
+            _22 = UpdateMetadataBroker(_25, _26, _29, [], '', None)
+            _23(_22)
     _30 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
     return _30, pos
 
@@ -172,12 +194,12 @@ def _w_UpdateMetadataRequest_v0(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
     _7 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_7))
@@ -201,69 +223,84 @@ def _d_UpdateMetadataRequest_v1(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+            _6(_5)
     _21, = _S_i.unpack_from(b, pos)
     pos += 4
     if _21 < 0:
         raise null_not_allowed(pos)
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _27 < 0:
-            raise null_not_allowed(pos)
-        if _27 > blen - pos:
-            raise bad_length(pos, _27)
-        _26 = []
-        _29 = _26.append
-        for _ in range(_27):
-            _31, _33, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if _33 < 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _27 < 0:
                 raise null_not_allowed(pos)
-            _34 = pos + _33
-            if _34 > blen:
-                raise bad_length(pos, _33)
-            _32 = str(b[pos:_34], 'utf-8')
-            pos = _34
-            _35, = _S_h.unpack_from(b, pos)
-            pos += 2
-            _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
-            _29(_28)
-        _22 = UpdateMetadataBroker(_25, '', 0, _26, '', None)
-        _23(_22)
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            if not _27:
+                _26 = []
+            else:
+                _26 = []
+                _29 = _26.append
+                for _ in range(_27):
+                    _31, _33, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    if _33 < 0:
+                        raise null_not_allowed(pos)
+                    _34 = pos + _33
+                    if _34 > blen:
+                        raise bad_length(pos, _33)
+                    _32 = str(b[pos:_34], 'utf-8')
+                    pos = _34
+                    _35, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
+                    _29(_28)
+            _22 = UpdateMetadataBroker(_25, '', 0, _26, '', None)
+            _23(_22)
     _36 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
     return _36, pos
 
@@ -306,12 +343,12 @@ def _w_UpdateMetadataRequest_v1(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
     _7 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_7))
@@ -339,79 +376,94 @@ def _d_UpdateMetadataRequest_v2(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+            _6(_5)
     _21, = _S_i.unpack_from(b, pos)
     pos += 4
     if _21 < 0:
         raise null_not_allowed(pos)
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _27 < 0:
-            raise null_not_allowed(pos)
-        if _27 > blen - pos:
-            raise bad_length(pos, _27)
-        _26 = []
-        _29 = _26.append
-        for _ in range(_27):
-            _31, _33, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if _33 < 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _27 < 0:
                 raise null_not_allowed(pos)
-            _34 = pos + _33
-            if _34 > blen:
-                raise bad_length(pos, _33)
-            _32 = str(b[pos:_34], 'utf-8')
-            pos = _34
-            _35, = _S_h.unpack_from(b, pos)
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            if not _27:
+                _26 = []
+            else:
+                _26 = []
+                _29 = _26.append
+                for _ in range(_27):
+                    _31, _33, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    if _33 < 0:
+                        raise null_not_allowed(pos)
+                    _34 = pos + _33
+                    if _34 > blen:
+                        raise bad_length(pos, _33)
+                    _32 = str(b[pos:_34], 'utf-8')
+                    pos = _34
+                    _35, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
+                    _29(_28)
+            _37, = _S_h.unpack_from(b, pos)
             pos += 2
-            _28 = UpdateMetadataEndpoint(_31, _32, '', _35, None)
-            _29(_28)
-        _37, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _37 < 0:
-            _36 = None
-        else:
-            _38 = pos + _37
-            if _38 > blen:
-                raise bad_length(pos, _37)
-            _36 = str(b[pos:_38], 'utf-8')
-            pos = _38
-        _22 = UpdateMetadataBroker(_25, '', 0, _26, _36, None)
-        _23(_22)
+            if _37 < 0:
+                _36 = None
+            else:
+                _38 = pos + _37
+                if _38 > blen:
+                    raise bad_length(pos, _37)
+                _36 = str(b[pos:_38], 'utf-8')
+                pos = _38
+            _22 = UpdateMetadataBroker(_25, '', 0, _26, _36, None)
+            _23(_22)
     _39 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
     return _39, pos
 
@@ -459,12 +511,12 @@ def _w_UpdateMetadataRequest_v2(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
     _7 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_7))
@@ -502,88 +554,103 @@ def _d_UpdateMetadataRequest_v3(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, [], None)
+            _6(_5)
     _21, = _S_i.unpack_from(b, pos)
     pos += 4
     if _21 < 0:
         raise null_not_allowed(pos)
     if _21 > blen - pos:
         raise bad_length(pos, _21)
-    _20 = []
-    _23 = _20.append
-    for _ in range(_21):
-        _25, _27, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _27 < 0:
-            raise null_not_allowed(pos)
-        if _27 > blen - pos:
-            raise bad_length(pos, _27)
-        _26 = []
-        _29 = _26.append
-        for _ in range(_27):
-            _31, _33, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if _33 < 0:
+    if not _21:
+        _20 = []
+    else:
+        _20 = []
+        _23 = _20.append
+        for _ in range(_21):
+            _25, _27, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _27 < 0:
                 raise null_not_allowed(pos)
-            _34 = pos + _33
-            if _34 > blen:
-                raise bad_length(pos, _33)
-            _32 = str(b[pos:_34], 'utf-8')
-            pos = _34
-            _36, = _S_h.unpack_from(b, pos)
+            if _27 > blen - pos:
+                raise bad_length(pos, _27)
+            if not _27:
+                _26 = []
+            else:
+                _26 = []
+                _29 = _26.append
+                for _ in range(_27):
+                    _31, _33, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    if _33 < 0:
+                        raise null_not_allowed(pos)
+                    _34 = pos + _33
+                    if _34 > blen:
+                        raise bad_length(pos, _33)
+                    _32 = str(b[pos:_34], 'utf-8')
+                    pos = _34
+                    _36, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _36 < 0:
+                        raise null_not_allowed(pos)
+                    _37 = pos + _36
+                    if _37 > blen:
+                        raise bad_length(pos, _36)
+                    _35 = str(b[pos:_37], 'utf-8')
+                    pos = _37
+                    _38, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _28 = UpdateMetadataEndpoint(_31, _32, _35, _38, None)
+                    _29(_28)
+            _40, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _36 < 0:
-                raise null_not_allowed(pos)
-            _37 = pos + _36
-            if _37 > blen:
-                raise bad_length(pos, _36)
-            _35 = str(b[pos:_37], 'utf-8')
-            pos = _37
-            _38, = _S_h.unpack_from(b, pos)
-            pos += 2
-            _28 = UpdateMetadataEndpoint(_31, _32, _35, _38, None)
-            _29(_28)
-        _40, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _40 < 0:
-            _39 = None
-        else:
-            _41 = pos + _40
-            if _41 > blen:
-                raise bad_length(pos, _40)
-            _39 = str(b[pos:_41], 'utf-8')
-            pos = _41
-        _22 = UpdateMetadataBroker(_25, '', 0, _26, _39, None)
-        _23(_22)
+            if _40 < 0:
+                _39 = None
+            else:
+                _41 = pos + _40
+                if _41 > blen:
+                    raise bad_length(pos, _40)
+                _39 = str(b[pos:_41], 'utf-8')
+                pos = _41
+            _22 = UpdateMetadataBroker(_25, '', 0, _26, _39, None)
+            _23(_22)
     _42 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _20, None)
     return _42, pos
 
@@ -633,12 +700,12 @@ def _w_UpdateMetadataRequest_v3(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
     _7 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_7))
@@ -682,96 +749,114 @@ def _d_UpdateMetadataRequest_v4(b, m, pos):
         raise null_not_allowed(pos)
     if _4 > blen - pos:
         raise bad_length(pos, _4)
-    _3 = []
-    _6 = _3.append
-    for _ in range(_4):
-        _9, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _9 < 0:
-            raise null_not_allowed(pos)
-        _10 = pos + _9
-        if _10 > blen:
-            raise bad_length(pos, _9)
-        _8 = str(b[pos:_10], 'utf-8')
-        pos = _10
-        _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
-        pos += 20
-        if _16 < 0:
-            raise null_not_allowed(pos)
-        if _16 > blen - pos:
-            raise bad_length(pos, _16)
-        _15 = list(array_struct('i', _16).unpack_from(b, pos))
-        pos += 4 * _16
-        _17, _19, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _19 < 0:
-            raise null_not_allowed(pos)
-        if _19 > blen - pos:
-            raise bad_length(pos, _19)
-        _18 = list(array_struct('i', _19).unpack_from(b, pos))
-        pos += 4 * _19
-        _21, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _21 < 0:
-            raise null_not_allowed(pos)
-        if _21 > blen - pos:
-            raise bad_length(pos, _21)
-        _20 = list(array_struct('i', _21).unpack_from(b, pos))
-        pos += 4 * _21
-        _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, _20, None)
-        _6(_5)
+    if not _4:
+        _3 = []
+    else:
+        _3 = []
+        _6 = _3.append
+        for _ in range(_4):
+            _9, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _9 < 0:
+                raise null_not_allowed(pos)
+            _10 = pos + _9
+            if _10 > blen:
+                raise bad_length(pos, _9)
+            _8 = str(b[pos:_10], 'utf-8')
+            pos = _10
+            _11, _12, _13, _14, _16, = _S_iiiii.unpack_from(b, pos)
+            pos += 20
+            if _16 < 0:
+                raise null_not_allowed(pos)
+            if _16 > blen - pos:
+                raise bad_length(pos, _16)
+            if not _16:
+                _15 = []
+            else:
+                _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
+                pos += 4 * _16
+            _17, _19, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _19 < 0:
+                raise null_not_allowed(pos)
+            if _19 > blen - pos:
+                raise bad_length(pos, _19)
+            if not _19:
+                _18 = []
+            else:
+                _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                pos += 4 * _19
+            _21, = _S_i.unpack_from(b, pos)
+            pos += 4
+            if _21 < 0:
+                raise null_not_allowed(pos)
+            if _21 > blen - pos:
+                raise bad_length(pos, _21)
+            if not _21:
+                _20 = []
+            else:
+                _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
+                pos += 4 * _21
+            _5 = UpdateMetadataPartitionState(_8, _11, _12, _13, _14, _15, _17, _18, _20, None)
+            _6(_5)
     _23, = _S_i.unpack_from(b, pos)
     pos += 4
     if _23 < 0:
         raise null_not_allowed(pos)
     if _23 > blen - pos:
         raise bad_length(pos, _23)
-    _22 = []
-    _25 = _22.append
-    for _ in range(_23):
-        _27, _29, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _29 < 0:
-            raise null_not_allowed(pos)
-        if _29 > blen - pos:
-            raise bad_length(pos, _29)
-        _28 = []
-        _31 = _28.append
-        for _ in range(_29):
-            _33, _35, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if _35 < 0:
+    if not _23:
+        _22 = []
+    else:
+        _22 = []
+        _25 = _22.append
+        for _ in range(_23):
+            _27, _29, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _29 < 0:
                 raise null_not_allowed(pos)
-            _36 = pos + _35
-            if _36 > blen:
-                raise bad_length(pos, _35)
-            _34 = str(b[pos:_36], 'utf-8')
-            pos = _36
-            _38, = _S_h.unpack_from(b, pos)
+            if _29 > blen - pos:
+                raise bad_length(pos, _29)
+            if not _29:
+                _28 = []
+            else:
+                _28 = []
+                _31 = _28.append
+                for _ in range(_29):
+                    _33, _35, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    if _35 < 0:
+                        raise null_not_allowed(pos)
+                    _36 = pos + _35
+                    if _36 > blen:
+                        raise bad_length(pos, _35)
+                    _34 = str(b[pos:_36], 'utf-8')
+                    pos = _36
+                    _38, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _38 < 0:
+                        raise null_not_allowed(pos)
+                    _39 = pos + _38
+                    if _39 > blen:
+                        raise bad_length(pos, _38)
+                    _37 = str(b[pos:_39], 'utf-8')
+                    pos = _39
+                    _40, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _30 = UpdateMetadataEndpoint(_33, _34, _37, _40, None)
+                    _31(_30)
+            _42, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _38 < 0:
-                raise null_not_allowed(pos)
-            _39 = pos + _38
-            if _39 > blen:
-                raise bad_length(pos, _38)
-            _37 = str(b[pos:_39], 'utf-8')
-            pos = _39
-            _40, = _S_h.unpack_from(b, pos)
-            pos += 2
-            _30 = UpdateMetadataEndpoint(_33, _34, _37, _40, None)
-            _31(_30)
-        _42, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _42 < 0:
-            _41 = None
-        else:
-            _43 = pos + _42
-            if _43 > blen:
-                raise bad_length(pos, _42)
-            _41 = str(b[pos:_43], 'utf-8')
-            pos = _43
-        _24 = UpdateMetadataBroker(_27, '', 0, _28, _41, None)
-        _25(_24)
+            if _42 < 0:
+                _41 = None
+            else:
+                _43 = pos + _42
+                if _43 > blen:
+                    raise bad_length(pos, _42)
+                _41 = str(b[pos:_43], 'utf-8')
+                pos = _43
+            _24 = UpdateMetadataBroker(_27, '', 0, _28, _41, None)
+            _25(_24)
     _44 = UpdateMetadataRequest(_1, False, 0, _2, -1, _3, [], _22, None)
     return _44, pos
 
@@ -823,17 +908,17 @@ def _w_UpdateMetadataRequest_v4(o, buf, pos):
         _5 = _2.isr
         _S_iiiii.pack_into(buf, pos, _2.partition_index, _2.controller_epoch, _2.leader, _2.leader_epoch, len(_5))
         pos += 20
-        array_struct('i', len(_5)).pack_into(buf, pos, *_5)
+        (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
         _6 = _2.replicas
         _S_ii.pack_into(buf, pos, _2.zk_version, len(_6))
         pos += 8
-        array_struct('i', len(_6)).pack_into(buf, pos, *_6)
+        (_Ai[len(_6)] if len(_6) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_6))).pack_into(buf, pos, *_6)
         pos += 4 * len(_6)
         _7 = _2.offline_replicas
         _S_i.pack_into(buf, pos, len(_7))
         pos += 4
-        array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+        (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
         pos += 4 * len(_7)
     _8 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_8))
@@ -877,107 +962,128 @@ def _d_UpdateMetadataRequest_v5(b, m, pos):
         raise null_not_allowed(pos)
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if _13 < 0:
-            raise null_not_allowed(pos)
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
-            pos += 20
-            if _22 < 0:
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10, = _S_h.unpack_from(b, pos)
+            pos += 2
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
-            _21 = list(array_struct('i', _22).unpack_from(b, pos))
-            pos += 4 * _22
-            _23, _25, = _S_ii.unpack_from(b, pos)
-            pos += 8
-            if _25 < 0:
-                raise null_not_allowed(pos)
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _27, = _S_i.unpack_from(b, pos)
+            _11 = pos + _10
+            if _11 > blen:
+                raise bad_length(pos, _10)
+            _9 = str(b[pos:_11], 'utf-8')
+            pos = _11
+            _13, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _27 < 0:
+            if _13 < 0:
                 raise null_not_allowed(pos)
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _14 = UpdateMetadataPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, None)
-            _15(_14)
-        _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, None)
-        _7(_6)
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _12 = []
+                _15 = _12.append
+                for _ in range(_13):
+                    _17, _18, _19, _20, _22, = _S_iiiii.unpack_from(b, pos)
+                    pos += 20
+                    if _22 < 0:
+                        raise null_not_allowed(pos)
+                    if _22 > blen - pos:
+                        raise bad_length(pos, _22)
+                    if not _22:
+                        _21 = []
+                    else:
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    _23, _25, = _S_ii.unpack_from(b, pos)
+                    pos += 8
+                    if _25 < 0:
+                        raise null_not_allowed(pos)
+                    if _25 > blen - pos:
+                        raise bad_length(pos, _25)
+                    if not _25:
+                        _24 = []
+                    else:
+                        _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
+                        pos += 4 * _25
+                    _27, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _27 < 0:
+                        raise null_not_allowed(pos)
+                    if _27 > blen - pos:
+                        raise bad_length(pos, _27)
+                    if not _27:
+                        _26 = []
+                    else:
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
+                    _14 = UpdateMetadataPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, None)
+                    _15(_14)
+            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, None)
+            _7(_6)
     _29, = _S_i.unpack_from(b, pos)
     pos += 4
     if _29 < 0:
         raise null_not_allowed(pos)
     if _29 > blen - pos:
         raise bad_length(pos, _29)
-    _28 = []
-    _31 = _28.append
-    for _ in range(_29):
-        _33, _35, = _S_ii.unpack_from(b, pos)
-        pos += 8
-        if _35 < 0:
-            raise null_not_allowed(pos)
-        if _35 > blen - pos:
-            raise bad_length(pos, _35)
-        _34 = []
-        _37 = _34.append
-        for _ in range(_35):
-            _39, _41, = _S_ih.unpack_from(b, pos)
-            pos += 6
-            if _41 < 0:
+    if not _29:
+        _28 = []
+    else:
+        _28 = []
+        _31 = _28.append
+        for _ in range(_29):
+            _33, _35, = _S_ii.unpack_from(b, pos)
+            pos += 8
+            if _35 < 0:
                 raise null_not_allowed(pos)
-            _42 = pos + _41
-            if _42 > blen:
-                raise bad_length(pos, _41)
-            _40 = str(b[pos:_42], 'utf-8')
-            pos = _42
-            _44, = _S_h.unpack_from(b, pos)
+            if _35 > blen - pos:
+                raise bad_length(pos, _35)
+            if not _35:
+                _34 = []
+            else:
+                _34 = []
+                _37 = _34.append
+                for _ in range(_35):
+                    _39, _41, = _S_ih.unpack_from(b, pos)
+                    pos += 6
+                    if _41 < 0:
+                        raise null_not_allowed(pos)
+                    _42 = pos + _41
+                    if _42 > blen:
+                        raise bad_length(pos, _41)
+                    _40 = str(b[pos:_42], 'utf-8')
+                    pos = _42
+                    _44, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _44 < 0:
+                        raise null_not_allowed(pos)
+                    _45 = pos + _44
+                    if _45 > blen:
+                        raise bad_length(pos, _44)
+                    _43 = str(b[pos:_45], 'utf-8')
+                    pos = _45
+                    _46, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    _36 = UpdateMetadataEndpoint(_39, _40, _43, _46, None)
+                    _37(_36)
+            _48, = _S_h.unpack_from(b, pos)
             pos += 2
-            if _44 < 0:
-                raise null_not_allowed(pos)
-            _45 = pos + _44
-            if _45 > blen:
-                raise bad_length(pos, _44)
-            _43 = str(b[pos:_45], 'utf-8')
-            pos = _45
-            _46, = _S_h.unpack_from(b, pos)
-            pos += 2
-            _36 = UpdateMetadataEndpoint(_39, _40, _43, _46, None)
-            _37(_36)
-        _48, = _S_h.unpack_from(b, pos)
-        pos += 2
-        if _48 < 0:
-            _47 = None
-        else:
-            _49 = pos + _48
-            if _49 > blen:
-                raise bad_length(pos, _48)
-            _47 = str(b[pos:_49], 'utf-8')
-            pos = _49
-        _30 = UpdateMetadataBroker(_33, '', 0, _34, _47, None)
-        _31(_30)
+            if _48 < 0:
+                _47 = None
+            else:
+                _49 = pos + _48
+                if _49 > blen:
+                    raise bad_length(pos, _48)
+                _47 = str(b[pos:_49], 'utf-8')
+                pos = _49
+            _30 = UpdateMetadataBroker(_33, '', 0, _34, _47, None)
+            _31(_30)
     _50 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _28, None)
     return _50, pos
 
@@ -1036,17 +1142,17 @@ def _w_UpdateMetadataRequest_v5(o, buf, pos):
             _7 = _6.isr
             _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
             pos += 20
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
             _8 = _6.replicas
             _S_ii.pack_into(buf, pos, _6.zk_version, len(_8))
             pos += 8
-            array_struct('i', len(_8)).pack_into(buf, pos, *_8)
+            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
             pos += 4 * len(_8)
             _9 = _6.offline_replicas
             _S_i.pack_into(buf, pos, len(_9))
             pos += 4
-            array_struct('i', len(_9)).pack_into(buf, pos, *_9)
+            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
             pos += 4 * len(_9)
     _10 = o.live_brokers
     _S_i.pack_into(buf, pos, len(_10))
@@ -1110,164 +1216,181 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _22, = _S_iiiiB.unpack_from(b, pos)
-            pos += 17
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                raise null_not_allowed(pos)
-            _22 -= 1
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
-            _21 = list(array_struct('i', _22).unpack_from(b, pos))
-            pos += 4 * _22
-            _23, _25, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
-            _24 = list(array_struct('i', _25).unpack_from(b, pos))
-            pos += 4 * _25
-            _27, = _S_B.unpack_from(b, pos)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
             pos += 1
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
                 raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 24 * _13
+                if _14 <= blen and b[pos + 16:_14:24] == _BYTE1 * _13 and b[pos + 21:_14:24] == _BYTE1 * _13 and b[pos + 22:_14:24] == _BYTE1 * _13 and b[pos + 23:_14:24] == _BYTE0 * _13:
+                    _12 = [UpdateMetadataPartitionState('', _15, _16, _17, _18, [], _19, [], [], None) for _15, _16, _17, _18, _, _19, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _21 = _12.append
+                    for _ in range(_13):
+                        _22, _23, _24, _25, _27, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _27 >= 0x80:
+                            _27, pos = read_uvarint(b, pos - 1)
+                        if _27 == 0:
+                            raise null_not_allowed(pos)
+                        _27 -= 1
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
+                        if not _27:
+                            _26 = []
+                        else:
+                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                            pos += 4 * _27
+                        _28, _30, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _30 >= 0x80:
+                            _30, pos = read_uvarint(b, pos - 1)
+                        if _30 == 0:
+                            raise null_not_allowed(pos)
+                        _30 -= 1
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
+                        if not _30:
+                            _29 = []
+                        else:
+                            _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                            pos += 4 * _30
+                        _32 = b[pos]
+                        pos += 1
+                        if _32 >= 0x80:
+                            _32, pos = read_uvarint(b, pos - 1)
+                        if _32 == 0:
+                            raise null_not_allowed(pos)
+                        _32 -= 1
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        if not _32:
+                            _31 = []
+                        else:
+                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                            pos += 4 * _32
+                        if b[pos]:
+                            _33, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _33 = None
+                        _20 = UpdateMetadataPartitionState('', _22, _23, _24, _25, _26, _28, _29, _31, _33)
+                        _21(_20)
             if b[pos]:
-                _28, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _34, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _28 = None
-            _14 = UpdateMetadataPartitionState('', _17, _18, _19, _20, _21, _23, _24, _26, _28)
-            _15(_14)
-        if b[pos]:
-            _29, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _29 = None
-        _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _29)
-        _7(_6)
-    _31, = _S_B.unpack_from(b, pos)
+                _34 = None
+            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _34)
+            _7(_6)
+    _36 = b[pos]
     pos += 1
-    if _31 >= 0x80:
-        _31, pos = read_uvarint(b, pos - 1)
-    if _31 == 0:
+    if _36 >= 0x80:
+        _36, pos = read_uvarint(b, pos - 1)
+    if _36 == 0:
         raise null_not_allowed(pos)
-    _31 -= 1
-    if _31 > blen - pos:
-        raise bad_length(pos, _31)
-    _30 = []
-    _33 = _30.append
-    for _ in range(_31):
-        _35, _37, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _37 >= 0x80:
-            _37, pos = read_uvarint(b, pos - 1)
-        if _37 == 0:
-            raise null_not_allowed(pos)
-        _37 -= 1
-        if _37 > blen - pos:
-            raise bad_length(pos, _37)
-        _36 = []
-        _39 = _36.append
-        for _ in range(_37):
-            _41, _43, = _S_iB.unpack_from(b, pos)
+    _36 -= 1
+    if _36 > blen - pos:
+        raise bad_length(pos, _36)
+    if not _36:
+        _35 = []
+    else:
+        _35 = []
+        _38 = _35.append
+        for _ in range(_36):
+            _40, _42, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _43 >= 0x80:
-                _43, pos = read_uvarint(b, pos - 1)
-            if _43 == 0:
+            if _42 >= 0x80:
+                _42, pos = read_uvarint(b, pos - 1)
+            if _42 == 0:
                 raise null_not_allowed(pos)
-            _43 -= 1
-            _44 = pos + _43
-            if _44 > blen:
-                raise bad_length(pos, _43)
-            _42 = str(b[pos:_44], 'utf-8')
-            pos = _44
-            _46, = _S_B.unpack_from(b, pos)
+            _42 -= 1
+            if _42 > blen - pos:
+                raise bad_length(pos, _42)
+            if not _42:
+                _41 = []
+            else:
+                _41 = []
+                _44 = _41.append
+                for _ in range(_42):
+                    _46, _48, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _48 < 0x80:
+                        _49 = pos + _48 - 1
+                        if _49 > blen:
+                            raise bad_length(pos, _48 - 1)
+                        _47 = str(b[pos:_49], 'utf-8')
+                        pos = _49
+                    else:
+                        _47, pos = read_cstring(b, pos - 1)
+                    _51 = b[pos]
+                    pos += 1
+                    if 0 < _51 < 0x80:
+                        _52 = pos + _51 - 1
+                        if _52 > blen:
+                            raise bad_length(pos, _51 - 1)
+                        _50 = str(b[pos:_52], 'utf-8')
+                        pos = _52
+                    else:
+                        _50, pos = read_cstring(b, pos - 1)
+                    _53, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _54 = None
+                    _43 = UpdateMetadataEndpoint(_46, _47, _50, _53, _54)
+                    _44(_43)
+            _56 = b[pos]
             pos += 1
-            if _46 >= 0x80:
-                _46, pos = read_uvarint(b, pos - 1)
-            if _46 == 0:
-                raise null_not_allowed(pos)
-            _46 -= 1
-            _47 = pos + _46
-            if _47 > blen:
-                raise bad_length(pos, _46)
-            _45 = str(b[pos:_47], 'utf-8')
-            pos = _47
-            _48, = _S_h.unpack_from(b, pos)
-            pos += 2
+            if 0 < _56 < 0x80:
+                _57 = pos + _56 - 1
+                if _57 > blen:
+                    raise bad_length(pos, _56 - 1)
+                _55 = str(b[pos:_57], 'utf-8')
+                pos = _57
+            else:
+                _55, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _49, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _58, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _49 = None
-            _38 = UpdateMetadataEndpoint(_41, _42, _45, _48, _49)
-            _39(_38)
-        _51, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _51 >= 0x80:
-            _51, pos = read_uvarint(b, pos - 1)
-        if _51 == 0:
-            _50 = None
-        else:
-            _51 -= 1
-            _52 = pos + _51
-            if _52 > blen:
-                raise bad_length(pos, _51)
-            _50 = str(b[pos:_52], 'utf-8')
-            pos = _52
-        if b[pos]:
-            _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _53 = None
-        _32 = UpdateMetadataBroker(_35, '', 0, _36, _50, _53)
-        _33(_32)
+                _58 = None
+            _37 = UpdateMetadataBroker(_40, '', 0, _41, _55, _58)
+            _38(_37)
     if b[pos]:
-        _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _54 = None
-    _55 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _30, _54)
-    return _55, pos
+        _59 = None
+    _60 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _35, _59)
+    return _60, pos
 
 def _ti_UpdateMetadataPartitionState_v6(o):
     items = []
@@ -1279,7 +1402,7 @@ def _s_UpdateMetadataRequest_v6(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1290,14 +1413,11 @@ def _s_UpdateMetadataRequest_v6(o):
             _8 = _5.offline_replicas
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 20
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 21
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
+        n += 1
     _9 = o.live_brokers
     n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
     for _10 in _9:
@@ -1305,29 +1425,23 @@ def _s_UpdateMetadataRequest_v6(o):
         n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
         for _12 in _11:
             _13 = _12.host
-            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
             _14 = _12.listener
-            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
+            n += 7
         _15 = _10.rack
         if _15 is None:
             n += 1
         else:
-            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 16
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) - 1
+    n += 17
     return n
 
 def _w_UpdateMetadataRequest_v6(o, buf, pos):
@@ -1367,7 +1481,7 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.zk_version)
@@ -1378,7 +1492,7 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.offline_replicas
             _15 = len(_14)
@@ -1387,18 +1501,16 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _16 = o.live_brokers
     _17 = len(_16)
     if _17 < 0x7F:
@@ -1442,12 +1554,10 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _28 = _18.rack
         if _28 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _30 = _28.encode()
             _29 = len(_30)
@@ -1460,13 +1570,11 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
         if _18.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_UpdateMetadataRequest_v7(b, m, pos):
@@ -1480,165 +1588,182 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _12, _14, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _12 = uuid_of(_12)
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, _23, = _S_iiiiB.unpack_from(b, pos)
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _12, _14, = _S_uB.unpack_from(b, pos)
             pos += 17
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
+            _12 = uuid_of(_12)
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
                 raise null_not_allowed(pos)
-            _23 -= 1
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
-            _22 = list(array_struct('i', _23).unpack_from(b, pos))
-            pos += 4 * _23
-            _24, _26, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _26 >= 0x80:
-                _26, pos = read_uvarint(b, pos - 1)
-            if _26 == 0:
-                raise null_not_allowed(pos)
-            _26 -= 1
-            if _26 > blen - pos:
-                raise bad_length(pos, _26)
-            _25 = list(array_struct('i', _26).unpack_from(b, pos))
-            pos += 4 * _26
-            _28, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _28 >= 0x80:
-                _28, pos = read_uvarint(b, pos - 1)
-            if _28 == 0:
-                raise null_not_allowed(pos)
-            _28 -= 1
-            if _28 > blen - pos:
-                raise bad_length(pos, _28)
-            _27 = list(array_struct('i', _28).unpack_from(b, pos))
-            pos += 4 * _28
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _15 = pos + 24 * _14
+                if _15 <= blen and b[pos + 16:_15:24] == _BYTE1 * _14 and b[pos + 21:_15:24] == _BYTE1 * _14 and b[pos + 22:_15:24] == _BYTE1 * _14 and b[pos + 23:_15:24] == _BYTE0 * _14:
+                    _13 = [UpdateMetadataPartitionState('', _16, _17, _18, _19, [], _20, [], [], None) for _16, _17, _18, _19, _, _20, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_15])]
+                    pos = _15
+                else:
+                    _13 = []
+                    _22 = _13.append
+                    for _ in range(_14):
+                        _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _28 >= 0x80:
+                            _28, pos = read_uvarint(b, pos - 1)
+                        if _28 == 0:
+                            raise null_not_allowed(pos)
+                        _28 -= 1
+                        if _28 > blen - pos:
+                            raise bad_length(pos, _28)
+                        if not _28:
+                            _27 = []
+                        else:
+                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
+                            pos += 4 * _28
+                        _29, _31, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _31 >= 0x80:
+                            _31, pos = read_uvarint(b, pos - 1)
+                        if _31 == 0:
+                            raise null_not_allowed(pos)
+                        _31 -= 1
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        if not _31:
+                            _30 = []
+                        else:
+                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                            pos += 4 * _31
+                        _33 = b[pos]
+                        pos += 1
+                        if _33 >= 0x80:
+                            _33, pos = read_uvarint(b, pos - 1)
+                        if _33 == 0:
+                            raise null_not_allowed(pos)
+                        _33 -= 1
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        if not _33:
+                            _32 = []
+                        else:
+                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                            pos += 4 * _33
+                        if b[pos]:
+                            _34, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _34 = None
+                        _21 = UpdateMetadataPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34)
+                        _22(_21)
             if b[pos]:
-                _29, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _35, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _29 = None
-            _15 = UpdateMetadataPartitionState('', _18, _19, _20, _21, _22, _24, _25, _27, _29)
-            _16(_15)
-        if b[pos]:
-            _30, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _30 = None
-        _6 = UpdateMetadataTopicState(_9, _12, _13, _30)
-        _7(_6)
-    _32, = _S_B.unpack_from(b, pos)
+                _35 = None
+            _6 = UpdateMetadataTopicState(_9, _12, _13, _35)
+            _7(_6)
+    _37 = b[pos]
     pos += 1
-    if _32 >= 0x80:
-        _32, pos = read_uvarint(b, pos - 1)
-    if _32 == 0:
+    if _37 >= 0x80:
+        _37, pos = read_uvarint(b, pos - 1)
+    if _37 == 0:
         raise null_not_allowed(pos)
-    _32 -= 1
-    if _32 > blen - pos:
-        raise bad_length(pos, _32)
-    _31 = []
-    _34 = _31.append
-    for _ in range(_32):
-        _36, _38, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _38 >= 0x80:
-            _38, pos = read_uvarint(b, pos - 1)
-        if _38 == 0:
-            raise null_not_allowed(pos)
-        _38 -= 1
-        if _38 > blen - pos:
-            raise bad_length(pos, _38)
-        _37 = []
-        _40 = _37.append
-        for _ in range(_38):
-            _42, _44, = _S_iB.unpack_from(b, pos)
+    _37 -= 1
+    if _37 > blen - pos:
+        raise bad_length(pos, _37)
+    if not _37:
+        _36 = []
+    else:
+        _36 = []
+        _39 = _36.append
+        for _ in range(_37):
+            _41, _43, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
+            if _43 >= 0x80:
+                _43, pos = read_uvarint(b, pos - 1)
+            if _43 == 0:
                 raise null_not_allowed(pos)
-            _44 -= 1
-            _45 = pos + _44
-            if _45 > blen:
-                raise bad_length(pos, _44)
-            _43 = str(b[pos:_45], 'utf-8')
-            pos = _45
-            _47, = _S_B.unpack_from(b, pos)
+            _43 -= 1
+            if _43 > blen - pos:
+                raise bad_length(pos, _43)
+            if not _43:
+                _42 = []
+            else:
+                _42 = []
+                _45 = _42.append
+                for _ in range(_43):
+                    _47, _49, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _49 < 0x80:
+                        _50 = pos + _49 - 1
+                        if _50 > blen:
+                            raise bad_length(pos, _49 - 1)
+                        _48 = str(b[pos:_50], 'utf-8')
+                        pos = _50
+                    else:
+                        _48, pos = read_cstring(b, pos - 1)
+                    _52 = b[pos]
+                    pos += 1
+                    if 0 < _52 < 0x80:
+                        _53 = pos + _52 - 1
+                        if _53 > blen:
+                            raise bad_length(pos, _52 - 1)
+                        _51 = str(b[pos:_53], 'utf-8')
+                        pos = _53
+                    else:
+                        _51, pos = read_cstring(b, pos - 1)
+                    _54, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _55 = None
+                    _44 = UpdateMetadataEndpoint(_47, _48, _51, _54, _55)
+                    _45(_44)
+            _57 = b[pos]
             pos += 1
-            if _47 >= 0x80:
-                _47, pos = read_uvarint(b, pos - 1)
-            if _47 == 0:
-                raise null_not_allowed(pos)
-            _47 -= 1
-            _48 = pos + _47
-            if _48 > blen:
-                raise bad_length(pos, _47)
-            _46 = str(b[pos:_48], 'utf-8')
-            pos = _48
-            _49, = _S_h.unpack_from(b, pos)
-            pos += 2
+            if 0 < _57 < 0x80:
+                _58 = pos + _57 - 1
+                if _58 > blen:
+                    raise bad_length(pos, _57 - 1)
+                _56 = str(b[pos:_58], 'utf-8')
+                pos = _58
+            else:
+                _56, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _50, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _50 = None
-            _39 = UpdateMetadataEndpoint(_42, _43, _46, _49, _50)
-            _40(_39)
-        _52, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _52 >= 0x80:
-            _52, pos = read_uvarint(b, pos - 1)
-        if _52 == 0:
-            _51 = None
-        else:
-            _52 -= 1
-            _53 = pos + _52
-            if _53 > blen:
-                raise bad_length(pos, _52)
-            _51 = str(b[pos:_53], 'utf-8')
-            pos = _53
-        if b[pos]:
-            _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _54 = None
-        _33 = UpdateMetadataBroker(_36, '', 0, _37, _51, _54)
-        _34(_33)
+                _59 = None
+            _38 = UpdateMetadataBroker(_41, '', 0, _42, _56, _59)
+            _39(_38)
     if b[pos]:
-        _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _55 = None
-    _56 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _31, _55)
-    return _56, pos
+        _60 = None
+    _61 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _36, _60)
+    return _61, pos
 
 def _s_UpdateMetadataRequest_v7(o):
     n = 0
@@ -1646,7 +1771,7 @@ def _s_UpdateMetadataRequest_v7(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -1657,15 +1782,11 @@ def _s_UpdateMetadataRequest_v7(o):
             _8 = _5.offline_replicas
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 20
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 21
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _9 = o.live_brokers
     n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
     for _10 in _9:
@@ -1673,29 +1794,23 @@ def _s_UpdateMetadataRequest_v7(o):
         n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
         for _12 in _11:
             _13 = _12.host
-            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
             _14 = _12.listener
-            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
+            n += 7
         _15 = _10.rack
         if _15 is None:
             n += 1
         else:
-            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 16
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) - 1
+    n += 17
     return n
 
 def _w_UpdateMetadataRequest_v7(o, buf, pos):
@@ -1737,7 +1852,7 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.zk_version)
@@ -1748,7 +1863,7 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.offline_replicas
             _15 = len(_14)
@@ -1757,18 +1872,16 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _16 = o.live_brokers
     _17 = len(_16)
     if _17 < 0x7F:
@@ -1812,12 +1925,10 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _28 = _18.rack
         if _28 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _30 = _28.encode()
             _29 = len(_30)
@@ -1830,13 +1941,11 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
         if _18.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _t_UpdateMetadataRequest_v8(b, m, pos):
@@ -1871,166 +1980,183 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _13, _15, = _S_uB.unpack_from(b, pos)
-        pos += 17
-        _13 = uuid_of(_13)
-        if _15 >= 0x80:
-            _15, pos = read_uvarint(b, pos - 1)
-        if _15 == 0:
-            raise null_not_allowed(pos)
-        _15 -= 1
-        if _15 > blen - pos:
-            raise bad_length(pos, _15)
-        _14 = []
-        _17 = _14.append
-        for _ in range(_15):
-            _19, _20, _21, _22, _24, = _S_iiiiB.unpack_from(b, pos)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
-            if _24 >= 0x80:
-                _24, pos = read_uvarint(b, pos - 1)
-            if _24 == 0:
+            _13 = uuid_of(_13)
+            if _15 >= 0x80:
+                _15, pos = read_uvarint(b, pos - 1)
+            if _15 == 0:
                 raise null_not_allowed(pos)
-            _24 -= 1
-            if _24 > blen - pos:
-                raise bad_length(pos, _24)
-            _23 = list(array_struct('i', _24).unpack_from(b, pos))
-            pos += 4 * _24
-            _25, _27, = _S_iB.unpack_from(b, pos)
-            pos += 5
-            if _27 >= 0x80:
-                _27, pos = read_uvarint(b, pos - 1)
-            if _27 == 0:
-                raise null_not_allowed(pos)
-            _27 -= 1
-            if _27 > blen - pos:
-                raise bad_length(pos, _27)
-            _26 = list(array_struct('i', _27).unpack_from(b, pos))
-            pos += 4 * _27
-            _29, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _29 >= 0x80:
-                _29, pos = read_uvarint(b, pos - 1)
-            if _29 == 0:
-                raise null_not_allowed(pos)
-            _29 -= 1
-            if _29 > blen - pos:
-                raise bad_length(pos, _29)
-            _28 = list(array_struct('i', _29).unpack_from(b, pos))
-            pos += 4 * _29
+            _15 -= 1
+            if _15 > blen - pos:
+                raise bad_length(pos, _15)
+            if not _15:
+                _14 = []
+            else:
+                _16 = pos + 24 * _15
+                if _16 <= blen and b[pos + 16:_16:24] == _BYTE1 * _15 and b[pos + 21:_16:24] == _BYTE1 * _15 and b[pos + 22:_16:24] == _BYTE1 * _15 and b[pos + 23:_16:24] == _BYTE0 * _15:
+                    _14 = [UpdateMetadataPartitionState('', _17, _18, _19, _20, [], _21, [], [], None) for _17, _18, _19, _20, _, _21, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_16])]
+                    pos = _16
+                else:
+                    _14 = []
+                    _23 = _14.append
+                    for _ in range(_15):
+                        _24, _25, _26, _27, _29, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if _29 >= 0x80:
+                            _29, pos = read_uvarint(b, pos - 1)
+                        if _29 == 0:
+                            raise null_not_allowed(pos)
+                        _29 -= 1
+                        if _29 > blen - pos:
+                            raise bad_length(pos, _29)
+                        if not _29:
+                            _28 = []
+                        else:
+                            _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                            pos += 4 * _29
+                        _30, _32, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if _32 >= 0x80:
+                            _32, pos = read_uvarint(b, pos - 1)
+                        if _32 == 0:
+                            raise null_not_allowed(pos)
+                        _32 -= 1
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        if not _32:
+                            _31 = []
+                        else:
+                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                            pos += 4 * _32
+                        _34 = b[pos]
+                        pos += 1
+                        if _34 >= 0x80:
+                            _34, pos = read_uvarint(b, pos - 1)
+                        if _34 == 0:
+                            raise null_not_allowed(pos)
+                        _34 -= 1
+                        if _34 > blen - pos:
+                            raise bad_length(pos, _34)
+                        if not _34:
+                            _33 = []
+                        else:
+                            _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                            pos += 4 * _34
+                        if b[pos]:
+                            _35, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        else:
+                            pos += 1
+                            _35 = None
+                        _22 = UpdateMetadataPartitionState('', _24, _25, _26, _27, _28, _30, _31, _33, _35)
+                        _23(_22)
             if b[pos]:
-                _30, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _36, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _30 = None
-            _16 = UpdateMetadataPartitionState('', _19, _20, _21, _22, _23, _25, _26, _28, _30)
-            _17(_16)
-        if b[pos]:
-            _31, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _31 = None
-        _7 = UpdateMetadataTopicState(_10, _13, _14, _31)
-        _8(_7)
-    _33, = _S_B.unpack_from(b, pos)
+                _36 = None
+            _7 = UpdateMetadataTopicState(_10, _13, _14, _36)
+            _8(_7)
+    _38 = b[pos]
     pos += 1
-    if _33 >= 0x80:
-        _33, pos = read_uvarint(b, pos - 1)
-    if _33 == 0:
+    if _38 >= 0x80:
+        _38, pos = read_uvarint(b, pos - 1)
+    if _38 == 0:
         raise null_not_allowed(pos)
-    _33 -= 1
-    if _33 > blen - pos:
-        raise bad_length(pos, _33)
-    _32 = []
-    _35 = _32.append
-    for _ in range(_33):
-        _37, _39, = _S_iB.unpack_from(b, pos)
-        pos += 5
-        if _39 >= 0x80:
-            _39, pos = read_uvarint(b, pos - 1)
-        if _39 == 0:
-            raise null_not_allowed(pos)
-        _39 -= 1
-        if _39 > blen - pos:
-            raise bad_length(pos, _39)
-        _38 = []
-        _41 = _38.append
-        for _ in range(_39):
-            _43, _45, = _S_iB.unpack_from(b, pos)
+    _38 -= 1
+    if _38 > blen - pos:
+        raise bad_length(pos, _38)
+    if not _38:
+        _37 = []
+    else:
+        _37 = []
+        _40 = _37.append
+        for _ in range(_38):
+            _42, _44, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _45 >= 0x80:
-                _45, pos = read_uvarint(b, pos - 1)
-            if _45 == 0:
+            if _44 >= 0x80:
+                _44, pos = read_uvarint(b, pos - 1)
+            if _44 == 0:
                 raise null_not_allowed(pos)
-            _45 -= 1
-            _46 = pos + _45
-            if _46 > blen:
-                raise bad_length(pos, _45)
-            _44 = str(b[pos:_46], 'utf-8')
-            pos = _46
-            _48, = _S_B.unpack_from(b, pos)
+            _44 -= 1
+            if _44 > blen - pos:
+                raise bad_length(pos, _44)
+            if not _44:
+                _43 = []
+            else:
+                _43 = []
+                _46 = _43.append
+                for _ in range(_44):
+                    _48, _50, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _50 < 0x80:
+                        _51 = pos + _50 - 1
+                        if _51 > blen:
+                            raise bad_length(pos, _50 - 1)
+                        _49 = str(b[pos:_51], 'utf-8')
+                        pos = _51
+                    else:
+                        _49, pos = read_cstring(b, pos - 1)
+                    _53 = b[pos]
+                    pos += 1
+                    if 0 < _53 < 0x80:
+                        _54 = pos + _53 - 1
+                        if _54 > blen:
+                            raise bad_length(pos, _53 - 1)
+                        _52 = str(b[pos:_54], 'utf-8')
+                        pos = _54
+                    else:
+                        _52, pos = read_cstring(b, pos - 1)
+                    _55, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _56, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _56 = None
+                    _45 = UpdateMetadataEndpoint(_48, _49, _52, _55, _56)
+                    _46(_45)
+            _58 = b[pos]
             pos += 1
-            if _48 >= 0x80:
-                _48, pos = read_uvarint(b, pos - 1)
-            if _48 == 0:
-                raise null_not_allowed(pos)
-            _48 -= 1
-            _49 = pos + _48
-            if _49 > blen:
-                raise bad_length(pos, _48)
-            _47 = str(b[pos:_49], 'utf-8')
-            pos = _49
-            _50, = _S_h.unpack_from(b, pos)
-            pos += 2
+            if 0 < _58 < 0x80:
+                _59 = pos + _58 - 1
+                if _59 > blen:
+                    raise bad_length(pos, _58 - 1)
+                _57 = str(b[pos:_59], 'utf-8')
+                pos = _59
+            else:
+                _57, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _51, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _51 = None
-            _40 = UpdateMetadataEndpoint(_43, _44, _47, _50, _51)
-            _41(_40)
-        _53, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _53 >= 0x80:
-            _53, pos = read_uvarint(b, pos - 1)
-        if _53 == 0:
-            _52 = None
-        else:
-            _53 -= 1
-            _54 = pos + _53
-            if _54 > blen:
-                raise bad_length(pos, _53)
-            _52 = str(b[pos:_54], 'utf-8')
-            pos = _54
-        if b[pos]:
-            _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
-        else:
-            pos += 1
-            _55 = None
-        _34 = UpdateMetadataBroker(_37, '', 0, _38, _52, _55)
-        _35(_34)
+                _60 = None
+            _39 = UpdateMetadataBroker(_42, '', 0, _43, _57, _60)
+            _40(_39)
     if b[pos]:
-        _56, _57, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
+        _61, _62, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
     else:
         pos += 1
-        _56 = 0
-        _57 = None
-    _58 = UpdateMetadataRequest(_1, _2, _56, _3, _4, [], _5, _32, _57)
-    return _58, pos
+        _61 = 0
+        _62 = None
+    _63 = UpdateMetadataRequest(_1, _2, _61, _3, _4, [], _5, _37, _62)
+    return _63, pos
 
 def _ti_UpdateMetadataRequest_v8(o):
     items = []
@@ -2051,7 +2177,7 @@ def _s_UpdateMetadataRequest_v8(o):
     n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
     for _2 in _1:
         _3 = _2.topic_name
-        n += len(_3) + (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
         _4 = _2.partition_states
         n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
         for _5 in _4:
@@ -2062,15 +2188,11 @@ def _s_UpdateMetadataRequest_v8(o):
             _8 = _5.offline_replicas
             n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 20
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
+            n += 21
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 16
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
+        n += 17
     _9 = o.live_brokers
     n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
     for _10 in _9:
@@ -2078,29 +2200,23 @@ def _s_UpdateMetadataRequest_v8(o):
         n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
         for _12 in _11:
             _13 = _12.host
-            n += len(_13) + (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
+            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
             _14 = _12.listener
-            n += len(_14) + (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 6
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
+            n += 7
         _15 = _10.rack
         if _15 is None:
             n += 1
         else:
-            n += len(_15) + (1 if len(_15) < 0x7F else size_uvarint(len(_15) + 1))
+            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
+        n += 5
     if o.unknown_tagged_fields or o.type != 0:
-        n += size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 17
+        n += size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields) - 1
+    n += 18
     return n
 
 def _w_UpdateMetadataRequest_v8(o, buf, pos):
@@ -2142,7 +2258,7 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             _12 = _9.replicas
             _S_i.pack_into(buf, pos, _9.zk_version)
@@ -2153,7 +2269,7 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _13 + 1)
-            array_struct('i', len(_12)).pack_into(buf, pos, *_12)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
             pos += 4 * len(_12)
             _14 = _9.offline_replicas
             _15 = len(_14)
@@ -2162,18 +2278,16 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _15 + 1)
-            array_struct('i', len(_14)).pack_into(buf, pos, *_14)
+            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
             pos += 4 * len(_14)
             if _9.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _16 = o.live_brokers
     _17 = len(_16)
     if _17 < 0x7F:
@@ -2217,12 +2331,10 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
             if _21.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _28 = _18.rack
         if _28 is None:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # null: the buffer is zero-filled
         else:
             _30 = _28.encode()
             _29 = len(_30)
@@ -2235,13 +2347,11 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
         if _18.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.type != 0:
         pos = write_tagged_section(buf, pos, _ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'UpdateMetadataRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -31,7 +31,16 @@ class UpdateRaftVoterRequest(msgspec.Struct, gc=False):
     k_raft_version_feature: KRaftVersionFeature = msgspec.field(default_factory=KRaftVersionFeature)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_H = Struct('>H')
 _S_hh = Struct('>hh')
 _S_i = Struct('>i')
@@ -57,19 +66,16 @@ def _t_Listener_v0(b, m, pos):
 
 def _d_UpdateRaftVoterRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, _5, _6, _8, = _S_iiuB.unpack_from(b, pos)
     pos += 25
     _6 = uuid_of(_6)
@@ -80,42 +86,41 @@ def _d_UpdateRaftVoterRequest_v0(b, m, pos):
     _8 -= 1
     if _8 > blen - pos:
         raise bad_length(pos, _8)
-    _7 = []
-    _10 = _7.append
-    for _ in range(_8):
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        _14 = pos + _13
-        if _14 > blen:
-            raise bad_length(pos, _13)
-        _12 = str(b[pos:_14], 'utf-8')
-        pos = _14
-        _16, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _16 >= 0x80:
-            _16, pos = read_uvarint(b, pos - 1)
-        if _16 == 0:
-            raise null_not_allowed(pos)
-        _16 -= 1
-        _17 = pos + _16
-        if _17 > blen:
-            raise bad_length(pos, _16)
-        _15 = str(b[pos:_17], 'utf-8')
-        pos = _17
-        _18, = _S_H.unpack_from(b, pos)
-        pos += 2
-        if b[pos]:
-            _19, pos = _t_Listener_v0(b, m, pos)
-        else:
+    if not _8:
+        _7 = []
+    else:
+        _7 = []
+        _10 = _7.append
+        for _ in range(_8):
+            _13 = b[pos]
             pos += 1
-            _19 = None
-        _9 = Listener(_12, _15, _18, _19)
-        _10(_9)
+            if 0 < _13 < 0x80:
+                _14 = pos + _13 - 1
+                if _14 > blen:
+                    raise bad_length(pos, _13 - 1)
+                _12 = str(b[pos:_14], 'utf-8')
+                pos = _14
+            else:
+                _12, pos = read_cstring(b, pos - 1)
+            _16 = b[pos]
+            pos += 1
+            if 0 < _16 < 0x80:
+                _17 = pos + _16 - 1
+                if _17 > blen:
+                    raise bad_length(pos, _16 - 1)
+                _15 = str(b[pos:_17], 'utf-8')
+                pos = _17
+            else:
+                _15, pos = read_cstring(b, pos - 1)
+            _18, = _S_H.unpack_from(b, pos)
+            pos += 2
+            if b[pos]:
+                _19, pos = _t_Listener_v0(b, m, pos)
+            else:
+                pos += 1
+                _19 = None
+            _9 = Listener(_12, _15, _18, _19)
+            _10(_9)
     _22, _23, = _S_hh.unpack_from(b, pos)
     pos += 4
     if b[pos]:
@@ -142,37 +147,30 @@ def _s_UpdateRaftVoterRequest_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.listeners
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.host
-        n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 2
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
+        n += 3
     _6 = o.k_raft_version_feature
     if _6.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 4
+        n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields) - 1
+    n += 5
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 24
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
+    n += 25
     return n
 
 def _w_UpdateRaftVoterRequest_v0(o, buf, pos):
     _1 = o.cluster_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -215,21 +213,18 @@ def _w_UpdateRaftVoterRequest_v0(o, buf, pos):
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Listener_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     _13 = o.k_raft_version_feature
     _S_hh.pack_into(buf, pos, _13.min_supported_version, _13.max_supported_version)
     pos += 4
     if _13.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(_13), _13.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'UpdateRaftVoterRequest'

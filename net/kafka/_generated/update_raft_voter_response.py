@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CurrentLeader(msgspec.Struct, gc=False):
@@ -24,6 +24,15 @@ class UpdateRaftVoterResponse(msgspec.Struct, gc=False):
     current_leader: CurrentLeader = msgspec.field(default_factory=CurrentLeader)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
 _DEFAULT_CurrentLeader = CurrentLeader()
 
 _S_i = Struct('>i')
@@ -60,16 +69,14 @@ def _t_UpdateRaftVoterResponse_v0(b, m, pos):
         if tag == 0:
             _3, _4, _6, = _S_iiB.unpack_from(b, pos)
             pos += 9
-            if _6 >= 0x80:
-                _6, pos = read_uvarint(b, pos - 1)
-            if _6 == 0:
-                raise null_not_allowed(pos)
-            _6 -= 1
-            _7 = pos + _6
-            if _7 > blen:
-                raise bad_length(pos, _6)
-            _5 = str(b[pos:_7], 'utf-8')
-            pos = _7
+            if 0 < _6 < 0x80:
+                _7 = pos + _6 - 1
+                if _7 > blen:
+                    raise bad_length(pos, _6 - 1)
+                _5 = str(b[pos:_7], 'utf-8')
+                pos = _7
+            else:
+                _5, pos = read_cstring(b, pos - 1)
             _8, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
@@ -110,12 +117,10 @@ def _ti_UpdateRaftVoterResponse_v0(o):
     if _1 != _DEFAULT_CurrentLeader:
         n = 0
         _2 = _1.host
-        n += len(_2) + (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 12
+            n += size_tagged_section(_ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields) - 1
+        n += 13
         buf = bytearray(n)
         pos = 0
         _3 = _1.host
@@ -134,18 +139,15 @@ def _ti_UpdateRaftVoterResponse_v0(o):
         if _1.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     return items
 
 def _s_UpdateRaftVoterResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader:
-        n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 6
+        n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields) - 1
+    n += 7
     return n
 
 def _w_UpdateRaftVoterResponse_v0(o, buf, pos):
@@ -154,8 +156,7 @@ def _w_UpdateRaftVoterResponse_v0(o, buf, pos):
     if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader:
         pos = write_tagged_section(buf, pos, _ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'UpdateRaftVoterResponse'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -32,11 +32,22 @@ class VoteRequest(msgspec.Struct, gc=False):
     topics: list[TopicData] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iiiiq = Struct('>iiiiq')
+_S_iiiiqB = Struct('>iiiiqB')
 _S_iiiuuiq = Struct('>iii16s16siq')
+_S_iiiuuiqB = Struct('>iii16s16siqB')
 
 def _t_PartitionData_v0(b, m, pos):
     blen = len(b)
@@ -57,20 +68,17 @@ def _t_PartitionData_v0(b, m, pos):
 
 def _d_VoteRequest_v0(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
-    _5, = _S_B.unpack_from(b, pos)
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
+    _5 = b[pos]
     pos += 1
     if _5 >= 0x80:
         _5, pos = read_uvarint(b, pos - 1)
@@ -79,56 +87,65 @@ def _d_VoteRequest_v0(b, m, pos):
     _5 -= 1
     if _5 > blen - pos:
         raise bad_length(pos, _5)
-    _4 = []
-    _7 = _4.append
-    for _ in range(_5):
-        _10, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        _11 = pos + _10
-        if _11 > blen:
-            raise bad_length(pos, _10)
-        _9 = str(b[pos:_11], 'utf-8')
-        pos = _11
-        _13, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _13 >= 0x80:
-            _13, pos = read_uvarint(b, pos - 1)
-        if _13 == 0:
-            raise null_not_allowed(pos)
-        _13 -= 1
-        if _13 > blen - pos:
-            raise bad_length(pos, _13)
-        _12 = []
-        _15 = _12.append
-        for _ in range(_13):
-            _17, _18, _19, _20, _21, = _S_iiiiq.unpack_from(b, pos)
-            pos += 24
+    if not _5:
+        _4 = []
+    else:
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if _13 >= 0x80:
+                _13, pos = read_uvarint(b, pos - 1)
+            if _13 == 0:
+                raise null_not_allowed(pos)
+            _13 -= 1
+            if _13 > blen - pos:
+                raise bad_length(pos, _13)
+            if not _13:
+                _12 = []
+            else:
+                _14 = pos + 25 * _13
+                if _14 <= blen and b[pos + 24:_14:25] == _BYTE0 * _13:
+                    _12 = [PartitionData(_15, _16, _17, ZERO_UUID, ZERO_UUID, _18, _19, None) for _15, _16, _17, _18, _19, _, in _S_iiiiqB.iter_unpack(b[pos:_14])]
+                    pos = _14
+                else:
+                    _12 = []
+                    _21 = _12.append
+                    for _ in range(_13):
+                        _22, _23, _24, _25, _26, = _S_iiiiq.unpack_from(b, pos)
+                        pos += 24
+                        if b[pos]:
+                            _27, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _27 = None
+                        _20 = PartitionData(_22, _23, _24, ZERO_UUID, ZERO_UUID, _25, _26, _27)
+                        _21(_20)
             if b[pos]:
-                _22, pos = _t_PartitionData_v0(b, m, pos)
+                _28, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _22 = None
-            _14 = PartitionData(_17, _18, _19, ZERO_UUID, ZERO_UUID, _20, _21, _22)
-            _15(_14)
-        if b[pos]:
-            _23, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _23 = None
-        _6 = TopicData(_9, _12, _23)
-        _7(_6)
+                _28 = None
+            _6 = TopicData(_9, _12, _28)
+            _7(_6)
     if b[pos]:
-        _24, pos = _t_PartitionData_v0(b, m, pos)
+        _29, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _24 = None
-    _25 = VoteRequest(_1, -1, _4, _24)
-    return _25, pos
+        _29 = None
+    _30 = VoteRequest(_1, -1, _4, _29)
+    return _30, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -140,35 +157,30 @@ def _s_VoteRequest_v0(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.topic_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 24
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 25
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
         n += 1
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_VoteRequest_v0(o, buf, pos):
     _1 = o.cluster_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -208,35 +220,29 @@ def _w_VoteRequest_v0(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 def _d_VoteRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
-        _2 -= 1
-        _3 = pos + _2
+    if 0 < _2 < 0x80:
+        _3 = pos + _2 - 1
         if _3 > blen:
-            raise bad_length(pos, _2)
+            raise bad_length(pos, _2 - 1)
         _1 = str(b[pos:_3], 'utf-8')
         pos = _3
+    else:
+        _1, pos = read_ncstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
     if _6 >= 0x80:
@@ -246,58 +252,67 @@ def _d_VoteRequest_v1(b, m, pos):
     _6 -= 1
     if _6 > blen - pos:
         raise bad_length(pos, _6)
-    _5 = []
-    _8 = _5.append
-    for _ in range(_6):
-        _11, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _11 >= 0x80:
-            _11, pos = read_uvarint(b, pos - 1)
-        if _11 == 0:
-            raise null_not_allowed(pos)
-        _11 -= 1
-        _12 = pos + _11
-        if _12 > blen:
-            raise bad_length(pos, _11)
-        _10 = str(b[pos:_12], 'utf-8')
-        pos = _12
-        _14, = _S_B.unpack_from(b, pos)
-        pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
-        _13 = []
-        _16 = _13.append
-        for _ in range(_14):
-            _18, _19, _20, _21, _22, _23, _24, = _S_iiiuuiq.unpack_from(b, pos)
-            pos += 56
-            _21 = uuid_of(_21)
-            _22 = uuid_of(_22)
+    if not _6:
+        _5 = []
+    else:
+        _5 = []
+        _8 = _5.append
+        for _ in range(_6):
+            _11 = b[pos]
+            pos += 1
+            if 0 < _11 < 0x80:
+                _12 = pos + _11 - 1
+                if _12 > blen:
+                    raise bad_length(pos, _11 - 1)
+                _10 = str(b[pos:_12], 'utf-8')
+                pos = _12
+            else:
+                _10, pos = read_cstring(b, pos - 1)
+            _14 = b[pos]
+            pos += 1
+            if _14 >= 0x80:
+                _14, pos = read_uvarint(b, pos - 1)
+            if _14 == 0:
+                raise null_not_allowed(pos)
+            _14 -= 1
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
+            if not _14:
+                _13 = []
+            else:
+                _15 = pos + 57 * _14
+                if _15 <= blen and b[pos + 56:_15:57] == _BYTE0 * _14:
+                    _13 = [PartitionData(_16, _17, _18, uuid_of(_19), uuid_of(_20), _21, _22, None) for _16, _17, _18, _19, _20, _21, _22, _, in _S_iiiuuiqB.iter_unpack(b[pos:_15])]
+                    pos = _15
+                else:
+                    _13 = []
+                    _24 = _13.append
+                    for _ in range(_14):
+                        _25, _26, _27, _28, _29, _30, _31, = _S_iiiuuiq.unpack_from(b, pos)
+                        pos += 56
+                        _28 = uuid_of(_28)
+                        _29 = uuid_of(_29)
+                        if b[pos]:
+                            _32, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _32 = None
+                        _23 = PartitionData(_25, _26, _27, _28, _29, _30, _31, _32)
+                        _24(_23)
             if b[pos]:
-                _25, pos = _t_PartitionData_v0(b, m, pos)
+                _33, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _25 = None
-            _15 = PartitionData(_18, _19, _20, _21, _22, _23, _24, _25)
-            _16(_15)
-        if b[pos]:
-            _26, pos = _t_PartitionData_v0(b, m, pos)
-        else:
-            pos += 1
-            _26 = None
-        _7 = TopicData(_10, _13, _26)
-        _8(_7)
+                _33 = None
+            _7 = TopicData(_10, _13, _33)
+            _8(_7)
     if b[pos]:
-        _27, pos = _t_PartitionData_v0(b, m, pos)
+        _34, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _27 = None
-    _28 = VoteRequest(_1, _4, _5, _27)
-    return _28, pos
+        _34 = None
+    _35 = VoteRequest(_1, _4, _5, _34)
+    return _35, pos
 
 def _s_VoteRequest_v1(o):
     n = 0
@@ -305,36 +320,30 @@ def _s_VoteRequest_v1(o):
     if _1 is None:
         n += 1
     else:
-        n += len(_1) + (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
     _2 = o.topics
     n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
     for _3 in _2:
         _4 = _3.topic_name
-        n += len(_4) + (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
         _5 = _3.partitions
         n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
         for _6 in _5:
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 56
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
+            n += 57
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
-        else:
-            n += 1
-    if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
-    else:
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
         n += 1
-    n += 4
+    if o.unknown_tagged_fields:
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
+    n += 5
     return n
 
 def _w_VoteRequest_v1(o, buf, pos):
     _1 = o.cluster_id
     if _1 is None:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # null: the buffer is zero-filled
     else:
         _3 = _1.encode()
         _2 = len(_3)
@@ -376,18 +385,15 @@ def _w_VoteRequest_v1(o, buf, pos):
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_12), _12.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'VoteRequest'

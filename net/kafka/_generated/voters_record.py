@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Endpoint(msgspec.Struct, gc=False):
@@ -34,7 +34,16 @@ class VotersRecord(msgspec.Struct, gc=False):
     voters: list[Voter] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_H = Struct('>H')
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
@@ -71,70 +80,72 @@ def _d_VotersRecord_v0(b, m, pos):
     _3 -= 1
     if _3 > blen - pos:
         raise bad_length(pos, _3)
-    _2 = []
-    _5 = _2.append
-    for _ in range(_3):
-        _7, _8, _10, = _S_iuB.unpack_from(b, pos)
-        pos += 21
-        _8 = uuid_of(_8)
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _15, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
+    if not _3:
+        _2 = []
+    else:
+        _2 = []
+        _5 = _2.append
+        for _ in range(_3):
+            _7, _8, _10, = _S_iuB.unpack_from(b, pos)
+            pos += 21
+            _8 = uuid_of(_8)
+            if _10 >= 0x80:
+                _10, pos = read_uvarint(b, pos - 1)
+            if _10 == 0:
                 raise null_not_allowed(pos)
-            _15 -= 1
-            _16 = pos + _15
-            if _16 > blen:
-                raise bad_length(pos, _15)
-            _14 = str(b[pos:_16], 'utf-8')
-            pos = _16
-            _18, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
-                raise null_not_allowed(pos)
-            _18 -= 1
-            _19 = pos + _18
-            if _19 > blen:
-                raise bad_length(pos, _18)
-            _17 = str(b[pos:_19], 'utf-8')
-            pos = _19
-            _20, = _S_H.unpack_from(b, pos)
-            pos += 2
+            _10 -= 1
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _15 = b[pos]
+                    pos += 1
+                    if 0 < _15 < 0x80:
+                        _16 = pos + _15 - 1
+                        if _16 > blen:
+                            raise bad_length(pos, _15 - 1)
+                        _14 = str(b[pos:_16], 'utf-8')
+                        pos = _16
+                    else:
+                        _14, pos = read_cstring(b, pos - 1)
+                    _18 = b[pos]
+                    pos += 1
+                    if 0 < _18 < 0x80:
+                        _19 = pos + _18 - 1
+                        if _19 > blen:
+                            raise bad_length(pos, _18 - 1)
+                        _17 = str(b[pos:_19], 'utf-8')
+                        pos = _19
+                    else:
+                        _17, pos = read_cstring(b, pos - 1)
+                    _20, = _S_H.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _21, pos = _t_Endpoint_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _21 = None
+                    _11 = Endpoint(_14, _17, _20, _21)
+                    _12(_11)
+            _24, _25, = _S_hh.unpack_from(b, pos)
+            pos += 4
             if b[pos]:
-                _21, pos = _t_Endpoint_v0(b, m, pos)
+                _26, pos = _t_Endpoint_v0(b, m, pos)
             else:
                 pos += 1
-                _21 = None
-            _11 = Endpoint(_14, _17, _20, _21)
-            _12(_11)
-        _24, _25, = _S_hh.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _26, pos = _t_Endpoint_v0(b, m, pos)
-        else:
-            pos += 1
-            _26 = None
-        _22 = KRaftVersionFeature(_24, _25, _26)
-        if b[pos]:
-            _27, pos = _t_Endpoint_v0(b, m, pos)
-        else:
-            pos += 1
-            _27 = None
-        _4 = Voter(_7, _8, _9, _22, _27)
-        _5(_4)
+                _26 = None
+            _22 = KRaftVersionFeature(_24, _25, _26)
+            if b[pos]:
+                _27, pos = _t_Endpoint_v0(b, m, pos)
+            else:
+                pos += 1
+                _27 = None
+            _4 = Voter(_7, _8, _9, _22, _27)
+            _5(_4)
     if b[pos]:
         _28, pos = _t_Endpoint_v0(b, m, pos)
     else:
@@ -156,30 +167,22 @@ def _s_VotersRecord_v0(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             _5 = _4.name
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             _6 = _4.host
-            n += len(_6) + (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_Endpoint_v0(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-            n += 2
+                n += size_tagged_section(_ti_Endpoint_v0(_4), _4.unknown_tagged_fields) - 1
+            n += 3
         _7 = _2.k_raft_version_feature
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Endpoint_v0(_7), _7.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 4
+            n += size_tagged_section(_ti_Endpoint_v0(_7), _7.unknown_tagged_fields) - 1
+        n += 5
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Endpoint_v0(_2), _2.unknown_tagged_fields)
-        else:
-            n += 1
-        n += 20
+            n += size_tagged_section(_ti_Endpoint_v0(_2), _2.unknown_tagged_fields) - 1
+        n += 21
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields)
-    else:
-        n += 1
-    n += 2
+        n += size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) - 1
+    n += 3
     return n
 
 def _w_VotersRecord_v0(o, buf, pos):
@@ -226,26 +229,22 @@ def _w_VotersRecord_v0(o, buf, pos):
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _13 = _3.k_raft_version_feature
         _S_hh.pack_into(buf, pos, _13.min_supported_version, _13.max_supported_version)
         pos += 4
         if _13.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_13), _13.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Endpoint_v0(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'VotersRecord'

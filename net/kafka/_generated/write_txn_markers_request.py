@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class WritableTxnMarkerTopic(msgspec.Struct, gc=False):
@@ -28,11 +28,21 @@ class WriteTxnMarkersRequest(msgspec.Struct, gc=False):
     markers: list[WritableTxnMarker] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_qho = Struct('>qh?')
 _S_qhoB = Struct('>qh?B')
+_S_qhoBiB = Struct('>qh?BiB')
 _S_qhoi = Struct('>qh?i')
 
 def _d_WriteTxnMarkersRequest_v0(b, m, pos):
@@ -43,41 +53,50 @@ def _d_WriteTxnMarkersRequest_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _7, _8, _10, = _S_qhoi.unpack_from(b, pos)
-        pos += 15
-        if _10 < 0:
-            raise null_not_allowed(pos)
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _15, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _15 < 0:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _7, _8, _10, = _S_qhoi.unpack_from(b, pos)
+            pos += 15
+            if _10 < 0:
                 raise null_not_allowed(pos)
-            _16 = pos + _15
-            if _16 > blen:
-                raise bad_length(pos, _15)
-            _14 = str(b[pos:_16], 'utf-8')
-            pos = _16
-            _18, = _S_i.unpack_from(b, pos)
+            if _10 > blen - pos:
+                raise bad_length(pos, _10)
+            if not _10:
+                _9 = []
+            else:
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _15, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _15 < 0:
+                        raise null_not_allowed(pos)
+                    _16 = pos + _15
+                    if _16 > blen:
+                        raise bad_length(pos, _15)
+                    _14 = str(b[pos:_16], 'utf-8')
+                    pos = _16
+                    _18, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _18 < 0:
+                        raise null_not_allowed(pos)
+                    if _18 > blen - pos:
+                        raise bad_length(pos, _18)
+                    if not _18:
+                        _17 = []
+                    else:
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    _11 = WritableTxnMarkerTopic(_14, _17, None)
+                    _12(_11)
+            _19, = _S_i.unpack_from(b, pos)
             pos += 4
-            if _18 < 0:
-                raise null_not_allowed(pos)
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
-            _11 = WritableTxnMarkerTopic(_14, _17, None)
-            _12(_11)
-        _19, = _S_i.unpack_from(b, pos)
-        pos += 4
-        _3 = WritableTxnMarker(_6, _7, _8, _9, _19, None)
-        _4(_3)
+            _3 = WritableTxnMarker(_6, _7, _8, _9, _19, None)
+            _4(_3)
     _20 = WriteTxnMarkersRequest(_1, None)
     return _20, pos
 
@@ -114,7 +133,7 @@ def _w_WriteTxnMarkersRequest_v0(o, buf, pos):
             _7 = _4.partition_indexes
             _S_i.pack_into(buf, pos, len(_7))
             pos += 4
-            array_struct('i', len(_7)).pack_into(buf, pos, *_7)
+            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
             pos += 4 * len(_7)
         _S_i.pack_into(buf, pos, _2.coordinator_epoch)
         pos += 4
@@ -139,7 +158,7 @@ def _t_WritableTxnMarkerTopic_v1(b, m, pos):
 
 def _d_WriteTxnMarkersRequest_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -148,67 +167,79 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _7, _8, _10, = _S_qhoB.unpack_from(b, pos)
-        pos += 12
-        if _10 >= 0x80:
-            _10, pos = read_uvarint(b, pos - 1)
-        if _10 == 0:
-            raise null_not_allowed(pos)
-        _10 -= 1
-        if _10 > blen - pos:
-            raise bad_length(pos, _10)
-        _9 = []
-        _12 = _9.append
-        for _ in range(_10):
-            _15, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            _16 = pos + _15
-            if _16 > blen:
-                raise bad_length(pos, _15)
-            _14 = str(b[pos:_16], 'utf-8')
-            pos = _16
-            _18, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
-                raise null_not_allowed(pos)
-            _18 -= 1
-            if _18 > blen - pos:
-                raise bad_length(pos, _18)
-            _17 = list(array_struct('i', _18).unpack_from(b, pos))
-            pos += 4 * _18
-            if b[pos]:
-                _19, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
-            else:
-                pos += 1
-                _19 = None
-            _11 = WritableTxnMarkerTopic(_14, _17, _19)
-            _12(_11)
-        _20, = _S_i.unpack_from(b, pos)
-        pos += 4
-        if b[pos]:
-            _21, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+    if not _2:
+        _1 = []
+    else:
+        _3 = pos + 17 * _2
+        if _3 <= blen and b[pos + 11:_3:17] == _BYTE1 * _2 and b[pos + 16:_3:17] == _BYTE0 * _2:
+            _1 = [WritableTxnMarker(_4, _5, _6, [], _7, None) for _4, _5, _6, _, _7, _, in _S_qhoBiB.iter_unpack(b[pos:_3])]
+            pos = _3
         else:
-            pos += 1
-            _21 = None
-        _3 = WritableTxnMarker(_6, _7, _8, _9, _20, _21)
-        _4(_3)
+            _1 = []
+            _9 = _1.append
+            for _ in range(_2):
+                _10, _11, _12, _14, = _S_qhoB.unpack_from(b, pos)
+                pos += 12
+                if _14 >= 0x80:
+                    _14, pos = read_uvarint(b, pos - 1)
+                if _14 == 0:
+                    raise null_not_allowed(pos)
+                _14 -= 1
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
+                if not _14:
+                    _13 = []
+                else:
+                    _13 = []
+                    _16 = _13.append
+                    for _ in range(_14):
+                        _19 = b[pos]
+                        pos += 1
+                        if 0 < _19 < 0x80:
+                            _20 = pos + _19 - 1
+                            if _20 > blen:
+                                raise bad_length(pos, _19 - 1)
+                            _18 = str(b[pos:_20], 'utf-8')
+                            pos = _20
+                        else:
+                            _18, pos = read_cstring(b, pos - 1)
+                        _22 = b[pos]
+                        pos += 1
+                        if _22 >= 0x80:
+                            _22, pos = read_uvarint(b, pos - 1)
+                        if _22 == 0:
+                            raise null_not_allowed(pos)
+                        _22 -= 1
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        if not _22:
+                            _21 = []
+                        else:
+                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                            pos += 4 * _22
+                        if b[pos]:
+                            _23, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _23 = None
+                        _15 = WritableTxnMarkerTopic(_18, _21, _23)
+                        _16(_15)
+                _24, = _S_i.unpack_from(b, pos)
+                pos += 4
+                if b[pos]:
+                    _25, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+                else:
+                    pos += 1
+                    _25 = None
+                _8 = WritableTxnMarker(_10, _11, _12, _13, _24, _25)
+                _9(_8)
     if b[pos]:
-        _22, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
+        _26, pos = _t_WritableTxnMarkerTopic_v1(b, m, pos)
     else:
         pos += 1
-        _22 = None
-    _23 = WriteTxnMarkersRequest(_1, _22)
-    return _23, pos
+        _26 = None
+    _27 = WriteTxnMarkersRequest(_1, _26)
+    return _27, pos
 
 def _ti_WritableTxnMarkerTopic_v1(o):
     items = []
@@ -223,22 +254,18 @@ def _s_WriteTxnMarkersRequest_v1(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             _5 = _4.name
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             _6 = _4.partition_indexes
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_4), _4.unknown_tagged_fields) - 1
             n += 1
-        n += 15
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 16
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_WriteTxnMarkersRequest_v1(o, buf, pos):
@@ -276,25 +303,22 @@ def _w_WriteTxnMarkersRequest_v1(o, buf, pos):
                 pos += 1
             else:
                 pos = write_uvarint(buf, pos, _11 + 1)
-            array_struct('i', len(_10)).pack_into(buf, pos, *_10)
+            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
             pos += 4 * len(_10)
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _3.coordinator_epoch)
         pos += 4
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'WriteTxnMarkersRequest'

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class WritableTxnMarkerPartitionResult(msgspec.Struct, gc=False):
@@ -30,12 +30,23 @@ class WriteTxnMarkersResponse(msgspec.Struct, gc=False):
     markers: list[WritableTxnMarkerResult] = msgspec.field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
-_S_B = Struct('>B')
+_BYTE0, _BYTE1 = BYTE0, BYTE1
+_Ao = ARRAY_STRUCTS['?']
+_Ab = ARRAY_STRUCTS['b']
+_Ah = ARRAY_STRUCTS['h']
+_AH = ARRAY_STRUCTS['H']
+_Ai = ARRAY_STRUCTS['i']
+_AI = ARRAY_STRUCTS['I']
+_Aq = ARRAY_STRUCTS['q']
+_Ad = ARRAY_STRUCTS['d']
+
 _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
+_S_ihB = Struct('>ihB')
 _S_q = Struct('>q')
 _S_qB = Struct('>qB')
+_S_qBB = Struct('>qBB')
 _S_qi = Struct('>qi')
 
 def _d_WriteTxnMarkersResponse_v0(b, m, pos):
@@ -46,46 +57,60 @@ def _d_WriteTxnMarkersResponse_v0(b, m, pos):
         raise null_not_allowed(pos)
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_qi.unpack_from(b, pos)
-        pos += 12
-        if _8 < 0:
-            raise null_not_allowed(pos)
-        if _8 > blen - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        _10 = _7.append
-        for _ in range(_8):
-            _13, = _S_h.unpack_from(b, pos)
-            pos += 2
-            if _13 < 0:
+    if not _2:
+        _1 = []
+    else:
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_qi.unpack_from(b, pos)
+            pos += 12
+            if _8 < 0:
                 raise null_not_allowed(pos)
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-            _16, = _S_i.unpack_from(b, pos)
-            pos += 4
-            if _16 < 0:
-                raise null_not_allowed(pos)
-            if _16 > blen - pos:
-                raise bad_length(pos, _16)
-            _15 = []
-            _18 = _15.append
-            for _ in range(_16):
-                _20, _21, = _S_ih.unpack_from(b, pos)
-                pos += 6
-                _17 = WritableTxnMarkerPartitionResult(_20, _21, None)
-                _18(_17)
-            _9 = WritableTxnMarkerTopicResult(_12, _15, None)
-            _10(_9)
-        _3 = WritableTxnMarkerResult(_6, _7, None)
-        _4(_3)
-    _22 = WriteTxnMarkersResponse(_1, None)
-    return _22, pos
+            if _8 > blen - pos:
+                raise bad_length(pos, _8)
+            if not _8:
+                _7 = []
+            else:
+                _7 = []
+                _10 = _7.append
+                for _ in range(_8):
+                    _13, = _S_h.unpack_from(b, pos)
+                    pos += 2
+                    if _13 < 0:
+                        raise null_not_allowed(pos)
+                    _14 = pos + _13
+                    if _14 > blen:
+                        raise bad_length(pos, _13)
+                    _12 = str(b[pos:_14], 'utf-8')
+                    pos = _14
+                    _16, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if _16 < 0:
+                        raise null_not_allowed(pos)
+                    if _16 > blen - pos:
+                        raise bad_length(pos, _16)
+                    if not _16:
+                        _15 = []
+                    else:
+                        _17 = pos + 6 * _16
+                        if _17 <= blen:
+                            _15 = [WritableTxnMarkerPartitionResult(_18, _19, None) for _18, _19, in _S_ih.iter_unpack(b[pos:_17])]
+                            pos = _17
+                        else:
+                            _15 = []
+                            _21 = _15.append
+                            for _ in range(_16):
+                                _22, _23, = _S_ih.unpack_from(b, pos)
+                                pos += 6
+                                _20 = WritableTxnMarkerPartitionResult(_22, _23, None)
+                                _21(_20)
+                    _9 = WritableTxnMarkerTopicResult(_12, _15, None)
+                    _10(_9)
+            _3 = WritableTxnMarkerResult(_6, _7, None)
+            _4(_3)
+    _24 = WriteTxnMarkersResponse(_1, None)
+    return _24, pos
 
 def _s_WriteTxnMarkersResponse_v0(o):
     n = 0
@@ -144,7 +169,7 @@ def _t_WritableTxnMarkerPartitionResult_v1(b, m, pos):
 
 def _d_WriteTxnMarkersResponse_v1(b, m, pos):
     blen = len(b)
-    _2, = _S_B.unpack_from(b, pos)
+    _2 = b[pos]
     pos += 1
     if _2 >= 0x80:
         _2, pos = read_uvarint(b, pos - 1)
@@ -153,75 +178,92 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
     _2 -= 1
     if _2 > blen - pos:
         raise bad_length(pos, _2)
-    _1 = []
-    _4 = _1.append
-    for _ in range(_2):
-        _6, _8, = _S_qB.unpack_from(b, pos)
-        pos += 9
-        if _8 >= 0x80:
-            _8, pos = read_uvarint(b, pos - 1)
-        if _8 == 0:
-            raise null_not_allowed(pos)
-        _8 -= 1
-        if _8 > blen - pos:
-            raise bad_length(pos, _8)
-        _7 = []
-        _10 = _7.append
-        for _ in range(_8):
-            _13, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            _14 = pos + _13
-            if _14 > blen:
-                raise bad_length(pos, _13)
-            _12 = str(b[pos:_14], 'utf-8')
-            pos = _14
-            _16, = _S_B.unpack_from(b, pos)
-            pos += 1
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            if _16 > blen - pos:
-                raise bad_length(pos, _16)
-            _15 = []
-            _18 = _15.append
-            for _ in range(_16):
-                _20, _21, = _S_ih.unpack_from(b, pos)
-                pos += 6
+    if not _2:
+        _1 = []
+    else:
+        _3 = pos + 10 * _2
+        if _3 <= blen and b[pos + 8:_3:10] == _BYTE1 * _2 and b[pos + 9:_3:10] == _BYTE0 * _2:
+            _1 = [WritableTxnMarkerResult(_4, [], None) for _4, _, _, in _S_qBB.iter_unpack(b[pos:_3])]
+            pos = _3
+        else:
+            _1 = []
+            _6 = _1.append
+            for _ in range(_2):
+                _7, _9, = _S_qB.unpack_from(b, pos)
+                pos += 9
+                if _9 >= 0x80:
+                    _9, pos = read_uvarint(b, pos - 1)
+                if _9 == 0:
+                    raise null_not_allowed(pos)
+                _9 -= 1
+                if _9 > blen - pos:
+                    raise bad_length(pos, _9)
+                if not _9:
+                    _8 = []
+                else:
+                    _8 = []
+                    _11 = _8.append
+                    for _ in range(_9):
+                        _14 = b[pos]
+                        pos += 1
+                        if 0 < _14 < 0x80:
+                            _15 = pos + _14 - 1
+                            if _15 > blen:
+                                raise bad_length(pos, _14 - 1)
+                            _13 = str(b[pos:_15], 'utf-8')
+                            pos = _15
+                        else:
+                            _13, pos = read_cstring(b, pos - 1)
+                        _17 = b[pos]
+                        pos += 1
+                        if _17 >= 0x80:
+                            _17, pos = read_uvarint(b, pos - 1)
+                        if _17 == 0:
+                            raise null_not_allowed(pos)
+                        _17 -= 1
+                        if _17 > blen - pos:
+                            raise bad_length(pos, _17)
+                        if not _17:
+                            _16 = []
+                        else:
+                            _18 = pos + 7 * _17
+                            if _18 <= blen and b[pos + 6:_18:7] == _BYTE0 * _17:
+                                _16 = [WritableTxnMarkerPartitionResult(_19, _20, None) for _19, _20, _, in _S_ihB.iter_unpack(b[pos:_18])]
+                                pos = _18
+                            else:
+                                _16 = []
+                                _22 = _16.append
+                                for _ in range(_17):
+                                    _23, _24, = _S_ih.unpack_from(b, pos)
+                                    pos += 6
+                                    if b[pos]:
+                                        _25, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _25 = None
+                                    _21 = WritableTxnMarkerPartitionResult(_23, _24, _25)
+                                    _22(_21)
+                        if b[pos]:
+                            _26, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+                        else:
+                            pos += 1
+                            _26 = None
+                        _10 = WritableTxnMarkerTopicResult(_13, _16, _26)
+                        _11(_10)
                 if b[pos]:
-                    _22, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+                    _27, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
                 else:
                     pos += 1
-                    _22 = None
-                _17 = WritableTxnMarkerPartitionResult(_20, _21, _22)
-                _18(_17)
-            if b[pos]:
-                _23, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
-            else:
-                pos += 1
-                _23 = None
-            _9 = WritableTxnMarkerTopicResult(_12, _15, _23)
-            _10(_9)
-        if b[pos]:
-            _24, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
-        else:
-            pos += 1
-            _24 = None
-        _3 = WritableTxnMarkerResult(_6, _7, _24)
-        _4(_3)
+                    _27 = None
+                _5 = WritableTxnMarkerResult(_7, _8, _27)
+                _6(_5)
     if b[pos]:
-        _25, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
+        _28, pos = _t_WritableTxnMarkerPartitionResult_v1(b, m, pos)
     else:
         pos += 1
-        _25 = None
-    _26 = WriteTxnMarkersResponse(_1, _25)
-    return _26, pos
+        _28 = None
+    _29 = WriteTxnMarkersResponse(_1, _28)
+    return _29, pos
 
 def _ti_WritableTxnMarkerPartitionResult_v1(o):
     items = []
@@ -236,28 +278,22 @@ def _s_WriteTxnMarkersResponse_v1(o):
         n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
         for _4 in _3:
             _5 = _4.name
-            n += len(_5) + (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
             _6 = _4.partitions
             n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_7), _7.unknown_tagged_fields)
-                else:
-                    n += 1
-                n += 6
+                    n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_7), _7.unknown_tagged_fields) - 1
+                n += 7
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_4), _4.unknown_tagged_fields)
-            else:
-                n += 1
-        if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields)
-        else:
+                n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_4), _4.unknown_tagged_fields) - 1
             n += 1
-        n += 8
+        if _2.unknown_tagged_fields:
+            n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields) - 1
+        n += 9
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
-    else:
-        n += 1
+        n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) - 1
+    n += 1
     return n
 
 def _w_WriteTxnMarkersResponse_v1(o, buf, pos):
@@ -301,23 +337,19 @@ def _w_WriteTxnMarkersResponse_v1(o, buf, pos):
                 if _12.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_12), _12.unknown_tagged_fields)
                 else:
-                    buf[pos] = 0
-                    pos += 1
+                    pos += 1  # no tagged fields: the buffer is zero-filled
             if _6.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_6), _6.unknown_tagged_fields)
             else:
-                buf[pos] = 0
-                pos += 1
+                pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(_3), _3.unknown_tagged_fields)
         else:
-            buf[pos] = 0
-            pos += 1
+            pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
     else:
-        buf[pos] = 0
-        pos += 1
+        pos += 1  # no tagged fields: the buffer is zero-filled
     return pos
 
 NAME = 'WriteTxnMarkersResponse'

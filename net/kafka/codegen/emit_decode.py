@@ -70,6 +70,11 @@ class DecodeEmitter(EmitterBase):
                          ind: str) -> None:
         if not group:
             return
+        if len(group) == 1 and group[0][0] == "B":
+            lines.append(f"{ind}{group[0][1]} = b[pos]")
+            lines.append(f"{ind}pos += 1")
+            group.clear()
+            return
         fmt = self.fmt("".join(c for c, _ in group))
         names = ", ".join(var for _, var in group)
         lines.append(f"{ind}{names}, = {fmt}.unpack_from(b, pos)")
@@ -91,6 +96,9 @@ class DecodeEmitter(EmitterBase):
             self.decode_struct(f.struct, v, lines, ind, target=var)
             return
         flex = self.field_flex(f, v)
+        if flex and not f.is_array:
+            self.decode_compact_value(f, lines, ind, var, n, nullable)
+            return
         if flex:
             lines.append(f"{ind}if {n} >= 0x80:")
             lines.append(f"{ind}    {n}, pos = read_uvarint(b, pos - 1)")
@@ -107,19 +115,55 @@ class DecodeEmitter(EmitterBase):
         if f.is_array:
             lines.append(f"{ind}if {n} > blen - pos:")
             lines.append(f"{ind}    raise bad_length(pos, {n})")
+            lines.append(f"{ind}if not {n}:")
+            lines.append(f"{ind}    {var} = []")
+            lines.append(f"{ind}else:")
+            ind += "    "
+            if f.is_struct and self.vector_slots(f.struct, v) is not None:
+                self.decode_vector(f.struct, v, lines, ind, var, n)
+                return
             self.decode_elements(f, v, lines, ind, var, n)
             return
         end = self.tmp()
         lines.append(f"{ind}{end} = pos + {n}")
         lines.append(f"{ind}if {end} > blen:")
         lines.append(f"{ind}    raise bad_length(pos, {n})")
-        lines.append(f"{ind}{var} = {_slice_expr(f.type, end)}")
+        lines.append(f"{ind}{var} = {_slice_expr(f.type, 'pos', end)}")
         lines.append(f"{ind}pos = {end}")
+
+    def decode_compact_value(self, f: Field, lines: list[str], ind: str, var: str, n: str,
+                             nullable: bool) -> None:
+        """Compact string/bytes/records; n is the first varint byte, pos is past it.
+        Fast path: a one-byte length; the reader helper takes every other case."""
+        end = self.tmp()
+        lines.append(f"{ind}if 0 < {n} < 0x80:")
+        lines.append(f"{ind}    {end} = pos + {n} - 1")
+        lines.append(f"{ind}    if {end} > blen:")
+        lines.append(f"{ind}        raise bad_length(pos, {n} - 1)")
+        lines.append(f"{ind}    {var} = {_slice_expr(f.type, 'pos', end)}")
+        lines.append(f"{ind}    pos = {end}")
+        if f.type != "string":  # batches are often 128 B - 16 KiB: a two-byte length
+            lines.append(f"{ind}elif {n} >= 0x80 and b[pos] < 0x80:")
+            lines.append(f"{ind}    {n} = ({n} & 0x7F) | (b[pos] << 7)")
+            lines.append(f"{ind}    {end} = pos + {n}")
+            lines.append(f"{ind}    if {end} > blen:")
+            lines.append(f"{ind}        raise bad_length(pos, {n} - 1)")
+            lines.append(f"{ind}    {var} = {_slice_expr(f.type, 'pos + 1', end)}")
+            lines.append(f"{ind}    pos = {end}")
+        lines.append(f"{ind}else:")
+        kind = {"string": "cstring", "bytes": "cbytes", "records": "crecords"}[f.type]
+        reader = f"read_{'n' if nullable and f.type != 'records' else ''}{kind}"
+        args = "b, m, pos - 1" if f.type == "records" else "b, pos - 1"
+        if f.type == "records" and not nullable:
+            lines.append(f"{ind}    {var}, pos = read_crecords_required({args})")
+        else:
+            lines.append(f"{ind}    {var}, pos = {reader}({args})")
 
     def decode_elements(self, f: Field, v: int, lines, ind: str, var: str, n: str) -> None:
         if is_fixed(f.type) and f.type != "uuid":
             char = self.char(f.type)
-            lines.append(f"{ind}{var} = list(array_struct({char!r}, {n}).unpack_from(b, pos))")
+            lines.append(f"{ind}{var} = list((_A{_ARRAY_NAMES[char]}[{n}] if {n} <= ARRAY_STRUCTS_MAX"
+                         f" else array_struct({char!r}, {n})).unpack_from(b, pos))")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * {n}")
             return
         elem, app = self.tmp(), self.tmp()
@@ -127,6 +171,68 @@ class DecodeEmitter(EmitterBase):
         lines.append(f"{ind}{app} = {var}.append")
         lines.append(f"{ind}for _ in range({n}):")
         self.decode_one(f.element(), v, lines, ind + "    ", elem, nullable=False)
+        lines.append(f"{ind}    {app}({elem})")
+
+    # ---- arrays of fixed-shape structs ------------------------------------------------
+
+    def vector_slots(self, sd: StructDef, v: int) -> list[tuple[str, Field | None, int]] | None:
+        """Layout of an element whose size is fixed when its variable parts hold their
+        defaults (empty array, null, no tagged fields): [(char, field, expected byte)],
+        expected -1 for a value. None when some part cannot be fixed."""
+        flex, slots = self.flex(v), []
+        for f in self.present(sd, v, tagged=False):
+            if is_fixed(f.type) and not f.is_array:
+                slots.append((self.char(f.type), f, -1))
+            elif flex and self.field_flex(f, v) and not f.is_array and not f.is_struct \
+                    and default_literal(f) == "None" and v in f.nullable:
+                slots.append(("B", f, 0))
+            elif flex and self.field_flex(f, v) and f.is_array and v not in f.nullable:
+                slots.append(("B", f, 1))
+            else:
+                return None
+        if flex:
+            slots.append(("B", None, 0))
+        return slots if any(e < 0 for _, _, e in slots) else None
+
+    def decode_vector(self, sd: StructDef, v: int, lines, ind: str, var: str, n: str) -> None:
+        """Fast path: one iter_unpack over n elements when every byte the general parse
+        would branch on holds the default; that check makes the layout exact."""
+        slots = self.vector_slots(sd, v)
+        assert slots is not None
+        fmt = self.fmt("".join(c for c, _, _ in slots))
+        size = sum(_char_size(c) for c, _, _ in slots)
+        end = self.tmp()
+        lines.append(f"{ind}{end} = pos + {size} * {n}")
+        checks, offset = [f"{end} <= blen"], 0
+        for char, _f, expect in slots:
+            if expect >= 0:
+                checks.append(f"b[pos + {offset}:{end}:{size}] == _BYTE{expect} * {n}")
+            offset += _char_size(char)
+        names, args = [], {}
+        for char, f, expect in slots:
+            name = self.tmp() if expect < 0 else "_"
+            names.append(name)
+            if f is not None and expect < 0:
+                args[f.py_name] = f"uuid_of({name})" if f.type == "uuid" else name
+            elif f is not None:
+                args[f.py_name] = "[]" if expect == 1 else "None"
+        ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
+        if self.has_unknown(sd):
+            ctor.append("None")
+        lines.append(f"{ind}if {' and '.join(checks)}:")
+        lines.append(f"{ind}    {var} = [{sd.name}({', '.join(ctor)}) for {', '.join(names)}, "
+                     f"in {fmt}.iter_unpack(b[pos:{end}])]")
+        lines.append(f"{ind}    pos = {end}")
+        lines.append(f"{ind}else:")
+        self.decode_elements_of(sd, v, lines, ind + "    ", var, n)
+
+    def decode_elements_of(self, sd: StructDef, v: int, lines, ind: str, var: str,
+                           n: str) -> None:
+        elem, app = self.tmp(), self.tmp()
+        lines.append(f"{ind}{var} = []")
+        lines.append(f"{ind}{app} = {var}.append")
+        lines.append(f"{ind}for _ in range({n}):")
+        self.decode_struct(sd, v, lines, ind + "    ", target=elem)
         lines.append(f"{ind}    {app}({elem})")
 
     def decode_one(self, f: Field, v: int, lines, ind: str, var: str, nullable: bool) -> None:
@@ -194,14 +300,18 @@ class DecodeEmitter(EmitterBase):
         return self.names[key]
 
 
+_ARRAY_NAMES = {"?": "o", "b": "b", "B": "B", "h": "h", "H": "H", "i": "i", "I": "I",
+                "q": "q", "d": "d"}
+
+
 def _char_size(char: str) -> int:
     return 16 if char == "16s" else {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4,
                                      "q": 8, "d": 8}[char]
 
 
-def _slice_expr(ftype: str, end: str) -> str:
+def _slice_expr(ftype: str, start: str, end: str) -> str:
     if ftype == "string":
-        return f"str(b[pos:{end}], 'utf-8')"
+        return f"str(b[{start}:{end}], 'utf-8')"
     if ftype == "records":
-        return f"m[pos:{end}]"
-    return f"bytes(b[pos:{end}])"
+        return f"m[{start}:{end}]"
+    return f"bytes(b[{start}:{end}])"

@@ -54,9 +54,8 @@ class EncodeEmitter(EmitterBase):
             fn = self.tagged_items_fn(sd, v)
             lines.append(f"{ind}if {cond}:")
             lines.append(f"{ind}    {acc} += size_tagged_section({fn}({obj}), "
-                         f"{obj}.unknown_tagged_fields)")
-            lines.append(f"{ind}else:")
-            lines.append(f"{ind}    {acc} += 1")
+                         f"{obj}.unknown_tagged_fields) - 1")
+            const += 1
         if const:
             lines.append(f"{ind}{acc} += {const}")
 
@@ -87,7 +86,10 @@ class EncodeEmitter(EmitterBase):
         """Budget of one non-null string/bytes/records value."""
         if not self.field_flex(f, v):
             return f"{2 if f.type == 'string' else 4} + len({x})"
-        return f"len({x}) + (1 if len({x}) < 0x7F else size_uvarint(len({x}) + 1))"
+        if f.type != "string":  # batches: two-byte lengths are common
+            return (f"(1 + _L if (_L := len({x})) < 0x7F else 2 + _L if _L < 0x3FFF "
+                    f"else _L + size_uvarint(_L + 1))")
+        return f"(1 + _L if (_L := len({x})) < 0x7F else _L + size_uvarint(_L + 1))"
 
     def size_array(self, f: Field, v: int, x: str, lines, ind: str, acc: str) -> None:
         prefix = (f"(1 if len({x}) < 0x7F else size_uvarint(len({x}) + 1))"
@@ -188,7 +190,7 @@ class EncodeEmitter(EmitterBase):
         if f.is_struct and not f.is_array:
             lines += [f"{ind}buf[pos] = 0xFF", f"{ind}pos += 1"]
         elif self.field_flex(f, v):
-            lines += [f"{ind}buf[pos] = 0", f"{ind}pos += 1"]
+            lines += [f"{ind}pos += 1  # null: the buffer is zero-filled"]
         else:
             char = "h" if f.type == "string" and not f.is_array else "i"
             self.flush_write_group([(char, "-1")], lines, ind)
@@ -211,6 +213,11 @@ class EncodeEmitter(EmitterBase):
         lines.append(f"{ind}if {size} < 0x7F:")
         lines.append(f"{ind}    buf[pos] = {size} + 1")
         lines.append(f"{ind}    pos += 1")
+        if not f.is_array:
+            lines.append(f"{ind}elif {size} < 0x3FFF:")
+            lines.append(f"{ind}    buf[pos] = (({size} + 1) & 0x7F) | 0x80")
+            lines.append(f"{ind}    buf[pos + 1] = ({size} + 1) >> 7")
+            lines.append(f"{ind}    pos += 2")
         lines.append(f"{ind}else:")
         lines.append(f"{ind}    pos = write_uvarint(buf, pos, {size} + 1)")
         self.write_body(f, v, x, x, lines, ind)
@@ -228,7 +235,9 @@ class EncodeEmitter(EmitterBase):
 
     def write_elements(self, f: Field, v: int, var: str, lines: list[str], ind: str) -> None:
         if is_fixed(f.type) and f.type != "uuid":
-            lines.append(f"{ind}array_struct({self.char(f.type)!r}, len({var}))"
+            char = self.char(f.type)
+            lines.append(f"{ind}(_A{_ARRAY_NAMES[char]}[len({var})] if len({var}) <= "
+                         f"ARRAY_STRUCTS_MAX else array_struct({char!r}, len({var})))"
                          f".pack_into(buf, pos, *{var})")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * len({var})")
             return
@@ -260,8 +269,7 @@ class EncodeEmitter(EmitterBase):
         lines.append(f"{ind}    pos = write_tagged_section(buf, pos, {fn}({obj}), "
                      f"{obj}.unknown_tagged_fields)")
         lines.append(f"{ind}else:")
-        lines.append(f"{ind}    buf[pos] = 0")
-        lines.append(f"{ind}    pos += 1")
+        lines.append(f"{ind}    pos += 1  # no tagged fields: the buffer is zero-filled")
 
     def tagged_items_fn(self, sd: StructDef, v: int) -> str:
         key = ("ti", sd.name, v)
@@ -283,6 +291,10 @@ class EncodeEmitter(EmitterBase):
         self.define(key, "o", lines)
         self.end_fn(saved)
         return self.names[key]
+
+
+_ARRAY_NAMES = {"?": "o", "b": "b", "B": "B", "h": "h", "H": "H", "i": "i", "I": "I",
+                "q": "q", "d": "d"}
 
 
 def _char_size(char: str) -> int:

@@ -26,8 +26,13 @@ _WIRE_NAMES = (
     "size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, "
     "write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, "
     "null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, "
-    "write_cstring_long"
+    "write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX"
 )
+
+
+_ARRAY_TABLES = "".join(f"_A{n} = ARRAY_STRUCTS[{c!r}]\n" for c, n in
+                        (("?", "o"), ("b", "b"), ("h", "h"), ("H", "H"), ("i", "i"),
+                         ("I", "I"), ("q", "q"), ("d", "d")))
 
 
 class ModuleEmitter(DecodeEmitter, EncodeEmitter):
@@ -44,7 +49,8 @@ class ModuleEmitter(DecodeEmitter, EncodeEmitter):
             tables["w"].append(self.write_fn(msg.root, v))
         parts = [BANNER.format(source=msg.source), self.docstring(), self.imports()]
         parts += [self.class_text(sd) for sd in self.ordered_structs()]
-        parts.append("".join(f"{n} = {d}\n" for n, d in sorted(self.defaults.items())))
+        parts.append("_BYTE0, _BYTE1 = BYTE0, BYTE1\n" + _ARRAY_TABLES +
+                     "".join(f"{n} = {d}\n" for n, d in sorted(self.defaults.items())))
         parts.append("".join(f"{n} = Struct('>{c}')\n" for n, c in sorted(self.formats.items())))
         parts += self.functions
         parts.append(self.tables_text(tables))

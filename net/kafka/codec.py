@@ -105,6 +105,7 @@ def decode_request(buf) -> tuple[Any, Any, int]:
 
     Returns (RequestHeader, body, trailing) where trailing counts bytes after the last
     field of the body's schema (tolerated, as the Java broker does)."""
+    b: Any
     if type(buf) is bytes:
         b, m = buf, memoryview(buf)
     else:
@@ -145,9 +146,10 @@ def decode_response(buf, api_key: int, version: int) -> tuple[Any, Any, int]:
 def decode_body(name_or_codec: str | MessageCodec, version: int, buf, offset: int = 0):
     """Decode a bare message body (no header) by message name, e.g. ('MetadataResponse', 12).
     Returns (message, end_offset)."""
-    entry = name_or_codec if type(name_or_codec) is MessageCodec else codec(name_or_codec)
+    entry = name_or_codec if isinstance(name_or_codec, MessageCodec) else codec(name_or_codec)
     if not entry.min_version <= version <= entry.max_version:
         _check_version(entry, entry.api_key, version)
+    b: Any
     if type(buf) is bytes:
         b, m = buf, memoryview(buf)
     else:

@@ -15,6 +15,7 @@ _INT_RANGES = {
     "uint16": (0, (1 << 16) - 1), "int32": (-(1 << 31), (1 << 31) - 1),
     "uint32": (0, (1 << 32) - 1), "int64": (-(1 << 63), (1 << 63) - 1),
 }
+_SCALAR_TYPES = {*_INT_RANGES, "bool", "float64", "uuid", "string", "bytes", "records"}
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
 
 
@@ -54,7 +55,8 @@ def _struct(mod: ModuleType, cls: type, version: int, unknown: bool,
             continue
         elem = _elem(mod, ftype, version, unknown, flexible)
         value = st.lists(elem, max_size=LIST_SIZE_MAX) if is_array else elem
-        if nlo <= version <= nhi:
+        absent_is_none = tag is not None and not is_array and ftype not in _SCALAR_TYPES
+        if nlo <= version <= nhi or absent_is_none:
             value = st.none() | value
         fields[py_name] = value
     if "unknown_tagged_fields" in cls.__struct_fields__ and unknown:

@@ -41,7 +41,7 @@ class ForgottenTopic(msgspec.Struct, gc=False):
 class FetchRequest(msgspec.Struct, gc=False):
     cluster_id: str | None = None
     replica_id: int = -1
-    replica_state: ReplicaState = msgspec.field(default_factory=ReplicaState)
+    replica_state: ReplicaState | None = None
     max_wait_ms: int = 0
     min_bytes: int = 0
     max_bytes: int = 2147483647
@@ -62,7 +62,6 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
-_DEFAULT_ReplicaState = ReplicaState()
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -130,7 +129,7 @@ def _d_FetchRequest_v0(b, m, pos):
                         _19(_18)
             _6 = FetchTopic(_9, ZERO_UUID, _12, None)
             _7(_6)
-    _23 = FetchRequest(None, _1, ReplicaState(), _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
+    _23 = FetchRequest(None, _1, None, _2, _3, 2147483647, 0, 0, -1, _4, [], '', None)
     return _23, pos
 
 def _s_FetchRequest_v0(o):
@@ -210,7 +209,7 @@ def _d_FetchRequest_v3(b, m, pos):
                         _20(_19)
             _7 = FetchTopic(_10, ZERO_UUID, _13, None)
             _8(_7)
-    _24 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, 0, 0, -1, _5, [], '', None)
+    _24 = FetchRequest(None, _1, None, _2, _3, _4, 0, 0, -1, _5, [], '', None)
     return _24, pos
 
 def _s_FetchRequest_v3(o):
@@ -290,7 +289,7 @@ def _d_FetchRequest_v4(b, m, pos):
                         _21(_20)
             _8 = FetchTopic(_11, ZERO_UUID, _14, None)
             _9(_8)
-    _25 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    _25 = FetchRequest(None, _1, None, _2, _3, _4, _5, 0, -1, _6, [], '', None)
     return _25, pos
 
 def _s_FetchRequest_v4(o):
@@ -370,7 +369,7 @@ def _d_FetchRequest_v5(b, m, pos):
                         _22(_21)
             _8 = FetchTopic(_11, ZERO_UUID, _14, None)
             _9(_8)
-    _27 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, 0, -1, _6, [], '', None)
+    _27 = FetchRequest(None, _1, None, _2, _3, _4, _5, 0, -1, _6, [], '', None)
     return _27, pos
 
 def _s_FetchRequest_v5(o):
@@ -484,7 +483,7 @@ def _d_FetchRequest_v7(b, m, pos):
                 pos += 4 * _38
             _31 = ForgottenTopic(_34, ZERO_UUID, _37, None)
             _32(_31)
-    _39 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _29, '', None)
+    _39 = FetchRequest(None, _1, None, _2, _3, _4, _5, _6, _7, _8, _29, '', None)
     return _39, pos
 
 def _s_FetchRequest_v7(o):
@@ -620,7 +619,7 @@ def _d_FetchRequest_v9(b, m, pos):
                 pos += 4 * _40
             _33 = ForgottenTopic(_36, ZERO_UUID, _39, None)
             _34(_33)
-    _41 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _31, '', None)
+    _41 = FetchRequest(None, _1, None, _2, _3, _4, _5, _6, _7, _8, _31, '', None)
     return _41, pos
 
 def _s_FetchRequest_v9(o):
@@ -765,7 +764,7 @@ def _d_FetchRequest_v11(b, m, pos):
         raise bad_length(pos, _42)
     _41 = str(b[pos:_43], 'utf-8')
     pos = _43
-    _44 = FetchRequest(None, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _31, _41, None)
+    _44 = FetchRequest(None, _1, None, _2, _3, _4, _5, _6, _7, _8, _31, _41, None)
     return _44, pos
 
 def _s_FetchRequest_v11(o):
@@ -1000,7 +999,7 @@ def _d_FetchRequest_v12(b, m, pos):
         pos += 1
         _49 = None
         _50 = None
-    _51 = FetchRequest(_49, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _35, _46, _50)
+    _51 = FetchRequest(_49, _1, None, _2, _3, _4, _5, _6, _7, _8, _35, _46, _50)
     return _51, pos
 
 def _ti_FetchPartition_v12(o):
@@ -1265,7 +1264,7 @@ def _d_FetchRequest_v13(b, m, pos):
         pos += 1
         _47 = None
         _48 = None
-    _49 = FetchRequest(_47, _1, ReplicaState(), _2, _3, _4, _5, _6, _7, _8, _34, _44, _48)
+    _49 = FetchRequest(_47, _1, None, _2, _3, _4, _5, _6, _7, _8, _34, _44, _48)
     return _49, pos
 
 def _s_FetchRequest_v13(o):
@@ -1372,7 +1371,7 @@ def _t_FetchRequest_v15(b, m, pos):
     if count > blen - pos:
         raise bad_length(pos, count)
     _1 = None
-    _2 = ReplicaState()
+    _2 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
@@ -1521,7 +1520,7 @@ def _d_FetchRequest_v15(b, m, pos):
     else:
         pos += 1
         _46 = None
-        _47 = ReplicaState()
+        _47 = None
         _48 = None
     _49 = FetchRequest(_46, -1, _47, _1, _2, _3, _4, _5, _6, _7, _33, _43, _48)
     return _49, pos
@@ -1550,7 +1549,7 @@ def _ti_FetchRequest_v15(o):
                 pos = write_cstring_long(buf, pos, _1, _3)
         items.append((0, bytes(buf)))
     _4 = o.replica_state
-    if _4 != _DEFAULT_ReplicaState:
+    if _4 is not None:
         n = 0
         if _4.unknown_tagged_fields:
             n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
@@ -1590,7 +1589,7 @@ def _s_FetchRequest_v15(o):
         n += 17
     _8 = o.rack_id
     n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
-    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
     n += 22
     return n
@@ -1658,7 +1657,7 @@ def _w_FetchRequest_v15(o, buf, pos):
         pos += 1 + _13
     else:
         pos = write_cstring_long(buf, pos, _12, _14)
-    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
         pos += 1  # no tagged fields: the buffer is zero-filled
@@ -1803,7 +1802,7 @@ def _d_FetchRequest_v17(b, m, pos):
     else:
         pos += 1
         _47 = None
-        _48 = ReplicaState()
+        _48 = None
         _49 = None
     _50 = FetchRequest(_47, -1, _48, _1, _2, _3, _4, _5, _6, _7, _34, _44, _49)
     return _50, pos
@@ -1845,7 +1844,7 @@ def _s_FetchRequest_v17(o):
         n += 17
     _8 = o.rack_id
     n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
-    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
     n += 22
     return n
@@ -1913,7 +1912,7 @@ def _w_FetchRequest_v17(o, buf, pos):
         pos += 1 + _13
     else:
         pos = write_cstring_long(buf, pos, _12, _14)
-    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state != _DEFAULT_ReplicaState:
+    if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
         pos += 1  # no tagged fields: the buffer is zero-filled

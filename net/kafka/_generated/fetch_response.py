@@ -37,9 +37,9 @@ class PartitionData(msgspec.Struct, gc=False):
     high_watermark: int = 0
     last_stable_offset: int = -1
     log_start_offset: int = -1
-    diverging_epoch: EpochEndOffset = msgspec.field(default_factory=EpochEndOffset)
-    current_leader: LeaderIdAndEpoch = msgspec.field(default_factory=LeaderIdAndEpoch)
-    snapshot_id: SnapshotId = msgspec.field(default_factory=SnapshotId)
+    diverging_epoch: EpochEndOffset | None = None
+    current_leader: LeaderIdAndEpoch | None = None
+    snapshot_id: SnapshotId | None = None
     aborted_transactions: list[AbortedTransaction] | None = msgspec.field(default_factory=list)
     preferred_read_replica: int = -1
     records: memoryview | bytes | None = None
@@ -75,9 +75,6 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
-_DEFAULT_EpochEndOffset = EpochEndOffset()
-_DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
-_DEFAULT_SnapshotId = SnapshotId()
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -146,7 +143,7 @@ def _d_FetchResponse_v0(b, m, pos):
                             raise bad_length(pos, _18)
                         _17 = m[pos:_19]
                         pos = _19
-                    _11 = PartitionData(_14, _15, _16, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _17, None)
+                    _11 = PartitionData(_14, _15, _16, -1, -1, None, None, None, [], -1, _17, None)
                     _12(_11)
             _3 = FetchableTopicResponse(_6, ZERO_UUID, _9, None)
             _4(_3)
@@ -244,7 +241,7 @@ def _d_FetchResponse_v1(b, m, pos):
                             raise bad_length(pos, _19)
                         _18 = m[pos:_20]
                         pos = _20
-                    _12 = PartitionData(_15, _16, _17, -1, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), [], -1, _18, None)
+                    _12 = PartitionData(_15, _16, _17, -1, -1, None, None, None, [], -1, _18, None)
                     _13(_12)
             _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
             _5(_4)
@@ -365,7 +362,7 @@ def _d_FetchResponse_v4(b, m, pos):
                             raise bad_length(pos, _29)
                         _28 = m[pos:_30]
                         pos = _30
-                    _12 = PartitionData(_15, _16, _17, _18, -1, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _19, -1, _28, None)
+                    _12 = PartitionData(_15, _16, _17, _18, -1, None, None, None, _19, -1, _28, None)
                     _13(_12)
             _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
             _5(_4)
@@ -501,7 +498,7 @@ def _d_FetchResponse_v5(b, m, pos):
                             raise bad_length(pos, _30)
                         _29 = m[pos:_31]
                         pos = _31
-                    _12 = PartitionData(_15, _16, _17, _18, _19, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _20, -1, _29, None)
+                    _12 = PartitionData(_15, _16, _17, _18, _19, None, None, None, _20, -1, _29, None)
                     _13(_12)
             _4 = FetchableTopicResponse(_7, ZERO_UUID, _10, None)
             _5(_4)
@@ -637,7 +634,7 @@ def _d_FetchResponse_v7(b, m, pos):
                             raise bad_length(pos, _32)
                         _31 = m[pos:_33]
                         pos = _33
-                    _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, -1, _31, None)
+                    _14 = PartitionData(_17, _18, _19, _20, _21, None, None, None, _22, -1, _31, None)
                     _15(_14)
             _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
             _7(_6)
@@ -773,7 +770,7 @@ def _d_FetchResponse_v11(b, m, pos):
                             raise bad_length(pos, _33)
                         _32 = m[pos:_34]
                         pos = _34
-                    _14 = PartitionData(_17, _18, _19, _20, _21, EpochEndOffset(), LeaderIdAndEpoch(), SnapshotId(), _22, _31, _32, None)
+                    _14 = PartitionData(_17, _18, _19, _20, _21, None, None, None, _22, _31, _32, None)
                     _15(_14)
             _6 = FetchableTopicResponse(_9, ZERO_UUID, _12, None)
             _7(_6)
@@ -866,9 +863,9 @@ def _t_PartitionData_v12(b, m, pos):
     count, pos = read_uvarint(b, pos)
     if count > blen - pos:
         raise bad_length(pos, count)
-    _1 = EpochEndOffset()
-    _2 = LeaderIdAndEpoch()
-    _3 = SnapshotId()
+    _1 = None
+    _2 = None
+    _3 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
@@ -1001,9 +998,9 @@ def _d_FetchResponse_v12(b, m, pos):
                         _36, _37, _38, _39, pos = _t_PartitionData_v12(b, m, pos)
                     else:
                         pos += 1
-                        _36 = EpochEndOffset()
-                        _37 = LeaderIdAndEpoch()
-                        _38 = SnapshotId()
+                        _36 = None
+                        _37 = None
+                        _38 = None
                         _39 = None
                     _14 = PartitionData(_17, _18, _19, _20, _21, _36, _37, _38, _22, _32, _33, _39)
                     _15(_14)
@@ -1029,7 +1026,7 @@ def _ti_AbortedTransaction_v12(o):
 def _ti_PartitionData_v12(o):
     items = []
     _1 = o.diverging_epoch
-    if _1 != _DEFAULT_EpochEndOffset:
+    if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
             n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields) - 1
@@ -1044,7 +1041,7 @@ def _ti_PartitionData_v12(o):
             pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((0, bytes(buf)))
     _2 = o.current_leader
-    if _2 != _DEFAULT_LeaderIdAndEpoch:
+    if _2 is not None:
         n = 0
         if _2.unknown_tagged_fields:
             n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
@@ -1059,7 +1056,7 @@ def _ti_PartitionData_v12(o):
             pos += 1  # no tagged fields: the buffer is zero-filled
         items.append((1, bytes(buf)))
     _3 = o.snapshot_id
-    if _3 != _DEFAULT_SnapshotId:
+    if _3 is not None:
         n = 0
         if _3.unknown_tagged_fields:
             n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields) - 1
@@ -1099,7 +1096,7 @@ def _s_FetchResponse_v12(o):
                 n += 1
             else:
                 n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
-            if _5.unknown_tagged_fields or _5.diverging_epoch != _DEFAULT_EpochEndOffset or _5.current_leader != _DEFAULT_LeaderIdAndEpoch or _5.snapshot_id != _DEFAULT_SnapshotId:
+            if _5.unknown_tagged_fields or _5.diverging_epoch is not None or _5.current_leader is not None or _5.snapshot_id is not None:
                 n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields) - 1
             n += 35
         if _2.unknown_tagged_fields:
@@ -1175,7 +1172,7 @@ def _w_FetchResponse_v12(o, buf, pos):
                     pos = write_uvarint(buf, pos, _14 + 1)
                 buf[pos:pos + len(_13)] = _13
                 pos += len(_13)
-            if _9.unknown_tagged_fields or _9.diverging_epoch != _DEFAULT_EpochEndOffset or _9.current_leader != _DEFAULT_LeaderIdAndEpoch or _9.snapshot_id != _DEFAULT_SnapshotId:
+            if _9.unknown_tagged_fields or _9.diverging_epoch is not None or _9.current_leader is not None or _9.snapshot_id is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_9), _9.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
@@ -1278,9 +1275,9 @@ def _d_FetchResponse_v13(b, m, pos):
                             _35, _36, _37, _38, pos = _t_PartitionData_v12(b, m, pos)
                         else:
                             pos += 1
-                            _35 = EpochEndOffset()
-                            _36 = LeaderIdAndEpoch()
-                            _37 = SnapshotId()
+                            _35 = None
+                            _36 = None
+                            _37 = None
                             _38 = None
                         _13 = PartitionData(_16, _17, _18, _19, _20, _35, _36, _37, _21, _31, _32, _38)
                         _14(_13)
@@ -1321,7 +1318,7 @@ def _s_FetchResponse_v13(o):
                 n += 1
             else:
                 n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
-            if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
+            if _4.unknown_tagged_fields or _4.diverging_epoch is not None or _4.current_leader is not None or _4.snapshot_id is not None:
                 n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
             n += 35
         if _2.unknown_tagged_fields:
@@ -1390,7 +1387,7 @@ def _w_FetchResponse_v13(o, buf, pos):
                     pos = write_uvarint(buf, pos, _11 + 1)
                 buf[pos:pos + len(_10)] = _10
                 pos += len(_10)
-            if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
+            if _6.unknown_tagged_fields or _6.diverging_epoch is not None or _6.current_leader is not None or _6.snapshot_id is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
@@ -1554,9 +1551,9 @@ def _d_FetchResponse_v16(b, m, pos):
                             _35, _36, _37, _38, pos = _t_PartitionData_v12(b, m, pos)
                         else:
                             pos += 1
-                            _35 = EpochEndOffset()
-                            _36 = LeaderIdAndEpoch()
-                            _37 = SnapshotId()
+                            _35 = None
+                            _36 = None
+                            _37 = None
                             _38 = None
                         _13 = PartitionData(_16, _17, _18, _19, _20, _35, _36, _37, _21, _31, _32, _38)
                         _14(_13)
@@ -1656,7 +1653,7 @@ def _s_FetchResponse_v16(o):
                 n += 1
             else:
                 n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
-            if _4.unknown_tagged_fields or _4.diverging_epoch != _DEFAULT_EpochEndOffset or _4.current_leader != _DEFAULT_LeaderIdAndEpoch or _4.snapshot_id != _DEFAULT_SnapshotId:
+            if _4.unknown_tagged_fields or _4.diverging_epoch is not None or _4.current_leader is not None or _4.snapshot_id is not None:
                 n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
             n += 35
         if _2.unknown_tagged_fields:
@@ -1725,7 +1722,7 @@ def _w_FetchResponse_v16(o, buf, pos):
                     pos = write_uvarint(buf, pos, _11 + 1)
                 buf[pos:pos + len(_10)] = _10
                 pos += len(_10)
-            if _6.unknown_tagged_fields or _6.diverging_epoch != _DEFAULT_EpochEndOffset or _6.current_leader != _DEFAULT_LeaderIdAndEpoch or _6.snapshot_id != _DEFAULT_SnapshotId:
+            if _6.unknown_tagged_fields or _6.diverging_epoch is not None or _6.current_leader is not None or _6.snapshot_id is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v12(_6), _6.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled

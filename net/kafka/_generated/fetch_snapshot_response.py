@@ -25,7 +25,7 @@ class PartitionSnapshot(msgspec.Struct, gc=False):
     index: int = 0
     error_code: int = 0
     snapshot_id: SnapshotId = msgspec.field(default_factory=SnapshotId)
-    current_leader: LeaderIdAndEpoch = msgspec.field(default_factory=LeaderIdAndEpoch)
+    current_leader: LeaderIdAndEpoch | None = None
     size: int = 0
     position: int = 0
     unaligned_records: memoryview | bytes | None = None
@@ -58,7 +58,6 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
-_DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
 _S_H = Struct('>H')
 _S_i = Struct('>i')
@@ -92,7 +91,7 @@ def _t_PartitionSnapshot_v0(b, m, pos):
     count, pos = read_uvarint(b, pos)
     if count > blen - pos:
         raise bad_length(pos, count)
-    _1 = LeaderIdAndEpoch()
+    _1 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
@@ -187,7 +186,7 @@ def _d_FetchSnapshotResponse_v0(b, m, pos):
                         _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
                     else:
                         pos += 1
-                        _28 = LeaderIdAndEpoch()
+                        _28 = None
                         _29 = None
                     _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
                     _14(_13)
@@ -213,7 +212,7 @@ def _ti_SnapshotId_v0(o):
 def _ti_PartitionSnapshot_v0(o):
     items = []
     _1 = o.current_leader
-    if _1 != _DEFAULT_LeaderIdAndEpoch:
+    if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
             n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields) - 1
@@ -245,7 +244,7 @@ def _s_FetchSnapshotResponse_v0(o):
             n += 13
             _7 = _5.unaligned_records
             n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
-            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _5.unknown_tagged_fields or _5.current_leader is not None:
                 n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
             n += 23
         if _2.unknown_tagged_fields:
@@ -308,7 +307,7 @@ def _w_FetchSnapshotResponse_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _12 + 1)
             buf[pos:pos + len(_11)] = _11
             pos += len(_11)
-            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _9.unknown_tagged_fields or _9.current_leader is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
@@ -448,7 +447,7 @@ def _d_FetchSnapshotResponse_v1(b, m, pos):
                         _28, _29, pos = _t_PartitionSnapshot_v0(b, m, pos)
                     else:
                         pos += 1
-                        _28 = LeaderIdAndEpoch()
+                        _28 = None
                         _29 = None
                     _13 = PartitionSnapshot(_16, _17, _18, _28, _23, _24, _25, _29)
                     _14(_13)
@@ -525,7 +524,7 @@ def _s_FetchSnapshotResponse_v1(o):
             n += 13
             _7 = _5.unaligned_records
             n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
-            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _5.unknown_tagged_fields or _5.current_leader is not None:
                 n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
             n += 23
         if _2.unknown_tagged_fields:
@@ -588,7 +587,7 @@ def _w_FetchSnapshotResponse_v1(o, buf, pos):
                 pos = write_uvarint(buf, pos, _12 + 1)
             buf[pos:pos + len(_11)] = _11
             pos += len(_11)
-            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _9.unknown_tagged_fields or _9.current_leader is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionSnapshot_v0(_9), _9.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled

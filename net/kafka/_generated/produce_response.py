@@ -29,7 +29,7 @@ class PartitionProduceResponse(msgspec.Struct, gc=False):
     log_start_offset: int = -1
     record_errors: list[BatchIndexAndErrorMessage] = msgspec.field(default_factory=list)
     error_message: str | None = None
-    current_leader: LeaderIdAndEpoch = msgspec.field(default_factory=LeaderIdAndEpoch)
+    current_leader: LeaderIdAndEpoch | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
 class TopicProduceResponse(msgspec.Struct, gc=False):
@@ -59,7 +59,6 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
-_DEFAULT_LeaderIdAndEpoch = LeaderIdAndEpoch()
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -108,7 +107,7 @@ def _d_ProduceResponse_v0(b, m, pos):
             else:
                 _11 = pos + 14 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, None, None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -116,7 +115,7 @@ def _d_ProduceResponse_v0(b, m, pos):
                     for _ in range(_10):
                         _17, _18, _19, = _S_ihq.unpack_from(b, pos)
                         pos += 14
-                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, LeaderIdAndEpoch(), None)
+                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, None, None)
                         _16(_15)
             _3 = TopicProduceResponse(_6, _9, None)
             _4(_3)
@@ -187,7 +186,7 @@ def _d_ProduceResponse_v1(b, m, pos):
             else:
                 _11 = pos + 14 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, None, None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -195,7 +194,7 @@ def _d_ProduceResponse_v1(b, m, pos):
                     for _ in range(_10):
                         _17, _18, _19, = _S_ihq.unpack_from(b, pos)
                         pos += 14
-                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, LeaderIdAndEpoch(), None)
+                        _15 = PartitionProduceResponse(_17, _18, _19, -1, -1, [], None, None, None)
                         _16(_15)
             _3 = TopicProduceResponse(_6, _9, None)
             _4(_3)
@@ -271,7 +270,7 @@ def _d_ProduceResponse_v2(b, m, pos):
             else:
                 _11 = pos + 22 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, -1, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, in _S_ihqq.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, -1, [], None, None, None) for _12, _13, _14, _15, in _S_ihqq.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -279,7 +278,7 @@ def _d_ProduceResponse_v2(b, m, pos):
                     for _ in range(_10):
                         _18, _19, _20, _21, = _S_ihqq.unpack_from(b, pos)
                         pos += 22
-                        _16 = PartitionProduceResponse(_18, _19, _20, _21, -1, [], None, LeaderIdAndEpoch(), None)
+                        _16 = PartitionProduceResponse(_18, _19, _20, _21, -1, [], None, None, None)
                         _17(_16)
             _3 = TopicProduceResponse(_6, _9, None)
             _4(_3)
@@ -355,7 +354,7 @@ def _d_ProduceResponse_v5(b, m, pos):
             else:
                 _11 = pos + 30 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, in _S_ihqqq.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, in _S_ihqqq.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -363,7 +362,7 @@ def _d_ProduceResponse_v5(b, m, pos):
                     for _ in range(_10):
                         _19, _20, _21, _22, _23, = _S_ihqqq.unpack_from(b, pos)
                         pos += 30
-                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, [], None, LeaderIdAndEpoch(), None)
+                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, [], None, None, None)
                         _18(_17)
             _3 = TopicProduceResponse(_6, _9, None)
             _4(_3)
@@ -474,7 +473,7 @@ def _d_ProduceResponse_v8(b, m, pos):
                             raise bad_length(pos, _29)
                         _28 = str(b[pos:_30], 'utf-8')
                         pos = _30
-                    _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _28, LeaderIdAndEpoch(), None)
+                    _11 = PartitionProduceResponse(_14, _15, _16, _17, _18, _19, _28, None, None)
                     _12(_11)
             _3 = TopicProduceResponse(_6, _9, None)
             _4(_3)
@@ -614,7 +613,7 @@ def _d_ProduceResponse_v9(b, m, pos):
             else:
                 _11 = pos + 33 * _10
                 if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -672,7 +671,7 @@ def _d_ProduceResponse_v9(b, m, pos):
                         else:
                             pos += 1
                             _38 = None
-                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, _24, _35, LeaderIdAndEpoch(), _38)
+                        _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, _24, _35, None, _38)
                         _18(_17)
             if b[pos]:
                 _39, pos = _t_BatchIndexAndErrorMessage_v9(b, m, pos)
@@ -819,7 +818,7 @@ def _t_PartitionProduceResponse_v10(b, m, pos):
     count, pos = read_uvarint(b, pos)
     if count > blen - pos:
         raise bad_length(pos, count)
-    _1 = LeaderIdAndEpoch()
+    _1 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
@@ -943,7 +942,7 @@ def _d_ProduceResponse_v10(b, m, pos):
             else:
                 _11 = pos + 33 * _10
                 if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, LeaderIdAndEpoch(), None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
                     pos = _11
                 else:
                     _9 = []
@@ -1000,7 +999,7 @@ def _d_ProduceResponse_v10(b, m, pos):
                             _38, _39, pos = _t_PartitionProduceResponse_v10(b, m, pos)
                         else:
                             pos += 1
-                            _38 = LeaderIdAndEpoch()
+                            _38 = None
                             _39 = None
                         _17 = PartitionProduceResponse(_19, _20, _21, _22, _23, _24, _35, _38, _39)
                         _18(_17)
@@ -1025,7 +1024,7 @@ def _d_ProduceResponse_v10(b, m, pos):
 def _ti_PartitionProduceResponse_v10(o):
     items = []
     _1 = o.current_leader
-    if _1 != _DEFAULT_LeaderIdAndEpoch:
+    if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
             n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields) - 1
@@ -1125,7 +1124,7 @@ def _s_ProduceResponse_v10(o):
                 n += 1
             else:
                 n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
-            if _5.unknown_tagged_fields or _5.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _5.unknown_tagged_fields or _5.current_leader is not None:
                 n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields) - 1
             n += 31
         if _2.unknown_tagged_fields:
@@ -1202,7 +1201,7 @@ def _w_ProduceResponse_v10(o, buf, pos):
                     pos += 1 + _17
                 else:
                     pos = write_cstring_long(buf, pos, _16, _18)
-            if _9.unknown_tagged_fields or _9.current_leader != _DEFAULT_LeaderIdAndEpoch:
+            if _9.unknown_tagged_fields or _9.current_leader is not None:
                 pos = write_tagged_section(buf, pos, _ti_PartitionProduceResponse_v10(_9), _9.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled

@@ -21,7 +21,7 @@ class CurrentLeader(msgspec.Struct, gc=False):
 class UpdateRaftVoterResponse(msgspec.Struct, gc=False):
     throttle_time_ms: int = 0
     error_code: int = 0
-    current_leader: CurrentLeader = msgspec.field(default_factory=CurrentLeader)
+    current_leader: CurrentLeader | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] | None = None
 
 _BYTE0, _BYTE1 = BYTE0, BYTE1
@@ -33,7 +33,6 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
-_DEFAULT_CurrentLeader = CurrentLeader()
 
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -62,7 +61,7 @@ def _t_UpdateRaftVoterResponse_v0(b, m, pos):
     count, pos = read_uvarint(b, pos)
     if count > blen - pos:
         raise bad_length(pos, count)
-    _1 = CurrentLeader()
+    _1 = None
     unknown = None
     for _ in range(count):
         tag, pos, end = read_unknown_tag(b, pos)
@@ -102,7 +101,7 @@ def _d_UpdateRaftVoterResponse_v0(b, m, pos):
         _3, _4, pos = _t_UpdateRaftVoterResponse_v0(b, m, pos)
     else:
         pos += 1
-        _3 = CurrentLeader()
+        _3 = None
         _4 = None
     _5 = UpdateRaftVoterResponse(_1, _2, _3, _4)
     return _5, pos
@@ -114,7 +113,7 @@ def _ti_CurrentLeader_v0(o):
 def _ti_UpdateRaftVoterResponse_v0(o):
     items = []
     _1 = o.current_leader
-    if _1 != _DEFAULT_CurrentLeader:
+    if _1 is not None:
         n = 0
         _2 = _1.host
         n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
@@ -145,7 +144,7 @@ def _ti_UpdateRaftVoterResponse_v0(o):
 
 def _s_UpdateRaftVoterResponse_v0(o):
     n = 0
-    if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader:
+    if o.unknown_tagged_fields or o.current_leader is not None:
         n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields) - 1
     n += 7
     return n
@@ -153,7 +152,7 @@ def _s_UpdateRaftVoterResponse_v0(o):
 def _w_UpdateRaftVoterResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
     pos += 6
-    if o.unknown_tagged_fields or o.current_leader != _DEFAULT_CurrentLeader:
+    if o.unknown_tagged_fields or o.current_leader is not None:
         pos = write_tagged_section(buf, pos, _ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields)
     else:
         pos += 1  # no tagged fields: the buffer is zero-filled

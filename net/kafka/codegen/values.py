@@ -28,7 +28,17 @@ def fixed_size(ftype: str) -> int:
 
 def may_be_null(f: Field) -> bool:
     """True when some version can carry null (drives the annotation and default)."""
-    return f.nullable.lo <= f.nullable.hi or f.default == "null" or f.type == "records"
+    return (f.nullable.lo <= f.nullable.hi or f.default == "null" or f.type == "records"
+            or absent_is_none(f))
+
+
+def absent_is_none(f: Field) -> bool:
+    """A tagged struct field reads as None when the peer did not send it (Kafka's Java
+    classes use a default instance; None is cheaper and says 'absent' plainly)."""
+    if f.tag is None or not f.is_struct or f.is_array:
+        return False
+    assert f.tagged.lo <= f.versions.lo, f"{f.name}: struct tagged in only some versions"
+    return True
 
 
 def annotation(f: Field) -> str:
@@ -39,7 +49,7 @@ def annotation(f: Field) -> str:
 
 def default_literal(f: Field) -> str:
     """Expression for the field's default value; a fresh object for mutable defaults."""
-    if f.default == "null" or (f.type == "records" and not f.is_array):
+    if f.default == "null" or (f.type == "records" and not f.is_array) or absent_is_none(f):
         return "None"
     if f.is_array:
         return "[]"

@@ -117,7 +117,7 @@ class PartitionLog:
         meta = _read_meta(os.path.join(directory, META_FILE))
         first = segments[0].base_offset if segments else 0
         self.next_offset = segments[-1].next_offset if segments else meta.start_offset
-        self.start_offset = min(max(meta.start_offset, first), self.next_offset)
+        self.start_offset = max(meta.start_offset, first)
         self.next_offset = max(self.next_offset, self.start_offset)
         self.durable_offset = self.high_watermark = self.next_offset
         return self
@@ -232,6 +232,8 @@ class PartitionLog:
         writes = [w for w in (s.take_write() for s in self._unsynced_segments()) if w is not None]
         seals = [s for s in self._to_seal if s.write_fd is not None]
         if not (writes or seals or self._dir_dirty):
+            self.durable_offset = self.next_offset  # nothing unwritten: every write was synced
+            self.high_watermark = max(self.high_watermark, self.durable_offset)
             self._resolve_waiters()
             return None
         directory = self.directory if self._dir_dirty else None
@@ -307,9 +309,10 @@ class PartitionLog:
             return result
         if self._read_cached(result, offset, max_bytes, upto):
             self._shared.probe.cache_hit()
-            return result
-        self._shared.probe.cache_missed()
-        self._read_segments(result, offset, max_bytes, upto)
+        else:
+            self._shared.probe.cache_missed()
+        if result.next_offset < upto and result.size_bytes < max_bytes:
+            self._read_segments(result, result.next_offset, max_bytes, upto)
         return result
 
     def _read_cached(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> bool:
@@ -331,8 +334,12 @@ class PartitionLog:
         for segment in self.segments[max(bisect_right(bases, offset) - 1, 0) :]:
             if segment.next_offset <= offset:
                 continue
+            if result.batches and offset >= upto:
+                return
             budget = max(max_bytes - result.size_bytes, 1)
-            span = segment.read(offset, budget, upto, self._config.read_bytes_max)
+            span = segment.read(
+                offset, budget, upto, self._config.read_bytes_max, at_least_one=not result.batches
+            )
             if span.batches and span.position > 0:
                 self._shared.probe.read_from_disk(span.size_bytes)
             if span.batches:
@@ -382,8 +389,8 @@ class PartitionLog:
         self._shared.io_thread.submit(truncate_file, segment, self._shared.io_thread.io, position)
         self.next_offset = max(new_end, self.start_offset)
         self._floor = min(self._floor, new_end)
-        self.durable_offset = min(self.durable_offset, new_end)
-        self.high_watermark = min(self.high_watermark, new_end)
+        self.durable_offset = min(self.durable_offset, self.next_offset)
+        self.high_watermark = min(self.high_watermark, self.next_offset)
         self._fail_waiters(error, above=new_end)
 
     def _unseal(self, segment: Segment) -> None:

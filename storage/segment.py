@@ -152,12 +152,14 @@ class Segment:
         regions.append((self.pending_start, self.pending))
         return regions
 
-    def read(self, offset: int, max_bytes: int, upto: int, read_bytes_max: int) -> ReadSpan:
+    def read(
+        self, offset: int, max_bytes: int, upto: int, read_bytes_max: int, at_least_one: bool = True
+    ) -> ReadSpan:
         """Whole batches holding offsets >= offset and < upto, about max_bytes of them (at
         least one). CRC-checked when they came from the file."""
         position = self.index.position_for(offset)
         want = min(max_bytes + 2 * self.index.interval_bytes, read_bytes_max)
-        span = ReadSpan(position)
+        span = ReadSpan(position, at_least_one=at_least_one)
         while position < self.size_bytes and not span.full:
             data, from_file = self.read_span(position, position + max(want, rb.BATCH_HEADER_BYTES))
             consumed = span.take(data, offset, upto, max_bytes, from_file, self.path)
@@ -194,6 +196,7 @@ class ReadSpan:
     size_bytes: int = 0
     next_offset: int = -1
     full: bool = False
+    at_least_one: bool = True
 
     def __post_init__(self) -> None:
         self.batches = []
@@ -211,7 +214,7 @@ class ReadSpan:
             if len(data) - consumed < size:
                 break
             if header.base_offset >= upto or (
-                self.batches and self.size_bytes + size > max_bytes
+                (self.batches or not self.at_least_one) and self.size_bytes + size > max_bytes
             ):
                 self.full = True
                 break

@@ -36,7 +36,7 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idle_poll_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = constants.IDLE_POLL_US_DEFAULT
     ring_bytes: Annotated[
         int, msgspec.Meta(ge=constants.RING_BYTES_MIN, le=constants.RING_BYTES_MAX)
-    ] = constants.RING_BYTES_DEFAULT
+    ] | None = None
     message_bytes_max: PositiveInt = constants.MESSAGE_BYTES_MAX_DEFAULT
     calls_in_flight_max: PositiveInt = constants.CALLS_IN_FLIGHT_MAX_DEFAULT
     services: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SERVICES))
@@ -56,7 +56,8 @@ DESCRIPTIONS = {
     "blocked_reactor_notify_ms": "report any callback holding a reactor longer than this (ms)",
     "admin_addr": "host:port of the admin HTTP server (/metrics) on shard 0",
     "idle_poll_us": "how long a reactor polls its rings after the last message before sleeping",
-    "ring_bytes": "data bytes of each shard-to-shard ring (power of two)",
+    "ring_bytes": "data bytes of each shard-to-shard ring (power of two); default: 8M, less "
+                  "past 9 shards so one shard's outgoing rings stay within 64M",
     "message_bytes_max": "largest cross-shard message after encoding (bytes)",
     "calls_in_flight_max": "cross-shard calls in flight per (service group, destination shard)",
     "services": "services to run, as 'module:Class'",
@@ -146,8 +147,20 @@ def load_config(
     return config
 
 
+def ring_bytes_for(smp: int, configured: int | None) -> int:
+    """The configured ring size, or the largest power of two that keeps one shard's
+    outgoing rings within RINGS_PER_SHARD_BYTES_MAX (capped at RING_BYTES_DEFAULT)."""
+    if configured is not None:
+        return configured
+    share = constants.RINGS_PER_SHARD_BYTES_MAX // max(1, smp - 1)
+    size = constants.RING_BYTES_DEFAULT
+    while size > share and size > constants.RING_BYTES_MIN:
+        size //= 2
+    return size
+
+
 def _check(config: NodeConfig) -> None:
-    if config.ring_bytes & (config.ring_bytes - 1):
+    if config.ring_bytes is not None and config.ring_bytes & (config.ring_bytes - 1):
         raise ConfigError(f"ring_bytes must be a power of two - at $.ring_bytes ({config.ring_bytes})")
     if config.cpuset is not None:
         try:

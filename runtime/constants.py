@@ -5,7 +5,8 @@ some of them per node, never remove the bound.
 """
 
 CACHE_LINE_BYTES = 64
-RING_BYTES_DEFAULT = 4 * 1024 * 1024          # data area of one SPSC ring (power of two)
+RING_BYTES_DEFAULT = 8 * 1024 * 1024          # data area of one SPSC ring (power of two)
+RINGS_PER_SHARD_BYTES_MAX = 64 * 1024 * 1024  # a shard's outgoing rings, when sized by default
 RING_BYTES_MIN = 64 * 1024
 RING_BYTES_MAX = 256 * 1024 * 1024
 MESSAGE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024  # largest cross-shard message, after encoding

@@ -8,6 +8,7 @@ Exceptions cross as ErrorInfo and are rebuilt as their own type where possible.
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 import itertools
 import logging
@@ -53,79 +54,100 @@ class Dispatcher:
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[asyncio.Future, Any]] = {}
         self._running: dict[tuple[int, int], asyncio.Task] = {}
-        self._semaphores: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._slots: dict[tuple[str, int], _CallSlots] = {}
+        self._routes: dict[tuple[type, str, int], Route] = {}
+        self._targets: dict[tuple[str, str], tuple[Service, Any]] = {}
         self._stopped: BaseException | None = None
         reactor.deliver = self._deliver
 
     # -- caller side ---------------------------------------------------------------------
+    def route(self, dst: int, cls: type[Service], method: str) -> "Route":
+        """Everything a call to cls.method on dst needs, resolved once and cached."""
+        key = (cls, method, dst)
+        route = self._routes.get(key)
+        if route is None:
+            info = method_info(cls, method)
+            slots = None
+            if dst != self.shard:
+                group_key = (cls.group(), dst)
+                slots = self._slots.get(group_key)
+                if slots is None:
+                    slots = self._slots[group_key] = _CallSlots(self._calls_in_flight_max)
+            route = self._routes[key] = Route(dst, cls.service_name(), info,
+                                              self.reactor.outboxes.get(dst), slots)
+        return route
+
     async def call(self, dst: int, cls: type[Service], method: str, args: tuple,
                    kwargs: dict, timeout: float | None) -> Any:
-        info = method_info(cls, method)
-        name = cls.service_name()
-        if dst == self.shard:
-            return await self._call_local(name, info, info.positional(args, kwargs), timeout)
+        return await self.call_route(self.route(dst, cls, method), args, kwargs, timeout)
+
+    async def call_route(self, route: "Route", args: tuple, kwargs: dict,
+                         timeout: float | None) -> Any:
+        """invoke_on: run the method on route.dst and return its decoded result."""
+        info = route.info
+        if kwargs:
+            args = info.positional(args, kwargs)
+        if route.outbox is None:
+            return await self._call_local(route.name, info, args, timeout)
         if self._stopped is not None:
             raise ShardStoppedError(f"shard {self.shard} is stopping")
-        payload = self._encode_call(envelope.RequestOut, name, method, info.positional(args, kwargs))
-        semaphore = self._semaphore(cls.group(), dst)
-        async with semaphore:
-            call_id = payload[0]
-            future = self.loop.create_future()
-            self._pending[call_id] = (future, info.result_decoder)
-            self.stats.calls_sent += 1
-            try:
-                wait = self.reactor.outboxes[dst].send(payload[1], True)
-                if wait is not None:
-                    await wait
-                if timeout is None:
-                    return await future
-                return await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                if future.done() and not future.cancelled():
-                    raise       # the remote method's own TimeoutError, rebuilt
-                self.stats.calls_timed_out += 1
-                self._cancel_remote(dst, call_id)
-                raise CrossShardTimeout(
-                    f"{name}.{method} on shard {dst}: no reply within {timeout} s") from None
-            except asyncio.CancelledError:
-                self._cancel_remote(dst, call_id)
-                raise
-            finally:
-                self._pending.pop(call_id, None)
+        call_id = next(self._ids)
+        data = self._encode(envelope.RequestOut(call_id, route.name, info.name, args), route)
+        slots = route.slots
+        if slots.in_use >= slots.limit:
+            await slots.wait()
+        slots.in_use += 1
+        future = self.loop.create_future()
+        self._pending[call_id] = (future, info.result_decoder)
+        self.stats.calls_sent += 1
+        try:
+            wait = route.outbox.send(data, True)
+            if wait is not None:
+                await wait
+            if timeout is None:
+                return await future
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            if future.done() and not future.cancelled():
+                raise       # the remote method's own TimeoutError, rebuilt
+            self.stats.calls_timed_out += 1
+            self._cancel_remote(route.dst, call_id)
+            raise CrossShardTimeout(
+                f"{route.name}.{info.name} on shard {route.dst}: no reply within {timeout} s"
+            ) from None
+        except asyncio.CancelledError:
+            self._cancel_remote(route.dst, call_id)
+            raise
+        finally:
+            self._pending.pop(call_id, None)
+            slots.release()
 
     def tell(self, dst: int, cls: type[Service], method: str, args: tuple, kwargs: dict):
+        return self.tell_route(self.route(dst, cls, method), args, kwargs)
+
+    def tell_route(self, route: "Route", args: tuple, kwargs: dict):
         """One-way call: no reply, no result; returns a future only if the ring is full."""
-        info = method_info(cls, method)
-        name = cls.service_name()
-        args = info.positional(args, kwargs)
-        if dst == self.shard:
-            self._start_local_oneway(name, method, args)
+        info = route.info
+        if kwargs:
+            args = info.positional(args, kwargs)
+        if route.outbox is None:
+            self._start_local_oneway(route.name, info.name, args)
             return None
-        data = self._encode(envelope.OneWayOut(name, method, args), f"{name}.{method}")
+        data = self._encode(envelope.OneWayOut(route.name, info.name, args), route)
         self.stats.calls_sent += 1
-        return self.reactor.outboxes[dst].send(data, True)
+        return route.outbox.send(data, True)
 
-    def _encode_call(self, struct_type, name: str, method: str, args: tuple):
-        call_id = next(self._ids)
-        return call_id, self._encode(struct_type(call_id, name, method, args), f"{name}.{method}")
-
-    def _encode(self, message, what: str) -> bytes:
+    def _encode(self, message, route: "Route") -> bytes:
         try:
             data = _encode(message)
         except (TypeError, msgspec.EncodeError, OverflowError) as exc:
-            raise ArgumentEncodeError(f"{what}: cannot encode arguments: {exc}") from None
+            raise ArgumentEncodeError(
+                f"{route.name}.{route.info.name}: cannot encode arguments: {exc}") from None
         if len(data) > self._message_bytes_max:
             raise MessageTooLargeError(
-                f"{what}: message of {len(data)} bytes is over message_bytes_max "
-                f"({self._message_bytes_max})")
+                f"{route.name}.{route.info.name}: message of {len(data)} bytes is over "
+                f"message_bytes_max ({self._message_bytes_max})")
         return data
-
-    def _semaphore(self, group: str, dst: int) -> asyncio.Semaphore:
-        key = (group, dst)
-        semaphore = self._semaphores.get(key)
-        if semaphore is None:
-            semaphore = self._semaphores[key] = asyncio.Semaphore(self._calls_in_flight_max)
-        return semaphore
 
     def _cancel_remote(self, dst: int, call_id: int) -> None:
         if self._stopped is None:
@@ -182,8 +204,7 @@ class Dispatcher:
     def _on_request(self, src: int, message: Request) -> None:
         self.stats.calls_received += 1
         try:
-            instance = self._instance(message.service)
-            info = method_info(type(instance), message.method)
+            instance, info = self._target(message.service, message.method)
             args = info.decode_args(message.args)
             result = info.func(instance, *args)
         except BaseException as exc:  # noqa: BLE001 - every failure travels back to the caller
@@ -192,7 +213,15 @@ class Dispatcher:
         if not info.is_coroutine:
             self._send_reply(src, message.call_id, result)
             return
-        task = self.loop.create_task(result)
+        try:
+            yielded = result.send(None)     # eager start: most calls finish without suspending
+        except StopIteration as stop:
+            self._send_reply(src, message.call_id, stop.value)
+            return
+        except BaseException as exc:  # noqa: BLE001 - every failure travels back to the caller
+            self._send_failure(src, message.call_id, exc)
+            return
+        task = self.loop.create_task(_resumed(result, yielded))
         key = (src, message.call_id)
         self._running[key] = task
         task.add_done_callback(partial(self._on_task_done, src, message.call_id))
@@ -211,8 +240,7 @@ class Dispatcher:
     def _on_oneway(self, src: int, message: OneWay) -> None:
         self.stats.calls_received += 1
         try:
-            instance = self._instance(message.service)
-            info = method_info(type(instance), message.method)
+            instance, info = self._target(message.service, message.method)
             args = info.decode_args(message.args)
         except Exception:
             log.exception("one-way call %s.%s from shard %d failed", message.service,
@@ -252,6 +280,15 @@ class Dispatcher:
         if self._stopped is None:
             data = _encode(Failure(call_id, error_info(exc, self.shard)))
             self.reactor.outboxes[src].send(data, False)
+
+    def _target(self, name: str, method: str) -> tuple[Service, Any]:
+        """(instance on this shard, method info) for an incoming call, cached."""
+        key = (name, method)
+        target = self._targets.get(key)
+        if target is None:
+            instance = self._instance(name)
+            target = self._targets[key] = (instance, method_info(type(instance), method))
+        return target
 
     def _instance(self, name: str) -> Service:
         instance = self.local.get(name)
@@ -302,6 +339,88 @@ def rebuild_error(info: ErrorInfo) -> BaseException:
     exc.remote_shard = info.shard  # type: ignore[attr-defined]
     exc.add_note(f"raised on shard {info.shard}:\n{info.traceback.rstrip()}")
     return exc
+
+
+class Route:
+    """A resolved (service method, destination shard): what every call on it reuses."""
+
+    __slots__ = ("dst", "name", "info", "outbox", "slots")
+
+    def __init__(self, dst: int, name: str, info, outbox, slots):
+        self.dst = dst
+        self.name = name
+        self.info = info
+        self.outbox = outbox        # None when dst is this shard
+        self.slots = slots
+
+
+class _CallSlots:
+    """Caps cross-shard calls in flight per (smp group, destination); FIFO waiters."""
+
+    __slots__ = ("limit", "in_use", "_waiters")
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_use = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def wait(self) -> None:
+        while self.in_use >= self.limit:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append(future)
+            try:
+                await future
+            finally:
+                if future in self._waiters:
+                    self._waiters.remove(future)
+
+    def release(self) -> None:
+        self.in_use -= 1
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+
+    def statistics(self) -> dict[str, int]:
+        return {"in_use": self.in_use, "limit": self.limit, "waiters": len(self._waiters)}
+
+
+class _Continuation:
+    """Awaitable that goes on driving a coroutine already run to its first suspension.
+
+    It hands the future the coroutine yielded to the task, then relays every value and
+    exception the task sends (the eager task start of Python 3.12, for 3.11).
+    """
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro, yielded):
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self):
+        coro, value = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resumed(coro, yielded):
+    return await _Continuation(coro, yielded)
 
 
 def _log_oneway_failure(task: asyncio.Task) -> None:

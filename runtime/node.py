@@ -17,7 +17,7 @@ from typing import Sequence
 
 from . import constants, logs
 from .arena import Arena, ShardState
-from .config import NodeConfig, parse_cpuset
+from .config import NodeConfig, parse_cpuset, ring_bytes_for
 from .doorbell import make_eventfd
 from .errors import ConfigError
 from .memory import plan_budgets
@@ -70,7 +70,7 @@ class Node:
         self.smp, self.cpus = plan_cpus(config)
         self.budget_bytes = plan_budgets(self.smp, config.memory_bytes,
                                          config.reserve_memory_bytes)
-        self.arena = Arena(self.smp, config.ring_bytes)
+        self.arena = Arena(self.smp, ring_bytes_for(self.smp, config.ring_bytes))
         self.doorbell_fds = [make_eventfd() for _ in range(self.smp)]
         self.pids: dict[int, int] = {}
         self._skip_sleep_recheck = skip_sleep_recheck

@@ -153,41 +153,35 @@ class Reactor:
     # -- receiving -----------------------------------------------------------------------
     def _drain(self) -> int:
         total = 0
+        stats = self.stats
         for src, ring in self._inbound:
-            count = 0
-            while count < constants.DRAIN_MESSAGES_MAX:
-                record = ring.peek()
-                if record is None:
-                    break
-                view, flags = record
-                size = len(view)
-                self.stats.received_bytes += size
-                if flags == WHOLE:
-                    self.stats.received_messages += 1
-                    self.deliver(src, view)
-                else:
-                    self._assemble(src, view, flags)
-                ring.advance(size)
-                count += 1
+            count, nbytes = ring.drain(src, self.deliver, self._assemble,
+                                       constants.DRAIN_MESSAGES_MAX)
             if count:
+                stats.received_bytes += nbytes
+                stats.received_messages += count
                 ring.release()
                 fence()
                 if ring.producer_waiting():
                     self._doorbells[src].ring()
                 total += count
+        if self._dirty:
+            self._publish()         # replies made inline go out in this same pass
         return total
 
     def _assemble(self, src: int, view: memoryview, flags: int) -> None:
         if flags == FIRST:
             assert src not in self._partial, "chunked message interleaved on one ring"
             self._partial[src] = bytearray(view)
+            self.stats.received_messages -= 1     # counted once, when the last chunk lands
             return
         buffer = self._partial[src]
         buffer += view
         if flags == LAST:
             del self._partial[src]
-            self.stats.received_messages += 1
             self.deliver(src, memoryview(buffer))
+        else:
+            self.stats.received_messages -= 1
 
     def _flush_backlogs(self) -> int:
         if not self._backlogged:

@@ -114,6 +114,35 @@ class Ring:
             size, flags = _HDR.unpack_from(self._data, 0)
         return self._data[pos + _HDR_BYTES : pos + _HDR_BYTES + size], flags
 
+    def drain(self, src: int, deliver, assemble, limit: int) -> tuple[int, int]:
+        """Hand up to `limit` records to deliver(src, view) (whole) or assemble(src, view,
+        flags) (chunks); returns (records, payload bytes). Views are valid until release()."""
+        words, data, mask, capacity = self._words, self._data, self._mask, self.capacity
+        head, tail = self._head, self._tail_cached
+        unpack = _HDR.unpack_from
+        count = nbytes = 0
+        while count < limit:
+            if head == tail:
+                tail = self._tail_cached = words[TAIL]
+                if head == tail:
+                    break
+            pos = head & mask
+            size, flags = unpack(data, pos)
+            if flags == SKIP:
+                head += capacity - pos
+                continue
+            start = pos + _HDR_BYTES
+            head += _HDR_BYTES + ((size + 7) & ~7)
+            self._head = head
+            count += 1
+            nbytes += size
+            if flags == WHOLE:
+                deliver(src, data[start : start + size])
+            else:
+                assemble(src, data[start : start + size], flags)
+        self._head = head
+        return count, nbytes
+
     def advance(self, size: int) -> None:
         """Step past the record just peeked (its payload size)."""
         self._head += _HDR_BYTES + _aligned(size)

@@ -114,7 +114,7 @@ class MethodInfo:
     """What the runtime needs to call one method across shards, built once per method."""
 
     __slots__ = ("name", "func", "is_coroutine", "signature", "_arg_hints", "_variadic",
-                 "_arg_decoders", "result_decoder")
+                 "_arg_decoders", "_full_decoder", "result_decoder")
 
     def __init__(self, cls: type, name: str):
         func = getattr(cls, name, None)
@@ -130,6 +130,9 @@ class MethodInfo:
         self._arg_hints = [hints.get(p.name, Any) for p in params
                            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self._arg_decoders: dict[int, msgspec.msgpack.Decoder] = {}
+        self._full_decoder = None if self._variadic else msgspec.msgpack.Decoder(
+            tuple[tuple(_decodable(h) for h in self._arg_hints)]  # type: ignore[misc]
+            if self._arg_hints else tuple)
         self.result_decoder = msgspec.msgpack.Decoder(_decodable(hints.get("return", Any)))
 
     def positional(self, args: tuple, kwargs: dict) -> tuple:
@@ -143,6 +146,13 @@ class MethodInfo:
         return bound.args[1:]
 
     def decode_args(self, raw) -> tuple:
+        """Arguments decoded with the method's hints (fast path: every parameter passed)."""
+        full = self._full_decoder
+        if full is not None:
+            try:
+                return full.decode(raw)
+            except msgspec.ValidationError:
+                pass
         count = _array_length(raw)
         decoder = self._arg_decoders.get(count)
         if decoder is None:

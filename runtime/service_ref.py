@@ -22,13 +22,12 @@ class _ShardProxy:
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):
             raise AttributeError(method)
-        ref, shard, timeout = self._ref, self._shard, self._timeout
-        method_info(ref.cls, method)
-        call = ref.dispatcher.call
-        cls = ref.cls
+        ref, timeout = self._ref, self._timeout
+        route = ref.dispatcher.route(self._shard, ref.cls, method)
+        call = ref.dispatcher.call_route
 
         def invoke(*args: Any, **kwargs: Any):
-            return call(shard, cls, method, args, kwargs, timeout)
+            return call(route, args, kwargs, timeout)
 
         self.__dict__[method] = invoke
         return invoke
@@ -42,13 +41,12 @@ class _TellProxy:
     def __getattr__(self, method: str) -> Callable[..., Any]:
         if method.startswith("_"):
             raise AttributeError(method)
-        ref, shard = self._ref, self._shard
-        method_info(ref.cls, method)
-        tell = ref.dispatcher.tell
-        cls = ref.cls
+        ref = self._ref
+        route = ref.dispatcher.route(self._shard, ref.cls, method)
+        tell = ref.dispatcher.tell_route
 
         async def invoke(*args: Any, **kwargs: Any) -> None:
-            wait = tell(shard, cls, method, args, kwargs)
+            wait = tell(route, args, kwargs)
             if wait is not None:
                 await wait
 

@@ -15,7 +15,9 @@ import yaml
 
 from panda.runtime import ConfigError, constants
 from panda.runtime.cli import command
-from panda.runtime.config import DEFAULT_SERVICES, DESCRIPTIONS, NodeConfig, load_config
+from panda.runtime.config import (
+    DEFAULT_SERVICES, DESCRIPTIONS, NodeConfig, load_config, ring_bytes_for,
+)
 
 from .conftest import NODE_ENV, spec
 
@@ -53,7 +55,10 @@ def test_every_config_property_has_a_default_and_a_line_of_documentation():
         assert DESCRIPTIONS.get(name), name
         assert hasattr(config, name)
     assert config.services == list(DEFAULT_SERVICES)
-    assert config.ring_bytes == constants.RING_BYTES_DEFAULT
+    assert config.ring_bytes is None        # sized from smp by ring_bytes_for
+    assert ring_bytes_for(2, None) == constants.RING_BYTES_DEFAULT
+    assert ring_bytes_for(64, None) * 63 <= constants.RINGS_PER_SHARD_BYTES_MAX
+    assert ring_bytes_for(64, 1 << 20) == 1 << 20
 
 
 # -- precedence ---------------------------------------------------------------------------

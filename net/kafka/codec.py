@@ -172,15 +172,16 @@ def _encode(parts: list[tuple[MessageCodec, int, Any]], frame: bool, api_key, ve
         for entry, v, obj in parts:
             pos = entry.writers[v](obj, buf, pos)
         if frame:  # after writing: non-ASCII strings grow the buffer past its budget
-            _S_i.pack_into(buf, 0, len(buf) - 4)
+            _S_i.pack_into(buf, 0, pos - 4)
     except CodecError as exc:
         exc.locate(api_key, version)
         raise
     except _ENCODE_FAULTS as exc:
         raise EncodeError(f"cannot encode: {exc}", api_key=api_key, version=version) from None
-    if pos != len(buf):
+    if pos > len(buf):  # the size pass budgets at least what the writers need
         raise EncodeError(f"wrote {pos} bytes into a {len(buf)} byte buffer (a value of the "
                           "wrong type?)", api_key=api_key, version=version)
+    del buf[pos:]  # length prefixes were budgeted at their largest
     return buf
 
 

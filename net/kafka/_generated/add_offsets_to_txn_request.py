@@ -60,11 +60,10 @@ def _d_AddOffsetsToTxnRequest_v0(b, m, pos):
 def _s_AddOffsetsToTxnRequest_v0(o):
     n = 0
     _1 = o.transactional_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.group_id
-    n += 2 + len(_2)
-    n += 10
-    return n
+    n += len(_2)
+    return n + 14
 
 def _w_AddOffsetsToTxnRequest_v0(o, buf, pos):
     _1 = o.transactional_id
@@ -135,13 +134,12 @@ def _ti_AddOffsetsToTxnRequest_v3(o):
 def _s_AddOffsetsToTxnRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.group_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_AddOffsetsToTxnRequest_v3(o), o.unknown_tagged_fields)
+    return n + 21
 
 def _w_AddOffsetsToTxnRequest_v3(o, buf, pos):
     _1 = o.transactional_id

@@ -38,8 +38,7 @@ def _d_AddOffsetsToTxnResponse_v0(b, m, pos):
 
 def _s_AddOffsetsToTxnResponse_v0(o):
     n = 0
-    n += 6
-    return n
+    return n + 6
 
 def _w_AddOffsetsToTxnResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -82,9 +81,8 @@ def _ti_AddOffsetsToTxnResponse_v3(o):
 def _s_AddOffsetsToTxnResponse_v3(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddOffsetsToTxnResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_AddOffsetsToTxnResponse_v3(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_AddOffsetsToTxnResponse_v3(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

@@ -101,16 +101,15 @@ def _d_AddPartitionsToTxnRequest_v0(b, m, pos):
 def _s_AddPartitionsToTxnRequest_v0(o):
     n = 0
     _1 = o.v3_and_below_transactional_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.v3_and_below_topics
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partitions
-        n += 4 + 4 * len(_5)
-    n += 10
-    return n
+        n += 4 * len(_5)
+    return n + 16
 
 def _w_AddPartitionsToTxnRequest_v0(o, buf, pos):
     _1 = o.v3_and_below_transactional_id
@@ -226,21 +225,19 @@ def _ti_AddPartitionsToTxnTopic_v3(o):
 def _s_AddPartitionsToTxnRequest_v3(o):
     n = 0
     _1 = o.v3_and_below_transactional_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.v3_and_below_topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+        n += 4 * len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
+    return n + 21
 
 def _w_AddPartitionsToTxnRequest_v3(o, buf, pos):
     _1 = o.v3_and_below_transactional_id
@@ -381,27 +378,24 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
 def _s_AddPartitionsToTxnRequest_v4(o):
     n = 0
     _1 = o.transactions
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.transactional_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 12
+            n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_AddPartitionsToTxnTopic_v3(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_AddPartitionsToTxnRequest_v4(o, buf, pos):
     _1 = o.transactions

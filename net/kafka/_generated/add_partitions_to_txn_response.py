@@ -102,14 +102,13 @@ def _d_AddPartitionsToTxnResponse_v0(b, m, pos):
 def _s_AddPartitionsToTxnResponse_v0(o):
     n = 0
     _1 = o.results_by_topic_v3_and_below
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.results_by_partition
-        n += 4 + 6 * len(_4)
-    n += 4
-    return n
+        n += 6 * len(_4)
+    return n + 8
 
 def _w_AddPartitionsToTxnResponse_v0(o, buf, pos):
     _1 = o.results_by_topic_v3_and_below
@@ -225,23 +224,20 @@ def _ti_AddPartitionsToTxnPartitionResult_v3(o):
 def _s_AddPartitionsToTxnResponse_v3(o):
     n = 0
     _1 = o.results_by_topic_v3_and_below
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.results_by_partition
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 7 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_5), _5.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_AddPartitionsToTxnResponse_v3(o, buf, pos):
     _1 = o.results_by_topic_v3_and_below
@@ -393,31 +389,27 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
 def _s_AddPartitionsToTxnResponse_v4(o):
     n = 0
     _1 = o.results_by_transaction
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.transactional_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topic_results
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.results_by_partition
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 7 * len(_7)
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_8), _8.unknown_tagged_fields) - 1
-                n += 7
+                    n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_8), _8.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_AddPartitionsToTxnPartitionResult_v3(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_AddPartitionsToTxnResponse_v4(o, buf, pos):
     _1 = o.results_by_transaction

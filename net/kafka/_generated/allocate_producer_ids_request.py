@@ -65,9 +65,8 @@ def _ti_AllocateProducerIdsRequest_v0(o):
 def _s_AllocateProducerIdsRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AllocateProducerIdsRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_AllocateProducerIdsRequest_v0(o), o.unknown_tagged_fields)
+    return n + 13
 
 def _w_AllocateProducerIdsRequest_v0(o, buf, pos):
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)

@@ -67,9 +67,8 @@ def _ti_AllocateProducerIdsResponse_v0(o):
 def _s_AllocateProducerIdsResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AllocateProducerIdsResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 19
-    return n
+        n += size_tagged_section(_ti_AllocateProducerIdsResponse_v0(o), o.unknown_tagged_fields)
+    return n + 19
 
 def _w_AllocateProducerIdsResponse_v0(o, buf, pos):
     _S_ihqi.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len)

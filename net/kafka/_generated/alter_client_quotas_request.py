@@ -129,26 +129,22 @@ def _d_AlterClientQuotasRequest_v0(b, m, pos):
 def _s_AlterClientQuotasRequest_v0(o):
     n = 0
     _1 = o.entries
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.entity
-        n += 4
+        n += 4 * len(_3)
         for _4 in _3:
             _5 = _4.entity_type
-            n += 2 + len(_5)
+            n += len(_5)
             _6 = _4.entity_name
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
+            if _6 is not None:
+                n += len(_6)
         _7 = _2.ops
-        n += 4
+        n += 11 * len(_7)
         for _8 in _7:
             _9 = _8.key
-            n += 2 + len(_9)
-            n += 9
-    n += 1
-    return n
+            n += len(_9)
+    return n + 5
 
 def _w_AlterClientQuotasRequest_v0(o, buf, pos):
     _1 = o.entries
@@ -325,36 +321,30 @@ def _ti_EntityData_v1(o):
 def _s_AlterClientQuotasRequest_v1(o):
     n = 0
     _1 = o.entries
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.entity
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 11 * len(_3)
         for _4 in _3:
             _5 = _4.entity_type
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_5)
             _6 = _4.entity_name
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_4), _4.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_EntityData_v1(_4), _4.unknown_tagged_fields)
         _7 = _2.ops
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 15 * len(_7)
         for _8 in _7:
             _9 = _8.key
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_8), _8.unknown_tagged_fields) - 1
-            n += 10
+                n += size_tagged_section(_ti_EntityData_v1(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_AlterClientQuotasRequest_v1(o, buf, pos):
     _1 = o.entries

@@ -109,26 +109,20 @@ def _d_AlterClientQuotasResponse_v0(b, m, pos):
 def _s_AlterClientQuotasResponse_v0(o):
     n = 0
     _1 = o.entries
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.entity
-        n += 4
+        n += 4 * len(_4)
         for _5 in _4:
             _6 = _5.entity_type
-            n += 2 + len(_6)
+            n += len(_6)
             _7 = _5.entity_name
-            if _7 is None:
-                n += 2
-            else:
-                n += 2 + len(_7)
-        n += 2
-    n += 4
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 8
 
 def _w_AlterClientQuotasResponse_v0(o, buf, pos):
     _1 = o.entries
@@ -277,33 +271,26 @@ def _ti_EntityData_v1(o):
 def _s_AlterClientQuotasResponse_v1(o):
     n = 0
     _1 = o.entries
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.entity
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.entity_type
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.entity_name
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_EntityData_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_AlterClientQuotasResponse_v1(o, buf, pos):
     _1 = o.entries

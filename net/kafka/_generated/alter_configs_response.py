@@ -84,18 +84,14 @@ def _d_AlterConfigsResponse_v0(b, m, pos):
 def _s_AlterConfigsResponse_v0(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += 2 + len(_4)
-        n += 3
-    n += 4
-    return n
+        n += len(_4)
+    return n + 8
 
 def _w_AlterConfigsResponse_v0(o, buf, pos):
     _1 = o.responses
@@ -198,22 +194,18 @@ def _ti_AlterConfigsResourceResponse_v2(o):
 def _s_AlterConfigsResponse_v2(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 14 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterConfigsResourceResponse_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 4
+            n += size_tagged_section(_ti_AlterConfigsResourceResponse_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterConfigsResourceResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_AlterConfigsResourceResponse_v2(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_AlterConfigsResponse_v2(o, buf, pos):
     _1 = o.responses

@@ -142,28 +142,23 @@ def _ti_ReassignablePartition_v0(o):
 def _s_AlterPartitionReassignmentsRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 10 * len(_4)
         for _5 in _4:
             _6 = _5.replicas
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            if _6 is not None:
+                n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReassignablePartition_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_ReassignablePartition_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReassignablePartition_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_ReassignablePartition_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_AlterPartitionReassignmentsRequest_v0(o, buf, pos):
     _1 = o.topics

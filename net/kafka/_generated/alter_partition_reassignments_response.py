@@ -151,33 +151,26 @@ def _ti_ReassignablePartitionResponse_v0(o):
 def _s_AlterPartitionReassignmentsResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.responses
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 12 * len(_5)
         for _6 in _5:
             _7 = _6.error_message
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_ReassignablePartitionResponse_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_AlterPartitionReassignmentsResponse_v0(o, buf, pos):
     _1 = o.error_message

@@ -168,25 +168,22 @@ def _ti_PartitionData_v0(o):
 def _s_AlterPartitionRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 18 * len(_4)
         for _5 in _4:
             _6 = _5.new_isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 18
 
 def _w_AlterPartitionRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -331,25 +328,22 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
 def _s_AlterPartitionRequest_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 19 * len(_4)
         for _5 in _4:
             _6 = _5.new_isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 14
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 18
 
 def _w_AlterPartitionRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -490,23 +484,20 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
 def _s_AlterPartitionRequest_v2(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 19 * len(_3)
         for _4 in _3:
             _5 = _4.new_isr
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            n += 4 * len(_5)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 14
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 18
 
 def _w_AlterPartitionRequest_v2(o, buf, pos):
     _1 = o.topics
@@ -655,27 +646,23 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
 def _s_AlterPartitionRequest_v3(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 19 * len(_3)
         for _4 in _3:
             _5 = _4.new_isr_with_epochs
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += 13 * len(_5)
             for _6 in _5:
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
-                n += 13
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 14
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 18
 
 def _w_AlterPartitionRequest_v3(o, buf, pos):
     _1 = o.topics

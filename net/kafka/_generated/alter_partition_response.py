@@ -164,25 +164,22 @@ def _ti_PartitionData_v0(o):
 def _s_AlterPartitionResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 24 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 19
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_AlterPartitionResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -327,25 +324,22 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
 def _s_AlterPartitionResponse_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 25 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 20
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_AlterPartitionResponse_v1(o, buf, pos):
     _1 = o.topics
@@ -486,23 +480,20 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
 def _s_AlterPartitionResponse_v2(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 25 * len(_3)
         for _4 in _3:
             _5 = _4.isr
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            n += 4 * len(_5)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 20
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_AlterPartitionResponse_v2(o, buf, pos):
     _1 = o.topics

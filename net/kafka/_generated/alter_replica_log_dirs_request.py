@@ -103,18 +103,18 @@ def _d_AlterReplicaLogDirsRequest_v0(b, m, pos):
 def _s_AlterReplicaLogDirsRequest_v0(o):
     n = 0
     _1 = o.dirs
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.path
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.topics
-        n += 4
+        n += 6 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += 2 + len(_6)
+            n += len(_6)
             _7 = _5.partitions
-            n += 4 + 4 * len(_7)
-    return n
+            n += 4 * len(_7)
+    return n + 4
 
 def _w_AlterReplicaLogDirsRequest_v0(o, buf, pos):
     _1 = o.dirs
@@ -256,27 +256,24 @@ def _ti_AlterReplicaLogDirTopic_v2(o):
 def _s_AlterReplicaLogDirsRequest_v2(o):
     n = 0
     _1 = o.dirs
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.path
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_AlterReplicaLogDirTopic_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_AlterReplicaLogDirsRequest_v2(o, buf, pos):
     _1 = o.dirs

@@ -95,14 +95,13 @@ def _d_AlterReplicaLogDirsResponse_v0(b, m, pos):
 def _s_AlterReplicaLogDirsResponse_v0(o):
     n = 0
     _1 = o.results
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 6 * len(_4)
-    n += 4
-    return n
+        n += 6 * len(_4)
+    return n + 8
 
 def _w_AlterReplicaLogDirsResponse_v0(o, buf, pos):
     _1 = o.results
@@ -218,23 +217,20 @@ def _ti_AlterReplicaLogDirPartitionResult_v2(o):
 def _s_AlterReplicaLogDirsResponse_v2(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 7 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_AlterReplicaLogDirPartitionResult_v2(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_AlterReplicaLogDirsResponse_v2(o, buf, pos):
     _1 = o.results

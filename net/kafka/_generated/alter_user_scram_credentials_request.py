@@ -178,29 +178,26 @@ def _ti_ScramCredentialDeletion_v0(o):
 def _s_AlterUserScramCredentialsRequest_v0(o):
     n = 0
     _1 = o.deletions
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 2
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_2), _2.unknown_tagged_fields)
     _4 = o.upsertions
-    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += 21 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _5.salt
-        n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _5.salted_password
-        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_5), _5.unknown_tagged_fields) - 1
-        n += 6
+            n += size_tagged_section(_ti_ScramCredentialDeletion_v0(_5), _5.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ScramCredentialDeletion_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_AlterUserScramCredentialsRequest_v0(o, buf, pos):
     _1 = o.deletions

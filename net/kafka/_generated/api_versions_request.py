@@ -35,7 +35,7 @@ def _d_ApiVersionsRequest_v0(b, m, pos):
 
 def _s_ApiVersionsRequest_v0(o):
     n = 0
-    return n
+    return n + 0
 
 def _w_ApiVersionsRequest_v0(o, buf, pos):
     return pos
@@ -94,13 +94,12 @@ def _ti_ApiVersionsRequest_v3(o):
 def _s_ApiVersionsRequest_v3(o):
     n = 0
     _1 = o.client_software_name
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.client_software_version
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ApiVersionsRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ApiVersionsRequest_v3(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_ApiVersionsRequest_v3(o, buf, pos):
     _1 = o.client_software_name

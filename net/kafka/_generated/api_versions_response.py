@@ -88,9 +88,8 @@ def _d_ApiVersionsResponse_v0(b, m, pos):
 def _s_ApiVersionsResponse_v0(o):
     n = 0
     _1 = o.api_keys
-    n += 4 + 6 * len(_1)
-    n += 2
-    return n
+    n += 6 * len(_1)
+    return n + 6
 
 def _w_ApiVersionsResponse_v0(o, buf, pos):
     _1 = o.api_keys
@@ -132,9 +131,8 @@ def _d_ApiVersionsResponse_v1(b, m, pos):
 def _s_ApiVersionsResponse_v1(o):
     n = 0
     _1 = o.api_keys
-    n += 4 + 6 * len(_1)
-    n += 6
-    return n
+    n += 6 * len(_1)
+    return n + 10
 
 def _w_ApiVersionsResponse_v1(o, buf, pos):
     _1 = o.api_keys
@@ -315,14 +313,13 @@ def _ti_ApiVersionsResponse_v3(o):
     _1 = o.supported_features
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += 10 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields) - 1
-            n += 5
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _4 = len(_1)
         if _4 < 0x7F:
@@ -346,27 +343,25 @@ def _ti_ApiVersionsResponse_v3(o):
                 pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_5), _5.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     _9 = o.finalized_features_epoch
     if _9 != -1:
         n = 0
-        n += 8
-        buf = bytearray(n)
+        buf = bytearray(n + 8)
         pos = 0
         _S_q.pack_into(buf, pos, _9)
         pos += 8
-        items.append((1, bytes(buf)))
+        items.append((1, bytes(buf[:pos])))
     _10 = o.finalized_features
     if _10 != []:
         n = 0
-        n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+        n += 10 * len(_10)
         for _11 in _10:
             _12 = _11.name
-            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_12)
             if _11.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ApiVersion_v3(_11), _11.unknown_tagged_fields) - 1
-            n += 5
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_ApiVersion_v3(_11), _11.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _13 = len(_10)
         if _13 < 0x7F:
@@ -390,30 +385,27 @@ def _ti_ApiVersionsResponse_v3(o):
                 pos = write_tagged_section(buf, pos, _ti_ApiVersion_v3(_14), _14.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((2, bytes(buf)))
+        items.append((2, bytes(buf[:pos])))
     _18 = o.zk_migration_ready
     if _18 != False:
         n = 0
-        n += 1
-        buf = bytearray(n)
+        buf = bytearray(n + 1)
         pos = 0
         _S_o.pack_into(buf, pos, _18)
         pos += 1
-        items.append((3, bytes(buf)))
+        items.append((3, bytes(buf[:pos])))
     return items
 
 def _s_ApiVersionsResponse_v3(o):
     n = 0
     _1 = o.api_keys
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 7 * len(_1)
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 7
+            n += size_tagged_section(_ti_ApiVersion_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.supported_features != [] or o.finalized_features_epoch != -1 or o.finalized_features != [] or o.zk_migration_ready != False:
-        n += size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_ApiVersionsResponse_v3(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_ApiVersionsResponse_v3(o, buf, pos):
     _1 = o.api_keys

@@ -168,27 +168,23 @@ def _ti_PartitionData_v0(o):
 def _s_AssignReplicasToDirsResponse_v0(o):
     n = 0
     _1 = o.directories
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.topics
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 22 * len(_3)
         for _4 in _3:
             _5 = _4.partitions
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            n += 7 * len(_5)
             for _6 in _5:
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
-                n += 7
+                    n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_PartitionData_v0(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_AssignReplicasToDirsResponse_v0(o, buf, pos):
     _1 = o.directories

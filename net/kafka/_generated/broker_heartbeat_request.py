@@ -70,9 +70,8 @@ def _ti_BrokerHeartbeatRequest_v0(o):
 def _s_BrokerHeartbeatRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 23
-    return n
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v0(o), o.unknown_tagged_fields)
+    return n + 23
 
 def _w_BrokerHeartbeatRequest_v0(o, buf, pos):
     _S_iqqoo.pack_into(buf, pos, o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
@@ -139,8 +138,8 @@ def _ti_BrokerHeartbeatRequest_v1(o):
     _1 = o.offline_log_dirs
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1)) + 16 * len(_1)
-        buf = bytearray(n)
+        n += 16 * len(_1)
+        buf = bytearray(n + 5)
         pos = 0
         _2 = len(_1)
         if _2 < 0x7F:
@@ -151,15 +150,14 @@ def _ti_BrokerHeartbeatRequest_v1(o):
         for _3 in _1:
             _S_u.pack_into(buf, pos, _3.bytes)
             pos += 16
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_BrokerHeartbeatRequest_v1(o):
     n = 0
     if o.unknown_tagged_fields or o.offline_log_dirs != []:
-        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields) - 1
-    n += 23
-    return n
+        n += size_tagged_section(_ti_BrokerHeartbeatRequest_v1(o), o.unknown_tagged_fields)
+    return n + 23
 
 def _w_BrokerHeartbeatRequest_v1(o, buf, pos):
     _S_iqqoo.pack_into(buf, pos, o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)

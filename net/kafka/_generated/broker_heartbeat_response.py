@@ -68,9 +68,8 @@ def _ti_BrokerHeartbeatResponse_v0(o):
 def _s_BrokerHeartbeatResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BrokerHeartbeatResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 10
-    return n
+        n += size_tagged_section(_ti_BrokerHeartbeatResponse_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_BrokerHeartbeatResponse_v0(o, buf, pos):
     _S_ihooo.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down)

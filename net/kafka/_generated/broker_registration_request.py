@@ -189,34 +189,29 @@ def _ti_Listener_v0(o):
 def _s_BrokerRegistrationRequest_v0(o):
     n = 0
     _1 = o.cluster_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.listeners
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 15 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
     _6 = o.features
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
     _9 = o.rack
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _9 is not None:
+        n += len(_9)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 21
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 41
 
 def _w_BrokerRegistrationRequest_v0(o, buf, pos):
     _1 = o.cluster_id
@@ -419,34 +414,29 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
 def _s_BrokerRegistrationRequest_v1(o):
     n = 0
     _1 = o.cluster_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.listeners
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 15 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
     _6 = o.features
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
     _9 = o.rack
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _9 is not None:
+        n += len(_9)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 22
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 42
 
 def _w_BrokerRegistrationRequest_v1(o, buf, pos):
     _1 = o.cluster_id
@@ -668,36 +658,31 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
 def _s_BrokerRegistrationRequest_v2(o):
     n = 0
     _1 = o.cluster_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.listeners
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 15 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
     _6 = o.features
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
     _9 = o.rack
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _9 is not None:
+        n += len(_9)
     _10 = o.log_dirs
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
+    n += 16 * len(_10)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 22
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 47
 
 def _w_BrokerRegistrationRequest_v2(o, buf, pos):
     _1 = o.cluster_id
@@ -931,36 +916,31 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
 def _s_BrokerRegistrationRequest_v3(o):
     n = 0
     _1 = o.cluster_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.listeners
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 15 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
     _6 = o.features
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_7), _7.unknown_tagged_fields)
     _9 = o.rack
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _9 is not None:
+        n += len(_9)
     _10 = o.log_dirs
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 16 * len(_10)
+    n += 16 * len(_10)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 30
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 55
 
 def _w_BrokerRegistrationRequest_v3(o, buf, pos):
     _1 = o.cluster_id

@@ -66,9 +66,8 @@ def _ti_BrokerRegistrationResponse_v0(o):
 def _s_BrokerRegistrationResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BrokerRegistrationResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_BrokerRegistrationResponse_v0(o), o.unknown_tagged_fields)
+    return n + 15
 
 def _w_BrokerRegistrationResponse_v0(o, buf, pos):
     _S_ihq.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.broker_epoch)

@@ -382,85 +382,68 @@ def _ti_TopicPartitions_v0(o):
 def _s_ConsumerGroupDescribeResponse_v0(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 40 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.group_id
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.group_state
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.assignor_name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _2.members
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 52 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             _10 = _8.instance_id
-            if _10 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _10 is not None:
+                n += len(_10)
             _11 = _8.rack_id
-            if _11 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _11 is not None:
+                n += len(_11)
             _12 = _8.client_id
-            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_12)
             _13 = _8.client_host
-            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_13)
             _14 = _8.subscribed_topic_names
-            n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
-            for _15 in _14:
-                n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
-            _16 = _8.subscribed_topic_regex
-            if _16 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_16)) < 0x7F else _L + size_uvarint(_L + 1))
-            _17 = _8.assignment
-            _18 = _17.topic_partitions
-            n += (1 if len(_18) < 0x7F else size_uvarint(len(_18) + 1))
-            for _19 in _18:
-                _20 = _19.topic_name
-                n += (1 + _L if (_L := len(_20)) < 0x7F else _L + size_uvarint(_L + 1))
-                _21 = _19.partitions
-                n += (1 if len(_21) < 0x7F else size_uvarint(len(_21) + 1)) + 4 * len(_21)
-                if _19.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_19), _19.unknown_tagged_fields) - 1
-                n += 17
-            if _17.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields) - 1
-            n += 1
-            _22 = _8.target_assignment
-            _23 = _22.topic_partitions
-            n += (1 if len(_23) < 0x7F else size_uvarint(len(_23) + 1))
-            for _24 in _23:
-                _25 = _24.topic_name
-                n += (1 + _L if (_L := len(_25)) < 0x7F else _L + size_uvarint(_L + 1))
-                _26 = _24.partitions
-                n += (1 if len(_26) < 0x7F else size_uvarint(len(_26) + 1)) + 4 * len(_26)
-                if _24.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_24), _24.unknown_tagged_fields) - 1
-                n += 17
-            if _22.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_22), _22.unknown_tagged_fields) - 1
-            n += 1
+            n += sum(map(len, _14)) + 5 * len(_14)
+            _15 = _8.subscribed_topic_regex
+            if _15 is not None:
+                n += len(_15)
+            _16 = _8.assignment
+            _17 = _16.topic_partitions
+            n += 27 * len(_17)
+            for _18 in _17:
+                _19 = _18.topic_name
+                n += len(_19)
+                _20 = _18.partitions
+                n += 4 * len(_20)
+                if _18.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_18), _18.unknown_tagged_fields)
+            if _16.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_16), _16.unknown_tagged_fields)
+            _21 = _8.target_assignment
+            _22 = _21.topic_partitions
+            n += 27 * len(_22)
+            for _23 in _22:
+                _24 = _23.topic_name
+                n += len(_24)
+                _25 = _23.partitions
+                n += 4 * len(_25)
+                if _23.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_23), _23.unknown_tagged_fields)
+            if _21.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_21), _21.unknown_tagged_fields)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 15
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
     _1 = o.groups

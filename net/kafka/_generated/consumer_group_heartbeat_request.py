@@ -199,46 +199,32 @@ def _ti_TopicPartitions_v0(o):
 def _s_ConsumerGroupHeartbeatRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.rack_id
-    if _4 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _4 is not None:
+        n += len(_4)
     _5 = o.subscribed_topic_names
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
-        for _6 in _5:
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
-    _7 = o.server_assignor
-    if _7 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
-    _8 = o.topic_partitions
-    if _8 is None:
-        n += 1
-    else:
-        n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
-        for _9 in _8:
-            _10 = _9.partitions
-            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
-            if _9.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_9), _9.unknown_tagged_fields) - 1
-            n += 17
+    if _5 is not None:
+        n += sum(map(len, _5)) + 5 * len(_5)
+    _6 = o.server_assignor
+    if _6 is not None:
+        n += len(_6)
+    _7 = o.topic_partitions
+    if _7 is not None:
+        n += 22 * len(_7)
+        for _8 in _7:
+            _9 = _8.partitions
+            n += 4 * len(_9)
+            if _8.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    return n + 44
 
 def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -493,51 +479,35 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
 def _s_ConsumerGroupHeartbeatRequest_v1(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.rack_id
-    if _4 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _4 is not None:
+        n += len(_4)
     _5 = o.subscribed_topic_names
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
-        for _6 in _5:
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
-    _7 = o.subscribed_topic_regex
-    if _7 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
-    _8 = o.server_assignor
-    if _8 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
-    _9 = o.topic_partitions
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
-        for _10 in _9:
-            _11 = _10.partitions
-            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
-            if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields) - 1
-            n += 17
+    if _5 is not None:
+        n += sum(map(len, _5)) + 5 * len(_5)
+    _6 = o.subscribed_topic_regex
+    if _6 is not None:
+        n += len(_6)
+    _7 = o.server_assignor
+    if _7 is not None:
+        n += len(_7)
+    _8 = o.topic_partitions
+    if _8 is not None:
+        n += 22 * len(_8)
+        for _9 in _8:
+            _10 = _9.partitions
+            n += 4 * len(_10)
+            if _9.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_9), _9.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    return n + 49
 
 def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
     _1 = o.group_id

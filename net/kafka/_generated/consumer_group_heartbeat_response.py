@@ -156,35 +156,26 @@ def _ti_TopicPartitions_v0(o):
 def _s_ConsumerGroupHeartbeatResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.member_id
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.assignment
-    if _3 is None:
-        n += 1
-    else:
-        n += 1
+    if _3 is not None:
         _4 = _3.topic_partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 22 * len(_4)
         for _5 in _4:
             _6 = _5.partitions
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_TopicPartitions_v0(_5), _5.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_TopicPartitions_v0(_3), _3.unknown_tagged_fields)
+        n += 6
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    return n + 26
 
 def _w_ConsumerGroupHeartbeatResponse_v0(o, buf, pos):
     _1 = o.error_message

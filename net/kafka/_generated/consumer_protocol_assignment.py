@@ -84,18 +84,16 @@ def _d_ConsumerProtocolAssignment_v0(b, m, pos):
 def _s_ConsumerProtocolAssignment_v0(o):
     n = 0
     _1 = o.assigned_partitions
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
     _5 = o.user_data
-    if _5 is None:
-        n += 4
-    else:
-        n += 4 + len(_5)
-    return n
+    if _5 is not None:
+        n += len(_5)
+    return n + 8
 
 def _w_ConsumerProtocolAssignment_v0(o, buf, pos):
     _1 = o.assigned_partitions

@@ -76,15 +76,11 @@ def _d_ConsumerProtocolSubscription_v0(b, m, pos):
 def _s_ConsumerProtocolSubscription_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    _3 = o.user_data
-    if _3 is None:
-        n += 4
-    else:
-        n += 4 + len(_3)
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    _2 = o.user_data
+    if _2 is not None:
+        n += len(_2)
+    return n + 8
 
 def _w_ConsumerProtocolSubscription_v0(o, buf, pos):
     _1 = o.topics
@@ -181,22 +177,18 @@ def _d_ConsumerProtocolSubscription_v1(b, m, pos):
 def _s_ConsumerProtocolSubscription_v1(o):
     n = 0
     _1 = o.topics
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    _3 = o.user_data
-    if _3 is None:
-        n += 4
-    else:
-        n += 4 + len(_3)
-    _4 = o.owned_partitions
-    n += 4
-    for _5 in _4:
-        _6 = _5.topic
-        n += 2 + len(_6)
-        _7 = _5.partitions
-        n += 4 + 4 * len(_7)
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    _2 = o.user_data
+    if _2 is not None:
+        n += len(_2)
+    _3 = o.owned_partitions
+    n += 6 * len(_3)
+    for _4 in _3:
+        _5 = _4.topic
+        n += len(_5)
+        _6 = _4.partitions
+        n += 4 * len(_6)
+    return n + 12
 
 def _w_ConsumerProtocolSubscription_v1(o, buf, pos):
     _1 = o.topics
@@ -310,23 +302,18 @@ def _d_ConsumerProtocolSubscription_v2(b, m, pos):
 def _s_ConsumerProtocolSubscription_v2(o):
     n = 0
     _1 = o.topics
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    _3 = o.user_data
-    if _3 is None:
-        n += 4
-    else:
-        n += 4 + len(_3)
-    _4 = o.owned_partitions
-    n += 4
-    for _5 in _4:
-        _6 = _5.topic
-        n += 2 + len(_6)
-        _7 = _5.partitions
-        n += 4 + 4 * len(_7)
-    n += 4
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    _2 = o.user_data
+    if _2 is not None:
+        n += len(_2)
+    _3 = o.owned_partitions
+    n += 6 * len(_3)
+    for _4 in _3:
+        _5 = _4.topic
+        n += len(_5)
+        _6 = _4.partitions
+        n += 4 * len(_6)
+    return n + 16
 
 def _w_ConsumerProtocolSubscription_v2(o, buf, pos):
     _1 = o.topics
@@ -450,28 +437,21 @@ def _d_ConsumerProtocolSubscription_v3(b, m, pos):
 def _s_ConsumerProtocolSubscription_v3(o):
     n = 0
     _1 = o.topics
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    _3 = o.user_data
-    if _3 is None:
-        n += 4
-    else:
-        n += 4 + len(_3)
-    _4 = o.owned_partitions
-    n += 4
-    for _5 in _4:
-        _6 = _5.topic
-        n += 2 + len(_6)
-        _7 = _5.partitions
-        n += 4 + 4 * len(_7)
-    _8 = o.rack_id
-    if _8 is None:
-        n += 2
-    else:
-        n += 2 + len(_8)
-    n += 4
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    _2 = o.user_data
+    if _2 is not None:
+        n += len(_2)
+    _3 = o.owned_partitions
+    n += 6 * len(_3)
+    for _4 in _3:
+        _5 = _4.topic
+        n += len(_5)
+        _6 = _4.partitions
+        n += 4 * len(_6)
+    _7 = o.rack_id
+    if _7 is not None:
+        n += len(_7)
+    return n + 18
 
 def _w_ConsumerProtocolSubscription_v3(o, buf, pos):
     _1 = o.topics

@@ -38,8 +38,7 @@ def _d_ControlledShutdownRequest_v0(b, m, pos):
 
 def _s_ControlledShutdownRequest_v0(o):
     n = 0
-    n += 4
-    return n
+    return n + 4
 
 def _w_ControlledShutdownRequest_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.broker_id)
@@ -55,8 +54,7 @@ def _d_ControlledShutdownRequest_v2(b, m, pos):
 
 def _s_ControlledShutdownRequest_v2(o):
     n = 0
-    n += 12
-    return n
+    return n + 12
 
 def _w_ControlledShutdownRequest_v2(o, buf, pos):
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)
@@ -99,9 +97,8 @@ def _ti_ControlledShutdownRequest_v3(o):
 def _s_ControlledShutdownRequest_v3(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ControlledShutdownRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_ControlledShutdownRequest_v3(o), o.unknown_tagged_fields)
+    return n + 13
 
 def _w_ControlledShutdownRequest_v3(o, buf, pos):
     _S_iq.pack_into(buf, pos, o.broker_id, o.broker_epoch)

@@ -69,13 +69,11 @@ def _d_ControlledShutdownResponse_v0(b, m, pos):
 def _s_ControlledShutdownResponse_v0(o):
     n = 0
     _1 = o.remaining_partitions
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
-        n += 4
-    n += 2
-    return n
+        n += len(_3)
+    return n + 6
 
 def _w_ControlledShutdownResponse_v0(o, buf, pos):
     _1 = o.remaining_partitions
@@ -160,17 +158,15 @@ def _ti_RemainingPartition_v3(o):
 def _s_ControlledShutdownResponse_v3(o):
     n = 0
     _1 = o.remaining_partitions
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 10 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_RemainingPartition_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_RemainingPartition_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_RemainingPartition_v3(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_RemainingPartition_v3(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_ControlledShutdownResponse_v3(o, buf, pos):
     _1 = o.remaining_partitions

@@ -161,27 +161,24 @@ def _ti_Listener_v0(o):
 def _s_ControllerRegistrationRequest_v0(o):
     n = 0
     _1 = o.listeners
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 15 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.host
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_2), _2.unknown_tagged_fields)
     _5 = o.features
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 10 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 22
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 32
 
 def _w_ControllerRegistrationRequest_v0(o, buf, pos):
     _1 = o.listeners

@@ -93,16 +93,15 @@ def _d_CreateAclsRequest_v0(b, m, pos):
 def _s_CreateAclsRequest_v0(o):
     n = 0
     _1 = o.creations
-    n += 4
+    n += 9 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.principal
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.host
-        n += 2 + len(_5)
-        n += 3
-    return n
+        n += len(_5)
+    return n + 4
 
 def _w_CreateAclsRequest_v0(o, buf, pos):
     _1 = o.creations
@@ -182,16 +181,15 @@ def _d_CreateAclsRequest_v1(b, m, pos):
 def _s_CreateAclsRequest_v1(o):
     n = 0
     _1 = o.creations
-    n += 4
+    n += 10 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.principal
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.host
-        n += 2 + len(_5)
-        n += 4
-    return n
+        n += len(_5)
+    return n + 4
 
 def _w_CreateAclsRequest_v1(o, buf, pos):
     _1 = o.creations
@@ -308,21 +306,19 @@ def _ti_AclCreation_v2(o):
 def _s_CreateAclsRequest_v2(o):
     n = 0
     _1 = o.creations
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 20 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.principal
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AclCreation_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_AclCreation_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AclCreation_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_AclCreation_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_CreateAclsRequest_v2(o, buf, pos):
     _1 = o.creations

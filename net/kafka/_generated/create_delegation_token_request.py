@@ -79,14 +79,13 @@ def _d_CreateDelegationTokenRequest_v0(b, m, pos):
 def _s_CreateDelegationTokenRequest_v0(o):
     n = 0
     _1 = o.renewers
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.principal_type
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.principal_name
-        n += 2 + len(_4)
-    n += 8
-    return n
+        n += len(_4)
+    return n + 12
 
 def _w_CreateDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.renewers
@@ -187,19 +186,17 @@ def _ti_CreatableRenewers_v2(o):
 def _s_CreateDelegationTokenRequest_v2(o):
     n = 0
     _1 = o.renewers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.principal_type
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.principal_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
+    return n + 14
 
 def _w_CreateDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.renewers
@@ -317,29 +314,23 @@ def _d_CreateDelegationTokenRequest_v3(b, m, pos):
 def _s_CreateDelegationTokenRequest_v3(o):
     n = 0
     _1 = o.owner_principal_type
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.owner_principal_name
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.renewers
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 11 * len(_3)
     for _4 in _3:
         _5 = _4.principal_type
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _4.principal_name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableRenewers_v2(_4), _4.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_CreatableRenewers_v2(_4), _4.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_CreatableRenewers_v2(o), o.unknown_tagged_fields)
+    return n + 24
 
 def _w_CreateDelegationTokenRequest_v3(o, buf, pos):
     _1 = o.owner_principal_type

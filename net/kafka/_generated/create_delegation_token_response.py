@@ -89,15 +89,14 @@ def _d_CreateDelegationTokenResponse_v0(b, m, pos):
 def _s_CreateDelegationTokenResponse_v0(o):
     n = 0
     _1 = o.principal_type
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.principal_name
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.token_id
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.hmac
-    n += 4 + len(_4)
-    n += 30
-    return n
+    n += len(_4)
+    return n + 40
 
 def _w_CreateDelegationTokenResponse_v0(o, buf, pos):
     _1 = o.principal_type
@@ -210,17 +209,16 @@ def _ti_CreateDelegationTokenResponse_v2(o):
 def _s_CreateDelegationTokenResponse_v2(o):
     n = 0
     _1 = o.principal_type
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.principal_name
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.token_id
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.hmac
-    n += (1 + _L if (_L := len(_4)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_4)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 31
-    return n
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    return n + 51
 
 def _w_CreateDelegationTokenResponse_v2(o, buf, pos):
     _1 = o.principal_type
@@ -357,21 +355,20 @@ def _d_CreateDelegationTokenResponse_v3(b, m, pos):
 def _s_CreateDelegationTokenResponse_v3(o):
     n = 0
     _1 = o.principal_type
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.principal_name
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.token_requester_principal_type
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.token_requester_principal_name
-    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_4)
     _5 = o.token_id
-    n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_5)
     _6 = o.hmac
-    n += (1 + _L if (_L := len(_6)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_6)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 31
-    return n
+        n += size_tagged_section(_ti_CreateDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    return n + 61
 
 def _w_CreateDelegationTokenResponse_v3(o, buf, pos):
     _1 = o.principal_type

@@ -102,21 +102,17 @@ def _d_CreatePartitionsRequest_v0(b, m, pos):
 def _s_CreatePartitionsRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 10 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.assignments
-        if _4 is None:
-            n += 4
-        else:
-            n += 4
+        if _4 is not None:
+            n += 4 * len(_4)
             for _5 in _4:
                 _6 = _5.broker_ids
-                n += 4 + 4 * len(_6)
-        n += 4
-    n += 5
-    return n
+                n += 4 * len(_6)
+    return n + 9
 
 def _w_CreatePartitionsRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -253,28 +249,23 @@ def _ti_CreatePartitionsAssignment_v2(o):
 def _s_CreatePartitionsRequest_v2(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 15 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.assignments
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _4 is not None:
+            n += 6 * len(_4)
             for _5 in _4:
                 _6 = _5.broker_ids
-                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+                n += 4 * len(_6)
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_5), _5.unknown_tagged_fields) - 1
-                n += 1
+                    n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields) - 1
-    n += 6
-    return n
+        n += size_tagged_section(_ti_CreatePartitionsAssignment_v2(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_CreatePartitionsRequest_v2(o, buf, pos):
     _1 = o.topics

@@ -146,29 +146,24 @@ def _d_CreateTopicsRequest_v0(b, m, pos):
 def _s_CreateTopicsRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 16 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.assignments
-        n += 4
+        n += 8 * len(_4)
         for _5 in _4:
             _6 = _5.broker_ids
-            n += 4 + 4 * len(_6)
-            n += 4
+            n += 4 * len(_6)
         _7 = _2.configs
-        n += 4
+        n += 4 * len(_7)
         for _8 in _7:
             _9 = _8.name
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.value
-            if _10 is None:
-                n += 2
-            else:
-                n += 2 + len(_10)
-        n += 6
-    n += 4
-    return n
+            if _10 is not None:
+                n += len(_10)
+    return n + 8
 
 def _w_CreateTopicsRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -305,29 +300,24 @@ def _d_CreateTopicsRequest_v1(b, m, pos):
 def _s_CreateTopicsRequest_v1(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 16 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.assignments
-        n += 4
+        n += 8 * len(_4)
         for _5 in _4:
             _6 = _5.broker_ids
-            n += 4 + 4 * len(_6)
-            n += 4
+            n += 4 * len(_6)
         _7 = _2.configs
-        n += 4
+        n += 4 * len(_7)
         for _8 in _7:
             _9 = _8.name
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.value
-            if _10 is None:
-                n += 2
-            else:
-                n += 2 + len(_10)
-        n += 6
-    n += 5
-    return n
+            if _10 is not None:
+                n += len(_10)
+    return n + 9
 
 def _w_CreateTopicsRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -524,38 +514,32 @@ def _ti_CreatableReplicaAssignment_v5(o):
 def _s_CreateTopicsRequest_v5(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.assignments
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 10 * len(_4)
         for _5 in _4:
             _6 = _5.broker_ids
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_5), _5.unknown_tagged_fields)
         _7 = _2.configs
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 11 * len(_7)
         for _8 in _7:
             _9 = _8.name
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             _10 = _8.value
-            if _10 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _10 is not None:
+                n += len(_10)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_8), _8.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields) - 1
-        n += 7
+            n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields) - 1
-    n += 6
-    return n
+        n += size_tagged_section(_ti_CreatableReplicaAssignment_v5(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_CreateTopicsRequest_v5(o, buf, pos):
     _1 = o.topics

@@ -90,12 +90,11 @@ def _d_CreateTopicsResponse_v0(b, m, pos):
 def _s_CreateTopicsResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
-        n += 2
-    return n
+        n += len(_3)
+    return n + 4
 
 def _w_CreateTopicsResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -153,17 +152,14 @@ def _d_CreateTopicsResponse_v1(b, m, pos):
 def _s_CreateTopicsResponse_v1(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 2
-    return n
+        if _4 is not None:
+            n += len(_4)
+    return n + 4
 
 def _w_CreateTopicsResponse_v1(o, buf, pos):
     _1 = o.topics
@@ -231,18 +227,14 @@ def _d_CreateTopicsResponse_v2(b, m, pos):
 def _s_CreateTopicsResponse_v2(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 2
-    n += 4
-    return n
+        if _4 is not None:
+            n += len(_4)
+    return n + 8
 
 def _w_CreateTopicsResponse_v2(o, buf, pos):
     _1 = o.topics
@@ -414,49 +406,39 @@ def _ti_CreatableTopicResult_v5(o):
     _1 = o.topic_config_error_code
     if _1 != 0:
         n = 0
-        n += 2
-        buf = bytearray(n)
+        buf = bytearray(n + 2)
         pos = 0
         _S_h.pack_into(buf, pos, _1)
         pos += 2
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_CreateTopicsResponse_v5(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 24 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.configs
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _5 is not None:
+            n += 14 * len(_5)
             for _6 in _5:
                 _7 = _6.name
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_7)
                 _8 = _6.value
-                if _8 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _8 is not None:
+                    n += len(_8)
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields) - 1
-                n += 4
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
         if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
-            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_CreateTopicsResponse_v5(o, buf, pos):
     _1 = o.topics
@@ -644,38 +626,29 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
 def _s_CreateTopicsResponse_v7(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 40 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.configs
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _5 is not None:
+            n += 14 * len(_5)
             for _6 in _5:
                 _7 = _6.name
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_7)
                 _8 = _6.value
-                if _8 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _8 is not None:
+                    n += len(_8)
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields) - 1
-                n += 4
+                    n += size_tagged_section(_ti_CreatableTopicConfigs_v5(_6), _6.unknown_tagged_fields)
         if _2.unknown_tagged_fields or _2.topic_config_error_code != 0:
-            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields) - 1
-        n += 25
+            n += size_tagged_section(_ti_CreatableTopicResult_v5(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_CreatableTopicConfigs_v5(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_CreateTopicsResponse_v7(o, buf, pos):
     _1 = o.topics

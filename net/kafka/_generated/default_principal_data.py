@@ -86,13 +86,12 @@ def _ti_DefaultPrincipalData_v0(o):
 def _s_DefaultPrincipalData_v0(o):
     n = 0
     _1 = o.type
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.name
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DefaultPrincipalData_v0(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_DefaultPrincipalData_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_DefaultPrincipalData_v0(o, buf, pos):
     _1 = o.type

@@ -96,25 +96,18 @@ def _d_DeleteAclsRequest_v0(b, m, pos):
 def _s_DeleteAclsRequest_v0(o):
     n = 0
     _1 = o.filters
-    n += 4
+    n += 9 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name_filter
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.principal_filter
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.host_filter
-        if _5 is None:
-            n += 2
-        else:
-            n += 2 + len(_5)
-        n += 3
-    return n
+        if _5 is not None:
+            n += len(_5)
+    return n + 4
 
 def _w_DeleteAclsRequest_v0(o, buf, pos):
     _1 = o.filters
@@ -211,25 +204,18 @@ def _d_DeleteAclsRequest_v1(b, m, pos):
 def _s_DeleteAclsRequest_v1(o):
     n = 0
     _1 = o.filters
-    n += 4
+    n += 10 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name_filter
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.principal_filter
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.host_filter
-        if _5 is None:
-            n += 2
-        else:
-            n += 2 + len(_5)
-        n += 4
-    return n
+        if _5 is not None:
+            n += len(_5)
+    return n + 4
 
 def _w_DeleteAclsRequest_v1(o, buf, pos):
     _1 = o.filters
@@ -362,30 +348,22 @@ def _ti_DeleteAclsFilter_v2(o):
 def _s_DeleteAclsRequest_v2(o):
     n = 0
     _1 = o.filters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 20 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name_filter
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.principal_filter
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.host_filter
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteAclsFilter_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_DeleteAclsFilter_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteAclsFilter_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_DeleteAclsFilter_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_DeleteAclsRequest_v2(o, buf, pos):
     _1 = o.filters

@@ -140,31 +140,24 @@ def _d_DeleteAclsResponse_v0(b, m, pos):
 def _s_DeleteAclsResponse_v0(o):
     n = 0
     _1 = o.filter_results
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.matching_acls
-        n += 4
+        n += 13 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
+            if _6 is not None:
+                n += len(_6)
             _7 = _5.resource_name
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _5.principal
-            n += 2 + len(_8)
+            n += len(_8)
             _9 = _5.host
-            n += 2 + len(_9)
-            n += 5
-        n += 2
-    n += 4
-    return n
+            n += len(_9)
+    return n + 8
 
 def _w_DeleteAclsResponse_v0(o, buf, pos):
     _1 = o.filter_results
@@ -306,31 +299,24 @@ def _d_DeleteAclsResponse_v1(b, m, pos):
 def _s_DeleteAclsResponse_v1(o):
     n = 0
     _1 = o.filter_results
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.matching_acls
-        n += 4
+        n += 14 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
+            if _6 is not None:
+                n += len(_6)
             _7 = _5.resource_name
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _5.principal
-            n += 2 + len(_8)
+            n += len(_8)
             _9 = _5.host
-            n += 2 + len(_9)
-            n += 6
-        n += 2
-    n += 4
-    return n
+            n += len(_9)
+    return n + 8
 
 def _w_DeleteAclsResponse_v1(o, buf, pos):
     _1 = o.filter_results
@@ -517,37 +503,30 @@ def _ti_DeleteAclsMatchingAcl_v2(o):
 def _s_DeleteAclsResponse_v2(o):
     n = 0
     _1 = o.filter_results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.matching_acls
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 27 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             _7 = _5.resource_name
-            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_7)
             _8 = _5.principal
-            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_8)
             _9 = _5.host
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeleteAclsMatchingAcl_v2(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteAclsResponse_v2(o, buf, pos):
     _1 = o.filter_results

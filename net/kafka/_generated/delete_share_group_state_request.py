@@ -142,23 +142,20 @@ def _ti_PartitionData_v0(o):
 def _s_DeleteShareGroupStateRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 22 * len(_2)
     for _3 in _2:
         _4 = _3.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 5 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_DeleteShareGroupStateRequest_v0(o, buf, pos):
     _1 = o.group_id

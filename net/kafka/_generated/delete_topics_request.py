@@ -69,11 +69,8 @@ def _d_DeleteTopicsRequest_v0(b, m, pos):
 def _s_DeleteTopicsRequest_v0(o):
     n = 0
     _1 = o.topic_names
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    n += 4
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    return n + 8
 
 def _w_DeleteTopicsRequest_v0(o, buf, pos):
     _1 = o.topic_names
@@ -151,13 +148,10 @@ def _ti_DeleteTopicsRequest_v4(o):
 def _s_DeleteTopicsRequest_v4(o):
     n = 0
     _1 = o.topic_names
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteTopicsRequest_v4(o, buf, pos):
     _1 = o.topic_names
@@ -239,20 +233,16 @@ def _d_DeleteTopicsRequest_v6(b, m, pos):
 def _s_DeleteTopicsRequest_v6(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_DeleteTopicsRequest_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeleteTopicsRequest_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteTopicsRequest_v6(o, buf, pos):
     _1 = o.topics

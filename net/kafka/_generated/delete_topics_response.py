@@ -74,12 +74,11 @@ def _d_DeleteTopicsResponse_v0(b, m, pos):
 def _s_DeleteTopicsResponse_v0(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
-        n += 2
-    return n
+        n += len(_3)
+    return n + 4
 
 def _w_DeleteTopicsResponse_v0(o, buf, pos):
     _1 = o.responses
@@ -129,13 +128,11 @@ def _d_DeleteTopicsResponse_v1(b, m, pos):
 def _s_DeleteTopicsResponse_v1(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
-        n += 2
-    n += 4
-    return n
+        n += len(_3)
+    return n + 8
 
 def _w_DeleteTopicsResponse_v1(o, buf, pos):
     _1 = o.responses
@@ -220,17 +217,15 @@ def _ti_DeletableTopicResult_v4(o):
 def _s_DeleteTopicsResponse_v4(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteTopicsResponse_v4(o, buf, pos):
     _1 = o.responses
@@ -319,22 +314,18 @@ def _d_DeleteTopicsResponse_v5(b, m, pos):
 def _s_DeleteTopicsResponse_v5(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteTopicsResponse_v5(o, buf, pos):
     _1 = o.responses
@@ -436,25 +427,19 @@ def _d_DeleteTopicsResponse_v6(b, m, pos):
 def _s_DeleteTopicsResponse_v6(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 29 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.error_message
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 19
+            n += size_tagged_section(_ti_DeletableTopicResult_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DeletableTopicResult_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DeleteTopicsResponse_v6(o, buf, pos):
     _1 = o.responses

@@ -78,22 +78,15 @@ def _d_DescribeAclsRequest_v0(b, m, pos):
 def _s_DescribeAclsRequest_v0(o):
     n = 0
     _1 = o.resource_name_filter
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.principal_filter
-    if _2 is None:
-        n += 2
-    else:
-        n += 2 + len(_2)
+    if _2 is not None:
+        n += len(_2)
     _3 = o.host_filter
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
-    n += 3
-    return n
+    if _3 is not None:
+        n += len(_3)
+    return n + 9
 
 def _w_DescribeAclsRequest_v0(o, buf, pos):
     _1 = o.resource_name_filter
@@ -172,22 +165,15 @@ def _d_DescribeAclsRequest_v1(b, m, pos):
 def _s_DescribeAclsRequest_v1(o):
     n = 0
     _1 = o.resource_name_filter
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.principal_filter
-    if _2 is None:
-        n += 2
-    else:
-        n += 2 + len(_2)
+    if _2 is not None:
+        n += len(_2)
     _3 = o.host_filter
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
-    n += 4
-    return n
+    if _3 is not None:
+        n += len(_3)
+    return n + 10
 
 def _w_DescribeAclsRequest_v1(o, buf, pos):
     _1 = o.resource_name_filter
@@ -294,24 +280,17 @@ def _ti_DescribeAclsRequest_v2(o):
 def _s_DescribeAclsRequest_v2(o):
     n = 0
     _1 = o.resource_name_filter
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.principal_filter
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.host_filter
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DescribeAclsRequest_v2(o), o.unknown_tagged_fields)
+    return n + 20
 
 def _w_DescribeAclsRequest_v2(o, buf, pos):
     _1 = o.resource_name_filter

@@ -128,26 +128,21 @@ def _d_DescribeAclsResponse_v0(b, m, pos):
 def _s_DescribeAclsResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.resources
-    n += 4
+    n += 7 * len(_2)
     for _3 in _2:
         _4 = _3.resource_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.acls
-        n += 4
+        n += 6 * len(_5)
         for _6 in _5:
             _7 = _6.principal
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _6.host
-            n += 2 + len(_8)
-            n += 2
-        n += 1
-    n += 6
-    return n
+            n += len(_8)
+    return n + 12
 
 def _w_DescribeAclsResponse_v0(o, buf, pos):
     _1 = o.error_message
@@ -267,26 +262,21 @@ def _d_DescribeAclsResponse_v1(b, m, pos):
 def _s_DescribeAclsResponse_v1(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.resources
-    n += 4
+    n += 8 * len(_2)
     for _3 in _2:
         _4 = _3.resource_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.acls
-        n += 4
+        n += 6 * len(_5)
         for _6 in _5:
             _7 = _6.principal
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _6.host
-            n += 2 + len(_8)
-            n += 2
-        n += 2
-    n += 6
-    return n
+            n += len(_8)
+    return n + 12
 
 def _w_DescribeAclsResponse_v1(o, buf, pos):
     _1 = o.error_message
@@ -451,32 +441,27 @@ def _ti_AclDescription_v2(o):
 def _s_DescribeAclsResponse_v2(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.resources
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 13 * len(_2)
     for _3 in _2:
         _4 = _3.resource_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.acls
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 13 * len(_5)
         for _6 in _5:
             _7 = _6.principal
-            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_7)
             _8 = _6.host
-            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_8)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AclDescription_v2(_6), _6.unknown_tagged_fields) - 1
-            n += 3
+                n += size_tagged_section(_ti_AclDescription_v2(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AclDescription_v2(_3), _3.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_AclDescription_v2(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_AclDescription_v2(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_DescribeAclsResponse_v2(o, buf, pos):
     _1 = o.error_message

@@ -82,18 +82,14 @@ def _d_DescribeClientQuotasRequest_v0(b, m, pos):
 def _s_DescribeClientQuotasRequest_v0(o):
     n = 0
     _1 = o.components
-    n += 4
+    n += 5 * len(_1)
     for _2 in _1:
         _3 = _2.entity_type
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.match
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 1
-    n += 1
-    return n
+        if _4 is not None:
+            n += len(_4)
+    return n + 5
 
 def _w_DescribeClientQuotasRequest_v0(o, buf, pos):
     _1 = o.components
@@ -200,22 +196,18 @@ def _ti_ComponentData_v1(o):
 def _s_DescribeClientQuotasRequest_v1(o):
     n = 0
     _1 = o.components
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.entity_type
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.match
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ComponentData_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 2
+            n += size_tagged_section(_ti_ComponentData_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_ComponentData_v1(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_DescribeClientQuotasRequest_v1(o, buf, pos):
     _1 = o.components

@@ -141,34 +141,26 @@ def _d_DescribeClientQuotasResponse_v0(b, m, pos):
 def _s_DescribeClientQuotasResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.entries
-    if _2 is None:
-        n += 4
-    else:
-        n += 4
+    if _2 is not None:
+        n += 8 * len(_2)
         for _3 in _2:
             _4 = _3.entity
-            n += 4
+            n += 4 * len(_4)
             for _5 in _4:
                 _6 = _5.entity_type
-                n += 2 + len(_6)
+                n += len(_6)
                 _7 = _5.entity_name
-                if _7 is None:
-                    n += 2
-                else:
-                    n += 2 + len(_7)
+                if _7 is not None:
+                    n += len(_7)
             _8 = _3.values
-            n += 4
+            n += 10 * len(_8)
             for _9 in _8:
                 _10 = _9.key
-                n += 2 + len(_10)
-                n += 8
-    n += 6
-    return n
+                n += len(_10)
+    return n + 12
 
 def _w_DescribeClientQuotasResponse_v0(o, buf, pos):
     _1 = o.error_message
@@ -368,44 +360,34 @@ def _ti_EntityData_v1(o):
 def _s_DescribeClientQuotasResponse_v1(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.entries
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if _2 is not None:
+        n += 11 * len(_2)
         for _3 in _2:
             _4 = _3.entity
-            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+            n += 11 * len(_4)
             for _5 in _4:
                 _6 = _5.entity_type
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_6)
                 _7 = _5.entity_name
-                if _7 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _7 is not None:
+                    n += len(_7)
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields) - 1
-                n += 1
+                    n += size_tagged_section(_ti_EntityData_v1(_5), _5.unknown_tagged_fields)
             _8 = _3.values
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += 14 * len(_8)
             for _9 in _8:
                 _10 = _9.key
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_10)
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_EntityData_v1(_9), _9.unknown_tagged_fields) - 1
-                n += 9
+                    n += size_tagged_section(_ti_EntityData_v1(_9), _9.unknown_tagged_fields)
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_EntityData_v1(_3), _3.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_EntityData_v1(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_EntityData_v1(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_DescribeClientQuotasResponse_v1(o, buf, pos):
     _1 = o.error_message

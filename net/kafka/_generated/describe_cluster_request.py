@@ -66,9 +66,8 @@ def _ti_DescribeClusterRequest_v0(o):
 def _s_DescribeClusterRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_DescribeClusterRequest_v0(o), o.unknown_tagged_fields)
+    return n + 2
 
 def _w_DescribeClusterRequest_v0(o, buf, pos):
     _S_o.pack_into(buf, pos, o.include_cluster_authorized_operations)
@@ -94,9 +93,8 @@ def _d_DescribeClusterRequest_v1(b, m, pos):
 def _s_DescribeClusterRequest_v1(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_DescribeClusterRequest_v0(o), o.unknown_tagged_fields)
+    return n + 3
 
 def _w_DescribeClusterRequest_v1(o, buf, pos):
     _S_ob.pack_into(buf, pos, o.include_cluster_authorized_operations, o.endpoint_type)

@@ -144,29 +144,23 @@ def _ti_DescribeClusterBroker_v0(o):
 def _s_DescribeClusterResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.cluster_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.brokers
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 19 * len(_3)
     for _4 in _3:
         _5 = _4.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _4.rack
-        if _6 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _6 is not None:
+            n += len(_6)
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
+    return n + 30
 
 def _w_DescribeClusterResponse_v0(o, buf, pos):
     _1 = o.error_message
@@ -316,29 +310,23 @@ def _d_DescribeClusterResponse_v1(b, m, pos):
 def _s_DescribeClusterResponse_v1(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.cluster_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.brokers
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 19 * len(_3)
     for _4 in _3:
         _5 = _4.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _4.rack
-        if _6 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _6 is not None:
+            n += len(_6)
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_DescribeClusterBroker_v0(_4), _4.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields) - 1
-    n += 16
-    return n
+        n += size_tagged_section(_ti_DescribeClusterBroker_v0(o), o.unknown_tagged_fields)
+    return n + 31
 
 def _w_DescribeClusterResponse_v1(o, buf, pos):
     _1 = o.error_message

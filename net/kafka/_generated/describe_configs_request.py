@@ -95,19 +95,14 @@ def _d_DescribeConfigsRequest_v0(b, m, pos):
 def _s_DescribeConfigsRequest_v0(o):
     n = 0
     _1 = o.resources
-    n += 4
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.configuration_keys
-        if _4 is None:
-            n += 4
-        else:
-            n += 4
-            for _5 in _4:
-                n += 2 + len(_5)
-        n += 1
-    return n
+        if _4 is not None:
+            n += sum(map(len, _4)) + 2 * len(_4)
+    return n + 4
 
 def _w_DescribeConfigsRequest_v0(o, buf, pos):
     _1 = o.resources
@@ -191,20 +186,14 @@ def _d_DescribeConfigsRequest_v1(b, m, pos):
 def _s_DescribeConfigsRequest_v1(o):
     n = 0
     _1 = o.resources
-    n += 4
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.configuration_keys
-        if _4 is None:
-            n += 4
-        else:
-            n += 4
-            for _5 in _4:
-                n += 2 + len(_5)
-        n += 1
-    n += 1
-    return n
+        if _4 is not None:
+            n += sum(map(len, _4)) + 2 * len(_4)
+    return n + 5
 
 def _w_DescribeConfigsRequest_v1(o, buf, pos):
     _1 = o.resources
@@ -290,20 +279,14 @@ def _d_DescribeConfigsRequest_v3(b, m, pos):
 def _s_DescribeConfigsRequest_v3(o):
     n = 0
     _1 = o.resources
-    n += 4
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.configuration_keys
-        if _4 is None:
-            n += 4
-        else:
-            n += 4
-            for _5 in _4:
-                n += 2 + len(_5)
-        n += 1
-    n += 2
-    return n
+        if _4 is not None:
+            n += sum(map(len, _4)) + 2 * len(_4)
+    return n + 6
 
 def _w_DescribeConfigsRequest_v3(o, buf, pos):
     _1 = o.resources
@@ -428,24 +411,18 @@ def _ti_DescribeConfigsResource_v4(o):
 def _s_DescribeConfigsRequest_v4(o):
     n = 0
     _1 = o.resources
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.configuration_keys
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
-            for _5 in _4:
-                n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += sum(map(len, _4)) + 5 * len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 2
+            n += size_tagged_section(_ti_DescribeConfigsResource_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_DescribeConfigsResource_v4(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_DescribeConfigsRequest_v4(o, buf, pos):
     _1 = o.resources

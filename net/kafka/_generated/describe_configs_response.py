@@ -142,29 +142,22 @@ def _d_DescribeConfigsResponse_v0(b, m, pos):
 def _s_DescribeConfigsResponse_v0(o):
     n = 0
     _1 = o.results
-    n += 4
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.configs
-        n += 4
+        n += 7 * len(_5)
         for _6 in _5:
             _7 = _6.name
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _6.value
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 3
-        n += 3
-    n += 4
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 8
 
 def _w_DescribeConfigsResponse_v0(o, buf, pos):
     _1 = o.results
@@ -322,40 +315,30 @@ def _d_DescribeConfigsResponse_v1(b, m, pos):
 def _s_DescribeConfigsResponse_v1(o):
     n = 0
     _1 = o.results
-    n += 4
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.configs
-        n += 4
+        n += 11 * len(_5)
         for _6 in _5:
             _7 = _6.name
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _6.value
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
+            if _8 is not None:
+                n += len(_8)
             _9 = _6.synonyms
-            n += 4
+            n += 5 * len(_9)
             for _10 in _9:
                 _11 = _10.name
-                n += 2 + len(_11)
+                n += len(_11)
                 _12 = _10.value
-                if _12 is None:
-                    n += 2
-                else:
-                    n += 2 + len(_12)
-                n += 1
-            n += 3
-        n += 3
-    n += 4
-    return n
+                if _12 is not None:
+                    n += len(_12)
+    return n + 8
 
 def _w_DescribeConfigsResponse_v1(o, buf, pos):
     _1 = o.results
@@ -543,45 +526,33 @@ def _d_DescribeConfigsResponse_v3(b, m, pos):
 def _s_DescribeConfigsResponse_v3(o):
     n = 0
     _1 = o.results
-    n += 4
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 2
-        else:
-            n += 2 + len(_3)
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.configs
-        n += 4
+        n += 14 * len(_5)
         for _6 in _5:
             _7 = _6.name
-            n += 2 + len(_7)
+            n += len(_7)
             _8 = _6.value
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
+            if _8 is not None:
+                n += len(_8)
             _9 = _6.synonyms
-            n += 4
+            n += 5 * len(_9)
             for _10 in _9:
                 _11 = _10.name
-                n += 2 + len(_11)
+                n += len(_11)
                 _12 = _10.value
-                if _12 is None:
-                    n += 2
-                else:
-                    n += 2 + len(_12)
-                n += 1
+                if _12 is not None:
+                    n += len(_12)
             _13 = _6.documentation
-            if _13 is None:
-                n += 2
-            else:
-                n += 2 + len(_13)
-            n += 4
-        n += 3
-    n += 4
-    return n
+            if _13 is not None:
+                n += len(_13)
+    return n + 8
 
 def _w_DescribeConfigsResponse_v3(o, buf, pos):
     _1 = o.results
@@ -834,53 +805,41 @@ def _ti_DescribeConfigsSynonym_v4(o):
 def _s_DescribeConfigsResponse_v4(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.resource_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.configs
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 25 * len(_5)
         for _6 in _5:
             _7 = _6.name
-            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_7)
             _8 = _6.value
-            if _8 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _8 is not None:
+                n += len(_8)
             _9 = _6.synonyms
-            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+            n += 12 * len(_9)
             for _10 in _9:
                 _11 = _10.name
-                n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_11)
                 _12 = _10.value
-                if _12 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _12 is not None:
+                    n += len(_12)
                 if _10.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_10), _10.unknown_tagged_fields) - 1
-                n += 2
+                    n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_10), _10.unknown_tagged_fields)
             _13 = _6.documentation
-            if _13 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _13 is not None:
+                n += len(_13)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_6), _6.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_6), _6.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 4
+            n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DescribeConfigsSynonym_v4(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DescribeConfigsResponse_v4(o, buf, pos):
     _1 = o.results

@@ -74,16 +74,14 @@ def _d_DescribeDelegationTokenRequest_v0(b, m, pos):
 def _s_DescribeDelegationTokenRequest_v0(o):
     n = 0
     _1 = o.owners
-    if _1 is None:
-        n += 4
-    else:
-        n += 4
+    if _1 is not None:
+        n += 4 * len(_1)
         for _2 in _1:
             _3 = _2.principal_type
-            n += 2 + len(_3)
+            n += len(_3)
             _4 = _2.principal_name
-            n += 2 + len(_4)
-    return n
+            n += len(_4)
+    return n + 4
 
 def _w_DescribeDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.owners
@@ -185,22 +183,18 @@ def _ti_DescribeDelegationTokenOwner_v2(o):
 def _s_DescribeDelegationTokenRequest_v2(o):
     n = 0
     _1 = o.owners
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if _1 is not None:
+        n += 11 * len(_1)
         for _2 in _1:
             _3 = _2.principal_type
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             _4 = _2.principal_name
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_4)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_DescribeDelegationTokenOwner_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_DescribeDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.owners

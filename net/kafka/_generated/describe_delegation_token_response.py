@@ -145,26 +145,24 @@ def _d_DescribeDelegationTokenResponse_v0(b, m, pos):
 def _s_DescribeDelegationTokenResponse_v0(o):
     n = 0
     _1 = o.tokens
-    n += 4
+    n += 38 * len(_1)
     for _2 in _1:
         _3 = _2.principal_type
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.principal_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.token_id
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _2.hmac
-        n += 4 + len(_6)
+        n += len(_6)
         _7 = _2.renewers
-        n += 4
+        n += 4 * len(_7)
         for _8 in _7:
             _9 = _8.principal_type
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.principal_name
-            n += 2 + len(_10)
-        n += 24
-    n += 6
-    return n
+            n += len(_10)
+    return n + 10
 
 def _w_DescribeDelegationTokenResponse_v0(o, buf, pos):
     _1 = o.tokens
@@ -361,33 +359,30 @@ def _ti_DescribedDelegationTokenRenewer_v2(o):
 def _s_DescribeDelegationTokenResponse_v2(o):
     n = 0
     _1 = o.tokens
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 50 * len(_1)
     for _2 in _1:
         _3 = _2.principal_type
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.principal_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.token_id
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.hmac
-        n += (1 + _L if (_L := len(_6)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _2.renewers
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 11 * len(_7)
         for _8 in _7:
             _9 = _8.principal_type
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             _10 = _8.principal_name
-            n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_10)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_8), _8.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 25
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_DescribeDelegationTokenResponse_v2(o, buf, pos):
     _1 = o.tokens
@@ -630,37 +625,34 @@ def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
 def _s_DescribeDelegationTokenResponse_v3(o):
     n = 0
     _1 = o.tokens
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 60 * len(_1)
     for _2 in _1:
         _3 = _2.principal_type
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.principal_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.token_requester_principal_type
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.token_requester_principal_name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _2.token_id
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _2.hmac
-        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _2.renewers
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += 11 * len(_9)
         for _10 in _9:
             _11 = _10.principal_type
-            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_11)
             _12 = _10.principal_name
-            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_12)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_10), _10.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_10), _10.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 25
+            n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_DescribedDelegationTokenRenewer_v2(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_DescribeDelegationTokenResponse_v3(o, buf, pos):
     _1 = o.tokens

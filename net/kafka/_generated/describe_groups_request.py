@@ -60,10 +60,8 @@ def _d_DescribeGroupsRequest_v0(b, m, pos):
 def _s_DescribeGroupsRequest_v0(o):
     n = 0
     _1 = o.groups
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    return n + 4
 
 def _w_DescribeGroupsRequest_v0(o, buf, pos):
     _1 = o.groups
@@ -109,11 +107,8 @@ def _d_DescribeGroupsRequest_v3(b, m, pos):
 def _s_DescribeGroupsRequest_v3(o):
     n = 0
     _1 = o.groups
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    n += 1
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    return n + 5
 
 def _w_DescribeGroupsRequest_v3(o, buf, pos):
     _1 = o.groups
@@ -191,13 +186,10 @@ def _ti_DescribeGroupsRequest_v5(o):
 def _s_DescribeGroupsRequest_v5(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeGroupsRequest_v5(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_DescribeGroupsRequest_v5(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_DescribeGroupsRequest_v5(o, buf, pos):
     _1 = o.groups

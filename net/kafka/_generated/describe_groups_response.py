@@ -169,31 +169,30 @@ def _d_DescribeGroupsResponse_v0(b, m, pos):
 def _s_DescribeGroupsResponse_v0(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 14 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.group_state
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.protocol_type
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _2.protocol_data
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _2.members
-        n += 4
+        n += 14 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.client_id
-            n += 2 + len(_10)
+            n += len(_10)
             _11 = _8.client_host
-            n += 2 + len(_11)
+            n += len(_11)
             _12 = _8.member_metadata
-            n += 4 + len(_12)
+            n += len(_12)
             _13 = _8.member_assignment
-            n += 4 + len(_13)
-        n += 2
-    return n
+            n += len(_13)
+    return n + 4
 
 def _w_DescribeGroupsResponse_v0(o, buf, pos):
     _1 = o.groups
@@ -375,32 +374,30 @@ def _d_DescribeGroupsResponse_v1(b, m, pos):
 def _s_DescribeGroupsResponse_v1(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 14 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.group_state
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.protocol_type
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _2.protocol_data
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _2.members
-        n += 4
+        n += 14 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.client_id
-            n += 2 + len(_10)
+            n += len(_10)
             _11 = _8.client_host
-            n += 2 + len(_11)
+            n += len(_11)
             _12 = _8.member_metadata
-            n += 4 + len(_12)
+            n += len(_12)
             _13 = _8.member_assignment
-            n += 4 + len(_13)
-        n += 2
-    n += 4
-    return n
+            n += len(_13)
+    return n + 8
 
 def _w_DescribeGroupsResponse_v1(o, buf, pos):
     _1 = o.groups
@@ -584,32 +581,30 @@ def _d_DescribeGroupsResponse_v3(b, m, pos):
 def _s_DescribeGroupsResponse_v3(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 18 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.group_state
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.protocol_type
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _2.protocol_data
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _2.members
-        n += 4
+        n += 14 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.client_id
-            n += 2 + len(_10)
+            n += len(_10)
             _11 = _8.client_host
-            n += 2 + len(_11)
+            n += len(_11)
             _12 = _8.member_metadata
-            n += 4 + len(_12)
+            n += len(_12)
             _13 = _8.member_assignment
-            n += 4 + len(_13)
-        n += 6
-    n += 4
-    return n
+            n += len(_13)
+    return n + 8
 
 def _w_DescribeGroupsResponse_v3(o, buf, pos):
     _1 = o.groups
@@ -805,37 +800,33 @@ def _d_DescribeGroupsResponse_v4(b, m, pos):
 def _s_DescribeGroupsResponse_v4(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 18 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.group_state
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _2.protocol_type
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _2.protocol_data
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _2.members
-        n += 4
+        n += 16 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += 2 + len(_9)
+            n += len(_9)
             _10 = _8.group_instance_id
-            if _10 is None:
-                n += 2
-            else:
-                n += 2 + len(_10)
+            if _10 is not None:
+                n += len(_10)
             _11 = _8.client_id
-            n += 2 + len(_11)
+            n += len(_11)
             _12 = _8.client_host
-            n += 2 + len(_12)
+            n += len(_12)
             _13 = _8.member_metadata
-            n += 4 + len(_13)
+            n += len(_13)
             _14 = _8.member_assignment
-            n += 4 + len(_14)
-        n += 6
-    n += 4
-    return n
+            n += len(_14)
+    return n + 8
 
 def _w_DescribeGroupsResponse_v4(o, buf, pos):
     _1 = o.groups
@@ -1106,44 +1097,39 @@ def _ti_DescribedGroupMember_v5(o):
 def _s_DescribeGroupsResponse_v5(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 32 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.group_state
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.protocol_type
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.protocol_data
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _2.members
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 31 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             _10 = _8.group_instance_id
-            if _10 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _10 is not None:
+                n += len(_10)
             _11 = _8.client_id
-            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_11)
             _12 = _8.client_host
-            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_12)
             _13 = _8.member_metadata
-            n += (1 + _L if (_L := len(_13)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            n += len(_13)
             _14 = _8.member_assignment
-            n += (1 + _L if (_L := len(_14)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            n += len(_14)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribedGroupMember_v5(_8), _8.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribedGroupMember_v5(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields) - 1
-        n += 7
+            n += size_tagged_section(_ti_DescribedGroupMember_v5(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DescribedGroupMember_v5(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DescribeGroupsResponse_v5(o, buf, pos):
     _1 = o.groups

@@ -76,16 +76,14 @@ def _d_DescribeLogDirsRequest_v0(b, m, pos):
 def _s_DescribeLogDirsRequest_v0(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 4
-    else:
-        n += 4
+    if _1 is not None:
+        n += 6 * len(_1)
         for _2 in _1:
             _3 = _2.topic
-            n += 2 + len(_3)
+            n += len(_3)
             _4 = _2.partitions
-            n += 4 + 4 * len(_4)
-    return n
+            n += 4 * len(_4)
+    return n + 4
 
 def _w_DescribeLogDirsRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -190,22 +188,18 @@ def _ti_DescribableLogDirTopic_v2(o):
 def _s_DescribeLogDirsRequest_v2(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if _1 is not None:
+        n += 11 * len(_1)
         for _2 in _1:
             _3 = _2.topic
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             _4 = _2.partitions
-            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+            n += 4 * len(_4)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribableLogDirTopic_v2(_2), _2.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribableLogDirTopic_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribableLogDirTopic_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_DescribableLogDirTopic_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_DescribeLogDirsRequest_v2(o, buf, pos):
     _1 = o.topics

@@ -134,20 +134,18 @@ def _d_DescribeLogDirsResponse_v0(b, m, pos):
 def _s_DescribeLogDirsResponse_v0(o):
     n = 0
     _1 = o.results
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.log_dir
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.topics
-        n += 4
+        n += 6 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += 2 + len(_6)
+            n += len(_6)
             _7 = _5.partitions
-            n += 4 + 21 * len(_7)
-        n += 2
-    n += 4
-    return n
+            n += 21 * len(_7)
+    return n + 8
 
 def _w_DescribeLogDirsResponse_v0(o, buf, pos):
     _1 = o.results
@@ -305,31 +303,27 @@ def _ti_DescribeLogDirsPartition_v2(o):
 def _s_DescribeLogDirsResponse_v2(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.log_dir
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 22 * len(_7)
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
-                n += 22
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DescribeLogDirsResponse_v2(o, buf, pos):
     _1 = o.results
@@ -504,31 +498,27 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
 def _s_DescribeLogDirsResponse_v3(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.log_dir
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 22 * len(_7)
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
-                n += 22
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_DescribeLogDirsResponse_v3(o, buf, pos):
     _1 = o.results
@@ -705,31 +695,27 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
 def _s_DescribeLogDirsResponse_v4(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 29 * len(_1)
     for _2 in _1:
         _3 = _2.log_dir
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 22 * len(_7)
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields) - 1
-                n += 22
+                    n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_8), _8.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 19
+            n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_DescribeLogDirsPartition_v2(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_DescribeLogDirsResponse_v4(o, buf, pos):
     _1 = o.results

@@ -234,35 +234,30 @@ def _ti_ReplicaState_v0(o):
 def _s_DescribeQuorumResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 33 * len(_4)
         for _5 in _4:
             _6 = _5.current_voters
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += 13 * len(_6)
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields) - 1
-                n += 13
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
             _8 = _5.observers
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += 13 * len(_8)
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
-                n += 13
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_DescribeQuorumResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -466,35 +461,30 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
 def _s_DescribeQuorumResponse_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 33 * len(_4)
         for _5 in _4:
             _6 = _5.current_voters
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += 29 * len(_6)
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields) - 1
-                n += 29
+                    n += size_tagged_section(_ti_ReplicaState_v0(_7), _7.unknown_tagged_fields)
             _8 = _5.observers
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += 29 * len(_8)
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
-                n += 29
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_ReplicaState_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReplicaState_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_DescribeQuorumResponse_v1(o, buf, pos):
     _1 = o.topics
@@ -786,61 +776,50 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
 def _s_DescribeQuorumResponse_v2(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.topic_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 38 * len(_5)
         for _6 in _5:
             _7 = _6.error_message
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             _8 = _6.current_voters
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+            n += 45 * len(_8)
             for _9 in _8:
                 if _9.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields) - 1
-                n += 45
+                    n += size_tagged_section(_ti_ReplicaState_v0(_9), _9.unknown_tagged_fields)
             _10 = _6.observers
-            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            n += 45 * len(_10)
             for _11 in _10:
                 if _11.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaState_v0(_11), _11.unknown_tagged_fields) - 1
-                n += 45
+                    n += size_tagged_section(_ti_ReplicaState_v0(_11), _11.unknown_tagged_fields)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_ReplicaState_v0(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReplicaState_v0(_3), _3.unknown_tagged_fields)
     _12 = o.nodes
-    n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+    n += 10 * len(_12)
     for _13 in _12:
         _14 = _13.listeners
-        n += (1 if len(_14) < 0x7F else size_uvarint(len(_14) + 1))
+        n += 13 * len(_14)
         for _15 in _14:
             _16 = _15.name
-            n += (1 + _L if (_L := len(_16)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_16)
             _17 = _15.host
-            n += (1 + _L if (_L := len(_17)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_17)
             if _15.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaState_v0(_15), _15.unknown_tagged_fields) - 1
-            n += 3
+                n += size_tagged_section(_ti_ReplicaState_v0(_15), _15.unknown_tagged_fields)
         if _13.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaState_v0(_13), _13.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_ReplicaState_v0(_13), _13.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_ReplicaState_v0(o), o.unknown_tagged_fields)
+    return n + 18
 
 def _w_DescribeQuorumResponse_v2(o, buf, pos):
     _1 = o.error_message

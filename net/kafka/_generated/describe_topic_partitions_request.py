@@ -128,27 +128,22 @@ def _ti_TopicRequest_v0(o):
 def _s_DescribeTopicPartitionsRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicRequest_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_TopicRequest_v0(_2), _2.unknown_tagged_fields)
     _4 = o.cursor
-    if _4 is None:
-        n += 1
-    else:
-        n += 1
+    if _4 is not None:
         _5 = _4.topic_name
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicRequest_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_TopicRequest_v0(_4), _4.unknown_tagged_fields)
+        n += 10
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_TopicRequest_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_DescribeTopicPartitionsRequest_v0(o, buf, pos):
     _1 = o.topics

@@ -249,52 +249,40 @@ def _ti_DescribeTopicPartitionsResponsePartition_v0(o):
 def _s_DescribeTopicPartitionsResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 34 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 40 * len(_4)
         for _5 in _4:
             _6 = _5.replica_nodes
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.isr_nodes
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.eligible_leader_replicas
-            if _8 is None:
-                n += 1
-            else:
-                n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            if _8 is not None:
+                n += 4 * len(_8)
             _9 = _5.last_known_elr
-            if _9 is None:
-                n += 1
-            else:
-                n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            if _9 is not None:
+                n += 4 * len(_9)
             _10 = _5.offline_replicas
-            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1)) + 4 * len(_10)
+            n += 4 * len(_10)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 15
+                n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 24
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_2), _2.unknown_tagged_fields)
     _11 = o.next_cursor
-    if _11 is None:
-        n += 1
-    else:
-        n += 1
+    if _11 is not None:
         _12 = _11.topic_name
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_11), _11.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(_11), _11.unknown_tagged_fields)
+        n += 10
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_DescribeTopicPartitionsResponsePartition_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
     _1 = o.topics

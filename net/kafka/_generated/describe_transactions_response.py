@@ -171,29 +171,26 @@ def _ti_TopicData_v0(o):
 def _s_DescribeTransactionsResponse_v0(o):
     n = 0
     _1 = o.transaction_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 40 * len(_1)
     for _2 in _1:
         _3 = _2.transactional_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.transaction_state
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.topics
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 11 * len(_5)
         for _6 in _5:
             _7 = _6.topic
-            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_7)
             _8 = _6.partitions
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicData_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_TopicData_v0(_6), _6.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 25
+            n += size_tagged_section(_ti_TopicData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_TopicData_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_DescribeTransactionsResponse_v0(o, buf, pos):
     _1 = o.transaction_states

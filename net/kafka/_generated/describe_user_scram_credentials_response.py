@@ -163,33 +163,26 @@ def _ti_CredentialInfo_v0(o):
 def _s_DescribeUserScramCredentialsResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.results
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 18 * len(_2)
     for _3 in _2:
         _4 = _3.user
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.error_message
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         _6 = _3.credential_infos
-        n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+        n += 6 * len(_6)
         for _7 in _6:
             if _7.unknown_tagged_fields:
-                n += size_tagged_section(_ti_CredentialInfo_v0(_7), _7.unknown_tagged_fields) - 1
-            n += 6
+                n += size_tagged_section(_ti_CredentialInfo_v0(_7), _7.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CredentialInfo_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_CredentialInfo_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_CredentialInfo_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_DescribeUserScramCredentialsResponse_v0(o, buf, pos):
     _1 = o.error_message

@@ -101,21 +101,17 @@ def _d_ElectLeadersResponse_v0(b, m, pos):
 def _s_ElectLeadersResponse_v0(o):
     n = 0
     _1 = o.replica_election_results
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_result
-        n += 4
+        n += 8 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 6
-    n += 4
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 8
 
 def _w_ElectLeadersResponse_v0(o, buf, pos):
     _1 = o.replica_election_results
@@ -201,21 +197,17 @@ def _d_ElectLeadersResponse_v1(b, m, pos):
 def _s_ElectLeadersResponse_v1(o):
     n = 0
     _1 = o.replica_election_results
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_result
-        n += 4
+        n += 8 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 6
-    n += 6
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 10
 
 def _w_ElectLeadersResponse_v1(o, buf, pos):
     _1 = o.replica_election_results
@@ -344,28 +336,23 @@ def _ti_PartitionResult_v2(o):
 def _s_ElectLeadersResponse_v2(o):
     n = 0
     _1 = o.replica_election_results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_result
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 12 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionResult_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_PartitionResult_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionResult_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionResult_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionResult_v2(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_ElectLeadersResponse_v2(o, buf, pos):
     _1 = o.replica_election_results

@@ -127,22 +127,19 @@ def _d_EndQuorumEpochRequest_v0(b, m, pos):
 def _s_EndQuorumEpochRequest_v0(o):
     n = 0
     _1 = o.cluster_id
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topics
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.topic_name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partitions
-        n += 4
+        n += 16 * len(_5)
         for _6 in _5:
             _7 = _6.preferred_successors
-            n += 4 + 4 * len(_7)
-            n += 12
-    return n
+            n += 4 * len(_7)
+    return n + 6
 
 def _w_EndQuorumEpochRequest_v0(o, buf, pos):
     _1 = o.cluster_id
@@ -353,44 +350,37 @@ def _ti_ReplicaInfo_v1(o):
 def _s_EndQuorumEpochRequest_v1(o):
     n = 0
     _1 = o.cluster_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.topic_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 18 * len(_5)
         for _6 in _5:
             _7 = _6.preferred_candidates
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 21 * len(_7)
             for _8 in _7:
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_ReplicaInfo_v1(_8), _8.unknown_tagged_fields) - 1
-                n += 21
+                    n += size_tagged_section(_ti_ReplicaInfo_v1(_8), _8.unknown_tagged_fields)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_ReplicaInfo_v1(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaInfo_v1(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_3), _3.unknown_tagged_fields)
     _9 = o.leader_endpoints
-    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    n += 13 * len(_9)
     for _10 in _9:
         _11 = _10.name
-        n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_11)
         _12 = _10.host
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ReplicaInfo_v1(_10), _10.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_ReplicaInfo_v1(_10), _10.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ReplicaInfo_v1(o), o.unknown_tagged_fields)
+    return n + 16
 
 def _w_EndQuorumEpochRequest_v1(o, buf, pos):
     _1 = o.cluster_id

@@ -51,9 +51,8 @@ def _d_EndTxnRequest_v0(b, m, pos):
 def _s_EndTxnRequest_v0(o):
     n = 0
     _1 = o.transactional_id
-    n += 2 + len(_1)
-    n += 11
-    return n
+    n += len(_1)
+    return n + 13
 
 def _w_EndTxnRequest_v0(o, buf, pos):
     _1 = o.transactional_id
@@ -112,11 +111,10 @@ def _ti_EndTxnRequest_v3(o):
 def _s_EndTxnRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EndTxnRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 12
-    return n
+        n += size_tagged_section(_ti_EndTxnRequest_v3(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_EndTxnRequest_v3(o, buf, pos):
     _1 = o.transactional_id

@@ -41,8 +41,7 @@ def _d_EndTxnResponse_v0(b, m, pos):
 
 def _s_EndTxnResponse_v0(o):
     n = 0
-    n += 6
-    return n
+    return n + 6
 
 def _w_EndTxnResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -85,9 +84,8 @@ def _ti_EndTxnResponse_v3(o):
 def _s_EndTxnResponse_v3(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_EndTxnResponse_v3(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -113,9 +111,8 @@ def _d_EndTxnResponse_v5(b, m, pos):
 def _s_EndTxnResponse_v5(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_EndTxnResponse_v3(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_EndTxnResponse_v5(o, buf, pos):
     _S_ihqh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)

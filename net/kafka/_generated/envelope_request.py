@@ -114,18 +114,15 @@ def _ti_EnvelopeRequest_v0(o):
 def _s_EnvelopeRequest_v0(o):
     n = 0
     _1 = o.request_data
-    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.request_principal
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.client_host_address
-    n += (1 + _L if (_L := len(_3)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_EnvelopeRequest_v0(o), o.unknown_tagged_fields)
+    return n + 16
 
 def _w_EnvelopeRequest_v0(o, buf, pos):
     _1 = o.request_data

@@ -82,14 +82,11 @@ def _ti_EnvelopeResponse_v0(o):
 def _s_EnvelopeResponse_v0(o):
     n = 0
     _1 = o.response_data
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_EnvelopeResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_EnvelopeResponse_v0(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_EnvelopeResponse_v0(o, buf, pos):
     _1 = o.response_data

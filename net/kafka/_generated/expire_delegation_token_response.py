@@ -39,8 +39,7 @@ def _d_ExpireDelegationTokenResponse_v0(b, m, pos):
 
 def _s_ExpireDelegationTokenResponse_v0(o):
     n = 0
-    n += 14
-    return n
+    return n + 14
 
 def _w_ExpireDelegationTokenResponse_v0(o, buf, pos):
     _S_hqi.pack_into(buf, pos, o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
@@ -83,9 +82,8 @@ def _ti_ExpireDelegationTokenResponse_v2(o):
 def _s_ExpireDelegationTokenResponse_v2(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ExpireDelegationTokenResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_ExpireDelegationTokenResponse_v2(o), o.unknown_tagged_fields)
+    return n + 15
 
 def _w_ExpireDelegationTokenResponse_v2(o, buf, pos):
     _S_hqi.pack_into(buf, pos, o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)

@@ -135,14 +135,13 @@ def _d_FetchRequest_v0(b, m, pos):
 def _s_FetchRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 16 * len(_4)
-    n += 12
-    return n
+        n += 16 * len(_4)
+    return n + 16
 
 def _w_FetchRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -215,14 +214,13 @@ def _d_FetchRequest_v3(b, m, pos):
 def _s_FetchRequest_v3(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 16 * len(_4)
-    n += 16
-    return n
+        n += 16 * len(_4)
+    return n + 20
 
 def _w_FetchRequest_v3(o, buf, pos):
     _1 = o.topics
@@ -295,14 +293,13 @@ def _d_FetchRequest_v4(b, m, pos):
 def _s_FetchRequest_v4(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 16 * len(_4)
-    n += 17
-    return n
+        n += 16 * len(_4)
+    return n + 21
 
 def _w_FetchRequest_v4(o, buf, pos):
     _1 = o.topics
@@ -375,14 +372,13 @@ def _d_FetchRequest_v5(b, m, pos):
 def _s_FetchRequest_v5(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 24 * len(_4)
-    n += 17
-    return n
+        n += 24 * len(_4)
+    return n + 21
 
 def _w_FetchRequest_v5(o, buf, pos):
     _1 = o.topics
@@ -489,21 +485,20 @@ def _d_FetchRequest_v7(b, m, pos):
 def _s_FetchRequest_v7(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 24 * len(_4)
+        n += 24 * len(_4)
     _5 = o.forgotten_topics_data
-    n += 4
+    n += 6 * len(_5)
     for _6 in _5:
         _7 = _6.topic
-        n += 2 + len(_7)
+        n += len(_7)
         _8 = _6.partitions
-        n += 4 + 4 * len(_8)
-    n += 25
-    return n
+        n += 4 * len(_8)
+    return n + 33
 
 def _w_FetchRequest_v7(o, buf, pos):
     _1 = o.topics
@@ -625,21 +620,20 @@ def _d_FetchRequest_v9(b, m, pos):
 def _s_FetchRequest_v9(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 28 * len(_4)
+        n += 28 * len(_4)
     _5 = o.forgotten_topics_data
-    n += 4
+    n += 6 * len(_5)
     for _6 in _5:
         _7 = _6.topic
-        n += 2 + len(_7)
+        n += len(_7)
         _8 = _6.partitions
-        n += 4 + 4 * len(_8)
-    n += 25
-    return n
+        n += 4 * len(_8)
+    return n + 33
 
 def _w_FetchRequest_v9(o, buf, pos):
     _1 = o.topics
@@ -770,23 +764,22 @@ def _d_FetchRequest_v11(b, m, pos):
 def _s_FetchRequest_v11(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 28 * len(_4)
+        n += 28 * len(_4)
     _5 = o.forgotten_topics_data
-    n += 4
+    n += 6 * len(_5)
     for _6 in _5:
         _7 = _6.topic
-        n += 2 + len(_7)
+        n += len(_7)
         _8 = _6.partitions
-        n += 4 + 4 * len(_8)
+        n += 4 * len(_8)
     _9 = o.rack_id
-    n += 2 + len(_9)
-    n += 25
-    return n
+    n += len(_9)
+    return n + 35
 
 def _w_FetchRequest_v11(o, buf, pos):
     _1 = o.topics
@@ -1011,11 +1004,9 @@ def _ti_FetchRequest_v12(o):
     _1 = o.cluster_id
     if _1 is not None:
         n = 0
-        if _1 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
-        buf = bytearray(n)
+        if _1 is not None:
+            n += len(_1)
+        buf = bytearray(n + 5)
         pos = 0
         if _1 is None:
             pos += 1  # null: the buffer is zero-filled
@@ -1028,41 +1019,37 @@ def _ti_FetchRequest_v12(o):
                 pos += 1 + _2
             else:
                 pos = write_cstring_long(buf, pos, _1, _3)
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchRequest_v12(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 33 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_5), _5.unknown_tagged_fields) - 1
-            n += 33
+                n += size_tagged_section(_ti_FetchPartition_v12(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
     _6 = o.forgotten_topics_data
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 11 * len(_6)
     for _7 in _6:
         _8 = _7.topic
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _7.partitions
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+        n += 4 * len(_9)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_7), _7.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_FetchPartition_v12(_7), _7.unknown_tagged_fields)
     _10 = o.rack_id
-    n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_10)
     if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) - 1
-    n += 26
-    return n
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
+    return n + 41
 
 def _w_FetchRequest_v12(o, buf, pos):
     _1 = o.topics
@@ -1270,31 +1257,27 @@ def _d_FetchRequest_v13(b, m, pos):
 def _s_FetchRequest_v13(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 33 * len(_3)
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
-            n += 33
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
     _5 = o.forgotten_topics_data
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 22 * len(_5)
     for _6 in _5:
         _7 = _6.partitions
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        n += 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
     _8 = o.rack_id
-    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_8)
     if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields) - 1
-    n += 26
-    return n
+        n += size_tagged_section(_ti_FetchRequest_v12(o), o.unknown_tagged_fields)
+    return n + 41
 
 def _w_FetchRequest_v13(o, buf, pos):
     _1 = o.topics
@@ -1530,11 +1513,9 @@ def _ti_FetchRequest_v15(o):
     _1 = o.cluster_id
     if _1 is not None:
         n = 0
-        if _1 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
-        buf = bytearray(n)
+        if _1 is not None:
+            n += len(_1)
+        buf = bytearray(n + 5)
         pos = 0
         if _1 is None:
             pos += 1  # null: the buffer is zero-filled
@@ -1547,14 +1528,13 @@ def _ti_FetchRequest_v15(o):
                 pos += 1 + _2
             else:
                 pos = write_cstring_long(buf, pos, _1, _3)
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     _4 = o.replica_state
     if _4 is not None:
         n = 0
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
-        n += 13
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
+        buf = bytearray(n + 13)
         pos = 0
         _S_iq.pack_into(buf, pos, _4.replica_id, _4.replica_epoch)
         pos += 12
@@ -1562,37 +1542,33 @@ def _ti_FetchRequest_v15(o):
             pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((1, bytes(buf)))
+        items.append((1, bytes(buf[:pos])))
     return items
 
 def _s_FetchRequest_v15(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 33 * len(_3)
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields) - 1
-            n += 33
+                n += size_tagged_section(_ti_FetchPartition_v12(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
     _5 = o.forgotten_topics_data
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 22 * len(_5)
     for _6 in _5:
         _7 = _6.partitions
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        n += 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
     _8 = o.rack_id
-    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_8)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
-        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
-    n += 22
-    return n
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
+    return n + 37
 
 def _w_FetchRequest_v15(o, buf, pos):
     _1 = o.topics
@@ -1812,42 +1788,37 @@ def _ti_FetchPartition_v17(o):
     _1 = o.replica_directory_id
     if _1 != ZERO_UUID:
         n = 0
-        n += 16
-        buf = bytearray(n)
+        buf = bytearray(n + 16)
         pos = 0
         _S_u.pack_into(buf, pos, _1.bytes)
         pos += 16
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchRequest_v17(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 33 * len(_3)
         for _4 in _3:
             if _4.unknown_tagged_fields or _4.replica_directory_id != ZERO_UUID:
-                n += size_tagged_section(_ti_FetchPartition_v17(_4), _4.unknown_tagged_fields) - 1
-            n += 33
+                n += size_tagged_section(_ti_FetchPartition_v17(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_2), _2.unknown_tagged_fields)
     _5 = o.forgotten_topics_data
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 22 * len(_5)
     for _6 in _5:
         _7 = _6.partitions
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+        n += 4 * len(_7)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_FetchPartition_v12(_6), _6.unknown_tagged_fields)
     _8 = o.rack_id
-    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_8)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
-        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields) - 1
-    n += 22
-    return n
+        n += size_tagged_section(_ti_FetchRequest_v15(o), o.unknown_tagged_fields)
+    return n + 37
 
 def _w_FetchRequest_v17(o, buf, pos):
     _1 = o.topics

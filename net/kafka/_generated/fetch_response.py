@@ -153,20 +153,17 @@ def _d_FetchResponse_v0(b, m, pos):
 def _s_FetchResponse_v0(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 18 * len(_4)
         for _5 in _4:
             _6 = _5.records
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + len(_6)
-            n += 14
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 4
 
 def _w_FetchResponse_v0(o, buf, pos):
     _1 = o.responses
@@ -251,21 +248,17 @@ def _d_FetchResponse_v1(b, m, pos):
 def _s_FetchResponse_v1(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 18 * len(_4)
         for _5 in _4:
             _6 = _5.records
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + len(_6)
-            n += 14
-    n += 4
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 8
 
 def _w_FetchResponse_v1(o, buf, pos):
     _1 = o.responses
@@ -372,26 +365,20 @@ def _d_FetchResponse_v4(b, m, pos):
 def _s_FetchResponse_v4(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 30 * len(_4)
         for _5 in _4:
             _6 = _5.aborted_transactions
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + 16 * len(_6)
+            if _6 is not None:
+                n += 16 * len(_6)
             _7 = _5.records
-            if _7 is None:
-                n += 4
-            else:
-                n += 4 + len(_7)
-            n += 22
-    n += 4
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 8
 
 def _w_FetchResponse_v4(o, buf, pos):
     _1 = o.responses
@@ -508,26 +495,20 @@ def _d_FetchResponse_v5(b, m, pos):
 def _s_FetchResponse_v5(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 38 * len(_4)
         for _5 in _4:
             _6 = _5.aborted_transactions
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + 16 * len(_6)
+            if _6 is not None:
+                n += 16 * len(_6)
             _7 = _5.records
-            if _7 is None:
-                n += 4
-            else:
-                n += 4 + len(_7)
-            n += 30
-    n += 4
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 8
 
 def _w_FetchResponse_v5(o, buf, pos):
     _1 = o.responses
@@ -644,26 +625,20 @@ def _d_FetchResponse_v7(b, m, pos):
 def _s_FetchResponse_v7(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 38 * len(_4)
         for _5 in _4:
             _6 = _5.aborted_transactions
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + 16 * len(_6)
+            if _6 is not None:
+                n += 16 * len(_6)
             _7 = _5.records
-            if _7 is None:
-                n += 4
-            else:
-                n += 4 + len(_7)
-            n += 30
-    n += 10
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 14
 
 def _w_FetchResponse_v7(o, buf, pos):
     _1 = o.responses
@@ -780,26 +755,20 @@ def _d_FetchResponse_v11(b, m, pos):
 def _s_FetchResponse_v11(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 42 * len(_4)
         for _5 in _4:
             _6 = _5.aborted_transactions
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + 16 * len(_6)
+            if _6 is not None:
+                n += 16 * len(_6)
             _7 = _5.records
-            if _7 is None:
-                n += 4
-            else:
-                n += 4 + len(_7)
-            n += 34
-    n += 10
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 14
 
 def _w_FetchResponse_v11(o, buf, pos):
     _1 = o.responses
@@ -1029,9 +998,8 @@ def _ti_PartitionData_v12(o):
     if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields) - 1
-        n += 13
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields)
+        buf = bytearray(n + 13)
         pos = 0
         _S_iq.pack_into(buf, pos, _1.epoch, _1.end_offset)
         pos += 12
@@ -1039,14 +1007,13 @@ def _ti_PartitionData_v12(o):
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_1), _1.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     _2 = o.current_leader
     if _2 is not None:
         n = 0
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 9
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 9)
         pos = 0
         _S_ii.pack_into(buf, pos, _2.leader_id, _2.leader_epoch)
         pos += 8
@@ -1054,14 +1021,13 @@ def _ti_PartitionData_v12(o):
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((1, bytes(buf)))
+        items.append((1, bytes(buf[:pos])))
     _3 = o.snapshot_id
     if _3 is not None:
         n = 0
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields) - 1
-        n += 13
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
+        buf = bytearray(n + 13)
         pos = 0
         _S_qi.pack_into(buf, pos, _3.end_offset, _3.epoch)
         pos += 12
@@ -1069,43 +1035,35 @@ def _ti_PartitionData_v12(o):
             pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((2, bytes(buf)))
+        items.append((2, bytes(buf[:pos])))
     return items
 
 def _s_FetchResponse_v12(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 45 * len(_4)
         for _5 in _4:
             _6 = _5.aborted_transactions
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            if _6 is not None:
+                n += 17 * len(_6)
                 for _7 in _6:
                     if _7.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_7), _7.unknown_tagged_fields) - 1
-                    n += 17
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_7), _7.unknown_tagged_fields)
             _8 = _5.records
-            if _8 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            if _8 is not None:
+                n += len(_8)
             if _5.unknown_tagged_fields or _5.diverging_epoch is not None or _5.current_leader is not None or _5.snapshot_id is not None:
-                n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields) - 1
-            n += 35
+                n += size_tagged_section(_ti_PartitionData_v12(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
+    return n + 16
 
 def _w_FetchResponse_v12(o, buf, pos):
     _1 = o.responses
@@ -1299,35 +1257,27 @@ def _d_FetchResponse_v13(b, m, pos):
 def _s_FetchResponse_v13(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 45 * len(_3)
         for _4 in _3:
             _5 = _4.aborted_transactions
-            if _5 is None:
-                n += 1
-            else:
-                n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            if _5 is not None:
+                n += 17 * len(_5)
                 for _6 in _5:
                     if _6.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields) - 1
-                    n += 17
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
             _7 = _4.records
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _4.unknown_tagged_fields or _4.diverging_epoch is not None or _4.current_leader is not None or _4.snapshot_id is not None:
-                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
-            n += 35
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_AbortedTransaction_v12(o), o.unknown_tagged_fields)
+    return n + 16
 
 def _w_FetchResponse_v13(o, buf, pos):
     _1 = o.responses
@@ -1578,19 +1528,16 @@ def _ti_FetchResponse_v16(o):
     _1 = o.node_endpoints
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += 19 * len(_1)
         for _2 in _1:
             _3 = _2.host
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             _4 = _2.rack
-            if _4 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _4 is not None:
+                n += len(_4)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
-            n += 9
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _5 = len(_1)
         if _5 < 0x7F:
@@ -1628,41 +1575,33 @@ def _ti_FetchResponse_v16(o):
                 pos = write_tagged_section(buf, pos, _ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchResponse_v16(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 45 * len(_3)
         for _4 in _3:
             _5 = _4.aborted_transactions
-            if _5 is None:
-                n += 1
-            else:
-                n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+            if _5 is not None:
+                n += 17 * len(_5)
                 for _6 in _5:
                     if _6.unknown_tagged_fields:
-                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields) - 1
-                    n += 17
+                        n += size_tagged_section(_ti_AbortedTransaction_v12(_6), _6.unknown_tagged_fields)
             _7 = _4.records
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _4.unknown_tagged_fields or _4.diverging_epoch is not None or _4.current_leader is not None or _4.snapshot_id is not None:
-                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields) - 1
-            n += 35
+                n += size_tagged_section(_ti_PartitionData_v12(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_AbortedTransaction_v12(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_FetchResponse_v16(o), o.unknown_tagged_fields)
+    return n + 16
 
 def _w_FetchResponse_v16(o, buf, pos):
     _1 = o.responses

@@ -185,11 +185,9 @@ def _ti_FetchSnapshotRequest_v0(o):
     _1 = o.cluster_id
     if _1 is not None:
         n = 0
-        if _1 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
-        buf = bytearray(n)
+        if _1 is not None:
+            n += len(_1)
+        buf = bytearray(n + 5)
         pos = 0
         if _1 is None:
             pos += 1  # null: the buffer is zero-filled
@@ -202,33 +200,29 @@ def _ti_FetchSnapshotRequest_v0(o):
                 pos += 1 + _2
             else:
                 pos = write_cstring_long(buf, pos, _1, _3)
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchSnapshotRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 30 * len(_4)
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
+    return n + 14
 
 def _w_FetchSnapshotRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -388,38 +382,33 @@ def _ti_PartitionSnapshot_v1(o):
     _1 = o.replica_directory_id
     if _1 != ZERO_UUID:
         n = 0
-        n += 16
-        buf = bytearray(n)
+        buf = bytearray(n + 16)
         pos = 0
         _S_u.pack_into(buf, pos, _1.bytes)
         pos += 16
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchSnapshotRequest_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 30 * len(_4)
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
             if _5.unknown_tagged_fields or _5.replica_directory_id != ZERO_UUID:
-                n += size_tagged_section(_ti_PartitionSnapshot_v1(_5), _5.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_PartitionSnapshot_v1(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.cluster_id is not None:
-        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_FetchSnapshotRequest_v0(o), o.unknown_tagged_fields)
+    return n + 14
 
 def _w_FetchSnapshotRequest_v1(o, buf, pos):
     _1 = o.topics

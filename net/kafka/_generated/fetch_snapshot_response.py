@@ -215,9 +215,8 @@ def _ti_PartitionSnapshot_v0(o):
     if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields) - 1
-        n += 9
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_SnapshotId_v0(_1), _1.unknown_tagged_fields)
+        buf = bytearray(n + 9)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
         pos += 8
@@ -225,35 +224,31 @@ def _ti_PartitionSnapshot_v0(o):
             pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_1), _1.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchSnapshotResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 41 * len(_4)
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
             _7 = _5.unaligned_records
-            n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            n += len(_7)
             if _5.unknown_tagged_fields or _5.current_leader is not None:
-                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_SnapshotId_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_FetchSnapshotResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -472,14 +467,13 @@ def _ti_FetchSnapshotResponse_v1(o):
     _1 = o.node_endpoints
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += 12 * len(_1)
         for _2 in _1:
             _3 = _2.host
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
-            n += 7
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _4 = len(_1)
         if _4 < 0x7F:
@@ -505,35 +499,31 @@ def _ti_FetchSnapshotResponse_v1(o):
                 pos = write_tagged_section(buf, pos, _ti_SnapshotId_v0(_5), _5.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_FetchSnapshotResponse_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 41 * len(_4)
         for _5 in _4:
             _6 = _5.snapshot_id
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 13
+                n += size_tagged_section(_ti_SnapshotId_v0(_6), _6.unknown_tagged_fields)
             _7 = _5.unaligned_records
-            n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            n += len(_7)
             if _5.unknown_tagged_fields or _5.current_leader is not None:
-                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_PartitionSnapshot_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SnapshotId_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_FetchSnapshotResponse_v1(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_FetchSnapshotResponse_v1(o, buf, pos):
     _1 = o.topics

@@ -49,8 +49,8 @@ def _d_FindCoordinatorRequest_v0(b, m, pos):
 def _s_FindCoordinatorRequest_v0(o):
     n = 0
     _1 = o.key
-    n += 2 + len(_1)
-    return n
+    n += len(_1)
+    return n + 2
 
 def _w_FindCoordinatorRequest_v0(o, buf, pos):
     _1 = o.key
@@ -80,9 +80,8 @@ def _d_FindCoordinatorRequest_v1(b, m, pos):
 def _s_FindCoordinatorRequest_v1(o):
     n = 0
     _1 = o.key
-    n += 2 + len(_1)
-    n += 1
-    return n
+    n += len(_1)
+    return n + 3
 
 def _w_FindCoordinatorRequest_v1(o, buf, pos):
     _1 = o.key
@@ -141,11 +140,10 @@ def _ti_FindCoordinatorRequest_v3(o):
 def _s_FindCoordinatorRequest_v3(o):
     n = 0
     _1 = o.key
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_FindCoordinatorRequest_v3(o, buf, pos):
     _1 = o.key
@@ -204,13 +202,10 @@ def _d_FindCoordinatorRequest_v4(b, m, pos):
 def _s_FindCoordinatorRequest_v4(o):
     n = 0
     _1 = o.coordinator_keys
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_FindCoordinatorRequest_v3(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_FindCoordinatorRequest_v4(o, buf, pos):
     _1 = o.coordinator_keys

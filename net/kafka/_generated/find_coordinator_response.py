@@ -67,9 +67,8 @@ def _d_FindCoordinatorResponse_v0(b, m, pos):
 def _s_FindCoordinatorResponse_v0(o):
     n = 0
     _1 = o.host
-    n += 2 + len(_1)
-    n += 10
-    return n
+    n += len(_1)
+    return n + 12
 
 def _w_FindCoordinatorResponse_v0(o, buf, pos):
     _1 = o.host
@@ -111,14 +110,11 @@ def _d_FindCoordinatorResponse_v1(b, m, pos):
 def _s_FindCoordinatorResponse_v1(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.host
-    n += 2 + len(_2)
-    n += 14
-    return n
+    n += len(_2)
+    return n + 18
 
 def _w_FindCoordinatorResponse_v1(o, buf, pos):
     _1 = o.error_message
@@ -199,16 +195,13 @@ def _ti_FindCoordinatorResponse_v3(o):
 def _s_FindCoordinatorResponse_v3(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.host
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
+    return n + 25
 
 def _w_FindCoordinatorResponse_v3(o, buf, pos):
     _1 = o.error_message
@@ -309,24 +302,20 @@ def _d_FindCoordinatorResponse_v4(b, m, pos):
 def _s_FindCoordinatorResponse_v4(o):
     n = 0
     _1 = o.coordinators
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 26 * len(_1)
     for _2 in _1:
         _3 = _2.key
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.host
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.error_message
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 11
+            n += size_tagged_section(_ti_FindCoordinatorResponse_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_FindCoordinatorResponse_v3(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_FindCoordinatorResponse_v4(o, buf, pos):
     _1 = o.coordinators

@@ -65,9 +65,8 @@ def _ti_GetTelemetrySubscriptionsRequest_v0(o):
 def _s_GetTelemetrySubscriptionsRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_GetTelemetrySubscriptionsRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_GetTelemetrySubscriptionsRequest_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_GetTelemetrySubscriptionsRequest_v0(o, buf, pos):
     _S_u.pack_into(buf, pos, o.client_instance_id.bytes)

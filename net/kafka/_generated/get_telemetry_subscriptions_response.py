@@ -114,15 +114,12 @@ def _ti_GetTelemetrySubscriptionsResponse_v0(o):
 def _s_GetTelemetrySubscriptionsResponse_v0(o):
     n = 0
     _1 = o.accepted_compression_types
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1)) + 1 * len(_1)
+    n += 1 * len(_1)
     _2 = o.requested_metrics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
-    for _3 in _2:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _2)) + 5 * len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 36
-    return n
+        n += size_tagged_section(_ti_GetTelemetrySubscriptionsResponse_v0(o), o.unknown_tagged_fields)
+    return n + 46
 
 def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
     _1 = o.accepted_compression_types

@@ -59,11 +59,10 @@ def _d_HeartbeatRequest_v0(b, m, pos):
 def _s_HeartbeatRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
-    n += 4
-    return n
+    n += len(_2)
+    return n + 8
 
 def _w_HeartbeatRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -116,16 +115,13 @@ def _d_HeartbeatRequest_v3(b, m, pos):
 def _s_HeartbeatRequest_v3(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
-    n += 4
-    return n
+    if _3 is not None:
+        n += len(_3)
+    return n + 10
 
 def _w_HeartbeatRequest_v3(o, buf, pos):
     _1 = o.group_id
@@ -216,18 +212,15 @@ def _ti_HeartbeatRequest_v4(o):
 def _s_HeartbeatRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_HeartbeatRequest_v4(o), o.unknown_tagged_fields)
+    return n + 20
 
 def _w_HeartbeatRequest_v4(o, buf, pos):
     _1 = o.group_id

@@ -39,8 +39,7 @@ def _d_HeartbeatResponse_v0(b, m, pos):
 
 def _s_HeartbeatResponse_v0(o):
     n = 0
-    n += 2
-    return n
+    return n + 2
 
 def _w_HeartbeatResponse_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
@@ -56,8 +55,7 @@ def _d_HeartbeatResponse_v1(b, m, pos):
 
 def _s_HeartbeatResponse_v1(o):
     n = 0
-    n += 6
-    return n
+    return n + 6
 
 def _w_HeartbeatResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -100,9 +98,8 @@ def _ti_HeartbeatResponse_v4(o):
 def _s_HeartbeatResponse_v4(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_HeartbeatResponse_v4(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_HeartbeatResponse_v4(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_HeartbeatResponse_v4(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

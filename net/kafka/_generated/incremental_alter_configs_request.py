@@ -111,24 +111,19 @@ def _d_IncrementalAlterConfigsRequest_v0(b, m, pos):
 def _s_IncrementalAlterConfigsRequest_v0(o):
     n = 0
     _1 = o.resources
-    n += 4
+    n += 7 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.configs
-        n += 4
+        n += 5 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += 2 + len(_6)
+            n += len(_6)
             _7 = _5.value
-            if _7 is None:
-                n += 2
-            else:
-                n += 2 + len(_7)
-            n += 1
-        n += 1
-    n += 1
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 5
 
 def _w_IncrementalAlterConfigsRequest_v0(o, buf, pos):
     _1 = o.resources
@@ -277,30 +272,25 @@ def _ti_AlterableConfig_v1(o):
 def _s_IncrementalAlterConfigsRequest_v1(o):
     n = 0
     _1 = o.resources
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.resource_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.configs
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 12 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.value
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AlterableConfig_v1(_5), _5.unknown_tagged_fields) - 1
-            n += 2
+                n += size_tagged_section(_ti_AlterableConfig_v1(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 2
+            n += size_tagged_section(_ti_AlterableConfig_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_AlterableConfig_v1(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_IncrementalAlterConfigsRequest_v1(o, buf, pos):
     _1 = o.resources

@@ -52,12 +52,9 @@ def _d_InitProducerIdRequest_v0(b, m, pos):
 def _s_InitProducerIdRequest_v0(o):
     n = 0
     _1 = o.transactional_id
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
-    n += 4
-    return n
+    if _1 is not None:
+        n += len(_1)
+    return n + 6
 
 def _w_InitProducerIdRequest_v0(o, buf, pos):
     _1 = o.transactional_id
@@ -120,14 +117,11 @@ def _ti_InitProducerIdRequest_v2(o):
 def _s_InitProducerIdRequest_v2(o):
     n = 0
     _1 = o.transactional_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_InitProducerIdRequest_v2(o, buf, pos):
     _1 = o.transactional_id
@@ -175,14 +169,11 @@ def _d_InitProducerIdRequest_v3(b, m, pos):
 def _s_InitProducerIdRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_InitProducerIdRequest_v2(o), o.unknown_tagged_fields)
+    return n + 20
 
 def _w_InitProducerIdRequest_v3(o, buf, pos):
     _1 = o.transactional_id

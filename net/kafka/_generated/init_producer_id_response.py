@@ -40,8 +40,7 @@ def _d_InitProducerIdResponse_v0(b, m, pos):
 
 def _s_InitProducerIdResponse_v0(o):
     n = 0
-    n += 16
-    return n
+    return n + 16
 
 def _w_InitProducerIdResponse_v0(o, buf, pos):
     _S_ihqh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
@@ -84,9 +83,8 @@ def _ti_InitProducerIdResponse_v2(o):
 def _s_InitProducerIdResponse_v2(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_InitProducerIdResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_InitProducerIdResponse_v2(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_InitProducerIdResponse_v2(o, buf, pos):
     _S_ihqh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)

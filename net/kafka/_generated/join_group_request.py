@@ -111,20 +111,19 @@ def _d_JoinGroupRequest_v0(b, m, pos):
 def _s_JoinGroupRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.protocol_type
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.protocols
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.metadata
-        n += 4 + len(_7)
-    n += 4
-    return n
+        n += len(_7)
+    return n + 14
 
 def _w_JoinGroupRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -229,20 +228,19 @@ def _d_JoinGroupRequest_v1(b, m, pos):
 def _s_JoinGroupRequest_v1(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.protocol_type
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.protocols
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.metadata
-        n += 4 + len(_7)
-    n += 8
-    return n
+        n += len(_7)
+    return n + 18
 
 def _w_JoinGroupRequest_v1(o, buf, pos):
     _1 = o.group_id
@@ -357,25 +355,22 @@ def _d_JoinGroupRequest_v5(b, m, pos):
 def _s_JoinGroupRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
+    if _3 is not None:
+        n += len(_3)
     _4 = o.protocol_type
-    n += 2 + len(_4)
+    n += len(_4)
     _5 = o.protocols
-    n += 4
+    n += 6 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += 2 + len(_7)
+        n += len(_7)
         _8 = _6.metadata
-        n += 4 + len(_8)
-    n += 8
-    return n
+        n += len(_8)
+    return n + 20
 
 def _w_JoinGroupRequest_v5(o, buf, pos):
     _1 = o.group_id
@@ -546,30 +541,26 @@ def _ti_JoinGroupRequestProtocol_v6(o):
 def _s_JoinGroupRequest_v6(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.protocol_type
-    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_4)
     _5 = o.protocols
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 11 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _6.metadata
-        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
+    return n + 34
 
 def _w_JoinGroupRequest_v6(o, buf, pos):
     _1 = o.group_id
@@ -765,35 +756,29 @@ def _d_JoinGroupRequest_v8(b, m, pos):
 def _s_JoinGroupRequest_v8(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.protocol_type
-    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_4)
     _5 = o.protocols
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 11 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _6.metadata
-        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(_6), _6.unknown_tagged_fields)
     _9 = o.reason
-    if _9 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _9 is not None:
+        n += len(_9)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_JoinGroupRequestProtocol_v6(o), o.unknown_tagged_fields)
+    return n + 39
 
 def _w_JoinGroupRequest_v8(o, buf, pos):
     _1 = o.group_id

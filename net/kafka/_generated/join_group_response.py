@@ -115,20 +115,19 @@ def _d_JoinGroupResponse_v0(b, m, pos):
 def _s_JoinGroupResponse_v0(o):
     n = 0
     _1 = o.protocol_name
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.leader
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.member_id
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.members
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.metadata
-        n += 4 + len(_7)
-    n += 6
-    return n
+        n += len(_7)
+    return n + 16
 
 def _w_JoinGroupResponse_v0(o, buf, pos):
     _1 = o.protocol_name
@@ -233,20 +232,19 @@ def _d_JoinGroupResponse_v2(b, m, pos):
 def _s_JoinGroupResponse_v2(o):
     n = 0
     _1 = o.protocol_name
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.leader
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.member_id
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.members
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.metadata
-        n += 4 + len(_7)
-    n += 10
-    return n
+        n += len(_7)
+    return n + 20
 
 def _w_JoinGroupResponse_v2(o, buf, pos):
     _1 = o.protocol_name
@@ -361,25 +359,22 @@ def _d_JoinGroupResponse_v5(b, m, pos):
 def _s_JoinGroupResponse_v5(o):
     n = 0
     _1 = o.protocol_name
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.leader
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.member_id
-    n += 2 + len(_3)
+    n += len(_3)
     _4 = o.members
-    n += 4
+    n += 8 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.group_instance_id
-        if _7 is None:
-            n += 2
-        else:
-            n += 2 + len(_7)
+        if _7 is not None:
+            n += len(_7)
         _8 = _5.metadata
-        n += 4 + len(_8)
-    n += 10
-    return n
+        n += len(_8)
+    return n + 20
 
 def _w_JoinGroupResponse_v5(o, buf, pos):
     _1 = o.protocol_name
@@ -550,30 +545,26 @@ def _ti_JoinGroupResponseMember_v6(o):
 def _s_JoinGroupResponse_v6(o):
     n = 0
     _1 = o.protocol_name
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.leader
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.member_id
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.members
-    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += 16 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _5.group_instance_id
-        if _7 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _7 is not None:
+            n += len(_7)
         _8 = _5.metadata
-        n += (1 + _L if (_L := len(_8)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_8)
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_5), _5.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_5), _5.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    return n + 31
 
 def _w_JoinGroupResponse_v6(o, buf, pos):
     _1 = o.protocol_name
@@ -769,38 +760,30 @@ def _d_JoinGroupResponse_v7(b, m, pos):
 def _s_JoinGroupResponse_v7(o):
     n = 0
     _1 = o.protocol_type
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.protocol_name
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.leader
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.member_id
-    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_4)
     _5 = o.members
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 16 * len(_5)
     for _6 in _5:
         _7 = _6.member_id
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _6.group_instance_id
-        if _8 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _8 is not None:
+            n += len(_8)
         _9 = _6.metadata
-        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_9)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    return n + 36
 
 def _w_JoinGroupResponse_v7(o, buf, pos):
     _1 = o.protocol_type
@@ -1011,38 +994,30 @@ def _d_JoinGroupResponse_v9(b, m, pos):
 def _s_JoinGroupResponse_v9(o):
     n = 0
     _1 = o.protocol_type
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.protocol_name
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.leader
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.member_id
-    n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_4)
     _5 = o.members
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 16 * len(_5)
     for _6 in _5:
         _7 = _6.member_id
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _6.group_instance_id
-        if _8 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _8 is not None:
+            n += len(_8)
         _9 = _6.metadata
-        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_9)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_JoinGroupResponseMember_v6(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields) - 1
-    n += 12
-    return n
+        n += size_tagged_section(_ti_JoinGroupResponseMember_v6(o), o.unknown_tagged_fields)
+    return n + 37
 
 def _w_JoinGroupResponse_v9(o, buf, pos):
     _1 = o.protocol_type

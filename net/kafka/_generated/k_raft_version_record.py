@@ -65,9 +65,8 @@ def _ti_KRaftVersionRecord_v0(o):
 def _s_KRaftVersionRecord_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_KRaftVersionRecord_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_KRaftVersionRecord_v0(o), o.unknown_tagged_fields)
+    return n + 5
 
 def _w_KRaftVersionRecord_v0(o, buf, pos):
     _S_hh.pack_into(buf, pos, o.version, o.k_raft_version)

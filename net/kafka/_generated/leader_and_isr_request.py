@@ -160,23 +160,20 @@ def _d_LeaderAndIsrRequest_v0(b, m, pos):
 def _s_LeaderAndIsrRequest_v0(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 30 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 20
+        n += 4 * len(_5)
     _6 = o.live_leaders
-    n += 4
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.host_name
-        n += 2 + len(_8)
-        n += 8
-    n += 8
-    return n
+        n += len(_8)
+    return n + 16
 
 def _w_LeaderAndIsrRequest_v0(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -293,23 +290,20 @@ def _d_LeaderAndIsrRequest_v1(b, m, pos):
 def _s_LeaderAndIsrRequest_v1(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 31 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 21
+        n += 4 * len(_5)
     _6 = o.live_leaders
-    n += 4
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.host_name
-        n += 2 + len(_8)
-        n += 8
-    n += 8
-    return n
+        n += len(_8)
+    return n + 16
 
 def _w_LeaderAndIsrRequest_v1(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -442,26 +436,23 @@ def _d_LeaderAndIsrRequest_v2(b, m, pos):
 def _s_LeaderAndIsrRequest_v2(o):
     n = 0
     _1 = o.topic_states
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_states
-        n += 4
+        n += 29 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += 4 + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += 4 + 4 * len(_7)
-            n += 21
+            n += 4 * len(_7)
     _8 = o.live_leaders
-    n += 4
+    n += 10 * len(_8)
     for _9 in _8:
         _10 = _9.host_name
-        n += 2 + len(_10)
-        n += 8
-    n += 16
-    return n
+        n += len(_10)
+    return n + 24
 
 def _w_LeaderAndIsrRequest_v2(o, buf, pos):
     _1 = o.topic_states
@@ -620,30 +611,27 @@ def _d_LeaderAndIsrRequest_v3(b, m, pos):
 def _s_LeaderAndIsrRequest_v3(o):
     n = 0
     _1 = o.topic_states
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_states
-        n += 4
+        n += 37 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += 4 + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += 4 + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.adding_replicas
-            n += 4 + 4 * len(_8)
+            n += 4 * len(_8)
             _9 = _5.removing_replicas
-            n += 4 + 4 * len(_9)
-            n += 21
+            n += 4 * len(_9)
     _10 = o.live_leaders
-    n += 4
+    n += 10 * len(_10)
     for _11 in _10:
         _12 = _11.host_name
-        n += 2 + len(_12)
-        n += 8
-    n += 16
-    return n
+        n += len(_12)
+    return n + 24
 
 def _w_LeaderAndIsrRequest_v3(o, buf, pos):
     _1 = o.topic_states
@@ -881,39 +869,35 @@ def _ti_LeaderAndIsrPartitionState_v4(o):
 def _s_LeaderAndIsrRequest_v4(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 42 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.adding_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             _9 = _5.removing_replicas
-            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            n += 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
-            n += 22
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
     _10 = o.live_leaders
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    n += 14 * len(_10)
     for _11 in _10:
         _12 = _11.host_name
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+    return n + 27
 
 def _w_LeaderAndIsrRequest_v4(o, buf, pos):
     _1 = o.topic_states
@@ -1189,39 +1173,35 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
 def _s_LeaderAndIsrRequest_v5(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 27 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 42 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.adding_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             _9 = _5.removing_replicas
-            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            n += 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
-            n += 22
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
     _10 = o.live_leaders
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    n += 14 * len(_10)
     for _11 in _10:
         _12 = _11.host_name
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
-    n += 18
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_LeaderAndIsrRequest_v5(o, buf, pos):
     _1 = o.topic_states
@@ -1499,39 +1479,35 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
 def _s_LeaderAndIsrRequest_v6(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 27 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 43 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.adding_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             _9 = _5.removing_replicas
-            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            n += 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
     _10 = o.live_leaders
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    n += 14 * len(_10)
     for _11 in _10:
         _12 = _11.host_name
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
-    n += 18
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_LeaderAndIsrRequest_v6(o, buf, pos):
     _1 = o.topic_states
@@ -1809,39 +1785,35 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
 def _s_LeaderAndIsrRequest_v7(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 27 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 43 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.adding_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             _9 = _5.removing_replicas
-            n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 4 * len(_9)
+            n += 4 * len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields) - 1
-            n += 23
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_2), _2.unknown_tagged_fields)
     _10 = o.live_leaders
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    n += 14 * len(_10)
     for _11 in _10:
         _12 = _11.host_name
-        n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(_11), _11.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields) - 1
-    n += 19
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionState_v4(o), o.unknown_tagged_fields)
+    return n + 29
 
 def _w_LeaderAndIsrRequest_v7(o, buf, pos):
     _1 = o.topic_states

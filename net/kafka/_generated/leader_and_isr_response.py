@@ -81,13 +81,11 @@ def _d_LeaderAndIsrResponse_v0(b, m, pos):
 def _s_LeaderAndIsrResponse_v0(o):
     n = 0
     _1 = o.partition_errors
-    n += 4
+    n += 8 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
-        n += 6
-    n += 2
-    return n
+        n += len(_3)
+    return n + 6
 
 def _w_LeaderAndIsrResponse_v0(o, buf, pos):
     _1 = o.partition_errors
@@ -172,17 +170,15 @@ def _ti_LeaderAndIsrPartitionError_v4(o):
 def _s_LeaderAndIsrResponse_v4(o):
     n = 0
     _1 = o.partition_errors
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 7
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_LeaderAndIsrResponse_v4(o, buf, pos):
     _1 = o.partition_errors
@@ -286,21 +282,18 @@ def _d_LeaderAndIsrResponse_v5(b, m, pos):
 def _s_LeaderAndIsrResponse_v5(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partition_errors
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 7 * len(_3)
         for _4 in _3:
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_4), _4.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_LeaderAndIsrPartitionError_v4(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_LeaderAndIsrResponse_v5(o, buf, pos):
     _1 = o.topics

@@ -132,21 +132,18 @@ def _ti_Voter_v0(o):
 def _s_LeaderChangeMessage_v0(o):
     n = 0
     _1 = o.voters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 5 * len(_1)
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
     _3 = o.granting_voters
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 5 * len(_3)
     for _4 in _3:
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_LeaderChangeMessage_v0(o, buf, pos):
     _1 = o.voters
@@ -258,21 +255,18 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
 def _s_LeaderChangeMessage_v1(o):
     n = 0
     _1 = o.voters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 21 * len(_1)
     for _2 in _1:
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 21
+            n += size_tagged_section(_ti_Voter_v0(_2), _2.unknown_tagged_fields)
     _3 = o.granting_voters
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 21 * len(_3)
     for _4 in _3:
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 21
+            n += size_tagged_section(_ti_Voter_v0(_4), _4.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_Voter_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_LeaderChangeMessage_v1(o, buf, pos):
     _1 = o.voters

@@ -62,10 +62,10 @@ def _d_LeaveGroupRequest_v0(b, m, pos):
 def _s_LeaveGroupRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
-    return n
+    n += len(_2)
+    return n + 4
 
 def _w_LeaveGroupRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -132,18 +132,16 @@ def _d_LeaveGroupRequest_v3(b, m, pos):
 def _s_LeaveGroupRequest_v3(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.members
-    n += 4
+    n += 4 * len(_2)
     for _3 in _2:
         _4 = _3.member_id
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.group_instance_id
-        if _5 is None:
-            n += 2
-        else:
-            n += 2 + len(_5)
-    return n
+        if _5 is not None:
+            n += len(_5)
+    return n + 6
 
 def _w_LeaveGroupRequest_v3(o, buf, pos):
     _1 = o.group_id
@@ -260,24 +258,20 @@ def _ti_MemberIdentity_v4(o):
 def _s_LeaveGroupRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.members
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.member_id
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.group_instance_id
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_LeaveGroupRequest_v4(o, buf, pos):
     _1 = o.group_id
@@ -403,29 +397,23 @@ def _d_LeaveGroupRequest_v5(b, m, pos):
 def _s_LeaveGroupRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.members
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 16 * len(_2)
     for _3 in _2:
         _4 = _3.member_id
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.group_instance_id
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         _6 = _3.reason
-        if _6 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _6 is not None:
+            n += len(_6)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_MemberIdentity_v4(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_MemberIdentity_v4(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_LeaveGroupRequest_v5(o, buf, pos):
     _1 = o.group_id

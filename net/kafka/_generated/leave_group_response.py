@@ -48,8 +48,7 @@ def _d_LeaveGroupResponse_v0(b, m, pos):
 
 def _s_LeaveGroupResponse_v0(o):
     n = 0
-    n += 2
-    return n
+    return n + 2
 
 def _w_LeaveGroupResponse_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
@@ -65,8 +64,7 @@ def _d_LeaveGroupResponse_v1(b, m, pos):
 
 def _s_LeaveGroupResponse_v1(o):
     n = 0
-    n += 6
-    return n
+    return n + 6
 
 def _w_LeaveGroupResponse_v1(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
@@ -116,18 +114,14 @@ def _d_LeaveGroupResponse_v3(b, m, pos):
 def _s_LeaveGroupResponse_v3(o):
     n = 0
     _1 = o.members
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.member_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.group_instance_id
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 2
-    n += 6
-    return n
+        if _4 is not None:
+            n += len(_4)
+    return n + 10
 
 def _w_LeaveGroupResponse_v3(o, buf, pos):
     _1 = o.members
@@ -232,22 +226,18 @@ def _ti_MemberResponse_v4(o):
 def _s_LeaveGroupResponse_v4(o):
     n = 0
     _1 = o.members
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.member_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.group_instance_id
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MemberResponse_v4(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_MemberResponse_v4(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_MemberResponse_v4(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_LeaveGroupResponse_v4(o, buf, pos):
     _1 = o.members

@@ -60,9 +60,8 @@ def _ti_ListClientMetricsResourcesRequest_v0(o):
 def _s_ListClientMetricsResourcesRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListClientMetricsResourcesRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ListClientMetricsResourcesRequest_v0(o), o.unknown_tagged_fields)
+    return n + 1
 
 def _w_ListClientMetricsResourcesRequest_v0(o, buf, pos):
     if o.unknown_tagged_fields:

@@ -35,7 +35,7 @@ def _d_ListGroupsRequest_v0(b, m, pos):
 
 def _s_ListGroupsRequest_v0(o):
     n = 0
-    return n
+    return n + 0
 
 def _w_ListGroupsRequest_v0(o, buf, pos):
     return pos
@@ -74,9 +74,8 @@ def _ti_ListGroupsRequest_v3(o):
 def _s_ListGroupsRequest_v3(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    return n + 1
 
 def _w_ListGroupsRequest_v3(o, buf, pos):
     if o.unknown_tagged_fields:
@@ -124,13 +123,10 @@ def _d_ListGroupsRequest_v4(b, m, pos):
 def _s_ListGroupsRequest_v4(o):
     n = 0
     _1 = o.states_filter
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_ListGroupsRequest_v4(o, buf, pos):
     _1 = o.states_filter
@@ -220,17 +216,12 @@ def _d_ListGroupsRequest_v5(b, m, pos):
 def _s_ListGroupsRequest_v5(o):
     n = 0
     _1 = o.states_filter
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
-    _3 = o.types_filter
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
-    for _4 in _3:
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
+    _2 = o.types_filter
+    n += sum(map(len, _2)) + 5 * len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ListGroupsRequest_v3(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_ListGroupsRequest_v5(o, buf, pos):
     _1 = o.states_filter

@@ -81,14 +81,13 @@ def _d_ListGroupsResponse_v0(b, m, pos):
 def _s_ListGroupsResponse_v0(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.protocol_type
-        n += 2 + len(_4)
-    n += 2
-    return n
+        n += len(_4)
+    return n + 6
 
 def _w_ListGroupsResponse_v0(o, buf, pos):
     _1 = o.groups
@@ -149,14 +148,13 @@ def _d_ListGroupsResponse_v1(b, m, pos):
 def _s_ListGroupsResponse_v1(o):
     n = 0
     _1 = o.groups
-    n += 4
+    n += 4 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.protocol_type
-        n += 2 + len(_4)
-    n += 6
-    return n
+        n += len(_4)
+    return n + 10
 
 def _w_ListGroupsResponse_v1(o, buf, pos):
     _1 = o.groups
@@ -253,19 +251,17 @@ def _ti_ListedGroup_v3(o):
 def _s_ListGroupsResponse_v3(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.protocol_type
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_ListGroupsResponse_v3(o, buf, pos):
     _1 = o.groups
@@ -371,21 +367,19 @@ def _d_ListGroupsResponse_v4(b, m, pos):
 def _s_ListGroupsResponse_v4(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 16 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.protocol_type
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.group_state
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_ListGroupsResponse_v4(o, buf, pos):
     _1 = o.groups
@@ -510,23 +504,21 @@ def _d_ListGroupsResponse_v5(b, m, pos):
 def _s_ListGroupsResponse_v5(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 21 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.protocol_type
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.group_state
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.group_type
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ListedGroup_v3(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_ListedGroup_v3(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_ListGroupsResponse_v5(o, buf, pos):
     _1 = o.groups

@@ -103,14 +103,13 @@ def _d_ListOffsetsRequest_v0(b, m, pos):
 def _s_ListOffsetsRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 16 * len(_4)
-    n += 4
-    return n
+        n += 16 * len(_4)
+    return n + 8
 
 def _w_ListOffsetsRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -183,14 +182,13 @@ def _d_ListOffsetsRequest_v1(b, m, pos):
 def _s_ListOffsetsRequest_v1(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 12 * len(_4)
-    n += 4
-    return n
+        n += 12 * len(_4)
+    return n + 8
 
 def _w_ListOffsetsRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -263,14 +261,13 @@ def _d_ListOffsetsRequest_v2(b, m, pos):
 def _s_ListOffsetsRequest_v2(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 12 * len(_4)
-    n += 5
-    return n
+        n += 12 * len(_4)
+    return n + 9
 
 def _w_ListOffsetsRequest_v2(o, buf, pos):
     _1 = o.topics
@@ -343,14 +340,13 @@ def _d_ListOffsetsRequest_v4(b, m, pos):
 def _s_ListOffsetsRequest_v4(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 16 * len(_4)
-    n += 5
-    return n
+        n += 16 * len(_4)
+    return n + 9
 
 def _w_ListOffsetsRequest_v4(o, buf, pos):
     _1 = o.topics
@@ -466,23 +462,20 @@ def _ti_ListOffsetsPartition_v6(o):
 def _s_ListOffsetsRequest_v6(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 17 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) - 1
-    n += 6
-    return n
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_ListOffsetsRequest_v6(o, buf, pos):
     _1 = o.topics
@@ -604,23 +597,20 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
 def _s_ListOffsetsRequest_v10(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 17 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_ListOffsetsPartition_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_ListOffsetsPartition_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields) - 1
-    n += 10
-    return n
+        n += size_tagged_section(_ti_ListOffsetsPartition_v6(o), o.unknown_tagged_fields)
+    return n + 15
 
 def _w_ListOffsetsRequest_v10(o, buf, pos):
     _1 = o.topics

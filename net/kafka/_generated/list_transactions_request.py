@@ -104,15 +104,12 @@ def _ti_ListTransactionsRequest_v0(o):
 def _s_ListTransactionsRequest_v0(o):
     n = 0
     _1 = o.state_filters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
-    _3 = o.producer_id_filters
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
+    n += sum(map(len, _1)) + 5 * len(_1)
+    _2 = o.producer_id_filters
+    n += 8 * len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_ListTransactionsRequest_v0(o, buf, pos):
     _1 = o.state_filters
@@ -201,15 +198,12 @@ def _d_ListTransactionsRequest_v1(b, m, pos):
 def _s_ListTransactionsRequest_v1(o):
     n = 0
     _1 = o.state_filters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
-    _3 = o.producer_id_filters
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1)) + 8 * len(_3)
+    n += sum(map(len, _1)) + 5 * len(_1)
+    _2 = o.producer_id_filters
+    n += 8 * len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_ListTransactionsRequest_v0(o), o.unknown_tagged_fields)
+    return n + 19
 
 def _w_ListTransactionsRequest_v1(o, buf, pos):
     _1 = o.state_filters

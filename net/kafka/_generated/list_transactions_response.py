@@ -142,23 +142,19 @@ def _ti_TransactionState_v0(o):
 def _s_ListTransactionsResponse_v0(o):
     n = 0
     _1 = o.unknown_state_filters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
-    _3 = o.transaction_states
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
-    for _4 in _3:
-        _5 = _4.transactional_id
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
-        _6 = _4.transaction_state
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
-        if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TransactionState_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 9
+    n += sum(map(len, _1)) + 5 * len(_1)
+    _2 = o.transaction_states
+    n += 19 * len(_2)
+    for _3 in _2:
+        _4 = _3.transactional_id
+        n += len(_4)
+        _5 = _3.transaction_state
+        n += len(_5)
+        if _3.unknown_tagged_fields:
+            n += size_tagged_section(_ti_TransactionState_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_TransactionState_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_ListTransactionsResponse_v0(o, buf, pos):
     _1 = o.unknown_state_filters

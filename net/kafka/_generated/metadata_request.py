@@ -72,11 +72,11 @@ def _d_MetadataRequest_v0(b, m, pos):
 def _s_MetadataRequest_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 2 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
-    return n
+        n += len(_3)
+    return n + 4
 
 def _w_MetadataRequest_v0(o, buf, pos):
     _1 = o.topics
@@ -123,14 +123,12 @@ def _d_MetadataRequest_v1(b, m, pos):
 def _s_MetadataRequest_v1(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 4
-    else:
-        n += 4
+    if _1 is not None:
+        n += 2 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            n += 2 + len(_3)
-    return n
+            n += len(_3)
+    return n + 4
 
 def _w_MetadataRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -183,15 +181,12 @@ def _d_MetadataRequest_v4(b, m, pos):
 def _s_MetadataRequest_v4(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 4
-    else:
-        n += 4
+    if _1 is not None:
+        n += 2 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            n += 2 + len(_3)
-    n += 1
-    return n
+            n += len(_3)
+    return n + 5
 
 def _w_MetadataRequest_v4(o, buf, pos):
     _1 = o.topics
@@ -246,15 +241,12 @@ def _d_MetadataRequest_v8(b, m, pos):
 def _s_MetadataRequest_v8(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 4
-    else:
-        n += 4
+    if _1 is not None:
+        n += 2 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            n += 2 + len(_3)
-    n += 3
-    return n
+            n += len(_3)
+    return n + 7
 
 def _w_MetadataRequest_v8(o, buf, pos):
     _1 = o.topics
@@ -344,20 +336,16 @@ def _ti_MetadataRequestTopic_v9(o):
 def _s_MetadataRequest_v9(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if _1 is not None:
+        n += 6 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
-    n += 4
-    return n
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    return n + 9
 
 def _w_MetadataRequest_v9(o, buf, pos):
     _1 = o.topics
@@ -441,23 +429,17 @@ def _d_MetadataRequest_v10(b, m, pos):
 def _s_MetadataRequest_v10(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if _1 is not None:
+        n += 22 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            if _3 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _3 is not None:
+                n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
-    n += 4
-    return n
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    return n + 9
 
 def _w_MetadataRequest_v10(o, buf, pos):
     _1 = o.topics
@@ -546,23 +528,17 @@ def _d_MetadataRequest_v11(b, m, pos):
 def _s_MetadataRequest_v11(o):
     n = 0
     _1 = o.topics
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    if _1 is not None:
+        n += 22 * len(_1)
         for _2 in _1:
             _3 = _2.name
-            if _3 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _3 is not None:
+                n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_MetadataRequestTopic_v9(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_MetadataRequestTopic_v9(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_MetadataRequest_v11(o, buf, pos):
     _1 = o.topics

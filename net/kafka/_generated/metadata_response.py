@@ -165,26 +165,23 @@ def _d_MetadataResponse_v0(b, m, pos):
 def _s_MetadataResponse_v0(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 10 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
-        n += 8
+        n += len(_3)
     _4 = o.topics
-    n += 4
+    n += 8 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.partitions
-        n += 4
+        n += 18 * len(_7)
         for _8 in _7:
             _9 = _8.replica_nodes
-            n += 4 + 4 * len(_9)
+            n += 4 * len(_9)
             _10 = _8.isr_nodes
-            n += 4 + 4 * len(_10)
-            n += 10
-        n += 2
-    return n
+            n += 4 * len(_10)
+    return n + 8
 
 def _w_MetadataResponse_v0(o, buf, pos):
     _1 = o.brokers
@@ -325,32 +322,26 @@ def _d_MetadataResponse_v1(b, m, pos):
 def _s_MetadataResponse_v1(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.topics
-    n += 4
+    n += 9 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += 2 + len(_7)
+        n += len(_7)
         _8 = _6.partitions
-        n += 4
+        n += 18 * len(_8)
         for _9 in _8:
             _10 = _9.replica_nodes
-            n += 4 + 4 * len(_10)
+            n += 4 * len(_10)
             _11 = _9.isr_nodes
-            n += 4 + 4 * len(_11)
-            n += 10
-        n += 3
-    n += 4
-    return n
+            n += 4 * len(_11)
+    return n + 12
 
 def _w_MetadataResponse_v1(o, buf, pos):
     _1 = o.brokers
@@ -511,37 +502,29 @@ def _d_MetadataResponse_v2(b, m, pos):
 def _s_MetadataResponse_v2(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 2
-    else:
-        n += 2 + len(_5)
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += 4
+    n += 9 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += 2 + len(_8)
+        n += len(_8)
         _9 = _7.partitions
-        n += 4
+        n += 18 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += 4 + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += 4 + 4 * len(_12)
-            n += 10
-        n += 3
-    n += 4
-    return n
+            n += 4 * len(_12)
+    return n + 14
 
 def _w_MetadataResponse_v2(o, buf, pos):
     _1 = o.brokers
@@ -712,37 +695,29 @@ def _d_MetadataResponse_v3(b, m, pos):
 def _s_MetadataResponse_v3(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 2
-    else:
-        n += 2 + len(_5)
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += 4
+    n += 9 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += 2 + len(_8)
+        n += len(_8)
         _9 = _7.partitions
-        n += 4
+        n += 18 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += 4 + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += 4 + 4 * len(_12)
-            n += 10
-        n += 3
-    n += 8
-    return n
+            n += 4 * len(_12)
+    return n + 18
 
 def _w_MetadataResponse_v3(o, buf, pos):
     _1 = o.brokers
@@ -924,39 +899,31 @@ def _d_MetadataResponse_v5(b, m, pos):
 def _s_MetadataResponse_v5(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 2
-    else:
-        n += 2 + len(_5)
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += 4
+    n += 9 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += 2 + len(_8)
+        n += len(_8)
         _9 = _7.partitions
-        n += 4
+        n += 22 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += 4 + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += 4 + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += 4 + 4 * len(_13)
-            n += 10
-        n += 3
-    n += 8
-    return n
+            n += 4 * len(_13)
+    return n + 18
 
 def _w_MetadataResponse_v5(o, buf, pos):
     _1 = o.brokers
@@ -1143,39 +1110,31 @@ def _d_MetadataResponse_v7(b, m, pos):
 def _s_MetadataResponse_v7(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 2
-    else:
-        n += 2 + len(_5)
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += 4
+    n += 9 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += 2 + len(_8)
+        n += len(_8)
         _9 = _7.partitions
-        n += 4
+        n += 26 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += 4 + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += 4 + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += 4 + 4 * len(_13)
-            n += 14
-        n += 3
-    n += 8
-    return n
+            n += 4 * len(_13)
+    return n + 18
 
 def _w_MetadataResponse_v7(o, buf, pos):
     _1 = o.brokers
@@ -1366,39 +1325,31 @@ def _d_MetadataResponse_v8(b, m, pos):
 def _s_MetadataResponse_v8(o):
     n = 0
     _1 = o.brokers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 2
-        else:
-            n += 2 + len(_4)
-        n += 8
+        if _4 is not None:
+            n += len(_4)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 2
-    else:
-        n += 2 + len(_5)
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += 4
+    n += 13 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += 2 + len(_8)
+        n += len(_8)
         _9 = _7.partitions
-        n += 4
+        n += 26 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += 4 + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += 4 + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += 4 + 4 * len(_13)
-            n += 14
-        n += 7
-    n += 12
-    return n
+            n += 4 * len(_13)
+    return n + 22
 
 def _w_MetadataResponse_v8(o, buf, pos):
     _1 = o.brokers
@@ -1659,47 +1610,39 @@ def _ti_MetadataResponseBroker_v9(o):
 def _s_MetadataResponse_v9(o):
     n = 0
     _1 = o.brokers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 18 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _7.partitions
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += 30 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            n += 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
-            n += 15
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
-        n += 8
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_MetadataResponse_v9(o, buf, pos):
     _1 = o.brokers
@@ -2002,47 +1945,39 @@ def _d_MetadataResponse_v10(b, m, pos):
 def _s_MetadataResponse_v10(o):
     n = 0
     _1 = o.brokers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 34 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _7.partitions
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += 30 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            n += 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
-            n += 15
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
-        n += 24
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
-    n += 13
-    return n
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_MetadataResponse_v10(o, buf, pos):
     _1 = o.brokers
@@ -2343,47 +2278,39 @@ def _d_MetadataResponse_v11(b, m, pos):
 def _s_MetadataResponse_v11(o):
     n = 0
     _1 = o.brokers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 34 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _7.partitions
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += 30 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            n += 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
-            n += 15
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
-        n += 24
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    return n + 24
 
 def _w_MetadataResponse_v11(o, buf, pos):
     _1 = o.brokers
@@ -2682,50 +2609,40 @@ def _d_MetadataResponse_v12(b, m, pos):
 def _s_MetadataResponse_v12(o):
     n = 0
     _1 = o.brokers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.host
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.rack
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_2), _2.unknown_tagged_fields)
     _5 = o.cluster_id
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _5 is not None:
+        n += len(_5)
     _6 = o.topics
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 34 * len(_6)
     for _7 in _6:
         _8 = _7.name
-        if _8 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _8 is not None:
+            n += len(_8)
         _9 = _7.partitions
-        n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+        n += 30 * len(_9)
         for _10 in _9:
             _11 = _10.replica_nodes
-            n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1)) + 4 * len(_11)
+            n += 4 * len(_11)
             _12 = _10.isr_nodes
-            n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+            n += 4 * len(_12)
             _13 = _10.offline_replicas
-            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1)) + 4 * len(_13)
+            n += 4 * len(_13)
             if _10.unknown_tagged_fields:
-                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields) - 1
-            n += 15
+                n += size_tagged_section(_ti_MetadataResponseBroker_v9(_10), _10.unknown_tagged_fields)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields) - 1
-        n += 24
+            n += size_tagged_section(_ti_MetadataResponseBroker_v9(_7), _7.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_MetadataResponseBroker_v9(o), o.unknown_tagged_fields)
+    return n + 24
 
 def _w_MetadataResponse_v12(o, buf, pos):
     _1 = o.brokers

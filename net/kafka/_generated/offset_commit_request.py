@@ -120,22 +120,19 @@ def _d_OffsetCommitRequest_v0(b, m, pos):
 def _s_OffsetCommitRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.topics
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partitions
-        n += 4
+        n += 14 * len(_5)
         for _6 in _5:
             _7 = _6.committed_metadata
-            if _7 is None:
-                n += 2
-            else:
-                n += 2 + len(_7)
-            n += 12
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 6
 
 def _w_OffsetCommitRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -245,25 +242,21 @@ def _d_OffsetCommitRequest_v1(b, m, pos):
 def _s_OffsetCommitRequest_v1(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 22 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 20
-    n += 4
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 12
 
 def _w_OffsetCommitRequest_v1(o, buf, pos):
     _1 = o.group_id
@@ -379,25 +372,21 @@ def _d_OffsetCommitRequest_v2(b, m, pos):
 def _s_OffsetCommitRequest_v2(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 14 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 12
-    n += 12
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 20
 
 def _w_OffsetCommitRequest_v2(o, buf, pos):
     _1 = o.group_id
@@ -513,25 +502,21 @@ def _d_OffsetCommitRequest_v5(b, m, pos):
 def _s_OffsetCommitRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 14 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 12
-    n += 4
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 12
 
 def _w_OffsetCommitRequest_v5(o, buf, pos):
     _1 = o.group_id
@@ -647,25 +632,21 @@ def _d_OffsetCommitRequest_v6(b, m, pos):
 def _s_OffsetCommitRequest_v6(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 18 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 16
-    n += 4
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 12
 
 def _w_OffsetCommitRequest_v6(o, buf, pos):
     _1 = o.group_id
@@ -791,30 +772,24 @@ def _d_OffsetCommitRequest_v7(b, m, pos):
 def _s_OffsetCommitRequest_v7(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
+    if _3 is not None:
+        n += len(_3)
     _4 = o.topics
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.partitions
-        n += 4
+        n += 18 * len(_7)
         for _8 in _7:
             _9 = _8.committed_metadata
-            if _9 is None:
-                n += 2
-            else:
-                n += 2 + len(_9)
-            n += 16
-    n += 4
-    return n
+            if _9 is not None:
+                n += len(_9)
+    return n + 14
 
 def _w_OffsetCommitRequest_v7(o, buf, pos):
     _1 = o.group_id
@@ -995,37 +970,30 @@ def _ti_OffsetCommitRequestPartition_v8(o):
 def _s_OffsetCommitRequest_v8(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.topics
-    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += 11 * len(_4)
     for _5 in _4:
         _6 = _5.name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _5.partitions
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 22 * len(_7)
         for _8 in _7:
             _9 = _8.committed_metadata
-            if _9 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _9 is not None:
+                n += len(_9)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_8), _8.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_8), _8.unknown_tagged_fields)
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_5), _5.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(_5), _5.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_OffsetCommitRequestPartition_v8(o), o.unknown_tagged_fields)
+    return n + 25
 
 def _w_OffsetCommitRequest_v8(o, buf, pos):
     _1 = o.group_id

@@ -96,15 +96,15 @@ def _d_OffsetDeleteRequest_v0(b, m, pos):
 def _s_OffsetDeleteRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.topics
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partitions
-        n += 4 + 4 * len(_5)
-    return n
+        n += 4 * len(_5)
+    return n + 6
 
 def _w_OffsetDeleteRequest_v0(o, buf, pos):
     _1 = o.group_id

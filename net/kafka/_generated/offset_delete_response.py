@@ -91,14 +91,13 @@ def _d_OffsetDeleteResponse_v0(b, m, pos):
 def _s_OffsetDeleteResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4 + 6 * len(_4)
-    n += 6
-    return n
+        n += 6 * len(_4)
+    return n + 10
 
 def _w_OffsetDeleteResponse_v0(o, buf, pos):
     _1 = o.topics

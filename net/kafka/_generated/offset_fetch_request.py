@@ -101,15 +101,15 @@ def _d_OffsetFetchRequest_v0(b, m, pos):
 def _s_OffsetFetchRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.topics
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partition_indexes
-        n += 4 + 4 * len(_5)
-    return n
+        n += 4 * len(_5)
+    return n + 6
 
 def _w_OffsetFetchRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -187,18 +187,16 @@ def _d_OffsetFetchRequest_v2(b, m, pos):
 def _s_OffsetFetchRequest_v2(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.topics
-    if _2 is None:
-        n += 4
-    else:
-        n += 4
+    if _2 is not None:
+        n += 6 * len(_2)
         for _3 in _2:
             _4 = _3.name
-            n += 2 + len(_4)
+            n += len(_4)
             _5 = _3.partition_indexes
-            n += 4 + 4 * len(_5)
-    return n
+            n += 4 * len(_5)
+    return n + 6
 
 def _w_OffsetFetchRequest_v2(o, buf, pos):
     _1 = o.group_id
@@ -319,24 +317,20 @@ def _ti_OffsetFetchRequestTopic_v6(o):
 def _s_OffsetFetchRequest_v6(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.topics
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if _2 is not None:
+        n += 11 * len(_2)
         for _3 in _2:
             _4 = _3.name
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_4)
             _5 = _3.partition_indexes
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            n += 4 * len(_5)
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_OffsetFetchRequest_v6(o, buf, pos):
     _1 = o.group_id
@@ -459,24 +453,20 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
 def _s_OffsetFetchRequest_v7(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.topics
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    if _2 is not None:
+        n += 11 * len(_2)
         for _3 in _2:
             _4 = _3.name
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_4)
             _5 = _3.partition_indexes
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1)) + 4 * len(_5)
+            n += 4 * len(_5)
             if _3.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_OffsetFetchRequest_v7(o, buf, pos):
     _1 = o.group_id
@@ -623,30 +613,25 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
 def _s_OffsetFetchRequest_v8(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        if _4 is not None:
+            n += 11 * len(_4)
             for _5 in _4:
                 _6 = _5.name
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_6)
                 _7 = _5.partition_indexes
-                n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+                n += 4 * len(_7)
                 if _5.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_5), _5.unknown_tagged_fields) - 1
-                n += 1
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_OffsetFetchRequest_v8(o, buf, pos):
     _1 = o.groups
@@ -815,35 +800,28 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
 def _s_OffsetFetchRequest_v9(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 20 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.member_id
-        if _4 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _4 is not None:
+            n += len(_4)
         _5 = _2.topics
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        if _5 is not None:
+            n += 11 * len(_5)
             for _6 in _5:
                 _7 = _6.name
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+                n += len(_7)
                 _8 = _6.partition_indexes
-                n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+                n += 4 * len(_8)
                 if _6.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields) - 1
-                n += 1
+                    n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_6), _6.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_OffsetFetchRequestTopic_v6(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_OffsetFetchRequest_v9(o, buf, pos):
     _1 = o.groups

@@ -127,20 +127,17 @@ def _d_OffsetFetchResponse_v0(b, m, pos):
 def _s_OffsetFetchResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 16 * len(_4)
         for _5 in _4:
             _6 = _5.metadata
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 14
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 4
 
 def _w_OffsetFetchResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -232,21 +229,17 @@ def _d_OffsetFetchResponse_v2(b, m, pos):
 def _s_OffsetFetchResponse_v2(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 16 * len(_4)
         for _5 in _4:
             _6 = _5.metadata
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 14
-    n += 2
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 6
 
 def _w_OffsetFetchResponse_v2(o, buf, pos):
     _1 = o.topics
@@ -340,21 +333,17 @@ def _d_OffsetFetchResponse_v3(b, m, pos):
 def _s_OffsetFetchResponse_v3(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 16 * len(_4)
         for _5 in _4:
             _6 = _5.metadata
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 14
-    n += 6
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 10
 
 def _w_OffsetFetchResponse_v3(o, buf, pos):
     _1 = o.topics
@@ -448,21 +437,17 @@ def _d_OffsetFetchResponse_v5(b, m, pos):
 def _s_OffsetFetchResponse_v5(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partitions
-        n += 4
+        n += 20 * len(_4)
         for _5 in _4:
             _6 = _5.metadata
-            if _6 is None:
-                n += 2
-            else:
-                n += 2 + len(_6)
-            n += 18
-    n += 6
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 10
 
 def _w_OffsetFetchResponse_v5(o, buf, pos):
     _1 = o.topics
@@ -599,28 +584,23 @@ def _ti_OffsetFetchResponsePartition_v6(o):
 def _s_OffsetFetchResponse_v6(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 24 * len(_4)
         for _5 in _4:
             _6 = _5.metadata
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 19
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_OffsetFetchResponse_v6(o, buf, pos):
     _1 = o.topics
@@ -795,36 +775,30 @@ def _d_OffsetFetchResponse_v8(b, m, pos):
 def _s_OffsetFetchResponse_v8(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 13 * len(_1)
     for _2 in _1:
         _3 = _2.group_id
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.topics
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 11 * len(_4)
         for _5 in _4:
             _6 = _5.name
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             _7 = _5.partitions
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 24 * len(_7)
             for _8 in _7:
                 _9 = _8.metadata
-                if _9 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _9 is not None:
+                    n += len(_9)
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_8), _8.unknown_tagged_fields) - 1
-                n += 19
+                    n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_8), _8.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_OffsetFetchResponsePartition_v6(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_OffsetFetchResponse_v8(o, buf, pos):
     _1 = o.groups

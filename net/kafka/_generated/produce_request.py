@@ -102,21 +102,17 @@ def _d_ProduceRequest_v0(b, m, pos):
 def _s_ProduceRequest_v0(o):
     n = 0
     _1 = o.topic_data
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_data
-        n += 4
+        n += 8 * len(_4)
         for _5 in _4:
             _6 = _5.records
-            if _6 is None:
-                n += 4
-            else:
-                n += 4 + len(_6)
-            n += 4
-    n += 6
-    return n
+            if _6 is not None:
+                n += len(_6)
+    return n + 10
 
 def _w_ProduceRequest_v0(o, buf, pos):
     _1 = o.topic_data
@@ -211,26 +207,20 @@ def _d_ProduceRequest_v3(b, m, pos):
 def _s_ProduceRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topic_data
-    n += 4
+    n += 6 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += 2 + len(_4)
+        n += len(_4)
         _5 = _3.partition_data
-        n += 4
+        n += 8 * len(_5)
         for _6 in _5:
             _7 = _6.records
-            if _7 is None:
-                n += 4
-            else:
-                n += 4 + len(_7)
-            n += 4
-    n += 6
-    return n
+            if _7 is not None:
+                n += len(_7)
+    return n + 12
 
 def _w_ProduceRequest_v3(o, buf, pos):
     _1 = o.transactional_id
@@ -390,33 +380,26 @@ def _ti_PartitionProduceData_v9(o):
 def _s_ProduceRequest_v9(o):
     n = 0
     _1 = o.transactional_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topic_data
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partition_data
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 10 * len(_5)
         for _6 in _5:
             _7 = _6.records
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_PartitionProduceData_v9(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionProduceData_v9(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionProduceData_v9(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PartitionProduceData_v9(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_ProduceRequest_v9(o, buf, pos):
     _1 = o.transactional_id

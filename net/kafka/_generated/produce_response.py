@@ -125,13 +125,13 @@ def _d_ProduceResponse_v0(b, m, pos):
 def _s_ProduceResponse_v0(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_responses
-        n += 4 + 14 * len(_4)
-    return n
+        n += 14 * len(_4)
+    return n + 4
 
 def _w_ProduceResponse_v0(o, buf, pos):
     _1 = o.responses
@@ -206,14 +206,13 @@ def _d_ProduceResponse_v1(b, m, pos):
 def _s_ProduceResponse_v1(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_responses
-        n += 4 + 14 * len(_4)
-    n += 4
-    return n
+        n += 14 * len(_4)
+    return n + 8
 
 def _w_ProduceResponse_v1(o, buf, pos):
     _1 = o.responses
@@ -290,14 +289,13 @@ def _d_ProduceResponse_v2(b, m, pos):
 def _s_ProduceResponse_v2(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_responses
-        n += 4 + 22 * len(_4)
-    n += 4
-    return n
+        n += 22 * len(_4)
+    return n + 8
 
 def _w_ProduceResponse_v2(o, buf, pos):
     _1 = o.responses
@@ -374,14 +372,13 @@ def _d_ProduceResponse_v5(b, m, pos):
 def _s_ProduceResponse_v5(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_responses
-        n += 4 + 30 * len(_4)
-    n += 4
-    return n
+        n += 30 * len(_4)
+    return n + 8
 
 def _w_ProduceResponse_v5(o, buf, pos):
     _1 = o.responses
@@ -485,30 +482,23 @@ def _d_ProduceResponse_v8(b, m, pos):
 def _s_ProduceResponse_v8(o):
     n = 0
     _1 = o.responses
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_responses
-        n += 4
+        n += 36 * len(_4)
         for _5 in _4:
             _6 = _5.record_errors
-            n += 4
+            n += 6 * len(_6)
             for _7 in _6:
                 _8 = _7.batch_index_error_message
-                if _8 is None:
-                    n += 2
-                else:
-                    n += 2 + len(_8)
-                n += 4
+                if _8 is not None:
+                    n += len(_8)
             _9 = _5.error_message
-            if _9 is None:
-                n += 2
-            else:
-                n += 2 + len(_9)
-            n += 30
-    n += 4
-    return n
+            if _9 is not None:
+                n += len(_9)
+    return n + 8
 
 def _w_ProduceResponse_v8(o, buf, pos):
     _1 = o.responses
@@ -697,39 +687,31 @@ def _ti_BatchIndexAndErrorMessage_v9(o):
 def _s_ProduceResponse_v9(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_responses
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 41 * len(_4)
         for _5 in _4:
             _6 = _5.record_errors
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += 10 * len(_6)
             for _7 in _6:
                 _8 = _7.batch_index_error_message
-                if _8 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _8 is not None:
+                    n += len(_8)
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields) - 1
-                n += 5
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
             _9 = _5.error_message
-            if _9 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _9 is not None:
+                n += len(_9)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_5), _5.unknown_tagged_fields) - 1
-            n += 31
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_ProduceResponse_v9(o, buf, pos):
     _1 = o.responses
@@ -1027,9 +1009,8 @@ def _ti_PartitionProduceResponse_v10(o):
     if _1 is not None:
         n = 0
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields) - 1
-        n += 9
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields)
+        buf = bytearray(n + 9)
         pos = 0
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
         pos += 8
@@ -1037,7 +1018,7 @@ def _ti_PartitionProduceResponse_v10(o):
             pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_1), _1.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _ti_ProduceResponse_v10(o):
@@ -1045,19 +1026,16 @@ def _ti_ProduceResponse_v10(o):
     _1 = o.node_endpoints
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += 19 * len(_1)
         for _2 in _1:
             _3 = _2.host
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             _4 = _2.rack
-            if _4 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _4 is not None:
+                n += len(_4)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
-            n += 9
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _5 = len(_1)
         if _5 < 0x7F:
@@ -1095,45 +1073,37 @@ def _ti_ProduceResponse_v10(o):
                 pos = write_tagged_section(buf, pos, _ti_BatchIndexAndErrorMessage_v9(_6), _6.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_ProduceResponse_v10(o):
     n = 0
     _1 = o.responses
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_responses
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 41 * len(_4)
         for _5 in _4:
             _6 = _5.record_errors
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += 10 * len(_6)
             for _7 in _6:
                 _8 = _7.batch_index_error_message
-                if _8 is None:
-                    n += 1
-                else:
-                    n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+                if _8 is not None:
+                    n += len(_8)
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields) - 1
-                n += 5
+                    n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_7), _7.unknown_tagged_fields)
             _9 = _5.error_message
-            if _9 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _9 is not None:
+                n += len(_9)
             if _5.unknown_tagged_fields or _5.current_leader is not None:
-                n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields) - 1
-            n += 31
+                n += size_tagged_section(_ti_PartitionProduceResponse_v10(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_BatchIndexAndErrorMessage_v9(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_ProduceResponse_v10(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_ProduceResponse_v10(o, buf, pos):
     _1 = o.responses

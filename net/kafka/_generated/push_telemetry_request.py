@@ -85,11 +85,10 @@ def _ti_PushTelemetryRequest_v0(o):
 def _s_PushTelemetryRequest_v0(o):
     n = 0
     _1 = o.metrics
-    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 23
-    return n
+        n += size_tagged_section(_ti_PushTelemetryRequest_v0(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_PushTelemetryRequest_v0(o, buf, pos):
     _1 = o.metrics

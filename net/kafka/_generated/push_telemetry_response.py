@@ -65,9 +65,8 @@ def _ti_PushTelemetryResponse_v0(o):
 def _s_PushTelemetryResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PushTelemetryResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_PushTelemetryResponse_v0(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_PushTelemetryResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

@@ -48,9 +48,8 @@ def _d_RenewDelegationTokenRequest_v0(b, m, pos):
 def _s_RenewDelegationTokenRequest_v0(o):
     n = 0
     _1 = o.hmac
-    n += 4 + len(_1)
-    n += 8
-    return n
+    n += len(_1)
+    return n + 12
 
 def _w_RenewDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.hmac
@@ -115,11 +114,10 @@ def _ti_RenewDelegationTokenRequest_v2(o):
 def _s_RenewDelegationTokenRequest_v2(o):
     n = 0
     _1 = o.hmac
-    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_RenewDelegationTokenRequest_v2(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_RenewDelegationTokenRequest_v2(o), o.unknown_tagged_fields)
+    return n + 14
 
 def _w_RenewDelegationTokenRequest_v2(o, buf, pos):
     _1 = o.hmac

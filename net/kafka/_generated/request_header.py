@@ -42,8 +42,7 @@ def _d_RequestHeader_v0(b, m, pos):
 
 def _s_RequestHeader_v0(o):
     n = 0
-    n += 8
-    return n
+    return n + 8
 
 def _w_RequestHeader_v0(o, buf, pos):
     _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
@@ -68,12 +67,9 @@ def _d_RequestHeader_v1(b, m, pos):
 def _s_RequestHeader_v1(o):
     n = 0
     _1 = o.client_id
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
-    n += 8
-    return n
+    if _1 is not None:
+        n += len(_1)
+    return n + 10
 
 def _w_RequestHeader_v1(o, buf, pos):
     _1 = o.client_id
@@ -134,14 +130,11 @@ def _ti_RequestHeader_v2(o):
 def _s_RequestHeader_v2(o):
     n = 0
     _1 = o.client_id
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_RequestHeader_v2(o), o.unknown_tagged_fields) - 1
-    n += 9
-    return n
+        n += size_tagged_section(_ti_RequestHeader_v2(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_RequestHeader_v2(o, buf, pos):
     _1 = o.client_id

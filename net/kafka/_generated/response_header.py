@@ -36,8 +36,7 @@ def _d_ResponseHeader_v0(b, m, pos):
 
 def _s_ResponseHeader_v0(o):
     n = 0
-    n += 4
-    return n
+    return n + 4
 
 def _w_ResponseHeader_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.correlation_id)
@@ -80,9 +79,8 @@ def _ti_ResponseHeader_v1(o):
 def _s_ResponseHeader_v1(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ResponseHeader_v1(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_ResponseHeader_v1(o), o.unknown_tagged_fields)
+    return n + 5
 
 def _w_ResponseHeader_v1(o, buf, pos):
     _S_i.pack_into(buf, pos, o.correlation_id)

@@ -44,8 +44,8 @@ def _d_SaslAuthenticateRequest_v0(b, m, pos):
 def _s_SaslAuthenticateRequest_v0(o):
     n = 0
     _1 = o.auth_bytes
-    n += 4 + len(_1)
-    return n
+    n += len(_1)
+    return n + 4
 
 def _w_SaslAuthenticateRequest_v0(o, buf, pos):
     _1 = o.auth_bytes
@@ -106,11 +106,10 @@ def _ti_SaslAuthenticateRequest_v2(o):
 def _s_SaslAuthenticateRequest_v2(o):
     n = 0
     _1 = o.auth_bytes
-    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SaslAuthenticateRequest_v2(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_SaslAuthenticateRequest_v2(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_SaslAuthenticateRequest_v2(o, buf, pos):
     _1 = o.auth_bytes

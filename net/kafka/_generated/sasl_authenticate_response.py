@@ -61,14 +61,11 @@ def _d_SaslAuthenticateResponse_v0(b, m, pos):
 def _s_SaslAuthenticateResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.auth_bytes
-    n += 4 + len(_2)
-    n += 2
-    return n
+    n += len(_2)
+    return n + 8
 
 def _w_SaslAuthenticateResponse_v0(o, buf, pos):
     _1 = o.error_message
@@ -119,14 +116,11 @@ def _d_SaslAuthenticateResponse_v1(b, m, pos):
 def _s_SaslAuthenticateResponse_v1(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 2
-    else:
-        n += 2 + len(_1)
+    if _1 is not None:
+        n += len(_1)
     _2 = o.auth_bytes
-    n += 4 + len(_2)
-    n += 10
-    return n
+    n += len(_2)
+    return n + 16
 
 def _w_SaslAuthenticateResponse_v1(o, buf, pos):
     _1 = o.error_message
@@ -213,16 +207,13 @@ def _ti_SaslAuthenticateResponse_v2(o):
 def _s_SaslAuthenticateResponse_v2(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.auth_bytes
-    n += (1 + _L if (_L := len(_2)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_2)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_SaslAuthenticateResponse_v2(o), o.unknown_tagged_fields)
+    return n + 21
 
 def _w_SaslAuthenticateResponse_v2(o, buf, pos):
     _1 = o.error_message

@@ -44,8 +44,8 @@ def _d_SaslHandshakeRequest_v0(b, m, pos):
 def _s_SaslHandshakeRequest_v0(o):
     n = 0
     _1 = o.mechanism
-    n += 2 + len(_1)
-    return n
+    n += len(_1)
+    return n + 2
 
 def _w_SaslHandshakeRequest_v0(o, buf, pos):
     _1 = o.mechanism

@@ -59,11 +59,8 @@ def _d_SaslHandshakeResponse_v0(b, m, pos):
 def _s_SaslHandshakeResponse_v0(o):
     n = 0
     _1 = o.mechanisms
-    n += 4
-    for _2 in _1:
-        n += 2 + len(_2)
-    n += 2
-    return n
+    n += sum(map(len, _1)) + 2 * len(_1)
+    return n + 6
 
 def _w_SaslHandshakeResponse_v0(o, buf, pos):
     _1 = o.mechanisms

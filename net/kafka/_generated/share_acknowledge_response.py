@@ -216,48 +216,37 @@ def _ti_LeaderIdAndEpoch_v0(o):
 def _s_ShareAcknowledgeResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.responses
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 22 * len(_2)
     for _3 in _2:
         _4 = _3.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 21 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             _7 = _5.current_leader
             if _7.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_7), _7.unknown_tagged_fields) - 1
-            n += 9
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_7), _7.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
     _8 = o.node_endpoints
-    n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+    n += 19 * len(_8)
     for _9 in _8:
         _10 = _9.host
-        n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_10)
         _11 = _9.rack
-        if _11 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _11 is not None:
+            n += len(_11)
         if _9.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_9), _9.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+    return n + 22
 
 def _w_ShareAcknowledgeResponse_v0(o, buf, pos):
     _1 = o.error_message

@@ -259,47 +259,38 @@ def _ti_AcknowledgementBatch_v0(o):
 def _s_ShareFetchRequest_v0(o):
     n = 0
     _1 = o.group_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.member_id
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.topics
-    n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+    n += 22 * len(_3)
     for _4 in _3:
         _5 = _4.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 14 * len(_5)
         for _6 in _5:
             _7 = _6.acknowledgement_batches
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+            n += 22 * len(_7)
             for _8 in _7:
                 _9 = _8.acknowledge_types
-                n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1)) + 1 * len(_9)
+                n += 1 * len(_9)
                 if _8.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields) - 1
-                n += 17
+                    n += size_tagged_section(_ti_AcknowledgementBatch_v0(_8), _8.unknown_tagged_fields)
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 9
+                n += size_tagged_section(_ti_AcknowledgementBatch_v0(_6), _6.unknown_tagged_fields)
         if _4.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_4), _4.unknown_tagged_fields)
     _10 = o.forgotten_topics_data
-    n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+    n += 22 * len(_10)
     for _11 in _10:
         _12 = _11.partitions
-        n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1)) + 4 * len(_12)
+        n += 4 * len(_12)
         if _11.unknown_tagged_fields:
-            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_11), _11.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_AcknowledgementBatch_v0(_11), _11.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
+    return n + 37
 
 def _w_ShareFetchRequest_v0(o, buf, pos):
     _1 = o.group_id

@@ -286,64 +286,48 @@ def _ti_LeaderIdAndEpoch_v0(o):
 def _s_ShareFetchResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.responses
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 22 * len(_2)
     for _3 in _2:
         _4 = _3.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 38 * len(_4)
         for _5 in _4:
             _6 = _5.error_message
-            if _6 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _6 is not None:
+                n += len(_6)
             _7 = _5.acknowledge_error_message
-            if _7 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _7 is not None:
+                n += len(_7)
             _8 = _5.current_leader
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_8), _8.unknown_tagged_fields) - 1
-            n += 9
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_8), _8.unknown_tagged_fields)
             _9 = _5.records
-            if _9 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+            if _9 is not None:
+                n += len(_9)
             _10 = _5.acquired_records
-            n += (1 if len(_10) < 0x7F else size_uvarint(len(_10) + 1))
+            n += 19 * len(_10)
             for _11 in _10:
                 if _11.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_11), _11.unknown_tagged_fields) - 1
-                n += 19
+                    n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_11), _11.unknown_tagged_fields)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 9
+                n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_5), _5.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_3), _3.unknown_tagged_fields)
     _12 = o.node_endpoints
-    n += (1 if len(_12) < 0x7F else size_uvarint(len(_12) + 1))
+    n += 19 * len(_12)
     for _13 in _12:
         _14 = _13.host
-        n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_14)
         _15 = _13.rack
-        if _15 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _15 is not None:
+            n += len(_15)
         if _13.unknown_tagged_fields:
-            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(_13), _13.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_LeaderIdAndEpoch_v0(o), o.unknown_tagged_fields)
+    return n + 22
 
 def _w_ShareFetchResponse_v0(o, buf, pos):
     _1 = o.error_message

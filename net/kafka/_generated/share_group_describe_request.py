@@ -91,13 +91,10 @@ def _ti_ShareGroupDescribeRequest_v0(o):
 def _s_ShareGroupDescribeRequest_v0(o):
     n = 0
     _1 = o.group_ids
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
-    for _2 in _1:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += sum(map(len, _1)) + 5 * len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ShareGroupDescribeRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 2
-    return n
+        n += size_tagged_section(_ti_ShareGroupDescribeRequest_v0(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_ShareGroupDescribeRequest_v0(o, buf, pos):
     _1 = o.group_ids

@@ -306,61 +306,50 @@ def _ti_TopicPartitions_v0(o):
 def _s_ShareGroupDescribeResponse_v0(o):
     n = 0
     _1 = o.groups
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 40 * len(_1)
     for _2 in _1:
         _3 = _2.error_message
-        if _3 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _3 is not None:
+            n += len(_3)
         _4 = _2.group_id
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _2.group_state
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         _6 = _2.assignor_name
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _2.members
-        n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1))
+        n += 36 * len(_7)
         for _8 in _7:
             _9 = _8.member_id
-            n += (1 + _L if (_L := len(_9)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_9)
             _10 = _8.rack_id
-            if _10 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _10 is not None:
+                n += len(_10)
             _11 = _8.client_id
-            n += (1 + _L if (_L := len(_11)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_11)
             _12 = _8.client_host
-            n += (1 + _L if (_L := len(_12)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_12)
             _13 = _8.subscribed_topic_names
-            n += (1 if len(_13) < 0x7F else size_uvarint(len(_13) + 1))
-            for _14 in _13:
-                n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
-            _15 = _8.assignment
-            _16 = _15.topic_partitions
-            n += (1 if len(_16) < 0x7F else size_uvarint(len(_16) + 1))
-            for _17 in _16:
-                _18 = _17.topic_name
-                n += (1 + _L if (_L := len(_18)) < 0x7F else _L + size_uvarint(_L + 1))
-                _19 = _17.partitions
-                n += (1 if len(_19) < 0x7F else size_uvarint(len(_19) + 1)) + 4 * len(_19)
-                if _17.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_TopicPartitions_v0(_17), _17.unknown_tagged_fields) - 1
-                n += 17
-            if _15.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_15), _15.unknown_tagged_fields) - 1
-            n += 1
+            n += sum(map(len, _13)) + 5 * len(_13)
+            _14 = _8.assignment
+            _15 = _14.topic_partitions
+            n += 27 * len(_15)
+            for _16 in _15:
+                _17 = _16.topic_name
+                n += len(_17)
+                _18 = _16.partitions
+                n += 4 * len(_18)
+                if _16.unknown_tagged_fields:
+                    n += size_tagged_section(_ti_TopicPartitions_v0(_16), _16.unknown_tagged_fields)
+            if _14.unknown_tagged_fields:
+                n += size_tagged_section(_ti_TopicPartitions_v0(_14), _14.unknown_tagged_fields)
             if _8.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields) - 1
-            n += 5
+                n += size_tagged_section(_ti_TopicPartitions_v0(_8), _8.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 15
+            n += size_tagged_section(_ti_TopicPartitions_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
     _1 = o.groups

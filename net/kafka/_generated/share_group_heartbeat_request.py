@@ -123,25 +123,18 @@ def _ti_ShareGroupHeartbeatRequest_v0(o):
 def _s_ShareGroupHeartbeatRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.rack_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.subscribed_topic_names
-    if _4 is None:
-        n += 1
-    else:
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
-        for _5 in _4:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _4 is not None:
+        n += sum(map(len, _4)) + 5 * len(_4)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_ShareGroupHeartbeatRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_ShareGroupHeartbeatRequest_v0(o), o.unknown_tagged_fields)
+    return n + 25
 
 def _w_ShareGroupHeartbeatRequest_v0(o, buf, pos):
     _1 = o.group_id

@@ -64,9 +64,8 @@ def _ti_SnapshotFooterRecord_v0(o):
 def _s_SnapshotFooterRecord_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SnapshotFooterRecord_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_SnapshotFooterRecord_v0(o), o.unknown_tagged_fields)
+    return n + 3
 
 def _w_SnapshotFooterRecord_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.version)

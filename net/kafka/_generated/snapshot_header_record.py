@@ -65,9 +65,8 @@ def _ti_SnapshotHeaderRecord_v0(o):
 def _s_SnapshotHeaderRecord_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SnapshotHeaderRecord_v0(o), o.unknown_tagged_fields) - 1
-    n += 11
-    return n
+        n += size_tagged_section(_ti_SnapshotHeaderRecord_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_SnapshotHeaderRecord_v0(o, buf, pos):
     _S_hq.pack_into(buf, pos, o.version, o.last_contained_log_timestamp)

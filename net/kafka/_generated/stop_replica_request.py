@@ -99,13 +99,11 @@ def _d_StopReplicaRequest_v0(b, m, pos):
 def _s_StopReplicaRequest_v0(o):
     n = 0
     _1 = o.ungrouped_partitions
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
-        n += 4
-    n += 9
-    return n
+        n += len(_3)
+    return n + 13
 
 def _w_StopReplicaRequest_v0(o, buf, pos):
     _1 = o.ungrouped_partitions
@@ -164,14 +162,13 @@ def _d_StopReplicaRequest_v1(b, m, pos):
 def _s_StopReplicaRequest_v1(o):
     n = 0
     _1 = o.topics
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_indexes
-        n += 4 + 4 * len(_4)
-    n += 17
-    return n
+        n += 4 * len(_4)
+    return n + 21
 
 def _w_StopReplicaRequest_v1(o, buf, pos):
     _1 = o.topics
@@ -271,19 +268,17 @@ def _ti_StopReplicaTopicV1_v2(o):
 def _s_StopReplicaRequest_v2(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_indexes
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1)) + 4 * len(_4)
+        n += 4 * len(_4)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
-    n += 18
-    return n
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    return n + 23
 
 def _w_StopReplicaRequest_v2(o, buf, pos):
     _1 = o.topics
@@ -398,23 +393,20 @@ def _d_StopReplicaRequest_v3(b, m, pos):
 def _s_StopReplicaRequest_v3(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 10 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 10
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    return n + 22
 
 def _w_StopReplicaRequest_v3(o, buf, pos):
     _1 = o.topic_states
@@ -534,23 +526,20 @@ def _d_StopReplicaRequest_v4(b, m, pos):
 def _s_StopReplicaRequest_v4(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 10 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields) - 1
-            n += 10
+                n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_StopReplicaTopicV1_v2(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields) - 1
-    n += 18
-    return n
+        n += size_tagged_section(_ti_StopReplicaTopicV1_v2(o), o.unknown_tagged_fields)
+    return n + 23
 
 def _w_StopReplicaRequest_v4(o, buf, pos):
     _1 = o.topic_states

@@ -99,18 +99,17 @@ def _d_SyncGroupRequest_v0(b, m, pos):
 def _s_SyncGroupRequest_v0(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.assignments
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.member_id
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.assignment
-        n += 4 + len(_6)
-    n += 4
-    return n
+        n += len(_6)
+    return n + 12
 
 def _w_SyncGroupRequest_v0(o, buf, pos):
     _1 = o.group_id
@@ -210,23 +209,20 @@ def _d_SyncGroupRequest_v3(b, m, pos):
 def _s_SyncGroupRequest_v3(o):
     n = 0
     _1 = o.group_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.member_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 2
-    else:
-        n += 2 + len(_3)
+    if _3 is not None:
+        n += len(_3)
     _4 = o.assignments
-    n += 4
+    n += 6 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += 2 + len(_6)
+        n += len(_6)
         _7 = _5.assignment
-        n += 4 + len(_7)
-    n += 4
-    return n
+        n += len(_7)
+    return n + 14
 
 def _w_SyncGroupRequest_v3(o, buf, pos):
     _1 = o.group_id
@@ -381,28 +377,24 @@ def _ti_SyncGroupRequestAssignment_v4(o):
 def _s_SyncGroupRequest_v4(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.assignments
-    n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+    n += 11 * len(_4)
     for _5 in _4:
         _6 = _5.member_id
-        n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_6)
         _7 = _5.assignment
-        n += (1 + _L if (_L := len(_7)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_7)
         if _5.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_5), _5.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_5), _5.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
+    return n + 25
 
 def _w_SyncGroupRequest_v4(o, buf, pos):
     _1 = o.group_id
@@ -589,38 +581,30 @@ def _d_SyncGroupRequest_v5(b, m, pos):
 def _s_SyncGroupRequest_v5(o):
     n = 0
     _1 = o.group_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.member_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.group_instance_id
-    if _3 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _3 is not None:
+        n += len(_3)
     _4 = o.protocol_type
-    if _4 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _4 is not None:
+        n += len(_4)
     _5 = o.protocol_name
-    if _5 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _5 is not None:
+        n += len(_5)
     _6 = o.assignments
-    n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+    n += 11 * len(_6)
     for _7 in _6:
         _8 = _7.member_id
-        n += (1 + _L if (_L := len(_8)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_8)
         _9 = _7.assignment
-        n += (1 + _L if (_L := len(_9)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+        n += len(_9)
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_7), _7.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(_7), _7.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_SyncGroupRequestAssignment_v4(o), o.unknown_tagged_fields)
+    return n + 35
 
 def _w_SyncGroupRequest_v5(o, buf, pos):
     _1 = o.group_id

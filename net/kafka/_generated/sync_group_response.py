@@ -52,9 +52,8 @@ def _d_SyncGroupResponse_v0(b, m, pos):
 def _s_SyncGroupResponse_v0(o):
     n = 0
     _1 = o.assignment
-    n += 4 + len(_1)
-    n += 2
-    return n
+    n += len(_1)
+    return n + 6
 
 def _w_SyncGroupResponse_v0(o, buf, pos):
     _1 = o.assignment
@@ -81,9 +80,8 @@ def _d_SyncGroupResponse_v1(b, m, pos):
 def _s_SyncGroupResponse_v1(o):
     n = 0
     _1 = o.assignment
-    n += 4 + len(_1)
-    n += 6
-    return n
+    n += len(_1)
+    return n + 10
 
 def _w_SyncGroupResponse_v1(o, buf, pos):
     _1 = o.assignment
@@ -144,11 +142,10 @@ def _ti_SyncGroupResponse_v4(o):
 def _s_SyncGroupResponse_v4(o):
     n = 0
     _1 = o.assignment
-    n += (1 + _L if (_L := len(_1)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_SyncGroupResponse_v4(o, buf, pos):
     _1 = o.assignment
@@ -222,21 +219,16 @@ def _d_SyncGroupResponse_v5(b, m, pos):
 def _s_SyncGroupResponse_v5(o):
     n = 0
     _1 = o.protocol_type
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.protocol_name
-    if _2 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _2 is not None:
+        n += len(_2)
     _3 = o.assignment
-    n += (1 + _L if (_L := len(_3)) < 0x7F else 2 + _L if _L < 0x3FFF else _L + size_uvarint(_L + 1))
+    n += len(_3)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_SyncGroupResponse_v4(o), o.unknown_tagged_fields)
+    return n + 22
 
 def _w_SyncGroupResponse_v5(o, buf, pos):
     _1 = o.protocol_type

@@ -127,25 +127,21 @@ def _d_TxnOffsetCommitRequest_v0(b, m, pos):
 def _s_TxnOffsetCommitRequest_v0(o):
     n = 0
     _1 = o.transactional_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.group_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 14 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 12
-    n += 10
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 18
 
 def _w_TxnOffsetCommitRequest_v0(o, buf, pos):
     _1 = o.transactional_id
@@ -261,25 +257,21 @@ def _d_TxnOffsetCommitRequest_v2(b, m, pos):
 def _s_TxnOffsetCommitRequest_v2(o):
     n = 0
     _1 = o.transactional_id
-    n += 2 + len(_1)
+    n += len(_1)
     _2 = o.group_id
-    n += 2 + len(_2)
+    n += len(_2)
     _3 = o.topics
-    n += 4
+    n += 6 * len(_3)
     for _4 in _3:
         _5 = _4.name
-        n += 2 + len(_5)
+        n += len(_5)
         _6 = _4.partitions
-        n += 4
+        n += 18 * len(_6)
         for _7 in _6:
             _8 = _7.committed_metadata
-            if _8 is None:
-                n += 2
-            else:
-                n += 2 + len(_8)
-            n += 16
-    n += 10
-    return n
+            if _8 is not None:
+                n += len(_8)
+    return n + 18
 
 def _w_TxnOffsetCommitRequest_v2(o, buf, pos):
     _1 = o.transactional_id
@@ -460,39 +452,32 @@ def _ti_TxnOffsetCommitRequestPartition_v3(o):
 def _s_TxnOffsetCommitRequest_v3(o):
     n = 0
     _1 = o.transactional_id
-    n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_1)
     _2 = o.group_id
-    n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_2)
     _3 = o.member_id
-    n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+    n += len(_3)
     _4 = o.group_instance_id
-    if _4 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _4 is not None:
+        n += len(_4)
     _5 = o.topics
-    n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+    n += 11 * len(_5)
     for _6 in _5:
         _7 = _6.name
-        n += (1 + _L if (_L := len(_7)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_7)
         _8 = _6.partitions
-        n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1))
+        n += 22 * len(_8)
         for _9 in _8:
             _10 = _9.committed_metadata
-            if _10 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_10)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _10 is not None:
+                n += len(_10)
             if _9.unknown_tagged_fields:
-                n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_9), _9.unknown_tagged_fields) - 1
-            n += 17
+                n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_9), _9.unknown_tagged_fields)
         if _6.unknown_tagged_fields:
-            n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_6), _6.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields) - 1
-    n += 15
-    return n
+        n += size_tagged_section(_ti_TxnOffsetCommitRequestPartition_v3(o), o.unknown_tagged_fields)
+    return n + 40
 
 def _w_TxnOffsetCommitRequest_v3(o, buf, pos):
     _1 = o.transactional_id

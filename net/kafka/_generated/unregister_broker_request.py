@@ -63,9 +63,8 @@ def _ti_UnregisterBrokerRequest_v0(o):
 def _s_UnregisterBrokerRequest_v0(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UnregisterBrokerRequest_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_UnregisterBrokerRequest_v0(o), o.unknown_tagged_fields)
+    return n + 5
 
 def _w_UnregisterBrokerRequest_v0(o, buf, pos):
     _S_i.pack_into(buf, pos, o.broker_id)

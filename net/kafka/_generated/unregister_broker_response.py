@@ -75,14 +75,11 @@ def _ti_UnregisterBrokerResponse_v0(o):
 def _s_UnregisterBrokerResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UnregisterBrokerResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_UnregisterBrokerResponse_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_UnregisterBrokerResponse_v0(o, buf, pos):
     _1 = o.error_message

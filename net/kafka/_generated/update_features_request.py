@@ -108,17 +108,15 @@ def _ti_FeatureUpdateKey_v0(o):
 def _s_UpdateFeaturesRequest_v0(o):
     n = 0
     _1 = o.feature_updates
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 9 * len(_1)
     for _2 in _1:
         _3 = _2.feature
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 4
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
+    return n + 10
 
 def _w_UpdateFeaturesRequest_v0(o, buf, pos):
     _1 = o.feature_updates
@@ -201,17 +199,15 @@ def _d_UpdateFeaturesRequest_v1(b, m, pos):
 def _s_UpdateFeaturesRequest_v1(o):
     n = 0
     _1 = o.feature_updates
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 9 * len(_1)
     for _2 in _1:
         _3 = _2.feature
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 4
+            n += size_tagged_section(_ti_FeatureUpdateKey_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields) - 1
-    n += 6
-    return n
+        n += size_tagged_section(_ti_FeatureUpdateKey_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_UpdateFeaturesRequest_v1(o, buf, pos):
     _1 = o.feature_updates

@@ -126,27 +126,21 @@ def _ti_UpdatableFeatureResult_v0(o):
 def _s_UpdateFeaturesResponse_v0(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.results
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 13 * len(_2)
     for _3 in _2:
         _4 = _3.feature
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.error_message
-        if _5 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _5 is not None:
+            n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdatableFeatureResult_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_UpdatableFeatureResult_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdatableFeatureResult_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_UpdatableFeatureResult_v0(o), o.unknown_tagged_fields)
+    return n + 17
 
 def _w_UpdateFeaturesResponse_v0(o, buf, pos):
     _1 = o.error_message
@@ -227,14 +221,11 @@ def _d_UpdateFeaturesResponse_v2(b, m, pos):
 def _s_UpdateFeaturesResponse_v2(o):
     n = 0
     _1 = o.error_message
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdatableFeatureResult_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_UpdatableFeatureResult_v0(o), o.unknown_tagged_fields)
+    return n + 12
 
 def _w_UpdateFeaturesResponse_v2(o, buf, pos):
     _1 = o.error_message

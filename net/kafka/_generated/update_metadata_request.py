@@ -162,23 +162,20 @@ def _d_UpdateMetadataRequest_v0(b, m, pos):
 def _s_UpdateMetadataRequest_v0(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 30 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 20
+        n += 4 * len(_5)
     _6 = o.live_brokers
-    n += 4
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.v0_host
-        n += 2 + len(_8)
-        n += 8
-    n += 8
-    return n
+        n += len(_8)
+    return n + 16
 
 def _w_UpdateMetadataRequest_v0(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -307,27 +304,23 @@ def _d_UpdateMetadataRequest_v1(b, m, pos):
 def _s_UpdateMetadataRequest_v1(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 30 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 20
+        n += 4 * len(_5)
     _6 = o.live_brokers
-    n += 4
+    n += 8 * len(_6)
     for _7 in _6:
         _8 = _7.endpoints
-        n += 4
+        n += 8 * len(_8)
         for _9 in _8:
             _10 = _9.host
-            n += 2 + len(_10)
-            n += 6
-        n += 4
-    n += 8
-    return n
+            n += len(_10)
+    return n + 16
 
 def _w_UpdateMetadataRequest_v1(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -470,32 +463,26 @@ def _d_UpdateMetadataRequest_v2(b, m, pos):
 def _s_UpdateMetadataRequest_v2(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 30 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 20
+        n += 4 * len(_5)
     _6 = o.live_brokers
-    n += 4
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.endpoints
-        n += 4
+        n += 8 * len(_8)
         for _9 in _8:
             _10 = _9.host
-            n += 2 + len(_10)
-            n += 6
+            n += len(_10)
         _11 = _7.rack
-        if _11 is None:
-            n += 2
-        else:
-            n += 2 + len(_11)
-        n += 4
-    n += 8
-    return n
+        if _11 is not None:
+            n += len(_11)
+    return n + 16
 
 def _w_UpdateMetadataRequest_v2(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -657,34 +644,28 @@ def _d_UpdateMetadataRequest_v3(b, m, pos):
 def _s_UpdateMetadataRequest_v3(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 30 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
-        n += 20
+        n += 4 * len(_5)
     _6 = o.live_brokers
-    n += 4
+    n += 10 * len(_6)
     for _7 in _6:
         _8 = _7.endpoints
-        n += 4
+        n += 10 * len(_8)
         for _9 in _8:
             _10 = _9.host
-            n += 2 + len(_10)
+            n += len(_10)
             _11 = _9.listener
-            n += 2 + len(_11)
-            n += 6
+            n += len(_11)
         _12 = _7.rack
-        if _12 is None:
-            n += 2
-        else:
-            n += 2 + len(_12)
-        n += 4
-    n += 8
-    return n
+        if _12 is not None:
+            n += len(_12)
+    return n + 16
 
 def _w_UpdateMetadataRequest_v3(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -863,36 +844,30 @@ def _d_UpdateMetadataRequest_v4(b, m, pos):
 def _s_UpdateMetadataRequest_v4(o):
     n = 0
     _1 = o.ungrouped_partition_states
-    n += 4
+    n += 34 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.isr
-        n += 4 + 4 * len(_4)
+        n += 4 * len(_4)
         _5 = _2.replicas
-        n += 4 + 4 * len(_5)
+        n += 4 * len(_5)
         _6 = _2.offline_replicas
-        n += 4 + 4 * len(_6)
-        n += 20
+        n += 4 * len(_6)
     _7 = o.live_brokers
-    n += 4
+    n += 10 * len(_7)
     for _8 in _7:
         _9 = _8.endpoints
-        n += 4
+        n += 10 * len(_9)
         for _10 in _9:
             _11 = _10.host
-            n += 2 + len(_11)
+            n += len(_11)
             _12 = _10.listener
-            n += 2 + len(_12)
-            n += 6
+            n += len(_12)
         _13 = _8.rack
-        if _13 is None:
-            n += 2
-        else:
-            n += 2 + len(_13)
-        n += 4
-    n += 8
-    return n
+        if _13 is not None:
+            n += len(_13)
+    return n + 16
 
 def _w_UpdateMetadataRequest_v4(o, buf, pos):
     _1 = o.ungrouped_partition_states
@@ -1090,39 +1065,33 @@ def _d_UpdateMetadataRequest_v5(b, m, pos):
 def _s_UpdateMetadataRequest_v5(o):
     n = 0
     _1 = o.topic_states
-    n += 4
+    n += 6 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += 2 + len(_3)
+        n += len(_3)
         _4 = _2.partition_states
-        n += 4
+        n += 32 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += 4 + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += 4 + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.offline_replicas
-            n += 4 + 4 * len(_8)
-            n += 20
+            n += 4 * len(_8)
     _9 = o.live_brokers
-    n += 4
+    n += 10 * len(_9)
     for _10 in _9:
         _11 = _10.endpoints
-        n += 4
+        n += 10 * len(_11)
         for _12 in _11:
             _13 = _12.host
-            n += 2 + len(_13)
+            n += len(_13)
             _14 = _12.listener
-            n += 2 + len(_14)
-            n += 6
+            n += len(_14)
         _15 = _10.rack
-        if _15 is None:
-            n += 2
-        else:
-            n += 2 + len(_15)
-        n += 4
-    n += 16
-    return n
+        if _15 is not None:
+            n += len(_15)
+    return n + 24
 
 def _w_UpdateMetadataRequest_v5(o, buf, pos):
     _1 = o.topic_states
@@ -1399,50 +1368,43 @@ def _ti_UpdateMetadataPartitionState_v6(o):
 def _s_UpdateMetadataRequest_v6(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 36 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.offline_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 21
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
     _9 = o.live_brokers
-    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    n += 15 * len(_9)
     for _10 in _9:
         _11 = _10.endpoints
-        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        n += 17 * len(_11)
         for _12 in _11:
             _13 = _12.host
-            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_13)
             _14 = _12.listener
-            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_14)
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
         _15 = _10.rack
-        if _15 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _15 is not None:
+            n += len(_15)
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
+    return n + 27
 
 def _w_UpdateMetadataRequest_v6(o, buf, pos):
     _1 = o.topic_states
@@ -1768,50 +1730,43 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
 def _s_UpdateMetadataRequest_v7(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 27 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 36 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.offline_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 21
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
     _9 = o.live_brokers
-    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    n += 15 * len(_9)
     for _10 in _9:
         _11 = _10.endpoints
-        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        n += 17 * len(_11)
         for _12 in _11:
             _13 = _12.host
-            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_13)
             _14 = _12.listener
-            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_14)
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
         _15 = _10.rack
-        if _15 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _15 is not None:
+            n += len(_15)
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields) - 1
-    n += 17
-    return n
+        n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(o), o.unknown_tagged_fields)
+    return n + 27
 
 def _w_UpdateMetadataRequest_v7(o, buf, pos):
     _1 = o.topic_states
@@ -2163,61 +2118,53 @@ def _ti_UpdateMetadataRequest_v8(o):
     _1 = o.type
     if _1 != 0:
         n = 0
-        n += 1
-        buf = bytearray(n)
+        buf = bytearray(n + 1)
         pos = 0
         _S_b.pack_into(buf, pos, _1)
         pos += 1
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_UpdateMetadataRequest_v8(o):
     n = 0
     _1 = o.topic_states
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 27 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partition_states
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 36 * len(_4)
         for _5 in _4:
             _6 = _5.isr
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             _7 = _5.replicas
-            n += (1 if len(_7) < 0x7F else size_uvarint(len(_7) + 1)) + 4 * len(_7)
+            n += 4 * len(_7)
             _8 = _5.offline_replicas
-            n += (1 if len(_8) < 0x7F else size_uvarint(len(_8) + 1)) + 4 * len(_8)
+            n += 4 * len(_8)
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields) - 1
-            n += 21
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_2), _2.unknown_tagged_fields)
     _9 = o.live_brokers
-    n += (1 if len(_9) < 0x7F else size_uvarint(len(_9) + 1))
+    n += 15 * len(_9)
     for _10 in _9:
         _11 = _10.endpoints
-        n += (1 if len(_11) < 0x7F else size_uvarint(len(_11) + 1))
+        n += 17 * len(_11)
         for _12 in _11:
             _13 = _12.host
-            n += (1 + _L if (_L := len(_13)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_13)
             _14 = _12.listener
-            n += (1 + _L if (_L := len(_14)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_14)
             if _12.unknown_tagged_fields:
-                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_12), _12.unknown_tagged_fields)
         _15 = _10.rack
-        if _15 is None:
-            n += 1
-        else:
-            n += (1 + _L if (_L := len(_15)) < 0x7F else _L + size_uvarint(_L + 1))
+        if _15 is not None:
+            n += len(_15)
         if _10.unknown_tagged_fields:
-            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_UpdateMetadataPartitionState_v6(_10), _10.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.type != 0:
-        n += size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields) - 1
-    n += 18
-    return n
+        n += size_tagged_section(_ti_UpdateMetadataRequest_v8(o), o.unknown_tagged_fields)
+    return n + 28
 
 def _w_UpdateMetadataRequest_v8(o, buf, pos):
     _1 = o.topic_states

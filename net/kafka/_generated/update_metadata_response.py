@@ -37,8 +37,7 @@ def _d_UpdateMetadataResponse_v0(b, m, pos):
 
 def _s_UpdateMetadataResponse_v0(o):
     n = 0
-    n += 2
-    return n
+    return n + 2
 
 def _w_UpdateMetadataResponse_v0(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)
@@ -81,9 +80,8 @@ def _ti_UpdateMetadataResponse_v6(o):
 def _s_UpdateMetadataResponse_v6(o):
     n = 0
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_UpdateMetadataResponse_v6(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_UpdateMetadataResponse_v6(o), o.unknown_tagged_fields)
+    return n + 3
 
 def _w_UpdateMetadataResponse_v6(o, buf, pos):
     _S_h.pack_into(buf, pos, o.error_code)

@@ -144,28 +144,23 @@ def _ti_Listener_v0(o):
 def _s_UpdateRaftVoterRequest_v0(o):
     n = 0
     _1 = o.cluster_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.listeners
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 13 * len(_2)
     for _3 in _2:
         _4 = _3.name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.host
-        n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_5)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 3
+            n += size_tagged_section(_ti_Listener_v0(_3), _3.unknown_tagged_fields)
     _6 = o.k_raft_version_feature
     if _6.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields) - 1
-    n += 5
+        n += size_tagged_section(_ti_Listener_v0(_6), _6.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields) - 1
-    n += 25
-    return n
+        n += size_tagged_section(_ti_Listener_v0(o), o.unknown_tagged_fields)
+    return n + 40
 
 def _w_UpdateRaftVoterRequest_v0(o, buf, pos):
     _1 = o.cluster_id

@@ -116,11 +116,10 @@ def _ti_UpdateRaftVoterResponse_v0(o):
     if _1 is not None:
         n = 0
         _2 = _1.host
-        n += (1 + _L if (_L := len(_2)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_2)
         if _1.unknown_tagged_fields:
-            n += size_tagged_section(_ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields) - 1
-        n += 13
-        buf = bytearray(n)
+            n += size_tagged_section(_ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields)
+        buf = bytearray(n + 18)
         pos = 0
         _3 = _1.host
         _S_ii.pack_into(buf, pos, _1.leader_id, _1.leader_epoch)
@@ -139,15 +138,14 @@ def _ti_UpdateRaftVoterResponse_v0(o):
             pos = write_tagged_section(buf, pos, _ti_CurrentLeader_v0(_1), _1.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_UpdateRaftVoterResponse_v0(o):
     n = 0
     if o.unknown_tagged_fields or o.current_leader is not None:
-        n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields) - 1
-    n += 7
-    return n
+        n += size_tagged_section(_ti_UpdateRaftVoterResponse_v0(o), o.unknown_tagged_fields)
+    return n + 7
 
 def _w_UpdateRaftVoterResponse_v0(o, buf, pos):
     _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)

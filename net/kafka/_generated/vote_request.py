@@ -154,28 +154,23 @@ def _ti_PartitionData_v0(o):
 def _s_VoteRequest_v0(o):
     n = 0
     _1 = o.cluster_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.topic_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 25 * len(_5)
         for _6 in _5:
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 25
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 11
 
 def _w_VoteRequest_v0(o, buf, pos):
     _1 = o.cluster_id
@@ -317,28 +312,23 @@ def _d_VoteRequest_v1(b, m, pos):
 def _s_VoteRequest_v1(o):
     n = 0
     _1 = o.cluster_id
-    if _1 is None:
-        n += 1
-    else:
-        n += (1 + _L if (_L := len(_1)) < 0x7F else _L + size_uvarint(_L + 1))
+    if _1 is not None:
+        n += len(_1)
     _2 = o.topics
-    n += (1 if len(_2) < 0x7F else size_uvarint(len(_2) + 1))
+    n += 11 * len(_2)
     for _3 in _2:
         _4 = _3.topic_name
-        n += (1 + _L if (_L := len(_4)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_4)
         _5 = _3.partitions
-        n += (1 if len(_5) < 0x7F else size_uvarint(len(_5) + 1))
+        n += 57 * len(_5)
         for _6 in _5:
             if _6.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields) - 1
-            n += 57
+                n += size_tagged_section(_ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
         if _3.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 5
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 15
 
 def _w_VoteRequest_v1(o, buf, pos):
     _1 = o.cluster_id

@@ -149,23 +149,20 @@ def _ti_PartitionData_v0(o):
 def _s_VoteResponse_v0(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 16 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 16
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_PartitionData_v0(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_VoteResponse_v0(o, buf, pos):
     _1 = o.topics
@@ -341,14 +338,13 @@ def _ti_VoteResponse_v1(o):
     _1 = o.node_endpoints
     if _1 != []:
         n = 0
-        n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+        n += 12 * len(_1)
         for _2 in _1:
             _3 = _2.host
-            n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_3)
             if _2.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-            n += 7
-        buf = bytearray(n)
+                n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
+        buf = bytearray(n + 5)
         pos = 0
         _4 = len(_1)
         if _4 < 0x7F:
@@ -374,29 +370,26 @@ def _ti_VoteResponse_v1(o):
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        items.append((0, bytes(buf)))
+        items.append((0, bytes(buf[:pos])))
     return items
 
 def _s_VoteResponse_v1(o):
     n = 0
     _1 = o.topics
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 11 * len(_1)
     for _2 in _1:
         _3 = _2.topic_name
-        n += (1 + _L if (_L := len(_3)) < 0x7F else _L + size_uvarint(_L + 1))
+        n += len(_3)
         _4 = _2.partitions
-        n += (1 if len(_4) < 0x7F else size_uvarint(len(_4) + 1))
+        n += 16 * len(_4)
         for _5 in _4:
             if _5.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields) - 1
-            n += 16
+                n += size_tagged_section(_ti_PartitionData_v0(_5), _5.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 1
+            n += size_tagged_section(_ti_PartitionData_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields or o.node_endpoints != []:
-        n += size_tagged_section(_ti_VoteResponse_v1(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_VoteResponse_v1(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_VoteResponse_v1(o, buf, pos):
     _1 = o.topics

@@ -161,29 +161,25 @@ def _ti_Endpoint_v0(o):
 def _s_VotersRecord_v0(o):
     n = 0
     _1 = o.voters
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 31 * len(_1)
     for _2 in _1:
         _3 = _2.endpoints
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 13 * len(_3)
         for _4 in _3:
             _5 = _4.name
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_5)
             _6 = _4.host
-            n += (1 + _L if (_L := len(_6)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_6)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_Endpoint_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 3
+                n += size_tagged_section(_ti_Endpoint_v0(_4), _4.unknown_tagged_fields)
         _7 = _2.k_raft_version_feature
         if _7.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Endpoint_v0(_7), _7.unknown_tagged_fields) - 1
-        n += 5
+            n += size_tagged_section(_ti_Endpoint_v0(_7), _7.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_Endpoint_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 21
+            n += size_tagged_section(_ti_Endpoint_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields) - 1
-    n += 3
-    return n
+        n += size_tagged_section(_ti_Endpoint_v0(o), o.unknown_tagged_fields)
+    return n + 8
 
 def _w_VotersRecord_v0(o, buf, pos):
     _1 = o.voters

@@ -143,26 +143,21 @@ def _ti_PartitionResult_v0(o):
 def _s_WriteShareGroupStateResponse_v0(o):
     n = 0
     _1 = o.results
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 22 * len(_1)
     for _2 in _1:
         _3 = _2.partitions
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 12 * len(_3)
         for _4 in _3:
             _5 = _4.error_message
-            if _5 is None:
-                n += 1
-            else:
-                n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+            if _5 is not None:
+                n += len(_5)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_PartitionResult_v0(_4), _4.unknown_tagged_fields) - 1
-            n += 7
+                n += size_tagged_section(_ti_PartitionResult_v0(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_PartitionResult_v0(_2), _2.unknown_tagged_fields) - 1
-        n += 17
+            n += size_tagged_section(_ti_PartitionResult_v0(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_PartitionResult_v0(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_WriteShareGroupStateResponse_v0(o, buf, pos):
     _1 = o.results

@@ -103,17 +103,16 @@ def _d_WriteTxnMarkersRequest_v0(b, m, pos):
 def _s_WriteTxnMarkersRequest_v0(o):
     n = 0
     _1 = o.markers
-    n += 4
+    n += 19 * len(_1)
     for _2 in _1:
         _3 = _2.topics
-        n += 4
+        n += 6 * len(_3)
         for _4 in _3:
             _5 = _4.name
-            n += 2 + len(_5)
+            n += len(_5)
             _6 = _4.partition_indexes
-            n += 4 + 4 * len(_6)
-        n += 15
-    return n
+            n += 4 * len(_6)
+    return n + 4
 
 def _w_WriteTxnMarkersRequest_v0(o, buf, pos):
     _1 = o.markers
@@ -248,25 +247,22 @@ def _ti_WritableTxnMarkerTopic_v1(o):
 def _s_WriteTxnMarkersRequest_v1(o):
     n = 0
     _1 = o.markers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 21 * len(_1)
     for _2 in _1:
         _3 = _2.topics
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 11 * len(_3)
         for _4 in _3:
             _5 = _4.name
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_5)
             _6 = _4.partition_indexes
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1)) + 4 * len(_6)
+            n += 4 * len(_6)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_4), _4.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 16
+            n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_WritableTxnMarkerTopic_v1(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_WriteTxnMarkersRequest_v1(o, buf, pos):
     _1 = o.markers

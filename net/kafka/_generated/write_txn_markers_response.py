@@ -115,17 +115,16 @@ def _d_WriteTxnMarkersResponse_v0(b, m, pos):
 def _s_WriteTxnMarkersResponse_v0(o):
     n = 0
     _1 = o.markers
-    n += 4
+    n += 12 * len(_1)
     for _2 in _1:
         _3 = _2.topics
-        n += 4
+        n += 6 * len(_3)
         for _4 in _3:
             _5 = _4.name
-            n += 2 + len(_5)
+            n += len(_5)
             _6 = _4.partitions
-            n += 4 + 6 * len(_6)
-        n += 8
-    return n
+            n += 6 * len(_6)
+    return n + 4
 
 def _w_WriteTxnMarkersResponse_v0(o, buf, pos):
     _1 = o.markers
@@ -272,29 +271,25 @@ def _ti_WritableTxnMarkerPartitionResult_v1(o):
 def _s_WriteTxnMarkersResponse_v1(o):
     n = 0
     _1 = o.markers
-    n += (1 if len(_1) < 0x7F else size_uvarint(len(_1) + 1))
+    n += 14 * len(_1)
     for _2 in _1:
         _3 = _2.topics
-        n += (1 if len(_3) < 0x7F else size_uvarint(len(_3) + 1))
+        n += 11 * len(_3)
         for _4 in _3:
             _5 = _4.name
-            n += (1 + _L if (_L := len(_5)) < 0x7F else _L + size_uvarint(_L + 1))
+            n += len(_5)
             _6 = _4.partitions
-            n += (1 if len(_6) < 0x7F else size_uvarint(len(_6) + 1))
+            n += 7 * len(_6)
             for _7 in _6:
                 if _7.unknown_tagged_fields:
-                    n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_7), _7.unknown_tagged_fields) - 1
-                n += 7
+                    n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_7), _7.unknown_tagged_fields)
             if _4.unknown_tagged_fields:
-                n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_4), _4.unknown_tagged_fields) - 1
-            n += 1
+                n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_4), _4.unknown_tagged_fields)
         if _2.unknown_tagged_fields:
-            n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields) - 1
-        n += 9
+            n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(_2), _2.unknown_tagged_fields)
     if o.unknown_tagged_fields:
-        n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields) - 1
-    n += 1
-    return n
+        n += size_tagged_section(_ti_WritableTxnMarkerPartitionResult_v1(o), o.unknown_tagged_fields)
+    return n + 6
 
 def _w_WriteTxnMarkersResponse_v1(o, buf, pos):
     _1 = o.markers

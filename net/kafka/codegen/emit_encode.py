@@ -14,6 +14,8 @@ from panda.net.kafka.codegen.base import EmitterBase
 from panda.net.kafka.codegen.schema import Field, StructDef
 from panda.net.kafka.codegen.values import default_literal, fixed_size, is_fixed
 
+VARINT_BYTES_MAX = 5
+
 
 class EncodeEmitter(EmitterBase):
     # ---- size ------------------------------------------------------------------------
@@ -23,8 +25,8 @@ class EncodeEmitter(EmitterBase):
         if key not in self.names:
             saved = self.begin_fn()
             lines = ["    n = 0"]
-            self.size_struct(sd, v, "o", lines, "    ", "n")
-            lines.append("    return n")
+            const = self.size_struct(sd, v, "o", lines, "    ", "n")
+            lines.append(f"    return n + {const}")
             self.define(key, "o", lines)
             self.end_fn(saved)
         return self.names[key]
@@ -40,7 +42,10 @@ class EncodeEmitter(EmitterBase):
             total += fixed_size(f.type)
         return total
 
-    def size_struct(self, sd: StructDef, v: int, obj: str, lines, ind: str, acc: str) -> None:
+    def size_struct(self, sd: StructDef, v: int, obj: str, lines, ind: str, acc: str) -> int:
+        """Emit the variable part of a struct's budget into acc; return the constant part.
+        Length prefixes count at their largest (5 bytes for a varint): the encoder trims
+        the unused tail, so an over-estimate costs nothing but a few bytes of capacity."""
         const = 0
         for f in self.present(sd, v, tagged=False):
             if is_fixed(f.type) and not f.is_array:
@@ -48,64 +53,66 @@ class EncodeEmitter(EmitterBase):
                 continue
             x = self.tmp()
             lines.append(f"{ind}{x} = {obj}.{f.py_name}")
-            self.size_value(f, v, x, lines, ind, acc, nullable=v in f.nullable)
+            const += self.size_value(f, v, x, lines, ind, acc, nullable=v in f.nullable)
         if self.flex(v):
             cond = self.tagged_condition(sd, v, obj)
             fn = self.tagged_items_fn(sd, v)
             lines.append(f"{ind}if {cond}:")
             lines.append(f"{ind}    {acc} += size_tagged_section({fn}({obj}), "
-                         f"{obj}.unknown_tagged_fields) - 1")
+                         f"{obj}.unknown_tagged_fields)")
             const += 1
-        if const:
-            lines.append(f"{ind}{acc} += {const}")
+        return const
+
+    def prefix_bound(self, f: Field, v: int) -> int:
+        if f.is_struct and not f.is_array:
+            return 1 if v in f.nullable else 0
+        if self.field_flex(f, v):
+            return VARINT_BYTES_MAX
+        return 2 if f.type == "string" and not f.is_array else 4
 
     def size_value(self, f: Field, v: int, x: str, lines, ind: str, acc: str,
-                   nullable: bool) -> None:
-        """Add the size of field value x (array or single; x bound to a variable)."""
-        flex = self.field_flex(f, v)
-        if nullable and not (is_fixed(f.type) and not f.is_array):
-            single = not f.is_array
-            null_size = 1 if (flex or f.is_struct and single) else \
-                (2 if f.type == "string" and single else 4)
-            lines.append(f"{ind}if {x} is None:")
-            lines.append(f"{ind}    {acc} += {null_size}")
-            lines.append(f"{ind}else:")
-            ind += "    "
+                   nullable: bool) -> int:
+        """Budget field value x (bound to a variable): emit its variable part, return its
+        constant part."""
+        if is_fixed(f.type) and not f.is_array:
+            return fixed_size(f.type)
+        const = self.prefix_bound(f, v)
+        body: list[str] = []
+        inner = ind + "    " if nullable else ind
         if f.is_array:
-            self.size_array(f, v, x, lines, ind, acc)
+            self.size_array(f, v, x, body, inner, acc)
         elif f.is_struct:
+            child = self.size_struct(f.struct, v, x, body, inner, acc)
             if nullable:
-                lines.append(f"{ind}{acc} += 1")
-            self.size_struct(f.struct, v, x, lines, ind, acc)
-        elif is_fixed(f.type):
-            lines.append(f"{ind}{acc} += {fixed_size(f.type)}")
+                body.append(f"{inner}{acc} += {child}")
+            else:
+                const += child
         else:
-            lines.append(f"{ind}{acc} += {self.var_size(f, v, x)}")
-
-    def var_size(self, f: Field, v: int, x: str) -> str:
-        """Budget of one non-null string/bytes/records value."""
-        if not self.field_flex(f, v):
-            return f"{2 if f.type == 'string' else 4} + len({x})"
-        if f.type != "string":  # batches: two-byte lengths are common
-            return (f"(1 + _L if (_L := len({x})) < 0x7F else 2 + _L if _L < 0x3FFF "
-                    f"else _L + size_uvarint(_L + 1))")
-        return f"(1 + _L if (_L := len({x})) < 0x7F else _L + size_uvarint(_L + 1))"
+            body.append(f"{inner}{acc} += len({x})")
+        if body and nullable:
+            lines.append(f"{ind}if {x} is not None:")
+        lines += body
+        return const
 
     def size_array(self, f: Field, v: int, x: str, lines, ind: str, acc: str) -> None:
-        prefix = (f"(1 if len({x}) < 0x7F else size_uvarint(len({x}) + 1))"
-                  if self.field_flex(f, v) else "4")
+        """Variable part of an array's budget (its prefix is in the caller's constant)."""
         fixed = fixed_size(f.type) if is_fixed(f.type) else \
             self.fixed_struct_size(f.struct, v) if f.is_struct else None
         if fixed is not None:
-            lines.append(f"{ind}{acc} += {prefix} + {fixed} * len({x})")
+            lines.append(f"{ind}{acc} += {fixed} * len({x})")
             return
-        lines.append(f"{ind}{acc} += {prefix}")
+        if not f.is_struct:
+            each = self.prefix_bound(f.element(), v)
+            lines.append(f"{ind}{acc} += sum(map(len, {x})) + {each} * len({x})")
+            return
         elem = self.tmp()
-        lines.append(f"{ind}for {elem} in {x}:")
-        if f.is_struct:
-            self.size_struct(f.struct, v, elem, lines, ind + "    ", acc)
-        else:
-            lines.append(f"{ind}    {acc} += {self.var_size(f.element(), v, elem)}")
+        body: list[str] = []
+        child = self.size_struct(f.struct, v, elem, body, ind + "    ", acc)
+        if child:
+            lines.append(f"{ind}{acc} += {child} * len({x})")
+        if body:
+            lines.append(f"{ind}for {elem} in {x}:")
+            lines += body
 
     # ---- write -----------------------------------------------------------------------
 
@@ -282,11 +289,11 @@ class EncodeEmitter(EmitterBase):
             lines.append(f"    {x} = o.{f.py_name}")
             lines.append(f"    if {self.differs(f, x)}:")
             lines.append("        n = 0")
-            self.size_value(f, v, x, lines, "        ", "n", nullable=v in f.nullable)
-            lines.append("        buf = bytearray(n)")
+            const = self.size_value(f, v, x, lines, "        ", "n", nullable=v in f.nullable)
+            lines.append(f"        buf = bytearray(n + {const})")
             lines.append("        pos = 0")
             self.write_value(f, v, x, lines, "        ", nullable=v in f.nullable)
-            lines.append(f"        items.append(({f.tag}, bytes(buf)))")
+            lines.append(f"        items.append(({f.tag}, bytes(buf[:pos])))")
         lines.append("    return items")
         self.define(key, "o", lines)
         self.end_fn(saved)

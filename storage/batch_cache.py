@@ -42,6 +42,11 @@ class BatchCache:
         for base in [b for b in self._by_log.get(log_id, ()) if b >= offset]:
             self._remove((log_id, base))
 
+    def invalidate_range(self, log_id: int, start: int, end: int) -> None:
+        """Forget the log's batches whose base offset is in [start, end)."""
+        for base in [b for b in self._by_log.get(log_id, ()) if start <= b < end]:
+            self._remove((log_id, base))
+
     def invalidate_below(self, log_id: int, offset: int) -> None:
         """Forget the log's batches whose base offset is < offset (prefix truncate)."""
         for base in [b for b in self._by_log.get(log_id, ()) if b < offset]:

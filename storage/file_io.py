@@ -120,5 +120,8 @@ class FileIO:
 
     def release(self) -> None:
         if self._staging is not None:
-            self._staging.close()
+            try:
+                self._staging.close()
+            except BufferError:  # a traceback still holds a view: the GC frees it later
+                pass
             self._staging = None

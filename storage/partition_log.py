@@ -15,7 +15,6 @@ import os
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,7 @@ from panda.storage.segment import Segment, close_files, remove_files, truncate_f
 log = logging.getLogger("panda.storage")
 
 META_FILE = "partition.meta"
+_COMPACTED = ".compacted"
 _NO_FLOOR = 1 << 62
 
 
@@ -102,6 +102,7 @@ class PartitionLog:
         self._floor = _NO_FLOOR
         self._failed: StorageError | None = None
         self._closed = False
+        self.compaction_signature: tuple[tuple[int, int], ...] = ()  # closed segments compacted
 
     @classmethod
     async def open(
@@ -455,12 +456,27 @@ class PartitionLog:
         """For Raft: the commit index decides; clamped to the log end."""
         self.high_watermark = min(offset, self.next_offset)
 
-    def replace_segment(self, old: Segment, new: Segment) -> None:
-        """Compaction: swap a sealed segment for its compacted copy (same offsets)."""
-        i = self.segments.index(old)
-        self.segments[i] = new
-        self._shared.cache.invalidate_from(self.log_id, old.base_offset)
-        self._shared.io_thread.submit(close_files, old, self._shared.io_thread.io)
+    @property
+    def shared(self) -> Shared:
+        return self._shared
+
+    async def install_compacted(self, old: Segment, index: SegmentIndex) -> bool:
+        """Compaction: swap sealed segment `old` for the compacted copy written next to it
+        (same base offset, term and name). False when old left the log meanwhile."""
+        io = self._shared.io_thread.io
+        if old not in self.segments[:-1] or not old.sealed or self._closed:
+            io.unlink(old.path + _COMPACTED)
+            return False
+        new = Segment(self.directory, index, old.term, direct=old.direct)
+        new.sealed = True
+        await self._shared.io_thread.run(_swap_compacted, old, new, io)
+        if old not in self.segments:
+            self._shared.io_thread.submit(close_files, new, io)
+            return False
+        self.segments[self.segments.index(old)] = new
+        self._shared.cache.invalidate_range(self.log_id, old.base_offset, old.next_offset)
+        self._shared.io_thread.submit(close_files, old, io)
+        return True
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -494,6 +510,14 @@ class PartitionLog:
             "segments": len(self.segments),
             "size_bytes": sum(s.size_bytes for s in self.segments),
         }
+
+
+def _swap_compacted(old: Segment, new: Segment, io: Any) -> None:
+    """I/O thread: the compacted file replaces old's; its index follows (crash: rebuilt)."""
+    io.unlink(old.index_path)
+    io.rename(old.path + _COMPACTED, new.path)
+    io.write_file_atomic(new.index_path, new.index.encode())
+    new.open_files(io, writable=False)
 
 
 def _read_meta(path: str) -> PartitionMeta:
@@ -534,4 +558,3 @@ def _retention_victims(segments: list[Segment], topic: TopicConfig, now_ms: int)
     return doomed
 
 
-Clock = Callable[[], int]

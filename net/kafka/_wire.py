@@ -456,3 +456,16 @@ def write_cstring_long(buf, pos: int, s: str, data: bytes) -> int:
     k = write_uvarint(head, 0, len(data) + 1)
     buf[pos:pos + budget] = bytes(head[:k]) + data
     return pos + k + len(data)
+
+
+SHAPE_CACHE_MAX = 256  # distinct array-length combinations kept per element layout
+
+
+def shape_struct(cache: dict, template: str, lens: tuple) -> Struct:
+    """Struct for one element layout at given primitive-array lengths (bounded cache)."""
+    found = cache.get(lens)
+    if found is None:
+        if len(cache) >= SHAPE_CACHE_MAX:
+            cache.clear()
+        found = cache[lens] = Struct(">" + template % lens)
+    return found

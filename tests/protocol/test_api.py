@@ -101,3 +101,16 @@ def test_long_and_non_ascii_strings_arrays_and_bytes_roundtrip() -> None:
             wire = encode_request(header, body, frame=True)
             assert struct.unpack_from(">i", wire)[0] == len(wire) - 4
             assert decode_request(bytes(wire[4:])) == (header, body, 0), (name, version)
+
+
+def test_long_primitive_arrays_take_the_general_writer() -> None:
+    mod = messages.module("MetadataResponse")
+    for replicas in ([], [1], list(range(126)), list(range(127)), list(range(300))):
+        part = mod.MetadataResponsePartition(partition_index=1, replica_nodes=replicas,
+                                             isr_nodes=replicas[:2], offline_replicas=replicas)
+        body = messages.MetadataResponse(topics=[mod.MetadataResponseTopic(
+            name="t", partitions=[part, part])])
+        for version in (1, 5, 9, 12):
+            wire = encode_response(ResponseHeader(correlation_id=3), body, 3, version)
+            assert decode_response(bytes(wire), 3, version) == (ResponseHeader(correlation_id=3),
+                                                               body, 0)

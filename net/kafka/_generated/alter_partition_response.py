@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -42,6 +42,8 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_PartitionData_0 = {}
+_SHAPES_PartitionData_1 = {}
 
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
@@ -210,22 +212,28 @@ def _w_AlterPartitionResponse_v0(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
-            pos += 14
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+                _11 = shape_struct(_SHAPES_PartitionData_0, 'ihiiB%diix', (len(_10),))
+                _11.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch)
+                pos += _11.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _S_i.pack_into(buf, pos, _9.partition_epoch)
-            pos += 4
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _12 = _9.isr
+                _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
+                pos += 14
+                _13 = len(_12)
+                if _13 < 0x7F:
+                    buf[pos] = _13 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _13 + 1)
+                (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+                pos += 4 * len(_12)
+                _S_i.pack_into(buf, pos, _9.partition_epoch)
+                pos += 4
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
@@ -370,22 +378,28 @@ def _w_AlterPartitionResponse_v1(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
-            pos += 14
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+                _11 = shape_struct(_SHAPES_PartitionData_1, 'ihiiB%dibix', (len(_10),))
+                _11.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, len(_10) + 1, *_10, _9.leader_recovery_state, _9.partition_epoch)
+                pos += _11.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
-            pos += 5
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _12 = _9.isr
+                _S_ihii.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch)
+                pos += 14
+                _13 = len(_12)
+                if _13 < 0x7F:
+                    buf[pos] = _13 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _13 + 1)
+                (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+                pos += 4 * len(_12)
+                _S_bi.pack_into(buf, pos, _9.leader_recovery_state, _9.partition_epoch)
+                pos += 5
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:
@@ -517,22 +531,28 @@ def _w_AlterPartitionResponse_v2(o, buf, pos):
             pos = write_uvarint(buf, pos, _5 + 1)
         for _6 in _4:
             _7 = _6.isr
-            _S_ihii.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch)
-            pos += 14
-            _8 = len(_7)
-            if _8 < 0x7F:
-                buf[pos] = _8 + 1
-                pos += 1
+            if len(_7) < 0x7F and not (_6.unknown_tagged_fields):
+                _8 = shape_struct(_SHAPES_PartitionData_1, 'ihiiB%dibix', (len(_7),))
+                _8.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch, len(_7) + 1, *_7, _6.leader_recovery_state, _6.partition_epoch)
+                pos += _8.size
             else:
-                pos = write_uvarint(buf, pos, _8 + 1)
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
-            _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
-            pos += 5
-            if _6.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _9 = _6.isr
+                _S_ihii.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch)
+                pos += 14
+                _10 = len(_9)
+                if _10 < 0x7F:
+                    buf[pos] = _10 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _10 + 1)
+                (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
+                pos += 4 * len(_9)
+                _S_bi.pack_into(buf, pos, _6.leader_recovery_state, _6.partition_epoch)
+                pos += 5
+                if _6.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_6), _6.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_3), _3.unknown_tagged_fields)
         else:

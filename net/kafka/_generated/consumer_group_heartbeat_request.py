@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -38,6 +38,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_TopicPartitions_0 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -316,20 +317,26 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
             pos = write_uvarint(buf, pos, _22 + 1)
         for _23 in _21:
             _24 = _23.partitions
-            _S_u.pack_into(buf, pos, _23.topic_id.bytes)
-            pos += 16
-            _25 = len(_24)
-            if _25 < 0x7F:
-                buf[pos] = _25 + 1
-                pos += 1
+            if len(_24) < 0x7F and not (_23.unknown_tagged_fields):
+                _25 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_24),))
+                _25.pack_into(buf, pos, _23.topic_id.bytes, len(_24) + 1, *_24)
+                pos += _25.size
             else:
-                pos = write_uvarint(buf, pos, _25 + 1)
-            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
-            pos += 4 * len(_24)
-            if _23.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_23), _23.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _26 = _23.partitions
+                _S_u.pack_into(buf, pos, _23.topic_id.bytes)
+                pos += 16
+                _27 = len(_26)
+                if _27 < 0x7F:
+                    buf[pos] = _27 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _27 + 1)
+                (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
+                pos += 4 * len(_26)
+                if _23.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_23), _23.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:
@@ -611,20 +618,26 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
             pos = write_uvarint(buf, pos, _25 + 1)
         for _26 in _24:
             _27 = _26.partitions
-            _S_u.pack_into(buf, pos, _26.topic_id.bytes)
-            pos += 16
-            _28 = len(_27)
-            if _28 < 0x7F:
-                buf[pos] = _28 + 1
-                pos += 1
+            if len(_27) < 0x7F and not (_26.unknown_tagged_fields):
+                _28 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_27),))
+                _28.pack_into(buf, pos, _26.topic_id.bytes, len(_27) + 1, *_27)
+                pos += _28.size
             else:
-                pos = write_uvarint(buf, pos, _28 + 1)
-            (_Ai[len(_27)] if len(_27) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_27))).pack_into(buf, pos, *_27)
-            pos += 4 * len(_27)
-            if _26.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_26), _26.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _29 = _26.partitions
+                _S_u.pack_into(buf, pos, _26.topic_id.bytes)
+                pos += 16
+                _30 = len(_29)
+                if _30 < 0x7F:
+                    buf[pos] = _30 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _30 + 1)
+                (_Ai[len(_29)] if len(_29) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_29))).pack_into(buf, pos, *_29)
+                pos += 4 * len(_29)
+                if _26.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_26), _26.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(o), o.unknown_tagged_fields)
     else:

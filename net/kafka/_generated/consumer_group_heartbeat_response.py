@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -39,6 +39,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_TopicPartitions_0 = {}
 
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -222,20 +223,26 @@ def _w_ConsumerGroupHeartbeatResponse_v0(o, buf, pos):
             pos = write_uvarint(buf, pos, _9 + 1)
         for _10 in _8:
             _11 = _10.partitions
-            _S_u.pack_into(buf, pos, _10.topic_id.bytes)
-            pos += 16
-            _12 = len(_11)
-            if _12 < 0x7F:
-                buf[pos] = _12 + 1
-                pos += 1
+            if len(_11) < 0x7F and not (_10.unknown_tagged_fields):
+                _12 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_11),))
+                _12.pack_into(buf, pos, _10.topic_id.bytes, len(_11) + 1, *_11)
+                pos += _12.size
             else:
-                pos = write_uvarint(buf, pos, _12 + 1)
-            (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
-            pos += 4 * len(_11)
-            if _10.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _13 = _10.partitions
+                _S_u.pack_into(buf, pos, _10.topic_id.bytes)
+                pos += 16
+                _14 = len(_13)
+                if _14 < 0x7F:
+                    buf[pos] = _14 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _14 + 1)
+                (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
+                pos += 4 * len(_13)
+                if _10.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_10), _10.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _7.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_TopicPartitions_v0(_7), _7.unknown_tagged_fields)
         else:

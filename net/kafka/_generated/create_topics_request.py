@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableReplicaAssignment(msgspec.Struct, gc=False):
@@ -44,6 +44,8 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_CreatableReplicaAssignment_0 = {}
+_SHAPES_CreatableReplicaAssignment_1 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -181,30 +183,36 @@ def _w_CreateTopicsRequest_v0(o, buf, pos):
         pos += 10
         for _6 in _5:
             _7 = _6.broker_ids
-            _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
-            pos += 8
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
-        _8 = _2.configs
-        _S_i.pack_into(buf, pos, len(_8))
+            if True:
+                _8 = shape_struct(_SHAPES_CreatableReplicaAssignment_0, 'ii%di', (len(_7),))
+                _8.pack_into(buf, pos, _6.partition_index, len(_7), *_7)
+                pos += _8.size
+            else:
+                _9 = _6.broker_ids
+                _S_ii.pack_into(buf, pos, _6.partition_index, len(_9))
+                pos += 8
+                (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
+                pos += 4 * len(_9)
+        _10 = _2.configs
+        _S_i.pack_into(buf, pos, len(_10))
         pos += 4
-        for _9 in _8:
-            _10 = _9.name
-            _11 = _10.encode()
-            _S_h.pack_into(buf, pos, len(_11))
+        for _11 in _10:
+            _12 = _11.name
+            _13 = _12.encode()
+            _S_h.pack_into(buf, pos, len(_13))
             pos += 2
-            buf[pos:pos + len(_10)] = _11
-            pos += len(_11)
-            _12 = _9.value
-            if _12 is None:
+            buf[pos:pos + len(_12)] = _13
+            pos += len(_13)
+            _14 = _11.value
+            if _14 is None:
                 _S_h.pack_into(buf, pos, -1)
                 pos += 2
             else:
-                _13 = _12.encode()
-                _S_h.pack_into(buf, pos, len(_13))
+                _15 = _14.encode()
+                _S_h.pack_into(buf, pos, len(_15))
                 pos += 2
-                buf[pos:pos + len(_12)] = _13
-                pos += len(_13)
+                buf[pos:pos + len(_14)] = _15
+                pos += len(_15)
     _S_i.pack_into(buf, pos, o.timeout_ms)
     pos += 4
     return pos
@@ -335,30 +343,36 @@ def _w_CreateTopicsRequest_v1(o, buf, pos):
         pos += 10
         for _6 in _5:
             _7 = _6.broker_ids
-            _S_ii.pack_into(buf, pos, _6.partition_index, len(_7))
-            pos += 8
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
-        _8 = _2.configs
-        _S_i.pack_into(buf, pos, len(_8))
+            if True:
+                _8 = shape_struct(_SHAPES_CreatableReplicaAssignment_0, 'ii%di', (len(_7),))
+                _8.pack_into(buf, pos, _6.partition_index, len(_7), *_7)
+                pos += _8.size
+            else:
+                _9 = _6.broker_ids
+                _S_ii.pack_into(buf, pos, _6.partition_index, len(_9))
+                pos += 8
+                (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
+                pos += 4 * len(_9)
+        _10 = _2.configs
+        _S_i.pack_into(buf, pos, len(_10))
         pos += 4
-        for _9 in _8:
-            _10 = _9.name
-            _11 = _10.encode()
-            _S_h.pack_into(buf, pos, len(_11))
+        for _11 in _10:
+            _12 = _11.name
+            _13 = _12.encode()
+            _S_h.pack_into(buf, pos, len(_13))
             pos += 2
-            buf[pos:pos + len(_10)] = _11
-            pos += len(_11)
-            _12 = _9.value
-            if _12 is None:
+            buf[pos:pos + len(_12)] = _13
+            pos += len(_13)
+            _14 = _11.value
+            if _14 is None:
                 _S_h.pack_into(buf, pos, -1)
                 pos += 2
             else:
-                _13 = _12.encode()
-                _S_h.pack_into(buf, pos, len(_13))
+                _15 = _14.encode()
+                _S_h.pack_into(buf, pos, len(_15))
                 pos += 2
-                buf[pos:pos + len(_12)] = _13
-                pos += len(_13)
+                buf[pos:pos + len(_14)] = _15
+                pos += len(_15)
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)
     pos += 5
     return pos
@@ -570,51 +584,57 @@ def _w_CreateTopicsRequest_v5(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.broker_ids
-            _S_i.pack_into(buf, pos, _9.partition_index)
-            pos += 4
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+                _11 = shape_struct(_SHAPES_CreatableReplicaAssignment_1, 'iB%dix', (len(_10),))
+                _11.pack_into(buf, pos, _9.partition_index, len(_10) + 1, *_10)
+                pos += _11.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
-        _12 = _3.configs
-        _13 = len(_12)
-        if _13 < 0x7F:
-            buf[pos] = _13 + 1
+                _12 = _9.broker_ids
+                _S_i.pack_into(buf, pos, _9.partition_index)
+                pos += 4
+                _13 = len(_12)
+                if _13 < 0x7F:
+                    buf[pos] = _13 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _13 + 1)
+                (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+                pos += 4 * len(_12)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
+        _14 = _3.configs
+        _15 = len(_14)
+        if _15 < 0x7F:
+            buf[pos] = _15 + 1
             pos += 1
         else:
-            pos = write_uvarint(buf, pos, _13 + 1)
-        for _14 in _12:
-            _15 = _14.name
-            _17 = _15.encode()
-            _16 = len(_17)
-            if _16 < 0x7F:
-                buf[pos] = _16 + 1
-                buf[pos + 1:pos + 1 + len(_15)] = _17
-                pos += 1 + _16
+            pos = write_uvarint(buf, pos, _15 + 1)
+        for _16 in _14:
+            _17 = _16.name
+            _19 = _17.encode()
+            _18 = len(_19)
+            if _18 < 0x7F:
+                buf[pos] = _18 + 1
+                buf[pos + 1:pos + 1 + len(_17)] = _19
+                pos += 1 + _18
             else:
-                pos = write_cstring_long(buf, pos, _15, _17)
-            _18 = _14.value
-            if _18 is None:
+                pos = write_cstring_long(buf, pos, _17, _19)
+            _20 = _16.value
+            if _20 is None:
                 pos += 1  # null: the buffer is zero-filled
             else:
-                _20 = _18.encode()
-                _19 = len(_20)
-                if _19 < 0x7F:
-                    buf[pos] = _19 + 1
-                    buf[pos + 1:pos + 1 + len(_18)] = _20
-                    pos += 1 + _19
+                _22 = _20.encode()
+                _21 = len(_22)
+                if _21 < 0x7F:
+                    buf[pos] = _21 + 1
+                    buf[pos + 1:pos + 1 + len(_20)] = _22
+                    pos += 1 + _21
                 else:
-                    pos = write_cstring_long(buf, pos, _18, _20)
-            if _14.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_14), _14.unknown_tagged_fields)
+                    pos = write_cstring_long(buf, pos, _20, _22)
+            if _16.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_CreatableReplicaAssignment_v5(_16), _16.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaInfo(msgspec.Struct, gc=False):
@@ -50,6 +50,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_PartitionData_0 = {}
 
 _S_H = Struct('>H')
 _S_h = Struct('>h')
@@ -167,10 +168,16 @@ def _w_EndQuorumEpochRequest_v0(o, buf, pos):
         pos += 4
         for _8 in _7:
             _9 = _8.preferred_successors
-            _S_iiii.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch, len(_9))
-            pos += 16
-            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
-            pos += 4 * len(_9)
+            if True:
+                _10 = shape_struct(_SHAPES_PartitionData_0, 'iiii%di', (len(_9),))
+                _10.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch, len(_9), *_9)
+                pos += _10.size
+            else:
+                _11 = _8.preferred_successors
+                _S_iiii.pack_into(buf, pos, _8.partition_index, _8.leader_id, _8.leader_epoch, len(_11))
+                pos += 16
+                (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
+                pos += 4 * len(_11)
     return pos
 
 def _t_ReplicaInfo_v1(b, m, pos):

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -62,6 +62,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_ForgottenTopic_0 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -1319,29 +1320,35 @@ def _w_FetchRequest_v13(o, buf, pos):
         pos = write_uvarint(buf, pos, _8 + 1)
     for _9 in _7:
         _10 = _9.partitions
-        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
-        pos += 16
-        _11 = len(_10)
-        if _11 < 0x7F:
-            buf[pos] = _11 + 1
-            pos += 1
+        if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            pos += _11.size
         else:
-            pos = write_uvarint(buf, pos, _11 + 1)
-        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-        pos += 4 * len(_10)
-        if _9.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
-        else:
-            pos += 1  # no tagged fields: the buffer is zero-filled
-    _12 = o.rack_id
-    _14 = _12.encode()
-    _13 = len(_14)
-    if _13 < 0x7F:
-        buf[pos] = _13 + 1
-        buf[pos + 1:pos + 1 + len(_12)] = _14
-        pos += 1 + _13
+            _12 = _9.partitions
+            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            pos += 16
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+            else:
+                pos += 1  # no tagged fields: the buffer is zero-filled
+    _14 = o.rack_id
+    _16 = _14.encode()
+    _15 = len(_16)
+    if _15 < 0x7F:
+        buf[pos] = _15 + 1
+        buf[pos + 1:pos + 1 + len(_14)] = _16
+        pos += 1 + _15
     else:
-        pos = write_cstring_long(buf, pos, _12, _14)
+        pos = write_cstring_long(buf, pos, _14, _16)
     if o.unknown_tagged_fields or o.cluster_id is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v12(o), o.unknown_tagged_fields)
     else:
@@ -1610,29 +1617,35 @@ def _w_FetchRequest_v15(o, buf, pos):
         pos = write_uvarint(buf, pos, _8 + 1)
     for _9 in _7:
         _10 = _9.partitions
-        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
-        pos += 16
-        _11 = len(_10)
-        if _11 < 0x7F:
-            buf[pos] = _11 + 1
-            pos += 1
+        if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            pos += _11.size
         else:
-            pos = write_uvarint(buf, pos, _11 + 1)
-        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-        pos += 4 * len(_10)
-        if _9.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
-        else:
-            pos += 1  # no tagged fields: the buffer is zero-filled
-    _12 = o.rack_id
-    _14 = _12.encode()
-    _13 = len(_14)
-    if _13 < 0x7F:
-        buf[pos] = _13 + 1
-        buf[pos + 1:pos + 1 + len(_12)] = _14
-        pos += 1 + _13
+            _12 = _9.partitions
+            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            pos += 16
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+            else:
+                pos += 1  # no tagged fields: the buffer is zero-filled
+    _14 = o.rack_id
+    _16 = _14.encode()
+    _15 = len(_16)
+    if _15 < 0x7F:
+        buf[pos] = _15 + 1
+        buf[pos + 1:pos + 1 + len(_14)] = _16
+        pos += 1 + _15
     else:
-        pos = write_cstring_long(buf, pos, _12, _14)
+        pos = write_cstring_long(buf, pos, _14, _16)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:
@@ -1860,29 +1873,35 @@ def _w_FetchRequest_v17(o, buf, pos):
         pos = write_uvarint(buf, pos, _8 + 1)
     for _9 in _7:
         _10 = _9.partitions
-        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
-        pos += 16
-        _11 = len(_10)
-        if _11 < 0x7F:
-            buf[pos] = _11 + 1
-            pos += 1
+        if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
+            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            pos += _11.size
         else:
-            pos = write_uvarint(buf, pos, _11 + 1)
-        (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-        pos += 4 * len(_10)
-        if _9.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
-        else:
-            pos += 1  # no tagged fields: the buffer is zero-filled
-    _12 = o.rack_id
-    _14 = _12.encode()
-    _13 = len(_14)
-    if _13 < 0x7F:
-        buf[pos] = _13 + 1
-        buf[pos + 1:pos + 1 + len(_12)] = _14
-        pos += 1 + _13
+            _12 = _9.partitions
+            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            pos += 16
+            _13 = len(_12)
+            if _13 < 0x7F:
+                buf[pos] = _13 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _13 + 1)
+            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+            pos += 4 * len(_12)
+            if _9.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_FetchPartition_v12(_9), _9.unknown_tagged_fields)
+            else:
+                pos += 1  # no tagged fields: the buffer is zero-filled
+    _14 = o.rack_id
+    _16 = _14.encode()
+    _15 = len(_16)
+    if _15 < 0x7F:
+        buf[pos] = _15 + 1
+        buf[pos + 1:pos + 1 + len(_14)] = _16
+        pos += 1 + _15
     else:
-        pos = write_cstring_long(buf, pos, _12, _14)
+        pos = write_cstring_long(buf, pos, _14, _16)
     if o.unknown_tagged_fields or o.cluster_id is not None or o.replica_state is not None:
         pos = write_tagged_section(buf, pos, _ti_FetchRequest_v15(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderAndIsrPartitionState(msgspec.Struct, gc=False):
@@ -58,6 +58,10 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_LeaderAndIsrPartitionState_0 = {}
+_SHAPES_LeaderAndIsrPartitionState_1 = {}
+_SHAPES_LeaderAndIsrPartitionState_2 = {}
+_SHAPES_LeaderAndIsrPartitionState_3 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -470,28 +474,35 @@ def _w_LeaderAndIsrRequest_v2(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.isr
-            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
-            pos += 20
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
             _8 = _6.replicas
-            _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
-            pos += 8
-            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
-            pos += 4 * len(_8)
-            _S_o.pack_into(buf, pos, _6.is_new)
-            pos += 1
-    _9 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_9))
+            if True:
+                _9 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_0, 'iiiii%diii%di?', (len(_7), len(_8),))
+                _9.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7), *_7, _6.partition_epoch, len(_8), *_8, _6.is_new)
+                pos += _9.size
+            else:
+                _10 = _6.isr
+                _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_10))
+                pos += 20
+                (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
+                pos += 4 * len(_10)
+                _11 = _6.replicas
+                _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_11))
+                pos += 8
+                (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
+                pos += 4 * len(_11)
+                _S_o.pack_into(buf, pos, _6.is_new)
+                pos += 1
+    _12 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_12))
     pos += 4
-    for _10 in _9:
-        _11 = _10.host_name
-        _12 = _11.encode()
-        _S_ih.pack_into(buf, pos, _10.broker_id, len(_12))
+    for _13 in _12:
+        _14 = _13.host_name
+        _15 = _14.encode()
+        _S_ih.pack_into(buf, pos, _13.broker_id, len(_15))
         pos += 6
-        buf[pos:pos + len(_11)] = _12
-        pos += len(_12)
-        _S_i.pack_into(buf, pos, _10.port)
+        buf[pos:pos + len(_14)] = _15
+        pos += len(_15)
+        _S_i.pack_into(buf, pos, _13.port)
         pos += 4
     return pos
 
@@ -649,38 +660,47 @@ def _w_LeaderAndIsrRequest_v3(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.isr
-            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
-            pos += 20
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
             _8 = _6.replicas
-            _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_8))
-            pos += 8
-            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
-            pos += 4 * len(_8)
             _9 = _6.adding_replicas
-            _S_i.pack_into(buf, pos, len(_9))
-            pos += 4
-            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
-            pos += 4 * len(_9)
             _10 = _6.removing_replicas
-            _S_i.pack_into(buf, pos, len(_10))
-            pos += 4
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _S_o.pack_into(buf, pos, _6.is_new)
-            pos += 1
-    _11 = o.live_leaders
-    _S_i.pack_into(buf, pos, len(_11))
+            if True:
+                _11 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_1, 'iiiii%diii%dii%dii%di?', (len(_7), len(_8), len(_9), len(_10),))
+                _11.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7), *_7, _6.partition_epoch, len(_8), *_8, len(_9), *_9, len(_10), *_10, _6.is_new)
+                pos += _11.size
+            else:
+                _12 = _6.isr
+                _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_12))
+                pos += 20
+                (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+                pos += 4 * len(_12)
+                _13 = _6.replicas
+                _S_ii.pack_into(buf, pos, _6.partition_epoch, len(_13))
+                pos += 8
+                (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
+                pos += 4 * len(_13)
+                _14 = _6.adding_replicas
+                _S_i.pack_into(buf, pos, len(_14))
+                pos += 4
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+                _15 = _6.removing_replicas
+                _S_i.pack_into(buf, pos, len(_15))
+                pos += 4
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
+                _S_o.pack_into(buf, pos, _6.is_new)
+                pos += 1
+    _16 = o.live_leaders
+    _S_i.pack_into(buf, pos, len(_16))
     pos += 4
-    for _12 in _11:
-        _13 = _12.host_name
-        _14 = _13.encode()
-        _S_ih.pack_into(buf, pos, _12.broker_id, len(_14))
+    for _17 in _16:
+        _18 = _17.host_name
+        _19 = _18.encode()
+        _S_ih.pack_into(buf, pos, _17.broker_id, len(_19))
         pos += 6
-        buf[pos:pos + len(_13)] = _14
-        pos += len(_14)
-        _S_i.pack_into(buf, pos, _12.port)
+        buf[pos:pos + len(_18)] = _19
+        pos += len(_19)
+        _S_i.pack_into(buf, pos, _17.port)
         pos += 4
     return pos
 
@@ -928,78 +948,87 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
+            _11 = _9.replicas
+            _12 = _9.adding_replicas
+            _13 = _9.removing_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
+                _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new)
+                pos += _14.size
+            else:
+                _15 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _16 = len(_15)
+                if _16 < 0x7F:
+                    buf[pos] = _16 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _16 + 1)
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
+                _17 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.partition_epoch)
+                pos += 4
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
+                _19 = _9.adding_replicas
+                _20 = len(_19)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _20 + 1)
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _21 = _9.removing_replicas
+                _22 = len(_21)
+                if _22 < 0x7F:
+                    buf[pos] = _22 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _22 + 1)
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
+                _S_o.pack_into(buf, pos, _9.is_new)
                 pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.partition_epoch)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.adding_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            _16 = _9.removing_replicas
-            _17 = len(_16)
-            if _17 < 0x7F:
-                buf[pos] = _17 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _17 + 1)
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
-            _S_o.pack_into(buf, pos, _9.is_new)
-            pos += 1
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _18 = o.live_leaders
-    _19 = len(_18)
-    if _19 < 0x7F:
-        buf[pos] = _19 + 1
+    _23 = o.live_leaders
+    _24 = len(_23)
+    if _24 < 0x7F:
+        buf[pos] = _24 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _19 + 1)
-    for _20 in _18:
-        _21 = _20.host_name
-        _S_i.pack_into(buf, pos, _20.broker_id)
+        pos = write_uvarint(buf, pos, _24 + 1)
+    for _25 in _23:
+        _26 = _25.host_name
+        _S_i.pack_into(buf, pos, _25.broker_id)
         pos += 4
-        _23 = _21.encode()
-        _22 = len(_23)
-        if _22 < 0x7F:
-            buf[pos] = _22 + 1
-            buf[pos + 1:pos + 1 + len(_21)] = _23
-            pos += 1 + _22
+        _28 = _26.encode()
+        _27 = len(_28)
+        if _27 < 0x7F:
+            buf[pos] = _27 + 1
+            buf[pos + 1:pos + 1 + len(_26)] = _28
+            pos += 1 + _27
         else:
-            pos = write_cstring_long(buf, pos, _21, _23)
-        _S_i.pack_into(buf, pos, _20.port)
+            pos = write_cstring_long(buf, pos, _26, _28)
+        _S_i.pack_into(buf, pos, _25.port)
         pos += 4
-        if _20.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
+        if _25.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_25), _25.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
@@ -1234,78 +1263,87 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
+            _11 = _9.replicas
+            _12 = _9.adding_replicas
+            _13 = _9.removing_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
+                _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new)
+                pos += _14.size
+            else:
+                _15 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _16 = len(_15)
+                if _16 < 0x7F:
+                    buf[pos] = _16 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _16 + 1)
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
+                _17 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.partition_epoch)
+                pos += 4
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
+                _19 = _9.adding_replicas
+                _20 = len(_19)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _20 + 1)
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _21 = _9.removing_replicas
+                _22 = len(_21)
+                if _22 < 0x7F:
+                    buf[pos] = _22 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _22 + 1)
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
+                _S_o.pack_into(buf, pos, _9.is_new)
                 pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.partition_epoch)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.adding_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            _16 = _9.removing_replicas
-            _17 = len(_16)
-            if _17 < 0x7F:
-                buf[pos] = _17 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _17 + 1)
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
-            _S_o.pack_into(buf, pos, _9.is_new)
-            pos += 1
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _18 = o.live_leaders
-    _19 = len(_18)
-    if _19 < 0x7F:
-        buf[pos] = _19 + 1
+    _23 = o.live_leaders
+    _24 = len(_23)
+    if _24 < 0x7F:
+        buf[pos] = _24 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _19 + 1)
-    for _20 in _18:
-        _21 = _20.host_name
-        _S_i.pack_into(buf, pos, _20.broker_id)
+        pos = write_uvarint(buf, pos, _24 + 1)
+    for _25 in _23:
+        _26 = _25.host_name
+        _S_i.pack_into(buf, pos, _25.broker_id)
         pos += 4
-        _23 = _21.encode()
-        _22 = len(_23)
-        if _22 < 0x7F:
-            buf[pos] = _22 + 1
-            buf[pos + 1:pos + 1 + len(_21)] = _23
-            pos += 1 + _22
+        _28 = _26.encode()
+        _27 = len(_28)
+        if _27 < 0x7F:
+            buf[pos] = _27 + 1
+            buf[pos + 1:pos + 1 + len(_26)] = _28
+            pos += 1 + _27
         else:
-            pos = write_cstring_long(buf, pos, _21, _23)
-        _S_i.pack_into(buf, pos, _20.port)
+            pos = write_cstring_long(buf, pos, _26, _28)
+        _S_i.pack_into(buf, pos, _25.port)
         pos += 4
-        if _20.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
+        if _25.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_25), _25.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
@@ -1540,78 +1578,87 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            _11 = _9.replicas
+            _12 = _9.adding_replicas
+            _13 = _9.removing_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
+                _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new, _9.leader_recovery_state)
+                pos += _14.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.partition_epoch)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.adding_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            _16 = _9.removing_replicas
-            _17 = len(_16)
-            if _17 < 0x7F:
-                buf[pos] = _17 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _17 + 1)
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
-            _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
-            pos += 2
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _15 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _16 = len(_15)
+                if _16 < 0x7F:
+                    buf[pos] = _16 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _16 + 1)
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
+                _17 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.partition_epoch)
+                pos += 4
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
+                _19 = _9.adding_replicas
+                _20 = len(_19)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _20 + 1)
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _21 = _9.removing_replicas
+                _22 = len(_21)
+                if _22 < 0x7F:
+                    buf[pos] = _22 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _22 + 1)
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
+                _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
+                pos += 2
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _18 = o.live_leaders
-    _19 = len(_18)
-    if _19 < 0x7F:
-        buf[pos] = _19 + 1
+    _23 = o.live_leaders
+    _24 = len(_23)
+    if _24 < 0x7F:
+        buf[pos] = _24 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _19 + 1)
-    for _20 in _18:
-        _21 = _20.host_name
-        _S_i.pack_into(buf, pos, _20.broker_id)
+        pos = write_uvarint(buf, pos, _24 + 1)
+    for _25 in _23:
+        _26 = _25.host_name
+        _S_i.pack_into(buf, pos, _25.broker_id)
         pos += 4
-        _23 = _21.encode()
-        _22 = len(_23)
-        if _22 < 0x7F:
-            buf[pos] = _22 + 1
-            buf[pos + 1:pos + 1 + len(_21)] = _23
-            pos += 1 + _22
+        _28 = _26.encode()
+        _27 = len(_28)
+        if _27 < 0x7F:
+            buf[pos] = _27 + 1
+            buf[pos + 1:pos + 1 + len(_26)] = _28
+            pos += 1 + _27
         else:
-            pos = write_cstring_long(buf, pos, _21, _23)
-        _S_i.pack_into(buf, pos, _20.port)
+            pos = write_cstring_long(buf, pos, _26, _28)
+        _S_i.pack_into(buf, pos, _25.port)
         pos += 4
-        if _20.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
+        if _25.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_25), _25.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
@@ -1846,78 +1893,87 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            _11 = _9.replicas
+            _12 = _9.adding_replicas
+            _13 = _9.removing_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
+                _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new, _9.leader_recovery_state)
+                pos += _14.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.partition_epoch)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.adding_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            _16 = _9.removing_replicas
-            _17 = len(_16)
-            if _17 < 0x7F:
-                buf[pos] = _17 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _17 + 1)
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
-            _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
-            pos += 2
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _15 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _16 = len(_15)
+                if _16 < 0x7F:
+                    buf[pos] = _16 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _16 + 1)
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
+                _17 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.partition_epoch)
+                pos += 4
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
+                _19 = _9.adding_replicas
+                _20 = len(_19)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _20 + 1)
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _21 = _9.removing_replicas
+                _22 = len(_21)
+                if _22 < 0x7F:
+                    buf[pos] = _22 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _22 + 1)
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
+                _S_ob.pack_into(buf, pos, _9.is_new, _9.leader_recovery_state)
+                pos += 2
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _18 = o.live_leaders
-    _19 = len(_18)
-    if _19 < 0x7F:
-        buf[pos] = _19 + 1
+    _23 = o.live_leaders
+    _24 = len(_23)
+    if _24 < 0x7F:
+        buf[pos] = _24 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _19 + 1)
-    for _20 in _18:
-        _21 = _20.host_name
-        _S_i.pack_into(buf, pos, _20.broker_id)
+        pos = write_uvarint(buf, pos, _24 + 1)
+    for _25 in _23:
+        _26 = _25.host_name
+        _S_i.pack_into(buf, pos, _25.broker_id)
         pos += 4
-        _23 = _21.encode()
-        _22 = len(_23)
-        if _22 < 0x7F:
-            buf[pos] = _22 + 1
-            buf[pos + 1:pos + 1 + len(_21)] = _23
-            pos += 1 + _22
+        _28 = _26.encode()
+        _27 = len(_28)
+        if _27 < 0x7F:
+            buf[pos] = _27 + 1
+            buf[pos + 1:pos + 1 + len(_26)] = _28
+            pos += 1 + _27
         else:
-            pos = write_cstring_long(buf, pos, _21, _23)
-        _S_i.pack_into(buf, pos, _20.port)
+            pos = write_cstring_long(buf, pos, _26, _28)
+        _S_i.pack_into(buf, pos, _25.port)
         pos += 4
-        if _20.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_20), _20.unknown_tagged_fields)
+        if _25.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_LeaderAndIsrPartitionState_v4(_25), _25.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:

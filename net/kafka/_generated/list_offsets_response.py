@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListOffsetsPartitionResponse(msgspec.Struct, gc=False):
@@ -39,6 +39,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_ListOffsetsPartitionResponse_0 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -132,10 +133,16 @@ def _w_ListOffsetsResponse_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.old_style_offsets
-            _S_ihi.pack_into(buf, pos, _6.partition_index, _6.error_code, len(_7))
-            pos += 10
-            (_Aq[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('q', len(_7))).pack_into(buf, pos, *_7)
-            pos += 8 * len(_7)
+            if True:
+                _8 = shape_struct(_SHAPES_ListOffsetsPartitionResponse_0, 'ihi%dq', (len(_7),))
+                _8.pack_into(buf, pos, _6.partition_index, _6.error_code, len(_7), *_7)
+                pos += _8.size
+            else:
+                _9 = _6.old_style_offsets
+                _S_ihi.pack_into(buf, pos, _6.partition_index, _6.error_code, len(_9))
+                pos += 10
+                (_Aq[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('q', len(_9))).pack_into(buf, pos, *_9)
+                pos += 8 * len(_9)
     return pos
 
 def _d_ListOffsetsResponse_v1(b, m, pos):

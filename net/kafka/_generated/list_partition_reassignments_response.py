@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OngoingPartitionReassignment(msgspec.Struct, gc=False):
@@ -39,6 +39,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_OngoingPartitionReassignment_0 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -256,38 +257,46 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
             pos = write_uvarint(buf, pos, _11 + 1)
         for _12 in _10:
             _13 = _12.replicas
-            _S_i.pack_into(buf, pos, _12.partition_index)
-            pos += 4
-            _14 = len(_13)
-            if _14 < 0x7F:
-                buf[pos] = _14 + 1
-                pos += 1
+            _14 = _12.adding_replicas
+            _15 = _12.removing_replicas
+            if len(_13) < 0x7F and len(_14) < 0x7F and len(_15) < 0x7F and not (_12.unknown_tagged_fields):
+                _16 = shape_struct(_SHAPES_OngoingPartitionReassignment_0, 'iB%diB%diB%dix', (len(_13), len(_14), len(_15),))
+                _16.pack_into(buf, pos, _12.partition_index, len(_13) + 1, *_13, len(_14) + 1, *_14, len(_15) + 1, *_15)
+                pos += _16.size
             else:
-                pos = write_uvarint(buf, pos, _14 + 1)
-            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
-            pos += 4 * len(_13)
-            _15 = _12.adding_replicas
-            _16 = len(_15)
-            if _16 < 0x7F:
-                buf[pos] = _16 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _16 + 1)
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
-            _17 = _12.removing_replicas
-            _18 = len(_17)
-            if _18 < 0x7F:
-                buf[pos] = _18 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _18 + 1)
-            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
-            pos += 4 * len(_17)
-            if _12.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_12), _12.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _17 = _12.replicas
+                _S_i.pack_into(buf, pos, _12.partition_index)
+                pos += 4
+                _18 = len(_17)
+                if _18 < 0x7F:
+                    buf[pos] = _18 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _18 + 1)
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
+                _19 = _12.adding_replicas
+                _20 = len(_19)
+                if _20 < 0x7F:
+                    buf[pos] = _20 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _20 + 1)
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _21 = _12.removing_replicas
+                _22 = len(_21)
+                if _22 < 0x7F:
+                    buf[pos] = _22 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _22 + 1)
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
+                if _12.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_12), _12.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_OngoingPartitionReassignment_v0(_6), _6.unknown_tagged_fields)
         else:

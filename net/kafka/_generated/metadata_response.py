@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MetadataResponseBroker(msgspec.Struct, gc=False):
@@ -55,6 +55,10 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_MetadataResponsePartition_0 = {}
+_SHAPES_MetadataResponsePartition_1 = {}
+_SHAPES_MetadataResponsePartition_2 = {}
+_SHAPES_MetadataResponsePartition_3 = {}
 
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
@@ -211,15 +215,22 @@ def _w_MetadataResponse_v0(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.replica_nodes
-            _S_hiii.pack_into(buf, pos, _10.error_code, _10.partition_index, _10.leader_id, len(_11))
-            pos += 14
-            (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
-            pos += 4 * len(_11)
             _12 = _10.isr_nodes
-            _S_i.pack_into(buf, pos, len(_12))
-            pos += 4
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
+            if True:
+                _13 = shape_struct(_SHAPES_MetadataResponsePartition_0, 'hiii%dii%di', (len(_11), len(_12),))
+                _13.pack_into(buf, pos, _10.error_code, _10.partition_index, _10.leader_id, len(_11), *_11, len(_12), *_12)
+                pos += _13.size
+            else:
+                _14 = _10.replica_nodes
+                _S_hiii.pack_into(buf, pos, _10.error_code, _10.partition_index, _10.leader_id, len(_14))
+                pos += 14
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+                _15 = _10.isr_nodes
+                _S_i.pack_into(buf, pos, len(_15))
+                pos += 4
+                (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
+                pos += 4 * len(_15)
     return pos
 
 def _d_MetadataResponse_v1(b, m, pos):
@@ -381,15 +392,22 @@ def _w_MetadataResponse_v1(o, buf, pos):
         pos += 5
         for _12 in _11:
             _13 = _12.replica_nodes
-            _S_hiii.pack_into(buf, pos, _12.error_code, _12.partition_index, _12.leader_id, len(_13))
-            pos += 14
-            (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
-            pos += 4 * len(_13)
             _14 = _12.isr_nodes
-            _S_i.pack_into(buf, pos, len(_14))
-            pos += 4
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
+            if True:
+                _15 = shape_struct(_SHAPES_MetadataResponsePartition_0, 'hiii%dii%di', (len(_13), len(_14),))
+                _15.pack_into(buf, pos, _12.error_code, _12.partition_index, _12.leader_id, len(_13), *_13, len(_14), *_14)
+                pos += _15.size
+            else:
+                _16 = _12.replica_nodes
+                _S_hiii.pack_into(buf, pos, _12.error_code, _12.partition_index, _12.leader_id, len(_16))
+                pos += 14
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+                _17 = _12.isr_nodes
+                _S_i.pack_into(buf, pos, len(_17))
+                pos += 4
+                (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
+                pos += 4 * len(_17)
     return pos
 
 def _d_MetadataResponse_v2(b, m, pos):
@@ -574,15 +592,22 @@ def _w_MetadataResponse_v2(o, buf, pos):
         pos += 5
         for _14 in _13:
             _15 = _14.replica_nodes
-            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
-            pos += 14
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
             _16 = _14.isr_nodes
-            _S_i.pack_into(buf, pos, len(_16))
-            pos += 4
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
+            if True:
+                _17 = shape_struct(_SHAPES_MetadataResponsePartition_0, 'hiii%dii%di', (len(_15), len(_16),))
+                _17.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15), *_15, len(_16), *_16)
+                pos += _17.size
+            else:
+                _18 = _14.replica_nodes
+                _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_18))
+                pos += 14
+                (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
+                pos += 4 * len(_18)
+                _19 = _14.isr_nodes
+                _S_i.pack_into(buf, pos, len(_19))
+                pos += 4
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
     return pos
 
 def _d_MetadataResponse_v3(b, m, pos):
@@ -767,15 +792,22 @@ def _w_MetadataResponse_v3(o, buf, pos):
         pos += 5
         for _14 in _13:
             _15 = _14.replica_nodes
-            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
-            pos += 14
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
             _16 = _14.isr_nodes
-            _S_i.pack_into(buf, pos, len(_16))
-            pos += 4
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
+            if True:
+                _17 = shape_struct(_SHAPES_MetadataResponsePartition_0, 'hiii%dii%di', (len(_15), len(_16),))
+                _17.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15), *_15, len(_16), *_16)
+                pos += _17.size
+            else:
+                _18 = _14.replica_nodes
+                _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_18))
+                pos += 14
+                (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
+                pos += 4 * len(_18)
+                _19 = _14.isr_nodes
+                _S_i.pack_into(buf, pos, len(_19))
+                pos += 4
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
     return pos
 
 def _d_MetadataResponse_v5(b, m, pos):
@@ -973,20 +1005,28 @@ def _w_MetadataResponse_v5(o, buf, pos):
         pos += 5
         for _14 in _13:
             _15 = _14.replica_nodes
-            _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15))
-            pos += 14
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
             _16 = _14.isr_nodes
-            _S_i.pack_into(buf, pos, len(_16))
-            pos += 4
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
             _17 = _14.offline_replicas
-            _S_i.pack_into(buf, pos, len(_17))
-            pos += 4
-            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
-            pos += 4 * len(_17)
+            if True:
+                _18 = shape_struct(_SHAPES_MetadataResponsePartition_1, 'hiii%dii%dii%di', (len(_15), len(_16), len(_17),))
+                _18.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_15), *_15, len(_16), *_16, len(_17), *_17)
+                pos += _18.size
+            else:
+                _19 = _14.replica_nodes
+                _S_hiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, len(_19))
+                pos += 14
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _20 = _14.isr_nodes
+                _S_i.pack_into(buf, pos, len(_20))
+                pos += 4
+                (_Ai[len(_20)] if len(_20) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_20))).pack_into(buf, pos, *_20)
+                pos += 4 * len(_20)
+                _21 = _14.offline_replicas
+                _S_i.pack_into(buf, pos, len(_21))
+                pos += 4
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
     return pos
 
 def _d_MetadataResponse_v7(b, m, pos):
@@ -1184,20 +1224,28 @@ def _w_MetadataResponse_v7(o, buf, pos):
         pos += 5
         for _14 in _13:
             _15 = _14.replica_nodes
-            _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
-            pos += 18
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
             _16 = _14.isr_nodes
-            _S_i.pack_into(buf, pos, len(_16))
-            pos += 4
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
             _17 = _14.offline_replicas
-            _S_i.pack_into(buf, pos, len(_17))
-            pos += 4
-            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
-            pos += 4 * len(_17)
+            if True:
+                _18 = shape_struct(_SHAPES_MetadataResponsePartition_2, 'hiiii%dii%dii%di', (len(_15), len(_16), len(_17),))
+                _18.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15), *_15, len(_16), *_16, len(_17), *_17)
+                pos += _18.size
+            else:
+                _19 = _14.replica_nodes
+                _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_19))
+                pos += 18
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _20 = _14.isr_nodes
+                _S_i.pack_into(buf, pos, len(_20))
+                pos += 4
+                (_Ai[len(_20)] if len(_20) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_20))).pack_into(buf, pos, *_20)
+                pos += 4 * len(_20)
+                _21 = _14.offline_replicas
+                _S_i.pack_into(buf, pos, len(_21))
+                pos += 4
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
     return pos
 
 def _d_MetadataResponse_v8(b, m, pos):
@@ -1399,20 +1447,28 @@ def _w_MetadataResponse_v8(o, buf, pos):
         pos += 5
         for _14 in _13:
             _15 = _14.replica_nodes
-            _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15))
-            pos += 18
-            (_Ai[len(_15)] if len(_15) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_15))).pack_into(buf, pos, *_15)
-            pos += 4 * len(_15)
             _16 = _14.isr_nodes
-            _S_i.pack_into(buf, pos, len(_16))
-            pos += 4
-            (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
-            pos += 4 * len(_16)
             _17 = _14.offline_replicas
-            _S_i.pack_into(buf, pos, len(_17))
-            pos += 4
-            (_Ai[len(_17)] if len(_17) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_17))).pack_into(buf, pos, *_17)
-            pos += 4 * len(_17)
+            if True:
+                _18 = shape_struct(_SHAPES_MetadataResponsePartition_2, 'hiiii%dii%dii%di', (len(_15), len(_16), len(_17),))
+                _18.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_15), *_15, len(_16), *_16, len(_17), *_17)
+                pos += _18.size
+            else:
+                _19 = _14.replica_nodes
+                _S_hiiii.pack_into(buf, pos, _14.error_code, _14.partition_index, _14.leader_id, _14.leader_epoch, len(_19))
+                pos += 18
+                (_Ai[len(_19)] if len(_19) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_19))).pack_into(buf, pos, *_19)
+                pos += 4 * len(_19)
+                _20 = _14.isr_nodes
+                _S_i.pack_into(buf, pos, len(_20))
+                pos += 4
+                (_Ai[len(_20)] if len(_20) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_20))).pack_into(buf, pos, *_20)
+                pos += 4 * len(_20)
+                _21 = _14.offline_replicas
+                _S_i.pack_into(buf, pos, len(_21))
+                pos += 4
+                (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
+                pos += 4 * len(_21)
         _S_i.pack_into(buf, pos, _10.topic_authorized_operations)
         pos += 4
     _S_i.pack_into(buf, pos, o.cluster_authorized_operations)
@@ -1728,38 +1784,46 @@ def _w_MetadataResponse_v9(o, buf, pos):
             pos = write_uvarint(buf, pos, _20 + 1)
         for _21 in _19:
             _22 = _21.replica_nodes
-            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
-            pos += 14
-            _23 = len(_22)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                pos += 1
+            _23 = _21.isr_nodes
+            _24 = _21.offline_replicas
+            if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
+                pos += _25.size
             else:
-                pos = write_uvarint(buf, pos, _23 + 1)
-            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
-            pos += 4 * len(_22)
-            _24 = _21.isr_nodes
-            _25 = len(_24)
-            if _25 < 0x7F:
-                buf[pos] = _25 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _25 + 1)
-            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
-            pos += 4 * len(_24)
-            _26 = _21.offline_replicas
-            _27 = len(_26)
-            if _27 < 0x7F:
-                buf[pos] = _27 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _27 + 1)
-            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
-            pos += 4 * len(_26)
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _26 = _21.replica_nodes
+                _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+                pos += 14
+                _27 = len(_26)
+                if _27 < 0x7F:
+                    buf[pos] = _27 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _27 + 1)
+                (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
+                pos += 4 * len(_26)
+                _28 = _21.isr_nodes
+                _29 = len(_28)
+                if _29 < 0x7F:
+                    buf[pos] = _29 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _29 + 1)
+                (_Ai[len(_28)] if len(_28) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_28))).pack_into(buf, pos, *_28)
+                pos += 4 * len(_28)
+                _30 = _21.offline_replicas
+                _31 = len(_30)
+                if _31 < 0x7F:
+                    buf[pos] = _31 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _31 + 1)
+                (_Ai[len(_30)] if len(_30) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_30))).pack_into(buf, pos, *_30)
+                pos += 4 * len(_30)
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
@@ -2063,38 +2127,46 @@ def _w_MetadataResponse_v10(o, buf, pos):
             pos = write_uvarint(buf, pos, _20 + 1)
         for _21 in _19:
             _22 = _21.replica_nodes
-            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
-            pos += 14
-            _23 = len(_22)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                pos += 1
+            _23 = _21.isr_nodes
+            _24 = _21.offline_replicas
+            if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
+                pos += _25.size
             else:
-                pos = write_uvarint(buf, pos, _23 + 1)
-            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
-            pos += 4 * len(_22)
-            _24 = _21.isr_nodes
-            _25 = len(_24)
-            if _25 < 0x7F:
-                buf[pos] = _25 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _25 + 1)
-            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
-            pos += 4 * len(_24)
-            _26 = _21.offline_replicas
-            _27 = len(_26)
-            if _27 < 0x7F:
-                buf[pos] = _27 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _27 + 1)
-            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
-            pos += 4 * len(_26)
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _26 = _21.replica_nodes
+                _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+                pos += 14
+                _27 = len(_26)
+                if _27 < 0x7F:
+                    buf[pos] = _27 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _27 + 1)
+                (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
+                pos += 4 * len(_26)
+                _28 = _21.isr_nodes
+                _29 = len(_28)
+                if _29 < 0x7F:
+                    buf[pos] = _29 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _29 + 1)
+                (_Ai[len(_28)] if len(_28) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_28))).pack_into(buf, pos, *_28)
+                pos += 4 * len(_28)
+                _30 = _21.offline_replicas
+                _31 = len(_30)
+                if _31 < 0x7F:
+                    buf[pos] = _31 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _31 + 1)
+                (_Ai[len(_30)] if len(_30) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_30))).pack_into(buf, pos, *_30)
+                pos += 4 * len(_30)
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
@@ -2396,38 +2468,46 @@ def _w_MetadataResponse_v11(o, buf, pos):
             pos = write_uvarint(buf, pos, _20 + 1)
         for _21 in _19:
             _22 = _21.replica_nodes
-            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
-            pos += 14
-            _23 = len(_22)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                pos += 1
+            _23 = _21.isr_nodes
+            _24 = _21.offline_replicas
+            if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
+                pos += _25.size
             else:
-                pos = write_uvarint(buf, pos, _23 + 1)
-            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
-            pos += 4 * len(_22)
-            _24 = _21.isr_nodes
-            _25 = len(_24)
-            if _25 < 0x7F:
-                buf[pos] = _25 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _25 + 1)
-            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
-            pos += 4 * len(_24)
-            _26 = _21.offline_replicas
-            _27 = len(_26)
-            if _27 < 0x7F:
-                buf[pos] = _27 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _27 + 1)
-            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
-            pos += 4 * len(_26)
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _26 = _21.replica_nodes
+                _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+                pos += 14
+                _27 = len(_26)
+                if _27 < 0x7F:
+                    buf[pos] = _27 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _27 + 1)
+                (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
+                pos += 4 * len(_26)
+                _28 = _21.isr_nodes
+                _29 = len(_28)
+                if _29 < 0x7F:
+                    buf[pos] = _29 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _29 + 1)
+                (_Ai[len(_28)] if len(_28) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_28))).pack_into(buf, pos, *_28)
+                pos += 4 * len(_28)
+                _30 = _21.offline_replicas
+                _31 = len(_30)
+                if _31 < 0x7F:
+                    buf[pos] = _31 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _31 + 1)
+                (_Ai[len(_30)] if len(_30) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_30))).pack_into(buf, pos, *_30)
+                pos += 4 * len(_30)
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:
@@ -2731,38 +2811,46 @@ def _w_MetadataResponse_v12(o, buf, pos):
             pos = write_uvarint(buf, pos, _20 + 1)
         for _21 in _19:
             _22 = _21.replica_nodes
-            _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
-            pos += 14
-            _23 = len(_22)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                pos += 1
+            _23 = _21.isr_nodes
+            _24 = _21.offline_replicas
+            if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
+                pos += _25.size
             else:
-                pos = write_uvarint(buf, pos, _23 + 1)
-            (_Ai[len(_22)] if len(_22) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_22))).pack_into(buf, pos, *_22)
-            pos += 4 * len(_22)
-            _24 = _21.isr_nodes
-            _25 = len(_24)
-            if _25 < 0x7F:
-                buf[pos] = _25 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _25 + 1)
-            (_Ai[len(_24)] if len(_24) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_24))).pack_into(buf, pos, *_24)
-            pos += 4 * len(_24)
-            _26 = _21.offline_replicas
-            _27 = len(_26)
-            if _27 < 0x7F:
-                buf[pos] = _27 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _27 + 1)
-            (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
-            pos += 4 * len(_26)
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _26 = _21.replica_nodes
+                _S_hiii.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch)
+                pos += 14
+                _27 = len(_26)
+                if _27 < 0x7F:
+                    buf[pos] = _27 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _27 + 1)
+                (_Ai[len(_26)] if len(_26) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_26))).pack_into(buf, pos, *_26)
+                pos += 4 * len(_26)
+                _28 = _21.isr_nodes
+                _29 = len(_28)
+                if _29 < 0x7F:
+                    buf[pos] = _29 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _29 + 1)
+                (_Ai[len(_28)] if len(_28) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_28))).pack_into(buf, pos, *_28)
+                pos += 4 * len(_28)
+                _30 = _21.offline_replicas
+                _31 = len(_30)
+                if _31 < 0x7F:
+                    buf[pos] = _31 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _31 + 1)
+                (_Ai[len(_30)] if len(_30) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_30))).pack_into(buf, pos, *_30)
+                pos += 4 * len(_30)
+                if _21.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_MetadataResponseBroker_v9(_21), _21.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         _S_i.pack_into(buf, pos, _15.topic_authorized_operations)
         pos += 4
         if _15.unknown_tagged_fields:

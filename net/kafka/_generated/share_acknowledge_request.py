@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -43,6 +43,7 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_AcknowledgementBatch_0 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -286,20 +287,26 @@ def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _14 + 1)
             for _15 in _13:
                 _16 = _15.acknowledge_types
-                _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
-                pos += 16
-                _17 = len(_16)
-                if _17 < 0x7F:
-                    buf[pos] = _17 + 1
-                    pos += 1
+                if len(_16) < 0x7F and not (_15.unknown_tagged_fields):
+                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqB%dbx', (len(_16),))
+                    _17.pack_into(buf, pos, _15.first_offset, _15.last_offset, len(_16) + 1, *_16)
+                    pos += _17.size
                 else:
-                    pos = write_uvarint(buf, pos, _17 + 1)
-                (_Ab[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_16))).pack_into(buf, pos, *_16)
-                pos += 1 * len(_16)
-                if _15.unknown_tagged_fields:
-                    pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
-                else:
-                    pos += 1  # no tagged fields: the buffer is zero-filled
+                    _18 = _15.acknowledge_types
+                    _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
+                    pos += 16
+                    _19 = len(_18)
+                    if _19 < 0x7F:
+                        buf[pos] = _19 + 1
+                        pos += 1
+                    else:
+                        pos = write_uvarint(buf, pos, _19 + 1)
+                    (_Ab[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_18))).pack_into(buf, pos, *_18)
+                    pos += 1 * len(_18)
+                    if _15.unknown_tagged_fields:
+                        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
+                    else:
+                        pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
             else:

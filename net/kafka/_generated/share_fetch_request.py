@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -53,6 +53,8 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_AcknowledgementBatch_0 = {}
+_SHAPES_ForgottenTopic_0 = {}
 
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
@@ -348,20 +350,26 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _14 + 1)
             for _15 in _13:
                 _16 = _15.acknowledge_types
-                _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
-                pos += 16
-                _17 = len(_16)
-                if _17 < 0x7F:
-                    buf[pos] = _17 + 1
-                    pos += 1
+                if len(_16) < 0x7F and not (_15.unknown_tagged_fields):
+                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqB%dbx', (len(_16),))
+                    _17.pack_into(buf, pos, _15.first_offset, _15.last_offset, len(_16) + 1, *_16)
+                    pos += _17.size
                 else:
-                    pos = write_uvarint(buf, pos, _17 + 1)
-                (_Ab[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_16))).pack_into(buf, pos, *_16)
-                pos += 1 * len(_16)
-                if _15.unknown_tagged_fields:
-                    pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
-                else:
-                    pos += 1  # no tagged fields: the buffer is zero-filled
+                    _18 = _15.acknowledge_types
+                    _S_qq.pack_into(buf, pos, _15.first_offset, _15.last_offset)
+                    pos += 16
+                    _19 = len(_18)
+                    if _19 < 0x7F:
+                        buf[pos] = _19 + 1
+                        pos += 1
+                    else:
+                        pos = write_uvarint(buf, pos, _19 + 1)
+                    (_Ab[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('b', len(_18))).pack_into(buf, pos, *_18)
+                    pos += 1 * len(_18)
+                    if _15.unknown_tagged_fields:
+                        pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_15), _15.unknown_tagged_fields)
+                    else:
+                        pos += 1  # no tagged fields: the buffer is zero-filled
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_12), _12.unknown_tagged_fields)
             else:
@@ -370,29 +378,35 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
             pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_9), _9.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _18 = o.forgotten_topics_data
-    _19 = len(_18)
-    if _19 < 0x7F:
-        buf[pos] = _19 + 1
+    _20 = o.forgotten_topics_data
+    _21 = len(_20)
+    if _21 < 0x7F:
+        buf[pos] = _21 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _19 + 1)
-    for _20 in _18:
-        _21 = _20.partitions
-        _S_u.pack_into(buf, pos, _20.topic_id.bytes)
-        pos += 16
-        _22 = len(_21)
-        if _22 < 0x7F:
-            buf[pos] = _22 + 1
-            pos += 1
+        pos = write_uvarint(buf, pos, _21 + 1)
+    for _22 in _20:
+        _23 = _22.partitions
+        if len(_23) < 0x7F and not (_22.unknown_tagged_fields):
+            _24 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_23),))
+            _24.pack_into(buf, pos, _22.topic_id.bytes, len(_23) + 1, *_23)
+            pos += _24.size
         else:
-            pos = write_uvarint(buf, pos, _22 + 1)
-        (_Ai[len(_21)] if len(_21) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_21))).pack_into(buf, pos, *_21)
-        pos += 4 * len(_21)
-        if _20.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_20), _20.unknown_tagged_fields)
-        else:
-            pos += 1  # no tagged fields: the buffer is zero-filled
+            _25 = _22.partitions
+            _S_u.pack_into(buf, pos, _22.topic_id.bytes)
+            pos += 16
+            _26 = len(_25)
+            if _26 < 0x7F:
+                buf[pos] = _26 + 1
+                pos += 1
+            else:
+                pos = write_uvarint(buf, pos, _26 + 1)
+            (_Ai[len(_25)] if len(_25) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_25))).pack_into(buf, pos, *_25)
+            pos += 4 * len(_25)
+            if _22.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(_22), _22.unknown_tagged_fields)
+            else:
+                pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_AcknowledgementBatch_v0(o), o.unknown_tagged_fields)
     else:

@@ -8,7 +8,7 @@
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class UpdateMetadataPartitionState(msgspec.Struct, gc=False):
@@ -64,6 +64,8 @@ _Ai = ARRAY_STRUCTS['i']
 _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
+_SHAPES_UpdateMetadataPartitionState_0 = {}
+_SHAPES_UpdateMetadataPartitionState_1 = {}
 
 _S_b = Struct('>b')
 _S_h = Struct('>h')
@@ -1109,52 +1111,60 @@ def _w_UpdateMetadataRequest_v5(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.isr
-            _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7))
-            pos += 20
-            (_Ai[len(_7)] if len(_7) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_7))).pack_into(buf, pos, *_7)
-            pos += 4 * len(_7)
             _8 = _6.replicas
-            _S_ii.pack_into(buf, pos, _6.zk_version, len(_8))
-            pos += 8
-            (_Ai[len(_8)] if len(_8) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_8))).pack_into(buf, pos, *_8)
-            pos += 4 * len(_8)
             _9 = _6.offline_replicas
-            _S_i.pack_into(buf, pos, len(_9))
-            pos += 4
-            (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
-            pos += 4 * len(_9)
-    _10 = o.live_brokers
-    _S_i.pack_into(buf, pos, len(_10))
+            if True:
+                _10 = shape_struct(_SHAPES_UpdateMetadataPartitionState_0, 'iiiii%diii%dii%di', (len(_7), len(_8), len(_9),))
+                _10.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_7), *_7, _6.zk_version, len(_8), *_8, len(_9), *_9)
+                pos += _10.size
+            else:
+                _11 = _6.isr
+                _S_iiiii.pack_into(buf, pos, _6.partition_index, _6.controller_epoch, _6.leader, _6.leader_epoch, len(_11))
+                pos += 20
+                (_Ai[len(_11)] if len(_11) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_11))).pack_into(buf, pos, *_11)
+                pos += 4 * len(_11)
+                _12 = _6.replicas
+                _S_ii.pack_into(buf, pos, _6.zk_version, len(_12))
+                pos += 8
+                (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
+                pos += 4 * len(_12)
+                _13 = _6.offline_replicas
+                _S_i.pack_into(buf, pos, len(_13))
+                pos += 4
+                (_Ai[len(_13)] if len(_13) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_13))).pack_into(buf, pos, *_13)
+                pos += 4 * len(_13)
+    _14 = o.live_brokers
+    _S_i.pack_into(buf, pos, len(_14))
     pos += 4
-    for _11 in _10:
-        _12 = _11.endpoints
-        _S_ii.pack_into(buf, pos, _11.id, len(_12))
+    for _15 in _14:
+        _16 = _15.endpoints
+        _S_ii.pack_into(buf, pos, _15.id, len(_16))
         pos += 8
-        for _13 in _12:
-            _14 = _13.host
-            _15 = _14.encode()
-            _S_ih.pack_into(buf, pos, _13.port, len(_15))
+        for _17 in _16:
+            _18 = _17.host
+            _19 = _18.encode()
+            _S_ih.pack_into(buf, pos, _17.port, len(_19))
             pos += 6
-            buf[pos:pos + len(_14)] = _15
-            pos += len(_15)
-            _16 = _13.listener
-            _17 = _16.encode()
-            _S_h.pack_into(buf, pos, len(_17))
+            buf[pos:pos + len(_18)] = _19
+            pos += len(_19)
+            _20 = _17.listener
+            _21 = _20.encode()
+            _S_h.pack_into(buf, pos, len(_21))
             pos += 2
-            buf[pos:pos + len(_16)] = _17
-            pos += len(_17)
-            _S_h.pack_into(buf, pos, _13.security_protocol)
+            buf[pos:pos + len(_20)] = _21
+            pos += len(_21)
+            _S_h.pack_into(buf, pos, _17.security_protocol)
             pos += 2
-        _18 = _11.rack
-        if _18 is None:
+        _22 = _15.rack
+        if _22 is None:
             _S_h.pack_into(buf, pos, -1)
             pos += 2
         else:
-            _19 = _18.encode()
-            _S_h.pack_into(buf, pos, len(_19))
+            _23 = _22.encode()
+            _S_h.pack_into(buf, pos, len(_23))
             pos += 2
-            buf[pos:pos + len(_18)] = _19
-            pos += len(_19)
+            buf[pos:pos + len(_22)] = _23
+            pos += len(_23)
     return pos
 
 def _t_UpdateMetadataPartitionState_v6(b, m, pos):
@@ -1435,102 +1445,110 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            _11 = _9.replicas
+            _12 = _9.offline_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
+                pos += _13.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.zk_version)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.offline_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _14 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _15 = len(_14)
+                if _15 < 0x7F:
+                    buf[pos] = _15 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _15 + 1)
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+                _16 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.zk_version)
+                pos += 4
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+                _18 = _9.offline_replicas
+                _19 = len(_18)
+                if _19 < 0x7F:
+                    buf[pos] = _19 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _19 + 1)
+                (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
+                pos += 4 * len(_18)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _16 = o.live_brokers
-    _17 = len(_16)
-    if _17 < 0x7F:
-        buf[pos] = _17 + 1
+    _20 = o.live_brokers
+    _21 = len(_20)
+    if _21 < 0x7F:
+        buf[pos] = _21 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _17 + 1)
-    for _18 in _16:
-        _19 = _18.endpoints
-        _S_i.pack_into(buf, pos, _18.id)
+        pos = write_uvarint(buf, pos, _21 + 1)
+    for _22 in _20:
+        _23 = _22.endpoints
+        _S_i.pack_into(buf, pos, _22.id)
         pos += 4
-        _20 = len(_19)
-        if _20 < 0x7F:
-            buf[pos] = _20 + 1
+        _24 = len(_23)
+        if _24 < 0x7F:
+            buf[pos] = _24 + 1
             pos += 1
         else:
-            pos = write_uvarint(buf, pos, _20 + 1)
-        for _21 in _19:
-            _22 = _21.host
-            _S_i.pack_into(buf, pos, _21.port)
+            pos = write_uvarint(buf, pos, _24 + 1)
+        for _25 in _23:
+            _26 = _25.host
+            _S_i.pack_into(buf, pos, _25.port)
             pos += 4
-            _24 = _22.encode()
-            _23 = len(_24)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                buf[pos + 1:pos + 1 + len(_22)] = _24
-                pos += 1 + _23
+            _28 = _26.encode()
+            _27 = len(_28)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                buf[pos + 1:pos + 1 + len(_26)] = _28
+                pos += 1 + _27
             else:
-                pos = write_cstring_long(buf, pos, _22, _24)
-            _25 = _21.listener
-            _27 = _25.encode()
-            _26 = len(_27)
-            if _26 < 0x7F:
-                buf[pos] = _26 + 1
-                buf[pos + 1:pos + 1 + len(_25)] = _27
-                pos += 1 + _26
+                pos = write_cstring_long(buf, pos, _26, _28)
+            _29 = _25.listener
+            _31 = _29.encode()
+            _30 = len(_31)
+            if _30 < 0x7F:
+                buf[pos] = _30 + 1
+                buf[pos + 1:pos + 1 + len(_29)] = _31
+                pos += 1 + _30
             else:
-                pos = write_cstring_long(buf, pos, _25, _27)
-            _S_h.pack_into(buf, pos, _21.security_protocol)
+                pos = write_cstring_long(buf, pos, _29, _31)
+            _S_h.pack_into(buf, pos, _25.security_protocol)
             pos += 2
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            if _25.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_25), _25.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        _28 = _18.rack
-        if _28 is None:
+        _32 = _22.rack
+        if _32 is None:
             pos += 1  # null: the buffer is zero-filled
         else:
-            _30 = _28.encode()
-            _29 = len(_30)
-            if _29 < 0x7F:
-                buf[pos] = _29 + 1
-                buf[pos + 1:pos + 1 + len(_28)] = _30
-                pos += 1 + _29
+            _34 = _32.encode()
+            _33 = len(_34)
+            if _33 < 0x7F:
+                buf[pos] = _33 + 1
+                buf[pos + 1:pos + 1 + len(_32)] = _34
+                pos += 1 + _33
             else:
-                pos = write_cstring_long(buf, pos, _28, _30)
-        if _18.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
+                pos = write_cstring_long(buf, pos, _32, _34)
+        if _22.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_22), _22.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
@@ -1799,102 +1817,110 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            _11 = _9.replicas
+            _12 = _9.offline_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
+                pos += _13.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.zk_version)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.offline_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _14 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _15 = len(_14)
+                if _15 < 0x7F:
+                    buf[pos] = _15 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _15 + 1)
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+                _16 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.zk_version)
+                pos += 4
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+                _18 = _9.offline_replicas
+                _19 = len(_18)
+                if _19 < 0x7F:
+                    buf[pos] = _19 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _19 + 1)
+                (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
+                pos += 4 * len(_18)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _16 = o.live_brokers
-    _17 = len(_16)
-    if _17 < 0x7F:
-        buf[pos] = _17 + 1
+    _20 = o.live_brokers
+    _21 = len(_20)
+    if _21 < 0x7F:
+        buf[pos] = _21 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _17 + 1)
-    for _18 in _16:
-        _19 = _18.endpoints
-        _S_i.pack_into(buf, pos, _18.id)
+        pos = write_uvarint(buf, pos, _21 + 1)
+    for _22 in _20:
+        _23 = _22.endpoints
+        _S_i.pack_into(buf, pos, _22.id)
         pos += 4
-        _20 = len(_19)
-        if _20 < 0x7F:
-            buf[pos] = _20 + 1
+        _24 = len(_23)
+        if _24 < 0x7F:
+            buf[pos] = _24 + 1
             pos += 1
         else:
-            pos = write_uvarint(buf, pos, _20 + 1)
-        for _21 in _19:
-            _22 = _21.host
-            _S_i.pack_into(buf, pos, _21.port)
+            pos = write_uvarint(buf, pos, _24 + 1)
+        for _25 in _23:
+            _26 = _25.host
+            _S_i.pack_into(buf, pos, _25.port)
             pos += 4
-            _24 = _22.encode()
-            _23 = len(_24)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                buf[pos + 1:pos + 1 + len(_22)] = _24
-                pos += 1 + _23
+            _28 = _26.encode()
+            _27 = len(_28)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                buf[pos + 1:pos + 1 + len(_26)] = _28
+                pos += 1 + _27
             else:
-                pos = write_cstring_long(buf, pos, _22, _24)
-            _25 = _21.listener
-            _27 = _25.encode()
-            _26 = len(_27)
-            if _26 < 0x7F:
-                buf[pos] = _26 + 1
-                buf[pos + 1:pos + 1 + len(_25)] = _27
-                pos += 1 + _26
+                pos = write_cstring_long(buf, pos, _26, _28)
+            _29 = _25.listener
+            _31 = _29.encode()
+            _30 = len(_31)
+            if _30 < 0x7F:
+                buf[pos] = _30 + 1
+                buf[pos + 1:pos + 1 + len(_29)] = _31
+                pos += 1 + _30
             else:
-                pos = write_cstring_long(buf, pos, _25, _27)
-            _S_h.pack_into(buf, pos, _21.security_protocol)
+                pos = write_cstring_long(buf, pos, _29, _31)
+            _S_h.pack_into(buf, pos, _25.security_protocol)
             pos += 2
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            if _25.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_25), _25.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        _28 = _18.rack
-        if _28 is None:
+        _32 = _22.rack
+        if _32 is None:
             pos += 1  # null: the buffer is zero-filled
         else:
-            _30 = _28.encode()
-            _29 = len(_30)
-            if _29 < 0x7F:
-                buf[pos] = _29 + 1
-                buf[pos + 1:pos + 1 + len(_28)] = _30
-                pos += 1 + _29
+            _34 = _32.encode()
+            _33 = len(_34)
+            if _33 < 0x7F:
+                buf[pos] = _33 + 1
+                buf[pos + 1:pos + 1 + len(_32)] = _34
+                pos += 1 + _33
             else:
-                pos = write_cstring_long(buf, pos, _28, _30)
-        if _18.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
+                pos = write_cstring_long(buf, pos, _32, _34)
+        if _22.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_22), _22.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields:
@@ -2197,102 +2223,110 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
             pos = write_uvarint(buf, pos, _8 + 1)
         for _9 in _7:
             _10 = _9.isr
-            _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
-            pos += 16
-            _11 = len(_10)
-            if _11 < 0x7F:
-                buf[pos] = _11 + 1
-                pos += 1
+            _11 = _9.replicas
+            _12 = _9.offline_replicas
+            if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
+                pos += _13.size
             else:
-                pos = write_uvarint(buf, pos, _11 + 1)
-            (_Ai[len(_10)] if len(_10) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_10))).pack_into(buf, pos, *_10)
-            pos += 4 * len(_10)
-            _12 = _9.replicas
-            _S_i.pack_into(buf, pos, _9.zk_version)
-            pos += 4
-            _13 = len(_12)
-            if _13 < 0x7F:
-                buf[pos] = _13 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _13 + 1)
-            (_Ai[len(_12)] if len(_12) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_12))).pack_into(buf, pos, *_12)
-            pos += 4 * len(_12)
-            _14 = _9.offline_replicas
-            _15 = len(_14)
-            if _15 < 0x7F:
-                buf[pos] = _15 + 1
-                pos += 1
-            else:
-                pos = write_uvarint(buf, pos, _15 + 1)
-            (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
-            pos += 4 * len(_14)
-            if _9.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
-            else:
-                pos += 1  # no tagged fields: the buffer is zero-filled
+                _14 = _9.isr
+                _S_iiii.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch)
+                pos += 16
+                _15 = len(_14)
+                if _15 < 0x7F:
+                    buf[pos] = _15 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _15 + 1)
+                (_Ai[len(_14)] if len(_14) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_14))).pack_into(buf, pos, *_14)
+                pos += 4 * len(_14)
+                _16 = _9.replicas
+                _S_i.pack_into(buf, pos, _9.zk_version)
+                pos += 4
+                _17 = len(_16)
+                if _17 < 0x7F:
+                    buf[pos] = _17 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _17 + 1)
+                (_Ai[len(_16)] if len(_16) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_16))).pack_into(buf, pos, *_16)
+                pos += 4 * len(_16)
+                _18 = _9.offline_replicas
+                _19 = len(_18)
+                if _19 < 0x7F:
+                    buf[pos] = _19 + 1
+                    pos += 1
+                else:
+                    pos = write_uvarint(buf, pos, _19 + 1)
+                (_Ai[len(_18)] if len(_18) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_18))).pack_into(buf, pos, *_18)
+                pos += 4 * len(_18)
+                if _9.unknown_tagged_fields:
+                    pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_9), _9.unknown_tagged_fields)
+                else:
+                    pos += 1  # no tagged fields: the buffer is zero-filled
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_3), _3.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
-    _16 = o.live_brokers
-    _17 = len(_16)
-    if _17 < 0x7F:
-        buf[pos] = _17 + 1
+    _20 = o.live_brokers
+    _21 = len(_20)
+    if _21 < 0x7F:
+        buf[pos] = _21 + 1
         pos += 1
     else:
-        pos = write_uvarint(buf, pos, _17 + 1)
-    for _18 in _16:
-        _19 = _18.endpoints
-        _S_i.pack_into(buf, pos, _18.id)
+        pos = write_uvarint(buf, pos, _21 + 1)
+    for _22 in _20:
+        _23 = _22.endpoints
+        _S_i.pack_into(buf, pos, _22.id)
         pos += 4
-        _20 = len(_19)
-        if _20 < 0x7F:
-            buf[pos] = _20 + 1
+        _24 = len(_23)
+        if _24 < 0x7F:
+            buf[pos] = _24 + 1
             pos += 1
         else:
-            pos = write_uvarint(buf, pos, _20 + 1)
-        for _21 in _19:
-            _22 = _21.host
-            _S_i.pack_into(buf, pos, _21.port)
+            pos = write_uvarint(buf, pos, _24 + 1)
+        for _25 in _23:
+            _26 = _25.host
+            _S_i.pack_into(buf, pos, _25.port)
             pos += 4
-            _24 = _22.encode()
-            _23 = len(_24)
-            if _23 < 0x7F:
-                buf[pos] = _23 + 1
-                buf[pos + 1:pos + 1 + len(_22)] = _24
-                pos += 1 + _23
+            _28 = _26.encode()
+            _27 = len(_28)
+            if _27 < 0x7F:
+                buf[pos] = _27 + 1
+                buf[pos + 1:pos + 1 + len(_26)] = _28
+                pos += 1 + _27
             else:
-                pos = write_cstring_long(buf, pos, _22, _24)
-            _25 = _21.listener
-            _27 = _25.encode()
-            _26 = len(_27)
-            if _26 < 0x7F:
-                buf[pos] = _26 + 1
-                buf[pos + 1:pos + 1 + len(_25)] = _27
-                pos += 1 + _26
+                pos = write_cstring_long(buf, pos, _26, _28)
+            _29 = _25.listener
+            _31 = _29.encode()
+            _30 = len(_31)
+            if _30 < 0x7F:
+                buf[pos] = _30 + 1
+                buf[pos + 1:pos + 1 + len(_29)] = _31
+                pos += 1 + _30
             else:
-                pos = write_cstring_long(buf, pos, _25, _27)
-            _S_h.pack_into(buf, pos, _21.security_protocol)
+                pos = write_cstring_long(buf, pos, _29, _31)
+            _S_h.pack_into(buf, pos, _25.security_protocol)
             pos += 2
-            if _21.unknown_tagged_fields:
-                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_21), _21.unknown_tagged_fields)
+            if _25.unknown_tagged_fields:
+                pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_25), _25.unknown_tagged_fields)
             else:
                 pos += 1  # no tagged fields: the buffer is zero-filled
-        _28 = _18.rack
-        if _28 is None:
+        _32 = _22.rack
+        if _32 is None:
             pos += 1  # null: the buffer is zero-filled
         else:
-            _30 = _28.encode()
-            _29 = len(_30)
-            if _29 < 0x7F:
-                buf[pos] = _29 + 1
-                buf[pos + 1:pos + 1 + len(_28)] = _30
-                pos += 1 + _29
+            _34 = _32.encode()
+            _33 = len(_34)
+            if _33 < 0x7F:
+                buf[pos] = _33 + 1
+                buf[pos + 1:pos + 1 + len(_32)] = _34
+                pos += 1 + _33
             else:
-                pos = write_cstring_long(buf, pos, _28, _30)
-        if _18.unknown_tagged_fields:
-            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_18), _18.unknown_tagged_fields)
+                pos = write_cstring_long(buf, pos, _32, _34)
+        if _22.unknown_tagged_fields:
+            pos = write_tagged_section(buf, pos, _ti_UpdateMetadataPartitionState_v6(_22), _22.unknown_tagged_fields)
         else:
             pos += 1  # no tagged fields: the buffer is zero-filled
     if o.unknown_tagged_fields or o.type != 0:

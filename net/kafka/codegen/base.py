@@ -22,6 +22,7 @@ class EmitterBase:
         self.by_body: dict[tuple[str, str], str] = {}
         self.names: dict[tuple[str, str, int], str] = {}
         self.defaults: dict[str, str] = {}
+        self.shape_templates: dict[str, str] = {}
         self.counter = 0
         self.fmt("i")
 

@@ -250,7 +250,63 @@ class EncodeEmitter(EmitterBase):
             return
         elem = self.tmp()
         lines.append(f"{ind}for {elem} in {var}:")
+        if f.is_struct and self.shape_fields(f.struct, v) is not None:
+            self.write_shaped(f.struct, v, elem, lines, ind + "    ")
+            return
         self.write_value(f.element(), v, elem, lines, ind + "    ", nullable=False)
+
+    def shape_fields(self, sd: StructDef, v: int) -> list[Field] | None:
+        """Fields of an element made only of fixed scalars and primitive arrays (with at
+        least one array): such an element packs with one Struct per array-length shape."""
+        fields = self.present(sd, v, tagged=False)
+        for f in fields:
+            scalar = is_fixed(f.type) and not f.is_array
+            prim_array = f.is_array and is_fixed(f.type) and f.type != "uuid" \
+                and v not in f.nullable
+            if not (scalar or prim_array):
+                return None
+        return fields if any(f.is_array for f in fields) else None
+
+    def write_shaped(self, sd: StructDef, v: int, obj: str, lines, ind: str) -> None:
+        """One pack per element when every array length fits a one-byte varint and no
+        tagged field is set; the general inline writer otherwise."""
+        fields = self.shape_fields(sd, v)
+        assert fields is not None
+        template, args, arrays = "", [], []
+        for f in fields:
+            if not f.is_array:
+                template += self.char(f.type)
+                args.append(f"{obj}.{f.py_name}" + (".bytes" if f.type == "uuid" else ""))
+                continue
+            x = self.tmp()
+            arrays.append((x, self.field_flex(f, v)))
+            lines.append(f"{ind}{x} = {obj}.{f.py_name}")
+            template += ("B" if self.field_flex(f, v) else "i") + "%d" + self.char(f.type)
+            args += [f"len({x}) + 1" if self.field_flex(f, v) else f"len({x})", f"*{x}"]
+        conds = [f"len({x}) < 0x7F" for x, flex in arrays if flex]
+        if self.flex(v):
+            template += "x"  # empty tagged section: a zero byte
+            conds.append(f"not ({self.tagged_condition(sd, v, obj)})")
+        cache = self.shape_cache(sd, template)
+        packer = self.tmp()
+        lens = ", ".join(f"len({x})" for x, _ in arrays) + ","
+        lines.append(f"{ind}if {' and '.join(conds) or 'True'}:")
+        lines.append(f"{ind}    {packer} = shape_struct({cache}, {template!r}, ({lens}))")
+        lines.append(f"{ind}    {packer}.pack_into(buf, pos, {', '.join(args)})")
+        lines.append(f"{ind}    pos += {packer}.size")
+        lines.append(f"{ind}else:")
+        self.write_struct(sd, v, obj, lines, ind + "    ")
+
+    def shape_cache(self, sd: StructDef, template: str) -> str:
+        """One cache per (struct, layout template)."""
+        prefix = f"_SHAPES_{sd.name}_"
+        for name, layout in self.shape_templates.items():
+            if layout == template and name.startswith(prefix):
+                return name
+        name = f"{prefix}{sum(n.startswith(prefix) for n in self.shape_templates)}"
+        self.shape_templates[name] = template
+        self.defaults[name] = "{}"
+        return name
 
     # ---- tagged fields ---------------------------------------------------------------
 

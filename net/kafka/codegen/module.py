@@ -26,7 +26,7 @@ _WIRE_NAMES = (
     "size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, "
     "write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, "
     "null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, "
-    "write_cstring_long, read_crecords_required, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX"
+    "write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX"
 )
 
 

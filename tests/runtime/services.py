@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 import time
 from typing import Any, Awaitable, Callable
 
@@ -132,6 +133,28 @@ class Probe(Service):
     async def tag_state(self, tag: str) -> list[bool]:
         """[started, cancelled] for a wait_forever call."""
         return [tag in self.started_tags, tag in self.cancelled_tags]
+
+    async def stress(self, count: int, size_max: int, seed: int) -> list[str]:
+        """`count` concurrent echo calls of random sizes to every other shard; returns what
+        came back wrong (empty when every reply matched its request)."""
+        rng = random.Random(seed * 1000 + self.shard)
+        probe = runtime.service(Probe)
+        peers = [s for s in range(self.smp) if s != self.shard]
+        sends = [(peers[i % len(peers)], rng.randbytes(rng.randrange(size_max)))
+                 for i in range(count)]
+        replies = await asyncio.gather(*(probe.on(peer).echo_bytes(data) for peer, data in sends))
+        return [f"call {i} to shard {peer}: {len(data)} bytes came back as {len(reply)}"
+                for i, ((peer, data), reply) in enumerate(zip(sends, replies)) if reply != data]
+
+    async def hold(self, seconds: float) -> int:
+        """Count concurrent holders; returns the most seen at once on this shard."""
+        self._holders = getattr(self, "_holders", 0) + 1
+        self._holders_max = max(getattr(self, "_holders_max", 0), self._holders)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._holders -= 1
+        return self._holders_max
 
     async def block_the_loop(self, seconds: float) -> str:
         """Hold the reactor (a programmer error the stall detector must report)."""
@@ -334,6 +357,22 @@ class ApiDriver(Service):
         await _until(remote_cancelled)
         return {"started": started, "outcome": outcome,
                 "state": await probe.on(1).tag_state(tag)}
+
+    async def stress_everywhere(self, count: int, size_max: int, seed: int) -> list[str]:
+        """Every shard stresses every other shard at the same time."""
+        results = await self._probe().on_all().stress(count, size_max, seed)
+        return [problem for shard in results for problem in shard]
+
+    async def keyword_arguments(self) -> list[Any]:
+        probe = self._probe()
+        return [await probe.on(1).echo(value={"k": 1}),
+                await probe.on(1).record_told(seq=3, value="kw"),
+                (await probe.on(1).told_values())[-1]]
+
+    async def concurrent_calls(self, count: int, hold_s: float) -> int:
+        """`count` calls at once to shard 1; the most that ran there concurrently."""
+        results = await asyncio.gather(*(self._probe().on(1).hold(hold_s) for _ in range(count)))
+        return max(results)
 
     async def local_timeout(self, tag: str) -> str:
         """A timeout on a call to this very shard (no hop) also raises CrossShardTimeout."""

@@ -140,6 +140,25 @@ def test_messages_around_chunk_and_ring_sizes_cross_intact(node):
     assert_healthy(node)
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_concurrent_calls_both_ways_of_random_sizes_all_come_back_intact(node, seed):
+    assert node.call("driver", "stress_everywhere", 400, 40_000, seed, timeout_s=60) == []
+    assert_healthy(node)
+
+
+def test_keyword_arguments_cross_as_positional_ones(node):
+    assert node.call("driver", "keyword_arguments") == [{"k": 1}, None, [3, "kw"]]
+
+
+def test_calls_in_flight_are_capped_per_destination_shard(panda_node, tmp_path):
+    config = tmp_path / "node.yaml"
+    config.write_text("calls_in_flight_max: 4\noverprovisioned: true\n")
+    capped = panda_node(smp=2, services=[spec("Probe"), spec("ApiDriver")],
+                        args=["--config", str(config)], env=NODE_ENV)
+    assert capped.call("driver", "concurrent_calls", 40, 0.02) == 4
+    assert capped.stop() == 0
+
+
 _tags = (f"t{uuid.uuid4().hex[:8]}-{i}" for i in itertools.count())
 
 

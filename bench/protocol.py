@@ -2,7 +2,7 @@
 and responses with panda.net.kafka, against kafka-python's `kafka.protocol` classes on
 the same bodies in the same run.
 
-    python -m panda.bench.protocol [--runs 7] [--seconds-per-run 0.2] [--json]
+    python -m panda.bench.protocol [--runs 7] [--seconds-per-run 0.2] [--json | --markdown]
 
 Every figure is messages/s, the median of --runs repeated runs with min and max beside it;
 the ratio is median(panda) / median(kafka-python).
@@ -186,13 +186,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS_DEFAULT)
     parser.add_argument("--seconds-per-run", type=float, default=RUN_SECONDS_DEFAULT)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the docs/benchmarks.md section")
     args = parser.parse_args(argv)
     rows = run(args.runs, args.seconds_per_run)
     if args.json:
-        print(json.dumps({"benchmark": "protocol", "runs": args.runs, "rows": rows}, indent=1))
+        print(json.dumps({"benchmark": "protocol", "runs": args.runs, "rows": rows,
+                          "kafka_python": _kafka_python_version()}, indent=1))
+    elif args.markdown:
+        print(section(rows, args.runs))
     else:
         print(table(rows))
     return 0
+
+
+def _kafka_python_version() -> str:
+    import kafka
+    return str(kafka.__version__)
+
+
+def section(rows: list[dict[str, Any]], runs: int) -> str:
+    """The '## Kafka protocol codecs' section of docs/benchmarks.md."""
+    ratios = [r["ratio"] for r in rows]
+    return "\n".join([
+        "## Kafka protocol codecs",
+        "",
+        (f"`python -m panda.bench.protocol --runs {runs}` (`bench/protocol.py`; `--json` for "
+        "JSON, `--markdown` prints this section). Each row decodes or encodes one message "
+        "body (no header) of a realistic shape, with `panda.net.kafka.decode_body` / "
+        "`encode_body` and with kafka-python "
+        f"{_kafka_python_version()}'s `kafka.protocol` classes (`Cls.decode(data, version=v)`, "
+        "`obj.encode(version=v)`) on the same bytes, interleaved in the same run. Messages/s, "
+        f"median of {runs} runs with min-max; ratio = panda median / kafka-python median. "
+        f"CPython {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}, 2 shared cores with "
+        "other work running (absolute figures are noisy; ratios are steadier)."),
+        "",
+        ("Workloads: Produce v9 request = 1 topic x 4 partitions x 1 KiB records (opaque), "
+        "response = 4 partitions; Fetch v12 request = 1 topic x 8 partitions, response = 8 "
+        "partitions x 1 KiB records; Metadata v12 request = 3 topics, response = 3 brokers, "
+        "10 topics x 12 partitions x 3 replicas."),
+        "",
+        table(rows),
+        "",
+        (f"Ratios range {min(ratios):.1f}x-{max(ratios):.1f}x. kafka-python 3 also generates "
+        "flat per-version code at run time, so the gap comes from cheaper objects (msgspec "
+        "Structs), fused fixed-width reads, speculative one-call decoding of arrays whose "
+        "elements hold their defaults, one-Struct-per-shape packing and a size-then-fill "
+        "encoder. Decoding small messages whose elements carry variable fields (Produce, "
+        "Fetch) stays below the 3x target: both sides then run about the same bytecode per "
+        "field."),
+    ])
 
 
 if __name__ == "__main__":

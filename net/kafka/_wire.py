@@ -28,6 +28,7 @@ __all__ = [
     "read_bytes",
     "read_cbytes",
     "read_crecords",
+    "read_compact_count",
     "read_crecords_required",
     "read_cstring",
     "read_nbytes",
@@ -126,6 +127,14 @@ def write_uvarint(buf, pos: int, n: int) -> int:
         pos += 1
     buf[pos] = n
     return pos + 1
+
+
+def read_compact_count(b, pos: int, nullable: bool) -> tuple[int, int]:
+    """Element count of a compact array at pos (varint N+1); -1 for null."""
+    n, end = read_uvarint(b, pos)
+    if n == 0 and not nullable:
+        raise null_not_allowed(pos)
+    return n - 1, end
 
 
 def read_uuid(b, pos: int) -> tuple[UUID, int]:

@@ -5,10 +5,12 @@
 
 """AddPartitionsToTxnRequest (api key 24, request), versions 0-5: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AddPartitionsToTxnTopic(msgspec.Struct, gc=False):
@@ -166,16 +168,15 @@ def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _4, _5, _7, = _S_qhB.unpack_from(b, pos)
     pos += 11
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -191,16 +192,15 @@ def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
                 _11, pos = read_cstring(b, pos - 1)
             _15 = b[pos]
             pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _14 = list((_Ai[_15] if _15 <= ARRAY_STRUCTS_MAX else array_struct('i', _15)).unpack_from(b, pos))
                 pos += 4 * _15
             if b[pos]:
@@ -291,16 +291,15 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -316,16 +315,15 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _9, _10, _11, _13, = _S_qhoB.unpack_from(b, pos)
             pos += 12
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _12 = []
                 _15 = _12.append
                 for _ in range(_13):
@@ -341,16 +339,15 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
                         _17, pos = read_cstring(b, pos - 1)
                     _21 = b[pos]
                     pos += 1
-                    if _21 >= 0x80:
-                        _21, pos = read_uvarint(b, pos - 1)
-                    if _21 == 0:
-                        raise null_not_allowed(pos)
-                    _21 -= 1
-                    if _21 > blen - pos:
-                        raise bad_length(pos, _21)
+                    if 0 < _21 < 0x80:
+                        _21 -= 1
+                    else:
+                        _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:
                         _20 = []
                     else:
+                        if _21 > blen - pos:
+                            raise bad_length(pos, _21)
                         _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
                         pos += 4 * _21
                     if b[pos]:

@@ -5,10 +5,12 @@
 
 """AddPartitionsToTxnResponse (api key 24, response), versions 0-5: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AddPartitionsToTxnPartitionResult(msgspec.Struct, gc=False):
@@ -48,6 +50,7 @@ _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
+_S_ih_ = Struct('>ihx')
 _S_ii = Struct('>ii')
 
 def _d_AddPartitionsToTxnResponse_v0(b, m, pos):
@@ -84,7 +87,7 @@ def _d_AddPartitionsToTxnResponse_v0(b, m, pos):
             else:
                 _12 = pos + 6 * _11
                 if _12 <= blen:
-                    _10 = [AddPartitionsToTxnPartitionResult(_13, _14, None) for _13, _14, in _S_ih.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(AddPartitionsToTxnPartitionResult, _S_ih.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -150,16 +153,15 @@ def _d_AddPartitionsToTxnResponse_v3(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -175,19 +177,18 @@ def _d_AddPartitionsToTxnResponse_v3(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 7 * _11
                 if _12 <= blen and b[pos + 6:_12:7] == _BYTE0 * _11:
-                    _10 = [AddPartitionsToTxnPartitionResult(_13, _14, None) for _13, _14, _, in _S_ihB.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(AddPartitionsToTxnPartitionResult, _S_ih_.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -287,16 +288,15 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -312,16 +312,15 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _11 = []
                 _14 = _11.append
                 for _ in range(_12):
@@ -337,19 +336,18 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
                         _16, pos = read_cstring(b, pos - 1)
                     _20 = b[pos]
                     pos += 1
-                    if _20 >= 0x80:
-                        _20, pos = read_uvarint(b, pos - 1)
-                    if _20 == 0:
-                        raise null_not_allowed(pos)
-                    _20 -= 1
-                    if _20 > blen - pos:
-                        raise bad_length(pos, _20)
+                    if 0 < _20 < 0x80:
+                        _20 -= 1
+                    else:
+                        _20, pos = read_compact_count(b, pos - 1, False)
                     if not _20:
                         _19 = []
                     else:
+                        if _20 > blen - pos:
+                            raise bad_length(pos, _20)
                         _21 = pos + 7 * _20
                         if _21 <= blen and b[pos + 6:_21:7] == _BYTE0 * _20:
-                            _19 = [AddPartitionsToTxnPartitionResult(_22, _23, None) for _22, _23, _, in _S_ihB.iter_unpack(b[pos:_21])]
+                            _19 = list(starmap(AddPartitionsToTxnPartitionResult, _S_ih_.iter_unpack(b[pos:_21])))
                             pos = _21
                         else:
                             _19 = []

@@ -5,10 +5,12 @@
 
 """AlterPartitionReassignmentsRequest (api key 45, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReassignablePartition(msgspec.Struct, gc=False):
@@ -60,16 +62,15 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -85,34 +86,33 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _10 = []
                 _13 = _10.append
                 for _ in range(_11):
                     _15, _17, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if _17 >= 0x80:
-                        _17, pos = read_uvarint(b, pos - 1)
-                    if _17 == 0:
-                        _16 = None
-                    else:
+                    if 0 < _17 < 0x80:
                         _17 -= 1
+                    else:
+                        _17, pos = read_compact_count(b, pos - 1, True)
+                    if _17 < 0:
+                        _16 = None
+                    elif not _17:
+                        _16 = []
+                    else:
                         if _17 > blen - pos:
                             raise bad_length(pos, _17)
-                        if not _17:
-                            _16 = []
-                        else:
-                            _16 = list((_Ai[_17] if _17 <= ARRAY_STRUCTS_MAX else array_struct('i', _17)).unpack_from(b, pos))
-                            pos += 4 * _17
+                        _16 = list((_Ai[_17] if _17 <= ARRAY_STRUCTS_MAX else array_struct('i', _17)).unpack_from(b, pos))
+                        pos += 4 * _17
                     if b[pos]:
                         _18, pos = _t_ReassignablePartition_v0(b, m, pos)
                     else:

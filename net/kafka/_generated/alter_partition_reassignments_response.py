@@ -5,10 +5,12 @@
 
 """AlterPartitionReassignmentsResponse (api key 45, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReassignablePartitionResponse(msgspec.Struct, gc=False):
@@ -74,16 +76,15 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -99,16 +100,15 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
                 _11, pos = read_cstring(b, pos - 1)
             _15 = b[pos]
             pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _14 = []
                 _17 = _14.append
                 for _ in range(_15):

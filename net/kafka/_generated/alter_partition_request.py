@@ -5,10 +5,12 @@
 
 """AlterPartitionRequest (api key 56, request), versions 0-3: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class BrokerState(msgspec.Struct, gc=False):
@@ -57,6 +59,7 @@ _S_iiBbiB = Struct('>iiBbiB')
 _S_iiBiB = Struct('>iiBiB')
 _S_iq = Struct('>iq')
 _S_iqB = Struct('>iqB')
+_S_iq_ = Struct('>iqx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -82,16 +85,15 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -107,16 +109,15 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 14 * _12
                 if _13 <= blen and b[pos + 8:_13:14] == _BYTE1 * _12 and b[pos + 13:_13:14] == _BYTE0 * _12:
                     _11 = [PartitionData(_14, _15, [], [], 0, _16, None) for _14, _15, _, _16, _, in _S_iiBiB.iter_unpack(b[pos:_13])]
@@ -127,16 +128,15 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
                     for _ in range(_12):
                         _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            raise null_not_allowed(pos)
-                        _22 -= 1
-                        if _22 > blen - pos:
-                            raise bad_length(pos, _22)
+                        if 0 < _22 < 0x80:
+                            _22 -= 1
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:
                             _21 = []
                         else:
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
                             _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
                             pos += 4 * _22
                         _23, = _S_i.unpack_from(b, pos)
@@ -252,16 +252,15 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -277,16 +276,15 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 15 * _12
                 if _13 <= blen and b[pos + 8:_13:15] == _BYTE1 * _12 and b[pos + 14:_13:15] == _BYTE0 * _12:
                     _11 = [PartitionData(_14, _15, [], [], _16, _17, None) for _14, _15, _, _16, _17, _, in _S_iiBbiB.iter_unpack(b[pos:_13])]
@@ -297,16 +295,15 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
                     for _ in range(_12):
                         _20, _21, _23, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if _23 >= 0x80:
-                            _23, pos = read_uvarint(b, pos - 1)
-                        if _23 == 0:
-                            raise null_not_allowed(pos)
-                        _23 -= 1
-                        if _23 > blen - pos:
-                            raise bad_length(pos, _23)
+                        if 0 < _23 < 0x80:
+                            _23 -= 1
+                        else:
+                            _23, pos = read_compact_count(b, pos - 1, False)
                         if not _23:
                             _22 = []
                         else:
+                            if _23 > blen - pos:
+                                raise bad_length(pos, _23)
                             _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
                             pos += 4 * _23
                         _24, _25, = _S_bi.unpack_from(b, pos)
@@ -418,16 +415,15 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 18 * _4
         if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
             _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
@@ -439,16 +435,15 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                 _9, _11, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _9 = uuid_of(_9)
-                if _11 >= 0x80:
-                    _11, pos = read_uvarint(b, pos - 1)
-                if _11 == 0:
-                    raise null_not_allowed(pos)
-                _11 -= 1
-                if _11 > blen - pos:
-                    raise bad_length(pos, _11)
+                if 0 < _11 < 0x80:
+                    _11 -= 1
+                else:
+                    _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
                     _10 = []
                 else:
+                    if _11 > blen - pos:
+                        raise bad_length(pos, _11)
                     _12 = pos + 15 * _11
                     if _12 <= blen and b[pos + 8:_12:15] == _BYTE1 * _11 and b[pos + 14:_12:15] == _BYTE0 * _11:
                         _10 = [PartitionData(_13, _14, [], [], _15, _16, None) for _13, _14, _, _15, _16, _, in _S_iiBbiB.iter_unpack(b[pos:_12])]
@@ -459,16 +454,15 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                         for _ in range(_11):
                             _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                             pos += 9
-                            if _22 >= 0x80:
-                                _22, pos = read_uvarint(b, pos - 1)
-                            if _22 == 0:
-                                raise null_not_allowed(pos)
-                            _22 -= 1
-                            if _22 > blen - pos:
-                                raise bad_length(pos, _22)
+                            if 0 < _22 < 0x80:
+                                _22 -= 1
+                            else:
+                                _22, pos = read_compact_count(b, pos - 1, False)
                             if not _22:
                                 _21 = []
                             else:
+                                if _22 > blen - pos:
+                                    raise bad_length(pos, _22)
                                 _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
                                 pos += 4 * _22
                             _23, _24, = _S_bi.unpack_from(b, pos)
@@ -571,16 +565,15 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 18 * _4
         if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
             _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
@@ -592,16 +585,15 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
                 _9, _11, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _9 = uuid_of(_9)
-                if _11 >= 0x80:
-                    _11, pos = read_uvarint(b, pos - 1)
-                if _11 == 0:
-                    raise null_not_allowed(pos)
-                _11 -= 1
-                if _11 > blen - pos:
-                    raise bad_length(pos, _11)
+                if 0 < _11 < 0x80:
+                    _11 -= 1
+                else:
+                    _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
                     _10 = []
                 else:
+                    if _11 > blen - pos:
+                        raise bad_length(pos, _11)
                     _12 = pos + 15 * _11
                     if _12 <= blen and b[pos + 8:_12:15] == _BYTE1 * _11 and b[pos + 14:_12:15] == _BYTE0 * _11:
                         _10 = [PartitionData(_13, _14, [], [], _15, _16, None) for _13, _14, _, _15, _16, _, in _S_iiBbiB.iter_unpack(b[pos:_12])]
@@ -612,19 +604,18 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
                         for _ in range(_11):
                             _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                             pos += 9
-                            if _22 >= 0x80:
-                                _22, pos = read_uvarint(b, pos - 1)
-                            if _22 == 0:
-                                raise null_not_allowed(pos)
-                            _22 -= 1
-                            if _22 > blen - pos:
-                                raise bad_length(pos, _22)
+                            if 0 < _22 < 0x80:
+                                _22 -= 1
+                            else:
+                                _22, pos = read_compact_count(b, pos - 1, False)
                             if not _22:
                                 _21 = []
                             else:
+                                if _22 > blen - pos:
+                                    raise bad_length(pos, _22)
                                 _23 = pos + 13 * _22
                                 if _23 <= blen and b[pos + 12:_23:13] == _BYTE0 * _22:
-                                    _21 = [BrokerState(_24, _25, None) for _24, _25, _, in _S_iqB.iter_unpack(b[pos:_23])]
+                                    _21 = list(starmap(BrokerState, _S_iq_.iter_unpack(b[pos:_23])))
                                     pos = _23
                                 else:
                                     _21 = []

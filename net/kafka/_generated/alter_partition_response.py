@@ -5,10 +5,12 @@
 
 """AlterPartitionResponse (api key 56, response), versions 0-3: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -78,16 +80,15 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -103,16 +104,15 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 20 * _12
                 if _13 <= blen and b[pos + 14:_13:20] == _BYTE1 * _12 and b[pos + 19:_13:20] == _BYTE0 * _12:
                     _11 = [PartitionData(_14, _15, _16, _17, [], 0, _18, None) for _14, _15, _16, _17, _, _18, _, in _S_ihiiBiB.iter_unpack(b[pos:_13])]
@@ -123,16 +123,15 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
                     for _ in range(_12):
                         _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if _26 >= 0x80:
-                            _26, pos = read_uvarint(b, pos - 1)
-                        if _26 == 0:
-                            raise null_not_allowed(pos)
-                        _26 -= 1
-                        if _26 > blen - pos:
-                            raise bad_length(pos, _26)
+                        if 0 < _26 < 0x80:
+                            _26 -= 1
+                        else:
+                            _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
                             _25 = []
                         else:
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
                             _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
                             pos += 4 * _26
                         _27, = _S_i.unpack_from(b, pos)
@@ -248,16 +247,15 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -273,16 +271,15 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 21 * _12
                 if _13 <= blen and b[pos + 14:_13:21] == _BYTE1 * _12 and b[pos + 20:_13:21] == _BYTE0 * _12:
                     _11 = [PartitionData(_14, _15, _16, _17, [], _18, _19, None) for _14, _15, _16, _17, _, _18, _19, _, in _S_ihiiBbiB.iter_unpack(b[pos:_13])]
@@ -293,16 +290,15 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
                     for _ in range(_12):
                         _22, _23, _24, _25, _27, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if _27 >= 0x80:
-                            _27, pos = read_uvarint(b, pos - 1)
-                        if _27 == 0:
-                            raise null_not_allowed(pos)
-                        _27 -= 1
-                        if _27 > blen - pos:
-                            raise bad_length(pos, _27)
+                        if 0 < _27 < 0x80:
+                            _27 -= 1
+                        else:
+                            _27, pos = read_compact_count(b, pos - 1, False)
                         if not _27:
                             _26 = []
                         else:
+                            if _27 > blen - pos:
+                                raise bad_length(pos, _27)
                             _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
                             pos += 4 * _27
                         _28, _29, = _S_bi.unpack_from(b, pos)
@@ -414,16 +410,15 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 18 * _4
         if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
             _3 = [TopicData('', uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
@@ -435,16 +430,15 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                 _9, _11, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _9 = uuid_of(_9)
-                if _11 >= 0x80:
-                    _11, pos = read_uvarint(b, pos - 1)
-                if _11 == 0:
-                    raise null_not_allowed(pos)
-                _11 -= 1
-                if _11 > blen - pos:
-                    raise bad_length(pos, _11)
+                if 0 < _11 < 0x80:
+                    _11 -= 1
+                else:
+                    _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
                     _10 = []
                 else:
+                    if _11 > blen - pos:
+                        raise bad_length(pos, _11)
                     _12 = pos + 21 * _11
                     if _12 <= blen and b[pos + 14:_12:21] == _BYTE1 * _11 and b[pos + 20:_12:21] == _BYTE0 * _11:
                         _10 = [PartitionData(_13, _14, _15, _16, [], _17, _18, None) for _13, _14, _15, _16, _, _17, _18, _, in _S_ihiiBbiB.iter_unpack(b[pos:_12])]
@@ -455,16 +449,15 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                         for _ in range(_11):
                             _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
                             pos += 15
-                            if _26 >= 0x80:
-                                _26, pos = read_uvarint(b, pos - 1)
-                            if _26 == 0:
-                                raise null_not_allowed(pos)
-                            _26 -= 1
-                            if _26 > blen - pos:
-                                raise bad_length(pos, _26)
+                            if 0 < _26 < 0x80:
+                                _26 -= 1
+                            else:
+                                _26, pos = read_compact_count(b, pos - 1, False)
                             if not _26:
                                 _25 = []
                             else:
+                                if _26 > blen - pos:
+                                    raise bad_length(pos, _26)
                                 _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
                                 pos += 4 * _26
                             _27, _28, = _S_bi.unpack_from(b, pos)

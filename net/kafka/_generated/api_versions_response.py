@@ -5,10 +5,12 @@
 
 """ApiVersionsResponse (api key 18, response), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ApiVersion(msgspec.Struct, gc=False):
@@ -54,6 +56,7 @@ _S_hB = Struct('>hB')
 _S_hh = Struct('>hh')
 _S_hhh = Struct('>hhh')
 _S_hhhB = Struct('>hhhB')
+_S_hhh_ = Struct('>hhhx')
 _S_hi = Struct('>hi')
 _S_i = Struct('>i')
 _S_o = Struct('>?')
@@ -72,7 +75,7 @@ def _d_ApiVersionsResponse_v0(b, m, pos):
     else:
         _4 = pos + 6 * _3
         if _4 <= blen:
-            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, in _S_hhh.iter_unpack(b[pos:_4])]
+            _2 = list(starmap(ApiVersion, _S_hhh.iter_unpack(b[pos:_4])))
             pos = _4
         else:
             _2 = []
@@ -113,7 +116,7 @@ def _d_ApiVersionsResponse_v1(b, m, pos):
     else:
         _4 = pos + 6 * _3
         if _4 <= blen:
-            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, in _S_hhh.iter_unpack(b[pos:_4])]
+            _2 = list(starmap(ApiVersion, _S_hhh.iter_unpack(b[pos:_4])))
             pos = _4
         else:
             _2 = []
@@ -177,16 +180,15 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
         if tag == 0:
             _5 = b[pos]
             pos += 1
-            if _5 >= 0x80:
-                _5, pos = read_uvarint(b, pos - 1)
-            if _5 == 0:
-                raise null_not_allowed(pos)
-            _5 -= 1
-            if _5 > blen - pos:
-                raise bad_length(pos, _5)
+            if 0 < _5 < 0x80:
+                _5 -= 1
+            else:
+                _5, pos = read_compact_count(b, pos - 1, False)
             if not _5:
                 _1 = []
             else:
+                if _5 > blen - pos:
+                    raise bad_length(pos, _5)
                 _1 = []
                 _7 = _1.append
                 for _ in range(_5):
@@ -215,16 +217,15 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
         elif tag == 2:
             _15 = b[pos]
             pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _3 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _3 = []
                 _17 = _3.append
                 for _ in range(_15):
@@ -263,19 +264,18 @@ def _d_ApiVersionsResponse_v3(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _4 = pos + 7 * _3
         if _4 <= blen and b[pos + 6:_4:7] == _BYTE0 * _3:
-            _2 = [ApiVersion(_5, _6, _7, None) for _5, _6, _7, _, in _S_hhhB.iter_unpack(b[pos:_4])]
+            _2 = list(starmap(ApiVersion, _S_hhh_.iter_unpack(b[pos:_4])))
             pos = _4
         else:
             _2 = []

@@ -5,10 +5,12 @@
 
 """AssignReplicasToDirsRequest (api key 73, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -43,6 +45,7 @@ _Ad = ARRAY_STRUCTS['d']
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_i_ = Struct('>ix')
 _S_iq = Struct('>iq')
 _S_iqB = Struct('>iqB')
 _S_u = Struct('>16s')
@@ -70,16 +73,15 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 18 * _4
         if _5 <= blen and b[pos + 16:_5:18] == _BYTE1 * _4 and b[pos + 17:_5:18] == _BYTE0 * _4:
             _3 = [DirectoryData(uuid_of(_6), [], None) for _6, _, _, in _S_uBB.iter_unpack(b[pos:_5])]
@@ -91,16 +93,15 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
                 _9, _11, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _9 = uuid_of(_9)
-                if _11 >= 0x80:
-                    _11, pos = read_uvarint(b, pos - 1)
-                if _11 == 0:
-                    raise null_not_allowed(pos)
-                _11 -= 1
-                if _11 > blen - pos:
-                    raise bad_length(pos, _11)
+                if 0 < _11 < 0x80:
+                    _11 -= 1
+                else:
+                    _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
                     _10 = []
                 else:
+                    if _11 > blen - pos:
+                        raise bad_length(pos, _11)
                     _12 = pos + 18 * _11
                     if _12 <= blen and b[pos + 16:_12:18] == _BYTE1 * _11 and b[pos + 17:_12:18] == _BYTE0 * _11:
                         _10 = [TopicData(uuid_of(_13), [], None) for _13, _, _, in _S_uBB.iter_unpack(b[pos:_12])]
@@ -112,19 +113,18 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
                             _16, _18, = _S_uB.unpack_from(b, pos)
                             pos += 17
                             _16 = uuid_of(_16)
-                            if _18 >= 0x80:
-                                _18, pos = read_uvarint(b, pos - 1)
-                            if _18 == 0:
-                                raise null_not_allowed(pos)
-                            _18 -= 1
-                            if _18 > blen - pos:
-                                raise bad_length(pos, _18)
+                            if 0 < _18 < 0x80:
+                                _18 -= 1
+                            else:
+                                _18, pos = read_compact_count(b, pos - 1, False)
                             if not _18:
                                 _17 = []
                             else:
+                                if _18 > blen - pos:
+                                    raise bad_length(pos, _18)
                                 _19 = pos + 5 * _18
                                 if _19 <= blen and b[pos + 4:_19:5] == _BYTE0 * _18:
-                                    _17 = [PartitionData(_20, None) for _20, _, in _S_iB.iter_unpack(b[pos:_19])]
+                                    _17 = list(starmap(PartitionData, _S_i_.iter_unpack(b[pos:_19])))
                                     pos = _19
                                 else:
                                     _17 = []

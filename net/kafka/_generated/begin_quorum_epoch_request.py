@@ -5,10 +5,12 @@
 
 """BeginQuorumEpochRequest (api key 53, request), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -187,16 +189,15 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
         _1, pos = read_ncstring(b, pos - 1)
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -212,16 +213,15 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
                 _10, pos = read_cstring(b, pos - 1)
             _14 = b[pos]
             pos += 1
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _15 = pos + 29 * _14
                 if _15 <= blen and b[pos + 28:_15:29] == _BYTE0 * _14:
                     _13 = [PartitionData(_16, uuid_of(_17), _18, _19, None) for _16, _17, _18, _19, _, in _S_iuiiB.iter_unpack(b[pos:_15])]
@@ -249,16 +249,15 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
             _8(_7)
     _29 = b[pos]
     pos += 1
-    if _29 >= 0x80:
-        _29, pos = read_uvarint(b, pos - 1)
-    if _29 == 0:
-        raise null_not_allowed(pos)
-    _29 -= 1
-    if _29 > blen - pos:
-        raise bad_length(pos, _29)
+    if 0 < _29 < 0x80:
+        _29 -= 1
+    else:
+        _29, pos = read_compact_count(b, pos - 1, False)
     if not _29:
         _28 = []
     else:
+        if _29 > blen - pos:
+            raise bad_length(pos, _29)
         _28 = []
         _31 = _28.append
         for _ in range(_29):

@@ -5,10 +5,12 @@
 
 """BrokerRegistrationRequest (api key 62, request), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -88,16 +90,15 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -132,16 +133,15 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
             _9(_8)
     _21 = b[pos]
     pos += 1
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -315,16 +315,15 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -359,16 +358,15 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
             _9(_8)
     _21 = b[pos]
     pos += 1
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -542,16 +540,15 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -586,16 +583,15 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
             _9(_8)
     _21 = b[pos]
     pos += 1
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -630,16 +626,15 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
         _31, pos = read_ncstring(b, pos - 1)
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
+    if 0 < _36 < 0x80:
+        _36 -= 1
+    else:
+        _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
         _35 = []
     else:
+        if _36 > blen - pos:
+            raise bad_length(pos, _36)
         _35 = []
         _38 = _35.append
         for _ in range(_36):
@@ -798,16 +793,15 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _5, _7, = _S_uB.unpack_from(b, pos)
     pos += 17
     _5 = uuid_of(_5)
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -842,16 +836,15 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
             _9(_8)
     _21 = b[pos]
     pos += 1
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -886,16 +879,15 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
         _31, pos = read_ncstring(b, pos - 1)
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
+    if 0 < _36 < 0x80:
+        _36 -= 1
+    else:
+        _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
         _35 = []
     else:
+        if _36 > blen - pos:
+            raise bad_length(pos, _36)
         _35 = []
         _38 = _35.append
         for _ in range(_36):

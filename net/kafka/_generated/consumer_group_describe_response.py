@@ -5,10 +5,12 @@
 
 """ConsumerGroupDescribeResponse (api key 69, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -91,16 +93,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -146,16 +147,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                 _19, pos = read_cstring(b, pos - 1)
             _23 = b[pos]
             pos += 1
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
-                raise null_not_allowed(pos)
-            _23 -= 1
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
+            if 0 < _23 < 0x80:
+                _23 -= 1
+            else:
+                _23, pos = read_compact_count(b, pos - 1, False)
             if not _23:
                 _22 = []
             else:
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
                 _22 = []
                 _25 = _22.append
                 for _ in range(_23):
@@ -211,16 +211,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                         _40, pos = read_cstring(b, pos - 1)
                     _44 = b[pos]
                     pos += 1
-                    if _44 >= 0x80:
-                        _44, pos = read_uvarint(b, pos - 1)
-                    if _44 == 0:
-                        raise null_not_allowed(pos)
-                    _44 -= 1
-                    if _44 > blen - pos:
-                        raise bad_length(pos, _44)
+                    if 0 < _44 < 0x80:
+                        _44 -= 1
+                    else:
+                        _44, pos = read_compact_count(b, pos - 1, False)
                     if not _44:
                         _43 = []
                     else:
+                        if _44 > blen - pos:
+                            raise bad_length(pos, _44)
                         _43 = []
                         _46 = _43.append
                         for _ in range(_44):
@@ -247,16 +246,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                         _49, pos = read_ncstring(b, pos - 1)
                     _55 = b[pos]
                     pos += 1
-                    if _55 >= 0x80:
-                        _55, pos = read_uvarint(b, pos - 1)
-                    if _55 == 0:
-                        raise null_not_allowed(pos)
-                    _55 -= 1
-                    if _55 > blen - pos:
-                        raise bad_length(pos, _55)
+                    if 0 < _55 < 0x80:
+                        _55 -= 1
+                    else:
+                        _55, pos = read_compact_count(b, pos - 1, False)
                     if not _55:
                         _54 = []
                     else:
+                        if _55 > blen - pos:
+                            raise bad_length(pos, _55)
                         _54 = []
                         _57 = _54.append
                         for _ in range(_55):
@@ -273,16 +271,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                                 _60, pos = read_cstring(b, pos - 1)
                             _64 = b[pos]
                             pos += 1
-                            if _64 >= 0x80:
-                                _64, pos = read_uvarint(b, pos - 1)
-                            if _64 == 0:
-                                raise null_not_allowed(pos)
-                            _64 -= 1
-                            if _64 > blen - pos:
-                                raise bad_length(pos, _64)
+                            if 0 < _64 < 0x80:
+                                _64 -= 1
+                            else:
+                                _64, pos = read_compact_count(b, pos - 1, False)
                             if not _64:
                                 _63 = []
                             else:
+                                if _64 > blen - pos:
+                                    raise bad_length(pos, _64)
                                 _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
                                 pos += 4 * _64
                             if b[pos]:
@@ -300,16 +297,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                     _52 = Assignment(_54, _66)
                     _70 = b[pos]
                     pos += 1
-                    if _70 >= 0x80:
-                        _70, pos = read_uvarint(b, pos - 1)
-                    if _70 == 0:
-                        raise null_not_allowed(pos)
-                    _70 -= 1
-                    if _70 > blen - pos:
-                        raise bad_length(pos, _70)
+                    if 0 < _70 < 0x80:
+                        _70 -= 1
+                    else:
+                        _70, pos = read_compact_count(b, pos - 1, False)
                     if not _70:
                         _69 = []
                     else:
+                        if _70 > blen - pos:
+                            raise bad_length(pos, _70)
                         _69 = []
                         _72 = _69.append
                         for _ in range(_70):
@@ -326,16 +322,15 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                                 _75, pos = read_cstring(b, pos - 1)
                             _79 = b[pos]
                             pos += 1
-                            if _79 >= 0x80:
-                                _79, pos = read_uvarint(b, pos - 1)
-                            if _79 == 0:
-                                raise null_not_allowed(pos)
-                            _79 -= 1
-                            if _79 > blen - pos:
-                                raise bad_length(pos, _79)
+                            if 0 < _79 < 0x80:
+                                _79 -= 1
+                            else:
+                                _79, pos = read_compact_count(b, pos - 1, False)
                             if not _79:
                                 _78 = []
                             else:
+                                if _79 > blen - pos:
+                                    raise bad_length(pos, _79)
                                 _78 = list((_Ai[_79] if _79 <= ARRAY_STRUCTS_MAX else array_struct('i', _79)).unpack_from(b, pos))
                                 pos += 4 * _79
                             if b[pos]:

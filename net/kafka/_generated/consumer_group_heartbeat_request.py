@@ -5,10 +5,12 @@
 
 """ConsumerGroupHeartbeatRequest (api key 68, request), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -107,31 +109,31 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _16 >= 0x80:
-        _16, pos = read_uvarint(b, pos - 1)
-    if _16 == 0:
-        _15 = None
-    else:
+    if 0 < _16 < 0x80:
         _16 -= 1
+    else:
+        _16, pos = read_compact_count(b, pos - 1, True)
+    if _16 < 0:
+        _15 = None
+    elif not _16:
+        _15 = []
+    else:
         if _16 > blen - pos:
             raise bad_length(pos, _16)
-        if not _16:
-            _15 = []
-        else:
-            _15 = []
-            _18 = _15.append
-            for _ in range(_16):
-                _19 = b[pos]
-                pos += 1
-                if 0 < _19 < 0x80:
-                    _20 = pos + _19 - 1
-                    if _20 > blen:
-                        raise bad_length(pos, _19 - 1)
-                    _17 = str(b[pos:_20], 'utf-8')
-                    pos = _20
-                else:
-                    _17, pos = read_cstring(b, pos - 1)
-                _18(_17)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _19 = b[pos]
+            pos += 1
+            if 0 < _19 < 0x80:
+                _20 = pos + _19 - 1
+                if _20 > blen:
+                    raise bad_length(pos, _19 - 1)
+                _17 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            else:
+                _17, pos = read_cstring(b, pos - 1)
+            _18(_17)
     _22 = b[pos]
     pos += 1
     if 0 < _22 < 0x80:
@@ -144,47 +146,46 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _21, pos = read_ncstring(b, pos - 1)
     _25 = b[pos]
     pos += 1
-    if _25 >= 0x80:
-        _25, pos = read_uvarint(b, pos - 1)
-    if _25 == 0:
-        _24 = None
-    else:
+    if 0 < _25 < 0x80:
         _25 -= 1
+    else:
+        _25, pos = read_compact_count(b, pos - 1, True)
+    if _25 < 0:
+        _24 = None
+    elif not _25:
+        _24 = []
+    else:
         if _25 > blen - pos:
             raise bad_length(pos, _25)
-        if not _25:
-            _24 = []
+        _26 = pos + 18 * _25
+        if _26 <= blen and b[pos + 16:_26:18] == _BYTE1 * _25 and b[pos + 17:_26:18] == _BYTE0 * _25:
+            _24 = [TopicPartitions(uuid_of(_27), [], None) for _27, _, _, in _S_uBB.iter_unpack(b[pos:_26])]
+            pos = _26
         else:
-            _26 = pos + 18 * _25
-            if _26 <= blen and b[pos + 16:_26:18] == _BYTE1 * _25 and b[pos + 17:_26:18] == _BYTE0 * _25:
-                _24 = [TopicPartitions(uuid_of(_27), [], None) for _27, _, _, in _S_uBB.iter_unpack(b[pos:_26])]
-                pos = _26
-            else:
-                _24 = []
-                _29 = _24.append
-                for _ in range(_25):
-                    _30, _32, = _S_uB.unpack_from(b, pos)
-                    pos += 17
-                    _30 = uuid_of(_30)
-                    if _32 >= 0x80:
-                        _32, pos = read_uvarint(b, pos - 1)
-                    if _32 == 0:
-                        raise null_not_allowed(pos)
+            _24 = []
+            _29 = _24.append
+            for _ in range(_25):
+                _30, _32, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _30 = uuid_of(_30)
+                if 0 < _32 < 0x80:
                     _32 -= 1
+                else:
+                    _32, pos = read_compact_count(b, pos - 1, False)
+                if not _32:
+                    _31 = []
+                else:
                     if _32 > blen - pos:
                         raise bad_length(pos, _32)
-                    if not _32:
-                        _31 = []
-                    else:
-                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
-                        pos += 4 * _32
-                    if b[pos]:
-                        _33, pos = _t_TopicPartitions_v0(b, m, pos)
-                    else:
-                        pos += 1
-                        _33 = None
-                    _28 = TopicPartitions(_30, _31, _33)
-                    _29(_28)
+                    _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                    pos += 4 * _32
+                if b[pos]:
+                    _33, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _33 = None
+                _28 = TopicPartitions(_30, _31, _33)
+                _29(_28)
     if b[pos]:
         _34, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
@@ -387,31 +388,31 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _16 >= 0x80:
-        _16, pos = read_uvarint(b, pos - 1)
-    if _16 == 0:
-        _15 = None
-    else:
+    if 0 < _16 < 0x80:
         _16 -= 1
+    else:
+        _16, pos = read_compact_count(b, pos - 1, True)
+    if _16 < 0:
+        _15 = None
+    elif not _16:
+        _15 = []
+    else:
         if _16 > blen - pos:
             raise bad_length(pos, _16)
-        if not _16:
-            _15 = []
-        else:
-            _15 = []
-            _18 = _15.append
-            for _ in range(_16):
-                _19 = b[pos]
-                pos += 1
-                if 0 < _19 < 0x80:
-                    _20 = pos + _19 - 1
-                    if _20 > blen:
-                        raise bad_length(pos, _19 - 1)
-                    _17 = str(b[pos:_20], 'utf-8')
-                    pos = _20
-                else:
-                    _17, pos = read_cstring(b, pos - 1)
-                _18(_17)
+        _15 = []
+        _18 = _15.append
+        for _ in range(_16):
+            _19 = b[pos]
+            pos += 1
+            if 0 < _19 < 0x80:
+                _20 = pos + _19 - 1
+                if _20 > blen:
+                    raise bad_length(pos, _19 - 1)
+                _17 = str(b[pos:_20], 'utf-8')
+                pos = _20
+            else:
+                _17, pos = read_cstring(b, pos - 1)
+            _18(_17)
     _22 = b[pos]
     pos += 1
     if 0 < _22 < 0x80:
@@ -434,47 +435,46 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _24, pos = read_ncstring(b, pos - 1)
     _28 = b[pos]
     pos += 1
-    if _28 >= 0x80:
-        _28, pos = read_uvarint(b, pos - 1)
-    if _28 == 0:
-        _27 = None
-    else:
+    if 0 < _28 < 0x80:
         _28 -= 1
+    else:
+        _28, pos = read_compact_count(b, pos - 1, True)
+    if _28 < 0:
+        _27 = None
+    elif not _28:
+        _27 = []
+    else:
         if _28 > blen - pos:
             raise bad_length(pos, _28)
-        if not _28:
-            _27 = []
+        _29 = pos + 18 * _28
+        if _29 <= blen and b[pos + 16:_29:18] == _BYTE1 * _28 and b[pos + 17:_29:18] == _BYTE0 * _28:
+            _27 = [TopicPartitions(uuid_of(_30), [], None) for _30, _, _, in _S_uBB.iter_unpack(b[pos:_29])]
+            pos = _29
         else:
-            _29 = pos + 18 * _28
-            if _29 <= blen and b[pos + 16:_29:18] == _BYTE1 * _28 and b[pos + 17:_29:18] == _BYTE0 * _28:
-                _27 = [TopicPartitions(uuid_of(_30), [], None) for _30, _, _, in _S_uBB.iter_unpack(b[pos:_29])]
-                pos = _29
-            else:
-                _27 = []
-                _32 = _27.append
-                for _ in range(_28):
-                    _33, _35, = _S_uB.unpack_from(b, pos)
-                    pos += 17
-                    _33 = uuid_of(_33)
-                    if _35 >= 0x80:
-                        _35, pos = read_uvarint(b, pos - 1)
-                    if _35 == 0:
-                        raise null_not_allowed(pos)
+            _27 = []
+            _32 = _27.append
+            for _ in range(_28):
+                _33, _35, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _33 = uuid_of(_33)
+                if 0 < _35 < 0x80:
                     _35 -= 1
+                else:
+                    _35, pos = read_compact_count(b, pos - 1, False)
+                if not _35:
+                    _34 = []
+                else:
                     if _35 > blen - pos:
                         raise bad_length(pos, _35)
-                    if not _35:
-                        _34 = []
-                    else:
-                        _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                        pos += 4 * _35
-                    if b[pos]:
-                        _36, pos = _t_TopicPartitions_v0(b, m, pos)
-                    else:
-                        pos += 1
-                        _36 = None
-                    _31 = TopicPartitions(_33, _34, _36)
-                    _32(_31)
+                    _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                    pos += 4 * _35
+                if b[pos]:
+                    _36, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _36 = None
+                _31 = TopicPartitions(_33, _34, _36)
+                _32(_31)
     if b[pos]:
         _37, pos = _t_TopicPartitions_v0(b, m, pos)
     else:

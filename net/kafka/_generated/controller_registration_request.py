@@ -5,10 +5,12 @@
 
 """ControllerRegistrationRequest (api key 70, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Listener(msgspec.Struct, gc=False):
@@ -70,16 +72,15 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
     _1, _2, _3, _5, = _S_iuoB.unpack_from(b, pos)
     pos += 22
     _2 = uuid_of(_2)
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -114,16 +115,15 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
             _7(_6)
     _19 = b[pos]
     pos += 1
-    if _19 >= 0x80:
-        _19, pos = read_uvarint(b, pos - 1)
-    if _19 == 0:
-        raise null_not_allowed(pos)
-    _19 -= 1
-    if _19 > blen - pos:
-        raise bad_length(pos, _19)
+    if 0 < _19 < 0x80:
+        _19 -= 1
+    else:
+        _19, pos = read_compact_count(b, pos - 1, False)
     if not _19:
         _18 = []
     else:
+        if _19 > blen - pos:
+            raise bad_length(pos, _19)
         _18 = []
         _21 = _18.append
         for _ in range(_19):

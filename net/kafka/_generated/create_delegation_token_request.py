@@ -5,10 +5,12 @@
 
 """CreateDelegationTokenRequest (api key 38, request), versions 0-3: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableRenewers(msgspec.Struct, gc=False):
@@ -129,16 +131,15 @@ def _d_CreateDelegationTokenRequest_v2(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -261,16 +262,15 @@ def _d_CreateDelegationTokenRequest_v3(b, m, pos):
         _4, pos = read_ncstring(b, pos - 1)
     _8 = b[pos]
     pos += 1
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    if _8 > blen - pos:
-        raise bad_length(pos, _8)
+    if 0 < _8 < 0x80:
+        _8 -= 1
+    else:
+        _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
         _7 = []
     else:
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
         _7 = []
         _10 = _7.append
         for _ in range(_8):

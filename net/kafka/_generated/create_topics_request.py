@@ -5,10 +5,12 @@
 
 """CreateTopicsRequest (api key 19, request), versions 0-7: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableReplicaAssignment(msgspec.Struct, gc=False):
@@ -51,6 +53,7 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iBB = Struct('>iBB')
+_S_i__ = Struct('>ixx')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihi = Struct('>ihi')
@@ -398,16 +401,15 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -423,19 +425,18 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _9, _10, _12, = _S_ihB.unpack_from(b, pos)
             pos += 7
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 6 * _12
                 if _13 <= blen and b[pos + 4:_13:6] == _BYTE1 * _12 and b[pos + 5:_13:6] == _BYTE0 * _12:
-                    _11 = [CreatableReplicaAssignment(_14, [], None) for _14, _, _, in _S_iBB.iter_unpack(b[pos:_13])]
+                    _11 = list(starmap(CreatableReplicaAssignment, _S_i__.iter_unpack(b[pos:_13])))
                     pos = _13
                 else:
                     _11 = []
@@ -443,16 +444,15 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                     for _ in range(_12):
                         _17, _19, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _19 >= 0x80:
-                            _19, pos = read_uvarint(b, pos - 1)
-                        if _19 == 0:
-                            raise null_not_allowed(pos)
-                        _19 -= 1
-                        if _19 > blen - pos:
-                            raise bad_length(pos, _19)
+                        if 0 < _19 < 0x80:
+                            _19 -= 1
+                        else:
+                            _19, pos = read_compact_count(b, pos - 1, False)
                         if not _19:
                             _18 = []
                         else:
+                            if _19 > blen - pos:
+                                raise bad_length(pos, _19)
                             _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
                             pos += 4 * _19
                         if b[pos]:
@@ -464,16 +464,15 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                         _16(_15)
             _22 = b[pos]
             pos += 1
-            if _22 >= 0x80:
-                _22, pos = read_uvarint(b, pos - 1)
-            if _22 == 0:
-                raise null_not_allowed(pos)
-            _22 -= 1
-            if _22 > blen - pos:
-                raise bad_length(pos, _22)
+            if 0 < _22 < 0x80:
+                _22 -= 1
+            else:
+                _22, pos = read_compact_count(b, pos - 1, False)
             if not _22:
                 _21 = []
             else:
+                if _22 > blen - pos:
+                    raise bad_length(pos, _22)
                 _21 = []
                 _24 = _21.append
                 for _ in range(_22):

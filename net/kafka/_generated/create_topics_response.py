@@ -5,10 +5,12 @@
 
 """CreateTopicsResponse (api key 19, response), versions 0-7: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CreatableTopicConfigs(msgspec.Struct, gc=False):
@@ -303,16 +305,15 @@ def _d_CreateTopicsResponse_v5(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -338,49 +339,49 @@ def _d_CreateTopicsResponse_v5(b, m, pos):
                 _11, pos = read_ncstring(b, pos - 1)
             _14, _15, _17, = _S_ihB.unpack_from(b, pos)
             pos += 7
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                _16 = None
-            else:
+            if 0 < _17 < 0x80:
                 _17 -= 1
+            else:
+                _17, pos = read_compact_count(b, pos - 1, True)
+            if _17 < 0:
+                _16 = None
+            elif not _17:
+                _16 = []
+            else:
                 if _17 > blen - pos:
                     raise bad_length(pos, _17)
-                if not _17:
-                    _16 = []
-                else:
-                    _16 = []
-                    _19 = _16.append
-                    for _ in range(_17):
-                        _22 = b[pos]
+                _16 = []
+                _19 = _16.append
+                for _ in range(_17):
+                    _22 = b[pos]
+                    pos += 1
+                    if 0 < _22 < 0x80:
+                        _23 = pos + _22 - 1
+                        if _23 > blen:
+                            raise bad_length(pos, _22 - 1)
+                        _21 = str(b[pos:_23], 'utf-8')
+                        pos = _23
+                    else:
+                        _21, pos = read_cstring(b, pos - 1)
+                    _25 = b[pos]
+                    pos += 1
+                    if 0 < _25 < 0x80:
+                        _26 = pos + _25 - 1
+                        if _26 > blen:
+                            raise bad_length(pos, _25 - 1)
+                        _24 = str(b[pos:_26], 'utf-8')
+                        pos = _26
+                    else:
+                        _24, pos = read_ncstring(b, pos - 1)
+                    _27, _28, _29, = _S_obo.unpack_from(b, pos)
+                    pos += 3
+                    if b[pos]:
+                        _30, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _22 < 0x80:
-                            _23 = pos + _22 - 1
-                            if _23 > blen:
-                                raise bad_length(pos, _22 - 1)
-                            _21 = str(b[pos:_23], 'utf-8')
-                            pos = _23
-                        else:
-                            _21, pos = read_cstring(b, pos - 1)
-                        _25 = b[pos]
-                        pos += 1
-                        if 0 < _25 < 0x80:
-                            _26 = pos + _25 - 1
-                            if _26 > blen:
-                                raise bad_length(pos, _25 - 1)
-                            _24 = str(b[pos:_26], 'utf-8')
-                            pos = _26
-                        else:
-                            _24, pos = read_ncstring(b, pos - 1)
-                        _27, _28, _29, = _S_obo.unpack_from(b, pos)
-                        pos += 3
-                        if b[pos]:
-                            _30, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
-                        else:
-                            pos += 1
-                            _30 = None
-                        _18 = CreatableTopicConfigs(_21, _24, _27, _28, _29, _30)
-                        _19(_18)
+                        _30 = None
+                    _18 = CreatableTopicConfigs(_21, _24, _27, _28, _29, _30)
+                    _19(_18)
             if b[pos]:
                 _31, _32, pos = _t_CreatableTopicResult_v5(b, m, pos)
             else:
@@ -528,16 +529,15 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -564,49 +564,49 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
                 _12, pos = read_ncstring(b, pos - 1)
             _15, _16, _18, = _S_ihB.unpack_from(b, pos)
             pos += 7
-            if _18 >= 0x80:
-                _18, pos = read_uvarint(b, pos - 1)
-            if _18 == 0:
-                _17 = None
-            else:
+            if 0 < _18 < 0x80:
                 _18 -= 1
+            else:
+                _18, pos = read_compact_count(b, pos - 1, True)
+            if _18 < 0:
+                _17 = None
+            elif not _18:
+                _17 = []
+            else:
                 if _18 > blen - pos:
                     raise bad_length(pos, _18)
-                if not _18:
-                    _17 = []
-                else:
-                    _17 = []
-                    _20 = _17.append
-                    for _ in range(_18):
-                        _23 = b[pos]
+                _17 = []
+                _20 = _17.append
+                for _ in range(_18):
+                    _23 = b[pos]
+                    pos += 1
+                    if 0 < _23 < 0x80:
+                        _24 = pos + _23 - 1
+                        if _24 > blen:
+                            raise bad_length(pos, _23 - 1)
+                        _22 = str(b[pos:_24], 'utf-8')
+                        pos = _24
+                    else:
+                        _22, pos = read_cstring(b, pos - 1)
+                    _26 = b[pos]
+                    pos += 1
+                    if 0 < _26 < 0x80:
+                        _27 = pos + _26 - 1
+                        if _27 > blen:
+                            raise bad_length(pos, _26 - 1)
+                        _25 = str(b[pos:_27], 'utf-8')
+                        pos = _27
+                    else:
+                        _25, pos = read_ncstring(b, pos - 1)
+                    _28, _29, _30, = _S_obo.unpack_from(b, pos)
+                    pos += 3
+                    if b[pos]:
+                        _31, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _23 < 0x80:
-                            _24 = pos + _23 - 1
-                            if _24 > blen:
-                                raise bad_length(pos, _23 - 1)
-                            _22 = str(b[pos:_24], 'utf-8')
-                            pos = _24
-                        else:
-                            _22, pos = read_cstring(b, pos - 1)
-                        _26 = b[pos]
-                        pos += 1
-                        if 0 < _26 < 0x80:
-                            _27 = pos + _26 - 1
-                            if _27 > blen:
-                                raise bad_length(pos, _26 - 1)
-                            _25 = str(b[pos:_27], 'utf-8')
-                            pos = _27
-                        else:
-                            _25, pos = read_ncstring(b, pos - 1)
-                        _28, _29, _30, = _S_obo.unpack_from(b, pos)
-                        pos += 3
-                        if b[pos]:
-                            _31, pos = _t_CreatableTopicConfigs_v5(b, m, pos)
-                        else:
-                            pos += 1
-                            _31 = None
-                        _19 = CreatableTopicConfigs(_22, _25, _28, _29, _30, _31)
-                        _20(_19)
+                        _31 = None
+                    _19 = CreatableTopicConfigs(_22, _25, _28, _29, _30, _31)
+                    _20(_19)
             if b[pos]:
                 _32, _33, pos = _t_CreatableTopicResult_v5(b, m, pos)
             else:

@@ -5,10 +5,12 @@
 
 """DescribeClientQuotasResponse (api key 48, response), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EntityData(msgspec.Struct, gc=False):
@@ -248,103 +250,101 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        _6 = None
-    else:
+    if 0 < _7 < 0x80:
         _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, True)
+    if _7 < 0:
+        _6 = None
+    elif not _7:
+        _6 = []
+    else:
         if _7 > blen - pos:
             raise bad_length(pos, _7)
-        if not _7:
-            _6 = []
-        else:
-            _6 = []
-            _9 = _6.append
-            for _ in range(_7):
-                _12 = b[pos]
-                pos += 1
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    raise null_not_allowed(pos)
+        _6 = []
+        _9 = _6.append
+        for _ in range(_7):
+            _12 = b[pos]
+            pos += 1
+            if 0 < _12 < 0x80:
                 _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
+            if not _12:
+                _11 = []
+            else:
                 if _12 > blen - pos:
                     raise bad_length(pos, _12)
-                if not _12:
-                    _11 = []
-                else:
-                    _11 = []
-                    _14 = _11.append
-                    for _ in range(_12):
-                        _17 = b[pos]
+                _11 = []
+                _14 = _11.append
+                for _ in range(_12):
+                    _17 = b[pos]
+                    pos += 1
+                    if 0 < _17 < 0x80:
+                        _18 = pos + _17 - 1
+                        if _18 > blen:
+                            raise bad_length(pos, _17 - 1)
+                        _16 = str(b[pos:_18], 'utf-8')
+                        pos = _18
+                    else:
+                        _16, pos = read_cstring(b, pos - 1)
+                    _20 = b[pos]
+                    pos += 1
+                    if 0 < _20 < 0x80:
+                        _21 = pos + _20 - 1
+                        if _21 > blen:
+                            raise bad_length(pos, _20 - 1)
+                        _19 = str(b[pos:_21], 'utf-8')
+                        pos = _21
+                    else:
+                        _19, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _22, pos = _t_EntityData_v1(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _17 < 0x80:
-                            _18 = pos + _17 - 1
-                            if _18 > blen:
-                                raise bad_length(pos, _17 - 1)
-                            _16 = str(b[pos:_18], 'utf-8')
-                            pos = _18
-                        else:
-                            _16, pos = read_cstring(b, pos - 1)
-                        _20 = b[pos]
-                        pos += 1
-                        if 0 < _20 < 0x80:
-                            _21 = pos + _20 - 1
-                            if _21 > blen:
-                                raise bad_length(pos, _20 - 1)
-                            _19 = str(b[pos:_21], 'utf-8')
-                            pos = _21
-                        else:
-                            _19, pos = read_ncstring(b, pos - 1)
-                        if b[pos]:
-                            _22, pos = _t_EntityData_v1(b, m, pos)
-                        else:
-                            pos += 1
-                            _22 = None
-                        _13 = EntityData(_16, _19, _22)
-                        _14(_13)
-                _24 = b[pos]
-                pos += 1
-                if _24 >= 0x80:
-                    _24, pos = read_uvarint(b, pos - 1)
-                if _24 == 0:
-                    raise null_not_allowed(pos)
+                        _22 = None
+                    _13 = EntityData(_16, _19, _22)
+                    _14(_13)
+            _24 = b[pos]
+            pos += 1
+            if 0 < _24 < 0x80:
                 _24 -= 1
+            else:
+                _24, pos = read_compact_count(b, pos - 1, False)
+            if not _24:
+                _23 = []
+            else:
                 if _24 > blen - pos:
                     raise bad_length(pos, _24)
-                if not _24:
-                    _23 = []
-                else:
-                    _23 = []
-                    _26 = _23.append
-                    for _ in range(_24):
-                        _29 = b[pos]
-                        pos += 1
-                        if 0 < _29 < 0x80:
-                            _30 = pos + _29 - 1
-                            if _30 > blen:
-                                raise bad_length(pos, _29 - 1)
-                            _28 = str(b[pos:_30], 'utf-8')
-                            pos = _30
-                        else:
-                            _28, pos = read_cstring(b, pos - 1)
-                        _31, = _S_d.unpack_from(b, pos)
-                        pos += 8
-                        if b[pos]:
-                            _32, pos = _t_EntityData_v1(b, m, pos)
-                        else:
-                            pos += 1
-                            _32 = None
-                        _25 = ValueData(_28, _31, _32)
-                        _26(_25)
-                if b[pos]:
-                    _33, pos = _t_EntityData_v1(b, m, pos)
-                else:
+                _23 = []
+                _26 = _23.append
+                for _ in range(_24):
+                    _29 = b[pos]
                     pos += 1
-                    _33 = None
-                _8 = EntryData(_11, _23, _33)
-                _9(_8)
+                    if 0 < _29 < 0x80:
+                        _30 = pos + _29 - 1
+                        if _30 > blen:
+                            raise bad_length(pos, _29 - 1)
+                        _28 = str(b[pos:_30], 'utf-8')
+                        pos = _30
+                    else:
+                        _28, pos = read_cstring(b, pos - 1)
+                    _31, = _S_d.unpack_from(b, pos)
+                    pos += 8
+                    if b[pos]:
+                        _32, pos = _t_EntityData_v1(b, m, pos)
+                    else:
+                        pos += 1
+                        _32 = None
+                    _25 = ValueData(_28, _31, _32)
+                    _26(_25)
+            if b[pos]:
+                _33, pos = _t_EntityData_v1(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _8 = EntryData(_11, _23, _33)
+            _9(_8)
     if b[pos]:
         _34, pos = _t_EntityData_v1(b, m, pos)
     else:

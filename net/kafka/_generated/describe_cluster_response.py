@@ -5,10 +5,12 @@
 
 """DescribeClusterResponse (api key 60, response), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeClusterBroker(msgspec.Struct, gc=False):
@@ -87,16 +89,15 @@ def _d_DescribeClusterResponse_v0(b, m, pos):
         _6, pos = read_cstring(b, pos - 1)
     _9, _11, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    if _11 > blen - pos:
-        raise bad_length(pos, _11)
+    if 0 < _11 < 0x80:
+        _11 -= 1
+    else:
+        _11, pos = read_compact_count(b, pos - 1, False)
     if not _11:
         _10 = []
     else:
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
         _10 = []
         _13 = _10.append
         for _ in range(_11):
@@ -257,16 +258,15 @@ def _d_DescribeClusterResponse_v1(b, m, pos):
         _7, pos = read_cstring(b, pos - 1)
     _10, _12, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        raise null_not_allowed(pos)
-    _12 -= 1
-    if _12 > blen - pos:
-        raise bad_length(pos, _12)
+    if 0 < _12 < 0x80:
+        _12 -= 1
+    else:
+        _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
         _11 = []
     else:
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
         _11 = []
         _14 = _11.append
         for _ in range(_12):

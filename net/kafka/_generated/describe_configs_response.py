@@ -5,10 +5,12 @@
 
 """DescribeConfigsResponse (api key 32, response), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeConfigsSynonym(msgspec.Struct, gc=False):
@@ -654,16 +656,15 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -689,16 +690,15 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
                 _12, pos = read_cstring(b, pos - 1)
             _16 = b[pos]
             pos += 1
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            if _16 > blen - pos:
-                raise bad_length(pos, _16)
+            if 0 < _16 < 0x80:
+                _16 -= 1
+            else:
+                _16, pos = read_compact_count(b, pos - 1, False)
             if not _16:
                 _15 = []
             else:
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
                 _15 = []
                 _18 = _15.append
                 for _ in range(_16):
@@ -724,16 +724,15 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
                         _23, pos = read_ncstring(b, pos - 1)
                     _26, _27, _28, _30, = _S_oboB.unpack_from(b, pos)
                     pos += 4
-                    if _30 >= 0x80:
-                        _30, pos = read_uvarint(b, pos - 1)
-                    if _30 == 0:
-                        raise null_not_allowed(pos)
-                    _30 -= 1
-                    if _30 > blen - pos:
-                        raise bad_length(pos, _30)
+                    if 0 < _30 < 0x80:
+                        _30 -= 1
+                    else:
+                        _30, pos = read_compact_count(b, pos - 1, False)
                     if not _30:
                         _29 = []
                     else:
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
                         _29 = []
                         _32 = _29.append
                         for _ in range(_30):

@@ -5,10 +5,12 @@
 
 """DescribeDelegationTokenRequest (api key 41, request), versions 0-3: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeDelegationTokenOwner(msgspec.Struct, gc=False):
@@ -127,47 +129,47 @@ def _d_DescribeDelegationTokenRequest_v2(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
+    if 0 < _2 < 0x80:
         _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, True)
+    if _2 < 0:
+        _1 = None
+    elif not _2:
+        _1 = []
+    else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        if not _2:
-            _1 = []
-        else:
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _7 = b[pos]
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
+            pos += 1
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _12, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
+            else:
                 pos += 1
-                if 0 < _7 < 0x80:
-                    _8 = pos + _7 - 1
-                    if _8 > blen:
-                        raise bad_length(pos, _7 - 1)
-                    _6 = str(b[pos:_8], 'utf-8')
-                    pos = _8
-                else:
-                    _6, pos = read_cstring(b, pos - 1)
-                _10 = b[pos]
-                pos += 1
-                if 0 < _10 < 0x80:
-                    _11 = pos + _10 - 1
-                    if _11 > blen:
-                        raise bad_length(pos, _10 - 1)
-                    _9 = str(b[pos:_11], 'utf-8')
-                    pos = _11
-                else:
-                    _9, pos = read_cstring(b, pos - 1)
-                if b[pos]:
-                    _12, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
-                else:
-                    pos += 1
-                    _12 = None
-                _3 = DescribeDelegationTokenOwner(_6, _9, _12)
-                _4(_3)
+                _12 = None
+            _3 = DescribeDelegationTokenOwner(_6, _9, _12)
+            _4(_3)
     if b[pos]:
         _13, pos = _t_DescribeDelegationTokenOwner_v2(b, m, pos)
     else:

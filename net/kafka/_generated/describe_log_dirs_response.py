@@ -5,10 +5,12 @@
 
 """DescribeLogDirsResponse (api key 35, response), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeLogDirsPartition(msgspec.Struct, gc=False):
@@ -57,6 +59,7 @@ _S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_iqqo = Struct('>iqq?')
 _S_iqqoB = Struct('>iqq?B')
+_S_iqqo_ = Struct('>iqq?x')
 _S_qq = Struct('>qq')
 
 def _d_DescribeLogDirsResponse_v0(b, m, pos):
@@ -114,7 +117,7 @@ def _d_DescribeLogDirsResponse_v0(b, m, pos):
                     else:
                         _21 = pos + 21 * _20
                         if _21 <= blen:
-                            _19 = [DescribeLogDirsPartition(_22, _23, _24, _25, None) for _22, _23, _24, _25, in _S_iqqo.iter_unpack(b[pos:_21])]
+                            _19 = list(starmap(DescribeLogDirsPartition, _S_iqqo.iter_unpack(b[pos:_21])))
                             pos = _21
                         else:
                             _19 = []
@@ -197,16 +200,15 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -222,16 +224,15 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _11 = []
                 _14 = _11.append
                 for _ in range(_12):
@@ -247,19 +248,18 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
                         _16, pos = read_cstring(b, pos - 1)
                     _20 = b[pos]
                     pos += 1
-                    if _20 >= 0x80:
-                        _20, pos = read_uvarint(b, pos - 1)
-                    if _20 == 0:
-                        raise null_not_allowed(pos)
-                    _20 -= 1
-                    if _20 > blen - pos:
-                        raise bad_length(pos, _20)
+                    if 0 < _20 < 0x80:
+                        _20 -= 1
+                    else:
+                        _20, pos = read_compact_count(b, pos - 1, False)
                     if not _20:
                         _19 = []
                     else:
+                        if _20 > blen - pos:
+                            raise bad_length(pos, _20)
                         _21 = pos + 22 * _20
                         if _21 <= blen and b[pos + 21:_21:22] == _BYTE0 * _20:
-                            _19 = [DescribeLogDirsPartition(_22, _23, _24, _25, None) for _22, _23, _24, _25, _, in _S_iqqoB.iter_unpack(b[pos:_21])]
+                            _19 = list(starmap(DescribeLogDirsPartition, _S_iqqo_.iter_unpack(b[pos:_21])))
                             pos = _21
                         else:
                             _19 = []
@@ -396,16 +396,15 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -421,16 +420,15 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _12 = []
                 _15 = _12.append
                 for _ in range(_13):
@@ -446,19 +444,18 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
                         _17, pos = read_cstring(b, pos - 1)
                     _21 = b[pos]
                     pos += 1
-                    if _21 >= 0x80:
-                        _21, pos = read_uvarint(b, pos - 1)
-                    if _21 == 0:
-                        raise null_not_allowed(pos)
-                    _21 -= 1
-                    if _21 > blen - pos:
-                        raise bad_length(pos, _21)
+                    if 0 < _21 < 0x80:
+                        _21 -= 1
+                    else:
+                        _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:
                         _20 = []
                     else:
+                        if _21 > blen - pos:
+                            raise bad_length(pos, _21)
                         _22 = pos + 22 * _21
                         if _22 <= blen and b[pos + 21:_22:22] == _BYTE0 * _21:
-                            _20 = [DescribeLogDirsPartition(_23, _24, _25, _26, None) for _23, _24, _25, _26, _, in _S_iqqoB.iter_unpack(b[pos:_22])]
+                            _20 = list(starmap(DescribeLogDirsPartition, _S_iqqo_.iter_unpack(b[pos:_22])))
                             pos = _22
                         else:
                             _20 = []
@@ -591,16 +588,15 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -616,16 +612,15 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _12 = []
                 _15 = _12.append
                 for _ in range(_13):
@@ -641,19 +636,18 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
                         _17, pos = read_cstring(b, pos - 1)
                     _21 = b[pos]
                     pos += 1
-                    if _21 >= 0x80:
-                        _21, pos = read_uvarint(b, pos - 1)
-                    if _21 == 0:
-                        raise null_not_allowed(pos)
-                    _21 -= 1
-                    if _21 > blen - pos:
-                        raise bad_length(pos, _21)
+                    if 0 < _21 < 0x80:
+                        _21 -= 1
+                    else:
+                        _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:
                         _20 = []
                     else:
+                        if _21 > blen - pos:
+                            raise bad_length(pos, _21)
                         _22 = pos + 22 * _21
                         if _22 <= blen and b[pos + 21:_22:22] == _BYTE0 * _21:
-                            _20 = [DescribeLogDirsPartition(_23, _24, _25, _26, None) for _23, _24, _25, _26, _, in _S_iqqoB.iter_unpack(b[pos:_22])]
+                            _20 = list(starmap(DescribeLogDirsPartition, _S_iqqo_.iter_unpack(b[pos:_22])))
                             pos = _22
                         else:
                             _20 = []

@@ -5,10 +5,12 @@
 
 """DescribeProducersResponse (api key 61, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ProducerState(msgspec.Struct, gc=False):
@@ -52,8 +54,10 @@ _S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihBBB = Struct('>ihBBB')
+_S_ih___ = Struct('>ihxxx')
 _S_qiiqiq = Struct('>qiiqiq')
 _S_qiiqiqB = Struct('>qiiqiqB')
+_S_qiiqiq_ = Struct('>qiiqiqx')
 
 def _t_ProducerState_v0(b, m, pos):
     blen = len(b)
@@ -76,16 +80,15 @@ def _d_DescribeProducersResponse_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -101,19 +104,18 @@ def _d_DescribeProducersResponse_v0(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 9 * _11
                 if _12 <= blen and b[pos + 6:_12:9] == _BYTE0 * _11 and b[pos + 7:_12:9] == _BYTE1 * _11 and b[pos + 8:_12:9] == _BYTE0 * _11:
-                    _10 = [PartitionResponse(_13, _14, None, [], None) for _13, _14, _, _, _, in _S_ihBBB.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(PartitionResponse, _S_ih___.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -131,19 +133,18 @@ def _d_DescribeProducersResponse_v0(b, m, pos):
                             _19, pos = read_ncstring(b, pos - 1)
                         _23 = b[pos]
                         pos += 1
-                        if _23 >= 0x80:
-                            _23, pos = read_uvarint(b, pos - 1)
-                        if _23 == 0:
-                            raise null_not_allowed(pos)
-                        _23 -= 1
-                        if _23 > blen - pos:
-                            raise bad_length(pos, _23)
+                        if 0 < _23 < 0x80:
+                            _23 -= 1
+                        else:
+                            _23, pos = read_compact_count(b, pos - 1, False)
                         if not _23:
                             _22 = []
                         else:
+                            if _23 > blen - pos:
+                                raise bad_length(pos, _23)
                             _24 = pos + 37 * _23
                             if _24 <= blen and b[pos + 36:_24:37] == _BYTE0 * _23:
-                                _22 = [ProducerState(_25, _26, _27, _28, _29, _30, None) for _25, _26, _27, _28, _29, _30, _, in _S_qiiqiqB.iter_unpack(b[pos:_24])]
+                                _22 = list(starmap(ProducerState, _S_qiiqiq_.iter_unpack(b[pos:_24])))
                                 pos = _24
                             else:
                                 _22 = []

@@ -5,10 +5,12 @@
 
 """DescribeQuorumResponse (api key 55, response), versions 0-2: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -69,6 +71,7 @@ _S_hB = Struct('>hB')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iBB = Struct('>iBB')
+_S_i__ = Struct('>ixx')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihiiq = Struct('>ihiiq')
@@ -104,16 +107,15 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -129,16 +131,15 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 25 * _11
                 if _12 <= blen and b[pos + 22:_12:25] == _BYTE1 * _11 and b[pos + 23:_12:25] == _BYTE1 * _11 and b[pos + 24:_12:25] == _BYTE0 * _11:
                     _10 = [PartitionData(_13, _14, '', _15, _16, _17, [], [], None) for _13, _14, _15, _16, _17, _, _, _, in _S_ihiiqBBB.iter_unpack(b[pos:_12])]
@@ -149,16 +150,15 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
                     for _ in range(_11):
                         _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
                         pos += 23
-                        if _26 >= 0x80:
-                            _26, pos = read_uvarint(b, pos - 1)
-                        if _26 == 0:
-                            raise null_not_allowed(pos)
-                        _26 -= 1
-                        if _26 > blen - pos:
-                            raise bad_length(pos, _26)
+                        if 0 < _26 < 0x80:
+                            _26 -= 1
+                        else:
+                            _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
                             _25 = []
                         else:
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
                             _27 = pos + 13 * _26
                             if _27 <= blen and b[pos + 12:_27:13] == _BYTE0 * _26:
                                 _25 = [ReplicaState(_28, ZERO_UUID, _29, -1, -1, None) for _28, _29, _, in _S_iqB.iter_unpack(b[pos:_27])]
@@ -178,16 +178,15 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
                                     _31(_30)
                         _36 = b[pos]
                         pos += 1
-                        if _36 >= 0x80:
-                            _36, pos = read_uvarint(b, pos - 1)
-                        if _36 == 0:
-                            raise null_not_allowed(pos)
-                        _36 -= 1
-                        if _36 > blen - pos:
-                            raise bad_length(pos, _36)
+                        if 0 < _36 < 0x80:
+                            _36 -= 1
+                        else:
+                            _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
                             _35 = []
                         else:
+                            if _36 > blen - pos:
+                                raise bad_length(pos, _36)
                             _37 = pos + 13 * _36
                             if _37 <= blen and b[pos + 12:_37:13] == _BYTE0 * _36:
                                 _35 = [ReplicaState(_38, ZERO_UUID, _39, -1, -1, None) for _38, _39, _, in _S_iqB.iter_unpack(b[pos:_37])]
@@ -335,16 +334,15 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -360,16 +358,15 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 25 * _11
                 if _12 <= blen and b[pos + 22:_12:25] == _BYTE1 * _11 and b[pos + 23:_12:25] == _BYTE1 * _11 and b[pos + 24:_12:25] == _BYTE0 * _11:
                     _10 = [PartitionData(_13, _14, '', _15, _16, _17, [], [], None) for _13, _14, _15, _16, _17, _, _, _, in _S_ihiiqBBB.iter_unpack(b[pos:_12])]
@@ -380,16 +377,15 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
                     for _ in range(_11):
                         _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
                         pos += 23
-                        if _26 >= 0x80:
-                            _26, pos = read_uvarint(b, pos - 1)
-                        if _26 == 0:
-                            raise null_not_allowed(pos)
-                        _26 -= 1
-                        if _26 > blen - pos:
-                            raise bad_length(pos, _26)
+                        if 0 < _26 < 0x80:
+                            _26 -= 1
+                        else:
+                            _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
                             _25 = []
                         else:
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
                             _27 = pos + 29 * _26
                             if _27 <= blen and b[pos + 28:_27:29] == _BYTE0 * _26:
                                 _25 = [ReplicaState(_28, ZERO_UUID, _29, _30, _31, None) for _28, _29, _30, _31, _, in _S_iqqqB.iter_unpack(b[pos:_27])]
@@ -409,16 +405,15 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
                                     _33(_32)
                         _40 = b[pos]
                         pos += 1
-                        if _40 >= 0x80:
-                            _40, pos = read_uvarint(b, pos - 1)
-                        if _40 == 0:
-                            raise null_not_allowed(pos)
-                        _40 -= 1
-                        if _40 > blen - pos:
-                            raise bad_length(pos, _40)
+                        if 0 < _40 < 0x80:
+                            _40 -= 1
+                        else:
+                            _40, pos = read_compact_count(b, pos - 1, False)
                         if not _40:
                             _39 = []
                         else:
+                            if _40 > blen - pos:
+                                raise bad_length(pos, _40)
                             _41 = pos + 29 * _40
                             if _41 <= blen and b[pos + 28:_41:29] == _BYTE0 * _40:
                                 _39 = [ReplicaState(_42, ZERO_UUID, _43, _44, _45, None) for _42, _43, _44, _45, _, in _S_iqqqB.iter_unpack(b[pos:_41])]
@@ -572,16 +567,15 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
         _2, pos = read_ncstring(b, pos - 1)
     _6 = b[pos]
     pos += 1
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -597,16 +591,15 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                 _10, pos = read_cstring(b, pos - 1)
             _14 = b[pos]
             pos += 1
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _13 = []
                 _16 = _13.append
                 for _ in range(_14):
@@ -622,16 +615,15 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                         _20, pos = read_ncstring(b, pos - 1)
                     _23, _24, _25, _27, = _S_iiqB.unpack_from(b, pos)
                     pos += 17
-                    if _27 >= 0x80:
-                        _27, pos = read_uvarint(b, pos - 1)
-                    if _27 == 0:
-                        raise null_not_allowed(pos)
-                    _27 -= 1
-                    if _27 > blen - pos:
-                        raise bad_length(pos, _27)
+                    if 0 < _27 < 0x80:
+                        _27 -= 1
+                    else:
+                        _27, pos = read_compact_count(b, pos - 1, False)
                     if not _27:
                         _26 = []
                     else:
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
                         _28 = pos + 45 * _27
                         if _28 <= blen and b[pos + 44:_28:45] == _BYTE0 * _27:
                             _26 = [ReplicaState(_29, uuid_of(_30), _31, _32, _33, None) for _29, _30, _31, _32, _33, _, in _S_iuqqqB.iter_unpack(b[pos:_28])]
@@ -652,16 +644,15 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                                 _35(_34)
                     _43 = b[pos]
                     pos += 1
-                    if _43 >= 0x80:
-                        _43, pos = read_uvarint(b, pos - 1)
-                    if _43 == 0:
-                        raise null_not_allowed(pos)
-                    _43 -= 1
-                    if _43 > blen - pos:
-                        raise bad_length(pos, _43)
+                    if 0 < _43 < 0x80:
+                        _43 -= 1
+                    else:
+                        _43, pos = read_compact_count(b, pos - 1, False)
                     if not _43:
                         _42 = []
                     else:
+                        if _43 > blen - pos:
+                            raise bad_length(pos, _43)
                         _44 = pos + 45 * _43
                         if _44 <= blen and b[pos + 44:_44:45] == _BYTE0 * _43:
                             _42 = [ReplicaState(_45, uuid_of(_46), _47, _48, _49, None) for _45, _46, _47, _48, _49, _, in _S_iuqqqB.iter_unpack(b[pos:_44])]
@@ -696,19 +687,18 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
             _8(_7)
     _61 = b[pos]
     pos += 1
-    if _61 >= 0x80:
-        _61, pos = read_uvarint(b, pos - 1)
-    if _61 == 0:
-        raise null_not_allowed(pos)
-    _61 -= 1
-    if _61 > blen - pos:
-        raise bad_length(pos, _61)
+    if 0 < _61 < 0x80:
+        _61 -= 1
+    else:
+        _61, pos = read_compact_count(b, pos - 1, False)
     if not _61:
         _60 = []
     else:
+        if _61 > blen - pos:
+            raise bad_length(pos, _61)
         _62 = pos + 6 * _61
         if _62 <= blen and b[pos + 4:_62:6] == _BYTE1 * _61 and b[pos + 5:_62:6] == _BYTE0 * _61:
-            _60 = [Node(_63, [], None) for _63, _, _, in _S_iBB.iter_unpack(b[pos:_62])]
+            _60 = list(starmap(Node, _S_i__.iter_unpack(b[pos:_62])))
             pos = _62
         else:
             _60 = []
@@ -716,16 +706,15 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
             for _ in range(_61):
                 _66, _68, = _S_iB.unpack_from(b, pos)
                 pos += 5
-                if _68 >= 0x80:
-                    _68, pos = read_uvarint(b, pos - 1)
-                if _68 == 0:
-                    raise null_not_allowed(pos)
-                _68 -= 1
-                if _68 > blen - pos:
-                    raise bad_length(pos, _68)
+                if 0 < _68 < 0x80:
+                    _68 -= 1
+                else:
+                    _68, pos = read_compact_count(b, pos - 1, False)
                 if not _68:
                     _67 = []
                 else:
+                    if _68 > blen - pos:
+                        raise bad_length(pos, _68)
                     _67 = []
                     _70 = _67.append
                     for _ in range(_68):

@@ -5,10 +5,12 @@
 
 """DescribeTopicPartitionsResponse (api key 75, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class DescribeTopicPartitionsResponsePartition(msgspec.Struct, gc=False):
@@ -84,16 +86,15 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -110,89 +111,85 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
             _11, _12, _14, = _S_uoB.unpack_from(b, pos)
             pos += 18
             _11 = uuid_of(_11)
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _13 = []
                 _16 = _13.append
                 for _ in range(_14):
                     _18, _19, _20, _21, _23, = _S_hiiiB.unpack_from(b, pos)
                     pos += 15
-                    if _23 >= 0x80:
-                        _23, pos = read_uvarint(b, pos - 1)
-                    if _23 == 0:
-                        raise null_not_allowed(pos)
-                    _23 -= 1
-                    if _23 > blen - pos:
-                        raise bad_length(pos, _23)
+                    if 0 < _23 < 0x80:
+                        _23 -= 1
+                    else:
+                        _23, pos = read_compact_count(b, pos - 1, False)
                     if not _23:
                         _22 = []
                     else:
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
                         _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
                         pos += 4 * _23
                     _25 = b[pos]
                     pos += 1
-                    if _25 >= 0x80:
-                        _25, pos = read_uvarint(b, pos - 1)
-                    if _25 == 0:
-                        raise null_not_allowed(pos)
-                    _25 -= 1
-                    if _25 > blen - pos:
-                        raise bad_length(pos, _25)
+                    if 0 < _25 < 0x80:
+                        _25 -= 1
+                    else:
+                        _25, pos = read_compact_count(b, pos - 1, False)
                     if not _25:
                         _24 = []
                     else:
+                        if _25 > blen - pos:
+                            raise bad_length(pos, _25)
                         _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
                         pos += 4 * _25
                     _27 = b[pos]
                     pos += 1
-                    if _27 >= 0x80:
-                        _27, pos = read_uvarint(b, pos - 1)
-                    if _27 == 0:
-                        _26 = None
-                    else:
+                    if 0 < _27 < 0x80:
                         _27 -= 1
+                    else:
+                        _27, pos = read_compact_count(b, pos - 1, True)
+                    if _27 < 0:
+                        _26 = None
+                    elif not _27:
+                        _26 = []
+                    else:
                         if _27 > blen - pos:
                             raise bad_length(pos, _27)
-                        if not _27:
-                            _26 = []
-                        else:
-                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
-                            pos += 4 * _27
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
                     _29 = b[pos]
                     pos += 1
-                    if _29 >= 0x80:
-                        _29, pos = read_uvarint(b, pos - 1)
-                    if _29 == 0:
-                        _28 = None
-                    else:
+                    if 0 < _29 < 0x80:
                         _29 -= 1
+                    else:
+                        _29, pos = read_compact_count(b, pos - 1, True)
+                    if _29 < 0:
+                        _28 = None
+                    elif not _29:
+                        _28 = []
+                    else:
                         if _29 > blen - pos:
                             raise bad_length(pos, _29)
-                        if not _29:
-                            _28 = []
-                        else:
-                            _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
-                            pos += 4 * _29
+                        _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                        pos += 4 * _29
                     _31 = b[pos]
                     pos += 1
-                    if _31 >= 0x80:
-                        _31, pos = read_uvarint(b, pos - 1)
-                    if _31 == 0:
-                        raise null_not_allowed(pos)
-                    _31 -= 1
-                    if _31 > blen - pos:
-                        raise bad_length(pos, _31)
+                    if 0 < _31 < 0x80:
+                        _31 -= 1
+                    else:
+                        _31, pos = read_compact_count(b, pos - 1, False)
                     if not _31:
                         _30 = []
                     else:
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
                         _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
                         pos += 4 * _31
                     if b[pos]:

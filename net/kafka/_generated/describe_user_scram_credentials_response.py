@@ -5,10 +5,12 @@
 
 """DescribeUserScramCredentialsResponse (api key 50, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class CredentialInfo(msgspec.Struct, gc=False):
@@ -42,6 +44,7 @@ _Ad = ARRAY_STRUCTS['d']
 
 _S_bi = Struct('>bi')
 _S_biB = Struct('>biB')
+_S_bi_ = Struct('>bix')
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
 _S_i = Struct('>i')
@@ -79,16 +82,15 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -114,19 +116,18 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
                 _15, pos = read_ncstring(b, pos - 1)
             _19 = b[pos]
             pos += 1
-            if _19 >= 0x80:
-                _19, pos = read_uvarint(b, pos - 1)
-            if _19 == 0:
-                raise null_not_allowed(pos)
-            _19 -= 1
-            if _19 > blen - pos:
-                raise bad_length(pos, _19)
+            if 0 < _19 < 0x80:
+                _19 -= 1
+            else:
+                _19, pos = read_compact_count(b, pos - 1, False)
             if not _19:
                 _18 = []
             else:
+                if _19 > blen - pos:
+                    raise bad_length(pos, _19)
                 _20 = pos + 6 * _19
                 if _20 <= blen and b[pos + 5:_20:6] == _BYTE0 * _19:
-                    _18 = [CredentialInfo(_21, _22, None) for _21, _22, _, in _S_biB.iter_unpack(b[pos:_20])]
+                    _18 = list(starmap(CredentialInfo, _S_bi_.iter_unpack(b[pos:_20])))
                     pos = _20
                 else:
                     _18 = []

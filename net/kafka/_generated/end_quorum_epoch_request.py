@@ -5,10 +5,12 @@
 
 """EndQuorumEpochRequest (api key 54, request), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaInfo(msgspec.Struct, gc=False):
@@ -58,6 +60,7 @@ _S_i = Struct('>i')
 _S_iii = Struct('>iii')
 _S_iiiB = Struct('>iiiB')
 _S_iiiBB = Struct('>iiiBB')
+_S_iii__ = Struct('>iiixx')
 _S_iiii = Struct('>iiii')
 _S_iu = Struct('>i16s')
 _S_iuB = Struct('>i16sB')
@@ -211,16 +214,15 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
         _1, pos = read_ncstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -236,19 +238,18 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _14 = pos + 14 * _13
                 if _14 <= blen and b[pos + 12:_14:14] == _BYTE1 * _13 and b[pos + 13:_14:14] == _BYTE0 * _13:
-                    _12 = [PartitionData(_15, _16, _17, [], [], None) for _15, _16, _17, _, _, in _S_iiiBB.iter_unpack(b[pos:_14])]
+                    _12 = list(starmap(PartitionData, _S_iii__.iter_unpack(b[pos:_14])))
                     pos = _14
                 else:
                     _12 = []
@@ -256,16 +257,15 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
                     for _ in range(_13):
                         _20, _21, _22, _24, = _S_iiiB.unpack_from(b, pos)
                         pos += 13
-                        if _24 >= 0x80:
-                            _24, pos = read_uvarint(b, pos - 1)
-                        if _24 == 0:
-                            raise null_not_allowed(pos)
-                        _24 -= 1
-                        if _24 > blen - pos:
-                            raise bad_length(pos, _24)
+                        if 0 < _24 < 0x80:
+                            _24 -= 1
+                        else:
+                            _24, pos = read_compact_count(b, pos - 1, False)
                         if not _24:
                             _23 = []
                         else:
+                            if _24 > blen - pos:
+                                raise bad_length(pos, _24)
                             _25 = pos + 21 * _24
                             if _25 <= blen and b[pos + 20:_25:21] == _BYTE0 * _24:
                                 _23 = [ReplicaInfo(_26, uuid_of(_27), None) for _26, _27, _, in _S_iuB.iter_unpack(b[pos:_25])]
@@ -300,16 +300,15 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
             _7(_6)
     _36 = b[pos]
     pos += 1
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
+    if 0 < _36 < 0x80:
+        _36 -= 1
+    else:
+        _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
         _35 = []
     else:
+        if _36 > blen - pos:
+            raise bad_length(pos, _36)
         _35 = []
         _38 = _35.append
         for _ in range(_36):

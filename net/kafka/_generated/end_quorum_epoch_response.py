@@ -5,10 +5,12 @@
 
 """EndQuorumEpochResponse (api key 54, response), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -53,6 +55,7 @@ _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ihii = Struct('>ihii')
 _S_ihiiB = Struct('>ihiiB')
+_S_ihii_ = Struct('>ihiix')
 
 def _d_EndQuorumEpochResponse_v0(b, m, pos):
     blen = len(b)
@@ -88,7 +91,7 @@ def _d_EndQuorumEpochResponse_v0(b, m, pos):
             else:
                 _12 = pos + 14 * _11
                 if _12 <= blen:
-                    _10 = [PartitionData(_13, _14, _15, _16, None) for _13, _14, _15, _16, in _S_ihii.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(PartitionData, _S_ihii.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -162,16 +165,15 @@ def _t_EndQuorumEpochResponse_v1(b, m, pos):
         if tag == 0:
             _2 = b[pos]
             pos += 1
-            if _2 >= 0x80:
-                _2, pos = read_uvarint(b, pos - 1)
-            if _2 == 0:
-                raise null_not_allowed(pos)
-            _2 -= 1
-            if _2 > blen - pos:
-                raise bad_length(pos, _2)
+            if 0 < _2 < 0x80:
+                _2 -= 1
+            else:
+                _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
                 _1 = []
             else:
+                if _2 > blen - pos:
+                    raise bad_length(pos, _2)
                 _1 = []
                 _4 = _1.append
                 for _ in range(_2):
@@ -207,16 +209,15 @@ def _d_EndQuorumEpochResponse_v1(b, m, pos):
     blen = len(b)
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -232,19 +233,18 @@ def _d_EndQuorumEpochResponse_v1(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 15 * _11
                 if _12 <= blen and b[pos + 14:_12:15] == _BYTE0 * _11:
-                    _10 = [PartitionData(_13, _14, _15, _16, None) for _13, _14, _15, _16, _, in _S_ihiiB.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(PartitionData, _S_ihii_.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []

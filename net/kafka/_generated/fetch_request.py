@@ -5,10 +5,12 @@
 
 """FetchRequest (api key 1, request), versions 0-17: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ReplicaState(msgspec.Struct, gc=False):
@@ -76,6 +78,7 @@ _S_iiiibiii = Struct('>iiiibiii')
 _S_iiiii = Struct('>iiiii')
 _S_iiqiqi = Struct('>iiqiqi')
 _S_iiqiqiB = Struct('>iiqiqiB')
+_S_iiqiqi_ = Struct('>iiqiqix')
 _S_iiqqi = Struct('>iiqqi')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
@@ -872,16 +875,15 @@ def _d_FetchRequest_v12(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
     pos += 26
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        raise null_not_allowed(pos)
-    _9 -= 1
-    if _9 > blen - pos:
-        raise bad_length(pos, _9)
+    if 0 < _9 < 0x80:
+        _9 -= 1
+    else:
+        _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
         _8 = []
     else:
+        if _9 > blen - pos:
+            raise bad_length(pos, _9)
         _8 = []
         _11 = _8.append
         for _ in range(_9):
@@ -897,19 +899,18 @@ def _d_FetchRequest_v12(b, m, pos):
                 _13, pos = read_cstring(b, pos - 1)
             _17 = b[pos]
             pos += 1
-            if _17 >= 0x80:
-                _17, pos = read_uvarint(b, pos - 1)
-            if _17 == 0:
-                raise null_not_allowed(pos)
-            _17 -= 1
-            if _17 > blen - pos:
-                raise bad_length(pos, _17)
+            if 0 < _17 < 0x80:
+                _17 -= 1
+            else:
+                _17, pos = read_compact_count(b, pos - 1, False)
             if not _17:
                 _16 = []
             else:
+                if _17 > blen - pos:
+                    raise bad_length(pos, _17)
                 _18 = pos + 33 * _17
                 if _18 <= blen and b[pos + 32:_18:33] == _BYTE0 * _17:
-                    _16 = [FetchPartition(_19, _20, _21, _22, _23, _24, ZERO_UUID, None) for _19, _20, _21, _22, _23, _24, _, in _S_iiqiqiB.iter_unpack(b[pos:_18])]
+                    _16 = list(starmap(FetchPartition, _S_iiqiqi_.iter_unpack(b[pos:_18])))
                     pos = _18
                 else:
                     _16 = []
@@ -933,16 +934,15 @@ def _d_FetchRequest_v12(b, m, pos):
             _11(_10)
     _36 = b[pos]
     pos += 1
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
+    if 0 < _36 < 0x80:
+        _36 -= 1
+    else:
+        _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
         _35 = []
     else:
+        if _36 > blen - pos:
+            raise bad_length(pos, _36)
         _35 = []
         _38 = _35.append
         for _ in range(_36):
@@ -958,16 +958,15 @@ def _d_FetchRequest_v12(b, m, pos):
                 _40, pos = read_cstring(b, pos - 1)
             _44 = b[pos]
             pos += 1
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
-                raise null_not_allowed(pos)
-            _44 -= 1
-            if _44 > blen - pos:
-                raise bad_length(pos, _44)
+            if 0 < _44 < 0x80:
+                _44 -= 1
+            else:
+                _44, pos = read_compact_count(b, pos - 1, False)
             if not _44:
                 _43 = []
             else:
+                if _44 > blen - pos:
+                    raise bad_length(pos, _44)
                 _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
                 pos += 4 * _44
             if b[pos]:
@@ -1139,16 +1138,15 @@ def _d_FetchRequest_v13(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
     pos += 26
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        raise null_not_allowed(pos)
-    _9 -= 1
-    if _9 > blen - pos:
-        raise bad_length(pos, _9)
+    if 0 < _9 < 0x80:
+        _9 -= 1
+    else:
+        _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
         _8 = []
     else:
+        if _9 > blen - pos:
+            raise bad_length(pos, _9)
         _10 = pos + 18 * _9
         if _10 <= blen and b[pos + 16:_10:18] == _BYTE1 * _9 and b[pos + 17:_10:18] == _BYTE0 * _9:
             _8 = [FetchTopic('', uuid_of(_11), [], None) for _11, _, _, in _S_uBB.iter_unpack(b[pos:_10])]
@@ -1160,19 +1158,18 @@ def _d_FetchRequest_v13(b, m, pos):
                 _14, _16, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _14 = uuid_of(_14)
-                if _16 >= 0x80:
-                    _16, pos = read_uvarint(b, pos - 1)
-                if _16 == 0:
-                    raise null_not_allowed(pos)
-                _16 -= 1
-                if _16 > blen - pos:
-                    raise bad_length(pos, _16)
+                if 0 < _16 < 0x80:
+                    _16 -= 1
+                else:
+                    _16, pos = read_compact_count(b, pos - 1, False)
                 if not _16:
                     _15 = []
                 else:
+                    if _16 > blen - pos:
+                        raise bad_length(pos, _16)
                     _17 = pos + 33 * _16
                     if _17 <= blen and b[pos + 32:_17:33] == _BYTE0 * _16:
-                        _15 = [FetchPartition(_18, _19, _20, _21, _22, _23, ZERO_UUID, None) for _18, _19, _20, _21, _22, _23, _, in _S_iiqiqiB.iter_unpack(b[pos:_17])]
+                        _15 = list(starmap(FetchPartition, _S_iiqiqi_.iter_unpack(b[pos:_17])))
                         pos = _17
                     else:
                         _15 = []
@@ -1196,16 +1193,15 @@ def _d_FetchRequest_v13(b, m, pos):
                 _13(_12)
     _35 = b[pos]
     pos += 1
-    if _35 >= 0x80:
-        _35, pos = read_uvarint(b, pos - 1)
-    if _35 == 0:
-        raise null_not_allowed(pos)
-    _35 -= 1
-    if _35 > blen - pos:
-        raise bad_length(pos, _35)
+    if 0 < _35 < 0x80:
+        _35 -= 1
+    else:
+        _35, pos = read_compact_count(b, pos - 1, False)
     if not _35:
         _34 = []
     else:
+        if _35 > blen - pos:
+            raise bad_length(pos, _35)
         _36 = pos + 18 * _35
         if _36 <= blen and b[pos + 16:_36:18] == _BYTE1 * _35 and b[pos + 17:_36:18] == _BYTE0 * _35:
             _34 = [ForgottenTopic('', uuid_of(_37), [], None) for _37, _, _, in _S_uBB.iter_unpack(b[pos:_36])]
@@ -1217,16 +1213,15 @@ def _d_FetchRequest_v13(b, m, pos):
                 _40, _42, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _40 = uuid_of(_40)
-                if _42 >= 0x80:
-                    _42, pos = read_uvarint(b, pos - 1)
-                if _42 == 0:
-                    raise null_not_allowed(pos)
-                _42 -= 1
-                if _42 > blen - pos:
-                    raise bad_length(pos, _42)
+                if 0 < _42 < 0x80:
+                    _42 -= 1
+                else:
+                    _42, pos = read_compact_count(b, pos - 1, False)
                 if not _42:
                     _41 = []
                 else:
+                    if _42 > blen - pos:
+                        raise bad_length(pos, _42)
                     _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
                     pos += 4 * _42
                 if b[pos]:
@@ -1398,16 +1393,15 @@ def _d_FetchRequest_v15(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
     pos += 22
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    if _8 > blen - pos:
-        raise bad_length(pos, _8)
+    if 0 < _8 < 0x80:
+        _8 -= 1
+    else:
+        _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
         _7 = []
     else:
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
         _9 = pos + 18 * _8
         if _9 <= blen and b[pos + 16:_9:18] == _BYTE1 * _8 and b[pos + 17:_9:18] == _BYTE0 * _8:
             _7 = [FetchTopic('', uuid_of(_10), [], None) for _10, _, _, in _S_uBB.iter_unpack(b[pos:_9])]
@@ -1419,19 +1413,18 @@ def _d_FetchRequest_v15(b, m, pos):
                 _13, _15, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _13 = uuid_of(_13)
-                if _15 >= 0x80:
-                    _15, pos = read_uvarint(b, pos - 1)
-                if _15 == 0:
-                    raise null_not_allowed(pos)
-                _15 -= 1
-                if _15 > blen - pos:
-                    raise bad_length(pos, _15)
+                if 0 < _15 < 0x80:
+                    _15 -= 1
+                else:
+                    _15, pos = read_compact_count(b, pos - 1, False)
                 if not _15:
                     _14 = []
                 else:
+                    if _15 > blen - pos:
+                        raise bad_length(pos, _15)
                     _16 = pos + 33 * _15
                     if _16 <= blen and b[pos + 32:_16:33] == _BYTE0 * _15:
-                        _14 = [FetchPartition(_17, _18, _19, _20, _21, _22, ZERO_UUID, None) for _17, _18, _19, _20, _21, _22, _, in _S_iiqiqiB.iter_unpack(b[pos:_16])]
+                        _14 = list(starmap(FetchPartition, _S_iiqiqi_.iter_unpack(b[pos:_16])))
                         pos = _16
                     else:
                         _14 = []
@@ -1455,16 +1448,15 @@ def _d_FetchRequest_v15(b, m, pos):
                 _12(_11)
     _34 = b[pos]
     pos += 1
-    if _34 >= 0x80:
-        _34, pos = read_uvarint(b, pos - 1)
-    if _34 == 0:
-        raise null_not_allowed(pos)
-    _34 -= 1
-    if _34 > blen - pos:
-        raise bad_length(pos, _34)
+    if 0 < _34 < 0x80:
+        _34 -= 1
+    else:
+        _34, pos = read_compact_count(b, pos - 1, False)
     if not _34:
         _33 = []
     else:
+        if _34 > blen - pos:
+            raise bad_length(pos, _34)
         _35 = pos + 18 * _34
         if _35 <= blen and b[pos + 16:_35:18] == _BYTE1 * _34 and b[pos + 17:_35:18] == _BYTE0 * _34:
             _33 = [ForgottenTopic('', uuid_of(_36), [], None) for _36, _, _, in _S_uBB.iter_unpack(b[pos:_35])]
@@ -1476,16 +1468,15 @@ def _d_FetchRequest_v15(b, m, pos):
                 _39, _41, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _39 = uuid_of(_39)
-                if _41 >= 0x80:
-                    _41, pos = read_uvarint(b, pos - 1)
-                if _41 == 0:
-                    raise null_not_allowed(pos)
-                _41 -= 1
-                if _41 > blen - pos:
-                    raise bad_length(pos, _41)
+                if 0 < _41 < 0x80:
+                    _41 -= 1
+                else:
+                    _41, pos = read_compact_count(b, pos - 1, False)
                 if not _41:
                     _40 = []
                 else:
+                    if _41 > blen - pos:
+                        raise bad_length(pos, _41)
                     _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
                     pos += 4 * _41
                 if b[pos]:
@@ -1678,16 +1669,15 @@ def _d_FetchRequest_v17(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
     pos += 22
-    if _8 >= 0x80:
-        _8, pos = read_uvarint(b, pos - 1)
-    if _8 == 0:
-        raise null_not_allowed(pos)
-    _8 -= 1
-    if _8 > blen - pos:
-        raise bad_length(pos, _8)
+    if 0 < _8 < 0x80:
+        _8 -= 1
+    else:
+        _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
         _7 = []
     else:
+        if _8 > blen - pos:
+            raise bad_length(pos, _8)
         _9 = pos + 18 * _8
         if _9 <= blen and b[pos + 16:_9:18] == _BYTE1 * _8 and b[pos + 17:_9:18] == _BYTE0 * _8:
             _7 = [FetchTopic('', uuid_of(_10), [], None) for _10, _, _, in _S_uBB.iter_unpack(b[pos:_9])]
@@ -1699,19 +1689,18 @@ def _d_FetchRequest_v17(b, m, pos):
                 _13, _15, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _13 = uuid_of(_13)
-                if _15 >= 0x80:
-                    _15, pos = read_uvarint(b, pos - 1)
-                if _15 == 0:
-                    raise null_not_allowed(pos)
-                _15 -= 1
-                if _15 > blen - pos:
-                    raise bad_length(pos, _15)
+                if 0 < _15 < 0x80:
+                    _15 -= 1
+                else:
+                    _15, pos = read_compact_count(b, pos - 1, False)
                 if not _15:
                     _14 = []
                 else:
+                    if _15 > blen - pos:
+                        raise bad_length(pos, _15)
                     _16 = pos + 33 * _15
                     if _16 <= blen and b[pos + 32:_16:33] == _BYTE0 * _15:
-                        _14 = [FetchPartition(_17, _18, _19, _20, _21, _22, ZERO_UUID, None) for _17, _18, _19, _20, _21, _22, _, in _S_iiqiqiB.iter_unpack(b[pos:_16])]
+                        _14 = list(starmap(FetchPartition, _S_iiqiqi_.iter_unpack(b[pos:_16])))
                         pos = _16
                     else:
                         _14 = []
@@ -1736,16 +1725,15 @@ def _d_FetchRequest_v17(b, m, pos):
                 _12(_11)
     _35 = b[pos]
     pos += 1
-    if _35 >= 0x80:
-        _35, pos = read_uvarint(b, pos - 1)
-    if _35 == 0:
-        raise null_not_allowed(pos)
-    _35 -= 1
-    if _35 > blen - pos:
-        raise bad_length(pos, _35)
+    if 0 < _35 < 0x80:
+        _35 -= 1
+    else:
+        _35, pos = read_compact_count(b, pos - 1, False)
     if not _35:
         _34 = []
     else:
+        if _35 > blen - pos:
+            raise bad_length(pos, _35)
         _36 = pos + 18 * _35
         if _36 <= blen and b[pos + 16:_36:18] == _BYTE1 * _35 and b[pos + 17:_36:18] == _BYTE0 * _35:
             _34 = [ForgottenTopic('', uuid_of(_37), [], None) for _37, _, _, in _S_uBB.iter_unpack(b[pos:_36])]
@@ -1757,16 +1745,15 @@ def _d_FetchRequest_v17(b, m, pos):
                 _40, _42, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _40 = uuid_of(_40)
-                if _42 >= 0x80:
-                    _42, pos = read_uvarint(b, pos - 1)
-                if _42 == 0:
-                    raise null_not_allowed(pos)
-                _42 -= 1
-                if _42 > blen - pos:
-                    raise bad_length(pos, _42)
+                if 0 < _42 < 0x80:
+                    _42 -= 1
+                else:
+                    _42, pos = read_compact_count(b, pos - 1, False)
                 if not _42:
                     _41 = []
                 else:
+                    if _42 > blen - pos:
+                        raise bad_length(pos, _42)
                     _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
                     pos += 4 * _42
                 if b[pos]:

@@ -5,10 +5,12 @@
 
 """FetchResponse (api key 1, response), versions 0-17: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EpochEndOffset(msgspec.Struct, gc=False):
@@ -94,6 +96,7 @@ _S_iq = Struct('>iq')
 _S_qi = Struct('>qi')
 _S_qq = Struct('>qq')
 _S_qqB = Struct('>qqB')
+_S_qq_ = Struct('>qqx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -335,7 +338,7 @@ def _d_FetchResponse_v4(b, m, pos):
                         else:
                             _21 = pos + 16 * _20
                             if _21 <= blen:
-                                _19 = [AbortedTransaction(_22, _23, None) for _22, _23, in _S_qq.iter_unpack(b[pos:_21])]
+                                _19 = list(starmap(AbortedTransaction, _S_qq.iter_unpack(b[pos:_21])))
                                 pos = _21
                             else:
                                 _19 = []
@@ -465,7 +468,7 @@ def _d_FetchResponse_v5(b, m, pos):
                         else:
                             _22 = pos + 16 * _21
                             if _22 <= blen:
-                                _20 = [AbortedTransaction(_23, _24, None) for _23, _24, in _S_qq.iter_unpack(b[pos:_22])]
+                                _20 = list(starmap(AbortedTransaction, _S_qq.iter_unpack(b[pos:_22])))
                                 pos = _22
                             else:
                                 _20 = []
@@ -595,7 +598,7 @@ def _d_FetchResponse_v7(b, m, pos):
                         else:
                             _24 = pos + 16 * _23
                             if _24 <= blen:
-                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, in _S_qq.iter_unpack(b[pos:_24])]
+                                _22 = list(starmap(AbortedTransaction, _S_qq.iter_unpack(b[pos:_24])))
                                 pos = _24
                             else:
                                 _22 = []
@@ -725,7 +728,7 @@ def _d_FetchResponse_v11(b, m, pos):
                         else:
                             _24 = pos + 16 * _23
                             if _24 <= blen:
-                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, in _S_qq.iter_unpack(b[pos:_24])]
+                                _22 = list(starmap(AbortedTransaction, _S_qq.iter_unpack(b[pos:_24])))
                                 pos = _24
                             else:
                                 _22 = []
@@ -878,16 +881,15 @@ def _d_FetchResponse_v12(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -903,49 +905,48 @@ def _d_FetchResponse_v12(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _12 = []
                 _15 = _12.append
                 for _ in range(_13):
                     _17, _18, _19, _20, _21, _23, = _S_ihqqqB.unpack_from(b, pos)
                     pos += 31
-                    if _23 >= 0x80:
-                        _23, pos = read_uvarint(b, pos - 1)
-                    if _23 == 0:
-                        _22 = None
-                    else:
+                    if 0 < _23 < 0x80:
                         _23 -= 1
+                    else:
+                        _23, pos = read_compact_count(b, pos - 1, True)
+                    if _23 < 0:
+                        _22 = None
+                    elif not _23:
+                        _22 = []
+                    else:
                         if _23 > blen - pos:
                             raise bad_length(pos, _23)
-                        if not _23:
-                            _22 = []
+                        _24 = pos + 17 * _23
+                        if _24 <= blen and b[pos + 16:_24:17] == _BYTE0 * _23:
+                            _22 = list(starmap(AbortedTransaction, _S_qq_.iter_unpack(b[pos:_24])))
+                            pos = _24
                         else:
-                            _24 = pos + 17 * _23
-                            if _24 <= blen and b[pos + 16:_24:17] == _BYTE0 * _23:
-                                _22 = [AbortedTransaction(_25, _26, None) for _25, _26, _, in _S_qqB.iter_unpack(b[pos:_24])]
-                                pos = _24
-                            else:
-                                _22 = []
-                                _28 = _22.append
-                                for _ in range(_23):
-                                    _29, _30, = _S_qq.unpack_from(b, pos)
-                                    pos += 16
-                                    if b[pos]:
-                                        _31, pos = _t_AbortedTransaction_v12(b, m, pos)
-                                    else:
-                                        pos += 1
-                                        _31 = None
-                                    _27 = AbortedTransaction(_29, _30, _31)
-                                    _28(_27)
+                            _22 = []
+                            _28 = _22.append
+                            for _ in range(_23):
+                                _29, _30, = _S_qq.unpack_from(b, pos)
+                                pos += 16
+                                if b[pos]:
+                                    _31, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                else:
+                                    pos += 1
+                                    _31 = None
+                                _27 = AbortedTransaction(_29, _30, _31)
+                                _28(_27)
                     _32, _34, = _S_iB.unpack_from(b, pos)
                     pos += 5
                     if 0 < _34 < 0x80:
@@ -1148,16 +1149,15 @@ def _d_FetchResponse_v13(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _6 = pos + 18 * _5
         if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
             _4 = [FetchableTopicResponse('', uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
@@ -1169,49 +1169,48 @@ def _d_FetchResponse_v13(b, m, pos):
                 _10, _12, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _10 = uuid_of(_10)
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    raise null_not_allowed(pos)
-                _12 -= 1
-                if _12 > blen - pos:
-                    raise bad_length(pos, _12)
+                if 0 < _12 < 0x80:
+                    _12 -= 1
+                else:
+                    _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
                     _11 = []
                 else:
+                    if _12 > blen - pos:
+                        raise bad_length(pos, _12)
                     _11 = []
                     _14 = _11.append
                     for _ in range(_12):
                         _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            _21 = None
-                        else:
+                        if 0 < _22 < 0x80:
                             _22 -= 1
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, True)
+                        if _22 < 0:
+                            _21 = None
+                        elif not _22:
+                            _21 = []
+                        else:
                             if _22 > blen - pos:
                                 raise bad_length(pos, _22)
-                            if not _22:
-                                _21 = []
+                            _23 = pos + 17 * _22
+                            if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
+                                _21 = list(starmap(AbortedTransaction, _S_qq_.iter_unpack(b[pos:_23])))
+                                pos = _23
                             else:
-                                _23 = pos + 17 * _22
-                                if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
-                                    _21 = [AbortedTransaction(_24, _25, None) for _24, _25, _, in _S_qqB.iter_unpack(b[pos:_23])]
-                                    pos = _23
-                                else:
-                                    _21 = []
-                                    _27 = _21.append
-                                    for _ in range(_22):
-                                        _28, _29, = _S_qq.unpack_from(b, pos)
-                                        pos += 16
-                                        if b[pos]:
-                                            _30, pos = _t_AbortedTransaction_v12(b, m, pos)
-                                        else:
-                                            pos += 1
-                                            _30 = None
-                                        _26 = AbortedTransaction(_28, _29, _30)
-                                        _27(_26)
+                                _21 = []
+                                _27 = _21.append
+                                for _ in range(_22):
+                                    _28, _29, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    if b[pos]:
+                                        _30, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _30 = None
+                                    _26 = AbortedTransaction(_28, _29, _30)
+                                    _27(_26)
                         _31, _33, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _33 < 0x80:
@@ -1363,16 +1362,15 @@ def _t_FetchResponse_v16(b, m, pos):
         if tag == 0:
             _2 = b[pos]
             pos += 1
-            if _2 >= 0x80:
-                _2, pos = read_uvarint(b, pos - 1)
-            if _2 == 0:
-                raise null_not_allowed(pos)
-            _2 -= 1
-            if _2 > blen - pos:
-                raise bad_length(pos, _2)
+            if 0 < _2 < 0x80:
+                _2 -= 1
+            else:
+                _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
                 _1 = []
             else:
+                if _2 > blen - pos:
+                    raise bad_length(pos, _2)
                 _1 = []
                 _4 = _1.append
                 for _ in range(_2):
@@ -1416,16 +1414,15 @@ def _d_FetchResponse_v16(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _6 = pos + 18 * _5
         if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
             _4 = [FetchableTopicResponse('', uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
@@ -1437,49 +1434,48 @@ def _d_FetchResponse_v16(b, m, pos):
                 _10, _12, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _10 = uuid_of(_10)
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    raise null_not_allowed(pos)
-                _12 -= 1
-                if _12 > blen - pos:
-                    raise bad_length(pos, _12)
+                if 0 < _12 < 0x80:
+                    _12 -= 1
+                else:
+                    _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
                     _11 = []
                 else:
+                    if _12 > blen - pos:
+                        raise bad_length(pos, _12)
                     _11 = []
                     _14 = _11.append
                     for _ in range(_12):
                         _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            _21 = None
-                        else:
+                        if 0 < _22 < 0x80:
                             _22 -= 1
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, True)
+                        if _22 < 0:
+                            _21 = None
+                        elif not _22:
+                            _21 = []
+                        else:
                             if _22 > blen - pos:
                                 raise bad_length(pos, _22)
-                            if not _22:
-                                _21 = []
+                            _23 = pos + 17 * _22
+                            if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
+                                _21 = list(starmap(AbortedTransaction, _S_qq_.iter_unpack(b[pos:_23])))
+                                pos = _23
                             else:
-                                _23 = pos + 17 * _22
-                                if _23 <= blen and b[pos + 16:_23:17] == _BYTE0 * _22:
-                                    _21 = [AbortedTransaction(_24, _25, None) for _24, _25, _, in _S_qqB.iter_unpack(b[pos:_23])]
-                                    pos = _23
-                                else:
-                                    _21 = []
-                                    _27 = _21.append
-                                    for _ in range(_22):
-                                        _28, _29, = _S_qq.unpack_from(b, pos)
-                                        pos += 16
-                                        if b[pos]:
-                                            _30, pos = _t_AbortedTransaction_v12(b, m, pos)
-                                        else:
-                                            pos += 1
-                                            _30 = None
-                                        _26 = AbortedTransaction(_28, _29, _30)
-                                        _27(_26)
+                                _21 = []
+                                _27 = _21.append
+                                for _ in range(_22):
+                                    _28, _29, = _S_qq.unpack_from(b, pos)
+                                    pos += 16
+                                    if b[pos]:
+                                        _30, pos = _t_AbortedTransaction_v12(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _30 = None
+                                    _26 = AbortedTransaction(_28, _29, _30)
+                                    _27(_26)
                         _31, _33, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _33 < 0x80:

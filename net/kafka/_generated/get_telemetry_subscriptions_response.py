@@ -5,10 +5,12 @@
 
 """GetTelemetrySubscriptionsResponse (api key 71, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class GetTelemetrySubscriptionsResponse(msgspec.Struct, gc=False):
@@ -61,30 +63,28 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
     _1, _2, _3, _4, _6, = _S_ihuiB.unpack_from(b, pos)
     pos += 27
     _3 = uuid_of(_3)
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = list((_Ab[_6] if _6 <= ARRAY_STRUCTS_MAX else array_struct('b', _6)).unpack_from(b, pos))
         pos += 1 * _6
     _7, _8, _9, _11, = _S_iioB.unpack_from(b, pos)
     pos += 10
-    if _11 >= 0x80:
-        _11, pos = read_uvarint(b, pos - 1)
-    if _11 == 0:
-        raise null_not_allowed(pos)
-    _11 -= 1
-    if _11 > blen - pos:
-        raise bad_length(pos, _11)
+    if 0 < _11 < 0x80:
+        _11 -= 1
+    else:
+        _11, pos = read_compact_count(b, pos - 1, False)
     if not _11:
         _10 = []
     else:
+        if _11 > blen - pos:
+            raise bad_length(pos, _11)
         _10 = []
         _13 = _10.append
         for _ in range(_11):

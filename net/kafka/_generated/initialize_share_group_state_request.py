@@ -5,10 +5,12 @@
 
 """InitializeShareGroupStateRequest (api key 83, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionData(msgspec.Struct, gc=False):
@@ -40,6 +42,7 @@ _Ad = ARRAY_STRUCTS['d']
 _S_i = Struct('>i')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
+_S_iiq_ = Struct('>iiqx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -75,16 +78,15 @@ def _d_InitializeShareGroupStateRequest_v0(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _6 = pos + 18 * _5
         if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
             _4 = [InitializeStateData(uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
@@ -96,19 +98,18 @@ def _d_InitializeShareGroupStateRequest_v0(b, m, pos):
                 _10, _12, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _10 = uuid_of(_10)
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    raise null_not_allowed(pos)
-                _12 -= 1
-                if _12 > blen - pos:
-                    raise bad_length(pos, _12)
+                if 0 < _12 < 0x80:
+                    _12 -= 1
+                else:
+                    _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
                     _11 = []
                 else:
+                    if _12 > blen - pos:
+                        raise bad_length(pos, _12)
                     _13 = pos + 17 * _12
                     if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
-                        _11 = [PartitionData(_14, _15, _16, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                        _11 = list(starmap(PartitionData, _S_iiq_.iter_unpack(b[pos:_13])))
                         pos = _13
                     else:
                         _11 = []

@@ -5,10 +5,12 @@
 
 """JoinGroupRequest (api key 11, request), versions 0-9: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class JoinGroupRequestProtocol(msgspec.Struct, gc=False):
@@ -479,16 +481,15 @@ def _d_JoinGroupRequest_v6(b, m, pos):
         _12, pos = read_cstring(b, pos - 1)
     _16 = b[pos]
     pos += 1
-    if _16 >= 0x80:
-        _16, pos = read_uvarint(b, pos - 1)
-    if _16 == 0:
-        raise null_not_allowed(pos)
-    _16 -= 1
-    if _16 > blen - pos:
-        raise bad_length(pos, _16)
+    if 0 < _16 < 0x80:
+        _16 -= 1
+    else:
+        _16, pos = read_compact_count(b, pos - 1, False)
     if not _16:
         _15 = []
     else:
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
         _15 = []
         _18 = _15.append
         for _ in range(_16):
@@ -688,16 +689,15 @@ def _d_JoinGroupRequest_v8(b, m, pos):
         _12, pos = read_cstring(b, pos - 1)
     _16 = b[pos]
     pos += 1
-    if _16 >= 0x80:
-        _16, pos = read_uvarint(b, pos - 1)
-    if _16 == 0:
-        raise null_not_allowed(pos)
-    _16 -= 1
-    if _16 > blen - pos:
-        raise bad_length(pos, _16)
+    if 0 < _16 < 0x80:
+        _16 -= 1
+    else:
+        _16, pos = read_compact_count(b, pos - 1, False)
     if not _16:
         _15 = []
     else:
+        if _16 > blen - pos:
+            raise bad_length(pos, _16)
         _15 = []
         _18 = _15.append
         for _ in range(_16):

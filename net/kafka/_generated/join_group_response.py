@@ -5,10 +5,12 @@
 
 """JoinGroupResponse (api key 11, response), versions 0-9: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class JoinGroupResponseMember(msgspec.Struct, gc=False):
@@ -473,16 +475,15 @@ def _d_JoinGroupResponse_v6(b, m, pos):
         _10, pos = read_cstring(b, pos - 1)
     _14 = b[pos]
     pos += 1
-    if _14 >= 0x80:
-        _14, pos = read_uvarint(b, pos - 1)
-    if _14 == 0:
-        raise null_not_allowed(pos)
-    _14 -= 1
-    if _14 > blen - pos:
-        raise bad_length(pos, _14)
+    if 0 < _14 < 0x80:
+        _14 -= 1
+    else:
+        _14, pos = read_compact_count(b, pos - 1, False)
     if not _14:
         _13 = []
     else:
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
         _13 = []
         _16 = _13.append
         for _ in range(_14):
@@ -692,16 +693,15 @@ def _d_JoinGroupResponse_v7(b, m, pos):
         _13, pos = read_cstring(b, pos - 1)
     _17 = b[pos]
     pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        raise null_not_allowed(pos)
-    _17 -= 1
-    if _17 > blen - pos:
-        raise bad_length(pos, _17)
+    if 0 < _17 < 0x80:
+        _17 -= 1
+    else:
+        _17, pos = read_compact_count(b, pos - 1, False)
     if not _17:
         _16 = []
     else:
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
         _16 = []
         _19 = _16.append
         for _ in range(_17):
@@ -926,16 +926,15 @@ def _d_JoinGroupResponse_v9(b, m, pos):
         _14, pos = read_cstring(b, pos - 1)
     _18 = b[pos]
     pos += 1
-    if _18 >= 0x80:
-        _18, pos = read_uvarint(b, pos - 1)
-    if _18 == 0:
-        raise null_not_allowed(pos)
-    _18 -= 1
-    if _18 > blen - pos:
-        raise bad_length(pos, _18)
+    if 0 < _18 < 0x80:
+        _18 -= 1
+    else:
+        _18, pos = read_compact_count(b, pos - 1, False)
     if not _18:
         _17 = []
     else:
+        if _18 > blen - pos:
+            raise bad_length(pos, _18)
         _17 = []
         _20 = _17.append
         for _ in range(_18):

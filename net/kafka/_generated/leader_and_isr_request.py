@@ -5,10 +5,12 @@
 
 """LeaderAndIsrRequest (api key 4, request), versions 0-7: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderAndIsrPartitionState(msgspec.Struct, gc=False):
@@ -725,16 +727,15 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -750,16 +751,15 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _14 = pos + 26 * _13
                 if _14 <= blen and b[pos + 16:_14:26] == _BYTE1 * _13 and b[pos + 21:_14:26] == _BYTE1 * _13 and b[pos + 22:_14:26] == _BYTE1 * _13 and b[pos + 23:_14:26] == _BYTE1 * _13 and b[pos + 25:_14:26] == _BYTE0 * _13:
                     _12 = [LeaderAndIsrPartitionState('', _15, _16, _17, _18, [], _19, [], [], [], _20, 0, None) for _15, _16, _17, _18, _, _19, _, _, _, _20, _, in _S_iiiiBiBBBoB.iter_unpack(b[pos:_14])]
@@ -770,58 +770,54 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                     for _ in range(_13):
                         _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _28 >= 0x80:
-                            _28, pos = read_uvarint(b, pos - 1)
-                        if _28 == 0:
-                            raise null_not_allowed(pos)
-                        _28 -= 1
-                        if _28 > blen - pos:
-                            raise bad_length(pos, _28)
+                        if 0 < _28 < 0x80:
+                            _28 -= 1
+                        else:
+                            _28, pos = read_compact_count(b, pos - 1, False)
                         if not _28:
                             _27 = []
                         else:
+                            if _28 > blen - pos:
+                                raise bad_length(pos, _28)
                             _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
                             pos += 4 * _28
                         _29, _31, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _31 >= 0x80:
-                            _31, pos = read_uvarint(b, pos - 1)
-                        if _31 == 0:
-                            raise null_not_allowed(pos)
-                        _31 -= 1
-                        if _31 > blen - pos:
-                            raise bad_length(pos, _31)
+                        if 0 < _31 < 0x80:
+                            _31 -= 1
+                        else:
+                            _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
                             _30 = []
                         else:
+                            if _31 > blen - pos:
+                                raise bad_length(pos, _31)
                             _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
                             pos += 4 * _31
                         _33 = b[pos]
                         pos += 1
-                        if _33 >= 0x80:
-                            _33, pos = read_uvarint(b, pos - 1)
-                        if _33 == 0:
-                            raise null_not_allowed(pos)
-                        _33 -= 1
-                        if _33 > blen - pos:
-                            raise bad_length(pos, _33)
+                        if 0 < _33 < 0x80:
+                            _33 -= 1
+                        else:
+                            _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
                             _32 = []
                         else:
+                            if _33 > blen - pos:
+                                raise bad_length(pos, _33)
                             _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
                             pos += 4 * _33
                         _35 = b[pos]
                         pos += 1
-                        if _35 >= 0x80:
-                            _35, pos = read_uvarint(b, pos - 1)
-                        if _35 == 0:
-                            raise null_not_allowed(pos)
-                        _35 -= 1
-                        if _35 > blen - pos:
-                            raise bad_length(pos, _35)
+                        if 0 < _35 < 0x80:
+                            _35 -= 1
+                        else:
+                            _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
                             _34 = []
                         else:
+                            if _35 > blen - pos:
+                                raise bad_length(pos, _35)
                             _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
                             pos += 4 * _35
                         _36, = _S_o.unpack_from(b, pos)
@@ -842,16 +838,15 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
             _7(_6)
     _40 = b[pos]
     pos += 1
-    if _40 >= 0x80:
-        _40, pos = read_uvarint(b, pos - 1)
-    if _40 == 0:
-        raise null_not_allowed(pos)
-    _40 -= 1
-    if _40 > blen - pos:
-        raise bad_length(pos, _40)
+    if 0 < _40 < 0x80:
+        _40 -= 1
+    else:
+        _40, pos = read_compact_count(b, pos - 1, False)
     if not _40:
         _39 = []
     else:
+        if _40 > blen - pos:
+            raise bad_length(pos, _40)
         _39 = []
         _42 = _39.append
         for _ in range(_40):
@@ -1041,16 +1036,15 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
     pos += 18
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -1067,16 +1061,15 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
             _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
             _13 = uuid_of(_13)
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _16 = pos + 26 * _15
                 if _16 <= blen and b[pos + 16:_16:26] == _BYTE1 * _15 and b[pos + 21:_16:26] == _BYTE1 * _15 and b[pos + 22:_16:26] == _BYTE1 * _15 and b[pos + 23:_16:26] == _BYTE1 * _15 and b[pos + 25:_16:26] == _BYTE0 * _15:
                     _14 = [LeaderAndIsrPartitionState('', _17, _18, _19, _20, [], _21, [], [], [], _22, 0, None) for _17, _18, _19, _20, _, _21, _, _, _, _22, _, in _S_iiiiBiBBBoB.iter_unpack(b[pos:_16])]
@@ -1087,58 +1080,54 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                     for _ in range(_15):
                         _25, _26, _27, _28, _30, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _30 >= 0x80:
-                            _30, pos = read_uvarint(b, pos - 1)
-                        if _30 == 0:
-                            raise null_not_allowed(pos)
-                        _30 -= 1
-                        if _30 > blen - pos:
-                            raise bad_length(pos, _30)
+                        if 0 < _30 < 0x80:
+                            _30 -= 1
+                        else:
+                            _30, pos = read_compact_count(b, pos - 1, False)
                         if not _30:
                             _29 = []
                         else:
+                            if _30 > blen - pos:
+                                raise bad_length(pos, _30)
                             _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
                             pos += 4 * _30
                         _31, _33, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _33 >= 0x80:
-                            _33, pos = read_uvarint(b, pos - 1)
-                        if _33 == 0:
-                            raise null_not_allowed(pos)
-                        _33 -= 1
-                        if _33 > blen - pos:
-                            raise bad_length(pos, _33)
+                        if 0 < _33 < 0x80:
+                            _33 -= 1
+                        else:
+                            _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
                             _32 = []
                         else:
+                            if _33 > blen - pos:
+                                raise bad_length(pos, _33)
                             _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
                             pos += 4 * _33
                         _35 = b[pos]
                         pos += 1
-                        if _35 >= 0x80:
-                            _35, pos = read_uvarint(b, pos - 1)
-                        if _35 == 0:
-                            raise null_not_allowed(pos)
-                        _35 -= 1
-                        if _35 > blen - pos:
-                            raise bad_length(pos, _35)
+                        if 0 < _35 < 0x80:
+                            _35 -= 1
+                        else:
+                            _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
                             _34 = []
                         else:
+                            if _35 > blen - pos:
+                                raise bad_length(pos, _35)
                             _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
                             pos += 4 * _35
                         _37 = b[pos]
                         pos += 1
-                        if _37 >= 0x80:
-                            _37, pos = read_uvarint(b, pos - 1)
-                        if _37 == 0:
-                            raise null_not_allowed(pos)
-                        _37 -= 1
-                        if _37 > blen - pos:
-                            raise bad_length(pos, _37)
+                        if 0 < _37 < 0x80:
+                            _37 -= 1
+                        else:
+                            _37, pos = read_compact_count(b, pos - 1, False)
                         if not _37:
                             _36 = []
                         else:
+                            if _37 > blen - pos:
+                                raise bad_length(pos, _37)
                             _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
                             pos += 4 * _37
                         _38, = _S_o.unpack_from(b, pos)
@@ -1159,16 +1148,15 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
             _8(_7)
     _42 = b[pos]
     pos += 1
-    if _42 >= 0x80:
-        _42, pos = read_uvarint(b, pos - 1)
-    if _42 == 0:
-        raise null_not_allowed(pos)
-    _42 -= 1
-    if _42 > blen - pos:
-        raise bad_length(pos, _42)
+    if 0 < _42 < 0x80:
+        _42 -= 1
+    else:
+        _42, pos = read_compact_count(b, pos - 1, False)
     if not _42:
         _41 = []
     else:
+        if _42 > blen - pos:
+            raise bad_length(pos, _42)
         _41 = []
         _44 = _41.append
         for _ in range(_42):
@@ -1356,16 +1344,15 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
     pos += 18
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -1382,16 +1369,15 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
             _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
             _13 = uuid_of(_13)
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _16 = pos + 27 * _15
                 if _16 <= blen and b[pos + 16:_16:27] == _BYTE1 * _15 and b[pos + 21:_16:27] == _BYTE1 * _15 and b[pos + 22:_16:27] == _BYTE1 * _15 and b[pos + 23:_16:27] == _BYTE1 * _15 and b[pos + 26:_16:27] == _BYTE0 * _15:
                     _14 = [LeaderAndIsrPartitionState('', _17, _18, _19, _20, [], _21, [], [], [], _22, _23, None) for _17, _18, _19, _20, _, _21, _, _, _, _22, _23, _, in _S_iiiiBiBBBobB.iter_unpack(b[pos:_16])]
@@ -1402,58 +1388,54 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                     for _ in range(_15):
                         _26, _27, _28, _29, _31, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _31 >= 0x80:
-                            _31, pos = read_uvarint(b, pos - 1)
-                        if _31 == 0:
-                            raise null_not_allowed(pos)
-                        _31 -= 1
-                        if _31 > blen - pos:
-                            raise bad_length(pos, _31)
+                        if 0 < _31 < 0x80:
+                            _31 -= 1
+                        else:
+                            _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
                             _30 = []
                         else:
+                            if _31 > blen - pos:
+                                raise bad_length(pos, _31)
                             _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
                             pos += 4 * _31
                         _32, _34, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _34 >= 0x80:
-                            _34, pos = read_uvarint(b, pos - 1)
-                        if _34 == 0:
-                            raise null_not_allowed(pos)
-                        _34 -= 1
-                        if _34 > blen - pos:
-                            raise bad_length(pos, _34)
+                        if 0 < _34 < 0x80:
+                            _34 -= 1
+                        else:
+                            _34, pos = read_compact_count(b, pos - 1, False)
                         if not _34:
                             _33 = []
                         else:
+                            if _34 > blen - pos:
+                                raise bad_length(pos, _34)
                             _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
                             pos += 4 * _34
                         _36 = b[pos]
                         pos += 1
-                        if _36 >= 0x80:
-                            _36, pos = read_uvarint(b, pos - 1)
-                        if _36 == 0:
-                            raise null_not_allowed(pos)
-                        _36 -= 1
-                        if _36 > blen - pos:
-                            raise bad_length(pos, _36)
+                        if 0 < _36 < 0x80:
+                            _36 -= 1
+                        else:
+                            _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
                             _35 = []
                         else:
+                            if _36 > blen - pos:
+                                raise bad_length(pos, _36)
                             _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
                             pos += 4 * _36
                         _38 = b[pos]
                         pos += 1
-                        if _38 >= 0x80:
-                            _38, pos = read_uvarint(b, pos - 1)
-                        if _38 == 0:
-                            raise null_not_allowed(pos)
-                        _38 -= 1
-                        if _38 > blen - pos:
-                            raise bad_length(pos, _38)
+                        if 0 < _38 < 0x80:
+                            _38 -= 1
+                        else:
+                            _38, pos = read_compact_count(b, pos - 1, False)
                         if not _38:
                             _37 = []
                         else:
+                            if _38 > blen - pos:
+                                raise bad_length(pos, _38)
                             _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
                             pos += 4 * _38
                         _39, _40, = _S_ob.unpack_from(b, pos)
@@ -1474,16 +1456,15 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
             _8(_7)
     _44 = b[pos]
     pos += 1
-    if _44 >= 0x80:
-        _44, pos = read_uvarint(b, pos - 1)
-    if _44 == 0:
-        raise null_not_allowed(pos)
-    _44 -= 1
-    if _44 > blen - pos:
-        raise bad_length(pos, _44)
+    if 0 < _44 < 0x80:
+        _44 -= 1
+    else:
+        _44, pos = read_compact_count(b, pos - 1, False)
     if not _44:
         _43 = []
     else:
+        if _44 > blen - pos:
+            raise bad_length(pos, _44)
         _43 = []
         _46 = _43.append
         for _ in range(_44):
@@ -1671,16 +1652,15 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _5, _7, = _S_ioiqbB.unpack_from(b, pos)
     pos += 19
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -1697,16 +1677,15 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
             _14, _16, = _S_uB.unpack_from(b, pos)
             pos += 17
             _14 = uuid_of(_14)
-            if _16 >= 0x80:
-                _16, pos = read_uvarint(b, pos - 1)
-            if _16 == 0:
-                raise null_not_allowed(pos)
-            _16 -= 1
-            if _16 > blen - pos:
-                raise bad_length(pos, _16)
+            if 0 < _16 < 0x80:
+                _16 -= 1
+            else:
+                _16, pos = read_compact_count(b, pos - 1, False)
             if not _16:
                 _15 = []
             else:
+                if _16 > blen - pos:
+                    raise bad_length(pos, _16)
                 _17 = pos + 27 * _16
                 if _17 <= blen and b[pos + 16:_17:27] == _BYTE1 * _16 and b[pos + 21:_17:27] == _BYTE1 * _16 and b[pos + 22:_17:27] == _BYTE1 * _16 and b[pos + 23:_17:27] == _BYTE1 * _16 and b[pos + 26:_17:27] == _BYTE0 * _16:
                     _15 = [LeaderAndIsrPartitionState('', _18, _19, _20, _21, [], _22, [], [], [], _23, _24, None) for _18, _19, _20, _21, _, _22, _, _, _, _23, _24, _, in _S_iiiiBiBBBobB.iter_unpack(b[pos:_17])]
@@ -1717,58 +1696,54 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                     for _ in range(_16):
                         _27, _28, _29, _30, _32, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _32 >= 0x80:
-                            _32, pos = read_uvarint(b, pos - 1)
-                        if _32 == 0:
-                            raise null_not_allowed(pos)
-                        _32 -= 1
-                        if _32 > blen - pos:
-                            raise bad_length(pos, _32)
+                        if 0 < _32 < 0x80:
+                            _32 -= 1
+                        else:
+                            _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
                             _31 = []
                         else:
+                            if _32 > blen - pos:
+                                raise bad_length(pos, _32)
                             _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
                             pos += 4 * _32
                         _33, _35, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _35 >= 0x80:
-                            _35, pos = read_uvarint(b, pos - 1)
-                        if _35 == 0:
-                            raise null_not_allowed(pos)
-                        _35 -= 1
-                        if _35 > blen - pos:
-                            raise bad_length(pos, _35)
+                        if 0 < _35 < 0x80:
+                            _35 -= 1
+                        else:
+                            _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
                             _34 = []
                         else:
+                            if _35 > blen - pos:
+                                raise bad_length(pos, _35)
                             _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
                             pos += 4 * _35
                         _37 = b[pos]
                         pos += 1
-                        if _37 >= 0x80:
-                            _37, pos = read_uvarint(b, pos - 1)
-                        if _37 == 0:
-                            raise null_not_allowed(pos)
-                        _37 -= 1
-                        if _37 > blen - pos:
-                            raise bad_length(pos, _37)
+                        if 0 < _37 < 0x80:
+                            _37 -= 1
+                        else:
+                            _37, pos = read_compact_count(b, pos - 1, False)
                         if not _37:
                             _36 = []
                         else:
+                            if _37 > blen - pos:
+                                raise bad_length(pos, _37)
                             _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
                             pos += 4 * _37
                         _39 = b[pos]
                         pos += 1
-                        if _39 >= 0x80:
-                            _39, pos = read_uvarint(b, pos - 1)
-                        if _39 == 0:
-                            raise null_not_allowed(pos)
-                        _39 -= 1
-                        if _39 > blen - pos:
-                            raise bad_length(pos, _39)
+                        if 0 < _39 < 0x80:
+                            _39 -= 1
+                        else:
+                            _39, pos = read_compact_count(b, pos - 1, False)
                         if not _39:
                             _38 = []
                         else:
+                            if _39 > blen - pos:
+                                raise bad_length(pos, _39)
                             _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
                             pos += 4 * _39
                         _40, _41, = _S_ob.unpack_from(b, pos)
@@ -1789,16 +1764,15 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
             _9(_8)
     _45 = b[pos]
     pos += 1
-    if _45 >= 0x80:
-        _45, pos = read_uvarint(b, pos - 1)
-    if _45 == 0:
-        raise null_not_allowed(pos)
-    _45 -= 1
-    if _45 > blen - pos:
-        raise bad_length(pos, _45)
+    if 0 < _45 < 0x80:
+        _45 -= 1
+    else:
+        _45, pos = read_compact_count(b, pos - 1, False)
     if not _45:
         _44 = []
     else:
+        if _45 > blen - pos:
+            raise bad_length(pos, _45)
         _44 = []
         _47 = _44.append
         for _ in range(_45):

@@ -5,10 +5,12 @@
 
 """LeaderChangeMessage (data), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class Voter(msgspec.Struct, gc=False):
@@ -37,6 +39,7 @@ _S_hi = Struct('>hi')
 _S_hiB = Struct('>hiB')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
+_S_i_ = Struct('>ix')
 _S_iu = Struct('>i16s')
 _S_iuB = Struct('>i16sB')
 
@@ -61,19 +64,18 @@ def _d_LeaderChangeMessage_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_hiB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 5 * _4
         if _5 <= blen and b[pos + 4:_5:5] == _BYTE0 * _4:
-            _3 = [Voter(_6, ZERO_UUID, None) for _6, _, in _S_iB.iter_unpack(b[pos:_5])]
+            _3 = list(starmap(Voter, _S_i_.iter_unpack(b[pos:_5])))
             pos = _5
         else:
             _3 = []
@@ -90,19 +92,18 @@ def _d_LeaderChangeMessage_v0(b, m, pos):
                 _8(_7)
     _12 = b[pos]
     pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        raise null_not_allowed(pos)
-    _12 -= 1
-    if _12 > blen - pos:
-        raise bad_length(pos, _12)
+    if 0 < _12 < 0x80:
+        _12 -= 1
+    else:
+        _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
         _11 = []
     else:
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
         _13 = pos + 5 * _12
         if _13 <= blen and b[pos + 4:_13:5] == _BYTE0 * _12:
-            _11 = [Voter(_14, ZERO_UUID, None) for _14, _, in _S_iB.iter_unpack(b[pos:_13])]
+            _11 = list(starmap(Voter, _S_i_.iter_unpack(b[pos:_13])))
             pos = _13
         else:
             _11 = []
@@ -186,16 +187,15 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_hiB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _5 = pos + 21 * _4
         if _5 <= blen and b[pos + 20:_5:21] == _BYTE0 * _4:
             _3 = [Voter(_6, uuid_of(_7), None) for _6, _7, _, in _S_iuB.iter_unpack(b[pos:_5])]
@@ -216,16 +216,15 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
                 _9(_8)
     _14 = b[pos]
     pos += 1
-    if _14 >= 0x80:
-        _14, pos = read_uvarint(b, pos - 1)
-    if _14 == 0:
-        raise null_not_allowed(pos)
-    _14 -= 1
-    if _14 > blen - pos:
-        raise bad_length(pos, _14)
+    if 0 < _14 < 0x80:
+        _14 -= 1
+    else:
+        _14, pos = read_compact_count(b, pos - 1, False)
     if not _14:
         _13 = []
     else:
+        if _14 > blen - pos:
+            raise bad_length(pos, _14)
         _15 = pos + 21 * _14
         if _15 <= blen and b[pos + 20:_15:21] == _BYTE0 * _14:
             _13 = [Voter(_16, uuid_of(_17), None) for _16, _17, _, in _S_iuB.iter_unpack(b[pos:_15])]

@@ -5,10 +5,12 @@
 
 """ListClientMetricsResourcesResponse (api key 74, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ClientMetricsResource(msgspec.Struct, gc=False):
@@ -56,16 +58,15 @@ def _d_ListClientMetricsResourcesResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):

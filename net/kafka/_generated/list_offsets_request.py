@@ -5,10 +5,12 @@
 
 """ListOffsetsRequest (api key 2, request), versions 0-10: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListOffsetsPartition(msgspec.Struct, gc=False):
@@ -48,6 +50,7 @@ _S_ibi = Struct('>ibi')
 _S_ii = Struct('>ii')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
+_S_iiq_ = Struct('>iiqx')
 _S_iq = Struct('>iq')
 _S_iqi = Struct('>iqi')
 
@@ -322,7 +325,7 @@ def _d_ListOffsetsRequest_v4(b, m, pos):
             else:
                 _13 = pos + 16 * _12
                 if _13 <= blen:
-                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, in _S_iiq.iter_unpack(b[pos:_13])]
+                    _11 = list(starmap(ListOffsetsPartition, _S_iiq.iter_unpack(b[pos:_13])))
                     pos = _13
                 else:
                     _11 = []
@@ -388,16 +391,15 @@ def _d_ListOffsetsRequest_v6(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ibB.unpack_from(b, pos)
     pos += 6
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -413,19 +415,18 @@ def _d_ListOffsetsRequest_v6(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 17 * _12
                 if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
-                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                    _11 = list(starmap(ListOffsetsPartition, _S_iiq_.iter_unpack(b[pos:_13])))
                     pos = _13
                 else:
                     _11 = []
@@ -525,16 +526,15 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ibB.unpack_from(b, pos)
     pos += 6
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -550,19 +550,18 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
                 _8, pos = read_cstring(b, pos - 1)
             _12 = b[pos]
             pos += 1
-            if _12 >= 0x80:
-                _12, pos = read_uvarint(b, pos - 1)
-            if _12 == 0:
-                raise null_not_allowed(pos)
-            _12 -= 1
-            if _12 > blen - pos:
-                raise bad_length(pos, _12)
+            if 0 < _12 < 0x80:
+                _12 -= 1
+            else:
+                _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
                 _11 = []
             else:
+                if _12 > blen - pos:
+                    raise bad_length(pos, _12)
                 _13 = pos + 17 * _12
                 if _13 <= blen and b[pos + 16:_13:17] == _BYTE0 * _12:
-                    _11 = [ListOffsetsPartition(_14, _15, _16, 1, None) for _14, _15, _16, _, in _S_iiqB.iter_unpack(b[pos:_13])]
+                    _11 = list(starmap(ListOffsetsPartition, _S_iiq_.iter_unpack(b[pos:_13])))
                     pos = _13
                 else:
                     _11 = []

@@ -5,10 +5,12 @@
 
 """ListOffsetsResponse (api key 2, response), versions 0-10: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ListOffsetsPartitionResponse(msgspec.Struct, gc=False):
@@ -403,16 +405,15 @@ def _d_ListOffsetsResponse_v6(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -428,16 +429,15 @@ def _d_ListOffsetsResponse_v6(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 27 * _11
                 if _12 <= blen and b[pos + 26:_12:27] == _BYTE0 * _11:
                     _10 = [ListOffsetsPartitionResponse(_13, _14, [], _15, _16, _17, None) for _13, _14, _15, _16, _17, _, in _S_ihqqiB.iter_unpack(b[pos:_12])]

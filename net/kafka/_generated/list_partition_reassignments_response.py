@@ -5,10 +5,12 @@
 
 """ListPartitionReassignmentsResponse (api key 46, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OngoingPartitionReassignment(msgspec.Struct, gc=False):
@@ -44,6 +46,7 @@ _SHAPES_OngoingPartitionReassignment_0 = {}
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iBBBB = Struct('>iBBBB')
+_S_i____ = Struct('>ixxxx')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 
@@ -78,16 +81,15 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _6 = []
         _9 = _6.append
         for _ in range(_7):
@@ -103,19 +105,18 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                 _11, pos = read_cstring(b, pos - 1)
             _15 = b[pos]
             pos += 1
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _16 = pos + 8 * _15
                 if _16 <= blen and b[pos + 4:_16:8] == _BYTE1 * _15 and b[pos + 5:_16:8] == _BYTE1 * _15 and b[pos + 6:_16:8] == _BYTE1 * _15 and b[pos + 7:_16:8] == _BYTE0 * _15:
-                    _14 = [OngoingPartitionReassignment(_17, [], [], [], None) for _17, _, _, _, _, in _S_iBBBB.iter_unpack(b[pos:_16])]
+                    _14 = list(starmap(OngoingPartitionReassignment, _S_i____.iter_unpack(b[pos:_16])))
                     pos = _16
                 else:
                     _14 = []
@@ -123,44 +124,41 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                     for _ in range(_15):
                         _20, _22, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            raise null_not_allowed(pos)
-                        _22 -= 1
-                        if _22 > blen - pos:
-                            raise bad_length(pos, _22)
+                        if 0 < _22 < 0x80:
+                            _22 -= 1
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:
                             _21 = []
                         else:
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
                             _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
                             pos += 4 * _22
                         _24 = b[pos]
                         pos += 1
-                        if _24 >= 0x80:
-                            _24, pos = read_uvarint(b, pos - 1)
-                        if _24 == 0:
-                            raise null_not_allowed(pos)
-                        _24 -= 1
-                        if _24 > blen - pos:
-                            raise bad_length(pos, _24)
+                        if 0 < _24 < 0x80:
+                            _24 -= 1
+                        else:
+                            _24, pos = read_compact_count(b, pos - 1, False)
                         if not _24:
                             _23 = []
                         else:
+                            if _24 > blen - pos:
+                                raise bad_length(pos, _24)
                             _23 = list((_Ai[_24] if _24 <= ARRAY_STRUCTS_MAX else array_struct('i', _24)).unpack_from(b, pos))
                             pos += 4 * _24
                         _26 = b[pos]
                         pos += 1
-                        if _26 >= 0x80:
-                            _26, pos = read_uvarint(b, pos - 1)
-                        if _26 == 0:
-                            raise null_not_allowed(pos)
-                        _26 -= 1
-                        if _26 > blen - pos:
-                            raise bad_length(pos, _26)
+                        if 0 < _26 < 0x80:
+                            _26 -= 1
+                        else:
+                            _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
                             _25 = []
                         else:
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
                             _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
                             pos += 4 * _26
                         if b[pos]:

@@ -5,10 +5,12 @@
 
 """ListTransactionsResponse (api key 66, response), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TransactionState(msgspec.Struct, gc=False):
@@ -61,16 +63,15 @@ def _d_ListTransactionsResponse_v0(b, m, pos):
     blen = len(b)
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
-    if _4 >= 0x80:
-        _4, pos = read_uvarint(b, pos - 1)
-    if _4 == 0:
-        raise null_not_allowed(pos)
-    _4 -= 1
-    if _4 > blen - pos:
-        raise bad_length(pos, _4)
+    if 0 < _4 < 0x80:
+        _4 -= 1
+    else:
+        _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
         _3 = []
     else:
+        if _4 > blen - pos:
+            raise bad_length(pos, _4)
         _3 = []
         _6 = _3.append
         for _ in range(_4):
@@ -87,16 +88,15 @@ def _d_ListTransactionsResponse_v0(b, m, pos):
             _6(_5)
     _10 = b[pos]
     pos += 1
-    if _10 >= 0x80:
-        _10, pos = read_uvarint(b, pos - 1)
-    if _10 == 0:
-        raise null_not_allowed(pos)
-    _10 -= 1
-    if _10 > blen - pos:
-        raise bad_length(pos, _10)
+    if 0 < _10 < 0x80:
+        _10 -= 1
+    else:
+        _10, pos = read_compact_count(b, pos - 1, False)
     if not _10:
         _9 = []
     else:
+        if _10 > blen - pos:
+            raise bad_length(pos, _10)
         _9 = []
         _12 = _9.append
         for _ in range(_10):

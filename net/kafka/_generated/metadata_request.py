@@ -5,10 +5,12 @@
 
 """MetadataRequest (api key 3, request), versions 0-12: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MetadataRequestTopic(msgspec.Struct, gc=False):
@@ -288,37 +290,37 @@ def _d_MetadataRequest_v9(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
+    if 0 < _2 < 0x80:
         _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, True)
+    if _2 < 0:
+        _1 = None
+    elif not _2:
+        _1 = []
+    else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        if not _2:
-            _1 = []
-        else:
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _7 = b[pos]
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _7 = b[pos]
+            pos += 1
+            if 0 < _7 < 0x80:
+                _8 = pos + _7 - 1
+                if _8 > blen:
+                    raise bad_length(pos, _7 - 1)
+                _6 = str(b[pos:_8], 'utf-8')
+                pos = _8
+            else:
+                _6, pos = read_cstring(b, pos - 1)
+            if b[pos]:
+                _9, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+            else:
                 pos += 1
-                if 0 < _7 < 0x80:
-                    _8 = pos + _7 - 1
-                    if _8 > blen:
-                        raise bad_length(pos, _7 - 1)
-                    _6 = str(b[pos:_8], 'utf-8')
-                    pos = _8
-                else:
-                    _6, pos = read_cstring(b, pos - 1)
-                if b[pos]:
-                    _9, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _9 = None
-                _3 = MetadataRequestTopic(ZERO_UUID, _6, _9)
-                _4(_3)
+                _9 = None
+            _3 = MetadataRequestTopic(ZERO_UUID, _6, _9)
+            _4(_3)
     _10, _11, _12, = _S_ooo.unpack_from(b, pos)
     pos += 3
     if b[pos]:
@@ -384,38 +386,38 @@ def _d_MetadataRequest_v10(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
+    if 0 < _2 < 0x80:
         _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, True)
+    if _2 < 0:
+        _1 = None
+    elif not _2:
+        _1 = []
+    else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        if not _2:
-            _1 = []
-        else:
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _6, _8, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _6 = uuid_of(_6)
-                if 0 < _8 < 0x80:
-                    _9 = pos + _8 - 1
-                    if _9 > blen:
-                        raise bad_length(pos, _8 - 1)
-                    _7 = str(b[pos:_9], 'utf-8')
-                    pos = _9
-                else:
-                    _7, pos = read_ncstring(b, pos - 1)
-                if b[pos]:
-                    _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _10 = None
-                _3 = MetadataRequestTopic(_6, _7, _10)
-                _4(_3)
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _6 = uuid_of(_6)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+            else:
+                pos += 1
+                _10 = None
+            _3 = MetadataRequestTopic(_6, _7, _10)
+            _4(_3)
     _11, _12, _13, = _S_ooo.unpack_from(b, pos)
     pos += 3
     if b[pos]:
@@ -483,38 +485,38 @@ def _d_MetadataRequest_v11(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        _1 = None
-    else:
+    if 0 < _2 < 0x80:
         _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, True)
+    if _2 < 0:
+        _1 = None
+    elif not _2:
+        _1 = []
+    else:
         if _2 > blen - pos:
             raise bad_length(pos, _2)
-        if not _2:
-            _1 = []
-        else:
-            _1 = []
-            _4 = _1.append
-            for _ in range(_2):
-                _6, _8, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _6 = uuid_of(_6)
-                if 0 < _8 < 0x80:
-                    _9 = pos + _8 - 1
-                    if _9 > blen:
-                        raise bad_length(pos, _8 - 1)
-                    _7 = str(b[pos:_9], 'utf-8')
-                    pos = _9
-                else:
-                    _7, pos = read_ncstring(b, pos - 1)
-                if b[pos]:
-                    _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
-                else:
-                    pos += 1
-                    _10 = None
-                _3 = MetadataRequestTopic(_6, _7, _10)
-                _4(_3)
+        _1 = []
+        _4 = _1.append
+        for _ in range(_2):
+            _6, _8, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _6 = uuid_of(_6)
+            if 0 < _8 < 0x80:
+                _9 = pos + _8 - 1
+                if _9 > blen:
+                    raise bad_length(pos, _8 - 1)
+                _7 = str(b[pos:_9], 'utf-8')
+                pos = _9
+            else:
+                _7, pos = read_ncstring(b, pos - 1)
+            if b[pos]:
+                _10, pos = _t_MetadataRequestTopic_v9(b, m, pos)
+            else:
+                pos += 1
+                _10 = None
+            _3 = MetadataRequestTopic(_6, _7, _10)
+            _4(_3)
     _11, _12, = _S_oo.unpack_from(b, pos)
     pos += 2
     if b[pos]:

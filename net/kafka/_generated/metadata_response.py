@@ -5,10 +5,12 @@
 
 """MetadataResponse (api key 3, response), versions 0-12: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class MetadataResponseBroker(msgspec.Struct, gc=False):
@@ -66,6 +68,7 @@ _S_hh = Struct('>hh')
 _S_hiii = Struct('>hiii')
 _S_hiiiB = Struct('>hiiiB')
 _S_hiiiBBBB = Struct('>hiiiBBBB')
+_S_hiii____ = Struct('>hiiixxxx')
 _S_hiiii = Struct('>hiiii')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -1496,16 +1499,15 @@ def _d_MetadataResponse_v9(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -1548,16 +1550,15 @@ def _d_MetadataResponse_v9(b, m, pos):
         _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -1573,19 +1574,18 @@ def _d_MetadataResponse_v9(b, m, pos):
                 _26, pos = read_cstring(b, pos - 1)
             _29, _31, = _S_oB.unpack_from(b, pos)
             pos += 2
-            if _31 >= 0x80:
-                _31, pos = read_uvarint(b, pos - 1)
-            if _31 == 0:
-                raise null_not_allowed(pos)
-            _31 -= 1
-            if _31 > blen - pos:
-                raise bad_length(pos, _31)
+            if 0 < _31 < 0x80:
+                _31 -= 1
+            else:
+                _31, pos = read_compact_count(b, pos - 1, False)
             if not _31:
                 _30 = []
             else:
+                if _31 > blen - pos:
+                    raise bad_length(pos, _31)
                 _32 = pos + 18 * _31
                 if _32 <= blen and b[pos + 14:_32:18] == _BYTE1 * _31 and b[pos + 15:_32:18] == _BYTE1 * _31 and b[pos + 16:_32:18] == _BYTE1 * _31 and b[pos + 17:_32:18] == _BYTE0 * _31:
-                    _30 = [MetadataResponsePartition(_33, _34, _35, _36, [], [], [], None) for _33, _34, _35, _36, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_32])]
+                    _30 = list(starmap(MetadataResponsePartition, _S_hiii____.iter_unpack(b[pos:_32])))
                     pos = _32
                 else:
                     _30 = []
@@ -1593,44 +1593,41 @@ def _d_MetadataResponse_v9(b, m, pos):
                     for _ in range(_31):
                         _39, _40, _41, _42, _44, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if _44 >= 0x80:
-                            _44, pos = read_uvarint(b, pos - 1)
-                        if _44 == 0:
-                            raise null_not_allowed(pos)
-                        _44 -= 1
-                        if _44 > blen - pos:
-                            raise bad_length(pos, _44)
+                        if 0 < _44 < 0x80:
+                            _44 -= 1
+                        else:
+                            _44, pos = read_compact_count(b, pos - 1, False)
                         if not _44:
                             _43 = []
                         else:
+                            if _44 > blen - pos:
+                                raise bad_length(pos, _44)
                             _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
                             pos += 4 * _44
                         _46 = b[pos]
                         pos += 1
-                        if _46 >= 0x80:
-                            _46, pos = read_uvarint(b, pos - 1)
-                        if _46 == 0:
-                            raise null_not_allowed(pos)
-                        _46 -= 1
-                        if _46 > blen - pos:
-                            raise bad_length(pos, _46)
+                        if 0 < _46 < 0x80:
+                            _46 -= 1
+                        else:
+                            _46, pos = read_compact_count(b, pos - 1, False)
                         if not _46:
                             _45 = []
                         else:
+                            if _46 > blen - pos:
+                                raise bad_length(pos, _46)
                             _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
                             pos += 4 * _46
                         _48 = b[pos]
                         pos += 1
-                        if _48 >= 0x80:
-                            _48, pos = read_uvarint(b, pos - 1)
-                        if _48 == 0:
-                            raise null_not_allowed(pos)
-                        _48 -= 1
-                        if _48 > blen - pos:
-                            raise bad_length(pos, _48)
+                        if 0 < _48 < 0x80:
+                            _48 -= 1
+                        else:
+                            _48, pos = read_compact_count(b, pos - 1, False)
                         if not _48:
                             _47 = []
                         else:
+                            if _48 > blen - pos:
+                                raise bad_length(pos, _48)
                             _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
                             pos += 4 * _48
                         if b[pos]:
@@ -1842,16 +1839,15 @@ def _d_MetadataResponse_v10(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -1894,16 +1890,15 @@ def _d_MetadataResponse_v10(b, m, pos):
         _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -1920,19 +1915,18 @@ def _d_MetadataResponse_v10(b, m, pos):
             _29, _30, _32, = _S_uoB.unpack_from(b, pos)
             pos += 18
             _29 = uuid_of(_29)
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                raise null_not_allowed(pos)
-            _32 -= 1
-            if _32 > blen - pos:
-                raise bad_length(pos, _32)
+            if 0 < _32 < 0x80:
+                _32 -= 1
+            else:
+                _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
                 _31 = []
             else:
+                if _32 > blen - pos:
+                    raise bad_length(pos, _32)
                 _33 = pos + 18 * _32
                 if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
-                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    _31 = list(starmap(MetadataResponsePartition, _S_hiii____.iter_unpack(b[pos:_33])))
                     pos = _33
                 else:
                     _31 = []
@@ -1940,44 +1934,41 @@ def _d_MetadataResponse_v10(b, m, pos):
                     for _ in range(_32):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if _45 >= 0x80:
-                            _45, pos = read_uvarint(b, pos - 1)
-                        if _45 == 0:
-                            raise null_not_allowed(pos)
-                        _45 -= 1
-                        if _45 > blen - pos:
-                            raise bad_length(pos, _45)
+                        if 0 < _45 < 0x80:
+                            _45 -= 1
+                        else:
+                            _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
                             _44 = []
                         else:
+                            if _45 > blen - pos:
+                                raise bad_length(pos, _45)
                             _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
                             pos += 4 * _45
                         _47 = b[pos]
                         pos += 1
-                        if _47 >= 0x80:
-                            _47, pos = read_uvarint(b, pos - 1)
-                        if _47 == 0:
-                            raise null_not_allowed(pos)
-                        _47 -= 1
-                        if _47 > blen - pos:
-                            raise bad_length(pos, _47)
+                        if 0 < _47 < 0x80:
+                            _47 -= 1
+                        else:
+                            _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
                             _46 = []
                         else:
+                            if _47 > blen - pos:
+                                raise bad_length(pos, _47)
                             _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
                             pos += 4 * _47
                         _49 = b[pos]
                         pos += 1
-                        if _49 >= 0x80:
-                            _49, pos = read_uvarint(b, pos - 1)
-                        if _49 == 0:
-                            raise null_not_allowed(pos)
-                        _49 -= 1
-                        if _49 > blen - pos:
-                            raise bad_length(pos, _49)
+                        if 0 < _49 < 0x80:
+                            _49 -= 1
+                        else:
+                            _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:
                             _48 = []
                         else:
+                            if _49 > blen - pos:
+                                raise bad_length(pos, _49)
                             _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
                             pos += 4 * _49
                         if b[pos]:
@@ -2185,16 +2176,15 @@ def _d_MetadataResponse_v11(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -2237,16 +2227,15 @@ def _d_MetadataResponse_v11(b, m, pos):
         _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -2263,19 +2252,18 @@ def _d_MetadataResponse_v11(b, m, pos):
             _29, _30, _32, = _S_uoB.unpack_from(b, pos)
             pos += 18
             _29 = uuid_of(_29)
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                raise null_not_allowed(pos)
-            _32 -= 1
-            if _32 > blen - pos:
-                raise bad_length(pos, _32)
+            if 0 < _32 < 0x80:
+                _32 -= 1
+            else:
+                _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
                 _31 = []
             else:
+                if _32 > blen - pos:
+                    raise bad_length(pos, _32)
                 _33 = pos + 18 * _32
                 if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
-                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    _31 = list(starmap(MetadataResponsePartition, _S_hiii____.iter_unpack(b[pos:_33])))
                     pos = _33
                 else:
                     _31 = []
@@ -2283,44 +2271,41 @@ def _d_MetadataResponse_v11(b, m, pos):
                     for _ in range(_32):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if _45 >= 0x80:
-                            _45, pos = read_uvarint(b, pos - 1)
-                        if _45 == 0:
-                            raise null_not_allowed(pos)
-                        _45 -= 1
-                        if _45 > blen - pos:
-                            raise bad_length(pos, _45)
+                        if 0 < _45 < 0x80:
+                            _45 -= 1
+                        else:
+                            _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
                             _44 = []
                         else:
+                            if _45 > blen - pos:
+                                raise bad_length(pos, _45)
                             _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
                             pos += 4 * _45
                         _47 = b[pos]
                         pos += 1
-                        if _47 >= 0x80:
-                            _47, pos = read_uvarint(b, pos - 1)
-                        if _47 == 0:
-                            raise null_not_allowed(pos)
-                        _47 -= 1
-                        if _47 > blen - pos:
-                            raise bad_length(pos, _47)
+                        if 0 < _47 < 0x80:
+                            _47 -= 1
+                        else:
+                            _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
                             _46 = []
                         else:
+                            if _47 > blen - pos:
+                                raise bad_length(pos, _47)
                             _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
                             pos += 4 * _47
                         _49 = b[pos]
                         pos += 1
-                        if _49 >= 0x80:
-                            _49, pos = read_uvarint(b, pos - 1)
-                        if _49 == 0:
-                            raise null_not_allowed(pos)
-                        _49 -= 1
-                        if _49 > blen - pos:
-                            raise bad_length(pos, _49)
+                        if 0 < _49 < 0x80:
+                            _49 -= 1
+                        else:
+                            _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:
                             _48 = []
                         else:
+                            if _49 > blen - pos:
+                                raise bad_length(pos, _49)
                             _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
                             pos += 4 * _49
                         if b[pos]:
@@ -2524,16 +2509,15 @@ def _d_MetadataResponse_v12(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -2576,16 +2560,15 @@ def _d_MetadataResponse_v12(b, m, pos):
         _16, pos = read_ncstring(b, pos - 1)
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _21 >= 0x80:
-        _21, pos = read_uvarint(b, pos - 1)
-    if _21 == 0:
-        raise null_not_allowed(pos)
-    _21 -= 1
-    if _21 > blen - pos:
-        raise bad_length(pos, _21)
+    if 0 < _21 < 0x80:
+        _21 -= 1
+    else:
+        _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
         _20 = []
     else:
+        if _21 > blen - pos:
+            raise bad_length(pos, _21)
         _20 = []
         _23 = _20.append
         for _ in range(_21):
@@ -2602,19 +2585,18 @@ def _d_MetadataResponse_v12(b, m, pos):
             _29, _30, _32, = _S_uoB.unpack_from(b, pos)
             pos += 18
             _29 = uuid_of(_29)
-            if _32 >= 0x80:
-                _32, pos = read_uvarint(b, pos - 1)
-            if _32 == 0:
-                raise null_not_allowed(pos)
-            _32 -= 1
-            if _32 > blen - pos:
-                raise bad_length(pos, _32)
+            if 0 < _32 < 0x80:
+                _32 -= 1
+            else:
+                _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
                 _31 = []
             else:
+                if _32 > blen - pos:
+                    raise bad_length(pos, _32)
                 _33 = pos + 18 * _32
                 if _33 <= blen and b[pos + 14:_33:18] == _BYTE1 * _32 and b[pos + 15:_33:18] == _BYTE1 * _32 and b[pos + 16:_33:18] == _BYTE1 * _32 and b[pos + 17:_33:18] == _BYTE0 * _32:
-                    _31 = [MetadataResponsePartition(_34, _35, _36, _37, [], [], [], None) for _34, _35, _36, _37, _, _, _, _, in _S_hiiiBBBB.iter_unpack(b[pos:_33])]
+                    _31 = list(starmap(MetadataResponsePartition, _S_hiii____.iter_unpack(b[pos:_33])))
                     pos = _33
                 else:
                     _31 = []
@@ -2622,44 +2604,41 @@ def _d_MetadataResponse_v12(b, m, pos):
                     for _ in range(_32):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if _45 >= 0x80:
-                            _45, pos = read_uvarint(b, pos - 1)
-                        if _45 == 0:
-                            raise null_not_allowed(pos)
-                        _45 -= 1
-                        if _45 > blen - pos:
-                            raise bad_length(pos, _45)
+                        if 0 < _45 < 0x80:
+                            _45 -= 1
+                        else:
+                            _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
                             _44 = []
                         else:
+                            if _45 > blen - pos:
+                                raise bad_length(pos, _45)
                             _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
                             pos += 4 * _45
                         _47 = b[pos]
                         pos += 1
-                        if _47 >= 0x80:
-                            _47, pos = read_uvarint(b, pos - 1)
-                        if _47 == 0:
-                            raise null_not_allowed(pos)
-                        _47 -= 1
-                        if _47 > blen - pos:
-                            raise bad_length(pos, _47)
+                        if 0 < _47 < 0x80:
+                            _47 -= 1
+                        else:
+                            _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
                             _46 = []
                         else:
+                            if _47 > blen - pos:
+                                raise bad_length(pos, _47)
                             _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
                             pos += 4 * _47
                         _49 = b[pos]
                         pos += 1
-                        if _49 >= 0x80:
-                            _49, pos = read_uvarint(b, pos - 1)
-                        if _49 == 0:
-                            raise null_not_allowed(pos)
-                        _49 -= 1
-                        if _49 > blen - pos:
-                            raise bad_length(pos, _49)
+                        if 0 < _49 < 0x80:
+                            _49 -= 1
+                        else:
+                            _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:
                             _48 = []
                         else:
+                            if _49 > blen - pos:
+                                raise bad_length(pos, _49)
                             _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
                             pos += 4 * _49
                         if b[pos]:

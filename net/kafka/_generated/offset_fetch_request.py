@@ -5,10 +5,12 @@
 
 """OffsetFetchRequest (api key 9, request), versions 0-9: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetFetchRequestTopic(msgspec.Struct, gc=False):
@@ -257,51 +259,50 @@ def _d_OffsetFetchRequest_v6(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
-    else:
+    if 0 < _5 < 0x80:
         _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, True)
+    if _5 < 0:
+        _4 = None
+    elif not _5:
+        _4 = []
+    else:
         if _5 > blen - pos:
             raise bad_length(pos, _5)
-        if not _5:
-            _4 = []
-        else:
-            _4 = []
-            _7 = _4.append
-            for _ in range(_5):
-                _10 = b[pos]
-                pos += 1
-                if 0 < _10 < 0x80:
-                    _11 = pos + _10 - 1
-                    if _11 > blen:
-                        raise bad_length(pos, _10 - 1)
-                    _9 = str(b[pos:_11], 'utf-8')
-                    pos = _11
-                else:
-                    _9, pos = read_cstring(b, pos - 1)
-                _13 = b[pos]
-                pos += 1
-                if _13 >= 0x80:
-                    _13, pos = read_uvarint(b, pos - 1)
-                if _13 == 0:
-                    raise null_not_allowed(pos)
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if 0 < _13 < 0x80:
                 _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
+            if not _13:
+                _12 = []
+            else:
                 if _13 > blen - pos:
                     raise bad_length(pos, _13)
-                if not _13:
-                    _12 = []
-                else:
-                    _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
-                    pos += 4 * _13
-                if b[pos]:
-                    _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                else:
-                    pos += 1
-                    _14 = None
-                _6 = OffsetFetchRequestTopic(_9, _12, _14)
-                _7(_6)
+                _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                pos += 4 * _13
+            if b[pos]:
+                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+            else:
+                pos += 1
+                _14 = None
+            _6 = OffsetFetchRequestTopic(_9, _12, _14)
+            _7(_6)
     if b[pos]:
         _15, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
     else:
@@ -395,51 +396,50 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        _4 = None
-    else:
+    if 0 < _5 < 0x80:
         _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, True)
+    if _5 < 0:
+        _4 = None
+    elif not _5:
+        _4 = []
+    else:
         if _5 > blen - pos:
             raise bad_length(pos, _5)
-        if not _5:
-            _4 = []
-        else:
-            _4 = []
-            _7 = _4.append
-            for _ in range(_5):
-                _10 = b[pos]
-                pos += 1
-                if 0 < _10 < 0x80:
-                    _11 = pos + _10 - 1
-                    if _11 > blen:
-                        raise bad_length(pos, _10 - 1)
-                    _9 = str(b[pos:_11], 'utf-8')
-                    pos = _11
-                else:
-                    _9, pos = read_cstring(b, pos - 1)
-                _13 = b[pos]
-                pos += 1
-                if _13 >= 0x80:
-                    _13, pos = read_uvarint(b, pos - 1)
-                if _13 == 0:
-                    raise null_not_allowed(pos)
+        _4 = []
+        _7 = _4.append
+        for _ in range(_5):
+            _10 = b[pos]
+            pos += 1
+            if 0 < _10 < 0x80:
+                _11 = pos + _10 - 1
+                if _11 > blen:
+                    raise bad_length(pos, _10 - 1)
+                _9 = str(b[pos:_11], 'utf-8')
+                pos = _11
+            else:
+                _9, pos = read_cstring(b, pos - 1)
+            _13 = b[pos]
+            pos += 1
+            if 0 < _13 < 0x80:
                 _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
+            if not _13:
+                _12 = []
+            else:
                 if _13 > blen - pos:
                     raise bad_length(pos, _13)
-                if not _13:
-                    _12 = []
-                else:
-                    _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
-                    pos += 4 * _13
-                if b[pos]:
-                    _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                else:
-                    pos += 1
-                    _14 = None
-                _6 = OffsetFetchRequestTopic(_9, _12, _14)
-                _7(_6)
+                _12 = list((_Ai[_13] if _13 <= ARRAY_STRUCTS_MAX else array_struct('i', _13)).unpack_from(b, pos))
+                pos += 4 * _13
+            if b[pos]:
+                _14, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+            else:
+                pos += 1
+                _14 = None
+            _6 = OffsetFetchRequestTopic(_9, _12, _14)
+            _7(_6)
     _15, = _S_o.unpack_from(b, pos)
     pos += 1
     if b[pos]:
@@ -523,16 +523,15 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -548,51 +547,50 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _10 = b[pos]
             pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                _9 = None
-            else:
+            if 0 < _10 < 0x80:
                 _10 -= 1
+            else:
+                _10, pos = read_compact_count(b, pos - 1, True)
+            if _10 < 0:
+                _9 = None
+            elif not _10:
+                _9 = []
+            else:
                 if _10 > blen - pos:
                     raise bad_length(pos, _10)
-                if not _10:
-                    _9 = []
-                else:
-                    _9 = []
-                    _12 = _9.append
-                    for _ in range(_10):
-                        _15 = b[pos]
-                        pos += 1
-                        if 0 < _15 < 0x80:
-                            _16 = pos + _15 - 1
-                            if _16 > blen:
-                                raise bad_length(pos, _15 - 1)
-                            _14 = str(b[pos:_16], 'utf-8')
-                            pos = _16
-                        else:
-                            _14, pos = read_cstring(b, pos - 1)
-                        _18 = b[pos]
-                        pos += 1
-                        if _18 >= 0x80:
-                            _18, pos = read_uvarint(b, pos - 1)
-                        if _18 == 0:
-                            raise null_not_allowed(pos)
+                _9 = []
+                _12 = _9.append
+                for _ in range(_10):
+                    _15 = b[pos]
+                    pos += 1
+                    if 0 < _15 < 0x80:
+                        _16 = pos + _15 - 1
+                        if _16 > blen:
+                            raise bad_length(pos, _15 - 1)
+                        _14 = str(b[pos:_16], 'utf-8')
+                        pos = _16
+                    else:
+                        _14, pos = read_cstring(b, pos - 1)
+                    _18 = b[pos]
+                    pos += 1
+                    if 0 < _18 < 0x80:
                         _18 -= 1
+                    else:
+                        _18, pos = read_compact_count(b, pos - 1, False)
+                    if not _18:
+                        _17 = []
+                    else:
                         if _18 > blen - pos:
                             raise bad_length(pos, _18)
-                        if not _18:
-                            _17 = []
-                        else:
-                            _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
-                            pos += 4 * _18
-                        if b[pos]:
-                            _19, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                        else:
-                            pos += 1
-                            _19 = None
-                        _11 = OffsetFetchRequestTopics(_14, _17, _19)
-                        _12(_11)
+                        _17 = list((_Ai[_18] if _18 <= ARRAY_STRUCTS_MAX else array_struct('i', _18)).unpack_from(b, pos))
+                        pos += 4 * _18
+                    if b[pos]:
+                        _19, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _19 = None
+                    _11 = OffsetFetchRequestTopics(_14, _17, _19)
+                    _12(_11)
             if b[pos]:
                 _20, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
             else:
@@ -700,16 +698,15 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -735,51 +732,50 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
                 _9, pos = read_ncstring(b, pos - 1)
             _12, _14, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                _13 = None
-            else:
+            if 0 < _14 < 0x80:
                 _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, True)
+            if _14 < 0:
+                _13 = None
+            elif not _14:
+                _13 = []
+            else:
                 if _14 > blen - pos:
                     raise bad_length(pos, _14)
-                if not _14:
-                    _13 = []
-                else:
-                    _13 = []
-                    _16 = _13.append
-                    for _ in range(_14):
-                        _19 = b[pos]
-                        pos += 1
-                        if 0 < _19 < 0x80:
-                            _20 = pos + _19 - 1
-                            if _20 > blen:
-                                raise bad_length(pos, _19 - 1)
-                            _18 = str(b[pos:_20], 'utf-8')
-                            pos = _20
-                        else:
-                            _18, pos = read_cstring(b, pos - 1)
-                        _22 = b[pos]
-                        pos += 1
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            raise null_not_allowed(pos)
+                _13 = []
+                _16 = _13.append
+                for _ in range(_14):
+                    _19 = b[pos]
+                    pos += 1
+                    if 0 < _19 < 0x80:
+                        _20 = pos + _19 - 1
+                        if _20 > blen:
+                            raise bad_length(pos, _19 - 1)
+                        _18 = str(b[pos:_20], 'utf-8')
+                        pos = _20
+                    else:
+                        _18, pos = read_cstring(b, pos - 1)
+                    _22 = b[pos]
+                    pos += 1
+                    if 0 < _22 < 0x80:
                         _22 -= 1
+                    else:
+                        _22, pos = read_compact_count(b, pos - 1, False)
+                    if not _22:
+                        _21 = []
+                    else:
                         if _22 > blen - pos:
                             raise bad_length(pos, _22)
-                        if not _22:
-                            _21 = []
-                        else:
-                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
-                            pos += 4 * _22
-                        if b[pos]:
-                            _23, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
-                        else:
-                            pos += 1
-                            _23 = None
-                        _15 = OffsetFetchRequestTopics(_18, _21, _23)
-                        _16(_15)
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    if b[pos]:
+                        _23, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
+                    else:
+                        pos += 1
+                        _23 = None
+                    _15 = OffsetFetchRequestTopics(_18, _21, _23)
+                    _16(_15)
             if b[pos]:
                 _24, pos = _t_OffsetFetchRequestTopic_v6(b, m, pos)
             else:

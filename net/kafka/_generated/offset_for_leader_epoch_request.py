@@ -5,10 +5,12 @@
 
 """OffsetForLeaderEpochRequest (api key 23, request), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class OffsetForLeaderPartition(msgspec.Struct, gc=False):
@@ -43,6 +45,7 @@ _S_iB = Struct('>iB')
 _S_ii = Struct('>ii')
 _S_iii = Struct('>iii')
 _S_iiiB = Struct('>iiiB')
+_S_iii_ = Struct('>iiix')
 
 def _d_OffsetForLeaderEpochRequest_v0(b, m, pos):
     blen = len(b)
@@ -157,7 +160,7 @@ def _d_OffsetForLeaderEpochRequest_v2(b, m, pos):
             else:
                 _11 = pos + 12 * _10
                 if _11 <= blen:
-                    _9 = [OffsetForLeaderPartition(_12, _13, _14, None) for _12, _13, _14, in _S_iii.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(OffsetForLeaderPartition, _S_iii.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -236,7 +239,7 @@ def _d_OffsetForLeaderEpochRequest_v3(b, m, pos):
             else:
                 _12 = pos + 12 * _11
                 if _12 <= blen:
-                    _10 = [OffsetForLeaderPartition(_13, _14, _15, None) for _13, _14, _15, in _S_iii.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(OffsetForLeaderPartition, _S_iii.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -302,16 +305,15 @@ def _d_OffsetForLeaderEpochRequest_v4(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -327,19 +329,18 @@ def _d_OffsetForLeaderEpochRequest_v4(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 13 * _11
                 if _12 <= blen and b[pos + 12:_12:13] == _BYTE0 * _11:
-                    _10 = [OffsetForLeaderPartition(_13, _14, _15, None) for _13, _14, _15, _, in _S_iiiB.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(OffsetForLeaderPartition, _S_iii_.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []

@@ -5,10 +5,12 @@
 
 """OffsetForLeaderEpochResponse (api key 23, response), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class EpochEndOffset(msgspec.Struct, gc=False):
@@ -41,6 +43,7 @@ _Ad = ARRAY_STRUCTS['d']
 _S_h = Struct('>h')
 _S_hiiq = Struct('>hiiq')
 _S_hiiqB = Struct('>hiiqB')
+_S_hiiq_ = Struct('>hiiqx')
 _S_hiq = Struct('>hiq')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -159,7 +162,7 @@ def _d_OffsetForLeaderEpochResponse_v1(b, m, pos):
             else:
                 _11 = pos + 18 * _10
                 if _11 <= blen:
-                    _9 = [EpochEndOffset(_12, _13, _14, _15, None) for _12, _13, _14, _15, in _S_hiiq.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(EpochEndOffset, _S_hiiq.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -238,7 +241,7 @@ def _d_OffsetForLeaderEpochResponse_v2(b, m, pos):
             else:
                 _12 = pos + 18 * _11
                 if _12 <= blen:
-                    _10 = [EpochEndOffset(_13, _14, _15, _16, None) for _13, _14, _15, _16, in _S_hiiq.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(EpochEndOffset, _S_hiiq.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []
@@ -304,16 +307,15 @@ def _d_OffsetForLeaderEpochResponse_v4(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -329,19 +331,18 @@ def _d_OffsetForLeaderEpochResponse_v4(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if _11 >= 0x80:
-                _11, pos = read_uvarint(b, pos - 1)
-            if _11 == 0:
-                raise null_not_allowed(pos)
-            _11 -= 1
-            if _11 > blen - pos:
-                raise bad_length(pos, _11)
+            if 0 < _11 < 0x80:
+                _11 -= 1
+            else:
+                _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
                 _10 = []
             else:
+                if _11 > blen - pos:
+                    raise bad_length(pos, _11)
                 _12 = pos + 19 * _11
                 if _12 <= blen and b[pos + 18:_12:19] == _BYTE0 * _11:
-                    _10 = [EpochEndOffset(_13, _14, _15, _16, None) for _13, _14, _15, _16, _, in _S_hiiqB.iter_unpack(b[pos:_12])]
+                    _10 = list(starmap(EpochEndOffset, _S_hiiq_.iter_unpack(b[pos:_12])))
                     pos = _12
                 else:
                     _10 = []

@@ -5,10 +5,12 @@
 
 """ProduceResponse (api key 0, response), versions 0-11: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class BatchIndexAndErrorMessage(msgspec.Struct, gc=False):
@@ -64,12 +66,14 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iBB = Struct('>iBB')
+_S_i__ = Struct('>ixx')
 _S_ih = Struct('>ih')
 _S_ihq = Struct('>ihq')
 _S_ihqq = Struct('>ihqq')
 _S_ihqqq = Struct('>ihqqq')
 _S_ihqqqB = Struct('>ihqqqB')
 _S_ihqqqBBB = Struct('>ihqqqBBB')
+_S_ihqqq___ = Struct('>ihqqqxxx')
 _S_ihqqqi = Struct('>ihqqqi')
 _S_ii = Struct('>ii')
 
@@ -107,7 +111,7 @@ def _d_ProduceResponse_v0(b, m, pos):
             else:
                 _11 = pos + 14 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, None, None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihq.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -186,7 +190,7 @@ def _d_ProduceResponse_v1(b, m, pos):
             else:
                 _11 = pos + 14 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, -1, -1, [], None, None, None) for _12, _13, _14, in _S_ihq.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihq.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -269,7 +273,7 @@ def _d_ProduceResponse_v2(b, m, pos):
             else:
                 _11 = pos + 22 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, -1, [], None, None, None) for _12, _13, _14, _15, in _S_ihqq.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihqq.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -352,7 +356,7 @@ def _d_ProduceResponse_v5(b, m, pos):
             else:
                 _11 = pos + 30 * _10
                 if _11 <= blen:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, in _S_ihqqq.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihqqq.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -566,16 +570,15 @@ def _d_ProduceResponse_v9(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -591,19 +594,18 @@ def _d_ProduceResponse_v9(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _10 = b[pos]
             pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                raise null_not_allowed(pos)
-            _10 -= 1
-            if _10 > blen - pos:
-                raise bad_length(pos, _10)
+            if 0 < _10 < 0x80:
+                _10 -= 1
+            else:
+                _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:
                 _9 = []
             else:
+                if _10 > blen - pos:
+                    raise bad_length(pos, _10)
                 _11 = pos + 33 * _10
                 if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihqqq___.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -611,19 +613,18 @@ def _d_ProduceResponse_v9(b, m, pos):
                     for _ in range(_10):
                         _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if _25 >= 0x80:
-                            _25, pos = read_uvarint(b, pos - 1)
-                        if _25 == 0:
-                            raise null_not_allowed(pos)
-                        _25 -= 1
-                        if _25 > blen - pos:
-                            raise bad_length(pos, _25)
+                        if 0 < _25 < 0x80:
+                            _25 -= 1
+                        else:
+                            _25, pos = read_compact_count(b, pos - 1, False)
                         if not _25:
                             _24 = []
                         else:
+                            if _25 > blen - pos:
+                                raise bad_length(pos, _25)
                             _26 = pos + 6 * _25
                             if _26 <= blen and b[pos + 4:_26:6] == _BYTE0 * _25 and b[pos + 5:_26:6] == _BYTE0 * _25:
-                                _24 = [BatchIndexAndErrorMessage(_27, None, None) for _27, _, _, in _S_iBB.iter_unpack(b[pos:_26])]
+                                _24 = list(starmap(BatchIndexAndErrorMessage, _S_i__.iter_unpack(b[pos:_26])))
                                 pos = _26
                             else:
                                 _24 = []
@@ -834,16 +835,15 @@ def _t_ProduceResponse_v10(b, m, pos):
         if tag == 0:
             _2 = b[pos]
             pos += 1
-            if _2 >= 0x80:
-                _2, pos = read_uvarint(b, pos - 1)
-            if _2 == 0:
-                raise null_not_allowed(pos)
-            _2 -= 1
-            if _2 > blen - pos:
-                raise bad_length(pos, _2)
+            if 0 < _2 < 0x80:
+                _2 -= 1
+            else:
+                _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
                 _1 = []
             else:
+                if _2 > blen - pos:
+                    raise bad_length(pos, _2)
                 _1 = []
                 _4 = _1.append
                 for _ in range(_2):
@@ -887,16 +887,15 @@ def _d_ProduceResponse_v10(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _1 = []
         _4 = _1.append
         for _ in range(_2):
@@ -912,19 +911,18 @@ def _d_ProduceResponse_v10(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _10 = b[pos]
             pos += 1
-            if _10 >= 0x80:
-                _10, pos = read_uvarint(b, pos - 1)
-            if _10 == 0:
-                raise null_not_allowed(pos)
-            _10 -= 1
-            if _10 > blen - pos:
-                raise bad_length(pos, _10)
+            if 0 < _10 < 0x80:
+                _10 -= 1
+            else:
+                _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:
                 _9 = []
             else:
+                if _10 > blen - pos:
+                    raise bad_length(pos, _10)
                 _11 = pos + 33 * _10
                 if _11 <= blen and b[pos + 30:_11:33] == _BYTE1 * _10 and b[pos + 31:_11:33] == _BYTE0 * _10 and b[pos + 32:_11:33] == _BYTE0 * _10:
-                    _9 = [PartitionProduceResponse(_12, _13, _14, _15, _16, [], None, None, None) for _12, _13, _14, _15, _16, _, _, _, in _S_ihqqqBBB.iter_unpack(b[pos:_11])]
+                    _9 = list(starmap(PartitionProduceResponse, _S_ihqqq___.iter_unpack(b[pos:_11])))
                     pos = _11
                 else:
                     _9 = []
@@ -932,19 +930,18 @@ def _d_ProduceResponse_v10(b, m, pos):
                     for _ in range(_10):
                         _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if _25 >= 0x80:
-                            _25, pos = read_uvarint(b, pos - 1)
-                        if _25 == 0:
-                            raise null_not_allowed(pos)
-                        _25 -= 1
-                        if _25 > blen - pos:
-                            raise bad_length(pos, _25)
+                        if 0 < _25 < 0x80:
+                            _25 -= 1
+                        else:
+                            _25, pos = read_compact_count(b, pos - 1, False)
                         if not _25:
                             _24 = []
                         else:
+                            if _25 > blen - pos:
+                                raise bad_length(pos, _25)
                             _26 = pos + 6 * _25
                             if _26 <= blen and b[pos + 4:_26:6] == _BYTE0 * _25 and b[pos + 5:_26:6] == _BYTE0 * _25:
-                                _24 = [BatchIndexAndErrorMessage(_27, None, None) for _27, _, _, in _S_iBB.iter_unpack(b[pos:_26])]
+                                _24 = list(starmap(BatchIndexAndErrorMessage, _S_i__.iter_unpack(b[pos:_26])))
                                 pos = _26
                             else:
                                 _24 = []

@@ -5,10 +5,12 @@
 
 """ReadShareGroupStateResponse (api key 84, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class StateBatch(msgspec.Struct, gc=False):
@@ -54,6 +56,7 @@ _S_iq = Struct('>iq')
 _S_iqB = Struct('>iqB')
 _S_qqbh = Struct('>qqbh')
 _S_qqbhB = Struct('>qqbhB')
+_S_qqbh_ = Struct('>qqbhx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -79,16 +82,15 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _3 = pos + 18 * _2
         if _3 <= blen and b[pos + 16:_3:18] == _BYTE1 * _2 and b[pos + 17:_3:18] == _BYTE0 * _2:
             _1 = [ReadStateResult(uuid_of(_4), [], None) for _4, _, _, in _S_uBB.iter_unpack(b[pos:_3])]
@@ -100,16 +102,15 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
                 _7, _9, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _7 = uuid_of(_7)
-                if _9 >= 0x80:
-                    _9, pos = read_uvarint(b, pos - 1)
-                if _9 == 0:
-                    raise null_not_allowed(pos)
-                _9 -= 1
-                if _9 > blen - pos:
-                    raise bad_length(pos, _9)
+                if 0 < _9 < 0x80:
+                    _9 -= 1
+                else:
+                    _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:
                     _8 = []
                 else:
+                    if _9 > blen - pos:
+                        raise bad_length(pos, _9)
                     _10 = pos + 21 * _9
                     if _10 <= blen and b[pos + 6:_10:21] == _BYTE0 * _9 and b[pos + 19:_10:21] == _BYTE1 * _9 and b[pos + 20:_10:21] == _BYTE0 * _9:
                         _8 = [PartitionResult(_11, _12, None, _13, _14, [], None) for _11, _12, _, _13, _14, _, _, in _S_ihBiqBB.iter_unpack(b[pos:_10])]
@@ -130,19 +131,18 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
                                 _19, pos = read_ncstring(b, pos - 1)
                             _22, _23, _25, = _S_iqB.unpack_from(b, pos)
                             pos += 13
-                            if _25 >= 0x80:
-                                _25, pos = read_uvarint(b, pos - 1)
-                            if _25 == 0:
-                                raise null_not_allowed(pos)
-                            _25 -= 1
-                            if _25 > blen - pos:
-                                raise bad_length(pos, _25)
+                            if 0 < _25 < 0x80:
+                                _25 -= 1
+                            else:
+                                _25, pos = read_compact_count(b, pos - 1, False)
                             if not _25:
                                 _24 = []
                             else:
+                                if _25 > blen - pos:
+                                    raise bad_length(pos, _25)
                                 _26 = pos + 20 * _25
                                 if _26 <= blen and b[pos + 19:_26:20] == _BYTE0 * _25:
-                                    _24 = [StateBatch(_27, _28, _29, _30, None) for _27, _28, _29, _30, _, in _S_qqbhB.iter_unpack(b[pos:_26])]
+                                    _24 = list(starmap(StateBatch, _S_qqbh_.iter_unpack(b[pos:_26])))
                                     pos = _26
                                 else:
                                     _24 = []

@@ -5,10 +5,12 @@
 
 """ShareAcknowledgeRequest (api key 79, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -48,9 +50,11 @@ _SHAPES_AcknowledgementBatch_0 = {}
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_iBB = Struct('>iBB')
+_S_i__ = Struct('>ixx')
 _S_qq = Struct('>qq')
 _S_qqB = Struct('>qqB')
 _S_qqBB = Struct('>qqBB')
+_S_qq__ = Struct('>qqxx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -96,16 +100,15 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
         _4, pos = read_ncstring(b, pos - 1)
     _7, _9, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _9 >= 0x80:
-        _9, pos = read_uvarint(b, pos - 1)
-    if _9 == 0:
-        raise null_not_allowed(pos)
-    _9 -= 1
-    if _9 > blen - pos:
-        raise bad_length(pos, _9)
+    if 0 < _9 < 0x80:
+        _9 -= 1
+    else:
+        _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
         _8 = []
     else:
+        if _9 > blen - pos:
+            raise bad_length(pos, _9)
         _10 = pos + 18 * _9
         if _10 <= blen and b[pos + 16:_10:18] == _BYTE1 * _9 and b[pos + 17:_10:18] == _BYTE0 * _9:
             _8 = [AcknowledgeTopic(uuid_of(_11), [], None) for _11, _, _, in _S_uBB.iter_unpack(b[pos:_10])]
@@ -117,19 +120,18 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                 _14, _16, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _14 = uuid_of(_14)
-                if _16 >= 0x80:
-                    _16, pos = read_uvarint(b, pos - 1)
-                if _16 == 0:
-                    raise null_not_allowed(pos)
-                _16 -= 1
-                if _16 > blen - pos:
-                    raise bad_length(pos, _16)
+                if 0 < _16 < 0x80:
+                    _16 -= 1
+                else:
+                    _16, pos = read_compact_count(b, pos - 1, False)
                 if not _16:
                     _15 = []
                 else:
+                    if _16 > blen - pos:
+                        raise bad_length(pos, _16)
                     _17 = pos + 6 * _16
                     if _17 <= blen and b[pos + 4:_17:6] == _BYTE1 * _16 and b[pos + 5:_17:6] == _BYTE0 * _16:
-                        _15 = [AcknowledgePartition(_18, [], None) for _18, _, _, in _S_iBB.iter_unpack(b[pos:_17])]
+                        _15 = list(starmap(AcknowledgePartition, _S_i__.iter_unpack(b[pos:_17])))
                         pos = _17
                     else:
                         _15 = []
@@ -137,19 +139,18 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                         for _ in range(_16):
                             _21, _23, = _S_iB.unpack_from(b, pos)
                             pos += 5
-                            if _23 >= 0x80:
-                                _23, pos = read_uvarint(b, pos - 1)
-                            if _23 == 0:
-                                raise null_not_allowed(pos)
-                            _23 -= 1
-                            if _23 > blen - pos:
-                                raise bad_length(pos, _23)
+                            if 0 < _23 < 0x80:
+                                _23 -= 1
+                            else:
+                                _23, pos = read_compact_count(b, pos - 1, False)
                             if not _23:
                                 _22 = []
                             else:
+                                if _23 > blen - pos:
+                                    raise bad_length(pos, _23)
                                 _24 = pos + 18 * _23
                                 if _24 <= blen and b[pos + 16:_24:18] == _BYTE1 * _23 and b[pos + 17:_24:18] == _BYTE0 * _23:
-                                    _22 = [AcknowledgementBatch(_25, _26, [], None) for _25, _26, _, _, in _S_qqBB.iter_unpack(b[pos:_24])]
+                                    _22 = list(starmap(AcknowledgementBatch, _S_qq__.iter_unpack(b[pos:_24])))
                                     pos = _24
                                 else:
                                     _22 = []
@@ -157,16 +158,15 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                                     for _ in range(_23):
                                         _29, _30, _32, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if _32 >= 0x80:
-                                            _32, pos = read_uvarint(b, pos - 1)
-                                        if _32 == 0:
-                                            raise null_not_allowed(pos)
-                                        _32 -= 1
-                                        if _32 > blen - pos:
-                                            raise bad_length(pos, _32)
+                                        if 0 < _32 < 0x80:
+                                            _32 -= 1
+                                        else:
+                                            _32, pos = read_compact_count(b, pos - 1, False)
                                         if not _32:
                                             _31 = []
                                         else:
+                                            if _32 > blen - pos:
+                                                raise bad_length(pos, _32)
                                             _31 = list((_Ab[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('b', _32)).unpack_from(b, pos))
                                             pos += 1 * _32
                                         if b[pos]:

@@ -5,10 +5,12 @@
 
 """ShareFetchRequest (api key 78, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class AcknowledgementBatch(msgspec.Struct, gc=False):
@@ -60,11 +62,13 @@ _S_i = Struct('>i')
 _S_ii = Struct('>ii')
 _S_iiB = Struct('>iiB')
 _S_iiBB = Struct('>iiBB')
+_S_ii__ = Struct('>iixx')
 _S_iiii = Struct('>iiii')
 _S_iiiiB = Struct('>iiiiB')
 _S_qq = Struct('>qq')
 _S_qqB = Struct('>qqB')
 _S_qqBB = Struct('>qqBB')
+_S_qq__ = Struct('>qqxx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -110,16 +114,15 @@ def _d_ShareFetchRequest_v0(b, m, pos):
         _4, pos = read_ncstring(b, pos - 1)
     _7, _8, _9, _10, _12, = _S_iiiiB.unpack_from(b, pos)
     pos += 17
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        raise null_not_allowed(pos)
-    _12 -= 1
-    if _12 > blen - pos:
-        raise bad_length(pos, _12)
+    if 0 < _12 < 0x80:
+        _12 -= 1
+    else:
+        _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
         _11 = []
     else:
+        if _12 > blen - pos:
+            raise bad_length(pos, _12)
         _13 = pos + 18 * _12
         if _13 <= blen and b[pos + 16:_13:18] == _BYTE1 * _12 and b[pos + 17:_13:18] == _BYTE0 * _12:
             _11 = [FetchTopic(uuid_of(_14), [], None) for _14, _, _, in _S_uBB.iter_unpack(b[pos:_13])]
@@ -131,19 +134,18 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                 _17, _19, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _17 = uuid_of(_17)
-                if _19 >= 0x80:
-                    _19, pos = read_uvarint(b, pos - 1)
-                if _19 == 0:
-                    raise null_not_allowed(pos)
-                _19 -= 1
-                if _19 > blen - pos:
-                    raise bad_length(pos, _19)
+                if 0 < _19 < 0x80:
+                    _19 -= 1
+                else:
+                    _19, pos = read_compact_count(b, pos - 1, False)
                 if not _19:
                     _18 = []
                 else:
+                    if _19 > blen - pos:
+                        raise bad_length(pos, _19)
                     _20 = pos + 10 * _19
                     if _20 <= blen and b[pos + 8:_20:10] == _BYTE1 * _19 and b[pos + 9:_20:10] == _BYTE0 * _19:
-                        _18 = [FetchPartition(_21, _22, [], None) for _21, _22, _, _, in _S_iiBB.iter_unpack(b[pos:_20])]
+                        _18 = list(starmap(FetchPartition, _S_ii__.iter_unpack(b[pos:_20])))
                         pos = _20
                     else:
                         _18 = []
@@ -151,19 +153,18 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                         for _ in range(_19):
                             _25, _26, _28, = _S_iiB.unpack_from(b, pos)
                             pos += 9
-                            if _28 >= 0x80:
-                                _28, pos = read_uvarint(b, pos - 1)
-                            if _28 == 0:
-                                raise null_not_allowed(pos)
-                            _28 -= 1
-                            if _28 > blen - pos:
-                                raise bad_length(pos, _28)
+                            if 0 < _28 < 0x80:
+                                _28 -= 1
+                            else:
+                                _28, pos = read_compact_count(b, pos - 1, False)
                             if not _28:
                                 _27 = []
                             else:
+                                if _28 > blen - pos:
+                                    raise bad_length(pos, _28)
                                 _29 = pos + 18 * _28
                                 if _29 <= blen and b[pos + 16:_29:18] == _BYTE1 * _28 and b[pos + 17:_29:18] == _BYTE0 * _28:
-                                    _27 = [AcknowledgementBatch(_30, _31, [], None) for _30, _31, _, _, in _S_qqBB.iter_unpack(b[pos:_29])]
+                                    _27 = list(starmap(AcknowledgementBatch, _S_qq__.iter_unpack(b[pos:_29])))
                                     pos = _29
                                 else:
                                     _27 = []
@@ -171,16 +172,15 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                                     for _ in range(_28):
                                         _34, _35, _37, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if _37 >= 0x80:
-                                            _37, pos = read_uvarint(b, pos - 1)
-                                        if _37 == 0:
-                                            raise null_not_allowed(pos)
-                                        _37 -= 1
-                                        if _37 > blen - pos:
-                                            raise bad_length(pos, _37)
+                                        if 0 < _37 < 0x80:
+                                            _37 -= 1
+                                        else:
+                                            _37, pos = read_compact_count(b, pos - 1, False)
                                         if not _37:
                                             _36 = []
                                         else:
+                                            if _37 > blen - pos:
+                                                raise bad_length(pos, _37)
                                             _36 = list((_Ab[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('b', _37)).unpack_from(b, pos))
                                             pos += 1 * _37
                                         if b[pos]:
@@ -206,16 +206,15 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                 _16(_15)
     _42 = b[pos]
     pos += 1
-    if _42 >= 0x80:
-        _42, pos = read_uvarint(b, pos - 1)
-    if _42 == 0:
-        raise null_not_allowed(pos)
-    _42 -= 1
-    if _42 > blen - pos:
-        raise bad_length(pos, _42)
+    if 0 < _42 < 0x80:
+        _42 -= 1
+    else:
+        _42, pos = read_compact_count(b, pos - 1, False)
     if not _42:
         _41 = []
     else:
+        if _42 > blen - pos:
+            raise bad_length(pos, _42)
         _43 = pos + 18 * _42
         if _43 <= blen and b[pos + 16:_43:18] == _BYTE1 * _42 and b[pos + 17:_43:18] == _BYTE0 * _42:
             _41 = [ForgottenTopic(uuid_of(_44), [], None) for _44, _, _, in _S_uBB.iter_unpack(b[pos:_43])]
@@ -227,16 +226,15 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                 _47, _49, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _47 = uuid_of(_47)
-                if _49 >= 0x80:
-                    _49, pos = read_uvarint(b, pos - 1)
-                if _49 == 0:
-                    raise null_not_allowed(pos)
-                _49 -= 1
-                if _49 > blen - pos:
-                    raise bad_length(pos, _49)
+                if 0 < _49 < 0x80:
+                    _49 -= 1
+                else:
+                    _49, pos = read_compact_count(b, pos - 1, False)
                 if not _49:
                     _48 = []
                 else:
+                    if _49 > blen - pos:
+                        raise bad_length(pos, _49)
                     _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
                     pos += 4 * _49
                 if b[pos]:

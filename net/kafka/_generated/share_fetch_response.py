@@ -5,10 +5,12 @@
 
 """ShareFetchResponse (api key 78, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class LeaderIdAndEpoch(msgspec.Struct, gc=False):
@@ -72,6 +74,7 @@ _S_ihB = Struct('>ihB')
 _S_ii = Struct('>ii')
 _S_qqh = Struct('>qqh')
 _S_qqhB = Struct('>qqhB')
+_S_qqh_ = Struct('>qqhx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -107,16 +110,15 @@ def _d_ShareFetchResponse_v0(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if _7 >= 0x80:
-        _7, pos = read_uvarint(b, pos - 1)
-    if _7 == 0:
-        raise null_not_allowed(pos)
-    _7 -= 1
-    if _7 > blen - pos:
-        raise bad_length(pos, _7)
+    if 0 < _7 < 0x80:
+        _7 -= 1
+    else:
+        _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
         _6 = []
     else:
+        if _7 > blen - pos:
+            raise bad_length(pos, _7)
         _8 = pos + 18 * _7
         if _8 <= blen and b[pos + 16:_8:18] == _BYTE1 * _7 and b[pos + 17:_8:18] == _BYTE0 * _7:
             _6 = [ShareFetchableTopicResponse(uuid_of(_9), [], None) for _9, _, _, in _S_uBB.iter_unpack(b[pos:_8])]
@@ -128,16 +130,15 @@ def _d_ShareFetchResponse_v0(b, m, pos):
                 _12, _14, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _12 = uuid_of(_12)
-                if _14 >= 0x80:
-                    _14, pos = read_uvarint(b, pos - 1)
-                if _14 == 0:
-                    raise null_not_allowed(pos)
-                _14 -= 1
-                if _14 > blen - pos:
-                    raise bad_length(pos, _14)
+                if 0 < _14 < 0x80:
+                    _14 -= 1
+                else:
+                    _14, pos = read_compact_count(b, pos - 1, False)
                 if not _14:
                     _13 = []
                 else:
+                    if _14 > blen - pos:
+                        raise bad_length(pos, _14)
                     _13 = []
                     _16 = _13.append
                     for _ in range(_14):
@@ -188,19 +189,18 @@ def _d_ShareFetchResponse_v0(b, m, pos):
                             _32, pos = read_crecords(b, m, pos - 1)
                         _36 = b[pos]
                         pos += 1
-                        if _36 >= 0x80:
-                            _36, pos = read_uvarint(b, pos - 1)
-                        if _36 == 0:
-                            raise null_not_allowed(pos)
-                        _36 -= 1
-                        if _36 > blen - pos:
-                            raise bad_length(pos, _36)
+                        if 0 < _36 < 0x80:
+                            _36 -= 1
+                        else:
+                            _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
                             _35 = []
                         else:
+                            if _36 > blen - pos:
+                                raise bad_length(pos, _36)
                             _37 = pos + 19 * _36
                             if _37 <= blen and b[pos + 18:_37:19] == _BYTE0 * _36:
-                                _35 = [AcquiredRecords(_38, _39, _40, None) for _38, _39, _40, _, in _S_qqhB.iter_unpack(b[pos:_37])]
+                                _35 = list(starmap(AcquiredRecords, _S_qqh_.iter_unpack(b[pos:_37])))
                                 pos = _37
                             else:
                                 _35 = []
@@ -231,16 +231,15 @@ def _d_ShareFetchResponse_v0(b, m, pos):
                 _11(_10)
     _50 = b[pos]
     pos += 1
-    if _50 >= 0x80:
-        _50, pos = read_uvarint(b, pos - 1)
-    if _50 == 0:
-        raise null_not_allowed(pos)
-    _50 -= 1
-    if _50 > blen - pos:
-        raise bad_length(pos, _50)
+    if 0 < _50 < 0x80:
+        _50 -= 1
+    else:
+        _50, pos = read_compact_count(b, pos - 1, False)
     if not _50:
         _49 = []
     else:
+        if _50 > blen - pos:
+            raise bad_length(pos, _50)
         _49 = []
         _52 = _49.append
         for _ in range(_50):

@@ -5,10 +5,12 @@
 
 """ShareGroupDescribeResponse (api key 77, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -88,16 +90,15 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
     blen = len(b)
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if _3 >= 0x80:
-        _3, pos = read_uvarint(b, pos - 1)
-    if _3 == 0:
-        raise null_not_allowed(pos)
-    _3 -= 1
-    if _3 > blen - pos:
-        raise bad_length(pos, _3)
+    if 0 < _3 < 0x80:
+        _3 -= 1
+    else:
+        _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
         _2 = []
     else:
+        if _3 > blen - pos:
+            raise bad_length(pos, _3)
         _2 = []
         _5 = _2.append
         for _ in range(_3):
@@ -143,16 +144,15 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                 _19, pos = read_cstring(b, pos - 1)
             _23 = b[pos]
             pos += 1
-            if _23 >= 0x80:
-                _23, pos = read_uvarint(b, pos - 1)
-            if _23 == 0:
-                raise null_not_allowed(pos)
-            _23 -= 1
-            if _23 > blen - pos:
-                raise bad_length(pos, _23)
+            if 0 < _23 < 0x80:
+                _23 -= 1
+            else:
+                _23, pos = read_compact_count(b, pos - 1, False)
             if not _23:
                 _22 = []
             else:
+                if _23 > blen - pos:
+                    raise bad_length(pos, _23)
                 _22 = []
                 _25 = _22.append
                 for _ in range(_23):
@@ -198,16 +198,15 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                         _37, pos = read_cstring(b, pos - 1)
                     _41 = b[pos]
                     pos += 1
-                    if _41 >= 0x80:
-                        _41, pos = read_uvarint(b, pos - 1)
-                    if _41 == 0:
-                        raise null_not_allowed(pos)
-                    _41 -= 1
-                    if _41 > blen - pos:
-                        raise bad_length(pos, _41)
+                    if 0 < _41 < 0x80:
+                        _41 -= 1
+                    else:
+                        _41, pos = read_compact_count(b, pos - 1, False)
                     if not _41:
                         _40 = []
                     else:
+                        if _41 > blen - pos:
+                            raise bad_length(pos, _41)
                         _40 = []
                         _43 = _40.append
                         for _ in range(_41):
@@ -224,16 +223,15 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                             _43(_42)
                     _49 = b[pos]
                     pos += 1
-                    if _49 >= 0x80:
-                        _49, pos = read_uvarint(b, pos - 1)
-                    if _49 == 0:
-                        raise null_not_allowed(pos)
-                    _49 -= 1
-                    if _49 > blen - pos:
-                        raise bad_length(pos, _49)
+                    if 0 < _49 < 0x80:
+                        _49 -= 1
+                    else:
+                        _49, pos = read_compact_count(b, pos - 1, False)
                     if not _49:
                         _48 = []
                     else:
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
                         _48 = []
                         _51 = _48.append
                         for _ in range(_49):
@@ -250,16 +248,15 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                                 _54, pos = read_cstring(b, pos - 1)
                             _58 = b[pos]
                             pos += 1
-                            if _58 >= 0x80:
-                                _58, pos = read_uvarint(b, pos - 1)
-                            if _58 == 0:
-                                raise null_not_allowed(pos)
-                            _58 -= 1
-                            if _58 > blen - pos:
-                                raise bad_length(pos, _58)
+                            if 0 < _58 < 0x80:
+                                _58 -= 1
+                            else:
+                                _58, pos = read_compact_count(b, pos - 1, False)
                             if not _58:
                                 _57 = []
                             else:
+                                if _58 > blen - pos:
+                                    raise bad_length(pos, _58)
                                 _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
                                 pos += 4 * _58
                             if b[pos]:

@@ -5,10 +5,12 @@
 
 """ShareGroupHeartbeatRequest (api key 76, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class ShareGroupHeartbeatRequest(msgspec.Struct, gc=False):
@@ -83,31 +85,31 @@ def _d_ShareGroupHeartbeatRequest_v0(b, m, pos):
         _8, pos = read_ncstring(b, pos - 1)
     _12 = b[pos]
     pos += 1
-    if _12 >= 0x80:
-        _12, pos = read_uvarint(b, pos - 1)
-    if _12 == 0:
-        _11 = None
-    else:
+    if 0 < _12 < 0x80:
         _12 -= 1
+    else:
+        _12, pos = read_compact_count(b, pos - 1, True)
+    if _12 < 0:
+        _11 = None
+    elif not _12:
+        _11 = []
+    else:
         if _12 > blen - pos:
             raise bad_length(pos, _12)
-        if not _12:
-            _11 = []
-        else:
-            _11 = []
-            _14 = _11.append
-            for _ in range(_12):
-                _15 = b[pos]
-                pos += 1
-                if 0 < _15 < 0x80:
-                    _16 = pos + _15 - 1
-                    if _16 > blen:
-                        raise bad_length(pos, _15 - 1)
-                    _13 = str(b[pos:_16], 'utf-8')
-                    pos = _16
-                else:
-                    _13, pos = read_cstring(b, pos - 1)
-                _14(_13)
+        _11 = []
+        _14 = _11.append
+        for _ in range(_12):
+            _15 = b[pos]
+            pos += 1
+            if 0 < _15 < 0x80:
+                _16 = pos + _15 - 1
+                if _16 > blen:
+                    raise bad_length(pos, _15 - 1)
+                _13 = str(b[pos:_16], 'utf-8')
+                pos = _16
+            else:
+                _13, pos = read_cstring(b, pos - 1)
+            _14(_13)
     if b[pos]:
         _17, pos = _t_ShareGroupHeartbeatRequest_v0(b, m, pos)
     else:

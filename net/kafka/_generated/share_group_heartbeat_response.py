@@ -5,10 +5,12 @@
 
 """ShareGroupHeartbeatResponse (api key 76, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TopicPartitions(msgspec.Struct, gc=False):
@@ -96,16 +98,15 @@ def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
     else:
         _14 = b[pos]
         pos += 1
-        if _14 >= 0x80:
-            _14, pos = read_uvarint(b, pos - 1)
-        if _14 == 0:
-            raise null_not_allowed(pos)
-        _14 -= 1
-        if _14 > blen - pos:
-            raise bad_length(pos, _14)
+        if 0 < _14 < 0x80:
+            _14 -= 1
+        else:
+            _14, pos = read_compact_count(b, pos - 1, False)
         if not _14:
             _13 = []
         else:
+            if _14 > blen - pos:
+                raise bad_length(pos, _14)
             _15 = pos + 18 * _14
             if _15 <= blen and b[pos + 16:_15:18] == _BYTE1 * _14 and b[pos + 17:_15:18] == _BYTE0 * _14:
                 _13 = [TopicPartitions(uuid_of(_16), [], None) for _16, _, _, in _S_uBB.iter_unpack(b[pos:_15])]
@@ -117,16 +118,15 @@ def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
                     _19, _21, = _S_uB.unpack_from(b, pos)
                     pos += 17
                     _19 = uuid_of(_19)
-                    if _21 >= 0x80:
-                        _21, pos = read_uvarint(b, pos - 1)
-                    if _21 == 0:
-                        raise null_not_allowed(pos)
-                    _21 -= 1
-                    if _21 > blen - pos:
-                        raise bad_length(pos, _21)
+                    if 0 < _21 < 0x80:
+                        _21 -= 1
+                    else:
+                        _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:
                         _20 = []
                     else:
+                        if _21 > blen - pos:
+                            raise bad_length(pos, _21)
                         _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
                         pos += 4 * _21
                     if b[pos]:

@@ -5,10 +5,12 @@
 
 """StopReplicaRequest (api key 5, request), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class StopReplicaPartitionV0(msgspec.Struct, gc=False):
@@ -57,6 +59,7 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iio = Struct('>ii?')
 _S_iioB = Struct('>ii?B')
+_S_iio_ = Struct('>ii?x')
 _S_iioi = Struct('>ii?i')
 _S_iiq = Struct('>iiq')
 _S_iiqB = Struct('>iiqB')
@@ -209,16 +212,15 @@ def _d_StopReplicaRequest_v2(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _6, = _S_iiqoB.unpack_from(b, pos)
     pos += 18
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -234,16 +236,15 @@ def _d_StopReplicaRequest_v2(b, m, pos):
                 _10, pos = read_cstring(b, pos - 1)
             _14 = b[pos]
             pos += 1
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _13 = list((_Ai[_14] if _14 <= ARRAY_STRUCTS_MAX else array_struct('i', _14)).unpack_from(b, pos))
                 pos += 4 * _14
             if b[pos]:
@@ -323,16 +324,15 @@ def _d_StopReplicaRequest_v3(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -348,19 +348,18 @@ def _d_StopReplicaRequest_v3(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _14 = pos + 10 * _13
                 if _14 <= blen and b[pos + 9:_14:10] == _BYTE0 * _13:
-                    _12 = [StopReplicaPartitionState(_15, _16, _17, None) for _15, _16, _17, _, in _S_iioB.iter_unpack(b[pos:_14])]
+                    _12 = list(starmap(StopReplicaPartitionState, _S_iio_.iter_unpack(b[pos:_14])))
                     pos = _14
                 else:
                     _12 = []
@@ -456,16 +455,15 @@ def _d_StopReplicaRequest_v4(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
     pos += 18
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -481,19 +479,18 @@ def _d_StopReplicaRequest_v4(b, m, pos):
                 _10, pos = read_cstring(b, pos - 1)
             _14 = b[pos]
             pos += 1
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _15 = pos + 10 * _14
                 if _15 <= blen and b[pos + 9:_15:10] == _BYTE0 * _14:
-                    _13 = [StopReplicaPartitionState(_16, _17, _18, None) for _16, _17, _18, _, in _S_iioB.iter_unpack(b[pos:_15])]
+                    _13 = list(starmap(StopReplicaPartitionState, _S_iio_.iter_unpack(b[pos:_15])))
                     pos = _15
                 else:
                     _13 = []

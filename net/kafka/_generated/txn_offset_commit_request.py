@@ -5,10 +5,12 @@
 
 """TxnOffsetCommitRequest (api key 28, request), versions 0-4: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class TxnOffsetCommitRequestPartition(msgspec.Struct, gc=False):
@@ -375,16 +377,15 @@ def _d_TxnOffsetCommitRequest_v3(b, m, pos):
         _13, pos = read_ncstring(b, pos - 1)
     _17 = b[pos]
     pos += 1
-    if _17 >= 0x80:
-        _17, pos = read_uvarint(b, pos - 1)
-    if _17 == 0:
-        raise null_not_allowed(pos)
-    _17 -= 1
-    if _17 > blen - pos:
-        raise bad_length(pos, _17)
+    if 0 < _17 < 0x80:
+        _17 -= 1
+    else:
+        _17, pos = read_compact_count(b, pos - 1, False)
     if not _17:
         _16 = []
     else:
+        if _17 > blen - pos:
+            raise bad_length(pos, _17)
         _16 = []
         _19 = _16.append
         for _ in range(_17):
@@ -400,16 +401,15 @@ def _d_TxnOffsetCommitRequest_v3(b, m, pos):
                 _21, pos = read_cstring(b, pos - 1)
             _25 = b[pos]
             pos += 1
-            if _25 >= 0x80:
-                _25, pos = read_uvarint(b, pos - 1)
-            if _25 == 0:
-                raise null_not_allowed(pos)
-            _25 -= 1
-            if _25 > blen - pos:
-                raise bad_length(pos, _25)
+            if 0 < _25 < 0x80:
+                _25 -= 1
+            else:
+                _25, pos = read_compact_count(b, pos - 1, False)
             if not _25:
                 _24 = []
             else:
+                if _25 > blen - pos:
+                    raise bad_length(pos, _25)
                 _24 = []
                 _27 = _24.append
                 for _ in range(_25):

@@ -5,10 +5,12 @@
 
 """UpdateMetadataRequest (api key 6, request), versions 0-8: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class UpdateMetadataPartitionState(msgspec.Struct, gc=False):
@@ -1188,16 +1190,15 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -1213,16 +1214,15 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                 _9, pos = read_cstring(b, pos - 1)
             _13 = b[pos]
             pos += 1
-            if _13 >= 0x80:
-                _13, pos = read_uvarint(b, pos - 1)
-            if _13 == 0:
-                raise null_not_allowed(pos)
-            _13 -= 1
-            if _13 > blen - pos:
-                raise bad_length(pos, _13)
+            if 0 < _13 < 0x80:
+                _13 -= 1
+            else:
+                _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
                 _12 = []
             else:
+                if _13 > blen - pos:
+                    raise bad_length(pos, _13)
                 _14 = pos + 24 * _13
                 if _14 <= blen and b[pos + 16:_14:24] == _BYTE1 * _13 and b[pos + 21:_14:24] == _BYTE1 * _13 and b[pos + 22:_14:24] == _BYTE1 * _13 and b[pos + 23:_14:24] == _BYTE0 * _13:
                     _12 = [UpdateMetadataPartitionState('', _15, _16, _17, _18, [], _19, [], [], None) for _15, _16, _17, _18, _, _19, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_14])]
@@ -1233,44 +1233,41 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                     for _ in range(_13):
                         _22, _23, _24, _25, _27, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _27 >= 0x80:
-                            _27, pos = read_uvarint(b, pos - 1)
-                        if _27 == 0:
-                            raise null_not_allowed(pos)
-                        _27 -= 1
-                        if _27 > blen - pos:
-                            raise bad_length(pos, _27)
+                        if 0 < _27 < 0x80:
+                            _27 -= 1
+                        else:
+                            _27, pos = read_compact_count(b, pos - 1, False)
                         if not _27:
                             _26 = []
                         else:
+                            if _27 > blen - pos:
+                                raise bad_length(pos, _27)
                             _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
                             pos += 4 * _27
                         _28, _30, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _30 >= 0x80:
-                            _30, pos = read_uvarint(b, pos - 1)
-                        if _30 == 0:
-                            raise null_not_allowed(pos)
-                        _30 -= 1
-                        if _30 > blen - pos:
-                            raise bad_length(pos, _30)
+                        if 0 < _30 < 0x80:
+                            _30 -= 1
+                        else:
+                            _30, pos = read_compact_count(b, pos - 1, False)
                         if not _30:
                             _29 = []
                         else:
+                            if _30 > blen - pos:
+                                raise bad_length(pos, _30)
                             _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
                             pos += 4 * _30
                         _32 = b[pos]
                         pos += 1
-                        if _32 >= 0x80:
-                            _32, pos = read_uvarint(b, pos - 1)
-                        if _32 == 0:
-                            raise null_not_allowed(pos)
-                        _32 -= 1
-                        if _32 > blen - pos:
-                            raise bad_length(pos, _32)
+                        if 0 < _32 < 0x80:
+                            _32 -= 1
+                        else:
+                            _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
                             _31 = []
                         else:
+                            if _32 > blen - pos:
+                                raise bad_length(pos, _32)
                             _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
                             pos += 4 * _32
                         if b[pos]:
@@ -1289,31 +1286,29 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
             _7(_6)
     _36 = b[pos]
     pos += 1
-    if _36 >= 0x80:
-        _36, pos = read_uvarint(b, pos - 1)
-    if _36 == 0:
-        raise null_not_allowed(pos)
-    _36 -= 1
-    if _36 > blen - pos:
-        raise bad_length(pos, _36)
+    if 0 < _36 < 0x80:
+        _36 -= 1
+    else:
+        _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
         _35 = []
     else:
+        if _36 > blen - pos:
+            raise bad_length(pos, _36)
         _35 = []
         _38 = _35.append
         for _ in range(_36):
             _40, _42, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _42 >= 0x80:
-                _42, pos = read_uvarint(b, pos - 1)
-            if _42 == 0:
-                raise null_not_allowed(pos)
-            _42 -= 1
-            if _42 > blen - pos:
-                raise bad_length(pos, _42)
+            if 0 < _42 < 0x80:
+                _42 -= 1
+            else:
+                _42, pos = read_compact_count(b, pos - 1, False)
             if not _42:
                 _41 = []
             else:
+                if _42 > blen - pos:
+                    raise bad_length(pos, _42)
                 _41 = []
                 _44 = _41.append
                 for _ in range(_42):
@@ -1561,16 +1556,15 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
     blen = len(b)
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _4 = []
         _7 = _4.append
         for _ in range(_5):
@@ -1587,16 +1581,15 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
             _12, _14, = _S_uB.unpack_from(b, pos)
             pos += 17
             _12 = uuid_of(_12)
-            if _14 >= 0x80:
-                _14, pos = read_uvarint(b, pos - 1)
-            if _14 == 0:
-                raise null_not_allowed(pos)
-            _14 -= 1
-            if _14 > blen - pos:
-                raise bad_length(pos, _14)
+            if 0 < _14 < 0x80:
+                _14 -= 1
+            else:
+                _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
                 _13 = []
             else:
+                if _14 > blen - pos:
+                    raise bad_length(pos, _14)
                 _15 = pos + 24 * _14
                 if _15 <= blen and b[pos + 16:_15:24] == _BYTE1 * _14 and b[pos + 21:_15:24] == _BYTE1 * _14 and b[pos + 22:_15:24] == _BYTE1 * _14 and b[pos + 23:_15:24] == _BYTE0 * _14:
                     _13 = [UpdateMetadataPartitionState('', _16, _17, _18, _19, [], _20, [], [], None) for _16, _17, _18, _19, _, _20, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_15])]
@@ -1607,44 +1600,41 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                     for _ in range(_14):
                         _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _28 >= 0x80:
-                            _28, pos = read_uvarint(b, pos - 1)
-                        if _28 == 0:
-                            raise null_not_allowed(pos)
-                        _28 -= 1
-                        if _28 > blen - pos:
-                            raise bad_length(pos, _28)
+                        if 0 < _28 < 0x80:
+                            _28 -= 1
+                        else:
+                            _28, pos = read_compact_count(b, pos - 1, False)
                         if not _28:
                             _27 = []
                         else:
+                            if _28 > blen - pos:
+                                raise bad_length(pos, _28)
                             _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
                             pos += 4 * _28
                         _29, _31, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _31 >= 0x80:
-                            _31, pos = read_uvarint(b, pos - 1)
-                        if _31 == 0:
-                            raise null_not_allowed(pos)
-                        _31 -= 1
-                        if _31 > blen - pos:
-                            raise bad_length(pos, _31)
+                        if 0 < _31 < 0x80:
+                            _31 -= 1
+                        else:
+                            _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
                             _30 = []
                         else:
+                            if _31 > blen - pos:
+                                raise bad_length(pos, _31)
                             _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
                             pos += 4 * _31
                         _33 = b[pos]
                         pos += 1
-                        if _33 >= 0x80:
-                            _33, pos = read_uvarint(b, pos - 1)
-                        if _33 == 0:
-                            raise null_not_allowed(pos)
-                        _33 -= 1
-                        if _33 > blen - pos:
-                            raise bad_length(pos, _33)
+                        if 0 < _33 < 0x80:
+                            _33 -= 1
+                        else:
+                            _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
                             _32 = []
                         else:
+                            if _33 > blen - pos:
+                                raise bad_length(pos, _33)
                             _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
                             pos += 4 * _33
                         if b[pos]:
@@ -1663,31 +1653,29 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
             _7(_6)
     _37 = b[pos]
     pos += 1
-    if _37 >= 0x80:
-        _37, pos = read_uvarint(b, pos - 1)
-    if _37 == 0:
-        raise null_not_allowed(pos)
-    _37 -= 1
-    if _37 > blen - pos:
-        raise bad_length(pos, _37)
+    if 0 < _37 < 0x80:
+        _37 -= 1
+    else:
+        _37, pos = read_compact_count(b, pos - 1, False)
     if not _37:
         _36 = []
     else:
+        if _37 > blen - pos:
+            raise bad_length(pos, _37)
         _36 = []
         _39 = _36.append
         for _ in range(_37):
             _41, _43, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _43 >= 0x80:
-                _43, pos = read_uvarint(b, pos - 1)
-            if _43 == 0:
-                raise null_not_allowed(pos)
-            _43 -= 1
-            if _43 > blen - pos:
-                raise bad_length(pos, _43)
+            if 0 < _43 < 0x80:
+                _43 -= 1
+            else:
+                _43, pos = read_compact_count(b, pos - 1, False)
             if not _43:
                 _42 = []
             else:
+                if _43 > blen - pos:
+                    raise bad_length(pos, _43)
                 _42 = []
                 _45 = _42.append
                 for _ in range(_43):
@@ -1954,16 +1942,15 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
     blen = len(b)
     _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
     pos += 18
-    if _6 >= 0x80:
-        _6, pos = read_uvarint(b, pos - 1)
-    if _6 == 0:
-        raise null_not_allowed(pos)
-    _6 -= 1
-    if _6 > blen - pos:
-        raise bad_length(pos, _6)
+    if 0 < _6 < 0x80:
+        _6 -= 1
+    else:
+        _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
         _5 = []
     else:
+        if _6 > blen - pos:
+            raise bad_length(pos, _6)
         _5 = []
         _8 = _5.append
         for _ in range(_6):
@@ -1980,16 +1967,15 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
             _13, _15, = _S_uB.unpack_from(b, pos)
             pos += 17
             _13 = uuid_of(_13)
-            if _15 >= 0x80:
-                _15, pos = read_uvarint(b, pos - 1)
-            if _15 == 0:
-                raise null_not_allowed(pos)
-            _15 -= 1
-            if _15 > blen - pos:
-                raise bad_length(pos, _15)
+            if 0 < _15 < 0x80:
+                _15 -= 1
+            else:
+                _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
                 _14 = []
             else:
+                if _15 > blen - pos:
+                    raise bad_length(pos, _15)
                 _16 = pos + 24 * _15
                 if _16 <= blen and b[pos + 16:_16:24] == _BYTE1 * _15 and b[pos + 21:_16:24] == _BYTE1 * _15 and b[pos + 22:_16:24] == _BYTE1 * _15 and b[pos + 23:_16:24] == _BYTE0 * _15:
                     _14 = [UpdateMetadataPartitionState('', _17, _18, _19, _20, [], _21, [], [], None) for _17, _18, _19, _20, _, _21, _, _, _, in _S_iiiiBiBBB.iter_unpack(b[pos:_16])]
@@ -2000,44 +1986,41 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                     for _ in range(_15):
                         _24, _25, _26, _27, _29, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if _29 >= 0x80:
-                            _29, pos = read_uvarint(b, pos - 1)
-                        if _29 == 0:
-                            raise null_not_allowed(pos)
-                        _29 -= 1
-                        if _29 > blen - pos:
-                            raise bad_length(pos, _29)
+                        if 0 < _29 < 0x80:
+                            _29 -= 1
+                        else:
+                            _29, pos = read_compact_count(b, pos - 1, False)
                         if not _29:
                             _28 = []
                         else:
+                            if _29 > blen - pos:
+                                raise bad_length(pos, _29)
                             _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
                             pos += 4 * _29
                         _30, _32, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if _32 >= 0x80:
-                            _32, pos = read_uvarint(b, pos - 1)
-                        if _32 == 0:
-                            raise null_not_allowed(pos)
-                        _32 -= 1
-                        if _32 > blen - pos:
-                            raise bad_length(pos, _32)
+                        if 0 < _32 < 0x80:
+                            _32 -= 1
+                        else:
+                            _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
                             _31 = []
                         else:
+                            if _32 > blen - pos:
+                                raise bad_length(pos, _32)
                             _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
                             pos += 4 * _32
                         _34 = b[pos]
                         pos += 1
-                        if _34 >= 0x80:
-                            _34, pos = read_uvarint(b, pos - 1)
-                        if _34 == 0:
-                            raise null_not_allowed(pos)
-                        _34 -= 1
-                        if _34 > blen - pos:
-                            raise bad_length(pos, _34)
+                        if 0 < _34 < 0x80:
+                            _34 -= 1
+                        else:
+                            _34, pos = read_compact_count(b, pos - 1, False)
                         if not _34:
                             _33 = []
                         else:
+                            if _34 > blen - pos:
+                                raise bad_length(pos, _34)
                             _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
                             pos += 4 * _34
                         if b[pos]:
@@ -2056,31 +2039,29 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
             _8(_7)
     _38 = b[pos]
     pos += 1
-    if _38 >= 0x80:
-        _38, pos = read_uvarint(b, pos - 1)
-    if _38 == 0:
-        raise null_not_allowed(pos)
-    _38 -= 1
-    if _38 > blen - pos:
-        raise bad_length(pos, _38)
+    if 0 < _38 < 0x80:
+        _38 -= 1
+    else:
+        _38, pos = read_compact_count(b, pos - 1, False)
     if not _38:
         _37 = []
     else:
+        if _38 > blen - pos:
+            raise bad_length(pos, _38)
         _37 = []
         _40 = _37.append
         for _ in range(_38):
             _42, _44, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if _44 >= 0x80:
-                _44, pos = read_uvarint(b, pos - 1)
-            if _44 == 0:
-                raise null_not_allowed(pos)
-            _44 -= 1
-            if _44 > blen - pos:
-                raise bad_length(pos, _44)
+            if 0 < _44 < 0x80:
+                _44 -= 1
+            else:
+                _44, pos = read_compact_count(b, pos - 1, False)
             if not _44:
                 _43 = []
             else:
+                if _44 > blen - pos:
+                    raise bad_length(pos, _44)
                 _43 = []
                 _46 = _43.append
                 for _ in range(_44):

@@ -5,10 +5,12 @@
 
 """WriteShareGroupStateRequest (api key 85, request), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class StateBatch(msgspec.Struct, gc=False):
@@ -50,8 +52,10 @@ _S_i = Struct('>i')
 _S_iiiq = Struct('>iiiq')
 _S_iiiqB = Struct('>iiiqB')
 _S_iiiqBB = Struct('>iiiqBB')
+_S_iiiq__ = Struct('>iiiqxx')
 _S_qqbh = Struct('>qqbh')
 _S_qqbhB = Struct('>qqbhB')
+_S_qqbh_ = Struct('>qqbhx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -87,16 +91,15 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if _5 >= 0x80:
-        _5, pos = read_uvarint(b, pos - 1)
-    if _5 == 0:
-        raise null_not_allowed(pos)
-    _5 -= 1
-    if _5 > blen - pos:
-        raise bad_length(pos, _5)
+    if 0 < _5 < 0x80:
+        _5 -= 1
+    else:
+        _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
         _4 = []
     else:
+        if _5 > blen - pos:
+            raise bad_length(pos, _5)
         _6 = pos + 18 * _5
         if _6 <= blen and b[pos + 16:_6:18] == _BYTE1 * _5 and b[pos + 17:_6:18] == _BYTE0 * _5:
             _4 = [WriteStateData(uuid_of(_7), [], None) for _7, _, _, in _S_uBB.iter_unpack(b[pos:_6])]
@@ -108,19 +111,18 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
                 _10, _12, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _10 = uuid_of(_10)
-                if _12 >= 0x80:
-                    _12, pos = read_uvarint(b, pos - 1)
-                if _12 == 0:
-                    raise null_not_allowed(pos)
-                _12 -= 1
-                if _12 > blen - pos:
-                    raise bad_length(pos, _12)
+                if 0 < _12 < 0x80:
+                    _12 -= 1
+                else:
+                    _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
                     _11 = []
                 else:
+                    if _12 > blen - pos:
+                        raise bad_length(pos, _12)
                     _13 = pos + 22 * _12
                     if _13 <= blen and b[pos + 20:_13:22] == _BYTE1 * _12 and b[pos + 21:_13:22] == _BYTE0 * _12:
-                        _11 = [PartitionData(_14, _15, _16, _17, [], None) for _14, _15, _16, _17, _, _, in _S_iiiqBB.iter_unpack(b[pos:_13])]
+                        _11 = list(starmap(PartitionData, _S_iiiq__.iter_unpack(b[pos:_13])))
                         pos = _13
                     else:
                         _11 = []
@@ -128,19 +130,18 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
                         for _ in range(_12):
                             _20, _21, _22, _23, _25, = _S_iiiqB.unpack_from(b, pos)
                             pos += 21
-                            if _25 >= 0x80:
-                                _25, pos = read_uvarint(b, pos - 1)
-                            if _25 == 0:
-                                raise null_not_allowed(pos)
-                            _25 -= 1
-                            if _25 > blen - pos:
-                                raise bad_length(pos, _25)
+                            if 0 < _25 < 0x80:
+                                _25 -= 1
+                            else:
+                                _25, pos = read_compact_count(b, pos - 1, False)
                             if not _25:
                                 _24 = []
                             else:
+                                if _25 > blen - pos:
+                                    raise bad_length(pos, _25)
                                 _26 = pos + 20 * _25
                                 if _26 <= blen and b[pos + 19:_26:20] == _BYTE0 * _25:
-                                    _24 = [StateBatch(_27, _28, _29, _30, None) for _27, _28, _29, _30, _, in _S_qqbhB.iter_unpack(b[pos:_26])]
+                                    _24 = list(starmap(StateBatch, _S_qqbh_.iter_unpack(b[pos:_26])))
                                     pos = _26
                                 else:
                                     _24 = []

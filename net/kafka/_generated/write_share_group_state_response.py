@@ -5,10 +5,12 @@
 
 """WriteShareGroupStateResponse (api key 85, response), versions 0-0: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class PartitionResult(msgspec.Struct, gc=False):
@@ -40,6 +42,7 @@ _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
 _S_ihBB = Struct('>ihBB')
+_S_ih__ = Struct('>ihxx')
 _S_u = Struct('>16s')
 _S_uB = Struct('>16sB')
 _S_uBB = Struct('>16sBB')
@@ -65,16 +68,15 @@ def _d_WriteShareGroupStateResponse_v0(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _3 = pos + 18 * _2
         if _3 <= blen and b[pos + 16:_3:18] == _BYTE1 * _2 and b[pos + 17:_3:18] == _BYTE0 * _2:
             _1 = [WriteStateResult(uuid_of(_4), [], None) for _4, _, _, in _S_uBB.iter_unpack(b[pos:_3])]
@@ -86,19 +88,18 @@ def _d_WriteShareGroupStateResponse_v0(b, m, pos):
                 _7, _9, = _S_uB.unpack_from(b, pos)
                 pos += 17
                 _7 = uuid_of(_7)
-                if _9 >= 0x80:
-                    _9, pos = read_uvarint(b, pos - 1)
-                if _9 == 0:
-                    raise null_not_allowed(pos)
-                _9 -= 1
-                if _9 > blen - pos:
-                    raise bad_length(pos, _9)
+                if 0 < _9 < 0x80:
+                    _9 -= 1
+                else:
+                    _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:
                     _8 = []
                 else:
+                    if _9 > blen - pos:
+                        raise bad_length(pos, _9)
                     _10 = pos + 8 * _9
                     if _10 <= blen and b[pos + 6:_10:8] == _BYTE0 * _9 and b[pos + 7:_10:8] == _BYTE0 * _9:
-                        _8 = [PartitionResult(_11, _12, None, None) for _11, _12, _, _, in _S_ihBB.iter_unpack(b[pos:_10])]
+                        _8 = list(starmap(PartitionResult, _S_ih__.iter_unpack(b[pos:_10])))
                         pos = _10
                     else:
                         _8 = []

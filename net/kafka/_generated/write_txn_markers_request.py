@@ -5,10 +5,12 @@
 
 """WriteTxnMarkersRequest (api key 27, request), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class WritableTxnMarkerTopic(msgspec.Struct, gc=False):
@@ -159,16 +161,15 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _3 = pos + 17 * _2
         if _3 <= blen and b[pos + 11:_3:17] == _BYTE1 * _2 and b[pos + 16:_3:17] == _BYTE0 * _2:
             _1 = [WritableTxnMarker(_4, _5, _6, [], _7, None) for _4, _5, _6, _, _7, _, in _S_qhoBiB.iter_unpack(b[pos:_3])]
@@ -179,16 +180,15 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
             for _ in range(_2):
                 _10, _11, _12, _14, = _S_qhoB.unpack_from(b, pos)
                 pos += 12
-                if _14 >= 0x80:
-                    _14, pos = read_uvarint(b, pos - 1)
-                if _14 == 0:
-                    raise null_not_allowed(pos)
-                _14 -= 1
-                if _14 > blen - pos:
-                    raise bad_length(pos, _14)
+                if 0 < _14 < 0x80:
+                    _14 -= 1
+                else:
+                    _14, pos = read_compact_count(b, pos - 1, False)
                 if not _14:
                     _13 = []
                 else:
+                    if _14 > blen - pos:
+                        raise bad_length(pos, _14)
                     _13 = []
                     _16 = _13.append
                     for _ in range(_14):
@@ -204,16 +204,15 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
                             _18, pos = read_cstring(b, pos - 1)
                         _22 = b[pos]
                         pos += 1
-                        if _22 >= 0x80:
-                            _22, pos = read_uvarint(b, pos - 1)
-                        if _22 == 0:
-                            raise null_not_allowed(pos)
-                        _22 -= 1
-                        if _22 > blen - pos:
-                            raise bad_length(pos, _22)
+                        if 0 < _22 < 0x80:
+                            _22 -= 1
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:
                             _21 = []
                         else:
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
                             _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
                             pos += 4 * _22
                         if b[pos]:

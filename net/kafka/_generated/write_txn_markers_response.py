@@ -5,10 +5,12 @@
 
 """WriteTxnMarkersResponse (api key 27, response), versions 0-1: message types and per-version codecs."""
 
+from itertools import starmap  # noqa: F401
+
 import msgspec
 
 from panda.net.kafka._wire import (  # noqa: F401
-    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
+    UUID, ZERO_UUID, ProtocolError, Struct, pack_into, unpack_from, read_uvarint, size_uvarint, write_uvarint, read_string, read_nstring, read_cstring, read_ncstring, read_bytes, read_nbytes, read_cbytes, read_ncbytes, read_records, read_crecords, size_string, size_nstring, size_cstring, size_ncstring, size_bytes, size_nbytes, size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX,
 )
 
 class WritableTxnMarkerPartitionResult(msgspec.Struct, gc=False):
@@ -44,9 +46,11 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
 _S_ihB = Struct('>ihB')
+_S_ih_ = Struct('>ihx')
 _S_q = Struct('>q')
 _S_qB = Struct('>qB')
 _S_qBB = Struct('>qBB')
+_S_q__ = Struct('>qxx')
 _S_qi = Struct('>qi')
 
 def _d_WriteTxnMarkersResponse_v0(b, m, pos):
@@ -95,7 +99,7 @@ def _d_WriteTxnMarkersResponse_v0(b, m, pos):
                     else:
                         _17 = pos + 6 * _16
                         if _17 <= blen:
-                            _15 = [WritableTxnMarkerPartitionResult(_18, _19, None) for _18, _19, in _S_ih.iter_unpack(b[pos:_17])]
+                            _15 = list(starmap(WritableTxnMarkerPartitionResult, _S_ih.iter_unpack(b[pos:_17])))
                             pos = _17
                         else:
                             _15 = []
@@ -170,19 +174,18 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if _2 >= 0x80:
-        _2, pos = read_uvarint(b, pos - 1)
-    if _2 == 0:
-        raise null_not_allowed(pos)
-    _2 -= 1
-    if _2 > blen - pos:
-        raise bad_length(pos, _2)
+    if 0 < _2 < 0x80:
+        _2 -= 1
+    else:
+        _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
         _1 = []
     else:
+        if _2 > blen - pos:
+            raise bad_length(pos, _2)
         _3 = pos + 10 * _2
         if _3 <= blen and b[pos + 8:_3:10] == _BYTE1 * _2 and b[pos + 9:_3:10] == _BYTE0 * _2:
-            _1 = [WritableTxnMarkerResult(_4, [], None) for _4, _, _, in _S_qBB.iter_unpack(b[pos:_3])]
+            _1 = list(starmap(WritableTxnMarkerResult, _S_q__.iter_unpack(b[pos:_3])))
             pos = _3
         else:
             _1 = []
@@ -190,16 +193,15 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
             for _ in range(_2):
                 _7, _9, = _S_qB.unpack_from(b, pos)
                 pos += 9
-                if _9 >= 0x80:
-                    _9, pos = read_uvarint(b, pos - 1)
-                if _9 == 0:
-                    raise null_not_allowed(pos)
-                _9 -= 1
-                if _9 > blen - pos:
-                    raise bad_length(pos, _9)
+                if 0 < _9 < 0x80:
+                    _9 -= 1
+                else:
+                    _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:
                     _8 = []
                 else:
+                    if _9 > blen - pos:
+                        raise bad_length(pos, _9)
                     _8 = []
                     _11 = _8.append
                     for _ in range(_9):
@@ -215,19 +217,18 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
                             _13, pos = read_cstring(b, pos - 1)
                         _17 = b[pos]
                         pos += 1
-                        if _17 >= 0x80:
-                            _17, pos = read_uvarint(b, pos - 1)
-                        if _17 == 0:
-                            raise null_not_allowed(pos)
-                        _17 -= 1
-                        if _17 > blen - pos:
-                            raise bad_length(pos, _17)
+                        if 0 < _17 < 0x80:
+                            _17 -= 1
+                        else:
+                            _17, pos = read_compact_count(b, pos - 1, False)
                         if not _17:
                             _16 = []
                         else:
+                            if _17 > blen - pos:
+                                raise bad_length(pos, _17)
                             _18 = pos + 7 * _17
                             if _18 <= blen and b[pos + 6:_18:7] == _BYTE0 * _17:
-                                _16 = [WritableTxnMarkerPartitionResult(_19, _20, None) for _19, _20, _, in _S_ihB.iter_unpack(b[pos:_18])]
+                                _16 = list(starmap(WritableTxnMarkerPartitionResult, _S_ih_.iter_unpack(b[pos:_18])))
                                 pos = _18
                             else:
                                 _16 = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from panda.net.kafka.codegen.schema import Field, Message, StructDef
 from panda.net.kafka.codegen.values import struct_char
 
-_FMT_NAMES = {"?": "o", "16s": "u"}
+_FMT_NAMES = {"?": "o", "16s": "u", "x": "_"}
 
 
 class EmitterBase:

@@ -99,9 +99,9 @@ class DecodeEmitter(EmitterBase):
         if flex and not f.is_array:
             self.decode_compact_value(f, lines, ind, var, n, nullable)
             return
-        if flex:
-            lines.append(f"{ind}if {n} >= 0x80:")
-            lines.append(f"{ind}    {n}, pos = read_uvarint(b, pos - 1)")
+        if flex and f.is_array:
+            self.decode_compact_array(f, v, lines, ind, var, n, nullable)
+            return
         null_test = f"{n} == 0" if flex else f"{n} < 0"
         lines.append(f"{ind}if {null_test}:")
         if nullable:
@@ -130,6 +130,30 @@ class DecodeEmitter(EmitterBase):
         lines.append(f"{ind}    raise bad_length(pos, {n})")
         lines.append(f"{ind}{var} = {_slice_expr(f.type, 'pos', end)}")
         lines.append(f"{ind}pos = {end}")
+
+    def decode_compact_array(self, f: Field, v: int, lines: list[str], ind: str, var: str,
+                             n: str, nullable: bool) -> None:
+        """Compact array; n is the first varint byte, pos is past it. A one-byte count is
+        the fast path; read_compact_count takes the rest (-1 for null)."""
+        lines.append(f"{ind}if 0 < {n} < 0x80:")
+        lines.append(f"{ind}    {n} -= 1")
+        lines.append(f"{ind}else:")
+        lines.append(f"{ind}    {n}, pos = read_compact_count(b, pos - 1, {nullable})")
+        if nullable:
+            lines.append(f"{ind}if {n} < 0:")
+            lines.append(f"{ind}    {var} = None")
+            lines.append(f"{ind}elif not {n}:")
+        else:
+            lines.append(f"{ind}if not {n}:")
+        lines.append(f"{ind}    {var} = []")
+        lines.append(f"{ind}else:")
+        ind += "    "
+        lines.append(f"{ind}if {n} > blen - pos:")
+        lines.append(f"{ind}    raise bad_length(pos, {n})")
+        if f.is_struct and self.vector_slots(f.struct, v) is not None:
+            self.decode_vector(f.struct, v, lines, ind, var, n)
+        else:
+            self.decode_elements(f, v, lines, ind, var, n)
 
     def decode_compact_value(self, f: Field, lines: list[str], ind: str, var: str, n: str,
                              nullable: bool) -> None:
@@ -219,9 +243,16 @@ class DecodeEmitter(EmitterBase):
         ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
         if self.has_unknown(sd):
             ctor.append("None")
+        values = [f for _c, f, e in slots if e < 0]
         lines.append(f"{ind}if {' and '.join(checks)}:")
-        lines.append(f"{ind}    {var} = [{sd.name}({', '.join(ctor)}) for {', '.join(names)}, "
-                     f"in {fmt}.iter_unpack(b[pos:{end}])]")
+        if values == sd.fields[:len(values)] and all(f.type != "uuid" for f in values):
+            # values fill the leading fields; everything else takes its class default
+            padded = self.fmt("".join(c if e < 0 else "x" for c, _f, e in slots))
+            lines.append(f"{ind}    {var} = list(starmap({sd.name}, "
+                         f"{padded}.iter_unpack(b[pos:{end}])))")
+        else:
+            lines.append(f"{ind}    {var} = [{sd.name}({', '.join(ctor)}) for "
+                         f"{', '.join(names)}, in {fmt}.iter_unpack(b[pos:{end}])]")
         lines.append(f"{ind}    pos = {end}")
         lines.append(f"{ind}else:")
         self.decode_elements_of(sd, v, lines, ind + "    ", var, n)

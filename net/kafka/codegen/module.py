@@ -26,7 +26,7 @@ _WIRE_NAMES = (
     "size_cbytes, size_ncbytes, write_string, write_nstring, write_cstring, write_ncstring, "
     "write_bytes, write_nbytes, write_cbytes, write_ncbytes, read_unknown_tag, bad_length, "
     "null_not_allowed, write_tagged_section, size_tagged_section, uuid_of, array_struct, "
-    "write_cstring_long, read_crecords_required, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX"
+    "write_cstring_long, read_crecords_required, read_compact_count, shape_struct, BYTE0, BYTE1, ARRAY_STRUCTS, ARRAY_STRUCTS_MAX"
 )
 
 
@@ -64,7 +64,7 @@ class ModuleEmitter(DecodeEmitter, EncodeEmitter):
                 'message types and per-version codecs."""')
 
     def imports(self) -> str:
-        return ("import msgspec\n\n"
+        return ("from itertools import starmap  # noqa: F401\n\nimport msgspec\n\n"
                 f"from panda.net.kafka._wire import (  # noqa: F401\n    {_WIRE_NAMES},\n)")
 
     def ordered_structs(self) -> list[StructDef]:

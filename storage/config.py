@@ -44,8 +44,9 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     flush_debounce_us: NonNegativeInt = 0  # wait this long after the first durable append
     flush_interval_ms: PositiveInt = 100  # non-durable appends reach the disk within this
     direct_io: bool = True  # O_DIRECT writes from aligned buffers (faster on the measured disk)
-    write_chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 8 * MiB  # one aligned write
-    pending_bytes_max: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 64 * MiB  # unwritten per log
+    write_buffer_bytes_min: Annotated[int, msgspec.Meta(ge=4 * KiB)] = 256 * KiB  # per segment
+    pending_bytes_max: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 32 * MiB  # unwritten per log
+    write_buffers_pooled_max: NonNegativeInt = 4  # write buffers of closed segments kept
     fallocate_bytes: Annotated[int, msgspec.Meta(ge=0)] = 32 * MiB  # preallocation chunk; 0: off
     index_interval_bytes: PositiveInt = 4 * KiB  # one offset/time index entry per this many bytes
     batch_cache_bytes_max: NonNegativeInt = 64 * MiB  # recent batches kept in memory (LRU)
@@ -62,8 +63,9 @@ DESCRIPTIONS = {
     "flush_debounce_us": "wait after the first durable append so one fdatasync covers more",
     "flush_interval_ms": "non-durable appends are written and synced within this many ms",
     "direct_io": "write segments with O_DIRECT from aligned buffers (else buffered writes)",
-    "write_chunk_bytes": "largest single write to a segment file",
+    "write_buffer_bytes_min": "initial size of a segment's two aligned write buffers (they grow)",
     "pending_bytes_max": "appended-but-unwritten bytes per partition before appends wait",
+    "write_buffers_pooled_max": "aligned write buffers kept for reuse after segments close",
     "fallocate_bytes": "segment files grow by fallocate in chunks of this many bytes (0: off)",
     "index_interval_bytes": "bytes of batches between two sparse index entries",
     "batch_cache_bytes_max": "memory for recently appended/read batches (LRU), per shard",

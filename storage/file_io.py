@@ -1,14 +1,13 @@
 """The only place storage/ calls the operating system to change files.
 
-Owns the syscalls (open, pwrite, fallocate, fdatasync, ftruncate, rename, unlink) and the
-aligned staging buffer for O_DIRECT. Everything here blocks: call it from the storage I/O
-thread, never from a reactor. Tests replace a FileIO to inject ENOSPC / EIO.
+Owns the syscalls (open, pwrite, fallocate, fdatasync, ftruncate, rename, unlink). Everything
+here blocks: call it from the storage I/O thread, never from a reactor. Tests replace a FileIO
+to inject ENOSPC / EIO.
 """
 
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 
 ALIGN_BYTES = 4096  # O_DIRECT alignment of file offsets, lengths and buffer addresses
@@ -29,10 +28,6 @@ def is_disk_full(error: OSError) -> bool:
 class FileIO:
     """Blocking file operations. Subclass and override to inject faults."""
 
-    def __init__(self, staging_bytes: int) -> None:
-        self.staging_bytes = align_up(staging_bytes)
-        self._staging: mmap.mmap | None = None
-
     def open_write(self, path: str, direct: bool) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
         if direct:
@@ -42,37 +37,16 @@ class FileIO:
     def open_read(self, path: str) -> int:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
-    def pwrite(self, fd: int, data: bytes | bytearray | memoryview, position: int) -> None:
+    def pwrite(
+        self, fd: int, data: bytes | bytearray | memoryview, position: int, dsync: bool = False
+    ) -> None:
+        """Write all of data at position; dsync: the data is durable on return (RWF_DSYNC,
+        one syscall instead of a write plus an fdatasync)."""
         view = memoryview(data)
         done = 0
+        flags = os.RWF_DSYNC if dsync else 0
         while done < len(view):
-            done += os.pwrite(fd, view[done:], position + done)
-
-    def pwrite_direct(self, fd: int, head: bytes, data: memoryview, position: int) -> None:
-        """Write head+data at the aligned `position` through the page-aligned staging buffer,
-        zero-padding the last block. head is the already-written part of the first block."""
-        assert position % ALIGN_BYTES == 0 and len(head) < ALIGN_BYTES
-        staging = self._staging_buffer()
-        step = self.staging_bytes - ALIGN_BYTES
-        taken = 0
-        first = True
-        while first or taken < len(data):
-            prefix = head if first else b""
-            chunk = data[taken : taken + step - len(prefix)]
-            used = len(prefix) + len(chunk)
-            staging[: len(prefix)] = prefix
-            staging[len(prefix) : used] = chunk
-            padded = align_up(used)
-            staging[used:padded] = bytes(padded - used)
-            self.pwrite(fd, memoryview(staging)[:padded], position)
-            position += used
-            taken += len(chunk)
-            first = False
-
-    def _staging_buffer(self) -> mmap.mmap:
-        if self._staging is None:
-            self._staging = mmap.mmap(-1, self.staging_bytes)
-        return self._staging
+            done += os.pwritev(fd, [view[done:]], position + done, flags)
 
     def fallocate(self, fd: int, position: int, size: int) -> None:
         os.posix_fallocate(fd, position, size)
@@ -119,9 +93,4 @@ class FileIO:
         self.fsync_dir(os.path.dirname(dst) or ".")
 
     def release(self) -> None:
-        if self._staging is not None:
-            try:
-                self._staging.close()
-            except BufferError:  # a traceback still holds a view: the GC frees it later
-                pass
-            self._staging = None
+        """Free resources held by this FileIO (none for the plain one)."""

@@ -23,15 +23,19 @@ class LogFlush:
         self.directory = directory  # fsync it (a segment file was created)
         self.target_offset = target_offset  # the log's end offset when the cycle began
         self.fallocate_bytes = fallocate_bytes
-        self.size_bytes = sum(len(w.data) for w in writes)
+        self.size_bytes = sum(w.size_bytes for w in writes)
         self.syncs = 0
         self.written: list[SegmentWrite] = []
+        self.dsync = False
 
     def write(self, io: FileIO) -> BaseException | None:
+        """Write every segment's tail; a lone segment's write is also its sync (RWF_DSYNC)."""
+        self.dsync = len(self.writes) == 1 and not self.seals
         try:
             for job in self.writes:
-                job.run(io, self.fallocate_bytes)
+                job.run(io, self.fallocate_bytes, self.dsync)
                 self.written.append(job)
+                self.syncs += int(self.dsync)
         except OSError as error:
             return error
         return None
@@ -39,7 +43,7 @@ class LogFlush:
     def sync(self, io: FileIO) -> BaseException | None:
         try:
             for job in self.writes:
-                if job.segment not in self.seals:
+                if job.segment not in self.seals and not self.dsync:
                     assert job.segment.write_fd is not None
                     io.fdatasync(job.segment.write_fd)
                     self.syncs += 1

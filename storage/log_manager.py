@@ -22,6 +22,7 @@ from panda.storage.flusher import Flusher
 from panda.storage.io_thread import IOThread
 from panda.storage.partition_log import PartitionLog, Shared
 from panda.storage.probe import StorageProbe
+from panda.storage.write_buffer import WriteBufferPool
 
 log = logging.getLogger("panda.storage")
 
@@ -32,7 +33,7 @@ class LogManager:
     def __init__(self, config: StorageConfig, io: FileIO | None = None) -> None:
         self.config = config
         self.probe = StorageProbe()
-        self._io = io or FileIO(config.write_chunk_bytes)
+        self._io = io or FileIO()
         self._shared: Shared | None = None
         self._logs: dict[str, PartitionLog] = {}
         self._housekeeper: asyncio.Task[None] | None = None
@@ -45,8 +46,9 @@ class LogManager:
             io_thread, self.probe, self.config.flush_debounce_us, self.config.flush_interval_ms
         )
         cache = BatchCache(self.config.batch_cache_bytes_max)
-        self._shared = Shared(self.config, io_thread, flusher, cache, self.probe)
-        self._housekeeping_io = IOThread(FileIO(64 * 1024), name="storage-housekeeping")
+        pool = WriteBufferPool(self.config.write_buffers_pooled_max, self.config.write_buffer_bytes_min)
+        self._shared = Shared(self.config, io_thread, flusher, cache, self.probe, pool)
+        self._housekeeping_io = IOThread(FileIO(), name="storage-housekeeping")
         if housekeeping:
             self._housekeeper = asyncio.get_running_loop().create_task(self._housekeep())
         return self

@@ -40,6 +40,7 @@ from panda.storage.log_flush import LogFlush
 from panda.storage.probe import StorageProbe
 from panda.storage.recovery import RecoveryReport, recover_directory
 from panda.storage.segment import Segment, close_files, remove_files, truncate_file
+from panda.storage.write_buffer import WriteBufferPool
 
 log = logging.getLogger("panda.storage")
 
@@ -75,6 +76,7 @@ class Shared:
     flusher: Flusher
     cache: BatchCache
     probe: StorageProbe
+    buffer_pool: WriteBufferPool
 
 
 class PartitionLog:
@@ -138,7 +140,7 @@ class PartitionLog:
         only once the batch is fsynced (group commit)."""
         started_ns = time.perf_counter_ns()
         for _ in range(1024):
-            if self._unwritten_bytes() <= self._config.pending_bytes_max:
+            if self._unwritten_bytes() + len(batch) <= self._config.pending_bytes_max:
                 break
             self._shared.flusher.schedule(self, durable=True)
             await self._shared.flusher.wait_cycle()
@@ -203,6 +205,7 @@ class PartitionLog:
         if active is not None and active.index.empty:
             self._remove_segments([self.segments.pop()])
         elif active is not None:
+            active.close_for_appends()
             self._to_seal.append(active)
         return self._create_segment(term)
 
@@ -217,7 +220,10 @@ class PartitionLog:
 
     def _create_segment(self, term: int) -> Segment:
         index = SegmentIndex(self.next_offset, self._config.index_interval_bytes)
-        segment = Segment(self.directory, index, term, direct=self._config.direct_io)
+        segment = Segment(
+            self.directory, index, term, direct=self._config.direct_io,
+            pool=self._shared.buffer_pool,
+        )
         segment.open_files(self._shared.io_thread.io, writable=True)
         self.segments.append(segment)
         self._dir_dirty = True
@@ -253,7 +259,7 @@ class PartitionLog:
         if error is not None:
             self._flush_failed(error)  # truncates while the failed tail is still readable
         for write in job.writes:
-            write.segment.inflight = None
+            write.segment.release_inflight()
         if error is not None:
             return
         target = min(job.target_offset, self._floor, self.next_offset)
@@ -397,7 +403,7 @@ class PartitionLog:
     def _unseal(self, segment: Segment) -> None:
         if segment in self._to_seal:
             self._to_seal.remove(segment)
-        segment.sealed = False
+        segment.sealed = segment.closed = False
         io = self._shared.io_thread.io
 
         def reopen() -> None:

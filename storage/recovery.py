@@ -161,7 +161,6 @@ def _recover_segment(
         io.ftruncate(segment.write_fd, scan.index.size_bytes)  # type: ignore[arg-type]
         io.fsync(segment.write_fd)  # type: ignore[arg-type]
         segment.allocated = scan.index.size_bytes
-    segment.written = segment.pending_start = scan.index.size_bytes
     segment.load_tail_block()
     if not is_last and not torn:
         _seal_recovered(segment, io, had_index_file, report, probe)
@@ -186,7 +185,6 @@ def _reopen_sealed_for_writes(segment: Segment, io: FileIO) -> None:
     """The last segment was sealed at a clean stop: it becomes the active one again."""
     io.unlink(segment.index_path)
     segment.sealed = False
-    segment.written = segment.pending_start = segment.size_bytes
     segment.load_tail_block()
 
 

@@ -17,6 +17,7 @@ from panda.storage import record_batch as rb
 from panda.storage.errors import CorruptBatchError, CrcMismatchError
 from panda.storage.file_io import ALIGN_BYTES, FileIO, align_down, align_up
 from panda.storage.index import SegmentIndex
+from panda.storage.write_buffer import WriteBuffer, WriteBufferPool
 
 log = logging.getLogger("panda.storage")
 
@@ -42,7 +43,10 @@ def parse_segment_name(filename: str) -> tuple[int, int] | None:
 class Segment:
     """A segment file plus its in-memory index, write tail and file descriptors."""
 
-    def __init__(self, directory: str, index: SegmentIndex, term: int, *, direct: bool) -> None:
+    def __init__(
+        self, directory: str, index: SegmentIndex, term: int, *, direct: bool,
+        pool: WriteBufferPool | None = None,
+    ) -> None:
         self.directory = directory
         self.term = term
         self.index = index
@@ -55,9 +59,13 @@ class Segment:
         self.write_fd: int | None = None
         self.read_fd: int | None = None
         self.written = index.size_bytes  # file bytes reported written
-        self.inflight: tuple[int, memoryview] | None = None
-        self.pending = bytearray()
-        self.pending_start = index.size_bytes
+        self.closed = False  # no more appends (rolled): buffers go once written
+        self._pool = pool or WriteBufferPool(0, 256 * 1024)
+        self.pending = self._pool.take()
+        self.pending.reset(index.size_bytes)
+        self.inflight: WriteBuffer | None = None
+        self.inflight_end = 0  # readers see inflight bytes below this (a truncation lowers it)
+        self._spare: WriteBuffer | None = None
         # Owned by the I/O thread only:
         self.allocated = 0
         self.file_end = index.size_bytes  # end of the bytes written to the file
@@ -74,6 +82,10 @@ class Segment:
     @property
     def size_bytes(self) -> int:
         return self.index.size_bytes
+
+    @property
+    def pending_start(self) -> int:
+        return self.pending.start
 
     @property
     def unwritten_bytes(self) -> int:
@@ -97,38 +109,49 @@ class Segment:
 
     def append(self, batch: bytearray, header: rb.RecordBatchHeader) -> None:
         position = self.size_bytes
-        self.pending += batch
+        self.pending.append(batch)
         self.index.add(
             header.base_offset, header.next_offset, position, len(batch), header.max_timestamp
         )
 
     def take_write(self) -> SegmentWrite | None:
         """Move the pending tail in flight; the caller runs the returned job on the I/O thread."""
-        if not self.pending:
+        if self.pending.size_bytes == 0:
             return None
         assert self.inflight is None, "one write in flight per segment"
-        data = memoryview(self.pending)
-        self.inflight = (self.pending_start, data)
-        job = SegmentWrite(self, self.pending_start, data)
-        self.pending_start += len(data)
-        self.pending = bytearray()
-        return job
+        self.inflight, self.inflight_end = self.pending, self.pending.end
+        self.pending = self._spare or self._pool.take()
+        self._spare = None
+        self.pending.reset(self.inflight.end)
+        return SegmentWrite(self, self.inflight)
 
     def write_done(self, job: SegmentWrite) -> None:
+        self.written = max(self.written, min(job.end, self.pending.start))
+        self.release_inflight()
+
+    def close_for_appends(self) -> None:
+        """Rolled: no more appends; the spare buffer goes to the pool for the next segment."""
+        self.closed = True
+        self._pool.give(self._spare)
+        self._spare = None
+
+    def release_inflight(self) -> None:
+        if self.closed:  # no more appends: the buffers serve new segments
+            self._pool.give(self.inflight)
+            self._pool.give(self._spare)
+            self._spare = None
+        elif self.inflight is not None:
+            self._spare = self.inflight  # reused: its pages are already faulted in
         self.inflight = None
-        self.written = max(self.written, min(job.end, self.pending_start))
 
     def truncate(self, position: int, next_offset: int) -> None:
         """Drop every byte at or past `position` in memory; the caller queues truncate_file."""
         self.index.truncate(position, next_offset)
-        if position >= self.pending_start:
-            del self.pending[position - self.pending_start :]
+        if position >= self.pending.start:
+            self.pending.cut(position)
             return
-        self.pending = bytearray()
-        self.pending_start = position
-        if self.inflight is not None:
-            start, data = self.inflight
-            self.inflight = (start, data[: max(0, position - start)])
+        self.pending.reset(position)
+        self.inflight_end = min(self.inflight_end, position)
         self.written = min(self.written, position)
 
     def read_span(self, start: int, end: int) -> tuple[bytes, bool]:
@@ -145,11 +168,12 @@ class Segment:
                 parts.append(bytes(data[lo - region_start : hi - region_start]))
         return b"".join(parts), from_file
 
-    def _memory_regions(self) -> list[tuple[int, memoryview | bytearray]]:
-        regions: list[tuple[int, memoryview | bytearray]] = []
-        if self.inflight is not None:
-            regions.append(self.inflight)
-        regions.append((self.pending_start, self.pending))
+    def _memory_regions(self) -> list[tuple[int, memoryview]]:
+        regions = []
+        if self.inflight is not None and self.inflight_end > self.inflight.start:
+            regions.append((self.inflight.start, self.inflight.view(self.inflight.start, self.inflight_end)))
+        if self.pending.size_bytes:
+            regions.append((self.pending.start, self.pending.view(self.pending.start, self.pending.end)))
         return regions
 
     def read(
@@ -248,14 +272,15 @@ def _check_crc(data: bytes, at: int, position: int, path: str) -> None:
 class SegmentWrite:
     """One write of a segment's pending bytes; run() executes on the I/O thread."""
 
-    def __init__(self, segment: Segment, start: int, data: memoryview) -> None:
+    def __init__(self, segment: Segment, buffer: WriteBuffer) -> None:
         self.segment = segment
-        self.start = start
-        self.data = data
-        self.end = start + len(data)
+        self.buffer = buffer
+        self.start = buffer.start
+        self.end = buffer.end
+        self.size_bytes = buffer.size_bytes
 
-    def run(self, io: FileIO, fallocate_bytes: int) -> None:
-        segment = self.segment
+    def run(self, io: FileIO, fallocate_bytes: int, dsync: bool) -> None:
+        segment, buffer = self.segment, self.buffer
         fd = segment.write_fd
         assert fd is not None and self.start == segment.file_end, (self.start, segment.file_end)
         need = align_up(self.end)
@@ -263,20 +288,17 @@ class SegmentWrite:
             grow = max(fallocate_bytes, need - segment.allocated)
             io.fallocate(fd, segment.allocated, grow)
             segment.allocated += grow
+        assert buffer.mem is not None and len(segment.tail_block) == buffer.head
         if segment.direct:
-            self._run_direct(io, fd)
+            buffer.mem[: buffer.head] = segment.tail_block
+            padded = align_up(buffer.used)
+            buffer.mem[buffer.used : padded] = bytes(padded - buffer.used)
+            io.pwrite(fd, memoryview(buffer.mem)[:padded], buffer.file_position, dsync)
         else:
-            io.pwrite(fd, self.data, self.start)
+            io.pwrite(fd, buffer.view(self.start, self.end), self.start, dsync)
+        last_block = align_down(buffer.used)
+        segment.tail_block = bytes(buffer.mem[last_block : buffer.used]) if self.end % ALIGN_BYTES else b""
         segment.file_end = self.end
-
-    def _run_direct(self, io: FileIO, fd: int) -> None:
-        segment = self.segment
-        aligned = align_down(self.start)
-        head = segment.tail_block
-        assert len(head) == self.start - aligned, (len(head), self.start, aligned)
-        io.pwrite_direct(fd, head, self.data, aligned)
-        tail = self.end % ALIGN_BYTES
-        segment.tail_block = bytes((head + bytes(self.data[-ALIGN_BYTES:]))[-tail:]) if tail else b""
 
 
 def truncate_file(segment: Segment, io: FileIO, position: int) -> None:

@@ -18,7 +18,7 @@ class FaultyIO(FileIO):
     """FileIO whose writes fail with a chosen errno while `fail` is set."""
 
     def __init__(self) -> None:
-        super().__init__(1 << 20)
+        super().__init__()
         self.fail: int | None = None
 
     def _maybe_fail(self) -> None:
@@ -29,9 +29,9 @@ class FaultyIO(FileIO):
         self._maybe_fail()
         super().fallocate(fd, position, size)
 
-    def pwrite(self, fd, data, position):
+    def pwrite(self, fd, data, position, dsync=False):
         self._maybe_fail()
-        super().pwrite(fd, data, position)
+        super().pwrite(fd, data, position, dsync)
 
     def fdatasync(self, fd):
         self._maybe_fail()

@@ -1,0 +1,219 @@
+"""Storage engine benchmark: durable append throughput and latency against the raw disk.
+
+    python -m panda.bench.storage [--runs 3] [--json] [--quick] [--dir PATH] [--buffered]
+
+Measured in the same run, on the same file system (--dir, default a temp dir):
+- raw sequential write bandwidth: 1 MiB writes then one fdatasync, O_DIRECT and buffered;
+- raw commit latency: one 16 KiB write + fdatasync per commit, O_DIRECT and buffered;
+- the partition log: durable-append throughput (MB/s, many appends in flight so group commit
+  works) and single-appender durable-append latency (p50/p99) for 1 KiB, 16 KiB, 1 MiB batches.
+Every figure is the median of --runs runs, with min and max beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import mmap
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+import uvloop
+
+from panda.storage import record_batch as rb
+from panda.storage.config import MiB, StorageConfig
+from panda.storage.log_manager import LogManager
+
+SIZES = {"1KiB": 1024, "16KiB": 16 * 1024, "1MiB": 1024 * 1024}
+
+
+def _pct(samples_ns: list[int], q: float) -> float:
+    ordered = sorted(samples_ns)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+def _open(path: str, direct: bool) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0)
+    return os.open(path, flags, 0o644)
+
+
+def raw_bandwidth(directory: str, direct: bool, total_bytes: int) -> float:
+    """MB/s of 1 MiB sequential writes followed by one fdatasync."""
+    path = os.path.join(directory, "raw-bw")
+    buf = mmap.mmap(-1, MiB)
+    buf.write(os.urandom(MiB))
+    fd = _open(path, direct)
+    try:
+        started = time.perf_counter()
+        for i in range(total_bytes // MiB):
+            os.pwrite(fd, buf, i * MiB)
+        os.fdatasync(fd)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return total_bytes / elapsed / 1e6
+
+
+def raw_commit_latency(directory: str, direct: bool, commits: int) -> dict[str, float]:
+    """p50/p99 µs of appending 16 KiB then fdatasync, the floor of a durable append."""
+    path = os.path.join(directory, "raw-lat")
+    size = 16 * 1024
+    buf = mmap.mmap(-1, size)
+    buf.write(os.urandom(size))
+    fd = _open(path, direct)
+    samples = []
+    try:
+        for i in range(commits):
+            started = time.perf_counter_ns()
+            os.pwrite(fd, buf, i * size)
+            os.fdatasync(fd)
+            samples.append(time.perf_counter_ns() - started)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return {"p50_us": _pct(samples, 0.5), "p99_us": _pct(samples, 0.99)}
+
+
+def make_batches(size: int, count: int = 4) -> list[bytes]:
+    value = max(size - rb.BATCH_HEADER_BYTES - 16, 1)
+    return [
+        rb.build_batch([rb.Record(offset=0, timestamp=1, key=None, value=os.urandom(value))])
+        for _ in range(count)
+    ]
+
+
+async def log_throughput(config: StorageConfig, size: int, total_bytes: int) -> float:
+    """MB/s of durable appends with enough in flight for group commit to fill the disk."""
+    batches = make_batches(size)
+    count = max(total_bytes // size, 64)
+    in_flight = max(8, min(256, (64 * MiB) // size))
+    manager = await LogManager(config).start(housekeeping=False)
+    log = await manager.open_log("bench-0")
+    per_task = count // in_flight
+
+    async def appender(k: int) -> None:
+        for i in range(per_task):
+            await log.append(batches[(k + i) % len(batches)], durable=True)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(appender(k) for k in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    await manager.stop()
+    return per_task * in_flight * len(batches[0]) / elapsed / 1e6
+
+
+async def log_latency(config: StorageConfig, size: int, appends: int) -> dict[str, Any]:
+    """p50/p99 µs of one appender awaiting each durable append in turn."""
+    batches = make_batches(size)
+    manager = await LogManager(config).start(housekeeping=False)
+    log = await manager.open_log("bench-0")
+    samples = []
+    for i in range(appends):
+        started = time.perf_counter_ns()
+        await log.append(batches[i % len(batches)], durable=True)
+        samples.append(time.perf_counter_ns() - started)
+    syncs = manager.probe.syncs
+    await manager.stop()
+    return {"p50_us": _pct(samples, 0.5), "p99_us": _pct(samples, 0.99), "syncs": syncs}
+
+
+def one_run(directory: str, quick: bool, direct: bool) -> dict[str, Any]:
+    total = (128 if quick else 512) * MiB
+    commits = 300 if quick else 1000
+    out: dict[str, Any] = {
+        "raw_direct_MBps": raw_bandwidth(directory, True, total),
+        "raw_buffered_MBps": raw_bandwidth(directory, False, total),
+        "raw_commit_direct": raw_commit_latency(directory, True, commits),
+        "raw_commit_buffered": raw_commit_latency(directory, False, commits),
+    }
+    for name, size in SIZES.items():
+        data_dir = tempfile.mkdtemp(prefix="log-", dir=directory)
+        config = StorageConfig(data_dir=data_dir, direct_io=direct)
+        volume = total if size >= 16 * 1024 else total // 8
+        out[f"append_{name}_MBps"] = asyncio.run(log_throughput(config, size, volume))
+        shutil.rmtree(data_dir)
+        data_dir = tempfile.mkdtemp(prefix="log-", dir=directory)
+        config = StorageConfig(data_dir=data_dir, direct_io=direct)
+        appends = commits if size < MiB else commits // 4
+        out[f"append_{name}_latency"] = asyncio.run(log_latency(config, size, appends))
+        shutil.rmtree(data_dir)
+    return out
+
+
+def _flatten(run: dict[str, Any]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in run.items():
+        if isinstance(value, dict):
+            for sub, number in value.items():
+                if sub != "syncs":
+                    flat[f"{key}.{sub}"] = number
+        else:
+            flat[key] = value
+    return flat
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    flats = [_flatten(r) for r in runs]
+    return {
+        key: {
+            "median": statistics.median(f[key] for f in flats),
+            "min": min(f[key] for f in flats),
+            "max": max(f[key] for f in flats),
+        }
+        for key in flats[0]
+    }
+
+
+def verdict(summary: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The issue's targets, as ratios of medians measured in the same run."""
+    bw = summary["append_1MiB_MBps"]["median"] / summary["raw_direct_MBps"]["median"]
+    p99 = (
+        summary["append_16KiB_latency.p99_us"]["median"]
+        / summary["raw_commit_direct.p99_us"]["median"]
+    )
+    return {"throughput_1MiB_vs_raw_direct": bw, "p99_16KiB_vs_raw_fdatasync_p99": p99}
+
+
+def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float]) -> None:
+    print(f"{'metric':40} {'median':>10} {'min':>10} {'max':>10}")
+    for key, row in summary.items():
+        print(f"{key:40} {row['median']:10.1f} {row['min']:10.1f} {row['max']:10.1f}")
+    print(f"1 MiB durable append / raw direct bandwidth: {ratios['throughput_1MiB_vs_raw_direct']:.2f}"
+          " (target >= 0.70)")
+    print(f"16 KiB durable append p99 / raw fdatasync p99: "
+          f"{ratios['p99_16KiB_vs_raw_fdatasync_p99']:.2f} (target <= 3.0)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--quick", action="store_true", help="smaller volumes (CI smoke)")
+    parser.add_argument("--dir", default=None, help="directory on the disk to measure")
+    parser.add_argument("--buffered", action="store_true", help="log with buffered writes")
+    args = parser.parse_args(argv)
+    uvloop.install()
+    directory = tempfile.mkdtemp(prefix="panda-bench-storage-", dir=args.dir)
+    try:
+        runs = [one_run(directory, args.quick, not args.buffered) for _ in range(args.runs)]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    summary = summarize(runs)
+    ratios = verdict(summary)
+    if args.json:
+        json.dump({"summary": summary, "ratios": ratios, "runs": runs}, sys.stdout, indent=1)
+        print()
+    else:
+        print_table(summary, ratios)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

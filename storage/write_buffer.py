@@ -1,0 +1,88 @@
+"""Page-aligned, reusable memory for a segment's appended-but-unwritten bytes.
+
+Owns one anonymous mmap laid out from the aligned file position below its start, so an O_DIRECT
+write goes straight from it (no staging copy) and a buffered write takes the data slice. The
+reactor appends; once handed to the I/O thread the buffer is only read by readers until the
+write completes. Never shrinks in place and never frees memory that a view still exports.
+"""
+
+from __future__ import annotations
+
+import mmap
+
+from panda.storage.file_io import ALIGN_BYTES, align_down, align_up
+
+
+class WriteBuffer:
+    """Bytes [start, end) of a segment, at mem[head:used]; mem[:head] is filled by the writer."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self._capacity_min = align_up(max(capacity_bytes, ALIGN_BYTES))
+        self.mem: mmap.mmap | None = None  # allocated on first append
+        self.start = 0
+        self.head = 0
+        self.used = 0
+
+    def reset(self, start: int) -> None:
+        """Empty the buffer; the next byte appended lands at file position start."""
+        self.start = start
+        self.head = start - align_down(start)
+        self.used = self.head
+
+    @property
+    def file_position(self) -> int:
+        return self.start - self.head
+
+    @property
+    def size_bytes(self) -> int:
+        return self.used - self.head
+
+    @property
+    def end(self) -> int:
+        return self.start + self.used - self.head
+
+    @property
+    def capacity_bytes(self) -> int:
+        return len(self.mem) if self.mem is not None else 0
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        need = self.used + len(data) + ALIGN_BYTES  # room for the zero padding of the write
+        if need > self.capacity_bytes:
+            self._grow(need)
+        assert self.mem is not None
+        self.mem[self.used : self.used + len(data)] = data
+        self.used += len(data)
+
+    def _grow(self, need: int) -> None:
+        capacity = max(self._capacity_min, 2 * self.capacity_bytes, align_up(need))
+        mem = mmap.mmap(-1, capacity)
+        if self.mem is not None:
+            mem[: self.used] = self.mem[: self.used]
+        self.mem = mem
+
+    def cut(self, end: int) -> None:
+        """Forget the bytes at or past end (a truncation inside the buffer)."""
+        assert self.start <= end <= self.end
+        self.used = self.head + end - self.start
+
+    def view(self, start: int, end: int) -> memoryview:
+        """Segment bytes [start, end) (within [self.start, self.end))."""
+        assert self.mem is not None
+        return memoryview(self.mem)[self.head + start - self.start : self.head + end - self.start]
+
+
+class WriteBufferPool:
+    """Buffers of closed segments kept for new ones, so their pages stay faulted in."""
+
+    def __init__(self, buffers_max: int, capacity_bytes_min: int) -> None:
+        self.buffers_max = buffers_max
+        self.capacity_bytes_min = capacity_bytes_min
+        self._free: list[WriteBuffer] = []
+
+    def take(self) -> WriteBuffer:
+        return self._free.pop() if self._free else WriteBuffer(self.capacity_bytes_min)
+
+    def give(self, buffer: WriteBuffer | None) -> None:
+        if buffer is not None and buffer.mem is not None and len(self._free) < self.buffers_max:
+            self._free.append(buffer)
+            self._free.sort(key=lambda b: b.capacity_bytes)  # take() hands out the largest

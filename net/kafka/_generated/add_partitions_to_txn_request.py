@@ -169,7 +169,7 @@ def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
     _4, _5, _7, = _S_qhB.unpack_from(b, pos)
     pos += 11
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -193,7 +193,7 @@ def _d_AddPartitionsToTxnRequest_v3(b, m, pos):
             _15 = b[pos]
             pos += 1
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -292,7 +292,7 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -316,7 +316,7 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
             _9, _10, _11, _13, = _S_qhoB.unpack_from(b, pos)
             pos += 12
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -340,7 +340,7 @@ def _d_AddPartitionsToTxnRequest_v4(b, m, pos):
                     _21 = b[pos]
                     pos += 1
                     if 0 < _21 < 0x80:
-                        _21 -= 1
+                        _21 -= 1  # -1: null
                     else:
                         _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:

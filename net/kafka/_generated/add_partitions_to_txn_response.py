@@ -154,7 +154,7 @@ def _d_AddPartitionsToTxnResponse_v3(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -178,7 +178,7 @@ def _d_AddPartitionsToTxnResponse_v3(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -289,7 +289,7 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -313,7 +313,7 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -337,7 +337,7 @@ def _d_AddPartitionsToTxnResponse_v4(b, m, pos):
                     _20 = b[pos]
                     pos += 1
                     if 0 < _20 < 0x80:
-                        _20 -= 1
+                        _20 -= 1  # -1: null
                     else:
                         _20, pos = read_compact_count(b, pos - 1, False)
                     if not _20:

@@ -211,7 +211,7 @@ def _d_AlterClientQuotasRequest_v1(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -225,7 +225,7 @@ def _d_AlterClientQuotasRequest_v1(b, m, pos):
             _7 = b[pos]
             pos += 1
             if 0 < _7 < 0x80:
-                _7 -= 1
+                _7 -= 1  # -1: null
             else:
                 _7, pos = read_compact_count(b, pos - 1, False)
             if not _7:
@@ -266,7 +266,7 @@ def _d_AlterClientQuotasRequest_v1(b, m, pos):
             _19 = b[pos]
             pos += 1
             if 0 < _19 < 0x80:
-                _19 -= 1
+                _19 -= 1  # -1: null
             else:
                 _19, pos = read_compact_count(b, pos - 1, False)
             if not _19:

@@ -63,7 +63,7 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -87,7 +87,7 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -100,8 +100,8 @@ def _d_AlterPartitionReassignmentsRequest_v0(b, m, pos):
                 for _ in range(_11):
                     _15, _17, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _17 < 0x80:
-                        _17 -= 1
+                    if _17 < 0x80:
+                        _17 -= 1  # -1: null
                     else:
                         _17, pos = read_compact_count(b, pos - 1, True)
                     if _17 < 0:

@@ -77,7 +77,7 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -101,7 +101,7 @@ def _d_AlterPartitionReassignmentsResponse_v0(b, m, pos):
             _15 = b[pos]
             pos += 1
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:

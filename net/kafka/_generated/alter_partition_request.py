@@ -86,7 +86,7 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -110,7 +110,7 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -129,7 +129,7 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
                         _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                         pos += 9
                         if 0 < _22 < 0x80:
-                            _22 -= 1
+                            _22 -= 1  # -1: null
                         else:
                             _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:
@@ -253,7 +253,7 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -277,7 +277,7 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -296,7 +296,7 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
                         _20, _21, _23, = _S_iiB.unpack_from(b, pos)
                         pos += 9
                         if 0 < _23 < 0x80:
-                            _23 -= 1
+                            _23 -= 1  # -1: null
                         else:
                             _23, pos = read_compact_count(b, pos - 1, False)
                         if not _23:
@@ -416,7 +416,7 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -436,7 +436,7 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                 pos += 17
                 _9 = uuid_of(_9)
                 if 0 < _11 < 0x80:
-                    _11 -= 1
+                    _11 -= 1  # -1: null
                 else:
                     _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
@@ -455,7 +455,7 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                             _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                             pos += 9
                             if 0 < _22 < 0x80:
-                                _22 -= 1
+                                _22 -= 1  # -1: null
                             else:
                                 _22, pos = read_compact_count(b, pos - 1, False)
                             if not _22:
@@ -566,7 +566,7 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -586,7 +586,7 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
                 pos += 17
                 _9 = uuid_of(_9)
                 if 0 < _11 < 0x80:
-                    _11 -= 1
+                    _11 -= 1  # -1: null
                 else:
                     _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
@@ -605,7 +605,7 @@ def _d_AlterPartitionRequest_v3(b, m, pos):
                             _19, _20, _22, = _S_iiB.unpack_from(b, pos)
                             pos += 9
                             if 0 < _22 < 0x80:
-                                _22 -= 1
+                                _22 -= 1  # -1: null
                             else:
                                 _22, pos = read_compact_count(b, pos - 1, False)
                             if not _22:

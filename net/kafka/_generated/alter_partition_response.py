@@ -81,7 +81,7 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -105,7 +105,7 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -124,7 +124,7 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
                         _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _26 < 0x80:
-                            _26 -= 1
+                            _26 -= 1  # -1: null
                         else:
                             _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
@@ -248,7 +248,7 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -272,7 +272,7 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -291,7 +291,7 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
                         _22, _23, _24, _25, _27, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _27 < 0x80:
-                            _27 -= 1
+                            _27 -= 1  # -1: null
                         else:
                             _27, pos = read_compact_count(b, pos - 1, False)
                         if not _27:
@@ -411,7 +411,7 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -431,7 +431,7 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                 pos += 17
                 _9 = uuid_of(_9)
                 if 0 < _11 < 0x80:
-                    _11 -= 1
+                    _11 -= 1  # -1: null
                 else:
                     _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
@@ -450,7 +450,7 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                             _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
                             pos += 15
                             if 0 < _26 < 0x80:
-                                _26 -= 1
+                                _26 -= 1  # -1: null
                             else:
                                 _26, pos = read_compact_count(b, pos - 1, False)
                             if not _26:

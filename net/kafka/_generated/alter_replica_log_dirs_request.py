@@ -168,7 +168,7 @@ def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -192,7 +192,7 @@ def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
             _10 = b[pos]
             pos += 1
             if 0 < _10 < 0x80:
-                _10 -= 1
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:
@@ -216,7 +216,7 @@ def _d_AlterReplicaLogDirsRequest_v2(b, m, pos):
                     _18 = b[pos]
                     pos += 1
                     if 0 < _18 < 0x80:
-                        _18 -= 1
+                        _18 -= 1  # -1: null
                     else:
                         _18, pos = read_compact_count(b, pos - 1, False)
                     if not _18:

@@ -68,7 +68,7 @@ def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -101,7 +101,7 @@ def _d_AlterUserScramCredentialsRequest_v0(b, m, pos):
     _12 = b[pos]
     pos += 1
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:

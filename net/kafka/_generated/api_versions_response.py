@@ -181,7 +181,7 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
             _5 = b[pos]
             pos += 1
             if 0 < _5 < 0x80:
-                _5 -= 1
+                _5 -= 1  # -1: null
             else:
                 _5, pos = read_compact_count(b, pos - 1, False)
             if not _5:
@@ -218,7 +218,7 @@ def _t_ApiVersionsResponse_v3(b, m, pos):
             _15 = b[pos]
             pos += 1
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -265,7 +265,7 @@ def _d_ApiVersionsResponse_v3(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:

@@ -74,7 +74,7 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
     _1, _2, _4, = _S_iqB.unpack_from(b, pos)
     pos += 13
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -94,7 +94,7 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
                 pos += 17
                 _9 = uuid_of(_9)
                 if 0 < _11 < 0x80:
-                    _11 -= 1
+                    _11 -= 1  # -1: null
                 else:
                     _11, pos = read_compact_count(b, pos - 1, False)
                 if not _11:
@@ -114,7 +114,7 @@ def _d_AssignReplicasToDirsRequest_v0(b, m, pos):
                             pos += 17
                             _16 = uuid_of(_16)
                             if 0 < _18 < 0x80:
-                                _18 -= 1
+                                _18 -= 1  # -1: null
                             else:
                                 _18, pos = read_compact_count(b, pos - 1, False)
                             if not _18:

@@ -190,7 +190,7 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -214,7 +214,7 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
             _14 = b[pos]
             pos += 1
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
@@ -250,7 +250,7 @@ def _d_BeginQuorumEpochRequest_v1(b, m, pos):
     _29 = b[pos]
     pos += 1
     if 0 < _29 < 0x80:
-        _29 -= 1
+        _29 -= 1  # -1: null
     else:
         _29, pos = read_compact_count(b, pos - 1, False)
     if not _29:

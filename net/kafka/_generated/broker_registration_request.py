@@ -91,7 +91,7 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     pos += 17
     _5 = uuid_of(_5)
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -134,7 +134,7 @@ def _d_BrokerRegistrationRequest_v0(b, m, pos):
     _21 = b[pos]
     pos += 1
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -316,7 +316,7 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
     pos += 17
     _5 = uuid_of(_5)
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -359,7 +359,7 @@ def _d_BrokerRegistrationRequest_v1(b, m, pos):
     _21 = b[pos]
     pos += 1
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -541,7 +541,7 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     pos += 17
     _5 = uuid_of(_5)
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -584,7 +584,7 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _21 = b[pos]
     pos += 1
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -627,7 +627,7 @@ def _d_BrokerRegistrationRequest_v2(b, m, pos):
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
     if 0 < _36 < 0x80:
-        _36 -= 1
+        _36 -= 1  # -1: null
     else:
         _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
@@ -794,7 +794,7 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     pos += 17
     _5 = uuid_of(_5)
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -837,7 +837,7 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _21 = b[pos]
     pos += 1
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -880,7 +880,7 @@ def _d_BrokerRegistrationRequest_v3(b, m, pos):
     _34, _36, = _S_oB.unpack_from(b, pos)
     pos += 2
     if 0 < _36 < 0x80:
-        _36 -= 1
+        _36 -= 1  # -1: null
     else:
         _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:

@@ -94,7 +94,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -148,7 +148,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
             _23 = b[pos]
             pos += 1
             if 0 < _23 < 0x80:
-                _23 -= 1
+                _23 -= 1  # -1: null
             else:
                 _23, pos = read_compact_count(b, pos - 1, False)
             if not _23:
@@ -212,7 +212,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                     _44 = b[pos]
                     pos += 1
                     if 0 < _44 < 0x80:
-                        _44 -= 1
+                        _44 -= 1  # -1: null
                     else:
                         _44, pos = read_compact_count(b, pos - 1, False)
                     if not _44:
@@ -247,7 +247,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                     _55 = b[pos]
                     pos += 1
                     if 0 < _55 < 0x80:
-                        _55 -= 1
+                        _55 -= 1  # -1: null
                     else:
                         _55, pos = read_compact_count(b, pos - 1, False)
                     if not _55:
@@ -272,7 +272,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                             _64 = b[pos]
                             pos += 1
                             if 0 < _64 < 0x80:
-                                _64 -= 1
+                                _64 -= 1  # -1: null
                             else:
                                 _64, pos = read_compact_count(b, pos - 1, False)
                             if not _64:
@@ -298,7 +298,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                     _70 = b[pos]
                     pos += 1
                     if 0 < _70 < 0x80:
-                        _70 -= 1
+                        _70 -= 1  # -1: null
                     else:
                         _70, pos = read_compact_count(b, pos - 1, False)
                     if not _70:
@@ -323,7 +323,7 @@ def _d_ConsumerGroupDescribeResponse_v0(b, m, pos):
                             _79 = b[pos]
                             pos += 1
                             if 0 < _79 < 0x80:
-                                _79 -= 1
+                                _79 -= 1  # -1: null
                             else:
                                 _79, pos = read_compact_count(b, pos - 1, False)
                             if not _79:

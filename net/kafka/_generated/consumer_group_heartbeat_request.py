@@ -109,8 +109,8 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if 0 < _16 < 0x80:
-        _16 -= 1
+    if _16 < 0x80:
+        _16 -= 1  # -1: null
     else:
         _16, pos = read_compact_count(b, pos - 1, True)
     if _16 < 0:
@@ -146,8 +146,8 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
         _21, pos = read_ncstring(b, pos - 1)
     _25 = b[pos]
     pos += 1
-    if 0 < _25 < 0x80:
-        _25 -= 1
+    if _25 < 0x80:
+        _25 -= 1  # -1: null
     else:
         _25, pos = read_compact_count(b, pos - 1, True)
     if _25 < 0:
@@ -169,7 +169,7 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
                 pos += 17
                 _30 = uuid_of(_30)
                 if 0 < _32 < 0x80:
-                    _32 -= 1
+                    _32 -= 1  # -1: null
                 else:
                     _32, pos = read_compact_count(b, pos - 1, False)
                 if not _32:
@@ -388,8 +388,8 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _11, pos = read_ncstring(b, pos - 1)
     _14, _16, = _S_iB.unpack_from(b, pos)
     pos += 5
-    if 0 < _16 < 0x80:
-        _16 -= 1
+    if _16 < 0x80:
+        _16 -= 1  # -1: null
     else:
         _16, pos = read_compact_count(b, pos - 1, True)
     if _16 < 0:
@@ -435,8 +435,8 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
         _24, pos = read_ncstring(b, pos - 1)
     _28 = b[pos]
     pos += 1
-    if 0 < _28 < 0x80:
-        _28 -= 1
+    if _28 < 0x80:
+        _28 -= 1  # -1: null
     else:
         _28, pos = read_compact_count(b, pos - 1, True)
     if _28 < 0:
@@ -458,7 +458,7 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
                 pos += 17
                 _33 = uuid_of(_33)
                 if 0 < _35 < 0x80:
-                    _35 -= 1
+                    _35 -= 1  # -1: null
                 else:
                     _35, pos = read_compact_count(b, pos - 1, False)
                 if not _35:

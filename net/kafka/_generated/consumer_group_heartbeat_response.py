@@ -99,7 +99,7 @@ def _d_ConsumerGroupHeartbeatResponse_v0(b, m, pos):
         _14 = b[pos]
         pos += 1
         if 0 < _14 < 0x80:
-            _14 -= 1
+            _14 -= 1  # -1: null
         else:
             _14, pos = read_compact_count(b, pos - 1, False)
         if not _14:
@@ -119,7 +119,7 @@ def _d_ConsumerGroupHeartbeatResponse_v0(b, m, pos):
                     pos += 17
                     _19 = uuid_of(_19)
                     if 0 < _21 < 0x80:
-                        _21 -= 1
+                        _21 -= 1  # -1: null
                     else:
                         _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:

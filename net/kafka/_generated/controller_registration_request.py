@@ -73,7 +73,7 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
     pos += 22
     _2 = uuid_of(_2)
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -116,7 +116,7 @@ def _d_ControllerRegistrationRequest_v0(b, m, pos):
     _19 = b[pos]
     pos += 1
     if 0 < _19 < 0x80:
-        _19 -= 1
+        _19 -= 1  # -1: null
     else:
         _19, pos = read_compact_count(b, pos - 1, False)
     if not _19:

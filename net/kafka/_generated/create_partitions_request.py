@@ -176,7 +176,7 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -199,8 +199,8 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _9, _11, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _11 < 0x80:
-                _11 -= 1
+            if _11 < 0x80:
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, True)
             if _11 < 0:
@@ -216,7 +216,7 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
                     _16 = b[pos]
                     pos += 1
                     if 0 < _16 < 0x80:
-                        _16 -= 1
+                        _16 -= 1  # -1: null
                     else:
                         _16, pos = read_compact_count(b, pos - 1, False)
                     if not _16:

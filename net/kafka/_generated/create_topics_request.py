@@ -402,7 +402,7 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -426,7 +426,7 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
             _9, _10, _12, = _S_ihB.unpack_from(b, pos)
             pos += 7
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -445,7 +445,7 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                         _17, _19, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _19 < 0x80:
-                            _19 -= 1
+                            _19 -= 1  # -1: null
                         else:
                             _19, pos = read_compact_count(b, pos - 1, False)
                         if not _19:
@@ -465,7 +465,7 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
             _22 = b[pos]
             pos += 1
             if 0 < _22 < 0x80:
-                _22 -= 1
+                _22 -= 1  # -1: null
             else:
                 _22, pos = read_compact_count(b, pos - 1, False)
             if not _22:

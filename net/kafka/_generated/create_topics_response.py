@@ -306,7 +306,7 @@ def _d_CreateTopicsResponse_v5(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -339,8 +339,8 @@ def _d_CreateTopicsResponse_v5(b, m, pos):
                 _11, pos = read_ncstring(b, pos - 1)
             _14, _15, _17, = _S_ihB.unpack_from(b, pos)
             pos += 7
-            if 0 < _17 < 0x80:
-                _17 -= 1
+            if _17 < 0x80:
+                _17 -= 1  # -1: null
             else:
                 _17, pos = read_compact_count(b, pos - 1, True)
             if _17 < 0:
@@ -530,7 +530,7 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -564,8 +564,8 @@ def _d_CreateTopicsResponse_v7(b, m, pos):
                 _12, pos = read_ncstring(b, pos - 1)
             _15, _16, _18, = _S_ihB.unpack_from(b, pos)
             pos += 7
-            if 0 < _18 < 0x80:
-                _18 -= 1
+            if _18 < 0x80:
+                _18 -= 1  # -1: null
             else:
                 _18, pos = read_compact_count(b, pos - 1, True)
             if _18 < 0:

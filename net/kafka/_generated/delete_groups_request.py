@@ -97,7 +97,7 @@ def _d_DeleteGroupsRequest_v2(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:

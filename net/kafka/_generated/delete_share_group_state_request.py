@@ -76,7 +76,7 @@ def _d_DeleteShareGroupStateRequest_v0(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -96,7 +96,7 @@ def _d_DeleteShareGroupStateRequest_v0(b, m, pos):
                 pos += 17
                 _10 = uuid_of(_10)
                 if 0 < _12 < 0x80:
-                    _12 -= 1
+                    _12 -= 1  # -1: null
                 else:
                     _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:

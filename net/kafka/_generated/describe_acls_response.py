@@ -355,7 +355,7 @@ def _d_DescribeAclsResponse_v2(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -379,7 +379,7 @@ def _d_DescribeAclsResponse_v2(b, m, pos):
             _15, _17, = _S_bB.unpack_from(b, pos)
             pos += 2
             if 0 < _17 < 0x80:
-                _17 -= 1
+                _17 -= 1  # -1: null
             else:
                 _17, pos = read_compact_count(b, pos - 1, False)
             if not _17:

@@ -250,8 +250,8 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
         _3, pos = read_ncstring(b, pos - 1)
     _7 = b[pos]
     pos += 1
-    if 0 < _7 < 0x80:
-        _7 -= 1
+    if _7 < 0x80:
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, True)
     if _7 < 0:
@@ -267,7 +267,7 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -308,7 +308,7 @@ def _d_DescribeClientQuotasResponse_v1(b, m, pos):
             _24 = b[pos]
             pos += 1
             if 0 < _24 < 0x80:
-                _24 -= 1
+                _24 -= 1  # -1: null
             else:
                 _24, pos = read_compact_count(b, pos - 1, False)
             if not _24:

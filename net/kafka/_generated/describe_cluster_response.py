@@ -90,7 +90,7 @@ def _d_DescribeClusterResponse_v0(b, m, pos):
     _9, _11, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _11 < 0x80:
-        _11 -= 1
+        _11 -= 1  # -1: null
     else:
         _11, pos = read_compact_count(b, pos - 1, False)
     if not _11:
@@ -259,7 +259,7 @@ def _d_DescribeClusterResponse_v1(b, m, pos):
     _10, _12, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:

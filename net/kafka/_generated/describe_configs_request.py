@@ -340,7 +340,7 @@ def _d_DescribeConfigsRequest_v4(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -363,8 +363,8 @@ def _d_DescribeConfigsRequest_v4(b, m, pos):
                 _7, pos = read_cstring(b, pos - 1)
             _11 = b[pos]
             pos += 1
-            if 0 < _11 < 0x80:
-                _11 -= 1
+            if _11 < 0x80:
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, True)
             if _11 < 0:

@@ -657,7 +657,7 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -691,7 +691,7 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
             _16 = b[pos]
             pos += 1
             if 0 < _16 < 0x80:
-                _16 -= 1
+                _16 -= 1  # -1: null
             else:
                 _16, pos = read_compact_count(b, pos - 1, False)
             if not _16:
@@ -725,7 +725,7 @@ def _d_DescribeConfigsResponse_v4(b, m, pos):
                     _26, _27, _28, _30, = _S_oboB.unpack_from(b, pos)
                     pos += 4
                     if 0 < _30 < 0x80:
-                        _30 -= 1
+                        _30 -= 1  # -1: null
                     else:
                         _30, pos = read_compact_count(b, pos - 1, False)
                     if not _30:

@@ -129,8 +129,8 @@ def _d_DescribeDelegationTokenRequest_v2(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:

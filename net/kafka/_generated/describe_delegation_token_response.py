@@ -236,7 +236,7 @@ def _d_DescribeDelegationTokenResponse_v2(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -297,7 +297,7 @@ def _d_DescribeDelegationTokenResponse_v2(b, m, pos):
             _23 = b[pos]
             pos += 1
             if 0 < _23 < 0x80:
-                _23 -= 1
+                _23 -= 1  # -1: null
             else:
                 _23, pos = read_compact_count(b, pos - 1, False)
             if not _23:
@@ -484,7 +484,7 @@ def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -565,7 +565,7 @@ def _d_DescribeDelegationTokenResponse_v3(b, m, pos):
             _29 = b[pos]
             pos += 1
             if 0 < _29 < 0x80:
-                _29 -= 1
+                _29 -= 1  # -1: null
             else:
                 _29, pos = read_compact_count(b, pos - 1, False)
             if not _29:

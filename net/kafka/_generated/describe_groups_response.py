@@ -927,7 +927,7 @@ def _d_DescribeGroupsResponse_v5(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -981,7 +981,7 @@ def _d_DescribeGroupsResponse_v5(b, m, pos):
             _21 = b[pos]
             pos += 1
             if 0 < _21 < 0x80:
-                _21 -= 1
+                _21 -= 1  # -1: null
             else:
                 _21, pos = read_compact_count(b, pos - 1, False)
             if not _21:

@@ -130,8 +130,8 @@ def _d_DescribeLogDirsRequest_v2(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:
@@ -157,7 +157,7 @@ def _d_DescribeLogDirsRequest_v2(b, m, pos):
             _10 = b[pos]
             pos += 1
             if 0 < _10 < 0x80:
-                _10 -= 1
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:

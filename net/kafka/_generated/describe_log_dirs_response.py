@@ -201,7 +201,7 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -225,7 +225,7 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -249,7 +249,7 @@ def _d_DescribeLogDirsResponse_v2(b, m, pos):
                     _20 = b[pos]
                     pos += 1
                     if 0 < _20 < 0x80:
-                        _20 -= 1
+                        _20 -= 1  # -1: null
                     else:
                         _20, pos = read_compact_count(b, pos - 1, False)
                     if not _20:
@@ -397,7 +397,7 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -421,7 +421,7 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -445,7 +445,7 @@ def _d_DescribeLogDirsResponse_v3(b, m, pos):
                     _21 = b[pos]
                     pos += 1
                     if 0 < _21 < 0x80:
-                        _21 -= 1
+                        _21 -= 1  # -1: null
                     else:
                         _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:
@@ -589,7 +589,7 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -613,7 +613,7 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -637,7 +637,7 @@ def _d_DescribeLogDirsResponse_v4(b, m, pos):
                     _21 = b[pos]
                     pos += 1
                     if 0 < _21 < 0x80:
-                        _21 -= 1
+                        _21 -= 1  # -1: null
                     else:
                         _21, pos = read_compact_count(b, pos - 1, False)
                     if not _21:

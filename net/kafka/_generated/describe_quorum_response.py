@@ -108,7 +108,7 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -132,7 +132,7 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -151,7 +151,7 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
                         _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
                         pos += 23
                         if 0 < _26 < 0x80:
-                            _26 -= 1
+                            _26 -= 1  # -1: null
                         else:
                             _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
@@ -179,7 +179,7 @@ def _d_DescribeQuorumResponse_v0(b, m, pos):
                         _36 = b[pos]
                         pos += 1
                         if 0 < _36 < 0x80:
-                            _36 -= 1
+                            _36 -= 1  # -1: null
                         else:
                             _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
@@ -335,7 +335,7 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -359,7 +359,7 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -378,7 +378,7 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
                         _20, _21, _22, _23, _24, _26, = _S_ihiiqB.unpack_from(b, pos)
                         pos += 23
                         if 0 < _26 < 0x80:
-                            _26 -= 1
+                            _26 -= 1  # -1: null
                         else:
                             _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:
@@ -406,7 +406,7 @@ def _d_DescribeQuorumResponse_v1(b, m, pos):
                         _40 = b[pos]
                         pos += 1
                         if 0 < _40 < 0x80:
-                            _40 -= 1
+                            _40 -= 1  # -1: null
                         else:
                             _40, pos = read_compact_count(b, pos - 1, False)
                         if not _40:
@@ -568,7 +568,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
     _6 = b[pos]
     pos += 1
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -592,7 +592,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
             _14 = b[pos]
             pos += 1
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
@@ -616,7 +616,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                     _23, _24, _25, _27, = _S_iiqB.unpack_from(b, pos)
                     pos += 17
                     if 0 < _27 < 0x80:
-                        _27 -= 1
+                        _27 -= 1  # -1: null
                     else:
                         _27, pos = read_compact_count(b, pos - 1, False)
                     if not _27:
@@ -645,7 +645,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                     _43 = b[pos]
                     pos += 1
                     if 0 < _43 < 0x80:
-                        _43 -= 1
+                        _43 -= 1  # -1: null
                     else:
                         _43, pos = read_compact_count(b, pos - 1, False)
                     if not _43:
@@ -688,7 +688,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
     _61 = b[pos]
     pos += 1
     if 0 < _61 < 0x80:
-        _61 -= 1
+        _61 -= 1  # -1: null
     else:
         _61, pos = read_compact_count(b, pos - 1, False)
     if not _61:
@@ -707,7 +707,7 @@ def _d_DescribeQuorumResponse_v2(b, m, pos):
                 _66, _68, = _S_iB.unpack_from(b, pos)
                 pos += 5
                 if 0 < _68 < 0x80:
-                    _68 -= 1
+                    _68 -= 1  # -1: null
                 else:
                     _68, pos = read_compact_count(b, pos - 1, False)
                 if not _68:

@@ -87,7 +87,7 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -112,7 +112,7 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
             pos += 18
             _11 = uuid_of(_11)
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
@@ -126,7 +126,7 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
                     _18, _19, _20, _21, _23, = _S_hiiiB.unpack_from(b, pos)
                     pos += 15
                     if 0 < _23 < 0x80:
-                        _23 -= 1
+                        _23 -= 1  # -1: null
                     else:
                         _23, pos = read_compact_count(b, pos - 1, False)
                     if not _23:
@@ -139,7 +139,7 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
                     _25 = b[pos]
                     pos += 1
                     if 0 < _25 < 0x80:
-                        _25 -= 1
+                        _25 -= 1  # -1: null
                     else:
                         _25, pos = read_compact_count(b, pos - 1, False)
                     if not _25:
@@ -151,8 +151,8 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
                         pos += 4 * _25
                     _27 = b[pos]
                     pos += 1
-                    if 0 < _27 < 0x80:
-                        _27 -= 1
+                    if _27 < 0x80:
+                        _27 -= 1  # -1: null
                     else:
                         _27, pos = read_compact_count(b, pos - 1, True)
                     if _27 < 0:
@@ -166,8 +166,8 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
                         pos += 4 * _27
                     _29 = b[pos]
                     pos += 1
-                    if 0 < _29 < 0x80:
-                        _29 -= 1
+                    if _29 < 0x80:
+                        _29 -= 1  # -1: null
                     else:
                         _29, pos = read_compact_count(b, pos - 1, True)
                     if _29 < 0:
@@ -182,7 +182,7 @@ def _d_DescribeTopicPartitionsResponse_v0(b, m, pos):
                     _31 = b[pos]
                     pos += 1
                     if 0 < _31 < 0x80:
-                        _31 -= 1
+                        _31 -= 1  # -1: null
                     else:
                         _31, pos = read_compact_count(b, pos - 1, False)
                     if not _31:

@@ -73,7 +73,7 @@ def _d_DescribeTransactionsResponse_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -107,7 +107,7 @@ def _d_DescribeTransactionsResponse_v0(b, m, pos):
             _14, _15, _16, _17, _19, = _S_iqqhB.unpack_from(b, pos)
             pos += 23
             if 0 < _19 < 0x80:
-                _19 -= 1
+                _19 -= 1  # -1: null
             else:
                 _19, pos = read_compact_count(b, pos - 1, False)
             if not _19:
@@ -131,7 +131,7 @@ def _d_DescribeTransactionsResponse_v0(b, m, pos):
                     _27 = b[pos]
                     pos += 1
                     if 0 < _27 < 0x80:
-                        _27 -= 1
+                        _27 -= 1  # -1: null
                     else:
                         _27, pos = read_compact_count(b, pos - 1, False)
                     if not _27:

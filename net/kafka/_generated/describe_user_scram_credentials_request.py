@@ -54,8 +54,8 @@ def _d_DescribeUserScramCredentialsRequest_v0(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:

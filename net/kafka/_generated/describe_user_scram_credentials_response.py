@@ -83,7 +83,7 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -117,7 +117,7 @@ def _d_DescribeUserScramCredentialsResponse_v0(b, m, pos):
             _19 = b[pos]
             pos += 1
             if 0 < _19 < 0x80:
-                _19 -= 1
+                _19 -= 1  # -1: null
             else:
                 _19, pos = read_compact_count(b, pos - 1, False)
             if not _19:

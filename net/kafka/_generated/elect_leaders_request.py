@@ -219,8 +219,8 @@ def _d_ElectLeadersRequest_v2(b, m, pos):
     blen = len(b)
     _1, _3, = _S_bB.unpack_from(b, pos)
     pos += 2
-    if 0 < _3 < 0x80:
-        _3 -= 1
+    if _3 < 0x80:
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, True)
     if _3 < 0:
@@ -246,7 +246,7 @@ def _d_ElectLeadersRequest_v2(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:

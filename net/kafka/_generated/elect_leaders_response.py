@@ -262,7 +262,7 @@ def _d_ElectLeadersResponse_v2(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -286,7 +286,7 @@ def _d_ElectLeadersResponse_v2(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:

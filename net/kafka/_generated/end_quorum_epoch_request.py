@@ -215,7 +215,7 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -239,7 +239,7 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -258,7 +258,7 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
                         _20, _21, _22, _24, = _S_iiiB.unpack_from(b, pos)
                         pos += 13
                         if 0 < _24 < 0x80:
-                            _24 -= 1
+                            _24 -= 1  # -1: null
                         else:
                             _24, pos = read_compact_count(b, pos - 1, False)
                         if not _24:
@@ -301,7 +301,7 @@ def _d_EndQuorumEpochRequest_v1(b, m, pos):
     _36 = b[pos]
     pos += 1
     if 0 < _36 < 0x80:
-        _36 -= 1
+        _36 -= 1  # -1: null
     else:
         _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:

@@ -876,7 +876,7 @@ def _d_FetchRequest_v12(b, m, pos):
     _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
     pos += 26
     if 0 < _9 < 0x80:
-        _9 -= 1
+        _9 -= 1  # -1: null
     else:
         _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
@@ -900,7 +900,7 @@ def _d_FetchRequest_v12(b, m, pos):
             _17 = b[pos]
             pos += 1
             if 0 < _17 < 0x80:
-                _17 -= 1
+                _17 -= 1  # -1: null
             else:
                 _17, pos = read_compact_count(b, pos - 1, False)
             if not _17:
@@ -935,7 +935,7 @@ def _d_FetchRequest_v12(b, m, pos):
     _36 = b[pos]
     pos += 1
     if 0 < _36 < 0x80:
-        _36 -= 1
+        _36 -= 1  # -1: null
     else:
         _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
@@ -959,7 +959,7 @@ def _d_FetchRequest_v12(b, m, pos):
             _44 = b[pos]
             pos += 1
             if 0 < _44 < 0x80:
-                _44 -= 1
+                _44 -= 1  # -1: null
             else:
                 _44, pos = read_compact_count(b, pos - 1, False)
             if not _44:
@@ -1139,7 +1139,7 @@ def _d_FetchRequest_v13(b, m, pos):
     _1, _2, _3, _4, _5, _6, _7, _9, = _S_iiiibiiB.unpack_from(b, pos)
     pos += 26
     if 0 < _9 < 0x80:
-        _9 -= 1
+        _9 -= 1  # -1: null
     else:
         _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
@@ -1159,7 +1159,7 @@ def _d_FetchRequest_v13(b, m, pos):
                 pos += 17
                 _14 = uuid_of(_14)
                 if 0 < _16 < 0x80:
-                    _16 -= 1
+                    _16 -= 1  # -1: null
                 else:
                     _16, pos = read_compact_count(b, pos - 1, False)
                 if not _16:
@@ -1194,7 +1194,7 @@ def _d_FetchRequest_v13(b, m, pos):
     _35 = b[pos]
     pos += 1
     if 0 < _35 < 0x80:
-        _35 -= 1
+        _35 -= 1  # -1: null
     else:
         _35, pos = read_compact_count(b, pos - 1, False)
     if not _35:
@@ -1214,7 +1214,7 @@ def _d_FetchRequest_v13(b, m, pos):
                 pos += 17
                 _40 = uuid_of(_40)
                 if 0 < _42 < 0x80:
-                    _42 -= 1
+                    _42 -= 1  # -1: null
                 else:
                     _42, pos = read_compact_count(b, pos - 1, False)
                 if not _42:
@@ -1394,7 +1394,7 @@ def _d_FetchRequest_v15(b, m, pos):
     _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
     pos += 22
     if 0 < _8 < 0x80:
-        _8 -= 1
+        _8 -= 1  # -1: null
     else:
         _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
@@ -1414,7 +1414,7 @@ def _d_FetchRequest_v15(b, m, pos):
                 pos += 17
                 _13 = uuid_of(_13)
                 if 0 < _15 < 0x80:
-                    _15 -= 1
+                    _15 -= 1  # -1: null
                 else:
                     _15, pos = read_compact_count(b, pos - 1, False)
                 if not _15:
@@ -1449,7 +1449,7 @@ def _d_FetchRequest_v15(b, m, pos):
     _34 = b[pos]
     pos += 1
     if 0 < _34 < 0x80:
-        _34 -= 1
+        _34 -= 1  # -1: null
     else:
         _34, pos = read_compact_count(b, pos - 1, False)
     if not _34:
@@ -1469,7 +1469,7 @@ def _d_FetchRequest_v15(b, m, pos):
                 pos += 17
                 _39 = uuid_of(_39)
                 if 0 < _41 < 0x80:
-                    _41 -= 1
+                    _41 -= 1  # -1: null
                 else:
                     _41, pos = read_compact_count(b, pos - 1, False)
                 if not _41:
@@ -1670,7 +1670,7 @@ def _d_FetchRequest_v17(b, m, pos):
     _1, _2, _3, _4, _5, _6, _8, = _S_iiibiiB.unpack_from(b, pos)
     pos += 22
     if 0 < _8 < 0x80:
-        _8 -= 1
+        _8 -= 1  # -1: null
     else:
         _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
@@ -1690,7 +1690,7 @@ def _d_FetchRequest_v17(b, m, pos):
                 pos += 17
                 _13 = uuid_of(_13)
                 if 0 < _15 < 0x80:
-                    _15 -= 1
+                    _15 -= 1  # -1: null
                 else:
                     _15, pos = read_compact_count(b, pos - 1, False)
                 if not _15:
@@ -1726,7 +1726,7 @@ def _d_FetchRequest_v17(b, m, pos):
     _35 = b[pos]
     pos += 1
     if 0 < _35 < 0x80:
-        _35 -= 1
+        _35 -= 1  # -1: null
     else:
         _35, pos = read_compact_count(b, pos - 1, False)
     if not _35:
@@ -1746,7 +1746,7 @@ def _d_FetchRequest_v17(b, m, pos):
                 pos += 17
                 _40 = uuid_of(_40)
                 if 0 < _42 < 0x80:
-                    _42 -= 1
+                    _42 -= 1  # -1: null
                 else:
                     _42, pos = read_compact_count(b, pos - 1, False)
                 if not _42:

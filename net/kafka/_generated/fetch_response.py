@@ -882,7 +882,7 @@ def _d_FetchResponse_v12(b, m, pos):
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -906,7 +906,7 @@ def _d_FetchResponse_v12(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -919,8 +919,8 @@ def _d_FetchResponse_v12(b, m, pos):
                 for _ in range(_13):
                     _17, _18, _19, _20, _21, _23, = _S_ihqqqB.unpack_from(b, pos)
                     pos += 31
-                    if 0 < _23 < 0x80:
-                        _23 -= 1
+                    if _23 < 0x80:
+                        _23 -= 1  # -1: null
                     else:
                         _23, pos = read_compact_count(b, pos - 1, True)
                     if _23 < 0:
@@ -1150,7 +1150,7 @@ def _d_FetchResponse_v13(b, m, pos):
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -1170,7 +1170,7 @@ def _d_FetchResponse_v13(b, m, pos):
                 pos += 17
                 _10 = uuid_of(_10)
                 if 0 < _12 < 0x80:
-                    _12 -= 1
+                    _12 -= 1  # -1: null
                 else:
                     _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
@@ -1183,8 +1183,8 @@ def _d_FetchResponse_v13(b, m, pos):
                     for _ in range(_12):
                         _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if 0 < _22 < 0x80:
-                            _22 -= 1
+                        if _22 < 0x80:
+                            _22 -= 1  # -1: null
                         else:
                             _22, pos = read_compact_count(b, pos - 1, True)
                         if _22 < 0:
@@ -1363,7 +1363,7 @@ def _t_FetchResponse_v16(b, m, pos):
             _2 = b[pos]
             pos += 1
             if 0 < _2 < 0x80:
-                _2 -= 1
+                _2 -= 1  # -1: null
             else:
                 _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
@@ -1415,7 +1415,7 @@ def _d_FetchResponse_v16(b, m, pos):
     _1, _2, _3, _5, = _S_ihiB.unpack_from(b, pos)
     pos += 11
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -1435,7 +1435,7 @@ def _d_FetchResponse_v16(b, m, pos):
                 pos += 17
                 _10 = uuid_of(_10)
                 if 0 < _12 < 0x80:
-                    _12 -= 1
+                    _12 -= 1  # -1: null
                 else:
                     _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
@@ -1448,8 +1448,8 @@ def _d_FetchResponse_v16(b, m, pos):
                     for _ in range(_12):
                         _16, _17, _18, _19, _20, _22, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
-                        if 0 < _22 < 0x80:
-                            _22 -= 1
+                        if _22 < 0x80:
+                            _22 -= 1  # -1: null
                         else:
                             _22, pos = read_compact_count(b, pos - 1, True)
                         if _22 < 0:

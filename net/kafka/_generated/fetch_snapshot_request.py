@@ -106,7 +106,7 @@ def _d_FetchSnapshotRequest_v0(b, m, pos):
     _1, _2, _4, = _S_iiB.unpack_from(b, pos)
     pos += 9
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -130,7 +130,7 @@ def _d_FetchSnapshotRequest_v0(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -304,7 +304,7 @@ def _d_FetchSnapshotRequest_v1(b, m, pos):
     _1, _2, _4, = _S_iiB.unpack_from(b, pos)
     pos += 9
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -328,7 +328,7 @@ def _d_FetchSnapshotRequest_v1(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:

@@ -120,7 +120,7 @@ def _d_FetchSnapshotResponse_v0(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -144,7 +144,7 @@ def _d_FetchSnapshotResponse_v0(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -329,7 +329,7 @@ def _t_FetchSnapshotResponse_v1(b, m, pos):
             _2 = b[pos]
             pos += 1
             if 0 < _2 < 0x80:
-                _2 -= 1
+                _2 -= 1  # -1: null
             else:
                 _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
@@ -373,7 +373,7 @@ def _d_FetchSnapshotResponse_v1(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -397,7 +397,7 @@ def _d_FetchSnapshotResponse_v1(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:

@@ -170,7 +170,7 @@ def _d_FindCoordinatorRequest_v4(b, m, pos):
     _1, _3, = _S_bB.unpack_from(b, pos)
     pos += 2
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:

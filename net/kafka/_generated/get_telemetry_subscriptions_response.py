@@ -64,7 +64,7 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
     pos += 27
     _3 = uuid_of(_3)
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -77,7 +77,7 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b, m, pos):
     _7, _8, _9, _11, = _S_iioB.unpack_from(b, pos)
     pos += 10
     if 0 < _11 < 0x80:
-        _11 -= 1
+        _11 -= 1  # -1: null
     else:
         _11, pos = read_compact_count(b, pos - 1, False)
     if not _11:

@@ -482,7 +482,7 @@ def _d_JoinGroupRequest_v6(b, m, pos):
     _16 = b[pos]
     pos += 1
     if 0 < _16 < 0x80:
-        _16 -= 1
+        _16 -= 1  # -1: null
     else:
         _16, pos = read_compact_count(b, pos - 1, False)
     if not _16:
@@ -690,7 +690,7 @@ def _d_JoinGroupRequest_v8(b, m, pos):
     _16 = b[pos]
     pos += 1
     if 0 < _16 < 0x80:
-        _16 -= 1
+        _16 -= 1  # -1: null
     else:
         _16, pos = read_compact_count(b, pos - 1, False)
     if not _16:

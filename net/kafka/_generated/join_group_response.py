@@ -476,7 +476,7 @@ def _d_JoinGroupResponse_v6(b, m, pos):
     _14 = b[pos]
     pos += 1
     if 0 < _14 < 0x80:
-        _14 -= 1
+        _14 -= 1  # -1: null
     else:
         _14, pos = read_compact_count(b, pos - 1, False)
     if not _14:
@@ -694,7 +694,7 @@ def _d_JoinGroupResponse_v7(b, m, pos):
     _17 = b[pos]
     pos += 1
     if 0 < _17 < 0x80:
-        _17 -= 1
+        _17 -= 1  # -1: null
     else:
         _17, pos = read_compact_count(b, pos - 1, False)
     if not _17:
@@ -927,7 +927,7 @@ def _d_JoinGroupResponse_v9(b, m, pos):
     _18 = b[pos]
     pos += 1
     if 0 < _18 < 0x80:
-        _18 -= 1
+        _18 -= 1  # -1: null
     else:
         _18, pos = read_compact_count(b, pos - 1, False)
     if not _18:

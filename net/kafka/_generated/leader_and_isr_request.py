@@ -728,7 +728,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -752,7 +752,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -771,7 +771,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                         _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _28 < 0x80:
-                            _28 -= 1
+                            _28 -= 1  # -1: null
                         else:
                             _28, pos = read_compact_count(b, pos - 1, False)
                         if not _28:
@@ -784,7 +784,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                         _29, _31, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _31 < 0x80:
-                            _31 -= 1
+                            _31 -= 1  # -1: null
                         else:
                             _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
@@ -797,7 +797,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                         _33 = b[pos]
                         pos += 1
                         if 0 < _33 < 0x80:
-                            _33 -= 1
+                            _33 -= 1  # -1: null
                         else:
                             _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
@@ -810,7 +810,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                         _35 = b[pos]
                         pos += 1
                         if 0 < _35 < 0x80:
-                            _35 -= 1
+                            _35 -= 1  # -1: null
                         else:
                             _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
@@ -839,7 +839,7 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
     _40 = b[pos]
     pos += 1
     if 0 < _40 < 0x80:
-        _40 -= 1
+        _40 -= 1  # -1: null
     else:
         _40, pos = read_compact_count(b, pos - 1, False)
     if not _40:
@@ -1037,7 +1037,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
     _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
     pos += 18
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -1062,7 +1062,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
             pos += 17
             _13 = uuid_of(_13)
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -1081,7 +1081,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                         _25, _26, _27, _28, _30, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _30 < 0x80:
-                            _30 -= 1
+                            _30 -= 1  # -1: null
                         else:
                             _30, pos = read_compact_count(b, pos - 1, False)
                         if not _30:
@@ -1094,7 +1094,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                         _31, _33, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _33 < 0x80:
-                            _33 -= 1
+                            _33 -= 1  # -1: null
                         else:
                             _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
@@ -1107,7 +1107,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                         _35 = b[pos]
                         pos += 1
                         if 0 < _35 < 0x80:
-                            _35 -= 1
+                            _35 -= 1  # -1: null
                         else:
                             _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
@@ -1120,7 +1120,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                         _37 = b[pos]
                         pos += 1
                         if 0 < _37 < 0x80:
-                            _37 -= 1
+                            _37 -= 1  # -1: null
                         else:
                             _37, pos = read_compact_count(b, pos - 1, False)
                         if not _37:
@@ -1149,7 +1149,7 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
     _42 = b[pos]
     pos += 1
     if 0 < _42 < 0x80:
-        _42 -= 1
+        _42 -= 1  # -1: null
     else:
         _42, pos = read_compact_count(b, pos - 1, False)
     if not _42:
@@ -1345,7 +1345,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
     _1, _2, _3, _4, _6, = _S_iiqbB.unpack_from(b, pos)
     pos += 18
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -1370,7 +1370,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
             pos += 17
             _13 = uuid_of(_13)
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -1389,7 +1389,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                         _26, _27, _28, _29, _31, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _31 < 0x80:
-                            _31 -= 1
+                            _31 -= 1  # -1: null
                         else:
                             _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
@@ -1402,7 +1402,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                         _32, _34, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _34 < 0x80:
-                            _34 -= 1
+                            _34 -= 1  # -1: null
                         else:
                             _34, pos = read_compact_count(b, pos - 1, False)
                         if not _34:
@@ -1415,7 +1415,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                         _36 = b[pos]
                         pos += 1
                         if 0 < _36 < 0x80:
-                            _36 -= 1
+                            _36 -= 1  # -1: null
                         else:
                             _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
@@ -1428,7 +1428,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                         _38 = b[pos]
                         pos += 1
                         if 0 < _38 < 0x80:
-                            _38 -= 1
+                            _38 -= 1  # -1: null
                         else:
                             _38, pos = read_compact_count(b, pos - 1, False)
                         if not _38:
@@ -1457,7 +1457,7 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
     _44 = b[pos]
     pos += 1
     if 0 < _44 < 0x80:
-        _44 -= 1
+        _44 -= 1  # -1: null
     else:
         _44, pos = read_compact_count(b, pos - 1, False)
     if not _44:
@@ -1653,7 +1653,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
     _1, _2, _3, _4, _5, _7, = _S_ioiqbB.unpack_from(b, pos)
     pos += 19
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -1678,7 +1678,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
             pos += 17
             _14 = uuid_of(_14)
             if 0 < _16 < 0x80:
-                _16 -= 1
+                _16 -= 1  # -1: null
             else:
                 _16, pos = read_compact_count(b, pos - 1, False)
             if not _16:
@@ -1697,7 +1697,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                         _27, _28, _29, _30, _32, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _32 < 0x80:
-                            _32 -= 1
+                            _32 -= 1  # -1: null
                         else:
                             _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
@@ -1710,7 +1710,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                         _33, _35, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _35 < 0x80:
-                            _35 -= 1
+                            _35 -= 1  # -1: null
                         else:
                             _35, pos = read_compact_count(b, pos - 1, False)
                         if not _35:
@@ -1723,7 +1723,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                         _37 = b[pos]
                         pos += 1
                         if 0 < _37 < 0x80:
-                            _37 -= 1
+                            _37 -= 1  # -1: null
                         else:
                             _37, pos = read_compact_count(b, pos - 1, False)
                         if not _37:
@@ -1736,7 +1736,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                         _39 = b[pos]
                         pos += 1
                         if 0 < _39 < 0x80:
-                            _39 -= 1
+                            _39 -= 1  # -1: null
                         else:
                             _39, pos = read_compact_count(b, pos - 1, False)
                         if not _39:
@@ -1765,7 +1765,7 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
     _45 = b[pos]
     pos += 1
     if 0 < _45 < 0x80:
-        _45 -= 1
+        _45 -= 1  # -1: null
     else:
         _45, pos = read_compact_count(b, pos - 1, False)
     if not _45:

@@ -126,7 +126,7 @@ def _d_LeaderAndIsrResponse_v4(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -218,7 +218,7 @@ def _d_LeaderAndIsrResponse_v5(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -238,7 +238,7 @@ def _d_LeaderAndIsrResponse_v5(b, m, pos):
                 pos += 17
                 _8 = uuid_of(_8)
                 if 0 < _10 < 0x80:
-                    _10 -= 1
+                    _10 -= 1  # -1: null
                 else:
                     _10, pos = read_compact_count(b, pos - 1, False)
                 if not _10:

@@ -65,7 +65,7 @@ def _d_LeaderChangeMessage_v0(b, m, pos):
     _1, _2, _4, = _S_hiB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -93,7 +93,7 @@ def _d_LeaderChangeMessage_v0(b, m, pos):
     _12 = b[pos]
     pos += 1
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
@@ -188,7 +188,7 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
     _1, _2, _4, = _S_hiB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -217,7 +217,7 @@ def _d_LeaderChangeMessage_v1(b, m, pos):
     _14 = b[pos]
     pos += 1
     if 0 < _14 < 0x80:
-        _14 -= 1
+        _14 -= 1  # -1: null
     else:
         _14, pos = read_compact_count(b, pos - 1, False)
     if not _14:

@@ -206,7 +206,7 @@ def _d_LeaveGroupRequest_v4(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -338,7 +338,7 @@ def _d_LeaveGroupRequest_v5(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:

@@ -199,7 +199,7 @@ def _d_ListGroupsResponse_v3(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -308,7 +308,7 @@ def _d_ListGroupsResponse_v4(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -434,7 +434,7 @@ def _d_ListGroupsResponse_v5(b, m, pos):
     _1, _2, _4, = _S_ihB.unpack_from(b, pos)
     pos += 7
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:

@@ -392,7 +392,7 @@ def _d_ListOffsetsRequest_v6(b, m, pos):
     _1, _2, _4, = _S_ibB.unpack_from(b, pos)
     pos += 6
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -416,7 +416,7 @@ def _d_ListOffsetsRequest_v6(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:
@@ -527,7 +527,7 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
     _1, _2, _4, = _S_ibB.unpack_from(b, pos)
     pos += 6
     if 0 < _4 < 0x80:
-        _4 -= 1
+        _4 -= 1  # -1: null
     else:
         _4, pos = read_compact_count(b, pos - 1, False)
     if not _4:
@@ -551,7 +551,7 @@ def _d_ListOffsetsRequest_v10(b, m, pos):
             _12 = b[pos]
             pos += 1
             if 0 < _12 < 0x80:
-                _12 -= 1
+                _12 -= 1  # -1: null
             else:
                 _12, pos = read_compact_count(b, pos - 1, False)
             if not _12:

@@ -82,7 +82,7 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -106,7 +106,7 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
             _15 = b[pos]
             pos += 1
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -125,7 +125,7 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                         _20, _22, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _22 < 0x80:
-                            _22 -= 1
+                            _22 -= 1  # -1: null
                         else:
                             _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:
@@ -138,7 +138,7 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                         _24 = b[pos]
                         pos += 1
                         if 0 < _24 < 0x80:
-                            _24 -= 1
+                            _24 -= 1  # -1: null
                         else:
                             _24, pos = read_compact_count(b, pos - 1, False)
                         if not _24:
@@ -151,7 +151,7 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                         _26 = b[pos]
                         pos += 1
                         if 0 < _26 < 0x80:
-                            _26 -= 1
+                            _26 -= 1  # -1: null
                         else:
                             _26, pos = read_compact_count(b, pos - 1, False)
                         if not _26:

@@ -54,7 +54,7 @@ def _d_ListTransactionsRequest_v0(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -79,7 +79,7 @@ def _d_ListTransactionsRequest_v0(b, m, pos):
     _8 = b[pos]
     pos += 1
     if 0 < _8 < 0x80:
-        _8 -= 1
+        _8 -= 1  # -1: null
     else:
         _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:
@@ -148,7 +148,7 @@ def _d_ListTransactionsRequest_v1(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -173,7 +173,7 @@ def _d_ListTransactionsRequest_v1(b, m, pos):
     _8 = b[pos]
     pos += 1
     if 0 < _8 < 0x80:
-        _8 -= 1
+        _8 -= 1  # -1: null
     else:
         _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:

@@ -290,8 +290,8 @@ def _d_MetadataRequest_v9(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:
@@ -386,8 +386,8 @@ def _d_MetadataRequest_v10(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:
@@ -485,8 +485,8 @@ def _d_MetadataRequest_v11(b, m, pos):
     blen = len(b)
     _2 = b[pos]
     pos += 1
-    if 0 < _2 < 0x80:
-        _2 -= 1
+    if _2 < 0x80:
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, True)
     if _2 < 0:

@@ -1500,7 +1500,7 @@ def _d_MetadataResponse_v9(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -1551,7 +1551,7 @@ def _d_MetadataResponse_v9(b, m, pos):
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -1575,7 +1575,7 @@ def _d_MetadataResponse_v9(b, m, pos):
             _29, _31, = _S_oB.unpack_from(b, pos)
             pos += 2
             if 0 < _31 < 0x80:
-                _31 -= 1
+                _31 -= 1  # -1: null
             else:
                 _31, pos = read_compact_count(b, pos - 1, False)
             if not _31:
@@ -1594,7 +1594,7 @@ def _d_MetadataResponse_v9(b, m, pos):
                         _39, _40, _41, _42, _44, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _44 < 0x80:
-                            _44 -= 1
+                            _44 -= 1  # -1: null
                         else:
                             _44, pos = read_compact_count(b, pos - 1, False)
                         if not _44:
@@ -1607,7 +1607,7 @@ def _d_MetadataResponse_v9(b, m, pos):
                         _46 = b[pos]
                         pos += 1
                         if 0 < _46 < 0x80:
-                            _46 -= 1
+                            _46 -= 1  # -1: null
                         else:
                             _46, pos = read_compact_count(b, pos - 1, False)
                         if not _46:
@@ -1620,7 +1620,7 @@ def _d_MetadataResponse_v9(b, m, pos):
                         _48 = b[pos]
                         pos += 1
                         if 0 < _48 < 0x80:
-                            _48 -= 1
+                            _48 -= 1  # -1: null
                         else:
                             _48, pos = read_compact_count(b, pos - 1, False)
                         if not _48:
@@ -1840,7 +1840,7 @@ def _d_MetadataResponse_v10(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -1891,7 +1891,7 @@ def _d_MetadataResponse_v10(b, m, pos):
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -1916,7 +1916,7 @@ def _d_MetadataResponse_v10(b, m, pos):
             pos += 18
             _29 = uuid_of(_29)
             if 0 < _32 < 0x80:
-                _32 -= 1
+                _32 -= 1  # -1: null
             else:
                 _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
@@ -1935,7 +1935,7 @@ def _d_MetadataResponse_v10(b, m, pos):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _45 < 0x80:
-                            _45 -= 1
+                            _45 -= 1  # -1: null
                         else:
                             _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
@@ -1948,7 +1948,7 @@ def _d_MetadataResponse_v10(b, m, pos):
                         _47 = b[pos]
                         pos += 1
                         if 0 < _47 < 0x80:
-                            _47 -= 1
+                            _47 -= 1  # -1: null
                         else:
                             _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
@@ -1961,7 +1961,7 @@ def _d_MetadataResponse_v10(b, m, pos):
                         _49 = b[pos]
                         pos += 1
                         if 0 < _49 < 0x80:
-                            _49 -= 1
+                            _49 -= 1  # -1: null
                         else:
                             _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:
@@ -2177,7 +2177,7 @@ def _d_MetadataResponse_v11(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -2228,7 +2228,7 @@ def _d_MetadataResponse_v11(b, m, pos):
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -2253,7 +2253,7 @@ def _d_MetadataResponse_v11(b, m, pos):
             pos += 18
             _29 = uuid_of(_29)
             if 0 < _32 < 0x80:
-                _32 -= 1
+                _32 -= 1  # -1: null
             else:
                 _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
@@ -2272,7 +2272,7 @@ def _d_MetadataResponse_v11(b, m, pos):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _45 < 0x80:
-                            _45 -= 1
+                            _45 -= 1  # -1: null
                         else:
                             _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
@@ -2285,7 +2285,7 @@ def _d_MetadataResponse_v11(b, m, pos):
                         _47 = b[pos]
                         pos += 1
                         if 0 < _47 < 0x80:
-                            _47 -= 1
+                            _47 -= 1  # -1: null
                         else:
                             _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
@@ -2298,7 +2298,7 @@ def _d_MetadataResponse_v11(b, m, pos):
                         _49 = b[pos]
                         pos += 1
                         if 0 < _49 < 0x80:
-                            _49 -= 1
+                            _49 -= 1  # -1: null
                         else:
                             _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:
@@ -2510,7 +2510,7 @@ def _d_MetadataResponse_v12(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -2561,7 +2561,7 @@ def _d_MetadataResponse_v12(b, m, pos):
     _19, _21, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _21 < 0x80:
-        _21 -= 1
+        _21 -= 1  # -1: null
     else:
         _21, pos = read_compact_count(b, pos - 1, False)
     if not _21:
@@ -2586,7 +2586,7 @@ def _d_MetadataResponse_v12(b, m, pos):
             pos += 18
             _29 = uuid_of(_29)
             if 0 < _32 < 0x80:
-                _32 -= 1
+                _32 -= 1  # -1: null
             else:
                 _32, pos = read_compact_count(b, pos - 1, False)
             if not _32:
@@ -2605,7 +2605,7 @@ def _d_MetadataResponse_v12(b, m, pos):
                         _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
                         if 0 < _45 < 0x80:
-                            _45 -= 1
+                            _45 -= 1  # -1: null
                         else:
                             _45, pos = read_compact_count(b, pos - 1, False)
                         if not _45:
@@ -2618,7 +2618,7 @@ def _d_MetadataResponse_v12(b, m, pos):
                         _47 = b[pos]
                         pos += 1
                         if 0 < _47 < 0x80:
-                            _47 -= 1
+                            _47 -= 1  # -1: null
                         else:
                             _47, pos = read_compact_count(b, pos - 1, False)
                         if not _47:
@@ -2631,7 +2631,7 @@ def _d_MetadataResponse_v12(b, m, pos):
                         _49 = b[pos]
                         pos += 1
                         if 0 < _49 < 0x80:
-                            _49 -= 1
+                            _49 -= 1  # -1: null
                         else:
                             _49, pos = read_compact_count(b, pos - 1, False)
                         if not _49:

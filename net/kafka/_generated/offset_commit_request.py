@@ -896,7 +896,7 @@ def _d_OffsetCommitRequest_v8(b, m, pos):
     _12 = b[pos]
     pos += 1
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
@@ -920,7 +920,7 @@ def _d_OffsetCommitRequest_v8(b, m, pos):
             _20 = b[pos]
             pos += 1
             if 0 < _20 < 0x80:
-                _20 -= 1
+                _20 -= 1  # -1: null
             else:
                 _20, pos = read_compact_count(b, pos - 1, False)
             if not _20:

@@ -259,8 +259,8 @@ def _d_OffsetFetchRequest_v6(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if 0 < _5 < 0x80:
-        _5 -= 1
+    if _5 < 0x80:
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, True)
     if _5 < 0:
@@ -286,7 +286,7 @@ def _d_OffsetFetchRequest_v6(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -396,8 +396,8 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
         _1, pos = read_cstring(b, pos - 1)
     _5 = b[pos]
     pos += 1
-    if 0 < _5 < 0x80:
-        _5 -= 1
+    if _5 < 0x80:
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, True)
     if _5 < 0:
@@ -423,7 +423,7 @@ def _d_OffsetFetchRequest_v7(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -524,7 +524,7 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -547,8 +547,8 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
                 _6, pos = read_cstring(b, pos - 1)
             _10 = b[pos]
             pos += 1
-            if 0 < _10 < 0x80:
-                _10 -= 1
+            if _10 < 0x80:
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, True)
             if _10 < 0:
@@ -574,7 +574,7 @@ def _d_OffsetFetchRequest_v8(b, m, pos):
                     _18 = b[pos]
                     pos += 1
                     if 0 < _18 < 0x80:
-                        _18 -= 1
+                        _18 -= 1  # -1: null
                     else:
                         _18, pos = read_compact_count(b, pos - 1, False)
                     if not _18:
@@ -699,7 +699,7 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -732,8 +732,8 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
                 _9, pos = read_ncstring(b, pos - 1)
             _12, _14, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _14 < 0x80:
-                _14 -= 1
+            if _14 < 0x80:
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, True)
             if _14 < 0:
@@ -759,7 +759,7 @@ def _d_OffsetFetchRequest_v9(b, m, pos):
                     _22 = b[pos]
                     pos += 1
                     if 0 < _22 < 0x80:
-                        _22 -= 1
+                        _22 -= 1  # -1: null
                     else:
                         _22, pos = read_compact_count(b, pos - 1, False)
                     if not _22:

@@ -506,7 +506,7 @@ def _d_OffsetFetchResponse_v6(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -530,7 +530,7 @@ def _d_OffsetFetchResponse_v6(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -667,7 +667,7 @@ def _d_OffsetFetchResponse_v8(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -691,7 +691,7 @@ def _d_OffsetFetchResponse_v8(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -715,7 +715,7 @@ def _d_OffsetFetchResponse_v8(b, m, pos):
                     _19 = b[pos]
                     pos += 1
                     if 0 < _19 < 0x80:
-                        _19 -= 1
+                        _19 -= 1  # -1: null
                     else:
                         _19, pos = read_compact_count(b, pos - 1, False)
                     if not _19:

@@ -295,7 +295,7 @@ def _d_ProduceRequest_v9(b, m, pos):
     _4, _5, _7, = _S_hiB.unpack_from(b, pos)
     pos += 7
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -319,7 +319,7 @@ def _d_ProduceRequest_v9(b, m, pos):
             _15 = b[pos]
             pos += 1
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:

@@ -571,7 +571,7 @@ def _d_ProduceResponse_v9(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -595,7 +595,7 @@ def _d_ProduceResponse_v9(b, m, pos):
             _10 = b[pos]
             pos += 1
             if 0 < _10 < 0x80:
-                _10 -= 1
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:
@@ -614,7 +614,7 @@ def _d_ProduceResponse_v9(b, m, pos):
                         _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
                         if 0 < _25 < 0x80:
-                            _25 -= 1
+                            _25 -= 1  # -1: null
                         else:
                             _25, pos = read_compact_count(b, pos - 1, False)
                         if not _25:
@@ -836,7 +836,7 @@ def _t_ProduceResponse_v10(b, m, pos):
             _2 = b[pos]
             pos += 1
             if 0 < _2 < 0x80:
-                _2 -= 1
+                _2 -= 1  # -1: null
             else:
                 _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
@@ -888,7 +888,7 @@ def _d_ProduceResponse_v10(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -912,7 +912,7 @@ def _d_ProduceResponse_v10(b, m, pos):
             _10 = b[pos]
             pos += 1
             if 0 < _10 < 0x80:
-                _10 -= 1
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:
@@ -931,7 +931,7 @@ def _d_ProduceResponse_v10(b, m, pos):
                         _19, _20, _21, _22, _23, _25, = _S_ihqqqB.unpack_from(b, pos)
                         pos += 31
                         if 0 < _25 < 0x80:
-                            _25 -= 1
+                            _25 -= 1  # -1: null
                         else:
                             _25, pos = read_compact_count(b, pos - 1, False)
                         if not _25:

@@ -83,7 +83,7 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -103,7 +103,7 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
                 pos += 17
                 _7 = uuid_of(_7)
                 if 0 < _9 < 0x80:
-                    _9 -= 1
+                    _9 -= 1  # -1: null
                 else:
                     _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:
@@ -132,7 +132,7 @@ def _d_ReadShareGroupStateResponse_v0(b, m, pos):
                             _22, _23, _25, = _S_iqB.unpack_from(b, pos)
                             pos += 13
                             if 0 < _25 < 0x80:
-                                _25 -= 1
+                                _25 -= 1  # -1: null
                             else:
                                 _25, pos = read_compact_count(b, pos - 1, False)
                             if not _25:

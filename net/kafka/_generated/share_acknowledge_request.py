@@ -101,7 +101,7 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
     _7, _9, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _9 < 0x80:
-        _9 -= 1
+        _9 -= 1  # -1: null
     else:
         _9, pos = read_compact_count(b, pos - 1, False)
     if not _9:
@@ -121,7 +121,7 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                 pos += 17
                 _14 = uuid_of(_14)
                 if 0 < _16 < 0x80:
-                    _16 -= 1
+                    _16 -= 1  # -1: null
                 else:
                     _16, pos = read_compact_count(b, pos - 1, False)
                 if not _16:
@@ -140,7 +140,7 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                             _21, _23, = _S_iB.unpack_from(b, pos)
                             pos += 5
                             if 0 < _23 < 0x80:
-                                _23 -= 1
+                                _23 -= 1  # -1: null
                             else:
                                 _23, pos = read_compact_count(b, pos - 1, False)
                             if not _23:
@@ -159,7 +159,7 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                                         _29, _30, _32, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
                                         if 0 < _32 < 0x80:
-                                            _32 -= 1
+                                            _32 -= 1  # -1: null
                                         else:
                                             _32, pos = read_compact_count(b, pos - 1, False)
                                         if not _32:

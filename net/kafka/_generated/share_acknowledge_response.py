@@ -96,7 +96,7 @@ def _d_ShareAcknowledgeResponse_v0(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -116,7 +116,7 @@ def _d_ShareAcknowledgeResponse_v0(b, m, pos):
                 pos += 17
                 _12 = uuid_of(_12)
                 if 0 < _14 < 0x80:
-                    _14 -= 1
+                    _14 -= 1  # -1: null
                 else:
                     _14, pos = read_compact_count(b, pos - 1, False)
                 if not _14:
@@ -162,7 +162,7 @@ def _d_ShareAcknowledgeResponse_v0(b, m, pos):
     _31 = b[pos]
     pos += 1
     if 0 < _31 < 0x80:
-        _31 -= 1
+        _31 -= 1  # -1: null
     else:
         _31, pos = read_compact_count(b, pos - 1, False)
     if not _31:

@@ -115,7 +115,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
     _7, _8, _9, _10, _12, = _S_iiiiB.unpack_from(b, pos)
     pos += 17
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
@@ -135,7 +135,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                 pos += 17
                 _17 = uuid_of(_17)
                 if 0 < _19 < 0x80:
-                    _19 -= 1
+                    _19 -= 1  # -1: null
                 else:
                     _19, pos = read_compact_count(b, pos - 1, False)
                 if not _19:
@@ -154,7 +154,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                             _25, _26, _28, = _S_iiB.unpack_from(b, pos)
                             pos += 9
                             if 0 < _28 < 0x80:
-                                _28 -= 1
+                                _28 -= 1  # -1: null
                             else:
                                 _28, pos = read_compact_count(b, pos - 1, False)
                             if not _28:
@@ -173,7 +173,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                                         _34, _35, _37, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
                                         if 0 < _37 < 0x80:
-                                            _37 -= 1
+                                            _37 -= 1  # -1: null
                                         else:
                                             _37, pos = read_compact_count(b, pos - 1, False)
                                         if not _37:
@@ -207,7 +207,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
     _42 = b[pos]
     pos += 1
     if 0 < _42 < 0x80:
-        _42 -= 1
+        _42 -= 1  # -1: null
     else:
         _42, pos = read_compact_count(b, pos - 1, False)
     if not _42:
@@ -227,7 +227,7 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                 pos += 17
                 _47 = uuid_of(_47)
                 if 0 < _49 < 0x80:
-                    _49 -= 1
+                    _49 -= 1  # -1: null
                 else:
                     _49, pos = read_compact_count(b, pos - 1, False)
                 if not _49:

@@ -111,7 +111,7 @@ def _d_ShareFetchResponse_v0(b, m, pos):
     _7 = b[pos]
     pos += 1
     if 0 < _7 < 0x80:
-        _7 -= 1
+        _7 -= 1  # -1: null
     else:
         _7, pos = read_compact_count(b, pos - 1, False)
     if not _7:
@@ -131,7 +131,7 @@ def _d_ShareFetchResponse_v0(b, m, pos):
                 pos += 17
                 _12 = uuid_of(_12)
                 if 0 < _14 < 0x80:
-                    _14 -= 1
+                    _14 -= 1  # -1: null
                 else:
                     _14, pos = read_compact_count(b, pos - 1, False)
                 if not _14:
@@ -190,7 +190,7 @@ def _d_ShareFetchResponse_v0(b, m, pos):
                         _36 = b[pos]
                         pos += 1
                         if 0 < _36 < 0x80:
-                            _36 -= 1
+                            _36 -= 1  # -1: null
                         else:
                             _36, pos = read_compact_count(b, pos - 1, False)
                         if not _36:
@@ -232,7 +232,7 @@ def _d_ShareFetchResponse_v0(b, m, pos):
     _50 = b[pos]
     pos += 1
     if 0 < _50 < 0x80:
-        _50 -= 1
+        _50 -= 1  # -1: null
     else:
         _50, pos = read_compact_count(b, pos - 1, False)
     if not _50:

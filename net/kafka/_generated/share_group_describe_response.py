@@ -91,7 +91,7 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -145,7 +145,7 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
             _23 = b[pos]
             pos += 1
             if 0 < _23 < 0x80:
-                _23 -= 1
+                _23 -= 1  # -1: null
             else:
                 _23, pos = read_compact_count(b, pos - 1, False)
             if not _23:
@@ -199,7 +199,7 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                     _41 = b[pos]
                     pos += 1
                     if 0 < _41 < 0x80:
-                        _41 -= 1
+                        _41 -= 1  # -1: null
                     else:
                         _41, pos = read_compact_count(b, pos - 1, False)
                     if not _41:
@@ -224,7 +224,7 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                     _49 = b[pos]
                     pos += 1
                     if 0 < _49 < 0x80:
-                        _49 -= 1
+                        _49 -= 1  # -1: null
                     else:
                         _49, pos = read_compact_count(b, pos - 1, False)
                     if not _49:
@@ -249,7 +249,7 @@ def _d_ShareGroupDescribeResponse_v0(b, m, pos):
                             _58 = b[pos]
                             pos += 1
                             if 0 < _58 < 0x80:
-                                _58 -= 1
+                                _58 -= 1  # -1: null
                             else:
                                 _58, pos = read_compact_count(b, pos - 1, False)
                             if not _58:

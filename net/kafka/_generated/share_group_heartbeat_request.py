@@ -85,8 +85,8 @@ def _d_ShareGroupHeartbeatRequest_v0(b, m, pos):
         _8, pos = read_ncstring(b, pos - 1)
     _12 = b[pos]
     pos += 1
-    if 0 < _12 < 0x80:
-        _12 -= 1
+    if _12 < 0x80:
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, True)
     if _12 < 0:

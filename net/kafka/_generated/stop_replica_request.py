@@ -213,7 +213,7 @@ def _d_StopReplicaRequest_v2(b, m, pos):
     _1, _2, _3, _4, _6, = _S_iiqoB.unpack_from(b, pos)
     pos += 18
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -237,7 +237,7 @@ def _d_StopReplicaRequest_v2(b, m, pos):
             _14 = b[pos]
             pos += 1
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
@@ -325,7 +325,7 @@ def _d_StopReplicaRequest_v3(b, m, pos):
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -349,7 +349,7 @@ def _d_StopReplicaRequest_v3(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -456,7 +456,7 @@ def _d_StopReplicaRequest_v4(b, m, pos):
     _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
     pos += 18
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -480,7 +480,7 @@ def _d_StopReplicaRequest_v4(b, m, pos):
             _14 = b[pos]
             pos += 1
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:

@@ -318,7 +318,7 @@ def _d_SyncGroupRequest_v4(b, m, pos):
     _12 = b[pos]
     pos += 1
     if 0 < _12 < 0x80:
-        _12 -= 1
+        _12 -= 1  # -1: null
     else:
         _12, pos = read_compact_count(b, pos - 1, False)
     if not _12:
@@ -525,7 +525,7 @@ def _d_SyncGroupRequest_v5(b, m, pos):
     _18 = b[pos]
     pos += 1
     if 0 < _18 < 0x80:
-        _18 -= 1
+        _18 -= 1  # -1: null
     else:
         _18, pos = read_compact_count(b, pos - 1, False)
     if not _18:

@@ -378,7 +378,7 @@ def _d_TxnOffsetCommitRequest_v3(b, m, pos):
     _17 = b[pos]
     pos += 1
     if 0 < _17 < 0x80:
-        _17 -= 1
+        _17 -= 1  # -1: null
     else:
         _17, pos = read_compact_count(b, pos - 1, False)
     if not _17:
@@ -402,7 +402,7 @@ def _d_TxnOffsetCommitRequest_v3(b, m, pos):
             _25 = b[pos]
             pos += 1
             if 0 < _25 < 0x80:
-                _25 -= 1
+                _25 -= 1  # -1: null
             else:
                 _25, pos = read_compact_count(b, pos - 1, False)
             if not _25:

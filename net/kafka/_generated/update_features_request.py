@@ -64,7 +64,7 @@ def _d_UpdateFeaturesRequest_v0(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -156,7 +156,7 @@ def _d_UpdateFeaturesRequest_v1(b, m, pos):
     _1, _3, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:

@@ -1191,7 +1191,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -1215,7 +1215,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -1234,7 +1234,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                         _22, _23, _24, _25, _27, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _27 < 0x80:
-                            _27 -= 1
+                            _27 -= 1  # -1: null
                         else:
                             _27, pos = read_compact_count(b, pos - 1, False)
                         if not _27:
@@ -1247,7 +1247,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                         _28, _30, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _30 < 0x80:
-                            _30 -= 1
+                            _30 -= 1  # -1: null
                         else:
                             _30, pos = read_compact_count(b, pos - 1, False)
                         if not _30:
@@ -1260,7 +1260,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                         _32 = b[pos]
                         pos += 1
                         if 0 < _32 < 0x80:
-                            _32 -= 1
+                            _32 -= 1  # -1: null
                         else:
                             _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
@@ -1287,7 +1287,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
     _36 = b[pos]
     pos += 1
     if 0 < _36 < 0x80:
-        _36 -= 1
+        _36 -= 1  # -1: null
     else:
         _36, pos = read_compact_count(b, pos - 1, False)
     if not _36:
@@ -1301,7 +1301,7 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
             _40, _42, = _S_iB.unpack_from(b, pos)
             pos += 5
             if 0 < _42 < 0x80:
-                _42 -= 1
+                _42 -= 1  # -1: null
             else:
                 _42, pos = read_compact_count(b, pos - 1, False)
             if not _42:
@@ -1557,7 +1557,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
     _1, _2, _3, _5, = _S_iiqB.unpack_from(b, pos)
     pos += 17
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -1582,7 +1582,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
             pos += 17
             _12 = uuid_of(_12)
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:
@@ -1601,7 +1601,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                         _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _28 < 0x80:
-                            _28 -= 1
+                            _28 -= 1  # -1: null
                         else:
                             _28, pos = read_compact_count(b, pos - 1, False)
                         if not _28:
@@ -1614,7 +1614,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                         _29, _31, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _31 < 0x80:
-                            _31 -= 1
+                            _31 -= 1  # -1: null
                         else:
                             _31, pos = read_compact_count(b, pos - 1, False)
                         if not _31:
@@ -1627,7 +1627,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                         _33 = b[pos]
                         pos += 1
                         if 0 < _33 < 0x80:
-                            _33 -= 1
+                            _33 -= 1  # -1: null
                         else:
                             _33, pos = read_compact_count(b, pos - 1, False)
                         if not _33:
@@ -1654,7 +1654,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
     _37 = b[pos]
     pos += 1
     if 0 < _37 < 0x80:
-        _37 -= 1
+        _37 -= 1  # -1: null
     else:
         _37, pos = read_compact_count(b, pos - 1, False)
     if not _37:
@@ -1668,7 +1668,7 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
             _41, _43, = _S_iB.unpack_from(b, pos)
             pos += 5
             if 0 < _43 < 0x80:
-                _43 -= 1
+                _43 -= 1  # -1: null
             else:
                 _43, pos = read_compact_count(b, pos - 1, False)
             if not _43:
@@ -1943,7 +1943,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
     _1, _2, _3, _4, _6, = _S_ioiqB.unpack_from(b, pos)
     pos += 18
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -1968,7 +1968,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
             pos += 17
             _13 = uuid_of(_13)
             if 0 < _15 < 0x80:
-                _15 -= 1
+                _15 -= 1  # -1: null
             else:
                 _15, pos = read_compact_count(b, pos - 1, False)
             if not _15:
@@ -1987,7 +1987,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                         _24, _25, _26, _27, _29, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
                         if 0 < _29 < 0x80:
-                            _29 -= 1
+                            _29 -= 1  # -1: null
                         else:
                             _29, pos = read_compact_count(b, pos - 1, False)
                         if not _29:
@@ -2000,7 +2000,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                         _30, _32, = _S_iB.unpack_from(b, pos)
                         pos += 5
                         if 0 < _32 < 0x80:
-                            _32 -= 1
+                            _32 -= 1  # -1: null
                         else:
                             _32, pos = read_compact_count(b, pos - 1, False)
                         if not _32:
@@ -2013,7 +2013,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                         _34 = b[pos]
                         pos += 1
                         if 0 < _34 < 0x80:
-                            _34 -= 1
+                            _34 -= 1  # -1: null
                         else:
                             _34, pos = read_compact_count(b, pos - 1, False)
                         if not _34:
@@ -2040,7 +2040,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
     _38 = b[pos]
     pos += 1
     if 0 < _38 < 0x80:
-        _38 -= 1
+        _38 -= 1  # -1: null
     else:
         _38, pos = read_compact_count(b, pos - 1, False)
     if not _38:
@@ -2054,7 +2054,7 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
             _42, _44, = _S_iB.unpack_from(b, pos)
             pos += 5
             if 0 < _44 < 0x80:
-                _44 -= 1
+                _44 -= 1  # -1: null
             else:
                 _44, pos = read_compact_count(b, pos - 1, False)
             if not _44:

@@ -82,7 +82,7 @@ def _d_UpdateRaftVoterRequest_v0(b, m, pos):
     pos += 25
     _6 = uuid_of(_6)
     if 0 < _8 < 0x80:
-        _8 -= 1
+        _8 -= 1  # -1: null
     else:
         _8, pos = read_compact_count(b, pos - 1, False)
     if not _8:

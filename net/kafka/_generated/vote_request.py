@@ -83,7 +83,7 @@ def _d_VoteRequest_v0(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -107,7 +107,7 @@ def _d_VoteRequest_v0(b, m, pos):
             _13 = b[pos]
             pos += 1
             if 0 < _13 < 0x80:
-                _13 -= 1
+                _13 -= 1  # -1: null
             else:
                 _13, pos = read_compact_count(b, pos - 1, False)
             if not _13:
@@ -241,7 +241,7 @@ def _d_VoteRequest_v1(b, m, pos):
     _4, _6, = _S_iB.unpack_from(b, pos)
     pos += 5
     if 0 < _6 < 0x80:
-        _6 -= 1
+        _6 -= 1  # -1: null
     else:
         _6, pos = read_compact_count(b, pos - 1, False)
     if not _6:
@@ -265,7 +265,7 @@ def _d_VoteRequest_v1(b, m, pos):
             _14 = b[pos]
             pos += 1
             if 0 < _14 < 0x80:
-                _14 -= 1
+                _14 -= 1  # -1: null
             else:
                 _14, pos = read_compact_count(b, pos - 1, False)
             if not _14:

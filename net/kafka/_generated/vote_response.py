@@ -79,7 +79,7 @@ def _d_VoteResponse_v0(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -103,7 +103,7 @@ def _d_VoteResponse_v0(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:
@@ -222,7 +222,7 @@ def _t_VoteResponse_v1(b, m, pos):
             _2 = b[pos]
             pos += 1
             if 0 < _2 < 0x80:
-                _2 -= 1
+                _2 -= 1  # -1: null
             else:
                 _2, pos = read_compact_count(b, pos - 1, False)
             if not _2:
@@ -266,7 +266,7 @@ def _d_VoteResponse_v1(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -290,7 +290,7 @@ def _d_VoteResponse_v1(b, m, pos):
             _11 = b[pos]
             pos += 1
             if 0 < _11 < 0x80:
-                _11 -= 1
+                _11 -= 1  # -1: null
             else:
                 _11, pos = read_compact_count(b, pos - 1, False)
             if not _11:

@@ -76,7 +76,7 @@ def _d_VotersRecord_v0(b, m, pos):
     _1, _3, = _S_hB.unpack_from(b, pos)
     pos += 3
     if 0 < _3 < 0x80:
-        _3 -= 1
+        _3 -= 1  # -1: null
     else:
         _3, pos = read_compact_count(b, pos - 1, False)
     if not _3:
@@ -91,7 +91,7 @@ def _d_VotersRecord_v0(b, m, pos):
             pos += 21
             _8 = uuid_of(_8)
             if 0 < _10 < 0x80:
-                _10 -= 1
+                _10 -= 1  # -1: null
             else:
                 _10, pos = read_compact_count(b, pos - 1, False)
             if not _10:

@@ -92,7 +92,7 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
     _5 = b[pos]
     pos += 1
     if 0 < _5 < 0x80:
-        _5 -= 1
+        _5 -= 1  # -1: null
     else:
         _5, pos = read_compact_count(b, pos - 1, False)
     if not _5:
@@ -112,7 +112,7 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
                 pos += 17
                 _10 = uuid_of(_10)
                 if 0 < _12 < 0x80:
-                    _12 -= 1
+                    _12 -= 1  # -1: null
                 else:
                     _12, pos = read_compact_count(b, pos - 1, False)
                 if not _12:
@@ -131,7 +131,7 @@ def _d_WriteShareGroupStateRequest_v0(b, m, pos):
                             _20, _21, _22, _23, _25, = _S_iiiqB.unpack_from(b, pos)
                             pos += 21
                             if 0 < _25 < 0x80:
-                                _25 -= 1
+                                _25 -= 1  # -1: null
                             else:
                                 _25, pos = read_compact_count(b, pos - 1, False)
                             if not _25:

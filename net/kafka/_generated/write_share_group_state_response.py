@@ -69,7 +69,7 @@ def _d_WriteShareGroupStateResponse_v0(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -89,7 +89,7 @@ def _d_WriteShareGroupStateResponse_v0(b, m, pos):
                 pos += 17
                 _7 = uuid_of(_7)
                 if 0 < _9 < 0x80:
-                    _9 -= 1
+                    _9 -= 1  # -1: null
                 else:
                     _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:

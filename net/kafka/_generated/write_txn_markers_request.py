@@ -162,7 +162,7 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -181,7 +181,7 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
                 _10, _11, _12, _14, = _S_qhoB.unpack_from(b, pos)
                 pos += 12
                 if 0 < _14 < 0x80:
-                    _14 -= 1
+                    _14 -= 1  # -1: null
                 else:
                     _14, pos = read_compact_count(b, pos - 1, False)
                 if not _14:
@@ -205,7 +205,7 @@ def _d_WriteTxnMarkersRequest_v1(b, m, pos):
                         _22 = b[pos]
                         pos += 1
                         if 0 < _22 < 0x80:
-                            _22 -= 1
+                            _22 -= 1  # -1: null
                         else:
                             _22, pos = read_compact_count(b, pos - 1, False)
                         if not _22:

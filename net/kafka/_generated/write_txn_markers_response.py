@@ -175,7 +175,7 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
     _2 = b[pos]
     pos += 1
     if 0 < _2 < 0x80:
-        _2 -= 1
+        _2 -= 1  # -1: null
     else:
         _2, pos = read_compact_count(b, pos - 1, False)
     if not _2:
@@ -194,7 +194,7 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
                 _7, _9, = _S_qB.unpack_from(b, pos)
                 pos += 9
                 if 0 < _9 < 0x80:
-                    _9 -= 1
+                    _9 -= 1  # -1: null
                 else:
                     _9, pos = read_compact_count(b, pos - 1, False)
                 if not _9:
@@ -218,7 +218,7 @@ def _d_WriteTxnMarkersResponse_v1(b, m, pos):
                         _17 = b[pos]
                         pos += 1
                         if 0 < _17 < 0x80:
-                            _17 -= 1
+                            _17 -= 1  # -1: null
                         else:
                             _17, pos = read_compact_count(b, pos - 1, False)
                         if not _17:

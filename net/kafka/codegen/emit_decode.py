@@ -135,8 +135,8 @@ class DecodeEmitter(EmitterBase):
                              n: str, nullable: bool) -> None:
         """Compact array; n is the first varint byte, pos is past it. A one-byte count is
         the fast path; read_compact_count takes the rest (-1 for null)."""
-        lines.append(f"{ind}if 0 < {n} < 0x80:")
-        lines.append(f"{ind}    {n} -= 1")
+        lines.append(f"{ind}if {n} < 0x80:" if nullable else f"{ind}if 0 < {n} < 0x80:")
+        lines.append(f"{ind}    {n} -= 1  # -1: null")
         lines.append(f"{ind}else:")
         lines.append(f"{ind}    {n}, pos = read_compact_count(b, pos - 1, {nullable})")
         if nullable:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from panda.testing import NodeProcess
 
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
-NODE_ENV = {"PYTHONPATH": REPO_ROOT}
+# The runtime is tested alone: only the admin service runs by default (PANDA_SERVICES
+# replaces the configured default list; --service adds to it), not the broker's services.
+RUNTIME_ONLY_SERVICES = "panda.services.admin:AdminService"
+NODE_ENV = {"PYTHONPATH": REPO_ROOT, "PANDA_SERVICES": RUNTIME_ONLY_SERVICES}
 SERVICES = "tests.runtime.services"
 
 

@@ -19,7 +19,7 @@ from panda.runtime.config import (
     DEFAULT_SERVICES, DESCRIPTIONS, NodeConfig, load_config, ring_bytes_for,
 )
 
-from .conftest import NODE_ENV, spec
+from .conftest import NODE_ENV, REPO_ROOT, RUNTIME_ONLY_SERVICES, spec
 
 CLI = [sys.executable, "-m", "panda.runtime"]
 UNITS = {"shards", "CPU list", "bytes", "id", "path", "ms", "µs", "host:port", "module:Class"}
@@ -33,7 +33,8 @@ def write_yaml(tmp_path: Path, data: dict, name: str = "node.yaml") -> str:
 
 # -- --help -------------------------------------------------------------------------------
 def test_help_documents_every_option_with_its_unit():
-    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=30,
+                            check=False)
     assert result.returncode == 0, result.stderr
     text = "".join(result.stdout.split())          # wrapping may split at a hyphen
     options = [p for p in command.params if isinstance(p, click.Option)]
@@ -176,10 +177,12 @@ def _cases(files: dict[str, str]) -> list[tuple[list[str], str]]:
 
 
 def _run_cli(argv: list[str], cwd: Path) -> tuple[list[str], int | None, str, str]:
-    env = {**NODE_ENV, "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": REPO_ROOT, "PATH": "/usr/bin:/bin"}      # no PANDA_* from the test
+    if "--config" not in argv:        # the file cases fail before (or by replacing) the services
+        env["PANDA_SERVICES"] = RUNTIME_ONLY_SERVICES
     try:
         result = subprocess.run([*CLI, *argv, "--admin-addr", "127.0.0.1:1"], cwd=cwd, env=env,
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return argv, None, "", "did not exit within 30 s"
     return argv, result.returncode, result.stdout, result.stderr

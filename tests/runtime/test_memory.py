@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from panda.runtime import MemoryBudget, MemoryBudgetError
 from panda.runtime.memory import RESERVE_BYTES_MIN, RESERVE_FRACTION, plan_budgets
 
-from .conftest import spec
+from .conftest import NODE_ENV, spec
 
 MiB = 1 << 20
 RAM = psutil.virtual_memory().total
@@ -83,7 +83,7 @@ def test_reserve_holds_the_bytes_for_the_block_only():
             with pytest.raises(ZeroDivisionError):
                 async with budget.reserve(60):
                     assert budget.reserved_bytes == 100
-                    1 / 0
+                    raise ZeroDivisionError
             assert budget.reserved_bytes == 40
         assert budget.reserved_bytes == 0
 
@@ -207,6 +207,7 @@ def test_resident_memory_of_every_shard_is_a_metric(node):
 
 
 def test_a_node_with_too_little_memory_refuses_to_start(panda_node):
-    node = panda_node(smp=2, args=["--overprovisioned", "--memory", "24M"], wait=False)
+    node = panda_node(smp=2, args=["--overprovisioned", "--memory", "24M"], env=NODE_ENV,
+                      wait=False)
     assert node.process.wait(30) == 2
     assert "memory" in node.log() and "16 MiB" in node.log()

@@ -8,6 +8,7 @@ After every failure the node must stay healthy: each test ends with follow-up ca
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 
 import pytest
@@ -144,6 +145,17 @@ def test_messages_around_chunk_and_ring_sizes_cross_intact(node):
 def test_concurrent_calls_both_ways_of_random_sizes_all_come_back_intact(node, seed):
     assert node.call("driver", "stress_everywhere", 400, 40_000, seed, timeout_s=60) == []
     assert_healthy(node)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin shards")
+def test_pinned_shards_exchange_chunked_messages_both_ways_intact(panda_node):
+    """Pinned shards race on the rings for real (this found torn head/tail publishes)."""
+    pinned = panda_node(smp=2, services=[spec("Probe"), spec("ApiDriver")],
+                        args=["--ring-bytes", "64K"], env=NODE_ENV)
+    for seed in range(3):
+        assert pinned.call("driver", "stress_everywhere", 1500, 100_000, seed,
+                           timeout_s=60) == []
+    assert pinned.stop() == 0
 
 
 def test_keyword_arguments_cross_as_positional_ones(node):

@@ -54,9 +54,12 @@ class NodeProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.admin_port = free_port()
         self.admin_addr = f"127.0.0.1:{self.admin_port}"
+        self.kafka_port = free_port()
+        self.kafka_addr = f"127.0.0.1:{self.kafka_port}"
         self.log_path = workdir / "node.log"
         self.argv = [sys.executable, "-m", "panda.runtime", "--smp", str(smp),
-                     "--admin-addr", self.admin_addr, "--data-dir", str(workdir / "data"),
+                     "--admin-addr", self.admin_addr, "--kafka-addr", self.kafka_addr,
+                     "--data-dir", str(workdir / "data"),
                      *(a for s in services for a in ("--service", s)), *args]
         self._env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None

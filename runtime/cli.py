@@ -43,6 +43,8 @@ SIZE = _Size()
 @click.option("--idle-poll-us", type=click.IntRange(min=0), help=DESCRIPTIONS["idle_poll_us"] + " [µs]")
 @click.option("--ring-bytes", type=SIZE, help=DESCRIPTIONS["ring_bytes"] + " [bytes]")
 @click.option("--message-bytes-max", type=SIZE, help=DESCRIPTIONS["message_bytes_max"] + " [bytes]")
+@click.option("--kafka-addr", help=DESCRIPTIONS["kafka_addr"] + " [host:port]")
+@click.option("--advertised-kafka-addr", help=DESCRIPTIONS["advertised_kafka_addr"] + " [host:port]")
 @click.option("--service", "services", multiple=True,
               help="add a service to run (repeatable) [module:Class]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),

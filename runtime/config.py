@@ -16,7 +16,12 @@ import yaml
 from . import constants
 from .errors import ConfigError
 
-DEFAULT_SERVICES = ("panda.services.admin:AdminService",)
+DEFAULT_SERVICES = (
+    "panda.services.admin:AdminService",
+    "panda.services.controller:Controller",
+    "panda.services.kafka:PartitionManager",
+    "panda.services.kafka:KafkaServer",
+)
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -41,6 +46,13 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     calls_in_flight_max: PositiveInt = constants.CALLS_IN_FLIGHT_MAX_DEFAULT
     services: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SERVICES))
     log_level: str = "info"
+    kafka_addr: str = "127.0.0.1:9092"
+    advertised_kafka_addr: str | None = None
+    kafka_request_max_bytes: PositiveInt = 100 * 1024 * 1024
+    auto_create_topics_enabled: bool = True
+    default_topic_partitions: PositiveInt = 1
+    flush_debounce_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    slow_request_ms: PositiveInt = 1000
 
 
 DESCRIPTIONS = {
@@ -62,6 +74,13 @@ DESCRIPTIONS = {
     "calls_in_flight_max": "cross-shard calls in flight per (service group, destination shard)",
     "services": "services to run, as 'module:Class'",
     "log_level": "debug, info, warning or error",
+    "kafka_addr": "host:port the Kafka API listens on (every shard, SO_REUSEPORT)",
+    "advertised_kafka_addr": "host:port clients are told to connect to; default: kafka_addr",
+    "kafka_request_max_bytes": "largest Kafka request accepted (bytes); larger closes the connection",
+    "auto_create_topics_enabled": "create unknown topics on metadata or produce requests",
+    "default_topic_partitions": "partitions of a topic created without a count",
+    "flush_debounce_us": "wait this long after the first durable append so one fsync covers more",
+    "slow_request_ms": "log a line for any Kafka request slower than this, with where time went",
 }
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -117,7 +136,8 @@ def _read_env(environ: dict[str, str]) -> dict[str, Any]:
 
 
 def _normalise_sizes(values: dict[str, Any], origin: str) -> None:
-    for key in ("memory_bytes", "reserve_memory_bytes", "ring_bytes", "message_bytes_max"):
+    for key in ("memory_bytes", "reserve_memory_bytes", "ring_bytes", "message_bytes_max",
+                "kafka_request_max_bytes"):
         if isinstance(values.get(key), str):
             try:
                 values[key] = parse_size(values[key])

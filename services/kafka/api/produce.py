@@ -1,0 +1,76 @@
+"""Produce: split by partition, append on each owning shard (fsync first for acks=all),
+answer in request order. acks=0 gets no response at all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from panda.net.kafka._generated.produce_response import (
+    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+)
+from panda.runtime.errors import CrossShardError
+
+from ..errors import code, code_for
+from ..handlers import handler
+from ..partition_manager import ProducePart, ProduceResult
+from ._common import auto_create, error_for_missing, partitions, topic
+
+ACKS = (0, 1, -1)
+
+
+@handler(0, min_version=3)
+async def produce(ctx, header, body) -> ProduceResponse | None:
+    started = time.perf_counter_ns()
+    results: dict[tuple[str, int], ProduceResult] = {}
+    if body.acks not in ACKS:
+        for t in body.topic_data:
+            for p in t.partition_data:
+                results[(t.name, p.index)] = ProduceResult(code("INVALID_REQUIRED_ACKS"))
+    else:
+        await auto_create([t.name for t in body.topic_data], ctx)
+        await _append(body, results, ctx)
+    ctx.timings.hops["append"] = (time.perf_counter_ns() - started) // 1000
+    if body.acks == 0:
+        return None
+    return ProduceResponse(responses=[
+        TopicProduceResponse(name=t.name, partition_responses=[
+            _partition_response(p.index, results[(t.name, p.index)]) for p in t.partition_data])
+        for t in body.topic_data])
+
+
+async def _append(body, results: dict, ctx) -> None:
+    by_shard: dict[int, list[ProducePart]] = {}
+    for t in body.topic_data:
+        info = topic(t.name)
+        for p in t.partition_data:
+            if info is None or not 0 <= p.index < len(info.shards):
+                results[(t.name, p.index)] = ProduceResult(
+                    error_for_missing(t.name) if info is None
+                    else code("UNKNOWN_TOPIC_OR_PARTITION"))
+            elif p.records is None:
+                results[(t.name, p.index)] = ProduceResult(code("CORRUPT_MESSAGE"))
+            else:
+                by_shard.setdefault(info.shards[p.index], []).append(
+                    ProducePart(t.name, p.index, p.records))
+    timeout_s = max(body.timeout_ms, 1) / 1000
+    calls = [partitions().on(shard, timeout=timeout_s).produce(parts, body.acks)
+             for shard, parts in by_shard.items()]
+    for (shard, parts), outcome in zip(by_shard.items(),
+                                       await asyncio.gather(*calls, return_exceptions=True)):
+        for i, part in enumerate(parts):
+            if isinstance(outcome, BaseException):
+                error = (code("REQUEST_TIMED_OUT") if isinstance(outcome, TimeoutError)
+                         else code_for(outcome) if isinstance(outcome, (CrossShardError, Exception))
+                         else code("UNKNOWN_SERVER_ERROR"))
+                results[(part.topic, part.partition)] = ProduceResult(error, error_message=str(outcome))
+            else:
+                results[(part.topic, part.partition)] = outcome[i]
+
+
+def _partition_response(index: int, result: ProduceResult) -> PartitionProduceResponse:
+    return PartitionProduceResponse(index=index, error_code=result.error_code,
+                                    base_offset=result.base_offset,
+                                    log_append_time_ms=result.log_append_time_ms,
+                                    log_start_offset=result.log_start_offset,
+                                    error_message=result.error_message)

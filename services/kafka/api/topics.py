@@ -1,0 +1,128 @@
+"""CreateTopics, DeleteTopics, CreatePartitions: validated here, applied by the controller."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from panda import runtime
+from panda.net.kafka._generated.create_partitions_response import (
+    CreatePartitionsResponse, CreatePartitionsTopicResult,
+)
+from panda.net.kafka._generated.create_topics_response import (
+    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
+)
+from panda.net.kafka._generated.delete_topics_response import (
+    DeletableTopicResult, DeleteTopicsResponse,
+)
+from panda.services.controller import Controller, CreatePartitions, CreateTopic, DeleteTopic
+
+from .. import topic_config
+from ..errors import code
+from ..handlers import handler
+from ._common import invalid_topic_name, topic, topic_by_id
+
+PARTITIONS_MAX = 100_000
+
+
+def _check_create(t, ctx) -> tuple[str, str] | None:
+    """(error name, message) when the topic cannot be created as asked."""
+    why = invalid_topic_name(t.name)
+    if why:
+        return "INVALID_TOPIC_EXCEPTION", why
+    if t.assignments:
+        return "INVALID_REPLICA_ASSIGNMENT", "manual replica assignment is not supported"
+    if t.num_partitions == 0 or t.num_partitions < -1 or t.num_partitions > PARTITIONS_MAX:
+        return "INVALID_PARTITIONS", f"partition count {t.num_partitions} is out of range"
+    if t.replication_factor not in (-1, 1):
+        return ("INVALID_REPLICATION_FACTOR",
+                f"replication factor {t.replication_factor} is larger than the 1 broker")
+    for config in t.configs:
+        why = topic_config.invalid(config.name, config.value)
+        if why:
+            return "INVALID_CONFIG", why
+    if topic(t.name) is not None:
+        return "TOPIC_ALREADY_EXISTS", f"topic {t.name!r} already exists"
+    return None
+
+
+@handler(19, min_version=1)
+async def create_topics(ctx, header, body) -> CreateTopicsResponse:
+    results: dict[str, CreatableTopicResult] = {}
+    commands = []
+    for t in body.topics:
+        problem = _check_create(t, ctx)
+        partitions = ctx.config.default_topic_partitions if t.num_partitions == -1 else t.num_partitions
+        if problem:
+            results[t.name] = CreatableTopicResult(name=t.name, error_code=code(problem[0]),
+                                                   error_message=problem[1])
+        elif not body.validate_only:
+            configs = {c.name: c.value for c in t.configs if c.value is not None}
+            commands.append(CreateTopic(name=t.name, partitions=partitions, configs=configs))
+        if t.name not in results:
+            results[t.name] = CreatableTopicResult(name=t.name, num_partitions=partitions,
+                                                   replication_factor=1, error_message=None)
+    if commands:
+        outcome = await runtime.service(Controller).on(0).submit(commands)
+        for command, result in zip(commands, outcome):
+            if result.error:
+                results[command.name] = CreatableTopicResult(
+                    name=command.name, error_code=code(result.error), error_message=result.message)
+    for name, result in results.items():
+        info = topic(name)
+        if not result.error_code and info is not None:
+            result.topic_id = UUID(hex=info.topic_id)
+        if not result.error_code:
+            result.configs = [CreatableTopicConfigs(name=k, value=v, config_source=5)
+                              for k, v in topic_config.effective(info.configs if info else {}).items()]
+    return CreateTopicsResponse(topics=list(results.values()))
+
+
+@handler(20, min_version=1)
+async def delete_topics(ctx, header, body) -> DeleteTopicsResponse:
+    wanted = [(s.name, s.topic_id) for s in body.topics] or [(n, None) for n in body.topic_names]
+    responses, commands = [], []
+    for name, topic_id in wanted:
+        info = topic(name) if name else topic_by_id(topic_id) if topic_id else None
+        if info is None:
+            responses.append(DeletableTopicResult(
+                name=name, error_code=code("UNKNOWN_TOPIC_ID" if name is None
+                                           else "UNKNOWN_TOPIC_OR_PARTITION")))
+        else:
+            commands.append(DeleteTopic(name=info.name))
+            responses.append(DeletableTopicResult(name=info.name,
+                                                  topic_id=UUID(hex=info.topic_id)))
+    if commands:
+        await runtime.service(Controller).on(0).submit(commands)
+    return DeleteTopicsResponse(responses=responses)
+
+
+@handler(37)
+async def create_partitions(ctx, header, body) -> CreatePartitionsResponse:
+    results = []
+    commands = []
+    for t in body.topics:
+        info = topic(t.name)
+        if info is None:
+            results.append(CreatePartitionsTopicResult(
+                name=t.name, error_code=code("UNKNOWN_TOPIC_OR_PARTITION"),
+                error_message=f"no topic {t.name!r}"))
+        elif t.assignments:
+            results.append(CreatePartitionsTopicResult(
+                name=t.name, error_code=code("INVALID_REPLICA_ASSIGNMENT"),
+                error_message="manual replica assignment is not supported"))
+        elif t.count <= len(info.shards) or t.count > PARTITIONS_MAX:
+            results.append(CreatePartitionsTopicResult(
+                name=t.name, error_code=code("INVALID_PARTITIONS"),
+                error_message=f"topic has {len(info.shards)} partitions; asked for {t.count}"))
+        else:
+            if not body.validate_only:
+                commands.append(CreatePartitions(name=t.name, count=t.count))
+            results.append(CreatePartitionsTopicResult(name=t.name, error_code=0))
+    if commands:
+        outcome = await runtime.service(Controller).on(0).submit(commands)
+        by_name = {c.name: r for c, r in zip(commands, outcome)}
+        for result in results:
+            failed = by_name.get(result.name)
+            if failed is not None and failed.error:
+                result.error_code, result.error_message = code(failed.error), failed.message
+    return CreatePartitionsResponse(results=results)

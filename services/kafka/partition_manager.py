@@ -1,0 +1,254 @@
+"""Partitions on this shard: one log each (a one-replica Raft group in waiting), produce,
+fetch, offsets, and the "new data" signal long-poll fetches wait on.
+
+Owns the shard's LogManager and every partition the topic table assigns to this shard;
+reconciles them with each new table version. Never decodes records: batches stay opaque
+except for header checks. acks=all completes only after the batch is fsynced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+import msgspec
+
+from panda import runtime
+from panda.runtime import ALL, Service
+from panda.services.controller import Controller, TopicTable
+from panda.storage import record_batch as rb
+from panda.storage.config import StorageConfig
+from panda.storage.errors import StorageError
+from panda.storage.log_manager import LogManager
+from panda.storage.partition_log import PartitionLog
+
+from . import topic_config
+from .errors import code, code_for
+
+log = logging.getLogger("panda.services.kafka.partitions")
+
+
+class ProducePart(msgspec.Struct, array_like=True):
+    topic: str
+    partition: int
+    records: bytes
+
+
+class ProduceResult(msgspec.Struct, array_like=True):
+    error_code: int = 0
+    base_offset: int = -1
+    log_append_time_ms: int = -1
+    log_start_offset: int = -1
+    error_message: str | None = None
+
+
+class FetchPart(msgspec.Struct, array_like=True):
+    topic: str
+    partition: int
+    offset: int
+    max_bytes: int
+
+
+class FetchResult(msgspec.Struct, array_like=True):
+    error_code: int = 0
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    records: bytes = b""
+
+
+class OffsetResult(msgspec.Struct, array_like=True):
+    error_code: int = 0
+    offset: int = -1
+    timestamp: int = -1
+    leader_epoch: int = -1
+
+
+class Partition:
+    """One partition on its owning shard: the log, its epoch and its data waiters."""
+
+    def __init__(self, topic: str, index: int, log: PartitionLog, configs: dict[str, str]):
+        self.topic = topic
+        self.index = index
+        self.log = log
+        self.leader_epoch = 0
+        self.configure(configs)
+        self._waiters: list[asyncio.Future] = []
+
+    def configure(self, configs: dict[str, str]) -> None:
+        effective = topic_config.effective(configs)
+        self.max_message_bytes = int(effective["max.message.bytes"])
+        self.log_append_time = effective["message.timestamp.type"] == "LogAppendTime"
+        self.log.topic = topic_config.storage_config(configs)
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.next_offset          # single replica: committed on append
+
+    def notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def add_waiter(self, future: asyncio.Future) -> None:
+        self._waiters.append(future)
+
+
+class PartitionManager(Service):
+    name = "partition_manager"
+    shards = ALL
+    depends = (Controller,)
+
+    def __init__(self) -> None:
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self._reconciling = asyncio.Lock()
+
+    async def start(self) -> None:
+        config = runtime.current().config
+        self.logs = LogManager(StorageConfig(
+            data_dir=os.path.join(config.data_dir, "kafka"),
+            flush_debounce_us=config.flush_debounce_us))
+        await self.logs.start()
+        controller = runtime.service(Controller).local()
+        controller.subscribe(self._reconcile)
+        await self._reconcile(controller.table)
+
+    async def stop(self) -> None:
+        for partition in self.partitions.values():
+            partition.notify()
+        await self.logs.stop()
+
+    async def _reconcile(self, table: TopicTable) -> None:
+        """Open this shard's new partitions, drop deleted ones, apply changed configs."""
+        async with self._reconciling:
+            wanted = {(t.name, p): t for t in table.topics.values()
+                      for p, shard in enumerate(t.shards) if shard == self.shard}
+            for key in [k for k in self.partitions if k not in wanted]:
+                partition = self.partitions.pop(key)
+                partition.notify()
+                await self.logs.remove_log(f"{key[0]}-{key[1]}")
+            for (name, index), topic in wanted.items():
+                partition = self.partitions.get((name, index))
+                if partition is None:
+                    log_ = await self.logs.open_log(f"{name}-{index}",
+                                                    topic_config.storage_config(topic.configs))
+                    self.partitions[(name, index)] = Partition(name, index, log_, topic.configs)
+                else:
+                    partition.configure(topic.configs)
+
+    # -- produce --------------------------------------------------------------------------
+    async def produce(self, parts: list[ProducePart], acks: int) -> list[ProduceResult]:
+        """Append each part's batches; with acks=-1 return after they are fsynced."""
+        return list(await asyncio.gather(*(self._produce_one(p, acks) for p in parts)))
+
+    async def _produce_one(self, part: ProducePart, acks: int) -> ProduceResult:
+        partition = self.partitions.get((part.topic, part.partition))
+        if partition is None:
+            return ProduceResult(code("NOT_LEADER_OR_FOLLOWER"))
+        try:
+            batches = self._split(part.records, partition)
+        except _Reject as reject:
+            return ProduceResult(code(reject.code), error_message=str(reject))
+        append_time = int(time.time() * 1000) if partition.log_append_time else -1
+        try:
+            base_offset = -1
+            for batch, header in batches:
+                if append_time >= 0:
+                    rb.set_log_append_time(batch, 0, header, append_time)
+                offset, last = partition.log.append_nowait(batch)
+                base_offset = offset if base_offset < 0 else base_offset
+            partition.notify()
+            if acks == -1:
+                await partition.log.wait_durable(last + 1)
+        except StorageError as exc:
+            return ProduceResult(code_for(exc), error_message=str(exc))
+        return ProduceResult(0, base_offset, append_time, partition.log.start_offset)
+
+    def _split(self, records: bytes, partition: Partition) -> list[tuple[bytearray, object]]:
+        """The records blob as whole, CRC-valid v2 batches, each within max.message.bytes."""
+        batches = []
+        view = memoryview(records)
+        batches_iter = rb.iter_batches(view, check_crc=True)
+        for offset, header in batches_iter:
+            if header.size_bytes > partition.max_message_bytes:
+                raise _Reject("MESSAGE_TOO_LARGE",
+                              f"batch of {header.size_bytes} bytes is over max.message.bytes "
+                              f"({partition.max_message_bytes})")
+            batches.append((bytearray(view[offset: offset + header.size_bytes]), header))
+        if batches_iter.torn or not batches:
+            error = batches_iter.stop_error
+            name = "UNSUPPORTED_FOR_MESSAGE_FORMAT" if "magic" in str(error) else "CORRUPT_MESSAGE"
+            raise _Reject(name, f"bad record batch: {error or 'no batches'}")
+        return batches
+
+    # -- fetch ----------------------------------------------------------------------------
+    def fetch(self, parts: list[FetchPart]) -> list[FetchResult]:
+        """Read each part from its offset (whole batches, below the high watermark)."""
+        return [self._fetch_one(p) for p in parts]
+
+    def _fetch_one(self, part: FetchPart) -> FetchResult:
+        partition = self.partitions.get((part.topic, part.partition))
+        if partition is None:
+            return FetchResult(code("NOT_LEADER_OR_FOLLOWER"))
+        log_ = partition.log
+        hw = partition.high_watermark
+        try:
+            result = log_.read(part.offset, part.max_bytes, upto=hw)
+        except StorageError as exc:
+            return FetchResult(code_for(exc), hw, log_.start_offset)
+        return FetchResult(0, hw, log_.start_offset, result.to_bytes())
+
+    async def wait_for_data(self, parts: list[FetchPart], timeout_ms: int) -> bool:
+        """Return when any part has data past its offset, or after timeout_ms (False)."""
+        future = asyncio.get_running_loop().create_future()
+        for part in parts:
+            partition = self.partitions.get((part.topic, part.partition))
+            if partition is None or partition.high_watermark > part.offset:
+                return True
+            partition.add_waiter(future)
+        try:
+            await asyncio.wait_for(future, timeout_ms / 1000)
+            return True
+        except TimeoutError:
+            return False
+
+    # -- offsets --------------------------------------------------------------------------
+    def list_offset(self, topic: str, index: int, timestamp: int) -> OffsetResult:
+        """-2 earliest, -1 latest, -3 max timestamp (latest here), else first offset at or
+        after the timestamp."""
+        partition = self.partitions.get((topic, index))
+        if partition is None:
+            return OffsetResult(code("NOT_LEADER_OR_FOLLOWER"))
+        log_ = partition.log
+        if timestamp == -2:
+            return OffsetResult(0, log_.start_offset, -1, partition.leader_epoch)
+        if timestamp in (-1, -3):
+            return OffsetResult(0, partition.high_watermark, -1, partition.leader_epoch)
+        found = log_.offset_for_timestamp(timestamp)
+        if found is None:
+            return OffsetResult(0, -1, -1, partition.leader_epoch)
+        return OffsetResult(0, found, timestamp, partition.leader_epoch)
+
+    async def delete_records(self, topic: str, index: int, offset: int) -> OffsetResult:
+        """Move the log start to offset (-1: the high watermark)."""
+        partition = self.partitions.get((topic, index))
+        if partition is None:
+            return OffsetResult(code("NOT_LEADER_OR_FOLLOWER"))
+        target = partition.high_watermark if offset == -1 else offset
+        if target < partition.log.start_offset or target > partition.high_watermark:
+            return OffsetResult(code("OFFSET_OUT_OF_RANGE"), partition.log.start_offset)
+        await partition.log.prefix_truncate(target)
+        return OffsetResult(0, partition.log.start_offset)
+
+    def describe(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, size in bytes) of every partition here (DescribeLogDirs)."""
+        return [(t, p, sum(s.size_bytes for s in part.log.segments))
+                for (t, p), part in self.partitions.items()]
+
+
+class _Reject(Exception):
+    def __init__(self, code_name: str, message: str):
+        super().__init__(message)
+        self.code = code_name

@@ -27,6 +27,8 @@ from panda.net.kafka.registry import (
     broker_api_versions,
     codec,
     is_flexible,
+    request_codec,
+    response_codec,
 )
 
 RequestHeader = messages.RequestHeader
@@ -52,4 +54,6 @@ __all__ = [
     "is_flexible",
     "messages",
     "peek_request",
+    "request_codec",
+    "response_codec",
 ]

@@ -100,6 +100,18 @@ def _decode_fault(exc: BaseException, api_key, version) -> ProtocolError:
     return ProtocolError(reason, api_key=api_key, version=version, offset=_fault_offset(exc))
 
 
+# (api_key << 16 | version) -> (header decoder, body decoder), filled on first use
+_REQUEST_DECODERS: dict[int, tuple[Any, Any]] = {}
+
+
+def _request_decoders(api_key: int, version: int) -> tuple[Any, Any]:
+    entry = _check_version(request_codec(api_key), api_key, version)
+    hv = request_header_version(api_key, version, entry)
+    found = _REQUEST_DECODERS[api_key << 16 | version] = (
+        _REQUEST_HEADER.decoders[hv], entry.decoders[version])
+    return found
+
+
 def decode_request(buf) -> tuple[Any, Any, int]:
     """Decode one request frame (size prefix already stripped).
 
@@ -113,11 +125,11 @@ def decode_request(buf) -> tuple[Any, Any, int]:
     if len(b) < 4:
         raise ProtocolError("request header truncated", offset=len(b))
     api_key, version = _S_hh.unpack_from(b, 0)
-    entry = _check_version(request_codec(api_key), api_key, version)
-    hv = request_header_version(api_key, version, entry)
+    decoders = _REQUEST_DECODERS.get(api_key << 16 | version) or \
+        _request_decoders(api_key, version)
     try:
-        header, pos = _REQUEST_HEADER.decoders[hv](b, m, 0)
-        body, pos = entry.decoders[version](b, m, pos)
+        header, pos = decoders[0](b, m, 0)
+        body, pos = decoders[1](b, m, pos)
     except ProtocolError as exc:
         exc.locate(api_key, version)
         raise

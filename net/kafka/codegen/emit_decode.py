@@ -243,7 +243,7 @@ class DecodeEmitter(EmitterBase):
         ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
         if self.has_unknown(sd):
             ctor.append("None")
-        values = [f for _c, f, e in slots if e < 0]
+        values = [f for _c, f, e in slots if e < 0 and f is not None]
         lines.append(f"{ind}if {' and '.join(checks)}:")
         if values == sd.fields[:len(values)] and all(f.type != "uuid" for f in values):
             # values fill the leading fields; everything else takes its class default

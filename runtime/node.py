@@ -109,7 +109,7 @@ class Node:
                     exit_code = 1
                     log.error("shard %d failed while stopping (%s); last error: %s",
                               shard, _describe(status), self.arena.last_error(shard) or "none")
-            if not ready and self.arena.state(0) == ShardState.RUNNING:
+            if not ready and deadline is None and self.arena.state(0) == ShardState.RUNNING:
                 ready = True
                 log.info("node %d ready: smp=%d admin=%s", self.config.node_id, self.smp,
                          self.config.admin_addr)

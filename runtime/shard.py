@@ -31,6 +31,7 @@ from .stall_detector import StallDetector
 
 log = logging.getLogger("panda.runtime.shard")
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}
 
 _current: "ShardRuntime | None" = None
 
@@ -58,6 +59,7 @@ class ShardRuntime:
         self._refs: dict[type, ServiceRef] = {}
         self._started: list[Service] = []
         self._transport_stopped = False
+        self._starting: asyncio.Task | None = None      # shard 0's node start, while it runs
         self.stop_failed = False        # a service's stop raised: exit non-zero
         self.stopped: asyncio.Future | None = None
         self.reactor: Reactor
@@ -87,7 +89,8 @@ class ShardRuntime:
         self._install_signals(loop)
         self.arena.set_state(self.shard, ShardState.READY)
         if self.shard == 0:
-            loop.create_task(self._start_node(), name="start-node").add_done_callback(_fatal_if_failed)
+            self._starting = loop.create_task(self._start_node(), name="start-node")
+            self._starting.add_done_callback(_fatal_if_failed)
         await self.stopped
         await asyncio.sleep(0.01)          # let the last replies be published
         self._stop_transport()
@@ -103,9 +106,11 @@ class ShardRuntime:
                 self.dispatcher.local[cls.service_name()] = instance
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Handlers first, then unblock: a stop signal that came earlier waited for them."""
         loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
         if self.shard == 0:
             loop.add_signal_handler(signal.SIGUSR1, self._on_graceful_stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     # -- node-wide start and stop, driven by shard 0 -------------------------------------
     async def _start_node(self) -> None:
@@ -144,6 +149,8 @@ class ShardRuntime:
         """Calls in flight fail first (their peer may be the shard that died), then each
         service stops within SHARD_DEATH_STOP_TIMEOUT_S."""
         self.arena.set_state(self.shard, ShardState.STOPPING)
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()          # stopped while starting: not a failure
         self._stop_transport()
         for instance in reversed(self._started):
             await self._stop_instance(instance, constants.SHARD_DEATH_STOP_TIMEOUT_S)
@@ -260,7 +267,7 @@ def shard_main(shard: int, cpu: int | None, config: NodeConfig, arena: Arena,
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        signal.pthread_sigmask(signal.SIG_SETMASK, _STOP_SIGNALS)   # until handlers exist
         logs.setup(config.log_level, f"{shard}")
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})

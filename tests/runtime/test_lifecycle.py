@@ -176,3 +176,23 @@ def test_a_shard_killed_while_a_call_to_it_is_in_flight_still_stops_the_node_cle
     assert outcome and isinstance(outcome[0], Exception), outcome
     stops = {s for e, s, n in lifecycle_events(node) if e == "stop" and n == 0}
     assert stops == {"rec_storage", "rec_raft", "rec_broker"}
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.01, 0.03])
+def test_a_sigterm_while_the_node_starts_stops_it_cleanly(panda_node, delay_s):
+    node = panda_node(smp=2, services=RECORDERS, args=["--overprovisioned"], env=NODE_ENV,
+                      wait=False)
+    assert wait_until(lambda: "started 2 shards" in node.log(), 30, interval_s=0.001)
+    time.sleep(delay_s)
+    started = time.monotonic()
+    node.process.send_signal(signal.SIGTERM)
+    code = node.process.wait(10)
+    log = node.log()
+    assert code == 0, log
+    assert time.monotonic() - started < 10
+    assert "fatal" not in log and "failed" not in log, log
+    if "ready: smp=" in log:                    # never announced ready once stopping
+        assert log.index("ready: smp=") < log.index("stopping (SIGTERM)"), log
+    starts = {(s, n) for e, s, n in lifecycle_events(node) if e == "start"}
+    stops = {(s, n) for e, s, n in lifecycle_events(node) if e == "stop"}
+    assert stops == starts                      # whatever started, stopped

@@ -97,8 +97,13 @@ def test_killing_the_node_process_makes_its_shards_exit(panda_node):
     node, pids = start_recording_node(panda_node)
     os.kill(node.process.pid, signal.SIGKILL)
     node.process.wait(5)
-    assert wait_until(lambda: all(gone(pid) for pid in pids), 5), [
-        (pid, psutil.Process(pid).status()) for pid in pids if not gone(pid)]
+    try:
+        assert wait_until(lambda: all(gone(pid) for pid in pids), 5), [
+            (pid, psutil.Process(pid).status()) for pid in pids if not gone(pid)]
+    finally:
+        for pid in pids:                    # never leave an orphan behind, even on failure
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_service_that_fails_to_start_stops_the_node_with_its_error(panda_node):

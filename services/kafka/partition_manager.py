@@ -9,6 +9,7 @@ except for header checks. acks=all completes only after the batch is fsynced.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
@@ -28,6 +29,8 @@ from . import topic_config
 from .errors import code, code_for
 
 log = logging.getLogger("panda.services.kafka.partitions")
+IDEMPOTENT_BATCHES_KEPT = 5          # per producer, as Kafka keeps for retries in flight
+PRODUCERS_TRACKED_MAX = 10_000       # per partition; the oldest is forgotten first
 
 
 class ProducePart(msgspec.Struct, array_like=True):
@@ -75,12 +78,31 @@ class Partition:
         self.leader_epoch = 0
         self.configure(configs)
         self._waiters: list[asyncio.Future] = []
+        self._producers: dict[int, collections.deque] = {}     # id -> recent batches
 
     def configure(self, configs: dict[str, str]) -> None:
         effective = topic_config.effective(configs)
         self.max_message_bytes = int(effective["max.message.bytes"])
         self.log_append_time = effective["message.timestamp.type"] == "LogAppendTime"
         self.log.topic = topic_config.storage_config(configs)
+
+    def duplicate_of(self, header) -> int | None:
+        """Base offset of an earlier append of this idempotent batch (a producer retry)."""
+        if header.producer_id < 0 or header.base_sequence < 0:
+            return None
+        for epoch, sequence, offset in self._producers.get(header.producer_id, ()):
+            if epoch == header.producer_epoch and sequence == header.base_sequence:
+                return offset
+        return None
+
+    def remember(self, header, offset: int) -> None:
+        if header.producer_id < 0 or header.base_sequence < 0:
+            return
+        recent = self._producers.setdefault(
+            header.producer_id, collections.deque(maxlen=IDEMPOTENT_BATCHES_KEPT))
+        recent.append((header.producer_epoch, header.base_sequence, offset))
+        if len(self._producers) > PRODUCERS_TRACKED_MAX:
+            self._producers.pop(next(iter(self._producers)))
 
     @property
     def high_watermark(self) -> int:
@@ -154,10 +176,14 @@ class PartitionManager(Service):
         append_time = int(time.time() * 1000) if partition.log_append_time else -1
         try:
             base_offset = -1
+            last = partition.log.next_offset - 1
             for batch, header in batches:
-                if append_time >= 0:
-                    rb.set_log_append_time(batch, 0, header, append_time)
-                offset, last = partition.log.append_nowait(batch)
+                offset = partition.duplicate_of(header)
+                if offset is None:
+                    if append_time >= 0:
+                        rb.set_log_append_time(batch, 0, header, append_time)
+                    offset, last = partition.log.append_nowait(batch)
+                    partition.remember(header, offset)
                 base_offset = offset if base_offset < 0 else base_offset
             partition.notify()
             if acks == -1:
@@ -241,6 +267,28 @@ class PartitionManager(Service):
             return OffsetResult(code("OFFSET_OUT_OF_RANGE"), partition.log.start_offset)
         await partition.log.prefix_truncate(target)
         return OffsetResult(0, partition.log.start_offset)
+
+    def epoch_end_offset(self, topic: str, index: int, epoch: int,
+                         current_epoch: int) -> OffsetResult:
+        """OffsetForLeaderEpoch: (largest epoch <= epoch, the offset where it ended)."""
+        partition = self.partitions.get((topic, index))
+        if partition is None:
+            return OffsetResult(code("NOT_LEADER_OR_FOLLOWER"))
+        if current_epoch >= 0 and current_epoch != partition.leader_epoch:
+            name = "FENCED_LEADER_EPOCH" if current_epoch < partition.leader_epoch else (
+                "UNKNOWN_LEADER_EPOCH")
+            return OffsetResult(code(name))
+        found_epoch, end = -1, -1
+        for segment in partition.log.segments:
+            if segment.term > epoch:
+                end = segment.base_offset
+                break
+            found_epoch = segment.term
+        if found_epoch < 0 and epoch >= partition.leader_epoch:
+            found_epoch = partition.leader_epoch
+        if found_epoch < 0:
+            return OffsetResult(0, -1, -1, -1)
+        return OffsetResult(0, partition.high_watermark if end < 0 else end, -1, found_epoch)
 
     def describe(self) -> list[tuple[str, int, int]]:
         """(topic, partition, size in bytes) of every partition here (DescribeLogDirs)."""

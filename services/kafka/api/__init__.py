@@ -1,3 +1,5 @@
 """Kafka API handlers, one module per family; importing this package registers them all."""
 
-from . import api_versions, configs, fetch, metadata, offsets, produce, topics  # noqa: F401
+from . import (  # noqa: F401
+    api_versions, configs, fetch, metadata, offsets, produce, producer_ids, records, topics,
+)

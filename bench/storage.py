@@ -25,7 +25,6 @@ import time
 from typing import Any
 
 import uvloop
-
 from panda.storage import record_batch as rb
 from panda.storage.config import MiB, StorageConfig
 from panda.storage.log_manager import LogManager
@@ -185,10 +184,14 @@ def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float]) 
     print(f"{'metric':40} {'median':>10} {'min':>10} {'max':>10}")
     for key, row in summary.items():
         print(f"{key:40} {row['median']:10.1f} {row['min']:10.1f} {row['max']:10.1f}")
-    print(f"1 MiB durable append / raw direct bandwidth: {ratios['throughput_1MiB_vs_raw_direct']:.2f}"
-          " (target >= 0.70)")
-    print(f"16 KiB durable append p99 / raw fdatasync p99: "
-          f"{ratios['p99_16KiB_vs_raw_fdatasync_p99']:.2f} (target <= 3.0)")
+    print(
+        f"1 MiB durable append / raw direct bandwidth: {ratios['throughput_1MiB_vs_raw_direct']:.2f}"
+        " (target >= 0.70)"
+    )
+    print(
+        f"16 KiB durable append p99 / raw fdatasync p99: "
+        f"{ratios['p99_16KiB_vs_raw_fdatasync_p99']:.2f} (target <= 3.0)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

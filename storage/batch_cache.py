@@ -63,4 +63,8 @@ class BatchCache:
         self.size_bytes -= len(batch)
 
     def statistics(self) -> dict[str, int]:
-        return {"size_bytes": self.size_bytes, "bytes_max": self.bytes_max, "batches": len(self._lru)}
+        return {
+            "size_bytes": self.size_bytes,
+            "bytes_max": self.bytes_max,
+            "batches": len(self._lru),
+        }

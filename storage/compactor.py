@@ -68,8 +68,13 @@ async def _compact_segment(
     interval = partition.shared.config.index_interval_bytes
     try:
         rewrite = await thread.run(
-            rewrite_segment, segment.path, segment.base_offset, segment.next_offset, latest,
-            horizon_ms, interval,
+            rewrite_segment,
+            segment.path,
+            segment.base_offset,
+            segment.next_offset,
+            latest,
+            horizon_ms,
+            interval,
         )
     except (OSError, StorageError) as error:
         log.error("%s: compaction of %s failed: %r", partition.name, segment.path, error)
@@ -109,8 +114,12 @@ def _batches(path: str):
 
 
 def rewrite_segment(
-    path: str, base_offset: int, next_offset: int, latest: dict[bytes, int],
-    horizon_ms: int, interval_bytes: int,
+    path: str,
+    base_offset: int,
+    next_offset: int,
+    latest: dict[bytes, int],
+    horizon_ms: int,
+    interval_bytes: int,
 ) -> Rewrite:
     """Housekeeping thread: write the compacted copy of path to path + COMPACTED_SUFFIX."""
     out = bytearray()

@@ -53,6 +53,7 @@ class Flusher:
         self._timer_due = 0.0
         self._task: asyncio.Task[None] | None = None
         self._cycle_done: asyncio.Event | None = None
+        self._taken: asyncio.Event | None = None  # set when a cycle takes the pending bytes
         self._closed = False
 
     def schedule(self, log: Flushable, durable: bool) -> None:
@@ -67,6 +68,16 @@ class Flusher:
         if self._cycle_done is None:
             self._cycle_done = asyncio.Event()
         event = self._cycle_done
+        if self._task is None:
+            self._arm(0.0)
+        await event.wait()
+
+    async def wait_taken(self) -> None:
+        """Wait until the next cycle takes the logs' pending bytes (back-pressure: appends
+        then fill the next write while this one runs)."""
+        if self._taken is None:
+            self._taken = asyncio.Event()
+        event = self._taken
         if self._task is None:
             self._arm(0.0)
         await event.wait()
@@ -90,7 +101,7 @@ class Flusher:
         try:
             for _ in range(1_000_000_000):  # bounded: one iteration per flush cycle
                 await self._cycle()
-                if not any(log.durable_waiting for log in self._dirty):
+                if self._taken is None and not any(log.durable_waiting for log in self._dirty):
                     break
         finally:
             self._task = None
@@ -103,9 +114,14 @@ class Flusher:
         event, self._cycle_done = self._cycle_done, None
         jobs = [(log, log.begin_flush()) for log in logs]
         work = [(log, job) for log, job in jobs if job is not None]
+        taken, self._taken = self._taken, None
+        if taken is not None:
+            taken.set()
         started_ns = time.perf_counter_ns()
         try:
-            errors = await self._io_thread.run(_run_jobs, [job for _, job in work], self._io_thread.io)
+            errors = await self._io_thread.run(
+                _run_jobs, [job for _, job in work], self._io_thread.io
+            )
         except Exception as bug:  # a broken invariant: fail every log loudly, then re-raise
             for log, job in work:
                 log.end_flush(job, bug)

@@ -15,8 +15,12 @@ class LogFlush:
     """Thread-side flush of one log: write(), then sync()."""
 
     def __init__(
-        self, writes: list[SegmentWrite], seals: list[Segment], directory: str | None,
-        target_offset: int, fallocate_bytes: int,
+        self,
+        writes: list[SegmentWrite],
+        seals: list[Segment],
+        directory: str | None,
+        target_offset: int,
+        fallocate_bytes: int,
     ) -> None:
         self.writes = writes
         self.seals = seals

@@ -46,7 +46,9 @@ class LogManager:
             io_thread, self.probe, self.config.flush_debounce_us, self.config.flush_interval_ms
         )
         cache = BatchCache(self.config.batch_cache_bytes_max)
-        pool = WriteBufferPool(self.config.write_buffers_pooled_max, self.config.write_buffer_bytes_min)
+        pool = WriteBufferPool(
+            self.config.write_buffers_pooled_max, self.config.write_buffer_bytes_min
+        )
         self._shared = Shared(self.config, io_thread, flusher, cache, self.probe, pool)
         self._housekeeping_io = IOThread(FileIO(), name="storage-housekeeping")
         if housekeeping:
@@ -83,7 +85,8 @@ class LogManager:
     async def open_all(self) -> list[PartitionLog]:
         """Open every partition directory found under data_dir."""
         names = sorted(
-            n for n in os.listdir(self.config.data_dir)
+            n
+            for n in os.listdir(self.config.data_dir)
             if os.path.isdir(os.path.join(self.config.data_dir, n)) and not n.startswith(".")
         )
         return [await self.open_log(name) for name in names]

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-
 from panda.storage import record_batch as rb
 from panda.storage.batch_cache import BatchCache
 from panda.storage.config import StorageConfig, TopicConfig
@@ -97,6 +96,7 @@ class PartitionLog:
         self.next_offset = 0
         self.durable_offset = 0
         self.high_watermark = 0
+        self.hwm_follows_durable = True  # single replica: what is synced is committed
         self.recovery: RecoveryReport | None = None
         self._to_seal: list[Segment] = []
         self._dir_dirty = False
@@ -113,8 +113,12 @@ class PartitionLog:
         self = cls(name, directory, topic, shared)
         os.makedirs(directory, exist_ok=True)
         segments, report = await shared.io_thread.run(
-            recover_directory, directory, shared.config.index_interval_bytes,
-            shared.config.direct_io, shared.io_thread.io, shared.probe,
+            recover_directory,
+            directory,
+            shared.config.index_interval_bytes,
+            shared.config.direct_io,
+            shared.io_thread.io,
+            shared.probe,
         )
         self.segments, self.recovery = segments, report
         meta = _read_meta(os.path.join(directory, META_FILE))
@@ -135,20 +139,24 @@ class PartitionLog:
     def durable_waiting(self) -> bool:
         return bool(self._waiters)
 
-    async def append(self, batch: rb.Buffer, *, term: int | None = None, durable: bool = False) -> int:
+    async def append(
+        self, batch: rb.Buffer, *, term: int | None = None, durable: bool = False
+    ) -> int:
         """Append one client record batch; returns its base offset. With durable=True, return
         only once the batch is fsynced (group commit)."""
         started_ns = time.perf_counter_ns()
         for _ in range(1024):
-            if self._unwritten_bytes() + len(batch) <= self._config.pending_bytes_max:
+            if self._pending_bytes() + len(batch) <= self._config.pending_bytes_max:
                 break
             self._shared.flusher.schedule(self, durable=True)
-            await self._shared.flusher.wait_cycle()
+            await self._shared.flusher.wait_taken()
             self._check_writable()
         base_offset, last_offset = self.append_nowait(batch, term=term)
         if durable:
             await self.wait_durable(last_offset + 1)
-            self._shared.probe.durable_append_completed((time.perf_counter_ns() - started_ns) // 1000)
+            self._shared.probe.durable_append_completed(
+                (time.perf_counter_ns() - started_ns) // 1000
+            )
         return base_offset
 
     def append_nowait(self, batch: rb.Buffer, *, term: int | None = None) -> tuple[int, int]:
@@ -163,7 +171,9 @@ class PartitionLog:
         base_offset = self.next_offset
         rb.set_base_offset(data, 0, base_offset)
         rb.set_partition_leader_epoch(data, 0, term)
-        header = msgspec.structs.replace(header, base_offset=base_offset, partition_leader_epoch=term)
+        header = msgspec.structs.replace(
+            header, base_offset=base_offset, partition_leader_epoch=term
+        )
         self._segment_for_append(len(data), term).append(data, header)
         self.next_offset = header.next_offset
         self._shared.cache.put(self.log_id, base_offset, data)
@@ -185,8 +195,10 @@ class PartitionLog:
         if self._failed is not None:
             raise self._failed
 
-    def _unwritten_bytes(self) -> int:
-        return sum(s.unwritten_bytes for s in self._unsynced_segments())
+    def _pending_bytes(self) -> int:
+        """Appended bytes not yet handed to the I/O thread (the write in flight not counted:
+        appends fill the next write while the current one runs)."""
+        return sum(s.pending.size_bytes for s in self._unsynced_segments())
 
     async def wait_durable(self, offset: int) -> None:
         """Return once every offset < offset is fsynced."""
@@ -221,7 +233,10 @@ class PartitionLog:
     def _create_segment(self, term: int) -> Segment:
         index = SegmentIndex(self.next_offset, self._config.index_interval_bytes)
         segment = Segment(
-            self.directory, index, term, direct=self._config.direct_io,
+            self.directory,
+            index,
+            term,
+            direct=self._config.direct_io,
             pool=self._shared.buffer_pool,
         )
         segment.open_files(self._shared.io_thread.io, writable=True)
@@ -240,7 +255,7 @@ class PartitionLog:
         seals = [s for s in self._to_seal if s.write_fd is not None]
         if not (writes or seals or self._dir_dirty):
             self.durable_offset = self.next_offset  # nothing unwritten: every write was synced
-            self.high_watermark = max(self.high_watermark, self.durable_offset)
+            self._advance_hwm()
             self._resolve_waiters()
             return None
         directory = self.directory if self._dir_dirty else None
@@ -264,7 +279,7 @@ class PartitionLog:
             return
         target = min(job.target_offset, self._floor, self.next_offset)
         self.durable_offset = max(self.durable_offset, target)
-        self.high_watermark = max(self.high_watermark, self.durable_offset)
+        self._advance_hwm()
         self._resolve_waiters()
 
     def _resolve_waiters(self) -> None:
@@ -458,8 +473,13 @@ class PartitionLog:
             await self.prefix_truncate(max(self.start_offset, doomed[-1].next_offset))
         return len(doomed)
 
+    def _advance_hwm(self) -> None:
+        if self.hwm_follows_durable:
+            self.high_watermark = max(self.high_watermark, self.durable_offset)
+
     def set_high_watermark(self, offset: int) -> None:
-        """For Raft: the commit index decides; clamped to the log end."""
+        """For Raft (after setting hwm_follows_durable = False): the commit index decides;
+        clamped to the log end."""
         self.high_watermark = min(offset, self.next_offset)
 
     @property
@@ -555,12 +575,12 @@ def _retention_victims(segments: list[Segment], topic: TopicConfig, now_ms: int)
     doomed: list[Segment] = []
     total = sum(s.size_bytes for s in segments)
     for segment in closed:
-        too_old = topic.retention_ms >= 0 and segment.index.max_timestamp < now_ms - topic.retention_ms
+        too_old = (
+            topic.retention_ms >= 0 and segment.index.max_timestamp < now_ms - topic.retention_ms
+        )
         too_big = topic.retention_bytes >= 0 and total > topic.retention_bytes
         if not (too_old or too_big):
             break
         doomed.append(segment)
         total -= segment.size_bytes
     return doomed
-
-

@@ -82,7 +82,10 @@ def _index_window(index: SegmentIndex, buf: bytes, start: int, check_crc: bool) 
                 f"expected >= {index.next_offset}"
             )
         index.add(
-            header.base_offset, header.next_offset, start + at, header.size_bytes,
+            header.base_offset,
+            header.next_offset,
+            start + at,
+            header.size_bytes,
             header.max_timestamp,
         )
     return batches.stop_error
@@ -132,14 +135,22 @@ def _segment_files(directory: str) -> list[tuple[int, int, str]]:
 
 def _remove_temporaries(directory: str, io: FileIO) -> None:
     for name in os.listdir(directory):
-        if name.endswith(".tmp") or name.endswith(".compacted"):
+        if name.endswith((".tmp", ".compacted")):
             log.info("removing leftover %s", os.path.join(directory, name))
             io.unlink(os.path.join(directory, name))
 
 
 def _recover_segment(
-    directory: str, base_offset: int, term: int, path: str, interval_bytes: int,
-    direct: bool, is_last: bool, io: FileIO, probe: StorageProbe, report: RecoveryReport,
+    directory: str,
+    base_offset: int,
+    term: int,
+    path: str,
+    interval_bytes: int,
+    direct: bool,
+    is_last: bool,
+    io: FileIO,
+    probe: StorageProbe,
+    report: RecoveryReport,
 ) -> tuple[Segment, bool]:
     """Open one segment; returns it and False when its tail was torn (later ones must go)."""
     index = _load_index(path, interval_bytes)
@@ -189,7 +200,10 @@ def _reopen_sealed_for_writes(segment: Segment, io: FileIO) -> None:
 
 
 def _seal_recovered(
-    segment: Segment, io: FileIO, had_index_file: bool, report: RecoveryReport,
+    segment: Segment,
+    io: FileIO,
+    had_index_file: bool,
+    report: RecoveryReport,
     probe: StorageProbe,
 ) -> None:
     seal_file(segment, io)
@@ -203,8 +217,12 @@ def _log_torn(path: str, scan: ScanResult, report: RecoveryReport, probe: Storag
     dropped = scan.file_bytes - scan.index.size_bytes
     log.warning(
         "torn tail in %s: kept %d bytes (offsets %d..%d), truncated %d bytes: %s",
-        path, scan.index.size_bytes, scan.index.base_offset, scan.index.next_offset - 1,
-        dropped, scan.error,
+        path,
+        scan.index.size_bytes,
+        scan.index.base_offset,
+        scan.index.next_offset - 1,
+        dropped,
+        scan.error,
     )
     report.truncated_bytes += dropped
     probe.torn_tail_truncated(dropped)

@@ -44,7 +44,12 @@ class Segment:
     """A segment file plus its in-memory index, write tail and file descriptors."""
 
     def __init__(
-        self, directory: str, index: SegmentIndex, term: int, *, direct: bool,
+        self,
+        directory: str,
+        index: SegmentIndex,
+        term: int,
+        *,
+        direct: bool,
         pool: WriteBufferPool | None = None,
     ) -> None:
         self.directory = directory
@@ -171,9 +176,13 @@ class Segment:
     def _memory_regions(self) -> list[tuple[int, memoryview]]:
         regions = []
         if self.inflight is not None and self.inflight_end > self.inflight.start:
-            regions.append((self.inflight.start, self.inflight.view(self.inflight.start, self.inflight_end)))
+            regions.append(
+                (self.inflight.start, self.inflight.view(self.inflight.start, self.inflight_end))
+            )
         if self.pending.size_bytes:
-            regions.append((self.pending.start, self.pending.view(self.pending.start, self.pending.end)))
+            regions.append(
+                (self.pending.start, self.pending.view(self.pending.start, self.pending.end))
+            )
         return regions
 
     def read(
@@ -194,7 +203,6 @@ class Segment:
                 want = size
             position += consumed
         return span
-
 
     def locate(self, offset: int) -> tuple[int, int]:
         """(position, base offset) of the batch holding offset, else of the first one after it;
@@ -297,7 +305,9 @@ class SegmentWrite:
         else:
             io.pwrite(fd, buffer.view(self.start, self.end), self.start, dsync)
         last_block = align_down(buffer.used)
-        segment.tail_block = bytes(buffer.mem[last_block : buffer.used]) if self.end % ALIGN_BYTES else b""
+        segment.tail_block = (
+            bytes(buffer.mem[last_block : buffer.used]) if self.end % ALIGN_BYTES else b""
+        )
         segment.file_end = self.end
 
 

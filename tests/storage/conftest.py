@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager
@@ -16,8 +15,12 @@ T = TypeVar("T")
 
 
 def make_batch(
-    n: int = 1, value_bytes: int = 16, timestamp: int = 1_000, seed: int = 0,
-    keys: list[bytes | None] | None = None, values: list[bytes | None] | None = None,
+    n: int = 1,
+    value_bytes: int = 16,
+    timestamp: int = 1_000,
+    seed: int = 0,
+    keys: list[bytes | None] | None = None,
+    values: list[bytes | None] | None = None,
 ) -> bytes:
     records = []
     for i in range(n):

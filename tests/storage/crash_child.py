@@ -12,7 +12,6 @@ import random
 import sys
 
 import uvloop
-
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager
@@ -40,13 +39,16 @@ async def writer(log, fd: int, rng: random.Random, term: int) -> None:
 
 async def main(data_dir: str, fd: int, term: int, seed: int) -> None:
     config = StorageConfig(
-        data_dir=data_dir, default_topic=TopicConfig(segment_bytes=256 * 1024),
+        data_dir=data_dir,
+        default_topic=TopicConfig(segment_bytes=256 * 1024),
         fallocate_bytes=64 * 1024,
     )
     manager = await LogManager(config).start(housekeeping=False)
     log = await manager.open_log("crash-0")
     os.write(fd, b"ready\n")
-    await asyncio.gather(*(writer(log, fd, random.Random(seed * 100 + i), term) for i in range(WRITERS)))
+    await asyncio.gather(
+        *(writer(log, fd, random.Random(seed * 100 + i), term) for i in range(WRITERS))
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""cleanup.policy=compact: latest record per key, tombstones after delete.retention.ms, offsets kept."""
+"""cleanup.policy=compact: latest record per key, tombstones expire, offsets never change."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ def test_compaction_keeps_latest_per_key_and_expires_tombstones(tmp_path):
         offset = 0
         for round_ in range(40):
             keys = [f"k{(round_ * 3 + i) % 7}".encode() for i in range(3)]
-            values = [None if (round_ % 5 == 4 and i == 0) else f"v{round_}-{i}".encode() * 20 for i in range(3)]
-            await log.append(make_batch(3, keys=keys, values=values, timestamp=NOW_MS - 5000 + round_))
+            values = [
+                None if (round_ % 5 == 4 and i == 0) else f"v{round_}-{i}".encode() * 20
+                for i in range(3)
+            ]
+            await log.append(
+                make_batch(3, keys=keys, values=values, timestamp=NOW_MS - 5000 + round_)
+            )
             for i, key in enumerate(keys):
                 expected[key] = (offset + i, values[i])
             offset += 3
@@ -50,7 +55,7 @@ def test_compaction_keeps_latest_per_key_and_expires_tombstones(tmp_path):
         closed_keys = [r.key for r in closed]
         assert len(closed_keys) == len(set(closed_keys)), "one record per key in closed segments"
         for record in after:
-            latest_offset, latest_value = expected[record.key]
+            latest_offset, _ = expected[record.key]
             if record.offset < closed_end and latest_offset < closed_end:
                 assert record.offset == latest_offset
         for key, (latest_offset, value) in expected.items():  # the latest of every key survives

@@ -27,12 +27,15 @@ def run_child(data_dir: str, term: int, seed: int, rng: random.Random) -> dict[i
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(
         [sys.executable, CHILD, data_dir, str(write_fd), str(term), str(seed)],
-        pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
+        stdin=subprocess.DEVNULL,
     )
     os.close(write_fd)
     chunks: list[bytes] = []
     try:
-        kill_at = time.monotonic() + rng.uniform(0.0, RUN_S_MAX) + (0.3 if rng.random() < 0.8 else 0)
+        kill_at = (
+            time.monotonic() + rng.uniform(0.0, RUN_S_MAX) + (0.3 if rng.random() < 0.8 else 0)
+        )
         while time.monotonic() < kill_at:
             ready, _, _ = select.select([read_fd], [], [], max(kill_at - time.monotonic(), 0))
             if ready:

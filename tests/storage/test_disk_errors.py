@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 
 import pytest
-
 from panda.storage import record_batch as rb
 from panda.storage.errors import DiskFullError, StorageIOError
 from panda.storage.file_io import FileIO

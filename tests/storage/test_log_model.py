@@ -9,7 +9,6 @@ import tempfile
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager
@@ -23,8 +22,11 @@ class LogModel(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.dir = tempfile.mkdtemp(prefix="panda-model-")
         self.config = StorageConfig(
-            data_dir=self.dir, default_topic=TopicConfig(segment_bytes=4096),
-            index_interval_bytes=256, batch_cache_bytes_max=2048, fallocate_bytes=8192,
+            data_dir=self.dir,
+            default_topic=TopicConfig(segment_bytes=4096),
+            index_interval_bytes=256,
+            batch_cache_bytes_max=2048,
+            fallocate_bytes=8192,
         )
         self.batches: list[tuple[int, int, bytes]] = []  # (base, term, bytes as sent)
         self.start = 0
@@ -39,8 +41,13 @@ class LogModel(RuleBasedStateMachine):
     def _run(self, coro):
         return self.loop.run_until_complete(asyncio.wait_for(coro, 5))
 
-    @rule(n=st.integers(1, 5), size=st.integers(1, 700), durable=st.booleans(),
-          new_term=st.booleans(), seed=st.integers(0, 250))
+    @rule(
+        n=st.integers(1, 5),
+        size=st.integers(1, 700),
+        durable=st.booleans(),
+        new_term=st.booleans(),
+        seed=st.integers(0, 250),
+    )
     def append(self, n, size, durable, new_term, seed):
         self.term += int(new_term)
         data = make_batch(n, value_bytes=size, seed=seed)
@@ -95,7 +102,10 @@ def _count(batch: bytes) -> int:
 
 
 LogModel.TestCase.settings = settings(
-    max_examples=30, stateful_step_count=25, deadline=None, database=None,
+    max_examples=30,
+    stateful_step_count=25,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLogModel = LogModel.TestCase

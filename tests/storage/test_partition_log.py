@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from panda.storage import record_batch as rb
 from panda.storage.config import TopicConfig
 from panda.storage.errors import CrcMismatchError, OffsetOutOfRangeError
@@ -57,6 +56,7 @@ def test_durable_survives_reopen_and_reads_from_disk(cfg):
 
 def test_rolls_segments_by_size_and_term(tmp_path):
     cfg = config(tmp_path, topic=TopicConfig(segment_bytes=4096))
+
     async def main():
         manager = await started(cfg)
         log = await manager.open_log("t-0")
@@ -80,6 +80,7 @@ def test_rolls_segments_by_size_and_term(tmp_path):
 
 def test_truncate_and_prefix_truncate(tmp_path):
     cfg = config(tmp_path, topic=TopicConfig(segment_bytes=4096))
+
     async def main():
         manager = await started(cfg)
         log = await manager.open_log("t-0")

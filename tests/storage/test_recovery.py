@@ -1,4 +1,4 @@
-"""Recovery: torn tails truncated and logged, missing or damaged indexes rebuilt, corruption reported."""
+"""Recovery: torn tails cut and logged, missing or damaged indexes rebuilt, corruption reported."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import os
 
 import pytest
-
 from panda.storage import record_batch as rb
 from panda.storage.config import TopicConfig
 from panda.storage.errors import CorruptBatchError

@@ -175,15 +175,21 @@ def decode_body(name_or_codec: str | MessageCodec, version: int, buf, offset: in
         raise _decode_fault(exc, entry.api_key, version) from None
 
 
-def _encode(parts: list[tuple[MessageCodec, int, Any]], frame: bool, api_key, version) -> bytearray:
-    """Size every (codec, version, obj) part, then fill one preallocated buffer."""
+def _encode_into(sizers: tuple, writers: tuple, objs: tuple, frame: bool, api_key,
+                 version) -> bytearray:
+    """Size every part, then fill one preallocated buffer; the budget over-counts length
+    prefixes (and non-ASCII strings grow the buffer in place), so trim to what was
+    written."""
     try:
         prefix = 4 if frame else 0
-        buf = bytearray(prefix + sum(entry.sizers[v](obj) for entry, v, obj in parts))
+        total = prefix
+        for sizer, obj in zip(sizers, objs):
+            total += sizer(obj)
+        buf = bytearray(total)
         pos = prefix
-        for entry, v, obj in parts:
-            pos = entry.writers[v](obj, buf, pos)
-        if frame:  # after writing: non-ASCII strings grow the buffer past its budget
+        for writer, obj in zip(writers, objs):
+            pos = writer(obj, buf, pos)
+        if frame:
             _S_i.pack_into(buf, 0, pos - 4)
     except CodecError as exc:
         exc.locate(api_key, version)
@@ -193,33 +199,51 @@ def _encode(parts: list[tuple[MessageCodec, int, Any]], frame: bool, api_key, ve
     if pos > len(buf):  # the size pass budgets at least what the writers need
         raise EncodeError(f"wrote {pos} bytes into a {len(buf)} byte buffer (a value of the "
                           "wrong type?)", api_key=api_key, version=version)
-    del buf[pos:]  # length prefixes were budgeted at their largest
+    del buf[pos:]
     return buf
+
+
+# (api_key << 16 | version) -> ((header sizer, body sizer), (header writer, body writer))
+_RESPONSE_ENCODERS: dict[int, tuple[tuple, tuple]] = {}
+_REQUEST_ENCODERS: dict[int, tuple[tuple, tuple]] = {}
+
+
+def _encoders(table: dict, api_key: int, version: int, request: bool) -> tuple[tuple, tuple]:
+    found = table.get(api_key << 16 | version)
+    if found is None:
+        entry = _check_encode((request_codec if request else response_codec)(api_key),
+                              api_key, version)
+        if request:
+            header, hv = _REQUEST_HEADER, request_header_version(api_key, version, entry)
+        else:
+            header, hv = _RESPONSE_HEADER, response_header_version(api_key, version, entry)
+        found = table[api_key << 16 | version] = (
+            (header.sizers[hv], entry.sizers[version]),
+            (header.writers[hv], entry.writers[version]))
+    return found
 
 
 def encode_request(header, body, *, frame: bool = False) -> bytearray:
     """Encode header + body at header.request_api_version; frame=True prepends the
     4-byte size."""
     api_key, version = header.request_api_key, header.request_api_version
-    entry = _check_encode(request_codec(api_key), api_key, version)
-    hv = request_header_version(api_key, version, entry)
-    return _encode([(_REQUEST_HEADER, hv, header), (entry, version, body)], frame,
-                   api_key, version)
+    sizers, writers = _encoders(_REQUEST_ENCODERS, api_key, version, True)
+    return _encode_into(sizers, writers, (header, body), frame, api_key, version)
 
 
 def encode_response(header, body, api_key: int, version: int, *, frame: bool = False) -> bytearray:
     """Encode a response to the request (api_key, version); frame=True prepends the size."""
-    entry = _check_encode(response_codec(api_key), api_key, version)
-    hv = response_header_version(api_key, version, entry)
-    return _encode([(_RESPONSE_HEADER, hv, header), (entry, version, body)], frame,
-                   api_key, version)
+    sizers, writers = _encoders(_RESPONSE_ENCODERS, api_key, version, False)
+    return _encode_into(sizers, writers, (header, body), frame, api_key, version)
 
 
 def encode_body(name_or_codec: str | MessageCodec, version: int, body) -> bytearray:
     """Encode a bare message body (no header) by message name."""
-    entry = codec(name_or_codec) if isinstance(name_or_codec, str) else name_or_codec
-    _check_encode(entry, entry.api_key, version)
-    return _encode([(entry, version, body)], False, entry.api_key, version)
+    entry = name_or_codec if isinstance(name_or_codec, MessageCodec) else codec(name_or_codec)
+    if not entry.min_version <= version <= entry.max_version:
+        _check_encode(None, entry.api_key, version)
+    return _encode_into((entry.sizers[version],), (entry.writers[version],), (body,), False,
+                        entry.api_key, version)
 
 
 def _check_encode(entry, api_key, version) -> MessageCodec:

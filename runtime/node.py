@@ -78,11 +78,13 @@ class Node:
     def run(self) -> int:
         """Fork the shards and supervise them until the node stops; returns the exit code."""
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        node_pid = os.getpid()
         for shard in range(self.smp):
             pid = os.fork()
             if pid == 0:
                 shard_main(shard, self.cpus[shard], self.config, self.arena, self.doorbell_fds,
-                           self.classes, self.budget_bytes, self._skip_sleep_recheck)
+                           self.classes, self.budget_bytes, self._skip_sleep_recheck,
+                           node_pid=node_pid)
             self.pids[shard] = pid
         log.info("started %d shards (pids %s, cpus %s, %d MiB each)", self.smp,
                  list(self.pids.values()), self.cpus, self.budget_bytes >> 20)

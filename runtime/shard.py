@@ -260,12 +260,15 @@ def _fatal_if_failed(task: asyncio.Task) -> None:
 
 def shard_main(shard: int, cpu: int | None, config: NodeConfig, arena: Arena,
                doorbell_fds: list[int], classes: list[type[Service]], budget_bytes: int,
-               skip_sleep_recheck: bool = False) -> None:
-    """Entry point of a forked shard process; never returns."""
+               skip_sleep_recheck: bool = False, node_pid: int | None = None) -> None:
+    """Entry point of a forked shard process; never returns. It dies with the node
+    (PR_SET_PDEATHSIG), including a node that died before the signal was armed."""
     global _current
     code = 1
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if node_pid is not None and os.getppid() != node_pid:
+            os._exit(1)                      # the node is already gone
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, _STOP_SIGNALS)   # until handlers exist
         logs.setup(config.log_level, f"{shard}")

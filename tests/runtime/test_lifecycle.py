@@ -201,3 +201,37 @@ def test_a_sigterm_while_the_node_starts_stops_it_cleanly(panda_node, delay_s):
     starts = {(s, n) for e, s, n in lifecycle_events(node) if e == "start"}
     stops = {(s, n) for e, s, n in lifecycle_events(node) if e == "stop"}
     assert stops == starts                      # whatever started, stopped
+
+
+def test_a_shard_whose_node_died_before_pdeathsig_was_armed_exits():
+    """The race PR_SET_PDEATHSIG leaves open: the node dies between fork and prctl."""
+    from panda.runtime.arena import Arena
+    from panda.runtime.config import NodeConfig
+    from panda.runtime.doorbell import make_eventfd
+    from panda.runtime.shard import shard_main
+
+    arena = Arena(1, 64 * 1024)
+    doorbell = make_eventfd()
+    pid = os.fork()
+    if pid == 0:
+        try:                        # as if the node that forked us had another pid: it died
+            shard_main(0, None, NodeConfig(overprovisioned=True), arena, [doorbell], [],
+                       16 << 20, node_pid=os.getppid() + 1_000_000)
+        finally:
+            os._exit(7)
+    statuses: list[int] = []
+
+    def exited() -> bool:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            statuses.append(status)
+        return bool(statuses)
+
+    try:
+        assert wait_until(exited, 5)
+        assert os.waitstatus_to_exitcode(statuses[0]) == 1
+    finally:
+        os.close(doorbell)
+        if not statuses:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

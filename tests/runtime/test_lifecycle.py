@@ -177,7 +177,7 @@ def test_a_shard_killed_while_a_call_to_it_is_in_flight_still_stops_the_node_cle
     log = node.log()
     assert code != 0 and "shard 1 exited unexpectedly" in log
     assert "did not stop in time" not in log, log       # shard 0 stopped by itself
-    assert elapsed < 2.5, log
+    assert elapsed < 5, log
     assert outcome and isinstance(outcome[0], Exception), outcome
     stops = {s for e, s, n in lifecycle_events(node) if e == "stop" and n == 0}
     assert stops == {"rec_storage", "rec_raft", "rec_broker"}

@@ -159,7 +159,7 @@ def _w_AddRaftVoterRequest_v0(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.listeners
-    _S_iiu.pack_into(buf, pos, o.timeout_ms, o.voter_id, o.voter_directory_id.bytes)
+    _S_iiu.pack_into(buf, pos, o.timeout_ms, o.voter_id, o.voter_directory_id.int.to_bytes(16))
     pos += 24
     _5 = len(_4)
     if _5 < 0x7F:

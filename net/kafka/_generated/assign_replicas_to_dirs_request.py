@@ -198,7 +198,7 @@ def _w_AssignReplicasToDirsRequest_v0(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.topics
-        _S_u.pack_into(buf, pos, _3.id.bytes)
+        _S_u.pack_into(buf, pos, _3.id.int.to_bytes(16))
         pos += 16
         _5 = len(_4)
         if _5 < 0x7F:
@@ -208,7 +208,7 @@ def _w_AssignReplicasToDirsRequest_v0(o, buf, pos):
             pos = write_uvarint(buf, pos, _5 + 1)
         for _6 in _4:
             _7 = _6.partitions
-            _S_u.pack_into(buf, pos, _6.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _6.topic_id.int.to_bytes(16))
             pos += 16
             _8 = len(_7)
             if _8 < 0x7F:

@@ -372,7 +372,7 @@ def _w_BeginQuorumEpochRequest_v1(o, buf, pos):
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
         for _12 in _10:
-            _S_iuii.pack_into(buf, pos, _12.partition_index, _12.voter_directory_id.bytes, _12.leader_id, _12.leader_epoch)
+            _S_iuii.pack_into(buf, pos, _12.partition_index, _12.voter_directory_id.int.to_bytes(16), _12.leader_id, _12.leader_epoch)
             pos += 28
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v1(_12), _12.unknown_tagged_fields)

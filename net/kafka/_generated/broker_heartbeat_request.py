@@ -149,7 +149,7 @@ def _ti_BrokerHeartbeatRequest_v1(o):
         else:
             pos = write_uvarint(buf, pos, _2 + 1)
         for _3 in _1:
-            _S_u.pack_into(buf, pos, _3.bytes)
+            _S_u.pack_into(buf, pos, _3.int.to_bytes(16))
             pos += 16
         items.append((0, bytes(buf[:pos])))
     return items

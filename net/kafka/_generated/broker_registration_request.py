@@ -226,7 +226,7 @@ def _w_BrokerRegistrationRequest_v0(o, buf, pos):
     else:
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.listeners
-    _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
+    _S_u.pack_into(buf, pos, o.incarnation_id.int.to_bytes(16))
     pos += 16
     _5 = len(_4)
     if _5 < 0x7F:
@@ -449,7 +449,7 @@ def _w_BrokerRegistrationRequest_v1(o, buf, pos):
     else:
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.listeners
-    _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
+    _S_u.pack_into(buf, pos, o.incarnation_id.int.to_bytes(16))
     pos += 16
     _5 = len(_4)
     if _5 < 0x7F:
@@ -692,7 +692,7 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
     else:
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.listeners
-    _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
+    _S_u.pack_into(buf, pos, o.incarnation_id.int.to_bytes(16))
     pos += 16
     _5 = len(_4)
     if _5 < 0x7F:
@@ -770,7 +770,7 @@ def _w_BrokerRegistrationRequest_v2(o, buf, pos):
     else:
         pos = write_uvarint(buf, pos, _23 + 1)
     for _24 in _22:
-        _S_u.pack_into(buf, pos, _24.bytes)
+        _S_u.pack_into(buf, pos, _24.int.to_bytes(16))
         pos += 16
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_Listener_v0(o), o.unknown_tagged_fields)
@@ -947,7 +947,7 @@ def _w_BrokerRegistrationRequest_v3(o, buf, pos):
     else:
         pos = write_cstring_long(buf, pos, _1, _3)
     _4 = o.listeners
-    _S_u.pack_into(buf, pos, o.incarnation_id.bytes)
+    _S_u.pack_into(buf, pos, o.incarnation_id.int.to_bytes(16))
     pos += 16
     _5 = len(_4)
     if _5 < 0x7F:
@@ -1025,7 +1025,7 @@ def _w_BrokerRegistrationRequest_v3(o, buf, pos):
     else:
         pos = write_uvarint(buf, pos, _23 + 1)
     for _24 in _22:
-        _S_u.pack_into(buf, pos, _24.bytes)
+        _S_u.pack_into(buf, pos, _24.int.to_bytes(16))
         pos += 16
     _S_q.pack_into(buf, pos, o.previous_broker_epoch)
     pos += 8

@@ -593,7 +593,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _44 + 1)
             for _45 in _43:
                 _46 = _45.topic_name
-                _S_u.pack_into(buf, pos, _45.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _45.topic_id.int.to_bytes(16))
                 pos += 16
                 _48 = _46.encode()
                 _47 = len(_48)
@@ -630,7 +630,7 @@ def _w_ConsumerGroupDescribeResponse_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _53 + 1)
             for _54 in _52:
                 _55 = _54.topic_name
-                _S_u.pack_into(buf, pos, _54.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _54.topic_id.int.to_bytes(16))
                 pos += 16
                 _57 = _55.encode()
                 _56 = len(_57)

@@ -320,11 +320,11 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
             _24 = _23.partitions
             if len(_24) < 0x7F and not (_23.unknown_tagged_fields):
                 _25 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_24),))
-                _25.pack_into(buf, pos, _23.topic_id.bytes, len(_24) + 1, *_24)
+                _25.pack_into(buf, pos, _23.topic_id.int.to_bytes(16), len(_24) + 1, *_24)
                 pos += _25.size
             else:
                 _26 = _23.partitions
-                _S_u.pack_into(buf, pos, _23.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _23.topic_id.int.to_bytes(16))
                 pos += 16
                 _27 = len(_26)
                 if _27 < 0x7F:
@@ -620,11 +620,11 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
             _27 = _26.partitions
             if len(_27) < 0x7F and not (_26.unknown_tagged_fields):
                 _28 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_27),))
-                _28.pack_into(buf, pos, _26.topic_id.bytes, len(_27) + 1, *_27)
+                _28.pack_into(buf, pos, _26.topic_id.int.to_bytes(16), len(_27) + 1, *_27)
                 pos += _28.size
             else:
                 _29 = _26.partitions
-                _S_u.pack_into(buf, pos, _26.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _26.topic_id.int.to_bytes(16))
                 pos += 16
                 _30 = len(_29)
                 if _30 < 0x7F:

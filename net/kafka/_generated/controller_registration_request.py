@@ -182,7 +182,7 @@ def _s_ControllerRegistrationRequest_v0(o):
 
 def _w_ControllerRegistrationRequest_v0(o, buf, pos):
     _1 = o.listeners
-    _S_iuo.pack_into(buf, pos, o.controller_id, o.incarnation_id.bytes, o.zk_migration_ready)
+    _S_iuo.pack_into(buf, pos, o.controller_id, o.incarnation_id.int.to_bytes(16), o.zk_migration_ready)
     pos += 21
     _2 = len(_1)
     if _2 < 0x7F:

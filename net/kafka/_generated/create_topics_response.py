@@ -671,7 +671,7 @@ def _w_CreateTopicsResponse_v7(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.error_message
-        _S_uh.pack_into(buf, pos, _3.topic_id.bytes, _3.error_code)
+        _S_uh.pack_into(buf, pos, _3.topic_id.int.to_bytes(16), _3.error_code)
         pos += 18
         if _7 is None:
             pos += 1  # null: the buffer is zero-filled

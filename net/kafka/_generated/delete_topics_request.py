@@ -265,7 +265,7 @@ def _w_DeleteTopicsRequest_v6(o, buf, pos):
                 pos += 1 + _5
             else:
                 pos = write_cstring_long(buf, pos, _4, _6)
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_DeleteTopicsRequest_v4(_3), _3.unknown_tagged_fields)

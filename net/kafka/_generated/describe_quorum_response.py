@@ -874,7 +874,7 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
             else:
                 pos = write_uvarint(buf, pos, _17 + 1)
             for _18 in _16:
-                _S_iuqqq.pack_into(buf, pos, _18.replica_id, _18.replica_directory_id.bytes, _18.log_end_offset, _18.last_fetch_timestamp, _18.last_caught_up_timestamp)
+                _S_iuqqq.pack_into(buf, pos, _18.replica_id, _18.replica_directory_id.int.to_bytes(16), _18.log_end_offset, _18.last_fetch_timestamp, _18.last_caught_up_timestamp)
                 pos += 44
                 if _18.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_18), _18.unknown_tagged_fields)
@@ -888,7 +888,7 @@ def _w_DescribeQuorumResponse_v2(o, buf, pos):
             else:
                 pos = write_uvarint(buf, pos, _20 + 1)
             for _21 in _19:
-                _S_iuqqq.pack_into(buf, pos, _21.replica_id, _21.replica_directory_id.bytes, _21.log_end_offset, _21.last_fetch_timestamp, _21.last_caught_up_timestamp)
+                _S_iuqqq.pack_into(buf, pos, _21.replica_id, _21.replica_directory_id.int.to_bytes(16), _21.log_end_offset, _21.last_fetch_timestamp, _21.last_caught_up_timestamp)
                 pos += 44
                 if _21.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaState_v0(_21), _21.unknown_tagged_fields)

@@ -307,7 +307,7 @@ def _w_DescribeTopicPartitionsResponse_v0(o, buf, pos):
             else:
                 pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partitions
-        _S_uo.pack_into(buf, pos, _3.topic_id.bytes, _3.is_internal)
+        _S_uo.pack_into(buf, pos, _3.topic_id.int.to_bytes(16), _3.is_internal)
         pos += 17
         _8 = len(_7)
         if _8 < 0x7F:

@@ -436,7 +436,7 @@ def _w_EndQuorumEpochRequest_v1(o, buf, pos):
             else:
                 pos = write_uvarint(buf, pos, _14 + 1)
             for _15 in _13:
-                _S_iu.pack_into(buf, pos, _15.candidate_id, _15.candidate_directory_id.bytes)
+                _S_iu.pack_into(buf, pos, _15.candidate_id, _15.candidate_directory_id.int.to_bytes(16))
                 pos += 20
                 if _15.unknown_tagged_fields:
                     pos = write_tagged_section(buf, pos, _ti_ReplicaInfo_v1(_15), _15.unknown_tagged_fields)

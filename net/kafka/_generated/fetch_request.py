@@ -1287,7 +1287,7 @@ def _w_FetchRequest_v13(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.partitions
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _5 = len(_4)
         if _5 < 0x7F:
@@ -1317,11 +1317,11 @@ def _w_FetchRequest_v13(o, buf, pos):
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
             _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
-            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:
             _12 = _9.partitions
-            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _9.topic_id.int.to_bytes(16))
             pos += 16
             _13 = len(_12)
             if _13 < 0x7F:
@@ -1580,7 +1580,7 @@ def _w_FetchRequest_v15(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.partitions
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _5 = len(_4)
         if _5 < 0x7F:
@@ -1610,11 +1610,11 @@ def _w_FetchRequest_v15(o, buf, pos):
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
             _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
-            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:
             _12 = _9.partitions
-            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _9.topic_id.int.to_bytes(16))
             pos += 16
             _13 = len(_12)
             if _13 < 0x7F:
@@ -1790,7 +1790,7 @@ def _ti_FetchPartition_v17(o):
         n = 0
         buf = bytearray(n + 16)
         pos = 0
-        _S_u.pack_into(buf, pos, _1.bytes)
+        _S_u.pack_into(buf, pos, _1.int.to_bytes(16))
         pos += 16
         items.append((0, bytes(buf[:pos])))
     return items
@@ -1832,7 +1832,7 @@ def _w_FetchRequest_v17(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.partitions
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _5 = len(_4)
         if _5 < 0x7F:
@@ -1862,11 +1862,11 @@ def _w_FetchRequest_v17(o, buf, pos):
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
             _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
-            _11.pack_into(buf, pos, _9.topic_id.bytes, len(_10) + 1, *_10)
+            _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:
             _12 = _9.partitions
-            _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _9.topic_id.int.to_bytes(16))
             pos += 16
             _13 = len(_12)
             if _13 < 0x7F:

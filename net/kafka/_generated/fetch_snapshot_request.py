@@ -382,7 +382,7 @@ def _ti_PartitionSnapshot_v1(o):
         n = 0
         buf = bytearray(n + 16)
         pos = 0
-        _S_u.pack_into(buf, pos, _1.bytes)
+        _S_u.pack_into(buf, pos, _1.int.to_bytes(16))
         pos += 16
         items.append((0, bytes(buf[:pos])))
     return items

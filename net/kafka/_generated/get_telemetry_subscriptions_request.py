@@ -71,7 +71,7 @@ def _s_GetTelemetrySubscriptionsRequest_v0(o):
     return n + 17
 
 def _w_GetTelemetrySubscriptionsRequest_v0(o, buf, pos):
-    _S_u.pack_into(buf, pos, o.client_instance_id.bytes)
+    _S_u.pack_into(buf, pos, o.client_instance_id.int.to_bytes(16))
     pos += 16
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_GetTelemetrySubscriptionsRequest_v0(o), o.unknown_tagged_fields)

@@ -123,7 +123,7 @@ def _s_GetTelemetrySubscriptionsResponse_v0(o):
 
 def _w_GetTelemetrySubscriptionsResponse_v0(o, buf, pos):
     _1 = o.accepted_compression_types
-    _S_ihui.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.client_instance_id.bytes, o.subscription_id)
+    _S_ihui.pack_into(buf, pos, o.throttle_time_ms, o.error_code, o.client_instance_id.int.to_bytes(16), o.subscription_id)
     pos += 26
     _2 = len(_1)
     if _2 < 0x7F:

@@ -1241,7 +1241,7 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partition_states
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _8 = len(_7)
         if _8 < 0x7F:
@@ -1549,7 +1549,7 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partition_states
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _8 = len(_7)
         if _8 < 0x7F:
@@ -1857,7 +1857,7 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partition_states
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _8 = len(_7)
         if _8 < 0x7F:

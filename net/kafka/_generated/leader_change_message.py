@@ -278,7 +278,7 @@ def _w_LeaderChangeMessage_v1(o, buf, pos):
     else:
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
-        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.bytes)
+        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.int.to_bytes(16))
         pos += 20
         if _3.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_3), _3.unknown_tagged_fields)
@@ -292,7 +292,7 @@ def _w_LeaderChangeMessage_v1(o, buf, pos):
     else:
         pos = write_uvarint(buf, pos, _5 + 1)
     for _6 in _4:
-        _S_iu.pack_into(buf, pos, _6.voter_id, _6.voter_directory_id.bytes)
+        _S_iu.pack_into(buf, pos, _6.voter_id, _6.voter_directory_id.int.to_bytes(16))
         pos += 20
         if _6.unknown_tagged_fields:
             pos = write_tagged_section(buf, pos, _ti_Voter_v0(_6), _6.unknown_tagged_fields)

@@ -456,7 +456,7 @@ def _w_MetadataRequest_v10(o, buf, pos):
             pos = write_uvarint(buf, pos, _2 + 1)
         for _3 in _1:
             _4 = _3.name
-            _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
             pos += 16
             if _4 is None:
                 pos += 1  # null: the buffer is zero-filled
@@ -555,7 +555,7 @@ def _w_MetadataRequest_v11(o, buf, pos):
             pos = write_uvarint(buf, pos, _2 + 1)
         for _3 in _1:
             _4 = _3.name
-            _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
             pos += 16
             if _4 is None:
                 pos += 1  # null: the buffer is zero-filled

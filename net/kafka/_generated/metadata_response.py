@@ -2108,7 +2108,7 @@ def _w_MetadataResponse_v10(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _16, _18)
         _19 = _15.partitions
-        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        _S_uo.pack_into(buf, pos, _15.topic_id.int.to_bytes(16), _15.is_internal)
         pos += 17
         _20 = len(_19)
         if _20 < 0x7F:
@@ -2443,7 +2443,7 @@ def _w_MetadataResponse_v11(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _16, _18)
         _19 = _15.partitions
-        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        _S_uo.pack_into(buf, pos, _15.topic_id.int.to_bytes(16), _15.is_internal)
         pos += 17
         _20 = len(_19)
         if _20 < 0x7F:
@@ -2780,7 +2780,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
             else:
                 pos = write_cstring_long(buf, pos, _16, _18)
         _19 = _15.partitions
-        _S_uo.pack_into(buf, pos, _15.topic_id.bytes, _15.is_internal)
+        _S_uo.pack_into(buf, pos, _15.topic_id.int.to_bytes(16), _15.is_internal)
         pos += 17
         _20 = len(_19)
         if _20 < 0x7F:

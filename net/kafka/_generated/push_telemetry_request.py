@@ -94,7 +94,7 @@ def _s_PushTelemetryRequest_v0(o):
 
 def _w_PushTelemetryRequest_v0(o, buf, pos):
     _1 = o.metrics
-    _S_uiob.pack_into(buf, pos, o.client_instance_id.bytes, o.subscription_id, o.terminating, o.compression_type)
+    _S_uiob.pack_into(buf, pos, o.client_instance_id.int.to_bytes(16), o.subscription_id, o.terminating, o.compression_type)
     pos += 22
     _2 = len(_1)
     if _2 < 0x7F:

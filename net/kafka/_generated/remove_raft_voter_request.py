@@ -98,7 +98,7 @@ def _w_RemoveRaftVoterRequest_v0(o, buf, pos):
             pos += 1 + _2
         else:
             pos = write_cstring_long(buf, pos, _1, _3)
-    _S_iu.pack_into(buf, pos, o.voter_id, o.voter_directory_id.bytes)
+    _S_iu.pack_into(buf, pos, o.voter_id, o.voter_directory_id.int.to_bytes(16))
     pos += 20
     if o.unknown_tagged_fields:
         pos = write_tagged_section(buf, pos, _ti_RemoveRaftVoterRequest_v0(o), o.unknown_tagged_fields)

@@ -267,7 +267,7 @@ def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
         pos = write_uvarint(buf, pos, _8 + 1)
     for _9 in _7:
         _10 = _9.partitions
-        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _9.topic_id.int.to_bytes(16))
         pos += 16
         _11 = len(_10)
         if _11 < 0x7F:

@@ -328,7 +328,7 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
         pos = write_uvarint(buf, pos, _8 + 1)
     for _9 in _7:
         _10 = _9.partitions
-        _S_u.pack_into(buf, pos, _9.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _9.topic_id.int.to_bytes(16))
         pos += 16
         _11 = len(_10)
         if _11 < 0x7F:
@@ -387,11 +387,11 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
         _23 = _22.partitions
         if len(_23) < 0x7F and not (_22.unknown_tagged_fields):
             _24 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_23),))
-            _24.pack_into(buf, pos, _22.topic_id.bytes, len(_23) + 1, *_23)
+            _24.pack_into(buf, pos, _22.topic_id.int.to_bytes(16), len(_23) + 1, *_23)
             pos += _24.size
         else:
             _25 = _22.partitions
-            _S_u.pack_into(buf, pos, _22.topic_id.bytes)
+            _S_u.pack_into(buf, pos, _22.topic_id.int.to_bytes(16))
             pos += 16
             _26 = len(_25)
             if _26 < 0x7F:

@@ -477,7 +477,7 @@ def _w_ShareGroupDescribeResponse_v0(o, buf, pos):
                 pos = write_uvarint(buf, pos, _38 + 1)
             for _39 in _37:
                 _40 = _39.topic_name
-                _S_u.pack_into(buf, pos, _39.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _39.topic_id.int.to_bytes(16))
                 pos += 16
                 _42 = _40.encode()
                 _41 = len(_42)

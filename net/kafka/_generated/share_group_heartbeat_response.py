@@ -225,11 +225,11 @@ def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
             _11 = _10.partitions
             if len(_11) < 0x7F and not (_10.unknown_tagged_fields):
                 _12 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_11),))
-                _12.pack_into(buf, pos, _10.topic_id.bytes, len(_11) + 1, *_11)
+                _12.pack_into(buf, pos, _10.topic_id.int.to_bytes(16), len(_11) + 1, *_11)
                 pos += _12.size
             else:
                 _13 = _10.partitions
-                _S_u.pack_into(buf, pos, _10.topic_id.bytes)
+                _S_u.pack_into(buf, pos, _10.topic_id.int.to_bytes(16))
                 pos += 16
                 _14 = len(_13)
                 if _14 < 0x7F:

@@ -1795,7 +1795,7 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partition_states
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _8 = len(_7)
         if _8 < 0x7F:
@@ -2194,7 +2194,7 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
         else:
             pos = write_cstring_long(buf, pos, _4, _6)
         _7 = _3.partition_states
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _8 = len(_7)
         if _8 < 0x7F:

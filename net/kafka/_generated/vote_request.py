@@ -368,7 +368,7 @@ def _w_VoteRequest_v1(o, buf, pos):
         else:
             pos = write_uvarint(buf, pos, _11 + 1)
         for _12 in _10:
-            _S_iiiuuiq.pack_into(buf, pos, _12.partition_index, _12.candidate_epoch, _12.candidate_id, _12.candidate_directory_id.bytes, _12.voter_directory_id.bytes, _12.last_offset_epoch, _12.last_offset)
+            _S_iiiuuiq.pack_into(buf, pos, _12.partition_index, _12.candidate_epoch, _12.candidate_id, _12.candidate_directory_id.int.to_bytes(16), _12.voter_directory_id.int.to_bytes(16), _12.last_offset_epoch, _12.last_offset)
             pos += 56
             if _12.unknown_tagged_fields:
                 pos = write_tagged_section(buf, pos, _ti_PartitionData_v0(_12), _12.unknown_tagged_fields)

@@ -193,7 +193,7 @@ def _w_VotersRecord_v0(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.endpoints
-        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.bytes)
+        _S_iu.pack_into(buf, pos, _3.voter_id, _3.voter_directory_id.int.to_bytes(16))
         pos += 20
         _5 = len(_4)
         if _5 < 0x7F:

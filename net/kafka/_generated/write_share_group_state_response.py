@@ -170,7 +170,7 @@ def _w_WriteShareGroupStateResponse_v0(o, buf, pos):
         pos = write_uvarint(buf, pos, _2 + 1)
     for _3 in _1:
         _4 = _3.partitions
-        _S_u.pack_into(buf, pos, _3.topic_id.bytes)
+        _S_u.pack_into(buf, pos, _3.topic_id.int.to_bytes(16))
         pos += 16
         _5 = len(_4)
         if _5 < 0x7F:

@@ -131,7 +131,7 @@ class EncodeEmitter(EmitterBase):
         group: list[tuple[str, str]] = []  # (struct char, value expression)
         for f in self.present(sd, v, tagged=False):
             if is_fixed(f.type) and not f.is_array:
-                val = f"{obj}.{f.py_name}" + (".bytes" if f.type == "uuid" else "")
+                val = f"{obj}.{f.py_name}" + (".int.to_bytes(16)" if f.type == "uuid" else "")
                 group.append((self.char(f.type), val))
                 continue
             x = self.tmp()
@@ -169,7 +169,7 @@ class EncodeEmitter(EmitterBase):
                     nullable: bool) -> None:
         """Write field value x (bound to a variable), prefix included."""
         if is_fixed(f.type) and not f.is_array:
-            val = f"{x}.bytes" if f.type == "uuid" else x
+            val = f"{x}.int.to_bytes(16)" if f.type == "uuid" else x
             self.flush_write_group([(self.char(f.type), val)], lines, ind)
             return
         single_struct = f.is_struct and not f.is_array
@@ -276,7 +276,7 @@ class EncodeEmitter(EmitterBase):
         for f in fields:
             if not f.is_array:
                 template += self.char(f.type)
-                args.append(f"{obj}.{f.py_name}" + (".bytes" if f.type == "uuid" else ""))
+                args.append(f"{obj}.{f.py_name}" + (".int.to_bytes(16)" if f.type == "uuid" else ""))
                 continue
             x = self.tmp()
             arrays.append((x, self.field_flex(f, v)))

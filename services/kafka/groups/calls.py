@@ -15,7 +15,7 @@ from .records import Protocol
 __all__ = [
     "CommitRequest", "CommitResult", "FetchRequest", "FetchResult", "GroupDescription",
     "HeartbeatRequest", "JoinMember", "JoinRequest", "JoinResult", "LeaveMember", "LeaveReply",
-    "LeaveResult", "ListedGroupInfo", "MemberDescription", "OffsetEntry", "Parked",
+    "LeaveResult", "ListedGroupInfo", "MemberDescription", "OffsetDeleteReply", "OffsetEntry", "Parked",
     "PartitionError", "Protocol", "SyncRequest", "SyncResult", "TopicPartition",
 ]
 

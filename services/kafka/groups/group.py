@@ -126,6 +126,12 @@ class Group:
     def is_empty(self) -> bool:
         return not self.members and not self.pending_members
 
+    def take_counts(self) -> tuple[int, int]:
+        """(rebalances, expired members) since the last call, for the probe."""
+        counts = (self.rebalances, self.expired_members)
+        self.rebalances = self.expired_members = 0
+        return counts
+
     def take_outbox(self) -> list[Delivery]:
         out, self.outbox = self.outbox, []
         return out

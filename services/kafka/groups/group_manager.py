@@ -1,0 +1,350 @@
+"""Every group this shard coordinates: the asyncio edge around the synchronous Group cores.
+
+Owns the groups, the futures of parked JoinGroup/SyncGroup requests, one timer per group
+(session, rebalance and sync deadlines) and the shard's GroupStore. Invariants: a reply that
+depends on a state change leaves only after that change is durable; an offset is visible to
+OffsetFetch only once durable. Never blocks the reactor on I/O; never touches another shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from .calls import (
+    CommitRequest, CommitResult, FetchRequest, FetchResult, GroupDescription, HeartbeatRequest,
+    JoinRequest, JoinResult, LeaveMember, LeaveReply, LeaveResult, ListedGroupInfo,
+    OffsetDeleteReply, OffsetEntry, Parked, PartitionError, SyncRequest, SyncResult,
+    TopicPartition,
+)
+from .errors import Errc, code_for
+from .group import DEAD, EMPTY, Delivery, Group, GroupConfig
+from .group_store import Entry, GroupStore
+from .probe import GroupProbe
+from .records import CommittedOffset, GroupKey, GroupValue, OffsetKey
+
+log = logging.getLogger("panda.services.kafka.groups")
+
+Clock = Callable[[], int]
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class GroupManager:
+    """`await GroupManager(data_dir, shard).start()`; one per shard."""
+
+    def __init__(self, data_dir: str, shard: int, config: GroupConfig | None = None,
+                 clock: Clock = monotonic_ms, direct_io: bool = True) -> None:
+        self.data_dir = data_dir
+        self.shard = shard
+        self.config = config or GroupConfig()
+        self.probe = GroupProbe()
+        self.groups: dict[str, Group] = {}
+        self.loaded = False
+        self._clock = clock
+        self._direct_io = direct_io
+        self._store: GroupStore | None = None
+        self._parked: dict[tuple[str, str, str], list[asyncio.Future]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> GroupManager:
+        self._store = await GroupStore.open(self.data_dir, self.shard, self._direct_io)
+        self._load(self._store)
+        self.loaded = True
+        for group in self.groups.values():
+            self._arm(group)
+        return self
+
+    def _load(self, store: GroupStore) -> None:
+        """Fold the log: the last record of each key wins."""
+        values: dict[str, GroupValue | None] = {}
+        count = 0
+        for key, value in store.replay():
+            count += 1
+            if isinstance(key, GroupKey):
+                values[key.group_id] = value  # type: ignore[assignment]
+                if value is None:
+                    self.groups.pop(key.group_id, None)
+                continue
+            group = self._group(key.group_id)
+            if value is None:
+                group.offsets.pop((key.topic, key.partition), None)
+            else:
+                group.offsets[(key.topic, key.partition)] = value  # type: ignore[assignment]
+        now = self._clock()
+        for group_id, value in values.items():
+            if value is not None:
+                self._group(group_id).restore(value, now)
+        log.info("shard %d: loaded %d groups from %d records", self.shard, len(self.groups), count)
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for futures in self._parked.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(ShutdownError())
+        self._parked.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+        self.loaded = False
+
+    @property
+    def store(self) -> GroupStore:
+        assert self._store is not None, "group manager not started"
+        return self._store
+
+    def _group(self, group_id: str) -> Group:
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.groups[group_id] = Group(group_id, self.config)
+        return group
+
+    # --- JoinGroup / SyncGroup / Heartbeat / LeaveGroup ---------------------------------------
+
+    async def join(self, req: JoinRequest) -> JoinResult:
+        if not self.loaded:
+            return JoinResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS, member_id=req.member_id)
+        group = self._group(req.group_id)
+        outcome = group.join(req, self._clock())
+        self.probe.joined()
+        waiter = self._park(group, "join", outcome) if isinstance(outcome, Parked) else None
+        await self._settle(group)
+        if waiter is None:
+            assert isinstance(outcome, JoinResult)
+            return outcome
+        return await waiter
+
+    async def sync(self, req: SyncRequest) -> SyncResult:
+        if not self.loaded:
+            return SyncResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+        group = self.groups.get(req.group_id)
+        if group is None:
+            return SyncResult(error=Errc.UNKNOWN_MEMBER_ID)
+        outcome = group.sync(req, self._clock())
+        waiter = self._park(group, "sync", outcome) if isinstance(outcome, Parked) else None
+        await self._settle(group)
+        if waiter is None:
+            assert isinstance(outcome, SyncResult)
+            return outcome
+        return await waiter
+
+    async def heartbeat(self, req: HeartbeatRequest) -> int:
+        if not self.loaded:
+            return Errc.COORDINATOR_LOAD_IN_PROGRESS
+        group = self.groups.get(req.group_id)
+        if group is None:
+            return Errc.UNKNOWN_MEMBER_ID
+        error = group.heartbeat(req, self._clock())
+        self._arm(group)
+        return error
+
+    async def leave(self, group_id: str, members: list[LeaveMember]) -> LeaveReply:
+        if not self.loaded:
+            return LeaveReply(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+        group = self.groups.get(group_id)
+        if group is None or group.state is DEAD:
+            return LeaveReply(error=Errc.NONE if group is None else Errc.COORDINATOR_NOT_AVAILABLE,
+                              members=[_leave_error(m, Errc.UNKNOWN_MEMBER_ID) for m in members])
+        results = group.leave(members, self._clock())
+        await self._settle(group)
+        return LeaveReply(members=results)
+
+    # --- parked requests, persistence, timers -------------------------------------------------
+
+    def _park(self, group: Group, kind: str, parked: Parked) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._parked.setdefault((group.group_id, kind, parked.member_id), []).append(future)
+        return future
+
+    async def _settle(self, group: Group) -> None:
+        """Persist the group if it changed, then deliver the replies it queued, then re-arm."""
+        deliveries = group.take_outbox()
+        rebalances, expired = group.take_counts()
+        self.probe.rebalanced(rebalances)
+        self.probe.members_expired(expired)
+        if group.dirty:
+            try:
+                await self._persist(group)
+            except Exception as exc:  # storage failed: the replies carry the error instead
+                log.error("shard %d: persisting group %s failed: %r", self.shard, group.group_id, exc)
+                deliveries = [_failed(d, code_for(exc)) for d in deliveries]
+        self._deliver(group.group_id, deliveries)
+        self._arm(group)
+
+    async def _persist(self, group: Group) -> None:
+        value = group.snapshot()
+        await self.store.append([(GroupKey(group.group_id), value)])
+        self.probe.group_persisted()
+
+    def _deliver(self, group_id: str, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            for future in self._parked.pop((group_id, d.kind, d.member_id), ()):
+                if not future.done():
+                    future.set_result(d.result)
+
+    def _arm(self, group: Group) -> None:
+        timer = self._timers.pop(group.group_id, None)
+        if timer is not None:
+            timer.cancel()
+        deadline = group.next_deadline_ms()
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay_s = max(deadline - self._clock(), 0) / 1000
+        self._timers[group.group_id] = loop.call_later(delay_s, self._on_timer, group)
+
+    def _on_timer(self, group: Group) -> None:
+        self._timers.pop(group.group_id, None)
+        if self.groups.get(group.group_id) is not group:
+            return
+        group.tick(self._clock())
+        task = asyncio.get_running_loop().create_task(self._settle(group))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- offsets -------------------------------------------------------------------------
+
+    async def commit(self, req: CommitRequest) -> CommitResult:
+        """OffsetCommit: acknowledged only once the offsets are durable."""
+        def every(error: int) -> CommitResult:
+            return CommitResult([PartitionError(e.topic, e.partition, error) for e in req.offsets])
+
+        if not self.loaded:
+            return every(Errc.COORDINATOR_LOAD_IN_PROGRESS)
+        group = self._group(req.group_id)
+        error = group.commit_error(req, self._clock())
+        if error:
+            return every(error)
+        errors = [group.offset_error(e) for e in req.offsets]
+        accepted = [e for e, err in zip(req.offsets, errors) if err == Errc.NONE]
+        now = wall_ms()
+        committed = [_committed(e, now) for e in accepted]
+        entries: list[Entry] = [(OffsetKey(req.group_id, e.topic, e.partition), c)
+                                for e, c in zip(accepted, committed)]
+        try:
+            await self.store.append(entries)
+        except Exception as exc:
+            log.error("shard %d: offset commit of %s failed: %r", self.shard, req.group_id, exc)
+            return every(code_for(exc))
+        for entry, c in zip(accepted, committed):
+            group.offsets[(entry.topic, entry.partition)] = c
+        self.probe.offsets_committed(len(accepted))
+        self._arm(group)
+        return CommitResult([PartitionError(e.topic, e.partition, err)
+                             for e, err in zip(req.offsets, errors)])
+
+    async def fetch_offsets(self, req: FetchRequest) -> FetchResult:
+        if not self.loaded:
+            return FetchResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+        group = self.groups.get(req.group_id)
+        if group is None or group.state is DEAD:
+            return FetchResult(offsets=Group(req.group_id).fetch_offsets(req.partitions or []))
+        return FetchResult(offsets=group.fetch_offsets(req.partitions))
+
+    async def delete_offsets(self, group_id: str,
+                             partitions: list[TopicPartition]) -> OffsetDeleteReply:
+        if not self.loaded:
+            return OffsetDeleteReply(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+        group = self.groups.get(group_id)
+        if group is None:
+            return OffsetDeleteReply(error=Errc.GROUP_ID_NOT_FOUND)
+        error, results = group.offset_delete_errors(partitions)
+        if error:
+            return OffsetDeleteReply(error=error)
+        doomed = [r for r in results if r.error == Errc.NONE
+                  and (r.topic, r.partition) in group.offsets]
+        try:
+            await self.store.append([(OffsetKey(group_id, r.topic, r.partition), None)
+                                     for r in doomed])
+        except Exception as exc:
+            return OffsetDeleteReply(error=code_for(exc))
+        for r in doomed:
+            group.offsets.pop((r.topic, r.partition), None)
+        return OffsetDeleteReply(partitions=results)
+
+    # --- DeleteGroups, ListGroups, DescribeGroups -------------------------------------------
+
+    async def delete_group(self, group_id: str) -> int:
+        if not self.loaded:
+            return Errc.COORDINATOR_LOAD_IN_PROGRESS
+        group = self.groups.get(group_id)
+        if group is None:
+            return Errc.GROUP_ID_NOT_FOUND
+        error = group.delete_error()
+        if error:
+            return error
+        tombstones: list[Entry] = [(OffsetKey(group_id, t, p), None) for t, p in group.offsets]
+        tombstones.append((GroupKey(group_id), None))
+        try:
+            await self.store.append(tombstones)
+        except Exception as exc:
+            return code_for(exc)
+        group.mark_dead()
+        if self.groups.get(group_id) is group:
+            del self.groups[group_id]
+        self._arm(group)
+        return Errc.NONE
+
+    def list_groups(self, states: list[str], types: list[str]) -> list[ListedGroupInfo]:
+        """Groups of this shard; filters as in ListGroups v4/v5 (empty: no filter)."""
+        wanted_states = {s.lower() for s in states}
+        wanted_types = {t.lower() for t in types}
+        out = []
+        for group in self.groups.values():
+            if group.state is DEAD or (group.state is EMPTY and not group.offsets
+                                       and not group.generation):
+                continue
+            if wanted_states and group.state.value.lower() not in wanted_states:
+                continue
+            if wanted_types and "classic" not in wanted_types:
+                continue
+            out.append(ListedGroupInfo(group.group_id, group.protocol_type or "", group.state.value))
+        return out
+
+    def describe(self, group_id: str) -> GroupDescription:
+        if not self.loaded:
+            return GroupDescription(error=Errc.COORDINATOR_LOAD_IN_PROGRESS, group_id=group_id,
+                                    state="", protocol_type="", protocol_data="")
+        group = self.groups.get(group_id)
+        if group is None:
+            return GroupDescription(group_id=group_id, state="Dead", protocol_type="",
+                                    protocol_data="")
+        return group.describe()
+
+
+class ShutdownError(Exception):
+    """The coordinator stopped while a request was parked."""
+
+
+def _failed(d: Delivery, error: int) -> Delivery:
+    if d.kind == "join":
+        return Delivery(d.kind, d.member_id, JoinResult(error=error, member_id=d.member_id))
+    return Delivery(d.kind, d.member_id, SyncResult(error=error))
+
+
+def _leave_error(m: LeaveMember, error: int) -> LeaveResult:
+    return LeaveResult(m.member_id, m.group_instance_id, error)
+
+
+def _committed(entry: OffsetEntry, now_ms: int) -> CommittedOffset:
+    stamp = entry.commit_timestamp_ms if entry.commit_timestamp_ms >= 0 else now_ms
+    return CommittedOffset(offset=entry.offset, leader_epoch=entry.leader_epoch,
+                           metadata=entry.metadata, commit_timestamp_ms=stamp)

@@ -1,0 +1,148 @@
+"""The coordinator's asyncio edge on one shard, with a real __consumer_offsets log on disk:
+parked JoinGroup/SyncGroup long polls, timers, durable commits and recovery on restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+from panda.services.kafka.groups.calls import (
+    CommitRequest, FetchRequest, HeartbeatRequest, JoinRequest, LeaveMember, OffsetEntry,
+    Protocol, SyncRequest, TopicPartition,
+)
+from panda.services.kafka.groups.errors import Errc
+from panda.services.kafka.groups.group import GroupConfig
+from panda.services.kafka.groups.group_manager import GroupManager
+
+
+def join_req(member_id: str = "", instance: str | None = None, session_ms: int = 1_000,
+             group_id: str = "g") -> JoinRequest:
+    return JoinRequest(group_id=group_id, member_id=member_id, group_instance_id=instance,
+                       client_id="c", session_timeout_ms=session_ms, rebalance_timeout_ms=2_000,
+                       protocol_type="consumer", protocols=[Protocol("range", b"m")])
+
+
+async def started(path, **config) -> GroupManager:
+    return await GroupManager(str(path), 0, GroupConfig(**config), direct_io=False).start()
+
+
+async def join_stable(manager: GroupManager, n: int, group_id: str = "g") -> list[str]:
+    """n members join concurrently (KIP-394 round trip included) and sync; returns ids."""
+    first = [await manager.join(join_req(group_id=group_id)) for _ in range(n)]
+    assert {r.error for r in first} == {Errc.MEMBER_ID_REQUIRED}
+    joined = await asyncio.gather(*[manager.join(join_req(r.member_id, group_id=group_id))
+                                    for r in first])
+    generation = joined[0].generation_id
+    leader = joined[0].leader
+    assert {r.generation_id for r in joined} == {generation} and len(
+        {r.member_id for r in joined}) == n
+    syncs = [SyncRequest(group_id=group_id, generation_id=generation, member_id=r.member_id,
+                         assignments={j.member_id: j.member_id.encode() for j in joined}
+                         if r.member_id == leader else {})
+             for r in joined]
+    synced = await asyncio.gather(*[manager.sync(s) for s in syncs])
+    assert [s.assignment for s in synced] == [r.member_id.encode() for r in joined]
+    return [r.member_id for r in joined]
+
+
+def test_parked_joins_complete_together_and_sync_delivers_assignments(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        try:
+            ids = await join_stable(manager, 3)
+            assert manager.groups["g"].state.value == "Stable"
+            for mid in ids:
+                assert await manager.heartbeat(HeartbeatRequest(
+                    group_id="g", generation_id=1, member_id=mid)) == Errc.NONE
+        finally:
+            await manager.stop()
+
+    asyncio.run(main())
+
+
+def test_session_timer_expires_a_silent_member_without_any_request(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        try:
+            ids = await join_stable(manager, 2)
+            for _ in range(8):  # ids[0] heartbeats every 200 ms, ids[1] is silent
+                await asyncio.sleep(0.2)
+                await manager.heartbeat(HeartbeatRequest(group_id="g", generation_id=1,
+                                                         member_id=ids[0]))
+            assert ids[1] not in manager.groups["g"].members
+            rejoin = await manager.join(join_req(ids[0]))
+            assert rejoin.generation_id == 2 and [m.member_id for m in rejoin.members] == [ids[0]]
+        finally:
+            await manager.stop()
+
+    asyncio.run(main())
+
+
+def test_committed_offsets_and_group_survive_restart(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        ids = await join_stable(manager, 2)
+        result = await manager.commit(CommitRequest(
+            group_id="g", generation_id=1, member_id=ids[0],
+            offsets=[OffsetEntry("t", 0, 10, metadata="a"), OffsetEntry("t", 1, 20)]))
+        assert [p.error for p in result.partitions] == [0, 0]
+        simple = await manager.commit(CommitRequest(group_id="solo",
+                                                    offsets=[OffsetEntry("u", 0, 5)]))
+        assert simple.partitions[0].error == 0
+        await manager.stop()
+
+        again = await started(tmp_path)
+        try:
+            fetched = await again.fetch_offsets(FetchRequest(group_id="g", partitions=[
+                TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 2)]))
+            assert [(e.offset, e.metadata) for e in fetched.offsets] == [(10, "a"), (20, ""), (-1, "")]
+            assert [e.offset for e in (await again.fetch_offsets(
+                FetchRequest(group_id="solo"))).offsets] == [5]
+            group = again.groups["g"]
+            assert group.state.value == "Stable" and group.generation == 1
+            assert await again.heartbeat(HeartbeatRequest(group_id="g", generation_id=1,
+                                                          member_id=ids[1])) == Errc.NONE
+            synced = await again.sync(SyncRequest(group_id="g", generation_id=1, member_id=ids[1]))
+            assert synced.assignment == ids[1].encode()
+        finally:
+            await again.stop()
+
+    asyncio.run(main())
+
+
+def test_delete_group_needs_empty_and_is_durable(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        ids = await join_stable(manager, 1)
+        await manager.commit(CommitRequest(group_id="g", generation_id=1, member_id=ids[0],
+                                           offsets=[OffsetEntry("t", 0, 3)]))
+        assert await manager.delete_group("g") == Errc.NON_EMPTY_GROUP
+        reply = await manager.leave("g", [LeaveMember(ids[0])])
+        assert reply.members[0].error == Errc.NONE and manager.groups["g"].state.value == "Empty"
+        assert [g.group_id for g in manager.list_groups([], [])] == ["g"]
+        assert await manager.delete_group("g") == Errc.NONE
+        assert await manager.delete_group("g") == Errc.GROUP_ID_NOT_FOUND
+        await manager.stop()
+        again = await started(tmp_path)
+        try:
+            assert "g" not in again.groups
+            assert (await again.fetch_offsets(FetchRequest(group_id="g"))).offsets == []
+        finally:
+            await again.stop()
+
+    asyncio.run(main())
+
+
+def test_stop_answers_parked_requests(tmp_path):
+    async def main():
+        manager = await started(tmp_path, initial_rebalance_delay_ms=60_000)
+        parked = asyncio.ensure_future(manager.join(join_req(instance="i-1")))
+        await asyncio.sleep(0.05)
+        assert not parked.done()
+        await manager.stop()
+        try:
+            await parked
+        except Exception as exc:
+            return type(exc).__name__
+        return "no error"
+
+    assert asyncio.run(main()) == "ShutdownError"

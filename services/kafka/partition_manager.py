@@ -2,8 +2,9 @@
 fetch, offsets, and the "new data" signal long-poll fetches wait on.
 
 Owns the shard's LogManager and every partition the topic table assigns to this shard;
-reconciles them with each new table version. Never decodes records: batches stay opaque
-except for header checks. acks=all completes only after the batch is fsynced.
+reconciles them with each new table version. Never decodes records on the produce and fetch
+paths: batches stay opaque except for header checks (ListOffsets by time alone decodes the
+batch the time index points at). acks=all completes only after the batch is fsynced.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from . import topic_config
 from .errors import code, code_for
 
 log = logging.getLogger("panda.services.kafka.partitions")
+TIME_SCAN_BYTES_MAX = 1 << 20       # ListOffsets by time: bytes read per step past the index
+TIME_SCAN_STEPS_MAX = 64            # ... and steps before giving up (the index is sparse)
 IDEMPOTENT_BATCHES_KEPT = 5          # per producer, as Kafka keeps for retries in flight
 PRODUCERS_TRACKED_MAX = 10_000       # per partition; the oldest is forgotten first
 
@@ -253,9 +256,15 @@ class PartitionManager(Service):
         if timestamp in (-1, -3):
             return OffsetResult(0, partition.high_watermark, -1, partition.leader_epoch)
         found = log_.offset_for_timestamp(timestamp)
-        if found is None:
-            return OffsetResult(0, -1, -1, partition.leader_epoch)
-        return OffsetResult(0, found, timestamp, partition.leader_epoch)
+        try:
+            if found is not None:
+                found, found_time = _first_record_at(log_, found, timestamp,
+                                                     partition.high_watermark)
+                if found >= 0:
+                    return OffsetResult(0, found, found_time, partition.leader_epoch)
+        except StorageError as exc:
+            return OffsetResult(code_for(exc))
+        return OffsetResult(0, -1, -1, partition.leader_epoch)
 
     async def delete_records(self, topic: str, index: int, offset: int) -> OffsetResult:
         """Move the log start to offset (-1: the high watermark)."""
@@ -294,6 +303,26 @@ class PartitionManager(Service):
         """(topic, partition, size in bytes) of every partition here (DescribeLogDirs)."""
         return [(t, p, sum(s.size_bytes for s in part.log.segments))
                 for (t, p), part in self.partitions.items()]
+
+
+def _first_record_at(log_: PartitionLog, offset: int, timestamp: int,
+                     upto: int) -> tuple[int, int]:
+    """(offset, timestamp) of the first record at or after `offset` whose timestamp is at
+    least `timestamp`, as Kafka answers ListOffsets (the time index finds only the batch);
+    (-1, -1) if none within the scan bounds."""
+    for _ in range(TIME_SCAN_STEPS_MAX):
+        result = log_.read(offset, TIME_SCAN_BYTES_MAX, upto=upto)
+        if not result.batches:
+            break
+        for batch in result.batches:
+            header = rb.read_header(batch)
+            if header.is_control or header.max_timestamp < timestamp:
+                continue
+            for record in rb.decode_records(batch):
+                if record.offset >= offset and record.timestamp >= timestamp:
+                    return record.offset, record.timestamp
+        offset = result.next_offset
+    return -1, -1
 
 
 class _Reject(Exception):

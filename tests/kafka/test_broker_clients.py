@@ -236,10 +236,9 @@ def _kp_produce(node, topic: str, messages: list[dict], codec: str | None = None
                 one_batch_each: bool = False) -> None:
     from kafka import KafkaProducer
 
-    # enable_idempotence=False: kafka-python 3 asks for InitProducerId by default, which this
-    # broker does not serve yet (idempotent producers are a later issue).
+    # kafka-python 3 is idempotent by default (InitProducerId, producer id and sequences).
     producer = KafkaProducer(bootstrap_servers=node.kafka_addr, acks="all",
-                             compression_type=codec, linger_ms=5, enable_idempotence=False,
+                             compression_type=codec, linger_ms=5,
                              request_timeout_ms=TIMEOUT_MS)
     try:
         for m in messages:

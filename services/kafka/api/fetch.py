@@ -1,5 +1,6 @@
 """Fetch: read each partition on its owning shard; when fewer than min_bytes came back, wait
-(up to max_wait_ms) on the owners' new-data signal, not on a timer loop, then read again."""
+(up to max_wait_ms) on the owners' new-data signal, not on a timer loop, then read again.
+Fetch sessions (v7+) keep the partition set between requests (see fetch_session.py)."""
 
 from __future__ import annotations
 
@@ -11,46 +12,109 @@ from panda.net.kafka._generated.fetch_response import (
 )
 
 from ..errors import code
+from ..fetch_session import (
+    FINAL_EPOCH, INITIAL_EPOCH, FetchSession, FetchSessionCache, SessionPartition, update,
+)
 from ..handlers import handler
 from ..partition_manager import FetchPart, FetchResult
 from ._common import partitions, topic, topic_by_id
 
 TOPIC_IDS_VERSION = 13
+SESSIONS_VERSION = 7
+_caches: dict[int, FetchSessionCache] = {}
+
+
+def _cache(ctx) -> FetchSessionCache:
+    cache = _caches.get(ctx.shard)
+    if cache is None:
+        cache = _caches[ctx.shard] = FetchSessionCache(ctx.shard, ctx.smp)
+    return cache
 
 
 @handler(1, min_version=4)
 async def fetch(ctx, header, body) -> FetchResponse:
     started = time.perf_counter_ns()
-    by_id = header.request_api_version >= TOPIC_IDS_VERSION
-    plan, errors = _plan(body, by_id)
+    version = header.request_api_version
+    by_id = version >= TOPIC_IDS_VERSION
+    wanted, unknown = _requested(body, by_id)
+    session, incremental, error = _session(ctx, body, version, wanted, by_id)
+    if error:
+        return FetchResponse(error_code=error, session_id=0)
+    entries = list(session.partitions.values()) if session else wanted
+    plan = _plan(entries, body.max_bytes)
     results = await _read(plan)
     deadline = time.monotonic() + body.max_wait_ms / 1000
-    while (_size(results) < max(body.min_bytes, 1) and plan and not errors
+    while (_size(results) < max(body.min_bytes, 1) and plan and not unknown
            and time.monotonic() < deadline):
         if not await _wait(plan, deadline):
             break
         results = await _read(plan)
     ctx.timings.hops["fetch"] = (time.perf_counter_ns() - started) // 1000
-    return _response(body, by_id, results, errors, body.max_bytes)
+    return _response(entries, results, unknown, body.max_bytes, session, incremental)
 
 
-def _plan(body, by_id: bool):
-    """{shard: [FetchPart]} for known partitions; {(topic key, partition): error} for others."""
-    plan: dict[int, list[FetchPart]] = {}
-    errors: dict[tuple, int] = {}
+def _requested(body, by_id: bool):
+    """Known partitions as SessionPartitions; unknown ones as (topic key, partition, error)."""
+    wanted, unknown = [], []
     for t in body.topics:
         info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
         for p in t.partitions:
-            key = (t.topic_id if by_id else t.topic, p.partition)
-            if info is None:
-                errors[key] = code("UNKNOWN_TOPIC_ID" if by_id else "UNKNOWN_TOPIC_OR_PARTITION")
-            elif not 0 <= p.partition < len(info.shards):
-                errors[key] = code("UNKNOWN_TOPIC_OR_PARTITION")
+            if info is None or not 0 <= p.partition < len(info.shards):
+                error = code("UNKNOWN_TOPIC_OR_PARTITION") if info is not None or not by_id else (
+                    code("UNKNOWN_TOPIC_ID"))
+                unknown.append((t.topic, t.topic_id, p.partition, error))
             else:
-                max_bytes = max(1, min(p.partition_max_bytes, body.max_bytes))
-                plan.setdefault(info.shards[p.partition], []).append(
-                    FetchPart(info.name, p.partition, p.fetch_offset, max_bytes))
-    return plan, errors
+                wanted.append(SessionPartition(info.name, t.topic_id, p.partition,
+                                               p.fetch_offset, p.partition_max_bytes))
+    return wanted, unknown
+
+
+def _session(ctx, body, version: int, wanted, by_id: bool):
+    """(session or None, incremental?, error code) for the request's session id and epoch."""
+    if version < SESSIONS_VERSION:
+        return None, False, 0
+    cache, session_id, epoch = _cache(ctx), body.session_id, body.session_epoch
+    if session_id == 0:
+        if epoch != INITIAL_EPOCH:
+            return None, False, 0                       # sessionless full fetch
+        return _new_session(cache, wanted), False, 0
+    if epoch == FINAL_EPOCH:
+        cache.remove(session_id)
+        return None, False, 0
+    session = cache.get(session_id)
+    if session is None:
+        return None, False, 70                          # FETCH_SESSION_ID_NOT_FOUND
+    if epoch == INITIAL_EPOCH:
+        cache.remove(session_id)
+        return _new_session(cache, wanted), False, 0
+    if epoch != session.epoch:
+        return None, False, 71                          # INVALID_FETCH_SESSION_EPOCH
+    forgotten = []
+    for t in body.forgotten_topics_data:
+        info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
+        name = info.name if info is not None else t.topic
+        forgotten.extend((name, p) for p in t.partitions)
+    update(session, wanted, forgotten)
+    session.epoch = epoch + 1 if epoch < 0x7FFFFFFF else 1
+    return session, True, 0
+
+
+def _new_session(cache: FetchSessionCache, wanted) -> FetchSession:
+    session = cache.create()
+    update(session, wanted, [])
+    return session
+
+
+def _plan(entries, max_bytes: int) -> dict[int, list[FetchPart]]:
+    plan: dict[int, list[FetchPart]] = {}
+    for entry in entries:
+        info = topic(entry.topic)
+        if info is None or entry.partition >= len(info.shards):
+            continue
+        part_max = max(1, min(entry.max_bytes, max_bytes))
+        plan.setdefault(info.shards[entry.partition], []).append(
+            FetchPart(entry.topic, entry.partition, entry.fetch_offset, part_max))
+    return plan
 
 
 async def _read(plan) -> dict[tuple[str, int], FetchResult]:
@@ -79,29 +143,29 @@ async def _wait(plan, deadline: float) -> bool:
     return any(t.result() for t in done if not t.cancelled() and t.exception() is None)
 
 
-def _response(body, by_id: bool, results, errors, max_bytes: int) -> FetchResponse:
+def _response(entries, results, unknown, max_bytes: int, session, incremental: bool):
     budget = max_bytes
-    responses = []
-    for t in body.topics:
-        info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
-        datas = []
-        for p in t.partitions:
-            key = (t.topic_id if by_id else t.topic, p.partition)
-            if key in errors or info is None:
-                datas.append(PartitionData(partition_index=p.partition,
-                                           error_code=errors.get(key, code("UNKNOWN_TOPIC_OR_PARTITION")),
-                                           records=b""))
-                continue
-            result = results[(info.name, p.partition)]
-            records = result.records
-            if len(records) > budget and budget < max_bytes:
-                records = b""           # the response is full: this partition waits its turn
-            budget -= len(records)
-            datas.append(PartitionData(partition_index=p.partition, error_code=result.error_code,
-                                       high_watermark=result.high_watermark,
-                                       last_stable_offset=result.high_watermark,
-                                       log_start_offset=result.log_start_offset,
-                                       records=records))
-        responses.append(FetchableTopicResponse(topic=t.topic, topic_id=t.topic_id,
-                                                partitions=datas))
-    return FetchResponse(error_code=0, session_id=0, responses=responses)
+    by_topic: dict[tuple, list[PartitionData]] = {}
+    for entry in entries:
+        result = results.get((entry.topic, entry.partition)) or FetchResult(
+            code("UNKNOWN_TOPIC_OR_PARTITION"))
+        records = result.records
+        if len(records) > budget and budget < max_bytes:
+            records = b""               # the response is full: this partition waits its turn
+        moved = (records or result.error_code or result.high_watermark != entry.high_watermark
+                 or result.log_start_offset != entry.log_start_offset)
+        if incremental and not moved:
+            continue
+        budget -= len(records)
+        entry.high_watermark, entry.log_start_offset = result.high_watermark, result.log_start_offset
+        by_topic.setdefault((entry.topic, entry.topic_id), []).append(PartitionData(
+            partition_index=entry.partition, error_code=result.error_code,
+            high_watermark=result.high_watermark, last_stable_offset=result.high_watermark,
+            log_start_offset=result.log_start_offset, records=records))
+    for name, topic_id, index, error in unknown:
+        by_topic.setdefault((name, topic_id), []).append(
+            PartitionData(partition_index=index, error_code=error, records=b""))
+    responses = [FetchableTopicResponse(topic=name, topic_id=topic_id, partitions=datas)
+                 for (name, topic_id), datas in by_topic.items()]
+    return FetchResponse(error_code=0, session_id=session.session_id if session else 0,
+                         responses=responses)

@@ -132,15 +132,10 @@ def _w_AlterClientQuotasResponse_v0(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.entity
@@ -154,13 +149,10 @@ def _w_AlterClientQuotasResponse_v0(o, buf, pos):
             buf[pos:pos + len(_7)] = _8
             pos += len(_8)
             _9 = _6.entity_name
-            if _9 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _10 = _9.encode()
-                _S_h.pack_into(buf, pos, len(_10))
-                pos += 2
+            _10 = None if _9 is None else _9.encode()
+            _S_h.pack_into(buf, pos, -1 if _10 is None else len(_10))
+            pos += 2
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _10
                 pos += len(_10)
     return pos

@@ -101,15 +101,10 @@ def _w_AlterConfigsResponse_v0(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.resource_name

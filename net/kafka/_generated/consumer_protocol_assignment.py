@@ -114,12 +114,9 @@ def _w_ConsumerProtocolAssignment_v0(o, buf, pos):
         (_Ai[len(_5)] if len(_5) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_5))).pack_into(buf, pos, *_5)
         pos += 4 * len(_5)
     _6 = o.user_data
-    if _6 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_6))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _6 is None else len(_6))
+    pos += 4
+    if _6 is not None:
         buf[pos:pos + len(_6)] = _6
         pos += len(_6)
     return pos

@@ -95,12 +95,9 @@ def _w_ConsumerProtocolSubscription_v0(o, buf, pos):
         buf[pos:pos + len(_2)] = _3
         pos += len(_3)
     _4 = o.user_data
-    if _4 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _4 is None else len(_4))
+    pos += 4
+    if _4 is not None:
         buf[pos:pos + len(_4)] = _4
         pos += len(_4)
     return pos
@@ -203,12 +200,9 @@ def _w_ConsumerProtocolSubscription_v1(o, buf, pos):
         buf[pos:pos + len(_2)] = _3
         pos += len(_3)
     _4 = o.user_data
-    if _4 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _4 is None else len(_4))
+    pos += 4
+    if _4 is not None:
         buf[pos:pos + len(_4)] = _4
         pos += len(_4)
     _5 = o.owned_partitions
@@ -328,12 +322,9 @@ def _w_ConsumerProtocolSubscription_v2(o, buf, pos):
         buf[pos:pos + len(_2)] = _3
         pos += len(_3)
     _4 = o.user_data
-    if _4 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _4 is None else len(_4))
+    pos += 4
+    if _4 is not None:
         buf[pos:pos + len(_4)] = _4
         pos += len(_4)
     _5 = o.owned_partitions
@@ -466,12 +457,9 @@ def _w_ConsumerProtocolSubscription_v3(o, buf, pos):
         buf[pos:pos + len(_2)] = _3
         pos += len(_3)
     _4 = o.user_data
-    if _4 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_4))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _4 is None else len(_4))
+    pos += 4
+    if _4 is not None:
         buf[pos:pos + len(_4)] = _4
         pos += len(_4)
     _5 = o.owned_partitions
@@ -490,15 +478,10 @@ def _w_ConsumerProtocolSubscription_v3(o, buf, pos):
         (_Ai[len(_9)] if len(_9) <= ARRAY_STRUCTS_MAX else array_struct('i', len(_9))).pack_into(buf, pos, *_9)
         pos += 4 * len(_9)
     _10 = o.rack_id
-    _S_i.pack_into(buf, pos, o.generation_id)
-    pos += 4
-    if _10 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _11 = _10.encode()
-        _S_h.pack_into(buf, pos, len(_11))
-        pos += 2
+    _11 = None if _10 is None else _10.encode()
+    _S_ih.pack_into(buf, pos, o.generation_id, -1 if _11 is None else len(_11))
+    pos += 6
+    if _10 is not None:
         buf[pos:pos + len(_10)] = _11
         pos += len(_11)
     return pos

@@ -130,14 +130,9 @@ def _w_CreatePartitionsRequest_v0(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.assignments
-        _S_i.pack_into(buf, pos, _2.count)
-        pos += 4
-        if _5 is None:
-            _S_i.pack_into(buf, pos, -1)
-            pos += 4
-        else:
-            _S_i.pack_into(buf, pos, len(_5))
-            pos += 4
+        _S_ii.pack_into(buf, pos, _2.count, -1 if _5 is None else len(_5))
+        pos += 8
+        if _5 is not None:
             for _6 in _5:
                 _7 = _6.broker_ids
                 if True:

@@ -207,13 +207,10 @@ def _w_CreateTopicsRequest_v0(o, buf, pos):
             buf[pos:pos + len(_12)] = _13
             pos += len(_13)
             _14 = _11.value
-            if _14 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _15 = _14.encode()
-                _S_h.pack_into(buf, pos, len(_15))
-                pos += 2
+            _15 = None if _14 is None else _14.encode()
+            _S_h.pack_into(buf, pos, -1 if _15 is None else len(_15))
+            pos += 2
+            if _14 is not None:
                 buf[pos:pos + len(_14)] = _15
                 pos += len(_15)
     _S_i.pack_into(buf, pos, o.timeout_ms)
@@ -367,13 +364,10 @@ def _w_CreateTopicsRequest_v1(o, buf, pos):
             buf[pos:pos + len(_12)] = _13
             pos += len(_13)
             _14 = _11.value
-            if _14 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _15 = _14.encode()
-                _S_h.pack_into(buf, pos, len(_15))
-                pos += 2
+            _15 = None if _14 is None else _14.encode()
+            _S_h.pack_into(buf, pos, -1 if _15 is None else len(_15))
+            pos += 2
+            if _14 is not None:
                 buf[pos:pos + len(_14)] = _15
                 pos += len(_15)
     _S_io.pack_into(buf, pos, o.timeout_ms, o.validate_only)

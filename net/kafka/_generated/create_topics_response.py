@@ -175,15 +175,10 @@ def _w_CreateTopicsResponse_v1(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _6 is None else len(_6))
+        pos += 4
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     return pos
@@ -250,15 +245,10 @@ def _w_CreateTopicsResponse_v2(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _6 is None else len(_6))
+        pos += 4
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     return pos

@@ -117,35 +117,24 @@ def _w_DeleteAclsRequest_v0(o, buf, pos):
     pos += 4
     for _2 in _1:
         _3 = _2.resource_name_filter
-        _S_b.pack_into(buf, pos, _2.resource_type_filter)
-        pos += 1
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type_filter, -1 if _4 is None else len(_4))
+        pos += 3
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.principal_filter
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_h.pack_into(buf, pos, -1 if _6 is None else len(_6))
+        pos += 2
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
         _7 = _2.host_filter
-        if _7 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _8 = _7.encode()
-            _S_h.pack_into(buf, pos, len(_8))
-            pos += 2
+        _8 = None if _7 is None else _7.encode()
+        _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+        pos += 2
+        if _7 is not None:
             buf[pos:pos + len(_7)] = _8
             pos += len(_8)
         _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)
@@ -225,37 +214,24 @@ def _w_DeleteAclsRequest_v1(o, buf, pos):
     pos += 4
     for _2 in _1:
         _3 = _2.resource_name_filter
-        _S_b.pack_into(buf, pos, _2.resource_type_filter)
-        pos += 1
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_bh.pack_into(buf, pos, _2.resource_type_filter, -1 if _4 is None else len(_4))
+        pos += 3
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.principal_filter
-        _S_b.pack_into(buf, pos, _2.pattern_type_filter)
-        pos += 1
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_bh.pack_into(buf, pos, _2.pattern_type_filter, -1 if _6 is None else len(_6))
+        pos += 3
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
         _7 = _2.host_filter
-        if _7 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _8 = _7.encode()
-            _S_h.pack_into(buf, pos, len(_8))
-            pos += 2
+        _8 = None if _7 is None else _7.encode()
+        _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+        pos += 2
+        if _7 is not None:
             buf[pos:pos + len(_7)] = _8
             pos += len(_8)
         _S_bb.pack_into(buf, pos, _2.operation, _2.permission_type)

@@ -167,15 +167,10 @@ def _w_DeleteAclsResponse_v0(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.matching_acls
@@ -183,15 +178,10 @@ def _w_DeleteAclsResponse_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.error_message
-            _S_h.pack_into(buf, pos, _6.error_code)
-            pos += 2
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_hh.pack_into(buf, pos, _6.error_code, -1 if _8 is None else len(_8))
+            pos += 4
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _9 = _6.resource_name
@@ -326,15 +316,10 @@ def _w_DeleteAclsResponse_v1(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.matching_acls
@@ -342,15 +327,10 @@ def _w_DeleteAclsResponse_v1(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.error_message
-            _S_h.pack_into(buf, pos, _6.error_code)
-            pos += 2
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_hh.pack_into(buf, pos, _6.error_code, -1 if _8 is None else len(_8))
+            pos += 4
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _9 = _6.resource_name

@@ -92,35 +92,24 @@ def _s_DescribeAclsRequest_v0(o):
 
 def _w_DescribeAclsRequest_v0(o, buf, pos):
     _1 = o.resource_name_filter
-    _S_b.pack_into(buf, pos, o.resource_type_filter)
-    pos += 1
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_bh.pack_into(buf, pos, o.resource_type_filter, -1 if _2 is None else len(_2))
+    pos += 3
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.principal_filter
-    if _3 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _4 = _3.encode()
-        _S_h.pack_into(buf, pos, len(_4))
-        pos += 2
+    _4 = None if _3 is None else _3.encode()
+    _S_h.pack_into(buf, pos, -1 if _4 is None else len(_4))
+    pos += 2
+    if _3 is not None:
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
     _5 = o.host_filter
-    if _5 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _6 = _5.encode()
-        _S_h.pack_into(buf, pos, len(_6))
-        pos += 2
+    _6 = None if _5 is None else _5.encode()
+    _S_h.pack_into(buf, pos, -1 if _6 is None else len(_6))
+    pos += 2
+    if _5 is not None:
         buf[pos:pos + len(_5)] = _6
         pos += len(_6)
     _S_bb.pack_into(buf, pos, o.operation, o.permission_type)
@@ -179,37 +168,24 @@ def _s_DescribeAclsRequest_v1(o):
 
 def _w_DescribeAclsRequest_v1(o, buf, pos):
     _1 = o.resource_name_filter
-    _S_b.pack_into(buf, pos, o.resource_type_filter)
-    pos += 1
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_bh.pack_into(buf, pos, o.resource_type_filter, -1 if _2 is None else len(_2))
+    pos += 3
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.principal_filter
-    _S_b.pack_into(buf, pos, o.pattern_type_filter)
-    pos += 1
-    if _3 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _4 = _3.encode()
-        _S_h.pack_into(buf, pos, len(_4))
-        pos += 2
+    _4 = None if _3 is None else _3.encode()
+    _S_bh.pack_into(buf, pos, o.pattern_type_filter, -1 if _4 is None else len(_4))
+    pos += 3
+    if _3 is not None:
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
     _5 = o.host_filter
-    if _5 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _6 = _5.encode()
-        _S_h.pack_into(buf, pos, len(_6))
-        pos += 2
+    _6 = None if _5 is None else _5.encode()
+    _S_h.pack_into(buf, pos, -1 if _6 is None else len(_6))
+    pos += 2
+    if _5 is not None:
         buf[pos:pos + len(_5)] = _6
         pos += len(_6)
     _S_bb.pack_into(buf, pos, o.operation, o.permission_type)

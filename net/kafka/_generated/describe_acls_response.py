@@ -148,15 +148,10 @@ def _s_DescribeAclsResponse_v0(o):
 
 def _w_DescribeAclsResponse_v0(o, buf, pos):
     _1 = o.error_message
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_ihh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, -1 if _2 is None else len(_2))
+    pos += 8
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.resources
@@ -282,15 +277,10 @@ def _s_DescribeAclsResponse_v1(o):
 
 def _w_DescribeAclsResponse_v1(o, buf, pos):
     _1 = o.error_message
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_ihh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, -1 if _2 is None else len(_2))
+    pos += 8
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.resources

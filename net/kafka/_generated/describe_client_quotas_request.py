@@ -105,15 +105,10 @@ def _w_DescribeClientQuotasRequest_v0(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.match
-        _S_b.pack_into(buf, pos, _2.match_type)
-        pos += 1
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_bh.pack_into(buf, pos, _2.match_type, -1 if _6 is None else len(_6))
+        pos += 3
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _S_o.pack_into(buf, pos, o.strict)

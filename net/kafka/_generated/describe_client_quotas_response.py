@@ -166,24 +166,16 @@ def _s_DescribeClientQuotasResponse_v0(o):
 
 def _w_DescribeClientQuotasResponse_v0(o, buf, pos):
     _1 = o.error_message
-    _S_ih.pack_into(buf, pos, o.throttle_time_ms, o.error_code)
-    pos += 6
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_ihh.pack_into(buf, pos, o.throttle_time_ms, o.error_code, -1 if _2 is None else len(_2))
+    pos += 8
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.entries
-    if _3 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _3 is None else len(_3))
+    pos += 4
+    if _3 is not None:
         for _4 in _3:
             _5 = _4.entity
             _S_i.pack_into(buf, pos, len(_5))
@@ -196,13 +188,10 @@ def _w_DescribeClientQuotasResponse_v0(o, buf, pos):
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
                 _9 = _6.entity_name
-                if _9 is None:
-                    _S_h.pack_into(buf, pos, -1)
-                    pos += 2
-                else:
-                    _10 = _9.encode()
-                    _S_h.pack_into(buf, pos, len(_10))
-                    pos += 2
+                _10 = None if _9 is None else _9.encode()
+                _S_h.pack_into(buf, pos, -1 if _10 is None else len(_10))
+                pos += 2
+                if _9 is not None:
                     buf[pos:pos + len(_9)] = _10
                     pos += len(_10)
             _11 = _4.values

@@ -118,12 +118,9 @@ def _w_DescribeConfigsRequest_v0(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.configuration_keys
-        if _5 is None:
-            _S_i.pack_into(buf, pos, -1)
-            pos += 4
-        else:
-            _S_i.pack_into(buf, pos, len(_5))
-            pos += 4
+        _S_i.pack_into(buf, pos, -1 if _5 is None else len(_5))
+        pos += 4
+        if _5 is not None:
             for _6 in _5:
                 _7 = _6.encode()
                 _S_h.pack_into(buf, pos, len(_7))
@@ -209,12 +206,9 @@ def _w_DescribeConfigsRequest_v1(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.configuration_keys
-        if _5 is None:
-            _S_i.pack_into(buf, pos, -1)
-            pos += 4
-        else:
-            _S_i.pack_into(buf, pos, len(_5))
-            pos += 4
+        _S_i.pack_into(buf, pos, -1 if _5 is None else len(_5))
+        pos += 4
+        if _5 is not None:
             for _6 in _5:
                 _7 = _6.encode()
                 _S_h.pack_into(buf, pos, len(_7))
@@ -302,12 +296,9 @@ def _w_DescribeConfigsRequest_v3(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.configuration_keys
-        if _5 is None:
-            _S_i.pack_into(buf, pos, -1)
-            pos += 4
-        else:
-            _S_i.pack_into(buf, pos, len(_5))
-            pos += 4
+        _S_i.pack_into(buf, pos, -1 if _5 is None else len(_5))
+        pos += 4
+        if _5 is not None:
             for _6 in _5:
                 _7 = _6.encode()
                 _S_h.pack_into(buf, pos, len(_7))

@@ -167,15 +167,10 @@ def _w_DescribeConfigsResponse_v0(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.resource_name
@@ -195,13 +190,10 @@ def _w_DescribeConfigsResponse_v0(o, buf, pos):
             buf[pos:pos + len(_9)] = _10
             pos += len(_10)
             _11 = _8.value
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_h.pack_into(buf, pos, -1 if _12 is None else len(_12))
+            pos += 2
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
             _S_ooo.pack_into(buf, pos, _8.read_only, _8.is_default, _8.is_sensitive)
@@ -348,15 +340,10 @@ def _w_DescribeConfigsResponse_v1(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.resource_name
@@ -376,13 +363,10 @@ def _w_DescribeConfigsResponse_v1(o, buf, pos):
             buf[pos:pos + len(_9)] = _10
             pos += len(_10)
             _11 = _8.value
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_h.pack_into(buf, pos, -1 if _12 is None else len(_12))
+            pos += 2
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
             _13 = _8.synonyms
@@ -396,13 +380,10 @@ def _w_DescribeConfigsResponse_v1(o, buf, pos):
                 buf[pos:pos + len(_15)] = _16
                 pos += len(_16)
                 _17 = _14.value
-                if _17 is None:
-                    _S_h.pack_into(buf, pos, -1)
-                    pos += 2
-                else:
-                    _18 = _17.encode()
-                    _S_h.pack_into(buf, pos, len(_18))
-                    pos += 2
+                _18 = None if _17 is None else _17.encode()
+                _S_h.pack_into(buf, pos, -1 if _18 is None else len(_18))
+                pos += 2
+                if _17 is not None:
                     buf[pos:pos + len(_17)] = _18
                     pos += len(_18)
                 _S_b.pack_into(buf, pos, _14.source)
@@ -562,15 +543,10 @@ def _w_DescribeConfigsResponse_v3(o, buf, pos):
     pos += 8
     for _2 in _1:
         _3 = _2.error_message
-        _S_h.pack_into(buf, pos, _2.error_code)
-        pos += 2
-        if _3 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _4 = _3.encode()
-            _S_h.pack_into(buf, pos, len(_4))
-            pos += 2
+        _4 = None if _3 is None else _3.encode()
+        _S_hh.pack_into(buf, pos, _2.error_code, -1 if _4 is None else len(_4))
+        pos += 4
+        if _3 is not None:
             buf[pos:pos + len(_3)] = _4
             pos += len(_4)
         _5 = _2.resource_name
@@ -590,13 +566,10 @@ def _w_DescribeConfigsResponse_v3(o, buf, pos):
             buf[pos:pos + len(_9)] = _10
             pos += len(_10)
             _11 = _8.value
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_h.pack_into(buf, pos, -1 if _12 is None else len(_12))
+            pos += 2
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
             _13 = _8.synonyms
@@ -610,27 +583,19 @@ def _w_DescribeConfigsResponse_v3(o, buf, pos):
                 buf[pos:pos + len(_15)] = _16
                 pos += len(_16)
                 _17 = _14.value
-                if _17 is None:
-                    _S_h.pack_into(buf, pos, -1)
-                    pos += 2
-                else:
-                    _18 = _17.encode()
-                    _S_h.pack_into(buf, pos, len(_18))
-                    pos += 2
+                _18 = None if _17 is None else _17.encode()
+                _S_h.pack_into(buf, pos, -1 if _18 is None else len(_18))
+                pos += 2
+                if _17 is not None:
                     buf[pos:pos + len(_17)] = _18
                     pos += len(_18)
                 _S_b.pack_into(buf, pos, _14.source)
                 pos += 1
             _19 = _8.documentation
-            _S_b.pack_into(buf, pos, _8.config_type)
-            pos += 1
-            if _19 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _20 = _19.encode()
-                _S_h.pack_into(buf, pos, len(_20))
-                pos += 2
+            _20 = None if _19 is None else _19.encode()
+            _S_bh.pack_into(buf, pos, _8.config_type, -1 if _20 is None else len(_20))
+            pos += 3
+            if _19 is not None:
                 buf[pos:pos + len(_19)] = _20
                 pos += len(_20)
     return pos

@@ -87,12 +87,9 @@ def _s_DescribeDelegationTokenRequest_v0(o):
 
 def _w_DescribeDelegationTokenRequest_v0(o, buf, pos):
     _1 = o.owners
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.principal_type
             _4 = _3.encode()

@@ -870,13 +870,10 @@ def _w_DescribeGroupsResponse_v4(o, buf, pos):
             buf[pos:pos + len(_13)] = _14
             pos += len(_14)
             _15 = _12.group_instance_id
-            if _15 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _16 = _15.encode()
-                _S_h.pack_into(buf, pos, len(_16))
-                pos += 2
+            _16 = None if _15 is None else _15.encode()
+            _S_h.pack_into(buf, pos, -1 if _16 is None else len(_16))
+            pos += 2
+            if _15 is not None:
                 buf[pos:pos + len(_15)] = _16
                 pos += len(_16)
             _17 = _12.client_id

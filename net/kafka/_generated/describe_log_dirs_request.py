@@ -89,12 +89,9 @@ def _s_DescribeLogDirsRequest_v0(o):
 
 def _w_DescribeLogDirsRequest_v0(o, buf, pos):
     _1 = o.topics
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.topic
             _4 = _3.encode()

@@ -96,12 +96,9 @@ def _s_ElectLeadersRequest_v0(o):
 
 def _w_ElectLeadersRequest_v0(o, buf, pos):
     _1 = o.topic_partitions
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.topic
             _4 = _3.encode()
@@ -174,14 +171,9 @@ def _s_ElectLeadersRequest_v1(o):
 
 def _w_ElectLeadersRequest_v1(o, buf, pos):
     _1 = o.topic_partitions
-    _S_b.pack_into(buf, pos, o.election_type)
-    pos += 1
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_bi.pack_into(buf, pos, o.election_type, -1 if _1 is None else len(_1))
+    pos += 5
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.topic
             _4 = _3.encode()

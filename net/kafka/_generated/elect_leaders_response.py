@@ -131,15 +131,10 @@ def _w_ElectLeadersResponse_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.error_message
-            _S_ih.pack_into(buf, pos, _6.partition_id, _6.error_code)
-            pos += 6
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_ihh.pack_into(buf, pos, _6.partition_id, _6.error_code, -1 if _8 is None else len(_8))
+            pos += 8
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
     return pos
@@ -227,15 +222,10 @@ def _w_ElectLeadersResponse_v1(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.error_message
-            _S_ih.pack_into(buf, pos, _6.partition_id, _6.error_code)
-            pos += 6
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_ihh.pack_into(buf, pos, _6.partition_id, _6.error_code, -1 if _8 is None else len(_8))
+            pos += 8
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
     return pos

@@ -84,9 +84,7 @@ _S_iB = Struct('>iB')
 _S_ihi = Struct('>ihi')
 _S_ihiB = Struct('>ihiB')
 _S_ihii = Struct('>ihii')
-_S_ihq = Struct('>ihq')
 _S_ihqi = Struct('>ihqi')
-_S_ihqq = Struct('>ihqq')
 _S_ihqqi = Struct('>ihqqi')
 _S_ihqqq = Struct('>ihqqq')
 _S_ihqqqB = Struct('>ihqqqB')
@@ -184,14 +182,9 @@ def _w_FetchResponse_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.records
-            _S_ihq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark)
-            pos += 14
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, -1 if _7 is None else len(_7))
+            pos += 18
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _7
                 pos += len(_7)
     return pos
@@ -279,14 +272,9 @@ def _w_FetchResponse_v1(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.records
-            _S_ihq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark)
-            pos += 14
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, -1 if _7 is None else len(_7))
+            pos += 18
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _7
                 pos += len(_7)
     return pos
@@ -399,24 +387,16 @@ def _w_FetchResponse_v4(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.aborted_transactions
-            _S_ihqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset)
-            pos += 22
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, -1 if _7 is None else len(_7))
+            pos += 26
+            if _7 is not None:
                 for _8 in _7:
                     _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
                     pos += 16
             _9 = _6.records
-            if _9 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_9))
-                pos += 4
+            _S_i.pack_into(buf, pos, -1 if _9 is None else len(_9))
+            pos += 4
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _9
                 pos += len(_9)
     return pos
@@ -529,24 +509,16 @@ def _w_FetchResponse_v5(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.aborted_transactions
-            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
-            pos += 30
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqqqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset, -1 if _7 is None else len(_7))
+            pos += 34
+            if _7 is not None:
                 for _8 in _7:
                     _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
                     pos += 16
             _9 = _6.records
-            if _9 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_9))
-                pos += 4
+            _S_i.pack_into(buf, pos, -1 if _9 is None else len(_9))
+            pos += 4
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _9
                 pos += len(_9)
     return pos
@@ -659,24 +631,16 @@ def _w_FetchResponse_v7(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.aborted_transactions
-            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
-            pos += 30
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqqqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset, -1 if _7 is None else len(_7))
+            pos += 34
+            if _7 is not None:
                 for _8 in _7:
                     _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
                     pos += 16
             _9 = _6.records
-            if _9 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_9))
-                pos += 4
+            _S_i.pack_into(buf, pos, -1 if _9 is None else len(_9))
+            pos += 4
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _9
                 pos += len(_9)
     return pos
@@ -789,26 +753,16 @@ def _w_FetchResponse_v11(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.aborted_transactions
-            _S_ihqqq.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset)
-            pos += 30
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ihqqqi.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.high_watermark, _6.last_stable_offset, _6.log_start_offset, -1 if _7 is None else len(_7))
+            pos += 34
+            if _7 is not None:
                 for _8 in _7:
                     _S_qq.pack_into(buf, pos, _8.producer_id, _8.first_offset)
                     pos += 16
             _9 = _6.records
-            _S_i.pack_into(buf, pos, _6.preferred_read_replica)
-            pos += 4
-            if _9 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_9))
-                pos += 4
+            _S_ii.pack_into(buf, pos, _6.preferred_read_replica, -1 if _9 is None else len(_9))
+            pos += 8
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _9
                 pos += len(_9)
     return pos

@@ -149,15 +149,10 @@ def _w_IncrementalAlterConfigsRequest_v0(o, buf, pos):
             buf[pos:pos + len(_7)] = _8
             pos += len(_8)
             _9 = _6.value
-            _S_b.pack_into(buf, pos, _6.config_operation)
-            pos += 1
-            if _9 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _10 = _9.encode()
-                _S_h.pack_into(buf, pos, len(_10))
-                pos += 2
+            _10 = None if _9 is None else _9.encode()
+            _S_bh.pack_into(buf, pos, _6.config_operation, -1 if _10 is None else len(_10))
+            pos += 3
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _10
                 pos += len(_10)
     _S_o.pack_into(buf, pos, o.validate_only)

@@ -408,13 +408,10 @@ def _w_JoinGroupResponse_v5(o, buf, pos):
         buf[pos:pos + len(_9)] = _10
         pos += len(_10)
         _11 = _8.group_instance_id
-        if _11 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _12 = _11.encode()
-            _S_h.pack_into(buf, pos, len(_12))
-            pos += 2
+        _12 = None if _11 is None else _11.encode()
+        _S_h.pack_into(buf, pos, -1 if _12 is None else len(_12))
+        pos += 2
+        if _11 is not None:
             buf[pos:pos + len(_11)] = _12
             pos += len(_12)
         _13 = _8.metadata

@@ -163,13 +163,10 @@ def _w_LeaveGroupRequest_v3(o, buf, pos):
         buf[pos:pos + len(_5)] = _6
         pos += len(_6)
         _7 = _4.group_instance_id
-        if _7 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _8 = _7.encode()
-            _S_h.pack_into(buf, pos, len(_8))
-            pos += 2
+        _8 = None if _7 is None else _7.encode()
+        _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+        pos += 2
+        if _7 is not None:
             buf[pos:pos + len(_7)] = _8
             pos += len(_8)
     return pos

@@ -134,12 +134,9 @@ def _s_MetadataRequest_v1(o):
 
 def _w_MetadataRequest_v1(o, buf, pos):
     _1 = o.topics
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.name
             _4 = _3.encode()
@@ -192,12 +189,9 @@ def _s_MetadataRequest_v4(o):
 
 def _w_MetadataRequest_v4(o, buf, pos):
     _1 = o.topics
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.name
             _4 = _3.encode()
@@ -252,12 +246,9 @@ def _s_MetadataRequest_v8(o):
 
 def _w_MetadataRequest_v8(o, buf, pos):
     _1 = o.topics
-    if _1 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_1))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _1 is None else len(_1))
+    pos += 4
+    if _1 is not None:
         for _2 in _1:
             _3 = _2.name
             _4 = _3.encode()

@@ -369,15 +369,10 @@ def _w_MetadataResponse_v1(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.topics
@@ -559,25 +554,17 @@ def _w_MetadataResponse_v2(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.cluster_id
-    if _7 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _8 = _7.encode()
-        _S_h.pack_into(buf, pos, len(_8))
-        pos += 2
+    _8 = None if _7 is None else _7.encode()
+    _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+    pos += 2
+    if _7 is not None:
         buf[pos:pos + len(_7)] = _8
         pos += len(_8)
     _9 = o.topics
@@ -759,25 +746,17 @@ def _w_MetadataResponse_v3(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.cluster_id
-    if _7 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _8 = _7.encode()
-        _S_h.pack_into(buf, pos, len(_8))
-        pos += 2
+    _8 = None if _7 is None else _7.encode()
+    _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+    pos += 2
+    if _7 is not None:
         buf[pos:pos + len(_7)] = _8
         pos += len(_8)
     _9 = o.topics
@@ -972,25 +951,17 @@ def _w_MetadataResponse_v5(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.cluster_id
-    if _7 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _8 = _7.encode()
-        _S_h.pack_into(buf, pos, len(_8))
-        pos += 2
+    _8 = None if _7 is None else _7.encode()
+    _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+    pos += 2
+    if _7 is not None:
         buf[pos:pos + len(_7)] = _8
         pos += len(_8)
     _9 = o.topics
@@ -1191,25 +1162,17 @@ def _w_MetadataResponse_v7(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.cluster_id
-    if _7 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _8 = _7.encode()
-        _S_h.pack_into(buf, pos, len(_8))
-        pos += 2
+    _8 = None if _7 is None else _7.encode()
+    _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+    pos += 2
+    if _7 is not None:
         buf[pos:pos + len(_7)] = _8
         pos += len(_8)
     _9 = o.topics
@@ -1414,25 +1377,17 @@ def _w_MetadataResponse_v8(o, buf, pos):
         buf[pos:pos + len(_3)] = _4
         pos += len(_4)
         _5 = _2.rack
-        _S_i.pack_into(buf, pos, _2.port)
-        pos += 4
-        if _5 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _6 = _5.encode()
-            _S_h.pack_into(buf, pos, len(_6))
-            pos += 2
+        _6 = None if _5 is None else _5.encode()
+        _S_ih.pack_into(buf, pos, _2.port, -1 if _6 is None else len(_6))
+        pos += 6
+        if _5 is not None:
             buf[pos:pos + len(_5)] = _6
             pos += len(_6)
     _7 = o.cluster_id
-    if _7 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _8 = _7.encode()
-        _S_h.pack_into(buf, pos, len(_8))
-        pos += 2
+    _8 = None if _7 is None else _7.encode()
+    _S_h.pack_into(buf, pos, -1 if _8 is None else len(_8))
+    pos += 2
+    if _7 is not None:
         buf[pos:pos + len(_7)] = _8
         pos += len(_8)
     _9 = o.topics

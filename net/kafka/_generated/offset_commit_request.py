@@ -49,12 +49,10 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ih = Struct('>ih')
-_S_iq = Struct('>iq')
 _S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
 _S_iqiB = Struct('>iqiB')
 _S_iqih = Struct('>iqih')
-_S_iqq = Struct('>iqq')
 _S_iqqh = Struct('>iqqh')
 _S_qi = Struct('>qi')
 
@@ -158,15 +156,10 @@ def _w_OffsetCommitRequest_v0(o, buf, pos):
         pos += 4
         for _8 in _7:
             _9 = _8.committed_metadata
-            _S_iq.pack_into(buf, pos, _8.partition_index, _8.committed_offset)
-            pos += 12
-            if _9 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _10 = _9.encode()
-                _S_h.pack_into(buf, pos, len(_10))
-                pos += 2
+            _10 = None if _9 is None else _9.encode()
+            _S_iqh.pack_into(buf, pos, _8.partition_index, _8.committed_offset, -1 if _10 is None else len(_10))
+            pos += 14
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _10
                 pos += len(_10)
     return pos
@@ -288,15 +281,10 @@ def _w_OffsetCommitRequest_v1(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iqq.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.commit_timestamp)
-            pos += 20
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqqh.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.commit_timestamp, -1 if _12 is None else len(_12))
+            pos += 22
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos
@@ -418,15 +406,10 @@ def _w_OffsetCommitRequest_v2(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
-            pos += 12
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqh.pack_into(buf, pos, _10.partition_index, _10.committed_offset, -1 if _12 is None else len(_12))
+            pos += 14
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos
@@ -548,15 +531,10 @@ def _w_OffsetCommitRequest_v5(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
-            pos += 12
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqh.pack_into(buf, pos, _10.partition_index, _10.committed_offset, -1 if _12 is None else len(_12))
+            pos += 14
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos
@@ -678,15 +656,10 @@ def _w_OffsetCommitRequest_v6(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iqi.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch)
-            pos += 16
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqih.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch, -1 if _12 is None else len(_12))
+            pos += 18
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos
@@ -807,13 +780,10 @@ def _w_OffsetCommitRequest_v7(o, buf, pos):
     buf[pos:pos + len(_3)] = _4
     pos += len(_4)
     _5 = o.group_instance_id
-    if _5 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _6 = _5.encode()
-        _S_h.pack_into(buf, pos, len(_6))
-        pos += 2
+    _6 = None if _5 is None else _5.encode()
+    _S_h.pack_into(buf, pos, -1 if _6 is None else len(_6))
+    pos += 2
+    if _5 is not None:
         buf[pos:pos + len(_5)] = _6
         pos += len(_6)
     _7 = o.topics
@@ -831,15 +801,10 @@ def _w_OffsetCommitRequest_v7(o, buf, pos):
         pos += 4
         for _12 in _11:
             _13 = _12.committed_metadata
-            _S_iqi.pack_into(buf, pos, _12.partition_index, _12.committed_offset, _12.committed_leader_epoch)
-            pos += 16
-            if _13 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _14 = _13.encode()
-                _S_h.pack_into(buf, pos, len(_14))
-                pos += 2
+            _14 = None if _13 is None else _13.encode()
+            _S_iqih.pack_into(buf, pos, _12.partition_index, _12.committed_offset, _12.committed_leader_epoch, -1 if _14 is None else len(_14))
+            pos += 18
+            if _13 is not None:
                 buf[pos:pos + len(_13)] = _14
                 pos += len(_14)
     return pos

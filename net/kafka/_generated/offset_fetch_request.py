@@ -208,12 +208,9 @@ def _w_OffsetFetchRequest_v2(o, buf, pos):
     buf[pos:pos + len(_1)] = _2
     pos += len(_2)
     _3 = o.topics
-    if _3 is None:
-        _S_i.pack_into(buf, pos, -1)
-        pos += 4
-    else:
-        _S_i.pack_into(buf, pos, len(_3))
-        pos += 4
+    _S_i.pack_into(buf, pos, -1 if _3 is None else len(_3))
+    pos += 4
+    if _3 is not None:
         for _4 in _3:
             _5 = _4.name
             _6 = _5.encode()

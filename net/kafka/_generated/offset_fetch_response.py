@@ -66,7 +66,6 @@ _S_h = Struct('>h')
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
 _S_ii = Struct('>ii')
-_S_iq = Struct('>iq')
 _S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
 _S_iqiB = Struct('>iqiB')
@@ -157,15 +156,10 @@ def _w_OffsetFetchResponse_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.metadata
-            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
-            pos += 12
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_iqh.pack_into(buf, pos, _6.partition_index, _6.committed_offset, -1 if _8 is None else len(_8))
+            pos += 14
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _S_h.pack_into(buf, pos, _6.error_code)
@@ -259,15 +253,10 @@ def _w_OffsetFetchResponse_v2(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.metadata
-            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
-            pos += 12
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_iqh.pack_into(buf, pos, _6.partition_index, _6.committed_offset, -1 if _8 is None else len(_8))
+            pos += 14
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _S_h.pack_into(buf, pos, _6.error_code)
@@ -363,15 +352,10 @@ def _w_OffsetFetchResponse_v3(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.metadata
-            _S_iq.pack_into(buf, pos, _6.partition_index, _6.committed_offset)
-            pos += 12
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_iqh.pack_into(buf, pos, _6.partition_index, _6.committed_offset, -1 if _8 is None else len(_8))
+            pos += 14
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _S_h.pack_into(buf, pos, _6.error_code)
@@ -467,15 +451,10 @@ def _w_OffsetFetchResponse_v5(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.metadata
-            _S_iqi.pack_into(buf, pos, _6.partition_index, _6.committed_offset, _6.committed_leader_epoch)
-            pos += 16
-            if _7 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _8 = _7.encode()
-                _S_h.pack_into(buf, pos, len(_8))
-                pos += 2
+            _8 = None if _7 is None else _7.encode()
+            _S_iqih.pack_into(buf, pos, _6.partition_index, _6.committed_offset, _6.committed_leader_epoch, -1 if _8 is None else len(_8))
+            pos += 18
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _8
                 pos += len(_8)
             _S_h.pack_into(buf, pos, _6.error_code)

@@ -133,14 +133,9 @@ def _w_ProduceRequest_v0(o, buf, pos):
         pos += 4
         for _6 in _5:
             _7 = _6.records
-            _S_i.pack_into(buf, pos, _6.index)
-            pos += 4
-            if _7 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_7))
-                pos += 4
+            _S_ii.pack_into(buf, pos, _6.index, -1 if _7 is None else len(_7))
+            pos += 8
+            if _7 is not None:
                 buf[pos:pos + len(_7)] = _7
                 pos += len(_7)
     return pos
@@ -227,13 +222,10 @@ def _s_ProduceRequest_v3(o):
 
 def _w_ProduceRequest_v3(o, buf, pos):
     _1 = o.transactional_id
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_h.pack_into(buf, pos, -1 if _2 is None else len(_2))
+    pos += 2
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.topic_data
@@ -251,14 +243,9 @@ def _w_ProduceRequest_v3(o, buf, pos):
         pos += 4
         for _8 in _7:
             _9 = _8.records
-            _S_i.pack_into(buf, pos, _8.index)
-            pos += 4
-            if _9 is None:
-                _S_i.pack_into(buf, pos, -1)
-                pos += 4
-            else:
-                _S_i.pack_into(buf, pos, len(_9))
-                pos += 4
+            _S_ii.pack_into(buf, pos, _8.index, -1 if _9 is None else len(_9))
+            pos += 8
+            if _9 is not None:
                 buf[pos:pos + len(_9)] = _9
                 pos += len(_9)
     return pos

@@ -524,25 +524,17 @@ def _w_ProduceResponse_v8(o, buf, pos):
             pos += 34
             for _8 in _7:
                 _9 = _8.batch_index_error_message
-                _S_i.pack_into(buf, pos, _8.batch_index)
-                pos += 4
-                if _9 is None:
-                    _S_h.pack_into(buf, pos, -1)
-                    pos += 2
-                else:
-                    _10 = _9.encode()
-                    _S_h.pack_into(buf, pos, len(_10))
-                    pos += 2
+                _10 = None if _9 is None else _9.encode()
+                _S_ih.pack_into(buf, pos, _8.batch_index, -1 if _10 is None else len(_10))
+                pos += 6
+                if _9 is not None:
                     buf[pos:pos + len(_9)] = _10
                     pos += len(_10)
             _11 = _6.error_message
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_h.pack_into(buf, pos, -1 if _12 is None else len(_12))
+            pos += 2
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     _S_i.pack_into(buf, pos, o.throttle_time_ms)

@@ -30,7 +30,6 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 
-_S_h = Struct('>h')
 _S_hhi = Struct('>hhi')
 _S_hhih = Struct('>hhih')
 _S_i = Struct('>i')
@@ -75,15 +74,10 @@ def _s_RequestHeader_v1(o):
 
 def _w_RequestHeader_v1(o, buf, pos):
     _1 = o.client_id
-    _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
-    pos += 8
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_hhih.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id, -1 if _2 is None else len(_2))
+    pos += 10
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     return pos
@@ -140,15 +134,10 @@ def _s_RequestHeader_v2(o):
 
 def _w_RequestHeader_v2(o, buf, pos):
     _1 = o.client_id
-    _S_hhi.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id)
-    pos += 8
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_hhih.pack_into(buf, pos, o.request_api_key, o.request_api_version, o.correlation_id, -1 if _2 is None else len(_2))
+    pos += 10
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     if o.unknown_tagged_fields:

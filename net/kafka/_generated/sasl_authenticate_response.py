@@ -71,15 +71,10 @@ def _s_SaslAuthenticateResponse_v0(o):
 
 def _w_SaslAuthenticateResponse_v0(o, buf, pos):
     _1 = o.error_message
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_hh.pack_into(buf, pos, o.error_code, -1 if _2 is None else len(_2))
+    pos += 4
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.auth_bytes
@@ -126,15 +121,10 @@ def _s_SaslAuthenticateResponse_v1(o):
 
 def _w_SaslAuthenticateResponse_v1(o, buf, pos):
     _1 = o.error_message
-    _S_h.pack_into(buf, pos, o.error_code)
-    pos += 2
-    if _1 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _2 = _1.encode()
-        _S_h.pack_into(buf, pos, len(_2))
-        pos += 2
+    _2 = None if _1 is None else _1.encode()
+    _S_hh.pack_into(buf, pos, o.error_code, -1 if _2 is None else len(_2))
+    pos += 4
+    if _1 is not None:
         buf[pos:pos + len(_1)] = _2
         pos += len(_2)
     _3 = o.auth_bytes

@@ -240,13 +240,10 @@ def _w_SyncGroupRequest_v3(o, buf, pos):
     buf[pos:pos + len(_3)] = _4
     pos += len(_4)
     _5 = o.group_instance_id
-    if _5 is None:
-        _S_h.pack_into(buf, pos, -1)
-        pos += 2
-    else:
-        _6 = _5.encode()
-        _S_h.pack_into(buf, pos, len(_6))
-        pos += 2
+    _6 = None if _5 is None else _5.encode()
+    _S_h.pack_into(buf, pos, -1 if _6 is None else len(_6))
+    pos += 2
+    if _5 is not None:
         buf[pos:pos + len(_5)] = _6
         pos += len(_6)
     _7 = o.assignments

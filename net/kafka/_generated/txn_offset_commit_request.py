@@ -48,7 +48,6 @@ _Ad = ARRAY_STRUCTS['d']
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
-_S_iq = Struct('>iq')
 _S_iqh = Struct('>iqh')
 _S_iqi = Struct('>iqi')
 _S_iqiB = Struct('>iqiB')
@@ -173,15 +172,10 @@ def _w_TxnOffsetCommitRequest_v0(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iq.pack_into(buf, pos, _10.partition_index, _10.committed_offset)
-            pos += 12
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqh.pack_into(buf, pos, _10.partition_index, _10.committed_offset, -1 if _12 is None else len(_12))
+            pos += 14
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos
@@ -303,15 +297,10 @@ def _w_TxnOffsetCommitRequest_v2(o, buf, pos):
         pos += 4
         for _10 in _9:
             _11 = _10.committed_metadata
-            _S_iqi.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch)
-            pos += 16
-            if _11 is None:
-                _S_h.pack_into(buf, pos, -1)
-                pos += 2
-            else:
-                _12 = _11.encode()
-                _S_h.pack_into(buf, pos, len(_12))
-                pos += 2
+            _12 = None if _11 is None else _11.encode()
+            _S_iqih.pack_into(buf, pos, _10.partition_index, _10.committed_offset, _10.committed_leader_epoch, -1 if _12 is None else len(_12))
+            pos += 18
+            if _11 is not None:
                 buf[pos:pos + len(_11)] = _12
                 pos += len(_12)
     return pos

@@ -526,13 +526,10 @@ def _w_UpdateMetadataRequest_v2(o, buf, pos):
             _S_h.pack_into(buf, pos, _10.security_protocol)
             pos += 2
         _13 = _8.rack
-        if _13 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _14 = _13.encode()
-            _S_h.pack_into(buf, pos, len(_14))
-            pos += 2
+        _14 = None if _13 is None else _13.encode()
+        _S_h.pack_into(buf, pos, -1 if _14 is None else len(_14))
+        pos += 2
+        if _13 is not None:
             buf[pos:pos + len(_13)] = _14
             pos += len(_14)
     return pos
@@ -715,13 +712,10 @@ def _w_UpdateMetadataRequest_v3(o, buf, pos):
             _S_h.pack_into(buf, pos, _10.security_protocol)
             pos += 2
         _15 = _8.rack
-        if _15 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _16 = _15.encode()
-            _S_h.pack_into(buf, pos, len(_16))
-            pos += 2
+        _16 = None if _15 is None else _15.encode()
+        _S_h.pack_into(buf, pos, -1 if _16 is None else len(_16))
+        pos += 2
+        if _15 is not None:
             buf[pos:pos + len(_15)] = _16
             pos += len(_16)
     return pos
@@ -922,13 +916,10 @@ def _w_UpdateMetadataRequest_v4(o, buf, pos):
             _S_h.pack_into(buf, pos, _11.security_protocol)
             pos += 2
         _16 = _9.rack
-        if _16 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _17 = _16.encode()
-            _S_h.pack_into(buf, pos, len(_17))
-            pos += 2
+        _17 = None if _16 is None else _16.encode()
+        _S_h.pack_into(buf, pos, -1 if _17 is None else len(_17))
+        pos += 2
+        if _16 is not None:
             buf[pos:pos + len(_16)] = _17
             pos += len(_17)
     return pos
@@ -1158,13 +1149,10 @@ def _w_UpdateMetadataRequest_v5(o, buf, pos):
             _S_h.pack_into(buf, pos, _17.security_protocol)
             pos += 2
         _22 = _15.rack
-        if _22 is None:
-            _S_h.pack_into(buf, pos, -1)
-            pos += 2
-        else:
-            _23 = _22.encode()
-            _S_h.pack_into(buf, pos, len(_23))
-            pos += 2
+        _23 = None if _22 is None else _22.encode()
+        _S_h.pack_into(buf, pos, -1 if _23 is None else len(_23))
+        pos += 2
+        if _22 is not None:
             buf[pos:pos + len(_22)] = _23
             pos += len(_23)
     return pos

@@ -138,12 +138,7 @@ class EncodeEmitter(EmitterBase):
             lines.append(f"{ind}{x} = {obj}.{f.py_name}")
             fused = self.fusable_prefix(f, v)
             if fused:
-                data = self.tmp() if f.type == "string" and not f.is_array else x
-                if data != x:
-                    lines.append(f"{ind}{data} = {x}.encode()")
-                group.append((fused, f"len({data})"))
-                self.flush_write_group(group, lines, ind)
-                self.write_body(f, v, x, data, lines, ind)
+                self.write_fused(f, v, x, fused, group, lines, ind)
                 continue
             self.flush_write_group(group, lines, ind)
             self.write_value(f, v, x, lines, ind, nullable=v in f.nullable)
@@ -153,9 +148,25 @@ class EncodeEmitter(EmitterBase):
 
     def fusable_prefix(self, f: Field, v: int) -> str:
         """Length prefix that can join the preceding fixed-width pack ('' if none)."""
-        if self.field_flex(f, v) or v in f.nullable or (f.is_struct and not f.is_array):
+        if self.field_flex(f, v) or (f.is_struct and not f.is_array):
             return ""
         return "h" if f.type == "string" and not f.is_array else "i"
+
+    def write_fused(self, f: Field, v: int, x: str, char: str, group, lines, ind: str) -> None:
+        """Non-compact value whose length (-1 for null) joins the pending fixed-width pack."""
+        nullable = v in f.nullable
+        data = x
+        if f.type == "string" and not f.is_array:
+            data = self.tmp()
+            encoded = f"None if {x} is None else {x}.encode()" if nullable else f"{x}.encode()"
+            lines.append(f"{ind}{data} = {encoded}")
+        size = f"-1 if {data} is None else len({data})" if nullable else f"len({data})"
+        group.append((char, size))
+        self.flush_write_group(group, lines, ind)
+        if nullable:
+            lines.append(f"{ind}if {x} is not None:")
+            ind += "    "
+        self.write_body(f, v, x, data, lines, ind)
 
     def flush_write_group(self, group: list[tuple[str, str]], lines, ind: str) -> None:
         if not group:

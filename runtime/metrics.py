@@ -73,6 +73,13 @@ class Log2Histogram:
         return out
 
 
+class _Dynamic:
+    __slots__ = ("read",)
+
+    def __init__(self, read):
+        self.read = read
+
+
 class _Metric:
     __slots__ = ("name", "kind", "help", "series")
 
@@ -110,6 +117,13 @@ class MetricsRegistry:
         self._add(name, "histogram", help_text, labels, histogram)
         return histogram
 
+    def dynamic(self, name: str, kind: str, help_text: str,
+                read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
+        """A family whose series come and go (per topic, per partition): read() returns
+        (labels, value) pairs at scrape time."""
+        assert kind in ("counter", "gauge"), kind
+        self._add(name, kind, help_text, None, _Dynamic(read))
+
     def remove(self, name: str) -> None:
         self._metrics.pop(name, None)
 
@@ -120,7 +134,10 @@ class MetricsRegistry:
             quantiles: list[Sample] = []
             for labels, source in metric.series:
                 labels = {**labels, "shard": str(shard)}
-                if isinstance(source, Log2Histogram):
+                if isinstance(source, _Dynamic):
+                    samples.extend(Sample("", {**labels, **extra, "shard": str(shard)}, float(v))
+                                   for extra, v in source.read())
+                elif isinstance(source, Log2Histogram):
                     samples.extend(source.samples(labels))
                     quantiles.extend(
                         Sample("", {**labels, "quantile": str(q)},

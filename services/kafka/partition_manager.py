@@ -136,9 +136,35 @@ class PartitionManager(Service):
             data_dir=os.path.join(config.data_dir, "kafka"),
             flush_debounce_us=config.flush_debounce_us))
         await self.logs.start()
+        self._register_metrics(runtime.current().metrics)
         controller = runtime.service(Controller).local()
         controller.subscribe(self._reconcile)
         await self._reconcile(controller.table)
+
+    def _register_metrics(self, metrics) -> None:
+        self._traffic: dict[str, list[int]] = {}    # topic -> bytes/records in, bytes/records out
+        for index, (name, what) in enumerate((
+                ("panda_kafka_topic_bytes_in_total", "Record batch bytes appended"),
+                ("panda_kafka_topic_records_in_total", "Records appended"),
+                ("panda_kafka_topic_bytes_out_total", "Record batch bytes served to fetches"),
+                ("panda_kafka_topic_records_out_total", "Records served to fetches"))):
+            metrics.dynamic(name, "counter", what + ", per topic, on the owning shard",
+                            lambda i=index: [({"topic": t}, v[i]) for t, v in self._traffic.items()])
+        metrics.dynamic("panda_kafka_partition_high_watermark", "gauge",
+                        "High watermark (next offset a consumer can read) per partition",
+                        lambda: [({"topic": t, "partition": str(p)}, part.high_watermark)
+                                 for (t, p), part in self.partitions.items()])
+        metrics.dynamic("panda_kafka_partition_log_start_offset", "gauge",
+                        "First offset still in the log per partition",
+                        lambda: [({"topic": t, "partition": str(p)}, part.log.start_offset)
+                                 for (t, p), part in self.partitions.items()])
+
+    def _count(self, topic: str, slot: int, nbytes: int, records: int) -> None:
+        traffic = self._traffic.get(topic)
+        if traffic is None:
+            traffic = self._traffic[topic] = [0, 0, 0, 0]
+        traffic[slot] += nbytes
+        traffic[slot + 1] += records
 
     async def stop(self) -> None:
         for partition in self.partitions.values():
@@ -152,6 +178,7 @@ class PartitionManager(Service):
                       for p, shard in enumerate(t.shards) if shard == self.shard}
             for key in [k for k in self.partitions if k not in wanted]:
                 partition = self.partitions.pop(key)
+                self._traffic.pop(key[0], None)
                 partition.notify()
                 await self.logs.remove_log(f"{key[0]}-{key[1]}")
             for (name, index), topic in wanted.items():
@@ -187,6 +214,7 @@ class PartitionManager(Service):
                         rb.set_log_append_time(batch, 0, header, append_time)
                     offset, last = partition.log.append_nowait(batch)
                     partition.remember(header, offset)
+                    self._count(part.topic, 0, len(batch), header.records_count)
                 base_offset = offset if base_offset < 0 else base_offset
             partition.notify()
             if acks == -1:
@@ -227,6 +255,9 @@ class PartitionManager(Service):
             result = log_.read(part.offset, part.max_bytes, upto=hw)
         except StorageError as exc:
             return FetchResult(code_for(exc), hw, log_.start_offset)
+        if result.batches:
+            records = sum(rb.read_header(batch).records_count for batch in result.batches)
+            self._count(part.topic, 2, result.size_bytes, records)
         return FetchResult(0, hw, log_.start_offset, result.to_bytes())
 
     async def wait_for_data(self, parts: list[FetchPart], timeout_ms: int) -> bool:

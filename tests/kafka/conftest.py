@@ -1,10 +1,13 @@
 """Shared helpers of the Kafka broker tests: real `panda-runtime` nodes running the full
 broker (the configured default services, whatever PANDA_SERVICES the environment carries),
-module-scoped nodes for tests that leave the node running, and bounded waits."""
+module-scoped nodes for tests that leave the node running, bounded waits, and a raw Kafka
+connection for exact frames."""
 
 from __future__ import annotations
 
 import shutil
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from panda.net.kafka import RequestHeader, decode_response, encode_request, messages
 from panda.runtime.config import DEFAULT_SERVICES
 from panda.testing import NodeProcess
 
@@ -82,3 +86,95 @@ def kcat() -> str:
         pytest.skip("kcat is not installed (`make test` installs it via `make system-deps`, "
                     "or: apt-get install -y kcat)")
     return path
+
+
+class KafkaWire:
+    """A raw Kafka connection for tests that need exact frames: encode with panda.net.kafka,
+    send, read size-prefixed responses. Every read is bounded by `timeout_s`."""
+
+    def __init__(self, addr: str, timeout_s: float = 10.0, client_id: str = "panda-tests"):
+        host, _, port = addr.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout_s)
+        self.client_id = client_id
+        self._correlation = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "KafkaWire":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, api_key: int, version: int, body) -> int:
+        """Encode and send one request; returns its correlation id."""
+        self._correlation += 1
+        header = RequestHeader(request_api_key=api_key, request_api_version=version,
+                               correlation_id=self._correlation, client_id=self.client_id)
+        self.sock.sendall(encode_request(header, body, frame=True))
+        return self._correlation
+
+    def send_raw(self, frame: bytes) -> None:
+        """Send a frame body (without the size prefix) exactly as given."""
+        self.sock.sendall(struct.pack(">i", len(frame)) + frame)
+
+    def read_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self._read_exactly(4))
+        return self._read_exactly(size)
+
+    def _read_exactly(self, count: int) -> bytes:
+        data = bytearray()
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise ConnectionError(f"closed after {len(data)} of {count} bytes")
+            data += chunk
+        return bytes(data)
+
+    def request(self, api_key: int, version: int, body):
+        """Send a request and return the decoded response body (checks the correlation)."""
+        correlation = self.send(api_key, version, body)
+        header, response, _ = decode_response(self.read_frame(), api_key, version)
+        assert header.correlation_id == correlation
+        return response
+
+    def closed_by_peer(self, timeout_s: float = 5.0) -> bool:
+        """True once the broker closes the connection (EOF or reset) within timeout_s."""
+        self.sock.settimeout(timeout_s)
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+
+def produce_body(topic: str, partition: int, records: bytes, acks: int = -1,
+                 timeout_ms: int = 10_000):
+    """A ProduceRequest body for one partition."""
+    mod = messages.module("ProduceRequest")
+    return messages.ProduceRequest(acks=acks, timeout_ms=timeout_ms, topic_data=[
+        mod.TopicProduceData(name=topic, partition_data=[
+            mod.PartitionProduceData(index=partition, records=records)])])
+
+
+def fetch_body(topic: str, partition: int, offset: int, max_wait_ms: int = 0):
+    """A sessionless FetchRequest body (by topic name, v4-v12) for one partition."""
+    mod = messages.module("FetchRequest")
+    return messages.FetchRequest(max_wait_ms=max_wait_ms, min_bytes=1, max_bytes=1 << 20,
+                                 topics=[mod.FetchTopic(topic=topic, partitions=[
+                                     mod.FetchPartition(partition=partition, fetch_offset=offset,
+                                                        partition_max_bytes=1 << 20)])])
+
+
+def create_topic(wire: KafkaWire, name: str, partitions: int = 1, configs=None) -> int:
+    """CreateTopics v5 for one topic; returns its error code."""
+    mod = messages.module("CreateTopicsRequest")
+    body = messages.CreateTopicsRequest(timeout_ms=10_000, topics=[mod.CreatableTopic(
+        name=name, num_partitions=partitions, replication_factor=1,
+        configs=[mod.CreatableTopicConfig(name=k, value=v) for k, v in (configs or {}).items()])])
+    (result,) = wire.request(19, 5, body).topics
+    return result.error_code

@@ -13,11 +13,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
-
 from panda.net.kafka import RequestHeader, decode_response, encode_request, messages
 from panda.runtime.config import DEFAULT_SERVICES
+
 from panda.testing import NodeProcess
 
 # The runtime tests narrow PANDA_SERVICES to the admin service; a broker node runs the
@@ -101,7 +102,7 @@ class KafkaWire:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "KafkaWire":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -148,7 +149,7 @@ class KafkaWire:
                     return True
         except (ConnectionResetError, BrokenPipeError):
             return True
-        except socket.timeout:
+        except TimeoutError:
             return False
 
 

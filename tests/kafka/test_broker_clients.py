@@ -34,8 +34,8 @@ def sample_messages(count: int = MESSAGES) -> list[dict]:
         key = None if i == 3 else f"key-{i}".encode() + bytes([0, 255, i])
         value = b"" if i == 5 else bytes(range(256)) * (1 + i % 3) + f"#{i}".encode()
         headers = [("h", f"x{i}".encode()), ("h", b""), ("bin", bytes([i, 0, 128]))]
-        out.append(dict(partition=i % PARTITIONS, key=key, value=value, headers=headers,
-                        timestamp=base_ts + 7 * i))
+        out.append({"partition": i % PARTITIONS, "key": key, "value": value,
+                    "headers": headers, "timestamp": base_ts + 7 * i})
     return out
 
 
@@ -119,7 +119,12 @@ def test_confluent_kafka_roundtrip(module_broker, codec):
 def test_confluent_kafka_admin(module_broker):
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (
-        AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic, ResourceType,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewPartitions,
+        NewTopic,
+        ResourceType,
     )
 
     admin = _ck_admin(module_broker)
@@ -199,8 +204,8 @@ def test_list_offsets_by_time_inside_a_compressed_batch(module_broker):
 def kafka_python_codecs(monkeypatch):
     """kafka-python compresses with python-snappy, lz4 and zstandard, which this project does
     not install; give it the same codecs from cramjam (a project dependency)."""
-    import kafka.codec as codec
     import kafka.record.default_records as records
+    from kafka import codec
 
     class Snappy:
         @staticmethod

@@ -8,13 +8,18 @@ import struct
 import time
 
 import pytest
-
 from panda.net.kafka import decode_response, messages
 from panda.storage.record_batch import Record, build_batch
 
 from .conftest import (
-    CLIENT_TIMEOUT_S, KafkaWire, create_topic, fetch_body, produce_body, start_broker,
-    stop_quietly, unique_topic,
+    CLIENT_TIMEOUT_S,
+    KafkaWire,
+    create_topic,
+    fetch_body,
+    produce_body,
+    start_broker,
+    stop_quietly,
+    unique_topic,
 )
 
 OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 1, 2, 3

@@ -9,13 +9,14 @@ import sys
 from pathlib import Path
 
 from panda.runtime.config import DEFAULT_SERVICES, load_config
+
 from panda.testing import NodeProcess, free_port
 
 from .conftest import CLIENT_TIMEOUT_S, stop_quietly, unique_topic
 
 
 def run_kcat(kcat: str, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([kcat, *args], input=stdin, capture_output=True, text=True,
+    result = subprocess.run([kcat, *args], check=False, input=stdin, capture_output=True, text=True,
                             timeout=CLIENT_TIMEOUT_S)
     assert result.returncode == 0, f"kcat {' '.join(args)}: {result.stderr}"
     return result.stdout

@@ -1,0 +1,90 @@
+"""Partitions live on both shards, and a connection accepted by one shard produces to and
+fetches from a partition owned by the other (the request hops over the shard ring).
+
+Which shard accepted a connection is read from the kernel: the shard process whose socket
+has the client's port as its remote end (psutil, like `ss -tnp`)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psutil
+from panda.net.kafka import messages
+from panda.storage.record_batch import Record, build_batch, decode_records
+
+from .conftest import KafkaWire, create_topic, fetch_body, produce_body, unique_topic
+
+PARTITIONS = 4
+CONNECTIONS_MAX = 64          # SO_REUSEPORT hashes each 4-tuple; both shards appear long before
+
+
+def accepting_shard(node, wire: KafkaWire) -> int:
+    """The shard whose process holds the broker end of this connection."""
+    client_port = wire.sock.getsockname()[1]
+    for shard, pid in enumerate(node.shard_pids()):
+        for conn in psutil.Process(pid).net_connections(kind="tcp"):
+            if (conn.laddr and conn.laddr.port == node.kafka_port and conn.raddr
+                    and conn.raddr.port == client_port):
+                return shard
+    raise AssertionError(f"no shard holds the connection from port {client_port}")
+
+
+def one_connection_per_shard(node) -> dict[int, KafkaWire]:
+    """Open connections until each shard has accepted one (bounded); close the others."""
+    found: dict[int, KafkaWire] = {}
+    for _ in range(CONNECTIONS_MAX):
+        wire = KafkaWire(node.kafka_addr)
+        wire.request(18, 3, messages.ApiVersionsRequest())      # accepted and served
+        shard = accepting_shard(node, wire)
+        if shard in found:
+            wire.close()
+        else:
+            found[shard] = wire
+        if len(found) == 2:
+            break
+    return found
+
+
+def test_partitions_live_on_both_shards(module_broker):
+    topic = unique_topic("spread")
+    with KafkaWire(module_broker.kafka_addr) as wire:
+        assert create_topic(wire, topic, PARTITIONS) == 0
+    table_path = module_broker.workdir / "data" / "controller" / "topic_table.json"
+    table = json.loads(table_path.read_text())
+    shards = table["topics"][topic]["shards"]
+    assert sorted(set(shards)) == [0, 1] and len(shards) == PARTITIONS
+    for shard in (0, 1):        # each shard's partition manager holds exactly its partitions
+        held = {p for t, p, _ in module_broker.call("partition_manager", "describe", shard=shard)
+                if t == topic}
+        assert held == {p for p, owner in enumerate(shards) if owner == shard}
+
+
+def test_connection_on_one_shard_serves_partitions_of_the_other(module_broker):
+    topic = unique_topic("hop")
+    with KafkaWire(module_broker.kafka_addr) as wire:
+        assert create_topic(wire, topic, PARTITIONS) == 0
+    table_path = module_broker.workdir / "data" / "controller" / "topic_table.json"
+    shards = json.loads(table_path.read_text())["topics"][topic]["shards"]
+    connections = one_connection_per_shard(module_broker)
+    assert sorted(connections) == [0, 1], "SO_REUSEPORT gave every connection to one shard"
+    try:
+        for shard, wire in connections.items():
+            other = next(p for p, owner in enumerate(shards) if owner != shard)
+            now = int(time.time() * 1000)
+            sent = [Record(offset=i, timestamp=now + i, key=b"from-shard-%d" % shard,
+                           value=b"to-partition-%d-%d" % (other, i), headers=[])
+                    for i in range(3)]
+            response = wire.request(0, 9, produce_body(topic, other, build_batch(sent)))
+            (result,) = response.responses[0].partition_responses
+            assert result.error_code == 0
+            fetched = wire.request(1, 12, fetch_body(topic, other, result.base_offset))
+            (data,) = fetched.responses[0].partitions
+            assert data.error_code == 0
+            got = decode_records(bytes(data.records))
+            assert [(r.key, r.value) for r in got] == [(r.key, r.value) for r in sent]
+            assert accepting_shard(module_broker, wire) == shard     # still the same shard
+    finally:
+        for wire in connections.values():
+            wire.close()
+

@@ -40,8 +40,13 @@ def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 
 
 
 def start_broker(workdir: Path, smp: int = 2, args=(), env=None) -> NodeProcess:
-    """A ready node running the full broker, data under workdir/data."""
+    """A ready node running the full broker, data under workdir/data. Restarting on the
+    same workdir keeps the data; the previous run's log moves to node.log.<n> (the ready
+    mark in an old log must not pass for the new node's)."""
     node = NodeProcess(workdir, smp, (), (*BROKER_ARGS, *args), {**BROKER_ENV, **(env or {})})
+    if node.log_path.exists():
+        runs = len(list(workdir.glob("node.log.*")))
+        node.log_path.rename(workdir / f"node.log.{runs + 1}")
     return node.start()
 
 

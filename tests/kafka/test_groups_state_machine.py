@@ -6,14 +6,28 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from panda.services.kafka.groups.calls import (
-    CommitRequest, HeartbeatRequest, JoinRequest, JoinResult, LeaveMember, OffsetEntry, Parked,
-    Protocol, SyncRequest, SyncResult, TopicPartition,
+    CommitRequest,
+    HeartbeatRequest,
+    JoinRequest,
+    JoinResult,
+    LeaveMember,
+    OffsetEntry,
+    Parked,
+    Protocol,
+    SyncRequest,
+    SyncResult,
+    TopicPartition,
 )
 from panda.services.kafka.groups.errors import Errc
 from panda.services.kafka.groups.group import (
-    COMPLETING, DEAD, EMPTY, PREPARING, STABLE, Group, GroupConfig,
+    COMPLETING,
+    DEAD,
+    EMPTY,
+    PREPARING,
+    STABLE,
+    Group,
+    GroupConfig,
 )
 
 SESSION_MS = 10_000
@@ -169,7 +183,7 @@ def test_rebalance_timeout_evicts_a_silent_member():
     assert group.state is PREPARING and group.next_deadline_ms() <= 1_000 + REBALANCE_MS
     group.tick(1_000 + REBALANCE_MS)
     joined = deliveries(group)
-    assert set(k[1] for k in joined) == {joiner, ids[0], ids[1]}
+    assert {k[1] for k in joined} == {joiner, ids[0], ids[1]}
     assert ids[2] not in group.members and group.generation == 2 and group.state is COMPLETING
     assert hb(group, ids[2], 1, 1_000 + REBALANCE_MS) == Errc.UNKNOWN_MEMBER_ID
 
@@ -210,7 +224,7 @@ def test_pending_member_id_expires_after_the_session_timeout():
 
 
 def test_invalid_session_timeout_and_inconsistent_protocols():
-    group, ids = stable_group(1)
+    group, _ids = stable_group(1)
     assert group.join(join_req(session_ms=10), 0).error == Errc.INVALID_SESSION_TIMEOUT
     assert group.join(join_req(protocols=("other",)), 0).error == Errc.INCONSISTENT_GROUP_PROTOCOL
     assert group.join(join_req(protocols=()), 0).error == Errc.INCONSISTENT_GROUP_PROTOCOL
@@ -311,10 +325,10 @@ def test_commits_need_the_current_generation_unless_the_group_is_empty():
 
 def test_offsets_fetch_and_delete():
     group = new_group()
-    group.apply_offset(OffsetEntry("t", 0, 42, metadata="m"))
-    fetched = group.fetch_offsets([TopicPartition("t", 0), TopicPartition("t", 1)])
+    group.offsets.apply(OffsetEntry("t", 0, 42, metadata="m"))
+    fetched = group.offsets.fetch([TopicPartition("t", 0), TopicPartition("t", 1)])
     assert [(e.offset, e.metadata) for e in fetched] == [(42, "m"), (-1, "")]
-    assert [e.partition for e in group.fetch_offsets(None)] == [0]
+    assert [e.partition for e in group.offsets.fetch(None)] == [0]
     assert group.offset_error(OffsetEntry("t", 0, 1, metadata="x" * 5000)) == \
         Errc.OFFSET_METADATA_TOO_LARGE
     error, parts = group.offset_delete_errors([TopicPartition("t", 0)])

@@ -7,21 +7,26 @@ Owns translation and fan-out only; never holds group state.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from panda import runtime
 from panda.net.kafka._generated.delete_groups_response import (
-    DeletableGroupResult, DeleteGroupsResponse,
+    DeletableGroupResult,
+    DeleteGroupsResponse,
 )
 from panda.net.kafka._generated.describe_groups_response import (
-    DescribedGroup, DescribedGroupMember, DescribeGroupsResponse,
+    DescribedGroup,
+    DescribedGroupMember,
+    DescribeGroupsResponse,
 )
 from panda.net.kafka._generated.list_groups_response import ListedGroup, ListGroupsResponse
+
+from panda import runtime
 
 from ..handlers import handler
 from .calls import GroupDescription, ListedGroupInfo
 from .coordinator import GroupCoordinator, coordinator_shard
-from .errors import Errc, code_for
+from .errors import SERVICE_ERRORS, Errc, code_for
 
 GROUP_TYPE = "classic"
 # READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): all a group allows without ACLs
@@ -40,7 +45,7 @@ async def _per_owner(ctx, group_ids: list[str], method: str,
     async def call(shard: int, ids: list[str]) -> list[Any]:
         try:
             return await getattr(service.on(shard), method)(ids)
-        except Exception as exc:
+        except SERVICE_ERRORS as exc:
             return [on_error(g, code_for(exc)) for g in ids]
 
     answers = await asyncio.gather(*[call(s, ids) for s, ids in by_shard.items()])
@@ -54,7 +59,7 @@ async def list_groups(ctx, header, body) -> ListGroupsResponse:
     try:
         found = await runtime.service(GroupCoordinator).map_reduce(
             "list_local_groups", _concat, list(body.states_filter), list(body.types_filter))
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         return ListGroupsResponse(error_code=code_for(exc))
     return ListGroupsResponse(groups=[
         ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,

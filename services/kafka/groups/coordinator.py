@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import zlib
 
-from panda import runtime
 from panda.runtime import ALL, Service
 
+from panda import runtime
+
 from .calls import (
-    CommitRequest, CommitResult, FetchRequest, FetchResult, GroupDescription, HeartbeatRequest,
-    JoinRequest, JoinResult, LeaveMember, LeaveReply, ListedGroupInfo, OffsetDeleteReply,
-    PartitionError, SyncRequest, SyncResult, TopicPartition,
+    CommitRequest,
+    CommitResult,
+    FetchRequest,
+    FetchResult,
+    GroupDescription,
+    HeartbeatRequest,
+    JoinRequest,
+    JoinResult,
+    LeaveMember,
+    LeaveReply,
+    ListedGroupInfo,
+    OffsetDeleteReply,
+    PartitionError,
+    SyncRequest,
+    SyncResult,
+    TopicPartition,
 )
 from .errors import Errc
 from .group_manager import GroupManager

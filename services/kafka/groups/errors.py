@@ -5,7 +5,10 @@ directly (they are its protocol: a client acts on REBALANCE_IN_PROGRESS, not on 
 storage and cross-shard failures are mapped here, at the edge, by `code_for`.
 
     GroupError                 an operation failed with one of the codes below
-    └── (no subclasses: the code says it all; `retriable` says whether a client retries)
+    └── CoordinatorStopped     the shard's coordinator stopped under a parked request
+
+Handlers catch SERVICE_ERRORS only (these, cross-shard failures, storage failures) and answer
+with `code_for(exc)`; anything else is a bug and fails the request loudly.
 """
 
 from __future__ import annotations
@@ -56,6 +59,19 @@ class GroupError(Exception):
     @property
     def retriable(self) -> bool:
         return self.code in RETRIABLE
+
+
+class CoordinatorStopped(GroupError):
+    """The coordinator stopped while the request waited (the client finds it again)."""
+
+    def __init__(self, message: str = "coordinator stopped") -> None:
+        super().__init__(Errc.COORDINATOR_NOT_AVAILABLE, message)
+
+    def __reduce__(self):  # crosses shards by pickling: rebuild without the code argument
+        return (CoordinatorStopped, (str(self),))
+
+
+SERVICE_ERRORS = (GroupError, CrossShardError, StorageError)
 
 
 def code_for(exc: BaseException) -> Errc:

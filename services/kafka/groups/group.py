@@ -18,17 +18,31 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
 from .calls import (
-    CommitRequest, GroupDescription, HeartbeatRequest, JoinMember, JoinRequest, JoinResult,
-    LeaveMember, LeaveResult, MemberDescription, OffsetEntry, Parked, PartitionError,
-    SyncRequest, SyncResult, TopicPartition,
+    CommitRequest,
+    GroupDescription,
+    HeartbeatRequest,
+    JoinMember,
+    JoinRequest,
+    JoinResult,
+    LeaveMember,
+    LeaveResult,
+    MemberDescription,
+    OffsetEntry,
+    Parked,
+    PartitionError,
+    SyncRequest,
+    SyncResult,
+    TopicPartition,
 )
+from .consumer_protocol import subscription_topics
 from .errors import Errc
-from .records import CommittedOffset, GroupValue, MemberValue, Protocol
+from .offsets import OffsetTable
+from .records import GroupValue, MemberValue, Protocol
 
 
 class GroupState(enum.Enum):
@@ -112,7 +126,7 @@ class Group:
         self.static_members: dict[str, str] = {}  # group.instance.id -> member id
         self.pending_members: dict[str, int] = {}  # KIP-394 member ids -> expiry (ms)
         self.pending_sync: set[str] = set()  # members that have not synced this generation
-        self.offsets: dict[tuple[str, int], CommittedOffset] = {}
+        self.offsets = OffsetTable()
         self.rebalance_deadline_ms = 0
         self.join_delay_deadline_ms = 0
         self.sync_deadline_ms = 0
@@ -545,23 +559,6 @@ class Group:
             return Errc.OFFSET_METADATA_TOO_LARGE
         return Errc.NONE
 
-    def apply_offset(self, entry: OffsetEntry) -> None:
-        """Install a committed offset (after it is durable)."""
-        self.offsets[(entry.topic, entry.partition)] = CommittedOffset(
-            offset=entry.offset, leader_epoch=entry.leader_epoch, metadata=entry.metadata,
-            commit_timestamp_ms=entry.commit_timestamp_ms)
-
-    def fetch_offsets(self, partitions: list[TopicPartition] | None) -> list[OffsetEntry]:
-        """Committed offsets of the partitions asked for (-1: none), or all of them."""
-        keys = sorted(self.offsets) if partitions is None else [
-            (tp.topic, tp.partition) for tp in partitions]
-        out = []
-        for topic, partition in keys:
-            c = self.offsets.get((topic, partition))
-            out.append(OffsetEntry(topic, partition, -1) if c is None else OffsetEntry(
-                topic, partition, c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms))
-        return out
-
     def offset_delete_errors(self, partitions: list[TopicPartition]) -> tuple[Errc, list[PartitionError]]:
         """OffsetDelete: which partitions may lose their committed offset."""
         if self.state is DEAD:
@@ -577,8 +574,6 @@ class Group:
 
     def subscribed_topics(self) -> set[str]:
         """Topics the members subscribe to (consumer protocol metadata)."""
-        from .consumer_protocol import subscription_topics
-
         topics: set[str] = set()
         for m in self.members.values():
             topics |= subscription_topics(m.metadata(self.protocol_name))

@@ -11,17 +11,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
+
+from panda.storage.errors import StorageError
 
 from .calls import (
-    CommitRequest, CommitResult, FetchRequest, FetchResult, GroupDescription, HeartbeatRequest,
-    JoinRequest, JoinResult, LeaveMember, LeaveReply, LeaveResult, ListedGroupInfo,
-    OffsetDeleteReply, OffsetEntry, Parked, PartitionError, SyncRequest, SyncResult,
+    CommitRequest,
+    CommitResult,
+    FetchRequest,
+    FetchResult,
+    GroupDescription,
+    HeartbeatRequest,
+    JoinRequest,
+    JoinResult,
+    LeaveMember,
+    LeaveReply,
+    LeaveResult,
+    ListedGroupInfo,
+    OffsetDeleteReply,
+    OffsetEntry,
+    Parked,
+    PartitionError,
+    SyncRequest,
+    SyncResult,
     TopicPartition,
 )
-from .errors import Errc, code_for
+from .errors import CoordinatorStopped, Errc, code_for
 from .group import DEAD, EMPTY, Delivery, Group, GroupConfig
 from .group_store import Entry, GroupStore
+from .offsets import OffsetTable
 from .probe import GroupProbe
 from .records import CommittedOffset, GroupKey, GroupValue, OffsetKey
 
@@ -95,7 +113,7 @@ class GroupManager:
         for futures in self._parked.values():
             for future in futures:
                 if not future.done():
-                    future.set_exception(ShutdownError())
+                    future.set_exception(CoordinatorStopped())
         self._parked.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -183,11 +201,25 @@ class GroupManager:
         if group.dirty:
             try:
                 await self._persist(group)
-            except Exception as exc:  # storage failed: the replies carry the error instead
+            except StorageError as exc:  # storage failed: the replies carry the error instead
                 log.error("shard %d: persisting group %s failed: %r", self.shard, group.group_id, exc)
                 deliveries = [_failed(d, code_for(exc)) for d in deliveries]
+        self._log_changes(group, deliveries, rebalances, expired)
         self._deliver(group.group_id, deliveries)
         self._arm(group)
+
+    def _log_changes(self, group: Group, deliveries: list[Delivery], rebalances: int,
+                     expired: int) -> None:
+        """One line per rebalance started, generation completed and member expired."""
+        if expired:
+            log.info("group %s: %d member(s) expired", group.group_id, expired)
+        if rebalances:
+            log.info("group %s: rebalance started at generation %d (%d members)",
+                     group.group_id, group.generation, len(group.members))
+        if any(d.kind == "join" and d.result.error == Errc.NONE for d in deliveries):
+            log.info("group %s: generation %d, protocol %s, leader %s, members %s",
+                     group.group_id, group.generation, group.protocol_name, group.leader,
+                     sorted(group.members))
 
     async def _persist(self, group: Group) -> None:
         value = group.snapshot()
@@ -241,7 +273,7 @@ class GroupManager:
                                 for e, c in zip(accepted, committed)]
         try:
             await self.store.append(entries)
-        except Exception as exc:
+        except StorageError as exc:
             log.error("shard %d: offset commit of %s failed: %r", self.shard, req.group_id, exc)
             return every(code_for(exc))
         for entry, c in zip(accepted, committed):
@@ -256,8 +288,8 @@ class GroupManager:
             return FetchResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
         group = self.groups.get(req.group_id)
         if group is None or group.state is DEAD:
-            return FetchResult(offsets=Group(req.group_id).fetch_offsets(req.partitions or []))
-        return FetchResult(offsets=group.fetch_offsets(req.partitions))
+            return FetchResult(offsets=OffsetTable().fetch(req.partitions or []))
+        return FetchResult(offsets=group.offsets.fetch(req.partitions))
 
     async def delete_offsets(self, group_id: str,
                              partitions: list[TopicPartition]) -> OffsetDeleteReply:
@@ -274,7 +306,7 @@ class GroupManager:
         try:
             await self.store.append([(OffsetKey(group_id, r.topic, r.partition), None)
                                      for r in doomed])
-        except Exception as exc:
+        except StorageError as exc:
             return OffsetDeleteReply(error=code_for(exc))
         for r in doomed:
             group.offsets.pop((r.topic, r.partition), None)
@@ -295,7 +327,7 @@ class GroupManager:
         tombstones.append((GroupKey(group_id), None))
         try:
             await self.store.append(tombstones)
-        except Exception as exc:
+        except StorageError as exc:
             return code_for(exc)
         group.mark_dead()
         if self.groups.get(group_id) is group:
@@ -328,10 +360,6 @@ class GroupManager:
             return GroupDescription(group_id=group_id, state="Dead", protocol_type="",
                                     protocol_data="")
         return group.describe()
-
-
-class ShutdownError(Exception):
-    """The coordinator stopped while a request was parked."""
 
 
 def _failed(d: Delivery, error: int) -> Delivery:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager

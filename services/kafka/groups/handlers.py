@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from panda import runtime
 from panda.net.kafka._generated.find_coordinator_response import (
-    Coordinator, FindCoordinatorResponse,
+    Coordinator,
+    FindCoordinatorResponse,
 )
 from panda.net.kafka._generated.heartbeat_response import HeartbeatResponse
 from panda.net.kafka._generated.join_group_response import (
-    JoinGroupResponse, JoinGroupResponseMember,
+    JoinGroupResponse,
+    JoinGroupResponseMember,
 )
 from panda.net.kafka._generated.leave_group_response import LeaveGroupResponse, MemberResponse
 from panda.net.kafka._generated.sync_group_response import SyncGroupResponse
 
+from panda import runtime
+
 from ..handlers import handler
 from .calls import HeartbeatRequest, JoinRequest, JoinResult, LeaveMember, SyncRequest
 from .coordinator import GroupCoordinator, coordinator_shard
-from .errors import Errc, code_for
+from .errors import SERVICE_ERRORS, Errc, code_for
 from .records import Protocol
 
 KEY_TYPE_GROUP = 0
@@ -80,7 +83,7 @@ async def join_group(ctx, header, body) -> JoinGroupResponse:
         reason=body.reason)
     try:
         result = await owner(ctx, body.group_id).join_group(req)
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         result = JoinResult(error=code_for(exc), member_id=body.member_id)
     return _join_response(result, version)
 
@@ -110,7 +113,7 @@ async def sync_group(ctx, header, body) -> SyncGroupResponse:
                       assignments={a.member_id: a.assignment for a in body.assignments})
     try:
         r = await owner(ctx, body.group_id).sync_group(req)
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         return SyncGroupResponse(error_code=code_for(exc))
     return SyncGroupResponse(error_code=r.error, protocol_type=r.protocol_type,
                              protocol_name=r.protocol_name, assignment=r.assignment)
@@ -124,7 +127,7 @@ async def heartbeat(ctx, header, body) -> HeartbeatResponse:
                            member_id=body.member_id, group_instance_id=body.group_instance_id)
     try:
         error = await owner(ctx, body.group_id).heartbeat(req)
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         error = code_for(exc)
     return HeartbeatResponse(error_code=error)
 
@@ -142,7 +145,7 @@ async def leave_group(ctx, header, body) -> LeaveGroupResponse:
         return LeaveGroupResponse(error_code=Errc.INVALID_GROUP_ID)
     try:
         reply = await owner(ctx, body.group_id).leave_group(body.group_id, leaving)
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         return LeaveGroupResponse(error_code=code_for(exc))
     if not batch:
         error = reply.error or (reply.members[0].error if reply.members else Errc.NONE)
@@ -152,4 +155,4 @@ async def leave_group(ctx, header, body) -> LeaveGroupResponse:
                        error_code=m.error) for m in reply.members])
 
 
-from . import admin_handlers, offset_handlers  # noqa: E402,F401 - registers the other group APIs
+from . import admin_handlers, offset_handlers  # noqa: F401 - registers the other group APIs

@@ -9,21 +9,34 @@ from __future__ import annotations
 import asyncio
 
 from panda.net.kafka._generated.offset_commit_response import (
-    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+    OffsetCommitResponse,
+    OffsetCommitResponsePartition,
+    OffsetCommitResponseTopic,
 )
 from panda.net.kafka._generated.offset_delete_response import (
-    OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+    OffsetDeleteResponse,
+    OffsetDeleteResponsePartition,
+    OffsetDeleteResponseTopic,
 )
 from panda.net.kafka._generated.offset_fetch_response import (
-    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
-    OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    OffsetFetchResponse,
+    OffsetFetchResponseGroup,
+    OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
 )
 
 from ..handlers import handler
 from .calls import (
-    CommitRequest, FetchRequest, FetchResult, OffsetEntry, PartitionError, TopicPartition,
+    CommitRequest,
+    FetchRequest,
+    FetchResult,
+    OffsetEntry,
+    PartitionError,
+    TopicPartition,
 )
-from .errors import Errc, code_for
+from .errors import SERVICE_ERRORS, Errc, code_for
 from .handlers import owner
 
 
@@ -54,7 +67,7 @@ async def offset_commit(ctx, header, body) -> OffsetCommitResponse:
     else:
         try:
             results = (await owner(ctx, body.group_id).commit_offsets(req)).partitions
-        except Exception as exc:
+        except SERVICE_ERRORS as exc:
             results = [PartitionError(e.topic, e.partition, code_for(exc)) for e in entries]
     return OffsetCommitResponse(topics=_by_topic(
         results, lambda r: OffsetCommitResponsePartition(partition_index=r.partition,
@@ -71,7 +84,7 @@ async def _fetch(ctx, group_id: str, topics) -> FetchResult:
     try:
         return await owner(ctx, group_id).fetch_offsets(
             FetchRequest(group_id=group_id, partitions=wanted))
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         return FetchResult(error=code_for(exc), offsets=[
             OffsetEntry(tp.topic, tp.partition, -1) for tp in wanted or []])
 
@@ -105,7 +118,7 @@ async def offset_delete(ctx, header, body) -> OffsetDeleteResponse:
                   for p in t.partitions]
     try:
         reply = await owner(ctx, body.group_id).delete_offsets(body.group_id, partitions)
-    except Exception as exc:
+    except SERVICE_ERRORS as exc:
         return OffsetDeleteResponse(error_code=code_for(exc))
     return OffsetDeleteResponse(error_code=reply.error, topics=_by_topic(
         reply.partitions, lambda r: OffsetDeleteResponsePartition(partition_index=r.partition,

@@ -6,7 +6,8 @@ metrics registry. Never reads a clock or does I/O.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class GroupProbe:

@@ -8,8 +8,6 @@ Never holds behaviour: group.py builds and applies these.
 
 from __future__ import annotations
 
-from typing import Union
-
 import msgspec
 
 
@@ -23,7 +21,7 @@ class GroupKey(msgspec.Struct, array_like=True, frozen=True, tag="g"):
     group_id: str
 
 
-RecordKey = Union[OffsetKey, GroupKey]
+RecordKey = OffsetKey | GroupKey
 
 
 class Protocol(msgspec.Struct, array_like=True, frozen=True):

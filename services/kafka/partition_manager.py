@@ -48,6 +48,8 @@ class ProduceResult(msgspec.Struct, array_like=True):
     log_append_time_ms: int = -1
     log_start_offset: int = -1
     error_message: str | None = None
+    append_us: int = 0          # where the owner spent its time, for the slow-request log
+    fsync_us: int = 0
 
 
 class FetchPart(msgspec.Struct, array_like=True):
@@ -204,6 +206,8 @@ class PartitionManager(Service):
         except _Reject as reject:
             return ProduceResult(code(reject.code), error_message=str(reject))
         append_time = int(time.time() * 1000) if partition.log_append_time else -1
+        started = time.perf_counter_ns()
+        synced = started
         try:
             base_offset = -1
             last = partition.log.next_offset - 1
@@ -217,11 +221,15 @@ class PartitionManager(Service):
                     self._count(part.topic, 0, len(batch), header.records_count)
                 base_offset = offset if base_offset < 0 else base_offset
             partition.notify()
+            appended = time.perf_counter_ns()
             if acks == -1:
                 await partition.log.wait_durable(last + 1)
+            synced = time.perf_counter_ns()
         except StorageError as exc:
             return ProduceResult(code_for(exc), error_message=str(exc))
-        return ProduceResult(0, base_offset, append_time, partition.log.start_offset)
+        return ProduceResult(0, base_offset, append_time, partition.log.start_offset,
+                             append_us=(appended - started) // 1000,
+                             fsync_us=(synced - appended) // 1000)
 
     def _split(self, records: bytes, partition: Partition) -> list[tuple[bytearray, object]]:
         """The records blob as whole, CRC-valid v2 batches, each within max.message.bytes."""

@@ -30,7 +30,12 @@ async def produce(ctx, header, body) -> ProduceResponse | None:
     else:
         await auto_create([t.name for t in body.topic_data], ctx)
         await _append(body, results, ctx)
-    ctx.timings.hops["append"] = (time.perf_counter_ns() - started) // 1000
+    total_us = (time.perf_counter_ns() - started) // 1000
+    slowest = max(results.values(), key=lambda r: r.append_us + r.fsync_us, default=None)
+    if slowest is not None:
+        ctx.timings.hops["append"] = slowest.append_us
+        ctx.timings.hops["fsync"] = slowest.fsync_us
+        ctx.timings.hops["hop and reply"] = max(0, total_us - slowest.append_us - slowest.fsync_us)
     if body.acks == 0:
         return None
     return ProduceResponse(responses=[

@@ -4,6 +4,7 @@ message access, and records left opaque (memoryview) on decode."""
 from __future__ import annotations
 
 import struct
+import uuid
 
 from panda.net.kafka import (
     SUPPORTED_VERSIONS,
@@ -11,8 +12,10 @@ from panda.net.kafka import (
     ResponseHeader,
     broker_api_versions,
     codec,
+    decode_body,
     decode_request,
     decode_response,
+    encode_body,
     encode_request,
     encode_response,
     messages,
@@ -114,3 +117,25 @@ def test_long_primitive_arrays_take_the_general_writer() -> None:
             wire = encode_response(ResponseHeader(correlation_id=3), body, 3, version)
             assert decode_response(bytes(wire), 3, version) == (ResponseHeader(correlation_id=3),
                                                                body, 0)
+
+
+def test_elements_sharing_array_lengths_decode_alike_on_every_path() -> None:
+    """Same-shape speculation (first element's array lengths reused for the rest) must give
+    what the general loop gives, for equal, mixed and long shapes."""
+    mod = messages.module("MetadataResponse")
+    for shapes in ([3, 3, 3], [3, 2, 3], [0, 0, 5], [1] * 20 + [2], [0, 0], [200, 200]):
+        parts = [mod.MetadataResponsePartition(partition_index=i, replica_nodes=list(range(k)),
+                                               isr_nodes=list(range(k))[:1]) for i, k in
+                 enumerate(shapes)]
+        body = messages.MetadataResponse(topics=[mod.MetadataResponseTopic(name="t",
+                                                                           partitions=parts)])
+        for version in (9, 10, 12):
+            wire = bytes(encode_body("MetadataResponse", version, body))
+            assert decode_body("MetadataResponse", version, wire) == (body, len(wire))
+    fetch = messages.module("FetchRequest")
+    forgotten = [fetch.ForgottenTopic(topic_id=uuid.UUID(int=i + 1), partitions=[i, i + 1])
+                 for i in range(4)]
+    body = messages.FetchRequest(forgotten_topics_data=forgotten)
+    for version in (13, 15, 17):
+        wire = bytes(encode_body("FetchRequest", version, body))
+        assert decode_body("FetchRequest", version, wire) == (body, len(wire))

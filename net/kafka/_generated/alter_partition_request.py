@@ -50,6 +50,8 @@ _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_PartitionData_0 = {}
 _SHAPES_PartitionData_1 = {}
+_SHAPES_PartitionData_2 = {}
+_SHAPES_PartitionData_3 = {}
 
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
@@ -124,44 +126,76 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
                     pos = _13
                 else:
                     _11 = []
-                    _18 = _11.append
-                    for _ in range(_12):
-                        _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                    _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                    pos += 9
+                    if 0 < _22 < 0x80:
+                        _22 -= 1  # -1: null
+                    else:
+                        _22, pos = read_compact_count(b, pos - 1, False)
+                    if not _22:
+                        _21 = []
+                    else:
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    _23, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if b[pos]:
+                        _24, pos = _t_PartitionData_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _24 = None
+                    _17 = PartitionData(_19, _20, _21, [], 0, _23, _24)
+                    _11.append(_17)
+                    _18 = _12 - 1
+                    if _18:
+                        _25 = len(_17.new_isr)
+                        if _25 < 0x7F:
+                            _28 = shape_struct(_SHAPES_PartitionData_0, 'iix%diix', (_25,))
+                            _26 = _28.size
+                            _27 = pos + _26 * _18
+                            if _27 <= blen and b[pos + 0 + 4 + 4:_27:_26] == bytes((_25 + 1,)) * _18 and b[pos + 0 + 4 + 4 + 1 + 4 * _25 + 4:_27:_26] == _BYTE0 * _18:
+                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _25]), [], 0, _t[0 + 1 + 1 + _25], None) for _t in _28.iter_unpack(b[pos:_27])]
+                                pos = _27
+                                _18 = 0
+                    for _ in range(_18):
+                        _30, _31, _33, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if 0 < _22 < 0x80:
-                            _22 -= 1  # -1: null
+                        if 0 < _33 < 0x80:
+                            _33 -= 1  # -1: null
                         else:
-                            _22, pos = read_compact_count(b, pos - 1, False)
-                        if not _22:
-                            _21 = []
+                            _33, pos = read_compact_count(b, pos - 1, False)
+                        if not _33:
+                            _32 = []
                         else:
-                            if _22 > blen - pos:
-                                raise bad_length(pos, _22)
-                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
-                            pos += 4 * _22
-                        _23, = _S_i.unpack_from(b, pos)
+                            if _33 > blen - pos:
+                                raise bad_length(pos, _33)
+                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                            pos += 4 * _33
+                        _34, = _S_i.unpack_from(b, pos)
                         pos += 4
                         if b[pos]:
-                            _24, pos = _t_PartitionData_v0(b, m, pos)
+                            _35, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _24 = None
-                        _17 = PartitionData(_19, _20, _21, [], 0, _23, _24)
-                        _18(_17)
+                            _35 = None
+                        _29 = PartitionData(_30, _31, _32, [], 0, _34, _35)
+                        _11.append(_29)
             if b[pos]:
-                _25, pos = _t_PartitionData_v0(b, m, pos)
+                _36, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _25 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _25)
+                _36 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _36)
             _6(_5)
     if b[pos]:
-        _26, pos = _t_PartitionData_v0(b, m, pos)
+        _37, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _26 = None
-    _27 = AlterPartitionRequest(_1, _2, _3, _26)
-    return _27, pos
+        _37 = None
+    _38 = AlterPartitionRequest(_1, _2, _3, _37)
+    return _38, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -217,7 +251,7 @@ def _w_AlterPartitionRequest_v0(o, buf, pos):
         for _9 in _7:
             _10 = _9.new_isr
             if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                _11 = shape_struct(_SHAPES_PartitionData_0, 'iiB%diix', (len(_10),))
+                _11 = shape_struct(_SHAPES_PartitionData_1, 'iiB%diix', (len(_10),))
                 _11.pack_into(buf, pos, _9.partition_index, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch)
                 pos += _11.size
             else:
@@ -291,44 +325,76 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
                     pos = _13
                 else:
                     _11 = []
-                    _19 = _11.append
-                    for _ in range(_12):
-                        _20, _21, _23, = _S_iiB.unpack_from(b, pos)
+                    _20, _21, _23, = _S_iiB.unpack_from(b, pos)
+                    pos += 9
+                    if 0 < _23 < 0x80:
+                        _23 -= 1  # -1: null
+                    else:
+                        _23, pos = read_compact_count(b, pos - 1, False)
+                    if not _23:
+                        _22 = []
+                    else:
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
+                        pos += 4 * _23
+                    _24, _25, = _S_bi.unpack_from(b, pos)
+                    pos += 5
+                    if b[pos]:
+                        _26, pos = _t_PartitionData_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _26 = None
+                    _18 = PartitionData(_20, _21, _22, [], _24, _25, _26)
+                    _11.append(_18)
+                    _19 = _12 - 1
+                    if _19:
+                        _27 = len(_18.new_isr)
+                        if _27 < 0x7F:
+                            _30 = shape_struct(_SHAPES_PartitionData_2, 'iix%dibix', (_27,))
+                            _28 = _30.size
+                            _29 = pos + _28 * _19
+                            if _29 <= blen and b[pos + 0 + 4 + 4:_29:_28] == bytes((_27 + 1,)) * _19 and b[pos + 0 + 4 + 4 + 1 + 4 * _27 + 1 + 4:_29:_28] == _BYTE0 * _19:
+                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _27]), [], _t[0 + 1 + 1 + _27], _t[0 + 1 + 1 + _27 + 1], None) for _t in _30.iter_unpack(b[pos:_29])]
+                                pos = _29
+                                _19 = 0
+                    for _ in range(_19):
+                        _32, _33, _35, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if 0 < _23 < 0x80:
-                            _23 -= 1  # -1: null
+                        if 0 < _35 < 0x80:
+                            _35 -= 1  # -1: null
                         else:
-                            _23, pos = read_compact_count(b, pos - 1, False)
-                        if not _23:
-                            _22 = []
+                            _35, pos = read_compact_count(b, pos - 1, False)
+                        if not _35:
+                            _34 = []
                         else:
-                            if _23 > blen - pos:
-                                raise bad_length(pos, _23)
-                            _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
-                            pos += 4 * _23
-                        _24, _25, = _S_bi.unpack_from(b, pos)
+                            if _35 > blen - pos:
+                                raise bad_length(pos, _35)
+                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                            pos += 4 * _35
+                        _36, _37, = _S_bi.unpack_from(b, pos)
                         pos += 5
                         if b[pos]:
-                            _26, pos = _t_PartitionData_v0(b, m, pos)
+                            _38, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _26 = None
-                        _18 = PartitionData(_20, _21, _22, [], _24, _25, _26)
-                        _19(_18)
+                            _38 = None
+                        _31 = PartitionData(_32, _33, _34, [], _36, _37, _38)
+                        _11.append(_31)
             if b[pos]:
-                _27, pos = _t_PartitionData_v0(b, m, pos)
+                _39, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _27 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _27)
+                _39 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _39)
             _6(_5)
     if b[pos]:
-        _28, pos = _t_PartitionData_v0(b, m, pos)
+        _40, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _28 = None
-    _29 = AlterPartitionRequest(_1, _2, _3, _28)
-    return _29, pos
+        _40 = None
+    _41 = AlterPartitionRequest(_1, _2, _3, _40)
+    return _41, pos
 
 def _s_AlterPartitionRequest_v1(o):
     n = 0
@@ -380,7 +446,7 @@ def _w_AlterPartitionRequest_v1(o, buf, pos):
         for _9 in _7:
             _10 = _9.new_isr
             if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                _11 = shape_struct(_SHAPES_PartitionData_1, 'iiB%dibix', (len(_10),))
+                _11 = shape_struct(_SHAPES_PartitionData_3, 'iiB%dibix', (len(_10),))
                 _11.pack_into(buf, pos, _9.partition_index, _9.leader_epoch, len(_10) + 1, *_10, _9.leader_recovery_state, _9.partition_epoch)
                 pos += _11.size
             else:
@@ -450,44 +516,76 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                         pos = _12
                     else:
                         _10 = []
-                        _18 = _10.append
-                        for _ in range(_11):
-                            _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                        _19, _20, _22, = _S_iiB.unpack_from(b, pos)
+                        pos += 9
+                        if 0 < _22 < 0x80:
+                            _22 -= 1  # -1: null
+                        else:
+                            _22, pos = read_compact_count(b, pos - 1, False)
+                        if not _22:
+                            _21 = []
+                        else:
+                            if _22 > blen - pos:
+                                raise bad_length(pos, _22)
+                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                            pos += 4 * _22
+                        _23, _24, = _S_bi.unpack_from(b, pos)
+                        pos += 5
+                        if b[pos]:
+                            _25, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _25 = None
+                        _17 = PartitionData(_19, _20, _21, [], _23, _24, _25)
+                        _10.append(_17)
+                        _18 = _11 - 1
+                        if _18:
+                            _26 = len(_17.new_isr)
+                            if _26 < 0x7F:
+                                _29 = shape_struct(_SHAPES_PartitionData_2, 'iix%dibix', (_26,))
+                                _27 = _29.size
+                                _28 = pos + _27 * _18
+                                if _28 <= blen and b[pos + 0 + 4 + 4:_28:_27] == bytes((_26 + 1,)) * _18 and b[pos + 0 + 4 + 4 + 1 + 4 * _26 + 1 + 4:_28:_27] == _BYTE0 * _18:
+                                    _10 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _26]), [], _t[0 + 1 + 1 + _26], _t[0 + 1 + 1 + _26 + 1], None) for _t in _29.iter_unpack(b[pos:_28])]
+                                    pos = _28
+                                    _18 = 0
+                        for _ in range(_18):
+                            _31, _32, _34, = _S_iiB.unpack_from(b, pos)
                             pos += 9
-                            if 0 < _22 < 0x80:
-                                _22 -= 1  # -1: null
+                            if 0 < _34 < 0x80:
+                                _34 -= 1  # -1: null
                             else:
-                                _22, pos = read_compact_count(b, pos - 1, False)
-                            if not _22:
-                                _21 = []
+                                _34, pos = read_compact_count(b, pos - 1, False)
+                            if not _34:
+                                _33 = []
                             else:
-                                if _22 > blen - pos:
-                                    raise bad_length(pos, _22)
-                                _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
-                                pos += 4 * _22
-                            _23, _24, = _S_bi.unpack_from(b, pos)
+                                if _34 > blen - pos:
+                                    raise bad_length(pos, _34)
+                                _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                                pos += 4 * _34
+                            _35, _36, = _S_bi.unpack_from(b, pos)
                             pos += 5
                             if b[pos]:
-                                _25, pos = _t_PartitionData_v0(b, m, pos)
+                                _37, pos = _t_PartitionData_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _25 = None
-                            _17 = PartitionData(_19, _20, _21, [], _23, _24, _25)
-                            _18(_17)
+                                _37 = None
+                            _30 = PartitionData(_31, _32, _33, [], _35, _36, _37)
+                            _10.append(_30)
                 if b[pos]:
-                    _26, pos = _t_PartitionData_v0(b, m, pos)
+                    _38, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _26 = None
-                _7 = TopicData('', _9, _10, _26)
+                    _38 = None
+                _7 = TopicData('', _9, _10, _38)
                 _8(_7)
     if b[pos]:
-        _27, pos = _t_PartitionData_v0(b, m, pos)
+        _39, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _27 = None
-    _28 = AlterPartitionRequest(_1, _2, _3, _27)
-    return _28, pos
+        _39 = None
+    _40 = AlterPartitionRequest(_1, _2, _3, _39)
+    return _40, pos
 
 def _s_AlterPartitionRequest_v2(o):
     n = 0
@@ -530,7 +628,7 @@ def _w_AlterPartitionRequest_v2(o, buf, pos):
         for _6 in _4:
             _7 = _6.new_isr
             if len(_7) < 0x7F and not (_6.unknown_tagged_fields):
-                _8 = shape_struct(_SHAPES_PartitionData_1, 'iiB%dibix', (len(_7),))
+                _8 = shape_struct(_SHAPES_PartitionData_3, 'iiB%dibix', (len(_7),))
                 _8.pack_into(buf, pos, _6.partition_index, _6.leader_epoch, len(_7) + 1, *_7, _6.leader_recovery_state, _6.partition_epoch)
                 pos += _8.size
             else:

@@ -46,6 +46,8 @@ _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_PartitionData_0 = {}
 _SHAPES_PartitionData_1 = {}
+_SHAPES_PartitionData_2 = {}
+_SHAPES_PartitionData_3 = {}
 
 _S_bi = Struct('>bi')
 _S_i = Struct('>i')
@@ -119,44 +121,76 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
                     pos = _13
                 else:
                     _11 = []
-                    _20 = _11.append
-                    for _ in range(_12):
-                        _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                    _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _26 < 0x80:
+                        _26 -= 1  # -1: null
+                    else:
+                        _26, pos = read_compact_count(b, pos - 1, False)
+                    if not _26:
+                        _25 = []
+                    else:
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                        pos += 4 * _26
+                    _27, = _S_i.unpack_from(b, pos)
+                    pos += 4
+                    if b[pos]:
+                        _28, pos = _t_PartitionData_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _28 = None
+                    _19 = PartitionData(_21, _22, _23, _24, _25, 0, _27, _28)
+                    _11.append(_19)
+                    _20 = _12 - 1
+                    if _20:
+                        _29 = len(_19.isr)
+                        if _29 < 0x7F:
+                            _32 = shape_struct(_SHAPES_PartitionData_0, 'ihiix%diix', (_29,))
+                            _30 = _32.size
+                            _31 = pos + _30 * _20
+                            if _31 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_31:_30] == bytes((_29 + 1,)) * _20 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _29 + 4:_31:_30] == _BYTE0 * _20:
+                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _29]), 0, _t[0 + 1 + 1 + 1 + 1 + _29], None) for _t in _32.iter_unpack(b[pos:_31])]
+                                pos = _31
+                                _20 = 0
+                    for _ in range(_20):
+                        _34, _35, _36, _37, _39, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _26 < 0x80:
-                            _26 -= 1  # -1: null
+                        if 0 < _39 < 0x80:
+                            _39 -= 1  # -1: null
                         else:
-                            _26, pos = read_compact_count(b, pos - 1, False)
-                        if not _26:
-                            _25 = []
+                            _39, pos = read_compact_count(b, pos - 1, False)
+                        if not _39:
+                            _38 = []
                         else:
-                            if _26 > blen - pos:
-                                raise bad_length(pos, _26)
-                            _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
-                            pos += 4 * _26
-                        _27, = _S_i.unpack_from(b, pos)
+                            if _39 > blen - pos:
+                                raise bad_length(pos, _39)
+                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                            pos += 4 * _39
+                        _40, = _S_i.unpack_from(b, pos)
                         pos += 4
                         if b[pos]:
-                            _28, pos = _t_PartitionData_v0(b, m, pos)
+                            _41, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _28 = None
-                        _19 = PartitionData(_21, _22, _23, _24, _25, 0, _27, _28)
-                        _20(_19)
+                            _41 = None
+                        _33 = PartitionData(_34, _35, _36, _37, _38, 0, _40, _41)
+                        _11.append(_33)
             if b[pos]:
-                _29, pos = _t_PartitionData_v0(b, m, pos)
+                _42, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _29 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _29)
+                _42 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _42)
             _6(_5)
     if b[pos]:
-        _30, pos = _t_PartitionData_v0(b, m, pos)
+        _43, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _30 = None
-    _31 = AlterPartitionResponse(_1, _2, _3, _30)
-    return _31, pos
+        _43 = None
+    _44 = AlterPartitionResponse(_1, _2, _3, _43)
+    return _44, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -212,7 +246,7 @@ def _w_AlterPartitionResponse_v0(o, buf, pos):
         for _9 in _7:
             _10 = _9.isr
             if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                _11 = shape_struct(_SHAPES_PartitionData_0, 'ihiiB%diix', (len(_10),))
+                _11 = shape_struct(_SHAPES_PartitionData_1, 'ihiiB%diix', (len(_10),))
                 _11.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch)
                 pos += _11.size
             else:
@@ -286,44 +320,76 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
                     pos = _13
                 else:
                     _11 = []
-                    _21 = _11.append
-                    for _ in range(_12):
-                        _22, _23, _24, _25, _27, = _S_ihiiB.unpack_from(b, pos)
+                    _22, _23, _24, _25, _27, = _S_ihiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _27 < 0x80:
+                        _27 -= 1  # -1: null
+                    else:
+                        _27, pos = read_compact_count(b, pos - 1, False)
+                    if not _27:
+                        _26 = []
+                    else:
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
+                    _28, _29, = _S_bi.unpack_from(b, pos)
+                    pos += 5
+                    if b[pos]:
+                        _30, pos = _t_PartitionData_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _30 = None
+                    _20 = PartitionData(_22, _23, _24, _25, _26, _28, _29, _30)
+                    _11.append(_20)
+                    _21 = _12 - 1
+                    if _21:
+                        _31 = len(_20.isr)
+                        if _31 < 0x7F:
+                            _34 = shape_struct(_SHAPES_PartitionData_2, 'ihiix%dibix', (_31,))
+                            _32 = _34.size
+                            _33 = pos + _32 * _21
+                            if _33 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_33:_32] == bytes((_31 + 1,)) * _21 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _31 + 1 + 4:_33:_32] == _BYTE0 * _21:
+                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _31]), _t[0 + 1 + 1 + 1 + 1 + _31], _t[0 + 1 + 1 + 1 + 1 + _31 + 1], None) for _t in _34.iter_unpack(b[pos:_33])]
+                                pos = _33
+                                _21 = 0
+                    for _ in range(_21):
+                        _36, _37, _38, _39, _41, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _27 < 0x80:
-                            _27 -= 1  # -1: null
+                        if 0 < _41 < 0x80:
+                            _41 -= 1  # -1: null
                         else:
-                            _27, pos = read_compact_count(b, pos - 1, False)
-                        if not _27:
-                            _26 = []
+                            _41, pos = read_compact_count(b, pos - 1, False)
+                        if not _41:
+                            _40 = []
                         else:
-                            if _27 > blen - pos:
-                                raise bad_length(pos, _27)
-                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
-                            pos += 4 * _27
-                        _28, _29, = _S_bi.unpack_from(b, pos)
+                            if _41 > blen - pos:
+                                raise bad_length(pos, _41)
+                            _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                            pos += 4 * _41
+                        _42, _43, = _S_bi.unpack_from(b, pos)
                         pos += 5
                         if b[pos]:
-                            _30, pos = _t_PartitionData_v0(b, m, pos)
+                            _44, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _30 = None
-                        _20 = PartitionData(_22, _23, _24, _25, _26, _28, _29, _30)
-                        _21(_20)
+                            _44 = None
+                        _35 = PartitionData(_36, _37, _38, _39, _40, _42, _43, _44)
+                        _11.append(_35)
             if b[pos]:
-                _31, pos = _t_PartitionData_v0(b, m, pos)
+                _45, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _31 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _31)
+                _45 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _45)
             _6(_5)
     if b[pos]:
-        _32, pos = _t_PartitionData_v0(b, m, pos)
+        _46, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _32 = None
-    _33 = AlterPartitionResponse(_1, _2, _3, _32)
-    return _33, pos
+        _46 = None
+    _47 = AlterPartitionResponse(_1, _2, _3, _46)
+    return _47, pos
 
 def _s_AlterPartitionResponse_v1(o):
     n = 0
@@ -375,7 +441,7 @@ def _w_AlterPartitionResponse_v1(o, buf, pos):
         for _9 in _7:
             _10 = _9.isr
             if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                _11 = shape_struct(_SHAPES_PartitionData_1, 'ihiiB%dibix', (len(_10),))
+                _11 = shape_struct(_SHAPES_PartitionData_3, 'ihiiB%dibix', (len(_10),))
                 _11.pack_into(buf, pos, _9.partition_index, _9.error_code, _9.leader_id, _9.leader_epoch, len(_10) + 1, *_10, _9.leader_recovery_state, _9.partition_epoch)
                 pos += _11.size
             else:
@@ -445,44 +511,76 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                         pos = _12
                     else:
                         _10 = []
-                        _20 = _10.append
-                        for _ in range(_11):
-                            _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                        _21, _22, _23, _24, _26, = _S_ihiiB.unpack_from(b, pos)
+                        pos += 15
+                        if 0 < _26 < 0x80:
+                            _26 -= 1  # -1: null
+                        else:
+                            _26, pos = read_compact_count(b, pos - 1, False)
+                        if not _26:
+                            _25 = []
+                        else:
+                            if _26 > blen - pos:
+                                raise bad_length(pos, _26)
+                            _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                            pos += 4 * _26
+                        _27, _28, = _S_bi.unpack_from(b, pos)
+                        pos += 5
+                        if b[pos]:
+                            _29, pos = _t_PartitionData_v0(b, m, pos)
+                        else:
+                            pos += 1
+                            _29 = None
+                        _19 = PartitionData(_21, _22, _23, _24, _25, _27, _28, _29)
+                        _10.append(_19)
+                        _20 = _11 - 1
+                        if _20:
+                            _30 = len(_19.isr)
+                            if _30 < 0x7F:
+                                _33 = shape_struct(_SHAPES_PartitionData_2, 'ihiix%dibix', (_30,))
+                                _31 = _33.size
+                                _32 = pos + _31 * _20
+                                if _32 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_32:_31] == bytes((_30 + 1,)) * _20 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _30 + 1 + 4:_32:_31] == _BYTE0 * _20:
+                                    _10 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _30]), _t[0 + 1 + 1 + 1 + 1 + _30], _t[0 + 1 + 1 + 1 + 1 + _30 + 1], None) for _t in _33.iter_unpack(b[pos:_32])]
+                                    pos = _32
+                                    _20 = 0
+                        for _ in range(_20):
+                            _35, _36, _37, _38, _40, = _S_ihiiB.unpack_from(b, pos)
                             pos += 15
-                            if 0 < _26 < 0x80:
-                                _26 -= 1  # -1: null
+                            if 0 < _40 < 0x80:
+                                _40 -= 1  # -1: null
                             else:
-                                _26, pos = read_compact_count(b, pos - 1, False)
-                            if not _26:
-                                _25 = []
+                                _40, pos = read_compact_count(b, pos - 1, False)
+                            if not _40:
+                                _39 = []
                             else:
-                                if _26 > blen - pos:
-                                    raise bad_length(pos, _26)
-                                _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
-                                pos += 4 * _26
-                            _27, _28, = _S_bi.unpack_from(b, pos)
+                                if _40 > blen - pos:
+                                    raise bad_length(pos, _40)
+                                _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
+                                pos += 4 * _40
+                            _41, _42, = _S_bi.unpack_from(b, pos)
                             pos += 5
                             if b[pos]:
-                                _29, pos = _t_PartitionData_v0(b, m, pos)
+                                _43, pos = _t_PartitionData_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _29 = None
-                            _19 = PartitionData(_21, _22, _23, _24, _25, _27, _28, _29)
-                            _20(_19)
+                                _43 = None
+                            _34 = PartitionData(_35, _36, _37, _38, _39, _41, _42, _43)
+                            _10.append(_34)
                 if b[pos]:
-                    _30, pos = _t_PartitionData_v0(b, m, pos)
+                    _44, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _30 = None
-                _7 = TopicData('', _9, _10, _30)
+                    _44 = None
+                _7 = TopicData('', _9, _10, _44)
                 _8(_7)
     if b[pos]:
-        _31, pos = _t_PartitionData_v0(b, m, pos)
+        _45, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _31 = None
-    _32 = AlterPartitionResponse(_1, _2, _3, _31)
-    return _32, pos
+        _45 = None
+    _46 = AlterPartitionResponse(_1, _2, _3, _45)
+    return _46, pos
 
 def _s_AlterPartitionResponse_v2(o):
     n = 0
@@ -525,7 +623,7 @@ def _w_AlterPartitionResponse_v2(o, buf, pos):
         for _6 in _4:
             _7 = _6.isr
             if len(_7) < 0x7F and not (_6.unknown_tagged_fields):
-                _8 = shape_struct(_SHAPES_PartitionData_1, 'ihiiB%dibix', (len(_7),))
+                _8 = shape_struct(_SHAPES_PartitionData_3, 'ihiiB%dibix', (len(_7),))
                 _8.pack_into(buf, pos, _6.partition_index, _6.error_code, _6.leader_id, _6.leader_epoch, len(_7) + 1, *_7, _6.leader_recovery_state, _6.partition_epoch)
                 pos += _8.size
             else:

@@ -41,6 +41,7 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_TopicPartitions_0 = {}
+_SHAPES_TopicPartitions_1 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -163,36 +164,67 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
             pos = _26
         else:
             _24 = []
-            _29 = _24.append
-            for _ in range(_25):
-                _30, _32, = _S_uB.unpack_from(b, pos)
+            _30, _32, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _30 = uuid_of(_30)
+            if 0 < _32 < 0x80:
+                _32 -= 1  # -1: null
+            else:
+                _32, pos = read_compact_count(b, pos - 1, False)
+            if not _32:
+                _31 = []
+            else:
+                if _32 > blen - pos:
+                    raise bad_length(pos, _32)
+                _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                pos += 4 * _32
+            if b[pos]:
+                _33, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _33 = None
+            _28 = TopicPartitions(_30, _31, _33)
+            _24.append(_28)
+            _29 = _25 - 1
+            if _29:
+                _34 = len(_28.partitions)
+                if _34 < 0x7F:
+                    _37 = shape_struct(_SHAPES_TopicPartitions_0, '16sx%dix', (_34,))
+                    _35 = _37.size
+                    _36 = pos + _35 * _29
+                    if _36 <= blen and b[pos + 0 + 16:_36:_35] == bytes((_34 + 1,)) * _29 and b[pos + 0 + 16 + 1 + 4 * _34:_36:_35] == _BYTE0 * _29:
+                        _24 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _34]), None) for _t in _37.iter_unpack(b[pos:_36])]
+                        pos = _36
+                        _29 = 0
+            for _ in range(_29):
+                _39, _41, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _30 = uuid_of(_30)
-                if 0 < _32 < 0x80:
-                    _32 -= 1  # -1: null
+                _39 = uuid_of(_39)
+                if 0 < _41 < 0x80:
+                    _41 -= 1  # -1: null
                 else:
-                    _32, pos = read_compact_count(b, pos - 1, False)
-                if not _32:
-                    _31 = []
+                    _41, pos = read_compact_count(b, pos - 1, False)
+                if not _41:
+                    _40 = []
                 else:
-                    if _32 > blen - pos:
-                        raise bad_length(pos, _32)
-                    _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
-                    pos += 4 * _32
+                    if _41 > blen - pos:
+                        raise bad_length(pos, _41)
+                    _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                    pos += 4 * _41
                 if b[pos]:
-                    _33, pos = _t_TopicPartitions_v0(b, m, pos)
+                    _42, pos = _t_TopicPartitions_v0(b, m, pos)
                 else:
                     pos += 1
-                    _33 = None
-                _28 = TopicPartitions(_30, _31, _33)
-                _29(_28)
+                    _42 = None
+                _38 = TopicPartitions(_39, _40, _42)
+                _24.append(_38)
     if b[pos]:
-        _34, pos = _t_TopicPartitions_v0(b, m, pos)
+        _43, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _34 = None
-    _35 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _34)
-    return _35, pos
+        _43 = None
+    _44 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _43)
+    return _44, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
@@ -319,7 +351,7 @@ def _w_ConsumerGroupHeartbeatRequest_v0(o, buf, pos):
         for _23 in _21:
             _24 = _23.partitions
             if len(_24) < 0x7F and not (_23.unknown_tagged_fields):
-                _25 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_24),))
+                _25 = shape_struct(_SHAPES_TopicPartitions_1, '16sB%dix', (len(_24),))
                 _25.pack_into(buf, pos, _23.topic_id.int.to_bytes(16), len(_24) + 1, *_24)
                 pos += _25.size
             else:
@@ -452,36 +484,67 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
             pos = _29
         else:
             _27 = []
-            _32 = _27.append
-            for _ in range(_28):
-                _33, _35, = _S_uB.unpack_from(b, pos)
+            _33, _35, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _33 = uuid_of(_33)
+            if 0 < _35 < 0x80:
+                _35 -= 1  # -1: null
+            else:
+                _35, pos = read_compact_count(b, pos - 1, False)
+            if not _35:
+                _34 = []
+            else:
+                if _35 > blen - pos:
+                    raise bad_length(pos, _35)
+                _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                pos += 4 * _35
+            if b[pos]:
+                _36, pos = _t_TopicPartitions_v0(b, m, pos)
+            else:
+                pos += 1
+                _36 = None
+            _31 = TopicPartitions(_33, _34, _36)
+            _27.append(_31)
+            _32 = _28 - 1
+            if _32:
+                _37 = len(_31.partitions)
+                if _37 < 0x7F:
+                    _40 = shape_struct(_SHAPES_TopicPartitions_0, '16sx%dix', (_37,))
+                    _38 = _40.size
+                    _39 = pos + _38 * _32
+                    if _39 <= blen and b[pos + 0 + 16:_39:_38] == bytes((_37 + 1,)) * _32 and b[pos + 0 + 16 + 1 + 4 * _37:_39:_38] == _BYTE0 * _32:
+                        _27 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _37]), None) for _t in _40.iter_unpack(b[pos:_39])]
+                        pos = _39
+                        _32 = 0
+            for _ in range(_32):
+                _42, _44, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _33 = uuid_of(_33)
-                if 0 < _35 < 0x80:
-                    _35 -= 1  # -1: null
+                _42 = uuid_of(_42)
+                if 0 < _44 < 0x80:
+                    _44 -= 1  # -1: null
                 else:
-                    _35, pos = read_compact_count(b, pos - 1, False)
-                if not _35:
-                    _34 = []
+                    _44, pos = read_compact_count(b, pos - 1, False)
+                if not _44:
+                    _43 = []
                 else:
-                    if _35 > blen - pos:
-                        raise bad_length(pos, _35)
-                    _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                    pos += 4 * _35
+                    if _44 > blen - pos:
+                        raise bad_length(pos, _44)
+                    _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
+                    pos += 4 * _44
                 if b[pos]:
-                    _36, pos = _t_TopicPartitions_v0(b, m, pos)
+                    _45, pos = _t_TopicPartitions_v0(b, m, pos)
                 else:
                     pos += 1
-                    _36 = None
-                _31 = TopicPartitions(_33, _34, _36)
-                _32(_31)
+                    _45 = None
+                _41 = TopicPartitions(_42, _43, _45)
+                _27.append(_41)
     if b[pos]:
-        _37, pos = _t_TopicPartitions_v0(b, m, pos)
+        _46, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _37 = None
-    _38 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _37)
-    return _38, pos
+        _46 = None
+    _47 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _46)
+    return _47, pos
 
 def _s_ConsumerGroupHeartbeatRequest_v1(o):
     n = 0
@@ -619,7 +682,7 @@ def _w_ConsumerGroupHeartbeatRequest_v1(o, buf, pos):
         for _26 in _24:
             _27 = _26.partitions
             if len(_27) < 0x7F and not (_26.unknown_tagged_fields):
-                _28 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_27),))
+                _28 = shape_struct(_SHAPES_TopicPartitions_1, '16sB%dix', (len(_27),))
                 _28.pack_into(buf, pos, _26.topic_id.int.to_bytes(16), len(_27) + 1, *_27)
                 pos += _28.size
             else:

@@ -40,6 +40,7 @@ _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_CreatePartitionsAssignment_0 = {}
 _SHAPES_CreatePartitionsAssignment_1 = {}
+_SHAPES_CreatePartitionsAssignment_2 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -206,44 +207,74 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
                 if _11 > blen - pos:
                     raise bad_length(pos, _11)
                 _10 = []
-                _13 = _10.append
-                for _ in range(_11):
-                    _16 = b[pos]
+                _15 = b[pos]
+                pos += 1
+                if 0 < _15 < 0x80:
+                    _15 -= 1  # -1: null
+                else:
+                    _15, pos = read_compact_count(b, pos - 1, False)
+                if not _15:
+                    _14 = []
+                else:
+                    if _15 > blen - pos:
+                        raise bad_length(pos, _15)
+                    _14 = list((_Ai[_15] if _15 <= ARRAY_STRUCTS_MAX else array_struct('i', _15)).unpack_from(b, pos))
+                    pos += 4 * _15
+                if b[pos]:
+                    _16, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                else:
                     pos += 1
-                    if 0 < _16 < 0x80:
-                        _16 -= 1  # -1: null
+                    _16 = None
+                _12 = CreatePartitionsAssignment(_14, _16)
+                _10.append(_12)
+                _13 = _11 - 1
+                if _13:
+                    _17 = len(_12.broker_ids)
+                    if _17 < 0x7F:
+                        _20 = shape_struct(_SHAPES_CreatePartitionsAssignment_1, 'x%dix', (_17,))
+                        _18 = _20.size
+                        _19 = pos + _18 * _13
+                        if _19 <= blen and b[pos + 0:_19:_18] == bytes((_17 + 1,)) * _13 and b[pos + 0 + 1 + 4 * _17:_19:_18] == _BYTE0 * _13:
+                            _10 += [CreatePartitionsAssignment(list(_t[0:0 + _17]), None) for _t in _20.iter_unpack(b[pos:_19])]
+                            pos = _19
+                            _13 = 0
+                for _ in range(_13):
+                    _23 = b[pos]
+                    pos += 1
+                    if 0 < _23 < 0x80:
+                        _23 -= 1  # -1: null
                     else:
-                        _16, pos = read_compact_count(b, pos - 1, False)
-                    if not _16:
-                        _15 = []
+                        _23, pos = read_compact_count(b, pos - 1, False)
+                    if not _23:
+                        _22 = []
                     else:
-                        if _16 > blen - pos:
-                            raise bad_length(pos, _16)
-                        _15 = list((_Ai[_16] if _16 <= ARRAY_STRUCTS_MAX else array_struct('i', _16)).unpack_from(b, pos))
-                        pos += 4 * _16
+                        if _23 > blen - pos:
+                            raise bad_length(pos, _23)
+                        _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
+                        pos += 4 * _23
                     if b[pos]:
-                        _17, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                        _24, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
                     else:
                         pos += 1
-                        _17 = None
-                    _12 = CreatePartitionsAssignment(_15, _17)
-                    _13(_12)
+                        _24 = None
+                    _21 = CreatePartitionsAssignment(_22, _24)
+                    _10.append(_21)
             if b[pos]:
-                _18, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                _25, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
             else:
                 pos += 1
-                _18 = None
-            _3 = CreatePartitionsTopic(_6, _9, _10, _18)
+                _25 = None
+            _3 = CreatePartitionsTopic(_6, _9, _10, _25)
             _4(_3)
-    _19, _20, = _S_io.unpack_from(b, pos)
+    _26, _27, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
-        _21, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+        _28, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
     else:
         pos += 1
-        _21 = None
-    _22 = CreatePartitionsRequest(_1, _19, _20, _21)
-    return _22, pos
+        _28 = None
+    _29 = CreatePartitionsRequest(_1, _26, _27, _28)
+    return _29, pos
 
 def _ti_CreatePartitionsAssignment_v2(o):
     items = []
@@ -303,7 +334,7 @@ def _w_CreatePartitionsRequest_v2(o, buf, pos):
             for _9 in _7:
                 _10 = _9.broker_ids
                 if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                    _11 = shape_struct(_SHAPES_CreatePartitionsAssignment_1, 'B%dix', (len(_10),))
+                    _11 = shape_struct(_SHAPES_CreatePartitionsAssignment_2, 'B%dix', (len(_10),))
                     _11.pack_into(buf, pos, len(_10) + 1, *_10)
                     pos += _11.size
                 else:

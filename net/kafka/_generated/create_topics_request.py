@@ -48,6 +48,7 @@ _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_CreatableReplicaAssignment_0 = {}
 _SHAPES_CreatableReplicaAssignment_1 = {}
+_SHAPES_CreatableReplicaAssignment_2 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -434,85 +435,115 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                     pos = _13
                 else:
                     _11 = []
-                    _16 = _11.append
-                    for _ in range(_12):
-                        _17, _19, = _S_iB.unpack_from(b, pos)
-                        pos += 5
-                        if 0 < _19 < 0x80:
-                            _19 -= 1  # -1: null
-                        else:
-                            _19, pos = read_compact_count(b, pos - 1, False)
-                        if not _19:
-                            _18 = []
-                        else:
-                            if _19 > blen - pos:
-                                raise bad_length(pos, _19)
-                            _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
-                            pos += 4 * _19
-                        if b[pos]:
-                            _20, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
-                        else:
-                            pos += 1
-                            _20 = None
-                        _15 = CreatableReplicaAssignment(_17, _18, _20)
-                        _16(_15)
-            _22 = b[pos]
-            pos += 1
-            if 0 < _22 < 0x80:
-                _22 -= 1  # -1: null
-            else:
-                _22, pos = read_compact_count(b, pos - 1, False)
-            if not _22:
-                _21 = []
-            else:
-                if _22 > blen - pos:
-                    raise bad_length(pos, _22)
-                _21 = []
-                _24 = _21.append
-                for _ in range(_22):
-                    _27 = b[pos]
-                    pos += 1
-                    if 0 < _27 < 0x80:
-                        _28 = pos + _27 - 1
-                        if _28 > blen:
-                            raise bad_length(pos, _27 - 1)
-                        _26 = str(b[pos:_28], 'utf-8')
-                        pos = _28
+                    _17, _19, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _19 < 0x80:
+                        _19 -= 1  # -1: null
                     else:
-                        _26, pos = read_cstring(b, pos - 1)
-                    _30 = b[pos]
-                    pos += 1
-                    if 0 < _30 < 0x80:
-                        _31 = pos + _30 - 1
-                        if _31 > blen:
-                            raise bad_length(pos, _30 - 1)
-                        _29 = str(b[pos:_31], 'utf-8')
-                        pos = _31
+                        _19, pos = read_compact_count(b, pos - 1, False)
+                    if not _19:
+                        _18 = []
                     else:
-                        _29, pos = read_ncstring(b, pos - 1)
+                        if _19 > blen - pos:
+                            raise bad_length(pos, _19)
+                        _18 = list((_Ai[_19] if _19 <= ARRAY_STRUCTS_MAX else array_struct('i', _19)).unpack_from(b, pos))
+                        pos += 4 * _19
                     if b[pos]:
-                        _32, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                        _20, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
                     else:
                         pos += 1
-                        _32 = None
-                    _23 = CreatableTopicConfig(_26, _29, _32)
-                    _24(_23)
+                        _20 = None
+                    _15 = CreatableReplicaAssignment(_17, _18, _20)
+                    _11.append(_15)
+                    _16 = _12 - 1
+                    if _16:
+                        _21 = len(_15.broker_ids)
+                        if _21 < 0x7F:
+                            _24 = shape_struct(_SHAPES_CreatableReplicaAssignment_1, 'ix%dix', (_21,))
+                            _22 = _24.size
+                            _23 = pos + _22 * _16
+                            if _23 <= blen and b[pos + 0 + 4:_23:_22] == bytes((_21 + 1,)) * _16 and b[pos + 0 + 4 + 1 + 4 * _21:_23:_22] == _BYTE0 * _16:
+                                _11 += [CreatableReplicaAssignment(_t[0], list(_t[0 + 1:0 + 1 + _21]), None) for _t in _24.iter_unpack(b[pos:_23])]
+                                pos = _23
+                                _16 = 0
+                    for _ in range(_16):
+                        _26, _28, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _28 < 0x80:
+                            _28 -= 1  # -1: null
+                        else:
+                            _28, pos = read_compact_count(b, pos - 1, False)
+                        if not _28:
+                            _27 = []
+                        else:
+                            if _28 > blen - pos:
+                                raise bad_length(pos, _28)
+                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
+                            pos += 4 * _28
+                        if b[pos]:
+                            _29, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                        else:
+                            pos += 1
+                            _29 = None
+                        _25 = CreatableReplicaAssignment(_26, _27, _29)
+                        _11.append(_25)
+            _31 = b[pos]
+            pos += 1
+            if 0 < _31 < 0x80:
+                _31 -= 1  # -1: null
+            else:
+                _31, pos = read_compact_count(b, pos - 1, False)
+            if not _31:
+                _30 = []
+            else:
+                if _31 > blen - pos:
+                    raise bad_length(pos, _31)
+                _30 = []
+                _33 = _30.append
+                for _ in range(_31):
+                    _36 = b[pos]
+                    pos += 1
+                    if 0 < _36 < 0x80:
+                        _37 = pos + _36 - 1
+                        if _37 > blen:
+                            raise bad_length(pos, _36 - 1)
+                        _35 = str(b[pos:_37], 'utf-8')
+                        pos = _37
+                    else:
+                        _35, pos = read_cstring(b, pos - 1)
+                    _39 = b[pos]
+                    pos += 1
+                    if 0 < _39 < 0x80:
+                        _40 = pos + _39 - 1
+                        if _40 > blen:
+                            raise bad_length(pos, _39 - 1)
+                        _38 = str(b[pos:_40], 'utf-8')
+                        pos = _40
+                    else:
+                        _38, pos = read_ncstring(b, pos - 1)
+                    if b[pos]:
+                        _41, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                    else:
+                        pos += 1
+                        _41 = None
+                    _32 = CreatableTopicConfig(_35, _38, _41)
+                    _33(_32)
             if b[pos]:
-                _33, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                _42, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
             else:
                 pos += 1
-                _33 = None
-            _3 = CreatableTopic(_6, _9, _10, _11, _21, _33)
+                _42 = None
+            _3 = CreatableTopic(_6, _9, _10, _11, _30, _42)
             _4(_3)
-    _34, _35, = _S_io.unpack_from(b, pos)
+    _43, _44, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
-        _36, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+        _45, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
     else:
         pos += 1
-        _36 = None
-    _37 = CreateTopicsRequest(_1, _34, _35, _36)
-    return _37, pos
+        _45 = None
+    _46 = CreateTopicsRequest(_1, _43, _44, _45)
+    return _46, pos
 
 def _ti_CreatableReplicaAssignment_v5(o):
     items = []
@@ -578,7 +609,7 @@ def _w_CreateTopicsRequest_v5(o, buf, pos):
         for _9 in _7:
             _10 = _9.broker_ids
             if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-                _11 = shape_struct(_SHAPES_CreatableReplicaAssignment_1, 'iB%dix', (len(_10),))
+                _11 = shape_struct(_SHAPES_CreatableReplicaAssignment_2, 'iB%dix', (len(_10),))
                 _11.pack_into(buf, pos, _9.partition_index, len(_10) + 1, *_10)
                 pos += _11.size
             else:

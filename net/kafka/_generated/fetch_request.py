@@ -65,6 +65,7 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_ForgottenTopic_0 = {}
+_SHAPES_ForgottenTopic_1 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -1208,47 +1209,78 @@ def _d_FetchRequest_v13(b, m, pos):
             pos = _36
         else:
             _34 = []
-            _39 = _34.append
-            for _ in range(_35):
-                _40, _42, = _S_uB.unpack_from(b, pos)
+            _40, _42, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _40 = uuid_of(_40)
+            if 0 < _42 < 0x80:
+                _42 -= 1  # -1: null
+            else:
+                _42, pos = read_compact_count(b, pos - 1, False)
+            if not _42:
+                _41 = []
+            else:
+                if _42 > blen - pos:
+                    raise bad_length(pos, _42)
+                _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                pos += 4 * _42
+            if b[pos]:
+                _43, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _43 = None
+            _38 = ForgottenTopic('', _40, _41, _43)
+            _34.append(_38)
+            _39 = _35 - 1
+            if _39:
+                _44 = len(_38.partitions)
+                if _44 < 0x7F:
+                    _47 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_44,))
+                    _45 = _47.size
+                    _46 = pos + _45 * _39
+                    if _46 <= blen and b[pos + 0 + 16:_46:_45] == bytes((_44 + 1,)) * _39 and b[pos + 0 + 16 + 1 + 4 * _44:_46:_45] == _BYTE0 * _39:
+                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _44]), None) for _t in _47.iter_unpack(b[pos:_46])]
+                        pos = _46
+                        _39 = 0
+            for _ in range(_39):
+                _49, _51, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _40 = uuid_of(_40)
-                if 0 < _42 < 0x80:
-                    _42 -= 1  # -1: null
+                _49 = uuid_of(_49)
+                if 0 < _51 < 0x80:
+                    _51 -= 1  # -1: null
                 else:
-                    _42, pos = read_compact_count(b, pos - 1, False)
-                if not _42:
-                    _41 = []
+                    _51, pos = read_compact_count(b, pos - 1, False)
+                if not _51:
+                    _50 = []
                 else:
-                    if _42 > blen - pos:
-                        raise bad_length(pos, _42)
-                    _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
-                    pos += 4 * _42
+                    if _51 > blen - pos:
+                        raise bad_length(pos, _51)
+                    _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
+                    pos += 4 * _51
                 if b[pos]:
-                    _43, pos = _t_FetchPartition_v12(b, m, pos)
+                    _52, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _43 = None
-                _38 = ForgottenTopic('', _40, _41, _43)
-                _39(_38)
-    _45 = b[pos]
+                    _52 = None
+                _48 = ForgottenTopic('', _49, _50, _52)
+                _34.append(_48)
+    _54 = b[pos]
     pos += 1
-    if 0 < _45 < 0x80:
-        _46 = pos + _45 - 1
-        if _46 > blen:
-            raise bad_length(pos, _45 - 1)
-        _44 = str(b[pos:_46], 'utf-8')
-        pos = _46
+    if 0 < _54 < 0x80:
+        _55 = pos + _54 - 1
+        if _55 > blen:
+            raise bad_length(pos, _54 - 1)
+        _53 = str(b[pos:_55], 'utf-8')
+        pos = _55
     else:
-        _44, pos = read_cstring(b, pos - 1)
+        _53, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _47, _48, pos = _t_FetchRequest_v12(b, m, pos)
+        _56, _57, pos = _t_FetchRequest_v12(b, m, pos)
     else:
         pos += 1
-        _47 = None
-        _48 = None
-    _49 = FetchRequest(_47, _1, None, _2, _3, _4, _5, _6, _7, _8, _34, _44, _48)
-    return _49, pos
+        _56 = None
+        _57 = None
+    _58 = FetchRequest(_56, _1, None, _2, _3, _4, _5, _6, _7, _8, _34, _53, _57)
+    return _58, pos
 
 def _s_FetchRequest_v13(o):
     n = 0
@@ -1316,7 +1348,7 @@ def _w_FetchRequest_v13(o, buf, pos):
     for _9 in _7:
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11 = shape_struct(_SHAPES_ForgottenTopic_1, '16sB%dix', (len(_10),))
             _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:
@@ -1463,48 +1495,79 @@ def _d_FetchRequest_v15(b, m, pos):
             pos = _35
         else:
             _33 = []
-            _38 = _33.append
-            for _ in range(_34):
-                _39, _41, = _S_uB.unpack_from(b, pos)
+            _39, _41, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _39 = uuid_of(_39)
+            if 0 < _41 < 0x80:
+                _41 -= 1  # -1: null
+            else:
+                _41, pos = read_compact_count(b, pos - 1, False)
+            if not _41:
+                _40 = []
+            else:
+                if _41 > blen - pos:
+                    raise bad_length(pos, _41)
+                _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                pos += 4 * _41
+            if b[pos]:
+                _42, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _42 = None
+            _37 = ForgottenTopic('', _39, _40, _42)
+            _33.append(_37)
+            _38 = _34 - 1
+            if _38:
+                _43 = len(_37.partitions)
+                if _43 < 0x7F:
+                    _46 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_43,))
+                    _44 = _46.size
+                    _45 = pos + _44 * _38
+                    if _45 <= blen and b[pos + 0 + 16:_45:_44] == bytes((_43 + 1,)) * _38 and b[pos + 0 + 16 + 1 + 4 * _43:_45:_44] == _BYTE0 * _38:
+                        _33 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _43]), None) for _t in _46.iter_unpack(b[pos:_45])]
+                        pos = _45
+                        _38 = 0
+            for _ in range(_38):
+                _48, _50, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _39 = uuid_of(_39)
-                if 0 < _41 < 0x80:
-                    _41 -= 1  # -1: null
+                _48 = uuid_of(_48)
+                if 0 < _50 < 0x80:
+                    _50 -= 1  # -1: null
                 else:
-                    _41, pos = read_compact_count(b, pos - 1, False)
-                if not _41:
-                    _40 = []
+                    _50, pos = read_compact_count(b, pos - 1, False)
+                if not _50:
+                    _49 = []
                 else:
-                    if _41 > blen - pos:
-                        raise bad_length(pos, _41)
-                    _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
-                    pos += 4 * _41
+                    if _50 > blen - pos:
+                        raise bad_length(pos, _50)
+                    _49 = list((_Ai[_50] if _50 <= ARRAY_STRUCTS_MAX else array_struct('i', _50)).unpack_from(b, pos))
+                    pos += 4 * _50
                 if b[pos]:
-                    _42, pos = _t_FetchPartition_v12(b, m, pos)
+                    _51, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _42 = None
-                _37 = ForgottenTopic('', _39, _40, _42)
-                _38(_37)
-    _44 = b[pos]
+                    _51 = None
+                _47 = ForgottenTopic('', _48, _49, _51)
+                _33.append(_47)
+    _53 = b[pos]
     pos += 1
-    if 0 < _44 < 0x80:
-        _45 = pos + _44 - 1
-        if _45 > blen:
-            raise bad_length(pos, _44 - 1)
-        _43 = str(b[pos:_45], 'utf-8')
-        pos = _45
+    if 0 < _53 < 0x80:
+        _54 = pos + _53 - 1
+        if _54 > blen:
+            raise bad_length(pos, _53 - 1)
+        _52 = str(b[pos:_54], 'utf-8')
+        pos = _54
     else:
-        _43, pos = read_cstring(b, pos - 1)
+        _52, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _46, _47, _48, pos = _t_FetchRequest_v15(b, m, pos)
+        _55, _56, _57, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _46 = None
-        _47 = None
-        _48 = None
-    _49 = FetchRequest(_46, -1, _47, _1, _2, _3, _4, _5, _6, _7, _33, _43, _48)
-    return _49, pos
+        _55 = None
+        _56 = None
+        _57 = None
+    _58 = FetchRequest(_55, -1, _56, _1, _2, _3, _4, _5, _6, _7, _33, _52, _57)
+    return _58, pos
 
 def _ti_FetchRequest_v15(o):
     items = []
@@ -1609,7 +1672,7 @@ def _w_FetchRequest_v15(o, buf, pos):
     for _9 in _7:
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11 = shape_struct(_SHAPES_ForgottenTopic_1, '16sB%dix', (len(_10),))
             _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:
@@ -1740,48 +1803,79 @@ def _d_FetchRequest_v17(b, m, pos):
             pos = _36
         else:
             _34 = []
-            _39 = _34.append
-            for _ in range(_35):
-                _40, _42, = _S_uB.unpack_from(b, pos)
+            _40, _42, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _40 = uuid_of(_40)
+            if 0 < _42 < 0x80:
+                _42 -= 1  # -1: null
+            else:
+                _42, pos = read_compact_count(b, pos - 1, False)
+            if not _42:
+                _41 = []
+            else:
+                if _42 > blen - pos:
+                    raise bad_length(pos, _42)
+                _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                pos += 4 * _42
+            if b[pos]:
+                _43, pos = _t_FetchPartition_v12(b, m, pos)
+            else:
+                pos += 1
+                _43 = None
+            _38 = ForgottenTopic('', _40, _41, _43)
+            _34.append(_38)
+            _39 = _35 - 1
+            if _39:
+                _44 = len(_38.partitions)
+                if _44 < 0x7F:
+                    _47 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_44,))
+                    _45 = _47.size
+                    _46 = pos + _45 * _39
+                    if _46 <= blen and b[pos + 0 + 16:_46:_45] == bytes((_44 + 1,)) * _39 and b[pos + 0 + 16 + 1 + 4 * _44:_46:_45] == _BYTE0 * _39:
+                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _44]), None) for _t in _47.iter_unpack(b[pos:_46])]
+                        pos = _46
+                        _39 = 0
+            for _ in range(_39):
+                _49, _51, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _40 = uuid_of(_40)
-                if 0 < _42 < 0x80:
-                    _42 -= 1  # -1: null
+                _49 = uuid_of(_49)
+                if 0 < _51 < 0x80:
+                    _51 -= 1  # -1: null
                 else:
-                    _42, pos = read_compact_count(b, pos - 1, False)
-                if not _42:
-                    _41 = []
+                    _51, pos = read_compact_count(b, pos - 1, False)
+                if not _51:
+                    _50 = []
                 else:
-                    if _42 > blen - pos:
-                        raise bad_length(pos, _42)
-                    _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
-                    pos += 4 * _42
+                    if _51 > blen - pos:
+                        raise bad_length(pos, _51)
+                    _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
+                    pos += 4 * _51
                 if b[pos]:
-                    _43, pos = _t_FetchPartition_v12(b, m, pos)
+                    _52, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _43 = None
-                _38 = ForgottenTopic('', _40, _41, _43)
-                _39(_38)
-    _45 = b[pos]
+                    _52 = None
+                _48 = ForgottenTopic('', _49, _50, _52)
+                _34.append(_48)
+    _54 = b[pos]
     pos += 1
-    if 0 < _45 < 0x80:
-        _46 = pos + _45 - 1
-        if _46 > blen:
-            raise bad_length(pos, _45 - 1)
-        _44 = str(b[pos:_46], 'utf-8')
-        pos = _46
+    if 0 < _54 < 0x80:
+        _55 = pos + _54 - 1
+        if _55 > blen:
+            raise bad_length(pos, _54 - 1)
+        _53 = str(b[pos:_55], 'utf-8')
+        pos = _55
     else:
-        _44, pos = read_cstring(b, pos - 1)
+        _53, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _47, _48, _49, pos = _t_FetchRequest_v15(b, m, pos)
+        _56, _57, _58, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _47 = None
-        _48 = None
-        _49 = None
-    _50 = FetchRequest(_47, -1, _48, _1, _2, _3, _4, _5, _6, _7, _34, _44, _49)
-    return _50, pos
+        _56 = None
+        _57 = None
+        _58 = None
+    _59 = FetchRequest(_56, -1, _57, _1, _2, _3, _4, _5, _6, _7, _34, _53, _58)
+    return _59, pos
 
 def _ti_FetchPartition_v17(o):
     items = []
@@ -1861,7 +1955,7 @@ def _w_FetchRequest_v17(o, buf, pos):
     for _9 in _7:
         _10 = _9.partitions
         if len(_10) < 0x7F and not (_9.unknown_tagged_fields):
-            _11 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_10),))
+            _11 = shape_struct(_SHAPES_ForgottenTopic_1, '16sB%dix', (len(_10),))
             _11.pack_into(buf, pos, _9.topic_id.int.to_bytes(16), len(_10) + 1, *_10)
             pos += _11.size
         else:

@@ -64,6 +64,8 @@ _SHAPES_LeaderAndIsrPartitionState_0 = {}
 _SHAPES_LeaderAndIsrPartitionState_1 = {}
 _SHAPES_LeaderAndIsrPartitionState_2 = {}
 _SHAPES_LeaderAndIsrPartitionState_3 = {}
+_SHAPES_LeaderAndIsrPartitionState_4 = {}
+_SHAPES_LeaderAndIsrPartitionState_5 = {}
 
 _S_h = Struct('>h')
 _S_i = Struct('>i')
@@ -766,116 +768,190 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                     pos = _14
                 else:
                     _12 = []
-                    _22 = _12.append
-                    for _ in range(_13):
-                        _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
+                    _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _28 < 0x80:
+                        _28 -= 1  # -1: null
+                    else:
+                        _28, pos = read_compact_count(b, pos - 1, False)
+                    if not _28:
+                        _27 = []
+                    else:
+                        if _28 > blen - pos:
+                            raise bad_length(pos, _28)
+                        _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
+                        pos += 4 * _28
+                    _29, _31, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _31 < 0x80:
+                        _31 -= 1  # -1: null
+                    else:
+                        _31, pos = read_compact_count(b, pos - 1, False)
+                    if not _31:
+                        _30 = []
+                    else:
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                        pos += 4 * _31
+                    _33 = b[pos]
+                    pos += 1
+                    if 0 < _33 < 0x80:
+                        _33 -= 1  # -1: null
+                    else:
+                        _33, pos = read_compact_count(b, pos - 1, False)
+                    if not _33:
+                        _32 = []
+                    else:
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                        pos += 4 * _33
+                    _35 = b[pos]
+                    pos += 1
+                    if 0 < _35 < 0x80:
+                        _35 -= 1  # -1: null
+                    else:
+                        _35, pos = read_compact_count(b, pos - 1, False)
+                    if not _35:
+                        _34 = []
+                    else:
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                        pos += 4 * _35
+                    _36, = _S_o.unpack_from(b, pos)
+                    pos += 1
+                    if b[pos]:
+                        _37, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                    else:
+                        pos += 1
+                        _37 = None
+                    _21 = LeaderAndIsrPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34, _36, 0, _37)
+                    _12.append(_21)
+                    _22 = _13 - 1
+                    if _22:
+                        _38 = len(_21.isr)
+                        _39 = len(_21.replicas)
+                        _40 = len(_21.adding_replicas)
+                        _41 = len(_21.removing_replicas)
+                        if _38 < 0x7F and _39 < 0x7F and _40 < 0x7F and _41 < 0x7F:
+                            _44 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiix%diix%dix%dix%di?x', (_38, _39, _40, _41,))
+                            _42 = _44.size
+                            _43 = pos + _42 * _22
+                            if _43 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_43:_42] == bytes((_38 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4:_43:_42] == bytes((_39 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39:_43:_42] == bytes((_40 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39 + 1 + 4 * _40:_43:_42] == bytes((_41 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39 + 1 + 4 * _40 + 1 + 4 * _41 + 1:_43:_42] == _BYTE0 * _22:
+                                _12 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _38]), _t[0 + 1 + 1 + 1 + 1 + _38], list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39]), list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40]), list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40 + _41]), _t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40 + _41], 0, None) for _t in _44.iter_unpack(b[pos:_43])]
+                                pos = _43
+                                _22 = 0
+                    for _ in range(_22):
+                        _46, _47, _48, _49, _51, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _28 < 0x80:
-                            _28 -= 1  # -1: null
+                        if 0 < _51 < 0x80:
+                            _51 -= 1  # -1: null
                         else:
-                            _28, pos = read_compact_count(b, pos - 1, False)
-                        if not _28:
-                            _27 = []
+                            _51, pos = read_compact_count(b, pos - 1, False)
+                        if not _51:
+                            _50 = []
                         else:
-                            if _28 > blen - pos:
-                                raise bad_length(pos, _28)
-                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
-                            pos += 4 * _28
-                        _29, _31, = _S_iB.unpack_from(b, pos)
+                            if _51 > blen - pos:
+                                raise bad_length(pos, _51)
+                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
+                            pos += 4 * _51
+                        _52, _54, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _31 < 0x80:
-                            _31 -= 1  # -1: null
+                        if 0 < _54 < 0x80:
+                            _54 -= 1  # -1: null
                         else:
-                            _31, pos = read_compact_count(b, pos - 1, False)
-                        if not _31:
-                            _30 = []
+                            _54, pos = read_compact_count(b, pos - 1, False)
+                        if not _54:
+                            _53 = []
                         else:
-                            if _31 > blen - pos:
-                                raise bad_length(pos, _31)
-                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
-                            pos += 4 * _31
-                        _33 = b[pos]
+                            if _54 > blen - pos:
+                                raise bad_length(pos, _54)
+                            _53 = list((_Ai[_54] if _54 <= ARRAY_STRUCTS_MAX else array_struct('i', _54)).unpack_from(b, pos))
+                            pos += 4 * _54
+                        _56 = b[pos]
                         pos += 1
-                        if 0 < _33 < 0x80:
-                            _33 -= 1  # -1: null
+                        if 0 < _56 < 0x80:
+                            _56 -= 1  # -1: null
                         else:
-                            _33, pos = read_compact_count(b, pos - 1, False)
-                        if not _33:
-                            _32 = []
+                            _56, pos = read_compact_count(b, pos - 1, False)
+                        if not _56:
+                            _55 = []
                         else:
-                            if _33 > blen - pos:
-                                raise bad_length(pos, _33)
-                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
-                            pos += 4 * _33
-                        _35 = b[pos]
+                            if _56 > blen - pos:
+                                raise bad_length(pos, _56)
+                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
+                            pos += 4 * _56
+                        _58 = b[pos]
                         pos += 1
-                        if 0 < _35 < 0x80:
-                            _35 -= 1  # -1: null
+                        if 0 < _58 < 0x80:
+                            _58 -= 1  # -1: null
                         else:
-                            _35, pos = read_compact_count(b, pos - 1, False)
-                        if not _35:
-                            _34 = []
+                            _58, pos = read_compact_count(b, pos - 1, False)
+                        if not _58:
+                            _57 = []
                         else:
-                            if _35 > blen - pos:
-                                raise bad_length(pos, _35)
-                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                            pos += 4 * _35
-                        _36, = _S_o.unpack_from(b, pos)
+                            if _58 > blen - pos:
+                                raise bad_length(pos, _58)
+                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
+                            pos += 4 * _58
+                        _59, = _S_o.unpack_from(b, pos)
                         pos += 1
                         if b[pos]:
-                            _37, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _60, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _37 = None
-                        _21 = LeaderAndIsrPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34, _36, 0, _37)
-                        _22(_21)
+                            _60 = None
+                        _45 = LeaderAndIsrPartitionState('', _46, _47, _48, _49, _50, _52, _53, _55, _57, _59, 0, _60)
+                        _12.append(_45)
             if b[pos]:
-                _38, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _61, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _38 = None
-            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _38)
+                _61 = None
+            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _61)
             _7(_6)
-    _40 = b[pos]
+    _63 = b[pos]
     pos += 1
-    if 0 < _40 < 0x80:
-        _40 -= 1  # -1: null
+    if 0 < _63 < 0x80:
+        _63 -= 1  # -1: null
     else:
-        _40, pos = read_compact_count(b, pos - 1, False)
-    if not _40:
-        _39 = []
+        _63, pos = read_compact_count(b, pos - 1, False)
+    if not _63:
+        _62 = []
     else:
-        if _40 > blen - pos:
-            raise bad_length(pos, _40)
-        _39 = []
-        _42 = _39.append
-        for _ in range(_40):
-            _44, _46, = _S_iB.unpack_from(b, pos)
+        if _63 > blen - pos:
+            raise bad_length(pos, _63)
+        _62 = []
+        _65 = _62.append
+        for _ in range(_63):
+            _67, _69, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _46 < 0x80:
-                _47 = pos + _46 - 1
-                if _47 > blen:
-                    raise bad_length(pos, _46 - 1)
-                _45 = str(b[pos:_47], 'utf-8')
-                pos = _47
+            if 0 < _69 < 0x80:
+                _70 = pos + _69 - 1
+                if _70 > blen:
+                    raise bad_length(pos, _69 - 1)
+                _68 = str(b[pos:_70], 'utf-8')
+                pos = _70
             else:
-                _45, pos = read_cstring(b, pos - 1)
-            _48, = _S_i.unpack_from(b, pos)
+                _68, pos = read_cstring(b, pos - 1)
+            _71, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _49, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _72, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _49 = None
-            _41 = LeaderAndIsrLiveLeader(_44, _45, _48, _49)
-            _42(_41)
+                _72 = None
+            _64 = LeaderAndIsrLiveLeader(_67, _68, _71, _72)
+            _65(_64)
     if b[pos]:
-        _50, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _73, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _50 = None
-    _51 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _39, _50)
-    return _51, pos
+        _73 = None
+    _74 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _62, _73)
+    return _74, pos
 
 def _ti_LeaderAndIsrPartitionState_v4(o):
     items = []
@@ -947,7 +1023,7 @@ def _w_LeaderAndIsrRequest_v4(o, buf, pos):
             _12 = _9.adding_replicas
             _13 = _9.removing_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
-                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
                 _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new)
                 pos += _14.size
             else:
@@ -1076,116 +1152,190 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                     pos = _16
                 else:
                     _14 = []
-                    _24 = _14.append
-                    for _ in range(_15):
-                        _25, _26, _27, _28, _30, = _S_iiiiB.unpack_from(b, pos)
+                    _25, _26, _27, _28, _30, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _30 < 0x80:
+                        _30 -= 1  # -1: null
+                    else:
+                        _30, pos = read_compact_count(b, pos - 1, False)
+                    if not _30:
+                        _29 = []
+                    else:
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
+                        _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                        pos += 4 * _30
+                    _31, _33, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _33 < 0x80:
+                        _33 -= 1  # -1: null
+                    else:
+                        _33, pos = read_compact_count(b, pos - 1, False)
+                    if not _33:
+                        _32 = []
+                    else:
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                        pos += 4 * _33
+                    _35 = b[pos]
+                    pos += 1
+                    if 0 < _35 < 0x80:
+                        _35 -= 1  # -1: null
+                    else:
+                        _35, pos = read_compact_count(b, pos - 1, False)
+                    if not _35:
+                        _34 = []
+                    else:
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                        pos += 4 * _35
+                    _37 = b[pos]
+                    pos += 1
+                    if 0 < _37 < 0x80:
+                        _37 -= 1  # -1: null
+                    else:
+                        _37, pos = read_compact_count(b, pos - 1, False)
+                    if not _37:
+                        _36 = []
+                    else:
+                        if _37 > blen - pos:
+                            raise bad_length(pos, _37)
+                        _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                        pos += 4 * _37
+                    _38, = _S_o.unpack_from(b, pos)
+                    pos += 1
+                    if b[pos]:
+                        _39, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                    else:
+                        pos += 1
+                        _39 = None
+                    _23 = LeaderAndIsrPartitionState('', _25, _26, _27, _28, _29, _31, _32, _34, _36, _38, 0, _39)
+                    _14.append(_23)
+                    _24 = _15 - 1
+                    if _24:
+                        _40 = len(_23.isr)
+                        _41 = len(_23.replicas)
+                        _42 = len(_23.adding_replicas)
+                        _43 = len(_23.removing_replicas)
+                        if _40 < 0x7F and _41 < 0x7F and _42 < 0x7F and _43 < 0x7F:
+                            _46 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiix%diix%dix%dix%di?x', (_40, _41, _42, _43,))
+                            _44 = _46.size
+                            _45 = pos + _44 * _24
+                            if _45 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_45:_44] == bytes((_40 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4:_45:_44] == bytes((_41 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41:_45:_44] == bytes((_42 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41 + 1 + 4 * _42:_45:_44] == bytes((_43 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41 + 1 + 4 * _42 + 1 + 4 * _43 + 1:_45:_44] == _BYTE0 * _24:
+                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _40]), _t[0 + 1 + 1 + 1 + 1 + _40], list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41]), list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42]), list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42 + _43]), _t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42 + _43], 0, None) for _t in _46.iter_unpack(b[pos:_45])]
+                                pos = _45
+                                _24 = 0
+                    for _ in range(_24):
+                        _48, _49, _50, _51, _53, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _30 < 0x80:
-                            _30 -= 1  # -1: null
+                        if 0 < _53 < 0x80:
+                            _53 -= 1  # -1: null
                         else:
-                            _30, pos = read_compact_count(b, pos - 1, False)
-                        if not _30:
-                            _29 = []
+                            _53, pos = read_compact_count(b, pos - 1, False)
+                        if not _53:
+                            _52 = []
                         else:
-                            if _30 > blen - pos:
-                                raise bad_length(pos, _30)
-                            _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
-                            pos += 4 * _30
-                        _31, _33, = _S_iB.unpack_from(b, pos)
+                            if _53 > blen - pos:
+                                raise bad_length(pos, _53)
+                            _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
+                            pos += 4 * _53
+                        _54, _56, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _33 < 0x80:
-                            _33 -= 1  # -1: null
+                        if 0 < _56 < 0x80:
+                            _56 -= 1  # -1: null
                         else:
-                            _33, pos = read_compact_count(b, pos - 1, False)
-                        if not _33:
-                            _32 = []
+                            _56, pos = read_compact_count(b, pos - 1, False)
+                        if not _56:
+                            _55 = []
                         else:
-                            if _33 > blen - pos:
-                                raise bad_length(pos, _33)
-                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
-                            pos += 4 * _33
-                        _35 = b[pos]
+                            if _56 > blen - pos:
+                                raise bad_length(pos, _56)
+                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
+                            pos += 4 * _56
+                        _58 = b[pos]
                         pos += 1
-                        if 0 < _35 < 0x80:
-                            _35 -= 1  # -1: null
+                        if 0 < _58 < 0x80:
+                            _58 -= 1  # -1: null
                         else:
-                            _35, pos = read_compact_count(b, pos - 1, False)
-                        if not _35:
-                            _34 = []
+                            _58, pos = read_compact_count(b, pos - 1, False)
+                        if not _58:
+                            _57 = []
                         else:
-                            if _35 > blen - pos:
-                                raise bad_length(pos, _35)
-                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                            pos += 4 * _35
-                        _37 = b[pos]
+                            if _58 > blen - pos:
+                                raise bad_length(pos, _58)
+                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
+                            pos += 4 * _58
+                        _60 = b[pos]
                         pos += 1
-                        if 0 < _37 < 0x80:
-                            _37 -= 1  # -1: null
+                        if 0 < _60 < 0x80:
+                            _60 -= 1  # -1: null
                         else:
-                            _37, pos = read_compact_count(b, pos - 1, False)
-                        if not _37:
-                            _36 = []
+                            _60, pos = read_compact_count(b, pos - 1, False)
+                        if not _60:
+                            _59 = []
                         else:
-                            if _37 > blen - pos:
-                                raise bad_length(pos, _37)
-                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
-                            pos += 4 * _37
-                        _38, = _S_o.unpack_from(b, pos)
+                            if _60 > blen - pos:
+                                raise bad_length(pos, _60)
+                            _59 = list((_Ai[_60] if _60 <= ARRAY_STRUCTS_MAX else array_struct('i', _60)).unpack_from(b, pos))
+                            pos += 4 * _60
+                        _61, = _S_o.unpack_from(b, pos)
                         pos += 1
                         if b[pos]:
-                            _39, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _62, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _39 = None
-                        _23 = LeaderAndIsrPartitionState('', _25, _26, _27, _28, _29, _31, _32, _34, _36, _38, 0, _39)
-                        _24(_23)
+                            _62 = None
+                        _47 = LeaderAndIsrPartitionState('', _48, _49, _50, _51, _52, _54, _55, _57, _59, _61, 0, _62)
+                        _14.append(_47)
             if b[pos]:
-                _40, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _63, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _40 = None
-            _7 = LeaderAndIsrTopicState(_10, _13, _14, _40)
+                _63 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _63)
             _8(_7)
-    _42 = b[pos]
+    _65 = b[pos]
     pos += 1
-    if 0 < _42 < 0x80:
-        _42 -= 1  # -1: null
+    if 0 < _65 < 0x80:
+        _65 -= 1  # -1: null
     else:
-        _42, pos = read_compact_count(b, pos - 1, False)
-    if not _42:
-        _41 = []
+        _65, pos = read_compact_count(b, pos - 1, False)
+    if not _65:
+        _64 = []
     else:
-        if _42 > blen - pos:
-            raise bad_length(pos, _42)
-        _41 = []
-        _44 = _41.append
-        for _ in range(_42):
-            _46, _48, = _S_iB.unpack_from(b, pos)
+        if _65 > blen - pos:
+            raise bad_length(pos, _65)
+        _64 = []
+        _67 = _64.append
+        for _ in range(_65):
+            _69, _71, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _48 < 0x80:
-                _49 = pos + _48 - 1
-                if _49 > blen:
-                    raise bad_length(pos, _48 - 1)
-                _47 = str(b[pos:_49], 'utf-8')
-                pos = _49
+            if 0 < _71 < 0x80:
+                _72 = pos + _71 - 1
+                if _72 > blen:
+                    raise bad_length(pos, _71 - 1)
+                _70 = str(b[pos:_72], 'utf-8')
+                pos = _72
             else:
-                _47, pos = read_cstring(b, pos - 1)
-            _50, = _S_i.unpack_from(b, pos)
+                _70, pos = read_cstring(b, pos - 1)
+            _73, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _51, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _74, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _51 = None
-            _43 = LeaderAndIsrLiveLeader(_46, _47, _50, _51)
-            _44(_43)
+                _74 = None
+            _66 = LeaderAndIsrLiveLeader(_69, _70, _73, _74)
+            _67(_66)
     if b[pos]:
-        _52, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _75, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _52 = None
-    _53 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _41, _52)
-    return _53, pos
+        _75 = None
+    _76 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _64, _75)
+    return _76, pos
 
 def _s_LeaderAndIsrRequest_v5(o):
     n = 0
@@ -1255,7 +1405,7 @@ def _w_LeaderAndIsrRequest_v5(o, buf, pos):
             _12 = _9.adding_replicas
             _13 = _9.removing_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
-                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_2, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?x', (len(_10), len(_11), len(_12), len(_13),))
                 _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new)
                 pos += _14.size
             else:
@@ -1384,116 +1534,190 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                     pos = _16
                 else:
                     _14 = []
-                    _25 = _14.append
-                    for _ in range(_15):
-                        _26, _27, _28, _29, _31, = _S_iiiiB.unpack_from(b, pos)
+                    _26, _27, _28, _29, _31, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _31 < 0x80:
+                        _31 -= 1  # -1: null
+                    else:
+                        _31, pos = read_compact_count(b, pos - 1, False)
+                    if not _31:
+                        _30 = []
+                    else:
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                        pos += 4 * _31
+                    _32, _34, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _34 < 0x80:
+                        _34 -= 1  # -1: null
+                    else:
+                        _34, pos = read_compact_count(b, pos - 1, False)
+                    if not _34:
+                        _33 = []
+                    else:
+                        if _34 > blen - pos:
+                            raise bad_length(pos, _34)
+                        _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                        pos += 4 * _34
+                    _36 = b[pos]
+                    pos += 1
+                    if 0 < _36 < 0x80:
+                        _36 -= 1  # -1: null
+                    else:
+                        _36, pos = read_compact_count(b, pos - 1, False)
+                    if not _36:
+                        _35 = []
+                    else:
+                        if _36 > blen - pos:
+                            raise bad_length(pos, _36)
+                        _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
+                        pos += 4 * _36
+                    _38 = b[pos]
+                    pos += 1
+                    if 0 < _38 < 0x80:
+                        _38 -= 1  # -1: null
+                    else:
+                        _38, pos = read_compact_count(b, pos - 1, False)
+                    if not _38:
+                        _37 = []
+                    else:
+                        if _38 > blen - pos:
+                            raise bad_length(pos, _38)
+                        _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
+                        pos += 4 * _38
+                    _39, _40, = _S_ob.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _41, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                    else:
+                        pos += 1
+                        _41 = None
+                    _24 = LeaderAndIsrPartitionState('', _26, _27, _28, _29, _30, _32, _33, _35, _37, _39, _40, _41)
+                    _14.append(_24)
+                    _25 = _15 - 1
+                    if _25:
+                        _42 = len(_24.isr)
+                        _43 = len(_24.replicas)
+                        _44 = len(_24.adding_replicas)
+                        _45 = len(_24.removing_replicas)
+                        if _42 < 0x7F and _43 < 0x7F and _44 < 0x7F and _45 < 0x7F:
+                            _48 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_4, 'iiiix%diix%dix%dix%di?bx', (_42, _43, _44, _45,))
+                            _46 = _48.size
+                            _47 = pos + _46 * _25
+                            if _47 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_47:_46] == bytes((_42 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4:_47:_46] == bytes((_43 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43:_47:_46] == bytes((_44 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43 + 1 + 4 * _44:_47:_46] == bytes((_45 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43 + 1 + 4 * _44 + 1 + 4 * _45 + 1 + 1:_47:_46] == _BYTE0 * _25:
+                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _42]), _t[0 + 1 + 1 + 1 + 1 + _42], list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43]), list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44]), list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45]), _t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45], _t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45 + 1], None) for _t in _48.iter_unpack(b[pos:_47])]
+                                pos = _47
+                                _25 = 0
+                    for _ in range(_25):
+                        _50, _51, _52, _53, _55, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _31 < 0x80:
-                            _31 -= 1  # -1: null
+                        if 0 < _55 < 0x80:
+                            _55 -= 1  # -1: null
                         else:
-                            _31, pos = read_compact_count(b, pos - 1, False)
-                        if not _31:
-                            _30 = []
+                            _55, pos = read_compact_count(b, pos - 1, False)
+                        if not _55:
+                            _54 = []
                         else:
-                            if _31 > blen - pos:
-                                raise bad_length(pos, _31)
-                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
-                            pos += 4 * _31
-                        _32, _34, = _S_iB.unpack_from(b, pos)
+                            if _55 > blen - pos:
+                                raise bad_length(pos, _55)
+                            _54 = list((_Ai[_55] if _55 <= ARRAY_STRUCTS_MAX else array_struct('i', _55)).unpack_from(b, pos))
+                            pos += 4 * _55
+                        _56, _58, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _34 < 0x80:
-                            _34 -= 1  # -1: null
+                        if 0 < _58 < 0x80:
+                            _58 -= 1  # -1: null
                         else:
-                            _34, pos = read_compact_count(b, pos - 1, False)
-                        if not _34:
-                            _33 = []
+                            _58, pos = read_compact_count(b, pos - 1, False)
+                        if not _58:
+                            _57 = []
                         else:
-                            if _34 > blen - pos:
-                                raise bad_length(pos, _34)
-                            _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
-                            pos += 4 * _34
-                        _36 = b[pos]
+                            if _58 > blen - pos:
+                                raise bad_length(pos, _58)
+                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
+                            pos += 4 * _58
+                        _60 = b[pos]
                         pos += 1
-                        if 0 < _36 < 0x80:
-                            _36 -= 1  # -1: null
+                        if 0 < _60 < 0x80:
+                            _60 -= 1  # -1: null
                         else:
-                            _36, pos = read_compact_count(b, pos - 1, False)
-                        if not _36:
-                            _35 = []
+                            _60, pos = read_compact_count(b, pos - 1, False)
+                        if not _60:
+                            _59 = []
                         else:
-                            if _36 > blen - pos:
-                                raise bad_length(pos, _36)
-                            _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
-                            pos += 4 * _36
-                        _38 = b[pos]
+                            if _60 > blen - pos:
+                                raise bad_length(pos, _60)
+                            _59 = list((_Ai[_60] if _60 <= ARRAY_STRUCTS_MAX else array_struct('i', _60)).unpack_from(b, pos))
+                            pos += 4 * _60
+                        _62 = b[pos]
                         pos += 1
-                        if 0 < _38 < 0x80:
-                            _38 -= 1  # -1: null
+                        if 0 < _62 < 0x80:
+                            _62 -= 1  # -1: null
                         else:
-                            _38, pos = read_compact_count(b, pos - 1, False)
-                        if not _38:
-                            _37 = []
+                            _62, pos = read_compact_count(b, pos - 1, False)
+                        if not _62:
+                            _61 = []
                         else:
-                            if _38 > blen - pos:
-                                raise bad_length(pos, _38)
-                            _37 = list((_Ai[_38] if _38 <= ARRAY_STRUCTS_MAX else array_struct('i', _38)).unpack_from(b, pos))
-                            pos += 4 * _38
-                        _39, _40, = _S_ob.unpack_from(b, pos)
+                            if _62 > blen - pos:
+                                raise bad_length(pos, _62)
+                            _61 = list((_Ai[_62] if _62 <= ARRAY_STRUCTS_MAX else array_struct('i', _62)).unpack_from(b, pos))
+                            pos += 4 * _62
+                        _63, _64, = _S_ob.unpack_from(b, pos)
                         pos += 2
                         if b[pos]:
-                            _41, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _65, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _41 = None
-                        _24 = LeaderAndIsrPartitionState('', _26, _27, _28, _29, _30, _32, _33, _35, _37, _39, _40, _41)
-                        _25(_24)
+                            _65 = None
+                        _49 = LeaderAndIsrPartitionState('', _50, _51, _52, _53, _54, _56, _57, _59, _61, _63, _64, _65)
+                        _14.append(_49)
             if b[pos]:
-                _42, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _66, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _42 = None
-            _7 = LeaderAndIsrTopicState(_10, _13, _14, _42)
+                _66 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _66)
             _8(_7)
-    _44 = b[pos]
+    _68 = b[pos]
     pos += 1
-    if 0 < _44 < 0x80:
-        _44 -= 1  # -1: null
+    if 0 < _68 < 0x80:
+        _68 -= 1  # -1: null
     else:
-        _44, pos = read_compact_count(b, pos - 1, False)
-    if not _44:
-        _43 = []
+        _68, pos = read_compact_count(b, pos - 1, False)
+    if not _68:
+        _67 = []
     else:
-        if _44 > blen - pos:
-            raise bad_length(pos, _44)
-        _43 = []
-        _46 = _43.append
-        for _ in range(_44):
-            _48, _50, = _S_iB.unpack_from(b, pos)
+        if _68 > blen - pos:
+            raise bad_length(pos, _68)
+        _67 = []
+        _70 = _67.append
+        for _ in range(_68):
+            _72, _74, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _50 < 0x80:
-                _51 = pos + _50 - 1
-                if _51 > blen:
-                    raise bad_length(pos, _50 - 1)
-                _49 = str(b[pos:_51], 'utf-8')
-                pos = _51
+            if 0 < _74 < 0x80:
+                _75 = pos + _74 - 1
+                if _75 > blen:
+                    raise bad_length(pos, _74 - 1)
+                _73 = str(b[pos:_75], 'utf-8')
+                pos = _75
             else:
-                _49, pos = read_cstring(b, pos - 1)
-            _52, = _S_i.unpack_from(b, pos)
+                _73, pos = read_cstring(b, pos - 1)
+            _76, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _53, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _77, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _53 = None
-            _45 = LeaderAndIsrLiveLeader(_48, _49, _52, _53)
-            _46(_45)
+                _77 = None
+            _69 = LeaderAndIsrLiveLeader(_72, _73, _76, _77)
+            _70(_69)
     if b[pos]:
-        _54, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _78, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _54 = None
-    _55 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _43, _54)
-    return _55, pos
+        _78 = None
+    _79 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _67, _78)
+    return _79, pos
 
 def _s_LeaderAndIsrRequest_v6(o):
     n = 0
@@ -1563,7 +1787,7 @@ def _w_LeaderAndIsrRequest_v6(o, buf, pos):
             _12 = _9.adding_replicas
             _13 = _9.removing_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
-                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_5, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
                 _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new, _9.leader_recovery_state)
                 pos += _14.size
             else:
@@ -1692,116 +1916,190 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                     pos = _17
                 else:
                     _15 = []
-                    _26 = _15.append
-                    for _ in range(_16):
-                        _27, _28, _29, _30, _32, = _S_iiiiB.unpack_from(b, pos)
+                    _27, _28, _29, _30, _32, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _32 < 0x80:
+                        _32 -= 1  # -1: null
+                    else:
+                        _32, pos = read_compact_count(b, pos - 1, False)
+                    if not _32:
+                        _31 = []
+                    else:
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                        pos += 4 * _32
+                    _33, _35, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _35 < 0x80:
+                        _35 -= 1  # -1: null
+                    else:
+                        _35, pos = read_compact_count(b, pos - 1, False)
+                    if not _35:
+                        _34 = []
+                    else:
+                        if _35 > blen - pos:
+                            raise bad_length(pos, _35)
+                        _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                        pos += 4 * _35
+                    _37 = b[pos]
+                    pos += 1
+                    if 0 < _37 < 0x80:
+                        _37 -= 1  # -1: null
+                    else:
+                        _37, pos = read_compact_count(b, pos - 1, False)
+                    if not _37:
+                        _36 = []
+                    else:
+                        if _37 > blen - pos:
+                            raise bad_length(pos, _37)
+                        _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                        pos += 4 * _37
+                    _39 = b[pos]
+                    pos += 1
+                    if 0 < _39 < 0x80:
+                        _39 -= 1  # -1: null
+                    else:
+                        _39, pos = read_compact_count(b, pos - 1, False)
+                    if not _39:
+                        _38 = []
+                    else:
+                        if _39 > blen - pos:
+                            raise bad_length(pos, _39)
+                        _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                        pos += 4 * _39
+                    _40, _41, = _S_ob.unpack_from(b, pos)
+                    pos += 2
+                    if b[pos]:
+                        _42, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                    else:
+                        pos += 1
+                        _42 = None
+                    _25 = LeaderAndIsrPartitionState('', _27, _28, _29, _30, _31, _33, _34, _36, _38, _40, _41, _42)
+                    _15.append(_25)
+                    _26 = _16 - 1
+                    if _26:
+                        _43 = len(_25.isr)
+                        _44 = len(_25.replicas)
+                        _45 = len(_25.adding_replicas)
+                        _46 = len(_25.removing_replicas)
+                        if _43 < 0x7F and _44 < 0x7F and _45 < 0x7F and _46 < 0x7F:
+                            _49 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_4, 'iiiix%diix%dix%dix%di?bx', (_43, _44, _45, _46,))
+                            _47 = _49.size
+                            _48 = pos + _47 * _26
+                            if _48 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_48:_47] == bytes((_43 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4:_48:_47] == bytes((_44 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44:_48:_47] == bytes((_45 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44 + 1 + 4 * _45:_48:_47] == bytes((_46 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44 + 1 + 4 * _45 + 1 + 4 * _46 + 1 + 1:_48:_47] == _BYTE0 * _26:
+                                _15 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _43]), _t[0 + 1 + 1 + 1 + 1 + _43], list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44]), list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45]), list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46]), _t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46], _t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46 + 1], None) for _t in _49.iter_unpack(b[pos:_48])]
+                                pos = _48
+                                _26 = 0
+                    for _ in range(_26):
+                        _51, _52, _53, _54, _56, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _32 < 0x80:
-                            _32 -= 1  # -1: null
+                        if 0 < _56 < 0x80:
+                            _56 -= 1  # -1: null
                         else:
-                            _32, pos = read_compact_count(b, pos - 1, False)
-                        if not _32:
-                            _31 = []
+                            _56, pos = read_compact_count(b, pos - 1, False)
+                        if not _56:
+                            _55 = []
                         else:
-                            if _32 > blen - pos:
-                                raise bad_length(pos, _32)
-                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
-                            pos += 4 * _32
-                        _33, _35, = _S_iB.unpack_from(b, pos)
+                            if _56 > blen - pos:
+                                raise bad_length(pos, _56)
+                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
+                            pos += 4 * _56
+                        _57, _59, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _35 < 0x80:
-                            _35 -= 1  # -1: null
+                        if 0 < _59 < 0x80:
+                            _59 -= 1  # -1: null
                         else:
-                            _35, pos = read_compact_count(b, pos - 1, False)
-                        if not _35:
-                            _34 = []
+                            _59, pos = read_compact_count(b, pos - 1, False)
+                        if not _59:
+                            _58 = []
                         else:
-                            if _35 > blen - pos:
-                                raise bad_length(pos, _35)
-                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                            pos += 4 * _35
-                        _37 = b[pos]
+                            if _59 > blen - pos:
+                                raise bad_length(pos, _59)
+                            _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
+                            pos += 4 * _59
+                        _61 = b[pos]
                         pos += 1
-                        if 0 < _37 < 0x80:
-                            _37 -= 1  # -1: null
+                        if 0 < _61 < 0x80:
+                            _61 -= 1  # -1: null
                         else:
-                            _37, pos = read_compact_count(b, pos - 1, False)
-                        if not _37:
-                            _36 = []
+                            _61, pos = read_compact_count(b, pos - 1, False)
+                        if not _61:
+                            _60 = []
                         else:
-                            if _37 > blen - pos:
-                                raise bad_length(pos, _37)
-                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
-                            pos += 4 * _37
-                        _39 = b[pos]
+                            if _61 > blen - pos:
+                                raise bad_length(pos, _61)
+                            _60 = list((_Ai[_61] if _61 <= ARRAY_STRUCTS_MAX else array_struct('i', _61)).unpack_from(b, pos))
+                            pos += 4 * _61
+                        _63 = b[pos]
                         pos += 1
-                        if 0 < _39 < 0x80:
-                            _39 -= 1  # -1: null
+                        if 0 < _63 < 0x80:
+                            _63 -= 1  # -1: null
                         else:
-                            _39, pos = read_compact_count(b, pos - 1, False)
-                        if not _39:
-                            _38 = []
+                            _63, pos = read_compact_count(b, pos - 1, False)
+                        if not _63:
+                            _62 = []
                         else:
-                            if _39 > blen - pos:
-                                raise bad_length(pos, _39)
-                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
-                            pos += 4 * _39
-                        _40, _41, = _S_ob.unpack_from(b, pos)
+                            if _63 > blen - pos:
+                                raise bad_length(pos, _63)
+                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
+                            pos += 4 * _63
+                        _64, _65, = _S_ob.unpack_from(b, pos)
                         pos += 2
                         if b[pos]:
-                            _42, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _66, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _42 = None
-                        _25 = LeaderAndIsrPartitionState('', _27, _28, _29, _30, _31, _33, _34, _36, _38, _40, _41, _42)
-                        _26(_25)
+                            _66 = None
+                        _50 = LeaderAndIsrPartitionState('', _51, _52, _53, _54, _55, _57, _58, _60, _62, _64, _65, _66)
+                        _15.append(_50)
             if b[pos]:
-                _43, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _67, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _43 = None
-            _8 = LeaderAndIsrTopicState(_11, _14, _15, _43)
+                _67 = None
+            _8 = LeaderAndIsrTopicState(_11, _14, _15, _67)
             _9(_8)
-    _45 = b[pos]
+    _69 = b[pos]
     pos += 1
-    if 0 < _45 < 0x80:
-        _45 -= 1  # -1: null
+    if 0 < _69 < 0x80:
+        _69 -= 1  # -1: null
     else:
-        _45, pos = read_compact_count(b, pos - 1, False)
-    if not _45:
-        _44 = []
+        _69, pos = read_compact_count(b, pos - 1, False)
+    if not _69:
+        _68 = []
     else:
-        if _45 > blen - pos:
-            raise bad_length(pos, _45)
-        _44 = []
-        _47 = _44.append
-        for _ in range(_45):
-            _49, _51, = _S_iB.unpack_from(b, pos)
+        if _69 > blen - pos:
+            raise bad_length(pos, _69)
+        _68 = []
+        _71 = _68.append
+        for _ in range(_69):
+            _73, _75, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _51 < 0x80:
-                _52 = pos + _51 - 1
-                if _52 > blen:
-                    raise bad_length(pos, _51 - 1)
-                _50 = str(b[pos:_52], 'utf-8')
-                pos = _52
+            if 0 < _75 < 0x80:
+                _76 = pos + _75 - 1
+                if _76 > blen:
+                    raise bad_length(pos, _75 - 1)
+                _74 = str(b[pos:_76], 'utf-8')
+                pos = _76
             else:
-                _50, pos = read_cstring(b, pos - 1)
-            _53, = _S_i.unpack_from(b, pos)
+                _74, pos = read_cstring(b, pos - 1)
+            _77, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _54, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _78, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _54 = None
-            _46 = LeaderAndIsrLiveLeader(_49, _50, _53, _54)
-            _47(_46)
+                _78 = None
+            _70 = LeaderAndIsrLiveLeader(_73, _74, _77, _78)
+            _71(_70)
     if b[pos]:
-        _55, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _79, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _55 = None
-    _56 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _44, _55)
-    return _56, pos
+        _79 = None
+    _80 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _68, _79)
+    return _80, pos
 
 def _s_LeaderAndIsrRequest_v7(o):
     n = 0
@@ -1871,7 +2169,7 @@ def _w_LeaderAndIsrRequest_v7(o, buf, pos):
             _12 = _9.adding_replicas
             _13 = _9.removing_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and len(_13) < 0x7F and not (_9.unknown_tagged_fields):
-                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_3, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
+                _14 = shape_struct(_SHAPES_LeaderAndIsrPartitionState_5, 'iiiiB%diiB%diB%diB%di?bx', (len(_10), len(_11), len(_12), len(_13),))
                 _14.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.partition_epoch, len(_11) + 1, *_11, len(_12) + 1, *_12, len(_13) + 1, *_13, _9.is_new, _9.leader_recovery_state)
                 pos += _14.size
             else:

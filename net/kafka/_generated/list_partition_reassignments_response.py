@@ -42,6 +42,7 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_OngoingPartitionReassignment_0 = {}
+_SHAPES_OngoingPartitionReassignment_1 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -120,68 +121,126 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                     pos = _16
                 else:
                     _14 = []
-                    _19 = _14.append
-                    for _ in range(_15):
-                        _20, _22, = _S_iB.unpack_from(b, pos)
+                    _20, _22, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _22 < 0x80:
+                        _22 -= 1  # -1: null
+                    else:
+                        _22, pos = read_compact_count(b, pos - 1, False)
+                    if not _22:
+                        _21 = []
+                    else:
+                        if _22 > blen - pos:
+                            raise bad_length(pos, _22)
+                        _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
+                        pos += 4 * _22
+                    _24 = b[pos]
+                    pos += 1
+                    if 0 < _24 < 0x80:
+                        _24 -= 1  # -1: null
+                    else:
+                        _24, pos = read_compact_count(b, pos - 1, False)
+                    if not _24:
+                        _23 = []
+                    else:
+                        if _24 > blen - pos:
+                            raise bad_length(pos, _24)
+                        _23 = list((_Ai[_24] if _24 <= ARRAY_STRUCTS_MAX else array_struct('i', _24)).unpack_from(b, pos))
+                        pos += 4 * _24
+                    _26 = b[pos]
+                    pos += 1
+                    if 0 < _26 < 0x80:
+                        _26 -= 1  # -1: null
+                    else:
+                        _26, pos = read_compact_count(b, pos - 1, False)
+                    if not _26:
+                        _25 = []
+                    else:
+                        if _26 > blen - pos:
+                            raise bad_length(pos, _26)
+                        _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
+                        pos += 4 * _26
+                    if b[pos]:
+                        _27, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                    else:
+                        pos += 1
+                        _27 = None
+                    _18 = OngoingPartitionReassignment(_20, _21, _23, _25, _27)
+                    _14.append(_18)
+                    _19 = _15 - 1
+                    if _19:
+                        _28 = len(_18.replicas)
+                        _29 = len(_18.adding_replicas)
+                        _30 = len(_18.removing_replicas)
+                        if _28 < 0x7F and _29 < 0x7F and _30 < 0x7F:
+                            _33 = shape_struct(_SHAPES_OngoingPartitionReassignment_0, 'ix%dix%dix%dix', (_28, _29, _30,))
+                            _31 = _33.size
+                            _32 = pos + _31 * _19
+                            if _32 <= blen and b[pos + 0 + 4:_32:_31] == bytes((_28 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28:_32:_31] == bytes((_29 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28 + 1 + 4 * _29:_32:_31] == bytes((_30 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28 + 1 + 4 * _29 + 1 + 4 * _30:_32:_31] == _BYTE0 * _19:
+                                _14 += [OngoingPartitionReassignment(_t[0], list(_t[0 + 1:0 + 1 + _28]), list(_t[0 + 1 + _28:0 + 1 + _28 + _29]), list(_t[0 + 1 + _28 + _29:0 + 1 + _28 + _29 + _30]), None) for _t in _33.iter_unpack(b[pos:_32])]
+                                pos = _32
+                                _19 = 0
+                    for _ in range(_19):
+                        _35, _37, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _22 < 0x80:
-                            _22 -= 1  # -1: null
+                        if 0 < _37 < 0x80:
+                            _37 -= 1  # -1: null
                         else:
-                            _22, pos = read_compact_count(b, pos - 1, False)
-                        if not _22:
-                            _21 = []
+                            _37, pos = read_compact_count(b, pos - 1, False)
+                        if not _37:
+                            _36 = []
                         else:
-                            if _22 > blen - pos:
-                                raise bad_length(pos, _22)
-                            _21 = list((_Ai[_22] if _22 <= ARRAY_STRUCTS_MAX else array_struct('i', _22)).unpack_from(b, pos))
-                            pos += 4 * _22
-                        _24 = b[pos]
+                            if _37 > blen - pos:
+                                raise bad_length(pos, _37)
+                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                            pos += 4 * _37
+                        _39 = b[pos]
                         pos += 1
-                        if 0 < _24 < 0x80:
-                            _24 -= 1  # -1: null
+                        if 0 < _39 < 0x80:
+                            _39 -= 1  # -1: null
                         else:
-                            _24, pos = read_compact_count(b, pos - 1, False)
-                        if not _24:
-                            _23 = []
+                            _39, pos = read_compact_count(b, pos - 1, False)
+                        if not _39:
+                            _38 = []
                         else:
-                            if _24 > blen - pos:
-                                raise bad_length(pos, _24)
-                            _23 = list((_Ai[_24] if _24 <= ARRAY_STRUCTS_MAX else array_struct('i', _24)).unpack_from(b, pos))
-                            pos += 4 * _24
-                        _26 = b[pos]
+                            if _39 > blen - pos:
+                                raise bad_length(pos, _39)
+                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
+                            pos += 4 * _39
+                        _41 = b[pos]
                         pos += 1
-                        if 0 < _26 < 0x80:
-                            _26 -= 1  # -1: null
+                        if 0 < _41 < 0x80:
+                            _41 -= 1  # -1: null
                         else:
-                            _26, pos = read_compact_count(b, pos - 1, False)
-                        if not _26:
-                            _25 = []
+                            _41, pos = read_compact_count(b, pos - 1, False)
+                        if not _41:
+                            _40 = []
                         else:
-                            if _26 > blen - pos:
-                                raise bad_length(pos, _26)
-                            _25 = list((_Ai[_26] if _26 <= ARRAY_STRUCTS_MAX else array_struct('i', _26)).unpack_from(b, pos))
-                            pos += 4 * _26
+                            if _41 > blen - pos:
+                                raise bad_length(pos, _41)
+                            _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                            pos += 4 * _41
                         if b[pos]:
-                            _27, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                            _42, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
                         else:
                             pos += 1
-                            _27 = None
-                        _18 = OngoingPartitionReassignment(_20, _21, _23, _25, _27)
-                        _19(_18)
+                            _42 = None
+                        _34 = OngoingPartitionReassignment(_35, _36, _38, _40, _42)
+                        _14.append(_34)
             if b[pos]:
-                _28, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                _43, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
             else:
                 pos += 1
-                _28 = None
-            _8 = OngoingTopicReassignment(_11, _14, _28)
+                _43 = None
+            _8 = OngoingTopicReassignment(_11, _14, _43)
             _9(_8)
     if b[pos]:
-        _29, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+        _44, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
     else:
         pos += 1
-        _29 = None
-    _30 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _29)
-    return _30, pos
+        _44 = None
+    _45 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _44)
+    return _45, pos
 
 def _ti_OngoingPartitionReassignment_v0(o):
     items = []
@@ -258,7 +317,7 @@ def _w_ListPartitionReassignmentsResponse_v0(o, buf, pos):
             _14 = _12.adding_replicas
             _15 = _12.removing_replicas
             if len(_13) < 0x7F and len(_14) < 0x7F and len(_15) < 0x7F and not (_12.unknown_tagged_fields):
-                _16 = shape_struct(_SHAPES_OngoingPartitionReassignment_0, 'iB%diB%diB%dix', (len(_13), len(_14), len(_15),))
+                _16 = shape_struct(_SHAPES_OngoingPartitionReassignment_1, 'iB%diB%diB%dix', (len(_13), len(_14), len(_15),))
                 _16.pack_into(buf, pos, _12.partition_index, len(_13) + 1, *_13, len(_14) + 1, *_14, len(_15) + 1, *_15)
                 pos += _16.size
             else:

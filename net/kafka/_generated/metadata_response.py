@@ -61,6 +61,7 @@ _SHAPES_MetadataResponsePartition_0 = {}
 _SHAPES_MetadataResponsePartition_1 = {}
 _SHAPES_MetadataResponsePartition_2 = {}
 _SHAPES_MetadataResponsePartition_3 = {}
+_SHAPES_MetadataResponsePartition_4 = {}
 
 _S_h = Struct('>h')
 _S_hB = Struct('>hB')
@@ -1544,72 +1545,130 @@ def _d_MetadataResponse_v9(b, m, pos):
                     pos = _32
                 else:
                     _30 = []
-                    _38 = _30.append
-                    for _ in range(_31):
-                        _39, _40, _41, _42, _44, = _S_hiiiB.unpack_from(b, pos)
+                    _39, _40, _41, _42, _44, = _S_hiiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _44 < 0x80:
+                        _44 -= 1  # -1: null
+                    else:
+                        _44, pos = read_compact_count(b, pos - 1, False)
+                    if not _44:
+                        _43 = []
+                    else:
+                        if _44 > blen - pos:
+                            raise bad_length(pos, _44)
+                        _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
+                        pos += 4 * _44
+                    _46 = b[pos]
+                    pos += 1
+                    if 0 < _46 < 0x80:
+                        _46 -= 1  # -1: null
+                    else:
+                        _46, pos = read_compact_count(b, pos - 1, False)
+                    if not _46:
+                        _45 = []
+                    else:
+                        if _46 > blen - pos:
+                            raise bad_length(pos, _46)
+                        _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
+                        pos += 4 * _46
+                    _48 = b[pos]
+                    pos += 1
+                    if 0 < _48 < 0x80:
+                        _48 -= 1  # -1: null
+                    else:
+                        _48, pos = read_compact_count(b, pos - 1, False)
+                    if not _48:
+                        _47 = []
+                    else:
+                        if _48 > blen - pos:
+                            raise bad_length(pos, _48)
+                        _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
+                        pos += 4 * _48
+                    if b[pos]:
+                        _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                    else:
+                        pos += 1
+                        _49 = None
+                    _37 = MetadataResponsePartition(_39, _40, _41, _42, _43, _45, _47, _49)
+                    _30.append(_37)
+                    _38 = _31 - 1
+                    if _38:
+                        _50 = len(_37.replica_nodes)
+                        _51 = len(_37.isr_nodes)
+                        _52 = len(_37.offline_replicas)
+                        if _50 < 0x7F and _51 < 0x7F and _52 < 0x7F:
+                            _55 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiix%dix%dix%dix', (_50, _51, _52,))
+                            _53 = _55.size
+                            _54 = pos + _53 * _38
+                            if _54 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_54:_53] == bytes((_50 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50:_54:_53] == bytes((_51 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50 + 1 + 4 * _51:_54:_53] == bytes((_52 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50 + 1 + 4 * _51 + 1 + 4 * _52:_54:_53] == _BYTE0 * _38:
+                                _30 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _50]), list(_t[0 + 1 + 1 + 1 + 1 + _50:0 + 1 + 1 + 1 + 1 + _50 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _50 + _51:0 + 1 + 1 + 1 + 1 + _50 + _51 + _52]), None) for _t in _55.iter_unpack(b[pos:_54])]
+                                pos = _54
+                                _38 = 0
+                    for _ in range(_38):
+                        _57, _58, _59, _60, _62, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _44 < 0x80:
-                            _44 -= 1  # -1: null
+                        if 0 < _62 < 0x80:
+                            _62 -= 1  # -1: null
                         else:
-                            _44, pos = read_compact_count(b, pos - 1, False)
-                        if not _44:
-                            _43 = []
+                            _62, pos = read_compact_count(b, pos - 1, False)
+                        if not _62:
+                            _61 = []
                         else:
-                            if _44 > blen - pos:
-                                raise bad_length(pos, _44)
-                            _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
-                            pos += 4 * _44
-                        _46 = b[pos]
+                            if _62 > blen - pos:
+                                raise bad_length(pos, _62)
+                            _61 = list((_Ai[_62] if _62 <= ARRAY_STRUCTS_MAX else array_struct('i', _62)).unpack_from(b, pos))
+                            pos += 4 * _62
+                        _64 = b[pos]
                         pos += 1
-                        if 0 < _46 < 0x80:
-                            _46 -= 1  # -1: null
+                        if 0 < _64 < 0x80:
+                            _64 -= 1  # -1: null
                         else:
-                            _46, pos = read_compact_count(b, pos - 1, False)
-                        if not _46:
-                            _45 = []
+                            _64, pos = read_compact_count(b, pos - 1, False)
+                        if not _64:
+                            _63 = []
                         else:
-                            if _46 > blen - pos:
-                                raise bad_length(pos, _46)
-                            _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
-                            pos += 4 * _46
-                        _48 = b[pos]
+                            if _64 > blen - pos:
+                                raise bad_length(pos, _64)
+                            _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
+                            pos += 4 * _64
+                        _66 = b[pos]
                         pos += 1
-                        if 0 < _48 < 0x80:
-                            _48 -= 1  # -1: null
+                        if 0 < _66 < 0x80:
+                            _66 -= 1  # -1: null
                         else:
-                            _48, pos = read_compact_count(b, pos - 1, False)
-                        if not _48:
-                            _47 = []
+                            _66, pos = read_compact_count(b, pos - 1, False)
+                        if not _66:
+                            _65 = []
                         else:
-                            if _48 > blen - pos:
-                                raise bad_length(pos, _48)
-                            _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
-                            pos += 4 * _48
+                            if _66 > blen - pos:
+                                raise bad_length(pos, _66)
+                            _65 = list((_Ai[_66] if _66 <= ARRAY_STRUCTS_MAX else array_struct('i', _66)).unpack_from(b, pos))
+                            pos += 4 * _66
                         if b[pos]:
-                            _49, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _67, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _49 = None
-                        _37 = MetadataResponsePartition(_39, _40, _41, _42, _43, _45, _47, _49)
-                        _38(_37)
-            _50, = _S_i.unpack_from(b, pos)
+                            _67 = None
+                        _56 = MetadataResponsePartition(_57, _58, _59, _60, _61, _63, _65, _67)
+                        _30.append(_56)
+            _68, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _51, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _69, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _51 = None
-            _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _50, _51)
+                _69 = None
+            _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _68, _69)
             _23(_22)
-    _52, = _S_i.unpack_from(b, pos)
+    _70, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _53 = None
-    _54 = MetadataResponse(_1, _2, _16, _19, _20, _52, _53)
-    return _54, pos
+        _71 = None
+    _72 = MetadataResponse(_1, _2, _16, _19, _20, _70, _71)
+    return _72, pos
 
 def _ti_MetadataResponseBroker_v9(o):
     items = []
@@ -1739,7 +1798,7 @@ def _w_MetadataResponse_v9(o, buf, pos):
             _23 = _21.isr_nodes
             _24 = _21.offline_replicas
             if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
-                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_4, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
                 _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
                 pos += _25.size
             else:
@@ -1885,72 +1944,130 @@ def _d_MetadataResponse_v10(b, m, pos):
                     pos = _33
                 else:
                     _31 = []
-                    _39 = _31.append
-                    for _ in range(_32):
-                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _45 < 0x80:
+                        _45 -= 1  # -1: null
+                    else:
+                        _45, pos = read_compact_count(b, pos - 1, False)
+                    if not _45:
+                        _44 = []
+                    else:
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                        pos += 4 * _45
+                    _47 = b[pos]
+                    pos += 1
+                    if 0 < _47 < 0x80:
+                        _47 -= 1  # -1: null
+                    else:
+                        _47, pos = read_compact_count(b, pos - 1, False)
+                    if not _47:
+                        _46 = []
+                    else:
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                        pos += 4 * _47
+                    _49 = b[pos]
+                    pos += 1
+                    if 0 < _49 < 0x80:
+                        _49 -= 1  # -1: null
+                    else:
+                        _49, pos = read_compact_count(b, pos - 1, False)
+                    if not _49:
+                        _48 = []
+                    else:
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                        pos += 4 * _49
+                    if b[pos]:
+                        _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                    else:
+                        pos += 1
+                        _50 = None
+                    _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                    _31.append(_38)
+                    _39 = _32 - 1
+                    if _39:
+                        _51 = len(_38.replica_nodes)
+                        _52 = len(_38.isr_nodes)
+                        _53 = len(_38.offline_replicas)
+                        if _51 < 0x7F and _52 < 0x7F and _53 < 0x7F:
+                            _56 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiix%dix%dix%dix', (_51, _52, _53,))
+                            _54 = _56.size
+                            _55 = pos + _54 * _39
+                            if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                pos = _55
+                                _39 = 0
+                    for _ in range(_39):
+                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _45 < 0x80:
-                            _45 -= 1  # -1: null
+                        if 0 < _63 < 0x80:
+                            _63 -= 1  # -1: null
                         else:
-                            _45, pos = read_compact_count(b, pos - 1, False)
-                        if not _45:
-                            _44 = []
+                            _63, pos = read_compact_count(b, pos - 1, False)
+                        if not _63:
+                            _62 = []
                         else:
-                            if _45 > blen - pos:
-                                raise bad_length(pos, _45)
-                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
-                            pos += 4 * _45
-                        _47 = b[pos]
+                            if _63 > blen - pos:
+                                raise bad_length(pos, _63)
+                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
+                            pos += 4 * _63
+                        _65 = b[pos]
                         pos += 1
-                        if 0 < _47 < 0x80:
-                            _47 -= 1  # -1: null
+                        if 0 < _65 < 0x80:
+                            _65 -= 1  # -1: null
                         else:
-                            _47, pos = read_compact_count(b, pos - 1, False)
-                        if not _47:
-                            _46 = []
+                            _65, pos = read_compact_count(b, pos - 1, False)
+                        if not _65:
+                            _64 = []
                         else:
-                            if _47 > blen - pos:
-                                raise bad_length(pos, _47)
-                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
-                            pos += 4 * _47
-                        _49 = b[pos]
+                            if _65 > blen - pos:
+                                raise bad_length(pos, _65)
+                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
+                            pos += 4 * _65
+                        _67 = b[pos]
                         pos += 1
-                        if 0 < _49 < 0x80:
-                            _49 -= 1  # -1: null
+                        if 0 < _67 < 0x80:
+                            _67 -= 1  # -1: null
                         else:
-                            _49, pos = read_compact_count(b, pos - 1, False)
-                        if not _49:
-                            _48 = []
+                            _67, pos = read_compact_count(b, pos - 1, False)
+                        if not _67:
+                            _66 = []
                         else:
-                            if _49 > blen - pos:
-                                raise bad_length(pos, _49)
-                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
-                            pos += 4 * _49
+                            if _67 > blen - pos:
+                                raise bad_length(pos, _67)
+                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
+                            pos += 4 * _67
                         if b[pos]:
-                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _50 = None
-                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
-                        _39(_38)
-            _51, = _S_i.unpack_from(b, pos)
+                            _68 = None
+                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
+                        _31.append(_57)
+            _69, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _52 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+                _70 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
             _23(_22)
-    _53, = _S_i.unpack_from(b, pos)
+    _71, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _54, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _72, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _54 = None
-    _55 = MetadataResponse(_1, _2, _16, _19, _20, _53, _54)
-    return _55, pos
+        _72 = None
+    _73 = MetadataResponse(_1, _2, _16, _19, _20, _71, _72)
+    return _73, pos
 
 def _s_MetadataResponse_v10(o):
     n = 0
@@ -2076,7 +2193,7 @@ def _w_MetadataResponse_v10(o, buf, pos):
             _23 = _21.isr_nodes
             _24 = _21.offline_replicas
             if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
-                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_4, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
                 _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
                 pos += _25.size
             else:
@@ -2222,70 +2339,128 @@ def _d_MetadataResponse_v11(b, m, pos):
                     pos = _33
                 else:
                     _31 = []
-                    _39 = _31.append
-                    for _ in range(_32):
-                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _45 < 0x80:
+                        _45 -= 1  # -1: null
+                    else:
+                        _45, pos = read_compact_count(b, pos - 1, False)
+                    if not _45:
+                        _44 = []
+                    else:
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                        pos += 4 * _45
+                    _47 = b[pos]
+                    pos += 1
+                    if 0 < _47 < 0x80:
+                        _47 -= 1  # -1: null
+                    else:
+                        _47, pos = read_compact_count(b, pos - 1, False)
+                    if not _47:
+                        _46 = []
+                    else:
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                        pos += 4 * _47
+                    _49 = b[pos]
+                    pos += 1
+                    if 0 < _49 < 0x80:
+                        _49 -= 1  # -1: null
+                    else:
+                        _49, pos = read_compact_count(b, pos - 1, False)
+                    if not _49:
+                        _48 = []
+                    else:
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                        pos += 4 * _49
+                    if b[pos]:
+                        _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                    else:
+                        pos += 1
+                        _50 = None
+                    _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                    _31.append(_38)
+                    _39 = _32 - 1
+                    if _39:
+                        _51 = len(_38.replica_nodes)
+                        _52 = len(_38.isr_nodes)
+                        _53 = len(_38.offline_replicas)
+                        if _51 < 0x7F and _52 < 0x7F and _53 < 0x7F:
+                            _56 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiix%dix%dix%dix', (_51, _52, _53,))
+                            _54 = _56.size
+                            _55 = pos + _54 * _39
+                            if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                pos = _55
+                                _39 = 0
+                    for _ in range(_39):
+                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _45 < 0x80:
-                            _45 -= 1  # -1: null
+                        if 0 < _63 < 0x80:
+                            _63 -= 1  # -1: null
                         else:
-                            _45, pos = read_compact_count(b, pos - 1, False)
-                        if not _45:
-                            _44 = []
+                            _63, pos = read_compact_count(b, pos - 1, False)
+                        if not _63:
+                            _62 = []
                         else:
-                            if _45 > blen - pos:
-                                raise bad_length(pos, _45)
-                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
-                            pos += 4 * _45
-                        _47 = b[pos]
+                            if _63 > blen - pos:
+                                raise bad_length(pos, _63)
+                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
+                            pos += 4 * _63
+                        _65 = b[pos]
                         pos += 1
-                        if 0 < _47 < 0x80:
-                            _47 -= 1  # -1: null
+                        if 0 < _65 < 0x80:
+                            _65 -= 1  # -1: null
                         else:
-                            _47, pos = read_compact_count(b, pos - 1, False)
-                        if not _47:
-                            _46 = []
+                            _65, pos = read_compact_count(b, pos - 1, False)
+                        if not _65:
+                            _64 = []
                         else:
-                            if _47 > blen - pos:
-                                raise bad_length(pos, _47)
-                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
-                            pos += 4 * _47
-                        _49 = b[pos]
+                            if _65 > blen - pos:
+                                raise bad_length(pos, _65)
+                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
+                            pos += 4 * _65
+                        _67 = b[pos]
                         pos += 1
-                        if 0 < _49 < 0x80:
-                            _49 -= 1  # -1: null
+                        if 0 < _67 < 0x80:
+                            _67 -= 1  # -1: null
                         else:
-                            _49, pos = read_compact_count(b, pos - 1, False)
-                        if not _49:
-                            _48 = []
+                            _67, pos = read_compact_count(b, pos - 1, False)
+                        if not _67:
+                            _66 = []
                         else:
-                            if _49 > blen - pos:
-                                raise bad_length(pos, _49)
-                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
-                            pos += 4 * _49
+                            if _67 > blen - pos:
+                                raise bad_length(pos, _67)
+                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
+                            pos += 4 * _67
                         if b[pos]:
-                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _50 = None
-                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
-                        _39(_38)
-            _51, = _S_i.unpack_from(b, pos)
+                            _68 = None
+                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
+                        _31.append(_57)
+            _69, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _52 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+                _70 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
             _23(_22)
     if b[pos]:
-        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _53 = None
-    _54 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _53)
-    return _54, pos
+        _71 = None
+    _72 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _71)
+    return _72, pos
 
 def _s_MetadataResponse_v11(o):
     n = 0
@@ -2411,7 +2586,7 @@ def _w_MetadataResponse_v11(o, buf, pos):
             _23 = _21.isr_nodes
             _24 = _21.offline_replicas
             if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
-                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_4, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
                 _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
                 pos += _25.size
             else:
@@ -2555,70 +2730,128 @@ def _d_MetadataResponse_v12(b, m, pos):
                     pos = _33
                 else:
                     _31 = []
-                    _39 = _31.append
-                    for _ in range(_32):
-                        _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    _40, _41, _42, _43, _45, = _S_hiiiB.unpack_from(b, pos)
+                    pos += 15
+                    if 0 < _45 < 0x80:
+                        _45 -= 1  # -1: null
+                    else:
+                        _45, pos = read_compact_count(b, pos - 1, False)
+                    if not _45:
+                        _44 = []
+                    else:
+                        if _45 > blen - pos:
+                            raise bad_length(pos, _45)
+                        _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                        pos += 4 * _45
+                    _47 = b[pos]
+                    pos += 1
+                    if 0 < _47 < 0x80:
+                        _47 -= 1  # -1: null
+                    else:
+                        _47, pos = read_compact_count(b, pos - 1, False)
+                    if not _47:
+                        _46 = []
+                    else:
+                        if _47 > blen - pos:
+                            raise bad_length(pos, _47)
+                        _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                        pos += 4 * _47
+                    _49 = b[pos]
+                    pos += 1
+                    if 0 < _49 < 0x80:
+                        _49 -= 1  # -1: null
+                    else:
+                        _49, pos = read_compact_count(b, pos - 1, False)
+                    if not _49:
+                        _48 = []
+                    else:
+                        if _49 > blen - pos:
+                            raise bad_length(pos, _49)
+                        _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                        pos += 4 * _49
+                    if b[pos]:
+                        _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                    else:
+                        pos += 1
+                        _50 = None
+                    _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
+                    _31.append(_38)
+                    _39 = _32 - 1
+                    if _39:
+                        _51 = len(_38.replica_nodes)
+                        _52 = len(_38.isr_nodes)
+                        _53 = len(_38.offline_replicas)
+                        if _51 < 0x7F and _52 < 0x7F and _53 < 0x7F:
+                            _56 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiix%dix%dix%dix', (_51, _52, _53,))
+                            _54 = _56.size
+                            _55 = pos + _54 * _39
+                            if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                pos = _55
+                                _39 = 0
+                    for _ in range(_39):
+                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _45 < 0x80:
-                            _45 -= 1  # -1: null
+                        if 0 < _63 < 0x80:
+                            _63 -= 1  # -1: null
                         else:
-                            _45, pos = read_compact_count(b, pos - 1, False)
-                        if not _45:
-                            _44 = []
+                            _63, pos = read_compact_count(b, pos - 1, False)
+                        if not _63:
+                            _62 = []
                         else:
-                            if _45 > blen - pos:
-                                raise bad_length(pos, _45)
-                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
-                            pos += 4 * _45
-                        _47 = b[pos]
+                            if _63 > blen - pos:
+                                raise bad_length(pos, _63)
+                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
+                            pos += 4 * _63
+                        _65 = b[pos]
                         pos += 1
-                        if 0 < _47 < 0x80:
-                            _47 -= 1  # -1: null
+                        if 0 < _65 < 0x80:
+                            _65 -= 1  # -1: null
                         else:
-                            _47, pos = read_compact_count(b, pos - 1, False)
-                        if not _47:
-                            _46 = []
+                            _65, pos = read_compact_count(b, pos - 1, False)
+                        if not _65:
+                            _64 = []
                         else:
-                            if _47 > blen - pos:
-                                raise bad_length(pos, _47)
-                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
-                            pos += 4 * _47
-                        _49 = b[pos]
+                            if _65 > blen - pos:
+                                raise bad_length(pos, _65)
+                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
+                            pos += 4 * _65
+                        _67 = b[pos]
                         pos += 1
-                        if 0 < _49 < 0x80:
-                            _49 -= 1  # -1: null
+                        if 0 < _67 < 0x80:
+                            _67 -= 1  # -1: null
                         else:
-                            _49, pos = read_compact_count(b, pos - 1, False)
-                        if not _49:
-                            _48 = []
+                            _67, pos = read_compact_count(b, pos - 1, False)
+                        if not _67:
+                            _66 = []
                         else:
-                            if _49 > blen - pos:
-                                raise bad_length(pos, _49)
-                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
-                            pos += 4 * _49
+                            if _67 > blen - pos:
+                                raise bad_length(pos, _67)
+                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
+                            pos += 4 * _67
                         if b[pos]:
-                            _50, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _50 = None
-                        _38 = MetadataResponsePartition(_40, _41, _42, _43, _44, _46, _48, _50)
-                        _39(_38)
-            _51, = _S_i.unpack_from(b, pos)
+                            _68 = None
+                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
+                        _31.append(_57)
+            _69, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _52, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _52 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _51, _52)
+                _70 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
             _23(_22)
     if b[pos]:
-        _53, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _53 = None
-    _54 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _53)
-    return _54, pos
+        _71 = None
+    _72 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _71)
+    return _72, pos
 
 def _s_MetadataResponse_v12(o):
     n = 0
@@ -2748,7 +2981,7 @@ def _w_MetadataResponse_v12(o, buf, pos):
             _23 = _21.isr_nodes
             _24 = _21.offline_replicas
             if len(_22) < 0x7F and len(_23) < 0x7F and len(_24) < 0x7F and not (_21.unknown_tagged_fields):
-                _25 = shape_struct(_SHAPES_MetadataResponsePartition_3, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
+                _25 = shape_struct(_SHAPES_MetadataResponsePartition_4, 'hiiiB%diB%diB%dix', (len(_22), len(_23), len(_24),))
                 _25.pack_into(buf, pos, _21.error_code, _21.partition_index, _21.leader_id, _21.leader_epoch, len(_22) + 1, *_22, len(_23) + 1, *_23, len(_24) + 1, *_24)
                 pos += _25.size
             else:

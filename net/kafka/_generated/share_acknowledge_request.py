@@ -46,6 +46,7 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_AcknowledgementBatch_0 = {}
+_SHAPES_AcknowledgementBatch_1 = {}
 
 _S_i = Struct('>i')
 _S_iB = Struct('>iB')
@@ -154,49 +155,79 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                                     pos = _24
                                 else:
                                     _22 = []
-                                    _28 = _22.append
-                                    for _ in range(_23):
-                                        _29, _30, _32, = _S_qqB.unpack_from(b, pos)
+                                    _29, _30, _32, = _S_qqB.unpack_from(b, pos)
+                                    pos += 17
+                                    if 0 < _32 < 0x80:
+                                        _32 -= 1  # -1: null
+                                    else:
+                                        _32, pos = read_compact_count(b, pos - 1, False)
+                                    if not _32:
+                                        _31 = []
+                                    else:
+                                        if _32 > blen - pos:
+                                            raise bad_length(pos, _32)
+                                        _31 = list((_Ab[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('b', _32)).unpack_from(b, pos))
+                                        pos += 1 * _32
+                                    if b[pos]:
+                                        _33, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _33 = None
+                                    _27 = AcknowledgementBatch(_29, _30, _31, _33)
+                                    _22.append(_27)
+                                    _28 = _23 - 1
+                                    if _28:
+                                        _34 = len(_27.acknowledge_types)
+                                        if _34 < 0x7F:
+                                            _37 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqx%dbx', (_34,))
+                                            _35 = _37.size
+                                            _36 = pos + _35 * _28
+                                            if _36 <= blen and b[pos + 0 + 8 + 8:_36:_35] == bytes((_34 + 1,)) * _28 and b[pos + 0 + 8 + 8 + 1 + 1 * _34:_36:_35] == _BYTE0 * _28:
+                                                _22 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _34]), None) for _t in _37.iter_unpack(b[pos:_36])]
+                                                pos = _36
+                                                _28 = 0
+                                    for _ in range(_28):
+                                        _39, _40, _42, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if 0 < _32 < 0x80:
-                                            _32 -= 1  # -1: null
+                                        if 0 < _42 < 0x80:
+                                            _42 -= 1  # -1: null
                                         else:
-                                            _32, pos = read_compact_count(b, pos - 1, False)
-                                        if not _32:
-                                            _31 = []
+                                            _42, pos = read_compact_count(b, pos - 1, False)
+                                        if not _42:
+                                            _41 = []
                                         else:
-                                            if _32 > blen - pos:
-                                                raise bad_length(pos, _32)
-                                            _31 = list((_Ab[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('b', _32)).unpack_from(b, pos))
-                                            pos += 1 * _32
+                                            if _42 > blen - pos:
+                                                raise bad_length(pos, _42)
+                                            _41 = list((_Ab[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('b', _42)).unpack_from(b, pos))
+                                            pos += 1 * _42
                                         if b[pos]:
-                                            _33, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                            _43, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                                         else:
                                             pos += 1
-                                            _33 = None
-                                        _27 = AcknowledgementBatch(_29, _30, _31, _33)
-                                        _28(_27)
+                                            _43 = None
+                                        _38 = AcknowledgementBatch(_39, _40, _41, _43)
+                                        _22.append(_38)
                             if b[pos]:
-                                _34, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                _44, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _34 = None
-                            _19 = AcknowledgePartition(_21, _22, _34)
+                                _44 = None
+                            _19 = AcknowledgePartition(_21, _22, _44)
                             _20(_19)
                 if b[pos]:
-                    _35, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _45, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _35 = None
-                _12 = AcknowledgeTopic(_14, _15, _35)
+                    _45 = None
+                _12 = AcknowledgeTopic(_14, _15, _45)
                 _13(_12)
     if b[pos]:
-        _36, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _46, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _36 = None
-    _37 = ShareAcknowledgeRequest(_1, _4, _7, _8, _36)
-    return _37, pos
+        _46 = None
+    _47 = ShareAcknowledgeRequest(_1, _4, _7, _8, _46)
+    return _47, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
@@ -288,7 +319,7 @@ def _w_ShareAcknowledgeRequest_v0(o, buf, pos):
             for _15 in _13:
                 _16 = _15.acknowledge_types
                 if len(_16) < 0x7F and not (_15.unknown_tagged_fields):
-                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqB%dbx', (len(_16),))
+                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_1, 'qqB%dbx', (len(_16),))
                     _17.pack_into(buf, pos, _15.first_offset, _15.last_offset, len(_16) + 1, *_16)
                     pos += _17.size
                 else:

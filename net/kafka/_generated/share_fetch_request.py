@@ -56,7 +56,9 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_AcknowledgementBatch_0 = {}
+_SHAPES_AcknowledgementBatch_1 = {}
 _SHAPES_ForgottenTopic_0 = {}
+_SHAPES_ForgottenTopic_1 = {}
 
 _S_i = Struct('>i')
 _S_ii = Struct('>ii')
@@ -168,89 +170,150 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                                     pos = _29
                                 else:
                                     _27 = []
-                                    _33 = _27.append
-                                    for _ in range(_28):
-                                        _34, _35, _37, = _S_qqB.unpack_from(b, pos)
+                                    _34, _35, _37, = _S_qqB.unpack_from(b, pos)
+                                    pos += 17
+                                    if 0 < _37 < 0x80:
+                                        _37 -= 1  # -1: null
+                                    else:
+                                        _37, pos = read_compact_count(b, pos - 1, False)
+                                    if not _37:
+                                        _36 = []
+                                    else:
+                                        if _37 > blen - pos:
+                                            raise bad_length(pos, _37)
+                                        _36 = list((_Ab[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('b', _37)).unpack_from(b, pos))
+                                        pos += 1 * _37
+                                    if b[pos]:
+                                        _38, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                    else:
+                                        pos += 1
+                                        _38 = None
+                                    _32 = AcknowledgementBatch(_34, _35, _36, _38)
+                                    _27.append(_32)
+                                    _33 = _28 - 1
+                                    if _33:
+                                        _39 = len(_32.acknowledge_types)
+                                        if _39 < 0x7F:
+                                            _42 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqx%dbx', (_39,))
+                                            _40 = _42.size
+                                            _41 = pos + _40 * _33
+                                            if _41 <= blen and b[pos + 0 + 8 + 8:_41:_40] == bytes((_39 + 1,)) * _33 and b[pos + 0 + 8 + 8 + 1 + 1 * _39:_41:_40] == _BYTE0 * _33:
+                                                _27 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _39]), None) for _t in _42.iter_unpack(b[pos:_41])]
+                                                pos = _41
+                                                _33 = 0
+                                    for _ in range(_33):
+                                        _44, _45, _47, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if 0 < _37 < 0x80:
-                                            _37 -= 1  # -1: null
+                                        if 0 < _47 < 0x80:
+                                            _47 -= 1  # -1: null
                                         else:
-                                            _37, pos = read_compact_count(b, pos - 1, False)
-                                        if not _37:
-                                            _36 = []
+                                            _47, pos = read_compact_count(b, pos - 1, False)
+                                        if not _47:
+                                            _46 = []
                                         else:
-                                            if _37 > blen - pos:
-                                                raise bad_length(pos, _37)
-                                            _36 = list((_Ab[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('b', _37)).unpack_from(b, pos))
-                                            pos += 1 * _37
+                                            if _47 > blen - pos:
+                                                raise bad_length(pos, _47)
+                                            _46 = list((_Ab[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('b', _47)).unpack_from(b, pos))
+                                            pos += 1 * _47
                                         if b[pos]:
-                                            _38, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                            _48, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                                         else:
                                             pos += 1
-                                            _38 = None
-                                        _32 = AcknowledgementBatch(_34, _35, _36, _38)
-                                        _33(_32)
+                                            _48 = None
+                                        _43 = AcknowledgementBatch(_44, _45, _46, _48)
+                                        _27.append(_43)
                             if b[pos]:
-                                _39, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                _49, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _39 = None
-                            _23 = FetchPartition(_25, _26, _27, _39)
+                                _49 = None
+                            _23 = FetchPartition(_25, _26, _27, _49)
                             _24(_23)
-                if b[pos]:
-                    _40, pos = _t_AcknowledgementBatch_v0(b, m, pos)
-                else:
-                    pos += 1
-                    _40 = None
-                _15 = FetchTopic(_17, _18, _40)
-                _16(_15)
-    _42 = b[pos]
-    pos += 1
-    if 0 < _42 < 0x80:
-        _42 -= 1  # -1: null
-    else:
-        _42, pos = read_compact_count(b, pos - 1, False)
-    if not _42:
-        _41 = []
-    else:
-        if _42 > blen - pos:
-            raise bad_length(pos, _42)
-        _43 = pos + 18 * _42
-        if _43 <= blen and b[pos + 16:_43:18] == _BYTE1 * _42 and b[pos + 17:_43:18] == _BYTE0 * _42:
-            _41 = [ForgottenTopic(uuid_of(_44), [], None) for _44, _, _, in _S_uBB.iter_unpack(b[pos:_43])]
-            pos = _43
-        else:
-            _41 = []
-            _46 = _41.append
-            for _ in range(_42):
-                _47, _49, = _S_uB.unpack_from(b, pos)
-                pos += 17
-                _47 = uuid_of(_47)
-                if 0 < _49 < 0x80:
-                    _49 -= 1  # -1: null
-                else:
-                    _49, pos = read_compact_count(b, pos - 1, False)
-                if not _49:
-                    _48 = []
-                else:
-                    if _49 > blen - pos:
-                        raise bad_length(pos, _49)
-                    _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
-                    pos += 4 * _49
                 if b[pos]:
                     _50, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
                     _50 = None
-                _45 = ForgottenTopic(_47, _48, _50)
-                _46(_45)
+                _15 = FetchTopic(_17, _18, _50)
+                _16(_15)
+    _52 = b[pos]
+    pos += 1
+    if 0 < _52 < 0x80:
+        _52 -= 1  # -1: null
+    else:
+        _52, pos = read_compact_count(b, pos - 1, False)
+    if not _52:
+        _51 = []
+    else:
+        if _52 > blen - pos:
+            raise bad_length(pos, _52)
+        _53 = pos + 18 * _52
+        if _53 <= blen and b[pos + 16:_53:18] == _BYTE1 * _52 and b[pos + 17:_53:18] == _BYTE0 * _52:
+            _51 = [ForgottenTopic(uuid_of(_54), [], None) for _54, _, _, in _S_uBB.iter_unpack(b[pos:_53])]
+            pos = _53
+        else:
+            _51 = []
+            _57, _59, = _S_uB.unpack_from(b, pos)
+            pos += 17
+            _57 = uuid_of(_57)
+            if 0 < _59 < 0x80:
+                _59 -= 1  # -1: null
+            else:
+                _59, pos = read_compact_count(b, pos - 1, False)
+            if not _59:
+                _58 = []
+            else:
+                if _59 > blen - pos:
+                    raise bad_length(pos, _59)
+                _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
+                pos += 4 * _59
+            if b[pos]:
+                _60, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+            else:
+                pos += 1
+                _60 = None
+            _55 = ForgottenTopic(_57, _58, _60)
+            _51.append(_55)
+            _56 = _52 - 1
+            if _56:
+                _61 = len(_55.partitions)
+                if _61 < 0x7F:
+                    _64 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_61,))
+                    _62 = _64.size
+                    _63 = pos + _62 * _56
+                    if _63 <= blen and b[pos + 0 + 16:_63:_62] == bytes((_61 + 1,)) * _56 and b[pos + 0 + 16 + 1 + 4 * _61:_63:_62] == _BYTE0 * _56:
+                        _51 += [ForgottenTopic(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _61]), None) for _t in _64.iter_unpack(b[pos:_63])]
+                        pos = _63
+                        _56 = 0
+            for _ in range(_56):
+                _66, _68, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _66 = uuid_of(_66)
+                if 0 < _68 < 0x80:
+                    _68 -= 1  # -1: null
+                else:
+                    _68, pos = read_compact_count(b, pos - 1, False)
+                if not _68:
+                    _67 = []
+                else:
+                    if _68 > blen - pos:
+                        raise bad_length(pos, _68)
+                    _67 = list((_Ai[_68] if _68 <= ARRAY_STRUCTS_MAX else array_struct('i', _68)).unpack_from(b, pos))
+                    pos += 4 * _68
+                if b[pos]:
+                    _69, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _69 = None
+                _65 = ForgottenTopic(_66, _67, _69)
+                _51.append(_65)
     if b[pos]:
-        _51, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _70, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _51 = None
-    _52 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _41, _51)
-    return _52, pos
+        _70 = None
+    _71 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _51, _70)
+    return _71, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []
@@ -349,7 +412,7 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
             for _15 in _13:
                 _16 = _15.acknowledge_types
                 if len(_16) < 0x7F and not (_15.unknown_tagged_fields):
-                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_0, 'qqB%dbx', (len(_16),))
+                    _17 = shape_struct(_SHAPES_AcknowledgementBatch_1, 'qqB%dbx', (len(_16),))
                     _17.pack_into(buf, pos, _15.first_offset, _15.last_offset, len(_16) + 1, *_16)
                     pos += _17.size
                 else:
@@ -386,7 +449,7 @@ def _w_ShareFetchRequest_v0(o, buf, pos):
     for _22 in _20:
         _23 = _22.partitions
         if len(_23) < 0x7F and not (_22.unknown_tagged_fields):
-            _24 = shape_struct(_SHAPES_ForgottenTopic_0, '16sB%dix', (len(_23),))
+            _24 = shape_struct(_SHAPES_ForgottenTopic_1, '16sB%dix', (len(_23),))
             _24.pack_into(buf, pos, _22.topic_id.int.to_bytes(16), len(_23) + 1, *_23)
             pos += _24.size
         else:

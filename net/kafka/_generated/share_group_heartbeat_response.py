@@ -42,6 +42,7 @@ _AI = ARRAY_STRUCTS['I']
 _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_TopicPartitions_0 = {}
+_SHAPES_TopicPartitions_1 = {}
 
 _S_i = Struct('>i')
 _S_ih = Struct('>ih')
@@ -113,42 +114,73 @@ def _d_ShareGroupHeartbeatResponse_v0(b, m, pos):
                 pos = _15
             else:
                 _13 = []
-                _18 = _13.append
-                for _ in range(_14):
-                    _19, _21, = _S_uB.unpack_from(b, pos)
+                _19, _21, = _S_uB.unpack_from(b, pos)
+                pos += 17
+                _19 = uuid_of(_19)
+                if 0 < _21 < 0x80:
+                    _21 -= 1  # -1: null
+                else:
+                    _21, pos = read_compact_count(b, pos - 1, False)
+                if not _21:
+                    _20 = []
+                else:
+                    if _21 > blen - pos:
+                        raise bad_length(pos, _21)
+                    _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
+                    pos += 4 * _21
+                if b[pos]:
+                    _22, pos = _t_TopicPartitions_v0(b, m, pos)
+                else:
+                    pos += 1
+                    _22 = None
+                _17 = TopicPartitions(_19, _20, _22)
+                _13.append(_17)
+                _18 = _14 - 1
+                if _18:
+                    _23 = len(_17.partitions)
+                    if _23 < 0x7F:
+                        _26 = shape_struct(_SHAPES_TopicPartitions_0, '16sx%dix', (_23,))
+                        _24 = _26.size
+                        _25 = pos + _24 * _18
+                        if _25 <= blen and b[pos + 0 + 16:_25:_24] == bytes((_23 + 1,)) * _18 and b[pos + 0 + 16 + 1 + 4 * _23:_25:_24] == _BYTE0 * _18:
+                            _13 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _23]), None) for _t in _26.iter_unpack(b[pos:_25])]
+                            pos = _25
+                            _18 = 0
+                for _ in range(_18):
+                    _28, _30, = _S_uB.unpack_from(b, pos)
                     pos += 17
-                    _19 = uuid_of(_19)
-                    if 0 < _21 < 0x80:
-                        _21 -= 1  # -1: null
+                    _28 = uuid_of(_28)
+                    if 0 < _30 < 0x80:
+                        _30 -= 1  # -1: null
                     else:
-                        _21, pos = read_compact_count(b, pos - 1, False)
-                    if not _21:
-                        _20 = []
+                        _30, pos = read_compact_count(b, pos - 1, False)
+                    if not _30:
+                        _29 = []
                     else:
-                        if _21 > blen - pos:
-                            raise bad_length(pos, _21)
-                        _20 = list((_Ai[_21] if _21 <= ARRAY_STRUCTS_MAX else array_struct('i', _21)).unpack_from(b, pos))
-                        pos += 4 * _21
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
+                        _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                        pos += 4 * _30
                     if b[pos]:
-                        _22, pos = _t_TopicPartitions_v0(b, m, pos)
+                        _31, pos = _t_TopicPartitions_v0(b, m, pos)
                     else:
                         pos += 1
-                        _22 = None
-                    _17 = TopicPartitions(_19, _20, _22)
-                    _18(_17)
+                        _31 = None
+                    _27 = TopicPartitions(_28, _29, _31)
+                    _13.append(_27)
         if b[pos]:
-            _23, pos = _t_TopicPartitions_v0(b, m, pos)
+            _32, pos = _t_TopicPartitions_v0(b, m, pos)
         else:
             pos += 1
-            _23 = None
-        _11 = Assignment(_13, _23)
+            _32 = None
+        _11 = Assignment(_13, _32)
     if b[pos]:
-        _24, pos = _t_TopicPartitions_v0(b, m, pos)
+        _33, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _24 = None
-    _25 = ShareGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _24)
-    return _25, pos
+        _33 = None
+    _34 = ShareGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _33)
+    return _34, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
@@ -224,7 +256,7 @@ def _w_ShareGroupHeartbeatResponse_v0(o, buf, pos):
         for _10 in _8:
             _11 = _10.partitions
             if len(_11) < 0x7F and not (_10.unknown_tagged_fields):
-                _12 = shape_struct(_SHAPES_TopicPartitions_0, '16sB%dix', (len(_11),))
+                _12 = shape_struct(_SHAPES_TopicPartitions_1, '16sB%dix', (len(_11),))
                 _12.pack_into(buf, pos, _10.topic_id.int.to_bytes(16), len(_11) + 1, *_11)
                 pos += _12.size
             else:

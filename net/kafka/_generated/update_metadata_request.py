@@ -68,6 +68,7 @@ _Aq = ARRAY_STRUCTS['q']
 _Ad = ARRAY_STRUCTS['d']
 _SHAPES_UpdateMetadataPartitionState_0 = {}
 _SHAPES_UpdateMetadataPartitionState_1 = {}
+_SHAPES_UpdateMetadataPartitionState_2 = {}
 
 _S_b = Struct('>b')
 _S_h = Struct('>h')
@@ -1217,142 +1218,200 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                     pos = _14
                 else:
                     _12 = []
-                    _21 = _12.append
-                    for _ in range(_13):
-                        _22, _23, _24, _25, _27, = _S_iiiiB.unpack_from(b, pos)
-                        pos += 17
-                        if 0 < _27 < 0x80:
-                            _27 -= 1  # -1: null
-                        else:
-                            _27, pos = read_compact_count(b, pos - 1, False)
-                        if not _27:
-                            _26 = []
-                        else:
-                            if _27 > blen - pos:
-                                raise bad_length(pos, _27)
-                            _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
-                            pos += 4 * _27
-                        _28, _30, = _S_iB.unpack_from(b, pos)
-                        pos += 5
-                        if 0 < _30 < 0x80:
-                            _30 -= 1  # -1: null
-                        else:
-                            _30, pos = read_compact_count(b, pos - 1, False)
-                        if not _30:
-                            _29 = []
-                        else:
-                            if _30 > blen - pos:
-                                raise bad_length(pos, _30)
-                            _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
-                            pos += 4 * _30
-                        _32 = b[pos]
+                    _22, _23, _24, _25, _27, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _27 < 0x80:
+                        _27 -= 1  # -1: null
+                    else:
+                        _27, pos = read_compact_count(b, pos - 1, False)
+                    if not _27:
+                        _26 = []
+                    else:
+                        if _27 > blen - pos:
+                            raise bad_length(pos, _27)
+                        _26 = list((_Ai[_27] if _27 <= ARRAY_STRUCTS_MAX else array_struct('i', _27)).unpack_from(b, pos))
+                        pos += 4 * _27
+                    _28, _30, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _30 < 0x80:
+                        _30 -= 1  # -1: null
+                    else:
+                        _30, pos = read_compact_count(b, pos - 1, False)
+                    if not _30:
+                        _29 = []
+                    else:
+                        if _30 > blen - pos:
+                            raise bad_length(pos, _30)
+                        _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                        pos += 4 * _30
+                    _32 = b[pos]
+                    pos += 1
+                    if 0 < _32 < 0x80:
+                        _32 -= 1  # -1: null
+                    else:
+                        _32, pos = read_compact_count(b, pos - 1, False)
+                    if not _32:
+                        _31 = []
+                    else:
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                        pos += 4 * _32
+                    if b[pos]:
+                        _33, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _32 < 0x80:
-                            _32 -= 1  # -1: null
+                        _33 = None
+                    _20 = UpdateMetadataPartitionState('', _22, _23, _24, _25, _26, _28, _29, _31, _33)
+                    _12.append(_20)
+                    _21 = _13 - 1
+                    if _21:
+                        _34 = len(_20.isr)
+                        _35 = len(_20.replicas)
+                        _36 = len(_20.offline_replicas)
+                        if _34 < 0x7F and _35 < 0x7F and _36 < 0x7F:
+                            _39 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiix%diix%dix%dix', (_34, _35, _36,))
+                            _37 = _39.size
+                            _38 = pos + _37 * _21
+                            if _38 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_38:_37] == bytes((_34 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4:_38:_37] == bytes((_35 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4 + 1 + 4 * _35:_38:_37] == bytes((_36 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4 + 1 + 4 * _35 + 1 + 4 * _36:_38:_37] == _BYTE0 * _21:
+                                _12 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _34]), _t[0 + 1 + 1 + 1 + 1 + _34], list(_t[0 + 1 + 1 + 1 + 1 + _34 + 1:0 + 1 + 1 + 1 + 1 + _34 + 1 + _35]), list(_t[0 + 1 + 1 + 1 + 1 + _34 + 1 + _35:0 + 1 + 1 + 1 + 1 + _34 + 1 + _35 + _36]), None) for _t in _39.iter_unpack(b[pos:_38])]
+                                pos = _38
+                                _21 = 0
+                    for _ in range(_21):
+                        _41, _42, _43, _44, _46, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if 0 < _46 < 0x80:
+                            _46 -= 1  # -1: null
                         else:
-                            _32, pos = read_compact_count(b, pos - 1, False)
-                        if not _32:
-                            _31 = []
+                            _46, pos = read_compact_count(b, pos - 1, False)
+                        if not _46:
+                            _45 = []
                         else:
-                            if _32 > blen - pos:
-                                raise bad_length(pos, _32)
-                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
-                            pos += 4 * _32
+                            if _46 > blen - pos:
+                                raise bad_length(pos, _46)
+                            _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
+                            pos += 4 * _46
+                        _47, _49, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _49 < 0x80:
+                            _49 -= 1  # -1: null
+                        else:
+                            _49, pos = read_compact_count(b, pos - 1, False)
+                        if not _49:
+                            _48 = []
+                        else:
+                            if _49 > blen - pos:
+                                raise bad_length(pos, _49)
+                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
+                            pos += 4 * _49
+                        _51 = b[pos]
+                        pos += 1
+                        if 0 < _51 < 0x80:
+                            _51 -= 1  # -1: null
+                        else:
+                            _51, pos = read_compact_count(b, pos - 1, False)
+                        if not _51:
+                            _50 = []
+                        else:
+                            if _51 > blen - pos:
+                                raise bad_length(pos, _51)
+                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
+                            pos += 4 * _51
                         if b[pos]:
-                            _33, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _52, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _33 = None
-                        _20 = UpdateMetadataPartitionState('', _22, _23, _24, _25, _26, _28, _29, _31, _33)
-                        _21(_20)
+                            _52 = None
+                        _40 = UpdateMetadataPartitionState('', _41, _42, _43, _44, _45, _47, _48, _50, _52)
+                        _12.append(_40)
             if b[pos]:
-                _34, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _34 = None
-            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _34)
+                _53 = None
+            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _53)
             _7(_6)
-    _36 = b[pos]
+    _55 = b[pos]
     pos += 1
-    if 0 < _36 < 0x80:
-        _36 -= 1  # -1: null
+    if 0 < _55 < 0x80:
+        _55 -= 1  # -1: null
     else:
-        _36, pos = read_compact_count(b, pos - 1, False)
-    if not _36:
-        _35 = []
+        _55, pos = read_compact_count(b, pos - 1, False)
+    if not _55:
+        _54 = []
     else:
-        if _36 > blen - pos:
-            raise bad_length(pos, _36)
-        _35 = []
-        _38 = _35.append
-        for _ in range(_36):
-            _40, _42, = _S_iB.unpack_from(b, pos)
+        if _55 > blen - pos:
+            raise bad_length(pos, _55)
+        _54 = []
+        _57 = _54.append
+        for _ in range(_55):
+            _59, _61, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _42 < 0x80:
-                _42 -= 1  # -1: null
+            if 0 < _61 < 0x80:
+                _61 -= 1  # -1: null
             else:
-                _42, pos = read_compact_count(b, pos - 1, False)
-            if not _42:
-                _41 = []
+                _61, pos = read_compact_count(b, pos - 1, False)
+            if not _61:
+                _60 = []
             else:
-                if _42 > blen - pos:
-                    raise bad_length(pos, _42)
-                _41 = []
-                _44 = _41.append
-                for _ in range(_42):
-                    _46, _48, = _S_iB.unpack_from(b, pos)
+                if _61 > blen - pos:
+                    raise bad_length(pos, _61)
+                _60 = []
+                _63 = _60.append
+                for _ in range(_61):
+                    _65, _67, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _48 < 0x80:
-                        _49 = pos + _48 - 1
-                        if _49 > blen:
-                            raise bad_length(pos, _48 - 1)
-                        _47 = str(b[pos:_49], 'utf-8')
-                        pos = _49
+                    if 0 < _67 < 0x80:
+                        _68 = pos + _67 - 1
+                        if _68 > blen:
+                            raise bad_length(pos, _67 - 1)
+                        _66 = str(b[pos:_68], 'utf-8')
+                        pos = _68
                     else:
-                        _47, pos = read_cstring(b, pos - 1)
-                    _51 = b[pos]
+                        _66, pos = read_cstring(b, pos - 1)
+                    _70 = b[pos]
                     pos += 1
-                    if 0 < _51 < 0x80:
-                        _52 = pos + _51 - 1
-                        if _52 > blen:
-                            raise bad_length(pos, _51 - 1)
-                        _50 = str(b[pos:_52], 'utf-8')
-                        pos = _52
+                    if 0 < _70 < 0x80:
+                        _71 = pos + _70 - 1
+                        if _71 > blen:
+                            raise bad_length(pos, _70 - 1)
+                        _69 = str(b[pos:_71], 'utf-8')
+                        pos = _71
                     else:
-                        _50, pos = read_cstring(b, pos - 1)
-                    _53, = _S_h.unpack_from(b, pos)
+                        _69, pos = read_cstring(b, pos - 1)
+                    _72, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _73, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _54 = None
-                    _43 = UpdateMetadataEndpoint(_46, _47, _50, _53, _54)
-                    _44(_43)
-            _56 = b[pos]
+                        _73 = None
+                    _62 = UpdateMetadataEndpoint(_65, _66, _69, _72, _73)
+                    _63(_62)
+            _75 = b[pos]
             pos += 1
-            if 0 < _56 < 0x80:
-                _57 = pos + _56 - 1
-                if _57 > blen:
-                    raise bad_length(pos, _56 - 1)
-                _55 = str(b[pos:_57], 'utf-8')
-                pos = _57
+            if 0 < _75 < 0x80:
+                _76 = pos + _75 - 1
+                if _76 > blen:
+                    raise bad_length(pos, _75 - 1)
+                _74 = str(b[pos:_76], 'utf-8')
+                pos = _76
             else:
-                _55, pos = read_ncstring(b, pos - 1)
+                _74, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _58, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _77, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _58 = None
-            _37 = UpdateMetadataBroker(_40, '', 0, _41, _55, _58)
-            _38(_37)
+                _77 = None
+            _56 = UpdateMetadataBroker(_59, '', 0, _60, _74, _77)
+            _57(_56)
     if b[pos]:
-        _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _78, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _59 = None
-    _60 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _35, _59)
-    return _60, pos
+        _78 = None
+    _79 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _54, _78)
+    return _79, pos
 
 def _ti_UpdateMetadataPartitionState_v6(o):
     items = []
@@ -1431,7 +1490,7 @@ def _w_UpdateMetadataRequest_v6(o, buf, pos):
             _11 = _9.replicas
             _12 = _9.offline_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
-                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_2, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
                 _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
                 pos += _13.size
             else:
@@ -1584,142 +1643,200 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                     pos = _15
                 else:
                     _13 = []
-                    _22 = _13.append
-                    for _ in range(_14):
-                        _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
-                        pos += 17
-                        if 0 < _28 < 0x80:
-                            _28 -= 1  # -1: null
-                        else:
-                            _28, pos = read_compact_count(b, pos - 1, False)
-                        if not _28:
-                            _27 = []
-                        else:
-                            if _28 > blen - pos:
-                                raise bad_length(pos, _28)
-                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
-                            pos += 4 * _28
-                        _29, _31, = _S_iB.unpack_from(b, pos)
-                        pos += 5
-                        if 0 < _31 < 0x80:
-                            _31 -= 1  # -1: null
-                        else:
-                            _31, pos = read_compact_count(b, pos - 1, False)
-                        if not _31:
-                            _30 = []
-                        else:
-                            if _31 > blen - pos:
-                                raise bad_length(pos, _31)
-                            _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
-                            pos += 4 * _31
-                        _33 = b[pos]
+                    _23, _24, _25, _26, _28, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _28 < 0x80:
+                        _28 -= 1  # -1: null
+                    else:
+                        _28, pos = read_compact_count(b, pos - 1, False)
+                    if not _28:
+                        _27 = []
+                    else:
+                        if _28 > blen - pos:
+                            raise bad_length(pos, _28)
+                        _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
+                        pos += 4 * _28
+                    _29, _31, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _31 < 0x80:
+                        _31 -= 1  # -1: null
+                    else:
+                        _31, pos = read_compact_count(b, pos - 1, False)
+                    if not _31:
+                        _30 = []
+                    else:
+                        if _31 > blen - pos:
+                            raise bad_length(pos, _31)
+                        _30 = list((_Ai[_31] if _31 <= ARRAY_STRUCTS_MAX else array_struct('i', _31)).unpack_from(b, pos))
+                        pos += 4 * _31
+                    _33 = b[pos]
+                    pos += 1
+                    if 0 < _33 < 0x80:
+                        _33 -= 1  # -1: null
+                    else:
+                        _33, pos = read_compact_count(b, pos - 1, False)
+                    if not _33:
+                        _32 = []
+                    else:
+                        if _33 > blen - pos:
+                            raise bad_length(pos, _33)
+                        _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
+                        pos += 4 * _33
+                    if b[pos]:
+                        _34, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _33 < 0x80:
-                            _33 -= 1  # -1: null
+                        _34 = None
+                    _21 = UpdateMetadataPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34)
+                    _13.append(_21)
+                    _22 = _14 - 1
+                    if _22:
+                        _35 = len(_21.isr)
+                        _36 = len(_21.replicas)
+                        _37 = len(_21.offline_replicas)
+                        if _35 < 0x7F and _36 < 0x7F and _37 < 0x7F:
+                            _40 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiix%diix%dix%dix', (_35, _36, _37,))
+                            _38 = _40.size
+                            _39 = pos + _38 * _22
+                            if _39 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_39:_38] == bytes((_35 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4:_39:_38] == bytes((_36 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4 + 1 + 4 * _36:_39:_38] == bytes((_37 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4 + 1 + 4 * _36 + 1 + 4 * _37:_39:_38] == _BYTE0 * _22:
+                                _13 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _35]), _t[0 + 1 + 1 + 1 + 1 + _35], list(_t[0 + 1 + 1 + 1 + 1 + _35 + 1:0 + 1 + 1 + 1 + 1 + _35 + 1 + _36]), list(_t[0 + 1 + 1 + 1 + 1 + _35 + 1 + _36:0 + 1 + 1 + 1 + 1 + _35 + 1 + _36 + _37]), None) for _t in _40.iter_unpack(b[pos:_39])]
+                                pos = _39
+                                _22 = 0
+                    for _ in range(_22):
+                        _42, _43, _44, _45, _47, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if 0 < _47 < 0x80:
+                            _47 -= 1  # -1: null
                         else:
-                            _33, pos = read_compact_count(b, pos - 1, False)
-                        if not _33:
-                            _32 = []
+                            _47, pos = read_compact_count(b, pos - 1, False)
+                        if not _47:
+                            _46 = []
                         else:
-                            if _33 > blen - pos:
-                                raise bad_length(pos, _33)
-                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
-                            pos += 4 * _33
+                            if _47 > blen - pos:
+                                raise bad_length(pos, _47)
+                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                            pos += 4 * _47
+                        _48, _50, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _50 < 0x80:
+                            _50 -= 1  # -1: null
+                        else:
+                            _50, pos = read_compact_count(b, pos - 1, False)
+                        if not _50:
+                            _49 = []
+                        else:
+                            if _50 > blen - pos:
+                                raise bad_length(pos, _50)
+                            _49 = list((_Ai[_50] if _50 <= ARRAY_STRUCTS_MAX else array_struct('i', _50)).unpack_from(b, pos))
+                            pos += 4 * _50
+                        _52 = b[pos]
+                        pos += 1
+                        if 0 < _52 < 0x80:
+                            _52 -= 1  # -1: null
+                        else:
+                            _52, pos = read_compact_count(b, pos - 1, False)
+                        if not _52:
+                            _51 = []
+                        else:
+                            if _52 > blen - pos:
+                                raise bad_length(pos, _52)
+                            _51 = list((_Ai[_52] if _52 <= ARRAY_STRUCTS_MAX else array_struct('i', _52)).unpack_from(b, pos))
+                            pos += 4 * _52
                         if b[pos]:
-                            _34, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _34 = None
-                        _21 = UpdateMetadataPartitionState('', _23, _24, _25, _26, _27, _29, _30, _32, _34)
-                        _22(_21)
+                            _53 = None
+                        _41 = UpdateMetadataPartitionState('', _42, _43, _44, _45, _46, _48, _49, _51, _53)
+                        _13.append(_41)
             if b[pos]:
-                _35, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _35 = None
-            _6 = UpdateMetadataTopicState(_9, _12, _13, _35)
+                _54 = None
+            _6 = UpdateMetadataTopicState(_9, _12, _13, _54)
             _7(_6)
-    _37 = b[pos]
+    _56 = b[pos]
     pos += 1
-    if 0 < _37 < 0x80:
-        _37 -= 1  # -1: null
+    if 0 < _56 < 0x80:
+        _56 -= 1  # -1: null
     else:
-        _37, pos = read_compact_count(b, pos - 1, False)
-    if not _37:
-        _36 = []
+        _56, pos = read_compact_count(b, pos - 1, False)
+    if not _56:
+        _55 = []
     else:
-        if _37 > blen - pos:
-            raise bad_length(pos, _37)
-        _36 = []
-        _39 = _36.append
-        for _ in range(_37):
-            _41, _43, = _S_iB.unpack_from(b, pos)
+        if _56 > blen - pos:
+            raise bad_length(pos, _56)
+        _55 = []
+        _58 = _55.append
+        for _ in range(_56):
+            _60, _62, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _43 < 0x80:
-                _43 -= 1  # -1: null
+            if 0 < _62 < 0x80:
+                _62 -= 1  # -1: null
             else:
-                _43, pos = read_compact_count(b, pos - 1, False)
-            if not _43:
-                _42 = []
+                _62, pos = read_compact_count(b, pos - 1, False)
+            if not _62:
+                _61 = []
             else:
-                if _43 > blen - pos:
-                    raise bad_length(pos, _43)
-                _42 = []
-                _45 = _42.append
-                for _ in range(_43):
-                    _47, _49, = _S_iB.unpack_from(b, pos)
+                if _62 > blen - pos:
+                    raise bad_length(pos, _62)
+                _61 = []
+                _64 = _61.append
+                for _ in range(_62):
+                    _66, _68, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _49 < 0x80:
-                        _50 = pos + _49 - 1
-                        if _50 > blen:
-                            raise bad_length(pos, _49 - 1)
-                        _48 = str(b[pos:_50], 'utf-8')
-                        pos = _50
+                    if 0 < _68 < 0x80:
+                        _69 = pos + _68 - 1
+                        if _69 > blen:
+                            raise bad_length(pos, _68 - 1)
+                        _67 = str(b[pos:_69], 'utf-8')
+                        pos = _69
                     else:
-                        _48, pos = read_cstring(b, pos - 1)
-                    _52 = b[pos]
+                        _67, pos = read_cstring(b, pos - 1)
+                    _71 = b[pos]
                     pos += 1
-                    if 0 < _52 < 0x80:
-                        _53 = pos + _52 - 1
-                        if _53 > blen:
-                            raise bad_length(pos, _52 - 1)
-                        _51 = str(b[pos:_53], 'utf-8')
-                        pos = _53
+                    if 0 < _71 < 0x80:
+                        _72 = pos + _71 - 1
+                        if _72 > blen:
+                            raise bad_length(pos, _71 - 1)
+                        _70 = str(b[pos:_72], 'utf-8')
+                        pos = _72
                     else:
-                        _51, pos = read_cstring(b, pos - 1)
-                    _54, = _S_h.unpack_from(b, pos)
+                        _70, pos = read_cstring(b, pos - 1)
+                    _73, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _74, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _55 = None
-                    _44 = UpdateMetadataEndpoint(_47, _48, _51, _54, _55)
-                    _45(_44)
-            _57 = b[pos]
+                        _74 = None
+                    _63 = UpdateMetadataEndpoint(_66, _67, _70, _73, _74)
+                    _64(_63)
+            _76 = b[pos]
             pos += 1
-            if 0 < _57 < 0x80:
-                _58 = pos + _57 - 1
-                if _58 > blen:
-                    raise bad_length(pos, _57 - 1)
-                _56 = str(b[pos:_58], 'utf-8')
-                pos = _58
+            if 0 < _76 < 0x80:
+                _77 = pos + _76 - 1
+                if _77 > blen:
+                    raise bad_length(pos, _76 - 1)
+                _75 = str(b[pos:_77], 'utf-8')
+                pos = _77
             else:
-                _56, pos = read_ncstring(b, pos - 1)
+                _75, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _78, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _59 = None
-            _38 = UpdateMetadataBroker(_41, '', 0, _42, _56, _59)
-            _39(_38)
+                _78 = None
+            _57 = UpdateMetadataBroker(_60, '', 0, _61, _75, _78)
+            _58(_57)
     if b[pos]:
-        _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _79, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _60 = None
-    _61 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _36, _60)
-    return _61, pos
+        _79 = None
+    _80 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _55, _79)
+    return _80, pos
 
 def _s_UpdateMetadataRequest_v7(o):
     n = 0
@@ -1796,7 +1913,7 @@ def _w_UpdateMetadataRequest_v7(o, buf, pos):
             _11 = _9.replicas
             _12 = _9.offline_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
-                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_2, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
                 _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
                 pos += _13.size
             else:
@@ -1970,143 +2087,201 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                     pos = _16
                 else:
                     _14 = []
-                    _23 = _14.append
-                    for _ in range(_15):
-                        _24, _25, _26, _27, _29, = _S_iiiiB.unpack_from(b, pos)
-                        pos += 17
-                        if 0 < _29 < 0x80:
-                            _29 -= 1  # -1: null
-                        else:
-                            _29, pos = read_compact_count(b, pos - 1, False)
-                        if not _29:
-                            _28 = []
-                        else:
-                            if _29 > blen - pos:
-                                raise bad_length(pos, _29)
-                            _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
-                            pos += 4 * _29
-                        _30, _32, = _S_iB.unpack_from(b, pos)
-                        pos += 5
-                        if 0 < _32 < 0x80:
-                            _32 -= 1  # -1: null
-                        else:
-                            _32, pos = read_compact_count(b, pos - 1, False)
-                        if not _32:
-                            _31 = []
-                        else:
-                            if _32 > blen - pos:
-                                raise bad_length(pos, _32)
-                            _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
-                            pos += 4 * _32
-                        _34 = b[pos]
+                    _24, _25, _26, _27, _29, = _S_iiiiB.unpack_from(b, pos)
+                    pos += 17
+                    if 0 < _29 < 0x80:
+                        _29 -= 1  # -1: null
+                    else:
+                        _29, pos = read_compact_count(b, pos - 1, False)
+                    if not _29:
+                        _28 = []
+                    else:
+                        if _29 > blen - pos:
+                            raise bad_length(pos, _29)
+                        _28 = list((_Ai[_29] if _29 <= ARRAY_STRUCTS_MAX else array_struct('i', _29)).unpack_from(b, pos))
+                        pos += 4 * _29
+                    _30, _32, = _S_iB.unpack_from(b, pos)
+                    pos += 5
+                    if 0 < _32 < 0x80:
+                        _32 -= 1  # -1: null
+                    else:
+                        _32, pos = read_compact_count(b, pos - 1, False)
+                    if not _32:
+                        _31 = []
+                    else:
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                        pos += 4 * _32
+                    _34 = b[pos]
+                    pos += 1
+                    if 0 < _34 < 0x80:
+                        _34 -= 1  # -1: null
+                    else:
+                        _34, pos = read_compact_count(b, pos - 1, False)
+                    if not _34:
+                        _33 = []
+                    else:
+                        if _34 > blen - pos:
+                            raise bad_length(pos, _34)
+                        _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
+                        pos += 4 * _34
+                    if b[pos]:
+                        _35, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                    else:
                         pos += 1
-                        if 0 < _34 < 0x80:
-                            _34 -= 1  # -1: null
+                        _35 = None
+                    _22 = UpdateMetadataPartitionState('', _24, _25, _26, _27, _28, _30, _31, _33, _35)
+                    _14.append(_22)
+                    _23 = _15 - 1
+                    if _23:
+                        _36 = len(_22.isr)
+                        _37 = len(_22.replicas)
+                        _38 = len(_22.offline_replicas)
+                        if _36 < 0x7F and _37 < 0x7F and _38 < 0x7F:
+                            _41 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiix%diix%dix%dix', (_36, _37, _38,))
+                            _39 = _41.size
+                            _40 = pos + _39 * _23
+                            if _40 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_40:_39] == bytes((_36 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4:_40:_39] == bytes((_37 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4 + 1 + 4 * _37:_40:_39] == bytes((_38 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4 + 1 + 4 * _37 + 1 + 4 * _38:_40:_39] == _BYTE0 * _23:
+                                _14 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _36]), _t[0 + 1 + 1 + 1 + 1 + _36], list(_t[0 + 1 + 1 + 1 + 1 + _36 + 1:0 + 1 + 1 + 1 + 1 + _36 + 1 + _37]), list(_t[0 + 1 + 1 + 1 + 1 + _36 + 1 + _37:0 + 1 + 1 + 1 + 1 + _36 + 1 + _37 + _38]), None) for _t in _41.iter_unpack(b[pos:_40])]
+                                pos = _40
+                                _23 = 0
+                    for _ in range(_23):
+                        _43, _44, _45, _46, _48, = _S_iiiiB.unpack_from(b, pos)
+                        pos += 17
+                        if 0 < _48 < 0x80:
+                            _48 -= 1  # -1: null
                         else:
-                            _34, pos = read_compact_count(b, pos - 1, False)
-                        if not _34:
-                            _33 = []
+                            _48, pos = read_compact_count(b, pos - 1, False)
+                        if not _48:
+                            _47 = []
                         else:
-                            if _34 > blen - pos:
-                                raise bad_length(pos, _34)
-                            _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
-                            pos += 4 * _34
+                            if _48 > blen - pos:
+                                raise bad_length(pos, _48)
+                            _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
+                            pos += 4 * _48
+                        _49, _51, = _S_iB.unpack_from(b, pos)
+                        pos += 5
+                        if 0 < _51 < 0x80:
+                            _51 -= 1  # -1: null
+                        else:
+                            _51, pos = read_compact_count(b, pos - 1, False)
+                        if not _51:
+                            _50 = []
+                        else:
+                            if _51 > blen - pos:
+                                raise bad_length(pos, _51)
+                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
+                            pos += 4 * _51
+                        _53 = b[pos]
+                        pos += 1
+                        if 0 < _53 < 0x80:
+                            _53 -= 1  # -1: null
+                        else:
+                            _53, pos = read_compact_count(b, pos - 1, False)
+                        if not _53:
+                            _52 = []
+                        else:
+                            if _53 > blen - pos:
+                                raise bad_length(pos, _53)
+                            _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
+                            pos += 4 * _53
                         if b[pos]:
-                            _35, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _35 = None
-                        _22 = UpdateMetadataPartitionState('', _24, _25, _26, _27, _28, _30, _31, _33, _35)
-                        _23(_22)
+                            _54 = None
+                        _42 = UpdateMetadataPartitionState('', _43, _44, _45, _46, _47, _49, _50, _52, _54)
+                        _14.append(_42)
             if b[pos]:
-                _36, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _36 = None
-            _7 = UpdateMetadataTopicState(_10, _13, _14, _36)
+                _55 = None
+            _7 = UpdateMetadataTopicState(_10, _13, _14, _55)
             _8(_7)
-    _38 = b[pos]
+    _57 = b[pos]
     pos += 1
-    if 0 < _38 < 0x80:
-        _38 -= 1  # -1: null
+    if 0 < _57 < 0x80:
+        _57 -= 1  # -1: null
     else:
-        _38, pos = read_compact_count(b, pos - 1, False)
-    if not _38:
-        _37 = []
+        _57, pos = read_compact_count(b, pos - 1, False)
+    if not _57:
+        _56 = []
     else:
-        if _38 > blen - pos:
-            raise bad_length(pos, _38)
-        _37 = []
-        _40 = _37.append
-        for _ in range(_38):
-            _42, _44, = _S_iB.unpack_from(b, pos)
+        if _57 > blen - pos:
+            raise bad_length(pos, _57)
+        _56 = []
+        _59 = _56.append
+        for _ in range(_57):
+            _61, _63, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _44 < 0x80:
-                _44 -= 1  # -1: null
+            if 0 < _63 < 0x80:
+                _63 -= 1  # -1: null
             else:
-                _44, pos = read_compact_count(b, pos - 1, False)
-            if not _44:
-                _43 = []
+                _63, pos = read_compact_count(b, pos - 1, False)
+            if not _63:
+                _62 = []
             else:
-                if _44 > blen - pos:
-                    raise bad_length(pos, _44)
-                _43 = []
-                _46 = _43.append
-                for _ in range(_44):
-                    _48, _50, = _S_iB.unpack_from(b, pos)
+                if _63 > blen - pos:
+                    raise bad_length(pos, _63)
+                _62 = []
+                _65 = _62.append
+                for _ in range(_63):
+                    _67, _69, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _50 < 0x80:
-                        _51 = pos + _50 - 1
-                        if _51 > blen:
-                            raise bad_length(pos, _50 - 1)
-                        _49 = str(b[pos:_51], 'utf-8')
-                        pos = _51
+                    if 0 < _69 < 0x80:
+                        _70 = pos + _69 - 1
+                        if _70 > blen:
+                            raise bad_length(pos, _69 - 1)
+                        _68 = str(b[pos:_70], 'utf-8')
+                        pos = _70
                     else:
-                        _49, pos = read_cstring(b, pos - 1)
-                    _53 = b[pos]
+                        _68, pos = read_cstring(b, pos - 1)
+                    _72 = b[pos]
                     pos += 1
-                    if 0 < _53 < 0x80:
-                        _54 = pos + _53 - 1
-                        if _54 > blen:
-                            raise bad_length(pos, _53 - 1)
-                        _52 = str(b[pos:_54], 'utf-8')
-                        pos = _54
+                    if 0 < _72 < 0x80:
+                        _73 = pos + _72 - 1
+                        if _73 > blen:
+                            raise bad_length(pos, _72 - 1)
+                        _71 = str(b[pos:_73], 'utf-8')
+                        pos = _73
                     else:
-                        _52, pos = read_cstring(b, pos - 1)
-                    _55, = _S_h.unpack_from(b, pos)
+                        _71, pos = read_cstring(b, pos - 1)
+                    _74, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _56, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _75, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _56 = None
-                    _45 = UpdateMetadataEndpoint(_48, _49, _52, _55, _56)
-                    _46(_45)
-            _58 = b[pos]
+                        _75 = None
+                    _64 = UpdateMetadataEndpoint(_67, _68, _71, _74, _75)
+                    _65(_64)
+            _77 = b[pos]
             pos += 1
-            if 0 < _58 < 0x80:
-                _59 = pos + _58 - 1
-                if _59 > blen:
-                    raise bad_length(pos, _58 - 1)
-                _57 = str(b[pos:_59], 'utf-8')
-                pos = _59
+            if 0 < _77 < 0x80:
+                _78 = pos + _77 - 1
+                if _78 > blen:
+                    raise bad_length(pos, _77 - 1)
+                _76 = str(b[pos:_78], 'utf-8')
+                pos = _78
             else:
-                _57, pos = read_ncstring(b, pos - 1)
+                _76, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _79, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _60 = None
-            _39 = UpdateMetadataBroker(_42, '', 0, _43, _57, _60)
-            _40(_39)
+                _79 = None
+            _58 = UpdateMetadataBroker(_61, '', 0, _62, _76, _79)
+            _59(_58)
     if b[pos]:
-        _61, _62, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
+        _80, _81, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
     else:
         pos += 1
-        _61 = 0
-        _62 = None
-    _63 = UpdateMetadataRequest(_1, _2, _61, _3, _4, [], _5, _37, _62)
-    return _63, pos
+        _80 = 0
+        _81 = None
+    _82 = UpdateMetadataRequest(_1, _2, _80, _3, _4, [], _5, _56, _81)
+    return _82, pos
 
 def _ti_UpdateMetadataRequest_v8(o):
     items = []
@@ -2195,7 +2370,7 @@ def _w_UpdateMetadataRequest_v8(o, buf, pos):
             _11 = _9.replicas
             _12 = _9.offline_replicas
             if len(_10) < 0x7F and len(_11) < 0x7F and len(_12) < 0x7F and not (_9.unknown_tagged_fields):
-                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_1, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
+                _13 = shape_struct(_SHAPES_UpdateMetadataPartitionState_2, 'iiiiB%diiB%diB%dix', (len(_10), len(_11), len(_12),))
                 _13.pack_into(buf, pos, _9.partition_index, _9.controller_epoch, _9.leader, _9.leader_epoch, len(_10) + 1, *_10, _9.zk_version, len(_11) + 1, *_11, len(_12) + 1, *_12)
                 pos += _13.size
             else:

@@ -7,7 +7,7 @@ Owns naming and de-duplication; emits no field code itself.
 from __future__ import annotations
 
 from panda.net.kafka.codegen.schema import Field, Message, StructDef
-from panda.net.kafka.codegen.values import struct_char
+from panda.net.kafka.codegen.values import is_fixed, struct_char
 
 _FMT_NAMES = {"?": "o", "16s": "u", "x": "_"}
 
@@ -74,6 +74,31 @@ class EmitterBase:
 
     def has_unknown(self, sd: StructDef) -> bool:
         return self.msg.flexible.lo <= self.msg.flexible.hi
+
+    def shape_fields(self, sd: StructDef, v: int) -> list[Field] | None:
+        """Fields of an element made only of fixed scalars and primitive arrays (with at
+        least one array): such an element packs with one Struct per array-length shape."""
+        fields = self.present(sd, v, tagged=False)
+        for f in fields:
+            scalar = is_fixed(f.type) and not f.is_array
+            prim_array = f.is_array and is_fixed(f.type) and f.type != "uuid" \
+                and v not in f.nullable
+            if not (scalar or prim_array):
+                return None
+        return fields if any(f.is_array for f in fields) else None
+
+    def shape_cache(self, sd: StructDef, template: str) -> str:
+        """One cache per (struct, layout template)."""
+        prefix = f"_SHAPES_{sd.name}_"
+        for name, layout in self.shape_templates.items():
+            if layout == template and name.startswith(prefix):
+                return name
+        name = f"{prefix}{sum(n.startswith(prefix) for n in self.shape_templates)}"
+        self.shape_templates[name] = template
+        self.defaults[name] = "{}"
+        return name
+
+    # ---- tagged fields ---------------------------------------------------------------
 
     def default_const(self, sd: StructDef) -> str:
         name = f"_DEFAULT_{sd.name}"

@@ -190,12 +190,74 @@ class DecodeEmitter(EmitterBase):
                          f" else array_struct({char!r}, {n})).unpack_from(b, pos))")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * {n}")
             return
+        if f.is_struct and self.flex(v) and self.shape_fields(f.struct, v) is not None:
+            self.decode_shaped(f.struct, v, lines, ind, var, n)
+            return
         elem, app = self.tmp(), self.tmp()
         lines.append(f"{ind}{var} = []")
         lines.append(f"{ind}{app} = {var}.append")
         lines.append(f"{ind}for _ in range({n}):")
         self.decode_one(f.element(), v, lines, ind + "    ", elem, nullable=False)
         lines.append(f"{ind}    {app}({elem})")
+
+    def decode_shaped(self, sd: StructDef, v: int, lines, ind: str, var: str, n: str) -> None:
+        """Elements of fixed scalars and primitive arrays: decode the first one, then
+        speculate that the rest share its array lengths and read them with one
+        iter_unpack. Every count byte and tagged-section byte is checked first, which
+        makes the layout exact; any other shape takes the general loop."""
+        fields = self.shape_fields(sd, v)
+        assert fields is not None
+        first, rest = self.tmp(), self.tmp()
+        lines.append(f"{ind}{var} = []")
+        self.decode_struct(sd, v, lines, ind, target=first)
+        lines.append(f"{ind}{var}.append({first})")
+        lines.append(f"{ind}{rest} = {n} - 1")
+        counts = {f.py_name: self.tmp() for f in fields if f.is_array}
+        lines.append(f"{ind}if {rest}:")
+        inner = ind + "    "
+        for f in fields:
+            if f.is_array:
+                lines.append(f"{inner}{counts[f.py_name]} = len({first}.{f.py_name})")
+        small = " and ".join(f"{c} < 0x7F" for c in counts.values())
+        lines.append(f"{inner}if {small}:")
+        self.decode_same_shape(sd, v, fields, counts, lines, inner + "    ", var, rest)
+        elem = self.tmp()
+        lines.append(f"{ind}for _ in range({rest}):")
+        self.decode_struct(sd, v, lines, ind + "    ", target=elem)
+        lines.append(f"{ind}    {var}.append({elem})")
+
+    def decode_same_shape(self, sd, v, fields, counts, lines, ind: str, var: str,
+                          rest: str) -> None:
+        template, byte_off, idx, checks, args = "", "0", "0", [], {}
+        size, end, packer = self.tmp(), self.tmp(), self.tmp()
+        for f in fields:
+            char = self.char(f.type)
+            if not f.is_array:
+                template += char
+                args[f.py_name] = f"uuid_of(_t[{idx}])" if f.type == "uuid" else f"_t[{idx}]"
+                byte_off, idx = f"{byte_off} + {fixed_size(f.type)}", f"{idx} + 1"
+                continue
+            c = counts[f.py_name]
+            template += "x%d" + char
+            checks.append(f"b[pos + {byte_off}:{end}:{size}] == bytes(({c} + 1,)) * {rest}")
+            args[f.py_name] = f"list(_t[{idx}:{idx} + {c}])"
+            byte_off = f"{byte_off} + 1 + {fixed_size(f.type)} * {c}"
+            idx = f"{idx} + {c}"
+        template += "x"
+        checks.append(f"b[pos + {byte_off}:{end}:{size}] == _BYTE0 * {rest}")
+        cache = self.shape_cache(sd, "d:" + template)
+        lens = ", ".join(counts.values()) + ","
+        lines.append(f"{ind}{packer} = shape_struct({cache}, {template!r}, ({lens}))")
+        lines.append(f"{ind}{size} = {packer}.size")
+        lines.append(f"{ind}{end} = pos + {size} * {rest}")
+        lines.append(f"{ind}if {end} <= blen and {' and '.join(checks)}:")
+        ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
+        if self.has_unknown(sd):
+            ctor.append("None")
+        lines.append(f"{ind}    {var} += [{sd.name}({', '.join(ctor)}) for _t in "
+                     f"{packer}.iter_unpack(b[pos:{end}])]")
+        lines.append(f"{ind}    pos = {end}")
+        lines.append(f"{ind}    {rest} = 0")
 
     # ---- arrays of fixed-shape structs ------------------------------------------------
 
@@ -255,7 +317,10 @@ class DecodeEmitter(EmitterBase):
                          f"{', '.join(names)}, in {fmt}.iter_unpack(b[pos:{end}])]")
         lines.append(f"{ind}    pos = {end}")
         lines.append(f"{ind}else:")
-        self.decode_elements_of(sd, v, lines, ind + "    ", var, n)
+        if self.flex(v) and self.shape_fields(sd, v) is not None:
+            self.decode_shaped(sd, v, lines, ind + "    ", var, n)
+        else:
+            self.decode_elements_of(sd, v, lines, ind + "    ", var, n)
 
     def decode_elements_of(self, sd: StructDef, v: int, lines, ind: str, var: str,
                            n: str) -> None:

@@ -266,18 +266,6 @@ class EncodeEmitter(EmitterBase):
             return
         self.write_value(f.element(), v, elem, lines, ind + "    ", nullable=False)
 
-    def shape_fields(self, sd: StructDef, v: int) -> list[Field] | None:
-        """Fields of an element made only of fixed scalars and primitive arrays (with at
-        least one array): such an element packs with one Struct per array-length shape."""
-        fields = self.present(sd, v, tagged=False)
-        for f in fields:
-            scalar = is_fixed(f.type) and not f.is_array
-            prim_array = f.is_array and is_fixed(f.type) and f.type != "uuid" \
-                and v not in f.nullable
-            if not (scalar or prim_array):
-                return None
-        return fields if any(f.is_array for f in fields) else None
-
     def write_shaped(self, sd: StructDef, v: int, obj: str, lines, ind: str) -> None:
         """One pack per element when every array length fits a one-byte varint and no
         tagged field is set; the general inline writer otherwise."""
@@ -307,19 +295,6 @@ class EncodeEmitter(EmitterBase):
         lines.append(f"{ind}    pos += {packer}.size")
         lines.append(f"{ind}else:")
         self.write_struct(sd, v, obj, lines, ind + "    ")
-
-    def shape_cache(self, sd: StructDef, template: str) -> str:
-        """One cache per (struct, layout template)."""
-        prefix = f"_SHAPES_{sd.name}_"
-        for name, layout in self.shape_templates.items():
-            if layout == template and name.startswith(prefix):
-                return name
-        name = f"{prefix}{sum(n.startswith(prefix) for n in self.shape_templates)}"
-        self.shape_templates[name] = template
-        self.defaults[name] = "{}"
-        return name
-
-    # ---- tagged fields ---------------------------------------------------------------
 
     def tagged_condition(self, sd: StructDef, v: int, obj: str) -> str:
         """Expression true when the tagged section is not empty."""

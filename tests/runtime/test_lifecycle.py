@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from panda.testing import ServiceCallError
+
 from .conftest import NODE_ENV, spec, stop_quietly, wait_until
 
 RECORDERS = [spec("Storage"), spec("Raft"), spec("Broker")]
@@ -178,7 +180,8 @@ def test_a_shard_killed_while_a_call_to_it_is_in_flight_still_stops_the_node_cle
     assert code != 0 and "shard 1 exited unexpectedly" in log
     assert "did not stop in time" not in log, log       # shard 0 stopped by itself
     assert elapsed < 5, log
-    assert outcome and isinstance(outcome[0], Exception), outcome
+    assert outcome and isinstance(outcome[0], ServiceCallError), outcome
+    assert outcome[0].status == 502 and "ShardStoppedError" in outcome[0].message
     stops = {s for e, s, n in lifecycle_events(node) if e == "stop" and n == 0}
     assert stops == {"rec_storage", "rec_raft", "rec_broker"}
 

@@ -51,3 +51,14 @@ def test_overprovisioned_shards_are_not_pinned_and_run_uvloop(panda_node):
     modules = [node.call("probe", "loop_module", shard=s) for s in range(smp)]
     assert modules == ["uvloop"] * smp
     assert node.stop() == 0
+
+
+def test_the_shard_plan_defaults_to_one_shard_per_allowed_cpu():
+    from panda.runtime.config import NodeConfig
+    from panda.runtime.node import plan_cpus
+
+    assert plan_cpus(NodeConfig()) == (len(ALLOWED), ALLOWED)
+    assert plan_cpus(NodeConfig(smp=1)) == (1, ALLOWED[:1])
+    assert plan_cpus(NodeConfig(smp=1, cpuset=str(ALLOWED[-1]))) == (1, [ALLOWED[-1]])
+    assert plan_cpus(NodeConfig(smp=3, overprovisioned=True)) == (3, [None] * 3)
+    assert plan_cpus(NodeConfig(overprovisioned=True)) == (len(ALLOWED), [None] * len(ALLOWED))

@@ -46,6 +46,10 @@ def _producer(bootstrap: str) -> Producer:
                      "enable.idempotence": False})
 
 
+def _reporter(report, sent: float):
+    return lambda err, msg: report(err, msg, sent)
+
+
 def produce_max(bootstrap: str, topic: str, count: int) -> dict[str, float]:
     producer = _producer(bootstrap)
     payload = b"x" * MESSAGE_BYTES
@@ -63,7 +67,7 @@ def produce_max(bootstrap: str, topic: str, count: int) -> dict[str, float]:
         while True:
             try:
                 producer.produce(topic, payload, key=str(i).encode(),
-                                 on_delivery=lambda e, m, t=time.perf_counter(): report(e, m, t))
+                                 on_delivery=_reporter(report, time.perf_counter()))
                 break
             except BufferError:
                 producer.poll(0.01)

@@ -17,13 +17,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
+from panda.runtime import ALL, Service
 
 from panda import runtime
-from panda.runtime import ALL, Service
 
 RTT_SIZES = (64, 4096)
 ONE_WAY_SIZES = (64, 4096, 1 << 20)

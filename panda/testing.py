@@ -20,8 +20,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -64,11 +65,10 @@ class NodeProcess:
         self._env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
 
-    def start(self, wait: bool = True) -> "NodeProcess":
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env=self._env, cwd=self.workdir)
-        log.close()
+    def start(self, wait: bool = True) -> NodeProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                            env=self._env, cwd=self.workdir)
         if wait:
             self.wait_ready()
         return self
@@ -132,9 +132,11 @@ class NodeProcess:
         """SIGKILL the node and every shard it started."""
         if self.process is None:
             return
+        import psutil
+
         try:
             pids = self.shard_pids()
-        except Exception:
+        except psutil.Error:
             pids = []
         for pid in [self.process.pid, *pids]:
             try:

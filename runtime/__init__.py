@@ -8,9 +8,18 @@ from __future__ import annotations
 from typing import TypeVar
 
 from .errors import (
-    ArgumentEncodeError, ConfigError, CrossShardError, CrossShardTimeout, InternalError,
-    MemoryBudgetError, MessageTooLargeError, RemoteError, RuntimeLayerError, ShardStoppedError,
-    UnknownMethodError, UnknownServiceError,
+    ArgumentEncodeError,
+    ConfigError,
+    CrossShardError,
+    CrossShardTimeout,
+    InternalError,
+    MemoryBudgetError,
+    MessageTooLargeError,
+    RemoteError,
+    RuntimeLayerError,
+    ShardStoppedError,
+    UnknownMethodError,
+    UnknownServiceError,
 )
 from .memory import MemoryBudget
 from .service import ALL, ONE, Placement, Service
@@ -49,9 +58,29 @@ class _ShardMemory:
 shard_memory = _ShardMemory()
 
 __all__ = [
-    "ALL", "ONE", "Placement", "Service", "ServiceRef", "RuntimeControl", "ShardRuntime",
-    "current", "service", "this_shard", "smp", "shard_memory", "MemoryBudget",
-    "ArgumentEncodeError", "ConfigError", "CrossShardError", "CrossShardTimeout",
-    "InternalError", "MemoryBudgetError", "MessageTooLargeError", "RemoteError",
-    "RuntimeLayerError", "ShardStoppedError", "UnknownMethodError", "UnknownServiceError",
+    "ALL",
+    "ONE",
+    "ArgumentEncodeError",
+    "ConfigError",
+    "CrossShardError",
+    "CrossShardTimeout",
+    "InternalError",
+    "MemoryBudget",
+    "MemoryBudgetError",
+    "MessageTooLargeError",
+    "Placement",
+    "RemoteError",
+    "RuntimeControl",
+    "RuntimeLayerError",
+    "Service",
+    "ServiceRef",
+    "ShardRuntime",
+    "ShardStoppedError",
+    "UnknownMethodError",
+    "UnknownServiceError",
+    "current",
+    "service",
+    "shard_memory",
+    "smp",
+    "this_shard",
 ]

@@ -22,8 +22,12 @@ import msgspec
 from . import envelope
 from .envelope import Cancel, ErrorInfo, Failure, OneWay, Reply, Request
 from .errors import (
-    ArgumentEncodeError, CrossShardTimeout, MessageTooLargeError, RemoteError,
-    ShardStoppedError, UnknownServiceError,
+    ArgumentEncodeError,
+    CrossShardTimeout,
+    MessageTooLargeError,
+    RemoteError,
+    ShardStoppedError,
+    UnknownServiceError,
 )
 from .reactor import Reactor
 from .service import Service, method_info
@@ -34,7 +38,7 @@ _decode_inbound = envelope.inbound_decoder.decode
 
 
 class CallStats:
-    __slots__ = ("calls_sent", "calls_received", "calls_failed", "calls_timed_out")
+    __slots__ = ("calls_failed", "calls_received", "calls_sent", "calls_timed_out")
 
     def __init__(self) -> None:
         self.calls_sent = self.calls_received = self.calls_failed = self.calls_timed_out = 0
@@ -61,7 +65,7 @@ class Dispatcher:
         reactor.deliver = self._deliver
 
     # -- caller side ---------------------------------------------------------------------
-    def route(self, dst: int, cls: type[Service], method: str) -> "Route":
+    def route(self, dst: int, cls: type[Service], method: str) -> Route:
         """Everything a call to cls.method on dst needs, resolved once and cached."""
         key = (cls, method, dst)
         route = self._routes.get(key)
@@ -81,7 +85,7 @@ class Dispatcher:
                    kwargs: dict, timeout: float | None) -> Any:
         return await self.call_route(self.route(dst, cls, method), args, kwargs, timeout)
 
-    async def call_route(self, route: "Route", args: tuple, kwargs: dict,
+    async def call_route(self, route: Route, args: tuple, kwargs: dict,
                          timeout: float | None) -> Any:
         """invoke_on: run the method on route.dst and return its decoded result."""
         info = route.info
@@ -125,7 +129,7 @@ class Dispatcher:
     def tell(self, dst: int, cls: type[Service], method: str, args: tuple, kwargs: dict):
         return self.tell_route(self.route(dst, cls, method), args, kwargs)
 
-    def tell_route(self, route: "Route", args: tuple, kwargs: dict):
+    def tell_route(self, route: Route, args: tuple, kwargs: dict):
         """One-way call: no reply, no result; returns a future only if the ring is full."""
         info = route.info
         if kwargs:
@@ -137,7 +141,7 @@ class Dispatcher:
         self.stats.calls_sent += 1
         return route.outbox.send(data, True)
 
-    def _encode(self, message, route: "Route") -> bytes:
+    def _encode(self, message, route: Route) -> bytes:
         try:
             data = _encode(message)
         except (TypeError, msgspec.EncodeError, OverflowError) as exc:
@@ -332,7 +336,7 @@ def rebuild_error(info: ErrorInfo) -> BaseException:
         if not (isinstance(cls, type) and issubclass(cls, BaseException)):
             raise TypeError(info.qualname)
         exc = cls(*info.args)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to rebuild means: report it as RemoteError
         exc = RemoteError(f"{info.module}.{info.qualname}", info.message, info.traceback,
                           info.shard)
     exc.remote_traceback = info.traceback  # type: ignore[attr-defined]
@@ -344,7 +348,7 @@ def rebuild_error(info: ErrorInfo) -> BaseException:
 class Route:
     """A resolved (service method, destination shard): what every call on it reuses."""
 
-    __slots__ = ("dst", "name", "info", "outbox", "slots")
+    __slots__ = ("dst", "info", "name", "outbox", "slots")
 
     def __init__(self, dst: int, name: str, info, outbox, slots):
         self.dst = dst
@@ -357,7 +361,7 @@ class Route:
 class _CallSlots:
     """Caps cross-shard calls in flight per (smp group, destination); FIFO waiters."""
 
-    __slots__ = ("limit", "in_use", "_waiters")
+    __slots__ = ("_waiters", "in_use", "limit")
 
     def __init__(self, limit: int):
         self.limit = limit

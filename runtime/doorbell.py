@@ -26,7 +26,7 @@ def fence() -> None:
 class Doorbell:
     """One per shard. The owner sleeps on it; every other shard may ring it."""
 
-    __slots__ = ("fd", "_words", "rings")
+    __slots__ = ("_words", "fd", "rings")
 
     def __init__(self, fd: int, control: memoryview):
         self.fd = fd

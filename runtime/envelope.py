@@ -7,7 +7,7 @@ the ring space they point into is released.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -66,7 +66,7 @@ class Cancel(msgspec.Struct, array_like=True, tag=4):
     call_id: int
 
 
-Inbound = Union[Request, OneWay, Reply, Failure, Cancel]
+Inbound = Request | OneWay | Reply | Failure | Cancel
 
 encoder = msgspec.msgpack.Encoder()
 inbound_decoder = msgspec.msgpack.Decoder(Inbound)

@@ -7,7 +7,7 @@ into Prometheus text through prometheus-client's exposition.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
@@ -33,7 +33,7 @@ class Family(msgspec.Struct, array_like=True):
 class Log2Histogram:
     """Fixed power-of-two buckets of an integer unit (µs by default): one add per observation."""
 
-    __slots__ = ("counts", "total", "count", "unit_seconds")
+    __slots__ = ("count", "counts", "total", "unit_seconds")
 
     def __init__(self, unit_seconds: float = 1e-6):
         self.counts = [0] * LOG2_BUCKETS
@@ -81,7 +81,7 @@ class _Dynamic:
 
 
 class _Metric:
-    __slots__ = ("name", "kind", "help", "series")
+    __slots__ = ("help", "kind", "name", "series")
 
     def __init__(self, name: str, kind: str, help_text: str):
         self.name = name

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import constants, logs
 from .arena import Arena, ShardState
@@ -97,10 +97,10 @@ class Node:
         exit_code = 0
         while self.pids:
             info = signal.sigtimedwait(_SIGNALS, 0.05)
-            if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
-                if deadline is None:
-                    log.info("stopping (%s)", signal.Signals(info.si_signo).name)
-                    deadline = self._begin_graceful_stop()
+            signo = info.si_signo if info is not None else 0
+            if signo in (signal.SIGTERM, signal.SIGINT) and deadline is None:
+                log.info("stopping (%s)", signal.Signals(signo).name)
+                deadline = self._begin_graceful_stop()
             for shard, status in self._reap():
                 if deadline is None:
                     exit_code = 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from . import constants
 from .arena import Arena
@@ -22,8 +22,15 @@ from .ring import FIRST, LAST, MORE, WHOLE, Ring
 class RingStats:
     """Counters of one shard's ring traffic (exported as metrics)."""
 
-    __slots__ = ("sent_messages", "sent_bytes", "received_messages", "received_bytes",
-                 "full_waits", "sleeps", "wakeups")
+    __slots__ = (
+        "full_waits",
+        "received_bytes",
+        "received_messages",
+        "sent_bytes",
+        "sent_messages",
+        "sleeps",
+        "wakeups",
+    )
 
     def __init__(self) -> None:
         self.sent_messages = self.sent_bytes = 0
@@ -34,9 +41,9 @@ class RingStats:
 class Outbox:
     """Sender side of one ring: whole or chunked records, an ordered backlog when full."""
 
-    __slots__ = ("dst", "ring", "peer", "backlog", "_reactor")
+    __slots__ = ("_reactor", "backlog", "dst", "peer", "ring")
 
-    def __init__(self, dst: int, ring: Ring, peer: Doorbell, reactor: "Reactor"):
+    def __init__(self, dst: int, ring: Ring, peer: Doorbell, reactor: Reactor):
         self.dst = dst
         self.ring = ring
         self.peer = peer

@@ -38,8 +38,16 @@ class Ring:
     """One direction between two shards. Each side uses only its own half of the methods."""
 
     __slots__ = (
-        "_words", "_data", "capacity", "_mask", "chunk_bytes",
-        "_tail_pending", "_head_cached", "_head", "_tail_cached", "_published_tail",
+        "_data",
+        "_head",
+        "_head_cached",
+        "_mask",
+        "_published_tail",
+        "_tail_cached",
+        "_tail_pending",
+        "_words",
+        "capacity",
+        "chunk_bytes",
     )
 
     def __init__(self, region: memoryview, chunk_divisor: int = 4):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable, ClassVar, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -48,7 +49,7 @@ class _One(Placement):
 ALL: Placement = _All()
 
 
-def ONE(shard: int) -> Placement:  # noqa: N802 - reads as a constant, like ALL
+def ONE(shard: int) -> Placement:
     """The service lives on exactly one shard (modulo smp)."""
     return _One(shard)
 
@@ -113,8 +114,17 @@ def dependency_order(classes: list[type[Service]]) -> list[type[Service]]:
 class MethodInfo:
     """What the runtime needs to call one method across shards, built once per method."""
 
-    __slots__ = ("name", "func", "is_coroutine", "signature", "_arg_hints", "_variadic",
-                 "_arg_decoders", "_full_decoder", "result_decoder")
+    __slots__ = (
+        "_arg_decoders",
+        "_arg_hints",
+        "_full_decoder",
+        "_variadic",
+        "func",
+        "is_coroutine",
+        "name",
+        "result_decoder",
+        "signature",
+    )
 
     def __init__(self, cls: type, name: str):
         func = getattr(cls, name, None)
@@ -169,7 +179,7 @@ def method_info(cls: type, name: str) -> MethodInfo:
     cache = cls.__dict__.get("_panda_methods")
     if cache is None:
         cache = {}
-        setattr(cls, "_panda_methods", cache)
+        cls._panda_methods = cache  # type: ignore[attr-defined]
     info = cache.get(name)
     if info is None:
         info = cache[name] = MethodInfo(cls, name)
@@ -179,7 +189,7 @@ def method_info(cls: type, name: str) -> MethodInfo:
 def _hints(func) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func)
-    except Exception:  # unresolvable annotations: fall back to untyped decoding
+    except Exception:  # noqa: BLE001 - unresolvable annotations: decode untyped
         return {}
 
 

@@ -7,14 +7,15 @@ dispatcher (local calls take no hop).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import UnknownServiceError
 from .service import Service, method_info
 
 
 class _ShardProxy:
-    def __init__(self, ref: "ServiceRef", shard: int, timeout: float | None):
+    def __init__(self, ref: ServiceRef, shard: int, timeout: float | None):
         self._ref = ref
         self._shard = shard
         self._timeout = timeout
@@ -34,7 +35,7 @@ class _ShardProxy:
 
 
 class _TellProxy:
-    def __init__(self, ref: "ServiceRef", shard: int):
+    def __init__(self, ref: ServiceRef, shard: int):
         self._ref = ref
         self._shard = shard
 
@@ -55,7 +56,7 @@ class _TellProxy:
 
 
 class _AllProxy:
-    def __init__(self, ref: "ServiceRef", timeout: float | None):
+    def __init__(self, ref: ServiceRef, timeout: float | None):
         self._ref = ref
         self._timeout = timeout
 

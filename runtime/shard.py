@@ -33,10 +33,10 @@ log = logging.getLogger("panda.runtime.shard")
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}
 
-_current: "ShardRuntime | None" = None
+_current: ShardRuntime | None = None
 
 
-def current() -> "ShardRuntime":
+def current() -> ShardRuntime:
     """The runtime of the shard this code runs on."""
     if _current is None:
         raise RuntimeError("not running inside a panda-runtime shard")

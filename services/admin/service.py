@@ -10,10 +10,13 @@ import logging
 
 import msgspec
 from aiohttp import web
-
 from panda.runtime import ONE, RuntimeControl, Service, current
 from panda.runtime.errors import (
-    CrossShardError, CrossShardTimeout, RuntimeLayerError, UnknownMethodError, UnknownServiceError,
+    CrossShardError,
+    CrossShardTimeout,
+    RuntimeLayerError,
+    UnknownMethodError,
+    UnknownServiceError,
 )
 from panda.runtime.metrics import render_prometheus
 
@@ -90,4 +93,4 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-from panda.runtime.metrics import Family as _Family  # noqa: E402
+from panda.runtime.metrics import Family as _Family

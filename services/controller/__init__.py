@@ -2,8 +2,14 @@
 
 from .service import CommandResult, Controller
 from .topic_table import (
-    AlterTopicConfigs, Command, CommandError, CreatePartitions, CreateTopic, DeleteTopic,
-    TopicInfo, TopicTable,
+    AlterTopicConfigs,
+    Command,
+    CommandError,
+    CreatePartitions,
+    CreateTopic,
+    DeleteTopic,
+    TopicInfo,
+    TopicTable,
 )
 
 __all__ = [

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
+from panda.runtime import ALL, Service
 
 from panda import runtime
-from panda.runtime import ALL, Service
 
 from .topic_table import Command, CommandError, TopicTable, apply
 

@@ -8,7 +8,6 @@ live in the Controller service, so a replicated log (pysyncobj, later) can drive
 from __future__ import annotations
 
 import uuid
-from typing import Union
 
 import msgspec
 
@@ -56,7 +55,7 @@ class AlterTopicConfigs(msgspec.Struct, tag=True):
     replace: bool = False           # AlterConfigs replaces the whole set
 
 
-Command = Union[CreateTopic, DeleteTopic, CreatePartitions, AlterTopicConfigs]
+Command = CreateTopic | DeleteTopic | CreatePartitions | AlterTopicConfigs
 
 
 class CommandError(Exception):

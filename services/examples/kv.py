@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import zlib
 
-from panda import runtime
 from panda.runtime import ALL, Service
+
+from panda import runtime
 
 
 def owner_of(key: str, smp: int) -> int:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from panda.runtime.errors import CrossShardError, ShardStoppedError
 from panda.storage.errors import (
-    CorruptBatchError, DiskFullError, LogClosedError, OffsetOutOfRangeError, StorageError,
+    CorruptBatchError,
+    DiskFullError,
+    LogClosedError,
+    OffsetOutOfRangeError,
+    StorageError,
 )
 
 CODES = {

@@ -7,8 +7,9 @@ The versions registered here are the versions ApiVersions advertises.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from panda.net.kafka import SUPPORTED_VERSIONS
 

@@ -16,8 +16,6 @@ import os
 import time
 
 import msgspec
-
-from panda import runtime
 from panda.runtime import ALL, Service
 from panda.services.controller import Controller, TopicTable
 from panda.storage import record_batch as rb
@@ -25,6 +23,8 @@ from panda.storage.config import StorageConfig
 from panda.storage.errors import StorageError
 from panda.storage.log_manager import LogManager
 from panda.storage.partition_log import PartitionLog
+
+from panda import runtime
 
 from . import topic_config
 from .errors import code, code_for
@@ -184,13 +184,13 @@ class PartitionManager(Service):
                 partition.notify()
                 await self.logs.remove_log(f"{key[0]}-{key[1]}")
             for (name, index), topic in wanted.items():
-                partition = self.partitions.get((name, index))
-                if partition is None:
+                existing = self.partitions.get((name, index))
+                if existing is None:
                     log_ = await self.logs.open_log(f"{name}-{index}",
                                                     topic_config.storage_config(topic.configs))
                     self.partitions[(name, index)] = Partition(name, index, log_, topic.configs)
                 else:
-                    partition.configure(topic.configs)
+                    existing.configure(topic.configs)
 
     # -- produce --------------------------------------------------------------------------
     async def produce(self, parts: list[ProducePart], acks: int) -> list[ProduceResult]:
@@ -231,7 +231,8 @@ class PartitionManager(Service):
                              append_us=(appended - started) // 1000,
                              fsync_us=(synced - appended) // 1000)
 
-    def _split(self, records: bytes, partition: Partition) -> list[tuple[bytearray, object]]:
+    def _split(self, records: bytes,
+               partition: Partition) -> list[tuple[bytearray, rb.RecordBatchHeader]]:
         """The records blob as whole, CRC-valid v2 batches, each within max.message.bytes."""
         batches = []
         view = memoryview(records)

@@ -14,9 +14,10 @@ import logging
 import struct
 import time
 
-from panda import runtime
 from panda.net.kafka import ProtocolError, ResponseHeader, decode_request, encode_response
 from panda.runtime import ALL, Service
+
+from panda import runtime
 
 from . import api  # noqa: F401 - registers the handlers
 from .handlers import HANDLERS, VERSIONS, RequestContext
@@ -45,15 +46,15 @@ class KafkaServer(Service):
         adv_host, adv_port = _split_addr(config.advertised_kafka_addr or config.kafka_addr)
         self.probe = KafkaProbe(runtime.current().metrics)
         self._connections: set[KafkaConnection] = set()
-        self._template = dict(shard=self.shard, smp=self.smp, node_id=config.node_id,
-                              advertised_host=adv_host, advertised_port=adv_port,
-                              data_dir=config.data_dir, config=config)
+        self._template = {"shard": self.shard, "smp": self.smp, "node_id": config.node_id,
+                          "advertised_host": adv_host, "advertised_port": adv_port,
+                          "data_dir": config.data_dir, "config": config}
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._connection, host, port, reuse_port=True, reuse_address=True, backlog=1024)
         log.info("Kafka API listening on %s:%d", host, port)
 
-    def _connection(self) -> "KafkaConnection":
+    def _connection(self) -> KafkaConnection:
         return KafkaConnection(self)
 
     async def stop(self) -> None:
@@ -115,6 +116,7 @@ class KafkaConnection(asyncio.Protocol):
         del buffer[:start]
         if len(self._replies) >= IN_FLIGHT_REQUESTS_MAX and not self._paused:
             self._paused = True
+            assert self._transport is not None
             self._transport.pause_reading()
 
     def _reject(self, why: str) -> None:
@@ -184,8 +186,8 @@ class KafkaConnection(asyncio.Protocol):
         if not reply.done():
             if task.cancelled():
                 reply.cancel()
-            elif task.exception() is not None:
-                reply.set_exception(task.exception())
+            elif (error := task.exception()) is not None:
+                reply.set_exception(error)
             else:
                 reply.set_result(task.result())
         self._flush()

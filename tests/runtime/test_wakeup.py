@@ -21,8 +21,7 @@ import time
 
 import pytest
 import uvloop
-
-from panda.runtime.arena import Arena, SLEEPING_OFF
+from panda.runtime.arena import SLEEPING_OFF, Arena
 from panda.runtime.doorbell import make_eventfd
 from panda.runtime.reactor import Reactor
 from panda.runtime.ring import HEAD, TAIL

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from panda import runtime
 from panda.services.controller import Controller, CreateTopic, TopicInfo
+
+from panda import runtime
 
 from ..errors import code
 from ..partition_manager import PartitionManager

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from panda import runtime
 from panda.net.kafka._generated.alter_configs_response import (
-    AlterConfigsResourceResponse, AlterConfigsResponse,
+    AlterConfigsResourceResponse,
+    AlterConfigsResponse,
 )
 from panda.net.kafka._generated.describe_configs_response import (
-    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
+    DescribeConfigsResourceResult,
+    DescribeConfigsResponse,
+    DescribeConfigsResult,
 )
 from panda.net.kafka._generated.incremental_alter_configs_response import (
     AlterConfigsResourceResponse as IncrementalResourceResponse,
@@ -17,6 +19,8 @@ from panda.net.kafka._generated.incremental_alter_configs_response import (
     IncrementalAlterConfigsResponse,
 )
 from panda.services.controller import AlterTopicConfigs, Controller
+
+from panda import runtime
 
 from .. import topic_config
 from ..errors import code

@@ -8,12 +8,19 @@ import asyncio
 import time
 
 from panda.net.kafka._generated.fetch_response import (
-    FetchableTopicResponse, FetchResponse, PartitionData,
+    FetchableTopicResponse,
+    FetchResponse,
+    PartitionData,
 )
 
 from ..errors import code
 from ..fetch_session import (
-    FINAL_EPOCH, INITIAL_EPOCH, FetchSession, FetchSessionCache, SessionPartition, update,
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    FetchSession,
+    FetchSessionCache,
+    SessionPartition,
+    update,
 )
 from ..handlers import handler
 from ..partition_manager import FetchPart, FetchResult
@@ -89,7 +96,7 @@ def _session(ctx, body, version: int, wanted, by_id: bool):
         return _new_session(cache, wanted), False, 0
     if epoch != session.epoch:
         return None, False, 71                          # INVALID_FETCH_SESSION_EPOCH
-    forgotten = []
+    forgotten: list[tuple[str, int]] = []
     for t in body.forgotten_topics_data:
         info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
         name = info.name if info is not None else t.topic

@@ -5,10 +5,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from panda.net.kafka._generated.describe_cluster_response import (
-    DescribeClusterBroker, DescribeClusterResponse,
+    DescribeClusterBroker,
+    DescribeClusterResponse,
 )
 from panda.net.kafka._generated.metadata_response import (
-    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    MetadataResponse,
+    MetadataResponseBroker,
+    MetadataResponsePartition,
+    MetadataResponseTopic,
 )
 
 from ..errors import code

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from panda.net.kafka._generated.list_offsets_response import (
-    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+    ListOffsetsPartitionResponse,
+    ListOffsetsResponse,
+    ListOffsetsTopicResponse,
 )
 
 from ..errors import code

@@ -7,7 +7,9 @@ import asyncio
 import time
 
 from panda.net.kafka._generated.produce_response import (
-    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    PartitionProduceResponse,
+    ProduceResponse,
+    TopicProduceResponse,
 )
 from panda.runtime.errors import CrossShardError
 

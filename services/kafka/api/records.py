@@ -8,13 +8,20 @@ import os
 import shutil
 
 from panda.net.kafka._generated.delete_records_response import (
-    DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
+    DeleteRecordsPartitionResult,
+    DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
 )
 from panda.net.kafka._generated.describe_log_dirs_response import (
-    DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
+    DescribeLogDirsPartition,
+    DescribeLogDirsResponse,
+    DescribeLogDirsResult,
+    DescribeLogDirsTopic,
 )
 from panda.net.kafka._generated.offset_for_leader_epoch_response import (
-    EpochEndOffset, OffsetForLeaderEpochResponse, OffsetForLeaderTopicResult,
+    EpochEndOffset,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderTopicResult,
 )
 
 from ..errors import code
@@ -62,7 +69,7 @@ async def offset_for_leader_epoch(ctx, header, body) -> OffsetForLeaderEpochResp
         by_index = {p.partition: p for p in t.partitions}
         answers = await _per_partition(
             t.topic, [p.partition for p in t.partitions],
-            lambda owner, i, t=t: owner.epoch_end_offset(
+            lambda owner, i, t=t, by_index=by_index: owner.epoch_end_offset(
                 t.topic, i, by_index[i].leader_epoch, by_index[i].current_leader_epoch))
         topics.append(OffsetForLeaderTopicResult(topic=t.topic, partitions=[
             EpochEndOffset(error_code=a.error_code, partition=p.partition,

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from panda import runtime
 from panda.net.kafka._generated.create_partitions_response import (
-    CreatePartitionsResponse, CreatePartitionsTopicResult,
+    CreatePartitionsResponse,
+    CreatePartitionsTopicResult,
 )
 from panda.net.kafka._generated.create_topics_response import (
-    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
+    CreatableTopicConfigs,
+    CreatableTopicResult,
+    CreateTopicsResponse,
 )
 from panda.net.kafka._generated.delete_topics_response import (
-    DeletableTopicResult, DeleteTopicsResponse,
+    DeletableTopicResult,
+    DeleteTopicsResponse,
 )
 from panda.services.controller import Controller, CreatePartitions, CreateTopic, DeleteTopic
+
+from panda import runtime
 
 from .. import topic_config
 from ..errors import code

@@ -156,46 +156,48 @@ def _d_AlterPartitionRequest_v0(b, m, pos):
                             _26 = _28.size
                             _27 = pos + _26 * _18
                             if _27 <= blen and b[pos + 0 + 4 + 4:_27:_26] == bytes((_25 + 1,)) * _18 and b[pos + 0 + 4 + 4 + 1 + 4 * _25 + 4:_27:_26] == _BYTE0 * _18:
-                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _25]), [], 0, _t[0 + 1 + 1 + _25], None) for _t in _28.iter_unpack(b[pos:_27])]
+                                _29 = 0 + 1 + 1
+                                _30 = _29 + _25
+                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[_29:_30]), [], 0, _t[_30], None) for _t in _28.iter_unpack(b[pos:_27])]
                                 pos = _27
                                 _18 = 0
                     for _ in range(_18):
-                        _30, _31, _33, = _S_iiB.unpack_from(b, pos)
+                        _32, _33, _35, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if 0 < _33 < 0x80:
-                            _33 -= 1  # -1: null
+                        if 0 < _35 < 0x80:
+                            _35 -= 1  # -1: null
                         else:
-                            _33, pos = read_compact_count(b, pos - 1, False)
-                        if not _33:
-                            _32 = []
+                            _35, pos = read_compact_count(b, pos - 1, False)
+                        if not _35:
+                            _34 = []
                         else:
-                            if _33 > blen - pos:
-                                raise bad_length(pos, _33)
-                            _32 = list((_Ai[_33] if _33 <= ARRAY_STRUCTS_MAX else array_struct('i', _33)).unpack_from(b, pos))
-                            pos += 4 * _33
-                        _34, = _S_i.unpack_from(b, pos)
+                            if _35 > blen - pos:
+                                raise bad_length(pos, _35)
+                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
+                            pos += 4 * _35
+                        _36, = _S_i.unpack_from(b, pos)
                         pos += 4
                         if b[pos]:
-                            _35, pos = _t_PartitionData_v0(b, m, pos)
+                            _37, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _35 = None
-                        _29 = PartitionData(_30, _31, _32, [], 0, _34, _35)
-                        _11.append(_29)
+                            _37 = None
+                        _31 = PartitionData(_32, _33, _34, [], 0, _36, _37)
+                        _11.append(_31)
             if b[pos]:
-                _36, pos = _t_PartitionData_v0(b, m, pos)
+                _38, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _36 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _36)
+                _38 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _38)
             _6(_5)
     if b[pos]:
-        _37, pos = _t_PartitionData_v0(b, m, pos)
+        _39, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _37 = None
-    _38 = AlterPartitionRequest(_1, _2, _3, _37)
-    return _38, pos
+        _39 = None
+    _40 = AlterPartitionRequest(_1, _2, _3, _39)
+    return _40, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -355,46 +357,48 @@ def _d_AlterPartitionRequest_v1(b, m, pos):
                             _28 = _30.size
                             _29 = pos + _28 * _19
                             if _29 <= blen and b[pos + 0 + 4 + 4:_29:_28] == bytes((_27 + 1,)) * _19 and b[pos + 0 + 4 + 4 + 1 + 4 * _27 + 1 + 4:_29:_28] == _BYTE0 * _19:
-                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _27]), [], _t[0 + 1 + 1 + _27], _t[0 + 1 + 1 + _27 + 1], None) for _t in _30.iter_unpack(b[pos:_29])]
+                                _31 = 0 + 1 + 1
+                                _32 = _31 + _27
+                                _11 += [PartitionData(_t[0], _t[0 + 1], list(_t[_31:_32]), [], _t[_32], _t[_32 + 1], None) for _t in _30.iter_unpack(b[pos:_29])]
                                 pos = _29
                                 _19 = 0
                     for _ in range(_19):
-                        _32, _33, _35, = _S_iiB.unpack_from(b, pos)
+                        _34, _35, _37, = _S_iiB.unpack_from(b, pos)
                         pos += 9
-                        if 0 < _35 < 0x80:
-                            _35 -= 1  # -1: null
+                        if 0 < _37 < 0x80:
+                            _37 -= 1  # -1: null
                         else:
-                            _35, pos = read_compact_count(b, pos - 1, False)
-                        if not _35:
-                            _34 = []
+                            _37, pos = read_compact_count(b, pos - 1, False)
+                        if not _37:
+                            _36 = []
                         else:
-                            if _35 > blen - pos:
-                                raise bad_length(pos, _35)
-                            _34 = list((_Ai[_35] if _35 <= ARRAY_STRUCTS_MAX else array_struct('i', _35)).unpack_from(b, pos))
-                            pos += 4 * _35
-                        _36, _37, = _S_bi.unpack_from(b, pos)
+                            if _37 > blen - pos:
+                                raise bad_length(pos, _37)
+                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
+                            pos += 4 * _37
+                        _38, _39, = _S_bi.unpack_from(b, pos)
                         pos += 5
                         if b[pos]:
-                            _38, pos = _t_PartitionData_v0(b, m, pos)
+                            _40, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _38 = None
-                        _31 = PartitionData(_32, _33, _34, [], _36, _37, _38)
-                        _11.append(_31)
+                            _40 = None
+                        _33 = PartitionData(_34, _35, _36, [], _38, _39, _40)
+                        _11.append(_33)
             if b[pos]:
-                _39, pos = _t_PartitionData_v0(b, m, pos)
+                _41, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _39 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _39)
+                _41 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _41)
             _6(_5)
     if b[pos]:
-        _40, pos = _t_PartitionData_v0(b, m, pos)
+        _42, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _40 = None
-    _41 = AlterPartitionRequest(_1, _2, _3, _40)
-    return _41, pos
+        _42 = None
+    _43 = AlterPartitionRequest(_1, _2, _3, _42)
+    return _43, pos
 
 def _s_AlterPartitionRequest_v1(o):
     n = 0
@@ -546,46 +550,48 @@ def _d_AlterPartitionRequest_v2(b, m, pos):
                                 _27 = _29.size
                                 _28 = pos + _27 * _18
                                 if _28 <= blen and b[pos + 0 + 4 + 4:_28:_27] == bytes((_26 + 1,)) * _18 and b[pos + 0 + 4 + 4 + 1 + 4 * _26 + 1 + 4:_28:_27] == _BYTE0 * _18:
-                                    _10 += [PartitionData(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _26]), [], _t[0 + 1 + 1 + _26], _t[0 + 1 + 1 + _26 + 1], None) for _t in _29.iter_unpack(b[pos:_28])]
+                                    _30 = 0 + 1 + 1
+                                    _31 = _30 + _26
+                                    _10 += [PartitionData(_t[0], _t[0 + 1], list(_t[_30:_31]), [], _t[_31], _t[_31 + 1], None) for _t in _29.iter_unpack(b[pos:_28])]
                                     pos = _28
                                     _18 = 0
                         for _ in range(_18):
-                            _31, _32, _34, = _S_iiB.unpack_from(b, pos)
+                            _33, _34, _36, = _S_iiB.unpack_from(b, pos)
                             pos += 9
-                            if 0 < _34 < 0x80:
-                                _34 -= 1  # -1: null
+                            if 0 < _36 < 0x80:
+                                _36 -= 1  # -1: null
                             else:
-                                _34, pos = read_compact_count(b, pos - 1, False)
-                            if not _34:
-                                _33 = []
+                                _36, pos = read_compact_count(b, pos - 1, False)
+                            if not _36:
+                                _35 = []
                             else:
-                                if _34 > blen - pos:
-                                    raise bad_length(pos, _34)
-                                _33 = list((_Ai[_34] if _34 <= ARRAY_STRUCTS_MAX else array_struct('i', _34)).unpack_from(b, pos))
-                                pos += 4 * _34
-                            _35, _36, = _S_bi.unpack_from(b, pos)
+                                if _36 > blen - pos:
+                                    raise bad_length(pos, _36)
+                                _35 = list((_Ai[_36] if _36 <= ARRAY_STRUCTS_MAX else array_struct('i', _36)).unpack_from(b, pos))
+                                pos += 4 * _36
+                            _37, _38, = _S_bi.unpack_from(b, pos)
                             pos += 5
                             if b[pos]:
-                                _37, pos = _t_PartitionData_v0(b, m, pos)
+                                _39, pos = _t_PartitionData_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _37 = None
-                            _30 = PartitionData(_31, _32, _33, [], _35, _36, _37)
-                            _10.append(_30)
+                                _39 = None
+                            _32 = PartitionData(_33, _34, _35, [], _37, _38, _39)
+                            _10.append(_32)
                 if b[pos]:
-                    _38, pos = _t_PartitionData_v0(b, m, pos)
+                    _40, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _38 = None
-                _7 = TopicData('', _9, _10, _38)
+                    _40 = None
+                _7 = TopicData('', _9, _10, _40)
                 _8(_7)
     if b[pos]:
-        _39, pos = _t_PartitionData_v0(b, m, pos)
+        _41, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _39 = None
-    _40 = AlterPartitionRequest(_1, _2, _3, _39)
-    return _40, pos
+        _41 = None
+    _42 = AlterPartitionRequest(_1, _2, _3, _41)
+    return _42, pos
 
 def _s_AlterPartitionRequest_v2(o):
     n = 0

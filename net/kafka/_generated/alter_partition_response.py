@@ -151,46 +151,48 @@ def _d_AlterPartitionResponse_v0(b, m, pos):
                             _30 = _32.size
                             _31 = pos + _30 * _20
                             if _31 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_31:_30] == bytes((_29 + 1,)) * _20 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _29 + 4:_31:_30] == _BYTE0 * _20:
-                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _29]), 0, _t[0 + 1 + 1 + 1 + 1 + _29], None) for _t in _32.iter_unpack(b[pos:_31])]
+                                _33 = 0 + 1 + 1 + 1 + 1
+                                _34 = _33 + _29
+                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_33:_34]), 0, _t[_34], None) for _t in _32.iter_unpack(b[pos:_31])]
                                 pos = _31
                                 _20 = 0
                     for _ in range(_20):
-                        _34, _35, _36, _37, _39, = _S_ihiiB.unpack_from(b, pos)
+                        _36, _37, _38, _39, _41, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _39 < 0x80:
-                            _39 -= 1  # -1: null
+                        if 0 < _41 < 0x80:
+                            _41 -= 1  # -1: null
                         else:
-                            _39, pos = read_compact_count(b, pos - 1, False)
-                        if not _39:
-                            _38 = []
+                            _41, pos = read_compact_count(b, pos - 1, False)
+                        if not _41:
+                            _40 = []
                         else:
-                            if _39 > blen - pos:
-                                raise bad_length(pos, _39)
-                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
-                            pos += 4 * _39
-                        _40, = _S_i.unpack_from(b, pos)
+                            if _41 > blen - pos:
+                                raise bad_length(pos, _41)
+                            _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
+                            pos += 4 * _41
+                        _42, = _S_i.unpack_from(b, pos)
                         pos += 4
                         if b[pos]:
-                            _41, pos = _t_PartitionData_v0(b, m, pos)
+                            _43, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _41 = None
-                        _33 = PartitionData(_34, _35, _36, _37, _38, 0, _40, _41)
-                        _11.append(_33)
+                            _43 = None
+                        _35 = PartitionData(_36, _37, _38, _39, _40, 0, _42, _43)
+                        _11.append(_35)
             if b[pos]:
-                _42, pos = _t_PartitionData_v0(b, m, pos)
+                _44, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _42 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _42)
+                _44 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _44)
             _6(_5)
     if b[pos]:
-        _43, pos = _t_PartitionData_v0(b, m, pos)
+        _45, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _43 = None
-    _44 = AlterPartitionResponse(_1, _2, _3, _43)
-    return _44, pos
+        _45 = None
+    _46 = AlterPartitionResponse(_1, _2, _3, _45)
+    return _46, pos
 
 def _ti_PartitionData_v0(o):
     items = []
@@ -350,46 +352,48 @@ def _d_AlterPartitionResponse_v1(b, m, pos):
                             _32 = _34.size
                             _33 = pos + _32 * _21
                             if _33 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_33:_32] == bytes((_31 + 1,)) * _21 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _31 + 1 + 4:_33:_32] == _BYTE0 * _21:
-                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _31]), _t[0 + 1 + 1 + 1 + 1 + _31], _t[0 + 1 + 1 + 1 + 1 + _31 + 1], None) for _t in _34.iter_unpack(b[pos:_33])]
+                                _35 = 0 + 1 + 1 + 1 + 1
+                                _36 = _35 + _31
+                                _11 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_35:_36]), _t[_36], _t[_36 + 1], None) for _t in _34.iter_unpack(b[pos:_33])]
                                 pos = _33
                                 _21 = 0
                     for _ in range(_21):
-                        _36, _37, _38, _39, _41, = _S_ihiiB.unpack_from(b, pos)
+                        _38, _39, _40, _41, _43, = _S_ihiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _41 < 0x80:
-                            _41 -= 1  # -1: null
+                        if 0 < _43 < 0x80:
+                            _43 -= 1  # -1: null
                         else:
-                            _41, pos = read_compact_count(b, pos - 1, False)
-                        if not _41:
-                            _40 = []
+                            _43, pos = read_compact_count(b, pos - 1, False)
+                        if not _43:
+                            _42 = []
                         else:
-                            if _41 > blen - pos:
-                                raise bad_length(pos, _41)
-                            _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
-                            pos += 4 * _41
-                        _42, _43, = _S_bi.unpack_from(b, pos)
+                            if _43 > blen - pos:
+                                raise bad_length(pos, _43)
+                            _42 = list((_Ai[_43] if _43 <= ARRAY_STRUCTS_MAX else array_struct('i', _43)).unpack_from(b, pos))
+                            pos += 4 * _43
+                        _44, _45, = _S_bi.unpack_from(b, pos)
                         pos += 5
                         if b[pos]:
-                            _44, pos = _t_PartitionData_v0(b, m, pos)
+                            _46, pos = _t_PartitionData_v0(b, m, pos)
                         else:
                             pos += 1
-                            _44 = None
-                        _35 = PartitionData(_36, _37, _38, _39, _40, _42, _43, _44)
-                        _11.append(_35)
+                            _46 = None
+                        _37 = PartitionData(_38, _39, _40, _41, _42, _44, _45, _46)
+                        _11.append(_37)
             if b[pos]:
-                _45, pos = _t_PartitionData_v0(b, m, pos)
+                _47, pos = _t_PartitionData_v0(b, m, pos)
             else:
                 pos += 1
-                _45 = None
-            _5 = TopicData(_8, ZERO_UUID, _11, _45)
+                _47 = None
+            _5 = TopicData(_8, ZERO_UUID, _11, _47)
             _6(_5)
     if b[pos]:
-        _46, pos = _t_PartitionData_v0(b, m, pos)
+        _48, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _46 = None
-    _47 = AlterPartitionResponse(_1, _2, _3, _46)
-    return _47, pos
+        _48 = None
+    _49 = AlterPartitionResponse(_1, _2, _3, _48)
+    return _49, pos
 
 def _s_AlterPartitionResponse_v1(o):
     n = 0
@@ -541,46 +545,48 @@ def _d_AlterPartitionResponse_v2(b, m, pos):
                                 _31 = _33.size
                                 _32 = pos + _31 * _20
                                 if _32 <= blen and b[pos + 0 + 4 + 2 + 4 + 4:_32:_31] == bytes((_30 + 1,)) * _20 and b[pos + 0 + 4 + 2 + 4 + 4 + 1 + 4 * _30 + 1 + 4:_32:_31] == _BYTE0 * _20:
-                                    _10 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _30]), _t[0 + 1 + 1 + 1 + 1 + _30], _t[0 + 1 + 1 + 1 + 1 + _30 + 1], None) for _t in _33.iter_unpack(b[pos:_32])]
+                                    _34 = 0 + 1 + 1 + 1 + 1
+                                    _35 = _34 + _30
+                                    _10 += [PartitionData(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_34:_35]), _t[_35], _t[_35 + 1], None) for _t in _33.iter_unpack(b[pos:_32])]
                                     pos = _32
                                     _20 = 0
                         for _ in range(_20):
-                            _35, _36, _37, _38, _40, = _S_ihiiB.unpack_from(b, pos)
+                            _37, _38, _39, _40, _42, = _S_ihiiB.unpack_from(b, pos)
                             pos += 15
-                            if 0 < _40 < 0x80:
-                                _40 -= 1  # -1: null
+                            if 0 < _42 < 0x80:
+                                _42 -= 1  # -1: null
                             else:
-                                _40, pos = read_compact_count(b, pos - 1, False)
-                            if not _40:
-                                _39 = []
+                                _42, pos = read_compact_count(b, pos - 1, False)
+                            if not _42:
+                                _41 = []
                             else:
-                                if _40 > blen - pos:
-                                    raise bad_length(pos, _40)
-                                _39 = list((_Ai[_40] if _40 <= ARRAY_STRUCTS_MAX else array_struct('i', _40)).unpack_from(b, pos))
-                                pos += 4 * _40
-                            _41, _42, = _S_bi.unpack_from(b, pos)
+                                if _42 > blen - pos:
+                                    raise bad_length(pos, _42)
+                                _41 = list((_Ai[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('i', _42)).unpack_from(b, pos))
+                                pos += 4 * _42
+                            _43, _44, = _S_bi.unpack_from(b, pos)
                             pos += 5
                             if b[pos]:
-                                _43, pos = _t_PartitionData_v0(b, m, pos)
+                                _45, pos = _t_PartitionData_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _43 = None
-                            _34 = PartitionData(_35, _36, _37, _38, _39, _41, _42, _43)
-                            _10.append(_34)
+                                _45 = None
+                            _36 = PartitionData(_37, _38, _39, _40, _41, _43, _44, _45)
+                            _10.append(_36)
                 if b[pos]:
-                    _44, pos = _t_PartitionData_v0(b, m, pos)
+                    _46, pos = _t_PartitionData_v0(b, m, pos)
                 else:
                     pos += 1
-                    _44 = None
-                _7 = TopicData('', _9, _10, _44)
+                    _46 = None
+                _7 = TopicData('', _9, _10, _46)
                 _8(_7)
     if b[pos]:
-        _45, pos = _t_PartitionData_v0(b, m, pos)
+        _47, pos = _t_PartitionData_v0(b, m, pos)
     else:
         pos += 1
-        _45 = None
-    _46 = AlterPartitionResponse(_1, _2, _3, _45)
-    return _46, pos
+        _47 = None
+    _48 = AlterPartitionResponse(_1, _2, _3, _47)
+    return _48, pos
 
 def _s_AlterPartitionResponse_v2(o):
     n = 0

@@ -193,38 +193,40 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b, m, pos):
                     _35 = _37.size
                     _36 = pos + _35 * _29
                     if _36 <= blen and b[pos + 0 + 16:_36:_35] == bytes((_34 + 1,)) * _29 and b[pos + 0 + 16 + 1 + 4 * _34:_36:_35] == _BYTE0 * _29:
-                        _24 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _34]), None) for _t in _37.iter_unpack(b[pos:_36])]
+                        _38 = 0 + 1
+                        _39 = _38 + _34
+                        _24 += [TopicPartitions(uuid_of(_t[0]), list(_t[_38:_39]), None) for _t in _37.iter_unpack(b[pos:_36])]
                         pos = _36
                         _29 = 0
             for _ in range(_29):
-                _39, _41, = _S_uB.unpack_from(b, pos)
+                _41, _43, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _39 = uuid_of(_39)
-                if 0 < _41 < 0x80:
-                    _41 -= 1  # -1: null
+                _41 = uuid_of(_41)
+                if 0 < _43 < 0x80:
+                    _43 -= 1  # -1: null
                 else:
-                    _41, pos = read_compact_count(b, pos - 1, False)
-                if not _41:
-                    _40 = []
+                    _43, pos = read_compact_count(b, pos - 1, False)
+                if not _43:
+                    _42 = []
                 else:
-                    if _41 > blen - pos:
-                        raise bad_length(pos, _41)
-                    _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
-                    pos += 4 * _41
+                    if _43 > blen - pos:
+                        raise bad_length(pos, _43)
+                    _42 = list((_Ai[_43] if _43 <= ARRAY_STRUCTS_MAX else array_struct('i', _43)).unpack_from(b, pos))
+                    pos += 4 * _43
                 if b[pos]:
-                    _42, pos = _t_TopicPartitions_v0(b, m, pos)
+                    _44, pos = _t_TopicPartitions_v0(b, m, pos)
                 else:
                     pos += 1
-                    _42 = None
-                _38 = TopicPartitions(_39, _40, _42)
-                _24.append(_38)
+                    _44 = None
+                _40 = TopicPartitions(_41, _42, _44)
+                _24.append(_40)
     if b[pos]:
-        _43, pos = _t_TopicPartitions_v0(b, m, pos)
+        _45, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _43 = None
-    _44 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _43)
-    return _44, pos
+        _45 = None
+    _46 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, None, _21, _24, _45)
+    return _46, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []
@@ -513,38 +515,40 @@ def _d_ConsumerGroupHeartbeatRequest_v1(b, m, pos):
                     _38 = _40.size
                     _39 = pos + _38 * _32
                     if _39 <= blen and b[pos + 0 + 16:_39:_38] == bytes((_37 + 1,)) * _32 and b[pos + 0 + 16 + 1 + 4 * _37:_39:_38] == _BYTE0 * _32:
-                        _27 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _37]), None) for _t in _40.iter_unpack(b[pos:_39])]
+                        _41 = 0 + 1
+                        _42 = _41 + _37
+                        _27 += [TopicPartitions(uuid_of(_t[0]), list(_t[_41:_42]), None) for _t in _40.iter_unpack(b[pos:_39])]
                         pos = _39
                         _32 = 0
             for _ in range(_32):
-                _42, _44, = _S_uB.unpack_from(b, pos)
+                _44, _46, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _42 = uuid_of(_42)
-                if 0 < _44 < 0x80:
-                    _44 -= 1  # -1: null
+                _44 = uuid_of(_44)
+                if 0 < _46 < 0x80:
+                    _46 -= 1  # -1: null
                 else:
-                    _44, pos = read_compact_count(b, pos - 1, False)
-                if not _44:
-                    _43 = []
+                    _46, pos = read_compact_count(b, pos - 1, False)
+                if not _46:
+                    _45 = []
                 else:
-                    if _44 > blen - pos:
-                        raise bad_length(pos, _44)
-                    _43 = list((_Ai[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('i', _44)).unpack_from(b, pos))
-                    pos += 4 * _44
+                    if _46 > blen - pos:
+                        raise bad_length(pos, _46)
+                    _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
+                    pos += 4 * _46
                 if b[pos]:
-                    _45, pos = _t_TopicPartitions_v0(b, m, pos)
+                    _47, pos = _t_TopicPartitions_v0(b, m, pos)
                 else:
                     pos += 1
-                    _45 = None
-                _41 = TopicPartitions(_42, _43, _45)
-                _27.append(_41)
+                    _47 = None
+                _43 = TopicPartitions(_44, _45, _47)
+                _27.append(_43)
     if b[pos]:
-        _46, pos = _t_TopicPartitions_v0(b, m, pos)
+        _48, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _46 = None
-    _47 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _46)
-    return _47, pos
+        _48 = None
+    _49 = ConsumerGroupHeartbeatRequest(_1, _4, _7, _8, _11, _14, _15, _21, _24, _27, _48)
+    return _49, pos
 
 def _s_ConsumerGroupHeartbeatRequest_v1(o):
     n = 0

@@ -143,44 +143,46 @@ def _d_ConsumerGroupHeartbeatResponse_v0(b, m, pos):
                         _24 = _26.size
                         _25 = pos + _24 * _18
                         if _25 <= blen and b[pos + 0 + 16:_25:_24] == bytes((_23 + 1,)) * _18 and b[pos + 0 + 16 + 1 + 4 * _23:_25:_24] == _BYTE0 * _18:
-                            _13 += [TopicPartitions(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _23]), None) for _t in _26.iter_unpack(b[pos:_25])]
+                            _27 = 0 + 1
+                            _28 = _27 + _23
+                            _13 += [TopicPartitions(uuid_of(_t[0]), list(_t[_27:_28]), None) for _t in _26.iter_unpack(b[pos:_25])]
                             pos = _25
                             _18 = 0
                 for _ in range(_18):
-                    _28, _30, = _S_uB.unpack_from(b, pos)
+                    _30, _32, = _S_uB.unpack_from(b, pos)
                     pos += 17
-                    _28 = uuid_of(_28)
-                    if 0 < _30 < 0x80:
-                        _30 -= 1  # -1: null
+                    _30 = uuid_of(_30)
+                    if 0 < _32 < 0x80:
+                        _32 -= 1  # -1: null
                     else:
-                        _30, pos = read_compact_count(b, pos - 1, False)
-                    if not _30:
-                        _29 = []
+                        _32, pos = read_compact_count(b, pos - 1, False)
+                    if not _32:
+                        _31 = []
                     else:
-                        if _30 > blen - pos:
-                            raise bad_length(pos, _30)
-                        _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
-                        pos += 4 * _30
+                        if _32 > blen - pos:
+                            raise bad_length(pos, _32)
+                        _31 = list((_Ai[_32] if _32 <= ARRAY_STRUCTS_MAX else array_struct('i', _32)).unpack_from(b, pos))
+                        pos += 4 * _32
                     if b[pos]:
-                        _31, pos = _t_TopicPartitions_v0(b, m, pos)
+                        _33, pos = _t_TopicPartitions_v0(b, m, pos)
                     else:
                         pos += 1
-                        _31 = None
-                    _27 = TopicPartitions(_28, _29, _31)
-                    _13.append(_27)
+                        _33 = None
+                    _29 = TopicPartitions(_30, _31, _33)
+                    _13.append(_29)
         if b[pos]:
-            _32, pos = _t_TopicPartitions_v0(b, m, pos)
+            _34, pos = _t_TopicPartitions_v0(b, m, pos)
         else:
             pos += 1
-            _32 = None
-        _11 = Assignment(_13, _32)
+            _34 = None
+        _11 = Assignment(_13, _34)
     if b[pos]:
-        _33, pos = _t_TopicPartitions_v0(b, m, pos)
+        _35, pos = _t_TopicPartitions_v0(b, m, pos)
     else:
         pos += 1
-        _33 = None
-    _34 = ConsumerGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _33)
-    return _34, pos
+        _35 = None
+    _36 = ConsumerGroupHeartbeatResponse(_1, _2, _3, _6, _9, _10, _11, _35)
+    return _36, pos
 
 def _ti_TopicPartitions_v0(o):
     items = []

@@ -235,46 +235,48 @@ def _d_CreatePartitionsRequest_v2(b, m, pos):
                         _18 = _20.size
                         _19 = pos + _18 * _13
                         if _19 <= blen and b[pos + 0:_19:_18] == bytes((_17 + 1,)) * _13 and b[pos + 0 + 1 + 4 * _17:_19:_18] == _BYTE0 * _13:
-                            _10 += [CreatePartitionsAssignment(list(_t[0:0 + _17]), None) for _t in _20.iter_unpack(b[pos:_19])]
+                            _21 = 0
+                            _22 = _21 + _17
+                            _10 += [CreatePartitionsAssignment(list(_t[_21:_22]), None) for _t in _20.iter_unpack(b[pos:_19])]
                             pos = _19
                             _13 = 0
                 for _ in range(_13):
-                    _23 = b[pos]
+                    _25 = b[pos]
                     pos += 1
-                    if 0 < _23 < 0x80:
-                        _23 -= 1  # -1: null
+                    if 0 < _25 < 0x80:
+                        _25 -= 1  # -1: null
                     else:
-                        _23, pos = read_compact_count(b, pos - 1, False)
-                    if not _23:
-                        _22 = []
+                        _25, pos = read_compact_count(b, pos - 1, False)
+                    if not _25:
+                        _24 = []
                     else:
-                        if _23 > blen - pos:
-                            raise bad_length(pos, _23)
-                        _22 = list((_Ai[_23] if _23 <= ARRAY_STRUCTS_MAX else array_struct('i', _23)).unpack_from(b, pos))
-                        pos += 4 * _23
+                        if _25 > blen - pos:
+                            raise bad_length(pos, _25)
+                        _24 = list((_Ai[_25] if _25 <= ARRAY_STRUCTS_MAX else array_struct('i', _25)).unpack_from(b, pos))
+                        pos += 4 * _25
                     if b[pos]:
-                        _24, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                        _26, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
                     else:
                         pos += 1
-                        _24 = None
-                    _21 = CreatePartitionsAssignment(_22, _24)
-                    _10.append(_21)
+                        _26 = None
+                    _23 = CreatePartitionsAssignment(_24, _26)
+                    _10.append(_23)
             if b[pos]:
-                _25, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+                _27, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
             else:
                 pos += 1
-                _25 = None
-            _3 = CreatePartitionsTopic(_6, _9, _10, _25)
+                _27 = None
+            _3 = CreatePartitionsTopic(_6, _9, _10, _27)
             _4(_3)
-    _26, _27, = _S_io.unpack_from(b, pos)
+    _28, _29, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
-        _28, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
+        _30, pos = _t_CreatePartitionsAssignment_v2(b, m, pos)
     else:
         pos += 1
-        _28 = None
-    _29 = CreatePartitionsRequest(_1, _26, _27, _28)
-    return _29, pos
+        _30 = None
+    _31 = CreatePartitionsRequest(_1, _28, _29, _30)
+    return _31, pos
 
 def _ti_CreatePartitionsAssignment_v2(o):
     items = []

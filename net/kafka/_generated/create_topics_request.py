@@ -463,87 +463,89 @@ def _d_CreateTopicsRequest_v5(b, m, pos):
                             _22 = _24.size
                             _23 = pos + _22 * _16
                             if _23 <= blen and b[pos + 0 + 4:_23:_22] == bytes((_21 + 1,)) * _16 and b[pos + 0 + 4 + 1 + 4 * _21:_23:_22] == _BYTE0 * _16:
-                                _11 += [CreatableReplicaAssignment(_t[0], list(_t[0 + 1:0 + 1 + _21]), None) for _t in _24.iter_unpack(b[pos:_23])]
+                                _25 = 0 + 1
+                                _26 = _25 + _21
+                                _11 += [CreatableReplicaAssignment(_t[0], list(_t[_25:_26]), None) for _t in _24.iter_unpack(b[pos:_23])]
                                 pos = _23
                                 _16 = 0
                     for _ in range(_16):
-                        _26, _28, = _S_iB.unpack_from(b, pos)
+                        _28, _30, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _28 < 0x80:
-                            _28 -= 1  # -1: null
+                        if 0 < _30 < 0x80:
+                            _30 -= 1  # -1: null
                         else:
-                            _28, pos = read_compact_count(b, pos - 1, False)
-                        if not _28:
-                            _27 = []
+                            _30, pos = read_compact_count(b, pos - 1, False)
+                        if not _30:
+                            _29 = []
                         else:
-                            if _28 > blen - pos:
-                                raise bad_length(pos, _28)
-                            _27 = list((_Ai[_28] if _28 <= ARRAY_STRUCTS_MAX else array_struct('i', _28)).unpack_from(b, pos))
-                            pos += 4 * _28
+                            if _30 > blen - pos:
+                                raise bad_length(pos, _30)
+                            _29 = list((_Ai[_30] if _30 <= ARRAY_STRUCTS_MAX else array_struct('i', _30)).unpack_from(b, pos))
+                            pos += 4 * _30
                         if b[pos]:
-                            _29, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                            _31, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
                         else:
                             pos += 1
-                            _29 = None
-                        _25 = CreatableReplicaAssignment(_26, _27, _29)
-                        _11.append(_25)
-            _31 = b[pos]
+                            _31 = None
+                        _27 = CreatableReplicaAssignment(_28, _29, _31)
+                        _11.append(_27)
+            _33 = b[pos]
             pos += 1
-            if 0 < _31 < 0x80:
-                _31 -= 1  # -1: null
+            if 0 < _33 < 0x80:
+                _33 -= 1  # -1: null
             else:
-                _31, pos = read_compact_count(b, pos - 1, False)
-            if not _31:
-                _30 = []
+                _33, pos = read_compact_count(b, pos - 1, False)
+            if not _33:
+                _32 = []
             else:
-                if _31 > blen - pos:
-                    raise bad_length(pos, _31)
-                _30 = []
-                _33 = _30.append
-                for _ in range(_31):
-                    _36 = b[pos]
+                if _33 > blen - pos:
+                    raise bad_length(pos, _33)
+                _32 = []
+                _35 = _32.append
+                for _ in range(_33):
+                    _38 = b[pos]
                     pos += 1
-                    if 0 < _36 < 0x80:
-                        _37 = pos + _36 - 1
-                        if _37 > blen:
-                            raise bad_length(pos, _36 - 1)
-                        _35 = str(b[pos:_37], 'utf-8')
-                        pos = _37
+                    if 0 < _38 < 0x80:
+                        _39 = pos + _38 - 1
+                        if _39 > blen:
+                            raise bad_length(pos, _38 - 1)
+                        _37 = str(b[pos:_39], 'utf-8')
+                        pos = _39
                     else:
-                        _35, pos = read_cstring(b, pos - 1)
-                    _39 = b[pos]
+                        _37, pos = read_cstring(b, pos - 1)
+                    _41 = b[pos]
                     pos += 1
-                    if 0 < _39 < 0x80:
-                        _40 = pos + _39 - 1
-                        if _40 > blen:
-                            raise bad_length(pos, _39 - 1)
-                        _38 = str(b[pos:_40], 'utf-8')
-                        pos = _40
+                    if 0 < _41 < 0x80:
+                        _42 = pos + _41 - 1
+                        if _42 > blen:
+                            raise bad_length(pos, _41 - 1)
+                        _40 = str(b[pos:_42], 'utf-8')
+                        pos = _42
                     else:
-                        _38, pos = read_ncstring(b, pos - 1)
+                        _40, pos = read_ncstring(b, pos - 1)
                     if b[pos]:
-                        _41, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                        _43, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
                     else:
                         pos += 1
-                        _41 = None
-                    _32 = CreatableTopicConfig(_35, _38, _41)
-                    _33(_32)
+                        _43 = None
+                    _34 = CreatableTopicConfig(_37, _40, _43)
+                    _35(_34)
             if b[pos]:
-                _42, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+                _44, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
             else:
                 pos += 1
-                _42 = None
-            _3 = CreatableTopic(_6, _9, _10, _11, _30, _42)
+                _44 = None
+            _3 = CreatableTopic(_6, _9, _10, _11, _32, _44)
             _4(_3)
-    _43, _44, = _S_io.unpack_from(b, pos)
+    _45, _46, = _S_io.unpack_from(b, pos)
     pos += 5
     if b[pos]:
-        _45, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
+        _47, pos = _t_CreatableReplicaAssignment_v5(b, m, pos)
     else:
         pos += 1
-        _45 = None
-    _46 = CreateTopicsRequest(_1, _43, _44, _45)
-    return _46, pos
+        _47 = None
+    _48 = CreateTopicsRequest(_1, _45, _46, _47)
+    return _48, pos
 
 def _ti_CreatableReplicaAssignment_v5(o):
     items = []

@@ -1238,49 +1238,51 @@ def _d_FetchRequest_v13(b, m, pos):
                     _45 = _47.size
                     _46 = pos + _45 * _39
                     if _46 <= blen and b[pos + 0 + 16:_46:_45] == bytes((_44 + 1,)) * _39 and b[pos + 0 + 16 + 1 + 4 * _44:_46:_45] == _BYTE0 * _39:
-                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _44]), None) for _t in _47.iter_unpack(b[pos:_46])]
+                        _48 = 0 + 1
+                        _49 = _48 + _44
+                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[_48:_49]), None) for _t in _47.iter_unpack(b[pos:_46])]
                         pos = _46
                         _39 = 0
             for _ in range(_39):
-                _49, _51, = _S_uB.unpack_from(b, pos)
+                _51, _53, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _49 = uuid_of(_49)
-                if 0 < _51 < 0x80:
-                    _51 -= 1  # -1: null
+                _51 = uuid_of(_51)
+                if 0 < _53 < 0x80:
+                    _53 -= 1  # -1: null
                 else:
-                    _51, pos = read_compact_count(b, pos - 1, False)
-                if not _51:
-                    _50 = []
+                    _53, pos = read_compact_count(b, pos - 1, False)
+                if not _53:
+                    _52 = []
                 else:
-                    if _51 > blen - pos:
-                        raise bad_length(pos, _51)
-                    _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
-                    pos += 4 * _51
+                    if _53 > blen - pos:
+                        raise bad_length(pos, _53)
+                    _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
+                    pos += 4 * _53
                 if b[pos]:
-                    _52, pos = _t_FetchPartition_v12(b, m, pos)
+                    _54, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _52 = None
-                _48 = ForgottenTopic('', _49, _50, _52)
-                _34.append(_48)
-    _54 = b[pos]
+                    _54 = None
+                _50 = ForgottenTopic('', _51, _52, _54)
+                _34.append(_50)
+    _56 = b[pos]
     pos += 1
-    if 0 < _54 < 0x80:
-        _55 = pos + _54 - 1
-        if _55 > blen:
-            raise bad_length(pos, _54 - 1)
-        _53 = str(b[pos:_55], 'utf-8')
-        pos = _55
+    if 0 < _56 < 0x80:
+        _57 = pos + _56 - 1
+        if _57 > blen:
+            raise bad_length(pos, _56 - 1)
+        _55 = str(b[pos:_57], 'utf-8')
+        pos = _57
     else:
-        _53, pos = read_cstring(b, pos - 1)
+        _55, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _56, _57, pos = _t_FetchRequest_v12(b, m, pos)
+        _58, _59, pos = _t_FetchRequest_v12(b, m, pos)
     else:
         pos += 1
-        _56 = None
-        _57 = None
-    _58 = FetchRequest(_56, _1, None, _2, _3, _4, _5, _6, _7, _8, _34, _53, _57)
-    return _58, pos
+        _58 = None
+        _59 = None
+    _60 = FetchRequest(_58, _1, None, _2, _3, _4, _5, _6, _7, _8, _34, _55, _59)
+    return _60, pos
 
 def _s_FetchRequest_v13(o):
     n = 0
@@ -1524,50 +1526,52 @@ def _d_FetchRequest_v15(b, m, pos):
                     _44 = _46.size
                     _45 = pos + _44 * _38
                     if _45 <= blen and b[pos + 0 + 16:_45:_44] == bytes((_43 + 1,)) * _38 and b[pos + 0 + 16 + 1 + 4 * _43:_45:_44] == _BYTE0 * _38:
-                        _33 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _43]), None) for _t in _46.iter_unpack(b[pos:_45])]
+                        _47 = 0 + 1
+                        _48 = _47 + _43
+                        _33 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[_47:_48]), None) for _t in _46.iter_unpack(b[pos:_45])]
                         pos = _45
                         _38 = 0
             for _ in range(_38):
-                _48, _50, = _S_uB.unpack_from(b, pos)
+                _50, _52, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _48 = uuid_of(_48)
-                if 0 < _50 < 0x80:
-                    _50 -= 1  # -1: null
+                _50 = uuid_of(_50)
+                if 0 < _52 < 0x80:
+                    _52 -= 1  # -1: null
                 else:
-                    _50, pos = read_compact_count(b, pos - 1, False)
-                if not _50:
-                    _49 = []
+                    _52, pos = read_compact_count(b, pos - 1, False)
+                if not _52:
+                    _51 = []
                 else:
-                    if _50 > blen - pos:
-                        raise bad_length(pos, _50)
-                    _49 = list((_Ai[_50] if _50 <= ARRAY_STRUCTS_MAX else array_struct('i', _50)).unpack_from(b, pos))
-                    pos += 4 * _50
+                    if _52 > blen - pos:
+                        raise bad_length(pos, _52)
+                    _51 = list((_Ai[_52] if _52 <= ARRAY_STRUCTS_MAX else array_struct('i', _52)).unpack_from(b, pos))
+                    pos += 4 * _52
                 if b[pos]:
-                    _51, pos = _t_FetchPartition_v12(b, m, pos)
+                    _53, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _51 = None
-                _47 = ForgottenTopic('', _48, _49, _51)
-                _33.append(_47)
-    _53 = b[pos]
+                    _53 = None
+                _49 = ForgottenTopic('', _50, _51, _53)
+                _33.append(_49)
+    _55 = b[pos]
     pos += 1
-    if 0 < _53 < 0x80:
-        _54 = pos + _53 - 1
-        if _54 > blen:
-            raise bad_length(pos, _53 - 1)
-        _52 = str(b[pos:_54], 'utf-8')
-        pos = _54
+    if 0 < _55 < 0x80:
+        _56 = pos + _55 - 1
+        if _56 > blen:
+            raise bad_length(pos, _55 - 1)
+        _54 = str(b[pos:_56], 'utf-8')
+        pos = _56
     else:
-        _52, pos = read_cstring(b, pos - 1)
+        _54, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _55, _56, _57, pos = _t_FetchRequest_v15(b, m, pos)
+        _57, _58, _59, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _55 = None
-        _56 = None
         _57 = None
-    _58 = FetchRequest(_55, -1, _56, _1, _2, _3, _4, _5, _6, _7, _33, _52, _57)
-    return _58, pos
+        _58 = None
+        _59 = None
+    _60 = FetchRequest(_57, -1, _58, _1, _2, _3, _4, _5, _6, _7, _33, _54, _59)
+    return _60, pos
 
 def _ti_FetchRequest_v15(o):
     items = []
@@ -1832,50 +1836,52 @@ def _d_FetchRequest_v17(b, m, pos):
                     _45 = _47.size
                     _46 = pos + _45 * _39
                     if _46 <= blen and b[pos + 0 + 16:_46:_45] == bytes((_44 + 1,)) * _39 and b[pos + 0 + 16 + 1 + 4 * _44:_46:_45] == _BYTE0 * _39:
-                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _44]), None) for _t in _47.iter_unpack(b[pos:_46])]
+                        _48 = 0 + 1
+                        _49 = _48 + _44
+                        _34 += [ForgottenTopic('', uuid_of(_t[0]), list(_t[_48:_49]), None) for _t in _47.iter_unpack(b[pos:_46])]
                         pos = _46
                         _39 = 0
             for _ in range(_39):
-                _49, _51, = _S_uB.unpack_from(b, pos)
+                _51, _53, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _49 = uuid_of(_49)
-                if 0 < _51 < 0x80:
-                    _51 -= 1  # -1: null
+                _51 = uuid_of(_51)
+                if 0 < _53 < 0x80:
+                    _53 -= 1  # -1: null
                 else:
-                    _51, pos = read_compact_count(b, pos - 1, False)
-                if not _51:
-                    _50 = []
+                    _53, pos = read_compact_count(b, pos - 1, False)
+                if not _53:
+                    _52 = []
                 else:
-                    if _51 > blen - pos:
-                        raise bad_length(pos, _51)
-                    _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
-                    pos += 4 * _51
+                    if _53 > blen - pos:
+                        raise bad_length(pos, _53)
+                    _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
+                    pos += 4 * _53
                 if b[pos]:
-                    _52, pos = _t_FetchPartition_v12(b, m, pos)
+                    _54, pos = _t_FetchPartition_v12(b, m, pos)
                 else:
                     pos += 1
-                    _52 = None
-                _48 = ForgottenTopic('', _49, _50, _52)
-                _34.append(_48)
-    _54 = b[pos]
+                    _54 = None
+                _50 = ForgottenTopic('', _51, _52, _54)
+                _34.append(_50)
+    _56 = b[pos]
     pos += 1
-    if 0 < _54 < 0x80:
-        _55 = pos + _54 - 1
-        if _55 > blen:
-            raise bad_length(pos, _54 - 1)
-        _53 = str(b[pos:_55], 'utf-8')
-        pos = _55
+    if 0 < _56 < 0x80:
+        _57 = pos + _56 - 1
+        if _57 > blen:
+            raise bad_length(pos, _56 - 1)
+        _55 = str(b[pos:_57], 'utf-8')
+        pos = _57
     else:
-        _53, pos = read_cstring(b, pos - 1)
+        _55, pos = read_cstring(b, pos - 1)
     if b[pos]:
-        _56, _57, _58, pos = _t_FetchRequest_v15(b, m, pos)
+        _58, _59, _60, pos = _t_FetchRequest_v15(b, m, pos)
     else:
         pos += 1
-        _56 = None
-        _57 = None
         _58 = None
-    _59 = FetchRequest(_56, -1, _57, _1, _2, _3, _4, _5, _6, _7, _34, _53, _58)
-    return _59, pos
+        _59 = None
+        _60 = None
+    _61 = FetchRequest(_58, -1, _59, _1, _2, _3, _4, _5, _6, _7, _34, _55, _60)
+    return _61, pos
 
 def _ti_FetchPartition_v17(o):
     items = []

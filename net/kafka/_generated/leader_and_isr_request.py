@@ -840,118 +840,126 @@ def _d_LeaderAndIsrRequest_v4(b, m, pos):
                             _42 = _44.size
                             _43 = pos + _42 * _22
                             if _43 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_43:_42] == bytes((_38 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4:_43:_42] == bytes((_39 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39:_43:_42] == bytes((_40 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39 + 1 + 4 * _40:_43:_42] == bytes((_41 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _38 + 4 + 1 + 4 * _39 + 1 + 4 * _40 + 1 + 4 * _41 + 1:_43:_42] == _BYTE0 * _22:
-                                _12 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _38]), _t[0 + 1 + 1 + 1 + 1 + _38], list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39]), list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40]), list(_t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40:0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40 + _41]), _t[0 + 1 + 1 + 1 + 1 + _38 + 1 + _39 + _40 + _41], 0, None) for _t in _44.iter_unpack(b[pos:_43])]
+                                _45 = 0 + 1 + 1 + 1 + 1
+                                _46 = _45 + _38
+                                _47 = _46 + 1
+                                _48 = _47 + _39
+                                _49 = _48
+                                _50 = _49 + _40
+                                _51 = _50
+                                _52 = _51 + _41
+                                _12 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_45:_46]), _t[_46], list(_t[_47:_48]), list(_t[_49:_50]), list(_t[_51:_52]), _t[_52], 0, None) for _t in _44.iter_unpack(b[pos:_43])]
                                 pos = _43
                                 _22 = 0
                     for _ in range(_22):
-                        _46, _47, _48, _49, _51, = _S_iiiiB.unpack_from(b, pos)
+                        _54, _55, _56, _57, _59, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _51 < 0x80:
-                            _51 -= 1  # -1: null
+                        if 0 < _59 < 0x80:
+                            _59 -= 1  # -1: null
                         else:
-                            _51, pos = read_compact_count(b, pos - 1, False)
-                        if not _51:
-                            _50 = []
+                            _59, pos = read_compact_count(b, pos - 1, False)
+                        if not _59:
+                            _58 = []
                         else:
-                            if _51 > blen - pos:
-                                raise bad_length(pos, _51)
-                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
-                            pos += 4 * _51
-                        _52, _54, = _S_iB.unpack_from(b, pos)
+                            if _59 > blen - pos:
+                                raise bad_length(pos, _59)
+                            _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
+                            pos += 4 * _59
+                        _60, _62, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _54 < 0x80:
-                            _54 -= 1  # -1: null
+                        if 0 < _62 < 0x80:
+                            _62 -= 1  # -1: null
                         else:
-                            _54, pos = read_compact_count(b, pos - 1, False)
-                        if not _54:
-                            _53 = []
+                            _62, pos = read_compact_count(b, pos - 1, False)
+                        if not _62:
+                            _61 = []
                         else:
-                            if _54 > blen - pos:
-                                raise bad_length(pos, _54)
-                            _53 = list((_Ai[_54] if _54 <= ARRAY_STRUCTS_MAX else array_struct('i', _54)).unpack_from(b, pos))
-                            pos += 4 * _54
-                        _56 = b[pos]
+                            if _62 > blen - pos:
+                                raise bad_length(pos, _62)
+                            _61 = list((_Ai[_62] if _62 <= ARRAY_STRUCTS_MAX else array_struct('i', _62)).unpack_from(b, pos))
+                            pos += 4 * _62
+                        _64 = b[pos]
                         pos += 1
-                        if 0 < _56 < 0x80:
-                            _56 -= 1  # -1: null
+                        if 0 < _64 < 0x80:
+                            _64 -= 1  # -1: null
                         else:
-                            _56, pos = read_compact_count(b, pos - 1, False)
-                        if not _56:
-                            _55 = []
+                            _64, pos = read_compact_count(b, pos - 1, False)
+                        if not _64:
+                            _63 = []
                         else:
-                            if _56 > blen - pos:
-                                raise bad_length(pos, _56)
-                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
-                            pos += 4 * _56
-                        _58 = b[pos]
+                            if _64 > blen - pos:
+                                raise bad_length(pos, _64)
+                            _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
+                            pos += 4 * _64
+                        _66 = b[pos]
                         pos += 1
-                        if 0 < _58 < 0x80:
-                            _58 -= 1  # -1: null
+                        if 0 < _66 < 0x80:
+                            _66 -= 1  # -1: null
                         else:
-                            _58, pos = read_compact_count(b, pos - 1, False)
-                        if not _58:
-                            _57 = []
+                            _66, pos = read_compact_count(b, pos - 1, False)
+                        if not _66:
+                            _65 = []
                         else:
-                            if _58 > blen - pos:
-                                raise bad_length(pos, _58)
-                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
-                            pos += 4 * _58
-                        _59, = _S_o.unpack_from(b, pos)
+                            if _66 > blen - pos:
+                                raise bad_length(pos, _66)
+                            _65 = list((_Ai[_66] if _66 <= ARRAY_STRUCTS_MAX else array_struct('i', _66)).unpack_from(b, pos))
+                            pos += 4 * _66
+                        _67, = _S_o.unpack_from(b, pos)
                         pos += 1
                         if b[pos]:
-                            _60, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _68, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _60 = None
-                        _45 = LeaderAndIsrPartitionState('', _46, _47, _48, _49, _50, _52, _53, _55, _57, _59, 0, _60)
-                        _12.append(_45)
+                            _68 = None
+                        _53 = LeaderAndIsrPartitionState('', _54, _55, _56, _57, _58, _60, _61, _63, _65, _67, 0, _68)
+                        _12.append(_53)
             if b[pos]:
-                _61, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _69, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _61 = None
-            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _61)
+                _69 = None
+            _6 = LeaderAndIsrTopicState(_9, ZERO_UUID, _12, _69)
             _7(_6)
-    _63 = b[pos]
+    _71 = b[pos]
     pos += 1
-    if 0 < _63 < 0x80:
-        _63 -= 1  # -1: null
+    if 0 < _71 < 0x80:
+        _71 -= 1  # -1: null
     else:
-        _63, pos = read_compact_count(b, pos - 1, False)
-    if not _63:
-        _62 = []
+        _71, pos = read_compact_count(b, pos - 1, False)
+    if not _71:
+        _70 = []
     else:
-        if _63 > blen - pos:
-            raise bad_length(pos, _63)
-        _62 = []
-        _65 = _62.append
-        for _ in range(_63):
-            _67, _69, = _S_iB.unpack_from(b, pos)
+        if _71 > blen - pos:
+            raise bad_length(pos, _71)
+        _70 = []
+        _73 = _70.append
+        for _ in range(_71):
+            _75, _77, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _69 < 0x80:
-                _70 = pos + _69 - 1
-                if _70 > blen:
-                    raise bad_length(pos, _69 - 1)
-                _68 = str(b[pos:_70], 'utf-8')
-                pos = _70
+            if 0 < _77 < 0x80:
+                _78 = pos + _77 - 1
+                if _78 > blen:
+                    raise bad_length(pos, _77 - 1)
+                _76 = str(b[pos:_78], 'utf-8')
+                pos = _78
             else:
-                _68, pos = read_cstring(b, pos - 1)
-            _71, = _S_i.unpack_from(b, pos)
+                _76, pos = read_cstring(b, pos - 1)
+            _79, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _72, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _80, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _72 = None
-            _64 = LeaderAndIsrLiveLeader(_67, _68, _71, _72)
-            _65(_64)
+                _80 = None
+            _72 = LeaderAndIsrLiveLeader(_75, _76, _79, _80)
+            _73(_72)
     if b[pos]:
-        _73, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _81, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _73 = None
-    _74 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _62, _73)
-    return _74, pos
+        _81 = None
+    _82 = LeaderAndIsrRequest(_1, False, _2, _3, 0, [], _4, _70, _81)
+    return _82, pos
 
 def _ti_LeaderAndIsrPartitionState_v4(o):
     items = []
@@ -1224,118 +1232,126 @@ def _d_LeaderAndIsrRequest_v5(b, m, pos):
                             _44 = _46.size
                             _45 = pos + _44 * _24
                             if _45 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_45:_44] == bytes((_40 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4:_45:_44] == bytes((_41 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41:_45:_44] == bytes((_42 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41 + 1 + 4 * _42:_45:_44] == bytes((_43 + 1,)) * _24 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _40 + 4 + 1 + 4 * _41 + 1 + 4 * _42 + 1 + 4 * _43 + 1:_45:_44] == _BYTE0 * _24:
-                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _40]), _t[0 + 1 + 1 + 1 + 1 + _40], list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41]), list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42]), list(_t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42:0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42 + _43]), _t[0 + 1 + 1 + 1 + 1 + _40 + 1 + _41 + _42 + _43], 0, None) for _t in _46.iter_unpack(b[pos:_45])]
+                                _47 = 0 + 1 + 1 + 1 + 1
+                                _48 = _47 + _40
+                                _49 = _48 + 1
+                                _50 = _49 + _41
+                                _51 = _50
+                                _52 = _51 + _42
+                                _53 = _52
+                                _54 = _53 + _43
+                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_47:_48]), _t[_48], list(_t[_49:_50]), list(_t[_51:_52]), list(_t[_53:_54]), _t[_54], 0, None) for _t in _46.iter_unpack(b[pos:_45])]
                                 pos = _45
                                 _24 = 0
                     for _ in range(_24):
-                        _48, _49, _50, _51, _53, = _S_iiiiB.unpack_from(b, pos)
+                        _56, _57, _58, _59, _61, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _53 < 0x80:
-                            _53 -= 1  # -1: null
+                        if 0 < _61 < 0x80:
+                            _61 -= 1  # -1: null
                         else:
-                            _53, pos = read_compact_count(b, pos - 1, False)
-                        if not _53:
-                            _52 = []
+                            _61, pos = read_compact_count(b, pos - 1, False)
+                        if not _61:
+                            _60 = []
                         else:
-                            if _53 > blen - pos:
-                                raise bad_length(pos, _53)
-                            _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
-                            pos += 4 * _53
-                        _54, _56, = _S_iB.unpack_from(b, pos)
+                            if _61 > blen - pos:
+                                raise bad_length(pos, _61)
+                            _60 = list((_Ai[_61] if _61 <= ARRAY_STRUCTS_MAX else array_struct('i', _61)).unpack_from(b, pos))
+                            pos += 4 * _61
+                        _62, _64, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _56 < 0x80:
-                            _56 -= 1  # -1: null
+                        if 0 < _64 < 0x80:
+                            _64 -= 1  # -1: null
                         else:
-                            _56, pos = read_compact_count(b, pos - 1, False)
-                        if not _56:
-                            _55 = []
+                            _64, pos = read_compact_count(b, pos - 1, False)
+                        if not _64:
+                            _63 = []
                         else:
-                            if _56 > blen - pos:
-                                raise bad_length(pos, _56)
-                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
-                            pos += 4 * _56
-                        _58 = b[pos]
+                            if _64 > blen - pos:
+                                raise bad_length(pos, _64)
+                            _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
+                            pos += 4 * _64
+                        _66 = b[pos]
                         pos += 1
-                        if 0 < _58 < 0x80:
-                            _58 -= 1  # -1: null
+                        if 0 < _66 < 0x80:
+                            _66 -= 1  # -1: null
                         else:
-                            _58, pos = read_compact_count(b, pos - 1, False)
-                        if not _58:
-                            _57 = []
+                            _66, pos = read_compact_count(b, pos - 1, False)
+                        if not _66:
+                            _65 = []
                         else:
-                            if _58 > blen - pos:
-                                raise bad_length(pos, _58)
-                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
-                            pos += 4 * _58
-                        _60 = b[pos]
+                            if _66 > blen - pos:
+                                raise bad_length(pos, _66)
+                            _65 = list((_Ai[_66] if _66 <= ARRAY_STRUCTS_MAX else array_struct('i', _66)).unpack_from(b, pos))
+                            pos += 4 * _66
+                        _68 = b[pos]
                         pos += 1
-                        if 0 < _60 < 0x80:
-                            _60 -= 1  # -1: null
+                        if 0 < _68 < 0x80:
+                            _68 -= 1  # -1: null
                         else:
-                            _60, pos = read_compact_count(b, pos - 1, False)
-                        if not _60:
-                            _59 = []
+                            _68, pos = read_compact_count(b, pos - 1, False)
+                        if not _68:
+                            _67 = []
                         else:
-                            if _60 > blen - pos:
-                                raise bad_length(pos, _60)
-                            _59 = list((_Ai[_60] if _60 <= ARRAY_STRUCTS_MAX else array_struct('i', _60)).unpack_from(b, pos))
-                            pos += 4 * _60
-                        _61, = _S_o.unpack_from(b, pos)
+                            if _68 > blen - pos:
+                                raise bad_length(pos, _68)
+                            _67 = list((_Ai[_68] if _68 <= ARRAY_STRUCTS_MAX else array_struct('i', _68)).unpack_from(b, pos))
+                            pos += 4 * _68
+                        _69, = _S_o.unpack_from(b, pos)
                         pos += 1
                         if b[pos]:
-                            _62, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _70, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _62 = None
-                        _47 = LeaderAndIsrPartitionState('', _48, _49, _50, _51, _52, _54, _55, _57, _59, _61, 0, _62)
-                        _14.append(_47)
+                            _70 = None
+                        _55 = LeaderAndIsrPartitionState('', _56, _57, _58, _59, _60, _62, _63, _65, _67, _69, 0, _70)
+                        _14.append(_55)
             if b[pos]:
-                _63, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _71, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _63 = None
-            _7 = LeaderAndIsrTopicState(_10, _13, _14, _63)
+                _71 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _71)
             _8(_7)
-    _65 = b[pos]
+    _73 = b[pos]
     pos += 1
-    if 0 < _65 < 0x80:
-        _65 -= 1  # -1: null
+    if 0 < _73 < 0x80:
+        _73 -= 1  # -1: null
     else:
-        _65, pos = read_compact_count(b, pos - 1, False)
-    if not _65:
-        _64 = []
+        _73, pos = read_compact_count(b, pos - 1, False)
+    if not _73:
+        _72 = []
     else:
-        if _65 > blen - pos:
-            raise bad_length(pos, _65)
-        _64 = []
-        _67 = _64.append
-        for _ in range(_65):
-            _69, _71, = _S_iB.unpack_from(b, pos)
+        if _73 > blen - pos:
+            raise bad_length(pos, _73)
+        _72 = []
+        _75 = _72.append
+        for _ in range(_73):
+            _77, _79, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _71 < 0x80:
-                _72 = pos + _71 - 1
-                if _72 > blen:
-                    raise bad_length(pos, _71 - 1)
-                _70 = str(b[pos:_72], 'utf-8')
-                pos = _72
+            if 0 < _79 < 0x80:
+                _80 = pos + _79 - 1
+                if _80 > blen:
+                    raise bad_length(pos, _79 - 1)
+                _78 = str(b[pos:_80], 'utf-8')
+                pos = _80
             else:
-                _70, pos = read_cstring(b, pos - 1)
-            _73, = _S_i.unpack_from(b, pos)
+                _78, pos = read_cstring(b, pos - 1)
+            _81, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _74, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _82, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _74 = None
-            _66 = LeaderAndIsrLiveLeader(_69, _70, _73, _74)
-            _67(_66)
+                _82 = None
+            _74 = LeaderAndIsrLiveLeader(_77, _78, _81, _82)
+            _75(_74)
     if b[pos]:
-        _75, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _83, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _75 = None
-    _76 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _64, _75)
-    return _76, pos
+        _83 = None
+    _84 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _72, _83)
+    return _84, pos
 
 def _s_LeaderAndIsrRequest_v5(o):
     n = 0
@@ -1606,118 +1622,126 @@ def _d_LeaderAndIsrRequest_v6(b, m, pos):
                             _46 = _48.size
                             _47 = pos + _46 * _25
                             if _47 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_47:_46] == bytes((_42 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4:_47:_46] == bytes((_43 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43:_47:_46] == bytes((_44 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43 + 1 + 4 * _44:_47:_46] == bytes((_45 + 1,)) * _25 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _42 + 4 + 1 + 4 * _43 + 1 + 4 * _44 + 1 + 4 * _45 + 1 + 1:_47:_46] == _BYTE0 * _25:
-                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _42]), _t[0 + 1 + 1 + 1 + 1 + _42], list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43]), list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44]), list(_t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44:0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45]), _t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45], _t[0 + 1 + 1 + 1 + 1 + _42 + 1 + _43 + _44 + _45 + 1], None) for _t in _48.iter_unpack(b[pos:_47])]
+                                _49 = 0 + 1 + 1 + 1 + 1
+                                _50 = _49 + _42
+                                _51 = _50 + 1
+                                _52 = _51 + _43
+                                _53 = _52
+                                _54 = _53 + _44
+                                _55 = _54
+                                _56 = _55 + _45
+                                _14 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_49:_50]), _t[_50], list(_t[_51:_52]), list(_t[_53:_54]), list(_t[_55:_56]), _t[_56], _t[_56 + 1], None) for _t in _48.iter_unpack(b[pos:_47])]
                                 pos = _47
                                 _25 = 0
                     for _ in range(_25):
-                        _50, _51, _52, _53, _55, = _S_iiiiB.unpack_from(b, pos)
+                        _58, _59, _60, _61, _63, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _55 < 0x80:
-                            _55 -= 1  # -1: null
+                        if 0 < _63 < 0x80:
+                            _63 -= 1  # -1: null
                         else:
-                            _55, pos = read_compact_count(b, pos - 1, False)
-                        if not _55:
-                            _54 = []
+                            _63, pos = read_compact_count(b, pos - 1, False)
+                        if not _63:
+                            _62 = []
                         else:
-                            if _55 > blen - pos:
-                                raise bad_length(pos, _55)
-                            _54 = list((_Ai[_55] if _55 <= ARRAY_STRUCTS_MAX else array_struct('i', _55)).unpack_from(b, pos))
-                            pos += 4 * _55
-                        _56, _58, = _S_iB.unpack_from(b, pos)
+                            if _63 > blen - pos:
+                                raise bad_length(pos, _63)
+                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
+                            pos += 4 * _63
+                        _64, _66, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _58 < 0x80:
-                            _58 -= 1  # -1: null
+                        if 0 < _66 < 0x80:
+                            _66 -= 1  # -1: null
                         else:
-                            _58, pos = read_compact_count(b, pos - 1, False)
-                        if not _58:
-                            _57 = []
+                            _66, pos = read_compact_count(b, pos - 1, False)
+                        if not _66:
+                            _65 = []
                         else:
-                            if _58 > blen - pos:
-                                raise bad_length(pos, _58)
-                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
-                            pos += 4 * _58
-                        _60 = b[pos]
+                            if _66 > blen - pos:
+                                raise bad_length(pos, _66)
+                            _65 = list((_Ai[_66] if _66 <= ARRAY_STRUCTS_MAX else array_struct('i', _66)).unpack_from(b, pos))
+                            pos += 4 * _66
+                        _68 = b[pos]
                         pos += 1
-                        if 0 < _60 < 0x80:
-                            _60 -= 1  # -1: null
+                        if 0 < _68 < 0x80:
+                            _68 -= 1  # -1: null
                         else:
-                            _60, pos = read_compact_count(b, pos - 1, False)
-                        if not _60:
-                            _59 = []
+                            _68, pos = read_compact_count(b, pos - 1, False)
+                        if not _68:
+                            _67 = []
                         else:
-                            if _60 > blen - pos:
-                                raise bad_length(pos, _60)
-                            _59 = list((_Ai[_60] if _60 <= ARRAY_STRUCTS_MAX else array_struct('i', _60)).unpack_from(b, pos))
-                            pos += 4 * _60
-                        _62 = b[pos]
+                            if _68 > blen - pos:
+                                raise bad_length(pos, _68)
+                            _67 = list((_Ai[_68] if _68 <= ARRAY_STRUCTS_MAX else array_struct('i', _68)).unpack_from(b, pos))
+                            pos += 4 * _68
+                        _70 = b[pos]
                         pos += 1
-                        if 0 < _62 < 0x80:
-                            _62 -= 1  # -1: null
+                        if 0 < _70 < 0x80:
+                            _70 -= 1  # -1: null
                         else:
-                            _62, pos = read_compact_count(b, pos - 1, False)
-                        if not _62:
-                            _61 = []
+                            _70, pos = read_compact_count(b, pos - 1, False)
+                        if not _70:
+                            _69 = []
                         else:
-                            if _62 > blen - pos:
-                                raise bad_length(pos, _62)
-                            _61 = list((_Ai[_62] if _62 <= ARRAY_STRUCTS_MAX else array_struct('i', _62)).unpack_from(b, pos))
-                            pos += 4 * _62
-                        _63, _64, = _S_ob.unpack_from(b, pos)
+                            if _70 > blen - pos:
+                                raise bad_length(pos, _70)
+                            _69 = list((_Ai[_70] if _70 <= ARRAY_STRUCTS_MAX else array_struct('i', _70)).unpack_from(b, pos))
+                            pos += 4 * _70
+                        _71, _72, = _S_ob.unpack_from(b, pos)
                         pos += 2
                         if b[pos]:
-                            _65, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _73, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _65 = None
-                        _49 = LeaderAndIsrPartitionState('', _50, _51, _52, _53, _54, _56, _57, _59, _61, _63, _64, _65)
-                        _14.append(_49)
+                            _73 = None
+                        _57 = LeaderAndIsrPartitionState('', _58, _59, _60, _61, _62, _64, _65, _67, _69, _71, _72, _73)
+                        _14.append(_57)
             if b[pos]:
-                _66, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _74, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _66 = None
-            _7 = LeaderAndIsrTopicState(_10, _13, _14, _66)
+                _74 = None
+            _7 = LeaderAndIsrTopicState(_10, _13, _14, _74)
             _8(_7)
-    _68 = b[pos]
+    _76 = b[pos]
     pos += 1
-    if 0 < _68 < 0x80:
-        _68 -= 1  # -1: null
+    if 0 < _76 < 0x80:
+        _76 -= 1  # -1: null
     else:
-        _68, pos = read_compact_count(b, pos - 1, False)
-    if not _68:
-        _67 = []
+        _76, pos = read_compact_count(b, pos - 1, False)
+    if not _76:
+        _75 = []
     else:
-        if _68 > blen - pos:
-            raise bad_length(pos, _68)
-        _67 = []
-        _70 = _67.append
-        for _ in range(_68):
-            _72, _74, = _S_iB.unpack_from(b, pos)
+        if _76 > blen - pos:
+            raise bad_length(pos, _76)
+        _75 = []
+        _78 = _75.append
+        for _ in range(_76):
+            _80, _82, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _74 < 0x80:
-                _75 = pos + _74 - 1
-                if _75 > blen:
-                    raise bad_length(pos, _74 - 1)
-                _73 = str(b[pos:_75], 'utf-8')
-                pos = _75
+            if 0 < _82 < 0x80:
+                _83 = pos + _82 - 1
+                if _83 > blen:
+                    raise bad_length(pos, _82 - 1)
+                _81 = str(b[pos:_83], 'utf-8')
+                pos = _83
             else:
-                _73, pos = read_cstring(b, pos - 1)
-            _76, = _S_i.unpack_from(b, pos)
+                _81, pos = read_cstring(b, pos - 1)
+            _84, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _77, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _85, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _77 = None
-            _69 = LeaderAndIsrLiveLeader(_72, _73, _76, _77)
-            _70(_69)
+                _85 = None
+            _77 = LeaderAndIsrLiveLeader(_80, _81, _84, _85)
+            _78(_77)
     if b[pos]:
-        _78, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _86, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _78 = None
-    _79 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _67, _78)
-    return _79, pos
+        _86 = None
+    _87 = LeaderAndIsrRequest(_1, False, _2, _3, _4, [], _5, _75, _86)
+    return _87, pos
 
 def _s_LeaderAndIsrRequest_v6(o):
     n = 0
@@ -1988,118 +2012,126 @@ def _d_LeaderAndIsrRequest_v7(b, m, pos):
                             _47 = _49.size
                             _48 = pos + _47 * _26
                             if _48 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_48:_47] == bytes((_43 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4:_48:_47] == bytes((_44 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44:_48:_47] == bytes((_45 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44 + 1 + 4 * _45:_48:_47] == bytes((_46 + 1,)) * _26 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _43 + 4 + 1 + 4 * _44 + 1 + 4 * _45 + 1 + 4 * _46 + 1 + 1:_48:_47] == _BYTE0 * _26:
-                                _15 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _43]), _t[0 + 1 + 1 + 1 + 1 + _43], list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44]), list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45]), list(_t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45:0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46]), _t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46], _t[0 + 1 + 1 + 1 + 1 + _43 + 1 + _44 + _45 + _46 + 1], None) for _t in _49.iter_unpack(b[pos:_48])]
+                                _50 = 0 + 1 + 1 + 1 + 1
+                                _51 = _50 + _43
+                                _52 = _51 + 1
+                                _53 = _52 + _44
+                                _54 = _53
+                                _55 = _54 + _45
+                                _56 = _55
+                                _57 = _56 + _46
+                                _15 += [LeaderAndIsrPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_50:_51]), _t[_51], list(_t[_52:_53]), list(_t[_54:_55]), list(_t[_56:_57]), _t[_57], _t[_57 + 1], None) for _t in _49.iter_unpack(b[pos:_48])]
                                 pos = _48
                                 _26 = 0
                     for _ in range(_26):
-                        _51, _52, _53, _54, _56, = _S_iiiiB.unpack_from(b, pos)
+                        _59, _60, _61, _62, _64, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _56 < 0x80:
-                            _56 -= 1  # -1: null
+                        if 0 < _64 < 0x80:
+                            _64 -= 1  # -1: null
                         else:
-                            _56, pos = read_compact_count(b, pos - 1, False)
-                        if not _56:
-                            _55 = []
+                            _64, pos = read_compact_count(b, pos - 1, False)
+                        if not _64:
+                            _63 = []
                         else:
-                            if _56 > blen - pos:
-                                raise bad_length(pos, _56)
-                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
-                            pos += 4 * _56
-                        _57, _59, = _S_iB.unpack_from(b, pos)
+                            if _64 > blen - pos:
+                                raise bad_length(pos, _64)
+                            _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
+                            pos += 4 * _64
+                        _65, _67, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _59 < 0x80:
-                            _59 -= 1  # -1: null
+                        if 0 < _67 < 0x80:
+                            _67 -= 1  # -1: null
                         else:
-                            _59, pos = read_compact_count(b, pos - 1, False)
-                        if not _59:
-                            _58 = []
+                            _67, pos = read_compact_count(b, pos - 1, False)
+                        if not _67:
+                            _66 = []
                         else:
-                            if _59 > blen - pos:
-                                raise bad_length(pos, _59)
-                            _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
-                            pos += 4 * _59
-                        _61 = b[pos]
+                            if _67 > blen - pos:
+                                raise bad_length(pos, _67)
+                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
+                            pos += 4 * _67
+                        _69 = b[pos]
                         pos += 1
-                        if 0 < _61 < 0x80:
-                            _61 -= 1  # -1: null
+                        if 0 < _69 < 0x80:
+                            _69 -= 1  # -1: null
                         else:
-                            _61, pos = read_compact_count(b, pos - 1, False)
-                        if not _61:
-                            _60 = []
+                            _69, pos = read_compact_count(b, pos - 1, False)
+                        if not _69:
+                            _68 = []
                         else:
-                            if _61 > blen - pos:
-                                raise bad_length(pos, _61)
-                            _60 = list((_Ai[_61] if _61 <= ARRAY_STRUCTS_MAX else array_struct('i', _61)).unpack_from(b, pos))
-                            pos += 4 * _61
-                        _63 = b[pos]
+                            if _69 > blen - pos:
+                                raise bad_length(pos, _69)
+                            _68 = list((_Ai[_69] if _69 <= ARRAY_STRUCTS_MAX else array_struct('i', _69)).unpack_from(b, pos))
+                            pos += 4 * _69
+                        _71 = b[pos]
                         pos += 1
-                        if 0 < _63 < 0x80:
-                            _63 -= 1  # -1: null
+                        if 0 < _71 < 0x80:
+                            _71 -= 1  # -1: null
                         else:
-                            _63, pos = read_compact_count(b, pos - 1, False)
-                        if not _63:
-                            _62 = []
+                            _71, pos = read_compact_count(b, pos - 1, False)
+                        if not _71:
+                            _70 = []
                         else:
-                            if _63 > blen - pos:
-                                raise bad_length(pos, _63)
-                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
-                            pos += 4 * _63
-                        _64, _65, = _S_ob.unpack_from(b, pos)
+                            if _71 > blen - pos:
+                                raise bad_length(pos, _71)
+                            _70 = list((_Ai[_71] if _71 <= ARRAY_STRUCTS_MAX else array_struct('i', _71)).unpack_from(b, pos))
+                            pos += 4 * _71
+                        _72, _73, = _S_ob.unpack_from(b, pos)
                         pos += 2
                         if b[pos]:
-                            _66, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                            _74, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
                         else:
                             pos += 1
-                            _66 = None
-                        _50 = LeaderAndIsrPartitionState('', _51, _52, _53, _54, _55, _57, _58, _60, _62, _64, _65, _66)
-                        _15.append(_50)
+                            _74 = None
+                        _58 = LeaderAndIsrPartitionState('', _59, _60, _61, _62, _63, _65, _66, _68, _70, _72, _73, _74)
+                        _15.append(_58)
             if b[pos]:
-                _67, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _75, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _67 = None
-            _8 = LeaderAndIsrTopicState(_11, _14, _15, _67)
+                _75 = None
+            _8 = LeaderAndIsrTopicState(_11, _14, _15, _75)
             _9(_8)
-    _69 = b[pos]
+    _77 = b[pos]
     pos += 1
-    if 0 < _69 < 0x80:
-        _69 -= 1  # -1: null
+    if 0 < _77 < 0x80:
+        _77 -= 1  # -1: null
     else:
-        _69, pos = read_compact_count(b, pos - 1, False)
-    if not _69:
-        _68 = []
+        _77, pos = read_compact_count(b, pos - 1, False)
+    if not _77:
+        _76 = []
     else:
-        if _69 > blen - pos:
-            raise bad_length(pos, _69)
-        _68 = []
-        _71 = _68.append
-        for _ in range(_69):
-            _73, _75, = _S_iB.unpack_from(b, pos)
+        if _77 > blen - pos:
+            raise bad_length(pos, _77)
+        _76 = []
+        _79 = _76.append
+        for _ in range(_77):
+            _81, _83, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _75 < 0x80:
-                _76 = pos + _75 - 1
-                if _76 > blen:
-                    raise bad_length(pos, _75 - 1)
-                _74 = str(b[pos:_76], 'utf-8')
-                pos = _76
+            if 0 < _83 < 0x80:
+                _84 = pos + _83 - 1
+                if _84 > blen:
+                    raise bad_length(pos, _83 - 1)
+                _82 = str(b[pos:_84], 'utf-8')
+                pos = _84
             else:
-                _74, pos = read_cstring(b, pos - 1)
-            _77, = _S_i.unpack_from(b, pos)
+                _82, pos = read_cstring(b, pos - 1)
+            _85, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _78, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+                _86, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
             else:
                 pos += 1
-                _78 = None
-            _70 = LeaderAndIsrLiveLeader(_73, _74, _77, _78)
-            _71(_70)
+                _86 = None
+            _78 = LeaderAndIsrLiveLeader(_81, _82, _85, _86)
+            _79(_78)
     if b[pos]:
-        _79, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
+        _87, pos = _t_LeaderAndIsrPartitionState_v4(b, m, pos)
     else:
         pos += 1
-        _79 = None
-    _80 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _68, _79)
-    return _80, pos
+        _87 = None
+    _88 = LeaderAndIsrRequest(_1, _2, _3, _4, _5, [], _6, _76, _87)
+    return _88, pos
 
 def _s_LeaderAndIsrRequest_v7(o):
     n = 0

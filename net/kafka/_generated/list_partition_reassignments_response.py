@@ -177,70 +177,76 @@ def _d_ListPartitionReassignmentsResponse_v0(b, m, pos):
                             _31 = _33.size
                             _32 = pos + _31 * _19
                             if _32 <= blen and b[pos + 0 + 4:_32:_31] == bytes((_28 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28:_32:_31] == bytes((_29 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28 + 1 + 4 * _29:_32:_31] == bytes((_30 + 1,)) * _19 and b[pos + 0 + 4 + 1 + 4 * _28 + 1 + 4 * _29 + 1 + 4 * _30:_32:_31] == _BYTE0 * _19:
-                                _14 += [OngoingPartitionReassignment(_t[0], list(_t[0 + 1:0 + 1 + _28]), list(_t[0 + 1 + _28:0 + 1 + _28 + _29]), list(_t[0 + 1 + _28 + _29:0 + 1 + _28 + _29 + _30]), None) for _t in _33.iter_unpack(b[pos:_32])]
+                                _34 = 0 + 1
+                                _35 = _34 + _28
+                                _36 = _35
+                                _37 = _36 + _29
+                                _38 = _37
+                                _39 = _38 + _30
+                                _14 += [OngoingPartitionReassignment(_t[0], list(_t[_34:_35]), list(_t[_36:_37]), list(_t[_38:_39]), None) for _t in _33.iter_unpack(b[pos:_32])]
                                 pos = _32
                                 _19 = 0
                     for _ in range(_19):
-                        _35, _37, = _S_iB.unpack_from(b, pos)
+                        _41, _43, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _37 < 0x80:
-                            _37 -= 1  # -1: null
+                        if 0 < _43 < 0x80:
+                            _43 -= 1  # -1: null
                         else:
-                            _37, pos = read_compact_count(b, pos - 1, False)
-                        if not _37:
-                            _36 = []
+                            _43, pos = read_compact_count(b, pos - 1, False)
+                        if not _43:
+                            _42 = []
                         else:
-                            if _37 > blen - pos:
-                                raise bad_length(pos, _37)
-                            _36 = list((_Ai[_37] if _37 <= ARRAY_STRUCTS_MAX else array_struct('i', _37)).unpack_from(b, pos))
-                            pos += 4 * _37
-                        _39 = b[pos]
+                            if _43 > blen - pos:
+                                raise bad_length(pos, _43)
+                            _42 = list((_Ai[_43] if _43 <= ARRAY_STRUCTS_MAX else array_struct('i', _43)).unpack_from(b, pos))
+                            pos += 4 * _43
+                        _45 = b[pos]
                         pos += 1
-                        if 0 < _39 < 0x80:
-                            _39 -= 1  # -1: null
+                        if 0 < _45 < 0x80:
+                            _45 -= 1  # -1: null
                         else:
-                            _39, pos = read_compact_count(b, pos - 1, False)
-                        if not _39:
-                            _38 = []
+                            _45, pos = read_compact_count(b, pos - 1, False)
+                        if not _45:
+                            _44 = []
                         else:
-                            if _39 > blen - pos:
-                                raise bad_length(pos, _39)
-                            _38 = list((_Ai[_39] if _39 <= ARRAY_STRUCTS_MAX else array_struct('i', _39)).unpack_from(b, pos))
-                            pos += 4 * _39
-                        _41 = b[pos]
+                            if _45 > blen - pos:
+                                raise bad_length(pos, _45)
+                            _44 = list((_Ai[_45] if _45 <= ARRAY_STRUCTS_MAX else array_struct('i', _45)).unpack_from(b, pos))
+                            pos += 4 * _45
+                        _47 = b[pos]
                         pos += 1
-                        if 0 < _41 < 0x80:
-                            _41 -= 1  # -1: null
+                        if 0 < _47 < 0x80:
+                            _47 -= 1  # -1: null
                         else:
-                            _41, pos = read_compact_count(b, pos - 1, False)
-                        if not _41:
-                            _40 = []
+                            _47, pos = read_compact_count(b, pos - 1, False)
+                        if not _47:
+                            _46 = []
                         else:
-                            if _41 > blen - pos:
-                                raise bad_length(pos, _41)
-                            _40 = list((_Ai[_41] if _41 <= ARRAY_STRUCTS_MAX else array_struct('i', _41)).unpack_from(b, pos))
-                            pos += 4 * _41
+                            if _47 > blen - pos:
+                                raise bad_length(pos, _47)
+                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
+                            pos += 4 * _47
                         if b[pos]:
-                            _42, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                            _48, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
                         else:
                             pos += 1
-                            _42 = None
-                        _34 = OngoingPartitionReassignment(_35, _36, _38, _40, _42)
-                        _14.append(_34)
+                            _48 = None
+                        _40 = OngoingPartitionReassignment(_41, _42, _44, _46, _48)
+                        _14.append(_40)
             if b[pos]:
-                _43, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+                _49, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
             else:
                 pos += 1
-                _43 = None
-            _8 = OngoingTopicReassignment(_11, _14, _43)
+                _49 = None
+            _8 = OngoingTopicReassignment(_11, _14, _49)
             _9(_8)
     if b[pos]:
-        _44, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
+        _50, pos = _t_OngoingPartitionReassignment_v0(b, m, pos)
     else:
         pos += 1
-        _44 = None
-    _45 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _44)
-    return _45, pos
+        _50 = None
+    _51 = ListPartitionReassignmentsResponse(_1, _2, _3, _6, _50)
+    return _51, pos
 
 def _ti_OngoingPartitionReassignment_v0(o):
     items = []

@@ -1601,74 +1601,80 @@ def _d_MetadataResponse_v9(b, m, pos):
                             _53 = _55.size
                             _54 = pos + _53 * _38
                             if _54 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_54:_53] == bytes((_50 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50:_54:_53] == bytes((_51 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50 + 1 + 4 * _51:_54:_53] == bytes((_52 + 1,)) * _38 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _50 + 1 + 4 * _51 + 1 + 4 * _52:_54:_53] == _BYTE0 * _38:
-                                _30 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _50]), list(_t[0 + 1 + 1 + 1 + 1 + _50:0 + 1 + 1 + 1 + 1 + _50 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _50 + _51:0 + 1 + 1 + 1 + 1 + _50 + _51 + _52]), None) for _t in _55.iter_unpack(b[pos:_54])]
+                                _56 = 0 + 1 + 1 + 1 + 1
+                                _57 = _56 + _50
+                                _58 = _57
+                                _59 = _58 + _51
+                                _60 = _59
+                                _61 = _60 + _52
+                                _30 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_56:_57]), list(_t[_58:_59]), list(_t[_60:_61]), None) for _t in _55.iter_unpack(b[pos:_54])]
                                 pos = _54
                                 _38 = 0
                     for _ in range(_38):
-                        _57, _58, _59, _60, _62, = _S_hiiiB.unpack_from(b, pos)
+                        _63, _64, _65, _66, _68, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _62 < 0x80:
-                            _62 -= 1  # -1: null
+                        if 0 < _68 < 0x80:
+                            _68 -= 1  # -1: null
                         else:
-                            _62, pos = read_compact_count(b, pos - 1, False)
-                        if not _62:
-                            _61 = []
+                            _68, pos = read_compact_count(b, pos - 1, False)
+                        if not _68:
+                            _67 = []
                         else:
-                            if _62 > blen - pos:
-                                raise bad_length(pos, _62)
-                            _61 = list((_Ai[_62] if _62 <= ARRAY_STRUCTS_MAX else array_struct('i', _62)).unpack_from(b, pos))
-                            pos += 4 * _62
-                        _64 = b[pos]
+                            if _68 > blen - pos:
+                                raise bad_length(pos, _68)
+                            _67 = list((_Ai[_68] if _68 <= ARRAY_STRUCTS_MAX else array_struct('i', _68)).unpack_from(b, pos))
+                            pos += 4 * _68
+                        _70 = b[pos]
                         pos += 1
-                        if 0 < _64 < 0x80:
-                            _64 -= 1  # -1: null
+                        if 0 < _70 < 0x80:
+                            _70 -= 1  # -1: null
                         else:
-                            _64, pos = read_compact_count(b, pos - 1, False)
-                        if not _64:
-                            _63 = []
+                            _70, pos = read_compact_count(b, pos - 1, False)
+                        if not _70:
+                            _69 = []
                         else:
-                            if _64 > blen - pos:
-                                raise bad_length(pos, _64)
-                            _63 = list((_Ai[_64] if _64 <= ARRAY_STRUCTS_MAX else array_struct('i', _64)).unpack_from(b, pos))
-                            pos += 4 * _64
-                        _66 = b[pos]
+                            if _70 > blen - pos:
+                                raise bad_length(pos, _70)
+                            _69 = list((_Ai[_70] if _70 <= ARRAY_STRUCTS_MAX else array_struct('i', _70)).unpack_from(b, pos))
+                            pos += 4 * _70
+                        _72 = b[pos]
                         pos += 1
-                        if 0 < _66 < 0x80:
-                            _66 -= 1  # -1: null
+                        if 0 < _72 < 0x80:
+                            _72 -= 1  # -1: null
                         else:
-                            _66, pos = read_compact_count(b, pos - 1, False)
-                        if not _66:
-                            _65 = []
+                            _72, pos = read_compact_count(b, pos - 1, False)
+                        if not _72:
+                            _71 = []
                         else:
-                            if _66 > blen - pos:
-                                raise bad_length(pos, _66)
-                            _65 = list((_Ai[_66] if _66 <= ARRAY_STRUCTS_MAX else array_struct('i', _66)).unpack_from(b, pos))
-                            pos += 4 * _66
+                            if _72 > blen - pos:
+                                raise bad_length(pos, _72)
+                            _71 = list((_Ai[_72] if _72 <= ARRAY_STRUCTS_MAX else array_struct('i', _72)).unpack_from(b, pos))
+                            pos += 4 * _72
                         if b[pos]:
-                            _67, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _73, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _67 = None
-                        _56 = MetadataResponsePartition(_57, _58, _59, _60, _61, _63, _65, _67)
-                        _30.append(_56)
-            _68, = _S_i.unpack_from(b, pos)
+                            _73 = None
+                        _62 = MetadataResponsePartition(_63, _64, _65, _66, _67, _69, _71, _73)
+                        _30.append(_62)
+            _74, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _69, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _75, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _69 = None
-            _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _68, _69)
+                _75 = None
+            _22 = MetadataResponseTopic(_25, _26, ZERO_UUID, _29, _30, _74, _75)
             _23(_22)
-    _70, = _S_i.unpack_from(b, pos)
+    _76, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _77, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _71 = None
-    _72 = MetadataResponse(_1, _2, _16, _19, _20, _70, _71)
-    return _72, pos
+        _77 = None
+    _78 = MetadataResponse(_1, _2, _16, _19, _20, _76, _77)
+    return _78, pos
 
 def _ti_MetadataResponseBroker_v9(o):
     items = []
@@ -2000,74 +2006,80 @@ def _d_MetadataResponse_v10(b, m, pos):
                             _54 = _56.size
                             _55 = pos + _54 * _39
                             if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
-                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                _57 = 0 + 1 + 1 + 1 + 1
+                                _58 = _57 + _51
+                                _59 = _58
+                                _60 = _59 + _52
+                                _61 = _60
+                                _62 = _61 + _53
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_57:_58]), list(_t[_59:_60]), list(_t[_61:_62]), None) for _t in _56.iter_unpack(b[pos:_55])]
                                 pos = _55
                                 _39 = 0
                     for _ in range(_39):
-                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
+                        _64, _65, _66, _67, _69, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _63 < 0x80:
-                            _63 -= 1  # -1: null
+                        if 0 < _69 < 0x80:
+                            _69 -= 1  # -1: null
                         else:
-                            _63, pos = read_compact_count(b, pos - 1, False)
-                        if not _63:
-                            _62 = []
+                            _69, pos = read_compact_count(b, pos - 1, False)
+                        if not _69:
+                            _68 = []
                         else:
-                            if _63 > blen - pos:
-                                raise bad_length(pos, _63)
-                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
-                            pos += 4 * _63
-                        _65 = b[pos]
+                            if _69 > blen - pos:
+                                raise bad_length(pos, _69)
+                            _68 = list((_Ai[_69] if _69 <= ARRAY_STRUCTS_MAX else array_struct('i', _69)).unpack_from(b, pos))
+                            pos += 4 * _69
+                        _71 = b[pos]
                         pos += 1
-                        if 0 < _65 < 0x80:
-                            _65 -= 1  # -1: null
+                        if 0 < _71 < 0x80:
+                            _71 -= 1  # -1: null
                         else:
-                            _65, pos = read_compact_count(b, pos - 1, False)
-                        if not _65:
-                            _64 = []
+                            _71, pos = read_compact_count(b, pos - 1, False)
+                        if not _71:
+                            _70 = []
                         else:
-                            if _65 > blen - pos:
-                                raise bad_length(pos, _65)
-                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
-                            pos += 4 * _65
-                        _67 = b[pos]
+                            if _71 > blen - pos:
+                                raise bad_length(pos, _71)
+                            _70 = list((_Ai[_71] if _71 <= ARRAY_STRUCTS_MAX else array_struct('i', _71)).unpack_from(b, pos))
+                            pos += 4 * _71
+                        _73 = b[pos]
                         pos += 1
-                        if 0 < _67 < 0x80:
-                            _67 -= 1  # -1: null
+                        if 0 < _73 < 0x80:
+                            _73 -= 1  # -1: null
                         else:
-                            _67, pos = read_compact_count(b, pos - 1, False)
-                        if not _67:
-                            _66 = []
+                            _73, pos = read_compact_count(b, pos - 1, False)
+                        if not _73:
+                            _72 = []
                         else:
-                            if _67 > blen - pos:
-                                raise bad_length(pos, _67)
-                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
-                            pos += 4 * _67
+                            if _73 > blen - pos:
+                                raise bad_length(pos, _73)
+                            _72 = list((_Ai[_73] if _73 <= ARRAY_STRUCTS_MAX else array_struct('i', _73)).unpack_from(b, pos))
+                            pos += 4 * _73
                         if b[pos]:
-                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _74, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _68 = None
-                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
-                        _31.append(_57)
-            _69, = _S_i.unpack_from(b, pos)
+                            _74 = None
+                        _63 = MetadataResponsePartition(_64, _65, _66, _67, _68, _70, _72, _74)
+                        _31.append(_63)
+            _75, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _76, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _70 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
+                _76 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _75, _76)
             _23(_22)
-    _71, = _S_i.unpack_from(b, pos)
+    _77, = _S_i.unpack_from(b, pos)
     pos += 4
     if b[pos]:
-        _72, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _78, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _72 = None
-    _73 = MetadataResponse(_1, _2, _16, _19, _20, _71, _72)
-    return _73, pos
+        _78 = None
+    _79 = MetadataResponse(_1, _2, _16, _19, _20, _77, _78)
+    return _79, pos
 
 def _s_MetadataResponse_v10(o):
     n = 0
@@ -2395,72 +2407,78 @@ def _d_MetadataResponse_v11(b, m, pos):
                             _54 = _56.size
                             _55 = pos + _54 * _39
                             if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
-                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                _57 = 0 + 1 + 1 + 1 + 1
+                                _58 = _57 + _51
+                                _59 = _58
+                                _60 = _59 + _52
+                                _61 = _60
+                                _62 = _61 + _53
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_57:_58]), list(_t[_59:_60]), list(_t[_61:_62]), None) for _t in _56.iter_unpack(b[pos:_55])]
                                 pos = _55
                                 _39 = 0
                     for _ in range(_39):
-                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
+                        _64, _65, _66, _67, _69, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _63 < 0x80:
-                            _63 -= 1  # -1: null
+                        if 0 < _69 < 0x80:
+                            _69 -= 1  # -1: null
                         else:
-                            _63, pos = read_compact_count(b, pos - 1, False)
-                        if not _63:
-                            _62 = []
+                            _69, pos = read_compact_count(b, pos - 1, False)
+                        if not _69:
+                            _68 = []
                         else:
-                            if _63 > blen - pos:
-                                raise bad_length(pos, _63)
-                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
-                            pos += 4 * _63
-                        _65 = b[pos]
+                            if _69 > blen - pos:
+                                raise bad_length(pos, _69)
+                            _68 = list((_Ai[_69] if _69 <= ARRAY_STRUCTS_MAX else array_struct('i', _69)).unpack_from(b, pos))
+                            pos += 4 * _69
+                        _71 = b[pos]
                         pos += 1
-                        if 0 < _65 < 0x80:
-                            _65 -= 1  # -1: null
+                        if 0 < _71 < 0x80:
+                            _71 -= 1  # -1: null
                         else:
-                            _65, pos = read_compact_count(b, pos - 1, False)
-                        if not _65:
-                            _64 = []
+                            _71, pos = read_compact_count(b, pos - 1, False)
+                        if not _71:
+                            _70 = []
                         else:
-                            if _65 > blen - pos:
-                                raise bad_length(pos, _65)
-                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
-                            pos += 4 * _65
-                        _67 = b[pos]
+                            if _71 > blen - pos:
+                                raise bad_length(pos, _71)
+                            _70 = list((_Ai[_71] if _71 <= ARRAY_STRUCTS_MAX else array_struct('i', _71)).unpack_from(b, pos))
+                            pos += 4 * _71
+                        _73 = b[pos]
                         pos += 1
-                        if 0 < _67 < 0x80:
-                            _67 -= 1  # -1: null
+                        if 0 < _73 < 0x80:
+                            _73 -= 1  # -1: null
                         else:
-                            _67, pos = read_compact_count(b, pos - 1, False)
-                        if not _67:
-                            _66 = []
+                            _73, pos = read_compact_count(b, pos - 1, False)
+                        if not _73:
+                            _72 = []
                         else:
-                            if _67 > blen - pos:
-                                raise bad_length(pos, _67)
-                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
-                            pos += 4 * _67
+                            if _73 > blen - pos:
+                                raise bad_length(pos, _73)
+                            _72 = list((_Ai[_73] if _73 <= ARRAY_STRUCTS_MAX else array_struct('i', _73)).unpack_from(b, pos))
+                            pos += 4 * _73
                         if b[pos]:
-                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _74, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _68 = None
-                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
-                        _31.append(_57)
-            _69, = _S_i.unpack_from(b, pos)
+                            _74 = None
+                        _63 = MetadataResponsePartition(_64, _65, _66, _67, _68, _70, _72, _74)
+                        _31.append(_63)
+            _75, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _76, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _70 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
+                _76 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _75, _76)
             _23(_22)
     if b[pos]:
-        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _77, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _71 = None
-    _72 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _71)
-    return _72, pos
+        _77 = None
+    _78 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _77)
+    return _78, pos
 
 def _s_MetadataResponse_v11(o):
     n = 0
@@ -2786,72 +2804,78 @@ def _d_MetadataResponse_v12(b, m, pos):
                             _54 = _56.size
                             _55 = pos + _54 * _39
                             if _55 <= blen and b[pos + 0 + 2 + 4 + 4 + 4:_55:_54] == bytes((_51 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51:_55:_54] == bytes((_52 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52:_55:_54] == bytes((_53 + 1,)) * _39 and b[pos + 0 + 2 + 4 + 4 + 4 + 1 + 4 * _51 + 1 + 4 * _52 + 1 + 4 * _53:_55:_54] == _BYTE0 * _39:
-                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _51]), list(_t[0 + 1 + 1 + 1 + 1 + _51:0 + 1 + 1 + 1 + 1 + _51 + _52]), list(_t[0 + 1 + 1 + 1 + 1 + _51 + _52:0 + 1 + 1 + 1 + 1 + _51 + _52 + _53]), None) for _t in _56.iter_unpack(b[pos:_55])]
+                                _57 = 0 + 1 + 1 + 1 + 1
+                                _58 = _57 + _51
+                                _59 = _58
+                                _60 = _59 + _52
+                                _61 = _60
+                                _62 = _61 + _53
+                                _31 += [MetadataResponsePartition(_t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_57:_58]), list(_t[_59:_60]), list(_t[_61:_62]), None) for _t in _56.iter_unpack(b[pos:_55])]
                                 pos = _55
                                 _39 = 0
                     for _ in range(_39):
-                        _58, _59, _60, _61, _63, = _S_hiiiB.unpack_from(b, pos)
+                        _64, _65, _66, _67, _69, = _S_hiiiB.unpack_from(b, pos)
                         pos += 15
-                        if 0 < _63 < 0x80:
-                            _63 -= 1  # -1: null
+                        if 0 < _69 < 0x80:
+                            _69 -= 1  # -1: null
                         else:
-                            _63, pos = read_compact_count(b, pos - 1, False)
-                        if not _63:
-                            _62 = []
+                            _69, pos = read_compact_count(b, pos - 1, False)
+                        if not _69:
+                            _68 = []
                         else:
-                            if _63 > blen - pos:
-                                raise bad_length(pos, _63)
-                            _62 = list((_Ai[_63] if _63 <= ARRAY_STRUCTS_MAX else array_struct('i', _63)).unpack_from(b, pos))
-                            pos += 4 * _63
-                        _65 = b[pos]
+                            if _69 > blen - pos:
+                                raise bad_length(pos, _69)
+                            _68 = list((_Ai[_69] if _69 <= ARRAY_STRUCTS_MAX else array_struct('i', _69)).unpack_from(b, pos))
+                            pos += 4 * _69
+                        _71 = b[pos]
                         pos += 1
-                        if 0 < _65 < 0x80:
-                            _65 -= 1  # -1: null
+                        if 0 < _71 < 0x80:
+                            _71 -= 1  # -1: null
                         else:
-                            _65, pos = read_compact_count(b, pos - 1, False)
-                        if not _65:
-                            _64 = []
+                            _71, pos = read_compact_count(b, pos - 1, False)
+                        if not _71:
+                            _70 = []
                         else:
-                            if _65 > blen - pos:
-                                raise bad_length(pos, _65)
-                            _64 = list((_Ai[_65] if _65 <= ARRAY_STRUCTS_MAX else array_struct('i', _65)).unpack_from(b, pos))
-                            pos += 4 * _65
-                        _67 = b[pos]
+                            if _71 > blen - pos:
+                                raise bad_length(pos, _71)
+                            _70 = list((_Ai[_71] if _71 <= ARRAY_STRUCTS_MAX else array_struct('i', _71)).unpack_from(b, pos))
+                            pos += 4 * _71
+                        _73 = b[pos]
                         pos += 1
-                        if 0 < _67 < 0x80:
-                            _67 -= 1  # -1: null
+                        if 0 < _73 < 0x80:
+                            _73 -= 1  # -1: null
                         else:
-                            _67, pos = read_compact_count(b, pos - 1, False)
-                        if not _67:
-                            _66 = []
+                            _73, pos = read_compact_count(b, pos - 1, False)
+                        if not _73:
+                            _72 = []
                         else:
-                            if _67 > blen - pos:
-                                raise bad_length(pos, _67)
-                            _66 = list((_Ai[_67] if _67 <= ARRAY_STRUCTS_MAX else array_struct('i', _67)).unpack_from(b, pos))
-                            pos += 4 * _67
+                            if _73 > blen - pos:
+                                raise bad_length(pos, _73)
+                            _72 = list((_Ai[_73] if _73 <= ARRAY_STRUCTS_MAX else array_struct('i', _73)).unpack_from(b, pos))
+                            pos += 4 * _73
                         if b[pos]:
-                            _68, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                            _74, pos = _t_MetadataResponseBroker_v9(b, m, pos)
                         else:
                             pos += 1
-                            _68 = None
-                        _57 = MetadataResponsePartition(_58, _59, _60, _61, _62, _64, _66, _68)
-                        _31.append(_57)
-            _69, = _S_i.unpack_from(b, pos)
+                            _74 = None
+                        _63 = MetadataResponsePartition(_64, _65, _66, _67, _68, _70, _72, _74)
+                        _31.append(_63)
+            _75, = _S_i.unpack_from(b, pos)
             pos += 4
             if b[pos]:
-                _70, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+                _76, pos = _t_MetadataResponseBroker_v9(b, m, pos)
             else:
                 pos += 1
-                _70 = None
-            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _69, _70)
+                _76 = None
+            _22 = MetadataResponseTopic(_25, _26, _29, _30, _31, _75, _76)
             _23(_22)
     if b[pos]:
-        _71, pos = _t_MetadataResponseBroker_v9(b, m, pos)
+        _77, pos = _t_MetadataResponseBroker_v9(b, m, pos)
     else:
         pos += 1
-        _71 = None
-    _72 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _71)
-    return _72, pos
+        _77 = None
+    _78 = MetadataResponse(_1, _2, _16, _19, _20, -2147483648, _77)
+    return _78, pos
 
 def _s_MetadataResponse_v12(o):
     n = 0

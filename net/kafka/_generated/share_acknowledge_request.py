@@ -183,51 +183,53 @@ def _d_ShareAcknowledgeRequest_v0(b, m, pos):
                                             _35 = _37.size
                                             _36 = pos + _35 * _28
                                             if _36 <= blen and b[pos + 0 + 8 + 8:_36:_35] == bytes((_34 + 1,)) * _28 and b[pos + 0 + 8 + 8 + 1 + 1 * _34:_36:_35] == _BYTE0 * _28:
-                                                _22 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _34]), None) for _t in _37.iter_unpack(b[pos:_36])]
+                                                _38 = 0 + 1 + 1
+                                                _39 = _38 + _34
+                                                _22 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[_38:_39]), None) for _t in _37.iter_unpack(b[pos:_36])]
                                                 pos = _36
                                                 _28 = 0
                                     for _ in range(_28):
-                                        _39, _40, _42, = _S_qqB.unpack_from(b, pos)
+                                        _41, _42, _44, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if 0 < _42 < 0x80:
-                                            _42 -= 1  # -1: null
+                                        if 0 < _44 < 0x80:
+                                            _44 -= 1  # -1: null
                                         else:
-                                            _42, pos = read_compact_count(b, pos - 1, False)
-                                        if not _42:
-                                            _41 = []
+                                            _44, pos = read_compact_count(b, pos - 1, False)
+                                        if not _44:
+                                            _43 = []
                                         else:
-                                            if _42 > blen - pos:
-                                                raise bad_length(pos, _42)
-                                            _41 = list((_Ab[_42] if _42 <= ARRAY_STRUCTS_MAX else array_struct('b', _42)).unpack_from(b, pos))
-                                            pos += 1 * _42
+                                            if _44 > blen - pos:
+                                                raise bad_length(pos, _44)
+                                            _43 = list((_Ab[_44] if _44 <= ARRAY_STRUCTS_MAX else array_struct('b', _44)).unpack_from(b, pos))
+                                            pos += 1 * _44
                                         if b[pos]:
-                                            _43, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                            _45, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                                         else:
                                             pos += 1
-                                            _43 = None
-                                        _38 = AcknowledgementBatch(_39, _40, _41, _43)
-                                        _22.append(_38)
+                                            _45 = None
+                                        _40 = AcknowledgementBatch(_41, _42, _43, _45)
+                                        _22.append(_40)
                             if b[pos]:
-                                _44, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                _46, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _44 = None
-                            _19 = AcknowledgePartition(_21, _22, _44)
+                                _46 = None
+                            _19 = AcknowledgePartition(_21, _22, _46)
                             _20(_19)
                 if b[pos]:
-                    _45, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _47, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _45 = None
-                _12 = AcknowledgeTopic(_14, _15, _45)
+                    _47 = None
+                _12 = AcknowledgeTopic(_14, _15, _47)
                 _13(_12)
     if b[pos]:
-        _46, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _48, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _46 = None
-    _47 = ShareAcknowledgeRequest(_1, _4, _7, _8, _46)
-    return _47, pos
+        _48 = None
+    _49 = ShareAcknowledgeRequest(_1, _4, _7, _8, _48)
+    return _49, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []

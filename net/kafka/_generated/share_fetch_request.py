@@ -198,122 +198,126 @@ def _d_ShareFetchRequest_v0(b, m, pos):
                                             _40 = _42.size
                                             _41 = pos + _40 * _33
                                             if _41 <= blen and b[pos + 0 + 8 + 8:_41:_40] == bytes((_39 + 1,)) * _33 and b[pos + 0 + 8 + 8 + 1 + 1 * _39:_41:_40] == _BYTE0 * _33:
-                                                _27 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[0 + 1 + 1:0 + 1 + 1 + _39]), None) for _t in _42.iter_unpack(b[pos:_41])]
+                                                _43 = 0 + 1 + 1
+                                                _44 = _43 + _39
+                                                _27 += [AcknowledgementBatch(_t[0], _t[0 + 1], list(_t[_43:_44]), None) for _t in _42.iter_unpack(b[pos:_41])]
                                                 pos = _41
                                                 _33 = 0
                                     for _ in range(_33):
-                                        _44, _45, _47, = _S_qqB.unpack_from(b, pos)
+                                        _46, _47, _49, = _S_qqB.unpack_from(b, pos)
                                         pos += 17
-                                        if 0 < _47 < 0x80:
-                                            _47 -= 1  # -1: null
+                                        if 0 < _49 < 0x80:
+                                            _49 -= 1  # -1: null
                                         else:
-                                            _47, pos = read_compact_count(b, pos - 1, False)
-                                        if not _47:
-                                            _46 = []
+                                            _49, pos = read_compact_count(b, pos - 1, False)
+                                        if not _49:
+                                            _48 = []
                                         else:
-                                            if _47 > blen - pos:
-                                                raise bad_length(pos, _47)
-                                            _46 = list((_Ab[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('b', _47)).unpack_from(b, pos))
-                                            pos += 1 * _47
+                                            if _49 > blen - pos:
+                                                raise bad_length(pos, _49)
+                                            _48 = list((_Ab[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('b', _49)).unpack_from(b, pos))
+                                            pos += 1 * _49
                                         if b[pos]:
-                                            _48, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                            _50, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                                         else:
                                             pos += 1
-                                            _48 = None
-                                        _43 = AcknowledgementBatch(_44, _45, _46, _48)
-                                        _27.append(_43)
+                                            _50 = None
+                                        _45 = AcknowledgementBatch(_46, _47, _48, _50)
+                                        _27.append(_45)
                             if b[pos]:
-                                _49, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                                _51, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                             else:
                                 pos += 1
-                                _49 = None
-                            _23 = FetchPartition(_25, _26, _27, _49)
+                                _51 = None
+                            _23 = FetchPartition(_25, _26, _27, _51)
                             _24(_23)
                 if b[pos]:
-                    _50, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _52, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _50 = None
-                _15 = FetchTopic(_17, _18, _50)
+                    _52 = None
+                _15 = FetchTopic(_17, _18, _52)
                 _16(_15)
-    _52 = b[pos]
+    _54 = b[pos]
     pos += 1
-    if 0 < _52 < 0x80:
-        _52 -= 1  # -1: null
+    if 0 < _54 < 0x80:
+        _54 -= 1  # -1: null
     else:
-        _52, pos = read_compact_count(b, pos - 1, False)
-    if not _52:
-        _51 = []
+        _54, pos = read_compact_count(b, pos - 1, False)
+    if not _54:
+        _53 = []
     else:
-        if _52 > blen - pos:
-            raise bad_length(pos, _52)
-        _53 = pos + 18 * _52
-        if _53 <= blen and b[pos + 16:_53:18] == _BYTE1 * _52 and b[pos + 17:_53:18] == _BYTE0 * _52:
-            _51 = [ForgottenTopic(uuid_of(_54), [], None) for _54, _, _, in _S_uBB.iter_unpack(b[pos:_53])]
-            pos = _53
+        if _54 > blen - pos:
+            raise bad_length(pos, _54)
+        _55 = pos + 18 * _54
+        if _55 <= blen and b[pos + 16:_55:18] == _BYTE1 * _54 and b[pos + 17:_55:18] == _BYTE0 * _54:
+            _53 = [ForgottenTopic(uuid_of(_56), [], None) for _56, _, _, in _S_uBB.iter_unpack(b[pos:_55])]
+            pos = _55
         else:
-            _51 = []
-            _57, _59, = _S_uB.unpack_from(b, pos)
+            _53 = []
+            _59, _61, = _S_uB.unpack_from(b, pos)
             pos += 17
-            _57 = uuid_of(_57)
-            if 0 < _59 < 0x80:
-                _59 -= 1  # -1: null
+            _59 = uuid_of(_59)
+            if 0 < _61 < 0x80:
+                _61 -= 1  # -1: null
             else:
-                _59, pos = read_compact_count(b, pos - 1, False)
-            if not _59:
-                _58 = []
+                _61, pos = read_compact_count(b, pos - 1, False)
+            if not _61:
+                _60 = []
             else:
-                if _59 > blen - pos:
-                    raise bad_length(pos, _59)
-                _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
-                pos += 4 * _59
+                if _61 > blen - pos:
+                    raise bad_length(pos, _61)
+                _60 = list((_Ai[_61] if _61 <= ARRAY_STRUCTS_MAX else array_struct('i', _61)).unpack_from(b, pos))
+                pos += 4 * _61
             if b[pos]:
-                _60, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                _62, pos = _t_AcknowledgementBatch_v0(b, m, pos)
             else:
                 pos += 1
-                _60 = None
-            _55 = ForgottenTopic(_57, _58, _60)
-            _51.append(_55)
-            _56 = _52 - 1
-            if _56:
-                _61 = len(_55.partitions)
-                if _61 < 0x7F:
-                    _64 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_61,))
-                    _62 = _64.size
-                    _63 = pos + _62 * _56
-                    if _63 <= blen and b[pos + 0 + 16:_63:_62] == bytes((_61 + 1,)) * _56 and b[pos + 0 + 16 + 1 + 4 * _61:_63:_62] == _BYTE0 * _56:
-                        _51 += [ForgottenTopic(uuid_of(_t[0]), list(_t[0 + 1:0 + 1 + _61]), None) for _t in _64.iter_unpack(b[pos:_63])]
-                        pos = _63
-                        _56 = 0
-            for _ in range(_56):
-                _66, _68, = _S_uB.unpack_from(b, pos)
+                _62 = None
+            _57 = ForgottenTopic(_59, _60, _62)
+            _53.append(_57)
+            _58 = _54 - 1
+            if _58:
+                _63 = len(_57.partitions)
+                if _63 < 0x7F:
+                    _66 = shape_struct(_SHAPES_ForgottenTopic_0, '16sx%dix', (_63,))
+                    _64 = _66.size
+                    _65 = pos + _64 * _58
+                    if _65 <= blen and b[pos + 0 + 16:_65:_64] == bytes((_63 + 1,)) * _58 and b[pos + 0 + 16 + 1 + 4 * _63:_65:_64] == _BYTE0 * _58:
+                        _67 = 0 + 1
+                        _68 = _67 + _63
+                        _53 += [ForgottenTopic(uuid_of(_t[0]), list(_t[_67:_68]), None) for _t in _66.iter_unpack(b[pos:_65])]
+                        pos = _65
+                        _58 = 0
+            for _ in range(_58):
+                _70, _72, = _S_uB.unpack_from(b, pos)
                 pos += 17
-                _66 = uuid_of(_66)
-                if 0 < _68 < 0x80:
-                    _68 -= 1  # -1: null
+                _70 = uuid_of(_70)
+                if 0 < _72 < 0x80:
+                    _72 -= 1  # -1: null
                 else:
-                    _68, pos = read_compact_count(b, pos - 1, False)
-                if not _68:
-                    _67 = []
+                    _72, pos = read_compact_count(b, pos - 1, False)
+                if not _72:
+                    _71 = []
                 else:
-                    if _68 > blen - pos:
-                        raise bad_length(pos, _68)
-                    _67 = list((_Ai[_68] if _68 <= ARRAY_STRUCTS_MAX else array_struct('i', _68)).unpack_from(b, pos))
-                    pos += 4 * _68
+                    if _72 > blen - pos:
+                        raise bad_length(pos, _72)
+                    _71 = list((_Ai[_72] if _72 <= ARRAY_STRUCTS_MAX else array_struct('i', _72)).unpack_from(b, pos))
+                    pos += 4 * _72
                 if b[pos]:
-                    _69, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+                    _73, pos = _t_AcknowledgementBatch_v0(b, m, pos)
                 else:
                     pos += 1
-                    _69 = None
-                _65 = ForgottenTopic(_66, _67, _69)
-                _51.append(_65)
+                    _73 = None
+                _69 = ForgottenTopic(_70, _71, _73)
+                _53.append(_69)
     if b[pos]:
-        _70, pos = _t_AcknowledgementBatch_v0(b, m, pos)
+        _74, pos = _t_AcknowledgementBatch_v0(b, m, pos)
     else:
         pos += 1
-        _70 = None
-    _71 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _51, _70)
-    return _71, pos
+        _74 = None
+    _75 = ShareFetchRequest(_1, _4, _7, _8, _9, _10, _11, _53, _74)
+    return _75, pos
 
 def _ti_AcknowledgementBatch_v0(o):
     items = []

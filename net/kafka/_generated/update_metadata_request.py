@@ -1274,144 +1274,150 @@ def _d_UpdateMetadataRequest_v6(b, m, pos):
                             _37 = _39.size
                             _38 = pos + _37 * _21
                             if _38 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_38:_37] == bytes((_34 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4:_38:_37] == bytes((_35 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4 + 1 + 4 * _35:_38:_37] == bytes((_36 + 1,)) * _21 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _34 + 4 + 1 + 4 * _35 + 1 + 4 * _36:_38:_37] == _BYTE0 * _21:
-                                _12 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _34]), _t[0 + 1 + 1 + 1 + 1 + _34], list(_t[0 + 1 + 1 + 1 + 1 + _34 + 1:0 + 1 + 1 + 1 + 1 + _34 + 1 + _35]), list(_t[0 + 1 + 1 + 1 + 1 + _34 + 1 + _35:0 + 1 + 1 + 1 + 1 + _34 + 1 + _35 + _36]), None) for _t in _39.iter_unpack(b[pos:_38])]
+                                _40 = 0 + 1 + 1 + 1 + 1
+                                _41 = _40 + _34
+                                _42 = _41 + 1
+                                _43 = _42 + _35
+                                _44 = _43
+                                _45 = _44 + _36
+                                _12 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_40:_41]), _t[_41], list(_t[_42:_43]), list(_t[_44:_45]), None) for _t in _39.iter_unpack(b[pos:_38])]
                                 pos = _38
                                 _21 = 0
                     for _ in range(_21):
-                        _41, _42, _43, _44, _46, = _S_iiiiB.unpack_from(b, pos)
+                        _47, _48, _49, _50, _52, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _46 < 0x80:
-                            _46 -= 1  # -1: null
+                        if 0 < _52 < 0x80:
+                            _52 -= 1  # -1: null
                         else:
-                            _46, pos = read_compact_count(b, pos - 1, False)
-                        if not _46:
-                            _45 = []
+                            _52, pos = read_compact_count(b, pos - 1, False)
+                        if not _52:
+                            _51 = []
                         else:
-                            if _46 > blen - pos:
-                                raise bad_length(pos, _46)
-                            _45 = list((_Ai[_46] if _46 <= ARRAY_STRUCTS_MAX else array_struct('i', _46)).unpack_from(b, pos))
-                            pos += 4 * _46
-                        _47, _49, = _S_iB.unpack_from(b, pos)
+                            if _52 > blen - pos:
+                                raise bad_length(pos, _52)
+                            _51 = list((_Ai[_52] if _52 <= ARRAY_STRUCTS_MAX else array_struct('i', _52)).unpack_from(b, pos))
+                            pos += 4 * _52
+                        _53, _55, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _49 < 0x80:
-                            _49 -= 1  # -1: null
+                        if 0 < _55 < 0x80:
+                            _55 -= 1  # -1: null
                         else:
-                            _49, pos = read_compact_count(b, pos - 1, False)
-                        if not _49:
-                            _48 = []
+                            _55, pos = read_compact_count(b, pos - 1, False)
+                        if not _55:
+                            _54 = []
                         else:
-                            if _49 > blen - pos:
-                                raise bad_length(pos, _49)
-                            _48 = list((_Ai[_49] if _49 <= ARRAY_STRUCTS_MAX else array_struct('i', _49)).unpack_from(b, pos))
-                            pos += 4 * _49
-                        _51 = b[pos]
+                            if _55 > blen - pos:
+                                raise bad_length(pos, _55)
+                            _54 = list((_Ai[_55] if _55 <= ARRAY_STRUCTS_MAX else array_struct('i', _55)).unpack_from(b, pos))
+                            pos += 4 * _55
+                        _57 = b[pos]
                         pos += 1
-                        if 0 < _51 < 0x80:
-                            _51 -= 1  # -1: null
+                        if 0 < _57 < 0x80:
+                            _57 -= 1  # -1: null
                         else:
-                            _51, pos = read_compact_count(b, pos - 1, False)
-                        if not _51:
-                            _50 = []
+                            _57, pos = read_compact_count(b, pos - 1, False)
+                        if not _57:
+                            _56 = []
                         else:
-                            if _51 > blen - pos:
-                                raise bad_length(pos, _51)
-                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
-                            pos += 4 * _51
+                            if _57 > blen - pos:
+                                raise bad_length(pos, _57)
+                            _56 = list((_Ai[_57] if _57 <= ARRAY_STRUCTS_MAX else array_struct('i', _57)).unpack_from(b, pos))
+                            pos += 4 * _57
                         if b[pos]:
-                            _52, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _58, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _52 = None
-                        _40 = UpdateMetadataPartitionState('', _41, _42, _43, _44, _45, _47, _48, _50, _52)
-                        _12.append(_40)
+                            _58 = None
+                        _46 = UpdateMetadataPartitionState('', _47, _48, _49, _50, _51, _53, _54, _56, _58)
+                        _12.append(_46)
             if b[pos]:
-                _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _53 = None
-            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _53)
+                _59 = None
+            _6 = UpdateMetadataTopicState(_9, ZERO_UUID, _12, _59)
             _7(_6)
-    _55 = b[pos]
+    _61 = b[pos]
     pos += 1
-    if 0 < _55 < 0x80:
-        _55 -= 1  # -1: null
+    if 0 < _61 < 0x80:
+        _61 -= 1  # -1: null
     else:
-        _55, pos = read_compact_count(b, pos - 1, False)
-    if not _55:
-        _54 = []
+        _61, pos = read_compact_count(b, pos - 1, False)
+    if not _61:
+        _60 = []
     else:
-        if _55 > blen - pos:
-            raise bad_length(pos, _55)
-        _54 = []
-        _57 = _54.append
-        for _ in range(_55):
-            _59, _61, = _S_iB.unpack_from(b, pos)
+        if _61 > blen - pos:
+            raise bad_length(pos, _61)
+        _60 = []
+        _63 = _60.append
+        for _ in range(_61):
+            _65, _67, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _61 < 0x80:
-                _61 -= 1  # -1: null
+            if 0 < _67 < 0x80:
+                _67 -= 1  # -1: null
             else:
-                _61, pos = read_compact_count(b, pos - 1, False)
-            if not _61:
-                _60 = []
+                _67, pos = read_compact_count(b, pos - 1, False)
+            if not _67:
+                _66 = []
             else:
-                if _61 > blen - pos:
-                    raise bad_length(pos, _61)
-                _60 = []
-                _63 = _60.append
-                for _ in range(_61):
-                    _65, _67, = _S_iB.unpack_from(b, pos)
+                if _67 > blen - pos:
+                    raise bad_length(pos, _67)
+                _66 = []
+                _69 = _66.append
+                for _ in range(_67):
+                    _71, _73, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _67 < 0x80:
-                        _68 = pos + _67 - 1
-                        if _68 > blen:
-                            raise bad_length(pos, _67 - 1)
-                        _66 = str(b[pos:_68], 'utf-8')
-                        pos = _68
+                    if 0 < _73 < 0x80:
+                        _74 = pos + _73 - 1
+                        if _74 > blen:
+                            raise bad_length(pos, _73 - 1)
+                        _72 = str(b[pos:_74], 'utf-8')
+                        pos = _74
                     else:
-                        _66, pos = read_cstring(b, pos - 1)
-                    _70 = b[pos]
+                        _72, pos = read_cstring(b, pos - 1)
+                    _76 = b[pos]
                     pos += 1
-                    if 0 < _70 < 0x80:
-                        _71 = pos + _70 - 1
-                        if _71 > blen:
-                            raise bad_length(pos, _70 - 1)
-                        _69 = str(b[pos:_71], 'utf-8')
-                        pos = _71
+                    if 0 < _76 < 0x80:
+                        _77 = pos + _76 - 1
+                        if _77 > blen:
+                            raise bad_length(pos, _76 - 1)
+                        _75 = str(b[pos:_77], 'utf-8')
+                        pos = _77
                     else:
-                        _69, pos = read_cstring(b, pos - 1)
-                    _72, = _S_h.unpack_from(b, pos)
+                        _75, pos = read_cstring(b, pos - 1)
+                    _78, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _73, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _79, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _73 = None
-                    _62 = UpdateMetadataEndpoint(_65, _66, _69, _72, _73)
-                    _63(_62)
-            _75 = b[pos]
+                        _79 = None
+                    _68 = UpdateMetadataEndpoint(_71, _72, _75, _78, _79)
+                    _69(_68)
+            _81 = b[pos]
             pos += 1
-            if 0 < _75 < 0x80:
-                _76 = pos + _75 - 1
-                if _76 > blen:
-                    raise bad_length(pos, _75 - 1)
-                _74 = str(b[pos:_76], 'utf-8')
-                pos = _76
+            if 0 < _81 < 0x80:
+                _82 = pos + _81 - 1
+                if _82 > blen:
+                    raise bad_length(pos, _81 - 1)
+                _80 = str(b[pos:_82], 'utf-8')
+                pos = _82
             else:
-                _74, pos = read_ncstring(b, pos - 1)
+                _80, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _77, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _83, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _77 = None
-            _56 = UpdateMetadataBroker(_59, '', 0, _60, _74, _77)
-            _57(_56)
+                _83 = None
+            _62 = UpdateMetadataBroker(_65, '', 0, _66, _80, _83)
+            _63(_62)
     if b[pos]:
-        _78, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _84, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _78 = None
-    _79 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _54, _78)
-    return _79, pos
+        _84 = None
+    _85 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _60, _84)
+    return _85, pos
 
 def _ti_UpdateMetadataPartitionState_v6(o):
     items = []
@@ -1699,144 +1705,150 @@ def _d_UpdateMetadataRequest_v7(b, m, pos):
                             _38 = _40.size
                             _39 = pos + _38 * _22
                             if _39 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_39:_38] == bytes((_35 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4:_39:_38] == bytes((_36 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4 + 1 + 4 * _36:_39:_38] == bytes((_37 + 1,)) * _22 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _35 + 4 + 1 + 4 * _36 + 1 + 4 * _37:_39:_38] == _BYTE0 * _22:
-                                _13 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _35]), _t[0 + 1 + 1 + 1 + 1 + _35], list(_t[0 + 1 + 1 + 1 + 1 + _35 + 1:0 + 1 + 1 + 1 + 1 + _35 + 1 + _36]), list(_t[0 + 1 + 1 + 1 + 1 + _35 + 1 + _36:0 + 1 + 1 + 1 + 1 + _35 + 1 + _36 + _37]), None) for _t in _40.iter_unpack(b[pos:_39])]
+                                _41 = 0 + 1 + 1 + 1 + 1
+                                _42 = _41 + _35
+                                _43 = _42 + 1
+                                _44 = _43 + _36
+                                _45 = _44
+                                _46 = _45 + _37
+                                _13 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_41:_42]), _t[_42], list(_t[_43:_44]), list(_t[_45:_46]), None) for _t in _40.iter_unpack(b[pos:_39])]
                                 pos = _39
                                 _22 = 0
                     for _ in range(_22):
-                        _42, _43, _44, _45, _47, = _S_iiiiB.unpack_from(b, pos)
+                        _48, _49, _50, _51, _53, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _47 < 0x80:
-                            _47 -= 1  # -1: null
+                        if 0 < _53 < 0x80:
+                            _53 -= 1  # -1: null
                         else:
-                            _47, pos = read_compact_count(b, pos - 1, False)
-                        if not _47:
-                            _46 = []
+                            _53, pos = read_compact_count(b, pos - 1, False)
+                        if not _53:
+                            _52 = []
                         else:
-                            if _47 > blen - pos:
-                                raise bad_length(pos, _47)
-                            _46 = list((_Ai[_47] if _47 <= ARRAY_STRUCTS_MAX else array_struct('i', _47)).unpack_from(b, pos))
-                            pos += 4 * _47
-                        _48, _50, = _S_iB.unpack_from(b, pos)
+                            if _53 > blen - pos:
+                                raise bad_length(pos, _53)
+                            _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
+                            pos += 4 * _53
+                        _54, _56, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _50 < 0x80:
-                            _50 -= 1  # -1: null
+                        if 0 < _56 < 0x80:
+                            _56 -= 1  # -1: null
                         else:
-                            _50, pos = read_compact_count(b, pos - 1, False)
-                        if not _50:
-                            _49 = []
+                            _56, pos = read_compact_count(b, pos - 1, False)
+                        if not _56:
+                            _55 = []
                         else:
-                            if _50 > blen - pos:
-                                raise bad_length(pos, _50)
-                            _49 = list((_Ai[_50] if _50 <= ARRAY_STRUCTS_MAX else array_struct('i', _50)).unpack_from(b, pos))
-                            pos += 4 * _50
-                        _52 = b[pos]
+                            if _56 > blen - pos:
+                                raise bad_length(pos, _56)
+                            _55 = list((_Ai[_56] if _56 <= ARRAY_STRUCTS_MAX else array_struct('i', _56)).unpack_from(b, pos))
+                            pos += 4 * _56
+                        _58 = b[pos]
                         pos += 1
-                        if 0 < _52 < 0x80:
-                            _52 -= 1  # -1: null
+                        if 0 < _58 < 0x80:
+                            _58 -= 1  # -1: null
                         else:
-                            _52, pos = read_compact_count(b, pos - 1, False)
-                        if not _52:
-                            _51 = []
+                            _58, pos = read_compact_count(b, pos - 1, False)
+                        if not _58:
+                            _57 = []
                         else:
-                            if _52 > blen - pos:
-                                raise bad_length(pos, _52)
-                            _51 = list((_Ai[_52] if _52 <= ARRAY_STRUCTS_MAX else array_struct('i', _52)).unpack_from(b, pos))
-                            pos += 4 * _52
+                            if _58 > blen - pos:
+                                raise bad_length(pos, _58)
+                            _57 = list((_Ai[_58] if _58 <= ARRAY_STRUCTS_MAX else array_struct('i', _58)).unpack_from(b, pos))
+                            pos += 4 * _58
                         if b[pos]:
-                            _53, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _59, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _53 = None
-                        _41 = UpdateMetadataPartitionState('', _42, _43, _44, _45, _46, _48, _49, _51, _53)
-                        _13.append(_41)
+                            _59 = None
+                        _47 = UpdateMetadataPartitionState('', _48, _49, _50, _51, _52, _54, _55, _57, _59)
+                        _13.append(_47)
             if b[pos]:
-                _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _54 = None
-            _6 = UpdateMetadataTopicState(_9, _12, _13, _54)
+                _60 = None
+            _6 = UpdateMetadataTopicState(_9, _12, _13, _60)
             _7(_6)
-    _56 = b[pos]
+    _62 = b[pos]
     pos += 1
-    if 0 < _56 < 0x80:
-        _56 -= 1  # -1: null
+    if 0 < _62 < 0x80:
+        _62 -= 1  # -1: null
     else:
-        _56, pos = read_compact_count(b, pos - 1, False)
-    if not _56:
-        _55 = []
+        _62, pos = read_compact_count(b, pos - 1, False)
+    if not _62:
+        _61 = []
     else:
-        if _56 > blen - pos:
-            raise bad_length(pos, _56)
-        _55 = []
-        _58 = _55.append
-        for _ in range(_56):
-            _60, _62, = _S_iB.unpack_from(b, pos)
+        if _62 > blen - pos:
+            raise bad_length(pos, _62)
+        _61 = []
+        _64 = _61.append
+        for _ in range(_62):
+            _66, _68, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _62 < 0x80:
-                _62 -= 1  # -1: null
+            if 0 < _68 < 0x80:
+                _68 -= 1  # -1: null
             else:
-                _62, pos = read_compact_count(b, pos - 1, False)
-            if not _62:
-                _61 = []
+                _68, pos = read_compact_count(b, pos - 1, False)
+            if not _68:
+                _67 = []
             else:
-                if _62 > blen - pos:
-                    raise bad_length(pos, _62)
-                _61 = []
-                _64 = _61.append
-                for _ in range(_62):
-                    _66, _68, = _S_iB.unpack_from(b, pos)
+                if _68 > blen - pos:
+                    raise bad_length(pos, _68)
+                _67 = []
+                _70 = _67.append
+                for _ in range(_68):
+                    _72, _74, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _68 < 0x80:
-                        _69 = pos + _68 - 1
-                        if _69 > blen:
-                            raise bad_length(pos, _68 - 1)
-                        _67 = str(b[pos:_69], 'utf-8')
-                        pos = _69
+                    if 0 < _74 < 0x80:
+                        _75 = pos + _74 - 1
+                        if _75 > blen:
+                            raise bad_length(pos, _74 - 1)
+                        _73 = str(b[pos:_75], 'utf-8')
+                        pos = _75
                     else:
-                        _67, pos = read_cstring(b, pos - 1)
-                    _71 = b[pos]
+                        _73, pos = read_cstring(b, pos - 1)
+                    _77 = b[pos]
                     pos += 1
-                    if 0 < _71 < 0x80:
-                        _72 = pos + _71 - 1
-                        if _72 > blen:
-                            raise bad_length(pos, _71 - 1)
-                        _70 = str(b[pos:_72], 'utf-8')
-                        pos = _72
+                    if 0 < _77 < 0x80:
+                        _78 = pos + _77 - 1
+                        if _78 > blen:
+                            raise bad_length(pos, _77 - 1)
+                        _76 = str(b[pos:_78], 'utf-8')
+                        pos = _78
                     else:
-                        _70, pos = read_cstring(b, pos - 1)
-                    _73, = _S_h.unpack_from(b, pos)
+                        _76, pos = read_cstring(b, pos - 1)
+                    _79, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _74, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _80, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _74 = None
-                    _63 = UpdateMetadataEndpoint(_66, _67, _70, _73, _74)
-                    _64(_63)
-            _76 = b[pos]
+                        _80 = None
+                    _69 = UpdateMetadataEndpoint(_72, _73, _76, _79, _80)
+                    _70(_69)
+            _82 = b[pos]
             pos += 1
-            if 0 < _76 < 0x80:
-                _77 = pos + _76 - 1
-                if _77 > blen:
-                    raise bad_length(pos, _76 - 1)
-                _75 = str(b[pos:_77], 'utf-8')
-                pos = _77
+            if 0 < _82 < 0x80:
+                _83 = pos + _82 - 1
+                if _83 > blen:
+                    raise bad_length(pos, _82 - 1)
+                _81 = str(b[pos:_83], 'utf-8')
+                pos = _83
             else:
-                _75, pos = read_ncstring(b, pos - 1)
+                _81, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _78, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _84, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _78 = None
-            _57 = UpdateMetadataBroker(_60, '', 0, _61, _75, _78)
-            _58(_57)
+                _84 = None
+            _63 = UpdateMetadataBroker(_66, '', 0, _67, _81, _84)
+            _64(_63)
     if b[pos]:
-        _79, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+        _85, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
     else:
         pos += 1
-        _79 = None
-    _80 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _55, _79)
-    return _80, pos
+        _85 = None
+    _86 = UpdateMetadataRequest(_1, False, 0, _2, _3, [], _4, _61, _85)
+    return _86, pos
 
 def _s_UpdateMetadataRequest_v7(o):
     n = 0
@@ -2143,145 +2155,151 @@ def _d_UpdateMetadataRequest_v8(b, m, pos):
                             _39 = _41.size
                             _40 = pos + _39 * _23
                             if _40 <= blen and b[pos + 0 + 4 + 4 + 4 + 4:_40:_39] == bytes((_36 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4:_40:_39] == bytes((_37 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4 + 1 + 4 * _37:_40:_39] == bytes((_38 + 1,)) * _23 and b[pos + 0 + 4 + 4 + 4 + 4 + 1 + 4 * _36 + 4 + 1 + 4 * _37 + 1 + 4 * _38:_40:_39] == _BYTE0 * _23:
-                                _14 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[0 + 1 + 1 + 1 + 1:0 + 1 + 1 + 1 + 1 + _36]), _t[0 + 1 + 1 + 1 + 1 + _36], list(_t[0 + 1 + 1 + 1 + 1 + _36 + 1:0 + 1 + 1 + 1 + 1 + _36 + 1 + _37]), list(_t[0 + 1 + 1 + 1 + 1 + _36 + 1 + _37:0 + 1 + 1 + 1 + 1 + _36 + 1 + _37 + _38]), None) for _t in _41.iter_unpack(b[pos:_40])]
+                                _42 = 0 + 1 + 1 + 1 + 1
+                                _43 = _42 + _36
+                                _44 = _43 + 1
+                                _45 = _44 + _37
+                                _46 = _45
+                                _47 = _46 + _38
+                                _14 += [UpdateMetadataPartitionState('', _t[0], _t[0 + 1], _t[0 + 1 + 1], _t[0 + 1 + 1 + 1], list(_t[_42:_43]), _t[_43], list(_t[_44:_45]), list(_t[_46:_47]), None) for _t in _41.iter_unpack(b[pos:_40])]
                                 pos = _40
                                 _23 = 0
                     for _ in range(_23):
-                        _43, _44, _45, _46, _48, = _S_iiiiB.unpack_from(b, pos)
+                        _49, _50, _51, _52, _54, = _S_iiiiB.unpack_from(b, pos)
                         pos += 17
-                        if 0 < _48 < 0x80:
-                            _48 -= 1  # -1: null
+                        if 0 < _54 < 0x80:
+                            _54 -= 1  # -1: null
                         else:
-                            _48, pos = read_compact_count(b, pos - 1, False)
-                        if not _48:
-                            _47 = []
+                            _54, pos = read_compact_count(b, pos - 1, False)
+                        if not _54:
+                            _53 = []
                         else:
-                            if _48 > blen - pos:
-                                raise bad_length(pos, _48)
-                            _47 = list((_Ai[_48] if _48 <= ARRAY_STRUCTS_MAX else array_struct('i', _48)).unpack_from(b, pos))
-                            pos += 4 * _48
-                        _49, _51, = _S_iB.unpack_from(b, pos)
+                            if _54 > blen - pos:
+                                raise bad_length(pos, _54)
+                            _53 = list((_Ai[_54] if _54 <= ARRAY_STRUCTS_MAX else array_struct('i', _54)).unpack_from(b, pos))
+                            pos += 4 * _54
+                        _55, _57, = _S_iB.unpack_from(b, pos)
                         pos += 5
-                        if 0 < _51 < 0x80:
-                            _51 -= 1  # -1: null
+                        if 0 < _57 < 0x80:
+                            _57 -= 1  # -1: null
                         else:
-                            _51, pos = read_compact_count(b, pos - 1, False)
-                        if not _51:
-                            _50 = []
+                            _57, pos = read_compact_count(b, pos - 1, False)
+                        if not _57:
+                            _56 = []
                         else:
-                            if _51 > blen - pos:
-                                raise bad_length(pos, _51)
-                            _50 = list((_Ai[_51] if _51 <= ARRAY_STRUCTS_MAX else array_struct('i', _51)).unpack_from(b, pos))
-                            pos += 4 * _51
-                        _53 = b[pos]
+                            if _57 > blen - pos:
+                                raise bad_length(pos, _57)
+                            _56 = list((_Ai[_57] if _57 <= ARRAY_STRUCTS_MAX else array_struct('i', _57)).unpack_from(b, pos))
+                            pos += 4 * _57
+                        _59 = b[pos]
                         pos += 1
-                        if 0 < _53 < 0x80:
-                            _53 -= 1  # -1: null
+                        if 0 < _59 < 0x80:
+                            _59 -= 1  # -1: null
                         else:
-                            _53, pos = read_compact_count(b, pos - 1, False)
-                        if not _53:
-                            _52 = []
+                            _59, pos = read_compact_count(b, pos - 1, False)
+                        if not _59:
+                            _58 = []
                         else:
-                            if _53 > blen - pos:
-                                raise bad_length(pos, _53)
-                            _52 = list((_Ai[_53] if _53 <= ARRAY_STRUCTS_MAX else array_struct('i', _53)).unpack_from(b, pos))
-                            pos += 4 * _53
+                            if _59 > blen - pos:
+                                raise bad_length(pos, _59)
+                            _58 = list((_Ai[_59] if _59 <= ARRAY_STRUCTS_MAX else array_struct('i', _59)).unpack_from(b, pos))
+                            pos += 4 * _59
                         if b[pos]:
-                            _54, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                            _60, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                         else:
                             pos += 1
-                            _54 = None
-                        _42 = UpdateMetadataPartitionState('', _43, _44, _45, _46, _47, _49, _50, _52, _54)
-                        _14.append(_42)
+                            _60 = None
+                        _48 = UpdateMetadataPartitionState('', _49, _50, _51, _52, _53, _55, _56, _58, _60)
+                        _14.append(_48)
             if b[pos]:
-                _55, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _61, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _55 = None
-            _7 = UpdateMetadataTopicState(_10, _13, _14, _55)
+                _61 = None
+            _7 = UpdateMetadataTopicState(_10, _13, _14, _61)
             _8(_7)
-    _57 = b[pos]
+    _63 = b[pos]
     pos += 1
-    if 0 < _57 < 0x80:
-        _57 -= 1  # -1: null
+    if 0 < _63 < 0x80:
+        _63 -= 1  # -1: null
     else:
-        _57, pos = read_compact_count(b, pos - 1, False)
-    if not _57:
-        _56 = []
+        _63, pos = read_compact_count(b, pos - 1, False)
+    if not _63:
+        _62 = []
     else:
-        if _57 > blen - pos:
-            raise bad_length(pos, _57)
-        _56 = []
-        _59 = _56.append
-        for _ in range(_57):
-            _61, _63, = _S_iB.unpack_from(b, pos)
+        if _63 > blen - pos:
+            raise bad_length(pos, _63)
+        _62 = []
+        _65 = _62.append
+        for _ in range(_63):
+            _67, _69, = _S_iB.unpack_from(b, pos)
             pos += 5
-            if 0 < _63 < 0x80:
-                _63 -= 1  # -1: null
+            if 0 < _69 < 0x80:
+                _69 -= 1  # -1: null
             else:
-                _63, pos = read_compact_count(b, pos - 1, False)
-            if not _63:
-                _62 = []
+                _69, pos = read_compact_count(b, pos - 1, False)
+            if not _69:
+                _68 = []
             else:
-                if _63 > blen - pos:
-                    raise bad_length(pos, _63)
-                _62 = []
-                _65 = _62.append
-                for _ in range(_63):
-                    _67, _69, = _S_iB.unpack_from(b, pos)
+                if _69 > blen - pos:
+                    raise bad_length(pos, _69)
+                _68 = []
+                _71 = _68.append
+                for _ in range(_69):
+                    _73, _75, = _S_iB.unpack_from(b, pos)
                     pos += 5
-                    if 0 < _69 < 0x80:
-                        _70 = pos + _69 - 1
-                        if _70 > blen:
-                            raise bad_length(pos, _69 - 1)
-                        _68 = str(b[pos:_70], 'utf-8')
-                        pos = _70
+                    if 0 < _75 < 0x80:
+                        _76 = pos + _75 - 1
+                        if _76 > blen:
+                            raise bad_length(pos, _75 - 1)
+                        _74 = str(b[pos:_76], 'utf-8')
+                        pos = _76
                     else:
-                        _68, pos = read_cstring(b, pos - 1)
-                    _72 = b[pos]
+                        _74, pos = read_cstring(b, pos - 1)
+                    _78 = b[pos]
                     pos += 1
-                    if 0 < _72 < 0x80:
-                        _73 = pos + _72 - 1
-                        if _73 > blen:
-                            raise bad_length(pos, _72 - 1)
-                        _71 = str(b[pos:_73], 'utf-8')
-                        pos = _73
+                    if 0 < _78 < 0x80:
+                        _79 = pos + _78 - 1
+                        if _79 > blen:
+                            raise bad_length(pos, _78 - 1)
+                        _77 = str(b[pos:_79], 'utf-8')
+                        pos = _79
                     else:
-                        _71, pos = read_cstring(b, pos - 1)
-                    _74, = _S_h.unpack_from(b, pos)
+                        _77, pos = read_cstring(b, pos - 1)
+                    _80, = _S_h.unpack_from(b, pos)
                     pos += 2
                     if b[pos]:
-                        _75, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                        _81, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
                     else:
                         pos += 1
-                        _75 = None
-                    _64 = UpdateMetadataEndpoint(_67, _68, _71, _74, _75)
-                    _65(_64)
-            _77 = b[pos]
+                        _81 = None
+                    _70 = UpdateMetadataEndpoint(_73, _74, _77, _80, _81)
+                    _71(_70)
+            _83 = b[pos]
             pos += 1
-            if 0 < _77 < 0x80:
-                _78 = pos + _77 - 1
-                if _78 > blen:
-                    raise bad_length(pos, _77 - 1)
-                _76 = str(b[pos:_78], 'utf-8')
-                pos = _78
+            if 0 < _83 < 0x80:
+                _84 = pos + _83 - 1
+                if _84 > blen:
+                    raise bad_length(pos, _83 - 1)
+                _82 = str(b[pos:_84], 'utf-8')
+                pos = _84
             else:
-                _76, pos = read_ncstring(b, pos - 1)
+                _82, pos = read_ncstring(b, pos - 1)
             if b[pos]:
-                _79, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
+                _85, pos = _t_UpdateMetadataPartitionState_v6(b, m, pos)
             else:
                 pos += 1
-                _79 = None
-            _58 = UpdateMetadataBroker(_61, '', 0, _62, _76, _79)
-            _59(_58)
+                _85 = None
+            _64 = UpdateMetadataBroker(_67, '', 0, _68, _82, _85)
+            _65(_64)
     if b[pos]:
-        _80, _81, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
+        _86, _87, pos = _t_UpdateMetadataRequest_v8(b, m, pos)
     else:
         pos += 1
-        _80 = 0
-        _81 = None
-    _82 = UpdateMetadataRequest(_1, _2, _80, _3, _4, [], _5, _56, _81)
-    return _82, pos
+        _86 = 0
+        _87 = None
+    _88 = UpdateMetadataRequest(_1, _2, _86, _3, _4, [], _5, _62, _87)
+    return _88, pos
 
 def _ti_UpdateMetadataRequest_v8(o):
     items = []

@@ -229,6 +229,7 @@ class DecodeEmitter(EmitterBase):
     def decode_same_shape(self, sd, v, fields, counts, lines, ind: str, var: str,
                           rest: str) -> None:
         template, byte_off, idx, checks, args = "", "0", "0", [], {}
+        bounds: list[str] = []
         size, end, packer = self.tmp(), self.tmp(), self.tmp()
         for f in fields:
             char = self.char(f.type)
@@ -240,9 +241,12 @@ class DecodeEmitter(EmitterBase):
             c = counts[f.py_name]
             template += "x%d" + char
             checks.append(f"b[pos + {byte_off}:{end}:{size}] == bytes(({c} + 1,)) * {rest}")
-            args[f.py_name] = f"list(_t[{idx}:{idx} + {c}])"
+            lo, hi = self.tmp(), self.tmp()
+            bounds.append(f"{lo} = {idx}")
+            bounds.append(f"{hi} = {lo} + {c}")
+            args[f.py_name] = f"list(_t[{lo}:{hi}])"
             byte_off = f"{byte_off} + 1 + {fixed_size(f.type)} * {c}"
-            idx = f"{idx} + {c}"
+            idx = hi
         template += "x"
         checks.append(f"b[pos + {byte_off}:{end}:{size}] == _BYTE0 * {rest}")
         cache = self.shape_cache(sd, "d:" + template)
@@ -251,6 +255,7 @@ class DecodeEmitter(EmitterBase):
         lines.append(f"{ind}{size} = {packer}.size")
         lines.append(f"{ind}{end} = pos + {size} * {rest}")
         lines.append(f"{ind}if {end} <= blen and {' and '.join(checks)}:")
+        lines += [f"{ind}    {line}" for line in bounds]
         ctor = [args.get(f.py_name) or default_literal(f) for f in sd.fields]
         if self.has_unknown(sd):
             ctor.append("None")

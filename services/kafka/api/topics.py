@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from uuid import UUID
 
 from panda.net.kafka._generated.create_partitions_response import (
@@ -27,6 +28,7 @@ from ..handlers import handler
 from ._common import invalid_topic_name, topic, topic_by_id
 
 PARTITIONS_MAX = 100_000
+SOURCE_DYNAMIC_TOPIC, SOURCE_DEFAULT = 1, 5          # DescribeConfigs config sources
 
 
 def _check_create(t, ctx) -> tuple[str, str] | None:
@@ -52,20 +54,27 @@ def _check_create(t, ctx) -> tuple[str, str] | None:
 
 @handler(19, min_version=1)
 async def create_topics(ctx, header, body) -> CreateTopicsResponse:
+    """Check each topic, then submit the valid ones to the controller at once. A name listed
+    twice is refused (INVALID_REQUEST) and not created, as Kafka does; validate_only answers
+    what would be created, requested configs included, and creates nothing."""
+    listed = Counter(t.name for t in body.topics)
     results: dict[str, CreatableTopicResult] = {}
+    requested: dict[str, dict[str, str]] = {}
     commands = []
     for t in body.topics:
-        problem = _check_create(t, ctx)
-        partitions = ctx.config.default_topic_partitions if t.num_partitions == -1 else t.num_partitions
+        problem = _check_create(t, ctx) if listed[t.name] == 1 else (
+            "INVALID_REQUEST", f"topic {t.name!r} is listed more than once")
         if problem:
             results[t.name] = CreatableTopicResult(name=t.name, error_code=code(problem[0]),
                                                    error_message=problem[1])
-        elif not body.validate_only:
-            configs = {c.name: c.value for c in t.configs if c.value is not None}
-            commands.append(CreateTopic(name=t.name, partitions=partitions, configs=configs))
-        if t.name not in results:
-            results[t.name] = CreatableTopicResult(name=t.name, num_partitions=partitions,
-                                                   replication_factor=1, error_message=None)
+            continue
+        partitions = ctx.config.default_topic_partitions if t.num_partitions == -1 else t.num_partitions
+        requested[t.name] = {c.name: c.value for c in t.configs if c.value is not None}
+        results[t.name] = CreatableTopicResult(name=t.name, num_partitions=partitions,
+                                               replication_factor=1, error_message=None)
+        if not body.validate_only:
+            commands.append(CreateTopic(name=t.name, partitions=partitions,
+                                        configs=requested[t.name]))
     if commands:
         outcome = await runtime.service(Controller).on(0).submit(commands)
         for command, result in zip(commands, outcome):
@@ -73,13 +82,20 @@ async def create_topics(ctx, header, body) -> CreateTopicsResponse:
                 results[command.name] = CreatableTopicResult(
                     name=command.name, error_code=code(result.error), error_message=result.message)
     for name, result in results.items():
-        info = topic(name)
-        if not result.error_code and info is not None:
-            result.topic_id = UUID(hex=info.topic_id)
         if not result.error_code:
-            result.configs = [CreatableTopicConfigs(name=k, value=v, config_source=5)
-                              for k, v in topic_config.effective(info.configs if info else {}).items()]
+            _describe_created(result, requested[name], None if body.validate_only else topic(name))
     return CreateTopicsResponse(topics=list(results.values()))
+
+
+def _describe_created(result: CreatableTopicResult, requested: dict[str, str], info) -> None:
+    """Fill in the topic id (once created) and every config with its source."""
+    configs = info.configs if info is not None else requested
+    if info is not None:
+        result.topic_id = UUID(hex=info.topic_id)
+    result.configs = [
+        CreatableTopicConfigs(name=k, value=v,
+                              config_source=SOURCE_DYNAMIC_TOPIC if k in configs else SOURCE_DEFAULT)
+        for k, v in topic_config.effective(configs).items()]
 
 
 @handler(20, min_version=1)

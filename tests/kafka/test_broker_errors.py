@@ -23,7 +23,7 @@ from .conftest import (
 )
 
 OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 1, 2, 3
-MESSAGE_TOO_LARGE, INVALID_TOPIC_EXCEPTION, UNSUPPORTED_VERSION = 10, 17, 35
+MESSAGE_TOO_LARGE, INVALID_TOPIC_EXCEPTION, UNSUPPORTED_VERSION, INVALID_REQUEST = 10, 17, 35, 42
 REQUEST_MAX_BYTES = 64 * 1024
 PRODUCE_V, FETCH_V, METADATA_V, LIST_OFFSETS_V = 9, 12, 12, 7
 
@@ -170,3 +170,22 @@ def test_request_over_max_bytes_closes_only_that_connection(node):
     with KafkaWire(node.kafka_addr) as later:
         assert later.request(18, 3, messages.ApiVersionsRequest()).error_code == 0
     assert node.process.poll() is None
+
+
+def test_create_topics_refuses_duplicate_names_and_validate_only_creates_nothing(wire):
+    mod = messages.module("CreateTopicsRequest")
+    twice, checked = unique_topic("twice"), unique_topic("checked")
+    body = messages.CreateTopicsRequest(timeout_ms=10_000, topics=[
+        mod.CreatableTopic(name=twice, num_partitions=1, replication_factor=1),
+        mod.CreatableTopic(name=twice, num_partitions=3, replication_factor=1)])
+    assert [(t.name, t.error_code) for t in wire.request(19, 5, body).topics] == [
+        (twice, INVALID_REQUEST)]
+    body = messages.CreateTopicsRequest(timeout_ms=10_000, validate_only=True, topics=[
+        mod.CreatableTopic(name=checked, num_partitions=2, replication_factor=1, configs=[
+            mod.CreatableTopicConfig(name="retention.ms", value="1234")])])
+    (result,) = wire.request(19, 5, body).topics
+    assert (result.error_code, result.num_partitions) == (0, 2)
+    configs = {c.name: (c.value, c.config_source) for c in result.configs}
+    assert configs["retention.ms"] == ("1234", 1) and configs["segment.ms"][1] == 5
+    for name in (twice, checked):
+        assert metadata_error(wire, name, auto_create=False) == UNKNOWN_TOPIC_OR_PARTITION

@@ -10,7 +10,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared"
-FRAMES_DIR = SHARED / "kafka-frames"
+FRAMES_DIR = Path(os.environ.get("KAFKA_FRAMES_DIR") or SHARED / "kafka-frames")
 SPECS_DIR = Path(os.environ.get("KAFKA_MESSAGES_DIR") or SHARED / "kafka-protocol/messages")
 
 

@@ -31,8 +31,12 @@ from panda.net.kafka.registry import (
     response_codec,
 )
 
-RequestHeader = messages.RequestHeader
-ResponseHeader = messages.ResponseHeader
+
+def __getattr__(name: str) -> type:
+    """RequestHeader / ResponseHeader, loaded on first use like every generated type."""
+    if name in ("RequestHeader", "ResponseHeader"):
+        return getattr(messages, name)
+    raise AttributeError(f"module 'panda.net.kafka' has no attribute {name!r}")
 
 __all__ = [
     "SUPPORTED_VERSIONS",

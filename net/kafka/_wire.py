@@ -15,50 +15,35 @@ from uuid import UUID
 from panda.net.kafka.errors import EncodeError, ProtocolError
 
 __all__ = [
+    "ARRAY_STRUCTS",
+    "ARRAY_STRUCTS_MAX",
+    "BYTE0",
+    "BYTE1",
     "UUID",
     "ZERO_UUID",
     "EncodeError",
     "ProtocolError",
     "Struct",
     "StructError",
+    "array_struct",
     "bad_length",
-    "check_array_len",
     "null_not_allowed",
     "pack_into",
-    "read_bytes",
     "read_cbytes",
     "read_compact_count",
     "read_crecords",
     "read_crecords_required",
     "read_cstring",
-    "read_nbytes",
     "read_ncbytes",
     "read_ncstring",
-    "read_nstring",
-    "read_records",
-    "read_string",
     "read_unknown_tag",
-    "read_uuid",
     "read_uvarint",
-    "size_bytes",
-    "size_cbytes",
-    "size_cstring",
-    "size_nbytes",
-    "size_ncbytes",
-    "size_ncstring",
-    "size_nstring",
-    "size_string",
+    "shape_struct",
     "size_tagged_section",
     "size_uvarint",
     "unpack_from",
-    "write_bytes",
-    "write_cbytes",
-    "write_cstring",
-    "write_nbytes",
-    "write_ncbytes",
-    "write_ncstring",
-    "write_nstring",
-    "write_string",
+    "uuid_of",
+    "write_cstring_long",
     "write_tagged_section",
     "write_uvarint",
 ]
@@ -67,10 +52,6 @@ ZERO_UUID = UUID(int=0)
 VARINT_BYTES_MAX = 5  # an unsigned varint carries at most 32 bits
 _S_h = Struct(">h")
 _S_i = Struct(">i")
-_unpack_h = _S_h.unpack_from
-_unpack_i = _S_i.unpack_from
-_pack_h = _S_h.pack_into
-_pack_i = _S_i.pack_into
 
 
 def bad_length(pos: int, n: int) -> ProtocolError:
@@ -79,12 +60,6 @@ def bad_length(pos: int, n: int) -> ProtocolError:
 
 def null_not_allowed(pos: int) -> ProtocolError:
     return ProtocolError("null value for a non-nullable field", offset=pos)
-
-
-def check_array_len(b, pos: int, n: int) -> None:
-    """Bound an array count by the bytes left (every element takes at least one byte)."""
-    if n > len(b) - pos:
-        raise bad_length(pos, n)
 
 
 # ---- unsigned varints -----------------------------------------------------------------
@@ -137,13 +112,6 @@ def read_compact_count(b, pos: int, nullable: bool) -> tuple[int, int]:
     return n - 1, end
 
 
-def read_uuid(b, pos: int) -> tuple[UUID, int]:
-    end = pos + 16
-    if end > len(b):
-        raise bad_length(pos, 16)
-    return UUID(bytes=bytes(b[pos:end])), end
-
-
 # ---- strings ----------------------------------------------------------------------------
 
 def _utf8(b, pos: int, end: int) -> str:
@@ -151,26 +119,6 @@ def _utf8(b, pos: int, end: int) -> str:
         return str(b[pos:end], "utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("invalid UTF-8 in string", offset=pos) from None
-
-
-def read_string(b, pos: int) -> tuple[str, int]:
-    (n,) = _unpack_h(b, pos)
-    end = pos + 2 + n
-    if n < 0:
-        raise null_not_allowed(pos)
-    if end > len(b):
-        raise bad_length(pos, n)
-    return _utf8(b, pos + 2, end), end
-
-
-def read_nstring(b, pos: int) -> tuple[str | None, int]:
-    (n,) = _unpack_h(b, pos)
-    if n < 0:
-        return None, pos + 2
-    end = pos + 2 + n
-    if end > len(b):
-        raise bad_length(pos, n)
-    return _utf8(b, pos + 2, end), end
 
 
 def read_cstring(b, pos: int) -> tuple[str, int]:
@@ -203,85 +151,7 @@ def read_ncstring(b, pos: int) -> tuple[str | None, int]:
     return _utf8(b, pos, end), end
 
 
-def _utf8_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode("utf-8"))
-
-
-def size_string(s: str) -> int:
-    return 2 + _utf8_len(s)
-
-
-def size_nstring(s: str | None) -> int:
-    return 2 if s is None else 2 + _utf8_len(s)
-
-
-def size_cstring(s: str) -> int:
-    n = _utf8_len(s)
-    return n + (1 if n < 0x7F else size_uvarint(n + 1))
-
-
-def size_ncstring(s: str | None) -> int:
-    return 1 if s is None else size_cstring(s)
-
-
-def write_string(buf, pos: int, s: str) -> int:
-    data = s.encode("utf-8")
-    n = len(data)
-    if n > 0x7FFF:
-        raise EncodeError(f"string of {n} bytes exceeds int16 length")
-    _pack_h(buf, pos, n)
-    pos += 2
-    buf[pos:pos + n] = data
-    return pos + n
-
-
-def write_nstring(buf, pos: int, s: str | None) -> int:
-    if s is None:
-        _pack_h(buf, pos, -1)
-        return pos + 2
-    return write_string(buf, pos, s)
-
-
-def write_cstring(buf, pos: int, s: str) -> int:
-    data = s.encode("utf-8")
-    n = len(data)
-    if n < 0x7F:
-        buf[pos] = n + 1
-        pos += 1
-    else:
-        pos = write_uvarint(buf, pos, n + 1)
-    buf[pos:pos + n] = data
-    return pos + n
-
-
-def write_ncstring(buf, pos: int, s: str | None) -> int:
-    if s is None:
-        buf[pos] = 0
-        return pos + 1
-    return write_cstring(buf, pos, s)
-
-
 # ---- bytes and records --------------------------------------------------------------------
-
-def read_bytes(b, pos: int) -> tuple[bytes, int]:
-    (n,) = _unpack_i(b, pos)
-    end = pos + 4 + n
-    if n < 0:
-        raise null_not_allowed(pos)
-    if end > len(b):
-        raise bad_length(pos, n)
-    return bytes(b[pos + 4:end]), end
-
-
-def read_nbytes(b, pos: int) -> tuple[bytes | None, int]:
-    (n,) = _unpack_i(b, pos)
-    if n < 0:
-        return None, pos + 4
-    end = pos + 4 + n
-    if end > len(b):
-        raise bad_length(pos, n)
-    return bytes(b[pos + 4:end]), end
-
 
 def read_cbytes(b, pos: int) -> tuple[bytes, int]:
     start = pos
@@ -305,17 +175,6 @@ def read_ncbytes(b, pos: int) -> tuple[bytes | None, int]:
     return bytes(b[pos:end]), end
 
 
-def read_records(b, m, pos: int) -> tuple[memoryview | None, int]:
-    """Records stay opaque: a memoryview slice of m (the frame), never a copy."""
-    (n,) = _unpack_i(b, pos)
-    if n < 0:
-        return None, pos + 4
-    end = pos + 4 + n
-    if end > len(b):
-        raise bad_length(pos, n)
-    return m[pos + 4:end], end
-
-
 def read_crecords(b, m, pos: int) -> tuple[memoryview | None, int]:
     """Compact records: a memoryview slice of m (the frame), never a copy."""
     start = pos
@@ -333,56 +192,6 @@ def read_crecords_required(b, m, pos: int) -> tuple[memoryview, int]:
     if value is None:
         raise null_not_allowed(pos)
     return value, end
-
-
-def _nbytes(v) -> int:
-    return v.nbytes if type(v) is memoryview else len(v)
-
-
-def size_bytes(v) -> int:
-    return 4 + _nbytes(v)
-
-
-def size_nbytes(v) -> int:
-    return 4 if v is None else 4 + _nbytes(v)
-
-
-def size_cbytes(v) -> int:
-    n = _nbytes(v)
-    return n + size_uvarint(n + 1)
-
-
-def size_ncbytes(v) -> int:
-    return 1 if v is None else size_cbytes(v)
-
-
-def write_bytes(buf, pos: int, v) -> int:
-    n = _nbytes(v)
-    _pack_i(buf, pos, n)
-    pos += 4
-    buf[pos:pos + n] = v
-    return pos + n
-
-
-def write_nbytes(buf, pos: int, v) -> int:
-    if v is None:
-        _pack_i(buf, pos, -1)
-        return pos + 4
-    return write_bytes(buf, pos, v)
-
-
-def write_cbytes(buf, pos: int, v) -> int:
-    n = _nbytes(v)
-    pos = write_uvarint(buf, pos, n + 1)
-    buf[pos:pos + n] = v
-    return pos + n
-
-
-def write_ncbytes(buf, pos: int, v) -> int:
-    if v is None:
-        buf[pos] = 0
-        return pos + 1
-    return write_cbytes(buf, pos, v)
 
 
 # ---- tagged fields ---------------------------------------------------------------------------

@@ -34,8 +34,12 @@ _S_hhi = Struct(">hhi")
 _S_i = Struct(">i")
 _DECODE_FAULTS = (StructError, IndexError, ValueError, OverflowError)
 _ENCODE_FAULTS = (StructError, IndexError, ValueError, OverflowError, TypeError, AttributeError)
-_REQUEST_HEADER = codec("RequestHeader")
-_RESPONSE_HEADER = codec("ResponseHeader")
+
+
+def _header(request: bool) -> MessageCodec:
+    """Header codec, loaded on first use (importing this package loads no generated code,
+    so the generator still runs when the committed output is stale)."""
+    return codec("RequestHeader" if request else "ResponseHeader")
 
 
 def request_header_version(api_key: int, version: int, entry: MessageCodec) -> int:
@@ -108,7 +112,7 @@ def _request_decoders(api_key: int, version: int) -> tuple[Any, Any]:
     entry = _check_version(request_codec(api_key), api_key, version)
     hv = request_header_version(api_key, version, entry)
     found = _REQUEST_DECODERS[api_key << 16 | version] = (
-        _REQUEST_HEADER.decoders[hv], entry.decoders[version])
+        _header(True).decoders[hv], entry.decoders[version])
     return found
 
 
@@ -145,7 +149,7 @@ def decode_response(buf, api_key: int, version: int) -> tuple[Any, Any, int]:
     entry = _check_version(response_codec(api_key), api_key, version)
     hv = response_header_version(api_key, version, entry)
     try:
-        header, pos = _RESPONSE_HEADER.decoders[hv](b, m, 0)
+        header, pos = _header(False).decoders[hv](b, m, 0)
         body, pos = entry.decoders[version](b, m, pos)
     except ProtocolError as exc:
         exc.locate(api_key, version)
@@ -214,9 +218,9 @@ def _encoders(table: dict, api_key: int, version: int, request: bool) -> tuple[t
         entry = _check_encode((request_codec if request else response_codec)(api_key),
                               api_key, version)
         if request:
-            header, hv = _REQUEST_HEADER, request_header_version(api_key, version, entry)
+            header, hv = _header(True), request_header_version(api_key, version, entry)
         else:
-            header, hv = _RESPONSE_HEADER, response_header_version(api_key, version, entry)
+            header, hv = _header(False), response_header_version(api_key, version, entry)
         found = table[api_key << 16 | version] = (
             (header.sizers[hv], entry.sizers[version]),
             (header.writers[hv], entry.writers[version]))

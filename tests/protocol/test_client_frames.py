@@ -51,14 +51,14 @@ def test_every_request_frame_decodes_fully_and_reencodes_identically(frames) -> 
 
 
 def test_header_length_matches_index(frames) -> None:
-    from panda.net.kafka.codec import _REQUEST_HEADER, request_header_version
+    from panda.net.kafka.codec import _header, request_header_version
     from panda.net.kafka.registry import request_codec
     for meta in frames:
         data = _read(meta["file"])
         entry = request_codec(meta["api_key"])
         hv = request_header_version(meta["api_key"], meta["api_version"], entry)
         assert hv == meta["header_version"], meta["file"]
-        _header, end = _REQUEST_HEADER.decoders[hv](data, memoryview(data), 0)
+        _hdr, end = _header(True).decoders[hv](data, memoryview(data), 0)
         assert end == meta["header_length"], meta["file"]
 
 

@@ -284,6 +284,10 @@ class Dispatcher:
         if self._stopped is None:
             data = _encode(Failure(call_id, error_info(exc, self.shard)))
             self.reactor.outboxes[src].send(data, False)
+        if isinstance(exc, AssertionError):     # a programmer bug (incl. InternalError)
+            self.reactor._publish()             # the caller still learns what happened
+            self.loop.call_exception_handler(
+                {"message": f"broken invariant in a call from shard {src}", "exception": exc})
 
     def _target(self, name: str, method: str) -> tuple[Service, Any]:
         """(instance on this shard, method info) for an incoming call, cached."""

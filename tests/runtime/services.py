@@ -502,3 +502,12 @@ class FailingStop(Service):
     async def stop(self) -> None:
         if self.shard == 1:
             raise RuntimeError("failing_stop refuses to stop on purpose")
+
+
+class Invariant(Service):
+    """A method whose assert fails: a programmer bug that must take the node down."""
+
+    name = "invariant"
+
+    async def broken(self) -> None:
+        raise AssertionError("the invariant does not hold")

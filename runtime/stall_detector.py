@@ -1,7 +1,8 @@
 """Reactor stall detector: a watchdog thread that reports a loop callback held too long.
 
-The loop stamps a heartbeat every `threshold/2`; the watchdog, seeing the stamp older than
-the threshold, logs the loop thread's current stack once per stall. Heartbeat lateness also
+The loop stamps a heartbeat every `threshold/4`; the watchdog, seeing the stamp older than
+the threshold, logs the loop thread's current stack once per stall, and the next heartbeat
+logs how long the stall really lasted. Heartbeat lateness also
 feeds the loop-lag histogram. The watchdog only reads; it never touches the loop.
 """
 
@@ -26,7 +27,7 @@ class StallDetector:
         self.threshold_s = threshold_ms / 1000.0
         self.stalls = 0
         self._lag = lag
-        self._interval_s = max(self.threshold_s / 2, 0.001)
+        self._interval_s = max(self.threshold_s / 4, 0.001)
         self._beat = time.monotonic()
         self._expected = self._beat + self._interval_s
         self._loop_thread_id = threading.get_ident()
@@ -49,6 +50,9 @@ class StallDetector:
         now = time.monotonic()
         lateness_us = max(0.0, (now - self._expected) * 1e6)
         self._lag.observe(lateness_us)
+        if lateness_us > self.threshold_s * 1e6:
+            log.warning("reactor stall ended: the loop was held %.0f ms (threshold %.0f ms)",
+                        lateness_us / 1000, self.threshold_s * 1000)
         self._beat = now
         self._expected = now + self._interval_s
         assert self._loop is not None

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from panda.net.kafka._generated import MODULES
-from panda.net.kafka.registry import codec
+from panda.net.kafka.registry import MODULES, codec
 
 
 def module(name: str) -> ModuleType:

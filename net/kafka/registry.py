@@ -11,7 +11,10 @@ import importlib
 from types import ModuleType
 from typing import NamedTuple
 
-from panda.net.kafka._generated import MODULES, REQUESTS, RESPONSES
+try:
+    from panda.net.kafka._generated import MODULES, REQUESTS, RESPONSES
+except ImportError:  # no generated package yet: only the generator can run
+    MODULES, REQUESTS, RESPONSES = {}, {}, {}
 
 __all__ = [
     "SUPPORTED_VERSIONS",

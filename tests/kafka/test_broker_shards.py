@@ -10,8 +10,8 @@ import json
 import time
 
 import psutil
-from panda.net.kafka import messages
-from panda.storage.record_batch import Record, build_batch, decode_records
+from panda.net.kafka import decode_response, messages
+from panda.storage.record_batch import Record, build_batch, decode_records, read_header
 
 from .conftest import KafkaWire, create_topic, fetch_body, produce_body, unique_topic
 
@@ -88,3 +88,50 @@ def test_connection_on_one_shard_serves_partitions_of_the_other(module_broker):
         for wire in connections.values():
             wire.close()
 
+
+
+def test_pipelined_produces_from_both_shards_to_one_partition_keep_order(module_broker):
+    """Each connection pipelines its produce requests to one partition while the other
+    connection (on the other shard) does the same: every request is appended once, and each
+    connection's requests land in the order it sent them."""
+    topic = unique_topic("order")
+    with KafkaWire(module_broker.kafka_addr) as wire:
+        assert create_topic(wire, topic, 1) == 0
+    connections = one_connection_per_shard(module_broker)
+    assert sorted(connections) == [0, 1]
+    per_connection = 150
+    try:
+        sent: dict[int, list[tuple[int, bytes]]] = {0: [], 1: []}
+        for i in range(per_connection):
+            for shard, wire in connections.items():
+                value = b"shard%d-%04d" % (shard, i)
+                batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000),
+                                            key=None, value=value, headers=[])])
+                sent[shard].append((wire.send(0, 9, produce_body(topic, 0, batch)), value))
+        placed: dict[int, bytes] = {}
+        for shard, wire in connections.items():
+            offsets = []
+            for correlation, value in sent[shard]:
+                header, response, _ = decode_response(wire.read_frame(), 0, 9)
+                assert header.correlation_id == correlation
+                (result,) = response.responses[0].partition_responses
+                assert result.error_code == 0
+                offsets.append(result.base_offset)
+                placed[result.base_offset] = value
+            assert offsets == sorted(offsets), f"shard {shard}'s requests were reordered"
+        assert sorted(placed) == list(range(2 * per_connection))
+        read: dict[int, bytes] = {}
+        wire = connections[0]
+        while len(read) < len(placed):
+            fetched = wire.request(1, 12, fetch_body(topic, 0, len(read)))
+            (data,) = fetched.responses[0].partitions
+            blob = bytes(data.records)
+            assert data.error_code == 0 and blob
+            position = 0
+            while position < len(blob):
+                read.update((r.offset, r.value) for r in decode_records(blob, position))
+                position += read_header(blob, position).size_bytes
+        assert read == placed
+    finally:
+        for wire in connections.values():
+            wire.close()

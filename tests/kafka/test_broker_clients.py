@@ -18,7 +18,7 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 MESSAGES = 24
 PARTITIONS = 2
 TIMEOUT_MS = int(CLIENT_TIMEOUT_S * 1000)
-INVALID_CONFIG, TOPIC_ALREADY_EXISTS = 40, 36
+INVALID_CONFIG, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS = 40, 36, 37
 # kafka-python 3 loads its protocol schemas lazily with importlib.resources.read_text/open_text,
 # deprecated on Python 3.11; only that warning is tolerated, only in its tests.
 KAFKA_PYTHON_SCHEMAS = pytest.mark.filterwarnings(
@@ -152,8 +152,19 @@ def test_confluent_kafka_admin(module_broker):
         assert raised.value.args[0].code() == expected
     assert topic + "-bad" not in admin.list_topics(timeout=10).topics
 
+    bad_value = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as raised:
+        admin.incremental_alter_configs([bad_value])[bad_value].result(10)
+    assert raised.value.args[0].code() == INVALID_CONFIG
+
+    admin.create_partitions([NewPartitions(topic, 5)], validate_only=True)[topic].result(10)
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 2
     admin.create_partitions([NewPartitions(topic, 5)])[topic].result(10)
     assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 5
+    with pytest.raises(KafkaException) as raised:
+        admin.create_partitions([NewPartitions(topic, 3)])[topic].result(10)
+    assert raised.value.args[0].code() == INVALID_PARTITIONS
 
     admin.delete_topics([topic], operation_timeout=10)[topic].result(10)
     assert topic not in admin.list_topics(timeout=10).topics

@@ -285,16 +285,20 @@ class PartitionManager(Service):
 
     # -- offsets --------------------------------------------------------------------------
     def list_offset(self, topic: str, index: int, timestamp: int) -> OffsetResult:
-        """-2 earliest, -1 latest, -3 max timestamp (latest here), else first offset at or
-        after the timestamp."""
+        """-2 earliest, -1 latest, -3 the (first) record with the largest timestamp, else the
+        first record with a timestamp at or after `timestamp`; offset -1 when there is none."""
         partition = self.partitions.get((topic, index))
         if partition is None:
             return OffsetResult(code("NOT_LEADER_OR_FOLLOWER"))
         log_ = partition.log
         if timestamp == -2:
             return OffsetResult(0, log_.start_offset, -1, partition.leader_epoch)
-        if timestamp in (-1, -3):
+        if timestamp == -1:
             return OffsetResult(0, partition.high_watermark, -1, partition.leader_epoch)
+        if timestamp == -3:
+            timestamp = max((s.index.max_timestamp for s in log_.segments), default=-1)
+            if timestamp < 0:
+                return OffsetResult(0, -1, -1, partition.leader_epoch)
         found = log_.offset_for_timestamp(timestamp)
         try:
             if found is not None:

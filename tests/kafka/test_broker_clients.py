@@ -193,20 +193,30 @@ def test_confluent_kafka_list_offsets_by_time(module_broker):
 
 
 def test_list_offsets_by_time_inside_a_compressed_batch(module_broker):
-    """The time index finds a batch; the answer is the record (and its timestamp)."""
+    """The time index finds a batch; the answer is the record (and its timestamp), also for
+    the newest timestamp (OffsetSpec.max_timestamp, ListOffsets -3)."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
     topic = unique_topic("ck-times-batch")
     messages = [dict(m, partition=0) for m in sample_messages(10)]
+    messages[6]["timestamp"] += 60_000                  # the newest record sits in the middle
     _ck_create(module_broker, topic, 1)
-    _ck_produce(module_broker, topic, messages, "lz4")
     admin = _ck_admin(module_broker)
     tp = TopicPartition(topic, 0)
-    for i in (0, 4, 9):
-        spec = OffsetSpec.for_timestamp(messages[i]["timestamp"] - 1)
+
+    def ask(spec) -> tuple[int, int]:
         info = admin.list_offsets({tp: spec}, request_timeout=10)[tp].result(10)
-        assert (info.offset, info.timestamp) == (i, messages[i]["timestamp"])
+        return info.offset, info.timestamp
+
+    assert ask(OffsetSpec.max_timestamp()) == (-1, -1)                  # empty
+    _ck_produce(module_broker, topic, messages, "lz4")
+    for i in (0, 4):
+        assert ask(OffsetSpec.for_timestamp(messages[i]["timestamp"] - 1)) == (
+            i, messages[i]["timestamp"])
+    # the first record at or after the time, in log order: 6 is newer than 7, 8 and 9
+    assert ask(OffsetSpec.for_timestamp(messages[9]["timestamp"])) == (6, messages[6]["timestamp"])
+    assert ask(OffsetSpec.max_timestamp()) == (6, messages[6]["timestamp"])
 
 
 # -- kafka-python --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Storage engine benchmark: durable append throughput and latency against the raw disk.
 
     python -m panda.bench.storage [--runs 3] [--json] [--quick] [--dir PATH] [--buffered]
+                                  [--switch-interval-us N]
 
-Measured in the same run, on the same file system (--dir, default a temp dir):
+Measured in the same run, on the same file system (--dir, default a temp dir), raw and log
+bursts alternating (ROUNDS per run) so both see the same disk and the same neighbours:
 - raw sequential write bandwidth: 1 MiB writes then one fdatasync, O_DIRECT and buffered;
 - raw commit latency: one 16 KiB write + fdatasync per commit, O_DIRECT and buffered;
 - the partition log: durable-append throughput (MB/s, many appends in flight so group commit
@@ -22,14 +24,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from typing import Any
 
 import uvloop
 from panda.storage import record_batch as rb
 from panda.storage.config import MiB, StorageConfig
 from panda.storage.log_manager import LogManager
+from panda.storage.partition_log import PartitionLog
 
 SIZES = {"1KiB": 1024, "16KiB": 16 * 1024, "1MiB": 1024 * 1024}
+ROUNDS = 4  # raw and log bursts alternate this many times per run
 
 
 def _pct(samples_ns: list[int], q: float) -> float:
@@ -60,8 +65,8 @@ def raw_bandwidth(directory: str, direct: bool, total_bytes: int) -> float:
     return total_bytes / elapsed / 1e6
 
 
-def raw_commit_latency(directory: str, direct: bool, commits: int) -> dict[str, float]:
-    """p50/p99 µs of appending 16 KiB then fdatasync, the floor of a durable append."""
+def raw_commit_samples(directory: str, direct: bool, commits: int) -> list[int]:
+    """ns per commit of appending 16 KiB then fdatasync: the floor of a durable append."""
     path = os.path.join(directory, "raw-lat")
     size = 16 * 1024
     buf = mmap.mmap(-1, size)
@@ -77,7 +82,7 @@ def raw_commit_latency(directory: str, direct: bool, commits: int) -> dict[str, 
     finally:
         os.close(fd)
         os.unlink(path)
-    return {"p50_us": _pct(samples, 0.5), "p99_us": _pct(samples, 0.99)}
+    return samples
 
 
 def make_batches(size: int, count: int = 4) -> list[bytes]:
@@ -88,14 +93,11 @@ def make_batches(size: int, count: int = 4) -> list[bytes]:
     ]
 
 
-async def log_throughput(config: StorageConfig, size: int, total_bytes: int) -> float:
+async def log_burst(log: PartitionLog, batches: list[bytes], total_bytes: int) -> float:
     """MB/s of durable appends with enough in flight for group commit to fill the disk."""
-    batches = make_batches(size)
-    count = max(total_bytes // size, 64)
+    size = len(batches[0])
     in_flight = max(8, min(256, (64 * MiB) // size))
-    manager = await LogManager(config).start(housekeeping=False)
-    log = await manager.open_log("bench-0")
-    per_task = count // in_flight
+    per_task = max(total_bytes // size // in_flight, 1)
 
     async def appender(k: int) -> None:
         for i in range(per_task):
@@ -104,46 +106,55 @@ async def log_throughput(config: StorageConfig, size: int, total_bytes: int) -> 
     started = time.perf_counter()
     await asyncio.gather(*(appender(k) for k in range(in_flight)))
     elapsed = time.perf_counter() - started
-    await manager.stop()
-    return per_task * in_flight * len(batches[0]) / elapsed / 1e6
+    return per_task * in_flight * size / elapsed / 1e6
 
 
-async def log_latency(config: StorageConfig, size: int, appends: int) -> dict[str, Any]:
-    """p50/p99 µs of one appender awaiting each durable append in turn."""
-    batches = make_batches(size)
-    manager = await LogManager(config).start(housekeeping=False)
-    log = await manager.open_log("bench-0")
+async def log_commit_samples(log: PartitionLog, batches: list[bytes], appends: int) -> list[int]:
+    """ns per durable append of one appender awaiting each in turn."""
     samples = []
     for i in range(appends):
         started = time.perf_counter_ns()
         await log.append(batches[i % len(batches)], durable=True)
         samples.append(time.perf_counter_ns() - started)
-    syncs = manager.probe.syncs
+    return samples
+
+
+async def measure_size(
+    directory: str, name: str, size: int, direct: bool, quick: bool, out: dict[str, list[Any]]
+) -> None:
+    """ROUNDS rounds, each a raw burst then a log burst, so both see the same disk weather."""
+    volume = (32 if quick else 128) * MiB // (8 if size < 16 * 1024 else 1)
+    commits = (40 if quick else 150) // (4 if size >= MiB else 1)
+    data_dir = tempfile.mkdtemp(prefix="log-", dir=directory)
+    manager = await LogManager(StorageConfig(data_dir=data_dir, direct_io=direct)).start(
+        housekeeping=False
+    )
+    log = await manager.open_log("bench-0")
+    batches = make_batches(size)
+    for _ in range(ROUNDS):
+        if size == MiB:
+            out["raw_direct_MBps"].append(raw_bandwidth(directory, True, volume))
+            out["raw_buffered_MBps"].append(raw_bandwidth(directory, False, volume))
+        out[f"append_{name}_MBps"].append(await log_burst(log, batches, volume))
+        if size == 16 * 1024:
+            out["raw_commit_direct"].extend(raw_commit_samples(directory, True, commits))
+            out["raw_commit_buffered"].extend(raw_commit_samples(directory, False, commits))
+        out[f"append_{name}_latency"].extend(await log_commit_samples(log, batches, commits))
     await manager.stop()
-    return {"p50_us": _pct(samples, 0.5), "p99_us": _pct(samples, 0.99), "syncs": syncs}
+    shutil.rmtree(data_dir)
 
 
 def one_run(directory: str, quick: bool, direct: bool) -> dict[str, Any]:
-    total = (128 if quick else 512) * MiB
-    commits = 300 if quick else 1000
-    out: dict[str, Any] = {
-        "raw_direct_MBps": raw_bandwidth(directory, True, total),
-        "raw_buffered_MBps": raw_bandwidth(directory, False, total),
-        "raw_commit_direct": raw_commit_latency(directory, True, commits),
-        "raw_commit_buffered": raw_commit_latency(directory, False, commits),
-    }
+    out: dict[str, list[Any]] = defaultdict(list)
     for name, size in SIZES.items():
-        data_dir = tempfile.mkdtemp(prefix="log-", dir=directory)
-        config = StorageConfig(data_dir=data_dir, direct_io=direct)
-        volume = total if size >= 16 * 1024 else total // 8
-        out[f"append_{name}_MBps"] = asyncio.run(log_throughput(config, size, volume))
-        shutil.rmtree(data_dir)
-        data_dir = tempfile.mkdtemp(prefix="log-", dir=directory)
-        config = StorageConfig(data_dir=data_dir, direct_io=direct)
-        appends = commits if size < MiB else commits // 4
-        out[f"append_{name}_latency"] = asyncio.run(log_latency(config, size, appends))
-        shutil.rmtree(data_dir)
-    return out
+        asyncio.run(measure_size(directory, name, size, direct, quick, out))
+    run: dict[str, Any] = {}
+    for key, values in out.items():
+        if key.endswith("MBps"):
+            run[key] = statistics.median(values)
+        else:
+            run[key] = {"p50_us": _pct(values, 0.5), "p99_us": _pct(values, 0.99)}
+    return run
 
 
 def _flatten(run: dict[str, Any]) -> dict[str, float]:
@@ -201,7 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller volumes (CI smoke)")
     parser.add_argument("--dir", default=None, help="directory on the disk to measure")
     parser.add_argument("--buffered", action="store_true", help="log with buffered writes")
+    parser.add_argument(
+        "--switch-interval-us",
+        type=int,
+        default=None,
+        help="sys.setswitchinterval for the run (Python's default: 5000)",
+    )
     args = parser.parse_args(argv)
+    if args.switch_interval_us:
+        sys.setswitchinterval(args.switch_interval_us / 1e6)
     uvloop.install()
     directory = tempfile.mkdtemp(prefix="panda-bench-storage-", dir=args.dir)
     try:

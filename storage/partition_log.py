@@ -167,24 +167,22 @@ class PartitionLog:
         term = self.term if term is None else term
         if term < self.term:
             raise ValueError(f"{self.name}: append with term {term} < current term {self.term}")
-        data = bytearray(batch)
         base_offset = self.next_offset
-        rb.set_base_offset(data, 0, base_offset)
-        rb.set_partition_leader_epoch(data, 0, term)
         header = msgspec.structs.replace(
             header, base_offset=base_offset, partition_leader_epoch=term
         )
-        self._segment_for_append(len(data), term).append(data, header)
+        stored = self._segment_for_append(len(batch), term).append(batch, header, term)
         self.next_offset = header.next_offset
-        self._shared.cache.put(self.log_id, base_offset, data)
-        self._shared.probe.appended(len(data))
+        self._shared.cache.put(self.log_id, base_offset, bytes(stored))
+        stored.release()
+        self._shared.probe.appended(len(batch))
         self._shared.flusher.schedule(self, durable=False)
         return base_offset, header.last_offset
 
     def _validate(self, batch: rb.Buffer) -> rb.RecordBatchHeader:
         if len(batch) > self._config.batch_bytes_max:
             raise CorruptBatchError(f"batch of {len(batch)} bytes > {self._config.batch_bytes_max}")
-        header = rb.validate_crc(batch)
+        header = rb.read_header(batch)  # the CRC is checked once copied (Segment.append)
         if header.size_bytes != len(batch):
             raise CorruptBatchError(f"{len(batch)} bytes hold a batch of {header.size_bytes}")
         return header
@@ -251,6 +249,8 @@ class PartitionLog:
         return [s for s in self._to_seal if s not in active] + active
 
     def begin_flush(self) -> LogFlush | None:
+        if self._failed is not None:
+            return None  # failed closed: nothing more reaches the disk until reopened
         writes = [w for w in (s.take_write() for s in self._unsynced_segments()) if w is not None]
         seals = [s for s in self._to_seal if s.write_fd is not None]
         if not (writes or seals or self._dir_dirty):
@@ -362,7 +362,7 @@ class PartitionLog:
             span = segment.read(
                 offset, budget, upto, self._config.read_bytes_max, at_least_one=not result.batches
             )
-            if span.batches and span.position > 0:
+            if span.from_file:
                 self._shared.probe.read_from_disk(span.size_bytes)
             if span.batches:
                 assert span.batches is not None
@@ -539,8 +539,8 @@ class PartitionLog:
 
 
 def _swap_compacted(old: Segment, new: Segment, io: Any) -> None:
-    """I/O thread: the compacted file replaces old's; its index follows (crash: rebuilt)."""
-    io.unlink(old.index_path)
+    """I/O thread: the compacted file replaces old's, then its index does. A crash between
+    leaves the old index, stale (larger than the file), so recovery rebuilds it."""
     io.rename(old.path + _COMPACTED, new.path)
     io.write_file_atomic(new.index_path, new.index.encode())
     new.open_files(io, writable=False)

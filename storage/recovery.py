@@ -106,22 +106,50 @@ def recover_directory(
     _remove_temporaries(directory, io)
     names = _segment_files(directory)
     segments: list[Segment] = []
+    previous_was_sealed = True
     for i, (base_offset, term, path) in enumerate(names):
         is_last = i == len(names) - 1
+        had_index_file = os.path.exists(path[: -len(LOG_SUFFIX)] + INDEX_SUFFIX)
         segment, clean = _recover_segment(
             directory, base_offset, term, path, interval_bytes, direct, is_last, io, probe, report
         )
-        if segments and segment.base_offset < segments[-1].next_offset:
+        problem = _boundary_problem(segments, segment, previous_was_sealed)
+        if problem:
             clean = False
-            _remove_segment_files(segment, io, report, "overlaps the previous segment")
+            _remove_segment_files(segment, io, report, problem)
         else:
             segments.append(segment)
+        previous_was_sealed = had_index_file
         if not clean:
             for base, t, _ in names[i + 1 :]:
                 later = Segment(directory, SegmentIndex(base, interval_bytes), t, direct=direct)
                 _remove_segment_files(later, io, report, "follows a torn segment")
             break
+    if segments:
+        _make_writable(segments[-1], io)
     return segments, report
+
+
+def _boundary_problem(segments: list[Segment], segment: Segment, previous_was_sealed: bool) -> str:
+    """Why segment cannot follow the recovered ones ('' when it can)."""
+    if not segments:
+        return ""
+    end = segments[-1].next_offset
+    if segment.base_offset < end:
+        return "overlaps the previous segment"
+    if segment.base_offset > end and not previous_was_sealed:
+        # The previous segment was never sealed and lost its tail: nothing after was synced.
+        return f"follows a gap ({end}..{segment.base_offset - 1}) after an unsealed segment"
+    return ""
+
+
+def _make_writable(segment: Segment, io: FileIO) -> None:
+    """The last segment becomes the active one: writable, without an index file."""
+    if segment.sealed:
+        _reopen_sealed_for_writes(segment, io)
+    if segment.write_fd is None:
+        segment.write_fd = io.open_write(segment.path, segment.direct)
+        segment.allocated = os.fstat(segment.write_fd).st_size
 
 
 def _segment_files(directory: str) -> list[tuple[int, int, str]]:

@@ -13,6 +13,8 @@ import os
 import time
 from dataclasses import dataclass
 
+import google_crc32c
+
 from panda.storage import record_batch as rb
 from panda.storage.errors import CorruptBatchError, CrcMismatchError
 from panda.storage.file_io import ALIGN_BYTES, FileIO, align_down, align_up
@@ -112,12 +114,25 @@ class Segment:
 
     # --- reactor side -------------------------------------------------------------------
 
-    def append(self, batch: bytearray, header: rb.RecordBatchHeader) -> None:
+    def append(self, batch: rb.Buffer, header: rb.RecordBatchHeader, term: int) -> memoryview:
+        """Copy a client batch into the pending tail, check its CRC there (one pass over the
+        bytes instead of a copy for the CRC plus one for the buffer), rewrite base offset and
+        leader epoch, index it. Returns a view of the stored bytes (valid until the next
+        append). On a bad CRC nothing is kept and CrcMismatchError is raised."""
         position = self.size_bytes
         self.pending.append(batch)
+        stored = self.pending.view(position, position + len(batch))
+        computed = _crc32c(stored)
+        if computed != header.crc:
+            stored.release()
+            self.pending.cut(position)
+            raise CrcMismatchError(header.crc, computed)
+        rb.set_base_offset(stored, 0, header.base_offset)
+        rb.set_partition_leader_epoch(stored, 0, term)
         self.index.add(
             header.base_offset, header.next_offset, position, len(batch), header.max_timestamp
         )
+        return stored
 
     def take_write(self) -> SegmentWrite | None:
         """Move the pending tail in flight; the caller runs the returned job on the I/O thread."""
@@ -228,6 +243,7 @@ class ReadSpan:
     size_bytes: int = 0
     next_offset: int = -1
     full: bool = False
+    from_file: bool = False  # some batch was read from the file (and CRC-checked)
     at_least_one: bool = True
 
     def __post_init__(self) -> None:
@@ -252,6 +268,7 @@ class ReadSpan:
                 break
             if header.next_offset > offset:
                 if checked:
+                    self.from_file = True
                     _check_crc(data, consumed, self.position + consumed, path)
                 self.batches.append(view[consumed : consumed + size])
                 self.size_bytes += size
@@ -259,6 +276,20 @@ class ReadSpan:
             consumed += size
         self.position += consumed
         return consumed
+
+
+_CRC_CHUNK_BYTES = 64 * 1024
+
+
+def _crc32c(batch: memoryview) -> int:
+    """CRC32C of a batch's covered bytes (21..end). Private helper (record_batch's google
+    backend copies the whole span first): 64 KiB chunks stay in cache, so it is one pass."""
+    if rb.CRC32C_BACKEND != "google-crc32c":
+        return rb.compute_crc(batch, 0, len(batch))
+    crc = 0
+    for start in range(rb.CRC_START, len(batch), _CRC_CHUNK_BYTES):
+        crc = google_crc32c.extend(crc, bytes(batch[start : start + _CRC_CHUNK_BYTES]))
+    return int(crc)
 
 
 def _header_at(data: bytes, at: int, position: int, path: str) -> rb.RecordBatchHeader:

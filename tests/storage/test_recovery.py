@@ -100,3 +100,29 @@ def test_corrupt_batch_in_closed_segment_is_reported_not_served(tmp_path, caplog
     with caplog.at_level(logging.ERROR, logger="panda.storage"):
         run(main)
     assert any("corrupt batch" in r.message for r in caplog.records)
+
+
+def test_segments_after_a_lost_tail_of_an_unsealed_segment_are_removed(tmp_path):
+    """A crash after a roll: the closed segment lost its last batch (never written), the next
+    one exists. Nothing after the gap was ever synced, so it must go: offsets stay contiguous."""
+    cfg = config(tmp_path, topic=TopicConfig(segment_bytes=8192))
+    run(fill, cfg, 30)
+    logs = files(cfg, "*.log")
+    assert len(logs) >= 3
+    closed, last = logs[-2], logs[-1]
+    for path in (closed, last):
+        os.unlink(path[: -len(".log")] + ".index")  # neither was sealed before the crash
+    with open(closed, "r+b") as file:
+        file.truncate(os.path.getsize(closed) - 679)  # its last batch never reached the disk
+
+    async def main():
+        manager = await started(cfg)
+        log = await manager.open_log("p-0")
+        assert last in log.recovery.removed_segments
+        offsets = [rb.read_header(b).base_offset for b in log.read(0, 1 << 30).batches]
+        assert offsets == list(range(0, log.next_offset, 2))
+        assert await log.append(make_batch(1), durable=True) == log.next_offset - 1
+        await manager.stop()
+
+    run(main)
+    assert not os.path.exists(last)

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 import google_crc32c
-
 from panda.storage import record_batch as rb
 from panda.storage.errors import CorruptBatchError, CrcMismatchError
 from panda.storage.file_io import ALIGN_BYTES, FileIO, align_down, align_up

@@ -7,6 +7,7 @@ has the client's port as its remote end (psutil, like `ss -tnp`)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import psutil
@@ -69,6 +70,9 @@ def test_connection_on_one_shard_serves_partitions_of_the_other(module_broker):
     connections = one_connection_per_shard(module_broker)
     assert sorted(connections) == [0, 1], "SO_REUSEPORT gave every connection to one shard"
     try:
+        gauges = dict(re.findall(r'^panda_kafka_connections\{shard="(\d)"\} (\S+)$',
+                                 module_broker.metrics(), re.MULTILINE))
+        assert float(gauges["0"]) >= 1 and float(gauges["1"]) >= 1, gauges
         for shard, wire in connections.items():
             other = next(p for p, owner in enumerate(shards) if owner != shard)
             now = int(time.time() * 1000)

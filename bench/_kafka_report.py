@@ -188,8 +188,8 @@ def _plot_curves(ax: Any, w: dict[str, Any], colors: dict[str, str]) -> None:
                 xs = [-math.log10(1 - p / 100.0) for p, _ in points]
                 ax.plot(xs, [ms for _, ms in points], style, color=colors.get(broker),
                         label=f"{broker} {kind}")
-    ticks = [0.301, 1, 2, 3, 4, 5]
-    ax.set_xticks(ticks, ["50", "90", "99", "99.9", "99.99", "99.999"])
+    ticks = [0, 0.301, 1, 2, 3, 4, 5]
+    ax.set_xticks(ticks, ["0", "50", "90", "99", "99.9", "99.99", "99.999"])
     ax.set_yscale("log")
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, merged over runs)")

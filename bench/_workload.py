@@ -3,6 +3,8 @@
 A workload names its topics, partitions, message size, producers and their total rate (a
 number of msgs/s, or `max`), acks, linger and batch size, consumers, measured duration and
 warm-up, our node's shard count, and whether the peer runs it (`peer: "reason"` skips it).
+`max_queued_messages` bounds each producer's librdkafka queue: at max rate, publish latency is
+mostly the time spent in that queue, so it is part of the workload.
 Unknown keys and bad values fail with the file and key named.
 """
 

@@ -22,8 +22,10 @@ import math
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -124,9 +126,10 @@ class _Workers:
         proc = next(p for lab, p, _ in self.procs if lab == label)
         raise BenchError(f"{label}: no {kind!r} (process exit code {proc.exitcode})")
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool) -> None:
+        """Wait for the workers (bounded) after a good run; end them at once after a bad one."""
         for _, proc, conn in self.procs:
-            proc.join(JOIN_TIMEOUT_S)
+            proc.join(JOIN_TIMEOUT_S if graceful else 0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(JOIN_TIMEOUT_S)
@@ -150,7 +153,7 @@ def _specs(workload: Workload, bootstrap: str, topics: list[str], group: str) ->
 def drive(broker: Broker, workload: Workload, topics: list[str], duration_s: float,
           warmup_s: float, ui: Callable[[float, float], None]) -> dict[str, Any]:
     """One run: consumers join, producers send, usage is sampled; returns raw figures."""
-    workers = _Workers()
+    workers, ok = _Workers(), False
     try:
         producers, consumers = _specs(workload, broker.bootstrap, topics, f"{topics[0]}-g")
         c_conns = [workers.start(f"consumer{s['index']}", consumer_main, s) for s in consumers]
@@ -174,8 +177,9 @@ def drive(broker: Broker, workload: Workload, topics: list[str], duration_s: flo
         deadline = time.monotonic() + RESULT_TIMEOUT_S
         c_results = [workers.receive(f"consumer{i}", c, "result", deadline)
                      for i, c in enumerate(c_conns)]
+        ok = True
     finally:
-        workers.stop()
+        workers.stop(graceful=ok)
     return {"producers": p_results, "consumers": c_results, "usage": usage}
 
 
@@ -349,8 +353,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds the `finally`s that stop brokers and workers
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         workloads = find([w for w in args.workloads.split(",") if w])
         if "tansu" in args.brokers:

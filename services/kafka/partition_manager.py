@@ -32,6 +32,7 @@ from .errors import code, code_for
 log = logging.getLogger("panda.services.kafka.partitions")
 TIME_SCAN_BYTES_MAX = 1 << 20       # ListOffsets by time: bytes read per step past the index
 TIME_SCAN_STEPS_MAX = 64            # ... and steps before giving up (the index is sparse)
+FETCH_REPLY_SLACK_BYTES = 1 << 20   # room a fetch reply keeps under message_bytes_max for fields
 IDEMPOTENT_BATCHES_KEPT = 5          # per producer, as Kafka keeps for retries in flight
 PRODUCERS_TRACKED_MAX = 10_000       # per partition; the oldest is forgotten first
 
@@ -134,6 +135,7 @@ class PartitionManager(Service):
 
     async def start(self) -> None:
         config = runtime.current().config
+        self._fetch_bytes_max = max(1 << 20, config.message_bytes_max - FETCH_REPLY_SLACK_BYTES)
         self.logs = LogManager(StorageConfig(
             data_dir=os.path.join(config.data_dir, "kafka"),
             flush_debounce_us=config.flush_debounce_us))
@@ -250,20 +252,38 @@ class PartitionManager(Service):
         return batches
 
     # -- fetch ----------------------------------------------------------------------------
-    def fetch(self, parts: list[FetchPart]) -> list[FetchResult]:
-        """Read each part from its offset (whole batches, below the high watermark)."""
-        return [self._fetch_one(p) for p in parts]
+    def fetch(self, parts: list[FetchPart], max_bytes: int | None = None) -> list[FetchResult]:
+        """Read each part from its offset (whole batches, below the high watermark), about
+        max_bytes in all and never more than one cross-shard reply holds. The first part with
+        data comes whole even past the limit (KIP-74); once the limit is reached the others
+        answer with their watermarks and no records (they wait their turn)."""
+        budget = min(max_bytes or self._fetch_bytes_max, self._fetch_bytes_max)
+        results: list[FetchResult] = []
+        total = 0
+        for part in parts:
+            result = self._fetch_one(part, None if total == 0 else budget - total)
+            total += len(result.records)
+            results.append(result)
+        return results
 
-    def _fetch_one(self, part: FetchPart) -> FetchResult:
+    def _fetch_one(self, part: FetchPart, room: int | None = None) -> FetchResult:
+        """One part's batches; with `room` set, only if they fit in `room` bytes."""
         partition = self.partitions.get((part.topic, part.partition))
         if partition is None:
             return FetchResult(code("NOT_LEADER_OR_FOLLOWER"))
         log_ = partition.log
         hw = partition.high_watermark
+        if room is not None and room <= 0:
+            if not log_.start_offset <= part.offset <= log_.next_offset:
+                return FetchResult(code("OFFSET_OUT_OF_RANGE"), hw, log_.start_offset)
+            return FetchResult(0, hw, log_.start_offset)
         try:
-            result = log_.read(part.offset, part.max_bytes, upto=hw)
+            limit = part.max_bytes if room is None else min(part.max_bytes, room)
+            result = log_.read(part.offset, limit, upto=hw)
         except StorageError as exc:
             return FetchResult(code_for(exc), hw, log_.start_offset)
+        if room is not None and result.size_bytes > room:
+            return FetchResult(0, hw, log_.start_offset)      # its first batch does not fit
         if result.batches:
             records = sum(rb.read_header(batch).records_count for batch in result.batches)
             self._count(part.topic, 2, result.size_bytes, records)

@@ -49,13 +49,13 @@ async def fetch(ctx, header, body) -> FetchResponse:
         return FetchResponse(error_code=error, session_id=0)
     entries = list(session.partitions.values()) if session else wanted
     plan = _plan(entries, body.max_bytes)
-    results = await _read(plan)
+    results = await _read(plan, body.max_bytes)
     deadline = time.monotonic() + body.max_wait_ms / 1000
     while (_size(results) < max(body.min_bytes, 1) and plan and not unknown
            and time.monotonic() < deadline):
         if not await _wait(plan, deadline):
             break
-        results = await _read(plan)
+        results = await _read(plan, body.max_bytes)
     ctx.timings.hops["fetch"] = (time.perf_counter_ns() - started) // 1000
     return _response(entries, results, unknown, body.max_bytes, session, incremental)
 
@@ -124,8 +124,8 @@ def _plan(entries, max_bytes: int) -> dict[int, list[FetchPart]]:
     return plan
 
 
-async def _read(plan) -> dict[tuple[str, int], FetchResult]:
-    calls = [partitions().on(shard).fetch(parts) for shard, parts in plan.items()]
+async def _read(plan, max_bytes: int) -> dict[tuple[str, int], FetchResult]:
+    calls = [partitions().on(shard).fetch(parts, max_bytes) for shard, parts in plan.items()]
     results = {}
     for parts, outcome in zip(plan.values(), await asyncio.gather(*calls)):
         for part, result in zip(parts, outcome):

@@ -139,3 +139,46 @@ def test_pipelined_produces_from_both_shards_to_one_partition_keep_order(module_
     finally:
         for wire in connections.values():
             wire.close()
+
+
+def test_wide_fetch_stays_within_max_bytes_and_one_cross_shard_message(broker_node):
+    """A fetch of many partitions with backlog reads about max_bytes on each owning shard, not
+    every partition's max: a 24-partition fetch once sent 11 MB over a 4 MiB shard ring limit
+    (the handler failed and the connection closed) while the client asked for 2 MB."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    node = broker_node(args=["--message-bytes-max", "4M"])
+    topic, partitions, value_bytes = unique_topic("wide"), 24, 900_000
+    mod = messages.module("FetchRequest")
+    with KafkaWire(node.kafka_addr) as wire:
+        assert create_topic(wire, topic, partitions) == 0
+        for p in range(partitions):
+            batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None,
+                                        value=bytes([p]) * value_bytes, headers=[])])
+            response = wire.request(0, 9, produce_body(topic, p, batch, acks=1))
+            assert response.responses[0].partition_responses[0].error_code == 0
+        for max_bytes in (2_000_000, 100_000_000):
+            body = messages.FetchRequest(max_wait_ms=0, min_bytes=1, max_bytes=max_bytes, topics=[
+                mod.FetchTopic(topic=topic, partitions=[mod.FetchPartition(
+                    partition=p, fetch_offset=0, partition_max_bytes=1 << 20)
+                    for p in range(partitions)])])
+            datas = wire.request(1, 12, body).responses[0].partitions
+            sizes = [len(d.records) for d in datas]
+            assert all(d.error_code == 0 for d in datas)
+            assert value_bytes <= sum(sizes) <= max(max_bytes, 2 * 4 * 1024 * 1024)
+    consumer = Consumer({"bootstrap.servers": node.kafka_addr, "group.id": "unused",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    seen: set[int] = set()
+    deadline = time.monotonic() + 20
+    try:
+        while len(seen) < partitions and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                assert msg.value() == bytes([msg.partition()]) * value_bytes
+                seen.add(msg.partition())
+    finally:
+        consumer.close()
+    assert len(seen) == partitions
+    assert "request handler failed" not in node.log()

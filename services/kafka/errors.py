@@ -5,7 +5,7 @@ Operating errors of storage and the runtime become Kafka codes here, at the serv
 
 from __future__ import annotations
 
-from panda.runtime.errors import CrossShardError, ShardStoppedError
+from panda.runtime.errors import CrossShardError, MessageTooLargeError, ShardStoppedError
 from panda.storage.errors import (
     CorruptBatchError,
     DiskFullError,
@@ -60,6 +60,8 @@ def code_for(exc: BaseException) -> int:
         return CODES["CORRUPT_MESSAGE"]
     if isinstance(exc, (DiskFullError, LogClosedError, StorageError)):
         return CODES["KAFKA_STORAGE_ERROR"]
+    if isinstance(exc, MessageTooLargeError):
+        return CODES["MESSAGE_TOO_LARGE"]
     if isinstance(exc, ShardStoppedError):
         return CODES["NOT_LEADER_OR_FOLLOWER"]
     if isinstance(exc, CrossShardError):

@@ -1,5 +1,6 @@
-"""Produce: split by partition, append on each owning shard (fsync first for acks=all),
-answer in request order. acks=0 gets no response at all."""
+"""Produce: split by partition, append on each owning shard (in calls within
+message_bytes_max; fsync first for acks=all), answer in request order. acks=0 gets no
+response at all."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..partition_manager import ProducePart, ProduceResult
 from ._common import auto_create, error_for_missing, partitions, topic
 
 ACKS = (0, 1, -1)
+CALL_SLACK_BYTES = 1 << 20          # room a cross-shard produce call keeps for its other fields
 
 
 @handler(0, min_version=3)
@@ -61,9 +63,12 @@ async def _append(body, results: dict, ctx) -> None:
                 by_shard.setdefault(info.shards[p.index], []).append(
                     ProducePart(t.name, p.index, p.records))
     timeout_s = max(body.timeout_ms, 1) / 1000
-    calls = [partitions().on(shard, timeout=timeout_s).produce(parts, body.acks)
-             for shard, parts in by_shard.items()]
-    for (shard, parts), outcome in zip(by_shard.items(),
+    bytes_max = max(1 << 20, ctx.config.message_bytes_max - CALL_SLACK_BYTES)
+    groups = [(shard, chunk) for shard, parts in by_shard.items()
+              for chunk in _chunks(parts, bytes_max)]
+    calls = [partitions().on(shard, timeout=timeout_s).produce(chunk, body.acks)
+             for shard, chunk in groups]
+    for (shard, parts), outcome in zip(groups,
                                        await asyncio.gather(*calls, return_exceptions=True)):
         for i, part in enumerate(parts):
             if isinstance(outcome, BaseException):
@@ -73,6 +78,21 @@ async def _append(body, results: dict, ctx) -> None:
                 results[(part.topic, part.partition)] = ProduceResult(error, error_message=str(outcome))
             else:
                 results[(part.topic, part.partition)] = outcome[i]
+
+
+def _chunks(parts: list[ProducePart], bytes_max: int):
+    """The parts in order, in groups of at most bytes_max record bytes (a larger part goes
+    alone), so that no cross-shard call is over message_bytes_max."""
+    chunk: list[ProducePart] = []
+    size = 0
+    for part in parts:
+        if chunk and size + len(part.records) > bytes_max:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(part)
+        size += len(part.records)
+    if chunk:
+        yield chunk
 
 
 def _partition_response(index: int, result: ProduceResult) -> PartitionProduceResponse:

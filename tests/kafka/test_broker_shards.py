@@ -141,10 +141,21 @@ def test_pipelined_produces_from_both_shards_to_one_partition_keep_order(module_
             wire.close()
 
 
-def test_wide_fetch_stays_within_max_bytes_and_one_cross_shard_message(broker_node):
-    """A fetch of many partitions with backlog reads about max_bytes on each owning shard, not
-    every partition's max: a 24-partition fetch once sent 11 MB over a 4 MiB shard ring limit
-    (the handler failed and the connection closed) while the client asked for 2 MB."""
+def wide_produce(topic: str, partitions: range, value_bytes: int):
+    """One ProduceRequest with a batch of one value_bytes record for each partition."""
+    mod = messages.module("ProduceRequest")
+    now = int(time.time() * 1000)
+    return messages.ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[mod.TopicProduceData(
+        name=topic, partition_data=[mod.PartitionProduceData(index=p, records=build_batch(
+            [Record(offset=0, timestamp=now, key=None, value=bytes([p]) * value_bytes,
+                    headers=[])])) for p in partitions])])
+
+
+def test_wide_produce_and_fetch_stay_within_one_cross_shard_message(broker_node):
+    """Requests over many partitions travel to each owning shard in calls under
+    message_bytes_max: a 24-partition produce once failed half its partitions with
+    REQUEST_TIMED_OUT (retried forever), and a 24-partition fetch read 11 MB for a 2 MB ask
+    and closed the connection; a single batch over the limit is MESSAGE_TOO_LARGE."""
     from confluent_kafka import Consumer, TopicPartition
 
     node = broker_node(args=["--message-bytes-max", "4M"])
@@ -152,11 +163,13 @@ def test_wide_fetch_stays_within_max_bytes_and_one_cross_shard_message(broker_no
     mod = messages.module("FetchRequest")
     with KafkaWire(node.kafka_addr) as wire:
         assert create_topic(wire, topic, partitions) == 0
-        for p in range(partitions):
-            batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None,
-                                        value=bytes([p]) * value_bytes, headers=[])])
-            response = wire.request(0, 9, produce_body(topic, p, batch, acks=1))
-            assert response.responses[0].partition_responses[0].error_code == 0
+        produced = wire.request(0, 9, wide_produce(topic, range(partitions), value_bytes))
+        assert [r.error_code for r in produced.responses[0].partition_responses] == [0] * 24
+        huge = unique_topic("huge")
+        assert create_topic(wire, huge, 2, {"max.message.bytes": str(8 << 20)}) == 0
+        produced = wire.request(0, 9, wide_produce(huge, range(2), 5 << 20))
+        errors = {r.error_code for r in produced.responses[0].partition_responses}
+        assert errors == {0, 10}, "the local shard's batch is taken, the remote's too large"
         for max_bytes in (2_000_000, 100_000_000):
             body = messages.FetchRequest(max_wait_ms=0, min_bytes=1, max_bytes=max_bytes, topics=[
                 mod.FetchTopic(topic=topic, partitions=[mod.FetchPartition(

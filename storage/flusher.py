@@ -82,6 +82,12 @@ class Flusher:
             self._arm(0.0)
         await event.wait()
 
+    def _urgent(self) -> bool:
+        """Someone waits on the next cycle: run it now rather than after flush_interval_ms."""
+        if self._taken is not None or self._cycle_done is not None:
+            return True
+        return any(log.durable_waiting for log in self._dirty)
+
     def _arm(self, delay_s: float) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time() + delay_s
@@ -101,7 +107,7 @@ class Flusher:
         try:
             for _ in range(1_000_000_000):  # bounded: one iteration per flush cycle
                 await self._cycle()
-                if self._taken is None and not any(log.durable_waiting for log in self._dirty):
+                if not self._urgent():
                     break
         finally:
             self._task = None

@@ -36,6 +36,7 @@ class LogManager:
         self._io = io or FileIO()
         self._shared: Shared | None = None
         self._logs: dict[str, PartitionLog] = {}
+        self._opening: dict[str, asyncio.Future[PartitionLog]] = {}
         self._housekeeper: asyncio.Task[None] | None = None
         self._housekeeping_io: IOThread | None = None
 
@@ -73,13 +74,25 @@ class LogManager:
         existing = self._logs.get(name)
         if existing is not None:
             return existing
+        if name in self._opening:  # a concurrent open of the same log: share its result
+            return await asyncio.shield(self._opening[name])
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"bad partition log name {name!r}")
         directory = os.path.join(self.config.data_dir, name)
-        partition = await PartitionLog.open(
-            name, directory, topic or self.config.default_topic, self.shared
-        )
+        opening = asyncio.get_running_loop().create_future()
+        self._opening[name] = opening
+        try:
+            partition = await PartitionLog.open(
+                name, directory, topic or self.config.default_topic, self.shared
+            )
+        except BaseException as error:
+            opening.set_exception(error)
+            opening.exception()  # retrieved: concurrent openers re-raise it
+            raise
+        finally:
+            del self._opening[name]
         self._logs[name] = partition
+        opening.set_result(partition)
         return partition
 
     async def open_all(self) -> list[PartitionLog]:

@@ -38,7 +38,13 @@ from panda.storage.io_thread import IOThread
 from panda.storage.log_flush import LogFlush
 from panda.storage.probe import StorageProbe
 from panda.storage.recovery import RecoveryReport, recover_directory
-from panda.storage.segment import Segment, close_files, remove_files, truncate_file
+from panda.storage.segment import (
+    Segment,
+    close_files,
+    remove_files,
+    seal_file,
+    truncate_file,
+)
 from panda.storage.write_buffer import WriteBufferPool
 
 log = logging.getLogger("panda.storage")
@@ -252,8 +258,7 @@ class PartitionLog:
         if self._failed is not None:
             return None  # failed closed: nothing more reaches the disk until reopened
         writes = [w for w in (s.take_write() for s in self._unsynced_segments()) if w is not None]
-        seals = [s for s in self._to_seal if s.write_fd is not None]
-        if not (writes or seals or self._dir_dirty):
+        if not (writes or self._dir_dirty):
             self.durable_offset = self.next_offset  # nothing unwritten: every write was synced
             self._advance_hwm()
             self._resolve_waiters()
@@ -261,16 +266,12 @@ class PartitionLog:
         directory = self.directory if self._dir_dirty else None
         self._dir_dirty = False
         self._floor = _NO_FLOOR
-        return LogFlush(writes, seals, directory, self.next_offset, self._config.fallocate_bytes)
+        return LogFlush(writes, [], directory, self.next_offset, self._config.fallocate_bytes)
 
     def end_flush(self, job: Any, error: BaseException | None) -> None:
         assert isinstance(job, LogFlush)
         for write in job.written:
             write.segment.write_done(write)
-        for segment in job.seals:
-            if segment.write_fd is None and segment in self._to_seal:
-                segment.sealed = True
-                self._to_seal.remove(segment)
         if error is not None:
             self._flush_failed(error)  # truncates while the failed tail is still readable
         for write in job.writes:
@@ -281,6 +282,29 @@ class PartitionLog:
         self.durable_offset = max(self.durable_offset, target)
         self._advance_hwm()
         self._resolve_waiters()
+        self._start_seals()
+
+    def _start_seals(self) -> None:
+        """Seal closed segments whose data is synced. Runs after the acknowledgements, so a
+        roll costs the next cycle (FIFO I/O thread), never the appends already synced."""
+        for segment in self._to_seal:
+            synced = segment.written == segment.size_bytes and segment.inflight is None
+            if synced and not segment.sealing and segment.write_fd is not None:
+                segment.sealing = True
+                future = self._shared.io_thread.run(seal_file, segment, self._shared.io_thread.io)
+                future.add_done_callback(lambda f, s=segment: self._sealed(s, f))
+
+    def _sealed(self, segment: Segment, future: asyncio.Future[None]) -> None:
+        segment.sealing = False
+        error = future.exception()
+        if error is not None:
+            log.error("%s: sealing %s failed: %r", self.name, segment.path, error)
+            if not isinstance(error, OSError) or not is_disk_full(error):
+                self._failed = StorageIOError(f"{self.name}: seal failed: {error}")
+            return
+        if segment in self._to_seal:  # else truncated back into the active one meanwhile
+            segment.sealed = True
+            self._to_seal.remove(segment)
 
     def _resolve_waiters(self) -> None:
         for _ in range(len(self._waiters)):
@@ -507,8 +531,11 @@ class PartitionLog:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Make every appended batch durable."""
+        """Make every appended batch durable and seal the closed segments."""
         await self.wait_durable(self.next_offset)
+        self._start_seals()
+        if any(s.sealing for s in self._to_seal):
+            await self._shared.io_thread.barrier()
 
     async def close(self) -> None:
         """Flush, seal the active segment (so reopening needs no scan) and close the files."""
@@ -518,8 +545,8 @@ class PartitionLog:
             await self.flush()
             if self.segments and not self.segments[-1].index.empty:
                 self._to_seal.append(self.segments[-1])
-                self._shared.flusher.schedule(self, durable=True)
-                await self._shared.flusher.wait_cycle()
+            self._start_seals()
+            await self._shared.io_thread.barrier()
         self._closed = True
         self._fail_waiters(LogClosedError(f"{self.name} is closed"))
         self._shared.cache.drop_log(self.log_id)

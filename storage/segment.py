@@ -62,6 +62,7 @@ class Segment:
         self.index_path = stem + INDEX_SUFFIX
         self.created_ms = int(time.time() * 1000)
         self.sealed = False  # sealed: closed, fully written, index on disk
+        self.sealing = False  # a seal_file is queued on the I/O thread
         self.write_fd: int | None = None
         self.read_fd: int | None = None
         self.written = index.size_bytes  # file bytes reported written

@@ -18,7 +18,7 @@ from panda.runtime import ALL, Service
 
 from panda import runtime
 
-from .topic_table import Command, CommandError, TopicTable, apply
+from .topic_table import Command, CommandError, TopicTable, apply, fit_to_shards
 
 log = logging.getLogger("panda.services.controller")
 TABLE_FILE = "topic_table.json"
@@ -45,7 +45,14 @@ class Controller(Service):
             return
         self._dir = os.path.join(runtime.current().config.data_dir, "controller")
         os.makedirs(self._dir, exist_ok=True)
-        table = await asyncio.to_thread(_load, os.path.join(self._dir, TABLE_FILE))
+        path = os.path.join(self._dir, TABLE_FILE)
+        table = await asyncio.to_thread(_load, path)
+        fitted = fit_to_shards(table, self.smp)
+        if fitted is not table:
+            log.info("moving the partitions of shards >= %d (the node has fewer shards now)",
+                     self.smp)
+            await asyncio.to_thread(_save, path, fitted)
+            table = fitted
         await runtime.service(Controller).on_all().install(table)
         log.info("topic table v%d: %d topics", table.version, len(table.topics))
 

@@ -97,6 +97,29 @@ def apply(table: TopicTable, command: Command, smp: int) -> TopicTable:
     return TopicTable(version=table.version + 1, topics=topics)
 
 
+def fit_to_shards(table: TopicTable, smp: int) -> TopicTable:
+    """The table with every partition owned by a shard that no longer exists (the node
+    restarted with fewer shards) moved to the shards with the fewest partitions; the same
+    table object when every owner exists. Partition data lives in one directory per node,
+    so the new owner opens it where it is."""
+    if all(shard < smp for t in table.topics.values() for shard in t.shards):
+        return table
+    counts = [0] * smp
+    for t in table.topics.values():
+        for shard in t.shards:
+            if shard < smp:
+                counts[shard] += 1
+    topics = {}
+    for name, t in table.topics.items():
+        shards = list(t.shards)
+        for index, shard in enumerate(shards):
+            if shard >= smp:
+                shards[index] = _assign(counts, 1)[0]
+                counts[shards[index]] += 1
+        topics[name] = msgspec.structs.replace(t, shards=shards) if shards != t.shards else t
+    return TopicTable(version=table.version + 1, topics=topics)
+
+
 def _existing(topics: dict[str, TopicInfo], name: str) -> TopicInfo:
     topic = topics.get(name)
     if topic is None:

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import time
 
-from panda.storage.record_batch import decode_records
+from panda.storage.record_batch import Record, build_batch, decode_records
 
-from .conftest import KafkaWire, create_topic, fetch_body, start_broker, stop_quietly, unique_topic
+from .conftest import (
+    KafkaWire,
+    create_topic,
+    fetch_body,
+    produce_body,
+    start_broker,
+    stop_quietly,
+    unique_topic,
+)
 
 PARTITIONS = 4
 ROUNDS = 2
@@ -113,3 +121,33 @@ def test_acknowledged_messages_survive_kill_9(tmp_path):
             assert len(all_acked) <= held <= all_sent
     finally:
         stop_quietly(node)
+
+
+def test_restart_with_fewer_shards_keeps_every_partition(tmp_path):
+    """Partitions of a shard the node no longer has move to the remaining shards with their
+    data (they once answered nothing: the handler failed and the connection closed)."""
+    workdir = tmp_path / "node"
+    topic = unique_topic("fewer")
+    node = start_broker(workdir, smp=2)
+    try:
+        with KafkaWire(node.kafka_addr) as wire:
+            assert create_topic(wire, topic, PARTITIONS) == 0
+            for p in range(PARTITIONS):
+                assert produce_one(wire, topic, p, b"before-%d" % p) == 0
+        stop_quietly(node)
+        node = start_broker(workdir, smp=1)
+        with KafkaWire(node.kafka_addr) as wire:
+            for p in range(PARTITIONS):
+                assert produce_one(wire, topic, p, b"after-%d" % p) == 0
+        for p in range(PARTITIONS):
+            values = [v for _, v in read_partition(node.kafka_addr, topic, p)]
+            assert values == [b"before-%d" % p, b"after-%d" % p]
+    finally:
+        stop_quietly(node)
+
+
+def produce_one(wire: KafkaWire, topic: str, partition: int, value: bytes) -> int:
+    records = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None,
+                                  value=value, headers=[])])
+    response = wire.request(0, 9, produce_body(topic, partition, records))
+    return response.responses[0].partition_responses[0].error_code

@@ -14,6 +14,7 @@ import collections
 import logging
 import os
 import time
+from typing import Any
 
 import msgspec
 from panda.runtime import ALL, Service
@@ -233,22 +234,30 @@ class PartitionManager(Service):
                              append_us=(appended - started) // 1000,
                              fsync_us=(synced - appended) // 1000)
 
-    def _split(self, records: bytes,
-               partition: Partition) -> list[tuple[bytearray, rb.RecordBatchHeader]]:
-        """The records blob as whole, CRC-valid v2 batches, each within max.message.bytes."""
-        batches = []
+    def _split(self, records: bytes, partition: Partition) -> list[tuple[Any, Any]]:
+        """The records blob as whole v2 batches, each within max.message.bytes. With several
+        batches every CRC is checked here first, so a bad one appends none; a lone batch is
+        checked by the log's append (one CRC pass, not two)."""
+        batches: list[tuple[Any, Any]] = []
         view = memoryview(records)
-        batches_iter = rb.iter_batches(view, check_crc=True)
+        batches_iter = rb.iter_batches(view)
         for offset, header in batches_iter:
             if header.size_bytes > partition.max_message_bytes:
                 raise _Reject("MESSAGE_TOO_LARGE",
                               f"batch of {header.size_bytes} bytes is over max.message.bytes "
                               f"({partition.max_message_bytes})")
-            batches.append((bytearray(view[offset: offset + header.size_bytes]), header))
+            batch = view[offset: offset + header.size_bytes]
+            batches.append((bytearray(batch) if partition.log_append_time else batch, header))
         if batches_iter.torn or not batches:
             error = batches_iter.stop_error
             name = "UNSUPPORTED_FOR_MESSAGE_FORMAT" if "magic" in str(error) else "CORRUPT_MESSAGE"
             raise _Reject(name, f"bad record batch: {error or 'no batches'}")
+        if len(batches) > 1:
+            for batch, _ in batches:
+                try:
+                    rb.validate_crc(batch)
+                except StorageError as exc:
+                    raise _Reject("CORRUPT_MESSAGE", f"bad record batch: {exc}") from None
         return batches
 
     # -- fetch ----------------------------------------------------------------------------

@@ -219,6 +219,33 @@ def test_list_offsets_by_time_inside_a_compressed_batch(module_broker):
     assert ask(OffsetSpec.max_timestamp()) == (6, messages[6]["timestamp"])
 
 
+def test_log_append_time_topic_stamps_the_broker_clock(module_broker):
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, TopicPartition
+
+    topic = unique_topic("ck-append-time")
+    _ck_create(module_broker, topic, 1, {"message.timestamp.type": "LogAppendTime"})
+    messages = [dict(m, partition=0) for m in sample_messages(3)]     # an hour-old CreateTime
+    before = int(time.time() * 1000)
+    _ck_produce(module_broker, topic, messages, "zstd")
+    after = int(time.time() * 1000)
+    consumer = Consumer({"bootstrap.servers": module_broker.kafka_addr, "group.id": "unused",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    try:
+        while len(got) < len(messages) and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                got.append((msg.value(), *msg.timestamp()))
+    finally:
+        consumer.close()
+    assert [v for v, _, _ in got] == [m["value"] for m in messages]
+    assert all(kind == TIMESTAMP_LOG_APPEND_TIME and before <= ts <= after
+               for _, kind, ts in got), got
+
+
 # -- kafka-python --------------------------------------------------------------------------
 
 @pytest.fixture

@@ -62,7 +62,10 @@ async def _append(body, results: dict, ctx) -> None:
             else:
                 by_shard.setdefault(info.shards[p.index], []).append(
                     ProducePart(t.name, p.index, p.records))
-    timeout_s = max(body.timeout_ms, 1) / 1000
+    # timeout_ms bounds the wait for acks=all (fsync here, replication in Kafka); acks=0/1
+    # answer on append, which a tiny timeout must not turn into REQUEST_TIMED_OUT (retried,
+    # so appended twice).
+    timeout_s = max(body.timeout_ms, 1) / 1000 if body.acks == -1 else None
     bytes_max = max(1 << 20, ctx.config.message_bytes_max - CALL_SLACK_BYTES)
     groups = [(shard, chunk) for shard, parts in by_shard.items()
               for chunk in _chunks(parts, bytes_max)]

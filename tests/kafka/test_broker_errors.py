@@ -189,3 +189,15 @@ def test_create_topics_refuses_duplicate_names_and_validate_only_creates_nothing
     assert configs["retention.ms"] == ("1234", 1) and configs["segment.ms"][1] == 5
     for name in (twice, checked):
         assert metadata_error(wire, name, auto_create=False) == UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_acks_1_answers_on_append_whatever_the_timeout(wire):
+    """timeout_ms bounds the wait for acks=all only: acks=1 with timeout_ms=0 once got
+    REQUEST_TIMED_OUT now and then for records that were appended (a retry duplicates them)."""
+    topic = unique_topic("acks1")
+    assert create_topic(wire, topic, 2) == 0
+    codes = [wire.request(0, PRODUCE_V, produce_body(topic, i % 2, batch(), acks=1,
+                                                     timeout_ms=0))
+             .responses[0].partition_responses[0].error_code for i in range(100)]
+    assert codes == [0] * 100
+    assert [fetch(wire, topic, p, 0).high_watermark for p in (0, 1)] == [50, 50]

@@ -35,7 +35,7 @@ CONSUMER_SETTINGS = {
     "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
     "max.poll.interval.ms": 300_000, "partition.assignment.strategy": "range",
     "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    "fetch.wait.max.ms": 500, "fetch.min.bytes": 1, "socket.nagle.disable": True,
+    "fetch.wait.max.ms": 500, "fetch.min.bytes": 1,  # 500: librdkafka's default; --fetch-wait-ms "socket.nagle.disable": True,
 }
 
 
@@ -214,7 +214,8 @@ def consumer_main(spec: dict[str, Any], conn: Any, progress: Any) -> None:
     from confluent_kafka import Consumer
 
     consumer = Consumer({"bootstrap.servers": spec["bootstrap"], "group.id": spec["group"],
-                         "client.id": f"bench-c{spec['index']}", **CONSUMER_SETTINGS})
+                         "client.id": f"bench-c{spec['index']}", **CONSUMER_SETTINGS,
+                         "fetch.wait.max.ms": spec["fetch_wait_ms"]})
     index = spec["index"]
 
     def assigned(_consumer: Any, partitions: list) -> None:

@@ -116,7 +116,7 @@ def markdown(doc: dict[str, Any]) -> str:
               "| workload | latency | broker | " + " | ".join(PERCENTILE_LABELS) + " |",
               "|---|---|---|" + "---|" * len(PERCENTILES)]
     for w in doc["workloads"]:
-        for kind in ("publish", "e2e"):
+        for kind in ("publish", "e2e") if w["config"]["consumers"] else ("publish",):
             for b, s in w["summary"].items():
                 lines.append(f"| {w['name']} | {kind} | {_broker_label(doc, w, b)} | " + " | ".join(
                     _fmt(s[f"{kind}_{p}_ms"]["median"]) for p in PERCENTILES) + " |")

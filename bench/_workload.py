@@ -86,7 +86,8 @@ def _validate(path: Path, w: Workload) -> None:
     positive_int("topics", 64)
     positive_int("partitions", PARTITIONS_MAX)
     positive_int("producers", PRODUCERS_MAX)
-    positive_int("consumers", CONSUMERS_MAX)
+    _check(path, "consumers", isinstance(w.consumers, int) and 0 <= w.consumers <= CONSUMERS_MAX,
+           f"must be an integer in 0..{CONSUMERS_MAX} (0: produce only)")
     positive_int("smp", 64)
     _check(path, "message_bytes", isinstance(w.message_bytes, int)
            and 8 <= w.message_bytes <= MESSAGE_BYTES_MAX, "must be 8..1 MiB bytes")

@@ -139,26 +139,31 @@ class _Workers:
         self.progress.join_thread()
 
 
-def _specs(workload: Workload, bootstrap: str, topics: list[str], group: str) -> tuple:
+def _specs(workload: Workload, bootstrap: str, topics: list[str], group: str,
+           fetch_wait_ms: int) -> tuple:
     base = {"bootstrap": bootstrap, "topics": topics, "message_bytes": workload.message_bytes}
     producers = [{**base, "index": i, "producers": workload.producers,
                   "rate_msgs_per_s": workload.producer_rate_msgs_per_s, "acks": workload.acks,
                   "linger_ms": workload.linger_ms, "batch_bytes": workload.batch_bytes,
                   "max_queued_messages": workload.max_queued_messages}
                  for i in range(workload.producers)]
-    consumers = [{**base, "index": i, "group": group} for i in range(workload.consumers)]
+    consumers = [{**base, "index": i, "group": group, "fetch_wait_ms": fetch_wait_ms}
+                 for i in range(workload.consumers)]
     return producers, consumers
 
 
 def drive(broker: Broker, workload: Workload, topics: list[str], duration_s: float,
-          warmup_s: float, ui: Callable[[float, float], None]) -> dict[str, Any]:
+          warmup_s: float, fetch_wait_ms: int,
+          ui: Callable[[float, float], None]) -> dict[str, Any]:
     """One run: consumers join, producers send, usage is sampled; returns raw figures."""
     workers, ok = _Workers(), False
     try:
-        producers, consumers = _specs(workload, broker.bootstrap, topics, f"{topics[0]}-g")
+        producers, consumers = _specs(workload, broker.bootstrap, topics, f"{topics[0]}-g",
+                                      fetch_wait_ms)
         c_conns = [workers.start(f"consumer{s['index']}", consumer_main, s) for s in consumers]
         p_conns = [workers.start(f"producer{s['index']}", producer_main, s) for s in producers]
-        _wait_assignment(workers, workload.partitions * len(topics))
+        if consumers:
+            _wait_assignment(workers, workload.partitions * len(topics))
         deadline = time.monotonic() + SETUP_TIMEOUT_S
         for i, conn in enumerate(p_conns):
             workers.receive(f"producer{i}", conn, "ready", deadline)
@@ -271,7 +276,7 @@ def run_one(name: str, workload: Workload, run: int, args: argparse.Namespace,
         try:
             broker.start()
             topics = create_topics(broker.bootstrap, workload, f"{workload.name}-r{run}")
-            raw = drive(broker, workload, topics, duration, warmup, ui)
+            raw = drive(broker, workload, topics, duration, warmup, args.fetch_wait_ms, ui)
         except Exception as exc:
             raise BenchError(f"{workload.name} on {name}, run {run}: {exc}\n"
                              f"--- {name} log tail ---\n{broker.log_tail()}") from exc
@@ -338,6 +343,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="measured seconds per workload (default: the workload's)")
     parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds")
     parser.add_argument("--brokers", default="panda,tansu")
+    parser.add_argument("--fetch-wait-ms", type=int, default=CONSUMER_SETTINGS["fetch.wait.max.ms"],
+                        help="consumers' fetch.wait.max.ms, both brokers (default: %(default)s)")
     parser.add_argument("--panda-args", default=" ".join(PANDA_ARGS),
                         help="extra panda-runtime flags (default: %(default)s)")
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
@@ -373,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run_suite(workloads, args)
     doc = report.document(workloads, results, args, started, _versions(args.brokers),
                           {"loadavg_start": list(load_start), "loadavg_end":
-                           list(os.getloadavg()), "consumer_settings": CONSUMER_SETTINGS,
+                           list(os.getloadavg()), "consumer_settings":
+                           {**CONSUMER_SETTINGS, "fetch.wait.max.ms": args.fetch_wait_ms},
                            "panda_args": args.panda_args})
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"kafka-{started.replace(':', '')}.json"

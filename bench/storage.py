@@ -1,6 +1,6 @@
 """Storage engine benchmark: durable append throughput and latency against the raw disk.
 
-    python -m panda.bench.storage [--runs 3] [--json] [--quick] [--dir PATH] [--buffered]
+    python -m panda.bench.storage [--runs 3] [--json | --markdown] [--quick] [--dir PATH] [--buffered]
                                   [--switch-interval-us N]
 
 Measured in the same run, on the same file system (--dir, default a temp dir), raw and log
@@ -205,10 +205,25 @@ def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float]) 
     )
 
 
+def print_markdown(summary: dict[str, dict[str, float]], ratios: dict[str, float]) -> None:
+    print("| metric | median | min | max |")
+    print("| --- | ---: | ---: | ---: |")
+    for key, row in summary.items():
+        print(f"| {key} | {row['median']:.1f} | {row['min']:.1f} | {row['max']:.1f} |")
+    print()
+    print(
+        f"1 MiB durable append / raw direct bandwidth: "
+        f"**{ratios['throughput_1MiB_vs_raw_direct']:.2f}** (target >= 0.70); "
+        f"16 KiB durable append p99 / raw fdatasync p99: "
+        f"**{ratios['p99_16KiB_vs_raw_fdatasync_p99']:.2f}** (target <= 3.0)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--quick", action="store_true", help="smaller volumes (CI smoke)")
     parser.add_argument("--dir", default=None, help="directory on the disk to measure")
     parser.add_argument("--buffered", action="store_true", help="log with buffered writes")
@@ -232,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump({"summary": summary, "ratios": ratios, "runs": runs}, sys.stdout, indent=1)
         print()
+    elif args.markdown:
+        print_markdown(summary, ratios)
     else:
         print_table(summary, ratios)
     return 0

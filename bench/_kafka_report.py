@@ -16,15 +16,20 @@ from panda.bench._hdr import Histogram
 
 PERCENTILES = ("p50", "p90", "p99", "p999", "p9999", "max")
 PERCENTILE_LABELS = ("p50", "p90", "p99", "p99.9", "p99.99", "max")
-METRICS: dict[str, tuple[str, str]] = {
+METRICS: dict[str, tuple[str, str | int]] = {
     "produce_msgs_per_s": ("produce", "msgs_per_s"),
     "produce_mb_per_s": ("produce", "mb_per_s"),
     "consume_msgs_per_s": ("consume", "msgs_per_s"),
     "broker_cpu_percent_of_one_core": ("broker_usage", "cpu_percent_of_one_core"),
     "broker_rss_mb_max": ("broker_usage", "rss_mb_max"),
+    "machine_cpu_busy_percent": ("broker_usage", "machine_cpu_busy_percent"),
+    "loadavg_1m": ("loadavg_start", 0),
     **{f"publish_{p}_ms": ("publish_latency_ms", p) for p in PERCENTILES},
     **{f"e2e_{p}_ms": ("e2e_latency_ms", p) for p in PERCENTILES},
 }
+
+
+CONDITIONS = ("machine_cpu_busy_percent", "loadavg_1m")  # the machine's, not the broker's
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -38,7 +43,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float | None]:
     return {m: (ours[m]["median"] / base[m]["median"] if base[m]["median"] else None)
-            for m in METRICS}
+            for m in METRICS if m not in CONDITIONS}
 
 
 def _merged(runs: list[dict[str, Any]], kind: str) -> Histogram:
@@ -100,16 +105,18 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = [_preamble(doc), "",
              f"Throughput and broker resources, median [min–max] of {doc['runs']} run(s):", "",
              ("| workload | broker | produce msgs/s | produce MB/s | consume msgs/s "
-              "| broker CPU % of a core | broker RSS MB |"), "|---|---|---|---|---|---|---|"]
+              "| broker CPU % of a core | broker RSS MB | machine CPU busy % | load avg 1 min |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     cols = ("produce_msgs_per_s", "produce_mb_per_s", "consume_msgs_per_s",
-            "broker_cpu_percent_of_one_core", "broker_rss_mb_max")
+            "broker_cpu_percent_of_one_core", "broker_rss_mb_max", "machine_cpu_busy_percent",
+            "loadavg_1m")
     for w in doc["workloads"]:
         for b, s in w["summary"].items():
             lines.append(f"| {w['name']} | {_broker_label(doc, w, b)} | "
                          + " | ".join(_cell(s[c]) for c in cols) + " |")
         for key, label in _ratio_rows(w):
             lines.append(f"| {w['name']} | {label} | "
-                         + " | ".join(_fmt(w[key][c]) for c in cols) + " |")
+                         + " | ".join(_fmt(w[key].get(c)) for c in cols) + " |")
     lines += ["", (f"Latency in ms, median of {doc['runs']} run(s) (publish: produce call, or "
                    "intended send time at a fixed rate, to delivery report; e2e: producer stamp "
                    "to consumer receipt):"), "",

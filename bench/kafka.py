@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 from panda.bench import _kafka_report as report
 from panda.bench._brokers import (
     Broker,
@@ -211,6 +212,7 @@ def _sample_usage(broker: Broker, workers: _Workers, t0: int, warm_end: int, end
         now = time.monotonic_ns()
         if cpu_start is None and now >= warm_end:
             cpu_start = (broker.usage().cpu_seconds, now)
+            psutil.cpu_percent(None)  # starts the machine-wide busy measure
         sample = broker.usage()
         if now >= warm_end:
             rss_max = max(rss_max, sample.rss_bytes)
@@ -222,7 +224,8 @@ def _sample_usage(broker: Broker, workers: _Workers, t0: int, warm_end: int, end
             break
     assert cpu_start is not None
     cpu = (cpu_end[0] - cpu_start[0]) / max(1e-9, (cpu_end[1] - cpu_start[1]) / 1e9)
-    return {"cpu_percent_of_one_core": 100.0 * cpu, "rss_mb_max": rss_max / 1e6}
+    return {"cpu_percent_of_one_core": 100.0 * cpu, "rss_mb_max": rss_max / 1e6,
+            "machine_cpu_busy_percent": psutil.cpu_percent(None)}
 
 
 def _drain_consumers(workers: _Workers, expected: int) -> None:

@@ -52,7 +52,8 @@ def test_tiny_run_writes_the_result_document(brokers: str, tmp_path: Path, capsy
         assert run["consume"]["received"] >= run["produce"]["acked"]
         assert run["publish_latency_ms"]["count"] > 0 and run["timeline"]["acked_per_s"]
     if "tansu" in doc["brokers"]:
-        assert set(workload["ratios_panda_over_tansu"]) == set(workload["summary"]["panda"])
+        ratios = workload["ratios_panda_over_tansu"]
+        assert {"produce_msgs_per_s", "publish_p99_ms", "e2e_p99_ms"} <= set(ratios)
 
 
 @pytest.mark.parametrize("backend", ["log-buckets", _hdr.backend()])

@@ -81,3 +81,12 @@ def update(session: FetchSession, wanted: list[SessionPartition],
                 session.partitions[(entry.topic, entry.partition)] = entry
         else:
             known.fetch_offset, known.max_bytes = entry.fetch_offset, entry.max_bytes
+
+
+def rotate(session: FetchSession, served: list[SessionPartition]) -> None:
+    """Move partitions that just returned data behind the others, so a partition with a
+    backlog early in the order cannot starve the ones after it (Kafka rotates likewise)."""
+    for entry in served:
+        key = (entry.topic, entry.partition)
+        if key in session.partitions:
+            session.partitions[key] = session.partitions.pop(key)

@@ -156,7 +156,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._frame = None
         self.close()
 
-    def _dispatch(self, frame: bytes) -> bool:
+    def _dispatch(self, frame: bytes | bytearray) -> bool:
         started = time.perf_counter_ns()
         try:
             header, body, trailing = decode_request(frame)
@@ -206,7 +206,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._replies.append(reply)
         self._flush()
 
-    def _unsupported_api_versions(self, frame: bytes) -> bytes:
+    def _unsupported_api_versions(self, frame: bytes | bytearray) -> bytes:
         """ApiVersions at a version we do not know: answer v0 with UNSUPPORTED_VERSION and
         our versions, as Kafka does, so the client can retry at one we support."""
         from .api.api_versions import unsupported_version_response

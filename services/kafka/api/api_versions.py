@@ -23,7 +23,7 @@ async def api_versions(ctx, header, body) -> ApiVersionsResponse:
     return ApiVersionsResponse(error_code=0, api_keys=_versions())
 
 
-def unsupported_version_response(frame: bytes) -> bytes:
+def unsupported_version_response(frame: bytes | bytearray) -> bytes:
     """A v0 ApiVersions response with UNSUPPORTED_VERSION for a request we cannot parse."""
     _key, _version, correlation_id = _HEADER.unpack_from(frame, 0)
     body = ApiVersionsResponse(error_code=code("UNSUPPORTED_VERSION"), api_keys=_versions())

@@ -20,6 +20,7 @@ from ..fetch_session import (
     FetchSession,
     FetchSessionCache,
     SessionPartition,
+    rotate,
     update,
 )
 from ..handlers import handler
@@ -172,6 +173,9 @@ def _response(entries, results, unknown, max_bytes: int, session, incremental: b
     for name, topic_id, index, error in unknown:
         by_topic.setdefault((name, topic_id), []).append(
             PartitionData(partition_index=index, error_code=error, records=b""))
+    if session is not None:
+        rotate(session, [e for e in entries if results.get((e.topic, e.partition))
+                         and results[(e.topic, e.partition)].records])
     responses = [FetchableTopicResponse(topic=name, topic_id=topic_id, partitions=datas)
                  for (name, topic_id), datas in by_topic.items()]
     return FetchResponse(error_code=0, session_id=session.session_id if session else 0,

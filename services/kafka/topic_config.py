@@ -3,7 +3,7 @@ they turn into. Values travel as strings, as on the wire."""
 
 from __future__ import annotations
 
-from panda.storage.config import TopicConfig
+from panda.storage.config import StorageConfig, TopicConfig
 
 DEFAULTS: dict[str, str] = {
     "cleanup.policy": "delete",
@@ -38,6 +38,9 @@ _CHOICES = {
 }
 _MINIMUM = {"segment.bytes": 4096, "segment.ms": 1, "max.message.bytes": 1,
             "min.insync.replicas": 1, "delete.retention.ms": 0}
+# A batch must fit the storage's batch_bytes_max and a cross-shard message, whichever shard
+# the producer's connection landed on.
+_MAXIMUM = {"max.message.bytes": StorageConfig().batch_bytes_max}
 
 
 def invalid(name: str, value: str | None) -> str | None:
@@ -53,6 +56,8 @@ def invalid(name: str, value: str | None) -> str | None:
             return f"{name} must be an integer, not {value!r}"
         if number < _MINIMUM.get(name, -1):
             return f"{name} must be at least {_MINIMUM.get(name, -1)}, not {number}"
+        if name in _MAXIMUM and number > _MAXIMUM[name]:
+            return f"{name} must be at most {_MAXIMUM[name]}, not {number}"
     elif value not in _CHOICES[name]:
         return f"{name} must be one of {sorted(_CHOICES[name])}, not {value!r}"
     return None

@@ -88,6 +88,20 @@ class SegmentIndex:
         self._bytes_since_entry = self.interval_bytes
         self.max_timestamp = self.times[-1] if self.times else -1
 
+    def reopen_for_appends(self) -> None:
+        """After decoding: the next batch added gets an entry (no interval bookkeeping kept)."""
+        self._bytes_since_entry = self.interval_bytes
+
+    def copy_prefix(self, position: int, next_offset: int) -> SegmentIndex:
+        """A copy holding only the batches before position (which ends at next_offset)."""
+        copy = SegmentIndex(self.base_offset, self.interval_bytes)
+        copy.offsets.extend(self.offsets)
+        copy.positions.extend(self.positions)
+        copy.times.extend(self.times)
+        copy.size_bytes, copy.next_offset = self.size_bytes, self.next_offset
+        copy.truncate(position, next_offset)
+        return copy
+
     def encode(self) -> bytes:
         payload = _ENCODER.encode(
             SegmentIndexFile(

@@ -44,6 +44,7 @@ from panda.storage.segment import (
     remove_files,
     seal_file,
     truncate_file,
+    write_checkpoint,
 )
 from panda.storage.write_buffer import WriteBufferPool
 
@@ -283,6 +284,16 @@ class PartitionLog:
         self._advance_hwm()
         self._resolve_waiters()
         self._start_seals()
+        self._checkpoint_active()
+
+    def _checkpoint_active(self) -> None:
+        if not self.segments:
+            return
+        active = self.segments[-1]
+        index = active.take_checkpoint(self._config.index_checkpoint_bytes)
+        if index is not None:
+            io = self._shared.io_thread.io
+            self._shared.io_thread.submit(write_checkpoint, active, index, io)
 
     def _start_seals(self) -> None:
         """Seal closed segments whose data is synced. Runs after the acknowledgements, so a

@@ -18,6 +18,7 @@ from panda.storage.file_io import FileIO
 from panda.storage.index import SegmentIndex
 from panda.storage.probe import StorageProbe
 from panda.storage.segment import (
+    CHECKPOINT_SUFFIX,
     INDEX_SUFFIX,
     LOG_SUFFIX,
     Segment,
@@ -45,11 +46,19 @@ class RecoveryReport:
     truncated_bytes: int = 0
     removed_segments: list[str] = field(default_factory=list)
     rebuilt_indexes: int = 0
+    scanned_bytes: int = 0  # batch bytes CRC-scanned (not covered by an index or checkpoint)
 
 
-def scan_segment(path: str, base_offset: int, interval_bytes: int, check_crc: bool) -> ScanResult:
-    """Index every whole, in-order batch of a segment file from its start."""
-    index = SegmentIndex(base_offset, interval_bytes)
+def scan_segment(
+    path: str,
+    base_offset: int,
+    interval_bytes: int,
+    check_crc: bool,
+    start: SegmentIndex | None = None,
+) -> ScanResult:
+    """Index every whole, in-order batch of a segment file from its start, or from the end of
+    `start` (a checkpointed index of its synced prefix)."""
+    index = start or SegmentIndex(base_offset, interval_bytes)
     with open(path, "rb", buffering=0) as file:
         fd = file.fileno()
         file_bytes = os.fstat(fd).st_size
@@ -190,7 +199,9 @@ def _recover_segment(
             _reopen_sealed_for_writes(segment, io)
         return segment, True
     had_index_file = os.path.exists(path[: -len(LOG_SUFFIX)] + INDEX_SUFFIX)
-    scan = scan_segment(path, base_offset, interval_bytes, check_crc=True)
+    checkpoint = _load_checkpoint(path, base_offset, interval_bytes)
+    scan = scan_segment(path, base_offset, interval_bytes, check_crc=True, start=checkpoint)
+    report.scanned_bytes += scan.index.size_bytes - (checkpoint.size_bytes if checkpoint else 0)
     segment = Segment(directory, scan.index, term, direct=direct)
     segment.open_files(io, writable=True)
     torn = scan.garbage_bytes > 0
@@ -204,6 +215,22 @@ def _recover_segment(
     if not is_last and not torn:
         _seal_recovered(segment, io, had_index_file, report, probe)
     return segment, not torn
+
+
+def _load_checkpoint(path: str, base_offset: int, interval_bytes: int) -> SegmentIndex | None:
+    """The checkpointed index of an active segment's synced prefix, if present and sound."""
+    try:
+        with open(path[: -len(LOG_SUFFIX)] + CHECKPOINT_SUFFIX, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return None
+    index = SegmentIndex.decode(data, interval_bytes)
+    if index is None or index.base_offset != base_offset:
+        return None
+    if os.path.getsize(path) < index.size_bytes:
+        return None
+    index.reopen_for_appends()
+    return index
 
 
 def _load_index(path: str, interval_bytes: int) -> SegmentIndex | None:
@@ -263,3 +290,4 @@ def _remove_segment_files(segment: Segment, io: FileIO, report: RecoveryReport, 
         close_files(segment, io)
     io.unlink(segment.path)
     io.unlink(segment.index_path)
+    io.unlink(segment.checkpoint_path)

@@ -24,6 +24,7 @@ log = logging.getLogger("panda.storage")
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
+CHECKPOINT_SUFFIX = ".checkpoint"  # index of an active segment's synced prefix
 
 
 def segment_name(base_offset: int, term: int) -> str:
@@ -60,6 +61,9 @@ class Segment:
         stem = os.path.join(directory, segment_name(index.base_offset, term))
         self.path = stem + LOG_SUFFIX
         self.index_path = stem + INDEX_SUFFIX
+        self.checkpoint_path = stem + CHECKPOINT_SUFFIX
+        self.synced_offset = index.next_offset  # offset at `written` (a batch boundary)
+        self.checkpointed_bytes = 0  # `written` when the last checkpoint was taken
         self.created_ms = int(time.time() * 1000)
         self.sealed = False  # sealed: closed, fully written, index on disk
         self.sealing = False  # a seal_file is queued on the I/O thread
@@ -143,11 +147,19 @@ class Segment:
         self.pending = self._spare or self._pool.take()
         self._spare = None
         self.pending.reset(self.inflight.end)
-        return SegmentWrite(self, self.inflight)
+        return SegmentWrite(self, self.inflight, self.next_offset)
 
     def write_done(self, job: SegmentWrite) -> None:
-        self.written = max(self.written, min(job.end, self.pending.start))
+        if job.end <= self.pending.start:  # not cut by a truncation meanwhile
+            self.written, self.synced_offset = job.end, job.end_offset
         self.release_inflight()
+
+    def take_checkpoint(self, every_bytes: int) -> SegmentIndex | None:
+        """Every `every_bytes` synced, the index of the synced prefix, to persist."""
+        if self.sealed or self.closed or self.written - self.checkpointed_bytes < every_bytes:
+            return None
+        self.checkpointed_bytes = self.written
+        return self.index.copy_prefix(self.written, self.synced_offset)
 
     def close_for_appends(self) -> None:
         """Rolled: no more appends; the spare buffer goes to the pool for the next segment."""
@@ -172,7 +184,9 @@ class Segment:
             return
         self.pending.reset(position)
         self.inflight_end = min(self.inflight_end, position)
-        self.written = min(self.written, position)
+        if position < self.written:
+            self.written, self.synced_offset = position, next_offset
+        self.checkpointed_bytes = min(self.checkpointed_bytes, position)
 
     def read_span(self, start: int, end: int) -> tuple[bytes, bool]:
         """Bytes [start, end) of the segment from file and memory; True if any came from file."""
@@ -311,9 +325,10 @@ def _check_crc(data: bytes, at: int, position: int, path: str) -> None:
 class SegmentWrite:
     """One write of a segment's pending bytes; run() executes on the I/O thread."""
 
-    def __init__(self, segment: Segment, buffer: WriteBuffer) -> None:
+    def __init__(self, segment: Segment, buffer: WriteBuffer, end_offset: int) -> None:
         self.segment = segment
         self.buffer = buffer
+        self.end_offset = end_offset  # the segment's next offset once this write lands
         self.start = buffer.start
         self.end = buffer.end
         self.size_bytes = buffer.size_bytes
@@ -345,6 +360,7 @@ class SegmentWrite:
 def truncate_file(segment: Segment, io: FileIO, position: int) -> None:
     """I/O thread: cut the file at position and refresh the write tail."""
     assert segment.write_fd is not None
+    io.unlink(segment.checkpoint_path)  # may describe the bytes being cut
     position = min(position, segment.file_end)  # the rest was never written
     io.ftruncate(segment.write_fd, position)
     io.fsync(segment.write_fd)
@@ -362,8 +378,15 @@ def seal_file(segment: Segment, io: FileIO) -> None:
     io.ftruncate(fd, segment.size_bytes)
     io.fsync(fd)
     io.write_file_atomic(segment.index_path, segment.index.encode())
+    io.unlink(segment.checkpoint_path)
     io.close(fd)
     segment.write_fd = None
+
+
+def write_checkpoint(segment: Segment, index: SegmentIndex, io: FileIO) -> None:
+    """I/O thread: persist the index of the active segment's synced prefix, so recovery
+    CRC-scans only the bytes after it."""
+    io.write_file_atomic(segment.checkpoint_path, index.encode())
 
 
 def close_files(segment: Segment, io: FileIO) -> None:
@@ -379,3 +402,4 @@ def remove_files(segment: Segment, io: FileIO) -> None:
     close_files(segment, io)
     io.unlink(segment.path)
     io.unlink(segment.index_path)
+    io.unlink(segment.checkpoint_path)

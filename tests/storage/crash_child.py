@@ -42,6 +42,7 @@ async def main(data_dir: str, fd: int, term: int, seed: int) -> None:
         data_dir=data_dir,
         default_topic=TopicConfig(segment_bytes=256 * 1024),
         fallocate_bytes=64 * 1024,
+        index_checkpoint_bytes=32 * 1024,
     )
     manager = await LogManager(config).start(housekeeping=False)
     log = await manager.open_log("crash-0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import shutil
 import logging
 import os
 
@@ -126,3 +127,33 @@ def test_segments_after_a_lost_tail_of_an_unsealed_segment_are_removed(tmp_path)
 
     run(main)
     assert not os.path.exists(last)
+
+
+def test_active_segment_checkpoint_bounds_the_tail_scan(tmp_path):
+    """After a crash, recovery CRC-scans only what follows the last index checkpoint."""
+    cfg = config(tmp_path, index_checkpoint_bytes=64 * 1024)
+    crashed = str(tmp_path / "crashed")
+
+    async def main():
+        manager = await started(cfg)
+        log = await manager.open_log("p-0")
+        for i in range(400):  # ~270 KiB: several checkpoints
+            await log.append(make_batch(2, value_bytes=300, seed=i), durable=True)
+        await manager.shared.io_thread.barrier()
+        shutil.copytree(cfg.data_dir, crashed)  # the disk as a crash would leave it
+        await manager.stop()
+
+    run(main)
+    assert glob.glob(os.path.join(crashed, "p-0", "*.checkpoint"))
+
+    async def reopen():
+        manager = await started(config(crashed))
+        log = await manager.open_log("p-0")
+        assert log.next_offset == 800
+        assert log.segments[-1].size_bytes > 250 * 1024
+        assert log.recovery.scanned_bytes < 64 * 1024 + 1024  # the tail after the checkpoint
+        offsets = [rb.read_header(b).base_offset for b in log.read(0, 1 << 30).batches]
+        assert offsets == list(range(0, 800, 2))
+        await manager.stop()
+
+    run(reopen)

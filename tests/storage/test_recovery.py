@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import glob
-import shutil
 import logging
 import os
+import shutil
 
 import pytest
 from panda.storage import record_batch as rb

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from panda.storage import record_batch as rb
 from panda.storage.errors import StorageError
+from panda.storage.file_io import FileIO
 from panda.storage.index import SegmentIndex
 from panda.storage.io_thread import IOThread
+from panda.storage.segment import Segment
 
 if TYPE_CHECKING:
     from panda.storage.partition_log import PartitionLog
@@ -63,7 +65,11 @@ async def compact_log(partition: PartitionLog, thread: IOThread, now_ms: int) ->
 
 
 async def _compact_segment(
-    partition: PartitionLog, thread: IOThread, segment, latest: dict[bytes, int], horizon_ms: int
+    partition: PartitionLog,
+    thread: IOThread,
+    segment: Segment,
+    latest: dict[bytes, int],
+    horizon_ms: int,
 ) -> Rewrite:
     interval = partition.shared.config.index_interval_bytes
     try:
@@ -86,6 +92,14 @@ async def _compact_segment(
         else:
             rewrite.records_removed = 0
     return rewrite
+
+
+def swap_compacted(old: Segment, new: Segment, io: FileIO) -> None:
+    """I/O thread: the compacted file replaces old's, then its index does. A crash between
+    leaves the old index, stale (larger than the file), so recovery rebuilds it."""
+    io.rename(old.path + COMPACTED_SUFFIX, new.path)
+    io.write_file_atomic(new.index_path, new.index.encode())
+    new.open_files(io, writable=False)
 
 
 def build_key_map(paths: list[str], keys_max: int) -> dict[bytes, int] | None:

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 from panda.storage import record_batch as rb
 from panda.storage.batch_cache import BatchCache
+from panda.storage.compactor import COMPACTED_SUFFIX, swap_compacted
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.errors import (
     CorruptBatchError,
@@ -38,6 +39,7 @@ from panda.storage.io_thread import IOThread
 from panda.storage.log_flush import LogFlush
 from panda.storage.probe import StorageProbe
 from panda.storage.recovery import RecoveryReport, recover_directory
+from panda.storage.retention import retention_victims
 from panda.storage.segment import (
     Segment,
     close_files,
@@ -51,7 +53,6 @@ from panda.storage.write_buffer import WriteBufferPool
 log = logging.getLogger("panda.storage")
 
 META_FILE = "partition.meta"
-_COMPACTED = ".compacted"
 _NO_FLOOR = 1 << 62
 
 
@@ -503,7 +504,7 @@ class PartitionLog:
         """Delete closed segments past retention.ms / retention.bytes; returns how many."""
         if not self.topic.deletes or self._closed or self._failed:
             return 0
-        doomed = _retention_victims(self.segments, self.topic, now_ms)
+        doomed = retention_victims(self.segments, self.topic, now_ms)
         if doomed:
             await self.prefix_truncate(max(self.start_offset, doomed[-1].next_offset))
         return len(doomed)
@@ -526,11 +527,11 @@ class PartitionLog:
         (same base offset, term and name). False when old left the log meanwhile."""
         io = self._shared.io_thread.io
         if old not in self.segments[:-1] or not old.sealed or self._closed:
-            io.unlink(old.path + _COMPACTED)
+            io.unlink(old.path + COMPACTED_SUFFIX)
             return False
         new = Segment(self.directory, index, old.term, direct=old.direct)
         new.sealed = True
-        await self._shared.io_thread.run(_swap_compacted, old, new, io)
+        await self._shared.io_thread.run(swap_compacted, old, new, io)
         if old not in self.segments:
             self._shared.io_thread.submit(close_files, new, io)
             return False
@@ -576,14 +577,6 @@ class PartitionLog:
         }
 
 
-def _swap_compacted(old: Segment, new: Segment, io: Any) -> None:
-    """I/O thread: the compacted file replaces old's, then its index does. A crash between
-    leaves the old index, stale (larger than the file), so recovery rebuilds it."""
-    io.rename(old.path + _COMPACTED, new.path)
-    io.write_file_atomic(new.index_path, new.index.encode())
-    new.open_files(io, writable=False)
-
-
 def _read_meta(path: str) -> PartitionMeta:
     try:
         with open(path, "rb") as file:
@@ -605,20 +598,3 @@ def _scan_for_time(segment: Segment, position: int, timestamp: int) -> int | Non
             return header.base_offset
         position += header.size_bytes
     return None
-
-
-def _retention_victims(segments: list[Segment], topic: TopicConfig, now_ms: int) -> list[Segment]:
-    """Closed segments (a prefix) that retention.ms or retention.bytes removes."""
-    closed = segments[:-1]
-    doomed: list[Segment] = []
-    total = sum(s.size_bytes for s in segments)
-    for segment in closed:
-        too_old = (
-            topic.retention_ms >= 0 and segment.index.max_timestamp < now_ms - topic.retention_ms
-        )
-        too_big = topic.retention_bytes >= 0 and total > topic.retention_bytes
-        if not (too_old or too_big):
-            break
-        doomed.append(segment)
-        total -= segment.size_bytes
-    return doomed

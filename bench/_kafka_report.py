@@ -130,9 +130,24 @@ def markdown(doc: dict[str, Any]) -> str:
             for key, label in _ratio_rows(w):
                 lines.append(f"| {w['name']} | {kind} | {label} | " + " | ".join(
                     _fmt(w[key][f"{kind}_{p}_ms"]) for p in PERCENTILES) + " |")
-    skipped = [f"- `{w['name']}`: Tansu not run: {w['peer_skipped']}" for w in doc["workloads"]
-               if w["peer_skipped"]]
-    return "\n".join(lines + ([""] + skipped if skipped else []))
+    notes = [f"- `{w['name']}`: Tansu not run: {w['peer_skipped']}" for w in doc["workloads"]
+             if w["peer_skipped"]]
+    notes += _losses(doc)
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _losses(doc: dict[str, Any]) -> list[str]:
+    """Runs where messages failed, stayed unacknowledged, or were never sent on time."""
+    out = []
+    for w in doc["workloads"]:
+        for r in w["runs"]:
+            p = r["produce"]
+            if p["failed"] or p["unflushed"] or p["behind_schedule"]:
+                out.append(f"- `{w['name']}` {r['broker']} run {r['run'] + 1}: {p['failed']} "
+                           f"failed, {p['unflushed']} unacknowledged at the end, "
+                           f"{p['behind_schedule']} not sent (producer 10 s behind schedule); "
+                           f"errors: {'; '.join(r['errors'][:3]) or 'none'}")
+    return out
 
 
 def _broker_label(doc: dict[str, Any], w: dict[str, Any], broker: str) -> str:

@@ -6,11 +6,11 @@ offsets committed before the broker restarted. Every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
-
 from panda.runtime.config import DEFAULT_SERVICES
 
 from .conftest import CLIENT_TIMEOUT_S, unique_topic
@@ -238,28 +238,50 @@ def test_confluent_admin_lists_describes_and_deletes_groups(group_broker):
 @KAFKA_PYTHON_SCHEMAS
 def test_kafka_python_consumers_share_a_topic_and_commit(group_broker):
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import CommitFailedError, RebalanceInProgressError
 
     node = group_broker()
     topic = ck_topic(node, 4)
     ck_produce(node, topic, 4, 5)
-    consumers = [KafkaConsumer(topic, bootstrap_servers=node.kafka_addr, group_id="kp-g",
+    # distinct client ids: kafka-python 3 shares one I/O thread per client id in a process
+    consumers = [KafkaConsumer(bootstrap_servers=node.kafka_addr, group_id="kp-g",
+                               client_id=f"kp-{i}",
                                auto_offset_reset="earliest", enable_auto_commit=False,
                                session_timeout_ms=SESSION_MS, heartbeat_interval_ms=HEARTBEAT_MS,
-                               fetch_max_wait_ms=100) for _ in range(2)]
+                               fetch_max_wait_ms=100) for i in range(2)]
     got: list[list[bytes]] = [[], []]
+    done = [False, False]  # caught up with two partitions, and committed
+    stop = threading.Event()
 
-    def poll() -> None:
-        for i, c in enumerate(consumers):
-            for records in c.poll(timeout_ms=50).values():
+    def run(i: int) -> None:  # one application thread per consumer, as in real use
+        consumer = consumers[i]
+        assert consumer.partitions_for_topic(topic) == {0, 1, 2, 3}  # metadata before joining
+        consumer.subscribe([topic])
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
                 got[i].extend(r.value for r in records)
+            assigned = consumer.assignment()
+            if len(assigned) == 2 and all(consumer.position(tp) == 5 for tp in assigned):
+                try:
+                    consumer.commit()
+                    done[i] = True
+                except (RebalanceInProgressError, CommitFailedError):
+                    done[i] = False  # a rebalance is settling: poll on, commit again
+            else:
+                done[i] = False
 
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
     try:
-        assert wait_for(lambda: sum(map(len, got)) >= 20 and all(
-            len(c.assignment()) == 2 for c in consumers), step=poll), got
-        assert sorted(v for vs in got for v in vs) == sorted(
-            f"{p}:{i}".encode() for p in range(4) for i in range(5))
-        for c in consumers:
-            c.commit()
+        assert wait_for(lambda: all(done), step=lambda: time.sleep(0.05)), got
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(CLIENT_TIMEOUT_S)
+    try:
+        assert {v for vs in got for v in vs} == {
+            f"{p}:{i}".encode() for p in range(4) for i in range(5)}
         committed = [consumers[0].committed(TopicPartition(topic, p)) for p in range(4)]
         assert committed == [5, 5, 5, 5]
     finally:

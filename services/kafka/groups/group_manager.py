@@ -142,6 +142,8 @@ class GroupManager:
             return JoinResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS, member_id=req.member_id)
         group = self._group(req.group_id)
         outcome = group.join(req, self._clock())
+        log.debug("group %s: join %r (instance %r) in %s -> %r", req.group_id, req.member_id,
+                  req.group_instance_id, group.state.value, outcome)
         self.probe.joined()
         waiter = self._park(group, "join", outcome) if isinstance(outcome, Parked) else None
         await self._settle(group)
@@ -157,6 +159,8 @@ class GroupManager:
         if group is None:
             return SyncResult(error=Errc.UNKNOWN_MEMBER_ID)
         outcome = group.sync(req, self._clock())
+        log.debug("group %s: sync %r generation %d -> %r", req.group_id, req.member_id,
+                  req.generation_id, outcome)
         waiter = self._park(group, "sync", outcome) if isinstance(outcome, Parked) else None
         await self._settle(group)
         if waiter is None:
@@ -171,6 +175,9 @@ class GroupManager:
         if group is None:
             return Errc.UNKNOWN_MEMBER_ID
         error = group.heartbeat(req, self._clock())
+        if error:
+            log.debug("group %s: heartbeat %r generation %d -> %s", req.group_id, req.member_id,
+                      req.generation_id, Errc(error).name)
         self._arm(group)
         return error
 
@@ -182,6 +189,7 @@ class GroupManager:
             return LeaveReply(error=Errc.NONE if group is None else Errc.COORDINATOR_NOT_AVAILABLE,
                               members=[_leave_error(m, Errc.UNKNOWN_MEMBER_ID) for m in members])
         results = group.leave(members, self._clock())
+        log.debug("group %s: leave -> %r", group_id, results)
         await self._settle(group)
         return LeaveReply(members=results)
 
@@ -228,6 +236,7 @@ class GroupManager:
 
     def _deliver(self, group_id: str, deliveries: list[Delivery]) -> None:
         for d in deliveries:
+            log.debug("group %s: %s reply to %r: %r", group_id, d.kind, d.member_id, d.result)
             for future in self._parked.pop((group_id, d.kind, d.member_id), ()):
                 if not future.done():
                     future.set_result(d.result)

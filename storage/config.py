@@ -49,7 +49,7 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     write_buffers_pooled_max: NonNegativeInt = 4  # write buffers of closed segments kept
     fallocate_bytes: Annotated[int, msgspec.Meta(ge=0)] = 32 * MiB  # preallocation chunk; 0: off
     index_interval_bytes: PositiveInt = 4 * KiB  # one offset/time index entry per this many bytes
-    index_checkpoint_bytes: PositiveInt = 16 * MiB  # active index persisted every this many bytes
+    index_checkpoint_bytes: PositiveInt = 64 * MiB  # active index persisted every this many bytes
     batch_cache_bytes_max: NonNegativeInt = 64 * MiB  # recent batches kept in memory (LRU)
     batch_bytes_max: PositiveInt = 16 * MiB  # largest batch an append accepts
     read_bytes_max: PositiveInt = 64 * MiB  # largest single read from a segment file

@@ -88,6 +88,17 @@ class FileIO:
         os.replace(tmp, path)
         self.fsync_dir(os.path.dirname(path) or ".")
 
+    def write_file_replace(self, path: str, data: bytes) -> None:
+        """Replace path by write + rename, without syncing: for files that carry a CRC and
+        may be lost or stale after a crash (index checkpoints)."""
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            self.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
     def rename(self, src: str, dst: str) -> None:
         os.replace(src, dst)
         self.fsync_dir(os.path.dirname(dst) or ".")

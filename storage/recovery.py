@@ -13,7 +13,11 @@ import os
 from dataclasses import dataclass, field
 
 from panda.storage import record_batch as rb
-from panda.storage.errors import CorruptBatchError, TruncatedBatchError
+from panda.storage.errors import (
+    CorruptBatchError,
+    TruncatedBatchError,
+    UnsupportedMessageFormatError,
+)
 from panda.storage.file_io import FileIO
 from panda.storage.index import SegmentIndex
 from panda.storage.probe import StorageProbe
@@ -227,10 +231,25 @@ def _load_checkpoint(path: str, base_offset: int, interval_bytes: int) -> Segmen
     index = SegmentIndex.decode(data, interval_bytes)
     if index is None or index.base_offset != base_offset:
         return None
-    if os.path.getsize(path) < index.size_bytes:
+    if os.path.getsize(path) < index.size_bytes or not _entry_matches(path, index):
+        log.warning("checkpoint of %s is stale: scanning the whole segment", path)
         return None
     index.reopen_for_appends()
     return index
+
+
+def _entry_matches(path: str, index: SegmentIndex) -> bool:
+    """The last indexed batch really sits where the index says (a stale index would not)."""
+    if not index.offsets:
+        return index.size_bytes == 0
+    with open(path, "rb") as file:
+        file.seek(index.positions[-1])
+        data = file.read(rb.BATCH_HEADER_BYTES)
+    try:
+        header = rb.read_header(data)
+    except (CorruptBatchError, UnsupportedMessageFormatError):
+        return False
+    return header.base_offset == index.offsets[-1]
 
 
 def _load_index(path: str, interval_bytes: int) -> SegmentIndex | None:

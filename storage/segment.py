@@ -361,6 +361,7 @@ def truncate_file(segment: Segment, io: FileIO, position: int) -> None:
     """I/O thread: cut the file at position and refresh the write tail."""
     assert segment.write_fd is not None
     io.unlink(segment.checkpoint_path)  # may describe the bytes being cut
+    io.fsync_dir(segment.directory)
     position = min(position, segment.file_end)  # the rest was never written
     io.ftruncate(segment.write_fd, position)
     io.fsync(segment.write_fd)
@@ -385,8 +386,9 @@ def seal_file(segment: Segment, io: FileIO) -> None:
 
 def write_checkpoint(segment: Segment, index: SegmentIndex, io: FileIO) -> None:
     """I/O thread: persist the index of the active segment's synced prefix, so recovery
-    CRC-scans only the bytes after it."""
-    io.write_file_atomic(segment.checkpoint_path, index.encode())
+    CRC-scans only the bytes after it. Not synced: a lost or torn checkpoint (CRC) only makes
+    recovery scan more; truncate_file removes it durably before cutting."""
+    io.write_file_replace(segment.checkpoint_path, index.encode())
 
 
 def close_files(segment: Segment, io: FileIO) -> None:

@@ -151,3 +151,53 @@ def test_stop_answers_parked_requests(tmp_path):
             await parked
 
     asyncio.run(main())
+
+
+def test_a_cancelled_leader_sync_still_answers_the_other_members(tmp_path):
+    """The leader's client goes away mid-SyncGroup: the group still becomes Stable and the
+    parked follower gets its assignment (the settle step is shielded from cancellation)."""
+    async def main():
+        manager = await started(tmp_path)
+        try:
+            first = [await manager.join(join_req()) for _ in range(2)]
+            joined = await asyncio.gather(*[manager.join(join_req(r.member_id)) for r in first])
+            leader = next(r for r in joined if r.member_id == r.leader)
+            follower = next(r for r in joined if r.member_id != r.leader)
+            parked = asyncio.ensure_future(manager.sync(SyncRequest(
+                group_id="g", generation_id=1, member_id=follower.member_id)))
+            await asyncio.sleep(0.01)
+            lead = asyncio.ensure_future(manager.sync(SyncRequest(
+                group_id="g", generation_id=1, member_id=leader.member_id,
+                assignments={follower.member_id: b"F", leader.member_id: b"L"})))
+            await asyncio.sleep(0)  # the leader's sync runs up to its durable write
+            lead.cancel()
+            assert (await asyncio.wait_for(parked, 5)).assignment == b"F"
+            assert manager.groups["g"].state.value == "Stable"
+        finally:
+            await manager.stop()
+
+    asyncio.run(main())
+
+
+def test_replay_after_key_compaction_recovers_the_latest_offsets(tmp_path):
+    from panda.services.kafka.groups.group_store import GroupStore
+    from panda.services.kafka.groups.records import CommittedOffset, OffsetKey
+
+    async def main():
+        store = await GroupStore.open(str(tmp_path), 0, direct_io=False, segment_bytes=4096)
+        for i in range(400):  # ~25 closed segments of the same two keys
+            await store.append([(OffsetKey("g", "t", i % 2), CommittedOffset(offset=i))])
+        before = sum(1 for _ in store.replay())
+        await store.compact()
+        after = list(store.replay())
+        await store.close()
+        manager = await started(tmp_path)
+        try:
+            fetched = await manager.fetch_offsets(FetchRequest(group_id="g"))
+        finally:
+            await manager.stop()
+        return before, len(after), [e.offset for e in fetched.offsets]
+
+    before, after, offsets = asyncio.run(main())
+    assert before == 400 and after < 40
+    assert offsets == [398, 399]

@@ -197,11 +197,23 @@ class GroupManager:
 
     def _park(self, group: Group, kind: str, parked: Parked) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)  # its request may be gone: no "never retrieved"
         self._parked.setdefault((group.group_id, kind, parked.member_id), []).append(future)
         return future
 
     async def _settle(self, group: Group) -> None:
-        """Persist the group if it changed, then deliver the replies it queued, then re-arm."""
+        """Persist the group if it changed, then deliver the replies it queued, then re-arm.
+        Runs to the end even if the request that caused it is cancelled (its client left):
+        other members' parked requests wait for these replies."""
+        await asyncio.shield(self._spawn(self._settle_now(group)))
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _settle_now(self, group: Group) -> None:
         deliveries = group.take_outbox()
         rebalances, expired = group.take_counts()
         self.probe.rebalanced(rebalances)
@@ -257,9 +269,7 @@ class GroupManager:
         if self.groups.get(group.group_id) is not group:
             return
         group.tick(self._clock())
-        task = asyncio.get_running_loop().create_task(self._settle(group))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._settle_now(group))
 
     # --- offsets -------------------------------------------------------------------------
 
@@ -276,21 +286,23 @@ class GroupManager:
             return every(error)
         errors = [group.offset_error(e) for e in req.offsets]
         accepted = [e for e, err in zip(req.offsets, errors) if err == Errc.NONE]
-        now = wall_ms()
-        committed = [_committed(e, now) for e in accepted]
-        entries: list[Entry] = [(OffsetKey(req.group_id, e.topic, e.partition), c)
-                                for e, c in zip(accepted, committed)]
-        try:
-            await self.store.append(entries)
+        try:  # shielded: a commit that reached the log also reaches memory
+            await asyncio.shield(self._spawn(self._write_offsets(group, accepted)))
         except StorageError as exc:
             log.error("shard %d: offset commit of %s failed: %r", self.shard, req.group_id, exc)
             return every(code_for(exc))
+        return CommitResult([PartitionError(e.topic, e.partition, err)
+                             for e, err in zip(req.offsets, errors)])
+
+    async def _write_offsets(self, group: Group, accepted: list[OffsetEntry]) -> None:
+        now = wall_ms()
+        committed = [_committed(e, now) for e in accepted]
+        await self.store.append([(OffsetKey(group.group_id, e.topic, e.partition), c)
+                                 for e, c in zip(accepted, committed)])
         for entry, c in zip(accepted, committed):
             group.offsets[(entry.topic, entry.partition)] = c
         self.probe.offsets_committed(len(accepted))
         self._arm(group)
-        return CommitResult([PartitionError(e.topic, e.partition, err)
-                             for e, err in zip(req.offsets, errors)])
 
     async def fetch_offsets(self, req: FetchRequest) -> FetchResult:
         if not self.loaded:
@@ -369,6 +381,11 @@ class GroupManager:
             return GroupDescription(group_id=group_id, state="Dead", protocol_type="",
                                     protocol_data="")
         return group.describe()
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failed(d: Delivery, error: int) -> Delivery:

@@ -41,8 +41,9 @@ class GroupStore:
         self.log = log
 
     @classmethod
-    async def open(cls, data_dir: str, shard: int, direct_io: bool = True) -> GroupStore:
-        topic = TopicConfig(cleanup_policy="compact", segment_bytes=SEGMENT_BYTES)
+    async def open(cls, data_dir: str, shard: int, direct_io: bool = True,
+                   segment_bytes: int = SEGMENT_BYTES) -> GroupStore:
+        topic = TopicConfig(cleanup_policy="compact", segment_bytes=segment_bytes)
         config = StorageConfig(data_dir=log_dir(data_dir, shard), default_topic=topic,
                                direct_io=direct_io, fallocate_bytes=FALLOCATE_BYTES)
         manager = await LogManager(config).start()

@@ -17,9 +17,9 @@ from panda.services.kafka.groups.calls import (
     SyncRequest,
     TopicPartition,
 )
+from panda.services.kafka.groups.config import GroupConfig
 from panda.services.kafka.groups.errors import CoordinatorStopped, Errc
-from panda.services.kafka.groups.group import GroupConfig
-from panda.services.kafka.groups.group_manager import GroupManager
+from panda.services.kafka.groups.group_manager import GroupManager, wall_ms
 
 
 def join_req(member_id: str = "", instance: str | None = None, session_ms: int = 1_000,
@@ -201,3 +201,30 @@ def test_replay_after_key_compaction_recovers_the_latest_offsets(tmp_path):
     before, after, offsets = asyncio.run(main())
     assert before == 400 and after < 40
     assert offsets == [398, 399]
+
+
+def test_offsets_of_an_empty_group_expire_after_retention_and_the_group_goes(tmp_path):
+    day_ms = 24 * 3_600_000
+
+    async def main():
+        manager = await started(tmp_path, offsets_retention_ms=day_ms)
+        ids = await join_stable(manager, 1)
+        await manager.commit(CommitRequest(group_id="g", generation_id=1, member_id=ids[0],
+                                           offsets=[OffsetEntry("t", 0, 3)]))
+        await manager.commit(CommitRequest(group_id="solo", offsets=[
+            OffsetEntry("t", 0, 1, commit_timestamp_ms=1), OffsetEntry("t", 1, 2)]))
+        now = wall_ms()
+        assert await manager.expire_offsets(now + 2 * day_ms) == 2  # "g" is live: kept
+        assert "solo" not in manager.groups
+        await manager.leave("g", [LeaveMember(ids[0])])
+        assert await manager.expire_offsets(now) == 0
+        assert await manager.expire_offsets(now + 2 * day_ms) == 1
+        assert manager.groups == {}
+        await manager.stop()
+        again = await started(tmp_path, offsets_retention_ms=day_ms)
+        try:
+            assert again.groups == {}
+        finally:
+            await again.stop()
+
+    asyncio.run(main())

@@ -5,9 +5,10 @@ Run it with the broker: `--service panda.services.kafka.groups:GroupCoordinator`
 handlers register when `panda.services.kafka.groups.handlers` is imported.
 """
 
+from .config import GroupConfig
 from .coordinator import GroupCoordinator, coordinator_shard
 from .errors import Errc, GroupError
-from .group import Group, GroupConfig, GroupState
+from .group import Group, GroupState
 from .group_manager import GroupManager
 
 __all__ = ["Errc", "Group", "GroupConfig", "GroupCoordinator", "GroupError", "GroupManager",

@@ -39,10 +39,12 @@ from .calls import (
     SyncResult,
     TopicPartition,
 )
+from .config import GroupConfig
 from .consumer_protocol import subscription_topics
 from .errors import Errc
+from .member import Member
 from .offsets import OffsetTable
-from .records import GroupValue, MemberValue, Protocol
+from .records import GroupValue, MemberValue
 
 
 class GroupState(enum.Enum):
@@ -58,43 +60,6 @@ PREPARING = GroupState.PREPARING_REBALANCE
 COMPLETING = GroupState.COMPLETING_REBALANCE
 STABLE = GroupState.STABLE
 DEAD = GroupState.DEAD
-
-
-class GroupConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Limits of every group (Kafka's group.* broker settings), units last."""
-
-    session_timeout_ms_min: int = 1_000  # group.min.session.timeout.ms (Kafka: 6000)
-    session_timeout_ms_max: int = 1_800_000  # group.max.session.timeout.ms
-    initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka: 3000)
-    new_member_join_timeout_ms: int = 300_000  # a new member that never rejoins is dropped
-    members_max: int = 1_000  # group.max.size
-    offset_metadata_bytes_max: int = 4_096  # offset.metadata.max.bytes
-
-
-class Member(msgspec.Struct, kw_only=True):
-    """A member as the coordinator sees it (in memory only; MemberValue is what persists)."""
-
-    member_id: str
-    group_instance_id: str | None = None
-    client_id: str = ""
-    client_host: str = ""
-    session_timeout_ms: int
-    rebalance_timeout_ms: int
-    protocols: list[Protocol] = []
-    assignment: bytes = b""
-    awaiting_join: bool = False
-    awaiting_sync: bool = False
-    is_new: bool = False
-    last_heartbeat_ms: int = 0
-
-    def metadata(self, protocol: str | None) -> bytes:
-        for p in self.protocols:
-            if p.name == protocol:
-                return p.metadata
-        return b""
-
-    def names(self) -> list[str]:
-        return [p.name for p in self.protocols]
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -580,6 +545,18 @@ class Group:
         return topics
 
     # --- DeleteGroups, DescribeGroups, persistence ------------------------------------------
+
+    def expired_offsets(self, wall_ms: int) -> list[tuple[str, int]]:
+        """Offsets of an Empty group committed more than offsets_retention_ms ago (a live
+        group keeps its offsets)."""
+        if self.state is not EMPTY:
+            return []
+        horizon = wall_ms - self.config.offsets_retention_ms
+        return [key for key, c in self.offsets.items() if c.commit_timestamp_ms < horizon]
+
+    def is_forgettable(self) -> bool:
+        """Nothing left worth keeping: an Empty group without offsets or pending members."""
+        return self.state is EMPTY and not self.offsets and not self.pending_members
 
     def delete_error(self) -> Errc:
         if self.state is DEAD:

@@ -36,8 +36,9 @@ from .calls import (
     SyncResult,
     TopicPartition,
 )
+from .config import GroupConfig
 from .errors import CoordinatorStopped, Errc, code_for
-from .group import DEAD, EMPTY, Delivery, Group, GroupConfig
+from .group import DEAD, EMPTY, Delivery, Group
 from .group_store import Entry, GroupStore
 from .offsets import OffsetTable
 from .probe import GroupProbe
@@ -82,7 +83,39 @@ class GroupManager:
         self.loaded = True
         for group in self.groups.values():
             self._arm(group)
+        self._spawn(self._expire_offsets_periodically())
         return self
+
+    async def _expire_offsets_periodically(self) -> None:
+        interval_s = self.config.offsets_retention_check_ms / 1000
+        while True:  # ends by cancellation in stop()
+            await asyncio.sleep(interval_s)
+            try:
+                await self.expire_offsets(wall_ms())
+            except StorageError as exc:
+                log.error("shard %d: offset expiry failed: %r", self.shard, exc)
+
+    async def expire_offsets(self, now_wall_ms: int) -> int:
+        """Drop offsets past retention in Empty groups, then groups with nothing left;
+        returns how many offsets expired."""
+        expired = 0
+        for group in list(self.groups.values()):
+            keys = group.expired_offsets(now_wall_ms)
+            if not keys:
+                continue
+            doomed: list[Entry] = [(OffsetKey(group.group_id, t, p), None) for t, p in keys]
+            forget = len(keys) == len(group.offsets) and not group.pending_members
+            if forget:
+                doomed.append((GroupKey(group.group_id), None))
+            await self.store.append(doomed)
+            for key in keys:
+                group.offsets.pop(key, None)
+            if forget and group.is_forgettable() and self.groups.get(group.group_id) is group:
+                del self.groups[group.group_id]
+            expired += len(keys)
+        if expired:
+            log.info("shard %d: %d committed offsets expired", self.shard, expired)
+        return expired
 
     def _load(self, store: GroupStore) -> None:
         """Fold the log: the last record of each key wins."""

@@ -1,9 +1,10 @@
 """Reactor stall detector: a watchdog thread that reports a loop callback held too long.
 
-The loop stamps a heartbeat every `threshold/4`; the watchdog, seeing the stamp older than
-the threshold, logs the loop thread's current stack once per stall, and the next heartbeat
-logs how long the stall really lasted. Heartbeat lateness also
-feeds the loop-lag histogram. The watchdog only reads; it never touches the loop.
+The loop stamps a heartbeat every `threshold/2`; the watchdog, looking as often, logs the
+loop thread's current stack once per stall when the stamp is older than the threshold, and
+the next heartbeat logs how long the stall really lasted. Heartbeat lateness also feeds the
+loop-lag histogram. The watchdog only reads; it never touches the loop. (Looking more often
+catches stalls just over the threshold but costs an idle node a few % of a core.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class StallDetector:
         self.threshold_s = threshold_ms / 1000.0
         self.stalls = 0
         self._lag = lag
-        self._interval_s = max(self.threshold_s / 4, 0.001)
+        self._interval_s = max(self.threshold_s / 2, 0.001)
         self._beat = time.monotonic()
         self._expected = self._beat + self._interval_s
         self._loop_thread_id = threading.get_ident()
@@ -60,7 +61,7 @@ class StallDetector:
 
     def _watch(self) -> None:
         reported_beat = 0.0
-        while not self._stop.wait(self._interval_s / 2):
+        while not self._stop.wait(self._interval_s):
             beat = self._beat
             held = time.monotonic() - beat - self._interval_s
             if held > self.threshold_s and beat != reported_beat:

@@ -73,6 +73,20 @@ class Log2Histogram:
         return out
 
 
+class _HistogramView(Log2Histogram):
+    """Exports another layer's log2 histogram (same bucket layout) without copying it."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source, unit_seconds: float):
+        self._source = source
+        self.unit_seconds = unit_seconds
+
+    counts = property(lambda self: self._source.counts)  # type: ignore[assignment]
+    count = property(lambda self: self._source.count)  # type: ignore[assignment]
+    total = property(lambda self: self._source.total)  # type: ignore[assignment]
+
+
 class _Dynamic:
     __slots__ = ("read",)
 
@@ -116,6 +130,12 @@ class MetricsRegistry:
         histogram = Log2Histogram(unit_seconds)
         self._add(name, "histogram", help_text, labels, histogram)
         return histogram
+
+    def histogram_of(self, name: str, help_text: str, source, unit_seconds: float = 1e-6,
+                     labels=None) -> None:
+        """Export an existing log2 histogram (any object with counts/count/total in the
+        same power-of-two buckets), e.g. a storage probe's."""
+        self._add(name, "histogram", help_text, labels, _HistogramView(source, unit_seconds))
 
     def dynamic(self, name: str, kind: str, help_text: str,
                 read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:

@@ -155,6 +155,7 @@ class PartitionManager(Service):
                 ("panda_kafka_topic_records_out_total", "Records served to fetches"))):
             metrics.dynamic(name, "counter", what + ", per topic, on the owning shard",
                             lambda i=index: [({"topic": t}, v[i]) for t, v in self._traffic.items()])
+        self._register_storage_metrics(metrics)
         metrics.dynamic("panda_kafka_partition_high_watermark", "gauge",
                         "High watermark (next offset a consumer can read) per partition",
                         lambda: [({"topic": t, "partition": str(p)}, part.high_watermark)
@@ -163,6 +164,28 @@ class PartitionManager(Service):
                         "First offset still in the log per partition",
                         lambda: [({"topic": t, "partition": str(p)}, part.log.start_offset)
                                  for (t, p), part in self.partitions.items()])
+
+    def _register_storage_metrics(self, metrics) -> None:
+        probe = self.logs.probe
+        for attribute, what in (
+                ("appended_bytes", "Bytes appended to partition logs"),
+                ("flushes", "Group-commit flush cycles"), ("syncs", "fdatasync calls"),
+                ("flushed_bytes", "Bytes written by flush cycles"),
+                ("cache_hits", "Reads served by the batch cache"),
+                ("cache_misses", "Reads that went to the segment files"),
+                ("disk_read_bytes", "Bytes read from segment files"),
+                ("corrupt_batches", "Corrupt batches found (never served)"),
+                ("io_errors", "Storage I/O errors"), ("disk_full_errors", "Disk-full errors"),
+                ("segments_deleted", "Segments deleted by retention"),
+                ("segments_compacted", "Segments rewritten by compaction")):
+            metrics.counter(f"panda_storage_{attribute}_total", what,
+                            lambda a=attribute: getattr(probe, a))
+        metrics.histogram_of("panda_storage_flush_latency_seconds",
+                             "Write + fdatasync time of one group-commit cycle",
+                             probe.flush_latency_us)
+        self._fsync_wait = metrics.histogram(
+            "panda_kafka_produce_fsync_wait_seconds",
+            "acks=all produce: time from append to durable (group-commit fsync)")
 
     def _count(self, topic: str, slot: int, nbytes: int, records: int) -> None:
         traffic = self._traffic.get(topic)
@@ -228,6 +251,8 @@ class PartitionManager(Service):
             if acks == -1:
                 await partition.log.wait_durable(last + 1)
             synced = time.perf_counter_ns()
+            if acks == -1:
+                self._fsync_wait.observe((synced - appended) // 1000)
         except StorageError as exc:
             return ProduceResult(code_for(exc), error_message=str(exc))
         return ProduceResult(0, base_offset, append_time, partition.log.start_offset,

@@ -328,3 +328,48 @@ def test_aiokafka_consumers_share_a_topic_and_commit(group_broker):
     assert all(got) and sorted(v for vs in got for v in vs) == sorted(
         f"{p}:{i}".encode() for p in range(4) for i in range(5))
     assert committed == [5, 5, 5, 5]
+
+
+CRASHING_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "session.timeout.ms": 3000, "heartbeat.interval.ms": 300,
+              "auto.offset.reset": "earliest"})
+c.subscribe([sys.argv[3]])
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    c.poll(0.1)
+    if c.assignment():
+        print("assigned", flush=True)
+"""
+
+
+def test_a_crashed_member_is_evicted_after_its_session_timeout(group_broker):
+    """SIGKILL a member (no LeaveGroup): its partitions move to the survivor once the
+    coordinator's session timer fires."""
+    import subprocess
+    import sys
+
+    node = group_broker()
+    topic = ck_topic(node, 4)
+    member = subprocess.Popen([sys.executable, "-c", CRASHING_MEMBER, node.kafka_addr, "crash",
+                               topic], stdout=subprocess.PIPE, text=True)
+    survivor = ck_consumer(node, "crash", **{"session.timeout.ms": 3000})
+    polled = Polled([survivor])
+    try:
+        assert member.stdout is not None and member.stdout.readline() == "assigned\n"
+        survivor.subscribe([topic])  # joins once the member holds every partition
+        assert wait_for(lambda: len(polled.assignments()[0]) == 2, step=polled.poll)
+        member.kill()
+        member.wait(10)
+        started = time.monotonic()
+        assert wait_for(lambda: len(polled.assignments()[0]) == 4, step=polled.poll)
+        assert 2.0 < time.monotonic() - started < 12.0  # the session timeout, not sooner
+    finally:
+        if member.poll() is None:
+            member.kill()
+            member.wait(10)
+        if member.stdout is not None:
+            member.stdout.close()
+        survivor.close()

@@ -173,7 +173,8 @@ def _preamble(doc: dict[str, Any]) -> str:
             f"{h['loadavg_start'][0]:.2f} at start, {h['loadavg_end'][0]:.2f} at end. "
             f"Client confluent-kafka {v['client']['confluent_kafka']} (librdkafka "
             f"{v['client']['librdkafka']}), Python {v['python']}, histograms: {v['histogram']}. "
-            f"panda-runtime {' '.join(h['panda_args'])}: {v['panda']['storage']}. "
+            f"panda-runtime {' '.join(h['panda_args'])}: {v['panda']['storage']}, tree at "
+            f"{h.get('git_head_start') or '?'} (start) / {h.get('git_head_end') or '?'} (end). "
             f"Peer: {peer}.")
 
 

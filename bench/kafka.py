@@ -321,6 +321,18 @@ def run_suite(workloads: list[Workload], args: argparse.Namespace) -> list[dict[
     return results
 
 
+def _git_head() -> str:
+    """The checkout's commit (brokers run the working tree: editable install), '' if unknown."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
 def _versions(brokers: list[str]) -> dict[str, Any]:
     import confluent_kafka
 
@@ -379,13 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    load_start = os.getloadavg()
+    load_start, head_start = os.getloadavg(), _git_head()
     results = run_suite(workloads, args)
     doc = report.document(workloads, results, args, started, _versions(args.brokers),
                           {"loadavg_start": list(load_start), "loadavg_end":
                            list(os.getloadavg()), "consumer_settings":
                            {**CONSUMER_SETTINGS, "fetch.wait.max.ms": args.fetch_wait_ms},
-                           "panda_args": args.panda_args})
+                           "panda_args": args.panda_args,
+                           "git_head_start": head_start, "git_head_end": _git_head()})
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"kafka-{started.replace(':', '')}.json"
     path.write_text(json.dumps(doc, indent=1))

@@ -167,3 +167,16 @@ def test_pure_python_crc_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(google_crc32c, "implementation", "python")
     with pytest.raises(ImportError, match="pure-Python fallback"):
         record_batch._load_crc32c()
+
+
+@pytest.mark.parametrize("size", [0, 100, 65_536, 65_537, 3 * 65_536 + 5, 1 << 20])
+def test_google_backend_chunks_match_one_pass(size: int) -> None:
+    import google_crc32c
+    from panda.storage import record_batch
+
+    crc = record_batch._google_crc32c(google_crc32c.extend)
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = b"h" * 21 + data[:size]
+    expected = google_crc32c.value(data[21:])
+    for buf in (data, bytearray(data), memoryview(data)):
+        assert crc(buf, 21, len(data)) == expected

@@ -394,3 +394,21 @@ def test_describe_shows_members_and_assignment_only_when_stable(members):
     group.join(join_req(ids[0]), 1)
     described = group.describe()
     assert described.state != "Stable" and described.members[0].assignment == b""
+
+
+def test_the_next_deadline_is_never_in_the_past_while_waiting():
+    """A timer armed for a past deadline would spin: after every event, the next deadline
+    lies ahead of the clock (or there is none)."""
+    group, ids = stable_group(3)
+    now = 100
+    newcomer = member_id_for(group, now)
+    group.join(join_req(newcomer), now)  # PreparingRebalance, waiting for ids[*]
+    for t in (now, now + 1, now + 5_000):
+        group.tick(t)
+        hb(group, ids[0], 1, t)
+        assert group.next_deadline_ms() > t
+    delayed = new_group(initial_rebalance_delay_ms=300)
+    delayed.join(join_req(require_known_member_id=False), 0)
+    assert delayed.next_deadline_ms() == 300
+    delayed.tick(300)
+    assert delayed.state is COMPLETING and delayed.next_deadline_ms() > 300

@@ -125,7 +125,9 @@ class Group:
             elif not m.awaiting_sync:
                 deadlines.append(m.last_heartbeat_ms + m.session_timeout_ms)
         if self.state is PREPARING:
-            deadlines += [self.rebalance_deadline_ms, self.join_delay_deadline_ms]
+            deadlines.append(self.rebalance_deadline_ms)
+            if self.join_delay_deadline_ms:
+                deadlines.append(self.join_delay_deadline_ms)
         if self.pending_sync and self.state in (COMPLETING, STABLE):
             deadlines.append(self.sync_deadline_ms)
         return min(deadlines) if deadlines else None
@@ -284,12 +286,16 @@ class Group:
         self.rebalances += 1
         timeout = max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
         self.rebalance_deadline_ms = now_ms + timeout
-        delay = self.config.initial_rebalance_delay_ms if initial else 0
-        self.join_delay_deadline_ms = now_ms + min(delay, timeout)
+        delay = min(self.config.initial_rebalance_delay_ms if initial else 0, timeout)
+        self.join_delay_deadline_ms = now_ms + delay if delay > 0 else 0  # 0: no delay
 
     def _maybe_complete_join(self, now_ms: int) -> None:
-        if self.state is not PREPARING or now_ms < self.join_delay_deadline_ms:
+        if self.state is not PREPARING:
             return
+        if self.join_delay_deadline_ms:
+            if now_ms < self.join_delay_deadline_ms:
+                return
+            self.join_delay_deadline_ms = 0  # spent: never a deadline in the past
         if not self.pending_members and all(m.awaiting_join for m in self.members.values()):
             self._complete_join(now_ms)
 

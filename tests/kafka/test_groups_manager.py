@@ -228,3 +228,42 @@ def test_offsets_of_an_empty_group_expire_after_retention_and_the_group_goes(tmp
             await again.stop()
 
     asyncio.run(main())
+
+
+def test_a_static_member_rejoins_without_rebalance_after_a_broker_restart(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        joined = await manager.join(join_req(instance="i-1", session_ms=6_000))
+        await manager.sync(SyncRequest(group_id="g", generation_id=1, member_id=joined.member_id,
+                                       assignments={joined.member_id: b"P"}))
+        await manager.stop()
+        again = await started(tmp_path)
+        try:
+            back = await again.join(join_req(instance="i-1", session_ms=6_000))
+            assert (back.error, back.generation_id) == (Errc.NONE, 1)
+            assert back.member_id != joined.member_id
+            synced = await again.sync(SyncRequest(group_id="g", generation_id=1,
+                                                  member_id=back.member_id,
+                                                  group_instance_id="i-1"))
+            assert synced.assignment == b"P" and again.probe.rebalances == 0
+        finally:
+            await again.stop()
+
+    asyncio.run(main())
+
+
+def test_only_the_owner_shard_answers_for_a_group():
+    from panda.services.kafka.groups.coordinator import GroupCoordinator, coordinator_shard
+
+    async def main():
+        coordinator = GroupCoordinator()
+        coordinator.shard, coordinator.smp = 0, 2
+        foreign = next(g for g in (f"g{i}" for i in range(100)) if coordinator_shard(g, 2) == 1)
+        result = await coordinator.join_group(join_req(group_id=foreign))
+        beat = await coordinator.heartbeat(HeartbeatRequest(group_id=foreign, generation_id=1,
+                                                            member_id="m"))
+        return result.error, beat
+
+    assert asyncio.run(main()) == (Errc.NOT_COORDINATOR, Errc.NOT_COORDINATOR)
+    spread = {coordinator_shard(f"group-{i}", 4) for i in range(64)}
+    assert spread == {0, 1, 2, 3}

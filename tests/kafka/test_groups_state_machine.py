@@ -412,3 +412,25 @@ def test_the_next_deadline_is_never_in_the_past_while_waiting():
     assert delayed.next_deadline_ms() == 300
     delayed.tick(300)
     assert delayed.state is COMPLETING and delayed.next_deadline_ms() > 300
+
+
+def test_a_full_group_refuses_newcomers_but_not_a_returning_static_member():
+    group = new_group(members_max=2, initial_rebalance_delay_ms=100)
+    group.join(join_req(instance="i-1"), 0)
+    group.join(join_req(instance="i-2"), 0)
+    group.tick(100)
+    assert group.join(join_req(instance="i-3"), 200).error == Errc.GROUP_MAX_SIZE_REACHED
+    assert group.join(join_req(), 200).error == Errc.GROUP_MAX_SIZE_REACHED
+    assert isinstance(group.join(join_req(instance="i-2"), 200), Parked)  # CompletingRebalance
+
+
+def test_a_pending_member_that_never_returns_does_not_disturb_a_stable_group():
+    group, ids = stable_group(2)
+    ghost = member_id_for(group, 1_000)  # got MEMBER_ID_REQUIRED, never joins again
+    hb(group, ids[0], 1, 1_000 + SESSION_MS)
+    hb(group, ids[1], 1, 1_000 + SESSION_MS)
+    group.tick(1_000 + SESSION_MS)
+    assert ghost not in group.pending_members and group.state is STABLE
+    other = member_id_for(group, 20_000)
+    assert group.leave([LeaveMember(other)], 20_001)[0].error == Errc.NONE
+    assert group.state is STABLE and group.generation == 1

@@ -167,14 +167,13 @@ class Group:
         return found or set()
 
     def _join_new(self, req: JoinRequest, now_ms: int) -> JoinResult | Parked:
+        member_id = f"{req.group_instance_id or req.client_id}-{self._new_id()}"
+        known = self.static_members.get(req.group_instance_id or "")
+        if req.group_instance_id is not None and known is not None:
+            return self._replace_static(known, member_id, req, now_ms)  # takes its own place
         if len(self.members) + len(self.pending_members) >= self.config.members_max:
             return JoinResult(error=Errc.GROUP_MAX_SIZE_REACHED)
-        member_id = f"{req.group_instance_id or req.client_id}-{self._new_id()}"
-        if req.group_instance_id is not None:
-            known = self.static_members.get(req.group_instance_id)
-            if known is not None:
-                return self._replace_static(known, member_id, req, now_ms)
-        elif req.require_known_member_id:
+        if req.group_instance_id is None and req.require_known_member_id:
             self.pending_members[member_id] = now_ms + req.session_timeout_ms
             return JoinResult(error=Errc.MEMBER_ID_REQUIRED, member_id=member_id)
         return self._add_member(member_id, req, now_ms)
@@ -404,10 +403,13 @@ class Group:
 
     def leave(self, leaving: list[LeaveMember], now_ms: int) -> list[LeaveResult]:
         """LeaveGroup (one member, or a batch by member id or group.instance.id, KIP-345)."""
+        before = len(self.members)
         results = [LeaveResult(m.member_id, m.group_instance_id, self._leave_one(m))
                    for m in leaving]
-        if any(r.error == Errc.NONE for r in results):
+        if len(self.members) < before:
             self._after_removal(now_ms)
+        else:
+            self._maybe_complete_join(now_ms)  # it may have waited for a pending member
         return results
 
     def _leave_one(self, who: LeaveMember) -> Errc:
@@ -466,8 +468,8 @@ class Group:
 
     def tick(self, now_ms: int) -> None:
         """Expire sessions, pending members and overdue rebalances as of now_ms."""
-        removed = self._expire_pending_members(now_ms)
-        removed |= self._expire_sessions(now_ms)
+        self._expire_pending_members(now_ms)  # not members: no rebalance for them
+        removed = self._expire_sessions(now_ms)
         removed |= self._expire_pending_sync(now_ms)
         if removed:
             self._after_removal(now_ms)

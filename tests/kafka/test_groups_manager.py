@@ -267,3 +267,25 @@ def test_only_the_owner_shard_answers_for_a_group():
     assert asyncio.run(main()) == (Errc.NOT_COORDINATOR, Errc.NOT_COORDINATOR)
     spread = {coordinator_shard(f"group-{i}", 4) for i in range(64)}
     assert spread == {0, 1, 2, 3}
+
+
+def test_refused_and_abandoned_joins_leave_no_group_behind(tmp_path):
+    async def main():
+        manager = await started(tmp_path)
+        try:
+            for i in range(20):  # e.g. a fuzzer: random group ids, bad timeouts
+                bad = await manager.join(join_req(group_id=f"junk-{i}", session_ms=1))
+                assert bad.error == Errc.INVALID_SESSION_TIMEOUT
+                refused = await manager.commit(CommitRequest(
+                    group_id=f"nocommit-{i}", generation_id=3, member_id="m",
+                    offsets=[OffsetEntry("t", 0, 1)]))
+                assert refused.partitions[0].error == Errc.UNKNOWN_MEMBER_ID
+            pending = await manager.join(join_req(group_id="abandoned", session_ms=1_000))
+            assert pending.error == Errc.MEMBER_ID_REQUIRED
+            assert set(manager.groups) == {"abandoned"}
+            await asyncio.sleep(1.2)  # the pending member id expires with its session
+            assert manager.groups == {}
+        finally:
+            await manager.stop()
+
+    asyncio.run(main())

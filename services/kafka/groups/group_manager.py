@@ -101,6 +101,10 @@ class GroupManager:
         expired = 0
         for group in list(self.groups.values()):
             keys = group.expired_offsets(now_wall_ms)
+            if not keys and group.is_forgettable() and self.groups.get(group.group_id) is group:
+                await self.store.append([(GroupKey(group.group_id), None)])
+                del self.groups[group.group_id]  # an Empty group with no offsets left
+                continue
             if not keys:
                 continue
             doomed: list[Entry] = [(OffsetKey(group.group_id, t, p), None) for t, p in keys]
@@ -182,6 +186,7 @@ class GroupManager:
         await self._settle(group)
         if waiter is None:
             assert isinstance(outcome, JoinResult)
+            self._forget_if_unused(group)
             return outcome
         return await waiter
 
@@ -260,6 +265,17 @@ class GroupManager:
         self._log_changes(group, deliveries, rebalances, expired)
         self._deliver(group.group_id, deliveries)
         self._arm(group)
+        self._forget_if_unused(group)
+
+    def _forget_if_unused(self, group: Group) -> None:
+        """Drop a group that never held anything (a refused or abandoned first join): it was
+        never written, so memory is all there is to free."""
+        if group.generation == 0 and group.is_forgettable() and not group.dirty and (
+                self.groups.get(group.group_id) is group):
+            del self.groups[group.group_id]
+            timer = self._timers.pop(group.group_id, None)
+            if timer is not None:
+                timer.cancel()
 
     def _log_changes(self, group: Group, deliveries: list[Delivery], rebalances: int,
                      expired: int) -> None:
@@ -316,6 +332,7 @@ class GroupManager:
         group = self._group(req.group_id)
         error = group.commit_error(req, self._clock())
         if error:
+            self._forget_if_unused(group)
             return every(error)
         errors = [group.offset_error(e) for e in req.offsets]
         accepted = [e for e, err in zip(req.offsets, errors) if err == Errc.NONE]

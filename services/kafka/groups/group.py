@@ -31,7 +31,6 @@ from .calls import (
     JoinResult,
     LeaveMember,
     LeaveResult,
-    MemberDescription,
     OffsetEntry,
     Parked,
     PartitionError,
@@ -44,7 +43,7 @@ from .consumer_protocol import subscription_topics
 from .errors import Errc
 from .member import Member
 from .offsets import OffsetTable
-from .records import GroupValue, MemberValue
+from .records import GroupValue
 
 
 class GroupState(enum.Enum):
@@ -580,44 +579,28 @@ class Group:
 
     def describe(self) -> GroupDescription:
         stable = self.state is STABLE
-        members = [MemberDescription(
-            member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
-            client_host=m.client_host, metadata=m.metadata(self.protocol_name) if stable else b"",
-            assignment=m.assignment if stable else b"") for m in self.members.values()]
+        protocol = self.protocol_name if stable else None
         return GroupDescription(group_id=self.group_id, state=self.state.value,
                                 protocol_type=self.protocol_type or "",
-                                protocol_data=(self.protocol_name or "") if stable else "",
-                                members=members)
+                                protocol_data=protocol or "",
+                                members=[m.describe(protocol) for m in self.members.values()])
 
     def snapshot(self) -> GroupValue:
         """What persists of the group: its last stable generation with assignments."""
         self.dirty = False
-        members = [MemberValue(member_id=m.member_id, group_instance_id=m.group_instance_id,
-                               client_id=m.client_id, client_host=m.client_host,
-                               session_timeout_ms=m.session_timeout_ms,
-                               rebalance_timeout_ms=m.rebalance_timeout_ms,
-                               protocols=list(m.protocols), assignment=m.assignment)
-                   for m in self.members.values()]
         return GroupValue(protocol_type=self.protocol_type, protocol_name=self.protocol_name,
-                          generation=self.generation, leader=self.leader, members=members)
+                          generation=self.generation, leader=self.leader,
+                          members=[m.to_value() for m in self.members.values()])
 
     def restore(self, value: GroupValue, now_ms: int) -> None:
         """Recover a persisted group: Stable with its members (each gets a fresh session)
         if it had any, else Empty."""
         self.protocol_type, self.protocol_name = value.protocol_type, value.protocol_name
-        self.generation, self.leader = value.generation, value.leader
-        self.members = {}
-        self.static_members = {}
-        for v in value.members:
-            self.members[v.member_id] = Member(
-                member_id=v.member_id, group_instance_id=v.group_instance_id,
-                client_id=v.client_id, client_host=v.client_host,
-                session_timeout_ms=v.session_timeout_ms, rebalance_timeout_ms=v.rebalance_timeout_ms,
-                protocols=list(v.protocols), assignment=v.assignment, last_heartbeat_ms=now_ms)
-            if v.group_instance_id is not None:
-                self.static_members[v.group_instance_id] = v.member_id
-        self.state = STABLE if self.members and self.protocol_name else EMPTY
-        if self.state is EMPTY:
-            self.members.clear()
-            self.static_members.clear()
-            self.leader = None
+        self.generation = value.generation
+        stable = bool(value.members and value.protocol_name)
+        self.leader = value.leader if stable else None
+        self.members = {v.member_id: Member.from_value(v, now_ms)
+                        for v in value.members} if stable else {}
+        self.static_members = {m.group_instance_id: m.member_id for m in self.members.values()
+                               if m.group_instance_id is not None}
+        self.state = STABLE if stable else EMPTY

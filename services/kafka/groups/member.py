@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
-from .records import Protocol
+from .calls import MemberDescription
+from .records import MemberValue, Protocol
 
 
 class Member(msgspec.Struct, kw_only=True):
@@ -36,3 +37,27 @@ class Member(msgspec.Struct, kw_only=True):
 
     def names(self) -> list[str]:
         return [p.name for p in self.protocols]
+
+    def describe(self, protocol: str | None) -> MemberDescription:
+        """DescribeGroups' view; metadata and assignment only under a chosen protocol."""
+        return MemberDescription(
+            member_id=self.member_id, group_instance_id=self.group_instance_id,
+            client_id=self.client_id, client_host=self.client_host,
+            metadata=self.metadata(protocol) if protocol else b"",
+            assignment=self.assignment if protocol else b"")
+
+    def to_value(self) -> MemberValue:
+        return MemberValue(member_id=self.member_id, group_instance_id=self.group_instance_id,
+                           client_id=self.client_id, client_host=self.client_host,
+                           session_timeout_ms=self.session_timeout_ms,
+                           rebalance_timeout_ms=self.rebalance_timeout_ms,
+                           protocols=list(self.protocols), assignment=self.assignment)
+
+    @classmethod
+    def from_value(cls, v: MemberValue, now_ms: int) -> Member:
+        """A recovered member, its session restarting at now_ms."""
+        return cls(member_id=v.member_id, group_instance_id=v.group_instance_id,
+                   client_id=v.client_id, client_host=v.client_host,
+                   session_timeout_ms=v.session_timeout_ms,
+                   rebalance_timeout_ms=v.rebalance_timeout_ms, protocols=list(v.protocols),
+                   assignment=v.assignment, last_heartbeat_ms=now_ms)

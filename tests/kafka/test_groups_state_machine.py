@@ -434,3 +434,18 @@ def test_a_pending_member_that_never_returns_does_not_disturb_a_stable_group():
     other = member_id_for(group, 20_000)
     assert group.leave([LeaveMember(other)], 20_001)[0].error == Errc.NONE
     assert group.state is STABLE and group.generation == 1
+
+
+def test_a_static_members_old_incarnation_cannot_commit():
+    group = new_group()
+    first = group.join(join_req(instance="i-1"), 0)
+    group.take_outbox()
+    group.sync(SyncRequest(group_id="g", generation_id=1, member_id=first.member_id,
+                           assignments={first.member_id: b"P"}), 0)
+    back = group.join(join_req(instance="i-1"), 10)  # restarted: a new member id
+    stale = CommitRequest(group_id="g", generation_id=1, member_id=first.member_id,
+                          group_instance_id="i-1")
+    assert group.commit_error(stale, 20) == Errc.FENCED_INSTANCE_ID
+    fresh = CommitRequest(group_id="g", generation_id=1, member_id=back.member_id,
+                          group_instance_id="i-1")
+    assert group.commit_error(fresh, 20) == Errc.NONE

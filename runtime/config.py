@@ -20,6 +20,7 @@ DEFAULT_SERVICES = (
     "panda.services.admin:AdminService",
     "panda.services.controller:Controller",
     "panda.services.kafka:PartitionManager",
+    "panda.services.kafka.groups:GroupCoordinator",
     "panda.services.kafka:KafkaServer",
 )
 

@@ -113,7 +113,9 @@ class Partition:
 
     @property
     def high_watermark(self) -> int:
-        return self.log.next_offset          # single replica: committed on append
+        """What consumers may read: the log's committed offset. With one replica that is the
+        fsynced offset, so a consumer never sees a record a crash could take back."""
+        return self.log.high_watermark
 
     def notify(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -324,12 +326,17 @@ class PartitionManager(Service):
         return FetchResult(0, hw, log_.start_offset, result.to_bytes())
 
     async def wait_for_data(self, parts: list[FetchPart], timeout_ms: int) -> bool:
-        """Return when any part has data past its offset, or after timeout_ms (False)."""
-        future = asyncio.get_running_loop().create_future()
+        """Return when any part has committed data past its offset, or after timeout_ms
+        (False). Data appended but not yet synced is synced now rather than at the next
+        flush interval: a waiting consumer is what makes it urgent."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         for part in parts:
             partition = self.partitions.get((part.topic, part.partition))
             if partition is None or partition.high_watermark > part.offset:
                 return True
+            if partition.log.next_offset > part.offset:
+                _when_durable(partition, future)
             partition.add_waiter(future)
         try:
             await asyncio.wait_for(future, timeout_ms / 1000)
@@ -421,6 +428,18 @@ def _first_record_at(log_: PartitionLog, offset: int, timestamp: int,
                     return record.offset, record.timestamp
         offset = result.next_offset
     return -1, -1
+
+
+def _when_durable(partition: Partition, future: asyncio.Future) -> None:
+    """Sync the partition's appended tail now; settle `future` when it is committed."""
+
+    def settle(task: asyncio.Task) -> None:
+        if not future.done() and not task.cancelled() and task.exception() is None:
+            future.set_result(None)
+
+    task = asyncio.get_running_loop().create_task(
+        partition.log.wait_durable(partition.log.next_offset))
+    task.add_done_callback(settle)
 
 
 class _Reject(Exception):

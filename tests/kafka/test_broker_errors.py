@@ -200,4 +200,7 @@ def test_acks_1_answers_on_append_whatever_the_timeout(wire):
                                                      timeout_ms=0))
              .responses[0].partition_responses[0].error_code for i in range(100)]
     assert codes == [0] * 100
-    assert [fetch(wire, topic, p, 0).high_watermark for p in (0, 1)] == [50, 50]
+    # Consumers see committed (fsynced) data only; a waiting fetch makes the tail sync now.
+    waited = [wire.request(1, FETCH_V, fetch_body(topic, p, 49, max_wait_ms=5000))
+              .responses[0].partitions[0].high_watermark for p in (0, 1)]
+    assert waited == [50, 50]

@@ -27,10 +27,11 @@ run: install
 test: install system-deps
 	$(PY) -m pytest -q $(ARGS)
 
+# Every benchmark, then the suite against the peer broker (about 10 minutes more).
 bench: install
-	$(PY) -m panda.bench.ring
-	@for b in protocol storage broker; do \
-	  if [ -f bench/$$b.py ]; then $(PY) -m panda.bench.$$b || exit 1; fi; done
+	@for b in ring protocol record_batch storage broker; do \
+	  echo "== bench/$$b.py"; $(PY) -m panda.bench.$$b || exit 1; done
+	$(PY) -m panda.bench.kafka --plots-dir docs/img
 
 lint: install
 	$(VENV)/bin/ruff check .

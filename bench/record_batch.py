@@ -1,7 +1,7 @@
 """Record batch benchmark: header read + CRC32C validate, build and parse of 100-record
 batches per codec, against kafka-python's DefaultRecordBatchBuilder / DefaultRecordBatch (the
 baseline of "x base") and aiokafka's Cython batch code, measured in the same run; plus the two
-CRC32C libraries side by side when both are installed.
+CRC32C libraries side by side.
 
     python -m panda.bench.record_batch [--runs 7] [--json] [--quick]
 
@@ -22,6 +22,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import crc32c
+import google_crc32c
 from panda.storage import record_batch as rb
 from panda.storage.compression import Compression
 
@@ -146,21 +148,14 @@ def crc_of_span(crc: Callable[[memoryview], int], view: memoryview) -> int:
 
 def crc_library_cases(runs: int, run_s: float) -> list[dict[str, Any]]:
     """Both libraries on the span a batch CRC covers (bytes 21..end of a buffer slice)."""
-    import google_crc32c
-
-    try:
-        import crc32c
-    except ImportError:
-        crc32c = None
     rows = []
     for size in CRC_RAW_BYTES:
         view = memoryview(bytearray(os.urandom(size + rb.CRC_START)))
         google_crc = functools.partial(crc_copying_span, google_crc32c.value, view)
         google = measure(google_crc, runs, run_s)
         rows.append(row(f"crc32c {size_label(size)}", "google-crc32c", google, google, size))
-        if crc32c is not None:
-            other = measure(functools.partial(crc_of_span, crc32c.crc32c, view), runs, run_s)
-            rows.append(row(f"crc32c {size_label(size)}", "crc32c", other, google, size))
+        other = measure(functools.partial(crc_of_span, crc32c.crc32c, view), runs, run_s)
+        rows.append(row(f"crc32c {size_label(size)}", "crc32c", other, google, size))
     return rows
 
 

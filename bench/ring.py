@@ -27,6 +27,7 @@ from panda.runtime import ALL, Service
 from panda import runtime
 
 RTT_SIZES = (64, 4096)
+RUNTIME_ONLY_SERVICES = "panda.services.admin:AdminService"
 ONE_WAY_SIZES = (64, 4096, 1 << 20)
 
 
@@ -205,8 +206,10 @@ class _Node:
         from panda.testing import NodeProcess
 
         self._dir = tempfile.TemporaryDirectory(prefix="panda-bench-")
+        # The runtime alone (admin + RingBench): the broker's timers are not under test here.
         self.node = NodeProcess(Path(self._dir.name), smp=2,
-                                services=["panda.bench.ring:RingBench"], args=args).start()
+                                services=["panda.bench.ring:RingBench"], args=args,
+                                env={"PANDA_SERVICES": RUNTIME_ONLY_SERVICES}).start()
 
     def call(self, method: str, *args: Any) -> Any:
         return self.node.call("ringbench", method, *args, shard=0, timeout_s=600)

@@ -37,8 +37,9 @@ def test_librdkafka_batches_decode_with_our_parser(module_broker, codec):
     for offset, header in rb.iter_batches(data, check_crc=True, strict=True):
         compressions.add(header.compression)
         records.extend(rb.decode_records(data, offset))
-    assert compressions == {rb.Compression[codec.upper()] if codec != "none"
-                            else rb.Compression.NONE}
+    expected = rb.Compression[codec.upper()] if codec != "none" else rb.Compression.NONE
+    # librdkafka sends a batch uncompressed when compressing would not make it smaller
+    assert expected in compressions and compressions <= {expected, rb.Compression.NONE}
     assert [r.offset for r in records] == list(range(COUNT))
     for i, record in enumerate(records):
         assert record.key == (None if i % 7 == 0 else f"key-{i}".encode())

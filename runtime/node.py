@@ -3,7 +3,9 @@ process per shard, and supervises them.
 
 It owns every shared segment (an inherited anonymous mapping: nothing to leak). It starts no
 thread and no event loop before forking. A shard that exits while the node runs stops the
-whole node, non-zero, naming the shard and its last error; SIGTERM/SIGINT stop gracefully.
+whole node, non-zero, naming the shard and its last error; SIGTERM/SIGINT stop gracefully,
+also when sent to every process of the node at once (shards hand a SIGTERM to the node).
+Signals to shards: SIGUSR1 (shard 0) runs the node's graceful stop; SIGUSR2 stops one alone.
 """
 
 from __future__ import annotations
@@ -142,11 +144,11 @@ class Node:
         if self.arena.state(0) >= ShardState.RUNNING and 0 in self.pids:
             os.kill(self.pids[0], signal.SIGUSR1)
         else:
-            self._kill_all(signal.SIGTERM)
+            self._kill_all(signal.SIGUSR2)     # not every shard is up: each stops alone
         return time.monotonic() + constants.STOP_TIMEOUT_S
 
     def _stop_after_death(self) -> float:
-        self._kill_all(signal.SIGTERM)
+        self._kill_all(signal.SIGUSR2)         # survivors stop alone, no cross-shard steps
         return time.monotonic() + constants.SHARD_DEATH_STOP_TIMEOUT_S
 
     def _kill_all(self, signo: int) -> None:

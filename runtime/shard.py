@@ -31,7 +31,7 @@ from .stall_detector import StallDetector
 
 log = logging.getLogger("panda.runtime.shard")
 _PR_SET_PDEATHSIG = 1
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGUSR1}
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
 
 _current: ShardRuntime | None = None
 
@@ -59,6 +59,7 @@ class ShardRuntime:
         self._refs: dict[type, ServiceRef] = {}
         self._started: list[Service] = []
         self._transport_stopped = False
+        self._node_pid = os.getppid()
         self._starting: asyncio.Task | None = None      # shard 0's node start, while it runs
         self.stop_failed = False        # a service's stop raised: exit non-zero
         self.stopped: asyncio.Future | None = None
@@ -108,6 +109,7 @@ class ShardRuntime:
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         """Handlers first, then unblock: a stop signal that came earlier waited for them."""
         loop.add_signal_handler(signal.SIGTERM, self._on_sigterm)
+        loop.add_signal_handler(signal.SIGUSR2, self._on_stop_alone)
         if self.shard == 0:
             loop.add_signal_handler(signal.SIGUSR1, self._on_graceful_stop)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
@@ -142,7 +144,17 @@ class ShardRuntime:
         self.finish()
 
     def _on_sigterm(self) -> None:
-        """Stop this shard alone (the node stopping after another shard died)."""
+        """A SIGTERM sent to a shard (`pkill`, a service manager stopping the whole process
+        group) asks the node for its graceful stop; with the node gone, stop alone."""
+        parent = os.getppid()
+        if parent == self._node_pid:
+            os.kill(parent, signal.SIGTERM)
+        else:
+            self._on_stop_alone()
+
+    def _on_stop_alone(self) -> None:
+        """SIGUSR2 from the node: stop this shard alone (another shard died, or the node is
+        stopping before every shard is up)."""
         asyncio.get_running_loop().create_task(self._stop_local()).add_done_callback(_fatal_if_failed)
 
     async def _stop_local(self) -> None:

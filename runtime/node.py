@@ -79,7 +79,9 @@ class Node:
 
     def run(self) -> int:
         """Fork the shards and supervise them until the node stops; returns the exit code."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        # Blocked before fork, so a shard inherits them blocked until its handlers exist
+        # (SIGUSR1/SIGUSR2 would otherwise kill a shard signalled while it starts).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS | {signal.SIGUSR1, signal.SIGUSR2})
         node_pid = os.getpid()
         for shard in range(self.smp):
             pid = os.fork()

@@ -7,6 +7,7 @@ call from a `finally`. `usage()` samples the broker's CPU time and RSS with psut
 
 from __future__ import annotations
 
+import abc
 import importlib.resources
 import importlib.util
 import os
@@ -39,15 +40,16 @@ class Usage:
     rss_bytes: int
 
 
-class Broker:
+class Broker(abc.ABC):
     """A broker subprocess: `start()`, `bootstrap`, `usage()`, `stop()`."""
 
     name = "broker"
     bootstrap = ""
     log_path: Path
 
+    @abc.abstractmethod
     def root_pid(self) -> int | None:
-        raise NotImplementedError
+        """The pid whose process tree is the broker, or None when it is not running."""
 
     def usage(self) -> Usage:
         """CPU seconds (user+system) and RSS, summed over the broker's processes."""

@@ -8,6 +8,7 @@ Arguments and results cross shards encoded by msgspec and decoded with the metho
 
 from __future__ import annotations
 
+import abc
 import inspect
 import typing
 from collections.abc import Callable, Iterable
@@ -20,11 +21,12 @@ from .errors import UnknownMethodError
 _NOT_REMOTE = frozenset({"start", "stop"})
 
 
-class Placement:
+class Placement(abc.ABC):
     """Which shards own a service, given smp."""
 
+    @abc.abstractmethod
     def shards(self, smp: int) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The owning shard ids for a node of `smp` shards."""
 
 
 class _All(Placement):

@@ -47,6 +47,7 @@ SIZE = _Size()
 @click.option("--advertised-kafka-addr", help=DESCRIPTIONS["advertised_kafka_addr"] + " [host:port]")
 @click.option("--service", "services", multiple=True,
               help="add a service to run (repeatable) [module:Class]")
+@click.option("--gc-freeze/--no-gc-freeze", default=None, help=DESCRIPTIONS["gc_freeze"])
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               help=DESCRIPTIONS["log_level"])
 def command(config_file: str | None, services: tuple[str, ...], **flags) -> None:

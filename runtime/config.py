@@ -54,6 +54,7 @@ class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_topic_partitions: PositiveInt = 1
     flush_debounce_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     slow_request_ms: PositiveInt = 1000
+    gc_freeze: bool = True
 
 
 DESCRIPTIONS = {
@@ -82,6 +83,8 @@ DESCRIPTIONS = {
     "default_topic_partitions": "partitions of a topic created without a count",
     "flush_debounce_us": "wait this long after the first durable append so one fsync covers more",
     "slow_request_ms": "log a line for any Kafka request slower than this, with where time went",
+    "gc_freeze": "once every service has started, freeze the objects start-up made so full "
+                 "garbage collections skip them (shorter GC pauses)",
 }
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)

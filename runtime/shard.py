@@ -22,6 +22,7 @@ from . import constants, logs
 from .arena import Arena, ShardState
 from .config import NodeConfig
 from .dispatcher import Dispatcher
+from .gc_pauses import GcPauses, freeze_after_start
 from .memory import MemoryBudget
 from .metrics import MetricsRegistry
 from .reactor import Reactor
@@ -121,6 +122,7 @@ class ShardRuntime:
         for cls in self.classes:
             if cls is not RuntimeControl:
                 await control.on_all().start_service(cls.service_name())
+        await control.on_all().settle_gc(self.config.gc_freeze)
         self.arena.set_state(0, ShardState.RUNNING)
         log.info("all services started: %s", ", ".join(c.service_name() for c in self.classes))
 
@@ -233,6 +235,8 @@ class ShardRuntime:
         m.counter("panda_reactor_stalls_total", "Callbacks that held the loop past the threshold",
                   lambda: self.stall_detector.stalls)
         lag = m.histogram("panda_reactor_lag_seconds", "Lateness of the reactor heartbeat")
+        self.gc_pauses = GcPauses(m.histogram("panda_gc_pause_seconds",
+                                              "Time each garbage collection held the shard"))
         self.stall_detector = StallDetector(self.config.blocked_reactor_notify_ms, lag)
 
 
@@ -250,6 +254,12 @@ class RuntimeControl(Service):
 
     async def exit(self) -> None:
         current().finish()
+
+    async def settle_gc(self, freeze: bool) -> None:
+        """After start-up: freeze its objects (if asked), then time every collection."""
+        if freeze:
+            freeze_after_start()
+        current().gc_pauses.install()
 
     async def metrics(self) -> list[Any]:
         return current().metrics.snapshot(self.shard)

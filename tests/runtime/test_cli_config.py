@@ -12,11 +12,14 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-
 from panda.runtime import ConfigError, constants
 from panda.runtime.cli import command
 from panda.runtime.config import (
-    DEFAULT_SERVICES, DESCRIPTIONS, NodeConfig, load_config, ring_bytes_for,
+    DEFAULT_SERVICES,
+    DESCRIPTIONS,
+    NodeConfig,
+    load_config,
+    ring_bytes_for,
 )
 
 from .conftest import NODE_ENV, REPO_ROOT, RUNTIME_ONLY_SERVICES, spec

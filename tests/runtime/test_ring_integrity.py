@@ -14,7 +14,6 @@ import struct
 import time
 
 import pytest
-
 from panda.runtime.arena import Arena
 from panda.runtime.ring import FIRST, LAST, MORE, WHOLE, Ring
 

@@ -1,8 +1,11 @@
 """Wire format of cross-shard calls: msgspec msgpack, array-like tagged structs.
 
-Senders encode argument and result values directly inside the envelope; receivers decode the
-envelope with those parts left Raw, then decode them with the method's own type hints, before
-the ring space they point into is released.
+Senders encode plain tuples laid out like the tagged structs, tag first, e.g.
+`(ONE_WAY, service, method, args)`: the same bytes as the struct without building one per call,
+argument and result values encoded directly inside. Receivers decode envelopes with those parts
+left Raw, then decode them with the method's own type hints, before the ring space they point
+into is released. A coalesced record (ring BATCH) is a msgpack array of envelopes, decoded by
+one `batch_decoder` call.
 """
 
 from __future__ import annotations
@@ -11,39 +14,27 @@ from typing import Any
 
 import msgspec
 
+REQUEST = 0
+ONE_WAY = 1
+REPLY = 2
+FAILURE = 3
+CANCEL = 4
 
-class RequestOut(msgspec.Struct, array_like=True, tag=0):
-    call_id: int
-    service: str
-    method: str
-    args: tuple
 
-
-class Request(msgspec.Struct, array_like=True, tag=0):
+class Request(msgspec.Struct, array_like=True, tag=REQUEST):
     call_id: int
     service: str
     method: str
     args: msgspec.Raw
 
 
-class OneWayOut(msgspec.Struct, array_like=True, tag=1):
-    service: str
-    method: str
-    args: tuple
-
-
-class OneWay(msgspec.Struct, array_like=True, tag=1):
+class OneWay(msgspec.Struct, array_like=True, tag=ONE_WAY):
     service: str
     method: str
     args: msgspec.Raw
 
 
-class ReplyOut(msgspec.Struct, array_like=True, tag=2):
-    call_id: int
-    value: Any
-
-
-class Reply(msgspec.Struct, array_like=True, tag=2):
+class Reply(msgspec.Struct, array_like=True, tag=REPLY):
     call_id: int
     value: msgspec.Raw
 
@@ -57,16 +48,18 @@ class ErrorInfo(msgspec.Struct, array_like=True):
     shard: int
 
 
-class Failure(msgspec.Struct, array_like=True, tag=3):
+class Failure(msgspec.Struct, array_like=True, tag=FAILURE):
     call_id: int
     error: ErrorInfo
 
 
-class Cancel(msgspec.Struct, array_like=True, tag=4):
+class Cancel(msgspec.Struct, array_like=True, tag=CANCEL):
     call_id: int
 
 
 Inbound = Request | OneWay | Reply | Failure | Cancel
 
+
 encoder = msgspec.msgpack.Encoder()
 inbound_decoder = msgspec.msgpack.Decoder(Inbound)
+batch_decoder = msgspec.msgpack.Decoder(list[Inbound])

@@ -1,22 +1,30 @@
 """The shard's ring transport: pushes to outgoing rings, polls incoming rings, sleeps on the
 doorbell when idle, and wakes without losing a wake-up.
 
-Invariants: only this shard pushes to its outgoing rings and pops its incoming rings; a full
-ring parks the message in an ordered backlog (never dropped, never reordered); every publish
-is followed by a fenced look at the receiver's sleeping flag.
+Invariants: only this shard pushes to its outgoing rings and pops its incoming rings; the
+small messages of one loop pass share one record per ring (a batch, sealed by the pass's
+publish); a full ring parks records in an ordered backlog (never dropped, never reordered);
+every publish is followed by a fenced look at the receiver's sleeping flag.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import struct
 import time
 from collections.abc import Callable
 
 from . import constants
 from .arena import Arena
 from .doorbell import Doorbell, fence
-from .ring import FIRST, LAST, MORE, WHOLE, Ring
+from .ring import BATCH, FIRST, LAST, MORE, WHOLE, Ring
+
+# A BATCH record is a msgpack array32 header (0xdd, u32 count) and then its messages, each a
+# complete msgpack value: the receiver decodes the whole record with one call.
+_BATCH_HEAD = struct.Struct(">BI")
+_MSGPACK_ARRAY32 = 0xDD
+_COALESCE_MESSAGE_BYTES_MAX = constants.COALESCE_MESSAGE_BYTES_MAX
 
 
 class RingStats:
@@ -39,9 +47,18 @@ class RingStats:
 
 
 class Outbox:
-    """Sender side of one ring: whole or chunked records, an ordered backlog when full."""
+    """Sender side of one ring: small messages coalesced into BATCH records, larger ones whole
+    or chunked, and an ordered backlog when the ring is full.
 
-    __slots__ = ("_reactor", "backlog", "dst", "peer", "ring")
+    A batch is open from its first message until the end of the loop pass (the reactor's
+    publish), or until it is full: then it enters the ring and is published at once, so the
+    receiver works while this shard goes on producing. A batch of one message travels as a
+    plain WHOLE record (a lone call pays nothing for coalescing). Any larger message seals the
+    open batch first, so records keep send order. Payloads must not change after send().
+    """
+
+    __slots__ = ("_batch", "_batch_bytes", "_batch_count", "_batch_limit", "_batch_waiter",
+                 "_first", "_reactor", "backlog", "dst", "peer", "ring")
 
     def __init__(self, dst: int, ring: Ring, peer: Doorbell, reactor: Reactor):
         self.dst = dst
@@ -49,14 +66,48 @@ class Outbox:
         self.peer = peer
         self.backlog: collections.deque = collections.deque()
         self._reactor = reactor
+        self._batch = bytearray(_BATCH_HEAD.size)     # messages 2.. of the open batch
+        self._first = b""                             # its first message, not yet copied
+        self._batch_count = 0
+        self._batch_bytes = 0
+        self._batch_limit = min(constants.COALESCE_BYTES_MAX, ring.chunk_bytes) - _BATCH_HEAD.size
+        self._batch_waiter: asyncio.Future | None = None
 
     def send(self, payload, want_wait: bool) -> asyncio.Future | None:
-        """Queue one message; a future is returned only when the sender must wait for space."""
+        """Queue one message; a future is returned only when the sender must wait for space
+        (a small message then waits for its batch to enter the ring)."""
+        size = len(payload)
+        if size > _COALESCE_MESSAGE_BYTES_MAX:
+            return self._send_record(payload, size, want_wait)
+        count = self._batch_count
+        if count and self._batch_bytes + size > self._batch_limit:
+            self.seal()
+            self.publish()
+            count = 0
+        if not count:
+            self._reactor.mark_dirty(self)
+            self._first = payload
+            self._batch_bytes = size
+        else:
+            if count == 1:
+                self._batch += self._first
+            self._batch += payload
+            self._batch_bytes += size
+        self._batch_count = count + 1
+        if not self.backlog or not want_wait:
+            return None
+        if self._batch_waiter is None:
+            self._batch_waiter = self._reactor.loop.create_future()
+        return self._batch_waiter
+
+    def _send_record(self, payload, size: int, want_wait: bool) -> asyncio.Future | None:
+        """A message too large to coalesce: its own record, or chunks past chunk_bytes."""
         stats = self._reactor.stats
         stats.sent_messages += 1
-        stats.sent_bytes += len(payload)
+        stats.sent_bytes += size
+        self.seal()
         ring = self.ring
-        if len(payload) <= ring.chunk_bytes:
+        if size <= ring.chunk_bytes:
             if not self.backlog and ring.try_push(payload, WHOLE):
                 self._reactor.mark_dirty(self)
                 return None
@@ -69,6 +120,42 @@ class Outbox:
             if not pieces:
                 return None
         return self._park(pieces, want_wait)
+
+    def seal(self) -> bool:
+        """Close the open batch: into the ring when it has room (True), else at the
+        backlog's end."""
+        count = self._batch_count
+        if not count:
+            return False
+        waiter = self._batch_waiter
+        stats = self._reactor.stats
+        stats.sent_messages += count
+        stats.sent_bytes += self._batch_bytes
+        self._batch_count = 0
+        self._batch_waiter = None
+        if count == 1:
+            record, flags = self._first, WHOLE
+        else:
+            record, flags = self._batch, BATCH
+            _BATCH_HEAD.pack_into(record, 0, _MSGPACK_ARRAY32, count)
+        self._first = b""
+        if not self.backlog and self.ring.try_push(record, flags):
+            if flags == BATCH:
+                del record[_BATCH_HEAD.size:]
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return True
+        if flags == BATCH:
+            self._batch = bytearray(_BATCH_HEAD.size)   # the sealed one waits in the backlog
+        stats.full_waits += 1
+        self.backlog.append((record, flags, waiter))
+        self._reactor.mark_backlogged(self)
+        return False
+
+    def publish(self) -> None:
+        """Make every record in the ring visible; wake the receiver if it sleeps."""
+        if self.ring.publish():
+            self.peer.ring_if_sleeping()
 
     def _chunks(self, view: memoryview) -> collections.deque:
         step = self.ring.chunk_bytes
@@ -86,7 +173,8 @@ class Outbox:
         return future
 
     def flush_backlog(self) -> int:
-        """Move parked records into the ring while it has room; returns records moved."""
+        """Move parked records into the ring while it has room, then the open batch (its
+        senders wait for it); returns records moved."""
         moved = 0
         backlog = self.backlog
         while backlog:
@@ -97,6 +185,8 @@ class Outbox:
             moved += 1
             if future is not None and not future.done():
                 future.set_result(None)
+        if not backlog and self.seal():
+            moved += 1
         if moved:
             self._reactor.mark_dirty(self)
         return moved
@@ -105,10 +195,16 @@ class Outbox:
         return len(self.backlog[0][0]) if self.backlog else 0
 
     def fail_waiters(self, exc: BaseException) -> None:
-        for _, _, future in self.backlog:
+        waiters = [future for _, _, future in self.backlog]
+        waiters.append(self._batch_waiter)
+        for future in waiters:
             if future is not None and not future.done():
                 future.set_exception(exc)
         self.backlog.clear()
+        self._batch_waiter = None
+        self._batch_count = 0
+        self._first = b""
+        del self._batch[_BATCH_HEAD.size:]
 
 
 class Reactor:
@@ -121,6 +217,7 @@ class Reactor:
         self.loop = asyncio.get_running_loop()
         self.stats = RingStats()
         self.deliver: Callable[[int, memoryview], None] = _no_delivery
+        self.deliver_batch: Callable[[int, memoryview], int] = _no_delivery
         self._doorbells = [Doorbell(fd, arena.control(i)) for i, fd in enumerate(doorbell_fds)]
         self.doorbell = self._doorbells[shard]
         self._inbound = [(src, Ring(arena.ring(src, shard), constants.RING_CHUNK_DIVISOR))
@@ -147,11 +244,12 @@ class Reactor:
             self.loop.call_soon(self._publish)
 
     def _publish(self) -> None:
+        """End of a loop pass: seal every open batch and publish every ring written to."""
         self._publish_scheduled = False
         dirty, self._dirty = self._dirty, set()
         for outbox in dirty:
-            if outbox.ring.publish():
-                outbox.peer.ring_if_sleeping()
+            outbox.seal()
+            outbox.publish()
 
     def mark_backlogged(self, outbox: Outbox) -> None:
         self._backlogged.add(outbox)
@@ -162,7 +260,7 @@ class Reactor:
         total = 0
         stats = self.stats
         for src, ring in self._inbound:
-            count, nbytes = ring.drain(src, self.deliver, self._assemble,
+            count, nbytes = ring.drain(src, self.deliver, self.deliver_batch, self._assemble,
                                        constants.DRAIN_MESSAGES_MAX)
             if count:
                 stats.received_bytes += nbytes
@@ -271,5 +369,5 @@ class _Yield:
 _YIELD = _Yield()
 
 
-def _no_delivery(src: int, view: memoryview) -> None:
+def _no_delivery(src: int, view: memoryview) -> int:
     raise AssertionError("reactor delivered a message before a dispatcher was attached")

@@ -5,6 +5,7 @@ separate cache lines, then the data area. Records are [u32 length][u32 flags][pa
 8-byte aligned; a record that would straddle the end is preceded by a skip record. The
 payload is written before the tail is published (x86 keeps stores in order). push/pop never
 block and never allocate beyond the popped view; waiting and waking live in the reactor.
+The ring never looks inside a payload: a BATCH record's messages are counted by its reader.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ HEAD = 0
 TAIL = 8
 WAITING = 16
 
-# Record flags: a message travels whole or as FIRST, MORE..., LAST chunks.
+# Record flags: a message travels whole or as FIRST, MORE..., LAST chunks; BATCH holds
+# several small messages coalesced by the sender (one record, one decode on the receiver).
 WHOLE = 0
 FIRST = 1
 MORE = 2
 LAST = 3
+BATCH = 4
 SKIP = 0xFF
 
 
@@ -122,9 +125,11 @@ class Ring:
             size, flags = _HDR.unpack_from(self._data, 0)
         return self._data[pos + _HDR_BYTES : pos + _HDR_BYTES + size], flags
 
-    def drain(self, src: int, deliver, assemble, limit: int) -> tuple[int, int]:
-        """Hand up to `limit` records to deliver(src, view) (whole) or assemble(src, view,
-        flags) (chunks); returns (records, payload bytes). Views are valid until release()."""
+    def drain(self, src: int, deliver, deliver_batch, assemble,
+              limit: int) -> tuple[int, int]:
+        """Hand records to deliver(src, view) (whole), deliver_batch(src, view) (returns its
+        message count) or assemble(src, view, flags) (chunks) until `limit` messages went up;
+        returns (messages, payload bytes). Views are valid until release()."""
         words, data, mask, capacity = self._words, self._data, self._mask, self.capacity
         head, tail = self._head, self._tail_cached
         unpack = _HDR.unpack_from
@@ -142,11 +147,14 @@ class Ring:
             start = pos + _HDR_BYTES
             head += _HDR_BYTES + ((size + 7) & ~7)
             self._head = head
-            count += 1
             nbytes += size
-            if flags == WHOLE:
+            if flags == BATCH:
+                count += deliver_batch(src, data[start : start + size])
+            elif flags == WHOLE:
+                count += 1
                 deliver(src, data[start : start + size])
             else:
+                count += 1
                 assemble(src, data[start : start + size], flags)
         self._head = head
         return count, nbytes

@@ -34,6 +34,22 @@ MESSAGES_MAX = 200_000
 STUCK_AFTER_S = 0.05
 STUCK_CONFIRM_S = 0.2
 _SEQ = struct.Struct("<Q")
+_BATCH_HEAD_BYTES = 5       # a coalesced record: msgpack array32 header, then the messages
+
+
+def _seqs(view: memoryview) -> list[int]:
+    """The sequence numbers in a coalesced record (this test's messages are bare u64s)."""
+    return [seq for (seq,) in _SEQ.iter_unpack(view[_BATCH_HEAD_BYTES:])]
+
+
+def _on_batch(handle):
+    """deliver_batch for this test: handle(seq) per message, then the message count."""
+    def deliver_batch(src: int, view: memoryview) -> int:
+        seqs = _seqs(view)
+        for seq in seqs:
+            handle(seq)
+        return len(seqs)
+    return deliver_batch
 
 
 def _receiver(arena: Arena, fds: list[int], broken: bool, duration_s: float) -> None:
@@ -41,6 +57,8 @@ def _receiver(arena: Arena, fds: list[int], broken: bool, duration_s: float) -> 
         reactor = Reactor(1, arena, fds, idle_poll_us=0, overprovisioned=False,
                           skip_sleep_recheck=broken)
         reactor.deliver = lambda src, view: reactor.outboxes[0].send(bytes(view), False)
+        reactor.deliver_batch = _on_batch(
+            lambda seq: reactor.outboxes[0].send(_SEQ.pack(seq), False))
         poller = asyncio.get_running_loop().create_task(reactor.run())
         await asyncio.sleep(duration_s + 2.0)
         reactor.stop(RuntimeError("done"))
@@ -75,6 +93,7 @@ async def _drive(arena: Arena, fds: list[int], seed: int, duration_s: float,
     reactor = Reactor(0, arena, fds, idle_poll_us=50, overprovisioned=False)
     echoes: asyncio.Queue[int] = asyncio.Queue()
     reactor.deliver = lambda src, view: echoes.put_nowait(_SEQ.unpack(view)[0])
+    reactor.deliver_batch = _on_batch(echoes.put_nowait)
     poller = loop.create_task(reactor.run())
     rng = random.Random(seed)
     sent = lost = 0

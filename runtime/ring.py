@@ -33,6 +33,9 @@ BATCH = 4
 SKIP = 0xFF
 
 
+_NOTHING = (0, 0)
+
+
 def _aligned(n: int) -> int:
     return (n + 7) & ~7
 
@@ -130,8 +133,13 @@ class Ring:
         """Hand records to deliver(src, view) (whole), deliver_batch(src, view) (returns its
         message count) or assemble(src, view, flags) (chunks) until `limit` messages went up;
         returns (messages, payload bytes). Views are valid until release()."""
+        head = self._head
+        if head == self._tail_cached:
+            tail = self._tail_cached = self._words[TAIL]
+            if head == tail:
+                return _NOTHING         # the common idle pass: one shared load
         words, data, mask, capacity = self._words, self._data, self._mask, self.capacity
-        head, tail = self._head, self._tail_cached
+        tail = self._tail_cached
         unpack = _HDR.unpack_from
         count = nbytes = 0
         while count < limit:

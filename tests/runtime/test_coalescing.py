@@ -202,3 +202,54 @@ def test_a_batch_never_outgrows_its_bound(size):
         assert max(nbytes for _, _, nbytes in pair.records) <= constants.COALESCE_BYTES_MAX
 
     _run(test)
+
+
+def test_a_backlog_drains_while_messages_keep_arriving():
+    """The poller flushes its backlogs on every pass, not only on passes that found no
+    inbound message: shard 1 chatters at shard 0 the whole time shard 0's ring is full."""
+    count = 20_000
+
+    async def test(pair: _Pair) -> None:
+        echo = Sink()
+        echo.shard, echo.smp = 0, 2
+        pair.dispatchers[0].local["sink"] = echo
+        back = pair.dispatchers[1].route(0, Sink, "put")
+        done = False
+
+        async def chatter() -> None:
+            seq = 0
+            while not done:
+                wait = pair.dispatchers[1].tell_route(back, (seq, b"c"), {})
+                if wait is not None:
+                    await wait
+                seq += 1
+                await asyncio.sleep(0)
+
+        chatting = asyncio.get_running_loop().create_task(chatter())
+        for seq in range(count):
+            wait = pair.tell("put", seq, b"z" * 100)
+            if wait is not None:
+                await asyncio.wait_for(wait, 10)
+        await pair.until(count)
+        done = True
+        await chatting
+        assert pair.reactors[0].stats.full_waits > 0
+        assert len(echo.log) > 20, "shard 1 did not keep sending: the test proves nothing"
+
+    _run(test, RING_BYTES_SMALL)
+
+
+def test_a_record_that_is_not_a_list_of_envelopes_ends_the_poller():
+    """A corrupt record is a broken invariant: run() raises (the shard then goes down)
+    instead of the poller skipping it and going on."""
+
+    async def test(pair: _Pair) -> None:
+        outbox = pair.reactors[0].outboxes[1]
+        outbox.send(b"\xc1", False)         # 0xc1: never valid msgpack
+        outbox.send(b"\xc1", False)         # two: one BATCH record
+        with pytest.raises(msgspec.DecodeError):
+            await asyncio.wait_for(pair.pollers[1], 5)
+        pair.pollers[1] = asyncio.get_running_loop().create_future()
+        pair.pollers[1].set_result(None)
+
+    _run(test)

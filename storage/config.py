@@ -43,6 +43,7 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     data_dir: str = "./data"  # one subdirectory per partition: <topic>-<partition>
     flush_debounce_us: NonNegativeInt = 0  # wait this long after the first durable append
     flush_interval_ms: PositiveInt = 100  # non-durable appends reach the disk within this
+    flush_trigger_bytes: Annotated[int, msgspec.Meta(ge=4 * KiB)] = 4 * MiB  # unwritten: write now
     direct_io: bool = True  # O_DIRECT writes from aligned buffers (faster on the measured disk)
     write_buffer_bytes_min: Annotated[int, msgspec.Meta(ge=4 * KiB)] = 256 * KiB  # per segment
     pending_bytes_max: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 32 * MiB  # unwritten per log
@@ -63,6 +64,7 @@ DESCRIPTIONS = {
     "data_dir": "directory holding one subdirectory per partition log",
     "flush_debounce_us": "wait after the first durable append so one fdatasync covers more",
     "flush_interval_ms": "non-durable appends are written and synced within this many ms",
+    "flush_trigger_bytes": "unwritten bytes that start a flush at once, queued behind a running one",
     "direct_io": "write segments with O_DIRECT from aligned buffers (else buffered writes)",
     "write_buffer_bytes_min": "initial size of a segment's two aligned write buffers (they grow)",
     "pending_bytes_max": "appended-but-unwritten bytes per partition before appends wait",

@@ -17,7 +17,7 @@ import time
 from panda.storage.batch_cache import BatchCache
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.errors import LogClosedError, StorageError
-from panda.storage.file_io import FileIO
+from panda.storage.file_io import ALIGN_BYTES, FileIO
 from panda.storage.flusher import Flusher
 from panda.storage.io_thread import IOThread
 from panda.storage.partition_log import PartitionLog, Shared
@@ -44,11 +44,17 @@ class LogManager:
         os.makedirs(self.config.data_dir, exist_ok=True)
         io_thread = IOThread(self._io)
         flusher = Flusher(
-            io_thread, self.probe, self.config.flush_debounce_us, self.config.flush_interval_ms
+            io_thread,
+            self.probe,
+            self.config.flush_debounce_us,
+            self.config.flush_interval_ms,
+            self.config.flush_trigger_bytes,
         )
         cache = BatchCache(self.config.batch_cache_bytes_max)
         pool = WriteBufferPool(
-            self.config.write_buffers_pooled_max, self.config.write_buffer_bytes_min
+            self.config.write_buffers_pooled_max,
+            self.config.write_buffer_bytes_min,
+            self.config.pending_bytes_max + 2 * ALIGN_BYTES,  # a full tail plus write padding
         )
         self._shared = Shared(self.config, io_thread, flusher, cache, self.probe, pool)
         self._housekeeping_io = IOThread(FileIO(), name="storage-housekeeping")

@@ -36,7 +36,7 @@ from panda.storage.file_io import is_disk_full
 from panda.storage.flusher import Flusher
 from panda.storage.index import SegmentIndex
 from panda.storage.io_thread import IOThread
-from panda.storage.log_flush import LogFlush
+from panda.storage.log_flush import LogFlush, SkippedFlushError
 from panda.storage.probe import StorageProbe
 from panda.storage.recovery import RecoveryReport, recover_directory
 from panda.storage.retention import retention_victims
@@ -53,7 +53,6 @@ from panda.storage.write_buffer import WriteBufferPool
 log = logging.getLogger("panda.storage")
 
 META_FILE = "partition.meta"
-_NO_FLOOR = 1 << 62
 
 
 class PartitionMeta(msgspec.Struct, kw_only=True):
@@ -109,7 +108,8 @@ class PartitionLog:
         self._to_seal: list[Segment] = []
         self._dir_dirty = False
         self._waiters: deque[tuple[int, asyncio.Future[None], int]] = deque()
-        self._floor = _NO_FLOOR
+        self._flushing: deque[LogFlush] = deque()  # queued on the I/O thread, oldest first
+        self._chained: LogFlush | None = None  # the flush a new one queues behind
         self._failed: StorageError | None = None
         self._closed = False
         self.compaction_signature: tuple[tuple[int, int], ...] = ()  # closed segments compacted
@@ -184,7 +184,7 @@ class PartitionLog:
         self._shared.cache.put(self.log_id, base_offset, bytes(stored))
         stored.release()
         self._shared.probe.appended(len(batch))
-        self._shared.flusher.schedule(self, durable=False)
+        self._shared.flusher.schedule(self, durable=False, appended_bytes=len(batch))
         return base_offset, header.last_offset
 
     def _validate(self, batch: rb.Buffer) -> rb.RecordBatchHeader:
@@ -261,26 +261,39 @@ class PartitionLog:
             return None  # failed closed: nothing more reaches the disk until reopened
         writes = [w for w in (s.take_write() for s in self._unsynced_segments()) if w is not None]
         if not (writes or self._dir_dirty):
-            self.durable_offset = self.next_offset  # nothing unwritten: every write was synced
-            self._advance_hwm()
-            self._resolve_waiters()
+            if not self._flushing:  # nothing unwritten, nothing in flight: all is synced
+                self.durable_offset = self.next_offset
+                self._advance_hwm()
+                self._resolve_waiters()
             return None
         directory = self.directory if self._dir_dirty else None
         self._dir_dirty = False
-        self._floor = _NO_FLOOR
-        return LogFlush(writes, [], directory, self.next_offset, self._config.fallocate_bytes)
+        job = LogFlush(
+            writes,
+            [],
+            directory,
+            self.next_offset,
+            self._config.fallocate_bytes,
+            previous=self._chained,
+        )
+        self._flushing.append(job)
+        self._chained = job
+        return job
 
     def end_flush(self, job: Any, error: BaseException | None) -> None:
-        assert isinstance(job, LogFlush)
+        assert isinstance(job, LogFlush) and self._flushing[0] is job, "flushes end in order"
+        self._flushing.popleft()
+        if self._chained is job:
+            self._chained = None
         for write in job.written:
             write.segment.write_done(write)
-        if error is not None:
+        if error is not None and not isinstance(error, SkippedFlushError):
             self._flush_failed(error)  # truncates while the failed tail is still readable
         for write in job.writes:
-            write.segment.release_inflight()
-        if error is not None:
-            return
-        target = min(job.target_offset, self._floor, self.next_offset)
+            write.segment.release_write(write)
+        if error is not None or self._failed is not None:
+            return  # a skipped flush: the failure before it already failed or truncated
+        target = min(job.durable_offset, self.next_offset)
         self.durable_offset = max(self.durable_offset, target)
         self._advance_hwm()
         self._resolve_waiters()
@@ -300,7 +313,7 @@ class PartitionLog:
         """Seal closed segments whose data is synced. Runs after the acknowledgements, so a
         roll costs the next cycle (FIFO I/O thread), never the appends already synced."""
         for segment in self._to_seal:
-            synced = segment.written == segment.size_bytes and segment.inflight is None
+            synced = segment.written == segment.size_bytes and not segment.inflight
             if synced and not segment.sealing and segment.write_fd is not None:
                 segment.sealing = True
                 future = self._shared.io_thread.run(seal_file, segment, self._shared.io_thread.io)
@@ -351,6 +364,7 @@ class PartitionLog:
         log.warning("%s: disk full; dropping %d unsynced offsets", self.name, lost)
         failure = DiskFullError(f"{self.name}: no space left on device", errno)
         self._truncate_now(self.durable_offset, failure)
+        self._chained = None  # the file is cut back: flushes started from now on write again
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -446,7 +460,8 @@ class PartitionLog:
         segment.truncate(position, new_end)
         self._shared.io_thread.submit(truncate_file, segment, self._shared.io_thread.io, position)
         self.next_offset = max(new_end, self.start_offset)
-        self._floor = min(self._floor, new_end)
+        for job in self._flushing:  # in flight: must not report the cut offsets durable
+            job.floor_offset = min(job.floor_offset, new_end)
         self.durable_offset = min(self.durable_offset, self.next_offset)
         self.high_watermark = min(self.high_watermark, self.next_offset)
         self._fail_waiters(error, above=new_end)

@@ -1,9 +1,10 @@
 """One segment of a partition log: a data file named by base offset and term, plus its index.
 
-Owns the segment's bytes: the written file prefix, the batch being written (in flight) and the
-appended-but-unwritten tail (pending), so reads see every appended batch at once. The reactor
-mutates the in-memory state; the file is only changed by SegmentWrite / thread ops run on the
-shard's single storage I/O thread, in submission order. Never blocks the reactor on a write.
+Owns the segment's bytes: the written file prefix, the writes in flight (queued in order on
+the I/O thread, each from its own buffer) and the appended-but-unwritten tail (pending), so
+reads see every appended batch at once. The reactor mutates the in-memory state; the file is
+only changed by SegmentWrite / thread ops run on the shard's single storage I/O thread, in
+submission order. Never blocks the reactor on a write.
 """
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ class Segment:
         self._pool = pool or WriteBufferPool(0, 256 * 1024)
         self.pending = self._pool.take()
         self.pending.reset(index.size_bytes)
-        self.inflight: WriteBuffer | None = None
-        self.inflight_end = 0  # readers see inflight bytes below this (a truncation lowers it)
+        self.inflight: list[SegmentWrite] = []  # handed to the I/O thread, oldest first
         self._spare: WriteBuffer | None = None
         # Owned by the I/O thread only:
         self.allocated = 0
@@ -139,20 +139,24 @@ class Segment:
         return stored
 
     def take_write(self) -> SegmentWrite | None:
-        """Move the pending tail in flight; the caller runs the returned job on the I/O thread."""
+        """Move the pending tail in flight; the caller runs the returned job on the I/O thread
+        (after any write already in flight: they land in order)."""
         if self.pending.size_bytes == 0:
             return None
-        assert self.inflight is None, "one write in flight per segment"
-        self.inflight, self.inflight_end = self.pending, self.pending.end
-        self.pending = self._spare or self._pool.take()
-        self._spare = None
-        self.pending.reset(self.inflight.end)
-        return SegmentWrite(self, self.inflight, self.next_offset)
+        job = SegmentWrite(self, self.pending, self.next_offset)
+        self.inflight.append(job)
+        if self.closed:  # no more appends: an empty tail that holds no memory
+            self.pending = WriteBuffer(ALIGN_BYTES)
+        else:
+            self.pending = self._spare or self._pool.take()
+            self._spare = None
+        self.pending.reset(job.end)
+        return job
 
     def write_done(self, job: SegmentWrite) -> None:
-        if job.end <= self.pending.start:  # not cut by a truncation meanwhile
-            self.written, self.synced_offset = job.end, job.end_offset
-        self.release_inflight()
+        """job landed: its bytes (up to any truncation point inside it) are in the file."""
+        if job.start == self.written and job.readable_end > job.start:  # else cut meanwhile
+            self.written, self.synced_offset = job.readable_end, job.end_offset
 
     def take_checkpoint(self, every_bytes: int) -> SegmentIndex | None:
         """Every `every_bytes` synced, the index of the synced prefix, to persist."""
@@ -162,19 +166,28 @@ class Segment:
         return self.index.copy_prefix(self.written, self.synced_offset)
 
     def close_for_appends(self) -> None:
-        """Rolled: no more appends; the spare buffer goes to the pool for the next segment."""
+        """Rolled: no more appends; the spare buffer, and the tail's if it is empty, go to the
+        pool for the next segment (a closed segment would otherwise keep it for its lifetime)."""
         self.closed = True
         self._pool.give(self._spare)
         self._spare = None
+        if self.pending.size_bytes == 0:
+            self._pool.give(self.pending)
+            start = self.pending.start
+            self.pending = WriteBuffer(ALIGN_BYTES)
+            self.pending.reset(start)
 
-    def release_inflight(self) -> None:
+    def release_write(self, job: SegmentWrite) -> None:
+        """job is over (landed or failed): its buffer serves the next appends."""
+        self.inflight.remove(job)
         if self.closed:  # no more appends: the buffers serve new segments
-            self._pool.give(self.inflight)
+            self._pool.give(job.buffer)
             self._pool.give(self._spare)
             self._spare = None
-        elif self.inflight is not None:
-            self._spare = self.inflight  # reused: its pages are already faulted in
-        self.inflight = None
+        elif self._spare is None:
+            self._spare = job.buffer  # reused: its pages are already faulted in
+        else:
+            self._pool.give(job.buffer)
 
     def truncate(self, position: int, next_offset: int) -> None:
         """Drop every byte at or past `position` in memory; the caller queues truncate_file."""
@@ -183,7 +196,8 @@ class Segment:
             self.pending.cut(position)
             return
         self.pending.reset(position)
-        self.inflight_end = min(self.inflight_end, position)
+        for job in self.inflight:
+            job.cut(position, next_offset)
         if position < self.written:
             self.written, self.synced_offset = position, next_offset
         self.checkpointed_bytes = min(self.checkpointed_bytes, position)
@@ -197,17 +211,17 @@ class Segment:
             assert self.read_fd is not None
             parts.append(os.pread(self.read_fd, min(end, self.written) - start, start))
         for region_start, data in self._memory_regions():
-            lo, hi = max(start, region_start), min(end, region_start + len(data))
+            lo = max(start, self.written, region_start)  # below `written` the file has it
+            hi = min(end, region_start + len(data))
             if lo < hi:
                 parts.append(bytes(data[lo - region_start : hi - region_start]))
         return b"".join(parts), from_file
 
     def _memory_regions(self) -> list[tuple[int, memoryview]]:
         regions = []
-        if self.inflight is not None and self.inflight_end > self.inflight.start:
-            regions.append(
-                (self.inflight.start, self.inflight.view(self.inflight.start, self.inflight_end))
-            )
+        for job in self.inflight:
+            if job.readable_end > job.start:
+                regions.append((job.start, job.buffer.view(job.start, job.readable_end)))
         if self.pending.size_bytes:
             regions.append(
                 (self.pending.start, self.pending.view(self.pending.start, self.pending.end))
@@ -328,10 +342,17 @@ class SegmentWrite:
     def __init__(self, segment: Segment, buffer: WriteBuffer, end_offset: int) -> None:
         self.segment = segment
         self.buffer = buffer
-        self.end_offset = end_offset  # the segment's next offset once this write lands
+        self.end_offset = end_offset  # the segment's next offset at readable_end
         self.start = buffer.start
         self.end = buffer.end
+        self.readable_end = buffer.end  # a truncation inside the write lowers it (reactor)
         self.size_bytes = buffer.size_bytes
+
+    def cut(self, position: int, next_offset: int) -> None:
+        """Reactor: the log was truncated at position (offset next_offset there)."""
+        if position < self.readable_end:
+            self.readable_end = max(position, self.start)
+            self.end_offset = next_offset
 
     def run(self, io: FileIO, fallocate_bytes: int, dsync: bool) -> None:
         segment, buffer = self.segment, self.buffer

@@ -14,10 +14,15 @@ from panda.storage.file_io import ALIGN_BYTES, align_down, align_up
 
 
 class WriteBuffer:
-    """Bytes [start, end) of a segment, at mem[head:used]; mem[:head] is filled by the writer."""
+    """Bytes [start, end) of a segment, at mem[head:used]; mem[:head] is filled by the writer.
 
-    def __init__(self, capacity_bytes: int) -> None:
+    Starts at capacity_bytes; the first growth goes straight to hot_capacity_bytes (a busy
+    log's whole pending tail), so a hot segment copies its buffer at most once instead of at
+    every doubling. Untouched pages of a mapping cost no memory."""
+
+    def __init__(self, capacity_bytes: int, hot_capacity_bytes: int = 0) -> None:
         self._capacity_min = align_up(max(capacity_bytes, ALIGN_BYTES))
+        self._capacity_hot = align_up(hot_capacity_bytes)
         self.mem: mmap.mmap | None = None  # allocated on first append
         self.start = 0
         self.head = 0
@@ -54,7 +59,8 @@ class WriteBuffer:
         self.used += len(data)
 
     def _grow(self, need: int) -> None:
-        capacity = max(self._capacity_min, 2 * self.capacity_bytes, align_up(need))
+        hot = self._capacity_hot if self.mem is not None else 0
+        capacity = max(self._capacity_min, hot, 2 * self.capacity_bytes, align_up(need))
         mem = mmap.mmap(-1, capacity)
         if self.mem is not None:
             mem[: self.used] = self.mem[: self.used]
@@ -74,13 +80,18 @@ class WriteBuffer:
 class WriteBufferPool:
     """Buffers of closed segments kept for new ones, so their pages stay faulted in."""
 
-    def __init__(self, buffers_max: int, capacity_bytes_min: int) -> None:
+    def __init__(
+        self, buffers_max: int, capacity_bytes_min: int, hot_capacity_bytes: int = 0
+    ) -> None:
         self.buffers_max = buffers_max
         self.capacity_bytes_min = capacity_bytes_min
+        self.hot_capacity_bytes = hot_capacity_bytes
         self._free: list[WriteBuffer] = []
 
     def take(self) -> WriteBuffer:
-        return self._free.pop() if self._free else WriteBuffer(self.capacity_bytes_min)
+        if self._free:
+            return self._free.pop()
+        return WriteBuffer(self.capacity_bytes_min, self.hot_capacity_bytes)
 
     def give(self, buffer: WriteBuffer | None) -> None:
         if buffer is not None and buffer.mem is not None and len(self._free) < self.buffers_max:

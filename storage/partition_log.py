@@ -38,6 +38,7 @@ from panda.storage.index import SegmentIndex
 from panda.storage.io_thread import IOThread
 from panda.storage.log_flush import LogFlush, SkippedFlushError
 from panda.storage.probe import StorageProbe
+from panda.storage.read_ahead import warm
 from panda.storage.recovery import RecoveryReport, recover_directory
 from panda.storage.retention import retention_victims
 from panda.storage.segment import (
@@ -386,6 +387,22 @@ class PartitionLog:
         if result.next_offset < upto and result.size_bytes < max_bytes:
             self._read_segments(result, result.next_offset, max_bytes, upto)
         return result
+
+    async def read_ahead(self, offset: int, max_bytes: int) -> None:
+        """Before read(): if the batch cache cannot serve offset, bring the file bytes read()
+        will take into the page cache on a reader thread, so read() does not wait on the disk
+        on the reactor."""
+        if self._closed or not self.start_offset <= offset < self.next_offset:
+            return
+        if self._shared.cache.get(self.log_id, offset) is not None:
+            return
+        bases = [s.base_offset for s in self.segments]
+        segment = self.segments[max(bisect_right(bases, offset) - 1, 0)]
+        if segment.read_fd is None or segment.next_offset <= offset:
+            return
+        start = segment.index.position_for(offset)
+        want = min(max_bytes + 2 * segment.index.interval_bytes, self._config.read_bytes_max)
+        await warm(segment.read_fd, start, min(segment.written, start + want) - start)
 
     def _read_cached(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> bool:
         cache = self._shared.cache

@@ -288,12 +288,16 @@ class PartitionManager(Service):
         return batches
 
     # -- fetch ----------------------------------------------------------------------------
-    def fetch(self, parts: list[FetchPart], max_bytes: int | None = None) -> list[FetchResult]:
+    async def fetch(self, parts: list[FetchPart],
+                    max_bytes: int | None = None) -> list[FetchResult]:
         """Read each part from its offset (whole batches, below the high watermark), about
         max_bytes in all and never more than one cross-shard reply holds. The first part with
         data comes whole even past the limit (KIP-74); once the limit is reached the others
-        answer with their watermarks and no records (they wait their turn)."""
+        answer with their watermarks and no records (they wait their turn). Cold parts are
+        read ahead off the reactor first: a lagging consumer's disk reads took 5-20 ms, and
+        the shard used to stall on them."""
         budget = min(max_bytes or self._fetch_bytes_max, self._fetch_bytes_max)
+        await self._read_ahead(parts, budget)
         results: list[FetchResult] = []
         total = 0
         for part in parts:
@@ -301,6 +305,15 @@ class PartitionManager(Service):
             total += len(result.records)
             results.append(result)
         return results
+
+    async def _read_ahead(self, parts: list[FetchPart], budget: int) -> None:
+        warming = []
+        for part in parts:
+            partition = self.partitions.get((part.topic, part.partition))
+            if partition is not None and part.offset < partition.high_watermark:
+                warming.append(partition.log.read_ahead(part.offset, min(part.max_bytes, budget)))
+        if warming:
+            await asyncio.gather(*warming)
 
     def _fetch_one(self, part: FetchPart, room: int | None = None) -> FetchResult:
         """One part's batches; with `room` set, only if they fit in `room` bytes."""

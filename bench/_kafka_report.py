@@ -175,7 +175,16 @@ def _preamble(doc: dict[str, Any]) -> str:
             f"{v['client']['librdkafka']}), Python {v['python']}, histograms: {v['histogram']}. "
             f"panda-runtime {' '.join(h['panda_args'])}: {v['panda']['storage']}, tree at "
             f"{h.get('git_head_start') or '?'} (start) / {h.get('git_head_end') or '?'} (end). "
-            f"Peer: {peer}.")
+            f"Peer: {peer}.{_disk(h)}")
+
+
+def _disk(host: dict[str, Any]) -> str:
+    disk = host.get("disk_fdatasync_ms")
+    if not disk:
+        return ""
+    b, a = disk["before"], disk["after"]
+    return (f" Disk, raw 16 KiB O_DIRECT write + fdatasync in this run: p50 {b['p50']:.3f} ms "
+            f"before / {a['p50']:.3f} ms after the suite (p99 {b['p99']:.3f} / {a['p99']:.3f}).")
 
 
 def plots(doc: dict[str, Any], results: list[dict[str, Any]], out_dir: Path) -> list[Path]:

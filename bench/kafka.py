@@ -54,6 +54,7 @@ ASSIGN_TIMEOUT_S = 45.0
 DRAIN_TIMEOUT_S = 15.0
 RESULT_TIMEOUT_S = 90.0
 JOIN_TIMEOUT_S = 10.0
+DISK_COMMITS = 400  # raw write+fdatasync samples taken before and after the suite
 PANDA_ARGS = ("--overprovisioned",)  # 2 shared cores: clients and broker share the CPUs
 REPO = Path(__file__).resolve().parent.parent
 
@@ -321,6 +322,18 @@ def run_suite(workloads: list[Workload], args: argparse.Namespace) -> list[dict[
     return results
 
 
+def disk_fdatasync_ms() -> dict[str, float]:
+    """The disk's own durable-write latency, where the brokers keep their data (the temp
+    directory): 16 KiB O_DIRECT write + fdatasync, DISK_COMMITS times; the floor of an
+    acks=all publish, measured in the same run as the target asks."""
+    from panda.bench.storage import raw_commit_samples
+
+    with tempfile.TemporaryDirectory(prefix="panda-kbench-disk-") as tmp:
+        samples = sorted(raw_commit_samples(tmp, direct=True, commits=DISK_COMMITS))
+    pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))] / 1e6
+    return {"p50": pick(0.50), "p99": pick(0.99), "commits": len(samples)}
+
+
 def _git_head() -> str:
     """The checkout's commit (brokers run the working tree: editable install), '' if unknown."""
     import subprocess
@@ -392,12 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_start, head_start = os.getloadavg(), _git_head()
+    disk_before = disk_fdatasync_ms()
     results = run_suite(workloads, args)
+    disk = {"before": disk_before, "after": disk_fdatasync_ms()}
     doc = report.document(workloads, results, args, started, _versions(args.brokers),
                           {"loadavg_start": list(load_start), "loadavg_end":
                            list(os.getloadavg()), "consumer_settings":
                            {**CONSUMER_SETTINGS, "fetch.wait.max.ms": args.fetch_wait_ms},
-                           "panda_args": args.panda_args,
+                           "panda_args": args.panda_args, "disk_fdatasync_ms": disk,
                            "git_head_start": head_start, "git_head_end": _git_head()})
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"kafka-{started.replace(':', '')}.json"

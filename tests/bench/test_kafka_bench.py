@@ -37,6 +37,8 @@ def test_tiny_run_writes_the_result_document(brokers: str, tmp_path: Path, capsy
     doc = json.loads(capsys.readouterr().out)
     assert doc == json.loads(next(tmp_path.glob("kafka-*.json")).read_text())
     assert doc["benchmark"] == "kafka" and doc["brokers"] == brokers.split(",")
+    disk = doc["host"]["disk_fdatasync_ms"]          # the fsync floor, in the same run
+    assert all(0 < disk[when]["p50"] <= disk[when]["p99"] for when in ("before", "after"))
     (workload,) = doc["workloads"]
     assert workload["name"] == "tiny" and len(workload["runs"]) == len(doc["brokers"])
     for broker in doc["brokers"]:

@@ -98,7 +98,12 @@ class Dispatcher:
         if self._stopped is not None:
             raise ShardStoppedError(f"shard {self.shard} is stopping")
         call_id = next(self._ids)
-        data = self._encode((REQUEST, call_id, route.name, info.name, args), route)
+        try:
+            data = _encode((REQUEST, call_id, route.name, route.method, args))
+        except _ENCODE_ERRORS as exc:
+            raise _cannot_encode(route, exc) from None
+        if len(data) > self._message_bytes_max:
+            raise self._too_large(route, len(data))
         slots = route.slots
         if slots.in_use >= slots.limit:
             await slots.wait()
@@ -126,7 +131,9 @@ class Dispatcher:
             raise
         finally:
             self._pending.pop(call_id, None)
-            slots.release()
+            slots.in_use -= 1
+            if slots.waiters:
+                slots.wake_one()
 
     def tell(self, dst: int, cls: type[Service], method: str, args: tuple, kwargs: dict):
         return self.tell_route(self.route(dst, cls, method), args, kwargs)
@@ -148,15 +155,6 @@ class Dispatcher:
             raise self._too_large(route, len(data))
         self.stats.calls_sent += 1
         return outbox.send(data, True)
-
-    def _encode(self, message, route: Route) -> bytes:
-        try:
-            data = _encode(message)
-        except _ENCODE_ERRORS as exc:
-            raise _cannot_encode(route, exc) from None
-        if len(data) > self._message_bytes_max:
-            raise self._too_large(route, len(data))
-        return data
 
     def _too_large(self, route: Route, nbytes: int) -> MessageTooLargeError:
         return MessageTooLargeError(
@@ -419,33 +417,33 @@ class Route:
 class _CallSlots:
     """Caps cross-shard calls in flight per (smp group, destination); FIFO waiters."""
 
-    __slots__ = ("_waiters", "in_use", "limit")
+    __slots__ = ("in_use", "limit", "waiters")
 
     def __init__(self, limit: int):
         self.limit = limit
         self.in_use = 0
-        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
 
     async def wait(self) -> None:
         while self.in_use >= self.limit:
             future = asyncio.get_running_loop().create_future()
-            self._waiters.append(future)
+            self.waiters.append(future)
             try:
                 await future
             finally:
-                if future in self._waiters:
-                    self._waiters.remove(future)
+                if future in self.waiters:
+                    self.waiters.remove(future)
 
-    def release(self) -> None:
-        self.in_use -= 1
-        while self._waiters:
-            future = self._waiters.popleft()
+    def wake_one(self) -> None:
+        """The caller releasing a slot (inline in call_route) wakes the first live waiter."""
+        while self.waiters:
+            future = self.waiters.popleft()
             if not future.done():
                 future.set_result(None)
                 return
 
     def statistics(self) -> dict[str, int]:
-        return {"in_use": self.in_use, "limit": self.limit, "waiters": len(self._waiters)}
+        return {"in_use": self.in_use, "limit": self.limit, "waiters": len(self.waiters)}
 
 
 class _Continuation:

@@ -14,6 +14,7 @@ RING_CHUNK_DIVISOR = 4                        # a message over ring_bytes/4 trav
 DRAIN_MESSAGES_MAX = 256                      # messages taken from one ring per poll pass
 COALESCE_BYTES_MAX = 16 * 1024                # one coalesced record of small messages (batch)
 COALESCE_MESSAGE_BYTES_MAX = COALESCE_BYTES_MAX // 4   # larger messages travel as their own record
+PUBLISH_BYTES_MAX = 64 * 1024                 # unpublished whole records a sender lets pile up
 IDLE_POLL_US_DEFAULT = 100                    # poll window after the last message, then sleep
 CALLS_IN_FLIGHT_MAX_DEFAULT = 4096            # per (smp group, destination shard)
 SHARD_CONTROL_BYTES = 4096                    # per-shard control block in the arena

@@ -25,6 +25,7 @@ from .ring import BATCH, FIRST, LAST, MORE, WHOLE, Ring
 _BATCH_HEAD = struct.Struct(">BI")
 _MSGPACK_ARRAY32 = 0xDD
 _COALESCE_MESSAGE_BYTES_MAX = constants.COALESCE_MESSAGE_BYTES_MAX
+_PUBLISH_BYTES = constants.PUBLISH_BYTES_MAX
 
 
 class RingStats:
@@ -52,7 +53,8 @@ class Outbox:
 
     A batch is open from its first message until the end of the loop pass (the reactor's
     publish), or until it is full: then it enters the ring and is published at once, so the
-    receiver works while this shard goes on producing. A batch of one message travels as a
+    receiver works while this shard goes on producing (whole records likewise once
+    PUBLISH_BYTES_MAX of them wait unpublished). A batch of one message travels as a
     plain WHOLE record (a lone call pays nothing for coalescing). Any larger message seals the
     open batch first, so records keep send order. Payloads must not change after send().
     """
@@ -109,6 +111,8 @@ class Outbox:
         ring = self.ring
         if size <= ring.chunk_bytes:
             if not self.backlog and ring.try_push(payload, WHOLE):
+                if ring.unpublished_bytes() >= _PUBLISH_BYTES:
+                    self.publish()          # the receiver starts on them now, not at pass end
                 self._reactor.mark_dirty(self)
                 return None
             return self._park([(payload, WHOLE)], want_wait)

@@ -102,6 +102,9 @@ class Ring:
         self._published_tail = self._tail_pending
         return True
 
+    def unpublished_bytes(self) -> int:
+        return self._tail_pending - self._published_tail
+
     def set_producer_waiting(self, waiting: bool) -> None:
         self._words[WAITING] = 1 if waiting else 0
 

@@ -253,3 +253,21 @@ def test_a_record_that_is_not_a_list_of_envelopes_ends_the_poller():
         pair.pollers[1].set_result(None)
 
     _run(test)
+
+
+def test_whole_records_are_published_before_the_pass_ends_once_enough_pile_up():
+    """A sender that does not yield still lets the receiver start: after PUBLISH_BYTES_MAX of
+    whole records (and after every full batch) the tail is published at once."""
+    size = 8 * 1024
+
+    async def test(pair: _Pair) -> None:
+        inbound = pair.reactors[1]._inbound[0][1]
+        pair.tell("put", 0, b"w" * size)
+        pair.tell("put", 1, b"w" * size)
+        assert not inbound.has_data()          # two: they wait for the end of the pass
+        for seq in range(2, constants.PUBLISH_BYTES_MAX // size + 1):
+            pair.tell("put", seq, b"w" * size)
+        assert inbound.has_data()              # enough: published without a yield
+        await pair.until(constants.PUBLISH_BYTES_MAX // size + 1)
+
+    _run(test)

@@ -83,11 +83,12 @@ class PandaBroker(Broker):
 
     name = "panda"
 
-    def __init__(self, workdir: Path, smp: int, args: tuple[str, ...] = ()):
+    def __init__(self, workdir: Path, smp: int, args: tuple[str, ...] = (),
+                 settings: dict[str, str] | None = None):
         from panda.runtime.config import DEFAULT_SERVICES
 
         services = dict.fromkeys([*DEFAULT_SERVICES, GROUPS_SERVICE])  # consumer groups too
-        env = {"PANDA_SERVICES": ",".join(services)}
+        env = {**(settings or {}), "PANDA_SERVICES": ",".join(services)}
         self.node = NodeProcess(workdir, smp=smp, args=list(args), env=env)
         self.bootstrap = self.node.kafka_addr
         self.log_path = self.node.log_path

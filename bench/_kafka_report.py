@@ -151,7 +151,11 @@ def _losses(doc: dict[str, Any]) -> list[str]:
 
 
 def _broker_label(doc: dict[str, Any], w: dict[str, Any], broker: str) -> str:
-    return f"panda --smp {w['config']['smp']}" if broker == "panda" else broker
+    if broker != "panda":
+        return broker
+    settings = "".join(f" {k.removeprefix('PANDA_').lower()}={v}"
+                       for k, v in w["config"].get("panda_env", {}).items())
+    return f"panda --smp {w['config']['smp']}{settings}"
 
 
 def _ratio_rows(w: dict[str, Any]) -> list[tuple[str, str]]:

@@ -47,6 +47,7 @@ class Workload:
     smp: int = 2
     peer: bool | str = True  # True, or the reason the peer does not run it
     compare_with: str = ""  # another workload whose panda figures this one is read against
+    panda_env: dict[str, str] = field(default_factory=dict)  # PANDA_* settings for our node
     suite: bool = True  # part of the default suite
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +101,10 @@ def _validate(path: Path, w: Workload) -> None:
                f"must be 0..{DURATION_S_MAX:.0f} seconds")
     _check(path, "duration_s", w.duration_s > 0, "must be positive")
     _check(path, "peer", isinstance(w.peer, (bool, str)), "must be true or a reason (string)")
+    _check(path, "panda_env", isinstance(w.panda_env, dict) and all(
+        isinstance(k, str) and k.startswith("PANDA_") and isinstance(v, (str, int))
+        for k, v in w.panda_env.items()), "must map PANDA_* names to values")
+    w.panda_env = {k: str(v) for k, v in w.panda_env.items()}
 
 
 def find(names: list[str] | None) -> list[Workload]:

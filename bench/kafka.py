@@ -266,7 +266,7 @@ def figures(workload: Workload, raw: dict[str, Any], duration_s: float) -> dict[
 
 def _make_broker(name: str, workload: Workload, workdir: Path, panda_args: tuple) -> Broker:
     if name == "panda":
-        return PandaBroker(workdir / "panda", workload.smp, panda_args)
+        return PandaBroker(workdir / "panda", workload.smp, panda_args, workload.panda_env)
     return TansuBroker(workdir / "tansu")
 
 

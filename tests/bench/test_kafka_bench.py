@@ -84,3 +84,9 @@ def test_suite_has_the_issue_workloads_and_bad_files_name_the_key(tmp_path: Path
     bad.write_text("partitoins: 3\n")
     with pytest.raises(WorkloadError, match=r"unknown key"):
         load(bad)
+    bad.write_text("panda_env: {FLUSH_DEBOUNCE_US: 5}\n")        # not a PANDA_* setting
+    with pytest.raises(WorkloadError, match=r"\$.panda_env"):
+        load(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("panda_env: {PANDA_FLUSH_DEBOUNCE_US: 500}\n")
+    assert load(good).panda_env == {"PANDA_FLUSH_DEBOUNCE_US": "500"}

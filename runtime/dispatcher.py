@@ -190,7 +190,7 @@ class Dispatcher:
 
         A message whose arguments do not fit its method fails alone (its caller gets the
         typed error); a record that is not a list of envelopes is a broken invariant."""
-        messages = _decode_batch(view)
+        messages: list[Any] = _decode_batch(view)
         on_oneway, on_request, on_reply = self._on_oneway, self._on_request, self._on_reply
         for message in messages:
             kind = type(message)

@@ -14,6 +14,7 @@ import collections
 import struct
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 from . import constants
 from .arena import Arena
@@ -137,15 +138,15 @@ class Outbox:
         stats.sent_bytes += self._batch_bytes
         self._batch_count = 0
         self._batch_waiter = None
-        if count == 1:
-            record, flags = self._first, WHOLE
-        else:
+        record: bytes | bytearray = self._first
+        flags = WHOLE
+        if count > 1:
             record, flags = self._batch, BATCH
             _BATCH_HEAD.pack_into(record, 0, _MSGPACK_ARRAY32, count)
         self._first = b""
         if not self.backlog and self.ring.try_push(record, flags):
             if flags == BATCH:
-                del record[_BATCH_HEAD.size:]
+                del self._batch[_BATCH_HEAD.size:]      # the record was this buffer: reuse it
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
             return True
@@ -405,5 +406,5 @@ class Reactor:
         return sum(len(o.backlog) for o in self.outboxes.values())
 
 
-def _no_delivery(src: int, view: memoryview) -> int:
+def _no_delivery(src: int, view: memoryview) -> NoReturn:
     raise AssertionError("reactor delivered a message before a dispatcher was attached")

@@ -388,21 +388,29 @@ class PartitionLog:
             self._read_segments(result, result.next_offset, max_bytes, upto)
         return result
 
-    async def read_ahead(self, offset: int, max_bytes: int) -> None:
-        """Before read(): if the batch cache cannot serve offset, bring the file bytes read()
-        will take into the page cache on a reader thread, so read() does not wait on the disk
+    def read_ahead_range(self, offset: int, max_bytes: int) -> tuple[int, int, int] | None:
+        """(fd, start, length) of the file bytes read(offset, max_bytes) would take from the
+        disk, or None when the batch cache serves offset (or the log does not hold it).
+        Warm them with read_ahead.warm() before read(), so read() does not wait on the disk
         on the reactor."""
         if self._closed or not self.start_offset <= offset < self.next_offset:
-            return
+            return None
         if self._shared.cache.get(self.log_id, offset) is not None:
-            return
+            return None
         bases = [s.base_offset for s in self.segments]
         segment = self.segments[max(bisect_right(bases, offset) - 1, 0)]
         if segment.read_fd is None or segment.next_offset <= offset:
-            return
+            return None
         start = segment.index.position_for(offset)
         want = min(max_bytes + 2 * segment.index.interval_bytes, self._config.read_bytes_max)
-        await warm(segment.read_fd, start, min(segment.written, start + want) - start)
+        length = min(segment.written, start + want) - start
+        return (segment.read_fd, start, length) if length > 0 else None
+
+    async def read_ahead(self, offset: int, max_bytes: int) -> None:
+        """Warm what read(offset, max_bytes) will take from the disk, on a reader thread."""
+        found = self.read_ahead_range(offset, max_bytes)
+        if found is not None:
+            await warm(*found)
 
     def _read_cached(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> bool:
         cache = self._shared.cache

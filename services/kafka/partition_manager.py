@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from panda.runtime import ALL, Service
 from panda.services.controller import Controller, TopicTable
+from panda.storage import read_ahead
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig
 from panda.storage.errors import StorageError
@@ -307,13 +308,18 @@ class PartitionManager(Service):
         return results
 
     async def _read_ahead(self, parts: list[FetchPart], budget: int) -> None:
-        warming = []
+        """Warm the parts the batch cache cannot serve, side by side on reader threads."""
+        ranges = []
         for part in parts:
             partition = self.partitions.get((part.topic, part.partition))
             if partition is not None and part.offset < partition.high_watermark:
-                warming.append(partition.log.read_ahead(part.offset, min(part.max_bytes, budget)))
-        if warming:
-            await asyncio.gather(*warming)
+                found = partition.log.read_ahead_range(part.offset, min(part.max_bytes, budget))
+                if found is not None:
+                    ranges.append(found)
+        if len(ranges) == 1:
+            await read_ahead.warm(*ranges[0])
+        elif ranges:
+            await asyncio.gather(*(read_ahead.warm(*found) for found in ranges))
 
     def _fetch_one(self, part: FetchPart, room: int | None = None) -> FetchResult:
         """One part's batches; with `room` set, only if they fit in `room` bytes."""

@@ -1,4 +1,4 @@
-"""Read-ahead: a cold read (batch cache cannot serve it) is brought into the page cache on a
+"""Read-ahead: a cold read (the batch cache cannot serve it) is brought into the page cache on a
 reader thread first; the read after it returns exactly what a plain read returns, and
 read-ahead of an offset the log does not hold, or of a closed log, is a no-op."""
 
@@ -25,10 +25,12 @@ def test_read_ahead_then_read_equals_a_plain_read_from_disk(tmp_path):
             assert warmed.to_bytes() == log.read(offset, max_bytes).to_bytes()
             assert warmed.batches and warmed.next_offset > offset
         assert manager.probe.cache_misses >= 4
-        await log.read_ahead(90, 1000)          # the log end: nothing to read
-        await log.read_ahead(-5, 1000)          # below the start: read() reports it, not this
+        assert log.read_ahead_range(90, 1000) is None    # the log end: nothing to read
+        assert log.read_ahead_range(-5, 1000) is None    # below the start: read() reports it
+        fd, start, length = log.read_ahead_range(30, 5000)
+        assert fd == log.segments[0].read_fd and 0 < start and 5000 < length
         await manager.stop()
-        await log.read_ahead(0, 1000)           # closed: nothing
+        assert log.read_ahead_range(0, 1000) is None     # closed: nothing
 
     run(main)
 
@@ -48,3 +50,14 @@ def test_warm_reads_through_its_own_descriptor(tmp_path):
         assert os.pread(fd, 4, 0) == path.read_bytes()[:4]            # still ours, still open
     finally:
         os.close(fd)
+
+
+def test_nothing_to_read_ahead_when_the_batch_cache_serves_the_offset(cfg):
+    async def main():
+        manager = await started(cfg)
+        log = await manager.open_log("t-0")
+        await log.append(make_batch(2), durable=True)
+        assert log.read_ahead_range(0, 1 << 20) is None      # just appended: cached
+        await manager.stop()
+
+    run(main)

@@ -127,8 +127,9 @@ def _plan(entries, max_bytes: int) -> dict[int, list[FetchPart]]:
 
 async def _read(plan, max_bytes: int) -> dict[tuple[str, int], FetchResult]:
     calls = [partitions().on(shard).fetch(parts, max_bytes) for shard, parts in plan.items()]
+    outcomes = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
     results = {}
-    for parts, outcome in zip(plan.values(), await asyncio.gather(*calls)):
+    for parts, outcome in zip(plan.values(), outcomes):
         for part, result in zip(parts, outcome):
             results[(part.topic, part.partition)] = result
     return results

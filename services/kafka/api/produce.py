@@ -71,8 +71,7 @@ async def _append(body, results: dict, ctx) -> None:
               for chunk in _chunks(parts, bytes_max)]
     calls = [partitions().on(shard, timeout=timeout_s).produce(chunk, body.acks)
              for shard, chunk in groups]
-    for (shard, parts), outcome in zip(groups,
-                                       await asyncio.gather(*calls, return_exceptions=True)):
+    for (shard, parts), outcome in zip(groups, await _settled(calls)):
         for i, part in enumerate(parts):
             if isinstance(outcome, BaseException):
                 error = (code("REQUEST_TIMED_OUT") if isinstance(outcome, TimeoutError)
@@ -81,6 +80,17 @@ async def _append(body, results: dict, ctx) -> None:
                 results[(part.topic, part.partition)] = ProduceResult(error, error_message=str(outcome))
             else:
                 results[(part.topic, part.partition)] = outcome[i]
+
+
+async def _settled(calls: list) -> list:
+    """Each call's result or exception; a lone call (the common case: one partition, or all
+    on one shard) is awaited directly, without gather's task and future."""
+    if len(calls) == 1:
+        try:
+            return [await calls[0]]
+        except Exception as exc:  # noqa: BLE001 - reported per partition, as gather would
+            return [exc]
+    return await asyncio.gather(*calls, return_exceptions=True)
 
 
 def _chunks(parts: list[ProducePart], bytes_max: int):

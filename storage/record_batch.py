@@ -55,8 +55,7 @@ def _load_crc32c() -> tuple[str, _CrcFunction]:
         pass
     else:
         if crc32c.hardware_based:
-            value = crc32c.crc32c
-            return "crc32c", lambda buf, start, end: int(value(memoryview(buf)[start:end]))
+            return "crc32c", _crc32c_holding_gil(crc32c.crc32c)
     import google_crc32c
 
     if google_crc32c.implementation != "c":
@@ -65,6 +64,16 @@ def _load_crc32c() -> tuple[str, _CrcFunction]:
             f"(google_crc32c.implementation == {google_crc32c.implementation!r})"
         )
     return "google-crc32c", _google_crc32c(google_crc32c.extend)
+
+
+def _crc32c_holding_gil(value: Callable[..., int]) -> _CrcFunction:
+    """crc32c keeps the GIL: at ~35 us per MiB, releasing it only made the reactor wait to
+    take it back from the storage I/O thread (durable 1 MiB appends ~2-9% faster holding it)."""
+
+    def crc(buf: Buffer, start: int, end: int) -> int:
+        return int(value(memoryview(buf)[start:end], gil_release_mode=0))
+
+    return crc
 
 
 _CRC_COPY_CHUNK_BYTES: Final = 64 * 1024  # google-crc32c copies in chunks that stay in cache

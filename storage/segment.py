@@ -14,7 +14,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import google_crc32c
 from panda.storage import record_batch as rb
 from panda.storage.errors import CorruptBatchError, CrcMismatchError
 from panda.storage.file_io import ALIGN_BYTES, FileIO, align_down, align_up
@@ -126,7 +125,7 @@ class Segment:
         position = self.size_bytes
         self.pending.append(batch)
         stored = self.pending.view(position, position + len(batch))
-        computed = _crc32c(stored)
+        computed = rb.compute_crc(stored, 0, len(batch))
         if computed != header.crc:
             stored.release()
             self.pending.cut(position)
@@ -304,20 +303,6 @@ class ReadSpan:
             consumed += size
         self.position += consumed
         return consumed
-
-
-_CRC_CHUNK_BYTES = 64 * 1024
-
-
-def _crc32c(batch: memoryview) -> int:
-    """CRC32C of a batch's covered bytes (21..end). Private helper (record_batch's google
-    backend copies the whole span first): 64 KiB chunks stay in cache, so it is one pass."""
-    if rb.CRC32C_BACKEND != "google-crc32c":
-        return rb.compute_crc(batch, 0, len(batch))
-    crc = 0
-    for start in range(rb.CRC_START, len(batch), _CRC_CHUNK_BYTES):
-        crc = google_crc32c.extend(crc, bytes(batch[start : start + _CRC_CHUNK_BYTES]))
-    return int(crc)
 
 
 def _header_at(data: bytes, at: int, position: int, path: str) -> rb.RecordBatchHeader:

@@ -138,7 +138,7 @@ class FakeCrc32c:
         self.hardware_based = hardware_based
 
     @staticmethod
-    def crc32c(data: memoryview) -> int:
+    def crc32c(data: memoryview, gil_release_mode: int = -1) -> int:
         import google_crc32c
 
         return int(google_crc32c.value(bytes(data)))

@@ -34,15 +34,24 @@ async def warm(fd: int, start: int, length: int) -> None:
     for the reactor's own read to meet and report."""
     if length <= 0:
         return
-    copy = os.dup(fd)
+    copy = os.dup(fd)                   # the reader thread owns it and closes it
     try:
-        await asyncio.get_running_loop().run_in_executor(
+        done = asyncio.get_running_loop().run_in_executor(
             _reader_pool(), _read_through, copy, start, length)
-    finally:
+    except BaseException:
         os.close(copy)
+        raise
+    await done
 
 
 def _read_through(fd: int, start: int, length: int) -> None:
+    try:
+        _read_into_scratch(fd, start, length)
+    finally:
+        os.close(fd)
+
+
+def _read_into_scratch(fd: int, start: int, length: int) -> None:
     buffer = getattr(_scratch, "buffer", None)
     if buffer is None:
         buffer = _scratch.buffer = bytearray(CHUNK_BYTES)

@@ -46,8 +46,10 @@ def test_warm_reads_through_its_own_descriptor(tmp_path):
         await read_ahead.warm(fd, 10 * read_ahead.CHUNK_BYTES, 100)  # past the end: no error
 
     try:
+        open_before = len(os.listdir("/proc/self/fd"))
         run(main)
         assert os.pread(fd, 4, 0) == path.read_bytes()[:4]            # still ours, still open
+        assert len(os.listdir("/proc/self/fd")) <= open_before        # its copies are closed
     finally:
         os.close(fd)
 

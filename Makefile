@@ -27,7 +27,7 @@ run: install
 test: install system-deps
 	$(PY) -m pytest -q $(ARGS)
 
-# Every benchmark, then the suite against the peer broker (about 10 minutes more).
+# Every benchmark, then the suite against the peer broker (about 15 minutes more).
 bench: install
 	@for b in ring protocol record_batch storage broker; do \
 	  echo "== bench/$$b.py"; $(PY) -m panda.bench.$$b || exit 1; done

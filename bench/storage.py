@@ -5,7 +5,8 @@
 
 Measured in the same run, on the same file system (--dir, default a temp dir), raw and log
 bursts alternating (ROUNDS per run) so both see the same disk and the same neighbours:
-- raw sequential write bandwidth: 1 MiB writes then one fdatasync, O_DIRECT and buffered;
+- raw sequential write bandwidth: 1 MiB writes then one fdatasync, O_DIRECT and buffered, and
+  O_DIRECT again from huge-page memory (larger device requests): the limit is the faster;
 - raw commit latency: one 16 KiB write + fdatasync per commit, O_DIRECT and buffered;
 - the partition log: durable-append throughput (MB/s, many appends in flight so group commit
   works) and single-appender durable-append latency (p50/p99) for 1 KiB, 16 KiB, 1 MiB batches.
@@ -32,6 +33,7 @@ from panda.storage import record_batch as rb
 from panda.storage.config import MiB, StorageConfig
 from panda.storage.log_manager import LogManager
 from panda.storage.partition_log import PartitionLog
+from panda.storage.write_buffer import map_buffer
 
 SIZES = {"1KiB": 1024, "16KiB": 16 * 1024, "1MiB": 1024 * 1024}
 ROUNDS = 4  # raw and log bursts alternate this many times per run
@@ -47,16 +49,19 @@ def _open(path: str, direct: bool) -> int:
     return os.open(path, flags, 0o644)
 
 
-def raw_bandwidth(directory: str, direct: bool, total_bytes: int) -> float:
-    """MB/s of 1 MiB sequential writes followed by one fdatasync."""
+def raw_bandwidth(
+    directory: str, direct: bool, total_bytes: int, huge_pages: bool = False
+) -> float:
+    """MB/s of 1 MiB sequential writes followed by one fdatasync; huge_pages: from a buffer
+    the log's own write buffers are like (storage.write_buffer.map_buffer, 2 MiB pages)."""
     path = os.path.join(directory, "raw-bw")
-    buf = mmap.mmap(-1, MiB)
+    buf = map_buffer(2 * MiB) if huge_pages else mmap.mmap(-1, MiB)
     buf.write(os.urandom(MiB))
     fd = _open(path, direct)
     try:
         started = time.perf_counter()
         for i in range(total_bytes // MiB):
-            os.pwrite(fd, buf, i * MiB)
+            os.pwrite(fd, memoryview(buf)[:MiB], i * MiB)
         os.fdatasync(fd)
         elapsed = time.perf_counter() - started
     finally:
@@ -134,6 +139,9 @@ async def measure_size(
     for _ in range(ROUNDS):
         if size == MiB:
             out["raw_direct_MBps"].append(raw_bandwidth(directory, True, volume))
+            out["raw_direct_hugepages_MBps"].append(
+                raw_bandwidth(directory, True, volume, huge_pages=True)
+            )
             out["raw_buffered_MBps"].append(raw_bandwidth(directory, False, volume))
         out[f"append_{name}_MBps"].append(await log_burst(log, batches, volume))
         if size == 16 * 1024:
@@ -182,8 +190,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def verdict(summary: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The issue's targets, as ratios of medians measured in the same run."""
-    bw = summary["append_1MiB_MBps"]["median"] / summary["raw_direct_MBps"]["median"]
+    """The issue's targets, as ratios of medians measured in the same run. The bandwidth limit
+    is the faster raw O_DIRECT writer (4 KiB or huge-page memory)."""
+    raw = max(summary[k]["median"] for k in ("raw_direct_MBps", "raw_direct_hugepages_MBps"))
+    bw = summary["append_1MiB_MBps"]["median"] / raw
     p99 = (
         summary["append_16KiB_latency.p99_us"]["median"]
         / summary["raw_commit_direct.p99_us"]["median"]
@@ -196,7 +206,7 @@ def print_table(summary: dict[str, dict[str, float]], ratios: dict[str, float]) 
     for key, row in summary.items():
         print(f"{key:40} {row['median']:10.1f} {row['min']:10.1f} {row['max']:10.1f}")
     print(
-        f"1 MiB durable append / raw direct bandwidth: {ratios['throughput_1MiB_vs_raw_direct']:.2f}"
+        f"1 MiB durable append / fastest raw direct: {ratios['throughput_1MiB_vs_raw_direct']:.2f}"
         " (target >= 0.70)"
     )
     print(
@@ -212,7 +222,7 @@ def print_markdown(summary: dict[str, dict[str, float]], ratios: dict[str, float
         print(f"| {key} | {row['median']:.1f} | {row['min']:.1f} | {row['max']:.1f} |")
     print()
     print(
-        f"1 MiB durable append / raw direct bandwidth: "
+        f"1 MiB durable append / fastest raw direct: "
         f"**{ratios['throughput_1MiB_vs_raw_direct']:.2f}** (target >= 0.70); "
         f"16 KiB durable append p99 / raw fdatasync p99: "
         f"**{ratios['p99_16KiB_vs_raw_fdatasync_p99']:.2f}** (target <= 3.0)"

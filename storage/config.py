@@ -46,7 +46,7 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     flush_trigger_bytes: Annotated[int, msgspec.Meta(ge=4 * KiB)] = 4 * MiB  # unwritten: write now
     direct_io: bool = True  # O_DIRECT writes from aligned buffers (faster on the measured disk)
     write_buffer_bytes_min: Annotated[int, msgspec.Meta(ge=4 * KiB)] = 256 * KiB  # per segment
-    pending_bytes_max: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 12 * MiB  # unwritten per log
+    pending_bytes_max: Annotated[int, msgspec.Meta(ge=64 * KiB)] = 8 * MiB  # unwritten per log
     write_buffers_pooled_max: NonNegativeInt = 4  # write buffers of closed segments kept
     fallocate_bytes: Annotated[int, msgspec.Meta(ge=0)] = 32 * MiB  # preallocation chunk; 0: off
     index_interval_bytes: PositiveInt = 4 * KiB  # one offset/time index entry per this many bytes

@@ -4,6 +4,11 @@ Owns one anonymous mmap laid out from the aligned file position below its start,
 write goes straight from it (no staging copy) and a buffered write takes the data slice. The
 reactor appends; once handed to the I/O thread the buffer is only read by readers until the
 write completes. Never shrinks in place and never frees memory that a view still exports.
+
+Large buffers ask for transparent huge pages. The kernel splits an O_DIRECT write into device
+requests wherever physical memory breaks, and 4 KiB pages scattered by the allocator cut a
+12 MiB write into ~0.5 MiB requests. Measured on this virtio disk: 1.8 GB/s from 4 KiB pages,
+2.6 GB/s from 2 MiB pages (~2.4 MiB requests).
 """
 
 from __future__ import annotations
@@ -11,6 +16,17 @@ from __future__ import annotations
 import mmap
 
 from panda.storage.file_io import ALIGN_BYTES, align_down, align_up
+
+HUGE_PAGE_BYTES = 2 * 1024 * 1024
+
+
+def map_buffer(capacity: int) -> mmap.mmap:
+    """Private anonymous memory of capacity bytes; from HUGE_PAGE_BYTES up it is backed by
+    huge pages where the kernel allows (THP "always" or "madvise"; otherwise plain pages)."""
+    mem = mmap.mmap(-1, capacity, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if capacity >= HUGE_PAGE_BYTES and hasattr(mmap, "MADV_HUGEPAGE"):
+        mem.madvise(mmap.MADV_HUGEPAGE)
+    return mem
 
 
 class WriteBuffer:
@@ -61,7 +77,7 @@ class WriteBuffer:
     def _grow(self, need: int) -> None:
         hot = self._capacity_hot if self.mem is not None else 0
         capacity = max(self._capacity_min, hot, 2 * self.capacity_bytes, align_up(need))
-        mem = mmap.mmap(-1, capacity)
+        mem = map_buffer(capacity)
         if self.mem is not None:
             mem[: self.used] = self.mem[: self.used]
         self.mem = mem

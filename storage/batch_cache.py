@@ -1,41 +1,86 @@
 """Recently appended batches of every partition of a shard, in memory, within a byte budget.
 
-Owns which batches stay resident: least recently used go first once bytes_max is passed.
-Invariant: an entry is byte-identical to what the log holds at that offset; the log
-invalidates entries before it truncates. Never reads or writes files.
+Owns which batches stay resident: least recently used go first once bytes_max is passed, and
+the memory of evicted large batches, reused for the next ones. Invariant: an entry is
+byte-identical to what the log holds at that offset; the log invalidates entries before it
+truncates; memory is reused only once nothing refers to it any more. Never reads or writes
+files.
+
+Why reuse: a fresh 1 MiB copy faults its pages in (glibc hands large blocks back to the kernel)
+and held the GIL for as long as the copy into the log's write buffer did. Copied into memory
+that is already mapped, with the GIL released, it stops delaying the storage I/O thread.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
+
+from panda.storage.gil_free import copy_into
+
+RECYCLE_MIN_BYTES = 256 * 1024  # batches this large get reused memory
+RECYCLE_STEP_BYTES = 64 * 1024  # whose size is rounded up to a multiple of this
+
+
+class _Held:
+    """A large batch: the first size bytes of reusable memory."""
+
+    __slots__ = ("memory", "size")
+
+    def __init__(self, memory: bytearray, size: int) -> None:
+        self.memory = memory
+        self.size = size
+
+
+_Entry = bytes | bytearray | _Held
 
 
 class BatchCache:
-    """LRU of (log id, base offset) -> batch bytes, bounded by bytes_max."""
+    """LRU of (log id, base offset) -> batch bytes, bounded by bytes_max (memory held, with
+    the rounding of large batches and the spare memory kept for reuse, counts)."""
 
     def __init__(self, bytes_max: int) -> None:
         self.bytes_max = bytes_max
         self.size_bytes = 0
-        self._lru: OrderedDict[tuple[int, int], bytearray | bytes] = OrderedDict()
-        self._by_log: dict[int, dict[int, bytearray | bytes]] = {}
+        self.spare_bytes = 0
+        self.spare_bytes_max = bytes_max // 8
+        self.reuses = 0  # large batches copied into reused memory
+        self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
+        self._by_log: dict[int, dict[int, _Entry]] = {}
+        self._spare: dict[int, list[bytearray]] = {}  # capacity -> unreferenced memory
 
     def put(self, log_id: int, base_offset: int, batch: bytearray | bytes) -> None:
-        if len(batch) > self.bytes_max:
-            return
-        key = (log_id, base_offset)
-        if key in self._lru:
-            self._remove(key)
-        self._lru[key] = batch
-        self._by_log.setdefault(log_id, {})[base_offset] = batch
-        self.size_bytes += len(batch)
-        while self.size_bytes > self.bytes_max:
-            self._remove(next(iter(self._lru)))
+        """Keep batch itself (the caller hands it over and never changes it)."""
+        self._insert(log_id, base_offset, batch)
 
-    def get(self, log_id: int, base_offset: int) -> bytearray | bytes | None:
-        batch = self._by_log.get(log_id, {}).get(base_offset)
-        if batch is not None:
-            self._lru.move_to_end((log_id, base_offset))
-        return batch
+    def put_copy(
+        self, log_id: int, base_offset: int, batch: bytes | bytearray | memoryview
+    ) -> None:
+        """Keep a copy of batch (the caller's bytes may change or go); large batches are
+        copied into reused memory with the GIL released."""
+        size = len(batch)
+        if size < RECYCLE_MIN_BYTES:
+            self._insert(log_id, base_offset, bytes(batch))
+            return
+        capacity = -(-size // RECYCLE_STEP_BYTES) * RECYCLE_STEP_BYTES
+        if capacity > self.bytes_max:
+            return
+        self._make_room(capacity)
+        memory = self._take_spare(capacity) or bytearray(capacity)
+        copy_into(memory, 0, batch)
+        self._insert(log_id, base_offset, _Held(memory, size))
+
+    def get(self, log_id: int, base_offset: int) -> bytes | bytearray | memoryview | None:
+        entry = self._by_log.get(log_id, {}).get(base_offset)
+        if entry is None:
+            return None
+        self._lru.move_to_end((log_id, base_offset))
+        if isinstance(entry, _Held):
+            return memoryview(entry.memory)[: entry.size]
+        return entry
+
+    def contains(self, log_id: int, base_offset: int) -> bool:
+        return base_offset in self._by_log.get(log_id, {})
 
     def invalidate_from(self, log_id: int, offset: int) -> None:
         """Forget the log's batches whose base offset is >= offset (before a truncate)."""
@@ -57,14 +102,78 @@ class BatchCache:
             self._remove((log_id, base))
         self._by_log.pop(log_id, None)
 
+    def _insert(self, log_id: int, base_offset: int, entry: _Entry) -> None:
+        size = _held_bytes(entry)
+        if size > self.bytes_max:
+            return
+        key = (log_id, base_offset)
+        if key in self._lru:
+            self._remove(key)
+        self._lru[key] = entry
+        self._by_log.setdefault(log_id, {})[base_offset] = entry
+        self.size_bytes += size
+        while self.size_bytes + self.spare_bytes > self.bytes_max and self._lru:
+            self._remove(next(iter(self._lru)))
+        while self.size_bytes + self.spare_bytes > self.bytes_max and self._spare:
+            self._drop_one_spare()
+
+    def _make_room(self, capacity: int) -> None:
+        """Evict least recently used batches until memory of capacity is spare or fits."""
+        while capacity not in self._spare and self._lru:
+            if self.size_bytes + self.spare_bytes + capacity <= self.bytes_max:
+                return
+            self._remove(next(iter(self._lru)))
+        while capacity not in self._spare and self._spare:
+            if self.size_bytes + self.spare_bytes + capacity <= self.bytes_max:
+                return
+            self._drop_one_spare()
+
     def _remove(self, key: tuple[int, int]) -> None:
-        batch = self._lru.pop(key)
+        entry = self._lru.pop(key)
         del self._by_log[key[0]][key[1]]
-        self.size_bytes -= len(batch)
+        self.size_bytes -= _held_bytes(entry)
+        if isinstance(entry, _Held):
+            memory = entry.memory
+            del entry
+            self._keep_spare(memory)
+
+    def _keep_spare(self, memory: bytearray) -> None:
+        """Keep memory for reuse if nothing else refers to it: no reader holds a view of it
+        (each view's buffer holds a reference to it), and within spare_bytes_max."""
+        # References: the caller's local, this parameter, getrefcount's argument.
+        if sys.getrefcount(memory) > 3:
+            return
+        if self.spare_bytes + len(memory) > self.spare_bytes_max:
+            return
+        if self.size_bytes + self.spare_bytes + len(memory) > self.bytes_max:
+            return
+        self._spare.setdefault(len(memory), []).append(memory)
+        self.spare_bytes += len(memory)
+
+    def _take_spare(self, capacity: int) -> bytearray | None:
+        free = self._spare.get(capacity)
+        if not free:
+            return None
+        memory = free.pop()
+        self.reuses += 1
+        if not free:
+            del self._spare[capacity]
+        self.spare_bytes -= capacity
+        return memory
+
+    def _drop_one_spare(self) -> None:
+        capacity = next(iter(self._spare))
+        self._take_spare(capacity)
 
     def statistics(self) -> dict[str, int]:
         return {
             "size_bytes": self.size_bytes,
+            "spare_bytes": self.spare_bytes,
             "bytes_max": self.bytes_max,
             "batches": len(self._lru),
+            "reuses": self.reuses,
         }
+
+
+def _held_bytes(entry: _Entry) -> int:
+    return len(entry.memory) if isinstance(entry, _Held) else len(entry)

@@ -182,7 +182,7 @@ class PartitionLog:
         )
         stored = self._segment_for_append(len(batch), term).append(batch, header, term)
         self.next_offset = header.next_offset
-        self._shared.cache.put(self.log_id, base_offset, bytes(stored))
+        self._shared.cache.put_copy(self.log_id, base_offset, stored)
         stored.release()
         self._shared.probe.appended(len(batch))
         self._shared.flusher.schedule(self, durable=False, appended_bytes=len(batch))
@@ -395,7 +395,7 @@ class PartitionLog:
         on the reactor."""
         if self._closed or not self.start_offset <= offset < self.next_offset:
             return None
-        if self._shared.cache.get(self.log_id, offset) is not None:
+        if self._shared.cache.contains(self.log_id, offset):
             return None
         bases = [s.base_offset for s in self.segments]
         segment = self.segments[max(bisect_right(bases, offset) - 1, 0)]

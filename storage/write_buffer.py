@@ -16,6 +16,7 @@ from __future__ import annotations
 import mmap
 
 from panda.storage.file_io import ALIGN_BYTES, align_down, align_up
+from panda.storage.gil_free import copy_into
 
 HUGE_PAGE_BYTES = 2 * 1024 * 1024
 
@@ -71,7 +72,7 @@ class WriteBuffer:
         if need > self.capacity_bytes:
             self._grow(need)
         assert self.mem is not None
-        self.mem[self.used : self.used + len(data)] = data
+        copy_into(self.mem, self.used, data)
         self.used += len(data)
 
     def _grow(self, need: int) -> None:

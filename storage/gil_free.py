@@ -65,14 +65,17 @@ def _address(obj: object, writable: bool) -> Iterator[tuple[int, int]]:
 
 
 def copy_into(dst: bytearray | memoryview | object, offset: int, src: object) -> int:
-    """Copy all of src (any contiguous buffer) into dst at offset; returns the bytes copied.
-    Large copies run with the GIL released."""
-    with _address(src, writable=False) as (src_address, size):
-        if size < COPY_GIL_FREE_BYTES:
-            memoryview(dst)[offset : offset + size] = memoryview(src).cast("B")  # type: ignore[arg-type]
-            return size
-        with _address(dst, writable=True) as (dst_address, capacity):
-            if offset < 0 or offset + size > capacity:
-                raise ValueError(f"copy of {size} bytes at {offset} overruns {capacity}")
-            ctypes.memmove(dst_address + offset, src_address, size)
+    """Copy all of src (a contiguous buffer of bytes) into dst (a writable one: bytearray,
+    mmap, memoryview) at offset; returns the bytes copied. Large copies release the GIL."""
+    size = src.nbytes if isinstance(src, memoryview) else len(src)  # type: ignore[arg-type]
+    if size < COPY_GIL_FREE_BYTES:
+        dst[offset : offset + size] = src  # type: ignore[index]
+        return size
+    with (
+        _address(src, writable=False) as (src_address, size),
+        _address(dst, writable=True) as (dst_address, capacity),
+    ):
+        if offset < 0 or offset + size > capacity:
+            raise ValueError(f"copy of {size} bytes at {offset} overruns {capacity}")
+        ctypes.memmove(dst_address + offset, src_address, size)
     return size

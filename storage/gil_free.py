@@ -17,6 +17,7 @@ cheaper than the ctypes calls (~10 us) and is used instead.
 from __future__ import annotations
 
 import ctypes
+import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,12 +65,14 @@ def _address(obj: object, writable: bool) -> Iterator[tuple[int, int]]:
         _release_buffer(ctypes.byref(view))
 
 
-def copy_into(dst: bytearray | memoryview | object, offset: int, src: object) -> int:
+def copy_into(
+    dst: bytearray | mmap.mmap | memoryview, offset: int, src: bytes | bytearray | memoryview
+) -> int:
     """Copy all of src (a contiguous buffer of bytes) into dst (a writable one: bytearray,
     mmap, memoryview) at offset; returns the bytes copied. Large copies release the GIL."""
-    size = src.nbytes if isinstance(src, memoryview) else len(src)  # type: ignore[arg-type]
+    size = src.nbytes if isinstance(src, memoryview) else len(src)
     if size < COPY_GIL_FREE_BYTES:
-        dst[offset : offset + size] = src  # type: ignore[index]
+        dst[offset : offset + size] = src
         return size
     with (
         _address(src, writable=False) as (src_address, size),

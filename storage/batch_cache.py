@@ -14,12 +14,13 @@ that is already mapped, with the GIL released, it stops delaying the storage I/O
 from __future__ import annotations
 
 import sys
+from bisect import bisect_left
 from collections import OrderedDict
 
 from panda.storage.gil_free import copy_into
 
 RECYCLE_MIN_BYTES = 256 * 1024  # batches this large get reused memory
-RECYCLE_STEP_BYTES = 64 * 1024  # whose size is rounded up to a multiple of this
+RECYCLE_SLACK = 4  # ... from a spare at most 1/RECYCLE_SLACK larger than the batch
 
 
 class _Held:
@@ -36,18 +37,19 @@ _Entry = bytes | bytearray | _Held
 
 
 class BatchCache:
-    """LRU of (log id, base offset) -> batch bytes, bounded by bytes_max (memory held, with
-    the rounding of large batches and the spare memory kept for reuse, counts)."""
+    """LRU of (log id, base offset) -> batch bytes, bounded by bytes_max (the memory held
+    counts: a reused spare's slack, and the spare memory kept for reuse)."""
 
     def __init__(self, bytes_max: int) -> None:
         self.bytes_max = bytes_max
         self.size_bytes = 0
         self.spare_bytes = 0
-        self.spare_bytes_max = bytes_max // 8
+        self.spare_bytes_max = bytes_max // 16
         self.reuses = 0  # large batches copied into reused memory
         self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
         self._by_log: dict[int, dict[int, _Entry]] = {}
-        self._spare: dict[int, list[bytearray]] = {}  # capacity -> unreferenced memory
+        self._spare: list[bytearray] = []  # unreferenced memory, by size
+        self._spare_sizes: list[int] = []
 
     def put(self, log_id: int, base_offset: int, batch: bytearray | bytes) -> None:
         """Keep batch itself (the caller hands it over and never changes it)."""
@@ -56,18 +58,20 @@ class BatchCache:
     def put_copy(
         self, log_id: int, base_offset: int, batch: bytes | bytearray | memoryview
     ) -> None:
-        """Keep a copy of batch (the caller's bytes may change or go); large batches are
-        copied into reused memory with the GIL released."""
+        """Keep a copy of batch (the caller's bytes may change or go). A large batch goes into
+        the memory of an evicted one when one fits, copied with the GIL released."""
         size = len(batch)
+        if size > self.bytes_max:
+            return
         if size < RECYCLE_MIN_BYTES:
             self._insert(log_id, base_offset, bytes(batch))
             return
-        capacity = -(-size // RECYCLE_STEP_BYTES) * RECYCLE_STEP_BYTES
-        if capacity > self.bytes_max:
-            return
-        self._make_room(capacity)
-        memory = self._take_spare(capacity) or bytearray(capacity)
-        copy_into(memory, 0, batch)
+        self._make_room(size)
+        memory = self._take_spare(size)
+        if memory is None:
+            memory = bytearray(batch)
+        else:
+            copy_into(memory, 0, batch)
         self._insert(log_id, base_offset, _Held(memory, size))
 
     def get(self, log_id: int, base_offset: int) -> bytes | bytearray | memoryview | None:
@@ -115,18 +119,18 @@ class BatchCache:
         while self.size_bytes + self.spare_bytes > self.bytes_max and self._lru:
             self._remove(next(iter(self._lru)))
         while self.size_bytes + self.spare_bytes > self.bytes_max and self._spare:
-            self._drop_one_spare()
+            self._drop_spare(len(self._spare) - 1)
 
-    def _make_room(self, capacity: int) -> None:
-        """Evict least recently used batches until memory of capacity is spare or fits."""
-        while capacity not in self._spare and self._lru:
-            if self.size_bytes + self.spare_bytes + capacity <= self.bytes_max:
+    def _make_room(self, size: int) -> None:
+        """Evict least recently used batches until a spare fits size or size fits as new."""
+        while self._lru and self._fitting_spare(size) < 0:
+            if self.size_bytes + self.spare_bytes + size <= self.bytes_max:
                 return
             self._remove(next(iter(self._lru)))
-        while capacity not in self._spare and self._spare:
-            if self.size_bytes + self.spare_bytes + capacity <= self.bytes_max:
+        while self._spare and self._fitting_spare(size) < 0:
+            if self.size_bytes + self.spare_bytes + size <= self.bytes_max:
                 return
-            self._drop_one_spare()
+            self._drop_spare(len(self._spare) - 1)
 
     def _remove(self, key: tuple[int, int]) -> None:
         entry = self._lru.pop(key)
@@ -147,23 +151,29 @@ class BatchCache:
             return
         if self.size_bytes + self.spare_bytes + len(memory) > self.bytes_max:
             return
-        self._spare.setdefault(len(memory), []).append(memory)
+        at = bisect_left(self._spare_sizes, len(memory))
+        self._spare_sizes.insert(at, len(memory))
+        self._spare.insert(at, memory)
         self.spare_bytes += len(memory)
 
-    def _take_spare(self, capacity: int) -> bytearray | None:
-        free = self._spare.get(capacity)
-        if not free:
-            return None
-        memory = free.pop()
-        self.reuses += 1
-        if not free:
-            del self._spare[capacity]
-        self.spare_bytes -= capacity
-        return memory
+    def _fitting_spare(self, size: int) -> int:
+        """Index of the smallest spare of size..size + size / RECYCLE_SLACK bytes, else -1."""
+        at = bisect_left(self._spare_sizes, size)
+        fits = at < len(self._spare) and self._spare_sizes[at] <= size + size // RECYCLE_SLACK
+        return at if fits else -1
 
-    def _drop_one_spare(self) -> None:
-        capacity = next(iter(self._spare))
-        self._take_spare(capacity)
+    def _take_spare(self, size: int) -> bytearray | None:
+        at = self._fitting_spare(size)
+        if at < 0:
+            return None
+        self.reuses += 1
+        return self._drop_spare(at)
+
+    def _drop_spare(self, at: int) -> bytearray:
+        del self._spare_sizes[at]
+        memory = self._spare.pop(at)
+        self.spare_bytes -= len(memory)
+        return memory
 
     def statistics(self) -> dict[str, int]:
         return {

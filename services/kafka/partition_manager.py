@@ -183,6 +183,16 @@ class PartitionManager(Service):
                 ("segments_compacted", "Segments rewritten by compaction")):
             metrics.counter(f"panda_storage_{attribute}_total", what,
                             lambda a=attribute: getattr(probe, a))
+        def cache_stat(key: str) -> float:
+            cache = self.logs.statistics().get("batch_cache")
+            return float(cache[key]) if isinstance(cache, dict) else 0.0
+
+        for key, kind, what in (
+                ("size_bytes", "gauge", "Bytes of batches in the batch cache"),
+                ("spare_bytes", "gauge", "Batch cache memory kept for reuse"),
+                ("reuses", "counter", "Large batches cached in memory reused from evicted ones")):
+            name = f"panda_storage_batch_cache_{key}" + ("_total" if kind == "counter" else "")
+            getattr(metrics, kind)(name, what, lambda k=key: cache_stat(k))
         metrics.histogram_of("panda_storage_flush_latency_seconds",
                              "Write + fdatasync time of one group-commit cycle",
                              probe.flush_latency_us)

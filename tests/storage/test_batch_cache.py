@@ -7,12 +7,12 @@ import sys
 import threading
 
 import pytest
-from panda.storage.batch_cache import RECYCLE_MIN_BYTES, RECYCLE_STEP_BYTES, BatchCache
+from panda.storage.batch_cache import RECYCLE_MIN_BYTES, RECYCLE_SLACK, BatchCache
 from panda.storage.gil_free import COPY_GIL_FREE_BYTES, copy_into
 from panda.storage.write_buffer import map_buffer
 
-LARGE = RECYCLE_MIN_BYTES + 1000  # rounded up to CAPACITY in the cache
-CAPACITY = -(-LARGE // RECYCLE_STEP_BYTES) * RECYCLE_STEP_BYTES
+LARGE = RECYCLE_MIN_BYTES + 1000
+CAPACITY = LARGE  # a fresh copy is exactly the batch
 
 
 def test_small_batches_are_kept_as_copies_and_evicted_least_recently_used_first() -> None:
@@ -27,7 +27,7 @@ def test_small_batches_are_kept_as_copies_and_evicted_least_recently_used_first(
     assert cache.get(1, 10) is None and cache.contains(1, 0) and cache.size_bytes == 3000
 
 
-def test_a_large_batch_is_copied_into_memory_that_counts_whole() -> None:
+def test_a_large_batch_is_copied_into_memory_it_counts() -> None:
     cache = BatchCache(bytes_max=8 * CAPACITY)
     batch = os.urandom(LARGE)
     cache.put_copy(7, 100, memoryview(batch))
@@ -37,26 +37,39 @@ def test_a_large_batch_is_copied_into_memory_that_counts_whole() -> None:
 
 
 def test_evicted_memory_is_reused_for_the_next_large_batch() -> None:
-    cache = BatchCache(bytes_max=8 * CAPACITY)  # room for 8; 1/8 of it may sit spare
-    for base in range(8):
+    cache = BatchCache(bytes_max=16 * CAPACITY)  # room for 16; 1/16 of it may sit spare
+    for base in range(16):
         cache.put_copy(1, base, bytes([base]) * LARGE)
     assert cache.reuses == 0
-    cache.put_copy(1, 8, b"c" * LARGE)  # evicts offset 0; its memory holds the new batch
+    cache.put_copy(1, 16, b"c" * LARGE)  # evicts offset 0; its memory holds the new batch
     assert not cache.contains(1, 0) and cache.reuses == 1
-    assert bytes(cache.get(1, 8) or b"") == b"c" * LARGE
+    assert bytes(cache.get(1, 16) or b"") == b"c" * LARGE
     assert cache.size_bytes + cache.spare_bytes <= cache.bytes_max
 
 
+def test_a_spare_is_reused_only_for_a_batch_it_fits_with_little_slack() -> None:
+    cache = BatchCache(bytes_max=16 * CAPACITY)
+    for base in range(16):
+        cache.put_copy(1, base, bytes([base]) * LARGE)
+    too_small = LARGE // RECYCLE_SLACK * (RECYCLE_SLACK - 1) - 1000  # would waste over 1/4
+    cache.put_copy(1, 16, b"s" * too_small)  # evicts offset 0, whose memory does not fit
+    assert cache.reuses == 0
+    cache.put_copy(1, 17, b"f" * (LARGE - 100))  # fits offset 0's memory
+    assert cache.reuses == 1
+    assert bytes(cache.get(1, 17) or b"") == b"f" * (LARGE - 100)
+    assert bytes(cache.get(1, 16) or b"") == b"s" * too_small
+
+
 def test_memory_a_reader_still_views_is_never_reused() -> None:
-    cache = BatchCache(bytes_max=8 * CAPACITY)
-    for base in range(8):
+    cache = BatchCache(bytes_max=16 * CAPACITY)
+    for base in range(16):
         cache.put_copy(1, base, bytes([base]) * LARGE)
     held = cache.get(1, 0)  # a fetch response still being written out
-    for base in range(1, 8):
+    for base in range(1, 16):
         cache.get(1, base)  # offset 0 is the least recently used again
-    cache.put_copy(1, 8, b"c" * LARGE)  # evicts offset 0 while `held` is alive: not reused
+    cache.put_copy(1, 16, b"c" * LARGE)  # evicts offset 0 while `held` is alive: not reused
     assert not cache.contains(1, 0) and cache.reuses == 0
-    cache.put_copy(1, 9, b"d" * LARGE)  # evicts offset 1, which nobody holds: reused
+    cache.put_copy(1, 17, b"d" * LARGE)  # evicts offset 1, which nobody holds: reused
     assert cache.reuses == 1
     assert held is not None and bytes(held) == bytes([0]) * LARGE
 

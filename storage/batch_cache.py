@@ -14,7 +14,6 @@ that is already mapped, with the GIL released, it stops delaying the storage I/O
 from __future__ import annotations
 
 import sys
-from bisect import bisect_left
 from collections import OrderedDict
 
 from panda.storage.gil_free import copy_into
@@ -48,8 +47,7 @@ class BatchCache:
         self.reuses = 0  # large batches copied into reused memory
         self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
         self._by_log: dict[int, dict[int, _Entry]] = {}
-        self._spare: list[bytearray] = []  # unreferenced memory, by size
-        self._spare_sizes: list[int] = []
+        self._spare: list[bytearray] = []  # unreferenced memory, oldest first
 
     def put(self, log_id: int, base_offset: int, batch: bytearray | bytes) -> None:
         """Keep batch itself (the caller hands it over and never changes it)."""
@@ -119,7 +117,7 @@ class BatchCache:
         while self.size_bytes + self.spare_bytes > self.bytes_max and self._lru:
             self._remove(next(iter(self._lru)))
         while self.size_bytes + self.spare_bytes > self.bytes_max and self._spare:
-            self._drop_spare(len(self._spare) - 1)
+            self._drop_spare(0)
 
     def _make_room(self, size: int) -> None:
         """Evict least recently used batches until a spare fits size or size fits as new."""
@@ -130,7 +128,7 @@ class BatchCache:
         while self._spare and self._fitting_spare(size) < 0:
             if self.size_bytes + self.spare_bytes + size <= self.bytes_max:
                 return
-            self._drop_spare(len(self._spare) - 1)
+            self._drop_spare(0)
 
     def _remove(self, key: tuple[int, int]) -> None:
         entry = self._lru.pop(key)
@@ -143,24 +141,24 @@ class BatchCache:
 
     def _keep_spare(self, memory: bytearray) -> None:
         """Keep memory for reuse if nothing else refers to it: no reader holds a view of it
-        (each view's buffer holds a reference to it), and within spare_bytes_max."""
+        (each view's buffer holds a reference to it). Within spare_bytes_max the oldest spares
+        go first: batch sizes follow the traffic, and an old size may never fit again."""
         # References: the caller's local, this parameter, getrefcount's argument.
-        if sys.getrefcount(memory) > 3:
+        if sys.getrefcount(memory) > 3 or len(memory) > self.spare_bytes_max:
             return
-        if self.spare_bytes + len(memory) > self.spare_bytes_max:
-            return
-        if self.size_bytes + self.spare_bytes + len(memory) > self.bytes_max:
-            return
-        at = bisect_left(self._spare_sizes, len(memory))
-        self._spare_sizes.insert(at, len(memory))
-        self._spare.insert(at, memory)
-        self.spare_bytes += len(memory)
+        while self._spare and self.spare_bytes + len(memory) > self.spare_bytes_max:
+            self._drop_spare(0)
+        if self.size_bytes + self.spare_bytes + len(memory) <= self.bytes_max:
+            self._spare.append(memory)
+            self.spare_bytes += len(memory)
 
     def _fitting_spare(self, size: int) -> int:
         """Index of the smallest spare of size..size + size / RECYCLE_SLACK bytes, else -1."""
-        at = bisect_left(self._spare_sizes, size)
-        fits = at < len(self._spare) and self._spare_sizes[at] <= size + size // RECYCLE_SLACK
-        return at if fits else -1
+        best, best_bytes = -1, size + size // RECYCLE_SLACK + 1
+        for at, memory in enumerate(self._spare):
+            if size <= len(memory) < best_bytes:
+                best, best_bytes = at, len(memory)
+        return best
 
     def _take_spare(self, size: int) -> bytearray | None:
         at = self._fitting_spare(size)
@@ -170,7 +168,6 @@ class BatchCache:
         return self._drop_spare(at)
 
     def _drop_spare(self, at: int) -> bytearray:
-        del self._spare_sizes[at]
         memory = self._spare.pop(at)
         self.spare_bytes -= len(memory)
         return memory

@@ -135,3 +135,14 @@ def test_a_large_copy_lets_another_thread_run() -> None:
         sys.setswitchinterval(interval)
         stop.set()
         thread.join()
+
+
+def test_spares_of_a_size_the_traffic_left_make_way_for_new_ones() -> None:
+    cache = BatchCache(bytes_max=32 * CAPACITY)  # up to 2 batches' worth sits spare
+    for base in range(32):
+        cache.put_copy(1, base, b"a" * LARGE)
+    bigger = LARGE * 3 // 2  # an old spare never fits these
+    for base in range(32, 100):
+        cache.put_copy(1, base, b"b" * bigger)
+    assert cache.reuses > 0
+    assert bytes(cache.get(1, 99) or b"") == b"b" * bigger

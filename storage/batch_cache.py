@@ -32,7 +32,7 @@ class _Held:
         self.size = size
 
 
-_Entry = bytes | bytearray | _Held
+_Entry = bytes | _Held
 
 
 class BatchCache:
@@ -48,10 +48,6 @@ class BatchCache:
         self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
         self._by_log: dict[int, dict[int, _Entry]] = {}
         self._spare: list[bytearray] = []  # unreferenced memory, oldest first
-
-    def put(self, log_id: int, base_offset: int, batch: bytearray | bytes) -> None:
-        """Keep batch itself (the caller hands it over and never changes it)."""
-        self._insert(log_id, base_offset, batch)
 
     def put_copy(
         self, log_id: int, base_offset: int, batch: bytes | bytearray | memoryview
@@ -72,7 +68,7 @@ class BatchCache:
             copy_into(memory, 0, batch)
         self._insert(log_id, base_offset, _Held(memory, size))
 
-    def get(self, log_id: int, base_offset: int) -> bytes | bytearray | memoryview | None:
+    def get(self, log_id: int, base_offset: int) -> bytes | memoryview | None:
         entry = self._by_log.get(log_id, {}).get(base_offset)
         if entry is None:
             return None
@@ -114,10 +110,10 @@ class BatchCache:
         self._lru[key] = entry
         self._by_log.setdefault(log_id, {})[base_offset] = entry
         self.size_bytes += size
-        while self.size_bytes + self.spare_bytes > self.bytes_max and self._lru:
-            self._remove(next(iter(self._lru)))
         while self.size_bytes + self.spare_bytes > self.bytes_max and self._spare:
-            self._drop_spare(0)
+            self._drop_spare(0)  # idle memory goes before any cached batch
+        while self.size_bytes > self.bytes_max:
+            self._remove(next(iter(self._lru)))
 
     def _make_room(self, size: int) -> None:
         """Evict least recently used batches until a spare fits size or size fits as new."""

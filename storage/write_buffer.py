@@ -19,6 +19,7 @@ from panda.storage.file_io import ALIGN_BYTES, align_down, align_up
 from panda.storage.gil_free import copy_into
 
 HUGE_PAGE_BYTES = 2 * 1024 * 1024
+THP_MODE_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
 def map_buffer(capacity: int) -> mmap.mmap:
@@ -28,6 +29,16 @@ def map_buffer(capacity: int) -> mmap.mmap:
     if capacity >= HUGE_PAGE_BYTES and hasattr(mmap, "MADV_HUGEPAGE"):
         mem.madvise(mmap.MADV_HUGEPAGE)
     return mem
+
+
+def huge_pages_off(mode_path: str = THP_MODE_PATH) -> bool:
+    """True when the kernel gives no transparent huge pages to map_buffer (mode "[never]").
+    An unreadable mode (no sysfs, another OS) is not reported as off."""
+    try:
+        with open(mode_path) as mode:
+            return "[never]" in mode.read()
+    except OSError:
+        return False
 
 
 class WriteBuffer:

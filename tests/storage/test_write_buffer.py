@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from panda.storage.write_buffer import HUGE_PAGE_BYTES, WriteBuffer, map_buffer
+from panda.storage.write_buffer import HUGE_PAGE_BYTES, WriteBuffer, huge_pages_off, map_buffer
 
 THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -48,3 +48,18 @@ def test_a_small_buffer_is_private_memory_that_grows_and_keeps_its_bytes() -> No
     assert first < 3 * HUGE_PAGE_BYTES <= buffer.capacity_bytes
     assert bytes(buffer.view(100, 5100)) == b"x" * 5000
     assert bytes(buffer.view(5100, 5110)) == b"y" * 10
+
+
+@pytest.mark.parametrize(
+    ("mode", "off"),
+    [("always [madvise] never\n", False), ("[always] madvise never\n", False),
+     ("always madvise [never]\n", True)],
+)
+def test_huge_pages_off_reads_the_kernel_mode(tmp_path: Path, mode: str, off: bool) -> None:
+    path = tmp_path / "enabled"
+    path.write_text(mode)
+    assert huge_pages_off(str(path)) is off
+
+
+def test_an_unreadable_mode_is_not_reported_as_off(tmp_path: Path) -> None:
+    assert huge_pages_off(str(tmp_path / "missing")) is False

@@ -8,7 +8,7 @@ bursts alternating (ROUNDS per run) so both see the same disk and the same neigh
 - raw sequential write bandwidth: 1 MiB writes of distinct data then one fdatasync, O_DIRECT
   and buffered, and O_DIRECT again from huge-page memory (larger device requests): the limit
   is the faster O_DIRECT one. For reference, also one 1 MiB huge-page buffer written over and
-  over ("hot": it stays in the CPU cache; ~10% faster on this VM, but not what a log writes);
+  over ("hot": it stays in the CPU cache; up to ~20% faster on this VM, not what a log writes);
 - raw commit latency: one 16 KiB write + fdatasync per commit, O_DIRECT and buffered;
 - the partition log: durable-append throughput (MB/s, many appends in flight so group commit
   works) and single-appender durable-append latency (p50/p99) for 1 KiB, 16 KiB, 1 MiB batches.

@@ -183,6 +183,7 @@ class PartitionManager(Service):
                 ("segments_compacted", "Segments rewritten by compaction")):
             metrics.counter(f"panda_storage_{attribute}_total", what,
                             lambda a=attribute: getattr(probe, a))
+
         def cache_stat(key: str) -> float:
             cache = self.logs.statistics().get("batch_cache")
             return float(cache[key]) if isinstance(cache, dict) else 0.0

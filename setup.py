@@ -7,7 +7,10 @@ from setuptools import find_packages, setup
 
 TOP_LEVEL = ("runtime", "storage", "net", "services", "bench")
 
-packages = ["panda"] + [f"panda.{name}" for name in find_packages("panda")]
+# panda/<layer> are symlinks to the folders for static tools (mypy, pyright, IDEs); the
+# install maps the folders themselves, so skip the links here.
+packages = ["panda"] + [f"panda.{name}" for name in find_packages("panda", exclude=TOP_LEVEL)
+                        if name.split(".")[0] not in TOP_LEVEL]
 package_dir = {"panda": "panda"}
 for top in TOP_LEVEL:
     packages.append(f"panda.{top}")

@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 from panda.bench import _kafka_report as report
 from panda.bench._brokers import (
     Broker,
@@ -44,8 +47,6 @@ from panda.bench._brokers import (
 from panda.bench._hdr import Histogram, backend
 from panda.bench._kafka_clients import CONSUMER_SETTINGS, consumer_main, producer_main
 from panda.bench._workload import Workload, WorkloadError, find
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 BIN_S = 0.5
 START_LEAD_S = 0.5

@@ -24,6 +24,7 @@ from typing import Any
 
 import crc32c
 import google_crc32c
+
 from panda.storage import record_batch as rb
 from panda.storage.compression import Compression
 

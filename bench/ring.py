@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from panda.runtime import ALL, Service
 
 from panda import runtime
+from panda.runtime import ALL, Service
 
 RTT_SIZES = (64, 4096)
 RUNTIME_ONLY_SERVICES = "panda.services.admin:AdminService"

@@ -31,6 +31,7 @@ from collections import defaultdict
 from typing import Any
 
 import uvloop
+
 from panda.storage import record_batch as rb
 from panda.storage.config import MiB, StorageConfig
 from panda.storage.log_manager import LogManager

@@ -13,6 +13,7 @@ import struct
 from typing import Final
 
 import cramjam
+
 from panda.storage.errors import CompressionError, DecompressedSizeExceededError
 
 DECOMPRESSED_BYTES_MAX_DEFAULT: Final = 64 * 1024 * 1024

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
 from panda.storage import record_batch as rb
 from panda.storage.batch_cache import BatchCache
 from panda.storage.compactor import COMPACTED_SUFFIX, swap_compacted

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
 import msgspec
+
 from panda.storage.compression import (
     DECOMPRESSED_BYTES_MAX_DEFAULT,
     Compression,

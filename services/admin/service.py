@@ -10,6 +10,7 @@ import logging
 
 import msgspec
 from aiohttp import web
+
 from panda.runtime import ONE, RuntimeControl, Service, current
 from panda.runtime.errors import (
     CrossShardError,

@@ -14,9 +14,9 @@ import os
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from panda.runtime import ALL, Service
 
 from panda import runtime
+from panda.runtime import ALL, Service
 
 from .topic_table import Command, CommandError, TopicTable, apply, fit_to_shards
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import zlib
 
-from panda.runtime import ALL, Service
-
 from panda import runtime
+from panda.runtime import ALL, Service
 
 
 def owner_of(key: str, smp: int) -> int:

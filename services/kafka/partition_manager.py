@@ -17,6 +17,8 @@ import time
 from typing import Any
 
 import msgspec
+
+from panda import runtime
 from panda.runtime import ALL, Service
 from panda.services.controller import Controller, TopicTable
 from panda.storage import read_ahead
@@ -25,8 +27,6 @@ from panda.storage.config import StorageConfig
 from panda.storage.errors import StorageError
 from panda.storage.log_manager import LogManager
 from panda.storage.partition_log import PartitionLog
-
-from panda import runtime
 
 from . import topic_config
 from .errors import code, code_for

@@ -14,10 +14,9 @@ import logging
 import struct
 import time
 
+from panda import runtime
 from panda.net.kafka import ProtocolError, ResponseHeader, decode_request, encode_response
 from panda.runtime import ALL, Service
-
-from panda import runtime
 
 from . import api  # noqa: F401 - registers the handlers
 from .handlers import HANDLERS, VERSIONS, RequestContext

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from panda.bench import _hdr
 from panda.bench._workload import WorkloadError, find, load
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Self
 
 import pytest
+
 from panda.net.kafka import RequestHeader, decode_response, encode_request, messages
 from panda.runtime.config import DEFAULT_SERVICES
-
 from panda.testing import NodeProcess
 
 # The runtime tests narrow PANDA_SERVICES to the admin service; a broker node runs the

@@ -8,6 +8,7 @@ import struct
 import time
 
 import pytest
+
 from panda.net.kafka import decode_response, messages
 from panda.storage.record_batch import Record, build_batch
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from panda.net.kafka import ProtocolError, decode_request
 from panda.storage.record_batch import Record, build_batch, decode_records
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from panda.runtime.config import DEFAULT_SERVICES, load_config
-
 from panda.testing import NodeProcess, free_port
 
 from .conftest import CLIENT_TIMEOUT_S, stop_quietly, unique_topic

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import Producer
+
 from panda.storage import record_batch as rb
 
 from .conftest import KafkaWire, create_topic, fetch_body, unique_topic

@@ -11,6 +11,7 @@ import re
 import time
 
 import psutil
+
 from panda.net.kafka import decode_response, messages
 from panda.storage.record_batch import Record, build_batch, decode_records, read_header
 

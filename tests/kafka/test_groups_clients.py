@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from panda.runtime.config import DEFAULT_SERVICES
 
 from .conftest import CLIENT_TIMEOUT_S, unique_topic

@@ -10,6 +10,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+
 from panda.net.kafka import (
     RequestHeader,
     ResponseHeader,

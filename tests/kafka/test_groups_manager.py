@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from panda.services.kafka.groups.calls import (
     CommitRequest,
     FetchRequest,

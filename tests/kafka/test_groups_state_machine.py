@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from panda.services.kafka.groups.calls import (
     CommitRequest,
     HeartbeatRequest,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from hypothesis import strategies as st
+
 from panda.net.kafka import codec
 
 LIST_SIZE_MAX = 3

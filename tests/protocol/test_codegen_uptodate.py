@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from panda.net.kafka.codegen import default_output_dir, generate
 
 from .conftest import SPECS_DIR

@@ -8,6 +8,7 @@ import pickle
 import struct
 
 import pytest
+
 from panda.net.kafka import (
     EncodeError,
     ProtocolError,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+
 from panda.net.kafka import codec, decode_body, decode_request, encode_body
 
 from .strategies import message_strategy

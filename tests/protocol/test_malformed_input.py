@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from panda.net.kafka import (
     SUPPORTED_VERSIONS,
     ProtocolError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+
 from panda.net.kafka import codec, decode_body, encode_body
 from panda.net.kafka._generated import MODULES
 

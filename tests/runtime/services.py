@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from panda import runtime
 from panda.runtime import (
     ALL,
     ONE,
@@ -31,8 +32,6 @@ from panda.runtime import (
     smp,
     this_shard,
 )
-
-from panda import runtime
 
 POLL_INTERVAL_S = 0.01
 POLL_ROUNDS_MAX = 500          # 5 s at most for any condition we wait on

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import pytest
 import yaml
+
 from panda.runtime import ConfigError, constants
 from panda.runtime.cli import command
 from panda.runtime.config import (

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 import uvloop
+
 from panda.runtime import constants
 from panda.runtime.arena import Arena
 from panda.runtime.dispatcher import Dispatcher

@@ -8,9 +8,10 @@ import asyncio
 
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from panda.runtime import MemoryBudget, MemoryBudgetError
 from panda.runtime.memory import RESERVE_BYTES_MIN, RESERVE_FRACTION, plan_budgets
-from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import NODE_ENV, spec
 

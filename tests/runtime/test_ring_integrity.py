@@ -14,6 +14,7 @@ import struct
 import time
 
 import pytest
+
 from panda.runtime.arena import Arena
 from panda.runtime.ring import FIRST, LAST, MORE, WHOLE, Ring
 

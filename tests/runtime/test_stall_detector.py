@@ -13,6 +13,7 @@ import random
 import time
 
 import uvloop
+
 from panda.runtime.metrics import Log2Histogram
 from panda.runtime.stall_detector import StallDetector
 

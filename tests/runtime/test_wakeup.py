@@ -23,6 +23,7 @@ import time
 
 import pytest
 import uvloop
+
 from panda.runtime.arena import SLEEPING_OFF, Arena
 from panda.runtime.doorbell import make_eventfd
 from panda.runtime.reactor import Reactor

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager

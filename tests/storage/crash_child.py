@@ -12,6 +12,7 @@ import random
 import sys
 
 import uvloop
+
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager

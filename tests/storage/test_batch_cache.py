@@ -7,6 +7,7 @@ import sys
 import threading
 
 import pytest
+
 from panda.storage.batch_cache import RECYCLE_MIN_BYTES, RECYCLE_SLACK, BatchCache
 from panda.storage.gil_free import COPY_GIL_FREE_BYTES, copy_into
 from panda.storage.write_buffer import map_buffer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 import pytest
+
 from panda.storage import record_batch as rb
 from panda.storage.errors import DiskFullError, StorageIOError
 from panda.storage.file_io import FileIO

@@ -9,6 +9,7 @@ import tempfile
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from panda.storage import record_batch as rb
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from panda.storage import record_batch as rb
 from panda.storage.config import TopicConfig
 from panda.storage.errors import CrcMismatchError, OffsetOutOfRangeError

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.record import default_records as aio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from panda.storage.compression import Compression
 from panda.storage.record_batch import Record, build_batch, decode_records, validate_crc
 

@@ -15,6 +15,7 @@ import cramjam
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from panda.storage.compression import Compression, compress, decompress
 from panda.storage.errors import (
     CompressionError,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from panda.storage.compression import Compression
 from panda.storage.errors import UnsupportedMessageFormatError
 from panda.storage.record_batch import decode_records, iter_batches, read_header

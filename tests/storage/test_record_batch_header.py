@@ -161,6 +161,7 @@ def test_crc_backend_choice(
 
 def test_pure_python_crc_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import google_crc32c
+
     from panda.storage import record_batch
 
     monkeypatch.setitem(sys.modules, "crc32c", None)  # import crc32c -> ImportError
@@ -172,6 +173,7 @@ def test_pure_python_crc_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("size", [0, 100, 65_536, 65_537, 3 * 65_536 + 5, 1 << 20])
 def test_google_backend_chunks_match_one_pass(size: int) -> None:
     import google_crc32c
+
     from panda.storage import record_batch
 
     crc = record_batch._google_crc32c(google_crc32c.extend)

@@ -16,6 +16,7 @@ import cramjam
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from panda.storage.compression import Compression
 from panda.storage.record_batch import (
     Record,

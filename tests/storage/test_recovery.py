@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+
 from panda.storage import record_batch as rb
 from panda.storage.config import TopicConfig
 from panda.storage.errors import CorruptBatchError

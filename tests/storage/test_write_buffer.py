@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from panda.storage.write_buffer import HUGE_PAGE_BYTES, WriteBuffer, huge_pages_off, map_buffer
 
 THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")

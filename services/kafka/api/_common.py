@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from panda.services.controller import Controller, CreateTopic, TopicInfo
-
 from panda import runtime
+from panda.services.controller import Controller, CreateTopic, TopicInfo
 
 from ..errors import code
 from ..partition_manager import PartitionManager

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from panda import runtime
 from panda.net.kafka._generated.alter_configs_response import (
     AlterConfigsResourceResponse,
     AlterConfigsResponse,
@@ -19,8 +20,6 @@ from panda.net.kafka._generated.incremental_alter_configs_response import (
     IncrementalAlterConfigsResponse,
 )
 from panda.services.controller import AlterTopicConfigs, Controller
-
-from panda import runtime
 
 from .. import topic_config
 from ..errors import code

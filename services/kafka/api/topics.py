@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from uuid import UUID
 
+from panda import runtime
 from panda.net.kafka._generated.create_partitions_response import (
     CreatePartitionsResponse,
     CreatePartitionsTopicResult,
@@ -19,8 +20,6 @@ from panda.net.kafka._generated.delete_topics_response import (
     DeleteTopicsResponse,
 )
 from panda.services.controller import Controller, CreatePartitions, CreateTopic, DeleteTopic
-
-from panda import runtime
 
 from .. import topic_config
 from ..errors import code

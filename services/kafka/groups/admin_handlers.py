@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from panda import runtime
 from panda.net.kafka._generated.delete_groups_response import (
     DeletableGroupResult,
     DeleteGroupsResponse,
@@ -20,8 +21,6 @@ from panda.net.kafka._generated.describe_groups_response import (
     DescribeGroupsResponse,
 )
 from panda.net.kafka._generated.list_groups_response import ListedGroup, ListGroupsResponse
-
-from panda import runtime
 
 from ..handlers import handler
 from .calls import GroupDescription, ListedGroupInfo

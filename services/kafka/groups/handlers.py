@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from panda import runtime
 from panda.net.kafka._generated.find_coordinator_response import (
     Coordinator,
     FindCoordinatorResponse,
@@ -21,8 +22,6 @@ from panda.net.kafka._generated.join_group_response import (
 )
 from panda.net.kafka._generated.leave_group_response import LeaveGroupResponse, MemberResponse
 from panda.net.kafka._generated.sync_group_response import SyncGroupResponse
-
-from panda import runtime
 
 from ..handlers import handler
 from .calls import HeartbeatRequest, JoinRequest, JoinResult, LeaveMember, SyncRequest

@@ -35,7 +35,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy runtime storage net services
+	$(VENV)/bin/mypy -p panda
 
 codegen: install
 	$(PY) -m panda.net.kafka.codegen

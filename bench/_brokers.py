@@ -48,6 +48,14 @@ class Broker(abc.ABC):
     log_path: Path
 
     @abc.abstractmethod
+    def start(self) -> Broker:
+        """Start the broker and return once it accepts clients."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the broker and every process it started."""
+
+    @abc.abstractmethod
     def root_pid(self) -> int | None:
         """The pid whose process tree is the broker, or None when it is not running."""
 

@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,14 @@ def _producer(bootstrap: str) -> Producer:
 
 def _reporter(report, sent: float):
     return lambda err, msg: report(err, msg, sent)
+
+
+def _latency_recorder(latencies: list[float], intended: float) -> Callable[[Any, Any], None]:
+    """A delivery callback that records ms from the intended send time (no coordinated
+    omission)."""
+    def record(err: Any, msg: Any) -> None:
+        latencies.append((time.perf_counter() - intended) * 1000)
+    return record
 
 
 def produce_max(bootstrap: str, topic: str, count: int) -> dict[str, float]:
@@ -95,8 +104,7 @@ def produce_fixed_rate(bootstrap: str, topic: str) -> dict[str, float]:
         intended = start + i * interval
         while time.perf_counter() < intended:
             producer.poll(0)
-        producer.produce(topic, payload, on_delivery=lambda err, msg, t=intended: latencies.append(
-            (time.perf_counter() - t) * 1000))
+        producer.produce(topic, payload, on_delivery=_latency_recorder(latencies, intended))
         producer.poll(0)
     producer.flush(60)
     return _percentiles(latencies)
@@ -147,13 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = [one_run(args.messages, args.smp) for _ in range(args.runs)]
     cases: list[dict[str, Any]] = []
-    for case in runs[0]:
+    for case_name in runs[0]:
         figures = {}
-        for name in runs[0][case]:
-            series = [run[case][name] for run in runs]
+        for name in runs[0][case_name]:
+            series = [run[case_name][name] for run in runs]
             figures[name] = {"median": statistics.median(series), "min": min(series),
                              "max": max(series)}
-        cases.append({"case": case, "figures": figures})
+        cases.append({"case": case_name, "figures": figures})
     if args.json:
         print(json.dumps({"benchmark": "broker", "runs": args.runs, "messages": args.messages,
                           "message_bytes": MESSAGE_BYTES, "cases": cases}))

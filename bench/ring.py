@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def _zmq_peer(cpu, address) -> None:
     import zmq
 
     _pin(cpu)
-    sock = zmq.Context.instance().socket(zmq.PAIR)
+    sock: zmq.Socket = zmq.Context.instance().socket(zmq.PAIR)
     sock.connect(address)
     while True:
         item = sock.recv()
@@ -150,7 +151,7 @@ class _Baseline:
 
             self._dir = tempfile.mkdtemp(prefix="panda-bench-")
             address = f"ipc://{self._dir}/pair"
-            self._sock = zmq.Context.instance().socket(zmq.PAIR)
+            self._sock: zmq.Socket = zmq.Context.instance().socket(zmq.PAIR)
             self._sock.bind(address)
             self._peer = ctx.Process(target=_zmq_peer, args=(cpus[1], address))
             self._peer.start()
@@ -227,28 +228,45 @@ class _Node:
         self._dir.cleanup()
 
 
-def _cases(quick: bool) -> list[tuple[str, str, int, Callable[[Any], dict[str, float]]]]:
+Case = tuple[str, str, int, Callable[[Any], dict[str, float]]]
+
+
+def _cases(quick: bool) -> list[Case]:
     rtt_count = 5_000 if quick else 20_000
-    cases: list[tuple[str, str, int, Callable[[Any], dict[str, float]]]] = []
+    cases: list[Case] = []
     for size in RTT_SIZES:
-        cases.append(("panda", "rtt", size, lambda n, s=size: n.call("rtt", s, rtt_count, "echo")))
+        cases.append(("panda", "rtt", size, partial(_node_call, "rtt", size, rtt_count, "echo")))
         cases.append(("panda (sync method)", "rtt", size,
-                      lambda n, s=size: n.call("rtt", s, rtt_count, "echo_sync")))
+                      partial(_node_call, "rtt", size, rtt_count, "echo_sync")))
     for size in ONE_WAY_SIZES:
         cases.append(("panda", "one-way", size,
-                      lambda n, s=size: n.call("one_way", s, _one_way_counts(s, quick))))
+                      partial(_node_call, "one_way", size, _one_way_counts(size, quick))))
     for transport in ("mp.Queue", "pyzmq ipc"):
         for size in RTT_SIZES:
-            cases.append((transport, "rtt", size,
-                          lambda b, s=size: b.rtt(s, rtt_count)))
+            cases.append((transport, "rtt", size, partial(_baseline_rtt, size, rtt_count)))
         for size in ONE_WAY_SIZES:
             cases.append((transport, "one-way", size,
-                          lambda b, s=size: b.one_way(s, _one_way_counts(s, quick))))
+                          partial(_baseline_one_way, size, _one_way_counts(size, quick))))
     return cases
 
 
+def _node_call(method: str, *args_then_node: Any) -> dict[str, float]:
+    *args, node = args_then_node
+    return node.call(method, *args)
+
+
+def _baseline_rtt(size: int, count: int, baseline: Any) -> dict[str, float]:
+    return baseline.rtt(size, count)
+
+
+def _baseline_one_way(size: int, count: int, baseline: Any) -> dict[str, float]:
+    return baseline.one_way(size, count)
+
+
 def run(runs: int, quick: bool, overprovisioned: bool) -> list[dict[str, Any]]:
-    cpus: list[int | None] = [None, None] if overprovisioned else sorted(os.sched_getaffinity(0))[:2]
+    cpus: list[int | None] = [None, None]
+    if not overprovisioned:
+        cpus = list(sorted(os.sched_getaffinity(0))[:2])
     node_args = ["--overprovisioned"] if overprovisioned else []
     cases = _cases(quick)
     results: dict[tuple[str, str, int], list[dict[str, float]]] = {}

@@ -79,7 +79,7 @@ def peek_request(buf) -> tuple[int, int, int]:
     return _S_hhi.unpack_from(b, 0)
 
 
-def _check_version(entry: MessageCodec | None, api_key: int, version: int) -> MessageCodec:
+def _check_version(entry: MessageCodec | None, api_key: int | None, version: int) -> MessageCodec:
     if entry is None:
         raise ProtocolError("unknown api key", api_key=api_key, version=version, offset=0)
     if not entry.min_version <= version <= entry.max_version:

@@ -65,7 +65,7 @@ def _index(messages: list[Message]) -> str:
     lines.append("}")
     for kind in ("request", "response"):
         lines.append(f"{kind.upper()}S = {{")
-        for m in sorted((m for m in messages if m.kind == kind), key=lambda m: m.api_key):
+        for m in sorted((m for m in messages if m.kind == kind), key=lambda m: m.api_key or 0):
             lines.append(f"    {m.api_key}: {m.name!r},")
         lines.append("}")
     return "\n".join(lines) + "\n"

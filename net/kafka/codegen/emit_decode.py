@@ -93,7 +93,7 @@ class DecodeEmitter(EmitterBase):
                 lines.append(f"{ind}    {var} = None")
                 lines.append(f"{ind}else:")
                 ind += "    "
-            self.decode_struct(f.struct, v, lines, ind, target=var)
+            self.decode_struct(f.struct_def, v, lines, ind, target=var)
             return
         flex = self.field_flex(f, v)
         if flex and not f.is_array:
@@ -119,8 +119,8 @@ class DecodeEmitter(EmitterBase):
             lines.append(f"{ind}    {var} = []")
             lines.append(f"{ind}else:")
             ind += "    "
-            if f.is_struct and self.vector_slots(f.struct, v) is not None:
-                self.decode_vector(f.struct, v, lines, ind, var, n)
+            if f.is_struct and self.vector_slots(f.struct_def, v) is not None:
+                self.decode_vector(f.struct_def, v, lines, ind, var, n)
                 return
             self.decode_elements(f, v, lines, ind, var, n)
             return
@@ -150,8 +150,8 @@ class DecodeEmitter(EmitterBase):
         ind += "    "
         lines.append(f"{ind}if {n} > blen - pos:")
         lines.append(f"{ind}    raise bad_length(pos, {n})")
-        if f.is_struct and self.vector_slots(f.struct, v) is not None:
-            self.decode_vector(f.struct, v, lines, ind, var, n)
+        if f.is_struct and self.vector_slots(f.struct_def, v) is not None:
+            self.decode_vector(f.struct_def, v, lines, ind, var, n)
         else:
             self.decode_elements(f, v, lines, ind, var, n)
 
@@ -190,8 +190,8 @@ class DecodeEmitter(EmitterBase):
                          f" else array_struct({char!r}, {n})).unpack_from(b, pos))")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * {n}")
             return
-        if f.is_struct and self.flex(v) and self.shape_fields(f.struct, v) is not None:
-            self.decode_shaped(f.struct, v, lines, ind, var, n)
+        if f.is_struct and self.flex(v) and self.shape_fields(f.struct_def, v) is not None:
+            self.decode_shaped(f.struct_def, v, lines, ind, var, n)
             return
         elem, app = self.tmp(), self.tmp()
         lines.append(f"{ind}{var} = []")
@@ -270,7 +270,8 @@ class DecodeEmitter(EmitterBase):
         """Layout of an element whose size is fixed when its variable parts hold their
         defaults (empty array, null, no tagged fields): [(char, field, expected byte)],
         expected -1 for a value. None when some part cannot be fixed."""
-        flex, slots = self.flex(v), []
+        flex = self.flex(v)
+        slots: list[tuple[str, Field | None, int]] = []
         for f in self.present(sd, v, tagged=False):
             if is_fixed(f.type) and not f.is_array:
                 slots.append((self.char(f.type), f, -1))

@@ -82,7 +82,7 @@ class EncodeEmitter(EmitterBase):
         if f.is_array:
             self.size_array(f, v, x, body, inner, acc)
         elif f.is_struct:
-            child = self.size_struct(f.struct, v, x, body, inner, acc)
+            child = self.size_struct(f.struct_def, v, x, body, inner, acc)
             if nullable:
                 body.append(f"{inner}{acc} += {child}")
             else:
@@ -97,7 +97,7 @@ class EncodeEmitter(EmitterBase):
     def size_array(self, f: Field, v: int, x: str, lines, ind: str, acc: str) -> None:
         """Variable part of an array's budget (its prefix is in the caller's constant)."""
         fixed = fixed_size(f.type) if is_fixed(f.type) else \
-            self.fixed_struct_size(f.struct, v) if f.is_struct else None
+            self.fixed_struct_size(f.struct_def, v) if f.is_struct else None
         if fixed is not None:
             lines.append(f"{ind}{acc} += {fixed} * len({x})")
             return
@@ -107,7 +107,7 @@ class EncodeEmitter(EmitterBase):
             return
         elem = self.tmp()
         body: list[str] = []
-        child = self.size_struct(f.struct, v, elem, body, ind + "    ", acc)
+        child = self.size_struct(f.struct_def, v, elem, body, ind + "    ", acc)
         if child:
             lines.append(f"{ind}{acc} += {child} * len({x})")
         if body:
@@ -192,7 +192,7 @@ class EncodeEmitter(EmitterBase):
         if single_struct:
             if nullable:
                 lines += [f"{ind}buf[pos] = 1", f"{ind}pos += 1"]
-            self.write_struct(f.struct, v, x, lines, ind)
+            self.write_struct(f.struct_def, v, x, lines, ind)
         elif self.field_flex(f, v):
             self.write_compact(f, v, x, lines, ind)
         else:
@@ -261,8 +261,8 @@ class EncodeEmitter(EmitterBase):
             return
         elem = self.tmp()
         lines.append(f"{ind}for {elem} in {var}:")
-        if f.is_struct and self.shape_fields(f.struct, v) is not None:
-            self.write_shaped(f.struct, v, elem, lines, ind + "    ")
+        if f.is_struct and self.shape_fields(f.struct_def, v) is not None:
+            self.write_shaped(f.struct_def, v, elem, lines, ind + "    ")
             return
         self.write_value(f.element(), v, elem, lines, ind + "    ", nullable=False)
 
@@ -308,7 +308,7 @@ class EncodeEmitter(EmitterBase):
         if lit == "None":
             return f"{x} is not None"
         if f.is_struct and not f.is_array:
-            return f"{x} != {self.default_const(f.struct)}"
+            return f"{x} != {self.default_const(f.struct_def)}"
         return f"{x} != {lit}"
 
     def write_tagged_section(self, sd: StructDef, v: int, obj: str, lines, ind: str) -> None:

@@ -73,7 +73,7 @@ class ModuleEmitter(DecodeEmitter, EncodeEmitter):
                 return
             for f in sd.fields:
                 if f.is_struct:
-                    visit(f.struct)
+                    visit(f.struct_def)
             seen[sd.name] = sd
 
         for sd in self.msg.structs.values():

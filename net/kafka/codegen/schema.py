@@ -64,6 +64,12 @@ class Field:
     def is_struct(self) -> bool:
         return self.struct is not None
 
+    @property
+    def struct_def(self) -> StructDef:
+        """The element struct of a struct field (callers check `is_struct` first)."""
+        assert self.struct is not None, f"field {self.name} is not a struct"
+        return self.struct
+
     def element(self) -> Field:
         """The field as one element of its array: not an array, never null."""
         return replace(self, is_array=False, nullable=Versions(1, 0))

@@ -42,7 +42,7 @@ def absent_is_none(f: Field) -> bool:
 
 
 def annotation(f: Field) -> str:
-    elem = f.struct.name if f.is_struct else _ANNOTATION[f.type]
+    elem = f.struct_def.name if f.is_struct else _ANNOTATION[f.type]
     ann = f"list[{elem}]" if f.is_array else elem
     return f"{ann} | None" if may_be_null(f) else ann
 
@@ -54,7 +54,7 @@ def default_literal(f: Field) -> str:
     if f.is_array:
         return "[]"
     if f.is_struct:
-        return f"{f.struct.name}()"
+        return f"{f.struct_def.name}()"
     return _scalar_default(f.type, f.default)
 
 
@@ -81,7 +81,7 @@ def class_default(f: Field) -> str:
     if lit == "[]":
         return "msgspec.field(default_factory=list)"
     if f.is_struct and lit != "None":
-        return f"msgspec.field(default_factory={f.struct.name})"
+        return f"msgspec.field(default_factory={f.struct_def.name})"
     return lit
 
 

@@ -1,5 +1,6 @@
 """The distribution maps the top-level folders onto the panda.* namespace."""
 import importlib
+from pathlib import Path
 
 
 def test_namespace_maps_top_level_folders():
@@ -7,3 +8,11 @@ def test_namespace_maps_top_level_folders():
         module = importlib.import_module(name)
         top = name.split(".")[1]
         assert f"/{top}/" in module.__file__.replace("\\", "/")
+
+
+def test_static_tools_resolve_the_namespace():
+    """panda/<layer> links to the folder, so mypy, pyright and IDEs follow panda.* imports."""
+    root = Path(__file__).resolve().parent.parent
+    for top in ("runtime", "storage", "net", "services", "bench"):
+        link = root / "panda" / top
+        assert link.is_symlink() and link.resolve() == (root / top).resolve(), link

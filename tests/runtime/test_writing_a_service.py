@@ -50,10 +50,9 @@ def test_the_tutorial_yaml_is_a_valid_node_config(tmp_path):
     (block,) = [body for _, body in code_blocks("yaml")]
     path = tmp_path / "node.yaml"
     path.write_text(block)
-    classes = load_service_classes([*DEFAULT_SERVICES, "panda.services.examples.tally:TallyListener"])
+    classes = load_service_classes([*DEFAULT_SERVICES, f"{tally.__name__}:TallyListener"])
     data = yaml.safe_load(block)
-    data["services"] = [s.replace("tally:", "panda.services.examples.tally:")
-                        for s in data["services"]]
+    data["services"] = [s.replace("tally:", f"{tally.__name__}:") for s in data["services"]]
     path.write_text(yaml.safe_dump(data))
     config = load_config(str(path), {}, environ={}, classes=classes)
     assert config.tally == tally.TallyConfig(addr="127.0.0.1:9900", line_bytes_max=1024)

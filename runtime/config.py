@@ -264,7 +264,8 @@ def ring_bytes_for(smp: int, configured: int | None) -> int:
 
 def _check(config: NodeConfig) -> None:
     if config.ring_bytes is not None and config.ring_bytes & (config.ring_bytes - 1):
-        raise ConfigError(f"ring_bytes must be a power of two - at $.ring_bytes ({config.ring_bytes})")
+        raise ConfigError(
+            f"ring_bytes must be a power of two - at $.ring_bytes ({config.ring_bytes})")
     if config.cpuset is not None:
         try:
             parse_cpuset(config.cpuset)

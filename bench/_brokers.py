@@ -93,7 +93,7 @@ class PandaBroker(Broker):
 
     def __init__(self, workdir: Path, smp: int, args: tuple[str, ...] = (),
                  settings: dict[str, str] | None = None):
-        from panda.runtime.config import DEFAULT_SERVICES
+        from panda.services.launcher import DEFAULT_SERVICES
 
         services = dict.fromkeys([*DEFAULT_SERVICES, GROUPS_SERVICE])  # consumer groups too
         env = {**(settings or {}), "PANDA_SERVICES": ",".join(services)}

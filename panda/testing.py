@@ -58,7 +58,7 @@ class NodeProcess:
         self.kafka_port = free_port()
         self.kafka_addr = f"127.0.0.1:{self.kafka_port}"
         self.log_path = workdir / "node.log"
-        self.argv = [sys.executable, "-m", "panda.runtime", "--smp", str(smp),
+        self.argv = [sys.executable, "-m", "panda.services.launcher", "--smp", str(smp),
                      "--admin-addr", self.admin_addr, "--kafka-addr", self.kafka_addr,
                      "--data-dir", str(workdir / "data"),
                      *(a for s in services for a in ("--service", s)), *args]

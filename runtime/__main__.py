@@ -1,4 +1,5 @@
-"""`python -m panda.runtime` is `panda-runtime`."""
+"""`python -m panda.runtime`: the bare runtime, running only the services given with
+`--service` (or the config's `services`) and its own control service."""
 
 from .cli import main
 

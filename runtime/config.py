@@ -1,13 +1,17 @@
-"""The typed node configuration: defaults, then a YAML file, then PANDA_* env, then flags.
+"""The typed node configuration: the runtime's own keys plus one section per service that
+declares one (`kafka: {addr: ...}`); defaults, then a YAML file, then PANDA_* env, then flags.
 
-Every property has a default, a unit in its name and a line of documentation (`describe`).
-Validation is msgspec's; errors name the failing path (`... - at $.ring_bytes`).
+Every property has a default, a unit in its name and a line of documentation (msgspec.Meta).
+Validation is msgspec's; errors name the failing path (`... - at $.kafka.request_bytes_max`).
+The runtime knows no service by name: the sections come from the classes it is given.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -15,77 +19,60 @@ import yaml
 
 from . import constants
 from .errors import ConfigError
-
-DEFAULT_SERVICES = (
-    "panda.services.admin:AdminService",
-    "panda.services.controller:Controller",
-    "panda.services.kafka:PartitionManager",
-    "panda.services.kafka.groups:GroupCoordinator",
-    "panda.services.kafka:KafkaServer",
-)
+from .sections import OptionField, declared_sections, is_size_name, option_fields
+from .service import Service
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
+def _doc(text: str, **constraints: Any) -> msgspec.Meta:
+    return msgspec.Meta(description=text, **constraints)
+
+
 class NodeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Node-local settings; cluster-wide ones live in the controller (later)."""
+    """The runtime's own keys; each service section joins them as a field (`compose`)."""
 
-    smp: PositiveInt | None = None
-    cpuset: str | None = None
-    memory_bytes: int | None = None
-    reserve_memory_bytes: int | None = None
-    overprovisioned: bool = False
-    node_id: Annotated[int, msgspec.Meta(ge=0)] = 0
-    data_dir: str = "./data"
-    blocked_reactor_notify_ms: PositiveInt = constants.BLOCKED_REACTOR_NOTIFY_MS_DEFAULT
-    admin_addr: str = "127.0.0.1:9644"
-    idle_poll_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = constants.IDLE_POLL_US_DEFAULT
+    smp: Annotated[PositiveInt | None, _doc(
+        "number of shards (one process per core); default: the CPUs this process may use")] = None
+    cpuset: Annotated[str | None, _doc(
+        "CPUs to pin shards to, e.g. '0-3,6'; default: the first smp allowed CPUs")] = None
+    memory_bytes: Annotated[int | None, _doc(
+        "memory for the whole node, the reserve included (e.g. 4G); default: all RAM. "
+        "Each shard's budget is (memory - reserve) / smp")] = None
+    reserve_memory_bytes: Annotated[int | None, _doc(
+        "part of the memory left to the OS (e.g. 1G); default: max(512M, 7% of RAM) "
+        "without --memory, 0 with it")] = None
+    overprovisioned: Annotated[bool, _doc(
+        "share CPUs with others: no pinning, no busy-poll window")] = False
+    node_id: Annotated[int, _doc("this node's id in the cluster", ge=0)] = 0
+    data_dir: Annotated[str, _doc("directory for logs, snapshots and node state")] = "./data"
+    blocked_reactor_notify_ms: Annotated[int, _doc(
+        "report any callback holding a reactor longer than this (ms)", ge=1,
+    )] = constants.BLOCKED_REACTOR_NOTIFY_MS_DEFAULT
+    idle_poll_us: Annotated[int, _doc(
+        "how long a reactor polls its rings after the last message before sleeping",
+        ge=0, le=1_000_000)] = constants.IDLE_POLL_US_DEFAULT
     ring_bytes: Annotated[
-        int, msgspec.Meta(ge=constants.RING_BYTES_MIN, le=constants.RING_BYTES_MAX)
-    ] | None = None
-    message_bytes_max: PositiveInt = constants.MESSAGE_BYTES_MAX_DEFAULT
-    calls_in_flight_max: PositiveInt = constants.CALLS_IN_FLIGHT_MAX_DEFAULT
-    services: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SERVICES))
-    log_level: str = "info"
-    kafka_addr: str = "127.0.0.1:9092"
-    advertised_kafka_addr: str | None = None
-    kafka_request_max_bytes: PositiveInt = 100 * 1024 * 1024
-    auto_create_topics_enabled: bool = True
-    default_topic_partitions: PositiveInt = 1
-    flush_debounce_us: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
-    slow_request_ms: PositiveInt = 1000
-    gc_freeze: bool = True
+        Annotated[int, msgspec.Meta(ge=constants.RING_BYTES_MIN, le=constants.RING_BYTES_MAX)]
+        | None,
+        _doc("data bytes of each shard-to-shard ring (power of two); default: 8M, less past "
+             "9 shards so one shard's outgoing rings stay within 64M")] = None
+    message_bytes_max: Annotated[int, _doc(
+        "largest cross-shard message after encoding (bytes)", ge=1,
+    )] = constants.MESSAGE_BYTES_MAX_DEFAULT
+    calls_in_flight_max: Annotated[int, _doc(
+        "cross-shard calls in flight per (service group, destination shard)", ge=1,
+    )] = constants.CALLS_IN_FLIGHT_MAX_DEFAULT
+    services: Annotated[list[str], _doc("services to run, as 'module:Class'")] = msgspec.field(
+        default_factory=list)
+    log_level: Annotated[str, _doc("debug, info, warning or error")] = "info"
+    gc_freeze: Annotated[bool, _doc(
+        "once every service has started, freeze the objects start-up made so full garbage "
+        "collections skip them (shorter GC pauses)")] = True
 
 
-DESCRIPTIONS = {
-    "smp": "number of shards (one process per core); default: the CPUs this process may use",
-    "cpuset": "CPUs to pin shards to, e.g. '0-3,6'; default: the first smp allowed CPUs",
-    "memory_bytes": "memory for the whole node, the reserve included (e.g. 4G); default: all "
-                    "RAM. Each shard's budget is (memory - reserve) / smp",
-    "reserve_memory_bytes": "part of the memory left to the OS (e.g. 1G); default: "
-                            "max(512M, 7% of RAM) without --memory, 0 with it",
-    "overprovisioned": "share CPUs with others: no pinning, no busy-poll window",
-    "node_id": "this node's id in the cluster",
-    "data_dir": "directory for logs, snapshots and node state",
-    "blocked_reactor_notify_ms": "report any callback holding a reactor longer than this (ms)",
-    "admin_addr": "host:port of the admin HTTP server (/metrics) on shard 0",
-    "idle_poll_us": "how long a reactor polls its rings after the last message before sleeping",
-    "ring_bytes": "data bytes of each shard-to-shard ring (power of two); default: 8M, less "
-                  "past 9 shards so one shard's outgoing rings stay within 64M",
-    "message_bytes_max": "largest cross-shard message after encoding (bytes)",
-    "calls_in_flight_max": "cross-shard calls in flight per (service group, destination shard)",
-    "services": "services to run, as 'module:Class'",
-    "log_level": "debug, info, warning or error",
-    "kafka_addr": "host:port the Kafka API listens on (every shard, SO_REUSEPORT)",
-    "advertised_kafka_addr": "host:port clients are told to connect to; default: kafka_addr",
-    "kafka_request_max_bytes": "largest Kafka request accepted (bytes); larger closes the connection",
-    "auto_create_topics_enabled": "create unknown topics on metadata or produce requests",
-    "default_topic_partitions": "partitions of a topic created without a count",
-    "flush_debounce_us": "wait this long after the first durable append so one fsync covers more",
-    "slow_request_ms": "log a line for any Kafka request slower than this, with where time went",
-    "gc_freeze": "once every service has started, freeze the objects start-up made so full "
-                 "garbage collections skip them (shorter GC pauses)",
-}
+RUNTIME_FIELDS = option_fields(NodeConfig)
+DESCRIPTIONS = {f.name: f.description for f in RUNTIME_FIELDS}
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -117,6 +104,60 @@ def parse_cpuset(text: str) -> list[int]:
     return cpus
 
 
+Sections = Mapping[str, type[msgspec.Struct]]
+
+
+def compose(sections: Sections) -> type[NodeConfig]:
+    """NodeConfig plus one field per service section (`kafka: KafkaConfig`), each defaulting
+    to its Struct's defaults; the composed type still refuses unknown keys at every level."""
+    if not sections:
+        return NodeConfig
+    _check_option_names(sections)
+    fields = [(name, struct, msgspec.field(default_factory=struct))
+              for name, struct in sorted(sections.items())]
+    composed = msgspec.defstruct("NodeConfig", fields, bases=(NodeConfig,), module=__name__,
+                                 kw_only=True, forbid_unknown_fields=True)
+    return typing.cast(type[NodeConfig], composed)
+
+
+def load_config(
+    path: str | None = None,
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    *,
+    classes: Iterable[type[Service]] = (),
+    services_default: Sequence[str] = (),
+) -> NodeConfig:
+    """Merge defaults < file < env < flags and validate the result. `classes` are the
+    services whose config sections the node accepts; flags nest sections as in the file."""
+    sections = declared_sections(classes)
+    merged: dict[str, Any] = {"services": list(services_default)}
+    for origin, layer in (
+        (f"file {path}", _read_file(path) if path else {}),
+        ("environment", _read_env(dict(os.environ) if environ is None else environ, sections)),
+        ("flags", _set_flags(flags or {})),
+    ):
+        _merge(merged, layer, origin, sections)
+    try:
+        config = msgspec.convert(merged, compose(sections))
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid config: {_explain(exc)}") from None
+    _check(config)
+    return config
+
+
+def configured_services(path: str | None, environ: Mapping[str, str],
+                        default: Sequence[str]) -> list[str]:
+    """The services to run as the file and PANDA_SERVICES say (not validated yet): what a
+    launcher loads before it knows which config sections and flags the node has."""
+    services = list(default)
+    listed = _read_file(path).get("services") if path else None
+    if isinstance(listed, list):
+        services = [str(s) for s in listed]
+    raw = environ.get("PANDA_SERVICES")
+    return raw.split(",") if raw is not None else services
+
+
 def _read_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -130,45 +171,83 @@ def _read_file(path: str) -> dict[str, Any]:
     return data
 
 
-def _read_env(environ: dict[str, str]) -> dict[str, Any]:
+def _read_env(environ: Mapping[str, str], sections: Sections) -> dict[str, Any]:
+    """PANDA_<KEY> for the runtime's keys, PANDA_<SECTION>_<FIELD> for a section's."""
     values: dict[str, Any] = {}
-    for name in NodeConfig.__struct_fields__:
-        raw = environ.get(f"PANDA_{name.upper()}")
+    for field in RUNTIME_FIELDS:
+        raw = environ.get(field.env)
         if raw is not None:
-            values[name] = raw.split(",") if name == "services" else yaml.safe_load(raw)
+            values[field.name] = raw.split(",") if field.name == "services" else _env_value(
+                field, raw)
+    for name, struct in sections.items():
+        for field in option_fields(struct, name):
+            raw = environ.get(field.env)
+            if raw is not None:
+                values.setdefault(name, {})[field.name] = _env_value(field, raw)
     return values
 
 
-def _normalise_sizes(values: dict[str, Any], origin: str) -> None:
-    for key in ("memory_bytes", "reserve_memory_bytes", "ring_bytes", "message_bytes_max",
-                "kafka_request_max_bytes"):
-        if isinstance(values.get(key), str):
+def _env_value(field: OptionField, raw: str) -> Any:
+    return raw if field.kind is str else yaml.safe_load(raw)
+
+
+def _set_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    """Flags left unset (None) do not override; a section's flags come as a dict."""
+    out: dict[str, Any] = {}
+    for key, value in flags.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None} or None
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _merge(merged: dict[str, Any], layer: dict[str, Any], origin: str,
+           sections: Sections) -> None:
+    """One layer over the ones below: runtime keys replace, a section's keys merge."""
+    for key, value in layer.items():
+        if key in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"expected a mapping of {key} settings - at $.{key} ({origin})")
+            merged[key] = {**merged.get(key, {}), **_sizes(value, f"$.{key}.", origin)}
+        else:
+            merged[key] = _sizes({key: value}, "$.", origin)[key]
+
+
+def _sizes(values: dict[str, Any], prefix: str, origin: str) -> dict[str, Any]:
+    """Fields with `bytes` in their name accept sizes: '100M' -> 104857600."""
+    out = dict(values)
+    for key, value in values.items():
+        if isinstance(value, str) and isinstance(key, str) and is_size_name(key):
             try:
-                values[key] = parse_size(values[key])
+                out[key] = parse_size(value)
             except ValueError as exc:
-                raise ConfigError(f"{exc} - at $.{key} ({origin})") from None
+                raise ConfigError(f"{exc} - at {prefix}{key} ({origin})") from None
+    return out
 
 
-def load_config(
-    path: str | None = None,
-    flags: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
-) -> NodeConfig:
-    """Merge defaults < file < env < flags and validate the result."""
-    merged: dict[str, Any] = {}
-    for origin, layer in (
-        (f"file {path}", _read_file(path) if path else {}),
-        ("environment", _read_env(dict(os.environ) if environ is None else environ)),
-        ("flags", {k: v for k, v in (flags or {}).items() if v is not None}),
-    ):
-        _normalise_sizes(layer, origin)
-        merged.update(layer)
-    try:
-        config = msgspec.convert(merged, NodeConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid config: {exc}") from None
-    _check(config)
-    return config
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`(?: - at `\$([^`]*)`)?")
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """msgspec's message, with an unknown key's own path (`$.kafka.xyz`, not `$.kafka`)."""
+    match = _UNKNOWN_FIELD.fullmatch(str(exc))
+    if match is None:
+        return str(exc)
+    return f"unknown key `{match[1]}` - at `${match[2] or ''}.{match[1]}`"
+
+
+def _check_option_names(sections: Sections) -> None:
+    """Every section field must get a flag and env name of its own."""
+    taken = {field.env: field.path for field in RUNTIME_FIELDS}
+    for name, struct in sections.items():
+        if name in NodeConfig.__struct_fields__:
+            raise ConfigError(f"config section {name!r} has a runtime key's name - at $.{name}")
+        for field in option_fields(struct, name):
+            other = taken.setdefault(field.env, field.path)
+            if other != field.path:
+                raise ConfigError(f"{field.path} and {other} would share {field.flag} and "
+                                  f"{field.env} - at {field.path}")
 
 
 def ring_bytes_for(smp: int, configured: int | None) -> int:
@@ -185,7 +264,8 @@ def ring_bytes_for(smp: int, configured: int | None) -> int:
 
 def _check(config: NodeConfig) -> None:
     if config.ring_bytes is not None and config.ring_bytes & (config.ring_bytes - 1):
-        raise ConfigError(f"ring_bytes must be a power of two - at $.ring_bytes ({config.ring_bytes})")
+        raise ConfigError(
+            f"ring_bytes must be a power of two - at $.ring_bytes ({config.ring_bytes})")
     if config.cpuset is not None:
         try:
             parse_cpuset(config.cpuset)

@@ -10,12 +10,10 @@ Signals to shards: SIGUSR1 (shard 0) runs the node's graceful stop; SIGUSR2 stop
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
 
 from . import constants, logs
 from .arena import Arena, ShardState
@@ -23,27 +21,11 @@ from .config import NodeConfig, parse_cpuset, ring_bytes_for
 from .doorbell import make_eventfd
 from .errors import ConfigError
 from .memory import plan_budgets
-from .service import Service
+from .service import Service, load_service_classes
 from .shard import shard_main
 
 log = logging.getLogger("panda.runtime.node")
 _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
-
-
-def load_service_classes(specs: Sequence[str]) -> list[type[Service]]:
-    """Import 'module:Class' specs; a bad spec is a config error naming it."""
-    classes = []
-    for spec in specs:
-        module_name, _, class_name = spec.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot load service {spec!r}: {exc} - at $.services") from None
-        if not (isinstance(cls, type) and issubclass(cls, Service)):
-            raise ConfigError(f"{spec!r} is not a panda.runtime.Service - at $.services")
-        if cls not in classes:
-            classes.append(cls)
-    return classes
 
 
 def plan_cpus(config: NodeConfig) -> tuple[int, list[int | None]]:
@@ -117,8 +99,7 @@ class Node:
                               shard, _describe(status), self.arena.last_error(shard) or "none")
             if not ready and deadline is None and self.arena.state(0) == ShardState.RUNNING:
                 ready = True
-                log.info("node %d ready: smp=%d admin=%s", self.config.node_id, self.smp,
-                         self.config.admin_addr)
+                log.info("node %d ready: smp=%d", self.config.node_id, self.smp)
             if not ready and deadline is None and (
                     time.monotonic() - started > constants.STARTUP_TIMEOUT_S):
                 log.error("node did not start within %.0f s", constants.STARTUP_TIMEOUT_S)

@@ -1,7 +1,8 @@
 """Services: user code that runs on a declared set of shards and is called across them.
 
 A Service subclass names itself, says which shards own it (`shards`), what it depends on
-(`depends`) and which smp group caps its cross-shard calls. Its public coroutine methods are
+(`depends`), which smp group caps its cross-shard calls and which config section it reads
+(`config_type`, set as `self.config` before start). Its public coroutine methods are
 callable from any shard through `service(T).on(shard)`, `.on_all()` and `.map_reduce()`.
 Arguments and results cross shards encoded by msgspec and decoded with the method's hints.
 """
@@ -9,14 +10,15 @@ Arguments and results cross shards encoded by msgspec and decoded with the metho
 from __future__ import annotations
 
 import abc
+import importlib
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import msgspec
 
-from .errors import UnknownMethodError
+from .errors import ConfigError, UnknownMethodError
 
 _NOT_REMOTE = frozenset({"start", "stop"})
 
@@ -63,9 +65,12 @@ class Service:
     shards: ClassVar[Placement | Callable[[int], Iterable[int]]] = ALL
     depends: ClassVar[tuple] = ()
     smp_group: ClassVar[str | None] = None
+    config_type: ClassVar[type[msgspec.Struct] | None] = None   # this service's config section
+    config_section: ClassVar[str] = ""      # its key in the node config; default: the name
 
     shard: int
     smp: int
+    config: Any     # the section (a `config_type`), set before start(); narrow it in subclasses
 
     async def start(self) -> None:
         """Called once on each owning shard, after every dependency started on every shard."""
@@ -87,6 +92,29 @@ class Service:
     @classmethod
     def group(cls) -> str:
         return cls.smp_group or cls.service_name()
+
+    @classmethod
+    def section_name(cls) -> str:
+        """The node config key of this service's section (`kafka` for `$.kafka.addr`)."""
+        return cls.config_section or cls.service_name()
+
+
+def load_service_classes(specs: Sequence[str]) -> list[type[Service]]:
+    """Import 'module:Class' specs; a bad spec is a config error naming it."""
+    classes: list[type[Service]] = []
+    for spec in specs:
+        module_name, _, class_name = spec.partition(":")
+        if not (module_name and class_name):
+            raise ConfigError(f"service {spec!r} is not 'module:Class' - at $.services")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot load service {spec!r}: {exc} - at $.services") from None
+        if not (isinstance(cls, type) and issubclass(cls, Service)):
+            raise ConfigError(f"{spec!r} is not a panda.runtime.Service - at $.services")
+        if cls not in classes:
+            classes.append(cls)
+    return classes
 
 
 def dependency_order(classes: list[type[Service]]) -> list[type[Service]]:

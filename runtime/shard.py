@@ -105,7 +105,16 @@ class ShardRuntime:
                 instance = cls()
                 instance.shard = self.shard
                 instance.smp = self.smp
+                if cls.config_type is not None:
+                    instance.config = self.section(cls)
                 self.dispatcher.local[cls.service_name()] = instance
+
+    def section(self, cls: type[Service]) -> Any:
+        """`cls`'s config section: the node config's, or the Struct's defaults if the node
+        config was built without it (a NodeConfig made by hand)."""
+        assert cls.config_type is not None, f"{cls.service_name()} declares no config_type"
+        value = getattr(self.config, cls.section_name(), None)
+        return value if isinstance(value, cls.config_type) else cls.config_type()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         """Handlers first, then unblock: a stop signal that came earlier waited for them."""

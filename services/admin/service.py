@@ -21,6 +21,8 @@ from panda.runtime.errors import (
 )
 from panda.runtime.metrics import render_prometheus
 
+from .config import AdminConfig
+
 log = logging.getLogger("panda.services.admin")
 CALL_TIMEOUT_S = 30.0
 REQUEST_BYTES_MAX = 1 << 20
@@ -29,9 +31,11 @@ REQUEST_BYTES_MAX = 1 << 20
 class AdminService(Service):
     name = "admin"
     shards = ONE(0)
+    config_type = AdminConfig
+    config: AdminConfig
 
     async def start(self) -> None:
-        host, _, port = current().config.admin_addr.rpartition(":")
+        host, _, port = self.config.addr.rpartition(":")
         app = web.Application(client_max_size=REQUEST_BYTES_MAX)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/v1/status", self._status)
@@ -40,7 +44,7 @@ class AdminService(Service):
         await self._runner.setup()
         site = web.TCPSite(self._runner, host or "127.0.0.1", int(port))
         await site.start()
-        log.info("admin API listening on %s", current().config.admin_addr)
+        log.info("admin API listening on %s", self.config.addr)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

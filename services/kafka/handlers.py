@@ -50,6 +50,6 @@ class RequestContext:
     advertised_port: int
     data_dir: str
     client_id: str | None
-    config: Any                 # the node's NodeConfig
+    config: Any                 # the node config's kafka section (KafkaConfig)
     peer: str = ""
     timings: Timings = field(default_factory=Timings)

@@ -29,6 +29,7 @@ from panda.storage.log_manager import LogManager
 from panda.storage.partition_log import PartitionLog
 
 from . import topic_config
+from .config import KafkaConfig
 from .errors import code, code_for
 
 log = logging.getLogger("panda.services.kafka.partitions")
@@ -132,6 +133,9 @@ class PartitionManager(Service):
     name = "partition_manager"
     shards = ALL
     depends = (Controller,)
+    config_type = KafkaConfig
+    config_section = "kafka"
+    config: KafkaConfig
 
     def __init__(self) -> None:
         self.partitions: dict[tuple[str, int], Partition] = {}
@@ -142,7 +146,7 @@ class PartitionManager(Service):
         self._fetch_bytes_max = max(1 << 20, config.message_bytes_max - FETCH_REPLY_SLACK_BYTES)
         self.logs = LogManager(StorageConfig(
             data_dir=os.path.join(config.data_dir, "kafka"),
-            flush_debounce_us=config.flush_debounce_us))
+            flush_debounce_us=self.config.flush_debounce_us))
         await self.logs.start()
         self._register_metrics(runtime.current().metrics)
         controller = runtime.service(Controller).local()

@@ -1,7 +1,7 @@
 """The Kafka listener on every shard (SO_REUSEPORT) and its connections.
 
 A connection reads size-prefixed frames, decodes each, runs its handler as a task and writes
-responses strictly in request order (pipelining). A frame over kafka_request_max_bytes, or
+responses strictly in request order (pipelining). A frame over kafka.request_bytes_max, or
 one that does not decode, closes that connection only; the shard serves the others.
 """
 
@@ -13,12 +13,14 @@ import functools
 import logging
 import struct
 import time
+from typing import Any
 
 from panda import runtime
 from panda.net.kafka import ProtocolError, ResponseHeader, decode_request, encode_response
 from panda.runtime import ALL, Service
 
 from . import api  # noqa: F401 - registers the handlers
+from .config import KafkaConfig
 from .handlers import HANDLERS, VERSIONS, RequestContext
 from .partition_manager import PartitionManager
 from .probe import KafkaProbe
@@ -39,16 +41,20 @@ class KafkaServer(Service):
     name = "kafka"
     shards = ALL
     depends = (PartitionManager,)
+    config_type = KafkaConfig
+    config_section = "kafka"
+    config: KafkaConfig
 
     async def start(self) -> None:
-        config = runtime.current().config
-        host, port = _split_addr(config.kafka_addr)
-        adv_host, adv_port = _split_addr(config.advertised_kafka_addr or config.kafka_addr)
+        node, config = runtime.current().config, self.config
+        host, port = _split_addr(config.addr)
+        adv_host, adv_port = _split_addr(config.advertised_addr or config.addr)
         self.probe = KafkaProbe(runtime.current().metrics)
         self._connections: set[KafkaConnection] = set()
-        self._template = {"shard": self.shard, "smp": self.smp, "node_id": config.node_id,
-                          "advertised_host": adv_host, "advertised_port": adv_port,
-                          "data_dir": config.data_dir, "config": config}
+        self._template: dict[str, Any] = {
+            "shard": self.shard, "smp": self.smp, "node_id": node.node_id,
+            "advertised_host": adv_host, "advertised_port": adv_port,
+            "data_dir": node.data_dir, "config": config}
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._connection, host, port, reuse_port=True, reuse_address=True, backlog=1024)
@@ -76,8 +82,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     def __init__(self, server: KafkaServer):
         self._server = server
-        self._max_bytes = server._template["config"].kafka_request_max_bytes
-        self._slow_ms = server._template["config"].slow_request_ms
+        self._max_bytes = server.config.request_bytes_max
+        self._slow_ms = server.config.slow_request_ms
         self._small = bytearray(SMALL_BUFFER_BYTES)
         self._small_used = 0
         self._frame: bytearray | None = None       # a large frame being filled

@@ -18,7 +18,7 @@ from typing import Self
 import pytest
 
 from panda.net.kafka import RequestHeader, decode_response, encode_request, messages
-from panda.runtime.config import DEFAULT_SERVICES
+from panda.services.launcher import DEFAULT_SERVICES
 from panda.testing import NodeProcess
 
 # The runtime tests narrow PANDA_SERVICES to the admin service; a broker node runs the

@@ -1,6 +1,6 @@
 """The broker's Kafka errors over raw sockets (exact frames from panda.net.kafka): unknown
 topic or partition, message too large, corrupt message, invalid topic, offset out of range,
-unsupported version; and a request over kafka_request_max_bytes closes only its connection."""
+unsupported version; and a request over kafka.request_bytes_max closes only its connection."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ PRODUCE_V, FETCH_V, METADATA_V, LIST_OFFSETS_V = 9, 12, 12, 7
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    """A broker whose requests are capped at 64 KiB (PANDA_KAFKA_REQUEST_MAX_BYTES)."""
+    """A broker whose requests are capped at 64 KiB (PANDA_KAFKA_REQUEST_BYTES_MAX)."""
     node = start_broker(tmp_path_factory.mktemp("errors"),
-                        env={"PANDA_KAFKA_REQUEST_MAX_BYTES": str(REQUEST_MAX_BYTES)})
+                        env={"PANDA_KAFKA_REQUEST_BYTES_MAX": str(REQUEST_MAX_BYTES)})
     yield node
     stop_quietly(node)
 

@@ -186,7 +186,7 @@ class HealthyClient:
 
 @pytest.fixture
 def node(tmp_path):
-    node = start_broker(tmp_path / "fuzz", env={"PANDA_AUTO_CREATE_TOPICS_ENABLED": "false"})
+    node = start_broker(tmp_path / "fuzz", env={"PANDA_KAFKA_AUTO_CREATE_TOPICS_ENABLED": "false"})
     yield node
     stop_quietly(node)
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from panda.runtime.config import DEFAULT_SERVICES, load_config
+from panda.runtime.config import load_config
+from panda.runtime.service import load_service_classes
+from panda.services.launcher import DEFAULT_SERVICES
 from panda.testing import NodeProcess, free_port
 
 from .conftest import CLIENT_TIMEOUT_S, stop_quietly, unique_topic
@@ -47,8 +49,9 @@ def test_kcat_produce_then_consume_in_order(module_broker, kcat):
 
 def test_default_config_serves_kafka_on_9092():
     """`make run` starts `panda-runtime $(ARGS)` with no flags: the defaults must be a broker."""
-    config = load_config(environ={})
-    assert config.kafka_addr == "127.0.0.1:9092"
+    config = load_config(environ={}, classes=load_service_classes(DEFAULT_SERVICES),
+                         services_default=DEFAULT_SERVICES)
+    assert config.kafka.addr == "127.0.0.1:9092"
     assert config.services == list(DEFAULT_SERVICES)
     assert "panda.services.kafka:KafkaServer" in config.services
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()

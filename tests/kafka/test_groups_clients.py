@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from panda.runtime.config import DEFAULT_SERVICES
+from panda.services.launcher import DEFAULT_SERVICES
 
 from .conftest import CLIENT_TIMEOUT_S, unique_topic
 

@@ -1,6 +1,6 @@
 """Node configuration: `panda-runtime --help` documents every option with its unit; flags beat
 PANDA_* env, which beats the YAML file, which beats the defaults; anything invalid ends in a
-one-line error naming the option and exit code 2."""
+one-line error naming the option and exit code 2. (Service sections: test_config_sections.)"""
 
 from __future__ import annotations
 
@@ -14,19 +14,24 @@ import pytest
 import yaml
 
 from panda.runtime import ConfigError, constants
-from panda.runtime.cli import command
-from panda.runtime.config import (
-    DEFAULT_SERVICES,
-    DESCRIPTIONS,
-    NodeConfig,
-    load_config,
-    ring_bytes_for,
-)
+from panda.runtime.cli import build_command
+from panda.runtime.config import DESCRIPTIONS, NodeConfig, load_config, ring_bytes_for
+from panda.runtime.service import load_service_classes
+from panda.services.launcher import DEFAULT_SERVICES
 
 from .conftest import NODE_ENV, REPO_ROOT, RUNTIME_ONLY_SERVICES, spec
 
-CLI = [sys.executable, "-m", "panda.runtime"]
-UNITS = {"shards", "CPU list", "bytes", "id", "path", "ms", "µs", "host:port", "module:Class"}
+CLI = [sys.executable, "-m", "panda.services.launcher"]       # `panda-runtime`
+UNITS = {"shards", "CPU list", "bytes", "id", "path", "ms", "µs", "host:port", "module:Class",
+         "partitions", "members"}
+PRODUCT_CLASSES = load_service_classes(DEFAULT_SERVICES)
+
+
+def product_config(path: str | None = None, flags: dict | None = None,
+                   environ: dict | None = None) -> NodeConfig:
+    """The config `panda-runtime` builds: the runtime's keys and its services' sections."""
+    return load_config(path, flags, environ or {}, classes=PRODUCT_CLASSES,
+                       services_default=DEFAULT_SERVICES)
 
 
 def write_yaml(tmp_path: Path, data: dict, name: str = "node.yaml") -> str:
@@ -41,6 +46,7 @@ def test_help_documents_every_option_with_its_unit():
                             check=False)
     assert result.returncode == 0, result.stderr
     text = "".join(result.stdout.split())          # wrapping may split at a hyphen
+    command = build_command(PRODUCT_CLASSES, DEFAULT_SERVICES)
     options = [p for p in command.params if isinstance(p, click.Option)]
     assert {o.name for o in options} >= {"smp", "cpuset", "memory_bytes", "reserve_memory_bytes",
                                          "overprovisioned", "blocked_reactor_notify_ms",
@@ -59,7 +65,8 @@ def test_every_config_property_has_a_default_and_a_line_of_documentation():
     for name in NodeConfig.__struct_fields__:
         assert DESCRIPTIONS.get(name), name
         assert hasattr(config, name)
-    assert config.services == list(DEFAULT_SERVICES)
+    assert config.services == []            # the bare runtime runs only what it is given
+    assert product_config().services == list(DEFAULT_SERVICES)
     assert config.ring_bytes is None        # sized from smp by ring_bytes_for
     assert ring_bytes_for(2, None) == constants.RING_BYTES_DEFAULT
     assert ring_bytes_for(64, None) * 63 <= constants.RINGS_PER_SHARD_BYTES_MAX
@@ -74,10 +81,10 @@ def test_defaults_apply_without_file_env_or_flags():
 
 def test_the_file_beats_the_defaults(tmp_path):
     path = write_yaml(tmp_path, {"smp": 3, "ring_bytes": "128K", "memory_bytes": "2G",
-                                 "overprovisioned": True, "admin_addr": "127.0.0.1:1"})
-    config = load_config(path, {}, environ={})
+                                 "overprovisioned": True, "admin": {"addr": "127.0.0.1:1"}})
+    config = product_config(path)
     assert (config.smp, config.ring_bytes, config.memory_bytes) == (3, 128 << 10, 2 << 30)
-    assert config.overprovisioned is True and config.admin_addr == "127.0.0.1:1"
+    assert config.overprovisioned is True and config.admin.addr == "127.0.0.1:1"
     assert config.message_bytes_max == constants.MESSAGE_BYTES_MAX_DEFAULT   # untouched
 
 

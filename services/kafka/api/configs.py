@@ -37,9 +37,9 @@ def _broker_configs(ctx) -> dict[str, str]:
     return {"auto.create.topics.enable": str(c.auto_create_topics_enabled).lower(),
             "num.partitions": str(c.default_topic_partitions),
             "message.max.bytes": "1048588",
-            "socket.request.max.bytes": str(c.kafka_request_max_bytes),
+            "socket.request.max.bytes": str(c.request_bytes_max),
             "default.replication.factor": "1",
-            "broker.id": str(c.node_id)}
+            "broker.id": str(ctx.node_id)}
 
 
 def _entry(name: str, value: str, source: int, doc: bool, read_only: bool = False):

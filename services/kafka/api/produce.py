@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from panda import runtime
 from panda.net.kafka._generated.produce_response import (
     PartitionProduceResponse,
     ProduceResponse,
@@ -66,7 +67,7 @@ async def _append(body, results: dict, ctx) -> None:
     # answer on append, which a tiny timeout must not turn into REQUEST_TIMED_OUT (retried,
     # so appended twice).
     timeout_s = max(body.timeout_ms, 1) / 1000 if body.acks == -1 else None
-    bytes_max = max(1 << 20, ctx.config.message_bytes_max - CALL_SLACK_BYTES)
+    bytes_max = max(1 << 20, runtime.current().config.message_bytes_max - CALL_SLACK_BYTES)
     groups = [(shard, chunk) for shard, parts in by_shard.items()
               for chunk in _chunks(parts, bytes_max)]
     calls = [partitions().on(shard, timeout=timeout_s).produce(chunk, body.acks)

@@ -31,6 +31,7 @@ from .calls import (
     SyncResult,
     TopicPartition,
 )
+from .config import GroupConfig
 from .errors import Errc
 from .group_manager import GroupManager
 
@@ -44,10 +45,13 @@ class GroupCoordinator(Service):
     name = "group_coordinator"
     shards = ALL
     smp_group = "kafka_groups"  # long-polled joins must not starve other services' calls
+    config_type = GroupConfig
+    config_section = "groups"
+    config: GroupConfig
 
     async def start(self) -> None:
         config = runtime.current().config
-        self.manager = GroupManager(config.data_dir, self.shard)
+        self.manager = GroupManager(config.data_dir, self.shard, self.config)
         await self.manager.start()
         groups = self.manager.groups
         self.manager.probe.register(runtime.current().metrics, lambda: len(groups),

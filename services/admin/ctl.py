@@ -1,4 +1,7 @@
-"""`panda`: talk to a running node through its admin API (status, metrics, service calls)."""
+"""`panda`: talk to a running node through its admin API (status, metrics, service calls).
+
+Owns the client side of the admin service's HTTP routes; it reaches the node only over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import urllib.request
 
 import click
 
-DEFAULT_ADMIN = "127.0.0.1:9644"
+from .config import AdminConfig
+
+DEFAULT_ADMIN = AdminConfig().addr
 
 
 def _request(admin: str, path: str, body: bytes | None = None) -> bytes:

@@ -200,8 +200,8 @@ def test_a_cancelled_leader_sync_still_answers_the_other_members(tmp_path):
 
 
 def test_replay_after_key_compaction_recovers_the_latest_offsets(tmp_path):
-    from panda.services.kafka.groups.group_store import GroupStore
     from panda.services.kafka.groups.consumer_offsets_records import CommittedOffset, OffsetKey
+    from panda.services.kafka.groups.group_store import GroupStore
 
     async def main():
         store = await GroupStore.open(str(tmp_path), 0, direct_io=False, segment_bytes=4096)

@@ -317,7 +317,8 @@ class PartitionManager(Service):
         if partition is None:
             return OffsetResult(ErrorCode.NOT_LEADER_OR_FOLLOWER)
         if current_epoch >= 0 and current_epoch != partition.leader_epoch:
-            return OffsetResult(ErrorCode.FENCED_LEADER_EPOCH if current_epoch < partition.leader_epoch
+            fenced = current_epoch < partition.leader_epoch
+            return OffsetResult(ErrorCode.FENCED_LEADER_EPOCH if fenced
                                 else ErrorCode.UNKNOWN_LEADER_EPOCH)
         found_epoch, end = -1, -1
         for segment in partition.log.segments:

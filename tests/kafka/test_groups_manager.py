@@ -143,7 +143,8 @@ def test_delete_group_needs_empty_and_is_durable(tmp_path):
                                            offsets=[OffsetEntry("t", 0, 3)]))
         assert await manager.delete_group("g") == ErrorCode.NON_EMPTY_GROUP
         reply = await manager.leave("g", [LeaveMember(ids[0])])
-        assert reply.members[0].error == ErrorCode.NONE and manager.groups["g"].state.value == "Empty"
+        assert reply.members[0].error == ErrorCode.NONE
+        assert manager.groups["g"].state.value == "Empty"
         assert [g.group_id for g in manager.list_groups([], [])] == ["g"]
         assert await manager.delete_group("g") == ErrorCode.NONE
         assert await manager.delete_group("g") == ErrorCode.GROUP_ID_NOT_FOUND

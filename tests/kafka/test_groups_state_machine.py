@@ -227,7 +227,8 @@ def test_pending_member_id_expires_after_the_session_timeout():
 def test_invalid_session_timeout_and_inconsistent_protocols():
     group, _ids = stable_group(1)
     assert group.join(join_req(session_ms=10), 0).error == ErrorCode.INVALID_SESSION_TIMEOUT
-    assert group.join(join_req(protocols=("other",)), 0).error == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    assert group.join(join_req(protocols=("other",)), 0).error == \
+        ErrorCode.INCONSISTENT_GROUP_PROTOCOL
     assert group.join(join_req(protocols=()), 0).error == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
 
 
@@ -289,7 +290,8 @@ def test_static_member_removed_by_batch_leave_with_instance_id():
     group, a, b = two_static_members()
     group.take_outbox()
     results = group.leave([LeaveMember("", "i-1"), LeaveMember("", "i-9"), LeaveMember(b.member_id, "i-2")], 10)
-    assert [r.error for r in results] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.NONE]
+    assert [r.error for r in results] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID,
+                                          ErrorCode.NONE]
     assert a.member_id not in group.members and group.state is EMPTY
 
 

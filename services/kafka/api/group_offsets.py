@@ -58,7 +58,8 @@ async def offset_commit(ctx, header, body) -> OffsetCommitResponse:
                         member_id=body.member_id, group_instance_id=body.group_instance_id,
                         offsets=entries)
     if not body.group_id:
-        results = [PartitionError(e.topic, e.partition, ErrorCode.INVALID_GROUP_ID) for e in entries]
+        results = [PartitionError(e.topic, e.partition, ErrorCode.INVALID_GROUP_ID)
+                   for e in entries]
     else:
         try:
             results = (await coordinator_of(body.group_id, ctx.smp).commit_offsets(req)).partitions
@@ -110,7 +111,8 @@ async def offset_delete(ctx, header, body) -> OffsetDeleteResponse:
     partitions = [TopicPartition(t.name, p.partition_index) for t in body.topics
                   for p in t.partitions]
     try:
-        reply = await coordinator_of(body.group_id, ctx.smp).delete_offsets(body.group_id, partitions)
+        owner = coordinator_of(body.group_id, ctx.smp)
+        reply = await owner.delete_offsets(body.group_id, partitions)
     except SERVICE_ERRORS as exc:
         return OffsetDeleteResponse(error_code=code_for(exc))
     return OffsetDeleteResponse(error_code=reply.error, topics=_by_topic(

@@ -104,13 +104,14 @@ class GroupCoordinator(Service):
 
     async def describe_groups(self, group_ids: list[str]) -> list[GroupDescription]:
         return [self.manager.describe(g) if self._owns(g) else GroupDescription(
-            error=ErrorCode.NOT_COORDINATOR, group_id=g, state="", protocol_type="", protocol_data="")
-            for g in group_ids]
+            error=ErrorCode.NOT_COORDINATOR, group_id=g, state="", protocol_type="",
+            protocol_data="") for g in group_ids]
 
     async def list_local_groups(self, states: list[str], types: list[str]) -> list[ListedGroupInfo]:
         return self.manager.list_groups(states, types)
 
 
 def coordinator_of(group_id: str, smp: int) -> Any:
-    """The coordinator that owns group_id, as a call proxy: `await coordinator_of(g, smp).heartbeat(req)`."""
+    """The coordinator that owns group_id, as a call proxy:
+    `await coordinator_of(group_id, smp).heartbeat(req)`."""
     return runtime.service(GroupCoordinator).on(coordinator_shard(group_id, smp))

@@ -2,7 +2,8 @@
 Kafka message specs, per-version decoders and encoders, and the supported-version table.
 
 Owns the public surface of panda.net.kafka; decode raises only ProtocolError, encode only
-EncodeError. Record batches stay opaque here (see panda.storage.record_batch).
+EncodeError. Record batches stay opaque here (see panda.storage.record_batch). Every Kafka
+error code is an `ErrorCode`; message classes come from `messages`, never `_generated`.
 
     header, body, trailing = decode_request(frame)          # frame: bytes/memoryview
     out = encode_response(ResponseHeader(correlation_id=header.correlation_id), body,
@@ -19,6 +20,7 @@ from panda.net.kafka.codec import (
     encode_response,
     peek_request,
 )
+from panda.net.kafka.error_codes import ErrorCode
 from panda.net.kafka.errors import CodecError, EncodeError, ProtocolError
 from panda.net.kafka.registry import (
     SUPPORTED_VERSIONS,
@@ -42,6 +44,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "CodecError",
     "EncodeError",
+    "ErrorCode",
     "MessageCodec",
     "ProtocolError",
     "RequestHeader",

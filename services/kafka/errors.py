@@ -1,69 +1,60 @@
-"""Kafka error codes the broker returns, by name, and the mapping from our layers' errors.
+"""The broker's operating errors, and the Kafka error code a client sees for each of them and
+for the errors of the layers below; mapped here, at the service edge only.
 
-Operating errors of storage and the runtime become Kafka codes here, at the service edge only.
+    BrokerError                    the broker refuses an operation with an ErrorCode
+    └── BatchRejected              a produced record set fails validation (size, CRC, format)
+
+    from below, by code_for():
+    storage StorageError
+    ├── OffsetOutOfRangeError      OFFSET_OUT_OF_RANGE
+    ├── CorruptBatchError          CORRUPT_MESSAGE
+    └── any other                  KAFKA_STORAGE_ERROR (disk full, I/O error, log closed)
+    runtime CrossShardError
+    ├── MessageTooLargeError       MESSAGE_TOO_LARGE
+    ├── ShardStoppedError          NOT_LEADER_OR_FOLLOWER (the owner shard is going away)
+    └── any other                  REQUEST_TIMED_OUT
+    anything else                  UNKNOWN_SERVER_ERROR
+
+Whether a client may retry is the code's business (`ErrorCode.retriable`), not ours.
 """
 
 from __future__ import annotations
 
+from panda.net.kafka import ErrorCode
 from panda.runtime.errors import CrossShardError, MessageTooLargeError, ShardStoppedError
-from panda.storage.errors import (
-    CorruptBatchError,
-    DiskFullError,
-    LogClosedError,
-    OffsetOutOfRangeError,
-    StorageError,
-)
-
-CODES = {
-    "UNKNOWN_SERVER_ERROR": -1,
-    "NONE": 0,
-    "OFFSET_OUT_OF_RANGE": 1,
-    "CORRUPT_MESSAGE": 2,
-    "UNKNOWN_TOPIC_OR_PARTITION": 3,
-    "LEADER_NOT_AVAILABLE": 5,
-    "NOT_LEADER_OR_FOLLOWER": 6,
-    "REQUEST_TIMED_OUT": 7,
-    "MESSAGE_TOO_LARGE": 10,
-    "COORDINATOR_LOAD_IN_PROGRESS": 14,
-    "COORDINATOR_NOT_AVAILABLE": 15,
-    "NOT_COORDINATOR": 16,
-    "INVALID_TOPIC_EXCEPTION": 17,
-    "RECORD_LIST_TOO_LARGE": 18,
-    "INVALID_REQUIRED_ACKS": 21,
-    "INVALID_TIMESTAMP": 32,
-    "UNSUPPORTED_VERSION": 35,
-    "TOPIC_ALREADY_EXISTS": 36,
-    "INVALID_PARTITIONS": 37,
-    "INVALID_REPLICATION_FACTOR": 38,
-    "INVALID_REPLICA_ASSIGNMENT": 39,
-    "INVALID_CONFIG": 40,
-    "INVALID_REQUEST": 42,
-    "UNSUPPORTED_FOR_MESSAGE_FORMAT": 43,
-    "POLICY_VIOLATION": 44,
-    "KAFKA_STORAGE_ERROR": 56,
-    "FENCED_LEADER_EPOCH": 74,
-    "UNKNOWN_LEADER_EPOCH": 75,
-    "INVALID_RECORD": 87,
-    "UNKNOWN_TOPIC_ID": 100,
-}
+from panda.storage.errors import CorruptBatchError, OffsetOutOfRangeError, StorageError
 
 
-def code(name: str) -> int:
-    return CODES[name]
+class BrokerError(Exception):
+    """The broker refuses an operation with a Kafka error code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def retriable(self) -> bool:
+        return self.code.retriable
 
 
-def code_for(exc: BaseException) -> int:
+class BatchRejected(BrokerError):
+    """A produced record set is refused before any of it is appended."""
+
+
+def code_for(exc: BaseException) -> ErrorCode:
     """The Kafka error code for an exception raised below the service edge."""
+    if isinstance(exc, BrokerError):
+        return exc.code
     if isinstance(exc, OffsetOutOfRangeError):
-        return CODES["OFFSET_OUT_OF_RANGE"]
+        return ErrorCode.OFFSET_OUT_OF_RANGE
     if isinstance(exc, CorruptBatchError):
-        return CODES["CORRUPT_MESSAGE"]
-    if isinstance(exc, (DiskFullError, LogClosedError, StorageError)):
-        return CODES["KAFKA_STORAGE_ERROR"]
+        return ErrorCode.CORRUPT_MESSAGE
+    if isinstance(exc, StorageError):
+        return ErrorCode.KAFKA_STORAGE_ERROR
     if isinstance(exc, MessageTooLargeError):
-        return CODES["MESSAGE_TOO_LARGE"]
+        return ErrorCode.MESSAGE_TOO_LARGE
     if isinstance(exc, ShardStoppedError):
-        return CODES["NOT_LEADER_OR_FOLLOWER"]
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER
     if isinstance(exc, CrossShardError):
-        return CODES["REQUEST_TIMED_OUT"]
-    return CODES["UNKNOWN_SERVER_ERROR"]
+        return ErrorCode.REQUEST_TIMED_OUT
+    return ErrorCode.UNKNOWN_SERVER_ERROR

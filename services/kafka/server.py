@@ -19,17 +19,17 @@ from panda import runtime
 from panda.net.kafka import ProtocolError, ResponseHeader, decode_request, encode_response
 from panda.runtime import ALL, Service
 
-from . import api  # noqa: F401 - registers the handlers
+from .api.context import RequestContext
+from .api.registry import API_HANDLERS, API_VERSIONS_KEY, unsupported_version_response
 from .config import KafkaConfig
-from .handlers import HANDLERS, VERSIONS, RequestContext
 from .partition_manager import PartitionManager
 from .probe import KafkaProbe
 
 log = logging.getLogger("panda.services.kafka.server")
 _SIZE = struct.Struct(">i")
+_NO_HANDLER = (None, 0, -1)
 IN_FLIGHT_REQUESTS_MAX = 256          # per connection: reading pauses past this
 SMALL_BUFFER_BYTES = 64 * 1024        # frames up to this share one receive buffer
-API_VERSIONS = 18
 
 
 def _split_addr(addr: str) -> tuple[str, int]:
@@ -44,6 +44,7 @@ class KafkaServer(Service):
     config_type = KafkaConfig
     config_section = "kafka"
     config: KafkaConfig
+    _template: dict[str, Any]       # the RequestContext fields every request shares
 
     async def start(self) -> None:
         node, config = runtime.current().config, self.config
@@ -51,7 +52,7 @@ class KafkaServer(Service):
         adv_host, adv_port = _split_addr(config.advertised_addr or config.addr)
         self.probe = KafkaProbe(runtime.current().metrics)
         self._connections: set[KafkaConnection] = set()
-        self._template: dict[str, Any] = {
+        self._template = {
             "shard": self.shard, "smp": self.smp, "node_id": node.node_id,
             "advertised_host": adv_host, "advertised_port": adv_port,
             "data_dir": node.data_dir, "config": config}
@@ -166,16 +167,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
         try:
             header, body, trailing = decode_request(frame)
         except ProtocolError as exc:
-            if exc.api_key == API_VERSIONS and len(frame) >= 8:
-                self._queue(self._unsupported_api_versions(frame))
+            if exc.api_key == API_VERSIONS_KEY and len(frame) >= 8:
+                self._queue(unsupported_version_response(frame))
                 return True
             self._reject(f"malformed request: {exc}")
             return False
-        handler = HANDLERS.get(header.request_api_key)
-        low, high = VERSIONS.get(header.request_api_key, (0, -1))
+        handler, low, high = API_HANDLERS.get(header.request_api_key, _NO_HANDLER)
         if handler is None or not low <= header.request_api_version <= high:
-            if header.request_api_key == API_VERSIONS:
-                self._queue(self._unsupported_api_versions(frame))
+            if header.request_api_key == API_VERSIONS_KEY:
+                self._queue(unsupported_version_response(frame))
                 return True
             self._reject(f"api {header.request_api_key} v{header.request_api_version} "
                          "is not supported")
@@ -210,13 +210,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
         reply.set_result(data)
         self._replies.append(reply)
         self._flush()
-
-    def _unsupported_api_versions(self, frame: bytes | bytearray) -> bytes:
-        """ApiVersions at a version we do not know: answer v0 with UNSUPPORTED_VERSION and
-        our versions, as Kafka does, so the client can retry at one we support."""
-        from .api.api_versions import unsupported_version_response
-
-        return unsupported_version_response(frame)
 
     def _settle(self, reply: asyncio.Future, task: asyncio.Task) -> None:
         if not reply.done():

@@ -196,7 +196,7 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(group_br
 def rebalances_total(node) -> int:
     """Rebalances started, over every shard (the coordinator's metric)."""
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in node.metrics().splitlines()
-               if line.startswith("kafka_group_rebalances_total{"))
+               if line.startswith("panda_kafka_group_rebalances_total{"))
 
 
 def describe(admin, group: str) -> tuple[str, list[tuple[str | None, int]]]:

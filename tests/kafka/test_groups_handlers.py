@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from panda.net.kafka import (
+    ErrorCode,
     RequestHeader,
     ResponseHeader,
     decode_request,
@@ -20,11 +21,11 @@ from panda.net.kafka import (
     encode_response,
     messages,
 )
-from panda.services.kafka.groups import admin_handlers, handlers, offset_handlers
+from panda.services.kafka.api import group_admin, group_membership, group_offsets
+from panda.services.kafka.api.context import RequestContext
+from panda.services.kafka.api.registry import API_HANDLERS
 from panda.services.kafka.groups.coordinator import GroupCoordinator
-from panda.services.kafka.groups.errors import Errc
 from panda.services.kafka.groups.group_manager import GroupManager
-from panda.services.kafka.handlers import HANDLERS, VERSIONS, RequestContext
 
 FIND_COORDINATOR, JOIN, HEARTBEAT, LEAVE, SYNC, DESCRIBE, LIST = 10, 11, 12, 13, 14, 15, 16
 COMMIT, FETCH, DELETE_GROUPS, OFFSET_DELETE = 8, 9, 42, 47
@@ -55,9 +56,9 @@ def api(tmp_path, monkeypatch):
     coordinator = GroupCoordinator()
     coordinator.shard, coordinator.smp = 0, 1
     ref = FakeRef(coordinator)
-    monkeypatch.setattr(handlers, "owner", lambda ctx, group_id: coordinator)
-    monkeypatch.setattr(offset_handlers, "owner", lambda ctx, group_id: coordinator)
-    monkeypatch.setattr(admin_handlers, "runtime", SimpleNamespace(service=lambda cls: ref))
+    monkeypatch.setattr(group_membership, "coordinator_of", lambda group_id, smp: coordinator)
+    monkeypatch.setattr(group_offsets, "coordinator_of", lambda group_id, smp: coordinator)
+    monkeypatch.setattr(group_admin, "runtime", SimpleNamespace(service=lambda cls: ref))
     ctx = RequestContext(shard=0, smp=1, node_id=0, advertised_host="127.0.0.1",
                          advertised_port=PORT, data_dir=str(tmp_path), client_id="cli",
                          config=None, peer="127.0.0.1:5555")
@@ -66,7 +67,7 @@ def api(tmp_path, monkeypatch):
         frame = encode_request(RequestHeader(request_api_key=api_key, request_api_version=version,
                                              correlation_id=7, client_id="cli"), body)
         header, decoded, _ = decode_request(bytes(frame))
-        response = await HANDLERS[api_key](ctx, header, decoded)
+        response = await API_HANDLERS[api_key].handler(ctx, header, decoded)
         out = encode_response(ResponseHeader(correlation_id=7), response, api_key, version)
         return decode_response(bytes(out), api_key, version)[1]
 
@@ -80,11 +81,11 @@ def api(tmp_path, monkeypatch):
 
 def level(api_key: int, wanted: int) -> int:
     """The version of api_key a client at protocol level `wanted` would use."""
-    lo, hi = VERSIONS[api_key]
+    lo, hi = API_HANDLERS[api_key].min_version, API_HANDLERS[api_key].max_version
     return max(lo, min(wanted, hi))
 
 
-@pytest.mark.parametrize("version", range(VERSIONS[FIND_COORDINATOR][1] + 1))
+@pytest.mark.parametrize("version", range(API_HANDLERS[FIND_COORDINATOR].max_version + 1))
 def test_find_coordinator_names_this_node(api, version):
     req = messages.FindCoordinatorRequest(key="g", key_type=0, coordinator_keys=["g", "h"])
     response = asyncio.run(api(FIND_COORDINATOR, version, req))
@@ -97,7 +98,7 @@ def test_find_coordinator_names_this_node(api, version):
             0, 0, "127.0.0.1", PORT)
 
 
-@pytest.mark.parametrize("lvl", range(VERSIONS[JOIN][1] + 1))
+@pytest.mark.parametrize("lvl", range(API_HANDLERS[JOIN].max_version + 1))
 def test_group_lifecycle_at_each_protocol_level(api, lvl):
     asyncio.run(_lifecycle(api, lvl))
 
@@ -122,7 +123,7 @@ async def _join(api, lvl: int) -> tuple[str, int]:
                                 protocols=[join.JoinGroupRequestProtocol("range", b"meta")])
     response = await api(JOIN, version, req)
     if version >= 4:
-        assert response.error_code == Errc.MEMBER_ID_REQUIRED
+        assert response.error_code == ErrorCode.MEMBER_ID_REQUIRED
         req.member_id = response.member_id
         response = await api(JOIN, version, req)
     assert response.error_code == 0 and response.generation_id == 1
@@ -142,7 +143,7 @@ async def _sync_and_heartbeat(api, lvl: int, member: str, generation: int) -> No
     assert (await api(HEARTBEAT, level(HEARTBEAT, lvl), beat)).error_code == 0
     beat.generation_id = generation + 5
     assert (await api(HEARTBEAT, level(HEARTBEAT, lvl), beat)).error_code == \
-        Errc.ILLEGAL_GENERATION
+        ErrorCode.ILLEGAL_GENERATION
 
 
 async def _commit_and_fetch(api, lvl: int, member: str, generation: int) -> None:
@@ -154,7 +155,7 @@ async def _commit_and_fetch(api, lvl: int, member: str, generation: int) -> None
             commit.OffsetCommitRequestPartition(0, 42, committed_metadata="m"),
             commit.OffsetCommitRequestPartition(1, 7)])])
     response = await api(COMMIT, version, req)
-    expected = 0 if version >= 1 else Errc.UNKNOWN_MEMBER_ID  # v0 carries no member
+    expected = 0 if version >= 1 else ErrorCode.UNKNOWN_MEMBER_ID  # v0 carries no member
     assert [(t.name, [(p.partition_index, p.error_code) for p in t.partitions])
             for t in response.topics] == [("t", [(0, expected), (1, expected)])]
     if version == 0:  # commit as a v1 client would, so there is something to fetch
@@ -198,7 +199,7 @@ async def _leave_and_delete(api, lvl: int, member: str) -> None:
                                   members=[leave.MemberIdentity(member_id=member)])
     delete = messages.DeleteGroupsRequest(groups_names=["g"])
     [result] = (await api(DELETE_GROUPS, level(DELETE_GROUPS, lvl), delete)).results
-    assert result.error_code == Errc.NON_EMPTY_GROUP
+    assert result.error_code == ErrorCode.NON_EMPTY_GROUP
     response = await api(LEAVE, version, req)
     assert response.error_code == 0
     if version >= 3:
@@ -211,7 +212,7 @@ async def _leave_and_delete(api, lvl: int, member: str) -> None:
     [result] = (await api(DELETE_GROUPS, level(DELETE_GROUPS, lvl), delete)).results
     assert (result.group_id, result.error_code) == ("g", 0)
     [result] = (await api(DELETE_GROUPS, level(DELETE_GROUPS, lvl), delete)).results
-    assert result.error_code == Errc.GROUP_ID_NOT_FOUND
+    assert result.error_code == ErrorCode.GROUP_ID_NOT_FOUND
 
 
 def test_empty_group_id_is_invalid(api):
@@ -222,9 +223,9 @@ def test_empty_group_id_is_invalid(api):
             req = join.JoinGroupRequest(group_id="", session_timeout_ms=6000,
                                         protocol_type="consumer",
                                         protocols=[join.JoinGroupRequestProtocol("range", b"")])
-            assert (await api(JOIN, 5, req)).error_code == Errc.INVALID_GROUP_ID
+            assert (await api(JOIN, 5, req)).error_code == ErrorCode.INVALID_GROUP_ID
             beat = messages.HeartbeatRequest(group_id="", generation_id=1, member_id="m")
-            assert (await api(HEARTBEAT, 3, beat)).error_code == Errc.INVALID_GROUP_ID
+            assert (await api(HEARTBEAT, 3, beat)).error_code == ErrorCode.INVALID_GROUP_ID
         finally:
             await api.stop()
 

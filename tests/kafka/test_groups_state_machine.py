@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from panda.net.kafka import ErrorCode
 from panda.services.kafka.groups.calls import (
     CommitRequest,
     HeartbeatRequest,
@@ -20,7 +21,6 @@ from panda.services.kafka.groups.calls import (
     SyncResult,
     TopicPartition,
 )
-from panda.services.kafka.groups.errors import Errc
 from panda.services.kafka.groups.group import (
     COMPLETING,
     DEAD,
@@ -55,7 +55,7 @@ def deliveries(group: Group) -> dict[tuple[str, str], JoinResult | SyncResult]:
 def member_id_for(group: Group, now: int = 0, **kw) -> str:
     """KIP-394: the first JoinGroup only hands out a member id."""
     first = group.join(join_req(**kw), now)
-    assert isinstance(first, JoinResult) and first.error == Errc.MEMBER_ID_REQUIRED
+    assert isinstance(first, JoinResult) and first.error == ErrorCode.MEMBER_ID_REQUIRED
     return first.member_id
 
 
@@ -80,7 +80,7 @@ def stable_group(n: int, now: int = 0) -> tuple[Group, list[str]]:
     return group, ids
 
 
-def hb(group: Group, mid: str, generation: int, now: int, instance: str | None = None) -> Errc:
+def hb(group: Group, mid: str, generation: int, now: int, instance: str | None = None) -> ErrorCode:
     return group.heartbeat(HeartbeatRequest(group_id="g", generation_id=generation,
                                             member_id=mid, group_instance_id=instance), now)
 
@@ -106,7 +106,7 @@ def test_old_clients_join_without_member_id_required():
 
 def test_join_sync_heartbeat_three_members():
     group, ids = stable_group(3)
-    assert all(hb(group, mid, 1, 100) == Errc.NONE for mid in ids)
+    assert all(hb(group, mid, 1, 100) == ErrorCode.NONE for mid in ids)
     assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id=ids[2]), 200) == \
         SyncResult(protocol_type="consumer", protocol_name="range", assignment=f"a-{ids[2]}".encode())
 
@@ -116,7 +116,7 @@ def test_new_member_triggers_rebalance_that_waits_for_everyone():
     newcomer = member_id_for(group, 1_000)
     assert group.join(join_req(newcomer), 1_000) == Parked(newcomer)
     assert group.state is PREPARING
-    assert hb(group, ids[0], 1, 1_100) == Errc.REBALANCE_IN_PROGRESS
+    assert hb(group, ids[0], 1, 1_100) == ErrorCode.REBALANCE_IN_PROGRESS
     assert group.join(join_req(ids[0]), 1_200) == Parked(ids[0])
     assert deliveries(group) == {}  # ids[1] has not rejoined yet
     group.join(join_req(ids[1]), 1_300)
@@ -133,12 +133,12 @@ def test_sync_before_leader_waits_and_errors_on_generation_or_member():
     group.take_outbox()
     assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id=b), 0) == Parked(b)
     assert group.sync(SyncRequest(group_id="g", generation_id=7, member_id=a), 0).error == \
-        Errc.ILLEGAL_GENERATION
+        ErrorCode.ILLEGAL_GENERATION
     assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id="x"), 0).error == \
-        Errc.UNKNOWN_MEMBER_ID
+        ErrorCode.UNKNOWN_MEMBER_ID
     assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id=a,
                                   protocol_name="roundrobin"), 0).error == \
-        Errc.INCONSISTENT_GROUP_PROTOCOL
+        ErrorCode.INCONSISTENT_GROUP_PROTOCOL
     group.sync(SyncRequest(group_id="g", generation_id=1, member_id=a,
                            assignments={a: b"A"}), 0)
     out = deliveries(group)
@@ -147,21 +147,21 @@ def test_sync_before_leader_waits_and_errors_on_generation_or_member():
 
 def test_generation_checks_on_heartbeat():
     group, ids = stable_group(1)
-    assert hb(group, ids[0], 0, 10) == Errc.ILLEGAL_GENERATION
-    assert hb(group, "nobody", 1, 10) == Errc.UNKNOWN_MEMBER_ID
-    assert hb(group, ids[0], 1, 10) == Errc.NONE
+    assert hb(group, ids[0], 0, 10) == ErrorCode.ILLEGAL_GENERATION
+    assert hb(group, "nobody", 1, 10) == ErrorCode.UNKNOWN_MEMBER_ID
+    assert hb(group, ids[0], 1, 10) == ErrorCode.NONE
 
 
 def test_leave_rebalances_the_rest_and_last_leave_empties_the_group():
     group, ids = stable_group(2)
     [result] = group.leave([LeaveMember(ids[1])], 500)
-    assert result.error == Errc.NONE and group.state is PREPARING
+    assert result.error == ErrorCode.NONE and group.state is PREPARING
     group.join(join_req(ids[0]), 600)
     joined = deliveries(group)
     assert joined[("join", ids[0])].generation_id == 2 and group.state is COMPLETING
     group.leave([LeaveMember(ids[0])], 700)
     assert group.state is EMPTY and group.generation == 3 and group.dirty
-    assert group.leave([LeaveMember(ids[0])], 800)[0].error == Errc.UNKNOWN_MEMBER_ID
+    assert group.leave([LeaveMember(ids[0])], 800)[0].error == ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_leave_answers_a_parked_join_with_unknown_member():
@@ -169,7 +169,7 @@ def test_leave_answers_a_parked_join_with_unknown_member():
     group.join(join_req(ids[0]), 100)  # leader rejoins: rebalance
     group.leave([LeaveMember(ids[0])], 200)
     out = deliveries(group)
-    assert out[("join", ids[0])].error == Errc.UNKNOWN_MEMBER_ID
+    assert out[("join", ids[0])].error == ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_rebalance_timeout_evicts_a_silent_member():
@@ -179,25 +179,25 @@ def test_rebalance_timeout_evicts_a_silent_member():
     group.join(join_req(ids[0]), 1_000)
     group.join(join_req(ids[1]), 1_000)
     for t in range(1_000, 1_000 + REBALANCE_MS, 1_000):  # ids[2] heartbeats but never rejoins
-        assert hb(group, ids[2], 1, t) == Errc.REBALANCE_IN_PROGRESS
+        assert hb(group, ids[2], 1, t) == ErrorCode.REBALANCE_IN_PROGRESS
         group.tick(t)
     assert group.state is PREPARING and group.next_deadline_ms() <= 1_000 + REBALANCE_MS
     group.tick(1_000 + REBALANCE_MS)
     joined = deliveries(group)
     assert {k[1] for k in joined} == {joiner, ids[0], ids[1]}
     assert ids[2] not in group.members and group.generation == 2 and group.state is COMPLETING
-    assert hb(group, ids[2], 1, 1_000 + REBALANCE_MS) == Errc.UNKNOWN_MEMBER_ID
+    assert hb(group, ids[2], 1, 1_000 + REBALANCE_MS) == ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_session_timeout_removes_a_member_and_rebalances():
     group, ids = stable_group(2)
     for t in range(0, SESSION_MS, 2_000):
-        assert hb(group, ids[0], 1, t) == Errc.NONE
+        assert hb(group, ids[0], 1, t) == ErrorCode.NONE
         group.tick(t)
     assert group.next_deadline_ms() == SESSION_MS  # ids[1] last heard of at 0
     group.tick(SESSION_MS)
     assert ids[1] not in group.members and group.state is PREPARING
-    assert hb(group, ids[0], 1, SESSION_MS) == Errc.REBALANCE_IN_PROGRESS
+    assert hb(group, ids[0], 1, SESSION_MS) == ErrorCode.REBALANCE_IN_PROGRESS
     group.join(join_req(ids[0]), SESSION_MS + 1)
     assert deliveries(group)[("join", ids[0])].generation_id == 2
 
@@ -208,7 +208,7 @@ def test_members_with_parked_requests_do_not_expire_but_unsynced_ones_do():
     group.join(join_req(a), 0)
     group.take_outbox()  # generation 1; a heartbeats but never sends SyncGroup
     for t in range(0, REBALANCE_MS, 2_000):
-        assert hb(group, a, 1, t) == Errc.NONE
+        assert hb(group, a, 1, t) == ErrorCode.NONE
         group.tick(t)
     group.tick(REBALANCE_MS - 1)
     assert a in group.members
@@ -226,9 +226,10 @@ def test_pending_member_id_expires_after_the_session_timeout():
 
 def test_invalid_session_timeout_and_inconsistent_protocols():
     group, _ids = stable_group(1)
-    assert group.join(join_req(session_ms=10), 0).error == Errc.INVALID_SESSION_TIMEOUT
-    assert group.join(join_req(protocols=("other",)), 0).error == Errc.INCONSISTENT_GROUP_PROTOCOL
-    assert group.join(join_req(protocols=()), 0).error == Errc.INCONSISTENT_GROUP_PROTOCOL
+    assert group.join(join_req(session_ms=10), 0).error == ErrorCode.INVALID_SESSION_TIMEOUT
+    assert group.join(join_req(protocols=("other",)), 0).error == \
+        ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+    assert group.join(join_req(protocols=()), 0).error == ErrorCode.INCONSISTENT_GROUP_PROTOCOL
 
 
 def test_protocol_selection_prefers_what_most_members_prefer_among_common_ones():
@@ -260,7 +261,7 @@ def test_static_member_rejoin_with_new_id_keeps_the_generation_without_rebalance
     group.dirty = False
     # i-2 restarts: it lost its member id, comes back within the session timeout
     back = group.join(join_req(instance="i-2"), 5_000)
-    assert isinstance(back, JoinResult) and back.error == Errc.NONE
+    assert isinstance(back, JoinResult) and back.error == ErrorCode.NONE
     assert back.generation_id == 1 and back.member_id != second.member_id
     assert back.leader == first.member_id and back.members == []
     assert group.state is STABLE and group.dirty
@@ -268,9 +269,9 @@ def test_static_member_rejoin_with_new_id_keeps_the_generation_without_rebalance
                                   group_instance_id="i-2"), 5_001)
     assert sync.assignment == b"P1"
     # the old incarnation is fenced
-    assert hb(group, second.member_id, 1, 5_002, instance="i-2") == Errc.FENCED_INSTANCE_ID
+    assert hb(group, second.member_id, 1, 5_002, instance="i-2") == ErrorCode.FENCED_INSTANCE_ID
     assert group.leave([LeaveMember(second.member_id, "i-2")], 5_003)[0].error == \
-        Errc.FENCED_INSTANCE_ID
+        ErrorCode.FENCED_INSTANCE_ID
 
 
 def test_static_leader_rejoin_gets_skip_assignment_on_v9():
@@ -289,7 +290,8 @@ def test_static_member_removed_by_batch_leave_with_instance_id():
     group, a, b = two_static_members()
     group.take_outbox()
     results = group.leave([LeaveMember("", "i-1"), LeaveMember("", "i-9"), LeaveMember(b.member_id, "i-2")], 10)
-    assert [r.error for r in results] == [Errc.NONE, Errc.UNKNOWN_MEMBER_ID, Errc.NONE]
+    assert [r.error for r in results] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID,
+                                          ErrorCode.NONE]
     assert a.member_id not in group.members and group.state is EMPTY
 
 
@@ -301,7 +303,7 @@ def test_static_rejoin_during_completing_rebalance_fences_the_old_parked_sync():
     again = group.join(join_req(instance="i-2"), 100)
     assert isinstance(again, Parked)
     out = deliveries(group)
-    assert out[("sync", b.member_id)].error == Errc.FENCED_INSTANCE_ID
+    assert out[("sync", b.member_id)].error == ErrorCode.FENCED_INSTANCE_ID
     assert group.state is PREPARING
     group.join(join_req(a.member_id, instance="i-1"), 200)
     assert deliveries(group)[("join", again.member_id)].generation_id == 2
@@ -310,18 +312,18 @@ def test_static_rejoin_during_completing_rebalance_fences_the_old_parked_sync():
 def test_commits_need_the_current_generation_unless_the_group_is_empty():
     group, ids = stable_group(2)
     commit = CommitRequest(group_id="g", generation_id=1, member_id=ids[0])
-    assert group.commit_error(commit, 0) == Errc.NONE
+    assert group.commit_error(commit, 0) == ErrorCode.NONE
     assert group.commit_error(CommitRequest(group_id="g", generation_id=0, member_id=ids[0]), 0) \
-        == Errc.ILLEGAL_GENERATION
+        == ErrorCode.ILLEGAL_GENERATION
     assert group.commit_error(CommitRequest(group_id="g", generation_id=1, member_id="x"), 0) \
-        == Errc.UNKNOWN_MEMBER_ID
-    assert group.commit_error(CommitRequest(group_id="g"), 0) == Errc.UNKNOWN_MEMBER_ID
+        == ErrorCode.UNKNOWN_MEMBER_ID
+    assert group.commit_error(CommitRequest(group_id="g"), 0) == ErrorCode.UNKNOWN_MEMBER_ID
     group.join(join_req(ids[0]), 10)
     group.join(join_req(ids[1]), 10)
     assert group.state is COMPLETING
     assert group.commit_error(CommitRequest(group_id="g", generation_id=2, member_id=ids[0]), 10) \
-        == Errc.REBALANCE_IN_PROGRESS
-    assert new_group().commit_error(CommitRequest(group_id="g"), 0) == Errc.NONE
+        == ErrorCode.REBALANCE_IN_PROGRESS
+    assert new_group().commit_error(CommitRequest(group_id="g"), 0) == ErrorCode.NONE
 
 
 def test_offsets_fetch_and_delete():
@@ -331,9 +333,9 @@ def test_offsets_fetch_and_delete():
     assert [(e.offset, e.metadata) for e in fetched] == [(42, "m"), (-1, "")]
     assert [e.partition for e in group.offsets.fetch(None)] == [0]
     assert group.offset_error(OffsetEntry("t", 0, 1, metadata="x" * 5000)) == \
-        Errc.OFFSET_METADATA_TOO_LARGE
+        ErrorCode.OFFSET_METADATA_TOO_LARGE
     error, parts = group.offset_delete_errors([TopicPartition("t", 0)])
-    assert error == Errc.NONE and parts[0].error == Errc.NONE
+    assert error == ErrorCode.NONE and parts[0].error == ErrorCode.NONE
 
 
 def test_offset_delete_refuses_topics_a_live_consumer_group_subscribes_to():
@@ -347,18 +349,18 @@ def test_offset_delete_refuses_topics_a_live_consumer_group_subscribes_to():
     req.protocols = [Protocol("range", metadata)]
     group.join(req, 0)
     error, parts = group.offset_delete_errors([TopicPartition("t", 0), TopicPartition("u", 0)])
-    assert error == Errc.NONE
-    assert [p.error for p in parts] == [Errc.GROUP_SUBSCRIBED_TO_TOPIC, Errc.NONE]
+    assert error == ErrorCode.NONE
+    assert [p.error for p in parts] == [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC, ErrorCode.NONE]
 
 
 def test_delete_only_empty_groups_and_dead_groups_refuse_everything():
     group, _ids = stable_group(1)
-    assert group.delete_error() == Errc.NON_EMPTY_GROUP
+    assert group.delete_error() == ErrorCode.NON_EMPTY_GROUP
     empty = new_group()
-    assert empty.delete_error() == Errc.NONE
+    assert empty.delete_error() == ErrorCode.NONE
     empty.mark_dead()
-    assert empty.state is DEAD and empty.delete_error() == Errc.GROUP_ID_NOT_FOUND
-    assert empty.join(join_req(), 0).error == Errc.COORDINATOR_NOT_AVAILABLE
+    assert empty.state is DEAD and empty.delete_error() == ErrorCode.GROUP_ID_NOT_FOUND
+    assert empty.join(join_req(), 0).error == ErrorCode.COORDINATOR_NOT_AVAILABLE
 
 
 def test_initial_rebalance_delay_gathers_early_joiners_into_one_generation():
@@ -379,7 +381,7 @@ def test_snapshot_restore_round_trip_recovers_a_stable_group():
     restored = new_group()
     restored.restore(group.snapshot(), 50_000)
     assert restored.state is STABLE and restored.generation == 1 and restored.leader == ids[0]
-    assert hb(restored, ids[1], 1, 50_001) == Errc.NONE
+    assert hb(restored, ids[1], 1, 50_001) == ErrorCode.NONE
     assert restored.sync(SyncRequest(group_id="g", generation_id=1, member_id=ids[1]),
                          50_002).assignment == f"a-{ids[1]}".encode()
     restored.tick(50_000 + SESSION_MS)  # ids[0] never came back
@@ -420,8 +422,8 @@ def test_a_full_group_refuses_newcomers_but_not_a_returning_static_member():
     group.join(join_req(instance="i-1"), 0)
     group.join(join_req(instance="i-2"), 0)
     group.tick(100)
-    assert group.join(join_req(instance="i-3"), 200).error == Errc.GROUP_MAX_SIZE_REACHED
-    assert group.join(join_req(), 200).error == Errc.GROUP_MAX_SIZE_REACHED
+    assert group.join(join_req(instance="i-3"), 200).error == ErrorCode.GROUP_MAX_SIZE_REACHED
+    assert group.join(join_req(), 200).error == ErrorCode.GROUP_MAX_SIZE_REACHED
     assert isinstance(group.join(join_req(instance="i-2"), 200), Parked)  # CompletingRebalance
 
 
@@ -433,7 +435,7 @@ def test_a_pending_member_that_never_returns_does_not_disturb_a_stable_group():
     group.tick(1_000 + SESSION_MS)
     assert ghost not in group.pending_members and group.state is STABLE
     other = member_id_for(group, 20_000)
-    assert group.leave([LeaveMember(other)], 20_001)[0].error == Errc.NONE
+    assert group.leave([LeaveMember(other)], 20_001)[0].error == ErrorCode.NONE
     assert group.state is STABLE and group.generation == 1
 
 
@@ -446,7 +448,7 @@ def test_a_static_members_old_incarnation_cannot_commit():
     back = group.join(join_req(instance="i-1"), 10)  # restarted: a new member id
     stale = CommitRequest(group_id="g", generation_id=1, member_id=first.member_id,
                           group_instance_id="i-1")
-    assert group.commit_error(stale, 20) == Errc.FENCED_INSTANCE_ID
+    assert group.commit_error(stale, 20) == ErrorCode.FENCED_INSTANCE_ID
     fresh = CommitRequest(group_id="g", generation_id=1, member_id=back.member_id,
                           group_instance_id="i-1")
-    assert group.commit_error(fresh, 20) == Errc.NONE
+    assert group.commit_error(fresh, 20) == ErrorCode.NONE

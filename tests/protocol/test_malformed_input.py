@@ -15,13 +15,13 @@ from panda.net.kafka import (
     decode_body,
     decode_request,
     decode_response,
+    messages,
 )
-from panda.net.kafka._generated import MODULES
 
 from .conftest import FRAMES_DIR, frames_index
 
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
-NAMES = sorted(MODULES)
+NAMES = messages.names()
 
 
 def _decode_only_protocol_errors(fn, *args) -> None:

@@ -1,13 +1,2 @@
-"""Kafka API handlers, one module per family; importing this package registers them all."""
-
-from . import (  # noqa: F401
-    api_versions,
-    configs,
-    fetch,
-    metadata,
-    offsets,
-    produce,
-    producer_ids,
-    records,
-    topics,
-)
+"""Kafka API handlers, one module per API family, listed in registry.py's table (the server
+dispatches from it); importing this package registers nothing."""

@@ -4,27 +4,20 @@
 from __future__ import annotations
 
 from panda import runtime
-from panda.net.kafka._generated.alter_configs_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     AlterConfigsResourceResponse,
     AlterConfigsResponse,
-)
-from panda.net.kafka._generated.describe_configs_response import (
     DescribeConfigsResourceResult,
     DescribeConfigsResponse,
     DescribeConfigsResult,
-)
-from panda.net.kafka._generated.incremental_alter_configs_response import (
-    AlterConfigsResourceResponse as IncrementalResourceResponse,
-)
-from panda.net.kafka._generated.incremental_alter_configs_response import (
+    IncrementalAlterConfigsResourceResponse,
     IncrementalAlterConfigsResponse,
 )
 from panda.services.controller import AlterTopicConfigs, Controller
 
 from .. import topic_config
-from ..errors import code
-from ..handlers import handler
-from ._common import topic
+from .topic_lookup import topic
 
 TOPIC, BROKER = 2, 4
 SOURCE_DYNAMIC_TOPIC, SOURCE_STATIC_BROKER, SOURCE_DEFAULT = 1, 4, 5
@@ -50,7 +43,6 @@ def _entry(name: str, value: str, source: int, doc: bool, read_only: bool = Fals
         documentation=topic_config.DOCS.get(name) if doc else None)
 
 
-@handler(32)
 async def describe_configs(ctx, header, body) -> DescribeConfigsResponse:
     results = []
     for resource in body.resources:
@@ -60,7 +52,7 @@ async def describe_configs(ctx, header, body) -> DescribeConfigsResponse:
         if resource.resource_type == TOPIC:
             info = topic(resource.resource_name)
             if info is None:
-                result.error_code = code("UNKNOWN_TOPIC_OR_PARTITION")
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 result.error_message = f"no topic {resource.resource_name!r}"
             else:
                 result.configs = [
@@ -72,7 +64,7 @@ async def describe_configs(ctx, header, body) -> DescribeConfigsResponse:
             result.configs = [_entry(k, v, SOURCE_STATIC_BROKER, body.include_documentation, True)
                               for k, v in _broker_configs(ctx).items() if keys is None or k in keys]
         else:
-            result.error_code = code("INVALID_REQUEST")
+            result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"resource type {resource.resource_type} is not supported"
         results.append(result)
     return DescribeConfigsResponse(results=results)
@@ -84,17 +76,17 @@ async def _alter(resources, validate_only: bool, build) -> list[tuple[int, str |
     commands, slots = [], []
     for resource in resources:
         if resource.resource_type != TOPIC:
-            outcomes.append((code("INVALID_REQUEST"),
+            outcomes.append((ErrorCode.INVALID_REQUEST,
                              "only topic configs can be altered on this broker"))
             continue
         info = topic(resource.resource_name)
         if info is None:
-            outcomes.append((code("UNKNOWN_TOPIC_OR_PARTITION"),
+            outcomes.append((ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                              f"no topic {resource.resource_name!r}"))
             continue
         command = build(resource, info)
         if isinstance(command, str):
-            outcomes.append((code("INVALID_CONFIG"), command))
+            outcomes.append((ErrorCode.INVALID_CONFIG, command))
             continue
         outcomes.append((0, None))
         if not validate_only:
@@ -104,7 +96,7 @@ async def _alter(resources, validate_only: bool, build) -> list[tuple[int, str |
         results = await runtime.service(Controller).on(0).submit(commands)
         for slot, result in zip(slots, results):
             if result.error:
-                outcomes[slot] = (code(result.error), result.message)
+                outcomes[slot] = (ErrorCode[result.error], result.message)
     return outcomes
 
 
@@ -132,7 +124,6 @@ def _incremental(resource, info):
     return AlterTopicConfigs(name=info.name, set=values, delete=deleted)
 
 
-@handler(33)
 async def alter_configs(ctx, header, body) -> AlterConfigsResponse:
     outcomes = await _alter(body.resources, body.validate_only, _replace)
     return AlterConfigsResponse(responses=[
@@ -141,10 +132,10 @@ async def alter_configs(ctx, header, body) -> AlterConfigsResponse:
         for r, (e, m) in zip(body.resources, outcomes)])
 
 
-@handler(44)
 async def incremental_alter_configs(ctx, header, body) -> IncrementalAlterConfigsResponse:
     outcomes = await _alter(body.resources, body.validate_only, _incremental)
     return IncrementalAlterConfigsResponse(responses=[
-        IncrementalResourceResponse(error_code=e, error_message=m, resource_type=r.resource_type,
-                                    resource_name=r.resource_name)
+        IncrementalAlterConfigsResourceResponse(
+            error_code=e, error_message=m, resource_type=r.resource_type,
+            resource_name=r.resource_name)
         for r, (e, m) in zip(body.resources, outcomes)])

@@ -7,13 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from panda.net.kafka._generated.fetch_response import (
-    FetchableTopicResponse,
-    FetchResponse,
-    PartitionData,
-)
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import FetchableTopicResponse, FetchResponse, PartitionData
 
-from ..errors import code
 from ..fetch_session import (
     FINAL_EPOCH,
     INITIAL_EPOCH,
@@ -23,9 +19,8 @@ from ..fetch_session import (
     rotate,
     update,
 )
-from ..handlers import handler
-from ..partition_manager import FetchPart, FetchResult
-from ._common import partitions, topic, topic_by_id
+from ..partition_calls import FetchPart, PartitionFetchResult
+from .topic_lookup import partitions, topic, topic_by_id
 
 TOPIC_IDS_VERSION = 13
 SESSIONS_VERSION = 7
@@ -39,7 +34,6 @@ def _cache(ctx) -> FetchSessionCache:
     return cache
 
 
-@handler(1, min_version=4)
 async def fetch(ctx, header, body) -> FetchResponse:
     started = time.perf_counter_ns()
     version = header.request_api_version
@@ -68,8 +62,8 @@ def _requested(body, by_id: bool):
         info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
         for p in t.partitions:
             if info is None or not 0 <= p.partition < len(info.shards):
-                error = code("UNKNOWN_TOPIC_OR_PARTITION") if info is not None or not by_id else (
-                    code("UNKNOWN_TOPIC_ID"))
+                error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if info is not None or not by_id \
+                    else ErrorCode.UNKNOWN_TOPIC_ID
                 unknown.append((t.topic, t.topic_id, p.partition, error))
             else:
                 wanted.append(SessionPartition(info.name, t.topic_id, p.partition,
@@ -91,12 +85,12 @@ def _session(ctx, body, version: int, wanted, by_id: bool):
         return None, False, 0
     session = cache.get(session_id)
     if session is None:
-        return None, False, 70                          # FETCH_SESSION_ID_NOT_FOUND
+        return None, False, ErrorCode.FETCH_SESSION_ID_NOT_FOUND
     if epoch == INITIAL_EPOCH:
         cache.remove(session_id)
         return _new_session(cache, wanted), False, 0
     if epoch != session.epoch:
-        return None, False, 71                          # INVALID_FETCH_SESSION_EPOCH
+        return None, False, ErrorCode.INVALID_FETCH_SESSION_EPOCH
     forgotten: list[tuple[str, int]] = []
     for t in body.forgotten_topics_data:
         info = topic_by_id(t.topic_id) if by_id else topic(t.topic)
@@ -125,7 +119,7 @@ def _plan(entries, max_bytes: int) -> dict[int, list[FetchPart]]:
     return plan
 
 
-async def _read(plan, max_bytes: int) -> dict[tuple[str, int], FetchResult]:
+async def _read(plan, max_bytes: int) -> dict[tuple[str, int], PartitionFetchResult]:
     calls = [partitions().on(shard).fetch(parts, max_bytes) for shard, parts in plan.items()]
     outcomes = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
     results = {}
@@ -156,8 +150,8 @@ def _response(entries, results, unknown, max_bytes: int, session, incremental: b
     budget = max_bytes
     by_topic: dict[tuple, list[PartitionData]] = {}
     for entry in entries:
-        result = results.get((entry.topic, entry.partition)) or FetchResult(
-            code("UNKNOWN_TOPIC_OR_PARTITION"))
+        result = results.get((entry.topic, entry.partition)) or PartitionFetchResult(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         records = result.records
         if len(records) > budget and budget < max_bytes:
             records = b""               # the response is full: this partition waits its turn

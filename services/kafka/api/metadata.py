@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from panda.net.kafka._generated.describe_cluster_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     DescribeClusterBroker,
     DescribeClusterResponse,
-)
-from panda.net.kafka._generated.metadata_response import (
     MetadataResponse,
     MetadataResponseBroker,
     MetadataResponsePartition,
     MetadataResponseTopic,
 )
 
-from ..errors import code
-from ..handlers import handler
-from ._common import auto_create, controller, error_for_missing, topic, topic_by_id
+from .topic_lookup import auto_create, controller, error_for_missing, topic, topic_by_id
 
 CLUSTER_ID = "panda-runtime"
 
@@ -31,7 +28,6 @@ def _describe(info) -> MetadataResponseTopic:
                                  is_internal=info.internal, partitions=parts)
 
 
-@handler(3)
 async def metadata(ctx, header, body) -> MetadataResponse:
     requested = body.topics
     if requested is None or (header.request_api_version == 0 and not requested):
@@ -46,7 +42,7 @@ async def metadata(ctx, header, body) -> MetadataResponse:
             if info is None:
                 topics.append(MetadataResponseTopic(
                     error_code=error_for_missing(wanted.name) if wanted.name
-                    else code("UNKNOWN_TOPIC_ID"), name=wanted.name, topic_id=wanted.topic_id))
+                    else ErrorCode.UNKNOWN_TOPIC_ID, name=wanted.name, topic_id=wanted.topic_id))
             else:
                 topics.append(_describe(info))
     broker = MetadataResponseBroker(node_id=ctx.node_id, host=ctx.advertised_host,
@@ -55,7 +51,6 @@ async def metadata(ctx, header, body) -> MetadataResponse:
                             topics=topics)
 
 
-@handler(60)
 async def describe_cluster(ctx, header, body) -> DescribeClusterResponse:
     broker = DescribeClusterBroker(broker_id=ctx.node_id, host=ctx.advertised_host,
                                    port=ctx.advertised_port)

@@ -8,30 +8,29 @@ import asyncio
 import time
 
 from panda import runtime
-from panda.net.kafka._generated.produce_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     PartitionProduceResponse,
     ProduceResponse,
     TopicProduceResponse,
 )
 from panda.runtime.errors import CrossShardError
 
-from ..errors import code, code_for
-from ..handlers import handler
-from ..partition_manager import ProducePart, ProduceResult
-from ._common import auto_create, error_for_missing, partitions, topic
+from ..errors import code_for
+from ..partition_calls import ProducePart, ProduceResult
+from .topic_lookup import auto_create, error_for_missing, partitions, topic
 
 ACKS = (0, 1, -1)
 CALL_SLACK_BYTES = 1 << 20          # room a cross-shard produce call keeps for its other fields
 
 
-@handler(0, min_version=3)
 async def produce(ctx, header, body) -> ProduceResponse | None:
     started = time.perf_counter_ns()
     results: dict[tuple[str, int], ProduceResult] = {}
     if body.acks not in ACKS:
         for t in body.topic_data:
             for p in t.partition_data:
-                results[(t.name, p.index)] = ProduceResult(code("INVALID_REQUIRED_ACKS"))
+                results[(t.name, p.index)] = ProduceResult(ErrorCode.INVALID_REQUIRED_ACKS)
     else:
         await auto_create([t.name for t in body.topic_data], ctx)
         await _append(body, results, ctx)
@@ -57,9 +56,9 @@ async def _append(body, results: dict, ctx) -> None:
             if info is None or not 0 <= p.index < len(info.shards):
                 results[(t.name, p.index)] = ProduceResult(
                     error_for_missing(t.name) if info is None
-                    else code("UNKNOWN_TOPIC_OR_PARTITION"))
+                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             elif p.records is None:
-                results[(t.name, p.index)] = ProduceResult(code("CORRUPT_MESSAGE"))
+                results[(t.name, p.index)] = ProduceResult(ErrorCode.CORRUPT_MESSAGE)
             else:
                 by_shard.setdefault(info.shards[p.index], []).append(
                     ProducePart(t.name, p.index, p.records))
@@ -75,9 +74,9 @@ async def _append(body, results: dict, ctx) -> None:
     for (shard, parts), outcome in zip(groups, await _settled(calls)):
         for i, part in enumerate(parts):
             if isinstance(outcome, BaseException):
-                error = (code("REQUEST_TIMED_OUT") if isinstance(outcome, TimeoutError)
+                error = (ErrorCode.REQUEST_TIMED_OUT if isinstance(outcome, TimeoutError)
                          else code_for(outcome) if isinstance(outcome, (CrossShardError, Exception))
-                         else code("UNKNOWN_SERVER_ERROR"))
+                         else ErrorCode.UNKNOWN_SERVER_ERROR)
                 results[(part.topic, part.partition)] = ProduceResult(error, error_message=str(outcome))
             else:
                 results[(part.topic, part.partition)] = outcome[i]

@@ -7,11 +7,9 @@ from __future__ import annotations
 import itertools
 import time
 
-from panda.net.kafka._generated.init_producer_id_response import InitProducerIdResponse
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import InitProducerIdResponse
 
-from ..handlers import handler
-
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 _sequence = itertools.count()
 
 
@@ -20,10 +18,9 @@ def next_producer_id(shard: int, smp: int) -> int:
     return (int(time.time() * 1000) << 16) + (next(_sequence) % 4096) * smp + shard
 
 
-@handler(22)
 async def init_producer_id(ctx, header, body) -> InitProducerIdResponse:
     if body.transactional_id:
-        return InitProducerIdResponse(error_code=TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        return InitProducerIdResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if body.producer_id >= 0:           # KIP-360 epoch bump: keep the id, next epoch
         return InitProducerIdResponse(producer_id=body.producer_id,
                                       producer_epoch=(body.producer_epoch + 1) % 32767)

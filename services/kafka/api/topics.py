@@ -6,52 +6,46 @@ from collections import Counter
 from uuid import UUID
 
 from panda import runtime
-from panda.net.kafka._generated.create_partitions_response import (
-    CreatePartitionsResponse,
-    CreatePartitionsTopicResult,
-)
-from panda.net.kafka._generated.create_topics_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     CreatableTopicConfigs,
     CreatableTopicResult,
+    CreatePartitionsResponse,
+    CreatePartitionsTopicResult,
     CreateTopicsResponse,
-)
-from panda.net.kafka._generated.delete_topics_response import (
     DeletableTopicResult,
     DeleteTopicsResponse,
 )
 from panda.services.controller import Controller, CreatePartitions, CreateTopic, DeleteTopic
 
 from .. import topic_config
-from ..errors import code
-from ..handlers import handler
-from ._common import invalid_topic_name, topic, topic_by_id
+from .topic_lookup import invalid_topic_name, topic, topic_by_id
 
 PARTITIONS_MAX = 100_000
 SOURCE_DYNAMIC_TOPIC, SOURCE_DEFAULT = 1, 5          # DescribeConfigs config sources
 
 
-def _check_create(t, ctx) -> tuple[str, str] | None:
-    """(error name, message) when the topic cannot be created as asked."""
+def _check_create(t, ctx) -> tuple[ErrorCode, str] | None:
+    """(error code, message) when the topic cannot be created as asked."""
     why = invalid_topic_name(t.name)
     if why:
-        return "INVALID_TOPIC_EXCEPTION", why
+        return ErrorCode.INVALID_TOPIC_EXCEPTION, why
     if t.assignments:
-        return "INVALID_REPLICA_ASSIGNMENT", "manual replica assignment is not supported"
+        return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "manual replica assignment is not supported"
     if t.num_partitions == 0 or t.num_partitions < -1 or t.num_partitions > PARTITIONS_MAX:
-        return "INVALID_PARTITIONS", f"partition count {t.num_partitions} is out of range"
+        return ErrorCode.INVALID_PARTITIONS, f"partition count {t.num_partitions} is out of range"
     if t.replication_factor not in (-1, 1):
-        return ("INVALID_REPLICATION_FACTOR",
+        return (ErrorCode.INVALID_REPLICATION_FACTOR,
                 f"replication factor {t.replication_factor} is larger than the 1 broker")
     for config in t.configs:
         why = topic_config.invalid(config.name, config.value)
         if why:
-            return "INVALID_CONFIG", why
+            return ErrorCode.INVALID_CONFIG, why
     if topic(t.name) is not None:
-        return "TOPIC_ALREADY_EXISTS", f"topic {t.name!r} already exists"
+        return ErrorCode.TOPIC_ALREADY_EXISTS, f"topic {t.name!r} already exists"
     return None
 
 
-@handler(19, min_version=1)
 async def create_topics(ctx, header, body) -> CreateTopicsResponse:
     """Check each topic, then submit the valid ones to the controller at once. A name listed
     twice is refused (INVALID_REQUEST) and not created, as Kafka does; validate_only answers
@@ -62,9 +56,9 @@ async def create_topics(ctx, header, body) -> CreateTopicsResponse:
     commands = []
     for t in body.topics:
         problem = _check_create(t, ctx) if listed[t.name] == 1 else (
-            "INVALID_REQUEST", f"topic {t.name!r} is listed more than once")
+            ErrorCode.INVALID_REQUEST, f"topic {t.name!r} is listed more than once")
         if problem:
-            results[t.name] = CreatableTopicResult(name=t.name, error_code=code(problem[0]),
+            results[t.name] = CreatableTopicResult(name=t.name, error_code=problem[0],
                                                    error_message=problem[1])
             continue
         partitions = ctx.config.default_topic_partitions if t.num_partitions == -1 else t.num_partitions
@@ -79,7 +73,8 @@ async def create_topics(ctx, header, body) -> CreateTopicsResponse:
         for command, result in zip(commands, outcome):
             if result.error:
                 results[command.name] = CreatableTopicResult(
-                    name=command.name, error_code=code(result.error), error_message=result.message)
+                    name=command.name, error_code=ErrorCode[result.error],
+                    error_message=result.message)
     for name, result in results.items():
         if not result.error_code:
             _describe_created(result, requested[name], None if body.validate_only else topic(name))
@@ -97,7 +92,6 @@ def _describe_created(result: CreatableTopicResult, requested: dict[str, str], i
         for k, v in topic_config.effective(configs).items()]
 
 
-@handler(20, min_version=1)
 async def delete_topics(ctx, header, body) -> DeleteTopicsResponse:
     wanted = [(s.name, s.topic_id) for s in body.topics] or [(n, None) for n in body.topic_names]
     responses, commands = [], []
@@ -105,8 +99,8 @@ async def delete_topics(ctx, header, body) -> DeleteTopicsResponse:
         info = topic(name) if name else topic_by_id(topic_id) if topic_id else None
         if info is None:
             responses.append(DeletableTopicResult(
-                name=name, error_code=code("UNKNOWN_TOPIC_ID" if name is None
-                                           else "UNKNOWN_TOPIC_OR_PARTITION")))
+                name=name, error_code=ErrorCode.UNKNOWN_TOPIC_ID if name is None
+                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
         else:
             commands.append(DeleteTopic(name=info.name))
             responses.append(DeletableTopicResult(name=info.name,
@@ -116,7 +110,6 @@ async def delete_topics(ctx, header, body) -> DeleteTopicsResponse:
     return DeleteTopicsResponse(responses=responses)
 
 
-@handler(37)
 async def create_partitions(ctx, header, body) -> CreatePartitionsResponse:
     results = []
     commands = []
@@ -124,15 +117,15 @@ async def create_partitions(ctx, header, body) -> CreatePartitionsResponse:
         info = topic(t.name)
         if info is None:
             results.append(CreatePartitionsTopicResult(
-                name=t.name, error_code=code("UNKNOWN_TOPIC_OR_PARTITION"),
+                name=t.name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                 error_message=f"no topic {t.name!r}"))
         elif t.assignments:
             results.append(CreatePartitionsTopicResult(
-                name=t.name, error_code=code("INVALID_REPLICA_ASSIGNMENT"),
+                name=t.name, error_code=ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                 error_message="manual replica assignment is not supported"))
         elif t.count <= len(info.shards) or t.count > PARTITIONS_MAX:
             results.append(CreatePartitionsTopicResult(
-                name=t.name, error_code=code("INVALID_PARTITIONS"),
+                name=t.name, error_code=ErrorCode.INVALID_PARTITIONS,
                 error_message=f"topic has {len(info.shards)} partitions; asked for {t.count}"))
         else:
             if not body.validate_only:
@@ -144,5 +137,5 @@ async def create_partitions(ctx, header, body) -> CreatePartitionsResponse:
         for result in results:
             failed = by_name.get(result.name)
             if failed is not None and failed.error:
-                result.error_code, result.error_message = code(failed.error), failed.message
+                result.error_code, result.error_message = ErrorCode[failed.error], failed.message
     return CreatePartitionsResponse(results=results)

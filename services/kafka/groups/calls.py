@@ -2,21 +2,22 @@
 shard to the group's owner shard and back.
 
 Owns plain msgspec Structs only (encoded across shards, decoded with the method's hints);
-error fields hold Kafka codes (errors.Errc). Never imports the wire codecs: handlers.py
-translates to and from the generated Kafka messages.
+error fields hold Kafka codes (`panda.net.kafka.ErrorCode`, an int). Never imports the wire
+codecs: the handlers in services/kafka/api/group_*.py translate to and from Kafka messages.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from .records import Protocol
+from .consumer_offsets_records import Protocol
 
 __all__ = [
-    "CommitRequest", "CommitResult", "FetchRequest", "FetchResult", "GroupDescription",
-    "HeartbeatRequest", "JoinMember", "JoinRequest", "JoinResult", "LeaveMember", "LeaveReply",
-    "LeaveResult", "ListedGroupInfo", "MemberDescription", "OffsetDeleteReply", "OffsetEntry", "Parked",
-    "PartitionError", "Protocol", "SyncRequest", "SyncResult", "TopicPartition",
+    "CommitRequest", "CommitResult", "FetchOffsetsRequest", "FetchOffsetsResult",
+    "GroupDescription", "HeartbeatRequest", "JoinMember", "JoinRequest", "JoinResult",
+    "LeaveMember", "LeaveReply", "LeaveResult", "ListedGroupInfo", "MemberDescription",
+    "OffsetDeleteReply", "OffsetEntry", "Parked", "PartitionError", "Protocol", "SyncRequest",
+    "SyncResult", "TopicPartition",
 ]
 
 
@@ -127,12 +128,12 @@ class CommitResult(msgspec.Struct):
     partitions: list[PartitionError] = []
 
 
-class FetchRequest(msgspec.Struct, kw_only=True):
+class FetchOffsetsRequest(msgspec.Struct, kw_only=True):
     group_id: str
     partitions: list[TopicPartition] | None = None  # None: every committed offset
 
 
-class FetchResult(msgspec.Struct):
+class FetchOffsetsResult(msgspec.Struct):
     error: int = 0
     offsets: list[OffsetEntry] = []
 

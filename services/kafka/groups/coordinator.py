@@ -9,15 +9,17 @@ otherwise), so one group's state never lives on two shards.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from panda import runtime
+from panda.net.kafka import ErrorCode
 from panda.runtime import ALL, Service
 
 from .calls import (
     CommitRequest,
     CommitResult,
-    FetchRequest,
-    FetchResult,
+    FetchOffsetsRequest,
+    FetchOffsetsResult,
     GroupDescription,
     HeartbeatRequest,
     JoinRequest,
@@ -32,7 +34,6 @@ from .calls import (
     TopicPartition,
 )
 from .config import GroupConfig
-from .errors import Errc
 from .group_manager import GroupManager
 
 
@@ -65,50 +66,56 @@ class GroupCoordinator(Service):
 
     async def join_group(self, req: JoinRequest) -> JoinResult:
         if not self._owns(req.group_id):
-            return JoinResult(error=Errc.NOT_COORDINATOR, member_id=req.member_id)
+            return JoinResult(error=ErrorCode.NOT_COORDINATOR, member_id=req.member_id)
         return await self.manager.join(req)
 
     async def sync_group(self, req: SyncRequest) -> SyncResult:
         if not self._owns(req.group_id):
-            return SyncResult(error=Errc.NOT_COORDINATOR)
+            return SyncResult(error=ErrorCode.NOT_COORDINATOR)
         return await self.manager.sync(req)
 
     async def heartbeat(self, req: HeartbeatRequest) -> int:
         if not self._owns(req.group_id):
-            return Errc.NOT_COORDINATOR
+            return ErrorCode.NOT_COORDINATOR
         return await self.manager.heartbeat(req)
 
     async def leave_group(self, group_id: str, members: list[LeaveMember]) -> LeaveReply:
         if not self._owns(group_id):
-            return LeaveReply(error=Errc.NOT_COORDINATOR)
+            return LeaveReply(error=ErrorCode.NOT_COORDINATOR)
         return await self.manager.leave(group_id, members)
 
     async def commit_offsets(self, req: CommitRequest) -> CommitResult:
         if not self._owns(req.group_id):
-            return CommitResult([PartitionError(e.topic, e.partition, Errc.NOT_COORDINATOR)
+            return CommitResult([PartitionError(e.topic, e.partition, ErrorCode.NOT_COORDINATOR)
                                  for e in req.offsets])
         return await self.manager.commit(req)
 
-    async def fetch_offsets(self, req: FetchRequest) -> FetchResult:
+    async def fetch_offsets(self, req: FetchOffsetsRequest) -> FetchOffsetsResult:
         if not self._owns(req.group_id):
-            return FetchResult(error=Errc.NOT_COORDINATOR)
+            return FetchOffsetsResult(error=ErrorCode.NOT_COORDINATOR)
         return await self.manager.fetch_offsets(req)
 
     async def delete_offsets(self, group_id: str,
                              partitions: list[TopicPartition]) -> OffsetDeleteReply:
         if not self._owns(group_id):
-            return OffsetDeleteReply(error=Errc.NOT_COORDINATOR)
+            return OffsetDeleteReply(error=ErrorCode.NOT_COORDINATOR)
         return await self.manager.delete_offsets(group_id, partitions)
 
     async def delete_groups(self, group_ids: list[str]) -> list[int]:
         """One error code per group id (each must be owned by this shard)."""
-        return [await self.manager.delete_group(g) if self._owns(g) else Errc.NOT_COORDINATOR
+        return [await self.manager.delete_group(g) if self._owns(g) else ErrorCode.NOT_COORDINATOR
                 for g in group_ids]
 
     async def describe_groups(self, group_ids: list[str]) -> list[GroupDescription]:
         return [self.manager.describe(g) if self._owns(g) else GroupDescription(
-            error=Errc.NOT_COORDINATOR, group_id=g, state="", protocol_type="", protocol_data="")
-            for g in group_ids]
+            error=ErrorCode.NOT_COORDINATOR, group_id=g, state="", protocol_type="",
+            protocol_data="") for g in group_ids]
 
     async def list_local_groups(self, states: list[str], types: list[str]) -> list[ListedGroupInfo]:
         return self.manager.list_groups(states, types)
+
+
+def coordinator_of(group_id: str, smp: int) -> Any:
+    """The coordinator that owns group_id, as a call proxy:
+    `await coordinator_of(group_id, smp).heartbeat(req)`."""
+    return runtime.service(GroupCoordinator).on(coordinator_shard(group_id, smp))

@@ -1,10 +1,11 @@
 """One consumer group under the classic rebalance protocol (JoinGroup/SyncGroup/Heartbeat).
 
 Owns the group's members, generation, selected protocol, static members and committed
-offsets. Deterministic and synchronous: every input carries `now_ms`, answers are return
-values, and replies to requests parked earlier (JoinGroup/SyncGroup long polls) are queued in
-`outbox`. It never reads a clock, never awaits and never does I/O; persistence is the caller's
-job, flagged by `dirty` (metadata) and done before replies leave.
+offsets (what commits and deletes are allowed: offset_rules.py). Deterministic and
+synchronous: every input carries `now_ms`, answers are return values, and replies to requests
+parked earlier (JoinGroup/SyncGroup long polls) are queued in `outbox`. It never reads a
+clock, never awaits and never does I/O; persistence is the caller's job, flagged by `dirty`
+(metadata) and done before replies leave.
 
     Empty --join--> PreparingRebalance --all joined / rebalance timeout--> CompletingRebalance
       ^                   ^      |                                              |
@@ -16,14 +17,14 @@ job, flagged by `dirty` (metadata) and done before replies leave.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Callable, Iterable
 
 import msgspec
 
+from panda.net.kafka import ErrorCode
+
 from .calls import (
-    CommitRequest,
     GroupDescription,
     HeartbeatRequest,
     JoinMember,
@@ -31,34 +32,19 @@ from .calls import (
     JoinResult,
     LeaveMember,
     LeaveResult,
-    OffsetEntry,
     Parked,
-    PartitionError,
     SyncRequest,
     SyncResult,
-    TopicPartition,
 )
 from .config import GroupConfig
-from .consumer_protocol import subscription_topics
-from .errors import Errc
+from .consumer_offsets_records import GroupValue
+from .group_state import COMPLETING, DEAD, EMPTY, PREPARING, STABLE, GroupState
 from .member import Member
-from .offsets import OffsetTable
-from .records import GroupValue
+from .offset_rules import OffsetRules
+from .offset_table import OffsetTable
 
-
-class GroupState(enum.Enum):
-    EMPTY = "Empty"
-    PREPARING_REBALANCE = "PreparingRebalance"
-    COMPLETING_REBALANCE = "CompletingRebalance"
-    STABLE = "Stable"
-    DEAD = "Dead"
-
-
-EMPTY = GroupState.EMPTY
-PREPARING = GroupState.PREPARING_REBALANCE
-COMPLETING = GroupState.COMPLETING_REBALANCE
-STABLE = GroupState.STABLE
-DEAD = GroupState.DEAD
+__all__ = ["COMPLETING", "DEAD", "EMPTY", "PREPARING", "STABLE", "Delivery", "Group",
+           "GroupConfig", "GroupState"]
 
 
 class Delivery(msgspec.Struct, frozen=True):
@@ -73,8 +59,9 @@ def _random_id() -> str:
     return str(uuid.uuid4())
 
 
-class Group:
-    """The state machine of one group. Create it on first use (Empty, generation 0)."""
+class Group(OffsetRules):
+    """The state machine of one group. Create it on first use (Empty, generation 0); the
+    rules of its committed offsets are OffsetRules'."""
 
     def __init__(self, group_id: str, config: GroupConfig | None = None,
                  new_id: Callable[[], str] = _random_id) -> None:
@@ -142,15 +129,15 @@ class Group:
             return self._join_new(req, now_ms)
         return self._join_known(req, now_ms)
 
-    def _join_error(self, req: JoinRequest) -> Errc:
+    def _join_error(self, req: JoinRequest) -> ErrorCode:
         c = self.config
         if not c.session_timeout_ms_min <= req.session_timeout_ms <= c.session_timeout_ms_max:
-            return Errc.INVALID_SESSION_TIMEOUT
+            return ErrorCode.INVALID_SESSION_TIMEOUT
         if self.state is DEAD:
-            return Errc.COORDINATOR_NOT_AVAILABLE
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if not self._supports(req.protocol_type, [p.name for p in req.protocols]):
-            return Errc.INCONSISTENT_GROUP_PROTOCOL
-        return Errc.NONE
+            return ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+        return ErrorCode.NONE
 
     def _supports(self, protocol_type: str, names: list[str]) -> bool:
         if not protocol_type or not names:
@@ -171,10 +158,10 @@ class Group:
         if req.group_instance_id is not None and known is not None:
             return self._replace_static(known, member_id, req, now_ms)  # takes its own place
         if len(self.members) + len(self.pending_members) >= self.config.members_max:
-            return JoinResult(error=Errc.GROUP_MAX_SIZE_REACHED)
+            return JoinResult(error=ErrorCode.GROUP_MAX_SIZE_REACHED)
         if req.group_instance_id is None and req.require_known_member_id:
             self.pending_members[member_id] = now_ms + req.session_timeout_ms
-            return JoinResult(error=Errc.MEMBER_ID_REQUIRED, member_id=member_id)
+            return JoinResult(error=ErrorCode.MEMBER_ID_REQUIRED, member_id=member_id)
         return self._add_member(member_id, req, now_ms)
 
     def _join_known(self, req: JoinRequest, now_ms: int) -> JoinResult | Parked:
@@ -227,7 +214,7 @@ class Group:
         """A static member came back under a new member id: fence the old id and take over
         its place; in a Stable group with an unchanged protocol, without a rebalance."""
         old = self.members.pop(old_id)
-        self._fence(old, Errc.FENCED_INSTANCE_ID)
+        self._fence(old, ErrorCode.FENCED_INSTANCE_ID)
         member = msgspec.structs.replace(old, member_id=new_id)
         self.members[new_id] = member
         assert req.group_instance_id is not None
@@ -277,7 +264,7 @@ class Group:
         for m in self.members.values():
             if m.awaiting_sync:
                 m.awaiting_sync = False
-                self._reply("sync", m.member_id, SyncResult(error=Errc.REBALANCE_IN_PROGRESS))
+                self._reply("sync", m.member_id, SyncResult(error=ErrorCode.REBALANCE_IN_PROGRESS))
         initial = self.state is EMPTY
         self.state = PREPARING
         self.pending_sync.clear()
@@ -300,7 +287,7 @@ class Group:
     def _complete_join(self, now_ms: int) -> None:
         """Members that did not rejoin are out; a new generation starts."""
         for m in [m for m in self.members.values() if not m.awaiting_join]:
-            self._remove(m, Errc.UNKNOWN_MEMBER_ID)
+            self._remove(m, ErrorCode.UNKNOWN_MEMBER_ID)
             self.expired_members += 1
         self.pending_members.clear()
         self.generation += 1
@@ -356,20 +343,20 @@ class Group:
             self._install_assignments(req.assignments)
         return Parked(member.member_id)
 
-    def _sync_error(self, req: SyncRequest) -> Errc:
+    def _sync_error(self, req: SyncRequest) -> ErrorCode:
         if self.state is DEAD:
-            return Errc.COORDINATOR_NOT_AVAILABLE
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
         error = self._member_error(req.member_id, req.group_instance_id)
         if error:
             return error
         if req.generation_id != self.generation:
-            return Errc.ILLEGAL_GENERATION
+            return ErrorCode.ILLEGAL_GENERATION
         if (req.protocol_type is not None and req.protocol_type != self.protocol_type) or (
                 req.protocol_name is not None and req.protocol_name != self.protocol_name):
-            return Errc.INCONSISTENT_GROUP_PROTOCOL
+            return ErrorCode.INCONSISTENT_GROUP_PROTOCOL
         if self.state is PREPARING:
-            return Errc.REBALANCE_IN_PROGRESS
-        return Errc.NONE
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
 
     def _install_assignments(self, assignments: dict[str, bytes]) -> None:
         for m in self.members.values():
@@ -387,18 +374,18 @@ class Group:
 
     # --- Heartbeat, LeaveGroup -------------------------------------------------------------
 
-    def heartbeat(self, req: HeartbeatRequest, now_ms: int) -> Errc:
+    def heartbeat(self, req: HeartbeatRequest, now_ms: int) -> ErrorCode:
         if self.state is DEAD:
-            return Errc.COORDINATOR_NOT_AVAILABLE
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
         error = self._member_error(req.member_id, req.group_instance_id)
         if error:
             return error
         if req.generation_id != self.generation:
-            return Errc.ILLEGAL_GENERATION
+            return ErrorCode.ILLEGAL_GENERATION
         self.members[req.member_id].last_heartbeat_ms = now_ms
         if self.state is PREPARING:
-            return Errc.REBALANCE_IN_PROGRESS
-        return Errc.NONE
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
 
     def leave(self, leaving: list[LeaveMember], now_ms: int) -> list[LeaveResult]:
         """LeaveGroup (one member, or a batch by member id or group.instance.id, KIP-345)."""
@@ -411,33 +398,33 @@ class Group:
             self._maybe_complete_join(now_ms)  # it may have waited for a pending member
         return results
 
-    def _leave_one(self, who: LeaveMember) -> Errc:
+    def _leave_one(self, who: LeaveMember) -> ErrorCode:
         member_id = who.member_id
         if who.group_instance_id is not None:
             known = self.static_members.get(who.group_instance_id)
             if known is None:
-                return Errc.UNKNOWN_MEMBER_ID
+                return ErrorCode.UNKNOWN_MEMBER_ID
             if member_id and member_id != known:
-                return Errc.FENCED_INSTANCE_ID
+                return ErrorCode.FENCED_INSTANCE_ID
             member_id = known
         if self.pending_members.pop(member_id, None) is not None:
-            return Errc.NONE
+            return ErrorCode.NONE
         member = self.members.get(member_id)
         if member is None:
-            return Errc.UNKNOWN_MEMBER_ID
-        self._remove(member, Errc.UNKNOWN_MEMBER_ID)
-        return Errc.NONE
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        self._remove(member, ErrorCode.UNKNOWN_MEMBER_ID)
+        return ErrorCode.NONE
 
-    def _member_error(self, member_id: str, instance_id: str | None) -> Errc:
+    def _member_error(self, member_id: str, instance_id: str | None) -> ErrorCode:
         if instance_id is not None:
             known = self.static_members.get(instance_id)
             if known is not None and known != member_id:
-                return Errc.FENCED_INSTANCE_ID
+                return ErrorCode.FENCED_INSTANCE_ID
         if member_id not in self.members:
-            return Errc.UNKNOWN_MEMBER_ID
-        return Errc.NONE
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return ErrorCode.NONE
 
-    def _remove(self, member: Member, reply_error: Errc) -> None:
+    def _remove(self, member: Member, reply_error: ErrorCode) -> None:
         del self.members[member.member_id]
         if member.group_instance_id is not None:
             self.static_members.pop(member.group_instance_id, None)
@@ -446,7 +433,7 @@ class Group:
         if self.leader == member.member_id:
             self.leader = next(iter(self.members), None)
 
-    def _fence(self, member: Member, error: Errc) -> None:
+    def _fence(self, member: Member, error: ErrorCode) -> None:
         """Answer the member's parked requests with `error`."""
         if member.awaiting_join:
             member.awaiting_join = False
@@ -491,7 +478,7 @@ class Group:
             elif not m.awaiting_sync and now_ms >= m.last_heartbeat_ms + m.session_timeout_ms:
                 expired.append(m)
         for m in expired:
-            self._remove(m, Errc.UNKNOWN_MEMBER_ID)
+            self._remove(m, ErrorCode.UNKNOWN_MEMBER_ID)
         self.expired_members += len(expired)
         return bool(expired)
 
@@ -502,75 +489,18 @@ class Group:
         if now_ms < self.sync_deadline_ms:
             return False
         for mid in list(self.pending_sync):
-            self._remove(self.members[mid], Errc.UNKNOWN_MEMBER_ID)
+            self._remove(self.members[mid], ErrorCode.UNKNOWN_MEMBER_ID)
             self.expired_members += 1
         return True
 
-    # --- offsets -------------------------------------------------------------------------
-
-    def commit_error(self, req: CommitRequest, now_ms: int) -> Errc:
-        """Whether an OffsetCommit may proceed (a member's commit counts as a heartbeat)."""
-        if self.state is DEAD:
-            return Errc.COORDINATOR_NOT_AVAILABLE
-        instance = req.group_instance_id
-        if instance is not None and self.static_members.get(instance, req.member_id) != req.member_id:
-            return Errc.FENCED_INSTANCE_ID
-        if req.generation_id < 0 and self.state is EMPTY:
-            return Errc.NONE  # the group only stores offsets (a standalone consumer, tooling)
-        if self.state is COMPLETING:
-            return Errc.REBALANCE_IN_PROGRESS
-        if req.member_id not in self.members:
-            return Errc.UNKNOWN_MEMBER_ID
-        if req.generation_id != self.generation:
-            return Errc.ILLEGAL_GENERATION
-        self.members[req.member_id].last_heartbeat_ms = now_ms
-        return Errc.NONE
-
-    def offset_error(self, entry: OffsetEntry) -> Errc:
-        if len(entry.metadata.encode()) > self.config.offset_metadata_bytes_max:
-            return Errc.OFFSET_METADATA_TOO_LARGE
-        return Errc.NONE
-
-    def offset_delete_errors(self, partitions: list[TopicPartition]) -> tuple[Errc, list[PartitionError]]:
-        """OffsetDelete: which partitions may lose their committed offset."""
-        if self.state is DEAD:
-            return Errc.GROUP_ID_NOT_FOUND, []
-        subscribed: set[str] = set()
-        if self.state is not EMPTY:
-            if self.protocol_type != "consumer":
-                return Errc.NON_EMPTY_GROUP, []
-            subscribed = self.subscribed_topics()
-        return Errc.NONE, [PartitionError(tp.topic, tp.partition, Errc.GROUP_SUBSCRIBED_TO_TOPIC
-                                          if tp.topic in subscribed else Errc.NONE)
-                           for tp in partitions]
-
-    def subscribed_topics(self) -> set[str]:
-        """Topics the members subscribe to (consumer protocol metadata)."""
-        topics: set[str] = set()
-        for m in self.members.values():
-            topics |= subscription_topics(m.metadata(self.protocol_name))
-        return topics
-
     # --- DeleteGroups, DescribeGroups, persistence ------------------------------------------
 
-    def expired_offsets(self, wall_ms: int) -> list[tuple[str, int]]:
-        """Offsets of an Empty group committed more than offsets_retention_ms ago (a live
-        group keeps its offsets)."""
-        if self.state is not EMPTY:
-            return []
-        horizon = wall_ms - self.config.offsets_retention_ms
-        return [key for key, c in self.offsets.items() if c.commit_timestamp_ms < horizon]
-
-    def is_forgettable(self) -> bool:
-        """Nothing left worth keeping: an Empty group without offsets or pending members."""
-        return self.state is EMPTY and not self.offsets and not self.pending_members
-
-    def delete_error(self) -> Errc:
+    def delete_error(self) -> ErrorCode:
         if self.state is DEAD:
-            return Errc.GROUP_ID_NOT_FOUND
+            return ErrorCode.GROUP_ID_NOT_FOUND
         if self.state is not EMPTY:
-            return Errc.NON_EMPTY_GROUP
-        return Errc.NONE
+            return ErrorCode.NON_EMPTY_GROUP
+        return ErrorCode.NONE
 
     def mark_dead(self) -> None:
         self.state = DEAD

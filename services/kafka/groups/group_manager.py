@@ -3,23 +3,24 @@
 Owns the groups, the futures of parked JoinGroup/SyncGroup requests, one timer per group
 (session, rebalance and sync deadlines) and the shard's GroupStore. Invariants: a reply that
 depends on a state change leaves only after that change is durable; an offset is visible to
-OffsetFetch only once durable. Never blocks the reactor on I/O; never touches another shard.
+OffsetFetch only once durable. Never blocks the reactor on I/O; never touches another shard;
+reads time and arms timers only through its GroupClock (tests drive a ManualClock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 
+from panda.net.kafka import ErrorCode
+from panda.runtime import logs
 from panda.storage.errors import StorageError
 
 from .calls import (
     CommitRequest,
     CommitResult,
-    FetchRequest,
-    FetchResult,
+    FetchOffsetsRequest,
+    FetchOffsetsResult,
     GroupDescription,
     HeartbeatRequest,
     JoinRequest,
@@ -37,42 +38,34 @@ from .calls import (
     TopicPartition,
 )
 from .config import GroupConfig
-from .errors import CoordinatorStopped, Errc, code_for
+from .consumer_offsets_records import CommittedOffset, GroupKey, GroupValue, OffsetKey
+from .errors import CoordinatorStopped, code_for
 from .group import DEAD, EMPTY, Delivery, Group
+from .group_clock import GroupClock, LoopClock, Timer
 from .group_store import Entry, GroupStore
-from .offsets import OffsetTable
+from .offset_table import OffsetTable
 from .probe import GroupProbe
-from .records import CommittedOffset, GroupKey, GroupValue, OffsetKey
 
-log = logging.getLogger("panda.services.kafka.groups")
-
-Clock = Callable[[], int]
-
-
-def monotonic_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+log = logs.logger("panda.services.kafka.groups")
 
 
 class GroupManager:
     """`await GroupManager(data_dir, shard).start()`; one per shard."""
 
     def __init__(self, data_dir: str, shard: int, config: GroupConfig | None = None,
-                 clock: Clock = monotonic_ms, direct_io: bool = True) -> None:
+                 clock: GroupClock | None = None, direct_io: bool = True) -> None:
         self.data_dir = data_dir
         self.shard = shard
         self.config = config or GroupConfig()
         self.probe = GroupProbe()
         self.groups: dict[str, Group] = {}
         self.loaded = False
-        self._clock = clock
+        self._clock: GroupClock = clock or LoopClock()
         self._direct_io = direct_io
         self._store: GroupStore | None = None
         self._parked: dict[tuple[str, str, str], list[asyncio.Future]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Timer] = {}
+        self._expiry_timer: Timer | None = None
         self._tasks: set[asyncio.Task] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -83,17 +76,20 @@ class GroupManager:
         self.loaded = True
         for group in self.groups.values():
             self._arm(group)
-        self._spawn(self._expire_offsets_periodically())
+        self._arm_offset_expiry()
         return self
 
-    async def _expire_offsets_periodically(self) -> None:
-        interval_s = self.config.offsets_retention_check_ms / 1000
-        while True:  # ends by cancellation in stop()
-            await asyncio.sleep(interval_s)
-            try:
-                await self.expire_offsets(wall_ms())
-            except StorageError as exc:
-                log.error("shard %d: offset expiry failed: %r", self.shard, exc)
+    def _arm_offset_expiry(self) -> None:
+        """The next offset-expiry pass, offsets_retention_check_ms after the last one ended."""
+        self._expiry_timer = self._clock.call_later(
+            self.config.offsets_retention_check_ms, lambda: self._spawn(self._expire_and_rearm()))
+
+    async def _expire_and_rearm(self) -> None:
+        try:
+            await self.expire_offsets(self._clock.wall_ms())
+        except StorageError as exc:
+            log.error("offset expiry failed: %r", exc)
+        self._arm_offset_expiry()
 
     async def expire_offsets(self, now_wall_ms: int) -> int:
         """Drop offsets past retention in Empty groups, then groups with nothing left;
@@ -118,7 +114,7 @@ class GroupManager:
                 del self.groups[group.group_id]
             expired += len(keys)
         if expired:
-            log.info("shard %d: %d committed offsets expired", self.shard, expired)
+            log.info("%d committed offsets expired", expired)
         return expired
 
     def _load(self, store: GroupStore) -> None:
@@ -137,16 +133,19 @@ class GroupManager:
                 group.offsets.pop((key.topic, key.partition), None)
             else:
                 group.offsets[(key.topic, key.partition)] = value  # type: ignore[assignment]
-        now = self._clock()
+        now = self._clock.monotonic_ms()
         for group_id, value in values.items():
             if value is not None:
                 self._group(group_id).restore(value, now)
-        log.info("shard %d: loaded %d groups from %d records", self.shard, len(self.groups), count)
+        log.info("loaded %d groups from %d records", len(self.groups), count)
 
     async def stop(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
         for futures in self._parked.values():
             for future in futures:
                 if not future.done():
@@ -176,11 +175,12 @@ class GroupManager:
 
     async def join(self, req: JoinRequest) -> JoinResult:
         if not self.loaded:
-            return JoinResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS, member_id=req.member_id)
+            return JoinResult(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+                              member_id=req.member_id)
         group = self._group(req.group_id)
-        outcome = group.join(req, self._clock())
-        log.debug("group %s: join %r (instance %r) in %s -> %r", req.group_id, req.member_id,
-                  req.group_instance_id, group.state.value, outcome)
+        outcome = group.join(req, self._clock.monotonic_ms())
+        self._debug(req.group_id, "join member=%r instance=%r state=%s -> %r", req.member_id,
+                    req.group_instance_id, group.state.value, outcome)
         self.probe.joined()
         waiter = self._park(group, "join", outcome) if isinstance(outcome, Parked) else None
         await self._settle(group)
@@ -192,13 +192,13 @@ class GroupManager:
 
     async def sync(self, req: SyncRequest) -> SyncResult:
         if not self.loaded:
-            return SyncResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+            return SyncResult(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         group = self.groups.get(req.group_id)
         if group is None:
-            return SyncResult(error=Errc.UNKNOWN_MEMBER_ID)
-        outcome = group.sync(req, self._clock())
-        log.debug("group %s: sync %r generation %d -> %r", req.group_id, req.member_id,
-                  req.generation_id, outcome)
+            return SyncResult(error=ErrorCode.UNKNOWN_MEMBER_ID)
+        outcome = group.sync(req, self._clock.monotonic_ms())
+        self._debug(req.group_id, "sync member=%r generation=%d -> %r", req.member_id,
+                    req.generation_id, outcome)
         waiter = self._park(group, "sync", outcome) if isinstance(outcome, Parked) else None
         await self._settle(group)
         if waiter is None:
@@ -208,28 +208,34 @@ class GroupManager:
 
     async def heartbeat(self, req: HeartbeatRequest) -> int:
         if not self.loaded:
-            return Errc.COORDINATOR_LOAD_IN_PROGRESS
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         group = self.groups.get(req.group_id)
         if group is None:
-            return Errc.UNKNOWN_MEMBER_ID
-        error = group.heartbeat(req, self._clock())
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        error = group.heartbeat(req, self._clock.monotonic_ms())
         if error:
-            log.debug("group %s: heartbeat %r generation %d -> %s", req.group_id, req.member_id,
-                      req.generation_id, Errc(error).name)
+            self._debug(req.group_id, "heartbeat member=%r generation=%d -> %s", req.member_id,
+                        req.generation_id, ErrorCode(error).name)
         self._arm(group)
         return error
 
     async def leave(self, group_id: str, members: list[LeaveMember]) -> LeaveReply:
         if not self.loaded:
-            return LeaveReply(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+            return LeaveReply(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         group = self.groups.get(group_id)
         if group is None or group.state is DEAD:
-            return LeaveReply(error=Errc.NONE if group is None else Errc.COORDINATOR_NOT_AVAILABLE,
-                              members=[_leave_error(m, Errc.UNKNOWN_MEMBER_ID) for m in members])
-        results = group.leave(members, self._clock())
-        log.debug("group %s: leave -> %r", group_id, results)
+            error = ErrorCode.NONE if group is None else ErrorCode.COORDINATOR_NOT_AVAILABLE
+            return LeaveReply(error=error, members=[
+                _leave_error(m, ErrorCode.UNKNOWN_MEMBER_ID) for m in members])
+        results = group.leave(members, self._clock.monotonic_ms())
+        self._debug(group_id, "leave -> %r", results)
         await self._settle(group)
         return LeaveReply(members=results)
+
+    def _debug(self, group_id: str, message: str, *args: object) -> None:
+        """A debug line about one group (group=<id>); nothing is formatted when debug is off."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.bind(group=group_id).debug(message, *args)
 
     # --- parked requests, persistence, timers -------------------------------------------------
 
@@ -260,7 +266,7 @@ class GroupManager:
             try:
                 await self._persist(group)
             except StorageError as exc:  # storage failed: the replies carry the error instead
-                log.error("shard %d: persisting group %s failed: %r", self.shard, group.group_id, exc)
+                log.bind(group=group.group_id).error("persisting the group failed: %r", exc)
                 deliveries = [_failed(d, code_for(exc)) for d in deliveries]
         self._log_changes(group, deliveries, rebalances, expired)
         self._deliver(group.group_id, deliveries)
@@ -280,15 +286,19 @@ class GroupManager:
     def _log_changes(self, group: Group, deliveries: list[Delivery], rebalances: int,
                      expired: int) -> None:
         """One line per rebalance started, generation completed and member expired."""
+        completed = any(d.kind == "join" and d.result.error == ErrorCode.NONE for d in deliveries)
+        if not (expired or rebalances or completed):
+            return
+        group_log = log.bind(group=group.group_id)
         if expired:
-            log.info("group %s: %d member(s) expired", group.group_id, expired)
+            group_log.info("%d member(s) expired", expired)
         if rebalances:
-            log.info("group %s: rebalance started at generation %d (%d members)",
-                     group.group_id, group.generation, len(group.members))
-        if any(d.kind == "join" and d.result.error == Errc.NONE for d in deliveries):
-            log.info("group %s: generation %d, protocol %s, leader %s, members %s",
-                     group.group_id, group.generation, group.protocol_name, group.leader,
-                     sorted(group.members))
+            group_log.info("rebalance started at generation %d (%d members)",
+                           group.generation, len(group.members))
+        if completed:
+            group_log.info("generation %d, protocol %s, leader %s, members %s",
+                           group.generation, group.protocol_name, group.leader,
+                           sorted(group.members))
 
     async def _persist(self, group: Group) -> None:
         value = group.snapshot()
@@ -297,7 +307,7 @@ class GroupManager:
 
     def _deliver(self, group_id: str, deliveries: list[Delivery]) -> None:
         for d in deliveries:
-            log.debug("group %s: %s reply to %r: %r", group_id, d.kind, d.member_id, d.result)
+            self._debug(group_id, "%s reply to member=%r: %r", d.kind, d.member_id, d.result)
             for future in self._parked.pop((group_id, d.kind, d.member_id), ()):
                 if not future.done():
                     future.set_result(d.result)
@@ -309,15 +319,14 @@ class GroupManager:
         deadline = group.next_deadline_ms()
         if deadline is None:
             return
-        loop = asyncio.get_running_loop()
-        delay_s = max(deadline - self._clock(), 0) / 1000
-        self._timers[group.group_id] = loop.call_later(delay_s, self._on_timer, group)
+        delay_ms = max(deadline - self._clock.monotonic_ms(), 0)
+        self._timers[group.group_id] = self._clock.call_later(delay_ms, self._on_timer, group)
 
     def _on_timer(self, group: Group) -> None:
         self._timers.pop(group.group_id, None)
         if self.groups.get(group.group_id) is not group:
             return
-        group.tick(self._clock())
+        group.tick(self._clock.monotonic_ms())
         self._spawn(self._settle_now(group))
 
     # --- offsets -------------------------------------------------------------------------
@@ -328,24 +337,24 @@ class GroupManager:
             return CommitResult([PartitionError(e.topic, e.partition, error) for e in req.offsets])
 
         if not self.loaded:
-            return every(Errc.COORDINATOR_LOAD_IN_PROGRESS)
+            return every(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         group = self._group(req.group_id)
-        error = group.commit_error(req, self._clock())
+        error = group.commit_error(req, self._clock.monotonic_ms())
         if error:
             self._forget_if_unused(group)
             return every(error)
         errors = [group.offset_error(e) for e in req.offsets]
-        accepted = [e for e, err in zip(req.offsets, errors) if err == Errc.NONE]
+        accepted = [e for e, err in zip(req.offsets, errors) if err == ErrorCode.NONE]
         try:  # shielded: a commit that reached the log also reaches memory
             await asyncio.shield(self._spawn(self._write_offsets(group, accepted)))
         except StorageError as exc:
-            log.error("shard %d: offset commit of %s failed: %r", self.shard, req.group_id, exc)
+            log.bind(group=req.group_id).error("offset commit failed: %r", exc)
             return every(code_for(exc))
         return CommitResult([PartitionError(e.topic, e.partition, err)
                              for e, err in zip(req.offsets, errors)])
 
     async def _write_offsets(self, group: Group, accepted: list[OffsetEntry]) -> None:
-        now = wall_ms()
+        now = self._clock.wall_ms()
         committed = [_committed(e, now) for e in accepted]
         await self.store.append([(OffsetKey(group.group_id, e.topic, e.partition), c)
                                  for e, c in zip(accepted, committed)])
@@ -354,25 +363,25 @@ class GroupManager:
         self.probe.offsets_committed(len(accepted))
         self._arm(group)
 
-    async def fetch_offsets(self, req: FetchRequest) -> FetchResult:
+    async def fetch_offsets(self, req: FetchOffsetsRequest) -> FetchOffsetsResult:
         if not self.loaded:
-            return FetchResult(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+            return FetchOffsetsResult(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         group = self.groups.get(req.group_id)
         if group is None or group.state is DEAD:
-            return FetchResult(offsets=OffsetTable().fetch(req.partitions or []))
-        return FetchResult(offsets=group.offsets.fetch(req.partitions))
+            return FetchOffsetsResult(offsets=OffsetTable().fetch(req.partitions or []))
+        return FetchOffsetsResult(offsets=group.offsets.fetch(req.partitions))
 
     async def delete_offsets(self, group_id: str,
                              partitions: list[TopicPartition]) -> OffsetDeleteReply:
         if not self.loaded:
-            return OffsetDeleteReply(error=Errc.COORDINATOR_LOAD_IN_PROGRESS)
+            return OffsetDeleteReply(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         group = self.groups.get(group_id)
         if group is None:
-            return OffsetDeleteReply(error=Errc.GROUP_ID_NOT_FOUND)
+            return OffsetDeleteReply(error=ErrorCode.GROUP_ID_NOT_FOUND)
         error, results = group.offset_delete_errors(partitions)
         if error:
             return OffsetDeleteReply(error=error)
-        doomed = [r for r in results if r.error == Errc.NONE
+        doomed = [r for r in results if r.error == ErrorCode.NONE
                   and (r.topic, r.partition) in group.offsets]
         try:
             await self.store.append([(OffsetKey(group_id, r.topic, r.partition), None)
@@ -387,10 +396,10 @@ class GroupManager:
 
     async def delete_group(self, group_id: str) -> int:
         if not self.loaded:
-            return Errc.COORDINATOR_LOAD_IN_PROGRESS
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         group = self.groups.get(group_id)
         if group is None:
-            return Errc.GROUP_ID_NOT_FOUND
+            return ErrorCode.GROUP_ID_NOT_FOUND
         error = group.delete_error()
         if error:
             return error
@@ -404,7 +413,7 @@ class GroupManager:
         if self.groups.get(group_id) is group:
             del self.groups[group_id]
         self._arm(group)
-        return Errc.NONE
+        return ErrorCode.NONE
 
     def list_groups(self, states: list[str], types: list[str]) -> list[ListedGroupInfo]:
         """Groups of this shard; filters as in ListGroups v4/v5 (empty: no filter)."""
@@ -424,8 +433,9 @@ class GroupManager:
 
     def describe(self, group_id: str) -> GroupDescription:
         if not self.loaded:
-            return GroupDescription(error=Errc.COORDINATOR_LOAD_IN_PROGRESS, group_id=group_id,
-                                    state="", protocol_type="", protocol_data="")
+            return GroupDescription(error=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+                                    group_id=group_id, state="", protocol_type="",
+                                    protocol_data="")
         group = self.groups.get(group_id)
         if group is None:
             return GroupDescription(group_id=group_id, state="Dead", protocol_type="",

@@ -17,8 +17,8 @@ from panda.storage.log_manager import LogManager
 from panda.storage.partition_log import PartitionLog
 from panda.storage.record_batch import Record, build_batch, decode_records
 
-from . import records
-from .records import CommittedOffset, GroupValue, RecordKey
+from . import consumer_offsets_records as records
+from .consumer_offsets_records import CommittedOffset, GroupValue, RecordKey
 
 TOPIC = "__consumer_offsets"
 REPLAY_READ_BYTES_MAX = 1 << 20  # one read while replaying

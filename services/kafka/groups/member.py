@@ -1,8 +1,8 @@
 """One member of a classic group, as the coordinator sees it while the member is alive.
 
 Owns the member's identity, timeouts, supported protocols, assignment and the flags of its
-parked requests. In memory only: records.MemberValue is what persists. No behaviour beyond
-reading its own protocols.
+parked requests. In memory only: consumer_offsets_records.MemberValue is what persists. No
+behaviour beyond reading its own protocols.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from .calls import MemberDescription
-from .records import MemberValue, Protocol
+from .consumer_offsets_records import MemberValue, Protocol
 
 
 class Member(msgspec.Struct, kw_only=True):

@@ -1,7 +1,7 @@
 """Metrics of the group coordinator on one shard, bumped by intent (`probe.rebalanced()`).
 
 Owns counters only; `register` exposes them, with gauges over the live groups, in the shard's
-metrics registry. Never reads a clock or does I/O.
+metrics registry, every name `panda_kafka_group*`. Never reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ class GroupProbe:
         self.group_writes += 1
 
     def register(self, metrics: Any, groups: Callable[[], int], members: Callable[[], int]) -> None:
-        metrics.gauge("kafka_groups", "Consumer groups this shard coordinates", groups)
-        metrics.gauge("kafka_group_members", "Members of the groups this shard coordinates", members)
-        metrics.counter("kafka_group_joins_total", "JoinGroup requests handled", lambda: self.joins)
-        metrics.counter("kafka_group_rebalances_total", "Rebalances started", lambda: self.rebalances)
-        metrics.counter("kafka_group_member_expirations_total",
+        metrics.gauge("panda_kafka_groups", "Consumer groups this shard coordinates", groups)
+        metrics.gauge("panda_kafka_group_members", "Members of the groups this shard coordinates",
+                      members)
+        metrics.counter("panda_kafka_group_joins_total", "JoinGroup requests handled",
+                        lambda: self.joins)
+        metrics.counter("panda_kafka_group_rebalances_total", "Rebalances started",
+                        lambda: self.rebalances)
+        metrics.counter("panda_kafka_group_member_expirations_total",
                         "Members removed by session, rebalance or sync timeouts",
                         lambda: self.expirations)
-        metrics.counter("kafka_group_offset_commits_total", "Partition offsets committed",
+        metrics.counter("panda_kafka_group_offset_commits_total", "Partition offsets committed",
                         lambda: self.commits)
-        metrics.counter("kafka_group_metadata_writes_total",
+        metrics.counter("panda_kafka_group_metadata_writes_total",
                         "Group metadata records written to __consumer_offsets",
                         lambda: self.group_writes)

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
-from panda.net.kafka._generated.offset_commit_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     OffsetCommitResponse,
     OffsetCommitResponsePartition,
     OffsetCommitResponseTopic,
-)
-from panda.net.kafka._generated.offset_delete_response import (
     OffsetDeleteResponse,
     OffsetDeleteResponsePartition,
     OffsetDeleteResponseTopic,
-)
-from panda.net.kafka._generated.offset_fetch_response import (
     OffsetFetchResponse,
     OffsetFetchResponseGroup,
     OffsetFetchResponsePartition,
@@ -27,17 +24,16 @@ from panda.net.kafka._generated.offset_fetch_response import (
     OffsetFetchResponseTopics,
 )
 
-from ..handlers import handler
-from .calls import (
+from ..groups.calls import (
     CommitRequest,
-    FetchRequest,
-    FetchResult,
+    FetchOffsetsRequest,
+    FetchOffsetsResult,
     OffsetEntry,
     PartitionError,
     TopicPartition,
 )
-from .errors import SERVICE_ERRORS, Errc, code_for
-from .handlers import owner
+from ..groups.coordinator import coordinator_of
+from ..groups.errors import SERVICE_ERRORS, code_for
 
 
 def _by_topic(items: list, make_partition, make_topic) -> list:
@@ -51,7 +47,6 @@ def _by_topic(items: list, make_partition, make_topic) -> list:
 # --- OffsetCommit --------------------------------------------------------------------------
 
 
-@handler(8)
 async def offset_commit(ctx, header, body) -> OffsetCommitResponse:
     version = header.request_api_version
     entries = [OffsetEntry(t.name, p.partition_index, p.committed_offset,
@@ -63,10 +58,11 @@ async def offset_commit(ctx, header, body) -> OffsetCommitResponse:
                         member_id=body.member_id, group_instance_id=body.group_instance_id,
                         offsets=entries)
     if not body.group_id:
-        results = [PartitionError(e.topic, e.partition, Errc.INVALID_GROUP_ID) for e in entries]
+        results = [PartitionError(e.topic, e.partition, ErrorCode.INVALID_GROUP_ID)
+                   for e in entries]
     else:
         try:
-            results = (await owner(ctx, body.group_id).commit_offsets(req)).partitions
+            results = (await coordinator_of(body.group_id, ctx.smp).commit_offsets(req)).partitions
         except SERVICE_ERRORS as exc:
             results = [PartitionError(e.topic, e.partition, code_for(exc)) for e in entries]
     return OffsetCommitResponse(topics=_by_topic(
@@ -78,14 +74,14 @@ async def offset_commit(ctx, header, body) -> OffsetCommitResponse:
 # --- OffsetFetch ---------------------------------------------------------------------------
 
 
-async def _fetch(ctx, group_id: str, topics) -> FetchResult:
+async def _fetch(ctx, group_id: str, topics) -> FetchOffsetsResult:
     wanted = None if topics is None else [
         TopicPartition(t.name, p) for t in topics for p in t.partition_indexes]
     try:
-        return await owner(ctx, group_id).fetch_offsets(
-            FetchRequest(group_id=group_id, partitions=wanted))
+        return await coordinator_of(group_id, ctx.smp).fetch_offsets(
+            FetchOffsetsRequest(group_id=group_id, partitions=wanted))
     except SERVICE_ERRORS as exc:
-        return FetchResult(error=code_for(exc), offsets=[
+        return FetchOffsetsResult(error=code_for(exc), offsets=[
             OffsetEntry(tp.topic, tp.partition, -1) for tp in wanted or []])
 
 
@@ -94,14 +90,13 @@ def _partition(cls, e: OffsetEntry, error: int):
                committed_leader_epoch=e.leader_epoch, metadata=e.metadata, error_code=error)
 
 
-@handler(9)
 async def offset_fetch(ctx, header, body) -> OffsetFetchResponse:
     """v0-7: one group (topics null: every committed offset, v2+); v8+: many groups."""
     if header.request_api_version >= 8:
         results = await asyncio.gather(*[_fetch(ctx, g.group_id, g.topics) for g in body.groups])
         return OffsetFetchResponse(groups=[OffsetFetchResponseGroup(
             group_id=g.group_id, error_code=r.error, topics=_by_topic(
-                r.offsets, lambda e: _partition(OffsetFetchResponsePartitions, e, Errc.NONE),
+                r.offsets, lambda e: _partition(OffsetFetchResponsePartitions, e, ErrorCode.NONE),
                 OffsetFetchResponseTopics)) for g, r in zip(body.groups, results)])
     result = await _fetch(ctx, body.group_id, body.topics)
     return OffsetFetchResponse(error_code=result.error, topics=_by_topic(
@@ -112,12 +107,12 @@ async def offset_fetch(ctx, header, body) -> OffsetFetchResponse:
 # --- OffsetDelete --------------------------------------------------------------------------
 
 
-@handler(47)
 async def offset_delete(ctx, header, body) -> OffsetDeleteResponse:
     partitions = [TopicPartition(t.name, p.partition_index) for t in body.topics
                   for p in t.partitions]
     try:
-        reply = await owner(ctx, body.group_id).delete_offsets(body.group_id, partitions)
+        owner = coordinator_of(body.group_id, ctx.smp)
+        reply = await owner.delete_offsets(body.group_id, partitions)
     except SERVICE_ERRORS as exc:
         return OffsetDeleteResponse(error_code=code_for(exc))
     return OffsetDeleteResponse(error_code=reply.error, topics=_by_topic(

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from panda.net.kafka._generated.list_offsets_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     ListOffsetsPartitionResponse,
     ListOffsetsResponse,
     ListOffsetsTopicResponse,
 )
 
-from ..errors import code
-from ..handlers import handler
-from ._common import error_for_missing, partitions, topic
+from ..partition_calls import OffsetResult
+from .topic_lookup import error_for_missing, partitions, topic
 
 
-@handler(2, min_version=1)
 async def list_offsets(ctx, header, body) -> ListOffsetsResponse:
     topics = []
     for t in body.topics:
@@ -24,7 +23,7 @@ async def list_offsets(ctx, header, body) -> ListOffsetsResponse:
         for p in t.partitions:
             if info is None or not 0 <= p.partition_index < len(info.shards):
                 calls.append(_error(error_for_missing(t.name) if info is None
-                                    else code("UNKNOWN_TOPIC_OR_PARTITION")))
+                                    else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
                 calls.append(partitions().on(info.shards[p.partition_index]).list_offset(
                     t.name, p.partition_index, p.timestamp))
@@ -37,7 +36,5 @@ async def list_offsets(ctx, header, body) -> ListOffsetsResponse:
     return ListOffsetsResponse(topics=topics)
 
 
-async def _error(error_code: int):
-    from ..partition_manager import OffsetResult
-
+async def _error(error_code: int) -> OffsetResult:
     return OffsetResult(error_code)

@@ -11,21 +11,20 @@ from collections.abc import Callable
 from typing import Any
 
 from panda import runtime
-from panda.net.kafka._generated.delete_groups_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     DeletableGroupResult,
     DeleteGroupsResponse,
-)
-from panda.net.kafka._generated.describe_groups_response import (
     DescribedGroup,
     DescribedGroupMember,
     DescribeGroupsResponse,
+    ListedGroup,
+    ListGroupsResponse,
 )
-from panda.net.kafka._generated.list_groups_response import ListedGroup, ListGroupsResponse
 
-from ..handlers import handler
-from .calls import GroupDescription, ListedGroupInfo
-from .coordinator import GroupCoordinator, coordinator_shard
-from .errors import SERVICE_ERRORS, Errc, code_for
+from ..groups.calls import GroupDescription, ListedGroupInfo
+from ..groups.coordinator import GroupCoordinator, coordinator_shard
+from ..groups.errors import SERVICE_ERRORS, code_for
 
 GROUP_TYPE = "classic"
 # READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): all a group allows without ACLs
@@ -53,7 +52,6 @@ async def _per_owner(ctx, group_ids: list[str], method: str,
     return [found[g] for g in group_ids]
 
 
-@handler(16)
 async def list_groups(ctx, header, body) -> ListGroupsResponse:
     try:
         found = await runtime.service(GroupCoordinator).map_reduce(
@@ -69,7 +67,6 @@ def _concat(lists: list[list[ListedGroupInfo]]) -> list[ListedGroupInfo]:
     return [g for found in lists for g in found]
 
 
-@handler(15)
 async def describe_groups(ctx, header, body) -> DescribeGroupsResponse:
     described = await _per_owner(ctx, list(body.groups), "describe_groups", _describe_error)
     operations = GROUP_OPERATIONS if body.include_authorized_operations else NO_OPERATIONS
@@ -85,14 +82,13 @@ def _described(d: GroupDescription, operations: int) -> DescribedGroup:
     return DescribedGroup(
         error_code=d.error, group_id=d.group_id, group_state=d.state,
         protocol_type=d.protocol_type, protocol_data=d.protocol_data,
-        authorized_operations=operations if d.error == Errc.NONE else NO_OPERATIONS,
+        authorized_operations=operations if d.error == ErrorCode.NONE else NO_OPERATIONS,
         members=[DescribedGroupMember(
             member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
             client_host=m.client_host, member_metadata=m.metadata,
             member_assignment=m.assignment) for m in d.members])
 
 
-@handler(42)
 async def delete_groups(ctx, header, body) -> DeleteGroupsResponse:
     names = list(body.groups_names)
     errors = await _per_owner(ctx, names, "delete_groups", lambda g, error: error)

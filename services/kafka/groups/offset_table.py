@@ -1,13 +1,14 @@
 """The committed offsets of one group: (topic, partition) -> CommittedOffset.
 
-Owns lookups and installs only; whether a commit is allowed is the group's call (group.py),
-and an offset is installed here only after it is durable (group_manager.py).
+Owns lookups and installs only; whether a commit is allowed is the group's call
+(offset_rules.py), and an offset is installed here only after it is durable
+(group_manager.py).
 """
 
 from __future__ import annotations
 
 from .calls import OffsetEntry, TopicPartition
-from .records import CommittedOffset
+from .consumer_offsets_records import CommittedOffset
 
 
 class OffsetTable(dict[tuple[str, int], CommittedOffset]):

@@ -7,27 +7,22 @@ import asyncio
 import os
 import shutil
 
-from panda.net.kafka._generated.delete_records_response import (
+from panda.net.kafka import ErrorCode
+from panda.net.kafka.messages import (
     DeleteRecordsPartitionResult,
     DeleteRecordsResponse,
     DeleteRecordsTopicResult,
-)
-from panda.net.kafka._generated.describe_log_dirs_response import (
     DescribeLogDirsPartition,
     DescribeLogDirsResponse,
     DescribeLogDirsResult,
     DescribeLogDirsTopic,
-)
-from panda.net.kafka._generated.offset_for_leader_epoch_response import (
     EpochEndOffset,
     OffsetForLeaderEpochResponse,
     OffsetForLeaderTopicResult,
 )
 
-from ..errors import code
-from ..handlers import handler
-from ..partition_manager import OffsetResult
-from ._common import error_for_missing, partitions, topic
+from ..partition_calls import OffsetResult
+from .topic_lookup import error_for_missing, partitions, topic
 
 
 async def _missing(error_code: int) -> OffsetResult:
@@ -41,13 +36,12 @@ def _per_partition(name: str, indexes: list[int], call):
     for index in indexes:
         if info is None or not 0 <= index < len(info.shards):
             out.append(_missing(error_for_missing(name) if info is None
-                                else code("UNKNOWN_TOPIC_OR_PARTITION")))
+                                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
         else:
             out.append(call(partitions().on(info.shards[index]), index))
     return asyncio.gather(*out)
 
 
-@handler(21)
 async def delete_records(ctx, header, body) -> DeleteRecordsResponse:
     topics = []
     for t in body.topics:
@@ -62,7 +56,6 @@ async def delete_records(ctx, header, body) -> DeleteRecordsResponse:
     return DeleteRecordsResponse(topics=topics)
 
 
-@handler(23)
 async def offset_for_leader_epoch(ctx, header, body) -> OffsetForLeaderEpochResponse:
     topics = []
     for t in body.topics:
@@ -78,7 +71,6 @@ async def offset_for_leader_epoch(ctx, header, body) -> OffsetForLeaderEpochResp
     return OffsetForLeaderEpochResponse(topics=topics)
 
 
-@handler(35)
 async def describe_log_dirs(ctx, header, body) -> DescribeLogDirsResponse:
     wanted = None if body.topics is None else {(t.topic, p) for t in body.topics
                                                for p in t.partitions}

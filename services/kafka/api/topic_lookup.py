@@ -1,4 +1,6 @@
-"""What every handler needs: the local topic table, partition owners, and topic creation."""
+"""Topics as the handlers see them: lookup by name or id in this shard's copy of the topic
+table, the partition owners' service, Kafka's topic-name rules, and auto-creation (which goes
+through the controller on shard 0). Reads the table; never changes it directly."""
 
 from __future__ import annotations
 
@@ -6,9 +8,9 @@ import re
 from uuid import UUID
 
 from panda import runtime
+from panda.net.kafka import ErrorCode
 from panda.services.controller import Controller, CreateTopic, TopicInfo
 
-from ..errors import code
 from ..partition_manager import PartitionManager
 
 TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
@@ -31,6 +33,7 @@ def topic_by_id(topic_id: UUID) -> TopicInfo | None:
 
 
 def partitions():
+    """The PartitionManager service: `partitions().on(owner shard).produce(...)`."""
     return runtime.service(PartitionManager)
 
 
@@ -54,6 +57,7 @@ async def auto_create(names: list[str], ctx) -> None:
         await runtime.service(Controller).on(0).submit(commands)
 
 
-def error_for_missing(name: str | None) -> int:
-    return code("INVALID_TOPIC_EXCEPTION") if invalid_topic_name(name) else code(
-        "UNKNOWN_TOPIC_OR_PARTITION")
+def error_for_missing(name: str | None) -> ErrorCode:
+    """The code for a topic that is not there: its name is invalid, or it does not exist."""
+    return ErrorCode.INVALID_TOPIC_EXCEPTION if invalid_topic_name(name) else (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)

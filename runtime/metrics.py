@@ -31,13 +31,19 @@ class Family(msgspec.Struct, array_like=True):
 
 
 class Log2Histogram:
-    """Fixed power-of-two buckets of an integer unit (µs by default): one add per observation."""
+    """Fixed power-of-two buckets of an integer unit (µs by default): one add per observation.
+
+    Bucket i counts values of bit length i, [2**(i-1), 2**i); bucket 0 counts values < 1; the
+    last bucket also takes everything larger. The one histogram of the tree: the runtime
+    exports it (`samples`, in seconds through `unit_seconds`), storage's probe reads
+    `statistics()` too. `total` stays an int while the observations are ints.
+    """
 
     __slots__ = ("count", "counts", "total", "unit_seconds")
 
     def __init__(self, unit_seconds: float = 1e-6):
         self.counts = [0] * LOG2_BUCKETS
-        self.total = 0.0
+        self.total: float = 0
         self.count = 0
         self.unit_seconds = unit_seconds
 
@@ -58,6 +64,16 @@ class Log2Histogram:
             if seen >= rank and n:
                 return float(1 << index) if index else 1.0
         return float(1 << (LOG2_BUCKETS - 1))
+
+    def statistics(self) -> dict[str, float]:
+        """count, sum and the p50/p99/p99.9 bucket upper bounds, in the unit."""
+        return {
+            "count": self.count,
+            "sum": self.total,
+            "p50": int(self.quantile(0.5)),
+            "p99": int(self.quantile(0.99)),
+            "p999": int(self.quantile(0.999)),
+        }
 
     def samples(self, labels: dict[str, str]) -> list[Sample]:
         out = []

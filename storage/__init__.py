@@ -11,7 +11,8 @@ from panda.storage.errors import (
     StorageIOError,
 )
 from panda.storage.log_manager import LogManager
-from panda.storage.partition_log import PartitionLog, ReadResult
+from panda.storage.log_reads import ReadResult
+from panda.storage.partition_log import PartitionLog
 
 __all__ = [
     "CorruptBatchError",

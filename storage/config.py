@@ -1,7 +1,8 @@
 """Typed settings of the storage layer: one StorageConfig per shard, one TopicConfig per topic.
 
 Owns defaults, units and bounds; every field has a unit last in its name and a line of
-documentation. Never reads files or the environment: the runtime builds these and passes them in.
+documentation. Never reads files or the environment: the service that owns the logs (the
+broker's partition manager) builds these from its config and passes them in.
 """
 
 from __future__ import annotations

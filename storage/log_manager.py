@@ -2,8 +2,8 @@
 
 Owns the shard's I/O thread, group-commit flusher, batch cache, probe and the background
 housekeeping (retention, compaction). Invariant: one manager per data directory per process,
-and every log it opened is closed by stop(). Never imports the runtime: any asyncio/uvloop
-loop drives it, configured by a StorageConfig.
+and every log it opened is closed by stop(). Never needs a running shard: any asyncio/uvloop
+loop drives it, configured by a StorageConfig; `register_metrics` joins a shard's registry.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 
+from panda.runtime.metrics import MetricsRegistry
 from panda.storage.batch_cache import BatchCache
 from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.errors import LogClosedError, StorageError
@@ -67,6 +69,13 @@ class LogManager:
         if housekeeping:
             self._housekeeper = asyncio.get_running_loop().create_task(self._housekeep())
         return self
+
+    def register_metrics(self, metrics: MetricsRegistry) -> None:
+        """Export the shard's storage metrics (`panda_storage_*`) in `metrics`."""
+        self.probe.register(metrics, self._cache_statistics)
+
+    def _cache_statistics(self) -> Mapping[str, int] | None:
+        return self._shared.cache.statistics() if self._shared is not None else None
 
     @property
     def shared(self) -> Shared:

@@ -5,25 +5,30 @@ every structural change (roll, truncate, prefix-truncate, segment removal). Inva
 only grow by append, a durable append is acknowledged only after the flush that covered it,
 and nothing below the start offset or past a truncation point is ever served. Never writes
 files itself: file changes go through the shard's I/O thread in order.
+
+The facade callers use; its other roles live beside it: reads (`log_reads.py`), retention and
+compaction install (`log_housekeeping.py`), durability futures (`durable_waiters.py`) and the
+meta file (`partition_meta.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
 from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from panda.storage import record_batch as rb
 from panda.storage.batch_cache import BatchCache
-from panda.storage.compactor import COMPACTED_SUFFIX, swap_compacted
 from panda.storage.config import StorageConfig, TopicConfig
+from panda.storage.durable_waiters import DurableWaiters
 from panda.storage.errors import (
     CorruptBatchError,
     DiskFullError,
@@ -38,10 +43,11 @@ from panda.storage.flusher import Flusher
 from panda.storage.index import SegmentIndex
 from panda.storage.io_thread import IOThread
 from panda.storage.log_flush import LogFlush, SkippedFlushError
+from panda.storage.log_housekeeping import LogHousekeeping
+from panda.storage.log_reads import LogReads
+from panda.storage.partition_meta import PartitionMeta, read_meta, write_meta
 from panda.storage.probe import StorageProbe
-from panda.storage.read_ahead import warm
 from panda.storage.recovery import RecoveryReport, recover_directory
-from panda.storage.retention import retention_victims
 from panda.storage.segment import (
     Segment,
     close_files,
@@ -53,26 +59,6 @@ from panda.storage.segment import (
 from panda.storage.write_buffer import WriteBufferPool
 
 log = logging.getLogger("panda.storage")
-
-META_FILE = "partition.meta"
-
-
-class PartitionMeta(msgspec.Struct, kw_only=True):
-    """Durable per-partition state that the segments cannot tell."""
-
-    start_offset: int = 0
-
-
-@dataclass
-class ReadResult:
-    """Whole batches (zero-copy views) and the offset after the last one."""
-
-    batches: list[memoryview] = field(default_factory=list)
-    next_offset: int = 0
-    size_bytes: int = 0
-
-    def to_bytes(self) -> bytes:
-        return b"".join(self.batches)
 
 
 @dataclass
@@ -87,7 +73,7 @@ class Shared:
     buffer_pool: WriteBufferPool
 
 
-class PartitionLog:
+class PartitionLog(LogReads, LogHousekeeping):
     """One partition's log. Create with `await PartitionLog.open(...)` (or via LogManager)."""
 
     _ids = 0
@@ -109,7 +95,7 @@ class PartitionLog:
         self.recovery: RecoveryReport | None = None
         self._to_seal: list[Segment] = []
         self._dir_dirty = False
-        self._waiters: deque[tuple[int, asyncio.Future[None], int]] = deque()
+        self._waiters = DurableWaiters()
         self._flushing: deque[LogFlush] = deque()  # queued on the I/O thread, oldest first
         self._chained: LogFlush | None = None  # the flush a new one queues behind
         self._failed: StorageError | None = None
@@ -131,7 +117,7 @@ class PartitionLog:
             shared.probe,
         )
         self.segments, self.recovery = segments, report
-        meta = _read_meta(os.path.join(directory, META_FILE))
+        meta = read_meta(directory)
         first = segments[0].base_offset if segments else 0
         self.next_offset = segments[-1].next_offset if segments else meta.start_offset
         self.start_offset = max(meta.start_offset, first)
@@ -319,7 +305,7 @@ class PartitionLog:
             if synced and not segment.sealing and segment.write_fd is not None:
                 segment.sealing = True
                 future = self._shared.io_thread.run(seal_file, segment, self._shared.io_thread.io)
-                future.add_done_callback(lambda f, s=segment: self._sealed(s, f))
+                future.add_done_callback(functools.partial(self._sealed, segment))
 
     def _sealed(self, segment: Segment, future: asyncio.Future[None]) -> None:
         segment.sealing = False
@@ -334,24 +320,8 @@ class PartitionLog:
             self._to_seal.remove(segment)
 
     def _resolve_waiters(self) -> None:
-        for _ in range(len(self._waiters)):
-            offset, future, _started = self._waiters[0]
-            if offset > self.durable_offset:
-                break
-            self._waiters.popleft()
-            if not future.done():
-                future.set_result(None)
-        if self._waiters:
+        if self._waiters.resolve(self.durable_offset):
             self._shared.flusher.schedule(self, durable=True)
-
-    def _fail_waiters(self, error: StorageError, above: int = -1) -> None:
-        keep: deque[tuple[int, asyncio.Future[None], int]] = deque()
-        for waiter in self._waiters:
-            if waiter[0] > above and not waiter[1].done():
-                waiter[1].set_exception(error)
-            elif not waiter[1].done():
-                keep.append(waiter)
-        self._waiters = keep
 
     def _flush_failed(self, error: BaseException) -> None:
         disk_full = isinstance(error, OSError) and is_disk_full(error)
@@ -360,105 +330,13 @@ class PartitionLog:
         if not disk_full:
             self._failed = StorageIOError(f"{self.name}: write failed: {error}", errno)
             log.error("%s: I/O error, log fails closed: %r", self.name, error)
-            self._fail_waiters(self._failed)
+            self._waiters.fail(self._failed)
             return
         lost = self.next_offset - self.durable_offset
         log.warning("%s: disk full; dropping %d unsynced offsets", self.name, lost)
         failure = DiskFullError(f"{self.name}: no space left on device", errno)
         self._truncate_now(self.durable_offset, failure)
         self._chained = None  # the file is cut back: flushes started from now on write again
-
-    # --- reads ------------------------------------------------------------------------------
-
-    def read(self, offset: int, max_bytes: int, upto: int | None = None) -> ReadResult:
-        """Whole batches from offset, about max_bytes of them (at least one), below upto
-        (default: the log end; pass high_watermark for consumers). CRC-checked from disk."""
-        if self._closed:
-            raise LogClosedError(f"{self.name} is closed")
-        if offset < self.start_offset or offset > self.next_offset:
-            raise OffsetOutOfRangeError(offset, self.start_offset, self.next_offset)
-        upto = self.next_offset if upto is None else min(upto, self.next_offset)
-        result = ReadResult(next_offset=offset)
-        if offset >= upto:
-            return result
-        if self._read_cached(result, offset, max_bytes, upto):
-            self._shared.probe.cache_hit()
-        else:
-            self._shared.probe.cache_missed()
-        if result.next_offset < upto and result.size_bytes < max_bytes:
-            self._read_segments(result, result.next_offset, max_bytes, upto)
-        return result
-
-    def read_ahead_range(self, offset: int, max_bytes: int) -> tuple[int, int, int] | None:
-        """(fd, start, length) of the file bytes read(offset, max_bytes) would take from the
-        disk, or None when the batch cache serves offset (or the log does not hold it).
-        Warm them with read_ahead.warm() before read(), so read() does not wait on the disk
-        on the reactor."""
-        if self._closed or not self.start_offset <= offset < self.next_offset:
-            return None
-        if self._shared.cache.contains(self.log_id, offset):
-            return None
-        bases = [s.base_offset for s in self.segments]
-        segment = self.segments[max(bisect_right(bases, offset) - 1, 0)]
-        if segment.read_fd is None or segment.next_offset <= offset:
-            return None
-        start = segment.index.position_for(offset)
-        want = min(max_bytes + 2 * segment.index.interval_bytes, self._config.read_bytes_max)
-        length = min(segment.written, start + want) - start
-        return (segment.read_fd, start, length) if length > 0 else None
-
-    async def read_ahead(self, offset: int, max_bytes: int) -> None:
-        """Warm what read(offset, max_bytes) will take from the disk, on a reader thread."""
-        found = self.read_ahead_range(offset, max_bytes)
-        if found is not None:
-            await warm(*found)
-
-    def _read_cached(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> bool:
-        cache = self._shared.cache
-        for _ in range(100_000):
-            batch = cache.get(self.log_id, offset)
-            if batch is None or offset >= upto:
-                break
-            if result.batches and result.size_bytes + len(batch) > max_bytes:
-                break
-            result.batches.append(memoryview(batch).toreadonly())
-            result.size_bytes += len(batch)
-            offset = rb.read_header(batch).next_offset
-            result.next_offset = offset
-        return bool(result.batches)
-
-    def _read_segments(self, result: ReadResult, offset: int, max_bytes: int, upto: int) -> None:
-        bases = [s.base_offset for s in self.segments]
-        for segment in self.segments[max(bisect_right(bases, offset) - 1, 0) :]:
-            if segment.next_offset <= offset:
-                continue
-            if result.batches and offset >= upto:
-                return
-            budget = max(max_bytes - result.size_bytes, 1)
-            span = segment.read(
-                offset, budget, upto, self._config.read_bytes_max, at_least_one=not result.batches
-            )
-            if span.from_file:
-                self._shared.probe.read_from_disk(span.size_bytes)
-            if span.batches:
-                assert span.batches is not None
-                result.batches.extend(span.batches)
-                result.size_bytes += span.size_bytes
-                result.next_offset = offset = span.next_offset
-            if span.full or result.size_bytes >= max_bytes:
-                return
-
-    def offset_for_timestamp(self, timestamp: int) -> int | None:
-        """First offset whose batch has max_timestamp >= timestamp (ListOffsets), else None.
-        Batch granularity: the base offset of the first such batch (or the start offset)."""
-        for segment in self.segments:
-            position = segment.index.position_for_time(timestamp)
-            if position is None or segment.next_offset <= self.start_offset:
-                continue
-            found = _scan_for_time(segment, position, timestamp)
-            if found is not None:
-                return max(found, self.start_offset)
-        return None
 
     # --- truncation -------------------------------------------------------------------------
 
@@ -490,7 +368,7 @@ class PartitionLog:
             job.floor_offset = min(job.floor_offset, new_end)
         self.durable_offset = min(self.durable_offset, self.next_offset)
         self.high_watermark = min(self.high_watermark, self.next_offset)
-        self._fail_waiters(error, above=new_end)
+        self._waiters.fail(error, above=new_end)
 
     def _unseal(self, segment: Segment) -> None:
         if segment in self._to_seal:
@@ -514,7 +392,7 @@ class PartitionLog:
         if offset > self.next_offset:
             raise OffsetOutOfRangeError(offset, self.start_offset, self.next_offset)
         self.start_offset = offset
-        await self._write_meta()
+        await write_meta(self._shared.io_thread, self.directory, PartitionMeta(start_offset=offset))
         self._shared.cache.invalidate_below(self.log_id, offset)
         doomed = [s for s in self.segments[:-1] if s.next_offset <= offset]
         self._drop_front(doomed)
@@ -534,22 +412,6 @@ class PartitionLog:
         if segments:
             self._dir_dirty = True
 
-    async def _write_meta(self) -> None:
-        data = msgspec.msgpack.encode(PartitionMeta(start_offset=self.start_offset))
-        path = os.path.join(self.directory, META_FILE)
-        await self._shared.io_thread.run(self._shared.io_thread.io.write_file_atomic, path, data)
-
-    # --- retention (called by the housekeeper) ----------------------------------------------
-
-    async def apply_retention(self, now_ms: int) -> int:
-        """Delete closed segments past retention.ms / retention.bytes; returns how many."""
-        if not self.topic.deletes or self._closed or self._failed:
-            return 0
-        doomed = retention_victims(self.segments, self.topic, now_ms)
-        if doomed:
-            await self.prefix_truncate(max(self.start_offset, doomed[-1].next_offset))
-        return len(doomed)
-
     def _advance_hwm(self) -> None:
         if self.hwm_follows_durable:
             self.high_watermark = max(self.high_watermark, self.durable_offset)
@@ -562,24 +424,6 @@ class PartitionLog:
     @property
     def shared(self) -> Shared:
         return self._shared
-
-    async def install_compacted(self, old: Segment, index: SegmentIndex) -> bool:
-        """Compaction: swap sealed segment `old` for the compacted copy written next to it
-        (same base offset, term and name). False when old left the log meanwhile."""
-        io = self._shared.io_thread.io
-        if old not in self.segments[:-1] or not old.sealed or self._closed:
-            io.unlink(old.path + COMPACTED_SUFFIX)
-            return False
-        new = Segment(self.directory, index, old.term, direct=old.direct)
-        new.sealed = True
-        await self._shared.io_thread.run(swap_compacted, old, new, io)
-        if old not in self.segments:
-            self._shared.io_thread.submit(close_files, new, io)
-            return False
-        self.segments[self.segments.index(old)] = new
-        self._shared.cache.invalidate_range(self.log_id, old.base_offset, old.next_offset)
-        self._shared.io_thread.submit(close_files, old, io)
-        return True
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -601,7 +445,7 @@ class PartitionLog:
             self._start_seals()
             await self._shared.io_thread.barrier()
         self._closed = True
-        self._fail_waiters(LogClosedError(f"{self.name} is closed"))
+        self._waiters.fail(LogClosedError(f"{self.name} is closed"))
         self._shared.cache.drop_log(self.log_id)
         for segment in self.segments:
             self._shared.io_thread.submit(close_files, segment, self._shared.io_thread.io)
@@ -616,26 +460,3 @@ class PartitionLog:
             "segments": len(self.segments),
             "size_bytes": sum(s.size_bytes for s in self.segments),
         }
-
-
-def _read_meta(path: str) -> PartitionMeta:
-    try:
-        with open(path, "rb") as file:
-            return msgspec.msgpack.decode(file.read(), type=PartitionMeta)
-    except FileNotFoundError:
-        return PartitionMeta()
-    except msgspec.DecodeError:
-        log.warning("%s is damaged: using the first segment's base offset", path)
-        return PartitionMeta()
-
-
-def _scan_for_time(segment: Segment, position: int, timestamp: int) -> int | None:
-    for _ in range(segment.size_bytes // rb.BATCH_LENGTH_MIN + 1):
-        if position >= segment.size_bytes:
-            return None
-        data, _ = segment.read_span(position, position + rb.BATCH_HEADER_BYTES)
-        header = rb.read_header(data)
-        if header.max_timestamp >= timestamp:
-            return header.base_offset
-        position += header.size_bytes
-    return None

@@ -1,50 +1,39 @@
-"""Metrics of the storage layer: plain counters and fixed log2-bucket histograms.
+"""Metrics of the storage layer: counters bumped by intent, and log2 histograms.
 
-Owns the numbers only; every bump is O(1) and allocation-free so it can sit on the append and
-flush paths. Never exports anything itself: the runtime's metrics will read statistics().
+Owns the numbers and their export: every bump is O(1) and allocation-free so it can sit on the
+append and flush paths; `register()` puts them in the shard's metrics registry (names
+`panda_storage_*`, read at scrape time), and `statistics()` gives them as a dict.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Mapping
 
-BUCKETS = 40  # bucket i counts values in [2**(i-1), 2**i); bucket 0 counts values < 1
+from panda.runtime.metrics import Log2Histogram, MetricsRegistry
 
-
-class Log2Histogram:
-    """Counts of non-negative integer observations in power-of-two buckets."""
-
-    __slots__ = ("count", "counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * BUCKETS
-        self.count = 0
-        self.total = 0
-
-    def observe(self, value: int) -> None:
-        index = int(value).bit_length() if value > 0 else 0
-        self.counts[index if index < BUCKETS else BUCKETS - 1] += 1
-        self.count += 1
-        self.total += int(value)
-
-    def quantile(self, q: float) -> int:
-        """Upper bound of the bucket holding the q-quantile (0 when empty)."""
-        rank = q * self.count
-        seen = 0
-        for index, n in enumerate(self.counts):
-            seen += n
-            if n and seen >= rank:
-                return 1 << index if index else 0
-        return 0
-
-    def statistics(self) -> dict[str, int]:
-        return {
-            "count": self.count,
-            "sum": self.total,
-            "p50": self.quantile(0.5),
-            "p99": self.quantile(0.99),
-            "p999": self.quantile(0.999),
-        }
+# (probe attribute, help): exported as panda_storage_<attribute>_total
+_COUNTERS = (
+    ("appended_bytes", "Bytes appended to partition logs"),
+    ("flushes", "Group-commit flush cycles"),
+    ("syncs", "fdatasync calls"),
+    ("flushed_bytes", "Bytes written by flush cycles"),
+    ("cache_hits", "Reads served by the batch cache"),
+    ("cache_misses", "Reads that went to the segment files"),
+    ("disk_read_bytes", "Bytes read from segment files"),
+    ("corrupt_batches", "Corrupt batches found (never served)"),
+    ("io_errors", "Storage I/O errors"),
+    ("disk_full_errors", "Disk-full errors"),
+    ("segments_deleted", "Segments deleted by retention"),
+    ("segments_compacted", "Segments rewritten by compaction"),
+)
+# (BatchCache.statistics() key, kind, help): exported as panda_storage_batch_cache_<key>
+_CACHE_STATS = (
+    ("size_bytes", "gauge", "Bytes of batches in the batch cache"),
+    ("spare_bytes", "gauge", "Batch cache memory kept for reuse"),
+    ("reuses", "counter", "Large batches cached in memory reused from evicted ones"),
+)
 
 
 class StorageProbe:
@@ -58,7 +47,7 @@ class StorageProbe:
         self.syncs = 0
         self.flushed_bytes = 0
         self.flush_latency_us = Log2Histogram()
-        self.flush_bytes = Log2Histogram()
+        self.flush_bytes = Log2Histogram()  # bytes: read by statistics(), not exported
         self.durable_append_latency_us = Log2Histogram()
         self.cache_hits = 0
         self.cache_misses = 0
@@ -118,6 +107,28 @@ class StorageProbe:
     def segment_compacted(self, records_removed: int) -> None:
         self.segments_compacted += 1
         self.compaction_records_removed += records_removed
+
+    def register(
+        self, metrics: MetricsRegistry, cache: Callable[[], Mapping[str, int] | None]
+    ) -> None:
+        """Export this probe in `metrics`; `cache()` is the batch cache's statistics (None
+        while the log manager is stopped: its gauges read 0)."""
+        for attribute, what in _COUNTERS:
+            read = functools.partial(getattr, self, attribute)
+            metrics.counter(f"panda_storage_{attribute}_total", what, read)
+
+        def cache_stat(key: str) -> float:
+            stats = cache()
+            return float(stats[key]) if stats is not None else 0.0
+
+        for key, kind, what in _CACHE_STATS:
+            name = f"panda_storage_batch_cache_{key}" + ("_total" if kind == "counter" else "")
+            getattr(metrics, kind)(name, what, functools.partial(cache_stat, key))
+        metrics.histogram_of(
+            "panda_storage_flush_latency_seconds",
+            "Write + fdatasync time of one group-commit cycle",
+            self.flush_latency_us,
+        )
 
     def statistics(self) -> dict[str, object]:
         elapsed_s = max(time.monotonic() - self.started_s, 1e-9)

@@ -69,15 +69,15 @@ def scan_segment(
         result = ScanResult(index, file_bytes)
         want = SCAN_WINDOW_BYTES
         for _ in range(2 * (file_bytes // rb.BATCH_LENGTH_MIN) + 2):
-            start = index.size_bytes
-            if start >= file_bytes:
+            position = index.size_bytes
+            if position >= file_bytes:
                 break
-            buf = os.pread(fd, want, start)
-            stop = _index_window(index, buf, start, check_crc)
+            buf = os.pread(fd, want, position)
+            stop = _index_window(index, buf, position, check_crc)
             if stop is None:
                 continue
-            if isinstance(stop, TruncatedBatchError) and start + len(buf) < file_bytes:
-                if index.size_bytes == start:  # one batch larger than the window
+            if isinstance(stop, TruncatedBatchError) and position + len(buf) < file_bytes:
+                if index.size_bytes == position:  # one batch larger than the window
                     want = max(want, rb.read_header(buf).size_bytes)
                 continue
             result.error = stop

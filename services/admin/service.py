@@ -6,24 +6,20 @@ It owns nothing but its listener; it reads other shards only through RuntimeCont
 
 from __future__ import annotations
 
-import logging
+import time
 
 import msgspec
 from aiohttp import web
 
 from panda.runtime import ONE, RuntimeControl, Service, current
-from panda.runtime.errors import (
-    CrossShardError,
-    CrossShardTimeout,
-    RuntimeLayerError,
-    UnknownMethodError,
-    UnknownServiceError,
-)
+from panda.runtime.logs import logger
 from panda.runtime.metrics import render_prometheus
 
+from . import errors
 from .config import AdminConfig
+from .probe import AdminProbe
 
-log = logging.getLogger("panda.services.admin")
+log = logger("panda.services.admin")
 CALL_TIMEOUT_S = 30.0
 REQUEST_BYTES_MAX = 1 << 20
 
@@ -33,6 +29,9 @@ class AdminService(Service):
     shards = ONE(0)
     config_type = AdminConfig
     config: AdminConfig
+
+    def __init__(self) -> None:
+        self.probe = AdminProbe(current().metrics)
 
     async def start(self) -> None:
         host, _, port = self.config.addr.rpartition(":")
@@ -50,13 +49,16 @@ class AdminService(Service):
         await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        started_ns = time.perf_counter_ns()
         shards = await current().service(RuntimeControl).on_all(timeout=CALL_TIMEOUT_S).metrics()
         families = [family for shard in shards for family in shard]
         body = render_prometheus(msgspec.convert(families, list[_Family]))
+        self.probe.scraped((time.perf_counter_ns() - started_ns) // 1000)
         return web.Response(body=body, content_type="text/plain", charset="utf-8",
                             headers={"X-Panda-Format": "prometheus-0.0.4"})
 
     async def _status(self, request: web.Request) -> web.Response:
+        self.probe.request_served("status")
         runtime = current()
         body = {"node_id": runtime.config.node_id, "smp": runtime.smp,
                 "services": {c.service_name(): list(c.placement(runtime.smp))
@@ -64,6 +66,7 @@ class AdminService(Service):
         return web.json_response(body)
 
     async def _call(self, request: web.Request) -> web.Response:
+        self.probe.request_served("call")
         runtime = current()
         name, method = request.match_info["service"], request.match_info["method"]
         # The runtime's own control service (start/stop/exit) is not for HTTP clients.
@@ -80,16 +83,11 @@ class AdminService(Service):
             ref = runtime.service(cls)
             shard = int(request.query.get("shard", ref.shards[0]))
             result = await getattr(ref.on(shard, timeout=CALL_TIMEOUT_S), method)(*args)
-        except (UnknownServiceError, UnknownMethodError) as exc:
-            return _error(404, f"{type(exc).__name__}: {exc}")
-        except (msgspec.DecodeError, ValueError, TypeError) as exc:
-            return _error(400, str(exc))
-        except CrossShardTimeout as exc:
-            return _error(504, f"{type(exc).__name__}: {exc}")
-        except (CrossShardError, RuntimeLayerError) as exc:
-            return _error(502, f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - the method's own error, reported to the client
-            return _error(500, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - answered with its status (errors.py)
+            error = errors.for_exception(exc)
+            if error.status >= 500:
+                log.bind(service=name, method=method).warning("call failed: %s", error)
+            return _error(error.status, str(error))
         return web.Response(body=msgspec.json.encode({"result": result}),
                             content_type="application/json")
 

@@ -1,10 +1,21 @@
-"""Cluster metadata: the topic table state machine and the controller service."""
+"""Cluster metadata: the topic table state machine and the controller service.
 
+Kit: `errors.py` (ControllerError and below), `probe.py` (panda_controller_* metrics), and a
+logger whose lines carry `topic=`.
+"""
+
+from .errors import (
+    CommandError,
+    ControllerError,
+    InvalidPartitionsError,
+    TopicExistsError,
+    UnknownTopicError,
+)
+from .probe import ControllerProbe
 from .service import CommandResult, Controller
 from .topic_table import (
     AlterTopicConfigs,
     Command,
-    CommandError,
     CreatePartitions,
     CreateTopic,
     DeleteTopic,
@@ -14,5 +25,6 @@ from .topic_table import (
 
 __all__ = [
     "AlterTopicConfigs", "Command", "CommandError", "CommandResult", "Controller",
-    "CreatePartitions", "CreateTopic", "DeleteTopic", "TopicInfo", "TopicTable",
+    "ControllerError", "ControllerProbe", "CreatePartitions", "CreateTopic", "DeleteTopic",
+    "InvalidPartitionsError", "TopicExistsError", "TopicInfo", "TopicTable", "UnknownTopicError",
 ]

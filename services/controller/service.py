@@ -9,7 +9,6 @@ table. Today its log is a file on one node; the cluster issue swaps in pysyncobj
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import Awaitable, Callable
 
@@ -17,10 +16,13 @@ import msgspec
 
 from panda import runtime
 from panda.runtime import ALL, Service
+from panda.runtime.logs import logger
 
-from .topic_table import Command, CommandError, TopicTable, apply, fit_to_shards
+from .errors import CommandError
+from .probe import ControllerProbe
+from .topic_table import Command, TopicTable, apply, fit_to_shards
 
-log = logging.getLogger("panda.services.controller")
+log = logger("panda.services.controller")
 TABLE_FILE = "topic_table.json"
 
 Subscriber = Callable[[TopicTable], Awaitable[None]]
@@ -39,8 +41,10 @@ class Controller(Service):
         self.table = TopicTable()
         self._subscribers: list[Subscriber] = []
         self._lock = asyncio.Lock()
+        self.probe = ControllerProbe()
 
     async def start(self) -> None:
+        self.probe.register(runtime.current().metrics, lambda: self.table, self.shard == 0)
         if self.shard != 0:
             return
         self._dir = os.path.join(runtime.current().config.data_dir, "controller")
@@ -66,6 +70,7 @@ class Controller(Service):
         if table.version < self.table.version:
             return
         self.table = table
+        self.probe.table_installed()
         for subscriber in self._subscribers:
             await subscriber(table)
 
@@ -81,9 +86,14 @@ class Controller(Service):
             for command in commands:
                 try:
                     table = apply(table, command, self.smp)
-                    results.append(CommandResult())
                 except CommandError as exc:
+                    self.probe.command_rejected()
                     results.append(CommandResult(exc.code, str(exc)))
+                    continue
+                self.probe.command_applied()
+                log.bind(topic=command.name).info("%s applied: topic table v%d",
+                                                  type(command).__name__, table.version)
+                results.append(CommandResult())
             if table is not self.table:
                 await asyncio.to_thread(_save, os.path.join(self._dir, TABLE_FILE), table)
                 await runtime.service(Controller).on_all().install(table)

@@ -11,6 +11,8 @@ import uuid
 
 import msgspec
 
+from .errors import InvalidPartitionsError, TopicExistsError, UnknownTopicError
+
 
 class TopicInfo(msgspec.Struct, kw_only=True):
     name: str
@@ -58,33 +60,25 @@ class AlterTopicConfigs(msgspec.Struct, tag=True):
 Command = CreateTopic | DeleteTopic | CreatePartitions | AlterTopicConfigs
 
 
-class CommandError(Exception):
-    """A command that cannot apply; `code` names the Kafka error."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 def apply(table: TopicTable, command: Command, smp: int) -> TopicTable:
-    """The table after `command` (a new object; the input is not changed)."""
+    """The table after `command` (a new object; the input is not changed). Raises a
+    CommandError (errors.py) when the command cannot apply."""
     topics = dict(table.topics)
     if isinstance(command, CreateTopic):
         if command.name in topics:
-            raise CommandError("TOPIC_ALREADY_EXISTS", f"topic {command.name!r} already exists")
+            raise TopicExistsError(f"topic {command.name!r} already exists")
         shards = _assign(table.partition_counts(smp), command.partitions)
         topics[command.name] = TopicInfo(
             name=command.name, topic_id=command.topic_id or uuid.uuid4().hex, shards=shards,
             configs=dict(command.configs), internal=command.name.startswith("__"))
     elif isinstance(command, DeleteTopic):
         if topics.pop(command.name, None) is None:
-            raise CommandError("UNKNOWN_TOPIC_OR_PARTITION", f"no topic {command.name!r}")
+            raise UnknownTopicError(f"no topic {command.name!r}")
     elif isinstance(command, CreatePartitions):
         topic = _existing(topics, command.name)
         if command.count <= len(topic.shards):
-            raise CommandError("INVALID_PARTITIONS",
-                               f"topic {command.name!r} has {len(topic.shards)} partitions; "
-                               f"the new count must be larger than that")
+            raise InvalidPartitionsError(f"topic {command.name!r} has {len(topic.shards)} "
+                                         f"partitions; the new count must be larger than that")
         extra = _assign(table.partition_counts(smp), command.count - len(topic.shards))
         topics[command.name] = msgspec.structs.replace(topic, shards=topic.shards + extra)
     else:
@@ -123,7 +117,7 @@ def fit_to_shards(table: TopicTable, smp: int) -> TopicTable:
 def _existing(topics: dict[str, TopicInfo], name: str) -> TopicInfo:
     topic = topics.get(name)
     if topic is None:
-        raise CommandError("UNKNOWN_TOPIC_OR_PARTITION", f"no topic {name!r}")
+        raise UnknownTopicError(f"no topic {name!r}")
     return topic
 
 

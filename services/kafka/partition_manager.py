@@ -71,34 +71,7 @@ class PartitionManager(Service):
         self._register_storage_metrics(metrics)
 
     def _register_storage_metrics(self, metrics) -> None:
-        probe = self.logs.probe
-        for attribute, what in (
-                ("appended_bytes", "Bytes appended to partition logs"),
-                ("flushes", "Group-commit flush cycles"), ("syncs", "fdatasync calls"),
-                ("flushed_bytes", "Bytes written by flush cycles"),
-                ("cache_hits", "Reads served by the batch cache"),
-                ("cache_misses", "Reads that went to the segment files"),
-                ("disk_read_bytes", "Bytes read from segment files"),
-                ("corrupt_batches", "Corrupt batches found (never served)"),
-                ("io_errors", "Storage I/O errors"), ("disk_full_errors", "Disk-full errors"),
-                ("segments_deleted", "Segments deleted by retention"),
-                ("segments_compacted", "Segments rewritten by compaction")):
-            metrics.counter(f"panda_storage_{attribute}_total", what,
-                            lambda a=attribute: getattr(probe, a))
-
-        def cache_stat(key: str) -> float:
-            cache = self.logs.statistics().get("batch_cache")
-            return float(cache[key]) if isinstance(cache, dict) else 0.0
-
-        for key, kind, what in (
-                ("size_bytes", "gauge", "Bytes of batches in the batch cache"),
-                ("spare_bytes", "gauge", "Batch cache memory kept for reuse"),
-                ("reuses", "counter", "Large batches cached in memory reused from evicted ones")):
-            name = f"panda_storage_batch_cache_{key}" + ("_total" if kind == "counter" else "")
-            getattr(metrics, kind)(name, what, lambda k=key: cache_stat(k))
-        metrics.histogram_of("panda_storage_flush_latency_seconds",
-                             "Write + fdatasync time of one group-commit cycle",
-                             probe.flush_latency_us)
+        self.logs.register_metrics(metrics)
         self._fsync_wait = metrics.histogram(
             "panda_kafka_produce_fsync_wait_seconds",
             "acks=all produce: time from append to durable (group-commit fsync)")

@@ -150,10 +150,10 @@ class FakeCrc32c:
 def test_crc_backend_choice(
     monkeypatch: pytest.MonkeyPatch, hardware_based: bool, backend: str
 ) -> None:
-    from panda.storage import record_batch
+    from panda.storage import batch_crc
 
     monkeypatch.setitem(sys.modules, "crc32c", FakeCrc32c(hardware_based))
-    name, crc = record_batch._load_crc32c()
+    name, crc = batch_crc._load_crc32c()
     buf = kafka_python_batch()
     assert name == backend
     assert crc(memoryview(bytearray(buf)), 21, len(buf)) == read_header(buf).crc
@@ -162,21 +162,21 @@ def test_crc_backend_choice(
 def test_pure_python_crc_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import google_crc32c
 
-    from panda.storage import record_batch
+    from panda.storage import batch_crc
 
     monkeypatch.setitem(sys.modules, "crc32c", None)  # import crc32c -> ImportError
     monkeypatch.setattr(google_crc32c, "implementation", "python")
     with pytest.raises(ImportError, match="pure-Python fallback"):
-        record_batch._load_crc32c()
+        batch_crc._load_crc32c()
 
 
 @pytest.mark.parametrize("size", [0, 100, 65_536, 65_537, 3 * 65_536 + 5, 1 << 20])
 def test_google_backend_chunks_match_one_pass(size: int) -> None:
     import google_crc32c
 
-    from panda.storage import record_batch
+    from panda.storage import batch_crc
 
-    crc = record_batch._google_crc32c(google_crc32c.extend)
+    crc = batch_crc._google_crc32c(google_crc32c.extend)
     data = bytes(range(256)) * (size // 256 + 1)
     data = b"h" * 21 + data[:size]
     expected = google_crc32c.value(data[21:])

@@ -36,7 +36,8 @@ CONSUMER_SETTINGS = {
     "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
     "max.poll.interval.ms": 300_000, "partition.assignment.strategy": "range",
     "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    "fetch.wait.max.ms": 500, "fetch.min.bytes": 1,  # 500: librdkafka's default; --fetch-wait-ms "socket.nagle.disable": True,
+    # 500: librdkafka's default; --fetch-wait-ms
+    "fetch.wait.max.ms": 500, "fetch.min.bytes": 1, "socket.nagle.disable": True,
 }
 
 

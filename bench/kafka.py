@@ -245,8 +245,13 @@ def figures(workload: Workload, raw: dict[str, Any], duration_s: float) -> dict[
         e2e.merge(Histogram.loads(r["hist"]))
     acked_window = sum(r["acked_in_window"] for r in raw["producers"])
     received_window = sum(r["received_in_window"] for r in raw["consumers"])
-    total = lambda key, rs: sum(r[key] for r in rs)
-    series = lambda rs: [sum(col) / BIN_S for col in zip(*[r["bins"] for r in rs])]
+
+    def total(key: str, rs: list[dict[str, Any]]) -> int:
+        return sum(r[key] for r in rs)
+
+    def series(rs: list[dict[str, Any]]) -> list[float]:
+        return [sum(col) / BIN_S for col in zip(*[r["bins"] for r in rs])]
+
     mb = workload.message_bytes / 1e6
     return {
         "produce": {"msgs_per_s": acked_window / duration_s,
@@ -331,7 +336,10 @@ def disk_fdatasync_ms() -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="panda-kbench-disk-") as tmp:
         samples = sorted(raw_commit_samples(tmp, direct=True, commits=DISK_COMMITS))
-    pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))] / 1e6
+
+    def pick(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] / 1e6
+
     return {"p50": pick(0.50), "p99": pick(0.99), "commits": len(samples)}
 
 

@@ -1,6 +1,7 @@
 """Storage engine benchmark: durable append throughput and latency against the raw disk.
 
-    python -m panda.bench.storage [--runs 3] [--json | --markdown] [--quick] [--dir PATH] [--buffered]
+    python -m panda.bench.storage [--runs 3] [--json | --markdown] [--quick] [--dir PATH]
+                                  [--buffered]
                                   [--switch-interval-us N]
 
 Measured in the same run, on the same file system (--dir, default a temp dir), raw and log

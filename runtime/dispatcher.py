@@ -177,7 +177,8 @@ class Dispatcher:
             except TimeoutError:
                 if task.done() and not task.cancelled():
                     raise       # the method's own TimeoutError
-                raise CrossShardTimeout(f"{name}.{info.name}: no result within {timeout} s") from None
+                raise CrossShardTimeout(
+                    f"{name}.{info.name}: no result within {timeout} s") from None
         return result
 
     # -- callee side ---------------------------------------------------------------------
@@ -299,11 +300,13 @@ class Dispatcher:
         try:
             data = _encode((REPLY, call_id, value))
         except _ENCODE_ERRORS as exc:
-            self._send_failure(src, call_id, ArgumentEncodeError(f"cannot encode the result: {exc}"))
+            self._send_failure(src, call_id,
+                               ArgumentEncodeError(f"cannot encode the result: {exc}"))
             return
         if len(data) > self._message_bytes_max:
             self._send_failure(src, call_id, MessageTooLargeError(
-                f"result of {len(data)} bytes is over message_bytes_max ({self._message_bytes_max})"))
+                f"result of {len(data)} bytes is over message_bytes_max "
+                f"({self._message_bytes_max})"))
             return
         self.reactor.outboxes[src].send(data, False)
 

@@ -44,7 +44,8 @@ class FieldLogger(logging.LoggerAdapter):
         self.fields = fields
         self._suffix = " ".join(f"{key}={value}" for key, value in fields.items())
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]
+                ) -> tuple[Any, MutableMapping[str, Any]]:
         return (f"{msg} {self._suffix}" if self._suffix else msg), kwargs
 
     def bind(self, **fields: Any) -> FieldLogger:

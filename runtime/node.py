@@ -90,7 +90,8 @@ class Node:
             for shard, status in self._reap():
                 if deadline is None:
                     exit_code = 1
-                    log.error("shard %d exited unexpectedly (%s); last error: %s; stopping the node",
+                    log.error("shard %d exited unexpectedly (%s); last error: %s; "
+                              "stopping the node",
                               shard, _describe(status), self.arena.last_error(shard) or "none")
                     deadline = self._stop_after_death()
                 elif status != 0 and exit_code == 0:

@@ -65,7 +65,8 @@ DESCRIPTIONS = {
     "data_dir": "directory holding one subdirectory per partition log",
     "flush_debounce_us": "wait after the first durable append so one fdatasync covers more",
     "flush_interval_ms": "non-durable appends are written and synced within this many ms",
-    "flush_trigger_bytes": "unwritten bytes that start a flush at once, queued behind a running one",
+    "flush_trigger_bytes": "unwritten bytes that start a flush at once, queued behind a "
+                           "running one",
     "direct_io": "write segments with O_DIRECT from aligned buffers (else buffered writes)",
     "write_buffer_bytes_min": "initial size of a segment's two aligned write buffers (they grow)",
     "pending_bytes_max": "appended-but-unwritten bytes per partition before appends wait",

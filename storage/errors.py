@@ -11,7 +11,8 @@ edge does that) and imports nothing from the rest of panda.
     │       └── DecompressedSizeExceededError   inflating would pass decompressed_bytes_max
     ├── UnsupportedMessageFormatError     a legacy message set (magic 0 or 1), named by its magic
     ├── StorageIOError                    a file operation failed (EIO...): the log fails closed
-    │   └── DiskFullError                 ENOSPC / EDQUOT: retriable; writes resume once space returns
+    │   └── DiskFullError                 ENOSPC / EDQUOT: retriable; writes resume once
+    │                                     space returns
     ├── OffsetOutOfRangeError             an offset below the log start or past the log end
     ├── LogTruncatedError                 an append was truncated away before it became durable
     └── LogClosedError                    the partition log (or its manager) is closed

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from panda.runtime import ONE, RuntimeControl, Service, current
 from panda.runtime.logs import logger
+from panda.runtime.metrics import Family as _Family
 from panda.runtime.metrics import render_prometheus
 
 from . import errors
@@ -95,5 +96,3 @@ class AdminService(Service):
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
-
-from panda.runtime.metrics import Family as _Family

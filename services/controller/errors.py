@@ -4,7 +4,8 @@
      └── CommandError               a command that cannot apply; `code` names the Kafka error
           ├── TopicExistsError      CreateTopic of a name the table holds (TOPIC_ALREADY_EXISTS)
           ├── UnknownTopicError     a command on a name the table lacks (UNKNOWN_TOPIC_OR_PARTITION)
-          └── InvalidPartitionsError  CreatePartitions not above the current count (INVALID_PARTITIONS)
+          └── InvalidPartitionsError  CreatePartitions not above the current count
+                                      (INVALID_PARTITIONS)
 
 None is retriable: the same command on the same table fails the same way. The Kafka edge maps
 `code` to the wire (a failed command reaches it as `CommandResult(error=code, message=...)`).

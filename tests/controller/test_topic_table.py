@@ -61,7 +61,8 @@ def test_create_topic_keeps_configs_id_and_marks_internal_topics():
 def test_apply_leaves_its_input_table_unchanged():
     before = replay([CreateTopic(name="a", partitions=1, configs={"x": "1"})])
     snapshot = msgspec.json.encode(before)
-    for command in (CreatePartitions(name="a", count=3), AlterTopicConfigs(name="a", set={"x": "2"}),
+    for command in (CreatePartitions(name="a", count=3),
+                    AlterTopicConfigs(name="a", set={"x": "2"}),
                     DeleteTopic(name="a"), CreateTopic(name="b", partitions=2)):
         apply(before, command, SMP)
     assert msgspec.json.encode(before) == snapshot

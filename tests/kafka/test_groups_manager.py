@@ -120,7 +120,8 @@ def test_committed_offsets_and_group_survive_restart(tmp_path):
         try:
             fetched = await again.fetch_offsets(FetchOffsetsRequest(group_id="g", partitions=[
                 TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 2)]))
-            assert [(e.offset, e.metadata) for e in fetched.offsets] == [(10, "a"), (20, ""), (-1, "")]
+            assert [(e.offset, e.metadata) for e in fetched.offsets] == [
+                (10, "a"), (20, ""), (-1, "")]
             assert [e.offset for e in (await again.fetch_offsets(
                 FetchOffsetsRequest(group_id="solo"))).offsets] == [5]
             group = again.groups["g"]

@@ -70,7 +70,8 @@ def stable_group(n: int, now: int = 0) -> tuple[Group, list[str]]:
     assert leader.generation_id == 1 and leader.leader == ids[0]
     assert sorted(m.member_id for m in leader.members) == sorted(ids)
     for mid in ids[1:]:
-        assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id=mid), now) == Parked(mid)
+        request = SyncRequest(group_id="g", generation_id=1, member_id=mid)
+        assert group.sync(request, now) == Parked(mid)
     assignments = {mid: f"a-{mid}".encode() for mid in ids}
     group.sync(SyncRequest(group_id="g", generation_id=1, member_id=ids[0],
                            assignments=assignments), now)
@@ -108,7 +109,8 @@ def test_join_sync_heartbeat_three_members():
     group, ids = stable_group(3)
     assert all(hb(group, mid, 1, 100) == ErrorCode.NONE for mid in ids)
     assert group.sync(SyncRequest(group_id="g", generation_id=1, member_id=ids[2]), 200) == \
-        SyncResult(protocol_type="consumer", protocol_name="range", assignment=f"a-{ids[2]}".encode())
+        SyncResult(protocol_type="consumer", protocol_name="range",
+                   assignment=f"a-{ids[2]}".encode())
 
 
 def test_new_member_triggers_rebalance_that_waits_for_everyone():
@@ -289,7 +291,8 @@ def test_static_leader_rejoin_gets_skip_assignment_on_v9():
 def test_static_member_removed_by_batch_leave_with_instance_id():
     group, a, b = two_static_members()
     group.take_outbox()
-    results = group.leave([LeaveMember("", "i-1"), LeaveMember("", "i-9"), LeaveMember(b.member_id, "i-2")], 10)
+    leaving = [LeaveMember("", "i-1"), LeaveMember("", "i-9"), LeaveMember(b.member_id, "i-2")]
+    results = group.leave(leaving, 10)
     assert [r.error for r in results] == [ErrorCode.NONE, ErrorCode.UNKNOWN_MEMBER_ID,
                                           ErrorCode.NONE]
     assert a.member_id not in group.members and group.state is EMPTY

@@ -29,6 +29,7 @@ def test_each_shard_freezes_its_start_up_objects_and_reports_gc_pauses(module_no
 
 
 def test_no_gc_freeze_leaves_the_collector_alone(module_node):
-    node = module_node(smp=2, services=[spec("Probe")], args=["--overprovisioned", "--no-gc-freeze"])
+    node = module_node(smp=2, services=[spec("Probe")],
+                       args=["--overprovisioned", "--no-gc-freeze"])
     assert node.call("probe", "whoami", shard=1)[0] == 1
     assert frozen_by_shard(node.log()) == {}

@@ -58,7 +58,7 @@ def test_compaction_keeps_latest_per_key_and_expires_tombstones(tmp_path):
             latest_offset, _ = expected[record.key]
             if record.offset < closed_end and latest_offset < closed_end:
                 assert record.offset == latest_offset
-        for key, (latest_offset, value) in expected.items():  # the latest of every key survives
+        for latest_offset, value in expected.values():  # the latest of every key survives
             assert any(r.offset == latest_offset and r.value == value for r in after)
         assert len(after) < len(before)
         assert log.next_offset == offset

@@ -186,7 +186,8 @@ class DecodeEmitter(EmitterBase):
     def decode_elements(self, f: Field, v: int, lines, ind: str, var: str, n: str) -> None:
         if is_fixed(f.type) and f.type != "uuid":
             char = self.char(f.type)
-            lines.append(f"{ind}{var} = list((_A{_ARRAY_NAMES[char]}[{n}] if {n} <= ARRAY_STRUCTS_MAX"
+            lines.append(f"{ind}{var} = list((_A{_ARRAY_NAMES[char]}[{n}] "
+                         f"if {n} <= ARRAY_STRUCTS_MAX"
                          f" else array_struct({char!r}, {n})).unpack_from(b, pos))")
             lines.append(f"{ind}pos += {fixed_size(f.type)} * {n}")
             return
@@ -301,7 +302,7 @@ class DecodeEmitter(EmitterBase):
                 checks.append(f"b[pos + {offset}:{end}:{size}] == _BYTE{expect} * {n}")
             offset += _char_size(char)
         names, args = [], {}
-        for char, f, expect in slots:
+        for _char, f, expect in slots:
             name = self.tmp() if expect < 0 else "_"
             names.append(name)
             if f is not None and expect < 0:

@@ -275,7 +275,8 @@ class EncodeEmitter(EmitterBase):
         for f in fields:
             if not f.is_array:
                 template += self.char(f.type)
-                args.append(f"{obj}.{f.py_name}" + (".int.to_bytes(16)" if f.type == "uuid" else ""))
+                as_bytes = ".int.to_bytes(16)" if f.type == "uuid" else ""
+                args.append(f"{obj}.{f.py_name}{as_bytes}")
                 continue
             x = self.tmp()
             arrays.append((x, self.field_flex(f, v)))

@@ -160,7 +160,8 @@ def _response(entries, results, unknown, max_bytes: int, session, incremental: b
         if incremental and not moved:
             continue
         budget -= len(records)
-        entry.high_watermark, entry.log_start_offset = result.high_watermark, result.log_start_offset
+        entry.high_watermark = result.high_watermark
+        entry.log_start_offset = result.log_start_offset
         by_topic.setdefault((entry.topic, entry.topic_id), []).append(PartitionData(
             partition_index=entry.partition, error_code=result.error_code,
             high_watermark=result.high_watermark, last_stable_offset=result.high_watermark,

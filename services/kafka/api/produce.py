@@ -71,13 +71,14 @@ async def _append(body, results: dict, ctx) -> None:
               for chunk in _chunks(parts, bytes_max)]
     calls = [partitions().on(shard, timeout=timeout_s).produce(chunk, body.acks)
              for shard, chunk in groups]
-    for (shard, parts), outcome in zip(groups, await _settled(calls)):
+    for (_shard, parts), outcome in zip(groups, await _settled(calls)):
         for i, part in enumerate(parts):
             if isinstance(outcome, BaseException):
                 error = (ErrorCode.REQUEST_TIMED_OUT if isinstance(outcome, TimeoutError)
                          else code_for(outcome) if isinstance(outcome, (CrossShardError, Exception))
                          else ErrorCode.UNKNOWN_SERVER_ERROR)
-                results[(part.topic, part.partition)] = ProduceResult(error, error_message=str(outcome))
+                results[(part.topic, part.partition)] = ProduceResult(
+                    error, error_message=str(outcome))
             else:
                 results[(part.topic, part.partition)] = outcome[i]
 

@@ -61,7 +61,8 @@ async def create_topics(ctx, header, body) -> CreateTopicsResponse:
             results[t.name] = CreatableTopicResult(name=t.name, error_code=problem[0],
                                                    error_message=problem[1])
             continue
-        partitions = ctx.config.default_topic_partitions if t.num_partitions == -1 else t.num_partitions
+        partitions = (ctx.config.default_topic_partitions if t.num_partitions == -1
+                      else t.num_partitions)
         requested[t.name] = {c.name: c.value for c in t.configs if c.value is not None}
         results[t.name] = CreatableTopicResult(name=t.name, num_partitions=partitions,
                                                replication_factor=1, error_message=None)
@@ -88,7 +89,8 @@ def _describe_created(result: CreatableTopicResult, requested: dict[str, str], i
         result.topic_id = UUID(hex=info.topic_id)
     result.configs = [
         CreatableTopicConfigs(name=k, value=v,
-                              config_source=SOURCE_DYNAMIC_TOPIC if k in configs else SOURCE_DEFAULT)
+                              config_source=(SOURCE_DYNAMIC_TOPIC if k in configs
+                                             else SOURCE_DEFAULT))
         for k, v in topic_config.effective(configs).items()]
 
 

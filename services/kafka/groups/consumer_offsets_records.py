@@ -65,12 +65,14 @@ _offset_decoder = msgspec.msgpack.Decoder(CommittedOffset)
 _group_decoder = msgspec.msgpack.Decoder(GroupValue)
 
 
-def encode(key: RecordKey, value: CommittedOffset | GroupValue | None) -> tuple[bytes, bytes | None]:
+def encode(key: RecordKey, value: CommittedOffset | GroupValue | None
+           ) -> tuple[bytes, bytes | None]:
     """(key bytes, value bytes or None for a tombstone)."""
     return _encoder.encode(key), None if value is None else _encoder.encode(value)
 
 
-def decode(key: bytes, value: bytes | None) -> tuple[RecordKey, CommittedOffset | GroupValue | None]:
+def decode(key: bytes, value: bytes | None
+           ) -> tuple[RecordKey, CommittedOffset | GroupValue | None]:
     """The inverse of encode; raises msgspec.DecodeError on a record it does not know."""
     decoded = _key_decoder.decode(key)
     if value is None:

@@ -437,7 +437,8 @@ class Group(OffsetRules):
         """Answer the member's parked requests with `error`."""
         if member.awaiting_join:
             member.awaiting_join = False
-            self._reply("join", member.member_id, JoinResult(error=error, member_id=member.member_id))
+            self._reply("join", member.member_id,
+                        JoinResult(error=error, member_id=member.member_id))
         if member.awaiting_sync:
             member.awaiting_sync = False
             self._reply("sync", member.member_id, SyncResult(error=error))
@@ -473,7 +474,8 @@ class Group(OffsetRules):
         expired = []
         for m in self.members.values():
             if m.awaiting_join:
-                if m.is_new and now_ms >= m.last_heartbeat_ms + self.config.new_member_join_timeout_ms:
+                join_deadline_ms = m.last_heartbeat_ms + self.config.new_member_join_timeout_ms
+                if m.is_new and now_ms >= join_deadline_ms:
                     expired.append(m)
             elif not m.awaiting_sync and now_ms >= m.last_heartbeat_ms + m.session_timeout_ms:
                 expired.append(m)

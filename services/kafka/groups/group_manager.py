@@ -428,7 +428,8 @@ class GroupManager:
                 continue
             if wanted_types and "classic" not in wanted_types:
                 continue
-            out.append(ListedGroupInfo(group.group_id, group.protocol_type or "", group.state.value))
+            out.append(ListedGroupInfo(group.group_id, group.protocol_type or "",
+                                       group.state.value))
         return out
 
     def describe(self, group_id: str) -> GroupDescription:

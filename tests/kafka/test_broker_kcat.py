@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from panda.runtime.config import DEFAULT_SERVICES, load_config
 from panda.testing import NodeProcess, free_port
 
 from .conftest import CLIENT_TIMEOUT_S, stop_quietly, unique_topic
+
+pytestmark = pytest.mark.multiprocess
 
 
 def run_kcat(kcat: str, *args: str, stdin: str | None = None) -> str:

@@ -11,6 +11,8 @@ from panda.net.kafka._generated import MODULES
 
 from .strategies import message_strategy
 
+pytestmark = pytest.mark.sim
+
 EXAMPLES_PER_VERSION = 6
 
 

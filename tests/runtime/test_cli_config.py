@@ -25,6 +25,8 @@ from panda.runtime.config import (
 
 from .conftest import NODE_ENV, REPO_ROOT, RUNTIME_ONLY_SERVICES, spec
 
+pytestmark = pytest.mark.multiprocess
+
 CLI = [sys.executable, "-m", "panda.runtime"]
 UNITS = {"shards", "CPU list", "bytes", "id", "path", "ms", "µs", "host:port", "module:Class"}
 

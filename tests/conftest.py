@@ -1,7 +1,8 @@
 """Test kinds: every collected test gets exactly one of the markers `unit`, `sim` or
 `multiprocess` (see tests/README.md). A test that uses a process-starting fixture is
 `multiprocess`; a module may declare its kind with `pytestmark`; the rest are `unit`.
-A `unit` test that starts a process fails at once, naming the marker it needs."""
+A `unit` test that starts a process fails at once, naming the marker it needs. Also keeps
+pytest's assertion rewriting to the tests (not the product code under test)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 KINDS = ("unit", "sim", "multiprocess")
 # Fixtures that start nodes or child processes (panda.testing, tests/*/conftest.py, and the
-# module fixtures built on them: pytest lists a test's fixtures transitively).
-PROCESS_FIXTURES = frozenset({"panda_node", "module_node", "broker_node", "module_broker"})
+# module fixtures built on them: pytest lists a test's fixtures transitively); kcat's tests
+# run the kcat binary.
+PROCESS_FIXTURES = frozenset({"panda_node", "module_node", "broker_node", "module_broker",
+                              "kcat"})
 # Audit events (PEP 578) that start a process.
 PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn",
                             "os.spawn", "os.exec", "os.system"})
@@ -40,6 +43,20 @@ def _refuse_processes_in_units(event: str, _args: tuple) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     sys.addaudithook(_refuse_processes_in_units)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Rewrite the asserts of test code only. pytest marks the whole `panda` package for
+    assertion rewriting because `panda.testing` is a plugin: that would run our product
+    code rewritten, and recompile ~290 modules on every run when bytecode is not cached
+    (PYTHONDONTWRITEBYTECODE), about 2.5 s of CPU. Private pytest state: if it moves,
+    this does nothing and everything still works."""
+    hook = session.config.pluginmanager.rewrite_hook
+    marked = getattr(hook, "_must_rewrite", None)
+    cache = getattr(hook, "_marked_for_rewrite_cache", None)
+    if isinstance(marked, set) and isinstance(cache, dict):
+        marked.discard("panda")
+        cache.clear()
 
 
 @pytest.hookimpl(wrapper=True)

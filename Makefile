@@ -1,11 +1,11 @@
-# One command surface: make install | run | test | bench | lint | codegen
+# One command surface: make install | run | test | test-fast | bench | lint | codegen
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test bench lint codegen system-deps clean
+.PHONY: install run test test-fast bench lint codegen system-deps clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ run: install
 
 test: install system-deps
 	$(PY) -m pytest -q $(ARGS)
+
+# The unit tests only (in-process, no sleeps to speak of): under 30 s. tests/README.md.
+test-fast: install
+	$(PY) -m pytest -m unit -q $(ARGS)
 
 # Every benchmark, then the suite against the peer broker (about 15 minutes more).
 bench: install

@@ -5,8 +5,9 @@
         node.call("kv", "put", "a", "1")
 
 Each node listens on free loopback ports, logs to a file under the test's tmp dir, and is
-stopped (then killed, if need be) when the test ends. Loaded automatically through the
-`pytest11` entry point once panda-runtime is installed.
+stopped (then killed, if need be) when the test ends, pass or fail. Loaded automatically
+through the `pytest11` entry point once panda-runtime is installed. Also the helpers every
+test folder shares: `free_port`, `wait_until`, `stop_quietly`, `stop_all`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ import pytest
 
 READY_MARK = "ready: smp="
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+WAIT_INTERVAL_S = 0.02
 
 
 def free_port() -> int:
@@ -35,6 +38,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float,
+               interval_s: float = WAIT_INTERVAL_S) -> bool:
+    """Poll `check` every `interval_s` until it is true or `timeout_s` passed; returns the
+    last result (so `assert wait_until(...)` fails with a bounded wait, never hangs)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval_s)
+    return check()
 
 
 class ServiceCallError(Exception):
@@ -70,7 +85,11 @@ class NodeProcess:
             self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                             env=self._env, cwd=self.workdir)
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()                 # a node that never got ready must not outlive us
+                raise
         return self
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -117,7 +136,7 @@ class NodeProcess:
         with urllib.request.urlopen(f"http://{self.admin_addr}/metrics", timeout=30) as response:
             return response.read().decode()
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
         """Signal the node and wait for it; returns its exit code (kills it past the timeout)."""
         assert self.process is not None
         if self.process.poll() is None:
@@ -146,6 +165,29 @@ class NodeProcess:
         self.process.wait(10)
 
 
+def stop_quietly(node: NodeProcess, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop the node if it still runs: SIGTERM, then SIGKILL (node and shards) past
+    `timeout_s`; a node that had to be killed raises nothing (teardown goes on)."""
+    if node.process is not None and node.process.poll() is None:
+        try:
+            node.stop(timeout_s=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def stop_all(nodes: Iterable[NodeProcess], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """`stop_quietly` every node, even when stopping one of them fails (the first error
+    is raised once every node was tried): for fixtures' teardown."""
+    error: BaseException | None = None
+    for node in nodes:
+        try:
+            stop_quietly(node, timeout_s)
+        except BaseException as exc:  # the other nodes must still stop
+            error = error or exc
+    if error is not None:
+        raise error
+
+
 @pytest.fixture
 def panda_node(tmp_path: Path) -> Iterator[Any]:
     """Factory: `panda_node(smp=2, services=[...], args=[...])` starts a ready node."""
@@ -157,9 +199,4 @@ def panda_node(tmp_path: Path) -> Iterator[Any]:
         return node.start(wait)
 
     yield start
-    for node in nodes:
-        if node.process is not None and node.process.poll() is None:
-            try:
-                node.stop()
-            except subprocess.TimeoutExpired:
-                pass
+    stop_all(nodes)

@@ -25,6 +25,7 @@ def _has_peer() -> bool:
         return False
 
 
+@pytest.mark.multiprocess
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("brokers", ["panda", "panda,tansu"])
 def test_tiny_run_writes_the_result_document(brokers: str, tmp_path: Path, capsys) -> None:

@@ -1,15 +1,13 @@
 """Shared helpers of the Kafka broker tests: real `panda-runtime` nodes running the full
 broker (the configured default services, whatever PANDA_SERVICES the environment carries),
-module-scoped nodes for tests that leave the node running, bounded waits, and a raw Kafka
-connection for exact frames."""
+module-scoped nodes for tests that leave the node running, and a raw Kafka connection for
+exact frames. `wait_until` and `stop_quietly` come from panda.testing (re-exported here)."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import struct
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +17,9 @@ import pytest
 
 from panda.net.kafka import RequestHeader, decode_response, encode_request, messages
 from panda.services.launcher import DEFAULT_SERVICES
-from panda.testing import NodeProcess
+from panda.testing import NodeProcess, stop_all
+from panda.testing import stop_quietly as stop_quietly  # re-exported for the test modules
+from panda.testing import wait_until as wait_until
 
 # The runtime tests narrow PANDA_SERVICES to the admin service; a broker node runs the
 # configured defaults (controller, partition manager, Kafka listener, and what joins them).
@@ -27,16 +27,6 @@ BROKER_ENV = {"PANDA_SERVICES": ",".join(DEFAULT_SERVICES)}
 # A 2-core machine shared with the test process and the clients: no pinning, no busy-poll.
 BROKER_ARGS = ("--overprovisioned",)
 CLIENT_TIMEOUT_S = 20.0
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
-    """Poll `check` until true or `timeout_s` passed; returns the last result."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval_s)
-    return check()
 
 
 def start_broker(workdir: Path, smp: int = 2, args=(), env=None) -> NodeProcess:
@@ -48,14 +38,6 @@ def start_broker(workdir: Path, smp: int = 2, args=(), env=None) -> NodeProcess:
         runs = len(list(workdir.glob("node.log.*")))
         node.log_path.rename(workdir / f"node.log.{runs + 1}")
     return node.start()
-
-
-def stop_quietly(node: NodeProcess) -> None:
-    if node.process is not None and node.process.poll() is None:
-        try:
-            node.stop(timeout_s=15)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def unique_topic(prefix: str = "t") -> str:
@@ -73,8 +55,7 @@ def broker_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
         return node
 
     yield start
-    for node in nodes:
-        stop_quietly(node)
+    stop_all(nodes)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from panda.storage.record_batch import Record, build_batch, decode_records
 
 from .conftest import (
@@ -17,6 +19,8 @@ from .conftest import (
     stop_quietly,
     unique_topic,
 )
+
+pytestmark = pytest.mark.multiprocess
 
 PARTITIONS = 4
 ROUNDS = 2

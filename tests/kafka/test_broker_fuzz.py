@@ -33,6 +33,8 @@ from .conftest import (
     unique_topic,
 )
 
+pytestmark = pytest.mark.multiprocess
+
 FRAMES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "kafka-frames"
 FRAMES_MAX = int(os.environ.get("PANDA_FUZZ_FRAMES") or 8000)       # longer runs: raise both
 FUZZ_S_MAX = float(os.environ.get("PANDA_FUZZ_SECONDS") or 25.0)

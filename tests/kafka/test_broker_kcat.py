@@ -8,12 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from panda.runtime.config import load_config
 from panda.runtime.service import load_service_classes
 from panda.services.launcher import DEFAULT_SERVICES
 from panda.testing import NodeProcess, free_port
 
 from .conftest import CLIENT_TIMEOUT_S, stop_quietly, unique_topic
+
+pytestmark = pytest.mark.multiprocess
 
 
 def run_kcat(kcat: str, *args: str, stdin: str | None = None) -> str:

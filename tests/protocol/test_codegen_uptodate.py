@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(not SPECS_DIR.is_dir(),
                                 reason=f"Kafka message specs not found at {SPECS_DIR}")
 
 
+@pytest.mark.multiprocess
 def test_generated_modules_match_the_specs(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "panda.net.kafka.codegen", "--specs", str(SPECS_DIR),

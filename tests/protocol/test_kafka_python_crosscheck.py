@@ -11,6 +11,8 @@ from panda.net.kafka import codec, decode_body, decode_request, encode_body
 
 from .strategies import message_strategy
 
+pytestmark = pytest.mark.sim
+
 kp = pytest.importorskip("kafka.protocol.api_message")
 
 APIS = ["Produce", "Fetch", "Metadata", "ApiVersions", "FindCoordinator", "ListOffsets",

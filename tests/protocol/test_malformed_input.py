@@ -20,6 +20,8 @@ from panda.net.kafka import (
 
 from .conftest import FRAMES_DIR, frames_index
 
+pytestmark = pytest.mark.sim
+
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 NAMES = messages.names()
 

@@ -10,6 +10,8 @@ from panda.net.kafka import codec, decode_body, encode_body, messages
 
 from .strategies import message_strategy
 
+pytestmark = pytest.mark.sim
+
 EXAMPLES_PER_VERSION = 6
 
 

@@ -1,16 +1,17 @@
 """Shared helpers of the runtime acceptance tests: nodes that load tests.runtime.services,
-module-scoped nodes for tests that leave the node running, and bounded waits."""
+and module-scoped nodes for tests that leave the node running. `wait_until` and
+`stop_quietly` come from panda.testing (re-exported here for the test modules)."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from panda.testing import NodeProcess
+from panda.testing import NodeProcess, stop_all
+from panda.testing import stop_quietly as stop_quietly  # re-exported for the test modules
+from panda.testing import wait_until as wait_until
 
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 # The runtime is tested alone: only the admin service runs by default (PANDA_SERVICES
@@ -23,24 +24,6 @@ SERVICES = "tests.runtime.services"
 def spec(cls_name: str) -> str:
     """'Probe' -> 'tests.runtime.services:Probe'."""
     return f"{SERVICES}:{cls_name}"
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
-    """Poll `check` until true or `timeout_s` passed; returns the last result."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval_s)
-    return check()
-
-
-def stop_quietly(node: NodeProcess) -> None:
-    if node.process is not None and node.process.poll() is None:
-        try:
-            node.stop(timeout_s=10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +39,4 @@ def module_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
         return node.start()
 
     yield start
-    for node in nodes:
-        stop_quietly(node)
+    stop_all(nodes)

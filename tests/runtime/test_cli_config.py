@@ -21,6 +21,8 @@ from panda.services.launcher import DEFAULT_SERVICES
 
 from .conftest import NODE_ENV, REPO_ROOT, RUNTIME_ONLY_SERVICES, spec
 
+pytestmark = pytest.mark.multiprocess
+
 CLI = [sys.executable, "-m", "panda.services.launcher"]       # `panda-runtime`
 UNITS = {"shards", "CPU list", "bytes", "id", "path", "ms", "µs", "host:port", "module:Class",
          "partitions", "members"}

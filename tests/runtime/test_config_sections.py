@@ -147,6 +147,7 @@ def test_a_service_given_with_service_brings_its_flags():
     assert names["--greeter-reply-bytes-max"] == "PANDA_GREETER_REPLY_BYTES_MAX"
 
 
+@pytest.mark.multiprocess
 def test_help_lists_the_kafka_flags_with_their_units():
     result = subprocess.run([sys.executable, "-m", "panda.services.launcher", "--help"],
                             capture_output=True, text=True, timeout=30, check=True)
@@ -160,6 +161,7 @@ def test_help_lists_the_kafka_flags_with_their_units():
     assert "--advertised-kafka-addr" in text
 
 
+@pytest.mark.multiprocess
 def test_the_bare_runtime_knows_no_kafka_option(tmp_path):
     env = {"PYTHONPATH": REPO_ROOT, "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-m", "panda.runtime", "--kafka-addr", "x:1"],

@@ -17,6 +17,8 @@ from panda.testing import ServiceCallError
 
 from .conftest import NODE_ENV, spec, stop_quietly, wait_until
 
+pytestmark = pytest.mark.multiprocess
+
 RECORDERS = [spec("Storage"), spec("Raft"), spec("Broker")]
 SHM = Path("/dev/shm")
 

@@ -18,6 +18,8 @@ import pytest
 from panda.runtime.arena import Arena
 from panda.runtime.ring import FIRST, LAST, MORE, WHOLE, Ring
 
+pytestmark = pytest.mark.multiprocess
+
 RING_BYTES = 64 * 1024
 RUN_S = 1.0
 _SEQ = struct.Struct("<II")

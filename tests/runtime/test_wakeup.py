@@ -29,6 +29,8 @@ from panda.runtime.doorbell import make_eventfd
 from panda.runtime.reactor import Reactor
 from panda.runtime.ring import HEAD, TAIL
 
+pytestmark = pytest.mark.multiprocess
+
 DURATION_S = 3.0            # the real handshake: this long, not one loss allowed
 BROKEN_DURATION_MAX_S = 90.0  # the broken one: until its first loss (1-11 s measured)
 MESSAGES_MAX = 200_000

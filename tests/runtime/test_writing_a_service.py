@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from panda.runtime.config import load_config
@@ -58,6 +59,7 @@ def test_the_tutorial_yaml_is_a_valid_node_config(tmp_path):
     assert config.tally == tally.TallyConfig(addr="127.0.0.1:9900", line_bytes_max=1024)
 
 
+@pytest.mark.multiprocess
 def test_the_tutorial_test_passes_in_an_empty_folder(tmp_path):
     extract(tmp_path)
     result = subprocess.run(

@@ -13,9 +13,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from panda.storage import record_batch as rb
 
 from .conftest import config, run, started
+
+pytestmark = pytest.mark.multiprocess
 
 KILLS = 24
 RUN_S_MAX = 0.5

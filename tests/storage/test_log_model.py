@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -15,6 +16,8 @@ from panda.storage.config import StorageConfig, TopicConfig
 from panda.storage.log_manager import LogManager
 
 from .conftest import make_batch
+
+pytestmark = pytest.mark.sim
 
 
 class LogModel(RuleBasedStateMachine):

@@ -8,6 +8,8 @@ import pytest
 
 from panda.bench import record_batch as bench
 
+pytestmark = pytest.mark.sim
+
 
 def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--quick", "--json"]) == 0

@@ -250,6 +250,7 @@ def mutated_batches(draw: st.DrawFn) -> bytearray:
     return buf
 
 
+@pytest.mark.sim
 @FUZZ
 @given(mutated_batches())
 def test_mutated_batches_raise_only_storage_errors(buf: bytearray) -> None:

@@ -10,11 +10,11 @@ Runs on the housekeeping thread within the shard's I/O budget; never blocks the 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from panda.runtime.logs import logger
 from panda.storage import record_batch as rb
 from panda.storage.errors import StorageError
 from panda.storage.file_io import FileIO
@@ -25,7 +25,7 @@ from panda.storage.segment import Segment
 if TYPE_CHECKING:
     from panda.storage.partition_log import PartitionLog
 
-log = logging.getLogger("panda.storage")
+log = logger("panda.storage")
 
 COMPACTED_SUFFIX = ".compacted"
 
@@ -49,7 +49,8 @@ async def compact_log(partition: PartitionLog, thread: IOThread, now_ms: int) ->
     keys_max = partition.shared.config.compaction_keys_max
     latest = await thread.run(build_key_map, [s.path for s in closed], keys_max)
     if latest is None:
-        log.warning("%s: more than %d keys; compaction skipped", partition.name, keys_max)
+        log.bind(partition=partition.name).warning("more than %d keys; compaction skipped",
+                                                 keys_max)
         return 0
     horizon_ms = now_ms - partition.topic.delete_retention_ms
     removed = tombstones = 0
@@ -83,7 +84,8 @@ async def _compact_segment(
             interval,
         )
     except (OSError, StorageError) as error:
-        log.error("%s: compaction of %s failed: %r", partition.name, segment.path, error)
+        log.bind(partition=partition.name).error("compaction of %s failed: %r",
+                                               segment.path, error)
         return Rewrite(None, 0, 0, 0)
     if rewrite.index is not None:
         installed = await partition.install_compacted(segment, rewrite.index)
@@ -194,3 +196,4 @@ def _write_synced(path: str, data: bytearray) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+

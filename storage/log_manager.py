@@ -9,12 +9,12 @@ loop drives it, configured by a StorageConfig; `register_metrics` joins a shard'
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import time
 from collections.abc import Mapping
 
+from panda.runtime.logs import logger
 from panda.runtime.metrics import MetricsRegistry
 from panda.storage.batch_cache import BatchCache
 from panda.storage.config import StorageConfig, TopicConfig
@@ -26,7 +26,7 @@ from panda.storage.partition_log import PartitionLog, Shared
 from panda.storage.probe import StorageProbe
 from panda.storage.write_buffer import THP_MODE_PATH, WriteBufferPool, huge_pages_off
 
-log = logging.getLogger("panda.storage")
+log = logger("panda.storage")
 
 
 class LogManager:
@@ -148,7 +148,7 @@ class LogManager:
                     assert self._housekeeping_io is not None
                     await compact_log(partition, self._housekeeping_io, now_ms)
             except StorageError as error:
-                log.error("%s: housekeeping failed: %r", partition.name, error)
+                log.bind(partition=partition.name).error("housekeeping failed: %r", error)
 
     async def _housekeep(self) -> None:
         interval_s = self.config.housekeeping_interval_ms / 1000

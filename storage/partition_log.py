@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import time
 from bisect import bisect_right
@@ -25,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from panda.runtime.logs import logger
 from panda.storage import record_batch as rb
 from panda.storage.batch_cache import BatchCache
 from panda.storage.config import StorageConfig, TopicConfig
@@ -58,7 +58,7 @@ from panda.storage.segment import (
 )
 from panda.storage.write_buffer import WriteBufferPool
 
-log = logging.getLogger("panda.storage")
+log = logger("panda.storage")
 
 
 @dataclass
@@ -311,7 +311,7 @@ class PartitionLog(LogReads, LogHousekeeping):
         segment.sealing = False
         error = future.exception()
         if error is not None:
-            log.error("%s: sealing %s failed: %r", self.name, segment.path, error)
+            log.bind(partition=self.name).error("sealing %s failed: %r", segment.path, error)
             if not isinstance(error, OSError) or not is_disk_full(error):
                 self._failed = StorageIOError(f"{self.name}: seal failed: {error}")
             return
@@ -329,11 +329,11 @@ class PartitionLog(LogReads, LogHousekeeping):
         errno = getattr(error, "errno", None)
         if not disk_full:
             self._failed = StorageIOError(f"{self.name}: write failed: {error}", errno)
-            log.error("%s: I/O error, log fails closed: %r", self.name, error)
+            log.bind(partition=self.name).error("I/O error, log fails closed: %r", error)
             self._waiters.fail(self._failed)
             return
         lost = self.next_offset - self.durable_offset
-        log.warning("%s: disk full; dropping %d unsynced offsets", self.name, lost)
+        log.bind(partition=self.name).warning("disk full; dropping %d unsynced offsets", lost)
         failure = DiskFullError(f"{self.name}: no space left on device", errno)
         self._truncate_now(self.durable_offset, failure)
         self._chained = None  # the file is cut back: flushes started from now on write again
@@ -460,3 +460,4 @@ class PartitionLog(LogReads, LogHousekeeping):
             "segments": len(self.segments),
             "size_bytes": sum(s.size_bytes for s in self.segments),
         }
+

@@ -3,7 +3,7 @@
 Backed by the `hdrhistogram` package (3 significant digits) when it is installed, else by a
 log-bucketed histogram of our own (8-bit mantissa buckets, relative error below 0.4%).
 Recording never allocates past the bucket table and never raises: values are clamped to
-[1 µs, VALUE_MAX_US]. Both kinds serialise to bytes, so worker processes can ship them.
+[1 µs, VALUE_US_MAX]. Both kinds serialise to bytes, so worker processes can ship them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ try:  # optional: `pip install hdrhistogram`
 except ImportError:  # pragma: no cover - depends on the environment
     HdrHistogram = None
 
-VALUE_MAX_US = 3_600_000_000  # one hour
+VALUE_US_MAX = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
 MANTISSA_BITS = 8  # fallback buckets: 2**-(MANTISSA_BITS-1) wide, relative to their value
 SUMMARY_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9, "p9999": 99.99}
@@ -85,13 +85,13 @@ class Histogram:
 
     def __init__(self, impl: Any = None):
         if impl is None:
-            impl = (HdrHistogram(1, VALUE_MAX_US, SIGNIFICANT_DIGITS) if HdrHistogram is not None
+            impl = (HdrHistogram(1, VALUE_US_MAX, SIGNIFICANT_DIGITS) if HdrHistogram is not None
                     else _LogBuckets())
         self._impl = impl
         self._hdr = HdrHistogram is not None and not isinstance(impl, _LogBuckets)
 
     def record_us(self, value_us: float) -> None:
-        value = min(VALUE_MAX_US, max(1, int(value_us)))
+        value = min(VALUE_US_MAX, max(1, int(value_us)))
         if self._hdr:
             self._impl.record_value(value)
         else:

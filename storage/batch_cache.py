@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 from panda.storage.gil_free import copy_into
 
-RECYCLE_MIN_BYTES = 256 * 1024  # batches this large get reused memory
+RECYCLE_BYTES_MIN = 256 * 1024  # batches this large get reused memory
 RECYCLE_SLACK = 4  # ... from a spare at most 1/RECYCLE_SLACK larger than the batch
 
 
@@ -57,7 +57,7 @@ class BatchCache:
         size = len(batch)
         if size > self.bytes_max:
             return
-        if size < RECYCLE_MIN_BYTES:
+        if size < RECYCLE_BYTES_MIN:
             self._insert(log_id, base_offset, bytes(batch))
             return
         self._make_room(size)

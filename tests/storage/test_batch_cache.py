@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from panda.storage.batch_cache import RECYCLE_MIN_BYTES, RECYCLE_SLACK, BatchCache
+from panda.storage.batch_cache import RECYCLE_BYTES_MIN, RECYCLE_SLACK, BatchCache
 from panda.storage.gil_free import COPY_GIL_FREE_BYTES, copy_into
 from panda.storage.write_buffer import map_buffer
 
-LARGE = RECYCLE_MIN_BYTES + 1000
+LARGE = RECYCLE_BYTES_MIN + 1000
 CAPACITY = LARGE  # a fresh copy is exactly the batch
 
 

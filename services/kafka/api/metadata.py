@@ -19,8 +19,8 @@ from .topic_lookup import auto_create, controller, error_for_missing, topic, top
 CLUSTER_ID = "panda-runtime"
 
 
-def _describe(info) -> MetadataResponseTopic:
-    node = 0
+def _describe(info, node: int) -> MetadataResponseTopic:
+    """One topic as Metadata lists it: every partition led by this node (one replica)."""
     parts = [MetadataResponsePartition(error_code=0, partition_index=i, leader_id=node,
                                        leader_epoch=0, replica_nodes=[node], isr_nodes=[node])
              for i in range(len(info.shards))]
@@ -31,7 +31,8 @@ def _describe(info) -> MetadataResponseTopic:
 async def metadata(ctx, header, body) -> MetadataResponse:
     requested = body.topics
     if requested is None or (header.request_api_version == 0 and not requested):
-        topics = [_describe(t) for t in controller().table.topics.values() if not t.internal]
+        topics = [_describe(t, ctx.node_id) for t in controller().table.topics.values()
+                  if not t.internal]
     else:
         names = [t.name for t in requested if t.name]
         if body.allow_auto_topic_creation or header.request_api_version < 4:
@@ -44,7 +45,7 @@ async def metadata(ctx, header, body) -> MetadataResponse:
                     error_code=error_for_missing(wanted.name) if wanted.name
                     else ErrorCode.UNKNOWN_TOPIC_ID, name=wanted.name, topic_id=wanted.topic_id))
             else:
-                topics.append(_describe(info))
+                topics.append(_describe(info, ctx.node_id))
     broker = MetadataResponseBroker(node_id=ctx.node_id, host=ctx.advertised_host,
                                     port=ctx.advertised_port)
     return MetadataResponse(brokers=[broker], cluster_id=CLUSTER_ID, controller_id=ctx.node_id,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from panda.storage import record_batch as rb
-from panda.storage.errors import LogClosedError, OffsetOutOfRangeError
+from panda.storage.errors import CorruptBatchError, LogClosedError, OffsetOutOfRangeError
 from panda.storage.read_ahead import warm
 from panda.storage.segment import Segment
 
@@ -115,9 +115,12 @@ class LogReads:
             if result.batches and offset >= upto:
                 return
             budget = max(max_bytes - result.size_bytes, 1)
-            span = segment.read(
-                offset, budget, upto, self._config.read_bytes_max, at_least_one=not result.batches
-            )
+            try:
+                span = segment.read(offset, budget, upto, self._config.read_bytes_max,
+                                    at_least_one=not result.batches)
+            except CorruptBatchError:
+                self._shared.probe.corrupt_batch_found()
+                raise
             if span.from_file:
                 self._shared.probe.read_from_disk(span.size_bytes)
             if span.batches:

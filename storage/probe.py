@@ -27,6 +27,9 @@ _COUNTERS = (
     ("disk_full_errors", "Disk-full errors"),
     ("segments_deleted", "Segments deleted by retention"),
     ("segments_compacted", "Segments rewritten by compaction"),
+    ("torn_tails_truncated", "Torn segment tails cut by recovery"),
+    ("truncated_bytes", "Bytes cut from torn segment tails by recovery"),
+    ("indexes_rebuilt", "Segment indexes rebuilt by recovery"),
 )
 # (BatchCache.statistics() key, kind, help): exported as panda_storage_batch_cache_<key>
 _CACHE_STATS = (

@@ -32,7 +32,7 @@ def test_probe_registers_every_storage_series_with_the_panda_prefix():
     assert families["panda_storage_batch_cache_reuses_total"].samples[0].value == 2
     latency = families["panda_storage_flush_latency_seconds"]
     assert [s.value for s in latency.samples if s.suffix == "_count"] == [1]
-    assert len(families) == 12 + 3 + 2  # counters, cache, the histogram and its quantiles
+    assert len(families) == 15 + 3 + 2  # counters, cache, the histogram and its quantiles
 
 
 def test_log_manager_exports_its_cache_while_started(tmp_path):

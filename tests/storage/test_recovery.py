@@ -97,6 +97,7 @@ def test_corrupt_batch_in_closed_segment_is_reported_not_served(tmp_path, caplog
         with pytest.raises(CorruptBatchError):
             log.read(0, 1 << 20)
         assert log.read(40, 1 << 20).batches  # later segments still serve
+        assert manager.probe.corrupt_batches == 2  # each refused read counted
         await manager.stop()
 
     with caplog.at_level(logging.ERROR, logger="panda.storage"):
